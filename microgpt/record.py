@@ -1,0 +1,210 @@
+"""Recording one forward and backward pass: `record()` and `scope()`.
+
+    with record(params) as tape:          # params: {name: matrix of Values}
+        with scope(pos=0, block="embed", role="embed"):
+            x = a + b                     # recorded with its op and scope
+        loss.backward()                   # recorded: the backward order
+    trace = tape.to_trace(loss)           # plain columns, detached from Values
+
+Off by default and free when off: `scope()` returns a shared null context and
+the engine's primitives are the bare ones. While recording, the primitives are
+wrapped (engine.patched_ops) so that every Value they create, the constants that
+Python numbers are wrapped into included, is appended to the tape in creation
+order; a node's id is its index on the tape, never `id()`.
+"""
+
+from contextlib import contextmanager, nullcontext
+from array import array
+
+from . import engine
+from .engine import Value, PRIMITIVES
+from .scopes import ScopeTable
+
+# op codes: a node's op is a small int on the tape and in the Trace
+OPS = ('param', 'const', 'leaf', 'add', 'mul', 'pow', 'log', 'exp', 'relu')
+OP_CODE = {name: i for i, name in enumerate(OPS)}
+
+_active = None  # the Tape being recorded, or None: the only recording state
+_NULL = nullcontext()
+_ENGINE_OPS = {name: Value.__dict__[attr] for name, attr in PRIMITIVES.items()}
+
+
+class RecordingError(RuntimeError):
+    """Recording misused: nested `record()`, or a trace asked for too early."""
+
+
+def scope(**fields):
+    """Tag the Values created inside the block: pos, layer, block, head, role.
+
+    Fields nest: an inner scope keeps the outer one's fields it does not set.
+    Costs one global read when nothing is being recorded.
+    """
+    tape = _active
+    if tape is None:
+        return _NULL
+    return _ScopeFrame(tape, fields)
+
+
+class _ScopeFrame:
+    __slots__ = ('tape', 'fields', 'saved')
+
+    def __init__(self, tape, fields):
+        self.tape, self.fields = tape, fields
+
+    def __enter__(self):
+        tape = self.tape
+        self.saved = tape.scope
+        tape.set_scope(tape.scopes.child(tape.scope, self.fields))
+
+    def __exit__(self, *exc):
+        self.tape.set_scope(self.saved)
+
+
+class Tape:
+    """What `record()` collects: Values in creation order, their op and scope."""
+
+    def __init__(self, params=None):
+        self.values = []            # every Value, in creation order: index = node id
+        self.ops = array('B')       # OP_CODE per node
+        self.pow_exponent = {}      # node id -> the number a `pow` raised to
+        self.scopes = ScopeTable()
+        self.scope = self.scopes.root
+        # scope changes as (first node id, scope id): nodes between two marks
+        # share a scope, so ops pay nothing per node for their scope
+        self.scope_marks = [(0, self.scope)]
+        self.param_names = []       # matrix names, in registration order
+        self.param_shapes = {}      # name -> (rows, cols)
+        self.param_cells = []       # (name index, row, col) per parameter node
+        self.backward_order = None  # node ids in the order backward visited them
+        self.meta = {}              # free-form facts the model adds (doc, tokens, ...)
+        for name, matrix in (params or {}).items():
+            self.add_param(name, matrix)
+
+    def add_param(self, name, matrix):
+        """Register a named matrix of Values as parameter nodes (row by row)."""
+        k = len(self.param_names)
+        self.param_names.append(name)
+        self.param_shapes[name] = (len(matrix), len(matrix[0]) if matrix else 0)
+        sid = self.scopes.intern((None, None, 'params', None, name))
+        outer = self.scope
+        self.set_scope(sid)
+        for r, row in enumerate(matrix):
+            for c, p in enumerate(row):
+                self.values.append(p)
+                self.ops.append(OP_CODE['param'])
+                self.param_cells.append((k, r, c))
+        self.set_scope(outer)
+
+    def set_scope(self, sid):
+        self.scope = sid
+        marks = self.scope_marks
+        if marks[-1][0] == len(self.values):
+            marks[-1] = (len(self.values), sid)  # nothing was made in the last one
+        else:
+            marks.append((len(self.values), sid))
+
+    def node_scopes(self):
+        """The scope id of every node on the tape, from the scope marks."""
+        out = array('I')
+        marks = self.scope_marks + [(len(self.values), None)]
+        for (start, sid), (end, _) in zip(marks, marks[1:]):
+            out.extend([sid] * (end - start))
+        return out
+
+    def __len__(self):
+        return len(self.values)
+
+    def to_trace(self, loss=None):
+        """Detach what was recorded into a `Trace` (see microgpt.trace)."""
+        from .trace import Trace
+        return Trace.from_tape(self, loss)
+
+
+def _recording_op(tape, name, current):
+    """The primitive `name` made to append what it creates to `tape`.
+
+    When `current` is the engine's own primitive, the recording op is a copy of
+    it with the appends inlined (a wrapper call would cost a frame per node);
+    the tests hold the two to bit-identical results. Any other `current` (a
+    fault injected by microgpt.faults) is wrapped, so recording shows it too.
+    """
+    values, ops = tape.values, tape.ops
+    code, const = OP_CODE[name], OP_CODE['const']
+    exponents = tape.pow_exponent
+    own = current is Value.__dict__.get(PRIMITIVES[name]) and current is _ENGINE_OPS[name]
+
+    if own and name == 'add':
+        def op(self, other):
+            if not isinstance(other, Value):
+                other = Value(other)
+                values.append(other)
+                ops.append(const)
+            out = Value(self.data + other.data, (self, other), (1, 1))
+            values.append(out)
+            ops.append(code)
+            return out
+    elif own and name == 'mul':
+        def op(self, other):
+            if not isinstance(other, Value):
+                other = Value(other)
+                values.append(other)
+                ops.append(const)
+            out = Value(self.data * other.data, (self, other), (other.data, self.data))
+            values.append(out)
+            ops.append(code)
+            return out
+    elif name in ('add', 'mul'):
+        def op(self, other):
+            if not isinstance(other, Value):  # the constant the bare op would wrap
+                other = Value(other)
+                values.append(other)
+                ops.append(const)
+            out = current(self, other)
+            values.append(out)
+            ops.append(code)
+            return out
+    elif name == 'pow':
+        def op(self, other):
+            out = current(self, other)
+            exponents[len(values)] = other
+            values.append(out)
+            ops.append(code)
+            return out
+    else:  # log, exp, relu: one child, no constant
+        def op(self):
+            out = current(self)
+            values.append(out)
+            ops.append(code)
+            return out
+    op.__name__ = current.__name__
+    op.__doc__ = current.__doc__
+    return op
+
+
+@contextmanager
+def record(params=None):
+    """Record every Value op (and the backward order) made inside the block."""
+    global _active
+    if _active is not None:
+        raise RecordingError("record() is already active: recordings do not nest")
+    tape = Tape(params)
+    saved_backward = Value.backward
+
+    def backward(self):
+        topo = engine.topological_order(self)
+        tape.backward_root = self
+        tape.backward_order = topo
+        self.grad = 1
+        engine.accumulate(topo)
+
+    backward.__doc__ = saved_backward.__doc__
+    _active = tape
+    try:
+        with engine.gc_paused(), engine.patched_ops(lambda name, bare: _recording_op(tape, name, bare)):
+            Value.backward = backward
+            try:
+                yield tape
+            finally:
+                Value.backward = saved_backward
+    finally:
+        _active = None

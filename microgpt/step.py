@@ -1,0 +1,34 @@
+"""Record one training step of one document: the usual entry point to a Trace."""
+
+from .engine import gc_paused
+from .model import doc_loss, flat_params
+from .record import record
+
+
+def record_step(params, config, tokenizer, doc):
+    """Forward through every position of `doc`, the loss, and backward, recorded.
+
+    Parameter grads are zeroed first (they hold this step's grads afterwards, as
+    after the reference's backward). Returns the `Trace`. A document longer than
+    block_size - 1 characters is truncated exactly as the reference truncates:
+    only the first block_size positions are used (meta['truncated'] says so).
+    """
+    tokens = tokenizer.encode(doc)
+    for p in flat_params(params):
+        p.grad = 0
+    with record(params) as tape:
+        loss, losses = doc_loss(params, config, tokens)
+        loss.backward()
+    n = len(losses)
+    tape.meta.update({
+        'doc': doc,
+        'tokens': tokens[:n + 1],
+        'token_strs': [tokenizer.token_str(t) for t in tokens[:n + 1]],
+        'chars': ''.join(tokenizer.chars),
+        'config': config.to_dict(),
+        'n_positions': n,
+        'truncated': len(tokens) - 1 > n,
+        'position_loss_values': losses,
+    })
+    with gc_paused():
+        return tape.to_trace(loss)

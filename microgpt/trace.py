@@ -1,0 +1,418 @@
+"""`Trace`: one recorded forward + backward pass as plain columns.
+
+Detached from the live Values: node ids are indices 0..n-1 in creation order
+(parameters first, then every op result and constant as it was made). Columns:
+
+    op[i]            'param' | 'const' | 'leaf' | 'add' | 'mul' | 'pow' | 'log' | 'exp' | 'relu'
+    data[i], grad[i] floats, exactly the Values' .data and .grad
+    scope[i]         index into `scopes`, tuples (pos, layer, block, head, role)
+    children(i)      child ids, in the op's argument order
+    local_grads(i)   d(node)/d(child) per child, computed when the node was made
+    contributions(i) local_grad * grad(i) per child: what backward added to it
+    backward_order   node ids in the order backward visited them, the loss first
+                     (`backward_rank[i]`: node i's place in it, -1 if unreached)
+
+Edges are stored CSR-style (`child_ptr`, `child`, `local`, `contrib`), so
+100,000 nodes take a few MB and every query below is a few index look-ups.
+"""
+
+import math
+import re
+from array import array
+from collections import Counter
+from heapq import merge
+from itertools import accumulate
+
+from .record import OPS, OP_CODE
+from .scopes import FIELDS, scope_path
+
+
+class TraceQueryError(ValueError):
+    """A query names something the trace does not have; the message lists what it has."""
+
+
+_PARAM_RE = re.compile(r'^\s*([A-Za-z_][\w.]*)\s*(?:\[\s*(-?\d+)\s*\]\s*\[\s*(-?\d+)\s*\])?\s*$')
+
+
+def parse_param(text):
+    """'layer0.attn_wq[3][5]' -> ('layer0.attn_wq', 3, 5); 'wte' -> ('wte', None, None)."""
+    m = _PARAM_RE.match(text)
+    if not m:
+        raise TraceQueryError(f"cannot read parameter {text!r}: write a matrix name like 'wte' "
+                              f"or a cell like 'layer0.attn_wq[3][5]'")
+    name, r, c = m.groups()
+    return name, (int(r) if r is not None else None), (int(c) if c is not None else None)
+
+
+class Trace:
+    def __init__(self, *, op, data, grad, scope, scopes, child_ptr, child, local,
+                 backward_order, pow_exponent, param_names, param_shapes, param_base, meta):
+        self.op = op                    # array('B') of OP_CODE
+        self.data = data                # array('d')
+        self.grad = grad                # array('d')
+        self.scope = scope              # array('I')
+        self.scopes = scopes            # list of scope tuples
+        self.child_ptr = child_ptr      # array('q'), n + 1 offsets into the edge columns
+        self.child = child              # array('q'), child id per edge
+        self.local = local              # array('d'), local derivative per edge
+        self.backward_order = backward_order  # array('q'): ids as backward visited them, loss first
+        self.pow_exponent = pow_exponent    # {node id: exponent}
+        self.param_names = param_names      # [name], creation order
+        self.param_shapes = param_shapes    # {name: (rows, cols)}
+        self.param_base = param_base        # {name: id of cell [0][0]}; cells row by row
+        self.meta = meta                    # doc, tokens, targets, config, loss ids, ...
+        self._cache = {}
+
+    # -- building -----------------------------------------------------------------
+    @classmethod
+    def from_tape(cls, tape, loss=None, meta=None):
+        """Columns from a finished `record()` tape; `loss` defaults to the root
+        of the recorded backward pass."""
+        values = list(tape.values)
+        ops = array('B', tape.ops)
+        scope = tape.node_scopes()
+        index = {v: i for i, v in enumerate(values)}  # identity map, internal only
+        try:
+            child = array('q', [index[c] for v in values for c in v._children])
+        except KeyError:  # a Value made outside record(): add it as a 'leaf' node
+            leaf, root = OP_CODE['leaf'], tape.scopes.root
+            k = 0
+            while k < len(values):
+                for c in values[k]._children:
+                    if c not in index:
+                        index[c] = len(values)
+                        values.append(c)
+                        ops.append(leaf)
+                        scope.append(root)
+                k += 1
+            child = array('q', [index[c] for v in values for c in v._children])
+        child_ptr = array('q', accumulate((len(v._children) for v in values), initial=0))
+        local = array('d', [lg for v in values for lg in v._local_grads])
+        data = array('d', [v.data for v in values])
+        grad = array('d', [v.grad for v in values])
+        order = array('q', [index[v] for v in reversed(tape.backward_order or ())])
+        if loss is None and tape.backward_order is not None:
+            loss = tape.backward_order[-1]
+        base, k = {}, 0
+        for name in tape.param_names:
+            rows, cols = tape.param_shapes[name]
+            base[name] = k
+            k += rows * cols
+        meta = dict(tape.meta, **(meta or {}))
+        if loss is not None:
+            meta['loss_id'] = index[loss]
+        for key in ('position_loss_values',):
+            if key in meta:
+                meta['position_loss_ids'] = [index[v] for v in meta.pop(key)]
+        return cls(op=ops, data=data, grad=grad, scope=scope, scopes=list(tape.scopes.scopes),
+                   child_ptr=child_ptr, child=child, local=local,
+                   backward_order=order, pow_exponent=dict(tape.pow_exponent),
+                   param_names=list(tape.param_names), param_shapes=dict(tape.param_shapes),
+                   param_base=base, meta=meta)
+
+    # -- one node ---------------------------------------------------------------------
+    def __len__(self):
+        return len(self.op)
+
+    def op_name(self, i):
+        return OPS[self.op[i]]
+
+    def children(self, i):
+        return list(self.child[self.child_ptr[i]:self.child_ptr[i + 1]])
+
+    def local_grads(self, i):
+        return list(self.local[self.child_ptr[i]:self.child_ptr[i + 1]])
+
+    def contributions(self, i):
+        return list(self.contrib[self.child_ptr[i]:self.child_ptr[i + 1]])
+
+    def scope_of(self, i):
+        """(pos, layer, block, head, role) of node i."""
+        return self.scopes[self.scope[i]]
+
+    def scope_path(self, i):
+        return scope_path(self.scopes[self.scope[i]])
+
+    def param_cell(self, i):
+        """(name, row, col) if node i is a parameter, else None."""
+        if self.op[i] != OP_CODE['param']:
+            return None
+        name = self.scopes[self.scope[i]][4]
+        cols = self.param_shapes[name][1]
+        r, c = divmod(i - self.param_base[name], cols)
+        return name, r, c
+
+    def node(self, i):
+        """Everything about node i as a dict (the JSON schema's node object)."""
+        self._check_node(i)
+        d = {'id': i, 'op': self.op_name(i), 'data': self.data[i], 'grad': self.grad[i],
+             'children': self.children(i), 'local_grads': self.local_grads(i),
+             'contributions': self.contributions(i), 'scope': self.scope[i],
+             'backward_rank': self.backward_rank[i]}
+        if i in self.pow_exponent:
+            d['exponent'] = self.pow_exponent[i]
+        cell = self.param_cell(i)
+        if cell is not None:
+            d['param'] = {'name': cell[0], 'row': cell[1], 'col': cell[2]}
+        return d
+
+    def label(self, i):
+        """A short human name: 'layer0.attn_wq[3][5]', 'mul #4711', 'const 1e-05'."""
+        cell = self.param_cell(i)
+        if cell is not None:
+            return f"{cell[0]}[{cell[1]}][{cell[2]}]"
+        if self.op[i] == OP_CODE['const']:
+            return f"const {self.data[i]:g}"
+        return f"{self.op_name(i)} #{i}"
+
+    # -- columns and indexes derived on first use ------------------------------------------
+    @property
+    def contrib(self):
+        """array('d'): per edge, local_grad * grad(parent), the same product backward
+        added into the child's grad (so summed in backward order they equal it)."""
+        if 'contrib' not in self._cache:
+            out = array('d')
+            local, grad, ptr = self.local, self.grad, self.child_ptr
+            for p in range(len(self)):
+                a, b = ptr[p], ptr[p + 1]
+                if a != b:
+                    g = grad[p]
+                    out.extend([lg * g for lg in local[a:b]])
+            self._cache['contrib'] = out
+        return self._cache['contrib']
+
+    @property
+    def backward_rank(self):
+        """array('q'): each node's place in the backward pass (0 = loss), -1 if unreached."""
+        if 'rank' not in self._cache:
+            rank = array('q', [-1]) * len(self)
+            for r, i in enumerate(self.backward_order):
+                rank[i] = r
+            self._cache['rank'] = rank
+        return self._cache['rank']
+
+    def _scope_nodes(self):
+        """scope id -> sorted node ids."""
+        if 'scope_nodes' not in self._cache:
+            groups = [[] for _ in self.scopes]
+            for i, s in enumerate(self.scope):
+                groups[s].append(i)
+            self._cache['scope_nodes'] = groups
+        return self._cache['scope_nodes']
+
+    def parents_index(self):
+        """(parent_ptr, parent, edge): CSR of the reverse edges, parents in id order;
+        edge[k] is the index of that edge in the forward columns."""
+        if 'parents' not in self._cache:
+            n = len(self)
+            counts = [0] * (n + 1)
+            for c in self.child:
+                counts[c + 1] += 1
+            ptr = array('q', accumulate(counts))
+            fill = list(ptr[:-1])
+            parent = array('q', bytes(8 * len(self.child)))
+            edge = array('q', bytes(8 * len(self.child)))
+            cp = self.child_ptr
+            for p in range(n):
+                for e in range(cp[p], cp[p + 1]):
+                    c = self.child[e]
+                    k = fill[c]
+                    parent[k] = p
+                    edge[k] = e
+                    fill[c] = k + 1
+            self._cache['parents'] = (ptr, parent, edge)
+        return self._cache['parents']
+
+    def parents(self, i):
+        ptr, parent, _ = self.parents_index()
+        return list(parent[ptr[i]:ptr[i + 1]])
+
+    # -- validation ---------------------------------------------------------------------
+    def _check_node(self, i):
+        if not isinstance(i, int) or not 0 <= i < len(self):
+            raise TraceQueryError(f"node {i!r} is not in this trace; node ids are 0..{len(self) - 1}")
+
+    def _values_of(self, field):
+        k = FIELDS.index(field)
+        return sorted({s[k] for s in self.scopes if s[k] is not None and (s[2] != 'params' or field == 'block')},
+                      key=lambda x: (str(type(x)), x))
+
+    def positions(self):
+        return self._values_of('pos')
+
+    def layers(self):
+        return self._values_of('layer')
+
+    def heads(self):
+        return self._values_of('head')
+
+    def blocks(self):
+        return self._values_of('block')
+
+    def roles(self):
+        return self._values_of('role')
+
+    def _check_field(self, field, value):
+        allowed = self._values_of(field)
+        if value not in allowed:
+            shown = (f"{allowed[0]}..{allowed[-1]}" if allowed and all(isinstance(a, int) for a in allowed)
+                     and allowed == list(range(allowed[0], allowed[-1] + 1)) else ', '.join(map(str, allowed)))
+            noun = {'pos': 'position', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role'}[field]
+            raise TraceQueryError(f"{noun} {value!r} is not in this trace; {noun}s: {shown or 'none'}")
+
+    # -- slices -----------------------------------------------------------------------
+    def scope_ids(self, **fields):
+        """Scope ids whose fields equal all of `fields` (pos=, layer=, block=, head=, role=)."""
+        bad = set(fields) - set(FIELDS)
+        if bad:
+            raise TraceQueryError(f"unknown scope field(s) {sorted(bad)}; allowed: {', '.join(FIELDS)}")
+        for f, v in fields.items():
+            if v is not None:
+                self._check_field(f, v)
+        want = [(FIELDS.index(f), v) for f, v in fields.items() if v is not None]
+        return [sid for sid, s in enumerate(self.scopes) if all(s[k] == v for k, v in want)]
+
+    def nodes(self, **fields):
+        """Sorted ids of the nodes whose scope matches every given field.
+
+        nodes(pos=3): every op of position 3 (parameters have no position);
+        nodes(layer=0), nodes(layer=0, head=2, pos=5), nodes(role='q'), ...
+        """
+        groups = self._scope_nodes()
+        return list(merge(*(groups[s] for s in self.scope_ids(**fields))))
+
+    def nodes_matching(self, pattern):
+        """Nodes whose scope path matches a glob, e.g. 'pos3/*/attn/head2/*'."""
+        from fnmatch import fnmatchcase
+        groups = self._scope_nodes()
+        sids = [s for s, t in enumerate(self.scopes) if fnmatchcase(scope_path(t), pattern)]
+        if not sids:
+            raise TraceQueryError(f"no scope matches {pattern!r}; scopes look like "
+                                  f"{scope_path(self.scopes[self.scope[self.meta.get('loss_id', 0)]])!r}")
+        return list(merge(*(groups[s] for s in sids)))
+
+    def param_nodes(self, spec):
+        """Ids of a parameter cell ('layer0.attn_wq[3][5]') or a whole matrix ('wte')."""
+        name, r, c = parse_param(spec) if isinstance(spec, str) else spec
+        if name not in self.param_shapes:
+            raise TraceQueryError(f"unknown parameter {name!r}; parameters: {', '.join(self.param_names)}")
+        rows, cols = self.param_shapes[name]
+        base = self.param_base[name]
+        if r is None:
+            return list(range(base, base + rows * cols))
+        if not (0 <= r < rows and 0 <= c < cols):
+            raise TraceQueryError(f"cell [{r}][{c}] is outside {name}, which is {rows}x{cols} "
+                                  f"(rows 0..{rows - 1}, columns 0..{cols - 1})")
+        return [base + r * cols + c]
+
+    def ancestors(self, ids, depth=None):
+        """Nodes reachable by following children from `ids`, up to `depth` hops
+        (None: all); {id: hops}. Iterative breadth-first search."""
+        return self._walk(ids, depth, self.child_ptr, self.child)
+
+    def descendants(self, ids, depth=None):
+        """Nodes that use `ids`, directly or through others, up to `depth` hops; {id: hops}."""
+        ptr, parent, _ = self.parents_index()
+        return self._walk(ids, depth, ptr, parent)
+
+    def _walk(self, ids, depth, ptr, nbr):
+        for i in ids:
+            self._check_node(i)
+        if depth is not None and depth < 0:
+            raise TraceQueryError(f"depth must be >= 0, got {depth}")
+        seen = {i: 0 for i in ids}
+        frontier = list(ids)
+        d = 0
+        while frontier and (depth is None or d < depth):
+            d += 1
+            nxt = []
+            for i in frontier:
+                for k in range(ptr[i], ptr[i + 1]):
+                    j = nbr[k]
+                    if j not in seen:
+                        seen[j] = d
+                        nxt.append(j)
+            frontier = nxt
+        return seen
+
+    def uses(self, i):
+        """How node i's grad was assembled: [(parent, local_grad, contribution)],
+        in the order backward added them (unreached parents, which added 0, last).
+        Summed in this order from 0 they give grad(i) exactly."""
+        self._check_node(i)
+        ptr, parent, edge = self.parents_index()
+        rank = self.backward_rank
+        big = len(self)
+        rows = [(parent[k], self.local[edge[k]], self.contrib[edge[k]])
+                for k in range(ptr[i], ptr[i + 1])]
+        rows.sort(key=lambda row: (rank[row[0]] if rank[row[0]] >= 0 else big, row[0]))
+        return rows
+
+    # -- summaries --------------------------------------------------------------------------
+    @property
+    def loss(self):
+        return self.data[self.meta['loss_id']]
+
+    def position_losses(self):
+        """The per-position losses -log p(target), in position order."""
+        return [self.data[i] for i in self.meta.get('position_loss_ids', [])]
+
+    def op_counts(self):
+        return dict(sorted(Counter(OPS[o] for o in self.op).items()))
+
+    def scope_stats(self):
+        """Per scope path: node count, data min/max, grad min/max/L2 norm, zero-grad share."""
+        out = {}
+        groups = self._scope_nodes()
+        for sid, ids in enumerate(groups):
+            if not ids:
+                continue
+            ds = [self.data[i] for i in ids]
+            gs = [self.grad[i] for i in ids]
+            out[scope_path(self.scopes[sid])] = {
+                'nodes': len(ids),
+                'data_min': min(ds), 'data_max': max(ds),
+                'grad_min': min(gs), 'grad_max': max(gs),
+                'grad_norm': math.sqrt(math.fsum(g * g for g in gs)),
+                'zero_grad': sum(1 for g in gs if g == 0) / len(ids),
+            }
+        return out
+
+    def summary(self):
+        return {
+            'nodes': len(self), 'edges': len(self.child), 'ops': self.op_counts(),
+            'loss': self.loss if 'loss_id' in self.meta else None,
+            'position_losses': self.position_losses(),
+            'positions': self.positions(), 'layers': self.layers(), 'heads': self.heads(),
+            'params': {n: list(self.param_shapes[n]) for n in self.param_names},
+        }
+
+    def position_nodes_count(self):
+        """{pos: number of nodes made at that position}."""
+        groups = self._scope_nodes()
+        counts = Counter()
+        for sid, s in enumerate(self.scopes):
+            counts[s[0]] += len(groups[sid])
+        return counts
+
+    _COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order')
+
+    def __eq__(self, other):
+        """Bit-for-bit equality of every column (NaN equals NaN), scopes, params and meta."""
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return (all(getattr(self, c).tobytes() == getattr(other, c).tobytes() for c in self._COLUMNS)
+                and self.scopes == other.scopes and self.param_names == other.param_names
+                and self.param_shapes == other.param_shapes and self.param_base == other.param_base
+                and self.pow_exponent == other.pow_exponent and self.meta == other.meta)
+
+    __hash__ = None
+
+    def to_json(self, path=None):
+        from .trace_json import dump_trace
+        return dump_trace(self, path)
+
+    @classmethod
+    def from_json(cls, source):
+        from .trace_json import load_trace
+        return load_trace(source)

@@ -1,0 +1,181 @@
+"""Trace <-> JSON, schema `microgpt-graph.trace` version 1.
+
+    {
+      "schema": "microgpt-graph.trace", "version": 1,
+      "meta":   {"doc": "emma", "tokens": [26, 4, ...], "loss_id": 103674, "config": {...}, ...},
+      "scopes": [[pos, layer, block, head, role], ...],      # a node's "scope" indexes this
+      "params": [{"name": "wte", "rows": 27, "cols": 16, "first_id": 0}, ...],
+      "backward_order": [103674, 103673, ...],               # ids as backward visited them
+      "nodes": [
+        {"id": 0, "op": "param", "data": 0.0123, "grad": -0.0004, "scope": 1,
+         "children": [], "local_grads": [], "contributions": [],
+         "param": {"name": "wte", "row": 0, "col": 0}},
+        {"id": 4300, "op": "pow", "exponent": -0.5, "children": [4299], ...},
+        ...
+      ]
+    }
+
+Node ids are 0..n-1 in creation order. `contributions[k]` is local_grads[k] *
+grad: what backward added to children[k]'s grad (written for other tools; on
+loading it is recomputed from the other two). Floats are written with Python's
+shortest round-trip repr, so a round trip is bit-exact; a NaN or infinite grad
+(a broken derivative) is written as the JSON extension tokens NaN / Infinity.
+"""
+
+import json
+import os
+import tempfile
+from array import array
+from itertools import accumulate
+
+from .record import OPS, OP_CODE
+from .scopes import FIELDS
+
+SCHEMA = 'microgpt-graph.trace'
+VERSION = 1
+
+
+class TraceFormatError(ValueError):
+    """A trace file that is not valid JSON or not this schema; says where."""
+
+
+def trace_to_dict(trace):
+    nodes = []
+    ptr, child, local = trace.child_ptr, trace.child, trace.local
+    contrib = trace.contrib
+    for i in range(len(trace)):
+        a, b = ptr[i], ptr[i + 1]
+        node = {'id': i, 'op': OPS[trace.op[i]], 'data': trace.data[i], 'grad': trace.grad[i],
+                'scope': trace.scope[i], 'children': child[a:b].tolist(),
+                'local_grads': local[a:b].tolist(), 'contributions': contrib[a:b].tolist()}
+        if i in trace.pow_exponent:
+            node['exponent'] = trace.pow_exponent[i]
+        cell = trace.param_cell(i)
+        if cell is not None:
+            node['param'] = {'name': cell[0], 'row': cell[1], 'col': cell[2]}
+        nodes.append(node)
+    return {
+        'schema': SCHEMA, 'version': VERSION,
+        'meta': trace.meta,
+        'scopes': [list(s) for s in trace.scopes],
+        'params': [{'name': n, 'rows': trace.param_shapes[n][0], 'cols': trace.param_shapes[n][1],
+                    'first_id': trace.param_base[n]} for n in trace.param_names],
+        'backward_order': trace.backward_order.tolist(),
+        'nodes': nodes,
+    }
+
+
+def dump_trace(trace, path=None):
+    """The JSON text; also written atomically to `path` when given."""
+    text = json.dumps(trace_to_dict(trace), separators=(',', ':'))
+    if path is not None:
+        write_text_atomic(path, text)
+    return text
+
+
+def write_text_atomic(path, text):
+    """Write to a temp file beside `path`, then rename: never a half-written file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_trace(source):
+    """A Trace from a JSON string, a dict, or a path to a JSON file."""
+    from .trace import Trace
+    if isinstance(source, dict):
+        d = source
+    else:
+        text = source
+        if isinstance(source, (os.PathLike,)) or (isinstance(source, str) and not source.lstrip()[:1] in ('{', '[')):
+            try:
+                with open(source, encoding='utf-8') as f:
+                    text = f.read()
+            except OSError as e:
+                raise TraceFormatError(f"cannot read trace file {source}: {e.strerror or e}") from None
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise TraceFormatError(f"trace is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if not isinstance(d, dict) or d.get('schema') != SCHEMA:
+        raise TraceFormatError(f"not a trace: expected \"schema\": \"{SCHEMA}\"")
+    if d.get('version') != VERSION:
+        raise TraceFormatError(f"trace schema version {d.get('version')!r} is not supported; this tool reads version {VERSION}")
+    for key, kind in (('meta', dict), ('scopes', list), ('params', list), ('nodes', list), ('backward_order', list)):
+        if not isinstance(d.get(key), kind):
+            raise TraceFormatError(f"trace: \"{key}\" is missing or not a{'n object' if kind is dict else ' list'}")
+
+    scopes = []
+    for k, s in enumerate(d['scopes']):
+        if not isinstance(s, list) or len(s) != len(FIELDS):
+            raise TraceFormatError(f"trace: scope {k} must be a list of {len(FIELDS)} fields {FIELDS}")
+        scopes.append(tuple(s))
+
+    nodes = d['nodes']
+    n = len(nodes)
+    op, data, grad, scope = array('B'), array('d'), array('d'), array('I')
+    child, local, counts, exps = array('q'), array('d'), [], {}
+    for i, node in enumerate(nodes):
+        where = f"trace: node {i}"
+        try:
+            if node['id'] != i:
+                raise TraceFormatError(f"{where}: id is {node['id']!r}; ids must be 0..{n - 1} in order")
+            if node['op'] not in OP_CODE:
+                raise TraceFormatError(f"{where}: unknown op {node['op']!r}; ops: {', '.join(OPS)}")
+            op.append(OP_CODE[node['op']])
+            data.append(node['data'])
+            grad.append(node['grad'])
+            s = node['scope']
+            if not isinstance(s, int) or not 0 <= s < len(scopes):
+                raise TraceFormatError(f"{where}: scope {s!r} is not an index into \"scopes\"")
+            scope.append(s)
+            ch, lg = node['children'], node['local_grads']
+            if not isinstance(ch, list) or not isinstance(lg, list) or len(ch) != len(lg):
+                raise TraceFormatError(f"{where}: \"children\" and \"local_grads\" must be lists of the same length")
+            for c in ch:
+                if not isinstance(c, int) or not 0 <= c < n:
+                    raise TraceFormatError(f"{where}: child {c!r} is not a node id (0..{n - 1})")
+            child.extend(ch)
+            local.extend(lg)
+            counts.append(len(ch))
+            if 'exponent' in node:
+                exps[i] = node['exponent']
+        except KeyError as e:
+            raise TraceFormatError(f"{where}: missing field {e.args[0]!r}") from None
+        except TypeError:
+            raise TraceFormatError(f"{where}: a field has the wrong type (data and grad are numbers)") from None
+
+    names, shapes, base = [], {}, {}
+    for p in d['params']:
+        try:
+            name, rows, cols, first = p['name'], p['rows'], p['cols'], p['first_id']
+        except (KeyError, TypeError):
+            raise TraceFormatError("trace: each of \"params\" needs name, rows, cols and first_id") from None
+        if not (0 <= first and first + rows * cols <= n):
+            raise TraceFormatError(f"trace: parameter {name!r} cells {first}..{first + rows * cols - 1} are not all nodes")
+        names.append(name)
+        shapes[name] = (rows, cols)
+        base[name] = first
+
+    order = d['backward_order']
+    if any(not isinstance(i, int) or not 0 <= i < n for i in order):
+        raise TraceFormatError(f"trace: \"backward_order\" must hold node ids 0..{n - 1}")
+    meta = d['meta']
+    if 'loss_id' in meta and not (isinstance(meta['loss_id'], int) and 0 <= meta['loss_id'] < n):
+        raise TraceFormatError(f"trace: meta.loss_id {meta['loss_id']!r} is not a node id")
+    return Trace(op=op, data=data, grad=grad, scope=scope, scopes=scopes,
+                 child_ptr=array('q', accumulate(counts, initial=0)), child=child, local=local,
+                 backward_order=array('q', order), pow_exponent=exps, param_names=names,
+                 param_shapes=shapes, param_base=base, meta=meta)

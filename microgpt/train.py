@@ -1,0 +1,61 @@
+"""The reference training loop: one document per step, Adam, linear decay."""
+
+import random
+from dataclasses import dataclass, field
+
+from .data import Tokenizer
+from .model import GPTConfig, init_params, flat_params, doc_loss
+from .optim import Adam, AdamConfig
+
+
+@dataclass
+class Run:
+    """Everything one training run owns: no module-level state anywhere."""
+    config: GPTConfig
+    tokenizer: Tokenizer
+    params: dict                  # {name: matrix of Values}
+    rng: random.Random            # the one stream: shuffle, init, then sampling
+    docs: list                    # shuffled documents
+    optimizer: Adam = None
+    losses: list = field(default_factory=list)  # loss of every step taken
+
+    def __post_init__(self):
+        if self.optimizer is None:
+            self.optimizer = Adam(flat_params(self.params))
+
+
+def start_run(docs, seed=42, n_layer=1, n_embd=16, block_size=16, n_head=4, adam=AdamConfig()):
+    """Shuffle `docs` with Random(seed), build the vocabulary, initialise the
+    parameters from the same stream: the reference's order of random draws."""
+    rng = random.Random(seed)
+    docs = list(docs)
+    rng.shuffle(docs)
+    tok = Tokenizer.from_docs(docs)
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=n_layer, n_embd=n_embd,
+                       block_size=block_size, n_head=n_head)
+    params = init_params(config, rng)
+    return Run(config, tok, params, rng, docs, Adam(flat_params(params), adam))
+
+
+def train_step(run, step, num_steps):
+    """Loss of docs[step % len(docs)], backward, Adam update; returns the loss float."""
+    doc = run.docs[step % len(run.docs)]
+    loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
+    loss.backward()
+    run.optimizer.step(step, num_steps)
+    run.losses.append(loss.data)
+    return loss.data
+
+
+def train(run, num_steps, on_step=None):
+    """Take num_steps steps; on_step(step, num_steps, loss) after each."""
+    for step in range(num_steps):
+        loss = train_step(run, step, num_steps)
+        if on_step is not None:
+            on_step(step, num_steps, loss)
+    return run.losses
+
+
+def format_step(step, num_steps, loss):
+    """The reference's log line: 'step    1 / 1000 | loss 3.3660'."""
+    return f"step {step + 1:4d} / {num_steps:4d} | loss {loss:.4f}"

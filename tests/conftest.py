@@ -1,0 +1,43 @@
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.reference_impl, and cli.py when not installed
+
+from microgpt.data import Tokenizer  # noqa: E402
+from microgpt.model import GPTConfig, init_params  # noqa: E402
+
+AZ = [chr(c) for c in range(ord('a'), ord('z') + 1)]
+
+
+def names_path():
+    """The reference names data: $MICROGPT_NAMES, else ../shared/data/names.txt."""
+    env = os.environ.get('MICROGPT_NAMES')
+    path = Path(env) if env else ROOT.parent / 'shared' / 'data' / 'names.txt'
+    return path if path.exists() else None
+
+
+needs_names = pytest.mark.skipif(names_path() is None,
+                                 reason="names data not found: set MICROGPT_NAMES or put it at ../shared/data/names.txt")
+
+
+@pytest.fixture
+def az_model():
+    """(params, config, tokenizer): the default config over a-z, seeded Random(42)."""
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size)
+    return init_params(config, random.Random(42)), config, tok
+
+
+@pytest.fixture(scope='session')
+def recorded_christopher():
+    """A recorded step of 'christopher' (12 positions) on the a-z model; shared, read-only."""
+    from microgpt.step import record_step
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size)
+    params = init_params(config, random.Random(42))
+    return record_step(params, config, tok, 'christopher')

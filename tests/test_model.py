@@ -1,0 +1,90 @@
+"""The model and training loop reproduce the reference algorithm float for float."""
+
+import random
+
+import pytest
+
+from microgpt.data import Tokenizer, read_docs
+from microgpt.model import GPTConfig, init_params, param_shapes, flat_params, doc_loss
+from microgpt.sample import sample, format_sample
+from microgpt.train import start_run, train, train_step, format_step
+from tests.conftest import names_path, needs_names
+from tests.reference_impl import make_reference
+
+TINY_DOCS = ['anna', 'bob', 'cecilia', 'dmitri', 'eve', 'frank', 'gina', 'hal', 'ida', 'jo']
+
+
+def test_default_config_has_4192_parameters_in_reference_order():
+    config = GPTConfig()
+    shapes = param_shapes(config)
+    assert list(shapes) == ['wte', 'wpe', 'lm_head', 'layer0.attn_wq', 'layer0.attn_wk',
+                            'layer0.attn_wv', 'layer0.attn_wo', 'layer0.mlp_fc1', 'layer0.mlp_fc2']
+    assert shapes['layer0.mlp_fc1'] == (64, 16) and shapes['layer0.mlp_fc2'] == (16, 64)
+    assert sum(r * c for r, c in shapes.values()) == 4192
+    params = init_params(config, random.Random(42))
+    assert len(flat_params(params)) == 4192
+    # first draw of the stream goes to wte[0][0]
+    assert params['wte'][0][0].data == random.Random(42).gauss(0, 0.08)
+
+
+@pytest.mark.parametrize('bad,msg', [
+    (dict(n_embd=10, n_head=4), "n_embd (10) must be divisible by n_head (4)"),
+    (dict(n_layer=0), "n_layer must be a positive integer, got 0"),
+    (dict(vocab_size=1), "vocab_size must be at least 2"),
+])
+def test_config_rejects_bad_sizes(bad, msg):
+    with pytest.raises(ValueError, match=msg.replace('(', r'\(').replace(')', r'\)')):
+        GPTConfig(**bad)
+
+
+def test_tiny_dataset_training_matches_reference_bit_for_bit(tmp_path):
+    path = tmp_path / 'tiny.txt'
+    path.write_text('\n'.join(TINY_DOCS) + '\n\n  \n')  # blank lines are not documents
+    docs = read_docs(path)
+    assert docs == TINY_DOCS
+    run = start_run(docs, seed=3)
+    ref = make_reference(docs, seed=3)
+    assert run.docs == ref.docs and run.tokenizer.chars == ref.uchars
+    ours = train(run, 15)
+    theirs = [ref.step(k, 15) for k in range(15)]
+    assert ours == theirs                           # every float, not just 4 decimals
+    assert [p.data for p in flat_params(run.params)] == [p.data for p in ref.params]
+    # sampling continues the same random stream
+    assert [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(5)] == \
+           [ref.sample() for _ in range(5)]
+    assert ours[-1] < ours[0]
+
+
+@needs_names
+def test_names_data_seed_42_first_five_losses_match_the_reference():
+    docs = read_docs(names_path())
+    assert len(docs) == 32033 - 1 or len(docs) > 32000
+    run = start_run(docs, seed=42)
+    assert run.config.vocab_size == 27
+    lines = [format_step(k, 1000, train_step(run, k, 1000)) for k in range(5)]
+    assert lines == ['step    1 / 1000 | loss 3.3660', 'step    2 / 1000 | loss 3.4243',
+                     'step    3 / 1000 | loss 3.1778', 'step    4 / 1000 | loss 3.0664',
+                     'step    5 / 1000 | loss 3.2209']
+
+
+def test_deep_config_forward_and_backward_complete():
+    tok = Tokenizer([chr(c) for c in range(97, 123)])
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=4, n_embd=32)
+    params = init_params(config, random.Random(0))
+    loss, losses = doc_loss(params, config, tok.encode('abcdefghijklmno'))  # 15 characters
+    loss.backward()
+    assert len(losses) == 16 and 2.5 < loss.data < 4.5
+    assert all(p.grad != 0 for p in params['layer3.mlp_fc2'][0])
+
+
+def test_long_document_is_truncated_to_block_size_like_the_reference():
+    tok = Tokenizer([chr(c) for c in range(97, 123)])
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=4)
+    params = init_params(config, random.Random(0))
+    loss, losses = doc_loss(params, config, tok.encode('abcdefgh'))
+    assert len(losses) == 4
+
+
+def test_format_lines():
+    assert format_step(0, 1000, 3.36596) == 'step    1 / 1000 | loss 3.3660'
+    assert format_sample(0, 'kamon') == 'sample  1: kamon'

@@ -1,0 +1,157 @@
+"""Recording: every Value op of a step, with its scope, at no cost to the numbers."""
+
+import random
+
+import pytest
+
+from microgpt.data import Tokenizer
+from microgpt.engine import Value
+from microgpt.model import GPTConfig, init_params, doc_loss, flat_params
+from microgpt.record import record, scope, RecordingError
+from microgpt.step import record_step
+from tests.conftest import AZ
+from tests.reference_impl import BareValue, make_reference
+
+
+def reference_counts_per_position(doc):
+    """Values the bare reference creates at each position, counted by wrapping its
+    constructor: an independent count of what our trace must hold."""
+    ref = make_reference(AZ, seed=42)   # vocab a-z; parameters are made before counting
+    counter = [0]
+    init = BareValue.__init__
+
+    def counting_init(self, *a, **k):
+        counter[0] += 1
+        init(self, *a, **k)
+    BareValue.__init__ = counting_init
+    try:
+        toks = [ref.BOS] + [ref.uchars.index(c) for c in doc] + [ref.BOS]
+        K, V = [[]], [[]]
+        counts = []
+        for pos in range(len(toks) - 1):
+            counter[0] = 0
+            logits = ref.forward(toks[pos], pos, K, V)
+            mx = max(l.data for l in logits)
+            ex = [(l - mx).exp() for l in logits]
+            tot = sum(ex)
+            probs = [e / tot for e in ex]
+            -probs[toks[pos + 1]].log()
+            counts.append(counter[0])
+    finally:
+        BareValue.__init__ = init
+    return counts
+
+
+@pytest.mark.parametrize('doc', ['emma', 'christopher'])
+def test_per_position_node_counts_equal_values_created(doc, az_model):
+    params, config, tok = az_model
+    trace = record_step(params, config, tok, doc)
+    ours = trace.position_nodes_count()
+    expected = reference_counts_per_position(doc)
+    assert [ours[p] for p in range(len(doc) + 1)] == expected
+    # the rest: the 4192 parameters and the mean of the position losses
+    n = len(doc) + 1
+    assert ours[None] == 4192 + n + 3    # n adds, sum's int 0, the 1/n constant, the mul
+    assert len(trace) == sum(expected) + ours[None]
+
+
+def test_recording_changes_no_float(az_model):
+    params, config, tok = az_model
+    tokens = tok.encode('christopher')
+    loss, _ = doc_loss(params, config, tokens)
+    loss.backward()
+    plain = [p.grad for p in flat_params(params)]
+    plain_loss = loss.data
+    for p in flat_params(params):
+        p.grad = 0
+    with record(params):
+        loss, _ = doc_loss(params, config, tokens)
+        loss.backward()
+    assert loss.data == plain_loss
+    assert [p.grad for p in flat_params(params)] == plain
+
+
+def test_every_node_has_one_scope_and_slices_partition(recorded_christopher):
+    t = recorded_christopher
+    assert len(t.scope) == len(t) and t.scopes[0] == (None,) * 5
+    assert all(s != 0 for s in t.scope)  # nothing recorded outside a scope
+    assert t.roles() == ['attn_logits', 'attn_out', 'attn_weights', 'embed', 'fc1', 'fc2', 'head_out',
+                         'k', 'logits', 'loss', 'probs', 'q', 'relu', 'residual', 'rmsnorm', 'v']
+    params = t.nodes(block='params')
+    assert len(params) == 4192
+    by_pos = [t.nodes(pos=p) for p in t.positions()]
+    final = [i for i in range(len(t)) if t.scope_of(i)[0] is None and t.scope_of(i)[2] != 'params']
+    everything = sorted(params + final + [i for ids in by_pos for i in ids])
+    assert everything == list(range(len(t)))           # disjoint and complete
+    assert {t.scope_path(i) for i in final} == {'loss/loss'}
+    # layers: exactly the attn and mlp blocks; heads: exactly per-head attention roles
+    assert t.nodes(layer=0) == sorted(t.nodes(block='attn') + t.nodes(block='mlp'))
+    heads = [t.nodes(head=h) for h in t.heads()]
+    assert sum(map(len, heads)) == len(set().union(*map(set, heads)))
+    assert {t.scope_of(i)[4] for h in heads for i in h} == {'attn_logits', 'attn_weights', 'head_out'}
+    assert t.nodes(pos=3, layer=0, head=2) == [i for i in heads[2] if t.scope_of(i)[0] == 3]
+
+
+@pytest.mark.parametrize('spec', ['wte[4][0]', 'wpe[0][7]', 'layer0.attn_wq[3][5]',
+                                  'layer0.mlp_fc2[10][63]', 'lm_head[26][15]'])
+def test_edge_contributions_sum_to_parameter_grad(recorded_christopher, spec):
+    t = recorded_christopher
+    (i,) = t.param_nodes(spec)
+    uses = t.uses(i)
+    assert uses, f"{spec} is used in the step"
+    total = 0.0
+    for parent, local, contrib in uses:
+        assert contrib == local * t.grad[parent]
+        total += contrib
+    assert total == t.grad[i]                # same order as backward: exact
+    assert abs(sum(c for _, _, c in uses) - t.grad[i]) <= 1e-12
+
+
+def test_unused_parameter_has_no_uses_and_zero_grad(recorded_christopher):
+    t = recorded_christopher
+    (i,) = t.param_nodes('wte[25][3]')      # 'z' does not occur in 'christopher'
+    assert t.uses(i) == [] and t.grad[i] == 0.0
+
+
+def test_recorded_grads_are_the_values_grads(az_model):
+    params, config, tok = az_model
+    trace = record_step(params, config, tok, 'emma')
+    assert [trace.grad[i] for i in trace.param_nodes('wte')] == [p.grad for row in params['wte'] for p in row]
+    assert trace.loss == pytest.approx(sum(trace.position_losses()) / 5, rel=1e-15)
+    assert trace.meta['token_strs'] == ['<BOS>', 'e', 'm', 'm', 'a', '<BOS>']  # inputs + last target
+
+
+def test_scope_is_free_when_not_recording_and_recordings_do_not_nest():
+    with scope(pos=1):
+        v = Value(1.0) * 2
+    assert v.data == 2.0
+    with record():
+        with pytest.raises(RecordingError, match='already active'):
+            with record():
+                pass
+
+
+def test_fields_nest_and_unknown_fields_are_refused():
+    with record() as tape:
+        with scope(pos=2, block='attn'):
+            with scope(head=1, role='q'):
+                Value(1.0) + 2.0
+        with pytest.raises(ValueError, match=r"unknown scope field\(s\) \['colour'\]"):
+            with scope(colour='red'):
+                pass
+    trace = tape.to_trace()
+    # the op's result and the constant 2.0 are recorded; Value(1.0), made by hand,
+    # is not an op: it joins the trace as a 'leaf' input with no scope
+    assert [trace.op_name(i) for i in range(len(trace))] == ['const', 'add', 'leaf']
+    assert [trace.scope_path(i) for i in range(len(trace))] == ['pos2/attn/head1/q'] * 2 + ['(root)']
+
+
+def test_values_made_outside_record_become_leaf_nodes():
+    a = Value(2.0)
+    with record() as tape:
+        with scope(role='x'):
+            y = a * a
+        y.backward()
+    t = tape.to_trace()
+    assert [t.op_name(i) for i in range(len(t))] == ['mul', 'leaf']
+    assert t.children(0) == [1, 1] and t.grad[1] == 4.0

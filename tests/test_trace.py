@@ -1,0 +1,100 @@
+"""Trace queries, summaries, errors and JSON."""
+
+import json
+import re
+import math
+
+import pytest
+
+from microgpt.trace import Trace, TraceQueryError, parse_param
+from microgpt.trace_json import TraceFormatError, dump_trace, load_trace
+
+
+def test_parse_param():
+    assert parse_param('layer0.attn_wq[3][5]') == ('layer0.attn_wq', 3, 5)
+    assert parse_param(' wte ') == ('wte', None, None)
+    with pytest.raises(TraceQueryError, match=re.escape("cannot read parameter 'wte[3]'")):
+        parse_param('wte[3]')
+
+
+@pytest.mark.parametrize('call,msg', [
+    (lambda t: t.nodes(pos=12), "position 12 is not in this trace; positions: 0..11"),
+    (lambda t: t.nodes(layer=1), "layer 1 is not in this trace; layers: 0..0"),
+    (lambda t: t.nodes(head=4), "head 4 is not in this trace; heads: 0..3"),
+    (lambda t: t.nodes(block='mpl'), "block 'mpl' is not in this trace; blocks: attn, embed, lm_head, loss, mlp, params"),
+    (lambda t: t.param_nodes('attn_wq'), "unknown parameter 'attn_wq'; parameters: wte, wpe, lm_head, layer0.attn_wq"),
+    (lambda t: t.param_nodes('layer0.attn_wq[16][0]'), "cell [16][0] is outside layer0.attn_wq, which is 16x16"),
+    (lambda t: t.ancestors([10**9]), "node 1000000000 is not in this trace; node ids are 0..103674"),
+    (lambda t: t.nodes_matching('pos99/*'), "no scope matches 'pos99/*'"),
+])
+def test_queries_name_what_exists(recorded_christopher, call, msg):
+    with pytest.raises(TraceQueryError) as e:
+        call(recorded_christopher)
+    assert str(e.value).startswith(msg)
+
+
+def test_neighbourhoods(recorded_christopher):
+    t = recorded_christopher
+    loss = t.meta['loss_id']
+    anc = t.ancestors([loss], depth=1)
+    assert anc == {loss: 0, **{c: 1 for c in t.children(loss)}}
+    assert len(t.ancestors([loss])) == sum(1 for r in t.backward_rank if r >= 0)
+    (p,) = t.param_nodes('wpe[0][0]')
+    desc = t.descendants([p], depth=2)
+    assert set(t.parents(p)) <= set(desc) and all(d <= 2 for d in desc.values())
+    assert loss in t.descendants([p])          # the parameter reaches the loss
+
+
+def test_pattern_query(recorded_christopher):
+    t = recorded_christopher
+    ids = t.nodes_matching('pos3/layer0/attn/head2/*')
+    assert ids == t.nodes(pos=3, head=2)
+
+
+def test_summaries(recorded_christopher):
+    t = recorded_christopher
+    s = t.summary()
+    assert s['nodes'] == len(t) == sum(s['ops'].values())
+    assert s['ops']['log'] == 12 and s['ops']['relu'] == 12 * 64 and s['ops']['param'] == 4192
+    assert s['loss'] == pytest.approx(math.fsum(s['position_losses']) / 12, rel=1e-14)
+    stats = t.scope_stats()
+    relu = stats['pos11/layer0/mlp/relu']
+    ids = t.nodes(pos=11, role='relu')
+    assert relu['nodes'] == 64
+    assert relu['data_min'] == min(t.data[i] for i in ids) == 0.0
+    assert relu['grad_norm'] == pytest.approx(math.sqrt(sum(t.grad[i] ** 2 for i in ids)), rel=1e-14)
+    assert relu['zero_grad'] == sum(t.grad[i] == 0 for i in ids) / 64
+
+
+def test_json_round_trip_is_exact(recorded_christopher, tmp_path):
+    t = recorded_christopher
+    path = tmp_path / 't.json'
+    text = dump_trace(t, path)
+    back = load_trace(path)
+    assert back == t
+    assert back.contrib.tobytes() == t.contrib.tobytes()
+    assert load_trace(text) == t
+    d = json.loads(text)
+    node = d['nodes'][t.param_nodes('layer0.attn_wq[3][5]')[0]]
+    assert node['param'] == {'name': 'layer0.attn_wq', 'row': 3, 'col': 5} and node['op'] == 'param'
+    pow_node = next(n for n in d['nodes'] if n['op'] == 'pow')
+    assert 'exponent' in pow_node and len(pow_node['children']) == 1
+
+
+@pytest.mark.parametrize('text,msg', [
+    ('{"schema": "microgpt-graph.trace", ', 'trace is not valid JSON'),
+    ('[1, 2]', 'not a trace'),
+    ('{"schema": "microgpt-graph.trace", "version": 2}', 'trace schema version 2 is not supported; this tool reads version 1'),
+    ('{"schema": "microgpt-graph.trace", "version": 1, "meta": {}, "scopes": [], "params": [], "backward_order": []}',
+     'trace: "nodes" is missing or not a list'),
+    ('{"schema": "microgpt-graph.trace", "version": 1, "meta": {}, "scopes": [[null,null,null,null,null]], '
+     '"params": [], "backward_order": [], "nodes": [{"id": 0, "op": "sqrt", "data": 1, "grad": 0, "scope": 0, '
+     '"children": [], "local_grads": []}]}', "trace: node 0: unknown op 'sqrt'"),
+    ('{"schema": "microgpt-graph.trace", "version": 1, "meta": {}, "scopes": [[null,null,null,null,null]], '
+     '"params": [], "backward_order": [], "nodes": [{"id": 0, "op": "add", "data": 1, "grad": 0, "scope": 0, '
+     '"children": [5], "local_grads": [1]}]}', "trace: node 0: child 5 is not a node id (0..0)"),
+])
+def test_bad_trace_json_gives_clear_errors(text, msg):
+    with pytest.raises(TraceFormatError) as e:
+        load_trace(text)
+    assert str(e.value).startswith(msg)
