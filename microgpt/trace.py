@@ -20,8 +20,8 @@ import math
 import re
 from array import array
 from collections import Counter
-from heapq import merge
-from itertools import accumulate
+from itertools import accumulate, chain, repeat
+from operator import sub
 
 from .record import OPS, OP_CODE
 from .scopes import FIELDS, scope_path
@@ -204,23 +204,16 @@ class Trace:
         """(parent_ptr, parent, edge): CSR of the reverse edges, parents in id order;
         edge[k] is the index of that edge in the forward columns."""
         if 'parents' not in self._cache:
-            n = len(self)
+            ptr, child, n = self.child_ptr, self.child, len(self)
+            # a stable sort of the edges by child keeps each child's parents in id order
+            edge = array('q', sorted(range(len(child)), key=child.__getitem__))
+            owner = array('q', chain.from_iterable(map(repeat, range(n), map(sub, ptr[1:], ptr[:-1]))))
+            parent = array('q', map(owner.__getitem__, edge))
             counts = [0] * (n + 1)
-            for c in self.child:
+            for c in child:
                 counts[c + 1] += 1
-            ptr = array('q', accumulate(counts))
-            fill = list(ptr[:-1])
-            parent = array('q', bytes(8 * len(self.child)))
-            edge = array('q', bytes(8 * len(self.child)))
-            cp = self.child_ptr
-            for p in range(n):
-                for e in range(cp[p], cp[p + 1]):
-                    c = self.child[e]
-                    k = fill[c]
-                    parent[k] = p
-                    edge[k] = e
-                    fill[c] = k + 1
-            self._cache['parents'] = (ptr, parent, edge)
+            pptr = array('q', accumulate(counts))
+            self._cache['parents'] = (pptr, parent, edge)
         return self._cache['parents']
 
     def parents(self, i):
@@ -279,7 +272,8 @@ class Trace:
         nodes(layer=0), nodes(layer=0, head=2, pos=5), nodes(role='q'), ...
         """
         groups = self._scope_nodes()
-        return list(merge(*(groups[s] for s in self.scope_ids(**fields))))
+        # each group is sorted: Timsort merges the runs in about linear time
+        return sorted(chain.from_iterable(groups[s] for s in self.scope_ids(**fields)))
 
     def nodes_matching(self, pattern):
         """Nodes whose scope path matches a glob, e.g. 'pos3/*/attn/head2/*'."""
@@ -289,7 +283,7 @@ class Trace:
         if not sids:
             raise TraceQueryError(f"no scope matches {pattern!r}; scopes look like "
                                   f"{scope_path(self.scopes[self.scope[self.meta.get('loss_id', 0)]])!r}")
-        return list(merge(*(groups[s] for s in sids)))
+        return sorted(chain.from_iterable(groups[s] for s in sids))
 
     def param_nodes(self, spec):
         """Ids of a parameter cell ('layer0.attn_wq[3][5]') or a whole matrix ('wte')."""

@@ -4,6 +4,7 @@ import random
 from dataclasses import dataclass, field
 
 from .data import Tokenizer
+from .engine import gc_paused
 from .model import GPTConfig, init_params, flat_params, doc_loss
 from .optim import Adam, AdamConfig
 
@@ -40,8 +41,9 @@ def start_run(docs, seed=42, n_layer=1, n_embd=16, block_size=16, n_head=4, adam
 def train_step(run, step, num_steps):
     """Loss of docs[step % len(docs)], backward, Adam update; returns the loss float."""
     doc = run.docs[step % len(run.docs)]
-    loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
-    loss.backward()
+    with gc_paused():  # the graph has no cycles: see engine.gc_paused
+        loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
+        loss.backward()
     run.optimizer.step(step, num_steps)
     run.losses.append(loss.data)
     return loss.data

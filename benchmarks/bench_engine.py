@@ -1,0 +1,178 @@
+"""Engine and recording benchmark: prints figures, asserts nothing.
+
+    python benchmarks/bench_engine.py [--reps 7]
+
+For a 5-, 7- and 12-character document on the default config (a-z vocabulary):
+forward and backward time of
+  bare      the reference algorithm with no recording support at all
+            (tests/reference_impl.py: recursive topological sort, GC on as the
+            reference script runs it)
+  bare-nogc the same with Python's cyclic GC paused, to isolate engine costs
+  off       this engine, recording off (as train_step runs it: GC paused)
+  on        this engine inside record(); 'trace' is detaching the tape into a Trace
+Runs alternate (bare, bare-nogc, off, on, bare, ...) and medians are printed,
+with ratios against both baselines. Then: memory per node of a recorded
+12-character step vs the bare engine, and the latency of each Trace query.
+"""
+
+import argparse
+import gc
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from microgpt.data import Tokenizer  # noqa: E402
+from microgpt.engine import gc_paused  # noqa: E402
+from microgpt.model import GPTConfig, init_params, doc_loss  # noqa: E402
+from microgpt.record import record  # noqa: E402
+from microgpt.step import record_step  # noqa: E402
+from tests.reference_impl import make_reference  # noqa: E402
+
+AZ = [chr(c) for c in range(97, 123)]
+DOCS = {5: 'emily', 7: 'abigail', 12: 'maximilliano'}
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def bench_doc(doc, reps):
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size)
+    params = init_params(config, random.Random(42))
+    ref = make_reference(AZ, seed=42)
+    tokens = tok.encode(doc)
+    rows = {k: {'fwd': [], 'bwd': [], 'trace': []} for k in ('bare', 'bare-nogc', 'off', 'on')}
+
+    def bare():
+        tf, loss = timed(lambda: ref.loss_of(doc))
+        tb, _ = timed(loss.backward)
+        return tf, tb, 0.0
+
+    def bare_nogc():
+        with gc_paused():
+            return bare()
+
+    def off():
+        with gc_paused():
+            tf, (loss, _) = timed(lambda: doc_loss(params, config, tokens))
+            tb, _ = timed(loss.backward)
+        return tf, tb, 0.0
+
+    def on():
+        with record(params) as tape:
+            tf, (loss, _) = timed(lambda: doc_loss(params, config, tokens))
+            tb, _ = timed(loss.backward)
+        with gc_paused():
+            tt, _ = timed(lambda: tape.to_trace(loss))
+        return tf, tb, tt
+
+    kinds = {'bare': bare, 'bare-nogc': bare_nogc, 'off': off, 'on': on}
+    for _ in range(reps):
+        for name, fn in kinds.items():
+            tf, tb, tt = fn()
+            rows[name]['fwd'].append(tf)
+            rows[name]['bwd'].append(tb)
+            rows[name]['trace'].append(tt)
+            gc.collect()
+    med = {k: {m: statistics.median(v) for m, v in r.items()} for k, r in rows.items()}
+    print(f"\n{len(doc)}-character document {doc!r} ({len(doc) + 1} positions), median of {reps}:")
+    print(f"  {'engine':10s} {'forward':>9s} {'backward':>9s} {'trace':>9s} {'step':>9s}  vs bare  vs bare-nogc")
+    for k, m in med.items():
+        step = m['fwd'] + m['bwd'] + m['trace']
+        base = med['bare']['fwd'] + med['bare']['bwd']
+        base2 = med['bare-nogc']['fwd'] + med['bare-nogc']['bwd']
+        print(f"  {k:10s} {m['fwd'] * 1e3:8.1f}ms {m['bwd'] * 1e3:8.1f}ms {m['trace'] * 1e3:8.1f}ms "
+              f"{step * 1e3:8.1f}ms  {step / base:6.2f}x  {step / base2:6.2f}x")
+    on = med['on']
+    print(f"  recording on, forward+backward only (no Trace): "
+          f"{(on['fwd'] + on['bwd']) / (med['bare-nogc']['fwd'] + med['bare-nogc']['bwd']):.2f}x bare-nogc")
+
+
+def bench_memory(doc):
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size)
+    params = init_params(config, random.Random(42))
+    ref = make_reference(AZ, seed=42)
+    gc.collect()
+    tracemalloc.start()
+    loss = ref.loss_of(doc)
+    loss.backward()
+    _, ref_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n_ref = len(_reachable(loss))
+    del loss
+    gc.collect()
+    tracemalloc.start()
+    trace = record_step(params, config, tok, doc)
+    _, rec_peak = tracemalloc.get_traced_memory()
+    kept = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    n = len(trace)
+    print(f"\nmemory, {len(doc)}-character document {doc!r}:")
+    print(f"  bare step:     peak {ref_peak / 2**20:6.1f} MiB for {n_ref} reachable Values "
+          f"= {ref_peak / n_ref:5.0f} B/node")
+    print(f"  recorded step: peak {rec_peak / 2**20:6.1f} MiB for {n} recorded nodes "
+          f"= {rec_peak / n:5.0f} B/node (peak incl. live Values while recording)")
+    print(f"  the Trace kept afterwards: {kept / 2**20:6.1f} MiB = {kept / n:5.0f} B/node")
+    return trace
+
+
+def _reachable(root):
+    seen, stack = {root}, [root]
+    while stack:
+        for c in stack.pop()._children:
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return seen
+
+
+def bench_queries(trace, reps):
+    loss = trace.meta['loss_id']
+    (cell,) = trace.param_nodes('layer0.attn_wq[3][5]')
+    queries = {
+        'nodes(pos=11)': lambda: trace.nodes(pos=11),
+        'nodes(layer=0)': lambda: trace.nodes(layer=0),
+        'nodes(layer=0, head=2)': lambda: trace.nodes(layer=0, head=2),
+        "nodes_matching('pos3/*/attn/*')": lambda: trace.nodes_matching('pos3/*/attn/*'),
+        "param_nodes('layer0.attn_wq')": lambda: trace.param_nodes('layer0.attn_wq'),
+        'uses(layer0.attn_wq[3][5])': lambda: trace.uses(cell),
+        'ancestors(loss, depth=6)': lambda: trace.ancestors([loss], 6),
+        'descendants(wq[3][5], depth=6)': lambda: trace.descendants([cell], 6),
+        'scope_stats()': trace.scope_stats,
+        'summary()': trace.summary,
+    }
+    print(f"\nquery latency on a {len(trace)}-node trace (first call builds any index; then median of {reps}):")
+    for name, q in queries.items():
+        first, out = timed(q)
+        again = statistics.median(timed(q)[0] for _ in range(reps))
+        size = len(out) if hasattr(out, '__len__') else ''
+        print(f"  {name:34s} first {first * 1e3:7.1f} ms   warm {again * 1e3:7.2f} ms   ({size} results)")
+    t_dump, text = timed(trace.to_json)
+    from microgpt.trace_json import load_trace
+    t_load, _ = timed(lambda: load_trace(text))
+    print(f"  JSON dump {t_dump * 1e3:.0f} ms, load {t_load * 1e3:.0f} ms, {len(text) / 2**20:.1f} MiB")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--reps', type=int, default=7)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}; default config (n_layer 1, n_embd 16, n_head 4, block 16)")
+    for doc in DOCS.values():
+        bench_doc(doc, args.reps)
+    trace = bench_memory(DOCS[12])
+    bench_queries(trace, args.reps)
+
+
+if __name__ == '__main__':
+    main()
