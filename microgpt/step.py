@@ -32,3 +32,18 @@ def record_step(params, config, tokenizer, doc):
     })
     with gc_paused():
         return tape.to_trace(loss)
+
+
+AZ = 'abcdefghijklmnopqrstuvwxyz'
+
+
+def fresh_model(seed=42, chars=AZ, **sizes):
+    """(params, config, tokenizer): an untrained model over `chars` + BOS, its
+    parameters drawn from Random(seed) in the reference's order. `sizes` are
+    GPTConfig fields (n_layer, n_embd, block_size, n_head)."""
+    import random
+    from .data import Tokenizer
+    from .model import GPTConfig, init_params
+    tokenizer = Tokenizer(sorted(chars))
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **sizes)
+    return init_params(config, random.Random(seed)), config, tokenizer
