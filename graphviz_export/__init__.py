@@ -1,0 +1,1 @@
+"""Export recorded computation graphs as Graphviz DOT and render them."""
