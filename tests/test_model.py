@@ -88,3 +88,18 @@ def test_long_document_is_truncated_to_block_size_like_the_reference():
 def test_format_lines():
     assert format_step(0, 1000, 3.36596) == 'step    1 / 1000 | loss 3.3660'
     assert format_sample(0, 'kamon') == 'sample  1: kamon'
+
+
+@pytest.mark.slow
+@needs_names
+def test_full_reference_run_1000_steps_and_20_samples_bit_for_bit():
+    """The whole reference run: every loss of 1,000 steps and the 20 samples after
+    it, against the independent transcription in tests/reference_impl.py (~5 min)."""
+    docs = read_docs(names_path())
+    run = start_run(docs, seed=42)
+    ref = make_reference(docs, seed=42)
+    for k in range(1000):
+        assert train_step(run, k, 1000) == ref.step(k, 1000), f"step {k + 1} differs"
+    ours = [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(20)]
+    assert ours == [ref.sample() for _ in range(20)]
+    assert format_step(999, 1000, run.losses[-1]).startswith('step 1000 / 1000 | loss 2.6')
