@@ -1,7 +1,7 @@
 """Node-level gradient check on a recorded `Trace`: which op's derivative is wrong.
 
     trace = record_step(params, config, tok, 'emma')
-    result = check_trace(trace, dloss=[trace.meta['loss_id'] - 1])
+    result = check_trace(trace, dloss=trace.nodes(pos=0, role='relu')[:3])
     result.ok, result.first, result.nodes
     print(format_node_report(result))
 
