@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from microgpt.faults import fault_names
+
 DEFAULT_DOC = 'emma'
 
 
@@ -302,6 +304,197 @@ def export(doc, checkpoint, seed, trace_path, output):
     write_output(path, trace.to_json())
     if path is not None:
         click.echo(f"wrote {path} ({len(trace)} nodes)", err=True)
+
+@main.command()
+@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document whose step is checked.')
+@click.option('--checkpoint', type=click.Path(dir_okay=False),
+              help='Checkpoint to check (default: a fresh seeded model, vocabulary a-z).')
+@click.option('--seed', type=int, default=42, show_default=True, help='Seed of the fresh model.')
+@click.option('--inject', 'fault', type=click.Choice(fault_names()),
+              help='Run with a deliberately wrong derivative (for teaching): ' + ', '.join(fault_names()) + '.')
+@click.option('--list-faults', is_flag=True, help='List the injectable faults and exit.')
+@click.option('--param', 'select', multiple=True,
+              help="Parameters for the finite-difference check: a matrix ('wte') or a cell "
+                   "('layer0.attn_wq[3][5]'); repeatable. Default: --sample random cells.")
+@click.option('--sample', type=click.IntRange(min=1), default=None,
+              help='Check this many random parameter cells (default 50 when no --param is given).')
+@click.option('--all-params', is_flag=True, help='Check every parameter (4,192 on the default model: minutes).')
+@click.option('--no-params', is_flag=True, help='Skip the parameter-level finite-difference check.')
+@click.option('--scope', default=None, help="Limit the node-level check to a scope glob, e.g. 'pos2/*' or '*/mlp/*'.")
+@click.option('--eps', type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+              help='Finite-difference step for the parameter check.')
+@click.option('--rtol', type=click.FloatRange(min=0), default=1e-5, show_default=True,
+              help='Relative tolerance of the parameter check.')
+@click.option('--atol', type=click.FloatRange(min=0), default=1e-8, show_default=True,
+              help='Absolute tolerance of the parameter check.')
+@click.option('--render', 'render_path', type=click.Path(dir_okay=False),
+              help='Write an SVG centred on the first failing node (or, if all is well, the last token).')
+@click.option('--json', 'as_json', is_flag=True, help='Machine-readable JSON instead of the report.')
+def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_params, no_params, scope,
+              eps, rtol, atol, render_path, as_json):
+    """Check the gradients of one step and point at the op whose backward is wrong.
+
+    Node level: every recorded local derivative against a finite difference of
+    its op, and every grad against the sum of what flowed into it. Parameter
+    level: central finite differences of the loss (eps 1e-6, rel 1e-5, abs 1e-8).
+    Exit status 1 when a check fails.
+
+    \b
+    Examples:
+      microgpt-graph gradcheck                          # the correct engine: ok
+      microgpt-graph gradcheck --inject exp-x2 --render failure.svg
+      microgpt-graph gradcheck --param layer0.mlp_fc1 --scope 'pos2/*' --json
+    """
+    from microgpt.data import DataError
+    from microgpt.diagnose import diagnose
+    from microgpt.faults import describe_faults
+    if list_faults:
+        click.echo(describe_faults())
+        return
+    if all_params and (select or sample):
+        raise BadInput("--all-params cannot be combined with --param or --sample")
+    render_to = open_output(render_path) if render_path else None
+    params, config, tokenizer = load_model(checkpoint, seed)
+    try:
+        tokenizer.encode(doc)
+    except DataError as e:
+        raise BadInput(f"Invalid value for '--doc': {e}") from None
+    try:
+        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
+    except library_errors() as e:
+        raise BadInput(str(e)) from None
+    except ValueError as e:  # an unknown parameter name in --param
+        raise BadInput(f"Invalid value for '--param': {e}") from None
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=1, default=str))
+    else:
+        click.echo(result.format())
+    if render_to is not None:
+        write_output(render_to, render_diagnosis(result))
+        click.echo(f"wrote {render_to}", err=True)
+    if not result.ok:
+        sys.exit(1)
+
+FORMATS = ('svg', 'dot', 'json', 'png', 'pdf', 'plain', 'xdot')
+
+
+@main.command()
+@model_options
+@click.option('--token', type=int, help='Position to show (default: the last one). Narrows --layer/--head to it.')
+@click.option('--layer', type=int, help='Show one transformer layer (all positions, or --token).')
+@click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
+@click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
+                              "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
+@click.option('--node', help="A node id (see `export`/`inspect`), or 'loss': its neighbourhood.")
+@click.option('--depth', type=click.IntRange(min=0), help='Hops around --node (default 2) or downstream of a '
+                                                          '--param cell (default 1).')
+@click.option('--direction', type=click.Choice(['both', 'ancestors', 'descendants']), default='both',
+              show_default=True, help='Which way --node reaches.')
+@click.option('--level', type=click.Choice(['auto', 'scalar', 'vector', 'block']), default='auto', show_default=True,
+              help='scalar: every op; vector: one node per role (e.g. q, 16 values); block: attention / MLP / ... '
+                   'per position; auto: the finest that fits --budget.')
+@click.option('--budget', type=click.IntRange(min=1), default=150, show_default=True,
+              help='Most visible nodes --level auto allows.')
+@click.option('--edge-budget', type=click.IntRange(min=1), default=400, show_default=True,
+              help='Most edges --level auto allows (edges, not nodes, make Graphviz slow).')
+@click.option('--expand', multiple=True, help="Show a scope at scalar level inside a coarser view, e.g. "
+                                              "'pos4/layer0/attn/head2/*'; repeatable.")
+@click.option('--edge-grads', is_flag=True, help='Label edges with local derivative and gradient contribution.')
+@click.option('--format', 'fmt', type=click.Choice(FORMATS), default=None,
+              help='Output format (default: from the --output suffix, else svg). png/pdf need Graphviz `dot` '
+                   'on PATH; json is the selected view as data.')
+@click.option('-o', '--output', default=None, help="Output file (default: a name from the view, e.g. "
+                                                   "emma-token4.svg; '-' for stdout).")
+@click.option('--renderer', type=click.Choice(['auto', 'native', 'wasm']), default='auto', show_default=True,
+              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, depth, direction, level, budget,
+           edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
+    """Draw one view of a recorded step, annotated with data and grad.
+
+    Nodes show op, data and grad; fill colour is the grad's sign and size (legend
+    in the picture); hover for full-precision values. Folded parts are summary
+    nodes that say how many ops they hold.
+
+    \b
+    Examples:
+      microgpt-graph render                                  # emma, last token
+      microgpt-graph render --doc anna --token 2 --level block
+      microgpt-graph render --token 2 --expand 'pos2/layer0/attn/head0/*'
+      microgpt-graph render --layer 0 --head 1 --token 3 --level scalar
+      microgpt-graph render --param 'layer0.attn_wq[3][5]' --edge-grads
+      microgpt-graph render --param wte
+      microgpt-graph render --node loss --depth 3 -o loss.svg
+    """
+    from graphviz_export import build_view, render_view
+    from graphviz_export.render import RenderError, LayoutTimeout
+    if fmt is None:
+        suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
+        fmt = suffix if suffix in FORMATS else 'svg'
+    node_arg = None
+    if node is not None:
+        if node == 'loss':
+            node_arg = 'loss'
+        elif node.isdigit():
+            node_arg = int(node)
+        else:
+            raise BadInput(f"Invalid value for '--node': {node!r} is not a node id (a whole number) or 'loss'")
+    trace = get_trace(doc, checkpoint, seed, trace_path)
+    try:
+        view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
+                          direction=direction, level=level, budget=budget, edge_budget=edge_budget,
+                          expand=expand, edge_grads=edge_grads)
+    except library_errors() as e:
+        raise BadInput(str(e)) from None
+    name = output or f"{safe_name(trace.meta.get('doc', 'trace'))}-{view_name(view)}.{fmt}"
+    path = open_output(name)
+    try:
+        data = render_view(view, fmt, timeout=timeout, engine_preference=renderer,
+                           path=path if fmt != 'json' else None)
+    except LayoutTimeout as e:
+        raise click.ClickException(str(e)) from None
+    except RenderError as e:
+        raise BadInput(str(e)) from None
+    if path is None:
+        write_output(None, data)
+    else:
+        if fmt == 'json':
+            write_output(path, data)
+        st = view.stats
+        click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
+                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries")
+
+
+def view_name(view):
+    """'token4', 'layer0-token2', 'head0.1', 'layer0.attn_wq_3_5_', 'node4711', for file names."""
+    q = view.selection.query
+    kind = view.selection.kind
+    if kind == 'token':
+        return f"token{q.get('token')}"
+    if kind == 'layer':
+        return f"layer{q.get('layer')}" + (f"-token{q['token']}" if q.get('token') is not None else '')
+    if kind == 'head':
+        return f"layer{q.get('layer')}-head{q.get('head')}" + (f"-token{q['token']}" if q.get('token') is not None else '')
+    if kind in ('param', 'matrix'):
+        return safe_name(str(q.get('param', kind)))
+    return safe_name(f"{kind}{q.get('node', '')}")
+
+
+def render_diagnosis(result):
+    """SVG bytes of a gradcheck: centred on the first failing node (its inputs and
+    outputs, failing nodes outlined red), else the last token; health flags as notes."""
+    from graphviz_export import build_view, render_view
+    first = result.first
+    if first is not None:
+        view = build_view(result.trace, node=first.node, depth=2, level='auto',
+                          highlight=result.highlight(), notes=result.notes())
+    else:
+        view = build_view(result.trace, highlight=result.highlight(), notes=result.notes() or ['gradcheck: ok'])
+    return render_view(view, 'svg')
+
 
 
 def safe_name(text):

@@ -1,0 +1,134 @@
+"""`render` and `gradcheck` on the command line: files, messages, exit codes."""
+
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+from tests.test_cli import one_line_error
+
+SVG = '{http://www.w3.org/2000/svg}'
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def texts(svg_bytes):
+    root = ET.fromstring(svg_bytes)
+    return [t.text for t in root.iter(SVG + 'text') if t.text]
+
+
+def test_default_render_writes_a_descriptive_svg(runner, tmp_path):
+    r = runner.invoke(cli.main, ['render'])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("wrote emma-token4.svg: token 4 of 'emma'")
+    assert 'nodes shown' in r.output and 'ops folded' in r.output
+    words = ' '.join(texts((tmp_path / 'emma-token4.svg').read_bytes()))
+    assert 'attn' in words and 'mlp' in words
+
+
+def test_render_is_deterministic_and_json_matches_the_trace(runner, tmp_path):
+    a = runner.invoke(cli.main, ['render', '--doc', 'ab', '--token', '1', '-o', 'a.svg'])
+    b = runner.invoke(cli.main, ['render', '--doc', 'ab', '--token', '1', '-o', 'b.svg'])
+    assert a.exit_code == b.exit_code == 0
+    assert (tmp_path / 'a.svg').read_bytes() == (tmp_path / 'b.svg').read_bytes()
+    j = runner.invoke(cli.main, ['render', '--doc', 'ab', '--param', 'layer0.attn_wq[3][5]', '-o', '-',
+                                 '--format', 'json'])
+    d = json.loads(j.output)
+    assert d['kind'] == 'param'
+    assert sum(u['contrib'] for u in d['uses']) == pytest.approx(d['grad'], abs=1e-12)
+
+
+def test_render_from_saved_trace_gives_the_same_bytes(runner, tmp_path):
+    runner.invoke(cli.main, ['export', '--doc', 'ab', '-o', 't.json'])
+    a = runner.invoke(cli.main, ['render', '--trace', 't.json', '-o', 'a.dot'])
+    b = runner.invoke(cli.main, ['render', '--doc', 'ab', '-o', 'b.dot'])
+    assert a.exit_code == b.exit_code == 0
+    assert (tmp_path / 'a.dot').read_bytes() == (tmp_path / 'b.dot').read_bytes()
+    assert (tmp_path / 'a.dot').read_text().startswith('digraph')
+
+
+@pytest.mark.parametrize('args,fragments', [
+    (['--token', '9'], ['position 9 is not in this trace; positions: 0..4']),
+    (['--layer', '3'], ['layer 3 is not in this trace; layers: 0..0']),
+    (['--head', '4'], ['head 4 is not in this trace; heads: 0..3']),
+    (['--param', 'wq[1][1]'], ["unknown parameter 'wq'; parameters: wte, wpe"]),
+    (['--param', 'wte[27][0]'], ['cell [27][0] is outside wte, which is 27x16']),
+    (['--node', 'abc'], ["'--node'", "'abc' is not a node id"]),
+    (['--level', 'fine'], ["'--level'", "'fine' is not one of 'auto', 'scalar', 'vector', 'block'"]),
+    (['--budget', '0'], ["'--budget'"]),
+    (['--doc', 'a<b'], ["'--doc'", "character '<' at index 1"]),
+    (['--format', 'gif'], ["'--format'"]),
+    (['-o', '/nonexistent-dir/x.svg'], ["folder '/nonexistent-dir' does not exist"]),
+    (['--checkpoint', 'missing.json'], ['checkpoint not found: missing.json']),
+])
+def test_render_bad_input(runner, args, fragments):
+    one_line_error(runner.invoke(cli.main, ['render'] + args), 2, *fragments)
+
+
+@pytest.mark.skipif(shutil.which('dot') is not None, reason='tests the WebAssembly-only case')
+def test_png_without_native_graphviz_says_so(runner):
+    one_line_error(runner.invoke(cli.main, ['render', '--format', 'png']), 2,
+                   "format 'png' needs the Graphviz `dot` program on PATH")
+
+
+@pytest.mark.skipif(shutil.which('dot') is None, reason='needs the Graphviz `dot` program (CI installs it)')
+def test_png_with_native_graphviz(runner, tmp_path):
+    r = runner.invoke(cli.main, ['render', '--doc', 'ab', '-o', 'x.png'])
+    assert r.exit_code == 0 and (tmp_path / 'x.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_unwritable_output_keeps_the_old_file(runner, tmp_path, monkeypatch):
+    (tmp_path / 'keep.svg').write_text('old picture')
+
+    def boom(*a, **k):
+        raise OSError('disk full')
+    monkeypatch.setattr(os, 'replace', boom)
+    r = runner.invoke(cli.main, ['render', '--doc', 'ab', '-o', 'keep.svg'])
+    assert r.exit_code != 0
+    assert (tmp_path / 'keep.svg').read_text() == 'old picture'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['keep.svg']
+
+
+def test_gradcheck_passes_on_the_correct_engine(runner):
+    r = runner.invoke(cli.main, ['gradcheck', '--doc', 'ab', '--sample', '8'])
+    assert r.exit_code == 0, r.output
+    assert r.output.rstrip().endswith('gradcheck: ok')
+
+
+def test_gradcheck_finds_an_injected_fault_and_draws_it(runner, tmp_path):
+    r = runner.invoke(cli.main, ['gradcheck', '--doc', 'ab', '--inject', 'relu-flip', '--no-params',
+                                 '--render', 'fail.svg'])
+    assert r.exit_code == 1
+    assert 'relu' in r.output and '\ngradcheck: FAIL\n' in r.output
+    svg = (tmp_path / 'fail.svg').read_bytes()
+    root = ET.fromstring(svg)
+    from graphviz_export.style import HIGHLIGHT
+    red = [e for e in root.iter() if e.get('stroke') == HIGHLIGHT['color']]
+    assert len(red) >= 2, 'failing nodes are outlined in red (one more red outline is the legend entry)'
+
+
+def test_gradcheck_json_and_fault_list(runner):
+    r = runner.invoke(cli.main, ['gradcheck', '--doc', 'ab', '--inject', 'exp-x2', '--no-params', '--json'])
+    assert r.exit_code == 1
+    d = json.loads(r.output)
+    assert d['ok'] is False and d['fault']['name'] == 'exp-x2'
+    assert {f['op'] for f in d['nodes']['failures']} == {'exp'}
+    lst = runner.invoke(cli.main, ['gradcheck', '--list-faults'])
+    assert lst.exit_code == 0 and 'relu-flip' in lst.output and 'accumulate-overwrite' in lst.output
+
+
+@pytest.mark.parametrize('args,fragments', [
+    (['--inject', 'nan-everywhere'], ["'--inject'", "'nan-everywhere' is not one of"]),
+    (['--param', 'wxx'], ["unknown parameter"]),
+    (['--all-params', '--sample', '3'], ['--all-params cannot be combined']),
+])
+def test_gradcheck_bad_input(runner, args, fragments):
+    one_line_error(runner.invoke(cli.main, ['gradcheck', '--doc', 'ab'] + args), 2, *fragments)
