@@ -1,0 +1,33 @@
+"""One parameter's grad is the sum of what flowed back along each of its uses.
+
+layer0.attn_wq[3][5] multiplies x[5] once per position when q[3] is computed:
+for 'emma' that is 5 uses. Each edge is labelled with its local derivative
+(the x[5] it multiplied) and its contribution (local x upstream grad); the
+contributions add up to the grad, exactly, in the order backward added them.
+
+    python examples/04_param_grad_is_sum_of_uses.py [OUT_DIR]
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from graphviz_export import build_view, render_view  # noqa: E402
+from microgpt.step import fresh_model, record_step  # noqa: E402
+
+
+def main(out_dir=Path(__file__).resolve().parent):
+    params, config, tok = fresh_model(seed=42)
+    trace = record_step(params, config, tok, 'emma')
+    cell = 'layer0.attn_wq[3][5]'
+    view = build_view(trace, param=cell, edge_grads=True)
+    render_view(view, 'svg', path=Path(out_dir) / '04_param_grad_is_sum_of_uses.svg')
+    (i,) = trace.param_nodes(cell)
+    total = 0.0
+    for parent, local, contrib in trace.uses(i):
+        total += contrib
+        print(f"  use at {trace.scope_path(parent):24s} local {local:+.6f}  contribution {contrib:+.3e}")
+    print(f"  sum {total:+.3e} == grad {trace.grad[i]:+.3e}: {total == trace.grad[i]}")
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:])
