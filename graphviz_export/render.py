@@ -11,6 +11,7 @@ Nothing is imported, compiled or probed at import time: the wasm module is
 compiled on the first wasm render (~0.7 s) and reused for the rest of the process.
 """
 
+import atexit
 import contextlib
 import importlib.util
 import os
@@ -143,7 +144,19 @@ def _wasm_runtime():
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         _wasm = (wasmtime, engine, linker, module)
+        # free them while wasmtime is still importable: at interpreter teardown
+        # their __del__ finds its C bindings gone and prints tracebacks
+        atexit.register(_drop_wasm_runtime)
     return _wasm
+
+
+def _drop_wasm_runtime():
+    global _wasm
+    with _wasm_lock:
+        if _wasm is not None:
+            _, engine, linker, module = _wasm
+            _wasm = None
+            del module, linker, engine
 
 
 # Graphviz's own parse error, as its agerr handler formats it (see _wasm_error).
