@@ -1,1 +1,15 @@
-"""Export recorded computation graphs as Graphviz DOT and render them."""
+"""Export recorded computation graphs as Graphviz DOT and render them.
+
+    from graphviz_export import build_view, render_view
+    view = build_view(trace, token=3)        # select -> fold -> draw; view.digraph, .source, .stats
+    svg = render_view(view, 'svg')           # bytes, through native dot or WebAssembly Graphviz
+
+The steps are modules of their own: select (which nodes), fold (summary nodes,
+to a budget), draw (the Digraph), render (DOT -> bytes).
+"""
+
+from .fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS
+from .view import View, ViewLayoutTimeout, build_view, render_view
+
+__all__ = ['build_view', 'render_view', 'View', 'ViewLayoutTimeout', 'LEVELS', 'DEFAULT_BUDGET',
+           'DEFAULT_EDGE_BUDGET']

@@ -1,0 +1,247 @@
+"""Draw: a Folded view -> a graphviz.Digraph (DOT text only; render.py lays it out).
+
+One style table (style.py) for everything; clusters by position, layer, block
+and head (a cluster is drawn when it holds two or more nodes); boundary nodes
+dashed; a legend and the notes in the picture. Node names come from trace ids,
+clusters are numbered in drawing order, and nodes and edges are emitted in a
+fixed order, so the same view always gives the same DOT text.
+"""
+
+import math
+
+import graphviz
+
+from . import escape, labels
+from .heatmap import heatmap_cluster
+from .style import (BOUNDARY, CLUSTER, DARK, EDGE, EDGE_CLASS, FOCUS, GRAPH, HIGHLIGHT, LEGEND, LEGEND_MARKS,
+                    LEGEND_NONFINITE, NODE, NODE_CLASS, fmt, grad_fill)
+from .summary import figures
+
+
+def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True):
+    """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
+    and the reason in the tooltip; notes: lines for a note box (health flags)."""
+    sel = folded.selection
+    reasons, missing = _highlights(folded, highlight or {})
+    all_notes = [*notes, *folded.notes, *missing]
+    g = graphviz.Digraph('microgpt', graph_attr=GRAPH, node_attr=NODE, edge_attr=EDGE)
+    g.attr(label=_title(trace, folded))
+
+    names = {n.name: n for n in folded.nodes}
+    anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
+    root = _cluster_tree(folded.nodes)
+    counter = [0]
+
+    def emit(container, cluster):
+        for kind, item in cluster['items']:
+            if kind == 'cluster':
+                if item['count'] < 2:
+                    emit(container, item)        # a one-node cluster only adds a box
+                    continue
+                counter[0] += 1
+                field, value = item['path'][-1]
+                with container.subgraph(name=f'cluster_{counter[0]}') as c:
+                    c.attr(label=escape.plain(_cluster_label(trace, field, value)), **CLUSTER[field])
+                    emit(c, item)
+            elif item.kind == 'matrix':
+                anchors[item.name] = heatmap_cluster(container, trace, item, sel.matrix,
+                                                     reasons.get(item.name, ()))
+            else:
+                container.node(item.name, **_node_attrs(trace, item, folded.level, names, reasons))
+
+    emit(g, root)
+    for e in folded.edges:
+        g.edge(*_edge_ends(e, anchors), **_edge_attrs(trace, e, names, folded, edge_grads, anchors))
+    if all_notes:
+        g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
+    if legend:
+        _legend(g, trace, folded, reasons)
+    return g
+
+
+# -- clusters ------------------------------------------------------------------------------
+def cluster_path(node):
+    """((field, value), ...) of the clusters an interior node sits in; () outside."""
+    if node.side != 'interior' or node.kind == 'matrix':
+        return ()
+    pos, layer, block, head, _ = node.scope
+    path = []
+    for f, v in (('pos', pos), ('layer', layer), ('block', block), ('head', head)):
+        if v is not None and v != 'params':
+            path.append((f, v))
+    return tuple(path)
+
+
+def _cluster_tree(nodes):
+    root = {'path': (), 'items': [], 'count': 0, 'sub': {}}
+    for n in nodes:
+        c = root
+        c['count'] += 1
+        for step in cluster_path(n):
+            sub = c['sub'].get(step)
+            if sub is None:
+                sub = c['sub'][step] = {'path': c['path'] + (step,), 'items': [], 'count': 0, 'sub': {}}
+                c['items'].append(('cluster', sub))
+            c = sub
+            c['count'] += 1
+        c['items'].append(('node', n))
+    return root
+
+
+def _cluster_label(trace, field, value):
+    if field == 'pos':
+        strs = trace.meta.get('token_strs') or []
+        if value + 1 < len(strs):
+            return f"position {value}: '{strs[value]}' -> '{strs[value + 1]}'"
+        return f'position {value}'
+    if field == 'layer':
+        return f'layer {value}'
+    if field == 'head':
+        return f'head {value}'
+    return str(value)
+
+
+# -- nodes and edges ---------------------------------------------------------------------------
+def _style(*parts):
+    out = []
+    for p in parts:
+        for s in p.split(','):
+            if s and s not in out:
+                out.append(s)
+    return ','.join(out)
+
+
+def _node_attrs(trace, node, level, names, reasons):
+    why = reasons.get(node.name, ())
+    if node.kind == 'ref':
+        refs = [labels.short_name(trace, names[r], level) for r in node.refers]
+        attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(refs),
+                     tooltip=escape.tooltip(['drawn once elsewhere, as it has many consumers: ' + ', '.join(refs)]))
+        return attrs
+    if node.kind == 'scalar':
+        i = node.ids[0]
+        op = trace.op_name(i)
+        cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
+        attrs = dict(NODE_CLASS[cls])
+        fill, font = grad_fill(trace.grad[i])
+        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node)),
+                     tooltip=labels.scalar_tooltip(trace, node, why))
+    else:
+        attrs = dict(NODE_CLASS['group'])
+        shape = trace.param_shapes.get(node.scope[4]) if node.scope[2] == 'params' else None
+        fig = figures(trace, node.values)
+        fill, font = grad_fill(trace.grad[fig.grad_peak])
+        attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape)),
+                     tooltip=labels.group_tooltip(trace, node, level, fig, why))
+    attrs['fillcolor'] = fill
+    if font != '#000000':
+        attrs['fontcolor'] = font
+    if node.side != 'interior':
+        attrs['style'] = _style(attrs['style'], BOUNDARY['style'])
+    if node.focus:
+        attrs.update(FOCUS)
+    if why:
+        attrs.update(HIGHLIGHT)
+    return attrs
+
+
+def _edge_ends(e, anchors):
+    src = anchors[e.src][0] if e.src in anchors else e.src
+    return src, e.dst
+
+
+def _edge_attrs(trace, e, names, folded, edge_grads, anchors):
+    src, dst = names[e.src], names[e.dst]
+    level = folded.level
+    attrs = dict(EDGE_CLASS[e.kind])
+    if e.src in anchors:
+        attrs['ltail'] = anchors[e.src][1]
+    if e.count > 1:
+        attrs['penwidth'] = f'{min(3.0, 0.8 + 0.5 * math.log10(e.count)):.2f}'
+    if e.kind == 'ref':
+        refs = [labels.short_name(trace, names[s[0]], level) for s in e.sources]
+        attrs['tooltip'] = labels.ref_tooltip(refs, e)
+    else:
+        attrs['tooltip'] = labels.edge_tooltip(labels.short_name(trace, src, level),
+                                               labels.short_name(trace, dst, level), e)
+    if e.kind == 'focus' and src.kind == 'scalar' and trace.param_cell(src.ids[0]) is not None:
+        attrs['label'] = escape.plain(_use_label(trace, src.ids[0], dst, e))
+    elif e.kind == 'focus' and src.kind == 'matrix':
+        attrs['label'] = escape.plain(f'\u2016grad share\u2016 {fmt(e.contrib_norm)}')
+    elif edge_grads:
+        attrs['label'] = labels.edge_label(e)
+    return attrs
+
+
+def _use_label(trace, cell, dst, e):
+    """'#3 +0.0012': this use's place in the order backward added the contributions, and its own."""
+    if dst.kind == 'scalar':
+        order = [p for p, _, _ in trace.uses(cell)]
+        k = order.index(dst.ids[0]) + 1 if dst.ids[0] in order else '?'
+        return f'#{k}  {fmt(e.contrib)}'
+    return f'{e.count} uses  {fmt(e.contrib)}'
+
+
+def _highlights(folded, highlight):
+    """({visible node name: [reasons]}, [notes for ids not in the view])."""
+    if not highlight:
+        return {}, []
+    owner = {}
+    for n in folded.nodes:
+        if n.kind != 'ref':
+            for i in n.ids:
+                owner[i] = n.name
+    reasons, missing = {}, []
+    for i, why in sorted(highlight.items()):
+        name = owner.get(i)
+        if name is None:
+            missing.append(f'highlighted node {i} is not in this view: {why}')
+        else:
+            reasons.setdefault(name, []).append(f'node {i}: {why}' if len(owner) > 1 else str(why))
+    return reasons, missing
+
+
+def _title(trace, folded):
+    st, sel = folded.stats, folded.selection
+    lines = [sel.title,
+             f"level {st['level']}{' (auto)' if st.get('auto') else ''} \u00b7 {st['nodes']} nodes, "
+             f"{st['edges']} edges \u00b7 {st['ops']} ops in view, {st['folded_ops']} folded into summary nodes, "
+             f"{st['boundary_ops']} on its boundary"]
+    if 'loss_id' in trace.meta:
+        lines[-1] += f" \u00b7 loss {fmt(trace.loss)}"
+    if folded.expand:
+        lines.append('expanded to scalars: ' + ', '.join(folded.expand))
+    return escape.lines(lines)
+
+
+def _legend(g, trace, folded, reasons):
+    entries = list(LEGEND)
+    if any(not math.isfinite(trace.grad[i]) for n in folded.nodes for i in (n.values or n.ids[:1])
+           if n.kind != 'ref'):
+        entries.append(LEGEND_NONFINITE)
+    kinds = {n.kind for n in folded.nodes}
+    marks = []
+    if any(n.side != 'interior' for n in folded.nodes):
+        marks.append(LEGEND_MARKS['boundary'])
+    if 'group' in kinds:
+        marks.append(LEGEND_MARKS['group'])
+    if 'ref' in kinds:
+        marks.append(LEGEND_MARKS['ref'])
+    if reasons:
+        marks.append(LEGEND_MARKS['highlight'])
+    with g.subgraph(name='cluster_legend') as c:
+        c.attr(**CLUSTER['legend'])
+        names = []
+        for k, (fill, text) in enumerate(entries):
+            font = '#ffffff' if fill in DARK else '#000000'
+            names.append(f'legend{k}')
+            c.node(names[-1], escape.plain(text), fillcolor=fill, fontcolor=font, **NODE_CLASS['legend'])
+        for k, text in enumerate(marks):
+            names.append(f'legend_mark{k}')
+            c.node(names[-1], escape.plain(text), **dict(NODE_CLASS['legend'], style='solid', penwidth='0'))
+        with c.subgraph() as r:
+            r.attr(rank='same')
+            for n in names:
+                r.node(n)
+        for a, b in zip(names, names[1:]):     # flat edges: in rankdir=LR, b -> a puts a above b
+            c.edge(b, a, style='invis')

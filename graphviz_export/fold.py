@@ -1,0 +1,348 @@
+"""Fold: group a Selection's nodes into summary nodes until the picture fits a budget.
+
+Levels, finest first:
+    scalar  every op is a node (outputs of the view still grouped per scope)
+    vector  each scope is a node: "q = Wq.x, 16 values" stands for its 528 ops
+    block   each (position, layer, block) is a node: embed, attn, mlp, lm_head, loss
+    auto    the finest of these whose drawing has at most `budget` nodes and
+            `edge_budget` edges (edge density, not node count, makes `dot` slow)
+
+Boundary nodes are grouped by scope at every level but scalar (inputs), and
+those from positions the view does not cover are merged ("k, positions 0..10").
+Parameters outside the view are grouped per matrix. Focus nodes (a parameter
+cell, a neighbourhood's centre) are never grouped; a matrix view's cells are one
+heat-map node. `expand` patterns keep matching scopes at scalar level inside a
+coarser view.
+
+A node with more than FANOUT_LIMIT consumers (the rmsnorm scale feeding 16
+products, an early position's keys read by every later one, a parameter matrix
+read at every position) is drawn once, unwired; each consumer gets one small
+reference node naming what it reads ("↗ k pos0"), the way TensorBoard pulls
+high-degree nodes aside. Nothing is dropped: every op of the selection is in
+exactly one visible node, and every edge between visible nodes is drawn, bundled,
+or stands behind a reference.
+"""
+
+import math
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from microgpt.scopes import FIELDS, scope_path
+from microgpt.trace import TraceQueryError
+
+from .summary import group_values
+
+LEVELS = ('auto', 'scalar', 'vector', 'block')
+DEFAULT_BUDGET = 150        # visible nodes (reference nodes included)
+DEFAULT_EDGE_BUDGET = 400   # drawn edges
+FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
+
+
+@dataclass
+class VNode:
+    """One visible node of the folded view."""
+    name: str               # DOT node name, from trace ids ('n4711', 'g4700', 'm0', 'rn4711')
+    kind: str               # 'scalar' | 'group' | 'matrix' | 'ref'
+    side: str               # 'interior' | 'input' | 'output'
+    ids: tuple              # trace ids it stands for, sorted ('ref': those of the nodes referred to)
+    scope: tuple            # (pos, layer, block, head, role); a field its members do not share is None
+    positions: tuple = ()   # positions of its members (a boundary group may merge several)
+    values: tuple = ()      # groups: the ids its figures summarise (summary.group_values)
+    focus: bool = False     # what the view is about
+    fan_out: int = 0        # > 0: drawn once; this many nodes use it through references
+    refers: tuple = ()      # 'ref': names of the nodes it stands in for
+
+
+@dataclass
+class VEdge:
+    """One drawn edge, child -> parent (the direction data flows)."""
+    src: str
+    dst: str
+    kind: str               # 'data' | 'boundary' | 'focus' | 'ref'
+    count: int              # scalar edges it stands for
+    local: float            # scalar ends: d dst / d src summed over its edges (x*x: 2x); else None
+    contrib: float          # sum of the contributions backward added to src's members along it
+    contrib_norm: float     # L2 norm, over src's members, of the contribution each received
+    sources: tuple = ()     # 'ref' edges: (name, count, contrib, contrib_norm) per node referred to
+
+
+@dataclass
+class Folded:
+    selection: object
+    level: str
+    nodes: list             # VNode, in drawing order
+    edges: list             # VEdge, in drawing order
+    stats: dict
+    notes: list = field(default_factory=list)
+    expand: tuple = ()
+
+
+def check_options(level, budget, edge_budget):
+    if level not in LEVELS:
+        raise ValueError(f"level {level!r} is not one of: {', '.join(LEVELS)}")
+    for name, value in (('budget', budget), ('edge_budget', edge_budget)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def fold(trace, selection, level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET, expand=()):
+    """The Folded view of `selection` at `level` ('auto': the finest that fits)."""
+    check_options(level, budget, edge_budget)
+    expand = (expand,) if isinstance(expand, str) else tuple(expand)
+    expand_ids = expanded_ids(trace, selection, expand)
+    if level != 'auto':
+        out = _fold(trace, selection, level, expand_ids, budget, edge_budget)
+        if not out.stats['fits']:
+            out.notes.append(f"level {level}: {out.stats['nodes']} nodes, {out.stats['edges']} edges, over the "
+                             f"budget ({budget} nodes, {edge_budget} edges); layout may be slow")
+    else:
+        out = None
+        for lv in LEVELS[1:]:
+            if node_floor(trace, selection, lv, expand_ids) > budget and lv != 'block':
+                continue    # cannot fit: skip building it
+            out = _fold(trace, selection, lv, expand_ids, budget, edge_budget)
+            if out.stats['fits']:
+                break
+        else:
+            out.notes.append(f"over budget: even level block has {out.stats['nodes']} nodes and "
+                             f"{out.stats['edges']} edges (budget {budget} nodes, {edge_budget} edges)")
+        out.stats['auto'] = True
+    out.expand = expand
+    return out
+
+
+def expanded_ids(trace, sel, patterns):
+    """Ids of selected nodes whose scope path matches one of the glob `patterns`.
+
+    A pattern may name a scope or any part of one: 'pos11/layer0/attn/head2' and
+    'head2/attn_weights' both match 'pos11/layer0/attn/head2/attn_weights'.
+    """
+    if not patterns:
+        return set()
+    selected = sel.nodes + sel.inputs + sel.outputs
+    sids = sorted({trace.scope[i] for i in selected})
+    paths = {sid: scope_path(trace.scopes[sid]) for sid in sids}
+    chosen = set()
+    for pat in patterns:
+        if not isinstance(pat, str) or not pat:
+            raise ValueError(f"expand patterns are scope paths like 'pos3/layer0/attn/q', got {pat!r}")
+        forms = (pat, pat + '/*', '*/' + pat, '*/' + pat + '/*')
+        hit = {sid for sid, path in paths.items() if any(fnmatchcase(path, f) for f in forms)}
+        if not hit:
+            inner = sorted({trace.scope[i] for i in sel.nodes})      # in the order the model made them
+            shown = [paths[sid] for sid in inner]
+            more = f", ... ({len(shown)} in all, plus the boundary's)" if len(shown) > 8 else ''
+            raise TraceQueryError(f"expand pattern {pat!r} matches no scope in this view; its scopes: "
+                                  f"{', '.join(shown[:8])}{more}")
+        chosen |= hit
+    return {i for i in selected if trace.scope[i] in chosen}
+
+
+def _group_key(s, side, level, positions):
+    """The group a non-scalar node joins. Boundary nodes of positions outside the view
+    share one group per scope ('*' for the position)."""
+    pos, layer, block, head, role = s
+    if block == 'params':
+        return ('p', side, role)
+    if side != 'interior' and pos is not None and pos not in positions:
+        pos = '*'
+    if level == 'block':
+        return ('g', side, pos, layer, block, None, None)
+    return ('g', side, pos, layer, block, head, role)
+
+
+def _keys(trace, sel, level, expand_ids):
+    """(kid, keys): each selected node's group as a small int, and the groups' keys.
+
+    Keys: ('n', id) a scalar node, ('m', name) the matrix of a matrix view, else
+    _group_key's tuple. Nodes of one scope share a key, so it is computed once per
+    scope and side.
+    """
+    special = set(sel.focus) | expand_ids
+    positions = set(sel.positions)
+    scopes, scope = trace.scopes, trace.scope
+    index, keys, kid = {}, [], {}
+
+    def intern(k):
+        j = index.get(k)
+        if j is None:
+            j = index[k] = len(keys)
+            keys.append(k)
+        return j
+
+    focus = set(sel.focus)
+    for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
+        scalar = level == 'scalar' and sd != 'output'
+        by_scope = {}
+        for i in ids:
+            if scalar or i in special:
+                kid[i] = intern(('m', sel.matrix) if i in focus and sel.matrix is not None else ('n', i))
+                continue
+            sid = scope[i]
+            j = by_scope.get(sid)
+            if j is None:
+                j = by_scope[sid] = intern(_group_key(scopes[sid], sd, level, positions))
+            kid[i] = j
+    return kid, keys
+
+
+def node_floor(trace, sel, level, expand_ids):
+    """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast)."""
+    special = set(sel.focus) | expand_ids
+    positions = set(sel.positions)
+    scope, scopes = trace.scope, trace.scopes
+    keys, n = set(), (1 if sel.matrix is not None else len(sel.focus)) + len(expand_ids - set(sel.focus))
+    for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
+        rest = [i for i in ids if i not in special] if special else ids
+        if level == 'scalar' and sd != 'output':
+            n += len(rest)
+            continue
+        for sid in set(map(scope.__getitem__, rest)):
+            keys.add(_group_key(scopes[sid], sd, level, positions))
+    return n + len(keys)
+
+
+def _fold(trace, sel, level, expand_ids, budget, edge_budget):
+    kid, keys = _keys(trace, sel, level, expand_ids)
+
+    # -- bundle the scalar edges between visible nodes --------------------------------------
+    ptr, child, local = trace.child_ptr, trace.child, trace.local
+    contrib = trace.contrib
+    bundles = {}        # (child key, parent key) -> [count, local sum, contrib sum, {child id: contrib}]
+    leaving = set()     # nodes with a parent in another group: a group's values
+    internal = 0
+    inside = set(sel.nodes)
+    # parents in runs of consecutive ids with one key: their edges are one slice of each column
+    for p0, p1, kp, from_output in _parent_runs(sel, kid):
+        e0, e1 = ptr[p0], ptr[p1]
+        for c, lg, cg in zip(child[e0:e1], local[e0:e1], contrib[e0:e1]):
+            if from_output and c not in inside:
+                continue        # an output's other operands are not part of the view
+            kc = kid[c]
+            if kc == kp:
+                internal += 1
+                continue
+            leaving.add(c)
+            b = bundles.get((kc, kp))
+            if b is None:
+                b = bundles[(kc, kp)] = [0, 0.0, 0.0, {}]
+            b[0] += 1
+            b[1] += lg
+            b[2] += cg
+            per_child = b[3]
+            per_child[c] = per_child.get(c, 0.0) + cg
+
+    # -- visible nodes, named from trace ids ---------------------------------------------
+    members = [[] for _ in keys]
+    for ids in (sel.nodes, sel.inputs, sel.outputs):
+        for i in ids:
+            members[kid[i]].append(i)
+    side = {}
+    for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
+        for j in {kid[i] for i in ids}:
+            side[j] = sd
+    nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
+    edges = []
+    for (kc, kp), (count, lsum, csum, per_child) in bundles.items():
+        a, b = nodes[kc], nodes[kp]
+        kind = 'focus' if a.focus else 'data' if a.side == b.side == 'interior' else 'boundary'
+        scalar = a.kind == 'scalar' and b.kind == 'scalar'
+        edges.append(VEdge(src=a.name, dst=b.name, kind=kind, count=count, local=lsum if scalar else None,
+                           contrib=csum, contrib_norm=math.sqrt(math.fsum(v * v for v in per_child.values()))))
+
+    vnodes, edges = _reference_high_fanout(nodes, edges)
+    order = {n.name: k for k, n in enumerate(vnodes)}
+    edges.sort(key=lambda e: (order[e.src], order[e.dst]))
+    stats = {
+        'level': level,
+        'nodes': len(vnodes),
+        'edges': len(edges),
+        'refs': sum(1 for n in vnodes if n.kind == 'ref'),
+        'scalar_nodes': sum(1 for n in vnodes if n.kind == 'scalar'),
+        'group_nodes': sum(1 for n in vnodes if n.kind in ('group', 'matrix')),
+        'folded_ops': sum(len(n.ids) for n in vnodes if n.kind in ('group', 'matrix')),
+        'ops': len(sel.nodes),
+        'boundary_ops': len(sel.inputs) + len(sel.outputs),
+        'scalar_edges': sum(e.count for e in edges),
+        'internal_edges': internal,
+        'budget': budget,
+        'edge_budget': edge_budget,
+    }
+    stats['fits'] = stats['nodes'] <= budget and stats['edges'] <= edge_budget
+    return Folded(selection=sel, level=level, nodes=vnodes, edges=edges, stats=stats)
+
+
+def _parent_runs(sel, kid):
+    """[(first id, last id + 1, key, is output)]: the interior and the outputs as runs
+    of consecutive ids sharing a key."""
+    runs = []
+    for ids, from_output in ((sel.nodes, False), (sel.outputs, True)):
+        start = prev = None
+        for i in ids:
+            k = kid[i]
+            if prev is None or i != prev + 1 or k != key:
+                if start is not None:
+                    runs.append((start, prev + 1, key, from_output))
+                start, key = i, k
+            prev = i
+        if start is not None:
+            runs.append((start, prev + 1, key, from_output))
+    return runs
+
+
+def _vnode(trace, k, ids, sd, leaving, sel):
+    first = ids[0]
+    scopes = trace.scopes
+    sids = sorted(set(map(trace.scope.__getitem__, ids)))
+    if len(sids) == 1:
+        common = scopes[sids[0]]
+    else:
+        common = tuple(vals.pop() if len(vals) == 1 else None
+                       for vals in (set(scopes[s][f] for s in sids) for f in range(len(FIELDS))))
+    positions = tuple(sorted({scopes[s][0] for s in sids} - {None}))
+    if k[0] == 'n':
+        return VNode(name=f'n{first}', kind='scalar', side=sd, ids=(first,), scope=common,
+                     positions=positions, focus=first in sel.focus)
+    if k[0] == 'm':
+        return VNode(name=f'm{first}', kind='matrix', side=sd, ids=tuple(ids), scope=common,
+                     positions=positions, values=tuple(ids), focus=True)
+    values = tuple(group_values(trace, ids, leaving)) if sd == 'interior' else tuple(ids)
+    return VNode(name=f'g{first}', kind='group', side=sd, ids=tuple(ids), scope=common,
+                 positions=positions, values=values)
+
+
+def _reference_high_fanout(vnodes, edges):
+    """Unwire nodes with more than FANOUT_LIMIT consumers: each consumer gets one
+    reference node (named 'r' + its own name) standing for all it reads that way."""
+    by_name = {n.name: n for n in vnodes}
+    consumers = {}
+    for e in edges:
+        consumers.setdefault(e.src, []).append(e)
+    hub = {src for src, es in consumers.items() if len(es) > FANOUT_LIMIT and not by_name[src].focus}
+    for src in hub:
+        by_name[src].fan_out = len(consumers[src])
+    kept, via = [], {}
+    for e in edges:
+        if e.src in hub:
+            via.setdefault(e.dst, []).append(e)
+        else:
+            kept.append(e)
+    refs = []
+    for dst, es in via.items():
+        es.sort(key=lambda e: by_name[e.src].ids[0])
+        name = 'r' + dst
+        target = by_name[dst]
+        refs.append(VNode(name=name, kind='ref', side=target.side, ids=tuple(by_name[e.src].ids[0] for e in es),
+                          scope=target.scope, positions=target.positions,
+                          refers=tuple(e.src for e in es)))
+        scalar = len(es) == 1 and es[0].local is not None
+        kept.append(VEdge(src=name, dst=dst, kind='ref', count=sum(e.count for e in es),
+                          local=es[0].local if scalar else None, contrib=sum(e.contrib for e in es),
+                          contrib_norm=math.sqrt(math.fsum(e.contrib_norm ** 2 for e in es)),
+                          sources=tuple((e.src, e.count, e.contrib, e.contrib_norm) for e in es)))
+    # a reference is drawn just before the node it serves
+    rank = {n.name: (n.ids[0], 1) for n in vnodes}
+    for r in refs:
+        rank[r.name] = (by_name[r.name[1:]].ids[0], 0)
+    out = sorted(vnodes + refs, key=lambda n: rank[n.name])
+    return out, kept

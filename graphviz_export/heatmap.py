@@ -1,0 +1,48 @@
+"""A parameter matrix as a heat-map: data on the left, grad on the right, one row per node.
+
+The WebAssembly Graphviz has no HTML-like labels (it is built without expat), so
+the table cannot be an HTML <TABLE>. Each matrix row is instead one box with
+`style=striped`: one stripe per column, filled by heat_fill (sign, and |x| as a
+share of the matrix's largest |x|, in factors of 4). Both renderers draw it, in
+every output format. A row's tooltip lists its values with every digit.
+"""
+
+from . import escape
+from .style import CLUSTER, HIGHLIGHT, NODE_CLASS, fmt, full, heat_fill
+
+CELL = 0.1  # inches per cell
+
+
+def heatmap_cluster(container, trace, node, name, reasons=()):
+    """Add the heat-map of matrix `name` (the matrix node `node`) to `container`.
+    Returns (the DOT node its out-edges start at, the cluster's name) for ltail."""
+    rows, cols = trace.param_shapes[name]
+    base = trace.param_base[name]
+    data = [trace.data[base + k] for k in range(rows * cols)]
+    grad = [trace.grad[base + k] for k in range(rows * cols)]
+    dmax = max((abs(x) for x in data), default=0.0)
+    gmax = max((abs(x) for x in grad), default=0.0)
+    cluster = f'cluster_{node.name}'
+    with container.subgraph(name=cluster) as c:
+        c.attr(label=escape.lines([f'{name}  {rows}x{cols}', f'left: data (max |data| {fmt(dmax)})',
+                                   f'right: grad (max |grad| {fmt(gmax)})',
+                                   'colour: sign, and |x| / max in factors of 4']),
+               **CLUSTER['matrix'])
+        if reasons:
+            c.attr(**HIGHLIGHT)
+        for part, values, scale in (('d', data, dmax), ('g', grad, gmax)):
+            with c.subgraph() as rank:
+                rank.attr(rank='same')
+                for r in range(rows):
+                    row = values[r * cols:(r + 1) * cols]
+                    word = 'data' if part == 'd' else 'grad'
+                    tip = [f'{name}[{r}] {word}, columns 0..{cols - 1}:'] + [
+                        f'[{r}][{k}] {full(x)}' for k, x in enumerate(row)]
+                    rank.node(f'{node.name}_{part}{r}', fillcolor=':'.join(heat_fill(x, scale) for x in row),
+                              width=f'{cols * CELL:.2f}', height=f'{CELL:.2f}', tooltip=escape.tooltip(tip),
+                              **NODE_CLASS['heat'])
+            for r in range(rows - 1):   # flat invisible edges keep the rows in order, row 0 on top
+                c.edge(f'{node.name}_{part}{r + 1}', f'{node.name}_{part}{r}', style='invis')
+        for r in range(rows):           # grad rows sit to the right of their data rows
+            c.edge(f'{node.name}_d{r}', f'{node.name}_g{r}', style='invis')
+    return f'{node.name}_g{rows // 2}', cluster

@@ -1,0 +1,197 @@
+"""What each node and edge says: record labels, tooltips, edge labels (DOT text, escaped).
+
+Scalar nodes keep micrograd's record, `{ op | data 0.1234 | grad -0.0012 }`.
+Summary nodes are records read top to bottom: what the group computes, how
+many values and ops it holds, then its data range and grad range and norm
+(summary.figures over its values). Labels show 4 significant digits;
+tooltips give every digit (repr), the scope path and the node ids.
+"""
+
+from microgpt.scopes import scope_path
+
+from . import escape
+from .style import fmt, full
+from .summary import op_counts
+
+ROLE_TEXT = {
+    'embed': 'x = wte[token] + wpe[pos]',
+    'rmsnorm': 'rmsnorm: x / rms(x)',
+    'q': 'q = Wq\u00b7x',
+    'k': 'k = Wk\u00b7x',
+    'v': 'v = Wv\u00b7x',
+    'attn_logits': 'logits = q\u00b7k / \u221ad',
+    'attn_weights': 'weights = softmax(logits)',
+    'head_out': 'head = \u03a3 weights\u00b7v',
+    'attn_out': 'Wo\u00b7heads',
+    'residual': 'x + residual',
+    'fc1': 'h = fc1\u00b7x',
+    'relu': 'relu(h)',
+    'fc2': 'fc2\u00b7h',
+    'logits': 'logits = lm_head\u00b7x',
+    'probs': 'probs = softmax(logits)',
+    'loss': '\u2212log probs[target]',
+}
+OP_TEXT = {'add': '+', 'mul': '*', 'log': 'log', 'exp': 'exp', 'relu': 'relu', 'const': 'const', 'leaf': 'leaf'}
+
+
+def ranges(xs, limit=None):
+    """'0..10' / '3' / '0..2, 5': sorted ints compactly (after `limit` runs: ', ...')."""
+    parts, xs = [], sorted(xs)
+    k = 0
+    while k < len(xs):
+        if limit is not None and len(parts) == limit:
+            parts.append('...')
+            break
+        j = k
+        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
+            j += 1
+        parts.append(f'{xs[k]}' if j == k else f'{xs[k]}..{xs[j]}')
+        k = j + 1
+    return ', '.join(parts)
+
+
+def op_text(trace, i):
+    """'+', '*', '** -0.5', 'exp', 'layer0.attn_wq[3][5]' (a parameter: its name and cell)."""
+    cell = trace.param_cell(i)
+    if cell is not None:
+        return f'{cell[0]}[{cell[1]}][{cell[2]}]'
+    op = trace.op_name(i)
+    if op == 'pow':
+        return f'** {trace.pow_exponent.get(i, "?")}'
+    return OP_TEXT.get(op, op)
+
+
+def where(node):
+    """Where a summary node sits, for those drawn outside the clusters: 'pos 0..10 layer0 attn head2'."""
+    pos, layer, block, head, _ = node.scope
+    parts = []
+    if node.positions:
+        parts.append(f'pos {ranges(node.positions)}')
+    if layer is not None:
+        parts.append(f'layer{layer}')
+    if block is not None and block != 'params':
+        parts.append(block)
+    if head is not None:
+        parts.append(f'head{head}')
+    return ' '.join(parts)
+
+
+def group_title(node, level):
+    pos, layer, block, head, role = node.scope
+    if block == 'params':
+        return role
+    if role is not None and level != 'block':
+        if block == 'loss' and role == 'loss' and pos is None and not node.positions:
+            return 'loss = mean of the position losses'
+        return ROLE_TEXT.get(role, role)
+    return block if block is not None else 'ops'
+
+
+def _record(fields, vertical):
+    """A record label; in rankdir=LR a top-level `a|b` stacks vertically, `{a|b}` runs across."""
+    body = '|'.join(escape.record_field(f) for f in fields)
+    return body if vertical else '{' + body + '}'
+
+
+def scalar_label(trace, node):
+    i = node.ids[0]
+    head = op_text(trace, i)
+    if node.side != 'interior':
+        head += '  \u00b7  ' + trace.scope_path(i)
+    fields = [head, f'data {fmt(trace.data[i])}', f'grad {fmt(trace.grad[i])}']
+    if node.focus and trace.param_cell(i) is not None:
+        fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
+    return _record(fields, vertical=False)
+
+
+def scalar_tooltip(trace, node, reasons=()):
+    i = node.ids[0]
+    kids = trace.children(i)
+    lines = [f'{trace.label(i)}   (node {i})', f'scope {trace.scope_path(i)}',
+             f'op {trace.op_name(i)}' + (f', exponent {trace.pow_exponent[i]!r}' if i in trace.pow_exponent else ''),
+             f'data {full(trace.data[i])}', f'grad {full(trace.grad[i])}']
+    if kids:
+        lines.append('children ' + ', '.join(f'#{c}' for c in kids))
+        lines.append('local grads ' + ', '.join(full(x) for x in trace.local_grads(i)))
+    lines.append(f'backward rank {trace.backward_rank[i]}')
+    if node.fan_out:
+        lines.append(f'used by {node.fan_out} nodes: drawn once, they show a reference to it')
+    return escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons] + lines)
+
+
+def group_label(trace, node, level, fig, matrix_shape=None):
+    """The record of a summary node; `fig` is summary.figures of its values."""
+    title = group_title(node, level)
+    if node.scope[2] == 'params':
+        rows, cols = matrix_shape
+        used = sorted({trace.param_cell(i)[1] for i in node.ids})
+        count = f'{rows}x{cols}: {len(node.ids)} cells (rows {ranges(used)})'
+    elif node.side == 'interior':
+        count = f'{_values(fig.n)} \u00b7 {len(node.ids)} ops'
+    else:
+        count = f'{_values(len(node.ids))} \u00b7 ' + where(node)
+        if node.side == 'output':
+            title = 'used by: ' + title
+    fields = [title, count, f'data {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
+              f'grad {fmt(fig.grad_min)} \u2026 {fmt(fig.grad_max)}  \u2016{fmt(fig.grad_norm)}\u2016']
+    if node.fan_out:
+        fields.append(f'\u2197 used by {node.fan_out} (referenced)')
+    return _record(fields, vertical=True)
+
+
+def _values(n):
+    return f'{n} value' if n == 1 else f'{n} values'
+
+
+def group_tooltip(trace, node, level, fig, reasons=()):
+    paths = sorted({scope_path(trace.scopes[sid]) for sid in set(map(trace.scope.__getitem__, node.ids))})
+    shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
+    ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids).items())
+    lines = [group_title(node, level) + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
+             *('scope ' + p for p in shown),
+             f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8)}',
+             f'{_values(fig.n)} summarised (used outside this node, or by nothing):',
+             f'data {full(fig.data_min)} .. {full(fig.data_max)}',
+             f'grad {full(fig.grad_min)} .. {full(fig.grad_max)}',
+             f'grad L2 norm {full(fig.grad_norm)}, largest |grad| at node {fig.grad_peak}']
+    if node.fan_out:
+        lines.append(f'used by {node.fan_out} nodes: drawn once, they show a reference to it')
+    return escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons] + lines)
+
+
+def short_name(trace, node, level):
+    """What a reference node calls the node it stands for."""
+    if node.kind == 'scalar':
+        return trace.label(node.ids[0])
+    w = where(node)
+    return f'{group_title(node, level).split(" =")[0]} {w}'.strip()
+
+
+def ref_label(names):
+    shown = names[:3]
+    more = f' +{len(names) - 3} more' if len(names) > 3 else ''
+    return escape.plain('\u2197 ' + ', '.join(shown) + more)
+
+
+def ref_tooltip(names, edge):
+    lines = ['drawn once elsewhere (many consumers); this node reads:']
+    for name, (_, count, contrib, norm) in zip(names, edge.sources):
+        lines.append(f'{name}: {count} edge(s), contributions sum {full(contrib)}, norm {full(norm)}')
+    return escape.tooltip(lines)
+
+
+def edge_tooltip(src, dst, edge):
+    if edge.local is not None:
+        lines = [f'{src} -> {dst}', f'local derivative d {dst} / d {src} = {full(edge.local)}',
+                 f'contribution to grad of {src} = {full(edge.contrib)}']
+    else:
+        lines = [f'{src} -> {dst}: {edge.count} edge(s)', f'contributions sum {full(edge.contrib)}',
+                 f'contributions norm (per node of {src}) {full(edge.contrib_norm)}']
+    return escape.tooltip(lines)
+
+
+def edge_label(edge):
+    """The optional edge label (edge_grads=True)."""
+    if edge.local is not None:
+        return escape.plain(f'local {fmt(edge.local)}') + '\\n' + escape.plain(f'contrib {fmt(edge.contrib)}')
+    return escape.plain(f'{edge.count} edges') + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')

@@ -1,0 +1,200 @@
+"""Select: a trace and a question ("token 3", "layer 0", "wq[3][5]") -> the node ids to show.
+
+A `Selection` is the interior (the ops the question is about) plus its boundary:
+`inputs`, nodes outside the interior whose values feed it (parameters, keys and
+values cached from earlier positions), and `outputs`, nodes outside that use it
+(later positions reading this position's keys, the mean loss). The boundary is
+what makes a cut-out readable: every grad in the interior came in through an
+output, every value through an input. `focus` holds the nodes the view is about
+(a parameter cell, a matrix's cells, the centre of a neighbourhood); fold never
+hides them in a group.
+
+Every function reads only the Trace; names the trace lacks raise its
+TraceQueryError, whose one-line message lists what exists.
+"""
+
+from dataclasses import dataclass, field
+
+from microgpt.trace import TraceQueryError, parse_param
+
+DIRECTIONS = ('both', 'ancestors', 'descendants')
+
+
+@dataclass(frozen=True)
+class Selection:
+    kind: str               # 'token' | 'layer' | 'head' | 'param' | 'matrix' | 'node'
+    title: str              # one line naming the view, for the picture's caption
+    nodes: tuple            # interior node ids, sorted
+    inputs: tuple           # outside nodes feeding the interior, sorted
+    outputs: tuple          # outside nodes using the interior (and not inputs), sorted
+    focus: tuple = ()       # ids the view is about; never folded into a group
+    matrix: str = None      # matrix view: the matrix, drawn as one heat-map
+    positions: tuple = ()   # positions the interior spans, sorted
+    query: dict = field(default_factory=dict)   # what was asked, for captions and JSON
+
+    def side(self):
+        """{node id: 'interior' | 'input' | 'output'} for every selected node."""
+        out = dict.fromkeys(self.outputs, 'output')
+        out.update(dict.fromkeys(self.inputs, 'input'))
+        out.update(dict.fromkeys(self.nodes, 'interior'))
+        return out
+
+
+def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
+    """The Selection of `interior` with its boundary computed from the trace's edges."""
+    ids = sorted(interior)
+    inside = set(ids)
+    ptr, child = trace.child_ptr, trace.child
+    pptr, parent, _ = trace.parents_index()
+    inputs, outputs = set(), set()
+    # one slice per run of consecutive ids: views are mostly a few long runs
+    for a, b in _runs(ids):
+        inputs.update(child[ptr[a]:ptr[b]])
+        outputs.update(parent[pptr[a]:pptr[b]])
+    inputs -= inside
+    outputs -= inside
+    outputs -= inputs
+    scopes, scope = trace.scopes, trace.scope
+    positions = sorted({scopes[sid][0] for sid in set(map(scope.__getitem__, ids))} - {None})
+    return Selection(kind=kind, title=title, nodes=tuple(ids), inputs=tuple(sorted(inputs)),
+                     outputs=tuple(sorted(outputs)), focus=tuple(sorted(focus)), matrix=matrix,
+                     positions=tuple(positions), query=dict(query or {}))
+
+
+def _runs(ids):
+    """[(a, b)]: the maximal ranges a..b-1 of consecutive ids in the sorted list `ids`."""
+    out = []
+    start = prev = None
+    for i in ids:
+        if prev is None or i != prev + 1:
+            if start is not None:
+                out.append((start, prev + 1))
+            start = i
+        prev = i
+    if start is not None:
+        out.append((start, prev + 1))
+    return out
+
+
+def _quote(s):
+    return f"'{s}'"
+
+
+def _token_text(trace, pos):
+    """"'c' -> 'h'": the input token at `pos` and the target it is trained to predict."""
+    strs = trace.meta.get('token_strs')
+    if not strs or pos + 1 >= len(strs):
+        return ''
+    return f"{_quote(strs[pos])} -> {_quote(strs[pos + 1])}"
+
+
+def _doc(trace):
+    doc = trace.meta.get('doc')
+    return f" of {_quote(doc)}" if doc is not None else ''
+
+
+def token_view(trace, pos):
+    """Every op of one position: embedding, each layer, logits and its loss term."""
+    ids = trace.nodes(pos=pos)
+    return _make(trace, 'token', f"token {pos}{_doc(trace)}: {_token_text(trace, pos)}", ids,
+                 query={'token': pos})
+
+
+def layer_view(trace, layer, pos=None):
+    """One transformer layer (attention and MLP), at every position or at one."""
+    ids = trace.nodes(layer=layer, pos=pos)
+    where = f" at token {pos} ({_token_text(trace, pos)})" if pos is not None else ' at every position'
+    return _make(trace, 'layer', f"layer {layer}{where}{_doc(trace)}", ids,
+                 query={'layer': layer, 'token': pos})
+
+
+def head_view(trace, layer, head, pos=None):
+    """One attention head (logits, softmax weights, weighted sum of values)."""
+    ids = trace.nodes(layer=layer, head=head, pos=pos)
+    where = f" at token {pos} ({_token_text(trace, pos)})" if pos is not None else ' at every position'
+    return _make(trace, 'head', f"layer {layer} head {head}{where}{_doc(trace)}", ids,
+                 query={'layer': layer, 'head': head, 'token': pos})
+
+
+def param_view(trace, spec, depth=1):
+    """One parameter cell, its uses at every position and what they feed, `depth` hops on.
+
+    The edges from the cell to its uses carry the contributions that backward
+    added into the cell's grad; they sum to it (trace.uses gives their order).
+    """
+    _check_depth(depth)
+    name, r, c = parse_param(spec) if isinstance(spec, str) else spec
+    if r is None:
+        raise TraceQueryError(f"{name!r} is a whole matrix; a cell view needs a cell like '{name}[0][0]' "
+                              f"(or ask for the matrix view)")
+    (cell,) = trace.param_nodes((name, r, c))
+    ids = trace.descendants([cell], depth)
+    uses = len(trace.parents(cell))
+    return _make(trace, 'param', f"{name}[{r}][{c}]{_doc(trace)}: {uses} uses, downstream depth {depth}",
+                 ids, focus=(cell,), query={'param': f"{name}[{r}][{c}]", 'depth': depth})
+
+
+def matrix_view(trace, name):
+    """A whole parameter matrix (shown as a heat-map) and its uses at every position."""
+    cells = trace.param_nodes(name)
+    pptr, parent, _ = trace.parents_index()
+    uses = set()
+    for i in cells:
+        uses.update(parent[pptr[i]:pptr[i + 1]])
+    rows, cols = trace.param_shapes[name]
+    return _make(trace, 'matrix', f"{name} ({rows}x{cols}){_doc(trace)}: {len(uses)} uses",
+                 set(cells) | uses, focus=cells, matrix=name, query={'param': name})
+
+
+def node_view(trace, node, depth=2, direction='both'):
+    """A node and what is `depth` hops before it (ancestors), after it, or both."""
+    _check_depth(depth)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction {direction!r} is not one of: {', '.join(DIRECTIONS)}")
+    if node == 'loss':
+        node = trace.meta['loss_id']
+    ids = {}
+    if direction in ('both', 'ancestors'):
+        ids.update(trace.ancestors([node], depth))
+    if direction in ('both', 'descendants'):
+        ids.update(trace.descendants([node], depth))
+    return _make(trace, 'node', f"{trace.label(node)} ({trace.scope_path(node)}){_doc(trace)}: "
+                 f"{direction}, depth {depth}", ids, focus=(node,),
+                 query={'node': node, 'depth': depth, 'direction': direction})
+
+
+def _check_depth(depth):
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
+
+
+def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction='both'):
+    """The view a query names, by precedence: param (a cell, or a whole matrix),
+    node, head, layer, else token (default: the last position). `token` narrows
+    a layer or head view to one position."""
+    if param is not None:
+        name, r, _ = parse_param(param) if isinstance(param, str) else param
+        if r is None:
+            return matrix_view(trace, name)
+        return param_view(trace, param, 1 if depth is None else depth)
+    if node is not None:
+        return node_view(trace, node, 2 if depth is None else depth, direction)
+    if head is not None:
+        return head_view(trace, _default_layer(trace, layer), head, token)
+    if layer is not None:
+        return layer_view(trace, layer, token)
+    if token is None:
+        positions = trace.positions()
+        if not positions:
+            raise TraceQueryError("this trace has no positions to show")
+        token = positions[-1]
+    return token_view(trace, token)
+
+
+def _default_layer(trace, layer):
+    if layer is not None:
+        return layer
+    layers = trace.layers()
+    if len(layers) == 1:
+        return layers[0]
+    raise TraceQueryError(f"a head view needs a layer; layers: {', '.join(map(str, layers))}")

@@ -1,0 +1,72 @@
+"""The figures a summary node shows, computed from the trace (and recomputed by the tests).
+
+A group of ops stands for a vector ("q: 16 values") or a block; its figures are
+those of its *values*: the members that leave the group (used by a node outside
+it) or are used by nothing (26 of the 27 softmax probabilities are never read
+again). The partial sums inside a dot product are not values: a teacher asks
+"what is q", not "what is the 7th partial sum of q[3]". Boundary groups show all
+their members: each of them is a value that crosses the view's border.
+"""
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from microgpt.record import OP_CODE, OPS
+
+_CONST = OP_CODE['const']
+
+
+@dataclass(frozen=True)
+class Figures:
+    n: int              # values summarised
+    data_min: float
+    data_max: float
+    grad_min: float
+    grad_max: float
+    grad_norm: float    # L2 norm of the grads (math.fsum of squares)
+    grad_peak: int      # id of the value with the largest |grad| (its colour is the node's)
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in ('n', 'data_min', 'data_max', 'grad_min', 'grad_max',
+                                              'grad_norm', 'grad_peak')}
+
+
+def group_values(trace, ids, leaving):
+    """The values of the group `ids` (sorted): non-const members in `leaving` (the
+    nodes with a parent in another group) or with no parent at all; all members
+    when that leaves none."""
+    pptr = trace.parents_index()[0]
+    op = trace.op
+    out = [i for i in ids if op[i] != _CONST and (i in leaving or pptr[i] == pptr[i + 1])]
+    return out or list(ids)
+
+
+def figures(trace, ids):
+    """Figures of the values `ids` (non-empty). NaN-aware: min/max skip NaN unless all are."""
+    data, grad = trace.data, trace.grad
+    ds = [data[i] for i in ids]
+    gs = [grad[i] for i in ids]
+    peak = max(ids, key=lambda i: (_magnitude(grad[i]), -i))
+    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
+                   grad_norm=math.sqrt(math.fsum(g * g for g in gs)), grad_peak=peak)
+
+
+def op_counts(trace, ids):
+    """{op name: count}, in the trace's op order."""
+    counts = Counter(trace.op[i] for i in ids)
+    return {OPS[k]: counts[k] for k in sorted(counts)}
+
+
+def _magnitude(g):
+    return math.inf if math.isnan(g) else abs(g)
+
+
+def _min(xs):
+    ys = [x for x in xs if not math.isnan(x)]
+    return min(ys) if ys else math.nan
+
+
+def _max(xs):
+    ys = [x for x in xs if not math.isnan(x)]
+    return max(ys) if ys else math.nan

@@ -1,0 +1,179 @@
+"""The convenience API: build_view (select -> fold -> draw) and render_view (-> bytes).
+
+    view = build_view(trace, token=3)             # auto level, budget 150 nodes
+    view.stats                                    # {'level': 'vector', 'nodes': 40, ...}
+    svg = render_view(view)                       # native dot, else WebAssembly Graphviz
+    view                                          # in Jupyter: shows itself (either renderer)
+"""
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from . import render as _render
+from .draw import draw
+from .fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, check_options, fold
+from .select import select
+from .summary import figures, op_counts
+
+
+class ViewLayoutTimeout(_render.LayoutTimeout):
+    """Graphviz's layout took longer than allowed; `dot_path` holds the DOT source."""
+
+    def __init__(self, message, dot_path):
+        super().__init__(message)
+        self.dot_path = dot_path
+
+
+@dataclass
+class View:
+    """One view of a trace: the selection, its folding, and the Digraph that draws it."""
+    trace: object
+    selection: object
+    folded: object
+    digraph: object                 # graphviz.Digraph
+    options: dict = field(default_factory=dict)
+
+    @property
+    def source(self):
+        """The DOT text (byte-identical for the same trace and arguments)."""
+        return self.digraph.source
+
+    @property
+    def stats(self):
+        """level chosen, visible nodes (reference nodes included), edges, ops in view,
+        ops folded into summary nodes, boundary ops, budget, and whether it fits."""
+        return dict(self.folded.stats)
+
+    def to_json(self):
+        """The selected, folded view as JSON text: what the picture shows, with every digit."""
+        return json.dumps(view_dict(self), indent=1, ensure_ascii=False)
+
+    def _repr_svg_(self):
+        # Jupyter: render through render.py, so it works without a system Graphviz
+        return render_view(self, 'svg').decode('utf-8')
+
+
+def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
+               direction='both', level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
+               expand=(), edge_grads=False, highlight=None, notes=(), legend=True):
+    """Select, fold and draw one view of `trace`.
+
+    What to show (by precedence): param='layer0.attn_wq[3][5]' (a cell: its uses and
+    their contributions; depth = hops downstream, default 1) or param='wte' (the
+    matrix as a heat-map and its uses per position); node=4711 or node='loss' (its
+    neighbourhood, depth hops, default 2; direction 'ancestors', 'descendants' or
+    'both'); head=h (with layer=, token=); layer=l (token= for one position);
+    token=t (default: the last position).
+
+    level: 'auto' (finest that fits budget nodes and edge_budget edges), 'scalar',
+    'vector' or 'block'. expand: scope patterns kept at scalar level.
+    edge_grads: label edges with local derivative and contribution.
+    highlight: {node id: reason}, outlined in red; notes: lines for a note box.
+    Raises TraceQueryError when the trace has no such thing, ValueError for bad options.
+    """
+    check_options(level, budget, edge_budget)
+    sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
+                 direction=direction)
+    folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
+    g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend)
+    options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
+               'edge_grads': edge_grads}
+    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options)
+
+
+def render_view(view, fmt='svg', *, path=None, timeout=60.0, engine_preference='auto'):
+    """The view rendered as `fmt` bytes ('svg', 'dot', 'json' for the view itself, ...);
+    written atomically to `path` too when given.
+
+    When Graphviz's layout exceeds `timeout` seconds, raises ViewLayoutTimeout whose
+    message says so and where the DOT source was saved: next to `path` (its name
+    with '.dot'), or in the temporary directory.
+    """
+    if fmt == 'json':
+        data = view.to_json().encode('utf-8')
+    else:
+        try:
+            data = _render.render(view.source, fmt, engine_preference=engine_preference, timeout=timeout)
+        except _render.LayoutTimeout as e:
+            dot_path = _save_dot(view, path)
+            st = view.stats
+            raise ViewLayoutTimeout(f"Graphviz layout of this {view.selection.kind} view ({st['nodes']} nodes, "
+                                    f"{st['edges']} edges, level {st['level']}) did not finish in {timeout:g} s; "
+                                    f"DOT source saved to {dot_path}. Try level='block' or a smaller budget "
+                                    f"({e})", dot_path) from None
+    if path is not None:
+        _render.write_atomic(path, data)
+    return data
+
+
+def _save_dot(view, path):
+    if path is not None:
+        root, _ = os.path.splitext(os.fspath(path))
+        dot_path = root + '.dot'
+    else:
+        digest = hashlib.sha256(view.source.encode('utf-8')).hexdigest()[:12]
+        dot_path = os.path.join(tempfile.gettempdir(), f'microgpt-graph-{digest}.dot')
+    _render.write_atomic(dot_path, view.source.encode('utf-8'))
+    return dot_path
+
+
+# -- JSON --------------------------------------------------------------------------------------
+def _num(x):
+    """JSON has no NaN or infinity: those become strings."""
+    return x if math.isfinite(x) else repr(x)
+
+
+def _id_runs(ids):
+    out, k = [], 0
+    while k < len(ids):
+        j = k
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        out.append([ids[k], ids[j]])
+        k = j + 1
+    return out
+
+
+def view_dict(view):
+    trace, folded, sel = view.trace, view.folded, view.selection
+    nodes = []
+    for n in folded.nodes:
+        d = {'name': n.name, 'kind': n.kind, 'side': n.side,
+             'scope': list(n.scope), 'positions': list(n.positions)}
+        if n.kind == 'scalar':
+            i = n.ids[0]
+            d.update(id=i, op=trace.op_name(i), label=trace.label(i), scope_path=trace.scope_path(i),
+                     data=_num(trace.data[i]), grad=_num(trace.grad[i]))
+        elif n.kind == 'ref':
+            d['refers'] = list(n.refers)
+        else:
+            fig = figures(trace, n.values)
+            d.update(ids=_id_runs(list(n.ids)), ops=op_counts(trace, n.ids), values=len(n.values),
+                     **{k: (_num(v) if isinstance(v, float) else v) for k, v in fig.to_dict().items()})
+        if n.focus:
+            d['focus'] = True
+        if n.fan_out:
+            d['fan_out'] = n.fan_out
+        nodes.append(d)
+    edges = []
+    for e in folded.edges:
+        d = {'src': e.src, 'dst': e.dst, 'kind': e.kind, 'count': e.count, 'contrib': _num(e.contrib),
+             'contrib_norm': _num(e.contrib_norm)}
+        if e.local is not None:
+            d['local'] = _num(e.local)
+        if e.sources:
+            d['sources'] = [{'src': s, 'count': c, 'contrib': _num(x), 'contrib_norm': _num(m)}
+                            for s, c, x, m in e.sources]
+        edges.append(d)
+    out = {'format': 'microgpt-graph view', 'version': 1, 'kind': sel.kind, 'title': sel.title,
+           'query': sel.query, 'options': view.options, 'stats': view.stats,
+           'notes': list(folded.notes), 'nodes': nodes, 'edges': edges}
+    if sel.kind == 'param':
+        (cell,) = sel.focus
+        out['uses'] = [{'node': p, 'local': _num(lg), 'contrib': _num(c)} for p, lg, c in trace.uses(cell)]
+        out['grad'] = _num(trace.grad[cell])
+    return out

@@ -1,0 +1,74 @@
+"""Text from users reaches the picture verbatim, and the SVG stays well-formed XML.
+
+Every place a text can sit (record field, plain label, cluster and graph label,
+edge label, tooltip) is rendered with hostile strings and read back; then a whole
+trace whose document and vocabulary are made of DOT/XML/record metacharacters is
+drawn in every kind of view.
+"""
+
+import shutil
+
+import graphviz
+import pytest
+
+from graphviz_export import build_view, escape, render_view
+from graphviz_export.render import render
+from tests.export_helpers import HOSTILE_DOC, hostile_trace
+from tests.svg_read import read_svg
+
+HOSTILE = ['a<&"{|}>\\b', '&amp; &#92; &lt; \\n \\l \\N \\G', '  two  spaces ', '<<b>html?</b>>',
+           '\u00fcn\u00efcode \u2197 \u2016', 'back\\', '"', '|', '{', '}', '\\\\']
+BACKENDS = ['wasm', pytest.param('native', marks=pytest.mark.skipif(shutil.which('dot') is None,
+                                                                  reason='Graphviz `dot` is not on PATH'))]
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_every_text_position_shows_the_text_verbatim(backend):
+    g = graphviz.Digraph('G')
+    for k, text in enumerate(HOSTILE):
+        g.node(f'r{k}', graphviz.nohtml('{' + escape.record_field(text) + '|data 1}'), shape='record',
+               tooltip=escape.tooltip([text, text]))
+        g.node(f'p{k}', escape.plain(text), tooltip=escape.tooltip([text]))
+        g.edge(f'r{k}', f'p{k}', label=escape.plain(text), tooltip=escape.tooltip([text]))
+        with g.subgraph(name=f'cluster_{k}') as c:
+            c.attr(label=escape.plain(text))
+            c.node(f'c{k}', escape.lines([text, 'second']))
+    g.attr(label=escape.plain(HOSTILE[0]))
+    svg = read_svg(render(g.source, engine_preference=backend))
+    assert svg['title'] == [HOSTILE[0]]
+    for k, text in enumerate(HOSTILE):
+        assert svg['nodes'][f'r{k}']['texts'] == [text, 'data 1']
+        assert svg['nodes'][f'r{k}']['tooltip'] == text + '\n' + text
+        assert svg['nodes'][f'p{k}']['texts'] == [text] and svg['nodes'][f'p{k}']['tooltip'] == text
+        assert svg['edges'][f'r{k}->p{k}']['texts'] == [text]
+        assert svg['edges'][f'r{k}->p{k}']['tooltip'] == text
+        assert svg['clusters'][f'cluster_{k}']['texts'] == [text]
+        assert svg['nodes'][f'c{k}']['texts'] == [text, 'second']
+
+
+def test_control_characters_are_shown_by_their_code():
+    label = escape.plain('x\x00y\ttab')
+    svg = read_svg(render('digraph { a [label="' + label + '"] }'))
+    assert svg['nodes']['a']['texts'] == ['x\\x00y\\x09tab']
+
+
+@pytest.mark.parametrize('q', [{}, {'token': 3, 'level': 'scalar'}, {'token': 9, 'expand': ['head1']},
+                               {'layer': 0}, {'param': 'wte[4][1]'}, {'param': 'wte'},
+                               {'node': 'loss', 'depth': 2}])
+def test_a_hostile_document_draws_well_formed_and_exact(q):
+    t = hostile_trace()
+    strs = t.meta['token_strs']
+    view = build_view(t, **q, highlight={t.meta['loss_id']: 'reason <&"{|}>\\'},
+                      notes=[f'note {HOSTILE_DOC}', HOSTILE[1]])
+    svg = read_svg(render_view(view))                   # parses: well-formed XML
+    assert svg['title'][0] == view.selection.title and f"'{HOSTILE_DOC}'" in svg['title'][0]
+    assert svg['nodes']['notes']['texts'][:2] == [f'note {HOSTILE_DOC}', HOSTILE[1]]
+    positions = [c['texts'][0] for c in svg['clusters'].values() if c['texts'] and c['texts'][0].startswith('pos')]
+    for label in positions:
+        p = int(label.split(':')[0].split()[1])
+        assert label == f"position {p}: '{strs[p]}' -> '{strs[p + 1]}'"
+    if q.get('token') is not None and q.get('level') is None:
+        assert positions
+    if 'node' in q:
+        (loss,) = [i for n, i in svg['nodes'].items() if n == f"n{t.meta['loss_id']}"]
+        assert loss['tooltip'].startswith(f"HIGHLIGHT: node {t.meta['loss_id']}: reason <&\"{{|}}>\\")

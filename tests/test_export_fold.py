@@ -1,0 +1,149 @@
+"""graphviz_export.fold: budgets, levels, expand, references, and nothing silently dropped."""
+
+import re
+
+import pytest
+
+from graphviz_export import build_view
+from graphviz_export.fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, FANOUT_LIMIT, fold
+from graphviz_export.select import select, token_view
+
+MATRICES = ('wte', 'wpe', 'lm_head', 'layer0.attn_wq', 'layer0.attn_wk', 'layer0.attn_wv', 'layer0.attn_wo',
+            'layer0.mlp_fc1', 'layer0.mlp_fc2')
+
+
+def every_view(t):
+    """Every kind of view of the 12-position trace, with a cell of each matrix."""
+    yield from ({'token': p} for p in range(12))
+    yield {'layer': 0}
+    yield from ({'layer': 0, 'token': p} for p in (0, 6, 11))
+    yield from ({'head': h} for h in range(4))
+    yield from ({'head': h, 'token': p} for h in range(4) for p in (0, 11))
+    yield from ({'param': f'{m}[1][2]'} for m in MATRICES)
+    yield {'param': 'layer0.attn_wq[3][5]', 'depth': 3}
+    yield from ({'param': m} for m in MATRICES)
+    yield {'node': 'loss', 'depth': 3}
+    yield {'node': t.meta['position_loss_ids'][5], 'depth': 2}
+
+
+def dot_node_names(source):
+    """Names of the nodes declared in DOT text (statements 'name [attrs]')."""
+    return [n for n in re.findall(r'^\t+([A-Za-z_][\w]*) \[', source, re.M) if n not in ('graph', 'node', 'edge')]
+
+
+def visible(names):
+    """Drop what is not a node of the view: legend, notes, heat-map rows (a matrix counts once)."""
+    out = set()
+    for n in names:
+        if n.startswith('legend') or n == 'notes':
+            continue
+        out.add(re.sub(r'_[dg]\d+$', '', n))
+    return out
+
+
+def test_auto_fits_the_budget_for_every_view_of_a_12_character_document(recorded_christopher):
+    t = recorded_christopher
+    levels, kinds = set(), set()
+    for q in every_view(t):
+        view = build_view(t, **q)
+        st = view.stats
+        assert st['fits'] and st['nodes'] <= DEFAULT_BUDGET and st['edges'] <= DEFAULT_EDGE_BUDGET, q
+        assert not view.folded.notes, q
+        # the DOT text draws exactly the counted nodes and edges
+        assert len(visible(dot_node_names(view.source))) == st['nodes'], q
+        drawn = [e for e in re.findall(r'^\t+(\w+) -> (\w+) \[(.*)\]$', view.source, re.M) if 'invis' not in e[2]]
+        assert len(drawn) == st['edges'], q
+        levels.add(st['level'])
+        # auto chose the finest level that fits: the next finer one does not (once per kind of view)
+        finer = {'vector': 'scalar', 'block': 'vector'}.get(st['level'])
+        if finer and (view.selection.kind, st['level']) not in kinds:
+            kinds.add((view.selection.kind, st['level']))
+            assert not fold(t, view.selection, level=finer).stats['fits'], q
+    assert levels == {'scalar', 'vector', 'block'}
+
+
+@pytest.mark.parametrize('q', [{'token': 11}, {'layer': 0}, {'head': 2}, {'param': 'layer0.attn_wq[3][5]'},
+                               {'param': 'wte'}, {'node': 'loss', 'depth': 3}])
+@pytest.mark.parametrize('level', ['scalar', 'vector', 'block'])
+def test_nothing_is_silently_dropped(recorded_christopher, q, level):
+    t = recorded_christopher
+    sel = select(t, **q)
+    if level == 'scalar' and len(sel.nodes) > 5000:
+        pytest.skip('tens of thousands of scalar nodes: covered by the smaller views')
+    f = fold(t, sel, level=level)
+    held = [i for n in f.nodes if n.kind != 'ref' for i in n.ids]
+    assert sorted(held) == sorted(sel.nodes + sel.inputs + sel.outputs)        # each op in exactly one node
+    # every scalar edge of the view is drawn, bundled into a drawn edge, or internal to a node
+    inside = set(sel.nodes)
+    edges = sum(len(t.children(p)) for p in sel.nodes) + sum(
+        1 for p in sel.outputs for c in t.children(p) if c in inside)
+    assert sum(e.count for e in f.edges) + f.stats['internal_edges'] == edges
+    names = {n.name for n in f.nodes}
+    assert all(e.src in names and e.dst in names for e in f.edges)
+
+
+def test_levels_go_from_fine_to_coarse(recorded_christopher):
+    t = recorded_christopher
+    sel = select(t, head=1, token=0)
+    counts = [fold(t, sel, level=lv).stats['nodes'] for lv in ('scalar', 'vector', 'block')]
+    assert counts[0] > counts[1] > counts[2]
+    f = fold(t, token_view(t, 11), level='vector')
+    roles = sorted(n.scope[4] for n in f.nodes if n.side == 'interior')
+    assert roles.count('q') == 1 and roles.count('attn_logits') == 4       # one node per head's logits
+    (q,) = [n for n in f.nodes if n.side == 'interior' and n.scope[4] == 'q']
+    assert len(q.ids) == 528 and len(q.values) == 16                        # "q = Wq.x, 16 values"
+    f = fold(t, token_view(t, 11), level='block')
+    blocks = sorted(n.scope[2] for n in f.nodes if n.side == 'interior')
+    assert blocks == ['attn', 'embed', 'lm_head', 'loss', 'mlp']
+
+
+def test_over_budget_is_said_not_hidden(recorded_christopher):
+    t = recorded_christopher
+    view = build_view(t, head=2, token=11, level='scalar')
+    assert view.stats['nodes'] > 300 and not view.stats['fits']
+    assert view.folded.notes[0].startswith('level scalar: ') and 'over the budget (150 nodes' in view.folded.notes[0]
+    assert 'notes [' in view.source
+    tight = build_view(t, token=11, budget=5)
+    assert tight.stats['level'] == 'block' and tight.folded.notes[0].startswith('over budget: even level block has')
+
+
+def test_expand_shows_the_named_scope_at_scalar_level(recorded_christopher):
+    t = recorded_christopher
+    scope = t.nodes(pos=11, layer=0, head=2, role='attn_weights')
+    for pattern in ('pos11/layer0/attn/head2/attn_weights', 'head2/attn_weights', 'pos11/*/head2/attn_w*'):
+        view = build_view(t, token=11, expand=[pattern])
+        scalars = {n.ids[0] for n in view.folded.nodes if n.kind == 'scalar'}
+        assert scalars == set(scope), pattern
+        assert view.stats['level'] == 'vector' and view.stats['fits']
+    assert set(dot_node_names(view.source)) >= {f'n{i}' for i in scope}
+    # the rest stays folded: the other heads' softmax is one node each
+    others = [n for n in view.folded.nodes if n.kind == 'group' and n.scope[4] == 'attn_weights']
+    assert sorted(n.scope[3] for n in others) == [0, 1, 3]
+
+
+def test_high_fan_out_nodes_are_drawn_once_and_referenced(recorded_christopher):
+    t = recorded_christopher
+    view = build_view(t, head=2)                        # keys of early positions feed every later position
+    f = view.folded
+    hubs = [n for n in f.nodes if n.fan_out]
+    assert hubs and f.stats['refs'] > 0
+    out = {}
+    for e in f.edges:
+        out[e.src] = out.get(e.src, 0) + 1
+    assert max(out.values()) <= FANOUT_LIMIT
+    for hub in hubs:
+        assert hub.name not in out                      # unwired ...
+        users = [n for n in f.nodes if n.kind == 'ref' and hub.name in n.refers]
+        assert len(users) == hub.fan_out > FANOUT_LIMIT     # ... and named at each consumer
+    # the rmsnorm scale (one pow node feeding 16 products) when expanded to scalars
+    view = build_view(t, token=11, expand=['pos11/layer0/attn/rmsnorm'])
+    (scale,) = [n for n in view.folded.nodes if n.kind == 'scalar' and t.op_name(n.ids[0]) == 'pow']
+    assert scale.fan_out == 16
+    refs = [n for n in view.folded.nodes if n.kind == 'ref' and scale.name in n.refers]
+    assert len(refs) == 16 and re.search(rf'label="\u2197 [^"]*pow #{scale.ids[0]}"', view.source)
+
+
+def test_focus_is_never_referenced(recorded_christopher):
+    view = build_view(recorded_christopher, param='layer0.mlp_fc1[0][0]')
+    (cell,) = [n for n in view.folded.nodes if n.focus]
+    assert cell.fan_out == 0 and sum(e.src == cell.name for e in view.folded.edges) == 12

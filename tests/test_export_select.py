@@ -1,0 +1,171 @@
+"""graphviz_export.select: each view holds what it promises, and its boundary is exact."""
+
+import math
+
+import pytest
+
+from graphviz_export import build_view
+from graphviz_export.fold import fold
+from graphviz_export.select import (head_view, layer_view, matrix_view, node_view, param_view, select,
+                                    token_view)
+from microgpt.trace import TraceQueryError
+
+
+def boundary_of(t, interior):
+    inside = set(interior)
+    kids = {c for i in inside for c in t.children(i)} - inside
+    users = {p for i in inside for p in t.parents(i)} - inside - kids
+    return kids, users
+
+
+@pytest.mark.parametrize('pos', [0, 5, 11])
+def test_token_view_holds_one_position_and_marks_the_rest_as_boundary(recorded_christopher, pos):
+    t = recorded_christopher
+    sel = token_view(t, pos)
+    assert sel.nodes == tuple(t.nodes(pos=pos))
+    assert {t.scope_of(i)[0] for i in sel.nodes} == {pos}
+    kids, users = boundary_of(t, sel.nodes)
+    assert (set(sel.inputs), set(sel.outputs)) == (kids, users)
+    assert all(t.scope_of(i)[0] != pos for i in sel.inputs + sel.outputs)
+    # inputs: parameters and (after position 0) keys and values cached from earlier positions
+    roles = {t.scope_of(i)[4] for i in sel.inputs if t.scope_of(i)[2] != 'params'}
+    assert roles == (set() if pos == 0 else {'k', 'v'})
+    assert all(t.scope_of(i)[0] < pos for i in sel.inputs if t.scope_of(i)[0] is not None)
+    # outputs: later positions reading this one's keys and values, and the mean loss
+    assert all(t.scope_of(i)[0] is None or t.scope_of(i)[0] > pos for i in sel.outputs)
+    assert t.meta['position_loss_ids'][pos] in sel.nodes
+
+    # folded and drawn: every visible node holding an op of another position is a boundary node
+    view = build_view(t, token=pos)
+    for n in view.folded.nodes:
+        if n.kind != 'ref' and any(t.scope_of(i)[0] != pos for i in n.ids):
+            assert n.side in ('input', 'output'), n.name
+            assert 'dashed' in _node_attrs(view, n.name)['style']
+
+
+def _node_attrs(view, name):
+    """The attributes of node `name` as written in the DOT source."""
+    import re
+    for line in view.source.splitlines():
+        if line.startswith(f'\t{name} [') or re.match(rf'\t+{name} \[', line):
+            return dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|[^ \]]+)', line))
+    raise AssertionError(f'node {name} not in the DOT source')
+
+
+def test_layer_and_head_views(recorded_christopher):
+    t = recorded_christopher
+    sel = layer_view(t, 0)
+    assert set(sel.nodes) == set(t.nodes(layer=0)) and sel.positions == tuple(range(12))
+    assert {t.scope_of(i)[2] for i in sel.nodes} == {'attn', 'mlp'}
+    sel = layer_view(t, 0, pos=4)
+    assert {t.scope_of(i)[0] for i in sel.nodes} == {4}
+    sel = head_view(t, 0, 2, pos=7)
+    assert {t.scope_of(i)[3] for i in sel.nodes} == {2}
+    assert {t.scope_of(i)[4] for i in sel.nodes} == {'attn_logits', 'attn_weights', 'head_out'}
+    # a head reads this position's q, and k and v of every position up to it
+    assert {(t.scope_of(i)[0], t.scope_of(i)[4]) for i in sel.inputs} == \
+        {(7, 'q')} | {(p, r) for p in range(8) for r in ('k', 'v')}
+    assert {t.scope_of(i)[4] for i in sel.outputs} == {'attn_out'}
+
+
+@pytest.mark.parametrize('spec', ['layer0.attn_wq[3][5]', 'wte[2][3]', 'lm_head[0][0]', 'layer0.mlp_fc1[10][4]',
+                                  'wpe[11][15]'])
+def test_param_cell_view_contributions_sum_to_its_grad(recorded_christopher, spec):
+    t = recorded_christopher
+    sel = param_view(t, spec)
+    (cell,) = sel.focus
+    uses = t.parents(cell)
+    assert set(sel.nodes) == {cell, *uses}
+    folded = fold(t, sel)
+    assert folded.level == 'scalar'
+    edges = {int(e.dst[1:]): e for e in folded.edges if e.src == f'n{cell}'}
+    assert set(edges) == set(uses) and all(e.kind == 'focus' for e in edges.values())
+    total = 0
+    for p, local, contrib in t.uses(cell):      # the order backward added them
+        assert edges[p].local == local and edges[p].contrib == contrib == local * t.grad[p]
+        total += edges[p].contrib
+    assert total == t.grad[cell]                # exactly
+    assert len(uses) > 0 and t.grad[cell] != 0
+
+
+def test_param_cell_depth_reaches_downstream(recorded_christopher):
+    t = recorded_christopher
+    (cell,) = t.param_nodes('layer0.attn_wq[3][5]')
+    sel = param_view(t, 'layer0.attn_wq[3][5]', depth=3)
+    assert set(sel.nodes) == set(t.descendants([cell], 3))
+    assert max(t.descendants([cell], 3).values()) == 3
+
+
+def test_matrix_view_folds_uses_per_position_and_they_add_up_to_the_grads(recorded_christopher):
+    t = recorded_christopher
+    cells = t.param_nodes('layer0.attn_wq')
+    sel = matrix_view(t, 'layer0.attn_wq')
+    assert sel.focus == tuple(cells) and sel.matrix == 'layer0.attn_wq'
+    folded = fold(t, sel)
+    (m,) = [n for n in folded.nodes if n.kind == 'matrix']
+    assert m.ids == tuple(cells)
+    out = [e for e in folded.edges if e.src == m.name]
+    assert len(out) == 12          # one bundle of uses per position
+    share = {}                     # per cell, the contributions of each position's uses
+    for e in out:
+        (dst,) = [n for n in folded.nodes if n.name == e.dst]
+        (pos,) = dst.positions
+        per_cell = {c: sum(con for p, _, con in t.uses(c) if t.scope_of(p)[0] == pos) for c in cells}
+        assert e.count == len(cells)
+        assert e.contrib_norm == pytest.approx(math.sqrt(sum(v * v for v in per_cell.values())), rel=1e-12)
+        for c, v in per_cell.items():
+            share[c] = share.get(c, 0.0) + v
+    assert all(share[c] == pytest.approx(t.grad[c], rel=1e-9, abs=1e-15) for c in cells)
+
+
+def test_node_view_depth_and_direction(recorded_christopher):
+    t = recorded_christopher
+    loss = t.meta['loss_id']
+    sel = node_view(t, 'loss', depth=2, direction='ancestors')
+    assert sel.focus == (loss,) and set(sel.nodes) == set(t.ancestors([loss], 2))
+    (p,) = t.param_nodes('wpe[0][0]')
+    sel = node_view(t, p, depth=2, direction='descendants')
+    assert set(sel.nodes) == set(t.descendants([p], 2))
+    both = node_view(t, 50000, depth=1)
+    assert set(both.nodes) == {50000, *t.children(50000), *t.parents(50000)}
+
+
+def test_select_dispatch_and_default_is_the_last_token(recorded_christopher):
+    t = recorded_christopher
+    assert select(t).kind == 'token' and select(t).query == {'token': 11}
+    assert select(t, param='wte').kind == 'matrix'
+    assert select(t, param='wte[1][1]').kind == 'param'
+    assert select(t, node=5).kind == 'node'
+    assert select(t, head=1).query == {'layer': 0, 'head': 1, 'token': None}
+    assert select(t, layer=0, token=3).query == {'layer': 0, 'token': 3}
+    assert select(t, token=3).title == "token 3 of 'christopher': 'r' -> 'i'"
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'token': 12}, 'position 12 is not in this trace; positions: 0..11'),
+    ({'layer': 1}, 'layer 1 is not in this trace; layers: 0..0'),
+    ({'head': 4}, 'head 4 is not in this trace; heads: 0..3'),
+    ({'param': 'attn_wq'}, "unknown parameter 'attn_wq'; parameters: wte, wpe, lm_head, layer0.attn_wq"),
+    ({'param': 'wte[27][0]'}, 'cell [27][0] is outside wte, which is 27x16'),
+    ({'node': 10 ** 6}, 'node 1000000 is not in this trace; node ids are 0..103674'),
+    ({'token': 3, 'expand': ['head9']}, "expand pattern 'head9' matches no scope in this view; its scopes: "
+                                        "pos3/embed/embed, pos3/embed/rmsnorm, pos3/layer0/attn/rmsnorm, "),
+])
+def test_a_view_of_something_missing_says_what_exists(recorded_christopher, kwargs, message):
+    with pytest.raises(TraceQueryError) as e:
+        build_view(recorded_christopher, **kwargs)
+    assert str(e.value).startswith(message) and '\n' not in str(e.value)
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'level': 'fine'}, "level 'fine' is not one of: auto, scalar, vector, block"),
+    ({'budget': 0}, 'budget must be a positive integer, got 0'),
+    ({'budget': 1.5}, 'budget must be a positive integer, got 1.5'),
+    ({'edge_budget': -1}, 'edge_budget must be a positive integer, got -1'),
+    ({'node': 5, 'depth': -1}, 'depth must be an integer >= 0, got -1'),
+    ({'node': 5, 'direction': 'up'}, "direction 'up' is not one of: both, ancestors, descendants"),
+])
+def test_bad_options_are_value_errors_naming_what_is_allowed(recorded_christopher, kwargs, message):
+    with pytest.raises(ValueError) as e:
+        build_view(recorded_christopher, **kwargs)
+    assert str(e.value) == message and not isinstance(e.value, TraceQueryError)
