@@ -24,12 +24,16 @@ or stands behind a reference.
 """
 
 import math
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from itertools import groupby
 
 from microgpt.scopes import FIELDS, scope_path
 from microgpt.trace import TraceQueryError
 
+from .runs import id_runs
 from .summary import group_values
 
 LEVELS = ('auto', 'scalar', 'vector', 'block')
@@ -98,7 +102,7 @@ def fold(trace, selection, level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFA
     else:
         out = None
         for lv in LEVELS[1:]:
-            if node_floor(trace, selection, lv, expand_ids) > budget and lv != 'block':
+            if lv != 'block' and node_floor(trace, selection, lv, expand_ids) > budget:
                 continue    # cannot fit: skip building it
             out = _fold(trace, selection, lv, expand_ids, budget, edge_budget)
             if out.stats['fits']:
@@ -152,16 +156,22 @@ def _group_key(s, side, level, positions):
 
 
 def _keys(trace, sel, level, expand_ids):
-    """(kid, keys): each selected node's group as a small int, and the groups' keys.
+    """(kid, keys, segments): each selected node's group as a small int (an array over
+    the whole trace, -1 where unselected), the groups' keys, and the selection as
+    segments (first id, last id + 1, group, side) of consecutive ids in one group.
 
     Keys: ('n', id) a scalar node, ('m', name) the matrix of a matrix view, else
-    _group_key's tuple. Nodes of one scope share a key, so it is computed once per
-    scope and side.
+    _group_key's tuple. Nodes of one scope share a key, and a scope's nodes are
+    consecutive ids, so the work is per run of one scope, not per node.
     """
-    special = set(sel.focus) | expand_ids
+    special_set = set(sel.focus) | expand_ids
+    special = sorted(special_set)
+    focus = set(sel.focus)
     positions = set(sel.positions)
     scopes, scope = trace.scopes, trace.scope
-    index, keys, kid = {}, [], {}
+    index, keys = {}, []
+    kid = array('l', [-1]) * len(trace)
+    segments = []
 
     def intern(k):
         j = index.get(k)
@@ -170,20 +180,47 @@ def _keys(trace, sel, level, expand_ids):
             keys.append(k)
         return j
 
-    focus = set(sel.focus)
+    def group(a, b, sid, sd, by_scope):
+        j = by_scope.get(sid)
+        if j is None:
+            j = by_scope[sid] = intern(_group_key(scopes[sid], sd, level, positions))
+        if b - a == 1:
+            kid[a] = j
+        else:
+            kid[a:b] = array('l', [j]) * (b - a)
+        segments.append((a, b, j, sd))
+
+    def single(i, sd):
+        j = intern(('m', sel.matrix) if i in focus and sel.matrix is not None else ('n', i))
+        kid[i] = j
+        segments.append((i, i + 1, j, sd))
+
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         scalar = level == 'scalar' and sd != 'output'
         by_scope = {}
-        for i in ids:
-            if scalar or i in special:
-                kid[i] = intern(('m', sel.matrix) if i in focus and sel.matrix is not None else ('n', i))
+        for a, b in id_runs(ids):
+            if scalar:
+                for i in range(a, b):
+                    single(i, sd)
                 continue
-            sid = scope[i]
-            j = by_scope.get(sid)
-            if j is None:
-                j = by_scope[sid] = intern(_group_key(scopes[sid], sd, level, positions))
-            kid[i] = j
-    return kid, keys
+            if b - a == 1 and a not in special_set:       # scattered ids (a matrix's uses): no groupby
+                group(a, b, scope[a], sd, by_scope)
+                continue
+            start = a
+            for sid, run in groupby(scope[a:b]):
+                end = start + len(list(run))
+                # focus and expanded nodes inside the run are singletons of their own
+                lo = bisect_left(special, start)
+                while lo < len(special) and special[lo] < end:
+                    i = special[lo]
+                    if start < i:
+                        group(start, i, sid, sd, by_scope)
+                    single(i, sd)
+                    start, lo = i + 1, lo + 1
+                if start < end:
+                    group(start, end, sid, sd, by_scope)
+                start = end
+    return kid, keys, segments
 
 
 def node_floor(trace, sel, level, expand_ids):
@@ -203,7 +240,7 @@ def node_floor(trace, sel, level, expand_ids):
 
 
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
-    kid, keys = _keys(trace, sel, level, expand_ids)
+    kid, keys, segments = _keys(trace, sel, level, expand_ids)
 
     # -- bundle the scalar edges between visible nodes --------------------------------------
     ptr, child, local = trace.child_ptr, trace.child, trace.local
@@ -213,7 +250,10 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
     internal = 0
     inside = set(sel.nodes)
     # parents in runs of consecutive ids with one key: their edges are one slice of each column
-    for p0, p1, kp, from_output in _parent_runs(sel, kid):
+    for p0, p1, kp, sd in segments:
+        if sd == 'input':
+            continue
+        from_output = sd == 'output'
         e0, e1 = ptr[p0], ptr[p1]
         for c, lg, cg in zip(child[e0:e1], local[e0:e1], contrib[e0:e1]):
             if from_output and c not in inside:
@@ -234,13 +274,10 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
 
     # -- visible nodes, named from trace ids ---------------------------------------------
     members = [[] for _ in keys]
-    for ids in (sel.nodes, sel.inputs, sel.outputs):
-        for i in ids:
-            members[kid[i]].append(i)
     side = {}
-    for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
-        for j in {kid[i] for i in ids}:
-            side[j] = sd
+    for a, b, j, sd in segments:
+        members[j].extend(range(a, b))
+        side[j] = sd
     nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
     edges = []
     for (kc, kp), (count, lsum, csum, per_child) in bundles.items():
@@ -260,7 +297,7 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
         'refs': sum(1 for n in vnodes if n.kind == 'ref'),
         'scalar_nodes': sum(1 for n in vnodes if n.kind == 'scalar'),
         'group_nodes': sum(1 for n in vnodes if n.kind in ('group', 'matrix')),
-        'folded_ops': sum(len(n.ids) for n in vnodes if n.kind in ('group', 'matrix')),
+        'folded_ops': sum(len(n.ids) for n in vnodes if n.kind in ('group', 'matrix')),   # boundary's too
         'ops': len(sel.nodes),
         'boundary_ops': len(sel.inputs) + len(sel.outputs),
         'scalar_edges': sum(e.count for e in edges),
@@ -270,24 +307,6 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
     }
     stats['fits'] = stats['nodes'] <= budget and stats['edges'] <= edge_budget
     return Folded(selection=sel, level=level, nodes=vnodes, edges=edges, stats=stats)
-
-
-def _parent_runs(sel, kid):
-    """[(first id, last id + 1, key, is output)]: the interior and the outputs as runs
-    of consecutive ids sharing a key."""
-    runs = []
-    for ids, from_output in ((sel.nodes, False), (sel.outputs, True)):
-        start = prev = None
-        for i in ids:
-            k = kid[i]
-            if prev is None or i != prev + 1 or k != key:
-                if start is not None:
-                    runs.append((start, prev + 1, key, from_output))
-                start, key = i, k
-            prev = i
-        if start is not None:
-            runs.append((start, prev + 1, key, from_output))
-    return runs
 
 
 def _vnode(trace, k, ids, sd, leaving, sel):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from microgpt.trace import TraceQueryError, parse_param
 
+from .runs import id_runs
+
 DIRECTIONS = ('both', 'ancestors', 'descendants')
 
 
@@ -48,7 +50,7 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
     pptr, parent, _ = trace.parents_index()
     inputs, outputs = set(), set()
     # one slice per run of consecutive ids: views are mostly a few long runs
-    for a, b in _runs(ids):
+    for a, b in id_runs(ids):
         inputs.update(child[ptr[a]:ptr[b]])
         outputs.update(parent[pptr[a]:pptr[b]])
     inputs -= inside
@@ -59,21 +61,6 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
     return Selection(kind=kind, title=title, nodes=tuple(ids), inputs=tuple(sorted(inputs)),
                      outputs=tuple(sorted(outputs)), focus=tuple(sorted(focus)), matrix=matrix,
                      positions=tuple(positions), query=dict(query or {}))
-
-
-def _runs(ids):
-    """[(a, b)]: the maximal ranges a..b-1 of consecutive ids in the sorted list `ids`."""
-    out = []
-    start = prev = None
-    for i in ids:
-        if prev is None or i != prev + 1:
-            if start is not None:
-                out.append((start, prev + 1))
-            start = i
-        prev = i
-    if start is not None:
-        out.append((start, prev + 1))
-    return out
 
 
 def _quote(s):

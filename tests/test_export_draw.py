@@ -211,6 +211,7 @@ def test_render_view_writes_the_file_and_the_default_view_renders_on_wasm(record
     assert svg['title'][0].startswith("token 11 of 'christopher'")
     assert len([n for n in svg['nodes'] if not n.startswith('legend')]) == view.stats['nodes']
     assert render_view(view, 'dot') == view.source.encode()
+    assert read_svg(view._repr_svg_().encode())['title'] == svg['title']      # Jupyter, any renderer
     assert json.loads(render_view(view, 'json'))['kind'] == 'token'
 
 
