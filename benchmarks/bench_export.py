@@ -143,7 +143,7 @@ def main():
         print(f"{name:28} {st['level']:>6} {st['nodes']:>5} {st['edges']:>5} {m['select']:>5.1f}ms "
               f"{m['fold']:>5.1f}ms {m['draw']:>5.1f}ms {m['layout']:>5.0f}ms {view:>5.0f}ms "
               f"{view + (med(rec) + med(idx)) * 1000:>5.0f}ms {len(svg) / 1024:>6.0f}KB")
-    print(f"\ntargets: e2e <= 1000 ms, SVG <= 300 KB, select + fold <= 100 ms")
+    print("\ntargets: e2e <= 1000 ms, SVG <= 300 KB, select + fold <= 100 ms")
 
     if args.skip_naive:
         return

@@ -197,7 +197,7 @@ def _highlights(folded, highlight):
         if name is None:
             missing.append(f'highlighted node {i} is not in this view: {why}')
         else:
-            reasons.setdefault(name, []).append(f'node {i}: {why}' if len(owner) > 1 else str(why))
+            reasons.setdefault(name, []).append(f'node {i}: {why}')
     return reasons, missing
 
 

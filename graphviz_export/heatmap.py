@@ -29,7 +29,7 @@ def heatmap_cluster(container, trace, node, name, reasons=()):
                                    'colour: sign, and |x| / max in factors of 4']),
                **CLUSTER['matrix'])
         if reasons:
-            c.attr(**HIGHLIGHT)
+            c.attr(tooltip=escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons]), **HIGHLIGHT)
         for part, values, scale in (('d', data, dmax), ('g', grad, gmax)):
             with c.subgraph() as rank:
                 rank.attr(rank='same')
