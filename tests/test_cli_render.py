@@ -73,8 +73,8 @@ def test_render_bad_input(runner, args, fragments):
     one_line_error(runner.invoke(cli.main, ['render'] + args), 2, *fragments)
 
 
-@pytest.mark.skipif(shutil.which('dot') is not None, reason='tests the WebAssembly-only case')
-def test_png_without_native_graphviz_says_so(runner):
+def test_png_without_native_graphviz_says_so(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', str(tmp_path / 'empty'))  # no `dot` anywhere: WebAssembly only
     one_line_error(runner.invoke(cli.main, ['render', '--format', 'png']), 2,
                    "format 'png' needs the Graphviz `dot` program on PATH")
 
