@@ -131,7 +131,7 @@ def _recording_op(tape, name, current):
     values, ops = tape.values, tape.ops
     code, const = OP_CODE[name], OP_CODE['const']
     exponents = tape.pow_exponent
-    own = current is Value.__dict__.get(PRIMITIVES[name]) and current is _ENGINE_OPS[name]
+    own = current is _ENGINE_OPS[name]
 
     if own and name == 'add':
         def op(self, other):

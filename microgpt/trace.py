@@ -101,9 +101,8 @@ class Trace:
         meta = dict(tape.meta, **(meta or {}))
         if loss is not None:
             meta['loss_id'] = index[loss]
-        for key in ('position_loss_values',):
-            if key in meta:
-                meta['position_loss_ids'] = [index[v] for v in meta.pop(key)]
+        if 'position_loss_values' in meta:  # Values -> ids, so meta stays plain data
+            meta['position_loss_ids'] = [index[v] for v in meta.pop('position_loss_values')]
         return cls(op=ops, data=data, grad=grad, scope=scope, scopes=list(tape.scopes.scopes),
                    child_ptr=child_ptr, child=child, local=local,
                    backward_order=order, pow_exponent=dict(tape.pow_exponent),
