@@ -122,10 +122,7 @@ def write_output(path, data):
     """Atomic write (temp file + rename), or stdout when path is None."""
     from microgpt.trace_json import write_text_atomic
     if path is None:
-        if isinstance(data, bytes):
-            click.get_binary_stream('stdout').write(data)
-        else:
-            click.echo(data, nl=not data.endswith('\n'))
+        click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
         return
     if isinstance(data, bytes):
         import os
