@@ -18,6 +18,7 @@ Edges are stored CSR-style (`child_ptr`, `child`, `local`, `contrib`), so
 
 import math
 import re
+from bisect import bisect_right
 from array import array
 from collections import Counter
 from itertools import accumulate, chain, repeat
@@ -333,13 +334,31 @@ class Trace:
         in the order backward added them (unreached parents, which added 0, last).
         Summed in this order from 0 they give grad(i) exactly."""
         self._check_node(i)
-        ptr, parent, edge = self.parents_index()
-        rank = self.backward_rank
-        big = len(self)
-        rows = [(parent[k], self.local[edge[k]], self.contrib[edge[k]])
-                for k in range(ptr[i], ptr[i + 1])]
-        rows.sort(key=lambda row: (rank[row[0]] if rank[row[0]] >= 0 else big, row[0]))
+        if 'parents' in self._cache:
+            ptr, parent, edge = self._cache['parents']
+            edges = [(parent[k], edge[k]) for k in range(ptr[i], ptr[i + 1])]
+        else:  # no reverse index yet: find i's edges with C-level scans of the child column
+            edges, k, child, cptr = [], -1, self.child, self.child_ptr
+            while True:
+                try:
+                    k = child.index(i, k + 1)
+                except ValueError:
+                    break
+                edges.append((bisect_right(cptr, k) - 1, k))
+        rank = {p: self._rank_of(p) for p, _ in edges}
+        rows = [(p, self.local[e], self.local[e] * self.grad[p]) for p, e in edges]
+        rows.sort(key=lambda row: (rank[row[0]], row[0]))
         return rows
+
+    def _rank_of(self, p):
+        """backward_rank[p] without building the whole column (one C-level scan)."""
+        if 'rank' in self._cache:
+            r = self._cache['rank'][p]
+            return r if r >= 0 else len(self)
+        try:
+            return self.backward_order.index(p)
+        except ValueError:  # unreached by backward
+            return len(self)
 
     # -- summaries --------------------------------------------------------------------------
     @property
