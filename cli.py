@@ -120,23 +120,14 @@ def open_output(output):
 
 def write_output(path, data):
     """Atomic write (temp file + rename), or stdout when path is None."""
-    from microgpt.trace_json import write_text_atomic
+    from graphviz_export.render import write_atomic, RenderError
     if path is None:
         click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
         return
-    if isinstance(data, bytes):
-        import os
-        import tempfile
-        fd, tmp = tempfile.mkstemp(prefix='.' + path.name + '.', suffix='.tmp', dir=path.parent)
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    else:
-        write_text_atomic(path, data)
+    try:
+        write_atomic(path, data.encode('utf-8') if isinstance(data, str) else data)
+    except RenderError as e:  # an OS error while writing: the old file is untouched
+        raise click.ClickException(str(e)) from None
 
 
 # -- the commands ---------------------------------------------------------------------------

@@ -41,3 +41,11 @@ def recorded_christopher():
     config = GPTConfig(vocab_size=tok.vocab_size)
     params = init_params(config, random.Random(42))
     return record_step(params, config, tok, 'christopher')
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    """(params, config, tokenizer) of tests/tiny_model.py: n_embd 8, 2 heads, block 8;
+    one per test module (tests that change parameters make their own)."""
+    from tests.tiny_model import tiny_model
+    return tiny_model()

@@ -21,11 +21,6 @@ DOC = 'emma'
 
 
 @pytest.fixture(scope='module')
-def tiny():
-    return tiny_model()
-
-
-@pytest.fixture(scope='module')
 def clean_trace(tiny):
     params, config, tok = tiny
     return record_step(params, config, tok, DOC)

@@ -7,12 +7,6 @@ import pytest
 from microgpt.diagnose import diagnose, AUTO_SAMPLE
 from microgpt.faults import active_faults
 from microgpt.engine import Value, PRIMITIVES
-from tests.tiny_model import tiny_model
-
-
-@pytest.fixture(scope='module')
-def tiny():
-    return tiny_model()
 
 
 def test_clean_engine(tiny):

@@ -18,11 +18,6 @@ from tests.tiny_model import tiny_model
 
 
 @pytest.fixture(scope='module')
-def tiny():
-    return tiny_model()
-
-
-@pytest.fixture(scope='module')
 def emma(tiny):
     params, config, tok = tiny
     return record_step(params, config, tok, 'emma')
