@@ -1,31 +1,67 @@
-"""microgpt-graph: the command line. Thin: parse, call the library, report.
+"""microgpt-graph: the command line. A door, not a room: each command parses its
+options, calls one library function, and prints.
 
-Every library error becomes a one-line `Error: ...` with exit status 2 for bad
-input (usage errors) and 1 for failures while working; never a traceback.
+Errors are one line, `Error: ...`: exit status 2 for bad input (click's usage
+errors and every library `InputError`), 1 for a failure while working (a render
+that timed out, a file that could not be written, a check that failed).
 """
 
 import json
+import random
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from microgpt.faults import fault_names
+from graphviz_export import build_view, failure_view, file_name, render_view
+from graphviz_export.options import (
+    DEFAULT_BUDGET,
+    DEFAULT_EDGE_BUDGET,
+    DEFAULT_LEVEL,
+    DEFAULT_RENDERER,
+    DEFAULT_TIMEOUT,
+    DIRECTIONS,
+    FORMATS,
+    LEVELS,
+    RENDERERS,
+)
+from graphviz_export.render import RenderError
+from graphviz_export.view import safe_name
+from microgpt.checkpoint import load_model, save_checkpoint
+from microgpt.checks.diagnose import diagnose
+from microgpt.checks.faults import describe_faults, fault_names
+from microgpt.checks.params import ATOL, EPS, RTOL
+from microgpt.data import default_data_path, read_docs
+from microgpt.errors import InputError, WriteError
+from microgpt.files import check_output, write_atomic
+from microgpt.model import GPTConfig
+from microgpt.recording import Trace, record_step
+from microgpt.recording.report import format_report, inspect_report
+from microgpt.sample import format_sample, sample
+from microgpt.train import format_step, start_run, train, train_step
 
 DEFAULT_DOC = 'emma'
+DEFAULT_SEED = 42
 
 
-# -- errors: one line, click's exit codes ------------------------------------------------
+# -- errors: one line, one mapping ---------------------------------------------------------
 class BadInput(click.UsageError):
     """Bad input: exit status 2, printed as one line."""
 
 
 class OneLineErrors(click.Group):
-    """A click group whose errors print as a single `Error: ...` line."""
+    """A click group whose errors print as a single `Error: ...` line: InputError
+    -> exit 2, the library's failures (render, write) -> exit 1."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except InputError as e:
+                raise BadInput(str(e)) from None
+            except (RenderError, WriteError) as e:
+                raise click.ClickException(str(e)) from None
         except click.exceptions.Abort:
             click.echo('Aborted!', err=True)
             sys.exit(1)
@@ -43,22 +79,22 @@ class OneLineErrors(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def library_errors():
-    """The library's exception types that mean 'your input is wrong'."""
-    from microgpt.checkpoint import CheckpointError
-    from microgpt.data import DataError
-    from microgpt.trace import TraceQueryError
-    from microgpt.trace_json import TraceFormatError
-    return (CheckpointError, DataError, TraceQueryError, TraceFormatError)
+@contextmanager
+def bad_value(option):
+    """Name the option in the message of an InputError raised inside the block."""
+    try:
+        yield
+    except InputError as e:
+        raise BadInput(f"Invalid value for '{option}': {e}") from None
 
 
-# -- shared option groups ---------------------------------------------------------------
+# -- shared options and steps -------------------------------------------------------------
 def model_options(f):
     """--doc / --checkpoint / --seed / --trace: which step to look at."""
     f = click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
                      help='Use a trace saved by `export` instead of recording a step '
                           '(--doc/--checkpoint/--seed are then ignored).')(f)
-    f = click.option('--seed', type=int, default=42, show_default=True,
+    f = click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
                      help='Seed of the fresh model used when no --checkpoint is given.')(f)
     f = click.option('--checkpoint', type=click.Path(dir_okay=False),
                      help='Model checkpoint written by `train --out` (default: a fresh seeded '
@@ -68,34 +104,19 @@ def model_options(f):
     return f
 
 
-def load_model(checkpoint, seed):
-    from microgpt.checkpoint import load_checkpoint, CheckpointError
-    from microgpt.step import fresh_model
-    if checkpoint is None:
-        return fresh_model(seed)
-    try:
-        params, config, tokenizer, _ = load_checkpoint(checkpoint)
-    except CheckpointError as e:
-        raise BadInput(f"Invalid value for '--checkpoint': {e}") from None
-    return params, config, tokenizer
+def get_model(checkpoint, seed):
+    with bad_value('--checkpoint'):
+        return load_model(checkpoint, seed)
 
 
 def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     """Record the step of `doc` (or load a saved trace), reporting truncation."""
-    from microgpt.data import DataError
-    from microgpt.step import record_step
-    from microgpt.trace import Trace
-    from microgpt.trace_json import TraceFormatError
     if trace_path is not None:
-        try:
+        with bad_value('--trace'):
             return Trace.from_json(Path(trace_path))
-        except TraceFormatError as e:
-            raise BadInput(f"Invalid value for '--trace': {e}") from None
-    params, config, tokenizer = load_model(checkpoint, seed)
-    try:
+    params, config, tokenizer = get_model(checkpoint, seed)
+    with bad_value('--doc'):
         tokenizer.encode(doc)
-    except DataError as e:
-        raise BadInput(f"Invalid value for '--doc': {e}") from None
     if len(doc) + 1 > config.block_size and not quiet:
         click.echo(f"note: {doc!r} has {len(doc)} characters; like the reference, only the first "
                    f"{config.block_size} positions (block_size) are used", err=True)
@@ -103,31 +124,19 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
 
 
 def open_output(output):
-    """'-' is stdout; otherwise the parent folder must exist and be writable."""
+    """'-' is stdout (None); otherwise a path whose folder exists and is writable."""
     if output == '-':
         return None
-    path = Path(output)
-    parent = path.parent if str(path.parent) else Path('.')
-    if not parent.is_dir():
-        raise BadInput(f"Invalid value for '-o' / '--output': folder {str(parent)!r} does not exist")
-    import os
-    if not os.access(parent, os.W_OK):
-        raise BadInput(f"Invalid value for '-o' / '--output': folder {str(parent)!r} is not writable")
-    if path.is_dir():
-        raise BadInput(f"Invalid value for '-o' / '--output': {output!r} is a folder")
-    return path
+    with bad_value('-o / --output'):
+        return Path(check_output(output))
 
 
 def write_output(path, data):
     """Atomic write (temp file + rename), or stdout when path is None."""
-    from graphviz_export.render import write_atomic, RenderError
     if path is None:
         click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
-        return
-    try:
-        write_atomic(path, data.encode('utf-8') if isinstance(data, str) else data)
-    except RenderError as e:  # an OS error while writing: the old file is untouched
-        raise click.ClickException(str(e)) from None
+    else:
+        write_atomic(path, data)
 
 
 # -- the commands ---------------------------------------------------------------------------
@@ -146,17 +155,19 @@ def main():
     """
 
 
-@main.command()
+@main.command('train')
 @click.argument('data', required=False, type=click.Path(dir_okay=False))
 @click.option('--steps', type=click.IntRange(min=1), default=1000, show_default=True,
               help='Training steps (one document each).')
-@click.option('--seed', type=int, default=42, show_default=True,
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
               help='Seeds the one random stream: shuffle, init, then sampling.')
-@click.option('--n-layer', type=click.IntRange(min=1), default=1, show_default=True, help='Transformer blocks.')
-@click.option('--n-embd', type=click.IntRange(min=1), default=16, show_default=True, help='Embedding width.')
-@click.option('--n-head', type=click.IntRange(min=1), default=4, show_default=True,
+@click.option('--n-layer', type=click.IntRange(min=1), default=GPTConfig.n_layer, show_default=True,
+              help='Transformer blocks.')
+@click.option('--n-embd', type=click.IntRange(min=1), default=GPTConfig.n_embd, show_default=True,
+              help='Embedding width.')
+@click.option('--n-head', type=click.IntRange(min=1), default=GPTConfig.n_head, show_default=True,
               help='Attention heads (must divide --n-embd).')
-@click.option('--block-size', type=click.IntRange(min=1), default=16, show_default=True,
+@click.option('--block-size', type=click.IntRange(min=1), default=GPTConfig.block_size, show_default=True,
               help='Longest context in tokens.')
 @click.option('--out', type=click.Path(dir_okay=False), help='Write a checkpoint here when done.')
 @click.option('--log-every', type=click.IntRange(min=0), default=0, show_default=True,
@@ -165,7 +176,7 @@ def main():
               help='Print this many samples after training, from the same random stream.')
 @click.option('--temperature', type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help='Sampling temperature.')
-def train(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature):
+def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature):
     """Train microgpt as the reference does, on DATA (one document per line).
 
     Without DATA: $MICROGPT_DATA, ./input.txt, or the makemore names file
@@ -176,27 +187,18 @@ def train(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every
     Example:
       microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
     """
-    from microgpt.checkpoint import save_checkpoint
-    from microgpt.data import read_docs, default_data_path, DataError
-    from microgpt.sample import sample, format_sample
-    from microgpt.train import start_run, train_step, format_step
     out_path = open_output(out) if out else None
-    try:
+    with bad_value('DATA'):
         docs = read_docs(data if data is not None else default_data_path())
-    except DataError as e:
-        raise BadInput(f"Invalid value for 'DATA': {e}") from None
-    try:
-        run = start_run(docs, seed=seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    run = start_run(docs, seed=seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
     click.echo(f"num docs: {len(docs)}")
     click.echo(f"vocab size: {run.config.vocab_size}")
     click.echo(f"num params: {len(run.optimizer.params)}")
     if log_every:
-        for k in range(steps):
-            loss = train_step(run, k, steps)
-            if (k + 1) % log_every == 0 or k + 1 == steps:
-                click.echo(format_step(k, steps, loss))
+        def log(k, n, loss):
+            if (k + 1) % log_every == 0 or k + 1 == n:
+                click.echo(format_step(k, n, loss))
+        train(run, steps, on_step=log)
     else:
         with click.progressbar(range(steps), label='training', show_pos=True,
                                item_show_func=lambda k: f"loss {run.losses[-1]:.4f}" if run.losses else '') as bar:
@@ -217,7 +219,7 @@ def train(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every
 @click.option('-n', '--num', type=click.IntRange(min=1), default=20, show_default=True, help='How many samples.')
 @click.option('--temperature', type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help='Sampling temperature (lower: more typical names).')
-@click.option('--seed', type=int, default=42, show_default=True, help='Seed of the sampling stream.')
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the sampling stream.')
 def sample_cmd(checkpoint, num, temperature, seed):
     """Sample names from a trained checkpoint.
 
@@ -225,9 +227,7 @@ def sample_cmd(checkpoint, num, temperature, seed):
     Example:
       microgpt-graph sample --checkpoint model.json -n 10 --temperature 0.8
     """
-    import random
-    from microgpt.sample import sample, format_sample
-    params, config, tokenizer = load_model(checkpoint, seed)
+    params, config, tokenizer = get_model(checkpoint, seed)
     rng = random.Random(seed)
     for i in range(num):
         click.echo(format_sample(i, sample(params, config, tokenizer, rng, temperature)))
@@ -245,32 +245,8 @@ def inspect(doc, checkpoint, seed, trace_path, as_json, scopes):
       microgpt-graph inspect --doc anna
       microgpt-graph inspect --doc anna --json | python -m json.tool
     """
-    trace = get_trace(doc, checkpoint, seed, trace_path, quiet=as_json)
-    summary = trace.summary()
-    toks = trace.meta.get('token_strs', [])
-    positions = [{'pos': p, 'token': toks[p] if p < len(toks) else None,
-                  'target': toks[p + 1] if p + 1 < len(toks) else None,
-                  'loss': l, 'nodes': trace.position_nodes_count()[p]}
-                 for p, l in zip(trace.positions(), trace.position_losses())]
-    stats = trace.scope_stats() if scopes else {}
-    if as_json:
-        click.echo(json.dumps({'doc': trace.meta.get('doc'), 'loss': summary['loss'], 'nodes': summary['nodes'],
-                               'edges': summary['edges'], 'ops': summary['ops'], 'positions': positions,
-                               'params': summary['params'], 'scopes': stats}, indent=1))
-        return
-    click.echo(f"document {trace.meta.get('doc')!r}: {summary['nodes']} nodes, {summary['edges']} edges, "
-               f"loss {summary['loss']:.6f}")
-    click.echo('ops: ' + ', '.join(f"{k} {v}" for k, v in summary['ops'].items()))
-    click.echo('\npos  input   target   loss      nodes')
-    for p in positions:
-        click.echo(f"{p['pos']:3d}  {p['token']:7s} {p['target']:7s} {p['loss']:9.6f} {p['nodes']:6d}")
-    click.echo('\nparameters:')
-    for name, (r, c) in summary['params'].items():
-        click.echo(f"  {name:16s} {r:3d} x {c:<3d}")
-    if scopes:
-        click.echo(f"\n{'scope':40s} {'nodes':>6s} {'grad norm':>11s} {'zero grad':>9s}")
-        for path, s in stats.items():
-            click.echo(f"{path:40s} {s['nodes']:6d} {s['grad_norm']:11.4e} {s['zero_grad']:8.0%}")
+    report = inspect_report(get_trace(doc, checkpoint, seed, trace_path, quiet=as_json), scopes=scopes)
+    click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
 
 
 @main.command()
@@ -293,11 +269,12 @@ def export(doc, checkpoint, seed, trace_path, output):
     if path is not None:
         click.echo(f"wrote {path} ({len(trace)} nodes)", err=True)
 
+
 @main.command()
 @click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document whose step is checked.')
 @click.option('--checkpoint', type=click.Path(dir_okay=False),
               help='Checkpoint to check (default: a fresh seeded model, vocabulary a-z).')
-@click.option('--seed', type=int, default=42, show_default=True, help='Seed of the fresh model.')
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model.')
 @click.option('--inject', 'fault', type=click.Choice(fault_names()),
               help='Run with a deliberately wrong derivative (for teaching): ' + ', '.join(fault_names()) + '.')
 @click.option('--list-faults', is_flag=True, help='List the injectable faults and exit.')
@@ -309,11 +286,11 @@ def export(doc, checkpoint, seed, trace_path, output):
 @click.option('--all-params', is_flag=True, help='Check every parameter (4,192 on the default model: minutes).')
 @click.option('--no-params', is_flag=True, help='Skip the parameter-level finite-difference check.')
 @click.option('--scope', default=None, help="Limit the node-level check to a scope glob, e.g. 'pos2/*' or '*/mlp/*'.")
-@click.option('--eps', type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+@click.option('--eps', type=click.FloatRange(min=0, min_open=True), default=EPS, show_default=True,
               help='Finite-difference step for the parameter check.')
-@click.option('--rtol', type=click.FloatRange(min=0), default=1e-5, show_default=True,
+@click.option('--rtol', type=click.FloatRange(min=0), default=RTOL, show_default=True,
               help='Relative tolerance of the parameter check.')
-@click.option('--atol', type=click.FloatRange(min=0), default=1e-8, show_default=True,
+@click.option('--atol', type=click.FloatRange(min=0), default=ATOL, show_default=True,
               help='Absolute tolerance of the parameter check.')
 @click.option('--render', 'render_path', type=click.Path(dir_okay=False),
               help='Write an SVG centred on the first failing node (or, if all is well, the last token).')
@@ -333,39 +310,27 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
       microgpt-graph gradcheck --inject exp-x2 --render failure.svg
       microgpt-graph gradcheck --param layer0.mlp_fc1 --scope 'pos2/*' --json
     """
-    from microgpt.data import DataError
-    from microgpt.diagnose import diagnose
-    from microgpt.faults import describe_faults
     if list_faults:
         click.echo(describe_faults())
         return
     if all_params and (select or sample):
         raise BadInput("--all-params cannot be combined with --param or --sample")
     render_to = open_output(render_path) if render_path else None
-    params, config, tokenizer = load_model(checkpoint, seed)
-    try:
+    params, config, tokenizer = get_model(checkpoint, seed)
+    with bad_value('--doc'):
         tokenizer.encode(doc)
-    except DataError as e:
-        raise BadInput(f"Invalid value for '--doc': {e}") from None
-    try:
-        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
-                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
-                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
-    except library_errors() as e:
-        raise BadInput(str(e)) from None
-    except ValueError as e:  # an unknown parameter name in --param
-        raise BadInput(f"Invalid value for '--param': {e}") from None
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=1, default=str))
-    else:
-        click.echo(result.format())
+    result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                      sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                      scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
+    click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else result.format())
     if render_to is not None:
-        write_output(render_to, render_diagnosis(result))
+        first = result.first
+        view = failure_view(result.trace, first.node if first is not None else None,
+                            highlight=result.highlight(), notes=result.notes())
+        write_output(render_to, render_view(view, 'svg'))
         click.echo(f"wrote {render_to}", err=True)
     if not result.ok:
         sys.exit(1)
-
-FORMATS = ('svg', 'dot', 'json', 'png', 'pdf', 'plain', 'xdot')
 
 
 @main.command()
@@ -378,14 +343,14 @@ FORMATS = ('svg', 'dot', 'json', 'png', 'pdf', 'plain', 'xdot')
 @click.option('--node', help="A node id (see `export`/`inspect`), or 'loss': its neighbourhood.")
 @click.option('--depth', type=click.IntRange(min=0), help='Hops around --node (default 2) or downstream of a '
                                                           '--param cell (default 1).')
-@click.option('--direction', type=click.Choice(['both', 'ancestors', 'descendants']), default='both',
-              show_default=True, help='Which way --node reaches.')
-@click.option('--level', type=click.Choice(['auto', 'scalar', 'vector', 'block']), default='auto', show_default=True,
+@click.option('--direction', type=click.Choice(DIRECTIONS), default=DIRECTIONS[0], show_default=True,
+              help='Which way --node reaches.')
+@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True,
               help='scalar: every op; vector: one node per role (e.g. q, 16 values); block: attention / MLP / ... '
                    'per position; auto: the finest that fits --budget.')
-@click.option('--budget', type=click.IntRange(min=1), default=150, show_default=True,
+@click.option('--budget', type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,
               help='Most visible nodes --level auto allows.')
-@click.option('--edge-budget', type=click.IntRange(min=1), default=400, show_default=True,
+@click.option('--edge-budget', type=click.IntRange(min=1), default=DEFAULT_EDGE_BUDGET, show_default=True,
               help='Most edges --level auto allows (edges, not nodes, make Graphviz slow).')
 @click.option('--expand', multiple=True, help="Show a scope at scalar level inside a coarser view, e.g. "
                                               "'pos4/layer0/attn/head2/*'; repeatable.")
@@ -395,9 +360,9 @@ FORMATS = ('svg', 'dot', 'json', 'png', 'pdf', 'plain', 'xdot')
                    'on PATH; json is the selected view as data.')
 @click.option('-o', '--output', default=None, help="Output file (default: a name from the view, e.g. "
                                                    "emma-token4.svg; '-' for stdout).")
-@click.option('--renderer', type=click.Choice(['auto', 'native', 'wasm']), default='auto', show_default=True,
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
               help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
 def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, depth, direction, level, budget,
            edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
@@ -417,78 +382,24 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, d
       microgpt-graph render --param wte
       microgpt-graph render --node loss --depth 3 -o loss.svg
     """
-    from graphviz_export import build_view, render_view
-    from graphviz_export.render import RenderError, LayoutTimeout
     if fmt is None:
         suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
         fmt = suffix if suffix in FORMATS else 'svg'
-    node_arg = None
-    if node is not None:
-        if node == 'loss':
-            node_arg = 'loss'
-        elif node.isdigit():
-            node_arg = int(node)
-        else:
-            raise BadInput(f"Invalid value for '--node': {node!r} is not a node id (a whole number) or 'loss'")
+    if node is not None and node != 'loss' and not node.isdigit():
+        raise BadInput(f"Invalid value for '--node': {node!r} is not a node id (a whole number) or 'loss'")
+    node_arg = int(node) if node is not None and node.isdigit() else node
     trace = get_trace(doc, checkpoint, seed, trace_path)
-    try:
-        view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
-                          direction=direction, level=level, budget=budget, edge_budget=edge_budget,
-                          expand=expand, edge_grads=edge_grads)
-    except library_errors() as e:
-        raise BadInput(str(e)) from None
-    name = output or f"{safe_name(trace.meta.get('doc', 'trace'))}-{view_name(view)}.{fmt}"
-    path = open_output(name)
-    try:
-        data = render_view(view, fmt, timeout=timeout, engine_preference=renderer,
-                           path=path if fmt != 'json' else None)
-    except LayoutTimeout as e:
-        raise click.ClickException(str(e)) from None
-    except RenderError as e:
-        raise BadInput(str(e)) from None
+    view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
+                      direction=direction, level=level, budget=budget, edge_budget=edge_budget,
+                      expand=expand, edge_grads=edge_grads)
+    path = open_output(output or file_name(view, fmt))
+    data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
     if path is None:
         write_output(None, data)
     else:
-        if fmt == 'json':
-            write_output(path, data)
         st = view.stats
         click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
                    f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries")
-
-
-def view_name(view):
-    """'token4', 'layer0-token2', 'head0.1', 'layer0.attn_wq_3_5_', 'node4711', for file names."""
-    q = view.selection.query
-    kind = view.selection.kind
-    if kind == 'token':
-        return f"token{q.get('token')}"
-    if kind == 'layer':
-        return f"layer{q.get('layer')}" + (f"-token{q['token']}" if q.get('token') is not None else '')
-    if kind == 'head':
-        return f"layer{q.get('layer')}-head{q.get('head')}" + (f"-token{q['token']}" if q.get('token') is not None else '')
-    if kind in ('param', 'matrix'):
-        return safe_name(str(q.get('param', kind)))
-    return safe_name(f"{kind}{q.get('node', '')}")
-
-
-def render_diagnosis(result):
-    """SVG bytes of a gradcheck: centred on the first failing node (its inputs and
-    outputs, failing nodes outlined red), else the last token; health flags as notes."""
-    from graphviz_export import build_view, render_view
-    first = result.first
-    if first is not None:
-        view = build_view(result.trace, node=first.node, depth=2, level='auto',
-                          highlight=result.highlight(), notes=result.notes())
-    else:
-        view = build_view(result.trace, highlight=result.highlight(), notes=result.notes() or ['gradcheck: ok'])
-    return render_view(view, 'svg')
-
-
-
-def safe_name(text):
-    """A file-name-safe version of a document."""
-    out = ''.join(c if c.isalnum() or c in '-_' else '_' for c in text)
-    return out[:40] or 'doc'
 
 
 if __name__ == '__main__':

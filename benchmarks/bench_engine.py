@@ -1,6 +1,6 @@
 """Engine and recording benchmark: prints figures, asserts nothing.
 
-    python benchmarks/bench_engine.py [--reps 7]
+    python -m benchmarks.bench_engine [--reps 7]
 
 For a 5-, 7- and 12-character document on the default config (a-z vocabulary):
 forward and backward time of
@@ -24,15 +24,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from microgpt.data import Tokenizer
+from microgpt.engine import gc_paused
+from microgpt.model import GPTConfig, doc_loss, init_params
+from microgpt.recording.step import record_step
+from microgpt.recording.tape import record
+from tests.reference_impl import make_reference
 
-from microgpt.data import Tokenizer  # noqa: E402
-from microgpt.engine import gc_paused  # noqa: E402
-from microgpt.model import GPTConfig, init_params, doc_loss  # noqa: E402
-from microgpt.record import record  # noqa: E402
-from microgpt.step import record_step  # noqa: E402
-from tests.reference_impl import make_reference  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 AZ = [chr(c) for c in range(97, 123)]
 DOCS = {5: 'emily', 7: 'abigail', 12: 'maximilliano'}
@@ -158,8 +157,8 @@ def bench_queries(trace, reps):
         size = len(out) if hasattr(out, '__len__') else ''
         print(f"  {name:34s} first {first * 1e3:7.1f} ms   warm {again * 1e3:7.2f} ms   ({size} results)")
     t_dump, text = timed(trace.to_json)
-    from microgpt.trace_json import load_trace
-    t_load, _ = timed(lambda: load_trace(text))
+    from microgpt.recording import Trace
+    t_load, _ = timed(lambda: Trace.from_json(text))
     print(f"  JSON dump {t_dump * 1e3:.0f} ms, load {t_load * 1e3:.0f} ms, {len(text) / 2**20:.1f} MiB")
 
 

@@ -1,6 +1,6 @@
 """Export benchmark: prints figures, asserts nothing.
 
-    python benchmarks/bench_export.py [--reps 5] [--cap 60] [--doc christopher]
+    python -m benchmarks.bench_export [--reps 5] [--cap 60] [--doc christopher]
 
 On a recorded step of `doc` (default 'christopher', 12 positions, ~104k nodes)
 with the default model, for each default view (token 11, layer 0 at every
@@ -24,22 +24,20 @@ Medians over --reps runs; the renderer's one-time warm-up is reported apart.
 import argparse
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import graphviz
+
+from graphviz_export import render as render_mod
+from graphviz_export.draw import draw
+from graphviz_export.fold import fold
+from graphviz_export.select import select
+from microgpt.data import Tokenizer
+from microgpt.model import GPTConfig, init_params
+from microgpt.recording.step import record_step
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import graphviz  # noqa: E402
-
-from graphviz_export import render as render_mod  # noqa: E402
-from graphviz_export.draw import draw  # noqa: E402
-from graphviz_export.fold import fold  # noqa: E402
-from graphviz_export.select import select  # noqa: E402
-from microgpt.data import Tokenizer  # noqa: E402
-from microgpt.model import GPTConfig, init_params  # noqa: E402
-from microgpt.step import record_step  # noqa: E402
 
 AZ = [chr(c) for c in range(97, 123)]
 
@@ -107,11 +105,11 @@ def main():
     ap.add_argument('--renderer', choices=render_mod.ENGINE_PREFERENCES, default='auto',
                     help='native: the `dot` program; wasm: the WebAssembly build; auto: native if present')
     args = ap.parse_args()
-    backends = render_mod.available_backends()
+    backends = render_mod.available_renderers()
     backend = args.renderer if args.renderer != 'auto' else backends[0] if backends else 'none'
 
     def layout(source, timeout=60.0):
-        return render_mod.render(source, 'svg', engine_preference=args.renderer, timeout=timeout)
+        return render_mod.render(source, 'svg', renderer=args.renderer, timeout=timeout)
 
     rec, idx = [], []
     for _ in range(args.reps):

@@ -1,6 +1,6 @@
 """Gradient-check benchmark: prints figures, asserts nothing.
 
-    python benchmarks/bench_gradcheck.py [--reps 5] [--skip-params]
+    python -m benchmarks.bench_gradcheck [--reps 5] [--skip-params]
 
 1. Node-level check of a recorded 12-character step ('christopher', default
    config, a-z, seed 42) against one recorded step (record_step): medians over
@@ -16,19 +16,17 @@
 import argparse
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from microgpt.checks.health import health_report
+from microgpt.checks.nodes import check_trace, numeric_dloss
+from microgpt.checks.params import check_params
+from microgpt.data import Tokenizer
+from microgpt.model import GPTConfig, init_params
+from microgpt.recording.step import record_step
 
-from microgpt.data import Tokenizer  # noqa: E402
-from microgpt.gradcheck import check_params  # noqa: E402
-from microgpt.health import health_report  # noqa: E402
-from microgpt.model import GPTConfig, init_params  # noqa: E402
-from microgpt.nodecheck import check_trace, numeric_dloss  # noqa: E402
-from microgpt.step import record_step  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 AZ = [chr(c) for c in range(97, 123)]
 

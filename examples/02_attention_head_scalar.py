@@ -9,9 +9,9 @@ their softmax, and the weighted sum of the values, op by op.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from graphviz_export import build_view, render_view  # noqa: E402
-from microgpt.step import fresh_model, record_step  # noqa: E402
+from graphviz_export import build_view, render_view
+from microgpt.recording import record_step
+from microgpt.train import fresh_model
 
 
 def main(out_dir=Path(__file__).resolve().parent):

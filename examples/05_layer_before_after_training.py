@@ -11,12 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+from graphviz_export import build_view, render_view
+from microgpt.data import read_docs
+from microgpt.recording.step import record_step
+from microgpt.train import start_run, train
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from graphviz_export import build_view, render_view  # noqa: E402
-from microgpt.data import read_docs  # noqa: E402
-from microgpt.step import record_step  # noqa: E402
-from microgpt.train import start_run, train  # noqa: E402
 
 BUILT_IN = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'charlotte', 'amelia', 'harper', 'evelyn',
             'abigail', 'emily', 'elizabeth', 'sofia', 'avery', 'ella', 'scarlett', 'grace', 'victoria', 'riley',

@@ -11,10 +11,27 @@ import math
 
 import graphviz
 
-from . import escape, labels
+import graphviz_export.escape as escape
+import graphviz_export.labels as labels
+
 from .heatmap import heatmap_cluster
-from .style import (BOUNDARY, CLUSTER, DARK, EDGE, EDGE_CLASS, FOCUS, GRAPH, HIGHLIGHT, LEGEND, LEGEND_MARKS,
-                    LEGEND_NONFINITE, NODE, NODE_CLASS, fmt, grad_fill)
+from .style import (
+    BOUNDARY,
+    CLUSTER,
+    DARK,
+    EDGE,
+    EDGE_CLASS,
+    FOCUS,
+    GRAPH,
+    HIGHLIGHT,
+    LEGEND,
+    LEGEND_MARKS,
+    LEGEND_NONFINITE,
+    NODE,
+    NODE_CLASS,
+    fmt,
+    grad_fill,
+)
 from .summary import figures
 
 
@@ -128,7 +145,7 @@ def _node_attrs(trace, node, level, names, reasons):
                      tooltip=labels.scalar_tooltip(trace, node, why))
     else:
         attrs = dict(NODE_CLASS['group'])
-        shape = trace.param_shapes.get(node.scope[4]) if node.scope[2] == 'params' else None
+        shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
         fig = figures(trace, node.values)
         fill, font = grad_fill(trace.grad[fig.grad_peak])
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape)),

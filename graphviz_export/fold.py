@@ -30,15 +30,14 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from itertools import groupby
 
-from microgpt.scopes import FIELDS, scope_path
-from microgpt.trace import TraceQueryError
+from microgpt.errors import InputError
+from microgpt.recording.cells import TraceQueryError
+from microgpt.recording.scopes import FIELDS, Scope, scope_path
 
+from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, check_options
 from .runs import id_runs
 from .summary import group_values
 
-LEVELS = ('auto', 'scalar', 'vector', 'block')
-DEFAULT_BUDGET = 150        # visible nodes (reference nodes included)
-DEFAULT_EDGE_BUDGET = 400   # drawn edges
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
 
 
@@ -49,7 +48,7 @@ class VNode:
     kind: str               # 'scalar' | 'group' | 'matrix' | 'ref'
     side: str               # 'interior' | 'input' | 'output'
     ids: tuple              # trace ids it stands for, sorted ('ref': those of the nodes referred to)
-    scope: tuple            # (pos, layer, block, head, role); a field its members do not share is None
+    scope: Scope            # (pos, layer, block, head, role); a field its members do not share is None
     positions: tuple = ()   # positions of its members (a boundary group may merge several)
     values: tuple = ()      # groups: the ids its figures summarise (summary.group_values)
     focus: bool = False     # what the view is about
@@ -79,14 +78,6 @@ class Folded:
     stats: dict
     notes: list = field(default_factory=list)
     expand: tuple = ()
-
-
-def check_options(level, budget, edge_budget):
-    if level not in LEVELS:
-        raise ValueError(f"level {level!r} is not one of: {', '.join(LEVELS)}")
-    for name, value in (('budget', budget), ('edge_budget', edge_budget)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def fold(trace, selection, level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET, expand=()):
@@ -129,7 +120,7 @@ def expanded_ids(trace, sel, patterns):
     chosen = set()
     for pat in patterns:
         if not isinstance(pat, str) or not pat:
-            raise ValueError(f"expand patterns are scope paths like 'pos3/layer0/attn/q', got {pat!r}")
+            raise InputError(f"expand patterns are scope paths like 'pos3/layer0/attn/q', got {pat!r}")
         forms = (pat, pat + '/*', '*/' + pat, '*/' + pat + '/*')
         hit = {sid for sid, path in paths.items() if any(fnmatchcase(path, f) for f in forms)}
         if not hit:
@@ -239,13 +230,24 @@ def node_floor(trace, sel, level, expand_ids):
     return n + len(keys)
 
 
+class _Bundle:
+    """The scalar edges from one visible node to another, summed into one drawn edge."""
+    __slots__ = ('count', 'local', 'contrib', 'per_child')
+
+    def __init__(self):
+        self.count = 0          # scalar edges
+        self.local = 0.0        # sum of their local derivatives
+        self.contrib = 0.0      # sum of the contributions backward sent along them
+        self.per_child = {}     # child id -> its contribution along this bundle
+
+
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
     kid, keys, segments = _keys(trace, sel, level, expand_ids)
 
     # -- bundle the scalar edges between visible nodes --------------------------------------
     ptr, child, local = trace.child_ptr, trace.child, trace.local
     contrib = trace.contrib
-    bundles = {}        # (child key, parent key) -> [count, local sum, contrib sum, {child id: contrib}]
+    bundles = {}        # (child key, parent key) -> _Bundle
     leaving = set()     # nodes with a parent in another group: a group's values
     internal = 0
     inside = set(sel.nodes)
@@ -265,11 +267,11 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
             leaving.add(c)
             b = bundles.get((kc, kp))
             if b is None:
-                b = bundles[(kc, kp)] = [0, 0.0, 0.0, {}]
-            b[0] += 1
-            b[1] += lg
-            b[2] += cg
-            per_child = b[3]
+                b = bundles[(kc, kp)] = _Bundle()
+            b.count += 1
+            b.local += lg
+            b.contrib += cg
+            per_child = b.per_child
             per_child[c] = per_child.get(c, 0.0) + cg
 
     # -- visible nodes, named from trace ids ---------------------------------------------
@@ -280,12 +282,13 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
         side[j] = sd
     nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
     edges = []
-    for (kc, kp), (count, lsum, csum, per_child) in bundles.items():
+    for (kc, kp), bundle in bundles.items():
         a, b = nodes[kc], nodes[kp]
         kind = 'focus' if a.focus else 'data' if a.side == b.side == 'interior' else 'boundary'
         scalar = a.kind == 'scalar' and b.kind == 'scalar'
-        edges.append(VEdge(src=a.name, dst=b.name, kind=kind, count=count, local=lsum if scalar else None,
-                           contrib=csum, contrib_norm=math.sqrt(math.fsum(v * v for v in per_child.values()))))
+        edges.append(VEdge(src=a.name, dst=b.name, kind=kind, count=bundle.count,
+                           local=bundle.local if scalar else None, contrib=bundle.contrib,
+                           contrib_norm=math.sqrt(math.fsum(v * v for v in bundle.per_child.values()))))
 
     vnodes, edges = _reference_high_fanout(nodes, edges)
     order = {n.name: k for k, n in enumerate(vnodes)}
@@ -316,9 +319,9 @@ def _vnode(trace, k, ids, sd, leaving, sel):
     if len(sids) == 1:
         common = scopes[sids[0]]
     else:
-        common = tuple(vals.pop() if len(vals) == 1 else None
-                       for vals in (set(scopes[s][f] for s in sids) for f in range(len(FIELDS))))
-    positions = tuple(sorted({scopes[s][0] for s in sids} - {None}))
+        common = Scope(*(vals.pop() if len(vals) == 1 else None
+                         for vals in (set(scopes[s][f] for s in sids) for f in range(len(FIELDS)))))
+    positions = tuple(sorted({scopes[s].pos for s in sids} - {None}))
     if k[0] == 'n':
         return VNode(name=f'n{first}', kind='scalar', side=sd, ids=(first,), scope=common,
                      positions=positions, focus=first in sel.focus)

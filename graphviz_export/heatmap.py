@@ -7,7 +7,8 @@ share of the matrix's largest |x|, in factors of 4). Both renderers draw it, in
 every output format. A row's tooltip lists its values with every digit.
 """
 
-from . import escape
+import graphviz_export.escape as escape
+
 from .style import CLUSTER, HIGHLIGHT, NODE_CLASS, fmt, full, heat_fill
 
 CELL = 0.1  # inches per cell

@@ -7,9 +7,10 @@ many values and ops it holds, then its data range and grad range and norm
 tooltips give every digit (repr), the scope path and the node ids.
 """
 
-from microgpt.scopes import scope_path
+import graphviz_export.escape as escape
+from microgpt.recording.scopes import scope_path
 
-from . import escape
+from .runs import id_runs
 from .style import fmt, full
 from .summary import op_counts
 
@@ -36,17 +37,12 @@ OP_TEXT = {'add': '+', 'mul': '*', 'log': 'log', 'exp': 'exp', 'relu': 'relu', '
 
 def ranges(xs, limit=None):
     """'0..10' / '3' / '0..2, 5': sorted ints compactly (after `limit` runs: ', ...')."""
-    parts, xs = [], sorted(xs)
-    k = 0
-    while k < len(xs):
+    parts = []
+    for a, b in id_runs(sorted(set(xs))):
         if limit is not None and len(parts) == limit:
             parts.append('...')
             break
-        j = k
-        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
-            j += 1
-        parts.append(f'{xs[k]}' if j == k else f'{xs[k]}..{xs[j]}')
-        k = j + 1
+        parts.append(f'{a}' if b == a + 1 else f'{a}..{b - 1}')
     return ', '.join(parts)
 
 
@@ -122,7 +118,7 @@ def scalar_tooltip(trace, node, reasons=()):
 def group_label(trace, node, level, fig, matrix_shape=None):
     """The record of a summary node; `fig` is summary.figures of its values."""
     title = group_title(node, level)
-    if node.scope[2] == 'params':
+    if node.scope.block == 'params':
         rows, cols = matrix_shape
         used = sorted({trace.param_cell(i)[1] for i in node.ids})
         count = f'{rows}x{cols}: {len(node.ids)} cells (rows {ranges(used)})'

@@ -15,11 +15,11 @@ TraceQueryError, whose one-line message lists what exists.
 
 from dataclasses import dataclass, field
 
-from microgpt.trace import TraceQueryError, parse_param
+from microgpt.errors import InputError
+from microgpt.recording.cells import TraceQueryError, parse_param
 
+from .options import DIRECTIONS
 from .runs import id_runs
-
-DIRECTIONS = ('both', 'ancestors', 'descendants')
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,6 @@ class Selection:
     matrix: str = None      # matrix view: the matrix, drawn as one heat-map
     positions: tuple = ()   # positions the interior spans, sorted
     query: dict = field(default_factory=dict)   # what was asked, for captions and JSON
-
-    def side(self):
-        """{node id: 'interior' | 'input' | 'output'} for every selected node."""
-        out = dict.fromkeys(self.outputs, 'output')
-        out.update(dict.fromkeys(self.inputs, 'input'))
-        out.update(dict.fromkeys(self.nodes, 'interior'))
-        return out
 
 
 def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
@@ -137,7 +130,7 @@ def node_view(trace, node, depth=2, direction='both'):
     """A node and what is `depth` hops before it (ancestors), after it, or both."""
     _check_depth(depth)
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction {direction!r} is not one of: {', '.join(DIRECTIONS)}")
+        raise InputError(f"direction {direction!r} is not one of: {', '.join(DIRECTIONS)}")
     if node == 'loss':
         node = trace.meta['loss_id']
     ids = {}
@@ -152,7 +145,7 @@ def node_view(trace, node, depth=2, direction='both'):
 
 def _check_depth(depth):
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
+        raise InputError(f"depth must be an integer >= 0, got {depth!r}")
 
 
 def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction='both'):

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from microgpt.record import OP_CODE, OPS
+from microgpt.recording.ops import OP_CODE, OPS
 
 _CONST = OP_CODE['const']
 

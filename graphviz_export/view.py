@@ -13,9 +13,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-from . import render as _render
+import graphviz_export.render as _render
+from microgpt.files import write_atomic
+
 from .draw import draw
-from .fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, check_options, fold
+from .fold import fold
+from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_RENDERER, DEFAULT_TIMEOUT, check_options
+from .runs import id_runs
 from .select import select
 from .summary import figures, op_counts
 
@@ -85,7 +89,42 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options)
 
 
-def render_view(view, fmt='svg', *, path=None, timeout=60.0, engine_preference='auto'):
+def failure_view(trace, node=None, *, highlight=None, notes=()):
+    """The picture of a gradient check: centred on the failing `node` (its inputs
+    and outputs, failing nodes outlined red), or, when nothing failed (node None),
+    the last token; `notes` (e.g. health flags) in a note box."""
+    if node is not None:
+        return build_view(trace, node=node, depth=2, level='auto', highlight=highlight, notes=notes)
+    return build_view(trace, highlight=highlight, notes=notes or ['gradcheck: ok'])
+
+
+def file_name(view, fmt):
+    """A default output file name: 'emma-token4.svg', 'emma-layer0-head1-token3.svg',
+    'emma-layer0_attn_wq_3__5_.svg', 'emma-node4711.svg'."""
+    return f"{safe_name(view.trace.meta.get('doc', 'trace'))}-{_view_slug(view)}.{fmt}"
+
+
+def _view_slug(view):
+    q, kind = view.selection.query, view.selection.kind
+    token = f"-token{q['token']}" if q.get('token') is not None else ''
+    if kind == 'token':
+        return f"token{q.get('token')}"
+    if kind == 'layer':
+        return f"layer{q.get('layer')}{token}"
+    if kind == 'head':
+        return f"layer{q.get('layer')}-head{q.get('head')}{token}"
+    if kind in ('param', 'matrix'):
+        return safe_name(str(q.get('param', kind)))
+    return safe_name(f"{kind}{q.get('node', '')}")
+
+
+def safe_name(text):
+    """A file-name-safe version of a document or view name (at most 40 characters)."""
+    out = ''.join(c if c.isalnum() or c in '-_' else '_' for c in str(text))
+    return out[:40] or 'doc'
+
+
+def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer=DEFAULT_RENDERER):
     """The view rendered as `fmt` bytes ('svg', 'dot', 'json' for the view itself, ...);
     written atomically to `path` too when given.
 
@@ -97,7 +136,7 @@ def render_view(view, fmt='svg', *, path=None, timeout=60.0, engine_preference='
         data = view.to_json().encode('utf-8')
     else:
         try:
-            data = _render.render(view.source, fmt, engine_preference=engine_preference, timeout=timeout)
+            data = _render.render(view.source, fmt, renderer=renderer, timeout=timeout)
         except _render.LayoutTimeout as e:
             dot_path = _save_dot(view, path)
             st = view.stats
@@ -106,7 +145,7 @@ def render_view(view, fmt='svg', *, path=None, timeout=60.0, engine_preference='
                                     f"DOT source saved to {dot_path}. Try level='block' or a smaller budget "
                                     f"({e})", dot_path) from None
     if path is not None:
-        _render.write_atomic(path, data)
+        write_atomic(path, data)
     return data
 
 
@@ -117,7 +156,7 @@ def _save_dot(view, path):
     else:
         digest = hashlib.sha256(view.source.encode('utf-8')).hexdigest()[:12]
         dot_path = os.path.join(tempfile.gettempdir(), f'microgpt-graph-{digest}.dot')
-    _render.write_atomic(dot_path, view.source.encode('utf-8'))
+    write_atomic(dot_path, view.source)
     return dot_path
 
 
@@ -125,17 +164,6 @@ def _save_dot(view, path):
 def _num(x):
     """JSON has no NaN or infinity: those become strings."""
     return x if math.isfinite(x) else repr(x)
-
-
-def _id_runs(ids):
-    out, k = [], 0
-    while k < len(ids):
-        j = k
-        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-            j += 1
-        out.append([ids[k], ids[j]])
-        k = j + 1
-    return out
 
 
 def view_dict(view):
@@ -152,7 +180,7 @@ def view_dict(view):
             d['refers'] = list(n.refers)
         else:
             fig = figures(trace, n.values)
-            d.update(ids=_id_runs(list(n.ids)), ops=op_counts(trace, n.ids), values=len(n.values),
+            d.update(ids=[[a, b - 1] for a, b in id_runs(list(n.ids))], ops=op_counts(trace, n.ids), values=len(n.values),
                      **{k: (_num(v) if isinstance(v, float) else v) for k, v in fig.to_dict().items()})
         if n.focus:
             d['focus'] = True

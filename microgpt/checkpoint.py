@@ -14,16 +14,18 @@ so an interrupted save never destroys an existing checkpoint.
 import json
 import math
 
-from .data import Tokenizer, DataError
+from .data import DataError, Tokenizer
 from .engine import Value
+from .errors import InputError
+from .files import write_atomic
 from .model import GPTConfig, param_shapes
-from .trace_json import write_text_atomic
+from .train import fresh_model
 
 FORMAT = 'microgpt-graph.checkpoint'
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit; the message says why."""
 
 
@@ -33,7 +35,7 @@ def save_checkpoint(path, params, config, tokenizer, step=None):
     d = {'format': FORMAT, 'version': VERSION, 'config': config.to_dict(),
          'chars': ''.join(tokenizer.chars), 'step': step,
          'params': {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}}
-    write_text_atomic(path, json.dumps(d, separators=(',', ':')))
+    write_atomic(path, json.dumps(d, separators=(',', ':')))
 
 
 def load_checkpoint(path):
@@ -87,3 +89,12 @@ def load_checkpoint(path):
                     raise CheckpointError(f"checkpoint {path}: {name} holds {x!r}; parameters must be finite numbers")
         params[name] = [[Value(float(x)) for x in r] for r in m]
     return params, config, tokenizer, d.get('step')
+
+
+def load_model(checkpoint=None, seed=42):
+    """(params, config, tokenizer): the checkpoint's model, or with no checkpoint a
+    fresh seeded one (default config, vocabulary a-z)."""
+    if checkpoint is None:
+        return fresh_model(seed)
+    params, config, tokenizer, _ = load_checkpoint(checkpoint)
+    return params, config, tokenizer

@@ -9,11 +9,13 @@ import os
 import urllib.request
 from pathlib import Path
 
+from .errors import InputError
+
 NAMES_URL = 'https://raw.githubusercontent.com/karpathy/makemore/refs/heads/master/names.txt'
 DATA_ENV = 'MICROGPT_DATA'  # a path to the names file, used when no path is given
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A data set or document that cannot be used; the message says why."""
 
 

@@ -9,7 +9,7 @@ Derived ops are built from the primitives exactly as the reference builds them
 (`-x` is `x * -1`, `a - b` is `a + (-b)`, `a / b` is `a * b**-1`), so the graph
 holds the same nodes, constants included, and every float is the same float.
 
-Recording (microgpt.record) and fault injection (microgpt.faults) never slow
+Recording (microgpt.recording.tape) and fault injection (microgpt.checks.faults) never slow
 this file down: while they are active they swap the six primitives on the class
 for wrapped versions (`patched_ops`) and restore them afterwards.
 """

@@ -7,10 +7,15 @@ order. The `scope(...)` blocks only tag nodes for the trace; they cost nothing
 when nothing is recorded.
 """
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 from .engine import Value
-from .record import scope
+from .errors import InputError
+from .tags import scope
+
+
+class ConfigError(InputError):
+    """A model configuration or token list the model cannot run."""
 
 
 @dataclass(frozen=True)
@@ -25,11 +30,11 @@ class GPTConfig:
         for name in ('vocab_size', 'n_layer', 'n_embd', 'block_size', 'n_head'):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.vocab_size < 2:
-            raise ValueError(f"vocab_size must be at least 2 (one character + BOS), got {self.vocab_size}")
+            raise ConfigError(f"vocab_size must be at least 2 (one character + BOS), got {self.vocab_size}")
         if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+            raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
     @property
     def head_dim(self):
@@ -150,10 +155,10 @@ def gpt(params, config, token_id, pos_id, keys, values):
 
 
 def check_tokens(config, tokens):
-    """Raise ValueError naming the first token id outside the vocabulary."""
+    """Raise ConfigError naming the first token id outside the vocabulary."""
     for i, t in enumerate(tokens):
         if not isinstance(t, int) or not 0 <= t < config.vocab_size:
-            raise ValueError(f"token {t!r} at index {i} is outside the vocabulary 0..{config.vocab_size - 1}")
+            raise ConfigError(f"token {t!r} at index {i} is outside the vocabulary 0..{config.vocab_size - 1}")
 
 
 def doc_loss(params, config, tokens):
@@ -163,7 +168,7 @@ def doc_loss(params, config, tokens):
     exactly as in the reference: n = min(block_size, len(tokens) - 1).
     """
     if len(tokens) < 2:
-        raise ValueError(f"a document needs at least 2 tokens ([BOS] + [BOS]), got {len(tokens)}")
+        raise ConfigError(f"a document needs at least 2 tokens ([BOS] + [BOS]), got {len(tokens)}")
     check_tokens(config, tokens)
     n = min(config.block_size, len(tokens) - 1)
     keys = [[] for _ in range(config.n_layer)]

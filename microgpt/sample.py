@@ -1,5 +1,6 @@
 """Sampling names from the model, as the reference does after training."""
 
+from .errors import InputError
 from .model import gpt, softmax
 
 
@@ -7,7 +8,7 @@ def sample(params, config, tokenizer, rng, temperature=0.5):
     """One document: start at BOS, draw from softmax(logits / T) with
     `rng.choices`, stop at BOS or after block_size tokens."""
     if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise InputError(f"temperature must be > 0, got {temperature}")
     keys = [[] for _ in range(config.n_layer)]
     values = [[] for _ in range(config.n_layer)]
     token_id = tokenizer.BOS

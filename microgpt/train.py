@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from .data import Tokenizer
 from .engine import gc_paused
-from .model import GPTConfig, init_params, flat_params, doc_loss
+from .model import GPTConfig, doc_loss, flat_params, init_params
 from .optim import Adam, AdamConfig
 
 
@@ -25,15 +25,16 @@ class Run:
             self.optimizer = Adam(flat_params(self.params))
 
 
-def start_run(docs, seed=42, n_layer=1, n_embd=16, block_size=16, n_head=4, adam=AdamConfig()):
+def start_run(docs, seed=42, adam=AdamConfig(), **sizes):
     """Shuffle `docs` with Random(seed), build the vocabulary, initialise the
-    parameters from the same stream: the reference's order of random draws."""
+    parameters from the same stream: the reference's order of random draws.
+    `sizes` are GPTConfig fields (n_layer, n_embd, block_size, n_head); the
+    defaults are GPTConfig's."""
     rng = random.Random(seed)
     docs = list(docs)
     rng.shuffle(docs)
     tok = Tokenizer.from_docs(docs)
-    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=n_layer, n_embd=n_embd,
-                       block_size=block_size, n_head=n_head)
+    config = GPTConfig(vocab_size=tok.vocab_size, **sizes)
     params = init_params(config, rng)
     return Run(config, tok, params, rng, docs, Adam(flat_params(params), adam))
 
@@ -61,3 +62,15 @@ def train(run, num_steps, on_step=None):
 def format_step(step, num_steps, loss):
     """The reference's log line: 'step    1 / 1000 | loss 3.3660'."""
     return f"step {step + 1:4d} / {num_steps:4d} | loss {loss:.4f}"
+
+
+AZ = 'abcdefghijklmnopqrstuvwxyz'
+
+
+def fresh_model(seed=42, chars=AZ, **sizes):
+    """(params, config, tokenizer): an untrained model over `chars` + BOS, its
+    parameters drawn from Random(seed) in the reference's order. `sizes` are
+    GPTConfig fields (n_layer, n_embd, block_size, n_head)."""
+    tokenizer = Tokenizer(sorted(chars))
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **sizes)
+    return init_params(config, random.Random(seed)), config, tokenizer

@@ -1,15 +1,13 @@
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.reference_impl, and cli.py when not installed
+from microgpt.data import Tokenizer
+from microgpt.model import GPTConfig, init_params
 
-from microgpt.data import Tokenizer  # noqa: E402
-from microgpt.model import GPTConfig, init_params  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 AZ = [chr(c) for c in range(ord('a'), ord('z') + 1)]
 
@@ -36,7 +34,7 @@ def az_model():
 @pytest.fixture(scope='session')
 def recorded_christopher():
     """A recorded step of 'christopher' (12 positions) on the a-z model; shared, read-only."""
-    from microgpt.step import record_step
+    from microgpt.recording.step import record_step
     tok = Tokenizer(AZ)
     config = GPTConfig(vocab_size=tok.vocab_size)
     params = init_params(config, random.Random(42))

@@ -4,21 +4,21 @@ import functools
 
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
-from microgpt.step import record_step
+from microgpt.recording.step import record_step
 from tests.tiny_model import tiny_model
 
 HOSTILE_CHARS = sorted(set('a<&"{|}>\\'))
 HOSTILE_DOC = '<a&"|{\\}>'
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_trace(doc='ab'):
     """A recorded step of `doc` on the tiny model (n_embd 8, 2 heads, 1 layer)."""
     params, config, tok = tiny_model()
     return record_step(params, config, tok, doc)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hostile_trace():
     """A step whose document and vocabulary hold every character DOT, XML and records treat specially."""
     import random

@@ -1,13 +1,11 @@
 import json
-import re
 import os
-import random
+import re
 
 import pytest
 
-from microgpt.checkpoint import save_checkpoint, load_checkpoint, CheckpointError
-from microgpt.model import flat_params, init_params, GPTConfig
-from microgpt.data import Tokenizer
+from microgpt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from microgpt.model import flat_params
 
 
 def test_round_trip_is_bit_exact(tmp_path, az_model):

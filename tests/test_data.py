@@ -1,6 +1,6 @@
 import pytest
 
-from microgpt.data import Tokenizer, DataError, read_docs, default_data_path
+from microgpt.data import DataError, Tokenizer, default_data_path, read_docs
 
 
 def test_tokenizer_ids_and_bos():

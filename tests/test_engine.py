@@ -4,7 +4,8 @@ finite differences and (when installed) PyTorch float64; backward on deep graphs
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microgpt.engine import Value, topological_order
 
@@ -30,8 +31,9 @@ BINARY = [
 
 
 def central_diff(f, xs, k, eps=1e-6):
-    hi = list(xs); hi[k] += eps
-    lo = list(xs); lo[k] -= eps
+    hi, lo = list(xs), list(xs)
+    hi[k] += eps
+    lo[k] -= eps
     return (f(*hi) - f(*lo)) / (2 * eps)
 
 

@@ -10,8 +10,8 @@ import pytest
 from graphviz_export import ViewLayoutTimeout, build_view, render_view
 from graphviz_export import render as render_mod
 from graphviz_export.style import LEGEND
-from microgpt.record import OP_CODE
-from microgpt.trace import Trace
+from microgpt.recording import OP_CODE
+from microgpt.recording.trace import Trace
 from tests.export_helpers import svg_of, tiny_trace
 from tests.svg_read import read_svg
 
@@ -125,7 +125,7 @@ def test_param_cell_picture_shows_how_its_grad_was_assembled(recorded_christophe
     assert item['texts'][:3] == ['layer0.attn_wq[3][5]', f'data {t.data[cell]:.4g}', f'grad {t.grad[cell]:.4g}']
     assert '= \u03a3 of 12 contributions' in item['texts']
     total = 0
-    for k, (p, local, contrib) in enumerate(t.uses(cell), 1):
+    for k, (p, _local, contrib) in enumerate(t.uses(cell), 1):
         edge = svg['edges'][f'n{cell}->n{p}']
         assert edge['texts'] == [f'#{k}  {contrib:.4g}']
         shown = float(re.search(r'contribution to grad of \S+ = (\S+)', edge['tooltip'])[1])
@@ -205,7 +205,7 @@ def test_json_of_the_view(recorded_christopher):
 def test_render_view_writes_the_file_and_the_default_view_renders_on_wasm(recorded_christopher, tmp_path):
     view = build_view(recorded_christopher)
     out = tmp_path / 'v.svg'
-    data = render_view(view, 'svg', path=out, engine_preference='wasm')
+    data = render_view(view, 'svg', path=out, renderer='wasm')
     assert out.read_bytes() == data
     svg = read_svg(data)
     assert svg['title'][0].startswith("token 11 of 'christopher'")

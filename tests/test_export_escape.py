@@ -18,12 +18,12 @@ from tests.svg_read import read_svg
 
 HOSTILE = ['a<&"{|}>\\b', '&amp; &#92; &lt; \\n \\l \\N \\G', '  two  spaces ', '<<b>html?</b>>',
            '\u00fcn\u00efcode \u2197 \u2016', 'back\\', '"', '|', '{', '}', '\\\\']
-BACKENDS = ['wasm', pytest.param('native', marks=pytest.mark.skipif(shutil.which('dot') is None,
+RENDERERS = ['wasm', pytest.param('native', marks=pytest.mark.skipif(shutil.which('dot') is None,
                                                                   reason='Graphviz `dot` is not on PATH'))]
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_every_text_position_shows_the_text_verbatim(backend):
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_every_text_position_shows_the_text_verbatim(renderer):
     g = graphviz.Digraph('G')
     for k, text in enumerate(HOSTILE):
         g.node(f'r{k}', graphviz.nohtml('{' + escape.record_field(text) + '|data 1}'), shape='record',
@@ -34,7 +34,7 @@ def test_every_text_position_shows_the_text_verbatim(backend):
             c.attr(label=escape.plain(text))
             c.node(f'c{k}', escape.lines([text, 'second']))
     g.attr(label=escape.plain(HOSTILE[0]))
-    svg = read_svg(render(g.source, engine_preference=backend))
+    svg = read_svg(render(g.source, renderer=renderer))
     assert svg['title'] == [HOSTILE[0]]
     for k, text in enumerate(HOSTILE):
         assert svg['nodes'][f'r{k}']['texts'] == [text, 'data 1']

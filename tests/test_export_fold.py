@@ -5,7 +5,8 @@ import re
 import pytest
 
 from graphviz_export import build_view
-from graphviz_export.fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, FANOUT_LIMIT, fold
+from graphviz_export.fold import FANOUT_LIMIT, fold
+from graphviz_export.options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET
 from graphviz_export.select import select, token_view
 
 MATRICES = ('wte', 'wpe', 'lm_head', 'layer0.attn_wq', 'layer0.attn_wk', 'layer0.attn_wv', 'layer0.attn_wo',

@@ -6,9 +6,8 @@ import pytest
 
 from graphviz_export import build_view
 from graphviz_export.fold import fold
-from graphviz_export.select import (head_view, layer_view, matrix_view, node_view, param_view, select,
-                                    token_view)
-from microgpt.trace import TraceQueryError
+from graphviz_export.select import head_view, layer_view, matrix_view, node_view, param_view, select, token_view
+from microgpt.recording import TraceQueryError
 
 
 def boundary_of(t, interior):

@@ -7,14 +7,14 @@ import json
 import pytest
 
 from microgpt import engine
-from microgpt.engine import Value, PRIMITIVES
-from microgpt.faults import FAULTS, inject, make_fault, active_faults, describe_faults, fault_names
-from microgpt.gradcheck import check_params
+from microgpt.checks.faults import FAULTS, active_faults, describe_faults, fault_names, inject
+from microgpt.checks.nodes import REL_EPS, check_trace
+from microgpt.checks.params import check_params
+from microgpt.engine import PRIMITIVES, Value
 from microgpt.model import doc_loss, flat_params
-from microgpt.nodecheck import check_trace, STEP
 from microgpt.optim import Adam
-from microgpt.record import record
-from microgpt.step import record_step
+from microgpt.recording.step import record_step
+from microgpt.recording.tape import record
 from tests.tiny_model import tiny_model
 
 DOC = 'emma'
@@ -156,7 +156,7 @@ def test_node_check_names_exactly_the_bent_nodes(name, tiny, clean_trace):
         assert result.by_kind().keys() == {'local'}
         # no relu input sits within a step of its kink, where either derivative is accepted
         if fault.op == 'relu':
-            assert all(abs(trace.data[trace.children(i)[0]]) > STEP for i in expected)
+            assert all(abs(trace.data[trace.children(i)[0]]) > REL_EPS for i in expected)
         assert {f.op for f in result.failures} == {fault.op}
     assert expected
     assert set(result.nodes) == expected

@@ -3,14 +3,12 @@ numbers agree with PyTorch, a wrong grad is caught and sorted first."""
 
 import json
 import math
-import random
 
 import pytest
 
-from microgpt.checkpoint import save_checkpoint, load_checkpoint
-from microgpt.gradcheck import (check_params, select_cells, format_param_table, compare,
-                                EPS, RTOL, ATOL)
-from microgpt.model import flat_params, doc_loss
+from microgpt.checkpoint import load_checkpoint, save_checkpoint
+from microgpt.checks.params import ATOL, EPS, RTOL, check_params, compare, format_param_table, select_cells
+from microgpt.model import doc_loss, flat_params
 from microgpt.train import start_run, train
 from tests.tiny_model import tiny_model
 
@@ -121,8 +119,8 @@ def test_result_to_dict_and_table(tiny):
 
 def test_trained_checkpoint_passes(tmp_path):
     """A tiny model trained 30 steps, saved and loaded: both checks pass on it."""
-    from microgpt.nodecheck import check_trace
-    from microgpt.step import record_step
+    from microgpt.checks.nodes import check_trace
+    from microgpt.recording.step import record_step
     docs = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'amelia', 'harper']
     run = start_run(docs, seed=1, n_embd=8, n_head=2, block_size=8)
     losses = train(run, 30)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from microgpt.diagnose import diagnose, AUTO_SAMPLE
-from microgpt.faults import active_faults
-from microgpt.engine import Value, PRIMITIVES
+from microgpt.checks.diagnose import AUTO_SAMPLE, diagnose
+from microgpt.checks.faults import active_faults
+from microgpt.engine import PRIMITIVES, Value
 
 
 def test_clean_engine(tiny):

@@ -7,13 +7,21 @@ import math
 
 import pytest
 
+from microgpt.checks.faults import inject
+from microgpt.checks.nodes import (
+    ATOL,
+    REL_EPS,
+    RTOL,
+    NodeCheckError,
+    check_trace,
+    format_node_report,
+    numeric_dloss,
+    replay_loss,
+)
 from microgpt.engine import Value
-from microgpt.faults import inject
-from microgpt.nodecheck import (check_trace, replay_loss, numeric_dloss, format_node_report,
-                                NodeCheckError, STEP, RTOL, ATOL)
-from microgpt.record import record
-from microgpt.step import record_step
-from microgpt.trace import Trace
+from microgpt.recording.step import record_step
+from microgpt.recording.tape import record
+from microgpt.recording.trace import Trace
 from tests.tiny_model import tiny_model
 
 
@@ -39,7 +47,7 @@ def test_correct_engine_passes_on_the_default_model(recorded_christopher):
     assert result.nonsmooth == 0 and result.skipped == []
     assert result.worst['local_rel_err'] < 1e-8 and result.worst['local_score'] < 1e-2
     assert result.tolerances['rtol'] == RTOL == 1e-6 and result.tolerances['atol'] == ATOL
-    assert result.tolerances['step'] == STEP and result.tolerances['sum_rtol'] == 0.0
+    assert result.tolerances['rel_eps'] == REL_EPS and result.tolerances['sum_rtol'] == 0.0
 
 
 @pytest.mark.parametrize('doc', ['a', 'olivia', 'zzzzzzzzzzzz', 'christopher'])

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from microgpt.health import health_report, format_health_table, DEAD_RELU_SHARE, VANISH_NORM
-from microgpt.step import record_step
-from microgpt.trace import Trace
+from microgpt.checks.health import DEAD_RELU_SHARE, VANISH_NORM, format_health_table, health_report
+from microgpt.recording.step import record_step
+from microgpt.recording.trace import Trace
 from tests.tiny_model import tiny_model
 
 DOC = 'emma'
@@ -92,7 +92,7 @@ def test_dead_relus(rows_killed, flagged):
     kinds = {(f.scope, f.kind) for f in report.flagged}
     assert (('layer0/mlp/relu', 'dead_relu') in kinds) == flagged == (dead >= DEAD_RELU_SHARE * 32)
     if rows_killed == 32:
-        assert f"layer0/mlp/relu: 32 of 32 ReLU units dead (output 0 at every position)" in report.flags
+        assert "layer0/mlp/relu: 32 of 32 ReLU units dead (output 0 at every position)" in report.flags
         flag = next(f for f in report.flagged if f.kind == 'dead_relu')
         assert sorted(flag.nodes) == trace.nodes(layer=0, role='relu')
         # nothing flows back through them: fc1's and fc2's weights get no gradient

@@ -5,9 +5,9 @@ import random
 import pytest
 
 from microgpt.data import Tokenizer, read_docs
-from microgpt.model import GPTConfig, init_params, param_shapes, flat_params, doc_loss
-from microgpt.sample import sample, format_sample
-from microgpt.train import start_run, train, train_step, format_step
+from microgpt.model import GPTConfig, doc_loss, flat_params, init_params, param_shapes
+from microgpt.sample import format_sample, sample
+from microgpt.train import format_step, start_run, train, train_step
 from tests.conftest import names_path, needs_names
 from tests.reference_impl import make_reference
 

@@ -1,14 +1,13 @@
 """Recording: every Value op of a step, with its scope, at no cost to the numbers."""
 
-import random
 
 import pytest
 
-from microgpt.data import Tokenizer
 from microgpt.engine import Value
-from microgpt.model import GPTConfig, init_params, doc_loss, flat_params
-from microgpt.record import record, scope, RecordingError
-from microgpt.step import record_step
+from microgpt.model import doc_loss, flat_params
+from microgpt.recording import RecordingError, record
+from microgpt.recording.step import record_step
+from microgpt.tags import scope
 from tests.conftest import AZ
 from tests.reference_impl import BareValue, make_reference
 

@@ -2,14 +2,13 @@
 loss and all 4,192 parameter grads. `.ci/run` installs torch so these always run
 in CI; elsewhere: pip install torch==2.13.0 (or any CPU build) to enable them."""
 
-import math
 import random
 
 import pytest
 
 from microgpt.data import Tokenizer
 from microgpt.engine import Value
-from microgpt.model import GPTConfig, init_params, doc_loss, param_shapes
+from microgpt.model import GPTConfig, doc_loss, init_params, param_shapes
 
 torch = pytest.importorskip('torch', reason="PyTorch not installed: pip install torch==2.13.0 to run the oracle tests")
 

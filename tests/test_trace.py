@@ -1,13 +1,13 @@
 """Trace queries, summaries, errors and JSON."""
 
 import json
-import re
 import math
+import re
 
 import pytest
 
-from microgpt.trace import Trace, TraceQueryError, parse_param
-from microgpt.trace_json import TraceFormatError, dump_trace, load_trace
+from microgpt.recording import Trace, TraceQueryError, parse_param
+from microgpt.recording.trace_json import TraceFormatError, dump_trace
 
 
 def test_parse_param():
@@ -70,10 +70,10 @@ def test_json_round_trip_is_exact(recorded_christopher, tmp_path):
     t = recorded_christopher
     path = tmp_path / 't.json'
     text = dump_trace(t, path)
-    back = load_trace(path)
+    back = Trace.from_json(path)
     assert back == t
     assert back.contrib.tobytes() == t.contrib.tobytes()
-    assert load_trace(text) == t
+    assert Trace.from_json(text) == t
     d = json.loads(text)
     node = d['nodes'][t.param_nodes('layer0.attn_wq[3][5]')[0]]
     assert node['param'] == {'name': 'layer0.attn_wq', 'row': 3, 'col': 5} and node['op'] == 'param'
@@ -96,5 +96,5 @@ def test_json_round_trip_is_exact(recorded_christopher, tmp_path):
 ])
 def test_bad_trace_json_gives_clear_errors(text, msg):
     with pytest.raises(TraceFormatError) as e:
-        load_trace(text)
+        Trace.from_json(text)
     assert str(e.value).startswith(msg)

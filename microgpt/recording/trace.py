@@ -17,32 +17,17 @@ Edges are stored CSR-style (`child_ptr`, `child`, `local`, `contrib`), so
 """
 
 import math
-import re
-from bisect import bisect_right
 from array import array
+from bisect import bisect_right
 from collections import Counter
+from fnmatch import fnmatchcase
 from itertools import accumulate, chain, repeat
 from operator import sub
 
-from .record import OPS, OP_CODE
+from .cells import TraceQueryError, check_param
+from .ops import OP_CODE, OPS
 from .scopes import FIELDS, scope_path
-
-
-class TraceQueryError(ValueError):
-    """A query names something the trace does not have; the message lists what it has."""
-
-
-_PARAM_RE = re.compile(r'^\s*([A-Za-z_][\w.]*)\s*(?:\[\s*(-?\d+)\s*\]\s*\[\s*(-?\d+)\s*\])?\s*$')
-
-
-def parse_param(text):
-    """'layer0.attn_wq[3][5]' -> ('layer0.attn_wq', 3, 5); 'wte' -> ('wte', None, None)."""
-    m = _PARAM_RE.match(text)
-    if not m:
-        raise TraceQueryError(f"cannot read parameter {text!r}: write a matrix name like 'wte' "
-                              f"or a cell like 'layer0.attn_wq[3][5]'")
-    name, r, c = m.groups()
-    return name, (int(r) if r is not None else None), (int(c) if c is not None else None)
+from .trace_json import dump_trace, read_columns
 
 
 class Trace:
@@ -137,24 +122,10 @@ class Trace:
         """(name, row, col) if node i is a parameter, else None."""
         if self.op[i] != OP_CODE['param']:
             return None
-        name = self.scopes[self.scope[i]][4]
+        name = self.scopes[self.scope[i]].role
         cols = self.param_shapes[name][1]
         r, c = divmod(i - self.param_base[name], cols)
         return name, r, c
-
-    def node(self, i):
-        """Everything about node i as a dict (the JSON schema's node object)."""
-        self._check_node(i)
-        d = {'id': i, 'op': self.op_name(i), 'data': self.data[i], 'grad': self.grad[i],
-             'children': self.children(i), 'local_grads': self.local_grads(i),
-             'contributions': self.contributions(i), 'scope': self.scope[i],
-             'backward_rank': self.backward_rank[i]}
-        if i in self.pow_exponent:
-            d['exponent'] = self.pow_exponent[i]
-        cell = self.param_cell(i)
-        if cell is not None:
-            d['param'] = {'name': cell[0], 'row': cell[1], 'col': cell[2]}
-        return d
 
     def label(self, i):
         """A short human name: 'layer0.attn_wq[3][5]', 'mul #4711', 'const 1e-05'."""
@@ -227,7 +198,7 @@ class Trace:
 
     def _values_of(self, field):
         k = FIELDS.index(field)
-        return sorted({s[k] for s in self.scopes if s[k] is not None and (s[2] != 'params' or field == 'block')},
+        return sorted({s[k] for s in self.scopes if s[k] is not None and (s.block != 'params' or field == 'block')},
                       key=lambda x: (str(type(x)), x))
 
     def positions(self):
@@ -238,9 +209,6 @@ class Trace:
 
     def heads(self):
         return self._values_of('head')
-
-    def blocks(self):
-        return self._values_of('block')
 
     def roles(self):
         return self._values_of('role')
@@ -277,7 +245,6 @@ class Trace:
 
     def nodes_matching(self, pattern):
         """Nodes whose scope path matches a glob, e.g. 'pos3/*/attn/head2/*'."""
-        from fnmatch import fnmatchcase
         groups = self._scope_nodes()
         sids = [s for s, t in enumerate(self.scopes) if fnmatchcase(scope_path(t), pattern)]
         if not sids:
@@ -287,16 +254,11 @@ class Trace:
 
     def param_nodes(self, spec):
         """Ids of a parameter cell ('layer0.attn_wq[3][5]') or a whole matrix ('wte')."""
-        name, r, c = parse_param(spec) if isinstance(spec, str) else spec
-        if name not in self.param_shapes:
-            raise TraceQueryError(f"unknown parameter {name!r}; parameters: {', '.join(self.param_names)}")
+        name, r, c = check_param(spec, {n: self.param_shapes[n] for n in self.param_names})
         rows, cols = self.param_shapes[name]
         base = self.param_base[name]
         if r is None:
             return list(range(base, base + rows * cols))
-        if not (0 <= r < rows and 0 <= c < cols):
-            raise TraceQueryError(f"cell [{r}][{c}] is outside {name}, which is {rows}x{cols} "
-                                  f"(rows 0..{rows - 1}, columns 0..{cols - 1})")
         return [base + r * cols + c]
 
     def ancestors(self, ids, depth=None):
@@ -404,7 +366,7 @@ class Trace:
         groups = self._scope_nodes()
         counts = Counter()
         for sid, s in enumerate(self.scopes):
-            counts[s[0]] += len(groups[sid])
+            counts[s.pos] += len(groups[sid])
         return counts
 
     _COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order')
@@ -421,10 +383,11 @@ class Trace:
     __hash__ = None
 
     def to_json(self, path=None):
-        from .trace_json import dump_trace
+        """The JSON text (schema in microgpt.recording.trace_json); also written
+        atomically to `path` when given."""
         return dump_trace(self, path)
 
     @classmethod
     def from_json(cls, source):
-        from .trace_json import load_trace
-        return load_trace(source)
+        """A Trace from a JSON string, a dict, or a path to a JSON file."""
+        return cls(**read_columns(source))

@@ -28,7 +28,7 @@ in backward order (trace.backward_rank: nearest the loss first), so `first` is
 where the backward pass first went wrong.
 
 Local derivatives, numerically. For child x of a node y = f(..., x, ...):
-    h = STEP * scale,  scale = |x| for log and pow (keeps x - h inside the domain
+    h = REL_EPS * scale,  scale = |x| for log and pow (keeps x - h inside the domain
     near 0), 1 for exp (its relative curvature is 1 everywhere), max(|x|, 1) for
     mul and relu, max(|x|, |y|, 1) for add (so the sum's rounding is small
     against the step)
@@ -56,11 +56,15 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from ..errors import InputError
+from ..recording.ops import OP_CODE, OPS
 from . import faults
-from .gradcheck import compare, EPS as DLOSS_EPS, RTOL as DLOSS_RTOL, ATOL as DLOSS_ATOL
-from .record import OPS, OP_CODE
+from .params import ATOL as DLOSS_ATOL
+from .params import EPS as DLOSS_EPS
+from .params import RTOL as DLOSS_RTOL
+from .params import compare
 
-STEP = 1e-6       # relative step of the local-derivative differences
+REL_EPS = 1e-6       # relative step of the local-derivative differences
 RTOL = 1e-6       # relative tolerance of a local derivative
 ATOL = 1e-12      # absolute floor (derivatives that are 0 or nearly)
 SUM_RTOL = 0.0    # grad vs sum of contributions: exact by default
@@ -71,7 +75,7 @@ _ADD, _MUL, _POW, _LOG, _EXP, _RELU = (OP_CODE[o] for o in ('add', 'mul', 'pow',
 _CHECKED_OPS = (_ADD, _MUL, _POW, _LOG, _EXP, _RELU)
 
 
-class NodeCheckError(ValueError):
+class NodeCheckError(InputError):
     """The check cannot run on this trace (no backward pass, a bad node id)."""
 
 
@@ -193,7 +197,7 @@ def _same(a, b):
 
 
 # -- (forward, local) ------------------------------------------------------------------------------
-def _check_local(trace, ids, step, rtol, atol, failures, skipped):
+def _check_local(trace, ids, rel_eps, rtol, atol, failures, skipped):
     data, local, child, ptr, ops = trace.data, trace.local, trace.child, trace.child_ptr, trace.op
     exps = trace.pow_exponent
     n_nodes = n_edges = nonsmooth = 0
@@ -230,7 +234,7 @@ def _check_local(trace, ids, step, rtol, atol, failures, skipped):
                 scale = 1.0
             else:
                 scale = ax if ax > 1.0 else 1.0
-            h = step * scale
+            h = rel_eps * scale
             xp, xm = x + h, x - h
             try:
                 if code == _ADD:
@@ -379,7 +383,7 @@ def _check_dloss(trace, nodes, eps, rtol, atol, failures, skipped, rows):
 
 # -- the check ------------------------------------------------------------------------------------------
 def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
-                step=STEP, rtol=RTOL, atol=ATOL, sum_rtol=SUM_RTOL,
+                rel_eps=REL_EPS, rtol=RTOL, atol=ATOL, sum_rtol=SUM_RTOL,
                 dloss_eps=DLOSS_EPS, dloss_rtol=DLOSS_RTOL, dloss_atol=DLOSS_ATOL):
     """Check a recorded trace node by node; returns a `NodeCheckResult`.
 
@@ -408,7 +412,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     checked = {'forward': 0, 'local': 0, 'sum': 0, 'dloss': 0}
     nonsmooth, worst = 0, {}
     if local:
-        checked['forward'], checked['local'], nonsmooth, worst = _check_local(trace, ids, step, rtol, atol,
+        checked['forward'], checked['local'], nonsmooth, worst = _check_local(trace, ids, rel_eps, rtol, atol,
                                                                               raw, skipped)
     if sums:
         checked['sum'] = _check_sums(trace, ids, sum_rtol, raw)
@@ -426,7 +430,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
         failures.append(NodeFailure(node=i, op=trace.op_name(i), scope=trace.scope_path(i), kind=kind,
                                     expected=float(expected), found=float(found), child=k,
                                     child_id=child_id, rank=rank[i]))
-    tolerances = {'step': step, 'rtol': rtol, 'atol': atol, 'sum_rtol': sum_rtol,
+    tolerances = {'rel_eps': rel_eps, 'rtol': rtol, 'atol': atol, 'sum_rtol': sum_rtol,
                   'dloss_eps': dloss_eps, 'dloss_rtol': dloss_rtol, 'dloss_atol': dloss_atol}
     return NodeCheckResult(failures=failures, checked=checked, nonsmooth=nonsmooth, skipped=skipped,
                            tolerances=tolerances, seconds=time.perf_counter() - t0,

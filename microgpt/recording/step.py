@@ -1,8 +1,8 @@
 """Record one training step of one document: the usual entry point to a Trace."""
 
-from .engine import gc_paused
-from .model import doc_loss, flat_params
-from .record import record
+from ..engine import gc_paused
+from ..model import doc_loss, flat_params
+from .tape import record
 
 
 def record_step(params, config, tokenizer, doc):
@@ -32,18 +32,3 @@ def record_step(params, config, tokenizer, doc):
     })
     with gc_paused():
         return tape.to_trace(loss)
-
-
-AZ = 'abcdefghijklmnopqrstuvwxyz'
-
-
-def fresh_model(seed=42, chars=AZ, **sizes):
-    """(params, config, tokenizer): an untrained model over `chars` + BOS, its
-    parameters drawn from Random(seed) in the reference's order. `sizes` are
-    GPTConfig fields (n_layer, n_embd, block_size, n_head)."""
-    import random
-    from .data import Tokenizer
-    from .model import GPTConfig, init_params
-    tokenizer = Tokenizer(sorted(chars))
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, **sizes)
-    return init_params(config, random.Random(seed)), config, tokenizer

@@ -2,8 +2,8 @@
 
 For teaching gradient debugging: the forward pass stays exactly right (same
 floats, same graph), only the local derivative one op kind stores is bent, so
-training quietly goes wrong and the checkers (microgpt.gradcheck for the
-parameters, microgpt.nodecheck for the recorded graph) have something to find.
+training quietly goes wrong and the checkers (microgpt.checks.params for the
+parameters, microgpt.checks.nodes for the recorded graph) have something to find.
 
     with inject('exp-x2'):                 # a named fault from FAULTS
         trace = record_step(params, config, tok, 'emma')
@@ -33,8 +33,9 @@ that is not an op's: it swaps the backward pass's `child.grad += ...` for
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import engine
-from .engine import PRIMITIVES
+from .. import engine
+from ..engine import PRIMITIVES
+from ..errors import InputError
 
 ARITY = {'add': 2, 'mul': 2, 'pow': 1, 'log': 1, 'exp': 1, 'relu': 1}
 
@@ -99,25 +100,25 @@ def make_fault(name, *, factor=None, child=None, flip=False, swap=False, off_by_
     given = [k for k, v in modifiers.items() if v not in (None, False)]
     if name in FAULTS:
         if given:
-            raise ValueError(f"{name!r} is a named fault; give modifiers ({', '.join(given)}) "
+            raise InputError(f"{name!r} is a named fault; give modifiers ({', '.join(given)}) "
                              f"with an op name instead: {', '.join(PRIMITIVES)}")
         return FAULTS[name]
     if name not in PRIMITIVES:
-        raise ValueError(f"unknown fault {name!r}; named faults: {', '.join(FAULTS)}; "
+        raise InputError(f"unknown fault {name!r}; named faults: {', '.join(FAULTS)}; "
                          f"or an op ({', '.join(PRIMITIVES)}) with factor=, flip=, swap= or off_by_one=")
     kinds = [k for k in given if k != 'child']
     if len(kinds) != 1:
-        raise ValueError(f"inject({name!r}) needs exactly one of factor=, flip=, swap=, off_by_one=; "
+        raise InputError(f"inject({name!r}) needs exactly one of factor=, flip=, swap=, off_by_one=; "
                          f"got {', '.join(kinds) or 'none'}")
     kind = kinds[0]
     allowed = {'flip': 'relu', 'swap': 'mul', 'off_by_one': 'pow'}
     if kind in allowed and name != allowed[kind]:
-        raise ValueError(f"{kind}= applies to {allowed[kind]} only, not {name}")
+        raise InputError(f"{kind}= applies to {allowed[kind]} only, not {name}")
     if child is not None:
         if kind != 'factor':
-            raise ValueError("child= goes with factor= only")
+            raise InputError("child= goes with factor= only")
         if not isinstance(child, int) or not 0 <= child < ARITY[name]:
-            raise ValueError(f"child must be 0..{ARITY[name] - 1} for {name}, got {child!r}")
+            raise InputError(f"child must be 0..{ARITY[name] - 1} for {name}, got {child!r}")
     if factor is not None:
         factor = float(factor)
     which = f" of argument {child}" if child is not None else ''

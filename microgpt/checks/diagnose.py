@@ -8,7 +8,7 @@ first wrong node by replay.
     d.highlight(), d.notes()    # for the picture: {node id: reason}, [health flag]
     d.first                     # NodeFailure nearest the loss, or None
 
-The parts are the library's own (microgpt.nodecheck, .gradcheck, .health,
+The parts are the library's own (microgpt.checks.nodes, .gradcheck, .health,
 .faults); this module only runs them in the right order: the fault, if any, is
 in force for the recorded step and the parameter check alike, and is removed
 before anything is reported.
@@ -16,11 +16,13 @@ before anything is reported.
 
 from dataclasses import dataclass
 
+from ..recording.step import record_step
 from .faults import inject
-from .gradcheck import check_params, format_param_table, EPS, RTOL as PARAM_RTOL, ATOL as PARAM_ATOL
-from .health import health_report, format_health_table
-from .nodecheck import check_trace, format_node_report, STEP, RTOL, ATOL
-from .step import record_step
+from .health import format_health_table, health_report
+from .nodes import ATOL, REL_EPS, RTOL, check_trace, format_node_report
+from .params import ATOL as PARAM_ATOL
+from .params import EPS, check_params, format_param_table
+from .params import RTOL as PARAM_RTOL
 
 
 @dataclass
@@ -76,7 +78,7 @@ AUTO_SAMPLE = 50   # parameters the parameter check draws when none are selected
 
 def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=None, sample='auto', seed=0,
              param_check=True, health=True, only=None, scope=None, confirm=True,
-             step=STEP, rtol=RTOL, atol=ATOL, eps=EPS, param_rtol=PARAM_RTOL, param_atol=PARAM_ATOL):
+             rel_eps=REL_EPS, rtol=RTOL, atol=ATOL, eps=EPS, param_rtol=PARAM_RTOL, param_atol=PARAM_ATOL):
     """Record `doc`'s step and check it; returns a `Diagnosis`.
 
     fault: a name from microgpt.faults.FAULTS (or None). select / sample / seed:
@@ -85,7 +87,7 @@ def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=N
     selected cell otherwise, sample=None all of them; param_check=False skips it. only: node ids, or scope: a scope-path glob
     ('pos3/*', '*/mlp/*'), to limit the node check. confirm: replay d loss / d node
     at the first failing node and its inputs (a few replays). Tolerances as in
-    microgpt.nodecheck (step, rtol, atol) and microgpt.gradcheck (eps,
+    microgpt.checks.nodes (rel_eps, rtol, atol) and microgpt.checks.params (eps,
     param_rtol, param_atol).
     """
     from contextlib import nullcontext
@@ -100,7 +102,7 @@ def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=N
     if nodes:
         if scope is not None:
             only = trace.nodes_matching(scope) if only is None else sorted(set(only) & set(trace.nodes_matching(scope)))
-        nres = check_trace(trace, only=only, step=step, rtol=rtol, atol=atol)
+        nres = check_trace(trace, only=only, rel_eps=rel_eps, rtol=rtol, atol=atol)
         if confirm and nres.first is not None:
             probe = [nres.first.node] + [c for c in trace.children(nres.first.node) if trace.op_name(c) != 'const']
             extra = check_trace(trace, local=False, sums=False, dloss=probe, rtol=rtol, atol=atol,

@@ -24,18 +24,19 @@ shortest round-trip repr, so a round trip is bit-exact; a NaN or infinite grad
 
 import json
 import os
-import tempfile
 from array import array
 from itertools import accumulate
 
-from .record import OPS, OP_CODE
-from .scopes import FIELDS
+from ..errors import InputError
+from ..files import write_atomic
+from .ops import OP_CODE, OPS
+from .scopes import FIELDS, Scope
 
 SCHEMA = 'microgpt-graph.trace'
 VERSION = 1
 
 
-class TraceFormatError(ValueError):
+class TraceFormatError(InputError):
     """A trace file that is not valid JSON or not this schema; says where."""
 
 
@@ -69,37 +70,18 @@ def dump_trace(trace, path=None):
     """The JSON text; also written atomically to `path` when given."""
     text = json.dumps(trace_to_dict(trace), separators=(',', ':'))
     if path is not None:
-        write_text_atomic(path, text)
+        write_atomic(path, text)
     return text
 
 
-def write_text_atomic(path, text):
-    """Write to a temp file beside `path`, then rename: never a half-written file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def load_trace(source):
-    """A Trace from a JSON string, a dict, or a path to a JSON file."""
-    from .trace import Trace
+def read_columns(source):
+    """The `Trace(**columns)` keyword arguments from a JSON string, a dict, or a
+    path to a JSON file; TraceFormatError says what is wrong and where."""
     if isinstance(source, dict):
         d = source
     else:
         text = source
-        if isinstance(source, (os.PathLike,)) or (isinstance(source, str) and not source.lstrip()[:1] in ('{', '[')):
+        if isinstance(source, (os.PathLike,)) or (isinstance(source, str) and source.lstrip()[:1] not in ('{', '[')):
             try:
                 with open(source, encoding='utf-8') as f:
                     text = f.read()
@@ -121,7 +103,7 @@ def load_trace(source):
     for k, s in enumerate(d['scopes']):
         if not isinstance(s, list) or len(s) != len(FIELDS):
             raise TraceFormatError(f"trace: scope {k} must be a list of {len(FIELDS)} fields {FIELDS}")
-        scopes.append(tuple(s))
+        scopes.append(Scope(*s))
 
     nodes = d['nodes']
     n = len(nodes)
@@ -175,7 +157,7 @@ def load_trace(source):
     meta = d['meta']
     if 'loss_id' in meta and not (isinstance(meta['loss_id'], int) and 0 <= meta['loss_id'] < n):
         raise TraceFormatError(f"trace: meta.loss_id {meta['loss_id']!r} is not a node id")
-    return Trace(op=op, data=data, grad=grad, scope=scope, scopes=scopes,
+    return dict(op=op, data=data, grad=grad, scope=scope, scopes=scopes,
                  child_ptr=array('q', accumulate(counts, initial=0)), child=child, local=local,
                  backward_order=array('q', order), pow_exponent=exps, param_names=names,
-                 param_shapes=shapes, param_base=base, meta=meta)
+                param_shapes=shapes, param_base=base, meta=meta)

@@ -7,8 +7,21 @@ parameter leaves. Roles: `embed`, `rmsnorm`, `q`, `k`, `v`, `attn_logits`,
 `logits`, `probs`, `loss`, and a parameter's matrix name under `params`.
 """
 
-FIELDS = ('pos', 'layer', 'block', 'head', 'role')
-ROOT = (None, None, None, None, None)
+from typing import NamedTuple
+
+
+class Scope(NamedTuple):
+    """Where a node was made; a field the model did not set is None. Still a
+    tuple: cheap to intern, written to JSON as a list."""
+    pos: int | None = None
+    layer: int | None = None
+    block: str | None = None
+    head: int | None = None
+    role: str | None = None
+
+
+FIELDS = Scope._fields
+ROOT = Scope()
 
 
 def scope_path(s):
@@ -58,8 +71,5 @@ class ScopeTable:
             unknown = set(fields) - set(FIELDS)
             if unknown:
                 raise ValueError(f"unknown scope field(s) {sorted(unknown)}; allowed: {', '.join(FIELDS)}")
-            merged = list(self.scopes[parent])
-            for name, value in fields.items():
-                merged[FIELDS.index(name)] = value
-            sid = self._children[key] = self.intern(tuple(merged))
+            sid = self._children[key] = self.intern(self.scopes[parent]._replace(**fields))
         return sid

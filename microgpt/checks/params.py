@@ -29,7 +29,7 @@ The numeric grad's own error is rounding, ~ulp(loss) / eps ~ 1e-10 absolute
 A wrong derivative is usually off by tens of per cent or more.
 
 Parameters whose perturbation crosses a ReLU kink (|pre-activation| < ~eps) can
-fail spuriously: the node-level check (microgpt.nodecheck) tells them apart.
+fail spuriously: the node-level check (microgpt.checks.nodes) tells them apart.
 """
 
 import math
@@ -37,10 +37,11 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from ..engine import gc_paused
+from ..errors import InputError
+from ..model import doc_loss, flat_params
+from ..recording.cells import check_param
 from . import faults
-from .engine import gc_paused
-from .model import doc_loss, flat_params
-from .trace import parse_param
 
 EPS = 1e-6      # finite-difference step, absolute, on the parameter
 RTOL = 1e-5     # relative tolerance
@@ -67,21 +68,17 @@ def select_cells(params, select=None, sample=None, seed=0):
         specs = [select] if isinstance(select, str) else list(select)
         chosen = set()
         for spec in specs:
-            name, r, c = parse_param(spec)
-            if name not in shapes:
-                raise ValueError(f"unknown parameter {name!r}; parameters: {', '.join(shapes)}")
-            rows, cols = shapes[name]
+            name, r, c = check_param(spec, shapes)
             if r is None:
+                rows, cols = shapes[name]
                 chosen.update((name, i, j) for i in range(rows) for j in range(cols))
-            elif 0 <= r < rows and 0 <= c < cols:
-                chosen.add((name, r, c))
             else:
-                raise ValueError(f"cell [{r}][{c}] is outside {name}, which is {rows}x{cols}")
+                chosen.add((name, r, c))
         order = {n: k for k, n in enumerate(shapes)}
         cells = sorted(chosen, key=lambda t: (order[t[0]], t[1], t[2]))
     if sample is not None:
         if not isinstance(sample, int) or sample < 1:
-            raise ValueError(f"sample must be a positive number of parameters, got {sample!r}")
+            raise InputError(f"sample must be a positive number of parameters, got {sample!r}")
         if sample < len(cells):
             picked = random.Random(seed).sample(range(len(cells)), sample)
             cells = [cells[k] for k in sorted(picked)]

@@ -1,31 +1,28 @@
-"""Recording one forward and backward pass: `record()` and `scope()`.
+"""Recording one forward and backward pass: `record()`.
 
     with record(params) as tape:          # params: {name: matrix of Values}
-        with scope(pos=0, block="embed", role="embed"):
+        with scope(pos=0, block="embed", role="embed"):   # microgpt.tags.scope
             x = a + b                     # recorded with its op and scope
         loss.backward()                   # recorded: the backward order
     trace = tape.to_trace(loss)           # plain columns, detached from Values
 
-Off by default and free when off: `scope()` returns a shared null context and
-the engine's primitives are the bare ones. While recording, the primitives are
+Off by default and free when off: `microgpt.tags.scope()` returns a shared null
+context and the engine's primitives are the bare ones. While recording, the primitives are
 wrapped (engine.patched_ops) so that every Value they create, the constants that
 Python numbers are wrapped into included, is appended to the tape in creation
 order; a node's id is its index on the tape, never `id()`.
 """
 
-from contextlib import contextmanager, nullcontext
 from array import array
+from contextlib import contextmanager
 
-from . import engine
-from .engine import Value, PRIMITIVES
-from .scopes import ScopeTable
-
-# op codes: a node's op is a small int on the tape and in the Trace
-OPS = ('param', 'const', 'leaf', 'add', 'mul', 'pow', 'log', 'exp', 'relu')
-OP_CODE = {name: i for i, name in enumerate(OPS)}
+from .. import engine, tags
+from ..engine import PRIMITIVES, Value
+from .ops import OP_CODE
+from .scopes import Scope, ScopeTable
+from .trace import Trace
 
 _active = None  # the Tape being recorded, or None: the only recording state
-_NULL = nullcontext()
 _ENGINE_OPS = {name: Value.__dict__[attr] for name, attr in PRIMITIVES.items()}
 
 
@@ -33,19 +30,12 @@ class RecordingError(RuntimeError):
     """Recording misused: nested `record()`, or a trace asked for too early."""
 
 
-def scope(**fields):
-    """Tag the Values created inside the block: pos, layer, block, head, role.
+class _ScopeFrame:
+    """What `microgpt.tags.scope(**fields)` returns while a tape records.
 
     Fields nest: an inner scope keeps the outer one's fields it does not set.
-    Costs one global read when nothing is being recorded.
     """
-    tape = _active
-    if tape is None:
-        return _NULL
-    return _ScopeFrame(tape, fields)
 
-
-class _ScopeFrame:
     __slots__ = ('tape', 'fields', 'saved')
 
     def __init__(self, tape, fields):
@@ -85,7 +75,7 @@ class Tape:
         k = len(self.param_names)
         self.param_names.append(name)
         self.param_shapes[name] = (len(matrix), len(matrix[0]) if matrix else 0)
-        sid = self.scopes.intern((None, None, 'params', None, name))
+        sid = self.scopes.intern(Scope(block='params', role=name))
         outer = self.scope
         self.set_scope(sid)
         for r, row in enumerate(matrix):
@@ -115,8 +105,7 @@ class Tape:
         return len(self.values)
 
     def to_trace(self, loss=None):
-        """Detach what was recorded into a `Trace` (see microgpt.trace)."""
-        from .trace import Trace
+        """Detach what was recorded into a `Trace` (see microgpt.recording.trace)."""
         return Trace.from_tape(self, loss)
 
 
@@ -126,7 +115,7 @@ def _recording_op(tape, name, current):
     When `current` is the engine's own primitive, the recording op is a copy of
     it with the appends inlined (a wrapper call would cost a frame per node);
     the tests hold the two to bit-identical results. Any other `current` (a
-    fault injected by microgpt.faults) is wrapped, so recording shows it too.
+    fault injected by microgpt.checks.faults) is wrapped, so recording shows it too.
     """
     values, ops = tape.values, tape.ops
     code, const = OP_CODE[name], OP_CODE['const']
@@ -192,13 +181,13 @@ def record(params=None):
 
     def backward(self):
         topo = engine.topological_order(self)
-        tape.backward_root = self
         tape.backward_order = topo
         self.grad = 1
         engine.accumulate(topo)
 
     backward.__doc__ = saved_backward.__doc__
     _active = tape
+    previous = tags.listen(lambda fields: _ScopeFrame(tape, fields))
     try:
         with engine.gc_paused(), engine.patched_ops(lambda name, bare: _recording_op(tape, name, bare)):
             Value.backward = backward
@@ -207,4 +196,5 @@ def record(params=None):
             finally:
                 Value.backward = saved_backward
     finally:
+        tags.listen(previous)
         _active = None

@@ -29,8 +29,8 @@ each flag sits two to four orders of magnitude beyond those.
 import math
 from dataclasses import dataclass, field
 
-from .record import OP_CODE
-from .scopes import scope_path
+from ..recording.ops import OP_CODE
+from ..recording.scopes import scope_path
 
 VANISH_NORM = 1e-7      # group grad L2 norm below this: vanishing
 EXPLODE_GRAD = 1e3      # any |grad| above this: exploding
@@ -103,6 +103,18 @@ class HealthReport:
                 'flags': [f.to_dict() for f in self.flagged], 'groups': [g.to_dict() for g in self.groups]}
 
 
+class _Counters:
+    """What health_report counts per group of scopes."""
+    __slots__ = ('nodes', 'sq', 'zeros', 'nan', 'inf', 'max_grad', 'max_grad_node', 'max_data', 'max_data_node',
+                 'reached')
+
+    def __init__(self):
+        self.nodes = self.zeros = self.nan = self.inf = 0
+        self.sq = self.max_grad = self.max_data = 0.0   # sq: sum of squared finite grads
+        self.max_grad_node = self.max_data_node = -1
+        self.reached = False                            # some node of the group got a grad in backward
+
+
 def health_report(trace, *, by_position=False, vanish_norm=VANISH_NORM, explode_grad=EXPLODE_GRAD,
                   large_data=LARGE_DATA, dead_relu_share=DEAD_RELU_SHARE):
     """A `HealthReport` of `trace`, one group per scope (positions merged unless
@@ -114,10 +126,10 @@ def health_report(trace, *, by_position=False, vanish_norm=VANISH_NORM, explode_
     keys, acc = [], []
     units = []                  # per group: {(pos, unit index): ...} built as relu nodes come
     for sid, s in enumerate(trace.scopes):
-        k = s if by_position else (None,) + tuple(s[1:])
+        k = s if by_position else s._replace(pos=None)
         if k not in keys:
             keys.append(k)
-            acc.append([0, 0.0, 0, 0, 0, 0.0, -1, 0.0, -1, False])
+            acc.append(_Counters())
             units.append(None)
         key_of[sid] = keys.index(k)
     seen_at = {}                # (group, pos) -> relu nodes met so far: the unit index
@@ -128,24 +140,24 @@ def health_report(trace, *, by_position=False, vanish_norm=VANISH_NORM, explode_
         gi = key_of[scope[i]]
         a = acc[gi]
         d, g = data[i], grad[i]
-        a[0] += 1
+        a.nodes += 1
         if g == 0:
-            a[2] += 1
+            a.zeros += 1
         if d != d or g != g:
-            a[3] += 1
+            a.nan += 1
         elif math.isinf(d) or math.isinf(g):
-            a[4] += 1
+            a.inf += 1
         if g == g and not math.isinf(g):
-            a[1] += g * g
+            a.sq += g * g
         ag, ad = abs(g), abs(d)
-        if ag > a[5] or a[6] < 0:
-            a[5], a[6] = ag, i
-        if ad > a[7] or a[8] < 0:
-            a[7], a[8] = ad, i
+        if ag > a.max_grad or a.max_grad_node < 0:
+            a.max_grad, a.max_grad_node = ag, i
+        if ad > a.max_data or a.max_data_node < 0:
+            a.max_data, a.max_data_node = ad, i
         if rank[i] >= 0:
-            a[9] = True
+            a.reached = True
         if code == relu:
-            pos = trace.scopes[scope[i]][0]
+            pos = trace.scopes[scope[i]].pos
             j = seen_at.get((gi, pos), 0)
             seen_at[(gi, pos)] = j + 1
             if units[gi] is None:
@@ -156,7 +168,9 @@ def health_report(trace, *, by_position=False, vanish_norm=VANISH_NORM, explode_
 
     groups, flagged = [], []
     for gi, k in enumerate(keys):
-        n, sq, zeros, nan, inf, mg, mgi, md, mdi, reached = acc[gi]
+        a = acc[gi]
+        n, sq, zeros, nan, inf, reached = a.nodes, a.sq, a.zeros, a.nan, a.inf, a.reached
+        mg, mgi, md, mdi = a.max_grad, a.max_grad_node, a.max_data, a.max_data_node
         if not n:
             continue
         path = scope_path(k)

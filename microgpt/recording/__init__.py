@@ -1,0 +1,26 @@
+"""Recording: one training step of the port, every scalar op, as a `Trace`.
+
+    from microgpt.recording import record_step
+    trace = record_step(params, config, tokenizer, 'emma')
+
+The modules, in the order data flows through them:
+    ops.py         the op table (op name <-> small int)
+    scopes.py      Scope(pos, layer, block, head, role), interned once
+    tape.py        record(): swaps the engine's primitives for recording copies
+                   and listens to the port's `microgpt.tags.scope` hook
+    trace.py       Trace: the recorded step as plain columns, with queries
+    trace_json.py  the Trace's file format (schema microgpt-graph.trace v1)
+    cells.py       parameter names and cells ('layer0.attn_wq[3][5]'), checked once
+    step.py        record_step(): forward, loss and backward of one document
+"""
+
+from .cells import TraceQueryError, check_param, parse_param
+from .ops import OP_CODE, OPS
+from .scopes import FIELDS, Scope, scope_path
+from .step import record_step
+from .tape import RecordingError, Tape, record
+from .trace import Trace
+from .trace_json import TraceFormatError
+
+__all__ = ['record_step', 'record', 'Tape', 'RecordingError', 'Trace', 'TraceQueryError', 'TraceFormatError',
+           'parse_param', 'check_param', 'OPS', 'OP_CODE', 'FIELDS', 'Scope', 'scope_path']
