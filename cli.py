@@ -474,12 +474,9 @@ def view_name(view):
 def render_diagnosis(result):
     """SVG bytes of a gradcheck: centred on the first failing node (its inputs and
     outputs, failing nodes outlined red), else the last token; health flags as notes."""
-    from graphviz_export import build_view, render_view
-    first = result.first
-    if first is not None:
-        view = build_view(result.trace, node=first.node, depth=2, level='auto',
-                          highlight=result.highlight(), notes=result.notes())
-    else:
+    from graphviz_export import build_view, failure_view, render_view
+    view = failure_view(result)
+    if view is None:
         view = build_view(result.trace, highlight=result.highlight(), notes=result.notes() or ['gradcheck: ok'])
     return render_view(view, 'svg')
 

@@ -9,7 +9,8 @@ to a budget), draw (the Digraph), render (DOT -> bytes).
 """
 
 from .fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS
+from .failure import failure_view
 from .view import View, ViewLayoutTimeout, build_view, render_view
 
-__all__ = ['build_view', 'render_view', 'View', 'ViewLayoutTimeout', 'LEVELS', 'DEFAULT_BUDGET',
+__all__ = ['build_view', 'failure_view', 'render_view', 'View', 'ViewLayoutTimeout', 'LEVELS', 'DEFAULT_BUDGET',
            'DEFAULT_EDGE_BUDGET']

@@ -18,12 +18,19 @@ from .style import (BOUNDARY, CLUSTER, EDGE, EDGE_CLASS, FOCUS, GRAPH, HIGHLIGHT
 from .summary import figures, share_figures
 
 
-def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True):
+def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,
+         red_edges=(), list_missing=True):
     """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
-    and the reason in the tooltip; notes: lines for a note box (health flags)."""
+    and the reason in the tooltip; notes: lines for a note box (health flags);
+    annotate: {node id: text} written on the scalar node as one more field (the
+    failure picture's "found | should be"); red_edges: {(child id, parent id)} drawn red;
+    list_missing: name highlighted ids outside the view in the notes (else one count)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
+    if missing and not list_missing:
+        missing = [f'{len(missing)} more highlighted nodes are outside this view']
     all_notes = [*notes, *folded.notes, *missing]
+    annotate = annotate or {}
     g = graphviz.Digraph('microgpt', graph_attr=GRAPH, node_attr=NODE, edge_attr=EDGE)
     g.attr(label=_title(trace, folded))
 
@@ -48,11 +55,17 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 anchors[item.name] = heatmap_cluster(container, trace, item, sel.matrix,
                                                      reasons.get(item.name, ()))
             else:
-                container.node(item.name, **_node_attrs(trace, item, folded.level, names, reasons, interior))
+                attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
+                                    annotate.get(item.ids[0]) if item.kind == 'scalar' else None)
+                container.node(item.name, **attrs)
 
     emit(g, root)
+    red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in folded.edges:
-        g.edge(*_edge_ends(e, anchors), **_edge_attrs(trace, e, names, folded, edge_grads, anchors))
+        attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
+        if (e.src, e.dst) in red:
+            attrs.update(HIGHLIGHT, label=escape.plain('wrong local derivative'), fontcolor=HIGHLIGHT['color'])
+        g.edge(*_edge_ends(e, anchors), **attrs)
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
@@ -112,7 +125,7 @@ def _style(*parts):
     return ','.join(out)
 
 
-def _node_attrs(trace, node, level, names, reasons, interior=None):
+def _node_attrs(trace, node, level, names, reasons, interior=None, note=None):
     why = reasons.get(node.name, ())
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
@@ -125,7 +138,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None):
         cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
         attrs = dict(NODE_CLASS[cls])
         fill, font = grad_fill(trace.grad[i])
-        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node)),
+        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
     else:
         attrs = dict(NODE_CLASS['group'])

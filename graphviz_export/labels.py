@@ -124,12 +124,14 @@ def scalar_head(trace, i, at_pos):
     return f'{op} \u2192 {name}'
 
 
-def scalar_label(trace, node):
+def scalar_label(trace, node, note=None):
     i = node.ids[0]
     head = scalar_head(trace, i, node.side != 'interior')
     fields = [head, f'data {fmt(trace.data[i])}', f'grad {fmt(trace.grad[i])}']
     if node.focus and trace.param_cell(i) is not None:
         fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
+    if note:
+        fields.append(note)
     return _record(fields, vertical=False)
 
 
