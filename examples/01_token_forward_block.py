@@ -8,6 +8,7 @@ and loss as one summary node each, with data and grad summaries.
 import sys
 
 import _common
+
 from graphviz_export import build_view
 from microgpt.step import fresh_model, record_step
 

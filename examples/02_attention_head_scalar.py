@@ -9,6 +9,7 @@ their softmax, and the weighted sum of the values, op by op.
 import sys
 
 import _common
+
 from graphviz_export import build_view
 from microgpt.step import fresh_model, record_step
 

@@ -9,6 +9,7 @@ the cell's grad, and the picture follows them two ops downstream.
 import sys
 
 import _common
+
 from graphviz_export import build_view
 from microgpt.step import fresh_model, record_step
 

@@ -10,6 +10,7 @@ contributions add up to the grad, exactly, in the order backward added them.
 import sys
 
 import _common
+
 from graphviz_export import build_view
 from microgpt.step import fresh_model, record_step
 

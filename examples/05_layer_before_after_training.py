@@ -18,6 +18,7 @@ import math
 import sys
 
 import _common
+
 from graphviz_export import build_view
 from microgpt.data import read_docs
 from microgpt.model import flat_params

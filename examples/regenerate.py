@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import _common  # noqa: E402
+import _common
 
 SCRIPTS = sorted(HERE.glob('[0-9][0-9]_*.py'))
 

@@ -83,7 +83,7 @@ class ElementNames:
         cell = t.param_cell(i)
         if cell is not None:
             return param_name(t, *cell)
-        pos, layer, block, head, role = t.scopes[t.scope[i]]
+        pos, _layer, block, head, role = t.scopes[t.scope[i]]
         k, _ = self.element(i)
         if block == 'loss' and role == 'loss' and pos is None:
             return 'loss'

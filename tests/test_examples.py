@@ -12,9 +12,8 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / 'examples'
 SCRIPTS = sorted(EXAMPLES.glob('[0-9]*.py'))
 sys.path.insert(0, str(EXAMPLES))
-import regenerate  # noqa: E402
-
-from conftest import names_path, needs_names  # noqa: E402
+import regenerate
+from conftest import names_path, needs_names
 
 
 def run(script, *args, env=None):
