@@ -324,10 +324,7 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
                       scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
     click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else result.format())
     if render_to is not None:
-        first = result.first
-        view = failure_view(result.trace, first.node if first is not None else None,
-                            highlight=result.highlight(), notes=result.notes())
-        write_output(render_to, render_view(view, 'svg'))
+        write_output(render_to, render_view(failure_view(result), 'svg'))
         click.echo(f"wrote {render_to}", err=True)
     if not result.ok:
         sys.exit(1)

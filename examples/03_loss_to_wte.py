@@ -4,23 +4,30 @@
 is used at both: cell wte[m][0] has two uses, each adding its contribution to
 the cell's grad, and the picture follows them two ops downstream.
 
-    python examples/03_loss_to_wte.py [OUT_DIR]
+    python examples/03_loss_to_wte.py [OUT_DIR]     (default out/examples/)
 """
 import sys
-from pathlib import Path
 
-from graphviz_export import build_view, render_view
+import _common
+
+from graphviz_export import build_view
 from microgpt.recording import record_step
 from microgpt.train import fresh_model
 
 
-def main(out_dir=Path(__file__).resolve().parent):
+def views():
+    """([(file name, view)], trace, cell): what this example draws (examples/regenerate.py uses it too)."""
     params, config, tok = fresh_model(seed=42)
     trace = record_step(params, config, tok, 'emma')
     m = tok.encode('m')[1]
     cell = f'wte[{m}][0]'
     view = build_view(trace, param=cell, depth=2, edge_grads=True)
-    render_view(view, 'svg', path=Path(out_dir) / '03_loss_to_wte.svg')
+    return [('03_loss_to_wte.svg', view)], trace, cell
+
+
+def main(argv):
+    [(name, view)], trace, cell = views()
+    _common.write([(name, view)], _common.out_dir(argv))
     (i,) = trace.param_nodes(cell)
     uses = trace.uses(i)
     print(f"{cell} ('m'): {len(uses)} uses, contributions "
@@ -28,4 +35,4 @@ def main(out_dir=Path(__file__).resolve().parent):
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:])
+    main(sys.argv)

@@ -5,22 +5,29 @@ for 'emma' that is 5 uses. Each edge is labelled with its local derivative
 (the x[5] it multiplied) and its contribution (local x upstream grad); the
 contributions add up to the grad, exactly, in the order backward added them.
 
-    python examples/04_param_grad_is_sum_of_uses.py [OUT_DIR]
+    python examples/04_param_grad_is_sum_of_uses.py [OUT_DIR]     (default out/examples/)
 """
 import sys
-from pathlib import Path
 
-from graphviz_export import build_view, render_view
+import _common
+
+from graphviz_export import build_view
 from microgpt.recording import record_step
 from microgpt.train import fresh_model
 
 
-def main(out_dir=Path(__file__).resolve().parent):
+def views():
+    """([(file name, view)], trace, cell): what this example draws (examples/regenerate.py uses it too)."""
     params, config, tok = fresh_model(seed=42)
     trace = record_step(params, config, tok, 'emma')
     cell = 'layer0.attn_wq[3][5]'
     view = build_view(trace, param=cell, edge_grads=True)
-    render_view(view, 'svg', path=Path(out_dir) / '04_param_grad_is_sum_of_uses.svg')
+    return [('04_param_grad_is_sum_of_uses.svg', view)], trace, cell
+
+
+def main(argv):
+    [(name, view)], trace, cell = views()
+    _common.write([(name, view)], _common.out_dir(argv))
     (i,) = trace.param_nodes(cell)
     total = 0.0
     for parent, local, contrib in trace.uses(i):
@@ -30,4 +37,4 @@ def main(out_dir=Path(__file__).resolve().parent):
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:])
+    main(sys.argv)

@@ -1,45 +1,67 @@
-"""Layer 0 at the last position of 'emma', before and after training.
+"""Layer 0 at the last position of 'emma', before and after training: measured, not assumed.
 
 Trains the reference way (seed 42, Adam, one name per step) on the names data
-when it is found ($MICROGPT_DATA, ./input.txt, ../shared/data/names.txt), else on
-a short built-in list, and draws the same block-level layer view twice: compare
-the loss and how the grads (colours) shrink as the model learns.
+and draws the same block-level layer view twice. Both pictures use the same
+fixed colour scale (grad magnitude steps at 1e-6, 1e-4, 1e-2, 1), so colours
+compare across them. The script prints each parameter matrix's grad norm for
+'emma' before and after, and the loss: whether grads shrink or grow is what
+this run measures (after 300 steps they grow: the untrained model is almost
+uniform, so its grads are tiny; a trained one is confident and wrong on some
+letters of 'emma').
 
-    python examples/05_layer_before_after_training.py [OUT_DIR] [STEPS]
+Needs the names data ($MICROGPT_NAMES or ../shared/data/names.txt); exits 2
+without it.
+
+    python examples/05_layer_before_after_training.py [OUT_DIR] [STEPS]   (default out/examples/, 300)
 """
-import os
+import math
 import sys
-from pathlib import Path
 
-from graphviz_export import build_view, render_view
+import _common
+
+from graphviz_export import build_view
 from microgpt.data import read_docs
-from microgpt.recording.step import record_step
+from microgpt.model import flat_params
+from microgpt.recording import record_step
 from microgpt.train import start_run, train
 
-ROOT = Path(__file__).resolve().parent.parent
 
-BUILT_IN = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'charlotte', 'amelia', 'harper', 'evelyn',
-            'abigail', 'emily', 'elizabeth', 'sofia', 'avery', 'ella', 'scarlett', 'grace', 'victoria', 'riley',
-            'aria', 'lily', 'zoey', 'penelope', 'layla', 'nora', 'hannah', 'quinn', 'jade', 'willow', 'xena']
-
-
-def docs():
-    for p in (os.environ.get('MICROGPT_DATA'), 'input.txt', ROOT.parent / 'shared' / 'data' / 'names.txt'):
-        if p and Path(p).exists():
-            return read_docs(p)
-    return BUILT_IN
+def grad_norms(trace):
+    """{matrix: L2 norm of its grad} for 'emma'."""
+    out = {}
+    for name, base in trace.param_base.items():
+        rows, cols = trace.param_shapes[name]
+        out[name] = math.sqrt(math.fsum(trace.grad[base + k] ** 2 for k in range(rows * cols)))
+    return out
 
 
-def main(out_dir=Path(__file__).resolve().parent, steps=300):
-    run = start_run(docs(), seed=42)
+def views(steps=300):
+    """([(file name, view)] before and after, {when: (loss, grad norms)})."""
+    run = start_run(read_docs(_common.names_path()), seed=42)
+    out, measured = [], {}
     for when in ('before', 'after'):
         if when == 'after':
             train(run, int(steps))
         trace = record_step(run.params, run.config, run.tokenizer, 'emma')
-        view = build_view(trace, layer=0, token=4, level='block', notes=[f"{when} training, loss {trace.loss:.4f}"])
-        render_view(view, 'svg', path=Path(out_dir) / f'05_layer_{when}_training.svg')
-        print(f"{when} training ({len(run.losses)} steps): loss of 'emma' {trace.loss:.4f}")
+        for p in flat_params(run.params):       # recording left 'emma''s grads: training must not add to them
+            p.grad = 0
+        note = f"{when} training ({len(run.losses)} steps): loss of 'emma' {trace.loss:.4f}; same colour scale in both"
+        view = build_view(trace, layer=0, token=4, level='block', notes=[note])
+        out.append((f'05_layer_{when}_training.svg', view))
+        measured[when] = (trace.loss, grad_norms(trace))
+    return out, measured
+
+
+def main(argv):
+    steps = int(argv[2]) if len(argv) > 2 else 300
+    pairs, measured = views(steps)
+    _common.write(pairs, _common.out_dir(argv))
+    (lb, gb), (la, ga) = measured['before'], measured['after']
+    print(f"loss of 'emma': before {lb:.4f}, after {steps} steps {la:.4f}")
+    for name in gb:
+        trend = 'grew' if ga[name] > gb[name] else 'shrank'
+        print(f"  {name:18s} grad norm {gb[name]:.4g} -> {ga[name]:.4g} ({trend})")
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:])
+    main(sys.argv)

@@ -18,7 +18,6 @@ from .heatmap import heatmap_cluster
 from .style import (
     BOUNDARY,
     CLUSTER,
-    DARK,
     EDGE,
     EDGE_CLASS,
     FOCUS,
@@ -26,25 +25,36 @@ from .style import (
     HIGHLIGHT,
     LEGEND,
     LEGEND_MARKS,
+    LEGEND_MIXED,
     LEGEND_NONFINITE,
+    LEGEND_SCALE,
     NODE,
     NODE_CLASS,
     fmt,
     grad_fill,
+    group_fill,
 )
-from .summary import figures
+from .summary import figures, share_figures
 
 
-def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True):
+def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,
+         red_edges=(), list_missing=True):
     """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
-    and the reason in the tooltip; notes: lines for a note box (health flags)."""
+    and the reason in the tooltip; notes: lines for a note box (health flags);
+    annotate: {node id: text} written on the scalar node as one more field (the
+    failure picture's "found | should be"); red_edges: {(child id, parent id)} drawn red;
+    list_missing: name highlighted ids outside the view in the notes (else one count)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
+    if missing and not list_missing:
+        missing = [f'{len(missing)} more highlighted nodes are outside this view']
     all_notes = [*notes, *folded.notes, *missing]
+    annotate = annotate or {}
     g = graphviz.Digraph('microgpt', graph_attr=GRAPH, node_attr=NODE, edge_attr=EDGE)
     g.attr(label=_title(trace, folded))
 
     names = {n.name: n for n in folded.nodes}
+    interior = frozenset(sel.nodes)
     anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
     root = _cluster_tree(folded.nodes)
     counter = [0]
@@ -64,15 +74,21 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 anchors[item.name] = heatmap_cluster(container, trace, item, sel.matrix,
                                                      reasons.get(item.name, ()))
             else:
-                container.node(item.name, **_node_attrs(trace, item, folded.level, names, reasons))
+                attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
+                                    annotate.get(item.ids[0]) if item.kind == 'scalar' else None)
+                container.node(item.name, **attrs)
 
     emit(g, root)
+    red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in folded.edges:
-        g.edge(*_edge_ends(e, anchors), **_edge_attrs(trace, e, names, folded, edge_grads, anchors))
+        attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
+        if (e.src, e.dst) in red:
+            attrs.update(HIGHLIGHT, label=escape.plain('wrong local derivative'), fontcolor=HIGHLIGHT['color'])
+        g.edge(*_edge_ends(e, anchors), **attrs)
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
-        _legend(g, trace, folded, reasons)
+        _legend(g, trace, folded, reasons, edge_grads)
     return g
 
 
@@ -128,7 +144,7 @@ def _style(*parts):
     return ','.join(out)
 
 
-def _node_attrs(trace, node, level, names, reasons):
+def _node_attrs(trace, node, level, names, reasons, interior=None, note=None):
     why = reasons.get(node.name, ())
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
@@ -141,15 +157,17 @@ def _node_attrs(trace, node, level, names, reasons):
         cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
         attrs = dict(NODE_CLASS[cls])
         fill, font = grad_fill(trace.grad[i])
-        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node)),
+        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
     else:
         attrs = dict(NODE_CLASS['group'])
         shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
         fig = figures(trace, node.values)
-        fill, font = grad_fill(trace.grad[fig.grad_peak])
-        attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape)),
-                     tooltip=labels.group_tooltip(trace, node, level, fig, why))
+        share = share_figures(trace, node, interior) if shape is not None and interior is not None else None
+        shown = share or fig
+        fill, font = group_fill(shown.grad_min, shown.grad_max, shown.grad_norm)
+        attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share)),
+                     tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
     attrs['fillcolor'] = fill
     if font != '#000000':
         attrs['fontcolor'] = font
@@ -231,34 +249,30 @@ def _title(trace, folded):
     return escape.lines(lines)
 
 
-def _legend(g, trace, folded, reasons):
-    entries = list(LEGEND)
+def _legend(g, trace, folded, reasons, edge_grads=False):
+    """A compact legend: one colour bar and the lines that explain what this picture shows."""
+    lines = [LEGEND_SCALE]
+    kinds = {n.kind for n in folded.nodes}
+    if 'group' in kinds:
+        lines.append(LEGEND_MIXED)
     if any(not math.isfinite(trace.grad[i]) for n in folded.nodes for i in (n.values or n.ids[:1])
            if n.kind != 'ref'):
-        entries.append(LEGEND_NONFINITE)
-    kinds = {n.kind for n in folded.nodes}
+        lines.append(LEGEND_NONFINITE)
     marks = []
     if any(n.side != 'interior' for n in folded.nodes):
         marks.append(LEGEND_MARKS['boundary'])
-    if 'group' in kinds:
-        marks.append(LEGEND_MARKS['group'])
+    if any(n.side != 'interior' and n.kind == 'group' and n.scope.block == 'params' for n in folded.nodes):
+        marks.append(LEGEND_MARKS['param_share'])
     if 'ref' in kinds:
         marks.append(LEGEND_MARKS['ref'])
     if reasons:
         marks.append(LEGEND_MARKS['highlight'])
+    if edge_grads:
+        marks.append(LEGEND_MARKS['edge_grads'])
+    marks.append(LEGEND_MARKS['arrows'])
+    lines.append(' \u00b7 '.join(marks))
     with g.subgraph(name='cluster_legend') as c:
         c.attr(**CLUSTER['legend'])
-        names = []
-        for k, (fill, text) in enumerate(entries):
-            font = '#ffffff' if fill in DARK else '#000000'
-            names.append(f'legend{k}')
-            c.node(names[-1], escape.plain(text), fillcolor=fill, fontcolor=font, **NODE_CLASS['legend'])
-        for k, text in enumerate(marks):
-            names.append(f'legend_mark{k}')
-            c.node(names[-1], escape.plain(text), **dict(NODE_CLASS['legend'], style='solid', penwidth='0'))
-        with c.subgraph() as r:
-            r.attr(rank='same')
-            for n in names:
-                r.node(n)
-        for a, b in zip(names, names[1:]):     # flat edges: in rankdir=LR, b -> a puts a above b
-            c.edge(b, a, style='invis')
+        c.node('legend_bar', fillcolor=':'.join(LEGEND), **NODE_CLASS['legend_bar'])
+        c.node('legend_text', escape.lines(lines), **NODE_CLASS['legend'])
+        c.edge('legend_bar', 'legend_text', style='invis')

@@ -10,6 +10,7 @@ tooltips give every digit (repr), the scope path and the node ids.
 import graphviz_export.escape as escape
 from microgpt.recording.scopes import scope_path
 
+from .names import ElementNames
 from .runs import id_runs
 from .style import fmt, full
 from .summary import op_counts
@@ -89,21 +90,51 @@ def _record(fields, vertical):
     return body if vertical else '{' + body + '}'
 
 
-def scalar_label(trace, node):
+_NAMER = [None, None]     # (trace, ElementNames) of the last trace drawn
+
+
+def namer(trace):
+    """The ElementNames of `trace` (one drawing asks for many names of one trace)."""
+    if _NAMER[0] is not trace:
+        _NAMER[:] = [trace, ElementNames(trace)]
+    return _NAMER[1]
+
+
+def scalar_name(trace, i, at_pos=True):
+    """What a scalar node is called in the model code: 'q[2]', 'k[1]@pos0', "wte['m'][5]"."""
+    if trace.param_cell(i) is not None:
+        return namer(trace).base(i)
+    return namer(trace).name(i, at_pos)
+
+
+def scalar_head(trace, i, at_pos):
+    """The first field of a scalar record: 'q[2] = +', '* \u2192 q[2]', "wte['m'][5]", 'const'."""
+    if trace.param_cell(i) is not None:
+        return scalar_name(trace, i)
+    op = op_text(trace, i)
+    if op == 'const':
+        return 'const'
+    name = scalar_name(trace, i, at_pos)
+    if namer(trace).is_value(i):
+        return f'{name} = {op}'
+    return f'{op} \u2192 {name}'
+
+
+def scalar_label(trace, node, note=None):
     i = node.ids[0]
-    head = op_text(trace, i)
-    if node.side != 'interior':
-        head += '  \u00b7  ' + trace.scope_path(i)
+    head = scalar_head(trace, i, node.side != 'interior')
     fields = [head, f'data {fmt(trace.data[i])}', f'grad {fmt(trace.grad[i])}']
     if node.focus and trace.param_cell(i) is not None:
         fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
+    if note:
+        fields.append(note)
     return _record(fields, vertical=False)
 
 
 def scalar_tooltip(trace, node, reasons=()):
     i = node.ids[0]
     kids = trace.children(i)
-    lines = [f'{trace.label(i)}   (node {i})', f'scope {trace.scope_path(i)}',
+    lines = [f'{scalar_name(trace, i)}   (node {i})', f'{trace.label(i)}, scope {trace.scope_path(i)}',
              f'op {trace.op_name(i)}' + (f', exponent {trace.pow_exponent[i]!r}' if i in trace.pow_exponent else ''),
              f'data {full(trace.data[i])}', f'grad {full(trace.grad[i])}']
     if kids:
@@ -115,8 +146,9 @@ def scalar_tooltip(trace, node, reasons=()):
     return escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons] + lines)
 
 
-def group_label(trace, node, level, fig, matrix_shape=None):
-    """The record of a summary node; `fig` is summary.figures of its values."""
+def group_label(trace, node, level, fig, matrix_shape=None, share=None):
+    """The record of a summary node; `fig` is summary.figures of its values; `share`, for a
+    boundary parameter, the figures of this view's share of its grad (shown instead)."""
     title = group_title(node, level)
     if node.scope.block == 'params':
         rows, cols = matrix_shape
@@ -128,8 +160,10 @@ def group_label(trace, node, level, fig, matrix_shape=None):
         count = f'{_values(len(node.ids))} \u00b7 ' + where(node)
         if node.side == 'output':
             title = 'used by: ' + title
+    g = share or fig
+    word = 'grad here' if share is not None else 'grad'
     fields = [title, count, f'data {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
-              f'grad {fmt(fig.grad_min)} \u2026 {fmt(fig.grad_max)}  \u2016{fmt(fig.grad_norm)}\u2016']
+              f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}  \u2016{fmt(g.grad_norm)}\u2016']
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
     return _record(fields, vertical=True)
@@ -139,7 +173,7 @@ def _values(n):
     return f'{n} value' if n == 1 else f'{n} values'
 
 
-def group_tooltip(trace, node, level, fig, reasons=()):
+def group_tooltip(trace, node, level, fig, reasons=(), share=None):
     paths = sorted({scope_path(trace.scopes[sid]) for sid in set(map(trace.scope.__getitem__, node.ids))})
     shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
     ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids).items())
@@ -150,6 +184,11 @@ def group_tooltip(trace, node, level, fig, reasons=()):
              f'data {full(fig.data_min)} .. {full(fig.data_max)}',
              f'grad {full(fig.grad_min)} .. {full(fig.grad_max)}',
              f'grad L2 norm {full(fig.grad_norm)}, largest |grad| at node {fig.grad_peak}']
+    if share is not None:
+        lines[-2:] = [f'total grad (all uses) {full(fig.grad_min)} .. {full(fig.grad_max)}, '
+                      f'L2 norm {full(fig.grad_norm)}',
+                      f"this view's share (contributions along the edges drawn, {share.n} cells): "
+                      f'{full(share.grad_min)} .. {full(share.grad_max)}, L2 norm {full(share.grad_norm)}']
     if node.fan_out:
         lines.append(f'used by {node.fan_out} nodes: drawn once, they show a reference to it')
     return escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons] + lines)
@@ -158,7 +197,7 @@ def group_tooltip(trace, node, level, fig, reasons=()):
 def short_name(trace, node, level):
     """What a reference node calls the node it stands for."""
     if node.kind == 'scalar':
-        return trace.label(node.ids[0])
+        return scalar_name(trace, node.ids[0])
     w = where(node)
     return f'{group_title(node, level).split(" =")[0]} {w}'.strip()
 

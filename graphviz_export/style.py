@@ -10,8 +10,12 @@ purple-orange scale, ColorBrewer PuOr, readable by the colour-blind):
     0 < |grad| < 1e-6   near-white            grad == 0          white
     NaN or infinite     black
 
-A summary node takes the colour of its largest |grad|. The legend in every
-picture is built from LEGEND below, so the two cannot disagree.
+A summary node (many values) is coloured by the L2 norm of its grads, on the
+same magnitude buckets: orange when every grad is >= 0, purple when every grad
+is <= 0, grey when the signs are mixed (`group_fill`). A boundary parameter is
+coloured by this view's share of its grad (what flowed back along the edges
+drawn). The legend in every picture is built from LEGEND below, so the two
+cannot disagree.
 """
 
 import math
@@ -43,8 +47,10 @@ NODE_CLASS = {
     'ref': {'shape': 'plaintext', 'fontsize': '8', 'fontcolor': '#555555', 'margin': '0.01'},
     'heat': {'shape': 'box', 'style': 'striped', 'label': '', 'fixedsize': 'true',
              'penwidth': '0.3', 'color': '#999999'},
-    'legend': {'shape': 'box', 'style': 'filled', 'fontsize': '8', 'height': '0.18', 'width': '1.3',
-               'margin': '0.02', 'penwidth': '0.5'},
+    'legend': {'shape': 'plaintext', 'fontsize': '9', 'margin': '0.02'},
+    'legend_bar': {'shape': 'box', 'style': 'striped', 'label': '', 'fixedsize': 'true', 'width': '1.6',
+                   'height': '0.16', 'penwidth': '0.5', 'color': '#999999',
+                   'tooltip': 'grad colour scale: -1 .. -1e-6 (purple), 0 (white), 1e-6 .. 1 (orange)'},
     'notes': {'shape': 'note', 'style': 'filled', 'fillcolor': '#fffbe6', 'fontsize': '9'},
 }
 BOUNDARY = {'style': 'dashed'}          # added to the style of nodes outside the view
@@ -65,15 +71,21 @@ CLUSTER = {
     'block': {'style': 'rounded,filled', 'fillcolor': '#f6f6f6', 'color': '#bbbbbb', 'fontsize': '10'},
     'head': {'style': 'dashed', 'color': '#bbbbbb', 'fontsize': '9'},
     'matrix': {'style': 'rounded', 'color': '#444444', 'fontsize': '10'},
-    'legend': {'style': 'rounded', 'color': '#cccccc', 'fontsize': '9', 'label': 'legend'},
+    'legend': {'style': 'rounded', 'color': '#cccccc', 'fontsize': '9', 'label': ''},
 }
 
 # -- the colour scale ---------------------------------------------------------------------
 MAGNITUDES = (1e-6, 1e-4, 1e-2, 1.0)     # bucket edges of |grad|
 NEGATIVE = ('#d8daeb', '#b2abd2', '#8073ac', '#542788')   # 1e-6.., 1e-4.., 1e-2.., >=1
 POSITIVE = ('#fee0b6', '#fdb863', '#e08214', '#b35806')
+MIXED = ('#e8e8e8', '#cccccc', '#999999', '#666666')       # mixed signs, by norm
 TINY, ZERO, NONFINITE = '#f7f7f7', '#ffffff', '#000000'
-DARK = {NEGATIVE[2], NEGATIVE[3], POSITIVE[3], NONFINITE}  # fills that need white text
+DARK = {NEGATIVE[2], NEGATIVE[3], POSITIVE[3], MIXED[3], NONFINITE}  # fills that need white text
+
+
+def _bucket(a):
+    """0..3: which magnitude bucket |x| = a >= 1e-6 falls in."""
+    return sum(1 for m in MAGNITUDES[1:] if a >= m)
 
 
 def grad_fill(g):
@@ -87,8 +99,22 @@ def grad_fill(g):
         if a < MAGNITUDES[0]:
             fill = TINY
         else:
-            k = sum(1 for m in MAGNITUDES[1:] if a >= m)      # 0..3
-            fill = (POSITIVE if g > 0 else NEGATIVE)[k]
+            fill = (POSITIVE if g > 0 else NEGATIVE)[_bucket(a)]
+    return fill, ('#ffffff' if fill in DARK else '#000000')
+
+
+def group_fill(grad_min, grad_max, grad_norm):
+    """(fill, font) of a summary: the magnitude of its grad norm; the sign only when all
+    its grads agree (all >= 0: orange, all <= 0: purple), grey when they are mixed."""
+    if not (math.isfinite(grad_min) and math.isfinite(grad_max) and math.isfinite(grad_norm)):
+        fill = NONFINITE
+    elif grad_norm == 0:
+        fill = ZERO
+    elif grad_norm < MAGNITUDES[0]:
+        fill = TINY
+    else:
+        ramp = POSITIVE if grad_min >= 0 else NEGATIVE if grad_max <= 0 else MIXED
+        fill = ramp[_bucket(grad_norm)]
     return fill, ('#ffffff' if fill in DARK else '#000000')
 
 
@@ -104,24 +130,21 @@ def heat_fill(x, scale):
     return (POSITIVE if x > 0 else NEGATIVE)[k]
 
 
-LEGEND = (
-    (POSITIVE[3], 'grad >= 1'),
-    (POSITIVE[2], 'grad 1e-2 .. 1'),
-    (POSITIVE[1], 'grad 1e-4 .. 1e-2'),
-    (POSITIVE[0], 'grad 1e-6 .. 1e-4'),
-    (TINY, '|grad| < 1e-6'),
-    (ZERO, 'grad = 0'),
-    (NEGATIVE[0], 'grad -1e-4 .. -1e-6'),
-    (NEGATIVE[1], 'grad -1e-2 .. -1e-4'),
-    (NEGATIVE[2], 'grad -1 .. -1e-2'),
-    (NEGATIVE[3], 'grad <= -1'),
-)
-LEGEND_NONFINITE = (NONFINITE, 'grad NaN or inf')
+# The colour bar, darkest negative to darkest positive (one striped box in the legend),
+# and the words under it. Every symbol a picture can show is explained in LEGEND_MARKS.
+LEGEND = (NEGATIVE[3], NEGATIVE[2], NEGATIVE[1], NEGATIVE[0], TINY, ZERO, TINY,
+          POSITIVE[0], POSITIVE[1], POSITIVE[2], POSITIVE[3])
+LEGEND_SCALE = ('colour = grad: purple < 0 < orange, darker = larger |grad| '
+                '(steps at 1e-6, 1e-4, 1e-2, 1), white = 0')
+LEGEND_MIXED = 'rounded = many ops folded: colour of their grad norm; sign only if all agree, grey = mixed'
+LEGEND_NONFINITE = 'black = NaN or inf'
 LEGEND_MARKS = {   # shown when the picture has such nodes
-    'boundary': 'dashed: outside the view',
-    'group': 'rounded: many ops folded',
-    'ref': '\u2197 name: drawn once, elsewhere',
-    'highlight': 'red outline: highlighted',
+    'boundary': 'dashed = outside the view',
+    'param_share': "boundary parameter: this view's share of its grad",
+    'ref': '\u2197 name = drawn once, elsewhere',
+    'highlight': 'red = wrong grad (found | should be)',
+    'edge_grads': 'edge: local derivative, contribution',
+    'arrows': 'arrows: forward; grads flow back against them',
 }
 
 

@@ -70,3 +70,24 @@ def _min(xs):
 def _max(xs):
     ys = [x for x in xs if not math.isnan(x)]
     return max(ys) if ys else math.nan
+
+
+def share_figures(trace, node, interior):
+    """Figures of a boundary parameter group whose grads are *this view's share*: per cell,
+    the sum of the contributions backward added to it along edges from nodes in `interior`
+    (a token view's share of wte is what that position sent back). None if nothing flowed."""
+    pptr, parent, edge = trace.parents_index()
+    contrib, data = trace.contrib, trace.data
+    shares = {}
+    for i in node.ids:
+        parts = [contrib[edge[k]] for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
+        if parts:
+            shares[i] = math.fsum(parts)
+    if not shares:
+        return None
+    ids = sorted(shares)
+    gs = [shares[i] for i in ids]
+    ds = [data[i] for i in ids]
+    peak = max(ids, key=lambda i: (_magnitude(shares[i]), -i))
+    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
+                   grad_norm=math.sqrt(math.fsum(g * g for g in gs)), grad_peak=peak)

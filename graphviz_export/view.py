@@ -89,15 +89,6 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options)
 
 
-def failure_view(trace, node=None, *, highlight=None, notes=()):
-    """The picture of a gradient check: centred on the failing `node` (its inputs
-    and outputs, failing nodes outlined red), or, when nothing failed (node None),
-    the last token; `notes` (e.g. health flags) in a note box."""
-    if node is not None:
-        return build_view(trace, node=node, depth=2, level='auto', highlight=highlight, notes=notes)
-    return build_view(trace, highlight=highlight, notes=notes or ['gradcheck: ok'])
-
-
 def file_name(view, fmt):
     """A default output file name: 'emma-token4.svg', 'emma-layer0-head1-token3.svg',
     'emma-layer0_attn_wq_3__5_.svg', 'emma-node4711.svg'."""

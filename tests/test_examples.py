@@ -1,5 +1,7 @@
-"""Each script in examples/ runs, writes well-formed SVGs and says what it should."""
+"""Each script in examples/ runs, writes to its output folder (never over tracked files),
+and the committed pictures are what the code draws today (DOT compared with a fresh build)."""
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -9,33 +11,85 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / 'examples'
 SCRIPTS = sorted(EXAMPLES.glob('[0-9]*.py'))
+sys.path.insert(0, str(EXAMPLES))  # the example scripts themselves (the project is installed)
+import regenerate  # noqa: E402
+
+from tests.conftest import names_path, needs_names  # noqa: E402
 
 
-def run(script, out_dir, *extra):
-    r = subprocess.run([sys.executable, str(script), str(out_dir), *extra], capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+def run(script, *args, env=None):
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=env)
 
 
-def test_there_are_five_examples_and_each_has_its_committed_svg():
+def test_there_are_five_examples_and_each_has_its_committed_svg_and_dot():
     assert [s.name[:3] for s in SCRIPTS] == ['01_', '02_', '03_', '04_', '05_']
     for s in SCRIPTS:
-        assert list(EXAMPLES.glob(s.name[:3] + '*.svg')), f"{s.name} has no SVG in examples/"
+        svgs = sorted(EXAMPLES.glob(s.name[:3] + '*.svg'))
+        assert svgs, f"{s.name} has no SVG in examples/"
+        for svg in svgs:
+            assert svg.with_suffix('.dot').is_file(), svg
 
 
-@pytest.mark.parametrize('script', SCRIPTS, ids=[s.stem for s in SCRIPTS])
-def test_example_runs_and_writes_svg(script, tmp_path):
-    extra = ('3',) if script.name.startswith('05_') else ()   # 3 training steps keep the smoke test quick
-    out = run(script, tmp_path, *extra)
+@pytest.mark.parametrize('script', SCRIPTS[:4], ids=[s.stem for s in SCRIPTS[:4]])
+def test_committed_picture_is_a_fresh_render(script):
+    """The committed DOT equals the DOT the example builds now (bytes of the SVG differ
+    between renderers; the DOT does not), and the committed SVG was drawn from it."""
+    for name, view in regenerate.example_views(script):
+        committed = (EXAMPLES / name).with_suffix('.dot').read_text(encoding='utf-8')
+        assert view.source == committed, f"{name} is stale: run python examples/regenerate.py"
+        svg = ET.parse(EXAMPLES / name).getroot()
+        title = next(t for t in svg.iter('{http://www.w3.org/2000/svg}text'))
+        assert title.text.split(':')[0] in committed
+
+
+@pytest.mark.slow
+@needs_names
+def test_committed_before_after_pictures_are_a_fresh_render():
+    pairs = regenerate.example_views(SCRIPTS[4])
+    for name, view in pairs:
+        assert view.source == (EXAMPLES / name).with_suffix('.dot').read_text(encoding='utf-8'), name
+
+
+@pytest.mark.parametrize('script', SCRIPTS[:4], ids=[s.stem for s in SCRIPTS[:4]])
+def test_example_runs_and_writes_into_its_output_folder(script, tmp_path):
+    r = run(script, tmp_path)
+    assert r.returncode == 0, r.stderr
     svgs = sorted(tmp_path.glob('*.svg'))
-    assert svgs and all(p.stat().st_size > 1000 for p in svgs)
+    assert [p.name for p in svgs] == [p.name for p in EXAMPLES.glob(script.name[:3] + '*.svg')]
     for p in svgs:
-        ET.parse(p)  # well-formed
+        ET.parse(p)
     if script.name.startswith('04_'):
-        assert out.rstrip().endswith(': True')          # the contributions sum to the grad exactly
-        assert out.count('use at ') == 5
+        assert r.stdout.rstrip().endswith(': True')          # the contributions sum to the grad exactly
+        assert r.stdout.count('use at ') == 5
     if script.name.startswith('03_'):
-        assert '2 uses' in out
-    if script.name.startswith('05_'):
-        assert [p.name for p in svgs] == ['05_layer_after_training.svg', '05_layer_before_training.svg']
+        assert '2 uses' in r.stdout
+
+
+def test_without_an_output_folder_examples_write_to_out_examples_not_examples(tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in EXAMPLES.glob('*.svg')}
+    r = run(SCRIPTS[0])
+    assert r.returncode == 0, r.stderr
+    assert (EXAMPLES.parent / 'out' / 'examples' / '01_token_forward_block.svg').is_file()
+    assert {p: p.stat().st_mtime_ns for p in EXAMPLES.glob('*.svg')} == before
+
+
+def test_training_example_refuses_without_the_names_data(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ('MICROGPT_NAMES', 'MICROGPT_DATA')}
+    env['MICROGPT_NAMES'] = str(tmp_path / 'missing' / 'names.txt')
+    r = run(SCRIPTS[4], tmp_path, 3, env=env)
+    assert r.returncode == 2
+    assert r.stderr.startswith('error: this example needs the names data') and 'MICROGPT_NAMES' in r.stderr
+    assert not list(tmp_path.glob('*.svg'))
+
+
+@needs_names
+def test_training_example_measures_before_and_after(tmp_path):
+    env = dict(os.environ, MICROGPT_NAMES=str(names_path()))
+    r = run(SCRIPTS[4], tmp_path, 3, env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.glob('*.svg')) == ['05_layer_after_training.svg',
+                                                              '05_layer_before_training.svg']
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("loss of 'emma': before 3.4955, after 3 steps ")
+    assert sum(1 for line in lines if ' grad norm ' in line and ('(grew)' in line or '(shrank)' in line)) == 9

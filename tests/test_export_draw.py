@@ -29,11 +29,29 @@ def in_legend_interval(text, g):
     return lo <= g < hi if lo > 0 else lo < g <= hi
 
 
-def assert_fill_matches_legend(svg, item, g):
-    """The node's fill is the legend's colour for its grad (the picture explains itself)."""
+ORANGE = ('#fee0b6', '#fdb863', '#e08214', '#b35806')     # |x| in [1e-6, 1e-4), [1e-4, 1e-2), [1e-2, 1), >= 1
+PURPLE = ('#d8daeb', '#b2abd2', '#8073ac', '#542788')
+GREY = ('#e8e8e8', '#cccccc', '#999999', '#666666')
+
+
+def expected_fill(a, ramp):
+    """The legend's colour bar, written out: white 0, near-white below 1e-6, then four steps."""
+    if a == 0:
+        return '#ffffff'
+    if a < 1e-6:
+        return '#f7f7f7'
+    return ramp[3 if a >= 1 else 2 if a >= 1e-2 else 1 if a >= 1e-4 else 0]
+
+
+def assert_fill_matches_legend(svg, item, g, gmin=None, gmax=None):
+    """A scalar's fill is the legend's colour for its grad; a summary's (g = its grad norm) is
+    that magnitude, orange/purple only when all its grads agree in sign, grey when mixed."""
     fill = item['fills'][0]
-    (text,) = [i['texts'][0] for name, i in svg['nodes'].items() if name.startswith('legend') and fill in i['fills']]
-    assert in_legend_interval(text, g), (fill, text, g)
+    if gmin is None:
+        ramp = ORANGE if g > 0 else PURPLE
+    else:
+        ramp = ORANGE if gmin >= 0 else PURPLE if gmax <= 0 else GREY
+    assert fill == expected_fill(abs(g), ramp), (fill, g, gmin, gmax)
 
 
 @pytest.mark.parametrize('q', SCALAR_VIEWS)
@@ -78,14 +96,22 @@ def test_summary_figures_equal_those_recomputed_from_the_trace(recorded_christop
         ds, gs = [t.data[i] for i in vals], [t.grad[i] for i in vals]
         texts = svg['nodes'][n.name]['texts']
         assert f'data {min(ds):.4g} \u2026 {max(ds):.4g}' in texts, n.name
+        word = 'grad'
+        if n.side != 'interior' and n.scope.block == 'params':      # this view's share of the grad
+            word = 'grad here'
+            inside = set(view.selection.nodes)
+            gs = []
+            for i in vals:
+                parts = [c for p, _, c in t.uses(i) if p in inside]
+                if parts:
+                    gs.append(math.fsum(parts))
         norm = math.sqrt(math.fsum(g * g for g in gs))
-        assert f'grad {min(gs):.4g} \u2026 {max(gs):.4g}  \u2016{norm:.4g}\u2016' in texts, n.name
+        assert f'{word} {min(gs):.4g} \u2026 {max(gs):.4g}  \u2016{norm:.4g}\u2016' in texts, n.name
         if n.side == 'interior':
             assert f"{len(vals)} value{'s' if len(vals) > 1 else ''} \u00b7 {len(n.ids)} ops" in texts
         tip = svg['nodes'][n.name]['tooltip']
-        assert f'data {min(ds)!r} .. {max(ds)!r}' in tip and f'grad L2 norm {norm!r}' in tip
-        peak = max(vals, key=lambda i: (abs(t.grad[i]), -i))
-        assert_fill_matches_legend(svg, svg['nodes'][n.name], t.grad[peak])
+        assert f'data {min(ds)!r} .. {max(ds)!r}' in tip and f'L2 norm {norm!r}' in tip
+        assert_fill_matches_legend(svg, svg['nodes'][n.name], norm, min(gs), max(gs))
 
 
 def test_matrix_heat_map_cells_are_the_trace_values(recorded_christopher):
@@ -158,19 +184,21 @@ def test_highlight_and_notes(recorded_christopher):
         assert item['tooltip'].startswith(f'HIGHLIGHT: {why}')
     notes = svg['nodes']['notes']['texts']
     assert notes == ['layer0/mlp/relu: 3 of 64 units dead', 'highlighted node 5 is not in this view: elsewhere']
-    assert any(i['texts'] == ['red outline: highlighted'] for k, i in svg['nodes'].items() if k.startswith('legend'))
+    assert any('red = wrong grad' in line for line in svg['nodes']['legend_text']['texts'])
 
 
 def test_legend_title_and_clusters_are_in_the_picture(recorded_christopher):
     t = recorded_christopher
     view = build_view(t, token=3)
     svg = read_svg(svg_of(view))
-    legend = [svg['nodes'][f'legend{k}']['texts'][0] for k in range(len(LEGEND))]
-    assert legend == [text for _, text in LEGEND]
+    assert 'legend_bar' in svg['nodes'] and len(LEGEND) == 11
+    legend = svg['nodes']['legend_text']['texts']
+    assert legend[0].startswith('colour = grad: purple < 0 < orange') and 'grey = mixed' in legend[1]
+    assert 'dashed = outside the view' in legend[2] and 'arrows: forward' in legend[2]
     assert svg['title'][0] == "token 3 of 'christopher': 'r' -> 'i'"
     assert svg['title'][1].startswith(f"level vector (auto) \u00b7 {view.stats['nodes']} nodes, ")
     labels = {c['texts'][0] for c in svg['clusters'].values() if c['texts']}
-    assert {"position 3: 'r' -> 'i'", 'layer 0', 'attn', 'mlp', 'head 0', 'head 3', 'legend'} <= labels
+    assert {"position 3: 'r' -> 'i'", 'layer 0', 'attn', 'mlp', 'head 0', 'head 3'} <= labels
 
 
 def test_same_input_same_bytes_and_a_json_trace_draws_the_same():

@@ -87,12 +87,12 @@ def test_levels_go_from_fine_to_coarse(recorded_christopher):
     counts = [fold(t, sel, level=lv).stats['nodes'] for lv in ('scalar', 'vector', 'block')]
     assert counts[0] > counts[1] > counts[2]
     f = fold(t, token_view(t, 11), level='vector')
-    roles = sorted(n.scope[4] for n in f.nodes if n.side == 'interior')
+    roles = sorted(n.scope.role for n in f.nodes if n.side == 'interior')
     assert roles.count('q') == 1 and roles.count('attn_logits') == 4       # one node per head's logits
-    (q,) = [n for n in f.nodes if n.side == 'interior' and n.scope[4] == 'q']
+    (q,) = [n for n in f.nodes if n.side == 'interior' and n.scope.role == 'q']
     assert len(q.ids) == 528 and len(q.values) == 16                        # "q = Wq.x, 16 values"
     f = fold(t, token_view(t, 11), level='block')
-    blocks = sorted(n.scope[2] for n in f.nodes if n.side == 'interior')
+    blocks = sorted(n.scope.block for n in f.nodes if n.side == 'interior')
     assert blocks == ['attn', 'embed', 'lm_head', 'loss', 'mlp']
 
 
@@ -116,8 +116,8 @@ def test_expand_shows_the_named_scope_at_scalar_level(recorded_christopher):
         assert view.stats['level'] == 'vector' and view.stats['fits']
     assert set(dot_node_names(view.source)) >= {f'n{i}' for i in scope}
     # the rest stays folded: the other heads' softmax is one node each
-    others = [n for n in view.folded.nodes if n.kind == 'group' and n.scope[4] == 'attn_weights']
-    assert sorted(n.scope[3] for n in others) == [0, 1, 3]
+    others = [n for n in view.folded.nodes if n.kind == 'group' and n.scope.role == 'attn_weights']
+    assert sorted(n.scope.head for n in others) == [0, 1, 3]
 
 
 def test_high_fan_out_nodes_are_drawn_once_and_referenced(recorded_christopher):
@@ -139,7 +139,7 @@ def test_high_fan_out_nodes_are_drawn_once_and_referenced(recorded_christopher):
     (scale,) = [n for n in view.folded.nodes if n.kind == 'scalar' and t.op_name(n.ids[0]) == 'pow']
     assert scale.fan_out == 16
     refs = [n for n in view.folded.nodes if n.kind == 'ref' and scale.name in n.refers]
-    assert len(refs) == 16 and re.search(rf'label="\u2197 [^"]*pow #{scale.ids[0]}"', view.source)
+    assert len(refs) == 16 and re.search(r'label="\u2197 [^"]*x_norm\[\*\]@pos11"', view.source)
 
 
 def test_focus_is_never_referenced(recorded_christopher):

@@ -1,0 +1,141 @@
+"""Geometry of every README view and example, measured in a real headless browser (Chromium).
+
+For each picture, on both renderers (native `dot`, WebAssembly Graphviz): every text
+of a node lies inside that node's shape, no two nodes overlap; and (issue 11, item 5,
+not built yet: strict xfail) the picture fits 16:9 with no text below 10 px at
+1920 px width. One browser, one page per picture.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphviz_export import build_view, render_view
+from microgpt.recording import record_step
+from microgpt.train import fresh_model
+
+CHROMIUM = '/usr/bin/chromium'
+ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run']
+EXAMPLES = Path(__file__).resolve().parent.parent / 'examples'
+
+# the README's `microgpt-graph render ...` views, as build_view arguments (doc 'emma' unless said)
+README_VIEWS = {
+    'default': {},
+    'anna-token2-block': {'doc': 'anna', 'token': 2, 'level': 'block'},
+    'token2-expand-head0': {'token': 2, 'level': 'block', 'expand': ['pos2/layer0/attn/head0/*']},
+    'layer0-head1-token3-scalar': {'layer': 0, 'head': 1, 'token': 3, 'level': 'scalar'},
+    'param-wq-edge-grads': {'param': 'layer0.attn_wq[3][5]', 'edge_grads': True},
+    'param-wte': {'param': 'wte'},
+    'node-loss-depth3': {'node': 'loss', 'depth': 3},
+}
+
+MEASURE = """() => {
+  const out = {nodes: [], width: 0, height: 0, minFont: 1e9};
+  const svg = document.querySelector('svg');
+  const r = svg.getBoundingClientRect();
+  out.width = r.width; out.height = r.height;
+  for (const g of document.querySelectorAll('g.node')) {
+    const shape = g.querySelector('polygon, ellipse, path');
+    if (!shape) continue;
+    const b = shape.getBoundingClientRect();
+    const texts = [];
+    for (const t of g.querySelectorAll('text')) {
+      const tb = t.getBoundingClientRect();
+      texts.push([tb.left, tb.top, tb.right, tb.bottom, t.textContent]);
+      const scale = r.width / svg.viewBox.baseVal.width;
+      out.minFont = Math.min(out.minFont, parseFloat(getComputedStyle(t).fontSize) * scale);
+    }
+    out.nodes.push({id: g.id, title: (g.querySelector('title')||{}).textContent,
+                    box: [b.left, b.top, b.right, b.bottom], texts});
+  }
+  return out;
+}"""
+
+
+def pictures():
+    params, config, tok = fresh_model(seed=42)
+    traces = {}
+    out = []
+    for name, q in README_VIEWS.items():
+        q = dict(q)
+        doc = q.pop('doc', 'emma')
+        if doc not in traces:
+            traces[doc] = record_step(params, config, tok, doc)
+        out.append((name, lambda q=q, doc=doc: build_view(traces[doc], **q)))
+    sys.path.insert(0, str(EXAMPLES))
+    import regenerate
+    for script in regenerate.SCRIPTS[:4]:
+        out.append((script.stem, lambda s=script: regenerate.example_views(s)[0][1]))
+    return out
+
+
+@pytest.fixture(scope='module')
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get('CI') == 'true':
+            pytest.fail(f'{CHROMIUM} is missing (CI=true: the geometry test must run)')
+        pytest.skip(f'{CHROMIUM} not installed')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+RENDERERS = ['native', 'wasm']
+CASES = [(n, f, r) for n, f in pictures() for r in RENDERERS]
+
+
+def measure(browser, view, renderer, tmp_path):
+    if renderer == 'native' and shutil.which('dot') is None:
+        pytest.skip('no native dot')
+    svg = render_view(view, 'svg', renderer=renderer)
+    page = browser.new_page(viewport={'width': 1920, 'height': 1080})
+    try:
+        page.set_content('<html><body style="margin:0">' + svg.decode('utf-8').split('?>', 1)[-1]
+                         .split('-->', 2)[-1] + '</body></html>')
+        page.evaluate("() => { const s = document.querySelector('svg'); const vb = s.viewBox.baseVal;"
+                      " s.setAttribute('width', '1920px'); s.setAttribute('height', (1920 * vb.height / vb.width) + 'px'); }")
+        return page.evaluate(MEASURE)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize('name,make,renderer', CASES, ids=[f'{n}-{r}' for n, _, r in CASES])
+def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer, tmp_path):
+    m = measure(browser, make(), renderer, tmp_path)
+    assert m['nodes']
+    tol = 0.5   # px at 1920 px width
+    bad = []
+    for n in m['nodes']:
+        x0, y0, x1, y1 = n['box']
+        for tx0, ty0, tx1, ty1, text in n['texts']:
+            if tx0 < x0 - tol or tx1 > x1 + tol or ty0 < y0 - tol or ty1 > y1 + tol:
+                bad.append((n['title'], text, round(tx1 - x1, 1)))
+    assert not bad, f'{len(bad)} texts overflow their node, e.g. {bad[:5]}'
+    boxes = sorted((n['box'], n['title']) for n in m['nodes'])
+    overlaps = []
+    for k, (a, an) in enumerate(boxes):
+        for b, bn in boxes[k + 1:]:
+            if b[0] >= a[2] - tol:
+                break
+            if b[1] < a[3] - tol and a[1] < b[3] - tol:
+                overlaps.append((an, bn))
+    assert not overlaps, f'{len(overlaps)} overlapping node pairs, e.g. {overlaps[:5]}'
+
+
+# measured too wide or too small today (issue 11 item 5 not built): strict xfail, so fixing one shows
+FITS_TODAY = {'param-wte'}
+FIT_CASES = [pytest.param(n, f, id=n, marks=() if n in FITS_TODAY else pytest.mark.xfail(
+    strict=True, reason='issue 11 item 5 (16:9 at a readable size) is not built yet')) for n, f in pictures()]
+
+
+@pytest.mark.parametrize('name,make', FIT_CASES)
+def test_fits_16_9_with_text_at_least_10px(browser, name, make, tmp_path):
+    m = measure(browser, make(), 'native', tmp_path)
+    assert m['width'] / m['height'] <= 16 / 9 * 1.25
+    assert m['minFont'] >= 10
