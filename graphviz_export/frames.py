@@ -157,7 +157,7 @@ def _backward(trace, folded, seq):
     pptr, parent, pedge = trace.parents_index()
 
     # -- edges: every scalar edge between visible nodes, bundled per logical edge ----------
-    bundles = {}    # (src name, dst name) -> [count, local sum, [(rank of parent, contribution)]]
+    bundles = {}    # (src name, dst name) -> [count, local sum, [(rank, parent, contribution)], last (p, e)]
     for name in names:
         n = nodes[name]
         if n.side == 'input':
@@ -171,9 +171,10 @@ def _backward(trace, folded, seq):
                     continue
                 b = bundles.get((src, name))
                 if b is None:
-                    b = bundles[(src, name)] = [0, 0.0, []]
+                    b = bundles[(src, name)] = [0, 0.0, [], None]
                 b[0] += 1
                 b[1] += local[e]
+                b[3] = (p, e)
                 if rp >= 0:
                     b[2].append((rp, p, contrib[e]))
 
@@ -185,7 +186,7 @@ def _backward(trace, folded, seq):
     for k, name in enumerate(seq):
         n = nodes[name]
         edges = []
-        for src, (count, lsum, parts) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
+        for src, (count, lsum, parts, one) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
             parts.sort()
             total = 0.0
             for _, _, c in parts:
@@ -195,10 +196,10 @@ def _backward(trace, folded, seq):
                  'contribution': _num(total)}
             if shown[0] != src:
                 d['via'] = svg_node_id(shown[0])     # a referenced hub: its reference node
-            if n.kind == 'scalar':
-                d['upstream'] = _num(grad[n.ids[0]])
-            if count == 1 or (nodes[src].kind == 'scalar' and n.kind == 'scalar'):
-                d['local'] = _num(lsum)
+            if count == 1:      # one scalar edge, whatever the folding: its own numbers
+                d.update(local=_num(local[one[1]]), upstream=_num(grad[one[0]]), parent=one[0])
+            elif nodes[src].kind == 'scalar' and n.kind == 'scalar':     # x*x, x+x
+                d.update(local=_num(lsum), upstream=_num(grad[n.ids[0]]))
             d['text'] = _edge_text(d)
             edges.append(d)
         f = {'frame': k, 'node': name, 'svg': svg_node_id(name), 'edges': edges}

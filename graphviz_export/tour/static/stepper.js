@@ -2,7 +2,8 @@
  *
  * Nothing is laid out again: a frame only switches CSS classes on the SVG's node
  * and edge groups (ids node-<name>, edge-<src>-<dst>; graphviz_export/svg_ids.py),
- * rewrites the "grad ..." / "data ..." text of nodes not yet computed, and puts
+ * rewrites the "grad ..." / "data ..." text of nodes not yet computed ('grad ?', or
+ * 'grad += 0.2 (1/3)': the ledger's sum so far, 1 of 3 contributions in), and puts
  * the current edges' `local x upstream = contribution` labels at their midpoints.
  *
  *   const s = MicrogptStepper.attach(svgElement, framesJson, {panel: el, onchange: fn});
@@ -79,12 +80,11 @@
         var s = t.original;
         if (mode === 'backward' && t.kind === 'grad' && state !== 'mg-done' && state !== 'mg-current') {
           var part = partial(name, p);
-          s = part ? 'grad += \u2026 ' + fmt(part[0]) + ' (' + part[1] + '/' + part[2] + ')'
-                   : 'grad not yet computed';
+          s = part ? 'grad += ' + fmt(part[0]) + ' (' + part[1] + '/' + part[2] + ')' : 'grad ?';
         } else if (mode === 'forward' && t.kind === 'grad') {
-          s = 'grad not yet computed';
+          s = 'grad ?';
         } else if (mode === 'forward' && t.kind === 'data' && state === 'mg-pending') {
-          s = 'data not yet computed';
+          s = 'data ?';
         }
         if (t.el.textContent !== s) t.el.textContent = s;
       });
@@ -144,6 +144,8 @@
 
     function panelHtml(cur) {
       var h = '<div class="mg-phase mg-phase-' + mode + '">' + mode + '</div>';
+      h += '<p class="mg-hint">' + (mode === 'backward' ? '<b>grad ?</b>: not yet computed; '
+        + '<b>grad += s (k/n)</b>: k of its n contributions are in' : '<b>data ?</b>: not yet computed') + '</p>';
       h += '<div class="mg-frame">frame <b class="mg-frame-no">' + pos + '</b> / ' + count + '</div>';
       if (!cur) {
         return h + '<p>' + (mode === 'backward' ? 'No grad computed yet. The first frame starts from '
