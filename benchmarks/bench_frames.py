@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphviz_export.frames import frames  # noqa: E402
-from graphviz_export.tour import build_tour_html, load_tour  # noqa: E402
-from graphviz_export.view import build_view  # noqa: E402
-from microgpt.data import Tokenizer  # noqa: E402
-from microgpt.model import GPTConfig, init_params  # noqa: E402
-from microgpt.step import fresh_model, record_step  # noqa: E402
+from graphviz_export.frames import frames
+from graphviz_export.tour import build_tour_html, load_tour
+from graphviz_export.view import build_view
+from microgpt.data import Tokenizer
+from microgpt.model import GPTConfig, init_params
+from microgpt.step import fresh_model, record_step
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,10 +46,10 @@ def main():
     tok = Tokenizer([chr(c) for c in range(97, 123)])
     cfg = GPTConfig(vocab_size=tok.vocab_size)
     trace = record_step(init_params(cfg, random.Random(42)), cfg, tok, 'christopher')
-    for kw in (dict(layer=0, level='vector', budget=400, edge_budget=2000), dict(layer=0), dict(token=11),
-               dict(token=3, level='vector'), dict(param='wte')):
+    for kw in ({'layer': 0, 'level': 'vector', 'budget': 400, 'edge_budget': 2000}, {'layer': 0}, {'token': 11},
+               {'token': 3, 'level': 'vector'}, {'param': 'wte'}):
         view = build_view(trace, **kw)
-        ms = median_ms(lambda: frames(view))
+        ms = median_ms(lambda v=view: frames(v))
         print(f"frames {kw}: {view.stats['nodes']} nodes, {len(frames(view)['frames'])} frames: {ms:.1f} ms")
     tour = load_tour(ROOT / 'examples' / 'backprop_tour.toml')
     t0 = time.perf_counter()

@@ -148,13 +148,13 @@ def _node_info(trace, n):
 
 
 def _backward(trace, folded, seq):
-    names, consumers, drawn = visible_graph(folded)
+    names, _consumers, drawn = visible_graph(folded)
     nodes = {n.name: n for n in folded.nodes}
     frame_of = {name: k for k, name in enumerate(seq)}
     owner = _owner(folded)
-    grad, data, rank = trace.grad, trace.data, trace.backward_rank
+    grad, _data, rank = trace.grad, trace.data, trace.backward_rank
     ptr, child, local, contrib = trace.child_ptr, trace.child, trace.local, trace.contrib
-    pptr, parent, pedge = trace.parents_index()
+    _pptr, _parent, _pedge = trace.parents_index()
 
     # -- edges: every scalar edge between visible nodes, bundled per logical edge ----------
     bundles = {}    # (src name, dst name) -> [count, local sum, [(rank, parent, contribution)], last (p, e)]
@@ -299,7 +299,7 @@ def _f(x):
 
 
 def _forward(trace, folded, seq):
-    names, consumers, drawn = visible_graph(folded)
+    _names, consumers, drawn = visible_graph(folded)
     nodes = {n.name: n for n in folded.nodes}
     inputs = {}
     for src, dsts in consumers.items():

@@ -17,13 +17,14 @@ with num_steps 1000.
 from microgpt.optim import AdamConfig
 
 DEFAULT_NUM_STEPS = 1000
+REFERENCE = AdamConfig()     # the reference's lr, betas and eps
 
 
 class UpdateError(ValueError):
     """An optimizer state or step that does not fit the trace."""
 
 
-def adam_update(trace, ids, *, state=None, step=None, num_steps=DEFAULT_NUM_STEPS, config=AdamConfig()):
+def adam_update(trace, ids, *, state=None, step=None, num_steps=DEFAULT_NUM_STEPS, config=REFERENCE):
     """{'step', 'num_steps', 'lr_t', 'source', 'rows': [...]}: one row per parameter id in `ids`.
 
     `step`: the 0-based index of the step being taken (default: state['step'] if a

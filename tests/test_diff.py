@@ -1,8 +1,8 @@
 """Before/after: the picture's numbers are the differences of the two traces."""
 
+import html
 import json
 import re
-import html
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_view_json_and_svg_show_the_differences(pair):
     # every scalar node's tooltip gives its differences with every digit
     for n in scalars:
         i = n['id']
-        block = re.search(r'<g id="node-n%d" class="node">.*?</g>' % i, svg, re.S).group(0)
+        block = re.search(rf'<g id="node-n{i}" class="node">.*?</g>', svg, re.DOTALL).group(0)
         tip = html.unescape(re.search(r'xlink:title="([^"]*)"', block).group(1))
         assert f'data {after.data[i] - before.data[i]!r}' in tip
         assert f'grad {after.grad[i] - before.grad[i]!r}' in tip
@@ -60,7 +60,7 @@ def test_view_json_and_svg_show_the_differences(pair):
 
 def test_parameter_heatmap_is_delta_theta(pair):
     before, after = pair
-    view, svg = diff_svg(before, after, param='wte')
+    _view, svg = diff_svg(before, after, param='wte')
     text = html.unescape(svg)
     base = after.param_base['wte']
     cols = after.param_shapes['wte'][1]

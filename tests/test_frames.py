@@ -4,21 +4,28 @@ import json
 
 import pytest
 
-from graphviz_export.frames import FramesError, frames, ledger_sum, ledgers, order, visible_graph
+from graphviz_export.frames import (
+    FramesError,
+    frames,
+    ledger_sum,
+    ledgers,
+    order,
+    visible_graph,
+)
 from graphviz_export.view import build_view
 
 VIEWS = [
-    dict(token=3),                                   # vector (auto)
-    dict(token=11, level='block'),
-    dict(token=11, level='vector'),
-    dict(layer=0),                                   # block (auto), referenced hubs
-    dict(layer=0, head=2, token=5),
-    dict(layer=0, head=1, token=4, level='scalar', budget=2000, edge_budget=4000),
-    dict(param='layer0.attn_wq[3][5]'),
-    dict(param='wte'),
-    dict(node='loss', depth=4, level='scalar'),
-    dict(node=6000, depth=2, level='scalar'),
-    dict(token=2, expand=('attn/head0/attn_weights',)),
+    {'token': 3},                                   # vector (auto)
+    {'token': 11, 'level': 'block'},
+    {'token': 11, 'level': 'vector'},
+    {'layer': 0},                                   # block (auto), referenced hubs
+    {'layer': 0, 'head': 2, 'token': 5},
+    {'layer': 0, 'head': 1, 'token': 4, 'level': 'scalar', 'budget': 2000, 'edge_budget': 4000},
+    {'param': 'layer0.attn_wq[3][5]'},
+    {'param': 'wte'},
+    {'node': 'loss', 'depth': 4, 'level': 'scalar'},
+    {'node': 6000, 'depth': 2, 'level': 'scalar'},
+    {'token': 2, 'expand': ('attn/head0/attn_weights',)},
 ]
 IDS = [','.join(f'{k}={v}' for k, v in kw.items()) for kw in VIEWS]
 
@@ -35,7 +42,7 @@ def _logical_edges(folded):
 
 
 def test_backward_order_is_reverse_topological_and_each_node_final_once(case):
-    trace, view, fr = case
+    _trace, view, fr = case
     names = [n.name for n in view.folded.nodes if n.kind != 'ref']
     seq = [f['node'] for f in fr['frames']]
     assert sorted(seq) == sorted(names) and len(seq) == len(set(seq))

@@ -4,12 +4,18 @@ import json
 import os
 import re
 import shutil
-import time
 
 import pytest
 
 from graphviz_export.frames import frames as view_frames
-from graphviz_export.tour import TourError, build_tour_html, frame_svg, load_tour, parse_tour, write_frames
+from graphviz_export.tour import (
+    TourError,
+    build_tour_html,
+    frame_svg,
+    load_tour,
+    parse_tour,
+    write_frames,
+)
 from graphviz_export.view import build_view
 from microgpt.step import record_step
 from tests.tiny_model import tiny_model
@@ -66,7 +72,7 @@ def built(tmp_path_factory):
     html = build_tour_html(tour, get_trace)
     path = tmp_path_factory.mktemp('tour') / 'lecture.html'
     path.write_text(html, encoding='utf-8')
-    data = json.loads(re.search(r'<script type="application/json" id="tour-data">(.*?)</script>', html, re.S)
+    data = json.loads(re.search(r'<script type="application/json" id="tour-data">(.*?)</script>', html, re.DOTALL)
                       .group(1).replace('<\\/', '</'))
     return tour, html, path, data
 
@@ -97,7 +103,7 @@ def test_example_tour_parses():
 
 
 def test_html_is_self_contained(built):
-    tour, html, _, data = built
+    _tour, html, _, data = built
     assert len(data['stops']) == 5 and html.count('<svg') == 5
     # nothing is fetched: no src/href to anything but in-page anchors
     assert not re.search(r'\b(?:src|href)="(?!#)', html.replace('xlink:href', 'x'))
@@ -149,7 +155,7 @@ def _browser():
 
 def test_tour_plays_offline_in_chromium(built, tmp_path):
     sync_playwright = _browser()
-    tour, html, path, data = built
+    _tour, _html, path, data = built
     errors, requests = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path='/usr/bin/chromium', args=[
@@ -180,7 +186,7 @@ def test_tour_plays_offline_in_chromium(built, tmp_path):
                     # every node final: no 'grad ?' or partial sum left; the panel shows the last frame's grad
                     texts = page.evaluate(f"""Array.from(document.querySelectorAll('#stop-{k} svg g.node text'))
                                               .map(t => t.textContent)""")
-                    assert texts and not [t for t in texts if t.startswith('grad ?') or t.startswith('grad +=')]
+                    assert texts and not [t for t in texts if t.startswith(('grad ?', 'grad +='))]
                     pending = page.evaluate(f"document.querySelectorAll('#stop-{k} svg .mg-pending').length")
                     assert pending == 0
                     lastf = fr['frames'][-1]
@@ -217,4 +223,4 @@ def test_tour_plays_offline_in_chromium(built, tmp_path):
         finally:
             browser.close()
     assert errors == []
-    assert all(u.startswith('file://') or u.startswith('data:') for u in requests), requests
+    assert all(u.startswith(('file://', 'data:')) for u in requests), requests

@@ -160,12 +160,34 @@ def frame_svg(svg, fr, p, caption=''):
         what = fr['nodes'][cur['node']].get('label', cur['node'])
         val = cur.get('grad' if fr['mode'] == 'backward' else 'data')
         line = f"{fr['mode']}: frame {p} / {len(fr['frames'])}: {what}" + (f" = {val!r}" if val is not None else '')
+    out = _hide_unknown(out, fr['mode'])
     style = f'<style>{_static("stepper.css")}</style>'
-    if caption:
-        line += ' \u2014 ' + caption
-    text = f'<text x="8" y="16" style="font: bold 14px sans-serif; fill: #b03a2e">{html.escape(line)}</text>'
-    head_end = out.index('>') + 1
-    return out[:head_end] + style + text + out[head_end:]
+    vb = re.search(r'viewBox="[\d.\-]+ [\d.\-]+ [\d.]+ ([\d.]+)"', out)
+    y = float(vb.group(1)) - 4 if vb else 16      # the bottom line, clear of the title at the top
+    text = f'<text x="8" y="{y:.1f}" style="font: bold 13px sans-serif; fill: #b03a2e">{html.escape(line)}</text>'
+    end = out.rindex('</svg>')
+    return out[:out.index('>') + 1] + style + out[out.index('>') + 1:end] + text + out[end:]
+
+
+def _hide_unknown(svg, mode):
+    """Texts of values not yet computed, as the player shows them: 'grad ?' (backward:
+    nodes not yet final; forward: every grad) and 'data ?' (forward: nodes not yet reached)."""
+    parts = svg.split('<g id="')
+    state = None
+    for k in range(1, len(parts)):
+        head = parts[k]
+        if not head.startswith('a_'):       # a top-level group; 'a_...' are its tooltip links
+            m = re.match(r'[^"]*" class="([^"]*)"', head)
+            state = m.group(1) if m else None
+        if not state or not state.startswith('node'):
+            continue
+        pending = 'mg-pending' in state
+        if mode == 'forward' or pending:
+            head = re.sub(r'>grad [^<]*<', '>grad ?<', head)
+        if mode == 'forward' and pending:
+            head = re.sub(r'>data [^<]*<', '>data ?<', head)
+        parts[k] = head
+    return '<g id="'.join(parts)
 
 
 def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None):
