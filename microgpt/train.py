@@ -40,8 +40,15 @@ def start_run(docs, seed=42, adam=AdamConfig(), **sizes):
 
 
 def train_step(run, step, num_steps):
-    """Loss of docs[step % len(docs)], backward, Adam update; returns the loss float."""
+    """Loss of docs[step % len(docs)], backward, Adam update; returns the loss float.
+
+    Grads are zeroed first, so the step is the reference's whatever ran before it
+    (a recorded step or a gradient check leaves its grads on the parameters; the
+    reference's own loop always arrives here with zeros, which this leaves alone).
+    """
     doc = run.docs[step % len(run.docs)]
+    for p in run.optimizer.params:
+        p.grad = 0
     with gc_paused():  # the graph has no cycles: see engine.gc_paused
         loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
         loss.backward()

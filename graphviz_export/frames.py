@@ -1,0 +1,322 @@
+"""Frames: backprop (or the forward pass) on a folded view, one visible node at a time.
+
+A picture of a trace is a still; the lesson is a process. `frames(view)` turns
+the visible graph of a View (its Folded nodes and edges) into a sequence of
+frames that a player can step through by switching CSS classes on the same SVG:
+
+backward  reverse topological order of the visible graph, the loss (or the view's
+          outputs, whose grads come from outside it) first. Frame k: the node
+          whose grad has just become final, and the edges that carry that grad to
+          its inputs, each labelled `local x upstream = contribution`.
+forward   topological order: frame k is the node whose value has just appeared,
+          and the edges that brought its inputs.
+
+Folded nodes are honest sums: an edge standing for N scalar edges carries the
+sum of their N contributions (in the order backward added them), and its
+`local` is given only when both ends are scalars (d dst / d src, summed over its
+edges: x*x gives 2x). A node used several times has a ledger: one entry per
+scalar contribution it received, in the order the engine added them (its parents'
+backward ranks), tagged with the frame at which it arrives (-1: from outside the
+view, already there when the view starts). The running sum at a frame is the sum,
+in engine order, of the entries arrived by then, starting from 0.0 as the engine
+does; at the node's own frame every entry has arrived, so the ledger's last sum
+is the recorded grad bit for bit. Groups keep a ledger per *value* (the members
+their label summarises; summary.group_values).
+
+Ordering: among the nodes that are ready (every consumer done), the one the
+engine finished first (the smallest backward rank among its members) goes next,
+so the frames follow the real backward pass wherever the folding allows.
+A folding whose visible graph has a cycle has no topological order; the
+cycle's nodes are then named in the error.
+"""
+
+import heapq
+import math
+
+MODES = ('backward', 'forward')
+FORMAT = 'microgpt-graph frames'
+VERSION = 1
+
+
+class FramesError(ValueError):
+    """The view cannot be stepped through (bad mode, or a cycle in its folding)."""
+
+
+def _num(x):
+    """JSON has no NaN or infinity: those become strings (as view.to_json does)."""
+    return x if math.isfinite(x) else repr(x)
+
+
+def svg_edge_id(src, dst):
+    """The id the SVG element of drawn edge src -> dst carries (svg_ids.tag_svg)."""
+    return f'edge-{src}-{dst}'
+
+
+def svg_node_id(name):
+    return f'node-{name}'
+
+
+def visible_graph(folded):
+    """(names, consumers, drawn): the visible nodes but references, in drawing
+    order; {name: [consumer names]} (data flows src -> consumer); and, per logical
+    edge (src, dst), the drawn edge that shows it (a referenced hub's edges are
+    drawn as the reference node's edge into dst)."""
+    names = [n.name for n in folded.nodes if n.kind != 'ref']
+    consumers = {n: [] for n in names}
+    drawn = {}
+    for e in folded.edges:
+        if e.kind == 'ref':
+            for s in e.sources:
+                consumers[s[0]].append(e.dst)
+                drawn[(s[0], e.dst)] = (e.src, e.dst)
+        else:
+            consumers[e.src].append(e.dst)
+            drawn[(e.src, e.dst)] = (e.src, e.dst)
+    return names, consumers, drawn
+
+
+def order(trace, folded, mode='backward'):
+    """Visible node names in frame order (see the module docstring)."""
+    if mode not in MODES:
+        raise FramesError(f"mode {mode!r} is not one of: {', '.join(MODES)}")
+    names, consumers, _ = visible_graph(folded)
+    nodes = {n.name: n for n in folded.nodes}
+    rank = trace.backward_rank
+    big = len(trace)
+
+    def first_rank(name):
+        rs = [r for r in map(rank.__getitem__, nodes[name].ids) if r >= 0]
+        return min(rs) if rs else big
+
+    inputs = {n: [] for n in names}
+    for src, dsts in consumers.items():
+        for d in dsts:
+            inputs[d].append(src)
+    if mode == 'backward':
+        after, before = consumers, inputs    # a node is ready when all its consumers are done
+        key = {n: (first_rank(n), k) for k, n in enumerate(names)}
+    else:
+        after, before = inputs, consumers
+        key = {n: (k,) for k, n in enumerate(names)}      # drawing order follows ids: creation order
+    waiting = {n: len(set(after[n])) for n in names}
+    heap = [key[n] + (n,) for n in names if waiting[n] == 0]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        n = heapq.heappop(heap)[-1]
+        out.append(n)
+        for m in dict.fromkeys(before[n]):
+            waiting[m] -= 1
+            if waiting[m] == 0:
+                heapq.heappush(heap, key[m] + (m,))
+    if len(out) != len(names):
+        stuck = [n for n in names if waiting[n] > 0]
+        raise FramesError(f"the visible graph of this view has a cycle through {', '.join(stuck[:6])}"
+                          f"{' ...' if len(stuck) > 6 else ''}; try another level")
+    return out
+
+
+def frames(view, mode='backward'):
+    """The frames of `view` (a View from build_view) as a JSON-able dict."""
+    return frames_of(view.trace, view.folded, mode)
+
+
+def frames_of(trace, folded, mode='backward'):
+    seq = order(trace, folded, mode)
+    if mode == 'forward':
+        return _forward(trace, folded, seq)
+    return _backward(trace, folded, seq)
+
+
+def _owner(folded):
+    owner = {}
+    for n in folded.nodes:
+        if n.kind != 'ref':
+            for i in n.ids:
+                owner[i] = n.name
+    return owner
+
+
+def _node_info(trace, n):
+    d = {'kind': n.kind, 'side': n.side}
+    if n.kind == 'scalar':
+        i = n.ids[0]
+        d.update(id=i, label=trace.label(i), data=_num(trace.data[i]), grad=_num(trace.grad[i]))
+    else:
+        d.update(ops=len(n.ids), values=len(n.values))
+    return d
+
+
+def _backward(trace, folded, seq):
+    names, _consumers, drawn = visible_graph(folded)
+    nodes = {n.name: n for n in folded.nodes}
+    frame_of = {name: k for k, name in enumerate(seq)}
+    owner = _owner(folded)
+    grad, _data, rank = trace.grad, trace.data, trace.backward_rank
+    ptr, child, local, contrib = trace.child_ptr, trace.child, trace.local, trace.contrib
+    _pptr, _parent, _pedge = trace.parents_index()
+
+    # -- edges: every scalar edge between visible nodes, bundled per logical edge ----------
+    bundles = {}    # (src name, dst name) -> [count, local sum, [(rank, parent, contribution)], last (p, e)]
+    for name in names:
+        n = nodes[name]
+        if n.side == 'input':
+            continue
+        for p in n.ids:
+            rp = rank[p]
+            for e in range(ptr[p], ptr[p + 1]):
+                c = child[e]
+                src = owner.get(c)
+                if src is None or src == name:
+                    continue
+                b = bundles.get((src, name))
+                if b is None:
+                    b = bundles[(src, name)] = [0, 0.0, [], None]
+                b[0] += 1
+                b[1] += local[e]
+                b[3] = (p, e)
+                if rp >= 0:
+                    b[2].append((rp, p, contrib[e]))
+
+    # -- frames --------------------------------------------------------------------------
+    out_frames = []
+    into = {}       # dst name -> [(src, bundle)] in drawing order
+    for (src, dst), b in bundles.items():
+        into.setdefault(dst, []).append((src, b))
+    for k, name in enumerate(seq):
+        n = nodes[name]
+        edges = []
+        for src, (count, lsum, parts, one) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
+            parts.sort()
+            total = 0.0
+            for _, _, c in parts:
+                total += c
+            shown = drawn[(src, name)]
+            d = {'src': src, 'dst': name, 'svg': svg_edge_id(*shown), 'count': count,
+                 'contribution': _num(total)}
+            if shown[0] != src:
+                d['via'] = svg_node_id(shown[0])     # a referenced hub: its reference node
+            if count == 1:      # one scalar edge, whatever the folding: its own numbers
+                d.update(local=_num(local[one[1]]), upstream=_num(grad[one[0]]), parent=one[0])
+            elif nodes[src].kind == 'scalar' and n.kind == 'scalar':     # x*x, x+x
+                d.update(local=_num(lsum), upstream=_num(grad[n.ids[0]]))
+            d['text'] = _edge_text(d)
+            edges.append(d)
+        f = {'frame': k, 'node': name, 'svg': svg_node_id(name), 'edges': edges}
+        if n.kind == 'scalar':
+            f['grad'] = _num(grad[n.ids[0]])
+        out_frames.append(f)
+
+    # -- nodes and the ledgers of scalar nodes ---------------------------------------------
+    books = ledgers(trace, folded, seq, groups=False)
+    info = {}
+    for name in seq:
+        d = _node_info(trace, nodes[name])
+        d['frame'] = frame_of[name]
+        if name in books:
+            d['ledger'] = books[name][nodes[name].ids[0]]
+        info[name] = d
+    loss_id = trace.meta.get('loss_id')
+    return {'format': FORMAT, 'version': VERSION, 'mode': 'backward',
+            'loss': owner.get(loss_id) if loss_id is not None else None, 'order': seq,
+            'nodes': info, 'frames': out_frames}
+
+
+def ledgers(trace, folded, seq=None, groups=True):
+    """{visible name: {member id: ledger rows}} (see _running) for scalar nodes and,
+    with `groups`, for each value of every group (summary.group_values; boundary and
+    parameter groups: every member). `seq`: the backward frame order (default: order())."""
+    if seq is None:
+        seq = order(trace, folded, 'backward')
+    frame_of = {name: k for k, name in enumerate(seq)}
+    owner = _owner(folded)
+    rank = trace.backward_rank
+    contrib = trace.contrib
+    pptr, parent, pedge = trace.parents_index()
+    loss_id = trace.meta.get('loss_id')
+    out = {}
+    for n in folded.nodes:
+        if n.kind == 'ref' or (n.kind != 'scalar' and not groups):
+            continue
+        book = out[n.name] = {}
+        for i in (n.ids if n.kind == 'scalar' else n.values):
+            entries = []
+            for k in range(pptr[i], pptr[i + 1]):
+                p = parent[k]
+                if rank[p] < 0:
+                    continue        # never reached by backward: the engine added nothing
+                src = owner.get(p)
+                entries.append((rank[p], p, contrib[pedge[k]],
+                                frame_of[src] if src is not None else -1, src or 'outside'))
+            entries.sort()
+            book[i] = _running(entries, i == loss_id)
+    return out
+
+
+def _running(entries, is_loss):
+    """Ledger rows [frame, from, parent id, contribution, sum shown at that frame]:
+    at frame f the sum is that of the entries arrived by f (frame <= f), added in
+    engine order from 0.0. The last row's sum is the recorded grad."""
+    if is_loss:
+        return [[-1, 'seed', None, 1.0, 1.0]]    # backward() sets the loss's grad to 1
+    rows = []
+    arrivals = sorted({f for _, _, _, f, _ in entries})
+    for _, p, c, f, src in entries:
+        rows.append([f, src, p, c, None])
+    for f in arrivals:
+        s = 0.0
+        for row in rows:
+            if row[0] <= f:
+                s += row[3]
+        # the sum shown from frame f on: put it on the last row (in engine order) arriving at f
+        last = max(k for k, row in enumerate(rows) if row[0] == f)
+        rows[last][4] = s
+    for row in rows:
+        row[3] = _num(row[3])
+        if row[4] is not None:
+            row[4] = _num(row[4])
+    return rows
+
+
+def ledger_sum(rows):
+    """The grad a ledger completes to: the sum at the latest arrival frame."""
+    if not rows:
+        return 0.0
+    last_frame = max(r[0] for r in rows)
+    return [r[4] for r in rows if r[0] == last_frame and r[4] is not None][-1]
+
+
+def _edge_text(d):
+    if 'local' in d and 'upstream' in d and d['count'] == 1:
+        return f"{_f(d['local'])} \u00d7 {_f(d['upstream'])} = {_f(d['contribution'])}"
+    if 'local' in d and 'upstream' in d:
+        return f"\u03a3 {d['count']}: {_f(d['local'])} \u00d7 {_f(d['upstream'])} = {_f(d['contribution'])}"
+    return f"\u03a3 of {d['count']} local \u00d7 upstream = {_f(d['contribution'])}"
+
+
+def _f(x):
+    return x if isinstance(x, str) else f'{x:.4g}'
+
+
+def _forward(trace, folded, seq):
+    _names, consumers, drawn = visible_graph(folded)
+    nodes = {n.name: n for n in folded.nodes}
+    inputs = {}
+    for src, dsts in consumers.items():
+        for d in dsts:
+            inputs.setdefault(d, []).append(src)
+    out_frames = []
+    info = {}
+    for k, name in enumerate(seq):
+        n = nodes[name]
+        edges = [{'src': s, 'dst': name, 'svg': svg_edge_id(*drawn[(s, name)])}
+                 for s in dict.fromkeys(inputs.get(name, ()))]
+        f = {'frame': k, 'node': name, 'svg': svg_node_id(name), 'edges': edges}
+        if n.kind == 'scalar':
+            f['data'] = _num(trace.data[n.ids[0]])
+        out_frames.append(f)
+        d = _node_info(trace, n)
+        d['frame'] = k
+        info[name] = d
+    return {'format': FORMAT, 'version': VERSION, 'mode': 'forward', 'order': seq,
+            'nodes': info, 'frames': out_frames}

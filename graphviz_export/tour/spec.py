@@ -1,0 +1,127 @@
+"""The tour file: a lecture as a list of view states with captions (TOML).
+
+    title = "Backprop through one step of microgpt"   # optional
+    doc = "emma"              # the document recorded (default "emma")
+    seed = 42                 # the fresh model's seed (default 42)
+    checkpoint = "model.json" # optional: a checkpoint instead (relative to the tour file)
+
+    [[stop]]
+    caption = "The loss at the last position: its grad is 1 by definition."
+    node = "loss"             # any of render's view options:
+    depth = 2                 #   token layer head param node depth direction
+    level = "scalar"          #   level budget edge_budget expand edge_grads
+    step = "backward"         # "backward" (default), "forward" or "none"
+    frames = [0, 12]          # optional: play positions 0..12 of this stop's frames
+    update = true             # optional: after the last frame, Adam's update of the
+                              #   parameters in view (fresh optimizer, step 1)
+    doc = "anna"              # optional: another document for this stop
+
+Unknown keys, wrong types and impossible ranges are refused with one line that
+names the stop, the key and what is allowed.
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VIEW_KEYS = {'token': int, 'layer': int, 'head': int, 'param': str, 'node': (int, str), 'depth': int,
+             'direction': str, 'level': str, 'budget': int, 'edge_budget': int, 'expand': list,
+             'edge_grads': bool}
+STOP_KEYS = {'caption': str, 'title': str, 'step': str, 'frames': list, 'update': bool, 'doc': str}
+TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'stop': list}
+STEP_MODES = ('backward', 'forward', 'none')
+
+
+class TourError(ValueError):
+    """A tour file that cannot be read; the message names the stop and key."""
+
+
+@dataclass
+class Stop:
+    caption: str
+    view: dict                      # build_view keyword arguments
+    title: str = ''
+    step: str = 'backward'
+    frames: tuple = None            # (first, last) position, or None: all
+    update: bool = False
+    doc: str = None
+
+
+@dataclass
+class Tour:
+    title: str
+    doc: str
+    seed: int
+    checkpoint: str                 # resolved path or None
+    stops: list = field(default_factory=list)
+
+
+def _type_name(t):
+    if isinstance(t, tuple):
+        return ' or '.join(_type_name(x) for x in t)
+    return {int: 'an integer', str: 'a string', bool: 'true or false', list: 'a list'}[t]
+
+
+def _check(where, key, value, t):
+    ok = isinstance(value, t) and not (t is int and isinstance(value, bool))
+    if isinstance(t, tuple):
+        ok = any(isinstance(value, x) and not (x is int and isinstance(value, bool)) for x in t)
+    if not ok:
+        raise TourError(f"{where}: {key} must be {_type_name(t)}, got {value!r}")
+
+
+def parse_tour(text, base=Path('.'), name='tour'):
+    """A Tour from TOML text; `base`: the folder relative paths start from."""
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise TourError(f"{name} is not valid TOML: {e}") from None
+    for key, value in d.items():
+        if key not in TOP_KEYS:
+            raise TourError(f"{name}: unknown key {key!r}; allowed at the top: {', '.join(TOP_KEYS)}")
+        _check(name, key, value, TOP_KEYS[key])
+    raw = d.get('stop', [])
+    if not raw:
+        raise TourError(f"{name} has no stops: add [[stop]] tables with a caption and view options")
+    checkpoint = d.get('checkpoint')
+    tour = Tour(title=d.get('title', 'microgpt-graph tour'), doc=d.get('doc', 'emma'), seed=d.get('seed', 42),
+                checkpoint=str(base / checkpoint) if checkpoint else None)
+    for k, s in enumerate(raw, 1):
+        where = f"{name}, stop {k}"
+        if not isinstance(s, dict):
+            raise TourError(f"{where}: a stop must be a table ([[stop]])")
+        view = {}
+        for key, value in s.items():
+            if key in VIEW_KEYS:
+                _check(where, key, value, VIEW_KEYS[key])
+                view[key] = tuple(value) if key == 'expand' else value
+            elif key in STOP_KEYS:
+                _check(where, key, value, STOP_KEYS[key])
+            else:
+                raise TourError(f"{where}: unknown key {key!r}; allowed: "
+                                f"{', '.join(list(STOP_KEYS) + list(VIEW_KEYS))}")
+        if 'caption' not in s:
+            raise TourError(f"{where}: every stop needs a caption")
+        step = s.get('step', 'backward')
+        if step not in STEP_MODES:
+            raise TourError(f"{where}: step {step!r} is not one of: {', '.join(STEP_MODES)}")
+        rng = s.get('frames')
+        if rng is not None:
+            if (len(rng) != 2 or any(not isinstance(x, int) or isinstance(x, bool) or x < 0 for x in rng)
+                    or rng[0] > rng[1]):
+                raise TourError(f"{where}: frames must be [first, last] with 0 <= first <= last, got {rng!r}")
+            rng = tuple(rng)
+        tour.stops.append(Stop(caption=s['caption'], view=view, title=s.get('title', ''), step=step,
+                               frames=rng, update=s.get('update', False), doc=s.get('doc')))
+    return tour
+
+
+def load_tour(path):
+    path = Path(path)
+    try:
+        text = path.read_text(encoding='utf-8')
+    except FileNotFoundError:
+        raise TourError(f"tour file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TourError(f"cannot read tour file {path}: {e}") from None
+    return parse_tour(text, base=path.parent, name=str(path))

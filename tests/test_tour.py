@@ -1,0 +1,226 @@
+"""Tours: the file format's errors, the HTML's contents, and the page played in a real headless browser."""
+
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from graphviz_export.frames import frames as view_frames
+from graphviz_export.tour import (
+    TourError,
+    build_tour_html,
+    frame_svg,
+    load_tour,
+    parse_tour,
+    write_frames,
+)
+from graphviz_export.view import build_view
+from microgpt.step import record_step
+from tests.tiny_model import tiny_model
+
+TOUR = """
+title = "test tour"
+doc = "emma"
+
+[[stop]]
+caption = "the loss's neighbourhood, backward"
+node = "loss"
+depth = 3
+level = "scalar"
+
+[[stop]]
+caption = "forward"
+node = "loss"
+depth = 2
+level = "scalar"
+step = "forward"
+
+[[stop]]
+caption = "one head"
+layer = 0
+head = 1
+token = 3
+
+[[stop]]
+caption = "a parameter and its update"
+param = "layer0.attn_wq[3][5]"
+update = true
+frames = [2, 9]
+
+[[stop]]
+caption = "just a picture"
+token = 1
+level = "block"
+step = "none"
+"""
+
+_TRACES = {}
+
+
+def get_trace(doc, checkpoint, seed):
+    if doc not in _TRACES:
+        params, config, tok = tiny_model(seed)
+        _TRACES[doc] = record_step(params, config, tok, doc)
+    return _TRACES[doc]
+
+
+@pytest.fixture(scope='module')
+def built(tmp_path_factory):
+    tour = parse_tour(TOUR)
+    html = build_tour_html(tour, get_trace)
+    path = tmp_path_factory.mktemp('tour') / 'lecture.html'
+    path.write_text(html, encoding='utf-8')
+    data = json.loads(re.search(r'<script type="application/json" id="tour-data">(.*?)</script>', html, re.DOTALL)
+                      .group(1).replace('<\\/', '</'))
+    return tour, html, path, data
+
+
+@pytest.mark.parametrize('text, message', [
+    ('[[stop]]\ncaption = "x"\ntokn = 3', "stop 1: unknown key 'tokn'; allowed: caption"),
+    ('[[stop]]\ntoken = 3', 'stop 1: every stop needs a caption'),
+    ('[[stop]]\ncaption = "x"\nstep = "up"', "stop 1: step 'up' is not one of: backward, forward, none"),
+    ('[[stop]]\ncaption = "x"\nframes = [5, 2]', 'stop 1: frames must be [first, last]'),
+    ('[[stop]]\ncaption = "x"\ntoken = "3"', 'stop 1: token must be an integer'),
+    ('title = "t"', 'has no stops'),
+    ('[[stop]\n', 'is not valid TOML'),
+    ('colour = 1\n[[stop]]\ncaption = "x"', "unknown key 'colour'"),
+])
+def test_bad_tour_files_are_one_line(text, message):
+    with pytest.raises(TourError, match=re.escape(message)):
+        parse_tour(text)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TourError, match='tour file not found'):
+        load_tour(tmp_path / 'nope.toml')
+
+
+def test_example_tour_parses():
+    tour = load_tour(os.path.join(os.path.dirname(__file__), '..', 'examples', 'backprop_tour.toml'))
+    assert len(tour.stops) == 10 and all(s.caption for s in tour.stops)
+
+
+def test_html_is_self_contained(built):
+    _tour, html, _, data = built
+    assert len(data['stops']) == 5 and html.count('<svg') == 5
+    # nothing is fetched: no src/href to anything but in-page anchors
+    assert not re.search(r'\b(?:src|href)="(?!#)', html.replace('xlink:href', 'x'))
+    # the only URLs are XML namespace names (identifiers, never fetched)
+    assert 'http://' not in re.sub(r'''xmlns(:\w+)?="[^"]*"|["']http://www\.w3\.org/[^"']*["']''', '', html)
+    assert data['stops'][3]['range'] == [2, 9] and data['stops'][4]['frames'] is None
+    assert 'class="mg-update"' in data['stops'][3]['update']
+
+
+def test_slide_frames(tmp_path):
+    tour = parse_tour(TOUR.split('[[stop]]\ncaption = "forward"')[0])
+    written = write_frames(tour, get_trace, tmp_path, write=lambda p, b: p.write_bytes(b))
+    svgs = sorted(p for p in written if p.suffix == '.svg')
+    fr = view_frames(build_view(get_trace('emma', None, 42), node='loss', depth=3, level='scalar'))
+    assert len(svgs) == len(fr['frames']) + 1
+    last = svgs[-1].read_text()
+    assert 'class="node mg-current"' in last and 'class="node mg-pending"' not in last
+    if shutil.which('rsvg-convert'):
+        assert len([p for p in written if p.suffix == '.png']) == len(svgs)
+
+
+def test_frame_svg_classes(built):
+    trace = get_trace('emma', None, 42)
+    view = build_view(trace, node='loss', depth=2, level='scalar')
+    from graphviz_export.svg_ids import tag_svg
+    from graphviz_export.view import render_view
+    svg = tag_svg(render_view(view).decode(), view.folded)
+    fr = view_frames(view)
+    first = frame_svg(svg, fr, 1)
+    loss = fr['frames'][0]['node']
+    assert f'<g id="node-{loss}" class="node mg-current">' in first
+    assert first.count('class="node mg-pending"') == len(fr['frames']) - 1
+
+
+# -- in a real browser ---------------------------------------------------------------------
+def _browser():
+    if not os.path.exists('/usr/bin/chromium'):
+        if os.environ.get('CI') == 'true':
+            pytest.fail('/usr/bin/chromium is missing (CI=true: browser tests must run)')
+        pytest.skip('/usr/bin/chromium not installed')
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get('CI') == 'true':
+            pytest.fail('playwright is missing (CI=true: browser tests must run)')
+        pytest.skip('playwright not installed')
+    return sync_playwright
+
+
+def test_tour_plays_offline_in_chromium(built, tmp_path):
+    sync_playwright = _browser()
+    _tour, _html, path, data = built
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path='/usr/bin/chromium', args=[
+            '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+            '--disable-sync', '--no-first-run'])
+        try:
+            ctx = browser.new_context(offline=True, viewport={'width': 1400, 'height': 900})
+            page = ctx.new_page()
+            page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)
+            page.on('pageerror', lambda e: errors.append(str(e)))
+            page.on('request', lambda r: requests.append(r.url))
+            page.goto(path.as_uri())
+            assert page.evaluate('tour.stops') == 5
+            for k, stop in enumerate(data['stops']):
+                page.evaluate(f'tour.go({k})')
+                fr = stop['frames']
+                if fr is None:
+                    assert page.evaluate('tour.player()') is None
+                    continue
+                first, last = stop['range']
+                assert page.evaluate('tour.player().position()') == first
+                # play to the end of the stop's range at top speed
+                page.evaluate('tour.player().speed(20); tour.player().play()')
+                page.wait_for_function(f'tour.player().position() >= {last} && !tour.player().playing()',
+                                       timeout=20000)
+                assert page.evaluate('tour.player().position()') == last
+                if last == len(fr['frames']) and fr['mode'] == 'backward':
+                    # every node final: no 'grad ?' or partial sum left; the panel shows the last frame's grad
+                    texts = page.evaluate(f"""Array.from(document.querySelectorAll('#stop-{k} svg g.node text'))
+                                              .map(t => t.textContent)""")
+                    assert texts and not [t for t in texts if t.startswith(('grad ?', 'grad +='))]
+                    pending = page.evaluate(f"document.querySelectorAll('#stop-{k} svg .mg-pending').length")
+                    assert pending == 0
+                    lastf = fr['frames'][-1]
+                    if 'grad' in lastf:
+                        shown = page.evaluate("parseFloat(document.querySelector('#panel .mg-grad').textContent)")
+                        assert shown == lastf['grad']
+                    # each scalar node's label shows its recorded grad (4 significant digits, as drawn)
+                    trace = get_trace('emma', None, 42)
+                    for name, info in fr['nodes'].items():
+                        if info['kind'] == 'scalar':
+                            t = page.evaluate(f"""Array.from(document.querySelectorAll('#stop-{k} svg [id="node-{name}"] text'))
+                                                  .map(t => t.textContent).filter(s => s.startsWith('grad '))""")
+                            assert t and float(t[0].split()[1]) == pytest.approx(trace.grad[info['id']], rel=1e-3,
+                                                                                  abs=1e-12)
+                if stop['update'] and last == len(fr['frames']):
+                    assert page.evaluate("document.querySelectorAll('#update .mg-update tr').length") > 1
+                # <- and -> move one frame (within the range)
+                page.keyboard.press('ArrowLeft')
+                assert page.evaluate('tour.player().position()') == last - 1
+                page.keyboard.press('ArrowRight')
+                assert page.evaluate('tour.player().position()') == last
+                assert f'frame={last}' in page.evaluate('location.hash')
+            # the first stop's scrubber: one step of the range input moves one frame
+            page.evaluate('tour.go(0)')
+            page.focus('#scrub')
+            page.keyboard.press('ArrowRight')
+            assert page.evaluate('tour.player().position()') == 1
+            # stepping is a class switch: time 30 steps (the budget is 50 ms each)
+            ms = page.evaluate("""(() => { const p = tour.player(); const t0 = performance.now();
+                                  for (let i = 0; i < 30; i++) p.seek(i % p.count);
+                                  return (performance.now() - t0) / 30; })()""")
+            assert ms < 50
+            page.screenshot(path=str(tmp_path / 'tour.png'))
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(u.startswith(('file://', 'data:')) for u in requests), requests

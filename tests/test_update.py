@@ -1,0 +1,61 @@
+"""The Adam panel's numbers are those of the optimizer's own step, bit for bit."""
+
+import pytest
+
+from graphviz_export.update import UpdateError, adam_update, params_in_view
+from graphviz_export.view import build_view
+from microgpt.model import flat_params
+from microgpt.optim import Adam
+from microgpt.step import record_step
+from tests.tiny_model import tiny_model
+
+
+def _check(panel, params, opt, before):
+    flat = flat_params(params)
+    assert panel['rows']
+    for r in panel['rows']:
+        i = r['id']
+        assert r['data'] == before[i]
+        assert r['m'] == opt.m[i] and r['v'] == opt.v[i]
+        assert r['new'] == flat[i].data                      # what Adam.step wrote
+        assert r['delta'] == flat[i].data - before[i]
+
+
+def test_fresh_optimizer_step_one_matches_adam():
+    params, config, tok = tiny_model()
+    trace = record_step(params, config, tok, 'emma')
+    view = build_view(trace, param='layer0.attn_wq')
+    ids = params_in_view(view)
+    panel = adam_update(trace, ids)
+    assert panel['step'] == 0 and panel['lr_t'] == 0.01 and 'fresh' in panel['source']
+    before = [p.data for p in flat_params(params)]
+    opt = Adam(flat_params(params))
+    opt.step(0, 1000)
+    _check(panel, params, opt, before)
+
+
+def test_with_optimizer_state_matches_adam_on_a_later_step():
+    params, config, tok = tiny_model()
+    opt = Adam(flat_params(params))
+    for step in range(3):
+        record_step(params, config, tok, 'anna')
+        opt.step(step, 1000)
+    trace = record_step(params, config, tok, 'emma')
+    state = {'step': 3, 'm': list(opt.m), 'v': list(opt.v)}
+    ids = list(range(40))
+    panel = adam_update(trace, ids, state=state)
+    assert panel['lr_t'] == 0.01 * (1 - 3 / 1000)
+    before = [p.data for p in flat_params(params)]
+    opt.step(3, 1000)
+    _check(panel, params, opt, before)
+    assert any(r['m_prev'] != 0 for r in panel['rows'])
+
+
+def test_bad_input_is_one_line(recorded_christopher):
+    t = recorded_christopher
+    with pytest.raises(UpdateError, match='is not a parameter'):
+        adam_update(t, [t.meta['loss_id']])
+    with pytest.raises(UpdateError, match=r"step must be an integer in 0\.\.999, got 1000"):
+        adam_update(t, [0], step=1000)
+    with pytest.raises(UpdateError, match="optimizer state 'm' has 3 entries"):
+        adam_update(t, [0], state={'m': [0, 0, 0], 'v': [0, 0, 0]})
