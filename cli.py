@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from graphviz_export import build_view, failure_view, file_name, render_view
+from graphviz_export.diff import diff_svg
 from graphviz_export.options import (
     DEFAULT_BUDGET,
     DEFAULT_EDGE_BUDGET,
@@ -27,6 +28,7 @@ from graphviz_export.options import (
     RENDERERS,
 )
 from graphviz_export.render import RenderError
+from graphviz_export.tour import build_tour_html, load_tour, write_frames
 from graphviz_export.view import safe_name
 from microgpt.checkpoint import load_model, save_checkpoint
 from microgpt.checks.diagnose import diagnose
@@ -38,6 +40,7 @@ from microgpt.files import check_output, write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording import Trace, record_step
 from microgpt.recording.report import format_report, inspect_report
+from microgpt.recording.step import record_before_after_training
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 
@@ -397,6 +400,97 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, d
         st = view.stats
         click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
                    f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries")
+
+
+@main.command('tour')
+@click.argument('tour_file', type=click.Path(dir_okay=False))
+@click.option('-o', '--output', default='lecture.html', show_default=True, help='The HTML file to write.')
+@click.option('--frames', 'frames_dir', type=click.Path(file_okay=False),
+              help='Also write every frame of every stop as a numbered SVG (and PNG when rsvg-convert is '
+                   'present) into this folder, for slides.')
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help="Graphviz: 'native' dot, 'wasm' (in-process WebAssembly) or 'auto'.")
+@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds allowed for each stop's layout.")
+def tour(tour_file, output, frames_dir, renderer, timeout):
+    """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
+    -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
+
+    \b
+    Example:
+      microgpt-graph tour examples/backprop_tour.toml -o lecture.html
+    """
+    with bad_value('TOUR_FILE'):
+        spec = load_tour(tour_file)
+    path = open_output(output)
+
+    def trace_of(doc, checkpoint, seed):
+        return get_trace(doc, checkpoint, seed, None, quiet=True)
+
+    with bad_value('TOUR_FILE'):
+        html = build_tour_html(spec, trace_of, renderer=renderer, timeout=timeout).encode('utf-8')
+        written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
+                               write=write_atomic) if frames_dir else []
+    write_output(path, html)
+    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB")
+    if frames_dir:
+        click.echo(f"wrote {len(written)} frame files to {frames_dir}")
+
+
+@main.command('diff')
+@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document recorded before and after.')
+@click.option('--checkpoint', 'before_ckpt', type=click.Path(dir_okay=False),
+              help='The model before (default: a fresh seeded model).')
+@click.option('--checkpoint-after', 'after_ckpt', type=click.Path(dir_okay=False),
+              help='The model after (a checkpoint); or use --train-steps.')
+@click.option('--train-steps', type=click.IntRange(min=1),
+              help='After = the reference run (seed --seed, DATA shuffled) after this many training steps.')
+@click.option('--data', type=click.Path(dir_okay=False),
+              help='Training documents for --train-steps (default: as `train`).')
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model / training run.')
+@click.option('--token', type=int, help='As `render`.')
+@click.option('--layer', type=int, help='As `render`.')
+@click.option('--head', type=int, help='As `render`.')
+@click.option('--param', help='As `render`; a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.')
+@click.option('--node', help="As `render`: a node id or 'loss'.")
+@click.option('--depth', type=click.IntRange(min=0), help='As `render`.')
+@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True, help='As `render`.')
+@click.option('-o', '--output', default=None, help='The SVG to write (default: DOC-diff.svg).')
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help='As `render`.')
+@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              help='As `render`.')
+def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, head, param, node, depth, level,
+         output, renderer, timeout):
+    """Before/after: two recordings of DOC drawn on one layout with one colour scale
+    (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8).
+
+    \b
+    Examples:
+      microgpt-graph diff --checkpoint a.json --checkpoint-after b.json --layer 0
+      microgpt-graph diff --train-steps 20 --param wte -o wte-diff.svg
+    """
+    if (after_ckpt is None) == (train_steps is None):
+        raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
+    if node is not None and node != 'loss' and not node.isdigit():
+        raise BadInput(f"Invalid value for '--node': {node!r} is not a node id (a whole number) or 'loss'")
+    node_arg = int(node) if node is not None and node.isdigit() else node
+    if after_ckpt is not None:
+        before = get_trace(doc, before_ckpt, seed, None)
+        after = get_trace(doc, after_ckpt, seed, None, quiet=True)
+        labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
+    else:
+        with bad_value('--data'):
+            docs = read_docs(data if data is not None else default_data_path())
+        with bad_value('--doc'):
+            before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
+        labels = ('step 0', f'step {train_steps}')
+    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, token=token, layer=layer,
+                         head=head, param=param, node=node_arg, depth=depth, level=level)
+    path = open_output(output or f"{safe_name(doc)}-diff.svg")
+    write_output(path, svg)
+    change = after.loss - before.loss
+    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})")
 
 
 if __name__ == '__main__':

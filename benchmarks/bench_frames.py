@@ -21,7 +21,8 @@ from graphviz_export.tour import build_tour_html, load_tour
 from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
-from microgpt.step import fresh_model, record_step
+from microgpt.recording import record_step
+from microgpt.train import fresh_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,13 +14,14 @@ function of Δgrad; a matrix heat-map scales Δθ and Δgrad by their own larges
 
 from array import array
 
-from microgpt.trace import Trace
+from microgpt.errors import InputError
+from microgpt.recording import Trace
 
 from .svg_ids import tag_svg
 from .view import build_view, render_view
 
 
-class DiffError(ValueError):
+class DiffError(InputError):
     """The two traces are not recordings of the same graph."""
 
 
@@ -80,5 +81,5 @@ def relabel_svg(svg):
 def diff_svg(before, after, labels=('before', 'after'), *, renderer='auto', timeout=60.0, **view_options):
     """(view, svg text) of the before/after picture."""
     view = build_diff(before, after, labels, **view_options)
-    svg = render_view(view, 'svg', timeout=timeout, engine_preference=renderer).decode('utf-8')
+    svg = render_view(view, 'svg', timeout=timeout, renderer=renderer).decode('utf-8')
     return view, relabel_svg(tag_svg(svg, view.folded))

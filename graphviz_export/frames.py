@@ -33,12 +33,14 @@ cycle's nodes are then named in the error.
 import heapq
 import math
 
+from microgpt.errors import InputError
+
 MODES = ('backward', 'forward')
 FORMAT = 'microgpt-graph frames'
 VERSION = 1
 
 
-class FramesError(ValueError):
+class FramesError(InputError):
     """The view cannot be stepped through (bad mode, or a cycle in its folding)."""
 
 

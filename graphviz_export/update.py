@@ -14,13 +14,14 @@ learning-rate schedule is the reference's: lr_t = lr * (1 - step / num_steps)
 with num_steps 1000.
 """
 
+from microgpt.errors import InputError
 from microgpt.optim import AdamConfig
 
 DEFAULT_NUM_STEPS = 1000
 REFERENCE = AdamConfig()     # the reference's lr, betas and eps
 
 
-class UpdateError(ValueError):
+class UpdateError(InputError):
     """An optimizer state or step that does not fit the trace."""
 
 

@@ -9,7 +9,7 @@ import pytest
 from graphviz_export.diff import DiffError, delta_trace, diff_svg
 from microgpt.model import flat_params
 from microgpt.optim import Adam
-from microgpt.step import record_step
+from microgpt.recording import record_step
 from tests.tiny_model import tiny_model
 
 

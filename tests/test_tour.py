@@ -17,7 +17,7 @@ from graphviz_export.tour import (
     write_frames,
 )
 from graphviz_export.view import build_view
-from microgpt.step import record_step
+from microgpt.recording import record_step
 from tests.tiny_model import tiny_model
 
 TOUR = """

@@ -6,7 +6,7 @@ from graphviz_export.update import UpdateError, adam_update, params_in_view
 from graphviz_export.view import build_view
 from microgpt.model import flat_params
 from microgpt.optim import Adam
-from microgpt.step import record_step
+from microgpt.recording import record_step
 from tests.tiny_model import tiny_model
 
 

@@ -47,7 +47,7 @@ def stop_traces(tour, get_trace):
 def build_stop(trace, stop, *, renderer='auto', timeout=60.0):
     """(view, tagged svg text, frames dict or None, update dict or None) of one stop."""
     view = build_view(trace, **stop.view)
-    svg = render_view(view, 'svg', timeout=timeout, engine_preference=renderer).decode('utf-8')
+    svg = render_view(view, 'svg', timeout=timeout, renderer=renderer).decode('utf-8')
     svg = tag_svg(svg, view.folded)
     fr = view_frames(view, stop.step) if stop.step != 'none' else None
     upd = None

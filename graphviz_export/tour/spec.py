@@ -24,6 +24,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from microgpt.errors import InputError
+
 VIEW_KEYS = {'token': int, 'layer': int, 'head': int, 'param': str, 'node': (int, str), 'depth': int,
              'direction': str, 'level': str, 'budget': int, 'edge_budget': int, 'expand': list,
              'edge_grads': bool}
@@ -32,7 +34,7 @@ TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'stop': li
 STEP_MODES = ('backward', 'forward', 'none')
 
 
-class TourError(ValueError):
+class TourError(InputError):
     """A tour file that cannot be read; the message names the stop and key."""
 
 

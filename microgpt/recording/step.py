@@ -2,6 +2,7 @@
 
 from ..engine import gc_paused
 from ..model import doc_loss, flat_params
+from ..train import start_run, train_step
 from .tape import record
 
 
@@ -32,3 +33,14 @@ def record_step(params, config, tokenizer, doc):
     })
     with gc_paused():
         return tape.to_trace(loss)
+
+
+def record_before_after_training(docs, doc, steps, seed=42, num_steps=1000):
+    """(before, after): the step of `doc` recorded on the reference run's fresh model
+    (seed, shuffled `docs`) and again after its first `steps` training steps (the
+    learning rate decays over `num_steps`, as in the reference's 1000-step run)."""
+    run = start_run(docs, seed=seed)
+    before = record_step(run.params, run.config, run.tokenizer, doc)
+    for k in range(steps):
+        train_step(run, k, num_steps)
+    return before, record_step(run.params, run.config, run.tokenizer, doc)
