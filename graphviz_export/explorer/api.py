@@ -1,0 +1,437 @@
+"""The explorer's JSON API, independent of HTTP: query string in, (status, body) out.
+
+    api = Api(Recordings(doc='emma'))
+    api.view('view=token&token=3&level=vector')   # {'svg': ..., 'nodes': {...}, 'crumbs': [...], ...}
+
+Every endpoint parses its query with state.py; bad input raises ApiError(400)
+with a one-line message, a view over its budget ApiError(422) with the counts
+and a suggestion. Views are drawn by build_view/render_view (the one folding
+implementation) and kept in an LRU keyed by (recording, view state), so a view
+seen before costs a dictionary look-up.
+"""
+
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from urllib.parse import parse_qs
+
+from microgpt.scopes import FIELDS, scope_path
+from microgpt.trace import TraceQueryError, parse_param
+
+from .. import render as _render
+from ..fold import expanded_ids
+from ..summary import op_counts
+from ..view import build_view, render_view
+from . import state as st
+from .sourcemap import SourceMap
+
+EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
+           'json': 'application/json'}
+BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')
+TAG_KEYS = {'pos': 'pos', 'token': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role'}
+MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
+
+
+class ApiError(Exception):
+    def __init__(self, status, message, **extra):
+        super().__init__(message)
+        self.status = status
+        self.body = {'error': ' '.join(str(message).split()), **extra}
+
+
+def _bad(e):
+    return ApiError(400, str(e))
+
+
+def _r(x):
+    """A float at full precision: repr (JSON has no NaN/inf, and repr round-trips)."""
+    return repr(float(x))
+
+
+class Api:
+    def __init__(self, recordings, *, renderer='auto', cache_size=64, timeout=20.0):
+        self.recordings = recordings
+        self.renderer = renderer
+        self.timeout = timeout
+        self.cache_size = cache_size
+        self._views = OrderedDict()          # (recording key, build key) -> entry dict
+        self._lock = threading.Lock()        # guards the cache
+        self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
+        self.sources = SourceMap()
+        self.png = 'native' in _render.available_backends()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _parse(self, query, extra=()):
+        allowed = tuple(st.DEFAULTS) + tuple(extra)
+        raw = parse_qs(query, keep_blank_values=True, max_num_fields=64)
+        own = {k: raw.pop(k) for k in extra if k in raw}
+        for k, v in own.items():
+            if len(v) != 1:
+                raise ApiError(400, f"parameter {k!r} is given {len(v)} times; give it once")
+        try:
+            state = st.parse(raw, allowed=allowed)
+        except st.StateError as e:
+            raise _bad(e) from None
+        return state, {k: v[0] for k, v in own.items()}
+
+    def _trace(self, state):
+        try:
+            key = self.recordings.key(state)
+            return key, self.recordings.get(key)
+        except (st.StateError, TraceQueryError, ValueError) as e:
+            raise _bad(e) from None
+
+    def _entry(self, state):
+        """The cached drawing of a state: {'view', 'svg', 'nodes', 'ms'}; built on a miss."""
+        key, trace = self._trace(state)
+        try:
+            kwargs = st.build_kwargs(state)
+        except st.StateError as e:
+            raise _bad(e) from None
+        ck = (key, st.build_key(state))
+        with self._lock:
+            entry = self._views.get(ck)
+            if entry is not None:
+                self._views.move_to_end(ck)
+                return key, trace, entry, True
+        with self._build:
+            t0 = time.perf_counter()
+            try:
+                view = build_view(trace, **kwargs)
+            except (TraceQueryError, ValueError) as e:
+                raise _bad(e) from None
+            s = view.stats
+            if not s['fits']:
+                raise ApiError(422, f"this view has {s['nodes']} nodes and {s['edges']} edges, over the budget "
+                               f"of {s['budget']} nodes and {s['edge_budget']} edges; {self._suggest(state)}",
+                               nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
+            t1 = time.perf_counter()
+            try:
+                svg = render_view(view, 'svg', timeout=self.timeout, engine_preference=self.renderer)
+            except _render.LayoutTimeout as e:
+                raise ApiError(422, f"layout did not finish: {e}") from None
+            except _render.RenderError as e:
+                raise ApiError(500, f"render failed: {e}") from None
+            t2 = time.perf_counter()
+            entry = {'view': view, 'svg': svg.decode('utf-8'), 'nodes': self._nodes(trace, view, state),
+                     'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
+        with self._lock:
+            self._views[ck] = entry
+            while len(self._views) > self.cache_size:
+                self._views.popitem(last=False)
+        return key, trace, entry, False
+
+    @staticmethod
+    def _suggest(state):
+        if state['expand']:
+            return ("expand one head or one role at a time (e.g. open the head first), "
+                    "or raise the node budget in Settings")
+        if state['level'] == 'scalar':
+            return "choose level vector or block, or raise the node budget in Settings"
+        return "choose level block, a single position, or raise the node budget in Settings"
+
+    # -- what each visible node does when clicked ----------------------------------------------
+    def _nodes(self, trace, view, state):
+        folded = view.folded
+        level = folded.level
+        pattern_of = {}
+        for pat in state['expand']:
+            for i in expanded_ids(trace, view.selection, [pat]):
+                pattern_of.setdefault(i, pat)
+        out = {}
+        for n in folded.nodes:
+            d = {'k': n.kind[0], 'side': n.side}
+            if n.kind == 'scalar':
+                i = n.ids[0]
+                d.update(id=i, path=trace.scope_path(i), label=trace.label(i))
+                if i in pattern_of:
+                    d['exp'] = pattern_of[i]
+            elif n.kind == 'ref':
+                d['refers'] = list(n.refers)
+            elif n.kind == 'matrix':
+                name = view.selection.matrix
+                d.update(param=name, shape=list(trace.param_shapes[name]), ops=len(n.ids))
+            else:
+                path = scope_path(n.scope)
+                d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=op_counts(trace, n.ids),
+                         positions=list(n.positions))
+                to = self._click_target(trace, n, level, state, path)
+                if to is not None:
+                    d['to'] = to
+            out[n.name] = d
+        return out
+
+    @staticmethod
+    def _click_target(trace, n, level, state, path):
+        pos, layer, block, head, role = n.scope
+        if block == 'params':
+            return {'view': 'param', 'param': role, 'level': 'auto', 'expand': [], 'sel': None, 'hl': None}
+        if n.side != 'interior':
+            p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
+            if p is None:
+                return None
+            return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None}
+        if level == 'block':
+            return {'level': 'vector'}
+        if role is not None and pos is not None:
+            return {'expand': list(dict.fromkeys([*state['expand'], path]))}
+        return None
+
+    # -- endpoints -------------------------------------------------------------------------------
+    def info(self, query):
+        state, _ = self._parse(query)
+        key, trace = self._trace(state)
+        strs = trace.meta.get('token_strs') or []
+        losses = trace.position_losses()
+        tokens = []
+        for p in trace.positions():
+            d = {'pos': p, 'char': strs[p] if p < len(strs) else '?',
+                 'target': strs[p + 1] if p + 1 < len(strs) else '?'}
+            if p < len(losses):
+                d['loss'] = losses[p]
+            tokens.append(d)
+        rk = self.recordings
+        doc, ckpt, seed = (trace.meta.get('doc'), None, None) if key == ('trace',) else key
+        return {'doc': doc, 'ckpt': ckpt, 'seed': seed, 'fixed': rk.fixed is not None,
+                'key': rk.key_text(key), 'tokens': tokens, 'layers': trace.layers(), 'heads': trace.heads(),
+                'params': {n: list(trace.param_shapes[n]) for n in trace.param_names},
+                'loss': trace.loss if 'loss_id' in trace.meta else None, 'n_nodes': len(trace),
+                'levels': list(st.LEVELS), 'views': list(st.VIEWS), 'png': self.png,
+                'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
+                             'max_budget': st.MAX_BUDGET, 'max_ebudget': st.MAX_EDGE_BUDGET},
+                'truncated': bool(trace.meta.get('truncated'))}
+
+    def view(self, query):
+        state, _ = self._parse(query)
+        t0 = time.perf_counter()
+        key, trace, entry, cached = self._entry(state)
+        view = entry['view']
+        hl, hl_count = self._highlight(trace, state, view)
+        return {'state': st.to_json(state), 'url': st.canonical(state), 'key': self.recordings.key_text(key),
+                'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
+                'notes': list(view.folded.notes), 'expanded': list(state['expand']),
+                'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
+                'crumbs': self._crumbs(trace, state), 'cached': cached,
+                'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
+
+    def export(self, query):
+        state, own = self._parse(query, extra=('fmt',))
+        fmt = own.get('fmt', 'svg')
+        if fmt not in EXPORTS:
+            raise ApiError(400, f"fmt {fmt!r} is not one of: {', '.join(EXPORTS)}")
+        if fmt == 'png' and not self.png:
+            raise ApiError(400, "png export needs the Graphviz `dot` program, which is not installed; "
+                                "export svg instead")
+        key, trace, entry, _ = self._entry(state)
+        view = entry['view']
+        if fmt == 'svg':
+            data = entry['svg'].encode('utf-8')
+        else:
+            with self._build:
+                try:
+                    data = render_view(view, fmt, timeout=self.timeout, engine_preference=self.renderer)
+                except _render.RenderError as e:
+                    raise ApiError(400 if fmt == 'png' else 500, str(e)) from None
+        doc = re.sub(r'[^A-Za-z0-9_-]', '_', str(trace.meta.get('doc', 'trace')))[:40] or 'trace'
+        what = re.sub(r'[^A-Za-z0-9_.-]', '_', st.build_key(state) or 'view')[:80]
+        return data, EXPORTS[fmt], f"{doc}-{what}.{fmt}"
+
+    def node(self, query):
+        state, own = self._parse(query, extra=('id',))
+        if 'id' not in own:
+            raise ApiError(400, "node details need id, a node id such as 4711")
+        try:
+            i = st._int('id', own['id'], 0, 10**9)
+        except st.StateError as e:
+            raise _bad(e) from None
+        _, trace = self._trace(state)
+        if i >= len(trace):
+            raise ApiError(400, f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
+        return self._node_details(trace, i)
+
+    def _node_details(self, trace, i):
+        kids = trace.children(i)
+        inputs = [{'id': c, 'label': trace.label(c), 'data': _r(trace.data[c]), 'local': _r(lg), 'contrib': _r(cg)}
+                  for c, lg, cg in zip(kids, trace.local_grads(i), trace.contributions(i))]
+        uses = trace.uses(i)
+        total = 0.0
+        for _, _, c in uses:
+            total += c              # in backward's order, from 0: the engine's own sum
+        listed = [{'id': p, 'label': trace.label(p), 'path': trace.scope_path(p), 'local': _r(lg),
+                   'contrib': _r(c)} for p, lg, c in uses[:MAX_LISTED]]
+        scope = trace.scope_of(i)
+        d = {'id': i, 'label': trace.label(i), 'op': trace.op_name(i), 'data': _r(trace.data[i]),
+             'grad': _r(trace.grad[i]), 'path': trace.scope_path(i), 'scope': dict(zip(FIELDS, scope)),
+             'backward_rank': trace.backward_rank[i], 'inputs': inputs[:MAX_LISTED], 'n_inputs': len(inputs),
+             'uses': listed, 'n_uses': len(uses), 'uses_sum': _r(total),
+             'sum_is_grad': (total == trace.grad[i]) or (math.isnan(total) and math.isnan(trace.grad[i])),
+             'source': self.sources.line_of(scope), 'ops_folded': 1}
+        if i in trace.pow_exponent:
+            d['exponent'] = trace.pow_exponent[i]
+        if i == trace.meta.get('loss_id'):
+            d['is_loss'] = True     # its grad 1.0 is the seed of backward, not a sum of uses
+        cell = trace.param_cell(i)
+        if cell is not None:
+            d['param'] = f'{cell[0]}[{cell[1]}][{cell[2]}]'
+        return d
+
+    # -- search ----------------------------------------------------------------------------------
+    def search(self, query):
+        state, own = self._parse(query, extra=('q',))
+        q = (own.get('q') or '').strip()
+        if not q:
+            raise ApiError(400, "search needs q: a node id, a parameter cell like 'layer0.attn_wq[3][5]', "
+                                "or tags like 'pos:3 layer:0 head:2 role:q'")
+        if len(q) > st.MAX_TEXT:
+            raise ApiError(400, f"q is longer than {st.MAX_TEXT} characters")
+        _, trace = self._trace(state)
+        ids, to = self._resolve(trace, q)
+        groups = OrderedDict()
+        for i in ids[:200000]:
+            p = trace.scope_path(i)
+            groups[p] = groups.get(p, 0) + 1
+        matches = [{'path': p, 'count': c} for p, c in list(groups.items())[:20]]
+        keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads')}
+        target = dict(st.DEFAULTS, **keep)
+        target.update(to, hl=q)
+        return {'q': q, 'count': len(ids), 'scopes': len(groups), 'matches': matches,
+                'first': ids[0] if ids else None, 'to': st.to_json(target), 'url': st.canonical(target)}
+
+    def _resolve(self, trace, q):
+        """(matching ids, partial state of the view that shows them)."""
+        m = re.fullmatch(r'#?n?(\d+)', q)
+        if m:
+            i = int(m.group(1))
+            if i >= len(trace):
+                raise ApiError(400, f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
+            return [i], {'view': 'node', 'node': i, 'depth': 2, 'level': 'auto', 'sel': i}
+        if q == 'loss':
+            i = trace.meta['loss_id']
+            return [i], {'view': 'node', 'node': 'loss', 'depth': 2, 'level': 'auto', 'sel': i}
+        if ':' in q:
+            return self._tags(trace, q)
+        try:
+            name, r, c = parse_param(q)
+            ids = trace.param_nodes((name, r, c))
+        except TraceQueryError as e:
+            raise ApiError(400, f"{e}; or search a node id, or tags like 'pos:3 layer:0 head:2 role:q'") from None
+        if r is None:
+            return ids, {'view': 'param', 'param': name, 'level': 'auto'}
+        return ids, {'view': 'param', 'param': f'{name}[{r}][{c}]', 'level': 'auto', 'sel': ids[0]}
+
+    def _tags(self, trace, q):
+        fields = {}
+        for part in q.split():
+            k, sep, v = part.partition(':')
+            if not sep or k not in TAG_KEYS or not v:
+                raise ApiError(400, f"cannot read {part!r}: tags are key:value with keys "
+                                    f"{', '.join(TAG_KEYS)}, e.g. 'pos:3 layer:0 head:2 role:q'")
+            f = TAG_KEYS[k]
+            if f in ('pos', 'layer', 'head'):
+                if not v.isdigit():
+                    raise ApiError(400, f"{k} must be a whole number, got {v!r}")
+                v = int(v)
+            fields[f] = v
+        try:
+            ids = trace.nodes(**fields)
+        except TraceQueryError as e:
+            raise _bad(e) from None
+        if not ids:
+            raise ApiError(400, f"no node has all of {q!r} (only attn_logits, attn_weights and head_out have a head)")
+        pos = fields.get('pos')
+        if pos is None and 'layer' not in fields:
+            pos = trace.positions()[-1]
+        fine = 'role' in fields or 'head' in fields or 'block' in fields
+        if 'head' in fields:
+            layer = fields.get('layer', trace.layers()[0] if trace.layers() else 0)
+            to = {'view': 'head', 'layer': layer, 'head': fields['head'], 'token': pos, 'level': 'auto'}
+        elif 'layer' in fields:
+            to = {'view': 'layer', 'layer': fields['layer'], 'token': pos, 'level': 'vector' if fine else 'block'}
+        else:
+            to = {'view': 'token', 'token': pos, 'level': 'vector' if fine else 'block'}
+        return ids, to
+
+    def _highlight(self, trace, state, view):
+        """Names of the visible nodes holding a match of the state's search (hl), and the match count."""
+        if not state['hl']:
+            return [], 0
+        try:
+            ids, _ = self._resolve(trace, state['hl'])
+        except ApiError:
+            return [], 0
+        want = set(ids)
+        names = [n.name for n in view.folded.nodes if n.kind != 'ref' and not want.isdisjoint(n.ids)]
+        return names, len(ids)
+
+    # -- breadcrumbs -------------------------------------------------------------------------------
+    def _crumbs(self, trace, state):
+        """document › position › layer › block › head › role › scalar, each with the state it opens."""
+        where = dict.fromkeys(FIELDS)
+        view = state['view']
+        if view in ('token', 'layer', 'head'):
+            where['pos'] = state['token']
+            if view == 'token' and state['token'] is None and trace.positions():
+                where['pos'] = trace.positions()[-1]
+            if view in ('layer', 'head'):
+                where['layer'] = state['layer'] if state['layer'] is not None else 0
+            if view == 'head':
+                where['head'] = state['head']
+                where['block'] = 'attn'
+        if state['expand']:
+            for part in state['expand'][-1].split('/'):
+                m = re.fullmatch(r'(pos|layer|head)(\d+)', part)
+                if m:
+                    where[m.group(1)] = int(m.group(2))
+                elif part in BLOCKS:
+                    where['block'] = part
+                elif '*' not in part and '?' not in part:
+                    where['role'] = part
+        scalar = None
+        if view == 'node' and isinstance(state['node'], int):
+            scalar = state['node']
+        if state['sel'] is not None and state['sel'] < len(trace):
+            scalar = state['sel']
+        if scalar is not None:
+            s = trace.scope_of(scalar)
+            if s[2] != 'params':
+                where.update({f: v for f, v in zip(FIELDS, s) if v is not None})
+        keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads')}
+
+        def at(**kw):
+            return st.to_json(dict(st.DEFAULTS, **keep, **kw))
+
+        doc = trace.meta.get('doc', 'trace')
+        layers = trace.layers()
+        crumbs = [{'level': 'document', 'label': f"'{doc}'",
+                   'to': at(view='layer', layer=layers[0] if layers else 0, level='block')}]
+        p, layer, block, head, role = (where[f] for f in FIELDS)
+        if p is None:
+            return crumbs
+        strs = trace.meta.get('token_strs') or []
+        text = f" '{strs[p]}'\u2192'{strs[p + 1]}'" if p + 1 < len(strs) else ''
+        crumbs.append({'level': 'position', 'label': f'pos {p}{text}', 'to': at(view='token', token=p)})
+        if layer is not None:
+            crumbs.append({'level': 'layer', 'label': f'layer {layer}',
+                           'to': at(view='layer', layer=layer, token=p, level='block')})
+        if block is not None:
+            to = (at(view='layer', layer=layer, token=p, level='vector') if layer is not None
+                  else at(view='token', token=p, level='vector'))
+            crumbs.append({'level': 'block', 'label': block, 'to': to})
+        if head is not None:
+            crumbs.append({'level': 'head', 'label': f'head {head}',
+                           'to': at(view='head', layer=layer, head=head, token=p, level='auto')})
+        if role is not None:
+            path = scope_path((p, layer, block, head, role))
+            if head is not None:
+                to = at(view='head', layer=layer, head=head, token=p, level='vector', expand=(path,))
+            elif layer is not None:
+                to = at(view='layer', layer=layer, token=p, level='vector', expand=(path,))
+            else:
+                to = at(view='token', token=p, level='vector', expand=(path,))
+            crumbs.append({'level': 'role', 'label': role, 'to': to})
+        if scalar is not None:
+            crumbs.append({'level': 'scalar', 'label': trace.label(scalar),
+                           'to': at(view='node', node=scalar, depth=2, level='auto', sel=scalar)})
+        return crumbs

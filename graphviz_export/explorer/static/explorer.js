@@ -1,0 +1,585 @@
+/* microgpt-graph explorer: the page. Plain JS, no dependencies, no network beyond its own server.
+ *
+ * The server folds and lays out every view (the same pipeline as `render`); this page draws the
+ * SVG it returns, pans/zooms by changing the SVG's viewBox, and keeps the whole view state in
+ * the URL query (the server's state.py validates it), so reload, back/forward and shared links
+ * reproduce the view.
+ *
+ * Hook for add-ons (the step-through toolbar of issue 13 goes into <div id="stepper">):
+ *   window.explorer.svg          the <svg> element currently drawn
+ *   window.explorer.state        the current view state {field: value} (see state.py)
+ *   window.explorer.view         the last /api/view answer (nodes, stats, crumbs, ...)
+ *   window.explorer.setState(p)  merge p into the state (null removes a field) and draw it
+ *   window.explorer.on('view', fn)   fn(detail) after each new view is drawn;
+ *                                    detail = {svg, state, view}; also a DOM event 'explorer:view'
+ *   window.explorer.query(state) the URL query of a state (for your own API calls)
+ */
+(function () {
+  'use strict';
+  const $ = (s) => document.querySelector(s);
+  const LIST = ['expand'];
+  const events = new EventTarget();
+  const cache = new Map();           // query -> /api/view answer (the last 24)
+  let state = {};                    // the current state, as in the URL
+  let view = null;                   // the last /api/view answer
+  let info = null;                   // /api/info of the current recording
+  let svg = null, vb0 = null, vb = null;
+  let loading = null;                // AbortController of the running load
+  let lastGood = '';                 // query of the view on screen
+
+  // -- state <-> query ------------------------------------------------------------------------
+  function parseQuery(q) {
+    const out = {};
+    for (const [k, v] of new URLSearchParams(q)) {
+      if (LIST.includes(k)) (out[k] = out[k] || []).push(v); else out[k] = v;
+    }
+    return out;
+  }
+  function query(s) {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(s)) {
+      if (v === null || v === undefined || v === '' || v === false) continue;
+      if (Array.isArray(v)) { for (const x of v) p.append(k, x); continue; }
+      p.append(k, v === true ? '1' : String(v));
+    }
+    return p.toString().replace(/%2F/g, '/').replace(/%5B/g, '[').replace(/%5D/g, ']').replace(/%3A/g, ':');
+  }
+  function setState(partial, opts) {
+    const next = Object.assign({}, state);
+    for (const [k, v] of Object.entries(partial)) {
+      if (v === null || v === undefined || (Array.isArray(v) && !v.length)) delete next[k];
+      else next[k] = Array.isArray(v) ? v.slice() : (v === true ? '1' : v === false ? '0' : String(v));
+    }
+    if (next.grads === '0') delete next.grads;
+    return navigate(query(next), opts || {});
+  }
+  function navigate(q, opts) {
+    if (opts.replace || q === location.search.slice(1)) history.replaceState(null, '', '?' + q);
+    else history.pushState(null, '', '?' + q);
+    return load(q);
+  }
+
+  // -- loading and drawing ----------------------------------------------------------------------
+  async function load(q) {
+    if (loading) loading.abort();
+    const mine = loading = new AbortController();
+    const busy = setTimeout(() => { $('#busy').hidden = false; }, 120);
+    const t0 = performance.now();
+    try {
+      let v = cache.get(q);
+      if (!v) {
+        const r = await fetch('/api/view?' + q, {signal: mine.signal});
+        v = await r.json();
+        if (!r.ok) throw Object.assign(new Error(v.error || r.statusText), {status: r.status, body: v});
+        cache.set(q, v);
+        if (cache.size > 24) cache.delete(cache.keys().next().value);
+      }
+      if (mine !== loading) return;
+      if (!info || info.key !== v.key) await loadInfo(q);
+      draw(v, q, performance.now() - t0);
+      hideMsg();
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      showMsg(e.message);
+      if (lastGood !== q) history.replaceState(null, '', '?' + lastGood);   // keep URL = what is drawn
+      state = parseQuery(lastGood);
+      syncControls();
+    } finally {
+      clearTimeout(busy);
+      if (mine === loading) { $('#busy').hidden = true; loading = null; }
+    }
+  }
+  async function loadInfo(q) {
+    const s = parseQuery(q);
+    const t = {};
+    for (const k of ['doc', 'seed', 'ckpt']) if (s[k]) t[k] = s[k];
+    const r = await fetch('/api/info?' + query(t));
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error);
+    info = body;
+    drawPositions();
+  }
+
+  function draw(v, q, ms) {
+    view = v;
+    lastGood = q;
+    state = parseQuery(v.url);
+    if (v.url !== q) history.replaceState(null, '', '?' + v.url);
+    const g = $('#graph');
+    const text = v.svg.slice(v.svg.indexOf('<svg'));
+    g.innerHTML = text;
+    svg = g.querySelector('svg');
+    const box = svg.viewBox.baseVal;
+    vb0 = {x: box.x, y: box.y, w: box.width, h: box.height};
+    svg.setAttribute('width', '100%');
+    svg.setAttribute('height', '100%');
+    svg.removeAttribute('style');
+    decorate();
+    const opened = (state.expand || []).slice(-1)[0];
+    const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
+    if (v.highlight.length) focusOn(v.highlight);
+    else if (inFrame.length) focusOn(inFrame);      // an expansion: show what opened
+    else fit();
+    drawCrumbs();
+    syncControls();
+    const s = v.stats;
+    $('#status').textContent = `${v.title} · level ${s.level}${s.auto ? ' (auto)' : ''} · ${s.nodes} nodes, ` +
+      `${s.edges} edges · ${s.ops} ops in view, ${s.folded_ops} folded` +
+      (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
+      ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
+    document.title = `${v.title} · microgpt-graph`;
+    if (state.sel) showNode(state.sel); else if (!v.highlight.length) clearPanel();
+    const detail = {svg, state: Object.assign({}, state), view: v};
+    events.dispatchEvent(new CustomEvent('view', {detail}));
+    document.dispatchEvent(new CustomEvent('explorer:view', {detail}));
+  }
+
+  function nodeName(g) { const t = g.querySelector('title'); return t ? t.textContent : null; }
+
+  function decorate() {
+    const hl = new Set(view.highlight);
+    for (const g of svg.querySelectorAll('g.node')) {
+      const name = nodeName(g);
+      const n = view.nodes[name] || view.nodes[(name.match(/^(m\d+)_[dg]\d+$/) || [])[1]];
+      if (!n) continue;
+      g.dataset.name = name;
+      if (n.to || n.k === 's' || n.k === 'm' || n.k === 'r') g.classList.add('clickable');
+      if (hl.has(name)) g.classList.add('hl');
+      if (n.k === 's' && state.sel && String(n.id) === state.sel) g.classList.add('sel');
+      const a = g.querySelector('a');     // Graphviz's tooltip holder: keep it, but it must not navigate
+      if (a) a.removeAttribute('href');
+    }
+    drawFrames();
+  }
+
+  function drawFrames() {
+    const root = svg.querySelector('g.graph');
+    if (!root) return;
+    const by = {};
+    for (const g of svg.querySelectorAll('g.node')) {
+      const n = view.nodes[nodeName(g)];
+      if (n && n.exp) (by[n.exp] = by[n.exp] || []).push(g);
+    }
+    const NS = 'http://www.w3.org/2000/svg';
+    for (const [pat, gs] of Object.entries(by)) {
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const g of gs) {
+        const b = g.getBBox();
+        x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
+      }
+      const f = document.createElementNS(NS, 'g');
+      f.setAttribute('class', 'frame');
+      f.dataset.pattern = pat;
+      const r = document.createElementNS(NS, 'rect');
+      r.setAttribute('x', x0 - 8); r.setAttribute('y', y0 - 20);
+      r.setAttribute('width', x1 - x0 + 16); r.setAttribute('height', y1 - y0 + 28); r.setAttribute('rx', 6);
+      const t = document.createElementNS(NS, 'text');
+      t.setAttribute('x', x0 - 4); t.setAttribute('y', y0 - 8);
+      t.textContent = `⊟ ${pat}  (click the frame to fold back)`;
+      const tip = document.createElementNS(NS, 'title');
+      tip.textContent = `expanded to scalars: ${pat}; click to fold it back`;
+      f.append(tip, r, t);
+      root.insertBefore(f, root.firstChild.nextSibling);   // behind the nodes
+    }
+  }
+
+  // -- pan and zoom on the viewBox -------------------------------------------------------------
+  function apply() { if (svg) svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`); }
+  function fitBox(b, maxScale) {
+    const r = $('#canvas').getBoundingClientRect();
+    const pad = 12;
+    const s = Math.min((r.width - pad) / b.w, (r.height - pad) / b.h, maxScale);
+    const w = r.width / s, h = r.height / s;
+    vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2, w, h};
+    apply();
+  }
+  function fit() { if (vb0) fitBox(vb0, 1.6); }
+  function focusOn(names) {
+    const root = svg.querySelector('g.graph');
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const name of names) {
+      const g = svg.querySelector(`g.node[data-name="${CSS.escape(name)}"]`);
+      if (!g) continue;
+      const b = g.getBBox();
+      x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
+    }
+    if (!isFinite(x0) || !root) { fit(); return; }
+    // node boxes are in the graph group's coordinates: map them through its transform
+    const m = root.transform.baseVal.consolidate();
+    const p0 = new DOMPoint(x0, y0).matrixTransform(m ? m.matrix : new DOMMatrix());
+    const p1 = new DOMPoint(x1, y1).matrixTransform(m ? m.matrix : new DOMMatrix());
+    const b = {x: p0.x - 60, y: p0.y - 60, w: p1.x - p0.x + 120, h: p1.y - p0.y + 120};
+    // never zoom out past the whole picture nor in past 1.6x
+    if (b.w >= vb0.w && b.h >= vb0.h) fit(); else fitBox(b, 1.6);
+  }
+  function zoom(factor, cx, cy) {
+    if (!svg) return;
+    const r = svg.getBoundingClientRect();
+    if (cx === undefined) { cx = r.left + r.width / 2; cy = r.top + r.height / 2; }
+    const ctm = svg.getScreenCTM();
+    if (!ctm) return;
+    const p = new DOMPoint(cx, cy).matrixTransform(ctm.inverse());
+    const w = vb.w * factor;
+    if (w < 20 || w > Math.max(vb0.w, vb0.h) * 20) return;
+    vb = {x: p.x - (p.x - vb.x) * factor, y: p.y - (p.y - vb.y) * factor, w, h: vb.h * factor};
+    apply();
+  }
+  function pan(dxPx, dyPx) {
+    if (!svg) return;
+    const ctm = svg.getScreenCTM();
+    const s = ctm ? 1 / ctm.a : 1;
+    vb.x -= dxPx * s; vb.y -= dyPx * s;
+    apply();
+  }
+  const canvas = $('#canvas');
+  canvas.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    zoom(Math.exp(e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), e.clientX, e.clientY);
+  }, {passive: false});
+  let drag = null, dragged = false;
+  canvas.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0) return;
+    drag = {x: e.clientX, y: e.clientY, id: e.pointerId};
+    dragged = false;
+  });
+  window.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+    if (!dragged && Math.hypot(dx, dy) < 4) return;
+    if (!dragged) { dragged = true; canvas.classList.add('dragging'); }
+    pan(dx, dy);
+    drag.x = e.clientX; drag.y = e.clientY;
+  });
+  window.addEventListener('pointerup', () => { drag = null; canvas.classList.remove('dragging'); });
+  window.addEventListener('resize', () => { if (vb) fit(); });
+
+  // -- clicks on the graph -------------------------------------------------------------------------
+  canvas.addEventListener('click', (e) => {
+    if (dragged) { dragged = false; return; }
+    const frame = e.target.closest('g.frame');
+    if (frame) {
+      setState({expand: (state.expand || []).filter((p) => p !== frame.dataset.pattern)});
+      return;
+    }
+    const g = e.target.closest('g.node');
+    if (!g || !view) return;
+    const name = g.dataset.name || nodeName(g);
+    const heat = name.match(/^(m\d+)_([dg])(\d+)$/);
+    if (heat) {
+      const m = view.nodes[heat[1]];
+      const b = g.getBBox();
+      const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(g.getScreenCTM().inverse());
+      const col = Math.max(0, Math.min(m.shape[1] - 1, Math.floor((p.x - b.x) / b.width * m.shape[1])));
+      setState({view: 'param', param: `${m.param}[${heat[3]}][${col}]`, level: 'auto', expand: null, sel: null, hl: null, depth: null});
+      return;
+    }
+    const n = view.nodes[name];
+    if (!n) return;
+    if (n.k === 's') { setState({sel: n.id}, {replace: true}); return; }
+    if (n.k === 'r') { flash(n.refers); return; }
+    if (n.k === 'g') showGroup(name, n);
+    if (n.to) setState(Object.assign({sel: null, hl: null}, n.to));
+  });
+  canvas.addEventListener('dblclick', (e) => {
+    const g = e.target.closest('g.node');
+    if (!g || !view) return;
+    const n = view.nodes[g.dataset.name];
+    if (n && n.k === 's') setState({view: 'node', node: n.id, depth: 2, level: 'auto', expand: null, sel: n.id, hl: null});
+  });
+  function flash(names) {
+    const gs = names.map((nm) => svg.querySelector(`g.node[data-name="${CSS.escape(nm)}"]`)).filter(Boolean);
+    for (const g of gs) g.classList.add('flash');
+    setTimeout(() => gs.forEach((g) => g.classList.remove('flash')), 1500);
+    if (gs.length) focusOn(names);
+  }
+
+  // -- side panel --------------------------------------------------------------------------------
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+  function clearPanel() {
+    $('#panel').innerHTML = '<p class="hint">Click a node: a folded node opens in place, a scalar shows its data, ' +
+      'grad, local derivatives and the uses that sum to its grad here.</p>' +
+      (view ? `<h4>This view</h4><p>${esc(view.title)}</p>` +
+        (view.notes.length ? `<h4>Notes</h4><p>${view.notes.map(esc).join('<br>')}</p>` : '') : '');
+  }
+  function showGroup(name, n) {
+    const ops = Object.entries(n.opcounts || {}).map(([k, v]) => `${v} ${k}`).join(', ');
+    $('#panel').innerHTML = `<h3>${esc(n.path)}</h3><table class="kv">
+      <tr><td>folded</td><td>${n.ops} ops (${esc(ops)})</td></tr>
+      <tr><td>side</td><td>${esc(n.side)}</td></tr>
+      <tr><td>first id</td><td class="num">${n.first}</td></tr></table>`;
+  }
+  async function showNode(id) {
+    let d;
+    try {
+      const t = {};
+      for (const k of ['doc', 'seed', 'ckpt']) if (state[k]) t[k] = state[k];
+      t.id = id;
+      const r = await fetch('/api/node?' + query(t));
+      d = await r.json();
+      if (!r.ok) throw new Error(d.error);
+    } catch (e) { showMsg(e.message); return; }
+    const row = (k, v) => `<tr><td>${k}</td><td class="num">${esc(v)}</td></tr>`;
+    let h = `<h3>${esc(d.label)} <small>#${d.id}</small></h3><table class="kv" id="facts">` +
+      row('op', d.op + (d.exponent !== undefined ? ` ** ${d.exponent}` : '')) +
+      `<tr><td>data</td><td class="num" data-k="data">${esc(d.data)}</td></tr>` +
+      `<tr><td>grad</td><td class="num" data-k="grad">${esc(d.grad)}</td></tr>` +
+      row('scope', d.path) + row('ops folded', d.ops_folded) + row('backward #', d.backward_rank) + '</table>';
+    if (d.source) {
+      h += `<h4>made by microgpt/model.py:${d.source.line} (${esc(d.source.function)})</h4><pre>${esc(d.source.code)}</pre>`;
+    }
+    if (d.inputs.length) {
+      h += `<h4>inputs: local derivative d out / d in</h4><table id="inputs"><tr><td>input</td><td class="num">local</td><td class="num">contribution</td></tr>`;
+      for (const x of d.inputs) {
+        h += `<tr><td><a data-sel="${x.id}">${esc(x.label)}</a></td><td class="num" data-k="local">${esc(x.local)}</td>` +
+             `<td class="num" data-k="contrib">${esc(x.contrib)}</td></tr>`;
+      }
+      h += '</table>';
+    }
+    h += `<h4>uses: grad = Σ contributions (${d.n_uses})</h4>`;
+    if (d.is_loss) h += '<p>The loss: backward starts here with grad 1.</p>';
+    if (d.uses.length) {
+      h += `<table id="uses"><tr><td>used by</td><td class="num">local</td><td class="num">contribution</td></tr>`;
+      for (const u of d.uses) {
+        h += `<tr><td><a data-sel="${u.id}" title="${esc(u.path)}">${esc(u.label)}</a></td>` +
+             `<td class="num" data-k="local">${esc(u.local)}</td><td class="num" data-k="contrib">${esc(u.contrib)}</td></tr>`;
+      }
+      if (d.n_uses > d.uses.length) h += `<tr><td colspan="3">… ${d.n_uses - d.uses.length} more</td></tr>`;
+      h += `<tr class="sum"><td>sum</td><td></td><td class="num" data-k="sum">${esc(d.uses_sum)}</td></tr></table>` +
+        `<p class="${d.sum_is_grad ? 'ok' : 'bad'}">${d.sum_is_grad ? '= grad, exactly' : '≠ grad'}</p>`;
+    }
+    h += `<p><a data-node="${d.id}">show its neighbourhood</a></p>`;
+    $('#panel').innerHTML = h;
+  }
+  $('#panel').addEventListener('click', (e) => {
+    const a = e.target.closest('a');
+    if (!a) return;
+    if (a.dataset.sel) {
+      const id = a.dataset.sel;
+      const name = 'n' + id;
+      if (view.nodes[name]) setState({sel: id}, {replace: true});
+      else setState({view: 'node', node: id, depth: 2, level: 'auto', expand: null, sel: id, hl: null});
+    } else if (a.dataset.node) {
+      setState({view: 'node', node: a.dataset.node, depth: 2, level: 'auto', expand: null, sel: a.dataset.node, hl: null});
+    }
+  });
+
+  // -- breadcrumbs, positions, tabs, controls -----------------------------------------------------
+  function toState(s) { return parseQuery(query(Object.fromEntries(Object.entries(s).filter(([k, v]) => v !== null)))); }
+  function drawCrumbs() {
+    const c = $('#crumbs');
+    c.innerHTML = '';
+    view.crumbs.forEach((cr, k) => {
+      if (k) c.insertAdjacentHTML('beforeend', '<span class="sep">›</span>');
+      const last = k === view.crumbs.length - 1;
+      const a = document.createElement(last ? 'span' : 'a');
+      a.innerHTML = `<span class="lvl">${esc(cr.level)}</span>${esc(cr.label)}`;
+      if (last) a.className = 'cur';
+      a.dataset.k = k;
+      a.addEventListener('click', () => goCrumb(k));
+      c.append(a);
+    });
+  }
+  function goCrumb(k) {
+    const s = toState(view.crumbs[k].to);
+    navigate(query(s), {});
+  }
+  function upOne() {
+    if (state.expand && state.expand.length) { setState({expand: state.expand.slice(0, -1)}); return; }
+    if (view && view.crumbs.length > 1) goCrumb(view.crumbs.length - 2);
+  }
+  function curPos() {
+    if (!view) return null;
+    const c = view.crumbs.find((x) => x.level === 'position');
+    return c ? Number(c.to.token) : null;
+  }
+  function drawPositions() {
+    const p = $('#positions');
+    p.innerHTML = `<span class="lbl">'${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''} · loss ` +
+      `${info.loss === null ? '?' : info.loss.toFixed(4)} · positions:</span>`;
+    const all = document.createElement('span');
+    all.className = 'chip all';
+    all.textContent = 'all (layer 0)';
+    all.title = 'every position, block level';
+    all.addEventListener('click', () => goCrumb(0));
+    p.append(all);
+    for (const t of info.tokens) {
+      const c = document.createElement('span');
+      c.className = 'chip';
+      c.dataset.pos = t.pos;
+      c.innerHTML = `${t.pos}: ${esc(t.char)}→${esc(t.target)}<small>${t.loss !== undefined ? t.loss.toFixed(2) : ''}</small>`;
+      c.title = `position ${t.pos}: reads '${t.char}', should predict '${t.target}'; loss ${t.loss}`;
+      c.addEventListener('click', () => setState({view: 'token', token: t.pos, level: null, expand: null, sel: null, hl: null,
+                                                 layer: null, head: null, param: null, node: null, depth: null, dir: null}));
+      p.append(c);
+    }
+    $('#doc').value = info.doc || '';
+    $('#seed').value = info.seed === null ? '' : info.seed;
+    $('#ckpt').value = info.ckpt || '';
+    for (const el of ['#doc', '#seed', '#ckpt', '#recording button']) $(el).disabled = info.fixed;
+    for (const a of document.querySelectorAll('#exportmenu a')) {
+      a.classList.toggle('disabled', a.dataset.fmt === 'png' && !info.png);
+      if (a.dataset.fmt === 'png' && !info.png) a.title = 'needs Graphviz dot installed';
+    }
+  }
+  const opt = (v, t, sel) => `<option value="${esc(v)}"${String(sel) === String(v) ? ' selected' : ''}>${esc(t)}</option>`;
+  function syncControls() {
+    if (!info) return;
+    const v = state.view || 'token';
+    for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('on', b.dataset.view === v);
+    const pos = curPos();
+    for (const c of document.querySelectorAll('#positions .chip[data-pos]')) c.classList.toggle('on', Number(c.dataset.pos) === pos && v !== 'param' && v !== 'node');
+    const posSel = (allowAll) => `<label>position <select data-f="token">${allowAll ? opt('', 'all', state.token || '') : ''}` +
+      info.tokens.map((t) => opt(t.pos, `${t.pos}: ${t.char}→${t.target}`, state.token !== undefined ? state.token : (allowAll ? '' : info.tokens.length - 1))).join('') + '</select></label>';
+    const layerSel = `<label>layer <select data-f="layer">${info.layers.map((l) => opt(l, l, state.layer || 0)).join('')}</select></label>`;
+    let h = '';
+    if (v === 'token') h += posSel(false);
+    else if (v === 'layer') h += layerSel + posSel(true);
+    else if (v === 'head') h += layerSel + `<label>head <select data-f="head">${info.heads.map((x) => opt(x, x, state.head || 0)).join('')}</select></label>` + posSel(true);
+    else if (v === 'param') {
+      const [name, r, c] = parseParam(state.param || '');
+      h += `<label>matrix <select data-p="name">${Object.keys(info.params).map((n) => opt(n, `${n} ${info.params[n].join('×')}`, name)).join('')}</select></label>` +
+        `<label>row <input data-p="row" size="3" value="${r}" placeholder="all"></label><label>col <input data-p="col" size="3" value="${c}" placeholder="all"></label>`;
+    } else if (v === 'node') {
+      h += `<label>node <input data-f="node" size="7" value="${esc(state.node || 'loss')}"></label>` +
+        `<label>depth <input data-f="depth" size="2" value="${esc(state.depth || 2)}"></label>` +
+        `<label>direction <select data-f="dir">${['both', 'ancestors', 'descendants'].map((d) => opt(d, d, state.dir || 'both')).join('')}</select></label>`;
+    }
+    h += `<label>level <select data-f="level">${info.levels.map((l) => opt(l, l, state.level || 'block')).join('')}</select></label>` +
+      `<label title="label edges with local derivative and contribution"><input type="checkbox" data-f="grads"${state.grads === '1' ? ' checked' : ''}> edge grads</label>` +
+      `<label title="largest view drawn (nodes / edges)">budget <input data-f="budget" size="4" value="${esc(state.budget || info.defaults.budget)}">` +
+      `/<input data-f="ebudget" size="4" value="${esc(state.ebudget || info.defaults.ebudget)}"></label>`;
+    $('#viewctl').innerHTML = h;
+  }
+  function parseParam(t) {
+    const m = t.match(/^([\w.]+)(?:\[(\d+)\]\[(\d+)\])?$/);
+    return m ? [m[1], m[2] || '', m[3] || ''] : [Object.keys(info.params)[0], '', ''];
+  }
+  $('#viewctl').addEventListener('change', (e) => {
+    const el = e.target;
+    if (el.dataset.p) {
+      const name = $('#viewctl [data-p="name"]').value;
+      const r = $('#viewctl [data-p="row"]').value.trim(), c = $('#viewctl [data-p="col"]').value.trim();
+      setState({param: r !== '' && c !== '' ? `${name}[${r}][${c}]` : name, sel: null, hl: null, expand: null});
+      return;
+    }
+    const f = el.dataset.f;
+    const val = el.type === 'checkbox' ? (el.checked ? '1' : null) : (el.value.trim() || null);
+    const p = {[f]: val, sel: null};
+    if (f !== 'level' && f !== 'grads' && f !== 'budget' && f !== 'ebudget') p.expand = null;
+    setState(p);
+  });
+  $('#tabs').addEventListener('click', (e) => {
+    const b = e.target.closest('button');
+    if (!b || !info) return;
+    const v = b.dataset.view, pos = curPos();
+    const last = info.tokens.length ? info.tokens[info.tokens.length - 1].pos : 0;
+    const base = {view: v, token: null, layer: null, head: null, param: null, node: null, depth: null, dir: null,
+                  expand: null, hl: null, level: 'auto'};
+    if (v === 'token') Object.assign(base, {token: pos === null ? last : pos, level: null});
+    if (v === 'layer') Object.assign(base, {layer: state.layer || info.layers[0] || 0, token: pos});
+    if (v === 'head') Object.assign(base, {layer: state.layer || info.layers[0] || 0, head: state.head || 0, token: pos === null ? last : pos});
+    if (v === 'param') Object.assign(base, {param: state.param || `${Object.keys(info.params).find((n) => n.includes('attn_wq')) || Object.keys(info.params)[0]}[0][0]`});
+    if (v === 'node') Object.assign(base, {node: state.sel || 'loss', depth: 2, sel: state.sel || null});
+    setState(base);
+  });
+
+  // -- recording, search, export, help ---------------------------------------------------------------
+  $('#recording').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const doc = $('#doc').value.trim(), seed = $('#seed').value.trim(), ckpt = $('#ckpt').value.trim();
+    setState({doc: doc || null, seed: ckpt ? null : (seed || null), ckpt: ckpt || null, view: null, token: null, layer: null,
+              head: null, param: null, node: null, depth: null, dir: null, expand: null, level: null, sel: null, hl: null});
+  });
+  $('#search').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const q = $('#q').value.trim();
+    const box = $('#results');
+    if (!q) { box.hidden = true; return; }
+    const t = {};
+    for (const k of ['doc', 'seed', 'ckpt', 'budget', 'ebudget']) if (state[k]) t[k] = state[k];
+    t.q = q;
+    try {
+      const r = await fetch('/api/search?' + query(t));
+      const d = await r.json();
+      if (!r.ok) throw new Error(d.error);
+      box.innerHTML = `<div class="head">${d.count} match${d.count === 1 ? '' : 'es'} in ${d.scopes} scope${d.scopes === 1 ? '' : 's'}</div>` +
+        d.matches.map((m) => `<div class="row"><span>${esc(m.path)}</span><span>${m.count}</span></div>`).join('') +
+        (d.scopes > d.matches.length ? `<div class="row">… ${d.scopes - d.matches.length} more scopes</div>` : '');
+      box.hidden = false;
+      navigate(d.url, {});
+      setTimeout(() => { box.hidden = true; }, 4000);
+    } catch (err) {
+      box.innerHTML = `<div class="err">${esc(err.message)}</div>`;
+      box.hidden = false;
+    }
+  });
+  $('#q').addEventListener('input', () => { if (!$('#q').value) $('#results').hidden = true; });
+  $('#exportbtn').addEventListener('click', (e) => { e.stopPropagation(); $('#exportmenu').hidden = !$('#exportmenu').hidden; });
+  document.addEventListener('click', (e) => {
+    if (!e.target.closest('.dropdown')) $('#exportmenu').hidden = true;
+    if (!e.target.closest('#search')) $('#results').hidden = true;
+  });
+  $('#exportmenu').addEventListener('click', (e) => {
+    const a = e.target.closest('a');
+    if (!a) return;
+    a.href = '/api/export?' + query(Object.assign({}, state, {fmt: a.dataset.fmt, sel: null, hl: null, frame: null}));
+    setTimeout(() => { $('#exportmenu').hidden = true; }, 0);
+  });
+  $('#fit').addEventListener('click', fit);
+  $('#helpbtn').addEventListener('click', () => { $('#help').hidden = !$('#help').hidden; });
+  $('#help').addEventListener('click', () => { $('#help').hidden = true; });
+
+  document.addEventListener('keydown', (e) => {
+    const typing = e.target.closest('input, select, textarea');
+    if (e.key === 'Escape') {
+      if (!$('#help').hidden) { $('#help').hidden = true; return; }
+      if (typing) { e.target.blur(); return; }
+      if (state.sel) setState({sel: null}, {replace: true});
+      return;
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const step = 80;
+    const k = e.key;
+    if (k === '?') $('#help').hidden = !$('#help').hidden;
+    else if (k === '/') { e.preventDefault(); $('#q').focus(); $('#q').select(); }
+    else if (k === 'f' || k === '0') fit();
+    else if (k === '+' || k === '=') zoom(1 / 1.25);
+    else if (k === '-' || k === '_') zoom(1.25);
+    else if (k === 'ArrowLeft') pan(step, 0);
+    else if (k === 'ArrowRight') pan(-step, 0);
+    else if (k === 'ArrowUp') pan(0, step);
+    else if (k === 'ArrowDown') pan(0, -step);
+    else if (k === 'u' || k === 'Backspace') upOne();
+    else if ((k === '[' || k === ']') && info) {
+      const pos = curPos();
+      const ps = info.tokens.map((t) => t.pos);
+      const i = ps.indexOf(pos);
+      const j = k === '[' ? Math.max(0, i - 1) : Math.min(ps.length - 1, i + 1);
+      if (i >= 0 && j !== i) setState({token: ps[j], expand: null, sel: null, hl: null, view: ['layer', 'head'].includes(state.view) ? state.view : 'token'});
+    } else return;
+    e.preventDefault();
+  });
+
+  let msgTimer = null;
+  function showMsg(text) {
+    const m = $('#msg');
+    m.textContent = text;
+    m.hidden = false;
+    clearTimeout(msgTimer);
+    msgTimer = setTimeout(hideMsg, 9000);
+  }
+  function hideMsg() { $('#msg').hidden = true; }
+
+  window.addEventListener('popstate', () => load(location.search.slice(1)));
+
+  window.explorer = {
+    get svg() { return svg; },
+    get state() { return Object.assign({}, state); },
+    get view() { return view; },
+    setState,
+    query,
+    on(type, fn) { events.addEventListener(type, (e) => fn(e.detail)); },
+    fit, zoom,
+  };
+  load(location.search.slice(1));
+})();
