@@ -65,7 +65,10 @@ class Api:
     # -- helpers ----------------------------------------------------------------------------
     def _parse(self, query, extra=()):
         allowed = tuple(st.DEFAULTS) + tuple(extra)
-        raw = parse_qs(query, keep_blank_values=True, max_num_fields=64)
+        try:
+            raw = parse_qs(query, keep_blank_values=True, max_num_fields=64)
+        except ValueError:
+            raise ApiError(400, "more than 64 query parameters") from None
         own = {k: raw.pop(k) for k in extra if k in raw}
         for k, v in own.items():
             if len(v) != 1:

@@ -1,0 +1,203 @@
+"""The explorer's server over real HTTP on 127.0.0.1: validation, Host check, static files, recovery."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from graphviz_export.explorer import state as st
+from tests.explorer_helpers import get, get_json, running_server
+
+
+@pytest.fixture(scope='module')
+def server():
+    with running_server(doc='emma', seed=42) as s:
+        yield s
+
+
+def test_page_and_assets_are_served(server):
+    status, headers, body = get(server, '/')
+    assert status == 200 and headers['Content-Type'].startswith('text/html')
+    assert b'<div id="stepper"></div>' in body
+    for name, kind in (('explorer.js', 'text/javascript'), ('explorer.css', 'text/css')):
+        status, headers, body = get(server, '/static/' + name)
+        assert status == 200 and headers['Content-Type'].startswith(kind) and len(body) > 1000
+    assert "script-src 'self'" in headers['Content-Security-Policy']
+
+
+def test_default_view_is_the_block_view_of_the_last_token(server):
+    status, v = get_json(server, '/api/view')
+    assert status == 200
+    assert v['kind'] == 'token' and v['stats']['level'] == 'block'
+    assert v['title'].startswith("token 4 of 'emma'")          # 'emma': positions 0..4
+    ET.fromstring(v['svg'].encode('utf-8'))                      # well-formed SVG
+    assert [c['level'] for c in v['crumbs']] == ['document', 'position']
+    # every visible node is described, and a block group opens to the vector level in place
+    attn = [k for k, n in v['nodes'].items() if n.get('path') == 'pos4/layer0/attn']
+    assert len(attn) == 1 and v['nodes'][attn[0]]['to'] == {'level': 'vector'}
+    assert f'<title>{attn[0]}</title>' in v['svg']
+
+
+@pytest.mark.parametrize('query, words', [
+    ('level=bogus', "level 'bogus' is not one of"),
+    ('token=x', 'token must be a whole number'),
+    ('token=99', 'position 99 is not in this trace'),
+    ('budget=0', 'budget must be in 1..'),
+    ('view=head', "view 'head' needs head"),
+    ('view=param&param=nope', "unknown parameter 'nope'"),
+    ('view=param&param=wte[99][0]', 'outside wte'),
+    ('expand=pos4/layer0/nothing', 'matches no scope'),
+    ('expand=<script>', 'is not a scope path'),
+    ('zzz=1', "unknown parameter 'zzz'"),
+    ('token=1&token=2', "given 2 times"),
+    ('doc=%C3%A9mma', "'é'"),
+    ('doc=', 'doc is empty'),
+    ('ckpt=/no/such/file.json', 'no checkpoint file'),
+    ('view=node&node=-3', 'node must be'),
+    ('dir=up&view=node&node=loss', "dir 'up' is not one of"),
+])
+def test_bad_view_parameters_get_400_with_a_one_line_json_error(server, query, words):
+    status, headers, body = get(server, '/api/view?' + query)
+    assert status == 400, body
+    assert headers['Content-Type'].startswith('application/json')
+    err = json.loads(body)['error']
+    assert words in err and '\n' not in err
+
+
+@pytest.mark.parametrize('path, status, words', [
+    ('/api/node', 400, 'need id'),
+    ('/api/node?id=abc', 400, 'id must be a whole number'),
+    ('/api/node?id=99999999', 400, 'not in this trace'),
+    ('/api/search', 400, 'search needs q'),
+    ('/api/search?q=pos:x', 400, 'pos must be a whole number'),
+    ('/api/search?q=color:red', 400, 'tags are key:value'),
+    ('/api/search?q=nosuch.matrix[1][1]', 400, 'unknown parameter'),
+    ('/api/export?fmt=gif', 400, "fmt 'gif' is not one of"),
+    ('/api/nothing', 404, 'no API endpoint'),
+    ('/nothing.html', 404, 'no such page'),
+])
+def test_bad_api_requests(server, path, status, words):
+    got, body = get_json(server, path)
+    assert got == status and words in body['error']
+
+
+def test_a_view_over_the_budget_is_refused_with_its_counts(server):
+    status, body = get_json(server, '/api/view?level=vector&expand=pos4/layer0/attn/q')
+    assert status == 422
+    assert body['nodes'] > 150 and body['budget'] == 150
+    assert f"this view has {body['nodes']} nodes" in body['error'] and 'one head or one role' in body['error']
+
+
+@pytest.mark.parametrize('host', ['evil.example:80', 'evil.example', '127.0.0.1', '127.0.0.1:1', '', None])
+def test_a_foreign_host_header_is_refused(server, host):
+    status, _, body = get(server, '/', headers={'Host': host})
+    assert status == 403 and b'is not the address this server serves' in body
+
+
+def test_localhost_names_of_the_served_port_are_accepted(server):
+    port = server.server_address[1]
+    for host in (f'127.0.0.1:{port}', f'localhost:{port}', f'LOCALHOST:{port}'):
+        assert get(server, '/', headers={'Host': host})[0] == 200
+
+
+def test_cross_site_api_requests_are_refused(server):
+    status, body = get_json(server, '/api/view', headers={'Sec-Fetch-Site': 'cross-site'})
+    assert status == 403 and 'cross-site' in body['error']
+
+
+@pytest.mark.parametrize('path', ['/static/../server.py', '/static/../../pyproject.toml', '/static/%2e%2e/api.py',
+                                  '/../../../../etc/passwd', '/static//etc/passwd', '/static/explorer.js/../api.py',
+                                  '//etc/passwd', '/static/'])
+def test_static_files_cannot_escape_the_asset_folder(server, path):
+    status, _, body = get(server, path)
+    assert status == 404 and b'import' not in body and b'root:' not in body
+
+
+def test_other_methods_are_refused(server):
+    status, headers, body = get(server, '/api/view', method='POST')
+    assert status == 405 and json.loads(body)['error'].startswith('method POST')
+
+
+def test_the_server_keeps_serving_after_bad_requests(server):
+    for path in ('/api/view?level=%ff%fe', '/api/view?' + 'a=1&' * 200, '/api/node?id=' + '9' * 50,
+                 '/api/view?token=' + 'x' * 5000):
+        assert get(server, path)[0] in (400, 404)
+    status, _, _ = get(server, '/static/../x')
+    assert status == 404
+    status, v = get_json(server, '/api/view?view=layer&layer=0&token=2&level=vector')
+    assert status == 200 and v['stats']['level'] == 'vector'
+
+
+def test_node_details_equal_the_trace(server):
+    trace = server.api.recordings.get(server.api.recordings.key({}))
+    cell = trace.param_nodes('layer0.attn_wq[3][5]')[0]
+    status, d = get_json(server, f'/api/node?id={cell}')
+    assert status == 200
+    assert d['data'] == repr(trace.data[cell]) and d['grad'] == repr(trace.grad[cell])
+    uses = trace.uses(cell)
+    assert [u['id'] for u in d['uses']] == [p for p, _, _ in uses]
+    assert [float(u['contrib']) for u in d['uses']] == [c for _, _, c in uses]
+    total = 0.0
+    for _, _, c in uses:
+        total += c
+    assert float(d['uses_sum']) == total == trace.grad[cell] and d['sum_is_grad']
+    assert d['source']['function'] == 'init_params'
+    # an op inside attention: its inputs' local derivatives, and the model line that made it
+    i = trace.nodes(pos=2, layer=0, head=1, role='attn_weights')[3]
+    status, d = get_json(server, f'/api/node?id={i}')
+    assert [x['id'] for x in d['inputs']] == trace.children(i)
+    assert [float(x['local']) for x in d['inputs']] == trace.local_grads(i)
+    assert d['path'] == 'pos2/layer0/attn/head1/attn_weights'
+    assert d['source']['code'] == 'attn_weights = softmax(attn_logits)'
+
+
+def test_search_by_tags_cell_and_id(server):
+    status, d = get_json(server, '/api/search?q=pos:3%20layer:0%20head:2%20role:attn_weights')
+    assert status == 200 and d['count'] == 25 and d['matches'] == [
+        {'path': 'pos3/layer0/attn/head2/attn_weights', 'count': 25}]
+    status, v = get_json(server, '/api/view?' + d['url'])
+    assert status == 200 and v['kind'] == 'head' and len(v['highlight']) >= 1
+    assert all('attn_weights' in v['nodes'][n]['path'] for n in v['highlight'])
+    status, d = get_json(server, '/api/search?q=layer0.attn_wq[3][5]')
+    assert d['count'] == 1 and d['to']['view'] == 'param' and d['to']['param'] == 'layer0.attn_wq[3][5]'
+    status, d = get_json(server, '/api/search?q=4711')
+    assert d['to']['view'] == 'node' and d['to']['node'] == 4711 and d['to']['sel'] == 4711
+
+
+def test_switching_document_records_it(server):
+    status, v = get_json(server, '/api/view?doc=christopher')
+    assert status == 200 and v['title'].startswith("token 11 of 'christopher'")
+    status, info = get_json(server, '/api/info?doc=christopher&seed=7')
+    assert info['doc'] == 'christopher' and info['seed'] == 7 and len(info['tokens']) == 12
+
+
+def test_views_are_cached(server):
+    q = '/api/view?view=layer&layer=0&token=1&level=vector'
+    get_json(server, q)
+    status, v = get_json(server, q + '&hl=4711')      # the highlight is not part of the drawing
+    assert status == 200 and v['cached']
+
+
+def test_exports(server):
+    status, headers, body = get(server, '/api/export?fmt=svg&token=2')
+    assert status == 200 and headers['Content-Type'] == 'image/svg+xml'
+    assert 'attachment; filename="emma-token_2.svg"' == headers['Content-Disposition']
+    ET.fromstring(body)
+    status, headers, body = get(server, '/api/export?fmt=dot&token=2')
+    assert body.startswith(b'digraph microgpt {')
+    status, headers, body = get(server, '/api/export?fmt=json&token=2')
+    assert json.loads(body)['format'] == 'microgpt-graph view'
+    status, headers, body = get(server, '/api/export?fmt=png&token=2')
+    if server.api.png:
+        assert status == 200 and body.startswith(b'\x89PNG')
+    else:
+        assert status == 400 and b'needs the Graphviz' in body
+
+
+def test_state_round_trips_through_the_query_string():
+    s = st.parse('view=head&layer=0&head=2&token=3&level=auto&expand=pos3/layer0/attn/head2/q&grads=1&frame=5')
+    assert s['frame'] == 5 and s['expand'] == ('pos3/layer0/attn/head2/q',) and s['grads'] is True
+    assert st.parse(st.canonical(s)) == s
+    assert st.canonical(st.parse('')) == ''
+    assert st.build_kwargs(s) == {'layer': 0, 'head': 2, 'token': 3, 'level': 'auto', 'budget': 150,
+                                  'edge_budget': 400, 'expand': ('pos3/layer0/attn/head2/q',), 'edge_grads': True}
