@@ -179,7 +179,7 @@
       const tip = document.createElementNS(NS, 'title');
       tip.textContent = `expanded to scalars: ${pat}; click to fold it back`;
       f.append(tip, r, t);
-      root.insertBefore(f, root.firstChild.nextSibling);   // behind the nodes
+      root.insertBefore(f, root.querySelector('g.node, g.edge'));   // over the clusters, under the nodes
     }
   }
 
@@ -319,7 +319,7 @@
       if (!r.ok) throw new Error(d.error);
     } catch (e) { showMsg(e.message); return; }
     const row = (k, v) => `<tr><td>${k}</td><td class="num">${esc(v)}</td></tr>`;
-    let h = `<h3>${esc(d.label)} <small>#${d.id}</small></h3><table class="kv" id="facts">` +
+    let h = `<h3>${esc(d.label)}${d.label.includes('#') ? '' : ` <small>#${d.id}</small>`}</h3><table class="kv" id="facts">` +
       row('op', d.op + (d.exponent !== undefined ? ` ** ${d.exponent}` : '')) +
       `<tr><td>data</td><td class="num" data-k="data">${esc(d.data)}</td></tr>` +
       `<tr><td>grad</td><td class="num" data-k="grad">${esc(d.grad)}</td></tr>` +
@@ -369,10 +369,10 @@
     const c = $('#crumbs');
     c.innerHTML = '';
     view.crumbs.forEach((cr, k) => {
-      if (k) c.insertAdjacentHTML('beforeend', '<span class="sep">›</span>');
+      if (k) c.insertAdjacentHTML('beforeend', ' <span class="sep">›</span> ');
       const last = k === view.crumbs.length - 1;
       const a = document.createElement(last ? 'span' : 'a');
-      a.innerHTML = `<span class="lvl">${esc(cr.level)}</span>${esc(cr.label)}`;
+      a.innerHTML = `<span class="lvl">${esc(cr.level)} </span>${esc(cr.label)}`;
       if (last) a.className = 'cur';
       a.dataset.k = k;
       a.addEventListener('click', () => goCrumb(k));
