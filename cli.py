@@ -16,6 +16,7 @@ import click
 
 from graphviz_export import build_view, failure_view, file_name, render_view
 from graphviz_export.diff import diff_svg
+from graphviz_export.explorer import serve
 from graphviz_export.options import (
     DEFAULT_BUDGET,
     DEFAULT_EDGE_BUDGET,
@@ -491,6 +492,33 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
     write_output(path, svg)
     change = after.loss - before.loss
     click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})")
+
+
+@main.command()
+@model_options
+@click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help='Port to serve on (0: a free one).')
+@click.option('--host', default='127.0.0.1', show_default=True,
+              help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
+@click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+def explore(doc, checkpoint, seed, trace_path, port, host, no_browser, renderer):
+    """Explore the recorded step in your browser: expand, search, inspect.
+
+    Records the step, serves a local page (no network) and opens it. Ctrl-C stops it.
+
+    \b
+    Examples:
+      microgpt-graph explore
+      microgpt-graph explore --doc christopher --no-browser --port 8000
+    """
+    trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+    try:
+        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, host=host, port=port, renderer=renderer,
+              open_browser=not no_browser, echo=click.echo)
+    except OSError as e:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 
 
 if __name__ == '__main__':

@@ -39,5 +39,5 @@ def get(server, path, headers=None, method='GET'):
 
 
 def get_json(server, path, **kw):
-    status, headers, body = get(server, path, **kw)
+    status, _headers, body = get(server, path, **kw)
     return status, json.loads(body)

@@ -114,7 +114,7 @@ def test_static_files_cannot_escape_the_asset_folder(server, path):
 
 
 def test_other_methods_are_refused(server):
-    status, headers, body = get(server, '/api/view', method='POST')
+    status, _headers, body = get(server, '/api/view', method='POST')
     assert status == 405 and json.loads(body)['error'].startswith('method POST')
 
 

@@ -14,4 +14,4 @@ from .recordings import Recordings
 from .server import ExplorerServer, make_server, serve
 from .state import StateError
 
-__all__ = ['serve', 'make_server', 'ExplorerServer', 'Api', 'ApiError', 'Recordings', 'StateError']
+__all__ = ['Api', 'ApiError', 'ExplorerServer', 'Recordings', 'StateError', 'make_server', 'serve']

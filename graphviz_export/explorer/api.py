@@ -168,7 +168,7 @@ class Api:
 
     @staticmethod
     def _click_target(trace, n, level, state, path):
-        pos, layer, block, head, role = n.scope
+        pos, _layer, block, _head, role = n.scope
         if block == 'params':
             return {'view': 'param', 'param': role, 'level': 'auto', 'expand': [], 'sel': None, 'hl': None}
         if n.side != 'interior':
@@ -227,7 +227,7 @@ class Api:
         if fmt == 'png' and not self.png:
             raise ApiError(400, "png export needs the Graphviz `dot` program, which is not installed; "
                                 "export svg instead")
-        key, trace, entry, _ = self._entry(state)
+        _key, trace, entry, _ = self._entry(state)
         view = entry['view']
         if fmt == 'svg':
             data = entry['svg'].encode('utf-8')

@@ -99,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(e.status, e.body)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        except Exception as e:  # keep serving; say what happened in one line
+        except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
             traceback.print_exc(file=sys.stderr)
             self._error(500, f"internal error: {type(e).__name__}: {e}")
 
@@ -201,10 +201,10 @@ def serve(*, doc='emma', checkpoint=None, seed=42, trace=None, host='127.0.0.1',
               f"and read files the server can read as checkpoints", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, host=host, port=port,
                          renderer=renderer, verbose=verbose)
-    echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
-    if open_browser:
-        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
     try:
+        echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
+        if open_browser:
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         echo("stopped")

@@ -77,9 +77,9 @@ class SourceMap:
             ok = all((scope[FIELDS.index(f)] is not None) if v is _ANY else scope[FIELDS.index(f)] == v
                      for f, v in fields.items())
             # a block that sets no role cannot claim a node whose role is set (and vice versa)
-            if ok and all((f in fields) == (scope[FIELDS.index(f)] is not None) for f in ('head', 'role')):
-                if best is None or len(fields) >= len(best[0]):
-                    best = (fields, a, b, fn)
+            ok = ok and all((f in fields) == (scope[FIELDS.index(f)] is not None) for f in ('head', 'role'))
+            if ok and (best is None or len(fields) >= len(best[0])):
+                best = (fields, a, b, fn)
         if best is None:
             return None
         return self._entry(best[1], best[2], best[3])

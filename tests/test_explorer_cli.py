@@ -1,0 +1,50 @@
+"""`microgpt-graph explore`: prints the URL, serves, and Ctrl-C stops it cleanly (no traceback)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _start(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
+    return subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_explore_serves_and_stops_on_ctrl_c():
+    p = _start('--doc', 'anna')
+    try:
+        line = p.stdout.readline()
+        assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
+        url = line.split()[2]
+        with urllib.request.urlopen(url + 'api/view', timeout=30) as r:
+            assert r.status == 200 and json.loads(r.read())['title'].startswith("token 4 of 'anna'")
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    assert p.returncode == 0
+    assert 'Traceback' not in err and out.strip() == 'stopped'
+
+
+def test_explore_bad_doc_is_a_one_line_error():
+    p = _start('--doc', 'Anna!')
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 2
+    assert err.strip().splitlines() == [err.strip()] and "character 'A' at index 0" in err
+
+
+def test_explore_on_another_host_warns():
+    p = _start('--host', '0.0.0.0')
+    try:
+        line = p.stdout.readline()
+        assert line.startswith('microgpt-graph explorer: http://127.0.0.1:')
+    finally:
+        p.send_signal(signal.SIGINT)
+        _out, err = p.communicate(timeout=20)
+    assert 'warning: serving on 0.0.0.0' in err and p.returncode == 0
