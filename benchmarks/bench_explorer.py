@@ -1,0 +1,133 @@
+"""Explorer benchmark: drives a real browser (Debian's chromium via Playwright); prints figures, asserts nothing.
+
+    python benchmarks/bench_explorer.py [--reps 7] [--doc emma] [--renderer auto]
+
+Each figure is a median over --reps runs, timed in the page (performance.now()):
+  first load      a fresh server (started per run, so nothing is cached) and a fresh
+                  tab: navigation start -> the first view drawn (the 'explorer:view' event)
+  new view        explorer.setState(...) -> the view drawn, for views the server has not
+                  seen (a position's vector view, then one head's attention weights expanded)
+  cached (server) the same views again from a new URL (a different search highlight), so
+                  the page's own cache misses and the server's LRU answers
+  cached (page)   back to a view this tab has drawn (the page's own cache: back/forward)
+  doc switch      setState({doc: <a new 12-character name>}): record + fold + layout + draw
+  longest task    the longest main-thread task (PerformanceObserver 'longtask') and the
+                  longest gap between animation frames while any of the above loaded
+Targets (issue 12): first load <= 1 s, new view <= 500 ms, cached <= 100 ms, doc switch
+<= 2 s, no frame longer than 200 ms.
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run']
+DOCS12 = ['christophers', 'maximiliansa', 'alexandrinas', 'jacquelynnes', 'bartholomewa', 'constantinos',
+          'gwendolynnes', 'evangelinaaa', 'marguerittes', 'fredericksen', 'wilhelminaaa', 'throckmorton']
+
+# Installed before the page's own script: timestamps of drawn views, long tasks, frame gaps.
+PROBE = """
+window.__drawn = [];
+document.addEventListener('explorer:view', () => window.__drawn.push(performance.now()));
+window.__long = 0;
+try { new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long = Math.max(window.__long, e.duration); })
+        .observe({type: 'longtask', buffered: true}); } catch (e) {}
+window.__gap = 0;
+let __last = performance.now();
+(function tick(t) { window.__gap = Math.max(window.__gap, t - __last); __last = t; requestAnimationFrame(tick); })(__last);
+"""
+
+# setState, then wait for the next drawn view: elapsed ms (or the error shown)
+TIMED = """async (partial) => {
+  const t0 = performance.now();
+  const done = new Promise(res => window.explorer.on('view', () => res(performance.now() - t0)));
+  window.explorer.setState(partial);
+  return await done;
+}"""
+
+
+def start_server(doc, renderer):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
+    p = subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', '--doc', doc,
+                          '--renderer', renderer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = p.stdout.readline()
+    if not line.startswith('microgpt-graph explorer:'):
+        p.kill()
+        raise SystemExit(f"server did not start: {line}{p.stderr.read()}")
+    return p, line.split()[2]
+
+
+def stop_server(p):
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=20)
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float('nan')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--reps', type=int, default=7)
+    ap.add_argument('--doc', default='emma')
+    ap.add_argument('--renderer', default='auto', choices=['auto', 'native', 'wasm'])
+    a = ap.parse_args()
+    first, new, cached_srv, cached_page, switch, longest, gaps = [], [], [], [], [], [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path='/usr/bin/chromium', args=ARGS)
+        for rep in range(a.reps):
+            server, url = start_server(a.doc, a.renderer)
+            try:
+                ctx = browser.new_context(viewport={'width': 1600, 'height': 900})
+                ctx.add_init_script(PROBE)
+                page = ctx.new_page()
+                page.goto(url)
+                page.wait_for_function('() => window.__drawn.length > 0')
+                first.append(page.evaluate('window.__drawn[0]'))
+                n_pos = page.evaluate('window.explorer.view.crumbs[1].to.token') + 1
+                p = rep % n_pos
+                steps = [{'view': 'token', 'token': p, 'level': 'vector', 'expand': None},
+                         {'expand': [f'pos{p}/layer0/attn/head{rep % 4}/attn_weights']}]
+                urls = []
+                for s in steps:
+                    new.append(page.evaluate(TIMED, s))
+                    urls.append(page.evaluate('window.explorer.view.url'))
+                page.evaluate(TIMED, {'view': 'head', 'layer': 0, 'head': 0, 'token': p, 'level': 'auto',
+                                      'expand': None})
+                for k, s in enumerate(steps):       # the server has them; the page has not (new hl)
+                    cached_srv.append(page.evaluate(TIMED, dict(s, hl=f'{1000 + k}')))
+                page.evaluate(TIMED, {'hl': None})
+                for u in urls:                      # the page has drawn these very URLs
+                    q = dict(x.split('=', 1) for x in u.split('&') if '=' in x and not x.startswith('expand='))
+                    q = {k: None for k in ('hl', 'sel')} | q | {'expand': [x.split('=', 1)[1] for x in u.split('&')
+                                                                         if x.startswith('expand=')] or None}
+                    cached_page.append(page.evaluate(TIMED, q))
+                switch.append(page.evaluate(TIMED, {'doc': DOCS12[rep % len(DOCS12)], 'view': None, 'token': None,
+                                                    'level': None, 'expand': None, 'hl': None, 'sel': None,
+                                                    'layer': None, 'head': None}))
+                longest.append(page.evaluate('window.__long'))
+                gaps.append(page.evaluate('window.__gap'))
+                ctx.close()
+            finally:
+                stop_server(server)
+        browser.close()
+    print(f"explorer benchmark: doc {a.doc!r}, renderer {a.renderer}, {a.reps} runs, medians (ms)")
+    rows = [('first load (fresh server, fresh tab)', first, 1000), ('new view (expand / navigate)', new, 500),
+            ('cached view (server LRU)', cached_srv, 100), ('cached view (page, back/forward)', cached_page, 100),
+            ('doc switch (12-character name)', switch, 2000)]
+    for name, xs, target in rows:
+        print(f"  {name:40s} {med(xs):8.1f}   max {max(xs):8.1f}   target <= {target}")
+    print(f"  {'longest long task (max over runs)':40s} {max(longest):8.1f}")
+    print(f"  {'longest frame gap (max over runs)':40s} {max(gaps):8.1f}   target <= 200")
+
+
+if __name__ == '__main__':
+    main()
