@@ -185,11 +185,14 @@ def make_server(*, doc='emma', checkpoint=None, seed=42, trace=None, host='127.0
                 renderer='auto', verbose=False):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
-    The first recording is made here, so a bad doc or checkpoint fails before the
-    server starts (StateError, a one-line message)."""
+    The first recording and its first view are made here, so a bad doc or checkpoint
+    fails before the server starts (StateError, a one-line message)."""
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace)
     recordings.get(recordings.key({}))
     api = Api(recordings, renderer=renderer)
+    # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
+    # used) is compiled here, once per process, instead of during the first page load
+    api.view('')
     return ExplorerServer((host, port), api, verbose=verbose)
 
 
