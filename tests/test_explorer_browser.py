@@ -47,7 +47,8 @@ def server():
 @pytest.fixture(scope='module')
 def trace():
     """The same step, recorded here independently of the server."""
-    from microgpt.step import fresh_model, record_step
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
     params, config, tok = fresh_model(42)
     return record_step(params, config, tok, 'emma')
 
@@ -86,7 +87,8 @@ def open_page(pg, query=''):
 
 def wait_view(pg, before):
     """Wait until a new view replaced `before` (an explorer.view.url)."""
-    pg.wait_for_function('u => window.explorer.view && window.explorer.view.url !== u && !document.querySelector("#busy:not([hidden])")', arg=before)
+    pg.wait_for_function('u => window.explorer.view && window.explorer.view.url !== u '
+                         '&& !document.querySelector("#busy:not([hidden])")', arg=before)
 
 
 def click_node(pg, name):

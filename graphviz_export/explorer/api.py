@@ -17,14 +17,14 @@ import time
 from collections import OrderedDict
 from urllib.parse import parse_qs
 
-from microgpt.scopes import FIELDS, scope_path
-from microgpt.trace import TraceQueryError, parse_param
+import graphviz_export.explorer.state as st
+import graphviz_export.render as _render
+from microgpt.errors import InputError
+from microgpt.recording import FIELDS, TraceQueryError, parse_param, scope_path
 
-from .. import render as _render
 from ..fold import expanded_ids
 from ..summary import op_counts
 from ..view import build_view, render_view
-from . import state as st
 from .sourcemap import SourceMap
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
@@ -60,7 +60,7 @@ class Api:
         self._lock = threading.Lock()        # guards the cache
         self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
         self.sources = SourceMap()
-        self.png = 'native' in _render.available_backends()
+        self.png = 'native' in _render.available_renderers()
 
     # -- helpers ----------------------------------------------------------------------------
     def _parse(self, query, extra=()):
@@ -83,7 +83,7 @@ class Api:
         try:
             key = self.recordings.key(state)
             return key, self.recordings.get(key)
-        except (st.StateError, TraceQueryError, ValueError) as e:
+        except InputError as e:
             raise _bad(e) from None
 
     def _entry(self, state):
@@ -103,7 +103,7 @@ class Api:
             t0 = time.perf_counter()
             try:
                 view = build_view(trace, **kwargs)
-            except (TraceQueryError, ValueError) as e:
+            except InputError as e:
                 raise _bad(e) from None
             s = view.stats
             if not s['fits']:
@@ -112,7 +112,7 @@ class Api:
                                nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
             t1 = time.perf_counter()
             try:
-                svg = render_view(view, 'svg', timeout=self.timeout, engine_preference=self.renderer)
+                svg = render_view(view, 'svg', timeout=self.timeout, renderer=self.renderer)
             except _render.LayoutTimeout as e:
                 raise ApiError(422, f"layout did not finish: {e}") from None
             except _render.RenderError as e:
@@ -234,7 +234,7 @@ class Api:
         else:
             with self._build:
                 try:
-                    data = render_view(view, fmt, timeout=self.timeout, engine_preference=self.renderer)
+                    data = render_view(view, fmt, timeout=self.timeout, renderer=self.renderer)
                 except _render.RenderError as e:
                     raise ApiError(400 if fmt == 'png' else 500, str(e)) from None
         doc = re.sub(r'[^A-Za-z0-9_-]', '_', str(trace.meta.get('doc', 'trace')))[:40] or 'trace'

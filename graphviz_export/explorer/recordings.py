@@ -9,10 +9,9 @@ import os
 import threading
 from collections import OrderedDict
 
-from microgpt.checkpoint import CheckpointError, load_checkpoint
-from microgpt.data import DataError
-from microgpt.step import fresh_model, record_step
-from microgpt.trace import Trace
+from microgpt.checkpoint import load_model
+from microgpt.errors import InputError
+from microgpt.recording import record_step
 
 from .state import StateError
 
@@ -56,7 +55,7 @@ class Recordings:
             params, config, tokenizer = self._model(ckpt, seed)
             try:
                 tokenizer.encode(doc)
-            except DataError as e:
+            except InputError as e:
                 raise StateError(f"doc: {e}") from None
             trace = record_step(params, config, tokenizer, doc)
             self._traces[key] = trace
@@ -68,21 +67,14 @@ class Recordings:
         mkey = (ckpt, seed)
         model = self._models.get(mkey)
         if model is None:
-            if ckpt is None:
-                model = fresh_model(seed)
-            else:
-                if not os.path.isfile(ckpt):
-                    raise StateError(f"ckpt: no checkpoint file {ckpt!r}")
-                try:
-                    params, config, tokenizer, _ = load_checkpoint(ckpt)
-                except CheckpointError as e:
-                    raise StateError(f"ckpt: {e}") from None
-                model = (params, config, tokenizer)
+            if ckpt is not None and not os.path.isfile(ckpt):
+                raise StateError(f"ckpt: no checkpoint file {ckpt!r}")
+            try:
+                model = load_model(ckpt, seed)
+            except InputError as e:
+                raise StateError(f"ckpt: {e}") from None
             self._models[mkey] = model
             while len(self._models) > self.keep:
                 self._models.popitem(last=False)
         return model
 
-
-def load_trace(path):
-    return Trace.from_json(path)

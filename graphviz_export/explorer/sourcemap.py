@@ -12,7 +12,7 @@ import ast
 import inspect
 
 from microgpt import model as _model
-from microgpt.scopes import FIELDS
+from microgpt.recording import FIELDS
 
 _ANY = object()     # a field set from a variable: matches any value but None
 

@@ -22,8 +22,9 @@ fixed order: the cache key of a view and the URL the page shows.
 import re
 from urllib.parse import parse_qs, urlencode
 
-from ..fold import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS
-from ..select import DIRECTIONS
+from microgpt.errors import InputError
+
+from ..options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
 
 VIEWS = ('token', 'layer', 'head', 'param', 'node')
 MAX_DOC = 64            # characters of a document typed into the page
@@ -48,7 +49,7 @@ LIST_FIELDS = ('expand',)
 _PATTERN = re.compile(r'^[A-Za-z0-9_*?/\[\].-]+$')    # scope path globs: pos3/layer0/attn/head2/*
 
 
-class StateError(ValueError):
+class StateError(InputError):
     """A bad view-state field; the message names the field, the value and what is allowed."""
 
 
