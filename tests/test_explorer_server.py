@@ -201,3 +201,17 @@ def test_state_round_trips_through_the_query_string():
     assert st.canonical(st.parse('')) == ''
     assert st.build_kwargs(s) == {'layer': 0, 'head': 2, 'token': 3, 'level': 'auto', 'budget': 150,
                                   'edge_budget': 400, 'expand': ('pos3/layer0/attn/head2/q',), 'edge_grads': True}
+
+
+def test_frames_of_a_view_state(server):
+    status, v = get_json(server, '/api/view?view=node&node=loss&depth=2&level=auto')
+    status, f = get_json(server, '/api/frames?view=node&node=loss&depth=2&level=auto')
+    assert status == 200 and f['format'] == 'microgpt-graph frames' and f['mode'] == 'backward'
+    visible = {n for n, d in v['nodes'].items() if d['k'] != 'r'}
+    assert set(f['order']) == visible and len(f['order']) == len(visible)
+    for name in f['order']:                        # the ids a player lights are in the drawn SVG
+        assert f'id="node-{name}"' in v['svg']
+    status, f = get_json(server, '/api/frames?view=node&node=loss&depth=2&level=auto&mode=forward')
+    assert status == 200 and f['mode'] == 'forward'
+    status, body = get_json(server, '/api/frames?mode=sideways')
+    assert status == 400 and "mode 'sideways' is not one of" in body['error']

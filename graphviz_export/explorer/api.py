@@ -23,7 +23,9 @@ from microgpt.errors import InputError
 from microgpt.recording import FIELDS, TraceQueryError, parse_param, scope_path
 
 from ..fold import expanded_ids
+from ..frames import MODES, frames
 from ..summary import op_counts
+from ..svg_ids import tag_svg
 from ..view import build_view, render_view
 from .sourcemap import SourceMap
 
@@ -118,7 +120,9 @@ class Api:
             except _render.RenderError as e:
                 raise ApiError(500, f"render failed: {e}") from None
             t2 = time.perf_counter()
-            entry = {'view': view, 'svg': svg.decode('utf-8'), 'nodes': self._nodes(trace, view, state),
+            # stable ids (node-<name>, edge-<src>-<dst>): what a step-through frame lights
+            entry = {'view': view, 'svg': tag_svg(svg.decode('utf-8'), view.folded),
+                     'nodes': self._nodes(trace, view, state), 'frames': {},
                      'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
         with self._lock:
             self._views[ck] = entry
@@ -240,6 +244,22 @@ class Api:
         doc = re.sub(r'[^A-Za-z0-9_-]', '_', str(trace.meta.get('doc', 'trace')))[:40] or 'trace'
         what = re.sub(r'[^A-Za-z0-9_.-]', '_', st.build_key(state) or 'view')[:80]
         return data, EXPORTS[fmt], f"{doc}-{what}.{fmt}"
+
+    def frames(self, query):
+        """The backprop (or forward) step-through of a view state: graphviz_export.frames of its View."""
+        state, own = self._parse(query, extra=('mode',))
+        mode = own.get('mode', 'backward')
+        if mode not in MODES:
+            raise ApiError(400, f"mode {mode!r} is not one of: {', '.join(MODES)}")
+        _, _, entry, _ = self._entry(state)
+        got = entry['frames'].get(mode)
+        if got is None:
+            with self._build:
+                try:
+                    got = entry['frames'][mode] = frames(entry['view'], mode)
+                except InputError as e:
+                    raise _bad(e) from None
+        return got
 
     def node(self, query):
         state, own = self._parse(query, extra=('id',))

@@ -140,6 +140,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.info(query))
         elif path == '/api/node':
             self._json(200, api.node(query))
+        elif path == '/api/frames':
+            self._json(200, api.frames(query))
         elif path == '/api/search':
             self._json(200, api.search(query))
         elif path == '/api/export':
@@ -147,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/export")
+                             f"/api/search, /api/frames, /api/export")
 
 
 class ExplorerServer(ThreadingHTTPServer):

@@ -12,7 +12,11 @@
  *   window.explorer.setState(p)  merge p into the state (null removes a field) and draw it
  *   window.explorer.on('view', fn)   fn(detail) after each new view is drawn;
  *                                    detail = {svg, state, view}; also a DOM event 'explorer:view'
- *   window.explorer.query(state) the URL query of a state (for your own API calls)
+ *   window.explorer.query(state) the URL query of a state (for your own API calls), e.g.
+ *                                fetch('/api/frames?' + explorer.query(explorer.state) + '&mode=backward')
+ *                                gives graphviz_export.frames of the drawn view; the SVG's node and edge
+ *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: svg_ids.py).
+ *   The URL field `frame` (an int) is reserved for the step-through's current frame.
  */
 (function () {
   'use strict';
