@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 from .places import parse_tags
-from .transfer import read_columns, TransferError
+from .transfer import TransferError, read_columns
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'child.py')
 DEFAULT_TIMEOUT = 600.0
@@ -118,7 +118,7 @@ def _kill_group(proc):
 
 
 def _to_trace(cols):
-    from ...trace import Trace   # noqa: the restructure moves this import to the top
+    from ...trace import Trace  # the restructure moves this import to the top
     trace = Trace(op=cols['op'], data=cols['data'], grad=cols['grad'], scope=cols['scope'],
                   scopes=cols['scopes'], child_ptr=cols['child_ptr'], child=cols['child'],
                   local=cols['local'], backward_order=cols['backward_order'],

@@ -29,8 +29,9 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
     sys.path[0] = root
     import runpy
-    from microgpt.recording.script.recorder import Recorder
+
     from microgpt.recording.script.build import build_columns
+    from microgpt.recording.script.recorder import Recorder
     from microgpt.recording.script.transfer import write_columns
 
     ours = {name for name in sys.modules if name == 'microgpt' or name.startswith('microgpt.')}

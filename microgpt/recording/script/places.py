@@ -158,7 +158,7 @@ class Places:
     def here(self, frame):
         """(source id, scope id) for a node being created; `frame` is the frame
         that called the constructor (or any frame below the user's)."""
-        codes, get = self.codes, self.codes.get
+        get = self.codes.get
         f = frame
         info = None
         while f is not None:   # the innermost user frame: where the node was built
