@@ -77,7 +77,7 @@ n_head = 4
 n_layer = 1
 block_size = 16
 head_dim = n_embd // n_head
-matrix = lambda nout, nin, std=0.08: [[Value(random.gauss(0, std)) for _ in range(nin)] for _ in range(nout)]
+matrix = lambda nout, nin, std=0.08: [[Value(random.gauss(0, std)) for _ in range(nin)] for _ in range(nout)]  # noqa: E731 (as the reference writes it)
 state_dict = {'wte': matrix(vocab_size, n_embd), 'wpe': matrix(block_size, n_embd),
               'lm_head': matrix(vocab_size, n_embd)}
 for i in range(n_layer):
