@@ -1,4 +1,7 @@
-"""Makes a Value, then loops forever without calling backward()."""
+"""Makes a Value, writes its process id to pid.txt, then loops forever without
+calling backward()."""
+
+import os
 
 
 class Value:
@@ -13,5 +16,7 @@ class Value:
 
 
 x = Value(1.0)
+with open('pid.txt', 'w') as f:
+    f.write(str(os.getpid()))
 while True:
     x.data += 1

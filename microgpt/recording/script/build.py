@@ -20,6 +20,10 @@ Called in the child at the Nth backward(), after the user's own backward ran:
            'leaf'; else the op's name: micrograd's `_op` label when there is one,
            otherwise the op method that made it (__add__ -> add, tanh -> tanh); a
            node made by a plain function outside the class is named after it
+  source   per node an index into `sources`: (file, call line, enclosing functions,
+           the call line's text, op file, op line, grad line): the op line built the
+           node; the grad line holds its derivative (the op line itself when the
+           derivative is stored at creation, the closure's first line for micrograd)
   local    microgpt convention: the stored `_local_grads`; micrograd convention:
            each node's `_backward` closure called once with grad 1 on the node and
            0 on its children (their grads saved and restored around the call), the
@@ -161,7 +165,11 @@ def build_columns(rec, root, namespace):
             cells = [v for v in rec.nodes[:first_op] if not rec.creators[window[id(v)]]]
             found_by = 'leaves made before the first op'
         else:
-            cells = [v for v in topo if id(v) not in window and not getattr(v, kids_attr)]
+            used = {id(v) for v in topo}
+            cells = [v for v in rec.early if id(v) in used]
+            known = {id(v) for v in cells}
+            cells += [v for v in topo if id(v) not in window and id(v) not in known
+                      and not getattr(v, kids_attr)]
             found_by = f'leaves made before step {rec.step}'
         params = [('params', 1, len(cells), cells)] if cells else []
 
@@ -184,7 +192,8 @@ def build_columns(rec, root, namespace):
 
     # -- sources and scopes ---------------------------------------------------------------------
     places = rec.places
-    sources = [tuple(s) for s in places.sources]
+    sources = [tuple(s) + (s.op_line,) for s in places.sources]   # + grad_line, see _grad_line
+    regrad = {}
     scopes = list(places.scopes)
     scope_ix = {s: k for k, s in enumerate(scopes)}
 
@@ -204,7 +213,7 @@ def build_columns(rec, root, namespace):
             return rec.source[w], rec.scope[w]
         if unknown_src is None:
             unknown_src = len(sources)
-            sources.append(('?', 0, (), '', '?', 0))
+            sources.append(('?', 0, (), '', '?', 0, 0))
         return unknown_src, intern_scope((None, None, None, None, None))
 
     # -- every node ------------------------------------------------------------------------------
@@ -244,6 +253,13 @@ def build_columns(rec, root, namespace):
         if closures:
             kids = sorted({id(c): c for c in kids}.values(), key=lambda c: index[id(c)])
             locs = _probe_closure(v, kids)
+            gl = _grad_line(v)
+            if gl and gl != sources[src][6]:   # the derivative is written in the closure
+                k = regrad.get((src, gl))
+                if k is None:
+                    k = regrad[(src, gl)] = len(sources)
+                    sources.append(sources[src][:6] + (gl,))
+                source[-1] = k
         else:
             kids = list(kids)
             locs = list(getattr(v, rec.local_attr))
@@ -311,6 +327,22 @@ def _op_label(v, creator, src):
         if len(args) == 2 and isinstance(args[1], _NUMBER) and not isinstance(args[1], bool):
             n = args[1]
     return name, n
+
+
+_LINES = {}
+
+
+def _grad_line(v):
+    """The first line of the body of v's `_backward` closure (where micrograd writes
+    the derivative), or 0."""
+    code = getattr(getattr(v, '_backward', None), '__code__', None)
+    if code is None:
+        return 0
+    line = _LINES.get(code)
+    if line is None:
+        body = [ln for _, _, ln in code.co_lines() if ln is not None and ln > code.co_firstlineno]
+        line = _LINES[code] = min(body) if body else code.co_firstlineno
+    return line
 
 
 def _probe_closure(v, kids):

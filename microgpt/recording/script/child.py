@@ -86,12 +86,11 @@ def user_traceback(e, script, ours):
     """The traceback as Python would print it for `python SCRIPT`, without our frames
     (this bootstrap, runpy, the recorder's wrappers)."""
     te = traceback.TracebackException.from_exception(e)
-    runpy_file = os.path.dirname(os.__file__)
+    runpy_files = ('<frozen runpy>', os.path.join(os.path.dirname(os.__file__), 'runpy.py'))
 
     def trim(t):
         t.stack = traceback.StackSummary.from_list(
-            [f for f in t.stack if not f.filename.startswith(ours) and not (
-                os.path.dirname(f.filename) == runpy_file and os.path.basename(f.filename) == 'runpy.py')])
+            [f for f in t.stack if not f.filename.startswith(ours) and f.filename not in runpy_files])
         for sub in (t.__cause__, t.__context__):
             if sub is not None:
                 trim(sub)

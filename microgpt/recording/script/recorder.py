@@ -24,8 +24,9 @@ the innermost op method running when it is constructed (so `a - b`, written as
 children made inside an op method is a 'const'; outside, a 'leaf'.
 
 Windows. Only the nodes made after the (N-1)th backward() returns (from the start
-for N = 1) are recorded with their provenance; before that the wrappers do almost
-nothing. At the Nth call the user's own backward runs first, then the graph is
+for N = 1) are recorded with their provenance; before that the wrappers only keep
+the leaves the user makes outside op methods (parameter candidates, in creation
+order), dropping at each backward() those nobody else holds any more. At the Nth call the user's own backward runs first, then the graph is
 walked from its root and written out (see build.py), and the child ends.
 """
 
@@ -101,6 +102,7 @@ class Recorder:
         self.source = []              # per node: source id
         self.scope = []               # per node: scope id
         self.places = None
+        self.early = []               # before the window: leaves made outside op methods, still alive
         self.window = False
         self._saved_build = None
 
@@ -233,9 +235,10 @@ class Recorder:
             s, c = self.places.here(sys._getframe(2))
             self.source.append(s)
             self.scope.append(c)
-        elif self.cls is None:
-            if not self._decide(v):
-                return
+        elif self.cls is not None:
+            if not self.stack and not getattr(v, self.children_attr):
+                self.early.append(v)     # a leaf made by the user: maybe a parameter
+        elif self._decide(v):
             self.new(v)
 
     def backward(self, root, orig, args, kw):
@@ -244,6 +247,8 @@ class Recorder:
         self.calls += 1
         if self.calls < self.step:
             out = orig(root, *args, **kw)
+            # forget the user's leaves nobody else holds any more (list, loop variable, argument)
+            self.early = [v for v in self.early if sys.getrefcount(v) > 3]
             if self.calls == self.step - 1:   # the recorded step starts now
                 self.nodes, self.creators, self.source, self.scope = [], [], [], []
                 self.window = True
