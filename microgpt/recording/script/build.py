@@ -162,7 +162,7 @@ def build_columns(rec, root, namespace):
     if params is None:
         if rec.step == 1:
             first_op = next((i for i, v in enumerate(rec.nodes) if getattr(v, kids_attr)), len(rec.nodes))
-            cells = [v for v in rec.nodes[:first_op] if not rec.creators[window[id(v)]]]
+            cells = [v for v in rec.nodes[:first_op] if id(rec.creators[window[id(v)]]) not in rec.class_ids]
             found_by = 'leaves made before the first op'
         else:
             used = {id(v) for v in topo}
@@ -222,7 +222,7 @@ def build_columns(rec, root, namespace):
     ops, data, grad, scope, source = [], [], [], [], []
     child_ptr, child, local = [0], [], []
     exps, probe_todo = {}, []
-    creators, rec_sources = rec.creators, places.sources
+    creators = rec.creators
 
     def code_of(name):
         k = op_code.get(name)
@@ -247,7 +247,7 @@ def build_columns(rec, root, namespace):
         creator = creators[w] if w is not None else None
         kids = getattr(v, kids_attr)
         if not kids:
-            ops.append(op_code['const' if creator is not None else 'leaf'])
+            ops.append(op_code['const' if id(creator) in rec.class_ids else 'leaf'])
             child_ptr.append(len(child))
             continue
         if closures:
@@ -263,7 +263,8 @@ def build_columns(rec, root, namespace):
         else:
             kids = list(kids)
             locs = list(getattr(v, rec.local_attr))
-        name, n = _op_label(v, creator, rec_sources[src] if w is not None else None)
+        made_by = rec.args.get(w)
+        name, n = _op_label(v, rec.code_ops.get(id(creator)), creator, made_by)
         if name == 'pow' and n is not None:
             exps[i] = n
         xs = [c.data for c in kids]
@@ -278,7 +279,7 @@ def build_columns(rec, root, namespace):
         if code is None:
             exps.pop(i, None)
             code = code_of(name + '*' if name in op_code and op_code[name] < len(OPS) else name)
-            probe_todo.append((i, v, kids, creator))
+            probe_todo.append((i, v, kids, made_by))
         ops.append(code)
         child.extend(index[id(c)] for c in kids)
         local.extend(locs)
@@ -303,8 +304,9 @@ def build_columns(rec, root, namespace):
     }
 
 
-def _op_label(v, creator, src):
-    """(op name, pow exponent or None) of a node with children."""
+def _op_label(v, method, code, made_by):
+    """(op name, pow exponent or None) of a node with children: micrograd's `_op`
+    label if any, else the class method (or the function) whose code made it."""
     label = getattr(v, '_op', None)
     n = None
     if isinstance(label, str) and label:
@@ -316,14 +318,14 @@ def _op_label(v, creator, src):
                 pass
         else:
             name = LABELS.get(label, label)
-    elif creator is not None:
-        name = creator[0]
-    elif src is not None and src[2]:
-        name = src[2][-1]
+    elif method is not None:
+        name = method[0]
+    elif code is not None and not code.co_name.startswith('<'):
+        name = code.co_name
     else:
         name = 'op'
-    if creator is not None and name == 'pow' and creator[0] == 'pow':
-        args = creator[2]
+    if name == 'pow' and made_by is not None:
+        args = made_by[1]
         if len(args) == 2 and isinstance(args[1], _NUMBER) and not isinstance(args[1], bool):
             n = args[1]
     return name, n
@@ -360,11 +362,12 @@ def _probe_closure(v, kids):
         v.grad = saved_v
 
 
-def _probe_op(cls, v, kids, creator):
-    """Per child, [x+h, x-h, f(x+h), f(x-h)] from re-running the op method, or a reason."""
-    if creator is None:
-        return ['made outside the class\'s methods: nothing to re-run'] * len(kids)
-    _, fn, args = creator
+def _probe_op(cls, v, kids, made_by):
+    """Per child, [x+h, x-h, f(x+h), f(x-h)] from re-running the op, or a reason."""
+    if made_by is None:
+        return ['made where no function can be re-run (module level, a comprehension, '
+                'or a function not found by its name)'] * len(kids)
+    fn, args = made_by
 
     def run(moved):
         call = [cls(moved.get(j, a.data)) if isinstance(a, cls) else a for j, a in enumerate(args)]

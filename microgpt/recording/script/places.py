@@ -53,11 +53,12 @@ class Source(NamedTuple):
 
 class _Code:
     """What is known about one code object of the user's files."""
-    __slots__ = ('user', 'in_class', 'module', 'name', 'tags', 'file')
+    __slots__ = ('file', 'in_class', 'module', 'name', 'tag_vars', 'tags', 'user')
 
     def __init__(self, user, in_class=False, module=False, name=None, tags=(), file=None):
         self.user, self.in_class, self.module, self.name, self.tags, self.file = \
             user, in_class, module, name, tags, file
+        self.tag_vars = tuple(t[0] for t in tags)
 
 
 _NOT_USER = _Code(False)
@@ -106,7 +107,7 @@ class Places:
     def __init__(self, folder, script, class_codes, tags=None, exclude=()):
         self.folder = folder.rstrip(os.sep) + os.sep
         self.script = script
-        self.class_codes = class_codes      # code objects of the autograd class's methods
+        self.class_codes = class_codes      # ids of the code objects of the autograd class's methods
         self.exclude = tuple(e.rstrip(os.sep) + os.sep for e in exclude)
         tags = tags or DEFAULT_TAGS
         # variable name -> (tag field index in (pos, layer, head), preference rank)
@@ -114,11 +115,15 @@ class Places:
         for k, field in enumerate(TAG_FIELDS):
             for rank, name in enumerate(tags.get(field, ())):
                 self.wanted.setdefault(name, (k, rank))
-        self.codes = {}
+        self.codes = {}     # id(code object) -> _Code
+        self._keep = []
         self.files = {}     # filename -> (relative name, loop ranges) for user files
         self.sources, self.source_ids = [], {}
         self.scopes, self.scope_ids = [], {}
         self.scope_keys = {}  # (source id, pos, layer, head) -> scope id
+        self.keys = {}        # (op code, op line, call) -> (source id, scope id)
+        self.calls, self.call_ids = [], {}
+        self._frames = {}     # call frame -> (line, own loop variables, call part)
         self.found = {}     # tag field -> variable names that tagged some node
 
     # -- code objects ---------------------------------------------------------------------
@@ -149,33 +154,54 @@ class Places:
                     always = (comp and var in names) or var in args
                     tags.append((var, field, rank, None if always else ranges.get(var, ())))
             label = getattr(code, 'co_qualname', name).replace('<locals>.', '')
-            c = _Code(True, code in self.class_codes, module,
+            c = _Code(True, id(code) in self.class_codes, module,
                       None if module or comp else label, tuple(tags), rel)
-        self.codes[code] = c
+        self.codes[id(code)] = c   # by id, cheap to hash; _keep holds the code so the id stays its
+        self._keep.append(code)
         return c
 
     # -- one node -----------------------------------------------------------------------------
     def here(self, frame):
-        """(source id, scope id) for a node being created; `frame` is the frame
-        that called the constructor (or any frame below the user's)."""
+        """(source id, scope id) of a node being created by the code running in `frame`."""
         get = self.codes.get
         f = frame
-        info = None
-        while f is not None:   # the innermost user frame: where the node was built
-            info = get(f.f_code) or self._code(f.f_code)
-            if info.user:
+        info = get(id(f.f_code)) or self._code(f.f_code)
+        while not info.user:          # our own frames, the standard library: up to the user's
+            f = f.f_back
+            if f is None:
+                return self._unknown()
+            info = get(id(f.f_code)) or self._code(f.f_code)
+        op_code, op_line, first, op_info = f.f_code, f.f_lineno, f, info
+        while info.in_class or not info.user:   # out of the autograd class: the model's line
+            f = f.f_back
+            if f is None:
+                f, info = first, op_info
                 break
-            f = f.f_back
-        if f is None:
-            return self._intern(('?', 0, (), '', '?', 0), None, None, None, 'module')
-        op_info, op_line, first = info, f.f_lineno, f
-        while f is not None and (not info.user or info.in_class):  # up to the model's own line
-            f = f.f_back
-            if f is not None:
-                info = get(f.f_code) or self._code(f.f_code)
-        if f is None:   # only class frames: the node was made inside the class itself
-            f, info = first, op_info
-        call_info, call_line = info, f.f_lineno
+            info = get(id(f.f_code)) or self._code(f.f_code)
+        line = f.f_lineno
+        own = tuple(map(f.f_locals.get, info.tag_vars)) if info.tags else None
+        # a frame seen at the same line (with the same values of its own loop variables)
+        # gives the same answer: the frames outside it are paused while it runs. The
+        # cache holds the frames, so no other frame can reuse their identity.
+        cache = self._frames
+        hit = cache.get(f)
+        if hit is not None and hit[0] == line and hit[1] == own:
+            call = hit[2]
+        else:
+            call = self._call(f, info)
+            if len(cache) >= 256:
+                cache.clear()
+            cache[f] = (line, own, call)
+        key = (id(op_code), op_line, call)
+        out = self.keys.get(key)
+        if out is None:
+            out = self.keys[key] = self._intern(op_info.file, op_line, *self.calls[call])
+        return out
+
+    def _call(self, f, info):
+        """The id of (file, line, funcs, pos, layer, head) from the call frame `f` outward."""
+        get = self.codes.get
+        file, line = info.file, f.f_lineno
         funcs = []
         best = [None, None, None]
         rank = [99, 99, 99]
@@ -185,12 +211,12 @@ class Places:
                 if info.name is not None:
                     funcs.append(info.name)
                 if info.tags:
-                    line = f.f_lineno
+                    at = f.f_lineno
                     local = None
                     for var, field, r, spans in info.tags:
                         if r >= rank[field]:
                             continue
-                        if spans is not None and not any(a <= line <= b for a, b in spans):
+                        if spans is not None and not any(a <= at <= b for a, b in spans):
                             continue
                         if local is None:
                             local = f.f_locals
@@ -201,18 +227,26 @@ class Places:
                     break
             f = f.f_back
             if f is not None:
-                info = get(f.f_code) or self._code(f.f_code)
+                info = get(id(f.f_code)) or self._code(f.f_code)
         funcs.reverse()
         for field, var in enumerate(names):
-            if var is not None and var not in self.found.setdefault(TAG_FIELDS[field], set()):
-                self.found[TAG_FIELDS[field]].add(var)
-        key = (op_info.file, op_line, call_info.file, call_line, tuple(funcs))
-        return self._intern(key, *best, funcs[-1] if funcs else 'module')
+            if var is not None:
+                self.found.setdefault(TAG_FIELDS[field], set()).add(var)
+        call = (file, line, tuple(funcs), best[0], best[1], best[2])
+        k = self.call_ids.get(call)
+        if k is None:
+            k = self.call_ids[call] = len(self.calls)
+            self.calls.append(call)
+        return k
 
-    def _intern(self, key, pos, layer, head, block):
+    def _unknown(self):
+        return self._intern('?', 0, '?', 0, (), None, None, None)
+
+    def _intern(self, op_file, op_line, file, line, funcs, pos, layer, head):
+        block = funcs[-1] if funcs else 'module'
+        key = (op_file, op_line, file, line, funcs)
         sid = self.source_ids.get(key)
         if sid is None:
-            op_file, op_line, file, line, funcs = key
             text = linecache.getline(os.path.join(self.folder, file), line).strip() if line else ''
             sid = self.source_ids[key] = len(self.sources)
             self.sources.append(Source(file, line, funcs, text, op_file, op_line))

@@ -17,11 +17,14 @@ instance decides the convention:
 without them rules its class out and the reason is kept for the final message:
 "class Foo has data and grad but neither _children nor _prev".
 
-Which node was made by which op: every op method of the class is wrapped to push
-(op name, function, arguments) on a stack while it runs; a node is attributed to
-the innermost op method running when it is constructed (so `a - b`, written as
-`a + (-b)`, gives a mul, a const and an add, as in the port). A node without
-children made inside an op method is a 'const'; outside, a 'leaf'.
+Which node was made by which op: the frame that called the constructor. Its code
+object is one of the class's methods (__add__ -> add, tanh -> tanh; a node without
+children made there is a 'const', e.g. the 2 of x * 2), or a user function outside
+the class (the op is named after it; without children the node is a 'leaf'). So
+`a - b`, written as `a + (-b)`, gives a mul, a const and an add, as in the port. For
+ops the node check cannot replay by itself (pow needs its exponent, tanh or gelu a
+re-run), the frame's arguments are kept too. No op method is wrapped: the only
+hook per node is the class's __init__.
 
 Windows. Only the nodes made after the (N-1)th backward() returns (from the start
 for N = 1) are recorded with their provenance; before that the wrappers only keep
@@ -31,6 +34,7 @@ walked from its root and written out (see build.py), and the child ends.
 """
 
 import builtins
+import gc
 import os
 import sys
 import types
@@ -52,6 +56,7 @@ _NOT_OPS = frozenset({
     'backward', 'zero_grad', 'parameters',
 })
 _GRAPH_NAMES = ('_children', '_prev', '_backward', '_local_grads')
+_REPLAYED = frozenset({'add', 'mul', 'log', 'exp', 'relu'})
 
 
 class NotFound(Exception):
@@ -95,15 +100,19 @@ class Recorder:
         self.children_attr = self.local_attr = None
         self.rejected = []            # (class name, why) of candidates ruled out
         self.candidates = []          # names of candidate classes seen
-        self.class_codes = set()
-        self.stack = []
+        self.class_codes = set()      # code objects of the class's methods (and their closures)
+        self.class_ids = set()        # their ids: cheap to hash per node (the functions keep them alive)
+        self.code_ops = {}            # id of a class method's code -> (op name, function)
+        self.no_args = set()          # ids of code objects whose nodes need no arguments kept
+        self.args = {}                # window node index -> (function, arguments) of its op
         self.nodes = []               # the window's nodes, in creation order
-        self.creators = []            # per node: the (op, fn, args) running when it was made, or None
+        self.creators = []            # per node: the code object that called the constructor
         self.source = []              # per node: source id
         self.scope = []               # per node: scope id
         self.places = None
         self.early = []               # before the window: leaves made outside op methods, still alive
         self.window = False
+        self._gc_was_on = False
         self._saved_build = None
 
     # -- finding the class --------------------------------------------------------------------
@@ -147,19 +156,32 @@ class Recorder:
         orig_init = cls.__init__
         orig_backward = cls.__dict__['backward']
 
+        getframe = sys._getframe
+        nodes, creators, source, scope, no_args = rec.nodes, rec.creators, rec.source, rec.scope, rec.no_args
+
         def __init__(self, *args, **kw):
             orig_init(self, *args, **kw)
-            rec.new(self)
+            if rec.window:   # rec.add, inlined: this runs once per node
+                frame = getframe(1)
+                code = frame.f_code
+                nodes.append(self)
+                creators.append(code)
+                s, c = rec.places.here(frame)
+                source.append(s)
+                scope.append(c)
+                if id(code) not in no_args:
+                    rec._keep_args(self, frame, code)
+            else:
+                rec.new(self)
 
         def backward(self, *args, **kw):
             return rec.backward(self, orig_backward, args, kw)
 
         __init__.__wrapped__, backward.__wrapped__ = orig_init, orig_backward
         for name, fn in list(cls.__dict__.items()):
-            if (isinstance(fn, types.FunctionType) and name not in _NOT_OPS
-                    and (not name.startswith('_') or (name.startswith('__') and name.endswith('__')))):
-                saved[name] = fn
-                setattr(cls, name, self._op_wrapper(op_name_of(name), fn))
+            if isinstance(fn, types.FunctionType) and name not in _NOT_OPS:
+                for code in _codes(fn):
+                    self.code_ops.setdefault(id(code), (op_name_of(name), fn))
                 self.class_codes |= _codes(fn)
         saved['__init__'] = cls.__dict__.get('__init__')
         saved['backward'] = orig_backward
@@ -176,21 +198,6 @@ class Recorder:
                 else:
                     setattr(cls, name, fn)
         return undo
-
-    def _op_wrapper(self, op, fn):
-        stack = self.stack
-        push, pop = stack.append, stack.pop
-
-        def wrapper(*args, **kw):
-            push((op, fn, args))
-            try:
-                return fn(*args, **kw)
-            finally:
-                pop()
-
-        wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-        wrapper.__wrapped__ = fn
-        return wrapper
 
     def _decide(self, v):
         """The first instance of a candidate: which convention, or why none."""
@@ -220,26 +227,64 @@ class Recorder:
         for c, u in self.candidates:   # the others stop being watched
             if c is not cls and not issubclass(cls, c):
                 u()
-        self.places = Places(self.folder, os.path.basename(self.script), self.class_codes, self.tags,
+        self.class_ids = {id(c) for c in self.class_codes}
+        self.places = Places(self.folder, os.path.basename(self.script), self.class_ids, self.tags,
                              self.exclude)
         if self.step == 1:
-            self.window = True
+            self._open()
         return True
 
+    def _open(self):
+        """The recorded step starts. The cyclic garbage collector is paused until its
+        backward() (the child ends right after): the recording keeps every node alive
+        and the collector's passes over them would cost more than the recording."""
+        self.window = True
+        self._gc_was_on = gc.isenabled()
+        gc.disable()
+
     # -- every node ---------------------------------------------------------------------------------
+    def add(self, v, frame):
+        """A node made inside the window, by the code running in `frame`."""
+        code = frame.f_code
+        self.nodes.append(v)
+        self.creators.append(code)
+        s, c = self.places.here(frame)
+        self.source.append(s)
+        self.scope.append(c)
+        if id(code) not in self.no_args:
+            self._keep_args(v, frame, code)
+
+    def _keep_args(self, v, frame, code):
+        """The arguments of the op that made v, for ops the check must re-run."""
+        op = self.code_ops.get(id(code))
+        if op is not None and op[0] in _REPLAYED:   # add, mul, log, exp, relu: data is enough
+            self.no_args.add(id(code))
+            return
+        if not getattr(v, self.children_attr):
+            return
+        if op is None:   # a function outside the class: find it by name in its module
+            fn = frame.f_globals.get(code.co_name)
+            if getattr(fn, '__code__', None) is not code:
+                return
+        else:
+            fn = op[1]
+        loc = frame.f_locals
+        names = code.co_varnames[:code.co_argcount]
+        self.args[len(self.nodes) - 1] = (fn, tuple(loc.get(n) for n in names))
+
     def new(self, v):
-        if self.window:
-            self.nodes.append(v)
-            stack = self.stack
-            self.creators.append(stack[-1] if stack else None)
-            s, c = self.places.here(sys._getframe(2))
-            self.source.append(s)
-            self.scope.append(c)
-        elif self.cls is not None:
-            if not self.stack and not getattr(v, self.children_attr):
+        """A node made outside the window (or the class's first instance)."""
+        if self.cls is not None:
+            if getattr(v, self.children_attr):
+                return
+            f = sys._getframe(2)
+            if id(f.f_code) not in self.class_ids:
                 self.early.append(v)     # a leaf made by the user: maybe a parameter
         elif self._decide(v):
-            self.new(v)
+            if self.window:
+                self.add(v, sys._getframe(2))
+            else:
+                self.new(v)
 
     def backward(self, root, orig, args, kw):
         if self.cls is None or not isinstance(root, self.cls):
@@ -250,12 +295,16 @@ class Recorder:
             # forget the user's leaves nobody else holds any more (list, loop variable, argument)
             self.early = [v for v in self.early if sys.getrefcount(v) > 3]
             if self.calls == self.step - 1:   # the recorded step starts now
-                self.nodes, self.creators, self.source, self.scope = [], [], [], []
-                self.window = True
+                for column in (self.nodes, self.creators, self.source, self.scope):
+                    column.clear()   # in place: the __init__ wrapper holds these lists
+                self.args = {}
+                self._open()
             return out
         if self.calls == self.step:
             out = orig(root, *args, **kw)
             self.window = False
+            if self._gc_was_on:
+                gc.enable()
             self.on_capture(self, root)
             return out
         return orig(root, *args, **kw)
