@@ -14,7 +14,7 @@ Errors (all ScriptError, a RuntimeError): ScriptRaised (the script raised; its
 `traceback` is the user's, our frames removed), ScriptTimeout (stopped after
 `timeout` seconds, its whole process group killed), NoBackward (no autograd class,
 or fewer than `step` calls to backward(); the message says which). Bad arguments
-raise ValueError.
+raise InputError.
 """
 
 import json
@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 
+from ...errors import InputError
+from ..trace import Trace
 from .places import parse_tags
 from .transfer import TransferError, read_columns
 
@@ -62,12 +64,15 @@ def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *,
     """The child's trace columns (a dict), before they become a Trace."""
     script = os.path.abspath(os.fspath(path))
     if not os.path.isfile(script):
-        raise ValueError(f"script {os.fspath(path)!r} does not exist or is not a file")
+        raise InputError(f"script {os.fspath(path)!r} does not exist or is not a file")
     if not isinstance(step, int) or isinstance(step, bool) or step < 1:
-        raise ValueError(f"step must be an integer >= 1 (which call to backward() to record), got {step!r}")
+        raise InputError(f"step must be an integer >= 1 (which call to backward() to record), got {step!r}")
     if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    tag_table = parse_tags(tags)
+        raise InputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    try:
+        tag_table = parse_tags(tags)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     name = os.path.basename(script)
     with tempfile.TemporaryDirectory(prefix='microgpt-record-') as out:
         cmd = [sys.executable, CHILD, out, str(step), json.dumps(tag_table), script, *map(str, args)]
@@ -118,12 +123,4 @@ def _kill_group(proc):
 
 
 def _to_trace(cols):
-    from ...trace import Trace  # the restructure moves this import to the top
-    trace = Trace(op=cols['op'], data=cols['data'], grad=cols['grad'], scope=cols['scope'],
-                  scopes=cols['scopes'], child_ptr=cols['child_ptr'], child=cols['child'],
-                  local=cols['local'], backward_order=cols['backward_order'],
-                  pow_exponent=cols['pow_exponent'], param_names=cols['param_names'],
-                  param_shapes=cols['param_shapes'], param_base=cols['param_base'], meta=cols['meta'])
-    trace.op_names = tuple(cols['op_names'])
-    trace.source, trace.sources, trace.probes = cols['source'], cols['sources'], cols['probes']
-    return trace
+    return Trace(**cols)

@@ -45,7 +45,9 @@ re-run), inputs that the method made itself.
 
 import math
 
-from ...record import OPS
+from ..ops import OPS
+from ..scopes import Scope
+from ..sources import Source
 
 PROBE_STEP = 1e-6
 _KNOWN = {'add': 2, 'mul': 2, 'pow': 1, 'log': 1, 'exp': 1, 'relu': 1}
@@ -192,12 +194,13 @@ def build_columns(rec, root, namespace):
 
     # -- sources and scopes ---------------------------------------------------------------------
     places = rec.places
-    sources = [tuple(s) + (s.op_line,) for s in places.sources]   # + grad_line, see _grad_line
+    sources = list(places.sources)   # grad_line: the op line, or the closure's (below)
     regrad = {}
-    scopes = list(places.scopes)
+    scopes = [Scope(*s) for s in places.scopes]
     scope_ix = {s: k for k, s in enumerate(scopes)}
 
     def intern_scope(s):
+        s = Scope(*s)
         k = scope_ix.get(s)
         if k is None:
             k = scope_ix[s] = len(scopes)
@@ -213,7 +216,7 @@ def build_columns(rec, root, namespace):
             return rec.source[w], rec.scope[w]
         if unknown_src is None:
             unknown_src = len(sources)
-            sources.append(('?', 0, (), '', '?', 0, 0))
+            sources.append(Source('?', 0, (), '', '?', 0, 0))
         return unknown_src, intern_scope((None, None, None, None, None))
 
     # -- every node ------------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def build_columns(rec, root, namespace):
                 k = regrad.get((src, gl))
                 if k is None:
                     k = regrad[(src, gl)] = len(sources)
-                    sources.append(sources[src][:6] + (gl,))
+                    sources.append(sources[src]._replace(grad_line=gl))
                 source[-1] = k
         else:
             kids = list(kids)

@@ -19,21 +19,24 @@ After a capture the process ends at once (os._exit), so the script stops there.
 
 import json
 import os
+import runpy
 import sys
 import traceback
+
+# run by path: make this package importable before anything else of it is imported
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_HERE)))
+if __name__ == '__main__':
+    sys.path[0] = _ROOT
+
+from microgpt.recording.script.build import build_columns  # noqa: E402
+from microgpt.recording.script.recorder import Recorder  # noqa: E402
+from microgpt.recording.script.transfer import write_columns  # noqa: E402
 
 
 def main():
     out_dir, step, tags_json, script, *args = sys.argv[1:]
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
-    sys.path[0] = root
-    import runpy
-
-    from microgpt.recording.script.build import build_columns
-    from microgpt.recording.script.recorder import Recorder
-    from microgpt.recording.script.transfer import write_columns
-
+    here, root = _HERE, _ROOT
     ours = {name for name in sys.modules if name == 'microgpt' or name.startswith('microgpt.')}
     package = os.path.join(root, 'microgpt')
     script = os.path.abspath(script)

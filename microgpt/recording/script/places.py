@@ -31,7 +31,8 @@ whose code has a tag variable live at the current line.
 import ast
 import linecache
 import os
-from typing import NamedTuple
+
+from ..sources import Source
 
 DEFAULT_TAGS = {
     'pos': ('pos_id', 'pos', 't'),
@@ -40,15 +41,6 @@ DEFAULT_TAGS = {
 }
 TAG_FIELDS = ('pos', 'layer', 'head')
 _COMPREHENSIONS = ('<listcomp>', '<genexpr>', '<setcomp>', '<dictcomp>')
-
-
-class Source(NamedTuple):
-    file: str       # relative to the script's folder
-    line: int       # the call line (first frame outside the autograd class)
-    funcs: tuple    # enclosing user functions, outermost first
-    text: str       # that line's code, stripped
-    op_file: str    # where the node itself was built (inside the class or a helper)
-    op_line: int
 
 
 class _Code:
@@ -249,7 +241,7 @@ class Places:
         if sid is None:
             text = linecache.getline(os.path.join(self.folder, file), line).strip() if line else ''
             sid = self.source_ids[key] = len(self.sources)
-            self.sources.append(Source(file, line, funcs, text, op_file, op_line))
+            self.sources.append(Source(file, line, funcs, text, op_file, op_line, op_line))
         skey = (sid, pos, layer, head)
         cid = self.scope_keys.get(skey)
         if cid is None:

@@ -14,6 +14,9 @@ import json
 import struct
 from array import array
 
+from ..scopes import Scope
+from ..sources import Source
+
 MAGIC = b'MGSCRIPT1\n'
 COLUMNS = (('op', 'B'), ('data', 'd'), ('grad', 'd'), ('scope', 'I'), ('source', 'I'),
            ('child_ptr', 'q'), ('child', 'q'), ('local', 'd'), ('backward_order', 'q'))
@@ -73,13 +76,17 @@ def read_columns(path):
         pos += size
     for k in TABLES:
         cols[k] = header[k]
-    cols['scopes'] = [tuple(s) for s in cols['scopes']]
-    cols['sources'] = [tuple(s[:2]) + (tuple(s[2]),) + tuple(s[3:]) for s in cols['sources']]
+    try:
+        cols['scopes'] = [Scope(*s) for s in cols['scopes']]
+        cols['sources'] = [Source(s[0], s[1], tuple(s[2]), *s[3:]) for s in cols['sources']]
+    except TypeError:
+        raise TransferError("the recorder's output has a damaged scope or source table") from None
     cols['param_shapes'] = {n: (r, c) for n, r, c in header['param_shapes']}
     cols['param_base'] = dict(header['param_base'])
     cols['pow_exponent'] = {int(i): e for i, e in header['pow_exponent']}
     cols['probes'] = {int(i): p for i, p in header['probes']}
     _validate(cols)
+    cols['op_names'] = tuple(cols['op_names'])
     return cols
 
 
