@@ -10,9 +10,9 @@ import pytest
 
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
+from microgpt.recording import record_step
 from microgpt.recording.script import NoBackward, ScriptRaised, ScriptTimeout, record_script
 from microgpt.recording.script.places import parse_tags
-from microgpt.recording import record_step
 
 SCRIPTS = Path(__file__).resolve().parent / 'scripts'
 NAMES = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia']

@@ -29,8 +29,9 @@ hook per node is the class's __init__.
 Windows. Only the nodes made after the (N-1)th backward() returns (from the start
 for N = 1) are recorded with their provenance; before that the wrappers only keep
 the leaves the user makes outside op methods (parameter candidates, in creation
-order), dropping at each backward() those nobody else holds any more. At the Nth call the user's own backward runs first, then the graph is
-walked from its root and written out (see build.py), and the child ends.
+order), dropping at each backward() those nobody else holds any more. At the Nth
+call the user's own backward runs first, then the graph is walked from its root
+and written out (see build.py), and the child ends.
 """
 
 import builtins
