@@ -30,8 +30,8 @@ from graphviz_export.render import RenderError
 from graphviz_export.view import safe_name
 from microgpt.checkpoint import load_model, save_checkpoint
 from microgpt.checks.diagnose import diagnose
-from microgpt.checks.nodes import check_trace, format_node_report
 from microgpt.checks.faults import describe_faults, fault_names
+from microgpt.checks.nodes import check_trace, format_node_report
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import default_data_path, read_docs
 from microgpt.errors import InputError, WriteError

@@ -243,3 +243,116 @@ def test_tag_override(tmp_path):
     tagged = {trace.scope_of(i)[0] for i in range(len(trace))
               if trace.sources[trace.source[i]][1] == logits_line}
     assert tagged == set(range(len(reference_step(NAMES)[1]) + 1))
+
+
+# -- the node check on a script's trace --------------------------------------------------------
+from click.testing import CliRunner  # noqa: E402
+
+import cli  # noqa: E402
+from graphviz_export.select import function_view, line_view  # noqa: E402
+from microgpt.checks.nodes import check_trace, format_node_report  # noqa: E402
+from microgpt.recording import Trace  # noqa: E402
+
+TANH_OK = 'self.grad += (1 - t**2) * out.grad'
+TANH_BAD = 'self.grad += (1 - t) * out.grad'
+LOG_OK = 'return Value(math.log(self.data), (self,), (1 / self.data,))'
+LOG_BAD = 'return Value(math.log(self.data), (self,), (-1 / self.data,))'
+
+
+def test_node_check_passes_on_both_conventions(microgpt_run, tmp_path):
+    assert check_trace(microgpt_run[1]).ok
+    result = check_trace(record_script(install(tmp_path, 'micrograd_style.py')))
+    assert result.ok and result.checked['probed'] == 36 and result.skipped == []
+
+
+def test_wrong_tanh_derivative_names_its_line(tmp_path):
+    path = install(tmp_path, 'micrograd_style.py', edit=(TANH_OK, TANH_BAD))
+    trace = record_script(path)
+    result = check_trace(trace)
+    tanh = {i for i in range(len(trace)) if trace.op_name(i) == 'tanh'}
+    assert set(result.nodes) == tanh and {f.kind for f in result.failures} == {'local'}
+    f = result.first
+    t = trace.data[f.node]
+    assert f.found == (1 - t) * 1.0 and abs(f.expected - (1 - t * t)) < 1e-6
+    line = line_of(path, TANH_BAD)
+    assert f.message.startswith(f"line {line}: your derivative of tanh is wrong (node {f.node}, made by "
+                                f"line {line_of(path, 'return act.tanh()')} `return act.tanh()`;")
+    assert f"line {line}: your derivative of tanh is wrong" in format_node_report(result)
+
+
+def test_wrong_log_derivative_in_microgpt_style_names_its_line(tmp_path):
+    path = install(tmp_path, 'microgpt_style.py', edit=(LOG_OK, LOG_BAD))
+    trace = record_script(path, args=['1'])
+    result = check_trace(trace)
+    logs = {i for i in range(len(trace)) if trace.op_name(i) == 'log'}
+    assert set(result.nodes) == logs and len(logs) == len(trace.positions())
+    assert result.first.message.startswith(f"line {line_of(path, LOG_BAD)}: your derivative of log is wrong")
+    f = result.first
+    assert f.found == -1 / trace.data[f.child_id] and abs(f.found + f.expected) < 1e-6 * abs(f.expected)
+
+
+def test_script_trace_json_round_trip(tmp_path):
+    trace = record_script(install(tmp_path, 'micrograd_style.py'))
+    back = Trace.from_json(trace.to_json())
+    assert back == trace
+    assert back.op_names[-1] == 'tanh' and back.sources == trace.sources and back.probes == trace.probes
+
+
+def test_function_and_line_views(microgpt_run):
+    path, trace = microgpt_run
+    sel = function_view(trace, 'rmsnorm')
+    assert set(sel.nodes) == {i for i in range(len(trace)) if 'rmsnorm' in trace.sources[trace.source[i]].funcs}
+    line = line_of(path, 'x = [xi.relu() for xi in x]')
+    sel = line_view(trace, line)
+    assert set(sel.nodes) == {i for i in range(len(trace)) if trace.op_name(i) == 'relu'}
+    assert 'line' in sel.title and '`x = [xi.relu() for xi in x]`' in sel.title
+    with pytest.raises(ValueError, match="line 1 of microgpt_style.py made no node in this trace; lines that did:"):
+        line_view(trace, 1)
+    with pytest.raises(ValueError, match="function 'nope' made no node in this trace; functions: .*rmsnorm"):
+        function_view(trace, 'nope')
+
+
+# -- the command line ------------------------------------------------------------------------------------
+def invoke(*args):
+    return CliRunner().invoke(cli.main, [str(a) for a in args])
+
+
+def test_cli_record_then_gradcheck_render_inspect_export(tmp_path):
+    path = install(tmp_path, 'micrograd_style.py', edit=(TANH_OK, TANH_BAD))
+    out = tmp_path / 't.json'
+    r = invoke('record', path, '-o', out, '--timeout', 60)
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out}: " in r.output and '(class Value, micrograd convention;' in r.output
+    r = invoke('gradcheck', '--trace', out)
+    assert r.exit_code == 1
+    assert f"line {line_of(path, TANH_BAD)}: your derivative of tanh is wrong" in r.output
+    r = invoke('render', '--trace', out, '--function', 'Neuron.__call__', '--format', 'dot', '-o', '-')
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith('digraph') and 'tanh' in r.output
+    r = invoke('render', '--trace', out, '--line', line_of(path, 'return act.tanh()'), '--format', 'json', '-o', '-')
+    assert r.exit_code == 0, r.output
+    r = invoke('inspect', '--trace', out, '--json')
+    assert r.exit_code == 0 and '"tanh": 36' in r.output
+    r = invoke('export', '--trace', out, '-o', tmp_path / 'again.json')
+    assert r.exit_code == 0
+    assert Trace.from_json(tmp_path / 'again.json') == Trace.from_json(out)
+
+
+def test_cli_record_failures_exit_1(tmp_path):
+    r = invoke('record', install(tmp_path, 'raises.py'))
+    assert r.exit_code == 1
+    assert 'Traceback (most recent call last):' in r.output and 'in normalise' in r.output
+    assert r.output.rstrip().endswith('Error: raises.py raised ZeroDivisionError: float division by zero')
+    r = invoke('record', install(tmp_path, 'forever.py'), '--timeout', 1)
+    assert r.exit_code == 1
+    assert r.output == ("Error: forever.py ran past --timeout 1 s without its backward() call number 1 "
+                        "and was stopped\n")
+    r = invoke('record', install(tmp_path, 'no_backward.py'))
+    assert r.exit_code == 1 and 'backward() was never called' in r.output
+    r = invoke('record', install(tmp_path, 'no_backward.py'), '--tag', 'row=i')
+    assert r.exit_code == 2 and "--tag 'row=i': write FIELD=VARIABLE" in r.output
+
+
+def test_cli_record_help_says_it_runs_the_script():
+    r = invoke('record', '--help')
+    assert r.exit_code == 0 and 'This RUNS SCRIPT' in r.output
