@@ -34,6 +34,7 @@ from graphviz_export.view import safe_name
 from microgpt.checkpoint import load_model, save_checkpoint
 from microgpt.checks.diagnose import diagnose
 from microgpt.checks.faults import describe_faults, fault_names
+from microgpt.checks.nodes import check_trace, format_node_report
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import default_data_path, read_docs
 from microgpt.errors import InputError, WriteError
@@ -41,6 +42,8 @@ from microgpt.files import check_output, write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording import Trace, record_step
 from microgpt.recording.report import format_report, inspect_report
+from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
+from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 from microgpt.recording.step import record_before_after_training
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
@@ -64,7 +67,10 @@ class OneLineErrors(click.Group):
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except InputError as e:
                 raise BadInput(str(e)) from None
-            except (RenderError, WriteError) as e:
+            except ScriptRaised as e:   # the user's own traceback, then exit 1
+                click.echo(e.traceback.rstrip('\n'), err=True)
+                raise click.ClickException(str(e)) from None
+            except (RenderError, WriteError, ScriptError) as e:
                 raise click.ClickException(str(e)) from None
         except click.exceptions.Abort:
             click.echo('Aborted!', err=True)
@@ -299,8 +305,11 @@ def export(doc, checkpoint, seed, trace_path, output):
 @click.option('--render', 'render_path', type=click.Path(dir_okay=False),
               help='Write an SVG centred on the first failing node (or, if all is well, the last token).')
 @click.option('--json', 'as_json', is_flag=True, help='Machine-readable JSON instead of the report.')
+@click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
+              help='Check a saved trace (e.g. from `record SCRIPT.py`) node by node instead of recording '
+                   'a step; the parameter check needs the model and is skipped.')
 def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_params, no_params, scope,
-              eps, rtol, atol, render_path, as_json):
+              eps, rtol, atol, render_path, as_json, trace_path):
     """Check the gradients of one step and point at the op whose backward is wrong.
 
     Node level: every recorded local derivative against a finite difference of
@@ -320,6 +329,21 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
     if all_params and (select or sample):
         raise BadInput("--all-params cannot be combined with --param or --sample")
     render_to = open_output(render_path) if render_path else None
+    if trace_path is not None:
+        trace = get_trace(doc, checkpoint, seed, trace_path)
+        with bad_value('--scope'):
+            only = trace.nodes_matching(scope) if scope else None
+        result = check_trace(trace, only=only)
+        click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else format_node_report(result))
+        if render_to is not None:
+            first = result.first
+            view = failure_view(trace, first.node if first is not None else None, highlight=result.highlight(),
+                                notes=[first.message] if first is not None else ())
+            write_output(render_to, render_view(view, 'svg'))
+            click.echo(f"wrote {render_to}", err=True)
+        if not result.ok:
+            sys.exit(1)
+        return
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)
@@ -342,6 +366,10 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
 @click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
                               "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
 @click.option('--node', help="A node id (see `export`/`inspect`), or 'loss': its neighbourhood.")
+@click.option('--function', help="A trace recorded from a script: every node made inside this function "
+                                 "of the script (e.g. rmsnorm).")
+@click.option('--line', type=click.IntRange(min=1), help='A trace recorded from a script: every node made by '
+                                                         'this line of the script.')
 @click.option('--depth', type=click.IntRange(min=0), help='Hops around --node (default 2) or downstream of a '
                                                           '--param cell (default 1).')
 @click.option('--direction', type=click.Choice(DIRECTIONS), default=DIRECTIONS[0], show_default=True,
@@ -365,8 +393,8 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
 @click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
               help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
-def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, depth, direction, level, budget,
-           edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
+def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
+           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
     """Draw one view of a recorded step, annotated with data and grad.
 
     Nodes show op, data and grad; fill colour is the grad's sign and size (legend
@@ -382,6 +410,7 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, d
       microgpt-graph render --param 'layer0.attn_wq[3][5]' --edge-grads
       microgpt-graph render --param wte
       microgpt-graph render --node loss --depth 3 -o loss.svg
+      microgpt-graph render --trace train.trace.json --function rmsnorm
     """
     if fmt is None:
         suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
@@ -392,7 +421,7 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, d
     trace = get_trace(doc, checkpoint, seed, trace_path)
     view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
                       direction=direction, level=level, budget=budget, edge_budget=edge_budget,
-                      expand=expand, edge_grads=edge_grads)
+                      expand=expand, edge_grads=edge_grads, function=function, line=line)
     path = open_output(output or file_name(view, fmt))
     data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
     if path is None:
@@ -519,6 +548,46 @@ def explore(doc, checkpoint, seed, trace_path, port, host, no_browser, renderer)
               open_browser=not no_browser, echo=click.echo)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+@main.command()
+@click.argument('script', type=click.Path(exists=True, dir_okay=False))
+@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
+@click.option('--step', type=click.IntRange(min=1), default=1, show_default=True,
+              help='Which call to backward() to record (the script stops right after it).')
+@click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
+                                                   "'.trace.json' in the current folder; '-' for stdout).")
+@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=SCRIPT_TIMEOUT, show_default=True,
+              help='Seconds the script may run before it is stopped (with everything it started).')
+@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+              help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '
+                   'pos_id/pos/t, li/layer/l, h/head); repeatable.')
+def record(script, script_args, step, output, timeout, tags):
+    """Run your own micrograd-style SCRIPT and record the graph of its backward().
+
+    This RUNS SCRIPT: it is your code, executed as you, like `python SCRIPT`. It
+    runs in a child process, in SCRIPT's folder, with SCRIPT_ARGS as its
+    arguments (after `--`), stopped after --timeout seconds. Its scalar autograd
+    class is found by duck typing (microgpt's data/grad/_children/_local_grads, or
+    micrograd's data/grad/_prev/_backward); every node of the step is recorded
+    with its op, data, grad, inputs, local derivatives and the line and function of
+    SCRIPT that made it. The trace feeds `inspect`, `render`, `export` and
+    `gradcheck` with --trace.
+
+    \b
+    Examples:
+      microgpt-graph record train.py -o train.json
+      microgpt-graph record train.py --step 3 --tag pos=t -- --lr 0.1
+      microgpt-graph gradcheck --trace train.json
+      microgpt-graph render --trace train.json --function rmsnorm
+    """
+    path = open_output(output or f"{Path(script).stem}.trace.json")
+    with bad_value('--tag'):
+        trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+    write_output(path, trace.to_json())
+    rf = trace.meta['recorded_from']
+    found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'
+    click.echo(f"wrote {path if path is not None else 'stdout'}: {len(trace)} nodes from {rf['script']} "
+               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; parameters: "
+               f"{rf['params_from']}; tags: {found})", err=True)
 
 
 if __name__ == '__main__':

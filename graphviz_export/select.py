@@ -24,7 +24,7 @@ from .runs import id_runs
 
 @dataclass(frozen=True)
 class Selection:
-    kind: str               # 'token' | 'layer' | 'head' | 'param' | 'matrix' | 'node'
+    kind: str               # 'token' | 'layer' | 'head' | 'param' | 'matrix' | 'node' | 'function' | 'line'
     title: str              # one line naming the view, for the picture's caption
     nodes: tuple            # interior node ids, sorted
     inputs: tuple           # outside nodes feeding the interior, sorted
@@ -143,15 +143,38 @@ def node_view(trace, node, depth=2, direction='both'):
                  query={'node': node, 'depth': depth, 'direction': direction})
 
 
+def function_view(trace, name):
+    """Every node made inside one of the script's functions (a trace recorded by
+    `microgpt-graph record`), with what feeds it and what uses it."""
+    ids = trace.nodes_in_function(name)
+    return _make(trace, 'function', f"{name}(): {len(ids)} nodes made inside it", ids,
+                 query={'function': name})
+
+
+def line_view(trace, line, file=None):
+    """Every node made by one source line of the script (or of `file` in its folder)."""
+    ids = trace.nodes_at_line(line, file)
+    src = trace.source_of(ids[0])
+    code = f" `{src.text}`" if src is not None and src.text else ''
+    return _make(trace, 'line', f"{src.file if src else file} line {line}{code}: {len(ids)} nodes", ids,
+                 query={'line': line, 'file': src.file if src else file})
+
+
 def _check_depth(depth):
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
         raise InputError(f"depth must be an integer >= 0, got {depth!r}")
 
 
-def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction='both'):
+def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction='both',
+           function=None, line=None):
     """The view a query names, by precedence: param (a cell, or a whole matrix),
-    node, head, layer, else token (default: the last position). `token` narrows
+    node, function, line, head, layer, else token (default: the last position; for
+    a script's trace without positions, the loss's neighbourhood). `token` narrows
     a layer or head view to one position."""
+    if function is not None and node is None and param is None:
+        return function_view(trace, function)
+    if line is not None and node is None and param is None:
+        return line_view(trace, line)
     if param is not None:
         name, r, _ = parse_param(param) if isinstance(param, str) else param
         if r is None:
@@ -165,6 +188,8 @@ def select(trace, *, token=None, layer=None, head=None, param=None, node=None, d
         return layer_view(trace, layer, token)
     if token is None:
         positions = trace.positions()
+        if not positions and trace.source is not None and 'loss_id' in trace.meta:
+            return node_view(trace, 'loss', 2 if depth is None else depth, direction)
         if not positions:
             raise TraceQueryError("this trace has no positions to show")
         token = positions[-1]

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from microgpt.recording.ops import OP_CODE, OPS
+from microgpt.recording.ops import OP_CODE
 
 _CONST = OP_CODE['const']
 
@@ -55,7 +55,8 @@ def figures(trace, ids):
 def op_counts(trace, ids):
     """{op name: count}, in the trace's op order."""
     counts = Counter(trace.op[i] for i in ids)
-    return {OPS[k]: counts[k] for k in sorted(counts)}
+    names = trace.op_names
+    return {names[k]: counts[k] for k in sorted(counts)}
 
 
 def _magnitude(g):

@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import graphviz_export.render as _render
 from microgpt.files import write_atomic
@@ -63,14 +64,15 @@ class View:
 
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction='both', level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
-               expand=(), edge_grads=False, highlight=None, notes=(), legend=True):
+               expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None):
     """Select, fold and draw one view of `trace`.
 
     What to show (by precedence): param='layer0.attn_wq[3][5]' (a cell: its uses and
     their contributions; depth = hops downstream, default 1) or param='wte' (the
     matrix as a heat-map and its uses per position); node=4711 or node='loss' (its
     neighbourhood, depth hops, default 2; direction 'ancestors', 'descendants' or
-    'both'); head=h (with layer=, token=); layer=l (token= for one position);
+    'both'); function='rmsnorm' or line=42 (a trace recorded from a script: what that
+    function or source line made); head=h (with layer=, token=); layer=l (token= for one position);
     token=t (default: the last position).
 
     level: 'auto' (finest that fits budget nodes and edge_budget edges), 'scalar',
@@ -81,7 +83,7 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     """
     check_options(level, budget, edge_budget)
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
-                 direction=direction)
+                 direction=direction, function=function, line=line)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
     g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
@@ -92,7 +94,9 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
 def file_name(view, fmt):
     """A default output file name: 'emma-token4.svg', 'emma-layer0-head1-token3.svg',
     'emma-layer0_attn_wq_3__5_.svg', 'emma-node4711.svg'."""
-    return f"{safe_name(view.trace.meta.get('doc', 'trace'))}-{_view_slug(view)}.{fmt}"
+    meta = view.trace.meta
+    stem = meta.get('doc') or Path(meta.get('recorded_from', {}).get('script') or 'trace').stem
+    return f"{safe_name(stem)}-{_view_slug(view)}.{fmt}"
 
 
 def _view_slug(view):
@@ -106,6 +110,8 @@ def _view_slug(view):
         return f"layer{q.get('layer')}-head{q.get('head')}{token}"
     if kind in ('param', 'matrix'):
         return safe_name(str(q.get('param', kind)))
+    if kind in ('function', 'line'):
+        return safe_name(f"{kind}-{q.get(kind)}")
     return safe_name(f"{kind}{q.get('node', '')}")
 
 

@@ -91,6 +91,30 @@ class NodeFailure:
     child: int = None   # for 'local': which argument (0 = left/only, 1 = right)
     child_id: int = None
     rank: int = -1      # place in the backward pass, 0 = loss (-1: not reached)
+    source: object = None   # recording.sources.Source of a trace recorded from a script
+    script: str = None      # that script's file name
+
+    @property
+    def message(self):
+        """The learner's line: 'line 51: your derivative of tanh is wrong (...)'; for a
+        trace of the port, the reason with the node's scope."""
+        src = self.source
+        if src is None:
+            return f"node {self.node} {self.op} at {self.scope}: {self.reason}"
+
+        def at(file, line):
+            return f"line {line}" if file == self.script else f"{file} line {line}"
+        made = f"node {self.node}, made by {at(src.file, src.line)}" + (f" `{src.text}`" if src.text else '')
+        if self.kind == 'local':
+            head = f"{at(src.op_file, src.grad_line or src.op_line)}: your derivative of {self.op} is wrong"
+        elif self.kind == 'forward':
+            head = f"{at(src.op_file, src.op_line)}: your {self.op} does not compute {self.op}"
+        elif self.kind == 'sum':
+            head = (f"{at(src.file, src.line)}: this node's grad is not the sum of what its users passed back "
+                    f"(accumulate with += ?)")
+        else:
+            head = f"{at(src.file, src.line)}: this node's grad is not d loss / d node"
+        return f"{head} ({made}; {self.reason})"
 
     @property
     def reason(self):
@@ -110,6 +134,10 @@ class NodeFailure:
              'expected': self.expected, 'found': self.found, 'rank': self.rank, 'reason': self.reason}
         if self.child is not None:
             d.update(child=self.child, child_id=self.child_id)
+        if self.source is not None:
+            d.update(message=self.message, source={'file': self.source.file, 'line': self.source.line,
+                                                   'op_file': self.source.op_file, 'op_line': self.source.op_line,
+                                                   'grad_line': self.source.grad_line, 'text': self.source.text})
         return d
 
 
@@ -284,6 +312,47 @@ def _check_local(trace, ids, rel_eps, rtol, atol, failures, skipped):
     return n_nodes, n_edges, nonsmooth, {'local_rel_err': worst_rel, 'local_score': worst_score}
 
 
+# -- (local) for a script's own ops: the probes measured when it was recorded --------------------
+def _check_probed(trace, ids, rtol, atol, failures, skipped):
+    """Each stored local derivative of a script's own op (code past OPS) against the
+    central difference of the probes recording.script took by re-running the op on
+    inputs moved by +-h: the same tolerance and kink rule as _check_local. The
+    forward of such an op cannot be replayed, so it is not checked."""
+    data, local, ptr, ops, probes = trace.data, trace.local, trace.child_ptr, trace.op, trace.probes
+    first = len(OPS)
+    edges = nonsmooth = 0
+    for i in ids:
+        if ops[i] < first:
+            continue
+        a, b = ptr[i], ptr[i + 1]
+        node_probes = probes.get(i) or ['no probe was recorded'] * (b - a)
+        fx = data[i]
+        for k in range(b - a):
+            p = node_probes[k]
+            if isinstance(p, str):
+                skipped.append((i, 'local', f"{trace.op_name(i)}: {p}"))
+                continue
+            xp, xm, fp, fm = p
+            if not (math.isfinite(fp) and math.isfinite(fm)) or xp == xm:
+                skipped.append((i, 'local', f"{trace.op_name(i)}: no usable step around its input"))
+                continue
+            edges += 1
+            found, x = local[a + k], (xp + xm) / 2
+            expected = (fp - fm) / (xp - xm)
+            h = (xp - xm) / 2
+            tol = atol + _ROUND * max(abs(fp), abs(fm), abs(fx)) / h
+            if abs(found - expected) <= tol + rtol * max(abs(found), abs(expected)):
+                continue
+            if math.isfinite(found) and xp != x and x != xm:   # a kink: between the one-sided slopes
+                d_fwd, d_bwd = (fp - fx) / (xp - x), (fx - fm) / (x - xm)
+                lo, hi = min(d_fwd, d_bwd), max(d_fwd, d_bwd)
+                if lo - 2 * tol - rtol * max(abs(lo), abs(hi)) <= found <= hi + 2 * tol + rtol * max(abs(lo), abs(hi)):
+                    nonsmooth += 1
+                    continue
+            failures.append(('local', i, k, expected, found))
+    return edges, nonsmooth
+
+
 # -- (sum) --------------------------------------------------------------------------------------------
 def _check_sums(trace, ids, sum_rtol, failures):
     grad = trace.grad.tolist()
@@ -346,6 +415,10 @@ def numeric_dloss(trace, node, eps=DLOSS_EPS):
     one-sided differences) — the step is eps * max(|x|, 1), or eps * |x| if the
     wider step leaves an op's domain."""
     order = _descendants_sorted(trace, node)
+    own = next((j for j in order if trace.op[j] >= len(OPS)), None)
+    if own is not None:
+        raise NodeCheckError(f"node {node}: d loss / d node needs a replay through {trace.op_name(own)} "
+                             f"(node {own}), the script's own op, which a trace cannot re-run")
     x = trace.data[node]
     base = trace.data[trace.meta['loss_id']]
     for h in (eps * max(abs(x), 1.0), eps * abs(x)):
@@ -411,9 +484,13 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     raw, skipped, rows = [], [], []
     checked = {'forward': 0, 'local': 0, 'sum': 0, 'dloss': 0}
     nonsmooth, worst = 0, {}
+    if local and len(trace.op_names) > len(OPS):   # a script's own ops (tanh, gelu, ...)
+        probed, nonsmooth = _check_probed(trace, ids, rtol, atol, raw, skipped)
+        checked['local'] = checked['probed'] = probed
     if local:
-        checked['forward'], checked['local'], nonsmooth, worst = _check_local(trace, ids, rel_eps, rtol, atol,
-                                                                              raw, skipped)
+        checked['forward'], edges, kinked, worst = _check_local(trace, ids, rel_eps, rtol, atol, raw, skipped)
+        checked['local'] += edges
+        nonsmooth += kinked
     if sums:
         checked['sum'] = _check_sums(trace, ids, sum_rtol, raw)
     if dloss:
@@ -421,6 +498,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
         checked['dloss'] = len(rows)
 
     rank = trace.backward_rank
+    script = trace.meta.get('recorded_from', {}).get('script')
     big = n
     order = {k: j for j, k in enumerate(KINDS)}
     raw.sort(key=lambda f: (rank[f[1]] if rank[f[1]] >= 0 else big, f[1], order[f[0]], f[2] or 0))
@@ -428,6 +506,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     for kind, i, k, expected, found in raw:
         child_id = trace.child[trace.child_ptr[i] + k] if k is not None else None
         failures.append(NodeFailure(node=i, op=trace.op_name(i), scope=trace.scope_path(i), kind=kind,
+                                    source=trace.source_of(i), script=script,
                                     expected=float(expected), found=float(found), child=k,
                                     child_id=child_id, rank=rank[i]))
     tolerances = {'rel_eps': rel_eps, 'rtol': rtol, 'atol': atol, 'sum_rtol': sum_rtol,
@@ -454,6 +533,8 @@ def format_node_report(result, limit=20):
     f = result.first
     lines.append(f"first wrong (nearest the loss, backward step {f.rank}): node {f.node} {f.op} at {f.scope}")
     lines.append(f"  {f.reason}")
+    if f.source is not None:
+        lines.append(f"  {f.message}")
     lines.append("failing: " + '; '.join(result.summary()))
     shown = result.failures[:limit]
     w = max(5, max(len(x.scope) for x in shown))

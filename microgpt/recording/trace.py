@@ -32,8 +32,17 @@ from .trace_json import dump_trace, read_columns
 
 class Trace:
     def __init__(self, *, op, data, grad, scope, scopes, child_ptr, child, local,
-                 backward_order, pow_exponent, param_names, param_shapes, param_base, meta):
-        self.op = op                    # array('B') of OP_CODE
+                 backward_order, pow_exponent, param_names, param_shapes, param_base, meta,
+                 op_names=OPS, source=None, sources=None, probes=None):
+        self.op = op                    # array('B'): index into op_names
+        self.op_names = tuple(op_names)   # OPS, then (a user's script) its own ops: 'tanh', 'gelu', ...
+        # a trace recorded from a user's script (recording.script) also has, per node,
+        # an index into `sources` (recording.sources.Source: file, line, functions, ...)
+        # and, for ops the node check cannot replay, `probes`: {node: per child
+        # [x+h, x-h, f(x+h), f(x-h)] measured by re-running the op, or why not}
+        self.source = source            # array('I') or None
+        self.sources = sources          # [Source] or None
+        self.probes = probes or {}
         self.data = data                # array('d')
         self.grad = grad                # array('d')
         self.scope = scope              # array('I')
@@ -100,7 +109,11 @@ class Trace:
         return len(self.op)
 
     def op_name(self, i):
-        return OPS[self.op[i]]
+        return self.op_names[self.op[i]]
+
+    def source_of(self, i):
+        """The `Source` of node i (a trace recorded from a script), else None."""
+        return self.sources[self.source[i]] if self.source is not None else None
 
     def children(self, i):
         return list(self.child[self.child_ptr[i]:self.child_ptr[i + 1]])
@@ -252,6 +265,41 @@ class Trace:
                                   f"{scope_path(self.scopes[self.scope[self.meta.get('loss_id', 0)]])!r}")
         return sorted(chain.from_iterable(groups[s] for s in sids))
 
+    # -- a script's own code (traces recorded by recording.script) -------------------------
+    def _need_sources(self, what):
+        if self.source is None:
+            raise TraceQueryError(f"this trace has no source lines ({what} views need a trace "
+                                  f"recorded from a script with `microgpt-graph record`)")
+
+    def functions(self):
+        """Names of the script's functions that made nodes, sorted."""
+        self._need_sources('function')
+        return sorted({f for s in self.sources for f in s.funcs})
+
+    def source_lines(self):
+        """[(file, line)] of the lines that made nodes, sorted."""
+        self._need_sources('line')
+        used = set(self.source)
+        return sorted({(s.file, s.line) for k, s in enumerate(self.sources) if k in used and s.line})
+
+    def nodes_in_function(self, name):
+        """Sorted ids of the nodes made inside function `name` (directly or in what it called)."""
+        names = self.functions()
+        if name not in names:
+            raise TraceQueryError(f"function {name!r} made no node in this trace; functions: {', '.join(names)}")
+        hit = {k for k, s in enumerate(self.sources) if name in s.funcs}
+        return [i for i, k in enumerate(self.source) if k in hit]
+
+    def nodes_at_line(self, line, file=None):
+        """Sorted ids of the nodes made by source line `line` (of `file`, default the script)."""
+        file = file or self.meta.get('recorded_from', {}).get('script')
+        lines = [ln for f, ln in self.source_lines() if f == file]
+        hit = {k for k, s in enumerate(self.sources) if s.line == line and s.file == file}
+        if not hit:
+            shown = ', '.join(map(str, lines[:40])) + (' ...' if len(lines) > 40 else '')
+            raise TraceQueryError(f"line {line} of {file} made no node in this trace; lines that did: {shown}")
+        return [i for i, k in enumerate(self.source) if k in hit]
+
     def param_nodes(self, spec):
         """Ids of a parameter cell ('layer0.attn_wq[3][5]') or a whole matrix ('wte')."""
         name, r, c = check_param(spec, {n: self.param_shapes[n] for n in self.param_names})
@@ -332,7 +380,8 @@ class Trace:
         return [self.data[i] for i in self.meta.get('position_loss_ids', [])]
 
     def op_counts(self):
-        return dict(sorted(Counter(OPS[o] for o in self.op).items()))
+        names = self.op_names
+        return dict(sorted(Counter(names[o] for o in self.op).items()))
 
     def scope_stats(self):
         """Per scope path: node count, data min/max, grad min/max/L2 norm, zero-grad share."""
@@ -378,7 +427,11 @@ class Trace:
         return (all(getattr(self, c).tobytes() == getattr(other, c).tobytes() for c in self._COLUMNS)
                 and self.scopes == other.scopes and self.param_names == other.param_names
                 and self.param_shapes == other.param_shapes and self.param_base == other.param_base
-                and self.pow_exponent == other.pow_exponent and self.meta == other.meta)
+                and self.pow_exponent == other.pow_exponent and self.meta == other.meta
+                and self.op_names == other.op_names and self.sources == other.sources
+                and (self.source is None) == (other.source is None)
+                and (self.source is None or self.source.tobytes() == other.source.tobytes())
+                and _same_probes(self.probes, other.probes))
 
     __hash__ = None
 
@@ -391,3 +444,19 @@ class Trace:
     def from_json(cls, source):
         """A Trace from a JSON string, a dict, or a path to a JSON file."""
         return cls(**read_columns(source))
+
+
+def _same_probes(a, b):
+    """Probe tables equal, NaN equal to NaN (a probe of a broken op may hold one)."""
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        if len(a[k]) != len(b[k]):
+            return False
+        for x, y in zip(a[k], b[k]):
+            if isinstance(x, str) or isinstance(y, str):
+                if x != y:
+                    return False
+            elif any(not (u == v or (u != u and v != v)) for u, v in zip(x, y)):   # noqa: PLR0124
+                return False
+    return True

@@ -15,6 +15,15 @@
       ]
     }
 
+A trace recorded from a user's script (`microgpt-graph record`) adds, all optional
+(version 1 readers of the port's traces see nothing new):
+
+      "ops":     ["tanh", "gelu", ...]     # the script's own op names, after the port's
+      "sources": [[file, line, [functions], text, op_file, op_line, grad_line], ...]
+      node "source": k                     # index into "sources": the line that made it
+      node "probes": [[x+h, x-h, f(x+h), f(x-h)] or "why not", ...]   # per child, for ops
+                                           # the node check re-ran instead of replaying
+
 Node ids are 0..n-1 in creation order. `contributions[k]` is local_grads[k] *
 grad: what backward added to children[k]'s grad (written for other tools; on
 loading it is recomputed from the other two). Floats are written with Python's
@@ -31,6 +40,7 @@ from ..errors import InputError
 from ..files import write_atomic
 from .ops import OP_CODE, OPS
 from .scopes import FIELDS, Scope
+from .sources import Source
 
 SCHEMA = 'microgpt-graph.trace'
 VERSION = 1
@@ -42,11 +52,12 @@ class TraceFormatError(InputError):
 
 def trace_to_dict(trace):
     nodes = []
+    names, source, probes = trace.op_names, trace.source, trace.probes
     ptr, child, local = trace.child_ptr, trace.child, trace.local
     contrib = trace.contrib
     for i in range(len(trace)):
         a, b = ptr[i], ptr[i + 1]
-        node = {'id': i, 'op': OPS[trace.op[i]], 'data': trace.data[i], 'grad': trace.grad[i],
+        node = {'id': i, 'op': names[trace.op[i]], 'data': trace.data[i], 'grad': trace.grad[i],
                 'scope': trace.scope[i], 'children': child[a:b].tolist(),
                 'local_grads': local[a:b].tolist(), 'contributions': contrib[a:b].tolist()}
         if i in trace.pow_exponent:
@@ -54,8 +65,12 @@ def trace_to_dict(trace):
         cell = trace.param_cell(i)
         if cell is not None:
             node['param'] = {'name': cell[0], 'row': cell[1], 'col': cell[2]}
+        if source is not None:
+            node['source'] = source[i]
+        if i in probes:
+            node['probes'] = probes[i]
         nodes.append(node)
-    return {
+    out = {
         'schema': SCHEMA, 'version': VERSION,
         'meta': trace.meta,
         'scopes': [list(s) for s in trace.scopes],
@@ -64,6 +79,12 @@ def trace_to_dict(trace):
         'backward_order': trace.backward_order.tolist(),
         'nodes': nodes,
     }
+    if len(names) > len(OPS):
+        out['ops'] = list(names[len(OPS):])
+    if source is not None:
+        out['sources'] = [[s.file, s.line, list(s.funcs), s.text, s.op_file, s.op_line, s.grad_line]
+                          for s in trace.sources]
+    return out
 
 
 def dump_trace(trace, path=None):
@@ -105,6 +126,21 @@ def read_columns(source):
             raise TraceFormatError(f"trace: scope {k} must be a list of {len(FIELDS)} fields {FIELDS}")
         scopes.append(Scope(*s))
 
+    extra = d.get('ops', [])
+    if not isinstance(extra, list) or any(not isinstance(x, str) or x in OP_CODE for x in extra):
+        raise TraceFormatError(f"trace: \"ops\" must list the script's own op names, none of {', '.join(OPS)}")
+    op_names = OPS + tuple(extra)
+    code_of = {name: k for k, name in enumerate(op_names)}
+    sources = None
+    if 'sources' in d:
+        try:
+            sources = [Source(str(s[0]), int(s[1]), tuple(map(str, s[2])), str(s[3]), str(s[4]), int(s[5]),
+                              int(s[6])) for s in d['sources']]
+        except (TypeError, ValueError, IndexError):
+            raise TraceFormatError("trace: each of \"sources\" must be [file, line, [functions], text, "
+                                   "op_file, op_line, grad_line]") from None
+    source, probes = (array('I') if sources is not None else None), {}
+
     nodes = d['nodes']
     n = len(nodes)
     op, data, grad, scope = array('B'), array('d'), array('d'), array('I')
@@ -114,9 +150,16 @@ def read_columns(source):
         try:
             if node['id'] != i:
                 raise TraceFormatError(f"{where}: id is {node['id']!r}; ids must be 0..{n - 1} in order")
-            if node['op'] not in OP_CODE:
-                raise TraceFormatError(f"{where}: unknown op {node['op']!r}; ops: {', '.join(OPS)}")
-            op.append(OP_CODE[node['op']])
+            if node['op'] not in code_of:
+                raise TraceFormatError(f"{where}: unknown op {node['op']!r}; ops: {', '.join(op_names)}")
+            op.append(code_of[node['op']])
+            if source is not None:
+                k = node['source']
+                if not isinstance(k, int) or not 0 <= k < len(sources):
+                    raise TraceFormatError(f"{where}: source {k!r} is not an index into \"sources\"")
+                source.append(k)
+            if 'probes' in node:
+                probes[i] = _probes(node['probes'], len(node['children']), where)
             data.append(node['data'])
             grad.append(node['grad'])
             s = node['scope']
@@ -160,4 +203,15 @@ def read_columns(source):
     return dict(op=op, data=data, grad=grad, scope=scope, scopes=scopes,
                  child_ptr=array('q', accumulate(counts, initial=0)), child=child, local=local,
                  backward_order=array('q', order), pow_exponent=exps, param_names=names,
-                param_shapes=shapes, param_base=base, meta=meta)
+                param_shapes=shapes, param_base=base, meta=meta,
+                op_names=op_names, source=source, sources=sources, probes=probes)
+
+
+def _probes(p, arity, where):
+    """A node's probes: per child [x+h, x-h, f(x+h), f(x-h)] or a string saying why not."""
+    ok = isinstance(p, list) and len(p) == arity and all(
+        isinstance(x, str) or (isinstance(x, list) and len(x) == 4 and all(isinstance(v, (int, float)) for v in x))
+        for x in p)
+    if not ok:
+        raise TraceFormatError(f"{where}: \"probes\" must hold, per child, [x+h, x-h, f(x+h), f(x-h)] or a reason")
+    return p
