@@ -3,7 +3,9 @@
 Levels, finest first:
     scalar  every op is a node (outputs of the view still grouped per scope)
     vector  each scope is a node: "q = Wq.x, 16 values" stands for its 528 ops
-    block   each (position, layer, block) is a node: embed, attn, mlp, lm_head, loss
+    block   each (position, layer, block) is a node: embed, attn, mlp, lm_head, loss;
+            attention as q/k/v -> one node per head -> Wo, and each residual add
+            on its own, so the skip connections show
     auto    the finest of these whose drawing has at most `budget` nodes and
             `edge_budget` edges (edge density, not node count, makes `dot` slow)
 
@@ -142,7 +144,11 @@ def _group_key(s, side, level, positions):
     if side != 'interior' and pos is not None and pos not in positions:
         pos = '*'
     if level == 'block':
-        return ('g', side, pos, layer, block, None, None)
+        if side != 'interior':
+            return ('g', side, pos, layer, block, None, role)   # 'k (cached) pos 0..1', not 'attn'
+        if role in ('residual', 'attn_out'):
+            return ('g', side, pos, layer, block, None, role)   # the residual add drawn as such
+        return ('g', side, pos, layer, block, head, None)       # one node per head; q, k, v; mlp
     return ('g', side, pos, layer, block, head, role)
 
 

@@ -73,14 +73,32 @@ def where(node):
     return ' '.join(parts)
 
 
-def group_title(node, level):
+def is_mean_loss(node):
+    """The scope of `loss = (1/n) * sum(losses)`: no position, block and role 'loss'."""
+    pos, _, block, _, role = node.scope
+    return block == 'loss' and role == 'loss' and pos is None and not node.positions
+
+
+def group_title(node, level, trace=None):
+    """What a summary node computes. The mean-loss scope holds the running sum of the
+    position losses and the final (1/n)*sum: only a group holding that final node is
+    'the loss'; one holding only partial sums (a token view's output) says so."""
     pos, layer, block, head, role = node.scope
     if block == 'params':
         return role
-    if role is not None and level != 'block':
-        if block == 'loss' and role == 'loss' and pos is None and not node.positions:
+    if is_mean_loss(node):
+        if trace is None or trace.meta.get('loss_id') in node.ids:
             return 'loss = mean of the position losses'
-        return ROLE_TEXT.get(role, role)
+        return '\u03a3 loss_t (running sum; loss = \u03a3 / n)'
+    if role in ('k', 'v') and node.side == 'input':
+        return f'{role} (cached)'
+    if role is not None and (level != 'block' or node.side != 'interior' or role in ('residual', 'attn_out')):
+        text = ROLE_TEXT.get(role, role)
+        return f'head {head}: {text}' if head is not None and node.side == 'interior' else text
+    if head is not None and role is None:
+        return f'head {head}: softmax(q\u00b7k/\u221ad)\u00b7v'
+    if block == 'attn' and role is None:
+        return 'q, k, v = W\u00b7rmsnorm(x)'
     return block if block is not None else 'ops'
 
 
@@ -149,7 +167,7 @@ def scalar_tooltip(trace, node, reasons=()):
 def group_label(trace, node, level, fig, matrix_shape=None, share=None):
     """The record of a summary node; `fig` is summary.figures of its values; `share`, for a
     boundary parameter, the figures of this view's share of its grad (shown instead)."""
-    title = group_title(node, level)
+    title = group_title(node, level, trace)
     if node.scope.block == 'params':
         rows, cols = matrix_shape
         used = sorted({trace.param_cell(i)[1] for i in node.ids})
@@ -164,6 +182,10 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None):
     word = 'grad here' if share is not None else 'grad'
     fields = [title, count, f'data {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
               f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}  \u2016{fmt(g.grad_norm)}\u2016']
+    loss_id = trace.meta.get('loss_id')
+    if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
+        n = len(trace.positions())
+        fields.insert(2, f'loss = \u03a3 / {n} = {fmt(trace.data[loss_id])}')
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
     return _record(fields, vertical=True)
