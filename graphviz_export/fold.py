@@ -346,7 +346,9 @@ def _reference_high_fanout(vnodes, edges):
     consumers = {}
     for e in edges:
         consumers.setdefault(e.src, []).append(e)
-    hub = {src for src, es in consumers.items() if len(es) > FANOUT_LIMIT and not by_name[src].focus}
+    # an interior summary (q, k, v feeding an expanded head) stays wired: it is the flow itself
+    hub = {src for src, es in consumers.items() if len(es) > FANOUT_LIMIT and not by_name[src].focus
+           and not (by_name[src].kind == 'group' and by_name[src].side == 'interior')}
     for src in hub:
         by_name[src].fan_out = len(consumers[src])
     kept, via = [], {}

@@ -102,10 +102,12 @@ def group_title(node, level, trace=None):
     return block if block is not None else 'ops'
 
 
-def _record(fields, vertical):
-    """A record label; in rankdir=LR a top-level `a|b` stacks vertically, `{a|b}` runs across."""
+def _record(fields, vertical, rankdir='LR'):
+    """A record label whose fields stack (`vertical`) or run across. Graphviz turns records
+    with the layout: in rankdir LR a top-level `a|b` stacks and `{a|b}` runs across; in TB
+    the other way round."""
     body = '|'.join(escape.record_field(f) for f in fields)
-    return body if vertical else '{' + body + '}'
+    return body if vertical == (rankdir == 'LR') else '{' + body + '}'
 
 
 _NAMER = [None, None]     # (trace, ElementNames) of the last trace drawn
@@ -138,7 +140,8 @@ def scalar_head(trace, i, at_pos):
     return f'{op} \u2192 {name}'
 
 
-def scalar_label(trace, node, note=None):
+def scalar_label(trace, node, note=None, rankdir='LR'):
+    """micrograd's record: across in an LR layout, stacked (narrow) in a TB one."""
     i = node.ids[0]
     head = scalar_head(trace, i, node.side != 'interior')
     fields = [head, f'data {fmt(trace.data[i])}', f'grad {fmt(trace.grad[i])}']
@@ -146,7 +149,7 @@ def scalar_label(trace, node, note=None):
         fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
     if note:
         fields.append(note)
-    return _record(fields, vertical=False)
+    return _record(fields, vertical=rankdir == 'TB', rankdir=rankdir)
 
 
 def scalar_tooltip(trace, node, reasons=()):
@@ -164,7 +167,7 @@ def scalar_tooltip(trace, node, reasons=()):
     return escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons] + lines)
 
 
-def group_label(trace, node, level, fig, matrix_shape=None, share=None):
+def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir='LR'):
     """The record of a summary node; `fig` is summary.figures of its values; `share`, for a
     boundary parameter, the figures of this view's share of its grad (shown instead)."""
     title = group_title(node, level, trace)
@@ -188,7 +191,7 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None):
         fields.insert(2, f'loss = \u03a3 / {n} = {fmt(trace.data[loss_id])}')
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
-    return _record(fields, vertical=True)
+    return _record(fields, vertical=True, rankdir=rankdir)
 
 
 def _values(n):
@@ -251,4 +254,4 @@ def edge_label(edge):
     """The optional edge label (edge_grads=True)."""
     if edge.local is not None:
         return escape.plain(f'local {fmt(edge.local)}') + '\\n' + escape.plain(f'contrib {fmt(edge.contrib)}')
-    return escape.plain(f'{edge.count} edges') + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')
+    return escape.plain(f"{edge.count} edge{'' if edge.count == 1 else 's'}") + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')
