@@ -98,8 +98,15 @@ def group_title(node, level, trace=None):
     if head is not None and role is None:
         return f'head {head}: softmax(q\u00b7k/\u221ad)\u00b7v'
     if block == 'attn' and role is None:
-        return 'q, k, v = W\u00b7rmsnorm(x)'
+        return 'q, k, v = W\u00b7rmsnorm(x)' if level != 'block' or 'attn_logits' not in _roles(trace, node) \
+            else 'attn: q, k, v and the heads'
     return block if block is not None else 'ops'
+
+
+def _roles(trace, node):
+    if trace is None:
+        return set()
+    return {trace.scopes[sid].role for sid in set(map(trace.scope.__getitem__, node.ids))}
 
 
 def _record(fields, vertical, rankdir='LR'):

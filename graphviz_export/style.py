@@ -35,7 +35,7 @@ GRAPH = {
     'ranksep': '0.35',
     'pad': '0.1',
 }
-NODE = {'fontname': FONT, 'fontsize': '9', 'margin': '0.04,0.02', 'penwidth': '0.8', 'color': '#444444'}
+NODE = {'fontname': FONT, 'fontsize': '9', 'margin': '0.04,0.03', 'penwidth': '0.8', 'color': '#444444'}
 EDGE = {'fontname': FONT, 'fontsize': '9', 'arrowsize': '0.5', 'penwidth': '0.8', 'color': '#555555'}
 
 # node attributes by class; 'boundary' and 'highlight' are added on top of another class
