@@ -261,4 +261,5 @@ def edge_label(edge):
     """The optional edge label (edge_grads=True)."""
     if edge.local is not None:
         return escape.plain(f'local {fmt(edge.local)}') + '\\n' + escape.plain(f'contrib {fmt(edge.contrib)}')
-    return escape.plain(f"{edge.count} edge{'' if edge.count == 1 else 's'}") + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')
+    edges = f"{edge.count} edge{'' if edge.count == 1 else 's'}"
+    return escape.plain(edges) + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')
