@@ -8,6 +8,7 @@ fixed order, so the same view always gives the same DOT text.
 """
 
 import math
+import textwrap
 
 import graphviz
 
@@ -15,6 +16,7 @@ import graphviz_export.escape as escape
 import graphviz_export.labels as labels
 
 from .heatmap import heatmap_cluster
+from .page import choose_rankdir, label_width_lr
 from .style import (
     BOUNDARY,
     CLUSTER,
@@ -28,8 +30,10 @@ from .style import (
     LEGEND_MIXED,
     LEGEND_NONFINITE,
     LEGEND_SCALE,
+    LEGEND_WIDTH,
     NODE,
     NODE_CLASS,
+    RESIDUAL,
     fmt,
     grad_fill,
     group_fill,
@@ -50,11 +54,11 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
         missing = [f'{len(missing)} more highlighted nodes are outside this view']
     all_notes = [*notes, *folded.notes, *missing]
     annotate = annotate or {}
-    g = graphviz.Digraph('microgpt', graph_attr=GRAPH, node_attr=NODE, edge_attr=EDGE)
-    g.attr(label=_title(trace, folded))
-
     names = {n.name: n for n in folded.nodes}
     interior = frozenset(sel.nodes)
+    rankdir = _rankdir(trace, folded, names, reasons, interior, annotate)
+    g = graphviz.Digraph('microgpt', graph_attr=dict(GRAPH, rankdir=rankdir), node_attr=NODE, edge_attr=EDGE)
+    g.attr(label=_title(trace, folded))
     anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
     root = _cluster_tree(folded.nodes)
     counter = [0]
@@ -75,12 +79,12 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                                                      reasons.get(item.name, ()))
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
-                                    annotate.get(item.ids[0]) if item.kind == 'scalar' else None)
+                                    annotate.get(item.ids[0]) if item.kind == 'scalar' else None, rankdir)
                 container.node(item.name, **attrs)
 
     emit(g, root)
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
-    for e in folded.edges:
+    for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
         if (e.src, e.dst) in red:
             attrs.update(HIGHLIGHT, label=escape.plain('wrong local derivative'), fontcolor=HIGHLIGHT['color'])
@@ -88,7 +92,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
-        _legend(g, trace, folded, reasons, edge_grads)
+        _legend(g, trace, folded, reasons, edge_grads, names)
     return g
 
 
@@ -98,6 +102,8 @@ def cluster_path(node):
     if node.side != 'interior' or node.kind == 'matrix':
         return ()
     pos, layer, block, head, _ = node.scope
+    if node.kind != 'scalar':
+        head = None     # summaries name their head; a head cluster would defeat the head order
     path = []
     for f, v in (('pos', pos), ('layer', layer), ('block', block), ('head', head)):
         if v is not None and v != 'params':
@@ -144,7 +150,19 @@ def _style(*parts):
     return ','.join(out)
 
 
-def _node_attrs(trace, node, level, names, reasons, interior=None, note=None):
+def _rankdir(trace, folded, names, reasons, interior, annotate):
+    """'LR' when the view fits a 16:9 screen that way (page.py), else 'TB'; a matrix
+    heat-map is always LR (its rows are laid out for it)."""
+    if any(n.kind == 'matrix' for n in folded.nodes):
+        return 'LR'
+    widths = {}
+    for n in folded.nodes:
+        note = annotate.get(n.ids[0]) if n.kind == 'scalar' else None
+        widths[n.name] = label_width_lr(_node_attrs(trace, n, folded.level, names, reasons, interior, note)['label'])
+    return choose_rankdir(list(names), [(e.src, e.dst) for e in folded.edges], widths)
+
+
+def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR'):
     why = reasons.get(node.name, ())
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
@@ -157,7 +175,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None):
         cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
         attrs = dict(NODE_CLASS[cls])
         fill, font = grad_fill(trace.grad[i])
-        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note)),
+        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
     else:
         attrs = dict(NODE_CLASS['group'])
@@ -166,9 +184,11 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None):
         share = share_figures(trace, node, interior) if shape is not None and interior is not None else None
         shown = share or fig
         fill, font = group_fill(shown.grad_min, shown.grad_max, shown.grad_norm)
-        attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share)),
+        attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
     attrs['fillcolor'] = fill
+    if _feeds_heads(node):
+        attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
     if font != '#000000':
         attrs['fontcolor'] = font
     if node.side != 'interior':
@@ -178,6 +198,37 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None):
     if why:
         attrs.update(HIGHLIGHT)
     return attrs
+
+
+def _feeds_heads(node):
+    """q (vector level) and 'q, k, v' (block level) fan out to the heads."""
+    return (node.side == 'interior' and node.kind == 'group' and node.scope.block == 'attn'
+            and node.scope.head is None and node.scope.role in (None, 'q'))
+
+
+def _emission_order(edges, names, rankdir='LR'):
+    """The edges in drawing order, except that the out-edges of a node that feeds the heads
+    are emitted last head first: with ordering=out in rankdir LR, dot stacks a node's
+    out-edges bottom to top, so this puts head 0 on top (measured with dot 2.43 and the
+    WebAssembly build)."""
+    out = list(edges)
+    if rankdir != 'LR':
+        return out
+    slots = {}
+    for k, e in enumerate(out):
+        if _feeds_heads(names[e.src]):
+            slots.setdefault(e.src, []).append(k)
+    for ks in slots.values():
+        picked = [out[k] for k in ks][::-1]
+        for k, e in zip(ks, picked):
+            out[k] = e
+    return out
+
+
+def _is_skip(src, dst):
+    """A residual (skip) connection: into a residual add from outside its block."""
+    return (dst.kind != 'ref' and dst.scope.role == 'residual' and src.kind != 'ref'
+            and (src.scope.block != dst.scope.block or src.scope.role == 'residual'))
 
 
 def _edge_ends(e, anchors):
@@ -193,6 +244,8 @@ def _edge_attrs(trace, e, names, folded, edge_grads, anchors):
         attrs['ltail'] = anchors[e.src][1]
     if e.count > 1:
         attrs['penwidth'] = f'{min(3.0, 0.8 + 0.5 * math.log10(e.count)):.2f}'
+    if e.kind != 'ref' and _is_skip(src, dst):
+        attrs.update(RESIDUAL)
     if e.kind == 'ref':
         refs = [labels.short_name(trace, names[s[0]], level) for s in e.sources]
         attrs['tooltip'] = labels.ref_tooltip(refs, e)
@@ -249,7 +302,7 @@ def _title(trace, folded):
     return escape.lines(lines)
 
 
-def _legend(g, trace, folded, reasons, edge_grads=False):
+def _legend(g, trace, folded, reasons, edge_grads=False, names=None):
     """A compact legend: one colour bar and the lines that explain what this picture shows."""
     lines = [LEGEND_SCALE]
     kinds = {n.kind for n in folded.nodes}
@@ -270,9 +323,12 @@ def _legend(g, trace, folded, reasons, edge_grads=False):
     if edge_grads:
         marks.append(LEGEND_MARKS['edge_grads'])
     marks.append(LEGEND_MARKS['arrows'])
-    lines.append(' \u00b7 '.join(marks))
+    if any(e.src in names and names[e.src].side == 'interior' and _is_skip(names[e.src], names[e.dst])
+           for e in folded.edges if e.dst in names):
+        marks.append(LEGEND_MARKS['residual'])
+    lines.extend(marks)
+    lines = [part for line in lines for part in textwrap.wrap(line, LEGEND_WIDTH)]
     with g.subgraph(name='cluster_legend') as c:
-        c.attr(**CLUSTER['legend'])
+        c.attr(rank='same', **CLUSTER['legend'])      # one column (LR) or row (TB): the bar, then the words
         c.node('legend_bar', fillcolor=':'.join(LEGEND), **NODE_CLASS['legend_bar'])
         c.node('legend_text', escape.lines(lines), **NODE_CLASS['legend'])
-        c.edge('legend_bar', 'legend_text', style='invis')

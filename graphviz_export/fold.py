@@ -3,7 +3,9 @@
 Levels, finest first:
     scalar  every op is a node (outputs of the view still grouped per scope)
     vector  each scope is a node: "q = Wq.x, 16 values" stands for its 528 ops
-    block   each (position, layer, block) is a node: embed, attn, mlp, lm_head, loss
+    block   each (position, layer, block) is a node: embed, attn, mlp, lm_head, loss;
+            attention as q/k/v -> one node per head -> Wo, and each residual add
+            on its own, so the skip connections show
     auto    the finest of these whose drawing has at most `budget` nodes and
             `edge_budget` edges (edge density, not node count, makes `dot` slow)
 
@@ -133,7 +135,7 @@ def expanded_ids(trace, sel, patterns):
     return {i for i in selected if trace.scope[i] in chosen}
 
 
-def _group_key(s, side, level, positions):
+def _group_key(s, side, level, positions, heads=True):
     """The group a non-scalar node joins. Boundary nodes of positions outside the view
     share one group per scope ('*' for the position)."""
     pos, layer, block, head, role = s
@@ -142,11 +144,15 @@ def _group_key(s, side, level, positions):
     if side != 'interior' and pos is not None and pos not in positions:
         pos = '*'
     if level == 'block':
-        return ('g', side, pos, layer, block, None, None)
+        if side != 'interior':
+            return ('g', side, pos, layer, block, None, role)   # 'k (cached) pos 0..1', not 'attn'
+        if role in ('residual', 'attn_out'):
+            return ('g', side, pos, layer, block, None, role)   # the residual add drawn as such
+        return ('g', side, pos, layer, block, head if heads else None, None)   # a node per head; q, k, v; mlp
     return ('g', side, pos, layer, block, head, role)
 
 
-def _keys(trace, sel, level, expand_ids):
+def _keys(trace, sel, level, expand_ids, heads=True):
     """(kid, keys, segments): each selected node's group as a small int (an array over
     the whole trace, -1 where unselected), the groups' keys, and the selection as
     segments (first id, last id + 1, group, side) of consecutive ids in one group.
@@ -174,7 +180,7 @@ def _keys(trace, sel, level, expand_ids):
     def group(a, b, sid, sd, by_scope):
         j = by_scope.get(sid)
         if j is None:
-            j = by_scope[sid] = intern(_group_key(scopes[sid], sd, level, positions))
+            j = by_scope[sid] = intern(_group_key(scopes[sid], sd, level, positions, heads))
         if b - a == 1:
             kid[a] = j
         else:
@@ -242,7 +248,16 @@ class _Bundle:
 
 
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
-    kid, keys, segments = _keys(trace, sel, level, expand_ids)
+    out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget)
+    if level == 'block' and not out.stats['fits'] and not expand_ids:
+        # many positions: each head reads every earlier position's keys; one attention node
+        # per position (heads folded in) keeps the coarsest level within the budget
+        out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=False)
+    return out
+
+
+def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
+    kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
 
     # -- bundle the scalar edges between visible nodes --------------------------------------
     ptr, child, local = trace.child_ptr, trace.child, trace.local
@@ -340,7 +355,9 @@ def _reference_high_fanout(vnodes, edges):
     consumers = {}
     for e in edges:
         consumers.setdefault(e.src, []).append(e)
-    hub = {src for src, es in consumers.items() if len(es) > FANOUT_LIMIT and not by_name[src].focus}
+    # an interior summary (q, k, v feeding an expanded head) stays wired: it is the flow itself
+    hub = {src for src, es in consumers.items() if len(es) > FANOUT_LIMIT and not by_name[src].focus
+           and not (by_name[src].kind == 'group' and by_name[src].side == 'interior')}
     for src in hub:
         by_name[src].fan_out = len(consumers[src])
     kept, via = [], {}

@@ -73,21 +73,48 @@ def where(node):
     return ' '.join(parts)
 
 
-def group_title(node, level):
+def is_mean_loss(node):
+    """The scope of `loss = (1/n) * sum(losses)`: no position, block and role 'loss'."""
+    pos, _, block, _, role = node.scope
+    return block == 'loss' and role == 'loss' and pos is None and not node.positions
+
+
+def group_title(node, level, trace=None):
+    """What a summary node computes. The mean-loss scope holds the running sum of the
+    position losses and the final (1/n)*sum: only a group holding that final node is
+    'the loss'; one holding only partial sums (a token view's output) says so."""
     pos, layer, block, head, role = node.scope
     if block == 'params':
         return role
-    if role is not None and level != 'block':
-        if block == 'loss' and role == 'loss' and pos is None and not node.positions:
+    if is_mean_loss(node):
+        if trace is None or trace.meta.get('loss_id') in node.ids:
             return 'loss = mean of the position losses'
-        return ROLE_TEXT.get(role, role)
+        return '\u03a3 loss_t (running sum; loss = \u03a3 / n)'
+    if role in ('k', 'v') and node.side == 'input':
+        return f'{role} (cached)'
+    if role is not None and (level != 'block' or node.side != 'interior' or role in ('residual', 'attn_out')):
+        text = ROLE_TEXT.get(role, role)
+        return f'head {head}: {text}' if head is not None and node.side == 'interior' else text
+    if head is not None and role is None:
+        return f'head {head}: softmax(q\u00b7k/\u221ad)\u00b7v'
+    if block == 'attn' and role is None:
+        return 'q, k, v = W\u00b7rmsnorm(x)' if level != 'block' or 'attn_logits' not in _roles(trace, node) \
+            else 'attn: q, k, v and the heads'
     return block if block is not None else 'ops'
 
 
-def _record(fields, vertical):
-    """A record label; in rankdir=LR a top-level `a|b` stacks vertically, `{a|b}` runs across."""
+def _roles(trace, node):
+    if trace is None:
+        return set()
+    return {trace.scopes[sid].role for sid in set(map(trace.scope.__getitem__, node.ids))}
+
+
+def _record(fields, vertical, rankdir='LR'):
+    """A record label whose fields stack (`vertical`) or run across. Graphviz turns records
+    with the layout: in rankdir LR a top-level `a|b` stacks and `{a|b}` runs across; in TB
+    the other way round."""
     body = '|'.join(escape.record_field(f) for f in fields)
-    return body if vertical else '{' + body + '}'
+    return body if vertical == (rankdir == 'LR') else '{' + body + '}'
 
 
 _NAMER = [None, None]     # (trace, ElementNames) of the last trace drawn
@@ -120,7 +147,8 @@ def scalar_head(trace, i, at_pos):
     return f'{op} \u2192 {name}'
 
 
-def scalar_label(trace, node, note=None):
+def scalar_label(trace, node, note=None, rankdir='LR'):
+    """micrograd's record: across in an LR layout, stacked (narrow) in a TB one."""
     i = node.ids[0]
     head = scalar_head(trace, i, node.side != 'interior')
     fields = [head, f'data {fmt(trace.data[i])}', f'grad {fmt(trace.grad[i])}']
@@ -128,7 +156,7 @@ def scalar_label(trace, node, note=None):
         fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
     if note:
         fields.append(note)
-    return _record(fields, vertical=False)
+    return _record(fields, vertical=rankdir == 'TB', rankdir=rankdir)
 
 
 def scalar_tooltip(trace, node, reasons=()):
@@ -146,10 +174,10 @@ def scalar_tooltip(trace, node, reasons=()):
     return escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons] + lines)
 
 
-def group_label(trace, node, level, fig, matrix_shape=None, share=None):
+def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir='LR'):
     """The record of a summary node; `fig` is summary.figures of its values; `share`, for a
     boundary parameter, the figures of this view's share of its grad (shown instead)."""
-    title = group_title(node, level)
+    title = group_title(node, level, trace)
     if node.scope.block == 'params':
         rows, cols = matrix_shape
         used = sorted({trace.param_cell(i)[1] for i in node.ids})
@@ -164,9 +192,13 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None):
     word = 'grad here' if share is not None else 'grad'
     fields = [title, count, f'data {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
               f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}  \u2016{fmt(g.grad_norm)}\u2016']
+    loss_id = trace.meta.get('loss_id')
+    if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
+        n = len(trace.positions())
+        fields.insert(2, f'loss = \u03a3 / {n} = {fmt(trace.data[loss_id])}')
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
-    return _record(fields, vertical=True)
+    return _record(fields, vertical=True, rankdir=rankdir)
 
 
 def _values(n):
@@ -229,4 +261,5 @@ def edge_label(edge):
     """The optional edge label (edge_grads=True)."""
     if edge.local is not None:
         return escape.plain(f'local {fmt(edge.local)}') + '\\n' + escape.plain(f'contrib {fmt(edge.contrib)}')
-    return escape.plain(f'{edge.count} edges') + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')
+    edges = f"{edge.count} edge{'' if edge.count == 1 else 's'}"
+    return escape.plain(edges) + '\\n' + escape.plain(f'\u2016contrib\u2016 {fmt(edge.contrib_norm)}')

@@ -193,12 +193,19 @@ def test_legend_title_and_clusters_are_in_the_picture(recorded_christopher):
     svg = read_svg(svg_of(view))
     assert 'legend_bar' in svg['nodes'] and len(LEGEND) == 11
     legend = svg['nodes']['legend_text']['texts']
-    assert legend[0].startswith('colour = grad: purple < 0 < orange') and 'grey = mixed' in legend[1]
-    assert 'dashed = outside the view' in legend[2] and 'arrows: forward' in legend[2]
+    assert legend[0].startswith('colour = grad: purple < 0 < orange')
+    text = ' '.join(legend)
+    for words in ('grey = mixed', 'dashed = outside the view', 'arrows: forward', 'blue = residual'):
+        assert words in text
+    assert max(map(len, legend)) <= 64      # a narrow legend: short lines
     assert svg['title'][0] == "token 3 of 'christopher': 'r' -> 'i'"
     assert svg['title'][1].startswith(f"level vector (auto) \u00b7 {view.stats['nodes']} nodes, ")
     labels = {c['texts'][0] for c in svg['clusters'].values() if c['texts']}
-    assert {"position 3: 'r' -> 'i'", 'layer 0', 'attn', 'mlp', 'head 0', 'head 3'} <= labels
+    assert {"position 3: 'r' -> 'i'", 'layer 0', 'attn', 'mlp'} <= labels
+    # heads are named on their nodes (no head clusters: they would defeat the head order)
+    titles = [n['texts'][0] for n in svg['nodes'].values() if n['texts']]
+    assert [t for t in titles if t.startswith('head ') and 'logits =' in t] == [
+        f'head {h}: logits = q\u00b7k / \u221ad' for h in range(4)]
 
 
 def test_same_input_same_bytes_and_a_json_trace_draws_the_same():

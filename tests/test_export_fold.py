@@ -93,7 +93,11 @@ def test_levels_go_from_fine_to_coarse(recorded_christopher):
     assert len(q.ids) == 528 and len(q.values) == 16                        # "q = Wq.x, 16 values"
     f = fold(t, token_view(t, 11), level='block')
     blocks = sorted(n.scope.block for n in f.nodes if n.side == 'interior')
-    assert blocks == ['attn', 'embed', 'lm_head', 'loss', 'mlp']
+    # attention: q/k/v, one node per head, Wo, the residual add; the MLP and its residual add
+    assert blocks == ['attn'] * 7 + ['embed', 'lm_head', 'loss', 'mlp', 'mlp']
+    parts = [(n.scope.head, n.scope.role) for n in f.nodes if n.side == 'interior' and n.scope.block == 'attn']
+    assert parts == [(None, None), (0, None), (1, None), (2, None), (3, None), (None, 'attn_out'),
+                     (None, 'residual')]
 
 
 def test_over_budget_is_said_not_hidden(recorded_christopher):
