@@ -1,16 +1,18 @@
-"""Layer 0 at the last position of 'emma', before and after training: measured, not assumed.
+"""Layer 0 of 'emma' before and after 300 training steps, as ONE picture of differences.
 
-Trains the reference way (seed 42, Adam, one name per step) on the names data
-and draws the same block-level layer view twice. Both pictures use the same
-fixed colour scale (grad magnitude steps at 1e-6, 1e-4, 1e-2, 1), so colours
-compare across them. The script prints each parameter matrix's grad norm for
-'emma' before and after, and the loss: whether grads shrink or grow is what
-this run measures (after 300 steps they grow: the untrained model is almost
-uniform, so its grads are tiny; a trained one is confident and wrong on some
-letters of 'emma').
+The reference run (seed 42, Adam, one name per step, the learning rate decaying
+to 0 over the run's 300 steps: what `microgpt-graph train --steps 300` does)
+is recorded on 'emma' before its first step and after its last
+(microgpt.recording.record_before_after_training). graphviz_export.diff draws
+the differences, after - before, on the layout of the one graph both share and
+on one colour scale: every node's Δdata and Δgrad. The numbers that make the
+story true are measured, printed, and written on the picture: the loss of
+'emma' before and after, and each parameter matrix's grad norm before and
+after (they grow: the untrained model is almost uniform, so its grads are tiny;
+the trained one is confident, and wrong on some letters of 'emma').
 
 Needs the names data ($MICROGPT_NAMES or ../shared/data/names.txt); exits 2
-without it.
+without it rather than training on something else.
 
     python examples/05_layer_before_after_training.py [OUT_DIR] [STEPS]   (default out/examples/, 300)
 """
@@ -19,15 +21,15 @@ import sys
 
 import _common
 
-from graphviz_export import build_view
+from graphviz_export.diff import build_diff
 from microgpt.data import read_docs
-from microgpt.model import flat_params
-from microgpt.recording import record_step
-from microgpt.train import start_run, train
+from microgpt.recording.step import record_before_after_training
+
+DOC = 'emma'
 
 
 def grad_norms(trace):
-    """{matrix: L2 norm of its grad} for 'emma'."""
+    """{matrix: L2 norm of its grad} for the recorded document."""
     out = {}
     for name, base in trace.param_base.items():
         rows, cols = trace.param_shapes[name]
@@ -35,32 +37,33 @@ def grad_norms(trace):
     return out
 
 
+def measured_lines(before, after, steps):
+    """The figures the picture and the terminal both state."""
+    gb, ga = grad_norms(before), grad_norms(after)
+    lines = [f"'{DOC}' before and after {steps} steps of the reference run (seed 42, lr decaying to 0 over "
+             f"{steps} steps): loss {before.loss:.4f} -> {after.loss:.4f}"]
+    for name in gb:
+        trend = 'grew' if ga[name] > gb[name] else 'shrank'
+        lines.append(f"  {name:15s} \u2016grad\u2016 {gb[name]:.4g} -> {ga[name]:.4g} ({trend})")
+    return lines
+
+
 def views(steps=300):
-    """([(file name, view)] before and after, {when: (loss, grad norms)})."""
-    run = start_run(read_docs(_common.names_path()), seed=42)
-    out, measured = [], {}
-    for when in ('before', 'after'):
-        if when == 'after':
-            train(run, int(steps))
-        trace = record_step(run.params, run.config, run.tokenizer, 'emma')
-        for p in flat_params(run.params):       # recording left 'emma''s grads: training must not add to them
-            p.grad = 0
-        note = f"{when} training ({len(run.losses)} steps): loss of 'emma' {trace.loss:.4f}; same colour scale in both"
-        view = build_view(trace, layer=0, token=4, level='block', notes=[note])
-        out.append((f'05_layer_{when}_training.svg', view))
-        measured[when] = (trace.loss, grad_norms(trace))
-    return out, measured
+    """([(file name, view)], (before, after) traces): the picture of the differences."""
+    docs = read_docs(_common.names_path())
+    before, after = record_before_after_training(docs, DOC, int(steps), seed=42, num_steps=int(steps))
+    view = build_diff(before, after, ('before', f'after {steps} steps'), layer=0, token=4, level='block',
+                      notes=measured_lines(before, after, steps))
+    return [('05_layer_before_after_training.svg', view)], (before, after)
 
 
 def main(argv):
     steps = int(argv[2]) if len(argv) > 2 else 300
-    pairs, measured = views(steps)
+    pairs, (before, after) = views(steps)
     _common.write(pairs, _common.out_dir(argv))
-    (lb, gb), (la, ga) = measured['before'], measured['after']
-    print(f"loss of 'emma': before {lb:.4f}, after {steps} steps {la:.4f}")
-    for name in gb:
-        trend = 'grew' if ga[name] > gb[name] else 'shrank'
-        print(f"  {name:18s} grad norm {gb[name]:.4g} -> {ga[name]:.4g} ({trend})")
+    print(f"loss of '{DOC}': before {before.loss:.4f}, after {steps} steps {after.loss:.4f}")
+    for line in measured_lines(before, after, steps)[1:]:
+        print(line)
 
 
 if __name__ == '__main__':

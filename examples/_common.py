@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from graphviz_export import render_view
+from graphviz_export.diff import relabel_svg
+from microgpt.files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +40,11 @@ def names_path():
 
 
 def write(views, where, renderer='auto'):
-    """Render each (file name, view) to `where`; also the DOT source beside it ('.dot')."""
+    """Render each (file name, view) to `where`; also the DOT source beside it ('.dot').
+    A view of differences (graphviz_export.diff) has its texts relabelled 'Δdata', 'Δgrad'."""
     for name, view in views:
-        render_view(view, 'svg', path=Path(where) / name, renderer=renderer)
-        (Path(where) / name).with_suffix('.dot').write_text(view.source, encoding='utf-8')
+        svg = render_view(view, 'svg', renderer=renderer)
+        if 'diff' in view.trace.meta:
+            svg = relabel_svg(svg.decode('utf-8')).encode('utf-8')
+        write_atomic(Path(where) / name, svg)
+        write_atomic((Path(where) / name).with_suffix('.dot'), view.source)

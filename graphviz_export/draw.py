@@ -15,7 +15,7 @@ import graphviz
 import graphviz_export.escape as escape
 import graphviz_export.labels as labels
 
-from .heatmap import heatmap_cluster
+from .heatmap import heatmap_cluster, row_anchor
 from .page import choose_rankdir, label_width_lr
 from .style import (
     BOUNDARY,
@@ -62,6 +62,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
     root = _cluster_tree(folded.nodes)
     counter = [0]
+    boxes = _position_uses(folded)
 
     def emit(container, cluster):
         for kind, item in cluster['items']:
@@ -79,21 +80,86 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                                                      reasons.get(item.name, ()))
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
-                                    annotate.get(item.ids[0]) if item.kind == 'scalar' else None, rankdir)
+                                    annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
+                                    'box' if item.name in boxes else rankdir)
                 container.node(item.name, **attrs)
 
     emit(g, root)
+    if boxes:
+        _order_uses(g, boxes)
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
         if (e.src, e.dst) in red:
             attrs.update(HIGHLIGHT, label=escape.plain('wrong local derivative'), fontcolor=HIGHLIGHT['color'])
-        g.edge(*_edge_ends(e, anchors), **attrs)
+        src = _edge_ends(e, anchors)[0]
+        if e.src in anchors:
+            row = row_anchor(trace, names[e.src], sel.matrix, names[e.dst])
+            if row is not None:         # from the row this use reads, not the matrix's middle
+                src = row
+                attrs.pop('ltail', None)
+        g.edge(src, e.dst, **attrs)
+    if rankdir == 'TB':
+        _wrap_chains(g, trace, folded)
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
         _legend(g, trace, folded, reasons, edge_grads, names)
+        if boxes:   # beside the last column: in the first it would widen the heat-map's column
+            g.edge(folded.nodes[-1].name, 'legend_bar', style='invis', weight='0')
     return g
+
+
+WRAPPED_ROLES = ('attn_logits', 'head_out')
+
+
+def _wrap_chains(g, trace, folded):
+    """An expanded head's dot products one below the other, not side by side: each
+    element's chain (the products and sums making attn_logits[h][t], head_out[h][d])
+    starts under the previous element's value (invisible edges), so the head is a few
+    products wide instead of all of them: ~3,300 -> ~1,700 pt for head 0 of 'emma' pos 2."""
+    namer = labels.namer(trace)
+    chains = {}
+    for n in folded.nodes:
+        if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
+            continue
+        k, is_value = namer.element(n.ids[0])
+        if isinstance(k, int):
+            pos, layer, _, head, role = n.scope
+            chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
+    for key in sorted(chains, key=repr):
+        by_k = chains[key]
+        ks = sorted(by_k)
+        for prev, k in zip(ks, ks[1:]):
+            ends = [i for i, is_value in by_k[prev] if is_value]
+            members = {i for i, _ in by_k[k]}
+            starts = [i for i, _ in by_k[k] if not any(c in members for c in trace.children(i))]
+            for a in ends:
+                for b in starts:
+                    g.edge(f'n{a}', f'n{b}', style='invis')
+
+
+def _position_uses(folded):
+    """A matrix view's uses, one node per position, in position order (else [])."""
+    if folded.selection.matrix is None:
+        return []
+    uses = sorted((n.positions[0], n.name) for n in folded.nodes
+                  if n.side == 'interior' and n.kind == 'group' and len(n.positions) == 1)
+    if len(uses) < 2 or len({p for p, _ in uses}) != len(uses):
+        return []
+    return [name for _, name in uses]
+
+
+def _order_uses(g, uses):
+    """The uses in one column, position 0 on top: flat invisible edges pos k -> pos k+1
+    (measured with dot 2.43: in rankdir LR this stacks them top to bottom). They are plain
+    boxes, not records: dot loses flat edges between records."""
+    with g.subgraph() as rank:
+        rank.attr(rank='same')
+        for name in uses:
+            rank.node(name)
+        for a, b in zip(uses, uses[1:]):
+            rank.edge(a, b, style='invis')
 
 
 # -- clusters ------------------------------------------------------------------------------
@@ -166,7 +232,9 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
     why = reasons.get(node.name, ())
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
-        attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(refs),
+        read = _scalars_read(trace, names.get(node.name[1:]), [names[r] for r in node.refers])
+        short = read or [labels.ref_name(trace, names[r], level) for r in node.refers]
+        attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short),
                      tooltip=escape.tooltip(['drawn once elsewhere, as it has many consumers: ' + ', '.join(refs)]))
         return attrs
     if node.kind == 'scalar':
@@ -189,6 +257,8 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
     attrs['fillcolor'] = fill
     if _feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
+    if rankdir == 'box':
+        attrs['shape'] = 'box'
     if font != '#000000':
         attrs['fontcolor'] = font
     if node.side != 'interior':
@@ -198,6 +268,18 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
     if why:
         attrs.update(HIGHLIGHT)
     return attrs
+
+
+def _scalars_read(trace, target, referred):
+    """The names of the scalars a scalar node reads from the nodes it references
+    ('k[1]@pos0' rather than the whole 'k (cached) pos 0..1'); [] for a summary reader."""
+    if target is None or target.kind != 'scalar':
+        return []
+    out = []
+    for c in trace.children(target.ids[0]):
+        if any(c in r.ids for r in referred) and labels.scalar_name(trace, c) not in out:
+            out.append(labels.scalar_name(trace, c))
+    return out
 
 
 def _feeds_heads(node):

@@ -5,13 +5,42 @@ the table cannot be an HTML <TABLE>. Each matrix row is instead one box with
 `style=striped`: one stripe per column, filled by heat_fill (sign, and |x| as a
 share of the matrix's largest |x|, in factors of 4). Both renderers draw it, in
 every output format. A row's tooltip lists its values with every digit.
+
+Each row is labelled, between its data and its grad, with what indexes it: the character for `wte`
+and `lm_head` ('m', BOS), `pos 3` for `wpe`, the row number otherwise. An edge
+to a use that reads one row (an embedding at one position) leaves from that
+row's grad stripe, so the picture shows which row each position used
+(`row_anchor`); a use that reads many rows leaves from the middle row.
 """
 
 import graphviz_export.escape as escape
 
+from .names import char_name
 from .style import CLUSTER, HIGHLIGHT, NODE_CLASS, fmt, full, heat_fill
 
 CELL = 0.1  # inches per cell
+
+
+def row_name(trace, name, r):
+    """What row r of matrix `name` stands for: "'m'" (wte, lm_head), 'pos 3' (wpe), else '3'."""
+    if name in ('wte', 'lm_head') and trace.meta.get('chars') is not None:
+        return char_name(trace.meta['chars'], r)
+    if name == 'wpe':
+        return f'pos {r}'
+    return str(r)
+
+
+def row_anchor(trace, node, name, dst):
+    """The DOT node an edge from matrix node `node` to the node `dst` starts at: the grad
+    row dst reads when it reads one row, else None (the matrix's middle row)."""
+    base = trace.param_base[name]
+    rows, cols = trace.param_shapes[name]
+    used = set()
+    for p in dst.ids:
+        for c in trace.children(p):
+            if base <= c < base + rows * cols:
+                used.add((c - base) // cols)
+    return f'{node.name}_g{used.pop()}' if len(used) == 1 else None
 
 
 def heatmap_cluster(container, trace, node, name, reasons=()):
@@ -44,6 +73,15 @@ def heatmap_cluster(container, trace, node, name, reasons=()):
                               **NODE_CLASS['heat'])
             for r in range(rows - 1):   # flat invisible edges keep the rows in order, row 0 on top
                 c.edge(f'{node.name}_{part}{r + 1}', f'{node.name}_{part}{r}', style='invis')
-        for r in range(rows):           # grad rows sit to the right of their data rows
-            c.edge(f'{node.name}_d{r}', f'{node.name}_g{r}', style='invis')
+        with c.subgraph() as rank:      # the row names, a column between data and grad
+            rank.attr(rank='same')
+            for r in range(rows):
+                rank.node(f'{node.name}_l{r}', escape.plain(row_name(trace, name, r)), height=f'{CELL:.2f}',
+                          tooltip=escape.tooltip([f'{name} row {r}: {row_name(trace, name, r)}']),
+                          **NODE_CLASS['heat_label'])
+            for r in range(rows - 1):
+                c.edge(f'{node.name}_l{r + 1}', f'{node.name}_l{r}', style='invis')
+        for r in range(rows):           # data | row name | grad, one line per row
+            c.edge(f'{node.name}_d{r}', f'{node.name}_l{r}', style='invis')
+            c.edge(f'{node.name}_l{r}', f'{node.name}_g{r}', style='invis')
     return f'{node.name}_g{rows // 2}', cluster

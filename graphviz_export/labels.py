@@ -10,7 +10,7 @@ tooltips give every digit (repr), the scope path and the node ids.
 import graphviz_export.escape as escape
 from microgpt.recording.scopes import scope_path
 
-from .names import ElementNames
+from .names import ElementNames, char_name
 from .runs import id_runs
 from .style import fmt, full
 from .summary import op_counts
@@ -90,6 +90,8 @@ def group_title(node, level, trace=None):
         if trace is None or trace.meta.get('loss_id') in node.ids:
             return 'loss = mean of the position losses'
         return '\u03a3 loss_t (running sum; loss = \u03a3 / n)'
+    if role == 'embed' and trace is not None and len(node.positions) == 1 and node.side == 'interior':
+        return embed_title(trace, node.positions[0])
     if role in ('k', 'v') and node.side == 'input':
         return f'{role} (cached)'
     if role is not None and (level != 'block' or node.side != 'interior' or role in ('residual', 'attn_out')):
@@ -103,6 +105,14 @@ def group_title(node, level, trace=None):
     return block if block is not None else 'ops'
 
 
+def embed_title(trace, pos):
+    """"x@pos2 = wte['m'] + wpe[2]": the embedding of one position, with its token."""
+    tokens, chars = trace.meta.get('tokens'), trace.meta.get('chars')
+    if tokens is None or pos >= len(tokens):
+        return f'x@pos{pos} = wte[token] + wpe[{pos}]'
+    return f'x@pos{pos} = wte[{char_name(chars, tokens[pos])}] + wpe[{pos}]'
+
+
 def _roles(trace, node):
     if trace is None:
         return set()
@@ -112,7 +122,10 @@ def _roles(trace, node):
 def _record(fields, vertical, rankdir='LR'):
     """A record label whose fields stack (`vertical`) or run across. Graphviz turns records
     with the layout: in rankdir LR a top-level `a|b` stacks and `{a|b}` runs across; in TB
-    the other way round."""
+    the other way round. rankdir 'box': centred lines for a plain box (dot cannot order
+    records with flat edges; a matrix view's uses are ordered that way)."""
+    if rankdir == 'box':
+        return '\\n'.join(escape.plain(f) for f in fields)
     body = '|'.join(escape.record_field(f) for f in fields)
     return body if vertical == (rankdir == 'LR') else '{' + body + '}'
 
@@ -191,7 +204,7 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir=
     g = share or fig
     word = 'grad here' if share is not None else 'grad'
     fields = [title, count, f'data {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
-              f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}  \u2016{fmt(g.grad_norm)}\u2016']
+              f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}', f'\u2016{word}\u2016 {fmt(g.grad_norm)}']
     loss_id = trace.meta.get('loss_id')
     if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
         n = len(trace.positions())
@@ -234,10 +247,21 @@ def short_name(trace, node, level):
     return f'{group_title(node, level).split(" =")[0]} {w}'.strip()
 
 
+def ref_name(trace, node, level):
+    """A reference node's short name for what it stands for: 'k[1]@pos0' (a scalar),
+    'k (cached) pos 0..1' (a summary: its title and positions)."""
+    if node.kind == 'scalar':
+        return scalar_name(trace, node.ids[0])
+    pos = f' pos {ranges(node.positions)}' if node.positions else ''
+    return group_title(node, level, trace).split(' =')[0] + pos
+
+
 def ref_label(names):
-    shown = names[:3]
-    more = f' +{len(names) - 3} more' if len(names) > 3 else ''
-    return escape.plain('\u2197 ' + ', '.join(shown) + more)
+    """'↗ name' lines, one per node referred to (three at most, then '+N more')."""
+    lines = ['\u2197 ' + n for n in names[:3]]
+    if len(names) > 3:
+        lines[-1] += f' +{len(names) - 3} more'
+    return '\\n'.join(escape.plain(line) for line in lines)
 
 
 def ref_tooltip(names, edge):

@@ -47,6 +47,8 @@ NODE_CLASS = {
     'ref': {'shape': 'plaintext', 'fontsize': '9', 'fontcolor': '#555555', 'margin': '0.01'},
     'heat': {'shape': 'box', 'style': 'striped', 'label': '', 'fixedsize': 'true',
              'penwidth': '0.3', 'color': '#999999'},
+    'heat_label': {'shape': 'plaintext', 'fontsize': '9', 'margin': '0.01,0', 'fixedsize': 'shape',
+                   'width': '0.45'},
     'legend': {'shape': 'plaintext', 'fontsize': '9', 'margin': '0.02'},
     'legend_bar': {'shape': 'box', 'style': 'striped', 'label': '', 'fixedsize': 'true', 'width': '1.6',
                    'height': '0.16', 'penwidth': '0.5', 'color': '#999999',

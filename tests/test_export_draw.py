@@ -106,7 +106,8 @@ def test_summary_figures_equal_those_recomputed_from_the_trace(recorded_christop
                 if parts:
                     gs.append(math.fsum(parts))
         norm = math.sqrt(math.fsum(g * g for g in gs))
-        assert f'{word} {min(gs):.4g} \u2026 {max(gs):.4g}  \u2016{norm:.4g}\u2016' in texts, n.name
+        assert f'{word} {min(gs):.4g} \u2026 {max(gs):.4g}' in texts, n.name
+        assert f'\u2016{word}\u2016 {norm:.4g}' in texts, n.name
         if n.side == 'interior':
             assert f"{len(vals)} value{'s' if len(vals) > 1 else ''} \u00b7 {len(n.ids)} ops" in texts
         tip = svg['nodes'][n.name]['tooltip']

@@ -33,12 +33,12 @@ def dot_node_names(source):
 
 
 def visible(names):
-    """Drop what is not a node of the view: legend, notes, heat-map rows (a matrix counts once)."""
+    """Drop what is not a node of the view: legend, notes, heat-map rows and row names (a matrix counts once)."""
     out = set()
     for n in names:
         if n.startswith('legend') or n == 'notes':
             continue
-        out.add(re.sub(r'_[dg]\d+$', '', n))
+        out.add(re.sub(r'_[dgl]\d+$', '', n))
     return out
 
 
