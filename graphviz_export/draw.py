@@ -31,6 +31,7 @@ from .style import (
     LEGEND_NONFINITE,
     LEGEND_SCALE,
     LEGEND_WIDTH,
+    LR_NODESEP,
     NODE,
     NODE_CLASS,
     RESIDUAL,
@@ -57,7 +58,10 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     names = {n.name: n for n in folded.nodes}
     interior = frozenset(sel.nodes)
     rankdir = _rankdir(trace, folded, names, reasons, interior, annotate)
-    g = graphviz.Digraph('microgpt', graph_attr=dict(GRAPH, rankdir=rankdir), node_attr=NODE, edge_attr=EDGE)
+    graph = dict(GRAPH, rankdir=rankdir)
+    if rankdir == 'LR' and not any(n.kind == 'matrix' for n in folded.nodes):
+        graph['nodesep'] = LR_NODESEP     # LR pictures run wide: more air between rows costs no width
+    g = graphviz.Digraph('microgpt', graph_attr=graph, node_attr=NODE, edge_attr=EDGE)
     g.attr(label=_title(trace, folded))
     anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
     root = _cluster_tree(folded.nodes)

@@ -35,6 +35,7 @@ GRAPH = {
     'ranksep': '0.35',
     'pad': '0.1',
 }
+LR_NODESEP = '0.3'           # rankdir LR (not heat-maps): rows further apart; example 03 2.30:1 -> 2.1:1
 NODE = {'fontname': FONT, 'fontsize': '9', 'margin': '0.04,0.03', 'penwidth': '0.8', 'color': '#444444'}
 EDGE = {'fontname': FONT, 'fontsize': '9', 'arrowsize': '0.5', 'penwidth': '0.8', 'color': '#555555'}
 

@@ -145,13 +145,10 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
 
 # measured not to fit yet, each with why (strict xfail: fixing one shows)
 NOT_YET = {
-    'anna-token2-block': 'block view, top to bottom: the boundary (7 parameters, cached k/v, outputs) '
-                         'sits beside the chain: ~1970 pt wide, text 8.8 px',
-    '01_token_forward_block': 'the same block view as anna-token2-block (~2000 pt wide)',
-    'token2-expand-head0': 'an expanded head is ~100 scalar records: ~3500 pt wide, text 4.9 px; '
-                           'expand one role (head0/attn_weights) to project it',
-    '02_attention_head_scalar': 'the same view as token2-expand-head0',
-    '03_loss_to_wte': 'fits the text size (12 px) but is 2.56:1, wider than 16:9 x 1.25',
+    'token2-expand-head0': 'an expanded head is ~100 scalar records; with its dot products stacked '
+                           '(draw._wrap_chains) it is 2045x3831 pt (was ~3500 pt wide): text 8.4 px; the '
+                           'rest of the width is the unexpanded heads, q/k/v and its parameters beside it',
+    '02_attention_head_scalar': 'the same view as token2-expand-head0 (2045 pt wide, text 8.4 px)',
 }
 FIT_CASES = [pytest.param(n, f, id=n, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n]) if n in NOT_YET
                           else ()) for n, f in pictures()]
@@ -162,3 +159,105 @@ def test_fits_16_9_with_text_at_least_10px(browser, name, make, tmp_path):
     m = measure(browser, make(), 'native', tmp_path)
     assert m['width'] / m['height'] <= 16 / 9 * 1.25
     assert m['minFont'] >= 10
+
+
+# -- order: heads 0, 1, 2, 3 and positions as rows, read from the rendered SVG ----------------
+SVG_NS = '{http://www.w3.org/2000/svg}'
+
+
+def _boxes(svg):
+    """{kind: [(first text, (x0, y0, x1, y1))]} of the SVG's node and cluster groups (SVG units,
+    y down), from their polygon/path points."""
+    import re
+    import xml.etree.ElementTree as ET
+    out = {'node': [], 'cluster': []}
+    for g in ET.fromstring(svg).iter(SVG_NS + 'g'):
+        kind = g.get('class')
+        if kind not in out:
+            continue
+        texts = [(t.text or '').replace('\xa0', ' ') for t in g.iter(SVG_NS + 'text')]
+        pts = []
+        for el in g.iter():
+            if el.tag in (SVG_NS + 'polygon', SVG_NS + 'path'):
+                nums = [float(v) for v in re.findall(r'-?\d+(?:\.\d+)?', el.get('points') or el.get('d') or '')]
+                pts += list(zip(nums[0::2], nums[1::2]))
+        if texts and pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            out[kind].append((texts[0], (min(xs), min(ys), max(xs), max(ys))))
+    return out
+
+
+def _rendered(view, renderer):
+    if renderer == 'native' and shutil.which('dot') is None:
+        pytest.skip('no native dot')
+    return render_view(view, 'svg', renderer=renderer)
+
+
+@pytest.fixture(scope='module')
+def emma():
+    params, config, tok = fresh_model(seed=42)
+    return record_step(params, config, tok, 'emma')
+
+
+HEAD_VIEWS = {
+    'token2-block (TB)': {'token': 2, 'level': 'block'},
+    'token2-vector (TB)': {'token': 2, 'level': 'vector'},
+    'layer0-token4-block (LR)': {'layer': 0, 'token': 4, 'level': 'block'},
+    'layer0-block, every position (LR)': {'layer': 0, 'level': 'block'},
+}
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+@pytest.mark.parametrize('name', list(HEAD_VIEWS))
+def test_heads_are_drawn_in_order_0_1_2_3(emma, name, renderer):
+    """Within each position and step (the vector view draws logits, weights, head per head),
+    head h's node is above head h+1's (LR) or left of it (TB)."""
+    import re
+    view = build_view(emma, **HEAD_VIEWS[name])
+    tb = 'rankdir=TB' in view.source
+    assert tb == name.endswith('(TB)')
+    boxes = _boxes(_rendered(view, renderer))
+    positions = sorted((b[1], b[3], t) for t, b in boxes['cluster'] if t.startswith('position '))
+    heads = {}
+    for text, (x0, y0, x1, y1) in boxes['node']:
+        m = re.match(r'head (\d): ', text)
+        if m:
+            cy = (y0 + y1) / 2
+            pos = next((t for top, bottom, t in positions if top <= cy <= bottom), None)
+            heads.setdefault((pos, text[m.end():]), []).append((int(m.group(1)), (x0 + x1) / 2 if tb else cy))
+    assert heads and all(len(hs) == 4 for hs in heads.values()), heads
+    for where, hs in heads.items():
+        along = [c for _, c in sorted(hs)]
+        assert along == sorted(along), f'{where}: heads 0..3 at {along}'
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_positions_are_rows_in_order(emma, renderer):
+    """The layer view at every position: one row per position, 0 on top, rows not overlapping."""
+    view = build_view(emma, layer=0, level='block')
+    boxes = _boxes(_rendered(view, renderer))
+    rows = sorted((int(t.split()[1].rstrip(':')), b) for t, b in boxes['cluster'] if t.startswith('position '))
+    assert [p for p, _ in rows] == list(range(5))
+    tops = [b[1] for _, b in rows]
+    assert tops == sorted(tops), tops
+    for (_, a), (_, b) in zip(rows, rows[1:]):
+        assert a[3] <= b[1], f'position rows overlap: {a} {b}'
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_wte_heat_map_rows_named_and_uses_in_position_order(emma, renderer):
+    """Each row of wte is named by its character; the five uses read x@pos0 .. x@pos4 top to
+    bottom; each use's edge leaves from the row it reads (BOS, 'e', 'm', 'm', 'a')."""
+    view = build_view(emma, param='wte')
+    svg = _rendered(view, renderer)
+    boxes = _boxes(svg)
+    uses = [(b[1], t) for t, b in boxes['node'] if t.startswith('x@pos')]
+    assert [t for _, t in sorted(uses)] == ["x@pos0 = wte[BOS] + wpe[0]", "x@pos1 = wte['e'] + wpe[1]",
+                                            "x@pos2 = wte['m'] + wpe[2]", "x@pos3 = wte['m'] + wpe[3]",
+                                            "x@pos4 = wte['a'] + wpe[4]"]
+    from tests.svg_read import read_svg
+    drawn = read_svg(svg)
+    names = [drawn['nodes'][f'm0_l{r}']['texts'] for r in range(27)]
+    assert names == [[repr(c)] for c in 'abcdefghijklmnopqrstuvwxyz'] + [['BOS']]
+    rows = sorted(e.split('->')[0] for e in drawn['edges'] if e.startswith('m0_g'))
+    assert rows == ['m0_g0', 'm0_g12', 'm0_g12', 'm0_g26', 'm0_g4']
