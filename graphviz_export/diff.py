@@ -71,9 +71,9 @@ def build_diff(before, after, labels=('before', 'after'), **view_options):
 
 
 def relabel_svg(svg):
-    """'data …' / 'grad …' texts of the drawing -> 'Δdata …' / 'Δgrad …'."""
+    """'data …' / 'grad …' / '‖grad‖ …' texts of the drawing -> 'Δdata …' / 'Δgrad …' / '‖Δgrad‖ …'."""
     for word in ('data', 'grad'):
-        svg = svg.replace(f'>{word} ', f'>\u0394{word} ')
+        svg = svg.replace(f'>{word} ', f'>\u0394{word} ').replace(f'>\u2016{word}', f'>\u2016\u0394{word}')
         svg = svg.replace(f'>left: {word}', f'>left: \u0394{word}').replace(f'>right: {word}', f'>right: \u0394{word}')
     return svg.replace(' \u00b7 loss ', ' \u00b7 \u0394 loss ')
 

@@ -15,6 +15,7 @@ sys.path.insert(0, str(EXAMPLES))  # the example scripts themselves (the project
 import regenerate  # noqa: E402
 
 from tests.conftest import names_path, needs_names  # noqa: E402
+from tests.svg_read import read_svg  # noqa: E402
 
 
 def run(script, *args, env=None):
@@ -45,10 +46,17 @@ def test_committed_picture_is_a_fresh_render(script):
 
 @pytest.mark.slow
 @needs_names
-def test_committed_before_after_pictures_are_a_fresh_render():
-    pairs = regenerate.example_views(SCRIPTS[4])
-    for name, view in pairs:
-        assert view.source == (EXAMPLES / name).with_suffix('.dot').read_text(encoding='utf-8'), name
+def test_committed_before_after_picture_is_a_fresh_render_of_the_300_step_run():
+    """Example 05 trains the reference run 300 steps (about a minute): its picture of differences
+    says loss 3.4955 -> 2.6158 (issue 16's figure for 300 steps) and every grad norm it measured."""
+    pairs, (before, after) = regenerate.load(SCRIPTS[4]).views()
+    assert (round(before.loss, 4), round(after.loss, 4)) == (3.4955, 2.6158)
+    [(name, view)] = pairs
+    committed = (EXAMPLES / name).with_suffix('.dot').read_text(encoding='utf-8')
+    assert view.source == committed, f"{name} is stale: run python examples/regenerate.py"
+    assert 'loss 3.4955 -> 2.6158' in committed and '(\u0394 loss -0.879644)' in committed
+    svg = (EXAMPLES / name).read_text(encoding='utf-8')
+    assert '\u0394grad' in svg and '\u0394 loss' in svg
 
 
 @pytest.mark.parametrize('script', SCRIPTS[:4], ids=[s.stem for s in SCRIPTS[:4]])
@@ -88,8 +96,12 @@ def test_training_example_measures_before_and_after(tmp_path):
     env = dict(os.environ, MICROGPT_NAMES=str(names_path()))
     r = run(SCRIPTS[4], tmp_path, 3, env=env)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in tmp_path.glob('*.svg')) == ['05_layer_after_training.svg',
-                                                              '05_layer_before_training.svg']
+    assert sorted(p.name for p in tmp_path.glob('*.svg')) == ['05_layer_before_after_training.svg']
     lines = r.stdout.splitlines()
     assert lines[0].startswith("loss of 'emma': before 3.4955, after 3 steps ")
-    assert sum(1 for line in lines if ' grad norm ' in line and ('(grew)' in line or '(shrank)' in line)) == 9
+    norms = [line for line in lines if ' \u2016grad\u2016 ' in line and ('(grew)' in line or '(shrank)' in line)]
+    assert len(norms) == 9
+    drawn = read_svg((tmp_path / '05_layer_before_after_training.svg').read_bytes())
+    notes = [' '.join(t.split()) for t in drawn['nodes']['notes']['texts']]
+    for line in norms:      # the numbers printed are the numbers written on the picture
+        assert ' '.join(line.split()) in notes, (line, notes)
