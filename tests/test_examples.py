@@ -54,9 +54,11 @@ def test_committed_before_after_picture_is_a_fresh_render_of_the_300_step_run():
     [(name, view)] = pairs
     committed = (EXAMPLES / name).with_suffix('.dot').read_text(encoding='utf-8')
     assert view.source == committed, f"{name} is stale: run python examples/regenerate.py"
-    assert 'loss 3.4955 -> 2.6158' in committed and '(\u0394 loss -0.879644)' in committed
-    svg = (EXAMPLES / name).read_text(encoding='utf-8')
-    assert '\u0394grad' in svg and '\u0394 loss' in svg
+    drawn = read_svg((EXAMPLES / name).read_bytes())
+    notes = ' '.join(drawn['nodes']['notes']['texts'])
+    assert 'loss 3.4955 -> 2.6158' in notes and '(\u0394 loss -0.879644)' in notes
+    assert 'layer0.attn_wq \u2016grad\u2016 0.004448 -> 0.05415 (grew)' in ' '.join(notes.split())
+    assert any(t.startswith('\u0394grad ') for n in drawn['nodes'].values() for t in n['texts'])
 
 
 @pytest.mark.parametrize('script', SCRIPTS[:4], ids=[s.stem for s in SCRIPTS[:4]])
