@@ -103,7 +103,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 src = row
                 attrs.pop('ltail', None)
         g.edge(src, e.dst, **attrs)
-    if rankdir == 'TB':
+    if rankdir == 'TB' and folded.level != 'scalar':     # a head expanded inside a coarser view
         _wrap_chains(g, trace, folded)
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
@@ -121,7 +121,11 @@ def _wrap_chains(g, trace, folded):
     """An expanded head's dot products one below the other, not side by side: each
     element's chain (the products and sums making attn_logits[h][t], head_out[h][d])
     starts under the previous element's value (invisible edges), so the head is a few
-    products wide instead of all of them: ~3,300 -> ~1,700 pt for head 0 of 'emma' pos 2."""
+    products wide instead of all of them; the heads left folded beside an expanded one go
+    one under the other (they would otherwise sit in a row beside it). Only for a head
+    expanded in a coarser view: a whole head at scalar level is wider than tall already
+    (1545x1616 pt; stacked it would be 1646x3670). Head 0 of 'emma' pos 2 at
+    block level: ~3,300 -> 1,902 pt wide (native dot)."""
     namer = labels.namer(trace)
     chains = {}
     for n in folded.nodes:
@@ -131,6 +135,18 @@ def _wrap_chains(g, trace, folded):
         if isinstance(k, int):
             pos, layer, _, head, role = n.scope
             chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
+    expanded = {(n.scope.pos, n.scope.layer) for n in folded.nodes if n.kind == 'scalar' and n.side == 'interior'
+                and n.scope.head is not None}
+    others = {}     # the heads left folded beside an expanded one: one column, not a row
+    for n in folded.nodes:
+        pos, layer, block, head, role = n.scope
+        if (n.kind == 'group' and n.side == 'interior' and block == 'attn' and head is not None
+                and role is None and (pos, layer) in expanded):
+            others.setdefault((pos, layer), []).append((head, n.name))
+    for key in sorted(others, key=repr):
+        column = sorted(others[key])
+        for (_, a), (_, b) in zip(column, column[1:]):
+            g.edge(a, b, style='invis')
     for key in sorted(chains, key=repr):
         by_k = chains[key]
         ks = sorted(by_k)

@@ -145,10 +145,11 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
 
 # measured not to fit yet, each with why (strict xfail: fixing one shows)
 NOT_YET = {
-    'token2-expand-head0': 'an expanded head is ~100 scalar records; with its dot products stacked '
-                           '(draw._wrap_chains) it is 2045x3831 pt (was ~3500 pt wide): text 8.4 px; the '
-                           'rest of the width is the unexpanded heads, q/k/v and its parameters beside it',
-    '02_attention_head_scalar': 'the same view as token2-expand-head0 (2045 pt wide, text 8.4 px)',
+    'token2-expand-head0': 'an expanded head is ~100 scalar records; with its dot products stacked and the '
+                           'folded heads 1..3 one under the other (draw._wrap_chains) it is 1902x3887 pt '
+                           '(was ~3500 pt wide): text 9.1 px; the rest of the width is q/k/v, its 3 parameters '
+                           'and the 2 outputs drawn right of the head',
+    '02_attention_head_scalar': 'the same view as token2-expand-head0 (1902 pt wide, text 9.1 px)',
 }
 FIT_CASES = [pytest.param(n, f, id=n, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n]) if n in NOT_YET
                           else ()) for n, f in pictures()]
