@@ -367,7 +367,7 @@ def test_the_update_panel_equals_adam_on_the_same_step(page):
     page.wait_for_selector('#updtable')
     assert page.locator('#st-phase').inner_text().lower() == 'update'
     assert float(page.locator('#upd-lrt').inner_text()) == 0.01
-    rows = page.evaluate('[...document.querySelectorAll("#updtable tr[data-id]")].map(r => '
+    rows = page.evaluate('[...document.querySelectorAll("#updtable [data-id]")].map(r => '
                          '[+r.dataset.id, Object.fromEntries([...r.querySelectorAll("td[data-k]")]'
                          '.map(td => [td.dataset.k, td.dataset.v]))])')
     cell = trace.param_nodes('layer0.attn_wq[3][5]')[0]

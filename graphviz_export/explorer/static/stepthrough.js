@@ -159,6 +159,16 @@
       `m = β1·m + (1−β1)·grad, v = β2·v + (1−β2)·grad², m̂ = m/(1−β1^${u.step + 1}), v̂ = v/(1−β2^${u.step + 1})<br>` +
       `Δvalue = −lr_t · m̂ / (√v̂ + ε) · β1 ${u.beta1}, β2 ${u.beta2}, ε ${u.eps}</p>`;
     const cols = [['grad', 'grad'], ['m', 'm'], ['v', 'v'], ['m_hat', 'm̂'], ['v_hat', 'v̂'], ['delta', 'Δvalue']];
+    if (u.count <= 3) {          // a few cells: one card each, every digit
+      const more = cols.concat([['data', 'value'], ['new', 'new value']]);
+      h += '<table class="mg-card" id="updtable">';
+      for (const r of u.rows) {
+        h += `<tbody data-id="${r.id}"><tr><th colspan="2">${esc(r.name)}</th></tr>` +
+          more.map((c) => `<tr><td>${c[1]}</td><td class="num" data-k="${c[0]}" data-v="${esc(r[c[0]])}">${esc(r[c[0]])}</td></tr>`).join('') +
+          `<tr><td>lr_t</td><td class="num">${esc(u.lr_t)}</td></tr></tbody>`;
+      }
+      return h + '</table>';
+    }
     h += '<div class="updwrap"><table class="mg-update" id="updtable"><tr><th>param</th>' + cols.map((c) => `<th>${c[1]}</th>`).join('') + '</tr>';
     const shown = u.rows.slice(0, 80);
     for (const r of shown) {
