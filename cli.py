@@ -7,6 +7,7 @@ that timed out, a file that could not be written, a check that failed).
 """
 
 import json
+import os
 import random
 import sys
 from contextlib import contextmanager
@@ -524,7 +525,18 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 
 
 @main.command()
+@click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
+@click.option('--step', type=click.IntRange(min=1), default=1, show_default=True,
+              help='With SCRIPT: which call to backward() to record.')
+@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=SCRIPT_TIMEOUT, show_default=True,
+              help='With SCRIPT: seconds it may run before it is stopped.')
+@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+              help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
+@click.option('--data', type=click.Path(dir_okay=False),
+              help='Training documents, for comparing with the model after N training steps in the page '
+                   '(default: $MICROGPT_NAMES, else what `train` finds without downloading).')
 @click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help='Port to serve on (0: a free one).')
 @click.option('--host', default='127.0.0.1', show_default=True,
@@ -532,22 +544,49 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
 @click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-def explore(doc, checkpoint, seed, trace_path, port, host, no_browser, renderer):
-    """Explore the recorded step in your browser: expand, search, inspect.
+def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
+            renderer):
+    """Explore the recorded step in your browser: expand, search, inspect, step
+    through backprop and Adam's update, compare before/after.
 
     Records the step, serves a local page (no network) and opens it. Ctrl-C stops it.
+
+    With SCRIPT (a .py file) it first RECORDS YOUR SCRIPT, as `record` does: this
+    RUNS SCRIPT's code, as you, like `python SCRIPT` (a child process in SCRIPT's
+    folder, SCRIPT_ARGS after `--`, stopped after --timeout seconds), captures its
+    --step'th backward() and explores that graph, with views by function and by
+    line of your code. With --trace it explores a saved trace.
 
     \b
     Examples:
       microgpt-graph explore
       microgpt-graph explore --doc christopher --no-browser --port 8000
+      microgpt-graph explore train.py --step 2 -- --lr 0.1
+      microgpt-graph explore --trace saved.json
     """
-    trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+    if script is not None:
+        if not script.endswith('.py'):
+            raise BadInput(f"Invalid value for 'SCRIPT': {script!r} is not a Python file (.py); "
+                           f"to explore a saved trace use --trace")
+        if trace_path is not None:
+            raise BadInput("give SCRIPT or --trace, not both")
+        with bad_value('--tag'):
+            trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+        rf = trace.meta['recorded_from']
+        click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
+                   f"(class {rf['class']}, {rf['convention']} convention)", err=True)
+    else:
+        if script_args:
+            raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
+        trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+    data = data or os.environ.get('MICROGPT_NAMES')
     try:
-        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, host=host, port=port, renderer=renderer,
-              open_browser=not no_browser, echo=click.echo)
+        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
+              renderer=renderer, open_browser=not no_browser, echo=click.echo)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
 @main.command()
 @click.argument('script', type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)

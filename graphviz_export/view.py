@@ -64,10 +64,12 @@ class View:
 
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction='both', level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
-               expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None):
+               expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
+               document=False):
     """Select, fold and draw one view of `trace`.
 
-    What to show (by precedence): param='layer0.attn_wq[3][5]' (a cell: its uses and
+    What to show (by precedence): document=True (every op of the document: the
+    explorer's top view); param='layer0.attn_wq[3][5]' (a cell: its uses and
     their contributions; depth = hops downstream, default 1) or param='wte' (the
     matrix as a heat-map and its uses per position); node=4711 or node='loss' (its
     neighbourhood, depth hops, default 2; direction 'ancestors', 'descendants' or
@@ -83,7 +85,7 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     """
     check_options(level, budget, edge_budget)
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
-                 direction=direction, function=function, line=line)
+                 direction=direction, function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
     g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
@@ -110,6 +112,8 @@ def _view_slug(view):
         return f"layer{q.get('layer')}-head{q.get('head')}{token}"
     if kind in ('param', 'matrix'):
         return safe_name(str(q.get('param', kind)))
+    if kind == 'document':
+        return 'document'
     if kind in ('function', 'line'):
         return safe_name(f"{kind}-{q.get(kind)}")
     return safe_name(f"{kind}{q.get('node', '')}")
