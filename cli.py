@@ -266,11 +266,12 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     return record_step(params, config, tokenizer, doc, max_nodes=max_nodes())
 
 
-def open_output(output):
-    """'-' is stdout (None); otherwise a path whose folder exists and is writable."""
+def open_output(output, option='-o / --output'):
+    """'-' is stdout (None); otherwise a path whose folder exists and is writable,
+    a regular file or nothing yet (checked before any work)."""
     if output == '-':
         return None
-    with bad_value('-o / --output'):
+    with bad_value(option):
         return Path(check_output(output))
 
 
@@ -331,7 +332,7 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
     Example:
       microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
     """
-    out_path = open_output(out) if out else None
+    out_path = open_output(out, '--out') if out else None
     with bad_value('DATA'):
         docs = read_docs(data if data is not None else default_data_path())
     sizes = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
@@ -420,10 +421,12 @@ def export(doc, checkpoint, seed, trace_path, output):
     Example:
       microgpt-graph export --doc anna -o anna.json
     """
-    path = open_output(output or f"trace-{safe_name(doc)}.json")
+    if output:
+        open_output(output)
+    trace = get_trace(doc, checkpoint, seed, trace_path)
+    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}.json")
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
-    trace = get_trace(doc, checkpoint, seed, trace_path)
     write_output(path, trace.to_json())
     if path is not None:
         click.echo(f"wrote {path} ({len(trace)} nodes)", err=True)
@@ -480,13 +483,13 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
         raise BadInput("--all-params cannot be combined with --param or --sample")
     if no_params and (select or sample or all_params):
         raise BadInput("--no-params cannot be combined with --param, --sample or --all-params")
-    render_to = open_output(render_path) if render_path else None
+    render_to = open_output(render_path, '--render') if render_path else None
     if trace_path is not None:
         trace = get_trace(doc, checkpoint, seed, trace_path)
         with bad_value('--scope'):
             only = trace.nodes_matching(scope) if scope else None
         result = check_trace(trace, only=only)
-        click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else format_node_report(result))
+        click.echo(dumps(result.to_dict()) if as_json else format_node_report(result))
         if render_to is not None:
             first = result.first
             view = failure_view(trace, first.node if first is not None else None, highlight=result.highlight(),
@@ -564,6 +567,8 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
       microgpt-graph render --node loss --depth 3 -o loss.svg
       microgpt-graph render --trace train.trace.json --function rmsnorm
     """
+    if output:
+        open_output(output)  # a bad -o is refused before the step is recorded
     if fmt is None:
         suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
         fmt = suffix if suffix in FORMATS else 'svg'
@@ -652,6 +657,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
     """
     if (after_ckpt is None) == (train_steps is None):
         raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
+    if output:
+        open_output(output)
     node_arg = node
     if after_ckpt is not None:
         before = get_trace(doc, before_ckpt, seed, None)

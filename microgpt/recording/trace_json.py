@@ -176,6 +176,9 @@ def _check_meta(meta, n):
         for x in meta.get(key, ()):
             if not _is_int(x) or not 0 <= x < high:
                 raise TraceFormatError(f"trace: meta.{key} holds {_show(x)}; it holds whole numbers 0..{high - 1}")
+    if 'tokens' in meta and 'token_strs' in meta and len(meta['tokens']) != len(meta['token_strs']):
+        raise TraceFormatError(f"trace: meta.tokens has {len(meta['tokens'])} entries but meta.token_strs "
+                               f"{len(meta['token_strs'])}; they name the same tokens")
     for x in meta.get('token_strs', ()):
         if not isinstance(x, str):
             raise TraceFormatError(f"trace: meta.token_strs holds {_show(x)}; it holds strings")
