@@ -332,13 +332,15 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
     Example:
       microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
     """
+    if out == '-':
+        raise BadInput("Invalid value for '--out': a checkpoint needs a file path, not '-' (stdout)")
     out_path = open_output(out, '--out') if out else None
     with bad_value('DATA'):
         docs = read_docs(data if data is not None else default_data_path())
     sizes = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
     with bad_value('--n-embd / --n-head'):
         config = GPTConfig(vocab_size=len(set(''.join(docs))) + 1, **sizes)
-        check_budget(config, max(map(len, docs)) + 1, max_nodes(), what='a training step')
+    check_budget(config, max(map(len, docs)) + 1, max_nodes(), what='a training step')
     run = start_run(docs, seed=seed, **sizes)
     click.echo(f"num docs: {len(docs)}")
     click.echo(f"vocab size: {run.config.vocab_size}")
@@ -384,8 +386,7 @@ def sample_cmd(checkpoint, num, temperature, seed):
       microgpt-graph sample --checkpoint model.json -n 10 --temperature 0.8
     """
     params, config, tokenizer = get_model(checkpoint, seed)
-    with bad_value('--checkpoint'):
-        check_budget(config, config.block_size, max_nodes(), what='sampling from this checkpoint')
+    check_budget(config, config.block_size, max_nodes(), what='sampling from this checkpoint')
     rng = random.Random(seed)
     for i in range(num):
         click.echo(format_sample(i, sample(params, config, tokenizer, rng, temperature)))
@@ -501,7 +502,8 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
         return
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
-        check_budget(config, len(tokenizer.encode(doc)) - 1, max_nodes(), what=f"checking {doc[:40]!r}")
+        n_positions = len(tokenizer.encode(doc)) - 1
+    check_budget(config, n_positions, max_nodes(), what=f"checking {doc[:40]!r}")
     result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
                       sample=None if all_params else (sample or 'auto'), param_check=not no_params,
                       scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)

@@ -3,9 +3,9 @@
 Every op of a step is a Python object (a Value) and, when recorded, a row of the
 trace's arrays; a config that is too large for the machine ends in a MemoryError
 or runs silently for hours. `estimate_nodes` counts the nodes of one step from
-the config and the number of positions, op by op as model.py creates them
-(within 10% of the real count, slightly over: measured 0.96-0.99x of the
-estimate on the default, tiny and 2-layer configs; see benchmarks/budget.py).
+the config and the number of positions, op by op as model.py creates them,
+plus 10%: measured 1.02-1.08x the real count on the default, tiny, 1-head,
+2-layer and 32-wide configs (python -m benchmarks.bench_budget).
 `check_budget` refuses a step above a cap with a message that gives the
 estimate and the flag that raises the cap.
 """
@@ -13,8 +13,8 @@ estimate and the flag that raises the cap.
 from ..errors import InputError
 
 DEFAULT_MAX_NODES = 5_000_000
-BYTES_PER_NODE = 420    # peak Python heap per recorded node (tracemalloc, 334-372 B measured) plus slack
-NODES_PER_SECOND = 70_000  # recording speed on one core, roughly (measured 60-75k)
+BYTES_PER_NODE = 420      # peak Python heap per recorded node (tracemalloc: 334-369 B) plus slack
+NODES_PER_SECOND = 80_000  # recording speed on one core, roughly (measured 64k-127k)
 MAX_NODES_FLAG = '--max-nodes'
 
 
