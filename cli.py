@@ -684,9 +684,9 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
-@click.option('--step', type=click.IntRange(min=1), default=1, show_default=True,
+@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
               help='With SCRIPT: which call to backward() to record.')
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=SCRIPT_TIMEOUT, show_default=True,
+@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
               help='With SCRIPT: seconds it may run before it is stopped.')
 @click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
               help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
@@ -746,11 +746,11 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
 @main.command()
 @click.argument('script', type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
-@click.option('--step', type=click.IntRange(min=1), default=1, show_default=True,
+@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
               help='Which call to backward() to record (the script stops right after it).')
 @click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
                                                    "'.trace.json' in the current folder; '-' for stdout).")
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=SCRIPT_TIMEOUT, show_default=True,
+@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
               help='Seconds the script may run before it is stopped (with everything it started).')
 @click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
               help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '
