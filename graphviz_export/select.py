@@ -179,6 +179,7 @@ def select(trace, *, token=None, layer=None, head=None, param=None, node=None, d
     node, function, line, head, layer, else token (default: the last position; for
     a script's trace without positions, the loss's neighbourhood). `token` narrows
     a layer or head view to one position."""
+    _check_query(token=token, layer=layer, head=head, param=param, node=node)
     if document:
         return document_view(trace)
     if function is not None and node is None and param is None:
@@ -204,6 +205,17 @@ def select(trace, *, token=None, layer=None, head=None, param=None, node=None, d
             raise TraceQueryError("this trace has no positions to show")
         token = positions[-1]
     return token_view(trace, token)
+
+
+def _check_query(*, token, layer, head, param, node):
+    """Wrong types raise InputError, not a TypeError from deep inside."""
+    for name, value in (('token', token), ('layer', layer), ('head', head)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InputError(f"{name} must be a whole number, got {value!r}")
+    if param is not None and not (isinstance(param, str) or (isinstance(param, tuple) and len(param) == 3)):
+        raise InputError(f"param must be a name like 'wte' or a cell like 'layer0.attn_wq[3][5]', got {param!r}")
+    if node is not None and node != 'loss' and (isinstance(node, bool) or not isinstance(node, int)):
+        raise InputError(f"node must be a node id (a whole number) or 'loss', got {node!r}")
 
 
 def _default_layer(trace, layer):

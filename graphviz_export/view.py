@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import graphviz_export.render as _render
-from microgpt.files import write_atomic
+from microgpt.errors import InputError, WriteError
+from microgpt.files import write_atomic, write_new
 
 from .draw import draw
 from .fold import fold
@@ -139,11 +140,15 @@ def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer
         try:
             data = _render.render(view.source, fmt, renderer=renderer, timeout=timeout)
         except _render.LayoutTimeout as e:
-            dot_path = _save_dot(view, path)
+            try:
+                dot_path = _save_dot(view, path)
+                saved = f"DOT source saved to {dot_path}"
+            except (WriteError, InputError, OSError) as save_error:
+                dot_path, saved = None, f"the DOT source could not be saved either ({save_error})"
             st = view.stats
             raise ViewLayoutTimeout(f"Graphviz layout of this {view.selection.kind} view ({st['nodes']} nodes, "
                                     f"{st['edges']} edges, level {st['level']}) did not finish in {timeout:g} s; "
-                                    f"DOT source saved to {dot_path}. Try level='block' or a smaller budget "
+                                    f"{saved}. Try level='block' or a smaller budget "
                                     f"({e})", dot_path) from None
     if path is not None:
         write_atomic(path, data)
@@ -151,14 +156,13 @@ def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer
 
 
 def _save_dot(view, path):
+    """Save the DOT source under a name that did not exist (NAME-xxxxxxxx.dot beside
+    `path`, else in the temp folder): a failed render never replaces a file."""
     if path is not None:
-        root, _ = os.path.splitext(os.fspath(path))
-        dot_path = root + '.dot'
-    else:
-        digest = hashlib.sha256(view.source.encode('utf-8')).hexdigest()[:12]
-        dot_path = os.path.join(tempfile.gettempdir(), f'microgpt-graph-{digest}.dot')
-    write_atomic(dot_path, view.source)
-    return dot_path
+        root, _ = os.path.splitext(os.path.basename(os.fspath(path)))
+        return write_new(os.path.dirname(os.path.abspath(path)), f'{root[:100]}-', '.dot', view.source)
+    digest = hashlib.sha256(view.source.encode('utf-8', 'replace')).hexdigest()[:12]
+    return write_new(tempfile.gettempdir(), f'microgpt-graph-{digest}-', '.dot', view.source)
 
 
 # -- JSON --------------------------------------------------------------------------------------

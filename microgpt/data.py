@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import InputError
+from .files import read_capped
 
 NAMES_URL = 'https://raw.githubusercontent.com/karpathy/makemore/refs/heads/master/names.txt'
 DATA_ENV = 'MICROGPT_DATA'  # a path to the names file, used when no path is given
@@ -19,15 +20,33 @@ class DataError(InputError):
     """A data set or document that cannot be used; the message says why."""
 
 
+MAX_DATA_BYTES = 64 * 1024 * 1024   # 64 MiB; the names data is 228 KB
+
+
+def _refused_char(ch):
+    """A character XML 1.0 cannot hold (so no SVG label could show it) or a control
+    character that would reach a terminal: C0/C1 controls but tab, DEL, U+FFFE, U+FFFF."""
+    o = ord(ch)
+    return (o < 0x20 and ch != '\t') or 0x7f <= o <= 0x9f or o in (0xfffe, 0xffff) or 0xd800 <= o <= 0xdfff
+
+
 def read_docs(path):
-    """The non-empty stripped lines of the text file at `path`."""
-    try:
-        text = Path(path).read_text(encoding='utf-8')
-    except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read data file {path}: {e}") from None
-    docs = [line.strip() for line in text.strip().split('\n') if line.strip()]
+    """The non-empty stripped lines of the UTF-8 text file at `path`.
+
+    At most MAX_DATA_BYTES; a leading byte-order mark is dropped (it is not a
+    character of the first document); a control character or one XML cannot hold
+    (U+FFFE, U+FFFF) is refused with its line and column."""
+    text = read_capped(path, MAX_DATA_BYTES, 'data file', DataError)
+    docs = []
+    for number, line in enumerate(text.split('\n'), 1):
+        line = line.strip()
+        if not line:
+            continue
+        for col, ch in enumerate(line, 1):
+            if _refused_char(ch):
+                raise DataError(f"data file {path}, line {number}, column {col}: character U+{ord(ch):04X} "
+                                f"is a control or non-character; documents hold printable text")
+        docs.append(line)
     if not docs:
         raise DataError(f"data file {path} has no non-empty lines")
     return docs

@@ -97,7 +97,7 @@ def test_train_progress_bar_without_log_every(runner, tiny_data):
 
 @pytest.mark.parametrize('args,code,fragments', [
     (['train', 'missing.txt'], 2, ["Invalid value for 'DATA'", 'data file not found: missing.txt']),
-    (['train', '{tiny}', '--steps', '0'], 2, ["'--steps'", '0 is not in the range x>=1']),
+    (['train', '{tiny}', '--steps', '0'], 2, ["'--steps'", '0 is not in the range 1<=x<=1000000000']),
     (['train', '{tiny}', '--n-embd', '10', '--n-head', '4'], 2, ['n_embd (10) must be divisible by n_head (4)']),
     (['train', '{tiny}', '--temperature', '0'], 2, ["'--temperature'"]),
     (['train', '{tiny}', '--out', '/nonexistent-dir/m.json'], 2, ["folder '/nonexistent-dir' does not exist"]),
@@ -105,7 +105,7 @@ def test_train_progress_bar_without_log_every(runner, tiny_data):
     (['sample', '--checkpoint', 'nope.json'], 2, ["'--checkpoint'", 'checkpoint not found: nope.json']),
     (['inspect', '--doc', ''], 2, ["'--doc'", 'the document is empty']),
     (['inspect', '--doc', 'Emma'], 2, ["'--doc'", "character 'E' at index 0 of 'Emma' is not in the vocabulary"]),
-    (['inspect', '--trace', 'nope.json'], 2, ["'--trace'", 'cannot read trace file nope.json']),
+    (['inspect', '--trace', 'nope.json'], 2, ["'--trace'", 'trace file not found: nope.json']),
     (['export', '-o', '/nonexistent-dir/t.json'], 2, ["folder '/nonexistent-dir' does not exist"]),
     (['frobnicate'], 2, ["No such command 'frobnicate'"]),
 ])

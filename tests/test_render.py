@@ -13,7 +13,7 @@ import pytest
 from graphviz_export import render as render_mod
 from graphviz_export.render import LayoutTimeout, RenderError, available_renderers, render
 from microgpt.errors import WriteError
-from microgpt.files import write_atomic
+from microgpt.files import OutputPathError, write_atomic
 
 SVG = '{http://www.w3.org/2000/svg}'
 REPO = Path(__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def test_write_atomic_missing_directory(tmp_path):
 
 def test_write_atomic_over_a_directory_cleans_up(tmp_path):
     (tmp_path / 'out').mkdir()
-    with pytest.raises(WriteError, match=r'^cannot write .*out: Is a directory$'):
+    with pytest.raises(OutputPathError, match=r'^refusing to write .*out: it is a folder; '):
         write_atomic(tmp_path / 'out', b'x')
     assert sorted(os.listdir(tmp_path)) == ['out']
     assert os.listdir(tmp_path / 'out') == []

@@ -23,7 +23,8 @@ def format_report(report):
              'ops: ' + ', '.join(f"{k} {v}" for k, v in report['ops'].items()),
              '', 'pos  input   target   loss      nodes']
     for p in report['positions']:
-        lines.append(f"{p['pos']:3d}  {p['token']:7s} {p['target']:7s} {p['loss']:9.6f} {p['nodes']:6d}")
+        token, target = ('?' if t is None else str(t) for t in (p['token'], p['target']))  # a trace file may lack them
+        lines.append(f"{p['pos']:3d}  {token:7s} {target:7s} {p['loss']:9.6f} {p['nodes']:6d}")
     lines += ['', 'parameters:']
     for name, (r, c) in report['params'].items():
         lines.append(f"  {name:16s} {r:3d} x {c:<3d}")
