@@ -320,8 +320,12 @@ def main():
               help='Print this many samples after training, from the same random stream.')
 @click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
               help='Sampling temperature.')
+@click.option('--schedule', type=click.IntRange(min=1, max=10**9), default=None,
+              help='Steps the learning rate decays over (default: --steps); e.g. --steps 300 --schedule 1000 '
+                   'stops the reference run after 300 of its 1000 steps, and --out keeps Adam\'s state for the next.')
 @max_nodes_option
-def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature):
+def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature,
+              schedule):
     """Train microgpt as the reference does, on DATA (one document per line).
 
     Without DATA: $MICROGPT_DATA, ./input.txt, or the makemore names file
@@ -349,15 +353,16 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
         def log(k, n, loss):
             if (k + 1) % log_every == 0 or k + 1 == n:
                 click.echo(format_step(k, n, loss))
-        train(run, steps, on_step=log)
+        train(run, steps, on_step=log, schedule=schedule)
     else:
         with click.progressbar(range(steps), label='training', show_pos=True,
                                item_show_func=lambda k: f"loss {run.losses[-1]:.4f}" if run.losses else '') as bar:
             for k in bar:
-                train_step(run, k, steps)
+                train_step(run, k, schedule or steps)
         click.echo(f"final loss {run.losses[-1]:.4f}")
     if out_path is not None:
-        written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps)
+        written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps,
+                                                     optimizer=run.optimizer, num_steps=schedule or steps)
         if error is None:
             click.echo(f"wrote checkpoint {written}")
         elif written is not None:

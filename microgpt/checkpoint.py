@@ -4,7 +4,13 @@
      "config": {"vocab_size": 27, "n_layer": 1, ...},
      "chars": "abcdefghijklmnopqrstuvwxyz",
      "step": 1000,                       # training steps taken (informational)
-     "params": {"wte": [[0.0123, ...], ...], ...}}
+     "params": {"wte": [[0.0123, ...], ...], ...},
+     "optimizer": {"step": 1000, "num_steps": 1000, "m": [...], "v": [...]}}   # optional
+
+"optimizer" (written by `train --out`) holds Adam's first and second moments per
+parameter in the flat reference order (matrix, row, column), the number of steps
+taken and the length of the learning-rate schedule (num_steps), so the next update
+(step + 1, while step < num_steps) can be shown exactly as Adam would take it.
 
 Floats are written with Python's shortest round-trip repr, so loading gives
 back the same bits. Saving writes a temp file and renames it over the target,
@@ -21,6 +27,7 @@ while 1e150 (whose squares overflow to inf, so sampling fails) is refused.
 import json
 import math
 import os
+from typing import NamedTuple
 
 from .data import DataError, Tokenizer
 from .engine import Value
@@ -37,6 +44,15 @@ CONFIG_LIMITS = {'vocab_size': (2, 1 << 20), 'n_layer': (1, 256), 'n_embd': (1, 
                  'block_size': (1, 4096), 'n_head': (1, 4096)}
 
 
+class Checkpoint(NamedTuple):
+    """What a checkpoint file holds (read_checkpoint)."""
+    params: dict            # {name: matrix of Values}
+    config: GPTConfig
+    tokenizer: Tokenizer
+    step: int | None        # training steps taken
+    optimizer: dict | None  # {'step', 'num_steps', 'm', 'v'}: Adam's state, when saved
+
+
 class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit; the message says why."""
 
@@ -46,7 +62,7 @@ class UnsavableModel(WriteError):
     load_checkpoint refuses. A failure of the run (training diverged), not bad input."""
 
 
-def checkpoint_text(params, config, tokenizer, step=None):
+def checkpoint_text(params, config, tokenizer, step=None, optimizer=None, num_steps=None):
     """The checkpoint's JSON text; UnsavableModel names the first non-finite weight."""
     if tokenizer.vocab_size != config.vocab_size:
         raise CheckpointError(f"tokenizer has {tokenizer.vocab_size} tokens but config.vocab_size is {config.vocab_size}")
@@ -59,21 +75,26 @@ def checkpoint_text(params, config, tokenizer, step=None):
     d = {'format': FORMAT, 'version': VERSION, 'config': config.to_dict(),
          'chars': ''.join(tokenizer.chars), 'step': step,
          'params': {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}}
+    if optimizer is not None:   # an optim.Adam: its moments, after `step` steps
+        if step is None:
+            raise CheckpointError("an optimizer state needs the number of steps taken (step=)")
+        d['optimizer'] = {'step': step, 'num_steps': num_steps or step, 'm': list(optimizer.m),
+                          'v': list(optimizer.v)}
     return json.dumps(d, separators=(',', ':'))
 
 
-def save_checkpoint(path, params, config, tokenizer, step=None):
-    write_atomic(path, checkpoint_text(params, config, tokenizer, step))
+def save_checkpoint(path, params, config, tokenizer, step=None, optimizer=None, num_steps=None):
+    write_atomic(path, checkpoint_text(params, config, tokenizer, step, optimizer, num_steps))
 
 
-def save_checkpoint_or_fallback(path, params, config, tokenizer, step=None):
+def save_checkpoint_or_fallback(path, params, config, tokenizer, step=None, optimizer=None, num_steps=None):
     """(written_path, error): save to `path`; if that write fails (full disk, folder
     removed, ...), save to a new file in the temp folder, then the current folder,
     so a finished training run is not lost. error is None when `path` was written,
     else the one-line reason; written_path is None only when every place failed
     (or the model itself cannot be saved: UnsavableModel)."""
     try:
-        text = checkpoint_text(params, config, tokenizer, step)
+        text = checkpoint_text(params, config, tokenizer, step, optimizer, num_steps)
     except UnsavableModel as e:
         return None, str(e)
     try:
@@ -91,6 +112,13 @@ def save_checkpoint_or_fallback(path, params, config, tokenizer, step=None):
 
 def load_checkpoint(path):
     """(params, config, tokenizer, step) from a checkpoint file."""
+    params, config, tokenizer, step, _ = read_checkpoint(path)
+    return params, config, tokenizer, step
+
+
+def read_checkpoint(path):
+    """The Checkpoint in a file; its optimizer is {'step', 'num_steps', 'm', 'v'} (checked:
+    one finite m and one finite v >= 0 per parameter) or None."""
     text = read_capped(path, MAX_BYTES, 'checkpoint', CheckpointError)
     try:
         d = json.loads(text, parse_int=_parse_int, parse_constant=_refuse_constant)
@@ -142,7 +170,35 @@ def load_checkpoint(path):
                     raise CheckpointError(f"checkpoint {path}: {name} holds {shown[:40]}; parameters must be finite "
                                           f"numbers with |value| <= {MAX_WEIGHT:g}")
         params[name] = [[Value(float(x)) for x in r] for r in m]
-    return params, config, tokenizer, step
+    n = sum(r * c for r, c in expected.values())
+    return Checkpoint(params, config, tokenizer, step, _optimizer(path, d.get('optimizer'), n))
+
+
+def _optimizer(path, opt, n):
+    """The checked optimizer state of a checkpoint, or None when it has none."""
+    if opt is None:
+        return None
+    where = f"checkpoint {path}: \"optimizer\""
+    if not isinstance(opt, dict):
+        raise CheckpointError(f"{where} must be an object with step, m and v")
+    step = opt.get('step')
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{where} step must be a whole number >= 0, got {str(step)[:40]}")
+    total = opt.get('num_steps', step)
+    if isinstance(total, bool) or not isinstance(total, int) or total < step:
+        raise CheckpointError(f"{where} num_steps must be a whole number >= step ({step}), got {str(total)[:40]}")
+    out = {'step': step, 'num_steps': total}
+    for key in ('m', 'v'):
+        xs = opt.get(key)
+        if not isinstance(xs, list) or len(xs) != n:
+            raise CheckpointError(f"{where} {key} must list one number per parameter ({n})")
+        for x in xs:
+            if (isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)
+                    or abs(x) > MAX_WEIGHT or (key == 'v' and x < 0)):
+                raise CheckpointError(f"{where} {key} holds {str(x)[:40]}; moments are finite numbers"
+                                      f"{' >= 0' if key == 'v' else ''} with |value| <= {MAX_WEIGHT:g}")
+        out[key] = [float(x) for x in xs]
+    return out
 
 
 def _parse_int(text):

@@ -57,10 +57,13 @@ def train_step(run, step, num_steps):
     return loss.data
 
 
-def train(run, num_steps, on_step=None):
-    """Take num_steps steps; on_step(step, num_steps, loss) after each."""
+def train(run, num_steps, on_step=None, schedule=None):
+    """Take num_steps steps; on_step(step, num_steps, loss) after each. The learning
+    rate decays over `schedule` steps (default num_steps, as the reference does), so
+    a run can stop early on a longer schedule: train(run, 300, schedule=1000)."""
+    schedule = num_steps if schedule is None else schedule
     for step in range(num_steps):
-        loss = train_step(run, step, num_steps)
+        loss = train_step(run, step, schedule)
         if on_step is not None:
             on_step(step, num_steps, loss)
     return run.losses

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 import graphviz_export.explorer.state as st
 import graphviz_export.render as _render
+from microgpt.checkpoint import read_checkpoint
 from microgpt.errors import InputError
 from microgpt.recording import FIELDS, TraceQueryError, parse_param, scope_path
 
@@ -33,7 +34,7 @@ from ..frames import frames
 from ..select import select
 from ..summary import op_counts
 from ..svg_ids import tag_svg
-from ..update import adam_update, params_in_view
+from ..update import DEFAULT_NUM_STEPS, adam_update, params_in_view
 from ..view import build_view, render_view
 from .sourcemap import SourceMap
 
@@ -356,13 +357,19 @@ class Api:
         cmp = self._compare(key, state)
         plain = dict(state, cmp=None)
         _, _, entry, _ = self._entry(plain)
-        opt = None
+        opt, num_steps, finished = None, DEFAULT_NUM_STEPS, None
         if cmp is not None:
             trace = cmp.after
             opt = cmp.optimizer
+        elif state.get('ckpt'):
+            saved = self._optimizer_state(state['ckpt'])
+            if saved is not None and saved['step'] < saved['num_steps']:
+                opt, num_steps = saved, saved['num_steps']
+            elif saved is not None:
+                finished = saved
         ids = params_in_view(entry['view'])
         try:
-            upd = adam_update(trace, ids, state=opt)
+            upd = adam_update(trace, ids, state=opt, num_steps=num_steps)
         except InputError as e:
             raise _bad(e) from None
         rows = upd['rows']
@@ -376,13 +383,26 @@ class Api:
                    largest=None if largest is None else largest['name'],
                    nodes={k: len(v) for k, v in names.items() if v},
                    recording='after' if cmp is not None else 'this recording')
-        if cmp is not None and opt is not None:
+        if cmp is None and opt is not None:
+            upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
+                             f"(the update of step {opt['step'] + 1})")
+        elif finished is not None:
+            upd['source'] = (f"fresh optimizer (m = v = 0), step 1: the checkpoint's run finished its "
+                             f"{finished['num_steps']}-step schedule, so it has no next update")
+        elif cmp is not None and opt is not None:
             upd['source'] = f"the trained run's optimizer after {opt['step']} steps (step {opt['step'] + 1})"
         elif cmp is not None:
             upd['source'] = 'fresh optimizer (m = v = 0), step 1: a checkpoint stores no optimizer state'
-        else:
-            upd['source'] += ' (checkpoints store no optimizer state)' if key[1:2] != (None,) else ''
+        elif state.get('ckpt'):
+            upd['source'] += ' (this checkpoint stores no optimizer state)'
         return upd
+
+    def _optimizer_state(self, path):
+        """The checkpoint's Adam state (microgpt.checkpoint.read_checkpoint), or None."""
+        try:
+            return read_checkpoint(path).optimizer
+        except InputError as e:
+            raise _bad(e) from None
 
     def node(self, query):
         state, own = self._parse(query, extra=('id',))
