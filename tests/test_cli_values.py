@@ -175,3 +175,63 @@ def test_node_loss_vector_summary_shows_the_sum_not_the_constant(runner, tmp_pat
     texts = [t.text for t in ET.parse(tmp_path / 'loss.svg').iter('{http://www.w3.org/2000/svg}text') if t.text]
     assert 'data 38.72 \u2026 38.72' in texts
     assert not any(t.startswith('data 0.08333') for t in texts)
+
+
+# -- a node's neighbourhood at vector and block level -----------------------------------------
+def node_view(runner, level):
+    r = runner.invoke(cli.main, ['render', '--node', 'loss', '--level', level, '--depth', '8',
+                                 '--direction', 'ancestors', '--format', 'json', '-o', '-'])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def members(node):
+    return {i for a, b in node['ids'] for i in range(a, b + 1)}
+
+
+@pytest.mark.parametrize('level', ['vector', 'block'])
+def test_node_view_figures_are_the_references(runner, level):
+    """--node loss, 8 hops of ancestors of 'emma''s loss: the loss, the sum of the five
+    position losses and each position's loss (its grad 1/5) as the reference computes them."""
+    from microgpt.train import fresh_model
+    params, _, _ = fresh_model(seed=42)
+    ref = reference_with(params, string.ascii_lowercase)
+    parts = []
+    loss = ref.loss_of('emma', parts)
+    loss.backward()
+    total = loss._children[0]
+    view = node_view(runner, level)
+    assert view['stats']['level'] == level
+    (focus,) = [n for n in view['nodes'] if n.get('focus')]
+    assert (focus['data'], focus['grad']) == (loss.data, 1.0)
+    (mean,) = [n for n in view['nodes'] if n['kind'] == 'group' and n['scope'][0] is None and n['scope'][2] == 'loss']
+    assert (mean['n'], mean['data_min'], mean['data_max'], mean['grad_min']) == (1, total.data, total.data, 0.2)
+    for pos, (_, _, lp) in enumerate(parts):
+        assert lp.grad == 0.2
+        groups = [n for n in view['nodes'] if n['kind'] == 'group' and n['side'] == 'interior'
+                  and n['scope'][0] == pos and n['scope'][2] == 'loss']
+        if level == 'vector':       # the role 'loss' group holds exactly -log p of the target
+            (g,) = [n for n in groups if n['scope'][4] == 'loss']
+            assert (g['n'], g['data_min'], g['data_max'], g['grad_max']) == (1, lp.data, lp.data, 0.2)
+        else:                       # one 'loss' block per position, -log p among its values
+            (g,) = groups
+            assert g['scope'][4] is None and g['data_min'] <= lp.data <= g['data_max'] and g['grad_max'] >= 0.2
+    assert all(not (n['kind'] == 'group' and n['data_min'] in (0.2, -1.0)) for n in view['nodes'])
+
+
+def test_block_level_merges_the_vector_groups_of_each_block(runner):
+    """The same neighbourhood: each block node is the union of the vector nodes of its
+    position and block, and both levels fold the same ops."""
+    vec, blk = node_view(runner, 'vector'), node_view(runner, 'block')
+    assert vec['stats']['ops'] == blk['stats']['ops']
+    assert vec['stats']['folded_ops'] == blk['stats']['folded_ops']
+    assert blk['stats']['nodes'] < vec['stats']['nodes']
+
+    def by_block(view):
+        out = {}
+        for n in view['nodes']:
+            if n['kind'] == 'group' and n['side'] == 'interior':
+                out.setdefault((n['scope'][0], n['scope'][2]), set()).update(members(n))
+        return out
+    assert by_block(vec) == by_block(blk)
+    assert len([n for n in blk['nodes'] if n['kind'] == 'group' and n['side'] == 'interior']) == len(by_block(blk))

@@ -1,6 +1,7 @@
 """The model and training loop reproduce the reference algorithm float for float."""
 
 import random
+import string
 
 import pytest
 
@@ -9,6 +10,7 @@ from microgpt.model import GPTConfig, doc_loss, flat_params, init_params, param_
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 from tests.conftest import names_path, needs_names
+from tests.reference_figures import count_step_nodes
 from tests.reference_impl import make_reference
 
 TINY_DOCS = ['anna', 'bob', 'cecilia', 'dmitri', 'eve', 'frank', 'gina', 'hal', 'ida', 'jo']
@@ -58,13 +60,33 @@ def test_tiny_dataset_training_matches_reference_bit_for_bit(tmp_path):
 @needs_names
 def test_names_data_seed_42_first_five_losses_match_the_reference():
     docs = read_docs(names_path())
-    assert len(docs) == 32033 - 1 or len(docs) > 32000
+    lines = names_path().read_text().splitlines()
+    assert len(docs) == sum(1 for line in lines if line.strip()) == 32033
+    assert docs == [line.strip() for line in lines if line.strip()]
     run = start_run(docs, seed=42)
     assert run.config.vocab_size == 27
     lines = [format_step(k, 1000, train_step(run, k, 1000)) for k in range(5)]
     assert lines == ['step    1 / 1000 | loss 3.3660', 'step    2 / 1000 | loss 3.4243',
                      'step    3 / 1000 | loss 3.1778', 'step    4 / 1000 | loss 3.0664',
                      'step    5 / 1000 | loss 3.2209']
+
+
+@pytest.mark.parametrize('doc,sizes', [('emma', {}), ('christopher', {}), ('ab', dict(n_layer=2, n_embd=8, n_head=2)),
+                                       ('abcdefghijklmnopqrstu', dict(block_size=8))])
+def test_a_recorded_step_has_as_many_nodes_as_the_reference_makes_values(doc, sizes):
+    """Node count of a trace = parameters + every Value the reference's forward and loss
+    create (constants included), counted by instrumenting tests/reference_impl.py."""
+    from microgpt.recording import record_step
+    n_params, made = count_step_nodes(string.ascii_lowercase, doc, **sizes)
+    tok = Tokenizer(list(string.ascii_lowercase))
+    config = GPTConfig(vocab_size=tok.vocab_size, **sizes)
+    trace = record_step(init_params(config, random.Random(0)), config, tok, doc)
+    assert n_params == len(flat_params(init_params(config, random.Random(0))))
+    assert len(trace) == n_params + made
+    if (doc, sizes) == ('emma', {}):
+        assert len(trace) == 43895                # the figure `inspect` and the README give
+    if (doc, sizes) == ('christopher', {}):
+        assert len(trace) == 103675
 
 
 def test_deep_config_forward_and_backward_complete():
