@@ -1,5 +1,6 @@
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,45 @@ def names_path():
 
 needs_names = pytest.mark.skipif(names_path() is None,
                                  reason="names data not found: set MICROGPT_NAMES or put it at ../shared/data/names.txt")
+
+
+# -- the native renderer: decided once, when the tests are collected -------------------------
+DOT = shutil.which('dot')   # the one lookup; every native-render test runs with exactly this program
+IN_CI = os.environ.get('CI', '').strip().lower() in ('1', 'true', 'yes')
+NO_DOT = 'Graphviz `dot` is not on PATH'
+native = pytest.mark.native  # a test that renders with `dot`; or parametrize it with renderer='native'
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'native: needs the Graphviz `dot` program (skipped without it, '
+                                       'failed without it when CI is set: .ci/run installs it)')
+
+
+def _wants_native(item):
+    callspec = getattr(item, 'callspec', None)
+    return item.get_closest_marker('native') is not None or (
+        callspec is not None and callspec.params.get('renderer') == 'native')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the native-render tests here, at collection, when `dot` was not found; with CI
+    set they are kept, and fail (see _native_dot_pinned) instead of silently skipping."""
+    if DOT is not None or IN_CI:
+        return
+    for item in items:
+        if _wants_native(item):
+            item.add_marker(pytest.mark.skip(reason=f'{NO_DOT} (looked up once, at collection)'))
+
+
+@pytest.fixture(autouse=True)
+def _native_dot_pinned(request, monkeypatch):
+    """A native-render test runs with the `dot` found at collection, first on PATH, so
+    the library's own lookup finds that same program (no second decision mid-run)."""
+    if not _wants_native(request.node):
+        return
+    if DOT is None:
+        pytest.fail(f'{NO_DOT}, and CI is set: .ci/run installs Graphviz, so native-render tests must run')
+    monkeypatch.setenv('PATH', os.path.dirname(DOT) + os.pathsep + os.environ.get('PATH', ''))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import shutil
 import string
 import xml.etree.ElementTree as ET
 
@@ -12,6 +11,7 @@ from click.testing import CliRunner
 
 import cli
 from microgpt.train import fresh_model
+from tests.conftest import native
 from tests.reference_figures import reference_with
 from tests.test_cli import one_line_error
 
@@ -144,7 +144,7 @@ def test_png_without_native_graphviz_says_so(runner, tmp_path, monkeypatch):
                    "format 'png' needs the Graphviz `dot` program on PATH")
 
 
-@pytest.mark.skipif(shutil.which('dot') is None, reason='needs the Graphviz `dot` program (CI installs it)')
+@native
 def test_png_with_native_graphviz(runner, tmp_path):
     r = runner.invoke(cli.main, ['render', '--doc', 'ab', '-o', 'x.png'])
     assert r.exit_code == 0 and (tmp_path / 'x.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

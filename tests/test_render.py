@@ -14,6 +14,7 @@ from graphviz_export import render as render_mod
 from graphviz_export.render import LayoutTimeout, RenderError, available_renderers, render
 from microgpt.errors import WriteError
 from microgpt.files import OutputPathError, write_atomic
+from tests.conftest import native
 
 SVG = '{http://www.w3.org/2000/svg}'
 REPO = Path(__file__).resolve().parents[1]
@@ -21,12 +22,8 @@ SMALL = 'digraph G { alpha -> beta; beta -> gamma [label="grad"]; alpha -> gamma
 # A scrambled graph (many crossings): `dot` needs ~15 s for 200 nodes, so 300 never finishes in 0.3 s.
 SLOW = 'digraph { ' + ' '.join(f'n{i} -> n{i * 7 % 300}; n{i} -> n{(i * 13 + 1) % 300};'
                                for i in range(300)) + ' }'
-RENDERERS = [
-    'wasm',
-    pytest.param('native', marks=pytest.mark.skipif(shutil.which('dot') is None,
-                                                     reason='Graphviz `dot` is not on PATH')),
-]
-needs_dot = pytest.mark.skipif(shutil.which('dot') is None, reason='Graphviz `dot` is not on PATH')
+RENDERERS = ['wasm', 'native']   # 'native': skipped or pinned by tests/conftest.py (one decision)
+needs_dot = native
 
 
 def svg_texts(svg: bytes) -> list[str]:
