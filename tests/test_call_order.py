@@ -120,6 +120,8 @@ def test_meddling_never_changes_training(meddle, when):
     assert state(a) == state(b)
     assert a.losses == b.losses
     assert datas(a) == [p.data for p in ref.params]
+    # a step leaves zero grads behind, as the reference's Adam loop does
+    assert grads(a) == grads(b) == [p.grad for p in ref.params] == [0] * len(ref.params)
     # and sampling afterwards continues the same stream as the reference's
     assert sample(b.params, b.config, b.tokenizer, b.rng) == ref.sample()
 

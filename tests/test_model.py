@@ -1,6 +1,7 @@
 """The model and training loop reproduce the reference algorithm float for float."""
 
 import random
+import re
 import string
 
 import pytest
@@ -125,3 +126,38 @@ def test_full_reference_run_1000_steps_and_20_samples_bit_for_bit():
     ours = [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(20)]
     assert ours == [ref.sample() for _ in range(20)]
     assert format_step(999, 1000, run.losses[-1]).startswith('step 1000 / 1000 | loss 2.6')
+
+
+@pytest.mark.parametrize('tokens,bad', [([26, -1, 26], "token -1 at index 1"), ([26, 27, 26], "token 27 at index 1"),
+                                        ([26, 1.0, 26], "token 1.0 at index 1"), ([26], "at least 2 tokens")])
+def test_bad_token_lists_are_refused_before_any_op(tokens, bad):
+    """Out-of-range ids (-1 would silently read the last row), non-integers and a list
+    without a target are one-line errors, not an IndexError or a wrong loss."""
+    tok = Tokenizer([chr(c) for c in range(97, 123)])
+    config = GPTConfig(vocab_size=tok.vocab_size)
+    params = init_params(config, random.Random(0))
+    with pytest.raises(ValueError, match=re.escape(bad)):
+        doc_loss(params, config, tokens)
+
+
+def test_defaults_are_the_reference_scripts():
+    """start_run without a seed is the reference script's seed 42 (its shuffle and init),
+    and a Run built by hand gets an Adam over its parameters, in parameter order."""
+    from microgpt.train import Run
+    run = start_run(TINY_DOCS)
+    ref = make_reference(TINY_DOCS, seed=42)
+    assert run.docs == ref.docs
+    assert [p.data for p in flat_params(run.params)] == [p.data for p in ref.params]
+    bare = Run(run.config, run.tokenizer, run.params, run.rng, run.docs)
+    assert bare.optimizer.params == flat_params(run.params)
+    assert bare.optimizer.m == [0.0] * len(ref.params)
+
+
+def test_fresh_model_default_is_the_reference_init_with_seed_42():
+    """fresh_model() (what render/gradcheck draw by default) = the reference's parameters
+    drawn from Random(42) over a-z (shuffling one document draws nothing)."""
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model()
+    ref = make_reference([string.ascii_lowercase], seed=42)
+    assert tok.chars == ref.uchars and config.vocab_size == ref.vocab_size == 27
+    assert [p.data for p in flat_params(params)] == [p.data for p in ref.params]
