@@ -150,3 +150,14 @@ def test_focus_is_never_referenced(recorded_christopher):
     view = build_view(recorded_christopher, param='layer0.mlp_fc1[0][0]')
     (cell,) = [n for n in view.folded.nodes if n.focus]
     assert cell.fan_out == 0 and sum(e.src == cell.name for e in view.folded.edges) == 12
+
+
+def test_an_expand_pattern_that_matches_nothing_lists_the_scopes(recorded_christopher):
+    """The error names the first 8 scopes of the view and how many there are in all."""
+    from microgpt.recording import TraceQueryError
+    with pytest.raises(TraceQueryError) as e:
+        build_view(recorded_christopher, token=11, expand=['nowhere'])
+    msg = str(e.value)
+    inner = sorted({recorded_christopher.scope[i] for i in recorded_christopher.nodes(pos=11)})
+    assert msg.startswith("expand pattern 'nowhere' matches no scope in this view; its scopes: pos11/")
+    assert msg.endswith(f", ... ({len(inner)} in all, plus the boundary's)") and len(inner) > 8
