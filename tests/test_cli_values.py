@@ -169,6 +169,13 @@ def test_node_loss_vector_summary_shows_the_sum_not_the_constant(runner, tmp_pat
     assert (group['n'], group['data_min'], group['data_max']) == (1, total.data, total.data)
     (focus,) = [n for n in view['nodes'] if n.get('focus')]
     assert focus['data'] == loss.data
+    # on the boundary too: log p of position 11 comes in with the constant -1 of the
+    # negation beside it; the group's one value is log p, the reference's
+    parts = []
+    ref.loss_of('christopher', parts)
+    log_p = parts[11][2]._children[0]          # -log p is built as (log p) * -1
+    (edge,) = [n for n in view['nodes'] if n['side'] == 'input' and n.get('ops') == {'const': 1, 'log': 1}]
+    assert (edge['n'], edge['data_min'], edge['data_max']) == (1, log_p.data, log_p.data)
     s = runner.invoke(cli.main, ['render', '--doc', 'christopher', '--node', 'loss', '--level', 'vector',
                                  '--renderer', 'wasm', '-o', 'loss.svg'])
     assert s.exit_code == 0, s.output

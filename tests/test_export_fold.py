@@ -161,3 +161,17 @@ def test_an_expand_pattern_that_matches_nothing_lists_the_scopes(recorded_christ
     inner = sorted({recorded_christopher.scope[i] for i in recorded_christopher.nodes(pos=11)})
     assert msg.startswith("expand pattern 'nowhere' matches no scope in this view; its scopes: pos11/")
     assert msg.endswith(f", ... ({len(inner)} in all, plus the boundary's)") and len(inner) > 8
+
+
+@pytest.mark.parametrize('query', [dict(token=2), dict(layer=0, head=1, token=2), dict(param='layer0.attn_wq[3][5]'),
+                                   dict(node='loss', depth=3), dict(layer=0)])
+def test_the_node_floor_never_exceeds_what_a_fold_draws(recorded_christopher, query):
+    """Level auto skips a level when node_floor says it cannot fit: a floor above the real
+    count would skip a level that fits."""
+    from graphviz_export.fold import node_floor
+    from graphviz_export.select import select as select_nodes
+    t = recorded_christopher
+    sel = select_nodes(t, **query)
+    for level in ('scalar', 'vector'):
+        drawn = fold(t, sel, level=level, budget=10**6, edge_budget=10**7).stats['nodes']
+        assert node_floor(t, sel, level, set()) <= drawn, (level, query)
