@@ -91,6 +91,7 @@ def mutants(path):
         old = lines[r - 1]
         out.append(Mutant(path, r, c, old, old[:c] + new + old[c2:], kind))
 
+
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         if tok.type == tokenize.OP and tok.string in SWAP_OPS:
             replace(tok, SWAP_OPS[tok.string], 'operator')
@@ -110,6 +111,8 @@ def mutants(path):
                     old = lines[st.lineno - 1]
                     indent = old[:len(old) - len(old.lstrip())]
                     new = indent + ('return None' if isinstance(st, ast.Return) else 'pass') + '\n'
+                    if new.strip() == old.strip():
+                        continue                    # `return None` dropped is itself: no mutant
                     out.append(Mutant(path, st.lineno, st.col_offset, old, new, 'drop statement'))
     out.sort(key=lambda m: (m.line, m.col, m.kind))
     return out

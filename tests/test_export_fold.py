@@ -1,5 +1,6 @@
 """graphviz_export.fold: budgets, levels, expand, references, and nothing silently dropped."""
 
+import math
 import re
 
 import pytest
@@ -8,6 +9,7 @@ from graphviz_export import build_view
 from graphviz_export.fold import FANOUT_LIMIT, fold
 from graphviz_export.options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET
 from graphviz_export.select import select, token_view
+from microgpt.recording import Trace
 
 MATRICES = ('wte', 'wpe', 'lm_head', 'layer0.attn_wq', 'layer0.attn_wk', 'layer0.attn_wv', 'layer0.attn_wo',
             'layer0.mlp_fc1', 'layer0.mlp_fc2')
@@ -175,3 +177,19 @@ def test_the_node_floor_never_exceeds_what_a_fold_draws(recorded_christopher, qu
     for level in ('scalar', 'vector'):
         drawn = fold(t, sel, level=level, budget=10**6, edge_budget=10**7).stats['nodes']
         assert node_floor(t, sel, level, set()) <= drawn, (level, query)
+
+
+def test_a_summary_is_coloured_by_its_largest_grad_first_id_on_ties(recorded_christopher):
+    """grad_peak (whose grad colours a summary node) is the value with the largest |grad|,
+    NaN counting as largest, the lowest id among equals."""
+    from graphviz_export.summary import figures
+    t = recorded_christopher
+    ids = sorted(t.nodes(pos=11, role='logits'))
+    top = max(ids, key=lambda i: abs(t.grad[i]))
+    pair = [min(i for i in ids if abs(t.grad[i]) < abs(t.grad[top])), top]
+    assert pair[0] < top and figures(t, pair).grad_peak == top and figures(t, ids).grad_peak == top
+    unused = t.param_nodes('wte[0][0]') + t.param_nodes('wte[1][0]')       # 'christopher' has no 'a' or 'b'
+    assert [t.grad[i] for i in unused] == [0, 0] and figures(t, unused).grad_peak == unused[0]
+    nan = Trace.from_json(t.to_json())
+    nan.grad[ids[3]] = math.nan
+    assert ids[3] != top and figures(nan, ids).grad_peak == ids[3]
