@@ -61,7 +61,14 @@ NOT_FIGURES = [
     'every loss of the 1,000 steps and the 20 samples',        # tests/test_model.py's slow test
     'Position 2 of "emma"', 'attention head 0 opened',        # what examples 01 and 02 draw
     "factor=2.0",                                              # an API example's argument
+    '`train names.txt --steps 300 --schedule 1000 --out model.json`',   # a command; and the step
+    'exactly the update Adam takes at step 301',               # after its 300 is 301
 ]
+# README sections (## headings) whose numbers this script does not recompute yet: they came
+# with features added after it was written (issue 16's note lists them). The test fails on
+# a section in neither list, so a new section cannot slip in unchecked.
+NOT_YET_CHECKED = ['## Explore', '## Watch backprop happen', '## Your own script: record, draw and gradcheck it',
+                   '## Errors and exit codes']
 # Checked by the slow test only (the 1,000-step run): the README's words, recomputed there.
 SLOW_FIGURES = {
     'samples after training': '(`sample  1: kamon`, `sample  2: ann`, `sample  3: karai`, …)',

@@ -11,6 +11,7 @@ from benchmarks.readme_figures import (
     MEASURED,
     NAMES_FIGURES,
     NOT_FIGURES,
+    NOT_YET_CHECKED,
     README,
     SLOW_FIGURES,
     figures,
@@ -61,9 +62,23 @@ def covered(fresh):
     return [t for _, t in fresh] + list(SLOW_FIGURES.values()) + list(NAMES_FIGURES.values()) + MEASURED + NOT_FIGURES
 
 
+def sections(text):
+    """{'## heading': its text} in README order; the text before the first ## is '#'."""
+    parts = re.split(r'(?m)^(?=## )', text)
+    return {(p.splitlines()[0] if p.startswith('## ') else '#'): p for p in parts if p.strip()}
+
+
 def test_every_number_in_the_prose_is_a_checked_figure_or_listed(fresh):
-    left = leftover_numbers(TEXT, covered(fresh))
+    left = {h: leftover_numbers(body, covered(fresh)) for h, body in sections(TEXT).items()
+            if h not in NOT_YET_CHECKED}
+    left = {h: nums for h, nums in left.items() if nums}
     assert not left, f"numbers in README.md that nothing recomputes or lists: {left}"
+
+
+def test_the_sections_not_yet_checked_still_exist():
+    """The exemption list names real sections (a renamed one would exempt nothing and
+    leave its old name behind)."""
+    assert set(NOT_YET_CHECKED) <= set(sections(TEXT))
 
 
 def test_the_check_would_see_a_changed_number(fresh):
