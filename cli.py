@@ -10,6 +10,8 @@ import json
 import os
 import random
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from graphviz_export.options import (
 )
 from graphviz_export.render import RenderError
 from graphviz_export.tour import build_tour_html, load_tour, write_frames
-from graphviz_export.view import safe_name
+from graphviz_export.view import renderer_label, safe_name
 from microgpt.checkpoint import load_model, save_checkpoint
 from microgpt.checks.diagnose import diagnose
 from microgpt.checks.faults import describe_faults, fault_names
@@ -115,6 +117,13 @@ def model_options(f):
     return f
 
 
+def names_data(quiet=False):
+    """The names data when no path was given (microgpt.data.default_data_path),
+    saying on stderr when it is downloaded, with a bar."""
+    with Progress('names.txt', quiet) as progress:
+        return default_data_path(log=lambda message: click.echo(message, err=True), progress=progress)
+
+
 def get_model(checkpoint, seed):
     with bad_value('--checkpoint'):
         return load_model(checkpoint, seed)
@@ -148,6 +157,74 @@ def write_output(path, data):
         click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
     else:
         write_atomic(path, data)
+
+
+# -- progress: a click bar on stderr, only for a person watching ----------------------------------
+def quiet_option(f):
+    return click.option('-q', '--quiet', is_flag=True,
+                        help='No progress bar (there is none either when stderr is not a terminal).')(f)
+
+
+def watching(quiet):
+    """Whether to draw progress: stderr is a terminal and --quiet was not given."""
+    return not quiet and sys.stderr.isatty()
+
+
+class Progress:
+    """The library's progress(done, total) callback, drawn as a click progress bar
+    on stderr; silent when nobody watches. Use as a context manager."""
+
+    def __init__(self, label, quiet=False, file=None, info=None):
+        self.label, self.quiet, self.file, self.info = label, quiet, file, info
+        self.bar = None
+
+    def __call__(self, done, total):
+        if self.quiet or not (self.file or sys.stderr).isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=self.file or sys.stderr,
+                                         show_pos=bool(total), show_eta=bool(total),
+                                         item_show_func=self.info and (lambda _: self.info()))
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@contextmanager
+def layout_bar(label, timeout, quiet=False, file=None):
+    """While Graphviz lays out (one call, no steps to count): a bar of the elapsed
+    time against --timeout, ticking from a thread; silent when nobody watches."""
+    out = file or sys.stderr
+    if quiet or not out.isatty():
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+    ticks = max(1, int(timeout * 10))
+    with click.progressbar(length=ticks, label=label, file=out, show_percent=False, show_eta=False,
+                           item_show_func=lambda _: f"{time.monotonic() - start:.0f} s of {timeout:g} s") as bar:
+        def tick():
+            while not stop.wait(0.2):
+                bar.update(min(ticks, int((time.monotonic() - start) * 10)) - bar.pos, True)
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def drawn_by(fmt, renderer):
+    """'; drawn by WebAssembly Graphviz' for messages ('' for dot/json, drawn by nobody)."""
+    who = renderer_label(fmt, renderer)
+    return f"; drawn by {who}" if who else ''
 
 
 # -- the commands ---------------------------------------------------------------------------
@@ -187,20 +264,24 @@ def main():
               help='Print this many samples after training, from the same random stream.')
 @click.option('--temperature', type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help='Sampling temperature.')
-def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature):
+@quiet_option
+def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature, quiet):
     """Train microgpt as the reference does, on DATA (one document per line).
 
-    Without DATA: $MICROGPT_DATA, ./input.txt, or the makemore names file
-    (downloaded once and cached). With seed 42 on the names data the losses and
-    samples are the reference script's, to the last digit.
+    Without DATA: $MICROGPT_DATA (older name: $MICROGPT_NAMES), ./input.txt, or
+    the makemore names list (names.txt), downloaded once into the user cache
+    (e.g. ~/.cache/microgpt-graph/names.txt). With seed 42 on the names data the
+    losses and samples are the reference script's, to the last digit.
 
     \b
     Example:
       microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
     """
     out_path = open_output(out) if out else None
-    with bad_value('DATA'):
-        docs = read_docs(data if data is not None else default_data_path())
+    docs = read_docs(names_data(quiet)) if data is None else None
+    if docs is None:
+        with bad_value('DATA'):
+            docs = read_docs(data)
     run = start_run(docs, seed=seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
     click.echo(f"num docs: {len(docs)}")
     click.echo(f"vocab size: {run.config.vocab_size}")
@@ -211,10 +292,10 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
                 click.echo(format_step(k, n, loss))
         train(run, steps, on_step=log)
     else:
-        with click.progressbar(range(steps), label='training', show_pos=True,
-                               item_show_func=lambda k: f"loss {run.losses[-1]:.4f}" if run.losses else '') as bar:
-            for k in bar:
+        with Progress('training', quiet, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
+            for k in range(steps):
                 train_step(run, k, steps)
+                progress(k + 1, steps)
         click.echo(f"final loss {run.losses[-1]:.4f}")
     if out_path is not None:
         save_checkpoint(out_path, run.params, run.config, run.tokenizer, step=steps)
@@ -309,8 +390,9 @@ def export(doc, checkpoint, seed, trace_path, output):
 @click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
               help='Check a saved trace (e.g. from `record SCRIPT.py`) node by node instead of recording '
                    'a step; the parameter check needs the model and is skipped.')
+@quiet_option
 def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_params, no_params, scope,
-              eps, rtol, atol, render_path, as_json, trace_path):
+              eps, rtol, atol, render_path, as_json, trace_path, quiet):
     """Check the gradients of one step and point at the op whose backward is wrong.
 
     Node level: every recorded local derivative against a finite difference of
@@ -348,13 +430,14 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)
-    result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
-                      sample=None if all_params else (sample or 'auto'), param_check=not no_params,
-                      scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
+    with Progress('parameters', quiet) as progress:
+        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol, progress=progress)
     click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else result.format())
     if render_to is not None:
         write_output(render_to, render_view(failure_view(result), 'svg'))
-        click.echo(f"wrote {render_to}", err=True)
+        click.echo(f"wrote {render_to}{drawn_by('svg', DEFAULT_RENDERER)}", err=True)
     if not result.ok:
         sys.exit(1)
 
@@ -366,7 +449,9 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
 @click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
 @click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
                               "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
-@click.option('--node', help="A node id (see `export`/`inspect`), or 'loss': its neighbourhood.")
+@click.option('--node', help="A node id, or 'loss': its neighbourhood. Ids: `inspect` lists the loss and each "
+                             "position's loss node; `export` (JSON) and the tooltips of a --level scalar "
+                             "picture give any node's.")
 @click.option('--function', help="A trace recorded from a script: every node made inside this function "
                                  "of the script (e.g. rmsnorm).")
 @click.option('--line', type=click.IntRange(min=1), help='A trace recorded from a script: every node made by '
@@ -394,8 +479,9 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
 @click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
               help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+@quiet_option
 def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
-           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
+           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout, quiet):
     """Draw one view of a recorded step, annotated with data and grad.
 
     Nodes show op, data and grad; fill colour is the grad's sign and size (legend
@@ -424,13 +510,15 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
                       direction=direction, level=level, budget=budget, edge_budget=edge_budget,
                       expand=expand, edge_grads=edge_grads, function=function, line=line)
     path = open_output(output or file_name(view, fmt))
-    data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
+    by = drawn_by(fmt, renderer)
+    with layout_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
+        data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
     if path is None:
         write_output(None, data)
     else:
         st = view.stats
         click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
-                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries")
+                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries{by}")
 
 
 @main.command('tour')
@@ -463,7 +551,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
         written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
                                write=write_atomic) if frames_dir else []
     write_output(path, html)
-    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB")
+    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
     if frames_dir:
         click.echo(f"wrote {len(written)} frame files to {frames_dir}")
 
@@ -511,8 +599,11 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
         after = get_trace(doc, after_ckpt, seed, None, quiet=True)
         labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
     else:
-        with bad_value('--data'):
-            docs = read_docs(data if data is not None else default_data_path())
+        if data is None:
+            docs = read_docs(names_data())
+        else:
+            with bad_value('--data'):
+                docs = read_docs(data)
         with bad_value('--doc'):
             before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
@@ -521,7 +612,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
     change = after.loss - before.loss
-    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})")
+    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})"
+               f"{drawn_by('svg', renderer)}")
 
 
 @main.command()
