@@ -6,7 +6,10 @@ An example that trains refuses (exit 2) to run without the names data rather
 than telling a different story on a built-in list.
 """
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+import click
 
 from graphviz_export import render_view
 from microgpt.data import data_path_from_env, names_cache_path
@@ -43,3 +46,14 @@ def write(views, where, renderer='auto'):
     for name, view in views:
         render_view(view, 'svg', path=Path(where) / name, renderer=renderer)
         (Path(where) / name).with_suffix('.dot').write_text(view.source, encoding='utf-8')
+
+
+@contextmanager
+def progress(label, total):
+    """An on_step(step, num_steps, loss) callback for microgpt.train.train that
+    draws a click progress bar on stderr; draws nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield lambda step, num_steps, loss: bar.update(1)
