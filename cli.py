@@ -8,7 +8,6 @@ that timed out, a file that could not be written, a check that failed).
 
 import itertools
 import json
-import os
 import random
 import sys
 import threading
@@ -648,7 +647,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
               help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
-                   '(default: $MICROGPT_NAMES, else what `train` finds without downloading).')
+                   '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
+                   'the downloaded copy).')
 @click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help='Port to serve on (0: a free one).')
 @click.option('--host', default='127.0.0.1', show_default=True,
@@ -691,7 +691,6 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
-    data = data or os.environ.get('MICROGPT_NAMES')
     try:
         serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
               renderer=renderer, open_browser=not no_browser, echo=click.echo)

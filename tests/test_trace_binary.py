@@ -65,3 +65,14 @@ def test_out_of_range_ids_are_refused(recorded_christopher):
     bad = raw[:start + size] + zlib.compress(bytes(body))
     with pytest.raises(TraceFormatError, match=r'^binary trace: a child id is not a node id \(0\.\.103674\)$'):
         Trace.from_binary(bad)
+
+
+def test_a_trace_recorded_from_a_script_round_trips_with_its_sources_and_probes(tmp_path):
+    from microgpt.recording.script import record_script
+    from tests.test_record_script import install
+    trace = record_script(install(tmp_path, 'micrograd_style.py'))
+    assert trace.source is not None and trace.op_names[-1] == 'tanh'
+    back = Trace.from_binary(trace.to_binary())
+    assert back == trace
+    assert back.op_names == trace.op_names and back.sources == trace.sources and back.probes == trace.probes
+    assert back.source == trace.source
