@@ -7,6 +7,7 @@ that timed out, a file that could not be written, a check that failed), 130 for
 Ctrl-C and 143 for SIGTERM (temp files removed first).
 """
 
+import itertools
 import json
 import math
 import os
@@ -14,6 +15,8 @@ import random
 import re
 import signal
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,7 +38,7 @@ from graphviz_export.options import (
 )
 from graphviz_export.render import RenderError
 from graphviz_export.tour import build_tour_html, load_tour, write_frames
-from graphviz_export.view import safe_name
+from graphviz_export.view import renderer_label, safe_name
 from microgpt.checkpoint import load_model, save_checkpoint_or_fallback
 from microgpt.checks.diagnose import diagnose
 from microgpt.checks.faults import describe_faults, fault_names
@@ -51,10 +54,12 @@ from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 from microgpt.recording.step import record_before_after_training
+from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 
 DEFAULT_DOC = 'emma'
+TRACE_FORMATS = ('json', 'binary')
 DEFAULT_SEED = 42
 
 
@@ -235,7 +240,7 @@ def model_options(f):
     """--doc / --checkpoint / --seed / --trace: which step to look at."""
     f = max_nodes_option(f)
     f = click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
-                     help='Use a trace saved by `export` instead of recording a step '
+                     help='Use a trace saved by `export` (JSON or binary) instead of recording a step '
                           '(--doc/--checkpoint/--seed are then ignored).')(f)
     f = click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
                      help='Seed of the fresh model used when no --checkpoint is given.')(f)
@@ -247,6 +252,13 @@ def model_options(f):
     return f
 
 
+def names_data(quiet=False):
+    """The names data when no path was given (microgpt.data.default_data_path),
+    saying on stderr when it is downloaded, with a bar."""
+    with Progress('names.txt', quiet) as progress:
+        return default_data_path(log=lambda message: click.echo(message, err=True), progress=progress)
+
+
 def get_model(checkpoint, seed):
     with bad_value('--checkpoint'):
         return load_model(checkpoint, seed)
@@ -256,7 +268,7 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     """Record the step of `doc` (or load a saved trace), reporting truncation."""
     if trace_path is not None:
         with bad_value('--trace'):
-            return Trace.from_json(Path(trace_path))
+            return Trace.load(Path(trace_path))
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)
@@ -281,6 +293,78 @@ def write_output(path, data):
         click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
     else:
         write_atomic(path, data)
+
+
+# -- progress: a click bar on stderr, only for a person watching ----------------------------------
+def quiet_option(f):
+    return click.option('-q', '--quiet', is_flag=True,
+                        help='No progress bar (there is none either when stderr is not a terminal).')(f)
+
+
+def watching(quiet):
+    """Whether to draw progress: stderr is a terminal and --quiet was not given."""
+    return not quiet and sys.stderr.isatty()
+
+
+class Progress:
+    """The library's progress(done, total) callback, drawn as a click progress bar
+    on stderr; silent when nobody watches. Use as a context manager."""
+
+    def __init__(self, label, quiet=False, file=None, info=None):
+        self.label, self.quiet, self.file, self.info = label, quiet, file, info
+        self.bar = None
+
+    def __call__(self, done, total):
+        if self.quiet or not (self.file or sys.stderr).isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=self.file or sys.stderr,
+                                         show_pos=bool(total), show_eta=bool(total),
+                                         item_show_func=self.info and (lambda _: self.info()))
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@contextmanager
+def busy_bar(label, limit=None, quiet=False, file=None):
+    """While one long call runs (a Graphviz layout, writing a big trace: no steps
+    to count), a bar that ticks from a thread: the elapsed time against `limit`
+    seconds (the --timeout), or a pulse when there is none. Silent when nobody watches."""
+    out = file or sys.stderr
+    if quiet or not out.isatty():
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+    ticks = max(1, int(limit * 10)) if limit else None
+    shown = f" of {limit:g} s" if limit else ''
+    with click.progressbar(itertools.repeat(None), length=ticks, label=label, file=out, show_percent=False,
+                           show_eta=False, show_pos=False,
+                           item_show_func=lambda _: f"{time.monotonic() - start:.0f} s{shown}") as bar:
+        def tick():
+            while not stop.wait(0.2):
+                done = int((time.monotonic() - start) * 10)
+                bar.update((min(ticks, done) if ticks else done) - bar.pos, True)
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def drawn_by(fmt, renderer):
+    """'; drawn by WebAssembly Graphviz' for messages ('' for dot/json, drawn by nobody)."""
+    who = renderer_label(fmt, renderer)
+    return f"; drawn by {who}" if who else ''
 
 
 # -- the commands ---------------------------------------------------------------------------
@@ -324,13 +408,15 @@ def main():
               help='Steps the learning rate decays over (default: --steps); e.g. --steps 300 --schedule 1000 '
                    'stops the reference run after 300 of its 1000 steps, and --out keeps Adam\'s state for the next.')
 @max_nodes_option
+@quiet_option
 def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature,
-              schedule):
+              schedule, quiet):
     """Train microgpt as the reference does, on DATA (one document per line).
 
-    Without DATA: $MICROGPT_DATA, ./input.txt, or the makemore names file
-    (downloaded once and cached). With seed 42 on the names data the losses and
-    samples are the reference script's, to the last digit.
+    Without DATA: $MICROGPT_DATA (older name: $MICROGPT_NAMES), ./input.txt, or
+    the makemore names list (names.txt), downloaded once into the user cache
+    (e.g. ~/.cache/microgpt-graph/names.txt). With seed 42 on the names data the
+    losses and samples are the reference script's, to the last digit.
 
     \b
     Example:
@@ -339,8 +425,11 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
     if out == '-':
         raise BadInput("Invalid value for '--out': a checkpoint needs a file path, not '-' (stdout)")
     out_path = open_output(out, '--out') if out else None
-    with bad_value('DATA'):
-        docs = read_docs(data if data is not None else default_data_path())
+    if data is None:
+        docs = read_docs(names_data(quiet))
+    else:
+        with bad_value('DATA'):
+            docs = read_docs(data)
     sizes = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
     with bad_value('--n-embd / --n-head'):
         config = GPTConfig(vocab_size=len(set(''.join(docs))) + 1, **sizes)
@@ -355,10 +444,10 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
                 click.echo(format_step(k, n, loss))
         train(run, steps, on_step=log, schedule=schedule)
     else:
-        with click.progressbar(range(steps), label='training', show_pos=True,
-                               item_show_func=lambda k: f"loss {run.losses[-1]:.4f}" if run.losses else '') as bar:
-            for k in bar:
+        with Progress('training', quiet, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
+            for k in range(steps):
                 train_step(run, k, schedule or steps)
+                progress(k + 1, steps)
         click.echo(f"final loss {run.losses[-1]:.4f}")
     if out_path is not None:
         written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps,
@@ -416,26 +505,40 @@ def inspect(doc, checkpoint, seed, trace_path, as_json, scopes):
 @main.command()
 @model_options
 @click.option('-o', '--output', default=None,
-              help="Where to write the JSON (default: trace-DOC.json; '-' for stdout).")
-def export(doc, checkpoint, seed, trace_path, output):
-    """The whole recorded step as JSON (schema microgpt-graph.trace v1).
+              help="Where to write it (default: trace-DOC.json, or trace-DOC.mgtrace for --format binary; "
+                   "'-' for stdout).")
+@click.option('--format', 'fmt', type=click.Choice(TRACE_FORMATS), default=None,
+              help="json: the documented schema, one object per node (~20 MB for a 12-letter name); "
+                   "binary: the columns as stored, zlib-compressed (~2 MB, loads ~10x faster). Default: "
+                   "from the --output suffix (.mgtrace is binary), else json.")
+@quiet_option
+def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
+    """The whole recorded step as a file that `--trace` loads back (either format).
 
-    Every node with its id, op, data, grad, children, local derivatives,
-    contributions, scope, and for parameters the name and cell.
+    JSON (schema microgpt-graph.trace v1): every node with its id, op, data,
+    grad, children, local derivatives, contributions, scope, and for parameters
+    the name and cell. Binary: the same, compact and fast to load.
 
     \b
-    Example:
+    Examples:
       microgpt-graph export --doc anna -o anna.json
+      microgpt-graph export --doc anna --format binary -o anna.mgtrace
+      microgpt-graph render --trace anna.mgtrace --token 2
     """
+    if fmt is None:
+        fmt = 'binary' if output and output.endswith(BINARY_SUFFIX) else 'json'
     if output:
         open_output(output)
     trace = get_trace(doc, checkpoint, seed, trace_path)
-    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}.json")
+    suffix = BINARY_SUFFIX if fmt == 'binary' else '.json'
+    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{suffix}")
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
-    write_output(path, trace.to_json())
+    with busy_bar(f'writing {fmt}', quiet=quiet):
+        data = trace.to_binary() if fmt == 'binary' else trace.to_json()
+        write_output(path, data)
     if path is not None:
-        click.echo(f"wrote {path} ({len(trace)} nodes)", err=True)
+        click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {len(data) / 1e6:.1f} MB)", err=True)
 
 
 @main.command()
@@ -467,8 +570,9 @@ def export(doc, checkpoint, seed, trace_path, output):
               help='Check a saved trace (e.g. from `record SCRIPT.py`) node by node instead of recording '
                    'a step; the parameter check needs the model and is skipped.')
 @max_nodes_option
+@quiet_option
 def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_params, no_params, scope,
-              eps, rtol, atol, render_path, as_json, trace_path):
+              eps, rtol, atol, render_path, as_json, trace_path, quiet):
     """Check the gradients of one step and point at the op whose backward is wrong.
 
     Node level: every recorded local derivative against a finite difference of
@@ -509,13 +613,14 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
     with bad_value('--doc'):
         n_positions = len(tokenizer.encode(doc)) - 1
     check_budget(config, n_positions, max_nodes(), what=f"checking {doc[:40]!r}")
-    result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
-                      sample=None if all_params else (sample or 'auto'), param_check=not no_params,
-                      scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
+    with Progress('parameters', quiet) as progress:
+        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol, progress=progress)
     click.echo(dumps(result.to_dict()) if as_json else result.format())
     if render_to is not None:
         write_output(render_to, render_view(failure_view(result), 'svg'))
-        click.echo(f"wrote {render_to}", err=True)
+        click.echo(f"wrote {render_to}{drawn_by('svg', DEFAULT_RENDERER)}", err=True)
     if not result.ok:
         sys.exit(1)
 
@@ -527,7 +632,9 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
 @click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
 @click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
                               "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
-@click.option('--node', type=NodeId(), help="A node id (see `export`/`inspect`), or 'loss': its neighbourhood.")
+@click.option('--node', type=NodeId(), help="A node id, or 'loss': its neighbourhood. Ids: `inspect` lists the loss "
+                                            "and each position's loss node; `export` (JSON) and the tooltips of a "
+                                            "--level scalar picture give any node's.")
 @click.option('--function', help="A trace recorded from a script: every node made inside this function "
                                  "of the script (e.g. rmsnorm).")
 @click.option('--line', type=ints(1, 10**9), help='A trace recorded from a script: every node made by '
@@ -555,8 +662,9 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
 @click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
               help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+@quiet_option
 def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
-           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
+           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout, quiet):
     """Draw one view of a recorded step, annotated with data and grad.
 
     Nodes show op, data and grad; fill colour is the grad's sign and size (legend
@@ -585,13 +693,15 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
                       direction=direction, level=level, budget=budget, edge_budget=edge_budget,
                       expand=expand, edge_grads=edge_grads, function=function, line=line)
     path = open_output(output or file_name(view, fmt))
-    data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
+    by = drawn_by(fmt, renderer)
+    with busy_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
+        data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
     if path is None:
         write_output(None, data)
     else:
         st = view.stats
         click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
-                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries")
+                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries{by}")
 
 
 @main.command('tour')
@@ -624,7 +734,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
         written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
                                write=write_atomic) if frames_dir else []
     write_output(path, html)
-    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB")
+    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
     if frames_dir:
         click.echo(f"wrote {len(written)} frame files to {frames_dir}")
 
@@ -672,8 +782,11 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
         after = get_trace(doc, after_ckpt, seed, None, quiet=True)
         labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
     else:
-        with bad_value('--data'):
-            docs = read_docs(data if data is not None else default_data_path())
+        if data is None:
+            docs = read_docs(names_data())
+        else:
+            with bad_value('--data'):
+                docs = read_docs(data)
         with bad_value('--doc'):
             before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
@@ -682,7 +795,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
     change = after.loss - before.loss
-    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})")
+    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})"
+               f"{drawn_by('svg', renderer)}")
 
 
 @main.command()
@@ -697,7 +811,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
               help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
-                   '(default: $MICROGPT_NAMES, else what `train` finds without downloading).')
+                   '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
+                   'the downloaded copy).')
 @click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help='Port to serve on (0: a free one).')
 @click.option('--host', default='127.0.0.1', show_default=True,
@@ -740,7 +855,6 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
-    data = data or os.environ.get('MICROGPT_NAMES')
     try:
         serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
               renderer=renderer, open_browser=not no_browser, echo=click.echo)

@@ -118,7 +118,7 @@ def figures(names=None, slow=False, renderer='wasm'):
     (cell,) = emma.param_nodes('layer0.attn_wq[3][5]')
     out.append(('uses of a cell', f"the sum of its {len(emma.uses(cell))} uses' contributions"))
     src = (ROOT / 'examples' / '05_layer_before_after_training.py').read_text()
-    steps05 = int(re.search(r'def views\(steps=(\d+)\)', src).group(1))
+    steps05 = int(re.search(r'def views\(steps=(\d+)[,)]', src).group(1))
     out.append(('example 05 steps', f"layer 0 before and after {steps05} training steps"))
     # -- debugging gradients ---------------------------------------------------------------------
     out.append(('gradcheck defaults', f"({AUTO_SAMPLE} random cells by default, `--param`, `--all-params`; "

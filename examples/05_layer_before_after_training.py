@@ -9,8 +9,9 @@ this run measures (after 300 steps they grow: the untrained model is almost
 uniform, so its grads are tiny; a trained one is confident and wrong on some
 letters of 'emma').
 
-Needs the names data ($MICROGPT_NAMES or ../shared/data/names.txt); exits 2
-without it.
+Needs the names data ($MICROGPT_DATA, ../shared/data/names.txt, or the copy
+`microgpt-graph train` downloads); exits 2 without it. Training 300 steps takes
+about a minute: a progress bar on stderr shows it (when stderr is a terminal).
 
     python examples/05_layer_before_after_training.py [OUT_DIR] [STEPS]   (default out/examples/, 300)
 """
@@ -35,13 +36,14 @@ def grad_norms(trace):
     return out
 
 
-def views(steps=300):
-    """([(file name, view)] before and after, {when: (loss, grad norms)})."""
+def views(steps=300, on_step=None):
+    """([(file name, view)] before and after, {when: (loss, grad norms)});
+    on_step(step, num_steps, loss) after each training step."""
     run = start_run(read_docs(_common.names_path()), seed=42)
     out, measured = [], {}
     for when in ('before', 'after'):
         if when == 'after':
-            train(run, int(steps))
+            train(run, int(steps), on_step=on_step)
         trace = record_step(run.params, run.config, run.tokenizer, 'emma')
         for p in flat_params(run.params):       # recording left 'emma''s grads: training must not add to them
             p.grad = 0
@@ -54,7 +56,8 @@ def views(steps=300):
 
 def main(argv):
     steps = int(argv[2]) if len(argv) > 2 else 300
-    pairs, measured = views(steps)
+    with _common.progress('training', steps) as on_step:
+        pairs, measured = views(steps, on_step)
     _common.write(pairs, _common.out_dir(argv))
     (lb, gb), (la, ga) = measured['before'], measured['after']
     print(f"loss of 'emma': before {lb:.4f}, after {steps} steps {la:.4f}")

@@ -198,6 +198,15 @@ def read_capped(path, limit, what, error):
     `error` (an InputError class) for a missing, unreadable, oversized or
     non-UTF-8 file, or a device (/dev/zero). Reads at most limit + 1 bytes
     (a FIFO is read up to the cap)."""
+    raw = read_capped_bytes(path, limit, what, error)
+    try:
+        return raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise error(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
+
+
+def read_capped_bytes(path, limit, what, error):
+    """The bytes of `path`, checked as read_capped checks them (but not decoded)."""
     try:
         with open(path, 'rb') as f:
             mode = os.fstat(f.fileno()).st_mode
@@ -212,7 +221,4 @@ def read_capped(path, limit, what, error):
         raise error(f"cannot read {what} {path}: {e.strerror or e}") from None
     if len(raw) > limit:
         raise error(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB; refusing to read it")
-    try:
-        return raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        raise error(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
+    return raw

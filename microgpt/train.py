@@ -52,9 +52,15 @@ def train_step(run, step, num_steps):
     with gc_paused():  # the graph has no cycles: see engine.gc_paused
         loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
         loss.backward()
+        value = loss.data
+        # Free the step's ~10^5 Values (reference counting does it: no cycles) while
+        # the collector is still paused. Alive when it resumed, they were walked by
+        # the next collection the optimizer's allocations set off, and then again as
+        # they aged into older generations.
+        del loss, _
     run.optimizer.step(step, num_steps)
-    run.losses.append(loss.data)
-    return loss.data
+    run.losses.append(value)
+    return value
 
 
 def train(run, num_steps, on_step=None, schedule=None):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from microgpt.data import Tokenizer
+from microgpt.data import Tokenizer, data_path_from_env, names_cache_path
 from microgpt.model import GPTConfig, init_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,14 +14,18 @@ AZ = [chr(c) for c in range(ord('a'), ord('z') + 1)]
 
 
 def names_path():
-    """The reference names data: $MICROGPT_NAMES, else ../shared/data/names.txt."""
-    env = os.environ.get('MICROGPT_NAMES')
-    path = Path(env) if env else ROOT.parent / 'shared' / 'data' / 'names.txt'
-    return path if path.exists() else None
+    """The reference names data: $MICROGPT_DATA (alias $MICROGPT_NAMES), else
+    ../shared/data/names.txt, else the copy `microgpt-graph train` downloaded
+    into the user cache; None when there is none (the tests never download)."""
+    named = data_path_from_env()
+    candidates = [named[0]] if named else [ROOT.parent / 'shared' / 'data' / 'names.txt', names_cache_path()]
+    return next((p for p in candidates if p.is_file()), None)
 
 
-needs_names = pytest.mark.skipif(names_path() is None,
-                                 reason="names data not found: set MICROGPT_NAMES or put it at ../shared/data/names.txt")
+needs_names = pytest.mark.skipif(
+    names_path() is None,
+    reason="names data not found: set MICROGPT_DATA=/path/to/names.txt, or run `microgpt-graph train` once "
+           "(it downloads makemore's names.txt into the user cache)")
 
 
 # -- the native renderer: decided once, when the tests are collected -------------------------

@@ -115,13 +115,16 @@ def test_train_names_reference_figures(runner):
 
 
 def test_train_progress_bar_without_log_every(runner, tiny_data):
-    """No log lines; a bar, then the final loss, which is the reference's last loss."""
+    """No log lines, then the final loss, which is the reference's last loss. (The bar
+    is drawn on a terminal only: CliRunner's output is not one; tests/test_cli_first_hour.py
+    covers the bar.)"""
     r = runner.invoke(cli.main, ['train', str(tiny_data), '--steps', '3', '--n-embd', '8'])
     assert r.exit_code == 0, r.output
     _, ref = reference_train_output(TINY.split(), 0, n_embd=8)
     losses = [ref.step(k, 3) for k in range(3)]
     assert r.output.splitlines()[-1] == f"final loss {losses[-1]:.4f}"
-    assert 'training' in r.output and not any(l.startswith('step ') for l in r.output.splitlines())
+    assert r.output.splitlines()[:3] == ['num docs: 5', 'vocab size: 14', 'num params: 1120']
+    assert len(r.output.splitlines()) == 4 and 'training' not in r.output
 
 
 @pytest.mark.parametrize('args,code,fragments', [
@@ -171,9 +174,21 @@ def test_long_document_is_truncated_with_a_notice(runner):
     r = runner.invoke(cli.main, ['inspect', '--doc', 'abcdefghijklmnopqrstu', '--no-scopes'])
     assert r.exit_code == 0
     assert "only the first 16 positions (block_size) are used" in r.output
-    table = r.output.split('nodes\n')[1].split('parameters:')[0].split()
-    assert table[0::5] == [str(p) for p in range(16)]        # positions 0..15 only
-    assert table[1::5][-1] == 'o' and table[2::5][-1] == 'p'  # the 16th input and its target
+    table = r.output.split('loss node\n')[1].split('\n\n')[0].split()
+    assert table[0::6] == [str(p) for p in range(16)]        # positions 0..15 only
+    assert table[1::6][-1] == 'o' and table[2::6][-1] == 'p'  # the 16th input and its target
+    loss_ids = [int(x) for x in table[5::6]]                  # each position's loss node, in order
+    assert loss_ids == sorted(loss_ids) and len(set(loss_ids)) == 16
+
+
+def test_inspect_lists_node_ids_that_render_accepts(runner, tmp_path):
+    r = runner.invoke(cli.main, ['inspect', '--doc', 'emma', '--no-scopes'])
+    assert 'node ids to start from (render --node ID): loss 43894;' in r.output
+    row = [line.split() for line in r.output.splitlines() if line.startswith('  2  m')][0]
+    out = tmp_path / 'n.svg'
+    r = runner.invoke(cli.main, ['render', '--node', row[-1], '-o', str(out)])
+    assert r.exit_code == 0, r.output
+    assert f": mul #{row[-1]} (pos2/loss/loss) of" in r.output  # position 2's loss node
 
 
 def test_export_round_trips_through_inspect(runner, tmp_path):

@@ -142,17 +142,17 @@ class Recordings:
         return got
 
     def _names(self):
-        """The training documents (the names file): --data, $MICROGPT_NAMES, or what `train` finds
-        without downloading."""
+        """The training documents (the names file): --data, else what `train` finds
+        without downloading ($MICROGPT_DATA, ./input.txt, the downloaded copy)."""
         if self._docs is None:
-            path = self.data or os.environ.get('MICROGPT_NAMES')
+            path = self.data
             try:
                 if path is None:
                     path = default_data_path(download=False)
                 self._docs = read_docs(path)
             except InputError as e:
                 raise StateError(f"cmp steps:N needs the names data (start explore with --data FILE or set "
-                                 f"MICROGPT_NAMES): {e}") from None
+                                 f"MICROGPT_DATA): {e}") from None
         return self._docs
 
 

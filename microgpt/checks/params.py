@@ -164,14 +164,15 @@ def compare(analytic, numeric, rtol, atol):
 
 
 def check_params(params, config, tokenizer, doc, *, select=None, sample=None, seed=0,
-                 eps=EPS, rtol=RTOL, atol=ATOL):
+                 eps=EPS, rtol=RTOL, atol=ATOL, progress=None):
     """Check dL/dp of the chosen parameters against central differences.
 
     doc: a string (encoded with `tokenizer`) or a token list. select / sample /
     seed: which parameters (see `select_cells`). One forward + backward for the
     analytic grads, then two forward-only passes per parameter; every parameter's
     data is restored to the same float and every grad to what it held before.
-    Returns a `ParamCheckResult`, rows worst first.
+    Returns a `ParamCheckResult`, rows worst first. progress(done, total) is
+    called after each parameter (the CLI draws a bar from it).
     """
     _check_tolerances(eps, rtol, atol)
     check_model(params, config, tokenizer)
@@ -204,6 +205,8 @@ def check_params(params, config, tokenizer, doc, *, select=None, sample=None, se
                 numeric = (up - down) / (2 * eps)
                 a = float(analytic[(n, r, c)])
                 rows.append(ParamGrad(n, r, c, a, numeric, *compare(a, numeric, rtol, atol)))
+                if progress is not None:
+                    progress(len(rows), len(cells))
     finally:
         for p, g in zip(flat, saved_grads):
             p.grad = g
