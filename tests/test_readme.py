@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+from microgpt.recording import Trace
 from microgpt.train import fresh_model
 from tests.conftest import names_path
 from tests.reference_figures import count_step_nodes, reference_train_output, reference_with
@@ -119,10 +120,11 @@ def check_outcome(args, expected, r, tmp_path):
         assert f"document '{doc}': {nodes} nodes" in r.output and f"loss {loss.data:.6f}" in r.output
     elif cmd == 'export':
         doc, path = args[args.index('--doc') + 1], args[args.index('-o') + 1]
-        d = json.loads((tmp_path / path).read_text())
+        trace = Trace.load(tmp_path / path)      # JSON or binary, told apart by content
         _, loss, nodes = reference_step(doc)
-        assert (d['meta']['doc'], len(d['nodes'])) == (doc, nodes)
-        assert f"wrote {path} ({nodes} nodes, json, " in r.output
+        assert (trace.meta['doc'], len(trace), trace.loss) == (doc, nodes, loss.data)
+        fmt = 'binary' if path.endswith('.mgtrace') else 'json'
+        assert f"wrote {path} ({nodes} nodes, {fmt}, " in r.output
     elif cmd == 'gradcheck':
         if '--list-faults' in args:
             assert all(name in r.output for name in FAULT_NAMES)
