@@ -3,12 +3,20 @@ options, calls one library function, and prints.
 
 Errors are one line, `Error: ...`: exit status 2 for bad input (click's usage
 errors and every library `InputError`), 1 for a failure while working (a render
-that timed out, a file that could not be written, a check that failed).
+that timed out, a file that could not be written, a check that failed), 130 for
+Ctrl-C and 143 for SIGTERM (temp files removed first).
 """
 
+import itertools
 import json
+import math
+import os
 import random
+import re
+import signal
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,8 +38,8 @@ from graphviz_export.options import (
 )
 from graphviz_export.render import RenderError
 from graphviz_export.tour import build_tour_html, load_tour, write_frames
-from graphviz_export.view import safe_name
-from microgpt.checkpoint import load_model, save_checkpoint
+from graphviz_export.view import renderer_label, safe_name
+from microgpt.checkpoint import load_model, save_checkpoint_or_fallback
 from microgpt.checks.diagnose import diagnose
 from microgpt.checks.faults import describe_faults, fault_names
 from microgpt.checks.nodes import check_trace, format_node_report
@@ -41,14 +49,17 @@ from microgpt.errors import InputError, WriteError
 from microgpt.files import check_output, write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording import Trace, record_step
+from microgpt.recording.budget import DEFAULT_MAX_NODES, check_budget
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 from microgpt.recording.step import record_before_after_training
+from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 
 DEFAULT_DOC = 'emma'
+TRACE_FORMATS = ('json', 'binary')
 DEFAULT_SEED = 42
 
 
@@ -57,14 +68,39 @@ class BadInput(click.UsageError):
     """Bad input: exit status 2, printed as one line."""
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT, so
+    every `finally` and write_atomic's cleanup run before the exit."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises():
+    """SIGTERM -> Terminated while the block runs (main thread only; restored after)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError):  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class OneLineErrors(click.Group):
     """A click group whose errors print as a single `Error: ...` line: InputError
-    -> exit 2, the library's failures (render, write) -> exit 1."""
+    -> exit 2, the library's failures (render, write) -> exit 1, Ctrl-C -> 130,
+    SIGTERM -> 143."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             try:
-                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                with sigterm_raises():
+                    rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except InputError as e:
                 raise BadInput(str(e)) from None
             except ScriptRaised as e:   # the user's own traceback, then exit 1
@@ -72,9 +108,15 @@ class OneLineErrors(click.Group):
                 raise click.ClickException(str(e)) from None
             except (RenderError, WriteError, ScriptError) as e:
                 raise click.ClickException(str(e)) from None
-        except click.exceptions.Abort:
-            click.echo('Aborted!', err=True)
-            sys.exit(1)
+            except RecursionError:
+                raise click.ClickException('input nested too deeply to read') from None
+            except MemoryError:
+                raise click.ClickException('out of memory; try a smaller model, document or view '
+                                           f'(the node limit is set with --max-nodes, default {DEFAULT_MAX_NODES:,})') from None
+        except (click.exceptions.Abort, KeyboardInterrupt, Terminated) as e:
+            term = isinstance(e, Terminated) or isinstance(getattr(e, '__cause__', None), Terminated)
+            click.echo('Error: terminated (SIGTERM)' if term else 'Error: interrupted', err=True)
+            sys.exit(143 if term else 130)
         except click.ClickException as e:
             message = ' '.join(e.format_message().split())
             hint = ''
@@ -98,11 +140,107 @@ def bad_value(option):
         raise BadInput(f"Invalid value for '{option}': {e}") from None
 
 
+# -- option types: every number finite and in range, checked before any work --------------
+class Finite(click.ParamType):
+    """A finite float in [low, high] (`low_open`: low itself excluded). NaN and
+    infinity are refused, whatever the bounds: one type for every float option."""
+    name = 'number'
+
+    def __init__(self, low=None, high=None, low_open=False):
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            x = float(value)
+        else:
+            try:
+                x = float(str(value).strip())
+            except (ValueError, OverflowError):
+                self.fail(f"{str(value)[:40]!r} is not a number", param, ctx)
+        if not math.isfinite(x):
+            self.fail(f"{value!r} is not a finite number; {self.allowed()}", param, ctx)
+        if ((self.low is not None and (x < self.low or (self.low_open and x == self.low)))
+                or (self.high is not None and x > self.high)):
+            self.fail(f"{x:g} is out of range; {self.allowed()}", param, ctx)
+        return x
+
+    def allowed(self):
+        low = '' if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = '' if self.high is None else f"<= {self.high:g}"
+        return 'allowed: a number ' + ' and '.join(filter(None, [low, high]))
+
+
+class NodeId(click.ParamType):
+    """A node id (ASCII digits, at most 12 of them) or 'loss'."""
+    name = 'node'
+
+    def convert(self, value, param, ctx):
+        if value == 'loss' or isinstance(value, int):
+            return value
+        if not re.fullmatch(r'[0-9]{1,12}', str(value)):
+            self.fail(f"{str(value)[:40]!r} is not a node id (a whole number) or 'loss'", param, ctx)
+        return int(value)
+
+
+def ints(low, high):
+    """An IntRange with both ends, so a huge number is refused before any work."""
+    return click.IntRange(min=low, max=high)
+
+
+MAX_TIMEOUT = 7 * 24 * 3600.0   # seconds: a week is "no limit", and still a number threading accepts
+TIMEOUT = Finite(0, MAX_TIMEOUT, low_open=True)
+MAX_WIDTH = 4096                # n_embd, block_size: far past what pure Python can train
+
+
+def _store_max_nodes(ctx, param, value):
+    ctx.meta['max_nodes'] = None if value == 0 else value
+    return value
+
+
+max_nodes_option = click.option(
+    '--max-nodes', type=ints(0, 10**12), default=DEFAULT_MAX_NODES, show_default=True, expose_value=False,
+    is_eager=True, callback=_store_max_nodes,
+    help='Refuse a step whose graph is estimated above this many nodes (about 420 bytes each); 0: no limit.')
+
+
+def max_nodes():
+    ctx = click.get_current_context(silent=True)
+    return DEFAULT_MAX_NODES if ctx is None else ctx.meta.get('max_nodes', DEFAULT_MAX_NODES)
+
+
+_CONTROL = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]')
+
+
+def printable(text):
+    """`text` with control characters (terminal escape sequences) and lone
+    surrogates shown as \\xNN / \\uNNNN; newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def json_safe(obj):
+    """JSON-ready: a NaN or infinite float becomes the string 'nan', 'inf' or
+    '-inf' (JSON has no such numbers), everywhere in `obj`."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else repr(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj):
+    """Strict JSON text (no bare NaN/Infinity) for --json output."""
+    return json.dumps(json_safe(obj), indent=1, default=str, allow_nan=False)
+
+
 # -- shared options and steps -------------------------------------------------------------
 def model_options(f):
     """--doc / --checkpoint / --seed / --trace: which step to look at."""
+    f = max_nodes_option(f)
     f = click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
-                     help='Use a trace saved by `export` instead of recording a step '
+                     help='Use a trace saved by `export` (JSON or binary) instead of recording a step '
                           '(--doc/--checkpoint/--seed are then ignored).')(f)
     f = click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
                      help='Seed of the fresh model used when no --checkpoint is given.')(f)
@@ -114,6 +252,13 @@ def model_options(f):
     return f
 
 
+def names_data(quiet=False):
+    """The names data when no path was given (microgpt.data.default_data_path),
+    saying on stderr when it is downloaded, with a bar."""
+    with Progress('names.txt', quiet) as progress:
+        return default_data_path(log=lambda message: click.echo(message, err=True), progress=progress)
+
+
 def get_model(checkpoint, seed):
     with bad_value('--checkpoint'):
         return load_model(checkpoint, seed)
@@ -123,21 +268,22 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     """Record the step of `doc` (or load a saved trace), reporting truncation."""
     if trace_path is not None:
         with bad_value('--trace'):
-            return Trace.from_json(Path(trace_path))
+            return Trace.load(Path(trace_path))
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)
     if len(doc) + 1 > config.block_size and not quiet:
         click.echo(f"note: {doc!r} has {len(doc)} characters; like the reference, only the first "
                    f"{config.block_size} positions (block_size) are used", err=True)
-    return record_step(params, config, tokenizer, doc)
+    return record_step(params, config, tokenizer, doc, max_nodes=max_nodes())
 
 
-def open_output(output):
-    """'-' is stdout (None); otherwise a path whose folder exists and is writable."""
+def open_output(output, option='-o / --output'):
+    """'-' is stdout (None); otherwise a path whose folder exists and is writable,
+    a regular file or nothing yet (checked before any work)."""
     if output == '-':
         return None
-    with bad_value('-o / --output'):
+    with bad_value(option):
         return Path(check_output(output))
 
 
@@ -147,6 +293,78 @@ def write_output(path, data):
         click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
     else:
         write_atomic(path, data)
+
+
+# -- progress: a click bar on stderr, only for a person watching ----------------------------------
+def quiet_option(f):
+    return click.option('-q', '--quiet', is_flag=True,
+                        help='No progress bar (there is none either when stderr is not a terminal).')(f)
+
+
+def watching(quiet):
+    """Whether to draw progress: stderr is a terminal and --quiet was not given."""
+    return not quiet and sys.stderr.isatty()
+
+
+class Progress:
+    """The library's progress(done, total) callback, drawn as a click progress bar
+    on stderr; silent when nobody watches. Use as a context manager."""
+
+    def __init__(self, label, quiet=False, file=None, info=None):
+        self.label, self.quiet, self.file, self.info = label, quiet, file, info
+        self.bar = None
+
+    def __call__(self, done, total):
+        if self.quiet or not (self.file or sys.stderr).isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=self.file or sys.stderr,
+                                         show_pos=bool(total), show_eta=bool(total),
+                                         item_show_func=self.info and (lambda _: self.info()))
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@contextmanager
+def busy_bar(label, limit=None, quiet=False, file=None):
+    """While one long call runs (a Graphviz layout, writing a big trace: no steps
+    to count), a bar that ticks from a thread: the elapsed time against `limit`
+    seconds (the --timeout), or a pulse when there is none. Silent when nobody watches."""
+    out = file or sys.stderr
+    if quiet or not out.isatty():
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+    ticks = max(1, int(limit * 10)) if limit else None
+    shown = f" of {limit:g} s" if limit else ''
+    with click.progressbar(itertools.repeat(None), length=ticks, label=label, file=out, show_percent=False,
+                           show_eta=False, show_pos=False,
+                           item_show_func=lambda _: f"{time.monotonic() - start:.0f} s{shown}") as bar:
+        def tick():
+            while not stop.wait(0.2):
+                done = int((time.monotonic() - start) * 10)
+                bar.update((min(ticks, done) if ticks else done) - bar.pos, True)
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def drawn_by(fmt, renderer):
+    """'; drawn by WebAssembly Graphviz' for messages ('' for dot/json, drawn by nobody)."""
+    who = renderer_label(fmt, renderer)
+    return f"; drawn by {who}" if who else ''
 
 
 # -- the commands ---------------------------------------------------------------------------
@@ -167,40 +385,56 @@ def main():
 
 @main.command('train')
 @click.argument('data', required=False, type=click.Path(dir_okay=False))
-@click.option('--steps', type=click.IntRange(min=1), default=1000, show_default=True,
+@click.option('--steps', type=ints(1, 10**9), default=1000, show_default=True,
               help='Training steps (one document each).')
 @click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
               help='Seeds the one random stream: shuffle, init, then sampling.')
-@click.option('--n-layer', type=click.IntRange(min=1), default=GPTConfig.n_layer, show_default=True,
+@click.option('--n-layer', type=ints(1, 256), default=GPTConfig.n_layer, show_default=True,
               help='Transformer blocks.')
-@click.option('--n-embd', type=click.IntRange(min=1), default=GPTConfig.n_embd, show_default=True,
+@click.option('--n-embd', type=ints(1, MAX_WIDTH), default=GPTConfig.n_embd, show_default=True,
               help='Embedding width.')
-@click.option('--n-head', type=click.IntRange(min=1), default=GPTConfig.n_head, show_default=True,
+@click.option('--n-head', type=ints(1, MAX_WIDTH), default=GPTConfig.n_head, show_default=True,
               help='Attention heads (must divide --n-embd).')
-@click.option('--block-size', type=click.IntRange(min=1), default=GPTConfig.block_size, show_default=True,
+@click.option('--block-size', type=ints(1, MAX_WIDTH), default=GPTConfig.block_size, show_default=True,
               help='Longest context in tokens.')
 @click.option('--out', type=click.Path(dir_okay=False), help='Write a checkpoint here when done.')
-@click.option('--log-every', type=click.IntRange(min=0), default=0, show_default=True,
+@click.option('--log-every', type=ints(0, 10**9), default=0, show_default=True,
               help="Print 'step    k / N | loss X.XXXX' every K steps (0: a progress bar instead).")
-@click.option('--samples', type=click.IntRange(min=0), default=0, show_default=True,
+@click.option('--samples', type=ints(0, 10**6), default=0, show_default=True,
               help='Print this many samples after training, from the same random stream.')
-@click.option('--temperature', type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+@click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
               help='Sampling temperature.')
-def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature):
+@click.option('--schedule', type=click.IntRange(min=1, max=10**9), default=None,
+              help='Steps the learning rate decays over (default: --steps); e.g. --steps 300 --schedule 1000 '
+                   'stops the reference run after 300 of its 1000 steps, and --out keeps Adam\'s state for the next.')
+@max_nodes_option
+@quiet_option
+def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature,
+              schedule, quiet):
     """Train microgpt as the reference does, on DATA (one document per line).
 
-    Without DATA: $MICROGPT_DATA, ./input.txt, or the makemore names file
-    (downloaded once and cached). With seed 42 on the names data the losses and
-    samples are the reference script's, to the last digit.
+    Without DATA: $MICROGPT_DATA (older name: $MICROGPT_NAMES), ./input.txt, or
+    the makemore names list (names.txt), downloaded once into the user cache
+    (e.g. ~/.cache/microgpt-graph/names.txt). With seed 42 on the names data the
+    losses and samples are the reference script's, to the last digit.
 
     \b
     Example:
       microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
     """
-    out_path = open_output(out) if out else None
-    with bad_value('DATA'):
-        docs = read_docs(data if data is not None else default_data_path())
-    run = start_run(docs, seed=seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
+    if out == '-':
+        raise BadInput("Invalid value for '--out': a checkpoint needs a file path, not '-' (stdout)")
+    out_path = open_output(out, '--out') if out else None
+    if data is None:
+        docs = read_docs(names_data(quiet))
+    else:
+        with bad_value('DATA'):
+            docs = read_docs(data)
+    sizes = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
+    with bad_value('--n-embd / --n-head'):
+        config = GPTConfig(vocab_size=len(set(''.join(docs))) + 1, **sizes)
+    check_budget(config, max(map(len, docs)) + 1, max_nodes(), what='a training step')
+    run = start_run(docs, seed=seed, **sizes)
     click.echo(f"num docs: {len(docs)}")
     click.echo(f"vocab size: {run.config.vocab_size}")
     click.echo(f"num params: {len(run.optimizer.params)}")
@@ -208,16 +442,23 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
         def log(k, n, loss):
             if (k + 1) % log_every == 0 or k + 1 == n:
                 click.echo(format_step(k, n, loss))
-        train(run, steps, on_step=log)
+        train(run, steps, on_step=log, schedule=schedule)
     else:
-        with click.progressbar(range(steps), label='training', show_pos=True,
-                               item_show_func=lambda k: f"loss {run.losses[-1]:.4f}" if run.losses else '') as bar:
-            for k in bar:
-                train_step(run, k, steps)
+        with Progress('training', quiet, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
+            for k in range(steps):
+                train_step(run, k, schedule or steps)
+                progress(k + 1, steps)
         click.echo(f"final loss {run.losses[-1]:.4f}")
     if out_path is not None:
-        save_checkpoint(out_path, run.params, run.config, run.tokenizer, step=steps)
-        click.echo(f"wrote checkpoint {out_path}")
+        written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps,
+                                                     optimizer=run.optimizer, num_steps=schedule or steps)
+        if error is None:
+            click.echo(f"wrote checkpoint {written}")
+        elif written is not None:
+            click.echo(f"Error: {error}; the trained model was saved to {written} instead", err=True)
+            sys.exit(1)
+        else:
+            raise click.ClickException(f"{error}; the trained model could not be saved anywhere")
     if samples:
         click.echo("\n--- inference (new, hallucinated names) ---")
         for i in range(samples):
@@ -226,9 +467,10 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
 
 @main.command('sample')
 @click.option('--checkpoint', required=True, type=click.Path(dir_okay=False), help='Checkpoint from `train --out`.')
-@click.option('-n', '--num', type=click.IntRange(min=1), default=20, show_default=True, help='How many samples.')
-@click.option('--temperature', type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+@click.option('-n', '--num', type=ints(1, 10**6), default=20, show_default=True, help='How many samples.')
+@click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
               help='Sampling temperature (lower: more typical names).')
+@max_nodes_option
 @click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the sampling stream.')
 def sample_cmd(checkpoint, num, temperature, seed):
     """Sample names from a trained checkpoint.
@@ -238,6 +480,7 @@ def sample_cmd(checkpoint, num, temperature, seed):
       microgpt-graph sample --checkpoint model.json -n 10 --temperature 0.8
     """
     params, config, tokenizer = get_model(checkpoint, seed)
+    check_budget(config, config.block_size, max_nodes(), what='sampling from this checkpoint')
     rng = random.Random(seed)
     for i in range(num):
         click.echo(format_sample(i, sample(params, config, tokenizer, rng, temperature)))
@@ -256,28 +499,46 @@ def inspect(doc, checkpoint, seed, trace_path, as_json, scopes):
       microgpt-graph inspect --doc anna --json | python -m json.tool
     """
     report = inspect_report(get_trace(doc, checkpoint, seed, trace_path, quiet=as_json), scopes=scopes)
-    click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
+    click.echo(dumps(report) if as_json else printable(format_report(report)))
 
 
 @main.command()
 @model_options
 @click.option('-o', '--output', default=None,
-              help="Where to write the JSON (default: trace-DOC.json; '-' for stdout).")
-def export(doc, checkpoint, seed, trace_path, output):
-    """The whole recorded step as JSON (schema microgpt-graph.trace v1).
+              help="Where to write it (default: trace-DOC.json, or trace-DOC.mgtrace for --format binary; "
+                   "'-' for stdout).")
+@click.option('--format', 'fmt', type=click.Choice(TRACE_FORMATS), default=None,
+              help="json: the documented schema, one object per node (~20 MB for a 12-letter name); "
+                   "binary: the columns as stored, zlib-compressed (~2 MB, loads ~10x faster). Default: "
+                   "from the --output suffix (.mgtrace is binary), else json.")
+@quiet_option
+def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
+    """The whole recorded step as a file that `--trace` loads back (either format).
 
-    Every node with its id, op, data, grad, children, local derivatives,
-    contributions, scope, and for parameters the name and cell.
+    JSON (schema microgpt-graph.trace v1): every node with its id, op, data,
+    grad, children, local derivatives, contributions, scope, and for parameters
+    the name and cell. Binary: the same, compact and fast to load.
 
     \b
-    Example:
+    Examples:
       microgpt-graph export --doc anna -o anna.json
+      microgpt-graph export --doc anna --format binary -o anna.mgtrace
+      microgpt-graph render --trace anna.mgtrace --token 2
     """
-    path = open_output(output or f"trace-{safe_name(doc)}.json")
+    if fmt is None:
+        fmt = 'binary' if output and output.endswith(BINARY_SUFFIX) else 'json'
+    if output:
+        open_output(output)
     trace = get_trace(doc, checkpoint, seed, trace_path)
-    write_output(path, trace.to_json())
+    suffix = BINARY_SUFFIX if fmt == 'binary' else '.json'
+    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{suffix}")
+    if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
+        raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
+    with busy_bar(f'writing {fmt}', quiet=quiet):
+        data = trace.to_binary() if fmt == 'binary' else trace.to_json()
+        write_output(path, data)
     if path is not None:
-        click.echo(f"wrote {path} ({len(trace)} nodes)", err=True)
+        click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {len(data) / 1e6:.1f} MB)", err=True)
 
 
 @main.command()
@@ -291,16 +552,16 @@ def export(doc, checkpoint, seed, trace_path, output):
 @click.option('--param', 'select', multiple=True,
               help="Parameters for the finite-difference check: a matrix ('wte') or a cell "
                    "('layer0.attn_wq[3][5]'); repeatable. Default: --sample random cells.")
-@click.option('--sample', type=click.IntRange(min=1), default=None,
+@click.option('--sample', type=ints(1, 10**7), default=None,
               help='Check this many random parameter cells (default 50 when no --param is given).')
 @click.option('--all-params', is_flag=True, help='Check every parameter (4,192 on the default model: minutes).')
 @click.option('--no-params', is_flag=True, help='Skip the parameter-level finite-difference check.')
 @click.option('--scope', default=None, help="Limit the node-level check to a scope glob, e.g. 'pos2/*' or '*/mlp/*'.")
-@click.option('--eps', type=click.FloatRange(min=0, min_open=True), default=EPS, show_default=True,
+@click.option('--eps', type=Finite(0, 1.0, low_open=True), default=EPS, show_default=True,
               help='Finite-difference step for the parameter check.')
-@click.option('--rtol', type=click.FloatRange(min=0), default=RTOL, show_default=True,
+@click.option('--rtol', type=Finite(0, 1e6), default=RTOL, show_default=True,
               help='Relative tolerance of the parameter check.')
-@click.option('--atol', type=click.FloatRange(min=0), default=ATOL, show_default=True,
+@click.option('--atol', type=Finite(0, 1e6), default=ATOL, show_default=True,
               help='Absolute tolerance of the parameter check.')
 @click.option('--render', 'render_path', type=click.Path(dir_okay=False),
               help='Write an SVG centred on the first failing node (or, if all is well, the last token).')
@@ -308,8 +569,10 @@ def export(doc, checkpoint, seed, trace_path, output):
 @click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
               help='Check a saved trace (e.g. from `record SCRIPT.py`) node by node instead of recording '
                    'a step; the parameter check needs the model and is skipped.')
+@max_nodes_option
+@quiet_option
 def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_params, no_params, scope,
-              eps, rtol, atol, render_path, as_json, trace_path):
+              eps, rtol, atol, render_path, as_json, trace_path, quiet):
     """Check the gradients of one step and point at the op whose backward is wrong.
 
     Node level: every recorded local derivative against a finite difference of
@@ -328,13 +591,15 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
         return
     if all_params and (select or sample):
         raise BadInput("--all-params cannot be combined with --param or --sample")
-    render_to = open_output(render_path) if render_path else None
+    if no_params and (select or sample or all_params):
+        raise BadInput("--no-params cannot be combined with --param, --sample or --all-params")
+    render_to = open_output(render_path, '--render') if render_path else None
     if trace_path is not None:
         trace = get_trace(doc, checkpoint, seed, trace_path)
         with bad_value('--scope'):
             only = trace.nodes_matching(scope) if scope else None
         result = check_trace(trace, only=only)
-        click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else format_node_report(result))
+        click.echo(dumps(result.to_dict()) if as_json else format_node_report(result))
         if render_to is not None:
             first = result.first
             view = failure_view(trace, first.node if first is not None else None, highlight=result.highlight(),
@@ -346,14 +611,16 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
         return
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
-        tokenizer.encode(doc)
-    result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
-                      sample=None if all_params else (sample or 'auto'), param_check=not no_params,
-                      scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
-    click.echo(json.dumps(result.to_dict(), indent=1, default=str) if as_json else result.format())
+        n_positions = len(tokenizer.encode(doc)) - 1
+    check_budget(config, n_positions, max_nodes(), what=f"checking {doc[:40]!r}")
+    with Progress('parameters', quiet) as progress:
+        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol, progress=progress)
+    click.echo(dumps(result.to_dict()) if as_json else result.format())
     if render_to is not None:
         write_output(render_to, render_view(failure_view(result), 'svg'))
-        click.echo(f"wrote {render_to}", err=True)
+        click.echo(f"wrote {render_to}{drawn_by('svg', DEFAULT_RENDERER)}", err=True)
     if not result.ok:
         sys.exit(1)
 
@@ -365,21 +632,23 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
 @click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
 @click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
                               "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
-@click.option('--node', help="A node id (see `export`/`inspect`), or 'loss': its neighbourhood.")
+@click.option('--node', type=NodeId(), help="A node id, or 'loss': its neighbourhood. Ids: `inspect` lists the loss "
+                                            "and each position's loss node; `export` (JSON) and the tooltips of a "
+                                            "--level scalar picture give any node's.")
 @click.option('--function', help="A trace recorded from a script: every node made inside this function "
                                  "of the script (e.g. rmsnorm).")
-@click.option('--line', type=click.IntRange(min=1), help='A trace recorded from a script: every node made by '
-                                                         'this line of the script.')
-@click.option('--depth', type=click.IntRange(min=0), help='Hops around --node (default 2) or downstream of a '
+@click.option('--line', type=ints(1, 10**9), help='A trace recorded from a script: every node made by '
+                                                  'this line of the script.')
+@click.option('--depth', type=ints(0, 10**6), help='Hops around --node (default 2) or downstream of a '
                                                           '--param cell (default 1).')
 @click.option('--direction', type=click.Choice(DIRECTIONS), default=DIRECTIONS[0], show_default=True,
               help='Which way --node reaches.')
 @click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True,
               help='scalar: every op; vector: one node per role (e.g. q, 16 values); block: attention / MLP / ... '
                    'per position; auto: the finest that fits --budget.')
-@click.option('--budget', type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,
+@click.option('--budget', type=ints(1, 10**7), default=DEFAULT_BUDGET, show_default=True,
               help='Most visible nodes --level auto allows.')
-@click.option('--edge-budget', type=click.IntRange(min=1), default=DEFAULT_EDGE_BUDGET, show_default=True,
+@click.option('--edge-budget', type=ints(1, 10**7), default=DEFAULT_EDGE_BUDGET, show_default=True,
               help='Most edges --level auto allows (edges, not nodes, make Graphviz slow).')
 @click.option('--expand', multiple=True, help="Show a scope at scalar level inside a coarser view, e.g. "
                                               "'pos4/layer0/attn/head2/*'; repeatable.")
@@ -391,10 +660,11 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
                                                    "emma-token4.svg; '-' for stdout).")
 @click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
               help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+@quiet_option
 def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
-           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout):
+           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout, quiet):
     """Draw one view of a recorded step, annotated with data and grad.
 
     Nodes show op, data and grad; fill colour is the grad's sign and size (legend
@@ -412,24 +682,26 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
       microgpt-graph render --node loss --depth 3 -o loss.svg
       microgpt-graph render --trace train.trace.json --function rmsnorm
     """
+    if output:
+        open_output(output)  # a bad -o is refused before the step is recorded
     if fmt is None:
         suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
         fmt = suffix if suffix in FORMATS else 'svg'
-    if node is not None and node != 'loss' and not node.isdigit():
-        raise BadInput(f"Invalid value for '--node': {node!r} is not a node id (a whole number) or 'loss'")
-    node_arg = int(node) if node is not None and node.isdigit() else node
+    node_arg = node
     trace = get_trace(doc, checkpoint, seed, trace_path)
     view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
                       direction=direction, level=level, budget=budget, edge_budget=edge_budget,
                       expand=expand, edge_grads=edge_grads, function=function, line=line)
     path = open_output(output or file_name(view, fmt))
-    data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
+    by = drawn_by(fmt, renderer)
+    with busy_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
+        data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
     if path is None:
         write_output(None, data)
     else:
         st = view.stats
         click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
-                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries")
+                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries{by}")
 
 
 @main.command('tour')
@@ -440,7 +712,7 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
                    'present) into this folder, for slides.')
 @click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help="Graphviz: 'native' dot, 'wasm' (in-process WebAssembly) or 'auto'.")
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds allowed for each stop's layout.")
 def tour(tour_file, output, frames_dir, renderer, timeout):
     """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
@@ -462,7 +734,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
         written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
                                write=write_atomic) if frames_dir else []
     write_output(path, html)
-    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB")
+    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
     if frames_dir:
         click.echo(f"wrote {len(written)} frame files to {frames_dir}")
 
@@ -473,7 +745,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
               help='The model before (default: a fresh seeded model).')
 @click.option('--checkpoint-after', 'after_ckpt', type=click.Path(dir_okay=False),
               help='The model after (a checkpoint); or use --train-steps.')
-@click.option('--train-steps', type=click.IntRange(min=1),
+@click.option('--train-steps', type=ints(1, 10**6),
               help='After = the reference run (seed --seed, DATA shuffled) after this many training steps.')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents for --train-steps (default: as `train`).')
@@ -482,13 +754,13 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
 @click.option('--layer', type=int, help='As `render`.')
 @click.option('--head', type=int, help='As `render`.')
 @click.option('--param', help='As `render`; a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.')
-@click.option('--node', help="As `render`: a node id or 'loss'.")
-@click.option('--depth', type=click.IntRange(min=0), help='As `render`.')
+@click.option('--node', type=NodeId(), help="As `render`: a node id or 'loss'.")
+@click.option('--depth', type=ints(0, 10**6), help='As `render`.')
 @click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True, help='As `render`.')
 @click.option('-o', '--output', default=None, help='The SVG to write (default: DOC-diff.svg).')
 @click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help='As `render`.')
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
               help='As `render`.')
 def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, head, param, node, depth, level,
          output, renderer, timeout):
@@ -502,16 +774,19 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
     """
     if (after_ckpt is None) == (train_steps is None):
         raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
-    if node is not None and node != 'loss' and not node.isdigit():
-        raise BadInput(f"Invalid value for '--node': {node!r} is not a node id (a whole number) or 'loss'")
-    node_arg = int(node) if node is not None and node.isdigit() else node
+    if output:
+        open_output(output)
+    node_arg = node
     if after_ckpt is not None:
         before = get_trace(doc, before_ckpt, seed, None)
         after = get_trace(doc, after_ckpt, seed, None, quiet=True)
         labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
     else:
-        with bad_value('--data'):
-            docs = read_docs(data if data is not None else default_data_path())
+        if data is None:
+            docs = read_docs(names_data())
+        else:
+            with bad_value('--data'):
+                docs = read_docs(data)
         with bad_value('--doc'):
             before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
@@ -520,11 +795,24 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
     change = after.loss - before.loss
-    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})")
+    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})"
+               f"{drawn_by('svg', renderer)}")
 
 
 @main.command()
+@click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
+@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
+              help='With SCRIPT: which call to backward() to record.')
+@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
+              help='With SCRIPT: seconds it may run before it is stopped.')
+@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+              help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
+@click.option('--data', type=click.Path(dir_okay=False),
+              help='Training documents, for comparing with the model after N training steps in the page '
+                   '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
+                   'the downloaded copy).')
 @click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
               help='Port to serve on (0: a free one).')
 @click.option('--host', default='127.0.0.1', show_default=True,
@@ -532,30 +820,56 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
 @click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-def explore(doc, checkpoint, seed, trace_path, port, host, no_browser, renderer):
-    """Explore the recorded step in your browser: expand, search, inspect.
+def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
+            renderer):
+    """Explore the recorded step in your browser: expand, search, inspect, step
+    through backprop and Adam's update, compare before/after.
 
     Records the step, serves a local page (no network) and opens it. Ctrl-C stops it.
+
+    With SCRIPT (a .py file) it first RECORDS YOUR SCRIPT, as `record` does: this
+    RUNS SCRIPT's code, as you, like `python SCRIPT` (a child process in SCRIPT's
+    folder, SCRIPT_ARGS after `--`, stopped after --timeout seconds), captures its
+    --step'th backward() and explores that graph, with views by function and by
+    line of your code. With --trace it explores a saved trace.
 
     \b
     Examples:
       microgpt-graph explore
       microgpt-graph explore --doc christopher --no-browser --port 8000
+      microgpt-graph explore train.py --step 2 -- --lr 0.1
+      microgpt-graph explore --trace saved.json
     """
-    trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+    if script is not None:
+        if not script.endswith('.py'):
+            raise BadInput(f"Invalid value for 'SCRIPT': {script!r} is not a Python file (.py); "
+                           f"to explore a saved trace use --trace")
+        if trace_path is not None:
+            raise BadInput("give SCRIPT or --trace, not both")
+        with bad_value('--tag'):
+            trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+        rf = trace.meta['recorded_from']
+        click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
+                   f"(class {rf['class']}, {rf['convention']} convention)", err=True)
+    else:
+        if script_args:
+            raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
+        trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
     try:
-        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, host=host, port=port, renderer=renderer,
-              open_browser=not no_browser, echo=click.echo)
+        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
+              renderer=renderer, open_browser=not no_browser, echo=click.echo)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
 @main.command()
 @click.argument('script', type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
-@click.option('--step', type=click.IntRange(min=1), default=1, show_default=True,
+@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
               help='Which call to backward() to record (the script stops right after it).')
 @click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
                                                    "'.trace.json' in the current folder; '-' for stdout).")
-@click.option('--timeout', type=click.FloatRange(min=0, min_open=True), default=SCRIPT_TIMEOUT, show_default=True,
+@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
               help='Seconds the script may run before it is stopped (with everything it started).')
 @click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
               help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '

@@ -12,7 +12,14 @@ forward and backward time of
   on        this engine inside record(); 'trace' is detaching the tape into a Trace
 Runs alternate (bare, bare-nogc, off, on, bare, ...) and medians are printed,
 with ratios against both baselines. Then: memory per node of a recorded
-12-character step vs the bare engine, and the latency of each Trace query.
+12-character step vs the bare engine, the latency of each Trace query, and
+loading a saved trace (JSON, binary) against recording the step again.
+
+Then training as it really runs, step after step (the collector's cost depends
+on what the previous step left alive): the reference's own loop (GC on, as the
+script runs), microgpt.train.train_step, and train_step as it was before it
+freed the step's graph inside the GC pause. Blocks of --steps consecutive steps
+on the names data ($MICROGPT_DATA) or, without it, a built-in list; ms per step.
 """
 
 import argparse
@@ -24,11 +31,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from microgpt.data import Tokenizer
+from microgpt.data import Tokenizer, data_path_from_env, read_docs
 from microgpt.engine import gc_paused
 from microgpt.model import GPTConfig, doc_loss, init_params
 from microgpt.recording.step import record_step
 from microgpt.recording.tape import record
+from microgpt.train import start_run, train_step
 from tests.reference_impl import make_reference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,21 +164,96 @@ def bench_queries(trace, reps):
         again = statistics.median(timed(q)[0] for _ in range(reps))
         size = len(out) if hasattr(out, '__len__') else ''
         print(f"  {name:34s} first {first * 1e3:7.1f} ms   warm {again * 1e3:7.2f} ms   ({size} results)")
-    t_dump, text = timed(trace.to_json)
     from microgpt.recording import Trace
+    t_dump, text = timed(trace.to_json)
     t_load, _ = timed(lambda: Trace.from_json(text))
     print(f"  JSON dump {t_dump * 1e3:.0f} ms, load {t_load * 1e3:.0f} ms, {len(text) / 2**20:.1f} MiB")
+    raw = trace.to_binary()
+    t_bdump = statistics.median(timed(trace.to_binary)[0] for _ in range(reps))
+    t_bload = statistics.median(timed(lambda: Trace.from_binary(raw))[0] for _ in range(reps))
+    print(f"  binary dump {t_bdump * 1e3:.0f} ms, load {t_bload * 1e3:.0f} ms, {len(raw) / 2**20:.1f} MiB")
+
+
+def bench_load_vs_record(doc, reps):
+    from microgpt.recording import Trace
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size)
+    params = init_params(config, random.Random(42))
+    trace = record_step(params, config, tok, doc)
+    raw, text = trace.to_binary(), trace.to_json()
+    rows = {'record the step': lambda: record_step(params, config, tok, doc),
+            'load the binary trace': lambda: Trace.from_binary(raw),
+            'load the JSON trace': lambda: Trace.from_json(text)}
+    times = {k: [] for k in rows}
+    for _ in range(reps):
+        for k, fn in rows.items():
+            times[k].append(timed(fn)[0])
+            gc.collect()
+    print(f"\na trace of {doc!r} ({len(trace)} nodes), median of {reps}:")
+    for k, v in times.items():
+        print(f"  {k:24s} {statistics.median(v) * 1e3:7.0f} ms")
+
+
+def train_step_before(run, step, num_steps):
+    """microgpt.train.train_step as it was: the graph still alive when the GC resumes."""
+    doc = run.docs[step % len(run.docs)]
+    for p in run.optimizer.params:
+        p.grad = 0
+    with gc_paused():
+        loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
+        loss.backward()
+    run.optimizer.step(step, num_steps)
+    run.losses.append(loss.data)
+    return loss.data
+
+
+def bench_training(steps, reps):
+    named = data_path_from_env()
+    docs = read_docs(named[0]) if named else ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'charlotte',
+                                               'mia', 'amelia', 'harper', 'evelyn', 'abigail', 'emily']
+    total = steps * reps
+    runs = {'reference loop (GC on, as the script runs)': make_reference(docs, seed=42),
+            'train_step before (graph alive at GC resume)': start_run(docs, seed=42),
+            'train_step now (graph freed in the pause)': start_run(docs, seed=42)}
+    fns = {name: (run.step if hasattr(run, 'step') else
+                  (lambda k, n, run=run, f=(train_step_before if 'before' in name else train_step): f(run, k, n)))
+           for name, run in runs.items()}
+    per_step = {k: [] for k in runs}
+    losses = {k: [] for k in runs}
+    for block in range(reps):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            for k in range(block * steps, (block + 1) * steps):
+                losses[name].append(fn(k, total))
+            per_step[name].append((time.perf_counter() - t) / steps)
+    same = len({tuple(v) for v in losses.values()}) == 1
+    print(f"\ntraining, {reps} blocks of {steps} consecutive steps on {len(docs)} documents "
+          f"({'same losses in all three' if same else 'LOSSES DIFFER'}), median ms per step:")
+    ref = statistics.median(per_step[next(iter(per_step))])
+    for name, v in per_step.items():
+        m = statistics.median(v)
+        print(f"  {name:46s} {m * 1e3:7.1f} ms  {m / ref:5.2f}x reference")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--reps', type=int, default=7)
+    ap.add_argument('--steps', type=int, default=20, help='consecutive training steps per block')
+    ap.add_argument('--only', choices=('steps', 'memory', 'load', 'training'), help='run one section')
     args = ap.parse_args()
+    if args.only == 'training':
+        bench_training(args.steps, args.reps)
+        return
+    if args.only == 'load':
+        bench_load_vs_record(DOCS[12], args.reps)
+        return
     print(f"python {sys.version.split()[0]}; default config (n_layer 1, n_embd 16, n_head 4, block 16)")
     for doc in DOCS.values():
         bench_doc(doc, args.reps)
     trace = bench_memory(DOCS[12])
     bench_queries(trace, args.reps)
+    bench_load_vs_record(DOCS[12], args.reps)
+    bench_training(args.steps, args.reps)
 
 
 if __name__ == '__main__':

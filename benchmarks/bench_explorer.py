@@ -11,10 +11,14 @@ Each figure is a median over --reps runs, timed in the page (performance.now()):
                   the page's own cache misses and the server's LRU answers
   cached (page)   back to a view this tab has drawn (the page's own cache: back/forward)
   doc switch      setState({doc: <a new 12-character name>}): record + fold + layout + draw
+  frame step      the step-through (issue 13): one frame forward (stepthrough.step(1)) until
+                  the class switch and text changes are laid out (a forced layout read), and
+                  until the next painted frame (two requestAnimationFrames), on the token view
+                  (block level) and on a position's vector view of layer 0
   longest task    the longest main-thread task (PerformanceObserver 'longtask') and the
                   longest gap between animation frames while any of the above loaded
 Targets (issue 12): first load <= 1 s, new view <= 500 ms, cached <= 100 ms, doc switch
-<= 2 s, no frame longer than 200 ms.
+<= 2 s, no frame longer than 200 ms; (issue 13) one frame step <= 50 ms, no relayout.
 """
 
 import argparse
@@ -54,6 +58,24 @@ TIMED = """async (partial) => {
 }"""
 
 
+# one frame step, timed: [sync ms], [to next paint ms] over the first 12 frames of the view
+STEP = '''async () => {
+  const raf = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const sync = [], paint = [];
+  stepthrough.seek(0);
+  await raf();
+  for (let k = 0; k < Math.min(12, stepthrough.count()); k++) {
+    const t0 = performance.now();
+    stepthrough.step(1);
+    document.body.offsetHeight;
+    sync.push(performance.now() - t0);
+    await raf();
+    paint.push(performance.now() - t0);
+  }
+  return [sync, paint];
+}'''
+
+
 def start_server(doc, renderer):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
     p = subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', '--doc', doc,
@@ -81,6 +103,7 @@ def main():
     ap.add_argument('--renderer', default='auto', choices=['auto', 'native', 'wasm'])
     a = ap.parse_args()
     first, new, cached_srv, cached_page, switch, longest, gaps = [], [], [], [], [], [], []
+    step_sync, step_paint, step_nodes = [], [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path='/usr/bin/chromium', args=ARGS)
         for rep in range(a.reps):
@@ -113,6 +136,14 @@ def main():
                 switch.append(page.evaluate(TIMED, {'doc': DOCS12[rep % len(DOCS12)], 'view': None, 'token': None,
                                                     'level': None, 'expand': None, 'hl': None, 'sel': None,
                                                     'layer': None, 'head': None}))
+                for st in ({'view': 'token', 'token': p, 'level': 'block'},
+                           {'view': 'layer', 'layer': 0, 'token': p, 'level': 'vector'}):
+                    page.evaluate(TIMED, dict(st, doc=None, frame=0, expand=None, hl=None, sel=None, head=None))
+                    page.wait_for_function('() => window.stepthrough && stepthrough.open()')
+                    step_nodes.append(page.evaluate('stepthrough.count()'))
+                    got = page.evaluate(STEP)
+                    step_sync.extend(got[0])
+                    step_paint.extend(got[1])
                 longest.append(page.evaluate('window.__long'))
                 gaps.append(page.evaluate('window.__gap'))
                 ctx.close()
@@ -125,6 +156,9 @@ def main():
             ('doc switch (12-character name)', switch, 2000)]
     for name, xs, target in rows:
         print(f"  {name:40s} {med(xs):8.1f}   max {max(xs):8.1f}   target <= {target}")
+    print(f"  {'frame step, class switch + layout':40s} {med(step_sync):8.2f}   max {max(step_sync):8.2f}   "
+          f"target <= 50  ({min(step_nodes)}..{max(step_nodes)} frames per view)")
+    print(f"  {'frame step, to the next painted frame':40s} {med(step_paint):8.2f}   max {max(step_paint):8.2f}")
     print(f"  {'longest long task (max over runs)':40s} {max(longest):8.1f}")
     print(f"  {'longest frame gap (max over runs)':40s} {max(gaps):8.1f}   target <= 200")
 

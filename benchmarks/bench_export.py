@@ -102,7 +102,7 @@ def main():
     ap.add_argument('--cap', type=float, default=60.0, help='seconds allowed to the naive layout')
     ap.add_argument('--doc', default='christopher', help='the document (a-z)')
     ap.add_argument('--skip-naive', action='store_true', help='leave out the naive rendering')
-    ap.add_argument('--renderer', choices=render_mod.ENGINE_PREFERENCES, default='auto',
+    ap.add_argument('--renderer', choices=render_mod.RENDERERS, default='auto',
                     help='native: the `dot` program; wasm: the WebAssembly build; auto: native if present')
     args = ap.parse_args()
     backends = render_mod.available_renderers()

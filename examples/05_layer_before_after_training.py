@@ -11,8 +11,9 @@ story true are measured, printed, and written on the picture: the loss of
 after (they grow: the untrained model is almost uniform, so its grads are tiny;
 the trained one is confident, and wrong on some letters of 'emma').
 
-Needs the names data ($MICROGPT_NAMES or ../shared/data/names.txt); exits 2
-without it rather than training on something else.
+Needs the names data ($MICROGPT_DATA, ../shared/data/names.txt, or the copy
+`microgpt-graph train` downloads); exits 2 without it rather than training on
+something else. Training 300 steps takes about a minute.
 
     python examples/05_layer_before_after_training.py [OUT_DIR] [STEPS]   (default out/examples/, 300)
 """

@@ -5,12 +5,15 @@ over the committed pictures in examples/; `examples/regenerate.py` writes those.
 An example that trains refuses (exit 2) to run without the names data rather
 than telling a different story on a built-in list.
 """
-import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+import click
 
 from graphviz_export import render_view
 from graphviz_export.diff import relabel_svg
+from microgpt.data import data_path_from_env, names_cache_path
 from microgpt.files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,16 +29,17 @@ def out_dir(argv):
 
 
 def names_path():
-    """The makemore names file: $MICROGPT_NAMES (or $MICROGPT_DATA) when set, else
-    ../shared/data/names.txt; exits with status 2 and a one-line message when none exists."""
-    explicit = os.environ.get('MICROGPT_NAMES') or os.environ.get('MICROGPT_DATA')
-    tried = [explicit] if explicit else [str(ROOT.parent / 'shared' / 'data' / 'names.txt')]
+    """The makemore names file: $MICROGPT_DATA (alias $MICROGPT_NAMES) when set, else
+    ../shared/data/names.txt, else the copy `microgpt-graph train` downloaded into
+    the user cache; exits with status 2 and a one-line message when none exists."""
+    named = data_path_from_env()
+    tried = [named[0]] if named else [ROOT.parent / 'shared' / 'data' / 'names.txt', names_cache_path()]
     for p in tried:
-        if p and Path(p).is_file():
-            return Path(p)
-    shown = ', '.join(p for p in tried if p)
+        if p.is_file():
+            return p
+    shown = ', '.join(str(p) for p in tried)
     print(f"error: this example needs the names data (the makemore names.txt); not found at {shown}. "
-          f"Set MICROGPT_NAMES=/path/to/names.txt", file=sys.stderr)
+          f"Set MICROGPT_DATA=/path/to/names.txt, or run `microgpt-graph train` once to download it", file=sys.stderr)
     sys.exit(2)
 
 
@@ -48,3 +52,14 @@ def write(views, where, renderer='auto'):
             svg = relabel_svg(svg.decode('utf-8')).encode('utf-8')
         write_atomic(Path(where) / name, svg)
         write_atomic((Path(where) / name).with_suffix('.dot'), view.source)
+
+
+@contextmanager
+def progress(label, total):
+    """An on_step(step, num_steps, loss) callback for microgpt.train.train that
+    draws a click progress bar on stderr; draws nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield lambda step, num_steps, loss: bar.update(1)

@@ -396,7 +396,7 @@ def _title(trace, folded):
     lines = [sel.title,
              f"level {st['level']}{' (auto)' if st.get('auto') else ''} \u00b7 {st['nodes']} nodes, "
              f"{st['edges']} edges \u00b7 {st['ops']} ops in view + {st['boundary_ops']} on its boundary, "
-             f"{st['folded_ops']} of them folded into summary nodes"]
+             f"{st['folded_ops'] + st['folded_boundary_ops']} of them folded into summary nodes"]
     if 'loss_id' in trace.meta:
         lines[-1] += f" \u00b7 loss {fmt(trace.loss)}"
     if folded.expand:

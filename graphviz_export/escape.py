@@ -12,6 +12,9 @@ The WebAssembly Graphviz is built without expat, so HTML-like labels (`<...>`)
 are not available: every label here is a plain string or a record.
 """
 
+import re
+
+_XML_BAD = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 _ENTITIES = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\\': '\\\\'}
 
 
@@ -21,7 +24,19 @@ def _char(ch):
     if ch < ' ' or ch == '\x7f':
         # a control character cannot be shown (NUL cannot even be in XML): show its code
         return f'\\\\x{ord(ch):02x}'
+    if '\ud800' <= ch <= '\udfff' or ch in '\ufffe\uffff':
+        # XML 1.0 cannot hold these (a lone surrogate cannot even be UTF-8): show the code
+        return f'\\\\u{ord(ch):04x}'
     return ch
+
+
+def xml_safe(text):
+    """The last line of defence, for a whole DOT source: every character XML 1.0
+    cannot hold (C0 controls but tab/newline/CR, lone surrogates, U+FFFE, U+FFFF)
+    replaced by U+FFFD, so the SVG Graphviz writes always parses."""
+    if _XML_BAD.search(text) is None:
+        return text
+    return _XML_BAD.sub('\ufffd', text)
 
 
 def plain(text):

@@ -38,7 +38,7 @@ from microgpt.recording.scopes import FIELDS, Scope, scope_path
 
 from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, check_options
 from .runs import id_runs
-from .summary import group_values
+from .summary import boundary_values, group_values
 
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
 
@@ -315,7 +315,10 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
         'refs': sum(1 for n in vnodes if n.kind == 'ref'),
         'scalar_nodes': sum(1 for n in vnodes if n.kind == 'scalar'),
         'group_nodes': sum(1 for n in vnodes if n.kind in ('group', 'matrix')),
-        'folded_ops': sum(len(n.ids) for n in vnodes if n.kind in ('group', 'matrix')),   # boundary's too
+        # ops of the view (sel.nodes) inside summary nodes; the boundary's are counted apart
+        'folded_ops': sum(len(n.ids) for n in vnodes if n.kind in ('group', 'matrix') and n.side == 'interior'),
+        'folded_boundary_ops': sum(len(n.ids) for n in vnodes if n.kind in ('group', 'matrix')
+                                   and n.side != 'interior'),
         'ops': len(sel.nodes),
         'boundary_ops': len(sel.inputs) + len(sel.outputs),
         'scalar_edges': sum(e.count for e in edges),
@@ -343,7 +346,7 @@ def _vnode(trace, k, ids, sd, leaving, sel):
     if k[0] == 'm':
         return VNode(name=f'm{first}', kind='matrix', side=sd, ids=tuple(ids), scope=common,
                      positions=positions, values=tuple(ids), focus=True)
-    values = tuple(group_values(trace, ids, leaving)) if sd == 'interior' else tuple(ids)
+    values = tuple(group_values(trace, ids, leaving) if sd == 'interior' else boundary_values(trace, ids))
     return VNode(name=f'g{first}', kind='group', side=sd, ids=tuple(ids), scope=common,
                  positions=positions, values=values)
 

@@ -226,8 +226,8 @@ def _backward(trace, folded, seq):
 
 def ledgers(trace, folded, seq=None, groups=True):
     """{visible name: {member id: ledger rows}} (see _running) for scalar nodes and,
-    with `groups`, for each value of every group (summary.group_values; boundary and
-    parameter groups: every member). `seq`: the backward frame order (default: order())."""
+    with `groups`, for each value of every group (summary.group_values; boundary groups:
+    every member but constants; parameter groups: every member). `seq`: the backward frame order (default: order())."""
     if seq is None:
         seq = order(trace, folded, 'backward')
     frame_of = {name: k for k, name in enumerate(seq)}

@@ -49,32 +49,30 @@ def label_width_lr(label):
 
 
 def lr_width(names, edges, widths):
-    """Estimated width (pt) of an LR layout: longest-path columns, each as wide as its widest node."""
-    preds = {n: [] for n in names}
+    """Estimated width (pt) of an LR layout: longest-path columns, each as wide as its widest node.
+
+    Columns by Kahn's algorithm over the drawn edges: O(nodes + edges). (A depth-first
+    walk that re-pushes unranked predecessors is exponential on the scalar views'
+    diamonds: it took minutes on a 12-position layer view.)"""
+    index = {n: k for k, n in enumerate(names)}
+    succs = [[] for _ in names]
+    indeg = [0] * len(names)
     for a, b in edges:
-        if a in preds and b in preds:
-            preds[b].append(a)
-    rank = {}
-
-    def rank_of(n):
-        stack = [n]
-        while stack:
-            m = stack[-1]
-            if m in rank:
-                stack.pop()
-                continue
-            todo = [p for p in preds[m] if p not in rank]
-            if todo:
-                stack.extend(todo)
-                continue
-            rank[m] = 1 + max((rank[p] for p in preds[m]), default=-1)
-            stack.pop()
-        return rank[n]
-
+        if a in index and b in index:
+            succs[index[a]].append(index[b])
+            indeg[index[b]] += 1
+    rank = [0] * len(names)
+    ready = [k for k in range(len(names)) if not indeg[k]]
+    while ready:
+        k = ready.pop()
+        for j in succs[k]:
+            rank[j] = max(rank[j], rank[k] + 1)
+            indeg[j] -= 1
+            if not indeg[j]:
+                ready.append(j)
     cols = {}
-    for n in names:
-        r = rank_of(n)
-        cols[r] = max(cols.get(r, 0.0), widths[n])
+    for n, k in index.items():
+        cols[rank[k]] = max(cols.get(rank[k], 0.0), widths[n])
     return sum(cols.values()) + RANKSEP_PT * max(0, len(cols) - 1)
 
 

@@ -24,7 +24,7 @@ from .runs import id_runs
 
 @dataclass(frozen=True)
 class Selection:
-    kind: str               # 'token' | 'layer' | 'head' | 'param' | 'matrix' | 'node' | 'function' | 'line'
+    kind: str               # 'document' | 'token' | 'layer' | 'head' | 'param' | 'matrix' | 'node' | 'function' | 'line'
     title: str              # one line naming the view, for the picture's caption
     nodes: tuple            # interior node ids, sorted
     inputs: tuple           # outside nodes feeding the interior, sorted
@@ -71,6 +71,14 @@ def _token_text(trace, pos):
 def _doc(trace):
     doc = trace.meta.get('doc')
     return f" of {_quote(doc)}" if doc is not None else ''
+
+
+def document_view(trace):
+    """The whole document: every op of every position (parameters are its inputs)."""
+    param = trace.op_names.index('param') if 'param' in trace.op_names else -1
+    ids = [i for i, op in enumerate(trace.op) if op != param]
+    n = len(trace.positions())
+    return _make(trace, 'document', f"the whole document{_doc(trace)}: {n} positions", ids, query={'document': True})
 
 
 def token_view(trace, pos):
@@ -166,11 +174,14 @@ def _check_depth(depth):
 
 
 def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction='both',
-           function=None, line=None):
-    """The view a query names, by precedence: param (a cell, or a whole matrix),
+           function=None, line=None, document=False):
+    """The view a query names, by precedence: document (every op), param (a cell, or a whole matrix),
     node, function, line, head, layer, else token (default: the last position; for
     a script's trace without positions, the loss's neighbourhood). `token` narrows
     a layer or head view to one position."""
+    _check_query(token=token, layer=layer, head=head, param=param, node=node)
+    if document:
+        return document_view(trace)
     if function is not None and node is None and param is None:
         return function_view(trace, function)
     if line is not None and node is None and param is None:
@@ -194,6 +205,17 @@ def select(trace, *, token=None, layer=None, head=None, param=None, node=None, d
             raise TraceQueryError("this trace has no positions to show")
         token = positions[-1]
     return token_view(trace, token)
+
+
+def _check_query(*, token, layer, head, param, node):
+    """Wrong types raise InputError, not a TypeError from deep inside."""
+    for name, value in (('token', token), ('layer', layer), ('head', head)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InputError(f"{name} must be a whole number, got {value!r}")
+    if param is not None and not (isinstance(param, str) or (isinstance(param, tuple) and len(param) == 3)):
+        raise InputError(f"param must be a name like 'wte' or a cell like 'layer0.attn_wq[3][5]', got {param!r}")
+    if node is not None and node != 'loss' and (isinstance(node, bool) or not isinstance(node, int)):
+        raise InputError(f"node must be a node id (a whole number) or 'loss', got {node!r}")
 
 
 def _default_layer(trace, layer):

@@ -5,7 +5,9 @@ those of its *values*: the members that leave the group (used by a node outside
 it) or are used by nothing (26 of the 27 softmax probabilities are never read
 again). The partial sums inside a dot product are not values: a teacher asks
 "what is q", not "what is the 7th partial sum of q[3]". Boundary groups show all
-their members: each of them is a value that crosses the view's border.
+their members but constants: each of them is a value that crosses the view's border.
+A constant (the 1/n of a mean, the -1 of a negation) is a number in the code, never a
+value of the group: counted, `--node loss` showed "0.08333 … 38.72" for a sum of 38.72.
 """
 
 import math
@@ -40,6 +42,13 @@ def group_values(trace, ids, leaving):
     op = trace.op
     out = [i for i in ids if op[i] != _CONST and (i in leaving or pptr[i] == pptr[i + 1])]
     return out or list(ids)
+
+
+def boundary_values(trace, ids):
+    """The values of a boundary group `ids` (sorted): its non-const members, all of
+    them when every member is a constant."""
+    op = trace.op
+    return [i for i in ids if op[i] != _CONST] or list(ids)
 
 
 def figures(trace, ids):

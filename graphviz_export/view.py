@@ -7,15 +7,19 @@
 """
 
 import hashlib
+import html
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import graphviz_export.render as _render
-from microgpt.files import write_atomic
+from graphviz_export.render.errors import TIMEOUT_HINT
+from microgpt.errors import InputError, WriteError
+from microgpt.files import write_atomic, write_new
 
 from .draw import draw
 from .fold import fold
@@ -57,17 +61,41 @@ class View:
         """The selected, folded view as JSON text: what the picture shows, with every digit."""
         return json.dumps(view_dict(self), indent=1, ensure_ascii=False)
 
+    def __repr__(self):
+        # short: the default dataclass repr printed the whole trace (~277,000 characters)
+        st = self.stats
+        return (f"<View {self.selection.title!r}: level {st['level']}, {st['nodes']} nodes, "
+                f"{st['edges']} edges, {st['folded_ops']} ops folded>")
+
     def _repr_svg_(self):
-        # Jupyter: render through render.py, so it works without a system Graphviz
+        # Jupyter: drawn by our renderer (native `dot`, else the WebAssembly Graphviz),
+        # so it shows with or without a system Graphviz (view.digraph needs `dot`)
         return render_view(self, 'svg').decode('utf-8')
+
+    def _repr_html_(self):
+        # front ends that prefer HTML get the same SVG with a caption: what is shown
+        # and which renderer drew it
+        return self._html(self._repr_svg_())
+
+    def _html(self, svg):
+        caption = html.escape(f"{self!r} \u2014 drawn by {renderer_label('svg')}")
+        return f'<figure style="margin:0">{svg}<figcaption><small>{caption}</small></figcaption></figure>'
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # IPython asks this first: one render for both the SVG and the HTML entry
+        # (with only _repr_svg_ and _repr_html_ it would lay the graph out twice)
+        svg = self._repr_svg_()
+        return {'image/svg+xml': svg, 'text/html': self._html(svg), 'text/plain': repr(self)}
 
 
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction='both', level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
-               expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None):
+               expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
+               document=False):
     """Select, fold and draw one view of `trace`.
 
-    What to show (by precedence): param='layer0.attn_wq[3][5]' (a cell: its uses and
+    What to show (by precedence): document=True (every op of the document: the
+    explorer's top view); param='layer0.attn_wq[3][5]' (a cell: its uses and
     their contributions; depth = hops downstream, default 1) or param='wte' (the
     matrix as a heat-map and its uses per position); node=4711 or node='loss' (its
     neighbourhood, depth hops, default 2; direction 'ancestors', 'descendants' or
@@ -83,7 +111,7 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     """
     check_options(level, budget, edge_budget)
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
-                 direction=direction, function=function, line=line)
+                 direction=direction, function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
     g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
@@ -92,11 +120,25 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
 
 
 def file_name(view, fmt):
-    """A default output file name: 'emma-token4.svg', 'emma-layer0-head1-token3.svg',
-    'emma-layer0_attn_wq_3__5_.svg', 'emma-node4711.svg'."""
+    """A default output file name, readable and distinct per view: 'emma-token4.svg'
+    (level auto), 'emma-token4-scalar.svg', 'emma-layer0-head1-token3.svg',
+    'emma-layer0.attn_wq-3-5.svg' (a cell), 'emma-wte.svg', 'emma-node4711.svg';
+    '-expand' and '-edge-grads' mark those options. A trace recorded from a script
+    is named after the script."""
     meta = view.trace.meta
     stem = meta.get('doc') or Path(meta.get('recorded_from', {}).get('script') or 'trace').stem
-    return f"{safe_name(stem)}-{_view_slug(view)}.{fmt}"
+    parts = [safe_name(stem), _view_slug(view)]
+    options = view.options
+    if options.get('level', 'auto') != 'auto':
+        parts.append(options['level'])
+    if options.get('expand'):
+        parts.append('expand')
+    if options.get('edge_grads'):
+        parts.append('edge-grads')
+    return f"{'-'.join(parts)}.{fmt}"
+
+
+_CELL = re.compile(r'^([A-Za-z0-9_.]+)\[(\d+)\]\[(\d+)\]$')
 
 
 def _view_slug(view):
@@ -109,16 +151,33 @@ def _view_slug(view):
     if kind == 'head':
         return f"layer{q.get('layer')}-head{q.get('head')}{token}"
     if kind in ('param', 'matrix'):
-        return safe_name(str(q.get('param', kind)))
+        text = str(q.get('param', kind))
+        cell = _CELL.match(text)
+        return safe_name(f"{cell[1]}-{cell[2]}-{cell[3]}" if cell else text, keep='-_.')
+    if kind == 'document':
+        return 'document'
     if kind in ('function', 'line'):
         return safe_name(f"{kind}-{q.get(kind)}")
-    return safe_name(f"{kind}{q.get('node', '')}")
+    node = q.get('node', '')
+    return f"node{node}" if isinstance(node, int) else safe_name(f"node-{node}")
 
 
-def safe_name(text):
+def safe_name(text, keep='-_'):
     """A file-name-safe version of a document or view name (at most 40 characters)."""
-    out = ''.join(c if c.isalnum() or c in '-_' else '_' for c in str(text))
+    out = ''.join(c if (c.isascii() and c.isalnum()) or c in keep else '_' for c in str(text))
     return out[:40] or 'doc'
+
+
+def renderer_label(fmt, renderer=DEFAULT_RENDERER):
+    """Who draws `fmt` when `renderer` is asked for, in words for messages:
+    'native Graphviz (dot)', 'WebAssembly Graphviz' or, for 'dot' and 'json', which
+    need no drawing, None. Raises RenderInputError as render would."""
+    if fmt in ('dot', 'json'):
+        return None
+    return RENDERER_WORDS[_render.renderer_for(fmt, renderer)]
+
+
+RENDERER_WORDS = {'native': 'native Graphviz (dot)', 'wasm': 'WebAssembly Graphviz'}
 
 
 def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer=DEFAULT_RENDERER):
@@ -134,27 +193,29 @@ def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer
     else:
         try:
             data = _render.render(view.source, fmt, renderer=renderer, timeout=timeout)
-        except _render.LayoutTimeout as e:
-            dot_path = _save_dot(view, path)
+        except _render.LayoutTimeout:
+            try:
+                dot_path = _save_dot(view, path)
+                saved = f"DOT source saved to {dot_path}"
+            except (WriteError, InputError, OSError) as save_error:
+                dot_path, saved = None, f"the DOT source could not be saved either ({save_error})"
             st = view.stats
             raise ViewLayoutTimeout(f"Graphviz layout of this {view.selection.kind} view ({st['nodes']} nodes, "
                                     f"{st['edges']} edges, level {st['level']}) did not finish in {timeout:g} s; "
-                                    f"DOT source saved to {dot_path}. Try level='block' or a smaller budget "
-                                    f"({e})", dot_path) from None
+                                    f"{saved}; {TIMEOUT_HINT}", dot_path) from None
     if path is not None:
         write_atomic(path, data)
     return data
 
 
 def _save_dot(view, path):
+    """Save the DOT source under a name that did not exist (NAME-xxxxxxxx.dot beside
+    `path`, else in the temp folder): a failed render never replaces a file."""
     if path is not None:
-        root, _ = os.path.splitext(os.fspath(path))
-        dot_path = root + '.dot'
-    else:
-        digest = hashlib.sha256(view.source.encode('utf-8')).hexdigest()[:12]
-        dot_path = os.path.join(tempfile.gettempdir(), f'microgpt-graph-{digest}.dot')
-    write_atomic(dot_path, view.source)
-    return dot_path
+        root, _ = os.path.splitext(os.path.basename(os.fspath(path)))
+        return write_new(os.path.dirname(os.path.abspath(path)), f'{root[:100]}-', '.dot', view.source)
+    digest = hashlib.sha256(view.source.encode('utf-8', 'replace')).hexdigest()[:12]
+    return write_new(tempfile.gettempdir(), f'microgpt-graph-{digest}-', '.dot', view.source)
 
 
 # -- JSON --------------------------------------------------------------------------------------

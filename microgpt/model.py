@@ -186,3 +186,26 @@ def doc_loss(params, config, tokens):
     with scope(block='loss', role='loss'):
         loss = (1 / n) * sum(losses)
     return loss, losses
+
+
+def check_model(params, config, tokenizer=None):
+    """Raise ConfigError unless `params` has exactly the matrices of `config`
+    (names and shapes) and `tokenizer` (when given) has config.vocab_size tokens:
+    a smaller tokenizer would silently read the wrong embedding rows."""
+    if tokenizer is not None and getattr(tokenizer, 'vocab_size', None) != config.vocab_size:
+        raise ConfigError(f"the tokenizer has {getattr(tokenizer, 'vocab_size', '?')} tokens but "
+                          f"config.vocab_size is {config.vocab_size}; use the tokenizer the model was made with")
+    if not isinstance(params, dict):
+        raise ConfigError(f"params must be a dict of named matrices, got {type(params).__name__}")
+    shapes = param_shapes(config)
+    missing = [n for n in shapes if n not in params]
+    extra = [n for n in params if n not in shapes]
+    if missing or extra:
+        parts = [missing and f"missing {', '.join(map(str, missing[:5]))}",
+                 extra and f"unexpected {', '.join(map(str, extra[:5]))}"]
+        raise ConfigError("params do not match the config: " + '; '.join(filter(None, parts)))
+    for name, (rows, cols) in shapes.items():
+        m = params[name]
+        if len(m) != rows or any(len(row) != cols for row in m):
+            got = f"{len(m)}x{len(m[0]) if len(m) else 0}"
+            raise ConfigError(f"params[{name!r}] is {got}; config {config.to_dict()} needs {rows}x{cols}")

@@ -52,15 +52,24 @@ def train_step(run, step, num_steps):
     with gc_paused():  # the graph has no cycles: see engine.gc_paused
         loss, _ = doc_loss(run.params, run.config, run.tokenizer.encode(doc))
         loss.backward()
+        value = loss.data
+        # Free the step's ~10^5 Values (reference counting does it: no cycles) while
+        # the collector is still paused. Alive when it resumed, they were walked by
+        # the next collection the optimizer's allocations set off, and then again as
+        # they aged into older generations.
+        del loss, _
     run.optimizer.step(step, num_steps)
-    run.losses.append(loss.data)
-    return loss.data
+    run.losses.append(value)
+    return value
 
 
-def train(run, num_steps, on_step=None):
-    """Take num_steps steps; on_step(step, num_steps, loss) after each."""
+def train(run, num_steps, on_step=None, schedule=None):
+    """Take num_steps steps; on_step(step, num_steps, loss) after each. The learning
+    rate decays over `schedule` steps (default num_steps, as the reference does), so
+    a run can stop early on a longer schedule: train(run, 300, schedule=1000)."""
+    schedule = num_steps if schedule is None else schedule
     for step in range(num_steps):
-        loss = train_step(run, step, num_steps)
+        loss = train_step(run, step, schedule)
         if on_step is not None:
             on_step(step, num_steps, loss)
     return run.losses

@@ -130,14 +130,18 @@ def make_reference(docs, seed=42, n_layer=1, n_embd=16, block_size=16, n_head=4)
             x = [a + b for a, b in zip(lin(x, sd[f'layer{li}.mlp_fc2']), res)]
         return lin(x, sd['lm_head'])
 
-    def loss_of(doc):
+    def loss_of(doc, parts=None):
+        """parts: a list to append (logits, probs, loss) of every position to (for tests)."""
         toks = [BOS] + [uchars.index(c) for c in doc] + [BOS]
         n = min(block_size, len(toks) - 1)
         K, Vs = [[] for _ in range(n_layer)], [[] for _ in range(n_layer)]
         losses = []
         for pos in range(n):
-            probs = smax(forward(toks[pos], pos, K, Vs))
+            logits = forward(toks[pos], pos, K, Vs)
+            probs = smax(logits)
             losses.append(-probs[toks[pos + 1]].log())
+            if parts is not None:
+                parts.append((logits, probs, losses[-1]))
         return (1 / n) * sum(losses)
 
     m = [0.0] * len(params)

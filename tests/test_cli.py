@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import cli
 from microgpt.checkpoint import load_checkpoint
 from tests.conftest import names_path, needs_names
+from tests.reference_figures import reference_train_output
 
 TINY = 'anna\nbob\ncecilia\ndmitri\neve\n'
 
@@ -59,45 +60,76 @@ def test_every_command_and_option_has_help(runner):
     assert {'train', 'sample', 'render', 'inspect', 'export', 'gradcheck'} <= set(names)
 
 
+def header(docs, ref):
+    """The three header lines, from the data and the reference (not from our code)."""
+    return [f'num docs: {len(docs)}', f"vocab size: {len(set(''.join(docs))) + 1}",
+            f'num params: {len(ref.params)}']
+
+
 def test_train_logs_like_the_reference_and_saves_a_checkpoint(runner, tiny_data, tmp_path):
     out = tmp_path / 'm.json'
     r = runner.invoke(cli.main, ['train', str(tiny_data), '--steps', '6', '--log-every', '2',
                                  '--samples', '3', '--out', str(out), '--n-embd', '8', '--n-head', '2'])
     assert r.exit_code == 0, r.output
+    docs = TINY.split()
+    want, ref = reference_train_output(docs, 6, log_every=2, samples=3, n_embd=8, n_head=2)
     lines = r.output.splitlines()
-    assert lines[:3] == ['num docs: 5', 'vocab size: 14', 'num params: 1120']
-    steps = [l for l in lines if l.startswith('step')]
-    assert [l[:15] for l in steps] == ['step    2 /    ', 'step    4 /    ', 'step    6 /    ']
-    assert all(' | loss ' in l for l in steps)
-    assert sum(l.startswith('sample ') for l in lines) == 3
+    assert lines[:3] == header(docs, ref) == ['num docs: 5', 'vocab size: 14', 'num params: 1120']
+    assert [l for l in lines if l.startswith(('step ', 'sample '))] == want
+    assert [l[:15] for l in want[:3]] == ['step    2 /    ', 'step    4 /    ', 'step    6 /    ']
+    assert f"wrote checkpoint {out}" in lines
     params, config, tok, step = load_checkpoint(out)
     assert (config.n_embd, config.n_head, step) == (8, 2, 6)
+    # the checkpoint holds the reference's trained parameters, every float
+    assert [v.data for m in params.values() for row in m for v in row] == [p.data for p in ref.params]
+    assert list(params) == list(ref.state_dict) and tok.chars == ref.uchars
 
 
 def test_train_same_seed_same_losses_and_samples(runner, tiny_data):
+    """Two runs agree with each other and with the reference; another seed does not."""
     args = ['train', str(tiny_data), '--steps', '4', '--log-every', '1', '--samples', '2', '--n-embd', '8']
     a = runner.invoke(cli.main, args)
     b = runner.invoke(cli.main, args)
-    assert a.exit_code == 0 and a.output == b.output
+    c = runner.invoke(cli.main, args + ['--seed', '7'])
+    assert a.exit_code == b.exit_code == c.exit_code == 0
+    assert a.output == b.output != c.output
+    want = reference_train_output(TINY.split(), 4, log_every=1, samples=2, n_embd=8)[0]
+    assert [l for l in a.output.splitlines() if l.startswith(('step ', 'sample '))] == want
+    want7 = reference_train_output(TINY.split(), 4, seed=7, log_every=1, samples=2, n_embd=8)[0]
+    assert [l for l in c.output.splitlines() if l.startswith(('step ', 'sample '))] == want7
 
 
 @needs_names
 def test_train_names_reference_figures(runner):
-    r = runner.invoke(cli.main, ['train', str(names_path()), '--steps', '1000', '--log-every', '1'],
-                      catch_exceptions=False) if os.environ.get('MICROGPT_SLOW') else \
-        runner.invoke(cli.main, ['train', str(names_path()), '--steps', '3', '--log-every', '1'])
-    assert r.exit_code == 0
-    assert 'num docs: 32033' in r.output and 'vocab size: 27' in r.output and 'num params: 4192' in r.output
+    """The names data, seed 42: the header (documents counted here from the file) and
+    three steps as the reference computes them; the first two losses are the README's."""
+    path = names_path()
+    docs = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    r = runner.invoke(cli.main, ['train', str(path), '--steps', '3', '--log-every', '1'])
+    assert r.exit_code == 0, r.output
+    want, ref = reference_train_output(docs, 3, log_every=1)
+    lines = r.output.splitlines()
+    assert lines[:3] == header(docs, ref) == ['num docs: 32033', 'vocab size: 27', 'num params: 4192']
+    assert lines[3:] == want
+    assert want[:2] == ['step    1 /    3 | loss 3.3660', 'step    2 /    3 | loss 3.4243']
 
 
 def test_train_progress_bar_without_log_every(runner, tiny_data):
+    """No log lines, then the final loss, which is the reference's last loss. (The bar
+    is drawn on a terminal only: CliRunner's output is not one; tests/test_cli_first_hour.py
+    covers the bar.)"""
     r = runner.invoke(cli.main, ['train', str(tiny_data), '--steps', '3', '--n-embd', '8'])
-    assert r.exit_code == 0 and 'final loss' in r.output
+    assert r.exit_code == 0, r.output
+    _, ref = reference_train_output(TINY.split(), 0, n_embd=8)
+    losses = [ref.step(k, 3) for k in range(3)]
+    assert r.output.splitlines()[-1] == f"final loss {losses[-1]:.4f}"
+    assert r.output.splitlines()[:3] == ['num docs: 5', 'vocab size: 14', 'num params: 1120']
+    assert len(r.output.splitlines()) == 4 and 'training' not in r.output
 
 
 @pytest.mark.parametrize('args,code,fragments', [
     (['train', 'missing.txt'], 2, ["Invalid value for 'DATA'", 'data file not found: missing.txt']),
-    (['train', '{tiny}', '--steps', '0'], 2, ["'--steps'", '0 is not in the range x>=1']),
+    (['train', '{tiny}', '--steps', '0'], 2, ["'--steps'", '0 is not in the range 1<=x<=1000000000']),
     (['train', '{tiny}', '--n-embd', '10', '--n-head', '4'], 2, ['n_embd (10) must be divisible by n_head (4)']),
     (['train', '{tiny}', '--temperature', '0'], 2, ["'--temperature'"]),
     (['train', '{tiny}', '--out', '/nonexistent-dir/m.json'], 2, ["folder '/nonexistent-dir' does not exist"]),
@@ -105,7 +137,7 @@ def test_train_progress_bar_without_log_every(runner, tiny_data):
     (['sample', '--checkpoint', 'nope.json'], 2, ["'--checkpoint'", 'checkpoint not found: nope.json']),
     (['inspect', '--doc', ''], 2, ["'--doc'", 'the document is empty']),
     (['inspect', '--doc', 'Emma'], 2, ["'--doc'", "character 'E' at index 0 of 'Emma' is not in the vocabulary"]),
-    (['inspect', '--trace', 'nope.json'], 2, ["'--trace'", 'cannot read trace file nope.json']),
+    (['inspect', '--trace', 'nope.json'], 2, ["'--trace'", 'trace file not found: nope.json']),
     (['export', '-o', '/nonexistent-dir/t.json'], 2, ["folder '/nonexistent-dir' does not exist"]),
     (['frobnicate'], 2, ["No such command 'frobnicate'"]),
 ])
@@ -142,9 +174,21 @@ def test_long_document_is_truncated_with_a_notice(runner):
     r = runner.invoke(cli.main, ['inspect', '--doc', 'abcdefghijklmnopqrstu', '--no-scopes'])
     assert r.exit_code == 0
     assert "only the first 16 positions (block_size) are used" in r.output
-    table = r.output.split('nodes\n')[1].split('parameters:')[0].split()
-    assert table[0::5] == [str(p) for p in range(16)]        # positions 0..15 only
-    assert table[1::5][-1] == 'o' and table[2::5][-1] == 'p'  # the 16th input and its target
+    table = r.output.split('loss node\n')[1].split('\n\n')[0].split()
+    assert table[0::6] == [str(p) for p in range(16)]        # positions 0..15 only
+    assert table[1::6][-1] == 'o' and table[2::6][-1] == 'p'  # the 16th input and its target
+    loss_ids = [int(x) for x in table[5::6]]                  # each position's loss node, in order
+    assert loss_ids == sorted(loss_ids) and len(set(loss_ids)) == 16
+
+
+def test_inspect_lists_node_ids_that_render_accepts(runner, tmp_path):
+    r = runner.invoke(cli.main, ['inspect', '--doc', 'emma', '--no-scopes'])
+    assert 'node ids to start from (render --node ID): loss 43894;' in r.output
+    row = [line.split() for line in r.output.splitlines() if line.startswith('  2  m')][0]
+    out = tmp_path / 'n.svg'
+    r = runner.invoke(cli.main, ['render', '--node', row[-1], '-o', str(out)])
+    assert r.exit_code == 0, r.output
+    assert f": mul #{row[-1]} (pos2/loss/loss) of" in r.output  # position 2's loss node
 
 
 def test_export_round_trips_through_inspect(runner, tmp_path):

@@ -2,13 +2,17 @@
 
 import json
 import os
-import shutil
+import re
+import string
 import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
 
 import cli
+from microgpt.train import fresh_model
+from tests.conftest import native
+from tests.reference_figures import reference_with
 from tests.test_cli import one_line_error
 
 SVG = '{http://www.w3.org/2000/svg}'
@@ -25,13 +29,65 @@ def texts(svg_bytes):
     return [t.text for t in root.iter(SVG + 'text') if t.text]
 
 
+def fmt(x):
+    """A label's number: 4 significant digits (written out here, not imported)."""
+    return f'{x:.4g}'
+
+
+def reference_emma():
+    """The reference's forward and backward of 'emma' on the default fresh model (seed 42,
+    vocabulary a-z): (loss, [(logits, probs, position loss)] per position)."""
+    params, _, _ = fresh_model(seed=42)
+    ref = reference_with(params, string.ascii_lowercase)
+    parts = []
+    loss = ref.loss_of('emma', parts)
+    loss.backward()
+    return loss, parts
+
+
+def label_after(words, title, k):
+    """The k-th text line after the node label line `title` (exactly one such node)."""
+    (i,) = [j for j, w in enumerate(words) if w == title]
+    return words[i + k]
+
+
+def span(values, what):
+    xs = [getattr(v, what) for v in values]
+    return f"{fmt(min(xs))} \u2026 {fmt(max(xs))}"
+
+
 def test_default_render_writes_a_descriptive_svg(runner, tmp_path):
+    """The default picture says what it shows, and its figures are the reference's:
+    counts in the CLI line = the SVG's nodes and edges = the title's; the loss, the
+    logits, probabilities and -log p of position 4 as the reference computes them."""
     r = runner.invoke(cli.main, ['render'])
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("wrote emma-token4.svg: token 4 of 'emma'")
-    assert 'nodes shown' in r.output and 'ops folded' in r.output
-    words = ' '.join(texts((tmp_path / 'emma-token4.svg').read_bytes()))
-    assert 'attn' in words and 'mlp' in words
+    m = re.fullmatch(r"wrote emma-token4\.svg: token 4 of 'emma': 'a' -> '<BOS>'; level vector, (\d+) nodes shown, "
+                     r"(\d+) edges, (\d+) ops folded into summaries\n", r.output)
+    assert m, r.output
+    nodes, edges, folded = map(int, m.groups())
+    root = ET.parse(tmp_path / 'emma-token4.svg').getroot()
+    groups = [g for g in root.iter(SVG + 'g')]
+    drawn = [g for g in groups if g.get('class') == 'node' and not g.find(SVG + 'title').text.startswith('legend')]
+    assert (len(drawn), sum(g.get('class') == 'edge' for g in groups)) == (nodes, edges)
+    words = texts((tmp_path / 'emma-token4.svg').read_bytes())
+    loss, parts = reference_emma()
+    assert words[0] == "token 4 of 'emma': 'a' -> '<BOS>'"
+    t = re.fullmatch(r"level vector \(auto\) \u00b7 (\d+) nodes, (\d+) edges \u00b7 (\d+) ops in view \+ (\d+) on its "
+                     r"boundary, (\d+) of them folded into summary nodes \u00b7 loss (\S+)", words[1])
+    assert t, words[1]
+    assert (int(t[1]), int(t[2]), t[6]) == (nodes, edges, fmt(loss.data))
+    in_view, boundary, folded_all = int(t[3]), int(t[4]), int(t[5])
+    # the CLI counts the view's own ops; the title counts the boundary's too (issue 16)
+    assert folded == in_view and folded_all == in_view + boundary
+    logits, probs, loss4 = parts[4]
+    assert label_after(words, 'logits = lm_head\u00b7x', 1) == '27 values \u00b7 891 ops'
+    assert label_after(words, 'logits = lm_head\u00b7x', 2) == 'data ' + span(logits, 'data')
+    assert label_after(words, 'logits = lm_head\u00b7x', 3).startswith('grad ' + span(logits, 'grad'))
+    assert label_after(words, 'probs = softmax(logits)', 2) == 'data ' + span(probs, 'data')
+    assert label_after(words, '\u2212log probs[target]', 2) == f'data {fmt(loss4.data)} \u2026 {fmt(loss4.data)}'
+    assert {'embed', 'attn', 'mlp', 'loss'} <= set(words)
+    assert all(any(w.startswith(f'head {h}') for w in words) for h in range(4))
 
 
 def test_render_is_deterministic_and_json_matches_the_trace(runner, tmp_path):
@@ -43,7 +99,17 @@ def test_render_is_deterministic_and_json_matches_the_trace(runner, tmp_path):
                                  '--format', 'json'])
     d = json.loads(j.output)
     assert d['kind'] == 'param'
-    assert sum(u['contrib'] for u in d['uses']) == pytest.approx(d['grad'], abs=1e-12)
+    # exactly, as the README says: added up in the order backward added them, from 0
+    total = 0
+    for u in d['uses']:
+        total += u['contrib']
+    assert total == d['grad']
+    # and that grad is the reference's
+    params, _, _ = fresh_model(seed=42)
+    ref = reference_with(params, string.ascii_lowercase)
+    ref.loss_of('ab').backward()
+    assert d['grad'] == ref.state_dict['layer0.attn_wq'][3][5].grad
+    assert len(d['uses']) == 3      # 'ab' has 3 positions; the cell is used once at each
 
 
 def test_render_from_saved_trace_gives_the_same_bytes(runner, tmp_path):
@@ -79,7 +145,7 @@ def test_png_without_native_graphviz_says_so(runner, tmp_path, monkeypatch):
                    "format 'png' needs the Graphviz `dot` program on PATH")
 
 
-@pytest.mark.skipif(shutil.which('dot') is None, reason='needs the Graphviz `dot` program (CI installs it)')
+@native
 def test_png_with_native_graphviz(runner, tmp_path):
     r = runner.invoke(cli.main, ['render', '--doc', 'ab', '-o', 'x.png'])
     assert r.exit_code == 0 and (tmp_path / 'x.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

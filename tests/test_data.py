@@ -32,7 +32,9 @@ def test_read_docs_strips_and_drops_blank_lines(tmp_path):
 
 def test_default_data_path_prefers_env_then_input_txt_and_never_downloads_in_tests(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv('MICROGPT_NAMES', raising=False)
     monkeypatch.setenv('MICROGPT_DATA', str(tmp_path / 'x.txt'))
+    (tmp_path / 'x.txt').write_text('a\n')
     assert default_data_path() == tmp_path / 'x.txt'
     monkeypatch.delenv('MICROGPT_DATA')
     (tmp_path / 'input.txt').write_text('a\n')

@@ -107,3 +107,9 @@ def test_backward_has_no_recursion_limit():
     y.backward()
     assert x.grad == 1
 
+
+
+def test_repr_shows_data_and_grad():
+    v = Value(2.5)
+    v.grad = -1
+    assert repr(v) == 'Value(data=2.5, grad=-1)'

@@ -86,16 +86,17 @@ def test_without_an_output_folder_examples_write_to_out_examples_not_examples(tm
 
 def test_training_example_refuses_without_the_names_data(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('MICROGPT_NAMES', 'MICROGPT_DATA')}
-    env['MICROGPT_NAMES'] = str(tmp_path / 'missing' / 'names.txt')
+    env['MICROGPT_DATA'] = str(tmp_path / 'missing' / 'names.txt')
     r = run(SCRIPTS[4], tmp_path, 3, env=env)
     assert r.returncode == 2
-    assert r.stderr.startswith('error: this example needs the names data') and 'MICROGPT_NAMES' in r.stderr
+    assert r.stderr.startswith('error: this example needs the names data') and 'MICROGPT_DATA=' in r.stderr
+    assert str(tmp_path / 'missing' / 'names.txt') in r.stderr
     assert not list(tmp_path.glob('*.svg'))
 
 
 @needs_names
 def test_training_example_measures_before_and_after(tmp_path):
-    env = dict(os.environ, MICROGPT_NAMES=str(names_path()))
+    env = dict(os.environ, MICROGPT_DATA=str(names_path()))
     r = run(SCRIPTS[4], tmp_path, 3, env=env)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.glob('*.svg')) == ['05_layer_before_after_training.svg']

@@ -48,3 +48,34 @@ def test_explore_on_another_host_warns():
         p.send_signal(signal.SIGINT)
         _out, err = p.communicate(timeout=20)
     assert 'warning: serving on 0.0.0.0' in err and p.returncode == 0
+
+
+def test_explore_a_script_records_it_and_serves_its_function_views():
+    script = ROOT / 'tests' / 'scripts' / 'micrograd_style.py'
+    p = _start(str(script), '--timeout', '60')
+    try:
+        line = p.stdout.readline()
+        assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
+        url = line.split()[2]
+        with urllib.request.urlopen(url + 'api/info', timeout=30) as r:
+            info = json.loads(r.read())
+        assert info['script']['file'] == 'micrograd_style.py' and 'Neuron.__call__' in info['script']['functions']
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    assert p.returncode == 0 and 'recorded' in err and 'micrograd convention' in err
+
+
+def test_explore_help_says_it_runs_the_script_and_bad_scripts_are_one_line_errors(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(ROOT / 'cli.py'), 'explore', '--help'], capture_output=True, text=True,
+                         env=env).stdout
+    assert 'RUNS SCRIPT' in out and '--timeout' in out and '--step' in out and '--tag' in out
+    notpy = tmp_path / 'trace.json'
+    notpy.write_text('{}')
+    p = _start(str(notpy))
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and 'is not a Python file (.py)' in err and len(err.strip().splitlines()) == 1
+    p = _start(str(ROOT / 'tests' / 'scripts' / 'no_backward.py'), '--timeout', '30')
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 1 and 'backward' in err

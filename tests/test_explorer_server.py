@@ -2,6 +2,7 @@
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +86,9 @@ def test_a_view_over_the_budget_is_refused_with_its_counts(server):
     status, body = get_json(server, '/api/view?level=vector&expand=pos4/layer0/attn/q')
     assert status == 422
     assert body['nodes'] > 150 and body['budget'] == 150
-    assert f"this view has {body['nodes']} nodes" in body['error'] and 'one head or one role' in body['error']
+    # refused before folding: fold's node_floor is already over the budget
+    assert f"this view has at least {body['nodes']} nodes" in body['error'] and 'one head or one role' in body['error']
+    assert 'refused before drawing' in body['error']
 
 
 @pytest.mark.parametrize('host', ['evil.example:80', 'evil.example', '127.0.0.1', '127.0.0.1:1', '', None])
@@ -215,3 +218,209 @@ def test_frames_of_a_view_state(server):
     assert status == 200 and f['mode'] == 'forward'
     status, body = get_json(server, '/api/frames?mode=sideways')
     assert status == 400 and "mode 'sideways' is not one of" in body['error']
+
+
+# -- part 2: step-through state, the update, compare, scripts, overlays, the whole document ---------------
+NAMES = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'amelia', 'harper', 'evelyn', 'abigail',
+         'emily', 'ella', 'elizabeth', 'camila', 'luna', 'sofia', 'avery', 'mila', 'aria', 'scarlett']
+
+
+def test_the_tour_player_is_served_from_its_own_package_not_a_copy(server):
+    from importlib.resources import files
+    for name, kind in (('stepper.js', 'text/javascript'), ('stepper.css', 'text/css'),
+                       ('stepthrough.js', 'text/javascript')):
+        status, headers, body = get(server, '/static/' + name)
+        assert status == 200 and headers['Content-Type'].startswith(kind)
+    tour = (files('graphviz_export.tour') / 'static' / 'stepper.js').read_bytes()
+    assert get(server, '/static/stepper.js')[2] == tour
+    assert not (files('graphviz_export.explorer') / 'static' / 'stepper.js').is_file()
+
+
+@pytest.mark.parametrize('query, words', [
+    ('frame=-1', 'frame must be'), ('mode=sideways', "mode 'sideways' is not one of"),
+    ('ov=heat', "ov 'heat' is not one of"), ('cmp=later', "is not 'ckpt:PATH'"),
+    ('cmp=steps:0', 'cmp steps must be in 1..500'), ('view=function', "view 'function' needs function"),
+    ('view=line&line=0', 'line must be in'),
+])
+def test_part2_state_fields_are_validated(server, query, words):
+    status, body = get_json(server, '/api/view?' + query)
+    assert status == 400 and words in body['error']
+
+
+def test_frames_take_the_mode_from_the_state_and_refuse_a_comparison(server, tmp_path):
+    status, f = get_json(server, '/api/frames?view=node&node=loss&depth=1&level=auto&mode=forward&frame=3')
+    assert status == 200 and f['mode'] == 'forward'
+    status, f = get_json(server, '/api/frames?token=4')
+    groups = [d for d in f['nodes'].values() if d['kind'] != 'scalar']
+    assert groups and all(d['label'].startswith(('pos4', 'layer0.', 'wte', 'wpe', 'lm_head', 'loss'))
+                          or '/' in d['label'] for d in groups)      # groups named by their scope path
+    status, body = get_json(server, '/api/frames?cmp=steps:2')
+    assert status == 400 and 'leave compare' in body['error']
+
+
+def test_the_update_equals_adam_on_the_same_step(server):
+    from microgpt.model import flat_params
+    from microgpt.optim import Adam
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(42)
+    trace = record_step(params, config, tok, 'emma')      # leaves this step's grads on the parameters
+    flat = flat_params(params)
+    before = [p.data for p in flat]
+    adam = Adam(flat)
+    adam.step(0, 1000)
+    status, u = get_json(server, '/api/update?view=param&param=layer0.attn_wq&level=auto')
+    assert status == 200 and u['step'] == 0 and u['count'] == len(u['rows']) == 256
+    assert 'fresh optimizer' in u['source'] and float(u['lr_t']) == 0.01
+    for r in u['rows']:
+        i = r['id']
+        assert trace.param_cell(i) is not None
+        assert float(r['grad']) == trace.grad[i]
+        assert float(r['m']) == adam.m[i] and float(r['v']) == adam.v[i]
+        assert float(r['new']) == flat[i].data and float(r['delta']) == flat[i].data - before[i]
+    # which parameters: exactly those feeding the view (a view without parameters has none)
+    status, u = get_json(server, '/api/update?view=node&node=loss&depth=1&level=auto')
+    assert status == 200 and u['count'] == 0 and u['rows'] == []
+
+
+@pytest.fixture(scope='module')
+def names_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp('names') / 'names.txt'
+    path.write_text('\n'.join(NAMES) + '\n')
+    return path
+
+
+@pytest.fixture(scope='module')
+def cmp_server(names_file):
+    with running_server(doc='emma', seed=42, data=str(names_file)) as s:
+        yield s
+
+
+def test_compare_after_training_steps_is_the_difference_of_the_two_traces(cmp_server, names_file):
+    from microgpt.data import read_docs
+    from microgpt.recording.step import record_before_after_training
+    before, after = record_before_after_training(read_docs(names_file), 'emma', 3, seed=42)
+    status, v = get_json(cmp_server, '/api/view?view=node&node=loss&depth=2&level=auto&cmp=steps:3')
+    assert status == 200 and v['compare']['labels'] == ['run step 0', 'run step 3']
+    assert v['compare']['loss_before'] == before.loss and v['compare']['loss_after'] == after.loss
+    assert '\u0394grad' in v['svg'] and '\u0394 loss' in v['svg']
+    scalars = [d['id'] for d in v['nodes'].values() if d['k'] == 's']
+    assert scalars
+    for i in scalars[:12]:
+        status, d = get_json(cmp_server, f'/api/node?cmp=steps:3&id={i}')
+        assert status == 200
+        b, a, delta = map(float, d['compare']['data'])
+        assert (b, a, delta) == (before.data[i], after.data[i], after.data[i] - before.data[i])
+        b, a, delta = map(float, d['compare']['grad'])
+        assert (b, a, delta) == (before.grad[i], after.grad[i], after.grad[i] - before.grad[i])
+        assert float(d['grad']) == after.grad[i] - before.grad[i]
+
+
+def test_the_update_after_training_uses_the_trained_optimizer(cmp_server, names_file):
+    from microgpt.data import read_docs
+    from microgpt.model import flat_params
+    from microgpt.recording import record_step
+    from microgpt.train import start_run, train_step
+    run = start_run(read_docs(names_file), seed=42)
+    for k in range(3):
+        train_step(run, k, 1000)
+    record_step(run.params, run.config, run.tokenizer, 'emma')       # this step's grads on the parameters
+    flat = flat_params(run.params)
+    old = [p.data for p in flat]
+    run.optimizer.step(3, 1000)
+    status, u = get_json(cmp_server, '/api/update?view=param&param=wte[5][3]&level=auto&cmp=steps:3')
+    assert status == 200 and u['step'] == 3 and 'after 3 steps' in u['source'] and u['count'] == 1
+    r = u['rows'][0]
+    assert float(r['m']) == run.optimizer.m[r['id']] and float(r['v']) == run.optimizer.v[r['id']]
+    assert float(r['delta']) == flat[r['id']].data - old[r['id']]
+
+
+def test_compare_with_a_second_checkpoint(cmp_server, tmp_path):
+    from microgpt.checkpoint import save_checkpoint
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(7)
+    path = tmp_path / 'other.json'
+    save_checkpoint(path, params, config, tok)
+    after = record_step(params, config, tok, 'emma')
+    p0, c0, t0 = fresh_model(42)
+    before = record_step(p0, c0, t0, 'emma')
+    status, v = get_json(cmp_server, f'/api/view?token=2&cmp=ckpt:{path}')
+    assert status == 200 and v['compare']['labels'] == ['fresh seed 42', 'other.json']
+    assert v['compare']['loss_delta'] == after.loss - before.loss
+    i = before.meta['loss_id']
+    status, d = get_json(cmp_server, f'/api/node?cmp=ckpt:{path}&id={i}')
+    assert [float(x) for x in d['compare']['data']] == [before.data[i], after.data[i], after.data[i] - before.data[i]]
+    status, body = get_json(cmp_server, f'/api/view?cmp=ckpt:{tmp_path}/missing.json')
+    assert status == 400 and 'no checkpoint file' in body['error']
+
+
+def test_compare_after_steps_needs_the_names_data(server, monkeypatch, tmp_path):
+    monkeypatch.delenv('MICROGPT_NAMES', raising=False)
+    monkeypatch.setenv('MICROGPT_DATA', str(tmp_path / 'none.txt'))
+    status, body = get_json(server, '/api/view?cmp=steps:2')
+    assert status == 400 and 'needs the names data' in body['error'] and '--data' in body['error']
+
+
+def test_the_whole_document_view_and_its_crumb(server):
+    status, v = get_json(server, '/api/view?view=doc')
+    assert status == 200 and v['kind'] == 'document' and v['stats']['fits']
+    assert v['title'] == "the whole document of 'emma': 5 positions"
+    paths = {d.get('path') for d in v['nodes'].values()}
+    assert {f'pos{p}/layer0/attn' for p in range(5)} <= paths and 'pos0/embed' in paths
+    status, t = get_json(server, '/api/view?token=3')
+    assert t['crumbs'][0]['to']['view'] == 'doc'
+    # a group of the whole document opens its position
+    attn = next(d for d in v['nodes'].values() if d.get('path') == 'pos2/layer0/attn')
+    assert attn['to']['view'] == 'token' and attn['to']['token'] == 2
+
+
+def test_overlay_magnitudes_are_the_largest_grad_and_grad_times_data(server):
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    trace = record_step(*fresh_model(42), 'emma')
+    status, v = get_json(server, '/api/view?view=node&node=loss&depth=2&level=auto&ov=contrib')
+    assert status == 200 and v['state']['ov'] == 'contrib'
+    for d in v['nodes'].values():
+        if d['k'] == 's':
+            i = d['id']
+            assert d['mag'] == [abs(trace.grad[i]), abs(trace.grad[i] * trace.data[i])]
+
+
+def test_a_view_over_budget_by_the_floor_is_refused_before_folding(server):
+    status, body = get_json(server, '/api/view?view=layer&layer=0&level=scalar')
+    assert status == 422 and 'refused before drawing' in body['error'] and body['nodes'] > 5000
+
+
+@pytest.fixture(scope='module')
+def script_server():
+    from microgpt.recording.script import record_script
+    from tests.test_record_script import SCRIPTS
+    trace = record_script(SCRIPTS / 'micrograd_style.py')
+    with running_server(trace=trace) as s:
+        yield s, trace
+
+
+def test_a_scripts_trace_has_function_and_line_views_and_its_own_lines(script_server):
+    server, trace = script_server
+    status, info = get_json(server, '/api/info')
+    assert info['script']['file'] == 'micrograd_style.py' and info['tokens'] == []
+    assert info['script']['functions'] == trace.functions()
+    status, v = get_json(server, '/api/view')
+    assert v['kind'] == 'node' and [c['level'] for c in v['crumbs']] == ['script']
+    status, v = get_json(server, '/api/view?view=function&function=Neuron.__call__&level=auto')
+    assert status == 200 and v['kind'] == 'function' and v['title'].startswith('Neuron.__call__()')
+    assert [c['label'] for c in v['crumbs']] == ['micrograd_style.py', 'Neuron.__call__()']
+    i = trace.nodes_in_function('Neuron.__call__')[0]
+    src = trace.source_of(i)
+    status, d = get_json(server, f'/api/node?id={i}')
+    assert d['source']['script'] and d['source']['file'] == 'micrograd_style.py' and d['source']['line'] == src.line
+    script_line = (Path(__file__).parent / 'scripts' / 'micrograd_style.py').read_text().splitlines()[src.line - 1]
+    assert d['source']['code'] == script_line.strip()
+    line = info['script']['lines'][0]['line']
+    status, v = get_json(server, f'/api/view?view=line&line={line}&level=auto')
+    assert status == 200 and v['kind'] == 'line'
+    status, body = get_json(server, '/api/view?view=function&function=nope')
+    assert status == 400 and "function 'nope' made no node" in body['error']
+    status, body = get_json(server, '/api/view?cmp=steps:2')
+    assert status == 400 and 'saved trace' in body['error']

@@ -6,7 +6,6 @@ trace whose document and vocabulary are made of DOT/XML/record metacharacters is
 drawn in every kind of view.
 """
 
-import shutil
 
 import graphviz
 import pytest
@@ -18,8 +17,7 @@ from tests.svg_read import read_svg
 
 HOSTILE = ['a<&"{|}>\\b', '&amp; &#92; &lt; \\n \\l \\N \\G', '  two  spaces ', '<<b>html?</b>>',
            '\u00fcn\u00efcode \u2197 \u2016', 'back\\', '"', '|', '{', '}', '\\\\']
-RENDERERS = ['wasm', pytest.param('native', marks=pytest.mark.skipif(shutil.which('dot') is None,
-                                                                  reason='Graphviz `dot` is not on PATH'))]
+RENDERERS = ['wasm', 'native']   # 'native': skipped or pinned by tests/conftest.py (one decision)
 
 
 @pytest.mark.parametrize('renderer', RENDERERS)

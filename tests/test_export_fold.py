@@ -1,5 +1,6 @@
 """graphviz_export.fold: budgets, levels, expand, references, and nothing silently dropped."""
 
+import math
 import re
 
 import pytest
@@ -8,6 +9,7 @@ from graphviz_export import build_view
 from graphviz_export.fold import FANOUT_LIMIT, fold
 from graphviz_export.options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET
 from graphviz_export.select import select, token_view
+from microgpt.recording import Trace
 
 MATRICES = ('wte', 'wpe', 'lm_head', 'layer0.attn_wq', 'layer0.attn_wk', 'layer0.attn_wv', 'layer0.attn_wo',
             'layer0.mlp_fc1', 'layer0.mlp_fc2')
@@ -150,3 +152,44 @@ def test_focus_is_never_referenced(recorded_christopher):
     view = build_view(recorded_christopher, param='layer0.mlp_fc1[0][0]')
     (cell,) = [n for n in view.folded.nodes if n.focus]
     assert cell.fan_out == 0 and sum(e.src == cell.name for e in view.folded.edges) == 12
+
+
+def test_an_expand_pattern_that_matches_nothing_lists_the_scopes(recorded_christopher):
+    """The error names the first 8 scopes of the view and how many there are in all."""
+    from microgpt.recording import TraceQueryError
+    with pytest.raises(TraceQueryError) as e:
+        build_view(recorded_christopher, token=11, expand=['nowhere'])
+    msg = str(e.value)
+    inner = sorted({recorded_christopher.scope[i] for i in recorded_christopher.nodes(pos=11)})
+    assert msg.startswith("expand pattern 'nowhere' matches no scope in this view; its scopes: pos11/")
+    assert msg.endswith(f", ... ({len(inner)} in all, plus the boundary's)") and len(inner) > 8
+
+
+@pytest.mark.parametrize('query', [dict(token=2), dict(layer=0, head=1, token=2), dict(param='layer0.attn_wq[3][5]'),
+                                   dict(node='loss', depth=3), dict(layer=0)])
+def test_the_node_floor_never_exceeds_what_a_fold_draws(recorded_christopher, query):
+    """Level auto skips a level when node_floor says it cannot fit: a floor above the real
+    count would skip a level that fits."""
+    from graphviz_export.fold import node_floor
+    from graphviz_export.select import select as select_nodes
+    t = recorded_christopher
+    sel = select_nodes(t, **query)
+    for level in ('scalar', 'vector'):
+        drawn = fold(t, sel, level=level, budget=10**6, edge_budget=10**7).stats['nodes']
+        assert node_floor(t, sel, level, set()) <= drawn, (level, query)
+
+
+def test_a_summary_is_coloured_by_its_largest_grad_first_id_on_ties(recorded_christopher):
+    """grad_peak (whose grad colours a summary node) is the value with the largest |grad|,
+    NaN counting as largest, the lowest id among equals."""
+    from graphviz_export.summary import figures
+    t = recorded_christopher
+    ids = sorted(t.nodes(pos=11, role='logits'))
+    top = max(ids, key=lambda i: abs(t.grad[i]))
+    pair = [min(i for i in ids if abs(t.grad[i]) < abs(t.grad[top])), top]
+    assert pair[0] < top and figures(t, pair).grad_peak == top and figures(t, ids).grad_peak == top
+    unused = t.param_nodes('wte[0][0]') + t.param_nodes('wte[1][0]')       # 'christopher' has no 'a' or 'b'
+    assert [t.grad[i] for i in unused] == [0, 0] and figures(t, unused).grad_peak == unused[0]
+    nan = Trace.from_json(t.to_json())
+    nan.grad[ids[3]] = math.nan
+    assert ids[3] != top and figures(nan, ids).grad_peak == ids[3]

@@ -249,3 +249,30 @@ def test_result_to_dict_highlight_and_report(tiny):
     assert first_line.startswith('node check: FAIL') and '5 failing nodes' in first_line
     assert f"node {result.first.node} log at pos4/loss/loss" in text
     assert math.isclose(result.first.expected, -result.first.found, rel_tol=1e-6)
+
+
+def test_a_sum_tolerance_never_accepts_an_infinite_grad(emma):
+    """With sum_rtol > 0, a finite sum against an infinite grad still fails (inf <= rtol*inf
+    must not pass), at the node tampered with."""
+    t = fresh(emma)
+    i = emma.meta['position_loss_ids'][0]
+    t.grad[i] = math.inf
+    result = check_trace(t, local=False, sum_rtol=1e-9)
+    assert ('sum', i) in {(f.kind, f.node) for f in result.failures}
+
+
+def test_one_sided_differences_agree_with_the_central_one_on_a_smooth_node(emma):
+    i = emma.meta['position_loss_ids'][1]
+    central, h, (fwd, bwd) = numeric_dloss(emma, i)
+    assert h > 0 and central == pytest.approx(emma.grad[i], rel=1e-6)
+    assert fwd == pytest.approx(central, rel=1e-4) and bwd == pytest.approx(central, rel=1e-4)
+
+
+def test_the_failure_table_has_its_header(tiny):
+    params, config, tok = tiny
+    with inject('exp-x2'):
+        trace = record_step(params, config, tok, 'ab')
+    report = format_node_report(check_trace(trace)).splitlines()
+    (header,) = [l for l in report if l.split()[:3] == ['node', 'op', 'scope']]
+    assert header.split() == ['node', 'op', 'scope', 'check', 'arg', 'found', 'expected']
+    assert report[report.index(header) + 1].split()[1] == 'exp'

@@ -9,7 +9,6 @@ browser, one page per picture.
 """
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from graphviz_export import build_view, render_view
 from microgpt.recording import record_step
 from microgpt.train import fresh_model
+from tests.conftest import DOT
 
 CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
@@ -99,8 +99,8 @@ CASES = [(n, f, r) for n, f in pictures() for r in RENDERERS]
 
 
 def measure(browser, view, renderer, tmp_path):
-    if renderer == 'native' and shutil.which('dot') is None:
-        pytest.skip('no native dot')
+    if renderer == 'native' and DOT is None:
+        pytest.skip('no native dot (looked up once, at collection: tests/conftest.py)')
     svg = render_view(view, 'svg', renderer=renderer)
     page = browser.new_page(viewport={'width': 1920, 'height': 1080})
     try:
@@ -189,7 +189,7 @@ def _boxes(svg):
 
 
 def _rendered(view, renderer):
-    if renderer == 'native' and shutil.which('dot') is None:
+    if renderer == 'native' and DOT is None:
         pytest.skip('no native dot')
     return render_view(view, 'svg', renderer=renderer)
 

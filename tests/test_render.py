@@ -13,7 +13,8 @@ import pytest
 from graphviz_export import render as render_mod
 from graphviz_export.render import LayoutTimeout, RenderError, available_renderers, render
 from microgpt.errors import WriteError
-from microgpt.files import write_atomic
+from microgpt.files import OutputPathError, write_atomic
+from tests.conftest import native
 
 SVG = '{http://www.w3.org/2000/svg}'
 REPO = Path(__file__).resolve().parents[1]
@@ -21,12 +22,8 @@ SMALL = 'digraph G { alpha -> beta; beta -> gamma [label="grad"]; alpha -> gamma
 # A scrambled graph (many crossings): `dot` needs ~15 s for 200 nodes, so 300 never finishes in 0.3 s.
 SLOW = 'digraph { ' + ' '.join(f'n{i} -> n{i * 7 % 300}; n{i} -> n{(i * 13 + 1) % 300};'
                                for i in range(300)) + ' }'
-RENDERERS = [
-    'wasm',
-    pytest.param('native', marks=pytest.mark.skipif(shutil.which('dot') is None,
-                                                     reason='Graphviz `dot` is not on PATH')),
-]
-needs_dot = pytest.mark.skipif(shutil.which('dot') is None, reason='Graphviz `dot` is not on PATH')
+RENDERERS = ['wasm', 'native']   # 'native': skipped or pinned by tests/conftest.py (one decision)
+needs_dot = native
 
 
 def svg_texts(svg: bytes) -> list[str]:
@@ -228,7 +225,7 @@ def test_write_atomic_missing_directory(tmp_path):
 
 def test_write_atomic_over_a_directory_cleans_up(tmp_path):
     (tmp_path / 'out').mkdir()
-    with pytest.raises(WriteError, match=r'^cannot write .*out: Is a directory$'):
+    with pytest.raises(OutputPathError, match=r'^refusing to write .*out: it is a folder; '):
         write_atomic(tmp_path / 'out', b'x')
     assert sorted(os.listdir(tmp_path)) == ['out']
     assert os.listdir(tmp_path / 'out') == []

@@ -98,3 +98,23 @@ def test_bad_trace_json_gives_clear_errors(text, msg):
     with pytest.raises(TraceFormatError) as e:
         Trace.from_json(text)
     assert str(e.value).startswith(msg)
+
+
+def test_node_ids_stop_before_len_and_depth_is_not_negative(recorded_christopher):
+    t = recorded_christopher
+    n = len(t)
+    with pytest.raises(TraceQueryError, match=re.escape(f"node {n} is not in this trace; node ids are 0..{n - 1}")):
+        t.ancestors([n])
+    with pytest.raises(TraceQueryError, match=re.escape(f"node {n} is not in this trace")):
+        t.uses(n)
+    assert t.uses(n - 1) == [] and t.ancestors([n - 1], depth=0) == {n - 1: 0}   # the loss: the last node
+    for walk in (t.ancestors, t.descendants):
+        with pytest.raises(TraceQueryError, match=re.escape("depth must be >= 0, got -1")):
+            walk([0], depth=-1)
+
+
+def test_traces_differing_in_one_float_are_not_equal(recorded_christopher):
+    t = Trace.from_json(recorded_christopher.to_json())
+    assert t == recorded_christopher
+    t.data[5] = t.data[5] + 1.0
+    assert t != recorded_christopher

@@ -3,9 +3,14 @@
     api = Api(Recordings(doc='emma'))
     api.view('view=token&token=3&level=vector')   # {'svg': ..., 'nodes': {...}, 'crumbs': [...], ...}
 
+Endpoints: view, info, node, search, export, frames (the step-through of a view),
+update (Adam on the parameters in view, after backward). A state with `cmp` draws
+the before/after differences (graphviz_export.diff) on the same layout pipeline.
+
 Every endpoint parses its query with state.py; bad input raises ApiError(400)
 with a one-line message, a view over its budget ApiError(422) with the counts
-and a suggestion. Views are drawn by build_view/render_view (the one folding
+and a suggestion (refused before building when fold's node_floor already says
+so). Views are drawn by build_view/render_view (the one folding
 implementation) and kept in an LRU keyed by (recording, view state), so a view
 seen before costs a dictionary look-up.
 """
@@ -19,13 +24,17 @@ from urllib.parse import parse_qs
 
 import graphviz_export.explorer.state as st
 import graphviz_export.render as _render
+from microgpt.checkpoint import read_checkpoint
 from microgpt.errors import InputError
 from microgpt.recording import FIELDS, TraceQueryError, parse_param, scope_path
 
-from ..fold import expanded_ids
-from ..frames import MODES, frames
+from ..diff import relabel_svg
+from ..fold import expanded_ids, node_floor
+from ..frames import frames
+from ..select import select
 from ..summary import op_counts
 from ..svg_ids import tag_svg
+from ..update import DEFAULT_NUM_STEPS, adam_update, params_in_view
 from ..view import build_view, render_view
 from .sourcemap import SourceMap
 
@@ -34,6 +43,7 @@ EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz
 BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')
 TAG_KEYS = {'pos': 'pos', 'token': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role'}
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
+MAX_UPDATE_ROWS = 400   # parameter rows of the update panel (the count covers all)
 
 
 class ApiError(Exception):
@@ -50,6 +60,10 @@ def _bad(e):
 def _r(x):
     """A float at full precision: repr (JSON has no NaN/inf, and repr round-trips)."""
     return repr(float(x))
+
+
+def _finite(x):
+    return x if math.isfinite(x) else repr(x)
 
 
 class Api:
@@ -88,6 +102,30 @@ class Api:
         except InputError as e:
             raise _bad(e) from None
 
+    def _compare(self, key, state):
+        """The Comparison a state's cmp names (recordings.compare), or None."""
+        cmp = st.compare_of(state)
+        if cmp is None:
+            return None
+        try:
+            return self.recordings.compare(key, cmp)
+        except InputError as e:
+            raise _bad(e) from None
+
+    def _refuse_early(self, trace, kwargs, state):
+        """422 before folding when fold's cheap lower bound (node_floor) is already over the budget."""
+        level = kwargs['level']
+        if level in ('auto', 'block'):
+            return          # auto picks a level that fits; block is the coarsest there is
+        sk = {k: kwargs[k] for k in ('token', 'layer', 'head', 'param', 'node', 'depth', 'direction',
+                                     'function', 'line', 'document') if k in kwargs}
+        sel = select(trace, **sk)
+        floor = node_floor(trace, sel, level, expanded_ids(trace, sel, list(kwargs['expand'])))
+        if floor > kwargs['budget']:
+            raise ApiError(422, f"this view has at least {floor} nodes, over the budget of {kwargs['budget']} "
+                                f"nodes (refused before drawing it); {self._suggest(state)}",
+                           nodes=floor, edges=None, budget=kwargs['budget'], ebudget=kwargs['edge_budget'])
+
     def _entry(self, state):
         """The cached drawing of a state: {'view', 'svg', 'nodes', 'ms'}; built on a miss."""
         key, trace = self._trace(state)
@@ -100,10 +138,15 @@ class Api:
             entry = self._views.get(ck)
             if entry is not None:
                 self._views.move_to_end(ck)
-                return key, trace, entry, True
+                return key, entry['trace'], entry, True
+        comparison = self._compare(key, state)
+        if comparison is not None:
+            trace = comparison.delta
+            kwargs['notes'] = comparison.notes
         with self._build:
             t0 = time.perf_counter()
             try:
+                self._refuse_early(trace, kwargs, state)
                 view = build_view(trace, **kwargs)
             except InputError as e:
                 raise _bad(e) from None
@@ -121,8 +164,11 @@ class Api:
                 raise ApiError(500, f"render failed: {e}") from None
             t2 = time.perf_counter()
             # stable ids (node-<name>, edge-<src>-<dst>): what a step-through frame lights
-            entry = {'view': view, 'svg': tag_svg(svg.decode('utf-8'), view.folded),
-                     'nodes': self._nodes(trace, view, state), 'frames': {},
+            svg = tag_svg(svg.decode('utf-8'), view.folded)
+            if comparison is not None:
+                svg = relabel_svg(svg)
+            entry = {'view': view, 'svg': svg, 'trace': trace, 'comparison': comparison,
+                     'nodes': self._nodes(trace, view, state), 'frames': {}, 'update': None,
                      'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
         with self._lock:
             self._views[ck] = entry
@@ -148,8 +194,20 @@ class Api:
             for i in expanded_ids(trace, view.selection, [pat]):
                 pattern_of.setdefault(i, pat)
         out = {}
+        grad, data = trace.grad, trace.data
         for n in folded.nodes:
             d = {'k': n.kind[0], 'side': n.side}
+            if n.kind != 'ref':
+                # overlays: the largest |grad| and |grad x data| of what the node holds
+                g = c = 0.0
+                for i in n.ids:
+                    a = abs(grad[i])
+                    b = abs(grad[i] * data[i])
+                    if a > g:
+                        g = a
+                    if b > c:
+                        c = b
+                d['mag'] = [_finite(g), _finite(c)]
             if n.kind == 'scalar':
                 i = n.ids[0]
                 d.update(id=i, path=trace.scope_path(i), label=trace.label(i))
@@ -164,17 +222,22 @@ class Api:
                 path = scope_path(n.scope)
                 d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=op_counts(trace, n.ids),
                          positions=list(n.positions))
-                to = self._click_target(trace, n, level, state, path)
+                to = self._click_target(trace, n, level, state, path, view.selection.kind)
                 if to is not None:
                     d['to'] = to
             out[n.name] = d
         return out
 
     @staticmethod
-    def _click_target(trace, n, level, state, path):
+    def _click_target(trace, n, level, state, path, kind):
         pos, _layer, block, _head, role = n.scope
-        if block == 'params':
+        if block == 'params' and role in trace.param_shapes:
             return {'view': 'param', 'param': role, 'level': 'auto', 'expand': [], 'sel': None, 'hl': None}
+        if kind == 'document':
+            p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
+            if p is None:
+                return None
+            return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None}
         if n.side != 'interior':
             p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
             if p is None:
@@ -208,7 +271,19 @@ class Api:
                 'levels': list(st.LEVELS), 'views': list(st.VIEWS), 'png': self.png,
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
                              'max_budget': st.MAX_BUDGET, 'max_ebudget': st.MAX_EDGE_BUDGET},
-                'truncated': bool(trace.meta.get('truncated'))}
+                'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace)}
+
+    @staticmethod
+    def _script_info(trace):
+        """A script's trace: its file, functions and lines (views by function and line), else None."""
+        if trace.source is None:
+            return None
+        rf = trace.meta.get('recorded_from', {})
+        lines = [{'file': f, 'line': ln, 'code': next((s.text for s in trace.sources
+                                                         if s.file == f and s.line == ln), '')}
+                 for f, ln in trace.source_lines() if f == rf.get('script')]
+        return {'file': rf.get('script'), 'class': rf.get('class'), 'convention': rf.get('convention'),
+                'step': rf.get('step'), 'functions': trace.functions(), 'lines': lines}
 
     def view(self, query):
         state, _ = self._parse(query)
@@ -216,7 +291,12 @@ class Api:
         key, trace, entry, cached = self._entry(state)
         view = entry['view']
         hl, hl_count = self._highlight(trace, state, view)
+        cmp = entry['comparison']
+        compare = None if cmp is None else {
+            'labels': list(cmp.labels), 'notes': cmp.notes, 'loss_before': cmp.before.loss,
+            'loss_after': cmp.after.loss, 'loss_delta': cmp.after.loss - cmp.before.loss}
         return {'state': st.to_json(state), 'url': st.canonical(state), 'key': self.recordings.key_text(key),
+                'compare': compare,
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
@@ -247,19 +327,82 @@ class Api:
 
     def frames(self, query):
         """The backprop (or forward) step-through of a view state: graphviz_export.frames of its View."""
-        state, own = self._parse(query, extra=('mode',))
-        mode = own.get('mode', 'backward')
-        if mode not in MODES:
-            raise ApiError(400, f"mode {mode!r} is not one of: {', '.join(MODES)}")
+        state, _ = self._parse(query)
+        mode = state['mode']
+        if state['cmp']:
+            raise ApiError(400, "the step-through plays one recording; leave compare (cmp) first")
         _, _, entry, _ = self._entry(state)
         got = entry['frames'].get(mode)
         if got is None:
             with self._build:
                 try:
-                    got = entry['frames'][mode] = frames(entry['view'], mode)
+                    got = frames(entry['view'], mode)
                 except InputError as e:
                     raise _bad(e) from None
+                for name, d in got['nodes'].items():     # groups: their scope path, as the page names them
+                    if 'label' not in d and entry['nodes'].get(name, {}).get('path'):
+                        d['label'] = entry['nodes'][name]['path']
+                entry['frames'][mode] = got
         return got
+
+    def update(self, query):
+        """What Adam does to the parameters of a view, after its backward (graphviz_export.update).
+
+        The moments come from a real optimizer state when the server has one (compare
+        after N training steps: the trained run's m and v, the update of step N + 1, on
+        the grads of the *after* recording); otherwise from a fresh optimizer taking its
+        first step (checkpoints store no optimizer state)."""
+        state, _ = self._parse(query)
+        key, trace = self._trace(state)
+        cmp = self._compare(key, state)
+        plain = dict(state, cmp=None)
+        _, _, entry, _ = self._entry(plain)
+        opt, num_steps, finished = None, DEFAULT_NUM_STEPS, None
+        if cmp is not None:
+            trace = cmp.after
+            opt = cmp.optimizer
+        elif state.get('ckpt'):
+            saved = self._optimizer_state(state['ckpt'])
+            if saved is not None and saved['step'] < saved['num_steps']:
+                opt, num_steps = saved, saved['num_steps']
+            elif saved is not None:
+                finished = saved
+        ids = params_in_view(entry['view'])
+        try:
+            upd = adam_update(trace, ids, state=opt, num_steps=num_steps)
+        except InputError as e:
+            raise _bad(e) from None
+        rows = upd['rows']
+        for r in rows[:MAX_UPDATE_ROWS]:
+            for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
+                r[k] = _r(r[k])
+        largest = max(rows, key=lambda r: abs(float(r['delta'])), default=None)
+        names = {n.name: [i for i in n.ids if trace.param_cell(i) is not None]
+                 for n in entry['view'].folded.nodes if n.kind != 'ref'}
+        upd.update(rows=rows[:MAX_UPDATE_ROWS], count=len(rows), lr_t=_r(upd['lr_t']),
+                   largest=None if largest is None else largest['name'],
+                   nodes={k: len(v) for k, v in names.items() if v},
+                   recording='after' if cmp is not None else 'this recording')
+        if cmp is None and opt is not None:
+            upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
+                             f"(the update of step {opt['step'] + 1})")
+        elif finished is not None:
+            upd['source'] = (f"fresh optimizer (m = v = 0), step 1: the checkpoint's run finished its "
+                             f"{finished['num_steps']}-step schedule, so it has no next update")
+        elif cmp is not None and opt is not None:
+            upd['source'] = f"the trained run's optimizer after {opt['step']} steps (step {opt['step'] + 1})"
+        elif cmp is not None:
+            upd['source'] = 'fresh optimizer (m = v = 0), step 1: a checkpoint stores no optimizer state'
+        elif state.get('ckpt'):
+            upd['source'] += ' (this checkpoint stores no optimizer state)'
+        return upd
+
+    def _optimizer_state(self, path):
+        """The checkpoint's Adam state (microgpt.checkpoint.read_checkpoint), or None."""
+        try:
+            return read_checkpoint(path).optimizer
+        except InputError as e:
+            raise _bad(e) from None
 
     def node(self, query):
         state, own = self._parse(query, extra=('id',))
@@ -269,10 +412,17 @@ class Api:
             i = st._int('id', own['id'], 0, 10**9)
         except st.StateError as e:
             raise _bad(e) from None
-        _, trace = self._trace(state)
+        key, trace = self._trace(state)
         if i >= len(trace):
             raise ApiError(400, f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
-        return self._node_details(trace, i)
+        cmp = self._compare(key, state)
+        if cmp is None:
+            return self._node_details(trace, i)
+        d = self._node_details(cmp.delta, i)
+        d['compare'] = {'labels': list(cmp.labels),
+                        'data': [_r(cmp.before.data[i]), _r(cmp.after.data[i]), _r(cmp.delta.data[i])],
+                        'grad': [_r(cmp.before.grad[i]), _r(cmp.after.grad[i]), _r(cmp.delta.grad[i])]}
+        return d
 
     def _node_details(self, trace, i):
         kids = trace.children(i)
@@ -290,7 +440,7 @@ class Api:
              'backward_rank': trace.backward_rank[i], 'inputs': inputs[:MAX_LISTED], 'n_inputs': len(inputs),
              'uses': listed, 'n_uses': len(uses), 'uses_sum': _r(total),
              'sum_is_grad': (total == trace.grad[i]) or (math.isnan(total) and math.isnan(trace.grad[i])),
-             'source': self.sources.line_of(scope), 'ops_folded': 1}
+             'source': self._source(trace, i, scope), 'ops_folded': 1}
         if i in trace.pow_exponent:
             d['exponent'] = trace.pow_exponent[i]
         if i == trace.meta.get('loss_id'):
@@ -298,6 +448,17 @@ class Api:
         cell = trace.param_cell(i)
         if cell is not None:
             d['param'] = f'{cell[0]}[{cell[1]}][{cell[2]}]'
+        return d
+
+    def _source(self, trace, i, scope):
+        """The line of code that made node i: the user's script line (a script's trace), else the model's."""
+        src = trace.source_of(i)
+        if src is None:
+            return self.sources.line_of(scope) if trace.source is None else None
+        d = {'file': src.file, 'line': src.line, 'function': src.funcs[-1] if src.funcs else '<module>',
+             'code': src.text, 'script': True, 'functions': list(src.funcs)}
+        if src.grad_line and (src.op_file, src.grad_line) != (src.file, src.line):
+            d['grad_at'] = f'{src.op_file}:{src.grad_line}'
         return d
 
     # -- search ----------------------------------------------------------------------------------
@@ -425,10 +586,10 @@ class Api:
         def at(**kw):
             return st.to_json(dict(st.DEFAULTS, **keep, **kw))
 
+        if trace.source is not None:
+            return self._script_crumbs(trace, state, scalar, at)
         doc = trace.meta.get('doc', 'trace')
-        layers = trace.layers()
-        crumbs = [{'level': 'document', 'label': f"'{doc}'",
-                   'to': at(view='layer', layer=layers[0] if layers else 0, level='block')}]
+        crumbs = [{'level': 'document', 'label': f"'{doc}'", 'to': at(view='doc', level='block')}]
         p, layer, block, head, role = (where[f] for f in FIELDS)
         if p is None:
             return crumbs
@@ -454,6 +615,29 @@ class Api:
             else:
                 to = at(view='token', token=p, level='vector', expand=(path,))
             crumbs.append({'level': 'role', 'label': role, 'to': to})
+        if scalar is not None:
+            crumbs.append({'level': 'scalar', 'label': trace.label(scalar),
+                           'to': at(view='node', node=scalar, depth=2, level='auto', sel=scalar)})
+        return crumbs
+
+    @staticmethod
+    def _script_crumbs(trace, state, scalar, at):
+        """script › function › line › scalar for a trace recorded from a script."""
+        rf = trace.meta.get('recorded_from', {})
+        crumbs = [{'level': 'script', 'label': str(rf.get('script', 'script')),
+                   'to': at(view='node', node='loss', depth=2, level='auto')}]
+        func, line = state['function'], state['line']
+        if scalar is not None and trace.source_of(scalar) is not None:
+            src = trace.source_of(scalar)
+            func = src.funcs[-1] if src.funcs else func
+            line = src.line
+        if state['view'] == 'function' and func is None:
+            func = state['function']
+        if func:
+            crumbs.append({'level': 'function', 'label': f'{func}()', 'to': at(view='function', function=func,
+                                                                            level='auto')})
+        if line is not None and (state['view'] == 'line' or scalar is not None):
+            crumbs.append({'level': 'line', 'label': f'line {line}', 'to': at(view='line', line=line, level='auto')})
         if scalar is not None:
             crumbs.append({'level': 'scalar', 'label': trace.label(scalar),
                            'to': at(view='node', node=scalar, depth=2, level='auto', sel=scalar)})

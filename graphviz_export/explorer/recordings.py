@@ -2,25 +2,39 @@
 
 Changing the document, checkpoint or seed from the page records that step on the
 server (about 0.2 s for a 12-character name) instead of restarting it. A server
-started on a saved trace (--trace) shows that trace only.
+started on a saved trace (--trace, or a script's trace) shows that trace only.
+
+Before/after (`compare`): the same document under a second checkpoint, or on the
+reference run's model before and after N training steps (that needs the names
+data: `data=`). The second gives a real optimizer state (Adam's m and v after N
+steps), which the update panel uses for the step after them.
 """
 
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 from microgpt.checkpoint import load_model
+from microgpt.data import default_data_path, read_docs
 from microgpt.errors import InputError
 from microgpt.recording import record_step
+from microgpt.train import start_run, train_step
 
+from ..diff import DiffError, delta_trace, loss_lines
 from .state import StateError
+
+NUM_STEPS = 1000        # the reference run's length: the learning rate decays over it
 
 
 class Recordings:
-    def __init__(self, *, doc='emma', checkpoint=None, seed=42, trace=None, keep=4):
+    def __init__(self, *, doc='emma', checkpoint=None, seed=42, trace=None, data=None, keep=4):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
+        self.data = data                # the names file, for compare after N training steps
         self.keep = keep
+        self._docs = None
+        self._compares = OrderedDict()  # (key, cmp) -> Comparison
         self._models = OrderedDict()    # (ckpt, seed) -> (params, config, tokenizer)
         self._traces = OrderedDict()    # key -> Trace
         self._lock = threading.Lock()
@@ -78,3 +92,74 @@ class Recordings:
                 self._models.popitem(last=False)
         return model
 
+
+    # -- before/after --------------------------------------------------------------------------
+    def compare(self, key, cmp):
+        """The Comparison of recording `key` with `cmp` (state.compare_of: ('ckpt', path) or
+        ('steps', N)). StateError (HTTP 400) when it cannot be made, with what to do."""
+        ck = (key, cmp)
+        with self._lock:
+            got = self._compares.get(ck)
+            if got is not None:
+                self._compares.move_to_end(ck)
+                return got
+        if key == ('trace',):
+            raise StateError("this server shows a saved trace (--trace); compare needs recordings of a document")
+        doc, ckpt, seed = key
+        kind, arg = cmp
+        optimizer = None
+        if kind == 'ckpt':
+            before = self.get(key)
+            after = self.get((doc, arg, None))
+            labels = (Path(ckpt).name if ckpt else f'fresh seed {seed}', Path(arg).name)
+        else:
+            if ckpt is not None:
+                raise StateError("cmp steps:N trains the reference run's fresh model (seed, names data); "
+                                 "clear the checkpoint, or compare with a second checkpoint (ckpt:PATH)")
+            docs = self._names()
+            with self._lock:
+                run = start_run(docs, seed=seed)
+                try:
+                    run.tokenizer.encode(doc)
+                except InputError as e:
+                    raise StateError(f"doc: {e}") from None
+                before = record_step(run.params, run.config, run.tokenizer, doc)
+                for k in range(arg):
+                    train_step(run, k, NUM_STEPS)
+                after = record_step(run.params, run.config, run.tokenizer, doc)
+                # Adam's own moments after `arg` steps: the update panel's next step
+                optimizer = {'step': arg, 'm': list(run.optimizer.m), 'v': list(run.optimizer.v)}
+            labels = ('run step 0', f'run step {arg}')
+        try:
+            delta = delta_trace(before, after)
+        except DiffError as e:
+            raise StateError(f"cmp: {e}") from None
+        got = Comparison(before, after, delta, labels, loss_lines(before, after, labels), optimizer)
+        with self._lock:
+            self._compares[ck] = got
+            while len(self._compares) > self.keep:
+                self._compares.popitem(last=False)
+        return got
+
+    def _names(self):
+        """The training documents (the names file): --data, else what `train` finds
+        without downloading ($MICROGPT_DATA, ./input.txt, the downloaded copy)."""
+        if self._docs is None:
+            path = self.data
+            try:
+                if path is None:
+                    path = default_data_path(download=False)
+                self._docs = read_docs(path)
+            except InputError as e:
+                raise StateError(f"cmp steps:N needs the names data (start explore with --data FILE or set "
+                                 f"MICROGPT_DATA): {e}") from None
+        return self._docs
+
+
+class Comparison:
+    """Two recordings of one document and their difference (graphviz_export.diff.delta_trace)."""
+
+    def __init__(self, before, after, delta, labels, notes, optimizer=None):
+        self.before, self.after, self.delta = before, after, delta
+        self.labels, self.notes = labels, notes
+        self.optimizer = optimizer      # {'step', 'm', 'v'} after the training steps, or None

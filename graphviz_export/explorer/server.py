@@ -36,8 +36,13 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
+# the step-through player is the tour's (graphviz_export/tour/static): served from there, not copied
+SHARED = {'graphviz_export.tour': ('stepper.js', 'stepper.css')}
+
+
 def _assets():
-    """{'/static/explorer.js': (bytes, type)}: every file of the asset folder, read once."""
+    """{'/static/explorer.js': (bytes, type)}: every file of the asset folder and the SHARED
+    files of other packages, read once (a fixed list: no request path is ever joined)."""
     folder = files(__package__) / 'static'
     out = {}
     for item in folder.iterdir():
@@ -45,6 +50,9 @@ def _assets():
         ext = name[name.rfind('.'):] if '.' in name else ''
         if item.is_file() and ext in TYPES:
             out['/static/' + name] = (item.read_bytes(), TYPES[ext])
+    for package, names in SHARED.items():
+        for name in names:
+            out['/static/' + name] = ((files(package) / 'static' / name).read_bytes(), TYPES[name[name.rfind('.'):]])
     out['/'] = out['/static/index.html']
     return out
 
@@ -142,6 +150,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.node(query))
         elif path == '/api/frames':
             self._json(200, api.frames(query))
+        elif path == '/api/update':
+            self._json(200, api.update(query))
         elif path == '/api/search':
             self._json(200, api.search(query))
         elif path == '/api/export':
@@ -149,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/frames, /api/export")
+                             f"/api/search, /api/frames, /api/update, /api/export")
 
 
 class ExplorerServer(ThreadingHTTPServer):
@@ -183,13 +193,14 @@ class ExplorerServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(*, doc='emma', checkpoint=None, seed=42, trace=None, host='127.0.0.1', port=0,
+def make_server(*, doc='emma', checkpoint=None, seed=42, trace=None, data=None, host='127.0.0.1', port=0,
                 renderer='auto', verbose=False):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
-    fails before the server starts (StateError, a one-line message)."""
-    recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace)
+    fails before the server starts (StateError, a one-line message). `data`: the names
+    file, for comparing with the model after N training steps."""
+    recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data)
     recordings.get(recordings.key({}))
     api = Api(recordings, renderer=renderer)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
@@ -198,13 +209,13 @@ def make_server(*, doc='emma', checkpoint=None, seed=42, trace=None, host='127.0
     return ExplorerServer((host, port), api, verbose=verbose)
 
 
-def serve(*, doc='emma', checkpoint=None, seed=42, trace=None, host='127.0.0.1', port=0, renderer='auto',
-          open_browser=True, verbose=False, echo=print):
+def serve(*, doc='emma', checkpoint=None, seed=42, trace=None, data=None, host='127.0.0.1', port=0,
+          renderer='auto', open_browser=True, verbose=False, echo=print):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address can use the explorer "
               f"and read files the server can read as checkpoints", file=sys.stderr)
-    server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, host=host, port=port,
+    server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                          renderer=renderer, verbose=verbose)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")

@@ -6,14 +6,19 @@ every field is checked (type, range, allowed values) and a bad one raises
 StateError, a one-line message the API returns as HTTP 400. Fields:
 
     doc, seed, ckpt   which recording (document, fresh-model seed, checkpoint path)
-    view              token | layer | head | param | node
+    view              doc | token | layer | head | param | node | function | line
     token layer head  positions / layer / head of token, layer and head views
+    function line     a script's function name / source line (traces recorded from a script)
     param             a cell 'layer0.attn_wq[3][5]' or a matrix 'wte' (param view)
     node depth dir    a node id or 'loss', hops, ancestors|descendants|both
     level budget ebudget expand grads   folding: as `render`'s options
     hl                a search query whose matches are outlined (not part of the build)
     sel               the node shown in the side panel (not part of the build)
-    frame             reserved for the step-through (issue 13): a frame number
+    frame             the step-through's position (0 = nothing computed yet; count + 1 = the update)
+    mode              backward | forward: what the step-through plays
+    ov                grad | contrib: recolour nodes by |grad| or by |grad x data| (not part of the build)
+    cmp               before/after: 'ckpt:PATH' (a second checkpoint) or 'steps:N' (N training steps);
+                      the view then draws the differences (graphviz_export.diff)
 
 `canonical(state)` is the query string with defaults left out and fields in a
 fixed order: the cache key of a view and the URL the page shows.
@@ -26,7 +31,10 @@ from microgpt.errors import InputError
 
 from ..options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
 
-VIEWS = ('token', 'layer', 'head', 'param', 'node')
+VIEWS = ('doc', 'token', 'layer', 'head', 'param', 'node', 'function', 'line')
+MODES = ('backward', 'forward')
+OVERLAYS = ('grad', 'contrib')
+MAX_TRAIN_STEPS = 500    # compare after N training steps: N at most this
 MAX_DOC = 64            # characters of a document typed into the page
 MAX_BUDGET = 5000       # a view over this is refused before folding
 MAX_EDGE_BUDGET = 20000
@@ -38,13 +46,14 @@ MAX_TEXT = 200          # any other text field
 DEFAULTS = {
     'doc': None, 'seed': None, 'ckpt': None,
     'view': 'token', 'token': None, 'layer': None, 'head': None, 'param': None,
-    'node': None, 'depth': None, 'dir': 'both',
+    'node': None, 'depth': None, 'dir': 'both', 'function': None, 'line': None,
     'level': 'block', 'budget': DEFAULT_BUDGET, 'ebudget': DEFAULT_EDGE_BUDGET,
-    'expand': (), 'grads': False, 'hl': None, 'sel': None, 'frame': None,
+    'expand': (), 'grads': False, 'cmp': None, 'hl': None, 'sel': None, 'ov': None, 'frame': None,
+    'mode': 'backward',
 }
 TRACE_FIELDS = ('doc', 'seed', 'ckpt')
-BUILD_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'level', 'budget',
-                'ebudget', 'expand', 'grads')
+BUILD_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
+                'budget', 'ebudget', 'expand', 'grads', 'cmp')
 LIST_FIELDS = ('expand',)
 _PATTERN = re.compile(r'^[A-Za-z0-9_*?/\[\].-]+$')    # scope path globs: pos3/layer0/attn/head2/*
 
@@ -113,7 +122,40 @@ def _field(name, text):
         return _int(name, text, 0, 10**9)
     if name == 'frame':
         return _int(name, text, 0, 10**9)
+    if name == 'mode':
+        return _choice(name, text, MODES)
+    if name == 'ov':
+        return _choice(name, text, OVERLAYS) if text else None
+    if name == 'function':
+        return _text(name, text) or None
+    if name == 'line':
+        return _int(name, text, 1, 10**7)
+    if name == 'cmp':
+        return _compare(text)
     raise AssertionError(name)
+
+
+def _compare(text):
+    """'ckpt:PATH' or 'steps:N' (empty: no comparison)."""
+    if not text:
+        return None
+    kind, sep, rest = text.partition(':')
+    if sep and kind == 'steps':
+        _int('cmp steps', rest, 1, MAX_TRAIN_STEPS)
+        return f'steps:{int(rest)}'
+    if sep and kind == 'ckpt' and rest:
+        return 'ckpt:' + _text('cmp checkpoint', rest, 1000)
+    raise StateError(f"cmp {text[:80]!r} is not 'ckpt:PATH' (a second checkpoint) or 'steps:N' "
+                     f"(after N training steps, 1..{MAX_TRAIN_STEPS})")
+
+
+def compare_of(state):
+    """('ckpt', path) or ('steps', N) of a state's cmp field, or None."""
+    cmp = state.get('cmp')
+    if not cmp:
+        return None
+    kind, _, rest = cmp.partition(':')
+    return (kind, int(rest) if kind == 'steps' else rest)
 
 
 def _pattern(text):
@@ -155,6 +197,10 @@ def check_view(state):
         raise StateError("view 'param' needs param, e.g. 'layer0.attn_wq[3][5]' or 'wte'")
     if view == 'node' and state['node'] is None:
         raise StateError("view 'node' needs node: an id or 'loss'")
+    if view == 'function' and not state['function']:
+        raise StateError("view 'function' needs function: a function of the recorded script")
+    if view == 'line' and state['line'] is None:
+        raise StateError("view 'line' needs line: a line of the recorded script")
     return state
 
 
@@ -163,8 +209,14 @@ def build_kwargs(state):
     check_view(state)
     view = state['view']
     kw = {}
-    if view == 'token':
+    if view == 'doc':
+        kw['document'] = True
+    elif view == 'token':
         kw['token'] = state['token']
+    elif view == 'function':
+        kw['function'] = state['function']
+    elif view == 'line':
+        kw['line'] = state['line']
     elif view == 'layer':
         kw.update(layer=state['layer'] if state['layer'] is not None else 0, token=state['token'])
     elif view == 'head':
@@ -200,8 +252,7 @@ def canonical(state, fields=None):
 
 def build_key(state):
     """What decides the drawn view (not the highlight, selection or frame)."""
-    return canonical(state, ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir',
-                             'level', 'budget', 'ebudget', 'expand', 'grads'))
+    return canonical(state, BUILD_FIELDS)
 
 
 def to_json(state):

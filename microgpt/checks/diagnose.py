@@ -78,7 +78,8 @@ AUTO_SAMPLE = 50   # parameters the parameter check draws when none are selected
 
 def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=None, sample='auto', seed=0,
              param_check=True, health=True, only=None, scope=None, confirm=True,
-             rel_eps=REL_EPS, rtol=RTOL, atol=ATOL, eps=EPS, param_rtol=PARAM_RTOL, param_atol=PARAM_ATOL):
+             rel_eps=REL_EPS, rtol=RTOL, atol=ATOL, eps=EPS, param_rtol=PARAM_RTOL, param_atol=PARAM_ATOL,
+             progress=None):
     """Record `doc`'s step and check it; returns a `Diagnosis`.
 
     fault: a name from microgpt.faults.FAULTS (or None). select / sample / seed:
@@ -88,7 +89,7 @@ def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=N
     ('pos3/*', '*/mlp/*'), to limit the node check. confirm: replay d loss / d node
     at the first failing node and its inputs (a few replays). Tolerances as in
     microgpt.checks.nodes (rel_eps, rtol, atol) and microgpt.checks.params (eps,
-    param_rtol, param_atol).
+    param_rtol, param_atol). progress(done, total): after each parameter checked.
     """
     from contextlib import nullcontext
     if sample == 'auto':
@@ -97,7 +98,8 @@ def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=N
     with ctx as f:
         trace = record_step(params, config, tokenizer, doc)
         pres = (check_params(params, config, tokenizer, doc, select=select, sample=sample, seed=seed,
-                             eps=eps, rtol=param_rtol, atol=param_atol) if param_check else None)
+                             eps=eps, rtol=param_rtol, atol=param_atol, progress=progress)
+                if param_check else None)
     nres = None
     if nodes:
         if scope is not None:

@@ -39,13 +39,23 @@ from dataclasses import dataclass, field
 
 from ..engine import gc_paused
 from ..errors import InputError
-from ..model import doc_loss, flat_params
+from ..model import check_model, doc_loss, flat_params
 from ..recording.cells import check_param
 from . import faults
 
 EPS = 1e-6      # finite-difference step, absolute, on the parameter
 RTOL = 1e-5     # relative tolerance
 ATOL = 1e-8     # absolute floor, in loss units per parameter unit
+
+
+def _check_tolerances(eps, rtol, atol):
+    """eps a finite number > 0, rtol and atol finite numbers >= 0: anything else
+    would make every row fail (NaN) or divide by zero (eps 0)."""
+    for name, value, low in (('eps', eps, 'positive'), ('rtol', rtol, 'non-negative'), ('atol', atol, 'non-negative')):
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and (value > 0 if name == 'eps' else value >= 0))
+        if not ok:
+            raise InputError(f"{name} must be a finite {low} number, got {value!r}")
 
 
 def _tokens(tokenizer, doc):
@@ -154,15 +164,18 @@ def compare(analytic, numeric, rtol, atol):
 
 
 def check_params(params, config, tokenizer, doc, *, select=None, sample=None, seed=0,
-                 eps=EPS, rtol=RTOL, atol=ATOL):
+                 eps=EPS, rtol=RTOL, atol=ATOL, progress=None):
     """Check dL/dp of the chosen parameters against central differences.
 
     doc: a string (encoded with `tokenizer`) or a token list. select / sample /
     seed: which parameters (see `select_cells`). One forward + backward for the
     analytic grads, then two forward-only passes per parameter; every parameter's
     data is restored to the same float and every grad to what it held before.
-    Returns a `ParamCheckResult`, rows worst first.
+    Returns a `ParamCheckResult`, rows worst first. progress(done, total) is
+    called after each parameter (the CLI draws a bar from it).
     """
+    _check_tolerances(eps, rtol, atol)
+    check_model(params, config, tokenizer)
     t0 = time.perf_counter()
     tokens = _tokens(tokenizer, doc)
     cells = select_cells(params, select, sample, seed)
@@ -192,6 +205,8 @@ def check_params(params, config, tokenizer, doc, *, select=None, sample=None, se
                 numeric = (up - down) / (2 * eps)
                 a = float(analytic[(n, r, c)])
                 rows.append(ParamGrad(n, r, c, a, numeric, *compare(a, numeric, rtol, atol)))
+                if progress is not None:
+                    progress(len(rows), len(cells))
     finally:
         for p, g in zip(flat, saved_grads):
             p.grad = g

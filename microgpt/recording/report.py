@@ -2,16 +2,19 @@
 
 
 def inspect_report(trace, scopes=True):
-    """{doc, loss, nodes, edges, ops, positions: [{pos, token, target, loss, nodes}],
-    params: {name: [rows, cols]}, scopes: {path: {nodes, grad_norm, zero_grad}}}."""
+    """{doc, loss, loss_id, nodes, edges, ops, positions: [{pos, token, target, loss,
+    loss_id, nodes}], params: {name: [rows, cols]}, scopes: {path: {nodes, grad_norm,
+    zero_grad}}}. The ids are node ids to start from (`render --node ID`)."""
     summary = trace.summary()
     toks = trace.meta.get('token_strs', [])
     counts = trace.position_nodes_count()
+    loss_ids = trace.meta.get('position_loss_ids') or [None] * len(trace.positions())
     positions = [{'pos': p, 'token': toks[p] if p < len(toks) else None,
                   'target': toks[p + 1] if p + 1 < len(toks) else None,
-                  'loss': loss, 'nodes': counts[p]}
-                 for p, loss in zip(trace.positions(), trace.position_losses())]
-    return {'doc': trace.meta.get('doc'), 'loss': summary['loss'], 'nodes': summary['nodes'],
+                  'loss': loss, 'loss_id': loss_id, 'nodes': counts[p]}
+                 for p, loss, loss_id in zip(trace.positions(), trace.position_losses(), loss_ids)]
+    return {'doc': trace.meta.get('doc'), 'loss': summary['loss'], 'loss_id': trace.meta.get('loss_id'),
+            'nodes': summary['nodes'],
             'edges': summary['edges'], 'ops': summary['ops'], 'positions': positions,
             'params': summary['params'], 'scopes': trace.scope_stats() if scopes else {}}
 
@@ -21,9 +24,14 @@ def format_report(report):
     lines = [f"document {report['doc']!r}: {report['nodes']} nodes, {report['edges']} edges, "
              f"loss {report['loss']:.6f}",
              'ops: ' + ', '.join(f"{k} {v}" for k, v in report['ops'].items()),
-             '', 'pos  input   target   loss      nodes']
+             '', 'pos  input   target   loss      nodes  loss node']
     for p in report['positions']:
-        lines.append(f"{p['pos']:3d}  {p['token']:7s} {p['target']:7s} {p['loss']:9.6f} {p['nodes']:6d}")
+        token, target = ('?' if t is None else str(t) for t in (p['token'], p['target']))  # a trace file may lack them
+        lines.append(f"{p['pos']:3d}  {token:7s} {target:7s} {p['loss']:9.6f} {p['nodes']:6d}  "
+                     f"{'' if p.get('loss_id') is None else p['loss_id']}".rstrip())
+    if report.get('loss_id') is not None:
+        lines += ['', f"node ids to start from (render --node ID): loss {report['loss_id']}; "
+                      f"a position's loss: the 'loss node' column; any id from `export`"]
     lines += ['', 'parameters:']
     for name, (r, c) in report['params'].items():
         lines.append(f"  {name:16s} {r:3d} x {c:<3d}")

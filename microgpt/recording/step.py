@@ -1,20 +1,26 @@
 """Record one training step of one document: the usual entry point to a Trace."""
 
 from ..engine import gc_paused
-from ..model import doc_loss, flat_params
+from ..model import check_model, doc_loss, flat_params
 from ..train import start_run, train_step
+from .budget import DEFAULT_MAX_NODES, check_budget
 from .tape import record
 
 
-def record_step(params, config, tokenizer, doc):
+def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
     """Forward through every position of `doc`, the loss, and backward, recorded.
 
     Parameter grads are zeroed first (they hold this step's grads afterwards, as
     after the reference's backward). Returns the `Trace`. A document longer than
     block_size - 1 characters is truncated exactly as the reference truncates:
     only the first block_size positions are used (meta['truncated'] says so).
+    A step estimated above `max_nodes` nodes (None: no cap) raises BudgetError
+    before anything is built; params or a tokenizer that do not fit `config` raise
+    ConfigError.
     """
+    check_model(params, config, tokenizer)
     tokens = tokenizer.encode(doc)
+    check_budget(config, len(tokens) - 1, max_nodes, what=f"recording {doc[:40]!r}")
     for p in flat_params(params):
         p.grad = 0
     with record(params) as tape:

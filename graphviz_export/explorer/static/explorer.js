@@ -16,7 +16,11 @@
  *                                fetch('/api/frames?' + explorer.query(explorer.state) + '&mode=backward')
  *                                gives graphviz_export.frames of the drawn view; the SVG's node and edge
  *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: svg_ids.py).
- *   The URL field `frame` (an int) is reserved for the step-through's current frame.
+ *   window.explorer.setUrlState(p)  merge p into the state and the URL (replaceState) WITHOUT drawing:
+ *                                    for fields that do not change the drawing (frame, ov)
+ *   The step-through (stepthrough.js) keeps `frame` and `mode` in the URL this way.
+ *   Overlays (`ov` = grad | contrib) recolour nodes by CSS class from view.nodes[name].mag.
+ *   Compare (`cmp` = ckpt:PATH | steps:N) draws the before/after differences (the server's diff).
  */
 (function () {
   'use strict';
@@ -56,6 +60,13 @@
     }
     if (next.grads === '0') delete next.grads;
     return navigate(query(next), opts || {});
+  }
+  function setUrlState(partial) {
+    for (const [k, v] of Object.entries(partial)) {
+      if (v === null || v === undefined) delete state[k]; else state[k] = String(v);
+    }
+    history.replaceState(null, '', '?' + query(state));
+    if ('ov' in partial) applyOverlay();
   }
   function navigate(q, opts) {
     if (opts.replace || q === location.search.slice(1)) history.replaceState(null, '', '?' + q);
@@ -125,6 +136,7 @@
     else if (inFrame.length) focusOn(inFrame);      // an expansion: show what opened
     else fit();
     drawCrumbs();
+    drawCompare();
     syncControls();
     const s = v.stats;
     $('#status').textContent = `${v.title} · level ${s.level}${s.auto ? ' (auto)' : ''} · ${s.nodes} nodes, ` +
@@ -154,7 +166,41 @@
       if (a) a.removeAttribute('href');
     }
     drawFrames();
+    applyOverlay();
   }
+
+  // -- overlays: recolour nodes by |grad| or |grad x data| (classes ov0..ov5, log scale) -------
+  const OV_TEXT = {grad: '|grad|', contrib: '|grad × data|'};
+  function applyOverlay() {
+    if (!svg || !view) return;
+    const ov = state.ov;
+    const k = ov === 'contrib' ? 1 : 0;
+    svg.classList.toggle('overlay', !!ov);
+    const mags = {};
+    let top = 0;
+    for (const g of svg.querySelectorAll('g.node')) {
+      const n = view.nodes[g.dataset.name];
+      const m = n && n.mag ? Number(n.mag[k]) : NaN;
+      if (isFinite(m)) { mags[g.dataset.name] = m; top = Math.max(top, m); }
+    }
+    for (const g of svg.querySelectorAll('g.node')) {
+      for (let j = 0; j < 6; j++) g.classList.remove('ov' + j);
+      if (!ov || !(g.dataset.name in mags)) continue;
+      const m = mags[g.dataset.name];
+      // six bands of a log scale: the largest in view, then each a factor 10 down; 0 is its own
+      const band = m <= 0 || top <= 0 ? 0 : Math.max(1, 5 - Math.floor(Math.log10(top / m)));
+      g.classList.add('ov' + band);
+    }
+    const box = $('#ovlegend');
+    box.hidden = !ov;
+    if (ov) {
+      box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node (largest inside a group)<br>` +
+        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + fmtNum(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
+        ' <span class="sw ov0"></span>0';
+    }
+    $('#overlay').value = ov || '';
+  }
+  function fmtNum(x) { return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2); }
 
   function drawFrames() {
     const root = svg.querySelector('g.graph');
@@ -316,7 +362,7 @@
     let d;
     try {
       const t = {};
-      for (const k of ['doc', 'seed', 'ckpt']) if (state[k]) t[k] = state[k];
+      for (const k of ['doc', 'seed', 'ckpt', 'cmp']) if (state[k]) t[k] = state[k];
       t.id = id;
       const r = await fetch('/api/node?' + query(t));
       d = await r.json();
@@ -328,8 +374,17 @@
       `<tr><td>data</td><td class="num" data-k="data">${esc(d.data)}</td></tr>` +
       `<tr><td>grad</td><td class="num" data-k="grad">${esc(d.grad)}</td></tr>` +
       row('scope', d.path) + row('ops folded', d.ops_folded) + row('backward #', d.backward_rank) + '</table>';
+    if (d.compare) {
+      const [a, b] = d.compare.labels;
+      h += `<h4>before → after</h4><table id="compare"><tr><td></td><td class="num">${esc(a)}</td><td class="num">${esc(b)}</td><td class="num">Δ</td></tr>` +
+        ['data', 'grad'].map((k) => `<tr><td>${k}</td>` + d.compare[k].map((x, j) => `<td class="num" data-k="${k}${['0', '1', 'd'][j]}">${esc(x)}</td>`).join('') + '</tr>').join('') +
+        '</table><p class="hint">Below: the differences (after − before) of this node, its inputs and its uses.</p>';
+    }
     if (d.source) {
-      h += `<h4>made by microgpt/model.py:${d.source.line} (${esc(d.source.function)})</h4><pre>${esc(d.source.code)}</pre>`;
+      const what = d.source.script ? `your script, ${esc(d.source.file)}:${d.source.line} in ${esc(d.source.function)}()` :
+        `${esc(d.source.file)}:${d.source.line} (${esc(d.source.function)})`;
+      h += `<h4 id="madeby">made by ${what}</h4><pre id="code">${esc(d.source.code)}</pre>` +
+        (d.source.grad_at ? `<p class="hint">its derivative is written at ${esc(d.source.grad_at)}</p>` : '');
     }
     if (d.inputs.length) {
       h += `<h4>inputs: local derivative d out / d in</h4><table id="inputs"><tr><td>input</td><td class="num">local</td><td class="num">contribution</td></tr>`;
@@ -398,14 +453,29 @@
   }
   function drawPositions() {
     const p = $('#positions');
-    p.innerHTML = `<span class="lbl">'${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''} · loss ` +
-      `${info.loss === null ? '?' : info.loss.toFixed(4)} · positions:</span>`;
-    const all = document.createElement('span');
-    all.className = 'chip all';
-    all.textContent = 'all (layer 0)';
-    all.title = 'every position, block level';
-    all.addEventListener('click', () => goCrumb(0));
-    p.append(all);
+    const sc = info.script;
+    for (const b of document.querySelectorAll('#tabs button')) {
+      const v = b.dataset.view;
+      b.hidden = sc ? ['doc', 'token', 'layer', 'head'].includes(v) && !info.tokens.length : ['function', 'line'].includes(v);
+    }
+    $('#comparebtn').hidden = info.fixed;
+    if (sc) {
+      p.innerHTML = `<span class="lbl">your script <b>${esc(sc.file)}</b> · class ${esc(sc.class)} (${esc(sc.convention)} ` +
+        `convention) · backward() call ${sc.step} · ${info.n_nodes} nodes · loss ${info.loss === null ? '?' : info.loss.toPrecision(6)}` +
+        ` · ${sc.functions.length} functions, ${sc.lines.length} lines${info.tokens.length ? ' · positions:' : ''}</span>`;
+    } else {
+      p.innerHTML = `<span class="lbl">'${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''} · loss ` +
+        `${info.loss === null ? '?' : info.loss.toFixed(4)} · positions:</span>`;
+    }
+    if (info.tokens.length) {
+      const all = document.createElement('span');
+      all.className = 'chip all';
+      all.textContent = 'whole document';
+      all.title = 'every position, block level';
+      all.addEventListener('click', () => setState({view: 'doc', token: null, layer: null, head: null, param: null, node: null,
+        depth: null, dir: null, function: null, line: null, expand: null, level: null, sel: null, hl: null, frame: null}));
+      p.append(all);
+    }
     for (const t of info.tokens) {
       const c = document.createElement('span');
       c.className = 'chip';
@@ -432,11 +502,18 @@
     for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('on', b.dataset.view === v);
     const pos = curPos();
     for (const c of document.querySelectorAll('#positions .chip[data-pos]')) c.classList.toggle('on', Number(c.dataset.pos) === pos && v !== 'param' && v !== 'node');
+    const whole = $('#positions .chip.all');
+    if (whole) whole.classList.toggle('on', v === 'doc');
     const posSel = (allowAll) => `<label>position <select data-f="token">${allowAll ? opt('', 'all', state.token || '') : ''}` +
       info.tokens.map((t) => opt(t.pos, `${t.pos}: ${t.char}→${t.target}`, state.token !== undefined ? state.token : (allowAll ? '' : info.tokens.length - 1))).join('') + '</select></label>';
     const layerSel = `<label>layer <select data-f="layer">${info.layers.map((l) => opt(l, l, state.layer || 0)).join('')}</select></label>`;
     let h = '';
-    if (v === 'token') h += posSel(false);
+    const sc = info.script;
+    if (v === 'function' && sc) {
+      h += `<label>function <select data-f="function">${sc.functions.map((f) => opt(f, f + '()', state.function || '')).join('')}</select></label>`;
+    } else if (v === 'line' && sc) {
+      h += `<label>line <select data-f="line">${sc.lines.map((l) => opt(l.line, `${l.line}: ${l.code.slice(0, 60)}`, state.line || '')).join('')}</select></label>`;
+    } else if (v === 'token') h += posSel(false);
     else if (v === 'layer') h += layerSel + posSel(true);
     else if (v === 'head') h += layerSel + `<label>head <select data-f="head">${info.heads.map((x) => opt(x, x, state.head || 0)).join('')}</select></label>` + posSel(true);
     else if (v === 'param') {
@@ -484,6 +561,10 @@
     if (v === 'head') Object.assign(base, {layer: state.layer || info.layers[0] || 0, head: state.head || 0, token: pos === null ? last : pos});
     if (v === 'param') Object.assign(base, {param: state.param || `${Object.keys(info.params).find((n) => n.includes('attn_wq')) || Object.keys(info.params)[0]}[0][0]`});
     if (v === 'node') Object.assign(base, {node: state.sel || 'loss', depth: 2, sel: state.sel || null});
+    if (v === 'doc') Object.assign(base, {level: null});
+    Object.assign(base, {function: null, line: null});
+    if (v === 'function') base.function = state.function || info.script.functions[0];
+    if (v === 'line') base.line = state.line || (info.script.lines[0] || {}).line;
     setState(base);
   });
 
@@ -520,7 +601,7 @@
   $('#q').addEventListener('input', () => { if (!$('#q').value) $('#results').hidden = true; });
   $('#exportbtn').addEventListener('click', (e) => { e.stopPropagation(); $('#exportmenu').hidden = !$('#exportmenu').hidden; });
   document.addEventListener('click', (e) => {
-    if (!e.target.closest('.dropdown')) $('#exportmenu').hidden = true;
+    if (!e.target.closest('.dropdown')) { $('#exportmenu').hidden = true; $('#comparemenu').hidden = true; }
     if (!e.target.closest('#search')) $('#results').hidden = true;
   });
   $('#exportmenu').addEventListener('click', (e) => {
@@ -529,6 +610,27 @@
     a.href = '/api/export?' + query(Object.assign({}, state, {fmt: a.dataset.fmt, sel: null, hl: null, frame: null}));
     setTimeout(() => { $('#exportmenu').hidden = true; }, 0);
   });
+  $('#overlay').addEventListener('change', (e) => setUrlState({ov: e.target.value || null}));
+  $('#comparebtn').addEventListener('click', (e) => { e.stopPropagation(); $('#comparemenu').hidden = !$('#comparemenu').hidden; });
+  $('#comparemenu').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const how = e.submitter ? e.submitter.dataset.how : 'steps';
+    const val = (how === 'ckpt' ? $('#cmpckpt') : $('#cmpsteps')).value.trim();
+    if (!val) return;
+    $('#comparemenu').hidden = true;
+    setState({cmp: `${how}:${val}`, frame: null, mode: null, sel: null});
+  });
+  function drawCompare() {
+    const bar = $('#comparebar');
+    const c = view && view.compare;
+    bar.hidden = !c;
+    if (!c) { bar.innerHTML = ''; return; }
+    bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> Δ = <b>${esc(c.labels[1])}</b> − <b>${esc(c.labels[0])}</b> ` +
+      `on one layout, one colour scale · loss ${c.loss_before.toFixed(6)} → ${c.loss_after.toFixed(6)} ` +
+      `(<b id="dloss">${c.loss_delta >= 0 ? '+' : ''}${c.loss_delta.toFixed(6)}</b>) <button id="leavecmp">leave compare</button>` +
+      (c.labels[0] === 'run step 0' ? ' <span class="hint">(the reference training run: seed, shuffled names; its step-0 model is not this page\u2019s fresh model)</span>' : '');
+    $('#leavecmp').addEventListener('click', () => setState({cmp: null, sel: null}));
+  }
   $('#fit').addEventListener('click', fit);
   $('#helpbtn').addEventListener('click', () => { $('#help').hidden = !$('#help').hidden; });
   $('#help').addEventListener('click', () => { $('#help').hidden = true; });
@@ -549,6 +651,7 @@
     else if (k === 'f' || k === '0') fit();
     else if (k === '+' || k === '=') zoom(1 / 1.25);
     else if (k === '-' || k === '_') zoom(1.25);
+    else if (k === 'o') setUrlState({ov: {'': 'grad', grad: 'contrib', contrib: null}[state.ov || '']});
     else if (k === 'ArrowLeft') pan(step, 0);
     else if (k === 'ArrowRight') pan(-step, 0);
     else if (k === 'ArrowUp') pan(0, step);
@@ -581,7 +684,9 @@
     get state() { return Object.assign({}, state); },
     get view() { return view; },
     setState,
+    setUrlState,
     query,
+    get info() { return info; },
     on(type, fn) { events.addEventListener(type, (e) => fn(e.detail)); },
     fit, zoom,
   };

@@ -1,0 +1,256 @@
+/* microgpt-graph explorer: the step-through toolbar in #stepper.
+ *
+ * Plays the current view's frames (/api/frames = graphviz_export.frames of the drawn view) with the
+ * tour's player (stepper.js, MicrogptStepper) on the SVG already on screen: a frame only switches CSS
+ * classes and texts, nothing is laid out again. Positions 0..count are the player's (0: nothing
+ * computed yet; grads not yet reached read 'grad ?'); in backward mode one more position, count + 1,
+ * is the update phase: what Adam does to the parameters in view (/api/update = graphviz_export.update).
+ *
+ * The position is the URL's `frame` and the mode its `mode` (backward | forward), so reload,
+ * back/forward and shared links restore them. Opening, closing and changing mode push a history
+ * entry; stepping replaces it (one entry per frame would bury the back button).
+ *
+ * Keys while open (window capture, before explorer.js): ← → one position, Space play/pause,
+ * Home/End first/last, s close; Shift+← → still pan. Closed: s opens. window.stepthrough is for tests.
+ */
+(function () {
+  'use strict';
+  const ex = window.explorer;
+  const bar = document.getElementById('stepper');
+  const side = document.getElementById('stepinfo');
+  const fcache = new Map();          // frames query -> /api/frames answer
+  const ucache = new Map();          // update query -> /api/update answer
+  let player = null, frames = null, upd = null;
+  let pos = 0, timer = null, rate = 1, ticket = 0, mode = 'backward', open = false;
+
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+  const fmt = (x) => {
+    const v = Number(x);
+    if (!isFinite(v) || v === 0) return String(x);
+    return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? String(Number(v.toPrecision(3))) : v.toExponential(2);
+  };
+
+  function buildQuery(state, withMode) {
+    const s = Object.assign({}, state);
+    for (const k of ['sel', 'hl', 'frame', 'ov']) delete s[k];
+    if (!withMode) delete s.mode;
+    return ex.query(s);
+  }
+  function count() { return frames ? frames.frames.length : 0; }
+  function last() { return count() + (mode === 'backward' ? 1 : 0); }   // + the update phase
+  function phase() { return mode === 'forward' ? 'forward' : pos > count() ? 'update' : 'backward'; }
+
+  // -- the toolbar ------------------------------------------------------------------------------
+  function drawClosed(state) {
+    stop();
+    open = false;
+    side.hidden = true;
+    side.innerHTML = '';
+    if (state.cmp) {
+      bar.innerHTML = '<span class="hint">The step-through plays one recording: leave compare to use it.</span>';
+      return;
+    }
+    bar.innerHTML = '<button id="st-open" title="Step through backprop on this view (s)">▶ Step through backprop</button>' +
+      '<button id="st-open-fwd" title="Step through the forward pass on this view">forward pass</button>' +
+      '<span class="hint">frames light each node as its grad becomes final; then Adam\u2019s update</span>';
+    document.getElementById('st-open').onclick = () => ex.setState({frame: 0, mode: null});
+    document.getElementById('st-open-fwd').onclick = () => ex.setState({frame: 0, mode: 'forward'});
+  }
+
+  function drawOpen() {
+    bar.innerHTML =
+      `<span id="st-phase" class="mg-phase"></span>` +
+      `<select id="st-mode" title="what to play"><option value="backward">backward</option><option value="forward">forward</option></select>` +
+      '<button id="st-first" title="first (Home)">«</button><button id="st-prev" title="one back (←)">◀</button>' +
+      '<button id="st-play" title="play / pause (Space)">▶ play</button><button id="st-next" title="one on (→)">▶</button>' +
+      '<button id="st-last" title="last (End)">»</button>' +
+      `<input id="st-scrub" class="grow" type="range" min="0" max="${last()}" step="1" value="${pos}" aria-label="frame">` +
+      '<span id="st-frame"></span>' +
+      '<label>speed <select id="st-speed"><option value="0.5">0.5×</option><option value="1">1×</option>' +
+      '<option value="2">2×</option><option value="4">4×</option><option value="10">10×</option></select></label>' +
+      '<button id="st-close" title="close the step-through (s)">✕</button>';
+    const $ = (id) => document.getElementById(id);
+    $('st-mode').value = mode;
+    $('st-speed').value = String(rate);
+    $('st-mode').onchange = (e) => ex.setState({mode: e.target.value === 'backward' ? null : e.target.value, frame: 0});
+    $('st-first').onclick = () => go(0);
+    $('st-prev').onclick = () => go(pos - 1);
+    $('st-next').onclick = () => go(pos + 1);
+    $('st-last').onclick = () => go(last());
+    $('st-play').onclick = toggle;
+    $('st-scrub').oninput = (e) => go(+e.target.value);
+    $('st-speed').onchange = (e) => { rate = +e.target.value; if (timer) { stop(); play(); } };
+    $('st-close').onclick = close;
+  }
+
+  function syncBar() {
+    const ph = phase();
+    const el = document.getElementById('st-phase');
+    if (!el) return;
+    el.className = `mg-phase mg-phase-${ph}`;
+    el.textContent = ph;
+    const n = count();
+    document.getElementById('st-frame').textContent = ph === 'update' ? `update (after frame ${n} / ${n})` : `frame ${pos} / ${n}`;
+    const sc = document.getElementById('st-scrub');
+    sc.max = last();
+    if (+sc.value !== pos) sc.value = pos;
+    document.getElementById('st-play').textContent = timer ? '⏸ pause' : '▶ play';
+  }
+
+  // -- moving -----------------------------------------------------------------------------------
+  function go(p, quiet) {
+    if (!player) return pos;
+    p = Math.max(0, Math.min(last(), p | 0));
+    pos = p;
+    const svg = ex.svg;
+    if (p <= count()) {
+      player.seek(p);
+      if (svg) svg.querySelectorAll('g.node.mg-update').forEach((g) => g.classList.remove('mg-update'));
+    } else {
+      player.seek(count());
+      showUpdate();
+    }
+    syncBar();
+    if (!quiet) ex.setUrlState({frame: p});
+    return pos;
+  }
+  function stop() { if (timer) { clearInterval(timer); timer = null; } }
+  function play() {
+    stop();
+    if (pos >= last()) go(0);
+    timer = setInterval(() => {
+      if (pos >= last()) { stop(); syncBar(); return; }
+      go(pos + 1);
+    }, 600 / rate);
+    syncBar();
+  }
+  function toggle() { if (timer) { stop(); syncBar(); } else play(); }
+  function close() { stop(); ex.setState({frame: null, mode: null}); }
+
+  // -- the update phase -------------------------------------------------------------------------
+  async function showUpdate() {
+    const q = buildQuery(ex.state, false);
+    const mine = ticket;
+    side.hidden = false;
+    let u = ucache.get(q);
+    if (!u) {
+      side.innerHTML = '<div class="mg-phase mg-phase-update">update</div><p class="hint">asking Adam…</p>';
+      const r = await fetch('/api/update?' + q);
+      u = await r.json();
+      if (!r.ok) { side.innerHTML = `<p class="bad">${esc(u.error)}</p>`; return; }
+      ucache.set(q, u);
+    }
+    if (mine !== ticket || phase() !== 'update') return;
+    upd = u;
+    const svg = ex.svg;
+    for (const name of Object.keys(u.nodes)) {
+      const g = svg && svg.querySelector(`g.node[data-name="${CSS.escape(name)}"]`);
+      if (g) g.classList.add('mg-update');
+    }
+    side.innerHTML = updateHtml(u);
+  }
+
+  function updateHtml(u) {
+    let h = '<div class="mg-phase mg-phase-update">update</div>' +
+      `<span class="mg-frame">after frame ${count()} / ${count()}</span>`;
+    if (!u.count) return h + '<p>No parameters feed this view: Adam changes nothing here.</p>';
+    h += `<p>Adam on the <b>${u.count}</b> parameters that feed this view (${esc(u.source)}; grads of ${esc(u.recording)}).</p>` +
+      `<p class="mono">lr_t = ${u.lr} × (1 − ${u.step}/${u.num_steps}) = <b id="upd-lrt">${esc(u.lr_t)}</b><br>` +
+      `m = β1·m + (1−β1)·grad, v = β2·v + (1−β2)·grad², m̂ = m/(1−β1^${u.step + 1}), v̂ = v/(1−β2^${u.step + 1})<br>` +
+      `Δvalue = −lr_t · m̂ / (√v̂ + ε) · β1 ${u.beta1}, β2 ${u.beta2}, ε ${u.eps}</p>`;
+    const cols = [['grad', 'grad'], ['m', 'm'], ['v', 'v'], ['m_hat', 'm̂'], ['v_hat', 'v̂'], ['delta', 'Δvalue']];
+    if (u.count <= 3) {          // a few cells: one card each, every digit
+      const more = cols.concat([['data', 'value'], ['new', 'new value']]);
+      h += '<table class="mg-card" id="updtable">';
+      for (const r of u.rows) {
+        h += `<tbody data-id="${r.id}"><tr><th colspan="2">${esc(r.name)}</th></tr>` +
+          more.map((c) => `<tr><td>${c[1]}</td><td class="num" data-k="${c[0]}" data-v="${esc(r[c[0]])}">${esc(r[c[0]])}</td></tr>`).join('') +
+          `<tr><td>lr_t</td><td class="num">${esc(u.lr_t)}</td></tr></tbody>`;
+      }
+      return h + '</table>';
+    }
+    h += '<div class="updwrap"><table class="mg-update" id="updtable"><tr><th>param</th>' + cols.map((c) => `<th>${c[1]}</th>`).join('') + '</tr>';
+    const shown = u.rows.slice(0, 80);
+    for (const r of shown) {
+      h += `<tr data-id="${r.id}"><td>${esc(r.name)}</td>` +
+        cols.map((c) => `<td data-k="${c[0]}" data-v="${esc(r[c[0]])}" title="${esc(r[c[0]])}">${esc(fmt(r[c[0]]))}</td>`).join('') + '</tr>';
+    }
+    h += '</table></div>';
+    if (u.count > shown.length) h += `<p class="hint">… and ${u.count - shown.length} more parameters (every digit: hover a cell)</p>`;
+    return h;
+  }
+
+  // -- a view was drawn: (re)attach to its SVG --------------------------------------------------
+  async function onView(d) {
+    const mine = ++ticket;
+    stop();
+    player = null;
+    upd = null;
+    const state = d.state;
+    if (state.frame === undefined || state.cmp) { drawClosed(state); return; }
+    mode = state.mode || 'backward';
+    open = true;
+    const q = buildQuery(state, true);
+    let f = fcache.get(q);
+    if (!f) {
+      bar.innerHTML = '<span class="mg-phase mg-phase-ready">frames</span> <span class="hint">computing the frames…</span>';
+      try {
+        const r = await fetch('/api/frames?' + q);
+        f = await r.json();
+        if (!r.ok) throw new Error(f.error);
+      } catch (e) {
+        if (mine === ticket) bar.innerHTML = `<span class="bad">${esc(e.message)}</span> <button id="st-close">✕</button>`;
+        const c = document.getElementById('st-close');
+        if (c) c.onclick = close;
+        return;
+      }
+      fcache.set(q, f);
+      if (fcache.size > 16) fcache.delete(fcache.keys().next().value);
+    }
+    if (mine !== ticket) return;
+    frames = f;
+    side.hidden = false;
+    side.innerHTML = '';
+    player = window.MicrogptStepper.attach(d.svg, f, {panel: side, start: 0});
+    pos = 0;
+    drawOpen();
+    const want = Math.max(0, Math.min(last(), Number(state.frame) || 0));
+    go(want, true);
+    if (want !== Number(state.frame)) ex.setUrlState({frame: want});   // a frame past the end: the last
+  }
+  ex.on('view', onView);
+  if (ex.view && ex.svg) onView({svg: ex.svg, state: ex.state, view: ex.view});
+
+  window.addEventListener('keydown', (e) => {
+    if (e.target.closest && e.target.closest('input:not([type=range]), select, textarea')) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const k = e.key;
+    if (!open) {
+      if (k === 's' && !ex.state.cmp && ex.view) { ex.setState({frame: 0, mode: null}); e.preventDefault(); e.stopImmediatePropagation(); }
+      return;
+    }
+    if (e.shiftKey && (k === 'ArrowLeft' || k === 'ArrowRight')) return;     // pan, as when closed
+    if (k === 'ArrowRight') go(pos + 1);
+    else if (k === 'ArrowLeft') go(pos - 1);
+    else if (k === ' ') toggle();
+    else if (k === 'Home') go(0);
+    else if (k === 'End') go(last());
+    else if (k === 's') close();
+    else return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  }, true);
+
+  window.stepthrough = {
+    open: () => open && !!player,
+    position: () => pos,
+    count,
+    last,
+    phase,
+    step: (dlt) => go(pos + (dlt === undefined ? 1 : dlt)),
+    seek: (p) => go(p),
+    play, pause: () => { stop(); syncBar(); }, playing: () => timer !== null,
+    frames: () => frames,
+    update: () => upd,
+  };
+})();

@@ -1,0 +1,81 @@
+"""Adam's state in a checkpoint: saved by `train --out`, read back bit for bit, and the
+explorer's update panel from it equals the update Adam takes next."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+from microgpt.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from microgpt.model import flat_params
+from microgpt.recording import record_step
+from microgpt.train import start_run, train
+from tests.explorer_helpers import get_json, running_server
+
+DOCS = ['emma', 'olivia', 'ava', 'anna', 'mia', 'liam', 'noah', 'ella']
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A run stopped after 3 of a 10-step schedule, saved with its optimizer."""
+    run = start_run(DOCS, seed=7)
+    train(run, 3, schedule=10)
+    path = tmp_path / 'model.json'
+    save_checkpoint(path, run.params, run.config, run.tokenizer, step=3, optimizer=run.optimizer, num_steps=10)
+    return run, path
+
+
+def test_the_state_round_trips_bit_for_bit(trained):
+    run, path = trained
+    ck = read_checkpoint(path)
+    assert ck.step == 3 and ck.optimizer['step'] == 3 and ck.optimizer['num_steps'] == 10
+    assert ck.optimizer['m'] == run.optimizer.m and ck.optimizer['v'] == run.optimizer.v
+    assert any(ck.optimizer['m']) and all(v >= 0 for v in ck.optimizer['v'])
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda o: o.update(m=o['m'][:-1]), 'm must list one number per parameter'),
+    (lambda o: o['v'].__setitem__(0, -1.0), 'moments are finite numbers >= 0'),
+    (lambda o: o.update(step='3'), 'step must be a whole number >= 0'),
+    (lambda o: o.update(num_steps=2), 'num_steps must be a whole number >= step (3)'),
+])
+def test_a_bad_state_is_refused(trained, mutate, message):
+    _, path = trained
+    d = json.loads(path.read_text())
+    mutate(d['optimizer'])
+    path.write_text(json.dumps(d))
+    with pytest.raises(CheckpointError, match='"optimizer"'):
+        read_checkpoint(path)
+    with pytest.raises(CheckpointError) as e:
+        read_checkpoint(path)
+    assert message in str(e.value)
+
+
+def test_train_out_saves_the_state_on_the_schedule(tmp_path):
+    data = tmp_path / 'names.txt'
+    data.write_text('\n'.join(DOCS) + '\n')
+    out = tmp_path / 'm.json'
+    r = CliRunner().invoke(cli.main, ['train', str(data), '--steps', '2', '--schedule', '5', '--out', str(out)])
+    assert r.exit_code == 0, r.output
+    run = start_run(DOCS, seed=42)
+    train(run, 2, schedule=5)
+    ck = read_checkpoint(out)
+    assert ck.optimizer == {'step': 2, 'num_steps': 5, 'm': run.optimizer.m, 'v': run.optimizer.v}
+    assert [p.data for p in flat_params(ck.params)] == [p.data for p in flat_params(run.params)]
+
+
+def test_the_explorer_update_uses_the_checkpoint_state(trained):
+    run, path = trained
+    record_step(run.params, run.config, run.tokenizer, 'emma')   # this step's grads on the parameters
+    flat = flat_params(run.params)
+    old = [p.data for p in flat]
+    run.optimizer.step(3, 10)                                     # the update Adam takes next
+    with running_server(doc='emma', checkpoint=str(path)) as server:
+        status, u = get_json(server, f'/api/update?view=param&param=wte[3][2]&level=auto&ckpt={path}')
+    assert status == 200, u
+    assert u['step'] == 3 and u['count'] == 1 and "checkpoint's optimizer state after 3 of 10" in u['source']
+    row = u['rows'][0]
+    i = row['id']
+    assert float(row['m']) == run.optimizer.m[i] and float(row['v']) == run.optimizer.v[i]
+    assert float(row['delta']) == flat[i].data - old[i]
