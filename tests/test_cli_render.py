@@ -63,7 +63,8 @@ def test_default_render_writes_a_descriptive_svg(runner, tmp_path):
     r = runner.invoke(cli.main, ['render'])
     assert r.exit_code == 0, r.output
     m = re.fullmatch(r"wrote emma-token4\.svg: token 4 of 'emma': 'a' -> '<BOS>'; level vector, (\d+) nodes shown, "
-                     r"(\d+) edges, (\d+) ops folded into summaries\n", r.output)
+                     r"(\d+) edges, (\d+) ops folded into summaries; drawn by "
+                     r"(?:native Graphviz \(dot\)|WebAssembly Graphviz)\n", r.output)
     assert m, r.output
     nodes, edges, folded = map(int, m.groups())
     root = ET.parse(tmp_path / 'emma-token4.svg').getroot()
