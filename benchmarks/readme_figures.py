@@ -77,7 +77,9 @@ NOT_FIGURES = [
 # with features added after it was written (issue 16's note lists them). The test fails on
 # a section in neither list, so a new section cannot slip in unchecked.
 NOT_YET_CHECKED = ['## Explore', '## Watch backprop happen', '## Your own script: record, draw and gradcheck it',
-                   '## Errors and exit codes']
+                   '## Errors and exit codes',
+                   '## Reading a picture',                       # names and indices in examples, not figures
+                   '## A story for a lecture (examples/)']       # example 05's figures: tests/test_examples.py
 # Checked by the slow test only (the 1,000-step run): the README's words, recomputed there.
 SLOW_FIGURES = {
     'samples after training': '(`sample  1: kamon`, `sample  2: ann`, `sample  3: karai`, …)',
