@@ -119,19 +119,20 @@ def main():
                 p = rep % n_pos
                 steps = [{'view': 'token', 'token': p, 'level': 'vector', 'expand': None},
                          {'expand': [f'pos{p}/layer0/attn/head{rep % 4}/attn_weights']}]
-                states = []                         # the full state of each view drawn (every key)
+                urls = []
                 for s in steps:
                     new.append(page.evaluate(TIMED, s))
-                    states.append(page.evaluate('Object.assign({hl: null, sel: null}, window.explorer.state)'))
+                    urls.append(page.evaluate('window.explorer.view.url'))
                 page.evaluate(TIMED, {'view': 'head', 'layer': 0, 'head': 0, 'token': p, 'level': 'auto',
                                       'expand': None})
-                # the same full view states as drawn above (not `steps`, which are partial and would
-                # apply to the head view now shown): the server has them; the page has not (new hl)
-                for k, st in enumerate(states):
-                    cached_srv.append(page.evaluate(TIMED, dict(st, hl=f'{1000 + k}')))
+                for k, s in enumerate(steps):       # the server has them; the page has not (new hl)
+                    cached_srv.append(page.evaluate(TIMED, dict(s, hl=f'{1000 + k}')))
                 page.evaluate(TIMED, {'hl': None})
-                for st in states:                   # the page has drawn these very states
-                    cached_page.append(page.evaluate(TIMED, st))
+                for u in urls:                      # the page has drawn these very URLs
+                    q = dict(x.split('=', 1) for x in u.split('&') if '=' in x and not x.startswith('expand='))
+                    q = {k: None for k in ('hl', 'sel')} | q | {'expand': [x.split('=', 1)[1] for x in u.split('&')
+                                                                         if x.startswith('expand=')] or None}
+                    cached_page.append(page.evaluate(TIMED, q))
                 switch.append(page.evaluate(TIMED, {'doc': DOCS12[rep % len(DOCS12)], 'view': None, 'token': None,
                                                     'level': None, 'expand': None, 'hl': None, 'sel': None,
                                                     'layer': None, 'head': None}))
