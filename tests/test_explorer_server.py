@@ -175,10 +175,11 @@ def test_switching_document_records_it(server):
 
 
 def test_views_are_cached(server):
-    q = '/api/view?view=layer&layer=0&token=1&level=vector'
-    get_json(server, q)
-    status, v = get_json(server, q + '&hl=4711')      # the highlight is not part of the drawing
-    assert status == 200 and v['cached']
+    q = '/api/view?view=layer&layer=0&token=1&level=vector&budget=3999'   # a build key no other test asks for
+    status, headers, body = get(server, q)
+    assert status == 200 and headers['X-View-Cache'] == 'miss' and not json.loads(body)['cached']
+    status, headers, body = get(server, q + '&hl=4711')      # the highlight is not part of the drawing
+    assert status == 200 and headers['X-View-Cache'] == 'hit' and json.loads(body)['cached']
 
 
 def test_exports(server):

@@ -75,19 +75,23 @@
   }
 
   // -- loading and drawing ----------------------------------------------------------------------
+  // the page cache's key: the query with its fields sorted (a list keeps its order), so the same
+  // state reached by another route (fields set in another order) is the same entry
+  function cacheKey(q) { const p = new URLSearchParams(q); p.sort(); return p.toString(); }
   async function load(q) {
     if (loading) loading.abort();
     const mine = loading = new AbortController();
     const busy = setTimeout(() => { $('#busy').hidden = false; }, 120);
     const t0 = performance.now();
     try {
-      let v = cache.get(q);
+      let v = cache.get(cacheKey(q));
       if (!v) {
         const r = await fetch('/api/view?' + q, {signal: mine.signal});
         v = await r.json();
         if (!r.ok) throw Object.assign(new Error(v.error || r.statusText), {status: r.status, body: v});
-        cache.set(q, v);
-        if (cache.size > 24) cache.delete(cache.keys().next().value);
+        cache.set(cacheKey(q), v);
+        cache.set(cacheKey(v.url), v);       // the canonical URL too: a link or back/forward to it hits
+        while (cache.size > 24) cache.delete(cache.keys().next().value);
       }
       if (mine !== loading) return;
       if (!info || info.key !== v.key) await loadInfo(q);
