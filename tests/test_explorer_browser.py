@@ -383,6 +383,81 @@ def test_the_update_panel_equals_adam_on_the_same_step(page):
     assert page.errors == []
 
 
+def _adam_step_one():
+    """The trace of emma's step and, by microgpt.optim.Adam itself, each parameter's change on step 1."""
+    from microgpt.model import flat_params
+    from microgpt.optim import Adam
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(42)
+    trace = record_step(params, config, tok, 'emma')
+    flat = flat_params(params)
+    old = [p.data for p in flat]
+    Adam(flat).step(0, 1000)
+    return trace, [p.data - o for p, o in zip(flat, old)]
+
+
+def update_rows(pg):
+    return pg.evaluate('[...document.querySelectorAll("#updtable tr[data-id]")].map(r => '
+                       '[+r.dataset.id, r.children[0].textContent, r.querySelector("td[data-k=delta]").dataset.v])')
+
+
+def test_the_update_panel_sums_up_each_matrix_and_pages_through_every_row(page):
+    import math
+
+    from graphviz_export.update import params_in_view
+    from graphviz_export.view import build_view
+    trace, delta = _adam_step_one()
+    shown = params_in_view(build_view(trace, token=3, level='block'))    # which cells feed the token view
+    open_stepper(page, 'view=token&token=3&level=block&frame=0')
+    page.keyboard.press('End')
+    page.wait_for_selector('#updsum')
+    summary = page.evaluate('[...document.querySelectorAll("#updsum tr[data-matrix]")].map(r => [r.dataset.matrix, '
+                            'Object.fromEntries([...r.querySelectorAll("td[data-k]")].map(td => [td.dataset.k, '
+                            'td.dataset.v]))])')
+    by = {}
+    for i in shown:
+        by.setdefault(trace.param_cell(i)[0], []).append(i)
+    assert [m for m, _ in summary] == [m for m in trace.param_names if m in by] and len(summary) == 9
+    for m, got in summary:
+        ds = [delta[i] for i in by[m]]
+        top = max(by[m], key=lambda i: abs(delta[i]))
+        assert int(got['cells']) == len(by[m])
+        assert float(got['max_delta']) == abs(delta[top])
+        assert got['largest'] == '{}[{}][{}]'.format(*trace.param_cell(top))
+        assert float(got['norm_delta']) == pytest.approx(math.sqrt(sum(d * d for d in ds)), rel=1e-12)
+        assert float(got['norm_grad']) == pytest.approx(math.sqrt(sum(trace.grad[i] ** 2 for i in by[m])), rel=1e-12)
+    assert page.locator('#upd-range').inner_text() == f'rows 1–100 of {len(shown)}'
+    shot(page, '13-update-summary')
+    # one matrix: click its summary row, then page through every one of its rows
+    page.click('#updsum tr[data-matrix="layer0.mlp_fc1"]')
+    page.wait_for_function('document.querySelector("#upd-range").textContent === "rows 1–100 of 1024"')
+    seen = []
+    while True:
+        rows = update_rows(page)
+        seen += rows
+        if page.locator('#updctl button[data-page="1"]').is_disabled():
+            break
+        first = rows[0][0]
+        page.click('#updctl button[data-page="1"]')
+        page.wait_for_function(f'document.querySelector("#updtable tr[data-id]").dataset.id !== "{first}"')
+    fc1 = by['layer0.mlp_fc1']
+    assert [i for i, _, _ in seen] == fc1 and len(fc1) == 1024
+    assert all(float(d) == delta[i] and name == '{}[{}][{}]'.format(*trace.param_cell(i)) for i, name, d in seen)
+    assert page.locator('#upd-range').inner_text() == 'rows 1001–1024 of 1024'
+    # largest change first
+    page.select_option('#upd-sort', 'delta')
+    page.wait_for_function('document.querySelector("#upd-range").textContent === "rows 1–100 of 1024"')
+    rows = update_rows(page)
+    want = sorted(fc1, key=lambda i: -abs(delta[i]))[:100]
+    assert [i for i, _, _ in rows] == want
+    # back to every matrix
+    page.select_option('#upd-matrix', '')
+    page.wait_for_function(f'document.querySelector("#upd-range").textContent === "rows 1–100 of {len(shown)}"')
+    assert [i for i, _, _ in update_rows(page)] == sorted(shown, key=lambda i: -abs(delta[i]))[:100]
+    assert page.errors == []
+
+
 def test_forward_mode_shows_values_appearing(page):
     open_stepper(page, SMALL + '&frame=0&mode=forward')
     assert page.locator('#st-phase').inner_text().lower() == 'forward'
