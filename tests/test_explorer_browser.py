@@ -264,6 +264,84 @@ def test_switching_the_document_from_the_page(page):
     assert page.errors == []
 
 
+# -- session 2: what a new user ran into -------------------------------------------------------------------
+HEAD2 = 'view=head&token=3&layer=0&head=2&level=auto&hl=pos:3+layer:0+head:2+role:attn_weights'
+VISIBLE = """sel => { const c = document.querySelector('#canvas').getBoundingClientRect();
+  const g = [...document.querySelectorAll(sel)].find(g => { const r = g.getBoundingClientRect();
+    return r.left > c.left && r.right < c.right && r.top > c.top && r.bottom < c.bottom; });
+  return g ? g.dataset.name : null; }"""
+
+
+def test_selecting_a_node_keeps_the_camera_and_the_drawing_and_shows_it_selected(page, trace):
+    open_page(page, HEAD2)
+    page.click('#zoomin')                                   # the user zooms in, then clicks a node
+    vb = page.evaluate('explorer.svg.getAttribute("viewBox")')
+    page.evaluate('explorer.svg.dataset.mark = "drawn once"')
+    name = page.evaluate(VISIBLE, '#graph g.node.hl.clickable')
+    assert name and name.startswith('n')
+    url = page.evaluate('explorer.view.url')
+    click_node(page, name)
+    wait_view(page, url)
+    assert page.evaluate('explorer.state.sel') == name[1:]
+    assert page.evaluate('explorer.svg.dataset.mark') == 'drawn once'          # not parsed again
+    assert page.evaluate('explorer.svg.getAttribute("viewBox")') == vb          # the camera stayed
+    g = page.locator(f'#graph g.node[data-name="{name}"]')
+    assert g.get_attribute('class').split() >= ['node'] and 'sel' in g.get_attribute('class').split()
+    assert 'hl' in g.get_attribute('class').split()
+    stroke = page.evaluate('n => getComputedStyle(document.querySelector(`#graph g.node[data-name="${n}"] polygon`))'
+                           '.stroke', name)
+    assert stroke == 'rgb(31, 120, 180)'                    # the selection's blue wins over the search's red
+    assert page.locator('#facts [data-k="grad"]').inner_text() == repr(trace.grad[int(name[1:])])
+    assert page.locator('#graph g.node.sel').count() == 1
+    # another view from the tabs: the old selection goes (panel, URL, crumbs)
+    url = page.evaluate('explorer.view.url')
+    page.click('#tabs button[data-view="param"]')
+    wait_view(page, url)
+    assert page.evaluate('explorer.state.sel') is None and 'sel=' not in page.url
+    assert 'scalar' not in page.locator('#crumbs').inner_text()
+    assert page.locator('#facts').count() == 0
+    assert page.errors == []
+
+
+def test_a_clicked_block_opens_with_its_inside_in_view(page):
+    open_page(page)
+    full = page.evaluate('explorer.svg.viewBox.baseVal.width')
+    url = page.evaluate('explorer.view.url')
+    click_node(page, node_named(page, 'pos4/layer0/attn/head2'))
+    wait_view(page, url)
+    assert page.evaluate('explorer.view.stats.level') == 'vector'
+    inside = page.evaluate('Object.keys(explorer.view.nodes).filter(k => (explorer.view.nodes[k].path || "")'
+                           '.startsWith("pos4/layer0/attn/head2/"))')
+    assert len(inside) == 3                                 # attn_logits, attn_weights, head_out
+    for name in inside:                                     # each on screen, outlined for a moment
+        box = page.locator(f'#graph g.node[data-name="{name}"]').bounding_box()
+        canvas = page.locator('#canvas').bounding_box()
+        assert canvas['x'] <= box['x'] and box['x'] + box['width'] <= canvas['x'] + canvas['width']
+        assert canvas['y'] <= box['y'] and box['y'] + box['height'] <= canvas['y'] + canvas['height']
+        assert 'flash' in page.locator(f'#graph g.node[data-name="{name}"]').get_attribute('class')
+    assert page.evaluate('explorer.svg.viewBox.baseVal.width') < full          # zoomed to them, not fit
+    w = page.evaluate('explorer.svg.viewBox.baseVal.width')
+    page.click('#zoomout')
+    assert page.evaluate('explorer.svg.viewBox.baseVal.width') == pytest.approx(w * 1.25)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize('size', [(1366, 768), (1920, 1080)])
+def test_the_header_fits_small_and_large_screens(browser, server, size):
+    ctx = browser.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)
+    pg = ctx.new_page()
+    pg.base = server.url
+    open_page(pg)
+    boxes = pg.evaluate('[...document.querySelectorAll("#top button, #top input, #top select")].filter(e => '
+                        'e.offsetParent).map(e => { const r = e.getBoundingClientRect(); '
+                        'return [e.id || e.textContent.trim(), r.right, r.height]; })')
+    assert len(boxes) >= 10
+    for what, right, height in boxes:
+        assert right <= size[0] and height < 34, (what, right, height)     # on screen, one line each
+    pg.screenshot(path=str(ARTIFACTS / f'14-start-{size[0]}x{size[1]}.png'))
+    ctx.close()
+
+
 # -- part 2: the step-through, the update, compare, overlays, a script ------------------------------------
 SMALL = 'view=node&node=loss&depth=2&level=auto'        # scalar nodes only: every grad text is checkable
 

@@ -227,6 +227,7 @@
 
   // -- a view was drawn: (re)attach to its SVG --------------------------------------------------
   async function onView(d) {
+    if (d.reused && open && player) return;      // same SVG (a selection or search changed): keep playing on it
     const mine = ++ticket;
     stop();
     player = null;
