@@ -293,6 +293,25 @@ def test_selecting_a_node_keeps_the_camera_and_the_drawing_and_shows_it_selected
     assert stroke == 'rgb(31, 120, 180)'                    # the selection's blue wins over the search's red
     assert page.locator('#facts [data-k="grad"]').inner_text() == repr(trace.grad[int(name[1:])])
     assert page.locator('#graph g.node.sel').count() == 1
+    # a node the panel names (an input): hovering it outlines that node in the graph
+    inp = page.evaluate('[...document.querySelectorAll("#inputs a[data-sel]")].map(a => a.dataset.sel)'
+                        '.find(i => document.querySelector(`#graph g.node[data-name="n${i}"]`))')
+    assert inp is not None
+    page.hover(f'#inputs a[data-sel="{inp}"]')
+    assert 'peek' in page.locator(f'#graph g.node[data-name="n{inp}"]').get_attribute('class').split()
+    page.hover('#status')
+    assert 'peek' not in page.locator(f'#graph g.node[data-name="n{inp}"]').get_attribute('class').split()
+    # a click on the background drops the selection (the drawing and the camera stay)
+    url = page.evaluate('explorer.view.url')
+    box = page.locator('#canvas').bounding_box()
+    page.mouse.click(box['x'] + 4, box['y'] + box['height'] - 4)
+    wait_view(page, url)
+    assert page.evaluate('explorer.state.sel') is None and page.locator('#graph g.node.sel').count() == 0
+    assert page.locator('#facts').count() == 0 and 'scalar' not in page.locator('#crumbs').inner_text()
+    assert page.evaluate('explorer.svg.dataset.mark') == 'drawn once'
+    assert page.evaluate('explorer.svg.getAttribute("viewBox")') == vb
+    click_node(page, name)
+    page.wait_for_selector('#facts')
     # another view from the tabs: the old selection goes (panel, URL, crumbs)
     url = page.evaluate('explorer.view.url')
     page.click('#tabs button[data-view="param"]')

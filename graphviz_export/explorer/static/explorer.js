@@ -164,7 +164,7 @@
       (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
       ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
     document.title = `${v.title} · microgpt-graph`;
-    if (state.sel) showNode(state.sel); else if (!v.highlight.length) clearPanel();
+    if (state.sel) showNode(state.sel); else clearPanel();
     const detail = {svg, state: Object.assign({}, state), view: v, reused: reuse};
     events.dispatchEvent(new CustomEvent('view', {detail}));
     document.dispatchEvent(new CustomEvent('explorer:view', {detail}));
@@ -344,6 +344,10 @@
       return;
     }
     const g = e.target.closest('g.node');
+    if (!g && view && state.sel && !e.target.closest('g.edge')) {   // the background: drop the selection
+      setState({sel: null}, {replace: true});
+      return;
+    }
     if (!g || !view) return;
     const name = g.dataset.name || nodeName(g);
     const heat = name.match(/^(m\d+)_([dg])(\d+)$/);
@@ -444,6 +448,15 @@
     h += `<p><a data-node="${d.id}">show its neighbourhood</a></p>`;
     $('#panel').innerHTML = h;
   }
+  // a node named in the panel (an input, a use): hovering it outlines it in the graph, when drawn
+  function peek(e, on) {
+    const a = e.target.closest && e.target.closest('a[data-sel]');
+    if (!a || !svg) return;
+    const g = svg.querySelector(`g.node[data-name="n${CSS.escape(a.dataset.sel)}"]`);
+    if (g) g.classList.toggle('peek', on);
+  }
+  $('#panel').addEventListener('mouseover', (e) => peek(e, true));
+  $('#panel').addEventListener('mouseout', (e) => peek(e, false));
   $('#panel').addEventListener('click', (e) => {
     const a = e.target.closest('a');
     if (!a) return;
