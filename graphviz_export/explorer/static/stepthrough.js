@@ -174,7 +174,7 @@
 
   function summaryHtml(u) {
     const cell = (k, v) => `<td data-k="${k}" data-v="${esc(v)}" title="${esc(v)}">${esc(fmt(v))}</td>`;
-    let h = '<table class="mg-update" id="updsum"><tr><th>matrix</th><th title="cells in this view / in the matrix">cells</th>' +
+    let h = '<div class="sumwrap"><table class="mg-update" id="updsum"><tr><th>matrix</th><th title="cells in this view / in the matrix">cells</th>' +
       '<th title="sqrt(Σ Δvalue²)">‖Δw‖</th><th>max |Δw|</th><th>largest change</th><th title="sqrt(Σ grad²)">‖grad‖</th></tr>';
     for (const m of u.matrices) {
       h += `<tr data-matrix="${esc(m.name)}" class="${m.name === u.matrix ? 'on' : ''}" title="show only ${esc(m.name)}'s rows">` +
@@ -183,7 +183,7 @@
         `<td data-k="largest" data-v="${esc(m.largest)}" title="Δ ${esc(m.largest_delta)}">${esc(m.largest.slice(m.name.length))} ${esc(fmt(m.largest_delta))}</td>` +
         cell('norm_grad', m.norm_grad) + '</tr>';
     }
-    return h + '</table>';
+    return h + '</table></div>';
   }
 
   function updateHtml(u) {
