@@ -7,9 +7,14 @@ Each figure is a median over --reps runs, timed in the page (performance.now()):
                   tab: navigation start -> the first view drawn (the 'explorer:view' event)
   new view        explorer.setState(...) -> the view drawn, for views the server has not
                   seen (a position's vector view, then one head's attention weights expanded)
-  cached (server) the same views again from a new URL (a different search highlight), so
-                  the page's own cache misses and the server's LRU answers
-  cached (page)   back to a view this tab has drawn (the page's own cache: back/forward)
+  cached (server) from another view (the head view), back to the whole state of each new view
+                  with a search highlight this tab has not asked for: the page's own cache misses
+                  and the server's LRU answers (checked: the server's X-View-Cache header says
+                  'hit', one request per sample; a miss stops the benchmark)
+  cached (page)   the very states this tab has drawn (its own cache: back/forward; checked: no
+                  request to the server)
+Every wait has a time limit and a failure stops the run with the page's message; a target
+equal to the view shown is refused (no 'view' event would come).
   doc switch      setState({doc: <a new 12-character name>}): record + fold + layout + draw
   frame step      the step-through (issue 13): one frame forward (stepthrough.step(1)) until
                   the class switch and text changes are laid out (a forced layout read), and
@@ -215,6 +220,8 @@ def main():
     print(f"  {'frame step, to the next painted frame':40s} {med(step_paint):8.2f}   max {max(step_paint):8.2f}")
     print(f"  {'longest long task (max over runs)':40s} {max(longest):8.1f}")
     print(f"  {'longest frame gap (max over runs)':40s} {max(gaps):8.1f}   target <= 200")
+    print(f"  checked: {len(new)} new views answered 'X-View-Cache: miss', {len(cached_srv)} server-cached samples "
+          f"'hit' (one /api/view request each), {len(cached_page)} page-cached samples made no request")
 
 
 if __name__ == '__main__':
