@@ -7,9 +7,14 @@ Each figure is a median over --reps runs, timed in the page (performance.now()):
                   tab: navigation start -> the first view drawn (the 'explorer:view' event)
   new view        explorer.setState(...) -> the view drawn, for views the server has not
                   seen (a position's vector view, then one head's attention weights expanded)
-  cached (server) the same views again from a new URL (a different search highlight), so
-                  the page's own cache misses and the server's LRU answers
-  cached (page)   back to a view this tab has drawn (the page's own cache: back/forward)
+  cached (server) from another view (the head view), back to the whole state of each new view
+                  with a search highlight this tab has not asked for: the page's own cache misses
+                  and the server's LRU answers (checked: the server's X-View-Cache header says
+                  'hit', one request per sample; a miss stops the benchmark)
+  cached (page)   the very states this tab has drawn (its own cache: back/forward; checked: no
+                  request to the server)
+Every wait has a time limit and a failure stops the run with the page's message; a target
+equal to the view shown is refused (no 'view' event would come).
   doc switch      setState({doc: <a new 12-character name>}): record + fold + layout + draw
   frame step      the step-through (issue 13): one frame forward (stepthrough.step(1)) until
                   the class switch and text changes are laid out (a forced layout read), and
@@ -47,15 +52,60 @@ try { new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lo
 window.__gap = 0;
 let __last = performance.now();
 (function tick(t) { window.__gap = Math.max(window.__gap, t - __last); __last = t; requestAnimationFrame(tick); })(__last);
+// every /api/view request the page makes, with the server's X-View-Cache answer (hit | miss)
+window.__views = [];
+const __fetch = window.fetch;
+window.fetch = async (...a) => {
+  const r = await __fetch(...a);
+  const u = String(a[0]);
+  if (u.startsWith('/api/view')) window.__views.push({q: u.slice(10), cache: r.headers.get('X-View-Cache')});
+  return r;
+};
 """
 
-# setState, then wait for the next drawn view: elapsed ms (or the error shown)
-TIMED = """async (partial) => {
+# Go to a view state, then wait for it to be drawn: [elapsed ms, /api/view requests made, the server's
+# answers (hit | miss), the drawn URL]. `replace`: the target is a whole state (every other field is
+# cleared), else a partial one merged into the current state. Refuses (throws) a target equal to the
+# view shown (nothing to time), and fails loudly when no view is drawn within `limit` ms (a refused or
+# failed load shows a message instead of drawing: that message is in the error).
+TIMED = """async ([target, replace, limit]) => {
+  const cur = window.explorer.state;
+  const partial = {};
+  if (replace) for (const k of Object.keys(cur)) partial[k] = null;
+  Object.assign(partial, target);
+  const next = Object.assign({}, cur);
+  for (const [k, v] of Object.entries(partial)) {
+    if (v === null || (Array.isArray(v) && !v.length)) delete next[k]; else next[k] = Array.isArray(v) ? v : String(v);
+  }
+  const q = window.explorer.query(next);
+  if (q === window.explorer.query(cur)) throw new Error('target state equals the view shown: ' + q);
+  const before = window.__views.length;
   const t0 = performance.now();
-  const done = new Promise(res => window.explorer.on('view', () => res(performance.now() - t0)));
+  let timer = null, off = false;
+  const done = new Promise((res) => window.explorer.on('view', () => { if (!off) res(performance.now() - t0); }));
+  const late = new Promise((_, rej) => { timer = setTimeout(() => {
+    const m = document.getElementById('msg');
+    rej(new Error(`no view drawn ${limit} ms after going to ?${q}; page message: ` +
+                  (m && !m.hidden ? m.textContent : '(none)')));
+  }, limit); });
   window.explorer.setState(partial);
-  return await done;
+  try {
+    const ms = await Promise.race([done, late]);
+    const got = window.__views.slice(before);
+    return [ms, got.length, got.map((x) => x.cache), window.explorer.view.url];
+  } finally { off = true; clearTimeout(timer); }
 }"""
+LIMIT_MS = 60000
+
+
+def timed(page, target, replace=False):
+    """[ms, requests, server answers, url] of one navigation (see TIMED)."""
+    return page.evaluate(TIMED, [target, replace, LIMIT_MS])
+
+
+def full_state(page):
+    """The whole state of the view shown (every field, lists as lists)."""
+    return page.evaluate('window.explorer.state')
 
 
 # one frame step, timed: [sync ms], [to next paint ms] over the first 12 frames of the view
@@ -92,6 +142,12 @@ def stop_server(p):
     p.communicate(timeout=20)
 
 
+def expect(ok, message):
+    """A benchmark that measured the wrong thing stops, saying what."""
+    if not ok:
+        raise SystemExit(f"bench_explorer: {message}")
+
+
 def med(xs):
     return statistics.median(xs) if xs else float('nan')
 
@@ -113,33 +169,36 @@ def main():
                 ctx.add_init_script(PROBE)
                 page = ctx.new_page()
                 page.goto(url)
-                page.wait_for_function('() => window.__drawn.length > 0')
+                page.wait_for_function('() => window.__drawn.length > 0', timeout=LIMIT_MS)
                 first.append(page.evaluate('window.__drawn[0]'))
                 n_pos = page.evaluate('window.explorer.view.crumbs[1].to.token') + 1
                 p = rep % n_pos
                 steps = [{'view': 'token', 'token': p, 'level': 'vector', 'expand': None},
                          {'expand': [f'pos{p}/layer0/attn/head{rep % 4}/attn_weights']}]
-                urls = []
+                states = []                     # the whole state of each new view, as drawn
                 for s in steps:
-                    new.append(page.evaluate(TIMED, s))
-                    urls.append(page.evaluate('window.explorer.view.url'))
-                page.evaluate(TIMED, {'view': 'head', 'layer': 0, 'head': 0, 'token': p, 'level': 'auto',
-                                      'expand': None})
-                for k, s in enumerate(steps):       # the server has them; the page has not (new hl)
-                    cached_srv.append(page.evaluate(TIMED, dict(s, hl=f'{1000 + k}')))
-                page.evaluate(TIMED, {'hl': None})
-                for u in urls:                      # the page has drawn these very URLs
-                    q = dict(x.split('=', 1) for x in u.split('&') if '=' in x and not x.startswith('expand='))
-                    q = {k: None for k in ('hl', 'sel')} | q | {'expand': [x.split('=', 1)[1] for x in u.split('&')
-                                                                         if x.startswith('expand=')] or None}
-                    cached_page.append(page.evaluate(TIMED, q))
-                switch.append(page.evaluate(TIMED, {'doc': DOCS12[rep % len(DOCS12)], 'view': None, 'token': None,
-                                                    'level': None, 'expand': None, 'hl': None, 'sel': None,
-                                                    'layer': None, 'head': None}))
+                    ms, n, answers, _ = timed(page, s)
+                    expect(n == 1 and answers == ['miss'], f"a new view {s} was not built by the server: {answers}")
+                    new.append(ms)
+                    states.append(full_state(page))
+                head = {'view': 'head', 'layer': 0, 'head': 0, 'token': p, 'level': 'auto'}
+                for k, st in enumerate(states):
+                    # from another view (the head view, not timed) back to a whole state drawn above, with a
+                    # search highlight this tab has not asked for: the page's cache misses, the server's hits
+                    timed(page, head, replace=True)
+                    ms, n, answers, url = timed(page, dict(st, hl=f'{1000 + 10 * rep + k}'), replace=True)
+                    expect(n == 1 and answers == ['hit'], f"not a server cache hit: {answers} for {url}")
+                    cached_srv.append(ms)
+                timed(page, head, replace=True)
+                for st in states:                   # the very states this tab has drawn: its own cache
+                    ms, n, answers, url = timed(page, st, replace=True)
+                    expect(n == 0, f"the page asked the server again for {url}: {answers}")
+                    cached_page.append(ms)
+                switch.append(timed(page, {'doc': DOCS12[rep % len(DOCS12)]}, replace=True)[0])
                 for st in ({'view': 'token', 'token': p, 'level': 'block'},
                            {'view': 'layer', 'layer': 0, 'token': p, 'level': 'vector'}):
-                    page.evaluate(TIMED, dict(st, doc=None, frame=0, expand=None, hl=None, sel=None, head=None))
-                    page.wait_for_function('() => window.stepthrough && stepthrough.open()')
+                    timed(page, dict(st, doc=None, frame=0, expand=None, hl=None, sel=None, head=None))
+                    page.wait_for_function('() => window.stepthrough && stepthrough.open()', timeout=LIMIT_MS)
                     step_nodes.append(page.evaluate('stepthrough.count()'))
                     got = page.evaluate(STEP)
                     step_sync.extend(got[0])
@@ -161,6 +220,8 @@ def main():
     print(f"  {'frame step, to the next painted frame':40s} {med(step_paint):8.2f}   max {max(step_paint):8.2f}")
     print(f"  {'longest long task (max over runs)':40s} {max(longest):8.1f}")
     print(f"  {'longest frame gap (max over runs)':40s} {max(gaps):8.1f}   target <= 200")
+    print(f"  checked: {len(new)} new views answered 'X-View-Cache: miss', {len(cached_srv)} server-cached samples "
+          f"'hit' (one /api/view request each), {len(cached_page)} page-cached samples made no request")
 
 
 if __name__ == '__main__':

@@ -14,6 +14,8 @@ learning-rate schedule is the reference's: lr_t = lr * (1 - step / num_steps)
 with num_steps 1000.
 """
 
+import math
+
 from microgpt.errors import InputError
 from microgpt.optim import AdamConfig
 
@@ -62,8 +64,9 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=DEFAULT_NUM_STEP
         size = lr_t * m_hat / (v_hat ** 0.5 + eps_adam)
         data = trace.data[i]
         new = data - size
-        rows.append({'id': i, 'name': f'{cell[0]}[{cell[1]}][{cell[2]}]', 'grad': g, 'm_prev': m0, 'v_prev': v0,
-                     'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat, 'data': data, 'new': new,
+        rows.append({'id': i, 'name': f'{cell[0]}[{cell[1]}][{cell[2]}]', 'matrix': cell[0],
+                     'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
+                     'data': data, 'new': new,
                      'delta': new - data, 'step_size': size})
     return {'step': step, 'num_steps': num_steps, 'lr': config.lr, 'lr_t': lr_t,
             'beta1': beta1, 'beta2': beta2, 'eps': eps_adam,
@@ -79,3 +82,41 @@ def params_in_view(view):
             continue
         out.update(i for i in n.ids if view.trace.param_cell(i) is not None)
     return sorted(out)
+
+
+def matrix_summary(trace, rows):
+    """Per parameter matrix the rows touch, in the model's order: how much Adam moves it.
+
+    {'name', 'shape', 'cells' (rows of this matrix), 'size' (cells in the matrix),
+    'norm_delta' = sqrt(sum of delta^2) over its rows (in id order), 'max_delta' =
+    the largest |delta|, 'largest' = that cell's name (the first of equals), 'norm_grad'
+    = sqrt(sum of grad^2)}. A matrix's few large changes hide among thousands of rows;
+    this is where the panel starts."""
+    by = {}
+    for r in rows:
+        by.setdefault(r['matrix'], []).append(r)
+    out = []
+    for name in trace.param_names:
+        rs = by.get(name)
+        if not rs:
+            continue
+        top = max(rs, key=lambda r: abs(r['delta']))
+        rows_, cols = trace.param_shapes[name]
+        out.append({'name': name, 'shape': [rows_, cols], 'cells': len(rs), 'size': rows_ * cols,
+                    'norm_delta': math.sqrt(sum(r['delta'] ** 2 for r in rs)),
+                    'max_delta': abs(top['delta']), 'largest': top['name'], 'largest_delta': top['delta'],
+                    'norm_grad': math.sqrt(sum(r['grad'] ** 2 for r in rs))})
+    return out
+
+
+SORTS = ('id', 'delta')     # row order: parameter id (matrix, row, column) or largest |delta| first
+
+
+def page_rows(rows, *, matrix=None, sort='id', offset=0, limit=100):
+    """(the rows of one page, how many rows match): rows of `matrix` (None: all), in `sort` order."""
+    if sort not in SORTS:
+        raise UpdateError(f"sort {sort!r} is not one of: {', '.join(SORTS)}")
+    got = [r for r in rows if matrix is None or r['matrix'] == matrix]
+    if sort == 'delta':
+        got = sorted(got, key=lambda r: -abs(r['delta']))     # stable: equal changes keep id order
+    return got[offset:offset + limit], len(got)

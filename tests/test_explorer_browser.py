@@ -264,6 +264,103 @@ def test_switching_the_document_from_the_page(page):
     assert page.errors == []
 
 
+# -- session 2: what a new user ran into -------------------------------------------------------------------
+HEAD2 = 'view=head&token=3&layer=0&head=2&level=auto&hl=pos:3+layer:0+head:2+role:attn_weights'
+VISIBLE = """sel => { const c = document.querySelector('#canvas').getBoundingClientRect();
+  const g = [...document.querySelectorAll(sel)].find(g => { const r = g.getBoundingClientRect();
+    return r.left > c.left && r.right < c.right && r.top > c.top && r.bottom < c.bottom; });
+  return g ? g.dataset.name : null; }"""
+
+
+def test_selecting_a_node_keeps_the_camera_and_the_drawing_and_shows_it_selected(page, trace):
+    open_page(page, HEAD2)
+    page.click('#zoomin')                                   # the user zooms in, then clicks a node
+    vb = page.evaluate('explorer.svg.getAttribute("viewBox")')
+    page.evaluate('explorer.svg.dataset.mark = "drawn once"')
+    name = page.evaluate(VISIBLE, '#graph g.node.hl.clickable')
+    assert name and name.startswith('n')
+    url = page.evaluate('explorer.view.url')
+    click_node(page, name)
+    wait_view(page, url)
+    assert page.evaluate('explorer.state.sel') == name[1:]
+    assert page.evaluate('explorer.svg.dataset.mark') == 'drawn once'          # not parsed again
+    assert page.evaluate('explorer.svg.getAttribute("viewBox")') == vb          # the camera stayed
+    g = page.locator(f'#graph g.node[data-name="{name}"]')
+    assert g.get_attribute('class').split() >= ['node'] and 'sel' in g.get_attribute('class').split()
+    assert 'hl' in g.get_attribute('class').split()
+    stroke = page.evaluate('n => getComputedStyle(document.querySelector(`#graph g.node[data-name="${n}"] polygon`))'
+                           '.stroke', name)
+    assert stroke == 'rgb(31, 120, 180)'                    # the selection's blue wins over the search's red
+    assert page.locator('#facts [data-k="grad"]').inner_text() == repr(trace.grad[int(name[1:])])
+    assert page.locator('#graph g.node.sel').count() == 1
+    # a node the panel names (an input): hovering it outlines that node in the graph
+    inp = page.evaluate('[...document.querySelectorAll("#inputs a[data-sel]")].map(a => a.dataset.sel)'
+                        '.find(i => document.querySelector(`#graph g.node[data-name="n${i}"]`))')
+    assert inp is not None
+    page.hover(f'#inputs a[data-sel="{inp}"]')
+    assert 'peek' in page.locator(f'#graph g.node[data-name="n{inp}"]').get_attribute('class').split()
+    page.hover('#status')
+    assert 'peek' not in page.locator(f'#graph g.node[data-name="n{inp}"]').get_attribute('class').split()
+    # a click on the background drops the selection (the drawing and the camera stay)
+    url = page.evaluate('explorer.view.url')
+    box = page.locator('#canvas').bounding_box()
+    page.mouse.click(box['x'] + 4, box['y'] + box['height'] - 4)
+    wait_view(page, url)
+    assert page.evaluate('explorer.state.sel') is None and page.locator('#graph g.node.sel').count() == 0
+    assert page.locator('#facts').count() == 0 and 'scalar' not in page.locator('#crumbs').inner_text()
+    assert page.evaluate('explorer.svg.dataset.mark') == 'drawn once'
+    assert page.evaluate('explorer.svg.getAttribute("viewBox")') == vb
+    click_node(page, name)
+    page.wait_for_selector('#facts')
+    # another view from the tabs: the old selection goes (panel, URL, crumbs)
+    url = page.evaluate('explorer.view.url')
+    page.click('#tabs button[data-view="param"]')
+    wait_view(page, url)
+    assert page.evaluate('explorer.state.sel') is None and 'sel=' not in page.url
+    assert 'scalar' not in page.locator('#crumbs').inner_text()
+    assert page.locator('#facts').count() == 0
+    assert page.errors == []
+
+
+def test_a_clicked_block_opens_with_its_inside_in_view(page):
+    open_page(page)
+    full = page.evaluate('explorer.svg.viewBox.baseVal.width')
+    url = page.evaluate('explorer.view.url')
+    click_node(page, node_named(page, 'pos4/layer0/attn/head2'))
+    wait_view(page, url)
+    assert page.evaluate('explorer.view.stats.level') == 'vector'
+    inside = page.evaluate('Object.keys(explorer.view.nodes).filter(k => (explorer.view.nodes[k].path || "")'
+                           '.startsWith("pos4/layer0/attn/head2/"))')
+    assert len(inside) == 3                                 # attn_logits, attn_weights, head_out
+    for name in inside:                                     # each on screen, outlined for a moment
+        box = page.locator(f'#graph g.node[data-name="{name}"]').bounding_box()
+        canvas = page.locator('#canvas').bounding_box()
+        assert canvas['x'] <= box['x'] and box['x'] + box['width'] <= canvas['x'] + canvas['width']
+        assert canvas['y'] <= box['y'] and box['y'] + box['height'] <= canvas['y'] + canvas['height']
+        assert 'flash' in page.locator(f'#graph g.node[data-name="{name}"]').get_attribute('class')
+    assert page.evaluate('explorer.svg.viewBox.baseVal.width') < full          # zoomed to them, not fit
+    w = page.evaluate('explorer.svg.viewBox.baseVal.width')
+    page.click('#zoomout')
+    assert page.evaluate('explorer.svg.viewBox.baseVal.width') == pytest.approx(w * 1.25)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize('size', [(1366, 768), (1920, 1080)])
+def test_the_header_fits_small_and_large_screens(browser, server, size):
+    ctx = browser.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)
+    pg = ctx.new_page()
+    pg.base = server.url
+    open_page(pg)
+    boxes = pg.evaluate('[...document.querySelectorAll("#top button, #top input, #top select")].filter(e => '
+                        'e.offsetParent).map(e => { const r = e.getBoundingClientRect(); '
+                        'return [e.id || e.textContent.trim(), r.right, r.height]; })')
+    assert len(boxes) >= 10
+    for what, right, height in boxes:
+        assert right <= size[0] and height < 34, (what, right, height)     # on screen, one line each
+    pg.screenshot(path=str(ARTIFACTS / f'14-start-{size[0]}x{size[1]}.png'))
+    ctx.close()
+
+
 # -- part 2: the step-through, the update, compare, overlays, a script ------------------------------------
 SMALL = 'view=node&node=loss&depth=2&level=auto'        # scalar nodes only: every grad text is checkable
 
@@ -380,6 +477,81 @@ def test_the_update_panel_equals_adam_on_the_same_step(page):
     shot(page, '08-update')
     page.keyboard.press('ArrowLeft')                     # back into backward
     assert page.locator('#st-phase').inner_text().lower() == 'backward'
+    assert page.errors == []
+
+
+def _adam_step_one():
+    """The trace of emma's step and, by microgpt.optim.Adam itself, each parameter's change on step 1."""
+    from microgpt.model import flat_params
+    from microgpt.optim import Adam
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(42)
+    trace = record_step(params, config, tok, 'emma')
+    flat = flat_params(params)
+    old = [p.data for p in flat]
+    Adam(flat).step(0, 1000)
+    return trace, [p.data - o for p, o in zip(flat, old)]
+
+
+def update_rows(pg):
+    return pg.evaluate('[...document.querySelectorAll("#updtable tr[data-id]")].map(r => '
+                       '[+r.dataset.id, r.children[0].textContent, r.querySelector("td[data-k=delta]").dataset.v])')
+
+
+def test_the_update_panel_sums_up_each_matrix_and_pages_through_every_row(page):
+    import math
+
+    from graphviz_export.update import params_in_view
+    from graphviz_export.view import build_view
+    trace, delta = _adam_step_one()
+    shown = params_in_view(build_view(trace, token=3, level='block'))    # which cells feed the token view
+    open_stepper(page, 'view=token&token=3&level=block&frame=0')
+    page.keyboard.press('End')
+    page.wait_for_selector('#updsum')
+    summary = page.evaluate('[...document.querySelectorAll("#updsum tr[data-matrix]")].map(r => [r.dataset.matrix, '
+                            'Object.fromEntries([...r.querySelectorAll("td[data-k]")].map(td => [td.dataset.k, '
+                            'td.dataset.v]))])')
+    by = {}
+    for i in shown:
+        by.setdefault(trace.param_cell(i)[0], []).append(i)
+    assert [m for m, _ in summary] == [m for m in trace.param_names if m in by] and len(summary) == 9
+    for m, got in summary:
+        ds = [delta[i] for i in by[m]]
+        top = max(by[m], key=lambda i: abs(delta[i]))
+        assert int(got['cells']) == len(by[m])
+        assert float(got['max_delta']) == abs(delta[top])
+        assert got['largest'] == '{}[{}][{}]'.format(*trace.param_cell(top))
+        assert float(got['norm_delta']) == pytest.approx(math.sqrt(sum(d * d for d in ds)), rel=1e-12)
+        assert float(got['norm_grad']) == pytest.approx(math.sqrt(sum(trace.grad[i] ** 2 for i in by[m])), rel=1e-12)
+    assert page.locator('#upd-range').inner_text() == f'rows 1–100 of {len(shown)}'
+    shot(page, '13-update-summary')
+    # one matrix: click its summary row, then page through every one of its rows
+    page.click('#updsum tr[data-matrix="layer0.mlp_fc1"]')
+    page.wait_for_function('document.querySelector("#upd-range").textContent === "rows 1–100 of 1024"')
+    seen = []
+    while True:
+        rows = update_rows(page)
+        seen += rows
+        if page.locator('#updctl button[data-page="1"]').is_disabled():
+            break
+        first = rows[0][0]
+        page.click('#updctl button[data-page="1"]')
+        page.wait_for_function(f'document.querySelector("#updtable tr[data-id]").dataset.id !== "{first}"')
+    fc1 = by['layer0.mlp_fc1']
+    assert [i for i, _, _ in seen] == fc1 and len(fc1) == 1024
+    assert all(float(d) == delta[i] and name == '{}[{}][{}]'.format(*trace.param_cell(i)) for i, name, d in seen)
+    assert page.locator('#upd-range').inner_text() == 'rows 1001–1024 of 1024'
+    # largest change first
+    page.select_option('#upd-sort', 'delta')
+    page.wait_for_function('document.querySelector("#upd-range").textContent === "rows 1–100 of 1024"')
+    rows = update_rows(page)
+    want = sorted(fc1, key=lambda i: -abs(delta[i]))[:100]
+    assert [i for i, _, _ in rows] == want
+    # back to every matrix
+    page.select_option('#upd-matrix', '')
+    page.wait_for_function(f'document.querySelector("#upd-range").textContent === "rows 1–100 of {len(shown)}"')
+    assert [i for i, _, _ in update_rows(page)] == sorted(shown, key=lambda i: -abs(delta[i]))[:100]
     assert page.errors == []
 
 

@@ -175,10 +175,11 @@ def test_switching_document_records_it(server):
 
 
 def test_views_are_cached(server):
-    q = '/api/view?view=layer&layer=0&token=1&level=vector'
-    get_json(server, q)
-    status, v = get_json(server, q + '&hl=4711')      # the highlight is not part of the drawing
-    assert status == 200 and v['cached']
+    q = '/api/view?view=layer&layer=0&token=1&level=vector&budget=3999'   # a build key no other test asks for
+    status, headers, body = get(server, q)
+    assert status == 200 and headers['X-View-Cache'] == 'miss' and not json.loads(body)['cached']
+    status, headers, body = get(server, q + '&hl=4711')      # the highlight is not part of the drawing
+    assert status == 200 and headers['X-View-Cache'] == 'hit' and json.loads(body)['cached']
 
 
 def test_exports(server):
@@ -281,6 +282,45 @@ def test_the_update_equals_adam_on_the_same_step(server):
     # which parameters: exactly those feeding the view (a view without parameters has none)
     status, u = get_json(server, '/api/update?view=node&node=loss&depth=1&level=auto')
     assert status == 200 and u['count'] == 0 and u['rows'] == []
+
+
+def test_the_update_pages_through_a_matrix_and_sums_it_up(server):
+    import math
+
+    from microgpt.model import flat_params
+    from microgpt.optim import Adam
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(42)
+    trace = record_step(params, config, tok, 'emma')
+    flat = flat_params(params)
+    before = [p.data for p in flat]
+    Adam(flat).step(0, 1000)
+    delta = [p.data - b for p, b in zip(flat, before)]
+    base = trace.param_base['layer0.attn_wq']
+    ids = list(range(base, base + 256))
+    q = '/api/update?view=param&param=layer0.attn_wq&level=auto'
+    got = []
+    for offset in (0, 100, 200):
+        status, u = get_json(server, f'{q}&matrix=layer0.attn_wq&limit=100&offset={offset}')
+        assert status == 200 and u['matched'] == 256 and u['offset'] == offset
+        got += [(r['id'], float(r['delta'])) for r in u['rows']]
+    assert got == [(i, delta[i]) for i in ids]
+    [m] = u['matrices']
+    top = max(ids, key=lambda i: abs(delta[i]))
+    assert m['name'] == 'layer0.attn_wq' and m['cells'] == m['size'] == 256 and m['shape'] == [16, 16]
+    assert float(m['max_delta']) == abs(delta[top]) == abs(float(m['largest_delta']))
+    assert m['largest'] == 'layer0.attn_wq[{}][{}]'.format(*divmod(top - base, 16))
+    assert float(m['norm_delta']) == pytest.approx(math.sqrt(sum(delta[i] ** 2 for i in ids)), rel=1e-12)
+    status, u = get_json(server, f'{q}&sort=delta&limit=5')
+    assert [r['id'] for r in u['rows']] == sorted(ids, key=lambda i: -abs(delta[i]))[:5]
+    for bad, said in (('sort=size', "sort 'size' is not one of: id, delta"),
+                      ('limit=401', "limit '401' is not an integer in 1..400"),
+                      ('offset=-3', "offset '-3' is not an integer in 0..10000000"),
+                      ('matrix=wq', "matrix 'wq' is not a parameter matrix of this model"),
+                      ('limit=5&limit=6', "parameter 'limit' is given 2 times")):
+        status, body = get_json(server, f'{q}&{bad}')
+        assert status == 400 and body['error'].startswith(said), body
 
 
 @pytest.fixture(scope='module')

@@ -34,7 +34,7 @@ from ..frames import frames
 from ..select import select
 from ..summary import op_counts
 from ..svg_ids import tag_svg
-from ..update import DEFAULT_NUM_STEPS, adam_update, params_in_view
+from ..update import DEFAULT_NUM_STEPS, SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ..view import build_view, render_view
 from .sourcemap import SourceMap
 
@@ -43,7 +43,7 @@ EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz
 BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')
 TAG_KEYS = {'pos': 'pos', 'token': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role'}
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
-MAX_UPDATE_ROWS = 400   # parameter rows of the update panel (the count covers all)
+MAX_UPDATE_ROWS = 400   # parameter rows of one update page (limit=; the count covers all)
 
 
 class ApiError(Exception):
@@ -351,8 +351,13 @@ class Api:
         The moments come from a real optimizer state when the server has one (compare
         after N training steps: the trained run's m and v, the update of step N + 1, on
         the grads of the *after* recording); otherwise from a fresh optimizer taking its
-        first step (checkpoints store no optimizer state)."""
-        state, _ = self._parse(query)
+        first step (checkpoints store no optimizer state).
+
+        Every row is one page away: `matrix` (one parameter matrix's rows), `sort` (id |
+        delta: largest |change| first), `offset` and `limit` (<= 400) page through them;
+        `matrices` sums up each matrix in view (update.matrix_summary)."""
+        state, own = self._parse(query, extra=('matrix', 'sort', 'offset', 'limit'))
+        paging = self._paging(own)
         key, trace = self._trace(state)
         cmp = self._compare(key, state)
         plain = dict(state, cmp=None)
@@ -373,13 +378,23 @@ class Api:
         except InputError as e:
             raise _bad(e) from None
         rows = upd['rows']
-        for r in rows[:MAX_UPDATE_ROWS]:
+        if paging['matrix'] is not None and paging['matrix'] not in trace.param_shapes:
+            raise ApiError(400, f"matrix {paging['matrix']!r} is not a parameter matrix of this model; "
+                                f"matrices: {', '.join(trace.param_names)}")
+        largest = max(rows, key=lambda r: abs(r['delta']), default=None)
+        matrices = matrix_summary(trace, rows)
+        for m in matrices:
+            for k in ('norm_delta', 'max_delta', 'largest_delta', 'norm_grad'):
+                m[k] = _r(m[k])
+        page, matched = page_rows(rows, **paging)
+        page = [dict(r) for r in page]
+        for r in page:
             for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
                 r[k] = _r(r[k])
-        largest = max(rows, key=lambda r: abs(float(r['delta'])), default=None)
         names = {n.name: [i for i in n.ids if trace.param_cell(i) is not None]
                  for n in entry['view'].folded.nodes if n.kind != 'ref'}
-        upd.update(rows=rows[:MAX_UPDATE_ROWS], count=len(rows), lr_t=_r(upd['lr_t']),
+        upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=_r(upd['lr_t']),
+                   **{k: paging[k] for k in ('matrix', 'sort', 'offset', 'limit')},
                    largest=None if largest is None else largest['name'],
                    nodes={k: len(v) for k, v in names.items() if v},
                    recording='after' if cmp is not None else 'this recording')
@@ -396,6 +411,23 @@ class Api:
         elif state.get('ckpt'):
             upd['source'] += ' (this checkpoint stores no optimizer state)'
         return upd
+
+    @staticmethod
+    def _paging(own):
+        """The update page asked for: matrix (None: every matrix), sort, offset, limit; bad -> 400."""
+        sort = own.get('sort', 'id')
+        if sort not in SORTS:
+            raise ApiError(400, f"sort {sort!r} is not one of: {', '.join(SORTS)}")
+        out = {'matrix': own.get('matrix') or None, 'sort': sort}
+        for k, lo, hi, default in (('offset', 0, 10 ** 7, 0), ('limit', 1, MAX_UPDATE_ROWS, MAX_UPDATE_ROWS)):
+            raw = own.get(k)
+            if raw is None:
+                out[k] = default
+            elif raw.isascii() and raw.isdigit() and lo <= int(raw) <= hi:
+                out[k] = int(raw)
+            else:
+                raise ApiError(400, f"{k} {raw!r} is not an integer in {lo}..{hi}")
+        return out
 
     def _optimizer_state(self, path):
         """The checkpoint's Adam state (microgpt.checkpoint.read_checkpoint), or None."""

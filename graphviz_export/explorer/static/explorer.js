@@ -34,6 +34,7 @@
   let svg = null, vb0 = null, vb = null;
   let loading = null;                // AbortController of the running load
   let lastGood = '';                 // query of the view on screen
+  let reveal = null;                 // scope path of the group just clicked open (focus on it once drawn)
 
   // -- state <-> query ------------------------------------------------------------------------
   function parseQuery(q) {
@@ -75,19 +76,23 @@
   }
 
   // -- loading and drawing ----------------------------------------------------------------------
+  // the page cache's key: the query with its fields sorted (a list keeps its order), so the same
+  // state reached by another route (fields set in another order) is the same entry
+  function cacheKey(q) { const p = new URLSearchParams(q); p.sort(); return p.toString(); }
   async function load(q) {
     if (loading) loading.abort();
     const mine = loading = new AbortController();
     const busy = setTimeout(() => { $('#busy').hidden = false; }, 120);
     const t0 = performance.now();
     try {
-      let v = cache.get(q);
+      let v = cache.get(cacheKey(q));
       if (!v) {
         const r = await fetch('/api/view?' + q, {signal: mine.signal});
         v = await r.json();
         if (!r.ok) throw Object.assign(new Error(v.error || r.statusText), {status: r.status, body: v});
-        cache.set(q, v);
-        if (cache.size > 24) cache.delete(cache.keys().next().value);
+        cache.set(cacheKey(q), v);
+        cache.set(cacheKey(v.url), v);       // the canonical URL too: a link or back/forward to it hits
+        while (cache.size > 24) cache.delete(cache.keys().next().value);
       }
       if (mine !== loading) return;
       if (!info || info.key !== v.key) await loadInfo(q);
@@ -95,6 +100,7 @@
       hideMsg();
     } catch (e) {
       if (e.name === 'AbortError') return;
+      reveal = null;
       showMsg(e.message);
       if (lastGood !== q) history.replaceState(null, '', '?' + lastGood);   // keep URL = what is drawn
       state = parseQuery(lastGood);
@@ -116,25 +122,39 @@
   }
 
   function draw(v, q, ms) {
+    // the same drawing as on screen (only the selection or the search changed): keep the SVG
+    // element, its decorations and the camera; re-mark the nodes instead of parsing it again
+    const reuse = !!(view && svg && v.svg === view.svg && frameState(v.url) === frameState(lastGood));
+    const hlMoved = !view || v.highlight.join() !== view.highlight.join();
     view = v;
     lastGood = q;
     state = parseQuery(v.url);
     if (v.url !== q) history.replaceState(null, '', '?' + v.url);
-    const g = $('#graph');
-    const text = v.svg.slice(v.svg.indexOf('<svg'));
-    g.innerHTML = text;
-    svg = g.querySelector('svg');
-    const box = svg.viewBox.baseVal;
-    vb0 = {x: box.x, y: box.y, w: box.width, h: box.height};
-    svg.setAttribute('width', '100%');
-    svg.setAttribute('height', '100%');
-    svg.removeAttribute('style');
-    decorate();
-    const opened = (state.expand || []).slice(-1)[0];
-    const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
-    if (v.highlight.length) focusOn(v.highlight);
-    else if (inFrame.length) focusOn(inFrame);      // an expansion: show what opened
-    else fit();
+    if (reuse) {
+      mark();
+      if (hlMoved && v.highlight.length) focusOn(v.highlight);
+    } else {
+      const g = $('#graph');
+      const text = v.svg.slice(v.svg.indexOf('<svg'));
+      g.innerHTML = text;
+      svg = g.querySelector('svg');
+      const box = svg.viewBox.baseVal;
+      vb0 = {x: box.x, y: box.y, w: box.width, h: box.height};
+      svg.setAttribute('width', '100%');
+      svg.setAttribute('height', '100%');
+      svg.removeAttribute('style');
+      decorate();
+      const opened = (state.expand || []).slice(-1)[0];
+      const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
+      // a group clicked open (level raised): the nodes inside it, as the new view names them
+      const inside = reveal ? Object.keys(v.nodes).filter((k) => v.nodes[k].k !== 'r' && v.nodes[k].path &&
+        (v.nodes[k].path === reveal || v.nodes[k].path.startsWith(reveal + '/'))) : [];
+      if (v.highlight.length) focusOn(v.highlight);
+      else if (inFrame.length) focusOn(inFrame);      // an expansion: show what opened
+      else if (inside.length) flash(inside);          // outlined for a moment, in view
+      else fit();
+    }
+    reveal = null;
     drawCrumbs();
     drawCompare();
     syncControls();
@@ -144,29 +164,41 @@
       (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
       ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
     document.title = `${v.title} · microgpt-graph`;
-    if (state.sel) showNode(state.sel); else if (!v.highlight.length) clearPanel();
-    const detail = {svg, state: Object.assign({}, state), view: v};
+    if (state.sel) showNode(state.sel); else clearPanel();
+    const detail = {svg, state: Object.assign({}, state), view: v, reused: reuse};
     events.dispatchEvent(new CustomEvent('view', {detail}));
     document.dispatchEvent(new CustomEvent('explorer:view', {detail}));
   }
 
   function nodeName(g) { const t = g.querySelector('title'); return t ? t.textContent : null; }
 
+  // once per drawn SVG: names, what is clickable, the expansion frames; then mark()
   function decorate() {
-    const hl = new Set(view.highlight);
     for (const g of svg.querySelectorAll('g.node')) {
       const name = nodeName(g);
       const n = view.nodes[name] || view.nodes[(name.match(/^(m\d+)_[dg]\d+$/) || [])[1]];
       if (!n) continue;
       g.dataset.name = name;
       if (n.to || n.k === 's' || n.k === 'm' || n.k === 'r') g.classList.add('clickable');
-      if (hl.has(name)) g.classList.add('hl');
-      if (n.k === 's' && state.sel && String(n.id) === state.sel) g.classList.add('sel');
       const a = g.querySelector('a');     // Graphviz's tooltip holder: keep it, but it must not navigate
       if (a) a.removeAttribute('href');
     }
     drawFrames();
+    mark();
+  }
+  // the search outline (hl), the selected scalar (sel) and the overlay: classes only
+  function mark() {
+    const hl = new Set(view.highlight);
+    for (const g of svg.querySelectorAll('g.node')) {
+      const n = view.nodes[g.dataset.name];
+      g.classList.toggle('hl', hl.has(g.dataset.name));
+      g.classList.toggle('sel', !!(n && n.k === 's' && state.sel && String(n.id) === state.sel));
+    }
     applyOverlay();
+  }
+  function frameState(q) {       // the step-through's fields of a query: a change there redraws
+    const s = parseQuery(q);
+    return `${s.frame}|${s.mode}|${s.ov}`;
   }
 
   // -- overlays: recolour nodes by |grad| or |grad x data| (classes ov0..ov5, log scale) -------
@@ -312,6 +344,10 @@
       return;
     }
     const g = e.target.closest('g.node');
+    if (!g && view && state.sel && !e.target.closest('g.edge')) {   // the background: drop the selection
+      setState({sel: null}, {replace: true});
+      return;
+    }
     if (!g || !view) return;
     const name = g.dataset.name || nodeName(g);
     const heat = name.match(/^(m\d+)_([dg])(\d+)$/);
@@ -328,7 +364,10 @@
     if (n.k === 's') { setState({sel: n.id}, {replace: true}); return; }
     if (n.k === 'r') { flash(n.refers); return; }
     if (n.k === 'g') showGroup(name, n);
-    if (n.to) setState(Object.assign({sel: null, hl: null}, n.to));
+    if (n.to) {
+      reveal = n.path || null;        // after the redraw, show what this group became (not the whole view)
+      setState(Object.assign({sel: null, hl: null}, n.to));
+    }
   });
   canvas.addEventListener('dblclick', (e) => {
     const g = e.target.closest('g.node');
@@ -409,6 +448,15 @@
     h += `<p><a data-node="${d.id}">show its neighbourhood</a></p>`;
     $('#panel').innerHTML = h;
   }
+  // a node named in the panel (an input, a use): hovering it outlines it in the graph, when drawn
+  function peek(e, on) {
+    const a = e.target.closest && e.target.closest('a[data-sel]');
+    if (!a || !svg) return;
+    const g = svg.querySelector(`g.node[data-name="n${CSS.escape(a.dataset.sel)}"]`);
+    if (g) g.classList.toggle('peek', on);
+  }
+  $('#panel').addEventListener('mouseover', (e) => peek(e, true));
+  $('#panel').addEventListener('mouseout', (e) => peek(e, false));
   $('#panel').addEventListener('click', (e) => {
     const a = e.target.closest('a');
     if (!a) return;
@@ -555,7 +603,7 @@
     const v = b.dataset.view, pos = curPos();
     const last = info.tokens.length ? info.tokens[info.tokens.length - 1].pos : 0;
     const base = {view: v, token: null, layer: null, head: null, param: null, node: null, depth: null, dir: null,
-                  expand: null, hl: null, level: 'auto'};
+                  expand: null, hl: null, sel: null, level: 'auto'};   // another view: the old selection goes
     if (v === 'token') Object.assign(base, {token: pos === null ? last : pos, level: null});
     if (v === 'layer') Object.assign(base, {layer: state.layer || info.layers[0] || 0, token: pos});
     if (v === 'head') Object.assign(base, {layer: state.layer || info.layers[0] || 0, head: state.head || 0, token: pos === null ? last : pos});
@@ -632,6 +680,8 @@
     $('#leavecmp').addEventListener('click', () => setState({cmp: null, sel: null}));
   }
   $('#fit').addEventListener('click', fit);
+  $('#zoomin').addEventListener('click', () => zoom(1 / 1.25));
+  $('#zoomout').addEventListener('click', () => zoom(1.25));
   $('#helpbtn').addEventListener('click', () => { $('#help').hidden = !$('#help').hidden; });
   $('#help').addEventListener('click', () => { $('#help').hidden = true; });
 

@@ -128,17 +128,26 @@
   function close() { stop(); ex.setState({frame: null, mode: null}); }
 
   // -- the update phase -------------------------------------------------------------------------
+  // A per-matrix summary (how far Adam moves each matrix in view), then the rows, a page of
+  // UPAGE at a time: one matrix or all, in id order or largest |Δvalue| first. Every row of
+  // every matrix is reachable; the paging is the page's own (not in the URL).
+  const UPAGE = 100;
+  let uopt = {matrix: '', sort: 'id', offset: 0};
+  let uview = '';                    // the view query uopt belongs to (a new view starts over)
   async function showUpdate() {
-    const q = buildQuery(ex.state, false);
+    const base = buildQuery(ex.state, false);
+    if (base !== uview) { uview = base; uopt = {matrix: '', sort: 'id', offset: 0}; }
+    const q = base + (base ? '&' : '') + ex.query({matrix: uopt.matrix, sort: uopt.sort, offset: uopt.offset, limit: UPAGE});
     const mine = ticket;
     side.hidden = false;
     let u = ucache.get(q);
     if (!u) {
-      side.innerHTML = '<div class="mg-phase mg-phase-update">update</div><p class="hint">asking Adam…</p>';
+      if (!upd) side.innerHTML = '<div class="mg-phase mg-phase-update">update</div><p class="hint">asking Adam…</p>';
       const r = await fetch('/api/update?' + q);
       u = await r.json();
       if (!r.ok) { side.innerHTML = `<p class="bad">${esc(u.error)}</p>`; return; }
       ucache.set(q, u);
+      if (ucache.size > 32) ucache.delete(ucache.keys().next().value);
     }
     if (mine !== ticket || phase() !== 'update') return;
     upd = u;
@@ -147,7 +156,34 @@
       const g = svg && svg.querySelector(`g.node[data-name="${CSS.escape(name)}"]`);
       if (g) g.classList.add('mg-update');
     }
+    const keep = side.querySelector('.updwrap');
     side.innerHTML = updateHtml(u);
+    if (keep) { const w = side.querySelector('.updwrap'); if (w) w.scrollTop = 0; }
+  }
+  function setUpdate(p) { Object.assign(uopt, p); showUpdate(); }
+  side.addEventListener('click', (e) => {
+    const m = e.target.closest('[data-matrix]');
+    if (m) { setUpdate({matrix: m.dataset.matrix === uopt.matrix ? '' : m.dataset.matrix, offset: 0}); return; }
+    const b = e.target.closest('button[data-page]');
+    if (b && upd) setUpdate({offset: Math.max(0, uopt.offset + Number(b.dataset.page) * UPAGE)});
+  });
+  side.addEventListener('change', (e) => {
+    if (e.target.id === 'upd-matrix') setUpdate({matrix: e.target.value, offset: 0});
+    else if (e.target.id === 'upd-sort') setUpdate({sort: e.target.value, offset: 0});
+  });
+
+  function summaryHtml(u) {
+    const cell = (k, v) => `<td data-k="${k}" data-v="${esc(v)}" title="${esc(v)}">${esc(fmt(v))}</td>`;
+    let h = '<div class="sumwrap"><table class="mg-update" id="updsum"><tr><th>matrix</th><th title="cells in this view / in the matrix">cells</th>' +
+      '<th title="sqrt(Σ Δvalue²)">‖Δw‖</th><th>max |Δw|</th><th>largest change</th><th title="sqrt(Σ grad²)">‖grad‖</th></tr>';
+    for (const m of u.matrices) {
+      h += `<tr data-matrix="${esc(m.name)}" class="${m.name === u.matrix ? 'on' : ''}" title="show only ${esc(m.name)}'s rows">` +
+        `<td>${esc(m.name)}</td><td data-k="cells" data-v="${m.cells}">${m.cells}${m.cells === m.size ? '' : ' / ' + m.size}</td>` +
+        cell('norm_delta', m.norm_delta) + cell('max_delta', m.max_delta) +
+        `<td data-k="largest" data-v="${esc(m.largest)}" title="Δ ${esc(m.largest_delta)}">${esc(m.largest.slice(m.name.length))} ${esc(fmt(m.largest_delta))}</td>` +
+        cell('norm_grad', m.norm_grad) + '</tr>';
+    }
+    return h + '</table></div>';
   }
 
   function updateHtml(u) {
@@ -158,7 +194,7 @@
       `<p class="mono">lr_t = ${u.lr} × (1 − ${u.step}/${u.num_steps}) = <b id="upd-lrt">${esc(u.lr_t)}</b><br>` +
       `m = β1·m + (1−β1)·grad, v = β2·v + (1−β2)·grad², m̂ = m/(1−β1^${u.step + 1}), v̂ = v/(1−β2^${u.step + 1})<br>` +
       `Δvalue = −lr_t · m̂ / (√v̂ + ε) · β1 ${u.beta1}, β2 ${u.beta2}, ε ${u.eps}</p>`;
-    const cols = [['grad', 'grad'], ['m', 'm'], ['v', 'v'], ['m_hat', 'm̂'], ['v_hat', 'v̂'], ['delta', 'Δvalue']];
+    const cols = [['delta', 'Δvalue'], ['grad', 'grad'], ['m', 'm'], ['v', 'v'], ['m_hat', 'm̂'], ['v_hat', 'v̂']];
     if (u.count <= 3) {          // a few cells: one card each, every digit
       const more = cols.concat([['data', 'value'], ['new', 'new value']]);
       h += '<table class="mg-card" id="updtable">';
@@ -169,19 +205,29 @@
       }
       return h + '</table>';
     }
+    h += `<h4>per matrix <span class="hint">(click one to list only its rows)</span></h4>` + summaryHtml(u);
+    const first = u.matched ? u.offset + 1 : 0, lastRow = u.offset + u.rows.length;
+    h += '<div id="updctl"><label>rows of <select id="upd-matrix">' +
+      `<option value=""${u.matrix ? '' : ' selected'}>every matrix</option>` +
+      u.matrices.map((m) => `<option value="${esc(m.name)}"${m.name === u.matrix ? ' selected' : ''}>${esc(m.name)} (${m.cells})</option>`).join('') +
+      '</select></label> <label>order <select id="upd-sort">' +
+      `<option value="id"${u.sort === 'id' ? ' selected' : ''}>matrix, row, column</option>` +
+      `<option value="delta"${u.sort === 'delta' ? ' selected' : ''}>largest |Δvalue| first</option></select></label> ` +
+      `<button data-page="-1"${u.offset > 0 ? '' : ' disabled'} title="previous ${UPAGE} rows">‹</button>` +
+      `<span id="upd-range">rows ${first}–${lastRow} of ${u.matched}</span>` +
+      `<button data-page="1"${lastRow < u.matched ? '' : ' disabled'} title="next ${UPAGE} rows">›</button></div>`;
     h += '<div class="updwrap"><table class="mg-update" id="updtable"><tr><th>param</th>' + cols.map((c) => `<th>${c[1]}</th>`).join('') + '</tr>';
-    const shown = u.rows.slice(0, 80);
-    for (const r of shown) {
+    for (const r of u.rows) {
       h += `<tr data-id="${r.id}"><td>${esc(r.name)}</td>` +
         cols.map((c) => `<td data-k="${c[0]}" data-v="${esc(r[c[0]])}" title="${esc(r[c[0]])}">${esc(fmt(r[c[0]]))}</td>`).join('') + '</tr>';
     }
-    h += '</table></div>';
-    if (u.count > shown.length) h += `<p class="hint">… and ${u.count - shown.length} more parameters (every digit: hover a cell)</p>`;
+    h += '</table></div><p class="hint">every digit: hover a cell</p>';
     return h;
   }
 
   // -- a view was drawn: (re)attach to its SVG --------------------------------------------------
   async function onView(d) {
+    if (d.reused && open && player) return;      // same SVG (a selection or search changed): keep playing on it
     const mine = ++ticket;
     stop();
     player = null;
