@@ -27,12 +27,18 @@ PRIMITIVES = {
     'exp': 'exp',
     'relu': 'relu',
 }
+# how many Value children each primitive's output has (`pow`'s exponent is a plain number)
+ARITY = {'add': 2, 'mul': 2, 'pow': 1, 'log': 1, 'exp': 1, 'relu': 1}
 
 
 class Value:
-    """A scalar in the graph: its data, its grad, its children and d(self)/d(child)."""
+    """A scalar in the graph: its data, its grad, its children and d(self)/d(child).
 
-    __slots__ = ('data', 'grad', '_children', '_local_grads')
+    `_id` is not the reference's: a slot for a recorder (microgpt.recording) to
+    number the node in; the engine never sets or reads it.
+    """
+
+    __slots__ = ('data', 'grad', '_children', '_local_grads', '_id')
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data

@@ -154,3 +154,44 @@ def test_values_made_outside_record_become_leaf_nodes():
     t = tape.to_trace()
     assert [t.op_name(i) for i in range(len(t))] == ['mul', 'leaf']
     assert t.children(0) == [1, 1] and t.grad[1] == 4.0
+
+
+def test_edges_recorded_as_the_ops_run_equal_a_lookup_by_identity(az_model):
+    """The ops write each edge's child id as they make the graph (the fast path of
+    Trace.from_tape); an independent identity lookup over the live Values, and the
+    from_tape path that rebuilds every edge itself, must give the same columns."""
+    params, config, tok = az_model
+    with record(params) as tape:
+        loss, _ = doc_loss(params, config, tok.encode('emma'))
+        loss.backward()
+    fast = tape.to_trace(loss)
+    position = {id(v): i for i, v in enumerate(tape.values)}  # independent of the stamps
+    assert [list(fast.children(i)) for i in range(len(fast))] == \
+        [[position[id(c)] for c in v._children] for v in tape.values]
+    assert list(fast.backward_order) == [position[id(v)] for v in reversed(tape.backward_order)]
+    assert fast.meta['loss_id'] == position[id(loss)]
+    tape.outside = True  # as if an op had met a Value from outside: the slow path
+    slow = tape.to_trace(loss)
+    for column in ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order'):
+        assert getattr(fast, column) == getattr(slow, column), column
+    assert fast.meta == slow.meta
+
+
+def test_a_value_from_an_earlier_recording_is_a_leaf_in_the_next():
+    a = Value(3.0)
+    with record({'w': [[a]]}):
+        y = a * 2.0
+    with record({'w': [[a]]}) as tape:  # `a` registered again; y was made by the first tape
+        z = y + a
+        z.backward()
+    t = tape.to_trace()
+    assert [t.op_name(i) for i in range(len(t))] == ['param', 'add', 'leaf', 'leaf']
+    assert t.children(1) == [2, 0]     # z = y + a: y joins as a leaf
+    assert t.children(2) == [0, 3]     # y = a * 2.0: its constant, from the first tape, too
+    assert t.data[3] == 2.0 and t.grad[0] == 1.0 + 2.0
+
+
+def test_the_engine_never_stamps_a_value():
+    v = Value(1.0) * 2 + Value(3.0).exp()
+    v.backward()
+    assert not hasattr(v, '_id') and not any(hasattr(c, '_id') for c in v._children)

@@ -34,10 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .. import engine
-from ..engine import PRIMITIVES
+from ..engine import ARITY, PRIMITIVES
 from ..errors import InputError
-
-ARITY = {'add': 2, 'mul': 2, 'pow': 1, 'log': 1, 'exp': 1, 'relu': 1}
 
 _active = []  # names of the faults in force, outermost first (for reports)
 

@@ -11,10 +11,18 @@ context and the engine's primitives are the bare ones. While recording, the prim
 wrapped (engine.patched_ops) so that every Value they create, the constants that
 Python numbers are wrapped into included, is appended to the tape in creation
 order; a node's id is its index on the tape, never `id()`.
+
+Each op also appends its children's node ids as it makes its output (the Trace's
+edge column, with no Value -> id pass afterwards). It reads them from the Values'
+`_id` slot, which the engine keeps for recorders and never reads itself: a tape
+writes `base + node id` there, `base` being unique per tape, so a Value stamped
+by an earlier recording, or never stamped (made outside record()), is told
+apart, and joins the Trace as a 'leaf' node instead.
 """
 
 from array import array
 from contextlib import contextmanager
+from itertools import count
 
 from .. import engine, tags
 from ..engine import PRIMITIVES, Value
@@ -22,6 +30,7 @@ from .ops import OP_CODE
 from .scopes import Scope, ScopeTable
 from .trace import Trace
 
+_tape_serials = count(1)  # each Tape's `_id` offset is its serial << 40
 _active = None  # the Tape being recorded, or None: the only recording state
 _ENGINE_OPS = {name: Value.__dict__[attr] for name, attr in PRIMITIVES.items()}
 
@@ -56,6 +65,9 @@ class Tape:
     def __init__(self, params=None):
         self.values = []            # every Value, in creation order: index = node id
         self.ops = array('B')       # OP_CODE per node
+        self.base = next(_tape_serials) << 40  # a Value's `_id` is base + its node id
+        self.child = []             # child node ids, op by op: the Trace's edge column
+        self.outside = False        # an op read a Value not on this tape
         self.pow_exponent = {}      # node id -> the number a `pow` raised to
         self.scopes = ScopeTable()
         self.scope = self.scopes.root
@@ -80,6 +92,7 @@ class Tape:
         self.set_scope(sid)
         for r, row in enumerate(matrix):
             for c, p in enumerate(row):
+                p._id = self.base + len(self.values)
                 self.values.append(p)
                 self.ops.append(OP_CODE['param'])
                 self.param_cells.append((k, r, c))
@@ -104,6 +117,13 @@ class Tape:
     def __len__(self):
         return len(self.values)
 
+    def node_id(self, v):
+        """The node id of a Value on this tape; KeyError if it is not on it."""
+        i = getattr(v, '_id', -1) - self.base
+        if not 0 <= i < len(self.values):
+            raise KeyError(v)
+        return i
+
     def to_trace(self, loss=None):
         """Detach what was recorded into a `Trace` (see microgpt.recording.trace)."""
         return Trace.from_tape(self, loss)
@@ -117,28 +137,49 @@ def _recording_op(tape, name, current):
     the tests hold the two to bit-identical results. Any other `current` (a
     fault injected by microgpt.checks.faults) is wrapped, so recording shows it too.
     """
-    values, ops = tape.values, tape.ops
+    values, ops, child, base = tape.values, tape.ops, tape.child, tape.base
     code, const = OP_CODE[name], OP_CODE['const']
     exponents = tape.pow_exponent
     own = current is _ENGINE_OPS[name]
 
+    # every op below stamps what it makes (`_id = base + node id`) and appends its
+    # children's node ids; an unstamped child (AttributeError) or one stamped by an
+    # earlier tape (a negative id) is from outside: Trace.from_tape handles both
     if own and name == 'add':
         def op(self, other):
+            n = len(values)
             if not isinstance(other, Value):
                 other = Value(other)
+                other._id = base + n
+                n += 1
                 values.append(other)
                 ops.append(const)
             out = Value(self.data + other.data, (self, other), (1, 1))
+            out._id = base + n
+            try:
+                child.append(self._id - base)
+                child.append(other._id - base)
+            except AttributeError:
+                tape.outside = True
             values.append(out)
             ops.append(code)
             return out
     elif own and name == 'mul':
         def op(self, other):
+            n = len(values)
             if not isinstance(other, Value):
                 other = Value(other)
+                other._id = base + n
+                n += 1
                 values.append(other)
                 ops.append(const)
             out = Value(self.data * other.data, (self, other), (other.data, self.data))
+            out._id = base + n
+            try:
+                child.append(self._id - base)
+                child.append(other._id - base)
+            except AttributeError:
+                tape.outside = True
             values.append(out)
             ops.append(code)
             return out
@@ -146,22 +187,39 @@ def _recording_op(tape, name, current):
         def op(self, other):
             if not isinstance(other, Value):  # the constant the bare op would wrap
                 other = Value(other)
+                other._id = base + len(values)
                 values.append(other)
                 ops.append(const)
             out = current(self, other)
+            try:
+                child.append(self._id - base)
+                child.append(other._id - base)
+            except AttributeError:
+                tape.outside = True
+            out._id = base + len(values)
             values.append(out)
             ops.append(code)
             return out
     elif name == 'pow':
         def op(self, other):
             out = current(self, other)
+            try:
+                child.append(self._id - base)
+            except AttributeError:
+                tape.outside = True
             exponents[len(values)] = other
+            out._id = base + len(values)
             values.append(out)
             ops.append(code)
             return out
     else:  # log, exp, relu: one child, no constant
         def op(self):
             out = current(self)
+            try:
+                child.append(self._id - base)
+            except AttributeError:
+                tape.outside = True
+            out._id = base + len(values)
             values.append(out)
             ops.append(code)
             return out

@@ -26,7 +26,7 @@ from operator import sub
 
 from ..files import read_capped_bytes, write_atomic
 from .cells import TraceQueryError, check_param
-from .ops import OP_CODE, OPS
+from .ops import ARITY_TABLE, OP_CODE, OPS
 from .scopes import FIELDS, scope_path
 from .trace_binary import dump_binary, is_binary_trace, read_binary
 from .trace_json import MAX_TRACE_BYTES, TraceFormatError, dump_trace, read_columns
@@ -65,13 +65,24 @@ class Trace:
     def from_tape(cls, tape, loss=None, meta=None):
         """Columns from a finished `record()` tape; `loss` defaults to the root
         of the recorded backward pass."""
-        values = list(tape.values)
+        values = tape.values
         ops = array('B', tape.ops)
         scope = tape.node_scopes()
-        index = {v: i for i, v in enumerate(values)}  # identity map, internal only
-        try:
-            child = array('q', [index[c] for v in values for c in v._children])
-        except KeyError:  # a Value made outside record(): add it as a 'leaf' node
+        topo = tape.backward_order or ()
+        if not tape.outside and min(tape.child, default=0) >= 0:
+            # the ops recorded every edge as a node id while they made the graph
+            child = array('q', tape.child)
+            base = tape.base
+            order = array('q', [v._id - base for v in reversed(topo)])
+            node_id = tape.node_id
+            # each op makes a fixed number of children (faults bend local grads, never children)
+            child_ptr = array('q', accumulate(ops.tobytes().translate(ARITY_TABLE), initial=0))
+            if child_ptr[-1] != len(child):
+                raise RuntimeError(f"the tape's edges disagree with its ops: {len(child)} children "
+                                   f"for {child_ptr[-1]} op arguments")
+        else:  # an op read a Value made outside record(): it joins as a 'leaf' node
+            values = list(values)
+            index = {v: i for i, v in enumerate(values)}  # identity map, internal only
             leaf, root = OP_CODE['leaf'], tape.scopes.root
             k = 0
             while k < len(values):
@@ -83,11 +94,12 @@ class Trace:
                         scope.append(root)
                 k += 1
             child = array('q', [index[c] for v in values for c in v._children])
-        child_ptr = array('q', accumulate((len(v._children) for v in values), initial=0))
+            order = array('q', [index[v] for v in reversed(topo)])
+            node_id = index.__getitem__
+            child_ptr = array('q', accumulate((len(v._children) for v in values), initial=0))
         local = array('d', [lg for v in values for lg in v._local_grads])
         data = array('d', [v.data for v in values])
         grad = array('d', [v.grad for v in values])
-        order = array('q', [index[v] for v in reversed(tape.backward_order or ())])
         if loss is None and tape.backward_order is not None:
             loss = tape.backward_order[-1]
         base, k = {}, 0
@@ -97,9 +109,9 @@ class Trace:
             k += rows * cols
         meta = dict(tape.meta, **(meta or {}))
         if loss is not None:
-            meta['loss_id'] = index[loss]
+            meta['loss_id'] = node_id(loss)
         if 'position_loss_values' in meta:  # Values -> ids, so meta stays plain data
-            meta['position_loss_ids'] = [index[v] for v in meta.pop('position_loss_values')]
+            meta['position_loss_ids'] = [node_id(v) for v in meta.pop('position_loss_values')]
         return cls(op=ops, data=data, grad=grad, scope=scope, scopes=list(tape.scopes.scopes),
                    child_ptr=child_ptr, child=child, local=local,
                    backward_order=order, pow_exponent=dict(tape.pow_exponent),
