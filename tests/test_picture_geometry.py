@@ -4,8 +4,8 @@ For each picture, on both renderers (native `dot`, WebAssembly Graphviz): every 
 of a node lies inside that node's shape and crosses none of its record's field
 separators (the WebAssembly build sizes fields with its own font metrics), no two
 nodes overlap; and the picture fits 16:9 (at most 16:9 x 1.25 wide) with no text
-below 10 px at 1920 px width (strict xfail, with the reason, where not yet). One
-browser, one page per picture.
+below 10 px at 1920 px width (fit-to-width: a taller picture scrolls), on both
+renderers. One browser, one page per picture.
 """
 
 import os
@@ -143,23 +143,13 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
     assert not overlaps, f'{len(overlaps)} overlapping node pairs, e.g. {overlaps[:5]}'
 
 
-# measured not to fit yet, each with why (strict xfail: fixing one shows)
-NOT_YET = {
-    'token2-expand-head0': 'an expanded head is ~100 scalar records; with its dot products stacked and the '
-                           'folded heads 1..3 one under the other (draw._wrap_chains) it is 1902x3887 pt '
-                           '(was ~3500 pt wide): text 9.1 px; the rest of the width is q/k/v, its 3 parameters '
-                           'and the 2 outputs drawn right of the head',
-    '02_attention_head_scalar': 'the same view as token2-expand-head0 (1902 pt wide, text 9.1 px)',
-}
-FIT_CASES = [pytest.param(n, f, id=n, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n]) if n in NOT_YET
-                          else ()) for n, f in pictures()]
-
-
-@pytest.mark.parametrize('name,make', FIT_CASES)
-def test_fits_16_9_with_text_at_least_10px(browser, name, make, tmp_path):
-    m = measure(browser, make(), 'native', tmp_path)
-    assert m['width'] / m['height'] <= 16 / 9 * 1.25
-    assert m['minFont'] >= 10
+@pytest.mark.parametrize('name,make,renderer', CASES, ids=[f'{n}-{r}' for n, _, r in CASES])
+def test_fits_16_9_with_text_at_least_10px(browser, name, make, renderer, tmp_path):
+    """At fit-to-width on a 1920 px screen: no wider than 16:9 (x 1.25; a taller picture
+    scrolls) and no text below 10 px, on both renderers."""
+    m = measure(browser, make(), renderer, tmp_path)
+    assert m['width'] / m['height'] <= 16 / 9 * 1.25, f"{m['width']:.0f}x{m['height']:.0f} px"
+    assert m['minFont'] >= 10, f"smallest text {m['minFont']:.1f} px"
 
 
 # -- order: heads 0, 1, 2, 3 and positions as rows, read from the rendered SVG ----------------
