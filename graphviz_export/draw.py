@@ -110,7 +110,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
         _legend(g, trace, folded, reasons, edge_grads, names)
-        if boxes:   # beside the last column: in the first it would widen the heat-map's column
+        if boxes and sel.matrix is not None:   # beside the last column, not the heat-map's
             g.edge(folded.nodes[-1].name, 'legend_bar', style='invis', weight='0')
         elif expanded:  # under the picture: the top row holds the inputs
             last = [n.name for n in folded.nodes if n.side == 'interior' and n.kind != 'ref']
@@ -185,11 +185,19 @@ def _wrap_chains(g, trace, folded):
 
 
 def _position_uses(folded):
-    """A matrix view's uses, one node per position, in position order (else [])."""
-    if folded.selection.matrix is None:
+    """A matrix view's uses, one node per position, in position order (else []); a
+    parameter cell's view likewise: the scalars the cell feeds directly, one a position."""
+    sel = folded.selection
+    if sel.matrix is not None:
+        uses = sorted((n.positions[0], n.name) for n in folded.nodes
+                      if n.side == 'interior' and n.kind == 'group' and len(n.positions) == 1)
+    elif sel.kind == 'param':
+        focus = {n.name for n in folded.nodes if n.focus}
+        fed = {e.dst for e in folded.edges if e.src in focus}
+        uses = sorted((n.scope.pos, n.name) for n in folded.nodes
+                      if n.name in fed and n.kind == 'scalar' and n.scope.pos is not None)
+    else:
         return []
-    uses = sorted((n.positions[0], n.name) for n in folded.nodes
-                  if n.side == 'interior' and n.kind == 'group' and len(n.positions) == 1)
     if len(uses) < 2 or len({p for p, _ in uses}) != len(uses):
         return []
     return [name for _, name in uses]

@@ -252,3 +252,39 @@ def test_wte_heat_map_rows_named_and_uses_in_position_order(emma, renderer):
     assert names == [[repr(c)] for c in 'abcdefghijklmnopqrstuvwxyz'] + [['BOS']]
     rows = sorted(e.split('->')[0] for e in drawn['edges'] if e.startswith('m0_g'))
     assert rows == ['m0_g0', 'm0_g12', 'm0_g12', 'm0_g26', 'm0_g4']
+
+
+def _named_boxes(svg):
+    """{DOT node name: (x0, y0, x1, y1)} of the SVG's nodes (SVG units, y down)."""
+    import re
+    import xml.etree.ElementTree as ET
+    out = {}
+    for g in ET.fromstring(svg).iter(SVG_NS + 'g'):
+        if g.get('class') != 'node':
+            continue
+        pts = []
+        for el in g.iter():
+            if el.tag in (SVG_NS + 'polygon', SVG_NS + 'path'):
+                nums = [float(v) for v in re.findall(r'-?\d+(?:\.\d+)?', el.get('points') or el.get('d') or '')]
+                pts += list(zip(nums[0::2], nums[1::2]))
+        if pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            out[g.find(SVG_NS + 'title').text] = (min(xs), min(ys), max(xs), max(ys))
+    return out
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_cell_uses_in_position_order(emma, renderer):
+    """Example 04 (README: --param layer0.attn_wq[3][5] --edge-grads): the cell's five uses
+    (q[3] = ... at positions 0..4) one above the other, position 0 on top, not overlapping."""
+    view = build_view(emma, param='layer0.attn_wq[3][5]', edge_grads=True)
+    cell = next(n for n in view.folded.nodes if n.focus)
+    uses = {e.dst for e in view.folded.edges if e.src == cell.name}
+    by_pos = sorted((n.scope.pos, n.name) for n in view.folded.nodes if n.name in uses)
+    assert [p for p, _ in by_pos] == [0, 1, 2, 3, 4]
+    boxes = _named_boxes(_rendered(view, renderer))
+    rows = [boxes[name] for _, name in by_pos]
+    tops = [b[1] for b in rows]
+    assert tops == sorted(tops), f'uses at positions 0..4 drawn at y {tops}'
+    for a, b in zip(rows, rows[1:]):
+        assert a[3] <= b[1], f'uses overlap: {a} {b}'
