@@ -33,6 +33,8 @@ README_VIEWS = {
     'param-wq-edge-grads': {'param': 'layer0.attn_wq[3][5]', 'edge_grads': True},
     'param-wte': {'param': 'wte'},
     'node-loss-depth3': {'node': 'loss', 'depth': 3},
+    # not a README view: the vector-level layer view at every position (issue 11)
+    'layer0-vector-every-position': {'layer': 0, 'level': 'vector'},
 }
 
 MEASURE = """() => {
@@ -143,7 +145,18 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
     assert not overlaps, f'{len(overlaps)} overlapping node pairs, e.g. {overlaps[:5]}'
 
 
-@pytest.mark.parametrize('name,make,renderer', CASES, ids=[f'{n}-{r}' for n, _, r in CASES])
+# measured not to fit yet, with why (strict xfail: fixing one shows)
+NOT_YET = {
+    'layer0-vector-every-position': 'laid out top to bottom, positions as columns: 5037x1494 pt native, '
+                                    '4396x1582 wasm (text 3.4 / 3.9 px); wrapping each MLP under its attention '
+                                    '(LR, 1555 pt wide) was tried: dot put the MLP above the attention at '
+                                    'positions 0 and 1 (note2-11.md)',
+}
+FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}', marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n])
+                          if n in NOT_YET else ()) for n, f, r in CASES]
+
+
+@pytest.mark.parametrize('name,make,renderer', FIT_CASES)
 def test_fits_16_9_with_text_at_least_10px(browser, name, make, renderer, tmp_path):
     """At fit-to-width on a 1920 px screen: no wider than 16:9 (x 1.25; a taller picture
     scrolls) and no text below 10 px, on both renderers."""
