@@ -64,7 +64,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     g = graphviz.Digraph('microgpt', graph_attr=graph, node_attr=NODE, edge_attr=EDGE)
     g.attr(label=_title(trace, folded))
     anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
-    root = _cluster_tree(folded.nodes)
+    root = _cluster_tree(folded.nodes, names)
     counter = [0]
     boxes = _position_uses(folded)
 
@@ -103,15 +103,39 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 src = row
                 attrs.pop('ltail', None)
         g.edge(src, e.dst, **attrs)
-    if rankdir == 'TB' and folded.level != 'scalar':     # a head expanded inside a coarser view
-        _wrap_chains(g, trace, folded)
+    expanded = rankdir == 'TB' and folded.level != 'scalar' and _wrap_chains(g, trace, folded)
+    if expanded:
+        _inputs_on_top(g, folded)
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
         _legend(g, trace, folded, reasons, edge_grads, names)
-        if boxes:   # beside the last column: in the first it would widen the heat-map's column
+        if boxes and sel.matrix is not None:   # beside the last column, not the heat-map's
             g.edge(folded.nodes[-1].name, 'legend_bar', style='invis', weight='0')
+        elif expanded:  # under the picture: the top row holds the inputs
+            last = [n.name for n in folded.nodes if n.side == 'interior' and n.kind != 'ref']
+            g.edge(last[-1], 'legend_bar', style='invis', weight='0')
     return g
+
+
+def _inputs_on_top(g, folded):
+    """With a head expanded, the parameters of q, k, v join the top row of inputs (wte, wpe,
+    cached k and v) instead of sitting beside the view, three abreast at q, k, v's height
+    (~530 pt of width); the legend then goes under the picture. Measured on head 0 of 'emma'
+    pos 2 at block level (native dot): with the references inside the head cluster
+    (cluster_path), 1676 -> 1586 pt wide."""
+    names = {n.name: n for n in folded.nodes}
+    feeders = {n.name for n in folded.nodes if _feeds_heads(n)}
+    embed = {n.name for n in folded.nodes if n.side == 'interior' and n.scope.block == 'embed'}
+    qkv = {e.src for e in folded.edges if e.dst in feeders and names[e.src].side == 'input'}
+    row = {e.src for e in folded.edges if e.dst in embed and names[e.src].side == 'input'}
+    row |= {n.name for n in folded.nodes if n.side == 'input' and n.scope.block == 'attn'}  # cached k, v
+    if qkv and row:     # rank=same with the top row (rank=min alone left them where they were)
+        with g.subgraph() as top:
+            top.attr(rank='same')
+            for n in folded.nodes:
+                if n.name in qkv or n.name in row:
+                    top.node(n.name)
 
 
 WRAPPED_ROLES = ('attn_logits', 'head_out')
@@ -125,7 +149,7 @@ def _wrap_chains(g, trace, folded):
     one under the other (they would otherwise sit in a row beside it). Only for a head
     expanded in a coarser view: a whole head at scalar level is wider than tall already
     (1545x1616 pt; stacked it would be 1646x3670). Head 0 of 'emma' pos 2 at
-    block level: ~3,300 -> 1,902 pt wide (native dot)."""
+    block level: ~3,300 -> 1,902 pt wide (native dot). True when a head is expanded."""
     namer = labels.namer(trace)
     chains = {}
     for n in folded.nodes:
@@ -157,14 +181,23 @@ def _wrap_chains(g, trace, folded):
             for a in ends:
                 for b in starts:
                     g.edge(f'n{a}', f'n{b}', style='invis')
+    return bool(expanded)
 
 
 def _position_uses(folded):
-    """A matrix view's uses, one node per position, in position order (else [])."""
-    if folded.selection.matrix is None:
+    """A matrix view's uses, one node per position, in position order (else []); a
+    parameter cell's view likewise: the scalars the cell feeds directly, one a position."""
+    sel = folded.selection
+    if sel.matrix is not None:
+        uses = sorted((n.positions[0], n.name) for n in folded.nodes
+                      if n.side == 'interior' and n.kind == 'group' and len(n.positions) == 1)
+    elif sel.kind == 'param':
+        focus = {n.name for n in folded.nodes if n.focus}
+        fed = {e.dst for e in folded.edges if e.src in focus}
+        uses = sorted((n.scope.pos, n.name) for n in folded.nodes
+                      if n.name in fed and n.kind == 'scalar' and n.scope.pos is not None)
+    else:
         return []
-    uses = sorted((n.positions[0], n.name) for n in folded.nodes
-                  if n.side == 'interior' and n.kind == 'group' and len(n.positions) == 1)
     if len(uses) < 2 or len({p for p, _ in uses}) != len(uses):
         return []
     return [name for _, name in uses]
@@ -183,12 +216,15 @@ def _order_uses(g, uses):
 
 
 # -- clusters ------------------------------------------------------------------------------
-def cluster_path(node):
-    """((field, value), ...) of the clusters an interior node sits in; () outside."""
+def cluster_path(node, names=None):
+    """((field, value), ...) of the clusters an interior node sits in; () outside. A
+    reference to a scalar sits in its reader's head cluster (outside, dot would put it
+    beside the cluster: a column of references ~240 pt wide beside an expanded head)."""
     if node.side != 'interior' or node.kind == 'matrix':
         return ()
     pos, layer, block, head, _ = node.scope
-    if node.kind != 'scalar':
+    reader = names.get(node.name[1:]) if node.kind == 'ref' and names else None
+    if node.kind != 'scalar' and (reader is None or reader.kind != 'scalar'):
         head = None     # summaries name their head; a head cluster would defeat the head order
     path = []
     for f, v in (('pos', pos), ('layer', layer), ('block', block), ('head', head)):
@@ -197,12 +233,12 @@ def cluster_path(node):
     return tuple(path)
 
 
-def _cluster_tree(nodes):
+def _cluster_tree(nodes, names=None):
     root = {'path': (), 'items': [], 'count': 0, 'sub': {}}
     for n in nodes:
         c = root
         c['count'] += 1
-        for step in cluster_path(n):
+        for step in cluster_path(n, names):
             sub = c['sub'].get(step)
             if sub is None:
                 sub = c['sub'][step] = {'path': c['path'] + (step,), 'items': [], 'count': 0, 'sub': {}}

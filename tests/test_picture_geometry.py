@@ -4,8 +4,8 @@ For each picture, on both renderers (native `dot`, WebAssembly Graphviz): every 
 of a node lies inside that node's shape and crosses none of its record's field
 separators (the WebAssembly build sizes fields with its own font metrics), no two
 nodes overlap; and the picture fits 16:9 (at most 16:9 x 1.25 wide) with no text
-below 10 px at 1920 px width (strict xfail, with the reason, where not yet). One
-browser, one page per picture.
+below 10 px at 1920 px width (fit-to-width: a taller picture scrolls), on both
+renderers. One browser, one page per picture.
 """
 
 import os
@@ -33,6 +33,8 @@ README_VIEWS = {
     'param-wq-edge-grads': {'param': 'layer0.attn_wq[3][5]', 'edge_grads': True},
     'param-wte': {'param': 'wte'},
     'node-loss-depth3': {'node': 'loss', 'depth': 3},
+    # not a README view: the vector-level layer view at every position (issue 11)
+    'layer0-vector-every-position': {'layer': 0, 'level': 'vector'},
 }
 
 MEASURE = """() => {
@@ -143,23 +145,24 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
     assert not overlaps, f'{len(overlaps)} overlapping node pairs, e.g. {overlaps[:5]}'
 
 
-# measured not to fit yet, each with why (strict xfail: fixing one shows)
+# measured not to fit yet, with why (strict xfail: fixing one shows)
 NOT_YET = {
-    'token2-expand-head0': 'an expanded head is ~100 scalar records; with its dot products stacked and the '
-                           'folded heads 1..3 one under the other (draw._wrap_chains) it is 1902x3887 pt '
-                           '(was ~3500 pt wide): text 9.1 px; the rest of the width is q/k/v, its 3 parameters '
-                           'and the 2 outputs drawn right of the head',
-    '02_attention_head_scalar': 'the same view as token2-expand-head0 (1902 pt wide, text 9.1 px)',
+    'layer0-vector-every-position': 'laid out top to bottom, positions as columns: 5037x1494 pt native, '
+                                    '4396x1582 wasm (text 3.4 / 3.9 px); wrapping each MLP under its attention '
+                                    '(LR, 1555 pt wide) was tried: dot put the MLP above the attention at '
+                                    'positions 0 and 1 (note2-11.md)',
 }
-FIT_CASES = [pytest.param(n, f, id=n, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n]) if n in NOT_YET
-                          else ()) for n, f in pictures()]
+FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}', marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n])
+                          if n in NOT_YET else ()) for n, f, r in CASES]
 
 
-@pytest.mark.parametrize('name,make', FIT_CASES)
-def test_fits_16_9_with_text_at_least_10px(browser, name, make, tmp_path):
-    m = measure(browser, make(), 'native', tmp_path)
-    assert m['width'] / m['height'] <= 16 / 9 * 1.25
-    assert m['minFont'] >= 10
+@pytest.mark.parametrize('name,make,renderer', FIT_CASES)
+def test_fits_16_9_with_text_at_least_10px(browser, name, make, renderer, tmp_path):
+    """At fit-to-width on a 1920 px screen: no wider than 16:9 (x 1.25; a taller picture
+    scrolls) and no text below 10 px, on both renderers."""
+    m = measure(browser, make(), renderer, tmp_path)
+    assert m['width'] / m['height'] <= 16 / 9 * 1.25, f"{m['width']:.0f}x{m['height']:.0f} px"
+    assert m['minFont'] >= 10, f"smallest text {m['minFont']:.1f} px"
 
 
 # -- order: heads 0, 1, 2, 3 and positions as rows, read from the rendered SVG ----------------
@@ -262,3 +265,39 @@ def test_wte_heat_map_rows_named_and_uses_in_position_order(emma, renderer):
     assert names == [[repr(c)] for c in 'abcdefghijklmnopqrstuvwxyz'] + [['BOS']]
     rows = sorted(e.split('->')[0] for e in drawn['edges'] if e.startswith('m0_g'))
     assert rows == ['m0_g0', 'm0_g12', 'm0_g12', 'm0_g26', 'm0_g4']
+
+
+def _named_boxes(svg):
+    """{DOT node name: (x0, y0, x1, y1)} of the SVG's nodes (SVG units, y down)."""
+    import re
+    import xml.etree.ElementTree as ET
+    out = {}
+    for g in ET.fromstring(svg).iter(SVG_NS + 'g'):
+        if g.get('class') != 'node':
+            continue
+        pts = []
+        for el in g.iter():
+            if el.tag in (SVG_NS + 'polygon', SVG_NS + 'path'):
+                nums = [float(v) for v in re.findall(r'-?\d+(?:\.\d+)?', el.get('points') or el.get('d') or '')]
+                pts += list(zip(nums[0::2], nums[1::2]))
+        if pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            out[g.find(SVG_NS + 'title').text] = (min(xs), min(ys), max(xs), max(ys))
+    return out
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_cell_uses_in_position_order(emma, renderer):
+    """Example 04 (README: --param layer0.attn_wq[3][5] --edge-grads): the cell's five uses
+    (q[3] = ... at positions 0..4) one above the other, position 0 on top, not overlapping."""
+    view = build_view(emma, param='layer0.attn_wq[3][5]', edge_grads=True)
+    cell = next(n for n in view.folded.nodes if n.focus)
+    uses = {e.dst for e in view.folded.edges if e.src == cell.name}
+    by_pos = sorted((n.scope.pos, n.name) for n in view.folded.nodes if n.name in uses)
+    assert [p for p, _ in by_pos] == [0, 1, 2, 3, 4]
+    boxes = _named_boxes(_rendered(view, renderer))
+    rows = [boxes[name] for _, name in by_pos]
+    tops = [b[1] for b in rows]
+    assert tops == sorted(tops), f'uses at positions 0..4 drawn at y {tops}'
+    for a, b in zip(rows, rows[1:]):
+        assert a[3] <= b[1], f'uses overlap: {a} {b}'
