@@ -195,3 +195,23 @@ def test_the_engine_never_stamps_a_value():
     v = Value(1.0) * 2 + Value(3.0).exp()
     v.backward()
     assert not hasattr(v, '_id') and not any(hasattr(c, '_id') for c in v._children)
+
+
+def test_a_tape_read_after_a_newer_recording_gives_the_same_trace(az_model):
+    """A newer tape stamps the parameters again; an older tape detached afterwards
+    must not read those stamps (it rebuilds its edges instead)."""
+    params, config, tok = az_model
+    tokens = tok.encode('emma')
+    with record(params) as first:
+        loss1, _ = doc_loss(params, config, tokens)
+        loss1.backward()
+    now = first.to_trace(loss1)
+    with record(params) as second:
+        loss2, _ = doc_loss(params, config, tok.encode('ava'))
+        loss2.backward()
+    later = first.to_trace(loss1)
+    # (not 'grad': the second backward added into the parameters' live grads)
+    for column in ('op', 'data', 'scope', 'child_ptr', 'child', 'local', 'backward_order'):
+        assert getattr(later, column) == getattr(now, column), column
+    assert later.meta == now.meta
+    assert len(second.to_trace(loss2)) != len(now)

@@ -31,6 +31,7 @@ from .scopes import Scope, ScopeTable
 from .trace import Trace
 
 _tape_serials = count(1)  # each Tape's `_id` offset is its serial << 40
+_newest_base = 0           # the newest Tape's: an older one's stamps may be overwritten
 _active = None  # the Tape being recorded, or None: the only recording state
 _ENGINE_OPS = {name: Value.__dict__[attr] for name, attr in PRIMITIVES.items()}
 
@@ -65,7 +66,8 @@ class Tape:
     def __init__(self, params=None):
         self.values = []            # every Value, in creation order: index = node id
         self.ops = array('B')       # OP_CODE per node
-        self.base = next(_tape_serials) << 40  # a Value's `_id` is base + its node id
+        global _newest_base
+        self.base = _newest_base = next(_tape_serials) << 40  # a Value's `_id`: base + node id
         self.child = []             # child node ids, op by op: the Trace's edge column
         self.outside = False        # an op read a Value not on this tape
         self.pow_exponent = {}      # node id -> the number a `pow` raised to
@@ -116,6 +118,12 @@ class Tape:
 
     def __len__(self):
         return len(self.values)
+
+    @property
+    def stamps_current(self):
+        """No newer tape has stamped Values since this one (a parameter registered
+        again carries the newer tape's `_id`)."""
+        return self.base == _newest_base
 
     def node_id(self, v):
         """The node id of a Value on this tape; KeyError if it is not on it."""

@@ -69,14 +69,18 @@ class Trace:
         ops = array('B', tape.ops)
         scope = tape.node_scopes()
         topo = tape.backward_order or ()
-        if not tape.outside and min(tape.child, default=0) >= 0:
-            # the ops recorded every edge as a node id while they made the graph
-            child = array('q', tape.child)
-            base = tape.base
-            order = array('q', [v._id - base for v in reversed(topo)])
+        try:  # an unsigned column refuses a negative id: a child stamped by an earlier tape
+            edges = array('Q', tape.child) if tape.stamps_current and not tape.outside else None
+        except OverflowError:
+            edges = None
+        if edges is not None:  # the ops recorded every edge as a node id while they made the graph
+            child = array('q')
+            child.frombytes(edges.tobytes())
+            offset = tape.base
+            order = array('q', [v._id - offset for v in reversed(topo)])
             node_id = tape.node_id
             # each op makes a fixed number of children (faults bend local grads, never children)
-            child_ptr = array('q', accumulate(ops.tobytes().translate(ARITY_TABLE), initial=0))
+            child_ptr = array('q', list(accumulate(ops.tobytes().translate(ARITY_TABLE), initial=0)))
             if child_ptr[-1] != len(child):
                 raise RuntimeError(f"the tape's edges disagree with its ops: {len(child)} children "
                                    f"for {child_ptr[-1]} op arguments")
