@@ -145,15 +145,7 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
     assert not overlaps, f'{len(overlaps)} overlapping node pairs, e.g. {overlaps[:5]}'
 
 
-# measured not to fit yet, with why (strict xfail: fixing one shows)
-NOT_YET = {
-    'layer0-vector-every-position': 'laid out top to bottom, positions as columns: 5037x1494 pt native, '
-                                    '4396x1582 wasm (text 3.4 / 3.9 px); wrapping each MLP under its attention '
-                                    '(LR, 1555 pt wide) was tried: dot put the MLP above the attention at '
-                                    'positions 0 and 1 (note2-11.md)',
-}
-FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}', marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n])
-                          if n in NOT_YET else ()) for n, f, r in CASES]
+FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}') for n, f, r in CASES]
 
 
 @pytest.mark.parametrize('name,make,renderer', FIT_CASES)
@@ -246,6 +238,42 @@ def test_positions_are_rows_in_order(emma, renderer):
     assert tops == sorted(tops), tops
     for (_, a), (_, b) in zip(rows, rows[1:]):
         assert a[3] <= b[1], f'position rows overlap: {a} {b}'
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_layer_vector_view_rows_attention_above_mlp(emma, renderer):
+    """The vector-level layer view at every position (render --layer 0 --level vector): one
+    row per position, 0 on top, rows not overlapping; in each row the attention comes before
+    the MLP (above it: the MLP is wrapped under the attention); the heads in order 0..3."""
+    import re
+    view = build_view(emma, layer=0, level='vector')
+    assert 'rankdir=LR' in view.source
+    boxes = _boxes(_rendered(view, renderer))
+    rows = sorted((int(t.split()[1].rstrip(':')), b) for t, b in boxes['cluster'] if t.startswith('position '))
+    assert [p for p, _ in rows] == list(range(5))
+    for (_, a), (_, b) in zip(rows, rows[1:]):
+        assert a[3] <= b[1], f'position rows overlap: {a} {b}'
+
+    def row_of(box):
+        cy = (box[1] + box[3]) / 2
+        return next(p for p, (_, top, _, bottom) in rows if top <= cy <= bottom)
+
+    blocks = {}
+    for t, b in boxes['cluster']:
+        if t in ('attn', 'mlp'):
+            blocks.setdefault(row_of(b), {})[t] = b
+    assert sorted(blocks) == list(range(5))
+    for p, bl in sorted(blocks.items()):
+        assert bl['attn'][3] <= bl['mlp'][1], f"position {p}: attn {bl['attn']} is not above mlp {bl['mlp']}"
+    heads = {}
+    for text, b in boxes['node']:
+        m = re.match(r'head (\d): ', text)
+        if m:
+            heads.setdefault((row_of(b), text[m.end():]), []).append((int(m.group(1)), (b[1] + b[3]) / 2))
+    assert len(heads) == 15 and all(len(hs) == 4 for hs in heads.values()), heads
+    for where, hs in heads.items():
+        along = [c for _, c in sorted(hs)]
+        assert along == sorted(along), f'{where}: heads 0..3 at {along}'
 
 
 @pytest.mark.parametrize('renderer', RENDERERS)
