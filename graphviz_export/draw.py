@@ -70,7 +70,12 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
         # such parts of an LR picture in the reverse of their drawing order: position 0 on top
         root['items'].reverse()
     counter = [0]
-    boxes = _position_uses(folded)
+    uses = _position_uses(folded)
+    rows = []       # an expanded head's dot products (TB), each in index order
+    if rankdir == 'TB' and folded.level != 'scalar':
+        for by_k in _dot_product_rows(trace, folded).values():
+            rows.extend(r for r in (_row_starts(trace, c) for _, c in sorted(by_k.items())) if len(r) > 1)
+    boxes = set(uses) | {f'n{i}' for row in rows for i in row}     # plain boxes: flat edges hold
 
     def emit(container, cluster):
         for kind, item in cluster['items']:
@@ -93,8 +98,9 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 container.node(item.name, **attrs)
 
     emit(g, root)
-    if boxes:
-        _order_uses(g, boxes)
+    if uses:
+        _order_uses(g, uses)
+    _rows_in_index_order(g, rows)
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
@@ -118,7 +124,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
         _legend(g, trace, folded, reasons, edge_grads, names)
-        if boxes and sel.matrix is not None:   # beside the last column, not the heat-map's
+        if uses and sel.matrix is not None:   # beside the last column, not the heat-map's
             g.edge(folded.nodes[-1].name, 'legend_bar', style='invis', weight='0')
         elif expanded:  # under the picture: the top row holds the inputs
             last = [n.name for n in folded.nodes if n.side == 'interior' and n.kind != 'ref']
@@ -167,15 +173,7 @@ def _wrap_chains(g, trace, folded):
     expanded in a coarser view: a whole head at scalar level is wider than tall already
     (1545x1616 pt; stacked it would be 1646x3670). Head 0 of 'emma' pos 2 at
     block level: ~3,300 -> 1,902 pt wide (native dot). True when a head is expanded."""
-    namer = labels.namer(trace)
-    chains = {}
-    for n in folded.nodes:
-        if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
-            continue
-        k, is_value = namer.element(n.ids[0])
-        if isinstance(k, int):
-            pos, layer, _, head, role = n.scope
-            chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
+    chains = _dot_product_rows(trace, folded)
     expanded = {(n.scope.pos, n.scope.layer) for n in folded.nodes if n.kind == 'scalar' and n.side == 'interior'
                 and n.scope.head is not None}
     others = {}     # the heads left folded beside an expanded one: one column, not a row
@@ -199,6 +197,42 @@ def _wrap_chains(g, trace, folded):
                 for b in starts:
                     g.edge(f'n{a}', f'n{b}', style='invis')
     return bool(expanded)
+
+
+def _dot_product_rows(trace, folded):
+    """{(pos, layer, head, role): {k: [(id, is_value), ...]}}: an expanded head's chains, one
+    per element (the products and sums making attn_logits[h][t], head_out[h][d])."""
+    namer = labels.namer(trace)
+    chains = {}
+    for n in folded.nodes:
+        if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
+            continue
+        k, is_value = namer.element(n.ids[0])
+        if isinstance(k, int):
+            pos, layer, _, head, role = n.scope
+            chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
+    return chains
+
+
+def _row_starts(trace, chain):
+    """The first row of one element's chain: the products (q[j]*k[j], weights[t]*v[t][d]),
+    in index order: the tape made them in that order, so ids ascend with the index."""
+    members = {i for i, _ in chain}
+    return sorted(i for i in members if not any(c in members for c in trace.children(i)))
+
+
+def _rows_in_index_order(g, rows):
+    """Each dot product's products left to right in index order (q[0]*k[0], q[1]*k[1], ...):
+    flat invisible edges in a rank=same subgraph. They are plain boxes, not records: dot
+    loses flat edges next to records. Without them dot's crossing minimisation put them in
+    any order (k[3], k[1], k[0], k[2])."""
+    for row in rows:
+        with g.subgraph() as same:
+            same.attr(rank='same')
+            for i in row:
+                same.node(f'n{i}')
+            for a, b in zip(row, row[1:]):
+                same.edge(f'n{a}', f'n{b}', style='invis')
 
 
 def _position_uses(folded):

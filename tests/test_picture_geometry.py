@@ -329,3 +329,40 @@ def test_cell_uses_in_position_order(emma, renderer):
     assert tops == sorted(tops), f'uses at positions 0..4 drawn at y {tops}'
     for a, b in zip(rows, rows[1:]):
         assert a[3] <= b[1], f'uses overlap: {a} {b}'
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_expanded_head_products_in_index_order(emma, renderer):
+    """Example 02 (README: --token 2 --level block --expand 'pos2/layer0/attn/head0/*'): in
+    each dot product's row, the products read k[0], k[1], k[2], k[3] (attn_logits) or
+    v[0][d], v[1][d], v[2][d] (head_out) left to right, read from the rendered SVG: each
+    product's x against the index of the k or v it multiplies (its reference's name, or for
+    the position's own keys, the index in the row's tape order)."""
+    import re
+    view = build_view(emma, token=2, level='block', expand=['pos2/layer0/attn/head0/*'])
+    from tests.svg_read import read_svg
+    svg = _rendered(view, renderer)
+    boxes = _named_boxes(svg)
+    svg_text = {name: node['texts'] for name, node in read_svg(svg)['nodes'].items()}
+    rows = {}
+    for n in view.folded.nodes:
+        if n.kind != 'scalar' or n.side != 'interior' or emma.op_name(n.ids[0]) != 'mul':
+            continue
+        text = svg_text[n.name][0]
+        m = re.match(r'\* \u2192 (attn_logits\[h0\]\[t\d\]|head_out\[h0\]\[\d\])$', text)
+        if m:
+            rows.setdefault(m.group(1), []).append(n)
+    assert len(rows) == 3 + 4, sorted(rows)     # attn_logits t0..t2, head_out 0..3
+    for row, products in rows.items():
+        # the index each product multiplies, from its reference ('k[2]@pos0', 'v[1][3]'...)
+        read = {}
+        for p in products:
+            ref = svg_text.get('r' + p.name)
+            if ref:
+                read[p.name] = ref[0]
+        xs = [boxes[p.name][0] for p in sorted(products, key=lambda p: p.ids[0])]
+        assert xs == sorted(xs), f'{row}: products drawn at x {xs}'
+        assert len(products) == (4 if row.startswith('attn') else 3)
+        if row.startswith('attn') and len(read) == len(products):     # a cached position: named k[j]
+            by_x = [read[p.name] for p in sorted(products, key=lambda p: boxes[p.name][0])]
+            assert by_x == [f'\u2197 k[{j}]@pos{row[-2]}' for j in range(4)], (row, by_x)
