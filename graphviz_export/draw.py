@@ -57,7 +57,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     annotate = annotate or {}
     names = {n.name: n for n in folded.nodes}
     interior = frozenset(sel.nodes)
-    rankdir = _rankdir(trace, folded, names, reasons, interior, annotate)
+    rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate)
     graph = dict(GRAPH, rankdir=rankdir)
     if rankdir == 'LR' and not any(n.kind == 'matrix' for n in folded.nodes):
         graph['nodesep'] = LR_NODESEP     # LR pictures run wide: more air between rows costs no width
@@ -65,8 +65,17 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     g.attr(label=_title(trace, folded))
     anchors = {}    # matrix node name -> (the DOT node its edges start at, its cluster)
     root = _cluster_tree(folded.nodes, names)
+    if wrap:
+        # the rows are laid out on their own (fold._reference_other_rows), and dot stacks
+        # such parts of an LR picture in the reverse of their drawing order: position 0 on top
+        root['items'].reverse()
     counter = [0]
-    boxes = _position_uses(folded)
+    uses = _position_uses(folded)
+    rows = []       # an expanded head's dot products (TB), each in index order
+    if rankdir == 'TB' and folded.level != 'scalar':
+        for by_k in _dot_product_rows(trace, folded).values():
+            rows.extend(r for r in (_row_starts(trace, c) for _, c in sorted(by_k.items())) if len(r) > 1)
+    boxes = set(uses) | {f'n{i}' for row in rows for i in row}     # plain boxes: flat edges hold
 
     def emit(container, cluster):
         for kind, item in cluster['items']:
@@ -89,11 +98,14 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 container.node(item.name, **attrs)
 
     emit(g, root)
-    if boxes:
-        _order_uses(g, boxes)
+    if uses:
+        _order_uses(g, uses)
+    _rows_in_index_order(g, rows)
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
+        if wrap and _enters_mlp(names[e.src], names[e.dst]):
+            attrs['constraint'] = 'false'   # the MLP restarts at the left, under the attention
         if (e.src, e.dst) in red:
             attrs.update(HIGHLIGHT, label=escape.plain('wrong local derivative'), fontcolor=HIGHLIGHT['color'])
         src = _edge_ends(e, anchors)[0]
@@ -103,6 +115,8 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 src = row
                 attrs.pop('ltail', None)
         g.edge(src, e.dst, **attrs)
+    if wrap:
+        _unwired_in_a_row(g, folded)
     expanded = rankdir == 'TB' and folded.level != 'scalar' and _wrap_chains(g, trace, folded)
     if expanded:
         _inputs_on_top(g, folded)
@@ -110,12 +124,21 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
         _legend(g, trace, folded, reasons, edge_grads, names)
-        if boxes and sel.matrix is not None:   # beside the last column, not the heat-map's
+        if uses and sel.matrix is not None:   # beside the last column, not the heat-map's
             g.edge(folded.nodes[-1].name, 'legend_bar', style='invis', weight='0')
         elif expanded:  # under the picture: the top row holds the inputs
             last = [n.name for n in folded.nodes if n.side == 'interior' and n.kind != 'ref']
             g.edge(last[-1], 'legend_bar', style='invis', weight='0')
     return g
+
+
+def _unwired_in_a_row(g, folded):
+    """The nodes drawn once and only referenced (the parameter matrices every row reads)
+    side by side in one line (invisible edges), not one column of records as tall as a row."""
+    wired = {e.src for e in folded.edges} | {e.dst for e in folded.edges}
+    line = [n.name for n in folded.nodes if n.fan_out and n.name not in wired]
+    for a, b in zip(line, line[1:]):
+        g.edge(a, b, style='invis')
 
 
 def _inputs_on_top(g, folded):
@@ -150,15 +173,7 @@ def _wrap_chains(g, trace, folded):
     expanded in a coarser view: a whole head at scalar level is wider than tall already
     (1545x1616 pt; stacked it would be 1646x3670). Head 0 of 'emma' pos 2 at
     block level: ~3,300 -> 1,902 pt wide (native dot). True when a head is expanded."""
-    namer = labels.namer(trace)
-    chains = {}
-    for n in folded.nodes:
-        if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
-            continue
-        k, is_value = namer.element(n.ids[0])
-        if isinstance(k, int):
-            pos, layer, _, head, role = n.scope
-            chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
+    chains = _dot_product_rows(trace, folded)
     expanded = {(n.scope.pos, n.scope.layer) for n in folded.nodes if n.kind == 'scalar' and n.side == 'interior'
                 and n.scope.head is not None}
     others = {}     # the heads left folded beside an expanded one: one column, not a row
@@ -182,6 +197,42 @@ def _wrap_chains(g, trace, folded):
                 for b in starts:
                     g.edge(f'n{a}', f'n{b}', style='invis')
     return bool(expanded)
+
+
+def _dot_product_rows(trace, folded):
+    """{(pos, layer, head, role): {k: [(id, is_value), ...]}}: an expanded head's chains, one
+    per element (the products and sums making attn_logits[h][t], head_out[h][d])."""
+    namer = labels.namer(trace)
+    chains = {}
+    for n in folded.nodes:
+        if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
+            continue
+        k, is_value = namer.element(n.ids[0])
+        if isinstance(k, int):
+            pos, layer, _, head, role = n.scope
+            chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
+    return chains
+
+
+def _row_starts(trace, chain):
+    """The first row of one element's chain: the products (q[j]*k[j], weights[t]*v[t][d]),
+    in index order: the tape made them in that order, so ids ascend with the index."""
+    members = {i for i, _ in chain}
+    return sorted(i for i in members if not any(c in members for c in trace.children(i)))
+
+
+def _rows_in_index_order(g, rows):
+    """Each dot product's products left to right in index order (q[0]*k[0], q[1]*k[1], ...):
+    flat invisible edges in a rank=same subgraph. They are plain boxes, not records: dot
+    loses flat edges next to records. Without them dot's crossing minimisation put them in
+    any order (k[3], k[1], k[0], k[2])."""
+    for row in rows:
+        with g.subgraph() as same:
+            same.attr(rank='same')
+            for i in row:
+                same.node(f'n{i}')
+            for a, b in zip(row, row[1:]):
+                same.edge(f'n{a}', f'n{b}', style='invis')
 
 
 def _position_uses(folded):
@@ -273,15 +324,33 @@ def _style(*parts):
 
 
 def _rankdir(trace, folded, names, reasons, interior, annotate):
-    """'LR' when the view fits a 16:9 screen that way (page.py), else 'TB'; a matrix
-    heat-map is always LR (its rows are laid out for it)."""
+    """(rankdir, wrap): 'LR' when the view fits a 16:9 screen that way (page.py), else
+    'TB'; a matrix heat-map is always LR (its rows are laid out for it). wrap: a view of
+    several positions too wide for LR whose MLPs, each drawn under its attention (two
+    lines per position), fit: still LR, so that the positions stay rows."""
     if any(n.kind == 'matrix' for n in folded.nodes):
-        return 'LR'
+        return 'LR', False
     widths = {}
     for n in folded.nodes:
         note = annotate.get(n.ids[0]) if n.kind == 'scalar' else None
         widths[n.name] = label_width_lr(_node_attrs(trace, n, folded.level, names, reasons, interior, note)['label'])
-    return choose_rankdir(list(names), [(e.src, e.dst) for e in folded.edges], widths)
+    edges = [(e.src, e.dst) for e in folded.edges]
+    rankdir = choose_rankdir(list(names), edges, widths)
+    if rankdir == 'LR' or folded.level == 'scalar':
+        return rankdir, False
+    if len({n.scope.pos for n in folded.nodes if n.side == 'interior'}) < 2:
+        return rankdir, False
+    wrapped = [(a, b) for a, b in edges if not _enters_mlp(names[a], names[b])]
+    if len(wrapped) == len(edges) or choose_rankdir(list(names), wrapped, widths) != 'LR':
+        return rankdir, False
+    return 'LR', True
+
+
+def _enters_mlp(src, dst):
+    """An edge into a position's MLP from that position's attention (the flow and the
+    residual skip): cut from the ranking when the MLP is wrapped under the attention."""
+    return (src.side == 'interior' and dst.side == 'interior' and src.kind != 'ref'
+            and dst.scope.block == 'mlp' and src.scope.block != 'mlp' and src.scope.pos == dst.scope.pos)
 
 
 def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR'):
@@ -289,7 +358,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
         read = _scalars_read(trace, names.get(node.name[1:]), [names[r] for r in node.refers])
-        short = read or [labels.ref_name(trace, names[r], level) for r in node.refers]
+        short = read or labels.ref_names(trace, [names[r] for r in node.refers], level)
         attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short),
                      tooltip=escape.tooltip(['drawn once elsewhere, as it has many consumers: ' + ', '.join(refs)]))
         return attrs

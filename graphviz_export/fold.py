@@ -306,6 +306,11 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
                            contrib_norm=math.sqrt(math.fsum(v * v for v in bundle.per_child.values()))))
 
     vnodes, edges = _reference_high_fanout(nodes, edges)
+    row_refs = 0
+    if level == 'vector':
+        before = len(vnodes)
+        vnodes, edges = _reference_other_rows(vnodes, edges)
+        row_refs = len(vnodes) - before
     order = {n.name: k for k, n in enumerate(vnodes)}
     edges.sort(key=lambda e: (order[e.src], order[e.dst]))
     stats = {
@@ -326,7 +331,8 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
         'budget': budget,
         'edge_budget': edge_budget,
     }
-    stats['fits'] = stats['nodes'] <= budget and stats['edges'] <= edge_budget
+    # references between rows stand in for long edges (one a row, plain text): not in the node budget
+    stats['fits'] = stats['nodes'] - row_refs <= budget and stats['edges'] <= edge_budget
     return Folded(selection=sel, level=level, nodes=vnodes, edges=edges, stats=stats)
 
 
@@ -349,6 +355,70 @@ def _vnode(trace, k, ids, sd, leaving, sel):
     values = tuple(group_values(trace, ids, leaving) if sd == 'interior' else boundary_values(trace, ids))
     return VNode(name=f'g{first}', kind='group', side=sd, ids=tuple(ids), scope=common,
                  positions=positions, values=values)
+
+
+def _reference_other_rows(vnodes, edges):
+    """In a vector view of several positions (drawn as rows), what a row reads from outside
+    itself is a reference: the keys and values a position caches from earlier positions,
+    and the parameter matrices every row reads. One reference node per reading position
+    and set of nodes read ("↗ k (cached) pos 0..2", feeding that position's four heads),
+    so that each row is laid out on its own: wired, the long edges between rows pulled
+    dot's order out of shape (an MLP drawn above its own attention, rows out of order)."""
+    by_name = {n.name: n for n in vnodes}
+    rows = {n.scope.pos for n in vnodes if n.side == 'interior' and n.kind != 'ref'}
+    if len(rows) < 2 or None in rows:
+        return vnodes, edges
+    fed = {}
+    for e in edges:
+        if e.kind != 'ref':
+            fed.setdefault(e.src, set()).add(by_name[e.dst].scope.pos)
+
+    def crosses(e):
+        a, b = by_name[e.src], by_name[e.dst]
+        if e.kind == 'ref' or b.side != 'interior' or b.kind != 'group':
+            return False
+        if a.side == 'interior':
+            return a.kind == 'group' and a.scope.pos != b.scope.pos
+        return a.kind == 'group' and a.scope.block == 'params' and len(fed[a.name]) > 1
+
+    if not any(crosses(e) for e in edges):
+        return vnodes, edges
+    kept, readers = [], {}
+    for e in edges:
+        if crosses(e):
+            readers.setdefault(e.dst, []).append(e)
+        else:
+            kept.append(e)
+    order = {n.name: k for k, n in enumerate(vnodes)}
+    shared = {}         # (reading position, names read) -> its consumers, in drawing order
+    for dst in sorted(readers, key=order.get):
+        srcs = tuple(sorted({e.src for e in readers[dst]}, key=order.get))
+        shared.setdefault((by_name[dst].scope.pos, srcs), []).append(dst)
+    taken = set(by_name)
+    at = {}             # consumer -> the references drawn just before it
+    for (_, srcs), dsts in shared.items():
+        first = by_name[dsts[0]]
+        name = 'r' + first.name
+        while name in taken:
+            name = 'r' + name
+        taken.add(name)
+        at.setdefault(first.name, []).append(
+            VNode(name=name, kind='ref', side='interior', ids=tuple(by_name[s].ids[0] for s in srcs),
+                  scope=Scope(first.scope.pos, first.scope.layer, first.scope.block, None, None),
+                  positions=first.positions, refers=srcs))
+        for s in srcs:
+            by_name[s].fan_out += len(dsts)
+        for dst in dsts:     # every consumer of the set reads the same nodes
+            es = sorted(readers[dst], key=lambda e: order[e.src])
+            kept.append(VEdge(src=name, dst=dst, kind='ref', count=sum(e.count for e in es), local=None,
+                              contrib=sum(e.contrib for e in es),
+                              contrib_norm=math.sqrt(math.fsum(e.contrib_norm ** 2 for e in es)),
+                              sources=tuple((e.src, e.count, e.contrib, e.contrib_norm) for e in es)))
+    out = []
+    for n in vnodes:
+        out.extend(at.get(n.name, ()))
+        out.append(n)
+    return out, kept
 
 
 def _reference_high_fanout(vnodes, edges):

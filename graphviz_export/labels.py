@@ -253,7 +253,31 @@ def ref_name(trace, node, level):
     if node.kind == 'scalar':
         return scalar_name(trace, node.ids[0])
     pos = f' pos {ranges(node.positions)}' if node.positions else ''
-    return group_title(node, level, trace).split(' =')[0] + pos
+    return _ref_title(trace, node, level) + pos
+
+
+def _ref_title(trace, node, level):
+    """A summary's title in a reference: a later position reads an earlier one's keys and
+    values from the cache, so 'k (cached)', as the boundary's cached k is called."""
+    if node.kind == 'group' and node.scope.role in ('k', 'v') and node.scope.head is None:
+        return f'{node.scope.role} (cached)'
+    return group_title(node, level, trace).split(' =')[0]
+
+
+def ref_names(trace, nodes, level):
+    """ref_name of each node, summaries of one title merged: 'k (cached) pos 0..2' for the
+    keys of positions 0, 1 and 2 (in the order of their first node)."""
+    out, merged = [], {}
+    for n in nodes:
+        if n.kind == 'scalar' or not n.positions:
+            out.append((ref_name(trace, n, level), None))
+            continue
+        title = _ref_title(trace, n, level)
+        if title not in merged:
+            merged[title] = []
+            out.append((title, merged[title]))
+        merged[title].extend(n.positions)
+    return [text if at is None else f'{text} pos {ranges(at)}' for text, at in out]
 
 
 def ref_label(names):

@@ -7,7 +7,7 @@ from .render import RENDERERS  # 'auto', 'native', 'wasm'
 
 LEVELS = ('auto', 'scalar', 'vector', 'block')
 DEFAULT_LEVEL = 'auto'
-DEFAULT_BUDGET = 150        # visible nodes (reference nodes included) that level auto allows
+DEFAULT_BUDGET = 150        # visible nodes (references included, but those between a vector view's rows) that level auto allows
 DEFAULT_EDGE_BUDGET = 400   # drawn edges that level auto allows (edges make `dot` slow)
 DIRECTIONS = ('both', 'ancestors', 'descendants')
 DEFAULT_TIMEOUT = 60.0      # seconds Graphviz may spend on a layout

@@ -193,3 +193,31 @@ def test_a_summary_is_coloured_by_its_largest_grad_first_id_on_ties(recorded_chr
     nan = Trace.from_json(t.to_json())
     nan.grad[ids[3]] = math.nan
     assert ids[3] != top and figures(nan, ids).grad_peak == ids[3]
+
+
+def test_a_vector_layer_view_draws_its_rows_apart(recorded_christopher):
+    """The layer view at every position, vector level: no drawn edge joins two positions' rows
+    or comes from a parameter matrix; what a row reads from the others (cached k and v) and
+    the matrices every row reads stand behind one reference per reading position and set of
+    nodes read, whose edges name each source (nothing dropped: the count is kept)."""
+    t = recorded_christopher
+    sel = select(t, layer=0)
+    f = fold(t, sel, level='vector')
+    names = {n.name: n for n in f.nodes}
+    for e in f.edges:
+        a, b = names[e.src], names[e.dst]
+        if e.kind != 'ref':
+            assert not (a.side == 'interior' and a.scope.pos != b.scope.pos), (e.src, e.dst)
+            assert a.scope.block != 'params', (e.src, e.dst)
+    # position 5's heads read k and v of positions 0..4 through two references, one each
+    refs5 = [n for n in f.nodes if n.kind == 'ref' and n.scope.pos == 5
+             and {names[r].scope.role for r in n.refers} <= {'k', 'v'}]
+    assert sorted(sorted(names[r].scope.pos for r in n.refers) for n in refs5) == [[0, 1, 2, 3, 4]] * 2
+    for ref in refs5:
+        fed = [e for e in f.edges if e.src == ref.name]
+        assert sorted(names[e.dst].scope.head for e in fed) == [0, 1, 2, 3]
+        assert all([s[0] for s in e.sources] == list(ref.refers) for e in fed)
+    # each matrix drawn once, unwired, read by 12 rows
+    params = [n for n in f.nodes if n.scope.block == 'params']
+    assert params and all(n.fan_out == 12 for n in params)
+    assert not {n.name for n in params} & {e.src for e in f.edges}

@@ -145,15 +145,7 @@ def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer,
     assert not overlaps, f'{len(overlaps)} overlapping node pairs, e.g. {overlaps[:5]}'
 
 
-# measured not to fit yet, with why (strict xfail: fixing one shows)
-NOT_YET = {
-    'layer0-vector-every-position': 'laid out top to bottom, positions as columns: 5037x1494 pt native, '
-                                    '4396x1582 wasm (text 3.4 / 3.9 px); wrapping each MLP under its attention '
-                                    '(LR, 1555 pt wide) was tried: dot put the MLP above the attention at '
-                                    'positions 0 and 1 (note2-11.md)',
-}
-FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}', marks=pytest.mark.xfail(strict=True, reason=NOT_YET[n])
-                          if n in NOT_YET else ()) for n, f, r in CASES]
+FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}') for n, f, r in CASES]
 
 
 @pytest.mark.parametrize('name,make,renderer', FIT_CASES)
@@ -249,6 +241,42 @@ def test_positions_are_rows_in_order(emma, renderer):
 
 
 @pytest.mark.parametrize('renderer', RENDERERS)
+def test_layer_vector_view_rows_attention_above_mlp(emma, renderer):
+    """The vector-level layer view at every position (render --layer 0 --level vector): one
+    row per position, 0 on top, rows not overlapping; in each row the attention comes before
+    the MLP (above it: the MLP is wrapped under the attention); the heads in order 0..3."""
+    import re
+    view = build_view(emma, layer=0, level='vector')
+    assert 'rankdir=LR' in view.source
+    boxes = _boxes(_rendered(view, renderer))
+    rows = sorted((int(t.split()[1].rstrip(':')), b) for t, b in boxes['cluster'] if t.startswith('position '))
+    assert [p for p, _ in rows] == list(range(5))
+    for (_, a), (_, b) in zip(rows, rows[1:]):
+        assert a[3] <= b[1], f'position rows overlap: {a} {b}'
+
+    def row_of(box):
+        cy = (box[1] + box[3]) / 2
+        return next(p for p, (_, top, _, bottom) in rows if top <= cy <= bottom)
+
+    blocks = {}
+    for t, b in boxes['cluster']:
+        if t in ('attn', 'mlp'):
+            blocks.setdefault(row_of(b), {})[t] = b
+    assert sorted(blocks) == list(range(5))
+    for p, bl in sorted(blocks.items()):
+        assert bl['attn'][3] <= bl['mlp'][1], f"position {p}: attn {bl['attn']} is not above mlp {bl['mlp']}"
+    heads = {}
+    for text, b in boxes['node']:
+        m = re.match(r'head (\d): ', text)
+        if m:
+            heads.setdefault((row_of(b), text[m.end():]), []).append((int(m.group(1)), (b[1] + b[3]) / 2))
+    assert len(heads) == 15 and all(len(hs) == 4 for hs in heads.values()), heads
+    for where, hs in heads.items():
+        along = [c for _, c in sorted(hs)]
+        assert along == sorted(along), f'{where}: heads 0..3 at {along}'
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
 def test_wte_heat_map_rows_named_and_uses_in_position_order(emma, renderer):
     """Each row of wte is named by its character; the five uses read x@pos0 .. x@pos4 top to
     bottom; each use's edge leaves from the row it reads (BOS, 'e', 'm', 'm', 'a')."""
@@ -301,3 +329,40 @@ def test_cell_uses_in_position_order(emma, renderer):
     assert tops == sorted(tops), f'uses at positions 0..4 drawn at y {tops}'
     for a, b in zip(rows, rows[1:]):
         assert a[3] <= b[1], f'uses overlap: {a} {b}'
+
+
+@pytest.mark.parametrize('renderer', RENDERERS)
+def test_expanded_head_products_in_index_order(emma, renderer):
+    """Example 02 (README: --token 2 --level block --expand 'pos2/layer0/attn/head0/*'): in
+    each dot product's row, the products read k[0], k[1], k[2], k[3] (attn_logits) or
+    v[0][d], v[1][d], v[2][d] (head_out) left to right, read from the rendered SVG: each
+    product's x against the index of the k or v it multiplies (its reference's name, or for
+    the position's own keys, the index in the row's tape order)."""
+    import re
+    view = build_view(emma, token=2, level='block', expand=['pos2/layer0/attn/head0/*'])
+    from tests.svg_read import read_svg
+    svg = _rendered(view, renderer)
+    boxes = _named_boxes(svg)
+    svg_text = {name: node['texts'] for name, node in read_svg(svg)['nodes'].items()}
+    rows = {}
+    for n in view.folded.nodes:
+        if n.kind != 'scalar' or n.side != 'interior' or emma.op_name(n.ids[0]) != 'mul':
+            continue
+        text = svg_text[n.name][0]
+        m = re.match(r'\* \u2192 (attn_logits\[h0\]\[t\d\]|head_out\[h0\]\[\d\])$', text)
+        if m:
+            rows.setdefault(m.group(1), []).append(n)
+    assert len(rows) == 3 + 4, sorted(rows)     # attn_logits t0..t2, head_out 0..3
+    for row, products in rows.items():
+        # the index each product multiplies, from its reference ('k[2]@pos0', 'v[1][3]'...)
+        read = {}
+        for p in products:
+            ref = svg_text.get('r' + p.name)
+            if ref:
+                read[p.name] = ref[0]
+        xs = [boxes[p.name][0] for p in sorted(products, key=lambda p: p.ids[0])]
+        assert xs == sorted(xs), f'{row}: products drawn at x {xs}'
+        assert len(products) == (4 if row.startswith('attn') else 3)
+        if row.startswith('attn') and len(read) == len(products):     # a cached position: named k[j]
+            by_x = [read[p.name] for p in sorted(products, key=lambda p: boxes[p.name][0])]
+            assert by_x == [f'\u2197 k[{j}]@pos{row[-2]}' for j in range(4)], (row, by_x)
