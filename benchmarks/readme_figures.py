@@ -124,7 +124,7 @@ def figures(names=None, slow=False, renderer='wasm'):
          and n['scope'][0] == last]
     assert len(q) == 1, q
     out.append(('a vector node', f"`q = Wq·x, {q[0]['n']} values · {sum(q[0]['ops'].values())} ops`"))
-    out.append(('node budget', f"`--budget` visible nodes ({DEFAULT_BUDGET})"))
+    out.append(('node budget', f"`--budget` visible nodes ({DEFAULT_BUDGET};"))
     out.append(('edge budget', f"`--edge-budget` edges ({DEFAULT_EDGE_BUDGET})"))
     out.append(('rmsnorm fan-out', f"an rmsnorm scale feeding {config.n_embd} products"))
     out.append(('timeout', f"`--timeout` seconds ({DEFAULT_TIMEOUT:g})"))
