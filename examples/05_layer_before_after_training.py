@@ -52,7 +52,9 @@ def measured_lines(before, after, steps):
 def views(steps=300):
     """([(file name, view)], (before, after) traces): the picture of the differences."""
     docs = read_docs(_common.names_path())
-    before, after = record_before_after_training(docs, DOC, int(steps), seed=42, num_steps=int(steps))
+    with _common.progress('training', int(steps)) as on_step:
+        before, after = record_before_after_training(docs, DOC, int(steps), seed=42, num_steps=int(steps),
+                                                     on_step=on_step)
     view = build_diff(before, after, ('before', f'after {steps} steps'), layer=0, token=4, level='block',
                       notes=measured_lines(before, after, steps))
     return [('05_layer_before_after_training.svg', view)], (before, after)

@@ -108,3 +108,32 @@ def test_training_example_measures_before_and_after(tmp_path):
     notes = [' '.join(t.split()) for t in drawn['nodes']['notes']['texts']]
     for line in norms:      # the numbers printed are the numbers written on the picture
         assert ' '.join(line.split()) in notes, (line, notes)
+
+
+@needs_names
+def test_training_example_shows_a_progress_bar_only_at_a_terminal(tmp_path):
+    """Example 05 trains for about a minute: at a terminal it draws click's bar on
+    stderr, step by step; piped, it stays silent (the test above: no bar text)."""
+    import pty
+    env = dict(os.environ, MICROGPT_DATA=str(names_path()), COLUMNS='100')
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, str(SCRIPTS[4]), str(tmp_path), '3'], stdout=subprocess.PIPE,
+                           stderr=slave, env=env, timeout=300)
+        os.close(slave)
+        seen = b''
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child's end is closed and everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert r.returncode == 0
+    text = seen.decode('utf-8', 'replace')
+    assert 'training' in text and '3/3' in text, text
+    piped = run(SCRIPTS[4], tmp_path / 'piped', 3, env=env)
+    assert piped.returncode == 0 and 'training' not in piped.stderr and '3/3' not in piped.stderr
