@@ -680,7 +680,7 @@ class Api:
         out = []
 
         def add(text, hint, done=True):
-            if len(out) < MAX_SUGGEST and text != q:
+            if len(out) < MAX_SUGGEST:
                 out.append({'text': text, 'hint': hint, 'done': done})
 
         if colon:
@@ -774,8 +774,9 @@ class Api:
                     where['role'] = part
         # the node view's centre is a crumb of its own; a selection (sel) goes after it
         centre = None
-        if view == 'node':
-            centre = trace.meta.get('loss_id') if state['node'] == 'loss' else state['node']
+        drawn_as_node = trace.source is not None and view in ('doc', 'token', 'layer', 'head')  # a script: the loss
+        if view == 'node' or drawn_as_node:
+            centre = trace.meta.get('loss_id') if drawn_as_node or state['node'] == 'loss' else state['node']
             if centre is not None and not 0 <= centre < len(trace):
                 centre = None
         scalar = state['sel'] if state['sel'] is not None and state['sel'] < len(trace) else None
