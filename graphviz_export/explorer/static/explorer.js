@@ -27,7 +27,7 @@
   const $ = (s) => document.querySelector(s);
   const LIST = ['expand'];
   const VIEW_FIELDS = ['doc', 'seed', 'ckpt', 'view', 'token', 'layer', 'head', 'param', 'node', 'function', 'line', 'level'];
-  const READABLE = 13;               // px: the text height a fresh view opens at (when fit is smaller)
+  const READABLE = 11;               // px: the font size a fresh view opens at (when fit is smaller)
   const events = new EventTarget();
   const cache = new Map();           // query -> /api/view answer (the last 24)
   let state = {};                    // the current state, as in the URL
@@ -315,25 +315,28 @@
     const b = {x: c.x - 60, y: c.y - 60, w: c.w + 120, h: c.h + 120};
     // never zoom out past the whole picture nor in past 1.6x
     if (b.w >= vb0.w && b.h >= vb0.h) fit(); else fitBox(b, 1.6);
-    // many matches spread out: text too small to read; zoom in on the first one
+    // many matches spread out, their text too small to read (< 9 px): zoom in on the first one;
+    // smaller but readable, they stay all on screen
+    if (textPx() >= 9) return;
     const first = boxOf(names.slice(0, 1));
     readableAt({x: first.x + first.w / 2, y: first.y + first.h / 2});
   }
-  // the median on-screen height of the nodes' text (a sample of up to 60), in px: the text's box in
-  // drawing units times the camera's scale (computed, not read from the layout, which may lag behind)
+  // the median on-screen font size of the nodes' text (a sample of up to 60), in px: Graphviz's
+  // font-size in drawing units times the camera's scale (computed from attributes, not read from
+  // the layout, which may lag behind or use a fallback font's metrics before the font is ready)
   function textPx() {
     if (!size || !vb) return 0;
-    const ts = [...svg.querySelectorAll('g.node text')];
+    const ts = [...svg.querySelectorAll('g.node text[font-size]')];
     const step = Math.max(1, Math.floor(ts.length / 60));
     const hs = [];
-    for (let k = 0; k < ts.length; k += step) { const h = ts[k].getBBox().height; if (h > 0) hs.push(h); }
+    for (let k = 0; k < ts.length; k += step) { const h = parseFloat(ts[k].getAttribute('font-size')); if (h > 0) hs.push(h); }
     hs.sort((a, b) => a - b);
     const root = svg.querySelector('g.graph');
     const m = root && root.transform.baseVal.consolidate();
     const unit = m ? Math.hypot(m.matrix.a, m.matrix.b) : 1;
     return hs.length ? hs[Math.floor(hs.length / 2)] * unit * Math.min(size.w / vb.w, size.h / vb.h) : 0;
   }
-  // zoom in (never out) until the text is READABLE px high, centred on p (viewBox coordinates)
+  // zoom in (never out) until the font is READABLE px, centred on p (viewBox coordinates)
   function readableAt(p) {
     const h = textPx();
     if (!h || h >= READABLE - 0.5) return;
