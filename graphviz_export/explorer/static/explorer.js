@@ -438,9 +438,10 @@
   function moveMinimap() {
     const box = $('#minimap');
     if (!vb0 || !vb) return;
-    // shown only when part of the drawing is off screen (and not switched off with m)
-    const all = vb.x <= vb0.x + 1 && vb.y <= vb0.y + 1 && vb.x + vb.w >= vb0.x + vb0.w - 1 && vb.y + vb.h >= vb0.y + vb0.h - 1;
-    box.hidden = all || miniOff;
+    // shown only when much of the drawing is off screen (less than 60% of it in view), unless off (m)
+    const seen = Math.max(0, Math.min(vb.x + vb.w, vb0.x + vb0.w) - Math.max(vb.x, vb0.x)) *
+      Math.max(0, Math.min(vb.y + vb.h, vb0.y + vb0.h) - Math.max(vb.y, vb0.y)) / (vb0.w * vb0.h);
+    box.hidden = seen >= 0.6 || miniOff;
     const W = parseFloat(box.style.width), H = parseFloat(box.style.height);
     const x0 = Math.max(0, (vb.x - vb0.x) / vb0.w), y0 = Math.max(0, (vb.y - vb0.y) / vb0.h);
     const x1 = Math.min(1, (vb.x + vb.w - vb0.x) / vb0.w), y1 = Math.min(1, (vb.y + vb.h - vb0.y) / vb0.h);
@@ -849,6 +850,7 @@
   $('#q').addEventListener('input', () => {
     clearTimeout(sugTimer);
     sugSeq++;
+    if (!$('#q').value) { hideResults(); return; }       // emptied (the field's ×, or Esc): nothing to suggest
     sugTimer = setTimeout(suggestNow, 150);
   });
   $('#q').addEventListener('focus', () => { if ($('#results').hidden && !$('#q').value) suggestNow(); });
@@ -860,6 +862,7 @@
       markRow(list.cur < 0 ? (e.key === 'ArrowDown' ? 0 : -1) : list.cur + (e.key === 'ArrowDown' ? 1 : -1));
     } else if (e.key === 'Escape' && !$('#results').hidden) {
       e.stopPropagation();
+      e.preventDefault();              // a search field clears itself on Esc: keep the query, close the list
       hideResults();
     }
   });
