@@ -845,3 +845,44 @@ def test_the_side_panel_folds_away_and_the_url_keeps_it(page):
     page.click('#sidebtn')
     assert page.locator('#side').is_visible() and 'side=' not in page.url
     assert page.errors == []
+
+
+def test_a_scripts_search_suggests_its_functions_and_a_line_row_outlines_that_line(browser, script_server):
+    server, trace = script_server
+    ctx = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True)
+    pg = ctx.new_page()
+    errors = []
+    pg.on('pageerror', lambda e: errors.append(str(e)))
+    pg.base = server.url
+    try:
+        open_page(pg)
+        pg.click('#q')
+        pg.keyboard.type('fn:', delay=20)
+        pg.wait_for_selector(f'#results .row.sug >> text=fn:{trace.functions()[0]}')
+        assert [t.split()[0] for t in pg.locator('#results .row.sug .txt').all_inner_texts()] == \
+            [f'fn:{f}' for f in trace.functions()]
+        i = trace.functions().index('Neuron.__call__')
+        for _ in range(i + 1):
+            pg.keyboard.press('ArrowDown')
+        url = pg.evaluate('explorer.view.url')
+        pg.keyboard.press('Enter')
+        pg.wait_for_selector('#results .row.match')
+        wait_view(pg, url)
+        assert pg.evaluate('explorer.state.view') == 'function' and pg.evaluate('explorer.state.function') == 'Neuron.__call__'
+        ids = trace.nodes_in_function('Neuron.__call__')
+        lines = sorted({trace.source_of(k).line for k in ids})
+        paths = pg.locator('#results .row.match .path').all_inner_texts()
+        assert sorted(int(p.rsplit(':', 1)[1]) for p in paths) == lines
+        url = pg.evaluate('explorer.view.url')
+        pg.locator('#results .row.match').nth(1).click()
+        wait_view(pg, url)
+        line = int(paths[1].rsplit(':', 1)[1])
+        assert pg.evaluate('explorer.state.hl') == f'fn:Neuron.__call__ line:{line}'
+        want = set(ids) & set(trace.nodes_at_line(line))
+        hl = pg.evaluate('explorer.view.highlight')
+        assert hl and pg.evaluate('explorer.view.hl_count') == len(want)      # the line's nodes, outlined
+        assert all(on_screen(pg, n) for n in hl)
+        pg.screenshot(path=str(ARTIFACTS / '19-script-search.png'))
+        assert errors == []
+    finally:
+        ctx.close()
