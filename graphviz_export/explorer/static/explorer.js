@@ -160,7 +160,7 @@
       svg.setAttribute('height', '100%');
       svg.removeAttribute('style');
       decorate();
-      drawMinimap(text);
+      drawMinimap();
       const opened = (state.expand || []).slice(-1)[0];
       const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
       // a group clicked open (level raised): the nodes inside it, as the new view names them
@@ -424,16 +424,46 @@
   new ResizeObserver(reframe).observe($('#canvas'));    // window, side panel, a bar that wraps
 
   // -- the minimap: the whole drawing, small, with the part on screen as a rectangle ------------
+  // Drawn on a <canvas> from the SVG already on the page (clusters as outlines, nodes as their fill
+  // colour): no second parse of the SVG text, and after the view's first paint (an idle moment).
   const MINI = {w: 220, h: 150};
-  let miniUrl = null;
-  function drawMinimap(text) {
+  let miniJob = null;
+  function drawMinimap() {
     const box = $('#minimap');
-    if (miniUrl) URL.revokeObjectURL(miniUrl);
-    miniUrl = URL.createObjectURL(new Blob([text], {type: 'image/svg+xml'}));
     const k = Math.min(MINI.w / vb0.w, MINI.h / vb0.h);
-    box.style.width = `${Math.round(vb0.w * k)}px`;
-    box.style.height = `${Math.round(vb0.h * k)}px`;
-    $('#minimap img').src = miniUrl;
+    const W = Math.max(8, Math.round(vb0.w * k)), H = Math.max(8, Math.round(vb0.h * k));
+    box.style.width = `${W}px`;
+    box.style.height = `${H}px`;
+    const cv = $('#minimap canvas');
+    const ctx = cv.getContext('2d');
+    ctx.clearRect(0, 0, cv.width, cv.height);
+    const mine = svg;
+    if (miniJob) (window.cancelIdleCallback || clearTimeout)(miniJob);
+    const paint = () => {
+      miniJob = null;
+      if (svg !== mine) return;
+      const dpr = window.devicePixelRatio || 1;
+      cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
+      const root = svg.querySelector('g.graph');
+      const m = root && root.transform.baseVal.consolidate();
+      const M = m ? m.matrix : new DOMMatrix();
+      ctx.setTransform(dpr * W / vb0.w, 0, 0, dpr * H / vb0.h, -dpr * W / vb0.w * vb0.x, -dpr * H / vb0.h * vb0.y);
+      const rect = (g) => {
+        const b = g.getBBox();
+        const p = new DOMPoint(b.x, b.y).matrixTransform(M);
+        return [p.x, p.y, b.width * M.a, b.height * M.d];
+      };
+      ctx.lineWidth = vb0.w / W;
+      ctx.strokeStyle = '#bbb';
+      for (const g of svg.querySelectorAll('g.cluster')) ctx.strokeRect(...rect(g));
+      for (const g of svg.querySelectorAll('g.node')) {
+        const shape = g.querySelector('polygon, path, ellipse');
+        const fill = shape && shape.getAttribute('fill');
+        ctx.fillStyle = fill && fill !== 'none' ? fill : '#999';
+        ctx.fillRect(...rect(g));
+      }
+    };
+    miniJob = window.requestIdleCallback ? requestIdleCallback(paint, {timeout: 300}) : setTimeout(paint, 50);
   }
   function moveMinimap() {
     const box = $('#minimap');
