@@ -16,6 +16,15 @@ def server():
         yield s
 
 
+@pytest.fixture(scope='module')
+def trace():
+    """The server's step, recorded here independently of it."""
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(42)
+    return record_step(params, config, tok, 'emma')
+
+
 def test_page_and_assets_are_served(server):
     status, headers, body = get(server, '/')
     assert status == 200 and headers['Content-Type'].startswith('text/html')
@@ -35,7 +44,7 @@ def test_default_view_is_the_block_view_of_the_last_token(server):
     assert [c['level'] for c in v['crumbs']] == ['document', 'position']
     # every visible node is described, and a block group opens to the vector level in place
     attn = [k for k, n in v['nodes'].items() if n.get('path') == 'pos4/layer0/attn']
-    assert len(attn) == 1 and v['nodes'][attn[0]]['to'] == {'level': 'vector'}
+    assert len(attn) == 1 and v['nodes'][attn[0]]['to'] == {'level': 'vector', 'focus': 'pos4/layer0/attn'}
     assert f'<title>{attn[0]}</title>' in v['svg']
 
 
@@ -73,6 +82,14 @@ def test_bad_view_parameters_get_400_with_a_one_line_json_error(server, query, w
     ('/api/search?q=pos:x', 400, 'pos must be a whole number'),
     ('/api/search?q=color:red', 400, 'tags are key:value'),
     ('/api/search?q=nosuch.matrix[1][1]', 400, 'unknown parameter'),
+    ('/api/search?q=fn:forward', 400, 'this trace has no source lines'),
+    ('/api/search?q=pos:1%20pos:2', 400, "tag 'pos' is given twice"),
+    ('/api/search?q=line:x', 400, 'line must be a whole number'),
+    ('/api/suggest?q=' + 'a' * 201, 400, 'q is longer than 200'),
+    ('/api/suggest?q=a%01', 400, 'q has a control character'),
+    ('/api/suggest?q=a&q=b', 400, "parameter 'q' is given 2 times"),
+    ('/api/view?focus=pos4/*', 400, "focus 'pos4/*' is not a scope path"),
+    ('/api/view?side=left', 400, "side 'left' is not one of: hide"),
     ('/api/export?fmt=gif', 400, "fmt 'gif' is not one of"),
     ('/api/nothing', 404, 'no API endpoint'),
     ('/nothing.html', 404, 'no such page'),
@@ -156,8 +173,8 @@ def test_node_details_equal_the_trace(server):
 
 def test_search_by_tags_cell_and_id(server):
     status, d = get_json(server, '/api/search?q=pos:3%20layer:0%20head:2%20role:attn_weights')
-    assert status == 200 and d['count'] == 25 and d['matches'] == [
-        {'path': 'pos3/layer0/attn/head2/attn_weights', 'count': 25}]
+    assert status == 200 and d['count'] == 25 and [(m['path'], m['count']) for m in d['matches']] == [
+        ('pos3/layer0/attn/head2/attn_weights', 25)]
     status, v = get_json(server, '/api/view?' + d['url'])
     assert status == 200 and v['kind'] == 'head' and len(v['highlight']) >= 1
     assert all('attn_weights' in v['nodes'][n]['path'] for n in v['highlight'])
@@ -447,7 +464,9 @@ def test_a_scripts_trace_has_function_and_line_views_and_its_own_lines(script_se
     assert info['script']['file'] == 'micrograd_style.py' and info['tokens'] == []
     assert info['script']['functions'] == trace.functions()
     status, v = get_json(server, '/api/view')
-    assert v['kind'] == 'node' and [c['level'] for c in v['crumbs']] == ['script']
+    assert v['kind'] == 'node' and [c['level'] for c in v['crumbs']][0] == 'script'
+    assert v['crumbs'][-1] == {'level': 'node', 'label': trace.label(trace.meta['loss_id']),
+                               'to': v['crumbs'][-1]['to']}
     status, v = get_json(server, '/api/view?view=function&function=Neuron.__call__&level=auto')
     assert status == 200 and v['kind'] == 'function' and v['title'].startswith('Neuron.__call__()')
     assert [c['label'] for c in v['crumbs']] == ['micrograd_style.py', 'Neuron.__call__()']
@@ -464,3 +483,77 @@ def test_a_scripts_trace_has_function_and_line_views_and_its_own_lines(script_se
     assert status == 400 and "function 'nope' made no node" in body['error']
     status, body = get_json(server, '/api/view?cmp=steps:2')
     assert status == 400 and 'saved trace' in body['error']
+
+
+# -- session 2b: search rows, suggestions, fn:/line:, crumbs of the node view and of an opened block ----------
+def test_each_search_row_opens_a_view_outlining_only_its_scope(server, trace):
+    status, d = get_json(server, '/api/search?q=role:attn_weights')
+    assert status == 200 and d['count'] == len(trace.nodes(role='attn_weights'))
+    want = [(p, h) for p in trace.positions() for h in trace.heads()]       # 5 positions x 4 heads, one layer
+    assert [m['path'] for m in d['matches']] == [f'pos{p}/layer0/attn/head{h}/attn_weights' for p, h in want]
+    assert sum(m['count'] for m in d['matches']) == d['count'] and d['scopes'] == len(want)
+    for m, (p, h) in list(zip(d['matches'], want))[5:8]:
+        assert m['count'] == len(trace.nodes(pos=p, layer=0, head=h, role='attn_weights'))
+        status, v = get_json(server, '/api/view?' + m['url'])
+        assert status == 200 and v['kind'] == 'head' and v['state']['head'] == h and v['state']['token'] == p
+        assert v['highlight'] and {v['nodes'][n]['path'] for n in v['highlight']} == {m['path']}
+        assert v['hl_count'] == m['count']
+
+
+def test_suggestions_complete_the_word_being_typed(server, trace):
+    def texts(q):
+        status, d = get_json(server, '/api/suggest?q=' + q.replace(' ', '%20'))
+        assert status == 200
+        return [s['text'] for s in d['suggestions']]
+    assert texts('pos:') == [f'pos:{p}' for p in trace.positions()]
+    assert texts('pos:3 he') == ['pos:3 head:']
+    assert texts('pos:3 head:') == [f'pos:3 head:{h}' for h in trace.heads()]
+    assert texts('role:attn_w') == ['role:attn_weights']
+    assert texts('layer0.attn_w') == [n for n in trace.param_names if n.startswith('layer0.attn_w')]
+    assert texts('wte[3') == ['wte[3][0]']
+    assert texts('4711') == ['4711']
+    assert 'fn:' not in texts('f')                 # no fn:/line: tags for a trace without source lines
+
+
+def test_the_node_view_ends_its_crumbs_with_the_centre_and_an_opened_block_is_a_crumb(server, trace):
+    status, v = get_json(server, '/api/view?view=node&node=loss&depth=2&level=auto')
+    assert [(c['level'], c['label']) for c in v['crumbs']] == [
+        ('document', "'emma'"), ('node', trace.label(trace.meta['loss_id']))]
+    i = trace.nodes(pos=2, layer=0, head=1, role='attn_weights')[0]
+    status, v = get_json(server, f'/api/view?view=node&node={i}&depth=2&level=auto')
+    assert [c['level'] for c in v['crumbs']] == ['document', 'position', 'layer', 'block', 'head', 'role', 'node']
+    assert v['crumbs'][-1]['label'] == trace.label(i)
+    # a block clicked open at block level: the click target names it (focus), and it is a crumb
+    status, v = get_json(server, '/api/view?view=token&token=4')
+    attn = next(n for n in v['nodes'].values() if n.get('path') == 'pos4/layer0/attn')
+    assert attn['to'] == {'level': 'vector', 'focus': 'pos4/layer0/attn'}
+    status, v = get_json(server, '/api/view?view=token&token=4&level=vector&focus=pos4/layer0/attn')
+    assert [(c['level'], c['label']) for c in v['crumbs']][-2:] == [('layer', 'layer 0'), ('block', 'attn')]
+    assert v['crumbs'][-1]['to']['focus'] == 'pos4/layer0/attn'
+    assert v['crumbs'][1]['to'].get('focus') is None
+    status, v2 = get_json(server, '/api/view?view=token&token=4&level=vector&side=hide')
+    assert v2['svg'] == v['svg'] and 'side=hide' in v2['url'] and v2['cached']     # not part of the build
+
+
+def test_fn_and_line_tags_search_a_scripts_own_code(script_server):
+    server, trace = script_server
+    fn = 'Neuron.__call__'
+    status, d = get_json(server, f'/api/search?q=fn:{fn}')
+    ids = trace.nodes_in_function(fn)
+    assert status == 200 and d['count'] == len(ids) and d['to']['view'] == 'function' and d['to']['function'] == fn
+    lines = sorted({trace.source_of(i).line for i in ids})
+    assert sorted(int(m['path'].rsplit(':', 1)[1]) for m in d['matches']) == lines
+    assert sum(m['count'] for m in d['matches']) == len(ids)
+    m = d['matches'][0]
+    line = int(m['path'].rsplit(':', 1)[1])
+    assert m['hl'] == f'fn:{fn} line:{line}' and m['count'] == len(set(ids) & set(trace.nodes_at_line(line)))
+    status, v = get_json(server, '/api/view?' + m['url'])
+    assert status == 200 and v['kind'] == 'function' and v['hl_count'] == m['count'] and v['highlight']
+    status, d = get_json(server, f'/api/search?q=line:{line}')
+    assert d['count'] == len(trace.nodes_at_line(line)) and d['to'] == dict(d['to'], view='line', line=line)
+    status, s = get_json(server, '/api/suggest?q=fn:Neuron')
+    assert [x['text'] for x in s['suggestions']] == [f'fn:{f}' for f in trace.functions() if f.startswith('Neuron')]
+    status, s = get_json(server, '/api/suggest?q=li')
+    assert [x['text'] for x in s['suggestions']] == ['line:']
+    status, body = get_json(server, '/api/search?q=fn:nope')
+    assert status == 400 and "function 'nope' made no node" in body['error']

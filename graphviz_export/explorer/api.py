@@ -41,7 +41,15 @@ from .sourcemap import SourceMap
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
 BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')
-TAG_KEYS = {'pos': 'pos', 'token': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role'}
+TAG_KEYS = {'pos': 'pos', 'token': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role',
+            'fn': 'function', 'line': 'line'}
+TAG_NAME = {'pos': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role'}   # field -> tag
+TAG_HINT = {'pos': 'a position of the document', 'layer': 'a layer', 'head': 'an attention head',
+            'block': 'embed, attn, mlp, lm_head, loss or params', 'role': 'what a vector is (q, k, attn_weights, ...)',
+            'function': 'a function of your script', 'line': 'a line of your script'}
+MAX_ROWS = 60           # search rows listed (the count covers all)
+MAX_GROUPED = 200000    # matches grouped into rows
+MAX_SUGGEST = 12        # suggestions per keystroke
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
 MAX_UPDATE_ROWS = 400   # parameter rows of one update page (limit=; the count covers all)
 
@@ -60,6 +68,13 @@ def _bad(e):
 def _r(x):
     """A float at full precision: repr (JSON has no NaN/inf, and repr round-trips)."""
     return repr(float(x))
+
+
+def _check_q(q):
+    if len(q) > st.MAX_TEXT:
+        raise ApiError(400, f"q is longer than {st.MAX_TEXT} characters")
+    if any(ord(c) < 32 for c in q):
+        raise ApiError(400, "q has a control character")
 
 
 def _finite(x):
@@ -232,19 +247,19 @@ class Api:
     def _click_target(trace, n, level, state, path, kind):
         pos, _layer, block, _head, role = n.scope
         if block == 'params' and role in trace.param_shapes:
-            return {'view': 'param', 'param': role, 'level': 'auto', 'expand': [], 'sel': None, 'hl': None}
+            return {'view': 'param', 'param': role, 'level': 'auto', 'expand': [], 'sel': None, 'hl': None, 'focus': None}
         if kind == 'document':
             p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
             if p is None:
                 return None
-            return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None}
+            return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None, 'focus': None}
         if n.side != 'interior':
             p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
             if p is None:
                 return None
-            return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None}
-        if level == 'block':
-            return {'level': 'vector'}
+            return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None, 'focus': None}
+        if level == 'block':      # the block opens at vector level; focus: its crumb and the camera
+            return {'level': 'vector', 'focus': path}
         if role is not None and pos is not None:
             return {'expand': list(dict.fromkeys([*state['expand'], path]))}
         return None
@@ -495,25 +510,73 @@ class Api:
 
     # -- search ----------------------------------------------------------------------------------
     def search(self, query):
+        """The matches of q, grouped into rows (a scope, a source line, one node or one matrix), each
+        with the view that shows it and a search (hl) that outlines only that row's nodes."""
         state, own = self._parse(query, extra=('q',))
         q = (own.get('q') or '').strip()
         if not q:
             raise ApiError(400, "search needs q: a node id, a parameter cell like 'layer0.attn_wq[3][5]', "
                                 "or tags like 'pos:3 layer:0 head:2 role:q'")
-        if len(q) > st.MAX_TEXT:
-            raise ApiError(400, f"q is longer than {st.MAX_TEXT} characters")
+        _check_q(q)
         _, trace = self._trace(state)
         ids, to = self._resolve(trace, q)
+        keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'side')}
+
+        def target(to, hl):
+            t = dict(st.DEFAULTS, **keep)
+            t.update(to, hl=hl)
+            return t
+
+        rows = self._rows(trace, q, ids, to)
+        matches = [{'path': r['path'], 'count': r['count'], 'label': r['label'], 'hl': r['hl'],
+                    'url': st.canonical(target(r['to'], r['hl']))} for r in rows[:MAX_ROWS]]
+        whole = target(to, q)
+        return {'q': q, 'count': len(ids), 'scopes': len(rows), 'matches': matches,
+                'first': ids[0] if ids else None, 'to': st.to_json(whole), 'url': st.canonical(whole)}
+
+    def _rows(self, trace, q, ids, to):
+        """[{path, label, count, hl, to}]: one row per scope (tags), per source line (fn:/line:), or
+        one row (a node id, a parameter cell or matrix), in the order of the first match."""
+        if ':' not in q:
+            i = ids[0]
+            label = trace.label(i) if len(ids) == 1 else f"{to.get('param', q)} ({len(ids)} cells)"
+            return [{'path': trace.scope_path(i), 'label': label, 'count': len(ids), 'hl': q, 'to': to}]
+        fields = self._tag_fields(q)
         groups = OrderedDict()
-        for i in ids[:200000]:
-            p = trace.scope_path(i)
-            groups[p] = groups.get(p, 0) + 1
-        matches = [{'path': p, 'count': c} for p, c in list(groups.items())[:20]]
-        keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads')}
-        target = dict(st.DEFAULTS, **keep)
-        target.update(to, hl=q)
-        return {'q': q, 'count': len(ids), 'scopes': len(groups), 'matches': matches,
-                'first': ids[0] if ids else None, 'to': st.to_json(target), 'url': st.canonical(target)}
+        if 'function' in fields or 'line' in fields:
+            script = trace.meta.get('recorded_from', {}).get('script')
+            for i in ids[:MAX_GROUPED]:
+                src = trace.source_of(i)
+                key = (src.file, src.line, src.funcs[-1] if src.funcs else '<module>')
+                if key not in groups:
+                    groups[key] = [i, 0]
+                groups[key][1] += 1
+            rows = []
+            for (file, line, func), (i, n) in groups.items():
+                if 'function' in fields:
+                    hl = f"fn:{fields['function']} line:{line}" if file == script else q
+                    row_to = dict(to)
+                else:
+                    hl = f'line:{line}' if file == script else q
+                    row_to = {'view': 'line', 'line': line, 'level': 'auto'} if file == script else dict(to)
+                rows.append({'path': f'{file}:{line}', 'label': f'{func}(): {trace.source_of(i).text}'[:120],
+                             'count': n, 'hl': hl, 'to': row_to})
+            return rows
+        for i in ids[:MAX_GROUPED]:
+            sc = trace.scope_of(i)
+            if sc not in groups:
+                groups[sc] = [i, 0]
+            groups[sc][1] += 1
+        rows = []
+        for sc, (i, n) in groups.items():
+            own = {f: v for f, v in zip(FIELDS, sc) if v is not None}
+            hl = ' '.join(f'{TAG_NAME[f]}:{v}' for f, v in own.items())
+            if own.get('block') == 'params' and own.get('role') in trace.param_shapes:
+                row_to = {'view': 'param', 'param': own['role'], 'level': 'auto'}
+            else:
+                row_to = self._scope_target(trace, own)
+            rows.append({'path': scope_path(sc), 'label': trace.label(i), 'count': n, 'hl': hl, 'to': row_to})
+        return rows
 
     def _resolve(self, trace, q):
         """(matching ids, partial state of the view that shows them)."""
@@ -524,6 +587,8 @@ class Api:
                 raise ApiError(400, f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
             return [i], {'view': 'node', 'node': i, 'depth': 2, 'level': 'auto', 'sel': i}
         if q == 'loss':
+            if 'loss_id' not in trace.meta:
+                raise ApiError(400, "this trace has no loss node; search a node id or a tag")
             i = trace.meta['loss_id']
             return [i], {'view': 'node', 'node': 'loss', 'depth': 2, 'level': 'auto', 'sel': i}
         if ':' in q:
@@ -537,37 +602,138 @@ class Api:
             return ids, {'view': 'param', 'param': name, 'level': 'auto'}
         return ids, {'view': 'param', 'param': f'{name}[{r}][{c}]', 'level': 'auto', 'sel': ids[0]}
 
-    def _tags(self, trace, q):
+    @staticmethod
+    def _tag_fields(q):
+        """{field: value} of a tag query 'pos:3 layer:0 head:2 role:q' or 'fn:forward line:12'."""
         fields = {}
         for part in q.split():
             k, sep, v = part.partition(':')
             if not sep or k not in TAG_KEYS or not v:
-                raise ApiError(400, f"cannot read {part!r}: tags are key:value with keys "
-                                    f"{', '.join(TAG_KEYS)}, e.g. 'pos:3 layer:0 head:2 role:q'")
+                raise ApiError(400, f"cannot read {part[:60]!r}: tags are key:value with keys "
+                                    f"{', '.join(TAG_KEYS)}, e.g. 'pos:3 layer:0 head:2 role:q' or 'fn:forward'")
             f = TAG_KEYS[k]
-            if f in ('pos', 'layer', 'head'):
-                if not v.isdigit():
-                    raise ApiError(400, f"{k} must be a whole number, got {v!r}")
+            if f in fields:
+                raise ApiError(400, f"tag {k!r} is given twice in {q[:80]!r}; give it once")
+            if f in ('pos', 'layer', 'head', 'line'):
+                if not v.isdigit() or len(v) > 9:
+                    raise ApiError(400, f"{k} must be a whole number, got {v[:40]!r}")
                 v = int(v)
             fields[f] = v
+        return fields
+
+    def _tags(self, trace, q):
+        fields = self._tag_fields(q)
+        scope = {f: v for f, v in fields.items() if f in FIELDS}
         try:
-            ids = trace.nodes(**fields)
+            if 'function' in fields or 'line' in fields:
+                ids = None
+                if 'function' in fields:
+                    ids = set(trace.nodes_in_function(fields['function']))
+                if 'line' in fields:
+                    at = set(trace.nodes_at_line(fields['line']))
+                    ids = at if ids is None else ids & at
+                if scope:
+                    ids &= set(trace.nodes(**scope))
+                ids = sorted(ids)
+            else:
+                ids = trace.nodes(**scope)
         except TraceQueryError as e:
             raise _bad(e) from None
         if not ids:
+            if 'function' in fields and 'line' in fields:
+                raise ApiError(400, f"line {fields['line']} made no node inside {fields['function']}()")
             raise ApiError(400, f"no node has all of {q!r} (only attn_logits, attn_weights and head_out have a head)")
+        if 'function' in fields:
+            return ids, {'view': 'function', 'function': fields['function'], 'level': 'auto'}
+        if 'line' in fields:
+            return ids, {'view': 'line', 'line': fields['line'], 'level': 'auto'}
+        return ids, self._scope_target(trace, scope)
+
+    @staticmethod
+    def _scope_target(trace, fields):
+        """The view that shows the nodes of these scope fields: a head, a layer or a position."""
         pos = fields.get('pos')
-        if pos is None and 'layer' not in fields:
+        if pos is None and 'layer' not in fields and trace.positions():
             pos = trace.positions()[-1]
         fine = 'role' in fields or 'head' in fields or 'block' in fields
         if 'head' in fields:
             layer = fields.get('layer', trace.layers()[0] if trace.layers() else 0)
-            to = {'view': 'head', 'layer': layer, 'head': fields['head'], 'token': pos, 'level': 'auto'}
-        elif 'layer' in fields:
-            to = {'view': 'layer', 'layer': fields['layer'], 'token': pos, 'level': 'vector' if fine else 'block'}
+            return {'view': 'head', 'layer': layer, 'head': fields['head'], 'token': pos, 'level': 'auto'}
+        if 'layer' in fields:
+            return {'view': 'layer', 'layer': fields['layer'], 'token': pos, 'level': 'vector' if fine else 'block'}
+        if pos is None:
+            return {'view': 'node', 'node': 'loss', 'depth': 2, 'level': 'auto'}
+        return {'view': 'token', 'token': pos, 'level': 'vector' if fine else 'block'}
+
+    # -- suggestions as the user types ---------------------------------------------------------------
+    def suggest(self, query):
+        """Completions of the word being typed (the last one of q): tag keys, their values in this
+        trace, parameter names, node ids. Each is the whole query with that word completed."""
+        state, own = self._parse(query, extra=('q',))
+        q = own.get('q') or ''
+        _check_q(q)
+        _, trace = self._trace(state)
+        head, sep, word = q.rpartition(' ')
+        before = head + sep
+        key, colon, part = word.partition(':')
+        script = trace.source is not None
+        out = []
+
+        def add(text, hint, done=True):
+            if len(out) < MAX_SUGGEST:
+                out.append({'text': text, 'hint': hint, 'done': done})
+
+        if colon:
+            if key in TAG_KEYS:
+                for value, hint in self._tag_values(trace, TAG_KEYS[key], script):
+                    if str(value).lower().startswith(part.lower()):
+                        add(f'{before}{key}:{value}', hint)
         else:
-            to = {'view': 'token', 'token': pos, 'level': 'vector' if fine else 'block'}
-        return ids, to
+            for k, f in TAG_KEYS.items():
+                if k == 'token' or (f in ('function', 'line')) != script:
+                    continue
+                if k.startswith(word.lower()):
+                    add(f'{before}{k}:', TAG_HINT[f], done=False)
+            if not head and word:
+                if re.fullmatch(r'#?n?\d{1,9}', word):
+                    i = int(word.lstrip('#n'))
+                    if i < len(trace):
+                        add(str(i), f'node {trace.label(i)} · {trace.scope_path(i)}')
+                if 'loss_id' in trace.meta and 'loss'.startswith(word.lower()):
+                    add('loss', 'the loss node: backward starts here')
+                for name in trace.param_names:
+                    if name.lower().startswith(word.lower()) or (word.lower() in name.lower() and len(word) > 2):
+                        r, c = trace.param_shapes[name]
+                        add(name, f'{r}×{c} matrix; add [row][col] for one cell')
+                m = re.fullmatch(r'([\w.]+)\[(\d*)\]?(?:\[(\d*))?', word)
+                if m and m.group(1) in trace.param_shapes:
+                    r, c = trace.param_shapes[m.group(1)]
+                    row = m.group(2) or '0'
+                    if int(row) < r:
+                        add(f'{m.group(1)}[{row}][{m.group(3) or 0}]', f'rows 0..{r - 1}, columns 0..{c - 1}')
+        return {'q': q, 'suggestions': out}
+
+    @staticmethod
+    def _tag_values(trace, field, script):
+        """(value, hint) of one tag field in this trace."""
+        if field == 'pos':
+            strs = trace.meta.get('token_strs') or []
+            return [(p, f"reads '{strs[p]}'" if p < len(strs) else 'position') for p in trace.positions()]
+        if field == 'layer':
+            return [(x, 'layer') for x in trace.layers()]
+        if field == 'head':
+            return [(x, 'attention head') for x in trace.heads()]
+        if field == 'block':
+            return [(b, 'block') for b in BLOCKS + ('params',)]
+        if field == 'role':
+            return [(r, 'role') for r in trace.roles()]
+        if not script:
+            return []
+        if field == 'function':
+            return [(f, 'function of your script') for f in trace.functions()]
+        rf = trace.meta.get('recorded_from', {}).get('script')
+        return [(ln, next((s.text for s in trace.sources if s.file == f and s.line == ln), '')[:80])
+                for f, ln in trace.source_lines() if f == rf]
 
     def _highlight(self, trace, state, view):
         """Names of the visible nodes holding a match of the state's search (hl), and the match count."""
@@ -595,8 +761,10 @@ class Api:
             if view == 'head':
                 where['head'] = state['head']
                 where['block'] = 'attn'
-        if state['expand']:
-            for part in state['expand'][-1].split('/'):
+        # where the user went in: the last expansion, or the block a click opened (focus)
+        opened = state['expand'][-1] if state['expand'] else state['focus']
+        if opened:
+            for part in opened.split('/'):
                 m = re.fullmatch(r'(pos|layer|head)(\d+)', part)
                 if m:
                     where[m.group(1)] = int(m.group(2))
@@ -604,27 +772,38 @@ class Api:
                     where['block'] = part
                 elif '*' not in part and '?' not in part:
                     where['role'] = part
-        scalar = None
-        if view == 'node' and isinstance(state['node'], int):
-            scalar = state['node']
-        if state['sel'] is not None and state['sel'] < len(trace):
-            scalar = state['sel']
-        if scalar is not None:
-            s = trace.scope_of(scalar)
+        # the node view's centre is a crumb of its own; a selection (sel) goes after it
+        centre = None
+        drawn_as_node = trace.source is not None and view in ('doc', 'token', 'layer', 'head')  # a script: the loss
+        if view == 'node' or drawn_as_node:
+            centre = trace.meta.get('loss_id') if drawn_as_node or state['node'] == 'loss' else state['node']
+            if centre is not None and not 0 <= centre < len(trace):
+                centre = None
+        scalar = state['sel'] if state['sel'] is not None and state['sel'] < len(trace) else None
+        anchor = scalar if scalar is not None else centre
+        if anchor is not None:
+            s = trace.scope_of(anchor)
             if s[2] != 'params':
                 where.update({f: v for f, v in zip(FIELDS, s) if v is not None})
-        keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads')}
+        keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'side')}
 
         def at(**kw):
             return st.to_json(dict(st.DEFAULTS, **keep, **kw))
 
+        def ends(crumbs):
+            for level, i in (('node', centre), ('scalar', scalar)):
+                if i is not None and (level == 'node' or i != centre):
+                    crumbs.append({'level': level, 'label': trace.label(i),
+                                   'to': at(view='node', node=i, depth=2, level='auto', sel=i)})
+            return crumbs
+
         if trace.source is not None:
-            return self._script_crumbs(trace, state, scalar, at)
+            return ends(self._script_crumbs(trace, state, anchor, at))
         doc = trace.meta.get('doc', 'trace')
         crumbs = [{'level': 'document', 'label': f"'{doc}'", 'to': at(view='doc', level='block')}]
         p, layer, block, head, role = (where[f] for f in FIELDS)
         if p is None:
-            return crumbs
+            return ends(crumbs)
         strs = trace.meta.get('token_strs') or []
         text = f" '{strs[p]}'\u2192'{strs[p + 1]}'" if p + 1 < len(strs) else ''
         crumbs.append({'level': 'position', 'label': f'pos {p}{text}', 'to': at(view='token', token=p)})
@@ -632,8 +811,9 @@ class Api:
             crumbs.append({'level': 'layer', 'label': f'layer {layer}',
                            'to': at(view='layer', layer=layer, token=p, level='block')})
         if block is not None:
-            to = (at(view='layer', layer=layer, token=p, level='vector') if layer is not None
-                  else at(view='token', token=p, level='vector'))
+            focus = scope_path((p, layer, block, None, None))
+            to = (at(view='layer', layer=layer, token=p, level='vector', focus=focus) if layer is not None
+                  else at(view='token', token=p, level='vector', focus=focus))
             crumbs.append({'level': 'block', 'label': block, 'to': to})
         if head is not None:
             crumbs.append({'level': 'head', 'label': f'head {head}',
@@ -647,14 +827,11 @@ class Api:
             else:
                 to = at(view='token', token=p, level='vector', expand=(path,))
             crumbs.append({'level': 'role', 'label': role, 'to': to})
-        if scalar is not None:
-            crumbs.append({'level': 'scalar', 'label': trace.label(scalar),
-                           'to': at(view='node', node=scalar, depth=2, level='auto', sel=scalar)})
-        return crumbs
+        return ends(crumbs)
 
     @staticmethod
     def _script_crumbs(trace, state, scalar, at):
-        """script › function › line › scalar for a trace recorded from a script."""
+        """script › function › line for a trace recorded from a script (the caller adds the node)."""
         rf = trace.meta.get('recorded_from', {})
         crumbs = [{'level': 'script', 'label': str(rf.get('script', 'script')),
                    'to': at(view='node', node='loss', depth=2, level='auto')}]
@@ -670,7 +847,4 @@ class Api:
                                                                             level='auto')})
         if line is not None and (state['view'] == 'line' or scalar is not None):
             crumbs.append({'level': 'line', 'label': f'line {line}', 'to': at(view='line', line=line, level='auto')})
-        if scalar is not None:
-            crumbs.append({'level': 'scalar', 'label': trace.label(scalar),
-                           'to': at(view='node', node=scalar, depth=2, level='auto', sel=scalar)})
         return crumbs

@@ -154,6 +154,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.frames(query))
         elif path == '/api/update':
             self._json(200, api.update(query))
+        elif path == '/api/suggest':
+            self._json(200, api.suggest(query))
         elif path == '/api/search':
             self._json(200, api.search(query))
         elif path == '/api/export':
@@ -161,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/frames, /api/update, /api/export")
+                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/export")
 
 
 class ExplorerServer(ThreadingHTTPServer):

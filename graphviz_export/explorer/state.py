@@ -17,6 +17,9 @@ StateError, a one-line message the API returns as HTTP 400. Fields:
     frame             the step-through's position (0 = nothing computed yet; count + 1 = the update)
     mode              backward | forward: what the step-through plays
     ov                grad | contrib: recolour nodes by |grad| or by |grad x data| (not part of the build)
+    focus             the scope path of a block opened by a click ('pos4/layer0/attn'): a breadcrumb,
+                      and where the camera goes (not part of the build)
+    side              'hide': the side panel is folded away (not part of the build)
     cmp               before/after: 'ckpt:PATH' (a second checkpoint) or 'steps:N' (N training steps);
                       the view then draws the differences (graphviz_export.diff)
 
@@ -34,6 +37,7 @@ from ..options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
 VIEWS = ('doc', 'token', 'layer', 'head', 'param', 'node', 'function', 'line')
 MODES = ('backward', 'forward')
 OVERLAYS = ('grad', 'contrib')
+SIDES = ('hide',)       # the side panel: shown (no field) or folded away
 MAX_TRAIN_STEPS = 500    # compare after N training steps: N at most this
 MAX_DOC = 64            # characters of a document typed into the page
 MAX_BUDGET = 5000       # a view over this is refused before folding
@@ -49,7 +53,7 @@ DEFAULTS = {
     'node': None, 'depth': None, 'dir': 'both', 'function': None, 'line': None,
     'level': 'block', 'budget': DEFAULT_BUDGET, 'ebudget': DEFAULT_EDGE_BUDGET,
     'expand': (), 'grads': False, 'cmp': None, 'hl': None, 'sel': None, 'ov': None, 'frame': None,
-    'mode': 'backward',
+    'mode': 'backward', 'focus': None, 'side': None,
 }
 TRACE_FIELDS = ('doc', 'seed', 'ckpt')
 BUILD_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
@@ -132,6 +136,10 @@ def _field(name, text):
         return _int(name, text, 1, 10**7)
     if name == 'cmp':
         return _compare(text)
+    if name == 'focus':
+        return _focus(text)
+    if name == 'side':
+        return _choice(name, text, SIDES) if text else None
     raise AssertionError(name)
 
 
@@ -156,6 +164,14 @@ def compare_of(state):
         return None
     kind, _, rest = cmp.partition(':')
     return (kind, int(rest) if kind == 'steps' else rest)
+
+
+def _focus(text):
+    if not text:
+        return None
+    if len(text) > MAX_TEXT or not _PATTERN.match(text) or '*' in text or '?' in text:
+        raise StateError(f"focus {text[:80]!r} is not a scope path like 'pos4/layer0/attn'")
+    return text
 
 
 def _pattern(text):

@@ -26,12 +26,15 @@
   'use strict';
   const $ = (s) => document.querySelector(s);
   const LIST = ['expand'];
+  const VIEW_FIELDS = ['doc', 'seed', 'ckpt', 'view', 'token', 'layer', 'head', 'param', 'node', 'function', 'line', 'level'];
+  const READABLE = 11;               // px: the font size a fresh view opens at (when fit is smaller)
   const events = new EventTarget();
   const cache = new Map();           // query -> /api/view answer (the last 24)
   let state = {};                    // the current state, as in the URL
   let view = null;                   // the last /api/view answer
   let info = null;                   // /api/info of the current recording
   let svg = null, vb0 = null, vb = null;
+  let size = null;                   // the canvas size (px) vb was set for
   let loading = null;                // AbortController of the running load
   let lastGood = '';                 // query of the view on screen
   let reveal = null;                 // scope path of the group just clicked open (focus on it once drawn)
@@ -60,6 +63,8 @@
       else next[k] = Array.isArray(v) ? v.slice() : (v === true ? '1' : v === false ? '0' : String(v));
     }
     if (next.grads === '0') delete next.grads;
+    // the block a click opened (focus) belongs to the view it was opened in
+    if (!('focus' in partial) && VIEW_FIELDS.some((k) => k in partial && partial[k] !== state[k])) delete next.focus;
     return navigate(query(next), opts || {});
   }
   function setUrlState(partial) {
@@ -68,6 +73,7 @@
     }
     history.replaceState(null, '', '?' + query(state));
     if ('ov' in partial) applyOverlay();
+    if ('side' in partial) applySide();
   }
   function navigate(q, opts) {
     if (opts.replace || q === location.search.slice(1)) history.replaceState(null, '', '?' + q);
@@ -130,6 +136,16 @@
     lastGood = q;
     state = parseQuery(v.url);
     if (v.url !== q) history.replaceState(null, '', '?' + v.url);
+    // the bars around the canvas first: their height decides the canvas size the camera is set for
+    drawCrumbs();
+    drawCompare();
+    syncControls();
+    const s = v.stats;
+    $('#status').textContent = `${v.title} · level ${s.level}${s.auto ? ' (auto)' : ''} · ${s.nodes} nodes, ` +
+      `${s.edges} edges · ${s.ops} ops in view, ${s.folded_ops} folded` +
+      (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
+      ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
+    applySide();
     if (reuse) {
       mark();
       if (hlMoved && v.highlight.length) focusOn(v.highlight);
@@ -144,25 +160,20 @@
       svg.setAttribute('height', '100%');
       svg.removeAttribute('style');
       decorate();
+      drawMinimap();
       const opened = (state.expand || []).slice(-1)[0];
       const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
       // a group clicked open (level raised): the nodes inside it, as the new view names them
-      const inside = reveal ? Object.keys(v.nodes).filter((k) => v.nodes[k].k !== 'r' && v.nodes[k].path &&
-        (v.nodes[k].path === reveal || v.nodes[k].path.startsWith(reveal + '/'))) : [];
+      // (or the block named by focus: a reload or a link shows it the same way)
+      const into = reveal || state.focus;
+      const inside = into ? Object.keys(v.nodes).filter((k) => v.nodes[k].k !== 'r' && v.nodes[k].path &&
+        (v.nodes[k].path === into || v.nodes[k].path.startsWith(into + '/'))) : [];
       if (v.highlight.length) focusOn(v.highlight);
       else if (inFrame.length) focusOn(inFrame);      // an expansion: show what opened
       else if (inside.length) flash(inside);          // outlined for a moment, in view
-      else fit();
+      else home();                                    // readable, at where to look first
     }
     reveal = null;
-    drawCrumbs();
-    drawCompare();
-    syncControls();
-    const s = v.stats;
-    $('#status').textContent = `${v.title} · level ${s.level}${s.auto ? ' (auto)' : ''} · ${s.nodes} nodes, ` +
-      `${s.edges} edges · ${s.ops} ops in view, ${s.folded_ops} folded` +
-      (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
-      ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
     document.title = `${v.title} · microgpt-graph`;
     if (state.sel) showNode(state.sel); else clearPanel();
     const detail = {svg, state: Object.assign({}, state), view: v, reused: reuse};
@@ -266,17 +277,23 @@
   }
 
   // -- pan and zoom on the viewBox -------------------------------------------------------------
-  function apply() { if (svg) svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`); }
+  function apply() {
+    if (!svg) return;
+    svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
+    moveMinimap();
+  }
   function fitBox(b, maxScale) {
     const r = $('#canvas').getBoundingClientRect();
     const pad = 12;
     const s = Math.min((r.width - pad) / b.w, (r.height - pad) / b.h, maxScale);
     const w = r.width / s, h = r.height / s;
+    size = {w: r.width, h: r.height};
     vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2, w, h};
     apply();
   }
   function fit() { if (vb0) fitBox(vb0, 1.6); }
-  function focusOn(names) {
+  // the box of these nodes in viewBox coordinates (null: none drawn)
+  function boxOf(names) {
     const root = svg.querySelector('g.graph');
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const name of names) {
@@ -285,14 +302,85 @@
       const b = g.getBBox();
       x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
     }
-    if (!isFinite(x0) || !root) { fit(); return; }
+    if (!isFinite(x0) || !root) return null;
     // node boxes are in the graph group's coordinates: map them through its transform
     const m = root.transform.baseVal.consolidate();
     const p0 = new DOMPoint(x0, y0).matrixTransform(m ? m.matrix : new DOMMatrix());
     const p1 = new DOMPoint(x1, y1).matrixTransform(m ? m.matrix : new DOMMatrix());
-    const b = {x: p0.x - 60, y: p0.y - 60, w: p1.x - p0.x + 120, h: p1.y - p0.y + 120};
+    return {x: p0.x, y: p0.y, w: p1.x - p0.x, h: p1.y - p0.y};
+  }
+  function focusOn(names) {
+    const c = boxOf(names);
+    if (!c) { home(); return; }
+    const b = {x: c.x - 60, y: c.y - 60, w: c.w + 120, h: c.h + 120};
     // never zoom out past the whole picture nor in past 1.6x
     if (b.w >= vb0.w && b.h >= vb0.h) fit(); else fitBox(b, 1.6);
+    // many matches spread out, their text too small to read (< 9 px): zoom in on the first one;
+    // smaller but readable, they stay all on screen
+    if (textPx() >= 9) return;
+    const first = boxOf(names.slice(0, 1));
+    readableAt({x: first.x + first.w / 2, y: first.y + first.h / 2});
+  }
+  // the median on-screen font size of the nodes' text (a sample of up to 60), in px: Graphviz's
+  // font-size in drawing units times the camera's scale (computed from attributes, not read from
+  // the layout, which may lag behind or use a fallback font's metrics before the font is ready)
+  function textPx() {
+    if (!size || !vb) return 0;
+    const ts = [...svg.querySelectorAll('g.node text[font-size]')];
+    const step = Math.max(1, Math.floor(ts.length / 60));
+    const hs = [];
+    for (let k = 0; k < ts.length; k += step) { const h = parseFloat(ts[k].getAttribute('font-size')); if (h > 0) hs.push(h); }
+    hs.sort((a, b) => a - b);
+    const root = svg.querySelector('g.graph');
+    const m = root && root.transform.baseVal.consolidate();
+    const unit = m ? Math.hypot(m.matrix.a, m.matrix.b) : 1;
+    return hs.length ? hs[Math.floor(hs.length / 2)] * unit * Math.min(size.w / vb.w, size.h / vb.h) : 0;
+  }
+  // zoom in (never out) until the font is READABLE px, centred on p (viewBox coordinates)
+  function readableAt(p) {
+    const h = textPx();
+    if (!h || h >= READABLE - 0.5) return;
+    const f = h / READABLE;
+    const w = vb.w * f, hh = vb.h * f;
+    // centred on p, but not past the drawing's edges (no empty half screen around an end node)
+    const clamp = (c, lo, len, span) => span >= len ? lo + len / 2 - span / 2 : Math.min(Math.max(c - span / 2, lo), lo + len - span);
+    vb = {x: clamp(p.x, vb0.x, vb0.w, w), y: clamp(p.y, vb0.y, vb0.h, hh), w, h: hh};
+    apply();
+  }
+  // where to look first: the selection, the node view's centre, the newest position's loss, the matrix,
+  // else the view's last node (its output)
+  function startNames() {
+    const ns = view.nodes, keys = Object.keys(ns);
+    const byId = (id) => keys.filter((k) => ns[k].k === 's' && String(ns[k].id) === String(id));
+    if (state.sel && byId(state.sel).length) return byId(state.sel);
+    const centre = view.crumbs.find((c) => c.level === 'node');
+    if (centre && byId(centre.to.node).length) return byId(centre.to.node);
+    const pos = (k) => Number((/^pos(\d+)\/loss$/.exec(ns[k].path || '') || [])[1]);
+    const losses = keys.filter((k) => isFinite(pos(k))).sort((a, b) => pos(a) - pos(b));
+    if (losses.length) return losses.slice(-1);          // the newest position's loss
+    const loss = keys.filter((k) => ns[k].path === 'loss/loss');
+    if (loss.length) return loss;
+    const m = keys.filter((k) => ns[k].k === 'm');
+    if (m.length) return m;
+    const inner = keys.filter((k) => ns[k].k !== 'r' && ns[k].side !== 'input');
+    return inner.slice(-1);
+  }
+  // a fresh view: fit, and when its text is too small to read there, zoom in on where to look first
+  function home() {
+    fit();
+    const b = boxOf(startNames());
+    readableAt(b ? {x: b.x + b.w / 2, y: b.y + b.h / 2} : {x: vb.x + vb.w / 2, y: vb.y + vb.h / 2});
+  }
+  // the canvas changed size (window, side panel): keep the scale and the centre
+  function reframe() {
+    if (!vb || !svg) return;
+    const r = $('#canvas').getBoundingClientRect();
+    if (!size || !r.width || !r.height) { fit(); return; }
+    const s = Math.min(size.w / vb.w, size.h / vb.h);      // px per unit before the change
+    const cx = vb.x + vb.w / 2, cy = vb.y + vb.h / 2;
+    vb = {x: cx - r.width / s / 2, y: cy - r.height / s / 2, w: r.width / s, h: r.height / s};
+    size = {w: r.width, h: r.height};
+    apply();
   }
   function zoom(factor, cx, cy) {
     if (!svg) return;
@@ -320,7 +408,7 @@
   }, {passive: false});
   let drag = null, dragged = false;
   canvas.addEventListener('pointerdown', (e) => {
-    if (e.button !== 0) return;
+    if (e.button !== 0 || e.target.closest('#minimap')) return;
     drag = {x: e.clientX, y: e.clientY, id: e.pointerId};
     dragged = false;
   });
@@ -333,7 +421,94 @@
     drag.x = e.clientX; drag.y = e.clientY;
   });
   window.addEventListener('pointerup', () => { drag = null; canvas.classList.remove('dragging'); });
-  window.addEventListener('resize', () => { if (vb) fit(); });
+  new ResizeObserver(reframe).observe($('#canvas'));    // window, side panel, a bar that wraps
+
+  // -- the minimap: the whole drawing, small, with the part on screen as a rectangle ------------
+  // Drawn on a <canvas> from the SVG already on the page (clusters as outlines, nodes as their fill
+  // colour): no second parse of the SVG text, and after the view's first paint (an idle moment).
+  const MINI = {w: 220, h: 150};
+  let miniJob = null;
+  function drawMinimap() {
+    const box = $('#minimap');
+    const k = Math.min(MINI.w / vb0.w, MINI.h / vb0.h);
+    const W = Math.max(8, Math.round(vb0.w * k)), H = Math.max(8, Math.round(vb0.h * k));
+    box.style.width = `${W}px`;
+    box.style.height = `${H}px`;
+    const cv = $('#minimap canvas');
+    const ctx = cv.getContext('2d');
+    ctx.clearRect(0, 0, cv.width, cv.height);
+    const mine = svg;
+    if (miniJob) (window.cancelIdleCallback || clearTimeout)(miniJob);
+    const paint = () => {
+      miniJob = null;
+      if (svg !== mine) return;
+      const dpr = window.devicePixelRatio || 1;
+      cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
+      const root = svg.querySelector('g.graph');
+      const m = root && root.transform.baseVal.consolidate();
+      const M = m ? m.matrix : new DOMMatrix();
+      ctx.setTransform(dpr * W / vb0.w, 0, 0, dpr * H / vb0.h, -dpr * W / vb0.w * vb0.x, -dpr * H / vb0.h * vb0.y);
+      const rect = (g) => {
+        const b = g.getBBox();
+        const p = new DOMPoint(b.x, b.y).matrixTransform(M);
+        return [p.x, p.y, b.width * M.a, b.height * M.d];
+      };
+      ctx.lineWidth = vb0.w / W;
+      ctx.strokeStyle = '#bbb';
+      for (const g of svg.querySelectorAll('g.cluster')) ctx.strokeRect(...rect(g));
+      for (const g of svg.querySelectorAll('g.node')) {
+        const shape = g.querySelector('polygon, path, ellipse');
+        const fill = shape && shape.getAttribute('fill');
+        ctx.fillStyle = fill && fill !== 'none' ? fill : '#999';
+        ctx.fillRect(...rect(g));
+      }
+    };
+    miniJob = window.requestIdleCallback ? requestIdleCallback(paint, {timeout: 300}) : setTimeout(paint, 50);
+  }
+  function moveMinimap() {
+    const box = $('#minimap');
+    if (!vb0 || !vb) return;
+    // shown only when much of the drawing is off screen (less than 60% of it in view), unless off (m)
+    const seen = Math.max(0, Math.min(vb.x + vb.w, vb0.x + vb0.w) - Math.max(vb.x, vb0.x)) *
+      Math.max(0, Math.min(vb.y + vb.h, vb0.y + vb0.h) - Math.max(vb.y, vb0.y)) / (vb0.w * vb0.h);
+    box.hidden = seen >= 0.6 || miniOff;
+    const W = parseFloat(box.style.width), H = parseFloat(box.style.height);
+    const x0 = Math.max(0, (vb.x - vb0.x) / vb0.w), y0 = Math.max(0, (vb.y - vb0.y) / vb0.h);
+    const x1 = Math.min(1, (vb.x + vb.w - vb0.x) / vb0.w), y1 = Math.min(1, (vb.y + vb.h - vb0.y) / vb0.h);
+    const r = $('#minimap .vp').style;
+    r.left = `${x0 * W}px`; r.top = `${y0 * H}px`;
+    r.width = `${Math.max(2, (x1 - x0) * W)}px`; r.height = `${Math.max(2, (y1 - y0) * H)}px`;
+  }
+  let miniOff = false, miniDrag = false;
+  function miniGo(e) {              // centre the camera on the minimap's point under the pointer
+    const r = $('#minimap').getBoundingClientRect();
+    const fx = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
+    const fy = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height));
+    vb = Object.assign({}, vb, {x: vb0.x + fx * vb0.w - vb.w / 2, y: vb0.y + fy * vb0.h - vb.h / 2});
+    apply();
+  }
+  $('#minimap').addEventListener('pointerdown', (e) => {
+    e.stopPropagation();
+    e.preventDefault();
+    miniDrag = true;
+    $('#minimap').setPointerCapture(e.pointerId);
+    miniGo(e);
+  });
+  $('#minimap').addEventListener('pointermove', (e) => { if (miniDrag) miniGo(e); });
+  $('#minimap').addEventListener('pointerup', () => { miniDrag = false; });
+  $('#minimap').addEventListener('click', (e) => e.stopPropagation());
+
+  // -- the side panel folds away (p), giving the graph its room; kept in the URL (side=hide) --------
+  function applySide() {
+    const hide = state.side === 'hide';
+    if (document.body.classList.contains('side-hidden') === hide) return;
+    document.body.classList.toggle('side-hidden', hide);
+    $('#sidebtn').textContent = hide ? '◂ Panel' : 'Panel ▸';
+    $('#sidebtn').title = hide ? 'Show the side panel (p)' : 'Hide the side panel (p)';
+    reframe();
+  }
+  function toggleSide() { setUrlState({side: state.side === 'hide' ? null : 'hide'}); }
+  $('#sidebtn').addEventListener('click', toggleSide);
 
   // -- clicks on the graph -------------------------------------------------------------------------
   canvas.addEventListener('click', (e) => {
@@ -623,34 +798,112 @@
     setState({doc: doc || null, seed: ckpt ? null : (seed || null), ckpt: ckpt || null, view: null, token: null, layer: null,
               head: null, param: null, node: null, depth: null, dir: null, expand: null, level: null, sel: null, hl: null});
   });
-  $('#search').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const q = $('#q').value.trim();
-    const box = $('#results');
-    if (!q) { box.hidden = true; return; }
+  // search: suggestions as you type (debounced), then match rows; arrows move through the list,
+  // Enter takes the marked row, a click too; the list stays until Esc or a click elsewhere
+  let list = null;                   // {kind: 'sug'|'match', items, cur}
+  let sugTimer = null, sugSeq = 0;
+  function traceFields() {
     const t = {};
-    for (const k of ['doc', 'seed', 'ckpt', 'budget', 'ebudget']) if (state[k]) t[k] = state[k];
+    for (const k of ['doc', 'seed', 'ckpt']) if (state[k]) t[k] = state[k];
+    return t;
+  }
+  function hideResults() { $('#results').hidden = true; list = null; clearTimeout(sugTimer); sugSeq++; }
+  function showList(kind, items, head) {
+    const box = $('#results');
+    list = {kind, items, cur: -1};
+    box.innerHTML = (head ? `<div class="head">${head}</div>` : '') + items.map((m, k) => kind === 'sug' ?
+      `<div class="row sug" data-i="${k}"><span class="txt">${esc(m.text)}</span><span class="hint">${esc(m.hint)}</span></div>` :
+      `<div class="row match" data-i="${k}" title="${esc(m.hl)}"><span class="path">${esc(m.path)}</span>` +
+      `<span class="lbl">${esc(m.label)}</span><span class="n">${m.count}</span></div>`).join('');
+    box.hidden = !items.length && !head;
+  }
+  function markRow(k) {
+    if (!list || !list.items.length) return;
+    list.cur = (k + list.items.length) % list.items.length;
+    for (const r of document.querySelectorAll('#results .row')) r.classList.toggle('cur', Number(r.dataset.i) === list.cur);
+    const r = $(`#results .row[data-i="${list.cur}"]`);
+    if (r) r.scrollIntoView({block: 'nearest'});
+  }
+  function takeRow(k) {
+    const m = list.items[k];
+    if (list.kind === 'sug') {
+      $('#q').value = m.text;
+      $('#q').focus();
+      if (m.done) runSearch(m.text); else suggestNow();
+      return;
+    }
+    markRow(k);
+    for (const r of document.querySelectorAll('#results .row')) r.classList.toggle('went', Number(r.dataset.i) === k);
+    navigate(m.url, {});
+    $('#q').focus();
+  }
+  async function suggestNow() {
+    const mine = ++sugSeq;
+    const q = $('#q').value;
+    try {
+      const r = await fetch('/api/suggest?' + query(Object.assign(traceFields(), {q})));
+      const d = await r.json();
+      if (mine !== sugSeq) return;             // typed on, or searched meanwhile
+      if (!r.ok) throw new Error(d.error);
+      showList('sug', d.suggestions, '');
+    } catch (err) {
+      if (mine === sugSeq) showList('sug', [], `<span class="err">${esc(err.message)}</span>`);
+    }
+  }
+  async function runSearch(q) {
+    clearTimeout(sugTimer);
+    const mine = ++sugSeq;
+    const t = traceFields();
+    for (const k of ['budget', 'ebudget']) if (state[k]) t[k] = state[k];
     t.q = q;
     try {
       const r = await fetch('/api/search?' + query(t));
       const d = await r.json();
+      if (mine !== sugSeq) return;
       if (!r.ok) throw new Error(d.error);
-      box.innerHTML = `<div class="head">${d.count} match${d.count === 1 ? '' : 'es'} in ${d.scopes} scope${d.scopes === 1 ? '' : 's'}</div>` +
-        d.matches.map((m) => `<div class="row"><span>${esc(m.path)}</span><span>${m.count}</span></div>`).join('') +
-        (d.scopes > d.matches.length ? `<div class="row">… ${d.scopes - d.matches.length} more scopes</div>` : '');
-      box.hidden = false;
+      const more = d.scopes > d.matches.length ? ` (the first ${d.matches.length} listed)` : '';
+      showList('match', d.matches, `${d.count} match${d.count === 1 ? '' : 'es'} in ${d.scopes} ` +
+        `${d.matches.length && d.matches[0].path.includes('.py:') ? 'line' : 'scope'}${d.scopes === 1 ? '' : 's'}${more} · ` +
+        '<span class="hint">↑↓ Enter or click: show one · Esc: close</span>');
       navigate(d.url, {});
-      setTimeout(() => { box.hidden = true; }, 4000);
     } catch (err) {
-      box.innerHTML = `<div class="err">${esc(err.message)}</div>`;
-      box.hidden = false;
+      if (mine === sugSeq) showList('match', [], `<span class="err">${esc(err.message)}</span>`);
+    }
+  }
+  $('#search').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('#q').value.trim();
+    if (!q) { hideResults(); return; }
+    if (list && list.cur >= 0) { takeRow(list.cur); return; }
+    runSearch(q);
+  });
+  $('#q').addEventListener('input', () => {
+    clearTimeout(sugTimer);
+    sugSeq++;
+    if (!$('#q').value) { hideResults(); return; }       // emptied (the field's ×, or Esc): nothing to suggest
+    sugTimer = setTimeout(suggestNow, 150);
+  });
+  $('#q').addEventListener('focus', () => { if ($('#results').hidden && !$('#q').value) suggestNow(); });
+  $('#q').addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      e.stopPropagation();
+      if (!list || $('#results').hidden) { suggestNow(); return; }
+      markRow(list.cur < 0 ? (e.key === 'ArrowDown' ? 0 : -1) : list.cur + (e.key === 'ArrowDown' ? 1 : -1));
+    } else if (e.key === 'Escape' && !$('#results').hidden) {
+      e.stopPropagation();
+      e.preventDefault();              // a search field clears itself on Esc: keep the query, close the list
+      hideResults();
     }
   });
-  $('#q').addEventListener('input', () => { if (!$('#q').value) $('#results').hidden = true; });
+  $('#results').addEventListener('click', (e) => {
+    const r = e.target.closest('.row[data-i]');
+    if (r && list) takeRow(Number(r.dataset.i));
+  });
   $('#exportbtn').addEventListener('click', (e) => { e.stopPropagation(); $('#exportmenu').hidden = !$('#exportmenu').hidden; });
   document.addEventListener('click', (e) => {
     if (!e.target.closest('.dropdown')) { $('#exportmenu').hidden = true; $('#comparemenu').hidden = true; }
-    if (!e.target.closest('#search')) $('#results').hidden = true;
+    if (!e.target.closest('#search') && !$('#results').hidden) hideResults();
   });
   $('#exportmenu').addEventListener('click', (e) => {
     const a = e.target.closest('a');
@@ -689,6 +942,7 @@
     const typing = e.target.closest('input, select, textarea');
     if (e.key === 'Escape') {
       if (!$('#help').hidden) { $('#help').hidden = true; return; }
+      if (!$('#results').hidden) { hideResults(); return; }
       if (typing) { e.target.blur(); return; }
       if (state.sel) setState({sel: null}, {replace: true});
       return;
@@ -699,6 +953,9 @@
     if (k === '?') $('#help').hidden = !$('#help').hidden;
     else if (k === '/') { e.preventDefault(); $('#q').focus(); $('#q').select(); }
     else if (k === 'f' || k === '0') fit();
+    else if (k === '1') home();
+    else if (k === 'm') { miniOff = !miniOff; moveMinimap(); }
+    else if (k === 'p') toggleSide();
     else if (k === '+' || k === '=') zoom(1 / 1.25);
     else if (k === '-' || k === '_') zoom(1.25);
     else if (k === 'o') setUrlState({ov: {'': 'grad', grad: 'contrib', contrib: null}[state.ov || '']});
