@@ -52,6 +52,9 @@ MEASURED = [
     'version (or every', '10⁵ live',
     '~22 MB for a 12-letter name', '~2 MB, bit-exact', '(40 ms against 250 ms; the JSON: 770 ms)',
     'medians of 5',
+    '| 193 ms | 216 ms |', '| 145 ms | 172 ms |', '| 30 ms | 34 ms |', '| 436 ms | 433 ms |', '| 17 ms | 23 ms |',
+    'switching to a 12-character document', 'a frame step is ~3 ms',
+    '(2-core machine shared with other jobs, load average 1–3 during the run',
     '15 ms | 16 ms | 532 ms',
     '137 ms | 30 ms | 707 ms',
     '1 ms | 12 ms | 500 ms',
@@ -74,12 +77,16 @@ NOT_FIGURES = [
     'py -3.12', 'python@3.12',                                 # platform notes: versions
     'list of 32,033\nnames from Karpathy', '228,145\nbytes', 'SHA-256',   # the names file's own size
     '(30 s without data)',                                    # the download's stall timeout
+    # Explore: a key, example queries, the address
+    '`grad ?` (not 0)', '`1` comes back', '(`4711`)', '(`pos:3 layer:0 head:2 role:attn_weights`)', 'binds 127.0.0.1',
     '`05` trains 300 steps', 'or the downloaded copy; it exits 2 saying so otherwise',
+    '9-point\n  labels at 11 px',        # the explorer's start zoom: tests/test_explorer_browser.py measures it
+    '`line:42`', 'a page of 100',         # an example query; the update panel's page (a browser test pages it)
 ]
 # README sections (## headings) whose numbers this script does not recompute yet: they came
 # with features added after it was written (issue 16's note lists them). The test fails on
 # a section in neither list, so a new section cannot slip in unchecked.
-NOT_YET_CHECKED = ['## Explore', '## Watch backprop happen', '## Your own script: record, draw and gradcheck it',
+NOT_YET_CHECKED = ['## Watch backprop happen', '## Your own script: record, draw and gradcheck it',
                    '## Errors and exit codes',
                    '## Reading a picture',                       # names and indices in examples, not figures
                    '## A story for a lecture (examples/)']       # example 05's figures: tests/test_examples.py
@@ -126,6 +133,7 @@ def figures(names=None, slow=False, renderer='wasm'):
     out.append(('a vector node', f"`q = Wq·x, {q[0]['n']} values · {sum(q[0]['ops'].values())} ops`"))
     out.append(('node budget', f"`--budget` visible nodes ({DEFAULT_BUDGET};"))
     out.append(('edge budget', f"`--edge-budget` edges ({DEFAULT_EDGE_BUDGET})"))
+    out.append(('explorer budget', f"the budget ({DEFAULT_BUDGET} nodes / {DEFAULT_EDGE_BUDGET} edges, adjustable)"))
     out.append(('rmsnorm fan-out', f"an rmsnorm scale feeding {config.n_embd} products"))
     out.append(('timeout', f"`--timeout` seconds ({DEFAULT_TIMEOUT:g})"))
     # -- examples --------------------------------------------------------------------------------
