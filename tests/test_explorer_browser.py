@@ -374,8 +374,10 @@ def open_stepper(pg, query):
 
 
 def grad_texts(pg):
+    """The grad fields' texts: 'grad 0.2', 'grad ?', 'grad += 0.2 (1/3)' or, where that is wider
+    than its field, the running sum without its 'grad ' ('+= 0.2 (1/3)', '+= 0.2')."""
     return pg.evaluate('[...document.querySelectorAll("#graph g.node text")].map(t => t.textContent)'
-                       '.filter(s => s.startsWith("grad"))')
+                       '.filter(s => s.startsWith("grad") || s.startsWith("+= "))')
 
 
 def test_playing_the_step_through_reaches_the_last_frame_with_the_final_grads(page, trace):
@@ -383,7 +385,8 @@ def test_playing_the_step_through_reaches_the_last_frame_with_the_final_grads(pa
     assert page.locator('#st-phase').inner_text().lower() == 'backward'
     texts = grad_texts(page)
     # nothing computed yet: unknown, not 0; only the loss holds backward's seed, 1
-    assert texts.count('grad ?') == len(texts) - 1 and 'grad += 1 (1/1)' in texts
+    assert texts.count('grad ?') == len(texts) - 1
+    assert [t for t in texts if t != 'grad ?'][0] in ('grad += 1 (1/1)', '+= 1 (1/1)', '+= 1')
     shot(page, '06-step-start')
     n = page.evaluate('stepthrough.count()')
     page.select_option('#st-speed', '10')
@@ -404,6 +407,32 @@ def test_playing_the_step_through_reaches_the_last_frame_with_the_final_grads(pa
     assert page.url.endswith(f'frame={n}')
     shot(page, '07-step-end')
     assert page.errors == []
+
+
+def test_a_frame_keeps_its_edge_labels_off_the_nodes_and_its_running_sums_inside_their_boxes(page):
+    """Edge labels (local × upstream = contribution) sit where no node is; a grad text rewritten
+    to a running sum stays inside its node (it drops words and shrinks to fit the field)."""
+    open_stepper(page, 'view=node&node=loss&depth=3&level=auto&frame=4')
+    got = page.evaluate("""() => {
+      const box = e => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+      const nodes = [...document.querySelectorAll('#graph g.node')].map(box);
+      const labels = [...document.querySelectorAll('#graph text.mg-edge-label')].map(box);
+      const sums = [...document.querySelectorAll('#graph g.node')].flatMap(n =>
+        [...n.querySelectorAll('text')].filter(t => t.textContent.includes('+= '))
+          .map(t => [box(t), box(n), t.textContent, parseFloat(t.getAttribute('font-size'))]));
+      return {nodes, labels, sums};
+    }""")
+
+    def hit(a, b):
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    assert len(got['labels']) == 2
+    for lab in got['labels']:
+        assert not [n for n in got['nodes'] if hit(lab, n)], lab
+    assert len(got['sums']) == 3          # the three nodes that have their one contribution and no more
+    for (t, n, text, size) in got['sums']:
+        assert n[0] <= t[0] and t[2] <= n[2], (text, t, n)
+        assert size >= 0.8 * 9 - 0.01, (text, size)   # at least 80% of Graphviz's 9-point labels
 
 
 def test_arrows_and_the_scrubber_move_one_frame_and_the_frame_survives_reload(page, trace):

@@ -186,7 +186,7 @@ def test_tour_plays_offline_in_chromium(built, tmp_path):
                     # every node final: no 'grad ?' or partial sum left; the panel shows the last frame's grad
                     texts = page.evaluate(f"""Array.from(document.querySelectorAll('#stop-{k} svg g.node text'))
                                               .map(t => t.textContent)""")
-                    assert texts and not [t for t in texts if t.startswith(('grad ?', 'grad +='))]
+                    assert texts and not [t for t in texts if t.startswith(('grad ?', 'grad +=', '+= '))]
                     pending = page.evaluate(f"document.querySelectorAll('#stop-{k} svg .mg-pending').length")
                     assert pending == 0
                     lastf = fr['frames'][-1]

@@ -4,7 +4,7 @@
  * and edge groups (ids node-<name>, edge-<src>-<dst>; graphviz_export/svg_ids.py),
  * rewrites the "grad ..." / "data ..." text of nodes not yet computed ('grad ?', or
  * 'grad += 0.2 (1/3)': the ledger's sum so far, 1 of 3 contributions in), and puts
- * the current edges' `local x upstream = contribution` labels at their midpoints.
+ * the current edges' `local x upstream = contribution` labels on them, clear of the nodes.
  *
  *   const s = MicrogptStepper.attach(svgElement, framesJson, {panel: el, onchange: fn});
  *   s.play(); s.pause(); s.step(+1); s.seek(12); s.speed(2); s.position(); s.count;
@@ -74,6 +74,31 @@
       return arrived ? [sum, arrived, info.ledger.length] : null;
     }
 
+    // write `s` in place of text t's original; a running sum ('grad += -0.6111 (2/3)') is wider
+    // than the field Graphviz sized for 'grad 0.2': it drops its count, then its 'grad ',
+    // and shrinks (to 80% at least) until it fits the original text's width plus the field margin
+    function show(t, s) {
+      var el = t.el;
+      if (t.room === undefined) {
+        t.size = el.getAttribute('font-size');
+        t.room = (el.getComputedTextLength ? el.getComputedTextLength() : 0) + 6;
+      }
+      if (t.size) el.setAttribute('font-size', t.size);
+      el.textContent = s;
+      if (s === t.original || !t.room || !t.size) return;
+      var m = /^grad \+= (\S+) \(\d+\/\d+\)$/.exec(s);
+      var variants = m ? [s, '+= ' + m[1] + s.slice(s.lastIndexOf(' ')), '+= ' + m[1]] : [s];
+      for (var i = 0; i < variants.length; i++) {
+        el.textContent = variants[i];
+        var len = el.getComputedTextLength();
+        if (len <= t.room) return;
+        if (len * 0.8 <= t.room || i === variants.length - 1) {
+          el.setAttribute('font-size', (parseFloat(t.size) * t.room / len).toFixed(2));
+          return;
+        }
+      }
+    }
+
     function setText(name, p, state) {
       var info = frames.nodes[name];
       (texts[name] || []).forEach(function (t) {
@@ -86,16 +111,51 @@
         } else if (mode === 'forward' && t.kind === 'data' && state === 'mg-pending') {
           s = 'data ?';
         }
-        if (t.el.textContent !== s) t.el.textContent = s;
+        if (t.el.textContent !== s) show(t, s);
       });
       return info;
     }
 
-    function midpoint(g) {
+    // node boxes in the graph's coordinates, measured once: labels keep off them
+    var boxes = null;
+    function nodeBoxes() {
+      if (!boxes) {
+        boxes = [];
+        svg.querySelectorAll('g.node').forEach(function (n) {
+          try { var b = n.getBBox(); boxes.push(b); } catch (e) { /* not rendered */ }
+        });
+      }
+      return boxes;
+    }
+    function overlaps(a, b) {
+      return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    }
+
+    // put label `t` on edge `g` where its text is clear of every node box and of the
+    // labels already placed: on the path (its middle, then 35%, 65%, 20%, 80%, 10%,
+    // 90% of its length), else one, two or three lines above or below those points;
+    // the middle when nothing is clear. The text is measured once; candidates are
+    // that box moved (a frame step stays a few ms).
+    var FRACTIONS = [0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9];
+    var LINES = [0, -1, 1, -2, 2, -3, 3];
+    function place(t, g, placed) {
       var path = g.querySelector('path');
-      if (!path || !path.getTotalLength) return null;
-      var L = path.getTotalLength();
-      return path.getPointAtLength(L / 2);
+      if (!path || !path.getTotalLength) return false;
+      var L = path.getTotalLength(), clear = nodeBoxes().concat(placed);
+      var points = FRACTIONS.map(function (f) { return path.getPointAtLength(L * f); });
+      t.setAttribute('x', points[0].x); t.setAttribute('y', points[0].y - 3);
+      var b0 = t.getBBox(), step = b0.height + 2;
+      for (var i = 0; i < LINES.length; i++) {
+        for (var j = 0; j < points.length; j++) {
+          var dx = points[j].x - points[0].x, dy = points[j].y - points[0].y + LINES[i] * step;
+          var b = {x: b0.x + dx, y: b0.y + dy, width: b0.width, height: b0.height};
+          if (!clear.some(function (c) { return overlaps(b, c); })) {
+            t.setAttribute('x', points[0].x + dx); t.setAttribute('y', points[0].y - 3 + dy);
+            return b;
+          }
+        }
+      }
+      return b0;
     }
 
     function render() {
@@ -111,19 +171,20 @@
       Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
       while (added.length) { var a = added.pop(); a.parentNode && a.parentNode.removeChild(a); }
       if (cur) {
+        var placed = [];
         cur.edges.forEach(function (e) {
           var g = edgeEls[e.svg];
           if (e.via && edgeEls[e.via]) edgeEls[e.via].classList.add('mg-active');
           if (!g) return;
           g.classList.add('mg-active');
           if (mode !== 'backward' || !e.text) return;
-          var m = midpoint(g);
-          if (!m) return;
           var t = document.createElementNS(NS, 'text');
-          t.setAttribute('x', m.x); t.setAttribute('y', m.y - 3);
           t.setAttribute('class', 'mg-edge-label');
           t.textContent = e.text;
           overlay.appendChild(t);
+          var box = place(t, g, placed);
+          if (!box) { overlay.removeChild(t); return; }
+          placed.push(box);
           added.push(t);
         });
       }
@@ -211,7 +272,10 @@
         pause();
         Object.keys(nodeEls).forEach(function (name) {
           STATES.forEach(function (s) { nodeEls[name].classList.remove(s); });
-          (texts[name] || []).forEach(function (t) { t.el.textContent = t.original; });
+          (texts[name] || []).forEach(function (t) {
+            t.el.textContent = t.original;
+            if (t.size) t.el.setAttribute('font-size', t.size);
+          });
         });
         Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
         overlay.parentNode && overlay.parentNode.removeChild(overlay);
