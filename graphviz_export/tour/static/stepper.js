@@ -74,26 +74,37 @@
       return arrived ? [sum, arrived, info.ledger.length] : null;
     }
 
+    // the width a text may take: its original's (what Graphviz sized the field for) plus the
+    // field's margin, and the original's width per character; read once, for every text at once
+    var measured = false;
+    function measureTexts() {
+      measured = true;
+      Object.keys(texts).forEach(function (name) {
+        texts[name].forEach(function (t) {
+          var len = t.el.getComputedTextLength ? t.el.getComputedTextLength() : 0;
+          t.size = t.el.getAttribute('font-size');
+          t.room = len + 6;
+          t.cw = t.original.length ? len / t.original.length : 0;
+        });
+      });
+    }
+
     // write `s` in place of text t's original; a running sum ('grad += -0.6111 (2/3)') is wider
-    // than the field Graphviz sized for 'grad 0.2': it drops its count, then its 'grad ',
-    // and shrinks (to 80% at least) until it fits the original text's width plus the field margin
+    // than the field Graphviz sized for 'grad 0.2': it drops its count, then its 'grad ', and
+    // shrinks (to 80% at least) until it fits. Widths are estimated from the original's width
+    // per character, so a frame reads no layout while it writes.
     function show(t, s) {
       var el = t.el;
-      if (t.room === undefined) {
-        t.size = el.getAttribute('font-size');
-        t.room = (el.getComputedTextLength ? el.getComputedTextLength() : 0) + 6;
-      }
       if (t.size) el.setAttribute('font-size', t.size);
       el.textContent = s;
-      if (s === t.original || !t.room || !t.size) return;
+      if (s === t.original || !t.cw || !t.size) return;
       var m = /^grad \+= (\S+) \(\d+\/\d+\)$/.exec(s);
       var variants = m ? [s, '+= ' + m[1] + s.slice(s.lastIndexOf(' ')), '+= ' + m[1]] : [s];
       for (var i = 0; i < variants.length; i++) {
-        el.textContent = variants[i];
-        var len = el.getComputedTextLength();
-        if (len <= t.room) return;
-        if (len * 0.8 <= t.room || i === variants.length - 1) {
-          el.setAttribute('font-size', (parseFloat(t.size) * t.room / len).toFixed(2));
+        var len = t.cw * variants[i].length;
+        if (len <= t.room || len * 0.8 <= t.room || i === variants.length - 1) {
+          el.textContent = variants[i];
+          if (len > t.room) el.setAttribute('font-size', (parseFloat(t.size) * t.room / len).toFixed(2));
           return;
         }
       }
@@ -131,35 +142,35 @@
       return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
     }
 
-    // put label `t` on edge `g` where its text is clear of every node box and of the
-    // labels already placed: on the path (its middle, then 35%, 65%, 20%, 80%, 10%,
-    // 90% of its length), else one, two or three lines above or below those points;
-    // the middle when nothing is clear. The text is measured once; candidates are
-    // that box moved (a frame step stays a few ms).
+    // where to put a label on edge `g`: where its text is clear of every node box and of the
+    // labels already placed: on the path (its middle, then 35%, 65%, 20%, 80%, 10%, 90% of
+    // its length), else one, two or three lines above or below those points; the middle when
+    // nothing is clear. `b0` is the text's box at (0, 0), `points` the path's points at those
+    // fractions (read beforehand: placing writes only). Returns [x, y, box].
     var FRACTIONS = [0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9];
     var LINES = [0, -1, 1, -2, 2, -3, 3];
-    function place(t, g, placed) {
+    function pathPoints(g) {
       var path = g.querySelector('path');
-      if (!path || !path.getTotalLength) return false;
-      var L = path.getTotalLength(), clear = nodeBoxes().concat(placed);
-      var points = FRACTIONS.map(function (f) { return path.getPointAtLength(L * f); });
-      t.setAttribute('x', points[0].x); t.setAttribute('y', points[0].y - 3);
-      var b0 = t.getBBox(), step = b0.height + 2;
+      if (!path || !path.getTotalLength) return null;
+      var L = path.getTotalLength();
+      return FRACTIONS.map(function (f) { return path.getPointAtLength(L * f); });
+    }
+    function place(b0, points, placed) {
+      var clear = nodeBoxes().concat(placed), step = b0.height + 2;
       for (var i = 0; i < LINES.length; i++) {
         for (var j = 0; j < points.length; j++) {
-          var dx = points[j].x - points[0].x, dy = points[j].y - points[0].y + LINES[i] * step;
-          var b = {x: b0.x + dx, y: b0.y + dy, width: b0.width, height: b0.height};
-          if (!clear.some(function (c) { return overlaps(b, c); })) {
-            t.setAttribute('x', points[0].x + dx); t.setAttribute('y', points[0].y - 3 + dy);
-            return b;
-          }
+          var x = points[j].x, y = points[j].y - 3 + LINES[i] * step;
+          var b = {x: b0.x + x, y: b0.y + y, width: b0.width, height: b0.height};
+          if (!clear.some(function (c) { return overlaps(b, c); })) return [x, y, b];
         }
       }
-      return b0;
+      var x0 = points[0].x, y0 = points[0].y - 3;
+      return [x0, y0, {x: b0.x + x0, y: b0.y + y0, width: b0.width, height: b0.height}];
     }
 
     function render() {
       var cur = pos > 0 ? list[pos - 1] : null;
+      if (!measured) { measureTexts(); nodeBoxes(); }   // reads, before this frame writes
       Object.keys(nodeEls).forEach(function (name) {
         var k = frames.nodes[name].frame;
         var state = k < pos - 1 ? 'mg-done' : k === pos - 1 ? 'mg-current' : 'mg-pending';
@@ -171,8 +182,8 @@
       Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
       while (added.length) { var a = added.pop(); a.parentNode && a.parentNode.removeChild(a); }
       if (cur) {
-        var placed = [];
-        cur.edges.forEach(function (e) {
+        var labels = [];
+        cur.edges.forEach(function (e) {   // writes: classes, and each label's text at (0, 0)
           var g = edgeEls[e.svg];
           if (e.via && edgeEls[e.via]) edgeEls[e.via].classList.add('mg-active');
           if (!g) return;
@@ -182,10 +193,16 @@
           t.setAttribute('class', 'mg-edge-label');
           t.textContent = e.text;
           overlay.appendChild(t);
-          var box = place(t, g, placed);
-          if (!box) { overlay.removeChild(t); return; }
-          placed.push(box);
           added.push(t);
+          labels.push([t, g]);
+        });
+        var measuredLabels = labels.map(function (l) { return [l[0], l[0].getBBox(), pathPoints(l[1])]; });
+        var placed = [];
+        measuredLabels.forEach(function (m) {   // then arithmetic and writes only
+          if (!m[2]) { m[0].parentNode.removeChild(m[0]); return; }
+          var at = place(m[1], m[2], placed);
+          m[0].setAttribute('x', at[0]); m[0].setAttribute('y', at[1]);
+          placed.push(at[2]);
         });
       }
       if (opts.panel) opts.panel.innerHTML = panelHtml(cur);
