@@ -307,9 +307,10 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
 
     vnodes, edges = _reference_high_fanout(nodes, edges)
     row_refs = 0
-    if level == 'vector':
+    document = sel.kind == 'document'
+    if level == 'vector' or (level == 'block' and document):
         before = len(vnodes)
-        vnodes, edges = _reference_other_rows(vnodes, edges)
+        vnodes, edges = _reference_other_rows(vnodes, edges, document)
         row_refs = len(vnodes) - before
     order = {n.name: k for k, n in enumerate(vnodes)}
     edges.sort(key=lambda e: (order[e.src], order[e.dst]))
@@ -357,15 +358,19 @@ def _vnode(trace, k, ids, sd, leaving, sel):
                  positions=positions, values=values)
 
 
-def _reference_other_rows(vnodes, edges):
+def _reference_other_rows(vnodes, edges, document=False):
     """In a vector view of several positions (drawn as rows), what a row reads from outside
     itself is a reference: the keys and values a position caches from earlier positions,
     and the parameter matrices every row reads. One reference node per reading position
     and set of nodes read ("↗ k (cached) pos 0..2", feeding that position's four heads),
     so that each row is laid out on its own: wired, the long edges between rows pulled
-    dot's order out of shape (an MLP drawn above its own attention, rows out of order)."""
+    dot's order out of shape (an MLP drawn above its own attention, rows out of order).
+    The whole document (also at block level): its loss, of no position, reads the rows'
+    losses through one reference too, so the rows stay apart and in order."""
     by_name = {n.name: n for n in vnodes}
     rows = {n.scope.pos for n in vnodes if n.side == 'interior' and n.kind != 'ref'}
+    if document:
+        rows.discard(None)
     if len(rows) < 2 or None in rows:
         return vnodes, edges
     fed = {}
@@ -378,7 +383,8 @@ def _reference_other_rows(vnodes, edges):
         if e.kind == 'ref' or b.side != 'interior' or b.kind != 'group':
             return False
         if a.side == 'interior':
-            return a.kind == 'group' and a.scope.pos != b.scope.pos
+            return (a.kind == 'group' and a.scope.pos != b.scope.pos
+                    and (not document or a.scope.pos is not None))
         return a.kind == 'group' and a.scope.block == 'params' and len(fed[a.name]) > 1
 
     if not any(crosses(e) for e in edges):

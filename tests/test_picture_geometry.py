@@ -228,9 +228,12 @@ def test_heads_are_drawn_in_order_0_1_2_3(emma, name, renderer):
 
 
 @pytest.mark.parametrize('renderer', RENDERERS)
-def test_positions_are_rows_in_order(emma, renderer):
-    """The layer view at every position: one row per position, 0 on top, rows not overlapping."""
-    view = build_view(emma, layer=0, level='block')
+@pytest.mark.parametrize('what', ['layer', 'document'])
+def test_positions_are_rows_in_order(emma, renderer, what):
+    """The layer view at every position, and the whole document (the explorer's Document tab):
+    one row per position, 0 on top, rows not overlapping."""
+    view = build_view(emma, layer=0, level='block') if what == 'layer' else build_view(emma, document=True,
+                                                                                           level='block')
     boxes = _boxes(_rendered(view, renderer))
     rows = sorted((int(t.split()[1].rstrip(':')), b) for t, b in boxes['cluster'] if t.startswith('position '))
     assert [p for p, _ in rows] == list(range(5))
