@@ -359,8 +359,9 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
         read = _scalars_read(trace, names.get(node.name[1:]), [names[r] for r in node.refers])
         short = read or labels.ref_names(trace, [names[r] for r in node.refers], level)
-        attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short),
-                     tooltip=escape.tooltip(['drawn once elsewhere, as it has many consumers: ' + ', '.join(refs)]))
+        why_here = ("drawn in another position's row, or once at the top, and read by this row: "
+                    if node.between_rows else 'drawn once elsewhere, as it has many consumers: ')
+        attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short), tooltip=escape.tooltip([why_here + ', '.join(refs)]))
         return attrs
     if node.kind == 'scalar':
         i = node.ids[0]

@@ -56,6 +56,7 @@ class VNode:
     focus: bool = False     # what the view is about
     fan_out: int = 0        # > 0: drawn once; this many nodes use it through references
     refers: tuple = ()      # 'ref': names of the nodes it stands in for
+    between_rows: bool = False  # 'ref': stands for what a row reads from another row (or the parameters)
 
 
 @dataclass
@@ -411,7 +412,7 @@ def _reference_other_rows(vnodes, edges, document=False):
         at.setdefault(first.name, []).append(
             VNode(name=name, kind='ref', side='interior', ids=tuple(by_name[s].ids[0] for s in srcs),
                   scope=Scope(first.scope.pos, first.scope.layer, first.scope.block, None, None),
-                  positions=first.positions, refers=srcs))
+                  positions=first.positions, refers=srcs, between_rows=True))
         for s in srcs:
             by_name[s].fan_out += len(dsts)
         for dst in dsts:     # every consumer of the set reads the same nodes
