@@ -350,7 +350,9 @@ def _enters_mlp(src, dst):
     """An edge into a position's MLP from that position's attention (the flow and the
     residual skip): cut from the ranking when the MLP is wrapped under the attention."""
     return (src.side == 'interior' and dst.side == 'interior' and src.kind != 'ref'
-            and dst.scope.block == 'mlp' and src.scope.block != 'mlp' and src.scope.pos == dst.scope.pos)
+            and ((dst.scope.block == 'mlp' and src.scope.block != 'mlp')
+                 or (dst.scope.block == 'lm_head' and src.scope.block == 'mlp'))
+            and src.scope.pos == dst.scope.pos)
 
 
 def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR'):

@@ -241,6 +241,27 @@ def test_positions_are_rows_in_order(emma, renderer, what):
     assert tops == sorted(tops), tops
     for (_, a), (_, b) in zip(rows, rows[1:]):
         assert a[3] <= b[1], f'position rows overlap: {a} {b}'
+    if what == 'document':
+        # each row is three lines in the flow's order: attention, the MLP, lm_head. Native dot
+        # stacks them top down; the WebAssembly build (another Graphviz version) bottom up, in
+        # every row alike (measured): the order is checked, the direction must be one for all
+        blocks = {}
+        for t, b in boxes['cluster']:
+            if t in ('attn', 'mlp', 'lm_head'):
+                cy = (b[1] + b[3]) / 2
+                row = next(p for p, (_, top, _, bottom) in rows if top <= cy <= bottom)
+                blocks.setdefault(row, {})[t] = b
+        assert sorted(blocks) == list(range(5))
+        directions = set()
+        for p, bl in sorted(blocks.items()):
+            a, m, h = bl['attn'], bl['mlp'], bl['lm_head']
+            if a[3] <= m[1] and m[3] <= h[1]:
+                directions.add('down')
+            elif h[3] <= m[1] and m[3] <= a[1]:
+                directions.add('up')
+            else:
+                raise AssertionError(f'position {p}: attention, MLP and lm_head not one under the other: {bl}')
+        assert directions == ({'down'} if renderer == 'native' else {'up'}), directions
 
 
 @pytest.mark.parametrize('renderer', RENDERERS)
