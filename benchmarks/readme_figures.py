@@ -78,7 +78,8 @@ NOT_FIGURES = [
     'list of 32,033\nnames from Karpathy', '228,145\nbytes', 'SHA-256',   # the names file's own size
     '(30 s without data)',                                    # the download's stall timeout
     # Explore: a key, example queries, the address
-    '`grad ?` (not 0)', '`1` comes back', '(`4711`)', '(`pos:3 layer:0 head:2 role:attn_weights`)', 'binds 127.0.0.1',
+    '`grad ?` (not 0)', '(0 on top;',
+    '`1` comes back', '(`4711`)', '(`pos:3 layer:0 head:2 role:attn_weights`)', 'binds 127.0.0.1',
     '`05` trains 300 steps', 'or the downloaded copy; it exits 2 saying so otherwise',
     '9-point\n  labels at 11 px',        # the explorer's start zoom: tests/test_explorer_browser.py measures it
     '`line:42`', 'a page of 100',         # an example query; the update panel's page (a browser test pages it)
