@@ -285,10 +285,11 @@
   function fitBox(b, maxScale) {
     const r = $('#canvas').getBoundingClientRect();
     const pad = 12;
-    const s = Math.min((r.width - pad) / b.w, (r.height - pad) / b.h, maxScale);
+    const top = $('#camera').offsetHeight + 6;        // the camera's buttons sit over the canvas's top edge
+    const s = Math.min((r.width - pad) / b.w, (r.height - pad - top) / b.h, maxScale);
     const w = r.width / s, h = r.height / s;
     size = {w: r.width, h: r.height};
-    vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2, w, h};
+    vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2 - top / 2 / s, w, h};
     apply();
   }
   function fit() { if (vb0) fitBox(vb0, 1.6); }
@@ -370,6 +371,32 @@
     fit();
     const b = boxOf(startNames());
     readableAt(b ? {x: b.x + b.w / 2, y: b.y + b.h / 2} : {x: vb.x + vb.w / 2, y: vb.y + vb.h / 2});
+  }
+  // "fit this block" (z): the nodes of what the user opened or picked, in this order: the selection's
+  // group (its scope; a scope of one node widens to its parent), the block a click opened (focus),
+  // the newest expansion, the search matches; none of these: the whole view
+  function blockNames() {
+    const ns = view.nodes, keys = Object.keys(ns).filter((k) => ns[k].k !== 'r');
+    const under = (p) => keys.filter((k) => ns[k].path && (ns[k].path === p || ns[k].path.startsWith(p + '/')));
+    const sel = state.sel && keys.find((k) => ns[k].k === 's' && String(ns[k].id) === state.sel);
+    if (sel && ns[sel].path) {
+      const parts = ns[sel].path.split('/');
+      for (let n = parts.length; n > 0; n--) {
+        const inside = under(parts.slice(0, n).join('/'));
+        if (inside.length > 1 || n === 1) return inside;
+      }
+    }
+    if (state.focus) { const inside = under(state.focus); if (inside.length) return inside; }
+    const opened = (state.expand || []).slice(-1)[0];
+    if (opened) { const inside = keys.filter((k) => ns[k].exp === opened); if (inside.length) return inside; }
+    return view.highlight.slice();
+  }
+  function fitBlock() {
+    if (!svg || !view) return;
+    const c = boxOf(blockNames());
+    if (!c) { fit(); return; }
+    const pad = Math.max(12, 0.04 * Math.max(c.w, c.h));      // a margin, in drawing units
+    fitBox({x: c.x - pad, y: c.y - pad, w: c.w + 2 * pad, h: c.h + 2 * pad}, 1.6);
   }
   // the canvas changed size (window, side panel): keep the scale and the centre
   function reframe() {
@@ -933,6 +960,7 @@
     $('#leavecmp').addEventListener('click', () => setState({cmp: null, sel: null}));
   }
   $('#fit').addEventListener('click', fit);
+  $('#fitblock').addEventListener('click', fitBlock);
   $('#zoomin').addEventListener('click', () => zoom(1 / 1.25));
   $('#zoomout').addEventListener('click', () => zoom(1.25));
   $('#helpbtn').addEventListener('click', () => { $('#help').hidden = !$('#help').hidden; });
@@ -953,6 +981,7 @@
     if (k === '?') $('#help').hidden = !$('#help').hidden;
     else if (k === '/') { e.preventDefault(); $('#q').focus(); $('#q').select(); }
     else if (k === 'f' || k === '0') fit();
+    else if (k === 'z') fitBlock();
     else if (k === '1') home();
     else if (k === 'm') { miniOff = !miniOff; moveMinimap(); }
     else if (k === 'p') toggleSide();
@@ -995,7 +1024,7 @@
     query,
     get info() { return info; },
     on(type, fn) { events.addEventListener(type, (e) => fn(e.detail)); },
-    fit, zoom,
+    fit, zoom, fitBlock,
   };
   load(location.search.slice(1));
 })();

@@ -50,9 +50,10 @@
       bar.innerHTML = '<span class="hint">The step-through plays one recording: leave compare to use it.</span>';
       return;
     }
-    bar.innerHTML = '<button id="st-open" title="Step through backprop on this view (s)">▶ Step through backprop</button>' +
-      '<button id="st-open-fwd" title="Step through the forward pass on this view">forward pass</button>' +
-      '<span class="hint">frames light each node as its grad becomes final; then Adam\u2019s update</span>';
+    // closed: two buttons at the end of the tab row (the explanation is their tooltip)
+    bar.innerHTML = '<button id="st-open" title="Step through backprop on this view (s): frames light each node as its ' +
+      'grad becomes final; then Adam\u2019s update">▶ Step through backprop</button>' +
+      '<button id="st-open-fwd" title="Step through the forward pass on this view: values appear op by op">forward</button>';
     document.getElementById('st-open').onclick = () => ex.setState({frame: 0, mode: null});
     document.getElementById('st-open-fwd').onclick = () => ex.setState({frame: 0, mode: 'forward'});
   }
