@@ -714,8 +714,10 @@
         `convention) · backward() call ${sc.step} · ${info.n_nodes} nodes · loss ${info.loss === null ? '?' : info.loss.toPrecision(6)}` +
         ` · ${sc.functions.length} functions, ${sc.lines.length} lines${info.tokens.length ? ' · positions:' : ''}</span>`;
     } else {
-      p.innerHTML = `<span class="lbl">'${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''} · loss ` +
-        `${info.loss === null ? '?' : info.loss.toFixed(4)} · positions:</span>`;
+      // the document's name is in the crumbs and the doc field: here its loss, then its positions
+      p.innerHTML = `<span class="lbl" title="the document '${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''}: ` +
+        `its loss and its positions">loss ${info.loss === null ? '?' : info.loss.toFixed(4)}` +
+        `${info.truncated ? ' (truncated)' : ''} ·</span>`;
     }
     if (info.tokens.length) {
       const all = document.createElement('span');
@@ -754,6 +756,8 @@
     for (const c of document.querySelectorAll('#positions .chip[data-pos]')) c.classList.toggle('on', Number(c.dataset.pos) === pos && v !== 'param' && v !== 'node');
     const whole = $('#positions .chip.all');
     if (whole) whole.classList.toggle('on', v === 'doc');
+    const on = $('#positions .chip.on');          // the line is narrow: the chip of this view in sight
+    if (on) on.scrollIntoView({block: 'nearest', inline: 'nearest'});
     const posSel = (allowAll) => `<label>position <select data-f="token">${allowAll ? opt('', 'all', state.token || '') : ''}` +
       info.tokens.map((t) => opt(t.pos, `${t.pos}: ${t.char}→${t.target}`, state.token !== undefined ? state.token : (allowAll ? '' : info.tokens.length - 1))).join('') + '</select></label>';
     const layerSel = `<label>layer <select data-f="layer">${info.layers.map((l) => opt(l, l, state.layer || 0)).join('')}</select></label>`;
@@ -839,7 +843,8 @@
     const box = $('#results');
     list = {kind, items, cur: -1};
     box.innerHTML = (head ? `<div class="head">${head}</div>` : '') + items.map((m, k) => kind === 'sug' ?
-      `<div class="row sug" data-i="${k}"><span class="txt">${esc(m.text)}</span><span class="hint">${esc(m.hint)}</span></div>` :
+      `<div class="row sug" data-i="${k}"><span class="txt">${esc(m.text)}</span><span class="hint">${esc(m.hint)}</span>` +
+      `<span class="n" title="nodes it matches">${m.count === null || m.count === undefined ? '' : m.count}</span></div>` :
       `<div class="row match" data-i="${k}" title="${esc(m.hl)}"><span class="path">${esc(m.path)}</span>` +
       `<span class="lbl">${esc(m.label)}</span><span class="n">${m.count}</span></div>`).join('');
     box.hidden = !items.length && !head;
@@ -889,9 +894,11 @@
       if (mine !== sugSeq) return;
       if (!r.ok) throw new Error(d.error);
       const more = d.scopes > d.matches.length ? ` (the first ${d.matches.length} listed)` : '';
-      showList('match', d.matches, `${d.count} match${d.count === 1 ? '' : 'es'} in ${d.scopes} ` +
-        `${d.matches.length && d.matches[0].path.includes('.py:') ? 'line' : 'scope'}${d.scopes === 1 ? '' : 's'}${more} · ` +
-        '<span class="hint">↑↓ Enter or click: show one · Esc: close</span>');
+      const s = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+      const what = d.unit === 'cell' ? `${s(d.count, 'cell')} of ${esc(d.matches[0].path)}: the matrix, then each cell` :
+        d.unit === 'view' ? `${s(d.count, 'match')}, shown by ${s(d.scopes, 'view')}: its own, then wider` :
+        `${s(d.count, 'match')} in ${s(d.scopes, d.unit)}`;
+      showList('match', d.matches, `${what}${more} · <span class="hint">↑↓ Enter or click: show one · Esc: close</span>`);
       navigate(d.url, {});
     } catch (err) {
       if (mine === sugSeq) showList('match', [], `<span class="err">${esc(err.message)}</span>`);
