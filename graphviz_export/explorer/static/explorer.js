@@ -915,6 +915,10 @@
     clearTimeout(sugTimer);
     sugSeq++;
     if (!$('#q').value) { hideResults(); return; }       // emptied (the field's ×, or Esc): nothing to suggest
+    if (list) {                                           // a new query: Enter searches it, not the old list's row
+      list.cur = -1;
+      for (const r of document.querySelectorAll('#results .row.cur')) r.classList.remove('cur');
+    }
     sugTimer = setTimeout(suggestNow, 150);
   });
   $('#q').addEventListener('focus', () => { if ($('#results').hidden && !$('#q').value) suggestNow(); });
