@@ -768,6 +768,7 @@ def test_each_view_opens_with_readable_text_and_a_minimap_that_follows_and_moves
         assert (back['w'], back['h']) == pytest.approx((start['w'], start['h']))
         assert on_screen(pg, node_named(pg, 'pos4/loss'))
         mini = pg.locator('#minimap')
+        pg.keyboard.press('+')              # the taller canvas shows more of the start: zoom in, so < 60% is in view
         assert mini.is_visible()
         vp = pg.evaluate('(() => { const r = document.querySelector("#minimap .vp").getBoundingClientRect(); '
                          'return {x: r.x, y: r.y}; })()')

@@ -894,7 +894,7 @@
       if (mine !== sugSeq) return;
       if (!r.ok) throw new Error(d.error);
       const more = d.scopes > d.matches.length ? ` (the first ${d.matches.length} listed)` : '';
-      const s = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+      const s = (n, w) => `${n} ${w}${n === 1 ? '' : w.endsWith('h') ? 'es' : 's'}`;
       const what = d.unit === 'cell' ? `${s(d.count, 'cell')} of ${esc(d.matches[0].path)}: the matrix, then each cell` :
         d.unit === 'view' ? `${s(d.count, 'match')}, shown by ${s(d.scopes, 'view')}: its own, then wider` :
         `${s(d.count, 'match')} in ${s(d.scopes, d.unit)}`;
