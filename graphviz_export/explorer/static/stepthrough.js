@@ -44,6 +44,7 @@
   function drawClosed(state) {
     stop();
     open = false;
+    bar.classList.remove('stepping');
     side.hidden = true;
     side.innerHTML = '';
     if (state.cmp) {
@@ -59,6 +60,7 @@
   }
 
   function drawOpen() {
+    bar.classList.add('stepping');         // a line of its own under the tabs (explorer.css)
     bar.innerHTML =
       `<span id="st-phase" class="mg-phase"></span>` +
       `<select id="st-mode" title="what to play"><option value="backward">backward</option><option value="forward">forward</option></select>` +
