@@ -143,7 +143,8 @@
     const s = v.stats;
     $('#status').textContent = `${v.title} · level ${s.level}${s.auto ? ' (auto)' : ''} · ${s.nodes} nodes, ` +
       `${s.edges} edges · ${s.ops} ops in view, ${s.folded_ops} folded` +
-      (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
+      (v.hl_count ? ` · ${v.hl_count} search match${v.hl_count === 1 ? '' : 'es'}, ${v.highlight.length} ` +
+        `node${v.highlight.length === 1 ? '' : 's'} outlined` : '') +
       ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
     applySide();
     if (reuse) {
@@ -687,6 +688,7 @@
       a.addEventListener('click', () => goCrumb(k));
       c.append(a);
     });
+    c.title = c.textContent;            // the line may cut a long trail short: the whole of it
   }
   function goCrumb(k) {
     const s = toState(view.crumbs[k].to);
