@@ -951,7 +951,8 @@ def test_z_fits_the_opened_block_or_the_selections_group_and_f_still_fits_everyt
     assert inside_canvas(page, block) == block                     # every node of the opened block
     fitted = page.evaluate(VIEWBOX)
     page.keyboard.press('f')                                       # f: everything
-    every = page.evaluate('Object.keys(explorer.view.nodes).filter(k => document.querySelector(`#graph g.node[data-name="${k}"]`))')
+    every = page.evaluate('Object.keys(explorer.view.nodes)'
+                          '.filter(k => document.querySelector(`#graph g.node[data-name="${k}"]`))')
     assert inside_canvas(page, every) == every and page.evaluate(VIEWBOX)['w'] > fitted['w']
     page.click('#fitblock')                                        # the button does what z does
     assert page.evaluate(VIEWBOX) == pytest.approx(fitted)
