@@ -347,19 +347,32 @@ def test_a_clicked_block_opens_with_its_inside_in_view(page):
     assert page.errors == []
 
 
+CONTROLS = ('[...document.querySelectorAll("button, input, select, .chip, #crumbs a")].filter(e => e.offsetParent '
+            '&& !e.closest("#help, .menu, #results, #side")).map(e => { const r = e.getBoundingClientRect(); '
+            'return [e.id || e.textContent.trim(), r.left, r.top, r.right, r.bottom, r.height]; })')
+GRAPH_SHARE = 'document.querySelector("#graph").getBoundingClientRect().height / window.innerHeight'
+
+
 @pytest.mark.parametrize('size', [(1366, 768), (1920, 1080)])
 def test_the_header_fits_small_and_large_screens(browser, server, size):
+    """The chrome around the graph: every control on screen and one line high, and the graph at least
+    three quarters of the window's height (at 1366x768 it was 539 of 768 px: 0.70), also while stepping."""
     ctx = browser.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)
     pg = ctx.new_page()
     pg.base = server.url
     open_page(pg)
-    boxes = pg.evaluate('[...document.querySelectorAll("#top button, #top input, #top select")].filter(e => '
-                        'e.offsetParent).map(e => { const r = e.getBoundingClientRect(); '
-                        'return [e.id || e.textContent.trim(), r.right, r.height]; })')
-    assert len(boxes) >= 10
-    for what, right, height in boxes:
-        assert right <= size[0] and height < 34, (what, right, height)     # on screen, one line each
-    pg.screenshot(path=str(ARTIFACTS / f'14-start-{size[0]}x{size[1]}.png'))
+    for stepping in (False, True):
+        boxes = pg.evaluate(CONTROLS)
+        assert len(boxes) >= 30 + 9 * stepping, len(boxes)   # header, tabs, view controls, camera, chips, crumbs
+        for what, left, top, right, bottom, height in boxes:
+            assert 0 <= left and right <= size[0] and 0 <= top and bottom <= size[1], (what, left, right, top, bottom)
+            assert height < 34, (what, height)                                       # one line each
+        assert pg.evaluate(GRAPH_SHARE) >= 0.75, (stepping, pg.evaluate(GRAPH_SHARE))
+        assert pg.evaluate('document.querySelector("#top").getBoundingClientRect().height') < 42   # one row
+        pg.screenshot(path=str(ARTIFACTS / f'14-start-{size[0]}x{size[1]}{"-stepping" if stepping else ""}.png'))
+        if not stepping:
+            pg.keyboard.press('s')
+            pg.wait_for_selector('#st-scrub')
     ctx.close()
 
 
@@ -755,6 +768,7 @@ def test_each_view_opens_with_readable_text_and_a_minimap_that_follows_and_moves
         assert (back['w'], back['h']) == pytest.approx((start['w'], start['h']))
         assert on_screen(pg, node_named(pg, 'pos4/loss'))
         mini = pg.locator('#minimap')
+        pg.keyboard.press('+')              # the taller canvas shows more of the start: zoom in, so < 60% is in view
         assert mini.is_visible()
         vp = pg.evaluate('(() => { const r = document.querySelector("#minimap .vp").getBoundingClientRect(); '
                          'return {x: r.x, y: r.y}; })()')
@@ -915,3 +929,91 @@ def test_a_scripts_search_suggests_its_functions_and_a_line_row_outlines_that_li
         assert errors == []
     finally:
         ctx.close()
+
+
+# -- session 2c: fit the opened block (z); a matrix's cells and a node's views as search rows -------------------
+def inside_canvas(pg, names):
+    return [n for n in names if on_screen(pg, n)]
+
+
+def test_z_fits_the_opened_block_or_the_selections_group_and_f_still_fits_everything(page, trace):
+    open_page(page)
+    page.keyboard.press('f')
+    url = page.evaluate('explorer.view.url')
+    click_node(page, node_named(page, 'pos4/layer0/attn'))
+    wait_view(page, url)
+    page.wait_for_timeout(1600)                                    # the flash is over
+    block = page.evaluate('Object.keys(explorer.view.nodes).filter(k => explorer.view.nodes[k].k !== "r" && '
+                          '(explorer.view.nodes[k].path || "").startsWith("pos4/layer0/attn/"))')
+    assert len(block) == 18                                        # rmsnorm, q, k, v, 4 x 3 head nodes, Wo, residual
+    assert len(inside_canvas(page, block)) < 18                   # the readable zoom shows part of it
+    page.keyboard.press('z')
+    assert inside_canvas(page, block) == block                     # every node of the opened block
+    fitted = page.evaluate(VIEWBOX)
+    page.keyboard.press('f')                                       # f: everything
+    every = page.evaluate('Object.keys(explorer.view.nodes)'
+                          '.filter(k => document.querySelector(`#graph g.node[data-name="${k}"]`))')
+    assert inside_canvas(page, every) == every and page.evaluate(VIEWBOX)['w'] > fitted['w']
+    page.click('#fitblock')                                        # the button does what z does
+    assert page.evaluate(VIEWBOX) == pytest.approx(fitted)
+    shot(page, '20-fit-block')
+    # a selected scalar: z fits its group (the scope holding it)
+    ids = trace.nodes(pos=4, layer=0, head=2, role='attn_weights')
+    open_page(page, f'view=head&layer=0&head=2&token=4&level=auto&expand=pos4/layer0/attn/head2/attn_weights&sel={ids[1]}')
+    group = page.evaluate('Object.keys(explorer.view.nodes).filter(k => explorer.view.nodes[k].k !== "r" && '
+                          'explorer.view.nodes[k].path === "pos4/layer0/attn/head2/attn_weights")')
+    drawn = [page.evaluate('n => explorer.view.nodes[n].id', n) for n in group]
+    assert len(drawn) > 4 and set(drawn) <= set(ids) and ids[1] in drawn      # its scalars, the selection among them
+    for _ in range(6):
+        page.keyboard.press('+')
+    assert len(inside_canvas(page, group)) < len(group)
+    page.keyboard.press('z')
+    assert inside_canvas(page, group) == group
+    assert page.errors == []
+
+
+def test_searching_a_matrix_lists_its_cells_and_a_node_id_the_views_that_show_it(page, trace):
+    open_page(page)
+    page.click('#q')
+    page.keyboard.type('wte', delay=20)
+    sug = page.locator('#results .row.sug', has_text='27×16 matrix')
+    sug.wait_for()
+    assert sug.locator('.n').inner_text() == str(27 * 16)          # the suggestion's match count
+    url = page.evaluate('explorer.view.url')
+    page.keyboard.press('Enter')
+    page.wait_for_selector('#results .row.match')
+    wait_view(page, url)
+    rows = page.locator('#results .row.match')
+    assert rows.count() == 433 and page.locator('#results .head').inner_text().startswith('432 cells of wte')
+    assert rows.nth(0).locator('.path').inner_text() == 'wte' and rows.nth(0).locator('.n').inner_text() == '432'
+    cells = trace.param_nodes('wte')
+    row = rows.nth(1 + 3 * 16 + 5)                                  # wte[3][5]
+    assert row.locator('.path').inner_text() == 'wte[3][5]'
+    assert row.locator('.lbl').inner_text() == f'data {trace.data[cells[53]]:.6g} · grad {trace.grad[cells[53]]:.6g}'
+    url = page.evaluate('explorer.view.url')
+    row.click()
+    wait_view(page, url)
+    st = page.evaluate('explorer.state')
+    assert (st['view'], st['param'], st['sel']) == ('param', 'wte[3][5]', str(cells[53]))
+    page.wait_for_selector('#facts')
+    assert float(page.locator('#facts [data-k="data"]').inner_text()) == trace.data[cells[53]]
+    assert page.locator('#graph g.node.hl').count() == 1
+    shot(page, '21-search-cells')
+    # a node id: its neighbourhood, the scope that holds it, its position
+    i = trace.nodes(pos=2, layer=0, head=1, role='attn_weights')[3]
+    page.fill('#q', str(i))
+    url = page.evaluate('explorer.view.url')
+    page.keyboard.press('Enter')
+    page.wait_for_selector('#results .row.match')
+    wait_view(page, url)
+    assert page.locator('#results .row.match .path').all_inner_texts() == ['pos2/layer0/attn/head1/attn_weights'] * 2 + ['pos2']
+    assert [int(t) for t in page.locator('#results .row.match .n').all_inner_texts()] == [
+        1, len(trace.nodes(pos=2, layer=0, head=1, role='attn_weights')), len(trace.nodes(pos=2))]
+    for k, kind in ((2, 'token'), (1, 'head')):
+        url = page.evaluate('explorer.view.url')
+        page.locator('#results .row.match').nth(k).click()
+        wait_view(page, url)
+        assert page.evaluate('explorer.view.kind') == kind and page.evaluate('explorer.state.hl') == str(i)
+        hl = page.evaluate('explorer.view.highlight')
+        assert len(hl) == 1 and on_screen(page, hl[0])              # the node holding it, outlined, in view
+    assert page.errors == []

@@ -557,3 +557,55 @@ def test_fn_and_line_tags_search_a_scripts_own_code(script_server):
     assert [x['text'] for x in s['suggestions']] == ['line:']
     status, body = get_json(server, '/api/search?q=fn:nope')
     assert status == 400 and "function 'nope' made no node" in body['error']
+
+
+# -- session 2c: a matrix lists its cells, a node id the views that show it; suggestions count their matches --
+def test_a_matrix_lists_each_cell_and_a_node_id_each_view_that_shows_it(server, trace):
+    status, d = get_json(server, '/api/search?q=wte')
+    rows, cols = trace.param_shapes['wte']
+    ids = trace.param_nodes('wte')
+    assert status == 200 and d['unit'] == 'cell' and d['count'] == rows * cols == 432
+    assert (d['matches'][0]['path'], d['matches'][0]['count']) == ('wte', 432)     # the matrix, then each cell
+    assert [m['path'] for m in d['matches'][1:]] == [f'wte[{r}][{c}]' for r in range(rows) for c in range(cols)]
+    assert all(m['count'] == 1 for m in d['matches'][1:]) and d['scopes'] == 433
+    for k in (1, 54, 432):                          # wte[0][0], wte[3][5], wte[26][15]: data and grad of the trace
+        m, i = d['matches'][k], ids[k - 1]
+        assert m['label'] == f'data {trace.data[i]:.6g} · grad {trace.grad[i]:.6g}'
+        status, v = get_json(server, '/api/view?' + m['url'])
+        assert status == 200 and v['kind'] == 'param' and v['state']['param'] == m['path']
+        assert v['state']['sel'] == i and v['hl_count'] == 1 and len(v['highlight']) == 1
+    # a node id: its neighbourhood, the scope holding it, its position, each counted and outlined there
+    i = trace.nodes(pos=2, layer=0, head=1, role='attn_weights')[3]
+    status, d = get_json(server, f'/api/search?q={i}')
+    path = 'pos2/layer0/attn/head1/attn_weights'
+    assert d['unit'] == 'view' and d['count'] == 1 and [(m['path'], m['count']) for m in d['matches']] == [
+        (path, 1), (path, len(trace.nodes(pos=2, layer=0, head=1, role='attn_weights'))),
+        ('pos2', len(trace.nodes(pos=2)))]
+    kinds = []
+    for m in d['matches']:
+        status, v = get_json(server, '/api/view?' + m['url'])
+        assert status == 200 and v['hl_count'] == 1 and len(v['highlight']) == 1
+        n = v['nodes'][v['highlight'][0]]                 # the drawn node holding it: i, or a group around it
+        assert n['id'] == i if n['k'] == 's' else (path + '/').startswith(n['path'] + '/')
+        kinds.append((v['kind'], v['stats']['level']))
+    assert kinds[0][0] == 'node' and kinds[1][0] == 'head' and kinds[2] == ('token', 'block')
+    # a parameter's node id: its neighbourhood, its cell, its matrix
+    j = trace.param_nodes('wte[1][4]')[0]
+    status, d = get_json(server, f'/api/search?q={j}')
+    assert [(m['path'], m['count']) for m in d['matches']] == [('params/wte', 1), ('wte[1][4]', 1), ('wte', 432)]
+    status, d = get_json(server, '/api/search?q=layer0.attn_wq[3][5]')          # a cell: it, then its matrix
+    assert [(m['path'], m['count']) for m in d['matches']] == [('layer0.attn_wq[3][5]', 1), ('layer0.attn_wq', 256)]
+
+
+def test_suggestions_show_how_many_nodes_each_would_match(server, trace):
+    def counts(q):
+        status, d = get_json(server, '/api/suggest?q=' + q.replace(' ', '%20'))
+        assert status == 200
+        return [(s['text'], s['count']) for s in d['suggestions']]
+    assert counts('pos:') == [(f'pos:{p}', len(trace.nodes(pos=p))) for p in trace.positions()]
+    assert counts('pos:3 head:') == [(f'pos:3 head:{h}', len(trace.nodes(pos=3, head=h))) for h in trace.heads()]
+    assert counts('role:attn_w') == [('role:attn_weights', len(trace.nodes(role='attn_weights')))]
+    assert counts('wt') == [('wte', 27 * 16)]
+    assert counts('mlp_fc1') == [('layer0.mlp_fc1', 64 * 16)]
+    assert counts('4711') == [('4711', 1)] and counts('wte[3') == [('wte[3][0]', 1)]
+    assert counts('pos:1 po') == [('pos:1 pos:', None)]          # a key: no count until it has a value

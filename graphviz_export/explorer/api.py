@@ -48,6 +48,7 @@ TAG_HINT = {'pos': 'a position of the document', 'layer': 'a layer', 'head': 'an
             'block': 'embed, attn, mlp, lm_head, loss or params', 'role': 'what a vector is (q, k, attn_weights, ...)',
             'function': 'a function of your script', 'line': 'a line of your script'}
 MAX_ROWS = 60           # search rows listed (the count covers all)
+MAX_CELL_ROWS = 1024    # a matrix's rows: one per cell, the largest matrix (mlp_fc1, 64x16) in full
 MAX_GROUPED = 200000    # matches grouped into rows
 MAX_SUGGEST = 12        # suggestions per keystroke
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
@@ -527,20 +528,63 @@ class Api:
             t.update(to, hl=hl)
             return t
 
-        rows = self._rows(trace, q, ids, to)
+        rows, unit = self._rows(trace, q, ids, to)
+        cap = MAX_CELL_ROWS if unit == 'cell' else MAX_ROWS
         matches = [{'path': r['path'], 'count': r['count'], 'label': r['label'], 'hl': r['hl'],
-                    'url': st.canonical(target(r['to'], r['hl']))} for r in rows[:MAX_ROWS]]
+                    'url': st.canonical(target(r['to'], r['hl']))} for r in rows[:cap]]
         whole = target(to, q)
-        return {'q': q, 'count': len(ids), 'scopes': len(rows), 'matches': matches,
+        return {'q': q, 'count': len(ids), 'scopes': len(rows), 'unit': unit, 'matches': matches,
                 'first': ids[0] if ids else None, 'to': st.to_json(whole), 'url': st.canonical(whole)}
 
+    def _node_rows(self, trace, q, i, to):
+        """The views that show node i, from the closest: its neighbourhood; a parameter's cell and its
+        matrix, or else the scope that holds it and its position (each with its node count)."""
+        rows = [{'path': trace.scope_path(i), 'label': f'{trace.label(i)}: its neighbourhood', 'count': 1,
+                 'hl': q, 'to': to}]
+        cell = trace.param_cell(i)
+        if cell is not None:
+            name, r, c = cell
+            nr, nc = trace.param_shapes[name]
+            rows.append({'path': f'{name}[{r}][{c}]', 'label': 'its cell: every use', 'count': 1, 'hl': q,
+                         'to': {'view': 'param', 'param': f'{name}[{r}][{c}]', 'level': 'auto'}})
+            rows.append({'path': name, 'label': f'its matrix, {nr}×{nc} cells', 'count': nr * nc, 'hl': q,
+                         'to': {'view': 'param', 'param': name, 'level': 'auto'}})
+            return rows
+        own = {f: v for f, v in zip(FIELDS, trace.scope_of(i)) if v is not None}
+        seen = set()
+        for fields in (own, {'pos': own['pos']} if 'pos' in own else None):
+            if not fields or scope_path(tuple(fields.get(f) for f in FIELDS)) in seen:
+                continue
+            path = scope_path(tuple(fields.get(f) for f in FIELDS))
+            seen.add(path)
+            n = len(trace.nodes(**fields))
+            row_to = self._scope_target(trace, fields)
+            rows.append({'path': path, 'label': 'the scope that holds it' if fields is own else 'its position',
+                         'count': n, 'hl': q, 'to': row_to})
+        return rows
+
     def _rows(self, trace, q, ids, to):
-        """[{path, label, count, hl, to}]: one row per scope (tags), per source line (fn:/line:), or
-        one row (a node id, a parameter cell or matrix), in the order of the first match."""
+        """([{path, label, count, hl, to}], unit): one row per scope (tags, unit 'scope'), per source
+        line (fn:/line:, 'line'); a matrix: itself, then each cell ('cell'); a node id or a cell: each
+        view that shows it ('view'). Tags and lines in the order of their first match."""
         if ':' not in q:
-            i = ids[0]
-            label = trace.label(i) if len(ids) == 1 else f"{to.get('param', q)} ({len(ids)} cells)"
-            return [{'path': trace.scope_path(i), 'label': label, 'count': len(ids), 'hl': q, 'to': to}]
+            if to['view'] == 'node':
+                return self._node_rows(trace, q, ids[0], to), 'view'
+            name = to['param'].split('[')[0]
+            if len(ids) == 1:                 # one cell: it, and the matrix around it
+                nr, nc = trace.param_shapes[name]
+                return [{'path': to['param'], 'label': f'{self._values(trace, ids[0])} · every use', 'count': 1,
+                         'hl': q, 'to': to},
+                        {'path': name, 'label': f'its matrix, {nr}×{nc} cells', 'count': nr * nc, 'hl': q,
+                         'to': {'view': 'param', 'param': name, 'level': 'auto'}}], 'view'
+            rows = [{'path': name, 'label': f'the whole matrix: {len(ids)} cells', 'count': len(ids), 'hl': q,
+                     'to': to}]
+            for i in ids:
+                _, r, c = trace.param_cell(i)
+                cell = f'{name}[{r}][{c}]'
+                rows.append({'path': cell, 'label': self._values(trace, i), 'count': 1, 'hl': cell,
+                             'to': {'view': 'param', 'param': cell, 'level': 'auto', 'sel': i}})
+            return rows, 'cell'
         fields = self._tag_fields(q)
         groups = OrderedDict()
         if 'function' in fields or 'line' in fields:
@@ -561,7 +605,7 @@ class Api:
                     row_to = {'view': 'line', 'line': line, 'level': 'auto'} if file == script else dict(to)
                 rows.append({'path': f'{file}:{line}', 'label': f'{func}(): {trace.source_of(i).text}'[:120],
                              'count': n, 'hl': hl, 'to': row_to})
-            return rows
+            return rows, 'line'
         for i in ids[:MAX_GROUPED]:
             sc = trace.scope_of(i)
             if sc not in groups:
@@ -576,7 +620,11 @@ class Api:
             else:
                 row_to = self._scope_target(trace, own)
             rows.append({'path': scope_path(sc), 'label': trace.label(i), 'count': n, 'hl': hl, 'to': row_to})
-        return rows
+        return rows, 'scope'
+
+    @staticmethod
+    def _values(trace, i):
+        return f'data {trace.data[i]:.6g} · grad {trace.grad[i]:.6g}'
 
     def _resolve(self, trace, q):
         """(matching ids, partial state of the view that shows them)."""
@@ -679,15 +727,21 @@ class Api:
         script = trace.source is not None
         out = []
 
-        def add(text, hint, done=True):
+        def add(text, hint, done=True, count=None):
             if len(out) < MAX_SUGGEST:
-                out.append({'text': text, 'hint': hint, 'done': done})
+                out.append({'text': text, 'hint': hint, 'done': done, 'count': count})
+
+        def matches(text):            # how many nodes the whole query matches (None: it cannot be read)
+            try:
+                return len(self._resolve(trace, text)[0])
+            except ApiError:
+                return None
 
         if colon:
             if key in TAG_KEYS:
                 for value, hint in self._tag_values(trace, TAG_KEYS[key], script):
-                    if str(value).lower().startswith(part.lower()):
-                        add(f'{before}{key}:{value}', hint)
+                    if str(value).lower().startswith(part.lower()) and len(out) < MAX_SUGGEST:
+                        add(f'{before}{key}:{value}', hint, count=matches(f'{before}{key}:{value}'))
         else:
             for k, f in TAG_KEYS.items():
                 if k == 'token' or (f in ('function', 'line')) != script:
@@ -698,19 +752,19 @@ class Api:
                 if re.fullmatch(r'#?n?\d{1,9}', word):
                     i = int(word.lstrip('#n'))
                     if i < len(trace):
-                        add(str(i), f'node {trace.label(i)} · {trace.scope_path(i)}')
+                        add(str(i), f'node {trace.label(i)} · {trace.scope_path(i)}', count=1)
                 if 'loss_id' in trace.meta and 'loss'.startswith(word.lower()):
-                    add('loss', 'the loss node: backward starts here')
+                    add('loss', 'the loss node: backward starts here', count=1)
                 for name in trace.param_names:
                     if name.lower().startswith(word.lower()) or (word.lower() in name.lower() and len(word) > 2):
                         r, c = trace.param_shapes[name]
-                        add(name, f'{r}×{c} matrix; add [row][col] for one cell')
+                        add(name, f'{r}×{c} matrix; add [row][col] for one cell', count=r * c)
                 m = re.fullmatch(r'([\w.]+)\[(\d*)\]?(?:\[(\d*))?', word)
                 if m and m.group(1) in trace.param_shapes:
                     r, c = trace.param_shapes[m.group(1)]
                     row = m.group(2) or '0'
                     if int(row) < r:
-                        add(f'{m.group(1)}[{row}][{m.group(3) or 0}]', f'rows 0..{r - 1}, columns 0..{c - 1}')
+                        add(f'{m.group(1)}[{row}][{m.group(3) or 0}]', f'rows 0..{r - 1}, columns 0..{c - 1}', count=1)
         return {'q': q, 'suggestions': out}
 
     @staticmethod

@@ -143,7 +143,8 @@
     const s = v.stats;
     $('#status').textContent = `${v.title} · level ${s.level}${s.auto ? ' (auto)' : ''} · ${s.nodes} nodes, ` +
       `${s.edges} edges · ${s.ops} ops in view, ${s.folded_ops} folded` +
-      (v.hl_count ? ` · ${v.hl_count} search matches, ${v.highlight.length} nodes outlined` : '') +
+      (v.hl_count ? ` · ${v.hl_count} search match${v.hl_count === 1 ? '' : 'es'}, ${v.highlight.length} ` +
+        `node${v.highlight.length === 1 ? '' : 's'} outlined` : '') +
       ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
     applySide();
     if (reuse) {
@@ -285,10 +286,11 @@
   function fitBox(b, maxScale) {
     const r = $('#canvas').getBoundingClientRect();
     const pad = 12;
-    const s = Math.min((r.width - pad) / b.w, (r.height - pad) / b.h, maxScale);
+    const top = $('#camera').offsetHeight + 6;        // the camera's buttons sit over the canvas's top edge
+    const s = Math.min((r.width - pad) / b.w, (r.height - pad - top) / b.h, maxScale);
     const w = r.width / s, h = r.height / s;
     size = {w: r.width, h: r.height};
-    vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2, w, h};
+    vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2 - top / 2 / s, w, h};
     apply();
   }
   function fit() { if (vb0) fitBox(vb0, 1.6); }
@@ -370,6 +372,32 @@
     fit();
     const b = boxOf(startNames());
     readableAt(b ? {x: b.x + b.w / 2, y: b.y + b.h / 2} : {x: vb.x + vb.w / 2, y: vb.y + vb.h / 2});
+  }
+  // "fit this block" (z): the nodes of what the user opened or picked, in this order: the selection's
+  // group (its scope; a scope of one node widens to its parent), the block a click opened (focus),
+  // the newest expansion, the search matches; none of these: the whole view
+  function blockNames() {
+    const ns = view.nodes, keys = Object.keys(ns).filter((k) => ns[k].k !== 'r');
+    const under = (p) => keys.filter((k) => ns[k].path && (ns[k].path === p || ns[k].path.startsWith(p + '/')));
+    const sel = state.sel && keys.find((k) => ns[k].k === 's' && String(ns[k].id) === state.sel);
+    if (sel && ns[sel].path) {
+      const parts = ns[sel].path.split('/');
+      for (let n = parts.length; n > 0; n--) {
+        const inside = under(parts.slice(0, n).join('/'));
+        if (inside.length > 1 || n === 1) return inside;
+      }
+    }
+    if (state.focus) { const inside = under(state.focus); if (inside.length) return inside; }
+    const opened = (state.expand || []).slice(-1)[0];
+    if (opened) { const inside = keys.filter((k) => ns[k].exp === opened); if (inside.length) return inside; }
+    return view.highlight.slice();
+  }
+  function fitBlock() {
+    if (!svg || !view) return;
+    const c = boxOf(blockNames());
+    if (!c) { fit(); return; }
+    const pad = Math.max(12, 0.04 * Math.max(c.w, c.h));      // a margin, in drawing units
+    fitBox({x: c.x - pad, y: c.y - pad, w: c.w + 2 * pad, h: c.h + 2 * pad}, 1.6);
   }
   // the canvas changed size (window, side panel): keep the scale and the centre
   function reframe() {
@@ -660,6 +688,7 @@
       a.addEventListener('click', () => goCrumb(k));
       c.append(a);
     });
+    c.title = c.textContent;            // the line may cut a long trail short: the whole of it
   }
   function goCrumb(k) {
     const s = toState(view.crumbs[k].to);
@@ -687,8 +716,10 @@
         `convention) · backward() call ${sc.step} · ${info.n_nodes} nodes · loss ${info.loss === null ? '?' : info.loss.toPrecision(6)}` +
         ` · ${sc.functions.length} functions, ${sc.lines.length} lines${info.tokens.length ? ' · positions:' : ''}</span>`;
     } else {
-      p.innerHTML = `<span class="lbl">'${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''} · loss ` +
-        `${info.loss === null ? '?' : info.loss.toFixed(4)} · positions:</span>`;
+      // the document's name is in the crumbs and the doc field: here its loss, then its positions
+      p.innerHTML = `<span class="lbl" title="the document '${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''}: ` +
+        `its loss and its positions">loss ${info.loss === null ? '?' : info.loss.toFixed(4)}` +
+        `${info.truncated ? ' (truncated)' : ''} ·</span>`;
     }
     if (info.tokens.length) {
       const all = document.createElement('span');
@@ -727,6 +758,8 @@
     for (const c of document.querySelectorAll('#positions .chip[data-pos]')) c.classList.toggle('on', Number(c.dataset.pos) === pos && v !== 'param' && v !== 'node');
     const whole = $('#positions .chip.all');
     if (whole) whole.classList.toggle('on', v === 'doc');
+    const on = $('#positions .chip.on');          // the line is narrow: the chip of this view in sight
+    if (on) on.scrollIntoView({block: 'nearest', inline: 'nearest'});
     const posSel = (allowAll) => `<label>position <select data-f="token">${allowAll ? opt('', 'all', state.token || '') : ''}` +
       info.tokens.map((t) => opt(t.pos, `${t.pos}: ${t.char}→${t.target}`, state.token !== undefined ? state.token : (allowAll ? '' : info.tokens.length - 1))).join('') + '</select></label>';
     const layerSel = `<label>layer <select data-f="layer">${info.layers.map((l) => opt(l, l, state.layer || 0)).join('')}</select></label>`;
@@ -812,7 +845,8 @@
     const box = $('#results');
     list = {kind, items, cur: -1};
     box.innerHTML = (head ? `<div class="head">${head}</div>` : '') + items.map((m, k) => kind === 'sug' ?
-      `<div class="row sug" data-i="${k}"><span class="txt">${esc(m.text)}</span><span class="hint">${esc(m.hint)}</span></div>` :
+      `<div class="row sug" data-i="${k}"><span class="txt">${esc(m.text)}</span><span class="hint">${esc(m.hint)}</span>` +
+      `<span class="n" title="nodes it matches">${m.count === null || m.count === undefined ? '' : m.count}</span></div>` :
       `<div class="row match" data-i="${k}" title="${esc(m.hl)}"><span class="path">${esc(m.path)}</span>` +
       `<span class="lbl">${esc(m.label)}</span><span class="n">${m.count}</span></div>`).join('');
     box.hidden = !items.length && !head;
@@ -862,9 +896,11 @@
       if (mine !== sugSeq) return;
       if (!r.ok) throw new Error(d.error);
       const more = d.scopes > d.matches.length ? ` (the first ${d.matches.length} listed)` : '';
-      showList('match', d.matches, `${d.count} match${d.count === 1 ? '' : 'es'} in ${d.scopes} ` +
-        `${d.matches.length && d.matches[0].path.includes('.py:') ? 'line' : 'scope'}${d.scopes === 1 ? '' : 's'}${more} · ` +
-        '<span class="hint">↑↓ Enter or click: show one · Esc: close</span>');
+      const s = (n, w) => `${n} ${w}${n === 1 ? '' : w.endsWith('h') ? 'es' : 's'}`;
+      const what = d.unit === 'cell' ? `${s(d.count, 'cell')} of ${esc(d.matches[0].path)}: the matrix, then each cell` :
+        d.unit === 'view' ? `${s(d.count, 'match')}, shown by ${s(d.scopes, 'view')}: its own, then wider` :
+        `${s(d.count, 'match')} in ${s(d.scopes, d.unit)}`;
+      showList('match', d.matches, `${what}${more} · <span class="hint">↑↓ Enter or click: show one · Esc: close</span>`);
       navigate(d.url, {});
     } catch (err) {
       if (mine === sugSeq) showList('match', [], `<span class="err">${esc(err.message)}</span>`);
@@ -881,6 +917,10 @@
     clearTimeout(sugTimer);
     sugSeq++;
     if (!$('#q').value) { hideResults(); return; }       // emptied (the field's ×, or Esc): nothing to suggest
+    if (list) {                                           // a new query: Enter searches it, not the old list's row
+      list.cur = -1;
+      for (const r of document.querySelectorAll('#results .row.cur')) r.classList.remove('cur');
+    }
     sugTimer = setTimeout(suggestNow, 150);
   });
   $('#q').addEventListener('focus', () => { if ($('#results').hidden && !$('#q').value) suggestNow(); });
@@ -933,6 +973,7 @@
     $('#leavecmp').addEventListener('click', () => setState({cmp: null, sel: null}));
   }
   $('#fit').addEventListener('click', fit);
+  $('#fitblock').addEventListener('click', fitBlock);
   $('#zoomin').addEventListener('click', () => zoom(1 / 1.25));
   $('#zoomout').addEventListener('click', () => zoom(1.25));
   $('#helpbtn').addEventListener('click', () => { $('#help').hidden = !$('#help').hidden; });
@@ -953,6 +994,7 @@
     if (k === '?') $('#help').hidden = !$('#help').hidden;
     else if (k === '/') { e.preventDefault(); $('#q').focus(); $('#q').select(); }
     else if (k === 'f' || k === '0') fit();
+    else if (k === 'z') fitBlock();
     else if (k === '1') home();
     else if (k === 'm') { miniOff = !miniOff; moveMinimap(); }
     else if (k === 'p') toggleSide();
@@ -995,7 +1037,7 @@
     query,
     get info() { return info; },
     on(type, fn) { events.addEventListener(type, (e) => fn(e.detail)); },
-    fit, zoom,
+    fit, zoom, fitBlock,
   };
   load(location.search.slice(1));
 })();

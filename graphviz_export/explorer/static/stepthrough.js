@@ -44,20 +44,23 @@
   function drawClosed(state) {
     stop();
     open = false;
+    bar.classList.remove('stepping');
     side.hidden = true;
     side.innerHTML = '';
     if (state.cmp) {
       bar.innerHTML = '<span class="hint">The step-through plays one recording: leave compare to use it.</span>';
       return;
     }
-    bar.innerHTML = '<button id="st-open" title="Step through backprop on this view (s)">▶ Step through backprop</button>' +
-      '<button id="st-open-fwd" title="Step through the forward pass on this view">forward pass</button>' +
-      '<span class="hint">frames light each node as its grad becomes final; then Adam\u2019s update</span>';
+    // closed: two buttons at the end of the tab row (the explanation is their tooltip)
+    bar.innerHTML = '<button id="st-open" title="Step through backprop on this view (s): frames light each node as its ' +
+      'grad becomes final; then Adam\u2019s update">▶ Step through backprop</button>' +
+      '<button id="st-open-fwd" title="Step through the forward pass on this view: values appear op by op">forward</button>';
     document.getElementById('st-open').onclick = () => ex.setState({frame: 0, mode: null});
     document.getElementById('st-open-fwd').onclick = () => ex.setState({frame: 0, mode: 'forward'});
   }
 
   function drawOpen() {
+    bar.classList.add('stepping');         // a line of its own under the tabs (explorer.css)
     bar.innerHTML =
       `<span id="st-phase" class="mg-phase"></span>` +
       `<select id="st-mode" title="what to play"><option value="backward">backward</option><option value="forward">forward</option></select>` +
