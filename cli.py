@@ -23,8 +23,6 @@ from pathlib import Path
 import click
 
 from graphviz_export import build_view, failure_view, file_name, render_view
-from graphviz_export.diff import diff_svg
-from graphviz_export.explorer import serve
 from graphviz_export.options import (
     DEFAULT_BUDGET,
     DEFAULT_EDGE_BUDGET,
@@ -37,8 +35,10 @@ from graphviz_export.options import (
     RENDERERS,
 )
 from graphviz_export.render import RenderError
-from graphviz_export.tour import build_tour_html, load_tour, write_frames
+from graphviz_export.steps.diff import diff_svg
 from graphviz_export.view import renderer_label, safe_name
+from graphviz_export.web.explorer import serve
+from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import load_model, save_checkpoint_or_fallback
 from microgpt.checks.diagnose import diagnose
 from microgpt.checks.faults import describe_faults, fault_names

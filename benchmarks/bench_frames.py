@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphviz_export.frames import frames
-from graphviz_export.tour import build_tour_html, load_tour
+from graphviz_export.steps.frames import frames
 from graphviz_export.view import build_view
+from graphviz_export.web.tour import build_tour_html, load_tour
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import record_step

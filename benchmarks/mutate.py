@@ -40,9 +40,9 @@ TESTS = {
     'microgpt/train.py': ['tests/test_model.py', 'tests/test_call_order.py', 'tests/test_cli_values.py'],
     'microgpt/recording/trace.py': ['tests/test_trace.py', 'tests/test_record.py'],
     'microgpt/checks/nodes.py': ['tests/test_gradcheck_nodes.py'],
-    'graphviz_export/fold.py': ['tests/test_export_golden.py', 'tests/test_export_fold.py',
+    'graphviz_export/fold/folding.py': ['tests/test_export_golden.py', 'tests/test_export_fold.py',
                                 'tests/test_cli_values.py'],
-    'graphviz_export/summary.py': ['tests/test_export_fold.py', 'tests/test_cli_values.py',
+    'graphviz_export/fold/summary.py': ['tests/test_export_fold.py', 'tests/test_cli_values.py',
                                    'tests/test_export_draw.py'],
 }
 PYTEST_ARGS = ['-x', '-q', '-p', 'no:cacheprovider', '-m', 'not slow']

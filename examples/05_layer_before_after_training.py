@@ -3,7 +3,7 @@
 The reference run (seed 42, Adam, one name per step, the learning rate decaying
 to 0 over the run's 300 steps: what `microgpt-graph train --steps 300` does)
 is recorded on 'emma' before its first step and after its last
-(microgpt.recording.record_before_after_training). graphviz_export.diff draws
+(microgpt.recording.record_before_after_training). graphviz_export.steps.diff draws
 the differences, after - before, on the layout of the one graph both share and
 on one colour scale: every node's Δdata and Δgrad. The numbers that make the
 story true are measured, printed, and written on the picture: the loss of
@@ -22,7 +22,7 @@ import sys
 
 import _common
 
-from graphviz_export.diff import build_diff
+from graphviz_export.steps.diff import build_diff
 from microgpt.data import read_docs
 from microgpt.recording.step import record_before_after_training
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from graphviz_export import render_view
-from graphviz_export.diff import relabel_svg
+from graphviz_export.steps.diff import relabel_svg
 from microgpt.data import data_path_from_env, names_cache_path
 from microgpt.files import write_atomic
 
@@ -45,7 +45,7 @@ def names_path():
 
 def write(views, where, renderer='auto'):
     """Render each (file name, view) to `where`; also the DOT source beside it ('.dot').
-    A view of differences (graphviz_export.diff) has its texts relabelled 'Δdata', 'Δgrad'."""
+    A view of differences (graphviz_export.steps.diff) has its texts relabelled 'Δdata', 'Δgrad'."""
     for name, view in views:
         svg = render_view(view, 'svg', renderer=renderer)
         if 'diff' in view.trace.meta:

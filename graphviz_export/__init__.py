@@ -8,8 +8,8 @@ The steps are modules of their own: select (which nodes), fold (summary nodes,
 to a budget), draw (the Digraph), render (DOT -> bytes).
 """
 
-from .failure import failure_view
 from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS
+from .steps.failure import failure_view
 from .view import View, ViewLayoutTimeout, build_view, file_name, render_view
 
 __all__ = ['build_view', 'render_view', 'failure_view', 'file_name', 'View', 'ViewLayoutTimeout', 'LEVELS',

@@ -3,8 +3,6 @@ the CLI offers them (click.Choice over these tuples, defaults from here)."""
 
 from microgpt.errors import InputError
 
-from .render import RENDERERS  # 'auto', 'native', 'wasm'
-
 LEVELS = ('auto', 'scalar', 'vector', 'block')
 DEFAULT_LEVEL = 'auto'
 DEFAULT_BUDGET = 150        # visible nodes (references included, but those between a vector view's rows) that level auto allows
@@ -13,6 +11,7 @@ DIRECTIONS = ('both', 'ancestors', 'descendants')
 DEFAULT_TIMEOUT = 60.0      # seconds Graphviz may spend on a layout
 # what `render` writes: 'json' is the selected view as data (View.to_json), the rest Graphviz's
 FORMATS = ('svg', 'dot', 'json', 'png', 'pdf', 'plain', 'xdot')
+RENDERERS = ('auto', 'native', 'wasm')   # auto: native `dot` when on PATH, else WebAssembly
 DEFAULT_RENDERER = 'auto'
 
 __all__ = ['LEVELS', 'DEFAULT_LEVEL', 'DEFAULT_BUDGET', 'DEFAULT_EDGE_BUDGET', 'DIRECTIONS', 'DEFAULT_TIMEOUT',

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from microgpt.errors import InputError
 from microgpt.recording.cells import TraceQueryError, parse_param
+from microgpt.recording.runs import id_runs
 
 from .options import DIRECTIONS
-from .runs import id_runs
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ import graphviz_export.render as _render
 from graphviz_export.render.errors import TIMEOUT_HINT
 from microgpt.errors import InputError, WriteError
 from microgpt.files import write_atomic, write_new
+from microgpt.recording.runs import id_runs
 
 from .draw import draw
 from .fold import fold
+from .fold.summary import figures, op_counts
 from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_RENDERER, DEFAULT_TIMEOUT, check_options
-from .runs import id_runs
 from .select import select
-from .summary import figures, op_counts
 
 
 class ViewLayoutTimeout(_render.LayoutTimeout):

@@ -5,7 +5,7 @@ import http.client
 import json
 import threading
 
-from graphviz_export.explorer import make_server
+from graphviz_export.web.explorer import make_server
 
 
 @contextlib.contextmanager

@@ -177,7 +177,7 @@ def test_gradcheck_finds_an_injected_fault_and_draws_it(runner, tmp_path):
     assert 'relu' in r.output and '\ngradcheck: FAIL\n' in r.output
     svg = (tmp_path / 'fail.svg').read_bytes()
     root = ET.fromstring(svg)
-    from graphviz_export.style import HIGHLIGHT
+    from graphviz_export.draw.style import HIGHLIGHT
     red = [e for e in root.iter() if e.get('stroke') == HIGHLIGHT['color']]
     assert len(red) >= 2, 'failing nodes are outlined in red (one more red outline is the legend entry)'
 

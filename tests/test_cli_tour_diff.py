@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import cli
-from graphviz_export.tour import load_tour
+from graphviz_export.web.tour import load_tour
 from microgpt.checkpoint import save_checkpoint
 from microgpt.recording import record_step
 from microgpt.train import start_run, train

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from graphviz_export.diff import DiffError, delta_trace, diff_svg
+from graphviz_export.steps.diff import DiffError, delta_trace, diff_svg
 from microgpt.model import flat_params
 from microgpt.optim import Adam
 from microgpt.recording import record_step

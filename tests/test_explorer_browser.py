@@ -546,7 +546,7 @@ def update_rows(pg):
 def test_the_update_panel_sums_up_each_matrix_and_pages_through_every_row(page):
     import math
 
-    from graphviz_export.update import params_in_view
+    from graphviz_export.steps.update import params_in_view
     from graphviz_export.view import build_view
     trace, delta = _adam_step_one()
     shown = params_in_view(build_view(trace, token=3, level='block'))    # which cells feed the token view

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from graphviz_export.explorer import state as st
+from graphviz_export.web.explorer import state as st
 from tests.explorer_helpers import get, get_json, running_server
 
 
@@ -243,15 +243,16 @@ NAMES = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'amelia', 'harper
          'emily', 'ella', 'elizabeth', 'camila', 'luna', 'sofia', 'avery', 'mila', 'aria', 'scarlett']
 
 
-def test_the_tour_player_is_served_from_its_own_package_not_a_copy(server):
+def test_the_frame_player_is_served_from_the_shared_folder_not_a_copy(server):
     from importlib.resources import files
     for name, kind in (('stepper.js', 'text/javascript'), ('stepper.css', 'text/css'),
                        ('stepthrough.js', 'text/javascript')):
         status, headers, body = get(server, '/static/' + name)
         assert status == 200 and headers['Content-Type'].startswith(kind)
-    tour = (files('graphviz_export.tour') / 'static' / 'stepper.js').read_bytes()
-    assert get(server, '/static/stepper.js')[2] == tour
-    assert not (files('graphviz_export.explorer') / 'static' / 'stepper.js').is_file()
+    shared = (files('graphviz_export.web') / 'static' / 'stepper.js').read_bytes()
+    assert get(server, '/static/stepper.js')[2] == shared
+    assert not (files('graphviz_export.web.tour') / 'static' / 'stepper.js').is_file()
+    assert not (files('graphviz_export.web.explorer') / 'static' / 'stepper.js').is_file()
 
 
 @pytest.mark.parametrize('query, words', [

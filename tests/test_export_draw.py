@@ -9,7 +9,7 @@ import pytest
 
 from graphviz_export import ViewLayoutTimeout, build_view, render_view
 from graphviz_export import render as render_mod
-from graphviz_export.style import LEGEND
+from graphviz_export.draw.style import LEGEND
 from microgpt.recording import OP_CODE
 from microgpt.recording.trace import Trace
 from tests.export_helpers import svg_of, tiny_trace

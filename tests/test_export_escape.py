@@ -10,7 +10,8 @@ drawn in every kind of view.
 import graphviz
 import pytest
 
-from graphviz_export import build_view, escape, render_view
+from graphviz_export import build_view, render_view
+from graphviz_export.draw import escape
 from graphviz_export.render import render
 from tests.export_helpers import HOSTILE_DOC, hostile_trace
 from tests.svg_read import read_svg

@@ -182,7 +182,7 @@ def test_the_node_floor_never_exceeds_what_a_fold_draws(recorded_christopher, qu
 def test_a_summary_is_coloured_by_its_largest_grad_first_id_on_ties(recorded_christopher):
     """grad_peak (whose grad colours a summary node) is the value with the largest |grad|,
     NaN counting as largest, the lowest id among equals."""
-    from graphviz_export.summary import figures
+    from graphviz_export.fold.summary import figures
     t = recorded_christopher
     ids = sorted(t.nodes(pos=11, role='logits'))
     top = max(ids, key=lambda i: abs(t.grad[i]))

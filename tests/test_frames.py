@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from graphviz_export.frames import (
+from graphviz_export.steps.frames import (
     FramesError,
     frames,
     ledger_sum,

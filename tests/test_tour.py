@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from graphviz_export.frames import frames as view_frames
-from graphviz_export.tour import (
+from graphviz_export.steps.frames import frames as view_frames
+from graphviz_export.view import build_view
+from graphviz_export.web.tour import (
     TourError,
     build_tour_html,
     frame_svg,
@@ -16,7 +17,6 @@ from graphviz_export.tour import (
     parse_tour,
     write_frames,
 )
-from graphviz_export.view import build_view
 from microgpt.recording import record_step
 from tests.tiny_model import tiny_model
 
@@ -128,7 +128,7 @@ def test_slide_frames(tmp_path):
 def test_frame_svg_classes(built):
     trace = get_trace('emma', None, 42)
     view = build_view(trace, node='loss', depth=2, level='scalar')
-    from graphviz_export.svg_ids import tag_svg
+    from graphviz_export.steps.svg_ids import tag_svg
     from graphviz_export.view import render_view
     svg = tag_svg(render_view(view).decode(), view.folded)
     fr = view_frames(view)

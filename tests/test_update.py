@@ -2,7 +2,7 @@
 
 import pytest
 
-from graphviz_export.update import UpdateError, adam_update, params_in_view
+from graphviz_export.steps.update import UpdateError, adam_update, params_in_view
 from graphviz_export.view import build_view
 from microgpt.model import flat_params
 from microgpt.optim import Adam

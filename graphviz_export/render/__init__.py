@@ -11,12 +11,12 @@ Nothing is imported, compiled or probed at import time.
 
 import shutil
 
-from ..escape import xml_safe
+from ..draw.escape import xml_safe
+from ..options import RENDERERS
 from .errors import LayoutTimeout, RenderError, RenderInputError
 from .native import render_native
 from .wasm import WASM_FORMATS, render_wasm, wasm_installed
 
-RENDERERS = ('auto', 'native', 'wasm')
 # Formats that need the cairo/gd plugins of a full native Graphviz install.
 NATIVE_ONLY_FORMATS = ('png', 'pdf', 'jpg', 'jpeg', 'gif')
 # 'dot' is the DOT source passed through untouched, so it needs no backend at all.

@@ -5,7 +5,7 @@
 
 Endpoints: view, info, node, search, export, frames (the step-through of a view),
 update (Adam on the parameters in view, after backward). A state with `cmp` draws
-the before/after differences (graphviz_export.diff) on the same layout pipeline.
+the before/after differences (graphviz_export.steps.diff) on the same layout pipeline.
 
 Every endpoint parses its query with state.py; bad input raises ApiError(400)
 with a one-line message, a view over its budget ApiError(422) with the counts
@@ -22,21 +22,21 @@ import time
 from collections import OrderedDict
 from urllib.parse import parse_qs
 
-import graphviz_export.explorer.state as st
 import graphviz_export.render as _render
+import graphviz_export.web.explorer.state as st
 from microgpt.checkpoint import read_checkpoint
 from microgpt.errors import InputError
 from microgpt.recording import FIELDS, TraceQueryError, parse_param, scope_path
+from microgpt.recording.sourcemap import SourceMap
 
-from ..diff import relabel_svg
-from ..fold import expanded_ids, node_floor
-from ..frames import frames
-from ..select import select
-from ..summary import op_counts
-from ..svg_ids import tag_svg
-from ..update import DEFAULT_NUM_STEPS, SORTS, adam_update, matrix_summary, page_rows, params_in_view
-from ..view import build_view, render_view
-from .sourcemap import SourceMap
+from ...fold import expanded_ids, node_floor
+from ...fold.summary import op_counts
+from ...select import select
+from ...steps.diff import relabel_svg
+from ...steps.frames import frames
+from ...steps.svg_ids import tag_svg
+from ...steps.update import DEFAULT_NUM_STEPS, SORTS, adam_update, matrix_summary, page_rows, params_in_view
+from ...view import build_view, render_view
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -342,7 +342,7 @@ class Api:
         return data, EXPORTS[fmt], f"{doc}-{what}.{fmt}"
 
     def frames(self, query):
-        """The backprop (or forward) step-through of a view state: graphviz_export.frames of its View."""
+        """The backprop (or forward) step-through of a view state: graphviz_export.steps.frames of its View."""
         state, _ = self._parse(query)
         mode = state['mode']
         if state['cmp']:
@@ -362,7 +362,7 @@ class Api:
         return got
 
     def update(self, query):
-        """What Adam does to the parameters of a view, after its backward (graphviz_export.update).
+        """What Adam does to the parameters of a view, after its backward (graphviz_export.steps.update).
 
         The moments come from a real optimizer state when the server has one (compare
         after N training steps: the trained run's m and v, the update of step N + 1, on

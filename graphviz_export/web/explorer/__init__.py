@@ -1,6 +1,6 @@
 """`microgpt-graph explore`: a local, offline web explorer over one recorded training step.
 
-    from graphviz_export.explorer import serve
+    from graphviz_export.web.explorer import serve
     serve(doc='emma')          # records the step, serves http://127.0.0.1:<free port>/, Ctrl-C stops
 
 The server folds and lays out every view with the same pipeline as `render`

@@ -21,7 +21,7 @@ from microgpt.errors import InputError
 from microgpt.recording import record_step
 from microgpt.train import start_run, train_step
 
-from ..diff import DiffError, delta_trace, loss_lines
+from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
 
 NUM_STEPS = 1000        # the reference run's length: the learning rate decays over it
@@ -157,7 +157,7 @@ class Recordings:
 
 
 class Comparison:
-    """Two recordings of one document and their difference (graphviz_export.diff.delta_trace)."""
+    """Two recordings of one document and their difference (graphviz_export.steps.diff.delta_trace)."""
 
     def __init__(self, before, after, delta, labels, notes, optimizer=None):
         self.before, self.after, self.delta = before, after, delta

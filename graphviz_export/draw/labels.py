@@ -7,13 +7,13 @@ many values and ops it holds, then its data range and grad range and norm
 tooltips give every digit (repr), the scope path and the node ids.
 """
 
-import graphviz_export.escape as escape
+import graphviz_export.draw.escape as escape
+from microgpt.recording.names import ElementNames, char_name
+from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import scope_path
 
-from .names import ElementNames, char_name
-from .runs import id_runs
+from ..fold.summary import op_counts
 from .style import fmt, full
-from .summary import op_counts
 
 ROLE_TEXT = {
     'embed': 'x = wte[token] + wpe[pos]',

@@ -34,10 +34,10 @@ from itertools import groupby
 
 from microgpt.errors import InputError
 from microgpt.recording.cells import TraceQueryError
+from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 
-from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, check_options
-from .runs import id_runs
+from ..options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, check_options
 from .summary import boundary_values, group_values
 
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced

@@ -1,7 +1,7 @@
-/* microgpt-graph stepper: play a view's frames (graphviz_export/frames.py) on its SVG.
+/* microgpt-graph stepper: play a view's frames (graphviz_export/steps/frames.py) on its SVG.
  *
  * Nothing is laid out again: a frame only switches CSS classes on the SVG's node
- * and edge groups (ids node-<name>, edge-<src>-<dst>; graphviz_export/svg_ids.py),
+ * and edge groups (ids node-<name>, edge-<src>-<dst>; graphviz_export/steps/svg_ids.py),
  * rewrites the "grad ..." / "data ..." text of nodes not yet computed ('grad ?', or
  * 'grad += 0.2 (1/3)': the ledger's sum so far, 1 of 3 contributions in), and puts
  * the current edges' `local x upstream = contribution` labels on them, clear of the nodes.

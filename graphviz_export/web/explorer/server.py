@@ -36,8 +36,8 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-# the step-through player is the tour's (graphviz_export/tour/static): served from there, not copied
-SHARED = {'graphviz_export.tour': ('stepper.js', 'stepper.css')}
+# the step-through player is shared with the tours (graphviz_export/web/static): served from there, not copied
+SHARED = {'graphviz_export.web': ('stepper.js', 'stepper.css')}
 
 
 def _assets():

@@ -17,11 +17,11 @@ and draws, at most `budget` nodes:
 import math
 from collections import deque
 
-from .draw import draw
-from .fold import fold
-from .select import _make
-from .style import fmt
-from .view import View, build_view
+from ..draw import draw
+from ..draw.style import fmt
+from ..fold import fold
+from ..select import _make
+from ..view import View, build_view
 
 BUDGET = 60          # nodes the failure picture may show
 WRONG_RTOL = 1e-6    # a grad differs from the corrected one by more than this (relative): wrong

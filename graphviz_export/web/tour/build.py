@@ -17,16 +17,18 @@ import subprocess
 from importlib.resources import files
 from pathlib import Path
 
-from ..frames import frames as view_frames
-from ..svg_ids import tag_svg
-from ..update import adam_update, params_in_view
-from ..view import build_view, render_view
+from ...steps.frames import frames as view_frames
+from ...steps.svg_ids import tag_svg
+from ...steps.update import adam_update, params_in_view
+from ...view import build_view, render_view
 
 STATIC = files(__package__) / 'static'
+SHARED = files('graphviz_export.web') / 'static'    # the frame player, shared with the explorer
 
 
 def _static(name):
-    return (STATIC / name).read_text(encoding='utf-8')
+    folder = SHARED if name.startswith('stepper.') else STATIC
+    return (folder / name).read_text(encoding='utf-8')
 
 
 def _inline_svg(svg):

@@ -13,9 +13,9 @@ row's grad stripe, so the picture shows which row each position used
 (`row_anchor`); a use that reads many rows leaves from the middle row.
 """
 
-import graphviz_export.escape as escape
+import graphviz_export.draw.escape as escape
+from microgpt.recording.names import char_name
 
-from .names import char_name
 from .style import CLUSTER, HIGHLIGHT, NODE_CLASS, fmt, full, heat_fill
 
 CELL = 0.1  # inches per cell

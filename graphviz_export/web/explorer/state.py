@@ -21,7 +21,7 @@ StateError, a one-line message the API returns as HTTP 400. Fields:
                       and where the camera goes (not part of the build)
     side              'hide': the side panel is folded away (not part of the build)
     cmp               before/after: 'ckpt:PATH' (a second checkpoint) or 'steps:N' (N training steps);
-                      the view then draws the differences (graphviz_export.diff)
+                      the view then draws the differences (graphviz_export.steps.diff)
 
 `canonical(state)` is the query string with defaults left out and fields in a
 fixed order: the cache key of a view and the URL the page shows.
@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlencode
 
 from microgpt.errors import InputError
 
-from ..options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
+from ...options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
 
 VIEWS = ('doc', 'token', 'layer', 'head', 'param', 'node', 'function', 'line')
 MODES = ('backward', 'forward')

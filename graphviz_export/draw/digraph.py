@@ -12,9 +12,10 @@ import textwrap
 
 import graphviz
 
-import graphviz_export.escape as escape
-import graphviz_export.labels as labels
+import graphviz_export.draw.escape as escape
+import graphviz_export.draw.labels as labels
 
+from ..fold.summary import figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .page import choose_rankdir, label_width_lr
 from .style import (
@@ -39,7 +40,6 @@ from .style import (
     grad_fill,
     group_fill,
 )
-from .summary import figures, share_figures
 
 
 def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,

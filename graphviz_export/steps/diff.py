@@ -17,8 +17,8 @@ from array import array
 from microgpt.errors import InputError
 from microgpt.recording import Trace
 
+from ..view import build_view, render_view
 from .svg_ids import tag_svg
-from .view import build_view, render_view
 
 
 class DiffError(InputError):
