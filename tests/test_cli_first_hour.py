@@ -13,6 +13,7 @@ import cli
 import microgpt.data as data
 from graphviz_export import build_view
 from graphviz_export.view import file_name
+from microgpt_graph import plumbing
 
 
 @pytest.fixture
@@ -61,13 +62,13 @@ class Terminal(io.StringIO):
 
 def test_progress_draws_only_on_a_terminal_and_not_when_quiet():
     term = Terminal()
-    with cli.Progress('checking', file=term) as progress:
+    with plumbing.Progress('checking', file=term) as progress:
         for k in range(1, 6):
             progress(k, 5)
     assert 'checking' in term.getvalue() and '5/5' in term.getvalue()
     pipe, quiet = io.StringIO(), Terminal()
     for out, q in ((pipe, False), (quiet, True)):
-        with cli.Progress('checking', quiet=q, file=out) as progress:
+        with plumbing.Progress('checking', quiet=q, file=out) as progress:
             progress(5, 5)
     assert pipe.getvalue() == '' and quiet.getvalue() == ''
 
@@ -75,7 +76,7 @@ def test_progress_draws_only_on_a_terminal_and_not_when_quiet():
 def test_busy_bar_ticks_while_one_call_runs():
     import time
     term = Terminal()
-    with cli.busy_bar('layout', 60, file=term):
+    with plumbing.busy_bar('layout', 60, file=term):
         time.sleep(0.5)
     assert re.search(r'layout .* \d s of 60 s', term.getvalue())
 

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 import cli
 import graphviz_export.render as render_mod
 import microgpt.files as files
+import microgpt_graph.cli as commands
 from graphviz_export import build_view, render_view
 from microgpt.checkpoint import (
     MAX_WEIGHT,
@@ -36,6 +37,7 @@ from microgpt.files import OutputPathError, write_atomic
 from microgpt.model import ConfigError, GPTConfig, init_params
 from microgpt.recording import Trace, TraceFormatError, record_step
 from microgpt.recording.budget import BudgetError, check_budget, estimate_nodes
+from microgpt_graph import plumbing
 from tests.tiny_model import AZ, tiny_model
 
 DOCS = 'emma\nanna\nbob\n'
@@ -164,12 +166,12 @@ def test_train_out_on_a_full_disk_keeps_the_model(runner, tmp_path, monkeypatch)
 def test_train_out_folder_removed_mid_run_keeps_the_model(runner, tmp_path, monkeypatch):
     (tmp_path / 'gone').mkdir()
     monkeypatch.setattr('tempfile.tempdir', str(tmp_path))
-    real_train_step = cli.train_step
+    real_train_step = commands.train_step
 
     def train_step(run, k, n):
         shutil.rmtree(tmp_path / 'gone', ignore_errors=True)
         return real_train_step(run, k, n)
-    monkeypatch.setattr(cli, 'train_step', train_step)
+    monkeypatch.setattr(commands, 'train_step', train_step)
     line = error_line(runner.invoke(cli.main, ['train', 'docs.txt', '--steps', '1', *TINY, '--out', 'gone/m.json']), 1)
     assert 'cannot write gone/m.json: directory' in line and 'does not exist' in line
     (saved,) = tmp_path.glob('microgpt-checkpoint-*.json')
@@ -450,13 +452,13 @@ def test_sigterm_during_a_write_removes_the_temp_file_and_exits_143(runner, tmp_
     assert line == 'Error: terminated (SIGTERM)'
     assert (tmp_path / 'out.svg').read_text() == 'old' and no_temp_files(tmp_path)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
-    assert signal.getsignal(signal.SIGTERM) is not cli._raise_terminated  # restored after the run
+    assert signal.getsignal(signal.SIGTERM) is not plumbing._raise_terminated  # restored after the run
 
 
 def test_ctrl_c_exits_130_with_one_line(runner, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, 'record_step', interrupted)
+    monkeypatch.setattr(plumbing, 'record_step', interrupted)
     assert error_line(runner.invoke(cli.main, ['render', '--doc', 'ab']), 130) == 'Error: interrupted'
 
 
@@ -553,7 +555,7 @@ def test_gradcheck_json_is_strict_json(runner):
     r = runner.invoke(cli.main, ['gradcheck', '--doc', 'ab', '--inject', 'exp-x2', '--sample', '2', '--json'])
     assert r.exit_code == 1
     assert strict_json(r.output)['ok'] is False
-    assert cli.dumps({'a': [math.nan, -math.inf, 1.5]}) == '{\n "a": [\n  "nan",\n  "-inf",\n  1.5\n ]\n}'
+    assert plumbing.dumps({'a': [math.nan, -math.inf, 1.5]}) == '{\n "a": [\n  "nan",\n  "-inf",\n  1.5\n ]\n}'
 
 
 def test_gradcheck_param_with_no_params_exits_2(runner):

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ('microgpt', 'graphviz_export')
+PACKAGES = ('microgpt', 'graphviz_export', 'microgpt_graph')
 
 
 def project_modules():
-    """{module name: path} of every project module (cli.py and the two packages)."""
+    """{module name: path} of every project module (cli.py, the two packages and the command line's)."""
     mods = {'cli': ROOT / 'cli.py'}
     for pkg in PACKAGES:
         for path in sorted((ROOT / pkg).rglob('*.py')):
@@ -57,6 +57,8 @@ def room(name):
     for prefix in ('microgpt.recording', 'microgpt.checks', 'graphviz_export', 'cli'):
         if name == prefix or name.startswith(prefix + '.'):
             return prefix
+    if name == 'microgpt_graph' or name.startswith('microgpt_graph.'):
+        return 'cli'        # the commands and their plumbing: the door
     return 'port'
 
 

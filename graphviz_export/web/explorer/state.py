@@ -34,6 +34,7 @@ from microgpt.errors import InputError
 
 from ...options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
 
+BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')   # the model's blocks, in the flow's order
 VIEWS = ('doc', 'token', 'layer', 'head', 'param', 'node', 'function', 'line')
 MODES = ('backward', 'forward')
 OVERLAYS = ('grad', 'contrib')

@@ -1,0 +1,126 @@
+"""What a click on a node does: each visible node's kind, figures and the view a click opens
+(`view_nodes`), and, for a scalar, the side panel's details (`node_details`: its op, data,
+grad, inputs with their local derivatives, uses with their contributions summed in the
+engine's order, and the line of code that made it).
+"""
+
+import math
+
+from microgpt.recording import FIELDS, scope_path
+
+from ...fold import expanded_ids
+from ...fold.summary import op_counts
+
+MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
+
+
+def exact(x):
+    """A float at full precision: repr (JSON has no NaN/inf, and repr round-trips)."""
+    return repr(float(x))
+
+
+def finite(x):
+    return x if math.isfinite(x) else repr(x)
+
+
+def view_nodes(trace, view, state):
+    folded = view.folded
+    level = folded.level
+    pattern_of = {}
+    for pat in state['expand']:
+        for i in expanded_ids(trace, view.selection, [pat]):
+            pattern_of.setdefault(i, pat)
+    out = {}
+    grad, data = trace.grad, trace.data
+    for n in folded.nodes:
+        d = {'k': n.kind[0], 'side': n.side}
+        if n.kind != 'ref':
+            # overlays: the largest |grad| and |grad x data| of what the node holds
+            g = c = 0.0
+            for i in n.ids:
+                a = abs(grad[i])
+                b = abs(grad[i] * data[i])
+                if a > g:
+                    g = a
+                if b > c:
+                    c = b
+            d['mag'] = [finite(g), finite(c)]
+        if n.kind == 'scalar':
+            i = n.ids[0]
+            d.update(id=i, path=trace.scope_path(i), label=trace.label(i))
+            if i in pattern_of:
+                d['exp'] = pattern_of[i]
+        elif n.kind == 'ref':
+            d['refers'] = list(n.refers)
+        elif n.kind == 'matrix':
+            name = view.selection.matrix
+            d.update(param=name, shape=list(trace.param_shapes[name]), ops=len(n.ids))
+        else:
+            path = scope_path(n.scope)
+            d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=op_counts(trace, n.ids),
+                     positions=list(n.positions))
+            to = click_target(trace, n, level, state, path, view.selection.kind)
+            if to is not None:
+                d['to'] = to
+        out[n.name] = d
+    return out
+
+
+def click_target(trace, n, level, state, path, kind):
+    pos, _layer, block, _head, role = n.scope
+    if block == 'params' and role in trace.param_shapes:
+        return {'view': 'param', 'param': role, 'level': 'auto', 'expand': [], 'sel': None, 'hl': None, 'focus': None}
+    if kind == 'document':
+        p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
+        if p is None:
+            return None
+        return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None, 'focus': None}
+    if n.side != 'interior':
+        p = pos if isinstance(pos, int) else (n.positions[-1] if n.positions else None)
+        if p is None:
+            return None
+        return {'view': 'token', 'token': p, 'level': 'block', 'expand': [], 'sel': None, 'hl': None, 'focus': None}
+    if level == 'block':      # the block opens at vector level; focus: its crumb and the camera
+        return {'level': 'vector', 'focus': path}
+    if role is not None and pos is not None:
+        return {'expand': list(dict.fromkeys([*state['expand'], path]))}
+    return None
+
+
+def node_details(trace, i, sources):
+    kids = trace.children(i)
+    inputs = [{'id': c, 'label': trace.label(c), 'data': exact(trace.data[c]), 'local': exact(lg), 'contrib': exact(cg)}
+              for c, lg, cg in zip(kids, trace.local_grads(i), trace.contributions(i))]
+    uses = trace.uses(i)
+    total = 0.0
+    for _, _, c in uses:
+        total += c              # in backward's order, from 0: the engine's own sum
+    listed = [{'id': p, 'label': trace.label(p), 'path': trace.scope_path(p), 'local': exact(lg),
+               'contrib': exact(c)} for p, lg, c in uses[:MAX_LISTED]]
+    scope = trace.scope_of(i)
+    d = {'id': i, 'label': trace.label(i), 'op': trace.op_name(i), 'data': exact(trace.data[i]),
+         'grad': exact(trace.grad[i]), 'path': trace.scope_path(i), 'scope': dict(zip(FIELDS, scope)),
+         'backward_rank': trace.backward_rank[i], 'inputs': inputs[:MAX_LISTED], 'n_inputs': len(inputs),
+         'uses': listed, 'n_uses': len(uses), 'uses_sum': exact(total),
+         'sum_is_grad': (total == trace.grad[i]) or (math.isnan(total) and math.isnan(trace.grad[i])),
+         'source': source_of(trace, i, scope, sources), 'ops_folded': 1}
+    if i in trace.pow_exponent:
+        d['exponent'] = trace.pow_exponent[i]
+    if i == trace.meta.get('loss_id'):
+        d['is_loss'] = True     # its grad 1.0 is the seed of backward, not a sum of uses
+    cell = trace.param_cell(i)
+    if cell is not None:
+        d['param'] = f'{cell[0]}[{cell[1]}][{cell[2]}]'
+    return d
+
+
+def source_of(trace, i, scope, sources):
+    """The line of code that made node i: the user's script line (a script's trace), else the model's."""
+    src = trace.source_of(i)
+    if src is None:
+        return sources.line_of(scope) if trace.source is None else None
+    d = {'file': src.file, 'line': src.line, 'function': src.funcs[-1] if src.funcs else '<module>',
+         'code': src.text, 'script': True, 'functions': list(src.funcs)}
+    if src.grad_line and (src.op_file, src.grad_line) != (src.file, src.line):
+        d['grad_at'] = f'{src.op_file}:{src.grad_line}'
+    return d

@@ -1,0 +1,614 @@
+"""microgpt-graph: the command line. A door, not a room: each command parses its
+options, calls one library function, and prints. The plumbing (errors, option types,
+shared option sets, progress) is in microgpt_graph/plumbing.py.
+"""
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import click
+
+from graphviz_export import build_view, failure_view, file_name, render_view
+from graphviz_export.options import (
+    DEFAULT_BUDGET,
+    DEFAULT_EDGE_BUDGET,
+    DEFAULT_LEVEL,
+    DEFAULT_RENDERER,
+    DEFAULT_TIMEOUT,
+    DIRECTIONS,
+    FORMATS,
+    LEVELS,
+    RENDERERS,
+)
+from graphviz_export.steps.diff import diff_svg
+from graphviz_export.view import safe_name
+from graphviz_export.web.explorer import serve
+from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
+from microgpt.checkpoint import save_checkpoint_or_fallback
+from microgpt.checks.diagnose import diagnose
+from microgpt.checks.faults import describe_faults, fault_names
+from microgpt.checks.nodes import check_trace, format_node_report
+from microgpt.checks.params import ATOL, EPS, RTOL
+from microgpt.data import read_docs
+from microgpt.files import write_atomic
+from microgpt.model import GPTConfig
+from microgpt.recording.budget import check_budget
+from microgpt.recording.report import format_report, inspect_report
+from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
+from microgpt.recording.script import record_script
+from microgpt.recording.step import record_before_after_training
+from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
+from microgpt.sample import format_sample, sample
+from microgpt.train import format_step, start_run, train, train_step
+
+from .plumbing import (
+    DEFAULT_DOC,
+    DEFAULT_SEED,
+    MAX_WIDTH,
+    TIMEOUT,
+    TRACE_FORMATS,
+    BadInput,
+    Finite,
+    NodeId,
+    OneLineErrors,
+    Progress,
+    bad_value,
+    busy_bar,
+    drawn_by,
+    dumps,
+    get_model,
+    get_trace,
+    ints,
+    max_nodes,
+    max_nodes_option,
+    model_options,
+    names_data,
+    open_output,
+    printable,
+    quiet_option,
+    write_output,
+)
+
+
+# -- the commands ---------------------------------------------------------------------------
+@click.group(cls=OneLineErrors, context_settings={'help_option_names': ['-h', '--help']})
+@click.version_option(package_name='microgpt-graph')
+def main():
+    """Record one training step of microgpt and draw its computation graph.
+
+    \b
+    Examples:
+      microgpt-graph render                         # emma, last token, auto level
+      microgpt-graph render --doc anna --token 2 --level vector
+      microgpt-graph render --param 'layer0.attn_wq[3][5]'
+      microgpt-graph train --steps 1000 --log-every 1 --samples 20
+      microgpt-graph gradcheck --inject exp-x2
+    """
+
+
+@main.command('train')
+@click.argument('data', required=False, type=click.Path(dir_okay=False))
+@click.option('--steps', type=ints(1, 10**9), default=1000, show_default=True,
+              help='Training steps (one document each).')
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
+              help='Seeds the one random stream: shuffle, init, then sampling.')
+@click.option('--n-layer', type=ints(1, 256), default=GPTConfig.n_layer, show_default=True,
+              help='Transformer blocks.')
+@click.option('--n-embd', type=ints(1, MAX_WIDTH), default=GPTConfig.n_embd, show_default=True,
+              help='Embedding width.')
+@click.option('--n-head', type=ints(1, MAX_WIDTH), default=GPTConfig.n_head, show_default=True,
+              help='Attention heads (must divide --n-embd).')
+@click.option('--block-size', type=ints(1, MAX_WIDTH), default=GPTConfig.block_size, show_default=True,
+              help='Longest context in tokens.')
+@click.option('--out', type=click.Path(dir_okay=False), help='Write a checkpoint here when done.')
+@click.option('--log-every', type=ints(0, 10**9), default=0, show_default=True,
+              help="Print 'step    k / N | loss X.XXXX' every K steps (0: a progress bar instead).")
+@click.option('--samples', type=ints(0, 10**6), default=0, show_default=True,
+              help='Print this many samples after training, from the same random stream.')
+@click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
+              help='Sampling temperature.')
+@click.option('--schedule', type=click.IntRange(min=1, max=10**9), default=None,
+              help='Steps the learning rate decays over (default: --steps); e.g. --steps 300 --schedule 1000 '
+                   'stops the reference run after 300 of its 1000 steps, and --out keeps Adam\'s state for the next.')
+@max_nodes_option
+@quiet_option
+def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_every, samples, temperature,
+              schedule, quiet):
+    """Train microgpt as the reference does, on DATA (one document per line).
+
+    Without DATA: $MICROGPT_DATA (older name: $MICROGPT_NAMES), ./input.txt, or
+    the makemore names list (names.txt), downloaded once into the user cache
+    (e.g. ~/.cache/microgpt-graph/names.txt). With seed 42 on the names data the
+    losses and samples are the reference script's, to the last digit.
+
+    \b
+    Example:
+      microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
+    """
+    if out == '-':
+        raise BadInput("Invalid value for '--out': a checkpoint needs a file path, not '-' (stdout)")
+    out_path = open_output(out, '--out') if out else None
+    if data is None:
+        docs = read_docs(names_data(quiet))
+    else:
+        with bad_value('DATA'):
+            docs = read_docs(data)
+    sizes = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size)
+    with bad_value('--n-embd / --n-head'):
+        config = GPTConfig(vocab_size=len(set(''.join(docs))) + 1, **sizes)
+    check_budget(config, max(map(len, docs)) + 1, max_nodes(), what='a training step')
+    run = start_run(docs, seed=seed, **sizes)
+    click.echo(f"num docs: {len(docs)}")
+    click.echo(f"vocab size: {run.config.vocab_size}")
+    click.echo(f"num params: {len(run.optimizer.params)}")
+    if log_every:
+        def log(k, n, loss):
+            if (k + 1) % log_every == 0 or k + 1 == n:
+                click.echo(format_step(k, n, loss))
+        train(run, steps, on_step=log, schedule=schedule)
+    else:
+        with Progress('training', quiet, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
+            for k in range(steps):
+                train_step(run, k, schedule or steps)
+                progress(k + 1, steps)
+        click.echo(f"final loss {run.losses[-1]:.4f}")
+    if out_path is not None:
+        written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps,
+                                                     optimizer=run.optimizer, num_steps=schedule or steps)
+        if error is None:
+            click.echo(f"wrote checkpoint {written}")
+        elif written is not None:
+            click.echo(f"Error: {error}; the trained model was saved to {written} instead", err=True)
+            sys.exit(1)
+        else:
+            raise click.ClickException(f"{error}; the trained model could not be saved anywhere")
+    if samples:
+        click.echo("\n--- inference (new, hallucinated names) ---")
+        for i in range(samples):
+            click.echo(format_sample(i, sample(run.params, run.config, run.tokenizer, run.rng, temperature)))
+
+
+@main.command('sample')
+@click.option('--checkpoint', required=True, type=click.Path(dir_okay=False), help='Checkpoint from `train --out`.')
+@click.option('-n', '--num', type=ints(1, 10**6), default=20, show_default=True, help='How many samples.')
+@click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
+              help='Sampling temperature (lower: more typical names).')
+@max_nodes_option
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the sampling stream.')
+def sample_cmd(checkpoint, num, temperature, seed):
+    """Sample names from a trained checkpoint.
+
+    \b
+    Example:
+      microgpt-graph sample --checkpoint model.json -n 10 --temperature 0.8
+    """
+    params, config, tokenizer = get_model(checkpoint, seed)
+    check_budget(config, config.block_size, max_nodes(), what='sampling from this checkpoint')
+    rng = random.Random(seed)
+    for i in range(num):
+        click.echo(format_sample(i, sample(params, config, tokenizer, rng, temperature)))
+
+
+@main.command()
+@model_options
+@click.option('--json', 'as_json', is_flag=True, help='Machine-readable JSON instead of tables.')
+@click.option('--scopes/--no-scopes', default=True, show_default=True, help='List every scope with its figures.')
+def inspect(doc, checkpoint, seed, trace_path, as_json, scopes):
+    """What a recorded step contains: positions, parameters, scopes, grad norms.
+
+    \b
+    Examples:
+      microgpt-graph inspect --doc anna
+      microgpt-graph inspect --doc anna --json | python -m json.tool
+    """
+    report = inspect_report(get_trace(doc, checkpoint, seed, trace_path, quiet=as_json), scopes=scopes)
+    click.echo(dumps(report) if as_json else printable(format_report(report)))
+
+
+@main.command()
+@model_options
+@click.option('-o', '--output', default=None,
+              help="Where to write it (default: trace-DOC.json, or trace-DOC.mgtrace for --format binary; "
+                   "'-' for stdout).")
+@click.option('--format', 'fmt', type=click.Choice(TRACE_FORMATS), default=None,
+              help="json: the documented schema, one object per node (~20 MB for a 12-letter name); "
+                   "binary: the columns as stored, zlib-compressed (~2 MB, loads ~10x faster). Default: "
+                   "from the --output suffix (.mgtrace is binary), else json.")
+@quiet_option
+def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
+    """The whole recorded step as a file that `--trace` loads back (either format).
+
+    JSON (schema microgpt-graph.trace v1): every node with its id, op, data,
+    grad, children, local derivatives, contributions, scope, and for parameters
+    the name and cell. Binary: the same, compact and fast to load.
+
+    \b
+    Examples:
+      microgpt-graph export --doc anna -o anna.json
+      microgpt-graph export --doc anna --format binary -o anna.mgtrace
+      microgpt-graph render --trace anna.mgtrace --token 2
+    """
+    if fmt is None:
+        fmt = 'binary' if output and output.endswith(BINARY_SUFFIX) else 'json'
+    if output:
+        open_output(output)
+    trace = get_trace(doc, checkpoint, seed, trace_path)
+    suffix = BINARY_SUFFIX if fmt == 'binary' else '.json'
+    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{suffix}")
+    if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
+        raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
+    with busy_bar(f'writing {fmt}', quiet=quiet):
+        data = trace.to_binary() if fmt == 'binary' else trace.to_json()
+        write_output(path, data)
+    if path is not None:
+        click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {len(data) / 1e6:.1f} MB)", err=True)
+
+
+@main.command()
+@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document whose step is checked.')
+@click.option('--checkpoint', type=click.Path(dir_okay=False),
+              help='Checkpoint to check (default: a fresh seeded model, vocabulary a-z).')
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model.')
+@click.option('--inject', 'fault', type=click.Choice(fault_names()),
+              help='Run with a deliberately wrong derivative (for teaching): ' + ', '.join(fault_names()) + '.')
+@click.option('--list-faults', is_flag=True, help='List the injectable faults and exit.')
+@click.option('--param', 'select', multiple=True,
+              help="Parameters for the finite-difference check: a matrix ('wte') or a cell "
+                   "('layer0.attn_wq[3][5]'); repeatable. Default: --sample random cells.")
+@click.option('--sample', type=ints(1, 10**7), default=None,
+              help='Check this many random parameter cells (default 50 when no --param is given).')
+@click.option('--all-params', is_flag=True, help='Check every parameter (4,192 on the default model: minutes).')
+@click.option('--no-params', is_flag=True, help='Skip the parameter-level finite-difference check.')
+@click.option('--scope', default=None, help="Limit the node-level check to a scope glob, e.g. 'pos2/*' or '*/mlp/*'.")
+@click.option('--eps', type=Finite(0, 1.0, low_open=True), default=EPS, show_default=True,
+              help='Finite-difference step for the parameter check.')
+@click.option('--rtol', type=Finite(0, 1e6), default=RTOL, show_default=True,
+              help='Relative tolerance of the parameter check.')
+@click.option('--atol', type=Finite(0, 1e6), default=ATOL, show_default=True,
+              help='Absolute tolerance of the parameter check.')
+@click.option('--render', 'render_path', type=click.Path(dir_okay=False),
+              help='Write an SVG centred on the first failing node (or, if all is well, the last token).')
+@click.option('--json', 'as_json', is_flag=True, help='Machine-readable JSON instead of the report.')
+@click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
+              help='Check a saved trace (e.g. from `record SCRIPT.py`) node by node instead of recording '
+                   'a step; the parameter check needs the model and is skipped.')
+@max_nodes_option
+@quiet_option
+def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_params, no_params, scope,
+              eps, rtol, atol, render_path, as_json, trace_path, quiet):
+    """Check the gradients of one step and point at the op whose backward is wrong.
+
+    Node level: every recorded local derivative against a finite difference of
+    its op, and every grad against the sum of what flowed into it. Parameter
+    level: central finite differences of the loss (eps 1e-6, rel 1e-5, abs 1e-8).
+    Exit status 1 when a check fails.
+
+    \b
+    Examples:
+      microgpt-graph gradcheck                          # the correct engine: ok
+      microgpt-graph gradcheck --inject exp-x2 --render failure.svg
+      microgpt-graph gradcheck --param layer0.mlp_fc1 --scope 'pos2/*' --json
+    """
+    if list_faults:
+        click.echo(describe_faults())
+        return
+    if all_params and (select or sample):
+        raise BadInput("--all-params cannot be combined with --param or --sample")
+    if no_params and (select or sample or all_params):
+        raise BadInput("--no-params cannot be combined with --param, --sample or --all-params")
+    render_to = open_output(render_path, '--render') if render_path else None
+    if trace_path is not None:
+        trace = get_trace(doc, checkpoint, seed, trace_path)
+        with bad_value('--scope'):
+            only = trace.nodes_matching(scope) if scope else None
+        result = check_trace(trace, only=only)
+        click.echo(dumps(result.to_dict()) if as_json else format_node_report(result))
+        if render_to is not None:
+            first = result.first
+            view = failure_view(trace, first.node if first is not None else None, highlight=result.highlight(),
+                                notes=[first.message] if first is not None else ())
+            write_output(render_to, render_view(view, 'svg'))
+            click.echo(f"wrote {render_to}", err=True)
+        if not result.ok:
+            sys.exit(1)
+        return
+    params, config, tokenizer = get_model(checkpoint, seed)
+    with bad_value('--doc'):
+        n_positions = len(tokenizer.encode(doc)) - 1
+    check_budget(config, n_positions, max_nodes(), what=f"checking {doc[:40]!r}")
+    with Progress('parameters', quiet) as progress:
+        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol, progress=progress)
+    click.echo(dumps(result.to_dict()) if as_json else result.format())
+    if render_to is not None:
+        write_output(render_to, render_view(failure_view(result), 'svg'))
+        click.echo(f"wrote {render_to}{drawn_by('svg', DEFAULT_RENDERER)}", err=True)
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command()
+@model_options
+@click.option('--token', type=int, help='Position to show (default: the last one). Narrows --layer/--head to it.')
+@click.option('--layer', type=int, help='Show one transformer layer (all positions, or --token).')
+@click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
+@click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
+                              "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
+@click.option('--node', type=NodeId(), help="A node id, or 'loss': its neighbourhood. Ids: `inspect` lists the loss "
+                                            "and each position's loss node; `export` (JSON) and the tooltips of a "
+                                            "--level scalar picture give any node's.")
+@click.option('--function', help="A trace recorded from a script: every node made inside this function "
+                                 "of the script (e.g. rmsnorm).")
+@click.option('--line', type=ints(1, 10**9), help='A trace recorded from a script: every node made by '
+                                                  'this line of the script.')
+@click.option('--depth', type=ints(0, 10**6), help='Hops around --node (default 2) or downstream of a '
+                                                          '--param cell (default 1).')
+@click.option('--direction', type=click.Choice(DIRECTIONS), default=DIRECTIONS[0], show_default=True,
+              help='Which way --node reaches.')
+@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True,
+              help='scalar: every op; vector: one node per role (e.g. q, 16 values); block: attention / MLP / ... '
+                   'per position; auto: the finest that fits --budget.')
+@click.option('--budget', type=ints(1, 10**7), default=DEFAULT_BUDGET, show_default=True,
+              help='Most visible nodes --level auto allows.')
+@click.option('--edge-budget', type=ints(1, 10**7), default=DEFAULT_EDGE_BUDGET, show_default=True,
+              help='Most edges --level auto allows (edges, not nodes, make Graphviz slow).')
+@click.option('--expand', multiple=True, help="Show a scope at scalar level inside a coarser view, e.g. "
+                                              "'pos4/layer0/attn/head2/*'; repeatable.")
+@click.option('--edge-grads', is_flag=True, help='Label edges with local derivative and gradient contribution.')
+@click.option('--format', 'fmt', type=click.Choice(FORMATS), default=None,
+              help='Output format (default: from the --output suffix, else svg). png/pdf need Graphviz `dot` '
+                   'on PATH; json is the selected view as data.')
+@click.option('-o', '--output', default=None, help="Output file (default: a name from the view, e.g. "
+                                                   "emma-token4.svg; '-' for stdout).")
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
+              help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+@quiet_option
+def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
+           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout, quiet):
+    """Draw one view of a recorded step, annotated with data and grad.
+
+    Nodes show op, data and grad; fill colour is the grad's sign and size (legend
+    in the picture); hover for full-precision values. Folded parts are summary
+    nodes that say how many ops they hold.
+
+    \b
+    Examples:
+      microgpt-graph render                                  # emma, last token
+      microgpt-graph render --doc anna --token 2 --level block
+      microgpt-graph render --token 2 --expand 'pos2/layer0/attn/head0/*'
+      microgpt-graph render --layer 0 --head 1 --token 3 --level scalar
+      microgpt-graph render --param 'layer0.attn_wq[3][5]' --edge-grads
+      microgpt-graph render --param wte
+      microgpt-graph render --node loss --depth 3 -o loss.svg
+      microgpt-graph render --trace train.trace.json --function rmsnorm
+    """
+    if output:
+        open_output(output)  # a bad -o is refused before the step is recorded
+    if fmt is None:
+        suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
+        fmt = suffix if suffix in FORMATS else 'svg'
+    node_arg = node
+    trace = get_trace(doc, checkpoint, seed, trace_path)
+    view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
+                      direction=direction, level=level, budget=budget, edge_budget=edge_budget,
+                      expand=expand, edge_grads=edge_grads, function=function, line=line)
+    path = open_output(output or file_name(view, fmt))
+    by = drawn_by(fmt, renderer)
+    with busy_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
+        data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
+    if path is None:
+        write_output(None, data)
+    else:
+        st = view.stats
+        click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
+                   f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries{by}")
+
+
+@main.command('tour')
+@click.argument('tour_file', type=click.Path(dir_okay=False))
+@click.option('-o', '--output', default='lecture.html', show_default=True, help='The HTML file to write.')
+@click.option('--frames', 'frames_dir', type=click.Path(file_okay=False),
+              help='Also write every frame of every stop as a numbered SVG (and PNG when rsvg-convert is '
+                   'present) into this folder, for slides.')
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help="Graphviz: 'native' dot, 'wasm' (in-process WebAssembly) or 'auto'.")
+@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds allowed for each stop's layout.")
+def tour(tour_file, output, frames_dir, renderer, timeout):
+    """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
+    -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
+
+    \b
+    Example:
+      microgpt-graph tour examples/backprop_tour.toml -o lecture.html
+    """
+    with bad_value('TOUR_FILE'):
+        spec = load_tour(tour_file)
+    path = open_output(output)
+
+    def trace_of(doc, checkpoint, seed):
+        return get_trace(doc, checkpoint, seed, None, quiet=True)
+
+    with bad_value('TOUR_FILE'):
+        html = build_tour_html(spec, trace_of, renderer=renderer, timeout=timeout).encode('utf-8')
+        written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
+                               write=write_atomic) if frames_dir else []
+    write_output(path, html)
+    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
+    if frames_dir:
+        click.echo(f"wrote {len(written)} frame files to {frames_dir}")
+
+
+@main.command('diff')
+@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document recorded before and after.')
+@click.option('--checkpoint', 'before_ckpt', type=click.Path(dir_okay=False),
+              help='The model before (default: a fresh seeded model).')
+@click.option('--checkpoint-after', 'after_ckpt', type=click.Path(dir_okay=False),
+              help='The model after (a checkpoint); or use --train-steps.')
+@click.option('--train-steps', type=ints(1, 10**6),
+              help='After = the reference run (seed --seed, DATA shuffled) after this many training steps.')
+@click.option('--data', type=click.Path(dir_okay=False),
+              help='Training documents for --train-steps (default: as `train`).')
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model / training run.')
+@click.option('--token', type=int, help='As `render`.')
+@click.option('--layer', type=int, help='As `render`.')
+@click.option('--head', type=int, help='As `render`.')
+@click.option('--param', help='As `render`; a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.')
+@click.option('--node', type=NodeId(), help="As `render`: a node id or 'loss'.")
+@click.option('--depth', type=ints(0, 10**6), help='As `render`.')
+@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True, help='As `render`.')
+@click.option('-o', '--output', default=None, help='The SVG to write (default: DOC-diff.svg).')
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help='As `render`.')
+@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
+              help='As `render`.')
+def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, head, param, node, depth, level,
+         output, renderer, timeout):
+    """Before/after: two recordings of DOC drawn on one layout with one colour scale
+    (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8).
+
+    \b
+    Examples:
+      microgpt-graph diff --checkpoint a.json --checkpoint-after b.json --layer 0
+      microgpt-graph diff --train-steps 20 --param wte -o wte-diff.svg
+    """
+    if (after_ckpt is None) == (train_steps is None):
+        raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
+    if output:
+        open_output(output)
+    node_arg = node
+    if after_ckpt is not None:
+        before = get_trace(doc, before_ckpt, seed, None)
+        after = get_trace(doc, after_ckpt, seed, None, quiet=True)
+        labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
+    else:
+        if data is None:
+            docs = read_docs(names_data())
+        else:
+            with bad_value('--data'):
+                docs = read_docs(data)
+        with bad_value('--doc'):
+            before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
+        labels = ('step 0', f'step {train_steps}')
+    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, token=token, layer=layer,
+                         head=head, param=param, node=node_arg, depth=depth, level=level)
+    path = open_output(output or f"{safe_name(doc)}-diff.svg")
+    write_output(path, svg)
+    change = after.loss - before.loss
+    click.echo(f"wrote {path}: {view.selection.title}; loss {before.loss:.6f} -> {after.loss:.6f} ({change:+.6f})"
+               f"{drawn_by('svg', renderer)}")
+
+
+@main.command()
+@click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
+@model_options
+@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
+              help='With SCRIPT: which call to backward() to record.')
+@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
+              help='With SCRIPT: seconds it may run before it is stopped.')
+@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+              help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
+@click.option('--data', type=click.Path(dir_okay=False),
+              help='Training documents, for comparing with the model after N training steps in the page '
+                   '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
+                   'the downloaded copy).')
+@click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help='Port to serve on (0: a free one).')
+@click.option('--host', default='127.0.0.1', show_default=True,
+              help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
+@click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
+@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
+            renderer):
+    """Explore the recorded step in your browser: expand, search, inspect, step
+    through backprop and Adam's update, compare before/after.
+
+    Records the step, serves a local page (no network) and opens it. Ctrl-C stops it.
+
+    With SCRIPT (a .py file) it first RECORDS YOUR SCRIPT, as `record` does: this
+    RUNS SCRIPT's code, as you, like `python SCRIPT` (a child process in SCRIPT's
+    folder, SCRIPT_ARGS after `--`, stopped after --timeout seconds), captures its
+    --step'th backward() and explores that graph, with views by function and by
+    line of your code. With --trace it explores a saved trace.
+
+    \b
+    Examples:
+      microgpt-graph explore
+      microgpt-graph explore --doc christopher --no-browser --port 8000
+      microgpt-graph explore train.py --step 2 -- --lr 0.1
+      microgpt-graph explore --trace saved.json
+    """
+    if script is not None:
+        if not script.endswith('.py'):
+            raise BadInput(f"Invalid value for 'SCRIPT': {script!r} is not a Python file (.py); "
+                           f"to explore a saved trace use --trace")
+        if trace_path is not None:
+            raise BadInput("give SCRIPT or --trace, not both")
+        with bad_value('--tag'):
+            trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+        rf = trace.meta['recorded_from']
+        click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
+                   f"(class {rf['class']}, {rf['convention']} convention)", err=True)
+    else:
+        if script_args:
+            raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
+        trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+    try:
+        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
+              renderer=renderer, open_browser=not no_browser, echo=click.echo)
+    except OSError as e:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
+@main.command()
+@click.argument('script', type=click.Path(exists=True, dir_okay=False))
+@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
+@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
+              help='Which call to backward() to record (the script stops right after it).')
+@click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
+                                                   "'.trace.json' in the current folder; '-' for stdout).")
+@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
+              help='Seconds the script may run before it is stopped (with everything it started).')
+@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+              help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '
+                   'pos_id/pos/t, li/layer/l, h/head); repeatable.')
+def record(script, script_args, step, output, timeout, tags):
+    """Run your own micrograd-style SCRIPT and record the graph of its backward().
+
+    This RUNS SCRIPT: it is your code, executed as you, like `python SCRIPT`. It
+    runs in a child process, in SCRIPT's folder, with SCRIPT_ARGS as its
+    arguments (after `--`), stopped after --timeout seconds. Its scalar autograd
+    class is found by duck typing (microgpt's data/grad/_children/_local_grads, or
+    micrograd's data/grad/_prev/_backward); every node of the step is recorded
+    with its op, data, grad, inputs, local derivatives and the line and function of
+    SCRIPT that made it. The trace feeds `inspect`, `render`, `export` and
+    `gradcheck` with --trace.
+
+    \b
+    Examples:
+      microgpt-graph record train.py -o train.json
+      microgpt-graph record train.py --step 3 --tag pos=t -- --lr 0.1
+      microgpt-graph gradcheck --trace train.json
+      microgpt-graph render --trace train.json --function rmsnorm
+    """
+    path = open_output(output or f"{Path(script).stem}.trace.json")
+    with bad_value('--tag'):
+        trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+    write_output(path, trace.to_json())
+    rf = trace.meta['recorded_from']
+    found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'
+    click.echo(f"wrote {path if path is not None else 'stdout'}: {len(trace)} nodes from {rf['script']} "
+               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; parameters: "
+               f"{rf['params_from']}; tags: {found})", err=True)
+
+
+if __name__ == '__main__':
+    main()
+

@@ -1,0 +1,342 @@
+"""The command line's plumbing, beside its commands (microgpt_graph/cli.py): one-line
+errors and the signals that end a run, option types that refuse bad numbers before
+any work, the option sets several commands share, and progress bars on stderr.
+
+Errors are one line, `Error: ...`: exit status 2 for bad input (click's usage
+errors and every library `InputError`), 1 for a failure while working (a render
+that timed out, a file that could not be written, a check that failed), 130 for
+Ctrl-C and 143 for SIGTERM (temp files removed first).
+"""
+
+import itertools
+import json
+import math
+import re
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from graphviz_export.render import RenderError
+from graphviz_export.view import renderer_label
+from microgpt.checkpoint import load_model
+from microgpt.data import default_data_path
+from microgpt.errors import InputError, WriteError
+from microgpt.files import check_output, write_atomic
+from microgpt.recording import Trace, record_step
+from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.script import ScriptError, ScriptRaised
+
+DEFAULT_DOC = 'emma'
+TRACE_FORMATS = ('json', 'binary')
+DEFAULT_SEED = 42
+
+
+# -- errors: one line, one mapping ---------------------------------------------------------
+class BadInput(click.UsageError):
+    """Bad input: exit status 2, printed as one line."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT, so
+    every `finally` and write_atomic's cleanup run before the exit."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises():
+    """SIGTERM -> Terminated while the block runs (main thread only; restored after)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError):  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class OneLineErrors(click.Group):
+    """A click group whose errors print as a single `Error: ...` line: InputError
+    -> exit 2, the library's failures (render, write) -> exit 1, Ctrl-C -> 130,
+    SIGTERM -> 143."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            try:
+                with sigterm_raises():
+                    rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except InputError as e:
+                raise BadInput(str(e)) from None
+            except ScriptRaised as e:   # the user's own traceback, then exit 1
+                click.echo(e.traceback.rstrip('\n'), err=True)
+                raise click.ClickException(str(e)) from None
+            except (RenderError, WriteError, ScriptError) as e:
+                raise click.ClickException(str(e)) from None
+            except RecursionError:
+                raise click.ClickException('input nested too deeply to read') from None
+            except MemoryError:
+                raise click.ClickException('out of memory; try a smaller model, document or view '
+                                           f'(the node limit is set with --max-nodes, default {DEFAULT_MAX_NODES:,})') from None
+        except (click.exceptions.Abort, KeyboardInterrupt, Terminated) as e:
+            term = isinstance(e, Terminated) or isinstance(getattr(e, '__cause__', None), Terminated)
+            click.echo('Error: terminated (SIGTERM)' if term else 'Error: interrupted', err=True)
+            sys.exit(143 if term else 130)
+        except click.ClickException as e:
+            message = ' '.join(e.format_message().split())
+            hint = ''
+            if isinstance(e, click.UsageError) and not isinstance(e, BadInput) and e.ctx is not None:
+                hint = f" (see '{e.ctx.command_path} --help')"
+            click.echo(f"Error: {message}{hint}", err=True)
+            if not standalone_mode:
+                raise
+            sys.exit(e.exit_code)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@contextmanager
+def bad_value(option):
+    """Name the option in the message of an InputError raised inside the block."""
+    try:
+        yield
+    except InputError as e:
+        raise BadInput(f"Invalid value for '{option}': {e}") from None
+
+
+# -- option types: every number finite and in range, checked before any work --------------
+class Finite(click.ParamType):
+    """A finite float in [low, high] (`low_open`: low itself excluded). NaN and
+    infinity are refused, whatever the bounds: one type for every float option."""
+    name = 'number'
+
+    def __init__(self, low=None, high=None, low_open=False):
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            x = float(value)
+        else:
+            try:
+                x = float(str(value).strip())
+            except (ValueError, OverflowError):
+                self.fail(f"{str(value)[:40]!r} is not a number", param, ctx)
+        if not math.isfinite(x):
+            self.fail(f"{value!r} is not a finite number; {self.allowed()}", param, ctx)
+        if ((self.low is not None and (x < self.low or (self.low_open and x == self.low)))
+                or (self.high is not None and x > self.high)):
+            self.fail(f"{x:g} is out of range; {self.allowed()}", param, ctx)
+        return x
+
+    def allowed(self):
+        low = '' if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = '' if self.high is None else f"<= {self.high:g}"
+        return 'allowed: a number ' + ' and '.join(filter(None, [low, high]))
+
+
+class NodeId(click.ParamType):
+    """A node id (ASCII digits, at most 12 of them) or 'loss'."""
+    name = 'node'
+
+    def convert(self, value, param, ctx):
+        if value == 'loss' or isinstance(value, int):
+            return value
+        if not re.fullmatch(r'[0-9]{1,12}', str(value)):
+            self.fail(f"{str(value)[:40]!r} is not a node id (a whole number) or 'loss'", param, ctx)
+        return int(value)
+
+
+def ints(low, high):
+    """An IntRange with both ends, so a huge number is refused before any work."""
+    return click.IntRange(min=low, max=high)
+
+
+MAX_TIMEOUT = 7 * 24 * 3600.0   # seconds: a week is "no limit", and still a number threading accepts
+TIMEOUT = Finite(0, MAX_TIMEOUT, low_open=True)
+MAX_WIDTH = 4096                # n_embd, block_size: far past what pure Python can train
+
+
+def _store_max_nodes(ctx, param, value):
+    ctx.meta['max_nodes'] = None if value == 0 else value
+    return value
+
+
+max_nodes_option = click.option(
+    '--max-nodes', type=ints(0, 10**12), default=DEFAULT_MAX_NODES, show_default=True, expose_value=False,
+    is_eager=True, callback=_store_max_nodes,
+    help='Refuse a step whose graph is estimated above this many nodes (about 420 bytes each); 0: no limit.')
+
+
+def max_nodes():
+    ctx = click.get_current_context(silent=True)
+    return DEFAULT_MAX_NODES if ctx is None else ctx.meta.get('max_nodes', DEFAULT_MAX_NODES)
+
+
+_CONTROL = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]')
+
+
+def printable(text):
+    """`text` with control characters (terminal escape sequences) and lone
+    surrogates shown as \\xNN / \\uNNNN; newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def json_safe(obj):
+    """JSON-ready: a NaN or infinite float becomes the string 'nan', 'inf' or
+    '-inf' (JSON has no such numbers), everywhere in `obj`."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else repr(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj):
+    """Strict JSON text (no bare NaN/Infinity) for --json output."""
+    return json.dumps(json_safe(obj), indent=1, default=str, allow_nan=False)
+
+
+# -- shared options and steps -------------------------------------------------------------
+def model_options(f):
+    """--doc / --checkpoint / --seed / --trace: which step to look at."""
+    f = max_nodes_option(f)
+    f = click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
+                     help='Use a trace saved by `export` (JSON or binary) instead of recording a step '
+                          '(--doc/--checkpoint/--seed are then ignored).')(f)
+    f = click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
+                     help='Seed of the fresh model used when no --checkpoint is given.')(f)
+    f = click.option('--checkpoint', type=click.Path(dir_okay=False),
+                     help='Model checkpoint written by `train --out` (default: a fresh seeded '
+                          'model, default config, vocabulary a-z).')(f)
+    f = click.option('--doc', default=DEFAULT_DOC, show_default=True,
+                     help='The document (a name) whose training step is recorded.')(f)
+    return f
+
+
+def names_data(quiet=False):
+    """The names data when no path was given (microgpt.data.default_data_path),
+    saying on stderr when it is downloaded, with a bar."""
+    with Progress('names.txt', quiet) as progress:
+        return default_data_path(log=lambda message: click.echo(message, err=True), progress=progress)
+
+
+def get_model(checkpoint, seed):
+    with bad_value('--checkpoint'):
+        return load_model(checkpoint, seed)
+
+
+def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
+    """Record the step of `doc` (or load a saved trace), reporting truncation."""
+    if trace_path is not None:
+        with bad_value('--trace'):
+            return Trace.load(Path(trace_path))
+    params, config, tokenizer = get_model(checkpoint, seed)
+    with bad_value('--doc'):
+        tokenizer.encode(doc)
+    if len(doc) + 1 > config.block_size and not quiet:
+        click.echo(f"note: {doc!r} has {len(doc)} characters; like the reference, only the first "
+                   f"{config.block_size} positions (block_size) are used", err=True)
+    return record_step(params, config, tokenizer, doc, max_nodes=max_nodes())
+
+
+def open_output(output, option='-o / --output'):
+    """'-' is stdout (None); otherwise a path whose folder exists and is writable,
+    a regular file or nothing yet (checked before any work)."""
+    if output == '-':
+        return None
+    with bad_value(option):
+        return Path(check_output(output))
+
+
+def write_output(path, data):
+    """Atomic write (temp file + rename), or stdout when path is None."""
+    if path is None:
+        click.echo(data, nl=isinstance(data, str) and not data.endswith('\n'))  # bytes go out as bytes
+    else:
+        write_atomic(path, data)
+
+
+# -- progress: a click bar on stderr, only for a person watching ----------------------------------
+def quiet_option(f):
+    return click.option('-q', '--quiet', is_flag=True,
+                        help='No progress bar (there is none either when stderr is not a terminal).')(f)
+
+
+def watching(quiet):
+    """Whether to draw progress: stderr is a terminal and --quiet was not given."""
+    return not quiet and sys.stderr.isatty()
+
+
+class Progress:
+    """The library's progress(done, total) callback, drawn as a click progress bar
+    on stderr; silent when nobody watches. Use as a context manager."""
+
+    def __init__(self, label, quiet=False, file=None, info=None):
+        self.label, self.quiet, self.file, self.info = label, quiet, file, info
+        self.bar = None
+
+    def __call__(self, done, total):
+        if self.quiet or not (self.file or sys.stderr).isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=self.file or sys.stderr,
+                                         show_pos=bool(total), show_eta=bool(total),
+                                         item_show_func=self.info and (lambda _: self.info()))
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@contextmanager
+def busy_bar(label, limit=None, quiet=False, file=None):
+    """While one long call runs (a Graphviz layout, writing a big trace: no steps
+    to count), a bar that ticks from a thread: the elapsed time against `limit`
+    seconds (the --timeout), or a pulse when there is none. Silent when nobody watches."""
+    out = file or sys.stderr
+    if quiet or not out.isatty():
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+    ticks = max(1, int(limit * 10)) if limit else None
+    shown = f" of {limit:g} s" if limit else ''
+    with click.progressbar(itertools.repeat(None), length=ticks, label=label, file=out, show_percent=False,
+                           show_eta=False, show_pos=False,
+                           item_show_func=lambda _: f"{time.monotonic() - start:.0f} s{shown}") as bar:
+        def tick():
+            while not stop.wait(0.2):
+                done = int((time.monotonic() - start) * 10)
+                bar.update((min(ticks, done) if ticks else done) - bar.pos, True)
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def drawn_by(fmt, renderer):
+    """'; drawn by WebAssembly Graphviz' for messages ('' for dot/json, drawn by nobody)."""
+    who = renderer_label(fmt, renderer)
+    return f"; drawn by {who}" if who else ''
+
+
