@@ -44,7 +44,7 @@ def test_default_view_is_the_block_view_of_the_last_token(server):
     assert [c['level'] for c in v['crumbs']] == ['document', 'position']
     # every visible node is described, and a block group opens to the vector level in place
     attn = [k for k, n in v['nodes'].items() if n.get('path') == 'pos4/layer0/attn']
-    assert len(attn) == 1 and v['nodes'][attn[0]]['to'] == {'level': 'vector', 'focus': 'pos4/layer0/attn'}
+    assert len(attn) == 1 and v['links']['nodes'][attn[0]] == 'level=vector&focus=pos4/layer0/attn'
     assert f'<title>{attn[0]}</title>' in v['svg']
 
 
@@ -429,8 +429,8 @@ def test_the_whole_document_view_and_its_crumb(server):
     status, t = get_json(server, '/api/view?token=3')
     assert t['crumbs'][0]['to']['view'] == 'doc'
     # a group of the whole document opens its position
-    attn = next(d for d in v['nodes'].values() if d.get('path') == 'pos2/layer0/attn')
-    assert attn['to']['view'] == 'token' and attn['to']['token'] == 2
+    attn = next(k for k, d in v['nodes'].items() if d.get('path') == 'pos2/layer0/attn')
+    assert v['links']['nodes'][attn] == 'token=2'
 
 
 def test_overlay_magnitudes_are_the_largest_grad_and_grad_times_data(server):
@@ -526,8 +526,8 @@ def test_the_node_view_ends_its_crumbs_with_the_centre_and_an_opened_block_is_a_
     assert v['crumbs'][-1]['label'] == trace.label(i)
     # a block clicked open at block level: the click target names it (focus), and it is a crumb
     status, v = get_json(server, '/api/view?view=token&token=4')
-    attn = next(n for n in v['nodes'].values() if n.get('path') == 'pos4/layer0/attn')
-    assert attn['to'] == {'level': 'vector', 'focus': 'pos4/layer0/attn'}
+    attn = next(k for k, n in v['nodes'].items() if n.get('path') == 'pos4/layer0/attn')
+    assert v['links']['nodes'][attn] == 'token=4&level=vector&focus=pos4/layer0/attn'
     status, v = get_json(server, '/api/view?view=token&token=4&level=vector&focus=pos4/layer0/attn')
     assert [(c['level'], c['label']) for c in v['crumbs']][-2:] == [('layer', 'layer 0'), ('block', 'attn')]
     assert v['crumbs'][-1]['to']['focus'] == 'pos4/layer0/attn'

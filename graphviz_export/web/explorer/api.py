@@ -9,7 +9,8 @@ the before/after differences (graphviz_export.steps.diff) on the same layout pip
 
 The logic behind the endpoints is beside this file, as pure functions of a Trace:
 search.py (search, suggestions, highlights), crumbs.py (breadcrumbs), clicks.py (what
-a click on a node opens, and the side panel's details of a scalar).
+a click on a node opens, and the side panel's details of a scalar), links.py (the URL
+each tab, chip, control, crumb and click of the page leads to: the `links` of a view).
 
 Every endpoint parses its query with state.py; bad input raises ApiError(400)
 with a one-line message, a view over its budget ApiError(422) with the counts
@@ -41,6 +42,7 @@ from ...steps.update import DEFAULT_NUM_STEPS, SORTS, adam_update, matrix_summar
 from ...view import build_view, render_view
 from .clicks import exact, node_details, view_nodes
 from .crumbs import crumbs
+from .links import node_links, view_links
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -159,8 +161,11 @@ class Api:
             svg = tag_svg(svg.decode('utf-8'), view.folded)
             if comparison is not None:
                 svg = relabel_svg(svg)
+            nodes = view_nodes(trace, view, state)
+            # what a click on a node changes: turned into a URL per request (links.py), not sent as is
+            clicks = {name: d.pop('to') for name, d in nodes.items() if 'to' in d}
             entry = {'view': view, 'svg': svg, 'trace': trace, 'comparison': comparison,
-                     'nodes': view_nodes(trace, view, state), 'frames': {}, 'update': None,
+                     'nodes': nodes, 'clicks': clicks, 'frames': {}, 'update': None,
                      'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
         with self._lock:
             self._views[ck] = entry
@@ -218,8 +223,11 @@ class Api:
         state, _ = self._parse(query)
         t0 = time.perf_counter()
         key, trace, entry, cached = self._entry(state)
+        if key[-1] is None and state['seed'] is not None:
+            state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
         hl, hl_count = search.highlight(trace, state, view)
+        trail = crumbs(trace, state)
         cmp = entry['comparison']
         compare = None if cmp is None else {
             'labels': list(cmp.labels), 'notes': cmp.notes, 'loss_before': cmp.before.loss,
@@ -229,7 +237,8 @@ class Api:
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
-                'crumbs': crumbs(trace, state), 'cached': cached,
+                'crumbs': trail, 'cached': cached,
+                'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
 
     def export(self, query):
@@ -377,13 +386,23 @@ class Api:
         if i >= len(trace):
             raise ApiError(400, f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
         cmp = self._compare(key, state)
+        drawn = self._drawn(key, state)
         if cmp is None:
-            return node_details(trace, i, self.sources)
-        d = node_details(cmp.delta, i, self.sources)
+            return node_links(state, node_details(trace, i, self.sources), drawn)
+        d = node_links(state, node_details(cmp.delta, i, self.sources), drawn)
         d['compare'] = {'labels': list(cmp.labels),
                         'data': [exact(cmp.before.data[i]), exact(cmp.after.data[i]), exact(cmp.delta.data[i])],
                         'grad': [exact(cmp.before.grad[i]), exact(cmp.after.grad[i]), exact(cmp.delta.grad[i])]}
         return d
+
+    def _drawn(self, key, state):
+        """{node id: drawn name} of the scalars of the state's view when it is drawn (cached), else {}:
+        the side panel selects those in place and opens the others' neighbourhoods."""
+        with self._lock:
+            entry = self._views.get((key, st.build_key(state)))
+        if entry is None:
+            return {}
+        return {d['id']: name for name, d in entry['nodes'].items() if d['k'] == 's'}
 
     # -- search ----------------------------------------------------------------------------------
     # -- suggestions as the user types ---------------------------------------------------------------

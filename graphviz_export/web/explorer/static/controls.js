@@ -1,0 +1,116 @@
+/* microgpt-graph explorer: the bars. Tabs, the document's chips, the view's controls, the recording
+ * switch and the export menu. Where each leads is the view's `links` (the server's links.py): a tab,
+ * a chip or a choice is a URL; typed text (a node, a budget, a parameter, a document) goes into the
+ * field its link names, and the server validates it. A part of the page (explorer.js). */
+(function (P) {
+  'use strict';
+  const $ = P.$, esc = P.esc;
+
+  // once per recording (/api/info): the line of chips, the recording's fields, what it can export
+  function drawPositions() {
+    const info = P.info;
+    const p = $('#positions');
+    const sc = info.script;
+    $('#comparebtn').hidden = info.fixed;
+    if (sc) {
+      p.innerHTML = `<span class="lbl">your script <b>${esc(sc.file)}</b> · class ${esc(sc.class)} (${esc(sc.convention)} ` +
+        `convention) · backward() call ${sc.step} · ${info.n_nodes} nodes · loss ${info.loss === null ? '?' : info.loss.toPrecision(6)}` +
+        ` · ${sc.functions.length} functions, ${sc.lines.length} lines${info.tokens.length ? ' · positions:' : ''}</span>`;
+    } else {
+      // the document's name is in the crumbs and the doc field: here its loss, then its positions
+      p.innerHTML = `<span class="lbl" title="the document '${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''}: ` +
+        `its loss and its positions">loss ${info.loss === null ? '?' : info.loss.toFixed(4)}` +
+        `${info.truncated ? ' (truncated)' : ''} ·</span>`;
+    }
+    if (info.tokens.length) {
+      const all = document.createElement('span');
+      all.className = 'chip all';
+      all.textContent = 'whole document';
+      all.title = 'every position, block level';
+      all.addEventListener('click', () => P.navigate(P.view.links.chips.doc));
+      p.append(all);
+    }
+    for (const t of info.tokens) {
+      const c = document.createElement('span');
+      c.className = 'chip';
+      c.dataset.pos = t.pos;
+      c.innerHTML = `${t.pos}: ${esc(t.char)}→${esc(t.target)}<small>${t.loss !== undefined ? t.loss.toFixed(2) : ''}</small>`;
+      c.title = `position ${t.pos}: reads '${t.char}', should predict '${t.target}'; loss ${t.loss}`;
+      c.addEventListener('click', () => P.navigate(P.view.links.chips.positions[t.pos]));
+      p.append(c);
+    }
+    $('#doc').value = info.doc || '';
+    $('#seed').value = info.seed === null ? '' : info.seed;
+    $('#ckpt').value = info.ckpt || '';
+    for (const el of ['#doc', '#seed', '#ckpt', '#recording button']) $(el).disabled = info.fixed;
+    for (const a of document.querySelectorAll('#exportmenu a')) {
+      a.classList.toggle('disabled', a.dataset.fmt === 'png' && !info.png);
+      if (a.dataset.fmt === 'png' && !info.png) a.title = 'needs Graphviz dot installed';
+    }
+  }
+
+  const opt = (v, t, sel) => `<option value="${esc(v)}"${String(sel) === String(v) ? ' selected' : ''}>${esc(t)}</option>`;
+  // one control of links.controls: a choice (<select>), a check box or typed text
+  function control(c, k) {
+    const at = `data-i="${k}" data-f="${esc(c.field)}"`;
+    const title = c.title ? ` title="${esc(c.title)}"` : '';
+    if (c.kind === 'choice') {
+      return `<label${title}>${esc(c.label)} <select ${at}>${c.options.map(([v, t]) => opt(v, t, c.value)).join('')}</select></label>`;
+    }
+    if (c.kind === 'check') return `<label${title}><input type="checkbox" ${at}${c.value ? ' checked' : ''}> ${esc(c.label)}</label>`;
+    return `<label${title}>${esc(c.label)} <input ${at} size="${c.size}" value="${esc(c.value)}"` +
+      `${c.placeholder ? ` placeholder="${esc(c.placeholder)}"` : ''} spellcheck="false"></label>`;
+  }
+  // the tabs, the chip and the controls of the view on screen (the server's links and values)
+  function syncControls() {
+    if (!P.info || !P.view) return;
+    const links = P.view.links;
+    for (const b of document.querySelectorAll('#tabs button')) {
+      b.hidden = !(b.dataset.view in links.tabs);
+      b.classList.toggle('on', b.dataset.view === P.view.state.view);
+    }
+    const on = links.chips ? links.chips.on : null;
+    for (const c of document.querySelectorAll('#positions .chip[data-pos]')) c.classList.toggle('on', Number(c.dataset.pos) === on);
+    const whole = $('#positions .chip.all');
+    if (whole) whole.classList.toggle('on', on === 'doc');
+    const cur = $('#positions .chip.on');          // the line is narrow: the chip of this view in sight
+    if (cur) cur.scrollIntoView({block: 'nearest', inline: 'nearest'});
+    $('#viewctl').innerHTML = links.controls.map(control).join('');
+  }
+  $('#viewctl').addEventListener('change', (e) => {
+    const el = e.target;
+    const c = P.view.links.controls[Number(el.dataset.i)];
+    if (!c) return;
+    if (c.kind === 'choice') P.navigate(c.options.find((o) => o[0] === el.value)[2]);
+    else if (c.kind === 'check') P.navigate(el.checked ? c.on : c.off);
+    else P.typed(c.url, {[c.field]: el.value.trim()});
+  });
+  $('#tabs').addEventListener('click', (e) => {
+    const b = e.target.closest('button');
+    const to = b && P.view && P.view.links.tabs[b.dataset.view];
+    if (to !== undefined) P.navigate(to);
+  });
+
+  // -- another recording: the document, seed and checkpoint typed, into the server's link -----------
+  $('#recording').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const r = P.view.links.recording;
+    P.typed(r.url, Object.fromEntries(r.fields.map((f) => [f, $('#' + f).value.trim()])));
+  });
+
+  // -- export, help --------------------------------------------------------------------------------
+  $('#exportbtn').addEventListener('click', (e) => { e.stopPropagation(); $('#exportmenu').hidden = !$('#exportmenu').hidden; });
+  $('#exportmenu').addEventListener('click', (e) => {
+    const a = e.target.closest('a');
+    if (!a) return;
+    a.href = '/api/export?' + [P.view.links.export, 'fmt=' + a.dataset.fmt].filter(Boolean).join('&');
+    setTimeout(() => { $('#exportmenu').hidden = true; }, 0);
+  });
+  document.addEventListener('click', (e) => {
+    if (!e.target.closest('.dropdown')) { $('#exportmenu').hidden = true; $('#comparemenu').hidden = true; }
+  });
+  $('#helpbtn').addEventListener('click', () => { $('#help').hidden = !$('#help').hidden; });
+  $('#help').addEventListener('click', () => { $('#help').hidden = true; });
+
+  Object.assign(P, {drawPositions, syncControls});
+})(window.explorer.page);

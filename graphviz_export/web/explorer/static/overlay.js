@@ -1,0 +1,68 @@
+/* microgpt-graph explorer: colours over the drawing. The overlay recolours nodes by |grad| or
+ * |grad x data| (CSS classes ov0..ov5, log scale; `ov` in the URL); compare draws the before/after
+ * differences of a second checkpoint or of N training steps (`cmp`; the server's diff), entered and
+ * left through the view's links. A part of the page (explorer.js). */
+(function (P) {
+  'use strict';
+  const $ = P.$, esc = P.esc;
+
+  // -- overlays: recolour nodes by |grad| or |grad x data| (classes ov0..ov5, log scale) -------
+  const OV_TEXT = {grad: '|grad|', contrib: '|grad × data|'};
+  function applyOverlay() {
+    const svg = P.svg, view = P.view;
+    if (!svg || !view) return;
+    const ov = P.state.ov;
+    const k = ov === 'contrib' ? 1 : 0;
+    svg.classList.toggle('overlay', !!ov);
+    const mags = {};
+    let top = 0;
+    for (const g of svg.querySelectorAll('g.node')) {
+      const n = view.nodes[g.dataset.name];
+      const m = n && n.mag ? Number(n.mag[k]) : NaN;
+      if (isFinite(m)) { mags[g.dataset.name] = m; top = Math.max(top, m); }
+    }
+    for (const g of svg.querySelectorAll('g.node')) {
+      for (let j = 0; j < 6; j++) g.classList.remove('ov' + j);
+      if (!ov || !(g.dataset.name in mags)) continue;
+      const m = mags[g.dataset.name];
+      // six bands of a log scale: the largest in view, then each a factor 10 down; 0 is its own
+      const band = m <= 0 || top <= 0 ? 0 : Math.max(1, 5 - Math.floor(Math.log10(top / m)));
+      g.classList.add('ov' + band);
+    }
+    const box = $('#ovlegend');
+    box.hidden = !ov;
+    if (ov) {
+      box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node (largest inside a group)<br>` +
+        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + fmtNum(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
+        ' <span class="sw ov0"></span>0';
+    }
+    $('#overlay').value = ov || '';
+  }
+  function fmtNum(x) { return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2); }
+  $('#overlay').addEventListener('change', (e) => P.setUrlState({ov: e.target.value || null}));
+
+  // -- compare: before / after ----------------------------------------------------------------------
+  $('#comparebtn').addEventListener('click', (e) => { e.stopPropagation(); $('#comparemenu').hidden = !$('#comparemenu').hidden; });
+  $('#comparemenu').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const how = e.submitter ? e.submitter.dataset.how : 'steps';
+    const val = (how === 'ckpt' ? $('#cmpckpt') : $('#cmpsteps')).value.trim();
+    if (!val) return;
+    $('#comparemenu').hidden = true;
+    const c = P.view.links.compare;
+    P.typed(c.url, {[c.field]: `${how}:${val}`});
+  });
+  function drawCompare() {
+    const bar = $('#comparebar');
+    const c = P.view && P.view.compare;
+    bar.hidden = !c;
+    if (!c) { bar.innerHTML = ''; return; }
+    bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> Δ = <b>${esc(c.labels[1])}</b> − <b>${esc(c.labels[0])}</b> ` +
+      `on one layout, one colour scale · loss ${c.loss_before.toFixed(6)} → ${c.loss_after.toFixed(6)} ` +
+      `(<b id="dloss">${c.loss_delta >= 0 ? '+' : ''}${c.loss_delta.toFixed(6)}</b>) <button id="leavecmp">leave compare</button>` +
+      (c.labels[0] === 'run step 0' ? ' <span class="hint">(the reference training run: seed, shuffled names; its step-0 model is not this page\u2019s fresh model)</span>' : '');
+    $('#leavecmp').addEventListener('click', () => P.navigate(P.view.links.leave_compare));
+  }
+
+  Object.assign(P, {applyOverlay, drawCompare});
+})(window.explorer.page);
