@@ -28,6 +28,12 @@ def _playwright():
     return sync_playwright
 
 
+try:
+    from playwright.sync_api import Error as PlaywrightError
+except ImportError:
+    PlaywrightError = Exception
+
+
 _sync_playwright = _playwright()
 _missing = [what for what, ok in (('playwright', _sync_playwright is not None),
                                   ('chromium', os.path.exists(CHROMIUM) or shutil.which('chromium')))
@@ -1016,4 +1022,199 @@ def test_searching_a_matrix_lists_its_cells_and_a_node_id_the_views_that_show_it
         assert page.evaluate('explorer.view.kind') == kind and page.evaluate('explorer.state.hl') == str(i)
         hl = page.evaluate('explorer.view.highlight')
         assert len(hl) == 1 and on_screen(page, hl[0])              # the node holding it, outlined, in view
+    assert page.errors == []
+
+
+# -- issue 20: the page goes where the server's links say (links.py), and decides none of them -------------
+# Every link of every /api/view and /api/node answer is moved, on its way to the page, to a view of
+# its own: the same state with a search for a node id of its own (hl=1001, 1002, ...). A page that
+# computed a tab, a chip, a crumb or a control's target instead of taking the server's would land
+# without that mark.
+ROLE = 'pos3/layer0/attn/head2/attn_weights'
+
+
+def tamper_links(pg):
+    import itertools
+    import re
+
+    from graphviz_export.web.explorer import state as st
+    marks = itertools.count(1001)
+
+    def mark(u):
+        s = st.parse(u)
+        s['hl'] = str(next(marks))
+        return st.canonical(s)
+
+    def view(links):
+        links['tabs'] = {k: mark(u) for k, u in links['tabs'].items()}
+        if links['chips']:
+            links['chips']['doc'] = mark(links['chips']['doc'])
+            links['chips']['positions'] = {p: mark(u) for p, u in links['chips']['positions'].items()}
+        links['crumbs'] = [mark(u) for u in links['crumbs']]
+        for c in links['controls']:
+            for o in c.get('options', ()):
+                o[2] = mark(o[2])
+            for k in ('on', 'off', 'url'):
+                if k in c:
+                    c[k] = mark(c[k])
+        for k in ('up', 'prev', 'next', 'leave_compare', 'export'):
+            if links[k]:
+                links[k] = mark(links[k])
+        for k in ('fold', 'nodes'):
+            links[k] = {name: mark(u) for name, u in links[k].items()}
+        for c in [*links['cells'].values(), links['recording'], links['compare']]:
+            c['url'] = mark(c['url'])
+
+    def node(d):
+        d['neighbourhood'] = mark(d['neighbourhood'])
+        for r in d['inputs'] + d['uses']:
+            r['to'] = mark(r['to'])
+
+    def handle(route):
+        try:
+            r = route.fetch()
+            body = r.json()
+        except PlaywrightError:             # the test ended (its page closed) while this request ran
+            return
+        if r.ok:
+            (view if 'links' in body else node)(body['links'] if 'links' in body else body)
+        route.fulfill(response=r, json=body)
+
+    pg.route(re.compile(r'/api/(view|node)\?'), handle)
+
+
+def landed(pg):
+    """The state the page is on (its URL), as the server reads it."""
+    from graphviz_export.web.explorer import state as st
+    return st.parse(pg.evaluate('location.search.slice(1)'))
+
+
+def goes_to(pg, to, **typed):
+    """The state of link `to` with the typed fields put in, as the server reads it."""
+    from graphviz_export.web.explorer import state as st
+    return st.parse(st.canonical(dict(st.parse(to), **typed)))
+
+
+def node_of(pg, i):
+    return pg.evaluate('i => Object.keys(explorer.view.nodes).find(k => explorer.view.nodes[k].id === i)', i)
+
+
+def back_to(pg, url):
+    pg.go_back()
+    pg.wait_for_function('u => explorer.view && explorer.view.url === u && !document.querySelector("#busy:not([hidden])")',
+                         arg=url)
+
+
+def test_each_tab_chip_and_crumb_goes_exactly_where_the_server_says(page, trace):
+    tamper_links(page)
+    s = trace.nodes(pos=3, layer=0, head=2, role='attn_weights')[0]
+    open_page(page, f'view=head&token=3&layer=0&head=2&level=vector&expand={ROLE}&sel={s}&ov=grad')
+    start = page.evaluate('explorer.view.url')
+    links = page.evaluate('explorer.view.links')
+    clicks = [(f'#tabs button[data-view="{v}"]', to) for v, to in links['tabs'].items()]
+    clicks += [('#positions .chip.all', links['chips']['doc'])]
+    clicks += [(f'#positions .chip[data-pos="{p}"]', to) for p, to in links['chips']['positions'].items()]
+    clicks += [(f'#crumbs a[data-k="{k}"]', to) for k, to in enumerate(links['crumbs'][:-1])]
+    assert len(clicks) == 6 + 6 + 6           # Document..Node; whole document and 5 positions; 6 crumbs back
+    assert page.locator('#tabs button:not([hidden])').count() == 6
+    for selector, to in clicks:
+        page.click(selector)
+        wait_view(page, start)
+        assert landed(page) == goes_to(page, to), selector
+        back_to(page, start)                  # the page's own cache: the same (marked) links again
+    assert page.errors == []
+
+
+def test_the_view_controls_keys_and_clicks_go_where_the_server_says(page):
+    tamper_links(page)
+    open_page(page, f'view=head&token=3&layer=0&head=2&level=vector&expand={ROLE}')
+    start = page.evaluate('explorer.view.url')
+    links = page.evaluate('explorer.view.links')
+    control = {c['field']: c for c in links['controls']}
+    option = lambda f, v: next(o[2] for o in control[f]['options'] if o[0] == v)   # noqa: E731
+    logits = node_named(page, 'pos3/layer0/attn/head2/attn_logits')
+    steps = [(lambda: page.select_option('#viewctl select[data-f=level]', 'auto'), option('level', 'auto'), {}),
+             (lambda: page.select_option('#viewctl select[data-f=token]', '1'), option('token', '1'), {}),
+             (lambda: page.select_option('#viewctl select[data-f=head]', '0'), option('head', '0'), {}),
+             (lambda: page.check('#viewctl input[data-f=grads]'), control['grads']['on'], {}),
+             (lambda: (page.fill('#viewctl input[data-f=budget]', '200'), page.press('#viewctl input[data-f=budget]', 'Enter')),
+              control['budget']['url'], {'budget': 200}),
+             (lambda: page.keyboard.press(']'), links['next'], {}),
+             (lambda: page.keyboard.press('['), links['prev'], {}),
+             (lambda: page.keyboard.press('u'), links['up'], {}),
+             (lambda: page.locator('#graph g.frame text').click(), links['fold'][ROLE], {}),
+             (lambda: click_node(page, logits), links['nodes'][logits], {})]
+    for act, to, typed in steps:
+        act()
+        wait_view(page, start)
+        assert landed(page) == goes_to(page, to, **typed), to
+        back_to(page, start)
+    assert page.errors == []
+
+
+def test_the_parameter_cell_typed_or_clicked_goes_to_the_server_which_reads_it(page, trace):
+    tamper_links(page)
+    open_page(page, 'view=param&param=wte[20][5]&level=auto')
+    start = page.evaluate('explorer.view.url')
+    cell = next(c for c in page.evaluate('explorer.view.links.controls') if c['field'] == 'param' and c['kind'] == 'text')
+    box = page.locator('#viewctl input[data-f=param]')
+    assert box.input_value() == 'wte[20][5]'
+    box.fill('layer0.attn_wk[1][2]')
+    box.press('Enter')
+    wait_view(page, start)
+    assert landed(page) == goes_to(page, cell['url'], param='layer0.attn_wk[1][2]')
+    assert page.evaluate('explorer.view.kind') == 'param' and page.locator('#viewctl input[data-f=param]').input_value() \
+        == 'layer0.attn_wk[1][2]'
+    # text the one parser cannot read: its one-line message, and the view and URL stay
+    url = page.evaluate('explorer.view.url')
+    page.fill('#viewctl input[data-f=param]', 'wte[3')
+    page.press('#viewctl input[data-f=param]', 'Enter')
+    page.wait_for_selector('#msg:not([hidden])')
+    assert page.locator('#msg').inner_text().startswith("cannot read parameter 'wte[3'")
+    assert page.evaluate('explorer.view.url') == url and page.evaluate('location.search.slice(1)') == url
+    # a matrix's heat map: the cell under the pointer (row 3, at the row's left edge: column 0)
+    open_page(page, 'view=param&param=wte&level=auto')
+    start = page.evaluate('explorer.view.url')
+    link = page.evaluate('explorer.view.links.cells.m0')
+    page.keyboard.press('f')                                     # all of it on screen
+    row = page.locator('#graph g.node[data-name="m0_d3"]')
+    b = row.bounding_box()
+    page.mouse.click(b['x'] + 1, b['y'] + b['height'] / 2)
+    wait_view(page, start)
+    assert landed(page) == goes_to(page, link['url'], param='wte[3][0]')
+    assert page.errors == ['Failed to load resource: the server responded with a status of 400 (Bad Request)']
+
+
+def test_the_panels_nodes_the_double_click_and_the_recording_go_where_the_server_says(page, trace):
+    tamper_links(page)
+    x = next(i for i in trace.nodes(pos=3, layer=0, head=2, role='attn_weights') if trace.children(i) and trace.uses(i))
+    open_page(page, f'view=node&node={x}&depth=1&dir=ancestors&level=auto&sel={x}')
+    page.wait_for_selector('#facts')
+    start = page.evaluate('explorer.view.url')
+    here = page.locator('#inputs a[data-here]').first           # drawn: selected in place
+    to = here.get_attribute('data-to')
+    here.click()
+    page.wait_for_function('u => location.search.slice(1) !== u', arg=start)
+    assert landed(page) == goes_to(page, to)
+    page.goto(page.base + '?' + start)                           # (a selection replaces the history entry)
+    page.wait_for_selector('#facts')
+    away = page.locator('#uses a:not([data-here])').first         # not drawn: its neighbourhood
+    to = away.get_attribute('data-to')
+    away.click()
+    wait_view(page, start)
+    assert landed(page) == goes_to(page, to)
+    back_to(page, start)
+    # a double click on a scalar: the neighbourhood /api/node gives for it
+    page.locator(f'#graph g.node[data-name="{node_of(page, x)}"]').dblclick()
+    page.wait_for_function('() => explorer.state.hl && explorer.state.depth === "2"')
+    got = landed(page)                        # the mark of the /api/node answer it came from
+    assert int(got['hl']) > 1000 and got == goes_to(
+        page, f'view=node&node={x}&depth=2&dir=ancestors&level=auto&sel={x}', hl=got['hl'])
+    # another recording: the typed document into the server's link (the seed field holds 42)
+    url = page.evaluate('explorer.view.url')
+    rec = page.evaluate('explorer.view.links.recording')
+    page.fill('#doc', 'anna')
+    page.press('#doc', 'Enter')
+    wait_view(page, url)
+    assert landed(page) == goes_to(page, rec['url'], doc='anna', seed=42)
     assert page.errors == []

@@ -610,3 +610,169 @@ def test_suggestions_show_how_many_nodes_each_would_match(server, trace):
     assert counts('mlp_fc1') == [('layer0.mlp_fc1', 64 * 16)]
     assert counts('4711') == [('4711', 1)] and counts('wte[3') == [('wte[3][0]', 1)]
     assert counts('pos:1 po') == [('pos:1 pos:', None)]          # a key: no count until it has a value
+
+
+# -- issue 20: the page is a view over the server's answers; every link is the server's (links.py) -----------
+# The expected URLs are written out by hand from what the page did before it asked the server
+# (explorer.js at 16cc25e: its tab, chip, control, [ ], u, recording, compare and export handlers).
+E = 'pos3/layer0/attn/head2/attn_weights'
+HEAD_VIEW = f'view=head&token=3&layer=0&head=2&level=vector&budget=300&expand={E}&grads=1&hl=pos:3'
+
+
+def test_the_links_of_a_head_view_with_an_expansion_go_where_the_page_went(server, trace):
+    s = trace.nodes(pos=3, layer=0, head=2, role='attn_weights')[0]
+    status, v = get_json(server, f'/api/view?{HEAD_VIEW}&sel={s}&ov=grad&frame=3&focus=pos3/layer0/attn')
+    assert status == 200
+    links = v['links']
+    # a tab: another view where the user is (position 3, layer 0, head 2, the selection); the
+    # recording, budget, edge grads, overlay and step-through stay; expansions, search, focus go
+    keep = 'budget=300&grads=1&ov=grad&frame=3'
+    assert links['tabs'] == {
+        'doc': f'view=doc&{keep}',
+        'token': f'token=3&{keep}',
+        'layer': f'view=layer&token=3&layer=0&level=auto&{keep}',
+        'head': f'view=head&token=3&layer=0&head=2&level=auto&{keep}',
+        'param': f'view=param&param=layer0.attn_wq[0][0]&level=auto&{keep}',
+        'node': f'view=node&node={s}&depth=2&level=auto&budget=300&grads=1&sel={s}&ov=grad&frame=3'}
+    # a chip: the token view at block level; the whole document also closes the step-through
+    assert links['chips']['doc'] == 'view=doc&budget=300&grads=1&ov=grad'
+    assert links['chips']['positions'] == {str(p): f'token={p}&{keep}' for p in range(5)}
+    assert links['chips']['on'] == 3
+    # a control: the selection goes; a level keeps the expansion and the search, a position does not
+    # keep the expansion; a budget keeps the opened block (focus) too
+    controls = {c['field']: c for c in links['controls'] if c['kind'] != 'choice' or c['field'] != 'param'}
+    assert [c['field'] for c in links['controls']] == ['layer', 'head', 'token', 'level', 'grads', 'budget', 'ebudget']
+    level = dict((o[0], o[2]) for o in controls['level']['options'])
+    assert controls['level']['value'] == 'vector'
+    assert level['scalar'] == (f'view=head&token=3&layer=0&head=2&level=scalar&budget=300&expand={E}&grads=1'
+                               f'&hl=pos:3&ov=grad&frame=3')
+    token = dict((o[0], o[2]) for o in controls['token']['options'])
+    assert controls['token']['value'] == '3' and list(token)[0] == ''           # 'all' first, then 0..4
+    assert token['1'] == 'view=head&token=1&layer=0&head=2&level=vector&budget=300&grads=1&hl=pos:3&ov=grad&frame=3'
+    assert token[''] == 'view=head&layer=0&head=2&level=vector&budget=300&grads=1&hl=pos:3&ov=grad&frame=3'
+    assert controls['budget']['value'] == '300' and controls['budget']['url'] == (
+        f'view=head&token=3&layer=0&head=2&level=vector&expand={E}&grads=1&hl=pos:3&ov=grad&frame=3'
+        f'&focus=pos3/layer0/attn')
+    assert controls['grads']['off'] == (f'view=head&token=3&layer=0&head=2&level=vector&budget=300&expand={E}'
+                                        f'&hl=pos:3&ov=grad&frame=3&focus=pos3/layer0/attn')
+    # folding the expansion back (its frame, or u): only the expansion goes
+    folded = f'view=head&token=3&layer=0&head=2&level=vector&budget=300&grads=1&hl=pos:3&sel={s}&ov=grad&frame=3' \
+             f'&focus=pos3/layer0/attn'
+    assert links['fold'] == {E: folded} and links['up'] == folded
+    # [ and ]: the same head at the next position, its level kept
+    assert links['prev'] == 'view=head&token=2&layer=0&head=2&level=vector&budget=300&grads=1&ov=grad&frame=3'
+    assert links['next'] == 'view=head&token=4&layer=0&head=2&level=vector&budget=300&grads=1&ov=grad&frame=3'
+    # another recording (the document, seed and checkpoint typed into these fields): a fresh view
+    assert links['recording'] == {'url': keep, 'fields': ['doc', 'seed', 'ckpt']}
+    assert links['compare'] == {'url': f'view=head&token=3&layer=0&head=2&level=vector&budget=300&expand={E}'
+                                       f'&grads=1&hl=pos:3&ov=grad&focus=pos3/layer0/attn', 'field': 'cmp'}
+    assert links['leave_compare'] is None
+    assert links['export'] == (f'view=head&token=3&layer=0&head=2&level=vector&budget=300&expand={E}&grads=1'
+                               f'&ov=grad&focus=pos3/layer0/attn')
+    # each crumb's link is its state's URL; a folded role opens beside the expansion (focus stays)
+    assert links['crumbs'] == [st.canonical(dict(st.DEFAULTS, **c['to'])) for c in v['crumbs']]
+    logits = next(k for k, d in v['nodes'].items() if d.get('path') == 'pos3/layer0/attn/head2/attn_logits')
+    assert links['nodes'][logits] == (f'view=head&token=3&layer=0&head=2&level=vector&budget=300&expand={E}'
+                                      f'&expand=pos3/layer0/attn/head2/attn_logits&grads=1&ov=grad&frame=3'
+                                      f'&focus=pos3/layer0/attn')
+    assert all('to' not in d for d in v['nodes'].values())       # one contract: the links
+
+
+def test_a_tab_opens_at_the_position_the_user_went_into_not_the_last_one(server):
+    # a head view of every position, one head's weights of position 2 expanded: the crumbs say
+    # position 2, and so do the tabs and [ ] (the page took the position from the crumbs)
+    status, v = get_json(server, '/api/view?view=head&layer=0&head=2&level=vector'
+                                 '&expand=pos2/layer0/attn/head2/attn_weights')
+    assert status == 200
+    tabs = v['links']['tabs']
+    assert tabs['token'] == 'token=2' and tabs['head'] == 'view=head&token=2&layer=0&head=2&level=auto'
+    assert tabs['layer'] == 'view=layer&token=2&layer=0&level=auto'
+    assert v['links']['prev'] == 'view=head&token=1&layer=0&head=2&level=vector'
+    assert v['links']['chips']['on'] == 2
+    status, v = get_json(server, '/api/view?view=head&layer=0&head=2')         # nowhere in particular: the last
+    assert v['links']['tabs']['token'] == 'token=4' and v['links']['tabs']['layer'] == 'view=layer&layer=0&level=auto'
+    assert v['links']['prev'] is None and v['links']['chips']['on'] is None
+
+
+def test_the_param_views_links_and_its_typed_cell_read_by_the_one_parser(server):
+    status, v = get_json(server, '/api/view?view=param&param=wte[20][5]&level=auto')
+    assert status == 200
+    matrix, cell = [c for c in v['links']['controls'] if c['field'] == 'param']
+    assert matrix['kind'] == 'choice' and matrix['value'] == 'wte'
+    to = {o[0]: o[2] for o in matrix['options']}
+    # another matrix keeps the cell where it has it (lm_head is 27x16), else opens the matrix
+    # (the page before gave layer0.attn_wq[20][5], outside its 16 rows: a 400)
+    assert to['lm_head'] == 'view=param&param=lm_head[20][5]&level=auto'
+    assert to['layer0.attn_wq'] == 'view=param&param=layer0.attn_wq&level=auto'
+    assert cell == {'field': 'param', 'label': 'cell', 'kind': 'text', 'value': 'wte[20][5]', 'size': 18,
+                    'url': 'view=param&level=auto', 'title': cell['title'], 'placeholder': 'layer0.attn_wq[3][5]'}
+    assert v['links']['tabs']['param'] == 'view=param&param=wte[20][5]&level=auto'
+    # the typed text goes into `param` of that URL; the server reads it (parse_param) or says why not
+    status, body = get_json(server, f"/api/view?{cell['url']}&param=wte[3")
+    assert status == 400 and body['error'].startswith("cannot read parameter 'wte[3'") and '\n' not in body['error']
+    status, ok = get_json(server, f"/api/view?{cell['url']}&param=wte[3][4]")
+    assert status == 200 and ok['url'] == 'view=param&param=wte[3][4]&level=auto'
+    # a matrix's heat map: a click on a cell opens that cell (the page fills in the row and column)
+    status, v = get_json(server, '/api/view?view=param&param=wte&level=auto&depth=1')
+    m = next(k for k, d in v['nodes'].items() if d['k'] == 'm')
+    assert v['links']['cells'] == {m: {'url': 'view=param&level=auto', 'field': 'param', 'text': 'wte[{row}][{col}]'}}
+
+
+def test_the_side_panels_nodes_are_selected_in_place_when_drawn_else_their_neighbourhood(server, trace):
+    x = next(i for i in trace.nodes(pos=3, layer=0, head=2, role='attn_weights') if trace.children(i) and trace.uses(i))
+    q = f'view=node&node={x}&depth=1&dir=ancestors&level=auto&sel={x}'     # its inputs drawn, its uses not
+    status, v = get_json(server, f'/api/view?{q}')
+    drawn = {d['id']: k for k, d in v['nodes'].items() if d['k'] == 's'}
+    status, d = get_json(server, f'/api/node?{q}&id={x}')
+    assert status == 200
+    # the neighbourhood looks the way the node view on screen looks (ancestors)
+    assert d['neighbourhood'] == f'view=node&node={x}&depth=2&dir=ancestors&level=auto&sel={x}'
+    assert d['inputs'] and all(r['id'] in drawn for r in d['inputs'])
+    assert d['uses'] and not any(r['id'] in drawn for r in d['uses'])
+    for r in d['inputs']:
+        i = r['id']
+        assert r == dict(r, here=True, node=drawn[i], to=f'view=node&node={x}&depth=1&dir=ancestors&level=auto&sel={i}')
+    for r in d['uses']:
+        i = r['id']
+        assert r == dict(r, here=False, node=None, to=f'view=node&node={i}&depth=2&dir=ancestors&level=auto&sel={i}')
+    # a view not drawn (not in the server's cache): nothing is here, every node opens its neighbourhood
+    status, d = get_json(server, f'/api/node?view=node&node={x}&depth=3&level=auto&id={x}')
+    assert status == 200 and not any(r['here'] for r in d['inputs'] + d['uses'])
+
+
+def test_a_scripts_trace_has_the_tabs_of_its_views_only(script_server):
+    server, trace = script_server
+    status, v = get_json(server, '/api/view')
+    assert status == 200
+    # the first function and the first line of the script (micrograd_style.py:79), as the page chose them
+    assert v['links']['tabs'] == {
+        'param': 'view=param&param=params[0][0]&level=auto', 'node': 'view=node&node=loss&depth=2&level=auto',
+        'function': 'view=function&function=Layer.__call__&level=auto', 'line': 'view=line&line=79&level=auto'}
+    assert v['links']['chips'] is None and v['links']['prev'] is None
+
+
+def test_a_checkpoints_recording_drops_the_seed_from_the_url(server, tmp_path):
+    from microgpt.checkpoint import save_checkpoint
+    from microgpt.train import fresh_model
+    path = tmp_path / 'seed7.json'
+    save_checkpoint(path, *fresh_model(7))
+    status, v = get_json(server, f'/api/view?doc=anna&seed=5&ckpt={path}')
+    assert status == 200 and v['url'] == f'doc=anna&ckpt={path}' and v['key'] == f'anna|{path}|'
+
+
+def test_every_page_script_is_loaded_served_and_at_most_600_lines(server):
+    import re
+    from importlib.resources import files
+    html = get(server, '/')[2].decode()
+    loaded = re.findall(r'<script src="/static/([\w.-]+)"></script>', html)
+    assert '<script>' not in html                        # the CSP allows no inline script
+    web = Path(files('graphviz_export.web'))
+    sizes = {p.relative_to(web).as_posix(): len(p.read_text().splitlines()) for p in sorted(web.rglob('*.js'))}
+    assert {n for n in sizes if n.startswith('explorer/static/')} == {f'explorer/static/{n}' for n in loaded} - {
+        'explorer/static/stepper.js'}
+    assert 'static/stepper.js' in sizes and 'stepper.js' in loaded
+    over = {n: k for n, k in sizes.items() if k > 600}
+    assert not over, f'JS files over 600 lines: {over}'
+    for name in loaded:
+        status, headers, body = get(server, '/static/' + name)
+        assert status == 200 and headers['Content-Type'].startswith('text/javascript') and body

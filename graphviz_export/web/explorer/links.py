@@ -59,8 +59,9 @@ def click(state, to):
 
 
 def neighbourhood(state, i):
-    """The node view of node i, i selected: a double click on a scalar, 'show its neighbourhood'."""
-    return url(dict(state, view='node', node=i, depth=2, level='auto', expand=(), sel=i, hl=None, focus=None))
+    """The node view of node i, i selected: a double click on a scalar, 'show its neighbourhood'
+    (in the direction the node view on screen looks, if it is one)."""
+    return another_view(state, view='node', node=i, depth=2, level='auto', sel=i, dir=state['dir'])
 
 
 def position_of(crumbs):
@@ -162,7 +163,7 @@ def up(state, crumb_urls):
 def cells(trace, state, view):
     """{matrix node name: link} of a parameter view's heat maps: a click on a cell opens that cell's
     view; the page puts the cell's row and column into `text` and the result into `field`."""
-    if view.selection.kind != 'param' or view.selection.matrix is None:
+    if view.selection.matrix is None:
         return {}
     name = view.selection.matrix
     base = url(dict(state, view='param', param=None, level='auto', expand=(), sel=None, hl=None, depth=None,

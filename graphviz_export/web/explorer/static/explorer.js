@@ -38,7 +38,7 @@
   const events = new EventTarget();
   const cache = new Map();           // query -> /api/view answer (the last 24)
   let loading = null;                // AbortController of the running load
-  let lastGood = '';                 // query of the view on screen
+  let lastGood = '';                 // the URL query of the view on screen (the server's)
 
   // what the parts share: the drawn view and its state, and each part's functions (P.fit, P.showNode, ...)
   const P = {
@@ -148,7 +148,7 @@
     const reuse = !!(old && P.svg && v.svg === old.svg && frameState(v.url) === frameState(lastGood));
     const hlMoved = !old || v.highlight.join() !== old.highlight.join();
     P.view = v;
-    lastGood = q;
+    lastGood = v.url;                  // the server's URL of it: after a refused view, the URL goes back to this
     P.state = parseQuery(v.url);
     if (v.url !== q) history.replaceState(null, '', '?' + v.url);
     // the bars around the canvas first: their height decides the canvas size the camera is set for
