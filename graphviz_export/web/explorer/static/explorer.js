@@ -12,7 +12,7 @@
  * window.explorer.page (P below): this core, camera.js (pan, zoom, fit, minimap), panel.js (the
  * side panel and the crumbs), controls.js (tabs, chips, view controls, recording, export), input.js
  * (clicks on the graph, keys), search.js (search and suggestions), overlay.js (colour by gradient,
- * compare). The first view loads once they are all in (DOMContentLoaded).
+ * compare). The first view is asked for at once and drawn when they are all in (DOMContentLoaded).
  *
  * Hook for add-ons (the step-through toolbar of issue 13 goes into <div id="stepper">):
  *   window.explorer.svg          the <svg> element currently drawn
@@ -39,6 +39,7 @@
   const cache = new Map();           // query -> /api/view answer (the last 24)
   let loading = null;                // AbortController of the running load
   let lastGood = '';                 // the URL query of the view on screen (the server's)
+  const partsIn = new Promise((done) => document.addEventListener('DOMContentLoaded', done));
 
   // what the parts share: the drawn view and its state, and each part's functions (P.fit, P.showNode, ...)
   const P = {
@@ -117,12 +118,14 @@
         cache.set(cacheKey(v.url), v);       // the canonical URL too: a link or back/forward to it hits
         while (cache.size > 24) cache.delete(cache.keys().next().value);
       }
+      await partsIn;                         // the first view: drawn once every part of the page is in
       if (mine !== loading) return;
       if (!P.info || P.info.key !== v.key) await loadInfo(v.url);
       draw(v, q, performance.now() - t0);
       hideMsg();
     } catch (e) {
       if (e.name === 'AbortError') return;
+      await partsIn;
       P.reveal = null;
       showMsg(e.message);
       if (lastGood !== q) history.replaceState(null, '', '?' + lastGood);   // keep URL = what is drawn
@@ -284,6 +287,6 @@
     fitBlock: (...a) => P.fitBlock(...a),
     page: P,
   };
-  // the parts after this file add themselves to P; the first view once they all have
-  document.addEventListener('DOMContentLoaded', () => load(location.search.slice(1)));
+  // the first view is asked for now, while the parts after this file load and add themselves to P
+  load(location.search.slice(1));
 })();
