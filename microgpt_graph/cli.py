@@ -35,11 +35,11 @@ from microgpt.data import read_docs
 from microgpt.files import write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording.budget import check_budget
+from microgpt.recording.codecs.binary import SUFFIX as BINARY_SUFFIX
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import record_script
 from microgpt.recording.step import record_before_after_training
-from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 
