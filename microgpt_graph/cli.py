@@ -38,7 +38,7 @@ from microgpt.recording.codecs.binary import SUFFIX as BINARY_SUFFIX
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import record_script
-from microgpt.recording.step import record_before_after_training
+from microgpt.recording.session import train_and_record
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 
@@ -482,7 +482,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
             with bad_value('--data'):
                 docs = read_docs(data)
         with bad_value('--doc'):
-            before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
+            before, after, _ = train_and_record(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
     view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, token=token, layer=layer,
                          head=head, param=param, node=node_arg, depth=depth, level=level)

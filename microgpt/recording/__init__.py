@@ -12,6 +12,9 @@ The modules, in the order data flows through them:
     codecs/        the Trace's files: JSON and binary codecs behind one validator
     cells.py       parameter names and cells ('layer0.attn_wq[3][5]'), checked once
     step.py        record_step(): forward, loss and backward of one document
+    session.py     for the apps: documents recorded on cached models, a checkpoint's
+                   optimizer state, N training steps recorded before/after
+    adam.py        Adam's step on one parameter, as numbers (the update panel's)
 """
 
 from .cells import TraceQueryError, check_param, parse_param

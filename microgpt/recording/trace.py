@@ -466,7 +466,7 @@ class Trace:
 
     def to_binary(self, path=None, *, compression='zlib'):
         """The compact binary form (microgpt.recording.codecs.binary): the columns
-        as stored, zlib-compressed unless compression='none'; loads ~50x faster
+        as stored, zlib-compressed unless compression='none'; loads ~20x faster
         than the JSON. Also written atomically to `path` when given."""
         raw = binary_codec.encode(plain_of(self), compression)
         if path is not None:
