@@ -13,6 +13,11 @@
 2. A 100k-node step recorded and saved, end to end from the parent: record_script
    (child start, the script's setup, the recorded step, the columns handed back)
    plus trace.to_json(path). Target: <= 5 s.
+3. The hand-off of that step from the child to the parent (recording.script.transfer:
+   the binary trace codec), uncompressed and with level-1 zlib: the child's write
+   (columns to arrays, encode, write the file) and the parent's read (read, decode,
+   the one validator), CPU seconds, and the file's size. transfer.COMPRESSION is the
+   faster of the two.
 Medians of --reps runs, alternated.
 """
 
@@ -36,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from microgpt.recording.script import record_script  # noqa: E402
 from microgpt.recording.script.build import build_columns  # noqa: E402
 from microgpt.recording.script.recorder import Recorder  # noqa: E402
+from microgpt.recording.script.transfer import COMPRESSION, read_columns, write_columns  # noqa: E402
 
 SCRIPT = ROOT / 'tests' / 'scripts' / 'microgpt_style.py'
 
@@ -154,6 +160,34 @@ def bench_100k(reps):
         print(f"   record_script             {statistics.median(rec_times):8.2f} s")
         print(f"   recorded and saved        {statistics.median(times):8.2f} s   (target <= 5 s; "
               f"trace.json {size / 1e6:.1f} MB)")
+        bench_handoff(trace, folder, reps)
+
+
+def bench_handoff(trace, folder, reps):
+    """The child's write and the parent's read of `trace`, per compression."""
+    cols = {name: getattr(trace, name).tolist() for name in
+            ('op', 'data', 'grad', 'scope', 'source', 'child_ptr', 'child', 'local', 'backward_order')}
+    cols.update(op_names=list(trace.op_names), scopes=trace.scopes, sources=trace.sources, meta=trace.meta,
+                param_names=trace.param_names, param_shapes=trace.param_shapes, param_base=trace.param_base,
+                pow_exponent=trace.pow_exponent, probes=trace.probes)
+    path = folder / 'trace.bin'
+    rows = {c: {'write': [], 'read': []} for c in ('none', 'zlib')}
+    sizes = {}
+    for _ in range(reps):
+        for c, row in rows.items():
+            t = time.process_time()
+            write_columns(path, cols, c)
+            t1 = time.process_time()
+            read_columns(path)
+            row['write'].append(t1 - t)
+            row['read'].append(time.process_time() - t1)
+            sizes[c] = path.stat().st_size
+    print(f"3. the hand-off of those {len(trace):,} nodes, CPU seconds, median of {reps} "
+          f"(transfer.COMPRESSION = {COMPRESSION!r}):")
+    for c, row in rows.items():
+        w, r = statistics.median(row['write']), statistics.median(row['read'])
+        print(f"   {c:5s} write {w * 1e3:6.1f} ms, read {r * 1e3:6.1f} ms, total {(w + r) * 1e3:6.1f} ms, "
+              f"{sizes[c] / 1e6:.1f} MB")
 
 
 def main():

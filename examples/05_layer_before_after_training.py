@@ -3,7 +3,7 @@
 The reference run (seed 42, Adam, one name per step, the learning rate decaying
 to 0 over the run's 300 steps: what `microgpt-graph train --steps 300` does)
 is recorded on 'emma' before its first step and after its last
-(microgpt.recording.record_before_after_training). graphviz_export.steps.diff draws
+(microgpt.recording.session.train_and_record). graphviz_export.steps.diff draws
 the differences, after - before, on the layout of the one graph both share and
 on one colour scale: every node's Δdata and Δgrad. The numbers that make the
 story true are measured, printed, and written on the picture: the loss of
@@ -24,7 +24,7 @@ import _common
 
 from graphviz_export.steps.diff import build_diff
 from microgpt.data import read_docs
-from microgpt.recording.step import record_before_after_training
+from microgpt.recording.session import train_and_record
 
 DOC = 'emma'
 
@@ -53,8 +53,7 @@ def views(steps=300):
     """([(file name, view)], (before, after) traces): the picture of the differences."""
     docs = read_docs(_common.names_path())
     with _common.progress('training', int(steps)) as on_step:
-        before, after = record_before_after_training(docs, DOC, int(steps), seed=42, num_steps=int(steps),
-                                                     on_step=on_step)
+        before, after, _ = train_and_record(docs, DOC, int(steps), seed=42, num_steps=int(steps), on_step=on_step)
     view = build_diff(before, after, ('before', f'after {steps} steps'), layer=0, token=4, level='block',
                       notes=measured_lines(before, after, steps))
     return [('05_layer_before_after_training.svg', view)], (before, after)

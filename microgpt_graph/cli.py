@@ -27,19 +27,18 @@ from graphviz_export.view import safe_name
 from graphviz_export.web.explorer import serve
 from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import save_checkpoint_or_fallback
-from microgpt.checks.diagnose import diagnose
+from microgpt.checks.diagnose import diagnose, diagnose_trace
 from microgpt.checks.faults import describe_faults, fault_names
-from microgpt.checks.nodes import check_trace, format_node_report
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
 from microgpt.files import write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording.budget import check_budget
+from microgpt.recording.codecs.binary import SUFFIX as BINARY_SUFFIX
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import record_script
-from microgpt.recording.step import record_before_after_training
-from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
+from microgpt.recording.session import train_and_record
 from microgpt.sample import format_sample, sample
 from microgpt.train import format_step, start_run, train, train_step
 
@@ -302,26 +301,16 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
     if trace_path is not None:
         trace = get_trace(doc, checkpoint, seed, trace_path)
         with bad_value('--scope'):
-            only = trace.nodes_matching(scope) if scope else None
-        result = check_trace(trace, only=only)
-        click.echo(dumps(result.to_dict()) if as_json else format_node_report(result))
-        if render_to is not None:
-            first = result.first
-            view = failure_view(trace, first.node if first is not None else None, highlight=result.highlight(),
-                                notes=[first.message] if first is not None else ())
-            write_output(render_to, render_view(view, 'svg'))
-            click.echo(f"wrote {render_to}", err=True)
-        if not result.ok:
-            sys.exit(1)
-        return
-    params, config, tokenizer = get_model(checkpoint, seed)
-    with bad_value('--doc'):
-        n_positions = len(tokenizer.encode(doc)) - 1
-    check_budget(config, n_positions, max_nodes(), what=f"checking {doc[:40]!r}")
-    with Progress('parameters', quiet) as progress:
-        result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
-                          sample=None if all_params else (sample or 'auto'), param_check=not no_params,
-                          scope=scope, eps=eps, param_rtol=rtol, param_atol=atol, progress=progress)
+            result = diagnose_trace(trace, scope=scope, eps=eps, param_rtol=rtol, param_atol=atol)
+    else:
+        params, config, tokenizer = get_model(checkpoint, seed)
+        with bad_value('--doc'):
+            n_positions = len(tokenizer.encode(doc)) - 1
+        check_budget(config, n_positions, max_nodes(), what=f"checking {doc[:40]!r}")
+        with Progress('parameters', quiet) as progress:
+            result = diagnose(params, config, tokenizer, doc, fault=fault, select=list(select) or None,
+                              sample=None if all_params else (sample or 'auto'), param_check=not no_params,
+                              scope=scope, eps=eps, param_rtol=rtol, param_atol=atol, progress=progress)
     click.echo(dumps(result.to_dict()) if as_json else result.format())
     if render_to is not None:
         write_output(render_to, render_view(failure_view(result), 'svg'))
@@ -493,7 +482,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
             with bad_value('--data'):
                 docs = read_docs(data)
         with bad_value('--doc'):
-            before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
+            before, after, _ = train_and_record(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
     view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, token=token, layer=layer,
                          head=head, param=param, node=node_arg, depth=depth, level=level)

@@ -356,8 +356,8 @@ def cmp_server(names_file):
 
 def test_compare_after_training_steps_is_the_difference_of_the_two_traces(cmp_server, names_file):
     from microgpt.data import read_docs
-    from microgpt.recording.step import record_before_after_training
-    before, after = record_before_after_training(read_docs(names_file), 'emma', 3, seed=42)
+    from microgpt.recording.session import train_and_record
+    before, after, _ = train_and_record(read_docs(names_file), 'emma', 3, seed=42)
     status, v = get_json(cmp_server, '/api/view?view=node&node=loss&depth=2&level=auto&cmp=steps:3')
     assert status == 200 and v['compare']['labels'] == ['run step 0', 'run step 3']
     assert v['compare']['loss_before'] == before.loss and v['compare']['loss_after'] == after.loss

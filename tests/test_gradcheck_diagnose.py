@@ -1,12 +1,22 @@
-"""diagnose(): the one call under `gradcheck`, record + both checks + health + replay."""
+"""diagnose(): the one call under `gradcheck`, record + both checks + health + replay;
+diagnose_trace(): the same Diagnosis for a saved trace, drawn by the same failure picture."""
 
 import json
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
+from click.testing import CliRunner
 
-from microgpt.checks.diagnose import AUTO_SAMPLE, diagnose
+import cli
+from graphviz_export.options import DEFAULT_RENDERER
+from graphviz_export.steps.failure import failure_view
+from microgpt.checks.diagnose import AUTO_SAMPLE, Diagnosis, diagnose, diagnose_trace
 from microgpt.checks.faults import active_faults
 from microgpt.engine import PRIMITIVES, Value
+from microgpt.recording import Trace
+from microgpt_graph.plumbing import drawn_by
+from tests.test_record_script import TANH_BAD, TANH_OK, install
 
 
 def test_clean_engine(tiny):
@@ -54,3 +64,52 @@ def test_unknown_fault(tiny):
     params, config, tok = tiny
     with pytest.raises(ValueError, match='unknown fault'):
         diagnose(params, config, tok, 'emma', fault='nope')
+
+
+# -- one path: a saved trace gives the same Diagnosis, drawn by the same failure picture --------------
+def _without_seconds(d):
+    return {k: v for k, v in d.items() if k != 'seconds'}
+
+
+def test_a_saved_trace_gets_the_diagnosis_of_the_recorded_step(tiny, tmp_path):
+    params, config, tok = tiny
+    recorded = diagnose(params, config, tok, 'emma', fault='exp-x2', param_check=False)
+    recorded.trace.to_binary(tmp_path / 'emma.mgtrace')
+    saved = diagnose_trace(Trace.load(tmp_path / 'emma.mgtrace'))
+    assert isinstance(saved, Diagnosis) and saved.params is None and not saved.ok
+    assert _without_seconds(saved.nodes.to_dict()) == _without_seconds(recorded.nodes.to_dict())
+    assert saved.nodes.dloss == recorded.nodes.dloss and saved.nodes.dloss      # confirmed by replay, both
+    assert saved.health.to_dict() == recorded.health.to_dict()
+    assert saved.format().endswith('gradcheck: FAIL') and 'exp at ' in saved.format()
+    # the same picture: failure_view draws both the same, node for node and note for note
+    assert failure_view(saved).digraph.source == failure_view(recorded).digraph.source
+    limited = diagnose_trace(saved.trace, scope='pos2/*')
+    assert all(f.scope.startswith('pos2/') for f in limited.nodes.failures)
+
+
+def test_gradcheck_trace_render_exits_1_with_one_line_and_draws_the_failing_node(tmp_path):
+    """`record` a script whose tanh backward is (1 - t) instead of (1 - t**2), then
+    `gradcheck --trace X --render f.svg`: exit 1, one line on stderr, and the picture
+    shows the first failing tanh node with the derivative it found and the right one."""
+    script = install(tmp_path, 'micrograd_style.py', edit=(TANH_OK, TANH_BAD))
+    runner = CliRunner()
+    r = runner.invoke(cli.main, ['record', str(script), '-o', str(tmp_path / 'mlp.json')])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli.main, ['gradcheck', '--trace', str(tmp_path / 'mlp.json'), '--render',
+                                 str(tmp_path / 'f.svg')])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert r.exit_code == 1, r.output
+    assert r.stderr.splitlines() == [f"wrote {tmp_path / 'f.svg'}{drawn_by('svg', DEFAULT_RENDERER)}"]
+    assert 'Traceback' not in r.output and r.stdout.rstrip().endswith('gradcheck: FAIL')
+    root = ET.fromstring((tmp_path / 'f.svg').read_bytes())
+    ns = {'s': 'http://www.w3.org/2000/svg'}
+    marked = [g for g in root.iter('{http://www.w3.org/2000/svg}g')
+              if g.get('class') == 'node' and any('d tanh/d arg0: found' in (t.text or '')
+                                                  for t in g.iterfind('.//s:text', ns))]
+    assert len(marked) == 1                                  # the first failing node, and only it
+    texts = [t.text for t in marked[0].iterfind('.//s:text', ns)]
+    found, should = re.search(r'found (\S+) \| should be (\S+)', ' '.join(texts)).groups()
+    tip = marked[0].find('.//s:a', ns).get('{http://www.w3.org/1999/xlink}title')
+    t = float(re.search(r'\ndata (\S+)\n', tip).group(1))     # the tanh's output
+    assert float(found) == pytest.approx(1 - t, rel=1e-3)                # what the bug computes
+    assert float(should) == pytest.approx(1 - t * t, rel=1e-3)           # the derivative of tanh

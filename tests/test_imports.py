@@ -85,6 +85,22 @@ def test_imports_run_one_way(name):
     assert not bad, f"{name} ({room(name)}) must not import {bad}"
 
 
+# The exporter reads a Trace: of the port it may use only these helpers (never the model,
+# training, optimizer, checkpoints or data: what it needs of them is in microgpt.recording)
+EXPORTER_MAY_USE = {'microgpt', 'microgpt.errors', 'microgpt.files', 'microgpt.cache'}
+
+
+def port_imports(name, graph=GRAPH):
+    """The port modules a module imports that the exporter may not."""
+    return sorted(t for t in graph[name] if room(t) == 'port' and t not in EXPORTER_MAY_USE)
+
+
+@pytest.mark.parametrize('name', sorted(n for n in MODULES if room(n) == 'graphviz_export'))
+def test_the_exporter_never_imports_the_port(name):
+    bad = port_imports(name)
+    assert not bad, f"{name} must not import {bad}; put what it needs in microgpt.recording (e.g. session.py)"
+
+
 def test_no_import_cycles():
     state, cycles = {}, []
 
@@ -109,6 +125,22 @@ def test_project_imports_are_at_top_level(name):
     dodging a cycle); third-party imports may be lazy (no work at import time)."""
     inner = imports_of(name, MODULES[name]) - imports_of(name, MODULES[name], top_level_only=True)
     assert not inner, f"{name} imports {sorted(inner)} inside a function"
+
+
+def test_the_exporter_rule_is_not_vacuous(tmp_path):
+    """An exporter module importing the model, the training loop, the optimizer, the
+    checkpoints or the data is caught, however it imports them; its allowed helpers are not."""
+    fake = tmp_path / 'update.py'
+    fake.write_text('from microgpt.optim import AdamConfig\nimport microgpt.model\nfrom microgpt import train\n'
+                    'from ...files import x\nfrom microgpt.checkpoint import read_checkpoint as r\n'
+                    'from microgpt.data import read_docs\nfrom microgpt.errors import InputError\n'
+                    'from microgpt.recording.session import train_and_record\n')
+    graph = {'graphviz_export.steps.update': imports_of('graphviz_export.steps.update', fake)}
+    assert port_imports('graphviz_export.steps.update', graph) == [
+        'microgpt.checkpoint', 'microgpt.data', 'microgpt.model', 'microgpt.optim', 'microgpt.train']
+    assert all(room(m) == 'port' for m in ('microgpt.model', 'microgpt.train', 'microgpt.optim',
+                                          'microgpt.checkpoint', 'microgpt.data'))
+    assert 'graphviz_export.web.explorer.recordings' in MODULES and 'graphviz_export.steps.update' in MODULES
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path):

@@ -217,14 +217,16 @@ def test_a_tape_read_after_a_newer_recording_gives_the_same_trace(az_model):
     assert len(second.to_trace(loss2)) != len(now)
 
 
-def test_before_after_training_reports_each_step_with_its_loss():
-    from microgpt.recording.step import record_before_after_training
+def test_before_after_training_reports_each_step_with_its_loss_and_adams_state():
+    from microgpt.recording.session import train_and_record
     from microgpt.train import start_run, train_step
     docs = ['emma', 'olivia', 'ava', 'isabella', 'sophia']
     seen = []
-    before, after = record_before_after_training(docs, 'emma', 3, seed=42, num_steps=3,
-                                                 on_step=lambda *a: seen.append(a))
+    before, after, optimizer = train_and_record(docs, 'emma', 3, seed=42, num_steps=3,
+                                                on_step=lambda *a: seen.append(a))
     run = start_run(docs, seed=42)  # the same run, trained independently
     losses = [train_step(run, k, 3) for k in range(3)]
     assert seen == [(1, 3, losses[0]), (2, 3, losses[1]), (3, 3, losses[2])]
     assert before.loss != after.loss
+    assert optimizer == {'step': 3, 'm': run.optimizer.m, 'v': run.optimizer.v}   # the state step 4 starts from
+    assert [p.data for p in run.optimizer.params] == [after.data[i] for i in range(len(run.optimizer.params))]

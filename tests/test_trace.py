@@ -7,7 +7,7 @@ import re
 import pytest
 
 from microgpt.recording import Trace, TraceQueryError, parse_param
-from microgpt.recording.trace_json import TraceFormatError, dump_trace
+from microgpt.recording.codecs import TraceFormatError
 
 
 def test_parse_param():
@@ -69,7 +69,7 @@ def test_summaries(recorded_christopher):
 def test_json_round_trip_is_exact(recorded_christopher, tmp_path):
     t = recorded_christopher
     path = tmp_path / 't.json'
-    text = dump_trace(t, path)
+    text = t.to_json(path)
     back = Trace.from_json(path)
     assert back == t
     assert back.contrib.tobytes() == t.contrib.tobytes()

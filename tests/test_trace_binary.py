@@ -6,8 +6,8 @@ import zlib
 import pytest
 
 from microgpt.recording import Trace
-from microgpt.recording.trace_binary import MAGIC
-from microgpt.recording.trace_json import TraceFormatError
+from microgpt.recording.codecs import TraceFormatError
+from microgpt.recording.codecs.binary import MAGIC
 
 COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order')
 
@@ -63,7 +63,8 @@ def test_out_of_range_ids_are_refused(recorded_christopher):
             break
         offset += itemsize * count
     bad = raw[:start + size] + zlib.compress(bytes(body))
-    with pytest.raises(TraceFormatError, match=r'^binary trace: a child id is not a node id \(0\.\.103674\)$'):
+    # the validator both codecs share names the node whose edge it is (the first op, after the 4192 parameters)
+    with pytest.raises(TraceFormatError, match=r'^trace: node 4192: child 1000000000 is not a node id \(0\.\.103674\)$'):
         Trace.from_binary(bad)
 
 

@@ -3,8 +3,9 @@
 For each parameter cell: its grad (from the trace), the moments before and
 after (m, v), their bias-corrected values (m_hat, v_hat), the step's learning
 rate lr_t and the change in the value, computed with exactly the reference's
-expressions in the reference's order (microgpt/optim.py), so the numbers equal
-what `Adam.step` does to the same parameter on the same step, bit for bit.
+expressions in the reference's order (microgpt.recording.adam, which reads them
+from microgpt/optim.py), so the numbers equal what `Adam.step` does to the same
+parameter on the same step, bit for bit.
 
 Where the moments come from: an optimizer state {'step': k, 'm': [...], 'v':
 [...]} (indexed like the trace's parameter ids: matrix, row, column, the
@@ -17,17 +18,14 @@ with num_steps 1000.
 import math
 
 from microgpt.errors import InputError
-from microgpt.optim import AdamConfig
-
-DEFAULT_NUM_STEPS = 1000
-REFERENCE = AdamConfig()     # the reference's lr, betas and eps
+from microgpt.recording.adam import REFERENCE, REFERENCE_STEPS, adam_cell, learning_rate
 
 
 class UpdateError(InputError):
     """An optimizer state or step that does not fit the trace."""
 
 
-def adam_update(trace, ids, *, state=None, step=None, num_steps=DEFAULT_NUM_STEPS, config=REFERENCE):
+def adam_update(trace, ids, *, state=None, step=None, num_steps=REFERENCE_STEPS, config=REFERENCE):
     """{'step', 'num_steps', 'lr_t', 'source', 'rows': [...]}: one row per parameter id in `ids`.
 
     `step`: the 0-based index of the step being taken (default: state['step'] if a
@@ -46,30 +44,22 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=DEFAULT_NUM_STEP
         step = 0
     if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < num_steps:
         raise UpdateError(f"step must be an integer in 0..{num_steps - 1}, got {step!r}")
-    beta1, beta2, eps_adam = config.beta1, config.beta2, config.eps
-    lr_t = config.lr * (1 - step / num_steps)
+    lr_t = learning_rate(step, num_steps, config)
     rows = []
     for i in ids:
         cell = trace.param_cell(i)
         if cell is None:
             raise UpdateError(f"node {i} is not a parameter; the update applies to parameters only")
-        g = trace.grad[i]
+        g, data = trace.grad[i], trace.data[i]
         m0 = state['m'][i] if state is not None else 0.0
         v0 = state['v'][i] if state is not None else 0.0
-        # the reference's expressions, in its order (optim.Adam.step)
-        m = beta1 * m0 + (1 - beta1) * g
-        v = beta2 * v0 + (1 - beta2) * g ** 2
-        m_hat = m / (1 - beta1 ** (step + 1))
-        v_hat = v / (1 - beta2 ** (step + 1))
-        size = lr_t * m_hat / (v_hat ** 0.5 + eps_adam)
-        data = trace.data[i]
-        new = data - size
+        m, v, m_hat, v_hat, size, new = adam_cell(g, m0, v0, data, step, lr_t, config)
         rows.append({'id': i, 'name': f'{cell[0]}[{cell[1]}][{cell[2]}]', 'matrix': cell[0],
                      'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
                      'data': data, 'new': new,
                      'delta': new - data, 'step_size': size})
     return {'step': step, 'num_steps': num_steps, 'lr': config.lr, 'lr_t': lr_t,
-            'beta1': beta1, 'beta2': beta2, 'eps': eps_adam,
+            'beta1': config.beta1, 'beta2': config.beta2, 'eps': config.eps,
             'source': 'optimizer state' if state is not None else 'fresh optimizer (m = v = 0), step 1',
             'rows': rows}
 

@@ -1,8 +1,10 @@
 """One call for `gradcheck`: record a step (optionally under a fault), run the node-
 level check, the parameter-level check and the health report, and confirm the
-first wrong node by replay.
+first wrong node by replay; or the same for a saved trace, without the parameter
+check (it needs the model): both give a `Diagnosis`, reported and drawn the same way.
 
     d = diagnose(params, config, tok, 'emma', fault='relu-flip', sample=200)
+    d = diagnose_trace(Trace.load('mlp.json'), scope='*/mlp/*')
     print(d.format())           # the readable report
     d.ok, d.to_dict()           # exit status, --json
     d.highlight(), d.notes()    # for the picture: {node id: reason}, [health flag]
@@ -14,6 +16,7 @@ in force for the recorded step and the parameter check alike, and is removed
 before anything is reported.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from ..recording.step import record_step
@@ -27,7 +30,7 @@ from .params import RTOL as PARAM_RTOL
 
 @dataclass
 class Diagnosis:
-    trace: object                 # the recorded Trace
+    trace: object                 # the recorded (or loaded) Trace
     nodes: object                 # NodeCheckResult, or None if not run
     params: object                # ParamCheckResult, or None if not run
     health: object                # HealthReport, or None if not run
@@ -91,27 +94,38 @@ def diagnose(params, config, tokenizer, doc, *, fault=None, nodes=True, select=N
     microgpt.checks.nodes (rel_eps, rtol, atol) and microgpt.checks.params (eps,
     param_rtol, param_atol). progress(done, total): after each parameter checked.
     """
-    from contextlib import nullcontext
     if sample == 'auto':
         sample = AUTO_SAMPLE if select is None else None
-    ctx = inject(fault) if fault else nullcontext()
-    with ctx as f:
+    with inject(fault) if fault else nullcontext() as f:
         trace = record_step(params, config, tokenizer, doc)
         pres = (check_params(params, config, tokenizer, doc, select=select, sample=sample, seed=seed,
                              eps=eps, rtol=param_rtol, atol=param_atol, progress=progress)
                 if param_check else None)
-    nres = None
-    if nodes:
-        if scope is not None:
-            only = trace.nodes_matching(scope) if only is None else sorted(set(only) & set(trace.nodes_matching(scope)))
-        nres = check_trace(trace, only=only, rel_eps=rel_eps, rtol=rtol, atol=atol)
-        if confirm and nres.first is not None:
-            probe = [nres.first.node] + [c for c in trace.children(nres.first.node) if trace.op_name(c) != 'const']
-            extra = check_trace(trace, local=False, sums=False, dloss=probe, rtol=rtol, atol=atol,
-                                dloss_eps=eps, dloss_rtol=param_rtol, dloss_atol=param_atol)
-            nres.dloss = extra.dloss
-            nres.checked['dloss'] = extra.checked['dloss']
-            nres.skipped.extend(extra.skipped)
-            nres.seconds += extra.seconds
-    hres = health_report(trace) if health else None
-    return Diagnosis(trace=trace, nodes=nres, params=pres, health=hres, fault=f)
+    nres = _check_nodes(trace, only, scope, confirm, rel_eps, rtol, atol, eps, param_rtol, param_atol) if nodes else None
+    return Diagnosis(trace=trace, nodes=nres, params=pres, health=health_report(trace) if health else None, fault=f)
+
+
+def diagnose_trace(trace, *, scope=None, only=None, health=True, confirm=True, rel_eps=REL_EPS, rtol=RTOL,
+                   atol=ATOL, eps=EPS, param_rtol=PARAM_RTOL, param_atol=PARAM_ATOL):
+    """The `Diagnosis` of a saved trace (a step of the port's, or of a user's script):
+    the node check, its confirmation by replay and the health report, as `diagnose`
+    makes them; the parameter check needs the model and is not run (params=None)."""
+    nres = _check_nodes(trace, only, scope, confirm, rel_eps, rtol, atol, eps, param_rtol, param_atol)
+    return Diagnosis(trace=trace, nodes=nres, params=None, health=health_report(trace) if health else None)
+
+
+def _check_nodes(trace, only, scope, confirm, rel_eps, rtol, atol, eps, param_rtol, param_atol):
+    """The node check of `trace` (limited to `only` ids and/or the `scope` glob), and d loss /
+    d node replayed at the first failing node and its inputs when `confirm`."""
+    if scope is not None:
+        only = trace.nodes_matching(scope) if only is None else sorted(set(only) & set(trace.nodes_matching(scope)))
+    nres = check_trace(trace, only=only, rel_eps=rel_eps, rtol=rtol, atol=atol)
+    if confirm and nres.first is not None:
+        probe = [nres.first.node] + [c for c in trace.children(nres.first.node) if trace.op_name(c) != 'const']
+        extra = check_trace(trace, local=False, sums=False, dloss=probe, rtol=rtol, atol=atol,
+                            dloss_eps=eps, dloss_rtol=param_rtol, dloss_atol=param_atol)
+        nres.dloss = extra.dloss
+        nres.checked['dloss'] = extra.checked['dloss']
+        nres.skipped.extend(extra.skipped)
+        nres.seconds += extra.seconds
+    return nres

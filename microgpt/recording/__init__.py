@@ -9,18 +9,21 @@ The modules, in the order data flows through them:
     tape.py        record(): swaps the engine's primitives for recording copies
                    and listens to the port's `microgpt.tags.scope` hook
     trace.py       Trace: the recorded step as plain columns, with queries
-    trace_json.py  the Trace's file format (schema microgpt-graph.trace v1)
+    codecs/        the Trace's files: JSON and binary codecs behind one validator
     cells.py       parameter names and cells ('layer0.attn_wq[3][5]'), checked once
     step.py        record_step(): forward, loss and backward of one document
+    session.py     for the apps: documents recorded on cached models, a checkpoint's
+                   optimizer state, N training steps recorded before/after
+    adam.py        Adam's step on one parameter, as numbers (the update panel's)
 """
 
 from .cells import TraceQueryError, check_param, parse_param
+from .codecs import TraceFormatError
 from .ops import OP_CODE, OPS
 from .scopes import FIELDS, Scope, scope_path
 from .step import record_step
 from .tape import RecordingError, Tape, record
 from .trace import Trace
-from .trace_json import TraceFormatError
 
 __all__ = ['record_step', 'record', 'Tape', 'RecordingError', 'Trace', 'TraceQueryError', 'TraceFormatError',
            'parse_param', 'check_param', 'OPS', 'OP_CODE', 'FIELDS', 'Scope', 'scope_path']

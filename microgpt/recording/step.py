@@ -2,7 +2,6 @@
 
 from ..engine import gc_paused
 from ..model import check_model, doc_loss, flat_params
-from ..train import start_run, train_step
 from .budget import DEFAULT_MAX_NODES, check_budget
 from .tape import record
 
@@ -40,17 +39,3 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
     with gc_paused():
         return tape.to_trace(loss)
 
-
-def record_before_after_training(docs, doc, steps, seed=42, num_steps=1000, on_step=None):
-    """(before, after): the step of `doc` recorded on the reference run's fresh model
-    (seed, shuffled `docs`) and again after its first `steps` training steps (the
-    learning rate decays over `num_steps`, as in the reference's 1000-step run).
-    `on_step(step, steps, loss)`, if given, is called after each training step
-    (a progress bar: 300 steps take about a minute)."""
-    run = start_run(docs, seed=seed)
-    before = record_step(run.params, run.config, run.tokenizer, doc)
-    for k in range(steps):
-        loss = train_step(run, k, num_steps)
-        if on_step is not None:
-            on_step(k + 1, steps, loss)
-    return before, record_step(run.params, run.config, run.tokenizer, doc)

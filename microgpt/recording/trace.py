@@ -24,12 +24,13 @@ from fnmatch import fnmatchcase
 from itertools import accumulate, chain, repeat
 from operator import sub
 
-from ..files import read_capped_bytes, write_atomic
+from ..files import write_atomic
 from .cells import TraceQueryError, check_param
+from .codecs import binary as binary_codec
+from .codecs import json as json_codec
+from .codecs import plain_of, read_file
 from .ops import ARITY_TABLE, OP_CODE, OPS
 from .scopes import FIELDS, scope_path
-from .trace_binary import dump_binary, is_binary_trace, read_binary
-from .trace_json import MAX_TRACE_BYTES, TraceFormatError, dump_trace, read_columns
 
 
 class Trace:
@@ -454,20 +455,20 @@ class Trace:
     __hash__ = None
 
     def to_json(self, path=None):
-        """The JSON text (schema in microgpt.recording.trace_json); also written
+        """The JSON text (schema in microgpt.recording.codecs.json); also written
         atomically to `path` when given."""
-        return dump_trace(self, path)
+        return json_codec.encode(plain_of(self), path)
 
     @classmethod
     def from_json(cls, source):
         """A Trace from a JSON string, a dict, or a path to a JSON file."""
-        return cls(**read_columns(source))
+        return cls(**json_codec.read(source))
 
-    def to_binary(self, path=None):
-        """The compact binary form (microgpt.recording.trace_binary): the columns
-        as stored, zlib-compressed; loads ~10x faster than the JSON. Also written
-        atomically to `path` when given."""
-        raw = dump_binary(self)
+    def to_binary(self, path=None, *, compression='zlib'):
+        """The compact binary form (microgpt.recording.codecs.binary): the columns
+        as stored, zlib-compressed unless compression='none'; loads ~20x faster
+        than the JSON. Also written atomically to `path` when given."""
+        raw = binary_codec.encode(plain_of(self), compression)
         if path is not None:
             write_atomic(path, raw)
         return raw
@@ -475,22 +476,13 @@ class Trace:
     @classmethod
     def from_binary(cls, raw):
         """A Trace from the bytes `to_binary` made."""
-        return cls(**read_binary(raw))
+        return cls(**binary_codec.read(raw))
 
     @classmethod
     def load(cls, path):
         """A Trace from a file saved by `export`: binary or JSON, told apart by its
         first bytes (not its name)."""
-        raw = read_capped_bytes(path, MAX_TRACE_BYTES, 'trace file', TraceFormatError)
-        if is_binary_trace(raw):
-            return cls.from_binary(raw)
-        try:
-            text = raw.decode('utf-8-sig')
-        except UnicodeDecodeError:
-            text = ''
-        if text.lstrip()[:1] != '{':
-            raise TraceFormatError(f"{path} is neither a JSON trace nor a binary one (from `export`)")
-        return cls.from_json(text)
+        return cls(**read_file(path))
 
 
 def _same_probes(a, b):

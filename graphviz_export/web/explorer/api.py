@@ -29,8 +29,9 @@ from urllib.parse import parse_qs
 import graphviz_export.render as _render
 import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
-from microgpt.checkpoint import read_checkpoint
 from microgpt.errors import InputError
+from microgpt.recording.adam import REFERENCE_STEPS
+from microgpt.recording.session import optimizer_state
 from microgpt.recording.sourcemap import SourceMap
 
 from ...fold import expanded_ids, node_floor
@@ -38,7 +39,7 @@ from ...select import select
 from ...steps.diff import relabel_svg
 from ...steps.frames import frames
 from ...steps.svg_ids import tag_svg
-from ...steps.update import DEFAULT_NUM_STEPS, SORTS, adam_update, matrix_summary, page_rows, params_in_view
+from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from .clicks import exact, node_details, view_nodes
 from .crumbs import crumbs
@@ -300,7 +301,7 @@ class Api:
         cmp = self._compare(key, state)
         plain = dict(state, cmp=None)
         _, _, entry, _ = self._entry(plain)
-        opt, num_steps, finished = None, DEFAULT_NUM_STEPS, None
+        opt, num_steps, finished = None, REFERENCE_STEPS, None
         if cmp is not None:
             trace = cmp.after
             opt = cmp.optimizer
@@ -368,9 +369,9 @@ class Api:
         return out
 
     def _optimizer_state(self, path):
-        """The checkpoint's Adam state (microgpt.checkpoint.read_checkpoint), or None."""
+        """The checkpoint's Adam state (microgpt.recording.session.optimizer_state), or None."""
         try:
-            return read_checkpoint(path).optimizer
+            return optimizer_state(path)
         except InputError as e:
             raise _bad(e) from None
 

@@ -10,21 +10,17 @@ data: `data=`). The second gives a real optimizer state (Adam's m and v after N
 steps), which the update panel uses for the step after them.
 """
 
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from microgpt.checkpoint import load_model
-from microgpt.data import default_data_path, read_docs
 from microgpt.errors import InputError
-from microgpt.recording import record_step
-from microgpt.train import start_run, train_step
+from microgpt.recording.session import Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
 
-NUM_STEPS = 1000        # the reference run's length: the learning rate decays over it
+FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt'}    # a SessionError's field -> the page's name for it
 
 
 class Recordings:
@@ -35,7 +31,7 @@ class Recordings:
         self.keep = keep
         self._docs = None
         self._compares = OrderedDict()  # (key, cmp) -> Comparison
-        self._models = OrderedDict()    # (ckpt, seed) -> (params, config, tokenizer)
+        self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once
         self._traces = OrderedDict()    # key -> Trace
         self._lock = threading.Lock()
 
@@ -66,32 +62,14 @@ class Recordings:
                 self._traces.move_to_end(key)
                 return trace
             doc, ckpt, seed = key
-            params, config, tokenizer = self._model(ckpt, seed)
             try:
-                tokenizer.encode(doc)
-            except InputError as e:
-                raise StateError(f"doc: {e}") from None
-            trace = record_step(params, config, tokenizer, doc)
+                trace = self._models.record(doc, ckpt, seed)
+            except SessionError as e:
+                raise StateError(f"{FIELDS[e.field]}: {e}") from None
             self._traces[key] = trace
             while len(self._traces) > self.keep:
                 self._traces.popitem(last=False)
             return trace
-
-    def _model(self, ckpt, seed):
-        mkey = (ckpt, seed)
-        model = self._models.get(mkey)
-        if model is None:
-            if ckpt is not None and not os.path.isfile(ckpt):
-                raise StateError(f"ckpt: no checkpoint file {ckpt!r}")
-            try:
-                model = load_model(ckpt, seed)
-            except InputError as e:
-                raise StateError(f"ckpt: {e}") from None
-            self._models[mkey] = model
-            while len(self._models) > self.keep:
-                self._models.popitem(last=False)
-        return model
-
 
     # -- before/after --------------------------------------------------------------------------
     def compare(self, key, cmp):
@@ -118,17 +96,11 @@ class Recordings:
                                  "clear the checkpoint, or compare with a second checkpoint (ckpt:PATH)")
             docs = self._names()
             with self._lock:
-                run = start_run(docs, seed=seed)
                 try:
-                    run.tokenizer.encode(doc)
-                except InputError as e:
-                    raise StateError(f"doc: {e}") from None
-                before = record_step(run.params, run.config, run.tokenizer, doc)
-                for k in range(arg):
-                    train_step(run, k, NUM_STEPS)
-                after = record_step(run.params, run.config, run.tokenizer, doc)
-                # Adam's own moments after `arg` steps: the update panel's next step
-                optimizer = {'step': arg, 'm': list(run.optimizer.m), 'v': list(run.optimizer.v)}
+                    # Adam's own moments after `arg` steps: the update panel's next step
+                    before, after, optimizer = train_and_record(docs, doc, arg, seed=seed)
+                except SessionError as e:
+                    raise StateError(f"{FIELDS[e.field]}: {e}") from None
             labels = ('run step 0', f'run step {arg}')
         try:
             delta = delta_trace(before, after)
@@ -145,11 +117,8 @@ class Recordings:
         """The training documents (the names file): --data, else what `train` finds
         without downloading ($MICROGPT_DATA, ./input.txt, the downloaded copy)."""
         if self._docs is None:
-            path = self.data
             try:
-                if path is None:
-                    path = default_data_path(download=False)
-                self._docs = read_docs(path)
+                self._docs = training_docs(self.data)
             except InputError as e:
                 raise StateError(f"cmp steps:N needs the names data (start explore with --data FILE or set "
                                  f"MICROGPT_DATA): {e}") from None

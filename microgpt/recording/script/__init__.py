@@ -8,7 +8,7 @@ rights of whoever calls this. The parent never imports it: the child (child.py)
 finds the scalar autograd class by duck typing (recorder.py), captures the graph
 of the `step`th call to backward() with where each node was made (places.py),
 turns it into trace columns (build.py) and hands them back in a data-only file
-(transfer.py). The child's stdout and stderr are the caller's.
+(transfer.py: the binary trace codec, checked by its one validator). The child's stdout and stderr are the caller's.
 
 Errors (all ScriptError, a RuntimeError): ScriptRaised (the script raised; its
 `traceback` is the user's, our frames removed), ScriptTimeout (stopped after
@@ -25,9 +25,10 @@ import sys
 import tempfile
 
 from ...errors import InputError
+from ..codecs import TraceFormatError
 from ..trace import Trace
 from .places import parse_tags
-from .transfer import TransferError, read_columns
+from .transfer import read_columns
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'child.py')
 DEFAULT_TIMEOUT = 600.0
@@ -57,11 +58,11 @@ def record_script(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, 
     tags: ['pos=NAME', 'layer=NAME', 'head=NAME'] replacing the default loop
     variable names (see places.DEFAULT_TAGS). args: the script's own arguments.
     """
-    return _to_trace(record_columns(path, step, timeout, tags, args, env=env))
+    return Trace(**_record_columns(path, step, timeout, tags, args, env=env))
 
 
-def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, env=None):
-    """The child's trace columns (a dict), before they become a Trace."""
+def _record_columns(path, step, timeout, tags, args, *, env):
+    """The `Trace(**columns)` keyword arguments of the child's capture."""
     script = os.path.abspath(os.fspath(path))
     if not os.path.isfile(script):
         raise InputError(f"script {os.fspath(path)!r} does not exist or is not a file")
@@ -107,7 +108,7 @@ def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *,
             raise ScriptError(f"recording {name} failed: {status.get('why')}")
         try:
             return read_columns(os.path.join(out, 'trace.bin'))
-        except (OSError, TransferError) as e:
+        except (OSError, TraceFormatError) as e:
             raise ScriptError(f"recording {name} failed: {e}") from None
 
 
@@ -120,7 +121,3 @@ def _kill_group(proc):
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
-
-
-def _to_trace(cols):
-    return Trace(**cols)

@@ -1,0 +1,150 @@
+"""Plain trace columns <-> a compact binary file: the columns as they are in memory.
+
+    MAGIC (8 bytes) | header length (4 bytes, little-endian) | header (JSON) | body
+
+The header holds what is small (the tables of validate.py: scopes, parameters,
+pow exponents, probes, sources, meta, op names) and each column's name, type
+code, item size and length; the body is the columns' raw bytes, one after
+another, zlib-compressed (`"compression": "zlib"`) or as they are ("none", the
+script recorder's hand-off from its child process, where compressing costs more
+than it saves). Loading is one decompress and one `array.frombytes` per column;
+the checks are validate.check's, the same as for JSON. A file can make the loader
+allocate no more than its header declares, and a header declares at most
+MAX_TRACE_BYTES of columns: decompression stops there.
+"""
+
+import json
+import struct
+import sys
+import zlib
+from array import array
+
+from .json import parse
+from .validate import COLUMNS, MAX_TRACE_BYTES, SOURCE_COLUMN, TABLES, TraceFormatError, check
+
+MAGIC = b'MGTRACE\x01'
+SCHEMA = 'microgpt-graph.trace-binary'
+VERSION = 1
+SUFFIX = '.mgtrace'
+COMPRESSIONS = ('zlib', 'none')
+_CODES = dict(COLUMNS + (SOURCE_COLUMN,))
+_PREFIX = len(MAGIC) + 4
+
+
+def is_binary_trace(head: bytes) -> bool:
+    return head.startswith(MAGIC)
+
+
+def encode(plain, compression='zlib') -> bytes:
+    """The file's bytes for plain columns (validate.plain_of); level-1 zlib by default."""
+    columns = [(name, plain[name]) for name, _ in COLUMNS]
+    if plain['source'] is not None:    # a trace recorded from a script: the line that made each node
+        columns.append(('source', plain['source']))
+    header = {'schema': SCHEMA, 'version': VERSION, 'byteorder': sys.byteorder, 'compression': compression,
+              'columns': [[name, col.typecode, col.itemsize, len(col)] for name, col in columns]}
+    header.update((k, plain[k]) for k in TABLES if plain[k] is not None)
+    head = json.dumps(header, separators=(',', ':')).encode('utf-8')
+    body = b''.join(col.tobytes() for _, col in columns)
+    if compression == 'zlib':
+        body = zlib.compress(body, 1)
+    elif compression != 'none':
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    return MAGIC + struct.pack('<I', len(head)) + head + body
+
+
+def decode(raw: bytes) -> dict:
+    """The plain columns of a binary trace (unchecked: validate.check does that)."""
+    if not raw.startswith(MAGIC):
+        raise TraceFormatError("not a binary trace (it does not start with the microgpt-graph trace signature)")
+    if len(raw) < _PREFIX:
+        raise TraceFormatError(f"binary trace is cut short: {len(raw)} bytes, before its header")
+    (size,) = struct.unpack_from('<I', raw, len(MAGIC))
+    if size > len(raw) - _PREFIX:
+        raise TraceFormatError(f"binary trace is cut short: its header says {size} bytes, "
+                               f"the file holds {len(raw) - _PREFIX} after the signature")
+    try:
+        header = parse(raw[_PREFIX:_PREFIX + size].decode('utf-8'))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise TraceFormatError(f"binary trace is damaged ({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(header, dict) or header.get('schema') != SCHEMA:
+        raise TraceFormatError(f"binary trace: expected schema {SCHEMA!r}")
+    if header.get('version') != VERSION:
+        raise TraceFormatError(f"binary trace version {str(header.get('version'))[:20]!r} is not supported; "
+                               f"this tool reads version {VERSION}")
+    specs, total = _column_specs(header)
+    body = memoryview(_body(memoryview(raw)[_PREFIX + size:], header.get('compression', 'zlib'), total))
+    plain, offset = {'source': None}, 0
+    for name, code, length in specs:
+        col = array(code)
+        end = offset + col.itemsize * length
+        col.frombytes(body[offset:end])
+        offset = end
+        if header['byteorder'] != sys.byteorder:
+            col.byteswap()
+        plain[name] = col
+    for key in TABLES:
+        plain[key] = header.get(key, [] if key in ('ops', 'pow_exponent', 'probes') else None)
+    return plain
+
+
+def _column_specs(header):
+    """[(name, type code, length)] in body order, and the body's size in bytes. Each column
+    once, with this platform's item size; the sum at most MAX_TRACE_BYTES."""
+    if header.get('byteorder') not in ('little', 'big'):
+        raise TraceFormatError(f"binary trace: byteorder must be 'little' or 'big', got {str(header.get('byteorder'))[:20]!r}")
+    cols = header.get('columns')
+    if not isinstance(cols, list):
+        raise TraceFormatError("binary trace: \"columns\" is missing or not a list")
+    specs, total = [], 0
+    for spec in cols:
+        if (not isinstance(spec, list) or len(spec) != 4 or not isinstance(spec[0], str) or spec[0] not in _CODES
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in spec[2:])):
+            raise TraceFormatError(f"binary trace: a column must be [name, type code, item size, length] with a "
+                                   f"name of {', '.join(_CODES)}, got {str(spec)[:60]}")
+        name, code, itemsize, length = spec
+        want = array(_CODES[name]).itemsize
+        if code != _CODES[name] or itemsize != want:
+            raise TraceFormatError(f"binary trace: column {name!r} must have type {_CODES[name]!r} of {want} bytes, "
+                                   f"got {str(code)[:10]!r} of {itemsize}")
+        if any(name == s[0] for s in specs):
+            raise TraceFormatError(f"binary trace: column {name!r} appears twice")
+        if not 0 <= length <= MAX_TRACE_BYTES:
+            raise TraceFormatError(f"binary trace: column {name!r} has length {length}")
+        specs.append((name, code, length))
+        total += itemsize * length
+    missing = [name for name, _ in COLUMNS if all(name != s[0] for s in specs)]
+    if missing:
+        raise TraceFormatError(f"binary trace: missing columns {', '.join(missing)}")
+    if total > MAX_TRACE_BYTES:
+        raise TraceFormatError(f"binary trace: its columns declare {total} bytes; at most "
+                               f"{MAX_TRACE_BYTES // 2 ** 20} MiB are read")
+    return specs, total
+
+
+def _body(data, compression, size):
+    """The body: exactly `size` bytes once decompressed, never more read into memory."""
+    if compression == 'none':
+        body = data
+    elif compression == 'zlib':
+        d = zlib.decompressobj()
+        try:
+            body = d.decompress(data, size + 1)     # at most one byte past what the columns declare
+        except zlib.error as e:
+            raise TraceFormatError(f"binary trace is damaged (zlib: {e})") from None
+        if len(body) <= size and not d.eof:
+            raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {len(body)} "
+                                   f"of the {size} bytes its columns declare)")
+        if d.unused_data:
+            raise TraceFormatError(f"binary trace: {len(d.unused_data)} bytes follow the compressed body")
+    else:
+        raise TraceFormatError(f"binary trace: compression must be one of {', '.join(COMPRESSIONS)}, "
+                               f"got {str(compression)[:20]!r}")
+    if len(body) != size:
+        raise TraceFormatError(f"binary trace: its columns declare {size} bytes, the body holds "
+                               f"{'more' if len(body) > size else len(body)}")
+    return body
+
+
+def read(raw: bytes) -> dict:
+    """The `Trace(**columns)` keyword arguments of a binary trace; TraceFormatError says what is wrong."""
+    return check(decode(raw))
