@@ -1,6 +1,7 @@
 """Frames of a folded view: order, ledgers and edge labels, checked against the Trace's own columns."""
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -12,7 +13,8 @@ from graphviz_export.steps.frames import (
     order,
     visible_graph,
 )
-from graphviz_export.view import build_view
+from graphviz_export.view import build_view, render_view
+from tests.export_helpers import tiny_trace
 
 VIEWS = [
     {'token': 3},                                   # vector (auto)
@@ -140,3 +142,21 @@ def test_bad_mode_is_one_line(recorded_christopher):
     view = build_view(recorded_christopher, node='loss', depth=1)
     with pytest.raises(FramesError, match="mode 'sideways' is not one of: backward, forward"):
         order(recorded_christopher, view.folded, 'sideways')
+
+
+@pytest.mark.parametrize('renderer', ['wasm', 'native'])
+def test_every_id_a_frame_lights_is_drawn_by_both_renderers(renderer):
+    """The ids come from the DOT (draw/ids.py): nodes, edges, a matrix's cluster and the
+    reference nodes a referenced hub's edges leave from, whichever renderer lays it out."""
+    for kw in ({'param': 'layer0.attn_wk'}, {'layer': 0}, {'node': 'loss', 'depth': 2, 'level': 'scalar'}):
+        view = build_view(tiny_trace(), **kw)
+        root = ET.fromstring(render_view(view, 'svg', renderer=renderer))
+        drawn = {g.get('id'): g.get('class') for g in root.iter('{http://www.w3.org/2000/svg}g')}
+        fr = frames(view)
+        lit = {f['svg']: 'node' for f in fr['frames']}
+        for f in fr['frames']:
+            lit.update({e['svg']: 'edge' for e in f['edges']})
+            lit.update({e['via']: 'node' for e in f['edges'] if 'via' in e})
+        matrices = {f'node-{n.name}' for n in view.folded.nodes if n.kind == 'matrix'}
+        assert lit and {k: drawn.get(k) for k in lit} == {k: 'cluster' if k in matrices else v for k, v in lit.items()}
+        assert any('via' in e for f in fr['frames'] for e in f['edges']) or kw != {'layer': 0}

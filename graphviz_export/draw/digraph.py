@@ -4,7 +4,8 @@ One style table (style.py) for everything; clusters by position, layer, block
 and head (a cluster is drawn when it holds two or more nodes); boundary nodes
 dashed; a legend and the notes in the picture. Node names come from trace ids,
 clusters are numbered in drawing order, and nodes and edges are emitted in a
-fixed order, so the same view always gives the same DOT text.
+fixed order, so the same view always gives the same DOT text. Each drawn node,
+edge and matrix cluster carries its `id` (ids.py) for the frame player.
 """
 
 import math
@@ -15,8 +16,8 @@ import graphviz
 import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
 
-from ..fold.summary import figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
+from .ids import edge_id, node_id
 from .page import choose_rankdir, label_width_lr
 from .style import (
     BOUNDARY,
@@ -95,7 +96,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
                                     'box' if item.name in boxes else rankdir)
-                container.node(item.name, **attrs)
+                container.node(item.name, id=node_id(item.name), **attrs)
 
     emit(g, root)
     if uses:
@@ -104,6 +105,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
+        attrs['id'] = edge_id(e.src, e.dst)
         if wrap and _enters_mlp(names[e.src], names[e.dst]):
             attrs['constraint'] = 'false'   # the MLP restarts at the left, under the attention
         if (e.src, e.dst) in red:
@@ -375,9 +377,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
                      tooltip=labels.scalar_tooltip(trace, node, why))
     else:
         attrs = dict(NODE_CLASS['group'])
-        shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
-        fig = figures(trace, node.values)
-        share = share_figures(trace, node, interior) if shape is not None and interior is not None else None
+        fig, share, shape = labels.group_figures(trace, node, interior)
         shown = share or fig
         fill, font = group_fill(shown.grad_min, shown.grad_max, shown.grad_norm)
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
@@ -465,7 +465,7 @@ def _edge_attrs(trace, e, names, folded, edge_grads, anchors):
     if e.kind == 'focus' and src.kind == 'scalar' and trace.param_cell(src.ids[0]) is not None:
         attrs['label'] = escape.plain(_use_label(trace, src.ids[0], dst, e))
     elif e.kind == 'focus' and src.kind == 'matrix':
-        attrs['label'] = escape.plain(f'\u2016grad share\u2016 {fmt(e.contrib_norm)}')
+        attrs['label'] = escape.plain(f'\u2016{labels.words(trace)[1]} share\u2016 {fmt(e.contrib_norm)}')
     elif edge_grads:
         attrs['label'] = labels.edge_label(e)
     return attrs
@@ -506,7 +506,7 @@ def _title(trace, folded):
              f"{st['edges']} edges \u00b7 {st['ops']} ops in view + {st['boundary_ops']} on its boundary, "
              f"{st['folded_ops'] + st['folded_boundary_ops']} of them folded into summary nodes"]
     if 'loss_id' in trace.meta:
-        lines[-1] += f" \u00b7 loss {fmt(trace.loss)}"
+        lines[-1] += f" \u00b7 {labels.words(trace)[2]} {fmt(trace.loss)}"
     if folded.expand:
         lines.append('expanded to scalars: ' + ', '.join(folded.expand))
     return escape.lines(lines)

@@ -15,7 +15,7 @@
  *   window.explorer.query(state) the URL query of a state (for your own API calls), e.g.
  *                                fetch('/api/frames?' + explorer.query(explorer.state) + '&mode=backward')
  *                                gives graphviz_export.frames of the drawn view; the SVG's node and edge
- *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: svg_ids.py).
+ *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: draw/ids.py).
  *   window.explorer.setUrlState(p)  merge p into the state and the URL (replaceState) WITHOUT drawing:
  *                                    for fields that do not change the drawing (frame, ov)
  *   The step-through (stepthrough.js) keeps `frame` and `mode` in the URL this way.
@@ -239,12 +239,11 @@
     box.hidden = !ov;
     if (ov) {
       box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node (largest inside a group)<br>` +
-        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + fmtNum(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
+        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + window.MicrogptFormat.fmt(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
         ' <span class="sw ov0"></span>0';
     }
     $('#overlay').value = ov || '';
   }
-  function fmtNum(x) { return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2); }
 
   function drawFrames() {
     const root = svg.querySelector('g.graph');
@@ -586,7 +585,7 @@
   }
 
   // -- side panel --------------------------------------------------------------------------------
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+  const esc = window.MicrogptFormat.esc;     // the pages' one escape and number format (format.js)
   function clearPanel() {
     $('#panel').innerHTML = '<p class="hint">Click a node: a folded node opens in place, a scalar shows its data, ' +
       'grad, local derivatives and the uses that sum to its grad here.</p>' +
