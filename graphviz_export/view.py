@@ -44,6 +44,7 @@ class View:
     folded: object
     digraph: object                 # graphviz.Digraph
     options: dict = field(default_factory=dict)
+    fields: dict = field(default_factory=dict)     # node name -> (data field, grad field), as drawn
 
     @property
     def source(self):
@@ -112,10 +113,12 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
                  direction=direction, function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
-    g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend)
+    fields = {}
+    g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend,
+             fields=fields)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
                'edge_grads': edge_grads}
-    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options)
+    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options, fields=fields)
 
 
 def file_name(view, fmt):

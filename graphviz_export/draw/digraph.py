@@ -16,6 +16,7 @@ import graphviz
 import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
 
+from ..fold.summary import figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
 from .page import choose_rankdir, label_width_lr
@@ -44,12 +45,14 @@ from .style import (
 
 
 def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,
-         red_edges=(), list_missing=True):
+         red_edges=(), list_missing=True, fields=None):
     """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
     and the reason in the tooltip; notes: lines for a note box (health flags);
     annotate: {node id: text} written on the scalar node as one more field (the
     failure picture's "found | should be"); red_edges: {(child id, parent id)} drawn red;
-    list_missing: name highlighted ids outside the view in the notes (else one count)."""
+    list_missing: name highlighted ids outside the view in the notes (else one count);
+    fields: a dict to fill with {node name: (data field, grad field)} of every scalar and
+    summary node, as drawn (labels.value_fields: what the frame player rewrites)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
     if missing and not list_missing:
@@ -95,7 +98,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
-                                    'box' if item.name in boxes else rankdir)
+                                    'box' if item.name in boxes else rankdir, fields)
                 container.node(item.name, id=node_id(item.name), **attrs)
 
     emit(g, root)
@@ -357,7 +360,7 @@ def _enters_mlp(src, dst):
             and src.scope.pos == dst.scope.pos)
 
 
-def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR'):
+def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR', fields=None):
     why = reasons.get(node.name, ())
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
@@ -375,13 +378,19 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         fill, font = grad_fill(trace.grad[i])
         attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
+        if fields is not None:
+            fields[node.name] = labels.value_fields(trace, node)
     else:
         attrs = dict(NODE_CLASS['group'])
-        fig, share, shape = labels.group_figures(trace, node, interior)
+        shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
+        fig = figures(trace, node.values)
+        share = share_figures(trace, node, interior) if shape is not None and interior is not None else None
         shown = share or fig
         fill, font = group_fill(shown.grad_min, shown.grad_max, shown.grad_norm)
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
+        if fields is not None:
+            fields[node.name] = labels.value_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
     if _feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order

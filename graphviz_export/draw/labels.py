@@ -6,8 +6,8 @@ many values and ops it holds, then its data range and grad range and norm
 (summary.figures over its values). Labels show 4 significant digits;
 tooltips give every digit (repr), the scope path and the node ids.
 
-The data and grad fields (value_fields) are also what the frame player
-(steps/frame_texts.py) looks for and rewrites. A before/after picture (its trace
+The data and grad fields (value_fields) are also what the frame player looks for
+and rewrites (draw records them per node: steps/frame_texts.py). A before/after picture (its trace
 carries meta['diff'], steps/diff.delta_trace) calls its numbers 'Δdata' and 'Δgrad'.
 """
 
@@ -16,7 +16,7 @@ from microgpt.recording.names import ElementNames, char_name
 from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import scope_path
 
-from ..fold.summary import figures, op_counts, share_figures
+from ..fold.summary import op_counts
 from .style import fmt, full
 
 ROLE_TEXT = {
@@ -170,16 +170,6 @@ def words(trace):
     if trace.meta.get('diff') is not None:
         return '\u0394data', '\u0394grad', '\u0394 loss'
     return 'data', 'grad', 'loss'
-
-
-def group_figures(trace, node, interior=None):
-    """(figures of a summary node's values, this view's share of its grad for a boundary
-    parameter or None, its parameter matrix's shape or None). `interior`: the ids inside
-    the view (a share needs them)."""
-    shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
-    fig = figures(trace, node.values)
-    share = share_figures(trace, node, interior) if shape is not None and interior is not None else None
-    return fig, share, shape
 
 
 def value_fields(trace, node, fig=None, share=None):

@@ -15,7 +15,6 @@ Liberation Sans have the same widths), the font stepper.css gives it, plus 8%.
 """
 
 import math
-import re
 import xml.etree.ElementTree as ET
 
 SVG = '{http://www.w3.org/2000/svg}'
@@ -29,7 +28,7 @@ WIDTHS = {**dict.fromkeys('0123456789', 556), '.': 278, ',': 278, ' ': 278, '-':
           ')': 333, '/': 278, '+': 584, '=': 584, '\u00d7': 584, '\u2212': 584, '\u03a3': 667, 'e': 556,
           'i': 278, 'l': 278, 'f': 333, 't': 333, 'r': 389}
 WIDE = 667
-_NUMBER = re.compile(r'-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|-?\.\d+(?:[eE][-+]?\d+)?')
+_SEPARATORS = str.maketrans({ch: ' ' for ch in ',MCLmcl'})     # Graphviz paths: M x,y C x,y x,y x,y ...
 
 
 def text_box(text):
@@ -39,7 +38,8 @@ def text_box(text):
 
 
 def _numbers(text):
-    return [float(x) for x in _NUMBER.findall(text or '')]
+    """The numbers of a `points` or path `d` attribute as Graphviz writes them."""
+    return [float(x) for x in (text or '').translate(_SEPARATORS).split()]
 
 
 def shape_box(g):
@@ -65,7 +65,7 @@ def shape_box(g):
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def path_points(d, fractions=FRACTIONS, steps=16):
+def path_points(d, fractions=FRACTIONS, steps=8):
     """The points at `fractions` of the length of an SVG path 'M x,y C x,y x,y x,y ...'
     (Graphviz's edges: one start point and cubic Bézier segments)."""
     nums = _numbers(d)
@@ -93,26 +93,21 @@ def path_points(d, fractions=FRACTIONS, steps=16):
     return out
 
 
-def _overlaps(a, b):
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
 def place(text, points, boxes, placed):
-    """[x, y] of the text's anchor, and its box (x0, y0, x1, y1) (see the module docstring)."""
+    """[x, y] of the text's anchor, and its box (x0, y0, x1, y1) (see the module docstring).
+    `boxes`: the node boxes; `placed`: the boxes of the frame's labels so far."""
     bx, by, bw, bh = text_box(text)
     step = bh + 2
     reach = 3 * step + bw
-    x0 = min(x for x, _ in points) - reach
-    x1 = max(x for x, _ in points) + reach
-    y0 = min(y for _, y in points) - reach
-    y1 = max(y for _, y in points) + reach
-    near = [b for b in boxes if b[0] < x1 and x0 < b[2] and b[1] < y1 and y0 < b[3]] + placed
+    ax0, ay0 = min(x for x, _ in points) - reach, min(y for _, y in points) - reach
+    ax1, ay1 = max(x for x, _ in points) + reach, max(y for _, y in points) + reach
+    near = [b for b in boxes if b[0] < ax1 and ax0 < b[2] and b[1] < ay1 and ay0 < b[3]] + placed
     for line in LINES:
         for x, y in points:
-            y = y - 3 + line * step
-            box = (bx + x, by + y, bx + x + bw, by + y + bh)
-            if not any(_overlaps(box, b) for b in near):
-                return [round(x, 2), round(y, 2)], box
+            x0, y0 = bx + x, by + y - 3 + line * step
+            x1, y1 = x0 + bw, y0 + bh
+            if not any(b[0] < x1 and x0 < b[2] and b[1] < y1 and y0 < b[3] for b in near):
+                return [round(x, 2), round(y - 3 + line * step, 2)], (x0, y0, x1, y1)
     x, y = points[0][0], points[0][1] - 3
     return [round(x, 2), round(y, 2)], (bx + x, by + y, bx + x + bw, by + y + bh)
 

@@ -4,8 +4,8 @@ Computed here once, from the frames' ledgers, and shown as they are by every sur
 (the explorer's and the tour's player, stepper.js; the slide writer, web/tour/slides.py),
 so a slide reads what the player shows at the same frame.
 
-A node's field (its record's 'data …' or 'grad …' text, labels.value_fields: what
-Graphviz drew) is given as {'drawn': text, 'shown': [[p, text], [p, text, scale], ...]}:
+A node's field (its record's 'data …' or 'grad …' text, labels.value_fields, as draw
+recorded it in View.fields: what Graphviz drew) is given as {'drawn': text, 'shown': [[p, text], [p, text, scale], ...]}:
 from position p on (0..count; 0 is before the first frame) the field reads `text`, until
 the next entry; `scale` (< 1) shrinks its font. Backward: a grad not yet final reads
 'grad ?', or the running sum of the contributions arrived so far, 'grad += 0.2 (1/3)';
@@ -19,7 +19,7 @@ fits; widths are counted in characters of the field's own font (a field is as wi
 its drawn text plus a margin of about one character), so every surface picks the same.
 """
 
-from ..draw.labels import group_figures, value_fields, words
+from ..draw.labels import words
 from ..draw.style import fmt
 
 FIELD_MARGIN_CHARS = 1.2    # a record field's margin beyond its text: ~6 px at ~5 px a 9-pt character
@@ -74,16 +74,12 @@ def grad_timeline(rows, frame, word, drawn):
     return out
 
 
-def node_fields(trace, folded, node, info, mode):
-    """The fields of visible node `node` that a frame rewrites (see the module docstring);
-    `info` its frames entry (frame, and ledger for a scalar in backward mode)."""
-    fig = share = None
-    if node.kind == 'group':
-        fig, share, _ = group_figures(trace, node, frozenset(folded.selection.nodes))
-    elif node.kind != 'scalar':
-        return []           # a matrix heat-map: no data or grad field
-    data, grad = value_fields(trace, node, fig, share)
-    data_word, grad_word, _ = words(trace)
+def node_fields(drawn, info, mode, words):
+    """The fields of a visible node that a frame rewrites (see the module docstring): `drawn`
+    its (data field, grad field) as drawn, `info` its frames entry (frame, and ledger for a
+    scalar in backward mode), `words` labels.words of the trace."""
+    data, grad = drawn
+    data_word, grad_word, _ = words
     k = info['frame']
     if mode == 'forward':
         return [{'drawn': grad, 'shown': [[0, f'{grad_word} ?']]},
@@ -91,13 +87,13 @@ def node_fields(trace, folded, node, info, mode):
     return [{'drawn': grad, 'shown': grad_timeline(info.get('ledger'), k, grad_word, grad)}]
 
 
-def add_node_fields(trace, folded, out):
-    """Every visible node's 'fields' in the frames dict `out` (frames.frames_of)."""
-    nodes = {n.name: n for n in folded.nodes}
+def add_node_fields(trace, drawn, out):
+    """Every visible node's 'fields' in the frames dict `out` (frames.frames_of); `drawn`:
+    {node name: (data field, grad field)} as draw drew them (View.fields; a heat-map has none)."""
+    said = words(trace)
     for name, info in out['nodes'].items():
-        fields = node_fields(trace, folded, nodes[name], info, out['mode'])
-        if fields:
-            info['fields'] = fields
+        if name in drawn:
+            info['fields'] = node_fields(drawn[name], info, out['mode'], said)
     return out
 
 

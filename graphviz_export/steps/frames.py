@@ -115,13 +115,14 @@ def order(trace, folded, mode='backward'):
 def frames(view, mode='backward', svg=None):
     """The frames of `view` (a View from build_view) as a JSON-able dict; with `svg`, the
     view drawn (text), each labelled edge also says where its label goes ('at')."""
-    return frames_of(view.trace, view.folded, mode, svg)
+    return frames_of(view.trace, view.folded, mode, svg, view.fields)
 
 
-def frames_of(trace, folded, mode='backward', svg=None):
+def frames_of(trace, folded, mode='backward', svg=None, drawn=None):
+    """frames() of a folding; `drawn`: its nodes' data and grad fields as drawn (View.fields)."""
     seq = order(trace, folded, mode)
     out = _forward(trace, folded, seq) if mode == 'forward' else _backward(trace, folded, seq)
-    add_node_fields(trace, folded, out)
+    add_node_fields(trace, drawn or {}, out)
     if svg is not None:
         place_edge_labels(out, svg)
     return out

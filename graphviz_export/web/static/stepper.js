@@ -67,7 +67,8 @@
     function setTexts(name, p) {
       (fields[name] || []).forEach(function (f) {
         var s = shownAt(f, p), el = f.el;
-        var size = s.length > 2 && f.size ? (parseFloat(f.size) * s[2]).toFixed(2) : f.size;
+        // the product as is (String: the shortest form, as the slides' Python repr writes it)
+        var size = s.length > 2 && f.size ? String(parseFloat(f.size) * s[2]) : f.size;
         if (el.textContent !== s[1]) el.textContent = s[1];
         if (size && el.getAttribute('font-size') !== size) el.setAttribute('font-size', size);
       });

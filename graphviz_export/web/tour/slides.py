@@ -57,7 +57,7 @@ def frame_svg(svg, fr, p, caption=''):
             shown = shown_at(field, p)
             el.text = shown[0]
             if len(shown) > 1:
-                el.set('font-size', f"{float(el.get('font-size')) * shown[1]:.2f}")
+                el.set('font-size', repr(float(el.get('font-size')) * shown[1]))     # as stepper.js
     cur = fr['frames'][p - 1] if p > 0 else None
     if cur is not None:
         graph = next(g for g in root.iter(f'{{{SVG_NS}}}g') if g.get('class') == 'graph')
