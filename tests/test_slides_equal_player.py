@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from graphviz_export.steps.edge_labels import text_box
 from graphviz_export.web.tour import build_tour_html, parse_tour, write_frames
 from tests.test_tour import _browser, get_trace
 
@@ -35,7 +36,7 @@ SHOWN = """() => {
     groups[g.id] = [[...g.classList].sort(), texts.map(t => t.textContent), texts.map(t => t.getAttribute('font-size'))];
   }
   const labels = [...svg.querySelectorAll('text.mg-edge-label')].map(t =>
-    [t.textContent, +t.getAttribute('x'), +t.getAttribute('y')]);
+    [t.textContent, +t.getAttribute('x'), +t.getAttribute('y'), t.getBBox().width]);
   return {root: [...svg.classList].sort(), groups, labels};
 }"""
 
@@ -87,6 +88,8 @@ def test_every_slide_shows_what_the_player_shows_at_its_frame(one_stop):
                 assert len(shown['labels']) == len(want['labels']), pos
                 for a, b in zip(shown['labels'], want['labels']):
                     assert a[0] == b[0] and math.isclose(a[1], b[1]) and math.isclose(a[2], b[2]), (pos, a, b)
+                    # placed by an estimate of its width (edge_labels.text_box): never narrower than drawn
+                    assert a[3] <= text_box(a[0])[2], (a, text_box(a[0]))
                 lit = page.evaluate(f"""JSON.parse(document.getElementById('tour-data').textContent)
                                         .stops[0].frames.frames[{pos - 1}].edges.length""") if pos else 0
                 assert len(shown['labels']) == lit, f'position {pos}: {lit} edges lit, their labels missing'
