@@ -1,4 +1,6 @@
-"""Figures of issue 13: frames of a ~150-node view, one frame step in the browser, a 10-stop tour's size.
+"""Figures of issues 13 and 20: frames of a ~150-node view (and with the edge labels placed on
+its SVG, as the explorer and the tours ask for them), one frame step in the browser, a 10-stop
+tour's size.
 
     PYTHONPATH=. python benchmarks/bench_frames.py [--browser]
 
@@ -17,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphviz_export.steps.frames import frames
-from graphviz_export.view import build_view
+from graphviz_export.view import build_view, render_view
 from graphviz_export.web.tour import build_tour_html, load_tour
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
@@ -50,8 +52,11 @@ def main():
     for kw in ({'layer': 0, 'level': 'vector', 'budget': 400, 'edge_budget': 2000}, {'layer': 0}, {'token': 11},
                {'token': 3, 'level': 'vector'}, {'param': 'wte'}):
         view = build_view(trace, **kw)
+        svg = render_view(view).decode('utf-8')
         ms = median_ms(lambda v=view: frames(v))
-        print(f"frames {kw}: {view.stats['nodes']} nodes, {len(frames(view)['frames'])} frames: {ms:.1f} ms")
+        placed = median_ms(lambda v=view: frames(v, svg=svg))     # + the edge labels' places (what pages get)
+        print(f"frames {kw}: {view.stats['nodes']} nodes, {len(frames(view)['frames'])} frames: {ms:.1f} ms, "
+              f"with label places {placed:.1f} ms")
     tour = load_tour(ROOT / 'examples' / 'backprop_tour.toml')
     t0 = time.perf_counter()
     html = build_tour_html(tour, get_trace)
@@ -68,12 +73,17 @@ def main():
                 page.goto(path.as_uri())
                 for k in range(len(tour.stops)):
                     page.evaluate(f'tour.go({k})')
-                    ms = page.evaluate("""(() => { const p = tour.player(); if (!p) return null; const ts = [];
+                    # the step with the layout the browser does after it, and the player's script alone
+                    # (a player that reads the layout, getBBox, pays for it inside the script)
+                    ms = page.evaluate("""(() => { const p = tour.player(); if (!p) return null;
+                        const ts = [], js = [];
                         for (let i = 0; i < 41; i++) { const t0 = performance.now(); p.seek(i % (p.count + 1));
-                        document.body.getBoundingClientRect(); ts.push(performance.now() - t0); }
-                        ts.sort((a, b) => a - b); return [ts[20], p.count]; })()""")
+                        const t1 = performance.now(); document.body.getBoundingClientRect();
+                        ts.push(performance.now() - t0); js.push(t1 - t0); }
+                        ts.sort((a, b) => a - b); js.sort((a, b) => a - b); return [ts[20], js[20], p.count]; })()""")
                     if ms:
-                        print(f"stop {k + 1}: one frame step {ms[0]:.2f} ms (median of 41, {ms[1]} frames)")
+                        print(f"stop {k + 1}: one frame step {ms[0]:.2f} ms, its script {ms[1]:.2f} ms "
+                              f"(medians of 41, {ms[2]} frames)")
                 b.close()
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from graphviz_export import render_view
-from graphviz_export.steps.diff import relabel_svg
 from microgpt.data import data_path_from_env, names_cache_path
 from microgpt.files import write_atomic
 
@@ -45,12 +44,9 @@ def names_path():
 
 def write(views, where, renderer='auto'):
     """Render each (file name, view) to `where`; also the DOT source beside it ('.dot').
-    A view of differences (graphviz_export.steps.diff) has its texts relabelled 'Δdata', 'Δgrad'."""
+    (A view of differences, graphviz_export.steps.diff, says 'Δdata', 'Δgrad' from its labels.)"""
     for name, view in views:
-        svg = render_view(view, 'svg', renderer=renderer)
-        if 'diff' in view.trace.meta:
-            svg = relabel_svg(svg.decode('utf-8')).encode('utf-8')
-        write_atomic(Path(where) / name, svg)
+        write_atomic(Path(where) / name, render_view(view, 'svg', renderer=renderer))
         write_atomic((Path(where) / name).with_suffix('.dot'), view.source)
 
 

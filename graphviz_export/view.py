@@ -9,7 +9,6 @@
 import hashlib
 import html
 import json
-import math
 import os
 import re
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import graphviz_export.render as _render
 from graphviz_export.render.errors import TIMEOUT_HINT
 from microgpt.errors import InputError, WriteError
-from microgpt.files import write_atomic, write_new
+from microgpt.files import json_safe, write_atomic, write_new
 from microgpt.recording.runs import id_runs
 
 from .draw import draw
@@ -45,6 +44,7 @@ class View:
     folded: object
     digraph: object                 # graphviz.Digraph
     options: dict = field(default_factory=dict)
+    fields: dict = field(default_factory=dict)     # node name -> (data field, grad field), as drawn
 
     @property
     def source(self):
@@ -113,10 +113,12 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
                  direction=direction, function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
-    g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend)
+    fields = {}
+    g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend,
+             fields=fields)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
                'edge_grads': edge_grads}
-    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options)
+    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options, fields=fields)
 
 
 def file_name(view, fmt):
@@ -219,11 +221,6 @@ def _save_dot(view, path):
 
 
 # -- JSON --------------------------------------------------------------------------------------
-def _num(x):
-    """JSON has no NaN or infinity: those become strings."""
-    return x if math.isfinite(x) else repr(x)
-
-
 def view_dict(view):
     trace, folded, sel = view.trace, view.folded, view.selection
     nodes = []
@@ -233,13 +230,13 @@ def view_dict(view):
         if n.kind == 'scalar':
             i = n.ids[0]
             d.update(id=i, op=trace.op_name(i), label=trace.label(i), scope_path=trace.scope_path(i),
-                     data=_num(trace.data[i]), grad=_num(trace.grad[i]))
+                     data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
         elif n.kind == 'ref':
             d['refers'] = list(n.refers)
         else:
             fig = figures(trace, n.values)
             d.update(ids=[[a, b - 1] for a, b in id_runs(list(n.ids))], ops=op_counts(trace, n.ids), values=len(n.values),
-                     **{k: (_num(v) if isinstance(v, float) else v) for k, v in fig.to_dict().items()})
+                     **json_safe(fig.to_dict()))
         if n.focus:
             d['focus'] = True
         if n.fan_out:
@@ -247,12 +244,12 @@ def view_dict(view):
         nodes.append(d)
     edges = []
     for e in folded.edges:
-        d = {'src': e.src, 'dst': e.dst, 'kind': e.kind, 'count': e.count, 'contrib': _num(e.contrib),
-             'contrib_norm': _num(e.contrib_norm)}
+        d = {'src': e.src, 'dst': e.dst, 'kind': e.kind, 'count': e.count, 'contrib': json_safe(e.contrib),
+             'contrib_norm': json_safe(e.contrib_norm)}
         if e.local is not None:
-            d['local'] = _num(e.local)
+            d['local'] = json_safe(e.local)
         if e.sources:
-            d['sources'] = [{'src': s, 'count': c, 'contrib': _num(x), 'contrib_norm': _num(m)}
+            d['sources'] = [{'src': s, 'count': c, 'contrib': json_safe(x), 'contrib_norm': json_safe(m)}
                             for s, c, x, m in e.sources]
         edges.append(d)
     out = {'format': 'microgpt-graph view', 'version': 1, 'kind': sel.kind, 'title': sel.title,
@@ -260,6 +257,6 @@ def view_dict(view):
            'notes': list(folded.notes), 'nodes': nodes, 'edges': edges}
     if sel.kind == 'param':
         (cell,) = sel.focus
-        out['uses'] = [{'node': p, 'local': _num(lg), 'contrib': _num(c)} for p, lg, c in trace.uses(cell)]
-        out['grad'] = _num(trace.grad[cell])
+        out['uses'] = [{'node': p, 'local': json_safe(lg), 'contrib': json_safe(c)} for p, lg, c in trace.uses(cell)]
+        out['grad'] = json_safe(trace.grad[cell])
     return out

@@ -1,4 +1,5 @@
-"""The one atomic writer: readers see the old file or the new one, never a part.
+"""The one atomic writer (readers see the old file or the new one, never a part), and
+the one strict-JSON helper (json_safe: JSON has no NaN or infinity).
 
 What may be replaced: a regular file, or a path where nothing is yet. A device,
 FIFO, socket or folder at the output path is refused (`OutputPathError`), so
@@ -17,6 +18,7 @@ BaseException a signal handler raises (the CLI turns SIGTERM into one).
 """
 
 import contextlib
+import math
 import os
 import secrets
 import stat
@@ -222,3 +224,17 @@ def read_capped_bytes(path, limit, what, error):
     if len(raw) > limit:
         raise error(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB; refusing to read it")
     return raw
+
+
+def json_safe(obj):
+    """`obj` ready for strict JSON: a NaN or infinite float becomes its repr ('nan', 'inf',
+    '-inf'), everywhere in `obj` (a float, or dicts, lists and tuples of them); finite
+    floats stay numbers (JSON writes their shortest round-trip repr). Every surface that
+    writes JSON (views, frames, the explorer's answers, --json reports) uses this one."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else repr(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj

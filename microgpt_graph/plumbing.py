@@ -26,7 +26,7 @@ from graphviz_export.view import renderer_label
 from microgpt.checkpoint import load_model
 from microgpt.data import default_data_path
 from microgpt.errors import InputError, WriteError
-from microgpt.files import check_output, write_atomic
+from microgpt.files import check_output, json_safe, write_atomic
 from microgpt.recording import Trace, record_step
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.script import ScriptError, ScriptRaised
@@ -189,18 +189,6 @@ def printable(text):
     surrogates shown as \\xNN / \\uNNNN; newlines and tabs stay."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                         else f"\\u{ord(m.group()):04x}", text)
-
-
-def json_safe(obj):
-    """JSON-ready: a NaN or infinite float becomes the string 'nan', 'inf' or
-    '-inf' (JSON has no such numbers), everywhere in `obj`."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else repr(obj)
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def dumps(obj):

@@ -2,15 +2,18 @@
 
 import html
 import json
-import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
+from graphviz_export.draw.style import fmt
 from graphviz_export.steps.diff import DiffError, delta_trace, diff_svg
 from microgpt.model import flat_params
 from microgpt.optim import Adam
 from microgpt.recording import record_step
 from tests.tiny_model import tiny_model
+
+SVG = '{http://www.w3.org/2000/svg}'
 
 
 @pytest.fixture(scope='module')
@@ -49,11 +52,16 @@ def test_view_json_and_svg_show_the_differences(pair):
     text = html.unescape(svg)
     assert '\u0394data' in text and '\u0394grad' in text
     assert f"loss before {before.loss:.6f} \u2192 after {after.loss:.6f}" in text
-    # every scalar node's tooltip gives its differences with every digit
+    # every scalar node (found by the id draw gave it) says Δdata and Δgrad in its record,
+    # and its tooltip gives its differences with every digit
+    groups = {g.get('id'): g for g in ET.fromstring(svg).iter(f'{SVG}g')}
     for n in scalars:
         i = n['id']
-        block = re.search(rf'<g id="node-n{i}" class="node">.*?</g>', svg, re.DOTALL).group(0)
-        tip = html.unescape(re.search(r'xlink:title="([^"]*)"', block).group(1))
+        g = groups[f'node-n{i}']
+        fields = [t.text for t in g.iter(f'{SVG}text')]
+        assert f'\u0394data {fmt(after.data[i] - before.data[i])}' in fields
+        assert f'\u0394grad {fmt(after.grad[i] - before.grad[i])}' in fields
+        tip = g.find(f'.//{SVG}a').get('{http://www.w3.org/1999/xlink}title')
         assert f'data {after.data[i] - before.data[i]!r}' in tip
         assert f'grad {after.grad[i] - before.grad[i]!r}' in tip
 

@@ -1,9 +1,13 @@
 """Frames of a folded view: order, ledgers and edge labels, checked against the Trace's own columns."""
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 
+from graphviz_export.draw.style import fmt
+from graphviz_export.steps.edge_labels import path_points, place
+from graphviz_export.steps.frame_texts import fitted, shown_at
 from graphviz_export.steps.frames import (
     FramesError,
     frames,
@@ -12,7 +16,8 @@ from graphviz_export.steps.frames import (
     order,
     visible_graph,
 )
-from graphviz_export.view import build_view
+from graphviz_export.view import build_view, render_view
+from tests.export_helpers import tiny_trace
 
 VIEWS = [
     {'token': 3},                                   # vector (auto)
@@ -140,3 +145,99 @@ def test_bad_mode_is_one_line(recorded_christopher):
     view = build_view(recorded_christopher, node='loss', depth=1)
     with pytest.raises(FramesError, match="mode 'sideways' is not one of: backward, forward"):
         order(recorded_christopher, view.folded, 'sideways')
+
+
+@pytest.mark.parametrize('renderer', ['wasm', 'native'])
+def test_every_id_a_frame_lights_is_drawn_by_both_renderers(renderer):
+    """The ids come from the DOT (draw/ids.py): nodes, edges, a matrix's cluster and the
+    reference nodes a referenced hub's edges leave from, whichever renderer lays it out."""
+    for kw in ({'param': 'layer0.attn_wk'}, {'layer': 0}, {'node': 'loss', 'depth': 2, 'level': 'scalar'}):
+        view = build_view(tiny_trace(), **kw)
+        root = ET.fromstring(render_view(view, 'svg', renderer=renderer))
+        drawn = {g.get('id'): g.get('class') for g in root.iter('{http://www.w3.org/2000/svg}g')}
+        fr = frames(view)
+        lit = {f['svg']: 'node' for f in fr['frames']}
+        for f in fr['frames']:
+            lit.update({e['svg']: 'edge' for e in f['edges']})
+            lit.update({e['via']: 'node' for e in f['edges'] if 'via' in e})
+        matrices = {f'node-{n.name}' for n in view.folded.nodes if n.kind == 'matrix'}
+        assert lit and {k: drawn.get(k) for k in lit} == {k: 'cluster' if k in matrices else v for k, v in lit.items()}
+        assert any('via' in e for f in fr['frames'] for e in f['edges']) or kw != {'layer': 0}
+
+
+def test_each_grad_field_reads_the_engine_order_sum_of_what_has_arrived(case):
+    """At every position before its frame a scalar's grad field reads 'grad ?' or the sum, in
+    the engine's order (trace.uses), of the contributions from nodes already done (or from
+    outside the view); from its own frame on, the field as drawn ('grad <4 digits>')."""
+    trace, view, fr = case
+    rank, loss = trace.backward_rank, trace.meta['loss_id']
+    frame_of = {name: d['frame'] for name, d in fr['nodes'].items()}
+    owner = {i: n.name for n in view.folded.nodes if n.kind != 'ref' for i in n.ids}
+    checked = 0
+    for d in fr['nodes'].values():
+        if d['kind'] == 'matrix':
+            assert 'fields' not in d                # a heat-map has no data or grad field
+            continue
+        if d['kind'] != 'scalar':
+            [field] = d['fields']                   # a summary: unknown until its frame, then as drawn
+            assert field['shown'] == [[0, 'grad ?'], [d['frame'] + 1, field['drawn']]]
+            checked += 1
+            continue
+        i = d['id']
+        [field] = d['fields']
+        assert field['drawn'] == f'grad {fmt(trace.grad[i])}'
+        uses = [(1.0, -1)] if i == loss else [(c, frame_of.get(owner.get(p), -1)) for p, _, c in trace.uses(i)
+                                              if rank[p] >= 0]
+        for pos in range(d['frame'] + 3):
+            got = shown_at(field, pos)
+            if pos > d['frame']:
+                assert got == [field['drawn']]
+                continue
+            arrived = [c for c, f in uses if f <= pos - 1]
+            if not arrived:
+                assert got == ['grad ?']
+                continue
+            s = 0.0
+            for c in arrived:
+                s += c
+            k = f'({len(arrived)}/{len(uses)})'
+            assert got[0] in (f'grad += {fmt(s)} {k}', f'+= {fmt(s)} {k}', f'+= {fmt(s)}'), (pos, got)
+            checked += 1
+    assert checked > 0
+
+
+def test_forward_fields_hide_every_grad_and_each_value_until_its_frame(recorded_christopher):
+    view = build_view(recorded_christopher, node='loss', depth=2, level='scalar')
+    fr = frames(view, 'forward')
+    for d in fr['nodes'].values():
+        grad, data = d['fields']
+        assert [shown_at(grad, p) for p in (0, d['frame'] + 1, len(fr['frames']))] == [['grad ?']] * 3
+        assert shown_at(data, d['frame']) == ['data ?']
+        assert shown_at(data, d['frame'] + 1) == [data['drawn']] == [f"data {fmt(recorded_christopher.data[d['id']])}"]
+
+
+def test_a_running_sum_wider_than_its_field_drops_words_then_shrinks():
+    drawn = 'grad 0.0001146'                        # 14 characters: room for 15.2
+    # 17 characters: 80% of them fit a room of 15.2, not one of 13.2 (there the count is kept, the word goes)
+    assert fitted(['grad += 0.5 (1/2)', '+= 0.5 (1/2)'], drawn) == ['grad += 0.5 (1/2)', round(15.2 / 17, 3)]
+    assert fitted(['grad += 0.5 (1/2)', '+= 0.5 (1/2)'], 'grad -0.1234') == ['+= 0.5 (1/2)']
+    assert fitted(['grad += 0.0001146 (1/1)', '+= 0.0001146 (1/1)', '+= 0.0001146'], drawn) == \
+        ['+= 0.0001146 (1/1)', round(15.2 / 18, 3)]          # 23 * 0.8 > 15.2 >= 18 * 0.8
+    assert fitted(['grad += 1.234e-05 (12/40)', '+= 1.234e-05 (12/40)', '+= 1.234e-05'], 'grad 1') == \
+        ['+= 1.234e-05', round(7.2 / 12, 3)]                 # nothing fits: the last, shrunk
+
+
+def test_label_places_are_on_the_edge_path():
+    # a straight path from (0, 0) to (100, 0) as Graphviz writes one (a cubic segment)
+    points = path_points('M0,0C33.33,0 66.67,0 100,0')
+    assert [round(x, 1) for x, _ in points] == [50.0, 35.0, 65.0, 20.0, 80.0, 10.0, 90.0]
+    at, _ = place('1 \u00d7 2 = 2', points, boxes=[], placed=[])
+    assert at == [50.0, -3.0]                     # the middle, just above the line
+    # a node on the middle (the label is ~47 wide): the first point along the path clear of it,
+    # then a line above when no point on the path is clear
+    at, box = place('1 \u00d7 2 = 2', points, boxes=[(40, -20, 60, 20)], placed=[])
+    assert at == [10.0, -3.0]
+    at, _ = place('1 \u00d7 2 = 2', points, boxes=[(30, -20, 70, 20)], placed=[])
+    assert at[0] == 50.0 and at[1] < -20
+    at, _ = place('1 \u00d7 2 = 2', points, boxes=[(40, -20, 60, 20)], placed=[box])    # another label there
+    assert at == [90.0, -3.0]

@@ -110,7 +110,12 @@ def test_html_is_self_contained(built):
     # the only URLs are XML namespace names (identifiers, never fetched)
     assert 'http://' not in re.sub(r'''xmlns(:\w+)?="[^"]*"|["']http://www\.w3\.org/[^"']*["']''', '', html)
     assert data['stops'][3]['range'] == [2, 9] and data['stops'][4]['frames'] is None
-    assert 'class="mg-update"' in data['stops'][3]['update']
+    # the update table is the explorer's (web/update_table.py): one cell here, its card, every digit
+    trace = get_trace('emma', None, 42)
+    cell = trace.param_nodes('layer0.attn_wq[3][5]')[0]
+    upd = data['stops'][3]['update']
+    assert 'id="updtable"' in upd and f'<tbody data-id="{cell}">' in upd
+    assert f'data-k="grad" data-v="{trace.grad[cell]!r}"' in upd
 
 
 def test_slide_frames(tmp_path):
@@ -128,9 +133,8 @@ def test_slide_frames(tmp_path):
 def test_frame_svg_classes(built):
     trace = get_trace('emma', None, 42)
     view = build_view(trace, node='loss', depth=2, level='scalar')
-    from graphviz_export.steps.svg_ids import tag_svg
     from graphviz_export.view import render_view
-    svg = tag_svg(render_view(view).decode(), view.folded)
+    svg = render_view(view).decode()
     fr = view_frames(view)
     first = frame_svg(svg, fr, 1)
     loss = fr['frames'][0]['node']
@@ -202,7 +206,7 @@ def test_tour_plays_offline_in_chromium(built, tmp_path):
                             assert t and float(t[0].split()[1]) == pytest.approx(trace.grad[info['id']], rel=1e-3,
                                                                                   abs=1e-12)
                 if stop['update'] and last == len(fr['frames']):
-                    assert page.evaluate("document.querySelectorAll('#update .mg-update tr').length") > 1
+                    assert page.evaluate("document.querySelectorAll('#update #updtable tr').length") > 1
                 # <- and -> move one frame (within the range)
                 page.keyboard.press('ArrowLeft')
                 assert page.evaluate('tour.player().position()') == last - 1

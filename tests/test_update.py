@@ -59,3 +59,24 @@ def test_bad_input_is_one_line(recorded_christopher):
         adam_update(t, [0], step=1000)
     with pytest.raises(UpdateError, match="optimizer state 'm' has 3 entries"):
         adam_update(t, [0], state={'m': [0, 0, 0], 'v': [0, 0, 0]})
+
+
+def test_the_update_table_is_one_for_every_page():
+    """web/update_table.py (the explorer's panel and the tour's table): 4 digits shown, every
+    digit in data-v and the title, text that is not ours escaped, a few cells as cards."""
+    from graphviz_export.steps.update import matrix_summary
+    from graphviz_export.web.update_table import update_html
+    params, config, tok = tiny_model()
+    trace = record_step(params, config, tok, 'emma')
+    ids = params_in_view(build_view(trace, param='layer0.attn_wq'))
+    upd = adam_update(trace, ids)
+    rows = upd['rows']
+    page = update_html(upd, rows[:10], matrix_summary(trace, rows), count=len(rows))
+    assert page.count('<tr data-id=') == 10 and f'rows 1\u201310 of {len(rows)}' in page
+    for r in rows[:10]:
+        for k in ('delta', 'grad', 'm', 'v', 'm_hat', 'v_hat'):
+            assert f'<td data-k="{k}" data-v="{r[k]!r}" title="{r[k]!r}">{r[k]:.4g}</td>' in page
+    one = update_html(dict(upd, source='a <checkpoint> & "more"'), rows[:1], [], count=1)
+    assert 'a &lt;checkpoint&gt; &amp; &quot;more&quot;' in one and '<checkpoint>' not in one
+    assert f'<tbody data-id="{rows[0]["id"]}">' in one and f'data-v="{rows[0]["new"]!r}">{rows[0]["new"]!r}<' in one
+    assert update_html(None, [], [], count=0) == '<p>No parameters feed this view: Adam changes nothing here.</p>'

@@ -6,6 +6,7 @@
     heatmap.py   a parameter matrix as striped rows
     page.py      the layout direction that fits a 16:9 screen
     escape.py    text that is not ours, made safe for DOT
+    ids.py       the id of each node, edge and matrix cluster (what a frame player lights)
 """
 
 from .digraph import draw

@@ -4,7 +4,8 @@ One style table (style.py) for everything; clusters by position, layer, block
 and head (a cluster is drawn when it holds two or more nodes); boundary nodes
 dashed; a legend and the notes in the picture. Node names come from trace ids,
 clusters are numbered in drawing order, and nodes and edges are emitted in a
-fixed order, so the same view always gives the same DOT text.
+fixed order, so the same view always gives the same DOT text. Each drawn node,
+edge and matrix cluster carries its `id` (ids.py) for the frame player.
 """
 
 import math
@@ -17,6 +18,7 @@ import graphviz_export.draw.labels as labels
 
 from ..fold.summary import figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
+from .ids import edge_id, node_id
 from .page import choose_rankdir, label_width_lr
 from .style import (
     BOUNDARY,
@@ -43,12 +45,14 @@ from .style import (
 
 
 def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,
-         red_edges=(), list_missing=True):
+         red_edges=(), list_missing=True, fields=None):
     """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
     and the reason in the tooltip; notes: lines for a note box (health flags);
     annotate: {node id: text} written on the scalar node as one more field (the
     failure picture's "found | should be"); red_edges: {(child id, parent id)} drawn red;
-    list_missing: name highlighted ids outside the view in the notes (else one count)."""
+    list_missing: name highlighted ids outside the view in the notes (else one count);
+    fields: a dict to fill with {node name: (data field, grad field)} of every scalar and
+    summary node, as drawn (labels.value_fields: what the frame player rewrites)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
     if missing and not list_missing:
@@ -94,8 +98,8 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
-                                    'box' if item.name in boxes else rankdir)
-                container.node(item.name, **attrs)
+                                    'box' if item.name in boxes else rankdir, fields)
+                container.node(item.name, id=node_id(item.name), **attrs)
 
     emit(g, root)
     if uses:
@@ -104,6 +108,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
+        attrs['id'] = edge_id(e.src, e.dst)
         if wrap and _enters_mlp(names[e.src], names[e.dst]):
             attrs['constraint'] = 'false'   # the MLP restarts at the left, under the attention
         if (e.src, e.dst) in red:
@@ -355,7 +360,7 @@ def _enters_mlp(src, dst):
             and src.scope.pos == dst.scope.pos)
 
 
-def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR'):
+def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR', fields=None):
     why = reasons.get(node.name, ())
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
@@ -373,6 +378,8 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         fill, font = grad_fill(trace.grad[i])
         attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
+        if fields is not None:
+            fields[node.name] = labels.value_fields(trace, node)
     else:
         attrs = dict(NODE_CLASS['group'])
         shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
@@ -382,6 +389,8 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         fill, font = group_fill(shown.grad_min, shown.grad_max, shown.grad_norm)
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
+        if fields is not None:
+            fields[node.name] = labels.value_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
     if _feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
@@ -465,7 +474,7 @@ def _edge_attrs(trace, e, names, folded, edge_grads, anchors):
     if e.kind == 'focus' and src.kind == 'scalar' and trace.param_cell(src.ids[0]) is not None:
         attrs['label'] = escape.plain(_use_label(trace, src.ids[0], dst, e))
     elif e.kind == 'focus' and src.kind == 'matrix':
-        attrs['label'] = escape.plain(f'\u2016grad share\u2016 {fmt(e.contrib_norm)}')
+        attrs['label'] = escape.plain(f'\u2016{labels.words(trace)[1]} share\u2016 {fmt(e.contrib_norm)}')
     elif edge_grads:
         attrs['label'] = labels.edge_label(e)
     return attrs
@@ -506,7 +515,7 @@ def _title(trace, folded):
              f"{st['edges']} edges \u00b7 {st['ops']} ops in view + {st['boundary_ops']} on its boundary, "
              f"{st['folded_ops'] + st['folded_boundary_ops']} of them folded into summary nodes"]
     if 'loss_id' in trace.meta:
-        lines[-1] += f" \u00b7 loss {fmt(trace.loss)}"
+        lines[-1] += f" \u00b7 {labels.words(trace)[2]} {fmt(trace.loss)}"
     if folded.expand:
         lines.append('expanded to scalars: ' + ', '.join(folded.expand))
     return escape.lines(lines)

@@ -16,6 +16,8 @@ row's grad stripe, so the picture shows which row each position used
 import graphviz_export.draw.escape as escape
 from microgpt.recording.names import char_name
 
+from .ids import node_id
+from .labels import words
 from .style import CLUSTER, HIGHLIGHT, NODE_CLASS, fmt, full, heat_fill
 
 CELL = 0.1  # inches per cell
@@ -54,10 +56,11 @@ def heatmap_cluster(container, trace, node, name, reasons=()):
     gmax = max((abs(x) for x in grad), default=0.0)
     cluster = f'cluster_{node.name}'
     with container.subgraph(name=cluster) as c:
-        c.attr(label=escape.lines([f'{name}  {rows}x{cols}', f'left: data (max |data| {fmt(dmax)})',
-                                   f'right: grad (max |grad| {fmt(gmax)})',
+        data_word, grad_word, _ = words(trace)
+        c.attr(label=escape.lines([f'{name}  {rows}x{cols}', f'left: {data_word} (max |data| {fmt(dmax)})',
+                                   f'right: {grad_word} (max |grad| {fmt(gmax)})',
                                    'colour: sign, and |x| / max in factors of 4']),
-               **CLUSTER['matrix'])
+               id=node_id(node.name), **CLUSTER['matrix'])
         if reasons:
             c.attr(tooltip=escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons]), **HIGHLIGHT)
         for part, values, scale in (('d', data, dmax), ('g', grad, gmax)):

@@ -5,6 +5,10 @@ Summary nodes are records read top to bottom: what the group computes, how
 many values and ops it holds, then its data range and grad range and norm
 (summary.figures over its values). Labels show 4 significant digits;
 tooltips give every digit (repr), the scope path and the node ids.
+
+The data and grad fields (value_fields) are also what the frame player looks for
+and rewrites (draw records them per node: steps/frame_texts.py). A before/after picture (its trace
+carries meta['diff'], steps/diff.delta_trace) calls its numbers 'Δdata' and 'Δgrad'.
 """
 
 import graphviz_export.draw.escape as escape
@@ -160,11 +164,32 @@ def scalar_head(trace, i, at_pos):
     return f'{op} \u2192 {name}'
 
 
+def words(trace):
+    """What a picture calls a node's numbers and the loss: 'data', 'grad', 'loss'; in a
+    before/after picture, whose numbers are differences, 'Δdata', 'Δgrad', 'Δ loss'."""
+    if trace.meta.get('diff') is not None:
+        return '\u0394data', '\u0394grad', '\u0394 loss'
+    return 'data', 'grad', 'loss'
+
+
+def value_fields(trace, node, fig=None, share=None):
+    """(data field, grad field) of a scalar or summary node's record, as drawn:
+    ('data 0.1234', 'grad -0.0012'), ('data -1 … 2', 'grad here 0 … 0.5')."""
+    data, grad, _ = words(trace)
+    if node.kind == 'scalar':
+        i = node.ids[0]
+        return f'{data} {fmt(trace.data[i])}', f'{grad} {fmt(trace.grad[i])}'
+    g = share or fig
+    word = f'{grad} here' if share is not None else grad
+    return (f'{data} {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
+            f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}')
+
+
 def scalar_label(trace, node, note=None, rankdir='LR'):
     """micrograd's record: across in an LR layout, stacked (narrow) in a TB one."""
     i = node.ids[0]
     head = scalar_head(trace, i, node.side != 'interior')
-    fields = [head, f'data {fmt(trace.data[i])}', f'grad {fmt(trace.grad[i])}']
+    fields = [head, *value_fields(trace, node)]
     if node.focus and trace.param_cell(i) is not None:
         fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
     if note:
@@ -202,9 +227,9 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir=
         if node.side == 'output':
             title = 'used by: ' + title
     g = share or fig
-    word = 'grad here' if share is not None else 'grad'
-    fields = [title, count, f'data {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
-              f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}', f'\u2016{word}\u2016 {fmt(g.grad_norm)}']
+    grad = words(trace)[1]
+    word = f'{grad} here' if share is not None else grad
+    fields = [title, count, *value_fields(trace, node, fig, share), f'\u2016{word}\u2016 {fmt(g.grad_norm)}']
     loss_id = trace.meta.get('loss_id')
     if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
         n = len(trace.positions())

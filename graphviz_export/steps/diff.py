@@ -8,8 +8,9 @@ parameters, Δ activation elsewhere), grad, local derivatives and contributions.
 Drawing it with the ordinary pipeline gives ONE layout (the graph is the same,
 so is the folding) and ONE colour scale (every fill comes from the same style
 function of Δgrad; a matrix heat-map scales Δθ and Δgrad by their own largest
-|Δ|, as it does for values). The SVG's 'data'/'grad' texts become 'Δdata' /
-'Δgrad', and a note box gives the loss before, after and its change.
+|Δ|, as it does for values). The delta trace carries meta['diff'], so its labels
+say 'Δdata' / 'Δgrad' / 'Δ loss' from the start (draw/labels.words), and a note
+box gives the loss before, after and its change.
 """
 
 from array import array
@@ -18,7 +19,6 @@ from microgpt.errors import InputError
 from microgpt.recording import Trace
 
 from ..view import build_view, render_view
-from .svg_ids import tag_svg
 
 
 class DiffError(InputError):
@@ -70,16 +70,8 @@ def build_diff(before, after, labels=('before', 'after'), **view_options):
     return build_view(delta, notes=notes, **view_options)
 
 
-def relabel_svg(svg):
-    """'data …' / 'grad …' / '‖grad‖ …' texts of the drawing -> 'Δdata …' / 'Δgrad …' / '‖Δgrad‖ …'."""
-    for word in ('data', 'grad'):
-        svg = svg.replace(f'>{word} ', f'>\u0394{word} ').replace(f'>\u2016{word}', f'>\u2016\u0394{word}')
-        svg = svg.replace(f'>left: {word}', f'>left: \u0394{word}').replace(f'>right: {word}', f'>right: \u0394{word}')
-    return svg.replace(' \u00b7 loss ', ' \u00b7 \u0394 loss ')
-
-
 def diff_svg(before, after, labels=('before', 'after'), *, renderer='auto', timeout=60.0, **view_options):
     """(view, svg text) of the before/after picture."""
     view = build_diff(before, after, labels, **view_options)
     svg = render_view(view, 'svg', timeout=timeout, renderer=renderer).decode('utf-8')
-    return view, relabel_svg(tag_svg(svg, view.folded))
+    return view, svg

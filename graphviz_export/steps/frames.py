@@ -28,12 +28,20 @@ engine finished first (the smallest backward rank among its members) goes next,
 so the frames follow the real backward pass wherever the folding allows.
 A folding whose visible graph has a cycle has no topological order; the
 cycle's nodes are then named in the error.
+
+What each frame's texts read (the nodes' running sums, 'grad ?', the edges' labels)
+is computed here too (frame_texts.py; with the drawn SVG, where each edge label goes:
+edge_labels.py), once for every surface that plays or prints frames.
 """
 
 import heapq
-import math
 
 from microgpt.errors import InputError
+from microgpt.files import json_safe
+
+from ..draw.ids import edge_id, node_id
+from .edge_labels import place_edge_labels
+from .frame_texts import add_node_fields, edge_text
 
 MODES = ('backward', 'forward')
 FORMAT = 'microgpt-graph frames'
@@ -42,20 +50,6 @@ VERSION = 1
 
 class FramesError(InputError):
     """The view cannot be stepped through (bad mode, or a cycle in its folding)."""
-
-
-def _num(x):
-    """JSON has no NaN or infinity: those become strings (as view.to_json does)."""
-    return x if math.isfinite(x) else repr(x)
-
-
-def svg_edge_id(src, dst):
-    """The id the SVG element of drawn edge src -> dst carries (svg_ids.tag_svg)."""
-    return f'edge-{src}-{dst}'
-
-
-def svg_node_id(name):
-    return f'node-{name}'
 
 
 def visible_graph(folded):
@@ -118,16 +112,20 @@ def order(trace, folded, mode='backward'):
     return out
 
 
-def frames(view, mode='backward'):
-    """The frames of `view` (a View from build_view) as a JSON-able dict."""
-    return frames_of(view.trace, view.folded, mode)
+def frames(view, mode='backward', svg=None):
+    """The frames of `view` (a View from build_view) as a JSON-able dict; with `svg`, the
+    view drawn (text), each labelled edge also says where its label goes ('at')."""
+    return frames_of(view.trace, view.folded, mode, svg, view.fields)
 
 
-def frames_of(trace, folded, mode='backward'):
+def frames_of(trace, folded, mode='backward', svg=None, drawn=None):
+    """frames() of a folding; `drawn`: its nodes' data and grad fields as drawn (View.fields)."""
     seq = order(trace, folded, mode)
-    if mode == 'forward':
-        return _forward(trace, folded, seq)
-    return _backward(trace, folded, seq)
+    out = _forward(trace, folded, seq) if mode == 'forward' else _backward(trace, folded, seq)
+    add_node_fields(trace, drawn or {}, out)
+    if svg is not None:
+        place_edge_labels(out, svg)
+    return out
 
 
 def _owner(folded):
@@ -143,7 +141,7 @@ def _node_info(trace, n):
     d = {'kind': n.kind, 'side': n.side}
     if n.kind == 'scalar':
         i = n.ids[0]
-        d.update(id=i, label=trace.label(i), data=_num(trace.data[i]), grad=_num(trace.grad[i]))
+        d.update(id=i, label=trace.label(i), data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
     else:
         d.update(ops=len(n.ids), values=len(n.values))
     return d
@@ -194,19 +192,19 @@ def _backward(trace, folded, seq):
             for _, _, c in parts:
                 total += c
             shown = drawn[(src, name)]
-            d = {'src': src, 'dst': name, 'svg': svg_edge_id(*shown), 'count': count,
-                 'contribution': _num(total)}
+            d = {'src': src, 'dst': name, 'svg': edge_id(*shown), 'count': count,
+                 'contribution': json_safe(total)}
             if shown[0] != src:
-                d['via'] = svg_node_id(shown[0])     # a referenced hub: its reference node
+                d['via'] = node_id(shown[0])     # a referenced hub: its reference node
             if count == 1:      # one scalar edge, whatever the folding: its own numbers
-                d.update(local=_num(local[one[1]]), upstream=_num(grad[one[0]]), parent=one[0])
+                d.update(local=json_safe(local[one[1]]), upstream=json_safe(grad[one[0]]), parent=one[0])
             elif nodes[src].kind == 'scalar' and n.kind == 'scalar':     # x*x, x+x
-                d.update(local=_num(lsum), upstream=_num(grad[n.ids[0]]))
-            d['text'] = _edge_text(d)
+                d.update(local=json_safe(lsum), upstream=json_safe(grad[n.ids[0]]))
+            d['text'] = edge_text(d)
             edges.append(d)
-        f = {'frame': k, 'node': name, 'svg': svg_node_id(name), 'edges': edges}
+        f = {'frame': k, 'node': name, 'svg': node_id(name), 'edges': edges}
         if n.kind == 'scalar':
-            f['grad'] = _num(grad[n.ids[0]])
+            f['grad'] = json_safe(grad[n.ids[0]])
         out_frames.append(f)
 
     # -- nodes and the ledgers of scalar nodes ---------------------------------------------
@@ -274,9 +272,9 @@ def _running(entries, is_loss):
         last = max(k for k, row in enumerate(rows) if row[0] == f)
         rows[last][4] = s
     for row in rows:
-        row[3] = _num(row[3])
+        row[3] = json_safe(row[3])
         if row[4] is not None:
-            row[4] = _num(row[4])
+            row[4] = json_safe(row[4])
     return rows
 
 
@@ -286,18 +284,6 @@ def ledger_sum(rows):
         return 0.0
     last_frame = max(r[0] for r in rows)
     return [r[4] for r in rows if r[0] == last_frame and r[4] is not None][-1]
-
-
-def _edge_text(d):
-    if 'local' in d and 'upstream' in d and d['count'] == 1:
-        return f"{_f(d['local'])} \u00d7 {_f(d['upstream'])} = {_f(d['contribution'])}"
-    if 'local' in d and 'upstream' in d:
-        return f"\u03a3 {d['count']}: {_f(d['local'])} \u00d7 {_f(d['upstream'])} = {_f(d['contribution'])}"
-    return f"\u03a3 of {d['count']} local \u00d7 upstream = {_f(d['contribution'])}"
-
-
-def _f(x):
-    return x if isinstance(x, str) else f'{x:.4g}'
 
 
 def _forward(trace, folded, seq):
@@ -311,11 +297,11 @@ def _forward(trace, folded, seq):
     info = {}
     for k, name in enumerate(seq):
         n = nodes[name]
-        edges = [{'src': s, 'dst': name, 'svg': svg_edge_id(*drawn[(s, name)])}
+        edges = [{'src': s, 'dst': name, 'svg': edge_id(*drawn[(s, name)])}
                  for s in dict.fromkeys(inputs.get(name, ()))]
-        f = {'frame': k, 'node': name, 'svg': svg_node_id(name), 'edges': edges}
+        f = {'frame': k, 'node': name, 'svg': node_id(name), 'edges': edges}
         if n.kind == 'scalar':
-            f['data'] = _num(trace.data[n.ids[0]])
+            f['data'] = json_safe(trace.data[n.ids[0]])
         out_frames.append(f)
         d = _node_info(trace, n)
         d['frame'] = k

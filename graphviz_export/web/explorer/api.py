@@ -34,14 +34,14 @@ from microgpt.recording.adam import REFERENCE_STEPS
 from microgpt.recording.session import optimizer_state
 from microgpt.recording.sourcemap import SourceMap
 
+from ...draw.style import full
 from ...fold import expanded_ids, node_floor
 from ...select import select
-from ...steps.diff import relabel_svg
 from ...steps.frames import frames
-from ...steps.svg_ids import tag_svg
 from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
-from .clicks import exact, node_details, view_nodes
+from ..update_table import update_html
+from .clicks import node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, view_links
 
@@ -158,10 +158,7 @@ class Api:
             except _render.RenderError as e:
                 raise ApiError(500, f"render failed: {e}") from None
             t2 = time.perf_counter()
-            # stable ids (node-<name>, edge-<src>-<dst>): what a step-through frame lights
-            svg = tag_svg(svg.decode('utf-8'), view.folded)
-            if comparison is not None:
-                svg = relabel_svg(svg)
+            svg = svg.decode('utf-8')      # its groups carry the ids a frame lights (draw/ids.py)
             nodes = view_nodes(trace, view, state)
             # what a click on a node changes: turned into a URL per request (links.py), not sent as is
             clicks = {name: d.pop('to') for name, d in nodes.items() if 'to' in d}
@@ -275,7 +272,7 @@ class Api:
         if got is None:
             with self._build:
                 try:
-                    got = frames(entry['view'], mode)
+                    got = frames(entry['view'], mode, entry['svg'])
                 except InputError as e:
                     raise _bad(e) from None
                 for name, d in got['nodes'].items():     # groups: their scope path, as the page names them
@@ -294,7 +291,8 @@ class Api:
 
         Every row is one page away: `matrix` (one parameter matrix's rows), `sort` (id |
         delta: largest |change| first), `offset` and `limit` (<= 400) page through them;
-        `matrices` sums up each matrix in view (update.matrix_summary)."""
+        `matrices` sums up each matrix in view (update.matrix_summary); `html` is the table
+        (web/update_table.py, the tour's too)."""
         state, own = self._parse(query, extra=('matrix', 'sort', 'offset', 'limit'))
         paging = self._paging(own)
         key, trace = self._trace(state)
@@ -322,21 +320,28 @@ class Api:
                                 f"matrices: {', '.join(trace.param_names)}")
         largest = max(rows, key=lambda r: abs(r['delta']), default=None)
         matrices = matrix_summary(trace, rows)
+        page, matched = page_rows(rows, **paging)
+        recording = 'after' if cmp is not None else 'this recording'
+        self._source(upd, cmp, opt, finished, state)
+        html = update_html(upd, page, matrices, count=len(rows), matched=matched, paging=paging, recording=recording)
         for m in matrices:
             for k in ('norm_delta', 'max_delta', 'largest_delta', 'norm_grad'):
-                m[k] = exact(m[k])
-        page, matched = page_rows(rows, **paging)
+                m[k] = full(m[k])
         page = [dict(r) for r in page]
         for r in page:
             for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
-                r[k] = exact(r[k])
+                r[k] = full(r[k])
         names = {n.name: [i for i in n.ids if trace.param_cell(i) is not None]
                  for n in entry['view'].folded.nodes if n.kind != 'ref'}
-        upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=exact(upd['lr_t']),
+        upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
                    **{k: paging[k] for k in ('matrix', 'sort', 'offset', 'limit')},
                    largest=None if largest is None else largest['name'],
-                   nodes={k: len(v) for k, v in names.items() if v},
-                   recording='after' if cmp is not None else 'this recording')
+                   nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html)
+        return upd
+
+    @staticmethod
+    def _source(upd, cmp, opt, finished, state):
+        """Where the update's moments come from, in words (upd['source'])."""
         if cmp is None and opt is not None:
             upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
                              f"(the update of step {opt['step'] + 1})")
@@ -349,7 +354,6 @@ class Api:
             upd['source'] = 'fresh optimizer (m = v = 0), step 1: a checkpoint stores no optimizer state'
         elif state.get('ckpt'):
             upd['source'] += ' (this checkpoint stores no optimizer state)'
-        return upd
 
     @staticmethod
     def _paging(own):
@@ -392,8 +396,8 @@ class Api:
             return node_links(state, node_details(trace, i, self.sources), drawn)
         d = node_links(state, node_details(cmp.delta, i, self.sources), drawn)
         d['compare'] = {'labels': list(cmp.labels),
-                        'data': [exact(cmp.before.data[i]), exact(cmp.after.data[i]), exact(cmp.delta.data[i])],
-                        'grad': [exact(cmp.before.grad[i]), exact(cmp.after.grad[i]), exact(cmp.delta.grad[i])]}
+                        'data': [full(cmp.before.data[i]), full(cmp.after.data[i]), full(cmp.delta.data[i])],
+                        'grad': [full(cmp.before.grad[i]), full(cmp.after.grad[i]), full(cmp.delta.grad[i])]}
         return d
 
     def _drawn(self, key, state):

@@ -6,21 +6,14 @@ engine's order, and the line of code that made it).
 
 import math
 
+from microgpt.files import json_safe
 from microgpt.recording import FIELDS, scope_path
 
+from ...draw.style import full
 from ...fold import expanded_ids
 from ...fold.summary import op_counts
 
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
-
-
-def exact(x):
-    """A float at full precision: repr (JSON has no NaN/inf, and repr round-trips)."""
-    return repr(float(x))
-
-
-def finite(x):
-    return x if math.isfinite(x) else repr(x)
 
 
 def view_nodes(trace, view, state):
@@ -44,7 +37,7 @@ def view_nodes(trace, view, state):
                     g = a
                 if b > c:
                     c = b
-            d['mag'] = [finite(g), finite(c)]
+            d['mag'] = [json_safe(g), json_safe(c)]
         if n.kind == 'scalar':
             i = n.ids[0]
             d.update(id=i, path=trace.scope_path(i), label=trace.label(i))
@@ -89,19 +82,19 @@ def click_target(trace, n, level, state, path, kind):
 
 def node_details(trace, i, sources):
     kids = trace.children(i)
-    inputs = [{'id': c, 'label': trace.label(c), 'data': exact(trace.data[c]), 'local': exact(lg), 'contrib': exact(cg)}
+    inputs = [{'id': c, 'label': trace.label(c), 'data': full(trace.data[c]), 'local': full(lg), 'contrib': full(cg)}
               for c, lg, cg in zip(kids, trace.local_grads(i), trace.contributions(i))]
     uses = trace.uses(i)
     total = 0.0
     for _, _, c in uses:
         total += c              # in backward's order, from 0: the engine's own sum
-    listed = [{'id': p, 'label': trace.label(p), 'path': trace.scope_path(p), 'local': exact(lg),
-               'contrib': exact(c)} for p, lg, c in uses[:MAX_LISTED]]
+    listed = [{'id': p, 'label': trace.label(p), 'path': trace.scope_path(p), 'local': full(lg),
+               'contrib': full(c)} for p, lg, c in uses[:MAX_LISTED]]
     scope = trace.scope_of(i)
-    d = {'id': i, 'label': trace.label(i), 'op': trace.op_name(i), 'data': exact(trace.data[i]),
-         'grad': exact(trace.grad[i]), 'path': trace.scope_path(i), 'scope': dict(zip(FIELDS, scope)),
+    d = {'id': i, 'label': trace.label(i), 'op': trace.op_name(i), 'data': full(trace.data[i]),
+         'grad': full(trace.grad[i]), 'path': trace.scope_path(i), 'scope': dict(zip(FIELDS, scope)),
          'backward_rank': trace.backward_rank[i], 'inputs': inputs[:MAX_LISTED], 'n_inputs': len(inputs),
-         'uses': listed, 'n_uses': len(uses), 'uses_sum': exact(total),
+         'uses': listed, 'n_uses': len(uses), 'uses_sum': full(total),
          'sum_is_grad': (total == trace.grad[i]) or (math.isnan(total) and math.isnan(trace.grad[i])),
          'source': source_of(trace, i, scope, sources), 'ops_folded': 1}
     if i in trace.pow_exponent:

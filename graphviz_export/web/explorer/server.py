@@ -36,8 +36,9 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-# the step-through player is shared with the tours (graphviz_export/web/static): served from there, not copied
-SHARED = {'graphviz_export.web': ('stepper.js', 'stepper.css')}
+# the step-through player, escape and number format are shared with the tours (graphviz_export/web/static):
+# served from there, not copied
+SHARED = {'graphviz_export.web': ('format.js', 'stepper.js', 'stepper.css')}
 
 
 def _assets():

@@ -1,30 +1,26 @@
 /* microgpt-graph stepper: play a view's frames (graphviz_export/steps/frames.py) on its SVG.
  *
- * Nothing is laid out again: a frame only switches CSS classes on the SVG's node
- * and edge groups (ids node-<name>, edge-<src>-<dst>; graphviz_export/steps/svg_ids.py),
- * rewrites the "grad ..." / "data ..." text of nodes not yet computed ('grad ?', or
- * 'grad += 0.2 (1/3)': the ledger's sum so far, 1 of 3 contributions in), and puts
- * the current edges' `local x upstream = contribution` labels on them, clear of the nodes.
+ * Nothing is laid out again and nothing is computed here: a frame switches CSS classes on
+ * the SVG's node and edge groups (ids node-<name>, edge-<src>-<dst>, set in the DOT:
+ * graphviz_export/draw/ids.py), writes each node's data/grad field as the frames say it
+ * reads at this position ('grad ?', 'grad += 0.2 (1/3)' or a narrower form, the final
+ * text: steps/frame_texts.py), and puts the current edges' `local x upstream =
+ * contribution` labels where the frames place them (steps/edge_labels.py). The slides of
+ * a tour (web/tour/slides.py) apply the same frames the same way.
  *
  *   const s = MicrogptStepper.attach(svgElement, framesJson, {panel: el, onchange: fn});
  *   s.play(); s.pause(); s.step(+1); s.seek(12); s.speed(2); s.position(); s.count;
  *   s.detach();   // restores the SVG as it was
  *
  * Positions run 0..count: 0 is before the first frame (nothing computed yet),
- * p is "frames 0..p-1 done, frame p-1 current". No dependencies, no network.
+ * p is "frames 0..p-1 done, frame p-1 current". Needs format.js (MicrogptFormat: the
+ * pages' one escape and number format); no network.
  */
 (function (root) {
   'use strict';
   var NS = 'http://www.w3.org/2000/svg';
   var STATES = ['mg-pending', 'mg-current', 'mg-done'];
-
-  function fmt(x) {
-    if (typeof x === 'string') return x;
-    if (x === null || x === undefined) return '?';
-    if (x === 0) return '0';
-    var a = Math.abs(x);
-    return (a >= 1e-3 && a < 1e4) ? String(Number(x.toPrecision(4))) : x.toExponential(3);
-  }
+  var esc = root.MicrogptFormat.esc, fmt = root.MicrogptFormat.fmt;
 
   function attach(svg, frames, opts) {
     opts = opts || {};
@@ -32,7 +28,7 @@
     var list = frames.frames;
     var count = list.length;
     var nodeEls = {};          // name -> <g>
-    var texts = {};            // name -> [{el, original, kind: 'grad'|'data'}]
+    var fields = {};           // name -> [{el, original, size, shown: [[p, text, scale?], ...]}]
     var edgeEls = {};          // svg id -> <g>
     var added = [];            // overlay elements of the current frame
     var pos = 0, timer = null, rate = 1;
@@ -44,13 +40,11 @@
       var g = svg.querySelector('[id="node-' + name + '"]');
       if (!g) return;
       nodeEls[name] = g;
-      var ts = [];
-      g.querySelectorAll('text').forEach(function (t) {
-        var s = t.textContent;
-        if (s.indexOf('grad ') === 0) ts.push({el: t, original: s, kind: 'grad'});
-        else if (s.indexOf('data ') === 0) ts.push({el: t, original: s, kind: 'data'});
-      });
-      texts[name] = ts;
+      var texts = Array.prototype.slice.call(g.querySelectorAll('text'));
+      fields[name] = (frames.nodes[name].fields || []).map(function (f) {
+        var el = texts.find(function (t) { return t.textContent === f.drawn; });
+        return el ? {el: el, original: f.drawn, size: el.getAttribute('font-size'), shown: f.shown} : null;
+      }).filter(Boolean);
     });
     list.forEach(function (f) {
       f.edges.forEach(function (e) {
@@ -63,156 +57,53 @@
     overlay.setAttribute('class', 'mg-overlay');
     (svg.querySelector('g.graph') || svg).appendChild(overlay);
 
-    // the sum shown for node `name` at position p: [sum, arrived, total] or null
-    function partial(name, p) {
-      var info = frames.nodes[name];
-      if (!info.ledger) return null;
-      var sum = null, arrived = 0;
-      info.ledger.forEach(function (row) {
-        if (row[0] <= p - 1) { arrived += 1; if (row[4] !== null) sum = row[4]; }
+    // what field f reads at position p: its last entry from p or before ([p, text, scale?])
+    function shownAt(f, p) {
+      var got = f.shown[0];
+      for (var i = 1; i < f.shown.length && f.shown[i][0] <= p; i++) got = f.shown[i];
+      return got;
+    }
+
+    function setTexts(name, p) {
+      (fields[name] || []).forEach(function (f) {
+        var s = shownAt(f, p), el = f.el;
+        // the product as is (String: the shortest form, as the slides' Python repr writes it)
+        var size = s.length > 2 && f.size ? String(parseFloat(f.size) * s[2]) : f.size;
+        if (el.textContent !== s[1]) el.textContent = s[1];
+        if (size && el.getAttribute('font-size') !== size) el.setAttribute('font-size', size);
       });
-      return arrived ? [sum, arrived, info.ledger.length] : null;
-    }
-
-    // the width a text may take: its original's (what Graphviz sized the field for) plus the
-    // field's margin, and the original's width per character; read once, for every text at once
-    var measured = false;
-    function measureTexts() {
-      measured = true;
-      Object.keys(texts).forEach(function (name) {
-        texts[name].forEach(function (t) {
-          var len = t.el.getComputedTextLength ? t.el.getComputedTextLength() : 0;
-          t.size = t.el.getAttribute('font-size');
-          t.room = len + 6;
-          t.cw = t.original.length ? len / t.original.length : 0;
-        });
-      });
-    }
-
-    // write `s` in place of text t's original; a running sum ('grad += -0.6111 (2/3)') is wider
-    // than the field Graphviz sized for 'grad 0.2': it drops its count, then its 'grad ', and
-    // shrinks (to 80% at least) until it fits. Widths are estimated from the original's width
-    // per character, so a frame reads no layout while it writes.
-    function show(t, s) {
-      var el = t.el;
-      if (t.size) el.setAttribute('font-size', t.size);
-      el.textContent = s;
-      if (s === t.original || !t.cw || !t.size) return;
-      var m = /^grad \+= (\S+) \(\d+\/\d+\)$/.exec(s);
-      var variants = m ? [s, '+= ' + m[1] + s.slice(s.lastIndexOf(' ')), '+= ' + m[1]] : [s];
-      for (var i = 0; i < variants.length; i++) {
-        var len = t.cw * variants[i].length;
-        if (len <= t.room || len * 0.8 <= t.room || i === variants.length - 1) {
-          el.textContent = variants[i];
-          if (len > t.room) el.setAttribute('font-size', (parseFloat(t.size) * t.room / len).toFixed(2));
-          return;
-        }
-      }
-    }
-
-    function setText(name, p, state) {
-      var info = frames.nodes[name];
-      (texts[name] || []).forEach(function (t) {
-        var s = t.original;
-        if (mode === 'backward' && t.kind === 'grad' && state !== 'mg-done' && state !== 'mg-current') {
-          var part = partial(name, p);
-          s = part ? 'grad += ' + fmt(part[0]) + ' (' + part[1] + '/' + part[2] + ')' : 'grad ?';
-        } else if (mode === 'forward' && t.kind === 'grad') {
-          s = 'grad ?';
-        } else if (mode === 'forward' && t.kind === 'data' && state === 'mg-pending') {
-          s = 'data ?';
-        }
-        if (t.el.textContent !== s) show(t, s);
-      });
-      return info;
-    }
-
-    // node boxes in the graph's coordinates, measured once: labels keep off them
-    var boxes = null;
-    function nodeBoxes() {
-      if (!boxes) {
-        boxes = [];
-        svg.querySelectorAll('g.node').forEach(function (n) {
-          try { var b = n.getBBox(); boxes.push(b); } catch (e) { /* not rendered */ }
-        });
-      }
-      return boxes;
-    }
-    function overlaps(a, b) {
-      return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
-    }
-
-    // where to put a label on edge `g`: where its text is clear of every node box and of the
-    // labels already placed: on the path (its middle, then 35%, 65%, 20%, 80%, 10%, 90% of
-    // its length), else one, two or three lines above or below those points; the middle when
-    // nothing is clear. `b0` is the text's box at (0, 0), `points` the path's points at those
-    // fractions (read beforehand: placing writes only). Returns [x, y, box].
-    var FRACTIONS = [0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9];
-    var LINES = [0, -1, 1, -2, 2, -3, 3];
-    function pathPoints(g) {
-      var path = g.querySelector('path');
-      if (!path || !path.getTotalLength) return null;
-      var L = path.getTotalLength();
-      return FRACTIONS.map(function (f) { return path.getPointAtLength(L * f); });
-    }
-    function place(b0, points, placed) {
-      var clear = nodeBoxes().concat(placed), step = b0.height + 2;
-      for (var i = 0; i < LINES.length; i++) {
-        for (var j = 0; j < points.length; j++) {
-          var x = points[j].x, y = points[j].y - 3 + LINES[i] * step;
-          var b = {x: b0.x + x, y: b0.y + y, width: b0.width, height: b0.height};
-          if (!clear.some(function (c) { return overlaps(b, c); })) return [x, y, b];
-        }
-      }
-      var x0 = points[0].x, y0 = points[0].y - 3;
-      return [x0, y0, {x: b0.x + x0, y: b0.y + y0, width: b0.width, height: b0.height}];
     }
 
     function render() {
       var cur = pos > 0 ? list[pos - 1] : null;
-      if (!measured) { measureTexts(); nodeBoxes(); }   // reads, before this frame writes
       Object.keys(nodeEls).forEach(function (name) {
         var k = frames.nodes[name].frame;
         var state = k < pos - 1 ? 'mg-done' : k === pos - 1 ? 'mg-current' : 'mg-pending';
         var cl = nodeEls[name].classList;
         STATES.forEach(function (s) { if (s !== state) cl.remove(s); });
         cl.add(state);
-        setText(name, pos, state);
+        setTexts(name, pos);
       });
       Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
       while (added.length) { var a = added.pop(); a.parentNode && a.parentNode.removeChild(a); }
       if (cur) {
-        var labels = [];
-        cur.edges.forEach(function (e) {   // writes: classes, and each label's text at (0, 0)
+        cur.edges.forEach(function (e) {
           var g = edgeEls[e.svg];
           if (e.via && edgeEls[e.via]) edgeEls[e.via].classList.add('mg-active');
           if (!g) return;
           g.classList.add('mg-active');
-          if (mode !== 'backward' || !e.text) return;
+          if (mode !== 'backward' || !e.text || !e.at) return;
           var t = document.createElementNS(NS, 'text');
           t.setAttribute('class', 'mg-edge-label');
+          t.setAttribute('x', e.at[0]);
+          t.setAttribute('y', e.at[1]);
           t.textContent = e.text;
           overlay.appendChild(t);
           added.push(t);
-          labels.push([t, g]);
-        });
-        var measuredLabels = labels.map(function (l) { return [l[0], l[0].getBBox(), pathPoints(l[1])]; });
-        var placed = [];
-        measuredLabels.forEach(function (m) {   // then arithmetic and writes only
-          if (!m[2]) { m[0].parentNode.removeChild(m[0]); return; }
-          var at = place(m[1], m[2], placed);
-          m[0].setAttribute('x', at[0]); m[0].setAttribute('y', at[1]);
-          placed.push(at[2]);
         });
       }
       if (opts.panel) opts.panel.innerHTML = panelHtml(cur);
       listeners.forEach(function (fn) { fn(api); });
-    }
-
-    function esc(s) {
-      return String(s).replace(/[&<>"]/g, function (c) {
-        return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c];
-      });
     }
 
     function nodeLabel(name) {
@@ -289,9 +180,9 @@
         pause();
         Object.keys(nodeEls).forEach(function (name) {
           STATES.forEach(function (s) { nodeEls[name].classList.remove(s); });
-          (texts[name] || []).forEach(function (t) {
-            t.el.textContent = t.original;
-            if (t.size) t.el.setAttribute('font-size', t.size);
+          (fields[name] || []).forEach(function (f) {
+            f.el.textContent = f.original;
+            if (f.size) f.el.setAttribute('font-size', f.size);
           });
         });
         Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
@@ -303,5 +194,5 @@
     return api;
   }
 
-  root.MicrogptStepper = {attach: attach, format: fmt};
+  root.MicrogptStepper = {attach: attach};
 })(typeof window !== 'undefined' ? window : this);

@@ -24,7 +24,7 @@
  *   window.explorer.query(state) the URL query of a state (for your own API calls), e.g.
  *                                fetch('/api/frames?' + explorer.query(explorer.state) + '&mode=backward')
  *                                gives graphviz_export.frames of the drawn view; the SVG's node and edge
- *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: svg_ids.py).
+ *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: draw/ids.py).
  *   window.explorer.setUrlState(p)  merge p into the state and the URL (replaceState) WITHOUT drawing:
  *                                    for fields that do not change the drawing (frame, ov)
  *   The step-through (stepthrough.js) keeps `frame` and `mode` in the URL this way.
@@ -50,7 +50,7 @@
     svg: null,                       // the <svg> on screen
     reveal: null,                    // scope path of the group just clicked open (focus on it once drawn)
   };
-  P.esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+  P.esc = window.MicrogptFormat.esc;     // the pages' one escape and number format (format.js)
 
   // -- state <-> query ------------------------------------------------------------------------
   function parseQuery(q) {

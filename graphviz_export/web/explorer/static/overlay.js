@@ -33,12 +33,11 @@
     box.hidden = !ov;
     if (ov) {
       box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node (largest inside a group)<br>` +
-        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + fmtNum(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
+        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + window.MicrogptFormat.fmt(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
         ' <span class="sw ov0"></span>0';
     }
     $('#overlay').value = ov || '';
   }
-  function fmtNum(x) { return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2); }
   $('#overlay').addEventListener('change', (e) => P.setUrlState({ov: e.target.value || null}));
 
   // -- compare: before / after ----------------------------------------------------------------------

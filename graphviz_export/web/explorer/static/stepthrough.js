@@ -4,7 +4,8 @@
  * tour's player (stepper.js, MicrogptStepper) on the SVG already on screen: a frame only switches CSS
  * classes and texts, nothing is laid out again. Positions 0..count are the player's (0: nothing
  * computed yet; grads not yet reached read 'grad ?'); in backward mode one more position, count + 1,
- * is the update phase: what Adam does to the parameters in view (/api/update = graphviz_export.update).
+ * is the update phase: what Adam does to the parameters in view (/api/update = graphviz_export.steps.update,
+ * its table drawn by the server: web/update_table.py).
  *
  * The position is the URL's `frame` and the mode its `mode` (backward | forward), so reload,
  * back/forward and shared links restore them. Opening, closing and changing mode push a history
@@ -23,12 +24,7 @@
   let player = null, frames = null, upd = null;
   let pos = 0, timer = null, rate = 1, ticket = 0, mode = 'backward', open = false;
 
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
-  const fmt = (x) => {
-    const v = Number(x);
-    if (!isFinite(v) || v === 0) return String(x);
-    return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? String(Number(v.toPrecision(3))) : v.toExponential(2);
-  };
+  const esc = window.MicrogptFormat.esc;     // the pages' one escape (format.js)
 
   function buildQuery(state, withMode) {
     const s = Object.assign({}, state);
@@ -175,57 +171,11 @@
     else if (e.target.id === 'upd-sort') setUpdate({sort: e.target.value, offset: 0});
   });
 
-  function summaryHtml(u) {
-    const cell = (k, v) => `<td data-k="${k}" data-v="${esc(v)}" title="${esc(v)}">${esc(fmt(v))}</td>`;
-    let h = '<div class="sumwrap"><table class="mg-update" id="updsum"><tr><th>matrix</th><th title="cells in this view / in the matrix">cells</th>' +
-      '<th title="sqrt(Σ Δvalue²)">‖Δw‖</th><th>max |Δw|</th><th>largest change</th><th title="sqrt(Σ grad²)">‖grad‖</th></tr>';
-    for (const m of u.matrices) {
-      h += `<tr data-matrix="${esc(m.name)}" class="${m.name === u.matrix ? 'on' : ''}" title="show only ${esc(m.name)}'s rows">` +
-        `<td>${esc(m.name)}</td><td data-k="cells" data-v="${m.cells}">${m.cells}${m.cells === m.size ? '' : ' / ' + m.size}</td>` +
-        cell('norm_delta', m.norm_delta) + cell('max_delta', m.max_delta) +
-        `<td data-k="largest" data-v="${esc(m.largest)}" title="Δ ${esc(m.largest_delta)}">${esc(m.largest.slice(m.name.length))} ${esc(fmt(m.largest_delta))}</td>` +
-        cell('norm_grad', m.norm_grad) + '</tr>';
-    }
-    return h + '</table></div>';
-  }
-
+  // the table is the server's (graphviz_export/web/update_table.py, the tour's too): this page
+  // adds the phase and frame, and handles its controls' clicks (above)
   function updateHtml(u) {
-    let h = '<div class="mg-phase mg-phase-update">update</div>' +
-      `<span class="mg-frame">after frame ${count()} / ${count()}</span>`;
-    if (!u.count) return h + '<p>No parameters feed this view: Adam changes nothing here.</p>';
-    h += `<p>Adam on the <b>${u.count}</b> parameters that feed this view (${esc(u.source)}; grads of ${esc(u.recording)}).</p>` +
-      `<p class="mono">lr_t = ${u.lr} × (1 − ${u.step}/${u.num_steps}) = <b id="upd-lrt">${esc(u.lr_t)}</b><br>` +
-      `m = β1·m + (1−β1)·grad, v = β2·v + (1−β2)·grad², m̂ = m/(1−β1^${u.step + 1}), v̂ = v/(1−β2^${u.step + 1})<br>` +
-      `Δvalue = −lr_t · m̂ / (√v̂ + ε) · β1 ${u.beta1}, β2 ${u.beta2}, ε ${u.eps}</p>`;
-    const cols = [['delta', 'Δvalue'], ['grad', 'grad'], ['m', 'm'], ['v', 'v'], ['m_hat', 'm̂'], ['v_hat', 'v̂']];
-    if (u.count <= 3) {          // a few cells: one card each, every digit
-      const more = cols.concat([['data', 'value'], ['new', 'new value']]);
-      h += '<table class="mg-card" id="updtable">';
-      for (const r of u.rows) {
-        h += `<tbody data-id="${r.id}"><tr><th colspan="2">${esc(r.name)}</th></tr>` +
-          more.map((c) => `<tr><td>${c[1]}</td><td class="num" data-k="${c[0]}" data-v="${esc(r[c[0]])}">${esc(r[c[0]])}</td></tr>`).join('') +
-          `<tr><td>lr_t</td><td class="num">${esc(u.lr_t)}</td></tr></tbody>`;
-      }
-      return h + '</table>';
-    }
-    h += `<h4>per matrix <span class="hint">(click one to list only its rows)</span></h4>` + summaryHtml(u);
-    const first = u.matched ? u.offset + 1 : 0, lastRow = u.offset + u.rows.length;
-    h += '<div id="updctl"><label>rows of <select id="upd-matrix">' +
-      `<option value=""${u.matrix ? '' : ' selected'}>every matrix</option>` +
-      u.matrices.map((m) => `<option value="${esc(m.name)}"${m.name === u.matrix ? ' selected' : ''}>${esc(m.name)} (${m.cells})</option>`).join('') +
-      '</select></label> <label>order <select id="upd-sort">' +
-      `<option value="id"${u.sort === 'id' ? ' selected' : ''}>matrix, row, column</option>` +
-      `<option value="delta"${u.sort === 'delta' ? ' selected' : ''}>largest |Δvalue| first</option></select></label> ` +
-      `<button data-page="-1"${u.offset > 0 ? '' : ' disabled'} title="previous ${UPAGE} rows">‹</button>` +
-      `<span id="upd-range">rows ${first}–${lastRow} of ${u.matched}</span>` +
-      `<button data-page="1"${lastRow < u.matched ? '' : ' disabled'} title="next ${UPAGE} rows">›</button></div>`;
-    h += '<div class="updwrap"><table class="mg-update" id="updtable"><tr><th>param</th>' + cols.map((c) => `<th>${c[1]}</th>`).join('') + '</tr>';
-    for (const r of u.rows) {
-      h += `<tr data-id="${r.id}"><td>${esc(r.name)}</td>` +
-        cols.map((c) => `<td data-k="${c[0]}" data-v="${esc(r[c[0]])}" title="${esc(r[c[0]])}">${esc(fmt(r[c[0]]))}</td>`).join('') + '</tr>';
-    }
-    h += '</table></div><p class="hint">every digit: hover a cell</p>';
-    return h;
+    return '<div class="mg-phase mg-phase-update">update</div>' +
+      `<span class="mg-frame">after frame ${count()} / ${count()}</span>` + u.html;
   }
 
   // -- a view was drawn: (re)attach to its SVG --------------------------------------------------
