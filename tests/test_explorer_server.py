@@ -769,9 +769,10 @@ def test_every_page_script_is_loaded_served_and_at_most_600_lines(server):
     assert '<script>' not in html                        # the CSP allows no inline script
     web = Path(files('graphviz_export.web'))
     sizes = {p.relative_to(web).as_posix(): len(p.read_text().splitlines()) for p in sorted(web.rglob('*.js'))}
+    shared = {'stepper.js', 'format.js'}                 # web/static/: the player and the one escape/format
     assert {n for n in sizes if n.startswith('explorer/static/')} == {f'explorer/static/{n}' for n in loaded} - {
-        'explorer/static/stepper.js'}
-    assert 'static/stepper.js' in sizes and 'stepper.js' in loaded
+        f'explorer/static/{n}' for n in shared}
+    assert all(f'static/{n}' in sizes and n in loaded for n in shared)
     over = {n: k for n, k in sizes.items() if k > 600}
     assert not over, f'JS files over 600 lines: {over}'
     for name in loaded:
