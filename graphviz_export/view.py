@@ -232,7 +232,7 @@ def view_dict(view):
              'scope': list(n.scope), 'positions': list(n.positions)}
         if n.kind == 'scalar':
             i = n.ids[0]
-            d.update(id=i, op=trace.op_name(i), label=trace.label(i), scope_path=trace.scope_path(i),
+            d.update(id=i, op=trace.op_name(i), label=trace.name(i), scope_path=trace.scope_path(i),
                      data=_num(trace.data[i]), grad=_num(trace.grad[i]))
         elif n.kind == 'ref':
             d['refers'] = list(n.refers)

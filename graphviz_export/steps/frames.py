@@ -143,7 +143,7 @@ def _node_info(trace, n):
     d = {'kind': n.kind, 'side': n.side}
     if n.kind == 'scalar':
         i = n.ids[0]
-        d.update(id=i, label=trace.label(i), data=_num(trace.data[i]), grad=_num(trace.grad[i]))
+        d.update(id=i, label=trace.name(i), data=_num(trace.data[i]), grad=_num(trace.grad[i]))
     else:
         d.update(ops=len(n.ids), values=len(n.values))
     return d

@@ -64,7 +64,7 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=DEFAULT_NUM_STEP
         size = lr_t * m_hat / (v_hat ** 0.5 + eps_adam)
         data = trace.data[i]
         new = data - size
-        rows.append({'id': i, 'name': f'{cell[0]}[{cell[1]}][{cell[2]}]', 'matrix': cell[0],
+        rows.append({'id': i, 'name': trace.name(i), 'matrix': cell[0],
                      'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
                      'data': data, 'new': new,
                      'delta': new - data, 'step_size': size})

@@ -26,6 +26,7 @@ from operator import sub
 
 from ..files import read_capped_bytes, write_atomic
 from .cells import TraceQueryError, check_param
+from .names import ElementNames
 from .ops import ARITY_TABLE, OP_CODE, OPS
 from .scopes import FIELDS, scope_path
 from .trace_binary import dump_binary, is_binary_trace, read_binary
@@ -158,14 +159,16 @@ class Trace:
         r, c = divmod(i - self.param_base[name], cols)
         return name, r, c
 
-    def label(self, i):
-        """A short human name: 'layer0.attn_wq[3][5]', 'mul #4711', 'const 1e-05'."""
-        cell = self.param_cell(i)
-        if cell is not None:
-            return f"{cell[0]}[{cell[1]}][{cell[2]}]"
-        if self.op[i] == OP_CODE['const']:
-            return f"const {self.data[i]:g}"
-        return f"{self.op_name(i)} #{i}"
+    def name(self, i):
+        """Node i's one name, as every surface shows it: 'q[2]@pos3', "wte['m'][5]",
+        '* \u2192 q[2]@pos3', 'const 1e-05', 'mul #4711' (recording.names)."""
+        return self.names().name(i)
+
+    def names(self):
+        """The trace's namer (recording.names.ElementNames), made on first use."""
+        if 'names' not in self._cache:
+            self._cache['names'] = ElementNames(self)
+        return self._cache['names']
 
     # -- columns and indexes derived on first use ------------------------------------------
     @property
