@@ -569,7 +569,7 @@ def test_the_update_panel_sums_up_each_matrix_and_pages_through_every_row(page):
         top = max(by[m], key=lambda i: abs(delta[i]))
         assert int(got['cells']) == len(by[m])
         assert float(got['max_delta']) == abs(delta[top])
-        assert got['largest'] == '{}[{}][{}]'.format(*trace.param_cell(top))
+        assert got['largest'] == trace.name(top)           # "wte['m'][5]": the cell's one name
         assert float(got['norm_delta']) == pytest.approx(math.sqrt(sum(d * d for d in ds)), rel=1e-12)
         assert float(got['norm_grad']) == pytest.approx(math.sqrt(sum(trace.grad[i] ** 2 for i in by[m])), rel=1e-12)
     assert page.locator('#upd-range').inner_text() == f'rows 1–100 of {len(shown)}'

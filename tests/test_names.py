@@ -193,3 +193,22 @@ def test_view_titles_and_terminal_reports_name_the_node():
     assert build_view(trace, node='loss', depth=1).selection.title.startswith("loss (loss/loss) of 'ab'")
     assert build_view(trace, param='wte[1][0]').selection.title.startswith("wte['b'][0] of 'ab'")
     assert trace.names().name_id(loss) == f'loss #{loss}'
+
+
+def test_with_two_layers_a_layers_roles_name_their_layer():
+    import random
+
+    from microgpt.data import Tokenizer
+    from microgpt.model import GPTConfig, init_params
+    from microgpt.recording import record_step
+    tok = Tokenizer([chr(c) for c in range(97, 123)])
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=2, n_embd=4, n_head=2, block_size=4)
+    trace = record_step(init_params(config, random.Random(3)), config, tok, 'ab')
+    names = trace.names()
+    values = [i for i in range(len(trace)) if names.has_role(i) and names.is_value(i)]
+    assert len({trace.name(i) for i in values}) == len(values)          # each value its own name
+    for name, path in (('layer1.q[0]@pos1', 'pos1/layer1/attn/q'), ('layer0.mlp.x_res[3]@pos2', 'pos2/layer0/mlp/residual'),
+                       ('layer1.attn.x_norm[2]@pos0', 'pos0/layer1/attn/rmsnorm'), ('x_norm[2]@pos0', 'pos0/embed/rmsnorm'),
+                       ('layer1.attn_w[h1][t0]@pos1', 'pos1/layer1/attn/head1/attn_weights')):
+        (i,) = names.find(name)
+        assert (trace.name(i), trace.scope_path(i)) == (name, path)

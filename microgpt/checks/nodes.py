@@ -94,10 +94,10 @@ class NodeFailure:
     rank: int = -1      # place in the backward pass, 0 = loss (-1: not reached)
     source: object = None   # recording.sources.Source of a trace recorded from a script
     script: str = None      # that script's file name
-    name: str = None        # the node's one name (Trace.name): 'exp \u2192 probs['m']@pos4', 'tanh #295'
+    name: str = None        # the node's one name (Trace.name): 'relu[31]@pos4', 'log → loss_t@pos4', 'tanh #295'
 
     @property
-    def called(self):
+    def called(self):       # the name and the id: 'relu[31]@pos4 #12805' ('tanh #295' holds it already)
         return with_id(self.name or self.op, self.node)
 
     @property

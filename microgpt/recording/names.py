@@ -181,7 +181,7 @@ class ElementNames:
         not found by name (thousands share one): search their id."""
         text = text.strip().replace(' -> ', f' {ARROW} ')
         t = self.trace
-        m = re.fullmatch(r'(\w+) #(\d+)', text)
+        m = re.fullmatch(r'(\S+) #(\d+)', text)
         if m:
             i = int(m.group(2))
             return [i] if i < len(t) and self.name(i) == text else []
@@ -191,6 +191,8 @@ class ElementNames:
         arrow = f' {ARROW} '
         toward = text.split(arrow, 1)[1] if arrow in text else text
         m = re.fullmatch(r'(.+?)(?:@pos(\d+))?', toward)
+        if m is None:
+            return []
         pos = int(m.group(2)) if m.group(2) is not None else None
         base = m.group(1)
         keys = {base, base[:base.rfind('[')]} if '[' in base else {base}

@@ -160,8 +160,7 @@ class Trace:
         return name, r, c
 
     def name(self, i):
-        """Node i's one name, as every surface shows it: 'q[2]@pos3', "wte['m'][5]",
-        '* \u2192 q[2]@pos3', 'const 1e-05', 'mul #4711' (recording.names)."""
+        """Node i's one name, which every surface shows: 'q[2]@pos3', 'mul #4711' (recording.names)."""
         return self.names().name(i)
 
     def names(self):

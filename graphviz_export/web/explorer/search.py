@@ -88,8 +88,8 @@ def suggest(trace, q):
         except InputError:
             return None
 
-    named = [] if re.fullmatch(r'#?n?\d+', q) else trace.names().find(q)
-    if named:                     # a node's name, typed whole
+    named = [] if q == 'loss' or re.fullmatch(r'#?n?\d+', q) else trace.names().find(q)
+    if named:                     # a node's name, typed whole ('loss' has its own hint below)
         i = named[0]
         add(q, f'#{i} · {trace.scope_path(i)}' if len(named) == 1 else
             f'{len(named)} ops share this name · {trace.scope_path(i)}', count=len(named))
