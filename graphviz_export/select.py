@@ -118,7 +118,7 @@ def param_view(trace, spec, depth=1):
     (cell,) = trace.param_nodes((name, r, c))
     ids = trace.descendants([cell], depth)
     uses = len(trace.parents(cell))
-    return _make(trace, 'param', f"{name}[{r}][{c}]{_doc(trace)}: {uses} uses, downstream depth {depth}",
+    return _make(trace, 'param', f"{trace.name(cell)}{_doc(trace)}: {uses} uses, downstream depth {depth}",
                  ids, focus=(cell,), query={'param': f"{name}[{r}][{c}]", 'depth': depth})
 
 
@@ -146,7 +146,7 @@ def node_view(trace, node, depth=2, direction='both'):
         ids.update(trace.ancestors([node], depth))
     if direction in ('both', 'descendants'):
         ids.update(trace.descendants([node], depth))
-    return _make(trace, 'node', f"{trace.label(node)} ({trace.scope_path(node)}){_doc(trace)}: "
+    return _make(trace, 'node', f"{trace.name(node)} ({trace.scope_path(node)}){_doc(trace)}: "
                  f"{direction}, depth {depth}", ids, focus=(node,),
                  query={'node': node, 'depth': depth, 'direction': direction})
 

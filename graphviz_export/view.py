@@ -229,7 +229,7 @@ def view_dict(view):
              'scope': list(n.scope), 'positions': list(n.positions)}
         if n.kind == 'scalar':
             i = n.ids[0]
-            d.update(id=i, op=trace.op_name(i), label=trace.label(i), scope_path=trace.scope_path(i),
+            d.update(id=i, op=trace.op_name(i), label=trace.name(i), scope_path=trace.scope_path(i),
                      data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
         elif n.kind == 'ref':
             d['refers'] = list(n.refers)

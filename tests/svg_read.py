@@ -6,6 +6,7 @@ and <text>s; runs of spaces come back as no-break spaces (in texts and tooltips)
 turned into spaces here.
 """
 
+import re
 import xml.etree.ElementTree as ET
 
 SVG = '{http://www.w3.org/2000/svg}'
@@ -43,3 +44,18 @@ def read_svg(svg_bytes):
                 item['dashed'] = item['dashed'] or el.get('stroke-dasharray') is not None
         out[{'node': 'nodes', 'edge': 'edges', 'cluster': 'clusters'}[cls]][name] = item
     return out
+
+
+def record_head(item):
+    """A scalar record's first field: its texts before 'data ...', joined by a space (a
+    stacked record breaks an op's name after the arrow: '* \u2192' over 'q[2]@pos3')."""
+    texts = item['texts']
+    return ' '.join(texts[:next(k for k, t in enumerate(texts) if t.startswith('data '))])
+
+
+def scalar_name(item):
+    """The node name a scalar record shows: its head without the ' = op' a value's name
+    carries ('q[2]@pos3 = +' -> 'q[2]@pos3'); other heads are the name itself."""
+    head = record_head(item)
+    m = re.fullmatch(r'([^\u2192]+) = (\+|\*|exp|log|relu|\*\* \S+)', head)
+    return m.group(1) if m else head

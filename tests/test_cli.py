@@ -188,7 +188,7 @@ def test_inspect_lists_node_ids_that_render_accepts(runner, tmp_path):
     out = tmp_path / 'n.svg'
     r = runner.invoke(cli.main, ['render', '--node', row[-1], '-o', str(out)])
     assert r.exit_code == 0, r.output
-    assert f": mul #{row[-1]} (pos2/loss/loss) of" in r.output  # position 2's loss node
+    assert ": loss_t@pos2 (pos2/loss/loss) of" in r.output  # position 2's loss node, by its name
 
 
 def test_export_round_trips_through_inspect(runner, tmp_path):

@@ -193,6 +193,7 @@ def test_side_panel_numbers_equal_the_trace(page, trace):
     open_page(page, 'view=param&param=layer0.attn_wq[3][5]&level=auto')
     click_node(page, f'n{cell}')
     page.wait_for_selector('#panel #facts')
+    assert page.locator('#panel h3').inner_text() == f"{trace.name(cell)} #{cell}"    # the picture's name, its id
     assert page.locator('#panel [data-k=data]').inner_text() == repr(trace.data[cell])
     assert page.locator('#panel [data-k=grad]').inner_text() == repr(trace.grad[cell])
     uses = trace.uses(cell)
@@ -208,6 +209,9 @@ def test_side_panel_numbers_equal_the_trace(page, trace):
     i = next(i for i in trace.nodes(pos=4, layer=0, head=2, role='attn_weights') if trace.op_name(i) == 'exp')
     open_page(page, f'view=node&node={i}&depth=1&level=auto&sel={i}')
     page.wait_for_selector('#panel #inputs')
+    # an op toward a value shares its name with the others of its row: the id tells it apart
+    assert page.locator('#panel h3').inner_text() == f"exp \u2192 attn_w[h2][t0]@pos4 #{i}"     # the first exp
+    assert [a.inner_text() for a in page.locator('#inputs a').all()] == [trace.name(c) for c in trace.children(i)]
     assert [float(t) for t in page.locator('#inputs [data-k=local]').all_inner_texts()] == trace.local_grads(i)
     assert 'made by microgpt/model.py:' in page.locator('#panel').text_content()
     assert 'attn_weights = softmax(attn_logits)' in page.locator('#panel pre').inner_text()
@@ -571,7 +575,7 @@ def test_the_update_panel_sums_up_each_matrix_and_pages_through_every_row(page):
         top = max(by[m], key=lambda i: abs(delta[i]))
         assert int(got['cells']) == len(by[m])
         assert float(got['max_delta']) == abs(delta[top])
-        assert got['largest'] == '{}[{}][{}]'.format(*trace.param_cell(top))
+        assert got['largest'] == trace.name(top)           # "wte['m'][5]": the cell's one name
         assert float(got['norm_delta']) == pytest.approx(math.sqrt(sum(d * d for d in ds)), rel=1e-12)
         assert float(got['norm_grad']) == pytest.approx(math.sqrt(sum(trace.grad[i] ** 2 for i in by[m])), rel=1e-12)
     assert page.locator('#upd-range').inner_text() == f'rows 1–100 of {len(shown)}'
@@ -856,7 +860,7 @@ def test_search_suggests_as_you_type_and_each_result_row_jumps_to_its_match(page
 def test_the_crumbs_end_at_the_node_views_centre_and_at_an_opened_block(page, trace):
     open_page(page, 'view=node&node=loss&depth=2&level=auto')
     cur = page.locator('#crumbs .cur')
-    assert cur.inner_text() == f"node {trace.label(trace.meta['loss_id'])}"
+    assert cur.inner_text() == f"node {trace.name(trace.meta['loss_id'])}"
     open_page(page)
     page.keyboard.press('f')
     url = page.evaluate('explorer.view.url')

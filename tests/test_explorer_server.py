@@ -467,7 +467,7 @@ def test_a_scripts_trace_has_function_and_line_views_and_its_own_lines(script_se
     assert info['script']['functions'] == trace.functions()
     status, v = get_json(server, '/api/view')
     assert v['kind'] == 'node' and [c['level'] for c in v['crumbs']][0] == 'script'
-    assert v['crumbs'][-1] == {'level': 'node', 'label': trace.label(trace.meta['loss_id']),
+    assert v['crumbs'][-1] == {'level': 'node', 'label': trace.name(trace.meta['loss_id']),
                                'to': v['crumbs'][-1]['to']}
     status, v = get_json(server, '/api/view?view=function&function=Neuron.__call__&level=auto')
     assert status == 200 and v['kind'] == 'function' and v['title'].startswith('Neuron.__call__()')
@@ -520,11 +520,11 @@ def test_suggestions_complete_the_word_being_typed(server, trace):
 def test_the_node_view_ends_its_crumbs_with_the_centre_and_an_opened_block_is_a_crumb(server, trace):
     status, v = get_json(server, '/api/view?view=node&node=loss&depth=2&level=auto')
     assert [(c['level'], c['label']) for c in v['crumbs']] == [
-        ('document', "'emma'"), ('node', trace.label(trace.meta['loss_id']))]
+        ('document', "'emma'"), ('node', trace.name(trace.meta['loss_id']))]
     i = trace.nodes(pos=2, layer=0, head=1, role='attn_weights')[0]
     status, v = get_json(server, f'/api/view?view=node&node={i}&depth=2&level=auto')
     assert [c['level'] for c in v['crumbs']] == ['document', 'position', 'layer', 'block', 'head', 'role', 'node']
-    assert v['crumbs'][-1]['label'] == trace.label(i)
+    assert v['crumbs'][-1]['label'] == trace.name(i)
     # a block clicked open at block level: the click target names it (focus), and it is a crumb
     status, v = get_json(server, '/api/view?view=token&token=4')
     attn = next(k for k, n in v['nodes'].items() if n.get('path') == 'pos4/layer0/attn')

@@ -45,7 +45,8 @@ def test_fault_is_found_confirmed_and_removed(tiny):
     assert (below['node'], below['ok']) == (d.first.child_id, False)
     text = d.format()
     assert text.startswith('fault injected: relu-flip (relu: gradient flipped')
-    assert f"node {d.first.node} relu at {d.first.scope}" in text and '(DISAGREES)' in text
+    assert f"{d.first.name} #{d.first.node} at {d.first.scope}" in text and '(DISAGREES)' in text
+    assert d.first.name == d.trace.name(d.first.node) and d.first.name.startswith('relu[')
     assert text.endswith('gradcheck: FAIL')
     out = json.loads(json.dumps(d.to_dict()))
     assert out['ok'] is False and out['fault']['name'] == 'relu-flip'

@@ -247,7 +247,9 @@ def test_result_to_dict_highlight_and_report(tiny):
     text = format_node_report(result)
     first_line, *rest = text.splitlines()
     assert first_line.startswith('node check: FAIL') and '5 failing nodes' in first_line
-    assert f"node {result.first.node} log at pos4/loss/loss" in text
+    assert f"first wrong (nearest the loss, backward step {result.first.rank}): log \u2192 loss_t@pos4 " \
+           f"#{result.first.node} at pos4/loss/loss" in text
+    assert d['first']['name'] == trace.name(result.first.node) == 'log \u2192 loss_t@pos4'
     assert math.isclose(result.first.expected, -result.first.found, rel_tol=1e-6)
 
 
@@ -274,5 +276,6 @@ def test_the_failure_table_has_its_header(tiny):
         trace = record_step(params, config, tok, 'ab')
     report = format_node_report(check_trace(trace)).splitlines()
     (header,) = [l for l in report if l.split()[:3] == ['node', 'op', 'scope']]
-    assert header.split() == ['node', 'op', 'scope', 'check', 'arg', 'found', 'expected']
-    assert report[report.index(header) + 1].split()[1] == 'exp'
+    assert header.split() == ['node', 'op', 'scope', 'check', 'arg', 'found', 'expected', 'name']
+    row = report[report.index(header) + 1]
+    assert row.split()[1] == 'exp' and row.endswith('  ' + trace.name(int(row.split()[0])))

@@ -364,16 +364,17 @@ def test_expanded_head_products_in_index_order(emma, renderer):
     the position's own keys, the index in the row's tape order)."""
     import re
     view = build_view(emma, token=2, level='block', expand=['pos2/layer0/attn/head0/*'])
-    from tests.svg_read import read_svg
+    from tests.svg_read import read_svg, scalar_name
     svg = _rendered(view, renderer)
     boxes = _named_boxes(svg)
-    svg_text = {name: node['texts'] for name, node in read_svg(svg)['nodes'].items()}
+    items = read_svg(svg)['nodes']
+    svg_text = {name: node['texts'] for name, node in items.items()}
     rows = {}
     for n in view.folded.nodes:
         if n.kind != 'scalar' or n.side != 'interior' or emma.op_name(n.ids[0]) != 'mul':
             continue
-        text = svg_text[n.name][0]
-        m = re.match(r'\* \u2192 (attn_logits\[h0\]\[t\d\]|head_out\[h0\]\[\d\])$', text)
+        text = scalar_name(items[n.name])
+        m = re.match(r'\* \u2192 (attn_logits\[h0\]\[t\d\]|head_out\[h0\]\[\d\])@pos2$', text)
         if m:
             rows.setdefault(m.group(1), []).append(n)
     assert len(rows) == 3 + 4, sorted(rows)     # attn_logits t0..t2, head_out 0..3

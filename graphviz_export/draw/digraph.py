@@ -207,12 +207,12 @@ def _wrap_chains(g, trace, folded):
 def _dot_product_rows(trace, folded):
     """{(pos, layer, head, role): {k: [(id, is_value), ...]}}: an expanded head's chains, one
     per element (the products and sums making attn_logits[h][t], head_out[h][d])."""
-    namer = labels.namer(trace)
+    names = trace.names()
     chains = {}
     for n in folded.nodes:
         if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
             continue
-        k, is_value = namer.element(n.ids[0])
+        k, is_value = names.element(n.ids[0])
         if isinstance(k, int):
             pos, layer, _, head, role = n.scope
             chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
@@ -414,8 +414,8 @@ def _scalars_read(trace, target, referred):
         return []
     out = []
     for c in trace.children(target.ids[0]):
-        if any(c in r.ids for r in referred) and labels.scalar_name(trace, c) not in out:
-            out.append(labels.scalar_name(trace, c))
+        if any(c in r.ids for r in referred) and trace.name(c) not in out:
+            out.append(trace.name(c))
     return out
 
 

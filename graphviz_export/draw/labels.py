@@ -12,7 +12,7 @@ carries meta['diff'], steps/diff.delta_trace) calls its numbers 'Δdata' and 'Δ
 """
 
 import graphviz_export.draw.escape as escape
-from microgpt.recording.names import ElementNames, char_name
+from microgpt.recording.names import ARROW, char_name, op_text
 from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import scope_path
 
@@ -37,7 +37,6 @@ ROLE_TEXT = {
     'probs': 'probs = softmax(logits)',
     'loss': '\u2212log probs[target]',
 }
-OP_TEXT = {'add': '+', 'mul': '*', 'log': 'log', 'exp': 'exp', 'relu': 'relu', 'const': 'const', 'leaf': 'leaf'}
 
 
 def ranges(xs, limit=None):
@@ -49,17 +48,6 @@ def ranges(xs, limit=None):
             break
         parts.append(f'{a}' if b == a + 1 else f'{a}..{b - 1}')
     return ', '.join(parts)
-
-
-def op_text(trace, i):
-    """'+', '*', '** -0.5', 'exp', 'layer0.attn_wq[3][5]' (a parameter: its name and cell)."""
-    cell = trace.param_cell(i)
-    if cell is not None:
-        return f'{cell[0]}[{cell[1]}][{cell[2]}]'
-    op = trace.op_name(i)
-    if op == 'pow':
-        return f'** {trace.pow_exponent.get(i, "?")}'
-    return OP_TEXT.get(op, op)
 
 
 def where(node):
@@ -127,41 +115,26 @@ def _record(fields, vertical, rankdir='LR'):
     """A record label whose fields stack (`vertical`) or run across. Graphviz turns records
     with the layout: in rankdir LR a top-level `a|b` stacks and `{a|b}` runs across; in TB
     the other way round. rankdir 'box': centred lines for a plain box (dot cannot order
-    records with flat edges; a matrix view's uses are ordered that way)."""
+    records with flat edges; a matrix view's uses are ordered that way). A field given as a
+    tuple is one field of several centred lines."""
     if rankdir == 'box':
-        return '\\n'.join(escape.plain(f) for f in fields)
-    body = '|'.join(escape.record_field(f) for f in fields)
+        return '\\n'.join(_lines(f, escape.plain) for f in fields)
+    body = '|'.join(_lines(f, escape.record_field) for f in fields)
     return body if vertical == (rankdir == 'LR') else '{' + body + '}'
 
 
-_NAMER = [None, None]     # (trace, ElementNames) of the last trace drawn
+def _lines(field, esc):
+    return '\\n'.join(map(esc, field)) if isinstance(field, tuple) else esc(field)
 
 
-def namer(trace):
-    """The ElementNames of `trace` (one drawing asks for many names of one trace)."""
-    if _NAMER[0] is not trace:
-        _NAMER[:] = [trace, ElementNames(trace)]
-    return _NAMER[1]
-
-
-def scalar_name(trace, i, at_pos=True):
-    """What a scalar node is called in the model code: 'q[2]', 'k[1]@pos0', "wte['m'][5]"."""
-    if trace.param_cell(i) is not None:
-        return namer(trace).base(i)
-    return namer(trace).name(i, at_pos)
-
-
-def scalar_head(trace, i, at_pos):
-    """The first field of a scalar record: 'q[2] = +', '* \u2192 q[2]', "wte['m'][5]", 'const'."""
-    if trace.param_cell(i) is not None:
-        return scalar_name(trace, i)
-    op = op_text(trace, i)
-    if op == 'const':
-        return 'const'
-    name = scalar_name(trace, i, at_pos)
-    if namer(trace).is_value(i):
-        return f'{name} = {op}'
-    return f'{op} \u2192 {name}'
+def scalar_head(trace, i):
+    """The first field of a scalar record: its name (Trace.name), with ' = op' after a
+    value's name ('q[2]@pos3 = +'); the other names already say what they are
+    ('* \u2192 q[2]@pos3', "wte['m'][5]", 'const 1e-05', 'mul #4711')."""
+    names = trace.names()
+    if names.has_role(i) and names.is_value(i):
+        return f'{names.name(i)} = {op_text(trace, i)}'
+    return names.name(i)
 
 
 def words(trace):
@@ -186,9 +159,14 @@ def value_fields(trace, node, fig=None, share=None):
 
 
 def scalar_label(trace, node, note=None, rankdir='LR'):
-    """micrograd's record: across in an LR layout, stacked (narrow) in a TB one."""
+    """micrograd's record: across in an LR layout, stacked (narrow) in a TB one, where an
+    op's name breaks after its arrow ('* \u2192' over 'attn_logits[h1][t0]@pos3'): the rows of
+    an expanded head's dot products then fit a 1920 px projection at 10 px text."""
     i = node.ids[0]
-    head = scalar_head(trace, i, node.side != 'interior')
+    head = scalar_head(trace, i)
+    if rankdir == 'TB' and f' {ARROW} ' in head:
+        op, toward = head.split(f' {ARROW} ', 1)
+        head = (f'{op} {ARROW}', toward)
     fields = [head, *value_fields(trace, node)]
     if node.focus and trace.param_cell(i) is not None:
         fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
@@ -200,7 +178,7 @@ def scalar_label(trace, node, note=None, rankdir='LR'):
 def scalar_tooltip(trace, node, reasons=()):
     i = node.ids[0]
     kids = trace.children(i)
-    lines = [f'{scalar_name(trace, i)}   (node {i})', f'{trace.label(i)}, scope {trace.scope_path(i)}',
+    lines = [f'{trace.name(i)}   (node {i})', f'scope {trace.scope_path(i)}',
              f'op {trace.op_name(i)}' + (f', exponent {trace.pow_exponent[i]!r}' if i in trace.pow_exponent else ''),
              f'data {full(trace.data[i])}', f'grad {full(trace.grad[i])}']
     if kids:
@@ -267,7 +245,7 @@ def group_tooltip(trace, node, level, fig, reasons=(), share=None):
 def short_name(trace, node, level):
     """What a reference node calls the node it stands for."""
     if node.kind == 'scalar':
-        return scalar_name(trace, node.ids[0])
+        return trace.name(node.ids[0])
     w = where(node)
     return f'{group_title(node, level).split(" =")[0]} {w}'.strip()
 
@@ -276,7 +254,7 @@ def ref_name(trace, node, level):
     """A reference node's short name for what it stands for: 'k[1]@pos0' (a scalar),
     'k (cached) pos 0..1' (a summary: its title and positions)."""
     if node.kind == 'scalar':
-        return scalar_name(trace, node.ids[0])
+        return trace.name(node.ids[0])
     pos = f' pos {ranges(node.positions)}' if node.positions else ''
     return _ref_title(trace, node, level) + pos
 

@@ -110,7 +110,7 @@ def failure_view(diagnosis, *, budget=BUDGET, level='auto'):
     down = _path(trace, start, {worst}, forward=False) if worst is not None else []
     interior = set(up) | set(down) | {node} | set(trace.children(node)) | set(trace.parents(node))
     focus = {node} | ({arg} if arg is not None else set())
-    title = (f"gradcheck failure{_doc(trace)}: {first.op} at {first.scope} (node {node}), "
+    title = (f"gradcheck failure{_doc(trace)}: {trace.names().name_id(node)} at {first.scope}, "
              f"the loss above it, the parameters it corrupts below")
     sel = _make(trace, 'failure', title, interior, focus=focus,
                 query={'failure': node, 'fault': getattr(getattr(diagnosis, 'fault', None), 'name', None)})
@@ -127,7 +127,7 @@ def failure_view(diagnosis, *, budget=BUDGET, level='auto'):
     highlight[node] = first.reason
     notes = [summary_line(failures),
              f'{len(wrong)} nodes have a wrong grad ({len(params)} parameters); the worst parameter: '
-             f'{_cell(trace, worst)}' if worst is not None else f'{len(wrong)} nodes have a wrong grad']
+             f'{trace.name(worst)}' if worst is not None else f'{len(wrong)} nodes have a wrong grad']
     notes += list(diagnosis.notes())[:3]
     g = draw(trace, folded, highlight=highlight, notes=notes, annotate=annotate, red_edges=red,
              list_missing=False)
@@ -139,7 +139,3 @@ def _doc(trace):
     doc = trace.meta.get('doc')
     return f" of '{doc}'" if doc is not None else ''
 
-
-def _cell(trace, i):
-    name, r, c = trace.param_cell(i)
-    return f'{name}[{r}][{c}]'

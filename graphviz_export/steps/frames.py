@@ -141,7 +141,7 @@ def _node_info(trace, n):
     d = {'kind': n.kind, 'side': n.side}
     if n.kind == 'scalar':
         i = n.ids[0]
-        d.update(id=i, label=trace.label(i), data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
+        d.update(id=i, label=trace.name(i), data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
     else:
         d.update(ops=len(n.ids), values=len(n.values))
     return d

@@ -54,7 +54,7 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=REFERENCE_STEPS,
         m0 = state['m'][i] if state is not None else 0.0
         v0 = state['v'][i] if state is not None else 0.0
         m, v, m_hat, v_hat, size, new = adam_cell(g, m0, v0, data, step, lr_t, config)
-        rows.append({'id': i, 'name': f'{cell[0]}[{cell[1]}][{cell[2]}]', 'matrix': cell[0],
+        rows.append({'id': i, 'name': trace.name(i), 'matrix': cell[0],
                      'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
                      'data': data, 'new': new,
                      'delta': new - data, 'step_size': size})

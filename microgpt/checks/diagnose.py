@@ -66,7 +66,7 @@ class Diagnosis:
             parts.append(format_node_report(self.nodes, limit))
             if self.nodes.dloss:
                 parts.append('d loss/d node by replaying the forward: ' + '; '.join(
-                    f"node {r['node']} grad {r['grad']:.6g}, replay {r['numeric']:.6g} "
+                    f"{self.trace.names().name_id(r['node'])} grad {r['grad']:.6g}, replay {r['numeric']:.6g} "
                     f"({'agrees' if r['ok'] else 'DISAGREES'})" for r in self.nodes.dloss))
         if self.params is not None:
             parts.append(format_param_table(self.params, limit))

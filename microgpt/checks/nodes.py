@@ -57,6 +57,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..recording.names import with_id
 from ..recording.ops import OP_CODE, OPS
 from . import faults
 from .params import ATOL as DLOSS_ATOL
@@ -93,6 +94,11 @@ class NodeFailure:
     rank: int = -1      # place in the backward pass, 0 = loss (-1: not reached)
     source: object = None   # recording.sources.Source of a trace recorded from a script
     script: str = None      # that script's file name
+    name: str = None        # the node's one name (Trace.name): 'relu[31]@pos4', 'log → loss_t@pos4', 'tanh #295'
+
+    @property
+    def called(self):       # the name and the id: 'relu[31]@pos4 #12805' ('tanh #295' holds it already)
+        return with_id(self.name or self.op, self.node)
 
     @property
     def message(self):
@@ -100,7 +106,7 @@ class NodeFailure:
         trace of the port, the reason with the node's scope."""
         src = self.source
         if src is None:
-            return f"node {self.node} {self.op} at {self.scope}: {self.reason}"
+            return f"{self.called} at {self.scope}: {self.reason}"
 
         def at(file, line):
             return f"line {line}" if file == self.script else f"{file} line {line}"
@@ -130,7 +136,7 @@ class NodeFailure:
         return f"{what}: found {self.found:.6g}, expected {self.expected:.6g}"
 
     def to_dict(self):
-        d = {'node': self.node, 'op': self.op, 'scope': self.scope, 'kind': self.kind,
+        d = {'node': self.node, 'name': self.name, 'op': self.op, 'scope': self.scope, 'kind': self.kind,
              'expected': self.expected, 'found': self.found, 'rank': self.rank, 'reason': self.reason}
         if self.child is not None:
             d.update(child=self.child, child_id=self.child_id)
@@ -505,7 +511,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     failures = []
     for kind, i, k, expected, found in raw:
         child_id = trace.child[trace.child_ptr[i] + k] if k is not None else None
-        failures.append(NodeFailure(node=i, op=trace.op_name(i), scope=trace.scope_path(i), kind=kind,
+        failures.append(NodeFailure(node=i, op=trace.op_name(i), name=trace.name(i), scope=trace.scope_path(i), kind=kind,
                                     source=trace.source_of(i), script=script,
                                     expected=float(expected), found=float(found), child=k,
                                     child_id=child_id, rank=rank[i]))
@@ -531,18 +537,19 @@ def format_node_report(result, limit=20):
     if result.ok:
         return '\n'.join(lines)
     f = result.first
-    lines.append(f"first wrong (nearest the loss, backward step {f.rank}): node {f.node} {f.op} at {f.scope}")
+    lines.append(f"first wrong (nearest the loss, backward step {f.rank}): {f.called} at {f.scope}")
     lines.append(f"  {f.reason}")
     if f.source is not None:
         lines.append(f"  {f.message}")
     lines.append("failing: " + '; '.join(result.summary()))
     shown = result.failures[:limit]
     w = max(5, max(len(x.scope) for x in shown))
-    lines.append(f"  {'node':>7}  {'op':<5} {'scope':<{w}}  {'check':<7} {'arg':>3}  {'found':>13}  {'expected':>13}")
+    lines.append(f"  {'node':>7}  {'op':<5} {'scope':<{w}}  {'check':<7} {'arg':>3}  {'found':>13}  {'expected':>13}"
+                 f"  name")
     for x in shown:
         arg = '' if x.child is None else str(x.child)
         lines.append(f"  {x.node:>7}  {x.op:<5} {x.scope:<{w}}  {x.kind:<7} {arg:>3}  "
-                     f"{x.found:>13.6e}  {x.expected:>13.6e}")
+                     f"{x.found:>13.6e}  {x.expected:>13.6e}  {x.name or ''}".rstrip())
     if len(result.failures) > limit:
         lines.append(f"  ... {len(result.failures) - limit} more, in backward order")
     return '\n'.join(lines)

@@ -1,20 +1,42 @@
-"""Names a learner can read against the model code: `q[2]`, `k[1]@pos0`, `attn_w[h2][t1]`, `wte['m'][5]`.
+"""One name per node, read against the model code and shown by every surface.
 
-The recording keeps each node's scope (position, layer, block, head, role) but not
-its index inside the role's vector. That index follows from the tape order: the
-model builds a vector element by element, so a scope's *values* (its non-constant
-members used outside the scope, or by nothing) appear in index order. `q[2]` is
-the third value of scope pos/layer/attn/q; an op inside the scope that only
-computes toward values (a product in a dot product, a softmax's exp) is named by
-the nearest value it feeds ("* -> q[2]"); one that feeds several at the same
-distance (the rmsnorm scale, a softmax's total) by the role with `[*]`.
+The picture, the explorer's panel, search, crumbs and step-through, the view and
+frames JSON, tour titles and terminal reports all call `Trace.name(i)`; it is
+made here, from the trace alone, and kept on the trace (`Trace.names()`).
 
-Nothing here changes the recording: names are derived from the trace alone.
+    a value of a model role       q[2]@pos3   attn_w[h1][t2]@pos3   probs['m']@pos3
+                                  head_out[h0][3]@pos2   x_norm[5]@pos0   loss_t@pos4   loss
+    a role both blocks of a       attn.x_norm[5]@pos0   mlp.x_norm[5]@pos0   mlp.x_res[3]@pos1
+      layer repeat (rmsnorm, residual) names its block (the embedding's x_norm, before
+      the layers, needs none); with more than one layer, a layer's roles name their
+      layer: layer1.q[2]@pos3, layer1.attn.x_norm[5]@pos0
+    an op computing toward a      the op, an arrow, the nearest value it feeds:
+      value                       * → q[2]@pos3   exp → attn_w[h1][t2]@pos3; with [*] when it
+                                  feeds several at one distance (an rmsnorm's scale, a
+                                  softmax's total): ** -0.5 → attn.x_norm[*]@pos0
+    a parameter cell              wte['m'][5] (a token-indexed row by its character),
+                                  layer0.attn_wq[3][5]
+    a constant                    const 1e-05
+    anything else                 mul #4711: no model role (a user script's trace, whose
+                                  scopes are its source lines; a leaf): the op and the id
+
+A value's name identifies it on its own in the whole trace (it carries its position).
+The ops computing toward one value share its arrow name (the sixteen products of q[2]
+are all '* → q[2]@pos3'), and constants of one value share theirs ('const 0'): a list
+that shows them side by side gives the id too (`name_id`: '* → q[2]@pos3 #4301').
+
+Which element a value is: the recording keeps each node's scope (position, layer,
+block, head, role) but not its index inside the role's vector. That index follows
+from the tape order: the model builds a vector element by element, so a scope's
+*values* (its non-constant members used outside the scope, or by nothing) appear
+in index order. `q[2]` is the third value of scope pos/layer/attn/q. Each scope's
+values are found once, on first use (a view touches few scopes), each name once.
 """
 
+import re
 from collections import deque
 
-from microgpt.recording.ops import OP_CODE
+from .ops import OP_CODE
 
 # the variable the model code assigns in each role (model.py)
 ROLE_NAME = {
@@ -23,16 +45,24 @@ ROLE_NAME = {
     'attn_out': 'attn_out', 'residual': 'x_res', 'fc1': 'fc1', 'relu': 'relu', 'fc2': 'fc2',
     'logits': 'logits', 'probs': 'probs', 'loss': 'loss_t',
 }
+# how the picture writes an op ('*', '** -0.5', ...): a name's op and a record's head
+OP_TEXT = {'add': '+', 'mul': '*', 'log': 'log', 'exp': 'exp', 'relu': 'relu', 'const': 'const', 'leaf': 'leaf'}
+ARROW = '→'
 _CONST = OP_CODE['const']
+_PARAM = OP_CODE['param']
 
 
 class ElementNames:
-    """Per-trace namer; computes a scope's values once, on first use (views touch few scopes)."""
+    """The names of one trace's nodes; each scope's values are computed on first use,
+    each name once (a drawing asks for the same names several times)."""
 
     def __init__(self, trace):
         self.trace = trace
         self._index = {}        # scope id -> {value id: index}
+        self._names = {}        # node id -> name
         self._members = None
+        self._qualify = None    # (roles named by their block, whether layers are named)
+        self._by_name = None    # (scope name, pos) -> scope id
 
     # -- the index of a value inside its scope -----------------------------------------
     def _scope_index(self, sid):
@@ -76,42 +106,138 @@ class ElementNames:
             frontier = nxt
         return None, False
 
-    # -- names -------------------------------------------------------------------------------
-    def base(self, i):
-        """The element's name without position: 'q[2]', 'attn_w[h2][t1]', 'loss', "wte['m'][5]"."""
+    def is_value(self, i):
+        """Node i is an element of its role's vector (not an op computing toward one)."""
+        return self.element(i)[1]
+
+    def has_role(self, i):
+        """Node i is named by a role of the model (not a parameter, constant or fallback)."""
         t = self.trace
-        cell = t.param_cell(i)
-        if cell is not None:
-            return param_name(t, *cell)
-        pos, _layer, block, head, role = t.scopes[t.scope[i]]
-        k, _ = self.element(i)
+        return t.op[i] not in (_CONST, _PARAM) and t.scopes[t.scope[i]].role in ROLE_NAME
+
+    # -- names -------------------------------------------------------------------------------
+    def name(self, i):
+        """The node's one name (see the module docstring)."""
+        got = self._names.get(i)
+        if got is None:
+            got = self._names[i] = self._name(i)
+        return got
+
+    def _name(self, i):
+        t = self.trace
+        if t.op[i] == _PARAM:
+            return param_name(t, *t.param_cell(i))
+        if t.op[i] == _CONST:
+            return f'const {t.data[i]:g}'
+        if not self.has_role(i):
+            return f'{t.op_name(i)} #{i}'
+        sid = t.scope[i]
+        k, is_value = self.element(i)
+        text = self._element_name(sid, k)
+        return text if is_value else f'{op_text(t, i)} {ARROW} {text}'
+
+    def name_id(self, i):
+        """The name with the node id: '* → q[2]@pos3 #4301', 'mul #4711' (see with_id)."""
+        return with_id(self.name(i), i)
+
+    def _element_name(self, sid, k):
+        """'q[2]@pos3' for element k of scope sid ('[*]': several; None: no index)."""
+        t = self.trace
+        pos, _layer, _block, _head, role = t.scopes[sid]
+        text = self._scope_name(sid)
+        if text != 'loss' and k is not None and role != 'loss':
+            if role in ('attn_logits', 'attn_weights'):
+                text += f'[t{k}]'
+            elif role in ('logits', 'probs') and k != '*' and t.meta.get('chars') is not None:
+                text += f"[{char_name(t.meta['chars'], k)}]"
+            else:
+                text += f'[{k}]'
+        return text if pos is None else f'{text}@pos{pos}'
+
+    def _scope_name(self, sid):
+        """The vector a scope's values form: 'q', 'attn_w[h1]', 'attn.x_norm', 'layer1.q', 'loss'."""
+        t = self.trace
+        pos, layer, block, head, role = t.scopes[sid]
         if block == 'loss' and role == 'loss' and pos is None:
             return 'loss'
-        name = ROLE_NAME.get(role, role or block or 'op')
-        if head is not None:
-            name += f'[h{head}]'
-        if k is None:
-            return name
-        if role in ('attn_logits', 'attn_weights'):
-            return f'{name}[t{k}]'
-        if role in ('logits', 'probs'):
-            chars = t.meta.get('chars')
-            return f'{name}[{char_name(chars, k)}]' if chars is not None and k != '*' else f'{name}[{k}]'
-        if role == 'loss':
-            return name
-        return f'{name}[{k}]'
+        if self._qualify is None:
+            blocks = {}
+            for s in t.scopes:
+                if s.role in ROLE_NAME and s.layer is not None:
+                    blocks.setdefault(s.role, set()).add(s.block)
+            self._qualify = ({r for r, b in blocks.items() if len(b) > 1}, len(t.layers()) > 1)
+        repeated, layered = self._qualify
+        text = ROLE_NAME[role]
+        if role in repeated and layer is not None:
+            text = f'{block}.{text}'
+        if layered and layer is not None:
+            text = f'layer{layer}.{text}'
+        return text if head is None else f'{text}[h{head}]'
 
-    def name(self, i, at_pos=True):
-        """base + '@pos3' (at_pos: add where the node's position is not obvious from its cluster)."""
+    # -- from a name back to its nodes (search) ---------------------------------------------
+    def find(self, text):
+        """Ids of the nodes named `text` (one for a value, a parameter cell or a fallback name;
+        all of them for an op toward a value; '->' may stand for the arrow). Constants are
+        not found by name (thousands share one): search their id."""
+        text = text.strip().replace(' -> ', f' {ARROW} ')
         t = self.trace
-        text = self.base(i)
-        pos = t.scopes[t.scope[i]][0]
-        if at_pos and pos is not None:
-            text += f'@pos{pos}'
-        return text
+        m = re.fullmatch(r'(\S+) #(\d+)', text)
+        if m:
+            i = int(m.group(2))
+            return [i] if i < len(t) and self.name(i) == text else []
+        m = re.fullmatch(r'([\w.]+)\[([^\]]+)\]\[(\d+)\]', text)
+        if m and m.group(1) in t.param_shapes:
+            return self._find_cell(m.group(1), m.group(2), int(m.group(3)), text)
+        arrow = f' {ARROW} '
+        toward = text.split(arrow, 1)[1] if arrow in text else text
+        m = re.fullmatch(r'(.+?)(?:@pos(\d+))?', toward)
+        if m is None:
+            return []
+        pos = int(m.group(2)) if m.group(2) is not None else None
+        base = m.group(1)
+        keys = {base, base[:base.rfind('[')]} if '[' in base else {base}
+        by_name = self._scopes_by_name()
+        found = []
+        for key in sorted(keys):
+            sid = by_name.get((key, pos))
+            if sid is None:
+                continue
+            if arrow in text:
+                members = [i for i in self._members[sid] if t.op[i] != _CONST]
+            else:
+                members = list(self._scope_index(sid))
+            found += [i for i in members if self.name(i) == text]
+        return sorted(found)
 
-    def is_value(self, i):
-        return self.element(i)[1]
+    def _find_cell(self, name, row, col, text):
+        rows, cols = self.trace.param_shapes[name]
+        if col >= cols:
+            return []
+        base = self.trace.param_base[name]
+        hits = [base + r * cols + col for r in range(rows)]
+        return [i for i in hits if self.name(i) == text][:1]
+
+    def _scopes_by_name(self):
+        if self._by_name is None:
+            if self._members is None:
+                self._members = self.trace._scope_nodes()
+            self._by_name = {(self._scope_name(sid), s.pos): sid for sid, s in enumerate(self.trace.scopes)
+                             if s.role in ROLE_NAME and s.block != 'params'}
+        return self._by_name
+
+
+def with_id(name, i):
+    """'q[2]@pos3 #4305': a name and its node id, for lists where names may repeat
+    (a fallback name already ends with its id: 'mul #4711')."""
+    return name if name.endswith(f' #{i}') else f'{name} #{i}'
+
+
+def op_text(trace, i):
+    """'+', '*', '** -0.5', 'exp': an op as the picture writes it."""
+    op = trace.op_name(i)
+    if op == 'pow':
+        return f'** {trace.pow_exponent.get(i, "?")}'
+    return OP_TEXT.get(op, op)
 
 
 def char_name(chars, k):

@@ -29,6 +29,7 @@ from .cells import TraceQueryError, check_param
 from .codecs import binary as binary_codec
 from .codecs import json as json_codec
 from .codecs import plain_of, read_file
+from .names import ElementNames
 from .ops import ARITY_TABLE, OP_CODE, OPS
 from .scopes import FIELDS, scope_path
 
@@ -159,14 +160,15 @@ class Trace:
         r, c = divmod(i - self.param_base[name], cols)
         return name, r, c
 
-    def label(self, i):
-        """A short human name: 'layer0.attn_wq[3][5]', 'mul #4711', 'const 1e-05'."""
-        cell = self.param_cell(i)
-        if cell is not None:
-            return f"{cell[0]}[{cell[1]}][{cell[2]}]"
-        if self.op[i] == OP_CODE['const']:
-            return f"const {self.data[i]:g}"
-        return f"{self.op_name(i)} #{i}"
+    def name(self, i):
+        """Node i's one name, which every surface shows: 'q[2]@pos3', 'mul #4711' (recording.names)."""
+        return self.names().name(i)
+
+    def names(self):
+        """The trace's namer (recording.names.ElementNames), made on first use."""
+        if 'names' not in self._cache:
+            self._cache['names'] = ElementNames(self)
+        return self._cache['names']
 
     # -- columns and indexes derived on first use ------------------------------------------
     @property

@@ -40,7 +40,7 @@ def view_nodes(trace, view, state):
             d['mag'] = [json_safe(g), json_safe(c)]
         if n.kind == 'scalar':
             i = n.ids[0]
-            d.update(id=i, path=trace.scope_path(i), label=trace.label(i))
+            d.update(id=i, path=trace.scope_path(i), label=trace.name(i))
             if i in pattern_of:
                 d['exp'] = pattern_of[i]
         elif n.kind == 'ref':
@@ -82,16 +82,16 @@ def click_target(trace, n, level, state, path, kind):
 
 def node_details(trace, i, sources):
     kids = trace.children(i)
-    inputs = [{'id': c, 'label': trace.label(c), 'data': full(trace.data[c]), 'local': full(lg), 'contrib': full(cg)}
+    inputs = [{'id': c, 'label': trace.name(c), 'data': full(trace.data[c]), 'local': full(lg), 'contrib': full(cg)}
               for c, lg, cg in zip(kids, trace.local_grads(i), trace.contributions(i))]
     uses = trace.uses(i)
     total = 0.0
     for _, _, c in uses:
         total += c              # in backward's order, from 0: the engine's own sum
-    listed = [{'id': p, 'label': trace.label(p), 'path': trace.scope_path(p), 'local': full(lg),
+    listed = [{'id': p, 'label': trace.name(p), 'path': trace.scope_path(p), 'local': full(lg),
                'contrib': full(c)} for p, lg, c in uses[:MAX_LISTED]]
     scope = trace.scope_of(i)
-    d = {'id': i, 'label': trace.label(i), 'op': trace.op_name(i), 'data': full(trace.data[i]),
+    d = {'id': i, 'label': trace.name(i), 'op': trace.op_name(i), 'data': full(trace.data[i]),
          'grad': full(trace.grad[i]), 'path': trace.scope_path(i), 'scope': dict(zip(FIELDS, scope)),
          'backward_rank': trace.backward_rank[i], 'inputs': inputs[:MAX_LISTED], 'n_inputs': len(inputs),
          'uses': listed, 'n_uses': len(uses), 'uses_sum': full(total),

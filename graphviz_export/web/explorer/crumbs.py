@@ -56,7 +56,7 @@ def crumbs(trace, state):
     def ends(crumbs):
         for level, i in (('node', centre), ('scalar', scalar)):
             if i is not None and (level == 'node' or i != centre):
-                crumbs.append({'level': level, 'label': trace.label(i),
+                crumbs.append({'level': level, 'label': trace.name(i),
                                'to': at(view='node', node=i, depth=2, level='auto', sel=i)})
         return crumbs
 

@@ -4,9 +4,10 @@
     search(trace, state, 'pos:3 role:q')      # the rows the page lists (a scope, a line, a cell, ...)
     suggest(trace, 'pos:')                    # completions of the word being typed
 
-Queries: a node id (4711), 'loss', a parameter cell or matrix, tags ('pos:3 layer:0 head:2
-role:q'; for a script's trace 'fn:forward line:42'). Pure functions of a Trace; a query
-that cannot be read raises SearchError (HTTP 400 at the API).
+Queries: a node id (4711), 'loss', a node's name as every surface shows it ('q[2]@pos3',
+"wte['m'][5]", '* -> q[2]@pos3': Trace.name, read back by the same namer), a parameter cell
+or matrix, tags ('pos:3 layer:0 head:2 role:q'; for a script's trace 'fn:forward line:42').
+Pure functions of a Trace; a query that cannot be read raises SearchError (HTTP 400 at the API).
 """
 
 import re
@@ -46,7 +47,8 @@ def search(trace, state, q):
     """The matches of q, grouped into rows (a scope, a source line, one node or one matrix), each
     with the view that shows it and a search (hl) that outlines only that row's nodes."""
     if not q:
-        raise SearchError("search needs q: a node id, a parameter cell like 'layer0.attn_wq[3][5]', "
+        raise SearchError("search needs q: a node id, a name like 'q[2]@pos3', a parameter cell like "
+                          "'layer0.attn_wq[3][5]', "
                           "or tags like 'pos:3 layer:0 head:2 role:q'")
     check_q(q)
     ids, to = resolve(trace, q)
@@ -86,6 +88,11 @@ def suggest(trace, q):
         except InputError:
             return None
 
+    named = [] if q == 'loss' or re.fullmatch(r'#?n?\d+', q) else trace.names().find(q)
+    if named:                     # a node's name, typed whole ('loss' has its own hint below)
+        i = named[0]
+        add(q, f'#{i} · {trace.scope_path(i)}' if len(named) == 1 else
+            f'{len(named)} ops share this name · {trace.scope_path(i)}', count=len(named))
     if colon:
         if key in TAG_KEYS:
             for value, hint in tag_values(trace, TAG_KEYS[key], script):
@@ -101,7 +108,7 @@ def suggest(trace, q):
             if re.fullmatch(r'#?n?\d{1,9}', word):
                 i = int(word.lstrip('#n'))
                 if i < len(trace):
-                    add(str(i), f'node {trace.label(i)} · {trace.scope_path(i)}', count=1)
+                    add(str(i), f'{trace.name(i)} · {trace.scope_path(i)}', count=1)
             if 'loss_id' in trace.meta and 'loss'.startswith(word.lower()):
                 add('loss', 'the loss node: backward starts here', count=1)
             for name in trace.param_names:
@@ -130,16 +137,34 @@ def resolve(trace, q):
             raise SearchError("this trace has no loss node; search a node id or a tag")
         i = trace.meta['loss_id']
         return [i], {'view': 'node', 'node': 'loss', 'depth': 2, 'level': 'auto', 'sel': i}
+    named = trace.names().find(q)
+    if len(named) == 1:
+        i = named[0]
+        cell = trace.param_cell(i)
+        if cell is not None:
+            return named, {'view': 'param', 'param': f'{cell[0]}[{cell[1]}][{cell[2]}]', 'level': 'auto', 'sel': i}
+        return named, {'view': 'node', 'node': i, 'depth': 2, 'level': 'auto', 'sel': i}
+    if named:                   # ops toward one value share its name: the view of their scope
+        return named, scope_target(trace, {f: v for f, v in zip(FIELDS, trace.scope_of(named[0])) if v is not None})
     if ':' in q:
         return tags(trace, q)
     try:
         name, r, c = parse_param(q)
         ids = trace.param_nodes((name, r, c))
     except TraceQueryError as e:
-        raise SearchError(f"{e}; or search a node id, or tags like 'pos:3 layer:0 head:2 role:q'") from None
+        raise SearchError(f"{e}; or search a node id, a name like 'q[2]@pos3', "
+                          f"or tags like 'pos:3 layer:0 head:2 role:q'") from None
     if r is None:
         return ids, {'view': 'param', 'param': name, 'level': 'auto'}
     return ids, {'view': 'param', 'param': f'{name}[{r}][{c}]', 'level': 'auto', 'sel': ids[0]}
+
+
+def _is_tags(q):
+    try:
+        tag_fields(q)
+    except SearchError:
+        return False
+    return True
 
 
 def tag_fields(q):
@@ -209,10 +234,14 @@ def scope_target(trace, fields):
 def rows(trace, q, ids, to):
     """([{path, label, count, hl, to}], unit): one row per scope (tags, unit 'scope'), per source
     line (fn:/line:, 'line'); a matrix: itself, then each cell ('cell'); a node id or a cell: each
-    view that shows it ('view'). Tags and lines in the order of their first match."""
-    if ':' not in q:
-        if to['view'] == 'node':
-            return node_rows(trace, q, ids[0], to), 'view'
+    view that shows it ('view'); ops sharing a name: their scope ('scope'). Tags and lines in
+    the order of their first match."""
+    if to['view'] == 'node':
+        return node_rows(trace, q, ids[0], to), 'view'
+    if to['view'] not in ('param', 'function', 'line') and not _is_tags(q):     # ops sharing a name
+        return [{'path': trace.scope_path(ids[0]), 'label': trace.name(ids[0]), 'count': len(ids), 'hl': q,
+                 'to': to}], 'scope'
+    if to['view'] == 'param':
         name = to['param'].split('[')[0]
         if len(ids) == 1:                 # one cell: it, and the matrix around it
             nr, nc = trace.param_shapes[name]
@@ -262,14 +291,15 @@ def rows(trace, q, ids, to):
             row_to = {'view': 'param', 'param': own['role'], 'level': 'auto'}
         else:
             row_to = scope_target(trace, own)
-        rows.append({'path': scope_path(sc), 'label': trace.label(i), 'count': n, 'hl': hl, 'to': row_to})
+        rows.append({'path': scope_path(sc), 'label': trace.name(i), 'count': n, 'hl': hl, 'to': row_to})
     return rows, 'scope'
 
 
 def node_rows(trace, q, i, to):
-    """The views that show node i, from the closest: its neighbourhood; a parameter's cell and its
-    matrix, or else the scope that holds it and its position (each with its node count)."""
-    rows = [{'path': trace.scope_path(i), 'label': f'{trace.label(i)}: its neighbourhood', 'count': 1,
+    """The views that show node i, from the closest: its neighbourhood (the row says its name);
+    a parameter's cell and its matrix, or else the scope that holds it and its position (each
+    with its node count)."""
+    rows = [{'path': trace.scope_path(i), 'label': trace.name(i), 'count': 1,
              'hl': q, 'to': to}]
     cell = trace.param_cell(i)
     if cell is not None:
