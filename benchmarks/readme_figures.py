@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from graphviz_export import build_view, file_name, render_view
-from graphviz_export.options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_TIMEOUT
+from graphviz_export.options import DEFAULT_TIMEOUT
+from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET
 from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs

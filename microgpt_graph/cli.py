@@ -10,18 +10,8 @@ from pathlib import Path
 
 import click
 
-from graphviz_export import build_view, failure_view, file_name, render_view
-from graphviz_export.options import (
-    DEFAULT_BUDGET,
-    DEFAULT_EDGE_BUDGET,
-    DEFAULT_LEVEL,
-    DEFAULT_RENDERER,
-    DEFAULT_TIMEOUT,
-    DIRECTIONS,
-    FORMATS,
-    LEVELS,
-    RENDERERS,
-)
+from graphviz_export import build_view, failure_view, file_name, output_format, render_view
+from graphviz_export.options import DEFAULT_RENDERER, FORMATS
 from graphviz_export.steps.diff import diff_svg
 from graphviz_export.view import safe_name
 from graphviz_export.web.explorer import serve
@@ -34,28 +24,26 @@ from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
 from microgpt.files import write_atomic
 from microgpt.model import GPTConfig
+from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
+from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_trace, trace_format
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import record_script
 from microgpt.recording.step import record_before_after_training
-from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
 from microgpt.sample import format_sample, sample
-from microgpt.train import format_step, start_run, train, train_step
+from microgpt.train import start_run, train
 
 from .plumbing import (
-    DEFAULT_DOC,
-    DEFAULT_SEED,
     MAX_WIDTH,
     TIMEOUT,
-    TRACE_FORMATS,
     BadInput,
     Finite,
-    NodeId,
     OneLineErrors,
     Progress,
     bad_value,
     busy_bar,
+    doc_option,
     drawn_by,
     dumps,
     get_model,
@@ -68,6 +56,10 @@ from .plumbing import (
     open_output,
     printable,
     quiet_option,
+    renderer_option,
+    seed_option,
+    timeout_option,
+    view_options,
     write_output,
 )
 
@@ -90,10 +82,9 @@ def main():
 
 @main.command('train')
 @click.argument('data', required=False, type=click.Path(dir_okay=False))
-@click.option('--steps', type=ints(1, 10**9), default=1000, show_default=True,
+@click.option('--steps', type=ints(1, 10**9), default=NUM_STEPS, show_default=True,
               help='Training steps (one document each).')
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
-              help='Seeds the one random stream: shuffle, init, then sampling.')
+@seed_option('Seeds the one random stream: shuffle, init, then sampling.')
 @click.option('--n-layer', type=ints(1, 256), default=GPTConfig.n_layer, show_default=True,
               help='Transformer blocks.')
 @click.option('--n-embd', type=ints(1, MAX_WIDTH), default=GPTConfig.n_embd, show_default=True,
@@ -143,16 +134,9 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
     click.echo(f"num docs: {len(docs)}")
     click.echo(f"vocab size: {run.config.vocab_size}")
     click.echo(f"num params: {len(run.optimizer.params)}")
-    if log_every:
-        def log(k, n, loss):
-            if (k + 1) % log_every == 0 or k + 1 == n:
-                click.echo(format_step(k, n, loss))
-        train(run, steps, on_step=log, schedule=schedule)
-    else:
-        with Progress('training', quiet, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
-            for k in range(steps):
-                train_step(run, k, schedule or steps)
-                progress(k + 1, steps)
+    with Progress('training', quiet or log_every, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
+        train(run, steps, schedule=schedule, log=click.echo, log_every=log_every, progress=progress)
+    if not log_every:
         click.echo(f"final loss {run.losses[-1]:.4f}")
     if out_path is not None:
         written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps,
@@ -176,7 +160,7 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
 @click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
               help='Sampling temperature (lower: more typical names).')
 @max_nodes_option
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the sampling stream.')
+@seed_option('Seed of the sampling stream.')
 def sample_cmd(checkpoint, num, temperature, seed):
     """Sample names from a trained checkpoint.
 
@@ -230,27 +214,25 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
       microgpt-graph export --doc anna --format binary -o anna.mgtrace
       microgpt-graph render --trace anna.mgtrace --token 2
     """
-    if fmt is None:
-        fmt = 'binary' if output and output.endswith(BINARY_SUFFIX) else 'json'
+    fmt = trace_format(output, fmt)
     if output:
         open_output(output)
     trace = get_trace(doc, checkpoint, seed, trace_path)
-    suffix = BINARY_SUFFIX if fmt == 'binary' else '.json'
-    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{suffix}")
+    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{TRACE_SUFFIXES[fmt]}")
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
     with busy_bar(f'writing {fmt}', quiet=quiet):
-        data = trace.to_binary() if fmt == 'binary' else trace.to_json()
+        data = encode_trace(trace, fmt)
         write_output(path, data)
     if path is not None:
         click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {len(data) / 1e6:.1f} MB)", err=True)
 
 
 @main.command()
-@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document whose step is checked.')
+@doc_option('The document whose step is checked.')
 @click.option('--checkpoint', type=click.Path(dir_okay=False),
               help='Checkpoint to check (default: a fresh seeded model, vocabulary a-z).')
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model.')
+@seed_option('Seed of the fresh model.')
 @click.option('--inject', 'fault', type=click.Choice(fault_names()),
               help='Run with a deliberately wrong derivative (for teaching): ' + ', '.join(fault_names()) + '.')
 @click.option('--list-faults', is_flag=True, help='List the injectable faults and exit.')
@@ -332,44 +314,16 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
 
 @main.command()
 @model_options
-@click.option('--token', type=int, help='Position to show (default: the last one). Narrows --layer/--head to it.')
-@click.option('--layer', type=int, help='Show one transformer layer (all positions, or --token).')
-@click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
-@click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
-                              "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
-@click.option('--node', type=NodeId(), help="A node id, or 'loss': its neighbourhood. Ids: `inspect` lists the loss "
-                                            "and each position's loss node; `export` (JSON) and the tooltips of a "
-                                            "--level scalar picture give any node's.")
-@click.option('--function', help="A trace recorded from a script: every node made inside this function "
-                                 "of the script (e.g. rmsnorm).")
-@click.option('--line', type=ints(1, 10**9), help='A trace recorded from a script: every node made by '
-                                                  'this line of the script.')
-@click.option('--depth', type=ints(0, 10**6), help='Hops around --node (default 2) or downstream of a '
-                                                          '--param cell (default 1).')
-@click.option('--direction', type=click.Choice(DIRECTIONS), default=DIRECTIONS[0], show_default=True,
-              help='Which way --node reaches.')
-@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True,
-              help='scalar: every op; vector: one node per role (e.g. q, 16 values); block: attention / MLP / ... '
-                   'per position; auto: the finest that fits --budget.')
-@click.option('--budget', type=ints(1, 10**7), default=DEFAULT_BUDGET, show_default=True,
-              help='Most visible nodes --level auto allows.')
-@click.option('--edge-budget', type=ints(1, 10**7), default=DEFAULT_EDGE_BUDGET, show_default=True,
-              help='Most edges --level auto allows (edges, not nodes, make Graphviz slow).')
-@click.option('--expand', multiple=True, help="Show a scope at scalar level inside a coarser view, e.g. "
-                                              "'pos4/layer0/attn/head2/*'; repeatable.")
-@click.option('--edge-grads', is_flag=True, help='Label edges with local derivative and gradient contribution.')
+@view_options
 @click.option('--format', 'fmt', type=click.Choice(FORMATS), default=None,
               help='Output format (default: from the --output suffix, else svg). png/pdf need Graphviz `dot` '
                    'on PATH; json is the selected view as data.')
 @click.option('-o', '--output', default=None, help="Output file (default: a name from the view, e.g. "
                                                    "emma-token4.svg; '-' for stdout).")
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
-              help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+@renderer_option
+@timeout_option()
 @quiet_option
-def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
-           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout, quiet):
+def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeout, quiet):
     """Draw one view of a recorded step, annotated with data and grad.
 
     Nodes show op, data and grad; fill colour is the grad's sign and size (legend
@@ -389,14 +343,8 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
     """
     if output:
         open_output(output)  # a bad -o is refused before the step is recorded
-    if fmt is None:
-        suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
-        fmt = suffix if suffix in FORMATS else 'svg'
-    node_arg = node
-    trace = get_trace(doc, checkpoint, seed, trace_path)
-    view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
-                      direction=direction, level=level, budget=budget, edge_budget=edge_budget,
-                      expand=expand, edge_grads=edge_grads, function=function, line=line)
+    fmt = output_format(output, fmt)
+    view = build_view(get_trace(doc, checkpoint, seed, trace_path), **spec.kwargs())
     path = open_output(output or file_name(view, fmt))
     by = drawn_by(fmt, renderer)
     with busy_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
@@ -415,10 +363,8 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
 @click.option('--frames', 'frames_dir', type=click.Path(file_okay=False),
               help='Also write every frame of every stop as a numbered SVG (and PNG when rsvg-convert is '
                    'present) into this folder, for slides.')
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help="Graphviz: 'native' dot, 'wasm' (in-process WebAssembly) or 'auto'.")
-@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds allowed for each stop's layout.")
+@renderer_option
+@timeout_option("Seconds allowed for each stop's layout.")
 def tour(tour_file, output, frames_dir, renderer, timeout):
     """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
     -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
@@ -445,7 +391,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
 
 
 @main.command('diff')
-@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document recorded before and after.')
+@doc_option('The document recorded before and after.')
 @click.option('--checkpoint', 'before_ckpt', type=click.Path(dir_okay=False),
               help='The model before (default: a fresh seeded model).')
 @click.option('--checkpoint-after', 'after_ckpt', type=click.Path(dir_okay=False),
@@ -454,23 +400,15 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
               help='After = the reference run (seed --seed, DATA shuffled) after this many training steps.')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents for --train-steps (default: as `train`).')
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model / training run.')
-@click.option('--token', type=int, help='As `render`.')
-@click.option('--layer', type=int, help='As `render`.')
-@click.option('--head', type=int, help='As `render`.')
-@click.option('--param', help='As `render`; a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.')
-@click.option('--node', type=NodeId(), help="As `render`: a node id or 'loss'.")
-@click.option('--depth', type=ints(0, 10**6), help='As `render`.')
-@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True, help='As `render`.')
+@seed_option('Seed of the fresh model / training run.')
+@view_options
 @click.option('-o', '--output', default=None, help='The SVG to write (default: DOC-diff.svg).')
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help='As `render`.')
-@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
-              help='As `render`.')
-def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, head, param, node, depth, level,
-         output, renderer, timeout):
+@renderer_option
+@timeout_option()
+def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, renderer, timeout):
     """Before/after: two recordings of DOC drawn on one layout with one colour scale
-    (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8).
+    (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8). Every view option is
+    `render`'s; --param with a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.
 
     \b
     Examples:
@@ -481,7 +419,6 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
         raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
     if output:
         open_output(output)
-    node_arg = node
     if after_ckpt is not None:
         before = get_trace(doc, before_ckpt, seed, None)
         after = get_trace(doc, after_ckpt, seed, None, quiet=True)
@@ -495,8 +432,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
         with bad_value('--doc'):
             before, after = record_before_after_training(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
-    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, token=token, layer=layer,
-                         head=head, param=param, node=node_arg, depth=depth, level=level)
+    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, **spec.kwargs())
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
     change = after.loss - before.loss
@@ -523,8 +459,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.option('--host', default='127.0.0.1', show_default=True,
               help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+@renderer_option
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
             renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step

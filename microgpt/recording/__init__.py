@@ -12,8 +12,14 @@ The modules, in the order data flows through them:
     trace_json.py  the Trace's file format (schema microgpt-graph.trace v1)
     cells.py       parameter names and cells ('layer0.attn_wq[3][5]'), checked once
     step.py        record_step(): forward, loss and backward of one document
+
+The port's defaults that every surface shares (the document shown when none is
+named, the reference's seed and run length) are re-exported here, so the apps
+take them from the recording package and never import the port for them.
 """
 
+from ..data import DEFAULT_DOC
+from ..train import NUM_STEPS, SEED
 from .cells import TraceQueryError, check_param, parse_param
 from .ops import OP_CODE, OPS
 from .scopes import FIELDS, Scope, scope_path
@@ -23,4 +29,5 @@ from .trace import Trace
 from .trace_json import TraceFormatError
 
 __all__ = ['record_step', 'record', 'Tape', 'RecordingError', 'Trace', 'TraceQueryError', 'TraceFormatError',
-           'parse_param', 'check_param', 'OPS', 'OP_CODE', 'FIELDS', 'Scope', 'scope_path']
+           'parse_param', 'check_param', 'OPS', 'OP_CODE', 'FIELDS', 'Scope', 'scope_path', 'DEFAULT_DOC', 'SEED',
+           'NUM_STEPS']

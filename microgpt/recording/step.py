@@ -2,7 +2,7 @@
 
 from ..engine import gc_paused
 from ..model import check_model, doc_loss, flat_params
-from ..train import start_run, train_step
+from ..train import NUM_STEPS, SEED, start_run, train_step
 from .budget import DEFAULT_MAX_NODES, check_budget
 from .tape import record
 
@@ -41,10 +41,10 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
         return tape.to_trace(loss)
 
 
-def record_before_after_training(docs, doc, steps, seed=42, num_steps=1000, on_step=None):
+def record_before_after_training(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=None):
     """(before, after): the step of `doc` recorded on the reference run's fresh model
     (seed, shuffled `docs`) and again after its first `steps` training steps (the
-    learning rate decays over `num_steps`, as in the reference's 1000-step run).
+    learning rate decays over `num_steps`, by default the reference's whole run).
     `on_step(step, steps, loss)`, if given, is called after each training step
     (a progress bar: 300 steps take about a minute)."""
     run = start_run(docs, seed=seed)

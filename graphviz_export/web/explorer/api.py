@@ -30,14 +30,16 @@ import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
 from microgpt.checkpoint import read_checkpoint
 from microgpt.errors import InputError
+from microgpt.recording import NUM_STEPS
 from microgpt.recording.sourcemap import SourceMap
 
 from ...fold import expanded_ids, node_floor
 from ...select import select
+from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.diff import relabel_svg
 from ...steps.frames import frames
 from ...steps.svg_ids import tag_svg
-from ...steps.update import DEFAULT_NUM_STEPS, SORTS, adam_update, matrix_summary, page_rows, params_in_view
+from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from .clicks import exact, node_details, view_nodes
 from .crumbs import crumbs
@@ -197,9 +199,9 @@ class Api:
                 'key': rk.key_text(key), 'tokens': tokens, 'layers': trace.layers(), 'heads': trace.heads(),
                 'params': {n: list(trace.param_shapes[n]) for n in trace.param_names},
                 'loss': trace.loss if 'loss_id' in trace.meta else None, 'n_nodes': len(trace),
-                'levels': list(st.LEVELS), 'views': list(st.VIEWS), 'png': self.png,
+                'levels': list(LEVELS), 'views': list(st.VIEWS), 'png': self.png,
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
-                             'max_budget': st.MAX_BUDGET, 'max_ebudget': st.MAX_EDGE_BUDGET},
+                             'max_budget': MAX_BUDGET, 'max_ebudget': MAX_EDGE_BUDGET},
                 'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace)}
 
     @staticmethod
@@ -291,7 +293,7 @@ class Api:
         cmp = self._compare(key, state)
         plain = dict(state, cmp=None)
         _, _, entry, _ = self._entry(plain)
-        opt, num_steps, finished = None, DEFAULT_NUM_STEPS, None
+        opt, num_steps, finished = None, NUM_STEPS, None
         if cmp is not None:
             trace = cmp.after
             opt = cmp.optimizer

@@ -18,17 +18,15 @@ from pathlib import Path
 from microgpt.checkpoint import load_model
 from microgpt.data import default_data_path, read_docs
 from microgpt.errors import InputError
-from microgpt.recording import record_step
+from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED, record_step
 from microgpt.train import start_run, train_step
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
 
-NUM_STEPS = 1000        # the reference run's length: the learning rate decays over it
-
 
 class Recordings:
-    def __init__(self, *, doc='emma', checkpoint=None, seed=42, trace=None, data=None, keep=4):
+    def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.data = data                # the names file, for compare after N training steps
