@@ -188,7 +188,7 @@ def check(name, value, label=None):
             raise ViewOptionError(name, f"{label} {_shown(value)} is not one of: {', '.join(f.choices)}")
     elif f.kind == 'flag':
         if not isinstance(value, bool):
-            raise ViewOptionError(name, f"{label} must be true or false, got {_shown(value)}")
+            raise ViewOptionError(name, f"{label} must be true or false (1 or 0), got {_shown(value)}")
     elif f.kind == 'patterns':
         value = (value,) if isinstance(value, str) else value    # one pattern
         if not isinstance(value, (list, tuple)):
@@ -245,9 +245,7 @@ def parse(name, text, label=None):
             raise ViewOptionError(name, f"{label or name} must be a whole number, got {_shown(text)}")
         return check(name, text, label)     # not a node id: check says so
     if f is not None and f.kind == 'flag':
-        if text not in ('0', '1'):
-            raise ViewOptionError(name, f"{label or name} {_shown(text)} is not one of: 0, 1")
-        return text == '1'
+        return check(name, {'1': True, '0': False}.get(text, text), label)
     if f is not None and f.kind == 'patterns':
         return check(name, (text,), label)[0]
     return check(name, text, label)

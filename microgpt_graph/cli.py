@@ -28,15 +28,12 @@ from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
 from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_trace, trace_format
 from microgpt.recording.report import format_report, inspect_report
-from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
-from microgpt.recording.script import record_script
 from microgpt.recording.step import record_before_after_training
 from microgpt.sample import format_sample, sample
 from microgpt.train import start_run, train
 
 from .plumbing import (
     MAX_WIDTH,
-    TIMEOUT,
     BadInput,
     Finite,
     OneLineErrors,
@@ -56,7 +53,9 @@ from .plumbing import (
     open_output,
     printable,
     quiet_option,
+    recorded_script,
     renderer_option,
+    script_options,
     seed_option,
     timeout_option,
     view_options,
@@ -444,12 +443,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
 @click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
-@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
-              help='With SCRIPT: which call to backward() to record.')
-@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
-              help='With SCRIPT: seconds it may run before it is stopped.')
-@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
-              help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
+@script_options('With SCRIPT: ')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
                    '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
@@ -486,8 +480,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        with bad_value('--tag'):
-            trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+        trace = recorded_script(script, step, timeout, tags, script_args)
         rf = trace.meta['recorded_from']
         click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
                    f"(class {rf['class']}, {rf['convention']} convention)", err=True)
@@ -505,15 +498,9 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
 @main.command()
 @click.argument('script', type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
-@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
-              help='Which call to backward() to record (the script stops right after it).')
+@script_options()
 @click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
                                                    "'.trace.json' in the current folder; '-' for stdout).")
-@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
-              help='Seconds the script may run before it is stopped (with everything it started).')
-@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
-              help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '
-                   'pos_id/pos/t, li/layer/l, h/head); repeatable.')
 def record(script, script_args, step, output, timeout, tags):
     """Run your own micrograd-style SCRIPT and record the graph of its backward().
 
@@ -534,8 +521,7 @@ def record(script, script_args, step, output, timeout, tags):
       microgpt-graph render --trace train.json --function rmsnorm
     """
     path = open_output(output or f"{Path(script).stem}.trace.json")
-    with bad_value('--tag'):
-        trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+    trace = recorded_script(script, step, timeout, tags, script_args)
     write_output(path, trace.to_json())
     rf = trace.meta['recorded_from']
     found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'

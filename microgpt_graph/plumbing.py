@@ -33,7 +33,8 @@ from microgpt.errors import InputError, WriteError
 from microgpt.files import check_output, write_atomic
 from microgpt.recording import DEFAULT_DOC, SEED, Trace, record_step
 from microgpt.recording.budget import DEFAULT_MAX_NODES
-from microgpt.recording.script import ScriptError, ScriptRaised
+from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
+from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 
 
 # -- errors: one line, one mapping ---------------------------------------------------------
@@ -271,6 +272,30 @@ def seed_option(help):
 
 def doc_option(help):
     return click.option('--doc', default=DEFAULT_DOC, show_default=True, help=help)
+
+
+def script_options(within=''):
+    """--step / --timeout / --tag: how a SCRIPT is recorded (`record`; `explore SCRIPT`
+    says 'With SCRIPT: ' before each help text)."""
+    def said(text):
+        return within + text[0].lower() + text[1:] if within else text
+
+    def decorate(f):
+        f = click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+                         help=said('Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t '
+                                   '(defaults: pos_id/pos/t, li/layer/l, h/head); repeatable.'))(f)
+        f = click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
+                         help=said('Seconds the script may run before it is stopped (with everything it '
+                                   'started).'))(f)
+        return click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
+                            help=said('Which call to backward() to record (the script stops right after it).'))(f)
+    return decorate
+
+
+def recorded_script(script, step, timeout, tags, args):
+    """The Trace of SCRIPT's step'th backward() (microgpt.recording.script: it RUNS the script)."""
+    with bad_value('--tag'):
+        return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args)
 
 
 # -- shared options and steps -------------------------------------------------------------
