@@ -20,7 +20,7 @@ from pathlib import Path
 
 from graphviz_export import build_view, file_name, render_view
 from graphviz_export.options import DEFAULT_TIMEOUT
-from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET
+from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_DEPTH, MAX_EDGE_BUDGET
 from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import DEFAULT_DOC, read_docs
@@ -135,6 +135,8 @@ def figures(names=None, slow=False, renderer='wasm'):
     out.append(('a vector node', f"`q = Wq·x, {q[0]['n']} values · {sum(q[0]['ops'].values())} ops`"))
     out.append(('node budget', f"`--budget` visible nodes ({DEFAULT_BUDGET};"))
     out.append(('edge budget', f"`--edge-budget` edges ({DEFAULT_EDGE_BUDGET})"))
+    out.append(('view limits', f"`--depth` 0..{MAX_DEPTH}, `--budget` 1..{MAX_BUDGET:,} nodes, `--edge-budget` "
+                               f"1..{MAX_EDGE_BUDGET:,} edges"))
     out.append(('explorer budget', f"the budget ({DEFAULT_BUDGET} nodes / {DEFAULT_EDGE_BUDGET} edges, adjustable)"))
     out.append(('rmsnorm fan-out', f"an rmsnorm scale feeding {config.n_embd} products"))
     out.append(('timeout', f"`--timeout` seconds ({DEFAULT_TIMEOUT:g})"))
