@@ -34,9 +34,9 @@ MAX_NODE = 10**9        # node ids: a trace of 10^9 nodes would need ~420 GB
 MAX_LINE = 10**7        # a line of a recorded script
 MAX_DEPTH = 64          # hops: 64 around the loss of 'emma' already reach 35,596 of its 43,895 nodes (81%; 12
 #                         reach 225, 32 reach 14,325); a deeper neighbourhood is the whole step, not a neighbourhood
-MAX_BUDGET = 5000       # nodes: native `dot` lays out 7,730 nodes (the loss's ancestors at depth 24 of 'emma',
-#                         scalar) in 75 s, 175 in 0.1 s; past ~5,000 a layout no longer finishes within a minute
-MAX_EDGE_BUDGET = 20000  # edges: 4 x the node limit (a scalar view has ~1.3 edges per node, a vector view more)
+MAX_BUDGET = 5000       # nodes: about the most whose layout fits the default 60 s --timeout. Native `dot`, the
+#                         loss's ancestors in 'emma' at scalar level: 3,640 nodes 22 s, 5,456 nodes 34 s, 7,730 75 s
+MAX_EDGE_BUDGET = 20000  # edges: 4 x the node limit (those scalar views have ~1.4 edges per node, vector views more)
 MAX_EXPAND = 16         # expand patterns in one view
 MAX_TEXT = MAX_SPEC     # characters of a param, function or pattern (200)
 
