@@ -5,7 +5,8 @@
     svg = render_view(view, 'svg')           # bytes, through native dot or WebAssembly Graphviz
 
 The steps are modules of their own: select (which nodes), fold (summary nodes,
-to a budget), draw (the Digraph), render (DOT -> bytes).
+to a budget), draw (the Digraph), render (DOT -> bytes). What a view may ask for
+(its fields, defaults and limits) is spec.py, once: build_view(trace, **spec.kwargs()).
 """
 
 from .options import output_format

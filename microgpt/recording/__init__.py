@@ -12,6 +12,7 @@ The modules, in the order data flows through them:
     trace_json.py  the Trace's file format (schema microgpt-graph.trace v1)
     cells.py       parameter names and cells ('layer0.attn_wq[3][5]'), checked once
     step.py        record_step(): forward, loss and backward of one document
+    formats.py     the trace file formats by name and suffix (json, binary .mgtrace)
 
 The port's defaults that every surface shares (the document shown when none is
 named, the reference's seed and run length) are re-exported here, so the apps
