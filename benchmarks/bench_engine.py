@@ -36,7 +36,7 @@ from microgpt.engine import gc_paused
 from microgpt.model import GPTConfig, doc_loss, init_params
 from microgpt.recording.step import record_step
 from microgpt.recording.tape import record
-from microgpt.train import start_run, train_step
+from microgpt.train import SEED, start_run, train_step
 from tests.reference_impl import make_reference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +54,8 @@ def timed(fn):
 def bench_doc(doc, reps):
     tok = Tokenizer(AZ)
     config = GPTConfig(vocab_size=tok.vocab_size)
-    params = init_params(config, random.Random(42))
-    ref = make_reference(AZ, seed=42)
+    params = init_params(config, random.Random(SEED))
+    ref = make_reference(AZ, seed=SEED)
     tokens = tok.encode(doc)
     rows = {k: {'fwd': [], 'bwd': [], 'trace': []} for k in ('bare', 'bare-nogc', 'off', 'on')}
 
@@ -107,8 +107,8 @@ def bench_doc(doc, reps):
 def bench_memory(doc):
     tok = Tokenizer(AZ)
     config = GPTConfig(vocab_size=tok.vocab_size)
-    params = init_params(config, random.Random(42))
-    ref = make_reference(AZ, seed=42)
+    params = init_params(config, random.Random(SEED))
+    ref = make_reference(AZ, seed=SEED)
     gc.collect()
     tracemalloc.start()
     loss = ref.loss_of(doc)
@@ -178,7 +178,7 @@ def bench_load_vs_record(doc, reps):
     from microgpt.recording import Trace
     tok = Tokenizer(AZ)
     config = GPTConfig(vocab_size=tok.vocab_size)
-    params = init_params(config, random.Random(42))
+    params = init_params(config, random.Random(SEED))
     trace = record_step(params, config, tok, doc)
     raw, text = trace.to_binary(), trace.to_json()
     rows = {'record the step': lambda: record_step(params, config, tok, doc),
@@ -212,9 +212,9 @@ def bench_training(steps, reps):
     docs = read_docs(named[0]) if named else ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'charlotte',
                                                'mia', 'amelia', 'harper', 'evelyn', 'abigail', 'emily']
     total = steps * reps
-    runs = {'reference loop (GC on, as the script runs)': make_reference(docs, seed=42),
-            'train_step before (graph alive at GC resume)': start_run(docs, seed=42),
-            'train_step now (graph freed in the pause)': start_run(docs, seed=42)}
+    runs = {'reference loop (GC on, as the script runs)': make_reference(docs, seed=SEED),
+            'train_step before (graph alive at GC resume)': start_run(docs, seed=SEED),
+            'train_step now (graph freed in the pause)': start_run(docs, seed=SEED)}
     fns = {name: (run.step if hasattr(run, 'step') else
                   (lambda k, n, run=run, f=(train_step_before if 'before' in name else train_step): f(run, k, n)))
            for name, run in runs.items()}

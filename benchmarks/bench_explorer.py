@@ -36,6 +36,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from microgpt.recording import DEFAULT_DOC
+
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
         '--disable-sync', '--no-first-run']
@@ -155,7 +157,7 @@ def med(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--reps', type=int, default=7)
-    ap.add_argument('--doc', default='emma')
+    ap.add_argument('--doc', default=DEFAULT_DOC)
     ap.add_argument('--renderer', default='auto', choices=['auto', 'native', 'wasm'])
     a = ap.parse_args()
     first, new, cached_srv, cached_page, switch, longest, gaps = [], [], [], [], [], [], []

@@ -36,6 +36,7 @@ from graphviz_export.select import select
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording.step import record_step
+from microgpt.train import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ def timed(fn):
 def fresh_trace(doc):
     tok = Tokenizer(AZ)
     config = GPTConfig(vocab_size=tok.vocab_size)
-    params = init_params(config, random.Random(42))
+    params = init_params(config, random.Random(SEED))
     return record_step(params, config, tok, doc)
 
 

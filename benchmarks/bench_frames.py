@@ -24,7 +24,7 @@ from graphviz_export.web.tour import build_tour_html, load_tour
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import record_step
-from microgpt.train import fresh_model
+from microgpt.train import SEED, fresh_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def main():
     args = ap.parse_args()
     tok = Tokenizer([chr(c) for c in range(97, 123)])
     cfg = GPTConfig(vocab_size=tok.vocab_size)
-    trace = record_step(init_params(cfg, random.Random(42)), cfg, tok, 'christopher')
+    trace = record_step(init_params(cfg, random.Random(SEED)), cfg, tok, 'christopher')
     for kw in ({'layer': 0, 'level': 'vector', 'budget': 400, 'edge_budget': 2000}, {'layer': 0}, {'token': 11},
                {'token': 3, 'level': 'vector'}, {'param': 'wte'}):
         view = build_view(trace, **kw)

@@ -25,6 +25,7 @@ from microgpt.checks.params import check_params
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording.step import record_step
+from microgpt.train import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +41,7 @@ def timed(fn):
 def model():
     tok = Tokenizer(AZ)
     config = GPTConfig(vocab_size=tok.vocab_size)
-    return init_params(config, random.Random(42)), config, tok
+    return init_params(config, random.Random(SEED)), config, tok
 
 
 def bench_nodes(reps, doc='christopher'):

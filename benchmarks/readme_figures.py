@@ -19,14 +19,15 @@ import sys
 from pathlib import Path
 
 from graphviz_export import build_view, file_name, render_view
-from graphviz_export.options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_TIMEOUT
+from graphviz_export.options import DEFAULT_TIMEOUT
+from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_DEPTH, MAX_EDGE_BUDGET
 from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
-from microgpt.data import read_docs
+from microgpt.data import DEFAULT_DOC, read_docs
 from microgpt.model import flat_params
 from microgpt.recording import record_step
 from microgpt.sample import format_sample, sample
-from microgpt.train import fresh_model, start_run, train_step
+from microgpt.train import NUM_STEPS, SEED, format_step, fresh_model, start_run, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / 'README.md'
@@ -115,10 +116,10 @@ def figures(names=None, slow=False, renderer='wasm'):
     """[(what, README text)]: every deterministic figure, computed now. `names`: the
     names data file (figures of the reproduction are left out without it)."""
     out = []
-    params, config, tok = fresh_model(seed=42)
+    params, config, tok = fresh_model(seed=SEED)
 
     # -- the default render line (the CLI's own words) --------------------------------------
-    emma = record_step(params, config, tok, 'emma')
+    emma = record_step(params, config, tok, DEFAULT_DOC)
     view = build_view(emma)
     st = view.stats
     out.append(('render line', f"wrote {file_name(view, 'svg')}: {view.selection.title}; level {st['level']}, "
@@ -134,6 +135,8 @@ def figures(names=None, slow=False, renderer='wasm'):
     out.append(('a vector node', f"`q = Wq·x, {q[0]['n']} values · {sum(q[0]['ops'].values())} ops`"))
     out.append(('node budget', f"`--budget` visible nodes ({DEFAULT_BUDGET};"))
     out.append(('edge budget', f"`--edge-budget` edges ({DEFAULT_EDGE_BUDGET})"))
+    out.append(('view limits', f"`--depth` 0..{MAX_DEPTH}, `--budget` 1..{MAX_BUDGET:,} nodes, `--edge-budget` "
+                               f"1..{MAX_EDGE_BUDGET:,} edges"))
     out.append(('explorer budget', f"the budget ({DEFAULT_BUDGET} nodes / {DEFAULT_EDGE_BUDGET} edges, adjustable)"))
     out.append(('rmsnorm fan-out', f"an rmsnorm scale feeding {config.n_embd} products"))
     out.append(('timeout', f"`--timeout` seconds ({DEFAULT_TIMEOUT:g})"))
@@ -150,13 +153,13 @@ def figures(names=None, slow=False, renderer='wasm'):
     seed = inspect.signature(start_run).parameters['seed'].default
     out.append(('seed', f"With seed {seed} this prints"))
     if names is not None:
-        run = start_run(read_docs(names), seed=42)
-        losses = [train_step(run, k, 1000) for k in range(5)]
-        out.append(('first five losses', f"`step    1 / 1000 | loss {losses[0]:.4f}`, "
+        run = start_run(read_docs(names), seed=SEED)
+        losses = [train_step(run, k, NUM_STEPS) for k in range(5)]
+        out.append(('first five losses', f"`{format_step(0, NUM_STEPS, losses[0])}`, "
                                          + ', '.join(f"`{x:.4f}`" for x in losses[1:]) + ', …'))
         if slow:
-            for k in range(5, 1000):
-                train_step(run, k, 1000)
+            for k in range(5, NUM_STEPS):
+                train_step(run, k, NUM_STEPS)
             got = [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(20)]
             out.append(('samples after training', '(' + ', '.join(
                 f"`{format_sample(i, s)}`" for i, s in enumerate(got[:3])) + ', …)'))

@@ -12,12 +12,12 @@ import _common
 
 from graphviz_export import build_view
 from microgpt.recording import record_step
-from microgpt.train import fresh_model
+from microgpt.train import SEED, fresh_model
 
 
 def views():
     """([(file name, view)], trace): what this example draws (examples/regenerate.py uses it too)."""
-    params, config, tok = fresh_model(seed=42)
+    params, config, tok = fresh_model(seed=SEED)
     trace = record_step(params, config, tok, 'emma')
     view = build_view(trace, token=2, level='block', expand=['pos2/layer0/attn/head0/*'])
     return [('02_attention_head_scalar.svg', view)], trace

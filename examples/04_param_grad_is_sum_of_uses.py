@@ -13,12 +13,12 @@ import _common
 
 from graphviz_export import build_view
 from microgpt.recording import record_step
-from microgpt.train import fresh_model
+from microgpt.train import SEED, fresh_model
 
 
 def views():
     """([(file name, view)], trace, cell): what this example draws (examples/regenerate.py uses it too)."""
-    params, config, tok = fresh_model(seed=42)
+    params, config, tok = fresh_model(seed=SEED)
     trace = record_step(params, config, tok, 'emma')
     cell = 'layer0.attn_wq[3][5]'
     view = build_view(trace, param=cell, edge_grads=True)

@@ -25,6 +25,7 @@ import _common
 from graphviz_export.steps.diff import build_diff
 from microgpt.data import read_docs
 from microgpt.recording.session import train_and_record
+from microgpt.train import SEED
 
 DOC = 'emma'
 
@@ -41,7 +42,7 @@ def grad_norms(trace):
 def measured_lines(before, after, steps):
     """The figures the picture and the terminal both state."""
     gb, ga = grad_norms(before), grad_norms(after)
-    lines = [f"'{DOC}' before and after {steps} steps of the reference run (seed 42, lr decaying to 0 over "
+    lines = [f"'{DOC}' before and after {steps} steps of the reference run (seed {SEED}, lr decaying to 0 over "
              f"{steps} steps): loss {before.loss:.4f} -> {after.loss:.4f}"]
     for name in gb:
         trend = 'grew' if ga[name] > gb[name] else 'shrank'
@@ -53,7 +54,7 @@ def views(steps=300):
     """([(file name, view)], (before, after) traces): the picture of the differences."""
     docs = read_docs(_common.names_path())
     with _common.progress('training', int(steps)) as on_step:
-        before, after, _ = train_and_record(docs, DOC, int(steps), seed=42, num_steps=int(steps), on_step=on_step)
+        before, after, _ = train_and_record(docs, DOC, int(steps), seed=SEED, num_steps=int(steps), on_step=on_step)
     view = build_diff(before, after, ('before', f'after {steps} steps'), layer=0, token=4, level='block',
                       notes=measured_lines(before, after, steps))
     return [('05_layer_before_after_training.svg', view)], (before, after)

@@ -5,13 +5,14 @@
     svg = render_view(view, 'svg')           # bytes, through native dot or WebAssembly Graphviz
 
 The steps are modules of their own: select (which nodes), fold (summary nodes,
-to a budget), draw (the Digraph), render (DOT -> bytes).
+to a budget), draw (the Digraph), render (DOT -> bytes). What a view may ask for
+(its fields, defaults and limits) is spec.py, once: build_view(trace, **spec.kwargs()).
 """
 
-from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS
+from .options import output_format
+from .spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, ViewOptionError, ViewSpec, view_spec
 from .steps.failure import failure_view
 from .view import View, ViewLayoutTimeout, build_view, file_name, render_view
 
-__all__ = ['build_view', 'render_view', 'failure_view', 'file_name', 'View', 'ViewLayoutTimeout', 'LEVELS',
-           'DEFAULT_BUDGET',
-           'DEFAULT_EDGE_BUDGET']
+__all__ = ['build_view', 'render_view', 'failure_view', 'file_name', 'output_format', 'View', 'ViewLayoutTimeout',
+           'ViewSpec', 'view_spec', 'ViewOptionError', 'LEVELS', 'DEFAULT_BUDGET', 'DEFAULT_EDGE_BUDGET']

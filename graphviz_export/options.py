@@ -1,30 +1,25 @@
-"""The exporter's choices and defaults, written once: the library checks them and
-the CLI offers them (click.Choice over these tuples, defaults from here)."""
+"""How a view is written out, written once: the formats, the renderers and the
+layout timeout (the library checks them, the CLI offers them), and the format a
+file name asks for. What a view shows and how it is folded is graphviz_export.spec."""
 
-from microgpt.errors import InputError
+from pathlib import Path
 
-LEVELS = ('auto', 'scalar', 'vector', 'block')
-DEFAULT_LEVEL = 'auto'
-DEFAULT_BUDGET = 150        # visible nodes (references included, but those between a vector view's rows) that level auto allows
-DEFAULT_EDGE_BUDGET = 400   # drawn edges that level auto allows (edges make `dot` slow)
-DIRECTIONS = ('both', 'ancestors', 'descendants')
 DEFAULT_TIMEOUT = 60.0      # seconds Graphviz may spend on a layout
 # what `render` writes: 'json' is the selected view as data (View.to_json), the rest Graphviz's
 FORMATS = ('svg', 'dot', 'json', 'png', 'pdf', 'plain', 'xdot')
+DEFAULT_FORMAT = 'svg'
 RENDERERS = ('auto', 'native', 'wasm')   # auto: native `dot` when on PATH, else WebAssembly
 DEFAULT_RENDERER = 'auto'
 
-__all__ = ['LEVELS', 'DEFAULT_LEVEL', 'DEFAULT_BUDGET', 'DEFAULT_EDGE_BUDGET', 'DIRECTIONS', 'DEFAULT_TIMEOUT',
-           'FORMATS', 'RENDERERS', 'DEFAULT_RENDERER', 'ViewOptionError', 'check_options']
+__all__ = ['DEFAULT_TIMEOUT', 'FORMATS', 'DEFAULT_FORMAT', 'RENDERERS', 'DEFAULT_RENDERER', 'output_format']
 
 
-class ViewOptionError(InputError):
-    """A view option outside what is allowed; the message names both."""
-
-
-def check_options(level, budget, edge_budget):
-    if level not in LEVELS:
-        raise ViewOptionError(f"level {level!r} is not one of: {', '.join(LEVELS)}")
-    for name, value in (('budget', budget), ('edge_budget', edge_budget)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ViewOptionError(f"{name} must be a positive integer, got {value!r}")
+def output_format(outfile, format=None):
+    """The format to write: `format` when given, else the suffix of `outfile` when it
+    is one of FORMATS ('loss.PNG' -> 'png'), else svg (no file, '-' for stdout, or a
+    suffix that is no format: 'picture.txt' holds SVG). As graphviz's get_format,
+    but an unknown suffix is not an error."""
+    if format is not None:
+        return format
+    suffix = Path(outfile).suffix.lstrip('.').lower() if outfile else ''
+    return suffix if suffix in FORMATS else DEFAULT_FORMAT

@@ -15,11 +15,10 @@ TraceQueryError, whose one-line message lists what exists.
 
 from dataclasses import dataclass, field
 
-from microgpt.errors import InputError
 from microgpt.recording.cells import TraceQueryError, parse_param
 from microgpt.recording.runs import id_runs
 
-from .options import DIRECTIONS
+from .spec import DIRECTIONS, check, check_options
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def param_view(trace, spec, depth=1):
     The edges from the cell to its uses carry the contributions that backward
     added into the cell's grad; they sum to it (trace.uses gives their order).
     """
-    _check_depth(depth)
+    check('depth', depth)
     name, r, c = parse_param(spec) if isinstance(spec, str) else spec
     if r is None:
         raise TraceQueryError(f"{name!r} is a whole matrix; a cell view needs a cell like '{name}[0][0]' "
@@ -136,9 +135,7 @@ def matrix_view(trace, name):
 
 def node_view(trace, node, depth=2, direction='both'):
     """A node and what is `depth` hops before it (ancestors), after it, or both."""
-    _check_depth(depth)
-    if direction not in DIRECTIONS:
-        raise InputError(f"direction {direction!r} is not one of: {', '.join(DIRECTIONS)}")
+    check_options(depth=depth, direction=direction)
     if node == 'loss':
         node = trace.meta['loss_id']
     ids = {}
@@ -168,18 +165,13 @@ def line_view(trace, line, file=None):
                  query={'line': line, 'file': src.file if src else file})
 
 
-def _check_depth(depth):
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise InputError(f"depth must be an integer >= 0, got {depth!r}")
-
-
-def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction='both',
+def select(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None, direction=DIRECTIONS[0],
            function=None, line=None, document=False):
     """The view a query names, by precedence: document (every op), param (a cell, or a whole matrix),
     node, function, line, head, layer, else token (default: the last position; for
     a script's trace without positions, the loss's neighbourhood). `token` narrows
-    a layer or head view to one position."""
-    _check_query(token=token, layer=layer, head=head, param=param, node=node)
+    a layer or head view to one position. The query's limits are graphviz_export.spec's."""
+    check_options(token=token, layer=layer, head=head, param=param, node=node, function=function, line=line)
     if document:
         return document_view(trace)
     if function is not None and node is None and param is None:
@@ -205,17 +197,6 @@ def select(trace, *, token=None, layer=None, head=None, param=None, node=None, d
             raise TraceQueryError("this trace has no positions to show")
         token = positions[-1]
     return token_view(trace, token)
-
-
-def _check_query(*, token, layer, head, param, node):
-    """Wrong types raise InputError, not a TypeError from deep inside."""
-    for name, value in (('token', token), ('layer', layer), ('head', head)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InputError(f"{name} must be a whole number, got {value!r}")
-    if param is not None and not (isinstance(param, str) or (isinstance(param, tuple) and len(param) == 3)):
-        raise InputError(f"param must be a name like 'wte' or a cell like 'layer0.attn_wq[3][5]', got {param!r}")
-    if node is not None and node != 'loss' and (isinstance(node, bool) or not isinstance(node, int)):
-        raise InputError(f"node must be a node id (a whole number) or 'loss', got {node!r}")
 
 
 def _default_layer(trace, layer):

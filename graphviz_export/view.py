@@ -24,8 +24,9 @@ from microgpt.recording.runs import id_runs
 from .draw import draw
 from .fold import fold
 from .fold.summary import figures, op_counts
-from .options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_RENDERER, DEFAULT_TIMEOUT, check_options
+from .options import DEFAULT_RENDERER, DEFAULT_TIMEOUT
 from .select import select
+from .spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, DIRECTIONS, check_options
 
 
 class ViewLayoutTimeout(_render.LayoutTimeout):
@@ -89,7 +90,7 @@ class View:
 
 
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
-               direction='both', level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
+               direction=DIRECTIONS[0], level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
                expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
                document=False):
     """Select, fold and draw one view of `trace`.
@@ -107,9 +108,13 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     'vector' or 'block'. expand: scope patterns kept at scalar level.
     edge_grads: label edges with local derivative and contribution.
     highlight: {node id: reason}, outlined in red; notes: lines for a note box.
-    Raises TraceQueryError when the trace has no such thing, ValueError for bad options.
+    The options and their limits are graphviz_export.spec's (a ViewSpec gives them:
+    build_view(trace, **spec.kwargs())). Raises TraceQueryError when the trace has no
+    such thing, ViewOptionError (a ValueError) for an option outside its limits.
     """
-    check_options(level, budget, edge_budget)
+    check_options(token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
+                  level=level, budget=budget, edge_budget=edge_budget, expand=expand, edge_grads=edge_grads,
+                  function=function, line=line)
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
                  direction=direction, function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)

@@ -34,7 +34,7 @@ from .engine import Value
 from .errors import InputError, WriteError
 from .files import read_capped, write_atomic, write_new
 from .model import GPTConfig, param_shapes
-from .train import fresh_model
+from .train import SEED, fresh_model
 
 FORMAT = 'microgpt-graph.checkpoint'
 VERSION = 1
@@ -238,7 +238,7 @@ def _config(path, raw):
         raise CheckpointError(f"checkpoint {path} has a bad config: {e}") from None
 
 
-def load_model(checkpoint=None, seed=42):
+def load_model(checkpoint=None, seed=SEED):
     """(params, config, tokenizer): the checkpoint's model, or with no checkpoint a
     fresh seeded one (default config, vocabulary a-z)."""
     if checkpoint is None:

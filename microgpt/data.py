@@ -17,6 +17,7 @@ from .files import read_capped
 NAMES_URL = 'https://raw.githubusercontent.com/karpathy/makemore/refs/heads/master/names.txt'
 # SHA-256 of that file (32,033 names, 228,145 bytes): a changed or corrupted download is refused
 NAMES_SHA256 = '0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d'
+DEFAULT_DOC = 'emma'        # the document the tools record when none is named: the first name of names.txt
 DATA_ENV = 'MICROGPT_DATA'  # the one variable for the names data: CLI, examples and tests
 DATA_ENV_ALIASES = ('MICROGPT_NAMES',)  # older name, still honoured
 

@@ -8,6 +8,9 @@ from .engine import gc_paused
 from .model import GPTConfig, doc_loss, flat_params, init_params
 from .optim import Adam, AdamConfig
 
+SEED = 42           # the reference's random.seed(42): one stream for the shuffle, the init, then sampling
+NUM_STEPS = 1000    # the reference's num_steps: its run's length, over which the learning rate decays to 0
+
 
 @dataclass
 class Run:
@@ -25,7 +28,7 @@ class Run:
             self.optimizer = Adam(flat_params(self.params))
 
 
-def start_run(docs, seed=42, adam=AdamConfig(), **sizes):
+def start_run(docs, seed=SEED, adam=AdamConfig(), **sizes):
     """Shuffle `docs` with Random(seed), build the vocabulary, initialise the
     parameters from the same stream: the reference's order of random draws.
     `sizes` are GPTConfig fields (n_layer, n_embd, block_size, n_head); the
@@ -63,15 +66,22 @@ def train_step(run, step, num_steps):
     return value
 
 
-def train(run, num_steps, on_step=None, schedule=None):
+def train(run, num_steps, on_step=None, schedule=None, *, log=None, log_every=0, progress=None):
     """Take num_steps steps; on_step(step, num_steps, loss) after each. The learning
     rate decays over `schedule` steps (default num_steps, as the reference does), so
-    a run can stop early on a longer schedule: train(run, 300, schedule=1000)."""
+    a run can stop early on a longer schedule: train(run, 300, schedule=1000).
+
+    log(line): the reference's log line (format_step) every `log_every` steps and
+    after the last; progress(done, num_steps): after each step (a progress bar)."""
     schedule = num_steps if schedule is None else schedule
     for step in range(num_steps):
         loss = train_step(run, step, schedule)
         if on_step is not None:
             on_step(step, num_steps, loss)
+        if log is not None and log_every and ((step + 1) % log_every == 0 or step + 1 == num_steps):
+            log(format_step(step, num_steps, loss))
+        if progress is not None:
+            progress(step + 1, num_steps)
     return run.losses
 
 
@@ -83,7 +93,7 @@ def format_step(step, num_steps, loss):
 AZ = 'abcdefghijklmnopqrstuvwxyz'
 
 
-def fresh_model(seed=42, chars=AZ, **sizes):
+def fresh_model(seed=SEED, chars=AZ, **sizes):
     """(params, config, tokenizer): an untrained model over `chars` + BOS, its
     parameters drawn from Random(seed) in the reference's order. `sizes` are
     GPTConfig fields (n_layer, n_embd, block_size, n_head)."""

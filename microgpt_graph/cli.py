@@ -10,18 +10,8 @@ from pathlib import Path
 
 import click
 
-from graphviz_export import build_view, failure_view, file_name, render_view
-from graphviz_export.options import (
-    DEFAULT_BUDGET,
-    DEFAULT_EDGE_BUDGET,
-    DEFAULT_LEVEL,
-    DEFAULT_RENDERER,
-    DEFAULT_TIMEOUT,
-    DIRECTIONS,
-    FORMATS,
-    LEVELS,
-    RENDERERS,
-)
+from graphviz_export import build_view, failure_view, file_name, output_format, render_view
+from graphviz_export.options import DEFAULT_RENDERER, FORMATS
 from graphviz_export.steps.diff import diff_svg
 from graphviz_export.view import safe_name
 from graphviz_export.web.explorer import serve
@@ -33,28 +23,23 @@ from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
 from microgpt.files import write_atomic
 from microgpt.model import GPTConfig
+from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
-from microgpt.recording.codecs.binary import SUFFIX as BINARY_SUFFIX
+from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_trace, trace_format
 from microgpt.recording.report import format_report, inspect_report
-from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
-from microgpt.recording.script import record_script
 from microgpt.recording.session import train_and_record
 from microgpt.sample import format_sample, sample
-from microgpt.train import format_step, start_run, train, train_step
+from microgpt.train import start_run, train
 
 from .plumbing import (
-    DEFAULT_DOC,
-    DEFAULT_SEED,
     MAX_WIDTH,
-    TIMEOUT,
-    TRACE_FORMATS,
     BadInput,
     Finite,
-    NodeId,
     OneLineErrors,
     Progress,
     bad_value,
     busy_bar,
+    doc_option,
     drawn_by,
     dumps,
     get_model,
@@ -67,6 +52,12 @@ from .plumbing import (
     open_output,
     printable,
     quiet_option,
+    recorded_script,
+    renderer_option,
+    script_options,
+    seed_option,
+    timeout_option,
+    view_options,
     write_output,
 )
 
@@ -89,10 +80,9 @@ def main():
 
 @main.command('train')
 @click.argument('data', required=False, type=click.Path(dir_okay=False))
-@click.option('--steps', type=ints(1, 10**9), default=1000, show_default=True,
+@click.option('--steps', type=ints(1, 10**9), default=NUM_STEPS, show_default=True,
               help='Training steps (one document each).')
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
-              help='Seeds the one random stream: shuffle, init, then sampling.')
+@seed_option('Seeds the one random stream: shuffle, init, then sampling.')
 @click.option('--n-layer', type=ints(1, 256), default=GPTConfig.n_layer, show_default=True,
               help='Transformer blocks.')
 @click.option('--n-embd', type=ints(1, MAX_WIDTH), default=GPTConfig.n_embd, show_default=True,
@@ -142,16 +132,9 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
     click.echo(f"num docs: {len(docs)}")
     click.echo(f"vocab size: {run.config.vocab_size}")
     click.echo(f"num params: {len(run.optimizer.params)}")
-    if log_every:
-        def log(k, n, loss):
-            if (k + 1) % log_every == 0 or k + 1 == n:
-                click.echo(format_step(k, n, loss))
-        train(run, steps, on_step=log, schedule=schedule)
-    else:
-        with Progress('training', quiet, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
-            for k in range(steps):
-                train_step(run, k, schedule or steps)
-                progress(k + 1, steps)
+    with Progress('training', quiet or log_every, info=lambda: f"loss {run.losses[-1]:.4f}") as progress:
+        train(run, steps, schedule=schedule, log=click.echo, log_every=log_every, progress=progress)
+    if not log_every:
         click.echo(f"final loss {run.losses[-1]:.4f}")
     if out_path is not None:
         written, error = save_checkpoint_or_fallback(out_path, run.params, run.config, run.tokenizer, step=steps,
@@ -175,7 +158,7 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
 @click.option('--temperature', type=Finite(0, 1e6, low_open=True), default=0.5, show_default=True,
               help='Sampling temperature (lower: more typical names).')
 @max_nodes_option
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the sampling stream.')
+@seed_option('Seed of the sampling stream.')
 def sample_cmd(checkpoint, num, temperature, seed):
     """Sample names from a trained checkpoint.
 
@@ -229,27 +212,25 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
       microgpt-graph export --doc anna --format binary -o anna.mgtrace
       microgpt-graph render --trace anna.mgtrace --token 2
     """
-    if fmt is None:
-        fmt = 'binary' if output and output.endswith(BINARY_SUFFIX) else 'json'
+    fmt = trace_format(output, fmt)
     if output:
         open_output(output)
     trace = get_trace(doc, checkpoint, seed, trace_path)
-    suffix = BINARY_SUFFIX if fmt == 'binary' else '.json'
-    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{suffix}")
+    path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{TRACE_SUFFIXES[fmt]}")
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
     with busy_bar(f'writing {fmt}', quiet=quiet):
-        data = trace.to_binary() if fmt == 'binary' else trace.to_json()
+        data = encode_trace(trace, fmt)
         write_output(path, data)
     if path is not None:
         click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {len(data) / 1e6:.1f} MB)", err=True)
 
 
 @main.command()
-@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document whose step is checked.')
+@doc_option('The document whose step is checked.')
 @click.option('--checkpoint', type=click.Path(dir_okay=False),
               help='Checkpoint to check (default: a fresh seeded model, vocabulary a-z).')
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model.')
+@seed_option('Seed of the fresh model.')
 @click.option('--inject', 'fault', type=click.Choice(fault_names()),
               help='Run with a deliberately wrong derivative (for teaching): ' + ', '.join(fault_names()) + '.')
 @click.option('--list-faults', is_flag=True, help='List the injectable faults and exit.')
@@ -321,44 +302,16 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
 
 @main.command()
 @model_options
-@click.option('--token', type=int, help='Position to show (default: the last one). Narrows --layer/--head to it.')
-@click.option('--layer', type=int, help='Show one transformer layer (all positions, or --token).')
-@click.option('--head', type=int, help='Show one attention head (of --layer, default the only layer).')
-@click.option('--param', help="A parameter cell, e.g. 'layer0.attn_wq[3][5]': its uses and how they sum to its "
-                              "grad; or a matrix name, e.g. 'wte': a heat-map and its uses per position.")
-@click.option('--node', type=NodeId(), help="A node id, or 'loss': its neighbourhood. Ids: `inspect` lists the loss "
-                                            "and each position's loss node; `export` (JSON) and the tooltips of a "
-                                            "--level scalar picture give any node's.")
-@click.option('--function', help="A trace recorded from a script: every node made inside this function "
-                                 "of the script (e.g. rmsnorm).")
-@click.option('--line', type=ints(1, 10**9), help='A trace recorded from a script: every node made by '
-                                                  'this line of the script.')
-@click.option('--depth', type=ints(0, 10**6), help='Hops around --node (default 2) or downstream of a '
-                                                          '--param cell (default 1).')
-@click.option('--direction', type=click.Choice(DIRECTIONS), default=DIRECTIONS[0], show_default=True,
-              help='Which way --node reaches.')
-@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True,
-              help='scalar: every op; vector: one node per role (e.g. q, 16 values); block: attention / MLP / ... '
-                   'per position; auto: the finest that fits --budget.')
-@click.option('--budget', type=ints(1, 10**7), default=DEFAULT_BUDGET, show_default=True,
-              help='Most visible nodes --level auto allows.')
-@click.option('--edge-budget', type=ints(1, 10**7), default=DEFAULT_EDGE_BUDGET, show_default=True,
-              help='Most edges --level auto allows (edges, not nodes, make Graphviz slow).')
-@click.option('--expand', multiple=True, help="Show a scope at scalar level inside a coarser view, e.g. "
-                                              "'pos4/layer0/attn/head2/*'; repeatable.")
-@click.option('--edge-grads', is_flag=True, help='Label edges with local derivative and gradient contribution.')
+@view_options
 @click.option('--format', 'fmt', type=click.Choice(FORMATS), default=None,
               help='Output format (default: from the --output suffix, else svg). png/pdf need Graphviz `dot` '
                    'on PATH; json is the selected view as data.')
 @click.option('-o', '--output', default=None, help="Output file (default: a name from the view, e.g. "
                                                    "emma-token4.svg; '-' for stdout).")
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
-              help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.')
+@renderer_option
+@timeout_option()
 @quiet_option
-def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, function, line, depth, direction,
-           level, budget, edge_budget, expand, edge_grads, fmt, output, renderer, timeout, quiet):
+def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeout, quiet):
     """Draw one view of a recorded step, annotated with data and grad.
 
     Nodes show op, data and grad; fill colour is the grad's sign and size (legend
@@ -378,14 +331,8 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
     """
     if output:
         open_output(output)  # a bad -o is refused before the step is recorded
-    if fmt is None:
-        suffix = Path(output).suffix.lstrip('.').lower() if output and output != '-' else ''
-        fmt = suffix if suffix in FORMATS else 'svg'
-    node_arg = node
-    trace = get_trace(doc, checkpoint, seed, trace_path)
-    view = build_view(trace, token=token, layer=layer, head=head, param=param, node=node_arg, depth=depth,
-                      direction=direction, level=level, budget=budget, edge_budget=edge_budget,
-                      expand=expand, edge_grads=edge_grads, function=function, line=line)
+    fmt = output_format(output, fmt)
+    view = build_view(get_trace(doc, checkpoint, seed, trace_path), **spec.kwargs())
     path = open_output(output or file_name(view, fmt))
     by = drawn_by(fmt, renderer)
     with busy_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
@@ -404,10 +351,8 @@ def render(doc, checkpoint, seed, trace_path, token, layer, head, param, node, f
 @click.option('--frames', 'frames_dir', type=click.Path(file_okay=False),
               help='Also write every frame of every stop as a numbered SVG (and PNG when rsvg-convert is '
                    'present) into this folder, for slides.')
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help="Graphviz: 'native' dot, 'wasm' (in-process WebAssembly) or 'auto'.")
-@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds allowed for each stop's layout.")
+@renderer_option
+@timeout_option("Seconds allowed for each stop's layout.")
 def tour(tour_file, output, frames_dir, renderer, timeout):
     """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
     -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
@@ -434,7 +379,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
 
 
 @main.command('diff')
-@click.option('--doc', default=DEFAULT_DOC, show_default=True, help='The document recorded before and after.')
+@doc_option('The document recorded before and after.')
 @click.option('--checkpoint', 'before_ckpt', type=click.Path(dir_okay=False),
               help='The model before (default: a fresh seeded model).')
 @click.option('--checkpoint-after', 'after_ckpt', type=click.Path(dir_okay=False),
@@ -443,23 +388,15 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
               help='After = the reference run (seed --seed, DATA shuffled) after this many training steps.')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents for --train-steps (default: as `train`).')
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help='Seed of the fresh model / training run.')
-@click.option('--token', type=int, help='As `render`.')
-@click.option('--layer', type=int, help='As `render`.')
-@click.option('--head', type=int, help='As `render`.')
-@click.option('--param', help='As `render`; a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.')
-@click.option('--node', type=NodeId(), help="As `render`: a node id or 'loss'.")
-@click.option('--depth', type=ints(0, 10**6), help='As `render`.')
-@click.option('--level', type=click.Choice(LEVELS), default=DEFAULT_LEVEL, show_default=True, help='As `render`.')
+@seed_option('Seed of the fresh model / training run.')
+@view_options
 @click.option('-o', '--output', default=None, help='The SVG to write (default: DOC-diff.svg).')
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help='As `render`.')
-@click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True,
-              help='As `render`.')
-def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, head, param, node, depth, level,
-         output, renderer, timeout):
+@renderer_option
+@timeout_option()
+def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, renderer, timeout):
     """Before/after: two recordings of DOC drawn on one layout with one colour scale
-    (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8).
+    (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8). Every view option is
+    `render`'s; --param with a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.
 
     \b
     Examples:
@@ -470,7 +407,6 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
         raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
     if output:
         open_output(output)
-    node_arg = node
     if after_ckpt is not None:
         before = get_trace(doc, before_ckpt, seed, None)
         after = get_trace(doc, after_ckpt, seed, None, quiet=True)
@@ -484,8 +420,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
         with bad_value('--doc'):
             before, after, _ = train_and_record(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
-    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, token=token, layer=layer,
-                         head=head, param=param, node=node_arg, depth=depth, level=level)
+    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, **spec.kwargs())
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
     change = after.loss - before.loss
@@ -497,12 +432,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
-@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
-              help='With SCRIPT: which call to backward() to record.')
-@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
-              help='With SCRIPT: seconds it may run before it is stopped.')
-@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
-              help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
+@script_options('With SCRIPT: ')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
                    '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
@@ -512,8 +442,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.option('--host', default='127.0.0.1', show_default=True,
               help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
-@click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
-              help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+@renderer_option
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
             renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
@@ -540,8 +469,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        with bad_value('--tag'):
-            trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+        trace = recorded_script(script, step, timeout, tags, script_args)
         rf = trace.meta['recorded_from']
         click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
                    f"(class {rf['class']}, {rf['convention']} convention)", err=True)
@@ -559,15 +487,9 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
 @main.command()
 @click.argument('script', type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
-@click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
-              help='Which call to backward() to record (the script stops right after it).')
+@script_options()
 @click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
                                                    "'.trace.json' in the current folder; '-' for stdout).")
-@click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
-              help='Seconds the script may run before it is stopped (with everything it started).')
-@click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
-              help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '
-                   'pos_id/pos/t, li/layer/l, h/head); repeatable.')
 def record(script, script_args, step, output, timeout, tags):
     """Run your own micrograd-style SCRIPT and record the graph of its backward().
 
@@ -588,8 +510,7 @@ def record(script, script_args, step, output, timeout, tags):
       microgpt-graph render --trace train.json --function rmsnorm
     """
     path = open_output(output or f"{Path(script).stem}.trace.json")
-    with bad_value('--tag'):
-        trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+    trace = recorded_script(script, step, timeout, tags, script_args)
     write_output(path, trace.to_json())
     rf = trace.meta['recorded_from']
     found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'

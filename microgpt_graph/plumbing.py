@@ -8,6 +8,7 @@ that timed out, a file that could not be written, a check that failed), 130 for
 Ctrl-C and 143 for SIGTERM (temp files removed first).
 """
 
+import functools
 import itertools
 import json
 import math
@@ -21,19 +22,19 @@ from pathlib import Path
 
 import click
 
+from graphviz_export import spec as view_fields
+from graphviz_export.options import DEFAULT_RENDERER, DEFAULT_TIMEOUT, RENDERERS
 from graphviz_export.render import RenderError
+from graphviz_export.spec import ViewOptionError, ViewSpec, view_spec
 from graphviz_export.view import renderer_label
 from microgpt.checkpoint import load_model
 from microgpt.data import default_data_path
 from microgpt.errors import InputError, WriteError
 from microgpt.files import check_output, json_safe, write_atomic
-from microgpt.recording import Trace, record_step
+from microgpt.recording import DEFAULT_DOC, SEED, Trace, record_step
 from microgpt.recording.budget import DEFAULT_MAX_NODES
-from microgpt.recording.script import ScriptError, ScriptRaised
-
-DEFAULT_DOC = 'emma'
-TRACE_FORMATS = ('json', 'binary')
-DEFAULT_SEED = 42
+from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
+from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 
 
 # -- errors: one line, one mapping ---------------------------------------------------------
@@ -143,18 +144,6 @@ class Finite(click.ParamType):
         return 'allowed: a number ' + ' and '.join(filter(None, [low, high]))
 
 
-class NodeId(click.ParamType):
-    """A node id (ASCII digits, at most 12 of them) or 'loss'."""
-    name = 'node'
-
-    def convert(self, value, param, ctx):
-        if value == 'loss' or isinstance(value, int):
-            return value
-        if not re.fullmatch(r'[0-9]{1,12}', str(value)):
-            self.fail(f"{str(value)[:40]!r} is not a node id (a whole number) or 'loss'", param, ctx)
-        return int(value)
-
-
 def ints(low, high):
     """An IntRange with both ends, so a huge number is refused before any work."""
     return click.IntRange(min=low, max=high)
@@ -196,6 +185,107 @@ def dumps(obj):
     return json.dumps(json_safe(obj), indent=1, default=str, allow_nan=False)
 
 
+# -- a view's options, made from graphviz_export.spec: render and diff offer the same -----
+class _FromSpec:
+    """convert() by the spec's own check: the limits and the message every door gives."""
+
+    def convert(self, value, param, ctx):
+        try:
+            if isinstance(value, str):
+                return view_fields.parse(self.field, value)
+            return view_fields.check(self.field, value)
+        except ViewOptionError as e:
+            self.fail(str(e), param, ctx)
+
+
+class SpecRange(_FromSpec, click.IntRange):
+    """A whole number of the spec (shown in help as click's ranges are: [0<=x<=64])."""
+
+    def __init__(self, field):
+        super().__init__(field.low, field.high)
+        self.field = field.name
+
+
+class SpecChoice(_FromSpec, click.Choice):
+    def __init__(self, field):
+        super().__init__(field.choices)
+        self.field = field.name
+
+
+class SpecText(_FromSpec, click.ParamType):
+    def __init__(self, field):
+        self.field, self.name = field.name, 'node' if field.kind == 'node' else 'text'
+
+
+def _view_option(field):
+    option = '--' + field.name.replace('_', '-')
+    if field.kind == 'flag':
+        return click.option(option, field.name, is_flag=True, help=field.help)
+    kind = {'int': SpecRange, 'choice': SpecChoice}.get(field.kind, SpecText)
+    default = getattr(ViewSpec(), field.name)
+    shown = default not in (None, ())
+    return click.option(option, field.name, type=kind(field), default=default if shown else None,
+                        show_default=shown, multiple=field.kind == 'patterns', help=field.help)
+
+
+def view_options(f):
+    """Every option of a view (graphviz_export.spec: its defaults, limits and help
+    texts), given to the command as one checked ViewSpec, `spec`."""
+    @functools.wraps(f)
+    def command(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name in view_fields.FIELDS}
+        try:
+            kwargs['spec'] = view_spec(values)
+        except ViewOptionError as e:
+            raise BadInput(f"Invalid value for '--{e.field.replace('_', '-')}': {e}") from None
+        return f(*args, **kwargs)
+    for field in reversed(view_fields.FIELDS.values()):
+        command = _view_option(field)(command)
+    return command
+
+
+# -- other options several commands share -------------------------------------------------
+renderer_option = click.option(
+    '--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
+    help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
+
+
+def timeout_option(help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.'):
+    return click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True, help=help)
+
+
+def seed_option(help):
+    return click.option('--seed', type=int, default=SEED, show_default=True, help=help)
+
+
+def doc_option(help):
+    return click.option('--doc', default=DEFAULT_DOC, show_default=True, help=help)
+
+
+def script_options(within=''):
+    """--step / --timeout / --tag: how a SCRIPT is recorded (`record`; `explore SCRIPT`
+    says 'With SCRIPT: ' before each help text)."""
+    def said(text):
+        return within + text[0].lower() + text[1:] if within else text
+
+    def decorate(f):
+        f = click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
+                         help=said('Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t '
+                                   '(defaults: pos_id/pos/t, li/layer/l, h/head); repeatable.'))(f)
+        f = click.option('--timeout', type=TIMEOUT, default=SCRIPT_TIMEOUT, show_default=True,
+                         help=said('Seconds the script may run before it is stopped (with everything it '
+                                   'started).'))(f)
+        return click.option('--step', type=ints(1, 10**6), default=1, show_default=True,
+                            help=said('Which call to backward() to record (the script stops right after it).'))(f)
+    return decorate
+
+
+def recorded_script(script, step, timeout, tags, args):
+    """The Trace of SCRIPT's step'th backward() (microgpt.recording.script: it RUNS the script)."""
+    with bad_value('--tag'):
+        return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args)
+
+
 # -- shared options and steps -------------------------------------------------------------
 def model_options(f):
     """--doc / --checkpoint / --seed / --trace: which step to look at."""
@@ -203,13 +293,11 @@ def model_options(f):
     f = click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
                      help='Use a trace saved by `export` (JSON or binary) instead of recording a step '
                           '(--doc/--checkpoint/--seed are then ignored).')(f)
-    f = click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
-                     help='Seed of the fresh model used when no --checkpoint is given.')(f)
+    f = seed_option('Seed of the fresh model used when no --checkpoint is given.')(f)
     f = click.option('--checkpoint', type=click.Path(dir_okay=False),
                      help='Model checkpoint written by `train --out` (default: a fresh seeded '
                           'model, default config, vocabulary a-z).')(f)
-    f = click.option('--doc', default=DEFAULT_DOC, show_default=True,
-                     help='The document (a name) whose training step is recorded.')(f)
+    f = doc_option('The document (a name) whose training step is recorded.')(f)
     return f
 
 

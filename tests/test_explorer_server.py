@@ -57,7 +57,7 @@ def test_default_view_is_the_block_view_of_the_last_token(server):
     ('view=param&param=nope', "unknown parameter 'nope'"),
     ('view=param&param=wte[99][0]', 'outside wte'),
     ('expand=pos4/layer0/nothing', 'matches no scope'),
-    ('expand=<script>', 'is not a scope path'),
+    ('expand=<script>', "expand '<script>' is not a scope path"),
     ('zzz=1', "unknown parameter 'zzz'"),
     ('token=1&token=2', "given 2 times"),
     ('doc=%C3%A9mma', "'é'"),

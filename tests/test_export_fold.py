@@ -7,8 +7,8 @@ import pytest
 
 from graphviz_export import build_view
 from graphviz_export.fold import FANOUT_LIMIT, fold
-from graphviz_export.options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET
 from graphviz_export.select import select, token_view
+from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_EDGE_BUDGET
 from microgpt.recording import Trace
 
 MATRICES = ('wte', 'wpe', 'lm_head', 'layer0.attn_wq', 'layer0.attn_wk', 'layer0.attn_wv', 'layer0.attn_wo',
@@ -175,7 +175,7 @@ def test_the_node_floor_never_exceeds_what_a_fold_draws(recorded_christopher, qu
     t = recorded_christopher
     sel = select_nodes(t, **query)
     for level in ('scalar', 'vector'):
-        drawn = fold(t, sel, level=level, budget=10**6, edge_budget=10**7).stats['nodes']
+        drawn = fold(t, sel, level=level, budget=MAX_BUDGET, edge_budget=MAX_EDGE_BUDGET).stats['nodes']
         assert node_floor(t, sel, level, set()) <= drawn, (level, query)
 
 

@@ -158,10 +158,10 @@ def test_a_view_of_something_missing_says_what_exists(recorded_christopher, kwar
 
 @pytest.mark.parametrize('kwargs,message', [
     ({'level': 'fine'}, "level 'fine' is not one of: auto, scalar, vector, block"),
-    ({'budget': 0}, 'budget must be a positive integer, got 0'),
-    ({'budget': 1.5}, 'budget must be a positive integer, got 1.5'),
-    ({'edge_budget': -1}, 'edge_budget must be a positive integer, got -1'),
-    ({'node': 5, 'depth': -1}, 'depth must be an integer >= 0, got -1'),
+    ({'budget': 0}, 'budget must be in 1..5000, got 0'),
+    ({'budget': 1.5}, 'budget must be a whole number, got 1.5'),
+    ({'edge_budget': -1}, 'edge_budget must be in 1..20000, got -1'),
+    ({'node': 5, 'depth': -1}, 'depth must be in 0..64, got -1'),
     ({'node': 5, 'direction': 'up'}, "direction 'up' is not one of: both, ancestors, descendants"),
 ])
 def test_bad_options_are_value_errors_naming_what_is_allowed(recorded_christopher, kwargs, message):

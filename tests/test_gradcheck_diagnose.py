@@ -81,7 +81,8 @@ def test_a_saved_trace_gets_the_diagnosis_of_the_recorded_step(tiny, tmp_path):
     assert _without_seconds(saved.nodes.to_dict()) == _without_seconds(recorded.nodes.to_dict())
     assert saved.nodes.dloss == recorded.nodes.dloss and saved.nodes.dloss      # confirmed by replay, both
     assert saved.health.to_dict() == recorded.health.to_dict()
-    assert saved.format().endswith('gradcheck: FAIL') and 'first wrong (nearest the loss, backward step 10): exp → ' in saved.format()
+    assert saved.format().endswith('gradcheck: FAIL')
+    assert 'first wrong (nearest the loss, backward step 10): exp → ' in saved.format()
     # the same picture: failure_view draws both the same, node for node and note for note
     assert failure_view(saved).digraph.source == failure_view(recorded).digraph.source
     limited = diagnose_trace(saved.trace, scope='pos2/*')

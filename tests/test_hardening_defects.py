@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import cli
 import graphviz_export.render as render_mod
 import microgpt.files as files
-import microgpt_graph.cli as commands
+import microgpt.train
 from graphviz_export import build_view, render_view
 from microgpt.checkpoint import (
     MAX_WEIGHT,
@@ -166,12 +166,12 @@ def test_train_out_on_a_full_disk_keeps_the_model(runner, tmp_path, monkeypatch)
 def test_train_out_folder_removed_mid_run_keeps_the_model(runner, tmp_path, monkeypatch):
     (tmp_path / 'gone').mkdir()
     monkeypatch.setattr('tempfile.tempdir', str(tmp_path))
-    real_train_step = commands.train_step
+    real_train_step = microgpt.train.train_step
 
     def train_step(run, k, n):
         shutil.rmtree(tmp_path / 'gone', ignore_errors=True)
         return real_train_step(run, k, n)
-    monkeypatch.setattr(commands, 'train_step', train_step)
+    monkeypatch.setattr(microgpt.train, 'train_step', train_step)     # train's loop is the library's
     line = error_line(runner.invoke(cli.main, ['train', 'docs.txt', '--steps', '1', *TINY, '--out', 'gone/m.json']), 1)
     assert 'cannot write gone/m.json: directory' in line and 'does not exist' in line
     (saved,) = tmp_path.glob('microgpt-checkpoint-*.json')
@@ -429,9 +429,9 @@ def test_a_fifo_input_is_read_up_to_the_cap(tmp_path, monkeypatch):
 @pytest.mark.parametrize('args,fragment', [
     (['train', 'docs.txt', '--steps', '1e26'], "'1e26' is not a valid integer"),
     (['train', 'docs.txt', '--steps', str(10 ** 26)], 'is not in the range 1<=x<=1000000000'),
-    (['render', '--node', '²'], "'²' is not a node id"),
-    (['render', '--node', '9' * 5000], 'is not a node id'),
-    (['render', '--expand', ''], "expand patterns are scope paths"),
+    (['render', '--node', '²'], "node must be a node id (a whole number 0..1000000000) or 'loss', got '²'"),
+    (['render', '--node', '9' * 5000], 'node must be a node id'),
+    (['render', '--expand', ''], "expand '' is not a scope path"),
     (['render', '--param', 'wte[' + '9' * 5000 + '][0]'], 'at most 200 characters'),
     (['render', '--param', 'a' + ' ' * 100_000 + '!'], 'at most 200 characters'),
 ])

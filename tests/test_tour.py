@@ -82,7 +82,7 @@ def built(tmp_path_factory):
     ('[[stop]]\ntoken = 3', 'stop 1: every stop needs a caption'),
     ('[[stop]]\ncaption = "x"\nstep = "up"', "stop 1: step 'up' is not one of: backward, forward, none"),
     ('[[stop]]\ncaption = "x"\nframes = [5, 2]', 'stop 1: frames must be [first, last]'),
-    ('[[stop]]\ncaption = "x"\ntoken = "3"', 'stop 1: token must be an integer'),
+    ('[[stop]]\ncaption = "x"\ntoken = "3"', 'stop 1: token must be a whole number'),
     ('title = "t"', 'has no stops'),
     ('[[stop]\n', 'is not valid TOML'),
     ('colour = 1\n[[stop]]\ncaption = "x"', "unknown key 'colour'"),

@@ -32,12 +32,11 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from itertools import groupby
 
-from microgpt.errors import InputError
 from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 
-from ..options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, check_options
+from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
 from .summary import boundary_values, group_values
 
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
@@ -83,10 +82,11 @@ class Folded:
     expand: tuple = ()
 
 
-def fold(trace, selection, level='auto', budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET, expand=()):
-    """The Folded view of `selection` at `level` ('auto': the finest that fits)."""
-    check_options(level, budget, edge_budget)
-    expand = (expand,) if isinstance(expand, str) else tuple(expand)
+def fold(trace, selection, level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET, expand=()):
+    """The Folded view of `selection` at `level` ('auto': the finest that fits); the
+    options' limits are graphviz_export.spec's."""
+    check_options(level=level, budget=budget, edge_budget=edge_budget)
+    expand = check('expand', expand)
     expand_ids = expanded_ids(trace, selection, expand)
     if level != 'auto':
         out = _fold(trace, selection, level, expand_ids, budget, edge_budget)
@@ -121,9 +121,7 @@ def expanded_ids(trace, sel, patterns):
     sids = sorted({trace.scope[i] for i in selected})
     paths = {sid: scope_path(trace.scopes[sid]) for sid in sids}
     chosen = set()
-    for pat in patterns:
-        if not isinstance(pat, str) or not pat:
-            raise InputError(f"expand patterns are scope paths like 'pos3/layer0/attn/q', got {pat!r}")
+    for pat in patterns:        # checked by fold (graphviz_export.spec)
         forms = (pat, pat + '/*', '*/' + pat, '*/' + pat + '/*')
         hit = {sid for sid, path in paths.items() if any(fnmatchcase(path, f) for f in forms)}
         if not hit:

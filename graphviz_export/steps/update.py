@@ -12,20 +12,21 @@ Where the moments come from: an optimizer state {'step': k, 'm': [...], 'v':
 reference's flat order) when the caller has one; otherwise a fresh optimizer
 (m = v = 0) taking its first step (step index 0, "step 1"). The default
 learning-rate schedule is the reference's: lr_t = lr * (1 - step / num_steps)
-with num_steps 1000.
+with its num_steps (microgpt.train.NUM_STEPS, 1000).
 """
 
 import math
 
 from microgpt.errors import InputError
-from microgpt.recording.adam import REFERENCE, REFERENCE_STEPS, adam_cell, learning_rate
+from microgpt.recording import NUM_STEPS
+from microgpt.recording.adam import REFERENCE, adam_cell, learning_rate
 
 
 class UpdateError(InputError):
     """An optimizer state or step that does not fit the trace."""
 
 
-def adam_update(trace, ids, *, state=None, step=None, num_steps=REFERENCE_STEPS, config=REFERENCE):
+def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, config=REFERENCE):
     """{'step', 'num_steps', 'lr_t', 'source', 'rows': [...]}: one row per parameter id in `ids`.
 
     `step`: the 0-based index of the step being taken (default: state['step'] if a

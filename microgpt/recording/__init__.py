@@ -15,8 +15,15 @@ The modules, in the order data flows through them:
     session.py     for the apps: documents recorded on cached models, a checkpoint's
                    optimizer state, N training steps recorded before/after
     adam.py        Adam's step on one parameter, as numbers (the update panel's)
+    formats.py     the trace file formats by name and suffix (json, binary .mgtrace)
+
+The port's defaults that every surface shares (the document shown when none is
+named, the reference's seed and run length) are re-exported here, so the apps
+take them from the recording package and never import the port for them.
 """
 
+from ..data import DEFAULT_DOC
+from ..train import NUM_STEPS, SEED
 from .cells import TraceQueryError, check_param, parse_param
 from .codecs import TraceFormatError
 from .ops import OP_CODE, OPS
@@ -26,4 +33,5 @@ from .tape import RecordingError, Tape, record
 from .trace import Trace
 
 __all__ = ['record_step', 'record', 'Tape', 'RecordingError', 'Trace', 'TraceQueryError', 'TraceFormatError',
-           'parse_param', 'check_param', 'OPS', 'OP_CODE', 'FIELDS', 'Scope', 'scope_path']
+           'parse_param', 'check_param', 'OPS', 'OP_CODE', 'FIELDS', 'Scope', 'scope_path', 'DEFAULT_DOC', 'SEED',
+           'NUM_STEPS']

@@ -8,7 +8,6 @@ the exporter reads them here and never imports the optimizer.
 from ..optim import AdamConfig
 
 REFERENCE = AdamConfig()     # the reference's lr, betas and eps
-REFERENCE_STEPS = 1000       # the reference run's length: its learning rate decays to 0 over it
 
 
 def learning_rate(step, num_steps, config=REFERENCE):

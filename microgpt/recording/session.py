@@ -21,8 +21,7 @@ from typing import NamedTuple
 from ..checkpoint import load_model, read_checkpoint
 from ..data import default_data_path, read_docs
 from ..errors import InputError
-from ..train import start_run, train_step
-from .adam import REFERENCE_STEPS
+from ..train import NUM_STEPS, SEED, start_run, train_step
 from .step import record_step
 
 
@@ -80,7 +79,7 @@ class BeforeAfter(NamedTuple):
     optimizer: dict      # Adam's {'step', 'm', 'v'} after them: the state the next step starts from
 
 
-def train_and_record(docs, doc, steps, seed=42, num_steps=REFERENCE_STEPS, on_step=None):
+def train_and_record(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=None):
     """`doc`'s step recorded on the reference run's fresh model (seed, shuffled `docs`) and
     again after its first `steps` training steps (the learning rate decays over
     `num_steps`, as in the reference's 1000-step run), with Adam's moments after them.

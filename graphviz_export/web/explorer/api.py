@@ -30,13 +30,14 @@ import graphviz_export.render as _render
 import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
-from microgpt.recording.adam import REFERENCE_STEPS
+from microgpt.recording import NUM_STEPS
 from microgpt.recording.session import optimizer_state
 from microgpt.recording.sourcemap import SourceMap
 
 from ...draw.style import full
 from ...fold import expanded_ids, node_floor
 from ...select import select
+from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.frames import frames
 from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
@@ -200,9 +201,9 @@ class Api:
                 'key': rk.key_text(key), 'tokens': tokens, 'layers': trace.layers(), 'heads': trace.heads(),
                 'params': {n: list(trace.param_shapes[n]) for n in trace.param_names},
                 'loss': trace.loss if 'loss_id' in trace.meta else None, 'n_nodes': len(trace),
-                'levels': list(st.LEVELS), 'views': list(st.VIEWS), 'png': self.png,
+                'levels': list(LEVELS), 'views': list(st.VIEWS), 'png': self.png,
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
-                             'max_budget': st.MAX_BUDGET, 'max_ebudget': st.MAX_EDGE_BUDGET},
+                             'max_budget': MAX_BUDGET, 'max_ebudget': MAX_EDGE_BUDGET},
                 'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace)}
 
     @staticmethod
@@ -299,7 +300,7 @@ class Api:
         cmp = self._compare(key, state)
         plain = dict(state, cmp=None)
         _, _, entry, _ = self._entry(plain)
-        opt, num_steps, finished = None, REFERENCE_STEPS, None
+        opt, num_steps, finished = None, NUM_STEPS, None
         if cmp is not None:
             trace = cmp.after
             opt = cmp.optimizer

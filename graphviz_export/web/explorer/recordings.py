@@ -15,6 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from microgpt.errors import InputError
+from microgpt.recording import DEFAULT_DOC, SEED
 from microgpt.recording.session import Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
@@ -24,7 +25,7 @@ FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt'}    # a SessionError's field -> the
 
 
 class Recordings:
-    def __init__(self, *, doc='emma', checkpoint=None, seed=42, trace=None, data=None, keep=4):
+    def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.data = data                # the names file, for compare after N training steps

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from urllib.parse import urlsplit
 
+from microgpt.recording import DEFAULT_DOC, SEED
+
 from .api import Api, ApiError
 from .recordings import Recordings
 
@@ -198,7 +200,7 @@ class ExplorerServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(*, doc='emma', checkpoint=None, seed=42, trace=None, data=None, host='127.0.0.1', port=0,
+def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
                 renderer='auto', verbose=False):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
@@ -214,7 +216,7 @@ def make_server(*, doc='emma', checkpoint=None, seed=42, trace=None, data=None, 
     return ExplorerServer((host, port), api, verbose=verbose)
 
 
-def serve(*, doc='emma', checkpoint=None, seed=42, trace=None, data=None, host='127.0.0.1', port=0,
+def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
           renderer='auto', open_browser=True, verbose=False, echo=print):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host not in ('127.0.0.1', 'localhost'):

@@ -12,6 +12,11 @@ StateError, a one-line message the API returns as HTTP 400. Fields:
     param             a cell 'layer0.attn_wq[3][5]' or a matrix 'wte' (param view)
     node depth dir    a node id or 'loss', hops, ancestors|descendants|both
     level budget ebudget expand grads   folding: as `render`'s options
+
+The view's own fields (view .. grads above) are graphviz_export.spec's, under the
+URL's names (view = kind, dir = direction, ebudget = edge_budget, grads =
+edge_grads): the same defaults, limits and messages as `render` and tour files,
+but for the level, where the page opens on 'block' (OPENS_AT).
     hl                a search query whose matches are outlined (not part of the build)
     sel               the node shown in the side panel (not part of the build)
     frame             the step-through's position (0 = nothing computed yet; count + 1 = the update)
@@ -28,39 +33,43 @@ fixed order: the cache key of a view and the URL the page shows.
 """
 
 import re
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlencode
 
 from microgpt.errors import InputError
 
-from ...options import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DIRECTIONS, LEVELS
+from ... import spec
+from ...spec import MAX_TEXT, SCOPE_GLOB, ViewOptionError, view_spec
 
 BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')   # the model's blocks, in the flow's order
-VIEWS = ('doc', 'token', 'layer', 'head', 'param', 'node', 'function', 'line')
+KIND = {'doc': 'document'}  # the URL's name of a kind, where it is not the kind's own
+VIEWS = tuple({v: k for k, v in KIND.items()}.get(kind, kind) for kind in spec.KINDS)
+SPEC_NAME = {'view': 'kind', 'dir': 'direction', 'ebudget': 'edge_budget', 'grads': 'edge_grads'}  # URL -> spec
+URL_NAME = {v: k for k, v in SPEC_NAME.items()}
 MODES = ('backward', 'forward')
 OVERLAYS = ('grad', 'contrib')
 SIDES = ('hide',)       # the side panel: shown (no field) or folded away
 MAX_TRAIN_STEPS = 500    # compare after N training steps: N at most this
 MAX_DOC = 64            # characters of a document typed into the page
-MAX_BUDGET = 5000       # a view over this is refused before folding
-MAX_EDGE_BUDGET = 20000
-MAX_DEPTH = 12
-MAX_EXPAND = 16         # expand patterns in one view
-MAX_TEXT = 200          # any other text field
+OPENS_AT = 'block'      # the page's level when the URL names none: a whole token's flow fits one screen
+#                         (render's default, auto, would pick the finest level that fits 150 nodes)
 
-# field -> default; the order is the URL's order
+_VIEW = view_spec()
+# field -> default; the order is the URL's order. The view's fields take the spec's defaults.
 DEFAULTS = {
     'doc': None, 'seed': None, 'ckpt': None,
-    'view': 'token', 'token': None, 'layer': None, 'head': None, 'param': None,
-    'node': None, 'depth': None, 'dir': 'both', 'function': None, 'line': None,
-    'level': 'block', 'budget': DEFAULT_BUDGET, 'ebudget': DEFAULT_EDGE_BUDGET,
-    'expand': (), 'grads': False, 'cmp': None, 'hl': None, 'sel': None, 'ov': None, 'frame': None,
-    'mode': 'backward', 'focus': None, 'side': None,
+    'view': 'token', 'token': _VIEW.token, 'layer': _VIEW.layer, 'head': _VIEW.head, 'param': _VIEW.param,
+    'node': _VIEW.node, 'depth': _VIEW.depth, 'dir': _VIEW.direction, 'function': _VIEW.function,
+    'line': _VIEW.line, 'level': OPENS_AT, 'budget': _VIEW.budget, 'ebudget': _VIEW.edge_budget,
+    'expand': _VIEW.expand, 'grads': _VIEW.edge_grads, 'cmp': None, 'hl': None, 'sel': None, 'ov': None,
+    'frame': None, 'mode': 'backward', 'focus': None, 'side': None,
 }
 TRACE_FIELDS = ('doc', 'seed', 'ckpt')
-BUILD_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
-                'budget', 'ebudget', 'expand', 'grads', 'cmp')
+VIEW_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
+               'budget', 'ebudget', 'expand', 'grads')     # the ViewSpec's, in URL names
+BUILD_FIELDS = VIEW_FIELDS + ('cmp',)
 LIST_FIELDS = ('expand',)
-_PATTERN = re.compile(r'^[A-Za-z0-9_*?/\[\].-]+$')    # scope path globs: pos3/layer0/attn/head2/*
+BLANK_IS_NONE = ('param', 'function')   # the page clears a text field by sending it empty
 
 
 class StateError(InputError):
@@ -90,7 +99,28 @@ def _choice(name, text, allowed):
     return text
 
 
+@contextmanager
+def _as_state_error():
+    """The spec's ViewOptionError as a StateError (the API's 400), the message unchanged."""
+    try:
+        yield
+    except ViewOptionError as e:
+        raise StateError(str(e)) from None
+
+
+def _view_field(name, text):
+    """A field of the ViewSpec, parsed by graphviz_export.spec under its URL name."""
+    if name == 'view':
+        return _choice(name, text, VIEWS)
+    if name in BLANK_IS_NONE and not text:
+        return None
+    with _as_state_error():
+        return spec.parse(SPEC_NAME.get(name, name), text, label=name)
+
+
 def _field(name, text):
+    if name in VIEW_FIELDS:
+        return _view_field(name, text)
     if name == 'doc':
         if not text:
             raise StateError("doc is empty; give a name such as 'emma'")
@@ -99,28 +129,6 @@ def _field(name, text):
         return _int(name, text, 0, 2**31 - 1)
     if name == 'ckpt':
         return _text(name, text, 1000) or None
-    if name == 'view':
-        return _choice(name, text, VIEWS)
-    if name in ('token', 'layer', 'head'):
-        return _int(name, text, 0, 10**6)
-    if name == 'param':
-        return _text(name, text) or None
-    if name == 'node':
-        if text == 'loss':
-            return text
-        return _int(name, text, 0, 10**9)
-    if name == 'depth':
-        return _int(name, text, 0, MAX_DEPTH)
-    if name == 'dir':
-        return _choice(name, text, DIRECTIONS)
-    if name == 'level':
-        return _choice(name, text, LEVELS)
-    if name == 'budget':
-        return _int(name, text, 1, MAX_BUDGET)
-    if name == 'ebudget':
-        return _int(name, text, 1, MAX_EDGE_BUDGET)
-    if name == 'grads':
-        return _choice(name, text, ('0', '1')) == '1'
     if name == 'hl':
         return _text(name, text) or None
     if name == 'sel':
@@ -131,10 +139,6 @@ def _field(name, text):
         return _choice(name, text, MODES)
     if name == 'ov':
         return _choice(name, text, OVERLAYS) if text else None
-    if name == 'function':
-        return _text(name, text) or None
-    if name == 'line':
-        return _int(name, text, 1, 10**7)
     if name == 'cmp':
         return _compare(text)
     if name == 'focus':
@@ -170,14 +174,8 @@ def compare_of(state):
 def _focus(text):
     if not text:
         return None
-    if len(text) > MAX_TEXT or not _PATTERN.match(text) or '*' in text or '?' in text:
+    if len(text) > MAX_TEXT or not SCOPE_GLOB.fullmatch(text) or '*' in text or '?' in text:
         raise StateError(f"focus {text[:80]!r} is not a scope path like 'pos4/layer0/attn'")
-    return text
-
-
-def _pattern(text):
-    if not text or len(text) > MAX_TEXT or not _PATTERN.match(text):
-        raise StateError(f"expand pattern {text!r} is not a scope path like 'pos3/layer0/attn/head2/q'")
     return text
 
 
@@ -193,11 +191,10 @@ def parse(query, *, allowed=None):
     for name, values in raw.items():
         if name not in allowed:
             raise StateError(f"unknown parameter {name!r}; allowed: {', '.join(allowed)}")
-        if name in LIST_FIELDS:
-            items = [p for v in values for p in v.split(',') if p]
-            if len(items) > MAX_EXPAND:
-                raise StateError(f"at most {MAX_EXPAND} expand patterns, got {len(items)}")
-            state[name] = tuple(dict.fromkeys(_pattern(p) for p in items))
+        if name in LIST_FIELDS:     # repeated, or comma-separated: expand=a,b
+            items = tuple(p for v in values for p in v.split(',') if p)
+            with _as_state_error():
+                state[name] = spec.check(SPEC_NAME.get(name, name), items, label=name)
             continue
         if len(values) != 1:
             raise StateError(f"parameter {name!r} is given {len(values)} times; give it once")
@@ -205,46 +202,19 @@ def parse(query, *, allowed=None):
     return state
 
 
-def check_view(state):
-    """The view's own fields must agree: a head view needs a head, a param view a param..."""
-    view = state['view']
-    if view == 'head' and state['head'] is None:
-        raise StateError("view 'head' needs head (and layer)")
-    if view == 'param' and not state['param']:
-        raise StateError("view 'param' needs param, e.g. 'layer0.attn_wq[3][5]' or 'wte'")
-    if view == 'node' and state['node'] is None:
-        raise StateError("view 'node' needs node: an id or 'loss'")
-    if view == 'function' and not state['function']:
-        raise StateError("view 'function' needs function: a function of the recorded script")
-    if view == 'line' and state['line'] is None:
-        raise StateError("view 'line' needs line: a line of the recorded script")
-    return state
+def view_of(state):
+    """The ViewSpec of a (validated) state: its view fields under the spec's names."""
+    values = {SPEC_NAME.get(f, f): state[f] for f in VIEW_FIELDS}
+    values['kind'] = KIND.get(values['kind'], values['kind'])
+    with _as_state_error():
+        return view_spec(values, label=URL_NAME.get)
 
 
 def build_kwargs(state):
     """build_view keyword arguments of a (validated) state; only the view's own fields count."""
-    check_view(state)
-    view = state['view']
-    kw = {}
-    if view == 'doc':
-        kw['document'] = True
-    elif view == 'token':
-        kw['token'] = state['token']
-    elif view == 'function':
-        kw['function'] = state['function']
-    elif view == 'line':
-        kw['line'] = state['line']
-    elif view == 'layer':
-        kw.update(layer=state['layer'] if state['layer'] is not None else 0, token=state['token'])
-    elif view == 'head':
-        kw.update(layer=state['layer'], head=state['head'], token=state['token'])
-    elif view == 'param':
-        kw.update(param=state['param'], depth=state['depth'])
-    else:
-        kw.update(node=state['node'], depth=state['depth'], direction=state['dir'])
-    kw.update(level=state['level'], budget=state['budget'], edge_budget=state['ebudget'],
-              expand=tuple(state['expand']), edge_grads=state['grads'])
-    return kw
+    view = view_of(state)
+    with _as_state_error():
+        return view.kwargs()
 
 
 def _encode(name, value):

@@ -1,15 +1,15 @@
 """The tour file: a lecture as a list of view states with captions (TOML).
 
     title = "Backprop through one step of microgpt"   # optional
-    doc = "emma"              # the document recorded (default "emma")
-    seed = 42                 # the fresh model's seed (default 42)
+    doc = "emma"              # the document recorded (default: microgpt.recording.DEFAULT_DOC, "emma")
+    seed = 42                 # the fresh model's seed (default: the reference's, 42)
     checkpoint = "model.json" # optional: a checkpoint instead (relative to the tour file)
 
     [[stop]]
     caption = "The loss at the last position: its grad is 1 by definition."
-    node = "loss"             # any of render's view options:
-    depth = 2                 #   token layer head param node depth direction
-    level = "scalar"          #   level budget edge_budget expand edge_grads
+    node = "loss"             # any view option (graphviz_export.spec, as `render`'s):
+    depth = 2                 #   token layer head param node function line depth
+    level = "scalar"          #   direction level budget edge_budget expand edge_grads
     step = "backward"         # "backward" (default), "forward" or "none"
     frames = [0, 12]          # optional: play positions 0..12 of this stop's frames
     update = true             # optional: after the last frame, Adam's update of the
@@ -17,7 +17,8 @@
     doc = "anna"              # optional: another document for this stop
 
 Unknown keys, wrong types and impossible ranges are refused with one line that
-names the stop, the key and what is allowed.
+names the stop, the key and what is allowed; a view key takes the values, limits
+and messages of graphviz_export.spec, as the command line and the explorer do.
 """
 
 import tomllib
@@ -25,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from microgpt.errors import InputError
+from microgpt.recording import DEFAULT_DOC, SEED
 
-VIEW_KEYS = {'token': int, 'layer': int, 'head': int, 'param': str, 'node': (int, str), 'depth': int,
-             'direction': str, 'level': str, 'budget': int, 'edge_budget': int, 'expand': list,
-             'edge_grads': bool}
+from ...spec import FIELDS, ViewOptionError, view_spec
+
+VIEW_KEYS = tuple(FIELDS)   # a stop's view: the ViewSpec's fields, under their own names
 STOP_KEYS = {'caption': str, 'title': str, 'step': str, 'frames': list, 'update': bool, 'doc': str}
 TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'stop': list}
 STEP_MODES = ('backward', 'forward', 'none')
@@ -41,7 +43,7 @@ class TourError(InputError):
 @dataclass
 class Stop:
     caption: str
-    view: dict                      # build_view keyword arguments
+    view: dict                      # build_view keyword arguments (of a checked ViewSpec)
     title: str = ''
     step: str = 'backward'
     frames: tuple = None            # (first, last) position, or None: all
@@ -58,18 +60,18 @@ class Tour:
     stops: list = field(default_factory=list)
 
 
-def _type_name(t):
-    if isinstance(t, tuple):
-        return ' or '.join(_type_name(x) for x in t)
-    return {int: 'an integer', str: 'a string', bool: 'true or false', list: 'a list'}[t]
+TYPE_NAMES = {int: 'an integer', str: 'a string', bool: 'true or false', list: 'a list'}
 
 
 def _check(where, key, value, t):
-    ok = isinstance(value, t) and not (t is int and isinstance(value, bool))
-    if isinstance(t, tuple):
-        ok = any(isinstance(value, x) and not (x is int and isinstance(value, bool)) for x in t)
-    if not ok:
-        raise TourError(f"{where}: {key} must be {_type_name(t)}, got {value!r}")
+    """A top or stop key's TOML type (a view key is the spec's to check)."""
+    if not isinstance(value, t) or (t is int and isinstance(value, bool)):
+        raise TourError(f"{where}: {key} must be {TYPE_NAMES[t]}, got {value!r}")
+
+
+def _labels(where):
+    """A view key's name in messages: 'lecture.toml, stop 2: depth'."""
+    return lambda key: f"{where}: {key}"
 
 
 def parse_tour(text, base=Path('.'), name='tour'):
@@ -86,22 +88,22 @@ def parse_tour(text, base=Path('.'), name='tour'):
     if not raw:
         raise TourError(f"{name} has no stops: add [[stop]] tables with a caption and view options")
     checkpoint = d.get('checkpoint')
-    tour = Tour(title=d.get('title', 'microgpt-graph tour'), doc=d.get('doc', 'emma'), seed=d.get('seed', 42),
+    tour = Tour(title=d.get('title', 'microgpt-graph tour'), doc=d.get('doc', DEFAULT_DOC), seed=d.get('seed', SEED),
                 checkpoint=str(base / checkpoint) if checkpoint else None)
     for k, s in enumerate(raw, 1):
         where = f"{name}, stop {k}"
         if not isinstance(s, dict):
             raise TourError(f"{where}: a stop must be a table ([[stop]])")
-        view = {}
         for key, value in s.items():
-            if key in VIEW_KEYS:
-                _check(where, key, value, VIEW_KEYS[key])
-                view[key] = tuple(value) if key == 'expand' else value
-            elif key in STOP_KEYS:
+            if key in STOP_KEYS:
                 _check(where, key, value, STOP_KEYS[key])
-            else:
+            elif key not in VIEW_KEYS:
                 raise TourError(f"{where}: unknown key {key!r}; allowed: "
                                 f"{', '.join(list(STOP_KEYS) + list(VIEW_KEYS))}")
+        try:
+            view = view_spec({k: v for k, v in s.items() if k in VIEW_KEYS}, label=_labels(where))
+        except ViewOptionError as e:
+            raise TourError(str(e)) from None
         if 'caption' not in s:
             raise TourError(f"{where}: every stop needs a caption")
         step = s.get('step', 'backward')
@@ -113,7 +115,7 @@ def parse_tour(text, base=Path('.'), name='tour'):
                     or rng[0] > rng[1]):
                 raise TourError(f"{where}: frames must be [first, last] with 0 <= first <= last, got {rng!r}")
             rng = tuple(rng)
-        tour.stops.append(Stop(caption=s['caption'], view=view, title=s.get('title', ''), step=step,
+        tour.stops.append(Stop(caption=s['caption'], view=view.kwargs(), title=s.get('title', ''), step=step,
                                frames=rng, update=s.get('update', False), doc=s.get('doc')))
     return tour
 
