@@ -1174,7 +1174,7 @@ def test_the_parameter_cell_typed_or_clicked_goes_to_the_server_which_reads_it(p
     page.fill('#viewctl input[data-f=param]', 'wte[3')
     page.press('#viewctl input[data-f=param]', 'Enter')
     page.wait_for_selector('#msg:not([hidden])')
-    assert page.locator('#msg').inner_text().startswith("cannot read parameter 'wte[3'")
+    assert page.locator('#msg').inner_text().startswith("param 'wte[3' is not a name like 'wte' or a cell")
     assert page.evaluate('explorer.view.url') == url and page.evaluate('location.search.slice(1)') == url
     # a matrix's heat map: the cell under the pointer (row 3, at the row's left edge: column 0)
     open_page(page, 'view=param&param=wte&level=auto')

@@ -150,3 +150,18 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
     found = imports_of('microgpt.model', fake)
     assert found == {'microgpt', 'microgpt.recording', 'microgpt.engine'}
     assert any(room(t) in FORBIDDEN['port'] for t in found)
+
+
+def test_the_readme_layout_names_every_module():
+    """README's Layout lists every module of the tree (a file by its name, a package by its folder),
+    so a new room cannot go unmentioned."""
+    readme = (ROOT / 'README.md').read_text()
+    layout = readme.split('## Layout', 1)[1].split('```', 2)[1]
+    missing = []
+    for name, path in MODULES.items():
+        if name == 'cli':
+            continue
+        shown = f'{path.parent.name}/' if path.name == '__init__.py' else path.name
+        if shown not in layout:
+            missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"README Layout leaves out {missing}"

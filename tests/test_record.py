@@ -158,8 +158,8 @@ def test_values_made_outside_record_become_leaf_nodes():
 
 def test_edges_recorded_as_the_ops_run_equal_a_lookup_by_identity(az_model):
     """The ops write each edge's child id as they make the graph (the fast path of
-    Trace.from_tape); an independent identity lookup over the live Values, and the
-    from_tape path that rebuilds every edge itself, must give the same columns."""
+    tape.detach); an independent identity lookup over the live Values, and the
+    detach path that rebuilds every edge itself, must give the same columns."""
     params, config, tok = az_model
     with record(params) as tape:
         loss, _ = doc_loss(params, config, tok.encode('emma'))

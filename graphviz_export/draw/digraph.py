@@ -20,6 +20,17 @@ from ..fold.summary import figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
 from .page import choose_rankdir, label_width_lr
+from .placement import (
+    dot_product_rows,
+    feeds_heads,
+    inputs_on_top,
+    order_uses,
+    position_uses,
+    row_starts,
+    rows_in_index_order,
+    unwired_in_a_row,
+    wrap_chains,
+)
 from .style import (
     BOUNDARY,
     CLUSTER,
@@ -74,11 +85,11 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
         # such parts of an LR picture in the reverse of their drawing order: position 0 on top
         root['items'].reverse()
     counter = [0]
-    uses = _position_uses(folded)
+    uses = position_uses(folded)
     rows = []       # an expanded head's dot products (TB), each in index order
     if rankdir == 'TB' and folded.level != 'scalar':
-        for by_k in _dot_product_rows(trace, folded).values():
-            rows.extend(r for r in (_row_starts(trace, c) for _, c in sorted(by_k.items())) if len(r) > 1)
+        for by_k in dot_product_rows(trace, folded).values():
+            rows.extend(r for r in (row_starts(trace, c) for _, c in sorted(by_k.items())) if len(r) > 1)
     boxes = set(uses) | {f'n{i}' for row in rows for i in row}     # plain boxes: flat edges hold
 
     def emit(container, cluster):
@@ -103,8 +114,8 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
 
     emit(g, root)
     if uses:
-        _order_uses(g, uses)
-    _rows_in_index_order(g, rows)
+        order_uses(g, uses)
+    rows_in_index_order(g, rows)
     red = {(f'n{c}', f'n{p}') for c, p in red_edges}
     for e in _emission_order(folded.edges, names, rankdir):
         attrs = _edge_attrs(trace, e, names, folded, edge_grads, anchors)
@@ -121,10 +132,10 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 attrs.pop('ltail', None)
         g.edge(src, e.dst, **attrs)
     if wrap:
-        _unwired_in_a_row(g, folded)
-    expanded = rankdir == 'TB' and folded.level != 'scalar' and _wrap_chains(g, trace, folded)
+        unwired_in_a_row(g, folded)
+    expanded = rankdir == 'TB' and folded.level != 'scalar' and wrap_chains(g, trace, folded)
     if expanded:
-        _inputs_on_top(g, folded)
+        inputs_on_top(g, folded)
     if all_notes:
         g.node('notes', escape.lines(all_notes), **NODE_CLASS['notes'])
     if legend:
@@ -135,140 +146,6 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
             last = [n.name for n in folded.nodes if n.side == 'interior' and n.kind != 'ref']
             g.edge(last[-1], 'legend_bar', style='invis', weight='0')
     return g
-
-
-def _unwired_in_a_row(g, folded):
-    """The nodes drawn once and only referenced (the parameter matrices every row reads)
-    side by side in one line (invisible edges), not one column of records as tall as a row."""
-    wired = {e.src for e in folded.edges} | {e.dst for e in folded.edges}
-    line = [n.name for n in folded.nodes if n.fan_out and n.name not in wired]
-    for a, b in zip(line, line[1:]):
-        g.edge(a, b, style='invis')
-
-
-def _inputs_on_top(g, folded):
-    """With a head expanded, the parameters of q, k, v join the top row of inputs (wte, wpe,
-    cached k and v) instead of sitting beside the view, three abreast at q, k, v's height
-    (~530 pt of width); the legend then goes under the picture. Measured on head 0 of 'emma'
-    pos 2 at block level (native dot): with the references inside the head cluster
-    (cluster_path), 1676 -> 1586 pt wide."""
-    names = {n.name: n for n in folded.nodes}
-    feeders = {n.name for n in folded.nodes if _feeds_heads(n)}
-    embed = {n.name for n in folded.nodes if n.side == 'interior' and n.scope.block == 'embed'}
-    qkv = {e.src for e in folded.edges if e.dst in feeders and names[e.src].side == 'input'}
-    row = {e.src for e in folded.edges if e.dst in embed and names[e.src].side == 'input'}
-    row |= {n.name for n in folded.nodes if n.side == 'input' and n.scope.block == 'attn'}  # cached k, v
-    if qkv and row:     # rank=same with the top row (rank=min alone left them where they were)
-        with g.subgraph() as top:
-            top.attr(rank='same')
-            for n in folded.nodes:
-                if n.name in qkv or n.name in row:
-                    top.node(n.name)
-
-
-WRAPPED_ROLES = ('attn_logits', 'head_out')
-
-
-def _wrap_chains(g, trace, folded):
-    """An expanded head's dot products one below the other, not side by side: each
-    element's chain (the products and sums making attn_logits[h][t], head_out[h][d])
-    starts under the previous element's value (invisible edges), so the head is a few
-    products wide instead of all of them; the heads left folded beside an expanded one go
-    one under the other (they would otherwise sit in a row beside it). Only for a head
-    expanded in a coarser view: a whole head at scalar level is wider than tall already
-    (1545x1616 pt; stacked it would be 1646x3670). Head 0 of 'emma' pos 2 at
-    block level: ~3,300 -> 1,902 pt wide (native dot). True when a head is expanded."""
-    chains = _dot_product_rows(trace, folded)
-    expanded = {(n.scope.pos, n.scope.layer) for n in folded.nodes if n.kind == 'scalar' and n.side == 'interior'
-                and n.scope.head is not None}
-    others = {}     # the heads left folded beside an expanded one: one column, not a row
-    for n in folded.nodes:
-        pos, layer, block, head, role = n.scope
-        if (n.kind == 'group' and n.side == 'interior' and block == 'attn' and head is not None
-                and role is None and (pos, layer) in expanded):
-            others.setdefault((pos, layer), []).append((head, n.name))
-    for key in sorted(others, key=repr):
-        column = sorted(others[key])
-        for (_, a), (_, b) in zip(column, column[1:]):
-            g.edge(a, b, style='invis')
-    for key in sorted(chains, key=repr):
-        by_k = chains[key]
-        ks = sorted(by_k)
-        for prev, k in zip(ks, ks[1:]):
-            ends = [i for i, is_value in by_k[prev] if is_value]
-            members = {i for i, _ in by_k[k]}
-            starts = [i for i, _ in by_k[k] if not any(c in members for c in trace.children(i))]
-            for a in ends:
-                for b in starts:
-                    g.edge(f'n{a}', f'n{b}', style='invis')
-    return bool(expanded)
-
-
-def _dot_product_rows(trace, folded):
-    """{(pos, layer, head, role): {k: [(id, is_value), ...]}}: an expanded head's chains, one
-    per element (the products and sums making attn_logits[h][t], head_out[h][d])."""
-    names = trace.names()
-    chains = {}
-    for n in folded.nodes:
-        if n.kind != 'scalar' or n.side != 'interior' or n.scope.role not in WRAPPED_ROLES:
-            continue
-        k, is_value = names.element(n.ids[0])
-        if isinstance(k, int):
-            pos, layer, _, head, role = n.scope
-            chains.setdefault((pos, layer, head, role), {}).setdefault(k, []).append((n.ids[0], is_value))
-    return chains
-
-
-def _row_starts(trace, chain):
-    """The first row of one element's chain: the products (q[j]*k[j], weights[t]*v[t][d]),
-    in index order: the tape made them in that order, so ids ascend with the index."""
-    members = {i for i, _ in chain}
-    return sorted(i for i in members if not any(c in members for c in trace.children(i)))
-
-
-def _rows_in_index_order(g, rows):
-    """Each dot product's products left to right in index order (q[0]*k[0], q[1]*k[1], ...):
-    flat invisible edges in a rank=same subgraph. They are plain boxes, not records: dot
-    loses flat edges next to records. Without them dot's crossing minimisation put them in
-    any order (k[3], k[1], k[0], k[2])."""
-    for row in rows:
-        with g.subgraph() as same:
-            same.attr(rank='same')
-            for i in row:
-                same.node(f'n{i}')
-            for a, b in zip(row, row[1:]):
-                same.edge(f'n{a}', f'n{b}', style='invis')
-
-
-def _position_uses(folded):
-    """A matrix view's uses, one node per position, in position order (else []); a
-    parameter cell's view likewise: the scalars the cell feeds directly, one a position."""
-    sel = folded.selection
-    if sel.matrix is not None:
-        uses = sorted((n.positions[0], n.name) for n in folded.nodes
-                      if n.side == 'interior' and n.kind == 'group' and len(n.positions) == 1)
-    elif sel.kind == 'param':
-        focus = {n.name for n in folded.nodes if n.focus}
-        fed = {e.dst for e in folded.edges if e.src in focus}
-        uses = sorted((n.scope.pos, n.name) for n in folded.nodes
-                      if n.name in fed and n.kind == 'scalar' and n.scope.pos is not None)
-    else:
-        return []
-    if len(uses) < 2 or len({p for p, _ in uses}) != len(uses):
-        return []
-    return [name for _, name in uses]
-
-
-def _order_uses(g, uses):
-    """The uses in one column, position 0 on top: flat invisible edges pos k -> pos k+1
-    (measured with dot 2.43: in rankdir LR this stacks them top to bottom). They are plain
-    boxes, not records: dot loses flat edges between records."""
-    with g.subgraph() as rank:
-        rank.attr(rank='same')
-        for name in uses:
-            rank.node(name)
-        for a, b in zip(uses, uses[1:]):
-            rank.edge(a, b, style='invis')
 
 
 # -- clusters ------------------------------------------------------------------------------
@@ -392,7 +269,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         if fields is not None:
             fields[node.name] = labels.value_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
-    if _feeds_heads(node):
+    if feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
     if rankdir == 'box':
         attrs['shape'] = 'box'
@@ -419,12 +296,6 @@ def _scalars_read(trace, target, referred):
     return out
 
 
-def _feeds_heads(node):
-    """q (vector level) and 'q, k, v' (block level) fan out to the heads."""
-    return (node.side == 'interior' and node.kind == 'group' and node.scope.block == 'attn'
-            and node.scope.head is None and node.scope.role in (None, 'q'))
-
-
 def _emission_order(edges, names, rankdir='LR'):
     """The edges in drawing order, except that the out-edges of a node that feeds the heads
     are emitted last head first: with ordering=out in rankdir LR, dot stacks a node's
@@ -435,7 +306,7 @@ def _emission_order(edges, names, rankdir='LR'):
         return out
     slots = {}
     for k, e in enumerate(out):
-        if _feeds_heads(names[e.src]):
+        if feeds_heads(names[e.src]):
             slots.setdefault(e.src, []).append(k)
     for ks in slots.values():
         picked = [out[k] for k in ks][::-1]

@@ -30,7 +30,7 @@ from .codecs import binary as binary_codec
 from .codecs import json as json_codec
 from .codecs import plain_of, read_file
 from .names import ElementNames
-from .ops import ARITY_TABLE, OP_CODE, OPS
+from .ops import OP_CODE, OPS
 from .scopes import FIELDS, scope_path
 
 
@@ -61,68 +61,6 @@ class Trace:
         self.param_base = param_base        # {name: id of cell [0][0]}; cells row by row
         self.meta = meta                    # doc, tokens, targets, config, loss ids, ...
         self._cache = {}
-
-    # -- building -----------------------------------------------------------------
-    @classmethod
-    def from_tape(cls, tape, loss=None, meta=None):
-        """Columns from a finished `record()` tape; `loss` defaults to the root
-        of the recorded backward pass."""
-        values = tape.values
-        ops = array('B', tape.ops)
-        scope = tape.node_scopes()
-        topo = tape.backward_order or ()
-        try:  # an unsigned column refuses a negative id: a child stamped by an earlier tape
-            edges = array('Q', tape.child) if tape.stamps_current and not tape.outside else None
-        except OverflowError:
-            edges = None
-        if edges is not None:  # the ops recorded every edge as a node id while they made the graph
-            child = array('q')
-            child.frombytes(edges.tobytes())
-            offset = tape.base
-            order = array('q', [v._id - offset for v in reversed(topo)])
-            node_id = tape.node_id
-            # each op makes a fixed number of children (faults bend local grads, never children)
-            child_ptr = array('q', list(accumulate(ops.tobytes().translate(ARITY_TABLE), initial=0)))
-            if child_ptr[-1] != len(child):
-                raise RuntimeError(f"the tape's edges disagree with its ops: {len(child)} children "
-                                   f"for {child_ptr[-1]} op arguments")
-        else:  # an op read a Value made outside record(): it joins as a 'leaf' node
-            values = list(values)
-            index = {v: i for i, v in enumerate(values)}  # identity map, internal only
-            leaf, root = OP_CODE['leaf'], tape.scopes.root
-            k = 0
-            while k < len(values):
-                for c in values[k]._children:
-                    if c not in index:
-                        index[c] = len(values)
-                        values.append(c)
-                        ops.append(leaf)
-                        scope.append(root)
-                k += 1
-            child = array('q', [index[c] for v in values for c in v._children])
-            order = array('q', [index[v] for v in reversed(topo)])
-            node_id = index.__getitem__
-            child_ptr = array('q', accumulate((len(v._children) for v in values), initial=0))
-        local = array('d', [lg for v in values for lg in v._local_grads])
-        data = array('d', [v.data for v in values])
-        grad = array('d', [v.grad for v in values])
-        if loss is None and tape.backward_order is not None:
-            loss = tape.backward_order[-1]
-        base, k = {}, 0
-        for name in tape.param_names:
-            rows, cols = tape.param_shapes[name]
-            base[name] = k
-            k += rows * cols
-        meta = dict(tape.meta, **(meta or {}))
-        if loss is not None:
-            meta['loss_id'] = node_id(loss)
-        if 'position_loss_values' in meta:  # Values -> ids, so meta stays plain data
-            meta['position_loss_ids'] = [node_id(v) for v in meta.pop('position_loss_values')]
-        return cls(op=ops, data=data, grad=grad, scope=scope, scopes=list(tape.scopes.scopes),
-                   child_ptr=child_ptr, child=child, local=local,
-                   backward_order=order, pow_exponent=dict(tape.pow_exponent),
-                   param_names=list(tape.param_names), param_shapes=dict(tape.param_shapes),
-                   param_base=base, meta=meta)
 
     # -- one node ---------------------------------------------------------------------
     def __len__(self):

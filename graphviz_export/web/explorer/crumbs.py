@@ -48,7 +48,7 @@ def crumbs(trace, state):
         s = trace.scope_of(anchor)
         if s[2] != 'params':
             where.update({f: v for f, v in zip(FIELDS, s) if v is not None})
-    keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'side')}
+    keep = {k: state[k] for k in st.KEEP}
 
     def at(**kw):
         return st.to_json(dict(st.DEFAULTS, **keep, **kw))

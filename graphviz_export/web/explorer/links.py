@@ -20,10 +20,9 @@ What each kind of link keeps and clears is written once, in one function per con
 import graphviz_export.web.explorer.state as st
 from microgpt.recording import TraceQueryError, parse_param
 
-# Another view (a tab, a chip, a new recording) keeps the recording, the drawing's size and edge
-# labels, the comparison and the page's own fields (overlay, side panel, step-through); the rest
-# said what the old view showed and where the user was in it (selection, search, expansions).
-KEEP = st.TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'cmp', 'ov', 'side', 'frame', 'mode')
+from ...spec import DIRECTIONS, LEVELS
+
+KEEP = st.KEEP      # what another view keeps (state.py)
 
 # What a change of one control clears besides the selection (sel, always): a new position,
 # layer, head, function, line, node or parameter is another place (its expansions and the block
@@ -208,8 +207,8 @@ def controls(trace, state, script):
     elif view == 'node':
         out += [_typed(state, 'node', 'node', 'loss' if state['node'] is None else state['node'], size=7),
                 _typed(state, 'depth', 'depth', 2 if state['depth'] is None else state['depth'], size=2),
-                _choice(state, 'dir', 'direction', [(d, d) for d in st.DIRECTIONS], state['dir'])]
-    out += [_choice(state, 'level', 'level', [(lv, lv) for lv in st.LEVELS], state['level']),
+                _choice(state, 'dir', 'direction', [(d, d) for d in DIRECTIONS], state['dir'])]
+    out += [_choice(state, 'level', 'level', [(lv, lv) for lv in LEVELS], state['level']),
             {'field': 'grads', 'label': 'edge grads', 'kind': 'check', 'value': bool(state['grads']),
              'title': 'label edges with local derivative and contribution',
              'on': change(state, 'grads', True), 'off': change(state, 'grads', False)},

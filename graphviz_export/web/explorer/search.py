@@ -52,7 +52,7 @@ def search(trace, state, q):
                           "or tags like 'pos:3 layer:0 head:2 role:q'")
     check_q(q)
     ids, to = resolve(trace, q)
-    keep = {k: state[k] for k in st.TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'side')}
+    keep = {k: state[k] for k in st.KEEP}
 
     def target(to, hl):
         t = dict(st.DEFAULTS, **keep)

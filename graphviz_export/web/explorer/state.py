@@ -65,6 +65,10 @@ DEFAULTS = {
     'frame': None, 'mode': 'backward', 'focus': None, 'side': None,
 }
 TRACE_FIELDS = ('doc', 'seed', 'ckpt')
+# Another view (a tab, a chip, a crumb, a search row, a new recording) keeps the recording, the
+# drawing's size and edge labels, the comparison and the page's own fields (overlay, side panel,
+# step-through); the rest said what the old view showed and where the user was in it.
+KEEP = TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'cmp', 'ov', 'side', 'frame', 'mode')
 VIEW_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
                'budget', 'ebudget', 'expand', 'grads')     # the ViewSpec's, in URL names
 BUILD_FIELDS = VIEW_FIELDS + ('cmp',)
