@@ -26,6 +26,7 @@ from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import DEFAULT_DOC, read_docs
 from microgpt.model import flat_params
 from microgpt.recording import record_step
+from microgpt.recording.codecs.validate import MAX_TRACE_BYTES
 from microgpt.sample import format_sample, sample
 from microgpt.train import NUM_STEPS, SEED, format_step, fresh_model, start_run, train_step
 
@@ -84,6 +85,7 @@ NOT_FIGURES = [
     '`05` trains 300 steps', 'or the downloaded copy; it exits 2 saying so otherwise',
     '9-point\n  labels at 11 px',        # the explorer's start zoom: tests/test_explorer_browser.py measures it
     '`line:42`', 'a page of 100',         # an example query; the update panel's page (a browser test pages it)
+    'is refused\nin one line (exit 2)',     # an exit status
 ]
 # README sections (## headings) whose numbers this script does not recompute yet: they came
 # with features added after it was written (issue 16's note lists them). The test fails on
@@ -125,6 +127,8 @@ def figures(names=None, slow=False, renderer='wasm'):
     out.append(('render line', f"wrote {file_name(view, 'svg')}: {view.selection.title}; level {st['level']}, "
                                f"{st['nodes']} nodes shown, {st['edges']} edges, {st['folded_ops']} ops folded "
                                f"into summaries"))
+    out.append(('trace size cap', f"(at most {MAX_TRACE_BYTES // 2 ** 20} MiB)"))
+
     # -- levels and budget ---------------------------------------------------------------------
     per_pos = [len(emma.nodes(pos=p)) for p in emma.positions()]
     out.append(('ops per position', f"~{round(sum(per_pos) / len(per_pos), -3):,.0f} scalar ops"))
