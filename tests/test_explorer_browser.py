@@ -39,8 +39,8 @@ if _missing:
 
 
 @pytest.fixture(scope='module')
-def server():
-    with running_server(doc='emma', seed=42) as s:
+def server(other_ckpt):
+    with running_server(doc='emma', seed=42, checkpoints=[str(other_ckpt[0])]) as s:
         yield s
 
 
@@ -69,7 +69,7 @@ def page(browser, server):
     pg.errors = []
     pg.on('console', lambda m: pg.errors.append(m.text) if m.type == 'error' else None)
     pg.on('pageerror', lambda e: pg.errors.append(str(e)))
-    pg.base = server.url
+    pg.server = server
     yield pg
     ctx.close()
 
@@ -80,7 +80,7 @@ def shot(pg, name):
 
 
 def open_page(pg, query=''):
-    pg.goto(pg.base + ('?' + query if query else ''))
+    pg.goto(pg.server.link(query))     # the page's URL with the server's token (#token=...)
     pg.wait_for_selector('#graph svg g.node')
     pg.wait_for_function('window.explorer && window.explorer.view')
 
@@ -359,7 +359,7 @@ def test_the_header_fits_small_and_large_screens(browser, server, size):
     three quarters of the window's height (at 1366x768 it was 539 of 768 px: 0.70), also while stepping."""
     ctx = browser.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)
     pg = ctx.new_page()
-    pg.base = server.url
+    pg.server = server
     open_page(pg)
     for stepping in (False, True):
         boxes = pg.evaluate(CONTROLS)
@@ -381,7 +381,7 @@ SMALL = 'view=node&node=loss&depth=2&level=auto'        # scalar nodes only: eve
 
 
 def open_stepper(pg, query):
-    pg.goto(pg.base + '?' + query)
+    pg.goto(pg.server.link(query))
     pg.wait_for_selector('#graph svg g.node')
     pg.wait_for_function('window.stepthrough && stepthrough.open() && document.querySelector("#st-frame")')
 
@@ -751,7 +751,7 @@ def test_each_view_opens_with_readable_text_and_a_minimap_that_follows_and_moves
     pg = ctx.new_page()
     errors = []
     pg.on('pageerror', lambda e: errors.append(str(e)))
-    pg.base = server.url
+    pg.server = server
     try:
         for q in ('', 'view=doc', 'view=head&layer=0&head=2&token=4&level=auto', 'view=param&param=wte&level=auto'):
             open_page(pg, q)
@@ -896,7 +896,7 @@ def test_a_scripts_search_suggests_its_functions_and_a_line_row_outlines_that_li
     pg = ctx.new_page()
     errors = []
     pg.on('pageerror', lambda e: errors.append(str(e)))
-    pg.base = server.url
+    pg.server = server
     try:
         open_page(pg)
         pg.click('#q')
