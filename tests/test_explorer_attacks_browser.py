@@ -180,3 +180,41 @@ def test_another_page_cannot_make_the_explorer_do_anything(browser, watched, att
     finally:
         own.close()
     assert ('view', f'doc={doc}') in calls and done(server) != before
+
+
+def test_the_pages_token_survives_navigation_reload_and_a_copied_link_and_without_it_the_page_says_so(browser, watched):
+    server, seen, calls = watched
+    ctx = browser.new_context(bypass_csp=True, accept_downloads=True)
+    try:
+        page = ctx.new_page()
+        page.goto(server.link('view=doc'))
+        page.wait_for_function('window.explorer && window.explorer.view && window.explorer.view.kind === "document"')
+        page.evaluate('explorer.setState({view: "token", token: 2})')       # pushState: a new URL
+        page.wait_for_function('window.explorer.view.title.startsWith("token 2")')
+        assert page.url.endswith('#token=' + server.token) and 'token=2' in page.url
+        page.go_back()
+        page.wait_for_function('window.explorer.view.kind === "document"')
+        page.reload()
+        page.wait_for_function('window.explorer && window.explorer.view && window.explorer.view.kind === "document"')
+        with page.expect_download() as dl:                                  # an export link carries it too
+            page.click('#exportbtn')
+            page.click('#exportmenu a[data-fmt=svg]')
+        assert dl.value.suggested_filename.endswith('.svg')
+        copied = page.url
+        other = browser.new_context(bypass_csp=True)                        # the link, pasted elsewhere
+        try:
+            p2 = other.new_page()
+            p2.goto(copied)
+            p2.wait_for_function('window.explorer && window.explorer.view && window.explorer.view.kind === "document"')
+            bare = other.new_page()                                         # without the token
+            bare.goto(copied.split('#')[0])
+            bare.wait_for_selector('#msg:not([hidden])')
+            assert 'has no explorer token' in bare.locator('#msg').inner_text()
+            assert bare.evaluate('window.explorer.view') is None
+        finally:
+            other.close()
+    finally:
+        ctx.close()
+    refused = [p for m, p, s in seen if s == 403]
+    assert refused and all(p.startswith('/api/') for p in refused)
+    assert any(name == 'export' for name, _ in calls)

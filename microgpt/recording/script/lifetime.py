@@ -12,9 +12,10 @@ The supervisor (split() forks it off in the child process before any user code r
   end, so EOF comes when the recorder closes it (done, --timeout, Ctrl-C) or exits in any
   way at all, SIGKILL and SIGHUP included, since the kernel closes a dead process's files.
   As a second path it gets SIGTERM when the recorder dies (PR_SET_PDEATHSIG);
-- then SIGKILLs every process below it, walking /proc again until none is left
-  (descendants(): each process's parent from /proc/PID/stat; /proc/PID/task/TID/children
-  would be shorter but needs CONFIG_PROC_CHILDREN, which some kernels lack), and reaps them;
+- then SIGKILLs every process below it, walking /proc again until none is left, and
+  reaps them (descendants(): each process's parent from /proc/PID/stat, which every Linux
+  has; /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN and the kernel documents
+  it as unreliable while the children fork, which is what a fork loop does);
 - removes the recorder's temp folder if the recorder is gone (else the recorder does);
 - exits as the script did: its exit status, or killed by the same signal.
 The script's own process gets PR_SET_PDEATHSIG SIGKILL: it never outlives the supervisor.
@@ -51,6 +52,14 @@ def _prctl(option, value):
         return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def die_with_parent(sig, parent):
+    """In a child: the kernel sends it `sig` when its parent goes (PR_SET_PDEATHSIG); if the
+    parent `parent` is gone already (it died before the call), exit at once."""
+    _prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def descendants(root):
@@ -92,9 +101,7 @@ def split(watch_fd, out_dir):
     script = os.fork()
     if script == 0:
         os.close(watch_fd)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)    # not inherited across fork: set it here
-        if os.getppid() != supervisor:              # the supervisor died before that
-            os._exit(1)
+        die_with_parent(signal.SIGKILL, supervisor)     # not inherited across fork: set here
         return
     try:
         _supervise(script, watch_fd, out_dir, parent)     # ends the process
