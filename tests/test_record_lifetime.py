@@ -43,16 +43,55 @@ def pids_of(folder, limit=60):
     raise AssertionError(f"the script did not write its process ids within {limit} s")
 
 
-def start(command, folder, tmp, *extra):
-    script = folder / SCRIPT.name
-    shutil.copy(SCRIPT, script)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp))
-    args = [sys.executable, str(ROOT / 'cli.py'), command, str(script), *extra]
-    if command == 'explore':
-        args.append('--no-browser')
-    # its own session: the test can kill all of its group in the end, whatever happens
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=folder,
-                            start_new_session=True)
+class Run:
+    """`microgpt-graph COMMAND forever_with_daemons.py ...` in a folder of its own, with TMPDIR a
+    folder of its own (where the recorder's temp folder goes): .proc, .folder, .tmp, .pids."""
+
+    def __init__(self, root, command, *extra):
+        self.folder, self.tmp = root / 'work', root / 'tmp'
+        self.folder.mkdir()
+        self.tmp.mkdir()
+        script = self.folder / SCRIPT.name
+        shutil.copy(SCRIPT, script)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(self.tmp))
+        args = [sys.executable, str(ROOT / 'cli.py'), command, str(script), *extra]
+        if command == 'explore':
+            args.append('--no-browser')
+        self.pids = {}
+        # its own session: the test can kill all of its group in the end, whatever happens
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.folder,
+                                     start_new_session=True)
+
+    def started(self):
+        self.pids = pids_of(self.folder)
+        return self.pids
+
+    def kill_all(self):
+        for pid in [self.proc.pid, *self.pids.values()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def run(tmp_path):
+    """Starts a Run; whatever is left of it is SIGKILLed in the end, pass or fail."""
+    runs = []
+
+    def start(command, *extra):
+        runs.append(Run(tmp_path, command, *extra))
+        return runs[-1]
+    try:
+        yield start
+    finally:
+        for r in runs:
+            r.kill_all()
 
 
 def wait_gone(pids, limit=GONE_WITHIN):
@@ -62,76 +101,42 @@ def wait_gone(pids, limit=GONE_WITHIN):
     return {k: p for k, p in pids.items() if alive(p)}
 
 
-def kill_all(proc, pids):
-    for pid in [proc.pid, *pids.values()]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait(10)
-
-
 @pytest.mark.parametrize('command, sig', [('record', signal.SIGKILL), ('record', signal.SIGHUP),
                                           ('record', signal.SIGTERM), ('explore', signal.SIGKILL),
                                           ('explore', signal.SIGHUP)])
-def test_a_killed_recorder_leaves_no_process_and_no_temp_folder(tmp_path, command, sig):
-    folder, tmp = tmp_path / 'work', tmp_path / 'tmp'
-    folder.mkdir()
-    tmp.mkdir()
-    proc = start(command, folder, tmp, '--timeout', '600')
-    pids = {}
-    try:
-        pids = pids_of(folder)
-        # the grandchildren really are in sessions of their own, below the script's supervisor
-        assert len({os.getsid(pids[k]) for k in ('script', 'setsid', 'daemon')}) == 3
-        assert [p.name for p in tmp.iterdir()][0].startswith('microgpt-record-')
-        os.kill(proc.pid, sig)
-        proc.wait(GONE_WITHIN)
-        assert wait_gone(pids) == {}
-        # every process holding the command's stdout is gone: a $(microgpt-graph record ...) returns
-        out, _ = proc.communicate(timeout=GONE_WITHIN)
-        assert list(tmp.iterdir()) == []
-    finally:
-        kill_all(proc, pids)
-    assert proc.returncode == (-sig if sig != signal.SIGTERM else 143)
+def test_a_killed_recorder_leaves_no_process_and_no_temp_folder(run, command, sig):
+    r = run(command, '--timeout', '600')
+    pids = r.started()
+    # the grandchildren really are in sessions of their own, below the script's supervisor
+    assert len({os.getsid(pids[k]) for k in ('script', 'setsid', 'daemon')}) == 3
+    assert [p.name for p in r.tmp.iterdir()][0].startswith('microgpt-record-')
+    os.kill(r.proc.pid, sig)
+    r.proc.wait(GONE_WITHIN)
+    assert wait_gone(pids) == {}
+    # every process holding the command's stdout is gone: a $(microgpt-graph record ...) returns
+    r.proc.communicate(timeout=GONE_WITHIN)
+    assert list(r.tmp.iterdir()) == []
+    assert r.proc.returncode == (-sig if sig != signal.SIGTERM else 143)
 
 
-def test_the_timeout_stops_grandchildren_in_their_own_sessions(tmp_path):
-    folder, tmp = tmp_path / 'work', tmp_path / 'tmp'
-    folder.mkdir()
-    tmp.mkdir()
-    proc = start('record', folder, tmp, '--timeout', '3')
-    pids = {}
-    try:
-        pids = pids_of(folder)
-        # communicate returns only when nobody holds the command's stdout and stderr any more
-        _out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 1
-        assert err.decode().endswith("ran past --timeout 3 s without its backward() call number 1 and was stopped\n")
-        assert wait_gone(pids) == {}
-        assert list(tmp.iterdir()) == []
-    finally:
-        kill_all(proc, pids)
+def test_the_timeout_stops_grandchildren_in_their_own_sessions(run):
+    r = run('record', '--timeout', '3')
+    pids = r.started()
+    # communicate returns only when nobody holds the command's stdout and stderr any more
+    _out, err = r.proc.communicate(timeout=30)
+    assert r.proc.returncode == 1
+    assert err.decode().endswith("ran past --timeout 3 s without its backward() call number 1 and was stopped\n")
+    assert wait_gone(pids) == {}
+    assert list(r.tmp.iterdir()) == []
 
 
-def test_descendants_are_found_through_sessions_and_double_forks(tmp_path):
+def test_descendants_are_found_through_sessions_and_double_forks(run):
     """lifetime.descendants walks /proc: the setsid grandchild and the re-parented daemon are below
     the supervisor (its subreaper), which is below the command."""
     from microgpt.recording.script import lifetime
-    folder, tmp = tmp_path / 'work', tmp_path / 'tmp'
-    folder.mkdir()
-    tmp.mkdir()
-    proc = start('record', folder, tmp, '--timeout', '600')
-    pids = {}
-    try:
-        pids = pids_of(folder)
-        below = set(lifetime.descendants(pids['supervisor']))
-        assert {pids['script'], pids['setsid'], pids['daemon']} <= below
-        assert pids['supervisor'] in lifetime.descendants(proc.pid)
-        assert not set(lifetime.descendants(pids['setsid']))      # a leaf
-    finally:
-        kill_all(proc, pids)
+    r = run('record', '--timeout', '600')
+    pids = r.started()
+    below = set(lifetime.descendants(pids['supervisor']))
+    assert {pids['script'], pids['setsid'], pids['daemon']} <= below
+    assert pids['supervisor'] in lifetime.descendants(r.proc.pid)
+    assert not set(lifetime.descendants(pids['setsid']))      # a leaf
