@@ -93,7 +93,7 @@ def split(watch_fd, out_dir):
     """Fork in the child process: the original process becomes the supervisor and never returns
     from here; the new one returns, to run the script. `watch_fd`: the pipe's read end."""
     parent = os.getppid()
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
@@ -104,9 +104,9 @@ def split(watch_fd, out_dir):
         die_with_parent(signal.SIGKILL, supervisor)     # not inherited across fork: set here
         return
     try:
-        _supervise(script, watch_fd, out_dir, parent)     # ends the process
+        _supervise(script, watch_fd, out_dir, parent, subreaper)     # ends the process
     except BaseException:
-        kill_below(os.getpid(), script)
+        kill_below(os.getpid(), script, subreaper=subreaper)
     finally:
         os._exit(1)     # only if the supervisor itself failed: it never goes on to run the script here
 
@@ -115,7 +115,7 @@ class _Stop(Exception):
     pass
 
 
-def _supervise(script, watch_fd, out_dir, parent):
+def _supervise(script, watch_fd, out_dir, parent, subreaper):
     waiting = [True]
 
     def stop(signum, frame):
@@ -137,7 +137,7 @@ def _supervise(script, watch_fd, out_dir, parent):
         waiting[0] = False
     except _Stop:
         pass
-    status = kill_below(os.getpid(), script, status)
+    status = kill_below(os.getpid(), script, status, subreaper=subreaper)
     if os.getppid() != parent:  # re-parented: the recorder is gone and cannot remove its folder
         shutil.rmtree(out_dir, ignore_errors=True)
     _exit_like(status)
@@ -163,23 +163,37 @@ def _reap(script, status):
             status = st
 
 
-def kill_below(root, script, status=None, deadline=KILL_DEADLINE):
+def kill_below(root, script, status=None, deadline=KILL_DEADLINE, subreaper=False):
     """SIGKILL every process below `root` (this process), walking again until none is left: one
-    may start another between a walk and its kill. Returns the script's wait status."""
+    may start another between a walk and its kill. Returns the script's wait status.
+
+    subreaper: `root` is one, so whatever is below it has a child of it as an ancestor, and no
+    child left means nothing is left (no /proc walk then: the usual end, the script alone)."""
     end = time.monotonic() + deadline
     while True:
+        status = _reap(script, status)
+        if subreaper and not _has_children():
+            return status
         pids = descendants(root)
         if status is None and script not in pids:
             pids.append(script)     # no /proc: the script at least
+        if not pids or time.monotonic() > end:
+            return status
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        status = _reap(script, status)
-        if not descendants(root) or time.monotonic() > end:
-            return status
         time.sleep(0.005)
+
+
+def _has_children():
+    """Whether this process has a child, running or ended and not yet reaped (none is reaped here)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def _exit_like(status):
