@@ -91,13 +91,15 @@ class _Reads(io.RawIOBase):
         self.write_timeout = write_timeout
         self.deadline = None    # time.monotonic() by which the read must end; None: no read expected
         self.got = 0            # bytes received since the deadline was set
+        self.what = ''          # what is being read, and its limit: "head ... within 5 s"
 
     def readable(self):
         return True
 
-    def expect(self, seconds):
+    def expect(self, what, seconds):
         self.deadline = time.monotonic() + seconds
         self.got = 0
+        self.what = f"the request's {what} did not arrive within {seconds:g} s"
 
     def readinto(self, buf):
         left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
@@ -166,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         """BaseHTTPRequestHandler's, with deadlines, and every check before the method is dispatched."""
         self.command, self.request_version, self.requestline = '', 'HTTP/1.1', ''
         reads = self._reads
-        reads.expect(self.server.head_timeout)
+        reads.expect('head', self.server.head_timeout)
         try:
             self.raw_requestline = self.rfile.readline(65537)
             if len(self.raw_requestline) > 65536:
@@ -189,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             if reads.deadline is not None and reads.got:    # a request began and stalled; an idle one just closes
                 self.connection.settimeout(1.0)
-                self.send_error(408, f"the request did not arrive within {self.server.head_timeout:g} s")
+                self.send_error(408, reads.what)
         except ConnectionError:                             # the client went away mid-request
             self.close_connection = True
 
@@ -226,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         if lengths and codings:
             return 400, "a request with both Content-Length and Transfer-Encoding is refused", None
-        self._reads.expect(self.server.body_timeout)
+        self._reads.expect('body', self.server.body_timeout)
         if codings:
             if [c.strip().lower() for c in codings] != ['chunked']:
                 return 400, f"Transfer-Encoding {', '.join(codings)[:60]!r} is not chunked", None
@@ -237,8 +239,8 @@ class Handler(BaseHTTPRequestHandler):
             value = lengths[0].strip()
             if len({v.strip() for v in lengths}) != 1 or not (value.isascii() and value.isdigit()):
                 return 400, f"Content-Length {', '.join(lengths)[:60]!r} is not one whole number", None
-            if int(value) > MAX_BODY:
-                return 413, f"a body of {int(value)} bytes is over {MAX_BODY} bytes (the explorer takes none)", None
+            if len(value) > 18 or int(value) > MAX_BODY:     # (int() of 5000 digits raises)
+                return 413, f"a body of {value[:20]} bytes is over {MAX_BODY} bytes (the explorer takes none)", None
             self._drop(int(value))
         if self.command in ('GET', 'HEAD'):
             return 400, f"a {self.command} request has no body", None
