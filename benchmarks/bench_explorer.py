@@ -140,8 +140,14 @@ def start_server(doc, renderer):
 
 
 def stop_server(p):
+    """Ctrl-C, then SIGKILL if it is still up (a shell that started us in the background ignores
+    SIGINT, and the server inherits that)."""
     p.send_signal(signal.SIGINT)
-    p.communicate(timeout=20)
+    try:
+        p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
 
 
 def expect(ok, message):

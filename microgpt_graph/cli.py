@@ -442,9 +442,12 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
 @click.option('--host', default='127.0.0.1', show_default=True,
               help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
+@click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True),
+              help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
+                   'choose among; repeatable (the page never sends a path of its own).')
 @renderer_option
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
-            renderer):
+            offered, renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -479,7 +482,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
     try:
         serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-              renderer=renderer, open_browser=not no_browser, echo=click.echo)
+              renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

@@ -21,13 +21,14 @@ def running_server(**kwargs):
         thread.join(5)
 
 
-def get(server, path, headers=None, method='GET'):
-    """(status, headers, body bytes) of one raw request (the path is sent as is)."""
+def get(server, path, headers=None, method='GET', token=True):
+    """(status, headers, body bytes) of one raw request (the path is sent as is). The server's
+    token goes in the X-Explorer-Token header, as the page sends it, unless token=False."""
     host, port = server.server_address[:2]
     conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        hdrs = {'Host': f'{host}:{port}', **(headers or {})}
+        hdrs = {'Host': f'{host}:{port}', **({'X-Explorer-Token': server.token} if token else {}), **(headers or {})}
         for k, v in hdrs.items():
             if v is not None:
                 conn.putheader(k, v)
@@ -41,3 +42,34 @@ def get(server, path, headers=None, method='GET'):
 def get_json(server, path, **kw):
     status, _headers, body = get(server, path, **kw)
     return status, json.loads(body)
+
+
+def default_sigint():
+    """preexec_fn: SIGINT back to its default action in the child, whatever pytest was started with
+    (a shell running it in the background ignores SIGINT, and a child inherits that)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def stopped_in_the_end(proc, grace=20):
+    """Yield proc; in the end Ctrl-C it (SIGINT) and wait `grace` s; whatever is still running of
+    its process group then is SIGKILLed, so no server outlives its test."""
+    import os
+    import signal
+    import subprocess
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.out, proc.err = proc.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.out, proc.err = proc.communicate()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)     # started with start_new_session: its group is its pid
+            except (ProcessLookupError, PermissionError):
+                pass

@@ -2,11 +2,13 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.explorer_helpers import default_sigint, stopped_in_the_end
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,22 +16,31 @@ ROOT = Path(__file__).resolve().parent.parent
 def _start(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
     return subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True, preexec_fn=default_sigint)
+
+
+def _printed(line):
+    """(origin, token) of the URL `explore` printed: http://127.0.0.1:PORT/#token=..."""
+    assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
+    url = urlsplit(line.split()[2])
+    assert url.path == '/' and url.fragment.startswith('token=') and len(url.fragment) > 30, line
+    return f'{url.scheme}://{url.netloc}', url.fragment[len('token='):]
+
+
+def _api(origin, token, path):
+    req = urllib.request.Request(origin + path, headers={'X-Explorer-Token': token})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, json.loads(r.read())
 
 
 def test_explore_serves_and_stops_on_ctrl_c():
-    p = _start('--doc', 'anna')
-    try:
-        line = p.stdout.readline()
-        assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
-        url = line.split()[2]
-        with urllib.request.urlopen(url + 'api/view', timeout=30) as r:
-            assert r.status == 200 and json.loads(r.read())['title'].startswith("token 4 of 'anna'")
-    finally:
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=20)
+    with stopped_in_the_end(_start('--doc', 'anna')) as p:
+        origin, token = _printed(p.stdout.readline())
+        status, v = _api(origin, token, '/api/view')
+        assert status == 200 and v['title'].startswith("token 4 of 'anna'")
     assert p.returncode == 0
-    assert 'Traceback' not in err and out.strip() == 'stopped'
+    assert 'Traceback' not in p.err and p.out.strip() == 'stopped'
 
 
 def test_explore_bad_doc_is_a_one_line_error():
@@ -40,30 +51,25 @@ def test_explore_bad_doc_is_a_one_line_error():
 
 
 def test_explore_on_another_host_warns():
-    p = _start('--host', '0.0.0.0')
-    try:
-        line = p.stdout.readline()
-        assert line.startswith('microgpt-graph explorer: http://127.0.0.1:')
-    finally:
-        p.send_signal(signal.SIGINT)
-        _out, err = p.communicate(timeout=20)
-    assert 'warning: serving on 0.0.0.0' in err and p.returncode == 0
+    with stopped_in_the_end(_start('--host', '0.0.0.0')) as p:
+        _printed(p.stdout.readline())
+    assert 'warning: serving on 0.0.0.0' in p.err and p.returncode == 0
+
+
+def test_explore_on_an_empty_host_is_refused_instead_of_binding_every_interface():
+    p = _start('--host', '')
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and err.strip().splitlines() == [err.strip()]
+    assert "host '' would bind every network interface" in err
 
 
 def test_explore_a_script_records_it_and_serves_its_function_views():
     script = ROOT / 'tests' / 'scripts' / 'micrograd_style.py'
-    p = _start(str(script), '--timeout', '60')
-    try:
-        line = p.stdout.readline()
-        assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
-        url = line.split()[2]
-        with urllib.request.urlopen(url + 'api/info', timeout=30) as r:
-            info = json.loads(r.read())
+    with stopped_in_the_end(_start(str(script), '--timeout', '60')) as p:
+        origin, token = _printed(p.stdout.readline())
+        _, info = _api(origin, token, '/api/info')
         assert info['script']['file'] == 'micrograd_style.py' and 'Neuron.__call__' in info['script']['functions']
-    finally:
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=20)
-    assert p.returncode == 0 and 'recorded' in err and 'micrograd convention' in err
+    assert p.returncode == 0 and 'recorded' in p.err and 'micrograd convention' in p.err
 
 
 def test_explore_help_says_it_runs_the_script_and_bad_scripts_are_one_line_errors(tmp_path):

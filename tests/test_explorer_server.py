@@ -62,7 +62,7 @@ def test_default_view_is_the_block_view_of_the_last_token(server):
     ('token=1&token=2', "given 2 times"),
     ('doc=%C3%A9mma', "'é'"),
     ('doc=', 'doc is empty'),
-    ('ckpt=/no/such/file.json', 'no checkpoint file'),
+    ('ckpt=/no/such/file.json', "'/no/such/file.json' is not a checkpoint this server offers"),
     ('view=node&node=-3', 'node must be'),
     ('dir=up&view=node&node=loss', "dir 'up' is not one of"),
 ])
@@ -350,8 +350,14 @@ def names_file(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def cmp_server(names_file):
-    with running_server(doc='emma', seed=42, data=str(names_file)) as s:
+def ckpt_dir(tmp_path_factory):
+    """A folder of checkpoints the compare server offers (the page may open only these)."""
+    return tmp_path_factory.mktemp('ckpts')
+
+
+@pytest.fixture(scope='module')
+def cmp_server(names_file, ckpt_dir):
+    with running_server(doc='emma', seed=42, data=str(names_file), checkpoints=[str(ckpt_dir)]) as s:
         yield s
 
 
@@ -394,12 +400,12 @@ def test_the_update_after_training_uses_the_trained_optimizer(cmp_server, names_
     assert float(r['delta']) == flat[r['id']].data - old[r['id']]
 
 
-def test_compare_with_a_second_checkpoint(cmp_server, tmp_path):
+def test_compare_with_a_second_checkpoint(cmp_server, ckpt_dir):
     from microgpt.checkpoint import save_checkpoint
     from microgpt.recording import record_step
     from microgpt.train import fresh_model
     params, config, tok = fresh_model(7)
-    path = tmp_path / 'other.json'
+    path = ckpt_dir / 'other.json'
     save_checkpoint(path, params, config, tok)
     after = record_step(params, config, tok, 'emma')
     p0, c0, t0 = fresh_model(42)
@@ -410,8 +416,11 @@ def test_compare_with_a_second_checkpoint(cmp_server, tmp_path):
     i = before.meta['loss_id']
     status, d = get_json(cmp_server, f'/api/node?cmp=ckpt:{path}&id={i}')
     assert [float(x) for x in d['compare']['data']] == [before.data[i], after.data[i], after.data[i] - before.data[i]]
-    status, body = get_json(cmp_server, f'/api/view?cmp=ckpt:{tmp_path}/missing.json')
-    assert status == 400 and 'no checkpoint file' in body['error']
+    # the page may name an offered checkpoint by its file name too
+    status, by_name = get_json(cmp_server, '/api/view?token=2&cmp=ckpt:other.json')
+    assert status == 200 and by_name['compare'] == v['compare'] and by_name['svg'] == v['svg']
+    status, body = get_json(cmp_server, f'/api/view?cmp=ckpt:{ckpt_dir}/missing.json')
+    assert status == 400 and 'is not a checkpoint this server offers' in body['error']
 
 
 def test_compare_after_steps_needs_the_names_data(server, monkeypatch, tmp_path):

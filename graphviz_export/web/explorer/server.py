@@ -4,10 +4,22 @@ Why the standard library: the server answers one local user with a handful of
 GET endpoints, and the expensive part (fold + Graphviz layout) is ours either
 way; http.server does that with no new dependency to install, pin or audit.
 
-Hardening:
-- binds 127.0.0.1 unless a host is given (serve() warns then);
-- refuses a request whose Host header is not the address served (DNS rebinding),
-  and API requests a browser marks as cross-site, with 403;
+Hardening (every check runs before a method is dispatched; a refused request is
+answered with one line of JSON and its connection closed):
+- binds 127.0.0.1 unless a host is given (serve() warns then; an empty host, which
+  would bind every interface without saying so, is refused);
+- refuses a request whose Host header is not the address served (DNS rebinding);
+- the API answers only the explorer's own page and opens only the checkpoints the
+  user offered (access.py: a per-server token, Sec-Fetch-Site/Origin same-origin);
+- only GET and HEAD are served. A request with a body (Content-Length or chunked)
+  has its body read and discarded (at most MAX_BODY bytes; a larger one is not
+  read) and its connection closed after the answer, so a body is never parsed as
+  a second request (request smuggling from a cross-site form or no-cors fetch);
+- per-connection deadlines, however slowly the bytes trickle in: a request's line
+  and headers within HEAD_TIMEOUT of the connection waiting for them (an idle
+  keep-alive connection closes then too), a body within BODY_TIMEOUT, an answer
+  sent within WRITE_TIMEOUT; so a slow or half-open client holds its thread for
+  seconds, not forever (benchmarks/bench_explorer_slow_clients.py has the figures);
 - static files come from a fixed list read from the package's asset folder at
   start, so a path can never reach outside it (no path joining of user input);
 - every API parameter is validated (state.py); a bad one gets HTTP 400 with a
@@ -16,9 +28,12 @@ Hardening:
 - Ctrl-C closes the socket and returns, no traceback.
 """
 
+import io
 import json
+import socket
 import sys
 import threading
+import time
 import traceback
 import webbrowser
 from http import HTTPStatus
@@ -26,8 +41,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from urllib.parse import urlsplit
 
+from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, SEED
 
+from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError
 from .recordings import Recordings
 
@@ -36,6 +53,12 @@ TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=u
          '.txt': 'text/plain; charset=utf-8'}
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+HEAD_TIMEOUT = 5.0      # s: a request's line and headers, from when the connection waits for them
+BODY_TIMEOUT = 5.0      # s: reading (and discarding) a request's body
+WRITE_TIMEOUT = 30.0    # s: sending one answer
+MAX_BODY = 1 << 20      # bytes of a body read to discard it; a larger one is not read (413)
+MAX_QUERY = 4000        # characters of an API query string
+LINGER = 0.5            # s: reading what a client still sends after the server stopped writing
 
 
 # the step-through player, escape and number format are shared with the tours (graphviz_export/web/static):
@@ -60,23 +83,67 @@ def _assets():
     return out
 
 
+class _Reads(io.RawIOBase):
+    """A connection's reads against a deadline: each recv waits at most what is left of it,
+    so a client sending a byte a second cannot stretch a request past the deadline (a
+    per-recv socket timeout alone would restart at every byte)."""
+
+    def __init__(self, sock, write_timeout):
+        self.sock = sock
+        self.write_timeout = write_timeout
+        self.deadline = None    # time.monotonic() by which the read must end; None: no read expected
+        self.got = 0            # bytes received since the deadline was set
+        self.what = ''          # what is being read, and its limit: "head ... within 5 s"
+
+    def readable(self):
+        return True
+
+    def expect(self, what, seconds):
+        self.deadline = time.monotonic() + seconds
+        self.got = 0
+        self.what = f"the request's {what} did not arrive within {seconds:g} s"
+
+    def readinto(self, buf):
+        left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError('the request did not arrive in time')
+        self.sock.settimeout(left)
+        try:
+            n = self.sock.recv_into(buf)
+        finally:
+            self.sock.settimeout(self.write_timeout)    # an answer's writes have their own limit
+        self.got += n
+        return n
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = 'microgpt-graph-explorer'
     sys_version = ''
     protocol_version = 'HTTP/1.1'
 
     # -- plumbing ---------------------------------------------------------------------
+    def setup(self):
+        super().setup()
+        self.connection.settimeout(self.server.write_timeout)
+        self.rfile.close()      # the socket file StreamRequestHandler made: replaced by reads with a deadline
+        self._reads = _Reads(self.connection, self.server.write_timeout)
+        self.rfile = io.BufferedReader(self._reads)
+
     def log_message(self, fmt, *args):          # quiet unless asked
         if self.server.verbose:
             super().log_message(fmt, *args)
 
     def _send(self, status, body, ctype, extra=None):
+        if self.request_version == 'HTTP/0.9':     # (also a request line too bad to tell): a status line all the same
+            self.request_version = 'HTTP/1.1'
         self.send_response(status)
         self.send_header('Content-Type', ctype)
         self.send_header('Content-Length', str(len(body)))
         self.send_header('X-Content-Type-Options', 'nosniff')
         self.send_header('Cache-Control', 'no-store')
         self.send_header('Content-Security-Policy', CSP)
+        if self.close_connection:
+            self.send_header('Connection', 'close')
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.end_headers()
@@ -87,53 +154,143 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj, ensure_ascii=False, allow_nan=False).encode('utf-8'),
                    'application/json; charset=utf-8', extra)
 
-    def _error(self, status, message, **extra):
-        self._json(status, {'error': ' '.join(str(message).split()), **extra})
+    def _error(self, status, message, extra=None):
+        self._json(status, {'error': ' '.join(str(message).split())}, extra)
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (bad request line, unsupported method) as one-line JSON too."""
+        """http.server's own errors (bad request line, too many headers) as one-line JSON too."""
         try:
             self.close_connection = True
             self._error(code, message or HTTPStatus(code).phrase)
         except OSError:
             pass
 
-    def _host_ok(self):
-        host = (self.headers.get('Host') or '').strip().lower()
-        return host in self.server.allowed_hosts
+    # -- one request: read it within the deadline, check it, then answer ------------------------
+    def handle_one_request(self):
+        """BaseHTTPRequestHandler's, with deadlines, and every check before the method is dispatched."""
+        self.command, self.request_version, self.requestline = '', 'HTTP/1.1', ''
+        reads = self._reads
+        reads.expect('head', self.server.head_timeout)
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            refused = self._refusal()
+            if refused is not None:
+                self.close_connection = True
+                self._error(*refused)
+                return
+            reads.deadline = None
+            self._answer()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+            if reads.deadline is not None and reads.got:    # a request began and stalled; an idle one just closes
+                self.connection.settimeout(1.0)
+                self.send_error(408, reads.what)
+        except ConnectionError:                             # the client went away mid-request
+            self.close_connection = True
 
-    # -- methods --------------------------------------------------------------------------
-    def do_GET(self):
+    def _refusal(self):
+        """(status, message, headers) of a request refused before dispatch, else None."""
+        refused = self._discard_body()
+        if refused is not None:
+            return refused
+        if self.command not in ('GET', 'HEAD'):
+            return 405, f"method {self.command[:20]} is not allowed; use GET", {'Allow': 'GET, HEAD'}
+        host = (self.headers.get('Host') or '').strip().lower()
+        if host not in self.server.allowed_hosts:
+            return 403, (f"Host header {self.headers.get('Host')!r} is not the address this server "
+                         f"serves ({self.server.allowed_hosts[0]})"), None
+        parts = urlsplit(self.path)
+        if parts.path.startswith('/api/'):
+            if len(parts.query) > MAX_QUERY:
+                return 400, f"query string longer than {MAX_QUERY} characters", None
+            refused = api_refusal(self.headers, parts.query, token=self.server.token, origins=self.server.origins)
+            if refused is not None:
+                return (*refused, None)
+        return None
+
+    def _discard_body(self):
+        """Read and drop a request's body (the explorer takes none). Any body closes the
+        connection after the answer, so nothing after it is ever read as a request.
+        Returns (status, message, headers) when the body itself refuses the request."""
+        lengths = self.headers.get_all('Content-Length') or []
+        codings = self.headers.get_all('Transfer-Encoding') or []
+        if not codings and all(v.strip() == '0' for v in lengths):
+            if lengths and self.command not in ('GET', 'HEAD'):
+                self.close_connection = True
+            return None
+        self.close_connection = True
+        if lengths and codings:
+            return 400, "a request with both Content-Length and Transfer-Encoding is refused", None
+        self._reads.expect('body', self.server.body_timeout)
+        if codings:
+            if [c.strip().lower() for c in codings] != ['chunked']:
+                return 400, f"Transfer-Encoding {', '.join(codings)[:60]!r} is not chunked", None
+            refused = self._drop_chunked()
+            if refused is not None:
+                return refused
+        else:
+            value = lengths[0].strip()
+            if len({v.strip() for v in lengths}) != 1 or not (value.isascii() and value.isdigit()):
+                return 400, f"Content-Length {', '.join(lengths)[:60]!r} is not one whole number", None
+            if len(value) > 18 or int(value) > MAX_BODY:     # (int() of 5000 digits raises)
+                return 413, f"a body of {value[:20]} bytes is over {MAX_BODY} bytes (the explorer takes none)", None
+            self._drop(int(value))
+        if self.command in ('GET', 'HEAD'):
+            return 400, f"a {self.command} request has no body", None
+        return None
+
+    def _drop(self, n):
+        while n > 0:
+            got = self.rfile.read(min(n, 65536))
+            if not got:
+                raise ConnectionResetError('the body ended early')
+            n -= len(got)
+
+    def _drop_chunked(self):
+        total = 0
+        while True:
+            line = self.rfile.readline(1026)
+            size = line.split(b';', 1)[0].strip()
+            try:
+                n = int(size, 16)
+            except ValueError:
+                return 400, f"chunk size {size[:20]!r} is not hexadecimal", None
+            total += n
+            if total > MAX_BODY:
+                return 413, f"a chunked body over {MAX_BODY} bytes (the explorer takes none)", None
+            if n == 0:
+                break
+            self._drop(n + 2)       # the chunk and its CRLF
+        for _ in range(100):        # trailer fields, up to the empty line
+            if self.rfile.readline(8194) in (b'\r\n', b'\n', b''):
+                return None
+        return 400, "more than 100 trailer fields", None
+
+    def _answer(self):
         try:
             self._route()
         except ApiError as e:
             self._json(e.status, e.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
         except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
             traceback.print_exc(file=sys.stderr)
             self._error(500, f"internal error: {type(e).__name__}: {e}")
 
-    do_HEAD = do_GET
-
-    def _not_allowed(self):
-        self._send(405, json.dumps({'error': f"method {self.command} is not allowed; use GET"}).encode(),
-                   'application/json; charset=utf-8', {'Allow': 'GET, HEAD'})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
-
     def _route(self):
-        if not self._host_ok():
-            self._error(403, f"Host header {self.headers.get('Host')!r} is not the address this server "
-                             f"serves ({self.server.allowed_hosts[0]})")
-            return
         parts = urlsplit(self.path)
         path, query = parts.path, parts.query
         if path.startswith('/api/'):
-            if self.headers.get('Sec-Fetch-Site') == 'cross-site':
-                self._error(403, "cross-site requests to the API are refused")
-                return
-            self._api(path, query)
+            self._api(path, self.server.checkpoints.rewrite(query))
             return
         asset = self.server.assets.get(path)
         if asset is None:
@@ -143,8 +300,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, path, query):
         api = self.server.api
-        if len(query) > 4000:
-            raise ApiError(400, "query string longer than 4000 characters")
         if path == '/api/view':
             v = api.view(query)
             # whether the server's LRU answered (the benchmark reads it to prove a cached sample)
@@ -172,58 +327,95 @@ class Handler(BaseHTTPRequestHandler):
 class ExplorerServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128    # the listen backlog (socketserver's 5 drops connections under a burst)
+    # per connection (see the module docstring); a test or benchmark may set them on an instance
+    head_timeout, body_timeout, write_timeout = HEAD_TIMEOUT, BODY_TIMEOUT, WRITE_TIMEOUT
 
-    def __init__(self, address, api, verbose=False):
+    def __init__(self, address, api, verbose=False, checkpoints=None):
         super().__init__(address, Handler)
         self.api = api
         self.verbose = verbose
         self.assets = _assets()
+        self.token = new_token()
+        self.checkpoints = checkpoints if checkpoints is not None else Checkpoints()
         host, port = self.server_address[:2]
         names = {host, 'localhost', '127.0.0.1'} if host in ('127.0.0.1', 'localhost') else {host}
         if host in ('0.0.0.0', '::'):
-            import socket
             names |= {'127.0.0.1', 'localhost', socket.gethostname().lower()}
         # the served address first: it is the one named in the 403 message
         first = f'{host}:{port}'
         self.allowed_hosts = [first] + sorted({f'{h.lower()}:{port}' for h in names} - {first})
+        self.origins = [f'http://{h}' for h in self.allowed_hosts]
+
+    @property
+    def origin(self):
+        host, port = self.server_address[:2]
+        shown = '127.0.0.1' if host in ('0.0.0.0', '::') else host
+        return f'http://{shown}:{port}'
+
+    def link(self, query=''):
+        """The page's URL for a view state (a query string), with this server's token in its fragment."""
+        return f"{self.origin}/{'?' + query if query else ''}#token={self.token}"
 
     @property
     def url(self):
-        host, port = self.server_address[:2]
-        shown = '127.0.0.1' if host in ('0.0.0.0', '::') else host
-        return f'http://{shown}:{port}/'
+        """The URL to open: the page, its token in the fragment (see access.py)."""
+        return self.link()
+
+    def shutdown_request(self, request):
+        """Close as a lingering close does: stop writing, then read (for LINGER s at most) what
+        the client still sends, so unread bytes (a refused body, a smuggled request) do not make
+        the kernel answer with a reset that can destroy the answer just sent."""
+        try:
+            request.shutdown(socket.SHUT_WR)
+            end = time.monotonic() + LINGER
+            for _ in range(64):
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                request.settimeout(left)
+                if not request.recv(65536):
+                    break
+        except OSError:
+            pass
+        self.close_request(request)
 
     def handle_error(self, request, client_address):
         # a client that went away mid-answer is not worth a traceback
         exc = sys.exc_info()[1]
-        if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+        if not isinstance(exc, (ConnectionError, TimeoutError)):
             super().handle_error(request, client_address)
 
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-                renderer='auto', verbose=False):
+                renderer='auto', verbose=False, checkpoints=()):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
     fails before the server starts (StateError, a one-line message). `data`: the names
-    file, for comparing with the model after N training steps."""
+    file, for comparing with the model after N training steps. `checkpoints`: more
+    checkpoint files, or folders of them, the page may open or compare with (besides
+    `checkpoint`); the page can open no other path."""
+    if not host.strip():
+        raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
+                         f"or 0.0.0.0 to be reachable from other machines")
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data)
     recordings.get(recordings.key({}))
     api = Api(recordings, renderer=renderer)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
     # used) is compiled here, once per process, instead of during the first page load
     api.view('')
-    return ExplorerServer((host, port), api, verbose=verbose)
+    return ExplorerServer((host, port), api, verbose=verbose, checkpoints=Checkpoints([checkpoint, *checkpoints]))
 
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-          renderer='auto', open_browser=True, verbose=False, echo=print):
+          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=()):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
-    if host not in ('127.0.0.1', 'localhost'):
-        print(f"warning: serving on {host}: anyone who can reach this address can use the explorer "
-              f"and read files the server can read as checkpoints", file=sys.stderr)
+    if host.strip() and host not in ('127.0.0.1', 'localhost'):
+        print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
+              f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-                         renderer=renderer, verbose=verbose)
+                         renderer=renderer, verbose=verbose, checkpoints=checkpoints)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:

@@ -10,9 +10,14 @@ of the `step`th call to backward() with where each node was made (places.py),
 turns it into trace columns (build.py) and hands them back in a data-only file
 (transfer.py: the binary trace codec, checked by its one validator). The child's stdout and stderr are the caller's.
 
+The script never outlives the recording: a supervisor process between us and it
+(lifetime.py) kills it and everything it started, new sessions included, when the
+recording ends, on --timeout or Ctrl-C, and when this process dies in any way
+(SIGKILL, SIGHUP of a closed terminal), and then removes the temp folder.
+
 Errors (all ScriptError, a RuntimeError): ScriptRaised (the script raised; its
 `traceback` is the user's, our frames removed), ScriptTimeout (stopped after
-`timeout` seconds, its whole process group killed), NoBackward (no autograd class,
+`timeout` seconds, with everything it started), NoBackward (no autograd class,
 or fewer than `step` calls to backward(); the message says which). Bad arguments
 raise InputError.
 """
@@ -27,6 +32,7 @@ import tempfile
 from ...errors import InputError
 from ..codecs import TraceFormatError
 from ..trace import Trace
+from .lifetime import KILL_DEADLINE
 from .places import parse_tags
 from .transfer import read_columns
 
@@ -75,19 +81,31 @@ def _record_columns(path, step, timeout, tags, args, *, env):
     except ValueError as e:
         raise InputError(str(e)) from None
     name = os.path.basename(script)
-    with tempfile.TemporaryDirectory(prefix='microgpt-record-') as out:
-        cmd = [sys.executable, CHILD, out, str(step), json.dumps(tag_table), script, *map(str, args)]
-        proc = subprocess.Popen(cmd, cwd=os.path.dirname(script), env=env, start_new_session=True)
+    # the supervisor may remove the folder first (when this process is gone, or seems so)
+    with tempfile.TemporaryDirectory(prefix='microgpt-record-', ignore_cleanup_errors=True) as out:
+        # the supervisor reads `watch`; this process holds the only write end, `hold`: closing it,
+        # or this process ending however it ends, tells the supervisor to stop everything
+        watch, hold = os.pipe()
+        try:
+            cmd = [sys.executable, CHILD, str(watch), out, str(step), json.dumps(tag_table), script,
+                   *map(str, args)]
+            proc = subprocess.Popen(cmd, cwd=os.path.dirname(script), env=env, start_new_session=True,
+                                    pass_fds=(watch,))
+        except BaseException:
+            os.close(hold)
+            raise
+        finally:
+            os.close(watch)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            _stop(proc, hold)
             raise ScriptTimeout(f"{name} ran past --timeout {timeout:g} s without its backward() call "
                                 f"number {step} and was stopped") from None
         except BaseException:   # Ctrl-C in the parent: do not leave the script running
-            _kill_group(proc)
+            _stop(proc, hold)
             raise
-        _kill_group(proc)       # children the script started and left behind
+        _stop(proc, hold)       # children the script started and left behind
         try:
             with open(os.path.join(out, 'status.json'), encoding='utf-8') as f:
                 status = json.load(f)
@@ -112,7 +130,14 @@ def _record_columns(path, step, timeout, tags, args, *, env):
             raise ScriptError(f"recording {name} failed: {e}") from None
 
 
-def _kill_group(proc):
+def _stop(proc, hold):
+    """Close the pipe: the supervisor kills the script and all below it, then exits; wait for
+    that. Its process group is killed after, for where there is no supervisor's /proc walk."""
+    os.close(hold)
+    try:
+        proc.wait(timeout=KILL_DEADLINE + 5)
+    except subprocess.TimeoutExpired:
+        pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -1,9 +1,11 @@
 """The child process's entry point: install the recorder, run the user's script.
 
-    python child.py OUT_DIR STEP TAGS_JSON SCRIPT [ARGS...]
+    python child.py WATCH_FD OUT_DIR STEP TAGS_JSON SCRIPT [ARGS...]
 
 Run by path (never imported by the parent). It imports what it needs from this
-package first, then makes the process look like `python SCRIPT ARGS...`:
+package first and forks (lifetime.split): this process stays behind as the
+supervisor that watches the recorder through the pipe WATCH_FD and takes the
+script and everything it starts down with it; the forked process makes the process look like `python SCRIPT ARGS...`:
 sys.argv, sys.path[0] = the script's folder, and this package removed from
 sys.modules and sys.path, so a user's own `microgpt.py` imports as theirs. The
 script runs with runpy.run_path(run_name='__main__'), so `if __name__ ==
@@ -30,12 +32,14 @@ if __name__ == '__main__':
     sys.path[0] = _ROOT
 
 from microgpt.recording.script.build import build_columns  # noqa: E402
+from microgpt.recording.script.lifetime import split  # noqa: E402
 from microgpt.recording.script.recorder import Recorder  # noqa: E402
 from microgpt.recording.script.transfer import write_columns  # noqa: E402
 
 
 def main():
-    out_dir, step, tags_json, script, *args = sys.argv[1:]
+    watch, out_dir, step, tags_json, script, *args = sys.argv[1:]
+    split(int(watch), out_dir)      # from here on: the script's process (the supervisor never returns)
     here, root = _HERE, _ROOT
     ours = {name for name in sys.modules if name == 'microgpt' or name.startswith('microgpt.')}
     package = os.path.join(root, 'microgpt')
