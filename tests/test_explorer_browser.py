@@ -1201,7 +1201,7 @@ def test_the_panels_nodes_the_double_click_and_the_recording_go_where_the_server
     here.click()
     page.wait_for_function('u => location.search.slice(1) !== u', arg=start)
     assert landed(page) == goes_to(page, to)
-    page.goto(page.base + '?' + start)                           # (a selection replaces the history entry)
+    page.goto(page.server.link(start))                           # (a selection replaces the history entry)
     page.wait_for_selector('#facts')
     away = page.locator('#uses a:not([data-here])').first         # not drawn: its neighbourhood
     to = away.get_attribute('data-to')

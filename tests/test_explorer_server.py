@@ -762,12 +762,12 @@ def test_a_scripts_trace_has_the_tabs_of_its_views_only(script_server):
     assert v['links']['chips'] is None and v['links']['prev'] is None
 
 
-def test_a_checkpoints_recording_drops_the_seed_from_the_url(server, tmp_path):
+def test_a_checkpoints_recording_drops_the_seed_from_the_url(cmp_server, ckpt_dir):
     from microgpt.checkpoint import save_checkpoint
     from microgpt.train import fresh_model
-    path = tmp_path / 'seed7.json'
+    path = ckpt_dir / 'seed7.json'
     save_checkpoint(path, *fresh_model(7))
-    status, v = get_json(server, f'/api/view?doc=anna&seed=5&ckpt={path}')
+    status, v = get_json(cmp_server, f'/api/view?doc=anna&seed=5&ckpt={path}')
     assert status == 200 and v['url'] == f'doc=anna&ckpt={path}' and v['key'] == f'anna|{path}|'
 
 

@@ -41,7 +41,11 @@ class Models:
         self.keep = keep
         self._models = OrderedDict()    # (checkpoint, seed) -> (params, config, tokenizer)
 
-    def record(self, doc, checkpoint=None, seed=42):
+    def __iter__(self):
+        """The (checkpoint, seed) of each model loaded, oldest first."""
+        return iter(list(self._models))
+
+    def record(self, doc, checkpoint=None, seed=SEED):
         """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one)."""
         params, config, tokenizer = self.model(checkpoint, seed)
         try:
