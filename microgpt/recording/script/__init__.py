@@ -1,6 +1,7 @@
 """Record a user's own micrograd-style script: `record_script(path) -> Trace`.
 
-    trace = record_script('train.py', step=1, timeout=600, tags=['pos=t'], args=['--fast'])
+    trace = record_script('train.py', step=1, timeout=600, tags=['pos=t'], args=['--fast'],
+                          params='model.parameters')
 
 The script runs in a child process (`sys.executable`, the script's folder as working
 directory, its own argv); it is the user's code and is run as such, with the
@@ -13,8 +14,9 @@ turns it into trace columns (build.py) and hands them back in a data-only file
 Errors (all ScriptError, a RuntimeError): ScriptRaised (the script raised; its
 `traceback` is the user's, our frames removed), ScriptTimeout (stopped after
 `timeout` seconds, its whole process group killed), NoBackward (no autograd class,
-or fewer than `step` calls to backward(); the message says which). Bad arguments
-raise InputError.
+or fewer than `step` calls to backward(); the message says which). Bad arguments,
+and a `params` name that names no parameters once the script ran (BadParams), raise
+InputError.
 """
 
 import json
@@ -26,6 +28,7 @@ import tempfile
 
 from ...errors import InputError
 from ..trace import Trace
+from .params import BadParams, check_name, describe
 from .places import parse_tags
 from .transfer import TransferError, read_columns
 
@@ -51,16 +54,25 @@ class NoBackward(ScriptError):
     pass
 
 
-def record_script(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, env=None):
+def record_script(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, params=None, env=None):
     """Run `path` in a child process and return the Trace of its `step`th backward().
 
     tags: ['pos=NAME', 'layer=NAME', 'head=NAME'] replacing the default loop
     variable names (see places.DEFAULT_TAGS). args: the script's own arguments.
+    params: the global (or attribute path, e.g. 'model.parameters') holding the
+    parameters, instead of the default choice (params.py); `describe_params(trace)`
+    says what was taken.
     """
-    return _to_trace(record_columns(path, step, timeout, tags, args, env=env))
+    return _to_trace(record_columns(path, step, timeout, tags, args, params=params, env=env))
 
 
-def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, env=None):
+def describe_params(trace):
+    """One line: which leaves a recorded script's trace took as parameters, and how
+    to choose otherwise (what `record` prints)."""
+    return describe(trace.meta['recorded_from'])
+
+
+def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, params=None, env=None):
     """The child's trace columns (a dict), before they become a Trace."""
     script = os.path.abspath(os.fspath(path))
     if not os.path.isfile(script):
@@ -73,9 +85,11 @@ def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *,
         tag_table = parse_tags(tags)
     except ValueError as e:
         raise InputError(str(e)) from None
+    check_name(params)
     name = os.path.basename(script)
     with tempfile.TemporaryDirectory(prefix='microgpt-record-') as out:
-        cmd = [sys.executable, CHILD, out, str(step), json.dumps(tag_table), script, *map(str, args)]
+        cmd = [sys.executable, CHILD, out, str(step), json.dumps(tag_table), json.dumps(params), script,
+               *map(str, args)]
         proc = subprocess.Popen(cmd, cwd=os.path.dirname(script), env=env, start_new_session=True)
         try:
             code = proc.wait(timeout=timeout)
@@ -103,6 +117,8 @@ def record_columns(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *,
             how = (f"{name} exited (status {exited}) before it was recorded: "
                    if exited is not None else f"{name} finished without being recorded: ")
             raise NoBackward(how + status.get('why', 'no reason given'))
+        if kind == 'bad-input':
+            raise BadParams(status.get('why', '--params names no parameters'))
         if kind == 'error':
             raise ScriptError(f"recording {name} failed: {status.get('why')}")
         try:
