@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..recording.ops import OP_CODE, OPS
+from ..recording.script.closures import assigning_use, derivative_line
 from . import faults
 from .params import ATOL as DLOSS_ATOL
 from .params import EPS as DLOSS_EPS
@@ -93,6 +94,9 @@ class NodeFailure:
     rank: int = -1      # place in the backward pass, 0 = loss (-1: not reached)
     source: object = None   # recording.sources.Source of a trace recorded from a script
     script: str = None      # that script's file name
+    line: tuple = None      # (file, line) to blame in that script's files: where the
+    #                         derivative of this edge is written ('local'), where a closure
+    #                         set this grad with = ('sum'); see recording.script.closures
 
     @property
     def message(self):
@@ -106,9 +110,13 @@ class NodeFailure:
             return f"line {line}" if file == self.script else f"{file} line {line}"
         made = f"node {self.node}, made by {at(src.file, src.line)}" + (f" `{src.text}`" if src.text else '')
         if self.kind == 'local':
-            head = f"{at(src.op_file, src.grad_line or src.op_line)}: your derivative of {self.op} is wrong"
+            file, line = self.line or (src.op_file, src.grad_line or src.op_line)
+            head = f"{at(file, line)}: your derivative of {self.op} is wrong"
         elif self.kind == 'forward':
             head = f"{at(src.op_file, src.op_line)}: your {self.op} does not compute {self.op}"
+        elif self.kind == 'sum' and self.line is not None:
+            head = (f"{at(*self.line)}: this line sets a grad with = where backward must add to it with +=, "
+                    f"so this node's grad is not the sum of what its users passed back")
         elif self.kind == 'sum':
             head = (f"{at(src.file, src.line)}: this node's grad is not the sum of what its users passed back "
                     f"(accumulate with += ?)")
@@ -138,6 +146,8 @@ class NodeFailure:
             d.update(message=self.message, source={'file': self.source.file, 'line': self.source.line,
                                                    'op_file': self.source.op_file, 'op_line': self.source.op_line,
                                                    'grad_line': self.source.grad_line, 'text': self.source.text})
+        if self.line is not None:
+            d['line'] = {'file': self.line[0], 'line': self.line[1]}
         return d
 
 
@@ -506,7 +516,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     for kind, i, k, expected, found in raw:
         child_id = trace.child[trace.child_ptr[i] + k] if k is not None else None
         failures.append(NodeFailure(node=i, op=trace.op_name(i), scope=trace.scope_path(i), kind=kind,
-                                    source=trace.source_of(i), script=script,
+                                    source=trace.source_of(i), script=script, line=_blame(trace, kind, i, k),
                                     expected=float(expected), found=float(found), child=k,
                                     child_id=child_id, rank=rank[i]))
     tolerances = {'rel_eps': rel_eps, 'rtol': rtol, 'atol': atol, 'sum_rtol': sum_rtol,
@@ -514,6 +524,16 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     return NodeCheckResult(failures=failures, checked=checked, nonsmooth=nonsmooth, skipped=skipped,
                            tolerances=tolerances, seconds=time.perf_counter() - t0,
                            loss_id=trace.meta['loss_id'], dloss=rows, worst=worst, faults=faults.active_faults())
+
+
+def _blame(trace, kind, i, k):
+    """The (file, line) a script trace's failure names (NodeFailure.line), or None."""
+    if trace.source is None:
+        return None
+    if kind == 'local':
+        return derivative_line(trace, i, k)
+    use = assigning_use(trace, i) if kind == 'sum' else None
+    return use[2] if use else None
 
 
 def format_node_report(result, limit=20):
