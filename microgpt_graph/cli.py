@@ -37,7 +37,7 @@ from microgpt.model import GPTConfig
 from microgpt.recording.budget import check_budget
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
-from microgpt.recording.script import record_script
+from microgpt.recording.script import describe_params, record_script
 from microgpt.recording.step import record_before_after_training
 from microgpt.recording.trace_binary import SUFFIX as BINARY_SUFFIX
 from microgpt.sample import format_sample, sample
@@ -504,6 +504,13 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
                f"{drawn_by('svg', renderer)}")
 
 
+def params_option(start):
+    return click.option('--params', 'params_name', metavar='NAME', help=(
+        f"{start} script's global holding its parameters (a list, a matrix or a dict of them) or an attribute "
+        "path from one, called if a method, e.g. model.parameters (default: state_dict, params or parameters, "
+        "else the leaves the loss uses like parameters; the message says which)."))
+
+
 @main.command()
 @click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
@@ -514,6 +521,7 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
               help='With SCRIPT: seconds it may run before it is stopped.')
 @click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
               help='With SCRIPT: which loop variable gives a tag (pos, layer, head), as in `record`.')
+@params_option('With SCRIPT: the')
 @click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
                    '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
@@ -525,8 +533,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, token, layer, he
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
 @click.option('--renderer', type=click.Choice(RENDERERS), default=DEFAULT_RENDERER, show_default=True,
               help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
-def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
-            renderer):
+def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
+            host, no_browser, renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -551,11 +559,12 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        with bad_value('--tag'):
-            trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+        trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args,
+                              params=params_name)
         rf = trace.meta['recorded_from']
         click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
                    f"(class {rf['class']}, {rf['convention']} convention)", err=True)
+        click.echo(f"parameters: {describe_params(trace)}", err=True)
     else:
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
@@ -579,7 +588,8 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
 @click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
               help='Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t (defaults: '
                    'pos_id/pos/t, li/layer/l, h/head); repeatable.')
-def record(script, script_args, step, output, timeout, tags):
+@params_option('The')
+def record(script, script_args, step, output, timeout, tags, params_name):
     """Run your own micrograd-style SCRIPT and record the graph of its backward().
 
     This RUNS SCRIPT: it is your code, executed as you, like `python SCRIPT`. It
@@ -599,14 +609,15 @@ def record(script, script_args, step, output, timeout, tags):
       microgpt-graph render --trace train.json --function rmsnorm
     """
     path = open_output(output or f"{Path(script).stem}.trace.json")
-    with bad_value('--tag'):
-        trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args)
+    trace = record_script(script, step=step, timeout=timeout, tags=list(tags), args=script_args,
+                          params=params_name)
     write_output(path, trace.to_json())
     rf = trace.meta['recorded_from']
     found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'
     click.echo(f"wrote {path if path is not None else 'stdout'}: {len(trace)} nodes from {rf['script']} "
-               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; parameters: "
-               f"{rf['params_from']}; tags: {found})", err=True)
+               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; "
+               f"tags: {found})", err=True)
+    click.echo(f"parameters: {describe_params(trace)}", err=True)
 
 
 if __name__ == '__main__':
