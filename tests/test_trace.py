@@ -118,3 +118,20 @@ def test_traces_differing_in_one_float_are_not_equal(recorded_christopher):
     assert t == recorded_christopher
     t.data[5] = t.data[5] + 1.0
     assert t != recorded_christopher
+
+
+def test_a_line_query_on_a_script_lists_the_lines_of_that_file_only(tmp_path):
+    """A script whose engine module makes nodes too (engine.dot's sums and products):
+    a line of the script that made none is refused with the script's own lines."""
+    from microgpt.recording.script import record_script
+    from tests.test_gradcheck_script import install, line_of
+    driver = install(tmp_path, 'closures.py', 'every_op.py')
+    t = record_script(driver)
+    made = [line_of(driver, text) for text in ('params = [', 's = a + b', 'm = s * c', 'q = m ** 3', 't = c.tanh()',
+                                                'e = b.exp()', 'g = (c + 2.0).log()', 'r = a.relu()')]
+    with pytest.raises(TraceQueryError) as e:
+        t.nodes_at_line(1)
+    assert str(e.value) == f"line 1 of every_op.py made no node in this trace; lines that did: {', '.join(map(str, made))}"
+    dot_line = line_of(tmp_path / 'engine.py', 'total = total + w * x')
+    assert [t.op_name(i) for i in t.nodes_at_line(dot_line, file='engine.py')] == ['mul', 'add', 'mul', 'add']
+    assert [t.op_name(i) for i in t.nodes_at_line(made[1])] == ['add']
