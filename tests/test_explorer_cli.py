@@ -52,7 +52,7 @@ def test_explore_on_another_host_warns():
 
 def test_explore_a_script_records_it_and_serves_its_function_views():
     script = ROOT / 'tests' / 'scripts' / 'micrograd_style.py'
-    p = _start(str(script), '--timeout', '60')
+    p = _start(str(script), '--timeout', '60', '--params', 'model.parameters')
     try:
         line = p.stdout.readline()
         assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
@@ -64,6 +64,7 @@ def test_explore_a_script_records_it_and_serves_its_function_views():
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
     assert p.returncode == 0 and 'recorded' in err and 'micrograd convention' in err
+    assert 'parameters: the 41 values of --params model.parameters\n' in err      # MLP(3, [4, 4, 1])
 
 
 def test_explore_help_says_it_runs_the_script_and_bad_scripts_are_one_line_errors(tmp_path):

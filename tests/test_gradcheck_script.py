@@ -17,6 +17,7 @@ from graphviz_export.steps.frames import ledger_sum, ledgers
 from graphviz_export.view import build_view
 from graphviz_export.web.explorer.clicks import node_details
 from microgpt.checks.nodes import check_trace, format_node_report
+from microgpt.recording import Trace
 from microgpt.recording.script import describe_params, record_script
 from microgpt.recording.script.closures import closure_reader
 from microgpt.recording.script.params import BadParams
@@ -88,6 +89,8 @@ def test_a_bent_derivative_is_named_by_its_own_line(tmp_path, engine, op, operan
         assert f.line == ('engine.py', line)
         assert f.message.startswith(f"engine.py line {line}: your derivative of {op} is wrong (node {f.node}, ")
     assert f"engine.py line {line}: your derivative of {op} is wrong" in format_node_report(result)
+    for back in (Trace.from_json(trace.to_json()), Trace.from_binary(trace.to_binary())):    # saved, then checked
+        assert [f.message for f in check_trace(back).failures] == [f.message for f in result.failures]
 
 
 def test_the_unbent_engines_pass(tmp_path):
@@ -123,6 +126,7 @@ def test_an_assignment_in_a_closure_names_the_engine_line(tmp_path, operand, old
                                 f"it with +=, so this node's grad is not the sum of what its users passed back "
                                 f"(node {f.node}, made by line {line_of(driver, leaf)} `{leaf}`;")
     assert f.to_dict()['line'] == {'file': 'engine.py', 'line': line}
+    assert check_trace(Trace.from_json(trace.to_json())).first.message == f.message
 
 
 def test_an_assignment_in_a_stored_engines_backward_names_the_node(tmp_path):
