@@ -57,6 +57,7 @@ CLOSURE_BENDS = [   # (op, operand, line as written, bent)
     ('mul', 1, 'other.grad += self.data * out.grad', 'other.grad += 1.5 * self.data * out.grad'),
     ('pow', 0, 'self.grad += k * self.data ** (k - 1) * out.grad', 'self.grad += k * self.data ** k * out.grad'),
     ('tanh', 0, 'self.grad += (1 - t * t) * out.grad', 'self.grad += (1 - t) * out.grad'),
+    ('tanh', 0, 'self.grad += (1 - t * t) * out.grad', 'self.grad += (t * t - 1) * out.grad'),   # its sign
     ('exp', 0, 'self.grad += out.data * out.grad', 'self.grad += 1.5 * out.data * out.grad'),
     ('log', 0, 'self.grad += out.grad / self.data', 'self.grad += out.grad * self.data'),
     ('relu', 0, 'self.grad += (out.data > 0) * out.grad', 'self.grad += 1.5 * (out.data > 0) * out.grad'),
@@ -68,6 +69,7 @@ STORED_BENDS = [
     ('mul', 1, '(other.data, self.data)', '(other.data, 1.5 * self.data)'),
     ('pow', 0, '(k * self.data ** (k - 1),)', '(k * self.data ** k,)'),
     ('tanh', 0, '(1 - t * t,)', '(1 - t,)'),
+    ('tanh', 0, '(1 - t * t,)', '(t * t - 1,)'),
     ('exp', 0, '(e,)', '(1.5 * e,)'),
     ('log', 0, '(1 / self.data,)', '(self.data,)'),
     ('relu', 0, '(float(self.data > 0),)', '(1.5 * float(self.data > 0),)'),
@@ -99,10 +101,33 @@ def test_the_unbent_engines_pass(tmp_path):
         folder.mkdir()
         trace = record_script(install(folder, engine, 'every_op.py'))
         result = check_trace(trace)
-        assert result.ok and result.skipped == [], format_node_report(result)
+        assert result.ok and result.skipped == [] and result.nonsmooth == 0, format_node_report(result)
         # add x4 (a+b, c+2, two in dot), mul x4 (s*c, three in dot), and one of each other op
         assert {op: len(ops_named(trace, op)) for op in ('add', 'mul', 'pow', 'tanh', 'exp', 'log', 'relu')} == \
             {'add': 4, 'mul': 4, 'pow': 1, 'tanh': 1, 'exp': 1, 'log': 1, 'relu': 1}
+        # replayed: every op but tanh (12 nodes, 2 + 2 + 1 + 1 + 1 + 1 edges); tanh re-run: 1 edge
+        assert result.checked == {'forward': 12, 'local': 21, 'sum': len(trace), 'dloss': 0, 'probed': 1}
+        assert trace.meta['recorded_from']['params_from'] == 'params'
+        assert describe_params(trace) == "the 3 values of the script's `params` global (another choice: --params NAME)"
+
+
+def test_a_scripts_own_ops_at_a_kink_under_another_name_or_not_re_runnable(tmp_path):
+    """|x| at 0: the closure's -1 is the left slope (the re-run's central difference is 0);
+    the leaky relu labelled 'ReLU' is the script's own op, re-run like |x|; `scaled` cannot
+    be re-run on a copy of its input, which the check says instead of checking it."""
+    trace = record_script(install(tmp_path, 'closures.py', 'kink.py'))
+    result = check_trace(trace)
+    assert result.ok and result.nonsmooth == 1 and result.checked['probed'] == 2, format_node_report(result)
+    assert ops_named(trace, 'relu') == set() and len(ops_named(trace, 'relu*')) == 1     # labelled ReLU, not relu
+    (scaled,) = ops_named(trace, 'scaled')
+    assert result.skipped == [(scaled, 'local', "scaled: re-running scaled failed: "
+                                                "AttributeError(\"'Value' object has no attribute 'scale'\")")]
+    old = 'self.grad += (1.0 if self.data > 0 else -1.0) * out.grad'
+    new = 'self.grad += (1.0 if self.data > 0 else -2.0) * out.grad'
+    result = check_trace(record_script(install(tmp_path, 'closures.py', 'kink.py', edit=(old, new))))
+    assert [(f.kind, f.op, f.found) for f in result.failures] == [('local', 'abs', -2.0)]
+    assert result.first.message.startswith(f"engine.py line {line_of(tmp_path / 'engine.py', new)}: your derivative "
+                                           f"of abs is wrong")
 
 
 # -- `=` instead of `+=` ------------------------------------------------------------------------------
@@ -127,6 +152,27 @@ def test_an_assignment_in_a_closure_names_the_engine_line(tmp_path, operand, old
                                 f"(node {f.node}, made by line {line_of(driver, leaf)} `{leaf}`;")
     assert f.to_dict()['line'] == {'file': 'engine.py', 'line': line}
     assert check_trace(Trace.from_json(trace.to_json())).first.message == f.message
+
+
+@pytest.mark.parametrize('edits,named', [
+    ([('other.grad += out.grad\n', 'other.grad = out.grad\n')], 'other.grad = out.grad'),
+    ([('other.grad += out.grad\n', 'other.grad = out.grad\n'),
+      ('other.grad += self.data * out.grad', 'other.grad = self.data * out.grad')], 'other.grad = out.grad'),
+])
+def test_the_assignment_named_is_the_last_one_backward_made(tmp_path, edits, named):
+    """assign_late.py: b = 2, u = 3b, v = u + b, w = v * b. Backward adds v = 8 to b.grad
+    (w), then v's closure sets it to w's grad 2, then u's adds 3 * 2: 8, not 16. The line
+    named is add's (v's), even when w's mul assigned first, and though u came after."""
+    text = (ENGINES / 'closures.py').read_text()
+    for old, new in edits:
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    (tmp_path / 'engine.py').write_text(text)
+    shutil.copy(ENGINES / 'assign_late.py', tmp_path)
+    result = check_trace(record_script(tmp_path / 'assign_late.py'))
+    (f,) = result.failures
+    assert (f.kind, f.found, f.expected) == ('sum', 8.0, 16.0)
+    assert f.line == ('engine.py', line_of(tmp_path / 'engine.py', named))
 
 
 def test_an_assignment_in_a_stored_engines_backward_names_the_node(tmp_path):
@@ -196,7 +242,7 @@ def test_an_accumulator_is_not_a_parameter(tmp_path, engine, args, accumulator, 
     assert said.startswith('3 leaves made before the first op that backward reaches and the loss uses like a '
                            'parameter (no `state_dict` or `params` global); left out: ')
     assert f"1 {why} (line {line_of(driver, accumulator)} `{accumulator}`)" in said
-    assert said.endswith('; choose with --params NAME (model.parameters would do)')
+    assert said.endswith('; choose with --params NAME (model.parameters, weights, layers would do)')
     assert check_trace(trace).ok
 
 
@@ -207,11 +253,20 @@ def test_params_by_name_and_its_errors(tmp_path):
     assert describe_params(trace) == 'the 3 values of --params model.parameters'
     trace = record_script(driver, params='model.w', step=2)       # a list attribute, at step 2
     assert trace.param_shapes == {'w': (1, 2)} and trace.data[:2].tolist() != [0.3, -0.2]
-    with pytest.raises(BadParams, match=r"^--params 'modle.parameters': the script has no global 'modle'; "
-                                        r"globals that would do: model.parameters$"):
-        record_script(driver, params='modle.parameters')
-    with pytest.raises(BadParams, match=r"^--params 'model.b.data': model.b.data is a float, not a list"):
-        record_script(driver, params='model.b.data')
+    trace = record_script(driver, params='weights')                # a matrix
+    assert trace.param_shapes == {'weights': (1, 2)} and trace.data[:2].tolist() == [0.3, -0.2]
+    trace = record_script(driver, params='layers')                 # a dict of matrices
+    assert trace.param_names == ['w', 'b'] and trace.param_shapes == {'w': (1, 2), 'b': (1, 1)}
+    assert trace.data[:3].tolist() == [0.3, -0.2, 0.1]
+    hint = '; globals that would do: model.parameters, weights, layers'
+    for name, why in (('modle.parameters', "the script has no global 'modle'" + hint),
+                      ('model.nope', "model has no attribute 'nope'" + hint),
+                      ('model.b.data', 'model.b.data is a float, not a list, matrix or dict of matrices of Value' + hint),
+                      ('ragged', 'ragged is a list of 2 items, not a list, matrix or dict of matrices of Value' + hint),
+                      ('twice', 'twice holds the same Value twice; each parameter once')):
+        with pytest.raises(BadParams) as e:
+            record_script(driver, params=name)
+        assert str(e.value) == f"--params {name!r}: {why}"
     with pytest.raises(ValueError, match=r"^--params 'model\[0\]': write the name of a global"):
         record_script(driver, params='model[0]')
 
@@ -224,7 +279,7 @@ def test_cli_record_says_which_parameters_it_took(tmp_path):
     line = line_of(driver, 'total = Value(0.0)')
     assert (f"parameters: 3 leaves made before the first op that backward reaches and the loss uses like a "
             f"parameter (no `state_dict` or `params` global); left out: 1 the loss only adds (line {line} "
-            f"`total = Value(0.0)`); choose with --params NAME (model.parameters would do)\n") in r.output
+            f"`total = Value(0.0)`); choose with --params NAME (model.parameters, weights, layers would do)\n") in r.output
     r = runner.invoke(cli_main, ['record', str(driver), '-o', str(tmp_path / 't.json'), '--params', 'model.parameters'])
     assert r.exit_code == 0 and 'parameters: the 3 values of --params model.parameters\n' in r.output
     r = runner.invoke(cli_main, ['record', str(driver), '--params', 'nothing'])

@@ -208,7 +208,7 @@ def build_columns(rec, root, namespace, params_name=None):
     def grad_source(src, lines, assigned):
         """The source id of a closure node: src with the line of its first edge as grad
         line, interned per (src, lines, assigned); lines beyond one go to the table."""
-        gl = lines[0] if lines and lines[0] else sources[src].grad_line
+        gl = lines[0] or sources[src].grad_line      # 0: a _backward without code (no def line)
         extra = (tuple(lines), tuple(assigned)) if assigned or len(set(lines)) > 1 else None
         key = (src, gl, extra)
         k = regrad.get(key)

@@ -74,17 +74,7 @@ def closure_reader():
         probes = [_Added() for _ in kids]
         ids = list(map(id, probes))
         del log[:]
-        saved_v, saved = v.grad, [c.grad for c in kids]
-        try:                        # _call, inlined: this runs once per node
-            for c, p in zip(kids, probes):
-                c.grad = p
-            v.grad = 1.0
-            fn()
-            left = [c.grad for c in kids]
-        finally:
-            for c, g in zip(kids, saved):
-                c.grad = g
-            v.grad = saved_v
+        left = _call(v, kids, fn, probes)
         edges, added = [], set()
         for p, x, line in log:
             j = ids.index(id(p))
@@ -179,11 +169,10 @@ def assigning_use(trace, node):
         return None
     pptr, parent, pedge = trace.parents_index()
     rank, ptr = trace.backward_rank, trace.child_ptr
-    best = None
-    for k in range(pptr[node], pptr[node + 1]):
-        p = parent[k]
+    uses = [(rank[p], p, pedge[k] - ptr[p]) for k, p in enumerate(parent[pptr[node]:pptr[node + 1]], pptr[node])
+            if rank[p] >= 0]
+    for _, p, j in sorted(uses, reverse=True):      # the last applied first
         row = table.get(trace.source[p])
-        j = pedge[k] - ptr[p]
-        if row is not None and j in row[1] and rank[p] >= 0 and (best is None or rank[p] > best[0]):
-            best = (rank[p], p, j, (trace.sources[trace.source[p]].op_file, row[0][j]))
-    return best[1:] if best else None
+        if row is not None and j in row[1]:
+            return p, j, (trace.sources[trace.source[p]].op_file, row[0][j])
+    return None

@@ -72,13 +72,8 @@ def _matrices(obj, name, cls):
 
 
 def _distinct(found):
-    seen = set()
-    for _, _, _, cells in found:
-        for p in cells:
-            if id(p) in seen:
-                return False
-            seen.add(id(p))
-    return True
+    ids = [id(p) for _, _, _, cells in found for p in cells]
+    return len(set(ids)) == len(ids)
 
 
 def named_params(namespace, cls):
@@ -131,15 +126,16 @@ def _what(obj):
 
 
 def candidates(namespace, cls, is_leaf=None):
-    """Globals --params could name (at most 6): lists, matrices and dicts of leaves
-    of the class (`is_leaf(v)`; not single Values), and `NAME.parameters` of objects
-    with a parameters() method."""
+    """Globals --params could name (at most 6): lists, matrices and dicts of distinct
+    leaves of the class (`is_leaf(v)`; not single Values), and `NAME.parameters` of
+    objects with a parameters() method."""
     names = []
     for key, obj in namespace.items():
         if key.startswith('_') or isinstance(obj, type):
             continue
         found = None if isinstance(obj, cls) else _matrices(obj, key, cls)
-        if found is not None and (is_leaf is None or all(map(is_leaf, (x for f in found for x in f[3])))):
+        if found is not None and _distinct(found) and (
+                is_leaf is None or all(map(is_leaf, (x for f in found for x in f[3])))):
             names.append(key)
         elif callable(getattr(obj, 'parameters', None)):
             names.append(f"{key}.parameters")

@@ -1,7 +1,8 @@
 """A linear model fitted to a loss summed in a loop, with a validation pass, and no
 global named params or state_dict: the model's parameters are reachable only as
-model.parameters(). Each loop starts its sum with an accumulator `Value(0.0)`, made
-before the step's first op like the parameters; neither is a parameter.
+model.parameters() (and, for the tests of --params, as a few other globals). Each loop
+starts its sum with an accumulator `Value(0.0)`, made before the step's first op like
+the parameters; neither is a parameter.
 
     python accumulate.py             the training loop first
     python accumulate.py val-first   a validation pass before it
@@ -36,13 +37,17 @@ def validate():
 
 
 model = Model()
+weights = [model.w]                         # a 1 x 2 matrix
+layers = {'w': [model.w], 'b': model.b}     # named matrices, as a state_dict
+ragged = [model.w, [model.b]]               # rows of two lengths: not a matrix
+twice = [model.b, model.b]                  # the same Value twice
 if sys.argv[1:] == ['val-first']:
     print('validation loss', validate().data)
 for _ in range(3):
     total = Value(0.0)
     for x, y in train:
         total = total + (model(x) - y) ** 2
-    loss = total * (1 / len(train))
+    loss = total / len(train)
     for p in model.parameters():
         p.grad = 0.0
     loss.backward()

@@ -75,6 +75,30 @@ class Value:
         out._backward = _backward
         return out
 
+    def abs(self):
+        out = Value(abs(self.data), (self,), 'abs')
+
+        def _backward():
+            self.grad += (1.0 if self.data > 0 else -1.0) * out.grad
+        out._backward = _backward
+        return out
+
+    def leaky_relu(self):   # labelled ReLU as micrograd labels relu, but not the port's relu
+        out = Value(self.data if self.data > 0 else 0.1 * self.data, (self,), 'ReLU')
+
+        def _backward():
+            self.grad += (1.0 if self.data > 0 else 0.1) * out.grad
+        out._backward = _backward
+        return out
+
+    def scaled(self):       # reads an attribute the script set on this Value: a fresh copy lacks it
+        out = Value(self.data * self.scale, (self,), 'scaled')
+
+        def _backward():
+            self.grad += self.scale * out.grad
+        out._backward = _backward
+        return out
+
     def backward(self):
         order, seen = [], set()
 
@@ -93,6 +117,10 @@ class Value:
     def __rmul__(self, other): return self * other
     def __neg__(self): return self * -1.0
     def __sub__(self, other): return self + (-other)
+
+    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return self * other ** -1
 
 
 def dot(ws, xs):

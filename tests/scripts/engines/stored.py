@@ -60,6 +60,10 @@ class Value:
     def __neg__(self): return self * -1.0
     def __sub__(self, other): return self + (-other)
 
+    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return self * other ** -1
+
 
 def dot(ws, xs):
     """A helper outside the class: its nodes are made by this file's lines."""
