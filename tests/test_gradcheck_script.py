@@ -6,6 +6,7 @@ line bent at a time. The check must name the bent line, per operand; an `=` for 
 must name the engine line that assigns; micrograd's `p*p` must never fail on correct
 code; an accumulator must not be taken for a parameter."""
 
+import functools
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,24 +108,28 @@ def test_the_unbent_engines_pass(tmp_path):
             {'add': 4, 'mul': 4, 'pow': 1, 'tanh': 1, 'exp': 1, 'log': 1, 'relu': 1}
         # replayed: every op but tanh (12 nodes, 2 + 2 + 1 + 1 + 1 + 1 edges); tanh re-run: 1 edge
         assert result.checked == {'forward': 12, 'local': 21, 'sum': len(trace), 'dloss': 0, 'probed': 1}
-        assert trace.meta['recorded_from']['params_from'] == 'params'
+        assert trace.meta['recorded_from']['params_from'] == 'params' and trace.param_shapes == {'params': (1, 3)}
         assert describe_params(trace) == "the 3 values of the script's `params` global (another choice: --params NAME)"
 
 
 def test_a_scripts_own_ops_at_a_kink_under_another_name_or_not_re_runnable(tmp_path):
-    """|x| at 0: the closure's -1 is the left slope (the re-run's central difference is 0);
-    the leaky relu labelled 'ReLU' is the script's own op, re-run like |x|; `scaled` cannot
-    be re-run on a copy of its input, which the check says instead of checking it."""
-    trace = record_script(install(tmp_path, 'closures.py', 'kink.py'))
+    """own_ops.py: |x| at 0, the closure's -1 is the left slope (the re-run's central
+    difference is 0); the leaky relu labelled 'ReLU' is the script's own op, re-run like
+    |x|; `scaled` cannot be re-run on a copy of its input, which the check says instead
+    of checking it; `square` is a pow by its label; y ** True is re-run, not replayed."""
+    trace = record_script(install(tmp_path, 'closures.py', 'own_ops.py'))
     result = check_trace(trace)
-    assert result.ok and result.nonsmooth == 1 and result.checked['probed'] == 2, format_node_report(result)
+    assert result.ok and result.nonsmooth == 1 and result.checked['probed'] == 3, format_node_report(result)
     assert ops_named(trace, 'relu') == set() and len(ops_named(trace, 'relu*')) == 1     # labelled ReLU, not relu
+    (square,) = (i for i in ops_named(trace, 'pow') if trace.pow_exponent[i] == 2)     # replayed as the port's pow
+    assert trace.data[square] == 1.5 ** 2 and len(ops_named(trace, 'pow*')) == 1            # y ** True: re-run
+    assert Trace.from_json(trace.to_json()) == trace
     (scaled,) = ops_named(trace, 'scaled')
     assert result.skipped == [(scaled, 'local', "scaled: re-running scaled failed: "
                                                 "AttributeError(\"'Value' object has no attribute 'scale'\")")]
     old = 'self.grad += (1.0 if self.data > 0 else -1.0) * out.grad'
     new = 'self.grad += (1.0 if self.data > 0 else -2.0) * out.grad'
-    result = check_trace(record_script(install(tmp_path, 'closures.py', 'kink.py', edit=(old, new))))
+    result = check_trace(record_script(install(tmp_path, 'closures.py', 'own_ops.py', edit=(old, new))))
     assert [(f.kind, f.op, f.found) for f in result.failures] == [('local', 'abs', -2.0)]
     assert result.first.message.startswith(f"engine.py line {line_of(tmp_path / 'engine.py', new)}: your derivative "
                                            f"of abs is wrong")
@@ -173,6 +178,23 @@ def test_the_assignment_named_is_the_last_one_backward_made(tmp_path, edits, nam
     (f,) = result.failures
     assert (f.kind, f.found, f.expected) == ('sum', 8.0, 16.0)
     assert f.line == ('engine.py', line_of(tmp_path / 'engine.py', named))
+
+
+def test_an_assignment_by_the_first_use_is_not_blamed(tmp_path):
+    """assign_late.py with mul's `other.grad =` (w, backward's first use of b: it loses
+    nothing) and add's `other.grad += out.grad * out.grad` (v: not linear in the upstream
+    grad, so b gets 2**2 = 4 where its local derivative 1 times 2 says 2): b's sum fails,
+    and the line of the `=` is not named for it."""
+    text = (ENGINES / 'closures.py').read_text()
+    for old, new in (('other.grad += self.data * out.grad', 'other.grad = self.data * out.grad'),
+                     ('other.grad += out.grad\n', 'other.grad += out.grad * out.grad\n')):
+        text = text.replace(old, new)
+    (tmp_path / 'engine.py').write_text(text)
+    shutil.copy(ENGINES / 'assign_late.py', tmp_path)
+    (f,) = check_trace(record_script(tmp_path / 'assign_late.py')).failures
+    assert (f.kind, f.found, f.expected) == ('sum', 18.0, 16.0) and f.line is None     # 8 + 4 + 6, 8 + 2 + 6
+    assert f.message.startswith(f"line {line_of(tmp_path / 'assign_late.py', 'b = Value(2.0)')}: this node's grad "
+                                f"is not the sum of what its users passed back (accumulate with += ?)")
 
 
 def test_an_assignment_in_a_stored_engines_backward_names_the_node(tmp_path):
@@ -324,3 +346,24 @@ def test_the_closure_reader_marks_an_assignment_on_its_line_and_an_untouched_chi
     edges = closure_reader()(out, [a, b])
     assert [(e[0] is a, e[1], e[2] - first, e[3]) for e in edges] == [(True, 4.0, 2, True), (False, 0.0, 0, False)]
     assert (a.grad, b.grad) == (0.0, 0.0)
+
+
+def test_the_closure_reader_on_a_child_added_to_then_assigned_and_on_a_closure_without_code():
+    a, b = Node(3.0), Node(5.0)
+    out = Node(8.0, (a, b))
+
+    def backward():
+        a.grad += 2.0 * out.grad
+        b.grad += out.grad
+        a.grad = 5.0 * out.grad
+    out._backward = backward
+    first = backward.__code__.co_firstlineno
+    edges = closure_reader()(out, [a, b])
+    assert [(e[0] is a, e[1], e[2] - first, e[3]) for e in edges] == [(False, 1.0, 2, False), (True, 5.0, 3, True)]
+
+    def adds_to(node, out):
+        node.grad += 4.0 * out.grad
+    out._backward = functools.partial(adds_to, a, out)      # no __code__: no def line to name
+    edges = closure_reader()(out, [a, b])
+    line = adds_to.__code__.co_firstlineno + 1
+    assert [(e[0] is a, e[1], e[2], e[3]) for e in edges] == [(True, 4.0, line, False), (False, 0.0, 0, False)]

@@ -163,7 +163,9 @@ def derivative_line(trace, node, k):
 
 def assigning_use(trace, node):
     """(parent, edge index, (file, line)) of the last use, in backward order, whose
-    closure set node's grad with `=` instead of adding to it; None if there is none."""
+    closure set node's grad with `=` instead of adding to it after another use had
+    added to it (what lost a contribution); None if there is none. The first use's
+    `=` loses nothing: backward's grads start from 0 there too."""
     table = _table(trace)
     if not table:
         return None
@@ -171,7 +173,7 @@ def assigning_use(trace, node):
     rank, ptr = trace.backward_rank, trace.child_ptr
     uses = [(rank[p], p, pedge[k] - ptr[p]) for k, p in enumerate(parent[pptr[node]:pptr[node + 1]], pptr[node])
             if rank[p] >= 0]
-    for _, p, j in sorted(uses, reverse=True):      # the last applied first
+    for _, p, j in sorted(uses, reverse=True)[:-1]:     # the last applied first, the first use left out
         row = table.get(trace.source[p])
         if row is not None and j in row[1]:
             return p, j, (trace.sources[trace.source[p]].op_file, row[0][j])

@@ -86,8 +86,10 @@ def named_params(namespace, cls):
             return found, 'state_dict'
     for key in ('params', 'parameters'):
         rows = _shape(namespace.get(key), cls)
-        if rows is not None and len(rows) == 1 and _distinct([(key, 1, len(rows[0]), rows[0])]):
-            return [(key, 1, len(rows[0]), rows[0])], key
+        if rows is not None and len(rows) == 1:
+            found = [(key, 1, len(rows[0]), rows[0])]
+            if _distinct(found):
+                return found, key
     return None, None
 
 
@@ -110,7 +112,7 @@ def params_by_name(namespace, name, cls, is_leaf=None):
         except Exception as e:
             raise BadParams(f"--params {name!r}: calling {path}() raised {type(e).__name__}: {e}") from None
         path += '()'
-    found = _matrices(obj, rest[-1] if rest else head, cls)
+    found = _matrices(obj, name.split('.')[-1], cls)
     if found is None:
         raise BadParams(f"--params {name!r}: {path} is {_what(obj)}, not a list, matrix or dict of matrices "
                         f"of {cls.__name__}{_hint(namespace, cls, is_leaf)}")
@@ -159,7 +161,7 @@ def guess(candidates, topo, kids_of, op_of, is_const):
     of constants (the n**-1 of x / n); a node that so far depends on candidates only
     through additions and products with a constant carries their indexes; an op that
     uses it any other way (u*x, u*u, u**2, tanh(u), ...) marks them used like
-    parameters, and they are carried no further."""
+    parameters."""
     reached = {id(v) for v in topo}
     carried = {id(v): {k} for k, v in enumerate(candidates) if id(v) in reached}
     like_param, const = set(), set()
@@ -169,27 +171,21 @@ def guess(candidates, topo, kids_of, op_of, is_const):
             if is_const(v):
                 const.add(id(v))
             continue
-        all_const, live = True, False
-        for c in kids:
-            i = id(c)
-            if all_const and i not in const:
-                all_const = False
-            ks = carried.get(i)
-            if ks is not None and not ks <= like_param:
-                live = True
-        if all_const:
+        if all(id(c) in const for c in kids):
             const.add(id(v))
-        if not live:
-            continue
-        op = op_of(v)
-        kids = list(kids)
+            continue            # an op of constants: no candidate is among its inputs
+        op = None
         for c in kids:
             ks = carried.get(id(c))
-            if ks is None:
+            if ks:
+                ks -= like_param    # known parameters need carrying no further (only saves work)
+            if not ks:
                 continue
+            if op is None:
+                op = op_of(v)
             others = [d for d in kids if d is not c]
             if op in _LINEAR or (op == 'mul' and len(kids) == 2 and len(others) == 1 and id(others[0]) in const):
-                carried.setdefault(id(v), set()).update(ks - like_param)
+                carried.setdefault(id(v), set()).update(ks)
             else:
                 like_param |= ks
     taken, unused, added = [], [], []
