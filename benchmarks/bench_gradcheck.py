@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from microgpt.checks.health import health_report
-from microgpt.checks.nodes import check_trace, numeric_dloss
+from microgpt.checks.nodes import check_trace
 from microgpt.checks.params import check_params
+from microgpt.checks.replay import numeric_dloss
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording.step import record_step

@@ -27,6 +27,7 @@ from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
 from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_trace, trace_format
 from microgpt.recording.report import format_report, inspect_report
+from microgpt.recording.script import describe_params
 from microgpt.recording.session import train_and_record
 from microgpt.sample import format_sample, sample
 from microgpt.train import start_run, train
@@ -428,6 +429,13 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
                f"{drawn_by('svg', renderer)}")
 
 
+def params_option(start):
+    return click.option('--params', 'params_name', metavar='NAME', help=(
+        f"{start} script's global holding its parameters (a list, a matrix or a dict of them) or an attribute "
+        "path from one, called if a method, e.g. model.parameters (default: state_dict, params or parameters, "
+        "else the leaves the loss uses like parameters; the message says which)."))
+
+
 @main.command()
 @click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
@@ -446,8 +454,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
               help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
                    'choose among; repeatable (the page never sends a path of its own).')
 @renderer_option
-def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, data, port, host, no_browser,
-            offered, renderer):
+def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
+            host, no_browser, offered, renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -472,10 +480,11 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        trace = recorded_script(script, step, timeout, tags, script_args)
+        trace = recorded_script(script, step, timeout, tags, script_args, params_name)
         rf = trace.meta['recorded_from']
         click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
                    f"(class {rf['class']}, {rf['convention']} convention)", err=True)
+        click.echo(f"parameters: {describe_params(trace)}", err=True)
     else:
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
@@ -493,7 +502,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
 @script_options()
 @click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
                                                    "'.trace.json' in the current folder; '-' for stdout).")
-def record(script, script_args, step, output, timeout, tags):
+def record(script, script_args, step, output, timeout, tags, params_name):
     """Run your own micrograd-style SCRIPT and record the graph of its backward().
 
     This RUNS SCRIPT: it is your code, executed as you, like `python SCRIPT`. It
@@ -513,13 +522,14 @@ def record(script, script_args, step, output, timeout, tags):
       microgpt-graph render --trace train.json --function rmsnorm
     """
     path = open_output(output or f"{Path(script).stem}.trace.json")
-    trace = recorded_script(script, step, timeout, tags, script_args)
+    trace = recorded_script(script, step, timeout, tags, script_args, params_name)
     write_output(path, trace.to_json())
     rf = trace.meta['recorded_from']
     found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'
     click.echo(f"wrote {path if path is not None else 'stdout'}: {len(trace)} nodes from {rf['script']} "
-               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; parameters: "
-               f"{rf['params_from']}; tags: {found})", err=True)
+               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; "
+               f"tags: {found})", err=True)
+    click.echo(f"parameters: {describe_params(trace)}", err=True)
 
 
 if __name__ == '__main__':

@@ -263,12 +263,16 @@ def doc_option(help):
 
 
 def script_options(within=''):
-    """--step / --timeout / --tag: how a SCRIPT is recorded (`record`; `explore SCRIPT`
-    says 'With SCRIPT: ' before each help text)."""
+    """--step / --timeout / --tag / --params: how a SCRIPT is recorded (`record`; `explore
+    SCRIPT` says 'With SCRIPT: ' before each help text)."""
     def said(text):
         return within + text[0].lower() + text[1:] if within else text
 
     def decorate(f):
+        f = click.option('--params', 'params_name', metavar='NAME', help=said(
+            "The script's global holding its parameters (a list, a matrix or a dict of them) or an attribute "
+            "path from one, called if a method, e.g. model.parameters (default: state_dict, params or "
+            "parameters, else the leaves the loss uses like parameters; the message says which)."))(f)
         f = click.option('--tag', 'tags', multiple=True, metavar='FIELD=VARIABLE',
                          help=said('Which loop variable gives a tag: pos, layer or head, e.g. --tag pos=t '
                                    '(defaults: pos_id/pos/t, li/layer/l, h/head); repeatable.'))(f)
@@ -280,10 +284,10 @@ def script_options(within=''):
     return decorate
 
 
-def recorded_script(script, step, timeout, tags, args):
-    """The Trace of SCRIPT's step'th backward() (microgpt.recording.script: it RUNS the script)."""
-    with bad_value('--tag'):
-        return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args)
+def recorded_script(script, step, timeout, tags, args, params_name=None):
+    """The Trace of SCRIPT's step'th backward() (microgpt.recording.script: it RUNS the script);
+    the library's messages name the option at fault (--tag, --params)."""
+    return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args, params=params_name)
 
 
 # -- shared options and steps -------------------------------------------------------------

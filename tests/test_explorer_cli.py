@@ -65,11 +65,12 @@ def test_explore_on_an_empty_host_is_refused_instead_of_binding_every_interface(
 
 def test_explore_a_script_records_it_and_serves_its_function_views():
     script = ROOT / 'tests' / 'scripts' / 'micrograd_style.py'
-    with stopped_in_the_end(_start(str(script), '--timeout', '60')) as p:
+    with stopped_in_the_end(_start(str(script), '--timeout', '60', '--params', 'model.parameters')) as p:
         origin, token = _printed(p.stdout.readline())
         _, info = _api(origin, token, '/api/info')
         assert info['script']['file'] == 'micrograd_style.py' and 'Neuron.__call__' in info['script']['functions']
     assert p.returncode == 0 and 'recorded' in p.err and 'micrograd convention' in p.err
+    assert 'parameters: the 41 values of --params model.parameters\n' in p.err      # MLP(3, [4, 4, 1])
 
 
 def test_explore_help_says_it_runs_the_script_and_bad_scripts_are_one_line_errors(tmp_path):

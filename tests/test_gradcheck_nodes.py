@@ -8,16 +8,9 @@ import math
 import pytest
 
 from microgpt.checks.faults import inject
-from microgpt.checks.nodes import (
-    ATOL,
-    REL_EPS,
-    RTOL,
-    NodeCheckError,
-    check_trace,
-    format_node_report,
-    numeric_dloss,
-    replay_loss,
-)
+from microgpt.checks.findings import format_node_report
+from microgpt.checks.nodes import ATOL, REL_EPS, RTOL, check_trace
+from microgpt.checks.replay import NodeCheckError, numeric_dloss, replay_loss
 from microgpt.engine import Value
 from microgpt.recording.step import record_step
 from microgpt.recording.tape import record
@@ -279,3 +272,30 @@ def test_the_failure_table_has_its_header(tiny):
     assert header.split() == ['node', 'op', 'scope', 'check', 'arg', 'found', 'expected', 'name']
     row = report[report.index(header) + 1]
     assert row.split()[1] == 'exp' and row.endswith('  ' + trace.name(int(row.split()[0])))
+
+
+def test_the_kink_allowance_includes_its_edges_and_no_more():
+    """relu at 0: a stored derivative anywhere in [lo - slack, hi + slack] is accepted,
+    with lo = 0 and hi = 1 the one-sided differences and slack = 2 tol + RTOL * 1, where
+    tol = ATOL + 4 * 2**-52 * max(|f(x-h)|, |f(x)|, |f(x+h)|) / h (the module docstring)."""
+    t = relu_trace(0.0)
+    relu = next(i for i in range(len(t)) if t.op_name(i) == 'relu')
+    h = REL_EPS * 1.0
+    tol = ATOL + 4 * 2.0**-52 * h / h
+    slack = 2 * tol + RTOL * 1.0
+    for found, ok in ((0.0 - slack, True), (1.0 + slack, True),
+                      (math.nextafter(0.0 - slack, -1.0), False), (math.nextafter(1.0 + slack, 2.0), False)):
+        t.local[t.child_ptr[relu]] = found
+        result = check_trace(t, sums=False)
+        assert result.ok is ok and result.nonsmooth == int(ok), found
+
+
+@pytest.mark.parametrize('fault,grad', [(None, 0.0), ('relu-flip', 3.0)])
+def test_d_loss_across_a_kink_accepts_either_one_sided_value(fault, grad):
+    """x -> relu(x) * 3 at x = 0: the replay's central difference is 1.5, the one-sided
+    ones 0 and 3; x's grad is 0 (relu's derivative 0 at 0) or 3 (the other side)."""
+    t = relu_trace(0.0, fault)
+    x = next(i for i in range(len(t)) if t.op_name(i) == 'leaf')
+    result = check_trace(t, local=False, sums=False, dloss=[x])
+    (row,) = result.dloss
+    assert result.ok and row['grad'] == grad and row['numeric'] == pytest.approx(1.5) and row['ok'] is True

@@ -250,7 +250,8 @@ from click.testing import CliRunner  # noqa: E402
 
 import cli  # noqa: E402
 from graphviz_export.select import function_view, line_view  # noqa: E402
-from microgpt.checks.nodes import check_trace, format_node_report  # noqa: E402
+from microgpt.checks.findings import format_node_report  # noqa: E402
+from microgpt.checks.nodes import check_trace  # noqa: E402
 from microgpt.recording import Trace  # noqa: E402
 
 TANH_OK = 'self.grad += (1 - t**2) * out.grad'

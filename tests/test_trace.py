@@ -118,3 +118,56 @@ def test_traces_differing_in_one_float_are_not_equal(recorded_christopher):
     assert t == recorded_christopher
     t.data[5] = t.data[5] + 1.0
     assert t != recorded_christopher
+
+
+def test_a_line_query_on_a_script_lists_the_lines_of_that_file_only(tmp_path):
+    """A script whose engine module makes nodes too (engine.dot's sums and products):
+    a line of the script that made none is refused with the script's own lines."""
+    from microgpt.recording.script import record_script
+    from tests.test_gradcheck_script import install, line_of
+    driver = install(tmp_path, 'closures.py', 'every_op.py')
+    t = record_script(driver)
+    made = [line_of(driver, text) for text in ('params = [', 's = a + b', 'm = s * c', 'q = m ** 3', 't = c.tanh()',
+                                                'e = b.exp()', 'g = (c + 2.0).log()', 'r = a.relu()')]
+    with pytest.raises(TraceQueryError) as e:
+        t.nodes_at_line(1)
+    assert str(e.value) == f"line 1 of every_op.py made no node in this trace; lines that did: {', '.join(map(str, made))}"
+    dot_line = line_of(tmp_path / 'engine.py', 'total = total + w * x')
+    assert [t.op_name(i) for i in t.nodes_at_line(dot_line, file='engine.py')] == ['mul', 'add', 'mul', 'add']
+    assert [t.op_name(i) for i in t.nodes_at_line(made[1])] == ['add']
+
+
+def test_a_source_no_node_points_to_is_not_a_line_that_made_one(tmp_path):
+    from microgpt.recording.script import record_script
+    from tests.test_gradcheck_script import install
+    t = record_script(install(tmp_path, 'closures.py', 'every_op.py'))
+    d = json.loads(t.to_json())
+    d['sources'].append(['every_op.py', 99, [], 'never run', 'engine.py', 5, 5])     # no node points to it
+    back = Trace.from_json(d)
+    assert ('every_op.py', 99) not in back.source_lines() and back.source_lines() == t.source_lines()
+
+
+def test_trace_equality_compares_the_probe_tables(tmp_path):
+    from microgpt.recording.script import record_script
+    from tests.test_gradcheck_script import install
+    t = record_script(install(tmp_path, 'closures.py', 'every_op.py'))
+    back = Trace.from_json(t.to_json())
+    assert back == t and list(back.probes) == [next(i for i in range(len(t)) if t.op_name(i) == 'tanh')]
+    back.probes.clear()                 # the re-run measurements of tanh dropped
+    assert back != t
+
+
+def test_uses_are_in_backward_order_on_a_trace_just_loaded():
+    """x is used by y = x * 2 and by z = y + x; backward adds z's contribution first."""
+    from microgpt.engine import Value
+    from microgpt.recording.tape import record
+    x = Value(1.5)
+    with record() as tape:
+        y = x * 2.0
+        z = y + x
+        z.backward()
+    fresh = Trace.from_json(tape.to_trace(z).to_json())         # no index built yet
+    i = next(k for k in range(len(fresh)) if fresh.op_name(k) == 'leaf')
+    yi, zi = (next(k for k in range(len(fresh)) if fresh.op_name(k) == op) for op in ('mul', 'add'))
+    assert fresh.children(zi) == [yi, i] and yi < zi
+    assert fresh.uses(i) == [(zi, 1.0, 1.0), (yi, 2.0, 2.0)]

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from ..recording.step import record_step
 from .faults import inject
+from .findings import format_node_report
 from .health import format_health_table, health_report
-from .nodes import ATOL, REL_EPS, RTOL, check_trace, format_node_report
+from .nodes import ATOL, REL_EPS, RTOL, check_trace
 from .params import ATOL as PARAM_ATOL
 from .params import EPS, check_params, format_param_table
 from .params import RTOL as PARAM_RTOL

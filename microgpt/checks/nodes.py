@@ -54,16 +54,16 @@ gradcheck.ATOL), with the same one-sided allowance for a kink crossed downstream
 
 import math
 import time
-from dataclasses import dataclass, field
 
-from ..errors import InputError
-from ..recording.names import with_id
 from ..recording.ops import OP_CODE, OPS
+from ..recording.script.closures import assigning_use, derivative_line
 from . import faults
+from .findings import NodeCheckResult, NodeFailure
 from .params import ATOL as DLOSS_ATOL
 from .params import EPS as DLOSS_EPS
 from .params import RTOL as DLOSS_RTOL
 from .params import compare
+from .replay import NodeCheckError, numeric_dloss
 
 REL_EPS = 1e-6       # relative step of the local-derivative differences
 RTOL = 1e-6       # relative tolerance of a local derivative
@@ -74,136 +74,6 @@ _ROUND = 4 * 2.0**-52
 KINDS = ('forward', 'local', 'sum', 'dloss')
 _ADD, _MUL, _POW, _LOG, _EXP, _RELU = (OP_CODE[o] for o in ('add', 'mul', 'pow', 'log', 'exp', 'relu'))
 _CHECKED_OPS = (_ADD, _MUL, _POW, _LOG, _EXP, _RELU)
-
-
-class NodeCheckError(InputError):
-    """The check cannot run on this trace (no backward pass, a bad node id)."""
-
-
-@dataclass
-class NodeFailure:
-    """One disagreement at one node (and, for 'local', one argument of it)."""
-    node: int
-    op: str
-    scope: str          # scope path, e.g. 'pos3/layer0/attn/head1/attn_weights'
-    kind: str           # 'forward' | 'local' | 'sum' | 'dloss'
-    expected: float     # what the check computed
-    found: float        # what the trace holds
-    child: int = None   # for 'local': which argument (0 = left/only, 1 = right)
-    child_id: int = None
-    rank: int = -1      # place in the backward pass, 0 = loss (-1: not reached)
-    source: object = None   # recording.sources.Source of a trace recorded from a script
-    script: str = None      # that script's file name
-    name: str = None        # the node's one name (Trace.name): 'relu[31]@pos4', 'log → loss_t@pos4', 'tanh #295'
-
-    @property
-    def called(self):       # the name and the id: 'relu[31]@pos4 #12805' ('tanh #295' holds it already)
-        return with_id(self.name or self.op, self.node)
-
-    @property
-    def message(self):
-        """The learner's line: 'line 51: your derivative of tanh is wrong (...)'; for a
-        trace of the port, the reason with the node's scope."""
-        src = self.source
-        if src is None:
-            return f"{self.called} at {self.scope}: {self.reason}"
-
-        def at(file, line):
-            return f"line {line}" if file == self.script else f"{file} line {line}"
-        made = f"node {self.node}, made by {at(src.file, src.line)}" + (f" `{src.text}`" if src.text else '')
-        if self.kind == 'local':
-            head = f"{at(src.op_file, src.grad_line or src.op_line)}: your derivative of {self.op} is wrong"
-        elif self.kind == 'forward':
-            head = f"{at(src.op_file, src.op_line)}: your {self.op} does not compute {self.op}"
-        elif self.kind == 'sum':
-            head = (f"{at(src.file, src.line)}: this node's grad is not the sum of what its users passed back "
-                    f"(accumulate with += ?)")
-        else:
-            head = f"{at(src.file, src.line)}: this node's grad is not d loss / d node"
-        return f"{head} ({made}; {self.reason})"
-
-    @property
-    def reason(self):
-        """A short line for a table row or a picture's tooltip."""
-        if self.kind == 'local':
-            what = f"d {self.op}/d arg{self.child} (node {self.child_id})"
-        elif self.kind == 'forward':
-            what = f"{self.op} output"
-        elif self.kind == 'sum':
-            what = "grad vs sum of its parents' contributions"
-        else:
-            what = "grad vs d loss/d node, numerically"
-        return f"{what}: found {self.found:.6g}, expected {self.expected:.6g}"
-
-    def to_dict(self):
-        d = {'node': self.node, 'name': self.name, 'op': self.op, 'scope': self.scope, 'kind': self.kind,
-             'expected': self.expected, 'found': self.found, 'rank': self.rank, 'reason': self.reason}
-        if self.child is not None:
-            d.update(child=self.child, child_id=self.child_id)
-        if self.source is not None:
-            d.update(message=self.message, source={'file': self.source.file, 'line': self.source.line,
-                                                   'op_file': self.source.op_file, 'op_line': self.source.op_line,
-                                                   'grad_line': self.source.grad_line, 'text': self.source.text})
-        return d
-
-
-@dataclass
-class NodeCheckResult:
-    """Every failure, nearest the loss first, and what was checked with which tolerances."""
-    failures: list                  # [NodeFailure], in backward order
-    checked: dict                   # {'forward': nodes, 'local': edges, 'sum': nodes, 'dloss': nodes}
-    nonsmooth: int                  # local checks accepted only by the kink rule
-    skipped: list                   # [(node, kind, why)]: could not be measured
-    tolerances: dict
-    seconds: float
-    loss_id: int
-    dloss: list = field(default_factory=list)   # [{'node', 'grad', 'numeric', 'step', 'abs_err', 'ok'}]
-    worst: dict = field(default_factory=dict)   # largest relative error / tolerance use among passing local checks
-    faults: list = field(default_factory=list)
-
-    @property
-    def ok(self):
-        return not self.failures
-
-    @property
-    def first(self):
-        """The failure nearest the loss in backward order: where backward first went wrong."""
-        return self.failures[0] if self.failures else None
-
-    @property
-    def nodes(self):
-        """Failing node ids, each once, in backward order."""
-        return list(dict.fromkeys(f.node for f in self.failures))
-
-    def by_kind(self):
-        out = {}
-        for f in self.failures:
-            out.setdefault(f.kind, set()).add(f.node)
-        return out
-
-    def highlight(self):
-        """{node id: reason} of the failing nodes (first reason per node), for pictures."""
-        out = {}
-        for f in self.failures:
-            out.setdefault(f.node, f.reason)
-        return out
-
-    def summary(self):
-        """'636 exp nodes: local' style counts, per (op, kind)."""
-        counts = {}
-        for f in self.failures:
-            counts.setdefault((f.op, f.kind), set()).add(f.node)
-        return [f"{len(ids)} {op} node{'s' if len(ids) != 1 else ''}: {kind}"
-                for (op, kind), ids in sorted(counts.items(), key=lambda kv: -len(kv[1]))]
-
-    def to_dict(self):
-        return {'check': 'nodes', 'ok': self.ok, 'loss_id': self.loss_id,
-                'first': self.first.to_dict() if self.first else None,
-                'failing_nodes': len(self.nodes), 'summary': self.summary(),
-                'checked': self.checked, 'nonsmooth': self.nonsmooth,
-                'skipped': [{'node': n, 'kind': k, 'why': w} for n, k, w in self.skipped],
-                'tolerances': self.tolerances, 'worst': self.worst, 'seconds': self.seconds, 'faults': self.faults,
-                'dloss': self.dloss, 'failures': [f.to_dict() for f in self.failures]}
 
 
 # -- the ops, on plain floats ------------------------------------------------------------------
@@ -382,66 +252,7 @@ def _check_sums(trace, ids, sum_rtol, failures):
     return count
 
 
-# -- (dloss): replaying the forward from one node ----------------------------------------------------
-def _descendants_sorted(trace, node):
-    return sorted(trace.descendants([node]))
-
-
-def replay_loss(trace, node, value, order=None):
-    """The loss recomputed with node's data set to `value`: every node that depends
-    on it is re-evaluated, in id order, from its op and its children's (new or
-    recorded) data; everything else, constants included, keeps its recorded data.
-    `order`: the sorted descendant ids of node, if already known."""
-    order = _descendants_sorted(trace, node) if order is None else order
-    vals = trace.data.tolist()
-    vals[node] = value
-    ops, child, ptr, exps = trace.op, trace.child, trace.child_ptr, trace.pow_exponent
-    for j in order:
-        if j == node:
-            continue
-        a = ptr[j]
-        code = ops[j]
-        if code == _ADD:
-            vals[j] = vals[child[a]] + vals[child[a + 1]]
-        elif code == _MUL:
-            vals[j] = vals[child[a]] * vals[child[a + 1]]
-        elif code == _EXP:
-            vals[j] = math.exp(vals[child[a]])
-        elif code == _POW:
-            vals[j] = vals[child[a]] ** exps[j]
-        elif code == _LOG:
-            vals[j] = math.log(vals[child[a]])
-        elif code == _RELU:
-            vals[j] = max(0, vals[child[a]])
-    return vals[trace.meta['loss_id']]
-
-
-def numeric_dloss(trace, node, eps=DLOSS_EPS):
-    """(d loss / d node by central difference of `replay_loss`, the step used, the
-    one-sided differences) — the step is eps * max(|x|, 1), or eps * |x| if the
-    wider step leaves an op's domain."""
-    order = _descendants_sorted(trace, node)
-    own = next((j for j in order if trace.op[j] >= len(OPS)), None)
-    if own is not None:
-        raise NodeCheckError(f"node {node}: d loss / d node needs a replay through {trace.op_name(own)} "
-                             f"(node {own}), the script's own op, which a trace cannot re-run")
-    x = trace.data[node]
-    base = trace.data[trace.meta['loss_id']]
-    for h in (eps * max(abs(x), 1.0), eps * abs(x)):
-        if h == 0:
-            continue
-        xp, xm = x + h, x - h
-        try:
-            up = replay_loss(trace, node, xp, order)
-            down = replay_loss(trace, node, xm, order)
-        except (ValueError, ZeroDivisionError, OverflowError):
-            continue
-        if not (_is_float(up) and _is_float(down)):
-            continue
-        return (up - down) / (xp - xm), h, ((up - base) / (xp - x), (base - down) / (x - xm))
-    raise NodeCheckError(f"node {node}: the forward cannot be replayed around {x!r}")
-
-
+# -- (dloss): d loss / d node by replaying the forward (replay.py) --------------------------------
 def _check_dloss(trace, nodes, eps, rtol, atol, failures, skipped, rows):
     for i in nodes:
         g = trace.grad[i]
@@ -512,7 +323,7 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
     for kind, i, k, expected, found in raw:
         child_id = trace.child[trace.child_ptr[i] + k] if k is not None else None
         failures.append(NodeFailure(node=i, op=trace.op_name(i), name=trace.name(i), scope=trace.scope_path(i), kind=kind,
-                                    source=trace.source_of(i), script=script,
+                                    source=trace.source_of(i), script=script, line=_blame(trace, kind, i, k),
                                     expected=float(expected), found=float(found), child=k,
                                     child_id=child_id, rank=rank[i]))
     tolerances = {'rel_eps': rel_eps, 'rtol': rtol, 'atol': atol, 'sum_rtol': sum_rtol,
@@ -522,34 +333,11 @@ def check_trace(trace, *, local=True, sums=True, dloss=(), only=None,
                            loss_id=trace.meta['loss_id'], dloss=rows, worst=worst, faults=faults.active_faults())
 
 
-def format_node_report(result, limit=20):
-    """The readable report: verdict, the first failure spelled out, then a table."""
-    c = result.checked
-    what = (f"{c['forward']} nodes' forward, {c['local']} local derivatives, {c['sum']} grad sums"
-            + (f", {c['dloss']} d loss/d node by replay" if c['dloss'] else ''))
-    lines = [f"node check: {'ok' if result.ok else 'FAIL'} — {what}; "
-             f"{len(result.nodes)} failing node{'s' if len(result.nodes) != 1 else ''} ({result.seconds:.2f} s)"]
-    if result.faults:
-        lines.append(f"fault injected: {', '.join(result.faults)}")
-    if result.nonsmooth or result.skipped:
-        lines.append(f"{result.nonsmooth} derivatives at a kink accepted between their one-sided values; "
-                     f"{len(result.skipped)} could not be measured")
-    if result.ok:
-        return '\n'.join(lines)
-    f = result.first
-    lines.append(f"first wrong (nearest the loss, backward step {f.rank}): {f.called} at {f.scope}")
-    lines.append(f"  {f.reason}")
-    if f.source is not None:
-        lines.append(f"  {f.message}")
-    lines.append("failing: " + '; '.join(result.summary()))
-    shown = result.failures[:limit]
-    w = max(5, max(len(x.scope) for x in shown))
-    lines.append(f"  {'node':>7}  {'op':<5} {'scope':<{w}}  {'check':<7} {'arg':>3}  {'found':>13}  {'expected':>13}"
-                 f"  name")
-    for x in shown:
-        arg = '' if x.child is None else str(x.child)
-        lines.append(f"  {x.node:>7}  {x.op:<5} {x.scope:<{w}}  {x.kind:<7} {arg:>3}  "
-                     f"{x.found:>13.6e}  {x.expected:>13.6e}  {x.name or ''}".rstrip())
-    if len(result.failures) > limit:
-        lines.append(f"  ... {len(result.failures) - limit} more, in backward order")
-    return '\n'.join(lines)
+def _blame(trace, kind, i, k):
+    """The (file, line) a script trace's failure names (NodeFailure.line), or None."""
+    if trace.source is None:
+        return None
+    if kind == 'local':
+        return derivative_line(trace, i, k)
+    use = assigning_use(trace, i) if kind == 'sum' else None
+    return use[2] if use else None

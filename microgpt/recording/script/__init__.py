@@ -18,8 +18,9 @@ recording ends, on --timeout or Ctrl-C, and when this process dies in any way
 Errors (all ScriptError, a RuntimeError): ScriptRaised (the script raised; its
 `traceback` is the user's, our frames removed), ScriptTimeout (stopped after
 `timeout` seconds, with everything it started), NoBackward (no autograd class,
-or fewer than `step` calls to backward(); the message says which). Bad arguments
-raise InputError.
+or fewer than `step` calls to backward(); the message says which). Bad arguments,
+and a `params` name that names no parameters once the script ran (BadParams), raise
+InputError.
 """
 
 import json
@@ -33,6 +34,7 @@ from ...errors import InputError
 from ..codecs import TraceFormatError
 from ..trace import Trace
 from .lifetime import KILL_DEADLINE
+from .params import BadParams, check_name, describe
 from .places import parse_tags
 from .transfer import read_columns
 
@@ -58,16 +60,25 @@ class NoBackward(ScriptError):
     pass
 
 
-def record_script(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, env=None):
+def record_script(path, step=1, timeout=DEFAULT_TIMEOUT, tags=None, args=(), *, params=None, env=None):
     """Run `path` in a child process and return the Trace of its `step`th backward().
 
     tags: ['pos=NAME', 'layer=NAME', 'head=NAME'] replacing the default loop
     variable names (see places.DEFAULT_TAGS). args: the script's own arguments.
+    params: the global (or attribute path, e.g. 'model.parameters') holding the
+    parameters, instead of the default choice (params.py); `describe_params(trace)`
+    says what was taken.
     """
-    return Trace(**_record_columns(path, step, timeout, tags, args, env=env))
+    return Trace(**_record_columns(path, step, timeout, tags, args, params=params, env=env))
 
 
-def _record_columns(path, step, timeout, tags, args, *, env):
+def describe_params(trace):
+    """One line: which leaves a recorded script's trace took as parameters, and how
+    to choose otherwise (what `record` prints)."""
+    return describe(trace.meta['recorded_from'])
+
+
+def _record_columns(path, step, timeout, tags, args, *, params, env):
     """The `Trace(**columns)` keyword arguments of the child's capture."""
     script = os.path.abspath(os.fspath(path))
     if not os.path.isfile(script):
@@ -80,6 +91,7 @@ def _record_columns(path, step, timeout, tags, args, *, env):
         tag_table = parse_tags(tags)
     except ValueError as e:
         raise InputError(str(e)) from None
+    check_name(params)
     name = os.path.basename(script)
     # the supervisor may remove the folder first (when this process is gone, or seems so)
     with tempfile.TemporaryDirectory(prefix='microgpt-record-', ignore_cleanup_errors=True) as out:
@@ -87,8 +99,8 @@ def _record_columns(path, step, timeout, tags, args, *, env):
         # or this process ending however it ends, tells the supervisor to stop everything
         watch, hold = os.pipe()
         try:
-            cmd = [sys.executable, CHILD, str(watch), out, str(step), json.dumps(tag_table), script,
-                   *map(str, args)]
+            cmd = [sys.executable, CHILD, str(watch), out, str(step), json.dumps(tag_table), json.dumps(params),
+                   script, *map(str, args)]
             proc = subprocess.Popen(cmd, cwd=os.path.dirname(script), env=env, start_new_session=True,
                                     pass_fds=(watch,))
         except BaseException:
@@ -122,6 +134,8 @@ def _record_columns(path, step, timeout, tags, args, *, env):
             how = (f"{name} exited (status {exited}) before it was recorded: "
                    if exited is not None else f"{name} finished without being recorded: ")
             raise NoBackward(how + status.get('why', 'no reason given'))
+        if kind == 'bad-input':
+            raise BadParams(status.get('why', '--params names no parameters'))
         if kind == 'error':
             raise ScriptError(f"recording {name} failed: {status.get('why')}")
         try:

@@ -11,11 +11,11 @@ Called in the child at the Nth backward(), after the user's own backward ran:
            build_topo, i.e. the order the user's backward visited them
   ids      parameters first (matrix by matrix, row by row), then older nodes the
            step uses, then the step's nodes in creation order (a topological order)
-  params   the script's `state_dict` global (dict of name -> matrix / vector /
-           Value of the class), else its `params` or `parameters` global (a list),
-           else the leaves that persist across steps: for --step N > 1 the leaves
-           made before step N began, for the first step the leaves made before the
-           script's first op (named 'params', one row)
+  params   --params NAME, else the script's `state_dict` global (dict of name ->
+           matrix / vector / Value of the class), else its `params` or `parameters`
+           global (a list), else a guess: the leaves made before the script's first
+           op (step 1) or before step N that backward reaches and the loss uses like
+           a parameter, not only by adding them (params.py; named 'params', one row)
   op       'param'; 'const' (a leaf made inside an op method, e.g. the 2 in x * 2);
            'leaf'; else the op's name: micrograd's `_op` label when there is one,
            otherwise the op method that made it (__add__ -> add, tanh -> tanh); a
@@ -23,17 +23,19 @@ Called in the child at the Nth backward(), after the user's own backward ran:
   source   per node an index into `sources`: (file, call line, enclosing functions,
            the call line's text, op file, op line, grad line): the op line built the
            node; the grad line holds its derivative (the op line itself when the
-           derivative is stored at creation, the closure's first line for micrograd)
+           derivative is stored at creation, for micrograd the line of the closure's
+           first addition; the other edges' lines in meta, see closures.py)
   local    microgpt convention: the stored `_local_grads`; micrograd convention:
-           each node's `_backward` closure called once with grad 1 on the node and
-           0 on its children (their grads saved and restored around the call), the
-           children's new grads being d node / d child. Children held in a set are
-           listed once, sorted by id (a node like a*a has one child, derivative 2a).
+           each node's `_backward` closure called once with grad 1 on the node,
+           every addition to a child's grad logged (grads saved and restored around
+           the call): one edge per addition, in the order the closure makes them,
+           so a*a with a set of one child has two edges, local a each, as micrograd
+           adds a*out.grad twice (closures.py)
 
 An op with a port op's name (add, mul, pow, log, exp, relu) keeps the port's op code
 only when its arity matches and replaying the port's forward on the children's data
 gives exactly the node's data; the node check then checks it like the port's. Any
-other op (tanh, gelu, sigmoid, a mul of a set of one child, ...) is probed here:
+other op (tanh, gelu, sigmoid, ...) is probed here:
 its op method is called again on fresh copies of its inputs, each input moved by
 +-h (h = PROBE_STEP * max(|x|, 1)), and (x+h, x-h, f(x+h), f(x-h)) is stored per
 input, from which the node check computes a central difference. This is sound when
@@ -48,6 +50,8 @@ import math
 from ..ops import OPS
 from ..scopes import Scope
 from ..sources import Source
+from .closures import TABLE, closure_reader
+from .params import candidates, guess, named_params, params_by_name
 
 PROBE_STEP = 1e-6
 _KNOWN = {'add': 2, 'mul': 2, 'pow': 1, 'log': 1, 'exp': 1, 'relu': 1}
@@ -111,69 +115,59 @@ def _older_nodes(topo, made, window, is_param, attr):
     return out
 
 
-def named_params(namespace, cls):
-    """[(name, rows, cols, cells)] from a `state_dict` / `params` / `parameters` global."""
-    def shape(obj):
-        if isinstance(obj, cls):
-            return [[obj]]
-        if isinstance(obj, (list, tuple)) and obj and all(isinstance(x, cls) for x in obj):
-            return [list(obj)]
-        if (isinstance(obj, (list, tuple)) and obj and all(isinstance(r, (list, tuple)) for r in obj)
-                and len({len(r) for r in obj}) == 1
-                and all(isinstance(x, cls) for r in obj for x in r)):
-            return [list(r) for r in obj]
-        return None
-
-    sd = namespace.get('state_dict')
-    if isinstance(sd, dict) and sd:
-        out = []
-        for name, m in sd.items():
-            rows = shape(m)
-            if rows is None or not isinstance(name, str):
-                out = None
-                break
-            out.append((name, len(rows), len(rows[0]), [x for r in rows for x in r]))
-        if out:
-            return out, 'state_dict'
-    for key in ('params', 'parameters'):
-        rows = shape(namespace.get(key))
-        if rows is not None and len(rows) == 1:
-            return [(key, 1, len(rows[0]), rows[0])], key
-    return None, None
-
-
-def build_columns(rec, root, namespace):
-    """The Trace columns (a dict of plain data) of the graph under `root`."""
+def build_columns(rec, root, namespace, params_name=None):
+    """The Trace columns (a dict of plain data) of the graph under `root`; `params_name`:
+    --params NAME (params.params_by_name), else the globals or the guess of params.py."""
     cls, kids_attr = rec.cls, rec.children_attr
     closures = rec.convention == 'micrograd'
     topo = topo_order(root, kids_attr)
     window = {id(v): i for i, v in enumerate(rec.nodes)}
 
     # -- parameters --------------------------------------------------------------------------
-    params, found_by = named_params(namespace, cls)
-    if params is not None:
-        seen = set()
-        for _, _, _, cells in params:
-            for p in cells:
-                if id(p) in seen:
-                    params, found_by = None, None
-                    break
-                seen.add(id(p))
-            if params is None:
-                break
+    creators = rec.creators
+
+    def op_of(v):
+        w = window.get(id(v))
+        creator = creators[w] if w is not None else None
+        return _op_label(v, rec.code_ops.get(id(creator)), creator, rec.args.get(w))[0]
+
+    def is_const(v):
+        w = window.get(id(v))
+        return w is not None and id(creators[w]) in rec.class_ids
+
+    def is_leaf(v):
+        return not getattr(v, kids_attr)
+
+    left_out, could_name = {}, []
+    if params_name is not None:
+        params, found_by = params_by_name(namespace, params_name, cls, is_leaf), f'--params {params_name}'
+    else:
+        params, found_by = named_params(namespace, cls)
     if params is None:
         if rec.step == 1:
             first_op = next((i for i, v in enumerate(rec.nodes) if getattr(v, kids_attr)), len(rec.nodes))
-            cells = [v for v in rec.nodes[:first_op] if id(rec.creators[window[id(v)]]) not in rec.class_ids]
+            cells = [v for v in rec.nodes[:first_op] if id(creators[window[id(v)]]) not in rec.class_ids]
             found_by = 'leaves made before the first op'
         else:
-            used = {id(v) for v in topo}
-            cells = [v for v in rec.early if id(v) in used]
+            cells = list(rec.early)
             known = {id(v) for v in cells}
             cells += [v for v in topo if id(v) not in window and id(v) not in known
                       and not getattr(v, kids_attr)]
             found_by = f'leaves made before step {rec.step}'
+        cells, out = guess(cells, topo, lambda v: getattr(v, kids_attr), op_of, is_const)
+        for why, leaves in out.items():
+            if leaves:
+                w = window.get(id(leaves[0]))
+                src = rec.places.sources[rec.source[w]] if w is not None else None
+                if src is None:
+                    made = 'made before the step'
+                else:
+                    text = src.text if len(src.text) <= 50 else src.text[:47] + '...'
+                    made = (f"line {src.line}" if src.file == rec.places.script else f"{src.file} line {src.line}"
+                            ) + f" `{text}`"
+                left_out[why] = [len(leaves), made]
         params = [('params', 1, len(cells), cells)] if cells else []
+        could_name = candidates(namespace, cls, is_leaf)
 
     # -- ids ---------------------------------------------------------------------------------------
     order = []
@@ -208,6 +202,27 @@ def build_columns(rec, root, namespace):
         return k
 
     unknown_src = None
+    read_closure = closure_reader()
+    closure_lines = []      # [source id, [line per edge], [assigned edges]] (closures.py)
+
+    def grad_source(src, lines, assigned):
+        """The source id of a closure node: src with the line of its first edge as grad
+        line, interned per (src, lines, assigned); lines beyond one go to the table."""
+        gl = lines[0] or sources[src].grad_line      # 0: a _backward without code (no def line)
+        extra = (tuple(lines), tuple(assigned)) if assigned or len(set(lines)) > 1 else None
+        key = (src, gl, extra)
+        k = regrad.get(key)
+        if k is None:
+            if gl == sources[src].grad_line and extra is None:
+                k = src
+            else:
+                k = len(sources)
+                sources.append(sources[src]._replace(grad_line=gl))
+                if extra is not None:
+                    closure_lines.append([k, list(lines), list(assigned)])
+            regrad[key] = k
+        return k
+
 
     def where(v):
         nonlocal unknown_src
@@ -225,7 +240,6 @@ def build_columns(rec, root, namespace):
     ops, data, grad, scope, source = [], [], [], [], []
     child_ptr, child, local = [0], [], []
     exps, probe_todo = {}, []
-    creators = rec.creators
 
     def code_of(name):
         k = op_code.get(name)
@@ -253,16 +267,10 @@ def build_columns(rec, root, namespace):
             ops.append(op_code['const' if id(creator) in rec.class_ids else 'leaf'])
             child_ptr.append(len(child))
             continue
-        if closures:
-            kids = sorted({id(c): c for c in kids}.values(), key=lambda c: index[id(c)])
-            locs = _probe_closure(v, kids)
-            gl = _grad_line(v)
-            if gl and gl != sources[src][6]:   # the derivative is written in the closure
-                k = regrad.get((src, gl))
-                if k is None:
-                    k = regrad[(src, gl)] = len(sources)
-                    sources.append(sources[src]._replace(grad_line=gl))
-                source[-1] = k
+        if closures:   # one edge per addition the closure makes (closures.py)
+            edges = read_closure(v, sorted({id(c): c for c in kids}.values(), key=lambda c: index[id(c)]))
+            kids, locs = [e[0] for e in edges], [e[1] for e in edges]
+            source[-1] = grad_source(src, [e[2] for e in edges], [k for k, e in enumerate(edges) if e[3]])
         else:
             kids = list(kids)
             locs = list(getattr(v, rec.local_attr))
@@ -294,7 +302,8 @@ def build_columns(rec, root, namespace):
         'loss_id': index[id(root)],
         'recorded_from': {
             'script': rec.places.script, 'step': rec.step, 'class': cls.__name__,
-            'convention': rec.convention, 'params_from': found_by,
+            'convention': rec.convention, 'params_from': found_by, 'params_count': n_params,
+            'params_left_out': left_out, 'params_globals': could_name, TABLE: closure_lines,
             'tags': {f: sorted(vs) for f, vs in sorted(places.found.items())},
             'nodes_made': len(rec.nodes), 'unreached': len(order) - len(topo), 'older_nodes': n_older,
         },
@@ -332,37 +341,6 @@ def _op_label(v, method, code, made_by):
         if len(args) == 2 and isinstance(args[1], _NUMBER) and not isinstance(args[1], bool):
             n = args[1]
     return name, n
-
-
-_LINES = {}
-
-
-def _grad_line(v):
-    """The first line of the body of v's `_backward` closure (where micrograd writes
-    the derivative), or 0."""
-    code = getattr(getattr(v, '_backward', None), '__code__', None)
-    if code is None:
-        return 0
-    line = _LINES.get(code)
-    if line is None:
-        body = [ln for _, _, ln in code.co_lines() if ln is not None and ln > code.co_firstlineno]
-        line = _LINES[code] = min(body) if body else code.co_firstlineno
-    return line
-
-
-def _probe_closure(v, kids):
-    """d v / d child for each child, by running v._backward() on a unit upstream grad."""
-    saved_v, saved = v.grad, [c.grad for c in kids]
-    try:
-        for c in kids:
-            c.grad = 0
-        v.grad = 1.0
-        v._backward()
-        return [c.grad for c in kids]
-    finally:
-        for c, g in zip(kids, saved):
-            c.grad = g
-        v.grad = saved_v
 
 
 def _probe_op(cls, v, kids, made_by):

@@ -1,6 +1,6 @@
 """The child process's entry point: install the recorder, run the user's script.
 
-    python child.py WATCH_FD OUT_DIR STEP TAGS_JSON SCRIPT [ARGS...]
+    python child.py WATCH_FD OUT_DIR STEP TAGS_JSON PARAMS_JSON SCRIPT [ARGS...]
 
 Run by path (never imported by the parent). It imports what it needs from this
 package first and forks (lifetime.split): this process stays behind as the
@@ -14,6 +14,7 @@ script runs with runpy.run_path(run_name='__main__'), so `if __name__ ==
     {"status": "captured"}                   trace columns in OUT_DIR/trace.bin
     {"status": "raised", "traceback": ...}   the user's traceback, our frames removed
     {"status": "not-found", "why": ...}      no class, or no Nth backward()
+    {"status": "bad-input", "why": ...}      --params names nothing usable
     {"status": "error", "why": ...}          the graph could not be written
 
 After a capture the process ends at once (os._exit), so the script stops there.
@@ -33,13 +34,15 @@ if __name__ == '__main__':
 
 from microgpt.recording.script.build import build_columns  # noqa: E402
 from microgpt.recording.script.lifetime import split  # noqa: E402
+from microgpt.recording.script.params import BadParams  # noqa: E402
 from microgpt.recording.script.recorder import Recorder  # noqa: E402
 from microgpt.recording.script.transfer import write_columns  # noqa: E402
 
 
 def main():
-    watch, out_dir, step, tags_json, script, *args = sys.argv[1:]
+    watch, out_dir, step, tags_json, params_json, script, *args = sys.argv[1:]
     split(int(watch), out_dir)      # from here on: the script's process (the supervisor never returns)
+    params_name = json.loads(params_json)
     here, root = _HERE, _ROOT
     ours = {name for name in sys.modules if name == 'microgpt' or name.startswith('microgpt.')}
     package = os.path.join(root, 'microgpt')
@@ -54,9 +57,11 @@ def main():
         rec.uninstall()
         try:
             namespace = sys.modules['__main__'].__dict__
-            cols = build_columns(rec, root_value, namespace)
+            cols = build_columns(rec, root_value, namespace, params_name)
             write_columns(os.path.join(out_dir, 'trace.bin'), cols)
             status(status='captured')
+        except BadParams as e:
+            status(status='bad-input', why=str(e))
         except Exception as e:  # our failure (or an unreadable graph): say it, do not pretend
             status(status='error', why=f"{type(e).__name__}: {e}",
                    traceback=''.join(traceback.format_exception(e)))
