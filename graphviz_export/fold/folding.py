@@ -35,6 +35,7 @@ from itertools import groupby
 from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
+from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
 from .summary import boundary_values, group_values
@@ -302,7 +303,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
         scalar = a.kind == 'scalar' and b.kind == 'scalar'
         edges.append(VEdge(src=a.name, dst=b.name, kind=kind, count=bundle.count,
                            local=bundle.local if scalar else None, contrib=bundle.contrib,
-                           contrib_norm=math.sqrt(math.fsum(v * v for v in bundle.per_child.values()))))
+                           contrib_norm=math.sqrt(fsum(v * v for v in bundle.per_child.values()))))
 
     vnodes, edges = _reference_high_fanout(nodes, edges)
     row_refs = 0
@@ -417,7 +418,7 @@ def _reference_other_rows(vnodes, edges, document=False):
             es = sorted(readers[dst], key=lambda e: order[e.src])
             kept.append(VEdge(src=name, dst=dst, kind='ref', count=sum(e.count for e in es), local=None,
                               contrib=sum(e.contrib for e in es),
-                              contrib_norm=math.sqrt(math.fsum(e.contrib_norm ** 2 for e in es)),
+                              contrib_norm=math.sqrt(fsum(e.contrib_norm * e.contrib_norm for e in es)),
                               sources=tuple((e.src, e.count, e.contrib, e.contrib_norm) for e in es)))
     out = []
     for n in vnodes:
@@ -455,7 +456,7 @@ def _reference_high_fanout(vnodes, edges):
         scalar = len(es) == 1 and es[0].local is not None
         kept.append(VEdge(src=name, dst=dst, kind='ref', count=sum(e.count for e in es),
                           local=es[0].local if scalar else None, contrib=sum(e.contrib for e in es),
-                          contrib_norm=math.sqrt(math.fsum(e.contrib_norm ** 2 for e in es)),
+                          contrib_norm=math.sqrt(fsum(e.contrib_norm * e.contrib_norm for e in es)),
                           sources=tuple((e.src, e.count, e.contrib, e.contrib_norm) for e in es)))
     # a reference is drawn just before the node it serves
     rank = {n.name: (n.ids[0], 1) for n in vnodes}

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from microgpt.recording.ops import OP_CODE
+from microgpt.recording.sums import fsum
 
 _CONST = OP_CODE['const']
 
@@ -56,9 +57,9 @@ def figures(trace, ids):
     data, grad = trace.data, trace.grad
     ds = [data[i] for i in ids]
     gs = [grad[i] for i in ids]
-    peak = max(ids, key=lambda i: (_magnitude(grad[i]), -i))
+    peak = max(ids, key=lambda i: (magnitude(grad[i]), -i))
     return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
-                   grad_norm=math.sqrt(math.fsum(g * g for g in gs)), grad_peak=peak)
+                   grad_norm=math.sqrt(fsum(g * g for g in gs)), grad_peak=peak)
 
 
 def op_counts(trace, ids):
@@ -68,7 +69,8 @@ def op_counts(trace, ids):
     return {names[k]: counts[k] for k in sorted(counts)}
 
 
-def _magnitude(g):
+def magnitude(g):
+    """|g|, NaN as the largest: a broken value is what to look at first."""
     return math.inf if math.isnan(g) else abs(g)
 
 
@@ -92,12 +94,12 @@ def share_figures(trace, node, interior):
     for i in node.ids:
         parts = [contrib[edge[k]] for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
         if parts:
-            shares[i] = math.fsum(parts)
+            shares[i] = fsum(parts)
     if not shares:
         return None
     ids = sorted(shares)
     gs = [shares[i] for i in ids]
     ds = [data[i] for i in ids]
-    peak = max(ids, key=lambda i: (_magnitude(shares[i]), -i))
+    peak = max(ids, key=lambda i: (magnitude(shares[i]), -i))
     return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
-                   grad_norm=math.sqrt(math.fsum(g * g for g in gs)), grad_peak=peak)
+                   grad_norm=math.sqrt(fsum(g * g for g in gs)), grad_peak=peak)

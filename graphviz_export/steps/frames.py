@@ -191,7 +191,9 @@ def _backward(trace, folded, seq):
             total = 0.0
             for _, _, c in parts:
                 total += c
-            shown = drawn[(src, name)]
+            shown = drawn.get((src, name))
+            if shown is None:       # not drawn: fold leaves out an output's operands outside the view
+                continue
             d = {'src': src, 'dst': name, 'svg': edge_id(*shown), 'count': count,
                  'contribution': json_safe(total)}
             if shown[0] != src:

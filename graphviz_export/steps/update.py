@@ -20,6 +20,9 @@ import math
 from microgpt.errors import InputError
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.adam import REFERENCE, adam_cell, learning_rate
+from microgpt.recording.sums import fsum
+
+from ..fold.summary import magnitude
 
 
 class UpdateError(InputError):
@@ -91,12 +94,12 @@ def matrix_summary(trace, rows):
         rs = by.get(name)
         if not rs:
             continue
-        top = max(rs, key=lambda r: abs(r['delta']))
+        top = max(rs, key=lambda r: magnitude(r['delta']))
         rows_, cols = trace.param_shapes[name]
         out.append({'name': name, 'shape': [rows_, cols], 'cells': len(rs), 'size': rows_ * cols,
-                    'norm_delta': math.sqrt(sum(r['delta'] ** 2 for r in rs)),
+                    'norm_delta': math.sqrt(fsum(r['delta'] * r['delta'] for r in rs)),
                     'max_delta': abs(top['delta']), 'largest': top['name'], 'largest_delta': top['delta'],
-                    'norm_grad': math.sqrt(sum(r['grad'] ** 2 for r in rs))})
+                    'norm_grad': math.sqrt(fsum(r['grad'] * r['grad'] for r in rs))})
     return out
 
 
@@ -109,5 +112,5 @@ def page_rows(rows, *, matrix=None, sort='id', offset=0, limit=100):
         raise UpdateError(f"sort {sort!r} is not one of: {', '.join(SORTS)}")
     got = [r for r in rows if matrix is None or r['matrix'] == matrix]
     if sort == 'delta':
-        got = sorted(got, key=lambda r: -abs(r['delta']))     # stable: equal changes keep id order
+        got = sorted(got, key=lambda r: -magnitude(r['delta']))     # stable: equal changes keep id order; nan first
     return got[offset:offset + limit], len(got)

@@ -20,8 +20,17 @@ def adam_cell(grad, m0, v0, data, step, lr_t, config=REFERENCE):
     the 0-based `step`, its grad and value, the step's learning rate lr_t."""
     beta1, beta2, eps_adam = config.beta1, config.beta2, config.eps
     m = beta1 * m0 + (1 - beta1) * grad
-    v = beta2 * v0 + (1 - beta2) * grad ** 2
+    v = beta2 * v0 + (1 - beta2) * _square(grad)
     m_hat = m / (1 - beta1 ** (step + 1))
     v_hat = v / (1 - beta2 ** (step + 1))
     size = lr_t * m_hat / (v_hat ** 0.5 + eps_adam)
     return m, v, m_hat, v_hat, size, data - size
+
+
+def _square(x):
+    """x ** 2 as the reference writes it; inf where it overflows (Python's float ** raises
+    OverflowError there, where the reference's run would have stopped: a panel shows inf)."""
+    try:
+        return x ** 2
+    except OverflowError:
+        return float('inf')

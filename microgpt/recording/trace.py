@@ -32,6 +32,7 @@ from .codecs import plain_of, read_file
 from .names import ElementNames
 from .ops import OP_CODE, OPS
 from .scopes import FIELDS, scope_path
+from .sums import fsum
 
 
 class Trace:
@@ -338,6 +339,22 @@ class Trace:
         """The per-position losses -log p(target), in position order."""
         return [self.data[i] for i in self.meta.get('position_loss_ids', [])]
 
+    def nonfinite(self):
+        """Where NaN or infinity starts: {'data': the first node in forward (creation) order whose
+        data is NaN or ±inf, 'grad': the first in backward order whose grad is}, None where all
+        are finite. (A sum of a column is finite only when every value in it is: the scan for the
+        node runs only when it is not.)"""
+        isfinite = math.isfinite
+        data, grad = self.data, self.grad
+        first_data = first_grad = None
+        if not isfinite(sum(data)):
+            first_data = next((i for i, x in enumerate(data) if not isfinite(x)), None)
+        if not isfinite(sum(grad)):
+            first_grad = next((i for i in self.backward_order if not isfinite(grad[i])), None)
+            if first_grad is None:      # unreached by backward, yet not finite: in creation order
+                first_grad = next((i for i, x in enumerate(grad) if not isfinite(x)), None)
+        return {'data': first_data, 'grad': first_grad}
+
     def op_counts(self):
         names = self.op_names
         return dict(sorted(Counter(names[o] for o in self.op).items()))
@@ -355,7 +372,7 @@ class Trace:
                 'nodes': len(ids),
                 'data_min': min(ds), 'data_max': max(ds),
                 'grad_min': min(gs), 'grad_max': max(gs),
-                'grad_norm': math.sqrt(math.fsum(g * g for g in gs)),
+                'grad_norm': math.sqrt(fsum(g * g for g in gs)),
                 'zero_grad': sum(1 for g in gs if g == 0) / len(ids),
             }
         return out

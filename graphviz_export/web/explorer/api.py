@@ -44,7 +44,7 @@ from ...view import build_view, render_view
 from ..update_table import update_html
 from .clicks import node_details, view_nodes
 from .crumbs import crumbs
-from .links import node_links, view_links
+from .links import node_links, nonfinite_links, view_links
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -204,7 +204,8 @@ class Api:
                 'levels': list(LEVELS), 'views': list(st.VIEWS), 'png': self.png,
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
                              'max_budget': MAX_BUDGET, 'max_ebudget': MAX_EDGE_BUDGET},
-                'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace)}
+                'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace),
+                'nonfinite': nonfinite_links(trace, state)}
 
     @staticmethod
     def _script_info(trace):

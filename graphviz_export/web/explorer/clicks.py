@@ -28,14 +28,14 @@ def view_nodes(trace, view, state):
     for n in folded.nodes:
         d = {'k': n.kind[0], 'side': n.side}
         if n.kind != 'ref':
-            # overlays: the largest |grad| and |grad x data| of what the node holds
+            # overlays: the largest |grad| and |grad x data| of what the node holds (nan if one is)
             g = c = 0.0
             for i in n.ids:
                 a = abs(grad[i])
                 b = abs(grad[i] * data[i])
-                if a > g:
+                if a > g or a != a:     # noqa: PLR0124 -- a NaN is kept: the page shows it as such
                     g = a
-                if b > c:
+                if b > c or b != b:     # noqa: PLR0124
                     c = b
             d['mag'] = [json_safe(g), json_safe(c)]
         if n.kind == 'scalar':

@@ -15,6 +15,7 @@ What each kind of link keeps and clears is written once, in one function per con
     another_view(state, **fields)       # a tab, a chip: the recording and the drawing options stay
     change(state, field, value)         # a control: that field, and what its change clears
     node_links(state, details, drawn)   # the side panel's inputs and uses (/api/node)
+    nonfinite_links(trace, state)       # where NaN or infinity starts (/api/info)
 """
 
 import graphviz_export.web.explorer.state as st
@@ -61,6 +62,18 @@ def neighbourhood(state, i):
     """The node view of node i, i selected: a double click on a scalar, 'show its neighbourhood'
     (in the direction the node view on screen looks, if it is one)."""
     return another_view(state, view='node', node=i, depth=2, level='auto', sel=i, dir=state['dir'])
+
+
+def nonfinite_links(trace, state):
+    """Where NaN or infinity starts in the recording (Trace.nonfinite): for 'data' (the first node in
+    forward order) and 'grad' (the first in backward order), its id, name, value and the link to its
+    neighbourhood, it selected; None when every value is finite."""
+    out = {}
+    for field, i in trace.nonfinite().items():
+        if i is not None:
+            value = (trace.data if field == 'data' else trace.grad)[i]
+            out[field] = {'id': i, 'name': trace.name(i), 'value': value, 'to': neighbourhood(state, i)}
+    return out or None
 
 
 def position_of(crumbs):

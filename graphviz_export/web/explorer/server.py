@@ -42,6 +42,7 @@ from importlib.resources import files
 from urllib.parse import urlsplit
 
 from microgpt.errors import InputError
+from microgpt.files import json_safe
 from microgpt.recording import DEFAULT_DOC, SEED
 
 from .access import Checkpoints, api_refusal, new_token
@@ -151,7 +152,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status, obj, extra=None):
-        self._send(status, json.dumps(obj, ensure_ascii=False, allow_nan=False).encode('utf-8'),
+        self._send(status, json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False).encode('utf-8'),
                    'application/json; charset=utf-8', extra)
 
     def _error(self, status, message, extra=None):

@@ -6,6 +6,11 @@
  *   MicrogptFormat.fmt(x)   a number as the pictures print it: Python's f'{x:.4g}'
  *                           (graphviz_export/draw/style.fmt): 4 significant digits, ties to
  *                           even, 'nan' / 'inf' / '-inf'; a string (JSON's 'nan') as it is
+ *   MicrogptFormat.num(x)   the number a JSON value stands for: JSON has no NaN or infinity, so
+ *                           the server writes them 'nan', 'inf', '-inf' (microgpt.files.json_safe);
+ *                           null stays null
+ *   MicrogptFormat.fixed(x, d)  x.toFixed(d) for a finite number, else 'nan' / 'inf' / '-inf'
+ *                           ('?' for null): a loss is shown as what it is
  *
  * Full precision needs no helper: String(x) of a JSON number is its shortest round-trip
  * form, as Python's repr. No dependencies. */
@@ -50,5 +55,19 @@
     return sign + out;
   }
 
-  root.MicrogptFormat = {esc: esc, fmt: fmt};
+  var WORDS = {nan: NaN, inf: Infinity, '-inf': -Infinity};
+
+  function num(x) {
+    if (x === null || x === undefined) return null;
+    if (typeof x === 'number') return x;
+    return Object.prototype.hasOwnProperty.call(WORDS, x) ? WORDS[x] : Number(x);
+  }
+
+  function fixed(x, digits) {
+    var n = num(x);
+    if (n === null) return '?';
+    return isFinite(n) ? n.toFixed(digits) : fmt(n);
+  }
+
+  root.MicrogptFormat = {esc: esc, fmt: fmt, num: num, fixed: fixed};
 })(typeof window !== 'undefined' ? window : this);

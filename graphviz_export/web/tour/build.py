@@ -15,6 +15,8 @@ import html
 import json
 from importlib.resources import files
 
+from microgpt.files import json_safe
+
 from ...steps.frames import frames as view_frames
 from ...steps.update import adam_update, matrix_summary, params_in_view
 from ...view import build_view, render_view
@@ -67,8 +69,9 @@ def update_table(trace, upd):
 
 
 def _json_script(obj):
-    """JSON safe inside <script>: no '</' can end the element early."""
-    return json.dumps(obj, separators=(',', ':'), ensure_ascii=False).replace('</', '<\\/')
+    """JSON safe inside <script>: no '</' can end the element early; strict JSON (NaN and
+    infinity written 'nan', 'inf', '-inf': json_safe), so the page's JSON.parse reads it."""
+    return json.dumps(json_safe(obj), separators=(',', ':'), ensure_ascii=False, allow_nan=False).replace('</', '<\\/')
 
 
 def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0):

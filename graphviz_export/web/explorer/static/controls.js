@@ -4,7 +4,8 @@
  * field its link names, and the server validates it. A part of the page (explorer.js). */
 (function (P) {
   'use strict';
-  const $ = P.$, esc = P.esc;
+  const $ = P.$, esc = P.esc, F = window.MicrogptFormat;
+  const precise = (x) => { const n = F.num(x); return n === null ? '?' : isFinite(n) ? n.toPrecision(6) : F.fmt(n); };
 
   // once per recording (/api/info): the line of chips, the recording's fields, what it can export
   function drawPositions() {
@@ -14,13 +15,28 @@
     $('#comparebtn').hidden = info.fixed;
     if (sc) {
       p.innerHTML = `<span class="lbl">your script <b>${esc(sc.file)}</b> · class ${esc(sc.class)} (${esc(sc.convention)} ` +
-        `convention) · backward() call ${sc.step} · ${info.n_nodes} nodes · loss ${info.loss === null ? '?' : info.loss.toPrecision(6)}` +
+        `convention) · backward() call ${esc(sc.step)} · ${esc(info.n_nodes)} nodes · loss ${precise(info.loss)}` +
         ` · ${sc.functions.length} functions, ${sc.lines.length} lines${info.tokens.length ? ' · positions:' : ''}</span>`;
     } else {
       // the document's name is in the crumbs and the doc field: here its loss, then its positions
       p.innerHTML = `<span class="lbl" title="the document '${esc(info.doc)}'${info.truncated ? ' (truncated)' : ''}: ` +
-        `its loss and its positions">loss ${info.loss === null ? '?' : info.loss.toFixed(4)}` +
+        `its loss and its positions">loss ${F.fixed(info.loss, 4)}` +
         `${info.truncated ? ' (truncated)' : ''} ·</span>`;
+    }
+    // where NaN or infinity starts (the first in forward order, the first grad in backward order):
+    // one click away, its neighbourhood with it selected (the server's link)
+    for (const k of ['data', 'grad']) {
+      const b = info.nonfinite && info.nonfinite[k];
+      if (!b) continue;
+      const a = document.createElement('span');
+      a.className = 'chip nonfinite';
+      a.dataset.k = k;
+      a.textContent = `⚠ first ${k === 'data' ? 'NaN/inf' : 'NaN/inf grad'}: ${b.name} = ${F.fmt(b.value)}`;
+      a.title = k === 'data' ? 'the first node, in the order the forward pass made them, whose value is NaN or ' +
+        'infinite: where it starts (click: its neighbourhood)' : 'the first node backward reached whose grad ' +
+        'is NaN or infinite (click: its neighbourhood)';
+      a.addEventListener('click', () => P.navigate(b.to));
+      p.append(a);
     }
     if (info.tokens.length) {
       const all = document.createElement('span');
@@ -34,7 +50,7 @@
       const c = document.createElement('span');
       c.className = 'chip';
       c.dataset.pos = t.pos;
-      c.innerHTML = `${t.pos}: ${esc(t.char)}→${esc(t.target)}<small>${t.loss !== undefined ? t.loss.toFixed(2) : ''}</small>`;
+      c.innerHTML = `${esc(t.pos)}: ${esc(t.char)}→${esc(t.target)}<small>${t.loss !== undefined ? F.fixed(t.loss, 2) : ''}</small>`;
       c.title = `position ${t.pos}: reads '${t.char}', should predict '${t.target}'; loss ${t.loss}`;
       c.addEventListener('click', () => P.navigate(P.view.links.chips.positions[t.pos]));
       p.append(c);

@@ -4,7 +4,7 @@
  * left through the view's links. A part of the page (explorer.js). */
 (function (P) {
   'use strict';
-  const $ = P.$, esc = P.esc;
+  const $ = P.$, esc = P.esc, F = window.MicrogptFormat;
 
   // -- overlays: recolour nodes by |grad| or |grad x data| (classes ov0..ov5, log scale) -------
   const OV_TEXT = {grad: '|grad|', contrib: '|grad × data|'};
@@ -15,16 +15,20 @@
     const k = ov === 'contrib' ? 1 : 0;
     svg.classList.toggle('overlay', !!ov);
     const mags = {};
-    let top = 0;
+    let top = 0, broken = 0;
     for (const g of svg.querySelectorAll('g.node')) {
       const n = view.nodes[g.dataset.name];
-      const m = n && n.mag ? Number(n.mag[k]) : NaN;
-      if (isFinite(m)) { mags[g.dataset.name] = m; top = Math.max(top, m); }
+      const m = n && n.mag ? F.num(n.mag[k]) : null;
+      if (m === null) continue;
+      mags[g.dataset.name] = m;
+      if (isFinite(m)) top = Math.max(top, m); else broken++;
     }
     for (const g of svg.querySelectorAll('g.node')) {
       for (let j = 0; j < 6; j++) g.classList.remove('ov' + j);
+      g.classList.remove('ovnan');
       if (!ov || !(g.dataset.name in mags)) continue;
       const m = mags[g.dataset.name];
+      if (!isFinite(m)) { g.classList.add('ovnan'); continue; }   // NaN or inf: black, as in the picture
       // six bands of a log scale: the largest in view, then each a factor 10 down; 0 is its own
       const band = m <= 0 || top <= 0 ? 0 : Math.max(1, 5 - Math.floor(Math.log10(top / m)));
       g.classList.add('ov' + band);
@@ -33,8 +37,8 @@
     box.hidden = !ov;
     if (ov) {
       box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node (largest inside a group)<br>` +
-        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + window.MicrogptFormat.fmt(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
-        ' <span class="sw ov0"></span>0';
+        [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + F.fmt(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
+        ' <span class="sw ov0"></span>0' + (broken ? ` <span class="sw ovnan"></span>NaN or inf (${broken})` : '');
     }
     $('#overlay').value = ov || '';
   }
@@ -57,8 +61,8 @@
     bar.hidden = !c;
     if (!c) { bar.innerHTML = ''; return; }
     bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> Δ = <b>${esc(c.labels[1])}</b> − <b>${esc(c.labels[0])}</b> ` +
-      `on one layout, one colour scale · loss ${c.loss_before.toFixed(6)} → ${c.loss_after.toFixed(6)} ` +
-      `(<b id="dloss">${c.loss_delta >= 0 ? '+' : ''}${c.loss_delta.toFixed(6)}</b>) <button id="leavecmp">leave compare</button>` +
+      `on one layout, one colour scale · loss ${F.fixed(c.loss_before, 6)} → ${F.fixed(c.loss_after, 6)} ` +
+      `(<b id="dloss">${F.num(c.loss_delta) >= 0 ? '+' : ''}${F.fixed(c.loss_delta, 6)}</b>) <button id="leavecmp">leave compare</button>` +
       (c.labels[0] === 'run step 0' ? ' <span class="hint">(the reference training run: seed, shuffled names; its step-0 model is not this page\u2019s fresh model)</span>' : '');
     $('#leavecmp').addEventListener('click', () => P.navigate(P.view.links.leave_compare));
   }

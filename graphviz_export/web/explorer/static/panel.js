@@ -10,7 +10,17 @@
     $('#panel').innerHTML = '<p class="hint">Click a node: a folded node opens in place, a scalar shows its data, ' +
       'grad, local derivatives and the uses that sum to its grad here.</p>' +
       (view ? `<h4>This view</h4><p>${esc(view.title)}</p>` +
-        (view.notes.length ? `<h4>Notes</h4><p>${view.notes.map(esc).join('<br>')}</p>` : '') : '');
+        (view.notes.length ? `<h4>Notes</h4><p>${view.notes.map(esc).join('<br>')}</p>` : '') : '') +
+      nonfinite();
+  }
+  // where NaN or infinity starts in this recording (/api/info): each a link to its neighbourhood
+  function nonfinite() {
+    const bad = P.info && P.info.nonfinite;
+    if (!bad) return '';
+    const row = (k, words) => bad[k] ? `<p class="bad">${words}: <a data-to="${esc(bad[k].to)}" data-k="${k}">` +
+      `${esc(bad[k].name)}</a> = ${esc(window.MicrogptFormat.fmt(bad[k].value))}</p>` : '';
+    return '<h4>Not finite</h4>' + row('data', 'the first NaN or infinite value, in forward order') +
+      row('grad', 'the first NaN or infinite grad, in backward order');
   }
   function showGroup(name, n) {
     const ops = Object.entries(n.opcounts || {}).map(([k, v]) => `${v} ${k}`).join(', ');
