@@ -67,9 +67,14 @@ def _token_text(trace, pos):
     return f"{_quote(strs[pos])} -> {_quote(strs[pos + 1])}"
 
 
+MAX_TITLE_DOC = 60      # characters of the document a title names (a saved trace's doc may be of any length)
+
+
 def _doc(trace):
     doc = trace.meta.get('doc')
-    return f" of {_quote(doc)}" if doc is not None else ''
+    if doc is None:
+        return ''
+    return f" of {_quote(doc if len(doc) <= MAX_TITLE_DOC else doc[:MAX_TITLE_DOC - 1] + chr(0x2026))}"
 
 
 def document_view(trace):

@@ -195,6 +195,25 @@ def check_output(path):
     return path
 
 
+def check_output_folder(path):
+    """Refuse, before any work, a folder to write files into that is not a folder, cannot be
+    written, or whose parent is missing: only the folder itself may be new (it is made then,
+    one level; a typo never makes a tree of folders)."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise OutputPathError(f"{path!r} is not a folder")
+        where = path
+    else:
+        where = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(where):
+            raise OutputPathError(f"folder {os.path.dirname(path) or '.'!r} does not exist (only the last "
+                                  f"folder of the path is made)")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise OutputPathError(f"folder {where!r} is not writable")
+    return path
+
+
 def read_capped(path, limit, what, error):
     """The UTF-8 text of `path` (a leading BOM dropped), at most `limit` bytes;
     `error` (an InputError class) for a missing, unreadable, oversized or

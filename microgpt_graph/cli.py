@@ -21,7 +21,7 @@ from microgpt.checks.diagnose import diagnose, diagnose_trace
 from microgpt.checks.faults import describe_faults, fault_names
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
-from microgpt.files import write_atomic
+from microgpt.files import check_output_folder, write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
@@ -41,6 +41,7 @@ from .plumbing import (
     bad_value,
     busy_bar,
     doc_option,
+    drawing_time,
     drawn_by,
     dumps,
     get_model,
@@ -333,11 +334,14 @@ def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeo
     if output:
         open_output(output)  # a bad -o is refused before the step is recorded
     fmt = output_format(output, fmt)
-    view = build_view(get_trace(doc, checkpoint, seed, trace_path), **spec.kwargs())
-    path = open_output(output or file_name(view, fmt))
-    by = drawn_by(fmt, renderer)
-    with busy_bar(f"layout{by.replace('; drawn', ',')}", timeout, quiet or fmt in ('dot', 'json')):
-        data = render_view(view, fmt, timeout=timeout, renderer=renderer, path=path)
+    trace = get_trace(doc, checkpoint, seed, trace_path)
+    with drawing_time(timeout) as layout_seconds:
+        view = build_view(trace, **spec.kwargs())
+        path = open_output(output or file_name(view, fmt))
+        by = drawn_by(fmt, renderer)
+        left = layout_seconds()
+        with busy_bar(f"layout{by.replace('; drawn', ',')}", left, quiet or fmt in ('dot', 'json')):
+            data = render_view(view, fmt, timeout=left, renderer=renderer, path=path)
     if path is None:
         write_output(None, data)
     else:
@@ -353,7 +357,7 @@ def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeo
               help='Also write every frame of every stop as a numbered SVG (and PNG when rsvg-convert is '
                    'present) into this folder, for slides.')
 @renderer_option
-@timeout_option("Seconds allowed for each stop's layout.")
+@timeout_option("Seconds each stop's drawing may take: building its view and its Graphviz layout together.")
 def tour(tour_file, output, frames_dir, renderer, timeout):
     """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
     -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
@@ -365,13 +369,19 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
     with bad_value('TOUR_FILE'):
         spec = load_tour(tour_file)
     path = open_output(output)
+    if frames_dir:
+        with bad_value('--frames'):
+            check_output_folder(frames_dir)
 
     def trace_of(doc, checkpoint, seed):
         return get_trace(doc, checkpoint, seed, None, quiet=True)
 
+    def each_stop(k):       # --timeout: each stop's view, built and laid out
+        return drawing_time(timeout, f"stop {k}'s drawing")
+
     with bad_value('TOUR_FILE'):
-        html = build_tour_html(spec, trace_of, renderer=renderer, timeout=timeout).encode('utf-8')
-        written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
+        html = build_tour_html(spec, trace_of, renderer=renderer, each_stop=each_stop).encode('utf-8')
+        written = write_frames(spec, trace_of, frames_dir, renderer=renderer, each_stop=each_stop,
                                write=write_atomic) if frames_dir else []
     write_output(path, html)
     click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
@@ -421,7 +431,8 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
         with bad_value('--doc'):
             before, after, _ = train_and_record(docs, doc, train_steps, seed=seed)
         labels = ('step 0', f'step {train_steps}')
-    view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=timeout, **spec.kwargs())
+    with drawing_time(timeout) as layout_seconds:
+        view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=layout_seconds, **spec.kwargs())
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
     change = after.loss - before.loss
@@ -441,7 +452,7 @@ def params_option(start):
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
 @script_options('With SCRIPT: ')
-@click.option('--data', type=click.Path(dir_okay=False),
+@click.option('--data', type=click.Path(exists=True, dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
                    '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
                    'the downloaded copy).')
@@ -491,7 +502,8 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
     try:
         serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-              renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered)
+              renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
+              max_nodes=max_nodes())
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

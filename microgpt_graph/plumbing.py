@@ -25,8 +25,9 @@ import click
 from graphviz_export import spec as view_fields
 from graphviz_export.options import DEFAULT_RENDERER, DEFAULT_TIMEOUT, RENDERERS
 from graphviz_export.render import RenderError
+from graphviz_export.render.errors import TIMEOUT_HINT
 from graphviz_export.spec import ViewOptionError, ViewSpec, view_spec
-from graphviz_export.view import renderer_label
+from graphviz_export.view import ViewLayoutTimeout, renderer_label
 from microgpt.checkpoint import load_model
 from microgpt.data import default_data_path
 from microgpt.errors import InputError, WriteError
@@ -185,6 +186,63 @@ def dumps(obj):
     return json.dumps(json_safe(obj), indent=1, default=str, allow_nan=False)
 
 
+# -- --timeout: the whole drawing, not only its layout ------------------------------------
+class DrawingTimeout(RenderError):
+    """A drawing (building a view and laying it out) ran past --timeout."""
+
+
+@contextmanager
+def drawing_time(timeout, what='drawing the view'):
+    """--timeout for one drawing: building the view (select, fold, draw) and its layout end within
+    `timeout` seconds together, so a view too big to build in time ends there too (a render with
+    huge budgets built for 86 s, then laid out for its 30 s).
+
+    Yields layout_seconds(): call it when the build is done, as the layout's timeout; it says how
+    long is left. Until then SIGALRM stops the Python work (main thread only; elsewhere the build is
+    not bounded) with DrawingTimeout; after, the layout stops itself (native `dot` is killed,
+    WebAssembly by its epoch) and its LayoutTimeout says what the --timeout covered."""
+    deadline = time.monotonic() + timeout
+    late = (f"{what} did not finish within --timeout {timeout:g} s: building the view (before its layout) "
+            f"took all of it; {TIMEOUT_HINT}")
+    state = {'layout': None}
+
+    def alarm(signum, frame):
+        raise DrawingTimeout(late)
+
+    def layout_seconds():
+        _disarm()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DrawingTimeout(late)
+        state['layout'] = left
+        return left
+
+    try:
+        previous = signal.signal(signal.SIGALRM, alarm)
+    except (ValueError, OSError, AttributeError):      # not the main thread, or no SIGALRM
+        previous = None
+    else:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield layout_seconds
+    except ViewLayoutTimeout as e:
+        if state['layout'] is None or state['layout'] >= timeout:
+            raise
+        raise ViewLayoutTimeout(f"{e} (--timeout {timeout:g} s covers building the view and its layout; "
+                                f"the build took {timeout - state['layout']:.1f} s of it)", e.dot_path) from None
+    finally:
+        if previous is not None:
+            _disarm()
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _disarm():
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
 # -- a view's options, made from graphviz_export.spec: render and diff offer the same -----
 class _FromSpec:
     """convert() by the spec's own check: the limits and the message every door gives."""
@@ -250,7 +308,8 @@ renderer_option = click.option(
     help='native: the `dot` program; wasm: the bundled WebAssembly Graphviz; auto: native if present.')
 
 
-def timeout_option(help='Seconds Graphviz may spend on the layout; past that the DOT source is saved instead.'):
+def timeout_option(help='Seconds the drawing may take: building the view and its Graphviz layout together; '
+                         'past that it stops, and the DOT source is saved when the layout had begun.'):
     return click.option('--timeout', type=TIMEOUT, default=DEFAULT_TIMEOUT, show_default=True, help=help)
 
 

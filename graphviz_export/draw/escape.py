@@ -10,10 +10,19 @@ renderers by tests/test_export_escape.py, in every place a text can appear.
 
 The WebAssembly Graphviz is built without expat, so HTML-like labels (`<...>`)
 are not available: every label here is a plain string or a record.
+
+Length: Graphviz's parser refuses a quoted string longer than 16,384 characters (2.43:
+"syntax error ... longer than 16384?"), and a trace can hold a document, a token, a
+parameter name or a line of code of any length. So one text is written with at most
+MAX_TEXT characters of DOT (cut at a character, never inside an escape, ending in '…'),
+and the lines of one label or tooltip with at most MAX_QUOTED together; a record label
+has at most five fields, so every string this module makes stays under the limit.
 """
 
 import re
 
+MAX_TEXT = 2000         # characters of DOT text one text becomes (a label line, a record field)
+MAX_QUOTED = 12000      # characters of DOT text the lines of one label or tooltip become together
 _XML_BAD = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 _ENTITIES = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\\': '\\\\'}
 
@@ -39,9 +48,25 @@ def xml_safe(text):
     return _XML_BAD.sub('\ufffd', text)
 
 
-def plain(text):
-    """`text` for a plain label, tooltip, cluster or graph label: shown as is."""
-    return ''.join(map(_char, str(text)))
+def _capped(text, char, budget):
+    """`text` escaped by `char`, at most `budget` characters of it; past that cut, with '…'."""
+    text = str(text)
+    if len(text) * 8 <= budget:     # no character escapes to more than 8
+        return ''.join(map(char, text))
+    out, used = [], 0
+    for ch in text:
+        e = char(ch)
+        used += len(e)
+        if used > budget - 1:
+            out.append('\u2026')
+            break
+        out.append(e)
+    return ''.join(out)
+
+
+def plain(text, budget=MAX_TEXT):
+    """`text` for a plain label, tooltip, cluster or graph label: shown as is (cut past `budget`)."""
+    return _capped(text, _char, budget)
 
 
 _RECORD = {'{': '\\{', '}': '\\}', '|': '\\|', ' ': '\\ '}
@@ -51,13 +76,28 @@ def record_field(text):
     """`text` for one field of a record label: also keeps `{ } |` and spaces literal.
     (A record drops a field's leading spaces, escaped or not: those become no-break spaces.)"""
     text = str(text)
-    lead = len(text) - len(text.lstrip(' '))
-    return '\u00a0' * lead + ''.join(_RECORD.get(ch) or _char(ch) for ch in text[lead:])
+    lead = min(len(text) - len(text.lstrip(' ')), MAX_TEXT // 2)
+    return '\u00a0' * lead + _capped(text[lead:], lambda ch: _RECORD.get(ch) or _char(ch), MAX_TEXT - lead)
+
+
+def _joined(texts, write, sep):
+    """The texts written (write(text, budget)) and joined by `sep`, MAX_QUOTED characters in all:
+    the lines past it are left out, and a last '…' says so."""
+    out, left = [], MAX_QUOTED
+    for t in texts:
+        if left < 2 * len(sep) + 2:
+            out.append('\u2026')
+            break
+        line = write(t, min(MAX_TEXT * 4, left - len(sep) - 2))
+        out.append(line)
+        left -= len(line) + len(sep)
+    return sep.join(out)
 
 
 def lines(texts):
     """Several lines for a plain label, each left-justified (`\\l` ends each line)."""
-    return ''.join(plain(t) + '\\l' for t in texts)
+    texts = list(texts)
+    return _joined(texts, plain, '\\l') + ('\\l' if texts else '')
 
 
 def tooltip(texts):
@@ -66,4 +106,4 @@ def tooltip(texts):
     Graphviz substitutes escapes in a tooltip twice (measured on 2.43 and 16.1:
     `\\\\N` comes out as the node's name), so its backslashes are doubled once more.
     """
-    return '&#10;'.join(plain(t).replace('\\', '\\\\') for t in texts)
+    return _joined(texts, lambda t, budget: plain(t, budget // 2).replace('\\', '\\\\'), '&#10;')

@@ -2,55 +2,25 @@
 format of the local install, png and pdf included).
 
 `dot` never outlives us: on Linux the child asks the kernel for SIGKILL when
-its parent dies (prctl PR_SET_PDEATHSIG, set between fork and exec), so even a
-SIGKILLed microgpt-graph leaves no layout running; on a timeout, Ctrl-C or
-SIGTERM (any exception while waiting) the child is killed and reaped.
+its parent dies (prctl PR_SET_PDEATHSIG, set between fork and exec: the one
+helper, microgpt.recording.script.lifetime.dies_with_parent, the recorded
+script's too), so even a SIGKILLed microgpt-graph leaves no layout running; on a
+timeout, Ctrl-C or SIGTERM (any exception while waiting) the child is killed and reaped.
 """
 
-import ctypes
-import ctypes.util
-import os
 import signal
 import subprocess
-import sys
+
+from microgpt.recording.script.lifetime import dies_with_parent
 
 from .errors import TIMEOUT_HINT, LayoutTimeout, RenderError
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _libc():
-    if not sys.platform.startswith('linux'):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
-
-
-def _die_with_parent(parent_pid):
-    """In the child, before exec: SIGKILL when the parent goes; if the parent is
-    already gone (it died between fork and here), exit at once."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _preexec():
-    if _LIBC is None:
-        return None
-    parent = os.getpid()
-    return lambda: _die_with_parent(parent)
 
 
 def render_native(dot: str, dot_source: str, fmt: str, timeout: float) -> bytes:
     """Run `dot -T<fmt>` on `dot_source`, killed at `timeout` seconds."""
     try:
         proc = subprocess.Popen([dot, f'-T{fmt}'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, preexec_fn=_preexec())
+                                stderr=subprocess.PIPE, preexec_fn=dies_with_parent(signal.SIGKILL))
     except OSError as exc:
         raise RenderError(f'could not run {dot}: {exc.strerror or exc}') from None
     try:

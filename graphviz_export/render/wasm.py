@@ -102,13 +102,26 @@ def _wasm_runtime():
     return _wasm
 
 
+def interrupt():
+    """Stop the WebAssembly layout running now, if any (in another thread: it raises there): for a
+    process that is ending, which must not wait for a layout nobody will read (Ctrl-C in explore)."""
+    runtime = _wasm
+    if runtime is not None:
+        runtime[1].increment_epoch()
+
+
 def _drop_wasm_runtime():
     global _wasm
-    with _wasm_lock:
+    interrupt()         # a layout still running in another thread holds the lock: stop it first
+    if not _wasm_lock.acquire(timeout=5):
+        return
+    try:
         if _wasm is not None:
             _, engine, linker, module = _wasm
             _wasm = None
             del module, linker, engine
+    finally:
+        _wasm_lock.release()
 
 
 # Graphviz's own parse error, as its agerr handler formats it (see _wasm_error).

@@ -71,7 +71,9 @@ def build_diff(before, after, labels=('before', 'after'), **view_options):
 
 
 def diff_svg(before, after, labels=('before', 'after'), *, renderer='auto', timeout=60.0, **view_options):
-    """(view, svg text) of the before/after picture."""
+    """(view, svg text) of the before/after picture. `timeout`: the layout's seconds, or a function
+    called once the view is built that gives them (what is left of a whole drawing's time)."""
     view = build_diff(before, after, labels, **view_options)
-    svg = render_view(view, 'svg', timeout=timeout, renderer=renderer).decode('utf-8')
+    svg = render_view(view, 'svg', timeout=timeout() if callable(timeout) else timeout,
+                      renderer=renderer).decode('utf-8')
     return view, svg

@@ -12,8 +12,15 @@ needs them it calls these, as `diff --train-steps` and examples/05 do:
 
 Errors are InputError; a `SessionError` says which input (`field`: 'doc' or
 'checkpoint') it is about, so a caller can name it.
+
+Threads (the explorer serves requests in several): the port's engine is one per process, and
+recording a step patches its ops (tape.record) while training zeroes and moves shared
+parameters, so `Models.record` and `train_and_record` hold ENGINE while they use it: one use
+at a time, the others wait (a training run gives it up between steps only when `on_step`
+raises, which is how the explorer cancels one).
 """
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +29,10 @@ from ..checkpoint import load_model, read_checkpoint
 from ..data import default_data_path, read_docs
 from ..errors import InputError
 from ..train import NUM_STEPS, SEED, start_run, train_step
+from .budget import DEFAULT_MAX_NODES
 from .step import record_step
+
+ENGINE = threading.Lock()   # the one engine of the process: held while a step is recorded or a run trains
 
 
 class SessionError(InputError):
@@ -45,14 +55,16 @@ class Models:
         """The (checkpoint, seed) of each model loaded, oldest first."""
         return iter(list(self._models))
 
-    def record(self, doc, checkpoint=None, seed=SEED):
-        """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one)."""
-        params, config, tokenizer = self.model(checkpoint, seed)
-        try:
-            tokenizer.encode(doc)
-        except InputError as e:
-            raise SessionError('doc', str(e)) from None
-        return record_step(params, config, tokenizer, doc)
+    def record(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES):
+        """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one); a step
+        estimated above `max_nodes` nodes is refused (budget.BudgetError) before it is built."""
+        with ENGINE:
+            params, config, tokenizer = self.model(checkpoint, seed)
+            try:
+                tokenizer.encode(doc)
+            except InputError as e:
+                raise SessionError('doc', str(e)) from None
+            return record_step(params, config, tokenizer, doc, max_nodes=max_nodes)
 
     def model(self, checkpoint, seed):
         key = (checkpoint, seed)
@@ -83,22 +95,28 @@ class BeforeAfter(NamedTuple):
     optimizer: dict      # Adam's {'step', 'm', 'v'} after them: the state the next step starts from
 
 
-def train_and_record(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=None):
+def train_and_record(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=None, max_nodes=DEFAULT_MAX_NODES):
     """`doc`'s step recorded on the reference run's fresh model (seed, shuffled `docs`) and
     again after its first `steps` training steps (the learning rate decays over
     `num_steps`, as in the reference's 1000-step run), with Adam's moments after them.
-    `on_step(step, steps, loss)` after each training step (300 steps take about a minute)."""
+    `on_step(step, steps, loss)` after each training step (300 steps take about a minute);
+    an exception it raises stops the run there (and is raised here)."""
+    with ENGINE:
+        return _train_and_record(docs, doc, steps, seed, num_steps, on_step, max_nodes)
+
+
+def _train_and_record(docs, doc, steps, seed, num_steps, on_step, max_nodes):
     run = start_run(docs, seed=seed)
     try:
         run.tokenizer.encode(doc)
     except InputError as e:
         raise SessionError('doc', str(e)) from None
-    before = record_step(run.params, run.config, run.tokenizer, doc)
+    before = record_step(run.params, run.config, run.tokenizer, doc, max_nodes=max_nodes)
     for k in range(steps):
         loss = train_step(run, k, num_steps)
         if on_step is not None:
             on_step(k + 1, steps, loss)
-    after = record_step(run.params, run.config, run.tokenizer, doc)
+    after = record_step(run.params, run.config, run.tokenizer, doc, max_nodes=max_nodes)
     return BeforeAfter(before, after, {'step': steps, 'm': list(run.optimizer.m), 'v': list(run.optimizer.v)})
 
 

@@ -4,7 +4,8 @@
     api.view('view=token&token=3&level=vector')   # {'svg': ..., 'nodes': {...}, 'crumbs': [...], ...}
 
 Endpoints: view, info, node, search, export, frames (the step-through of a view),
-update (Adam on the parameters in view, after backward). A state with `cmp` draws
+update (Adam on the parameters in view, after backward), progress and cancel (the
+long work running now). A state with `cmp` draws
 the before/after differences (graphviz_export.steps.diff) on the same layout pipeline.
 
 The logic behind the endpoints is beside this file, as pure functions of a Trace:
@@ -16,14 +17,18 @@ Every endpoint parses its query with state.py; bad input raises ApiError(400)
 with a one-line message, a view over its budget ApiError(422) with the counts
 and a suggestion (refused before building when fold's node_floor already says
 so). Views are drawn by build_view/render_view (the one folding
-implementation) and kept in an LRU keyed by (recording, view state), so a view
-seen before costs a dictionary look-up.
+implementation) and kept in an LRU keyed by (recording, view state) and bounded in
+bytes (cache.py), so a view seen before costs a dictionary look-up.
+
+Long work (recording a document, training for compare, drawing a view) is a job
+(work.py): no other request waits for it, `progress` says where it is, `cancel`
+stops it (its requests answer 409), and a view that does not need a running
+comparison cancels it: the user went elsewhere.
 """
 
 import re
 import threading
 import time
-from collections import OrderedDict
 from urllib.parse import parse_qs
 
 import graphviz_export.render as _render
@@ -42,9 +47,11 @@ from ...steps.frames import frames
 from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
+from .cache import CACHE_BYTES, ViewCache
 from .clicks import node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, nonfinite_links, view_links
+from .work import Cancelled
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -63,13 +70,12 @@ def _bad(e):
 
 
 class Api:
-    def __init__(self, recordings, *, renderer='auto', cache_size=64, timeout=20.0):
+    def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0):
         self.recordings = recordings
+        self.work = recordings.work          # the long work running now (work.py)
         self.renderer = renderer
         self.timeout = timeout
-        self.cache_size = cache_size
-        self._views = OrderedDict()          # (recording key, build key) -> entry dict
-        self._lock = threading.Lock()        # guards the cache
+        self._views = ViewCache(cache_bytes)  # (recording key, build key) -> entry dict, bounded in bytes
         self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
@@ -97,6 +103,8 @@ class Api:
             return key, self.recordings.get(key)
         except InputError as e:
             raise _bad(e) from None
+        except Cancelled as e:
+            raise ApiError(409, str(e)) from None
 
     def _compare(self, key, state):
         """The Comparison a state's cmp names (recordings.compare), or None."""
@@ -107,6 +115,8 @@ class Api:
             return self.recordings.compare(key, cmp)
         except InputError as e:
             raise _bad(e) from None
+        except Cancelled as e:
+            raise ApiError(409, str(e)) from None
 
     def _refuse_early(self, trace, kwargs, state):
         """422 before folding when fold's cheap lower bound (node_floor) is already over the budget."""
@@ -130,16 +140,32 @@ class Api:
         except st.StateError as e:
             raise _bad(e) from None
         ck = (key, st.build_key(state))
-        with self._lock:
-            entry = self._views.get(ck)
-            if entry is not None:
-                self._views.move_to_end(ck)
-                return key, entry['trace'], entry, True
+        entry = self._views.get(ck)
+        if entry is not None:
+            return key, entry['trace'], entry, True
+        try:
+            entry = self.work.run(('view', ck), 'drawing the view',
+                                  lambda job: self._draw(job, ck, key, trace, kwargs, state))
+        except Cancelled as e:
+            raise ApiError(409, str(e)) from None
+        return key, entry['trace'], entry, False
+
+    def _draw(self, job, ck, key, trace, kwargs, state):
+        """The entry of a view not drawn yet: fold, draw, lay out (a job: others go on meanwhile), cached."""
+        entry = self._views.get(ck)         # drawn by a job that ended after this request looked
+        if entry is None:
+            entry = self._drawing(job, key, trace, kwargs, state)
+            self._views.put(ck, entry)
+        return entry
+
+    def _drawing(self, job, key, trace, kwargs, state):
         comparison = self._compare(key, state)
         if comparison is not None:
             trace = comparison.delta
             kwargs['notes'] = comparison.notes
+        job.at('waiting for the layout of another view')
         with self._build:
+            job.at('folding')
             t0 = time.perf_counter()
             try:
                 self._refuse_early(trace, kwargs, state)
@@ -152,6 +178,7 @@ class Api:
                                f"of {s['budget']} nodes and {s['edge_budget']} edges; {self._suggest(state)}",
                                nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
             t1 = time.perf_counter()
+            job.at(f"layout of {s['nodes']} nodes")
             try:
                 svg = render_view(view, 'svg', timeout=self.timeout, renderer=self.renderer)
             except _render.LayoutTimeout as e:
@@ -163,14 +190,9 @@ class Api:
             nodes = view_nodes(trace, view, state)
             # what a click on a node changes: turned into a URL per request (links.py), not sent as is
             clicks = {name: d.pop('to') for name, d in nodes.items() if 'to' in d}
-            entry = {'view': view, 'svg': svg, 'trace': trace, 'comparison': comparison,
-                     'nodes': nodes, 'clicks': clicks, 'frames': {}, 'update': None,
-                     'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
-        with self._lock:
-            self._views[ck] = entry
-            while len(self._views) > self.cache_size:
-                self._views.popitem(last=False)
-        return key, trace, entry, False
+            return {'view': view, 'svg': svg, 'trace': trace, 'comparison': comparison,
+                    'nodes': nodes, 'clicks': clicks, 'frames': {}, 'update': None,
+                    'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
 
     @staticmethod
     def _suggest(state):
@@ -222,6 +244,7 @@ class Api:
     def view(self, query):
         state, _ = self._parse(query)
         t0 = time.perf_counter()
+        self._cancel_others(state)
         key, trace, entry, cached = self._entry(state)
         if key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
@@ -240,6 +263,25 @@ class Api:
                 'crumbs': trail, 'cached': cached,
                 'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
+
+    def _cancel_others(self, state):
+        """A view that does not need a running comparison cancels it: the user went elsewhere."""
+        cmp = st.compare_of(state)
+        try:
+            keep = {('compare', self.recordings.key(state), cmp)} if cmp is not None else set()
+        except InputError:
+            return
+        self.work.cancel('compare', keep)
+
+    def progress(self, query):
+        """The long work running now (work.py): what, its phase, step k of N, for how long."""
+        self._parse(query)
+        return {'work': self.work.progress()}
+
+    def cancel(self, query):
+        """Cancel the long work running now; its requests answer 409. How many jobs were."""
+        self._parse(query)
+        return {'cancelled': self.work.cancel()}
 
     def export(self, query):
         state, own = self._parse(query, extra=('fmt',))
@@ -269,7 +311,7 @@ class Api:
         mode = state['mode']
         if state['cmp']:
             raise ApiError(400, "the step-through plays one recording; leave compare (cmp) first")
-        _, _, entry, _ = self._entry(state)
+        _key, _, entry, _ = self._entry(state)
         got = entry['frames'].get(mode)
         if got is None:
             with self._build:
@@ -281,6 +323,7 @@ class Api:
                     if 'label' not in d and entry['nodes'].get(name, {}).get('path'):
                         d['label'] = entry['nodes'][name]['path']
                 entry['frames'][mode] = got
+            self._views.grew((_key, st.build_key(state)), got)
         return got
 
     def update(self, query):
@@ -405,8 +448,7 @@ class Api:
     def _drawn(self, key, state):
         """{node id: drawn name} of the scalars of the state's view when it is drawn (cached), else {}:
         the side panel selects those in place and opens the others' neighbourhoods."""
-        with self._lock:
-            entry = self._views.get((key, st.build_key(state)))
+        entry = self._views.get((key, st.build_key(state)))
         if entry is None:
             return {}
         return {d['id']: name for name, d in entry['nodes'].items() if d['k'] == 's'}

@@ -8,6 +8,10 @@ Before/after (`compare`): the same document under a second checkpoint, or on the
 reference run's model before and after N training steps (that needs the names
 data: `data=`). The second gives a real optimizer state (Adam's m and v after N
 steps), which the update panel uses for the step after them.
+
+Recording and training are jobs (work.py): done outside the lock of these caches, so
+every other request goes on meanwhile, each done once however many requests ask,
+reporting its phase and step, and cancellable between training steps.
 """
 
 import threading
@@ -16,25 +20,32 @@ from pathlib import Path
 
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, SEED
+from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.session import Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
+from .work import Work
 
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt'}    # a SessionError's field -> the page's name for it
 
 
 class Recordings:
-    def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4):
+    def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4,
+                 max_nodes=DEFAULT_MAX_NODES, work=None):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.data = data                # the names file, for compare after N training steps
         self.keep = keep
+        self.max_nodes = max_nodes      # a step estimated above this is refused (--max-nodes)
+        self.work = work if work is not None else Work()
         self._docs = None
         self._compares = OrderedDict()  # (key, cmp) -> Comparison
-        self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once
+        self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once (used under session.ENGINE)
         self._traces = OrderedDict()    # key -> Trace
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()   # guards the dictionaries only, never held while working
+        if data is not None:            # a names file given: read now, so a bad one fails at start
+            self._names()
 
     def key(self, state):
         """The recording a state names, defaults filled in: (doc, ckpt, seed)."""
@@ -62,15 +73,20 @@ class Recordings:
             if trace is not None:
                 self._traces.move_to_end(key)
                 return trace
-            doc, ckpt, seed = key
-            try:
-                trace = self._models.record(doc, ckpt, seed)
-            except SessionError as e:
-                raise StateError(f"{FIELDS[e.field]}: {e}") from None
+        return self.work.run(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key))
+
+    def _record(self, job, key):
+        doc, ckpt, seed = key
+        job.at('recording')
+        try:
+            trace = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes)
+        except SessionError as e:
+            raise StateError(f"{FIELDS[e.field]}: {e}") from None
+        with self._lock:
             self._traces[key] = trace
             while len(self._traces) > self.keep:
                 self._traces.popitem(last=False)
-            return trace
+        return trace
 
     # -- before/after --------------------------------------------------------------------------
     def compare(self, key, cmp):
@@ -84,6 +100,13 @@ class Recordings:
                 return got
         if key == ('trace',):
             raise StateError("this server shows a saved trace (--trace); compare needs recordings of a document")
+        if cmp[0] == 'steps' and key[1] is not None:
+            raise StateError("cmp steps:N trains the reference run's fresh model (seed, names data); "
+                             "clear the checkpoint, or compare with a second checkpoint (ckpt:PATH)")
+        what = f"training {cmp[1]} steps for compare" if cmp[0] == 'steps' else 'comparing with a checkpoint'
+        return self.work.run(('compare', key, cmp), what, lambda job: self._compare(job, key, cmp))
+
+    def _compare(self, job, key, cmp):
         doc, ckpt, seed = key
         kind, arg = cmp
         optimizer = None
@@ -92,24 +115,23 @@ class Recordings:
             after = self.get((doc, arg, None))
             labels = (Path(ckpt).name if ckpt else f'fresh seed {seed}', Path(arg).name)
         else:
-            if ckpt is not None:
-                raise StateError("cmp steps:N trains the reference run's fresh model (seed, names data); "
-                                 "clear the checkpoint, or compare with a second checkpoint (ckpt:PATH)")
             docs = self._names()
-            with self._lock:
-                try:
-                    # Adam's own moments after `arg` steps: the update panel's next step
-                    before, after, optimizer = train_and_record(docs, doc, arg, seed=seed)
-                except SessionError as e:
-                    raise StateError(f"{FIELDS[e.field]}: {e}") from None
+            job.at('training', 0, arg)
+            try:
+                # Adam's own moments after `arg` steps: the update panel's next step
+                before, after, optimizer = train_and_record(docs, doc, arg, seed=seed, max_nodes=self.max_nodes,
+                                                            on_step=lambda k, n, _loss: job.at('training', k, n))
+            except SessionError as e:
+                raise StateError(f"{FIELDS[e.field]}: {e}") from None
             labels = ('run step 0', f'run step {arg}')
+        job.at('differences')
         try:
             delta = delta_trace(before, after)
         except DiffError as e:
             raise StateError(f"cmp: {e}") from None
         got = Comparison(before, after, delta, labels, loss_lines(before, after, labels), optimizer)
         with self._lock:
-            self._compares[ck] = got
+            self._compares[(key, cmp)] = got
             while len(self._compares) > self.keep:
                 self._compares.popitem(last=False)
         return got
@@ -121,6 +143,8 @@ class Recordings:
             try:
                 self._docs = training_docs(self.data)
             except InputError as e:
+                if self.data is not None:
+                    raise InputError(f"data: {e}") from None
                 raise StateError(f"cmp steps:N needs the names data (start explore with --data FILE or set "
                                  f"MICROGPT_DATA): {e}") from None
         return self._docs

@@ -44,7 +44,10 @@ from urllib.parse import urlsplit
 from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording import DEFAULT_DOC, SEED
+from microgpt.recording.budget import DEFAULT_MAX_NODES
 
+from ...render import RenderError, renderer_for
+from ...render.wasm import interrupt as stop_layouts
 from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError
 from .recordings import Recordings
@@ -317,12 +320,17 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.suggest(query))
         elif path == '/api/search':
             self._json(200, api.search(query))
+        elif path == '/api/progress':
+            self._json(200, api.progress(query))
+        elif path == '/api/cancel':
+            self._json(200, api.cancel(query))
         elif path == '/api/export':
             data, ctype, name = api.export(query)
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/export")
+                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/export, /api/progress, "
+                             f"/api/cancel")
 
 
 class ExplorerServer(ThreadingHTTPServer):
@@ -389,34 +397,42 @@ class ExplorerServer(ThreadingHTTPServer):
 
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-                renderer='auto', verbose=False, checkpoints=()):
+                renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
     fails before the server starts (StateError, a one-line message). `data`: the names
     file, for comparing with the model after N training steps. `checkpoints`: more
     checkpoint files, or folders of them, the page may open or compare with (besides
-    `checkpoint`); the page can open no other path."""
+    `checkpoint`); the page can open no other path. `max_nodes`: a step estimated above
+    this many nodes is refused (the first one here, the page's with a 400), as `render
+    --max-nodes` refuses it."""
     if not host.strip():
         raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
                          f"or 0.0.0.0 to be reachable from other machines")
-    recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data)
+    renderer_for('svg', renderer)      # a renderer that is not installed: refused before any work
+    recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, max_nodes=max_nodes)
     recordings.get(recordings.key({}))
     api = Api(recordings, renderer=renderer)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
-    # used) is compiled here, once per process, instead of during the first page load
-    api.view('')
+    # used) is compiled here, once per process, instead of during the first page load.
+    # It failing is the command's error, in one line: bad input (4xx) or a failed drawing.
+    try:
+        api.view('')
+    except ApiError as e:
+        raise (InputError if e.status < 500 else RenderError)(
+            f"the explorer's first view could not be drawn: {e.body['error']}") from None
     return ExplorerServer((host, port), api, verbose=verbose, checkpoints=Checkpoints([checkpoint, *checkpoints]))
 
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=()):
+          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-                         renderer=renderer, verbose=verbose, checkpoints=checkpoints)
+                         renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:
@@ -426,3 +442,4 @@ def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None,
         echo("stopped")
     finally:
         server.server_close()
+        stop_layouts()      # a WebAssembly layout still running for a request: nobody will read it

@@ -81,8 +81,11 @@ class StateError(InputError):
 
 
 def _int(name, text, lo, hi):
-    if not re.fullmatch(r'-?\d{1,9}', text):
-        raise StateError(f"{name} must be a whole number, got {text!r}")
+    # at most 19 digits read (int() of thousands is slow); the range decides the rest
+    if not re.fullmatch(r'-?\d{1,19}', text):
+        if re.fullmatch(r'-?\d+', text):
+            raise StateError(f"{name} must be in {lo}..{hi}, got a number of {len(text.lstrip('-'))} digits")
+        raise StateError(f"{name} must be a whole number, got {text[:40]!r}")
     v = int(text)
     if not lo <= v <= hi:
         raise StateError(f"{name} must be in {lo}..{hi}, got {v}")

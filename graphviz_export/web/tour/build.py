@@ -13,6 +13,7 @@ errors), so this package never imports the model.
 
 import html
 import json
+from contextlib import nullcontext
 from importlib.resources import files
 
 from microgpt.files import json_safe
@@ -49,9 +50,11 @@ def stop_traces(tour, get_trace):
 
 
 def build_stop(trace, stop, *, renderer='auto', timeout=60.0):
-    """(view, svg text, frames dict or None, update dict or None) of one stop."""
+    """(view, svg text, frames dict or None, update dict or None) of one stop. `timeout`: the
+    layout's seconds, or a function called once the view is built that gives them."""
     view = build_view(trace, **stop.view)
-    svg = render_view(view, 'svg', timeout=timeout, renderer=renderer).decode('utf-8')
+    svg = render_view(view, 'svg', timeout=timeout() if callable(timeout) else timeout,
+                      renderer=renderer).decode('utf-8')
     fr = view_frames(view, stop.step, svg) if stop.step != 'none' else None
     upd = None
     if stop.update:
@@ -74,13 +77,21 @@ def _json_script(obj):
     return json.dumps(json_safe(obj), separators=(',', ':'), ensure_ascii=False, allow_nan=False).replace('</', '<\\/')
 
 
-def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0):
-    """The whole tour as one HTML string."""
+def stop_time(each_stop, k, timeout):
+    """The context each stop is drawn in: each_stop(k) (1-based; it yields the layout's timeout, a
+    number or a function), else one that yields `timeout`."""
+    return each_stop(k) if each_stop is not None else nullcontext(timeout)
+
+
+def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop=None):
+    """The whole tour as one HTML string. `each_stop(k)`: a context manager each stop is drawn in,
+    yielding its layout's timeout (the command line's --timeout per stop: microgpt_graph)."""
     traces = stop_traces(tour, get_trace)
     sections, data = [], []
     for k, stop in enumerate(tour.stops):
         trace = traces[stop.doc or tour.doc]
-        view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=timeout)
+        with stop_time(each_stop, k + 1, timeout) as seconds:
+            view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=seconds)
         sections.append(f'<section class="stop" id="stop-{k}" hidden>{_inline_svg(svg)}</section>')
         count = len(fr['frames']) if fr else 0
         first, last = stop.frames if stop.frames else (0, count)

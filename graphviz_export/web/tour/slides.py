@@ -14,10 +14,13 @@ import xml.etree.ElementTree as ET
 from importlib.resources import files
 from pathlib import Path
 
+from microgpt.files import check_output_folder
+
 from ...draw.ids import node_id
+from ...render import RenderError
 from ...steps.edge_labels import svg_groups
 from ...steps.frame_texts import shown_at
-from .build import build_stop, stop_traces
+from .build import build_stop, stop_time, stop_traces
 
 SVG_NS = 'http://www.w3.org/2000/svg'
 XLINK_NS = 'http://www.w3.org/1999/xlink'
@@ -88,16 +91,18 @@ def frame_svg(svg, fr, p, caption=''):
     return ET.tostring(root, encoding='unicode')
 
 
-def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None):
+def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None, each_stop=None):
     """Numbered SVGs stopK-frameNNN.svg (and .png when rsvg-convert is present) per stop
-    and position. Returns the paths written. `write(path, bytes)`: the atomic writer."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    and position. Returns the paths written. `write(path, bytes)`: the atomic writer;
+    `each_stop`: as build.build_tour_html's."""
+    folder = Path(check_output_folder(folder))
+    folder.mkdir(exist_ok=True)     # the last folder only (check_output_folder: its parent exists)
     traces = stop_traces(tour, get_trace)
     converter = shutil.which('rsvg-convert')
     paths = []
     for k, stop in enumerate(tour.stops, 1):
-        _, svg, fr, _ = build_stop(traces[stop.doc or tour.doc], stop, renderer=renderer, timeout=timeout)
+        with stop_time(each_stop, k, timeout) as seconds:
+            _, svg, fr, _ = build_stop(traces[stop.doc or tour.doc], stop, renderer=renderer, timeout=seconds)
         if fr is None:
             positions = [None]
         else:
@@ -109,8 +114,21 @@ def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, writ
             write(path, text.encode('utf-8'))
             paths.append(path)
             if converter:
-                png = subprocess.run([converter, '-f', 'png'], input=text.encode('utf-8'), capture_output=True,
-                                     check=True, timeout=timeout).stdout
-                write(path.with_suffix('.png'), png)
+                write(path.with_suffix('.png'), _png(converter, text, timeout))
                 paths.append(path.with_suffix('.png'))
     return paths
+
+
+def _png(converter, svg, timeout):
+    """The PNG of a slide by rsvg-convert; RenderError (one line) when it fails or takes over `timeout` s."""
+    try:
+        done = subprocess.run([converter, '-f', 'png'], input=svg.encode('utf-8'), capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"rsvg-convert took over {timeout:g} s for one slide") from None
+    except OSError as e:
+        raise RenderError(f"could not run {converter}: {e.strerror or e}") from None
+    if done.returncode != 0:
+        first = (done.stderr.decode('utf-8', 'replace').strip().splitlines() or ['no message'])[0]
+        raise RenderError(f"rsvg-convert failed on a slide (exit {done.returncode}): {first[:200]}")
+    return done.stdout

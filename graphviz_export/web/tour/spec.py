@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from microgpt.errors import InputError
+from microgpt.files import read_capped
 from microgpt.recording import DEFAULT_DOC, SEED
 
 from ...spec import FIELDS, ViewOptionError, view_spec
@@ -34,6 +35,7 @@ VIEW_KEYS = tuple(FIELDS)   # a stop's view: the ViewSpec's fields, under their 
 STOP_KEYS = {'caption': str, 'title': str, 'step': str, 'frames': list, 'update': bool, 'doc': str}
 TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'stop': list}
 STEP_MODES = ('backward', 'forward', 'none')
+MAX_TOUR_BYTES = 1024 * 1024     # a tour is a page of TOML; a lecture of 100 stops is ~20 KB
 
 
 class TourError(InputError):
@@ -121,11 +123,7 @@ def parse_tour(text, base=Path('.'), name='tour'):
 
 
 def load_tour(path):
+    """The Tour of a TOML file: at most MAX_TOUR_BYTES of UTF-8 text, never a device (/dev/zero)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding='utf-8')
-    except FileNotFoundError:
-        raise TourError(f"tour file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TourError(f"cannot read tour file {path}: {e}") from None
+    text = read_capped(path, MAX_TOUR_BYTES, 'tour file', TourError)
     return parse_tour(text, base=path.parent, name=str(path))

@@ -44,22 +44,35 @@ KILL_DEADLINE = 5.0         # s: SIGKILL rounds until nothing is left below the 
 _STOPS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
-def _prctl(option, value):
-    """prctl(2) through ctypes (Linux only); True when it took."""
+def _libc_prctl():
+    """libc's prctl(2) (Linux only), else None. Looked up before a fork, never between fork and exec:
+    the dynamic loader's lock may be held by another thread of the parent (the explorer's)."""
     if not sys.platform.startswith('linux'):
-        return False
+        return None
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return False
+        return None
 
 
-def die_with_parent(sig, parent):
-    """In a child: the kernel sends it `sig` when its parent goes (PR_SET_PDEATHSIG); if the
-    parent `parent` is gone already (it died before the call), exit at once."""
-    _prctl(PR_SET_PDEATHSIG, sig)
-    if os.getppid() != parent:
-        os._exit(1)
+def _prctl(option, value, prctl=None):
+    """prctl(2) through ctypes (Linux only); True when it took."""
+    prctl = prctl or _libc_prctl()
+    return prctl is not None and prctl(option, value, 0, 0, 0) == 0
+
+
+def dies_with_parent(sig=signal.SIGKILL):
+    """A function for a child to call right after the fork (subprocess's preexec_fn): the kernel
+    sends it `sig` when this process, its parent, goes (PR_SET_PDEATHSIG), and if this process is
+    gone already by then, it exits at once. The one way a child of ours dies with its parent:
+    the recorded script (split()) and Graphviz's `dot` (render/native.py)."""
+    prctl, parent = _libc_prctl(), os.getpid()
+
+    def child():
+        _prctl(PR_SET_PDEATHSIG, sig, prctl)
+        if os.getppid() != parent:
+            os._exit(1)
+    return child
 
 
 def descendants(root):
@@ -97,11 +110,11 @@ def split(watch_fd, out_dir):
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    supervisor = os.getpid()
+    die_with_supervisor = dies_with_parent(signal.SIGKILL)
     script = os.fork()
     if script == 0:
         os.close(watch_fd)
-        die_with_parent(signal.SIGKILL, supervisor)     # not inherited across fork: set here
+        die_with_supervisor()       # not inherited across fork: set here
         return
     try:
         _supervise(script, watch_fd, out_dir, parent, subreaper)     # ends the process

@@ -1,0 +1,157 @@
+"""The explorer's drawn views, kept in an LRU bounded in bytes, not entries.
+
+A cached view is small for a token of one recording (its SVG, ~100 KB) and large for a
+comparison (it holds three traces of the document: before, after and their differences,
+~14 MB each for a 16-position name), so a bound in entries let 70 comparisons take a server
+to 3 GB. Here every entry is measured when stored (and again when its frames are added):
+
+- its own objects: sys.getsizeof of everything reachable from it (the SVG and DOT text, the
+  View with its selection and folding, the nodes, clicks and frames), containers and objects
+  walked, each object once;
+- the traces it reaches (a recording, a comparison's three) are measured the same way, with
+  their columns and derived indexes, but counted once for the whole cache however many
+  entries share one, and uncounted when the last entry holding it goes.
+
+The total stays at most `limit` bytes (CACHE_BYTES, 256 MiB; the oldest entries go first; an
+entry larger than the limit alone is kept, alone, until the next). The Recordings' own LRUs
+(4 recordings, 4 comparisons) are bounded in entries beside this: a document is at most
+state.MAX_DOC characters, so each of those has a size bound of its own.
+"""
+
+import sys
+import threading
+from _thread import LockType
+from array import array
+from collections import OrderedDict
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+
+from microgpt.recording import Trace
+
+CACHE_BYTES = 256 * 1024 * 1024
+_LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None), array, range)
+_SKIP = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, LockType)
+
+
+def deep_bytes(obj, seen=None, traces=None):
+    """sys.getsizeof of `obj` and of everything reachable from it, each object once (`seen`: ids
+    already counted). With `traces` (a dict), a Trace met is not walked but put there by id."""
+    seen = set() if seen is None else seen
+    total, stack = 0, [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, _SKIP):
+            continue
+        seen.add(id(o))
+        if traces is not None and isinstance(o, Trace):
+            traces[id(o)] = o
+            continue
+        total += sys.getsizeof(o)
+        if isinstance(o, _LEAVES):
+            continue
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            stack.extend(o)
+        else:
+            if hasattr(o, '__dict__'):
+                stack.append(o.__dict__)
+            for cls in type(o).__mro__:
+                for name in getattr(cls, '__slots__', ()):
+                    if hasattr(o, name):
+                        stack.append(getattr(o, name))
+    return total
+
+
+class ViewCache:
+    """key -> entry (a dict), least recently used first out, at most `limit` bytes in all."""
+
+    def __init__(self, limit=CACHE_BYTES):
+        self.limit = limit
+        self._entries = OrderedDict()   # key -> (entry, its own bytes, ids of the traces it holds)
+        self._traces = {}               # id -> [trace, bytes, entries holding it]
+        self._own = 0
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._entries))
+
+    @property
+    def bytes(self):
+        """What the cache holds now, as measured: the entries' own bytes and each trace once."""
+        with self._lock:
+            return self._own + sum(t[1] for t in self._traces.values())
+
+    def get(self, key):
+        with self._lock:
+            got = self._entries.get(key)
+            if got is None:
+                return None
+            self._entries.move_to_end(key)
+            return got[0]
+
+    def put(self, key, entry):
+        """Store `entry` (measured now), then drop the oldest entries while over the limit."""
+        own, held = self._measure(entry)
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = (entry, own, tuple(held))
+            self._own += own
+            for i, trace in held.items():
+                if i in self._traces:
+                    self._traces[i][2] += 1
+                else:
+                    self._traces[i] = [trace, None, 1]
+        # a trace new to the cache is measured outside the lock (~0.1 s for 100,000 nodes)
+        for i, trace in held.items():
+            with self._lock:
+                slot = self._traces.get(i)
+                todo = slot is not None and slot[1] is None
+            if todo:
+                size = deep_bytes(trace)
+                with self._lock:
+                    if i in self._traces and self._traces[i][1] is None:
+                        self._traces[i][1] = size
+        self._evict(keep=key)
+
+    def grew(self, key, part):
+        """`part` was added to the entry of `key` (its frames): measure it and evict if over the limit."""
+        size = deep_bytes(part, traces={})
+        with self._lock:
+            got = self._entries.get(key)
+            if got is None:
+                return
+            self._entries[key] = (got[0], got[1] + size, got[2])
+            self._own += size
+        self._evict(keep=key)
+
+    @staticmethod
+    def _measure(entry):
+        traces = {}
+        return deep_bytes(entry, traces=traces), traces
+
+    def _evict(self, keep):
+        with self._lock:
+            while len(self._entries) > 1 and self._total() > self.limit:
+                oldest = next(iter(self._entries))
+                if oldest == keep:
+                    self._entries.move_to_end(keep)
+                    oldest = next(iter(self._entries))
+                self._drop(oldest)
+
+    def _total(self):
+        return self._own + sum(t[1] or 0 for t in self._traces.values())
+
+    def _drop(self, key):
+        _entry, own, held = self._entries.pop(key)
+        self._own -= own
+        for i in held:
+            slot = self._traces[i]
+            slot[2] -= 1
+            if slot[2] == 0:
+                del self._traces[i]
