@@ -364,9 +364,9 @@ def cmp_server(names_file, ckpt_dir):
 def test_compare_after_training_steps_is_the_difference_of_the_two_traces(cmp_server, names_file):
     from microgpt.data import read_docs
     from microgpt.recording.session import train_and_record
-    before, after, _ = train_and_record(read_docs(names_file), 'emma', 3, seed=42)
+    before, after, _ = train_and_record(read_docs(names_file), 'emma', 3, seed=42, start='seed')
     status, v = get_json(cmp_server, '/api/view?view=node&node=loss&depth=2&level=auto&cmp=steps:3')
-    assert status == 200 and v['compare']['labels'] == ['run step 0', 'run step 3']
+    assert status == 200 and v['compare']['labels'] == ['fresh seed 42', 'after 3 training steps']
     assert v['compare']['loss_before'] == before.loss and v['compare']['loss_after'] == after.loss
     assert '\u0394grad' in v['svg'] and '\u0394 loss' in v['svg']
     scalars = [d['id'] for d in v['nodes'].values() if d['k'] == 's']
@@ -385,8 +385,9 @@ def test_the_update_after_training_uses_the_trained_optimizer(cmp_server, names_
     from microgpt.data import read_docs
     from microgpt.model import flat_params
     from microgpt.recording import record_step
-    from microgpt.train import start_run, train_step
-    run = start_run(read_docs(names_file), seed=42)
+    from microgpt.train import Run, fresh_model, start_run, train_step
+    params, config, tok = fresh_model(42)                 # the page's model, on the reference run's documents
+    run = Run(config, tok, params, None, start_run(read_docs(names_file), seed=42).docs)
     for k in range(3):
         train_step(run, k, 1000)
     record_step(run.params, run.config, run.tokenizer, 'emma')       # this step's grads on the parameters

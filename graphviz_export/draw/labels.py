@@ -169,7 +169,9 @@ def scalar_label(trace, node, note=None, rankdir='LR'):
         head = (f'{op} {ARROW}', toward)
     fields = [head, *value_fields(trace, node)]
     if node.focus and trace.param_cell(i) is not None:
-        fields.append(f'= \u03a3 of {len(trace.parents(i))} contributions')
+        # a before/after: Δgrad is the difference of two sums, not the sum of the edges' differences
+        what = '\u0394 of the \u03a3' if trace.meta.get('diff') is not None else '\u03a3'
+        fields.append(f'= {what} of {len(trace.parents(i))} contributions')
     if note:
         fields.append(note)
     return _record(fields, vertical=rankdir == 'TB', rankdir=rankdir)

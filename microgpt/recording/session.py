@@ -8,10 +8,11 @@ needs them it calls these, as `diff --train-steps` and examples/05 do:
     trace = models.record('emma', checkpoint=None, seed=42)  # the model cached per (checkpoint, seed)
     state = optimizer_state('model.json')       # Adam's {'step', 'm', 'v'} from a checkpoint, or None
     run = train_and_record(docs, 'emma', 20)    # before, after 20 steps of the reference run, Adam's state
+    run = train_and_record(docs, 'emma', 20, start='seed')  # the same 20 steps on fresh_model(seed)
     docs = training_docs(None)                  # the names data, found as `train` finds it (no download)
 
-Errors are InputError; a `SessionError` says which input (`field`: 'doc' or
-'checkpoint') it is about, so a caller can name it.
+Errors are InputError; a `SessionError` says which input (`field`: 'doc',
+'checkpoint' or 'data', the training documents) it is about, so a caller can name it.
 
 Threads (the explorer serves requests in several): the port's engine is one per process, and
 recording a step patches its ops (tape.record) while training zeroes and moves shared
@@ -28,7 +29,7 @@ from typing import NamedTuple
 from ..checkpoint import load_model, read_checkpoint
 from ..data import default_data_path, read_docs
 from ..errors import InputError
-from ..train import NUM_STEPS, SEED, start_run, train_step
+from ..train import NUM_STEPS, SEED, Run, fresh_model, start_run, train_step
 from .budget import DEFAULT_MAX_NODES
 from .step import record_step
 
@@ -95,18 +96,41 @@ class BeforeAfter(NamedTuple):
     optimizer: dict      # Adam's {'step', 'm', 'v'} after them: the state the next step starts from
 
 
-def train_and_record(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=None, max_nodes=DEFAULT_MAX_NODES):
-    """`doc`'s step recorded on the reference run's fresh model (seed, shuffled `docs`) and
-    again after its first `steps` training steps (the learning rate decays over
-    `num_steps`, as in the reference's 1000-step run), with Adam's moments after them.
+STARTS = ('run', 'seed')     # which model train_and_record trains: see there
+
+
+def train_and_record(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=None, start='run',
+                     max_nodes=DEFAULT_MAX_NODES):
+    """`doc`'s step recorded on a fresh model and again after its first `steps` training
+    steps of the reference run (its documents: `docs` shuffled by Random(seed), one per
+    step; Adam; the learning rate decaying over `num_steps`, as in the reference's
+    1000-step run), with Adam's moments after them. The fresh model (`start`):
+
+        'run'   the reference run's own: drawn from the stream that shuffled the documents,
+                after the shuffle, its vocabulary the documents' (what `train` trains)
+        'seed'  train.fresh_model(seed), vocabulary a-z: the model `render`, `record` and the
+                explorer show for a seed without a checkpoint (the explorer's compare trains
+                the model its page shows); a SessionError('data') when a training document
+                has a character outside that vocabulary
+
     `on_step(step, steps, loss)` after each training step (300 steps take about a minute);
     an exception it raises stops the run there (and is raised here)."""
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {STARTS}, got {start!r}")
     with ENGINE:
-        return _train_and_record(docs, doc, steps, seed, num_steps, on_step, max_nodes)
+        return _train_and_record(docs, doc, steps, seed, num_steps, on_step, start, max_nodes)
 
 
-def _train_and_record(docs, doc, steps, seed, num_steps, on_step, max_nodes):
+def _train_and_record(docs, doc, steps, seed, num_steps, on_step, start, max_nodes):
     run = start_run(docs, seed=seed)
+    if start == 'seed':
+        params, config, tokenizer = fresh_model(seed)
+        run = Run(config, tokenizer, params, run.rng, run.docs)
+        for k in range(min(steps, len(run.docs))):
+            try:
+                tokenizer.encode(run.docs[k])
+            except InputError as e:
+                raise SessionError('data', f"training document {k + 1} of {steps}: {e}") from None
     try:
         run.tokenizer.encode(doc)
     except InputError as e:

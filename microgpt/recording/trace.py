@@ -302,7 +302,9 @@ class Trace:
     def uses(self, i):
         """How node i's grad was assembled: [(parent, local_grad, contribution)],
         in the order backward added them (unreached parents, which added 0, last).
-        Summed in this order from 0 they give grad(i) exactly."""
+        Summed in this order from 0 they give grad(i) exactly (in a recording; a
+        before/after trace's contributions are differences, whose sum is not Δgrad
+        to the last bit: steps.diff)."""
         self._check_node(i)
         if 'parents' in self._cache:
             ptr, parent, edge = self._cache['parents']
@@ -316,7 +318,11 @@ class Trace:
                     break
                 edges.append((bisect_right(cptr, k) - 1, k))
         rank = {p: self._rank_of(p) for p, _ in edges}
-        rows = [(p, self.local[e], self.local[e] * self.grad[p]) for p, e in edges]
+        # the contribution column when it is built (or set: a before/after's column holds
+        # differences of contributions, not a product of differences); else its same product
+        contrib = self._cache.get('contrib')
+        rows = [(p, self.local[e], self.local[e] * self.grad[p] if contrib is None else contrib[e])
+                for p, e in edges]
         rows.sort(key=lambda row: (rank[row[0]], row[0]))
         return rows
 

@@ -48,7 +48,7 @@ from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, param
 from ...view import build_view, render_view
 from ..update_table import update_html
 from .cache import CACHE_BYTES, ViewCache
-from .clicks import node_details, view_nodes
+from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, nonfinite_links, view_links
 from .work import Cancelled
@@ -253,7 +253,7 @@ class Api:
         trail = crumbs(trace, state)
         cmp = entry['comparison']
         compare = None if cmp is None else {
-            'labels': list(cmp.labels), 'notes': cmp.notes, 'loss_before': cmp.before.loss,
+            'labels': list(cmp.labels), 'models': list(cmp.models), 'notes': cmp.notes, 'loss_before': cmp.before.loss,
             'loss_after': cmp.after.loss, 'loss_delta': cmp.after.loss - cmp.before.loss}
         return {'state': st.to_json(state), 'url': st.canonical(state), 'key': self.recordings.key_text(key),
                 'compare': compare,
@@ -440,9 +440,11 @@ class Api:
         if cmp is None:
             return node_links(state, node_details(trace, i, self.sources), drawn)
         d = node_links(state, node_details(cmp.delta, i, self.sources), drawn)
+        # the delta trace's one sum would add differences and set them against Δgrad: a
+        # comparison across frames. Each frame's sum is in compare, against its own grad.
+        del d['uses_sum'], d['sum_is_grad']
         d['compare'] = {'labels': list(cmp.labels),
-                        'data': [full(cmp.before.data[i]), full(cmp.after.data[i]), full(cmp.delta.data[i])],
-                        'grad': [full(cmp.before.grad[i]), full(cmp.after.grad[i]), full(cmp.delta.grad[i])]}
+                        **compare_details(cmp.before, cmp.after, cmp.delta, i, len(d['uses']))}
         return d
 
     def _drawn(self, key, state):

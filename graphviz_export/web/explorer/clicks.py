@@ -1,7 +1,8 @@
 """What a click on a node does: each visible node's kind, figures and the view a click opens
 (`view_nodes`), and, for a scalar, the side panel's details (`node_details`: its op, data,
 grad, inputs with their local derivatives, uses with their contributions summed in the
-engine's order, and the line of code that made it).
+engine's order, and the line of code that made it); in compare mode, its figures in the
+three frames, before, after and Δ (`compare_details`).
 """
 
 import math
@@ -85,9 +86,7 @@ def node_details(trace, i, sources):
     inputs = [{'id': c, 'label': trace.name(c), 'data': full(trace.data[c]), 'local': full(lg), 'contrib': full(cg)}
               for c, lg, cg in zip(kids, trace.local_grads(i), trace.contributions(i))]
     uses = trace.uses(i)
-    total = 0.0
-    for _, _, c in uses:
-        total += c              # in backward's order, from 0: the engine's own sum
+    total = _engine_sum(uses)   # in backward's order, from 0: the engine's own sum
     listed = [{'id': p, 'label': trace.name(p), 'path': trace.scope_path(p), 'local': full(lg),
                'contrib': full(c)} for p, lg, c in uses[:MAX_LISTED]]
     scope = trace.scope_of(i)
@@ -95,7 +94,7 @@ def node_details(trace, i, sources):
          'grad': full(trace.grad[i]), 'path': trace.scope_path(i), 'scope': dict(zip(FIELDS, scope)),
          'backward_rank': trace.backward_rank[i], 'inputs': inputs[:MAX_LISTED], 'n_inputs': len(inputs),
          'uses': listed, 'n_uses': len(uses), 'uses_sum': full(total),
-         'sum_is_grad': (total == trace.grad[i]) or (math.isnan(total) and math.isnan(trace.grad[i])),
+         'sum_is_grad': _same(total, trace.grad[i]),
          'source': source_of(trace, i, scope, sources), 'ops_folded': 1}
     if i in trace.pow_exponent:
         d['exponent'] = trace.pow_exponent[i]
@@ -105,6 +104,44 @@ def node_details(trace, i, sources):
     if cell is not None:
         d['param'] = f'{cell[0]}[{cell[1]}][{cell[2]}]'
     return d
+
+
+def _engine_sum(uses):
+    """The contributions summed as backward added them: in order, from 0."""
+    total = 0.0
+    for _, _, c in uses:
+        total += c
+    return total
+
+
+def _same(a, b):
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def compare_details(before, after, delta, i, listed):
+    """The three frames of a before/after panel for node i: {'data', 'grad', 'uses', 'sums',
+    'sum_is_grad'}, each figure a [before, after, Δ] triple ('sum_is_grad': [before, after]).
+
+    A sum is compared with a grad only within one frame: each recording's uses, summed in
+    its own backward order, equal its grad bit for bit. The Δ column holds each use's
+    Δcontribution (the number the picture's edge shows); those differences are rounded one
+    by one, so their sum is not Δgrad to the last bit and is never compared with it: the
+    sums' row gives Σ after − Σ before, the difference of the two sums. `listed`: how many
+    uses the panel lists (node_details's rows, in the delta's order, which is after's)."""
+    b_uses, a_uses, d_uses = before.uses(i), after.uses(i), delta.uses(i)
+    b_of = {}
+    for p, _, c in b_uses:          # a parent using i twice (p*p) has two edges: paired in order
+        b_of.setdefault(p, []).append(c)
+    taken = {}
+    rows = []
+    for (p, _, ca), (_, _, cd) in zip(a_uses[:listed], d_uses[:listed]):
+        k = taken[p] = taken.get(p, -1) + 1
+        rows.append([full(b_of[p][k]), full(ca), full(cd)])
+    sb, sa = _engine_sum(b_uses), _engine_sum(a_uses)
+    gb, ga = before.grad[i], after.grad[i]
+    return {'data': [full(before.data[i]), full(after.data[i]), full(delta.data[i])],
+            'grad': [full(gb), full(ga), full(delta.grad[i])], 'uses': rows,
+            'sums': [full(sb), full(sa), full(sa - sb)], 'sum_is_grad': [_same(sb, gb), _same(sa, ga)]}
 
 
 def source_of(trace, i, scope, sources):

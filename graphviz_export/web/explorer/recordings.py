@@ -4,10 +4,14 @@ Changing the document, checkpoint or seed from the page records that step on the
 server (about 0.2 s for a 12-character name) instead of restarting it. A server
 started on a saved trace (--trace, or a script's trace) shows that trace only.
 
-Before/after (`compare`): the same document under a second checkpoint, or on the
-reference run's model before and after N training steps (that needs the names
-data: `data=`). The second gives a real optimizer state (Adam's m and v after N
-steps), which the update panel uses for the step after them.
+Before/after (`compare`): "before" is always the model the page shows, so every
+number of the compare panel's before column is the number the page showed before
+compare was asked for; "after" is a second checkpoint, or that same model after N
+training steps of the reference run (its documents in its order, Adam, its
+schedule: session.train_and_record(start='seed'); that needs the names data:
+`data=`). Training gives a real optimizer state (Adam's m and v after N steps),
+which the update panel uses for the step after them. A page on a checkpoint cannot
+be trained here (a checkpoint does not say which documents its run would read next).
 
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
@@ -19,7 +23,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from microgpt.errors import InputError
-from microgpt.recording import DEFAULT_DOC, SEED
+from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.session import Models, SessionError, train_and_record, training_docs
 
@@ -27,7 +31,7 @@ from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
 from .work import Work
 
-FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt'}    # a SessionError's field -> the page's name for it
+FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
 
 
 class Recordings:
@@ -101,7 +105,7 @@ class Recordings:
         if key == ('trace',):
             raise StateError("this server shows a saved trace (--trace); compare needs recordings of a document")
         if cmp[0] == 'steps' and key[1] is not None:
-            raise StateError("cmp steps:N trains the reference run's fresh model (seed, names data); "
+            raise StateError("cmp steps:N trains the fresh seeded model a page without a checkpoint shows; "
                              "clear the checkpoint, or compare with a second checkpoint (ckpt:PATH)")
         what = f"training {cmp[1]} steps for compare" if cmp[0] == 'steps' else 'comparing with a checkpoint'
         return self.work.run(('compare', key, cmp), what, lambda job: self._compare(job, key, cmp))
@@ -110,26 +114,34 @@ class Recordings:
         doc, ckpt, seed = key
         kind, arg = cmp
         optimizer = None
+        shown = Path(ckpt).name if ckpt else f'fresh seed {seed}'
         if kind == 'ckpt':
             before = self.get(key)
             after = self.get((doc, arg, None))
-            labels = (Path(ckpt).name if ckpt else f'fresh seed {seed}', Path(arg).name)
+            labels = (shown, Path(arg).name)
+            how = f'the checkpoint {Path(arg).name}'
+            made = f'the model saved in {arg}'
         else:
             docs = self._names()
             job.at('training', 0, arg)
             try:
-                # Adam's own moments after `arg` steps: the update panel's next step
-                before, after, optimizer = train_and_record(docs, doc, arg, seed=seed, max_nodes=self.max_nodes,
+                # the page's own model trained; Adam's moments after `arg` steps: the update panel's next step
+                before, after, optimizer = train_and_record(docs, doc, arg, seed=seed, start='seed',
+                                                            max_nodes=self.max_nodes,
                                                             on_step=lambda k, n, _loss: job.at('training', k, n))
             except SessionError as e:
                 raise StateError(f"{FIELDS[e.field]}: {e}") from None
-            labels = ('run step 0', f'run step {arg}')
+            labels = (shown, f'after {arg} training steps')
+            how = f'{shown} after {arg} training steps'
+            made = (f"the model this page shows, trained on the reference run's first {arg} names in its order "
+                    f"with Adam, the learning rate decaying over {NUM_STEPS} steps")
         job.at('differences')
         try:
             delta = delta_trace(before, after)
         except DiffError as e:
             raise StateError(f"cmp: {e}") from None
-        got = Comparison(before, after, delta, labels, loss_lines(before, after, labels), optimizer)
+        models = (f'{shown}, the model this page shows', how, made)
+        got = Comparison(before, after, delta, labels, loss_lines(before, after, labels), optimizer, models)
         with self._lock:
             self._compares[(key, cmp)] = got
             while len(self._compares) > self.keep:
@@ -153,7 +165,9 @@ class Recordings:
 class Comparison:
     """Two recordings of one document and their difference (graphviz_export.steps.diff.delta_trace)."""
 
-    def __init__(self, before, after, delta, labels, notes, optimizer=None):
+    def __init__(self, before, after, delta, labels, notes, optimizer=None, models=None):
         self.before, self.after, self.delta = before, after, delta
         self.labels, self.notes = labels, notes
+        # (before, after, how after was made): which model each is, in words (the compare bar)
+        self.models = models or (*labels, labels[1])
         self.optimizer = optimizer      # {'step', 'm', 'v'} after the training steps, or None

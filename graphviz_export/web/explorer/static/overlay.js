@@ -60,10 +60,12 @@
     const c = P.view && P.view.compare;
     bar.hidden = !c;
     if (!c) { bar.innerHTML = ''; return; }
-    bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> Δ = <b>${esc(c.labels[1])}</b> − <b>${esc(c.labels[0])}</b> ` +
-      `on one layout, one colour scale · loss ${F.fixed(c.loss_before, 6)} → ${F.fixed(c.loss_after, 6)} ` +
-      `(<b id="dloss">${F.num(c.loss_delta) >= 0 ? '+' : ''}${F.fixed(c.loss_delta, 6)}</b>) <button id="leavecmp">leave compare</button>` +
-      (c.labels[0] === 'run step 0' ? ' <span class="hint">(the reference training run: seed, shuffled names; its step-0 model is not this page\u2019s fresh model)</span>' : '');
+    // which two models, in the bar itself: before is the page's model, after says how it was made
+    bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> ` +
+      `<span id="cmpbefore">before: <b>${esc(c.models[0])}</b>, loss ${F.fixed(c.loss_before, 6)}</span> → ` +
+      `<span id="cmpafter" title="${esc(c.models[2])}">after: <b>${esc(c.models[1])}</b>, loss ${F.fixed(c.loss_after, 6)}</span> · ` +
+      `Δ = after − before (Δ loss <b id="dloss">${F.num(c.loss_delta) >= 0 ? '+' : ''}${F.fixed(c.loss_delta, 6)}</b>) ` +
+      '<button id="leavecmp">leave compare</button>';
     $('#leavecmp').addEventListener('click', () => P.navigate(P.view.links.leave_compare));
   }
 

@@ -44,16 +44,20 @@
     let d;
     try { d = await nodeDetails(id); } catch (e) { P.showMsg(e.message); return; }
     const row = (k, v) => `<tr><td>${k}</td><td class="num">${esc(v)}</td></tr>`;
+    const D = d.compare ? 'Δ' : '';     // compare: a number without a frame is a difference, and says so
     let h = `<h3>${esc(d.label)}${d.label.includes('#') ? '' : ` <small>#${d.id}</small>`}</h3><table class="kv" id="facts">` +
       row('op', d.op + (d.exponent !== undefined ? ` ** ${d.exponent}` : '')) +
-      `<tr><td>data</td><td class="num" data-k="data">${esc(d.data)}</td></tr>` +
-      `<tr><td>grad</td><td class="num" data-k="grad">${esc(d.grad)}</td></tr>` +
+      `<tr><td>${D}data</td><td class="num" data-k="data">${esc(d.data)}</td></tr>` +
+      `<tr><td>${D}grad</td><td class="num" data-k="grad">${esc(d.grad)}</td></tr>` +
       row('scope', d.path) + row('ops folded', d.ops_folded) + row('backward #', d.backward_rank) + '</table>';
+    const frames = (c) => `<tr><td></td><td class="num" title="${esc(c.labels[0])}">before</td>` +
+      `<td class="num" title="${esc(c.labels[1])}">after</td><td class="num" title="after − before">Δ</td></tr>`;
+    const three = (k, xs) => xs.map((x, j) => `<td class="num" data-k="${k}${['0', '1', 'd'][j]}">${esc(x)}</td>`).join('');
     if (d.compare) {
-      const [a, b] = d.compare.labels;
-      h += `<h4>before → after</h4><table id="compare"><tr><td></td><td class="num">${esc(a)}</td><td class="num">${esc(b)}</td><td class="num">Δ</td></tr>` +
-        ['data', 'grad'].map((k) => `<tr><td>${k}</td>` + d.compare[k].map((x, j) => `<td class="num" data-k="${k}${['0', '1', 'd'][j]}">${esc(x)}</td>`).join('') + '</tr>').join('') +
-        '</table><p class="hint">Below: the differences (after − before) of this node, its inputs and its uses.</p>';
+      h += `<h4>before → after</h4><table id="compare">${frames(d.compare)}` +
+        ['data', 'grad'].map((k) => `<tr><td>${k}</td>${three(k, d.compare[k])}</tr>`).join('') +
+        `</table><p class="hint">before: ${esc(d.compare.labels[0])}; after: ${esc(d.compare.labels[1])}. ` +
+        'Inputs: differences (Δ = after − before); uses: all three.</p>';
     }
     if (d.source) {
       const what = d.source.script ? `your script, ${esc(d.source.file)}:${d.source.line} in ${esc(d.source.function)}()` :
@@ -62,7 +66,7 @@
         (d.source.grad_at ? `<p class="hint">its derivative is written at ${esc(d.source.grad_at)}</p>` : '');
     }
     if (d.inputs.length) {
-      h += `<h4>inputs: local derivative d out / d in</h4><table id="inputs"><tr><td>input</td><td class="num">local</td><td class="num">contribution</td></tr>`;
+      h += `<h4>inputs: ${D}local derivative d out / d in</h4><table id="inputs"><tr><td>input</td><td class="num">${D}local</td><td class="num">${D}contribution</td></tr>`;
       for (const x of d.inputs) {
         h += `<tr><td><a ${nodeLink(x)}>${esc(x.label)}</a></td><td class="num" data-k="local">${esc(x.local)}</td>` +
              `<td class="num" data-k="contrib">${esc(x.contrib)}</td></tr>`;
@@ -71,7 +75,20 @@
     }
     h += `<h4>uses: grad = Σ contributions (${d.n_uses})</h4>`;
     if (d.is_loss) h += '<p>The loss: backward starts here with grad 1.</p>';
-    if (d.uses.length) {
+    if (d.uses.length && d.compare) {
+      // each frame's sum against its own grad; the Δ column's rounded differences are never summed
+      const c = d.compare;
+      h += `<table id="uses">${frames(c).replace('<td></td>', '<td>used by</td>')}`;
+      d.uses.forEach((u, k) => {
+        h += `<tr><td><a ${nodeLink(u)} title="${esc(u.path)}">${esc(u.label)}</a></td>${three('contrib', c.uses[k])}</tr>`;
+      });
+      if (d.n_uses > d.uses.length) h += `<tr><td colspan="4">… ${d.n_uses - d.uses.length} more</td></tr>`;
+      h += `<tr class="sum"><td>Σ</td>${three('sum', c.sums)}</tr><tr><td>grad</td>${three('grad', c.grad)}</tr></table>` +
+        ['before', 'after'].map((f, j) => `<p class="${c.sum_is_grad[j] ? 'ok' : 'bad'}" data-k="check${j}">${f}: ` +
+          `${c.sum_is_grad[j] ? 'Σ = grad, exactly' : 'Σ ≠ grad'}</p>`).join('') +
+        '<p class="hint">Δ of Σ = Σ after − Σ before; the Δ column, each difference rounded on its own, ' +
+        'adds up to Δgrad only to rounding.</p>';
+    } else if (d.uses.length) {
       h += `<table id="uses"><tr><td>used by</td><td class="num">local</td><td class="num">contribution</td></tr>`;
       for (const u of d.uses) {
         h += `<tr><td><a ${nodeLink(u)} title="${esc(u.path)}">${esc(u.label)}</a></td>` +
