@@ -45,7 +45,7 @@ class View:
     folded: object
     digraph: object                 # graphviz.Digraph
     options: dict = field(default_factory=dict)
-    fields: dict = field(default_factory=dict)     # node name -> (data field, grad field), as drawn
+    fields: dict = field(default_factory=dict)     # node name -> {'data', 'grad', 'norm'} texts, as drawn
 
     @property
     def source(self):

@@ -62,8 +62,9 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     annotate: {node id: text} written on the scalar node as one more field (the
     failure picture's "found | should be"); red_edges: {(child id, parent id)} drawn red;
     list_missing: name highlighted ids outside the view in the notes (else one count);
-    fields: a dict to fill with {node name: (data field, grad field)} of every scalar and
-    summary node, as drawn (labels.value_fields: what the frame player rewrites)."""
+    fields: a dict to fill with {node name: {'data', 'grad'[, 'norm']} texts} of every scalar and
+    summary node, and {'grad': its grad line} of a heat-map, as drawn (labels.drawn_fields,
+    heatmap.grad_line: what the frame player rewrites)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
     if missing and not list_missing:
@@ -105,7 +106,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                     emit(c, item)
             elif item.kind == 'matrix':
                 anchors[item.name] = heatmap_cluster(container, trace, item, sel.matrix,
-                                                     reasons.get(item.name, ()))
+                                                     reasons.get(item.name, ()), fields)
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
@@ -256,7 +257,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
         if fields is not None:
-            fields[node.name] = labels.value_fields(trace, node)
+            fields[node.name] = labels.drawn_fields(trace, node)
     else:
         attrs = dict(NODE_CLASS['group'])
         shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
@@ -267,7 +268,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
         if fields is not None:
-            fields[node.name] = labels.value_fields(trace, node, fig, share)
+            fields[node.name] = labels.drawn_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
     if feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
