@@ -99,13 +99,18 @@ def test_bad_api_requests(server, path, status, words):
     assert got == status and words in body['error']
 
 
-def test_a_view_over_the_budget_is_refused_with_its_counts(server):
+def test_a_view_too_big_to_lay_out_in_time_opens_smaller_and_says_so(server):
+    """q opened to scalars: at least 823 nodes, over what lays out in time (600): drawn with q
+    folded, a note that says so and how to draw it anyway (the budget box: a control that exists)."""
     status, body = get_json(server, '/api/view?level=vector&expand=pos4/layer0/attn/q')
-    assert status == 422
-    assert body['nodes'] > 150 and body['budget'] == 150
-    # refused before folding: fold's node_floor is already over the budget
-    assert f"this view has at least {body['nodes']} nodes" in body['error'] and 'one head or one role' in body['error']
-    assert 'refused before drawing' in body['error']
+    assert status == 200 and body['url'] == 'level=vector' and body['state']['expand'] == []
+    assert body['fallback'].startswith('pos4/layer0/attn/q opened to scalars would draw at least 823 nodes, more '
+                                       'than the 600 the explorer lays out in time: it stayed folded (type 823 or '
+                                       'more in the budget box')
+    assert 'Settings' not in body['fallback']
+    # asked for, it draws: the budget box's own figure is the ceiling then
+    status, body = get_json(server, '/api/view?level=vector&expand=pos4/layer0/attn/q&budget=900')
+    assert status == 200 and body['fallback'] is None and body['stats']['nodes'] > 600
 
 
 @pytest.mark.parametrize('host', ['evil.example:80', 'evil.example', '127.0.0.1', '127.0.0.1:1', '', None])
@@ -221,7 +226,8 @@ def test_state_round_trips_through_the_query_string():
     assert st.parse(st.canonical(s)) == s
     assert st.canonical(st.parse('')) == ''
     assert st.build_kwargs(s) == {'layer': 0, 'head': 2, 'token': 3, 'level': 'auto', 'budget': 150,
-                                  'edge_budget': 400, 'expand': ('pos3/layer0/attn/head2/q',), 'edge_grads': True}
+                                  'edge_budget': 400, 'expand': ('pos3/layer0/attn/head2/q',), 'edge_grads': True,
+                                  'aspect': 'auto'}
 
 
 def test_frames_of_a_view_state(server):
@@ -455,9 +461,11 @@ def test_overlay_magnitudes_are_the_largest_grad_and_grad_times_data(server):
             assert d['mag'] == [abs(trace.grad[i]), abs(trace.grad[i] * trace.data[i])]
 
 
-def test_a_view_over_budget_by_the_floor_is_refused_before_folding(server):
+def test_a_view_over_budget_by_the_floor_opens_at_the_coarser_level_that_fits(server):
     status, body = get_json(server, '/api/view?view=layer&layer=0&level=scalar')
-    assert status == 422 and 'refused before drawing' in body['error'] and body['nodes'] > 5000
+    assert status == 200 and body['state']['level'] == 'vector' and body['url'] == 'view=layer&layer=0&level=vector'
+    assert body['fallback'].startswith('level scalar would draw at least 37,217 nodes')
+    assert 'shown at level vector' in body['fallback']
 
 
 @pytest.fixture(scope='module')

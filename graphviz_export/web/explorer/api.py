@@ -13,9 +13,10 @@ a click on a node opens, and the side panel's details of a scalar), links.py (th
 each tab, chip, control, crumb and click of the page leads to: the `links` of a view).
 
 Every endpoint parses its query with state.py; bad input raises ApiError(400)
-with a one-line message, a view over its budget ApiError(422) with the counts
-and a suggestion (refused before building when fold's node_floor already says
-so). Views are drawn by build_view/render_view (the one folding
+with a one-line message (/api/view adds the nearest view that draws: fallback.py); a view
+over what lays out in time ApiError(422) with the counts and a suggestion (refused before
+building when fold's node_floor already says so), which /api/view answers with the nearest
+smaller view instead, and a note (fallback.py). Views are drawn by build_view/render_view (the one folding
 implementation) and kept in an LRU keyed by (recording, view state), so a view
 seen before costs a dictionary look-up.
 """
@@ -42,6 +43,7 @@ from ...steps.frames import frames
 from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
+from . import fallback
 from .clicks import node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, view_links
@@ -109,7 +111,8 @@ class Api:
             raise _bad(e) from None
 
     def _refuse_early(self, trace, kwargs, state):
-        """422 before folding when fold's cheap lower bound (node_floor) is already over the budget."""
+        """422 before folding when fold's cheap lower bound (node_floor) is already over what the
+        explorer lays out in time (fallback.ceiling: a view over the budget but not over that draws)."""
         level = kwargs['level']
         if level in ('auto', 'block'):
             return          # auto picks a level that fits; block is the coarsest there is
@@ -117,7 +120,7 @@ class Api:
                                      'function', 'line', 'document') if k in kwargs}
         sel = select(trace, **sk)
         floor = node_floor(trace, sel, level, expanded_ids(trace, sel, list(kwargs['expand'])))
-        if floor > kwargs['budget']:
+        if floor > fallback.ceiling(state)[0]:
             raise ApiError(422, f"this view has at least {floor} nodes, over the budget of {kwargs['budget']} "
                                 f"nodes (refused before drawing it); {self._suggest(state)}",
                            nodes=floor, edges=None, budget=kwargs['budget'], ebudget=kwargs['edge_budget'])
@@ -147,7 +150,8 @@ class Api:
             except InputError as e:
                 raise _bad(e) from None
             s = view.stats
-            if not s['fits']:
+            most_nodes, most_edges = fallback.ceiling(state)
+            if s['nodes'] > most_nodes or s['edges'] > most_edges:
                 raise ApiError(422, f"this view has {s['nodes']} nodes and {s['edges']} edges, over the budget "
                                f"of {s['budget']} nodes and {s['edge_budget']} edges; {self._suggest(state)}",
                                nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
@@ -176,10 +180,33 @@ class Api:
     def _suggest(state):
         if state['expand']:
             return ("expand one head or one role at a time (e.g. open the head first), "
-                    "or raise the node budget in Settings")
+                    "or raise the number in the budget box")
         if state['level'] == 'scalar':
-            return "choose level vector or block, or raise the node budget in Settings"
-        return "choose level block, a single position, or raise the node budget in Settings"
+            return "choose vector or block in the level menu, or raise the number in the budget box"
+        return "choose block in the level menu, a single position, or raise the number in the budget box"
+
+    def _fitted(self, state):
+        """(the state drawn, a note or None, _entry's answer): `state` itself when it draws in time,
+        else the nearest smaller view that does (fallback.smaller), with a note saying so."""
+        try:
+            return state, None, self._entry(state)
+        except ApiError as e:
+            if e.status != 422:
+                raise
+            refusal = e
+        _, trace = self._trace(state)
+        try:
+            kwargs = st.build_kwargs(state)
+        except st.StateError as e:
+            raise _bad(e) from None
+        nodes = refusal.body.get('nodes') or 0
+        for candidate, note in fallback.smaller(trace, state, kwargs, nodes):
+            try:
+                return candidate, note, self._entry(candidate)
+            except ApiError as e:
+                if e.status != 422:
+                    raise
+        raise refusal
 
     # -- what each visible node does when clicked ----------------------------------------------
     # -- endpoints -------------------------------------------------------------------------------
@@ -219,9 +246,20 @@ class Api:
                 'step': rf.get('step'), 'functions': trace.functions(), 'lines': lines}
 
     def view(self, query):
+        """The view a query asks for; one too big opens smaller (fallback.smaller, its `fallback`
+        note says how); one that cannot be shown as written is a 400 whose body also names the
+        nearest view that can (`fallback`: its URL, `note`: fallback.nearest)."""
+        try:
+            return self._view(query)
+        except ApiError as e:
+            if e.status == 400:
+                e.body.update(fallback.nearest(self._fitted, (ApiError, InputError), query, e.body['error']))
+            raise
+
+    def _view(self, query):
         state, _ = self._parse(query)
         t0 = time.perf_counter()
-        key, trace, entry, cached = self._entry(state)
+        state, note, (key, trace, entry, cached) = self._fitted(state)
         if key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
@@ -236,7 +274,7 @@ class Api:
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
-                'crumbs': trail, 'cached': cached,
+                'crumbs': trail, 'cached': cached, 'fallback': note,
                 'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
 
