@@ -1,6 +1,7 @@
 """The explorer's server over real HTTP on 127.0.0.1: validation, Host check, static files, recovery."""
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -277,9 +278,14 @@ def test_frames_take_the_mode_from_the_state_and_refuse_a_comparison(server, tmp
     status, f = get_json(server, '/api/frames?view=node&node=loss&depth=1&level=auto&mode=forward&frame=3')
     assert status == 200 and f['mode'] == 'forward'
     status, f = get_json(server, '/api/frames?token=4')
-    groups = [d for d in f['nodes'].values() if d['kind'] != 'scalar']
-    assert groups and all(d['label'].startswith(('pos4', 'layer0.', 'wte', 'wpe', 'lm_head', 'loss'))
-                          or '/' in d['label'] for d in groups)      # groups named by their scope path
+    status, v = get_json(server, '/api/view?token=4')
+    groups = {n: d for n, d in f['nodes'].items() if d['kind'] != 'scalar'}
+    # groups named in words, as the picture titles them, and by their scope path; never by a node id
+    assert groups and all(d['label'].endswith(f"({v['nodes'][n]['path']})") or d['label'] == v['nodes'][n]['path']
+                          for n, d in groups.items())
+    assert not any(re.search(r'\bg\d+\b', d['label']) for d in groups.values())
+    embed = next(d for n, d in groups.items() if v['nodes'][n]['path'] == 'pos4/embed')
+    assert embed['label'] == 'embed (pos4/embed)'                   # as the block view's picture titles it
     status, body = get_json(server, '/api/frames?cmp=steps:2')
     assert status == 400 and 'leave compare' in body['error']
 
@@ -787,7 +793,7 @@ def test_every_page_script_is_loaded_served_and_at_most_600_lines(server):
     assert '<script>' not in html                        # the CSP allows no inline script
     web = Path(files('graphviz_export.web'))
     sizes = {p.relative_to(web).as_posix(): len(p.read_text().splitlines()) for p in sorted(web.rglob('*.js'))}
-    shared = {'stepper.js', 'format.js'}                 # web/static/: the player and the one escape/format
+    shared = {'stepper.js', 'format.js', 'viewbox.js'}   # web/static/: the player, the one escape/format, the camera
     assert {n for n in sizes if n.startswith('explorer/static/')} == {f'explorer/static/{n}' for n in loaded} - {
         f'explorer/static/{n}' for n in shared}
     assert all(f'static/{n}' in sizes and n in loaded for n in shared)

@@ -39,9 +39,11 @@ import math
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
+from microgpt.recording.scopes import scope_path
 
 from ..draw.heatmap import grad_rows
 from ..draw.ids import edge_id, node_id
+from ..draw.labels import group_title
 from .edge_labels import place_edge_labels
 from .frame_texts import add_node_fields, edge_text
 
@@ -170,13 +172,18 @@ def _owner(folded):
     return owner
 
 
-def _node_info(trace, n, matrix=None):
+def _node_info(trace, n, folded):
+    """A node's entry: its kind, side and name in words (a scalar's Trace.name; a summary's title and
+    scope, 'x + residual (pos4/layer0/mlp/residual)', as the picture titles it: labels.group_title)."""
     d = {'kind': n.kind, 'side': n.side}
+    matrix = folded.selection.matrix
     if n.kind == 'scalar':
         i = n.ids[0]
         d.update(id=i, label=trace.name(i), data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
     else:
-        d.update(ops=len(n.ids), values=len(n.values))
+        title = matrix if n.kind == 'matrix' else group_title(n, folded.level, trace)
+        path = scope_path(n.scope)
+        d.update(ops=len(n.ids), values=len(n.values), label=title if not path or title == path else f'{title} ({path})')
     if n.kind == 'matrix' and matrix is not None:
         # the heat-map's grad column: its colours are the grads, hidden until the matrix's frame
         d['parts'] = [node_id(r) for r in grad_rows(trace, n, matrix)]
@@ -253,7 +260,7 @@ def _backward(trace, folded, seq):
     books = ledgers(trace, folded, seq, groups=False)
     info = {}
     for name in seq:
-        d = _node_info(trace, nodes[name], folded.selection.matrix)
+        d = _node_info(trace, nodes[name], folded)
         d['frame'] = frame_of[name]
         if name in books:
             d['ledger'] = books[name][nodes[name].ids[0]]
@@ -389,7 +396,7 @@ def _forward(trace, folded, seq):
         waiting = []
     info = {}
     for name in seq:
-        d = _node_info(trace, nodes[name], folded.selection.matrix)
+        d = _node_info(trace, nodes[name], folded)
         d['frame'] = frame_of[name]
         info[name] = d
     return {'format': FORMAT, 'version': VERSION, 'mode': 'forward', 'order': seq,

@@ -40,7 +40,7 @@ from ...fold import expanded_ids, node_floor
 from ...select import select
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.frames import frames
-from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
+from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
 from . import fallback
@@ -314,9 +314,6 @@ class Api:
                     got = frames(entry['view'], mode, entry['svg'])
                 except InputError as e:
                     raise _bad(e) from None
-                for name, d in got['nodes'].items():     # groups: their scope path, as the page names them
-                    if 'label' not in d and entry['nodes'].get(name, {}).get('path'):
-                        d['label'] = entry['nodes'][name]['path']
                 entry['frames'][mode] = got
         return got
 
@@ -354,6 +351,7 @@ class Api:
         except InputError as e:
             raise _bad(e) from None
         rows = upd['rows']
+        heat = delta_heatmap(trace, entry['view'], rows)      # a matrix view: Δvalue as its heat-map
         if paging['matrix'] is not None and paging['matrix'] not in trace.param_shapes:
             raise ApiError(400, f"matrix {paging['matrix']!r} is not a parameter matrix of this model; "
                                 f"matrices: {', '.join(trace.param_names)}")
@@ -375,7 +373,7 @@ class Api:
         upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
                    **{k: paging[k] for k in ('matrix', 'sort', 'offset', 'limit')},
                    largest=None if largest is None else largest['name'],
-                   nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html)
+                   nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html, heat=heat)
         return upd
 
     @staticmethod

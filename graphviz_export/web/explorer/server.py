@@ -63,7 +63,7 @@ LINGER = 0.5            # s: reading what a client still sends after the server 
 
 # the step-through player, escape and number format are shared with the tours (graphviz_export/web/static):
 # served from there, not copied
-SHARED = {'graphviz_export.web': ('format.js', 'stepper.js', 'stepper.css')}
+SHARED = {'graphviz_export.web': ('format.js', 'stepper.js', 'stepper.css', 'viewbox.js')}
 
 
 def _assets():
