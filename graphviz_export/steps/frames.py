@@ -8,12 +8,18 @@ backward  reverse topological order of the visible graph, the loss (or the view'
           outputs, whose grads come from outside it) first. Frame k: the node
           whose grad has just become final, and the edges that carry that grad to
           its inputs, each labelled `local x upstream = contribution`.
-forward   topological order: frame k is the node whose value has just appeared,
-          and the edges that brought its inputs.
+forward   the data's order: frame k is the computed node whose value has just
+          appeared (topological order, the first made first: the embedding), and
+          the edges that brought its inputs; the sources it reads (parameters,
+          cached keys and values, constants) are lit with it, at their first read
+          ('with'), never in a run of leaves before any computation.
 
 Folded nodes are honest sums: an edge standing for N scalar edges carries the
-sum of their N contributions (in the order backward added them), and its
-`local` is given only when both ends are scalars (d dst / d src, summed over its
+sum of their N contributions (in the order backward added them), and, since a
+sum can cancel (a softmax's gradients into its logits sum to ~1e-17), the norm
+of what each source member received and whether their signs agree ('norm',
+'signs', 'note'; its label says a figure that cannot cancel: frame_texts.edge_text);
+its `local` is given only when both ends are scalars (d dst / d src, summed over its
 edges: x*x gives 2x). A node used several times has a ledger: one entry per
 scalar contribution it received, in the order the engine added them (its parents'
 backward ranks), tagged with the frame at which it arrives (-1: from outside the

@@ -69,10 +69,11 @@
     function set(v, animate) {
       size = measure();
       stop();
-      if (!animate || !size.w) { apply(v); return; }
+      var ms = root.MicrogptCamera.animateMs;
+      if (!animate || !size.w || !ms) { apply(v); return; }
       var from = Object.assign({}, vb), t0 = performance.now();
       var tick = function (now) {
-        var t = Math.min(1, (now - t0) / ANIMATE_MS), e = t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2;
+        var t = Math.min(1, (now - t0) / ms), e = t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2;
         apply({x: from.x + (v.x - from.x) * e, y: from.y + (v.y - from.y) * e,
                w: from.w + (v.w - from.w) * e, h: from.h + (v.h - from.h) * e});
         anim = t < 1 ? {id: requestAnimationFrame(tick), to: v} : null;
@@ -218,5 +219,6 @@
     return {must: must, want: boxOf(svg, ends.concat(labels))};
   }
 
-  root.MicrogptCamera = {attach: attach, boxOf: boxOf, union: union, bindPointer: bindPointer, frameBoxes: frameBoxes};
+  root.MicrogptCamera = {attach: attach, boxOf: boxOf, union: union, bindPointer: bindPointer, frameBoxes: frameBoxes,
+                         animateMs: ANIMATE_MS};    // 0: every move at once (a test measuring each frame)
 })(typeof window !== 'undefined' ? window : this);

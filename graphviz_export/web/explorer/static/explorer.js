@@ -133,8 +133,10 @@
       await partsIn;
       P.reveal = null;
       const fb = e.body ? e.body.fallback : undefined;
-      // never a blank page: the nearest view the server can show, or the page's default one
-      if (typeof fb === 'string' && fb !== q && mine === loading) {
+      // a link opened (a reload, a shared URL) that cannot be shown: never a blank page, but the
+      // nearest view the server can show (else the default one), and a note; with a view on screen,
+      // a refused change keeps it and says why
+      if (typeof fb === 'string' && fb !== q && mine === loading && !P.view) {
         pending = {url: fb, note: e.body.note || e.message};
         history.replaceState(null, '', '?' + fb);
         return load(fb);
