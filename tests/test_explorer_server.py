@@ -100,6 +100,18 @@ def test_bad_api_requests(server, path, status, words):
     assert got == status and words in body['error']
 
 
+def test_a_link_that_cannot_be_shown_names_the_nearest_view_that_can(server):
+    """A 400 on /api/view still says where the page may go (never a blank page): a bad position
+    keeps the rest of the link; a checkpoint not offered is dropped, never opened."""
+    status, body = get_json(server, '/api/view?token=99&level=vector')
+    assert status == 400 and body['fallback'] == 'level=vector'
+    assert body['note'].startswith('this link cannot be shown as written (position 99 is not in this trace')
+    status, body = get_json(server, '/api/view?ckpt=/etc/passwd&token=2&level=vector')
+    assert status == 400 and "'/etc/passwd' is not a checkpoint this server offers" in body['error']
+    assert body['fallback'] == 'token=2&level=vector' and '/etc/passwd' in body['note']
+    assert get_json(server, '/api/view?' + body['fallback'])[0] == 200
+
+
 def test_a_view_too_big_to_lay_out_in_time_opens_smaller_and_says_so(server):
     """q opened to scalars: at least 823 nodes, over what lays out in time (600): drawn with q
     folded, a note that says so and how to draw it anyway (the budget box: a control that exists)."""

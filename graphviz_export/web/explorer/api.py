@@ -253,8 +253,13 @@ class Api:
             return self._view(query)
         except ApiError as e:
             if e.status == 400:
-                e.body.update(fallback.nearest(self._fitted, (ApiError, InputError), query, e.body['error']))
+                e.body.update(self.nearest(query, e.body['error']))
             raise
+
+    def nearest(self, query, error):
+        """{'fallback': URL, 'note': text} of the nearest view to `query` that draws (fallback.nearest);
+        `error`: why the link as written was refused."""
+        return fallback.nearest(self._fitted, (ApiError, InputError), query, error)
 
     def _view(self, query):
         state, _ = self._parse(query)

@@ -10,10 +10,11 @@ control that exists (the level menu, the budget box, the tabs):
   and the rest folded, then without it; then the next coarser level; then block level.
 - Cannot be shown as written (a 400: a field that does not parse, a position, head or parameter
   the trace lacks, a pattern that matches nothing, a checkpoint not offered). `nearest` finds the
-  closest state that draws: the fields that do not parse dropped, then, until one draws, the
-  expansions and the block opened, the selection, search and comparison, the view's own place
-  (the token view of the last position) and last the recording (the server's own). The API still
-  answers 400 with its one-line error, and adds `fallback` (that state's URL) and `note`.
+  closest state that draws: the fields that do not parse dropped, then one field at a time back
+  at its default, then, until one draws, the expansions and the block opened, the selection,
+  search and comparison, the view's own place (the token view of the last position) and last the
+  recording (the server's own). The API still answers 400 with its one-line error, and adds
+  `fallback` (that state's URL) and `note`.
 
 The figures behind LAYOUT_NODES (python -m benchmarks.bench_lecture prints them; 2-core machine):
 one head at one position at scalar level (175 nodes, 214 edges) lays out in 0.13 s native /
@@ -124,6 +125,8 @@ def nearest(fitted, refused, query, error):
     raises one of the exceptions `refused`; `error` is the refusal's one line."""
     state, _ = lenient(query)
     tried = [dict(state)]
+    # first each field alone back at its default (a bad position keeps the link's level and the rest)
+    tried += [dict(state, **{f: st.DEFAULTS[f]}) for fields in RELAX for f in fields if state[f] != st.DEFAULTS[f]]
     for fields in RELAX:
         state = dict(state, **{f: st.DEFAULTS[f] for f in fields})
         tried.append(dict(state))

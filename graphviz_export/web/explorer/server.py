@@ -290,7 +290,14 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = parts.path, parts.query
         if path.startswith('/api/'):
-            self._api(path, self.server.checkpoints.rewrite(query))
+            try:
+                rewritten = self.server.checkpoints.rewrite(query)
+            except ApiError as e:     # a link naming a checkpoint not offered: still the nearest view that draws
+                if path == '/api/view':
+                    e.body.update(self.server.api.nearest(self.server.checkpoints.rewrite(query, drop=True),
+                                                          e.body['error']))
+                raise
+            self._api(path, rewritten)
             return
         asset = self.server.assets.get(path)
         if asset is None:

@@ -7,6 +7,7 @@
   const $ = P.$;
   const READABLE = 11;               // px: the font size a fresh view opens at (when fit is smaller)
   const PRESENT_PX = 16.5;           // px: presentation mode's smallest node text (P.presenting: present.js)
+  const FOLLOW_PX = 7;               // px: following a frame zooms out no further (unless the user did)
   let cam = null;                    // the camera of the SVG on screen
 
   // the camera buttons sit over the canvas's top edge (hidden in presentation mode)
@@ -59,9 +60,11 @@
   // the smallest scale (px per unit) the camera may take: presentation mode keeps every node text,
   // even a running sum shrunk to fit its field (P.textShrink: the step-through's frames), at 16 px
   function minScale() {
-    if (!(P.presenting && P.presenting()) || !P.svg) return 0;
+    if (!P.svg || !cam) return 0;
     const units = Math.min(fontUnits(true) || Infinity, fontUnits(false) * (P.textShrink ? P.textShrink() : 1));
-    return isFinite(units) && units > 0 ? PRESENT_PX / units : 0;
+    if (!isFinite(units) || units <= 0) return 0;
+    if (P.presenting && P.presenting()) return PRESENT_PX / units;
+    return Math.min(FOLLOW_PX / units, cam.prefer() || Infinity);     // the user's own zoom out stands
   }
   // zoom in (never out) until the font is readable, centred on p (viewBox coordinates)
   function readableAt(p) {
