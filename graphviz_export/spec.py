@@ -23,6 +23,10 @@ from microgpt.recording.cells import MAX_SPEC, TraceQueryError, parse_param
 KINDS = ('document', 'token', 'layer', 'head', 'param', 'node', 'function', 'line')
 LEVELS = ('auto', 'scalar', 'vector', 'block')
 DIRECTIONS = ('both', 'ancestors', 'descendants')
+# the screen shape a view is laid out for: 'auto' lays out left to right when that fits a 16:9
+# projection at readable size (draw/page.py), else top to bottom; a shape picks the direction
+# whose layout fills that shape best (presentation mode asks for its screen's)
+ASPECTS = ('auto', '16:9', '16:10', '4:3', '3:4')
 DEFAULT_LEVEL = 'auto'
 DEFAULT_BUDGET = 150        # visible nodes (references included, but those between a vector view's rows) that level auto allows
 DEFAULT_EDGE_BUDGET = 400   # drawn edges that level auto allows (edges make `dot` slow)
@@ -73,11 +77,12 @@ class ViewSpec:
     edge_budget: int = DEFAULT_EDGE_BUDGET
     expand: tuple = ()          # scope patterns shown at scalar level inside a coarser view
     edge_grads: bool = False    # label edges with local derivative and contribution
+    aspect: str = ASPECTS[0]    # the screen shape the layout is for (ASPECTS)
 
     def kwargs(self):
         """build_view's keyword arguments."""
         fold = dict(level=self.level, budget=self.budget, edge_budget=self.edge_budget, expand=self.expand,
-                    edge_grads=self.edge_grads)
+                    edge_grads=self.edge_grads, aspect=self.aspect)
         kind = self.kind
         if kind is None:
             return {**{f: getattr(self, f) for f in QUERY}, **fold}
@@ -149,6 +154,10 @@ FIELDS = {f.name: f for f in (
     Field('expand', 'patterns', help="Show a scope at scalar level inside a coarser view, e.g. "
                                      "'pos4/layer0/attn/head2/*'; repeatable."),
     Field('edge_grads', 'flag', help='Label edges with local derivative and gradient contribution.'),
+    Field('aspect', 'choice', choices=ASPECTS,
+          help='The screen shape to lay the view out for: auto (left to right when that fits a 16:9 '
+               'projection at readable size, else top to bottom), or a shape, e.g. 16:9: the direction '
+               'whose layout fills it best.'),
 )}
 
 

@@ -26,7 +26,7 @@ from .fold import fold
 from .fold.summary import figures, op_counts
 from .options import DEFAULT_RENDERER, DEFAULT_TIMEOUT
 from .select import select
-from .spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, DIRECTIONS, check_options
+from .spec import ASPECTS, DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, DIRECTIONS, check_options
 
 
 class ViewLayoutTimeout(_render.LayoutTimeout):
@@ -45,7 +45,7 @@ class View:
     folded: object
     digraph: object                 # graphviz.Digraph
     options: dict = field(default_factory=dict)
-    fields: dict = field(default_factory=dict)     # node name -> (data field, grad field), as drawn
+    fields: dict = field(default_factory=dict)     # node name -> {'data', 'grad', 'norm'} texts, as drawn
 
     @property
     def source(self):
@@ -92,7 +92,7 @@ class View:
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction=DIRECTIONS[0], level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
                expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
-               document=False):
+               document=False, aspect=ASPECTS[0]):
     """Select, fold and draw one view of `trace`.
 
     What to show (by precedence): document=True (every op of the document: the
@@ -106,7 +106,8 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
 
     level: 'auto' (finest that fits budget nodes and edge_budget edges), 'scalar',
     'vector' or 'block'. expand: scope patterns kept at scalar level.
-    edge_grads: label edges with local derivative and contribution.
+    edge_grads: label edges with local derivative and contribution. aspect: the screen
+    shape to lay it out for ('auto', '16:9', ...: graphviz_export.spec.ASPECTS).
     highlight: {node id: reason}, outlined in red; notes: lines for a note box.
     The options and their limits are graphviz_export.spec's (a ViewSpec gives them:
     build_view(trace, **spec.kwargs())). Raises TraceQueryError when the trace has no
@@ -114,15 +115,15 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     """
     check_options(token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
                   level=level, budget=budget, edge_budget=edge_budget, expand=expand, edge_grads=edge_grads,
-                  function=function, line=line)
+                  function=function, line=line, aspect=aspect)
     sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
                  direction=direction, function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
     fields = {}
     g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend,
-             fields=fields)
+             fields=fields, aspect=aspect)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
-               'edge_grads': edge_grads}
+               'edge_grads': edge_grads, 'aspect': aspect}
     return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options, fields=fields)
 
 
@@ -130,7 +131,7 @@ def file_name(view, fmt):
     """A default output file name, readable and distinct per view: 'emma-token4.svg'
     (level auto), 'emma-token4-scalar.svg', 'emma-layer0-head1-token3.svg',
     'emma-layer0.attn_wq-3-5.svg' (a cell), 'emma-wte.svg', 'emma-node4711.svg';
-    '-expand' and '-edge-grads' mark those options. A trace recorded from a script
+    '-expand', '-edge-grads' and '-16x9' (an aspect) mark those options. A trace recorded from a script
     is named after the script."""
     meta = view.trace.meta
     stem = meta.get('doc') or Path(meta.get('recorded_from', {}).get('script') or 'trace').stem
@@ -142,6 +143,8 @@ def file_name(view, fmt):
         parts.append('expand')
     if options.get('edge_grads'):
         parts.append('edge-grads')
+    if options.get('aspect', 'auto') != 'auto':
+        parts.append(options['aspect'].replace(':', 'x'))
     return f"{'-'.join(parts)}.{fmt}"
 
 

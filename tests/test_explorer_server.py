@@ -1,6 +1,7 @@
 """The explorer's server over real HTTP on 127.0.0.1: validation, Host check, static files, recovery."""
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -99,13 +100,30 @@ def test_bad_api_requests(server, path, status, words):
     assert got == status and words in body['error']
 
 
-def test_a_view_over_the_budget_is_refused_with_its_counts(server):
+def test_a_link_that_cannot_be_shown_names_the_nearest_view_that_can(server):
+    """A 400 on /api/view still says where the page may go (never a blank page): a bad position
+    keeps the rest of the link; a checkpoint not offered is dropped, never opened."""
+    status, body = get_json(server, '/api/view?token=99&level=vector')
+    assert status == 400 and body['fallback'] == 'level=vector'
+    assert body['note'].startswith('this link cannot be shown as written (position 99 is not in this trace')
+    status, body = get_json(server, '/api/view?ckpt=/etc/passwd&token=2&level=vector')
+    assert status == 400 and "'/etc/passwd' is not a checkpoint this server offers" in body['error']
+    assert body['fallback'] == 'token=2&level=vector' and '/etc/passwd' in body['note']
+    assert get_json(server, '/api/view?' + body['fallback'])[0] == 200
+
+
+def test_a_view_too_big_to_lay_out_in_time_opens_smaller_and_says_so(server):
+    """q opened to scalars: at least 823 nodes, over what lays out in time (600): drawn with q
+    folded, a note that says so and how to draw it anyway (the budget box: a control that exists)."""
     status, body = get_json(server, '/api/view?level=vector&expand=pos4/layer0/attn/q')
-    assert status == 422
-    assert body['nodes'] > 150 and body['budget'] == 150
-    # refused before folding: fold's node_floor is already over the budget
-    assert f"this view has at least {body['nodes']} nodes" in body['error'] and 'one head or one role' in body['error']
-    assert 'refused before drawing' in body['error']
+    assert status == 200 and body['url'] == 'level=vector' and body['state']['expand'] == []
+    assert body['fallback'].startswith('pos4/layer0/attn/q opened to scalars would draw at least 823 nodes, more '
+                                       'than the 600 the explorer lays out in time: it stayed folded (type 823 or '
+                                       'more in the budget box')
+    assert 'Settings' not in body['fallback']
+    # asked for, it draws: the budget box's own figure is the ceiling then
+    status, body = get_json(server, '/api/view?level=vector&expand=pos4/layer0/attn/q&budget=900')
+    assert status == 200 and body['fallback'] is None and body['stats']['nodes'] > 600
 
 
 @pytest.mark.parametrize('host', ['evil.example:80', 'evil.example', '127.0.0.1', '127.0.0.1:1', '', None])
@@ -221,7 +239,8 @@ def test_state_round_trips_through_the_query_string():
     assert st.parse(st.canonical(s)) == s
     assert st.canonical(st.parse('')) == ''
     assert st.build_kwargs(s) == {'layer': 0, 'head': 2, 'token': 3, 'level': 'auto', 'budget': 150,
-                                  'edge_budget': 400, 'expand': ('pos3/layer0/attn/head2/q',), 'edge_grads': True}
+                                  'edge_budget': 400, 'expand': ('pos3/layer0/attn/head2/q',), 'edge_grads': True,
+                                  'aspect': 'auto'}
 
 
 def test_frames_of_a_view_state(server):
@@ -271,9 +290,14 @@ def test_frames_take_the_mode_from_the_state_and_refuse_a_comparison(server, tmp
     status, f = get_json(server, '/api/frames?view=node&node=loss&depth=1&level=auto&mode=forward&frame=3')
     assert status == 200 and f['mode'] == 'forward'
     status, f = get_json(server, '/api/frames?token=4')
-    groups = [d for d in f['nodes'].values() if d['kind'] != 'scalar']
-    assert groups and all(d['label'].startswith(('pos4', 'layer0.', 'wte', 'wpe', 'lm_head', 'loss'))
-                          or '/' in d['label'] for d in groups)      # groups named by their scope path
+    status, v = get_json(server, '/api/view?token=4')
+    groups = {n: d for n, d in f['nodes'].items() if d['kind'] != 'scalar'}
+    # groups named in words, as the picture titles them, and by their scope path; never by a node id
+    assert groups and all(d['label'].endswith(f"({v['nodes'][n]['path']})") or d['label'] == v['nodes'][n]['path']
+                          for n, d in groups.items())
+    assert not any(re.search(r'\bg\d+\b', d['label']) for d in groups.values())
+    embed = next(d for n, d in groups.items() if v['nodes'][n]['path'] == 'pos4/embed')
+    assert embed['label'] == 'embed (pos4/embed)'                   # as the block view's picture titles it
     status, body = get_json(server, '/api/frames?cmp=steps:2')
     assert status == 400 and 'leave compare' in body['error']
 
@@ -456,9 +480,11 @@ def test_overlay_magnitudes_are_the_largest_grad_and_grad_times_data(server):
             assert d['mag'] == [abs(trace.grad[i]), abs(trace.grad[i] * trace.data[i])]
 
 
-def test_a_view_over_budget_by_the_floor_is_refused_before_folding(server):
+def test_a_view_over_budget_by_the_floor_opens_at_the_coarser_level_that_fits(server):
     status, body = get_json(server, '/api/view?view=layer&layer=0&level=scalar')
-    assert status == 422 and 'refused before drawing' in body['error'] and body['nodes'] > 5000
+    assert status == 200 and body['state']['level'] == 'vector' and body['url'] == 'view=layer&layer=0&level=vector'
+    assert body['fallback'].startswith('level scalar would draw at least 37,217 nodes')
+    assert 'shown at level vector' in body['fallback']
 
 
 @pytest.fixture(scope='module')
@@ -780,7 +806,7 @@ def test_every_page_script_is_loaded_served_and_at_most_600_lines(server):
     assert '<script>' not in html                        # the CSP allows no inline script
     web = Path(files('graphviz_export.web'))
     sizes = {p.relative_to(web).as_posix(): len(p.read_text().splitlines()) for p in sorted(web.rglob('*.js'))}
-    shared = {'stepper.js', 'format.js'}                 # web/static/: the player and the one escape/format
+    shared = {'stepper.js', 'format.js', 'viewbox.js'}   # web/static/: the player, the one escape/format, the camera
     assert {n for n in sizes if n.startswith('explorer/static/')} == {f'explorer/static/{n}' for n in loaded} - {
         f'explorer/static/{n}' for n in shared}
     assert all(f'static/{n}' in sizes and n in loaded for n in shared)

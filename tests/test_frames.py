@@ -1,10 +1,12 @@
 """Frames of a folded view: order, ledgers and edge labels, checked against the Trace's own columns."""
 
 import json
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from graphviz_export.draw.escape import plain, record_field
 from graphviz_export.draw.style import fmt
 from graphviz_export.steps.edge_labels import path_points, place
 from graphviz_export.steps.frame_texts import fitted, shown_at
@@ -115,6 +117,21 @@ def test_every_edge_label_is_the_traces_local_derivative_and_contribution(case):
             for _, _, c in parts:
                 total += c
             assert e['contribution'] == total
+            if e['count'] > 1:      # a folded edge: its norm over the source's members, its signs
+                per = {}
+                for p, k in scalar_edges:
+                    if rank[p] >= 0:
+                        per[trace.child[k]] = per.get(trace.child[k], 0.0) + trace.contrib[k]
+                cs = [c for _, _, c in parts]
+                assert e['norm'] == math.sqrt(math.fsum(v * v for v in per.values()))
+                assert e['signs'] == ('0' if all(c == 0 for c in cs) else '+' if min(cs) >= 0 else
+                                      '-' if max(cs) <= 0 else 'mixed')
+                if 'local' not in e and e['signs'] in ('+', '-'):
+                    rel = '\u2265' if e['signs'] == '+' else '\u2264'
+                    assert e['text'] == f"\u03a3 of {e['count']} = {fmt(total)}, all {rel} 0"
+                elif 'local' not in e and e['signs'] == 'mixed':
+                    assert e['text'] == (f"\u2016{e['count']} contributions\u2016 = {fmt(e['norm'])}, "
+                                         f"{e.get('note', 'signs mixed')}")
             if e['count'] == 1:
                 (p, k), = scalar_edges
                 assert e['local'] == trace.local[k] and e['upstream'] == trace.grad[p]
@@ -125,15 +142,56 @@ def test_every_edge_label_is_the_traces_local_derivative_and_contribution(case):
         assert labelled > 0
 
 
+def test_a_softmax_edge_says_its_gradients_sum_to_0_and_gives_their_norm(recorded_christopher):
+    """logits -> probs at vector level: 27 contributions whose signed sum cancels (~1e-17) would
+    read as 'no gradient reaches the logits'; the label gives their norm, the logits' ‖grad‖."""
+    trace = recorded_christopher
+    view = build_view(trace, token=3, level='vector')
+    fr = frames(view)
+    nodes = {n.name: n for n in view.folded.nodes}
+    [e] = [e for f in fr['frames'] for e in f['edges']
+           if nodes[e['src']].scope.role == 'logits' and nodes[e['dst']].scope.role == 'probs']
+    logits = [i for i in nodes[e['src']].ids if trace.scope_of(i).role == 'logits' and trace.op_name(i) != 'const'
+              and any(trace.scope_of(p).role == 'probs' for p in trace.parents(i))]
+    assert len(logits) == 27 and abs(e['contribution']) < 1e-12 and e['signs'] == 'mixed'
+    norm = math.sqrt(math.fsum(trace.grad[i] ** 2 for i in logits))
+    assert e["norm"] == pytest.approx(norm, rel=1e-12) and norm > 0.01
+    assert e['text'] == f"\u2016{e['count']} contributions\u2016 = {fmt(e['norm'])}, softmax's gradients sum to 0"
+    assert e['note'] == "softmax's gradients sum to 0"
+
+
 def test_forward_order_is_topological(case):
+    """Every computed node after what it reads; a source (a parameter, a cached key, a constant:
+    nothing visible feeds it) is lit at the frame of its first reader, never on a frame of its own."""
     trace, view, _ = case
     fr = frames(view, 'forward')
-    at = {f['node']: f['frame'] for f in fr['frames']}
-    for src, dst in _logical_edges(view.folded):
-        assert at[src] < at[dst]
+    at = {name: d['frame'] for name, d in fr['nodes'].items()}
+    edges = _logical_edges(view.folded)
+    fed = {dst for _, dst in edges}
+    for src, dst in edges:
+        assert at[src] < at[dst] if src in fed else at[src] <= at[dst], (src, dst)
+    for src in {s for s, _ in edges} - fed:
+        assert at[src] == min(at[d] for s, d in edges if s == src), src
+    assert [f['node'] for f in fr['frames']] == [n for n in fr['order'] if n in fed]
+    assert {n for f in fr['frames'] for n in f.get('with', ())} == {s for s, _ in edges} - fed
     scalars = [f for f in fr['frames'] if 'data' in f]
     for f in scalars:
         assert f['data'] == trace.data[fr['nodes'][f['node']]['id']]
+
+
+def test_forward_mode_follows_the_data_from_the_embedding(recorded_christopher):
+    """The token view's first frame is its embedding, lit with wte and wpe (the rows it reads);
+    no frame lights a parameter alone, and each matrix is lit when first read."""
+    view = build_view(recorded_christopher, token=3, level='block')
+    fr = frames(view, 'forward')
+    names = {n.name: n for n in view.folded.nodes}
+    first = fr['frames'][0]
+    assert names[first['node']].scope.block == 'embed'
+    assert sorted(names[w].scope.role for w in first['with']) == ['wpe', 'wte']
+    assert not any(names[f['node']].scope.block == 'params' for f in fr['frames'])
+    wq = next(n for n in names.values() if n.scope.role == 'layer0.attn_wq')
+    reader = fr['frames'][fr['nodes'][wq.name]['frame']]['node']
+    assert names[reader].scope.block == 'attn' and fr['nodes'][reader]['frame'] == 1
 
 
 def test_frames_are_json(recorded_christopher):
@@ -175,12 +233,21 @@ def test_each_grad_field_reads_the_engine_order_sum_of_what_has_arrived(case):
     owner = {i: n.name for n in view.folded.nodes if n.kind != 'ref' for i in n.ids}
     checked = 0
     for d in fr['nodes'].values():
-        if d['kind'] == 'matrix':
-            assert 'fields' not in d                # a heat-map has no data or grad field
+        if d['kind'] == 'matrix':                   # a heat-map: its grad column hidden, its largest |grad| '?'
+            [line] = d['fields']
+            assert line['shown'][0][1].endswith('(max |grad| ?)') and plain(line['drawn']) in view.source
+            assert line['shown'][1] == [d['frame'] + 1, line['drawn']]
+            rows = trace.param_shapes[view.selection.matrix][0]
+            assert d['parts'] == [f'node-{name}_g{r}' for name in [k for k, v in fr['nodes'].items() if v is d]
+                                  for r in range(rows)]
             continue
         if d['kind'] != 'scalar':
-            [field] = d['fields']                   # a summary: unknown until its frame, then as drawn
+            field, norm = d['fields']               # a summary: unknown until its frame, then as drawn
             assert field['shown'] == [[0, 'grad ?'], [d['frame'] + 1, field['drawn']]]
+            word = 'grad here' if field['drawn'].startswith('grad here') else 'grad'
+            assert norm['shown'] == [[0, f'\u2016{word}\u2016 ?'], [d['frame'] + 1, norm['drawn']]]
+            assert norm['drawn'].startswith(f'\u2016{word}\u2016 ')
+            assert record_field(norm['drawn']) in view.source or plain(norm['drawn']) in view.source  # a record, a box
             checked += 1
             continue
         i = d['id']

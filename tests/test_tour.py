@@ -228,3 +228,86 @@ def test_tour_plays_offline_in_chromium(built, tmp_path):
             browser.close()
     assert errors == []
     assert all(u.startswith(('file://', 'data:')) for u in requests), requests
+
+
+def test_a_tour_file_can_open_in_presentation_mode_for_a_screen_shape():
+    tour = parse_tour('present = true\naspect = "4:3"\n[[stop]]\ncaption = "a"\ntoken = 1\n'
+                      '[[stop]]\ncaption = "b"\ntoken = 2\naspect = "16:9"\n')
+    assert tour.present and [s.view['aspect'] for s in tour.stops] == ['4:3', '16:9']     # a stop may set its own
+    with pytest.raises(TourError, match=r"tour: aspect '16x9' is not one of: auto, 16:9"):
+        parse_tour('aspect = "16x9"\n[[stop]]\ncaption = "a"\n')
+    with pytest.raises(TourError, match='present must be true or false'):
+        parse_tour('present = 1\n[[stop]]\ncaption = "a"\n')
+
+
+# -- the example tour: each caption says what its view shows ---------------------------------------
+@pytest.fixture(scope='module')
+def example():
+    """The example tour's stops with their views and frames, on the very step it records."""
+    from microgpt.train import fresh_model
+    tour = load_tour(os.path.join(os.path.dirname(__file__), '..', 'examples', 'backprop_tour.toml'))
+    trace = record_step(*fresh_model(tour.seed), tour.doc)
+    out = []
+    for s in tour.stops:
+        view = build_view(trace, **s.view)
+        out.append((s, view, view_frames(view, s.step) if s.step != 'none' else None))
+    return trace, out
+
+
+def test_every_caption_of_the_example_tour_describes_the_view_it_shows(example):
+    trace, stops = example
+    names = [{n.name: n for n in view.folded.nodes} for _, view, _ in stops]
+    loss = trace.meta['loss_id']
+    # 1: forward, the loss's neighbourhood, values in the order computed
+    s, view, fr = stops[0]
+    assert 'Forward' in s.caption and fr['mode'] == 'forward' and view.selection.focus == (loss,)
+    # 2: backward starts at the loss, grad 1
+    s, view, fr = stops[1]
+    assert 'grad is 1' in s.caption and fr['frames'][0]['node'] == f'n{loss}' and fr['frames'][0]['grad'] == 1.0
+    # 3: the mean: every position's loss gets 1/5 of the upstream grad
+    s, view, fr = stops[2]
+    n = len(trace.positions())
+    assert '1/5' in s.caption and n == 5
+    # each position's loss_t: the last op of its position, read only by the mean
+    per_position = [i for i in view.selection.nodes if trace.scope_of(i).role == 'loss' and trace.scope_of(i).pos is not None
+                    and trace.op_name(i) != 'const' and not any(trace.scope_of(p).pos is not None for p in trace.parents(i))]
+    assert len(per_position) == n and all(trace.grad[i] == pytest.approx(1 / n) for i in per_position)
+    # 4: the last position block by block: lm_head, then the MLP, then attention, then the embedding
+    s, view, fr = stops[3]
+    order = [names[3][f['node']].scope.block for f in fr['frames'] if names[3][f['node']].side == 'interior']
+    firsts = [order.index(b) for b in ('lm_head', 'mlp', 'attn', 'embed')]
+    assert 'block by block' in s.caption and view.selection.query['token'] == 4 and firsts == sorted(firsts)
+    # 5: the same position, vector level
+    s, view, fr = stops[4]
+    assert 'one level finer' in s.caption and view.folded.level == 'vector' and view.selection.query['token'] == 4
+    # 6: one attention head at position 3
+    s, view, fr = stops[5]
+    assert 'head at position 3' in s.caption and view.selection.query == {'layer': 0, 'head': 2, 'token': 3}
+    # 7: one multiply of that head's output: attn_w[h2][t1]@pos3 × v[8]@pos1
+    s, view, fr = stops[6]
+    (centre,) = view.selection.focus
+    assert 'One multiply' in s.caption and trace.op_name(centre) == 'mul'
+    assert trace.scope_path(centre) == 'pos3/layer0/attn/head2/head_out'
+    assert [trace.name(c) for c in trace.children(centre)] == ['attn_w[h2][t1]@pos3', 'v[8]@pos1']
+    assert all(trace.name(c) in s.caption for c in trace.children(centre))
+    # 8: a parameter used at every position; its grad is the sum of its uses, then Adam moves it
+    s, view, fr = stops[7]
+    (cell,) = view.selection.focus
+    uses = trace.uses(cell)
+    assert 'used at every position' in s.caption and s.update
+    assert sorted({trace.scope_of(p).pos for p, _, _ in uses}) == trace.positions()
+    total = 0.0
+    for _, _, c in uses:
+        total += c
+    assert total == trace.grad[cell]
+    # 9: the whole layer at every position, block level
+    s, view, fr = stops[8]
+    assert 'every position' in s.caption and view.selection.kind == 'layer' and view.folded.level == 'block'
+    assert view.selection.positions == tuple(trace.positions())
+    # 10: wte: the rows of the letters in 'emma' and BOS get grads, the others stay 0
+    s, view, fr = stops[9]
+    rows, cols = trace.param_shapes['wte']
+    base = trace.param_base['wte']
+    with_grad = {r for r in range(rows) if any(trace.grad[base + r * cols + c] for c in range(cols))}
+    tokens = set(trace.meta['tokens'][:-1])              # the inputs: BOS, e, m, m, a
+    assert "letters in 'emma' and BOS" in s.caption and with_grad == tokens

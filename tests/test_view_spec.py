@@ -38,6 +38,7 @@ TABLE = {
     'expand': ([['pos1/*'], ['pos1/layer0/attn/head2/*', 'pos0']],
                [['pos 1'], ['<script>'], [f'pos{i}' for i in range(17)]]),
     'edge_grads': ([True, False], ['yes']),
+    'aspect': (['auto', '16:9', '4:3', '3:4'], ['16x9', 'wide', '']),
 }
 URL = {'direction': 'dir', 'edge_budget': 'ebudget', 'edge_grads': 'grads'}   # the explorer's names
 CASES = [(f, v, good) for f, (goods, bads) in TABLE.items() for good, vs in ((True, goods), (False, bads)) for v in vs]
@@ -165,7 +166,7 @@ def options_in_help(command):
 def test_diff_offers_every_view_option_of_render_with_the_same_help():
     render, diff = options_in_help('render'), options_in_help('diff')
     view = ['--' + f.replace('_', '-') for f in spec.FIELDS]
-    assert len(view) == 14 and set(view) <= set(render)
+    assert len(view) == 15 and set(view) <= set(render)
     for option in view:
         assert option in diff, f"diff lacks {option}"
         assert diff[option] == render[option]           # metavar, help, default and limits
@@ -203,4 +204,4 @@ def test_the_explorer_opens_at_block_and_otherwise_takes_the_spec_defaults():
     # a kind counts its own fields only: the layer view ignores node and depth
     kw = st.build_kwargs(st.parse('view=layer&layer=0&node=5&depth=3'))
     assert kw == {'layer': 0, 'token': None, 'level': 'block', 'budget': 150, 'edge_budget': 400, 'expand': (),
-                  'edge_grads': False}
+                  'edge_grads': False, 'aspect': 'auto'}

@@ -19,7 +19,7 @@ import graphviz_export.draw.labels as labels
 from ..fold.summary import figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
-from .page import choose_rankdir, label_width_lr
+from .page import choose_for_aspect, choose_rankdir, label_width_lr
 from .placement import (
     dot_product_rows,
     feeds_heads,
@@ -56,14 +56,16 @@ from .style import (
 
 
 def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,
-         red_edges=(), list_missing=True, fields=None):
+         red_edges=(), list_missing=True, fields=None, aspect='auto'):
     """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
     and the reason in the tooltip; notes: lines for a note box (health flags);
     annotate: {node id: text} written on the scalar node as one more field (the
     failure picture's "found | should be"); red_edges: {(child id, parent id)} drawn red;
     list_missing: name highlighted ids outside the view in the notes (else one count);
-    fields: a dict to fill with {node name: (data field, grad field)} of every scalar and
-    summary node, as drawn (labels.value_fields: what the frame player rewrites)."""
+    fields: a dict to fill with {node name: {'data', 'grad'[, 'norm']} texts} of every scalar and
+    summary node, and {'grad': its grad line} of a heat-map, as drawn (labels.drawn_fields,
+    heatmap.grad_line: what the frame player rewrites); aspect: the screen shape to lay it
+    out for (page.py; 'auto': left to right where that fits a 16:9 projection)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
     if missing and not list_missing:
@@ -72,7 +74,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     annotate = annotate or {}
     names = {n.name: n for n in folded.nodes}
     interior = frozenset(sel.nodes)
-    rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate)
+    rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate, aspect)
     graph = dict(GRAPH, rankdir=rankdir)
     if rankdir == 'LR' and not any(n.kind == 'matrix' for n in folded.nodes):
         graph['nodesep'] = LR_NODESEP     # LR pictures run wide: more air between rows costs no width
@@ -105,7 +107,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                     emit(c, item)
             elif item.kind == 'matrix':
                 anchors[item.name] = heatmap_cluster(container, trace, item, sel.matrix,
-                                                     reasons.get(item.name, ()))
+                                                     reasons.get(item.name, ()), fields)
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
@@ -205,18 +207,24 @@ def _style(*parts):
     return ','.join(out)
 
 
-def _rankdir(trace, folded, names, reasons, interior, annotate):
+def _rankdir(trace, folded, names, reasons, interior, annotate, aspect='auto'):
     """(rankdir, wrap): 'LR' when the view fits a 16:9 screen that way (page.py), else
     'TB'; a matrix heat-map is always LR (its rows are laid out for it). wrap: a view of
     several positions too wide for LR whose MLPs, each drawn under its attention (two
-    lines per position), fit: still LR, so that the positions stay rows."""
+    lines per position), fit: still LR, so that the positions stay rows. With an `aspect`
+    (a screen shape), the direction that fills that shape best (page.choose_for_aspect)."""
     if any(n.kind == 'matrix' for n in folded.nodes):
         return 'LR', False
-    widths = {}
-    for n in folded.nodes:
+
+    def label(n, rankdir):
         note = annotate.get(n.ids[0]) if n.kind == 'scalar' else None
-        widths[n.name] = label_width_lr(_node_attrs(trace, n, folded.level, names, reasons, interior, note)['label'])
+        return _node_attrs(trace, n, folded.level, names, reasons, interior, note, rankdir)['label']
+
     edges = [(e.src, e.dst) for e in folded.edges]
+    if aspect != 'auto':
+        labels = {n.name: {'LR': label(n, 'LR'), 'TB': label(n, 'TB')} for n in folded.nodes}
+        return choose_for_aspect(list(names), edges, labels, aspect), False
+    widths = {n.name: label_width_lr(label(n, 'LR')) for n in folded.nodes}
     rankdir = choose_rankdir(list(names), edges, widths)
     if rankdir == 'LR' or folded.level == 'scalar':
         return rankdir, False
@@ -256,7 +264,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
         if fields is not None:
-            fields[node.name] = labels.value_fields(trace, node)
+            fields[node.name] = labels.drawn_fields(trace, node)
     else:
         attrs = dict(NODE_CLASS['group'])
         shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
@@ -267,7 +275,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
         if fields is not None:
-            fields[node.name] = labels.value_fields(trace, node, fig, share)
+            fields[node.name] = labels.drawn_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
     if feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order

@@ -45,9 +45,20 @@ def row_anchor(trace, node, name, dst):
     return f'{node.name}_g{used.pop()}' if len(used) == 1 else None
 
 
-def heatmap_cluster(container, trace, node, name, reasons=()):
+def grad_line(word, shown):
+    """The heat-map's label line about its grad column: 'right: grad (max |grad| 0.1234)'."""
+    return f'right: {word} (max |{word}| {shown})'
+
+
+def grad_rows(trace, node, name):
+    """The DOT names of the grad column's rows (one box each, striped per column)."""
+    return [f'{node.name}_g{r}' for r in range(trace.param_shapes[name][0])]
+
+
+def heatmap_cluster(container, trace, node, name, reasons=(), fields=None):
     """Add the heat-map of matrix `name` (the matrix node `node`) to `container`.
-    Returns (the DOT node its out-edges start at, the cluster's name) for ltail."""
+    Returns (the DOT node its out-edges start at, the cluster's name) for ltail.
+    `fields`: filled with {node name: {'grad': its grad line}} (View.fields)."""
     rows, cols = trace.param_shapes[name]
     base = trace.param_base[name]
     data = [trace.data[base + k] for k in range(rows * cols)]
@@ -57,8 +68,10 @@ def heatmap_cluster(container, trace, node, name, reasons=()):
     cluster = f'cluster_{node.name}'
     with container.subgraph(name=cluster) as c:
         data_word, grad_word, _ = words(trace)
+        if fields is not None:
+            fields[node.name] = {'grad': grad_line(grad_word, fmt(gmax))}
         c.attr(label=escape.lines([f'{name}  {rows}x{cols}', f'left: {data_word} (max |data| {fmt(dmax)})',
-                                   f'right: {grad_word} (max |grad| {fmt(gmax)})',
+                                   grad_line(grad_word, fmt(gmax)),
                                    'colour: sign, and |x| / max in factors of 4']),
                id=node_id(node.name), **CLUSTER['matrix'])
         if reasons:
@@ -71,7 +84,8 @@ def heatmap_cluster(container, trace, node, name, reasons=()):
                     word = 'data' if part == 'd' else 'grad'
                     tip = [f'{name}[{r}] {word}, columns 0..{cols - 1}:'] + [
                         f'[{r}][{k}] {full(x)}' for k, x in enumerate(row)]
-                    rank.node(f'{node.name}_{part}{r}', fillcolor=':'.join(heat_fill(x, scale) for x in row),
+                    rank.node(f'{node.name}_{part}{r}', id=node_id(f'{node.name}_{part}{r}'),
+                              fillcolor=':'.join(heat_fill(x, scale) for x in row),
                               width=f'{cols * CELL:.2f}', height=f'{CELL:.2f}', tooltip=escape.tooltip(tip),
                               **NODE_CLASS['heat'])
             for r in range(rows - 1):   # flat invisible edges keep the rows in order, row 0 on top

@@ -158,6 +158,22 @@ def value_fields(trace, node, fig=None, share=None):
             f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}')
 
 
+def norm_text(word, shown):
+    """A summary's norm field: '‖grad‖ 0.1944' (`shown` the number as a label writes it, or '?')."""
+    return f'\u2016{word}\u2016 {shown}'
+
+
+def drawn_fields(trace, node, fig=None, share=None):
+    """{'data', 'grad'[, 'norm']}: the texts of a node's record that carry its numbers, as drawn
+    (what the frame player rewrites: steps/frame_texts.py)."""
+    data, grad = value_fields(trace, node, fig, share)
+    out = {'data': data, 'grad': grad}
+    if node.kind != 'scalar':
+        g = share or fig
+        out['norm'] = norm_text(f'{words(trace)[1]} here' if share is not None else words(trace)[1], fmt(g.grad_norm))
+    return out
+
+
 def scalar_label(trace, node, note=None, rankdir='LR'):
     """micrograd's record: across in an LR layout, stacked (narrow) in a TB one, where an
     op's name breaks after its arrow ('* \u2192' over 'attn_logits[h1][t0]@pos3'): the rows of
@@ -206,10 +222,8 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir=
         count = f'{_values(len(node.ids))} \u00b7 ' + where(node)
         if node.side == 'output':
             title = 'used by: ' + title
-    g = share or fig
-    grad = words(trace)[1]
-    word = f'{grad} here' if share is not None else grad
-    fields = [title, count, *value_fields(trace, node, fig, share), f'\u2016{word}\u2016 {fmt(g.grad_norm)}']
+    shown = drawn_fields(trace, node, fig, share)
+    fields = [title, count, shown['data'], shown['grad'], shown['norm']]
     loss_id = trace.meta.get('loss_id')
     if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
         n = len(trace.positions())

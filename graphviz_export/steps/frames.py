@@ -8,12 +8,18 @@ backward  reverse topological order of the visible graph, the loss (or the view'
           outputs, whose grads come from outside it) first. Frame k: the node
           whose grad has just become final, and the edges that carry that grad to
           its inputs, each labelled `local x upstream = contribution`.
-forward   topological order: frame k is the node whose value has just appeared,
-          and the edges that brought its inputs.
+forward   the data's order: frame k is the computed node whose value has just
+          appeared (topological order, the first made first: the embedding), and
+          the edges that brought its inputs; the sources it reads (parameters,
+          cached keys and values, constants) are lit with it, at their first read
+          ('with'), never in a run of leaves before any computation.
 
 Folded nodes are honest sums: an edge standing for N scalar edges carries the
-sum of their N contributions (in the order backward added them), and its
-`local` is given only when both ends are scalars (d dst / d src, summed over its
+sum of their N contributions (in the order backward added them), and, since a
+sum can cancel (a softmax's gradients into its logits sum to ~1e-17), the norm
+of what each source member received and whether their signs agree ('norm',
+'signs', 'note'; its label says a figure that cannot cancel: frame_texts.edge_text);
+its `local` is given only when both ends are scalars (d dst / d src, summed over its
 edges: x*x gives 2x). A node used several times has a ledger: one entry per
 scalar contribution it received, in the order the engine added them (its parents'
 backward ranks), tagged with the frame at which it arrives (-1: from outside the
@@ -35,11 +41,15 @@ edge_labels.py), once for every surface that plays or prints frames.
 """
 
 import heapq
+import math
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
+from microgpt.recording.scopes import scope_path
 
+from ..draw.heatmap import grad_rows
 from ..draw.ids import edge_id, node_id
+from ..draw.labels import group_title
 from .edge_labels import place_edge_labels
 from .frame_texts import add_node_fields, edge_text
 
@@ -88,12 +98,10 @@ def order(trace, folded, mode='backward'):
     for src, dsts in consumers.items():
         for d in dsts:
             inputs[d].append(src)
-    if mode == 'backward':
-        after, before = consumers, inputs    # a node is ready when all its consumers are done
-        key = {n: (first_rank(n), k) for k, n in enumerate(names)}
-    else:
-        after, before = inputs, consumers
-        key = {n: (k,) for k, n in enumerate(names)}      # drawing order follows ids: creation order
+    if mode == 'forward':
+        return _forward_order(names, inputs, consumers)
+    after, before = consumers, inputs    # a node is ready when all its consumers are done
+    key = {n: (first_rank(n), k) for k, n in enumerate(names)}
     waiting = {n: len(set(after[n])) for n in names}
     heap = [key[n] + (n,) for n in names if waiting[n] == 0]
     heapq.heapify(heap)
@@ -106,10 +114,43 @@ def order(trace, folded, mode='backward'):
             if waiting[m] == 0:
                 heapq.heappush(heap, key[m] + (m,))
     if len(out) != len(names):
-        stuck = [n for n in names if waiting[n] > 0]
-        raise FramesError(f"the visible graph of this view has a cycle through {', '.join(stuck[:6])}"
-                          f"{' ...' if len(stuck) > 6 else ''}; try another level")
+        _cycle([n for n in names if waiting[n] > 0])
     return out
+
+
+def _cycle(stuck):
+    raise FramesError(f"the visible graph of this view has a cycle through {', '.join(stuck[:6])}"
+                      f"{' ...' if len(stuck) > 6 else ''}; try another level")
+
+
+def _forward_order(names, inputs, consumers):
+    """The forward pass as the data flows: the computed nodes (those with a visible input) in
+    topological order, the first made first (drawing order follows ids: creation order), each
+    preceded by the sources it reads that are not lit yet (parameters, cached keys and values,
+    constants: nodes nothing visible feeds). A source is lit with its first reader, never in a
+    run of leaves before any computation; a view of sources only lights them in drawing order."""
+    computed = [n for n in names if inputs[n]]
+    if not computed:
+        return list(names)
+    key = {n: k for k, n in enumerate(names)}
+    waiting = {n: len({m for m in inputs[n] if inputs[m]}) for n in computed}
+    heap = [(key[n], n) for n in computed if waiting[n] == 0]
+    heapq.heapify(heap)
+    out, lit = [], set()
+    while heap:
+        n = heapq.heappop(heap)[1]
+        for m in sorted(dict.fromkeys(inputs[n]), key=key.get):
+            if not inputs[m] and m not in lit:
+                lit.add(m)
+                out.append(m)
+        out.append(n)
+        for m in dict.fromkeys(consumers[n]):
+            waiting[m] -= 1
+            if waiting[m] == 0:
+                heapq.heappush(heap, (key[m], m))
+    if len(out) - len(lit) != len(computed):
+        _cycle([n for n in computed if waiting[n] > 0])
+    return out + [n for n in names if not inputs[n] and n not in lit]     # sources nothing reads
 
 
 def frames(view, mode='backward', svg=None):
@@ -137,13 +178,21 @@ def _owner(folded):
     return owner
 
 
-def _node_info(trace, n):
+def _node_info(trace, n, folded):
+    """A node's entry: its kind, side and name in words (a scalar's Trace.name; a summary's title and
+    scope, 'x + residual (pos4/layer0/mlp/residual)', as the picture titles it: labels.group_title)."""
     d = {'kind': n.kind, 'side': n.side}
+    matrix = folded.selection.matrix
     if n.kind == 'scalar':
         i = n.ids[0]
         d.update(id=i, label=trace.name(i), data=json_safe(trace.data[i]), grad=json_safe(trace.grad[i]))
     else:
-        d.update(ops=len(n.ids), values=len(n.values))
+        title = matrix if n.kind == 'matrix' else group_title(n, folded.level, trace)
+        path = scope_path(n.scope)
+        d.update(ops=len(n.ids), values=len(n.values), label=title if not path or title == path else f'{title} ({path})')
+    if n.kind == 'matrix' and matrix is not None:
+        # the heat-map's grad column: its colours are the grads, hidden until the matrix's frame
+        d['parts'] = [node_id(r) for r in grad_rows(trace, n, matrix)]
     return d
 
 
@@ -157,7 +206,8 @@ def _backward(trace, folded, seq):
     _pptr, _parent, _pedge = trace.parents_index()
 
     # -- edges: every scalar edge between visible nodes, bundled per logical edge ----------
-    bundles = {}    # (src name, dst name) -> [count, local sum, [(rank, parent, contribution)], last (p, e)]
+    bundles = {}    # (src name, dst name) -> [count, local sum, [(rank, parent, contribution)], last (p, e),
+    #                                          {child id: its contributions' sum}]
     for name in names:
         n = nodes[name]
         if n.side == 'input':
@@ -171,12 +221,13 @@ def _backward(trace, folded, seq):
                     continue
                 b = bundles.get((src, name))
                 if b is None:
-                    b = bundles[(src, name)] = [0, 0.0, [], None]
+                    b = bundles[(src, name)] = [0, 0.0, [], None, {}]
                 b[0] += 1
                 b[1] += local[e]
                 b[3] = (p, e)
                 if rp >= 0:
                     b[2].append((rp, p, contrib[e]))
+                    b[4][c] = b[4].get(c, 0.0) + contrib[e]
 
     # -- frames --------------------------------------------------------------------------
     out_frames = []
@@ -186,7 +237,7 @@ def _backward(trace, folded, seq):
     for k, name in enumerate(seq):
         n = nodes[name]
         edges = []
-        for src, (count, lsum, parts, one) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
+        for src, (count, lsum, parts, one, per_child) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
             parts.sort()
             total = 0.0
             for _, _, c in parts:
@@ -196,6 +247,10 @@ def _backward(trace, folded, seq):
                 continue
             d = {'src': src, 'dst': name, 'svg': edge_id(*shown), 'count': count,
                  'contribution': json_safe(total)}
+            if count > 1:       # a sum that can cancel: also its norm and whether its signs agree
+                d.update(bundle_figures(per_child.values(), [c for _, _, c in parts]))
+                if is_softmax_edge(trace, nodes[src], n):
+                    d['note'] = SOFTMAX_NOTE
             if shown[0] != src:
                 d['via'] = node_id(shown[0])     # a referenced hub: its reference node
             if count == 1:      # one scalar edge, whatever the folding: its own numbers
@@ -213,7 +268,7 @@ def _backward(trace, folded, seq):
     books = ledgers(trace, folded, seq, groups=False)
     info = {}
     for name in seq:
-        d = _node_info(trace, nodes[name])
+        d = _node_info(trace, nodes[name], folded)
         d['frame'] = frame_of[name]
         if name in books:
             d['ledger'] = books[name][nodes[name].ids[0]]
@@ -222,6 +277,37 @@ def _backward(trace, folded, seq):
     return {'format': FORMAT, 'version': VERSION, 'mode': 'backward',
             'loss': owner.get(loss_id) if loss_id is not None else None, 'order': seq,
             'nodes': info, 'frames': out_frames}
+
+
+SOFTMAX_NOTE = "softmax's gradients sum to 0"
+LOGITS, SOFTMAX = ('logits', 'attn_logits'), ('probs', 'attn_weights')
+
+
+def bundle_figures(per_child, parts):
+    """{'norm', 'signs'} of a folded edge: the L2 norm, over the source's members, of what each
+    received along it (as fold's VEdge.contrib_norm: it cannot cancel), and the signs of its
+    scalar contributions: '+' or '-' when they all agree (the signed sum then says as much),
+    'mixed' when a sum could cancel to nothing, '0' when every one is 0."""
+    if any(math.isnan(c) for c in parts):
+        signs = 'nan'
+    elif all(c == 0 for c in parts):
+        signs = '0'
+    elif all(c >= 0 for c in parts):
+        signs = '+'
+    elif all(c <= 0 for c in parts):
+        signs = '-'
+    else:
+        signs = 'mixed'
+    return {'norm': json_safe(math.sqrt(math.fsum(v * v for v in per_child))), 'signs': signs}
+
+
+def is_softmax_edge(trace, src, dst):
+    """Whether the folded edge src -> dst carries a softmax's gradients into its logits: they sum
+    to 0 (d/dz_i of softmax, summed over i, is 0), so their signed sum says nothing."""
+    def roles(n):
+        return {trace.scopes[sid].role for sid in set(map(trace.scope.__getitem__, n.ids))}
+
+    return bool(roles(src) & set(LOGITS)) and bool(roles(dst) & set(SOFTMAX))
 
 
 def ledgers(trace, folded, seq=None, groups=True):
@@ -289,24 +375,37 @@ def ledger_sum(rows):
 
 
 def _forward(trace, folded, seq):
+    """Forward frames: one per computed node (see _forward_order); the sources it reads first
+    are lit at its frame ('with'), so their 'frame' is its frame."""
     _names, consumers, drawn = visible_graph(folded)
     nodes = {n.name: n for n in folded.nodes}
     inputs = {}
     for src, dsts in consumers.items():
         for d in dsts:
             inputs.setdefault(d, []).append(src)
-    out_frames = []
-    info = {}
-    for k, name in enumerate(seq):
+    last = max((k for k, name in enumerate(seq) if inputs.get(name)), default=-1)
+    out_frames, frame_of, waiting = [], {}, []
+    for at, name in enumerate(seq):
+        if not inputs.get(name) and at < last:
+            waiting.append(name)        # a source: lit with the reader that follows it
+            continue
+        k = len(out_frames)
         n = nodes[name]
         edges = [{'src': s, 'dst': name, 'svg': edge_id(*drawn[(s, name)])}
                  for s in dict.fromkeys(inputs.get(name, ()))]
         f = {'frame': k, 'node': name, 'svg': node_id(name), 'edges': edges}
+        if waiting:
+            f['with'] = waiting
         if n.kind == 'scalar':
             f['data'] = json_safe(trace.data[n.ids[0]])
         out_frames.append(f)
-        d = _node_info(trace, n)
-        d['frame'] = k
+        for m in waiting + [name]:
+            frame_of[m] = k
+        waiting = []
+    info = {}
+    for name in seq:
+        d = _node_info(trace, nodes[name], folded)
+        d['frame'] = frame_of[name]
         info[name] = d
     return {'format': FORMAT, 'version': VERSION, 'mode': 'forward', 'order': seq,
             'nodes': info, 'frames': out_frames}

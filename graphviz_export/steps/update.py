@@ -18,10 +18,15 @@ with its num_steps (microgpt.train.NUM_STEPS, 1000).
 import math
 
 from microgpt.errors import InputError
+from microgpt.files import json_safe
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.adam import REFERENCE, adam_cell, learning_rate
 from microgpt.recording.sums import fsum
 
+from ..draw.heatmap import grad_line, grad_rows
+from ..draw.ids import node_id
+from ..draw.labels import words
+from ..draw.style import fmt, heat_fill
 from ..fold.summary import magnitude
 
 
@@ -114,3 +119,39 @@ def page_rows(rows, *, matrix=None, sort='id', offset=0, limit=100):
     if sort == 'delta':
         got = sorted(got, key=lambda r: -magnitude(r['delta']))     # stable: equal changes keep id order; nan first
     return got[offset:offset + limit], len(got)
+
+
+def first_step(upd):
+    """The first step's lesson, with this update's own figures, or None when the moments are not
+    a fresh optimizer's (m = v = 0 before step 1): then m̂ = grad and v̂ = grad², so m̂/√v̂ = ±1
+    and every cell whose grad is not 0 moves by lr_t against its grad's sign; ε shaves
+    lr_t·ε/(|grad| + ε) off that, and a grad of 0 moves nothing.
+    {'moved', 'still', 'lr_t', 'off'}: cells that move, cells that do not, the rate, and the
+    largest |lr_t - |Δvalue|| among those that move."""
+    rows = upd['rows']
+    if upd['step'] != 0 or any(r['m_prev'] != 0 or r['v_prev'] != 0 for r in rows):
+        return None
+    moved = [r for r in rows if r['grad'] != 0]
+    off = max((abs(upd['lr_t'] - abs(r['delta'])) for r in moved), default=0.0)
+    return {'moved': len(moved), 'still': len(rows) - len(moved), 'lr_t': upd['lr_t'], 'off': off}
+
+
+def delta_heatmap(trace, view, rows):
+    """A matrix view's heat-map in the update phase: its grad column repainted with Δvalue, on
+    the same colour scale as the grads (style.heat_fill: sign, and |Δ| as a share of the
+    largest). {'rows': {svg id of a grad row: [fill per column]}, 'line': [its grad line as
+    drawn, the line in the update phase]}; None when the view has no heat-map."""
+    name = view.selection.matrix
+    node = next((n for n in view.folded.nodes if n.kind == 'matrix'), None)
+    if name is None or node is None:
+        return None
+    delta = {r['id']: r['delta'] for r in rows}
+    base = trace.param_base[name]
+    n_rows, cols = trace.param_shapes[name]
+    values = [delta.get(base + k, 0.0) for k in range(n_rows * cols)]
+    top = max((abs(x) for x in values), default=0.0)
+    out = {node_id(dot): [heat_fill(x, top) for x in values[r * cols:(r + 1) * cols]]
+           for r, dot in enumerate(grad_rows(trace, node, name))}
+    gmax = max((abs(trace.grad[base + k]) for k in range(n_rows * cols)), default=0.0)
+    return {'rows': out, 'max': json_safe(top),
+            'line': [grad_line(words(trace)[1], fmt(gmax)), f'right: \u0394value, Adam\'s step (max |\u0394| {fmt(top)})']}

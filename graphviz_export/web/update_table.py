@@ -18,16 +18,23 @@ it; and it is tested without a browser.
 from html import escape
 
 from ..draw.style import fmt, full
+from ..steps.update import first_step
 
-COLUMNS = (('delta', '\u0394value'), ('grad', 'grad'), ('m', 'm'), ('v', 'v'), ('m_hat', 'm\u0302'),
-           ('v_hat', 'v\u0302'))
-CARD = COLUMNS + (('data', 'value'), ('new', 'new value'))
+# the table's columns: m and v ride in the titles of m̂ and v̂ (m̂ = m / (1 - β1^t): the same figure
+# scaled), so the five columns are readable in the side panel of a 1024 px screen
+COLUMNS = (('delta', '\u0394value'), ('grad', 'grad'), ('m_hat', 'm\u0302'), ('v_hat', 'v\u0302'))
+BEHIND = {'m_hat': 'm', 'v_hat': 'v'}      # a column: the moment it is the bias-corrected form of
+CARD = (('delta', '\u0394value'), ('grad', 'grad'), ('m', 'm'), ('v', 'v'), ('m_hat', 'm\u0302'),
+        ('v_hat', 'v\u0302'), ('data', 'value'), ('new', 'new value'))
 CARDS_UP_TO = 3             # this many cells or fewer: one card each, every digit
 
 
-def _cell(key, x):
-    """A number cell: 4 digits shown, every digit in data-v and the title."""
-    return f'<td data-k="{key}" data-v="{full(x)}" title="{full(x)}">{fmt(x)}</td>'
+def _cell(key, x, row=None):
+    """A number cell: 4 digits shown, every digit in data-v and the title (with the moment behind
+    a bias-corrected one, from `row`)."""
+    behind = BEHIND.get(key) if row is not None else None
+    title = full(x) + (f'; {behind} = {full(row[behind])}' if behind else '')
+    return f'<td data-k="{key}" data-v="{full(x)}" title="{title}">{fmt(x)}</td>'
 
 
 def _head(upd, count, recording):
@@ -39,7 +46,19 @@ def _head(upd, count, recording):
             f"m = \u03b21\u00b7m + (1\u2212\u03b21)\u00b7grad, v = \u03b22\u00b7v + (1\u2212\u03b22)\u00b7grad\u00b2, "
             f"m\u0302 = m/(1\u2212\u03b21^{step + 1}), v\u0302 = v/(1\u2212\u03b22^{step + 1})<br>"
             f"\u0394value = \u2212lr_t \u00b7 m\u0302 / (\u221av\u0302 + \u03b5) \u00b7 \u03b21 {upd['beta1']!r}, "
-            f"\u03b22 {upd['beta2']!r}, \u03b5 {upd['eps']!r}</p>")
+            f"\u03b22 {upd['beta2']!r}, \u03b5 {upd['eps']!r}</p>" + _lesson(first_step(upd)))
+
+
+def _lesson(first):
+    """Adam's first step in one sentence, with this update's figures (steps.update.first_step)."""
+    if first is None:
+        return ''
+    still = (f" The {first['still']} whose grad is 0 do not move." if first['still'] else '')
+    return (f'<p class="lesson" id="upd-lesson"><b>The first step moves every cell by lr_t.</b> With m = v = 0 '
+            f'before it, m\u0302 = grad and v\u0302 = grad\u00b2, so m\u0302 / \u221av\u0302 = \u00b11: each '
+            f'\u0394value is \u2212lr_t \u00b7 sign(grad) = \u00b1{fmt(first["lr_t"])}, whatever the size of its '
+            f'grad (\u03b5 changes it by at most {fmt(first["off"])} here). {first["moved"]} cells move by '
+            f'\u00b1{fmt(first["lr_t"])}.{still}</p>')
 
 
 def _cards(rows, lr_t):
@@ -106,5 +125,5 @@ def update_html(upd, rows, matrices, *, count, matched=None, paging=None, record
     h += ('<div class="updwrap"><table class="mg-update" id="updtable"><tr><th>param</th>'
           + ''.join(f'<th>{title}</th>' for _, title in COLUMNS) + '</tr>')
     for r in rows:
-        h += f'<tr data-id="{r["id"]}"><td>{escape(r["name"])}</td>' + ''.join(_cell(k, r[k]) for k, _ in COLUMNS) + '</tr>'
+        h += f'<tr data-id="{r["id"]}"><td>{escape(r["name"])}</td>' + ''.join(_cell(k, r[k], r) for k, _ in COLUMNS) + '</tr>'
     return h + '</table></div><p class="hint">every digit: hover a cell</p>'

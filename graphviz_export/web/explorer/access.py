@@ -98,21 +98,28 @@ class Checkpoints:
         raise ApiError(400, f"{field} {value[:100]!r} is not a checkpoint this server offers; it offers: "
                             f"{self.describe()}")
 
-    def rewrite(self, query):
+    def rewrite(self, query, drop=False):
         """The query with the api_token removed and every checkpoint named replaced by the path it offers.
 
-        Other fields pass through byte for byte (the API parses and validates them)."""
+        Other fields pass through byte for byte (the API parses and validates them). A checkpoint
+        not offered is ApiError(400), or with `drop` left out (the query whose nearest view a
+        refused link falls back to: a file not offered is never opened, not even to try)."""
         out = []
         for part in query.split('&') if query else ():
             key, eq, value = part.partition('=')
             name = unquote_plus(key)
             if name == TOKEN_FIELD:
                 continue
-            if name == 'ckpt' and value:
-                part = f"{key}={quote(self.resolve('ckpt', unquote_plus(value)), safe='/')}"
-            elif name == 'cmp':
-                kind, colon, rest = unquote_plus(value).partition(':')
-                if kind == 'ckpt' and colon and rest:
-                    part = f"{key}={quote('ckpt:' + self.resolve('cmp checkpoint', rest), safe='/:')}"
+            try:
+                if name == 'ckpt' and value:
+                    part = f"{key}={quote(self.resolve('ckpt', unquote_plus(value)), safe='/')}"
+                elif name == 'cmp':
+                    kind, colon, rest = unquote_plus(value).partition(':')
+                    if kind == 'ckpt' and colon and rest:
+                        part = f"{key}={quote('ckpt:' + self.resolve('cmp checkpoint', rest), safe='/:')}"
+            except ApiError:
+                if not drop:
+                    raise
+                continue
             out.append(part)
         return '&'.join(out)

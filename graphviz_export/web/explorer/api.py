@@ -14,11 +14,12 @@ a click on a node opens, and the side panel's details of a scalar), links.py (th
 each tab, chip, control, crumb and click of the page leads to: the `links` of a view).
 
 Every endpoint parses its query with state.py; bad input raises ApiError(400)
-with a one-line message, a view over its budget ApiError(422) with the counts
-and a suggestion (refused before building when fold's node_floor already says
-so). Views are drawn by build_view/render_view (the one folding
-implementation) and kept in an LRU keyed by (recording, view state) and bounded in
-bytes (cache.py), so a view seen before costs a dictionary look-up.
+with a one-line message (/api/view adds the nearest view that draws: fallback.py); a view
+over what lays out in time ApiError(422) with the counts and a suggestion (refused before
+building when fold's node_floor already says so), which /api/view answers with the nearest
+smaller view instead, and a note (fallback.py). Views are drawn by build_view/render_view
+(the one folding implementation) and kept in an LRU keyed by (recording, view state) and
+bounded in bytes (cache.py), so a view seen before costs a dictionary look-up.
 
 Long work (recording a document, training for compare, drawing a view) is a job
 (work.py): no other request waits for it, `progress` says where it is, `cancel`
@@ -44,9 +45,10 @@ from ...fold import expanded_ids, node_floor
 from ...select import select
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.frames import frames
-from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
+from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
+from . import fallback
 from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
@@ -119,7 +121,8 @@ class Api:
             raise ApiError(409, str(e)) from None
 
     def _refuse_early(self, trace, kwargs, state):
-        """422 before folding when fold's cheap lower bound (node_floor) is already over the budget."""
+        """422 before folding when fold's cheap lower bound (node_floor) is already over what the
+        explorer lays out in time (fallback.ceiling: a view over the budget but not over that draws)."""
         level = kwargs['level']
         if level in ('auto', 'block'):
             return          # auto picks a level that fits; block is the coarsest there is
@@ -127,7 +130,7 @@ class Api:
                                      'function', 'line', 'document') if k in kwargs}
         sel = select(trace, **sk)
         floor = node_floor(trace, sel, level, expanded_ids(trace, sel, list(kwargs['expand'])))
-        if floor > kwargs['budget']:
+        if floor > fallback.ceiling(state)[0]:
             raise ApiError(422, f"this view has at least {floor} nodes, over the budget of {kwargs['budget']} "
                                 f"nodes (refused before drawing it); {self._suggest(state)}",
                            nodes=floor, edges=None, budget=kwargs['budget'], ebudget=kwargs['edge_budget'])
@@ -173,7 +176,8 @@ class Api:
             except InputError as e:
                 raise _bad(e) from None
             s = view.stats
-            if not s['fits']:
+            most_nodes, most_edges = fallback.ceiling(state)
+            if s['nodes'] > most_nodes or s['edges'] > most_edges:
                 raise ApiError(422, f"this view has {s['nodes']} nodes and {s['edges']} edges, over the budget "
                                f"of {s['budget']} nodes and {s['edge_budget']} edges; {self._suggest(state)}",
                                nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
@@ -198,10 +202,33 @@ class Api:
     def _suggest(state):
         if state['expand']:
             return ("expand one head or one role at a time (e.g. open the head first), "
-                    "or raise the node budget in Settings")
+                    "or raise the number in the budget box")
         if state['level'] == 'scalar':
-            return "choose level vector or block, or raise the node budget in Settings"
-        return "choose level block, a single position, or raise the node budget in Settings"
+            return "choose vector or block in the level menu, or raise the number in the budget box"
+        return "choose block in the level menu, a single position, or raise the number in the budget box"
+
+    def _fitted(self, state):
+        """(the state drawn, a note or None, _entry's answer): `state` itself when it draws in time,
+        else the nearest smaller view that does (fallback.smaller), with a note saying so."""
+        try:
+            return state, None, self._entry(state)
+        except ApiError as e:
+            if e.status != 422:
+                raise
+            refusal = e
+        _, trace = self._trace(state)
+        try:
+            kwargs = st.build_kwargs(state)
+        except st.StateError as e:
+            raise _bad(e) from None
+        nodes = refusal.body.get('nodes') or 0
+        for candidate, note in fallback.smaller(trace, state, kwargs, nodes):
+            try:
+                return candidate, note, self._entry(candidate)
+            except ApiError as e:
+                if e.status != 422:
+                    raise
+        raise refusal
 
     # -- what each visible node does when clicked ----------------------------------------------
     # -- endpoints -------------------------------------------------------------------------------
@@ -242,10 +269,26 @@ class Api:
                 'step': rf.get('step'), 'functions': trace.functions(), 'lines': lines}
 
     def view(self, query):
+        """The view a query asks for; one too big opens smaller (fallback.smaller, its `fallback`
+        note says how); one that cannot be shown as written is a 400 whose body also names the
+        nearest view that can (`fallback`: its URL, `note`: fallback.nearest)."""
+        try:
+            return self._view(query)
+        except ApiError as e:
+            if e.status == 400:
+                e.body.update(self.nearest(query, e.body['error']))
+            raise
+
+    def nearest(self, query, error):
+        """{'fallback': URL, 'note': text} of the nearest view to `query` that draws (fallback.nearest);
+        `error`: why the link as written was refused."""
+        return fallback.nearest(self._fitted, (ApiError, InputError), query, error)
+
+    def _view(self, query):
         state, _ = self._parse(query)
         t0 = time.perf_counter()
         self._cancel_others(state)
-        key, trace, entry, cached = self._entry(state)
+        state, note, (key, trace, entry, cached) = self._fitted(state)
         if key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
@@ -260,7 +303,7 @@ class Api:
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
-                'crumbs': trail, 'cached': cached,
+                'crumbs': trail, 'cached': cached, 'fallback': note,
                 'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
 
@@ -319,9 +362,6 @@ class Api:
                     got = frames(entry['view'], mode, entry['svg'])
                 except InputError as e:
                     raise _bad(e) from None
-                for name, d in got['nodes'].items():     # groups: their scope path, as the page names them
-                    if 'label' not in d and entry['nodes'].get(name, {}).get('path'):
-                        d['label'] = entry['nodes'][name]['path']
                 entry['frames'][mode] = got
             self._views.grew((_key, st.build_key(state)), got)
         return got
@@ -360,6 +400,7 @@ class Api:
         except InputError as e:
             raise _bad(e) from None
         rows = upd['rows']
+        heat = delta_heatmap(trace, entry['view'], rows)      # a matrix view: Δvalue as its heat-map
         if paging['matrix'] is not None and paging['matrix'] not in trace.param_shapes:
             raise ApiError(400, f"matrix {paging['matrix']!r} is not a parameter matrix of this model; "
                                 f"matrices: {', '.join(trace.param_names)}")
@@ -381,7 +422,7 @@ class Api:
         upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
                    **{k: paging[k] for k in ('matrix', 'sort', 'offset', 'limit')},
                    largest=None if largest is None else largest['name'],
-                   nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html)
+                   nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html, heat=heat)
         return upd
 
     @staticmethod

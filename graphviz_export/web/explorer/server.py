@@ -67,7 +67,7 @@ LINGER = 0.5            # s: reading what a client still sends after the server 
 
 # the step-through player, escape and number format are shared with the tours (graphviz_export/web/static):
 # served from there, not copied
-SHARED = {'graphviz_export.web': ('format.js', 'stepper.js', 'stepper.css')}
+SHARED = {'graphviz_export.web': ('format.js', 'stepper.js', 'stepper.css', 'viewbox.js')}
 
 
 def _assets():
@@ -294,7 +294,14 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = parts.path, parts.query
         if path.startswith('/api/'):
-            self._api(path, self.server.checkpoints.rewrite(query))
+            try:
+                rewritten = self.server.checkpoints.rewrite(query)
+            except ApiError as e:     # a link naming a checkpoint not offered: still the nearest view that draws
+                if path == '/api/view':
+                    e.body.update(self.server.api.nearest(self.server.checkpoints.rewrite(query, drop=True),
+                                                          e.body['error']))
+                raise
+            self._api(path, rewritten)
             return
         asset = self.server.assets.get(path)
         if asset is None:

@@ -11,7 +11,7 @@ StateError, a one-line message the API returns as HTTP 400. Fields:
     function line     a script's function name / source line (traces recorded from a script)
     param             a cell 'layer0.attn_wq[3][5]' or a matrix 'wte' (param view)
     node depth dir    a node id or 'loss', hops, ancestors|descendants|both
-    level budget ebudget expand grads   folding: as `render`'s options
+    level budget ebudget expand grads aspect   folding and layout: as `render`'s options
 
 The view's own fields (view .. grads above) are graphviz_export.spec's, under the
 URL's names (view = kind, dir = direction, ebudget = edge_budget, grads =
@@ -25,6 +25,8 @@ but for the level, where the page opens on 'block' (OPENS_AT).
     focus             the scope path of a block opened by a click ('pos4/layer0/attn'): a breadcrumb,
                       and where the camera goes (not part of the build)
     side              'hide': the side panel is folded away (not part of the build)
+    present           '1': presentation mode (present.js: the chrome one thin line, the caption large,
+                      text at least 16 px; the page asks for the screen's aspect; not part of the build)
     cmp               before/after: 'ckpt:PATH' (a second checkpoint) or 'steps:N' (N training steps);
                       the view then draws the differences (graphviz_export.steps.diff)
 
@@ -49,6 +51,7 @@ URL_NAME = {v: k for k, v in SPEC_NAME.items()}
 MODES = ('backward', 'forward')
 OVERLAYS = ('grad', 'contrib')
 SIDES = ('hide',)       # the side panel: shown (no field) or folded away
+PRESENT = ('1',)        # presentation mode: on (1) or off (no field)
 MAX_TRAIN_STEPS = 500    # compare after N training steps: N at most this
 MAX_DOC = 64            # characters of a document typed into the page
 OPENS_AT = 'block'      # the page's level when the URL names none: a whole token's flow fits one screen
@@ -61,16 +64,16 @@ DEFAULTS = {
     'view': 'token', 'token': _VIEW.token, 'layer': _VIEW.layer, 'head': _VIEW.head, 'param': _VIEW.param,
     'node': _VIEW.node, 'depth': _VIEW.depth, 'dir': _VIEW.direction, 'function': _VIEW.function,
     'line': _VIEW.line, 'level': OPENS_AT, 'budget': _VIEW.budget, 'ebudget': _VIEW.edge_budget,
-    'expand': _VIEW.expand, 'grads': _VIEW.edge_grads, 'cmp': None, 'hl': None, 'sel': None, 'ov': None,
-    'frame': None, 'mode': 'backward', 'focus': None, 'side': None,
+    'expand': _VIEW.expand, 'grads': _VIEW.edge_grads, 'aspect': _VIEW.aspect, 'cmp': None, 'hl': None,
+    'sel': None, 'ov': None, 'frame': None, 'mode': 'backward', 'focus': None, 'side': None, 'present': None,
 }
 TRACE_FIELDS = ('doc', 'seed', 'ckpt')
 # Another view (a tab, a chip, a crumb, a search row, a new recording) keeps the recording, the
 # drawing's size and edge labels, the comparison and the page's own fields (overlay, side panel,
 # step-through); the rest said what the old view showed and where the user was in it.
-KEEP = TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'cmp', 'ov', 'side', 'frame', 'mode')
+KEEP = TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'aspect', 'cmp', 'ov', 'side', 'frame', 'mode', 'present')
 VIEW_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
-               'budget', 'ebudget', 'expand', 'grads')     # the ViewSpec's, in URL names
+               'budget', 'ebudget', 'expand', 'grads', 'aspect')     # the ViewSpec's, in URL names
 BUILD_FIELDS = VIEW_FIELDS + ('cmp',)
 LIST_FIELDS = ('expand',)
 BLANK_IS_NONE = ('param', 'function')   # the page clears a text field by sending it empty
@@ -152,6 +155,8 @@ def _field(name, text):
         return _focus(text)
     if name == 'side':
         return _choice(name, text, SIDES) if text else None
+    if name == 'present':
+        return _choice(name, text, PRESENT) if text else None
     raise AssertionError(name)
 
 

@@ -8,9 +8,17 @@
  * contribution` labels where the frames place them (steps/edge_labels.py). The slides of
  * a tour (web/tour/slides.py) apply the same frames the same way.
  *
+ * Nothing gives a grad away before its frame: a node not reached is grey (stepper.css), a
+ * heat-map's grad column (its 'parts') is hidden until the matrix's frame (always, forward),
+ * and an edge's own label (a parameter's use, --edge-grads) until the frame it carries its
+ * contribution (always, forward): classes mg-hidden and mg-pending on those elements.
+ *
  *   const s = MicrogptStepper.attach(svgElement, framesJson, {panel: el, onchange: fn});
  *   s.play(); s.pause(); s.step(+1); s.seek(12); s.speed(2); s.position(); s.count;
  *   s.detach();   // restores the SVG as it was
+ *   MicrogptStepper.paintUpdate(svg, heat); MicrogptStepper.clearUpdate(svg);
+ *       // the update phase: a matrix's grad column repainted with its Δvalue (steps/update.py:
+ *       // delta_heatmap: {rows: {svg id: [fill per column]}, line: [as drawn, in the update]})
  *
  * Positions run 0..count: 0 is before the first frame (nothing computed yet),
  * p is "frames 0..p-1 done, frame p-1 current". Needs format.js (MicrogptFormat: the
@@ -30,6 +38,8 @@
     var nodeEls = {};          // name -> <g>
     var fields = {};           // name -> [{el, original, size, shown: [[p, text, scale?], ...]}]
     var edgeEls = {};          // svg id -> <g>
+    var partEls = {};          // node name -> the elements it hides until its frame (a heat-map's grad column)
+    var edgeFrame = {};        // svg id -> the frame whose edges light it (its contribution flows then)
     var added = [];            // overlay elements of the current frame
     var pos = 0, timer = null, rate = 1;
     var listeners = [];
@@ -46,10 +56,15 @@
         return el ? {el: el, original: f.drawn, size: el.getAttribute('font-size'), shown: f.shown} : null;
       }).filter(Boolean);
     });
+    Object.keys(frames.nodes).forEach(function (name) {
+      var parts = (frames.nodes[name].parts || []).map(function (id) { return svg.querySelector('[id="' + id + '"]'); });
+      partEls[name] = parts.filter(Boolean);
+    });
     list.forEach(function (f) {
       f.edges.forEach(function (e) {
         var g = svg.querySelector('[id="' + e.svg + '"]');
         if (g) edgeEls[e.svg] = g;
+        if (!(e.svg in edgeFrame)) edgeFrame[e.svg] = f.frame;
         if (e.via) { var r = svg.querySelector('[id="' + e.via + '"]'); if (r) edgeEls[e.via] = r; }
       });
     });
@@ -83,8 +98,13 @@
         STATES.forEach(function (s) { if (s !== state) cl.remove(s); });
         cl.add(state);
         setTexts(name, pos);
+        var hide = mode === 'forward' || k > pos - 1;
+        partEls[name].forEach(function (el) { el.classList.toggle('mg-hidden', hide); });
       });
-      Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
+      Object.keys(edgeEls).forEach(function (id) {
+        edgeEls[id].classList.remove('mg-active');
+        edgeEls[id].classList.toggle('mg-pending', mode === 'forward' || edgeFrame[id] > pos - 1);
+      });
       while (added.length) { var a = added.pop(); a.parentNode && a.parentNode.removeChild(a); }
       if (cur) {
         cur.edges.forEach(function (e) {
@@ -185,7 +205,8 @@
             if (f.size) f.el.setAttribute('font-size', f.size);
           });
         });
-        Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active'); });
+        Object.keys(edgeEls).forEach(function (id) { edgeEls[id].classList.remove('mg-active', 'mg-pending'); });
+        Object.keys(partEls).forEach(function (n) { partEls[n].forEach(function (el) { el.classList.remove('mg-hidden'); }); });
         overlay.parentNode && overlay.parentNode.removeChild(overlay);
         svg.classList.remove('mg-stepper', 'mg-' + mode);
       }
@@ -194,5 +215,36 @@
     return api;
   }
 
-  root.MicrogptStepper = {attach: attach};
+  // -- the update phase: a matrix's grad column shows its Δvalue -------------------------------
+  function paintUpdate(svg, heat) {
+    if (!heat) return;
+    Object.keys(heat.rows).forEach(function (id) {
+      var g = svg.querySelector('[id="' + id + '"]');
+      if (!g) return;
+      g.classList.add('mg-delta');
+      var fills = heat.rows[id];
+      Array.prototype.slice.call(g.querySelectorAll('polygon')).slice(0, fills.length).forEach(function (p, k) {
+        if (!p.hasAttribute('data-fill')) p.setAttribute('data-fill', p.getAttribute('fill'));
+        p.setAttribute('fill', fills[k]);
+      });
+    });
+    swapText(svg, heat.line[0], heat.line[1]);
+  }
+  function clearUpdate(svg, heat) {
+    Array.prototype.slice.call(svg.querySelectorAll('g.mg-delta')).forEach(function (g) {
+      g.classList.remove('mg-delta');
+      Array.prototype.slice.call(g.querySelectorAll('polygon[data-fill]')).forEach(function (p) {
+        p.setAttribute('fill', p.getAttribute('data-fill'));
+        p.removeAttribute('data-fill');
+      });
+    });
+    if (heat) swapText(svg, heat.line[1], heat.line[0]);
+  }
+  function swapText(svg, from, to) {
+    Array.prototype.slice.call(svg.querySelectorAll('g.cluster text')).forEach(function (t) {
+      if (t.textContent === from) t.textContent = to;
+    });
+  }
+
+  root.MicrogptStepper = {attach: attach, paintUpdate: paintUpdate, clearUpdate: clearUpdate};
 })(typeof window !== 'undefined' ? window : this);

@@ -19,13 +19,13 @@ from importlib.resources import files
 from microgpt.files import json_safe
 
 from ...steps.frames import frames as view_frames
-from ...steps.update import adam_update, matrix_summary, params_in_view
+from ...steps.update import adam_update, delta_heatmap, matrix_summary, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
 
 STATIC = files(__package__) / 'static'
 SHARED = files('graphviz_export.web') / 'static'    # the frame player, escape and number format
-SHARED_FILES = ('format.js', 'stepper.js', 'stepper.css')
+SHARED_FILES = ('format.js', 'stepper.js', 'stepper.css', 'viewbox.js')
 UPDATE_ROWS = 64        # rows of a stop's update table (the per-matrix summary covers them all)
 
 
@@ -50,8 +50,9 @@ def stop_traces(tour, get_trace):
 
 
 def build_stop(trace, stop, *, renderer='auto', timeout=60.0):
-    """(view, svg text, frames dict or None, update dict or None) of one stop. `timeout`: the
-    layout's seconds, or a function called once the view is built that gives them."""
+    """(view, svg text, frames dict or None, update dict or None) of one stop; the update dict
+    carries its matrix view's Δvalue heat-map ('heat': steps.update.delta_heatmap). `timeout`:
+    the layout's seconds, or a function called once the view is built that gives them."""
     view = build_view(trace, **stop.view)
     svg = render_view(view, 'svg', timeout=timeout() if callable(timeout) else timeout,
                       renderer=renderer).decode('utf-8')
@@ -60,6 +61,8 @@ def build_stop(trace, stop, *, renderer='auto', timeout=60.0):
     if stop.update:
         ids = params_in_view(view)
         upd = adam_update(trace, ids) if ids else None
+        if upd is not None:
+            upd['heat'] = delta_heatmap(trace, view, upd['rows'])
     return view, svg, fr, upd
 
 
@@ -98,8 +101,9 @@ def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop
         first, last = min(first, count), min(last, count)
         data.append({'caption': stop.caption, 'title': stop.title or view.selection.title,
                      'frames': fr, 'range': [first, last],
-                     'update': update_table(trace, upd) if stop.update else None})
-    page = {'title': tour.title, 'stops': data}
+                     'update': update_table(trace, upd) if stop.update else None,
+                     'heat': upd['heat'] if upd else None})
+    page = {'title': tour.title, 'stops': data, 'present': tour.present}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -107,9 +111,15 @@ def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop
 <style>{_static('stepper.css')}
 {_static('tour.css')}</style>
 </head><body>
-<header><h1>{html.escape(tour.title)}</h1>
-<div id="where"></div><p id="caption"></p></header>
-<main><div id="stage">{''.join(sections)}</div>
+<header><div class="cap"><h1>{html.escape(tour.title)}</h1>
+<div id="where"></div><p id="caption"></p></div>
+<div class="pctl"><button id="pprev" title="one frame back (\u2190)">\u25c0</button>
+<button id="pplay" title="play / pause (space)">\u25b6</button>
+<button id="pnext" title="one frame on (\u2192)">\u25b6|</button>
+<button id="pexit" title="leave presentation mode (Esc)">\u2715</button></div></header>
+<main><div id="stage"><div class="camera"><button id="zoomout" title="zoom out (-)">\u2212</button>
+<button id="zoomin" title="zoom in (+)">+</button><button id="fit" title="fit the stop (f)">Fit</button></div>
+{''.join(sections)}</div>
 <aside><div id="panel"></div><div id="update"></div></aside></main>
 <footer>
 <button id="prev-stop" title="previous stop (PageUp)">\u00ab stop</button>
@@ -120,11 +130,14 @@ def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop
 <input id="scrub" type="range" min="0" max="0" value="0" aria-label="frame">
 <label>speed <select id="speed"><option>0.5</option><option selected>1</option><option>2</option>
 <option>4</option><option>8</option></select></label>
-<span class="keys">\u2190 \u2192 frame \u00b7 PageUp/PageDown stop \u00b7 space play</span>
+<button id="presentbtn" title="presentation mode (P): the caption large, the chrome one line">Present</button>
+<span class="keys">\u2190 \u2192 frame \u00b7 PageUp/PageDown stop \u00b7 space play \u00b7 wheel, drag: zoom, pan
+\u00b7 c recentre</span>
 </footer>
 <script type="application/json" id="tour-data">{_json_script(page)}</script>
 <script>{_static('format.js')}</script>
 <script>{_static('stepper.js')}</script>
+<script>{_static('viewbox.js')}</script>
 <script>{_static('tour.js')}</script>
 </body></html>
 """

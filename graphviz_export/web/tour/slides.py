@@ -49,6 +49,9 @@ def frame_svg(svg, fr, p, caption=''):
     root, groups = svg_groups(svg)
     mode = fr['mode']
     for name, info in fr['nodes'].items():
+        for part in info.get('parts', ()):         # a heat-map's grad column: hidden until its frame
+            if mode == 'forward' or info['frame'] > p - 1:
+                _add_class(groups.get(part), 'mg-hidden')
         g = groups.get(node_id(name))
         if g is None:
             continue
@@ -61,6 +64,13 @@ def frame_svg(svg, fr, p, caption=''):
             el.text = shown[0]
             if len(shown) > 1:
                 el.set('font-size', repr(float(el.get('font-size')) * shown[1]))     # as stepper.js
+    lit = {}                                        # an edge's own label: hidden until its contribution flows
+    for f in fr['frames']:
+        for e in f['edges']:
+            lit.setdefault(e['svg'], f['frame'])
+    for svg_id, frame in lit.items():
+        if mode == 'forward' or frame > p - 1:
+            _add_class(groups.get(svg_id), 'mg-pending')
     cur = fr['frames'][p - 1] if p > 0 else None
     if cur is not None:
         graph = next(g for g in root.iter(f'{{{SVG_NS}}}g') if g.get('class') == 'graph')

@@ -4,6 +4,8 @@
     doc = "emma"              # the document recorded (default: microgpt.recording.DEFAULT_DOC, "emma")
     seed = 42                 # the fresh model's seed (default: the reference's, 42)
     checkpoint = "model.json" # optional: a checkpoint instead (relative to the tour file)
+    present = true            # optional: the player opens in presentation mode (P toggles it)
+    aspect = "16:9"           # optional: every stop's screen shape (a stop may set its own)
 
     [[stop]]
     caption = "The loss at the last position: its grad is 1 by definition."
@@ -29,11 +31,12 @@ from microgpt.errors import InputError
 from microgpt.files import read_capped
 from microgpt.recording import DEFAULT_DOC, SEED
 
-from ...spec import FIELDS, ViewOptionError, view_spec
+from ...spec import FIELDS, ViewOptionError, check, view_spec
 
 VIEW_KEYS = tuple(FIELDS)   # a stop's view: the ViewSpec's fields, under their own names
 STOP_KEYS = {'caption': str, 'title': str, 'step': str, 'frames': list, 'update': bool, 'doc': str}
-TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'stop': list}
+TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'present': bool, 'aspect': str,
+            'stop': list}
 STEP_MODES = ('backward', 'forward', 'none')
 MAX_TOUR_BYTES = 1024 * 1024     # a tour is a page of TOML; a lecture of 100 stops is ~20 KB
 
@@ -60,6 +63,7 @@ class Tour:
     seed: int
     checkpoint: str                 # resolved path or None
     stops: list = field(default_factory=list)
+    present: bool = False           # the player opens in presentation mode
 
 
 TYPE_NAMES = {int: 'an integer', str: 'a string', bool: 'true or false', list: 'a list'}
@@ -91,7 +95,13 @@ def parse_tour(text, base=Path('.'), name='tour'):
         raise TourError(f"{name} has no stops: add [[stop]] tables with a caption and view options")
     checkpoint = d.get('checkpoint')
     tour = Tour(title=d.get('title', 'microgpt-graph tour'), doc=d.get('doc', DEFAULT_DOC), seed=d.get('seed', SEED),
-                checkpoint=str(base / checkpoint) if checkpoint else None)
+                checkpoint=str(base / checkpoint) if checkpoint else None, present=d.get('present', False))
+    shared = {}         # view keys every stop takes unless it sets its own
+    if 'aspect' in d:
+        try:
+            shared['aspect'] = check('aspect', d['aspect'], f"{name}: aspect")
+        except ViewOptionError as e:
+            raise TourError(str(e)) from None
     for k, s in enumerate(raw, 1):
         where = f"{name}, stop {k}"
         if not isinstance(s, dict):
@@ -103,7 +113,7 @@ def parse_tour(text, base=Path('.'), name='tour'):
                 raise TourError(f"{where}: unknown key {key!r}; allowed: "
                                 f"{', '.join(list(STOP_KEYS) + list(VIEW_KEYS))}")
         try:
-            view = view_spec({k: v for k, v in s.items() if k in VIEW_KEYS}, label=_labels(where))
+            view = view_spec({**shared, **{k: v for k, v in s.items() if k in VIEW_KEYS}}, label=_labels(where))
         except ViewOptionError as e:
             raise TourError(str(e)) from None
         if 'caption' not in s:

@@ -1,99 +1,89 @@
 /* microgpt-graph explorer: the camera. Pan and zoom change the SVG's viewBox (nothing is laid out
- * again); a fresh view opens readable at where to look first; z fits the opened block; the minimap
- * shows the whole drawing when much of it is off screen. A part of the page (explorer.js). */
+ * again: the shared camera, web/static/viewbox.js, MicrogptCamera); a fresh view opens readable at
+ * where to look first; z fits the opened block; the step-through's frames are followed (P.follow);
+ * the minimap shows the whole drawing when much of it is off screen. A part of the page (explorer.js). */
 (function (P) {
   'use strict';
   const $ = P.$;
   const READABLE = 11;               // px: the font size a fresh view opens at (when fit is smaller)
-  let vb0 = null, vb = null;         // the whole drawing's box and the part on screen (viewBox units)
-  let size = null;                   // the canvas size (px) vb was set for
+  const PRESENT_PX = 16.5;           // px: presentation mode's smallest node text (P.presenting: present.js)
+  const FOLLOW_PX = 7;               // px: following a frame zooms out no further (unless the user did)
+  let cam = null;                    // the camera of the SVG on screen
 
-  // a new SVG on screen: its whole box, and the element sized to the canvas
+  // the camera buttons sit over the canvas's top edge (hidden in presentation mode)
+  const covered = () => { const c = $('#camera'); return c && c.offsetParent ? c.offsetHeight + 6 : 0; };
+
+  // a new SVG on screen: its camera
   function newDrawing() {
-    const svg = P.svg;
-    const box = svg.viewBox.baseVal;
-    vb0 = {x: box.x, y: box.y, w: box.width, h: box.height};
-    svg.setAttribute('width', '100%');
-    svg.setAttribute('height', '100%');
-    svg.removeAttribute('style');
+    if (cam) cam.stop();
+    cam = window.MicrogptCamera.attach(P.svg, $('#canvas'), {top: covered, onchange: moveMinimap});
+    P.cam = cam;
   }
 
-  // -- pan and zoom on the viewBox -------------------------------------------------------------
-  function apply() {
-    if (!P.svg) return;
-    P.svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
-    moveMinimap();
-  }
-  function fitBox(b, maxScale) {
-    const r = $('#canvas').getBoundingClientRect();
-    const pad = 12;
-    const top = $('#camera').offsetHeight + 6;        // the camera's buttons sit over the canvas's top edge
-    const s = Math.min((r.width - pad) / b.w, (r.height - pad - top) / b.h, maxScale);
-    const w = r.width / s, h = r.height / s;
-    size = {w: r.width, h: r.height};
-    vb = {x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2 - top / 2 / s, w, h};
-    apply();
-  }
-  function fit() { if (vb0) fitBox(vb0, 1.6); }
+  function fitBox(b, maxScale) { if (cam) cam.fitBox(b, maxScale); }
+  function fit() { if (cam) cam.fitBox(cam.whole(), 1.6); }
   // the box of these nodes in viewBox coordinates (null: none drawn)
-  function boxOf(names) {
-    const root = P.svg.querySelector('g.graph');
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const name of names) {
-      const g = P.svg.querySelector(`g.node[data-name="${CSS.escape(name)}"]`);
-      if (!g) continue;
-      const b = g.getBBox();
-      x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
-    }
-    if (!isFinite(x0) || !root) return null;
-    // node boxes are in the graph group's coordinates: map them through its transform
-    const m = root.transform.baseVal.consolidate();
-    const p0 = new DOMPoint(x0, y0).matrixTransform(m ? m.matrix : new DOMMatrix());
-    const p1 = new DOMPoint(x1, y1).matrixTransform(m ? m.matrix : new DOMMatrix());
-    return {x: p0.x, y: p0.y, w: p1.x - p0.x, h: p1.y - p0.y};
+  function nodeEls(names) {
+    return names.map((name) => P.svg.querySelector(`g.node[data-name="${CSS.escape(name)}"]`)).filter(Boolean);
   }
+  function boxOf(names) { return window.MicrogptCamera.boxOf(P.svg, nodeEls(names)); }
   function focusOn(names) {
     const c = boxOf(names);
     if (!c) { home(); return; }
     const b = {x: c.x - 60, y: c.y - 60, w: c.w + 120, h: c.h + 120};
+    const whole = cam.whole();
     // never zoom out past the whole picture nor in past 1.6x
-    if (b.w >= vb0.w && b.h >= vb0.h) fit(); else fitBox(b, 1.6);
-    // many matches spread out, their text too small to read (< 9 px): zoom in on the first one;
+    if (b.w >= whole.w && b.h >= whole.h) fit(); else fitBox(b, 1.6);
+    // many matches spread out, their text too small to read: zoom in on the first one;
     // smaller but readable, they stay all on screen
-    if (textPx() >= 9) return;
+    if (textPx() >= Math.min(9, readable())) return;
     const first = boxOf(names.slice(0, 1));
     readableAt({x: first.x + first.w / 2, y: first.y + first.h / 2});
   }
-  // the median on-screen font size of the nodes' text (a sample of up to 60), in px: Graphviz's
-  // font-size in drawing units times the camera's scale (computed from attributes, not read from
-  // the layout, which may lag behind or use a fallback font's metrics before the font is ready)
-  function textPx() {
-    if (!size || !vb) return 0;
+  // the px a fresh view opens at: 11, or presentation mode's 16.5
+  function readable() { return P.presenting && P.presenting() ? PRESENT_PX : READABLE; }
+  // the node texts' font sizes in drawing units: their median (a sample of up to 60) or the smallest
+  // (computed from attributes, not read from the layout, which may lag behind or use a fallback
+  // font's metrics before the font is ready)
+  function fontUnits(smallest) {
     const ts = [...P.svg.querySelectorAll('g.node text[font-size]')];
-    const step = Math.max(1, Math.floor(ts.length / 60));
+    const step = smallest ? 1 : Math.max(1, Math.floor(ts.length / 60));
     const hs = [];
     for (let k = 0; k < ts.length; k += step) { const h = parseFloat(ts[k].getAttribute('font-size')); if (h > 0) hs.push(h); }
     hs.sort((a, b) => a - b);
     const root = P.svg.querySelector('g.graph');
     const m = root && root.transform.baseVal.consolidate();
     const unit = m ? Math.hypot(m.matrix.a, m.matrix.b) : 1;
-    return hs.length ? hs[Math.floor(hs.length / 2)] * unit * Math.min(size.w / vb.w, size.h / vb.h) : 0;
+    return hs.length ? (smallest ? hs[0] : hs[Math.floor(hs.length / 2)]) * unit : 0;
   }
-  // zoom in (never out) until the font is READABLE px, centred on p (viewBox coordinates)
+  function textPx() { return cam ? fontUnits(false) * cam.scale() : 0; }
+  // the smallest scale (px per unit) the camera may take: presentation mode keeps every node text,
+  // even a running sum shrunk to fit its field (P.textShrink: the step-through's frames), at 16 px
+  function minScale() {
+    if (!P.svg || !cam) return 0;
+    const units = Math.min(fontUnits(true) || Infinity, fontUnits(false) * (P.textShrink ? P.textShrink() : 1));
+    if (!isFinite(units) || units <= 0) return 0;
+    if (P.presenting && P.presenting()) return PRESENT_PX / units;
+    return Math.min(FOLLOW_PX / units, cam.prefer() || Infinity);     // the user's own zoom out stands
+  }
+  // zoom in (never out) until the font is readable, centred on p (viewBox coordinates)
   function readableAt(p) {
     const h = textPx();
-    if (!h || h >= READABLE - 0.5) return;
-    const f = h / READABLE;
+    const want = P.presenting && P.presenting() ? Math.max(readable(), minScale() * fontUnits(false)) : READABLE;
+    if (!h || h >= want - 0.5) return;
+    const whole = cam.whole(), vb = cam.vb();
+    const f = h / want;
     const w = vb.w * f, hh = vb.h * f;
     // centred on p, but not past the drawing's edges (no empty half screen around an end node)
     const clamp = (c, lo, len, span) => span >= len ? lo + len / 2 - span / 2 : Math.min(Math.max(c - span / 2, lo), lo + len - span);
-    vb = {x: clamp(p.x, vb0.x, vb0.w, w), y: clamp(p.y, vb0.y, vb0.h, hh), w, h: hh};
-    apply();
+    cam.set({x: clamp(p.x, whole.x, whole.w, w), y: clamp(p.y, whole.y, whole.h, hh), w, h: hh});
   }
-  // where to look first: the selection, the node view's centre, the newest position's loss, the matrix,
-  // else the view's last node (its output)
+  // where to look first: the step-through's current frame (P.stepNames), the selection, the node
+  // view's centre, the newest position's loss, the matrix, else the view's last node (its output)
   function startNames() {
     const view = P.view, state = P.state;
+    const stepping = P.stepNames ? P.stepNames() : null;
+    if (stepping && stepping.length) return stepping;
     const ns = view.nodes, keys = Object.keys(ns);
     const byId = (id) => keys.filter((k) => ns[k].k === 's' && String(ns[k].id) === String(id));
     if (state.sel && byId(state.sel).length) return byId(state.sel);
@@ -109,11 +99,22 @@
     const inner = keys.filter((k) => ns[k].k !== 'r' && ns[k].side !== 'input');
     return inner.slice(-1);
   }
-  // a fresh view: fit, and when its text is too small to read there, zoom in on where to look first
+  // a fresh view (and `1`): fit, and when its text is too small to read there, zoom in on where to
+  // look first
   function home() {
+    if (!cam) return;
     fit();
-    const b = boxOf(startNames());
+    const names = startNames();
+    const b = names.length ? window.MicrogptCamera.boxOf(P.svg, names.map((n) => P.svg.querySelector(
+      `g.node[data-name="${CSS.escape(n)}"], [id="node-${CSS.escape(n)}"]`))) : null;
+    const vb = cam.vb();
     readableAt(b ? {x: b.x + b.w / 2, y: b.y + b.h / 2} : {x: vb.x + vb.w / 2, y: vb.y + vb.h / 2});
+  }
+  // the step-through's frame: its lit node in view, its lit edges and their other ends where the
+  // scale allows (viewbox.js: follow), never below presentation mode's 16 px
+  function follow(boxes, animate) {
+    if (!cam || !boxes || !boxes.must) return;
+    cam.follow(boxes.must, boxes.want, {minScale: minScale(), animate});
   }
   // "fit this block" (z): the nodes of what the user opened or picked, in this order: the selection's
   // group (its scope; a scope of one node widens to its parent), the block a click opened (focus),
@@ -142,76 +143,38 @@
     const pad = Math.max(12, 0.04 * Math.max(c.w, c.h));      // a margin, in drawing units
     fitBox({x: c.x - pad, y: c.y - pad, w: c.w + 2 * pad, h: c.h + 2 * pad}, 1.6);
   }
-  // the canvas changed size (window, side panel): keep the scale and the centre
-  function reframe() {
-    if (!vb || !P.svg) return;
-    const r = $('#canvas').getBoundingClientRect();
-    if (!size || !r.width || !r.height) { fit(); return; }
-    const s = Math.min(size.w / vb.w, size.h / vb.h);      // px per unit before the change
-    const cx = vb.x + vb.w / 2, cy = vb.y + vb.h / 2;
-    vb = {x: cx - r.width / s / 2, y: cy - r.height / s / 2, w: r.width / s, h: r.height / s};
-    size = {w: r.width, h: r.height};
-    apply();
-  }
-  function zoom(factor, cx, cy) {
-    if (!P.svg) return;
-    const r = P.svg.getBoundingClientRect();
-    if (cx === undefined) { cx = r.left + r.width / 2; cy = r.top + r.height / 2; }
-    const ctm = P.svg.getScreenCTM();
-    if (!ctm) return;
-    const p = new DOMPoint(cx, cy).matrixTransform(ctm.inverse());
-    const w = vb.w * factor;
-    if (w < 20 || w > Math.max(vb0.w, vb0.h) * 20) return;
-    vb = {x: p.x - (p.x - vb.x) * factor, y: p.y - (p.y - vb.y) * factor, w, h: vb.h * factor};
-    apply();
-  }
-  function pan(dxPx, dyPx) {
-    if (!P.svg) return;
-    const ctm = P.svg.getScreenCTM();
-    const s = ctm ? 1 / ctm.a : 1;
-    vb.x -= dxPx * s; vb.y -= dyPx * s;
-    apply();
-  }
+  // the canvas changed size (window, side panel, presentation mode): keep the scale and the centre
+  function reframe() { if (cam) cam.reframe(); }
+  function zoom(factor, cx, cy) { if (cam) cam.zoomAt(factor, cx, cy); }
+  function pan(dxPx, dyPx) { if (cam) cam.pan(dxPx, dyPx); }
   // outline these nodes for a moment, and bring them into view
   function flash(names) {
-    const gs = names.map((nm) => P.svg.querySelector(`g.node[data-name="${CSS.escape(nm)}"]`)).filter(Boolean);
+    const gs = nodeEls(names);
     for (const g of gs) g.classList.add('flash');
     setTimeout(() => gs.forEach((g) => g.classList.remove('flash')), 1500);
     if (gs.length) focusOn(names);
   }
-  const canvas = $('#canvas');
-  canvas.addEventListener('wheel', (e) => {
-    e.preventDefault();
-    zoom(Math.exp(e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), e.clientX, e.clientY);
-  }, {passive: false});
   // a drag pans; the click that ends a drag is not a click on the graph (P.dragged: input.js)
-  let drag = null;
-  P.dragged = false;
-  canvas.addEventListener('pointerdown', (e) => {
-    if (e.button !== 0 || e.target.closest('#minimap')) return;
-    drag = {x: e.clientX, y: e.clientY, id: e.pointerId};
-    P.dragged = false;
-  });
-  window.addEventListener('pointermove', (e) => {
-    if (!drag) return;
-    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-    if (!P.dragged && Math.hypot(dx, dy) < 4) return;
-    if (!P.dragged) { P.dragged = true; canvas.classList.add('dragging'); }
-    pan(dx, dy);
-    drag.x = e.clientX; drag.y = e.clientY;
-  });
-  window.addEventListener('pointerup', () => { drag = null; canvas.classList.remove('dragging'); });
+  const pointer = window.MicrogptCamera.bindPointer($('#canvas'), () => cam, {skip: (e) => !!e.target.closest('#minimap')});
+  Object.defineProperty(P, 'dragged', {get: () => pointer.dragged, set: (v) => { pointer.dragged = v; }});
   new ResizeObserver(reframe).observe($('#canvas'));    // window, side panel, a bar that wraps
 
   // -- the minimap: the whole drawing, small, with the part on screen as a rectangle ------------
   // Drawn on a <canvas> from the SVG already on the page (clusters as outlines, nodes as their fill
   // colour): no second parse of the SVG text, and after the view's first paint (an idle moment).
+  // At most a quarter of the canvas's width and height (a narrow window keeps its graph).
   const MINI = {w: 220, h: 150};
   let miniJob = null;
+  function miniSize(whole) {
+    const r = $('#canvas').getBoundingClientRect();
+    const mw = Math.min(MINI.w, 0.25 * r.width || MINI.w), mh = Math.min(MINI.h, 0.25 * r.height || MINI.h);
+    const k = Math.min(mw / whole.w, mh / whole.h);
+    return {W: Math.max(8, Math.round(whole.w * k)), H: Math.max(8, Math.round(whole.h * k))};
+  }
   function drawMinimap() {
     const box = $('#minimap');
-    const k = Math.min(MINI.w / vb0.w, MINI.h / vb0.h);
-    const W = Math.max(8, Math.round(vb0.w * k)), H = Math.max(8, Math.round(vb0.h * k));
+    const vb0 = cam.whole();
+    const {W, H} = miniSize(vb0);
     box.style.width = `${W}px`;
     box.style.height = `${H}px`;
     const cv = $('#minimap canvas');
@@ -249,11 +212,13 @@
   let miniOff = false, miniDrag = false;
   function moveMinimap() {
     const box = $('#minimap');
-    if (!vb0 || !vb) return;
+    if (!cam) return;
+    const vb0 = cam.whole(), vb = cam.vb();
     // shown only when much of the drawing is off screen (less than 60% of it in view), unless off (m)
+    // or presenting
     const seen = Math.max(0, Math.min(vb.x + vb.w, vb0.x + vb0.w) - Math.max(vb.x, vb0.x)) *
       Math.max(0, Math.min(vb.y + vb.h, vb0.y + vb0.h) - Math.max(vb.y, vb0.y)) / (vb0.w * vb0.h);
-    box.hidden = seen >= 0.6 || miniOff;
+    box.hidden = seen >= 0.6 || miniOff || !!(P.presenting && P.presenting());
     const W = parseFloat(box.style.width), H = parseFloat(box.style.height);
     const x0 = Math.max(0, (vb.x - vb0.x) / vb0.w), y0 = Math.max(0, (vb.y - vb0.y) / vb0.h);
     const x1 = Math.min(1, (vb.x + vb.w - vb0.x) / vb0.w), y1 = Math.min(1, (vb.y + vb.h - vb0.y) / vb0.h);
@@ -266,8 +231,8 @@
     const r = $('#minimap').getBoundingClientRect();
     const fx = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
     const fy = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height));
-    vb = Object.assign({}, vb, {x: vb0.x + fx * vb0.w - vb.w / 2, y: vb0.y + fy * vb0.h - vb.h / 2});
-    apply();
+    const vb0 = cam.whole(), vb = cam.vb();
+    cam.set(Object.assign({}, vb, {x: vb0.x + fx * vb0.w - vb.w / 2, y: vb0.y + fy * vb0.h - vb.h / 2}));
   }
   $('#minimap').addEventListener('pointerdown', (e) => {
     e.stopPropagation();
@@ -285,5 +250,6 @@
   $('#zoomin').addEventListener('click', () => zoom(1 / 1.25));
   $('#zoomout').addEventListener('click', () => zoom(1.25));
 
-  Object.assign(P, {newDrawing, fit, fitBlock, focusOn, home, reframe, zoom, pan, flash, drawMinimap, toggleMinimap});
+  Object.assign(P, {newDrawing, fit, fitBlock, focusOn, home, reframe, zoom, pan, flash, drawMinimap, toggleMinimap,
+                    follow, minScale, moveMinimap});
 })(window.explorer.page);

@@ -39,6 +39,7 @@
   const cache = new Map();           // query -> /api/view answer (the last 24)
   let loading = null;                // AbortController of the running load
   let lastGood = '';                 // the URL query of the view on screen (the server's)
+  let pending = null;                // {url, note}: a fallback being loaded, and what to say once drawn
   const partsIn = new Promise((done) => document.addEventListener('DOMContentLoaded', done));
 
   // what the parts share: the drawn view and its state, and each part's functions (P.fit, P.showNode, ...)
@@ -123,10 +124,28 @@
       if (!P.info || P.info.key !== v.key) await loadInfo(v.url);
       draw(v, q, performance.now() - t0);
       hideMsg();
+      // drawn other than asked (too big: smaller; a link that could not be shown: the nearest view)
+      const said = [pending && pending.url === v.url ? pending.note : null, v.fallback].filter(Boolean);
+      if (said.length) showNote(said.join(' · '));
+      pending = null;
     } catch (e) {
       if (e.name === 'AbortError') return;
       await partsIn;
       P.reveal = null;
+      const fb = e.body ? e.body.fallback : undefined;
+      // a link opened (a reload, a shared URL) that cannot be shown: never a blank page, but the
+      // nearest view the server can show (else the default one), and a note; with a view on screen,
+      // a refused change keeps it and says why
+      if (typeof fb === 'string' && fb !== q && mine === loading && !P.view) {
+        pending = {url: fb, note: e.body.note || e.message};
+        history.replaceState(null, '', '?' + fb);
+        return load(fb);
+      }
+      if (!P.view && q !== '' && mine === loading) {
+        pending = {url: '', note: `this link cannot be shown (${e.message}); showing the default view instead`};
+        history.replaceState(null, '', '?');
+        return load('');
+      }
       showMsg(e.message);
       if (lastGood !== q) history.replaceState(null, '', '?' + lastGood);   // keep URL = what is drawn
       P.state = parseQuery(lastGood);
@@ -165,6 +184,7 @@
         `node${v.highlight.length === 1 ? '' : 's'} outlined` : '') +
       ` · ${v.cached ? 'cached' : `built ${v.ms.build} ms + layout ${v.ms.render} ms`} · drawn in ${Math.round(ms)} ms`;
     P.applySide();
+    if (P.applyPresent) P.applyPresent();     // presentation mode (present.js): before the camera moves
     if (reuse) {
       mark();
       if (hlMoved && v.highlight.length) P.focusOn(v.highlight);
@@ -264,13 +284,24 @@
   function showMsg(text) {
     const m = $('#msg');
     m.textContent = text;
+    m.className = '';
     m.hidden = false;
     clearTimeout(msgTimer);
     msgTimer = setTimeout(hideMsg, 9000);
   }
+  // a note that stays until the next view or its ✕: what was drawn instead of what was asked
+  function showNote(text) {
+    const m = $('#msg');
+    clearTimeout(msgTimer);
+    m.className = 'note';
+    m.innerHTML = `<span></span><button class="x" title="close" aria-label="close">✕</button>`;
+    m.firstChild.textContent = text;
+    m.querySelector('button').onclick = hideMsg;
+    m.hidden = false;
+  }
   function hideMsg() { $('#msg').hidden = true; }
 
-  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg});
+  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg, showNote});
   window.addEventListener('popstate', () => load(location.search.slice(1)));
 
   window.explorer = {
@@ -288,5 +319,9 @@
     page: P,
   };
   // the first view is asked for now, while the parts after this file load and add themselves to P
-  load(location.search.slice(1));
+  // (presentation mode asks for the screen's shape in it: present.js, loaded before this file)
+  const first = location.search.slice(1);
+  const asked = window.explorerFirstQuery ? window.explorerFirstQuery(first) : first;
+  if (asked !== first) history.replaceState(null, '', '?' + asked);
+  load(asked);
 })();

@@ -10,7 +10,8 @@
     $('#panel').innerHTML = '<p class="hint">Click a node: a folded node opens in place, a scalar shows its data, ' +
       'grad, local derivatives and the uses that sum to its grad here.</p>' +
       (view ? `<h4>This view</h4><p>${esc(view.title)}</p>` +
-        (view.notes.length ? `<h4>Notes</h4><p>${view.notes.map(esc).join('<br>')}</p>` : '') : '') +
+        (view.fallback || view.notes.length ? `<h4>Notes</h4><p>${[view.fallback, ...view.notes].filter(Boolean)
+          .map(esc).join('<br>')}</p>` : '') : '') +
       nonfinite();
   }
   // where NaN or infinity starts in this recording (/api/info): each a link to its neighbourhood

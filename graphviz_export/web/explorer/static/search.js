@@ -20,6 +20,10 @@
       `<div class="row match" data-i="${k}" title="${esc(m.hl)}"><span class="path">${esc(m.path)}</span>` +
       `<span class="lbl">${esc(m.label)}</span><span class="n">${m.count}</span></div>`).join('');
     box.hidden = !items.length && !head;
+    // inside the window: a box near its right edge opens its list leftwards (the page never shifts)
+    box.style.left = '';
+    const r = box.getBoundingClientRect();
+    if (!box.hidden && r.right > window.innerWidth - 8) box.style.left = `${window.innerWidth - 8 - r.right}px`;
   }
   function markRow(k) {
     if (!list || !list.items.length) return;

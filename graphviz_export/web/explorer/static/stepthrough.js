@@ -11,8 +11,14 @@
  * back/forward and shared links restore them. Opening, closing and changing mode push a history
  * entry; stepping replaces it (one entry per frame would bury the back button).
  *
+ * The camera follows (camera.js P.follow: the lit node always in view, its lit edges where the
+ * scale allows, a smooth pan); `c` recentres on the frame, `1` zooms to it readable; a click on a
+ * node while stepping jumps to the frame that lights it (a scalar is selected too: its details).
+ * In the update phase a matrix view's heat-map shows Δvalue (stepper.js paintUpdate).
+ *
  * Keys while open (window capture, before explorer.js): ← → one position, Space play/pause,
- * Home/End first/last, s close; Shift+← → still pan. Closed: s opens. window.stepthrough is for tests.
+ * Home/End first/last, c recentre, s close; Shift+← → still pan. Closed: s opens. window.stepthrough
+ * is for tests.
  */
 (function () {
   'use strict';
@@ -104,16 +110,74 @@
     const svg = ex.svg;
     if (p <= count()) {
       player.seek(p);
-      if (svg) svg.querySelectorAll('g.node.mg-update').forEach((g) => g.classList.remove('mg-update'));
+      if (svg) {
+        svg.querySelectorAll('g.node.mg-update').forEach((g) => g.classList.remove('mg-update'));
+        window.MicrogptStepper.clearUpdate(svg, upd && upd.heat);
+      }
     } else {
       player.seek(count());
       showUpdate();
     }
     syncBar();
+    follow(true);
     if (!quiet) ex.setUrlState({frame: p});
+    document.dispatchEvent(new CustomEvent('explorer:frame', {detail: {position: pos, phase: phase()}}));
     return pos;
   }
-  function stop() { if (timer) { clearInterval(timer); timer = null; } }
+  // -- the camera: the frame's lit node in view (camera.js P.follow) ------------------------------
+  const find = (name) => ex.svg && ex.svg.querySelector(`[id="node-${CSS.escape(name)}"]`);
+  function frameAt(p) {
+    if (!frames || !frames.frames.length) return null;
+    return frames.frames[Math.max(0, Math.min(count(), p) - 1)] || frames.frames[0];
+  }
+  function follow(animate) {
+    const P = ex.page;
+    if (!player || !P.follow || !ex.svg) return;
+    if (phase() === 'update') {          // the parameters Adam moves
+      const ps = [...ex.svg.querySelectorAll('g.node.mg-update')];
+      const box = window.MicrogptCamera.boxOf(ex.svg, ps.length ? ps : [find(frameAt(count()).node)]);
+      P.follow({must: box, want: null}, animate);
+      return;
+    }
+    P.follow(window.MicrogptCamera.frameBoxes(ex.svg, frameAt(pos), find), animate);
+  }
+  // the smallest a frame shrinks a running sum's font (frame_texts.py): presentation mode's 16 px
+  // hold for it too (camera.js minScale)
+  function shrink() {
+    let least = 1;
+    if (frames) {
+      for (const d of Object.values(frames.nodes)) {
+        for (const f of d.fields || []) for (const e of f.shown) if (e.length > 2) least = Math.min(least, e[2]);
+      }
+    }
+    return least;
+  }
+  // a click on a node while stepping: the frame that lights it (a reference: what it stands for)
+  function frameOfClick(e) {
+    const g = e.target.closest && e.target.closest('g.node, g.cluster');
+    if (!g || !frames) return null;
+    let name = g.dataset.name || (g.id.startsWith('node-') ? g.id.slice(5) : '');
+    const heat = /^(m\d+)_[dgl]\d+$/.exec(name);
+    if (heat) name = heat[1];
+    const v = ex.view && ex.view.nodes[name];
+    if (!frames.nodes[name] && v && v.refers) name = v.refers.find((r) => frames.nodes[r]) || name;
+    return frames.nodes[name] ? {name, frame: frames.nodes[name].frame, node: v} : null;
+  }
+  document.getElementById('canvas').addEventListener('click', (e) => {
+    if (!open || !player || ex.page.dragged || e.target.closest('#camera, #minimap')) return;
+    const hit = frameOfClick(e);
+    if (!hit) return;
+    e.stopImmediatePropagation();
+    e.preventDefault();
+    go(hit.frame + 1);
+    if (hit.node && hit.node.k === 's') ex.setState({sel: hit.node.id}, {replace: true});
+  }, true);
+  function stop() {
+    if (!timer) return;
+    clearInterval(timer);
+    timer = null;
+    document.dispatchEvent(new CustomEvent('explorer:frame', {detail: {position: pos, phase: phase()}}));
+  }
   function play() {
     stop();
     if (pos >= last()) go(0);
@@ -155,6 +219,8 @@
       const g = svg && svg.querySelector(`g.node[data-name="${CSS.escape(name)}"]`);
       if (g) g.classList.add('mg-update');
     }
+    window.MicrogptStepper.paintUpdate(svg, u.heat);
+    follow(true);
     const keep = side.querySelector('.updwrap');
     side.innerHTML = updateHtml(u);
     if (keep) { const w = side.querySelector('.updwrap'); if (w) w.scrollTop = 0; }
@@ -215,6 +281,7 @@
     drawOpen();
     const want = Math.max(0, Math.min(last(), Number(state.frame) || 0));
     go(want, true);
+    follow(false);                       // the view just drawn: straight to the frame
     if (want !== Number(state.frame)) ex.setUrlState({frame: want});   // a frame past the end: the last
   }
   ex.on('view', onView);
@@ -234,14 +301,20 @@
     else if (k === ' ') toggle();
     else if (k === 'Home') go(0);
     else if (k === 'End') go(last());
+    else if (k === 'c') { if (ex.page.cam) ex.page.cam.prefer(null); follow(true); }
     else if (k === 's') close();
     else return;
     e.preventDefault();
     e.stopImmediatePropagation();
   }, true);
 
+  // what the camera's `1` (home) and presentation mode ask of the step-through
+  ex.page.stepNames = () => (open && player && frameAt(pos) ? [frameAt(pos).node] : null);
+  ex.page.textShrink = () => (open && player ? shrink() : 1);
+
   window.stepthrough = {
     open: () => open && !!player,
+    follow: () => follow(false),
     position: () => pos,
     count,
     last,
