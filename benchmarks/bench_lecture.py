@@ -68,7 +68,9 @@ STEPS = """async ([steps, gap, sel]) => {
     p.seek(f);
     await paint();
     const id = p.frames().frames[f - 1].svg;
-    const r = document.querySelector(sel + ' svg [id="' + id + '"]').getBoundingClientRect();
+    // the one drawn: a tour's hidden stops hold the same node ids
+    const g = [...document.querySelectorAll(sel + ' svg [id="' + id + '"]')].find(e => e.getBoundingClientRect().width);
+    const r = g ? g.getBoundingClientRect() : {left: -1e9, right: -1e9, top: 0, bottom: 0};
     n += 1;
     if (r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1) seen += 1;
   }
@@ -110,7 +112,7 @@ def main():
         for size in ((1024, 768), (1920, 1080)):
             for level in ('block', 'vector'):
                 for present in (False, True):
-                    ctx = b.new_context(viewport={'width': size[0], 'height': size[1]})
+                    ctx = b.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)   # the probes' evaluate
                     ctx.add_init_script(PROBE)
                     pg = ctx.new_page()
                     q = f'view=token&token={last}&level={level}&frame=0' + ('&present=1' if present else '')
@@ -126,7 +128,7 @@ def main():
                                         lambda doc, ck, seed: record_step(*fresh_model(seed), doc)), encoding='utf-8')
         try:
             for size in ((1024, 768), (1920, 1080)):
-                ctx = b.new_context(viewport={'width': size[0], 'height': size[1]})
+                ctx = b.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)   # the probes' evaluate
                 ctx.add_init_script(PROBE)
                 pg = ctx.new_page()
                 pg.goto(page.as_uri() + '#stop=5&frame=0&present=1')

@@ -411,3 +411,27 @@ def test_the_tour_zooms_pans_and_leaves_presentation_mode(browser, lecture):
         assert pg.errors == []
     finally:
         ctx.close()
+
+
+def test_a_click_on_a_node_in_the_tour_jumps_to_its_frame_and_c_recentres(browser, lecture):
+    ctx, pg = new_page(browser, (1366, 768))
+    try:
+        pg.goto(lecture.as_uri() + '#stop=4&frame=2')
+        pg.wait_for_function('window.tour && tour.camera() && tour.player().position() === 2')
+        pg.evaluate('MicrogptCamera.animateMs = 0')
+        stop = json.loads(pg.evaluate('document.getElementById("tour-data").textContent'))['stops'][3]
+        target = stop['frames']['frames'][9]                 # a node lit later: click it on screen
+        assert stop['frames']['nodes'][target['node']]['frame'] == 9
+        pg.click('#fit')
+        box = pg.locator(f'#stop-3 svg [id="{target["svg"]}"]').bounding_box()
+        pg.mouse.click(box['x'] + box['width'] / 2, box['y'] + 4)
+        assert pg.evaluate('tour.player().position()') == 10 and 'frame=10' in pg.url
+        assert pg.evaluate(LIT_IN_VIEW, ['#stage', target['svg']])
+        # panned out of view, c brings the lit node back (the frame stays)
+        pg.evaluate('tour.camera().pan(-5000, 0)')
+        assert not pg.evaluate(LIT_IN_VIEW, ['#stage', target['svg']])
+        pg.keyboard.press('c')
+        assert pg.evaluate(LIT_IN_VIEW, ['#stage', target['svg']]) and pg.evaluate('tour.player().position()') == 10
+        assert pg.errors == []
+    finally:
+        ctx.close()

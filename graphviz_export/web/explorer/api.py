@@ -33,6 +33,7 @@ import time
 from urllib.parse import parse_qs
 
 import graphviz_export.render as _render
+import graphviz_export.web.explorer.fallback as fallback
 import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
@@ -48,7 +49,6 @@ from ...steps.frames import frames
 from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
-from . import fallback
 from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
