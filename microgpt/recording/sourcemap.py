@@ -84,6 +84,11 @@ class SourceMap:
             return None
         return self._entry(best[1], best[2], best[3])
 
+    def code(self, line):
+        """The text of one line of model.py, stripped."""
+        k = line - self.first
+        return self.lines[k].strip() if 0 <= k < len(self.lines) else ''
+
     def _entry(self, a, b, fn):
         text = [self.lines[k - self.first].rstrip() for k in range(a, min(b, a + 1) + 1)]
         indent = min(len(t) - len(t.lstrip()) for t in text if t.strip())

@@ -50,6 +50,11 @@ class Recordings:
             seed = None         # a checkpoint's parameters do not depend on the seed
         return (doc, ckpt, seed)
 
+    def replaying(self):
+        """The lock every recording holds: what records (a replay of the forward pass for
+        recording.madeby too) swaps the engine's ops for the whole process, one at a time."""
+        return self._lock
+
     def key_text(self, key):
         return '|'.join('' if k is None else str(k) for k in key)
 
