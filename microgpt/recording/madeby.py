@@ -16,9 +16,13 @@ the model from outside (doc_loss's loop calling gpt()) is left out. The replay m
 make the trace's own ops in the trace's own order (the op columns are compared), or
 it is not used: made_by then falls back to the scope's line (SourceMap.line_of).
 
-Cost: one forward pass with a stack walk per op (`benchmarks/bench_explorer_why.py`);
-the result is kept on the trace. The replay records, so it must not run while another
-recording does (the explorer calls it under its recordings' lock).
+The chains can also be captured while the step is first recorded (record_step(lines=True),
+which the explorer's recordings do): no replay then. Either way they are kept on the trace.
+Cost: a stack walk per op (a few frames; the last call sites are remembered), about as much
+as recording the forward pass again (benchmarks/bench_explorer_why.py). The replay records,
+so like every recording it swaps the engine's ops for the whole process: not while another
+recording runs (the explorer replays a loaded trace before it serves, and holds its
+recordings' lock otherwise).
 
 A trace recorded from a user's script already carries, per node, its call line, the
 enclosing functions and the line where its derivative is written (recording.sources):
@@ -28,6 +32,7 @@ made_by reads those.
 import ast
 import inspect
 import sys
+from contextlib import contextmanager
 
 from .. import engine, model
 from ..model import GPTConfig, doc_loss
@@ -36,6 +41,7 @@ from .sourcemap import SourceMap
 from .tape import record
 
 _COMPREHENSIONS = ('<listcomp>', '<genexpr>', '<setcomp>', '<dictcomp>', '<lambda>')
+_RECENT = 4         # call sites remembered (see _Stacks.mark)
 MODEL_FILE = 'microgpt/model.py'
 ENGINE_FILE = 'microgpt/engine.py'
 
@@ -70,11 +76,11 @@ class _Stacks:
             self.tagged.setdefault(fn, []).append((a, b))
         self.chains, self.ids = [], {}
         self.marks = []             # (first node id, chain id)
+        self.recent = []            # the last ops' (frame, line, resumer, its line, chain id)
 
     def chain(self, frame):
-        """(function, line) frames of model.py, outermost first, comprehensions folded in."""
-        while frame is not None and frame.f_code.co_filename == self.engine_file:
-            frame = frame.f_back                     # a derived op (__sub__, __truediv__, ...)
+        """(function, line) frames of model.py, outermost first, comprehensions folded in;
+        `frame` is the first frame outside engine.py."""
         out = []
         while frame is not None and frame.f_code.co_filename == self.model_file:
             name, line = frame.f_code.co_name, frame.f_lineno
@@ -109,13 +115,60 @@ class _Stacks:
         return op
 
     def mark(self, n0, frame):
-        key = self.chain(frame)
-        cid = self.ids.get(key)
-        if cid is None:
-            cid = self.ids[key] = len(self.chains)
-            self.chains.append(key)
+        engine_file = self.engine_file
+        while frame is not None and frame.f_code.co_filename == engine_file:
+            frame = frame.f_back                     # a derived op (__sub__, __radd__, ...)
+        back = frame.f_back if frame is not None else None
+        # the frames above `back` are suspended in the calls that led here and keep their lines;
+        # only a generator's resumer (`back`) may change: same four, same chain (no walk). A few
+        # are kept: a sum over a generator alternates between the generator's frame and its caller's
+        line, bline = (frame.f_lineno if frame is not None else 0), (back.f_lineno if back is not None else 0)
+        for k, (f, ln, b, bl, c) in enumerate(self.recent):
+            if f is frame and ln == line and b is back and bl == bline:
+                cid = c
+                break
+        else:
+            chain = self.chain(frame)
+            cid = self.ids.get(chain)
+            if cid is None:
+                cid = self.ids[chain] = len(self.chains)
+                self.chains.append(chain)
+            self.recent.insert(0, (frame, line, back, bline, cid))
+            del self.recent[_RECENT:]
         if not self.marks or self.marks[-1][1] != cid:
             self.marks.append((n0, cid))
+
+    def done(self):
+        """Let go of the frames the fast path held."""
+        self.recent = []
+
+
+@contextmanager
+def capturing(tape):
+    """Inside `record()`, around the forward pass: each op made in the block gets its call chain
+    (yields the _Stacks; `keep_chains` puts them on the detached Trace). record_step(lines=True)."""
+    stacks = _Stacks(tape, SourceMap())
+    try:
+        with engine.patched_ops(stacks.wrap):
+            yield stacks
+    finally:
+        stacks.done()
+
+
+def keep_chains(trace, stacks):
+    """Put the chains captured while `trace` was recorded on it, where made_by reads them."""
+    trace._cache['made_by'] = _per_node(trace, stacks)
+
+
+def _per_node(trace, stacks):
+    per_node = [-1] * len(trace)
+    marks = stacks.marks + [(len(stacks.tape.values), None)]
+    param = OP_CODE['param']
+    for (a, cid), (b, _) in zip(marks, marks[1:]):
+        for i in range(a, min(b, len(trace))):
+            if trace.op[i] != param:
+                per_node[i] = cid
+    return per_node, stacks.chains
 
 
 def replay_chains(trace):
@@ -133,26 +186,14 @@ def replay_chains(trace):
         rows, cols = trace.param_shapes[name]
         base = trace.param_base[name]
         params[name] = [[engine.Value(trace.data[base + r * cols + c]) for c in range(cols)] for r in range(rows)]
-    sources = SourceMap()
     try:
-        with record(params) as tape:
-            stacks = _Stacks(tape, sources)
-            with engine.patched_ops(stacks.wrap):
-                doc_loss(params, config, list(meta['tokens']))
+        with record(params) as tape, capturing(tape) as stacks:
+            doc_loss(params, config, list(meta['tokens']))
     except (ValueError, ArithmeticError):
         return None
-    n = len(tape.values)
-    if n != len(trace) or tape.ops.tobytes() != trace.op.tobytes():
+    if len(tape.values) != len(trace) or tape.ops.tobytes() != trace.op.tobytes():
         return None
-    per_node = [-1] * len(trace)
-    marks = stacks.marks + [(n, None)]
-    for (a, cid), (b, _) in zip(marks, marks[1:]):
-        for i in range(a, b):
-            per_node[i] = cid
-    for i in range(n):
-        if trace.op[i] == OP_CODE['param']:
-            per_node[i] = -1
-    return per_node, stacks.chains
+    return _per_node(trace, stacks)
 
 
 def made_by(trace, node, sources=None):

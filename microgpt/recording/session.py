@@ -45,14 +45,15 @@ class Models:
         """The (checkpoint, seed) of each model loaded, oldest first."""
         return iter(list(self._models))
 
-    def record(self, doc, checkpoint=None, seed=SEED):
-        """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one)."""
+    def record(self, doc, checkpoint=None, seed=SEED, lines=False):
+        """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one);
+        `lines`: with the line of model.py that made each op (record_step)."""
         params, config, tokenizer = self.model(checkpoint, seed)
         try:
             tokenizer.encode(doc)
         except InputError as e:
             raise SessionError('doc', str(e)) from None
-        return record_step(params, config, tokenizer, doc)
+        return record_step(params, config, tokenizer, doc, lines=lines)
 
     def model(self, checkpoint, seed):
         key = (checkpoint, seed)

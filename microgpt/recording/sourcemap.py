@@ -11,8 +11,8 @@ matches its scope, so `q` maps to `q = linear(x, params[...attn_wq])`.
 import ast
 import inspect
 
-from microgpt import model as _model
-from microgpt.recording import FIELDS
+from .. import model as _model
+from .scopes import FIELDS
 
 _ANY = object()     # a field set from a variable: matches any value but None
 

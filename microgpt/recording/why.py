@@ -10,11 +10,40 @@ bit for bit), identities.py (the identities of backprop it takes part in) and
 Trace.uses (its grad as the sum of what its users passed down, in backward order).
 """
 
+from ..errors import InputError
+from ..files import json_safe
 from .identities import by_node, identities, kv_positions
 from .madeby import made_by
 from .names import ARROW
 from .paths import K, decompose
 from .rules import rules
+
+
+def find_node(trace, text):
+    """The node id `text` names: 'loss', an id ('4711', '#4711'), a name as every surface shows it
+    ("q[2]@pos3", "wte['m'][5]", 'layer0.attn_wq[3][5]'); InputError naming what is allowed."""
+    text = str(text).strip()
+    if text == 'loss' and 'loss_id' in trace.meta:
+        return trace.meta['loss_id']
+    digits = text.lstrip('#')
+    if digits.isdigit():
+        i = int(digits)
+        if i < len(trace):
+            return i
+        raise InputError(f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
+    found = trace.names().find(text)
+    if not found:
+        try:
+            found = trace.param_nodes(text) if '[' in text else []
+        except InputError:
+            found = []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InputError(f"{len(found)} nodes are named {text!r} (ops toward one value share its name); "
+                         f"give one id: {', '.join(map(str, found[:8]))}")
+    raise InputError(f"no node is named {text!r}; give 'loss', a node id, a name such as 'q[2]@pos3' "
+                     f"or a parameter cell such as 'layer0.attn_wq[3][5]'")
 
 
 def why(trace, node, k=K, sources=None):
@@ -50,6 +79,14 @@ def stops(trace, nodes):
         if not out or out[-1][1] != value:
             out.append((i, value))
     return out
+
+
+def why_data(d):
+    """`why`'s answer as plain JSON-able data (badges as dicts, NaN/inf as text: files.json_safe)."""
+    out = dict(d, identities=[b.to_dict() for b in d['identities']])
+    if d['paths'] is not None:
+        out['paths'] = dict(d['paths'], count=str(d['paths']['count']), others=str(d['paths']['others']))
+    return json_safe(out)
 
 
 def _g(x):

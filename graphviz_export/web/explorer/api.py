@@ -76,13 +76,7 @@ class Api:
         self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
-        # the node check of each recording, in the background (check: handed in by the CLI), then
-        # the replay behind "made by" (recording.madeby), so a click does not wait for it
-        self.verdicts = Verdicts(check, after=self._warm)
-
-    def _warm(self, trace):
-        with self.recordings.replaying():
-            node_why(trace, trace.meta.get('loss_id', 0), self.sources)
+        self.verdicts = Verdicts(check)     # the node check of each recording, in the background
 
     # -- helpers ----------------------------------------------------------------------------
     def _parse(self, query, extra=()):

@@ -69,7 +69,7 @@ class Recordings:
                 return trace
             doc, ckpt, seed = key
             try:
-                trace = self._models.record(doc, ckpt, seed)
+                trace = self._models.record(doc, ckpt, seed, lines=True)     # "made by" (recording.madeby)
             except SessionError as e:
                 raise StateError(f"{FIELDS[e.field]}: {e}") from None
             self._traces[key] = trace

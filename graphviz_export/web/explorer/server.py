@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, SEED
+from microgpt.recording.madeby import made_by
 
 from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError
@@ -405,6 +406,8 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
                          f"or 0.0.0.0 to be reachable from other machines")
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data)
     recordings.get(recordings.key({}))
+    if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
+        made_by(trace, trace.meta.get('loss_id', 0))
     api = Api(recordings, renderer=renderer, check=check)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
     # used) is compiled here, once per process, instead of during the first page load

@@ -33,9 +33,8 @@ MAX_LISTED = 20     # failures at one node listed in the panel
 
 
 class Verdicts:
-    def __init__(self, check=None, after=None):
+    def __init__(self, check=None):
         self.check = check          # trace -> NodeCheckResult.to_dict(), or None: no check
-        self.after = after          # trace -> None: more background work once the check is done
         self._lock = threading.Lock()
         self._results = OrderedDict()    # key -> {'status', 'result', 'by_node', 'seconds'}
 
@@ -46,36 +45,28 @@ class Verdicts:
                 self._results.move_to_end(key)
                 return
             if self.check is None:
-                if self.after is None:
-                    return
-                self._results[key] = {'status': 'off'}
-            else:
-                self._results[key] = {'status': 'running', 'started': time.perf_counter()}
+                return
+            self._results[key] = {'status': 'running'}
             while len(self._results) > KEEP:
                 self._results.popitem(last=False)
         threading.Thread(target=self._run, args=(key, trace), daemon=True, name='node-check').start()
 
     def _run(self, key, trace):
-        if self.check is not None:
-            t0 = time.perf_counter()
-            try:
-                result = self.check(trace)
-                by_node = {}
-                for f in result.get('failures', ()):
-                    by_node.setdefault(f['node'], []).append(f)
-                got = {'status': 'done', 'result': result, 'by_node': by_node,
-                       'seconds': time.perf_counter() - t0}
-            except Exception as e:  # noqa: BLE001 -- the page says the check broke; the server goes on
-                traceback.print_exc()
-                got = {'status': 'error', 'error': f'{type(e).__name__}: {e}'}
-            with self._lock:
-                if key in self._results:
-                    self._results[key] = got
-        if self.after is not None:
-            try:
-                self.after(trace)
-            except Exception:  # noqa: BLE001 -- a warm-up only; the request that needs it will say
-                traceback.print_exc()
+        """The check, off the request threads: it reads the trace and patches nothing (unlike a
+        recording), so it may run while the server records or draws."""
+        t0 = time.perf_counter()
+        try:
+            result = self.check(trace)
+            by_node = {}
+            for f in result.get('failures', ()):
+                by_node.setdefault(f['node'], []).append(f)
+            got = {'status': 'done', 'result': result, 'by_node': by_node, 'seconds': time.perf_counter() - t0}
+        except Exception as e:  # noqa: BLE001 -- the page says the check broke; the server goes on
+            traceback.print_exc()
+            got = {'status': 'error', 'error': f'{type(e).__name__}: {e}'}
+        with self._lock:
+            if key in self._results:
+                self._results[key] = got
 
     def _get(self, key):
         with self._lock:

@@ -115,7 +115,7 @@
         });
         h += `<tr><td></td><td>remainder: the other ${esc(p.others)} paths</td><td class="num" data-k="remainder">` +
           `${p.remainder.length ? p.remainder.map(esc).join('<br>+ ') : '0'}</td></tr>` +
-          `<tr class="sum"><td></td><td>= grad</td><td class="num" data-k="grad">${esc(p.grad)}</td></tr></table>` +
+          `<tr class="sum"><td></td><td>= grad</td><td class="num" data-k="pathgrad">${esc(p.grad)}</td></tr></table>` +
           `<p class="${p.exact ? 'ok' : 'bad'}" id="pathsum">${p.exact ? 'paths + remainder = grad, bit for bit' :
             'the grad is not finite: no sum of paths reaches it'} <span class="hint">(${esc(p.order)})</span></p>`;
       }
