@@ -73,7 +73,7 @@ def identities(trace):
     got = trace._cache.get('identities')
     if got is None:
         got = []
-        trace.backward_rank          # Trace.uses orders by it: built once, not searched per node
+        _ = trace.backward_rank      # Trace.uses orders by it: built once, not searched per node
         if 'loss_id' in trace.meta and len(trace.backward_order):
             for make in (_logits, _residual, _dead_relu, _cached_kv, _loss_init):
                 got.extend(make(trace))

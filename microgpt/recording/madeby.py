@@ -123,7 +123,7 @@ class _Stacks:
         # only a generator's resumer (`back`) may change: same four, same chain (no walk). A few
         # are kept: a sum over a generator alternates between the generator's frame and its caller's
         line, bline = (frame.f_lineno if frame is not None else 0), (back.f_lineno if back is not None else 0)
-        for k, (f, ln, b, bl, c) in enumerate(self.recent):
+        for f, ln, b, bl, c in self.recent:
             if f is frame and ln == line and b is back and bl == bline:
                 cid = c
                 break

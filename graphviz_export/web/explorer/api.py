@@ -45,7 +45,7 @@ from ...view import build_view, render_view
 from ..update_table import update_html
 from .clicks import node_details, view_nodes
 from .crumbs import crumbs
-from .links import neighbourhood, node_links, view_links
+from .links import node_links, view_links
 from .verdicts import Verdicts, check_answer
 from .why import node_why, owners, view_badges
 
