@@ -12,6 +12,8 @@ so on a correct engine it equals the stored local derivative bit for bit, and a
 bent derivative (a fault, a user's bug) shows as `agrees: False` next to the rule it
 breaks. A script may write the same rule another way (1 - t**2 for 1 - t*t), so
 agreement allows RTOL of relative rounding; `exact` says when the floats are equal.
+At a kink (relu, abs at x = 0) any slope between the one-sided ones is a
+derivative (micrograd's abs stores -1 there, the rule's sign(0) says 0): it agrees.
 
 A user's own op with no rule here (gelu, softplus, ...) shows the finite difference
 the recorder measured for it instead (Trace.probes: f(x+h), f(x-h) re-run at
@@ -76,6 +78,8 @@ RULES = {
     'cos': (('d cos(x)/dx = −sin(x)', lambda xs, out, n: -math.sin(xs[0]),
              lambda xs, out, n: f'−sin({_fmt(xs[0])}) = {_fmt(-math.sin(xs[0]))}'),),
 }
+# ops with a kink at x = 0: the one-sided slopes there (a script may store either, or between)
+KINKS = {'relu': (0.0, 1.0), 'abs': (-1.0, 1.0)}
 # micrograd's labels for the same ops, and the dunder names a script's trace may keep
 ALIASES = {'+': 'add', '*': 'mul', 'ReLU': 'relu', '-': 'sub', '/': 'div', '**': 'pow'}
 
@@ -109,6 +113,10 @@ def rule(trace, node, k):
         same = value == stored or (value != value and stored != stored)
         own = trace.op[node] < len(OPS) and trace.source is None     # the port's engine: its own expression
         agrees = same or (not own and _close(value, stored))
+        kink = KINKS.get(name)
+        if not agrees and kink is not None and xs[0] == 0 and kink[0] <= stored <= kink[1]:
+            agrees = True       # at its kink any slope between the one-sided ones is a derivative
+            filled += f'; at the kink x = 0 any slope in [{_fmt(kink[0])}, {_fmt(kink[1])}] will do'
         lhs, rhs = formula.split(' = ', 1)
         if filled.startswith(rhs):          # 'd exp(x)/dx = exp(x) = out.data = 0.7312'
             text = f'{lhs} = {filled}'
