@@ -1,0 +1,158 @@
+""""Why is this grad what it is?" in real headless chromium: `max:grad` lists the largest grads and a
+row opens one; a click on a node lists its paths from the loss (products + remainder = grad, bit for
+bit), outlines the top path's route in the drawing, and hovering another path moves the outline; a
+cached key's grad is split by the positions that read it; its identity carries a badge; the node check
+runs in the background and says ok. Expected figures come from a trace recorded here, not the page."""
+
+import struct
+
+import pytest
+
+from microgpt.checks.diagnose import node_check_data
+from microgpt.recording import record_step
+from microgpt.recording.paths import top_paths
+from microgpt.train import fresh_model
+from tests.explorer_helpers import running_server
+from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright, open_page, wait_view
+
+if _missing:
+    pytestmark = pytest.mark.skip(reason=f"browser tests need {' and '.join(_missing)}")
+
+
+@pytest.fixture(scope='module')
+def server():
+    with running_server(doc='emma', seed=42, check=node_check_data) as s:     # as `explore` starts it
+        yield s
+
+
+@pytest.fixture(scope='module')
+def trace():
+    return record_step(*fresh_model(42), 'emma')
+
+
+@pytest.fixture(scope='module')
+def browser():
+    with _sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={'width': 1600, 'height': 900}, bypass_csp=True)
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on('console', lambda m: pg.errors.append(m.text) if m.type == 'error' else None)
+    pg.on('pageerror', lambda e: pg.errors.append(str(e)))
+    pg.server = server
+    yield pg
+    ctx.close()
+
+
+def bits(x):
+    return struct.pack('<d', x)
+
+
+def test_max_grad_lists_the_largest_grads_and_a_row_opens_that_node(page, trace):
+    open_page(page)
+    url = page.evaluate('explorer.view.url')
+    page.fill('#q', 'max:grad')
+    page.press('#q', 'Enter')
+    page.wait_for_selector('#results .row.match')
+    wait_view(page, url)
+    # the 20 largest |grad| over every node, constants too, ties by id: sorted here
+    want = sorted(range(len(trace)), key=lambda i: (-abs(trace.grad[i]), i))[:20]
+    labels = page.locator('#results .row.match .lbl').all_inner_texts()
+    assert labels == [f'{trace.name(i)} · grad {trace.grad[i]:.6g}' for i in want]
+    top = want[0]
+    # for 'emma' the largest is the mean's 1/n, whose grad is the sum of the position losses (16.13)
+    assert trace.op_name(top) == 'const' and trace.data[top] == 1 / len(trace.position_losses())
+    total = 0.0
+    for x in trace.position_losses():
+        total += x
+    assert trace.grad[top] == total and f'{total:.4g}' == '16.13'
+    assert page.evaluate('explorer.state.sel') == str(top) or page.evaluate('explorer.state.sel') == top
+    # the second row: a probability, opened in its neighbourhood, selected, its panel the trace's
+    url = page.evaluate('explorer.view.url')
+    page.locator('#results .row.match').nth(1).click()
+    wait_view(page, url)
+    assert int(page.evaluate('explorer.state.sel')) == want[1]
+    page.wait_for_selector('#panel #facts')
+    assert page.locator('#panel [data-k=grad]').inner_text() == repr(trace.grad[want[1]])
+    assert page.locator('#pathsum').inner_text().startswith('paths + remainder = grad, bit for bit')
+    assert page.errors == []
+
+
+def drawn_route(page, trace, nodes):
+    """The drawn nodes and edge ids a path of node ids runs through, worked out here from the
+    view's node table: a scalar drawn as itself, else the one group of its scope and position."""
+    table = page.evaluate('explorer.view.nodes')
+    edges = set(page.evaluate('[...document.querySelectorAll("#graph g.edge")].map(g => g.id)'))
+    names = []
+    for i in nodes:
+        name = f'n{i}' if f'n{i}' in table else None
+        if name is None:
+            groups = [n for n, d in table.items() if d['k'] == 'g' and d['path'] == trace.scope_path(i)
+                      and trace.scope_of(i).pos in d.get('positions', [])]
+            name = groups[0] if len(groups) == 1 else None
+        if name is not None and name not in names:
+            names.append(name)
+    route_edges = [f'edge-{b}-{a}' for a, b in zip(names, names[1:]) if f'edge-{b}-{a}' in edges]
+    return set(names), set(route_edges)
+
+
+def outlined(page):
+    return (set(page.evaluate('[...document.querySelectorAll("#graph g.node.route")].map(g => g.dataset.name)')),
+            set(page.evaluate('[...document.querySelectorAll("#graph g.edge.route")].map(g => g.id)')))
+
+
+def test_a_click_on_a_node_lists_its_paths_and_outlines_the_top_route_and_hover_moves_it(page, trace):
+    sid = next(s for s, sc in enumerate(trace.scopes) if sc.role == 'k' and sc.block == 'attn' and sc.pos == 0
+               and sc.layer == 0)
+    k0 = trace.names().scope_values(sid)[0]           # k[0]@pos0: read by every position
+    open_page(page, f'view=node&node={k0}&depth=2&level=auto')
+    page.locator(f'#graph g.node[data-name="n{k0}"]').first.click()            # the one click
+    page.wait_for_selector('#panel #paths')
+    api = top_paths(trace, k0)
+    # the products: each the locals along its route multiplied as backward does, from 1.0 at the loss
+    for p in api:
+        c = 1.0
+        for e in p['edges']:
+            c = trace.local[e] * c
+        assert bits(c) == bits(p['product'])
+    shown = page.locator('#paths [data-k=product]').all_inner_texts()
+    assert shown == [repr(p['product']) for p in api]
+    s = 0.0
+    for t in shown:
+        s += float(t)
+    for t in page.locator('#paths [data-k=remainder]').inner_text().replace('+', ' ').split():
+        s += float(t)
+    assert bits(s) == bits(trace.grad[k0]) and page.locator('#paths [data-k=pathgrad]').inner_text() == repr(trace.grad[k0])
+    # the top path's route is outlined in the drawing, and only it
+    page.wait_for_function('document.querySelector("#graph g.node.route")')
+    first = drawn_route(page, trace, api[0]['nodes'])
+    assert len(first[0]) >= 3 and first[1] and outlined(page) == first
+    # hovering the second path moves the outline to its route (a different position reads the key)
+    second = drawn_route(page, trace, api[1]['nodes'])
+    assert second != first
+    page.locator('#paths tr.path').nth(1).hover()
+    assert outlined(page) == second
+    page.mouse.move(5, 5)
+    page.locator('#status').hover()
+    assert outlined(page) == first
+    # a cached key's grad, position by position: every position from its own on reads it
+    by = {}
+    for user, _local, c in trace.uses(k0):
+        pos = trace.scope_of(user).pos
+        by[pos] = by.get(pos, 0.0) + c
+    rows = page.locator('#kv tr').all_inner_texts()
+    assert [r.split('\t') for r in rows[:len(by)]] == [[f'pos {p}', repr(by[p])] for p in sorted(by)]
+    assert sorted(by) == list(trace.positions())
+    # its identity, checked on the tape: a badge on its drawn node, and the line in the panel
+    assert page.locator(f'#graph g.badge[data-node="n{k0}"]').get_attribute('data-kinds') == 'cached-kv'
+    assert page.locator('#identities li.ok[data-kind=cached-kv]').count() == 1
+    # the node check ran in the background and found nothing wrong with the correct engine
+    page.wait_for_function('document.querySelector("#checkline").className === "ok"', timeout=60000)
+    assert page.locator('#checkline').inner_text().startswith('node check: ok')
+    assert page.errors == []
