@@ -9,6 +9,7 @@ import struct
 import pytest
 
 from microgpt.checks.diagnose import node_check_data
+from microgpt.checks.faults import FAULTS, inject
 from microgpt.recording import record_step
 from microgpt.recording.paths import top_paths
 from microgpt.train import fresh_model
@@ -156,3 +157,70 @@ def test_a_click_on_a_node_lists_its_paths_and_outlines_the_top_route_and_hover_
     page.wait_for_function('document.querySelector("#checkline").className === "ok"', timeout=60000)
     assert page.locator('#checkline').inner_text().startswith('node check: ok')
     assert page.errors == []
+
+
+# each port op's right derivative, as engine.py writes it (inputs' data, output's data, exponent, which input)
+RIGHT = {'add': lambda xs, out, n, k: 1.0, 'mul': lambda xs, out, n, k: xs[1 - k],
+         'pow': lambda xs, out, n, k: n * xs[0] ** (n - 1), 'log': lambda xs, out, n, k: 1 / xs[0],
+         'exp': lambda xs, out, n, k: out, 'relu': lambda xs, out, n, k: float(xs[0] > 0)}
+
+
+def wrong_locals(trace, op):
+    """{node: [input k whose stored local derivative is not the right one]} of the nodes of `op`."""
+    out = {}
+    for i in range(len(trace)):
+        if trace.op_name(i) != op:
+            continue
+        xs = [trace.data[c] for c in trace.children(i)]
+        bad = [k for k in range(len(xs)) if trace.local[trace.child_ptr[i] + k]
+               != RIGHT[op](xs, trace.data[i], trace.pow_exponent.get(i), k)]
+        if bad:
+            out[i] = bad
+    return out
+
+
+@pytest.mark.parametrize('fault', sorted(FAULTS))
+def test_the_page_marks_what_each_injected_fault_bends(browser, fault):
+    """`explore --inject FAULT`: the line above the status bar says the check fails and names the
+    first failure; one click shows it, marked red, with found and expected in the panel."""
+    with inject(fault):
+        trace = record_step(*fresh_model(42), 'emma')
+        with running_server(doc='emma', seed=42, check=node_check_data) as s:
+            ctx = browser.new_context(viewport={'width': 1600, 'height': 900}, bypass_csp=True)
+            try:
+                pg = ctx.new_page()
+                pg.server = s
+                open_page(pg)
+                pg.wait_for_function('document.querySelector("#checkline").className === "bad"', timeout=60000)
+                line = pg.locator('#checkline').inner_text()
+                first = pg.evaluate('explorer.page.check.first')
+                url = pg.evaluate('explorer.view.url')
+                pg.click('#firstfail')
+                wait_view(pg, url)
+                pg.wait_for_selector('#panel #checkfail')
+                panel = pg.locator('#checkfail').inner_text()
+                marked = pg.evaluate('[...document.querySelectorAll("#graph g.node.failing")].map(g => g.dataset.name)')
+                sel = int(pg.evaluate('explorer.state.sel'))
+            finally:
+                ctx.close()
+    assert line.startswith('node check: FAILS') and f'fault injected: {fault}' in line
+    node = first['node']
+    assert sel == node and f'n{node}' in marked
+    op = FAULTS[fault].op
+    if fault == 'accumulate-overwrite':         # every local is right; the sums are not
+        assert all(not wrong_locals(trace, o) for o in RIGHT)
+        s = 0.0
+        for _, _, c in trace.uses(node):
+            s += c
+        assert first['kind'] == 'sum' and first['found'] == trace.grad[node] != s
+        assert first['expected'] == pytest.approx(s, rel=1e-12)
+        return
+    wrong = wrong_locals(trace, op)
+    assert first['kind'] == 'local' and node in wrong and first['op'] == op
+    k = wrong[node][0]
+    xs = [trace.data[c] for c in trace.children(node)]
+    assert first['found'] == trace.local[trace.child_ptr[node] + k]
+    # the check's expected value is measured (a central difference of the op): the rule, to ~1e-9
+    assert first['expected'] == pytest.approx(RIGHT[op](xs, trace.data[node], trace.pow_exponent.get(node), k), rel=1e-6)
+    assert f"{len(wrong)} failing node" in line
+    assert f"found {first['found']:.6g}, expected {first['expected']:.6g}" in panel
