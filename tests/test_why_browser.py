@@ -224,3 +224,40 @@ def test_the_page_marks_what_each_injected_fault_bends(browser, fault):
     assert first['expected'] == pytest.approx(RIGHT[op](xs, trace.data[node], trace.pow_exponent.get(node), k), rel=1e-6)
     assert f"{len(wrong)} failing node" in line
     assert f"found {first['found']:.6g}, expected {first['expected']:.6g}" in panel
+
+
+def test_a_scripts_bent_log_is_marked_with_its_line_and_the_rule_it_breaks(browser, tmp_path):
+    """The issue's case: a micrograd-style script whose log derivative is bent (out.grad * self.data for
+    out.grad / self.data). The page's check names the log node, the engine line where its derivative
+    is written, found and expected; the panel shows d log(x)/dx = 1/x and that the stored one breaks it."""
+    from microgpt.recording.script import record_script
+    from tests.test_gradcheck_script import install, line_of
+    new = 'self.grad += out.grad * self.data'
+    trace = record_script(install(tmp_path, 'closures.py', 'every_op.py',
+                                  edit=('self.grad += out.grad / self.data', new)))
+    line = line_of(tmp_path / 'engine.py', new)
+    (log,) = [i for i in range(len(trace)) if trace.op_name(i) == 'log']
+    x = trace.data[trace.children(log)[0]]
+    with running_server(trace=trace, check=node_check_data) as s:
+        ctx = browser.new_context(viewport={'width': 1600, 'height': 900}, bypass_csp=True)
+        try:
+            pg = ctx.new_page()
+            pg.server = s
+            open_page(pg)
+            pg.wait_for_function('document.querySelector("#checkline").className === "bad"', timeout=60000)
+            text = pg.locator('#checkline').inner_text()
+            url = pg.evaluate('explorer.view.url')
+            pg.click('#firstfail')
+            wait_view(pg, url)
+            pg.wait_for_selector('#panel #checkfail')
+            panel = pg.locator('#checkfail').inner_text()
+            rule = pg.locator('#inputs tr.rule.bad [data-k=rule]').all_inner_texts()
+            marked = pg.evaluate('[...document.querySelectorAll("#graph g.node.failing")].map(g => g.dataset.name)')
+            sel = int(pg.evaluate('explorer.state.sel'))
+        finally:
+            ctx.close()
+    assert text.startswith('node check: FAILS — 1 failing node') and f'its derivative is written at engine.py:{line}' in text
+    assert sel == log and f'n{log}' in marked
+    assert f'engine.py line {line}: your derivative of log is wrong' in panel
+    assert f'found {x:.6g}, expected {1 / x:.6g}' in panel
+    assert rule == [f'd log(x)/dx = 1/x = 1/{x:.4g} = {1 / x:.4g}; stored {x:.4g} does not follow this rule']
