@@ -23,7 +23,7 @@ much it misses (`deviation`, the largest over its nodes):
 
 Measured on the correct engine (default config and n_layer 2, n_embd 8: 'emma',
 'christopher', 'a', 'olivia'): the logits identity misses by at most 5.6e-17 and the
-cached-kv one by at most ...; residual and dead-relu hold exactly. ROUND_TOL leaves four
+cached-kv one by at most 1.7e-18; residual and dead-relu hold exactly. ROUND_TOL leaves four
 orders of magnitude of margin and still sees exp's derivative off by 0.1% (1e-4 on a
 logit's grad).
 """
