@@ -2,6 +2,8 @@
 each row a view that selects it; the figures recomputed here from the trace (and Adam's step as the
 update panel takes it); another max: word is a 400 with one line naming the three."""
 
+import html
+import re
 from urllib.parse import quote
 
 import pytest
@@ -60,3 +62,35 @@ def test_another_max_word_is_one_line_400(server):
     status, d = search(server, 'max:loss')
     assert status == 400 and list(d) == ['error'] and '\n' not in d['error']
     assert d['error'] == "cannot read 'max:loss': the extremes are max:grad, max:contrib, max:dw"
+
+
+def tooltip_grads(svg, name):
+    """(a, b) of the grad range a folded node's tooltip states: a boundary parameter group's share
+    of this view, else its values' grads; None when it states none."""
+    m = re.search(r'<g id="a_node&#45;' + re.escape(name) + r'"><a xlink:title="([^"]*)"', svg)
+    lines = html.unescape(m.group(1)).split('\n')
+    for prefix in ("this view's share", 'grad '):
+        for ln in lines:
+            if ln.startswith(prefix) and ' .. ' in ln:
+                a, b = ln.split(': ')[-1].removeprefix('grad ').split(', L2')[0].split(' .. ')
+                return float(a), float(b)
+    return None
+
+
+@pytest.mark.parametrize('query', ['', 'level=vector&token=4', 'view=param&param=layer0.attn_wq[3][5]&level=auto',
+                                   'view=head&token=2&layer=0&head=1&level=auto'])
+def test_a_folded_nodes_colour_states_the_largest_grad_its_label_states(server, query):
+    """The overlay colours a group by mag[0]; it is the largest |grad| of the range its label and
+    tooltip state (not of constants or partial sums hidden inside it: for 'emma' the 1/n constant's 16.13)."""
+    status, v = get_json(server, f'/api/view?{query}')
+    assert status == 200
+    checked = 0
+    for name, n in v['nodes'].items():
+        if n['k'] != 'g':
+            continue
+        rng = tooltip_grads(v['svg'], name)
+        if rng is None:
+            continue
+        assert n['mag'][0] == max(abs(rng[0]), abs(rng[1])), (name, n, rng)
+        checked += 1
+    assert checked >= 1
