@@ -102,3 +102,23 @@ def test_a_bent_derivative_fails_its_badge_with_its_deviation(fault, kind):
     for b in badges:
         if not b.holds:
             assert b.deviation > ROUND_TOL and 'FAILS' in b.text
+
+
+def test_the_view_shows_a_badge_only_where_its_identity_holds():
+    """The page draws view.badges: with the correct engine the logits carry the logits badge; with
+    softmax's exp doubled (exp-x2) the identity fails and the badge is gone from the same view."""
+    from tests.explorer_helpers import get_json, running_server
+    query = '/api/view?level=vector&token=4'
+
+    def kinds_drawn():
+        with running_server(doc='emma', seed=42) as s:
+            status, v = get_json(s, query)
+        assert status == 200
+        return {name: {b['kind'] for b in bs} for name, bs in v['badges'].items()}, v['nodes']
+    good, nodes = kinds_drawn()
+    logits = {name for name, d in nodes.items() if d.get('path') == 'pos4/lm_head/logits'}
+    assert logits and all('logits' in good.get(name, ()) for name in logits)
+    with inject('exp-x2'):
+        bent, _ = kinds_drawn()
+    assert not any('logits' in k for k in bent.values())
+    assert any('residual' in k for k in bent.values())      # the others still hold and still show
