@@ -261,3 +261,23 @@ def test_a_scripts_bent_log_is_marked_with_its_line_and_the_rule_it_breaks(brows
     assert f'engine.py line {line}: your derivative of log is wrong' in panel
     assert f'found {x:.6g}, expected {1 / x:.6g}' in panel
     assert rule == [f'd log(x)/dx = 1/x = 1/{x:.4g} = {1 / x:.4g}; stored {x:.4g} does not follow this rule']
+
+
+def test_why_a_grad_is_zero_names_the_dead_relus_in_the_panel(page, trace):
+    """A cell of mlp_fc1 whose unit's ReLU is dead at every position: its grad is 0, and the panel says
+    so: every route crosses a local derivative of 0, at that unit's ReLU of each position."""
+    relus = [trace.names().scope_values(s) for s, sc in enumerate(trace.scopes) if sc.role == 'relu']
+    dead = next(j for j in range(len(relus[0])) if all(trace.data[r[j]] == 0 for r in relus))
+    name = f'layer0.mlp_fc1[{dead}][3]'
+    cell = trace.param_nodes(name)[0]
+    assert trace.grad[cell] == 0
+    open_page(page, f'view=param&param={name}&level=auto')
+    page.locator(f'#graph g.node[data-name="n{cell}"]').first.click()
+    page.wait_for_selector('#panel #whyzero')
+    assert page.locator('#whyzero').get_attribute('data-kind') == 'zero-local'
+    assert f'dead ReLU (input <= 0) x{len(relus)}' in page.locator('#whyzero').inner_text()
+    rows = [r.split('\t') for r in page.locator('#zeroedges tr').all_inner_texts()]
+    assert [(label, float(x)) for label, _, x in rows] == [(trace.name(r[dead]), trace.data[trace.children(r[dead])[0]])
+                                                           for r in sorted(relus, key=lambda r: r[dead])]
+    assert all(float(x) <= 0 for *_, x in rows)
+    assert page.errors == []
