@@ -11,6 +11,7 @@ import pytest
 from microgpt import engine, model
 from microgpt.recording import record_step
 from microgpt.recording.madeby import made_by
+from microgpt.recording.trace import Trace
 from microgpt.train import fresh_model
 
 LINES = inspect.getsource(model).splitlines()
@@ -30,7 +31,9 @@ def line_with(text, fn=None):
 @pytest.fixture(scope='module')
 def traces():
     model_ = fresh_model(42)
-    return {'captured': record_step(*model_, 'emma', lines=True), 'replayed': record_step(*model_, 'emma')}
+    plain = record_step(*model_, 'emma')
+    return {'captured': record_step(*model_, 'emma', lines=True), 'replayed': plain,
+            'loaded': Trace.from_json(plain.to_json())}       # a saved trace (explore --trace) replays too
 
 
 def ops_in(trace, pos, layer, role, op):
@@ -39,7 +42,7 @@ def ops_in(trace, pos, layer, role, op):
     return [i for i in trace._scope_nodes()[sid] if trace.op_name(i) == op]
 
 
-@pytest.mark.parametrize('how', ['captured', 'replayed'])
+@pytest.mark.parametrize('how', ['captured', 'replayed', 'loaded'])
 def test_made_by_is_the_line_inside_rmsnorm_softmax_and_linear_with_the_call_from_gpt(traces, how):
     trace = traces[how]
     def where(role, op, test=lambda i: True):
