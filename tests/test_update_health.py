@@ -55,3 +55,20 @@ def test_dead_units_and_saturation_are_flagged(emma):
     assert max(probs) < SATURATED and by['lm_head']['flags'] == []
     html = health_html(health)
     assert html.count('<tr data-matrix=') == len(health) and f'{by["wte"]["ratio"]:.2f}' in html
+
+
+def test_a_saturated_softmax_is_flagged_at_the_positions_it_saturates():
+    """lm_head scaled 60x: the next-character softmax puts >= SATURATED on one character at some
+    positions (found here), and the lm_head row of the table says exactly those."""
+    params, config, tok = fresh_model(42)
+    for row in params['lm_head']:
+        for w in row:
+            w.data *= 60
+    trace = record_step(params, config, tok, 'emma')
+    sure = sorted(sc.pos for s, sc in enumerate(trace.scopes) if sc.role == 'probs' and sc.block == 'loss'
+                  and max(trace.data[i] for i in trace.names().scope_values(s)) >= SATURATED)
+    assert sure and len(sure) < len(trace.positions())
+    rows = adam_update(trace, trace.param_nodes('lm_head'))['rows']
+    (m,) = update_health(trace, rows)
+    assert m['name'] == 'lm_head' and m['flags'] == [
+        f"saturated at positions {', '.join(map(str, sure))}: next-character probability >= {SATURATED}"]
