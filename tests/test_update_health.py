@@ -72,3 +72,26 @@ def test_a_saturated_softmax_is_flagged_at_the_positions_it_saturates():
     (m,) = update_health(trace, rows)
     assert m['name'] == 'lm_head' and m['flags'] == [
         f"saturated at positions {', '.join(map(str, sure))}: next-character probability >= {SATURATED}"]
+
+
+def test_a_saturated_attention_head_is_flagged_on_its_query_and_key_matrices():
+    """attn_wq and attn_wk scaled 12x: the heads whose softmax puts >= SATURATED on one position at
+    every position reading two or more (found here) are flagged on both matrices, and only those."""
+    params, config, tok = fresh_model(42)
+    for name in ('layer0.attn_wq', 'layer0.attn_wk'):
+        for row in params[name]:
+            for w in row:
+                w.data *= 12
+    trace = record_step(params, config, tok, 'emma')
+    heads = {}
+    for s, sc in enumerate(trace.scopes):
+        if sc.role == 'attn_weights' and sc.head is not None:
+            ws = [trace.data[i] for i in trace.names().scope_values(s)]
+            if len(ws) >= 2:
+                heads.setdefault(sc.head, []).append(max(ws) >= SATURATED)
+    saturated = sorted(h for h, rows in heads.items() if all(rows))
+    assert saturated and len(saturated) < len(heads)
+    ids = [i for n in ('layer0.attn_wq', 'layer0.attn_wk') for i in trace.param_nodes(n)]
+    for m in update_health(trace, adam_update(trace, ids)['rows']):
+        assert m['flags'] == [f'head {h} saturated: softmax weight >= {SATURATED} on one position at every position'
+                              for h in saturated], m['name']
