@@ -2,8 +2,6 @@
 in, the result; equal to the stored derivative on a correct engine, and not where one is bent."""
 
 import math
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +10,8 @@ from microgpt.recording import record_step
 from microgpt.recording.rules import rule, rules
 from microgpt.recording.script import record_script
 from microgpt.train import fresh_model
+from tests.test_gradcheck_script import install
 
-ENGINES = Path(__file__).resolve().parent / 'scripts' / 'engines'
 PORT_OPS = ('add', 'mul', 'pow', 'log', 'exp', 'relu')
 
 
@@ -87,16 +85,6 @@ def test_a_bent_derivative_breaks_its_rule_and_only_its_rule(model, fault):
         for k, r in enumerate(rules(trace, i)):
             right = CORRECT[bent](xs, trace.data[i], trace.pow_exponent.get(i), k)
             assert r['agrees'] == (trace.local[trace.child_ptr[i] + k] == right) and r['value'] == right
-
-
-def install(folder, engine, driver, edit=None):
-    text = (ENGINES / engine).read_text()
-    if edit is not None:
-        assert text.count(edit[0]) == 1
-        text = text.replace(*edit)
-    (folder / 'engine.py').write_text(text)
-    shutil.copy(ENGINES / driver, folder / driver)
-    return folder / driver
 
 
 def test_a_scripts_ops_follow_their_rules_and_its_own_ops_show_their_probes(tmp_path):
