@@ -6,6 +6,7 @@ shared option sets, progress) is in microgpt_graph/plumbing.py.
 import os
 import random
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -17,8 +18,8 @@ from graphviz_export.view import safe_name
 from graphviz_export.web.explorer import serve
 from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import save_checkpoint_or_fallback
-from microgpt.checks.diagnose import diagnose, diagnose_trace
-from microgpt.checks.faults import describe_faults, fault_names
+from microgpt.checks.diagnose import diagnose, diagnose_trace, node_check_data
+from microgpt.checks.faults import describe_faults, fault_names, inject
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
 from microgpt.files import check_output_folder, write_atomic
@@ -29,6 +30,7 @@ from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_tra
 from microgpt.recording.report import format_report, inspect_report
 from microgpt.recording.script import describe_params
 from microgpt.recording.session import train_and_record
+from microgpt.recording.why import find_node, format_why, why, why_data
 from microgpt.sample import format_sample, sample
 from microgpt.train import start_run, train
 
@@ -179,15 +181,26 @@ def sample_cmd(checkpoint, num, temperature, seed):
 @model_options
 @click.option('--json', 'as_json', is_flag=True, help='Machine-readable JSON instead of tables.')
 @click.option('--scopes/--no-scopes', default=True, show_default=True, help='List every scope with its figures.')
-def inspect(doc, checkpoint, seed, trace_path, as_json, scopes):
-    """What a recorded step contains: positions, parameters, scopes, grad norms.
+@click.option('--why', 'why_node', metavar='NODE', help="Why this node's grad is what it is: the line that made "
+              "it, the rule of each local derivative, the paths from the loss that add up to its grad, the "
+              "identities it is part of. NODE: 'loss', an id, a name ('q[2]@pos3') or a parameter cell.")
+def inspect(doc, checkpoint, seed, trace_path, as_json, scopes, why_node):
+    """What a recorded step contains: positions, parameters, scopes, grad norms,
+    and the identities of backprop checked on it.
 
     \b
     Examples:
       microgpt-graph inspect --doc anna
       microgpt-graph inspect --doc anna --json | python -m json.tool
+      microgpt-graph inspect --why 'layer0.attn_wq[3][5]'
     """
-    report = inspect_report(get_trace(doc, checkpoint, seed, trace_path, quiet=as_json), scopes=scopes)
+    trace = get_trace(doc, checkpoint, seed, trace_path, quiet=as_json)
+    if why_node is not None:
+        with bad_value('--why'):
+            d = why(trace, find_node(trace, why_node))
+        click.echo(dumps(why_data(d)) if as_json else printable(format_why(trace, d)))
+        return
+    report = inspect_report(trace, scopes=scopes)
     click.echo(dumps(report) if as_json else printable(format_report(report)))
 
 
@@ -464,9 +477,14 @@ def params_option(start):
 @click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True),
               help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
                    'choose among; repeatable (the page never sends a path of its own).')
+@click.option('--inject', 'fault', type=click.Choice(fault_names()),
+              help='Record with a deliberately wrong derivative (for teaching): the page marks what the node '
+                   'check finds. Not with SCRIPT or --trace (already recorded).')
+@click.option('--no-check', is_flag=True, help='Do not run the node check in the background (it marks failing '
+                                               'nodes in the page).')
 @renderer_option
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
-            host, no_browser, offered, renderer):
+            host, no_browser, offered, fault, no_check, renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -484,6 +502,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
       microgpt-graph explore --doc christopher --no-browser --port 8000
       microgpt-graph explore train.py --step 2 -- --lr 0.1
       microgpt-graph explore --trace saved.json
+      microgpt-graph explore --inject exp-x2      # the node check marks the 195 wrong exp nodes
     """
     if script is not None:
         if not script.endswith('.py'):
@@ -500,10 +519,13 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+    if fault is not None and (script is not None or trace_path is not None):
+        raise BadInput("--inject records the model's step under a fault; a SCRIPT or a --trace is recorded already")
     try:
-        serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-              renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
-              max_nodes=max_nodes())
+        with inject(fault) if fault else nullcontext():
+            serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
+                  renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
+                  max_nodes=max_nodes(), check=None if no_check else node_check_data)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from microgpt import model
 from tests.explorer_helpers import running_server
 
 CHROMIUM = '/usr/bin/chromium'
@@ -215,7 +216,12 @@ def test_side_panel_numbers_equal_the_trace(page, trace):
     assert [a.inner_text() for a in page.locator('#inputs a').all()] == [trace.name(c) for c in trace.children(i)]
     assert [float(t) for t in page.locator('#inputs [data-k=local]').all_inner_texts()] == trace.local_grads(i)
     assert 'made by microgpt/model.py:' in page.locator('#panel').text_content()
-    assert 'attn_weights = softmax(attn_logits)' in page.locator('#panel pre').inner_text()
+    # the line inside softmax that made the exp, and the call in gpt() that led there (read from model.py)
+    lines = Path(model.__file__).read_text().splitlines()
+    made = 1 + next(k for k, t in enumerate(lines) if '.exp() for val in logits' in t)
+    call = 1 + next(k for k, t in enumerate(lines) if 'attn_weights = softmax(attn_logits)' in t)
+    assert page.locator('#panel pre').inner_text() == lines[made - 1].strip()
+    assert page.locator('#chain').inner_text() == f'gpt:{call} → softmax:{made}'
     assert page.errors == []
 
 

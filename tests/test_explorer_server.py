@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from graphviz_export.web.explorer import state as st
+from microgpt import model
 from tests.explorer_helpers import get, get_json, running_server
 
 
@@ -186,7 +187,12 @@ def test_node_details_equal_the_trace(server):
     assert [x['id'] for x in d['inputs']] == trace.children(i)
     assert [float(x['local']) for x in d['inputs']] == trace.local_grads(i)
     assert d['path'] == 'pos2/layer0/attn/head1/attn_weights'
-    assert d['source']['code'] == 'attn_weights = softmax(attn_logits)'
+    # the innermost line of model.py that made it (inside softmax), reached from the call in gpt()
+    model_lines = Path(model.__file__).read_text().splitlines()
+    call = 1 + next(k for k, t in enumerate(model_lines) if 'attn_weights = softmax(attn_logits)' in t)
+    src = d['source']
+    assert src['function'] == 'softmax' and src['code'] == model_lines[src['line'] - 1].strip()
+    assert src['chain'] == [['gpt', call], ['softmax', src['line']]]
 
 
 def test_search_by_tags_cell_and_id(server):

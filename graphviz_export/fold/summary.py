@@ -84,17 +84,25 @@ def _max(xs):
     return max(ys) if ys else math.nan
 
 
-def share_figures(trace, node, interior):
-    """Figures of a boundary parameter group whose grads are *this view's share*: per cell,
-    the sum of the contributions backward added to it along edges from nodes in `interior`
-    (a token view's share of wte is what that position sent back). None if nothing flowed."""
+def param_shares(trace, node, interior):
+    """{cell id: this view's share of its grad}: the sum (fsum) of the contributions backward
+    added to it along edges from nodes in `interior`; cells nothing in view used are left out."""
     pptr, parent, edge = trace.parents_index()
-    contrib, data = trace.contrib, trace.data
+    contrib = trace.contrib
     shares = {}
     for i in node.ids:
         parts = [contrib[edge[k]] for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
         if parts:
             shares[i] = fsum(parts)
+    return shares
+
+
+def share_figures(trace, node, interior):
+    """Figures of a boundary parameter group whose grads are *this view's share*: per cell,
+    the sum of the contributions backward added to it along edges from nodes in `interior`
+    (a token view's share of wte is what that position sent back). None if nothing flowed."""
+    data = trace.data
+    shares = param_shares(trace, node, interior)
     if not shares:
         return None
     ids = sorted(shares)

@@ -130,3 +130,10 @@ def _check_nodes(trace, only, scope, confirm, rel_eps, rtol, atol, eps, param_rt
         nres.skipped.extend(extra.skipped)
         nres.seconds += extra.seconds
     return nres
+
+
+def node_check_data(trace):
+    """The node check of `trace` as plain data (NodeCheckResult.to_dict: every failure with its
+    node, kind, found and expected values, nearest the loss first): what `explore` hands the
+    explorer to mark failing nodes in the page (the exporter never imports the checks)."""
+    return check_trace(trace).to_dict()

@@ -79,6 +79,10 @@ class ElementNames:
             got = self._index[sid] = {i: k for k, i in enumerate(values)}
         return got
 
+    def scope_values(self, sid):
+        """The values of scope `sid` (the elements of its role's vector), in index order."""
+        return list(self._scope_index(sid))
+
     def element(self, i):
         """(index or '*' or None, is_value): which element of its role's vector node `i` is or feeds."""
         t = self.trace

@@ -1,5 +1,7 @@
 """What a recorded step contains, as data and as the text `inspect` prints."""
 
+from .identities import KINDS, TITLES, identities
+
 
 def inspect_report(trace, scopes=True):
     """{doc, loss, loss_id, nodes, edges, ops, positions: [{pos, token, target, loss,
@@ -16,7 +18,25 @@ def inspect_report(trace, scopes=True):
     return {'doc': trace.meta.get('doc'), 'loss': summary['loss'], 'loss_id': trace.meta.get('loss_id'),
             'nodes': summary['nodes'],
             'edges': summary['edges'], 'ops': summary['ops'], 'positions': positions,
-            'params': summary['params'], 'scopes': trace.scope_stats() if scopes else {}}
+            'params': summary['params'], 'scopes': trace.scope_stats() if scopes else {},
+            'identities': identity_summary(trace)}
+
+
+def identity_summary(trace):
+    """Per identity of backprop (recording.identities): where it was checked, where it holds, the
+    largest deviation, and the first place it fails ({kind, title, checked, holds, deviation, fails})."""
+    out = []
+    badges = identities(trace)
+    for kind in KINDS:
+        got = [b for b in badges if b.kind == kind]
+        if not got:
+            continue
+        bad = [b for b in got if not b.holds]
+        out.append({'kind': kind, 'title': TITLES[kind], 'checked': len(got), 'holds': len(got) - len(bad),
+                    'deviation': _worst(b.deviation for b in got),
+                    'fails': bad[0].text if bad else None,
+                    'text': got[0].text if kind == 'loss-init' else None})
+    return out
 
 
 def format_report(report):
@@ -35,8 +55,23 @@ def format_report(report):
     lines += ['', 'parameters:']
     for name, (r, c) in report['params'].items():
         lines.append(f"  {name:16s} {r:3d} x {c:<3d}")
+    if report.get('identities'):
+        lines += ['', 'identities of backprop, checked on this step (holds where / largest deviation):']
+        for b in report['identities']:
+            mark = '✓' if b['holds'] == b['checked'] else '✗'
+            lines.append(f"  {mark} {b['title']}: {b['holds']} of {b['checked']}, largest deviation {b['deviation']:.2g}")
+            if b['text']:
+                lines.append(f"      {b['text']}")
+            if b['fails']:
+                lines.append(f"      first failure: {b['fails']}")
     if report['scopes']:
         lines += ['', f"{'scope':40s} {'nodes':>6s} {'grad norm':>11s} {'zero grad':>9s}"]
         for path, s in report['scopes'].items():
             lines.append(f"{path:40s} {s['nodes']:6d} {s['grad_norm']:11.4e} {s['zero_grad']:8.0%}")
     return '\n'.join(lines)
+
+
+def _worst(xs):
+    """The largest of the deviations; NaN if one is NaN (a broken identity is the news)."""
+    xs = list(xs)
+    return next((x for x in xs if x != x), max(xs))

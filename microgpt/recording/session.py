@@ -56,16 +56,17 @@ class Models:
         """The (checkpoint, seed) of each model loaded, oldest first."""
         return iter(list(self._models))
 
-    def record(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES):
+    def record(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES, lines=False):
         """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one); a step
-        estimated above `max_nodes` nodes is refused (budget.BudgetError) before it is built."""
+        estimated above `max_nodes` nodes is refused (budget.BudgetError) before it is built;
+        `lines`: with the line of model.py that made each op (record_step)."""
         with ENGINE:
             params, config, tokenizer = self.model(checkpoint, seed)
             try:
                 tokenizer.encode(doc)
             except InputError as e:
                 raise SessionError('doc', str(e)) from None
-            return record_step(params, config, tokenizer, doc, max_nodes=max_nodes)
+            return record_step(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines)
 
     def model(self, checkpoint, seed):
         key = (checkpoint, seed)

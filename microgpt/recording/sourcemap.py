@@ -11,8 +11,8 @@ matches its scope, so `q` maps to `q = linear(x, params[...attn_wq])`.
 import ast
 import inspect
 
-from microgpt import model as _model
-from microgpt.recording import FIELDS
+from .. import model as _model
+from .scopes import FIELDS
 
 _ANY = object()     # a field set from a variable: matches any value but None
 
@@ -83,6 +83,11 @@ class SourceMap:
         if best is None:
             return None
         return self._entry(best[1], best[2], best[3])
+
+    def code(self, line):
+        """The text of one line of model.py, stripped."""
+        k = line - self.first
+        return self.lines[k].strip() if 0 <= k < len(self.lines) else ''
 
     def _entry(self, a, b, fn):
         text = [self.lines[k - self.first].rstrip() for k in range(a, min(b, a + 1) + 1)]

@@ -1,12 +1,15 @@
 """Record one training step of one document: the usual entry point to a Trace."""
 
+from contextlib import nullcontext
+
 from ..engine import gc_paused
 from ..model import check_model, doc_loss, flat_params
 from .budget import DEFAULT_MAX_NODES, check_budget
+from .madeby import capturing, keep_chains
 from .tape import record
 
 
-def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
+def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, lines=False):
     """Forward through every position of `doc`, the loss, and backward, recorded.
 
     Parameter grads are zeroed first (they hold this step's grads afterwards, as
@@ -15,7 +18,8 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
     only the first block_size positions are used (meta['truncated'] says so).
     A step estimated above `max_nodes` nodes (None: no cap) raises BudgetError
     before anything is built; params or a tokenizer that do not fit `config` raise
-    ConfigError.
+    ConfigError. `lines`: also note, op by op, the line of model.py that made it and the calls
+    that led there (recording.madeby: "made by"; about as much time again as the forward pass).
     """
     check_model(params, config, tokenizer)
     tokens = tokenizer.encode(doc)
@@ -23,7 +27,8 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
     for p in flat_params(params):
         p.grad = 0
     with record(params) as tape:
-        loss, losses = doc_loss(params, config, tokens)
+        with capturing(tape) if lines else nullcontext() as stacks:
+            loss, losses = doc_loss(params, config, tokens)
         loss.backward()
     n = len(losses)
     tape.meta.update({
@@ -37,5 +42,8 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES):
         'position_loss_values': losses,
     })
     with gc_paused():
-        return tape.to_trace(loss)
+        trace = tape.to_trace(loss)
+    if stacks is not None:
+        keep_chains(trace, stacks)
+    return trace
 

@@ -47,12 +47,15 @@ from ...select import select
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.frames import frames
 from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
+from ...steps.update_health import health_html, matrices_health
 from ...view import build_view, render_view
 from ..update_table import update_html
 from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, nonfinite_links, view_links
+from .verdicts import Verdicts, check_answer
+from .why import node_why, owners, view_badges
 from .work import Cancelled
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
@@ -72,7 +75,7 @@ def _bad(e):
 
 
 class Api:
-    def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0):
+    def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0, check=None):
         self.recordings = recordings
         self.work = recordings.work          # the long work running now (work.py)
         self.renderer = renderer
@@ -81,6 +84,7 @@ class Api:
         self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
+        self.verdicts = Verdicts(check)     # the node check of each recording, in the background
 
     # -- helpers ----------------------------------------------------------------------------
     def _parse(self, query, extra=()):
@@ -102,11 +106,13 @@ class Api:
     def _trace(self, state):
         try:
             key = self.recordings.key(state)
-            return key, self.recordings.get(key)
+            trace = self.recordings.get(key)
         except InputError as e:
             raise _bad(e) from None
         except Cancelled as e:
             raise ApiError(409, str(e)) from None
+        self.verdicts.start(key, trace)
+        return key, trace
 
     def _compare(self, key, state):
         """The Comparison a state's cmp names (recordings.compare), or None."""
@@ -196,6 +202,7 @@ class Api:
             clicks = {name: d.pop('to') for name, d in nodes.items() if 'to' in d}
             return {'view': view, 'svg': svg, 'trace': trace, 'comparison': comparison,
                     'nodes': nodes, 'clicks': clicks, 'frames': {}, 'update': None,
+                    'badges': view_badges(trace, view), 'owner': None,
                     'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
 
     @staticmethod
@@ -303,6 +310,7 @@ class Api:
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
+                'badges': entry['badges'],
                 'crumbs': trail, 'cached': cached, 'fallback': note,
                 'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
@@ -380,20 +388,9 @@ class Api:
         (web/update_table.py, the tour's too)."""
         state, own = self._parse(query, extra=('matrix', 'sort', 'offset', 'limit'))
         paging = self._paging(own)
-        key, trace = self._trace(state)
-        cmp = self._compare(key, state)
+        key, trace, cmp, opt, num_steps, finished = self._moments(state)
         plain = dict(state, cmp=None)
         _, _, entry, _ = self._entry(plain)
-        opt, num_steps, finished = None, NUM_STEPS, None
-        if cmp is not None:
-            trace = cmp.after
-            opt = cmp.optimizer
-        elif state.get('ckpt'):
-            saved = self._optimizer_state(state['ckpt'])
-            if saved is not None and saved['step'] < saved['num_steps']:
-                opt, num_steps = saved, saved['num_steps']
-            elif saved is not None:
-                finished = saved
         ids = params_in_view(entry['view'])
         try:
             upd = adam_update(trace, ids, state=opt, num_steps=num_steps)
@@ -410,6 +407,10 @@ class Api:
         recording = 'after' if cmp is not None else 'this recording'
         self._source(upd, cmp, opt, finished, state)
         html = update_html(upd, page, matrices, count=len(rows), matched=matched, paging=paging, recording=recording)
+        try:
+            html += health_html(matrices_health(trace, [m['name'] for m in matrices], opt, num_steps))
+        except InputError as e:
+            raise _bad(e) from None
         for m in matrices:
             for k in ('norm_delta', 'max_delta', 'largest_delta', 'norm_grad'):
                 m[k] = full(m[k])
@@ -424,6 +425,24 @@ class Api:
                    largest=None if largest is None else largest['name'],
                    nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html, heat=heat)
         return upd
+
+    def _moments(self, state):
+        """(key, the trace Adam steps on, the comparison, its optimizer state or None, num_steps, a
+        checkpoint's finished state or None): a comparison's trained run's moments, else a
+        checkpoint's saved ones if its run has steps left, else a fresh optimizer's."""
+        key, trace = self._trace(state)
+        cmp = self._compare(key, state)
+        opt, num_steps, finished = None, NUM_STEPS, None
+        if cmp is not None:
+            trace = cmp.after
+            opt = cmp.optimizer
+        elif state.get('ckpt'):
+            saved = self._optimizer_state(state['ckpt'])
+            if saved is not None and saved['step'] < saved['num_steps']:
+                opt, num_steps = saved, saved['num_steps']
+            elif saved is not None:
+                finished = saved
+        return key, trace, cmp, opt, num_steps, finished
 
     @staticmethod
     def _source(upd, cmp, opt, finished, state):
@@ -479,7 +498,13 @@ class Api:
         cmp = self._compare(key, state)
         drawn = self._drawn(key, state)
         if cmp is None:
-            return node_links(state, node_details(trace, i, self.sources), drawn)
+            d = node_links(state, node_details(trace, i, self.sources), drawn)
+            entry = self._cached(key, state)
+            with self.recordings.replaying():       # made by replays the forward pass once (madeby.py)
+                d['why'] = node_why(trace, i, self.sources, entry and entry['view'], entry and self._owner(entry))
+            d['source'] = d['why']['made_by']
+            d['check'] = self.verdicts.at(key, i)
+            return d
         d = node_links(state, node_details(cmp.delta, i, self.sources), drawn)
         # the delta trace's one sum would add differences and set them against Δgrad: a
         # comparison across frames. Each frame's sum is in compare, against its own grad.
@@ -491,19 +516,44 @@ class Api:
     def _drawn(self, key, state):
         """{node id: drawn name} of the scalars of the state's view when it is drawn (cached), else {}:
         the side panel selects those in place and opens the others' neighbourhoods."""
-        entry = self._views.get((key, st.build_key(state)))
+        entry = self._cached(key, state)
         if entry is None:
             return {}
         return {d['id']: name for name, d in entry['nodes'].items() if d['k'] == 's'}
+
+    def _cached(self, key, state):
+        """The cached drawing of a state, or None (never draws)."""
+        return self._views.get((key, st.build_key(state)))
+
+    @staticmethod
+    def _owner(entry):
+        """{node id: drawn name} of a cached drawing, made on first use (why.owners)."""
+        if entry['owner'] is None:
+            entry['owner'] = owners(entry['view'])
+        return entry['owner']
+
+    def check(self, query):
+        """The node check of the state's recording (verdicts.check_answer): running, or its verdict."""
+        state, _ = self._parse(query)
+        key, trace = self._trace(state)
+        entry = None if state['cmp'] else self._cached(key, state)
+        with self.recordings.replaying():
+            return check_answer(self.verdicts, key, trace, state, entry and entry['view'], self.sources)
 
     # -- search ----------------------------------------------------------------------------------
     # -- suggestions as the user types ---------------------------------------------------------------
     def search(self, query):
         """The matches of q, grouped into rows (search.search)."""
         state, own = self._parse(query, extra=('q',))
+        q = (own.get('q') or '').strip()
         _, trace = self._trace(state)
+        changes = None
+        if q == 'max:dw':       # Adam's step as the update panel takes it, on every parameter
+            _, moved, _, opt, num_steps, _ = self._moments(state)
+            ids = [i for n in moved.param_names for i in moved.param_nodes(n)]
+            changes = adam_update(moved, ids, state=opt, num_steps=num_steps)['rows']
         try:
-            return search.search(trace, state, (own.get('q') or '').strip())
+            return search.search(trace, state, q, changes)
         except InputError as e:
             raise _bad(e) from None
 

@@ -12,7 +12,7 @@ from microgpt.recording import FIELDS, scope_path
 
 from ...draw.style import full
 from ...fold import expanded_ids
-from ...fold.summary import op_counts
+from ...fold.summary import op_counts, param_shares
 
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
 
@@ -25,20 +25,11 @@ def view_nodes(trace, view, state):
         for i in expanded_ids(trace, view.selection, [pat]):
             pattern_of.setdefault(i, pat)
     out = {}
-    grad, data = trace.grad, trace.data
+    interior = frozenset(view.selection.nodes)
     for n in folded.nodes:
         d = {'k': n.kind[0], 'side': n.side}
         if n.kind != 'ref':
-            # overlays: the largest |grad| and |grad x data| of what the node holds (nan if one is)
-            g = c = 0.0
-            for i in n.ids:
-                a = abs(grad[i])
-                b = abs(grad[i] * data[i])
-                if a > g or a != a:     # noqa: PLR0124 -- a NaN is kept: the page shows it as such
-                    g = a
-                if b > c or b != b:     # noqa: PLR0124
-                    c = b
-            d['mag'] = [json_safe(g), json_safe(c)]
+            d['mag'] = [json_safe(x) for x in magnitudes(trace, n, interior)]
         if n.kind == 'scalar':
             i = n.ids[0]
             d.update(id=i, path=trace.scope_path(i), label=trace.name(i))
@@ -58,6 +49,27 @@ def view_nodes(trace, view, state):
                 d['to'] = to
         out[n.name] = d
     return out
+
+
+def magnitudes(trace, n, interior):
+    """(largest |grad|, largest |grad x data|) over what the node's label states, so the overlay's
+    colour and the label say the same number: a scalar's own; a group's values (summary.figures:
+    the label's 'grad a … b' range, constants and partial sums left out); a boundary parameter
+    group, this view's share of each cell's grad (its 'grad here'), as its drawn colour."""
+    grad, data = trace.grad, trace.data
+    if n.kind == 'group' and n.side != 'interior' and n.scope.block == 'params':
+        shares = param_shares(trace, n, interior)
+        pairs = [(shares[i], data[i]) for i in sorted(shares)] or [(0.0, 0.0)]
+    else:
+        pairs = [(grad[i], data[i]) for i in (n.values if n.kind == 'group' and n.values else n.ids)]
+    g = c = 0.0
+    for x, y in pairs:
+        a, b = abs(x), abs(x * y)
+        if a != a or (g == g and a > g):       # NaN wins and stays: it is what the overlay must show
+            g = a
+        if b != b or (c == c and b > c):
+            c = b
+    return g, c
 
 
 def click_target(trace, n, level, state, path, kind):

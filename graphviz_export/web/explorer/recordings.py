@@ -25,7 +25,7 @@ from pathlib import Path
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
-from microgpt.recording.session import Models, SessionError, train_and_record, training_docs
+from microgpt.recording.session import ENGINE, Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
@@ -65,6 +65,11 @@ class Recordings:
             seed = None         # a checkpoint's parameters do not depend on the seed
         return (doc, ckpt, seed)
 
+    def replaying(self):
+        """The lock every use of the engine holds (session.ENGINE): what records (a replay of the
+        forward pass for recording.madeby too) swaps the engine's ops for the whole process."""
+        return ENGINE
+
     def key_text(self, key):
         return '|'.join('' if k is None else str(k) for k in key)
 
@@ -83,7 +88,8 @@ class Recordings:
         doc, ckpt, seed = key
         job.at('recording')
         try:
-            trace = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes)
+            # with the line of model.py that made each op: "made by" (recording.madeby)
+            trace = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=True)
         except SessionError as e:
             raise StateError(f"{FIELDS[e.field]}: {e}") from None
         with self._lock:

@@ -17,6 +17,7 @@ import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
 from microgpt.recording import FIELDS, TraceQueryError, parse_param, scope_path
 
+from .extremes import EXTREMES, extreme_rows
 from .state import BLOCKS, MAX_TEXT, StateError
 
 TAG_KEYS = {'pos': 'pos', 'token': 'pos', 'layer': 'layer', 'head': 'head', 'block': 'block', 'role': 'role',
@@ -43,15 +44,15 @@ def check_q(q):
 
 
 
-def search(trace, state, q):
+def search(trace, state, q, changes=None):
     """The matches of q, grouped into rows (a scope, a source line, one node or one matrix), each
-    with the view that shows it and a search (hl) that outlines only that row's nodes."""
+    with the view that shows it and a search (hl) that outlines only that row's nodes; for
+    max:grad, max:contrib, max:dw (extremes.py) the largest first, `changes` the update's rows."""
     if not q:
         raise SearchError("search needs q: a node id, a name like 'q[2]@pos3', a parameter cell like "
                           "'layer0.attn_wq[3][5]', "
                           "or tags like 'pos:3 layer:0 head:2 role:q'")
     check_q(q)
-    ids, to = resolve(trace, q)
     keep = {k: state[k] for k in st.KEEP}
 
     def target(to, hl):
@@ -59,6 +60,16 @@ def search(trace, state, q):
         t.update(to, hl=hl)
         return t
 
+    if q.startswith('max:'):
+        ids, found = extreme_rows(trace, q, changes)
+        if not found:
+            raise SearchError(f"{q}: nothing to rank in this recording")
+        matches = [{'path': r['path'], 'count': 1, 'label': r['label'], 'hl': r['hl'], 'value': r['value'],
+                    'url': st.canonical(target(r['to'], r['hl']))} for r in found]
+        whole = target(found[0]['to'], found[0]['hl'])
+        return {'q': q, 'count': len(ids), 'scopes': len(found), 'unit': 'extreme', 'matches': matches,
+                'first': ids[0], 'to': st.to_json(whole), 'url': st.canonical(whole)}
+    ids, to = resolve(trace, q)
     found, unit = rows(trace, q, ids, to)
     cap = MAX_CELL_ROWS if unit == 'cell' else MAX_ROWS
     matches = [{'path': r['path'], 'count': r['count'], 'label': r['label'], 'hl': r['hl'],
@@ -88,6 +99,11 @@ def suggest(trace, q):
         except InputError:
             return None
 
+    low = word.lower()
+    if not head and len(low) >= 2 and ('max:'.startswith(low) or low.startswith('max:')):
+        for text, hint in EXTREMES.items():
+            if text.startswith(low):
+                add(text, hint)
     named = [] if q == 'loss' or re.fullmatch(r'#?n?\d+', q) else trace.names().find(q)
     if named:                     # a node's name, typed whole ('loss' has its own hint below)
         i = named[0]
@@ -132,6 +148,11 @@ def resolve(trace, q):
         if i >= len(trace):
             raise SearchError(f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
         return [i], {'view': 'node', 'node': i, 'depth': 2, 'level': 'auto', 'sel': i}
+    if q.startswith('max:'):
+        ids, found = extreme_rows(trace, q)
+        if not ids:
+            raise SearchError(f"{q}: nothing to rank in this recording")
+        return ids, found[0]['to']
     if q == 'loss':
         if 'loss_id' not in trace.meta:
             raise SearchError("this trace has no loss node; search a node id or a tag")

@@ -45,6 +45,7 @@ from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording import DEFAULT_DOC, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.madeby import made_by
 
 from ...render import RenderError, renderer_for
 from ...render.wasm import interrupt as stop_layouts
@@ -321,6 +322,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.node(query))
         elif path == '/api/frames':
             self._json(200, api.frames(query))
+        elif path == '/api/check':
+            self._json(200, api.check(query))
         elif path == '/api/update':
             self._json(200, api.update(query))
         elif path == '/api/suggest':
@@ -336,8 +339,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/export, /api/progress, "
-                             f"/api/cancel")
+                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/check, /api/export, "
+                             f"/api/progress, /api/cancel")
 
 
 class ExplorerServer(ThreadingHTTPServer):
@@ -404,7 +407,7 @@ class ExplorerServer(ThreadingHTTPServer):
 
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-                renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES):
+                renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES, check=None):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
@@ -413,14 +416,18 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     checkpoint files, or folders of them, the page may open or compare with (besides
     `checkpoint`); the page can open no other path. `max_nodes`: a step estimated above
     this many nodes is refused (the first one here, the page's with a 400), as `render
-    --max-nodes` refuses it."""
+    --max-nodes` refuses it. `check`: trace -> the node check as data
+    (microgpt.checks.diagnose.node_check_data), run on each recording in the background
+    and shown in the page (verdicts.py); None: no check."""
     if not host.strip():
         raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
                          f"or 0.0.0.0 to be reachable from other machines")
     renderer_for('svg', renderer)      # a renderer that is not installed: refused before any work
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, max_nodes=max_nodes)
     recordings.get(recordings.key({}))
-    api = Api(recordings, renderer=renderer)
+    if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
+        made_by(trace, trace.meta.get('loss_id', 0))
+    api = Api(recordings, renderer=renderer, check=check)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
     # used) is compiled here, once per process, instead of during the first page load.
     # It failing is the command's error, in one line: bad input (4xx) or a failed drawing.
@@ -433,13 +440,15 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
 
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES):
+          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES,
+          check=None):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-                         renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes)
+                         renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes,
+                         check=check)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:

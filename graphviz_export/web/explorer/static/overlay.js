@@ -36,7 +36,8 @@
     const box = $('#ovlegend');
     box.hidden = !ov;
     if (ov) {
-      box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node (largest inside a group)<br>` +
+      box.innerHTML = `<b>${OV_TEXT[ov]}</b> of each node; a folded node: the largest over the values its label ` +
+        `summarises (its "grad a … b"; a boundary parameter: this view's share, "grad here")<br>` +
         [5, 4, 3, 2, 1].map((b) => `<span class="sw ov${b}"></span>${b === 5 ? '≤ ' + F.fmt(top) : '÷' + (10 ** (5 - b)) + (b === 1 ? ' and less' : '')}`).join(' ') +
         ' <span class="sw ov0"></span>0' + (broken ? ` <span class="sw ovnan"></span>NaN or inf (${broken})` : '');
     }

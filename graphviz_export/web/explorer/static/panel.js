@@ -60,18 +60,22 @@
         `</table><p class="hint">before: ${esc(d.compare.labels[0])}; after: ${esc(d.compare.labels[1])}. ` +
         'Inputs: differences (Δ = after − before); uses: all three.</p>';
     }
-    if (d.source) {
-      const what = d.source.script ? `your script, ${esc(d.source.file)}:${d.source.line} in ${esc(d.source.function)}()` :
-        `${esc(d.source.file)}:${d.source.line} (${esc(d.source.function)})`;
-      h += `<h4 id="madeby">made by ${what}</h4><pre id="code">${esc(d.source.code)}</pre>` +
-        (d.source.grad_at ? `<p class="hint">its derivative is written at ${esc(d.source.grad_at)}</p>` : '');
+    if (d.source) {       // the innermost line that made it, and the calls that led there (recording/madeby.py)
+      const s = d.source, chain = s.chain_text ? ` <span class="hint" id="chain">${esc(s.chain_text)}</span>` : '';
+      const what = s.script ? `your script, ${esc(s.file)}:${s.line} in ${esc(s.function)}()` :
+        `${esc(s.file)}:${s.line} (${esc(s.function)})`;
+      h += `<h4 id="madeby">made by ${what}</h4>${chain}<pre id="code">${esc(s.code)}</pre>` +
+        (s.derivative_at || s.grad_at ? `<p class="hint" id="derivat">its derivative is written at ${esc(s.derivative_at || s.grad_at)}</p>` : '');
     }
     if (d.inputs.length) {
       h += `<h4>inputs: ${D}local derivative d out / d in</h4><table id="inputs"><tr><td>input</td><td class="num">${D}local</td><td class="num">${D}contribution</td></tr>`;
-      for (const x of d.inputs) {
+      const rules = (d.why && d.why.rules) || [];
+      d.inputs.forEach((x, k) => {
         h += `<tr><td><a ${nodeLink(x)}>${esc(x.label)}</a></td><td class="num" data-k="local">${esc(x.local)}</td>` +
              `<td class="num" data-k="contrib">${esc(x.contrib)}</td></tr>`;
-      }
+        const r = rules[k];     // the rule behind this local derivative, filled in (recording/rules.py)
+        if (r) h += `<tr class="rule${r.agrees === false ? ' bad' : ''}"><td colspan="3" data-k="rule">${esc(r.text)}</td></tr>`;
+      });
       h += '</table>';
     }
     h += `<h4>uses: grad = Σ contributions (${d.n_uses})</h4>`;
@@ -99,8 +103,10 @@
       h += `<tr class="sum"><td>sum</td><td></td><td class="num" data-k="sum">${esc(d.uses_sum)}</td></tr></table>` +
         `<p class="${d.sum_is_grad ? 'ok' : 'bad'}">${d.sum_is_grad ? '= grad, exactly' : '≠ grad'}</p>`;
     }
+    if (P.whySections) h += P.whySections(d);       // paths, identities, the check (why.js)
     h += `<p><a data-to="${esc(d.neighbourhood)}">show its neighbourhood</a></p>`;
     $('#panel').innerHTML = h;
+    if (P.afterNode) P.afterNode(d);
   }
   // a node named in the panel (an input, a use): hovering it outlines it in the graph, when drawn
   function peek(e, on) {

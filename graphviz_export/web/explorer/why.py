@@ -1,0 +1,115 @@
+"""The side panel's "why is this grad what it is" and the view's identity badges, as the page's JSON.
+
+    node_why(trace, i, sources, view)   # made by, the rule of each input, the paths (each with its
+                                        # route in the view on screen), the identities it is part of
+    view_badges(trace, view)            # {drawn node: [badge]}: the identities that hold there
+    route(view, nodes)                  # the drawn nodes and edge ids a path of node ids runs through
+
+The figures are the recording package's (microgpt.recording.why and its parts); here
+they become what the page shows: every float as its repr (every digit, as the panel's
+other numbers), a path as the values it passes ('loss ← loss_t@pos4 ← ...'), and each
+path's route in the drawn view: the visible nodes holding its nodes, and the ids of
+the drawn edges between them (draw/ids.py), which the page outlines.
+"""
+
+from microgpt.recording.identities import by_node, identities
+from microgpt.recording.paths import K
+from microgpt.recording.why import why
+
+from ...draw.ids import edge_id
+from ...draw.style import full
+
+
+def owners(view):
+    """{node id: drawn node name} of every id a drawn node (not a reference) stands for."""
+    out = {}
+    for n in view.folded.nodes:
+        if n.kind != 'ref':
+            for i in n.ids:
+                out.setdefault(i, n.name)
+    return out
+
+
+def route(view, nodes, owner=None):
+    """{'nodes': [drawn names], 'edges': [edge ids]} a path of node ids (loss first) runs through
+    in `view`: each id's drawn node once, in path order, and the drawn edges between consecutive
+    ones (data flows child -> user: the edge from the later name to the earlier)."""
+    owner = owners(view) if owner is None else owner
+    drawn = {(e.src, e.dst) for e in view.folded.edges}
+    names, edges = [], []
+    for i in nodes:
+        name = owner.get(i)
+        if name is None or (names and names[-1] == name):
+            continue
+        if names and (name, names[-1]) in drawn:
+            edges.append(edge_id(name, names[-1]))
+        if name not in names:
+            names.append(name)
+    return {'nodes': names, 'edges': edges}
+
+
+def _count(n):
+    """A path count as text: '4238993920', or '3.2e+41' when it has more than 15 digits."""
+    return str(n) if n < 10 ** 15 else f'{float(n):.2g}'
+
+
+def node_why(trace, i, sources, view=None, owner=None, k=K):
+    """The page's answer to "why is this grad what it is" for node i (see the module docstring)."""
+    d = why(trace, i, k, sources)
+    rules = [{'text': r['text'], 'kind': r['kind'], 'agrees': r['agrees'], 'exact': r['exact'],
+              'value': full(r['value']), 'stored': full(r['stored']), 'input': r['input']} for r in d['rules']]
+    out = {'made_by': d['made_by'], 'rules': rules, 'kv': None, 'paths': None,
+           'identities': [dict(b.to_dict(), deviation=full(b.deviation)) for b in d['identities']]}
+    if d['kv'] is not None:
+        out['kv'] = {'positions': [{'pos': r['pos'], 'sum': full(r['sum'])} for r in d['kv']['positions']],
+                     'total': full(d['kv']['total']), 'grad': full(d['kv']['grad'])}
+    p = d['paths']
+    if p is not None:
+        owner = owner if owner is not None or view is None else owners(view)
+        paths = []
+        for path in p['paths']:
+            row = {'product': full(path['product']), 'zeros': path['zeros'], 'length': len(path['edges']),
+                   'stops': [{'id': j, 'label': name} for j, name in path['stops']],
+                   'nodes': path['nodes']}
+            if view is not None:
+                row['route'] = route(view, path['nodes'], owner)
+            paths.append(row)
+        out['paths'] = {'paths': paths, 'grad': full(p['grad']), 'listed_sum': full(p['listed_sum']),
+                        'remainder': [full(r) for r in p['remainder']], 'exact': p['exact'],
+                        'count': _count(p['count']), 'others': _count(p['others']), 'order': p['order'],
+                        'why_zero': _why_zero(trace, p['why_zero'])}
+    return out
+
+
+def _why_zero(trace, wz):
+    if wz is None:
+        return None
+    out = {'kind': wz['kind'], 'text': wz['text']}
+    if 'edges' in wz:
+        out['edges'] = [{'user': e['user'], 'label': trace.name(e['user']), 'why': e['why'], 'x': full(e['x'])}
+                        for e in wz['edges'][:20]]
+        out['n_edges'] = wz['n_edges']
+    return out
+
+
+def view_badges(trace, view):
+    """{drawn node name: [{'kind', 'title', 'text', 'deviation'}]} of the identities that hold for
+    the nodes a drawn node stands for (each badge once per drawn node); identities that fail are
+    not badges: the panel of a node they concern says so."""
+    if 'loss_id' not in trace.meta or trace.meta.get('diff') is not None:
+        return {}
+    badges = identities(trace)
+    index = by_node(trace)
+    out = {}
+    for n in view.folded.nodes:
+        if n.kind == 'ref':
+            continue
+        got = []
+        for i in n.ids:
+            for b in index.get(i, ()):
+                if badges[b].holds and b not in got:
+                    got.append(b)
+        if got:
+            out[n.name] = [{'kind': badges[b].kind, 'title': badges[b].title, 'text': badges[b].text,
+                            'deviation': full(badges[b].deviation)} for b in got]
+    return out

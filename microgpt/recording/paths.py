@@ -1,0 +1,276 @@
+"""Contribution paths: a node's grad as the routes from the loss down to it.
+
+    d = decompose(trace, node, k=5)
+    d['paths']       # the k routes with the largest |product|, each from the loss down
+    d['remainder']   # what all the other routes add: the floats that close the sum
+    d['why_zero']    # when grad is 0: unused, a zero local derivative on every route, or cancelling
+
+The maths. d loss / d v is a sum over every path from the loss down to v of the
+product of the local derivatives along it. Backward never lists paths: it
+accumulates, each node's grad = the sum of what its users passed down (local x
+grad(user), Trace.uses), added in backward order. Both are the same sum, grouped
+differently, so in floating point a path-by-path sum and the engine's grad differ
+by rounding, and there may be 10^40 paths. Hence:
+
+  a path's product  the local derivatives multiplied the way backward multiplies,
+                    from the loss's grad 1.0 down: c = local * c at each edge. It is
+                    exactly what backward would pass down that route were it the only one.
+  the remainder     all other paths, not summed one by one: it is computed as
+                    r1 = grad - s, s = the listed products added left to right from 0.0;
+                    when the listed paths nearly cancel (|s| >> |grad|) one float cannot
+                    close the sum, and r2 = grad - (s + r1), ... follow (rarely more than one).
+  exact             (((0.0 + p1) + p2) + ... + pk) + r1 (+ r2 ...) == grad, bit for bit:
+                    `decompose` checks it and says so in 'exact' (False only for a NaN or
+                    infinite grad, which no sum of finite parts reaches).
+
+The exact split of the grad itself is one level down, in Trace.uses: the contributions
+of a node's users, added in backward order, give its grad bit for bit.
+
+Which paths. The k routes with the fewest zero local derivatives, then the largest
+|product| of the others: a best-first search from the node up to the loss, led by
+the best route from the loss to each node (computed once per trace, `_best_to`),
+so it expands little more than the routes it returns. A route through a dead ReLU
+(local 0) therefore still shows when every route has one: it is the answer to
+"why is this grad zero". NaN locals count as the largest (they explain a NaN grad).
+"""
+
+import heapq
+import math
+
+from ..errors import InputError
+from .ops import OP_CODE
+
+K = 5                   # paths listed by default
+MAX_K = 50              # paths one call may ask for
+MAX_CUT = 200           # zero edges listed when explaining a zero grad
+_RELU, _MUL, _PARAM = OP_CODE['relu'], OP_CODE['mul'], OP_CODE['param']
+
+
+class PathError(InputError):
+    """A node or a k the paths cannot be asked for (the message names it)."""
+
+
+def _weight(local):
+    """(zeros, log|local|) of one edge: a zero is counted, not logged; NaN ranks first."""
+    if local == 0:
+        return 1, 0.0
+    a = abs(local)
+    return 0, (math.inf if a != a else math.log(a))
+
+
+def _best_to(trace):
+    """Per node, the best route from the loss down to it: (fewest zero locals, largest
+    log|product| of the others); (None, ...) if backward never reached it. Once per trace."""
+    got = trace._cache.get('paths_best')
+    if got is not None:
+        return got
+    n = len(trace)
+    zeros = [None] * n
+    logp = [-math.inf] * n
+    loss = trace.meta['loss_id']
+    zeros[loss], logp[loss] = 0, 0.0
+    ptr, child, local = trace.child_ptr, trace.child, trace.local
+    for p in trace.backward_order:          # every user of a node comes before it
+        zp = zeros[p]
+        if zp is None:
+            continue
+        lp = logp[p]
+        for e in range(ptr[p], ptr[p + 1]):
+            z, w = _weight(local[e])
+            z += zp
+            w += lp
+            c = child[e]
+            zc = zeros[c]
+            if zc is None or z < zc or (z == zc and w > logp[c]):
+                zeros[c], logp[c] = z, w
+    trace._cache['paths_best'] = got = (zeros, logp)
+    return got
+
+
+def path_count(trace, node):
+    """How many routes lead from the loss down to `node` (an int, maybe a huge one)."""
+    counts = trace._cache.get('paths_count')
+    if counts is None:
+        counts = [0] * len(trace)
+        counts[trace.meta['loss_id']] = 1
+        ptr, child = trace.child_ptr, trace.child
+        for p in trace.backward_order:
+            c = counts[p]
+            if c:
+                for e in range(ptr[p], ptr[p + 1]):
+                    counts[child[e]] += c
+        trace._cache['paths_count'] = counts
+    return counts[node]
+
+
+def top_paths(trace, node, k=K):
+    """The k routes from the loss down to `node` with the fewest zero local derivatives,
+    then the largest |product|: [{'nodes': [loss, ..., node], 'edges': [edge index, ...],
+    'locals': [...], 'product': float, 'zeros': int}], in that order."""
+    _check(trace, node, k)
+    zeros, logp = _best_to(trace)
+    if zeros[node] is None:
+        return []
+    loss = trace.meta['loss_id']
+    pptr, parent, edge = trace.parents_index()
+    local = trace.local
+    # entries: (zeros so far + best zeros above, -(log so far + best log above), tie, node, z, w, route)
+    # route: (edge, rest) linked up from `node`, so the loss end is the head when complete
+    heap = [(zeros[node], -logp[node], 0, node, 0, 0.0, None)]
+    tie = 1
+    found = []
+    while heap and len(found) < k:
+        _, _, _, x, z, w, route = heapq.heappop(heap)
+        if x == loss:
+            found.append(route)
+            continue
+        for j in range(pptr[x], pptr[x + 1]):
+            p = parent[j]
+            zp = zeros[p]
+            if zp is None:          # a user backward never reached passes nothing down
+                continue
+            dz, dw = _weight(local[edge[j]])
+            z2, w2 = z + dz, w + dw
+            heapq.heappush(heap, (z2 + zp, -(w2 + logp[p]), tie, p, z2, w2, (edge[j], route)))
+            tie += 1
+    out = [_path(trace, route, loss) for route in found]
+    out.sort(key=lambda d: (d['zeros'], -_magnitude(d['product'])))   # stable: search order for equals
+    return out
+
+
+def _path(trace, route, loss):
+    """A found route as the loss-first lists, its product multiplied as backward does."""
+    edges = []
+    while route is not None:
+        edges.append(route[0])
+        route = route[1]
+    ptr, child, local = trace.child_ptr, trace.child, trace.local
+    nodes, locals_, c, zeros = [loss], [], 1.0, 0
+    for e in edges:                 # the loss end first
+        lg = local[e]
+        locals_.append(lg)
+        c = lg * c                  # backward: contribution = local_grad * grad(user)
+        zeros += lg == 0
+        nodes.append(child[e])
+    assert all(ptr[nodes[m]] <= edges[m] < ptr[nodes[m] + 1] for m in range(len(edges)))
+    return {'nodes': nodes, 'edges': edges, 'locals': locals_, 'product': c, 'zeros': zeros}
+
+
+def _magnitude(x):
+    return math.inf if x != x else abs(x)
+
+
+def close_sum(grad, parts):
+    """(remainder floats, exact): the floats that, added after `parts` (left to right from
+    0.0), give `grad` bit for bit; exact is False only when no finite sum can (NaN/inf)."""
+    s = 0.0
+    for p in parts:
+        s += p
+    rest = []
+    if not math.isfinite(grad):
+        return [grad - s], False
+    for _ in range(8):
+        if s == grad:
+            return rest, True
+        r = grad - s
+        rest.append(r)
+        s += r
+    return rest, s == grad
+
+
+def decompose(trace, node, k=K):
+    """The grad of `node` as its top-k paths and a remainder that closes the sum exactly
+    (see the module docstring): {'node', 'grad', 'paths', 'listed_sum', 'remainder',
+    'remainder_value', 'exact', 'order', 'count', 'others', 'why_zero'}."""
+    paths = top_paths(trace, node, k)
+    g = trace.grad[node]
+    products = [p['product'] for p in paths]
+    rest, exact = close_sum(g, products)
+    s = 0.0
+    for p in products:
+        s += p
+    total = path_count(trace, node)
+    return {'node': node, 'grad': g, 'paths': paths, 'listed_sum': s, 'remainder': rest,
+            'remainder_value': math.fsum(rest) if all(map(math.isfinite, rest)) else rest[0],
+            'exact': exact, 'count': total, 'others': total - len(paths),
+            'order': 'the listed products left to right from 0.0, then the remainder floats',
+            'why_zero': why_zero(trace, node, paths)}
+
+
+def why_zero(trace, node, paths=None):
+    """Why a grad is exactly 0 (None when it is not): {'kind', 'text', 'edges'?}.
+
+    kind 'loss-free': backward never reached it (nothing the loss depends on uses it);
+    'zero-local': every route from the loss crosses a local derivative of exactly 0
+    ('edges': those edges, e.g. dead ReLUs, each with its node, child, op and input);
+    'cancel': routes carry non-zero products that add up to exactly 0."""
+    g = trace.grad[node]
+    if g != 0:
+        return None
+    zeros, _ = _best_to(trace)
+    name = trace.name(node)
+    if zeros[node] is None:
+        cell = trace.param_cell(node)
+        if cell is not None:
+            return {'kind': 'loss-free', 'text': f"{name} is not used by this step: no position reads "
+                                                f"{cell[0]} row {cell[1]}" + _row_hint(trace, cell)}
+        users = trace.parents(node)
+        if not users:
+            return {'kind': 'loss-free', 'text': f"nothing uses {name}: the loss does not depend on it"
+                                                 + (" (the loss reads only probs[target])"
+                                                    if trace.scope_of(node).role == 'probs' else '')}
+        return {'kind': 'loss-free', 'text': f"{name} is used only by nodes the loss does not depend on"}
+    if zeros[node] == 0:
+        return {'kind': 'cancel', 'text': "routes from the loss carry non-zero products that add up to exactly 0"}
+    cut = zero_cut(trace, node)
+    kinds = {}
+    for c in cut:
+        kinds[c['why']] = kinds.get(c['why'], 0) + 1
+    text = (f"every route from the loss down to {name} crosses a local derivative of 0: "
+            + ', '.join(f"{w} x{n}" for w, n in kinds.items()))
+    return {'kind': 'zero-local', 'text': text, 'edges': cut[:MAX_CUT], 'n_edges': len(cut)}
+
+
+def _row_hint(trace, cell):
+    """' (its token 'z' is not in the document)' for an embedding row, else ''."""
+    name, r, _ = cell
+    tokens, chars = trace.meta.get('tokens'), trace.meta.get('chars')
+    if name == 'wte' and tokens is not None and chars is not None:
+        ch = repr(chars[r]) if r < len(chars) else 'BOS'
+        return f" (token {ch} is not an input of this document)"
+    if name == 'wpe':
+        return f" (position {r} is past the document's {len(trace.positions())} positions)"
+    return ''
+
+
+def zero_cut(trace, node):
+    """The edges of local derivative 0 that stop the loss from reaching `node`: each from a
+    node the loss reaches through non-zero locals to one that leads on to `node`, in id order.
+    [{'user', 'input', 'edge', 'op', 'why', 'x'}]."""
+    zeros, _ = _best_to(trace)
+    pptr, parent, edge = trace.parents_index()
+    local, data, op, ptr = trace.local, trace.data, trace.op, trace.child_ptr
+    out = []
+    for x in sorted(trace.descendants([node])):
+        for j in range(pptr[x], pptr[x + 1]):
+            p, e = parent[j], edge[j]
+            if zeros[p] == 0 and local[e] == 0:
+                arg = trace.child[e]
+                if op[p] == _RELU:
+                    why = 'dead ReLU (input <= 0)'
+                elif op[p] == _MUL:
+                    why = 'multiplication by 0'
+                else:
+                    why = f'{trace.op_name(p)} with derivative 0'
+                out.append({'user': p, 'input': arg, 'edge': e, 'op': trace.op_name(p), 'why': why,
+                            'x': data[arg], 'arg': e - ptr[p]})
+    return out
+
+
+def _check(trace, node, k):
+    if not isinstance(node, int) or isinstance(node, bool) or not 0 <= node < len(trace):
+        raise PathError(f"node {node!r} is not in this trace; node ids are 0..{len(trace) - 1}")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise PathError(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+    if 'loss_id' not in trace.meta or not len(trace.backward_order):
+        raise PathError("this trace has no backward pass: paths start at the loss")
