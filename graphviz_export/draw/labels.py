@@ -158,6 +158,22 @@ def value_fields(trace, node, fig=None, share=None):
             f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}')
 
 
+def number_fields(trace, node, fig=None, share=None):
+    """The fields of a node's record that show numbers, in the record's order: a scalar's
+    (data, grad); a summary's [mean loss,] data, grad and grad norm. What changes when the
+    same graph is recorded on other weights (the live view rewrites them: steps/live.py)."""
+    if node.kind == 'scalar':
+        return list(value_fields(trace, node))
+    g = share or fig
+    grad = words(trace)[1]
+    word = f'{grad} here' if share is not None else grad
+    out = [*value_fields(trace, node, fig, share), f'\u2016{word}\u2016 {fmt(g.grad_norm)}']
+    loss_id = trace.meta.get('loss_id')
+    if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
+        out.insert(0, f'loss = \u03a3 / {len(trace.positions())} = {fmt(trace.data[loss_id])}')
+    return out
+
+
 def scalar_label(trace, node, note=None, rankdir='LR'):
     """micrograd's record: across in an LR layout, stacked (narrow) in a TB one, where an
     op's name breaks after its arrow ('* \u2192' over 'attn_logits[h1][t0]@pos3'): the rows of
@@ -204,14 +220,7 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir=
         count = f'{_values(len(node.ids))} \u00b7 ' + where(node)
         if node.side == 'output':
             title = 'used by: ' + title
-    g = share or fig
-    grad = words(trace)[1]
-    word = f'{grad} here' if share is not None else grad
-    fields = [title, count, *value_fields(trace, node, fig, share), f'\u2016{word}\u2016 {fmt(g.grad_norm)}']
-    loss_id = trace.meta.get('loss_id')
-    if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
-        n = len(trace.positions())
-        fields.insert(2, f'loss = \u03a3 / {n} = {fmt(trace.data[loss_id])}')
+    fields = [title, count, *number_fields(trace, node, fig, share)]
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
     return _record(fields, vertical=True, rankdir=rankdir)
