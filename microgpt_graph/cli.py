@@ -18,6 +18,7 @@ from graphviz_export.web.explorer import serve
 from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import save_checkpoint_or_fallback
 from microgpt.checks.diagnose import diagnose, diagnose_trace
+from microgpt.checks import faults
 from microgpt.checks.faults import describe_faults, fault_names
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
@@ -491,7 +492,8 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
     try:
         serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-              renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered)
+              renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
+              faults=faults)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

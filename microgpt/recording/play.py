@@ -51,6 +51,7 @@ class Play:
         self._flat = flat_params(self.run.params)
         self._kept = {0: self._state()}
         self._trace = None
+        self._first = None          # the run's first Trace of `doc`: the graph's indexes, built once
         self._grads_are_doc = False   # the parameters hold `doc`'s grads at this step (its recording's)
 
     @property
@@ -66,7 +67,12 @@ class Play:
     def trace(self):
         """The Trace of `doc` on the weights after `step` steps (recorded on first use)."""
         if self._trace is None:
-            self._trace = record_step(self.run.params, self.run.config, self.run.tokenizer, self.doc)
+            trace = record_step(self.run.params, self.run.config, self.run.tokenizer, self.doc)
+            if self._first is not None:
+                trace.adopt_indexes(self._first)    # the same graph: its indexes are built once a run
+            else:
+                self._first = trace
+            self._trace = trace
             self._grads_are_doc = True
             self.doc_losses[self.step] = self._trace.loss
         return self._trace
@@ -100,15 +106,24 @@ class Play:
 
     def seek(self, k):
         """Move to the state after k steps (0 <= k <= schedule); returns its Trace."""
+        for _ in self.moves(k):
+            pass
+        return self.trace()
+
+    def moves(self, k):
+        """seek(k) one unit of work at a time (a restore, or one step): a generator, so a caller
+        can let others use the engine between steps (recording is process-wide)."""
         if not 0 <= k <= self.schedule:
             raise InputError(f"train must be in 0..{self.schedule} (the run's length), got {k}")
         if k < self.step or k - self.step > self.keep_every:
             base = max(s for s in self._kept if s <= k)
             if base > self.step or k < self.step:
                 self._restore(base)
+                yield self.step
         while self.step < k:
             self.advance(record=(self.step + 1 == k) or (self.train_doc == self.doc))
-        return self.trace()
+            yield self.step
+        self.trace()
 
     def _state(self):
         opt = self.run.optimizer

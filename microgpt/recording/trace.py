@@ -143,6 +143,18 @@ class Trace:
             self._cache['scope_nodes'] = groups
         return self._cache['scope_nodes']
 
+    STRUCTURE = ('rank', 'scope_nodes', 'parents')     # indexes of the graph alone, not of its numbers
+
+    def adopt_indexes(self, other):
+        """Take `other`'s indexes of the graph (backward ranks, scope groups, parents) when it is a
+        recording of the same graph (a played run's next step): they need not be built again."""
+        if other is not self and self.op == other.op and self.child == other.child and \
+                self.backward_order == other.backward_order and self.scope == other.scope:
+            for k in self.STRUCTURE:
+                if k in other._cache:
+                    self._cache.setdefault(k, other._cache[k])
+        return self
+
     def parents_index(self):
         """(parent_ptr, parent, edge): CSR of the reverse edges, parents in id order;
         edge[k] is the index of that edge in the forward columns."""

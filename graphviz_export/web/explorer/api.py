@@ -38,13 +38,16 @@ from ...draw.style import full
 from ...fold import expanded_ids, node_floor
 from ...select import select
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
-from ...steps.frames import frames
+from ...steps.frames import frames, frames_of
+from ...steps.live import view_fields
 from ...steps.update import SORTS, adam_update, matrix_summary, page_rows, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
 from .clicks import node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, view_links
+from .live import compared, highlight, live_info, play_steps, played
+from .plays import Plays
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -63,8 +66,10 @@ def _bad(e):
 
 
 class Api:
-    def __init__(self, recordings, *, renderer='auto', cache_size=64, timeout=20.0):
+    def __init__(self, recordings, *, renderer='auto', cache_size=64, timeout=20.0, faults=None):
         self.recordings = recordings
+        self.plays = Plays(recordings, faults=faults)   # played runs (train=k) and labs (lab=MODE)
+        self.layouts = 0                     # Graphviz layouts made: one per view per run (a test counts)
         self.renderer = renderer
         self.timeout = timeout
         self.cache_size = cache_size
@@ -92,18 +97,25 @@ class Api:
         return state, {k: v[0] for k, v in own.items()}
 
     def _trace(self, state):
+        """(key, Trace) of a state: the recording, or with train=k a played run's key and step k."""
         try:
             key = self.recordings.key(state)
+            if state['train'] is not None:
+                return played(self.plays, key, state)
             return key, self.recordings.get(key)
         except InputError as e:
             raise _bad(e) from None
 
     def _compare(self, key, state):
-        """The Comparison a state's cmp names (recordings.compare), or None."""
-        cmp = st.compare_of(state)
-        if cmp is None:
-            return None
+        """The Comparison a state's cmp or lab names (recordings.compare, live.compared), or None."""
         try:
+            if state['lab'] is not None or state['train'] is not None:
+                recording = self.recordings.key(state)
+                return compared(self.plays, recording, state)
+            cmp = st.compare_of(state)
+            if cmp is None:
+                return None
+            compared(self.plays, key, state)        # refuses a played run's kind of cmp
             return self.recordings.compare(key, cmp)
         except InputError as e:
             raise _bad(e) from None
@@ -129,16 +141,20 @@ class Api:
             kwargs = st.build_kwargs(state)
         except st.StateError as e:
             raise _bad(e) from None
-        ck = (key, st.build_key(state))
+        # a played run's view: one layout per run (train is not in the build key), but a
+        # comparison of its steps depends on the step
+        step = (state['train'],) if state['train'] is not None and state['cmp'] else ()
+        ck = (key + step, st.build_key(state))
         with self._lock:
             entry = self._views.get(ck)
             if entry is not None:
                 self._views.move_to_end(ck)
-                return key, entry['trace'], entry, True
+                return key, (trace if entry['comparison'] is None else entry['trace']), entry, True
         comparison = self._compare(key, state)
         if comparison is not None:
             trace = comparison.delta
             kwargs['notes'] = comparison.notes
+            kwargs['highlight'] = highlight(comparison)
         with self._build:
             t0 = time.perf_counter()
             try:
@@ -152,6 +168,7 @@ class Api:
                                f"of {s['budget']} nodes and {s['edge_budget']} edges; {self._suggest(state)}",
                                nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
             t1 = time.perf_counter()
+            self.layouts += 1
             try:
                 svg = render_view(view, 'svg', timeout=self.timeout, renderer=self.renderer)
             except _render.LayoutTimeout as e:
@@ -222,7 +239,7 @@ class Api:
         state, _ = self._parse(query)
         t0 = time.perf_counter()
         key, trace, entry, cached = self._entry(state)
-        if key[-1] is None and state['seed'] is not None:
+        if key[0] != 'play' and key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
         hl, hl_count = search.highlight(trace, state, view)
@@ -231,11 +248,22 @@ class Api:
         compare = None if cmp is None else {
             'labels': list(cmp.labels), 'notes': cmp.notes, 'loss_before': cmp.before.loss,
             'loss_after': cmp.after.loss, 'loss_delta': cmp.after.loss - cmp.before.loss}
+        nodes, live = entry['nodes'], None
+        if state['train'] is not None:
+            live = live_info(self.plays, state, key, trace, entry)
+            if live['now'] is not None:     # the panel's and overlays' figures are step k's
+                nodes = view_nodes(trace, view, state)
+                for d in nodes.values():
+                    d.pop('to', None)
+        if cmp is not None and cmp.first is not None:
+            compare['first'] = {'id': cmp.first, 'name': cmp.before.name(cmp.first),
+                                'op': cmp.before.op_name(cmp.first), 'path': cmp.before.scope_path(cmp.first),
+                                'notes': cmp.notes}
         return {'state': st.to_json(state), 'url': st.canonical(state), 'key': self.recordings.key_text(key),
-                'compare': compare,
+                'compare': compare, 'live': live,
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
-                'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
+                'svg': entry['svg'], 'nodes': nodes, 'highlight': hl, 'hl_count': hl_count,
                 'crumbs': trail, 'cached': cached,
                 'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
@@ -266,20 +294,24 @@ class Api:
         """The backprop (or forward) step-through of a view state: graphviz_export.steps.frames of its View."""
         state, _ = self._parse(query)
         mode = state['mode']
-        if state['cmp']:
-            raise ApiError(400, "the step-through plays one recording; leave compare (cmp) first")
-        _, _, entry, _ = self._entry(state)
-        got = entry['frames'].get(mode)
+        if state['cmp'] or state['lab']:
+            raise ApiError(400, "the step-through plays one recording; leave compare (cmp) and lab first")
+        _, trace, entry, _ = self._entry(state)
+        own = trace is entry['trace']       # else a played step on the run's layout: its own numbers
+        got = entry['frames'].get(mode) if own else None
         if got is None:
             with self._build:
                 try:
-                    got = frames(entry['view'], mode, entry['svg'])
+                    view = entry['view']
+                    got = (frames(view, mode, entry['svg']) if own else
+                           frames_of(trace, view.folded, mode, entry['svg'], view_fields(view, trace)))
                 except InputError as e:
                     raise _bad(e) from None
                 for name, d in got['nodes'].items():     # groups: their scope path, as the page names them
                     if 'label' not in d and entry['nodes'].get(name, {}).get('path'):
                         d['label'] = entry['nodes'][name]['path']
-                entry['frames'][mode] = got
+                if own:
+                    entry['frames'][mode] = got
         return got
 
     def update(self, query):
@@ -298,12 +330,17 @@ class Api:
         paging = self._paging(own)
         key, trace = self._trace(state)
         cmp = self._compare(key, state)
-        plain = dict(state, cmp=None)
+        plain = dict(state, cmp=None, lab=None)
         _, _, entry, _ = self._entry(plain)
         opt, num_steps, finished = None, NUM_STEPS, None
         if cmp is not None:
             trace = cmp.after
             opt = cmp.optimizer
+        elif state['train'] is not None:        # the played run's own moments: the update of step k + 1
+            play, _ = self.plays.run(key)
+            opt, num_steps = play.optimizer_state(), play.schedule
+            if opt['step'] != state['train']:
+                raise ApiError(409, f"the run moved on to step {opt['step']}; ask again for train={state['train']}")
         elif state.get('ckpt'):
             saved = self._optimizer_state(state['ckpt'])
             if saved is not None and saved['step'] < saved['num_steps']:
@@ -343,7 +380,10 @@ class Api:
     @staticmethod
     def _source(upd, cmp, opt, finished, state):
         """Where the update's moments come from, in words (upd['source'])."""
-        if cmp is None and opt is not None:
+        if cmp is None and state['train'] is not None:
+            upd['source'] = (f"the played run's optimizer after {opt['step']} of {opt['num_steps']} steps "
+                             f"(the update of step {opt['step'] + 1})")
+        elif cmp is None and opt is not None:
             upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
                              f"(the update of step {opt['step'] + 1})")
         elif finished is not None:
@@ -409,6 +449,16 @@ class Api:
         if entry is None:
             return {}
         return {d['id']: name for name, d in entry['nodes'].items() if d['k'] == 's'}
+
+    def play(self, query):
+        """From train=k, `steps` optimizer steps of the played run: one payload of numbers per
+        step for the run's layout (live.play_steps)."""
+        state, own = self._parse(query, extra=('steps',))
+        try:
+            steps = st._int('steps', own.get('steps', '1'), 1, 10**6)
+            return play_steps(self, state, steps)
+        except InputError as e:
+            raise _bad(e) from None
 
     # -- search ----------------------------------------------------------------------------------
     # -- suggestions as the user types ---------------------------------------------------------------

@@ -95,7 +95,7 @@ class Recordings:
             if ckpt is not None:
                 raise StateError("cmp steps:N trains the reference run's fresh model (seed, names data); "
                                  "clear the checkpoint, or compare with a second checkpoint (ckpt:PATH)")
-            docs = self._names()
+            docs = self.names()
             with self._lock:
                 try:
                     # Adam's own moments after `arg` steps: the update panel's next step
@@ -114,22 +114,34 @@ class Recordings:
                 self._compares.popitem(last=False)
         return got
 
-    def _names(self):
+    def names(self, what='cmp steps:N'):
         """The training documents (the names file): --data, else what `train` finds
         without downloading ($MICROGPT_DATA, ./input.txt, the downloaded copy)."""
         if self._docs is None:
             try:
                 self._docs = training_docs(self.data)
             except InputError as e:
-                raise StateError(f"cmp steps:N needs the names data (start explore with --data FILE or set "
+                raise StateError(f"{what} needs the names data (start explore with --data FILE or set "
                                  f"MICROGPT_DATA): {e}") from None
         return self._docs
+
+    def model_of(self, key):
+        """(params, config, tokenizer) of a recording's model (loaded when it was recorded)."""
+        doc, ckpt, seed = key
+        with self._lock:
+            return self._models.model(ckpt, seed)
+
+    def recording(self):
+        """The lock every use of the engine takes: recording swaps the engine's ops process-wide,
+        so one recording or training step runs at a time (a played run's steps take it one by one)."""
+        return self._lock
 
 
 class Comparison:
     """Two recordings of one document and their difference (graphviz_export.steps.diff.delta_trace)."""
 
-    def __init__(self, before, after, delta, labels, notes, optimizer=None):
+    def __init__(self, before, after, delta, labels, notes, optimizer=None, first=None):
         self.before, self.after, self.delta = before, after, delta
         self.labels, self.notes = labels, notes
         self.optimizer = optimizer      # {'step', 'm', 'v'} after the training steps, or None
+        self.first = first              # the first node whose grad differs (outlined), or None

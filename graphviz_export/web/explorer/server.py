@@ -312,6 +312,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.frames(query))
         elif path == '/api/update':
             self._json(200, api.update(query))
+        elif path == '/api/play':
+            self._json(200, api.play(query))
         elif path == '/api/suggest':
             self._json(200, api.suggest(query))
         elif path == '/api/search':
@@ -321,7 +323,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/export")
+                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/play, /api/export")
 
 
 class ExplorerServer(ThreadingHTTPServer):
@@ -388,20 +390,21 @@ class ExplorerServer(ThreadingHTTPServer):
 
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-                renderer='auto', verbose=False, checkpoints=()):
+                renderer='auto', verbose=False, checkpoints=(), faults=None):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
     fails before the server starts (StateError, a one-line message). `data`: the names
     file, for comparing with the model after N training steps. `checkpoints`: more
     checkpoint files, or folders of them, the page may open or compare with (besides
-    `checkpoint`); the page can open no other path."""
+    `checkpoint`); the page can open no other path. `faults`: the fault registry the backprop
+    lab offers (lab=FAULT; microgpt.checks.faults, which the CLI passes: plays.py)."""
     if not host.strip():
         raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
                          f"or 0.0.0.0 to be reachable from other machines")
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data)
     recordings.get(recordings.key({}))
-    api = Api(recordings, renderer=renderer)
+    api = Api(recordings, renderer=renderer, faults=faults)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
     # used) is compiled here, once per process, instead of during the first page load
     api.view('')
@@ -409,13 +412,13 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
 
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=()):
+          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), faults=None):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-                         renderer=renderer, verbose=verbose, checkpoints=checkpoints)
+                         renderer=renderer, verbose=verbose, checkpoints=checkpoints, faults=faults)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:
