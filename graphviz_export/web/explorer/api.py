@@ -213,7 +213,8 @@ class Api:
                 d['loss'] = losses[p]
             tokens.append(d)
         rk = self.recordings
-        doc, ckpt, seed = (trace.meta.get('doc'), None, None) if key == ('trace',) else key
+        doc, ckpt, seed = ((trace.meta.get('doc'), None, None) if key == ('trace',) else
+                           (key[1], None, key[2]) if key[0] == 'play' else key)
         return {'doc': doc, 'ckpt': ckpt, 'seed': seed, 'fixed': rk.fixed is not None,
                 'key': rk.key_text(key), 'tokens': tokens, 'layers': trace.layers(), 'heads': trace.heads(),
                 'params': {n: list(trace.param_shapes[n]) for n in trace.param_names},
@@ -221,7 +222,8 @@ class Api:
                 'levels': list(LEVELS), 'views': list(st.VIEWS), 'png': self.png,
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
                              'max_budget': MAX_BUDGET, 'max_ebudget': MAX_EDGE_BUDGET},
-                'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace)}
+                'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace),
+                'labs': [] if rk.fixed is not None else self.plays.modes()}
 
     @staticmethod
     def _script_info(trace):
@@ -265,7 +267,8 @@ class Api:
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': nodes, 'highlight': hl, 'hl_count': hl_count,
                 'crumbs': trail, 'cached': cached,
-                'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
+                'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace),
+                                    first=None if cmp is None else cmp.first),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
 
     def export(self, query):

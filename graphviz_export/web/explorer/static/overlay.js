@@ -56,6 +56,14 @@
     const c = P.view && P.view.compare;
     bar.hidden = !c;
     if (!c) { bar.innerHTML = ''; return; }
+    if (c.first) {     // a lab or a comparison of two steps: where the two first diverge, and why
+      bar.innerHTML = `<span class="mg-phase mg-phase-compare">${esc(c.labels[1])}</span> ` +
+        c.first.notes.map((t, i) => i === 1 ? `<b class="first">${esc(t)}</b>` : esc(t)).join(' · ') +
+        ` <button id="gofirst">show the first diverging node</button> <button id="leavecmp">leave</button>`;
+      $('#gofirst').addEventListener('click', () => P.navigate(P.view.links.first));
+      $('#leavecmp').addEventListener('click', () => P.navigate(P.view.links.leave_compare));
+      return;
+    }
     bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> Δ = <b>${esc(c.labels[1])}</b> − <b>${esc(c.labels[0])}</b> ` +
       `on one layout, one colour scale · loss ${c.loss_before.toFixed(6)} → ${c.loss_after.toFixed(6)} ` +
       `(<b id="dloss">${c.loss_delta >= 0 ? '+' : ''}${c.loss_delta.toFixed(6)}</b>) <button id="leavecmp">leave compare</button>` +
