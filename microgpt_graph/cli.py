@@ -17,8 +17,8 @@ from graphviz_export.view import safe_name
 from graphviz_export.web.explorer import serve
 from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import save_checkpoint_or_fallback
-from microgpt.checks.diagnose import diagnose, diagnose_trace
 from microgpt.checks import faults
+from microgpt.checks.diagnose import diagnose, diagnose_trace
 from microgpt.checks.faults import describe_faults, fault_names
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
@@ -44,6 +44,7 @@ from .plumbing import (
     doc_option,
     drawn_by,
     dumps,
+    get_lab,
     get_model,
     get_trace,
     ints,
@@ -370,10 +371,13 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
     def trace_of(doc, checkpoint, seed):
         return get_trace(doc, checkpoint, seed, None, quiet=True)
 
+    def lab_of(trace, mode):
+        return get_lab(spec.checkpoint, spec.seed, trace, mode)
+
     with bad_value('TOUR_FILE'):
-        html = build_tour_html(spec, trace_of, renderer=renderer, timeout=timeout).encode('utf-8')
+        html = build_tour_html(spec, trace_of, renderer=renderer, timeout=timeout, get_lab=lab_of).encode('utf-8')
         written = write_frames(spec, trace_of, frames_dir, renderer=renderer, timeout=timeout,
-                               write=write_atomic) if frames_dir else []
+                               write=write_atomic, get_lab=lab_of) if frames_dir else []
     write_output(path, html)
     click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
     if frames_dir:

@@ -28,11 +28,13 @@ from graphviz_export.render import RenderError
 from graphviz_export.spec import ViewOptionError, ViewSpec, view_spec
 from graphviz_export.view import renderer_label
 from microgpt.checkpoint import load_model
+from microgpt.checks import faults
 from microgpt.data import default_data_path
 from microgpt.errors import InputError, WriteError
 from microgpt.files import check_output, json_safe, write_atomic
 from microgpt.recording import DEFAULT_DOC, SEED, Trace, record_step
 from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.lab import lab_step
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 
@@ -329,6 +331,15 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
         click.echo(f"note: {doc!r} has {len(doc)} characters; like the reference, only the first "
                    f"{config.block_size} positions (block_size) are used", err=True)
     return record_step(params, config, tokenizer, doc, max_nodes=max_nodes())
+
+
+def get_lab(checkpoint, seed, trace, mode):
+    """The backprop lab's `mode` backward (microgpt.recording.lab) of `trace`, the step recorded
+    on the model of (checkpoint, seed); a fault (microgpt.checks.faults) is injected while recording."""
+    params, config, tokenizer = get_model(checkpoint, seed)
+    inject = faults.inject(mode) if mode in faults.FAULTS else None
+    with bad_value('lab'):
+        return lab_step(params, config, tokenizer, trace.meta['doc'], mode, inject=inject, correct=trace)
 
 
 def open_output(output, option='-o / --output'):

@@ -8,17 +8,21 @@ file:// with no server and no network.
 
 Recording is the caller's: `get_trace(doc, checkpoint, seed)` returns the
 Trace of a step (the CLI passes its own, which handles checkpoints and data
-errors), so this package never imports the model.
+errors), so this package never imports the model; so is a lab stop's wrong
+backward: `get_lab(trace, mode)` returns its microgpt.recording.lab.Lab (the
+CLI's runs a fault of microgpt.checks.faults, which this package does not import).
 """
 
 import html
 import json
 from importlib.resources import files
 
+from ...steps.diff import delta_trace
 from ...steps.frames import frames as view_frames
 from ...steps.update import adam_update, matrix_summary, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
+from .spec import SELECTORS
 
 STATIC = files(__package__) / 'static'
 SHARED = files('graphviz_export.web') / 'static'    # the frame player, escape and number format
@@ -46,16 +50,35 @@ def stop_traces(tour, get_trace):
     return out
 
 
-def build_stop(trace, stop, *, renderer='auto', timeout=60.0):
-    """(view, svg text, frames dict or None, update dict or None) of one stop."""
-    view = build_view(trace, **stop.view)
+def build_stop(trace, stop, *, renderer='auto', timeout=60.0, lab=None):
+    """(view, svg text, frames dict or None, update dict or None) of one stop; `lab` (a lab
+    stop's microgpt.recording.lab.Lab): drawn as wrong - correct, the update on the wrong grads."""
+    options, extra, moved = dict(stop.view), {}, trace
+    if lab is not None:
+        moved = lab.wrong
+        trace = delta_trace(lab.correct, lab.wrong)
+        extra['notes'] = [f"lab {lab.mode}: \u0394 = wrong \u2212 correct backward (one layout)", *lab.lines]
+        if lab.first is not None:
+            extra['highlight'] = {lab.first: 'first node where the two backwards diverge'}
+            if not any(options.get(k) is not None for k in SELECTORS):
+                options.update(node=lab.first, depth=options.get('depth') or 2)
+    view = build_view(trace, **options, **extra)
     svg = render_view(view, 'svg', timeout=timeout, renderer=renderer).decode('utf-8')
     fr = view_frames(view, stop.step, svg) if stop.step != 'none' else None
     upd = None
     if stop.update:
         ids = params_in_view(view)
-        upd = adam_update(trace, ids) if ids else None
+        upd = adam_update(moved, ids) if ids else None
     return view, svg, fr, upd
+
+
+def stop_lab(stop, trace, get_lab):
+    """The Lab of a lab stop (get_lab(trace, mode)), else None."""
+    if stop.lab is None:
+        return None
+    if get_lab is None:
+        raise ValueError("a tour with lab stops needs get_lab (the CLI passes it)")
+    return get_lab(trace, stop.lab)
 
 
 def update_table(trace, upd):
@@ -71,20 +94,21 @@ def _json_script(obj):
     return json.dumps(obj, separators=(',', ':'), ensure_ascii=False).replace('</', '<\\/')
 
 
-def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0):
+def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, get_lab=None):
     """The whole tour as one HTML string."""
     traces = stop_traces(tour, get_trace)
     sections, data = [], []
     for k, stop in enumerate(tour.stops):
         trace = traces[stop.doc or tour.doc]
-        view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=timeout)
+        lab = stop_lab(stop, trace, get_lab)
+        view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=timeout, lab=lab)
         sections.append(f'<section class="stop" id="stop-{k}" hidden>{_inline_svg(svg)}</section>')
         count = len(fr['frames']) if fr else 0
         first, last = stop.frames if stop.frames else (0, count)
         first, last = min(first, count), min(last, count)
         data.append({'caption': stop.caption, 'title': stop.title or view.selection.title,
                      'frames': fr, 'range': [first, last],
-                     'update': update_table(trace, upd) if stop.update else None})
+                     'update': update_table(lab.wrong if lab else trace, upd) if stop.update else None})
     page = {'title': tour.title, 'stops': data}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -17,7 +17,7 @@ from pathlib import Path
 from ...draw.ids import node_id
 from ...steps.edge_labels import svg_groups
 from ...steps.frame_texts import shown_at
-from .build import build_stop, stop_traces
+from .build import build_stop, stop_lab, stop_traces
 
 SVG_NS = 'http://www.w3.org/2000/svg'
 XLINK_NS = 'http://www.w3.org/1999/xlink'
@@ -88,7 +88,7 @@ def frame_svg(svg, fr, p, caption=''):
     return ET.tostring(root, encoding='unicode')
 
 
-def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None):
+def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None, get_lab=None):
     """Numbered SVGs stopK-frameNNN.svg (and .png when rsvg-convert is present) per stop
     and position. Returns the paths written. `write(path, bytes)`: the atomic writer."""
     folder = Path(folder)
@@ -97,7 +97,9 @@ def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, writ
     converter = shutil.which('rsvg-convert')
     paths = []
     for k, stop in enumerate(tour.stops, 1):
-        _, svg, fr, _ = build_stop(traces[stop.doc or tour.doc], stop, renderer=renderer, timeout=timeout)
+        trace = traces[stop.doc or tour.doc]
+        _, svg, fr, _ = build_stop(trace, stop, renderer=renderer, timeout=timeout,
+                                   lab=stop_lab(stop, trace, get_lab))
         if fr is None:
             positions = [None]
         else:
