@@ -87,10 +87,10 @@ def share_figures(trace, node, interior):
     the sum of the contributions backward added to it along edges from nodes in `interior`
     (a token view's share of wte is what that position sent back). None if nothing flowed."""
     pptr, parent, edge = trace.parents_index()
-    contrib, data = trace.contrib, trace.data
+    contribution, data = trace.edge_contribution, trace.data
     shares = {}
     for i in node.ids:
-        parts = [contrib[edge[k]] for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
+        parts = [contribution(edge[k], parent[k]) for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
         if parts:
             shares[i] = math.fsum(parts)
     if not shares:

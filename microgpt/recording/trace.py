@@ -124,6 +124,12 @@ class Trace:
             self._cache['contrib'] = out
         return self._cache['contrib']
 
+    def edge_contribution(self, k, parent):
+        """contrib[k] of edge k (from `parent`), without building the whole column when it is
+        not built yet: the same product (a played run's view reads a few hundred edges a step)."""
+        built = self._cache.get('contrib')
+        return built[k] if built is not None else self.local[k] * self.grad[parent]
+
     @property
     def backward_rank(self):
         """array('q'): each node's place in the backward pass (0 = loss), -1 if unreached."""
