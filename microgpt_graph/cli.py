@@ -455,12 +455,15 @@ def params_option(start):
 @click.option('--host', default='127.0.0.1', show_default=True,
               help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
+@click.option('--calls', type=ints(1, 100), default=1, show_default=True,
+              help="With SCRIPT: record this many backward() calls (--step, --step + 1, ...; the script runs "
+                   "once per call) and play them in the page (train=k), as training plays there.")
 @click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True),
               help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
                    'choose among; repeatable (the page never sends a path of its own).')
 @renderer_option
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
-            host, no_browser, offered, renderer):
+            host, no_browser, calls, offered, renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -477,6 +480,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
       microgpt-graph explore
       microgpt-graph explore --doc christopher --no-browser --port 8000
       microgpt-graph explore train.py --step 2 -- --lr 0.1
+      microgpt-graph explore train.py --calls 10      # play its first 10 backward() calls
       microgpt-graph explore --trace saved.json
     """
     if script is not None:
@@ -490,14 +494,22 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
                    f"(class {rf['class']}, {rf['convention']} convention)", err=True)
         click.echo(f"parameters: {describe_params(trace)}", err=True)
+        more = [recorded_script(script, k, timeout, tags, script_args, params_name)
+                for k in range(step + 1, step + calls)]
+        if more:
+            click.echo(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
+                       f"(k = 0..{calls - 1})", err=True)
     else:
+        if calls != 1:
+            raise BadInput("--calls records a SCRIPT's backward() calls; give a SCRIPT")
+        more = []
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
     try:
         serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
               renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
-              faults=faults)
+              faults=faults, calls=more)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

@@ -246,3 +246,44 @@ def test_the_lab_tour_opens_from_disk_offline(browser, tmp_path):
         assert asked == [] and errors == []
     finally:
         ctx.close()
+
+
+# -- a user's script: its backward() calls 1, 2, 3 played on one layout -----------------------
+def test_a_scripts_recorded_calls_play_on_one_layout():
+    from microgpt.recording.script import record_script
+    calls = [record_script('examples/own_script/micrograd_mlp.py', step=k) for k in (1, 2, 3)]
+    with running_server(trace=calls[0], calls=calls[1:]) as s:
+        status, v0 = get_json(s, '/api/view?view=node&node=loss&train=0')
+        assert status == 200, v0
+        layouts = s.api.layouts
+        status, played = get_json(s, '/api/play?view=node&node=loss&train=0&steps=2')
+        assert status == 200, played
+        assert [x['doc_loss'] for x in played['steps']] == [calls[1].loss, calls[2].loss]
+        assert s.api.layouts == layouts
+        import graphviz_export.web.explorer.state as st
+        options = st.build_kwargs(st.parse('view=node&node=loss'))      # the page's view of it (level block)
+        fresh = read_svg(render_view(build_view(calls[2], **options), 'svg'))['nodes']
+        for name, got in played['steps'][-1]['nodes'].items():
+            assert all(t[0] in fresh[name]['texts'] for t in got[:-2]), name
+        status, body = get_json(s, '/api/play?view=node&node=loss&train=2&steps=1')
+        assert status == 400 and body['error'] == "the script's recorded calls end at step 2 (call 3)"
+        status, body = get_json(s, '/api/view?view=node&node=loss&train=2&lr=0.1')
+        assert status == 400 and 'no seed, lr or tdoc' in body['error']
+
+
+def test_calls_of_another_graph_are_refused(recorded_christopher):
+    from microgpt.recording.play import ScriptCalls
+    from microgpt.recording.step import record_step as rec
+    from microgpt.train import fresh_model
+    other = rec(*fresh_model(), 'emma')
+    with pytest.raises(Exception, match=r"backward\(\) call 2 of the script has another graph than call 1 "
+                                        r"\(column 'op' differs\)"):
+        ScriptCalls([recorded_christopher, other])
+
+
+def test_explore_calls_needs_a_script():
+    from click.testing import CliRunner
+
+    from microgpt_graph.cli import main
+    result = CliRunner().invoke(main, ['explore', '--calls', '3', '--no-browser'])
+    assert result.exit_code == 2 and "--calls records a SCRIPT's backward() calls; give a SCRIPT" in result.output

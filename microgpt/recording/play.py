@@ -16,10 +16,14 @@ Adam's moments are bit-identical to `microgpt-graph train --steps k --schedule 1
 When the document trained is the one shown, its recording *is* the step's backward: the
 optimizer steps on the grads it left, one forward and backward per step instead of two.
 
+`ScriptCalls` plays a user's script the same way: its backward() calls 1, 2, 3 ..., recorded
+one by one (`explore SCRIPT.py --calls N`).
+
 Memory stays flat however long it plays: the current step's Trace only, and the run's state
 (parameters and moments, ~100 KB) every `keep_every` steps, from which `seek` replays.
 """
 
+import math
 from array import array
 
 from ..errors import InputError
@@ -62,6 +66,10 @@ class Play:
     def key(self):
         """What makes this run: (seed, lr, train_doc, schedule)."""
         return (self.seed, self.lr, self.train_doc, self.schedule)
+
+    def baseline(self):
+        """The uniform prediction's loss, -log(1/vocab): where an untrained model starts."""
+        return math.log(self.run.config.vocab_size)
 
     # -- the current step ----------------------------------------------------------------------
     def trace(self):
@@ -142,3 +150,67 @@ class Play:
         self.doc_losses = dict(doc_losses)
         self.step = k
         self._trace, self._grads_are_doc = None, False
+
+
+class ScriptCalls:
+    """A user's script played as Play plays the reference run: its backward() calls 1, 2, 3 ...,
+    recorded beforehand (microgpt.recording.script, one run of the script per call), step k
+    being call k + 1 (the graph after k of the script's own updates). Their graphs must be the
+    same (the script's structure stays the same from call to call); the first that is not is
+    named. No optimizer state is known: the script's optimizer is its own."""
+
+    def __init__(self, traces):
+        if not traces:
+            raise InputError("a played script needs at least one recorded backward() call")
+        first = traces[0]
+        for k, t in enumerate(traces[1:], 2):
+            for col in ('op', 'child_ptr', 'child'):
+                if getattr(t, col) != getattr(first, col):
+                    raise InputError(f"backward() call {k} of the script has another graph than call 1 "
+                                     f"(column {col!r} differs); only calls of the same graph can be played")
+            if t.scope != first.scope or t.scopes != first.scopes:
+                # the same scope per node, interned in another order (call 1 also saw the parameters
+                # made): the first call's columns say the same, so every call reads them
+                if any(a != b for a, b in zip(map(first.scopes.__getitem__, first.scope),
+                                              map(t.scopes.__getitem__, t.scope))):
+                    raise InputError(f"backward() call {k} of the script has another graph than call 1 "
+                                     f"(its nodes' scopes differ); only calls of the same graph can be played")
+                t.scope, t.scopes = first.scope, first.scopes
+            t.adopt_indexes(first)
+        self.traces = list(traces)
+        self.schedule = len(traces) - 1     # the last step there is
+        self.step = 0
+        self.lr, self.train_doc = None, None
+        self.doc_losses = {k: t.loss for k, t in enumerate(traces) if 'loss_id' in t.meta}
+
+    @property
+    def losses(self):
+        """The loss of each call after the first (the step that call k + 1 shows)."""
+        return [self.doc_losses.get(k) for k in range(1, self.step + 1)]
+
+    def baseline(self):
+        return None
+
+    def trace(self):
+        return self.traces[self.step]
+
+    def optimizer_state(self):
+        return None
+
+    def advance(self, record=True):
+        if self.step >= self.schedule:
+            raise InputError(f"the script's recorded calls end at step {self.schedule} (call {self.schedule + 1})")
+        self.step += 1
+        return self.trace() if record else None
+
+    def seek(self, k):
+        for _ in self.moves(k):
+            pass
+        return self.trace()
+
+    def moves(self, k):
+        if not 0 <= k <= self.schedule:
+            raise InputError(f"train must be in 0..{self.schedule} (the script's recorded calls 1.."
+                             f"{self.schedule + 1}), got {k}")
+        self.step = k
+        yield k

@@ -66,9 +66,10 @@ def _bad(e):
 
 
 class Api:
-    def __init__(self, recordings, *, renderer='auto', cache_size=64, timeout=20.0, faults=None):
+    def __init__(self, recordings, *, renderer='auto', cache_size=64, timeout=20.0, faults=None, script=None):
         self.recordings = recordings
-        self.plays = Plays(recordings, faults=faults)   # played runs (train=k) and labs (lab=MODE)
+        # played runs (train=k; a script's recorded calls: recording.play.ScriptCalls) and labs (lab=MODE)
+        self.plays = Plays(recordings, faults=faults, script=script)
         self.layouts = 0                     # Graphviz layouts made: one per view per run (a test counts)
         self.renderer = renderer
         self.timeout = timeout
@@ -213,7 +214,7 @@ class Api:
                 d['loss'] = losses[p]
             tokens.append(d)
         rk = self.recordings
-        doc, ckpt, seed = ((trace.meta.get('doc'), None, None) if key == ('trace',) else
+        doc, ckpt, seed = ((trace.meta.get('doc'), None, None) if key in (('trace',), ('play', 'script')) else
                            (key[1], None, key[2]) if key[0] == 'play' else key)
         return {'doc': doc, 'ckpt': ckpt, 'seed': seed, 'fixed': rk.fixed is not None,
                 'key': rk.key_text(key), 'tokens': tokens, 'layers': trace.layers(), 'heads': trace.heads(),

@@ -82,7 +82,7 @@ def live_info(plays, state, run_key, trace, entry):
     return {'step': k, 'schedule': play.schedule, 'lr': play.lr, 'tdoc': play.train_doc,
             'drawn': entry['drawn'] if entry['comparison'] is None else None, 'now': now,
             'losses': play.losses[:k], 'doc_losses': {str(s): v for s, v in play.doc_losses.items() if s <= k},
-            'baseline': math.log(play.run.config.vocab_size), 'vocab': play.run.config.vocab_size}
+            'baseline': play.baseline(), 'vocab': round(math.exp(play.baseline())) if play.baseline() else None}
 
 
 def play_steps(api, state, steps):
@@ -102,7 +102,7 @@ def play_steps(api, state, steps):
     def each(play, trace):
         k = play.step
         out.append({'step': k, 'loss': play.losses[k - 1], 'doc_loss': trace.loss,
-                    'lr_t': play.lr * (1 - (k - 1) / play.schedule),
+                    'lr_t': None if play.lr is None else play.lr * (1 - (k - 1) / play.schedule),
                     'nodes': numbers(view, trace, entry['drawn'])})
 
     api.plays.advance(key, state['train'], steps, each)

@@ -26,19 +26,27 @@ FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt'}
 
 
 class Plays:
-    def __init__(self, recordings, *, faults=None, keep=2):
+    def __init__(self, recordings, *, faults=None, keep=2, script=None):
         self.recordings = recordings
+        self.script = script            # a script's recorded calls (recording.play.ScriptCalls), or None
         self.faults = faults
         self.keep = keep
         self._runs = OrderedDict()      # run key -> (Play, lock)
         self._labs = OrderedDict()      # (recording key, mode) -> Lab
         self._lock = threading.Lock()   # guards the two dicts (never held while training)
+        self._lock_of_script = threading.Lock()
 
     # -- played runs ---------------------------------------------------------------------------
     def run_key(self, key, state, seed=None):
-        """('play', doc, seed, lr, tdoc) of a state with train=k; StateError when it cannot be played."""
+        """('play', doc, seed, lr, tdoc) of a state with train=k (('play', 'script') for a script's
+        recorded calls); StateError when it cannot be played."""
+        if key == ('trace',) and self.script is not None:
+            if seed is not None or state.get('lr') is not None or state.get('tdoc') is not None:
+                raise StateError("a script's recorded calls are played as they ran: no seed, lr or tdoc")
+            return ('play', 'script')
         if key == ('trace',):
-            raise StateError("train=k plays the reference run of a document; this server shows a saved trace")
+            raise StateError("train=k plays the reference run of a document; this server shows a saved trace "
+                             "(explore SCRIPT.py --calls N plays a script's backward() calls)")
         doc, ckpt, s = key
         if ckpt is not None:
             raise StateError("train=k plays the reference run from its fresh model (seed, names data); "
@@ -52,6 +60,8 @@ class Plays:
             if got is not None:
                 self._runs.move_to_end(run_key)
                 return got
+        if run_key == ('play', 'script'):
+            return self.script, self._lock_of_script
         _, doc, seed, lr, tdoc = run_key
         docs = self.recordings.names(what='train=k')
         try:
@@ -106,6 +116,8 @@ class Plays:
         if kind == 'train':
             before = self.at(rk, arg)
             labels = (f'step {arg}', f'step {k}')
+        elif rk == ('play', 'script'):
+            raise StateError("a script's calls have no seed to compare; compare two calls with cmp=train:J")
         else:
             before = self.at(self.run_key(key, state, seed=arg), k)
             labels = (f'seed {arg} step {k}', f'seed {rk[2]} step {k}')

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, SEED
+from microgpt.recording.play import ScriptCalls
 
 from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError
@@ -390,7 +391,7 @@ class ExplorerServer(ThreadingHTTPServer):
 
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-                renderer='auto', verbose=False, checkpoints=(), faults=None):
+                renderer='auto', verbose=False, checkpoints=(), faults=None, calls=()):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
@@ -398,13 +399,15 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     file, for comparing with the model after N training steps. `checkpoints`: more
     checkpoint files, or folders of them, the page may open or compare with (besides
     `checkpoint`); the page can open no other path. `faults`: the fault registry the backprop
-    lab offers (lab=FAULT; microgpt.checks.faults, which the CLI passes: plays.py)."""
+    lab offers (lab=FAULT; microgpt.checks.faults, which the CLI passes: plays.py). `calls`: more
+    recorded backward() calls of the script whose first call is `trace`, played with train=k."""
     if not host.strip():
         raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
                          f"or 0.0.0.0 to be reachable from other machines")
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data)
     recordings.get(recordings.key({}))
-    api = Api(recordings, renderer=renderer, faults=faults)
+    script = ScriptCalls([trace, *calls]) if calls else None
+    api = Api(recordings, renderer=renderer, faults=faults, script=script)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
     # used) is compiled here, once per process, instead of during the first page load
     api.view('')
@@ -412,13 +415,14 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
 
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), faults=None):
+          renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), faults=None, calls=()):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-                         renderer=renderer, verbose=verbose, checkpoints=checkpoints, faults=faults)
+                         renderer=renderer, verbose=verbose, checkpoints=checkpoints, faults=faults,
+                         calls=calls)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:

@@ -91,11 +91,12 @@
     chart.hidden = false;
     const W = 240, H = 110, L = 34, B = 16;
     const n = Math.max(curve.length, target, 10);
-    const ys = curve.concat(Object.values(docCurve), [live.baseline]);
-    const hi = Math.max(...ys) * 1.02, lo = Math.min(...ys, live.baseline) * 0.98;
+    const base = live.baseline;      // null for a script's calls: no vocabulary to be uniform over
+    const ys = curve.concat(Object.values(docCurve), base === null ? [] : [base]).filter((v) => v !== null);
+    const hi = Math.max(...ys) * 1.02, lo = Math.min(...ys) * 0.98;
     const x = (k) => L + (W - L - 4) * k / n, y = (v) => 4 + (H - B - 8) * (hi - v) / ((hi - lo) || 1);
     const line = (pts) => pts.map((p, i) => (i ? 'L' : 'M') + x(p[0]).toFixed(1) + ' ' + y(p[1]).toFixed(1)).join('');
-    const train = line(curve.map((v, i) => [i + 1, v]));
+    const train = line(curve.map((v, i) => [i + 1, v]).filter((p) => p[1] !== null));
     const doc = line(Object.entries(docCurve).map(([k, v]) => [+k, v]).sort((a, b) => a[0] - b[0]));
     const k = live.step;
     chart.innerHTML =
@@ -103,19 +104,19 @@
       `<line x1="${L}" y1="${H - B}" x2="${W - 4}" y2="${H - B}"/><line x1="${L}" y1="4" x2="${L}" y2="${H - B}"/></g>` +
       `<text x="2" y="12">${fmt(hi)}</text><text x="2" y="${H - B}">${fmt(lo)}</text>` +
       `<text x="${L}" y="${H - 3}">step 0</text><text x="${W - 40}" y="${H - 3}">${n}</text>` +
-      `<line class="baseline" x1="${L}" x2="${W - 4}" y1="${y(live.baseline)}" y2="${y(live.baseline)}">` +
-      `<title>uniform baseline: −log(1/${live.vocab}) = ${fmt(live.baseline)}</title></line>` +
+      (base === null ? '' : `<line class="baseline" x1="${L}" x2="${W - 4}" y1="${y(base)}" y2="${y(base)}">` +
+        `<title>uniform baseline: −log(1/${live.vocab}) = ${fmt(base)}</title></line>`) +
       `<path class="train" d="${train}"><title>training loss of each step's document</title></path>` +
       `<path class="doc" d="${doc}"><title>loss of the document shown</title></path>` +
       `<line class="now" x1="${x(k)}" x2="${x(k)}" y1="4" y2="${H - B}"/></svg>` +
       `<div class="legend"><span class="train">— training loss</span> <span class="doc">— ${esc((P.info && P.info.doc) || 'this doc')}</span> ` +
-      `<span class="baseline">- - uniform ${fmt(live.baseline)}</span></div>`;
+      (base === null ? '' : `<span class="baseline">- - uniform ${fmt(base)}</span>`) + '</div>';
   }
   function showStep() {
     const k = live ? live.step : null;
     $('#playstep').textContent = k === null ? '' :
       `step ${k} / ${live.schedule}` + (curve.length && k ? ` · loss ${fmt(curve[k - 1])}` : '') +
-      (live.tdoc ? ` · on '${live.tdoc}'` : '') + ` · lr ${live.lr}`;
+      (live.tdoc ? ` · on '${live.tdoc}'` : '') + (live.lr === null ? ' · the script\'s own calls' : ` · lr ${live.lr}`);
     $('#playbtn').textContent = playing ? '❚❚ pause' : '▶ train';
     $('#leaveplay').hidden = !P.view || !P.view.links.leave_play;
   }
