@@ -13,6 +13,7 @@ are not checked) or NOT_FIGURES (names, versions, list numbering).
 import argparse
 import inspect
 import json
+import math
 import os
 import re
 import sys
@@ -25,8 +26,10 @@ from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import DEFAULT_DOC, read_docs
 from microgpt.model import flat_params
+from microgpt.optim import AdamConfig
 from microgpt.recording import record_step
 from microgpt.recording.codecs.validate import MAX_TRACE_BYTES
+from microgpt.recording.lab import lab_step
 from microgpt.sample import format_sample, sample
 from microgpt.train import NUM_STEPS, SEED, format_step, fresh_model, start_run, train_step
 
@@ -167,6 +170,19 @@ def figures(names=None, slow=False, renderer='wasm'):
             got = [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(20)]
             out.append(('samples after training', '(' + ', '.join(
                 f"`{format_sample(i, s)}`" for i, s in enumerate(got[:3])) + ', …)'))
+    # -- play it live, and the backprop lab ------------------------------------------------------
+    out.append(('played run', f"(seed {SEED}, the shuffled names, Adam with lr {AdamConfig().lr} decaying to 0 "
+                              f"over {NUM_STEPS} steps)"))
+    out.append(('uniform baseline', f"baseline \u2212log(1/{config.vocab_size}) = {math.log(config.vocab_size):.3f}"))
+    out.append(('played run = train', f"`train --steps k --schedule {NUM_STEPS}`"))
+    rec, twice, assign = (lab_step(params, config, tok, DEFAULT_DOC, m) for m in ('recursive', 'twice', 'assign'))
+    name = rec.correct.name
+    uses = len(assign.correct.uses(assign.first))
+    out.append(('lab firsts', f"`{name(rec.first)}` #{rec.first} (recursive: `{name(rec.cause)}` passed its grad "
+                              f"on before all its uses had arrived), `{name(twice.first)}` #{twice.first} of the "
+                              f"mean (twice: {twice.wrong.grad[twice.first] / twice.correct.grad[twice.first]:g}\u00d7 "
+                              f"its grad) and `{name(assign.first)}` #{assign.first} (assign: used by {uses} ops, "
+                              f"only the last contribution kept)"))
     # -- performance: the deterministic columns ------------------------------------------------
     chris = record_step(params, config, tok, 'christopher')
     out.append(('christopher', f"\"christopher\" ({len(chris.positions())} positions, {fmt_int(len(chris))} nodes)"))

@@ -44,6 +44,7 @@ from .plumbing import (
     doc_option,
     drawn_by,
     dumps,
+    explored_calls,
     get_lab,
     get_model,
     get_trace,
@@ -489,16 +490,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        trace = recorded_script(script, step, timeout, tags, script_args, params_name)
-        rf = trace.meta['recorded_from']
-        click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
-                   f"(class {rf['class']}, {rf['convention']} convention)", err=True)
-        click.echo(f"parameters: {describe_params(trace)}", err=True)
-        more = [recorded_script(script, k, timeout, tags, script_args, params_name)
-                for k in range(step + 1, step + calls)]
-        if more:
-            click.echo(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
-                       f"(k = 0..{calls - 1})", err=True)
+        trace, *more = explored_calls(script, step, calls, timeout, tags, script_args, params_name)
     else:
         if calls != 1:
             raise BadInput("--calls records a SCRIPT's backward() calls; give a SCRIPT")
