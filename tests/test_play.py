@@ -62,6 +62,10 @@ def test_training_on_the_shown_document_reuses_its_backward_bit_for_bit(docs):
     assert play.optimizer_state()['v'] == run.optimizer.v
     assert play.losses == run.losses
     assert play.doc_losses[3] == run.losses[3]      # step 4 trained on the recording of step 3
+    again = Play(docs, 'emma', train_doc='emma')
+    again.seek(3)                                   # on the way: plain train_step on 'emma'
+    again.advance()                                 # then the recording's backward again
+    assert again.params() == play.params() and again.losses == play.losses
 
 
 def test_seek_back_and_forth_lands_on_the_same_state(docs):

@@ -129,7 +129,7 @@ class Play:
                 self._restore(base)
                 yield self.step
         while self.step < k:
-            self.advance(record=(self.step + 1 == k) or (self.train_doc == self.doc))
+            self.advance(record=self.step + 1 == k)     # the steps on the way: train_step alone
             yield self.step
         self.trace()
 
