@@ -177,9 +177,15 @@ def test_playing_in_the_page_keeps_the_layout_and_shows_step_k(server, browser, 
             changed += shown['texts'] != before[name]['texts']
             assert [f for f in shown['fills'] if f != 'none'] == [f for f in fresh[name]['fills'] if f != 'none'], name
         assert changed >= 20                          # the numbers did move
+        run, _ = run3     # the step line: step 3's training loss (the document trained at step 3), not the shown one's
+        assert pg.text_content('#playstep') == f'step 3 / 1000 \u00b7 training loss {run.losses[2]:.4g} \u00b7 lr 0.01'
         base = pg.text_content('#losschart line.baseline title')
         assert base == 'uniform baseline: \u2212log(1/27) = 3.296'
         assert pg.locator('#losschart path.train').get_attribute('d').count('L') == 2     # 3 steps: 3 points
+        pg.click('#losschart')          # folded to its legend, so it does not cover the picture; and back
+        assert not pg.is_visible('#losschart svg') and pg.is_visible('#losschart .legend')
+        pg.click('#losschart')
+        assert pg.is_visible('#losschart svg')
         # a reload lands on the same step, same numbers
         pg.reload()
         pg.wait_for_function('window.explorer && window.explorer.view && window.explorer.view.live '

@@ -43,7 +43,9 @@
   const chart = document.createElement('div');
   chart.id = 'losschart';
   chart.hidden = true;
+  chart.title = 'click: fold the curve to its legend (it covers the picture at 1024x768), or open it again';
   $('#canvas').appendChild(chart);
+  chart.addEventListener('click', () => chart.classList.toggle('folded'));
 
   // -- writing a step's numbers into the SVG -------------------------------------------------------
   function index(svg, drawn) {
@@ -89,7 +91,7 @@
   function drawChart() {
     if (!live) { chart.hidden = true; return; }
     chart.hidden = false;
-    const W = 240, H = 110, L = 34, B = 16;
+    const W = 280, H = 130, L = 42, B = 18;     // 11 px axis text: readable projected at 1024x768
     const n = Math.max(curve.length, target, 10);
     const base = live.baseline;      // null for a script's calls: no vocabulary to be uniform over
     const ys = curve.concat(Object.values(docCurve), base === null ? [] : [base]).filter((v) => v !== null);
@@ -102,8 +104,8 @@
     chart.innerHTML =
       `<svg width="${W}" height="${H}" role="img" aria-label="loss curve"><g class="axes">` +
       `<line x1="${L}" y1="${H - B}" x2="${W - 4}" y2="${H - B}"/><line x1="${L}" y1="4" x2="${L}" y2="${H - B}"/></g>` +
-      `<text x="2" y="12">${fmt(hi)}</text><text x="2" y="${H - B}">${fmt(lo)}</text>` +
-      `<text x="${L}" y="${H - 3}">step 0</text><text x="${W - 40}" y="${H - 3}">${n}</text>` +
+      `<text x="2" y="13">${fmt(hi)}</text><text x="2" y="${H - B}">${fmt(lo)}</text>` +
+      `<text x="${L}" y="${H - 4}">step 0</text><text x="${W - 4}" y="${H - 4}" text-anchor="end">${n}</text>` +
       (base === null ? '' : `<line class="baseline" x1="${L}" x2="${W - 4}" y1="${y(base)}" y2="${y(base)}">` +
         `<title>uniform baseline: −log(1/${live.vocab}) = ${fmt(base)}</title></line>`) +
       `<path class="train" d="${train}"><title>training loss of each step's document</title></path>` +
@@ -115,7 +117,7 @@
   function showStep() {
     const k = live ? live.step : null;
     $('#playstep').textContent = k === null ? '' :
-      `step ${k} / ${live.schedule}` + (curve.length && k ? ` · loss ${fmt(curve[k - 1])}` : '') +
+      `step ${k} / ${live.schedule}` + (curve.length && k ? ` · training loss ${fmt(curve[k - 1])}` : '') +
       (live.tdoc ? ` · on '${live.tdoc}'` : '') + (live.lr === null ? ' · the script\'s own calls' : ` · lr ${live.lr}`);
     $('#playbtn').textContent = playing ? '❚❚ pause' : '▶ train';
     $('#leaveplay').hidden = !P.view || !P.view.links.leave_play;
