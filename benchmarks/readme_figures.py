@@ -67,6 +67,12 @@ MEASURED = [
     "within the benchmark's 60 s cap",
     'the node-level check of a 12-character trace takes\n1.4× one recorded step',
     'about 4–5 minutes',
+    # benchmarks/bench_play.py (issue 26)
+    "▶ 30 steps on the token view of 'emma' in Chromium;\n2-core machine at load average 23 from other jobs): "
+    "0.70 steps/s shown on screen (0.75 training on\n'emma' itself), a median 1381 ms between steps; the "
+    "server's CPU time 247 ms a step (165 ms on 'emma'\nitself), so 4.1 (6.1) steps/s on a free core; no "
+    "layout made while playing; the longest frame gap\n317 ms (200 ms). Memory stays flat: RSS 106 MB at "
+    "step 0, 116 MB at step 50, 113 MB at step 300.",
 ]
 # Numbers that are not figures: versions, names, the arguments of a command shown above,
 # the view an example draws.
