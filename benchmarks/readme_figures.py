@@ -13,6 +13,7 @@ are not checked) or NOT_FIGURES (names, versions, list numbering).
 import argparse
 import inspect
 import json
+import math
 import os
 import re
 import sys
@@ -25,8 +26,10 @@ from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import DEFAULT_DOC, read_docs
 from microgpt.model import flat_params
+from microgpt.optim import AdamConfig
 from microgpt.recording import record_step
 from microgpt.recording.codecs.validate import MAX_TRACE_BYTES
+from microgpt.recording.lab import lab_step
 from microgpt.sample import format_sample, sample
 from microgpt.train import NUM_STEPS, SEED, format_step, fresh_model, start_run, train_step
 
@@ -64,6 +67,12 @@ MEASURED = [
     "within the benchmark's 60 s cap",
     'the node-level check of a 12-character trace takes\n1.4× one recorded step',
     'about 4–5 minutes',
+    # benchmarks/bench_play.py (issue 26)
+    "▶ 30 steps on the token view of 'emma' in Chromium;\n2-core machine at load average 23 from other jobs): "
+    "0.70 steps/s shown on screen (0.75 training on\n'emma' itself), a median 1381 ms between steps; the "
+    "server's CPU time 247 ms a step (165 ms on 'emma'\nitself), so 4.1 (6.1) steps/s on a free core; no "
+    "layout made while playing; the longest frame gap\n317 ms (200 ms). Memory stays flat: RSS 106 MB at "
+    "step 0, 116 MB at step 50, 113 MB at step 300.",
 ]
 # Numbers that are not figures: versions, names, the arguments of a command shown above,
 # the view an example draws.
@@ -167,6 +176,19 @@ def figures(names=None, slow=False, renderer='wasm'):
             got = [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(20)]
             out.append(('samples after training', '(' + ', '.join(
                 f"`{format_sample(i, s)}`" for i, s in enumerate(got[:3])) + ', …)'))
+    # -- play it live, and the backprop lab ------------------------------------------------------
+    out.append(('played run', f"(seed {SEED}, the shuffled names, Adam with lr {AdamConfig().lr} decaying to 0 "
+                              f"over {NUM_STEPS} steps)"))
+    out.append(('uniform baseline', f"baseline \u2212log(1/{config.vocab_size}) = {math.log(config.vocab_size):.3f}"))
+    out.append(('played run = train', f"`train --steps k --schedule {NUM_STEPS}`"))
+    rec, twice, assign = (lab_step(params, config, tok, DEFAULT_DOC, m) for m in ('recursive', 'twice', 'assign'))
+    name = rec.correct.name
+    uses = len(assign.correct.uses(assign.first))
+    out.append(('lab firsts', f"`{name(rec.first)}` #{rec.first} (recursive: `{name(rec.cause)}` passed its grad "
+                              f"on before all its uses had arrived), `{name(twice.first)}` #{twice.first} of the "
+                              f"mean (twice: {twice.wrong.grad[twice.first] / twice.correct.grad[twice.first]:g}\u00d7 "
+                              f"its grad) and `{name(assign.first)}` #{assign.first} (assign: used by {uses} ops, "
+                              f"only the last contribution kept)"))
     # -- performance: the deterministic columns ------------------------------------------------
     chris = record_step(params, config, tok, 'christopher')
     out.append(('christopher', f"\"christopher\" ({len(chris.positions())} positions, {fmt_int(len(chris))} nodes)"))

@@ -42,14 +42,14 @@ def start_run(docs, seed=SEED, adam=AdamConfig(), **sizes):
     return Run(config, tok, params, rng, docs, Adam(flat_params(params), adam))
 
 
-def train_step(run, step, num_steps):
-    """Loss of docs[step % len(docs)], backward, Adam update; returns the loss float.
+def train_step(run, step, num_steps, doc=None):
+    """Loss of docs[step % len(docs)] (or of `doc`), backward, Adam update; returns the loss float.
 
     Grads are zeroed first, so the step is the reference's whatever ran before it
     (a recorded step or a gradient check leaves its grads on the parameters; the
     reference's own loop always arrives here with zeros, which this leaves alone).
     """
-    doc = run.docs[step % len(run.docs)]
+    doc = run.docs[step % len(run.docs)] if doc is None else doc
     for p in run.optimizer.params:
         p.grad = 0
     with gc_paused():  # the graph has no cycles: see engine.gc_paused

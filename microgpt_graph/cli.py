@@ -18,6 +18,7 @@ from graphviz_export.view import safe_name
 from graphviz_export.web.explorer import serve
 from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import save_checkpoint_or_fallback
+from microgpt.checks import faults
 from microgpt.checks.diagnose import diagnose, diagnose_trace, node_check_data
 from microgpt.checks.faults import describe_faults, fault_names, inject
 from microgpt.checks.params import ATOL, EPS, RTOL
@@ -46,6 +47,8 @@ from .plumbing import (
     drawing_time,
     drawn_by,
     dumps,
+    explored_calls,
+    get_lab,
     get_model,
     get_trace,
     ints,
@@ -392,10 +395,13 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
     def each_stop(k):       # --timeout: each stop's view, built and laid out
         return drawing_time(timeout, f"stop {k}'s drawing")
 
+    def lab_of(trace, mode):
+        return get_lab(spec.checkpoint, spec.seed, trace, mode)
+
     with bad_value('TOUR_FILE'):
-        html = build_tour_html(spec, trace_of, renderer=renderer, each_stop=each_stop).encode('utf-8')
+        html = build_tour_html(spec, trace_of, renderer=renderer, each_stop=each_stop, get_lab=lab_of).encode('utf-8')
         written = write_frames(spec, trace_of, frames_dir, renderer=renderer, each_stop=each_stop,
-                               write=write_atomic) if frames_dir else []
+                               write=write_atomic, get_lab=lab_of) if frames_dir else []
     write_output(path, html)
     click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
     if frames_dir:
@@ -474,6 +480,9 @@ def params_option(start):
 @click.option('--host', default='127.0.0.1', show_default=True,
               help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
 @click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
+@click.option('--calls', type=ints(1, 100), default=1, show_default=True,
+              help="With SCRIPT: record this many backward() calls (--step, --step + 1, ...; the script runs "
+                   "once per call) and play them in the page (train=k), as training plays there.")
 @click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True),
               help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
                    'choose among; repeatable (the page never sends a path of its own).')
@@ -484,7 +493,7 @@ def params_option(start):
                                                'nodes in the page).')
 @renderer_option
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
-            host, no_browser, offered, fault, no_check, renderer):
+            host, no_browser, calls, offered, fault, no_check, renderer):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -501,6 +510,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
       microgpt-graph explore
       microgpt-graph explore --doc christopher --no-browser --port 8000
       microgpt-graph explore train.py --step 2 -- --lr 0.1
+      microgpt-graph explore train.py --calls 10      # play its first 10 backward() calls
       microgpt-graph explore --trace saved.json
       microgpt-graph explore --inject exp-x2      # the node check marks the 195 wrong exp nodes
     """
@@ -510,12 +520,11 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        trace = recorded_script(script, step, timeout, tags, script_args, params_name)
-        rf = trace.meta['recorded_from']
-        click.echo(f"recorded {len(trace)} nodes from {rf['script']} backward() call {rf['step']} "
-                   f"(class {rf['class']}, {rf['convention']} convention)", err=True)
-        click.echo(f"parameters: {describe_params(trace)}", err=True)
+        trace, *more = explored_calls(script, step, calls, timeout, tags, script_args, params_name)
     else:
+        if calls != 1:
+            raise BadInput("--calls records a SCRIPT's backward() calls; give a SCRIPT")
+        more = []
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
         trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
@@ -525,7 +534,7 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         with inject(fault) if fault else nullcontext():
             serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                   renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
-                  max_nodes=max_nodes(), check=None if no_check else node_check_data)
+                  max_nodes=max_nodes(), check=None if no_check else node_check_data, faults=faults, calls=more)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

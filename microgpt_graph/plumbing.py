@@ -29,13 +29,15 @@ from graphviz_export.render.errors import TIMEOUT_HINT
 from graphviz_export.spec import ViewOptionError, ViewSpec, view_spec
 from graphviz_export.view import ViewLayoutTimeout, renderer_label
 from microgpt.checkpoint import load_model
+from microgpt.checks import faults
 from microgpt.data import default_data_path
 from microgpt.errors import InputError, WriteError
 from microgpt.files import check_output, json_safe, write_atomic
 from microgpt.recording import DEFAULT_DOC, SEED, Trace, record_step
 from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.lab import lab_step
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
-from microgpt.recording.script import ScriptError, ScriptRaised, record_script
+from microgpt.recording.script import ScriptError, ScriptRaised, describe_params, record_script
 
 
 # -- errors: one line, one mapping ---------------------------------------------------------
@@ -349,6 +351,21 @@ def recorded_script(script, step, timeout, tags, args, params_name=None):
     return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args, params=params_name)
 
 
+def explored_calls(script, step, calls, timeout, tags, args, params_name=None):
+    """[Trace] of SCRIPT's backward() calls step .. step + calls - 1 (`explore SCRIPT --calls`: the
+    script runs once per call), saying on stderr what was recorded."""
+    first = recorded_script(script, step, timeout, tags, args, params_name)
+    rf = first.meta['recorded_from']
+    click.echo(f"recorded {len(first)} nodes from {rf['script']} backward() call {rf['step']} "
+               f"(class {rf['class']}, {rf['convention']} convention)", err=True)
+    click.echo(f"parameters: {describe_params(first)}", err=True)
+    more = [recorded_script(script, k, timeout, tags, args, params_name) for k in range(step + 1, step + calls)]
+    if more:
+        click.echo(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
+                   f"(k = 0..{calls - 1})", err=True)
+    return [first, *more]
+
+
 # -- shared options and steps -------------------------------------------------------------
 def model_options(f):
     """--doc / --checkpoint / --seed / --trace: which step to look at."""
@@ -388,6 +405,15 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
         click.echo(f"note: {doc!r} has {len(doc)} characters; like the reference, only the first "
                    f"{config.block_size} positions (block_size) are used", err=True)
     return record_step(params, config, tokenizer, doc, max_nodes=max_nodes())
+
+
+def get_lab(checkpoint, seed, trace, mode):
+    """The backprop lab's `mode` backward (microgpt.recording.lab) of `trace`, the step recorded
+    on the model of (checkpoint, seed); a fault (microgpt.checks.faults) is injected while recording."""
+    params, config, tokenizer = get_model(checkpoint, seed)
+    inject = faults.inject(mode) if mode in faults.FAULTS else None
+    with bad_value('lab'):
+        return lab_step(params, config, tokenizer, trace.meta['doc'], mode, inject=inject, correct=trace)
 
 
 def open_output(output, option='-o / --output'):

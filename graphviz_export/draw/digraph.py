@@ -255,27 +255,20 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
                     if node.between_rows else 'drawn once elsewhere, as it has many consumers: ')
         attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short), tooltip=escape.tooltip([why_here + ', '.join(refs)]))
         return attrs
+    fill, font, fig, share = look(trace, node, interior)
     if node.kind == 'scalar':
-        i = node.ids[0]
-        op = trace.op_name(i)
+        op = trace.op_name(node.ids[0])
         cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
         attrs = dict(NODE_CLASS[cls])
-        fill, font = grad_fill(trace.grad[i])
         attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
                      tooltip=labels.scalar_tooltip(trace, node, why))
-        if fields is not None:
-            fields[node.name] = labels.drawn_fields(trace, node)
     else:
         attrs = dict(NODE_CLASS['group'])
         shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
-        fig = figures(trace, node.values)
-        share = share_figures(trace, node, interior) if shape is not None and interior is not None else None
-        shown = share or fig
-        fill, font = group_fill(shown.grad_min, shown.grad_max, shown.grad_norm)
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
-        if fields is not None:
-            fields[node.name] = labels.drawn_fields(trace, node, fig, share)
+    if fields is not None:
+        fields[node.name] = labels.drawn_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
     if feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
@@ -290,6 +283,20 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
     if why:
         attrs.update(HIGHLIGHT)
     return attrs
+
+
+def look(trace, node, interior=None):
+    """(fill, font colour, figures, share) of a scalar or summary node on `trace`'s numbers:
+    a scalar is coloured by its grad, a summary by its figures (a boundary parameter's by this
+    view's share of its grad, what flowed back from `interior`). figures and share are None
+    for a scalar. Drawing and the live view (steps/live.py) colour a node by this alone."""
+    if node.kind == 'scalar':
+        return (*grad_fill(trace.grad[node.ids[0]]), None, None)
+    shape = node.scope.block == 'params' and node.scope.role in trace.param_shapes
+    fig = figures(trace, node.values)
+    share = share_figures(trace, node, interior) if shape and interior is not None else None
+    shown = share or fig
+    return (*group_fill(shown.grad_min, shown.grad_max, shown.grad_norm), fig, share)
 
 
 def _scalars_read(trace, target, referred):

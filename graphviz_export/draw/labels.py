@@ -164,14 +164,28 @@ def norm_text(word, shown):
 
 
 def drawn_fields(trace, node, fig=None, share=None):
-    """{'data', 'grad'[, 'norm']}: the texts of a node's record that carry its numbers, as drawn
-    (what the frame player rewrites: steps/frame_texts.py)."""
+    """{['loss',] 'data', 'grad'[, 'norm']}: the texts of a node's record that carry its numbers,
+    as drawn; what the frame player rewrites (steps/frame_texts.py) and what changes when the same
+    graph is recorded on other weights (the live view rewrites them: steps/live.py). 'loss': a
+    summary of the position losses also states their mean, the loss."""
     data, grad = value_fields(trace, node, fig, share)
     out = {'data': data, 'grad': grad}
     if node.kind != 'scalar':
         g = share or fig
         out['norm'] = norm_text(f'{words(trace)[1]} here' if share is not None else words(trace)[1], fmt(g.grad_norm))
+        loss_id = trace.meta.get('loss_id')
+        if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
+            out['loss'] = f'loss = \u03a3 / {len(trace.positions())} = {fmt(trace.data[loss_id])}'
     return out
+
+
+NUMBER_FIELDS = ('loss', 'data', 'grad', 'norm')    # their order in a record
+
+
+def number_fields(trace, node, fig=None, share=None):
+    """drawn_fields as a list, in the record's order."""
+    shown = drawn_fields(trace, node, fig, share)
+    return [shown[k] for k in NUMBER_FIELDS if k in shown]
 
 
 def scalar_label(trace, node, note=None, rankdir='LR'):
@@ -222,12 +236,7 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir=
         count = f'{_values(len(node.ids))} \u00b7 ' + where(node)
         if node.side == 'output':
             title = 'used by: ' + title
-    shown = drawn_fields(trace, node, fig, share)
-    fields = [title, count, shown['data'], shown['grad'], shown['norm']]
-    loss_id = trace.meta.get('loss_id')
-    if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
-        n = len(trace.positions())
-        fields.insert(2, f'loss = \u03a3 / {n} = {fmt(trace.data[loss_id])}')
+    fields = [title, count, *number_fields(trace, node, fig, share)]
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
     return _record(fields, vertical=True, rankdir=rankdir)

@@ -88,10 +88,10 @@ def param_shares(trace, node, interior):
     """{cell id: this view's share of its grad}: the sum (fsum) of the contributions backward
     added to it along edges from nodes in `interior`; cells nothing in view used are left out."""
     pptr, parent, edge = trace.parents_index()
-    contrib = trace.contrib
+    contribution = trace.edge_contribution
     shares = {}
     for i in node.ids:
-        parts = [contrib[edge[k]] for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
+        parts = [contribution(edge[k], parent[k]) for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
         if parts:
             shares[i] = fsum(parts)
     return shares

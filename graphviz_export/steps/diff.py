@@ -31,7 +31,7 @@ def check_same_graph(before, after):
     if doc_a != doc_b:
         raise DiffError(f"the two recordings are of different documents ({doc_a!r} and {doc_b!r}); "
                         f"a before/after needs the same document")
-    for col in ('op', 'scope', 'child_ptr', 'child'):
+    for col in ('op', 'scope', 'child_ptr', 'child', 'op_names'):
         if getattr(before, col) != getattr(after, col):
             raise DiffError(f"the two recordings of {doc_a!r} have different graphs (column {col!r} differs): "
                             f"same document, but not the same model configuration")
@@ -52,7 +52,8 @@ def delta_trace(before, after):
               scope=after.scope, scopes=after.scopes, child_ptr=after.child_ptr, child=after.child,
               local=_sub(after.local, before.local), backward_order=after.backward_order,
               pow_exponent=after.pow_exponent, param_names=after.param_names,
-              param_shapes=after.param_shapes, param_base=after.param_base, meta=meta)
+              param_shapes=after.param_shapes, param_base=after.param_base, meta=meta,
+              op_names=after.op_names, source=after.source, sources=after.sources)   # a script's ops and lines
     t._cache['contrib'] = _sub(after.contrib, before.contrib)
     return t
 

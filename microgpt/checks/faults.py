@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from .. import engine
 from ..engine import ARITY, PRIMITIVES
 from ..errors import InputError
+from ..recording.lab import assign_accumulate
 
 _active = []  # names of the faults in force, outermost first (for reports)
 
@@ -165,14 +166,6 @@ def _bend(fault, current):
     return op
 
 
-def _accumulate_overwrite(topo):
-    """engine.accumulate with the bug: `=` where it must be `+=`."""
-    for v in reversed(topo):
-        g = v.grad
-        for child, local_grad in zip(v._children, v._local_grads):
-            child.grad = local_grad * g
-
-
 @contextmanager
 def inject(name, **modifiers):
     """Run the block with one wrong derivative: a name from FAULTS, or an op and
@@ -183,7 +176,7 @@ def inject(name, **modifiers):
     try:
         if fault.op == 'accumulate':
             saved = engine.accumulate
-            engine.accumulate = _accumulate_overwrite
+            engine.accumulate = assign_accumulate
             try:
                 yield fault
             finally:

@@ -125,6 +125,12 @@ class Trace:
             self._cache['contrib'] = out
         return self._cache['contrib']
 
+    def edge_contribution(self, k, parent):
+        """contrib[k] of edge k (from `parent`), without building the whole column when it is
+        not built yet: the same product (a played run's view reads a few hundred edges a step)."""
+        built = self._cache.get('contrib')
+        return built[k] if built is not None else self.local[k] * self.grad[parent]
+
     @property
     def backward_rank(self):
         """array('q'): each node's place in the backward pass (0 = loss), -1 if unreached."""
@@ -143,6 +149,18 @@ class Trace:
                 groups[s].append(i)
             self._cache['scope_nodes'] = groups
         return self._cache['scope_nodes']
+
+    STRUCTURE = ('rank', 'scope_nodes', 'parents')     # indexes of the graph alone, not of its numbers
+
+    def adopt_indexes(self, other):
+        """Take `other`'s indexes of the graph (backward ranks, scope groups, parents) when it is a
+        recording of the same graph (a played run's next step): they need not be built again."""
+        if other is not self and self.op == other.op and self.child == other.child and \
+                self.backward_order == other.backward_order and self.scope == other.scope:
+            for k in self.STRUCTURE:
+                if k in other._cache:
+                    self._cache.setdefault(k, other._cache[k])
+        return self
 
     def parents_index(self):
         """(parent_ptr, parent, edge): CSR of the reverse edges, parents in id order;

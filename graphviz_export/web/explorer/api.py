@@ -45,7 +45,8 @@ from ...draw.style import full
 from ...fold import expanded_ids, node_floor
 from ...select import select
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
-from ...steps.frames import frames
+from ...steps.frames import frames, frames_of
+from ...steps.live import view_fields
 from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
 from ...steps.update_health import health_html, matrices_health
 from ...view import build_view, render_view
@@ -54,6 +55,8 @@ from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, nonfinite_links, view_links
+from .live import compared, highlight, live_info, play_steps, played
+from .plays import Plays
 from .verdicts import Verdicts, check_answer
 from .why import node_why, owners, view_badges
 from .work import Cancelled
@@ -75,9 +78,13 @@ def _bad(e):
 
 
 class Api:
-    def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0, check=None):
+    def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0, check=None,
+                 faults=None, script=None):
         self.recordings = recordings
         self.work = recordings.work          # the long work running now (work.py)
+        # played runs (train=k; a script's recorded calls: recording.play.ScriptCalls) and labs (lab=MODE)
+        self.plays = Plays(recordings, faults=faults, script=script)
+        self.layouts = 0                     # Graphviz layouts made: one per view per run (a test counts)
         self.renderer = renderer
         self.timeout = timeout
         self._views = ViewCache(cache_bytes)  # (recording key, build key) -> entry dict, bounded in bytes
@@ -104,8 +111,11 @@ class Api:
         return state, {k: v[0] for k, v in own.items()}
 
     def _trace(self, state):
+        """(key, Trace) of a state: the recording, or with train=k a played run's key and step k."""
         try:
             key = self.recordings.key(state)
+            if state['train'] is not None:
+                return played(self.plays, key, state)     # a played step: no node check of its own
             trace = self.recordings.get(key)
         except InputError as e:
             raise _bad(e) from None
@@ -115,11 +125,15 @@ class Api:
         return key, trace
 
     def _compare(self, key, state):
-        """The Comparison a state's cmp names (recordings.compare), or None."""
-        cmp = st.compare_of(state)
-        if cmp is None:
-            return None
+        """The Comparison a state's cmp or lab names (recordings.compare, live.compared), or None."""
         try:
+            if state['lab'] is not None or state['train'] is not None:
+                recording = self.recordings.key(state)
+                return compared(self.plays, recording, state)
+            cmp = st.compare_of(state)
+            if cmp is None:
+                return None
+            compared(self.plays, key, state)        # refuses a played run's kind of cmp
             return self.recordings.compare(key, cmp)
         except InputError as e:
             raise _bad(e) from None
@@ -148,16 +162,20 @@ class Api:
             kwargs = st.build_kwargs(state)
         except st.StateError as e:
             raise _bad(e) from None
-        ck = (key, st.build_key(state))
+        # a played run's view: one layout per run (train is not in the build key), but a
+        # comparison of its steps depends on the step
+        step = (state['train'],) if state['train'] is not None and state['cmp'] else ()
+        ck = (key + step, st.build_key(state))
         entry = self._views.get(ck)
-        if entry is not None:
-            return key, entry['trace'], entry, True
-        try:
-            entry = self.work.run(('view', ck), 'drawing the view',
-                                  lambda job: self._draw(job, ck, key, trace, kwargs, state))
-        except Cancelled as e:
-            raise ApiError(409, str(e)) from None
-        return key, entry['trace'], entry, False
+        cached = entry is not None
+        if not cached:
+            try:
+                entry = self.work.run(('view', ck), 'drawing the view',
+                                      lambda job: self._draw(job, ck, key, trace, kwargs, state))
+            except Cancelled as e:
+                raise ApiError(409, str(e)) from None
+        # a played step drawn on its run's layout: the step's own trace, the run's drawing
+        return key, (trace if entry['comparison'] is None else entry['trace']), entry, cached
 
     def _draw(self, job, ck, key, trace, kwargs, state):
         """The entry of a view not drawn yet: fold, draw, lay out (a job: others go on meanwhile), cached."""
@@ -172,6 +190,7 @@ class Api:
         if comparison is not None:
             trace = comparison.delta
             kwargs['notes'] = comparison.notes
+            kwargs['highlight'] = highlight(comparison)
         job.at('waiting for the layout of another view')
         with self._build:
             job.at('folding')
@@ -189,6 +208,7 @@ class Api:
                                nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
             t1 = time.perf_counter()
             job.at(f"layout of {s['nodes']} nodes")
+            self.layouts += 1
             try:
                 svg = render_view(view, 'svg', timeout=self.timeout, renderer=self.renderer)
             except _render.LayoutTimeout as e:
@@ -252,7 +272,8 @@ class Api:
                 d['loss'] = losses[p]
             tokens.append(d)
         rk = self.recordings
-        doc, ckpt, seed = (trace.meta.get('doc'), None, None) if key == ('trace',) else key
+        doc, ckpt, seed = ((trace.meta.get('doc'), None, None) if key in (('trace',), ('play', 'script')) else
+                           (key[1], None, key[2]) if key[0] == 'play' else key)
         return {'doc': doc, 'ckpt': ckpt, 'seed': seed, 'fixed': rk.fixed is not None,
                 'key': rk.key_text(key), 'tokens': tokens, 'layers': trace.layers(), 'heads': trace.heads(),
                 'params': {n: list(trace.param_shapes[n]) for n in trace.param_names},
@@ -261,7 +282,8 @@ class Api:
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
                              'max_budget': MAX_BUDGET, 'max_ebudget': MAX_EDGE_BUDGET},
                 'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace),
-                'nonfinite': nonfinite_links(trace, state)}
+                'nonfinite': nonfinite_links(trace, state),
+                'labs': [] if rk.fixed is not None else self.plays.modes()}
 
     @staticmethod
     def _script_info(trace):
@@ -296,7 +318,7 @@ class Api:
         t0 = time.perf_counter()
         self._cancel_others(state)
         state, note, (key, trace, entry, cached) = self._fitted(state)
-        if key[-1] is None and state['seed'] is not None:
+        if key[0] != 'play' and key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
         hl, hl_count = search.highlight(trace, state, view)
@@ -305,14 +327,26 @@ class Api:
         compare = None if cmp is None else {
             'labels': list(cmp.labels), 'models': list(cmp.models), 'notes': cmp.notes, 'loss_before': cmp.before.loss,
             'loss_after': cmp.after.loss, 'loss_delta': cmp.after.loss - cmp.before.loss}
+        nodes, live = entry['nodes'], None
+        if state['train'] is not None:
+            live = live_info(self.plays, state, key, trace, entry)
+            if live['now'] is not None:     # the panel's and overlays' figures are step k's
+                nodes = view_nodes(trace, view, state)
+                for d in nodes.values():
+                    d.pop('to', None)
+        if cmp is not None and cmp.first is not None:
+            compare['first'] = {'id': cmp.first, 'name': cmp.before.name(cmp.first),
+                                'op': cmp.before.op_name(cmp.first), 'path': cmp.before.scope_path(cmp.first),
+                                'notes': cmp.notes}
         return {'state': st.to_json(state), 'url': st.canonical(state), 'key': self.recordings.key_text(key),
-                'compare': compare,
+                'compare': compare, 'live': live,
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
-                'svg': entry['svg'], 'nodes': entry['nodes'], 'highlight': hl, 'hl_count': hl_count,
+                'svg': entry['svg'], 'nodes': nodes, 'highlight': hl, 'hl_count': hl_count,
                 'badges': entry['badges'],
                 'crumbs': trail, 'cached': cached, 'fallback': note,
-                'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace)),
+                'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace),
+                                    first=None if cmp is None else cmp.first),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
 
     def _cancel_others(self, state):
@@ -360,18 +394,23 @@ class Api:
         """The backprop (or forward) step-through of a view state: graphviz_export.steps.frames of its View."""
         state, _ = self._parse(query)
         mode = state['mode']
-        if state['cmp']:
-            raise ApiError(400, "the step-through plays one recording; leave compare (cmp) first")
-        _key, _, entry, _ = self._entry(state)
-        got = entry['frames'].get(mode)
+        if state['cmp'] or state['lab']:
+            raise ApiError(400, "the step-through plays one recording; leave compare (cmp) and lab first")
+        _key, trace, entry, _ = self._entry(state)
+        own = trace is entry['trace']       # else a played step on the run's layout: its own numbers
+        got = entry['frames'].get(mode) if own else None
         if got is None:
             with self._build:
                 try:
-                    got = frames(entry['view'], mode, entry['svg'])
+                    view = entry['view']
+                    got = (frames(view, mode, entry['svg']) if own else
+                           frames_of(trace, view.folded, mode, entry['svg'], view_fields(view, trace)))
                 except InputError as e:
                     raise _bad(e) from None
-                entry['frames'][mode] = got
-            self._views.grew((_key, st.build_key(state)), got)
+                if own:
+                    entry['frames'][mode] = got
+            if own:
+                self._views.grew((_key, st.build_key(state)), got)
         return got
 
     def update(self, query):
@@ -389,7 +428,7 @@ class Api:
         state, own = self._parse(query, extra=('matrix', 'sort', 'offset', 'limit'))
         paging = self._paging(own)
         key, trace, cmp, opt, num_steps, finished = self._moments(state)
-        plain = dict(state, cmp=None)
+        plain = dict(state, cmp=None, lab=None)
         _, _, entry, _ = self._entry(plain)
         ids = params_in_view(entry['view'])
         try:
@@ -428,14 +467,19 @@ class Api:
 
     def _moments(self, state):
         """(key, the trace Adam steps on, the comparison, its optimizer state or None, num_steps, a
-        checkpoint's finished state or None): a comparison's trained run's moments, else a
-        checkpoint's saved ones if its run has steps left, else a fresh optimizer's."""
+        checkpoint's finished state or None): a comparison's trained run's moments, a played run's
+        at its step, else a checkpoint's saved ones if its run has steps left, else a fresh optimizer's."""
         key, trace = self._trace(state)
         cmp = self._compare(key, state)
         opt, num_steps, finished = None, NUM_STEPS, None
         if cmp is not None:
             trace = cmp.after
             opt = cmp.optimizer
+        elif state['train'] is not None:        # the played run's own moments: the update of step k + 1
+            play, _ = self.plays.run(key)
+            opt, num_steps = play.optimizer_state(), play.schedule
+            if opt['step'] != state['train']:
+                raise ApiError(409, f"the run moved on to step {opt['step']}; ask again for train={state['train']}")
         elif state.get('ckpt'):
             saved = self._optimizer_state(state['ckpt'])
             if saved is not None and saved['step'] < saved['num_steps']:
@@ -447,7 +491,10 @@ class Api:
     @staticmethod
     def _source(upd, cmp, opt, finished, state):
         """Where the update's moments come from, in words (upd['source'])."""
-        if cmp is None and opt is not None:
+        if cmp is None and state['train'] is not None:
+            upd['source'] = (f"the played run's optimizer after {opt['step']} of {opt['num_steps']} steps "
+                             f"(the update of step {opt['step'] + 1})")
+        elif cmp is None and opt is not None:
             upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
                              f"(the update of step {opt['step'] + 1})")
         elif finished is not None:
@@ -500,7 +547,7 @@ class Api:
         if cmp is None:
             d = node_links(state, node_details(trace, i, self.sources), drawn)
             entry = self._cached(key, state)
-            with self.recordings.replaying():       # made by replays the forward pass once (madeby.py)
+            with self.recordings.engine():       # made by replays the forward pass once (madeby.py)
                 d['why'] = node_why(trace, i, self.sources, entry and entry['view'], entry and self._owner(entry))
             d['source'] = d['why']['made_by']
             d['check'] = self.verdicts.at(key, i)
@@ -537,8 +584,17 @@ class Api:
         state, _ = self._parse(query)
         key, trace = self._trace(state)
         entry = None if state['cmp'] else self._cached(key, state)
-        with self.recordings.replaying():
+        with self.recordings.engine():
             return check_answer(self.verdicts, key, trace, state, entry and entry['view'], self.sources)
+    def play(self, query):
+        """From train=k, `steps` optimizer steps of the played run: one payload of numbers per
+        step for the run's layout (live.play_steps)."""
+        state, own = self._parse(query, extra=('steps',))
+        try:
+            steps = st._int('steps', own.get('steps', '1'), 1, 10**6)
+            return play_steps(self, state, steps)
+        except InputError as e:
+            raise _bad(e) from None
 
     # -- search ----------------------------------------------------------------------------------
     # -- suggestions as the user types ---------------------------------------------------------------

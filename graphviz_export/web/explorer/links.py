@@ -81,12 +81,13 @@ def position_of(crumbs):
     return next((c['to']['token'] for c in crumbs if c['level'] == 'position'), None)
 
 
-def view_links(trace, state, view, crumbs, clicks, script):
+def view_links(trace, state, view, crumbs, clicks, script, first=None):
     """Every link of a drawn view: the `links` of /api/view.
 
     `view` is the built View, `crumbs` the view's crumbs (crumbs.crumbs), `clicks` {node name:
     the changes a click on it makes} (clicks.click_target, kept with the drawing), `script`
-    /api/info's script facts (functions and lines) or None."""
+    /api/info's script facts (functions and lines) or None, `first` the node where a lab's or a
+    comparison's two backwards first diverge (None: no such node)."""
     pos = position_of(crumbs)
     expand = tuple(state['expand'])
     links = {'tabs': tabs(trace, state, pos, script), 'chips': chips(trace, state, pos),
@@ -98,10 +99,30 @@ def view_links(trace, state, view, crumbs, clicks, script):
              'recording': {'url': another_view(state, doc=None, seed=None, ckpt=None),
                            'fields': list(st.TRACE_FIELDS)},
              'compare': {'url': url(dict(state, cmp=None, frame=None, mode=None, sel=None)), 'field': 'cmp'},
-             'leave_compare': url(dict(state, cmp=None, sel=None)) if state['cmp'] else None,
+             'leave_compare': url(dict(state, cmp=None, lab=None, sel=None)) if state['cmp'] or state['lab'] else None,
+             **live_links(state, first),
              'export': url(dict(state, sel=None, hl=None, frame=None))}
     links.update(up(state, links['crumbs']), **steps(trace, state, pos))
     return links
+
+
+def live_links(state, first):
+    """Where the live view's controls lead (play.js): `play` (the played run's fields typed in:
+    train, tdoc, lr), `leave_play`, `lab` (a lab mode typed in; the lab shows the recording, so
+    the run and any comparison are left), `compare_step` (cmp typed in: train:J or seed:S) and
+    `first` (the neighbourhood of the first diverging node, selected)."""
+    quiet = {'frame': None, 'mode': None, 'sel': None}
+    out = {'play': {'url': url(dict(state, cmp=None, lab=None, **quiet)), 'fields': list(st.PLAY_FIELDS)},
+           'leave_play': url(dict(state, train=None, tdoc=None, lr=None, cmp=None, **quiet))
+           if state['train'] is not None else None,
+           'lab': {'url': url(dict(state, lab=None, cmp=None, train=None, tdoc=None, lr=None, **quiet)),
+                   'field': 'lab'},
+           'compare_step': {'url': url(dict(state, cmp=None, **quiet)), 'field': 'cmp'}
+           if state['train'] is not None else None,
+           'first': None}
+    if first is not None:
+        out['first'] = another_view(state, view='node', node=first, depth=2, level='auto', sel=first)
+    return out
 
 
 def tabs(trace, state, pos, script):

@@ -49,7 +49,7 @@ class Recordings:
         self._traces = OrderedDict()    # key -> Trace
         self._lock = threading.Lock()   # guards the dictionaries only, never held while working
         if data is not None:            # a names file given: read now, so a bad one fails at start
-            self._names()
+            self.names()
 
     def key(self, state):
         """The recording a state names, defaults filled in: (doc, ckpt, seed)."""
@@ -65,9 +65,11 @@ class Recordings:
             seed = None         # a checkpoint's parameters do not depend on the seed
         return (doc, ckpt, seed)
 
-    def replaying(self):
-        """The lock every use of the engine holds (session.ENGINE): what records (a replay of the
-        forward pass for recording.madeby too) swaps the engine's ops for the whole process."""
+    @staticmethod
+    def engine():
+        """The lock every use of the port's engine holds (session.ENGINE): what records (a played
+        run's step, a lab, a replay of the forward pass for recording.madeby too) swaps the
+        engine's ops for the whole process, so one runs at a time (a played run takes it step by step)."""
         return ENGINE
 
     def key_text(self, key):
@@ -128,7 +130,7 @@ class Recordings:
             how = f'the checkpoint {Path(arg).name}'
             made = f'the model saved in {arg}'
         else:
-            docs = self._names()
+            docs = self.names()
             job.at('training', 0, arg)
             try:
                 # the page's own model trained; Adam's moments after `arg` steps: the update panel's next step
@@ -154,7 +156,7 @@ class Recordings:
                 self._compares.popitem(last=False)
         return got
 
-    def _names(self):
+    def names(self, what='cmp steps:N'):
         """The training documents (the names file): --data, else what `train` finds
         without downloading ($MICROGPT_DATA, ./input.txt, the downloaded copy)."""
         if self._docs is None:
@@ -163,17 +165,24 @@ class Recordings:
             except InputError as e:
                 if self.data is not None:
                     raise InputError(f"data: {e}") from None
-                raise StateError(f"cmp steps:N needs the names data (start explore with --data FILE or set "
+                raise StateError(f"{what} needs the names data (start explore with --data FILE or set "
                                  f"MICROGPT_DATA): {e}") from None
         return self._docs
+
+    def model_of(self, key):
+        """(params, config, tokenizer) of a recording's model (loaded when it was recorded)."""
+        doc, ckpt, seed = key
+        with ENGINE:        # Models keeps its models for the engine's users
+            return self._models.model(ckpt, seed)
 
 
 class Comparison:
     """Two recordings of one document and their difference (graphviz_export.steps.diff.delta_trace)."""
 
-    def __init__(self, before, after, delta, labels, notes, optimizer=None, models=None):
+    def __init__(self, before, after, delta, labels, notes, optimizer=None, models=None, first=None):
         self.before, self.after, self.delta = before, after, delta
         self.labels, self.notes = labels, notes
         # (before, after, how after was made): which model each is, in words (the compare bar)
         self.models = models or (*labels, labels[1])
         self.optimizer = optimizer      # {'step', 'm', 'v'} after the training steps, or None
+        self.first = first              # the first node whose grad differs (outlined), or None

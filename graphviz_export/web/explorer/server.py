@@ -46,6 +46,7 @@ from microgpt.files import json_safe
 from microgpt.recording import DEFAULT_DOC, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.madeby import made_by
+from microgpt.recording.play import ScriptCalls
 
 from ...render import RenderError, renderer_for
 from ...render.wasm import interrupt as stop_layouts
@@ -326,6 +327,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, api.check(query))
         elif path == '/api/update':
             self._json(200, api.update(query))
+        elif path == '/api/play':
+            self._json(200, api.play(query))
         elif path == '/api/suggest':
             self._json(200, api.suggest(query))
         elif path == '/api/search':
@@ -339,8 +342,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
         else:
             self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/check, /api/export, "
-                             f"/api/progress, /api/cancel")
+                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/check, /api/play, "
+                             f"/api/export, /api/progress, /api/cancel")
 
 
 class ExplorerServer(ThreadingHTTPServer):
@@ -407,7 +410,8 @@ class ExplorerServer(ThreadingHTTPServer):
 
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
-                renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES, check=None):
+                renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES, check=None,
+                faults=None, calls=()):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
@@ -418,7 +422,10 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     this many nodes is refused (the first one here, the page's with a 400), as `render
     --max-nodes` refuses it. `check`: trace -> the node check as data
     (microgpt.checks.diagnose.node_check_data), run on each recording in the background
-    and shown in the page (verdicts.py); None: no check."""
+    and shown in the page (verdicts.py); None: no check. `faults`: the fault registry the
+    backprop lab offers (lab=FAULT; microgpt.checks.faults, which the CLI passes: plays.py).
+    `calls`: more recorded backward() calls of the script whose first call is `trace`,
+    played with train=k."""
     if not host.strip():
         raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
                          f"or 0.0.0.0 to be reachable from other machines")
@@ -427,7 +434,8 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     recordings.get(recordings.key({}))
     if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
         made_by(trace, trace.meta.get('loss_id', 0))
-    api = Api(recordings, renderer=renderer, check=check)
+    script = ScriptCalls([trace, *calls]) if calls else None
+    api = Api(recordings, renderer=renderer, check=check, faults=faults, script=script)
     # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
     # used) is compiled here, once per process, instead of during the first page load.
     # It failing is the command's error, in one line: bad input (4xx) or a failed drawing.
@@ -441,14 +449,14 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
           renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES,
-          check=None):
+          check=None, faults=None, calls=()):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                          renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes,
-                         check=check)
+                         check=check, faults=faults, calls=calls)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:

@@ -28,7 +28,14 @@ but for the level, where the page opens on 'block' (OPENS_AT).
     present           '1': presentation mode (present.js: the chrome one thin line, the caption large,
                       text at least 16 px; the page asks for the screen's aspect; not part of the build)
     cmp               before/after: 'ckpt:PATH' (a second checkpoint) or 'steps:N' (N training steps);
-                      the view then draws the differences (graphviz_export.steps.diff)
+                      the view then draws the differences (graphviz_export.steps.diff); with train=k,
+                      'train:J' (step J of the same run) or 'seed:S' (step k of the run from seed S)
+    train             the view after k played optimizer steps of the reference run (plays.py): the
+                      layout stays the run's, the numbers are step k's
+    tdoc lr           the played run trains on this document only (else the reference's order) /
+                      from this peak learning rate (else the reference's 0.01)
+    lab               the backprop lab: this document's backward done wrongly (recursive | twice |
+                      assign | a fault of `gradcheck --list-faults`), drawn as wrong - correct
 
 `canonical(state)` is the query string with defaults left out and fields in a
 fixed order: the cache key of a view and the URL the page shows.
@@ -39,6 +46,7 @@ from contextlib import contextmanager
 from urllib.parse import parse_qs, urlencode
 
 from microgpt.errors import InputError
+from microgpt.recording import NUM_STEPS
 
 from ... import spec
 from ...spec import MAX_TEXT, SCOPE_GLOB, ViewOptionError, view_spec
@@ -54,6 +62,8 @@ SIDES = ('hide',)       # the side panel: shown (no field) or folded away
 PRESENT = ('1',)        # presentation mode: on (1) or off (no field)
 MAX_TRAIN_STEPS = 500    # compare after N training steps: N at most this
 MAX_DOC = 64            # characters of a document typed into the page
+MAX_PLAY = NUM_STEPS    # train=k: k at most the reference run's length (its learning rate is 0 there)
+MAX_LR = 1.0            # lr: a peak learning rate above this only diverges
 OPENS_AT = 'block'      # the page's level when the URL names none: a whole token's flow fits one screen
 #                         (render's default, auto, would pick the finest level that fits 150 nodes)
 
@@ -66,15 +76,18 @@ DEFAULTS = {
     'line': _VIEW.line, 'level': OPENS_AT, 'budget': _VIEW.budget, 'ebudget': _VIEW.edge_budget,
     'expand': _VIEW.expand, 'grads': _VIEW.edge_grads, 'aspect': _VIEW.aspect, 'cmp': None, 'hl': None,
     'sel': None, 'ov': None, 'frame': None, 'mode': 'backward', 'focus': None, 'side': None, 'present': None,
+    'train': None, 'tdoc': None, 'lr': None, 'lab': None,
 }
 TRACE_FIELDS = ('doc', 'seed', 'ckpt')
 # Another view (a tab, a chip, a crumb, a search row, a new recording) keeps the recording, the
 # drawing's size and edge labels, the comparison and the page's own fields (overlay, side panel,
 # step-through); the rest said what the old view showed and where the user was in it.
-KEEP = TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'aspect', 'cmp', 'ov', 'side', 'frame', 'mode', 'present')
+KEEP = TRACE_FIELDS + ('budget', 'ebudget', 'grads', 'aspect', 'cmp', 'ov', 'side', 'frame', 'mode', 'present',
+                       'train', 'tdoc', 'lr', 'lab')
+PLAY_FIELDS = ('train', 'tdoc', 'lr')     # which played run, and which step of it
 VIEW_FIELDS = ('view', 'token', 'layer', 'head', 'param', 'node', 'depth', 'dir', 'function', 'line', 'level',
                'budget', 'ebudget', 'expand', 'grads', 'aspect')     # the ViewSpec's, in URL names
-BUILD_FIELDS = VIEW_FIELDS + ('cmp',)
+BUILD_FIELDS = VIEW_FIELDS + ('cmp', 'lab')    # train is not: one layout per view per run
 LIST_FIELDS = ('expand',)
 BLANK_IS_NONE = ('param', 'function')   # the page clears a text field by sending it empty
 
@@ -157,30 +170,62 @@ def _field(name, text):
         return _choice(name, text, SIDES) if text else None
     if name == 'present':
         return _choice(name, text, PRESENT) if text else None
+    if name == 'train':
+        return _int(name, text, 0, MAX_PLAY) if text else None
+    if name == 'tdoc':
+        return _text(name, text, MAX_DOC) or None
+    if name == 'lr':
+        return _lr(text) if text else None
+    if name == 'lab':
+        return _lab(text)
     raise AssertionError(name)
 
 
+def _lr(text):
+    try:
+        v = float(text) if len(text) <= 24 else None
+    except ValueError:
+        v = None
+    if v is None or not 0 < v <= MAX_LR:
+        raise StateError(f"lr must be a learning rate in (0, {MAX_LR:g}], such as 0.01, got {text[:40]!r}")
+    return v
+
+
+def _lab(text):
+    """A lab mode's name: recursive, twice, assign or a fault's (the recordings check which exist)."""
+    if not text:
+        return None
+    if not re.fullmatch(r'[a-z0-9][a-z0-9-]{0,39}', text):
+        raise StateError(f"lab {text[:80]!r} is not a lab mode (recursive, twice, assign, or a fault such as exp-x2)")
+    return text
+
+
 def _compare(text):
-    """'ckpt:PATH' or 'steps:N' (empty: no comparison)."""
+    """'ckpt:PATH', 'steps:N', 'train:J' or 'seed:S' (empty: no comparison)."""
     if not text:
         return None
     kind, sep, rest = text.partition(':')
     if sep and kind == 'steps':
         _int('cmp steps', rest, 1, MAX_TRAIN_STEPS)
         return f'steps:{int(rest)}'
+    if sep and kind == 'train':
+        return f"train:{_int('cmp train', rest, 0, MAX_PLAY)}"
+    if sep and kind == 'seed':
+        return f"seed:{_int('cmp seed', rest, 0, 2**31 - 1)}"
     if sep and kind == 'ckpt' and rest:
         return 'ckpt:' + _text('cmp checkpoint', rest, 1000)
-    raise StateError(f"cmp {text[:80]!r} is not 'ckpt:PATH' (a second checkpoint) or 'steps:N' "
-                     f"(after N training steps, 1..{MAX_TRAIN_STEPS})")
+    raise StateError(f"cmp {text[:80]!r} is not 'ckpt:PATH' (a second checkpoint), 'steps:N' "
+                     f"(after N training steps, 1..{MAX_TRAIN_STEPS}), 'train:J' (step J of the played run) "
+                     f"or 'seed:S' (the run from seed S)")
 
 
 def compare_of(state):
-    """('ckpt', path) or ('steps', N) of a state's cmp field, or None."""
+    """('ckpt', path), ('steps', N), ('train', J) or ('seed', S) of a state's cmp field, or None."""
     cmp = state.get('cmp')
     if not cmp:
         return None
     kind, _, rest = cmp.partition(':')
-    return (kind, int(rest) if kind == 'steps' else rest)
+    return (kind, rest if kind == 'ckpt' else int(rest))
 
 
 def _focus(text):
@@ -232,6 +277,8 @@ def build_kwargs(state):
 def _encode(name, value):
     if name == 'grads':
         return '1' if value else '0'
+    if name == 'lr':
+        return repr(value)
     return str(value)
 
 

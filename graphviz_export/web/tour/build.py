@@ -8,7 +8,9 @@ file:// with no server and no network.
 
 Recording is the caller's: `get_trace(doc, checkpoint, seed)` returns the
 Trace of a step (the CLI passes its own, which handles checkpoints and data
-errors), so this package never imports the model.
+errors), so this package never imports the model; so is a lab stop's wrong
+backward: `get_lab(trace, mode)` returns its microgpt.recording.lab.Lab (the
+CLI's runs a fault of microgpt.checks.faults, which this package does not import).
 """
 
 import html
@@ -18,10 +20,12 @@ from importlib.resources import files
 
 from microgpt.files import json_safe
 
+from ...steps.diff import delta_trace
 from ...steps.frames import frames as view_frames
 from ...steps.update import adam_update, delta_heatmap, matrix_summary, params_in_view
 from ...view import build_view, render_view
 from ..update_table import update_html
+from .spec import SELECTORS
 
 STATIC = files(__package__) / 'static'
 SHARED = files('graphviz_export.web') / 'static'    # the frame player, escape and number format
@@ -49,21 +53,40 @@ def stop_traces(tour, get_trace):
     return out
 
 
-def build_stop(trace, stop, *, renderer='auto', timeout=60.0):
+def build_stop(trace, stop, *, renderer='auto', timeout=60.0, lab=None):
     """(view, svg text, frames dict or None, update dict or None) of one stop; the update dict
     carries its matrix view's Δvalue heat-map ('heat': steps.update.delta_heatmap). `timeout`:
-    the layout's seconds, or a function called once the view is built that gives them."""
-    view = build_view(trace, **stop.view)
+    the layout's seconds, or a function called once the view is built that gives them. `lab` (a
+    lab stop's microgpt.recording.lab.Lab): drawn as wrong - correct, the update on the wrong grads."""
+    options, extra, moved = dict(stop.view), {}, trace
+    if lab is not None:
+        moved = lab.wrong
+        trace = delta_trace(lab.correct, lab.wrong)
+        extra['notes'] = [f"lab {lab.mode}: \u0394 = wrong \u2212 correct backward (one layout)", *lab.lines]
+        if lab.first is not None:
+            extra['highlight'] = {lab.first: 'first node where the two backwards diverge'}
+            if not any(options.get(k) is not None for k in SELECTORS):
+                options.update(node=lab.first, depth=options.get('depth') or 2)
+    view = build_view(trace, **options, **extra)
     svg = render_view(view, 'svg', timeout=timeout() if callable(timeout) else timeout,
                       renderer=renderer).decode('utf-8')
     fr = view_frames(view, stop.step, svg) if stop.step != 'none' else None
     upd = None
     if stop.update:
         ids = params_in_view(view)
-        upd = adam_update(trace, ids) if ids else None
+        upd = adam_update(moved, ids) if ids else None
         if upd is not None:
-            upd['heat'] = delta_heatmap(trace, view, upd['rows'])
+            upd['heat'] = delta_heatmap(moved, view, upd['rows'])
     return view, svg, fr, upd
+
+
+def stop_lab(stop, trace, get_lab):
+    """The Lab of a lab stop (get_lab(trace, mode)), else None."""
+    if stop.lab is None:
+        return None
+    if get_lab is None:
+        raise ValueError("a tour with lab stops needs get_lab (the CLI passes it)")
+    return get_lab(trace, stop.lab)
 
 
 def update_table(trace, upd):
@@ -86,22 +109,24 @@ def stop_time(each_stop, k, timeout):
     return each_stop(k) if each_stop is not None else nullcontext(timeout)
 
 
-def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop=None):
+def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop=None, get_lab=None):
     """The whole tour as one HTML string. `each_stop(k)`: a context manager each stop is drawn in,
-    yielding its layout's timeout (the command line's --timeout per stop: microgpt_graph)."""
+    yielding its layout's timeout (the command line's --timeout per stop: microgpt_graph);
+    `get_lab(trace, mode)`: a lab stop's Lab (stop_lab)."""
     traces = stop_traces(tour, get_trace)
     sections, data = [], []
     for k, stop in enumerate(tour.stops):
         trace = traces[stop.doc or tour.doc]
+        lab = stop_lab(stop, trace, get_lab)
         with stop_time(each_stop, k + 1, timeout) as seconds:
-            view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=seconds)
+            view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=seconds, lab=lab)
         sections.append(f'<section class="stop" id="stop-{k}" hidden>{_inline_svg(svg)}</section>')
         count = len(fr['frames']) if fr else 0
         first, last = stop.frames if stop.frames else (0, count)
         first, last = min(first, count), min(last, count)
         data.append({'caption': stop.caption, 'title': stop.title or view.selection.title,
                      'frames': fr, 'range': [first, last],
-                     'update': update_table(trace, upd) if stop.update else None,
+                     'update': update_table(lab.wrong if lab else trace, upd) if stop.update else None,
                      'heat': upd['heat'] if upd else None})
     page = {'title': tour.title, 'stops': data, 'present': tour.present}
     return f"""<!DOCTYPE html>

@@ -20,7 +20,7 @@ from ...draw.ids import node_id
 from ...render import RenderError
 from ...steps.edge_labels import svg_groups
 from ...steps.frame_texts import shown_at
-from .build import build_stop, stop_time, stop_traces
+from .build import build_stop, stop_lab, stop_time, stop_traces
 
 SVG_NS = 'http://www.w3.org/2000/svg'
 XLINK_NS = 'http://www.w3.org/1999/xlink'
@@ -101,18 +101,21 @@ def frame_svg(svg, fr, p, caption=''):
     return ET.tostring(root, encoding='unicode')
 
 
-def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None, each_stop=None):
+def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None, each_stop=None,
+                 get_lab=None):
     """Numbered SVGs stopK-frameNNN.svg (and .png when rsvg-convert is present) per stop
     and position. Returns the paths written. `write(path, bytes)`: the atomic writer;
-    `each_stop`: as build.build_tour_html's."""
+    `each_stop`, `get_lab`: as build.build_tour_html's."""
     folder = Path(check_output_folder(folder))
     folder.mkdir(exist_ok=True)     # the last folder only (check_output_folder: its parent exists)
     traces = stop_traces(tour, get_trace)
     converter = shutil.which('rsvg-convert')
     paths = []
     for k, stop in enumerate(tour.stops, 1):
+        trace = traces[stop.doc or tour.doc]
         with stop_time(each_stop, k, timeout) as seconds:
-            _, svg, fr, _ = build_stop(traces[stop.doc or tour.doc], stop, renderer=renderer, timeout=seconds)
+            _, svg, fr, _ = build_stop(trace, stop, renderer=renderer, timeout=seconds,
+                                       lab=stop_lab(stop, trace, get_lab))
         if fr is None:
             positions = [None]
         else:

@@ -17,6 +17,10 @@
     update = true             # optional: after the last frame, Adam's update of the
                               #   parameters in view (fresh optimizer, step 1)
     doc = "anna"              # optional: another document for this stop
+    lab = "recursive"         # optional: the backprop lab (recursive, twice, assign, or a fault of
+                              #   `gradcheck --list-faults`): the stop draws wrong - correct backward,
+                              #   the first diverging node outlined and explained; without a view key it
+                              #   shows that node's neighbourhood; step defaults to "none" (a still)
 
 Unknown keys, wrong types and impossible ranges are refused with one line that
 names the stop, the key and what is allowed; a view key takes the values, limits
@@ -34,7 +38,8 @@ from microgpt.recording import DEFAULT_DOC, SEED
 from ...spec import FIELDS, ViewOptionError, check, view_spec
 
 VIEW_KEYS = tuple(FIELDS)   # a stop's view: the ViewSpec's fields, under their own names
-STOP_KEYS = {'caption': str, 'title': str, 'step': str, 'frames': list, 'update': bool, 'doc': str}
+STOP_KEYS = {'caption': str, 'title': str, 'step': str, 'frames': list, 'update': bool, 'doc': str, 'lab': str}
+SELECTORS = ('token', 'layer', 'head', 'param', 'node', 'function', 'line')   # what a view shows
 TOP_KEYS = {'title': str, 'doc': str, 'seed': int, 'checkpoint': str, 'present': bool, 'aspect': str,
             'stop': list}
 STEP_MODES = ('backward', 'forward', 'none')
@@ -54,6 +59,7 @@ class Stop:
     frames: tuple = None            # (first, last) position, or None: all
     update: bool = False
     doc: str = None
+    lab: str = None                 # a lab mode: the stop draws that wrong backward - the correct one
 
 
 @dataclass
@@ -118,9 +124,12 @@ def parse_tour(text, base=Path('.'), name='tour'):
             raise TourError(str(e)) from None
         if 'caption' not in s:
             raise TourError(f"{where}: every stop needs a caption")
-        step = s.get('step', 'backward')
+        lab = s.get('lab')
+        step = s.get('step', 'none' if lab else 'backward')
         if step not in STEP_MODES:
             raise TourError(f"{where}: step {step!r} is not one of: {', '.join(STEP_MODES)}")
+        if lab is not None and step != 'none':
+            raise TourError(f"{where}: a lab stop is a still picture of differences; step must be 'none'")
         rng = s.get('frames')
         if rng is not None:
             if (len(rng) != 2 or any(not isinstance(x, int) or isinstance(x, bool) or x < 0 for x in rng)
@@ -128,7 +137,7 @@ def parse_tour(text, base=Path('.'), name='tour'):
                 raise TourError(f"{where}: frames must be [first, last] with 0 <= first <= last, got {rng!r}")
             rng = tuple(rng)
         tour.stops.append(Stop(caption=s['caption'], view=view.kwargs(), title=s.get('title', ''), step=step,
-                               frames=rng, update=s.get('update', False), doc=s.get('doc')))
+                               frames=rng, update=s.get('update', False), doc=s.get('doc'), lab=lab))
     return tour
 
 

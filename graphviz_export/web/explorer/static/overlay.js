@@ -61,6 +61,14 @@
     const c = P.view && P.view.compare;
     bar.hidden = !c;
     if (!c) { bar.innerHTML = ''; return; }
+    if (c.first) {     // a lab or a comparison of two steps: where the two first diverge, and why
+      bar.innerHTML = `<span class="mg-phase mg-phase-compare">${esc(c.labels[1])}</span> ` +
+        c.first.notes.map((t, i) => i === 1 ? `<b class="first">${esc(t)}</b>` : esc(t)).join(' · ') +
+        ` <button id="gofirst">show the first diverging node</button> <button id="leavecmp">leave</button>`;
+      $('#gofirst').addEventListener('click', () => P.navigate(P.view.links.first));
+      $('#leavecmp').addEventListener('click', () => P.navigate(P.view.links.leave_compare));
+      return;
+    }
     // which two models, in the bar itself: before is the page's model, after says how it was made
     bar.innerHTML = `<span class="mg-phase mg-phase-compare">before / after</span> ` +
       `<span id="cmpbefore">before: <b>${esc(c.models[0])}</b>, loss ${F.fixed(c.loss_before, 6)}</span> → ` +
