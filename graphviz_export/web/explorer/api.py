@@ -20,10 +20,14 @@ implementation) and kept in an LRU keyed by (recording, view state), so a view
 seen before costs a dictionary look-up.
 """
 
+import json
 import re
+import sys
 import threading
 import time
+import traceback
 from collections import OrderedDict
+from typing import NamedTuple
 from urllib.parse import parse_qs
 
 import graphviz_export.render as _render
@@ -46,8 +50,10 @@ from .clicks import node_details, view_nodes
 from .crumbs import crumbs
 from .links import node_links, view_links
 
+JSON_TYPE = 'application/json; charset=utf-8'
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
+ENDPOINTS = ('view', 'info', 'node', 'search', 'suggest', 'frames', 'update', 'export')  # Api.answer's names
 MAX_UPDATE_ROWS = 400   # parameter rows of one update page (limit=; the count covers all)
 
 
@@ -60,6 +66,19 @@ class ApiError(Exception):
 
 def _bad(e):
     return ApiError(400, str(e))
+
+
+class Answer(NamedTuple):
+    """An endpoint's answer as bytes, whichever door asked (the HTTP server, the notebook widget)."""
+    status: int
+    body: bytes
+    type: str
+    headers: dict
+
+
+def json_answer(status, obj, headers=None):
+    return Answer(status, json.dumps(obj, ensure_ascii=False, allow_nan=False).encode('utf-8'), JSON_TYPE,
+                  headers or {})
 
 
 class Api:
@@ -181,7 +200,28 @@ class Api:
             return "choose level vector or block, or raise the node budget in Settings"
         return "choose level block, a single position, or raise the node budget in Settings"
 
-    # -- what each visible node does when clicked ----------------------------------------------
+    # -- one request, by endpoint name: what every door calls ---------------------------------------
+    def answer(self, endpoint, query):
+        """The Answer of /api/<endpoint>?<query>: 200 with the endpoint's JSON (an export: its bytes),
+        an ApiError's status with its one line of JSON, 404 for an unknown endpoint, 500 with one line
+        for anything unexpected (the traceback goes to stderr)."""
+        try:
+            if endpoint == 'export':
+                data, ctype, name = self.export(query)
+                return Answer(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
+            if endpoint not in ENDPOINTS:
+                return json_answer(404, {'error': f"no API endpoint {('/api/' + endpoint)[:100]!r}; endpoints: "
+                                                  f"{', '.join('/api/' + e for e in ENDPOINTS)}"})
+            got = getattr(self, endpoint)(query)
+            # a view says whether the LRU answered (the benchmark reads it to prove a cached sample)
+            extra = {'X-View-Cache': 'hit' if got['cached'] else 'miss'} if endpoint == 'view' else None
+            return json_answer(200, got, extra)
+        except ApiError as e:
+            return json_answer(e.status, e.body)
+        except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
+            traceback.print_exc(file=sys.stderr)
+            return json_answer(500, {'error': ' '.join(f"internal error: {type(e).__name__}: {e}".split())})
+
     # -- endpoints -------------------------------------------------------------------------------
     def info(self, query):
         state, _ = self._parse(query)

@@ -74,10 +74,18 @@ def _json_script(obj):
 def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0):
     """The whole tour as one HTML string."""
     traces = stop_traces(tour, get_trace)
-    sections, data = [], []
-    for k, stop in enumerate(tour.stops):
+    stops = []
+    for stop in tour.stops:
         trace = traces[stop.doc or tour.doc]
-        view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=timeout)
+        stops.append((stop, trace, *build_stop(trace, stop, renderer=renderer, timeout=timeout)))
+    return tour_html(tour.title, stops)
+
+
+def tour_html(title, stops):
+    """The page of stops already built: (stop, trace, view, svg, frames or None, update or None) each
+    (build_stop's, or a view drawn elsewhere: the notebook's static explorer plays its view's frames)."""
+    sections, data = [], []
+    for k, (stop, trace, view, svg, fr, upd) in enumerate(stops):
         sections.append(f'<section class="stop" id="stop-{k}" hidden>{_inline_svg(svg)}</section>')
         count = len(fr['frames']) if fr else 0
         first, last = stop.frames if stop.frames else (0, count)
@@ -85,15 +93,15 @@ def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0):
         data.append({'caption': stop.caption, 'title': stop.title or view.selection.title,
                      'frames': fr, 'range': [first, last],
                      'update': update_table(trace, upd) if stop.update else None})
-    page = {'title': tour.title, 'stops': data}
+    page = {'title': title, 'stops': data}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(tour.title)}</title>
+<title>{html.escape(title)}</title>
 <style>{_static('stepper.css')}
 {_static('tour.css')}</style>
 </head><body>
-<header><h1>{html.escape(tour.title)}</h1>
+<header><h1>{html.escape(title)}</h1>
 <div id="where"></div><p id="caption"></p></header>
 <main><div id="stage">{''.join(sections)}</div>
 <aside><div id="panel"></div><div id="update"></div></aside></main>

@@ -181,6 +181,8 @@
   }
   const canvas = $('#canvas');
   canvas.addEventListener('wheel', (e) => {
+    // in a notebook cell the wheel scrolls the notebook until the explorer is clicked (has focus)
+    if (window.MicrogptTransport.hosted && !document.hasFocus()) return;
     e.preventDefault();
     zoom(Math.exp(e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), e.clientX, e.clientY);
   }, {passive: false});

@@ -22,7 +22,9 @@
  *   window.explorer.on('view', fn)   fn(detail) after each new view is drawn;
  *                                    detail = {svg, state, view}; also a DOM event 'explorer:view'
  *   window.explorer.query(state) the URL query of a state (for your own API calls), e.g.
- *                                fetch('/api/frames?' + explorer.query(explorer.state) + '&mode=backward')
+ *                                explorer.request('frames', explorer.query(explorer.state) + '&mode=backward')
+ *   window.explorer.request(endpoint, query, init)   the page's one way to ask (transport.js: HTTP
+ *                                or a notebook's kernel): a Promise of a Response
  *                                gives graphviz_export.frames of the drawn view; the SVG's node and edge
  *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: draw/ids.py).
  *   window.explorer.setUrlState(p)  merge p into the state and the URL (replaceState) WITHOUT drawing:
@@ -34,6 +36,7 @@
 (function () {
   'use strict';
   const $ = (s) => document.querySelector(s);
+  const T = window.MicrogptTransport;     // requests and the address: HTTP, or a host's (transport.js)
   const LIST = ['expand'];
   const events = new EventTarget();
   const cache = new Map();           // query -> /api/view answer (the last 24)
@@ -81,14 +84,14 @@
     for (const [k, v] of Object.entries(partial)) {
       if (v === null || v === undefined) delete P.state[k]; else P.state[k] = String(v);
     }
-    history.replaceState(null, '', '?' + query(P.state));
+    T.address.replace(query(P.state));
     if ('ov' in partial) P.applyOverlay();
     if ('side' in partial) P.applySide();
   }
   function navigate(q, opts) {
     opts = opts || {};
-    if (opts.replace || q === location.search.slice(1)) history.replaceState(null, '', '?' + q);
-    else history.pushState(null, '', '?' + q);
+    if (opts.replace || q === T.address.read()) T.address.replace(q);
+    else T.address.push(q);
     return load(q);
   }
   // a link that takes typed text: the server's URL with the text in the fields it names
@@ -111,7 +114,7 @@
     try {
       let v = cache.get(cacheKey(q));
       if (!v) {
-        const r = await fetch('/api/view?' + q, {signal: mine.signal});
+        const r = await T.request('view', q, {signal: mine.signal});
         v = await r.json();
         if (!r.ok) throw Object.assign(new Error(v.error || r.statusText), {status: r.status, body: v});
         cache.set(cacheKey(q), v);
@@ -128,7 +131,7 @@
       await partsIn;
       P.reveal = null;
       showMsg(e.message);
-      if (lastGood !== q) history.replaceState(null, '', '?' + lastGood);   // keep URL = what is drawn
+      if (lastGood !== q) T.address.replace(lastGood);   // keep URL = what is drawn
       P.state = parseQuery(lastGood);
       P.syncControls();
     } finally {
@@ -137,7 +140,7 @@
     }
   }
   async function loadInfo(q) {
-    const r = await fetch('/api/info?' + q);
+    const r = await T.request('info', q);
     const body = await r.json();
     if (!r.ok) throw new Error(body.error);
     P.info = body;
@@ -153,7 +156,7 @@
     P.view = v;
     lastGood = v.url;                  // the server's URL of it: after a refused view, the URL goes back to this
     P.state = parseQuery(v.url);
-    if (v.url !== q) history.replaceState(null, '', '?' + v.url);
+    if (v.url !== q) T.address.replace(v.url);
     // the bars around the canvas first: their height decides the canvas size the camera is set for
     P.drawCrumbs();
     P.drawCompare();
@@ -270,8 +273,8 @@
   }
   function hideMsg() { $('#msg').hidden = true; }
 
-  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg});
-  window.addEventListener('popstate', () => load(location.search.slice(1)));
+  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg, request: T.request});
+  T.address.onChange(() => load(T.address.read()));     // back/forward, or the host showing another view
 
   window.explorer = {
     get svg() { return P.svg; },
@@ -280,6 +283,7 @@
     setState,
     setUrlState,
     query,
+    request: T.request,
     get info() { return P.info; },
     on(type, fn) { events.addEventListener(type, (e) => fn(e.detail)); },
     fit: (...a) => P.fit(...a),
@@ -287,6 +291,6 @@
     fitBlock: (...a) => P.fitBlock(...a),
     page: P,
   };
-  // the first view is asked for now, while the parts after this file load and add themselves to P
-  load(location.search.slice(1));
+  // the first view is asked for now (a host says which first), while the parts after this file load
+  T.address.start().then(load);
 })();
