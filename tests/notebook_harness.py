@@ -1,6 +1,6 @@
 """The notebook widget's front end in a browser with no Jupyter: this harness plays the kernel.
 
-It loads the widget's own ES module (ExplorerWidget._esm) and CSS into a page, as anywidget does
+It loads the widget's own ES module (its `_esm`: static/widget.js) and CSS into a page, as anywidget does
 (a Blob URL, imported), and calls its render({model, el, experimental}) with
 - a model holding the widget's synced traits (_page, state, height); save_changes() sends the
   page's `state` back to the Python widget (as the comm would), fromKernel() plays a trait the
@@ -47,7 +47,7 @@ window.harness.cleanup = mod.default.render({model, el: document.getElementById(
 
 
 def harness_page(widget, width=1000):
-    """The harness page's HTML for a Python ExplorerWidget."""
+    """The harness page's HTML for a Python explorer widget (explorer_widget's)."""
     traits = {'_page': widget._page, 'state': widget.state, 'height': widget.height}
     js = lambda v: json.dumps(v).replace('</', '<\\/')      # noqa: E731 -- inside <script>: no '</' ends it
     return (PAGE.replace('__CSS__', widget._css).replace('__WIDTH__', str(width))

@@ -22,6 +22,7 @@ anywidget = pytest.importorskip('anywidget')
 
 from graphviz_export import explorer_widget, load_ipython_extension  # noqa: E402
 from graphviz_export.web.notebook import NotebookExtraMissing, static_explorer  # noqa: E402
+from graphviz_export.web.notebook.widget import widget_class  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +146,7 @@ def test_a_comparison_has_its_picture_and_no_stepper(tmp_path):
 
 def test_without_the_extra_the_widget_says_in_one_line_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'anywidget', None)                   # import anywidget -> ImportError
-    monkeypatch.delitem(sys.modules, 'graphviz_export.web.notebook.widget', raising=False)
+    widget_class.cache_clear()                                             # as if never made in this process
     with pytest.raises(NotebookExtraMissing) as e:
         explorer_widget(doc='emma')
     assert "pip install 'microgpt-graph[notebook]'" in str(e.value)
@@ -153,6 +154,8 @@ def test_without_the_extra_the_widget_says_in_one_line_what_to_install(monkeypat
     # the static copy needs nothing more
     data = static_explorer(doc='emma')._repr_mimebundle_()
     assert data['image/svg+xml'].startswith('<svg') and 'x-microgpt-tour' in data['text/html']
+    monkeypatch.undo()
+    widget_class.cache_clear()
 
 
 def test_the_core_install_does_not_grow_and_the_test_extra_brings_the_notebook_one():

@@ -23,6 +23,7 @@ from microgpt.recording import DEFAULT_DOC, SEED
 from ..explorer.api import Api
 from ..explorer.recordings import Recordings
 from .snapshot import snapshot
+from .widget import HEIGHT, widget_class
 
 INSTALL = "pip install 'microgpt-graph[notebook]'"
 
@@ -44,7 +45,7 @@ def explorer(trace=None, *, doc=None, checkpoint=None, seed=SEED, data=None, ren
     return Api(recordings, renderer=renderer)
 
 
-def explorer_widget(trace=None, *, doc=None, checkpoint=None, seed=SEED, data=None, state='', height=700,
+def explorer_widget(trace=None, *, doc=None, checkpoint=None, seed=SEED, data=None, state='', height=HEIGHT,
                     renderer='auto', **view):
     """The explorer in this cell, as a widget (display it, or leave it as the cell's last line).
 
@@ -54,10 +55,10 @@ def explorer_widget(trace=None, *, doc=None, checkpoint=None, seed=SEED, data=No
     render's view options (token=3, level='vector', ...; w.show's). height: px of the cell's
     explorer (drag its corner to change it)."""
     try:
-        from .widget import ExplorerWidget  # the optional extra: anywidget
+        widget = widget_class()
     except ImportError as e:
         raise NotebookExtraMissing(f"the explorer widget needs anywidget ({e.name or e}): {INSTALL}") from None
-    w = ExplorerWidget(explorer(trace, doc=doc, checkpoint=checkpoint, seed=seed, data=data, renderer=renderer),
+    w = widget(explorer(trace, doc=doc, checkpoint=checkpoint, seed=seed, data=data, renderer=renderer),
                        state=state, height=height)
     return w.show(**view) if view else w
 

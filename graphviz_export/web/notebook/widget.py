@@ -1,6 +1,10 @@
 """The explorer as a notebook widget (anywidget): the explorer's page in the cell, its requests
-answered by the kernel through the widget's comm. Imported only when the `notebook` extra is
-installed (graphviz_export.web.notebook.explorer_widget says what to install otherwise).
+answered by the kernel through the widget's comm.
+
+anywidget is the `notebook` extra, not a dependency: `widget_class()` imports it when the first
+widget is made (ImportError without it: explorer_widget turns that into the one line saying what
+to install), so `import graphviz_export` never loads it, nor ipywidgets and IPython behind it.
+The widget is `Explorer` (everything it does, plain Python) on anywidget's AnyWidget.
 
 No port, no proxy, no token: the page's requests (static/transport.js, hosted) reach the kernel
 as anywidget command messages on the widget's comm, and `_request` answers them with Api.answer,
@@ -11,12 +15,9 @@ any code in this kernel, can send on it. So the widget's page may open any check
 kernel's user can read, as a code cell could.
 """
 
+import functools
 from pathlib import Path
 from urllib.parse import parse_qs
-
-import anywidget
-import traitlets
-from anywidget.experimental import command
 
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
@@ -30,26 +31,37 @@ from ..explorer.state import KIND
 from .snapshot import snapshot
 
 HERE = Path(__file__).parent / 'static'
+HEIGHT = 700        # px of the explorer in its cell (the user can drag its corner)
 
 
-class ExplorerWidget(anywidget.AnyWidget):
+@functools.cache
+def widget_class():
+    """ExplorerWidget: Explorer on anywidget.AnyWidget, with its synced traits and its command
+    (made once; ImportError without the `notebook` extra)."""
+    import anywidget
+    import traitlets
+    from anywidget.experimental import command
+    return type('ExplorerWidget', (Explorer, anywidget.AnyWidget), {
+        '__module__': __name__, '__doc__': Explorer.__doc__,
+        '_esm': HERE / 'widget.js', '_css': HERE / 'widget.css',
+        '_page': traitlets.Unicode('').tag(sync=True),      # the page, inline (the srcdoc of its frame)
+        'state': traitlets.Unicode('').tag(sync=True),
+        'height': traitlets.Int(HEIGHT).tag(sync=True),
+        '_request': command(Explorer._request),
+    })
+
+
+class Explorer:
     """The explorer in a cell. `state` is the view's state as the explorer's URL query (the page
     writes it as you click; w.show and w.select write it from Python); `selected` the node id
     clicked last (the side panel's), or None."""
 
-    _esm = HERE / 'widget.js'
-    _css = HERE / 'widget.css'
-    _page = traitlets.Unicode('').tag(sync=True)
-    state = traitlets.Unicode('').tag(sync=True)
-    height = traitlets.Int(700).tag(sync=True)     # px; the user can drag its corner
-
-    def __init__(self, api, *, state='', height=700):
+    def __init__(self, api, *, state='', height=HEIGHT):
         self._api = api
         first = self._checked(state)
         super().__init__(_page=inline_page(), state=first, height=height)
 
-    # -- the page's requests ------------------------------------------------------------------------
-    @command
+    # -- the page's requests (an anywidget command: widget_class) --------------------------------------
     def _request(self, msg, buffers):
         """One request of the page: {'endpoint', 'query'} -> ({'status', 'type', 'headers'}, [body])."""
         endpoint, query = (msg.get(k) if isinstance(msg, dict) else None for k in ('endpoint', 'query'))
@@ -128,7 +140,7 @@ class ExplorerWidget(anywidget.AnyWidget):
         return data, metadata
 
     def __repr__(self):
-        return f"<ExplorerWidget {self.state or '(the first view)'!r}>"
+        return f"<{type(self).__name__} {self.state or '(the first view)'!r}>"
 
 
 # show()'s view options: render's names, and the page's names for the same (state.SPEC_NAME)
