@@ -42,6 +42,7 @@ const experimental = {
 };
 const url = URL.createObjectURL(new Blob([__ESM__], {type: 'text/javascript'}));
 const mod = await import(url);
+window.harness.t0 = performance.timeOrigin + performance.now();      // the cell's output arrives: render
 window.harness.cleanup = mod.default.render({model, el: document.getElementById('cell'), experimental});
 </script></body></html>"""
 

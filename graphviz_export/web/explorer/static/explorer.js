@@ -8,6 +8,10 @@
  * shared links reproduce the view. It never decides where a link goes: it navigates to the URL the
  * server gave, or puts the text the user typed into the field a link names (P.typed).
  *
+ * Where its requests and its address go is transport.js's (window.MicrogptTransport: the HTTP server and
+ * the URL, or a host such as the notebook widget, which asks its kernel and keeps the address itself);
+ * this page asks through P.request and writes the address through T.address, nowhere else.
+ *
  * The page's parts are plain scripts loaded in order by index.html, sharing one object,
  * window.explorer.page (P below): this core, camera.js (pan, zoom, fit, minimap), panel.js (the
  * side panel and the crumbs), controls.js (tabs, chips, view controls, recording, export), input.js
