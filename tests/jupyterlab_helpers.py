@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 TOKEN = 'microgpt-graph-test'
+KERNEL = 'Python 3 (ipykernel)'   # the display name of this Python's kernel spec
 
 
 def notebook_file(path, cells):
@@ -66,9 +67,20 @@ def running_jupyterlab(root):
 
 
 def open_notebook(page, base, name):
-    """Open notebook `name` in JupyterLab and wait for its kernel to be idle."""
+    """Open notebook `name` in JupyterLab and wait for its Python kernel to be idle. A page that opens
+    the notebook before it has fetched the kernel specs (a loaded machine) asks "Select Kernel" with
+    "No Kernel" as the default: then Python 3 is chosen, as a user would."""
     page.goto(f'{base}/lab/tree/{name}?token={TOKEN}')
     page.wait_for_selector('.jp-Notebook .jp-Cell .cm-content', timeout=60000)
+    ready = page.locator('.jp-Toolbar-kernelName', has_text=KERNEL)
+    end = time.monotonic() + 90
+    while not ready.count():
+        dialog = page.locator('.jp-Dialog', has_text='Select Kernel')
+        if dialog.count():
+            dialog.locator('select').select_option(label=KERNEL)
+            dialog.locator('button.jp-mod-accept').click()
+        assert time.monotonic() < end, 'the notebook got no Python kernel within 90 s'
+        time.sleep(0.3)
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60000)
 
 
@@ -82,6 +94,9 @@ def run_cell(page, k):
     that has just said idle may still drop the first request: the key is pressed again then."""
     cell = page.locator('.jp-Notebook .jp-Cell').nth(k)
     for _ in range(5):
+        dialog = page.locator('.jp-Dialog')
+        if dialog.count():
+            raise AssertionError('JupyterLab shows a dialog: ' + ' | '.join(dialog.first.inner_text().split('\n')))
         cell.locator('.cm-content').click()
         page.keyboard.press('Shift+Enter')
         try:
