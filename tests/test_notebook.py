@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip('nbformat')
-nbclient = pytest.importorskip('nbclient')
-pytest.importorskip('anywidget')
+from tests import needs
+
+nbformat = needs.module('nbformat', "pip install -e '.[test]'")
+nbclient = needs.module('nbclient', "pip install -e '.[test]'")
+needs.module('anywidget', "pip install -e '.[test]'")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / 'examples' / 'explore.ipynb'
@@ -49,7 +51,7 @@ def stdout(nb):
 
 @pytest.fixture(scope='module', params=[
     'without',
-    pytest.param('with', marks=pytest.mark.skipif(shutil.which('dot') is None, reason='no system `dot`')),
+    pytest.param('with', marks=needs.unless(shutil.which('dot'), 'no system `dot`')),
 ])
 def executed(request, tmp_path_factory):
     """The notebook run in a kernel, with the system `dot` and without it (the WebAssembly Graphviz draws)."""
@@ -100,7 +102,7 @@ def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(exec
     assert f'drawn by {drawer}' in views[0]['text/html']
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason='needs chromium')
+@needs.unless(os.path.exists(CHROMIUM), 'needs chromium')
 def test_the_exported_notebook_plays_its_backprop_frames_offline(executed, tmp_path):
     """Saved as JupyterLab saves it (no widget state) and exported with nbconvert, the explorer's output
     is its static copy: opened from disk with no network, its stepper steps through the frames."""

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip('anywidget')
+from tests import needs
+
+needs.module('anywidget', "pip install -e '.[test]'")
 
 from graphviz_export import explorer_widget  # noqa: E402
 from tests.notebook_harness import open_widget, push, synced  # noqa: E402

@@ -7,14 +7,16 @@ import os
 
 import pytest
 
-pytest.importorskip('jupyterlab')
-pytest.importorskip('anywidget')
-playwright = pytest.importorskip('playwright.sync_api')
+from tests import needs
+
+needs.module('jupyterlab', "pip install -e '.[test]'")
+needs.module('anywidget', "pip install -e '.[test]'")
+playwright = needs.module('playwright.sync_api', "pip install -e '.[test]'")
 
 from tests.jupyterlab_helpers import notebook_file, open_notebook, run_cell, running_jupyterlab  # noqa: E402
 
 CHROMIUM = '/usr/bin/chromium'
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason='needs chromium')
+pytestmark = needs.unless(os.path.exists(CHROMIUM), 'needs chromium')
 
 
 @pytest.fixture(scope='module')

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from microgpt.errors import InputError
+from tests import needs
 from tests.explorer_helpers import get, running_server
 
-anywidget = pytest.importorskip('anywidget')
+anywidget = needs.module('anywidget', "pip install -e '.[test]'")
 
 from graphviz_export import explorer_widget, load_ipython_extension  # noqa: E402
 from graphviz_export.web.notebook import NotebookExtraMissing, static_explorer  # noqa: E402
