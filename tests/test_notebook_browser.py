@@ -115,6 +115,15 @@ def test_the_widget_expands_a_block_selects_a_node_and_its_panel_reads_the_trace
     assert page.errors == []
 
 
+def test_in_a_narrow_cell_the_graph_keeps_most_of_the_width_beside_the_panel(page):
+    # JupyterLab at 1024x768 with its file browser open gives a cell 592 px wide
+    frame = open_widget(page, explorer_widget(doc='emma', seed=42), width=592)
+    graph, side = frame.locator('#graph').bounding_box(), frame.locator('#side').bounding_box()
+    assert side['width'] >= 200 and graph['width'] >= 0.55 * 592, (graph, side)
+    assert graph['x'] + graph['width'] <= side['x']                      # side by side, not overlapping
+    shot(page, 'notebook-widget-narrow')
+
+
 def test_python_drives_the_widget_and_its_keys_and_wheel_stay_in_the_cell(page, trace):
     w = explorer_widget(doc='emma', seed=42, token=2)
     frame = open_widget(page, w)
