@@ -115,9 +115,13 @@ def test_the_widget_expands_a_block_selects_a_node_and_its_panel_reads_the_trace
     assert page.errors == []
 
 
-def test_in_a_narrow_cell_the_graph_keeps_most_of_the_width_beside_the_panel(page):
+def test_at_1024x768_the_explorer_fits_the_window_and_its_graph_most_of_a_narrow_cell(page):
     # JupyterLab at 1024x768 with its file browser open gives a cell 592 px wide
-    frame = open_widget(page, explorer_widget(doc='emma', seed=42), width=592)
+    page.set_viewport_size({'width': 1024, 'height': 768})
+    w = explorer_widget(doc='emma', seed=42)
+    frame = open_widget(page, w, width=592)
+    box = page.locator('#cell .microgpt-explorer').bounding_box()
+    assert w.height == 700 and abs(box['height'] - 0.8 * 768) < 1        # no taller than 80% of the window
     graph, side = frame.locator('#graph').bounding_box(), frame.locator('#side').bounding_box()
     assert side['width'] >= 200 and graph['width'] >= 0.55 * 592, (graph, side)
     assert graph['x'] + graph['width'] <= side['x']                      # side by side, not overlapping

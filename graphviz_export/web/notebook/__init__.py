@@ -53,7 +53,7 @@ def explorer_widget(trace=None, *, doc=None, checkpoint=None, seed=SEED, data=No
     (as `explore`: the page can then switch documents and compare). data: the names file
     (compare after N training steps). The first view: `state` (the explorer's URL query) or
     render's view options (token=3, level='vector', ...; w.show's). height: px of the cell's
-    explorer (drag its corner to change it)."""
+    explorer, at most 80% of the window (drag its corner to change it)."""
     try:
         widget = widget_class()
     except ImportError as e:

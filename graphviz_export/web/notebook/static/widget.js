@@ -18,7 +18,9 @@ const SLOW = 4000;            // ms after which the cell says it is waiting for 
 function render({model, el, experimental}) {
   const box = document.createElement('div');
   box.className = 'microgpt-explorer';
-  box.style.height = `${model.get('height')}px`;
+  // at most 80% of the window: on a 1024x768 projector 700 px would not fit beside JupyterLab's bars
+  const fit = () => { box.style.height = `min(${model.get('height')}px, 80vh)`; };
+  fit();
   const frame = document.createElement('iframe');
   frame.title = 'microgpt-graph explorer';
   frame.setAttribute('sandbox', 'allow-scripts allow-downloads allow-popups');
@@ -74,16 +76,15 @@ function render({model, el, experimental}) {
     const q = model.get('state');
     if (q !== shown) post({mg: 'go', query: q});
   }
-  function onHeight() { box.style.height = `${model.get('height')}px`; }
   window.addEventListener('message', onMessage);
   model.on('change:state', onState);
-  model.on('change:height', onHeight);
+  model.on('change:height', fit);
   frame.srcdoc = model.get('_page');
   el.append(box);
   return () => {
     window.removeEventListener('message', onMessage);
     model.off('change:state', onState);
-    model.off('change:height', onHeight);
+    model.off('change:height', fit);
     clearTimeout(slow);
   };
 }
