@@ -125,6 +125,8 @@ def test_at_1024x768_the_explorer_fits_the_window_and_its_graph_most_of_a_narrow
     graph, side = frame.locator('#graph').bounding_box(), frame.locator('#side').bounding_box()
     assert side['width'] >= 200 and graph['width'] >= 0.55 * 592, (graph, side)
     assert graph['x'] + graph['width'] <= side['x']                      # side by side, not overlapping
+    mini, canvas = frame.locator('#minimap'), frame.locator('#canvas').bounding_box()
+    assert mini.is_visible() and mini.bounding_box()['width'] <= 0.3 * canvas['width'] + 1   # covers little of it
     shot(page, 'notebook-widget-narrow')
 
 

@@ -208,11 +208,12 @@
   // -- the minimap: the whole drawing, small, with the part on screen as a rectangle ------------
   // Drawn on a <canvas> from the SVG already on the page (clusters as outlines, nodes as their fill
   // colour): no second parse of the SVG text, and after the view's first paint (an idle moment).
-  const MINI = {w: 220, h: 150};
+  const MINI = {w: 220, h: 150, share: 0.3};   // px at most, and at most 30% of the canvas (a narrow cell)
   let miniJob = null;
   function drawMinimap() {
     const box = $('#minimap');
-    const k = Math.min(MINI.w / vb0.w, MINI.h / vb0.h);
+    const c = $('#canvas');
+    const k = Math.min(Math.min(MINI.w, MINI.share * c.clientWidth) / vb0.w, Math.min(MINI.h, MINI.share * c.clientHeight) / vb0.h);
     const W = Math.max(8, Math.round(vb0.w * k)), H = Math.max(8, Math.round(vb0.h * k));
     box.style.width = `${W}px`;
     box.style.height = `${H}px`;
