@@ -7,12 +7,17 @@
 The steps are modules of their own: select (which nodes), fold (summary nodes,
 to a budget), draw (the Digraph), render (DOT -> bytes). What a view may ask for
 (its fields, defaults and limits) is spec.py, once: build_view(trace, **spec.kwargs()).
+
+In a notebook: explorer_widget(trace) shows the explorer in the cell (web/notebook; the
+`notebook` extra), and `%load_ext graphviz_export` shows a Trace that way.
 """
 
 from .options import output_format
 from .spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, ViewOptionError, ViewSpec, view_spec
 from .steps.failure import failure_view
 from .view import View, ViewLayoutTimeout, build_view, file_name, render_view
+from .web.notebook import explorer_widget, load_ipython_extension, static_explorer
 
 __all__ = ['build_view', 'render_view', 'failure_view', 'file_name', 'output_format', 'View', 'ViewLayoutTimeout',
-           'ViewSpec', 'view_spec', 'ViewOptionError', 'LEVELS', 'DEFAULT_BUDGET', 'DEFAULT_EDGE_BUDGET']
+           'ViewSpec', 'view_spec', 'ViewOptionError', 'LEVELS', 'DEFAULT_BUDGET', 'DEFAULT_EDGE_BUDGET',
+           'explorer_widget', 'static_explorer', 'load_ipython_extension']

@@ -1,7 +1,9 @@
-"""examples/explore.ipynb runs top to bottom in a real Jupyter kernel, and every
-View in it displays as an SVG picture with a short text repr: with the system
-`dot` and without it (then the WebAssembly Graphviz draws it)."""
+"""examples/explore.ipynb, the learner's notebook, runs top to bottom in a real Jupyter kernel
+(nbclient): the explorer widget is created in its cell with the expected state (in the notebook's
+saved widget state, as a front end would load it), the selection is read back and computed with,
+and the notebook's outputs carry a static copy that an exported HTML file plays offline."""
 
+import html
 import json
 import os
 import shutil
@@ -10,17 +12,24 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip('nbformat')
-nbclient = pytest.importorskip('nbclient')
+from tests import needs
+
+nbformat = needs.module('nbformat', "pip install -e '.[test]'")
+nbclient = needs.module('nbclient', "pip install -e '.[test]'")
+needs.module('anywidget', "pip install -e '.[test]'")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / 'examples' / 'explore.ipynb'
+WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
+WIDGET_STATE = 'application/vnd.jupyter.widget-state+json'
+CHROMIUM = '/usr/bin/chromium'
 
 
 def test_the_committed_notebook_has_no_outputs():
     nb = json.loads(NOTEBOOK.read_text())
     code = [c for c in nb['cells'] if c['cell_type'] == 'code']
     assert code and all(c['outputs'] == [] and c['execution_count'] is None for c in code)
+    assert 'widgets' not in nb['metadata']
 
 
 def execute(tmp_path, path_env):
@@ -32,47 +41,112 @@ def execute(tmp_path, path_env):
     return nb
 
 
-def displays(nb):
-    """(text/plain, svg) of every rich display, in order."""
-    out = []
-    for cell in nb.cells:
-        for o in cell.get('outputs', []):
-            if o['output_type'] in ('execute_result', 'display_data') and 'image/svg+xml' in o['data']:
-                out.append((o['data']['text/plain'], o['data']['image/svg+xml']))
-    return out
+def outputs(nb, kind=None):
+    return [o for c in nb.cells for o in c.get('outputs', []) if kind is None or o['output_type'] == kind]
 
 
 def stdout(nb):
-    return ''.join(o.get('text', '') for c in nb.cells for o in c.get('outputs', []) if o['output_type'] == 'stream')
+    return ''.join(o.get('text', '') for o in outputs(nb, 'stream'))
 
 
-@pytest.mark.parametrize('graphviz', [
+@pytest.fixture(scope='module', params=[
     'without',
-    pytest.param('with', marks=pytest.mark.skipif(shutil.which('dot') is None, reason='no system `dot`')),
+    pytest.param('with', marks=needs.unless(shutil.which('dot'), 'no system `dot`')),
 ])
-def test_the_notebook_runs_and_views_display_as_svg(tmp_path, graphviz):
-    if graphviz == 'without':
-        bare = tmp_path / 'bin'  # a PATH with python's folder only: no `dot`
+def executed(request, tmp_path_factory):
+    """The notebook run in a kernel, with the system `dot` and without it (the WebAssembly Graphviz draws)."""
+    tmp = tmp_path_factory.mktemp(f'nb-{request.param}')
+    if request.param == 'without':
+        bare = tmp / 'bin'  # a PATH with python's folder only: no `dot`
         bare.mkdir()
         path_env = f"{bare}{os.pathsep}{Path(sys.executable).parent}"
     else:
         path_env = os.environ['PATH']
-    nb = execute(tmp_path, path_env)
-    errors = [o for c in nb.cells for o in c.get('outputs', []) if o['output_type'] == 'error']
-    assert errors == []
+    return request.param, execute(tmp, path_env)
+
+
+def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(executed):
+    graphviz, nb = executed
+    assert outputs(nb, 'error') == []
     text = stdout(nb)
-    expected = "['wasm']" if graphviz == 'without' else "['native', 'wasm']"
-    assert f"43895 nodes, loss 3.225185; renderers here: {expected}" in text
-    total, grad = text.split('sum of contributions ')[1].split('\n')[0].split(' = grad ')
-    assert float(total) == pytest.approx(float(grad), rel=1e-12, abs=1e-15)
-    shown = displays(nb)
-    assert len(shown) == 3  # the token view, the parameter cell, the loss's neighbourhood
-    for plain, svg in shown:
-        assert plain.startswith('<View ') and len(plain) < 200
-        assert svg.lstrip().startswith(('<?xml', '<!--', '<svg')) and '</svg>' in svg
-    assert "<View \"token 2 of 'emma'" in shown[0][0] and 'level block' in shown[0][0]
-    assert 'layer0.attn_wq[3][5]' in shown[1][1]
-    html = [o['data']['text/html'] for c in nb.cells for o in c.get('outputs', [])
-            if o['output_type'] == 'execute_result' and 'text/html' in o['data']]
+    assert "43895 nodes, loss 3.225185" in text
+    # the selection read back (selected from Python: no one clicks here) and computed with
+    lines = text.splitlines()
+    assert lines[1].startswith('q[2]@pos2: data ')
+    uses, sums = lines[2].split(' uses, sum of contributions ')
+    total, grad = sums.split(' = grad ')
+    assert int(uses) == 3 and float(total) == pytest.approx(float(grad), rel=1e-12, abs=1e-15)
+    widgets = [o for o in outputs(nb) if WIDGET_VIEW in o.get('data', {})]
+    assert len(widgets) == 1
+    data = widgets[0]['data']
+    assert data['text/plain'] == "<ExplorerWidget 'token=2'>"            # the first view asked for
+    # the widget's model, as the notebook saved it for a front end: created with the page and the state
+    # that the cells left it in (the selection, then w.show(token=2, level='vector', frame=0))
+    saved = nb.metadata['widgets'][WIDGET_STATE]['state'][data[WIDGET_VIEW]['model_id']]
+    assert saved['model_name'] == 'AnyModel'
+    state = saved['state']
+    assert state['_anywidget_id'] == 'graphviz_export.web.notebook.widget.ExplorerWidget'
+    assert state['state'] == 'token=2&level=vector&frame=0'
+    assert state['height'] == 700 and '<script>' in state['_page'] and 'MicrogptTransport' in state['_page']
+    states = [o['data']['text/plain'] for o in outputs(nb, 'execute_result') if o['data']['text/plain'].startswith("'")]
+    assert states[0].startswith("'view=node&node=") and 'sel=' in states[0]     # q[2]@pos2: in its neighbourhood
+    assert states[1] == "'token=2&level=vector&frame=0'"
+    # the static copy beside the widget: the view's picture, as this kernel's renderer drew it
+    svg = data['image/svg+xml']
+    assert svg.startswith('<svg') and "token 2 of 'emma'" in html.unescape(svg)
+    assert svg in data['text/html'] and 'application/x-microgpt-tour' in data['text/html']
+    # the still picture of the last cell
+    views = [o['data'] for o in outputs(nb, 'execute_result') if o['data']['text/plain'].startswith('<View ')]
+    assert len(views) == 1 and 'layer0.attn_wq[3][5]' in views[0]['image/svg+xml']
     drawer = 'WebAssembly Graphviz' if graphviz == 'without' else 'native Graphviz (dot)'
-    assert len(html) == 3 and all(f'drawn by {drawer}' in h for h in html)
+    assert f'drawn by {drawer}' in views[0]['text/html']
+
+
+@needs.unless(os.path.exists(CHROMIUM), 'needs chromium')
+def test_the_exported_notebook_plays_its_backprop_frames_offline(executed, tmp_path):
+    """Saved as JupyterLab saves it (no widget state) and exported with nbconvert, the explorer's output
+    is its static copy: opened from disk with no network, its stepper steps through the frames."""
+    from nbconvert import HTMLExporter
+    from playwright.sync_api import sync_playwright
+    _, nb = executed
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.metadata.pop('widgets', None)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    page_file = tmp_path / 'explore.html'
+    page_file.write_text(body, encoding='utf-8')
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu'])
+        try:
+            pg = browser.new_page(viewport={'width': 1200, 'height': 900})
+            requests, errors = [], []
+            pg.on('request', lambda r: requests.append(r.url))
+            pg.on('pageerror', lambda e: errors.append(str(e)))
+            pg.route(lambda url: not url.startswith('file:'), lambda route: route.abort())   # offline
+            pg.goto(page_file.as_uri())
+            still = pg.locator('.microgpt-explorer-static .mg-still')
+            assert still.count() == 1
+            frame = pg.wait_for_selector('.microgpt-explorer-static iframe').content_frame()
+            frame.wait_for_function('window.tour && window.tour.player()')
+            assert still.is_hidden()                                          # the stepper took its place
+            loaded = list(requests)
+            count = frame.evaluate('tour.player().count')
+            assert count > 10 and frame.evaluate('tour.player().position()') == 0
+
+            def lit():
+                return frame.evaluate('[tour.player().position(), document.querySelectorAll("g.node.mg-done").length,'
+                                      ' [...document.querySelectorAll("g.node.mg-current")].map(g => g.id)]')
+            before = lit()
+            frame.locator('#next').click()
+            first = lit()
+            frame.locator('#stage').click()
+            pg.keyboard.press('ArrowRight')
+            second = lit()
+            assert (before[0], first[0], second[0]) == (0, 1, 2)
+            assert before[2] == [] and first[2] and second[2] and first[2] != second[2]   # another node lit
+            assert first[1] <= second[1]
+            # no request but the page itself and the nbconvert template's own CDN scripts (aborted);
+            # none at all from the stepper
+            assert [u for u in loaded if u != page_file.as_uri() and 'cdnjs.cloudflare.com' not in u] == []
+            assert requests == loaded and errors == []
+        finally:
+            browser.close()

@@ -38,7 +38,6 @@ import traceback
 import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
 from urllib.parse import urlsplit
 
 from microgpt.errors import InputError
@@ -52,11 +51,9 @@ from ...render import RenderError, renderer_for
 from ...render.wasm import interrupt as stop_layouts
 from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError
+from .assets import assets
 from .recordings import Recordings
 
-TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
-         '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png',
-         '.txt': 'text/plain; charset=utf-8'}
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEAD_TIMEOUT = 5.0      # s: a request's line and headers, from when the connection waits for them
@@ -65,28 +62,6 @@ WRITE_TIMEOUT = 30.0    # s: sending one answer
 MAX_BODY = 1 << 20      # bytes of a body read to discard it; a larger one is not read (413)
 MAX_QUERY = 4000        # characters of an API query string
 LINGER = 0.5            # s: reading what a client still sends after the server stopped writing
-
-
-# the step-through player, escape and number format are shared with the tours (graphviz_export/web/static):
-# served from there, not copied
-SHARED = {'graphviz_export.web': ('format.js', 'stepper.js', 'stepper.css', 'viewbox.js')}
-
-
-def _assets():
-    """{'/static/explorer.js': (bytes, type)}: every file of the asset folder and the SHARED
-    files of other packages, read once (a fixed list: no request path is ever joined)."""
-    folder = files(__package__) / 'static'
-    out = {}
-    for item in folder.iterdir():
-        name = item.name
-        ext = name[name.rfind('.'):] if '.' in name else ''
-        if item.is_file() and ext in TYPES:
-            out['/static/' + name] = (item.read_bytes(), TYPES[ext])
-    for package, names in SHARED.items():
-        for name in names:
-            out['/static/' + name] = ((files(package) / 'static' / name).read_bytes(), TYPES[name[name.rfind('.'):]])
-    out['/'] = out['/static/index.html']
-    return out
 
 
 class _Reads(io.RawIOBase):
@@ -312,38 +287,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, asset[0], asset[1])
 
     def _api(self, path, query):
-        api = self.server.api
-        if path == '/api/view':
-            v = api.view(query)
-            # whether the server's LRU answered (the benchmark reads it to prove a cached sample)
-            self._json(200, v, {'X-View-Cache': 'hit' if v['cached'] else 'miss'})
-        elif path == '/api/info':
-            self._json(200, api.info(query))
-        elif path == '/api/node':
-            self._json(200, api.node(query))
-        elif path == '/api/frames':
-            self._json(200, api.frames(query))
-        elif path == '/api/check':
-            self._json(200, api.check(query))
-        elif path == '/api/update':
-            self._json(200, api.update(query))
-        elif path == '/api/play':
-            self._json(200, api.play(query))
-        elif path == '/api/suggest':
-            self._json(200, api.suggest(query))
-        elif path == '/api/search':
-            self._json(200, api.search(query))
-        elif path == '/api/progress':
-            self._json(200, api.progress(query))
-        elif path == '/api/cancel':
-            self._json(200, api.cancel(query))
-        elif path == '/api/export':
-            data, ctype, name = api.export(query)
-            self._send(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
-        else:
-            self._error(404, f"no API endpoint {path[:100]!r}; endpoints: /api/view, /api/info, /api/node, "
-                             f"/api/search, /api/suggest, /api/frames, /api/update, /api/check, /api/play, "
-                             f"/api/export, /api/progress, /api/cancel")
+        """Api.answer (the notebook widget asks it too), sent as HTTP."""
+        status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
+        self._send(status, body, ctype, headers)
 
 
 class ExplorerServer(ThreadingHTTPServer):
@@ -357,7 +303,7 @@ class ExplorerServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.api = api
         self.verbose = verbose
-        self.assets = _assets()
+        self.assets = assets()
         self.token = new_token()
         self.checkpoints = checkpoints if checkpoints is not None else Checkpoints()
         host, port = self.server_address[:2]

@@ -45,10 +45,10 @@ import re
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlencode
 
+import graphviz_export.spec as spec
 from microgpt.errors import InputError
 from microgpt.recording import NUM_STEPS
 
-from ... import spec
 from ...spec import MAX_TEXT, SCOPE_GLOB, ViewOptionError, view_spec
 
 BLOCKS = ('embed', 'attn', 'mlp', 'lm_head', 'loss')   # the model's blocks, in the flow's order

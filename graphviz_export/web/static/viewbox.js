@@ -7,7 +7,7 @@
  *   cam.fitBox(box, maxScale); cam.zoomAt(factor, clientX, clientY); cam.pan(dxPx, dyPx);
  *   cam.follow(mustBox, wantBox, {minScale}); cam.reframe(); cam.scale(); cam.vb(); cam.whole();
  *   MicrogptCamera.boxOf(svg, elements)    the union of their boxes, in viewBox units
- *   MicrogptCamera.bindPointer(el, cam, {skip, dragged})   wheel zooms at the pointer, a drag pans
+ *   MicrogptCamera.bindPointer(el, cam, {skip, skipWheel})   wheel zooms at the pointer, a drag pans
  *
  * Following a frame (the step-through, the tour): the lit node (`must`) is always in view; its
  * lit edges' other ends and labels (`want`) too when they fit. The camera keeps the scale the
@@ -183,7 +183,7 @@
     var state = {dragged: false}, drag = null;
     el.addEventListener('wheel', function (e) {
       var cam = camera();
-      if (!cam) return;
+      if (!cam || (o.skipWheel && o.skipWheel(e))) return;     // skipWheel: the wheel is the host's
       e.preventDefault();
       cam.zoomAt(Math.exp(e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), e.clientX, e.clientY);
     }, {passive: false});

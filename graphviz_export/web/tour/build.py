@@ -114,29 +114,39 @@ def build_tour_html(tour, get_trace, *, renderer='auto', timeout=60.0, each_stop
     yielding its layout's timeout (the command line's --timeout per stop: microgpt_graph);
     `get_lab(trace, mode)`: a lab stop's Lab (stop_lab)."""
     traces = stop_traces(tour, get_trace)
-    sections, data = [], []
+    stops = []
     for k, stop in enumerate(tour.stops):
         trace = traces[stop.doc or tour.doc]
         lab = stop_lab(stop, trace, get_lab)
         with stop_time(each_stop, k + 1, timeout) as seconds:
-            view, svg, fr, upd = build_stop(trace, stop, renderer=renderer, timeout=seconds, lab=lab)
+            built = build_stop(trace, stop, renderer=renderer, timeout=seconds, lab=lab)
+        stops.append((stop, lab.wrong if lab else trace, *built))     # a lab's update: on the wrong grads
+    return tour_html(tour.title, stops, present=tour.present)
+
+
+def tour_html(title, stops, present=False):
+    """The page of stops already built: (stop, trace, view, svg, frames or None, update or None) each
+    (build_stop's, or a view drawn elsewhere: the notebook's static explorer plays its view's frames);
+    `present`: open in presentation mode."""
+    sections, data = [], []
+    for k, (stop, trace, view, svg, fr, upd) in enumerate(stops):
         sections.append(f'<section class="stop" id="stop-{k}" hidden>{_inline_svg(svg)}</section>')
         count = len(fr['frames']) if fr else 0
         first, last = stop.frames if stop.frames else (0, count)
         first, last = min(first, count), min(last, count)
         data.append({'caption': stop.caption, 'title': stop.title or view.selection.title,
                      'frames': fr, 'range': [first, last],
-                     'update': update_table(lab.wrong if lab else trace, upd) if stop.update else None,
+                     'update': update_table(trace, upd) if stop.update else None,
                      'heat': upd['heat'] if upd else None})
-    page = {'title': tour.title, 'stops': data, 'present': tour.present}
+    page = {'title': title, 'stops': data, 'present': present}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(tour.title)}</title>
+<title>{html.escape(title)}</title>
 <style>{_static('stepper.css')}
 {_static('tour.css')}</style>
 </head><body>
-<header><div class="cap"><h1>{html.escape(tour.title)}</h1>
+<header><div class="cap"><h1>{html.escape(title)}</h1>
 <div id="where"></div><p id="caption"></p></div>
 <div class="pctl"><button id="pprev" title="one frame back (\u2190)">\u25c0</button>
 <button id="pplay" title="play / pause (space)">\u25b6</button>

@@ -155,14 +155,17 @@
     if (gs.length) focusOn(names);
   }
   // a drag pans; the click that ends a drag is not a click on the graph (P.dragged: input.js)
-  const pointer = window.MicrogptCamera.bindPointer($('#canvas'), () => cam, {skip: (e) => !!e.target.closest('#minimap')});
+  const pointer = window.MicrogptCamera.bindPointer($('#canvas'), () => cam, {
+    skip: (e) => !!e.target.closest('#minimap'),
+    // in a notebook cell the wheel scrolls the notebook until the explorer is clicked (has focus)
+    skipWheel: () => window.MicrogptTransport.hosted && !document.hasFocus()});
   Object.defineProperty(P, 'dragged', {get: () => pointer.dragged, set: (v) => { pointer.dragged = v; }});
   new ResizeObserver(reframe).observe($('#canvas'));    // window, side panel, a bar that wraps
 
   // -- the minimap: the whole drawing, small, with the part on screen as a rectangle ------------
   // Drawn on a <canvas> from the SVG already on the page (clusters as outlines, nodes as their fill
   // colour): no second parse of the SVG text, and after the view's first paint (an idle moment).
-  // At most a quarter of the canvas's width and height (a narrow window keeps its graph).
+  // At most a quarter of the canvas's width and height (a narrow window or notebook cell keeps its graph).
   const MINI = {w: 220, h: 150};
   let miniJob = null;
   function miniSize(whole) {

@@ -119,7 +119,13 @@
   $('#exportmenu').addEventListener('click', (e) => {
     const a = e.target.closest('a');
     if (!a) return;
-    a.href = '/api/export?' + [P.view.links.export, 'fmt=' + a.dataset.fmt].filter(Boolean).join('&');
+    const q = [P.view.links.export, 'fmt=' + a.dataset.fmt].filter(Boolean).join('&');
+    const link = window.MicrogptTransport.exportLink(q);
+    if (link) a.href = link;         // a server: the browser follows the link and saves the file
+    else {                           // a notebook's kernel: fetched through the widget, then saved
+      e.preventDefault();
+      window.MicrogptTransport.download(q).catch((err) => P.showMsg(err.message));
+    }
     setTimeout(() => { $('#exportmenu').hidden = true; }, 0);
   });
   document.addEventListener('click', (e) => {

@@ -8,6 +8,10 @@
  * shared links reproduce the view. It never decides where a link goes: it navigates to the URL the
  * server gave, or puts the text the user typed into the field a link names (P.typed).
  *
+ * Where its requests and its address go is transport.js's (window.MicrogptTransport: the HTTP server and
+ * the URL, or a host such as the notebook widget, which asks its kernel and keeps the address itself);
+ * this page asks through P.request and writes the address through T.address, nowhere else.
+ *
  * The page's parts are plain scripts loaded in order by index.html, sharing one object,
  * window.explorer.page (P below): this core, camera.js (pan, zoom, fit, minimap), panel.js (the
  * side panel and the crumbs), controls.js (tabs, chips, view controls, recording, export), input.js
@@ -22,7 +26,9 @@
  *   window.explorer.on('view', fn)   fn(detail) after each new view is drawn;
  *                                    detail = {svg, state, view}; also a DOM event 'explorer:view'
  *   window.explorer.query(state) the URL query of a state (for your own API calls), e.g.
- *                                fetch('/api/frames?' + explorer.query(explorer.state) + '&mode=backward')
+ *                                explorer.request('frames', explorer.query(explorer.state) + '&mode=backward')
+ *   window.explorer.request(endpoint, query, init)   the page's one way to ask (transport.js: HTTP
+ *                                or a notebook's kernel): a Promise of a Response
  *                                gives graphviz_export.frames of the drawn view; the SVG's node and edge
  *                                groups carry the ids it names (node-<name>, edge-<src>-<dst>: draw/ids.py).
  *   window.explorer.setUrlState(p)  merge p into the state and the URL (replaceState) WITHOUT drawing:
@@ -34,6 +40,7 @@
 (function () {
   'use strict';
   const $ = (s) => document.querySelector(s);
+  const T = window.MicrogptTransport;     // requests and the address: HTTP, or a host's (transport.js)
   const LIST = ['expand'];
   const events = new EventTarget();
   const cache = new Map();           // query -> /api/view answer (the last 24)
@@ -82,14 +89,14 @@
     for (const [k, v] of Object.entries(partial)) {
       if (v === null || v === undefined) delete P.state[k]; else P.state[k] = String(v);
     }
-    history.replaceState(null, '', '?' + query(P.state));
+    T.address.replace(query(P.state));
     if ('ov' in partial) P.applyOverlay();
     if ('side' in partial) P.applySide();
   }
   function navigate(q, opts) {
     opts = opts || {};
-    if (opts.replace || q === location.search.slice(1)) history.replaceState(null, '', '?' + q);
-    else history.pushState(null, '', '?' + q);
+    if (opts.replace || q === T.address.read()) T.address.replace(q);
+    else T.address.push(q);
     return load(q);
   }
   // a link that takes typed text: the server's URL with the text in the fields it names
@@ -112,7 +119,7 @@
     try {
       let v = cache.get(cacheKey(q));
       if (!v) {
-        const r = await fetch('/api/view?' + q, {signal: mine.signal});
+        const r = await T.request('view', q, {signal: mine.signal});
         v = await r.json();
         if (!r.ok) throw Object.assign(new Error(v.error || r.statusText), {status: r.status, body: v});
         cache.set(cacheKey(q), v);
@@ -138,16 +145,16 @@
       // a refused change keeps it and says why
       if (typeof fb === 'string' && fb !== q && mine === loading && !P.view) {
         pending = {url: fb, note: e.body.note || e.message};
-        history.replaceState(null, '', '?' + fb);
+        T.address.replace(fb);
         return load(fb);
       }
       if (!P.view && q !== '' && mine === loading) {
         pending = {url: '', note: `this link cannot be shown (${e.message}); showing the default view instead`};
-        history.replaceState(null, '', '?');
+        T.address.replace('');
         return load('');
       }
       showMsg(e.message);
-      if (lastGood !== q) history.replaceState(null, '', '?' + lastGood);   // keep URL = what is drawn
+      if (lastGood !== q) T.address.replace(lastGood);   // keep URL = what is drawn
       P.state = parseQuery(lastGood);
       P.syncControls();
     } finally {
@@ -156,7 +163,7 @@
     }
   }
   async function loadInfo(q) {
-    const r = await fetch('/api/info?' + q);
+    const r = await T.request('info', q);
     const body = await r.json();
     if (!r.ok) throw new Error(body.error);
     P.info = body;
@@ -172,7 +179,7 @@
     P.view = v;
     lastGood = v.url;                  // the server's URL of it: after a refused view, the URL goes back to this
     P.state = parseQuery(v.url);
-    if (v.url !== q) history.replaceState(null, '', '?' + v.url);
+    if (v.url !== q) T.address.replace(v.url);
     // the bars around the canvas first: their height decides the canvas size the camera is set for
     P.drawCrumbs();
     P.drawCompare();
@@ -301,8 +308,9 @@
   }
   function hideMsg() { $('#msg').hidden = true; }
 
-  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg, showNote});
-  window.addEventListener('popstate', () => load(location.search.slice(1)));
+  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg, showNote,
+    request: T.request});
+  T.address.onChange(() => load(T.address.read()));     // back/forward, or the host showing another view
 
   window.explorer = {
     get svg() { return P.svg; },
@@ -311,6 +319,7 @@
     setState,
     setUrlState,
     query,
+    request: T.request,
     get info() { return P.info; },
     on(type, fn) { events.addEventListener(type, (e) => fn(e.detail)); },
     fit: (...a) => P.fit(...a),
@@ -318,10 +327,12 @@
     fitBlock: (...a) => P.fitBlock(...a),
     page: P,
   };
-  // the first view is asked for now, while the parts after this file load and add themselves to P
-  // (presentation mode asks for the screen's shape in it: present.js, loaded before this file)
-  const first = location.search.slice(1);
-  const asked = window.explorerFirstQuery ? window.explorerFirstQuery(first) : first;
-  if (asked !== first) history.replaceState(null, '', '?' + asked);
-  load(asked);
+  // the first view is asked for now (a host says which first), while the parts after this file load
+  // and add themselves to P (presentation mode asks for the screen's shape in it: present.js, loaded
+  // before this file)
+  T.address.start().then((first) => {
+    const asked = window.explorerFirstQuery ? window.explorerFirstQuery(first) : first;
+    if (asked !== first) T.address.replace(asked);
+    load(asked);
+  });
 })();

@@ -33,7 +33,7 @@
   // a scalar's details in the view on screen (/api/node): its figures, and where each node it
   // names leads (selected in place when drawn, else its neighbourhood: the server says which)
   async function nodeDetails(id) {
-    const r = await fetch('/api/node?' + P.query(Object.assign({}, P.state, {id})));
+    const r = await P.request('node', P.query(Object.assign({}, P.state, {id})));
     const d = await r.json();
     if (!r.ok) throw new Error(d.error);
     return d;

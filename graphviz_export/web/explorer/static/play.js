@@ -129,7 +129,7 @@
       const t0 = performance.now();
       let body;
       try {
-        const r = await fetch('/api/play?' + P.query(P.state) + '&steps=1');
+        const r = await P.request('play', P.query(P.state) + '&steps=1');
         body = await r.json();
         if (!r.ok) throw new Error(body.error || r.statusText);
       } catch (e) { playing = false; P.showMsg(e.message); break; }

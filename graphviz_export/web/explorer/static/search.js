@@ -49,7 +49,7 @@
     const mine = ++sugSeq;
     const q = $('#q').value;
     try {
-      const r = await fetch('/api/suggest?' + ask(q));
+      const r = await P.request('suggest', ask(q));
       const d = await r.json();
       if (mine !== sugSeq) return;             // typed on, or searched meanwhile
       if (!r.ok) throw new Error(d.error);
@@ -62,7 +62,7 @@
     clearTimeout(sugTimer);
     const mine = ++sugSeq;
     try {
-      const r = await fetch('/api/search?' + ask(q));
+      const r = await P.request('search', ask(q));
       const d = await r.json();
       if (mine !== sugSeq) return;
       if (!r.ok) throw new Error(d.error);

@@ -206,7 +206,7 @@
     let u = ucache.get(q);
     if (!u) {
       if (!upd) side.innerHTML = '<div class="mg-phase mg-phase-update">update</div><p class="hint">asking Adam…</p>';
-      const r = await fetch('/api/update?' + q);
+      const r = await ex.request('update', q);
       u = await r.json();
       if (!r.ok) { side.innerHTML = `<p class="bad">${esc(u.error)}</p>`; return; }
       ucache.set(q, u);
@@ -260,7 +260,7 @@
     if (!f) {
       bar.innerHTML = '<span class="mg-phase mg-phase-ready">frames</span> <span class="hint">computing the frames…</span>';
       try {
-        const r = await fetch('/api/frames?' + q);
+        const r = await ex.request('frames', q);
         f = await r.json();
         if (!r.ok) throw new Error(f.error);
       } catch (e) {

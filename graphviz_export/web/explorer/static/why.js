@@ -18,7 +18,7 @@
     const mine = ++checkSeq;
     let d;
     try {
-      const r = await fetch('/api/check?' + P.query(P.state));
+      const r = await P.request('check', P.query(P.state));
       d = await r.json();
       if (!r.ok) throw new Error(d.error);
     } catch (e) { if (mine === checkSeq) drawCheck({status: 'error', error: e.message}); return; }

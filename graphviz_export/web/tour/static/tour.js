@@ -87,7 +87,9 @@
       + (player ? ' \u00b7 frame ' + player.position() + ' / ' + player.count : '');
     showUpdate();
     var h = '#stop=' + (cur + 1) + (player ? '&frame=' + player.position() : '') + (presenting ? '&present=1' : '');
-    if (location.hash !== h) history.replaceState(null, '', h);
+    // the whole URL, not just '#...': in a srcdoc frame (a notebook's saved explorer) a bare fragment
+    // would resolve against the embedding page's URL, which this document may not write
+    if (location.hash !== h) history.replaceState(null, '', location.href.split('#')[0] + h);
   }
 
   function go(k, at) {

@@ -1,0 +1,177 @@
+"""The notebook widget's front end in real headless chromium, with no Jupyter and no HTTP server:
+tests/notebook_harness.py plays the kernel, answering the page's requests with the Python widget's
+own command (the explorer's Api.answer), and carrying `state` both ways as the comm would."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import needs
+
+needs.module('anywidget', "pip install -e '.[test]'")
+
+from graphviz_export import explorer_widget  # noqa: E402
+from tests.notebook_harness import open_widget, push, synced  # noqa: E402
+
+CHROMIUM = '/usr/bin/chromium'
+ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run']
+ARTIFACTS = Path(__file__).parent / 'artifacts'
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    sync_playwright = None
+_missing = [what for what, ok in (('playwright', sync_playwright is not None),
+                                  ('chromium', os.path.exists(CHROMIUM) or shutil.which('chromium'))) if not ok]
+if _missing:
+    if os.environ.get('CI'):
+        raise RuntimeError(f"browser tests need {' and '.join(_missing)} (CI is set, so they may not skip)")
+    pytestmark = pytest.mark.skip(reason=f"browser tests need {' and '.join(_missing)}")
+
+
+@pytest.fixture(scope='module')
+def trace():
+    """The step the widget records, recorded here independently of it."""
+    from microgpt.recording import record_step
+    from microgpt.train import fresh_model
+    params, config, tok = fresh_model(42)
+    return record_step(params, config, tok, 'emma')
+
+
+@pytest.fixture(scope='module')
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={'width': 1100, 'height': 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.errors, pg.requests = [], []
+    pg.on('console', lambda m: pg.errors.append(m.text) if m.type == 'error' else None)
+    pg.on('pageerror', lambda e: pg.errors.append(str(e)))
+    pg.on('request', lambda r: pg.requests.append(r.url))
+    yield pg
+    ctx.close()
+
+
+def shot(pg, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f'{name}.png'))
+
+
+def wait_view(frame, before):
+    frame.wait_for_function('u => window.explorer.view && window.explorer.view.url !== u '
+                            '&& !document.querySelector("#busy:not([hidden])")', arg=before)
+
+
+def click_node(frame, name):
+    """Click a node as a user would after panning to it (a cell is smaller than a window)."""
+    frame.evaluate('n => explorer.page.focusOn([n])', name)
+    frame.locator(f'#graph g.node[data-name="{name}"]').first.click()
+
+
+def click_scope(frame, path):
+    name = frame.evaluate('p => Object.keys(explorer.view.nodes).find(k => explorer.view.nodes[k].path === p)', path)
+    url = frame.evaluate('explorer.view.url')
+    click_node(frame, name)
+    wait_view(frame, url)
+
+
+def test_the_widget_expands_a_block_selects_a_node_and_its_panel_reads_the_trace(page, trace):
+    w = explorer_widget(doc='emma', seed=42)
+    frame = open_widget(page, w)
+    assert frame.evaluate('[explorer.view.kind, explorer.view.stats.level]') == ['token', 'block']
+    assert frame.evaluate('window.MicrogptTransport.hosted') is True
+    box = page.locator('#cell .microgpt-explorer').bounding_box()
+    assert box['height'] == w.height and box['width'] == 1000          # sized to the cell
+    frame.locator('#fit').click()
+    click_scope(frame, 'pos4/layer0/attn')                               # block -> its roles
+    assert frame.evaluate('explorer.view.stats.level') == 'vector'
+    url = frame.evaluate('explorer.view.url')
+    assert synced(page, w, lambda w: w.state == url) and url != ''     # the page's state, back in Python
+    click_scope(frame, 'pos4/layer0/attn/head2/attn_weights')            # a role -> its scalars
+    assert frame.evaluate('explorer.state.expand') == ['pos4/layer0/attn/head2/attn_weights']
+    i = next(i for i in trace.nodes(pos=4, layer=0, head=2, role='attn_weights') if trace.op_name(i) == 'exp')
+    click_node(frame, f'n{i}')
+    frame.wait_for_selector('#panel #facts')
+    assert frame.locator('#panel h3').inner_text() == f"{trace.name(i)} #{i}"
+    assert frame.locator('#panel [data-k=data]').inner_text() == repr(trace.data[i])
+    assert frame.locator('#panel [data-k=grad]').inner_text() == repr(trace.grad[i])
+    assert [float(t) for t in frame.locator('#inputs [data-k=local]').all_inner_texts()] == trace.local_grads(i)
+    assert [float(t) for t in frame.locator('#uses [data-k=contrib]').all_inner_texts()] == \
+        [c for _, _, c in trace.uses(i)]
+    assert synced(page, w, lambda w: w.selected == i) and f'sel={i}' in w.state
+    shot(page, 'notebook-widget-selected')
+    # every request went to the kernel's side (the harness), none over the network
+    assert [u for u in page.requests if not u.startswith('blob:')] == []
+    assert set(page.evaluate('harness.requests')) >= {'view', 'info', 'node'}
+    assert page.errors == []
+
+
+def test_at_1024x768_the_explorer_fits_the_window_and_its_graph_most_of_a_narrow_cell(page):
+    # JupyterLab at 1024x768 with its file browser open gives a cell 592 px wide
+    page.set_viewport_size({'width': 1024, 'height': 768})
+    w = explorer_widget(doc='emma', seed=42)
+    frame = open_widget(page, w, width=592)
+    box = page.locator('#cell .microgpt-explorer').bounding_box()
+    assert w.height == 700 and abs(box['height'] - 0.8 * 768) < 1        # no taller than 80% of the window
+    graph, side = frame.locator('#graph').bounding_box(), frame.locator('#side').bounding_box()
+    assert side['width'] >= 200 and graph['width'] >= 0.55 * 592, (graph, side)
+    assert graph['x'] + graph['width'] <= side['x']                      # side by side, not overlapping
+    mini, canvas = frame.locator('#minimap'), frame.locator('#canvas').bounding_box()
+    assert mini.is_visible() and mini.bounding_box()['width'] <= 0.3 * canvas['width'] + 1   # covers little of it
+    shot(page, 'notebook-widget-narrow')
+
+
+def test_python_drives_the_widget_and_its_keys_and_wheel_stay_in_the_cell(page, trace):
+    w = explorer_widget(doc='emma', seed=42, token=2)
+    frame = open_widget(page, w)
+    assert frame.evaluate('explorer.view.url') == 'token=2' == w.state
+    url = frame.evaluate('explorer.view.url')
+    w.show(layer=0, head=1, token=3)
+    push(page, w)
+    wait_view(frame, url)
+    assert frame.evaluate('[explorer.view.kind, explorer.view.url]') == ['head', 'view=head&token=3&layer=0&head=1']
+    i = trace.names().find('q[2]@pos3')[0]
+    w.select(i)
+    push(page, w)
+    frame.wait_for_selector('#panel #facts')
+    assert frame.locator('#panel [data-k=grad]').inner_text() == repr(trace.grad[i])
+    # keys typed in another cell stay there; the wheel scrolls the notebook until the explorer has focus
+    viewbox = frame.evaluate('explorer.svg.getAttribute("viewBox")')
+    page.locator('#outside').click()
+    page.keyboard.type('s+f')
+    assert page.locator('#outside').input_value() == 's+f'
+    assert frame.evaluate('window.stepthrough.open()') is False and 'frame' not in w.state
+    frame.locator('#canvas').hover()
+    page.mouse.wheel(0, -300)
+    assert frame.evaluate('explorer.svg.getAttribute("viewBox")') == viewbox
+    frame.locator('#status').click()                                     # the explorer has focus now
+    frame.locator('#canvas').hover()
+    page.mouse.wheel(0, -300)
+    frame.wait_for_function('v => explorer.svg.getAttribute("viewBox") !== v', arg=viewbox)
+    page.keyboard.press('s')                                             # its own key: the step-through
+    frame.wait_for_function('window.stepthrough.open()')
+    page.keyboard.press('ArrowRight')
+    frame.wait_for_function('window.stepthrough.position() === 1')
+    assert synced(page, w, lambda w: 'frame=1' in w.state)
+    assert page.errors == []
+
+
+def test_an_export_from_the_widget_is_the_kernels_bytes_saved_as_a_file(page):
+    w = explorer_widget(doc='emma', seed=42, token=2)
+    frame = open_widget(page, w)
+    frame.locator('#exportbtn').click()
+    with page.expect_download() as dl:
+        frame.locator('#exportmenu a[data-fmt=svg]').click()
+    assert dl.value.suggested_filename == 'emma-token_2.svg'
+    data, _, _ = w._api.export('token=2&fmt=svg')
+    assert Path(dl.value.path()).read_bytes() == data
+    assert page.errors == []
