@@ -14,7 +14,6 @@ import argparse
 import inspect
 import json
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from graphviz_export.options import DEFAULT_TIMEOUT
 from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_DEPTH, MAX_EDGE_BUDGET
 from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
-from microgpt.data import DEFAULT_DOC, read_docs
+from microgpt.data import DEFAULT_DOC, data_path_from_env, read_docs
 from microgpt.model import flat_params
 from microgpt.optim import AdamConfig
 from microgpt.recording import record_step
@@ -39,7 +38,6 @@ README = ROOT / 'README.md'
 # Numbers in the README that are measured, not computed: timings and memory from the
 # benchmarks (they vary by machine and load). Each is the README text that holds it.
 MEASURED = [
-    'a ~5-minute reproduction',
     '5 chars | 52 ms | 32 ms | 34 ms | 43 ms | 56 ms',
     '7 chars | 67 ms | 44 ms | 45 ms | 58 ms | 76 ms',
     '12 chars | 136 ms | 78 ms | 79 ms | 104 ms | 133 ms',
@@ -73,6 +71,9 @@ MEASURED = [
     "server's CPU time 247 ms a step (165 ms on 'emma'\nitself), so 4.1 (6.1) steps/s on a free core; no "
     "layout made while playing; the longest frame gap\n317 ms (200 ms). Memory stays flat: RSS 106 MB at "
     "step 0, 116 MB at step 50, 113 MB at step 300.",
+    # Quick start: the install sizes and times (issue 28's fresh-venv measurements), the suite's
+    # wall time (tests/conftest.py SUITE_MINUTES, printed when pytest starts)
+    'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB', 'about 10 minutes (it says so',
 ]
 # Numbers that are not figures: versions, names, the arguments of a command shown above,
 # the view an example draws.
@@ -83,7 +84,7 @@ NOT_FIGURES = [
     'every loss of the 1,000 steps and the 20 samples',        # tests/test_model.py's slow test
     'Position 2 of "emma"', 'attention head 0 opened',        # what examples 01 and 02 draw
     "factor=2.0",                                              # an API example's argument
-    '`train names.txt --steps 300 --schedule 1000 --out model.json`',   # a command; and the step
+    'keep its schedule (`--schedule 1000`)', 'train --steps 300 --schedule 1000',   # a command; and the step
     'exactly the update Adam takes at step 301',               # after its 300 is 301
     'py -3.12', 'python@3.12',                                 # platform notes: versions
     'list of 32,033\nnames from Karpathy', '228,145\nbytes', 'SHA-256',   # the names file's own size
@@ -94,7 +95,7 @@ NOT_FIGURES = [
     '`05` trains 300 steps', 'or the downloaded copy; it exits 2 saying so otherwise',
     '9-point\n  labels at 11 px',        # the explorer's start zoom: tests/test_explorer_browser.py measures it
     '`line:42`', 'a page of 100',         # an example query; the update panel's page (a browser test pages it)
-    'is refused\nin one line (exit 2)',     # an exit status
+    'is refused\nin one line (exit 2)', 'refused before any work (exit 2)',     # exit statuses
 ]
 # README sections (## headings) whose numbers this script does not recompute yet: they came
 # with features added after it was written (issue 16's note lists them). The test fails on
@@ -103,7 +104,8 @@ NOT_YET_CHECKED = ['## Watch backprop happen', '## Your own script: record, draw
                    '## Errors and exit codes',
                    '## Reading a picture',                       # names and indices in examples, not figures
                    '## A story for a lecture (examples/)']       # example 05's figures: tests/test_examples.py
-# Checked by the slow test only (the 1,000-step run): the README's words, recomputed there.
+# The 1,000-step run's samples: `--slow` recomputes them; the tests read them from the reference
+# run the transcription recorded (tests/golden/reference_run.json).
 SLOW_FIGURES = {
     'samples after training': '(`sample  1: kamon`, `sample  2: ann`, `sample  3: karai`, …)',
 }
@@ -217,10 +219,11 @@ def prose(text):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--names', default=None, help='the names data (default: $MICROGPT_NAMES or ../shared/data)')
+    ap.add_argument('--names', default=None, help='the names data (default: $MICROGPT_DATA or ../shared/data)')
     ap.add_argument('--slow', action='store_true', help='also the samples after the 1,000-step run')
     args = ap.parse_args(argv)
-    names = args.names or os.environ.get('MICROGPT_NAMES') or str(ROOT.parent / 'shared' / 'data' / 'names.txt')
+    named = data_path_from_env()
+    names = args.names or (named and str(named[0])) or str(ROOT.parent / 'shared' / 'data' / 'names.txt')
     names = names if Path(names).exists() else None
     readme = README.read_text()
     bad = 0

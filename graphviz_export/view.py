@@ -192,7 +192,8 @@ RENDERER_WORDS = {'native': 'native Graphviz (dot)', 'wasm': 'WebAssembly Graphv
 
 def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer=DEFAULT_RENDERER):
     """The view rendered as `fmt` bytes ('svg', 'dot', 'json' for the view itself, ...);
-    written atomically to `path` too when given.
+    or, given `path`, written there atomically and `path` returned (not the bytes: in a
+    REPL or notebook the call then echoes a file name, not 150 KB of SVG).
 
     When Graphviz's layout exceeds `timeout` seconds, raises ViewLayoutTimeout whose
     message says so and where the DOT source was saved: next to `path` (its name
@@ -213,9 +214,10 @@ def render_view(view, fmt='svg', *, path=None, timeout=DEFAULT_TIMEOUT, renderer
             raise ViewLayoutTimeout(f"Graphviz layout of this {view.selection.kind} view ({st['nodes']} nodes, "
                                     f"{st['edges']} edges, level {st['level']}) did not finish in {timeout:g} s; "
                                     f"{saved}; {TIMEOUT_HINT}", dot_path) from None
-    if path is not None:
-        write_atomic(path, data)
-    return data
+    if path is None:
+        return data
+    write_atomic(path, data)
+    return path
 
 
 def _save_dot(view, path):

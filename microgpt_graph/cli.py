@@ -359,7 +359,7 @@ def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeo
         with busy_bar(f"layout{by.replace('; drawn', ',')}", left, quiet or fmt in ('dot', 'json')):
             data = render_view(view, fmt, timeout=left, renderer=renderer, path=path)
     if path is None:
-        write_output(None, data)
+        write_output(None, data)     # '-': the bytes to stdout
     else:
         st = view.stats
         click.echo(f"wrote {path}: {view.selection.title}; level {st['level']}, {st['nodes']} nodes shown, "
@@ -374,7 +374,8 @@ def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeo
                    'present) into this folder, for slides.')
 @renderer_option
 @timeout_option("Seconds each stop's drawing may take: building its view and its Graphviz layout together.")
-def tour(tour_file, output, frames_dir, renderer, timeout):
+@quiet_option
+def tour(tour_file, output, frames_dir, renderer, timeout, quiet):
     """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
     -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
 
@@ -398,7 +399,7 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
     def lab_of(trace, mode):
         return get_lab(spec.checkpoint, spec.seed, trace, mode)
 
-    with bad_value('TOUR_FILE'):
+    with bad_value('TOUR_FILE'), busy_bar(f"{len(spec.stops)} stops", quiet=quiet):
         html = build_tour_html(spec, trace_of, renderer=renderer, each_stop=each_stop, get_lab=lab_of).encode('utf-8')
         written = write_frames(spec, trace_of, frames_dir, renderer=renderer, each_stop=each_stop,
                                write=write_atomic, get_lab=lab_of) if frames_dir else []
@@ -423,7 +424,8 @@ def tour(tour_file, output, frames_dir, renderer, timeout):
 @click.option('-o', '--output', default=None, help='The SVG to write (default: DOC-diff.svg).')
 @renderer_option
 @timeout_option()
-def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, renderer, timeout):
+@quiet_option
+def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, renderer, timeout, quiet):
     """Before/after: two recordings of DOC drawn on one layout with one colour scale
     (\u0394data, \u0394grad, \u0394loss, heat-maps of \u0394\u03b8). Every view option is
     `render`'s; --param with a matrix (e.g. wte) gives the heat-map of \u0394\u03b8.
@@ -443,14 +445,16 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
         labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
     else:
         if data is None:
-            docs = read_docs(names_data())
+            docs = read_docs(names_data(quiet))
         else:
             with bad_value('--data'):
                 docs = read_docs(data)
-        with bad_value('--doc'):
-            before, after, _ = train_and_record(docs, doc, train_steps, seed=seed)
+        with bad_value('--doc'), Progress('training', quiet) as progress:
+            before, after, _ = train_and_record(docs, doc, train_steps, seed=seed,
+                                                on_step=lambda k, n, _loss: progress(k, n))
         labels = ('step 0', f'step {train_steps}')
-    with drawing_time(timeout) as layout_seconds:
+    with drawing_time(timeout) as layout_seconds, \
+            busy_bar(f"layout{drawn_by('svg', renderer).replace('; drawn', ',')}", timeout, quiet):
         view, svg = diff_svg(before, after, labels, renderer=renderer, timeout=layout_seconds, **spec.kwargs())
     path = open_output(output or f"{safe_name(doc)}-diff.svg")
     write_output(path, svg)
@@ -492,8 +496,9 @@ def params_option(start):
 @click.option('--no-check', is_flag=True, help='Do not run the node check in the background (it marks failing '
                                                'nodes in the page).')
 @renderer_option
+@click.option('-q', '--quiet', is_flag=True, help='No notes on stderr about what was recorded (errors still show).')
 def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
-            host, no_browser, calls, offered, fault, no_check, renderer):
+            host, no_browser, calls, offered, fault, no_check, renderer, quiet):
     """Explore the recorded step in your browser: expand, search, inspect, step
     through backprop and Adam's update, compare before/after.
 
@@ -514,20 +519,23 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
       microgpt-graph explore --trace saved.json
       microgpt-graph explore --inject exp-x2      # the node check marks the 195 wrong exp nodes
     """
+    if data is not None:
+        with bad_value('--data'):
+            read_docs(data)         # refused now, not when the page first asks to train on it
     if script is not None:
         if not script.endswith('.py'):
             raise BadInput(f"Invalid value for 'SCRIPT': {script!r} is not a Python file (.py); "
                            f"to explore a saved trace use --trace")
         if trace_path is not None:
             raise BadInput("give SCRIPT or --trace, not both")
-        trace, *more = explored_calls(script, step, calls, timeout, tags, script_args, params_name)
+        trace, *more = explored_calls(script, step, calls, timeout, tags, script_args, params_name, quiet)
     else:
         if calls != 1:
             raise BadInput("--calls records a SCRIPT's backward() calls; give a SCRIPT")
         more = []
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
-        trace = get_trace(doc, checkpoint, seed, trace_path) if trace_path is not None else None
+        trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet) if trace_path is not None else None
     if fault is not None and (script is not None or trace_path is not None):
         raise BadInput("--inject records the model's step under a fault; a SCRIPT or a --trace is recorded already")
     try:
@@ -545,7 +553,8 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
 @script_options()
 @click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
                                                    "'.trace.json' in the current folder; '-' for stdout).")
-def record(script, script_args, step, output, timeout, tags, params_name):
+@click.option('-q', '--quiet', is_flag=True, help='Only the line saying what was written: no note on the parameters.')
+def record(script, script_args, step, output, timeout, tags, params_name, quiet):
     """Run your own micrograd-style SCRIPT and record the graph of its backward().
 
     This RUNS SCRIPT: it is your code, executed as you, like `python SCRIPT`. It
@@ -572,7 +581,8 @@ def record(script, script_args, step, output, timeout, tags, params_name):
     click.echo(f"wrote {path if path is not None else 'stdout'}: {len(trace)} nodes from {rf['script']} "
                f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; "
                f"tags: {found})", err=True)
-    click.echo(f"parameters: {describe_params(trace)}", err=True)
+    if not quiet:
+        click.echo(f"parameters: {describe_params(trace)}", err=True)
 
 
 if __name__ == '__main__':

@@ -351,18 +351,19 @@ def recorded_script(script, step, timeout, tags, args, params_name=None):
     return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args, params=params_name)
 
 
-def explored_calls(script, step, calls, timeout, tags, args, params_name=None):
+def explored_calls(script, step, calls, timeout, tags, args, params_name=None, quiet=False):
     """[Trace] of SCRIPT's backward() calls step .. step + calls - 1 (`explore SCRIPT --calls`: the
-    script runs once per call), saying on stderr what was recorded."""
+    script runs once per call), saying on stderr what was recorded (unless `quiet`)."""
+    say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
     first = recorded_script(script, step, timeout, tags, args, params_name)
     rf = first.meta['recorded_from']
-    click.echo(f"recorded {len(first)} nodes from {rf['script']} backward() call {rf['step']} "
-               f"(class {rf['class']}, {rf['convention']} convention)", err=True)
-    click.echo(f"parameters: {describe_params(first)}", err=True)
+    say(f"recorded {len(first)} nodes from {rf['script']} backward() call {rf['step']} "
+        f"(class {rf['class']}, {rf['convention']} convention)")
+    say(f"parameters: {describe_params(first)}")
     more = [recorded_script(script, k, timeout, tags, args, params_name) for k in range(step + 1, step + calls)]
     if more:
-        click.echo(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
-                   f"(k = 0..{calls - 1})", err=True)
+        say(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
+            f"(k = 0..{calls - 1})")
     return [first, *more]
 
 

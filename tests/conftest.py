@@ -1,16 +1,44 @@
+"""What every test shares: the names data, the native `dot`, the models, and the rules that
+let the suite run in parallel (`pytest -n auto`, pytest-xdist) and leave nothing behind:
+
+- every test that writes uses its own tmp_path (never the checkout: the suite's own files,
+  pytest's cache, Hypothesis's examples, screenshots, go to the git-ignored out/);
+- servers bind 127.0.0.1 on port 0 (a free port), never a fixed one, and are stopped in a
+  `finally` (tests/explorer_helpers.py: running_server, stopped_in_the_end); a process a test
+  starts gets the signals a terminal gives (explorer_helpers.default_signals), so the SIGINT or
+  SIGHUP that stops it reaches it even when pytest runs under `nohup ... &`;
+- the user cache folder ($MICROGPT_CACHE: the compiled WebAssembly Graphviz, the downloaded
+  names) is one fresh folder per run, shared by the run's workers (every write to it is
+  atomic), removed at the end: a test neither reads what the user's cache holds nor adds to it.
+"""
+
 import os
 import random
 import shutil
+import signal
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
+from microgpt.cache import CACHE_ENV
 from microgpt.data import Tokenizer, data_path_from_env, names_cache_path
 from microgpt.model import GPTConfig, init_params
 
 ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / 'out'                  # git-ignored: what the suite keeps (screenshots, caches)
+SUITE_MINUTES = 10                  # the whole suite with -n auto on a 2-core machine (README: Quick start)
 
 AZ = [chr(c) for c in range(ord('a'), ord('z') + 1)]
+
+# Where `microgpt-graph train` keeps the names it downloaded: looked up now, before
+# pytest_configure points $MICROGPT_CACHE at the run's own folder.
+USER_NAMES_CACHE = names_cache_path()
+
+settings.register_profile('microgpt-graph', database=DirectoryBasedExampleDatabase(str(OUT / '.hypothesis')))
+settings.load_profile('microgpt-graph')
 
 
 def names_path():
@@ -18,7 +46,7 @@ def names_path():
     ../shared/data/names.txt, else the copy `microgpt-graph train` downloaded
     into the user cache; None when there is none (the tests never download)."""
     named = data_path_from_env()
-    candidates = [named[0]] if named else [ROOT.parent / 'shared' / 'data' / 'names.txt', names_cache_path()]
+    candidates = [named[0]] if named else [ROOT.parent / 'shared' / 'data' / 'names.txt', USER_NAMES_CACHE]
     return next((p for p in candidates if p.is_file()), None)
 
 
@@ -38,6 +66,36 @@ native = pytest.mark.native  # a test that renders with `dot`; or parametrize it
 def pytest_configure(config):
     config.addinivalue_line('markers', 'native: needs the Graphviz `dot` program (skipped without it, '
                                        'failed without it when CI is set: .ci/run installs it)')
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started in the background (`nohup pytest ... &`): Ctrl-C is ignored, and every process
+        # the tests start would inherit that, their servers deaf to the SIGINT that stops them
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not hasattr(config, 'workerinput'):      # the main process (xdist's workers inherit its environment)
+        config.run_cache = tempfile.mkdtemp(prefix='microgpt-graph-tests-cache-')
+        _seed_wasm_cache(Path(config.run_cache))
+        os.environ[CACHE_ENV] = config.run_cache
+
+
+def pytest_unconfigure(config):
+    run_cache = getattr(config, 'run_cache', None)
+    if run_cache:
+        shutil.rmtree(run_cache, ignore_errors=True)
+
+
+def _seed_wasm_cache(run_cache):
+    """The user's compiled WebAssembly Graphviz, copied in when there is one (a cache of a pure
+    function of graphviz.wasm and wasmtime: it spares each run its ~2 s compile per worker; a
+    stale or broken copy is recompiled, as the library does with its own cache)."""
+    from microgpt.cache import user_cache_dir
+    for module in (user_cache_dir() / 'wasm').glob('*.cwasm'):
+        (run_cache / 'wasm').mkdir(exist_ok=True)
+        shutil.copyfile(module, run_cache / 'wasm' / module.name)
+
+
+def pytest_report_header(config):
+    return (f"microgpt-graph: the whole suite takes about {SUITE_MINUTES} minutes with `-n auto` on a 2-core machine "
+            f"(Graphviz dot, Chromium and the names data present); -m 'not slow' leaves out the 1,000-step "
+            f"reproduction")
 
 
 def _wants_native(item):

@@ -1,4 +1,6 @@
-"""A live explorer server for tests: started on 127.0.0.1 (a free port) in a thread, stopped after."""
+"""A live explorer server for tests: started on 127.0.0.1 (a free port) in a thread, stopped after;
+and for tests that start a command as a process: its signals as a terminal gives them, and a
+`finally` that leaves nothing of it running."""
 
 import contextlib
 import http.client
@@ -44,11 +46,14 @@ def get_json(server, path, **kw):
     return status, json.loads(body)
 
 
-def default_sigint():
-    """preexec_fn: SIGINT back to its default action in the child, whatever pytest was started with
-    (a shell running it in the background ignores SIGINT, and a child inherits that)."""
+def default_signals():
+    """preexec_fn: SIGINT, SIGHUP, SIGTERM and SIGQUIT back to their default actions in the child,
+    whatever pytest was started with: a shell running it in the background ignores SIGINT, `nohup`
+    ignores SIGHUP, and a child inherits an ignored signal (so a test's Ctrl-C or hang-up would not
+    reach it, and its server would outlive the test)."""
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 @contextlib.contextmanager

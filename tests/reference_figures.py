@@ -5,6 +5,13 @@ The reference's own line formats are written out here (not imported from
 microgpt.train / microgpt.sample) so a wrong format in the port cannot agree with itself.
 """
 
+import gc
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from microgpt.data import read_docs
 from tests.reference_impl import BareValue, make_reference
 
 
@@ -69,3 +76,35 @@ def count_step_nodes(chars, doc, **sizes):
         impl.BareValue = saved
     loss.backward()
     return n_params, made
+
+
+# -- the whole reference run, once ------------------------------------------------------------------
+REFERENCE_RUN = Path(__file__).resolve().parent / 'golden' / 'reference_run.json'
+
+
+def reference_run(docs, steps=1000, samples=20):
+    """{'losses': every step's loss, 'samples': the samples after training} of the reference
+    run on `docs` (seed 42), by the transcription (~2 minutes: the port's tests compare with
+    the file it is kept in rather than run it again; its garbage collector is paused, as the
+    port's is, which changes no float)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        ref = make_reference(docs, seed=42)
+        losses = [ref.step(k, steps) for k in range(steps)]
+        return {'losses': losses, 'samples': [ref.sample() for _ in range(samples)]}
+    finally:
+        if paused:
+            gc.enable()
+
+
+def main(argv):
+    """python -m tests.reference_figures NAMES_FILE: write tests/golden/reference_run.json."""
+    raw = Path(argv[1]).read_bytes()
+    run = reference_run(read_docs(argv[1]))
+    REFERENCE_RUN.write_text(json.dumps({'names_sha256': hashlib.sha256(raw).hexdigest(), **run}, indent=0) + '\n')
+    print(f"wrote {REFERENCE_RUN}: {len(run['losses'])} losses, {len(run['samples'])} samples")
+
+
+if __name__ == '__main__':
+    main(sys.argv)

@@ -12,6 +12,7 @@ import pytest
 import microgpt.data as data
 from microgpt.data import DataError, default_data_path
 from microgpt.download import DownloadError, download
+from tests.conftest import names_path, needs_names
 
 BODY = b'emma\nolivia\nava\n' * 2000  # 32 kB: several chunks
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -136,11 +137,8 @@ def test_the_data_variable_and_its_alias(tmp_path, monkeypatch):
         default_data_path(download=False)
 
 
+@needs_names
 def test_the_recorded_checksum_is_the_makemore_file():
-    from tests.conftest import ROOT
-    shared = ROOT.parent / 'shared' / 'data' / 'names.txt'
-    if not shared.is_file():
-        shared = ROOT.parent.parent / 'shared' / 'data' / 'names.txt'  # from a worktree
-    if not shared.is_file():
-        pytest.skip('no local copy of the makemore names.txt')
-    assert hashlib.sha256(shared.read_bytes()).hexdigest() == data.NAMES_SHA256
+    """The names data the tests use ($MICROGPT_DATA, ../shared/data, the downloaded copy) is
+    makemore's file, the one `train` checks its download against."""
+    assert hashlib.sha256(names_path().read_bytes()).hexdigest() == data.NAMES_SHA256

@@ -19,7 +19,7 @@ from tests.explorer_helpers import running_server
 CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
         '--disable-sync', '--no-first-run']
-ARTIFACTS = Path(__file__).parent / 'artifacts'
+ARTIFACTS = Path(__file__).resolve().parent.parent / 'out' / 'test-artifacts'    # git-ignored
 
 
 def _playwright():
@@ -83,7 +83,7 @@ def page(browser, server):
 
 
 def shot(pg, name):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f'{name}.png'))
 
 

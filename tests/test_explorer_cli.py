@@ -2,13 +2,19 @@
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.explorer_helpers import default_sigint, stopped_in_the_end
+import pytest
+from click.testing import CliRunner
+
+import cli
+from tests.explorer_helpers import default_signals, stopped_in_the_end
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +23,7 @@ def _start(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
     return subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True, preexec_fn=default_sigint)
+                            start_new_session=True, preexec_fn=default_signals)
 
 
 def _printed(line):
@@ -43,22 +49,49 @@ def test_explore_serves_and_stops_on_ctrl_c():
     assert 'Traceback' not in p.err and p.out.strip() == 'stopped'
 
 
+def test_explore_stops_on_ctrl_c_even_when_pytest_started_with_it_ignored():
+    """`nohup pytest ... &` starts pytest with SIGINT and SIGHUP ignored, and a child inherits an
+    ignored signal: the test above then failed and its server kept serving. Run so, it passes
+    (the server heard the Ctrl-C, said 'stopped' and exited 0)."""
+    def ignored():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    r = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                        'tests/test_explorer_cli.py::test_explore_serves_and_stops_on_ctrl_c'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=ignored)
+    assert r.returncode == 0 and '1 passed' in r.stdout, r.stdout[-2000:]
+
+
+def _ended(*args):
+    """The command run to its end (within 60 s), stopped in a `finally` whatever happens: .returncode, .err."""
+    with stopped_in_the_end(_start(*args)) as p:
+        p.wait(60)
+    return p
+
+
 def test_explore_bad_doc_is_a_one_line_error():
-    p = _start('--doc', 'Anna!')
-    _out, err = p.communicate(timeout=60)
+    p = _ended('--doc', 'Anna!')
+    err = p.err
     assert p.returncode == 2
     assert err.strip().splitlines() == [err.strip()] and "character 'A' at index 0" in err
 
 
 def test_explore_on_another_host_warns():
-    with stopped_in_the_end(_start('--host', '0.0.0.0')) as p:
-        _printed(p.stdout.readline())
-    assert 'warning: serving on 0.0.0.0' in p.err and p.returncode == 0
+    """Any host but 127.0.0.1/localhost warns; 127.0.0.2 is one that is still this machine only
+    (a test never serves on every interface)."""
+    try:
+        with socket.socket() as s:
+            s.bind(('127.0.0.2', 0))
+    except OSError:
+        pytest.skip('127.0.0.2 is not a loopback address here (macOS has only 127.0.0.1)')
+    with stopped_in_the_end(_start('--host', '127.0.0.2')) as p:
+        assert p.stdout.readline().startswith('microgpt-graph explorer: http://127.0.0.2:')
+    assert 'warning: serving on 127.0.0.2' in p.err and p.returncode == 0
 
 
 def test_explore_on_an_empty_host_is_refused_instead_of_binding_every_interface():
-    p = _start('--host', '')
-    _out, err = p.communicate(timeout=60)
+    p = _ended('--host', '')
+    err = p.err
     assert p.returncode == 2 and err.strip().splitlines() == [err.strip()]
     assert "host '' would bind every network interface" in err
 
@@ -80,9 +113,27 @@ def test_explore_help_says_it_runs_the_script_and_bad_scripts_are_one_line_error
     assert 'RUNS SCRIPT' in out and '--timeout' in out and '--step' in out and '--tag' in out
     notpy = tmp_path / 'trace.json'
     notpy.write_text('{}')
-    p = _start(str(notpy))
-    _out, err = p.communicate(timeout=60)
-    assert p.returncode == 2 and 'is not a Python file (.py)' in err and len(err.strip().splitlines()) == 1
-    p = _start(str(ROOT / 'tests' / 'scripts' / 'no_backward.py'), '--timeout', '30')
-    _out, err = p.communicate(timeout=60)
-    assert p.returncode == 1 and 'backward' in err
+    p = _ended(str(notpy))
+    assert p.returncode == 2 and 'is not a Python file (.py)' in p.err and len(p.err.strip().splitlines()) == 1
+    p = _ended(str(ROOT / 'tests' / 'scripts' / 'no_backward.py'), '--timeout', '30')
+    assert p.returncode == 1 and 'backward' in p.err
+
+
+def test_explore_refuses_a_data_file_that_is_not_there_before_serving(monkeypatch, tmp_path):
+    """A --data that does not exist is refused at start (exit 2, one line), not when the page
+    first asks to compare after N training steps."""
+    served = []
+    monkeypatch.setattr('microgpt_graph.cli.serve', lambda **kw: served.append(kw))
+    missing = tmp_path / 'names.txt'
+    r = CliRunner().invoke(cli.main, ['explore', '--no-browser', '--data', str(missing)])
+    assert (r.exit_code, served) == (2, [])
+    assert r.output.strip() == f"Error: Invalid value for '--data': data file not found: {missing}"
+    missing.write_text('emma\nava\n')
+    assert CliRunner().invoke(cli.main, ['explore', '--no-browser', '--data', str(missing)]).exit_code == 0
+    assert served[0]['data'] == str(missing)
+
+
+def test_every_long_command_takes_quiet():
+    """-q on every command that can take long (scripts pass it to all of them alike)."""
+    for name in ('train', 'render', 'export', 'gradcheck', 'tour', 'diff', 'record', 'explore'):
+        assert '-q' in [o for p in cli.main.commands[name].params for o in p.opts], name

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.explorer_helpers import default_signals
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / 'tests' / 'scripts' / 'forever_with_daemons.py'
 PIDS = ('script', 'supervisor', 'setsid', 'daemon')
@@ -60,7 +62,7 @@ class Run:
         self.pids = {}
         # its own session: the test can kill all of its group in the end, whatever happens
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.folder,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=default_signals)
 
     def started(self):
         self.pids = pids_of(self.folder)

@@ -14,8 +14,9 @@ COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backwa
 
 def test_round_trip_is_exact_and_matches_the_json(recorded_christopher, tmp_path):
     tr = recorded_christopher
-    raw = tr.to_binary(tmp_path / 'c.mgtrace')
-    assert (tmp_path / 'c.mgtrace').read_bytes() == raw and raw.startswith(MAGIC)
+    assert tr.to_binary(tmp_path / 'c.mgtrace') == tmp_path / 'c.mgtrace'     # the file's name, not its bytes
+    raw = (tmp_path / 'c.mgtrace').read_bytes()
+    assert raw == tr.to_binary() and raw.startswith(MAGIC)
     back = Trace.from_binary(raw)
     for name in COLUMNS:
         assert getattr(back, name) == getattr(tr, name), name
@@ -28,8 +29,8 @@ def test_round_trip_is_exact_and_matches_the_json(recorded_christopher, tmp_path
 
 def test_load_tells_the_formats_apart_by_content(recorded_christopher, tmp_path):
     tr = recorded_christopher
-    tr.to_binary(tmp_path / 'named.json')   # a binary trace with a misleading name
-    tr.to_json(tmp_path / 'named.mgtrace')  # and the other way round
+    assert tr.to_binary(tmp_path / 'named.json') == tmp_path / 'named.json'   # a binary trace, misleading name
+    assert tr.to_json(tmp_path / 'named.mgtrace') == tmp_path / 'named.mgtrace'  # and the other way round
     for name in ('named.json', 'named.mgtrace'):
         back = Trace.load(tmp_path / name)
         assert back.grad == tr.grad and back.child == tr.child

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.explorer_helpers import default_signals
+
 REPO = Path(__file__).resolve().parents[1]
 PROBE = '''
 import sys
@@ -72,7 +74,7 @@ except KeyboardInterrupt:
 '''
     env = dict(os.environ, MICROGPT_CACHE=str(tmp_path / 'cache'), PYTHONPATH=str(REPO))
     p = subprocess.Popen([sys.executable, '-c', script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                         text=True, preexec_fn=default_signals)
     try:
         assert p.stdout.readline().strip() == 'start'
         time.sleep(1.0)  # well inside the layout (it needs ~15 s or more)

@@ -4,9 +4,10 @@ from .identities import KINDS, TITLES, identities
 
 
 def inspect_report(trace, scopes=True):
-    """{doc, loss, loss_id, nodes, edges, ops, positions: [{pos, token, target, loss,
+    """{doc, script, loss, loss_id, nodes, edges, ops, positions: [{pos, token, target, loss,
     loss_id, nodes}], params: {name: [rows, cols]}, scopes: {path: {nodes, grad_norm,
-    zero_grad}}}. The ids are node ids to start from (`render --node ID`)."""
+    zero_grad}}}. The ids are node ids to start from (`render --node ID`). `script`: for a
+    trace recorded from a user's script (`record`), {file, step}, else None (doc is then None)."""
     summary = trace.summary()
     toks = trace.meta.get('token_strs', [])
     counts = trace.position_nodes_count()
@@ -15,7 +16,9 @@ def inspect_report(trace, scopes=True):
                   'target': toks[p + 1] if p + 1 < len(toks) else None,
                   'loss': loss, 'loss_id': loss_id, 'nodes': counts[p]}
                  for p, loss, loss_id in zip(trace.positions(), trace.position_losses(), loss_ids)]
-    return {'doc': trace.meta.get('doc'), 'loss': summary['loss'], 'loss_id': trace.meta.get('loss_id'),
+    rf = trace.meta.get('recorded_from')
+    script = {'file': rf['script'], 'step': rf['step']} if rf else None
+    return {'doc': trace.meta.get('doc'), 'script': script, 'loss': summary['loss'], 'loss_id': trace.meta.get('loss_id'),
             'nodes': summary['nodes'],
             'edges': summary['edges'], 'ops': summary['ops'], 'positions': positions,
             'params': summary['params'], 'scopes': trace.scope_stats() if scopes else {},
@@ -41,17 +44,21 @@ def identity_summary(trace):
 
 def format_report(report):
     """The report as the tables `microgpt-graph inspect` prints."""
-    lines = [f"document {report['doc']!r}: {report['nodes']} nodes, {report['edges']} edges, "
-             f"loss {report['loss']:.6f}",
-             'ops: ' + ', '.join(f"{k} {v}" for k, v in report['ops'].items()),
-             '', 'pos  input   target   loss      nodes  loss node']
+    script = report.get('script')
+    what = (f"script {script['file']!r}, backward() call {script['step']}" if script and report['doc'] is None
+            else f"document {report['doc']!r}")
+    lines = [f"{what}: {report['nodes']} nodes, {report['edges']} edges, loss {report['loss']:.6f}",
+             'ops: ' + ', '.join(f"{k} {v}" for k, v in report['ops'].items())]
+    if report['positions']:     # a script's trace has positions only when its loop variables were found
+        lines += ['', 'pos  input   target   loss      nodes  loss node']
     for p in report['positions']:
         token, target = ('?' if t is None else str(t) for t in (p['token'], p['target']))  # a trace file may lack them
         lines.append(f"{p['pos']:3d}  {token:7s} {target:7s} {p['loss']:9.6f} {p['nodes']:6d}  "
                      f"{'' if p.get('loss_id') is None else p['loss_id']}".rstrip())
     if report.get('loss_id') is not None:
-        lines += ['', f"node ids to start from (render --node ID): loss {report['loss_id']}; "
-                      f"a position's loss: the 'loss node' column; any id from `export`"]
+        column = "; a position's loss: the 'loss node' column" if report['positions'] else ''
+        lines += ['', f"node ids to start from (render --node ID): loss {report['loss_id']}{column}; "
+                      f"any id from `export`"]
     lines += ['', 'parameters:']
     for name, (r, c) in report['params'].items():
         lines.append(f"  {name:16s} {r:3d} x {c:<3d}")

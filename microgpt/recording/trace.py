@@ -436,9 +436,13 @@ class Trace:
     __hash__ = None
 
     def to_json(self, path=None):
-        """The JSON text (schema in microgpt.recording.codecs.json); also written
-        atomically to `path` when given."""
-        return json_codec.encode(plain_of(self), path)
+        """The JSON text (schema in microgpt.recording.codecs.json); or, given `path`,
+        written there atomically and `path` returned (a REPL echoes the name, not 9 MB)."""
+        text = json_codec.encode(plain_of(self))
+        if path is None:
+            return text
+        write_atomic(path, text)
+        return path
 
     @classmethod
     def from_json(cls, source):
@@ -448,11 +452,12 @@ class Trace:
     def to_binary(self, path=None, *, compression='zlib'):
         """The compact binary form (microgpt.recording.codecs.binary): the columns
         as stored, zlib-compressed unless compression='none'; loads ~20x faster
-        than the JSON. Also written atomically to `path` when given."""
+        than the JSON. Given `path`: written there atomically and `path` returned."""
         raw = binary_codec.encode(plain_of(self), compression)
-        if path is not None:
-            write_atomic(path, raw)
-        return raw
+        if path is None:
+            return raw
+        write_atomic(path, raw)
+        return path
 
     @classmethod
     def from_binary(cls, raw):

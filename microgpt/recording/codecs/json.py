@@ -42,7 +42,7 @@ from array import array
 from itertools import accumulate, chain
 from operator import itemgetter
 
-from ...files import read_capped, write_atomic
+from ...files import read_capped
 from ..ops import OPS
 from .validate import MAX_TRACE_BYTES, TraceFormatError, check, fail, op_names_of, owner, show
 
@@ -101,12 +101,9 @@ def _cells(params):
     return out
 
 
-def encode(plain, path=None):
-    """The JSON text; also written atomically to `path` when given."""
-    text = json.dumps(to_dict(plain), separators=(',', ':'))
-    if path is not None:
-        write_atomic(path, text)
-    return text
+def encode(plain):
+    """The JSON text (Trace.to_json writes it to a file)."""
+    return json.dumps(to_dict(plain), separators=(',', ':'))
 
 
 def load_json(source):
