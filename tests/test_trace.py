@@ -160,6 +160,15 @@ def test_trace_equality_compares_the_probe_tables(tmp_path):
     assert back == t and list(back.probes) == [next(i for i in range(len(t)) if t.op_name(i) == 'tanh')]
     back.probes.clear()                 # the re-run measurements of tanh dropped
     assert back != t
+    # one measured value one ulp off: not the same trace; a NaN (a broken op's probe) equals a NaN
+    [(k, [probe])] = t.probes.items()
+    other = Trace.from_json(t.to_json())
+    other.probes[k] = [[*probe[:-1], math.nextafter(probe[-1], math.inf)]]
+    assert other != t
+    a, b = Trace.from_json(t.to_json()), Trace.from_json(t.to_json())
+    a.probes[k] = [[*probe[:-1], math.nan]]
+    b.probes[k] = [[*probe[:-1], math.nan]]
+    assert a == b and a != t
 
 
 def test_uses_are_in_backward_order_on_a_trace_just_loaded():
