@@ -66,16 +66,22 @@ def test_train_out_saves_the_state_on_the_schedule(tmp_path):
 
 
 def test_the_explorer_update_uses_the_checkpoint_state(trained):
+    """The next update of a cell this step moves, on the checkpoint's 10-step schedule: lr_t is
+    lr * (1 - 3/10), not the default run length's (a cell without grad or moments moves by 0
+    whatever lr_t is, so it could not tell)."""
     run, path = trained
-    record_step(run.params, run.config, run.tokenizer, 'emma')   # this step's grads on the parameters
+    t = record_step(run.params, run.config, run.tokenizer, 'emma')   # this step's grads on the parameters
     flat = flat_params(run.params)
     old = [p.data for p in flat]
+    m_prev = list(run.optimizer.m)
     run.optimizer.step(3, 10)                                     # the update Adam takes next
+    i = next(i for i in t.param_nodes('wte') if t.grad[i] != 0 and m_prev[i] != 0)
+    name, r, c = t.param_cell(i)
     with running_server(doc='emma', checkpoint=str(path)) as server:
-        status, u = get_json(server, f'/api/update?view=param&param=wte[3][2]&level=auto&ckpt={path}')
+        status, u = get_json(server, f'/api/update?view=param&param={name}[{r}][{c}]&level=auto&ckpt={path}')
     assert status == 200, u
-    assert u['step'] == 3 and u['count'] == 1 and "checkpoint's optimizer state after 3 of 10" in u['source']
-    row = u['rows'][0]
-    i = row['id']
+    assert u['step'] == 3 and "checkpoint's optimizer state after 3 of 10" in u['source']
+    assert u['num_steps'] == 10 and float(u['lr_t']) == run.optimizer.config.lr * (1 - 3 / 10)
+    [row] = [r for r in u['rows'] if r['id'] == i]     # the cell (the view has its use's other cells too)
     assert float(row['m']) == run.optimizer.m[i] and float(row['v']) == run.optimizer.v[i]
-    assert float(row['delta']) == flat[i].data - old[i]
+    assert float(row['delta']) == flat[i].data - old[i] != 0

@@ -361,6 +361,9 @@ def test_the_update_pages_through_a_matrix_and_sums_it_up(server):
     assert float(m['max_delta']) == abs(delta[top]) == abs(float(m['largest_delta']))
     assert m['largest'] == 'layer0.attn_wq[{}][{}]'.format(*divmod(top - base, 16))
     assert float(m['norm_delta']) == pytest.approx(math.sqrt(sum(delta[i] ** 2 for i in ids)), rel=1e-12)
+    # every cell's grad in the matrix's norm, none left out (each of the 256 has one here)
+    assert all(trace.grad[i] != 0 for i in ids)
+    assert float(m['norm_grad']) == pytest.approx(math.sqrt(sum(trace.grad[i] ** 2 for i in ids)), rel=1e-12)
     status, u = get_json(server, f'{q}&sort=delta&limit=5')
     assert [r['id'] for r in u['rows']] == sorted(ids, key=lambda i: -abs(delta[i]))[:5]
     for bad, said in (('sort=size', "sort 'size' is not one of: id, delta"),

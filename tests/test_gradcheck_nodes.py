@@ -299,3 +299,19 @@ def test_d_loss_across_a_kink_accepts_either_one_sided_value(fault, grad):
     result = check_trace(t, local=False, sums=False, dloss=[x])
     (row,) = result.dloss
     assert result.ok and row['grad'] == grad and row['numeric'] == pytest.approx(1.5) and row['ok'] is True
+
+
+def test_an_exact_derivative_passes_at_zero_tolerance():
+    """relu below 0: the local derivative 0 and the measured one, (0 - 0) / 2h, agree exactly, so
+    even with atol = rtol = 0 (an allowance of exactly 0) the edge passes: a difference equal to
+    the allowance is allowed, not counted as a kink (the mutation benchmark's survivor
+    nodes.py:173, `diff < allowed`)."""
+    x = Value(-1.5)
+    with record() as tape:
+        z = x.relu() * 2.0 + x
+        z.backward()
+    t = tape.to_trace(z)
+    [i] = [k for k in range(len(t)) if t.op_name(k) == 'relu']
+    result = check_trace(t, atol=0.0, rtol=0.0, sums=False, only=[i])
+    assert result.ok and result.failures == [] and result.checked['local'] == 1
+    assert result.nonsmooth == 0            # a smooth point, not taken for a kink

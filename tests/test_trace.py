@@ -26,6 +26,11 @@ def test_parse_param():
     (lambda t: t.param_nodes('layer0.attn_wq[16][0]'), "cell [16][0] is outside layer0.attn_wq, which is 16x16"),
     (lambda t: t.ancestors([10**9]), "node 1000000000 is not in this trace; node ids are 0..103674"),
     (lambda t: t.nodes_matching('pos99/*'), "no scope matches 'pos99/*'"),
+    # a misspelt field is named (not a KeyError from inside); a line query on the model's own
+    # trace says it has no source lines (not a TypeError on a missing column)
+    (lambda t: t.nodes(postion=3), "unknown scope field(s) ['postion']; allowed: pos, layer, block, head, role"),
+    (lambda t: t.source_lines(), "this trace has no source lines (line views need a trace recorded from a script"),
+    (lambda t: t.nodes_at_line(3, 'a.py'), "this trace has no source lines (line views need"),
 ])
 def test_queries_name_what_exists(recorded_christopher, call, msg):
     with pytest.raises(TraceQueryError) as e:
@@ -157,6 +162,15 @@ def test_trace_equality_compares_the_probe_tables(tmp_path):
     assert back == t and list(back.probes) == [next(i for i in range(len(t)) if t.op_name(i) == 'tanh')]
     back.probes.clear()                 # the re-run measurements of tanh dropped
     assert back != t
+    # one measured value one ulp off: not the same trace; a NaN (a broken op's probe) equals a NaN
+    [(k, [probe])] = t.probes.items()
+    other = Trace.from_json(t.to_json())
+    other.probes[k] = [[*probe[:-1], math.nextafter(probe[-1], math.inf)]]
+    assert other != t
+    a, b = Trace.from_json(t.to_json()), Trace.from_json(t.to_json())
+    a.probes[k] = [[*probe[:-1], math.nan]]
+    b.probes[k] = [[*probe[:-1], math.nan]]
+    assert a == b and a != t
 
 
 def test_uses_are_in_backward_order_on_a_trace_just_loaded():
@@ -173,3 +187,17 @@ def test_uses_are_in_backward_order_on_a_trace_just_loaded():
     yi, zi = (next(k for k in range(len(fresh)) if fresh.op_name(k) == op) for op in ('mul', 'add'))
     assert fresh.children(zi) == [yi, i] and yi < zi
     assert fresh.uses(i) == [(zi, 1.0, 1.0), (yi, 2.0, 2.0)]
+
+
+def test_a_node_is_called_by_its_one_name(recorded_christopher):
+    """Trace.name: the loss, a parameter cell, a value of a role, an op toward one; one namer per trace."""
+    t = recorded_christopher
+    assert t.names() is t.names()
+    assert t.name(t.meta['loss_id']) == 'loss'
+    base = t.param_base['layer0.attn_wq']
+    assert t.name(base + 3 * 16 + 5) == 'layer0.attn_wq[3][5]'
+    # q's values at position 3 (used outside their scope), in id order: the third is q[2]
+    qs = [i for i in t.nodes(pos=3, layer=0, role='q') if any(t.scope[p] != t.scope[i] for p in t.parents(i))]
+    assert len(qs) == 16 and t.name(qs[2]) == 'q[2]@pos3'
+    [partial] = [c for c in t.children(qs[2]) if t.op_name(c) == 'add']    # the dot product's last but one sum
+    assert t.name(partial) == '+ \u2192 q[2]@pos3'

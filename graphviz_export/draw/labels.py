@@ -12,7 +12,7 @@ carries meta['diff'], steps/diff.delta_trace) calls its numbers 'Δdata' and 'Δ
 """
 
 import graphviz_export.draw.escape as escape
-from microgpt.recording.names import ARROW, char_name, op_text
+from microgpt.recording.names import ARROW, ROLE_NAME, char_name, op_text
 from microgpt.recording.runs import id_runs
 from microgpt.recording.scopes import scope_path
 
@@ -36,6 +36,15 @@ ROLE_TEXT = {
     'logits': 'logits = lm_head\u00b7x',
     'probs': 'probs = softmax(logits)',
     'loss': '\u2212log probs[target]',
+}
+
+
+# the products a role's dot products add up (model.py), for a group holding them and not the role's values
+PRODUCTS = {
+    'q': 'Wq[i][j]\u00b7x[j]', 'k': 'Wk[i][j]\u00b7x[j]', 'v': 'Wv[i][j]\u00b7x[j]',
+    'attn_logits': 'q[j]\u00b7k[t][j]', 'head_out': 'weights[t]\u00b7v[t][j]',
+    'attn_out': 'Wo[i][j]\u00b7heads[j]', 'fc1': 'fc1[i][j]\u00b7x[j]', 'fc2': 'fc2[i][j]\u00b7h[j]',
+    'logits': 'lm_head[i][j]\u00b7x[j]',
 }
 
 
@@ -82,6 +91,9 @@ def group_title(node, level, trace=None):
         if trace is None or trace.meta.get('loss_id') in node.ids:
             return 'loss = mean of the position losses'
         return '\u03a3 loss_t (running sum; loss = \u03a3 / n)'
+    inner = None if trace is None else inner_title(trace, node)
+    if inner is not None:
+        return inner
     if role == 'embed' and trace is not None and len(node.positions) == 1 and node.side == 'interior':
         return embed_title(trace, node.positions[0])
     if role in ('k', 'v') and node.side == 'input':
@@ -95,6 +107,43 @@ def group_title(node, level, trace=None):
         return 'q, k, v = W\u00b7rmsnorm(x)' if level != 'block' or 'attn_logits' not in _roles(trace, node) \
             else 'attn: q, k, v and the heads'
     return block if block is not None else 'ops'
+
+
+def inner_title(trace, node):
+    """The title of a group whose figures are not (only) its role's values, else None.
+
+    A role's title ('logits = lm_head\u00b7x') names its outputs; a group whose values are
+    the ops computing toward them (a parameter's uses are the 432 products lm_head[i][j]\u00b7x[j],
+    not the 27 logits; a boundary holds the partial sums that read a view's values) says what
+    they are: 'products lm_head[i][j]\u00b7x[j] \u2192 logits', 'partial sums \u2192 q'; a group holding
+    both says both: 'q and 240 partial sums' (short: it titles a box). Groups spanning several
+    roles (a block) keep their block's title."""
+    values = getattr(node, 'values', ())
+    names = trace.names()
+    if not values or not all(map(names.has_role, values)):
+        return None
+    vectors = {names.vector_name(i) for i in values}
+    roles = {trace.scopes[trace.scope[i]].role for i in values}
+    if len(roles) != 1:
+        return None
+    inner = [i for i in values if not names.is_value(i)]
+    if not inner:
+        return None
+    role = roles.pop()
+    vector = vectors.pop() if len(vectors) == 1 else ROLE_NAME[role]
+    ops = {trace.op_name(i) for i in inner}
+    one = len(inner) == 1
+    formula = ''
+    if ops == {'mul'}:
+        kind = 'product' if one else 'products'
+        formula = f' {PRODUCTS[role]}' if role in PRODUCTS else ''
+    elif ops == {'add'}:
+        kind = 'partial sum' if one else 'partial sums'
+    else:
+        kind = ', '.join(sorted({op_text(trace, i) for i in inner}))
+    if len(inner) == len(values):
+        return f'{kind}{formula} {ARROW} {vector}'
+    return f'{vector} and {len(inner)} {kind}'
 
 
 def embed_title(trace, pos):
@@ -250,7 +299,7 @@ def group_tooltip(trace, node, level, fig, reasons=(), share=None):
     paths = sorted({scope_path(trace.scopes[sid]) for sid in set(map(trace.scope.__getitem__, node.ids))})
     shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
     ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids).items())
-    lines = [group_title(node, level) + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
+    lines = [group_title(node, level, trace) + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
              *('scope ' + p for p in shown),
              f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8)}',
              f'{_values(fig.n)} summarised (used outside this node, or by nothing):',
@@ -272,7 +321,7 @@ def short_name(trace, node, level):
     if node.kind == 'scalar':
         return trace.name(node.ids[0])
     w = where(node)
-    return f'{group_title(node, level).split(" =")[0]} {w}'.strip()
+    return f'{_values_name(trace, node) or group_title(node, level).split(" =")[0]} {w}'.strip()
 
 
 def ref_name(trace, node, level):
@@ -289,7 +338,15 @@ def _ref_title(trace, node, level):
     values from the cache, so 'k (cached)', as the boundary's cached k is called."""
     if node.kind == 'group' and node.scope.role in ('k', 'v') and node.scope.head is None:
         return f'{node.scope.role} (cached)'
-    return group_title(node, level, trace).split(' =')[0]
+    return _values_name(trace, node) or group_title(node, level, trace).split(' =')[0]
+
+
+def _values_name(trace, node):
+    """The short name of a group whose figures are not its role's values (its title, which
+    says what they are; the running sum of the position losses: 'Σ loss_t'), else None."""
+    if node.kind == 'group' and is_mean_loss(node) and trace.meta.get('loss_id') not in node.ids:
+        return '\u03a3 loss_t'
+    return inner_title(trace, node) if node.kind == 'group' else None
 
 
 def ref_names(trace, nodes, level):

@@ -112,7 +112,12 @@ class ElementNames:
 
     def is_value(self, i):
         """Node i is an element of its role's vector (not an op computing toward one)."""
-        return self.element(i)[1]
+        return i in self._scope_index(self.trace.scope[i])
+
+    def vector_name(self, i):
+        """The vector node i is an element of, or computes toward: 'q', 'attn_w[h1]', 'layer1.q'
+        (its name without the index and position); None when no role of the model names it."""
+        return self._scope_name(self.trace.scope[i]) if self.has_role(i) else None
 
     def has_role(self, i):
         """Node i is named by a role of the model (not a parameter, constant or fallback)."""
