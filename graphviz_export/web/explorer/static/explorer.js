@@ -16,7 +16,8 @@
  * window.explorer.page (P below): this core, camera.js (pan, zoom, fit, minimap), panel.js (the
  * side panel and the crumbs), controls.js (tabs, chips, view controls, recording, export), input.js
  * (clicks on the graph, keys), search.js (search and suggestions), overlay.js (colour by gradient,
- * compare). The first view is asked for at once and drawn when they are all in (DOMContentLoaded).
+ * compare), progress.js (what the server is doing meanwhile, and Cancel). The first view is asked
+ * for at once and drawn when they are all in (DOMContentLoaded).
  *
  * Hook for add-ons (the step-through toolbar of issue 13 goes into <div id="stepper">):
  *   window.explorer.svg          the <svg> element currently drawn
@@ -114,7 +115,7 @@
   async function load(q) {
     if (loading) loading.abort();
     const mine = loading = new AbortController();
-    const busy = setTimeout(() => { $('#busy').hidden = false; }, 120);
+    const busy = setTimeout(() => { $('#busy').hidden = false; if (P.progress) P.progress(true); }, 120);
     const t0 = performance.now();
     try {
       let v = cache.get(cacheKey(q));
@@ -159,7 +160,7 @@
       P.syncControls();
     } finally {
       clearTimeout(busy);
-      if (mine === loading) { $('#busy').hidden = true; loading = null; }
+      if (mine === loading) { $('#busy').hidden = true; loading = null; if (P.progress) P.progress(false); }
     }
   }
   async function loadInfo(q) {
