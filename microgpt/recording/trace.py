@@ -17,13 +17,15 @@ Edges are stored CSR-style (`child_ptr`, `child`, `local`, `contrib`), so
 """
 
 import math
+from array import array
 from bisect import bisect_right
 from collections import Counter
 from fnmatch import fnmatchcase
-from itertools import chain, starmap
-from operator import mul
+from itertools import chain, repeat, starmap
+from operator import mul, sub
 
 from ..files import write_atomic
+from . import aggregates as agg
 from . import indexes as ix
 from .cells import TraceQueryError, check_param
 from .codecs import binary as binary_codec
@@ -131,6 +133,8 @@ class Trace:
             self._cache.setdefault('contrib', built.pop('contrib'))
             for name in from_columns:
                 self._index[name] = built[name]
+        if any(name not in self._index for name, _ in agg.RECORD_COLUMNS):
+            self._index.update(agg.run_records(self))
         return self._index
 
     def indexes(self):
@@ -144,6 +148,15 @@ class Trace:
         if 'contrib' not in self._cache:
             self._cache['contrib'] = ix.contributions(self.local, self.grad, self.child_ptr)
         return self._cache['contrib']
+
+    def contrib_slice(self, a, b):
+        """The contributions of the edges of nodes a..b-1 (contrib[child_ptr[a]:child_ptr[b]]),
+        without building the whole column when it is not built yet."""
+        ptr = self.child_ptr
+        if 'contrib' in self._cache:
+            return self._cache['contrib'][ptr[a]:ptr[b]]
+        ups = chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b])))
+        return array('d', map(mul, self.local[ptr[a]:ptr[b]], ups))
 
     @property
     def backward_rank(self):
@@ -411,8 +424,9 @@ class Trace:
     __hash__ = None
 
     def to_json(self, path=None):
-        """The JSON text (schema in microgpt.recording.codecs.json); also written
-        atomically to `path` when given."""
+        """The JSON text (schema in microgpt.recording.codecs.json); or, given `path`, that
+        text written atomically as it is made (constant memory) and its size in bytes.
+        codecs.json.TraceTooLarge for a trace whose text the loader would refuse."""
         return json_codec.encode(plain_of(self), path)
 
     @classmethod
