@@ -95,7 +95,9 @@ def _tmp_name(directory, name):
 
 
 def write_atomic(path, data):
-    """Replace `path` with `data` (str is written as UTF-8, bytes as they are).
+    """Replace `path` with `data` (str is written as UTF-8, bytes as they are, any other
+    iterable as its str or bytes chunks, one at a time: a gigabyte never held whole);
+    returns the bytes written.
 
     Writes a hidden temp file in the target's directory (so the rename stays on
     one filesystem), fsyncs it, then os.replace()s it over the target. On any
@@ -103,7 +105,7 @@ def write_atomic(path, data):
     names the path; a path that is not a regular file raises OutputPathError.
     """
     path = os.fspath(path)
-    data = _bytes(data, path)
+    parts = (_bytes(data, path),) if isinstance(data, (str, bytes, bytearray, memoryview)) else data
     target = resolve_output(path)
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
@@ -115,8 +117,10 @@ def write_atomic(path, data):
     except OSError as exc:
         raise WriteError(f'cannot write {path}: {exc.strerror or exc}') from None
     try:
+        size = 0
         with os.fdopen(fd, 'wb') as f:
-            f.write(data)
+            for part in parts:
+                size += f.write(_bytes(part, path))
             f.flush()
             os.fsync(f.fileno())
         resolve_output(target)  # still a regular file or nothing (a FIFO may have appeared)
@@ -128,6 +132,7 @@ def write_atomic(path, data):
             raise WriteError(f'cannot write {path}: {exc.strerror or exc}') from None
         raise
     _sync_dir(directory)
+    return size
 
 
 def _bytes(data, path):
@@ -230,9 +235,12 @@ def read_capped_bytes(path, limit, what, error):
     """The bytes of `path`, checked as read_capped checks them (but not decoded)."""
     try:
         with open(path, 'rb') as f:
-            mode = os.fstat(f.fileno()).st_mode
+            st = os.fstat(f.fileno())
+            mode = st.st_mode
             if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
                 raise error(f"{what} {path} is {_kind(mode)}, not a file")
+            if stat.S_ISREG(mode) and st.st_size > limit:   # refused before reading it
+                raise error(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB; refusing to read it")
             raw = f.read(limit + 1)
     except FileNotFoundError:
         raise error(f"{what} not found: {path}") from None

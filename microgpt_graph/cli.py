@@ -238,10 +238,14 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
     with busy_bar(f'writing {fmt}', quiet=quiet):
-        data = encode_trace(trace, fmt)
-        write_output(path, data)
+        if fmt == 'json' and path is not None:      # streamed: a big trace's text is never held whole
+            size = trace.to_json(path)
+        else:
+            data = encode_trace(trace, fmt)
+            write_output(path, data)
+            size = len(data)
     if path is not None:
-        click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {len(data) / 1e6:.1f} MB)", err=True)
+        click.echo(f"wrote {path} ({len(trace)} nodes, {fmt}, {size / 1e6:.1f} MB)", err=True)
 
 
 @main.command()

@@ -38,8 +38,8 @@ def traces():
 
 def ops_in(trace, pos, layer, role, op):
     sid = next(s for s, sc in enumerate(trace.scopes) if sc.pos == pos and sc.layer == layer and sc.role == role
-               and trace._scope_nodes()[s])
-    return [i for i in trace._scope_nodes()[sid] if trace.op_name(i) == op]
+               and trace.runs_of_scope()[s])
+    return [i for i in trace.scope_members(sid) if trace.op_name(i) == op]
 
 
 @pytest.mark.parametrize('how', ['captured', 'replayed', 'loaded'])

@@ -74,7 +74,8 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     annotate = annotate or {}
     names = {n.name: n for n in folded.nodes}
     interior = frozenset(sel.nodes)
-    rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate, aspect)
+    memo = {}       # each node's attributes, built once per rankdir (the widths, then the drawing)
+    rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate, aspect, memo)
     graph = dict(GRAPH, rankdir=rankdir)
     if rankdir == 'LR' and not any(n.kind == 'matrix' for n in folded.nodes):
         graph['nodesep'] = LR_NODESEP     # LR pictures run wide: more air between rows costs no width
@@ -111,7 +112,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,
-                                    'box' if item.name in boxes else rankdir, fields)
+                                    'box' if item.name in boxes else rankdir, fields, memo)
                 container.node(item.name, id=node_id(item.name), **attrs)
 
     emit(g, root)
@@ -207,7 +208,7 @@ def _style(*parts):
     return ','.join(out)
 
 
-def _rankdir(trace, folded, names, reasons, interior, annotate, aspect='auto'):
+def _rankdir(trace, folded, names, reasons, interior, annotate, aspect='auto', memo=None):
     """(rankdir, wrap): 'LR' when the view fits a 16:9 screen that way (page.py), else
     'TB'; a matrix heat-map is always LR (its rows are laid out for it). wrap: a view of
     several positions too wide for LR whose MLPs, each drawn under its attention (two
@@ -218,7 +219,7 @@ def _rankdir(trace, folded, names, reasons, interior, annotate, aspect='auto'):
 
     def label(n, rankdir):
         note = annotate.get(n.ids[0]) if n.kind == 'scalar' else None
-        return _node_attrs(trace, n, folded.level, names, reasons, interior, note, rankdir)['label']
+        return _node_attrs(trace, n, folded.level, names, reasons, interior, note, rankdir, memo=memo)['label']
 
     edges = [(e.src, e.dst) for e in folded.edges]
     if aspect != 'auto':
@@ -245,8 +246,26 @@ def _enters_mlp(src, dst):
             and src.scope.pos == dst.scope.pos)
 
 
-def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR', fields=None):
+def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, rankdir='LR', fields=None, memo=None):
+    """The DOT attributes of one node. `memo` (a dict) keeps what was built for a node, so that
+    measuring the labels (_rankdir) and drawing them builds each label and figure once."""
+    if memo is None:
+        memo = {}
+    key = (node.name, rankdir)
+    if key in memo:
+        attrs, value_fields = memo[key]
+    else:
+        attrs, value_fields = memo[key] = _build_attrs(trace, node, level, names, reasons, interior, note,
+                                                       rankdir, memo)
+    if fields is not None and value_fields is not None:
+        fields[node.name] = value_fields
+    return dict(attrs)
+
+
+def _build_attrs(trace, node, level, names, reasons, interior, note, rankdir, memo):
+    """(attributes, value fields or None) of one node (see _node_attrs)."""
     why = reasons.get(node.name, ())
+    value_fields = None
     if node.kind == 'ref':
         refs = [labels.short_name(trace, names[r], level) for r in node.refers]
         read = _scalars_read(trace, names.get(node.name[1:]), [names[r] for r in node.refers])
@@ -254,8 +273,10 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         why_here = ("drawn in another position's row, or once at the top, and read by this row: "
                     if node.between_rows else 'drawn once elsewhere, as it has many consumers: ')
         attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short), tooltip=escape.tooltip([why_here + ', '.join(refs)]))
-        return attrs
-    fill, font, fig, share = look(trace, node, interior)
+        return attrs, None
+    if ('look', node.name) not in memo:     # its colours and figures, once for both directions
+        memo['look', node.name] = look(trace, node, interior)
+    fill, font, fig, share = memo['look', node.name]
     if node.kind == 'scalar':
         op = trace.op_name(node.ids[0])
         cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
@@ -267,8 +288,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
         attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
                      tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
-    if fields is not None:
-        fields[node.name] = labels.drawn_fields(trace, node, fig, share)
+    value_fields = labels.drawn_fields(trace, node, fig, share)
     attrs['fillcolor'] = fill
     if feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
@@ -282,7 +302,7 @@ def _node_attrs(trace, node, level, names, reasons, interior=None, note=None, ra
         attrs.update(FOCUS)
     if why:
         attrs.update(HIGHLIGHT)
-    return attrs
+    return attrs, value_fields
 
 
 def look(trace, node, interior=None):

@@ -38,6 +38,7 @@ from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
+from .bundles import bundle_edges
 from .summary import boundary_values, group_values
 
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
@@ -236,17 +237,6 @@ def node_floor(trace, sel, level, expand_ids):
     return n + len(keys)
 
 
-class _Bundle:
-    """The scalar edges from one visible node to another, summed into one drawn edge."""
-    __slots__ = ('count', 'local', 'contrib', 'per_child')
-
-    def __init__(self):
-        self.count = 0          # scalar edges
-        self.local = 0.0        # sum of their local derivatives
-        self.contrib = 0.0      # sum of the contributions backward sent along them
-        self.per_child = {}     # child id -> its contribution along this bundle
-
-
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
     out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget)
     if level == 'block' and not out.stats['fits'] and not expand_ids:
@@ -259,42 +249,13 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget):
 def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
 
-    # -- bundle the scalar edges between visible nodes --------------------------------------
-    ptr, child, local = trace.child_ptr, trace.child, trace.local
-    contrib = trace.contrib
-    bundles = {}        # (child key, parent key) -> _Bundle
-    leaving = set()     # nodes with a parent in another group: a group's values
-    internal = 0
-    inside = set(sel.nodes)
-    # parents in runs of consecutive ids with one key: their edges are one slice of each column
-    for p0, p1, kp, sd in segments:
-        if sd == 'input':
-            continue
-        from_output = sd == 'output'
-        e0, e1 = ptr[p0], ptr[p1]
-        for c, lg, cg in zip(child[e0:e1], local[e0:e1], contrib[e0:e1]):
-            if from_output and c not in inside:
-                continue        # an output's other operands are not part of the view
-            kc = kid[c]
-            if kc == kp:
-                internal += 1
-                continue
-            leaving.add(c)
-            b = bundles.get((kc, kp))
-            if b is None:
-                b = bundles[(kc, kp)] = _Bundle()
-            b.count += 1
-            b.local += lg
-            b.contrib += cg
-            per_child = b.per_child
-            per_child[c] = per_child.get(c, 0.0) + cg
+    side = {j: sd for _, _, j, sd in segments}
+    bundles, leaving, internal = bundle_edges(trace, segments, kid, side, sel.nodes)
 
     # -- visible nodes, named from trace ids ---------------------------------------------
     members = [[] for _ in keys]
-    side = {}
-    for a, b, j, sd in segments:
+    for a, b, j, _ in segments:
         members[j].extend(range(a, b))
-        side[j] = sd
     nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
     edges = []
     for (kc, kp), bundle in bundles.items():
@@ -303,7 +264,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
         scalar = a.kind == 'scalar' and b.kind == 'scalar'
         edges.append(VEdge(src=a.name, dst=b.name, kind=kind, count=bundle.count,
                            local=bundle.local if scalar else None, contrib=bundle.contrib,
-                           contrib_norm=math.sqrt(fsum(v * v for v in bundle.per_child.values()))))
+                           contrib_norm=bundle.contrib_norm()))
 
     vnodes, edges = _reference_high_fanout(nodes, edges)
     row_refs = 0

@@ -11,10 +11,14 @@ value of the group: counted, `--node loss` showed "0.08333 … 38.72" for a sum 
 """
 
 import math
+from array import array
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain, compress, filterfalse, groupby, repeat
+from operator import eq, mul, or_, sub
 
 from microgpt.recording.ops import OP_CODE
+from microgpt.recording.runs import id_runs
 from microgpt.recording.sums import fsum
 
 _CONST = OP_CODE['const']
@@ -54,17 +58,26 @@ def boundary_values(trace, ids):
 
 def figures(trace, ids):
     """Figures of the values `ids` (non-empty). NaN-aware: min/max skip NaN unless all are."""
-    data, grad = trace.data, trace.grad
-    ds = [data[i] for i in ids]
-    gs = [grad[i] for i in ids]
-    peak = max(ids, key=lambda i: (magnitude(grad[i]), -i))
+    ids = ids if isinstance(ids, (list, tuple)) else list(ids)
+    return figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', map(trace.grad.__getitem__, ids)))
+
+
+def figures_of(ids, ds, gs):
+    """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
+    whole-column operations (in C, not a Python step per value). The peak is the value with
+    the largest |grad| (NaN counts as infinite), the smallest id among equals."""
+    if any(map(math.isnan, gs)) or any(map(math.isinf, gs)):
+        top = compress(ids, map(or_, map(math.isnan, gs), map(math.isinf, gs)))
+    else:
+        mags = array('d', map(abs, gs))
+        top = compress(ids, map(eq, mags, repeat(max(mags))))
     return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
-                   grad_norm=math.sqrt(fsum(g * g for g in gs)), grad_peak=peak)
+                   grad_norm=math.sqrt(fsum(map(mul, gs, gs))), grad_peak=min(top))
 
 
 def op_counts(trace, ids):
     """{op name: count}, in the trace's op order."""
-    counts = Counter(trace.op[i] for i in ids)
+    counts = Counter(map(trace.op.__getitem__, ids))
     names = trace.op_names
     return {names[k]: counts[k] for k in sorted(counts)}
 
@@ -75,25 +88,38 @@ def magnitude(g):
 
 
 def _min(xs):
-    ys = [x for x in xs if not math.isnan(x)]
+    if not any(map(math.isnan, xs)):
+        return min(xs)
+    ys = list(filterfalse(math.isnan, xs))
     return min(ys) if ys else math.nan
 
 
 def _max(xs):
-    ys = [x for x in xs if not math.isnan(x)]
+    if not any(map(math.isnan, xs)):
+        return max(xs)
+    ys = list(filterfalse(math.isnan, xs))
     return max(ys) if ys else math.nan
 
 
 def param_shares(trace, node, interior):
-    """{cell id: this view's share of its grad}: the sum (fsum) of the contributions backward
-    added to it along edges from nodes in `interior`; cells nothing in view used are left out."""
+    """{cell id: this view's share of its grad}, in id order: the sum (fsum) of the contributions
+    backward added to it along edges from nodes in `interior`; cells nothing in view used are left
+    out. Per run of consecutive cells, the reverse edges are one slice: picked in C, summed per cell."""
     pptr, parent, edge = trace.parents_index()
-    contribution = trace.edge_contribution
+    contrib = trace.contrib
     shares = {}
-    for i in node.ids:
-        parts = [contribution(edge[k], parent[k]) for k in range(pptr[i], pptr[i + 1]) if parent[k] in interior]
-        if parts:
-            shares[i] = fsum(parts)
+    for a, b in id_runs(sorted(node.ids)):
+        k0, k1 = pptr[a], pptr[b]
+        inside = bytes(map(interior.__contains__, parent[k0:k1]))
+        if not any(inside):
+            continue
+        cells = list(compress(chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))),
+                              inside))
+        parts = array('d', map(contrib.__getitem__, compress(edge[k0:k1], inside)))
+        for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
+            group = list(group)
+            # fsum of one part is the part, but a negative zero's sum is 0.0
+            shares[cell] = (parts[group[0]] or 0.0) if len(group) == 1 else fsum(map(parts.__getitem__, group))
     return shares
 
 
@@ -101,13 +127,8 @@ def share_figures(trace, node, interior):
     """Figures of a boundary parameter group whose grads are *this view's share*: per cell,
     the sum of the contributions backward added to it along edges from nodes in `interior`
     (a token view's share of wte is what that position sent back). None if nothing flowed."""
-    data = trace.data
     shares = param_shares(trace, node, interior)
     if not shares:
         return None
-    ids = sorted(shares)
-    gs = [shares[i] for i in ids]
-    ds = [data[i] for i in ids]
-    peak = max(ids, key=lambda i: (magnitude(shares[i]), -i))
-    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
-                   grad_norm=math.sqrt(fsum(g * g for g in gs)), grad_peak=peak)
+    ids = list(shares)      # in id order (param_shares)
+    return figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', map(shares.__getitem__, ids)))

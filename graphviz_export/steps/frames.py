@@ -46,6 +46,7 @@ import math
 from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording.scopes import scope_path
+from microgpt.recording.sums import fsum
 
 from ..draw.heatmap import grad_rows
 from ..draw.ids import edge_id, node_id
@@ -298,7 +299,7 @@ def bundle_figures(per_child, parts):
         signs = '-'
     else:
         signs = 'mixed'
-    return {'norm': json_safe(math.sqrt(math.fsum(v * v for v in per_child))), 'signs': signs}
+    return {'norm': json_safe(math.sqrt(fsum(v * v for v in per_child))), 'signs': signs}
 
 
 def is_softmax_edge(trace, src, dst):

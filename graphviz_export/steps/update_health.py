@@ -22,6 +22,8 @@ std is the sample standard deviation (n - 1), as torch's .std() that makemore us
 import math
 from html import escape
 
+from microgpt.recording.sums import fsum
+
 from ..draw.style import fmt, full
 from .update import adam_update
 
@@ -32,8 +34,8 @@ def _std(xs):
     n = len(xs)
     if n < 2:
         return 0.0
-    m = math.fsum(xs) / n
-    return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
+    m = fsum(xs) / n
+    return math.sqrt(fsum((x - m) ** 2 for x in xs) / (n - 1))
 
 
 def _values(trace, sid):

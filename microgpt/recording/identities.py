@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from .ops import OP_CODE
 from .scopes import scope_path
+from .sums import fsum
 
 ROUND_TOL = 1e-12        # absolute: every identity here is about grads of size <= 1
 LOSS_INIT_RTOL = 0.15    # a fresh model's loss within 15% of log(vocab) (measured: -12% .. +0.5%)
@@ -100,7 +101,7 @@ def _values(trace, sid):
 
 def _scopes(trace, role, block=None, pos=None):
     """[(scope id, scope)] with `role` (and `block`, `pos`) that hold nodes, in scope order."""
-    groups = trace._scope_nodes()
+    groups = trace.runs_of_scope()
     return [(sid, s) for sid, s in enumerate(trace.scopes)
             if s.role == role and (block is None or s.block == block) and (pos is None or s.pos == pos)
             and groups[sid]]
@@ -213,7 +214,7 @@ def kv_positions(trace, node):
         for c in by[pos]:           # in backward order, as the engine adds them
             s += c
         rows.append((pos, s))
-    return rows, math.fsum(s for _, s in rows)
+    return rows, fsum(s for _, s in rows)
 
 
 def _cached_kv(trace):

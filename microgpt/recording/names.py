@@ -60,7 +60,6 @@ class ElementNames:
         self.trace = trace
         self._index = {}        # scope id -> {value id: index}
         self._names = {}        # node id -> name
-        self._members = None
         self._qualify = None    # (roles named by their block, whether layers are named)
         self._by_name = None    # (scope name, pos) -> scope id
 
@@ -68,12 +67,10 @@ class ElementNames:
     def _scope_index(self, sid):
         got = self._index.get(sid)
         if got is None:
-            if self._members is None:
-                self._members = self.trace._scope_nodes()
             t = self.trace
             pptr, parent, _ = t.parents_index()
             scope, op = t.scope, t.op
-            values = [i for i in self._members[sid]
+            values = [i for i in t.scope_members(sid)
                       if op[i] != _CONST and (pptr[i] == pptr[i + 1]
                                               or any(scope[p] != sid for p in parent[pptr[i]:pptr[i + 1]]))]
             got = self._index[sid] = {i: k for k, i in enumerate(values)}
@@ -212,7 +209,7 @@ class ElementNames:
             if sid is None:
                 continue
             if arrow in text:
-                members = [i for i in self._members[sid] if t.op[i] != _CONST]
+                members = [i for i in t.scope_members(sid) if t.op[i] != _CONST]
             else:
                 members = list(self._scope_index(sid))
             found += [i for i in members if self.name(i) == text]
@@ -228,8 +225,6 @@ class ElementNames:
 
     def _scopes_by_name(self):
         if self._by_name is None:
-            if self._members is None:
-                self._members = self.trace._scope_nodes()
             self._by_name = {(self._scope_name(sid), s.pos): sid for sid, s in enumerate(self.trace.scopes)
                              if s.role in ROLE_NAME and s.block != 'params'}
         return self._by_name

@@ -21,10 +21,12 @@ from array import array
 from bisect import bisect_right
 from collections import Counter
 from fnmatch import fnmatchcase
-from itertools import accumulate, chain, repeat
-from operator import sub
+from itertools import chain, repeat, starmap
+from operator import mul, sub
 
 from ..files import write_atomic
+from . import aggregates as agg
+from . import indexes as ix
 from .cells import TraceQueryError, check_param
 from .codecs import binary as binary_codec
 from .codecs import json as json_codec
@@ -38,7 +40,7 @@ from .sums import fsum
 class Trace:
     def __init__(self, *, op, data, grad, scope, scopes, child_ptr, child, local,
                  backward_order, pow_exponent, param_names, param_shapes, param_base, meta,
-                 op_names=OPS, source=None, sources=None, probes=None):
+                 op_names=OPS, source=None, sources=None, probes=None, indexes=None):
         self.op = op                    # array('B'): index into op_names
         self.op_names = tuple(op_names)   # OPS, then (a user's script) its own ops: 'tanh', 'gelu', ...
         # a trace recorded from a user's script (recording.script) also has, per node,
@@ -62,6 +64,9 @@ class Trace:
         self.param_base = param_base        # {name: id of cell [0][0]}; cells row by row
         self.meta = meta                    # doc, tokens, targets, config, loss ids, ...
         self._cache = {}
+        # the derived indexes (recording.indexes: runs of a scope, reverse edges, ...), as a
+        # binary file stores them; what is missing is built on first use, all at once
+        self._index = dict(indexes or {})
 
     # -- one node ---------------------------------------------------------------------
     def __len__(self):
@@ -110,73 +115,90 @@ class Trace:
         return self._cache['names']
 
     # -- columns and indexes derived on first use ------------------------------------------
+    def index(self, name):
+        """One of the stored indexes (recording.indexes.INDEX_COLUMNS, or the aggregates of
+        recording.aggregates); every missing one is built on first use, once."""
+        got = self._index.get(name)
+        if got is None:
+            self.build_indexes()
+            got = self._index[name]
+        return got
+
+    def build_indexes(self, progress=None):
+        """Build every index this trace lacks (recording.indexes, recording.aggregates);
+        `progress(done, total)` as they are made. Returns the dict of them all."""
+        from_columns = [name for name, _ in ix.INDEX_COLUMNS if name not in self._index]
+        if from_columns:
+            built = ix.build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad,
+                             self.backward_order)
+            self._cache.setdefault('contrib', built.pop('contrib'))
+            for name in from_columns:
+                self._index[name] = built[name]
+        if any(name not in self._index for name, _ in agg.RECORD_COLUMNS):
+            self._index.update(agg.run_records(self))
+        return self._index
+
+    def indexes(self):
+        """{name: column} of every index, built if missing: what the binary codec stores."""
+        return dict(self.build_indexes())
+
     @property
     def contrib(self):
         """array('d'): per edge, local_grad * grad(parent), the same product backward
         added into the child's grad (so summed in backward order they equal it)."""
         if 'contrib' not in self._cache:
-            out = array('d')
-            local, grad, ptr = self.local, self.grad, self.child_ptr
-            for p in range(len(self)):
-                a, b = ptr[p], ptr[p + 1]
-                if a != b:
-                    g = grad[p]
-                    out.extend([lg * g for lg in local[a:b]])
-            self._cache['contrib'] = out
+            self._cache['contrib'] = ix.contributions(self.local, self.grad, self.child_ptr)
         return self._cache['contrib']
 
-    def edge_contribution(self, k, parent):
-        """contrib[k] of edge k (from `parent`), without building the whole column when it is
-        not built yet: the same product (a played run's view reads a few hundred edges a step)."""
-        built = self._cache.get('contrib')
-        return built[k] if built is not None else self.local[k] * self.grad[parent]
+    def contrib_slice(self, a, b):
+        """The contributions of the edges of nodes a..b-1 (contrib[child_ptr[a]:child_ptr[b]]),
+        without building the whole column when it is not built yet."""
+        ptr = self.child_ptr
+        if 'contrib' in self._cache:
+            return self._cache['contrib'][ptr[a]:ptr[b]]
+        ups = chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b])))
+        return array('d', map(mul, self.local[ptr[a]:ptr[b]], ups))
 
     @property
     def backward_rank(self):
-        """array('q'): each node's place in the backward pass (0 = loss), -1 if unreached."""
-        if 'rank' not in self._cache:
-            rank = array('q', [-1]) * len(self)
-            for r, i in enumerate(self.backward_order):
-                rank[i] = r
-            self._cache['rank'] = rank
-        return self._cache['rank']
+        """array('i'): each node's place in the backward pass (0 = loss), -1 if unreached."""
+        return self.index('backward_rank')
 
-    def _scope_nodes(self):
-        """scope id -> sorted node ids."""
-        if 'scope_nodes' not in self._cache:
+    def scope_runs(self):
+        """(run_start, run_scope): the runs of consecutive ids of one scope (recording.indexes)."""
+        return self.index('run_start'), self.index('run_scope')
+
+    def runs_of_scope(self):
+        """scope id -> [(first id, last id + 1)] of its runs, in id order."""
+        if 'scope_runs' not in self._cache:
+            starts, sids = self.scope_runs()
             groups = [[] for _ in self.scopes]
-            for i, s in enumerate(self.scope):
-                groups[s].append(i)
-            self._cache['scope_nodes'] = groups
-        return self._cache['scope_nodes']
+            for r, sid in enumerate(sids):
+                groups[sid].append((starts[r], starts[r + 1]))
+            self._cache['scope_runs'] = groups
+        return self._cache['scope_runs']
 
-    STRUCTURE = ('rank', 'scope_nodes', 'parents')     # indexes of the graph alone, not of its numbers
+    def scope_members(self, sid):
+        """The ids of scope `sid`'s nodes, sorted."""
+        return list(chain.from_iterable(range(a, b) for a, b in self.runs_of_scope()[sid]))
 
     def adopt_indexes(self, other):
-        """Take `other`'s indexes of the graph (backward ranks, scope groups, parents) when it is a
-        recording of the same graph (a played run's next step): they need not be built again."""
+        """Take `other`'s indexes of the graph (recording.indexes.INDEX_COLUMNS: scope runs, reverse
+        edges, backward ranks) when it is a recording of the same graph (a played run's next step):
+        they need not be built again. The aggregates (recording.aggregates) hold numbers: not taken."""
         if other is not self and self.op == other.op and self.child == other.child and \
                 self.backward_order == other.backward_order and self.scope == other.scope:
-            for k in self.STRUCTURE:
-                if k in other._cache:
-                    self._cache.setdefault(k, other._cache[k])
+            for name, _ in ix.INDEX_COLUMNS:
+                if name in other._index:
+                    self._index.setdefault(name, other._index[name])
+            if 'scope_runs' in other._cache:
+                self._cache.setdefault('scope_runs', other._cache['scope_runs'])
         return self
 
     def parents_index(self):
         """(parent_ptr, parent, edge): CSR of the reverse edges, parents in id order;
         edge[k] is the index of that edge in the forward columns."""
-        if 'parents' not in self._cache:
-            ptr, child, n = self.child_ptr, self.child, len(self)
-            # a stable sort of the edges by child keeps each child's parents in id order
-            edge = array('q', sorted(range(len(child)), key=child.__getitem__))
-            owner = array('q', chain.from_iterable(map(repeat, range(n), map(sub, ptr[1:], ptr[:-1]))))
-            parent = array('q', map(owner.__getitem__, edge))
-            counts = [0] * (n + 1)
-            for c in child:
-                counts[c + 1] += 1
-            pptr = array('q', accumulate(counts))
-            self._cache['parents'] = (pptr, parent, edge)
-        return self._cache['parents']
+        return self.index('parent_ptr'), self.index('parent'), self.index('parent_edge')
 
     def parents(self, i):
         ptr, parent, _ = self.parents_index()
@@ -230,18 +252,21 @@ class Trace:
         nodes(pos=3): every op of position 3 (parameters have no position);
         nodes(layer=0), nodes(layer=0, head=2, pos=5), nodes(role='q'), ...
         """
-        groups = self._scope_nodes()
-        # each group is sorted: Timsort merges the runs in about linear time
-        return sorted(chain.from_iterable(groups[s] for s in self.scope_ids(**fields)))
+        return self._ids_of(self.scope_ids(**fields))
+
+    def _ids_of(self, sids):
+        """The sorted ids of the nodes of scopes `sids`, from their runs (no pass over the trace)."""
+        runs = self.runs_of_scope()
+        spans = sorted(chain.from_iterable(runs[s] for s in sids))
+        return list(chain.from_iterable(starmap(range, spans)))
 
     def nodes_matching(self, pattern):
         """Nodes whose scope path matches a glob, e.g. 'pos3/*/attn/head2/*'."""
-        groups = self._scope_nodes()
         sids = [s for s, t in enumerate(self.scopes) if fnmatchcase(scope_path(t), pattern)]
         if not sids:
             raise TraceQueryError(f"no scope matches {pattern!r}; scopes look like "
                                   f"{scope_path(self.scopes[self.scope[self.meta.get('loss_id', 0)]])!r}")
-        return sorted(chain.from_iterable(groups[s] for s in sids))
+        return self._ids_of(sids)
 
     # -- a script's own code (traces recorded by recording.script) -------------------------
     def _need_sources(self, what):
@@ -324,8 +349,8 @@ class Trace:
         before/after trace's contributions are differences, whose sum is not Δgrad
         to the last bit: steps.diff)."""
         self._check_node(i)
-        if 'parents' in self._cache:
-            ptr, parent, edge = self._cache['parents']
+        if 'parent_ptr' in self._index:
+            ptr, parent, edge = self.parents_index()
             edges = [(parent[k], edge[k]) for k in range(ptr[i], ptr[i + 1])]
         else:  # no reverse index yet: find i's edges with C-level scans of the child column
             edges, k, child, cptr = [], -1, self.child, self.child_ptr
@@ -346,8 +371,8 @@ class Trace:
 
     def _rank_of(self, p):
         """backward_rank[p] without building the whole column (one C-level scan)."""
-        if 'rank' in self._cache:
-            r = self._cache['rank'][p]
+        if 'backward_rank' in self._index:
+            r = self._index['backward_rank'][p]
             return r if r >= 0 else len(self)
         try:
             return self.backward_order.index(p)
@@ -386,18 +411,18 @@ class Trace:
     def scope_stats(self):
         """Per scope path: node count, data min/max, grad min/max/L2 norm, zero-grad share."""
         out = {}
-        groups = self._scope_nodes()
-        for sid, ids in enumerate(groups):
-            if not ids:
+        data, grad = self.data, self.grad
+        for sid, runs in enumerate(self.runs_of_scope()):
+            if not runs:
                 continue
-            ds = [self.data[i] for i in ids]
-            gs = [self.grad[i] for i in ids]
+            # whole-run slices, in id order: the same figures as a list of the scope's nodes
+            ds, gs = gather(data, runs), gather(grad, runs)
             out[scope_path(self.scopes[sid])] = {
-                'nodes': len(ids),
+                'nodes': len(ds),
                 'data_min': min(ds), 'data_max': max(ds),
                 'grad_min': min(gs), 'grad_max': max(gs),
-                'grad_norm': math.sqrt(fsum(g * g for g in gs)),
-                'zero_grad': sum(1 for g in gs if g == 0) / len(ids),
+                'grad_norm': math.sqrt(fsum(map(mul, gs, gs))),
+                'zero_grad': gs.count(0) / len(gs),
             }
         return out
 
@@ -412,10 +437,9 @@ class Trace:
 
     def position_nodes_count(self):
         """{pos: number of nodes made at that position}."""
-        groups = self._scope_nodes()
         counts = Counter()
-        for sid, s in enumerate(self.scopes):
-            counts[s.pos] += len(groups[sid])
+        for sid, runs in enumerate(self.runs_of_scope()):
+            counts[self.scopes[sid].pos] += sum(b - a for a, b in runs)
         return counts
 
     _COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order')
@@ -436,12 +460,13 @@ class Trace:
     __hash__ = None
 
     def to_json(self, path=None):
-        """The JSON text (schema in microgpt.recording.codecs.json); or, given `path`,
-        written there atomically and `path` returned (a REPL echoes the name, not 9 MB)."""
-        text = json_codec.encode(plain_of(self))
+        """The JSON text (schema in microgpt.recording.codecs.json); or, given `path`, that text
+        written there atomically as it is made (constant memory) and `path` returned (a REPL
+        echoes the name, not 9 MB). codecs.json.TraceTooLarge for a trace whose text the loader
+        would refuse."""
         if path is None:
-            return text
-        write_atomic(path, text)
+            return json_codec.encode(plain_of(self))
+        json_codec.encode(plain_of(self), path)
         return path
 
     @classmethod
@@ -469,6 +494,14 @@ class Trace:
         """A Trace from a file saved by `export`: binary or JSON, told apart by its
         first bytes (not its name)."""
         return cls(**read_file(path))
+
+
+def gather(column, runs):
+    """column[a:b] for each run (a, b), concatenated: an array, in id order."""
+    out = column[runs[0][0]:runs[0][1]]
+    for a, b in runs[1:]:
+        out += column[a:b]
+    return out
 
 
 def _same_probes(a, b):

@@ -39,10 +39,12 @@ validate.check does the rest, as it does for the binary format.
 import json
 import os
 from array import array
+from bisect import bisect_right
 from itertools import accumulate, chain
 from operator import itemgetter
 
-from ...files import read_capped
+from ...errors import InputError
+from ...files import read_capped, write_atomic
 from ..ops import OPS
 from .validate import MAX_TRACE_BYTES, TraceFormatError, check, fail, op_names_of, owner, show
 
@@ -51,13 +53,27 @@ VERSION = 1
 NODE_FIELDS = ('id', 'op', 'data', 'grad', 'scope', 'children', 'local_grads')
 
 
-def to_dict(plain):
-    """The JSON object of plain columns (validate.plain_of)."""
+def chunks(plain):
+    """The JSON text of plain columns (validate.plain_of), a node at a time: the text
+    json.dumps of the whole object with separators (',', ':') makes, without holding it
+    (a 5-million-node trace is over a gigabyte of text)."""
     names = OPS + tuple(plain['ops'])
     source, data, grad = plain['source'], plain['data'], plain['grad']
     ptr, child, local = plain['child_ptr'], plain['child'], plain['local']
-    exps, probes, cells = dict(plain['pow_exponent']), dict(plain['probes']), _cells(plain['params'])
-    nodes = []
+    exps, probes, cell_of = dict(plain['pow_exponent']), dict(plain['probes']), _cells(plain['params'])
+    dumps = json.JSONEncoder(separators=(',', ':')).encode
+    order = plain['backward_order']
+    head = {
+        'schema': SCHEMA, 'version': VERSION,
+        'meta': plain['meta'],
+        'scopes': plain['scopes'],
+        'params': [dict(zip(('name', 'rows', 'cols', 'first_id'), p)) if isinstance(p, list) else p
+                   for p in plain['params']],
+    }
+    yield dumps(head)[:-1] + ',"backward_order":['
+    for k in range(0, len(order), _SLICE):
+        yield (',' if k else '') + ','.join(map(str, order[k:k + _SLICE]))
+    yield '],"nodes":['
     for i in range(len(plain['op'])):
         a, b = ptr[i], ptr[i + 1]
         g = grad[i]
@@ -66,44 +82,78 @@ def to_dict(plain):
                 'children': child[a:b].tolist(), 'local_grads': lg, 'contributions': [x * g for x in lg]}
         if i in exps:
             node['exponent'] = exps[i]
-        if i in cells:
-            node['param'] = cells[i]
+        cell = cell_of(i)
+        if cell is not None:
+            node['param'] = cell
         if source is not None:
             node['source'] = source[i]
         if i in probes:
             node['probes'] = probes[i]
-        nodes.append(node)
-    out = {
-        'schema': SCHEMA, 'version': VERSION,
-        'meta': plain['meta'],
-        'scopes': plain['scopes'],
-        'params': [dict(zip(('name', 'rows', 'cols', 'first_id'), p)) if isinstance(p, list) else p
-                   for p in plain['params']],
-        'backward_order': plain['backward_order'].tolist(),
-        'nodes': nodes,
-    }
+        yield (',' if i else '') + dumps(node)
+    tail = {}
     if plain['ops']:
-        out['ops'] = plain['ops']
+        tail['ops'] = plain['ops']
     if plain['sources'] is not None:
-        out['sources'] = plain['sources']
-    return out
+        tail['sources'] = plain['sources']
+    yield ']' + (',' + dumps(tail)[1:] if tail else '}')
+
+
+_SLICE = 1 << 10     # ids of backward_order written at a time
+# the shortest node's text: one-digit id, data, grad and scope, a three-letter op, no edges
+SMALLEST_NODE = len('{"id":0,"op":"add","data":0,"grad":0,"scope":0,"children":[],"local_grads":[],'
+                    '"contributions":[]},')
+
+
+class TraceTooLarge(InputError):
+    """A JSON trace the loader would refuse (over MAX_TRACE_BYTES): write the binary format."""
+
+
+def _too_large(n, at_least):
+    return TraceTooLarge(f"a JSON trace of {n} nodes is {at_least / 2 ** 20:.0f} MiB or more; the loader reads "
+                         f"at most {MAX_TRACE_BYTES // 2 ** 20} MiB: use --format binary (a .mgtrace file), "
+                         f"about {n * 19 / 2 ** 20:.0f} MiB")
+
+
+def capped(plain):
+    """chunks(plain) as UTF-8 bytes, refused (TraceTooLarge) before the first byte when its
+    nodes alone would pass MAX_TRACE_BYTES, and as soon as the text does."""
+    n = len(plain['op'])
+    if n * SMALLEST_NODE > MAX_TRACE_BYTES:
+        raise _too_large(n, n * SMALLEST_NODE)
+    size = 0
+    for chunk in chunks(plain):
+        raw = chunk.encode('utf-8')
+        size += len(raw)
+        if size > MAX_TRACE_BYTES:
+            raise _too_large(n, size)
+        yield raw
 
 
 def _cells(params):
-    """{node id: {"name", "row", "col"}} of the parameter cells ("param" on a node: derived,
-    written for other tools; a table that is not [name, rows, cols, first_id] adds none)."""
-    out = {}
-    for p in params:
-        if isinstance(p, list) and len(p) == 4 and all(isinstance(x, int) for x in p[1:]):
-            name, rows, cols, first = p
-            for k in range(rows * cols if rows * cols < 1 << 24 else 0):
-                out[first + k] = {'name': name, 'row': k // cols, 'col': k % cols}
-    return out
+    """cell(i): the {"name", "row", "col"} of parameter cell i, else None ("param" on a node:
+    derived, written for other tools; a table that is not [name, rows, cols, first_id] adds
+    none). From the matrices' id ranges, not a table per cell: a big model has millions."""
+    spans = sorted((p[3], p[3] + p[1] * p[2], p[0], p[2]) for p in params
+                   if isinstance(p, list) and len(p) == 4 and all(isinstance(x, int) for x in p[1:])
+                   and 0 < p[1] * p[2] < 1 << 24)
+    starts = [first for first, *_ in spans]
+
+    def cell(i):
+        k = bisect_right(starts, i) - 1
+        if k < 0 or i >= spans[k][1]:
+            return None
+        first, _, name, cols = spans[k]
+        return {'name': name, 'row': (i - first) // cols, 'col': (i - first) % cols}
+    return cell
 
 
-def encode(plain):
-    """The JSON text (Trace.to_json writes it to a file)."""
-    return json.dumps(to_dict(plain), separators=(',', ':'))
+def encode(plain, path=None):
+    """The JSON text; or, when `path` is given, the text written there atomically as it is
+    made (constant memory) and its size in bytes returned. TraceTooLarge for a text the
+    loader would refuse, before anything is written."""
+    if path is None:
+        return b''.join(capped(plain)).decode('utf-8')
+    return write_atomic(path, capped(plain))
 
 
 def load_json(source):

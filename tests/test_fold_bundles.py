@@ -1,0 +1,97 @@
+"""graphviz_export.fold.bundles: edges bundled from the trace's stored run records are the
+edges bundled one scalar edge at a time, bit for bit, in every view and at every level."""
+
+import math
+from array import array
+
+import pytest
+
+from graphviz_export.fold import fold
+from graphviz_export.select import select
+from microgpt.recording import Trace
+from tests.test_export_fold import every_view
+
+LEVELS = ('scalar', 'vector', 'block')
+
+
+def drawn_bundles(folded):
+    """{(src, dst): (count, contrib, contrib_norm)} of every bundle a folded view stands for:
+    drawn edges, and behind a reference edge each node it refers to."""
+    out = {}
+    for e in folded.edges:
+        if e.kind == 'ref':
+            for src, count, contrib, norm in e.sources:
+                out[src, e.dst] = (count, contrib, norm)
+        else:
+            out[e.src, e.dst] = (e.count, e.contrib, e.contrib_norm)
+    return out
+
+
+def bundles_edge_by_edge(trace, folded):
+    """The same bundles, and the number of edges inside one node, added up here one scalar edge
+    at a time in id order from the folded nodes' members (the way fold bundled them before it
+    had run records): sums from 0.0 in edge order, per child, ‖per-child sums‖ by math.fsum."""
+    sel = folded.selection
+    interior = set(sel.nodes)
+    owner = {}
+    for n in folded.nodes:
+        if n.kind != 'ref':
+            for i in n.ids:
+                owner[i] = n
+    sums, internal = {}, 0
+    for p in sorted(owner):
+        parent = owner[p]
+        if parent.side == 'input':
+            continue
+        for k in range(trace.child_ptr[p], trace.child_ptr[p + 1]):
+            c = trace.child[k]
+            if parent.side == 'output' and c not in interior:
+                continue
+            if owner[c] is parent:
+                internal += 1
+                continue
+            got = sums.setdefault((owner[c].name, parent.name), [0, 0.0, {}])
+            part = trace.local[k] * trace.grad[p]
+            got[0] += 1
+            got[1] += part
+            got[2][c] = got[2].get(c, 0.0) + part
+    return {key: (n, s, math.sqrt(math.fsum(v * v for v in per.values()))) for key, (n, s, per) in sums.items()}, internal
+
+
+def exactly(bundles):
+    """Floats by their bits (-0.0 is not 0.0, NaN equals NaN)."""
+    return {key: (n, s.hex(), norm.hex()) for key, (n, s, norm) in bundles.items()}
+
+
+def test_every_view_bundles_its_edges_as_edge_by_edge_sums(recorded_christopher):
+    t = recorded_christopher
+    for q in every_view(t):
+        sel = select(t, **q)
+        for level in LEVELS:
+            folded = fold(t, sel, level)
+            want, internal = bundles_edge_by_edge(t, folded)
+            assert exactly(drawn_bundles(folded)) == exactly(want), (q, level)
+            assert folded.stats['internal_edges'] == internal, (q, level)
+
+
+def test_a_view_of_a_trace_loaded_without_records_is_the_same(recorded_christopher, tmp_path):
+    """A file read back builds its records itself; the figures are those of the recorded step."""
+    t = recorded_christopher
+    back = Trace.from_binary(t.to_binary())
+    for q in ({'token': 7}, {'layer': 0}, {'param': 'wte'}):
+        for level in LEVELS:
+            a, b = fold(t, select(t, **q), level), fold(back, select(back, **q), level)
+            assert exactly(drawn_bundles(a)) == exactly(drawn_bundles(b))
+
+
+@pytest.mark.parametrize('column', ['rec_contrib', 'rec_norm', 'rec_count'])
+def test_whole_runs_are_bundled_from_their_records(recorded_christopher, column):
+    """A token view at block level takes its bundles from the records (not edge by edge, which
+    would cost a Python step per edge of a million-node view): change one and the view changes."""
+    t = Trace.from_binary(recorded_christopher.to_binary())
+    sel = select(t, token=7)
+    before = exactly(drawn_bundles(fold(t, sel, 'block')))
+    records = t.index(column)
+    t._index[column] = array(records.typecode, [x + 1 for x in records])
+    after = exactly(drawn_bundles(fold(t, sel, 'block')))
+    assert after != before
