@@ -25,12 +25,12 @@ from itertools import chain, repeat, starmap
 from operator import mul, sub
 
 from ..files import write_atomic
-from . import aggregates as agg
-from . import indexes as ix
+from .aggregates import RECORD_COLUMNS, run_records
 from .cells import TraceQueryError, check_param
 from .codecs import binary as binary_codec
 from .codecs import json as json_codec
 from .codecs import plain_of, read_file
+from .indexes import INDEX_COLUMNS, build, contributions
 from .names import ElementNames
 from .ops import OP_CODE, OPS
 from .scopes import FIELDS, scope_path
@@ -127,15 +127,15 @@ class Trace:
     def build_indexes(self, progress=None):
         """Build every index this trace lacks (recording.indexes, recording.aggregates);
         `progress(done, total)` as they are made. Returns the dict of them all."""
-        from_columns = [name for name, _ in ix.INDEX_COLUMNS if name not in self._index]
+        from_columns = [name for name, _ in INDEX_COLUMNS if name not in self._index]
         if from_columns:
-            built = ix.build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad,
+            built = build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad,
                              self.backward_order)
             self._cache.setdefault('contrib', built.pop('contrib'))
             for name in from_columns:
                 self._index[name] = built[name]
-        if any(name not in self._index for name, _ in agg.RECORD_COLUMNS):
-            self._index.update(agg.run_records(self))
+        if any(name not in self._index for name, _ in RECORD_COLUMNS):
+            self._index.update(run_records(self))
         return self._index
 
     def indexes(self):
@@ -147,7 +147,7 @@ class Trace:
         """array('d'): per edge, local_grad * grad(parent), the same product backward
         added into the child's grad (so summed in backward order they equal it)."""
         if 'contrib' not in self._cache:
-            self._cache['contrib'] = ix.contributions(self.local, self.grad, self.child_ptr)
+            self._cache['contrib'] = contributions(self.local, self.grad, self.child_ptr)
         return self._cache['contrib']
 
     def contrib_slice(self, a, b):
@@ -188,7 +188,7 @@ class Trace:
         they need not be built again. The aggregates (recording.aggregates) hold numbers: not taken."""
         if other is not self and self.op == other.op and self.child == other.child and \
                 self.backward_order == other.backward_order and self.scope == other.scope:
-            for name, _ in ix.INDEX_COLUMNS:
+            for name, _ in INDEX_COLUMNS:
                 if name in other._index:
                     self._index.setdefault(name, other._index[name])
             if 'scope_runs' in other._cache:
