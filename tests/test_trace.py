@@ -69,7 +69,8 @@ def test_summaries(recorded_christopher):
 def test_json_round_trip_is_exact(recorded_christopher, tmp_path):
     t = recorded_christopher
     path = tmp_path / 't.json'
-    text = t.to_json(path)
+    assert t.to_json(path) == path.stat().st_size        # written as it is made; its size returned
+    text = path.read_text()
     back = Trace.from_json(path)
     assert back == t
     assert back.contrib.tobytes() == t.contrib.tobytes()
