@@ -241,7 +241,12 @@ def read_capped_bytes(path, limit, what, error):
                 raise error(f"{what} {path} is {_kind(mode)}, not a file")
             if stat.S_ISREG(mode) and st.st_size > limit:   # refused before reading it
                 raise error(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB; refusing to read it")
-            raw = f.read(limit + 1)
+            if stat.S_ISREG(mode):      # read(n) holds n bytes at first: ask for the file's size
+                raw = f.read(st.st_size + 1)
+                if len(raw) > st.st_size:       # it grew since: read on, up to the cap
+                    raw += f.read(limit + 1 - len(raw))
+            else:
+                raw = f.read(limit + 1)
     except FileNotFoundError:
         raise error(f"{what} not found: {path}") from None
     except IsADirectoryError:

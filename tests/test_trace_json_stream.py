@@ -24,9 +24,8 @@ def small(tiny):
 
 def test_the_streamed_file_is_the_canonical_json_and_loads_back_the_same(small, tmp_path):
     path = tmp_path / 't.json'
-    size = small.to_json(path)
+    assert small.to_json(path) == path          # the API returns the path it wrote
     text = path.read_text()
-    assert size == len(text.encode()) == path.stat().st_size
     # one JSON value, written as json.dumps writes it (no stray or missing comma between chunks)
     assert text == json.dumps(json.loads(text), separators=(',', ':'))
     assert Trace.load(path) == small
@@ -47,10 +46,11 @@ def test_writing_holds_a_node_at_a_time_not_the_text(small, tmp_path):
     path = tmp_path / 't.json'
     tracemalloc.start()
     try:
-        size = small.to_json(path)
+        small.to_json(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    size = path.stat().st_size
     assert size > 1_000_000 and peak < size / 10, (size, peak)
 
 
@@ -90,3 +90,16 @@ def test_an_oversized_file_is_refused_before_it_is_read(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 2 ** 20, peak
+
+
+def test_loading_a_small_file_holds_its_size_not_the_cap(small, tmp_path):
+    """read(n) holds n bytes at first: asked for the cap (512 MiB), every load took that much."""
+    path = tmp_path / 't.mgtrace'
+    size = len(small.to_binary(path))
+    tracemalloc.start()
+    try:
+        assert Trace.load(path) == small
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * size + 2 ** 20 < 2 ** 27, (size, peak)
