@@ -19,7 +19,7 @@ from graphviz_export.web.explorer import make_server
 from microgpt.errors import InputError
 from microgpt.recording import Trace, record_step
 from microgpt.train import fresh_model
-from tests.explorer_helpers import default_sigint, get_json, running_server, stopped_in_the_end
+from tests.explorer_helpers import default_signals, get_json, running_server, stopped_in_the_end
 from tests.test_explorer_cli import _printed, _start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,7 +214,7 @@ def test_ctrl_c_during_a_webassembly_render_exits_130(tmp_path):
     proc = subprocess.Popen([*CLI, 'render', '--doc', 'emma', '--token', '3', '--level', 'scalar', '--budget', '5000',
                              '--edge-budget', '20000', '--renderer', 'wasm', '--timeout', '300', '-o',
                              str(tmp_path / 'w.svg')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=default_sigint)
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=default_signals)
     try:
         time.sleep(12)          # start-up, recording, building: the layout (about a minute) has begun
         t0 = time.monotonic()
