@@ -73,11 +73,11 @@ def views(trace):
 def json_export(path, out):
     """Peak memory (MB) of a child that loads `path` and exports it as JSON to `out`, and its
     last line (the export's one-line message or refusal)."""
-    code = ("import resource, sys\n"
+    code = ("import os, resource, sys\n"
             "from microgpt.recording import Trace\n"
             "from microgpt.errors import InputError\n"
             "t = Trace.load(sys.argv[1])\n"
-            "try:\n    size = t.to_json(sys.argv[2]); msg = f'wrote {size / 2 ** 20:.0f} MiB'\n"
+            "try:\n    size = os.path.getsize(t.to_json(sys.argv[2])); msg = f'wrote {size / 2 ** 20:.0f} MiB'\n"
             "except InputError as e:\n    msg = f'refused: {e}'\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, msg)\n")
     r = subprocess.run([sys.executable, '-c', code, str(path), str(out)], capture_output=True, text=True, cwd=ROOT)
@@ -107,9 +107,10 @@ def main():
     print(f"record        {t_rec:8.1f} s   peak while recording {rec_peak:,.0f} MB ({rec_peak * 2 ** 20 / n:,.0f} B/node)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / 'big.mgtrace'
-        t_save, raw = timed(lambda: trace.to_binary(path))
-        print(f"save binary   {t_save:8.1f} s   {len(raw) / 1e6:,.1f} MB ({len(raw) / n:.1f} B/node)")
-        del trace, raw
+        t_save, _ = timed(lambda: trace.to_binary(path))
+        size = path.stat().st_size
+        print(f"save binary   {t_save:8.1f} s   {size / 1e6:,.1f} MB ({size / n:.1f} B/node)")
+        del trace
         at_start = rss_mb()
         t_load, trace = timed(lambda: Trace.load(path))
         t_index, _ = timed(trace.build_indexes)

@@ -239,7 +239,8 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
     with busy_bar(f'writing {fmt}', quiet=quiet):
         if fmt == 'json' and path is not None:      # streamed: a big trace's text is never held whole
-            size = trace.to_json(path)
+            trace.to_json(path)
+            size = os.path.getsize(path)
         else:
             data = encode_trace(trace, fmt)
             write_output(path, data)
