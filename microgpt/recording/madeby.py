@@ -189,8 +189,8 @@ def replay_chains(trace):
     try:
         with record(params) as tape, capturing(tape) as stacks:
             doc_loss(params, config, list(meta['tokens']))
-    except (ValueError, ArithmeticError):
-        return None
+    except (ValueError, ArithmeticError, LookupError, TypeError):
+        return None     # not the port's model (another parameter table, tokens out of range): no chains
     if len(tape.values) != len(trace) or tape.ops.tobytes() != trace.op.tobytes():
         return None
     return _per_node(trace, stacks)
