@@ -196,6 +196,13 @@ def replay_chains(trace):
     return _per_node(trace, stacks)
 
 
+def needs_replay(trace):
+    """Whether made_by would replay `trace`'s forward pass, which patches the engine for the
+    whole process (its caller then holds the engine's lock): a port trace whose chains were
+    neither captured as it was recorded nor replayed yet."""
+    return trace.source is None and 'made_by' not in trace._cache
+
+
 def made_by(trace, node, sources=None):
     """Where node `node` was made (see the module docstring), or None when nothing is known
     (a leaf of a script, a trace the replay cannot reproduce and whose scope no block of
