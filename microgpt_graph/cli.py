@@ -239,7 +239,7 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
     with busy_bar(f'writing {fmt}', quiet=quiet):
         if fmt == 'json' and path is not None:      # streamed: a big trace's text is never held whole
-            size = trace.to_json(path)
+            size = os.path.getsize(trace.to_json(path))    # to_json(path) returns the path, as the API's writers do
         else:
             data = encode_trace(trace, fmt)
             write_output(path, data)
