@@ -479,7 +479,7 @@ def params_option(start):
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
 @script_options('With SCRIPT: ')
-@click.option('--data', type=click.Path(exists=True, dir_okay=False),
+@click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
                    '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
                    'the downloaded copy).')
