@@ -491,7 +491,7 @@ def params_option(start):
 @click.option('--calls', type=ints(1, 100), default=1, show_default=True,
               help="With SCRIPT: record this many backward() calls (--step, --step + 1, ...; the script runs "
                    "once per call) and play them in the page (train=k), as training plays there.")
-@click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True),
+@click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True), metavar='FILE_OR_FOLDER',
               help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
                    'choose among; repeatable (the page never sends a path of its own).')
 @click.option('--inject', 'fault', type=click.Choice(fault_names()),
