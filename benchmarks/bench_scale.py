@@ -73,11 +73,11 @@ def views(trace):
 def json_export(path, out):
     """Peak memory (MB) of a child that loads `path` and exports it as JSON to `out`, and its
     last line (the export's one-line message or refusal)."""
-    code = ("import resource, sys\n"
+    code = ("import os, resource, sys\n"
             "from microgpt.recording import Trace\n"
             "from microgpt.errors import InputError\n"
             "t = Trace.load(sys.argv[1])\n"
-            "try:\n    size = t.to_json(sys.argv[2]); msg = f'wrote {size / 2 ** 20:.0f} MiB'\n"
+            "try:\n    size = os.path.getsize(t.to_json(sys.argv[2])); msg = f'wrote {size / 2 ** 20:.0f} MiB'\n"
             "except InputError as e:\n    msg = f'refused: {e}'\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, msg)\n")
     r = subprocess.run([sys.executable, '-c', code, str(path), str(out)], capture_output=True, text=True, cwd=ROOT)
