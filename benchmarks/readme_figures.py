@@ -29,6 +29,9 @@ from microgpt.optim import AdamConfig
 from microgpt.recording import record_step
 from microgpt.recording.codecs.validate import MAX_TRACE_BYTES
 from microgpt.recording.lab import lab_step
+from microgpt.recording.madeby import made_by
+from microgpt.recording.paths import K as PATHS_LISTED
+from microgpt.recording.rules import rule
 from microgpt.sample import format_sample, sample
 from microgpt.train import NUM_STEPS, SEED, format_step, fresh_model, start_run, train_step
 
@@ -74,6 +77,12 @@ MEASURED = [
     # Quick start: the install sizes and times (issue 28's fresh-venv measurements), the suite's
     # wall time (tests/conftest.py SUITE_MINUTES, printed when pytest starts)
     'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB', 'about 10 minutes (it says so',
+    'about 30 s more to install, 45 MB',                    # JupyterLab in the test extra
+    # benchmarks/bench_explorer_why.py (the why branch)
+    "Figures (`python benchmarks/bench_explorer_why.py --reps 3`, 2 shared cores, medians): under `--inject "
+    "exp-x2` the first failing node is marked 110 ms after the first view is drawn (target 2 s; the check itself "
+    "takes 1.2 s and starts as the step is recorded); recording with the \"made by\" chains costs +33% (1.28 s vs "
+    "0.96 s); paths of one cell 3.7 ms; the identities of a step 18 ms.",
 ]
 # Numbers that are not figures: versions, names, the arguments of a command shown above,
 # the view an example draws.
@@ -96,6 +105,9 @@ NOT_FIGURES = [
     '9-point\n  labels at 11 px',        # the explorer's start zoom: tests/test_explorer_browser.py measures it
     '`line:42`', 'a page of 100',         # an example query; the update panel's page (a browser test pages it)
     'is refused\nin one line (exit 2)', 'refused before any work (exit 2)',     # exit statuses
+    'another port of 127.0.0.1',                                                 # an address
+    'A grad of exactly 0 says', 'a local derivative of 0', 'a dead ReLU passes 0',   # what zero means
+    'makemore part 3',                                                           # a lecture's title
 ]
 # README sections (## headings) whose numbers this script does not recompute yet: they came
 # with features added after it was written (issue 16's note lists them). The test fails on
@@ -191,6 +203,17 @@ def figures(names=None, slow=False, renderer='wasm'):
                               f"mean (twice: {twice.wrong.grad[twice.first] / twice.correct.grad[twice.first]:g}\u00d7 "
                               f"its grad) and `{name(assign.first)}` #{assign.first} (assign: used by {uses} ops, "
                               f"only the last contribution kept)"))
+    # -- why is this grad what it is ----------------------------------------------------------
+    norm_out = emma.nodes(pos=0, layer=0, block='attn', role='rmsnorm')[-1]     # made on rmsnorm's last line
+    out.append(('made-by chain', f"its call chain (`{made_by(emma, norm_out)['chain_text']}`)"))
+    out.append(('paths listed', f"the side panel lists the {PATHS_LISTED} routes from the loss"))
+    out.append(('paths tested', f"tested on all {fmt_int(len(flat_params(params)))} parameters of `emma`"))
+    e = next(i for i in range(len(emma)) if emma.op_name(i) == 'exp' and emma.data[i] != 1)  # not a lone key's
+    out.append(('a rule', f"for `emma`'s `{emma.name(e)}`: `{rule(emma, e, 0)['text']}`"))
+    out.append(('loss at init', f"the loss at init vs \u2212log(1/{config.vocab_size}) = {math.log(config.vocab_size):.3f}"))
+    top = max(range(len(emma)), key=lambda i: abs(emma.grad[i]))
+    assert emma.name(top) == f"const {1 / len(emma.positions()):g}", emma.name(top)     # the mean's 1/n
+    out.append(('largest grad', f"the largest |grad| is the mean's 1/n constant, {abs(emma.grad[top]):.4g}"))
     # -- performance: the deterministic columns ------------------------------------------------
     chris = record_step(params, config, tok, 'christopher')
     out.append(('christopher', f"\"christopher\" ({len(chris.positions())} positions, {fmt_int(len(chris))} nodes)"))

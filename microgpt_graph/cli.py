@@ -239,8 +239,7 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
     with busy_bar(f'writing {fmt}', quiet=quiet):
         if fmt == 'json' and path is not None:      # streamed: a big trace's text is never held whole
-            trace.to_json(path)
-            size = os.path.getsize(path)
+            size = os.path.getsize(trace.to_json(path))    # to_json(path) returns the path, as the API's writers do
         else:
             data = encode_trace(trace, fmt)
             write_output(path, data)
@@ -480,7 +479,7 @@ def params_option(start):
 @click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
 @model_options
 @script_options('With SCRIPT: ')
-@click.option('--data', type=click.Path(exists=True, dir_okay=False),
+@click.option('--data', type=click.Path(dir_okay=False),
               help='Training documents, for comparing with the model after N training steps in the page '
                    '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
                    'the downloaded copy).')
@@ -492,7 +491,7 @@ def params_option(start):
 @click.option('--calls', type=ints(1, 100), default=1, show_default=True,
               help="With SCRIPT: record this many backward() calls (--step, --step + 1, ...; the script runs "
                    "once per call) and play them in the page (train=k), as training plays there.")
-@click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True),
+@click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True), metavar='FILE_OR_FOLDER',
               help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
                    'choose among; repeatable (the page never sends a path of its own).')
 @click.option('--inject', 'fault', type=click.Choice(fault_names()),

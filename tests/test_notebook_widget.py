@@ -56,7 +56,9 @@ def test_the_widget_answers_with_the_servers_handlers_byte_for_byte(widget, serv
     assert (status, body) == (want_status, want_body)
     assert {k: want_headers[k] for k in headers} == headers          # Content-Disposition of an export
     if status >= 400:
-        assert set(json.loads(body)) == {'error'} and '\n' not in json.loads(body)['error']
+        # one line; a view's 400 also names the nearest view that draws (explorer/fallback.py)
+        keys = {'error', 'fallback', 'note'} if endpoint == 'view' else {'error'}
+        assert 'error' in json.loads(body) and set(json.loads(body)) <= keys and '\n' not in json.loads(body)['error']
 
 
 def test_a_view_answers_as_the_server_does_and_its_first_view_is_drawn_before_the_page_asks():
@@ -100,7 +102,8 @@ def test_python_drives_the_state_as_the_pages_url(widget):
     (lambda w: w.show(level='huge'), "level 'huge' is not one of: auto, scalar, vector, block"),
     (lambda w: w.show(frame=-1), 'frame must be in 0..1000000000, got -1'),
     (lambda w: w.show(colour='red'), "show() has no option 'colour'"),
-    (lambda w: w.show(token=2, level='scalar', budget=5), 'over the budget of 5 nodes'),
+    # the page would open it smaller (fallback.py); asked from Python, it is an error naming why
+    (lambda w: w.show(token=2, level='scalar', budget=5), 'more than the 600 the explorer lays out in time'),
     (lambda w: w.select(10**8), 'node 100000000 is not in this trace; node ids are 0..43894'),
     (lambda w: w.select('q[99]@pos2'), "node 'q[99]@pos2' is not a node id, 'loss' or a node's name"),
     (lambda w: w.select(True), "node True is not a node id"),

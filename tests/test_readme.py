@@ -191,6 +191,14 @@ def check_outcome(args, expected, r, work):
         path = check_render(r.output, work)
         if '-o' in args:
             assert path == args[args.index('-o') + 1]
+    elif cmd == 'inspect' and '--why' in args:    # one parameter cell's answer (the why branch's --why)
+        cell = args[args.index('--why') + 1]
+        name, row, col = re.fullmatch(r'([\w.]+)\[(\d+)\]\[(\d+)\]', cell).groups()
+        ref, _, _ = reference_step(args[args.index('--doc') + 1] if '--doc' in args else 'emma')
+        v = ref.state_dict[name][int(row)][int(col)]
+        lines = r.output.splitlines()
+        assert re.fullmatch(rf"{re.escape(cell)} \(node \d+\): param, data {v.data:.6g}, grad {v.grad:.6g}", lines[0])
+        assert any(line.endswith(f"= grad {v.grad:.6g} bit for bit") for line in lines), r.output
     elif cmd == 'inspect' and '--trace' not in args:
         doc = args[args.index('--doc') + 1]
         _, loss, nodes = reference_step(doc)

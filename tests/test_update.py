@@ -73,9 +73,12 @@ def test_the_update_table_is_one_for_every_page():
     rows = upd['rows']
     page = update_html(upd, rows[:10], matrix_summary(trace, rows), count=len(rows))
     assert page.count('<tr data-id=') == 10 and f'rows 1\u201310 of {len(rows)}' in page
-    for r in rows[:10]:
-        for k in ('delta', 'grad', 'm', 'v', 'm_hat', 'v_hat'):
+    for r in rows[:10]:     # the bias-corrected moments shown; the moment behind each in its title
+        for k in ('delta', 'grad'):
             assert f'<td data-k="{k}" data-v="{r[k]!r}" title="{r[k]!r}">{r[k]:.4g}</td>' in page
+        for k, behind in (('m_hat', 'm'), ('v_hat', 'v')):
+            assert (f'<td data-k="{k}" data-v="{r[k]!r}" title="{r[k]!r}; {behind} = {r[behind]!r}">'
+                    f'{r[k]:.4g}</td>') in page
     one = update_html(dict(upd, source='a <checkpoint> & "more"'), rows[:1], [], count=1)
     assert 'a &lt;checkpoint&gt; &amp; &quot;more&quot;' in one and '<checkpoint>' not in one
     assert f'<tbody data-id="{rows[0]["id"]}">' in one and f'data-v="{rows[0]["new"]!r}">{rows[0]["new"]!r}<' in one

@@ -79,7 +79,9 @@ def test_max_grad_lists_the_largest_grads_and_a_row_opens_that_node(page, trace)
     page.locator('#results .row.match').nth(1).click()
     wait_view(page, url)
     assert int(page.evaluate('explorer.state.sel')) == want[1]
-    page.wait_for_selector('#panel #facts')
+    # the panel is the new node's once its details arrive (the first row's panel stays until then)
+    page.wait_for_function("(id) => { const t = document.querySelector('#panel h3 small');"
+                           " return t && t.textContent === '#' + id; }", arg=want[1], timeout=15000)
     assert page.locator('#panel [data-k=grad]').inner_text() == repr(trace.grad[want[1]])
     assert page.locator('#pathsum').inner_text().startswith('paths + remainder = grad, bit for bit')
     assert page.errors == []

@@ -7,7 +7,7 @@ the slow part, and the picture would jump), the view is drawn once and each step
 compact payload of its visible nodes' numbers, which the page (play.js) writes into the
 same SVG:
 
-    drawn = drawn_fields(view)                   # {node name: [field text as drawn, ...]}
+    drawn = drawn_texts(view)                   # {node name: [field text as drawn, ...]}
     now = numbers(view, trace_k)                 # {node name: [[text] or [text, scale], ..., fill, font]}
 
 `drawn` is sent once with the layout (the page finds each field's <text> by it);
@@ -20,7 +20,7 @@ drawing uses). Heat-map cells and edge labels keep the numbers they were drawn w
 from microgpt.errors import InputError
 
 from ..draw.digraph import look
-from ..draw.labels import number_fields, value_fields
+from ..draw.labels import drawn_fields, number_fields
 from .diff import check_same_graph
 from .frame_texts import fitted
 
@@ -38,7 +38,7 @@ def fields_of(trace, view, interior):
     return out
 
 
-def drawn_fields(view):
+def drawn_texts(view):
     """{node name: [number field texts as drawn]}: what the page looks for in the SVG."""
     interior = frozenset(view.selection.nodes)
     return {name: texts for name, (_, _, texts) in fields_of(view.trace, view, interior).items()}
@@ -52,7 +52,7 @@ def numbers(view, trace, drawn=None):
             check_same_graph(view.trace, trace)
         except InputError as e:
             raise InputError(f"the live view needs the same graph at every step: {e}") from None
-    drawn = drawn_fields(view) if drawn is None else drawn
+    drawn = drawn_texts(view) if drawn is None else drawn
     interior = frozenset(view.selection.nodes)
     out = {}
     for name, (fill, font, texts) in fields_of(trace, view, interior).items():
@@ -64,11 +64,11 @@ def numbers(view, trace, drawn=None):
 
 
 def view_fields(view, trace):
-    """{node name: (data field, grad field)} of `trace`'s numbers on `view`'s nodes: View.fields
-    as if the view had been drawn on `trace` (the step-through of a played step)."""
+    """{node name: its number fields (labels.drawn_fields)} of `trace`'s numbers on `view`'s
+    nodes: View.fields as if the view had been drawn on `trace` (the step-through of a played step)."""
     interior = frozenset(view.selection.nodes)
     out = {}
     for n in _numbered(view):
         _, _, fig, share = look(trace, n, interior)
-        out[n.name] = value_fields(trace, n, fig, share)
+        out[n.name] = drawn_fields(trace, n, fig, share)
     return out

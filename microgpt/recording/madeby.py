@@ -189,11 +189,18 @@ def replay_chains(trace):
     try:
         with record(params) as tape, capturing(tape) as stacks:
             doc_loss(params, config, list(meta['tokens']))
-    except (ValueError, ArithmeticError):
-        return None
+    except (ValueError, ArithmeticError, LookupError, TypeError):
+        return None     # not the port's model (another parameter table, tokens out of range): no chains
     if len(tape.values) != len(trace) or tape.ops.tobytes() != trace.op.tobytes():
         return None
     return _per_node(trace, stacks)
+
+
+def needs_replay(trace):
+    """Whether made_by would replay `trace`'s forward pass, which patches the engine for the
+    whole process (its caller then holds the engine's lock): a port trace whose chains were
+    neither captured as it was recorded nor replayed yet."""
+    return trace.source is None and 'made_by' not in trace._cache
 
 
 def made_by(trace, node, sources=None):

@@ -591,7 +591,7 @@ class Api:
         if cmp is None:
             d = node_links(state, node_details(trace, i, self.sources), drawn)
             entry = self._cached(key, state)
-            with self.recordings.engine():       # made by replays the forward pass once (madeby.py)
+            with self.recordings.engine_for(trace):     # made by may replay the forward pass (madeby.py)
                 d['why'] = node_why(trace, i, self.sources, entry and entry['view'], entry and self._owner(entry))
             d['source'] = d['why']['made_by']
             d['check'] = self.verdicts.at(key, i)
@@ -628,8 +628,9 @@ class Api:
         state, _ = self._parse(query)
         key, trace = self._trace(state)
         entry = None if state['cmp'] else self._cached(key, state)
-        with self.recordings.engine():
+        with self.recordings.engine_for(trace):
             return check_answer(self.verdicts, key, trace, state, entry and entry['view'], self.sources)
+
     def play(self, query):
         """From train=k, `steps` optimizer steps of the played run: one payload of numbers per
         step for the run's layout (live.play_steps)."""

@@ -17,7 +17,7 @@ import math
 from microgpt.recording.lab import first_divergence
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
-from ...steps.live import drawn_fields, numbers
+from ...steps.live import drawn_texts, numbers
 from .plays import lab_delta
 from .recordings import Comparison
 from .state import StateError, canonical, compare_of
@@ -76,7 +76,7 @@ def live_info(plays, state, run_key, trace, entry):
     play, _ = plays.run(run_key)
     view = entry['view']
     if 'drawn' not in entry:
-        entry['drawn'] = drawn_fields(view)
+        entry['drawn'] = drawn_texts(view)
     now = None if trace is entry['trace'] or entry['comparison'] is not None else numbers(view, trace, entry['drawn'])
     k = state['train']
     return {'step': k, 'schedule': play.schedule, 'lr': play.lr, 'tdoc': play.train_doc,
@@ -96,7 +96,7 @@ def play_steps(api, state, steps):
     key, _trace, entry, _ = api._entry(state)
     view = entry['view']
     if 'drawn' not in entry:
-        entry['drawn'] = drawn_fields(view)
+        entry['drawn'] = drawn_texts(view)
     out = []
 
     def each(play, trace):

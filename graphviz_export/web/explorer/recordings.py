@@ -20,11 +20,13 @@ reporting its phase and step, and cancellable between training steps.
 
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
 from pathlib import Path
 
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.madeby import needs_replay
 from microgpt.recording.session import ENGINE, Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
@@ -64,6 +66,13 @@ class Recordings:
         if ckpt is not None:
             seed = None         # a checkpoint's parameters do not depend on the seed
         return (doc, ckpt, seed)
+
+    @classmethod
+    def engine_for(cls, trace):
+        """The engine's lock when reading `trace`'s "made by" replays its forward pass
+        (madeby.needs_replay), else nothing to hold: a recording's chains were kept as it was
+        made, so its panel never waits for a training that holds the engine."""
+        return cls.engine() if needs_replay(trace) else nullcontext()
 
     @staticmethod
     def engine():

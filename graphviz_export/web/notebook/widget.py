@@ -125,13 +125,17 @@ class Explorer:
 
     def _checked(self, query):
         """The state's canonical query, its view drawn (so the page's first request is a cache hit);
-        a state the explorer refuses raises InputError with the explorer's one-line message."""
+        a state the explorer refuses, or would draw only smaller (fallback.py: the page opens the
+        nearest view that draws, with a note), raises InputError with the explorer's one line."""
         if not isinstance(query, str):
             raise InputError(f"state must be a query string such as 'view=token&token=3', got {query!r}")
         try:
-            return self._api.view(query)['url']
+            got = self._api.view(query)
         except ApiError as e:
             raise InputError(e.body['error']) from None
+        if got.get('fallback'):     # the page would open a smaller view instead; asked from Python, say so
+            raise InputError(got['fallback'])
+        return got['url']
 
     # -- display: the live widget, and what a notebook without a kernel shows ------------------------
     def _repr_mimebundle_(self, **kwargs):
