@@ -217,29 +217,41 @@ def test_checkpoints_follow_the_umask(tmp_path):
 
 
 # -- Medium: a failed render clobbered a sibling .dot --------------------------------------------
+# --timeout covers building the view and its layout (issue 21): the layout gets what the build left,
+# so these give the build time enough (60 s) and make the layout itself time out.
+def slow_layout(given):
+    def slow(source, fmt, *, timeout, **k):
+        given.append(timeout)
+        raise render_mod.LayoutTimeout(f'Graphviz layout exceeded {timeout:g} seconds')
+    return slow
+
+
 def test_a_timed_out_render_never_replaces_a_sibling_dot(runner, tmp_path, monkeypatch):
     (tmp_path / 'graph.dot').write_text('digraph mine{}\n')
-
-    def slow(*a, **k):
-        raise render_mod.LayoutTimeout('Graphviz layout exceeded 0.001 seconds')
-    monkeypatch.setattr(render_mod, 'render', slow)
-    line = error_line(runner.invoke(cli.main, ['render', '--doc', 'ab', '--timeout', '0.001', '-o', 'graph.svg']), 1)
+    given = []
+    monkeypatch.setattr(render_mod, 'render', slow_layout(given))
+    line = error_line(runner.invoke(cli.main, ['render', '--doc', 'ab', '--timeout', '60', '-o', 'graph.svg']), 1)
     assert (tmp_path / 'graph.dot').read_text() == 'digraph mine{}\n'
     (saved,) = tmp_path.glob('graph-*.dot')
-    assert f'DOT source saved to {saved}' in line and 'did not finish in 0.001 s' in line
+    (left,) = given
+    assert 0 < left < 60      # what the build left of --timeout
+    assert f'did not finish in {left:g} s; DOT source saved to {saved}' in line
+    assert '(--timeout 60 s covers building the view and its layout' in line
+    assert saved.read_text().startswith('digraph')
     assert not (tmp_path / 'graph.svg').exists()
 
 
 def test_a_timeout_whose_dot_cannot_be_saved_exits_1_and_keeps_the_timeout(runner, tmp_path, monkeypatch):
-    def slow(*a, **k):
-        raise render_mod.LayoutTimeout('Graphviz layout exceeded 0.001 seconds')
-
     def no_room(*a, **k):
         raise WriteError('cannot write a file in .: No space left on device')
-    monkeypatch.setattr(render_mod, 'render', slow)
+    given = []
+    monkeypatch.setattr(render_mod, 'render', slow_layout(given))
     monkeypatch.setattr('graphviz_export.view.write_new', no_room)
-    line = error_line(runner.invoke(cli.main, ['render', '--doc', 'ab', '--timeout', '0.001', '-o', 'g.svg']), 1)
-    assert 'did not finish in 0.001 s; the DOT source could not be saved either (cannot write' in line
+    line = error_line(runner.invoke(cli.main, ['render', '--doc', 'ab', '--timeout', '60', '-o', 'g.svg']), 1)
+    (left,) = given
+    assert (f'did not finish in {left:g} s; the DOT source could not be saved either (cannot write a file in .: '
+            'No space left on device)') in line
+    assert not list(tmp_path.glob('*.svg'))
 
 
 # -- Medium: characters XML cannot hold ----------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from graphviz_export import build_view, render_view
 from graphviz_export.draw.style import LEGEND_NONFINITE, NONFINITE
+from graphviz_export.web.notebook import explorer
 from graphviz_export.web.tour.build import _json_script
 from microgpt.recording import record_step
 from microgpt.recording.sums import fsum
@@ -70,6 +71,7 @@ PATHS = ('/api/info', '/api/view?view=doc', '/api/view?view=doc&level=vector', '
          '/api/frames?view=node&node=loss', '/api/frames?view=node&node=loss&mode=forward',
          '/api/frames?view=token&token=1', '/api/frames?view=doc', '/api/update?view=token&token=1',
          '/api/update?view=param&param=wte&sort=delta', '/api/node?id=0', '/api/node?id=500', '/api/node?id=3000',
+         '/api/node?id=500&view=doc', '/api/node?id=3000&view=token&token=1&level=vector', '/api/check?view=doc',
          '/api/search?q=pos:1', '/api/suggest?q=l', '/api/export?fmt=json&view=doc',
          '/api/export?fmt=dot&view=token&token=1', '/api/export?fmt=svg&view=layer&layer=0')
 
@@ -82,6 +84,19 @@ def test_every_endpoint_answers_a_trace_of_nan_and_inf_in_strict_json(kind):
             assert status == 200, (path, body[:300])
             if headers['Content-Type'].startswith('application/json'):
                 strict(body)
+
+
+def test_the_notebook_door_answers_strict_json_too():
+    """The widget asks Api.answer itself, not through the HTTP server: its answers are strict JSON
+    with the numbers as text (the notebook merge's Api.answer dumped NaN with allow_nan=False: 500)."""
+    t = variant('every kind')
+    bad = next(i for i in range(len(t)) if t.data[i] == INF and t.grad[i] == -INF)
+    api = explorer(t)
+    status, body, ctype, _ = api.answer('info', '')
+    assert (status, ctype) == (200, 'application/json; charset=utf-8')
+    assert strict(body)['loss'] == repr(t.loss)
+    status, body, _, _ = api.answer('node', f'id={bad}')
+    assert status == 200 and (strict(body)['data'], strict(body)['grad']) == ('inf', '-inf')
 
 
 def test_the_numbers_are_what_they_are_in_info_node_view_and_update():

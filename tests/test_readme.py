@@ -213,7 +213,8 @@ def check_outcome(args, expected, r, work):
         _, loss, nodes = reference_step(doc)
         assert (trace.meta['doc'], len(trace), trace.loss) == (doc, nodes, loss.data)
         fmt = 'binary' if path.endswith('.mgtrace') else 'json'
-        assert f"wrote {path} ({nodes} nodes, {fmt}, " in r.output
+        size = (work / path).stat().st_size     # the file's, whichever way it was written (JSON streams)
+        assert f"wrote {path} ({nodes} nodes, {fmt}, {size / 1e6:.1f} MB)" in r.output
     elif cmd == 'gradcheck':
         if '--list-faults' in args:
             assert all(name in r.output for name in FAULT_NAMES)

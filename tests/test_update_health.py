@@ -95,3 +95,22 @@ def test_a_saturated_attention_head_is_flagged_on_its_query_and_key_matrices():
     for m in update_health(trace, adam_update(trace, ids)['rows']):
         assert m['flags'] == [f'head {h} saturated: softmax weight >= {SATURATED} on one position at every position'
                               for h in saturated], m['name']
+
+
+def test_grads_near_the_largest_double_give_an_infinite_spread_and_nan_gives_no_ratio(emma):
+    """wte's grads ±1e308: the squares of the spread pass the largest double, so std(grad) is inf
+    (a float's ** raised OverflowError there and the Adam panel answered 500); a nan Δw makes
+    the ratio nan (unknown), not −∞ (nothing moves)."""
+    trace, rows, _ = emma
+    wte = set(trace.param_nodes('wte'))
+    huge = [dict(r, grad=(1e308 if k % 2 else -1e308)) if r['id'] in wte else r for k, r in enumerate(rows)]
+    by = {m['name']: m for m in update_health(trace, huge)}
+    assert by['wte']['std_grad'] == math.inf
+    assert by['layer0.attn_wq']['std_grad'] == pytest.approx(
+        statistics.stdev([r['grad'] for r in rows if r['id'] in set(trace.param_nodes('layer0.attn_wq'))]), rel=1e-12)
+    first = next(k for k, r in enumerate(rows) if r['id'] in wte)
+    broken = [dict(r, delta=math.nan) if k == first else r for k, r in enumerate(rows)]
+    by = {m['name']: m for m in update_health(trace, broken)}
+    assert math.isnan(by['wte']['std_delta']) and math.isnan(by['wte']['ratio'])
+    assert by['layer0.attn_wq']['ratio'] > -math.inf
+    assert '<td data-k="ratio" data-v="nan" title="nan">nan</td>' in health_html([by['wte']])

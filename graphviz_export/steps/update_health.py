@@ -35,7 +35,8 @@ def _std(xs):
     if n < 2:
         return 0.0
     m = fsum(xs) / n
-    return math.sqrt(fsum((x - m) ** 2 for x in xs) / (n - 1))
+    # (x - m) * (x - m), not ** 2: a float's ** raises OverflowError where * gives inf (grads near 1e308)
+    return math.sqrt(fsum((x - m) * (x - m) for x in xs) / (n - 1))
 
 
 def _values(trace, sid):
@@ -80,7 +81,8 @@ def unit_flags(trace):
 
 def update_health(trace, rows):
     """[{'name', 'cells', 'std_data', 'std_grad', 'std_delta', 'ratio', 'zero_grad', 'flags'}] per
-    matrix of `rows`, in the model's order; `ratio` is -inf when nothing moves."""
+    matrix of `rows`, in the model's order; `ratio` is -inf when nothing moves, nan when a spread is
+    nan; a spread whose squares pass the largest double is inf."""
     by = {}
     for r in rows:
         by.setdefault(r['matrix'], []).append(r)
@@ -91,7 +93,10 @@ def update_health(trace, rows):
         if not rs:
             continue
         sd, sg, su = (_std([r[k] for r in rs]) for k in ('data', 'grad', 'delta'))
-        ratio = math.log10(su / sd) if su > 0 and sd > 0 else -math.inf
+        if math.isnan(su) or math.isnan(sd):
+            ratio = math.nan            # unknown, not "nothing moves"
+        else:
+            ratio = math.log10(su / sd) if su > 0 and sd > 0 else -math.inf
         zero = sum(1 for r in rs if r['grad'] == 0) / len(rs)
         out.append({'name': name, 'cells': len(rs), 'std_data': sd, 'std_grad': sg, 'std_delta': su,
                     'ratio': ratio, 'zero_grad': zero, 'flags': flags.get(name, [])})

@@ -39,6 +39,7 @@ import math
 
 from ..errors import InputError
 from .ops import OP_CODE
+from .sums import fsum
 
 K = 5                   # paths listed by default
 MAX_K = 50              # paths one call may ask for
@@ -191,7 +192,7 @@ def decompose(trace, node, k=K):
         s += p
     total = path_count(trace, node)
     return {'node': node, 'grad': g, 'paths': paths, 'listed_sum': s, 'remainder': rest,
-            'remainder_value': math.fsum(rest) if all(map(math.isfinite, rest)) else rest[0],
+            'remainder_value': fsum(rest),
             'exact': exact, 'count': total, 'others': total - len(paths),
             'order': 'the listed products left to right from 0.0, then the remainder floats',
             'why_zero': why_zero(trace, node, paths)}

@@ -41,6 +41,7 @@ import graphviz_export.web.explorer.fallback as fallback
 import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
+from microgpt.files import json_safe
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.session import optimizer_state
 from microgpt.recording.sourcemap import SourceMap
@@ -93,8 +94,10 @@ class Answer(NamedTuple):
 
 
 def json_answer(status, obj, headers=None):
-    return Answer(status, json.dumps(obj, ensure_ascii=False, allow_nan=False).encode('utf-8'), JSON_TYPE,
-                  headers or {})
+    """`obj` as strict JSON (NaN and infinity as text: files.json_safe), the one encoder of every
+    answer of the API, whichever door asked (the HTTP server's own errors too)."""
+    return Answer(status, json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False).encode('utf-8'),
+                  JSON_TYPE, headers or {})
 
 
 class Api:

@@ -29,7 +29,6 @@ answered with one line of JSON and its connection closed):
 """
 
 import io
-import json
 import socket
 import sys
 import threading
@@ -41,7 +40,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from microgpt.errors import InputError
-from microgpt.files import json_safe
 from microgpt.recording import DEFAULT_DOC, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.madeby import made_by
@@ -50,7 +48,7 @@ from microgpt.recording.play import ScriptCalls
 from ...render import RenderError, renderer_for
 from ...render.wasm import interrupt as stop_layouts
 from .access import Checkpoints, api_refusal, new_token
-from .api import Api, ApiError
+from .api import Api, ApiError, json_answer
 from .assets import assets
 from .recordings import Recordings
 
@@ -132,8 +130,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status, obj, extra=None):
-        self._send(status, json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False).encode('utf-8'),
-                   'application/json; charset=utf-8', extra)
+        _, body, ctype, _ = json_answer(status, obj)
+        self._send(status, body, ctype, extra)
 
     def _error(self, status, message, extra=None):
         self._json(status, {'error': ' '.join(str(message).split())}, extra)
