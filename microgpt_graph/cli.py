@@ -6,7 +6,6 @@ shared option sets, progress) is in microgpt_graph/plumbing.py.
 import os
 import random
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -15,26 +14,22 @@ from graphviz_export import build_view, failure_view, file_name, output_format, 
 from graphviz_export.options import DEFAULT_RENDERER, FORMATS
 from graphviz_export.steps.diff import diff_svg
 from graphviz_export.view import safe_name
-from graphviz_export.web.explorer import serve
-from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checkpoint import save_checkpoint_or_fallback
-from microgpt.checks import faults
-from microgpt.checks.diagnose import diagnose, diagnose_trace, node_check_data
-from microgpt.checks.faults import describe_faults, fault_names, inject
+from microgpt.checks.diagnose import diagnose, diagnose_trace
+from microgpt.checks.faults import describe_faults, fault_names
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
-from microgpt.files import check_output_folder, write_atomic
 from microgpt.model import GPTConfig
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
 from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_trace, trace_format
 from microgpt.recording.report import format_report, inspect_report
-from microgpt.recording.script import describe_params
 from microgpt.recording.session import train_and_record
 from microgpt.recording.why import find_node, format_why, why, why_data
 from microgpt.sample import format_sample, sample
 from microgpt.train import start_run, train
 
+from .apps import explore, record, tour
 from .plumbing import (
     MAX_WIDTH,
     BadInput,
@@ -47,8 +42,6 @@ from .plumbing import (
     drawing_time,
     drawn_by,
     dumps,
-    explored_calls,
-    get_lab,
     get_model,
     get_trace,
     ints,
@@ -59,9 +52,7 @@ from .plumbing import (
     open_output,
     printable,
     quiet_option,
-    recorded_script,
     renderer_option,
-    script_options,
     seed_option,
     timeout_option,
     view_options,
@@ -370,49 +361,6 @@ def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeo
                    f"{st['edges']} edges, {st['folded_ops']} ops folded into summaries{by}")
 
 
-@main.command('tour')
-@click.argument('tour_file', type=click.Path(dir_okay=False))
-@click.option('-o', '--output', default='lecture.html', show_default=True, help='The HTML file to write.')
-@click.option('--frames', 'frames_dir', type=click.Path(file_okay=False),
-              help='Also write every frame of every stop as a numbered SVG (and PNG when rsvg-convert is '
-                   'present) into this folder, for slides.')
-@renderer_option
-@timeout_option("Seconds each stop's drawing may take: building its view and its Graphviz layout together.")
-@quiet_option
-def tour(tour_file, output, frames_dir, renderer, timeout, quiet):
-    """Build a lecture: TOUR_FILE (TOML: view states, captions, step-through ranges)
-    -> ONE self-contained HTML file that plays each stop's frames (no server, no network).
-
-    \b
-    Example:
-      microgpt-graph tour examples/backprop_tour.toml -o lecture.html
-    """
-    with bad_value('TOUR_FILE'):
-        spec = load_tour(tour_file)
-    path = open_output(output)
-    if frames_dir:
-        with bad_value('--frames'):
-            check_output_folder(frames_dir)
-
-    def trace_of(doc, checkpoint, seed):
-        return get_trace(doc, checkpoint, seed, None, quiet=True)
-
-    def each_stop(k):       # --timeout: each stop's view, built and laid out
-        return drawing_time(timeout, f"stop {k}'s drawing")
-
-    def lab_of(trace, mode):
-        return get_lab(spec.checkpoint, spec.seed, trace, mode)
-
-    with bad_value('TOUR_FILE'), busy_bar(f"{len(spec.stops)} stops", quiet=quiet):
-        html = build_tour_html(spec, trace_of, renderer=renderer, each_stop=each_stop, get_lab=lab_of).encode('utf-8')
-        written = write_frames(spec, trace_of, frames_dir, renderer=renderer, each_stop=each_stop,
-                               write=write_atomic, get_lab=lab_of) if frames_dir else []
-    write_output(path, html)
-    click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
-    if frames_dir:
-        click.echo(f"wrote {len(written)} frame files to {frames_dir}")
-
-
 @main.command('diff')
 @doc_option('The document recorded before and after.')
 @click.option('--checkpoint', 'before_ckpt', type=click.Path(dir_okay=False),
@@ -467,128 +415,9 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
                f"{drawn_by('svg', renderer)}")
 
 
-def params_option(start):
-    return click.option('--params', 'params_name', metavar='NAME', help=(
-        f"{start} script's global holding its parameters (a list, a matrix or a dict of them) or an attribute "
-        "path from one, called if a method, e.g. model.parameters (default: state_dict, params or parameters, "
-        "else the leaves the loss uses like parameters; the message says which)."))
-
-
-@main.command()
-@click.argument('script', required=False, type=click.Path(exists=True, dir_okay=False))
-@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
-@model_options
-@script_options('With SCRIPT: ')
-@click.option('--data', type=click.Path(dir_okay=False),
-              help='Training documents, for comparing with the model after N training steps in the page '
-                   '(default: what `train` finds without downloading: $MICROGPT_DATA, ./input.txt, '
-                   'the downloaded copy).')
-@click.option('--port', type=click.IntRange(min=0, max=65535), default=0, show_default=True,
-              help='Port to serve on (0: a free one).')
-@click.option('--host', default='127.0.0.1', show_default=True,
-              help='Address to bind; anything but 127.0.0.1/localhost is reachable by others (warns).')
-@click.option('--no-browser', is_flag=True, help='Do not open the page in a browser.')
-@click.option('--calls', type=ints(1, 100), default=1, show_default=True,
-              help="With SCRIPT: record this many backward() calls (--step, --step + 1, ...; the script runs "
-                   "once per call) and play them in the page (train=k), as training plays there.")
-@click.option('--checkpoints', 'offered', multiple=True, type=click.Path(exists=True), metavar='FILE_OR_FOLDER',
-              help='Checkpoints the page may open or compare with: a file, or a folder whose files it may '
-                   'choose among; repeatable (the page never sends a path of its own).')
-@click.option('--inject', 'fault', type=click.Choice(fault_names()),
-              help='Record with a deliberately wrong derivative (for teaching): the page marks what the node '
-                   'check finds. Not with SCRIPT or --trace (already recorded).')
-@click.option('--no-check', is_flag=True, help='Do not run the node check in the background (it marks failing '
-                                               'nodes in the page).')
-@renderer_option
-@click.option('-q', '--quiet', is_flag=True, help='No notes on stderr about what was recorded (errors still show).')
-def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeout, tags, params_name, data, port,
-            host, no_browser, calls, offered, fault, no_check, renderer, quiet):
-    """Explore the recorded step in your browser: expand, search, inspect, step
-    through backprop and Adam's update, compare before/after.
-
-    Records the step, serves a local page (no network) and opens it. Ctrl-C stops it.
-
-    With SCRIPT (a .py file) it first RECORDS YOUR SCRIPT, as `record` does: this
-    RUNS SCRIPT's code, as you, like `python SCRIPT` (a child process in SCRIPT's
-    folder, SCRIPT_ARGS after `--`, stopped after --timeout seconds), captures its
-    --step'th backward() and explores that graph, with views by function and by
-    line of your code. With --trace it explores a saved trace.
-
-    \b
-    Examples:
-      microgpt-graph explore
-      microgpt-graph explore --doc christopher --no-browser --port 8000
-      microgpt-graph explore train.py --step 2 -- --lr 0.1
-      microgpt-graph explore train.py --calls 10      # play its first 10 backward() calls
-      microgpt-graph explore --trace saved.json
-      microgpt-graph explore --inject exp-x2      # the node check marks the 195 wrong exp nodes
-    """
-    if data is not None:
-        with bad_value('--data'):
-            read_docs(data)         # refused now, not when the page first asks to train on it
-    if script is not None:
-        if not script.endswith('.py'):
-            raise BadInput(f"Invalid value for 'SCRIPT': {script!r} is not a Python file (.py); "
-                           f"to explore a saved trace use --trace")
-        if trace_path is not None:
-            raise BadInput("give SCRIPT or --trace, not both")
-        trace, *more = explored_calls(script, step, calls, timeout, tags, script_args, params_name, quiet)
-    else:
-        if calls != 1:
-            raise BadInput("--calls records a SCRIPT's backward() calls; give a SCRIPT")
-        more = []
-        if script_args:
-            raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
-        trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet) if trace_path is not None else None
-    if fault is not None and (script is not None or trace_path is not None):
-        raise BadInput("--inject records the model's step under a fault; a SCRIPT or a --trace is recorded already")
-    try:
-        with inject(fault) if fault else nullcontext():
-            serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
-                  renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
-                  max_nodes=max_nodes(), check=None if no_check else node_check_data, faults=faults, calls=more)
-    except OSError as e:
-        raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
-
-
-@main.command()
-@click.argument('script', type=click.Path(exists=True, dir_okay=False))
-@click.argument('script_args', nargs=-1, type=click.UNPROCESSED)
-@script_options()
-@click.option('-o', '--output', default=None, help="Where to write the trace (default: SCRIPT's name + "
-                                                   "'.trace.json' in the current folder; '-' for stdout).")
-@click.option('-q', '--quiet', is_flag=True, help='Only the line saying what was written: no note on the parameters.')
-def record(script, script_args, step, output, timeout, tags, params_name, quiet):
-    """Run your own micrograd-style SCRIPT and record the graph of its backward().
-
-    This RUNS SCRIPT: it is your code, executed as you, like `python SCRIPT`. It
-    runs in a child process, in SCRIPT's folder, with SCRIPT_ARGS as its
-    arguments (after `--`), stopped after --timeout seconds. Its scalar autograd
-    class is found by duck typing (microgpt's data/grad/_children/_local_grads, or
-    micrograd's data/grad/_prev/_backward); every node of the step is recorded
-    with its op, data, grad, inputs, local derivatives and the line and function of
-    SCRIPT that made it. The trace feeds `inspect`, `render`, `export` and
-    `gradcheck` with --trace.
-
-    \b
-    Examples:
-      microgpt-graph record train.py -o train.json
-      microgpt-graph record train.py --step 3 --tag pos=t -- --lr 0.1
-      microgpt-graph gradcheck --trace train.json
-      microgpt-graph render --trace train.json --function rmsnorm
-    """
-    path = open_output(output or f"{Path(script).stem}.trace.json")
-    trace = recorded_script(script, step, timeout, tags, script_args, params_name)
-    write_output(path, trace.to_json())
-    rf = trace.meta['recorded_from']
-    found = ', '.join(f"{f}={'/'.join(v)}" for f, v in rf['tags'].items()) or 'none'
-    click.echo(f"wrote {path if path is not None else 'stdout'}: {len(trace)} nodes from {rf['script']} "
-               f"backward() call {rf['step']} (class {rf['class']}, {rf['convention']} convention; "
-               f"tags: {found})", err=True)
-    if not quiet:
-        click.echo(f"parameters: {describe_params(trace)}", err=True)
+for command in (tour, explore, record):     # the application doors (apps.py)
+    main.add_command(command)
 
 
 if __name__ == '__main__':
     main()
-

@@ -27,13 +27,11 @@ stops it (its requests answer 409), and a view that does not need a running
 comparison cancels it: the user went elsewhere.
 """
 
-import json
 import re
 import sys
 import threading
 import time
 import traceback
-from typing import NamedTuple
 from urllib.parse import parse_qs
 
 import graphviz_export.render as _render
@@ -41,63 +39,31 @@ import graphviz_export.web.explorer.fallback as fallback
 import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
-from microgpt.files import json_safe
 from microgpt.recording import NUM_STEPS
-from microgpt.recording.session import optimizer_state
 from microgpt.recording.sourcemap import SourceMap
 
-from ...draw.style import full
-from ...fold import expanded_ids, node_floor
-from ...select import select
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.frames import frames, frames_of
 from ...steps.live import view_fields
-from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
-from ...steps.update_health import health_html, matrices_health
-from ...view import build_view, render_view
-from ..update_table import update_html
+from ...steps.update import adam_update
+from ...view import render_view
+from .answers import Answer, ApiError, bad, json_answer
 from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
-from .links import node_links, nonfinite_links, view_links
+from .drawing import drawn
+from .links import node_links, nonfinite_links, script_info, view_links
 from .live import compared, highlight, live_info, play_steps, played
 from .plays import Plays
+from .update_panel import paging, saved_moments, update_answer
 from .verdicts import Verdicts, check_answer
 from .why import node_why, owners, view_badges
 from .work import Cancelled
 
-JSON_TYPE = 'application/json; charset=utf-8'
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
 ENDPOINTS = ('view', 'info', 'node', 'search', 'suggest', 'frames', 'update', 'check', 'play', 'progress',
              'cancel', 'export')  # Api.answer's names
-MAX_UPDATE_ROWS = 400   # parameter rows of one update page (limit=; the count covers all)
-
-
-class ApiError(Exception):
-    def __init__(self, status, message, **extra):
-        super().__init__(message)
-        self.status = status
-        self.body = {'error': ' '.join(str(message).split()), **extra}
-
-
-def _bad(e):
-    return ApiError(400, str(e))
-
-
-class Answer(NamedTuple):
-    """An endpoint's answer as bytes, whichever door asked (the HTTP server, the notebook widget)."""
-    status: int
-    body: bytes
-    type: str
-    headers: dict
-
-
-def json_answer(status, obj, headers=None):
-    """`obj` as strict JSON (NaN and infinity as text: files.json_safe), the one encoder of every
-    answer of the API, whichever door asked (the HTTP server's own errors too)."""
-    return Answer(status, json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False).encode('utf-8'),
-                  JSON_TYPE, headers or {})
 
 
 class Api:
@@ -130,7 +96,7 @@ class Api:
         try:
             state = st.parse(raw, allowed=allowed)
         except st.StateError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
         return state, {k: v[0] for k, v in own.items()}
 
     def _trace(self, state):
@@ -141,7 +107,7 @@ class Api:
                 return played(self.plays, key, state)     # a played step: no node check of its own
             trace = self.recordings.get(key)
         except InputError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
         except Cancelled as e:
             raise ApiError(409, str(e)) from None
         self.verdicts.start(key, trace)
@@ -159,24 +125,9 @@ class Api:
             compared(self.plays, key, state)        # refuses a played run's kind of cmp
             return self.recordings.compare(key, cmp)
         except InputError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
         except Cancelled as e:
             raise ApiError(409, str(e)) from None
-
-    def _refuse_early(self, trace, kwargs, state):
-        """422 before folding when fold's cheap lower bound (node_floor) is already over what the
-        explorer lays out in time (fallback.ceiling: a view over the budget but not over that draws)."""
-        level = kwargs['level']
-        if level in ('auto', 'block'):
-            return          # auto picks a level that fits; block is the coarsest there is
-        sk = {k: kwargs[k] for k in ('token', 'layer', 'head', 'param', 'node', 'depth', 'direction',
-                                     'function', 'line', 'document') if k in kwargs}
-        sel = select(trace, **sk)
-        floor = node_floor(trace, sel, level, expanded_ids(trace, sel, list(kwargs['expand'])))
-        if floor > fallback.ceiling(state)[0]:
-            raise ApiError(422, f"this view has at least {floor} nodes, over the budget of {kwargs['budget']} "
-                                f"nodes (refused before drawing it); {self._suggest(state)}",
-                           nodes=floor, edges=None, budget=kwargs['budget'], ebudget=kwargs['edge_budget'])
 
     def _entry(self, state):
         """The cached drawing of a state: {'view', 'svg', 'nodes', 'ms'}; built on a miss."""
@@ -184,7 +135,7 @@ class Api:
         try:
             kwargs = st.build_kwargs(state)
         except st.StateError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
         # a played run's view: one layout per run (train is not in the build key), but a
         # comparison of its steps depends on the step
         step = (state['train'],) if state['train'] is not None and state['cmp'] else ()
@@ -216,46 +167,14 @@ class Api:
             kwargs['highlight'] = highlight(comparison)
         job.at('waiting for the layout of another view')
         with self._build:
-            job.at('folding')
-            t0 = time.perf_counter()
-            try:
-                self._refuse_early(trace, kwargs, state)
-                view = build_view(trace, **kwargs)
-            except InputError as e:
-                raise _bad(e) from None
-            s = view.stats
-            most_nodes, most_edges = fallback.ceiling(state)
-            if s['nodes'] > most_nodes or s['edges'] > most_edges:
-                raise ApiError(422, f"this view has {s['nodes']} nodes and {s['edges']} edges, over the budget "
-                               f"of {s['budget']} nodes and {s['edge_budget']} edges; {self._suggest(state)}",
-                               nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
-            t1 = time.perf_counter()
-            job.at(f"layout of {s['nodes']} nodes")
+            view, svg, ms = drawn(trace, kwargs, state, job, renderer=self.renderer, timeout=self.timeout)
             self.layouts += 1
-            try:
-                svg = render_view(view, 'svg', timeout=self.timeout, renderer=self.renderer)
-            except _render.LayoutTimeout as e:
-                raise ApiError(422, f"layout did not finish: {e}") from None
-            except _render.RenderError as e:
-                raise ApiError(500, f"render failed: {e}") from None
-            t2 = time.perf_counter()
-            svg = svg.decode('utf-8')      # its groups carry the ids a frame lights (draw/ids.py)
             nodes = view_nodes(trace, view, state)
             # what a click on a node changes: turned into a URL per request (links.py), not sent as is
             clicks = {name: d.pop('to') for name, d in nodes.items() if 'to' in d}
             return {'view': view, 'svg': svg, 'trace': trace, 'comparison': comparison,
                     'nodes': nodes, 'clicks': clicks, 'frames': {}, 'update': None,
-                    'badges': view_badges(trace, view), 'owner': None,
-                    'ms': {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}}
-
-    @staticmethod
-    def _suggest(state):
-        if state['expand']:
-            return ("expand one head or one role at a time (e.g. open the head first), "
-                    "or raise the number in the budget box")
-        if state['level'] == 'scalar':
-            return "choose vector or block in the level menu, or raise the number in the budget box"
-        return "choose block in the level menu, a single position, or raise the number in the budget box"
+                    'badges': view_badges(trace, view), 'owner': None, 'ms': ms}
 
     def _fitted(self, state):
         """(the state drawn, a note or None, _entry's answer): `state` itself when it draws in time,
@@ -270,7 +189,7 @@ class Api:
         try:
             kwargs = st.build_kwargs(state)
         except st.StateError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
         nodes = refusal.body.get('nodes') or 0
         for candidate, note in fallback.smaller(trace, state, kwargs, nodes):
             try:
@@ -325,21 +244,9 @@ class Api:
                 'levels': list(LEVELS), 'views': list(st.VIEWS), 'png': self.png,
                 'defaults': {'budget': st.DEFAULTS['budget'], 'ebudget': st.DEFAULTS['ebudget'],
                              'max_budget': MAX_BUDGET, 'max_ebudget': MAX_EDGE_BUDGET},
-                'truncated': bool(trace.meta.get('truncated')), 'script': self._script_info(trace),
+                'truncated': bool(trace.meta.get('truncated')), 'script': script_info(trace),
                 'nonfinite': nonfinite_links(trace, state),
                 'labs': [] if rk.fixed is not None else self.plays.modes()}
-
-    @staticmethod
-    def _script_info(trace):
-        """A script's trace: its file, functions and lines (views by function and line), else None."""
-        if trace.source is None:
-            return None
-        rf = trace.meta.get('recorded_from', {})
-        lines = [{'file': f, 'line': ln, 'code': next((s.text for s in trace.sources
-                                                         if s.file == f and s.line == ln), '')}
-                 for f, ln in trace.source_lines() if f == rf.get('script')]
-        return {'file': rf.get('script'), 'class': rf.get('class'), 'convention': rf.get('convention'),
-                'step': rf.get('step'), 'functions': trace.functions(), 'lines': lines}
 
     def view(self, query):
         """The view a query asks for; one too big opens smaller (fallback.smaller, its `fallback`
@@ -389,7 +296,7 @@ class Api:
                 'svg': entry['svg'], 'nodes': nodes, 'highlight': hl, 'hl_count': hl_count,
                 'badges': entry['badges'],
                 'crumbs': trail, 'cached': cached, 'fallback': note,
-                'links': view_links(trace, state, view, trail, entry['clicks'], self._script_info(trace),
+                'links': view_links(trace, state, view, trail, entry['clicks'], script_info(trace),
                                     first=None if cmp is None else cmp.first),
                 'ms': dict(entry['ms'], total=round(1000 * (time.perf_counter() - t0), 1))}
 
@@ -450,7 +357,7 @@ class Api:
                     got = (frames(view, mode, entry['svg']) if own else
                            frames_of(trace, view.folded, mode, entry['svg'], view_fields(view, trace)))
                 except InputError as e:
-                    raise _bad(e) from None
+                    raise bad(e) from None
                 if own:
                     entry['frames'][mode] = got
             if own:
@@ -462,52 +369,18 @@ class Api:
 
         The moments come from a real optimizer state when the server has one (compare
         after N training steps: the trained run's m and v, the update of step N + 1, on
-        the grads of the *after* recording); otherwise from a fresh optimizer taking its
-        first step (checkpoints store no optimizer state).
+        the grads of the *after* recording; a played run's at its step); otherwise from a
+        fresh optimizer taking its first step (checkpoints store no optimizer state).
 
         Every row is one page away: `matrix` (one parameter matrix's rows), `sort` (id |
         delta: largest |change| first), `offset` and `limit` (<= 400) page through them;
         `matrices` sums up each matrix in view (update.matrix_summary); `html` is the table
-        (web/update_table.py, the tour's too)."""
+        (web/update_table.py, the tour's too): update_panel.py."""
         state, own = self._parse(query, extra=('matrix', 'sort', 'offset', 'limit'))
-        paging = self._paging(own)
+        pages = paging(own)
         key, trace, cmp, opt, num_steps, finished = self._moments(state)
-        plain = dict(state, cmp=None, lab=None)
-        _, _, entry, _ = self._entry(plain)
-        ids = params_in_view(entry['view'])
-        try:
-            upd = adam_update(trace, ids, state=opt, num_steps=num_steps)
-        except InputError as e:
-            raise _bad(e) from None
-        rows = upd['rows']
-        heat = delta_heatmap(trace, entry['view'], rows)      # a matrix view: Δvalue as its heat-map
-        if paging['matrix'] is not None and paging['matrix'] not in trace.param_shapes:
-            raise ApiError(400, f"matrix {paging['matrix']!r} is not a parameter matrix of this model; "
-                                f"matrices: {', '.join(trace.param_names)}")
-        largest = max(rows, key=lambda r: abs(r['delta']), default=None)
-        matrices = matrix_summary(trace, rows)
-        page, matched = page_rows(rows, **paging)
-        recording = 'after' if cmp is not None else 'this recording'
-        self._source(upd, cmp, opt, finished, state)
-        html = update_html(upd, page, matrices, count=len(rows), matched=matched, paging=paging, recording=recording)
-        try:
-            html += health_html(matrices_health(trace, [m['name'] for m in matrices], opt, num_steps))
-        except InputError as e:
-            raise _bad(e) from None
-        for m in matrices:
-            for k in ('norm_delta', 'max_delta', 'largest_delta', 'norm_grad'):
-                m[k] = full(m[k])
-        page = [dict(r) for r in page]
-        for r in page:
-            for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
-                r[k] = full(r[k])
-        names = {n.name: [i for i in n.ids if trace.param_cell(i) is not None]
-                 for n in entry['view'].folded.nodes if n.kind != 'ref'}
-        upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
-                   **{k: paging[k] for k in ('matrix', 'sort', 'offset', 'limit')},
-                   largest=None if largest is None else largest['name'],
-                   nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html, heat=heat)
-        return upd
+        _, _, entry, _ = self._entry(dict(state, cmp=None, lab=None))
+        return update_answer(trace, entry['view'], (cmp, opt, num_steps, finished), state, pages)
 
     def _moments(self, state):
         """(key, the trace Adam steps on, the comparison, its optimizer state or None, num_steps, a
@@ -525,55 +398,12 @@ class Api:
             if opt['step'] != state['train']:
                 raise ApiError(409, f"the run moved on to step {opt['step']}; ask again for train={state['train']}")
         elif state.get('ckpt'):
-            saved = self._optimizer_state(state['ckpt'])
+            saved = saved_moments(state['ckpt'])
             if saved is not None and saved['step'] < saved['num_steps']:
                 opt, num_steps = saved, saved['num_steps']
             elif saved is not None:
                 finished = saved
         return key, trace, cmp, opt, num_steps, finished
-
-    @staticmethod
-    def _source(upd, cmp, opt, finished, state):
-        """Where the update's moments come from, in words (upd['source'])."""
-        if cmp is None and state['train'] is not None:
-            upd['source'] = (f"the played run's optimizer after {opt['step']} of {opt['num_steps']} steps "
-                             f"(the update of step {opt['step'] + 1})")
-        elif cmp is None and opt is not None:
-            upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
-                             f"(the update of step {opt['step'] + 1})")
-        elif finished is not None:
-            upd['source'] = (f"fresh optimizer (m = v = 0), step 1: the checkpoint's run finished its "
-                             f"{finished['num_steps']}-step schedule, so it has no next update")
-        elif cmp is not None and opt is not None:
-            upd['source'] = f"the trained run's optimizer after {opt['step']} steps (step {opt['step'] + 1})"
-        elif cmp is not None:
-            upd['source'] = 'fresh optimizer (m = v = 0), step 1: a checkpoint stores no optimizer state'
-        elif state.get('ckpt'):
-            upd['source'] += ' (this checkpoint stores no optimizer state)'
-
-    @staticmethod
-    def _paging(own):
-        """The update page asked for: matrix (None: every matrix), sort, offset, limit; bad -> 400."""
-        sort = own.get('sort', 'id')
-        if sort not in SORTS:
-            raise ApiError(400, f"sort {sort!r} is not one of: {', '.join(SORTS)}")
-        out = {'matrix': own.get('matrix') or None, 'sort': sort}
-        for k, lo, hi, default in (('offset', 0, 10 ** 7, 0), ('limit', 1, MAX_UPDATE_ROWS, MAX_UPDATE_ROWS)):
-            raw = own.get(k)
-            if raw is None:
-                out[k] = default
-            elif raw.isascii() and raw.isdigit() and lo <= int(raw) <= hi:
-                out[k] = int(raw)
-            else:
-                raise ApiError(400, f"{k} {raw!r} is not an integer in {lo}..{hi}")
-        return out
-
-    def _optimizer_state(self, path):
-        """The checkpoint's Adam state (microgpt.recording.session.optimizer_state), or None."""
-        try:
-            return optimizer_state(path)
-        except InputError as e:
-            raise _bad(e) from None
 
     def node(self, query):
         state, own = self._parse(query, extra=('id',))
@@ -582,7 +412,7 @@ class Api:
         try:
             i = st._int('id', own['id'], 0, 10**9)
         except st.StateError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
         key, trace = self._trace(state)
         if i >= len(trace):
             raise ApiError(400, f"node {i} is not in this trace; node ids are 0..{len(trace) - 1}")
@@ -639,7 +469,7 @@ class Api:
             steps = st._int('steps', own.get('steps', '1'), 1, 10**6)
             return play_steps(self, state, steps)
         except InputError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
 
     # -- search ----------------------------------------------------------------------------------
     # -- suggestions as the user types ---------------------------------------------------------------
@@ -656,7 +486,7 @@ class Api:
         try:
             return search.search(trace, state, q, changes)
         except InputError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
 
     def suggest(self, query):
         """Completions of the word being typed (search.suggest)."""
@@ -665,6 +495,6 @@ class Api:
         try:
             return search.suggest(trace, own.get('q') or '')
         except InputError as e:
-            raise _bad(e) from None
+            raise bad(e) from None
 
     # -- breadcrumbs -------------------------------------------------------------------------------

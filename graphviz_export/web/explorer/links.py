@@ -296,3 +296,15 @@ def _param(trace, state):
     return [matrix, _typed(state, 'param', 'cell', state['param'], size=18,
                            title="a matrix ('wte') or one cell ('layer0.attn_wq[3][5]'); Enter draws it",
                            placeholder='layer0.attn_wq[3][5]')]
+
+
+def script_info(trace):
+    """A script's trace: its file, functions and lines (views by function and line), else None."""
+    if trace.source is None:
+        return None
+    rf = trace.meta.get('recorded_from', {})
+    lines = [{'file': f, 'line': ln, 'code': next((s.text for s in trace.sources
+                                                     if s.file == f and s.line == ln), '')}
+             for f, ln in trace.source_lines() if f == rf.get('script')]
+    return {'file': rf.get('script'), 'class': rf.get('class'), 'convention': rf.get('convention'),
+            'step': rf.get('step'), 'functions': trace.functions(), 'lines': lines}

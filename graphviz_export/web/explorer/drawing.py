@@ -1,0 +1,71 @@
+"""One view of the explorer drawn: folded, drawn and laid out (build_view, render_view: the one
+folding implementation), or refused with a 422 that says how many nodes it would have and what
+to do instead. Api keeps what this draws in its cache (cache.py) and runs it as a job (work.py).
+"""
+
+import time
+
+import graphviz_export.render as _render
+import graphviz_export.web.explorer.fallback as fallback
+from microgpt.errors import InputError
+
+from ...fold import expanded_ids, node_floor
+from ...select import select
+from ...view import build_view, render_view
+from .answers import ApiError, bad
+
+SELECT_KEYS = ('token', 'layer', 'head', 'param', 'node', 'depth', 'direction', 'function', 'line', 'document')
+
+
+def suggest(state):
+    """What to do about a view too big to draw, in the page's words."""
+    if state['expand']:
+        return ("expand one head or one role at a time (e.g. open the head first), "
+                "or raise the number in the budget box")
+    if state['level'] == 'scalar':
+        return "choose vector or block in the level menu, or raise the number in the budget box"
+    return "choose block in the level menu, a single position, or raise the number in the budget box"
+
+
+def refuse_early(trace, kwargs, state):
+    """422 before folding when fold's cheap lower bound (node_floor) is already over what the
+    explorer lays out in time (fallback.ceiling: a view over the budget but not over that draws)."""
+    level = kwargs['level']
+    if level in ('auto', 'block'):
+        return          # auto picks a level that fits; block is the coarsest there is
+    sel = select(trace, **{k: kwargs[k] for k in SELECT_KEYS if k in kwargs})
+    floor = node_floor(trace, sel, level, expanded_ids(trace, sel, list(kwargs['expand'])))
+    if floor > fallback.ceiling(state)[0]:
+        raise ApiError(422, f"this view has at least {floor} nodes, over the budget of {kwargs['budget']} "
+                            f"nodes (refused before drawing it); {suggest(state)}",
+                       nodes=floor, edges=None, budget=kwargs['budget'], ebudget=kwargs['edge_budget'])
+
+
+def drawn(trace, kwargs, state, job, *, renderer, timeout):
+    """(view, SVG text, {'build', 'render'} ms) of a view state's build_view `kwargs`; ApiError
+    422 when it is over what lays out in time or its layout does not finish, 500 when the
+    renderer fails. `job` (work.py) says which phase it is in."""
+    job.at('folding')
+    t0 = time.perf_counter()
+    try:
+        refuse_early(trace, kwargs, state)
+        view = build_view(trace, **kwargs)
+    except InputError as e:
+        raise bad(e) from None
+    s = view.stats
+    most_nodes, most_edges = fallback.ceiling(state)
+    if s['nodes'] > most_nodes or s['edges'] > most_edges:
+        raise ApiError(422, f"this view has {s['nodes']} nodes and {s['edges']} edges, over the budget "
+                       f"of {s['budget']} nodes and {s['edge_budget']} edges; {suggest(state)}",
+                       nodes=s['nodes'], edges=s['edges'], budget=s['budget'], ebudget=s['edge_budget'])
+    t1 = time.perf_counter()
+    job.at(f"layout of {s['nodes']} nodes")
+    try:
+        svg = render_view(view, 'svg', timeout=timeout, renderer=renderer)
+    except _render.LayoutTimeout as e:
+        raise ApiError(422, f"layout did not finish: {e}") from None
+    except _render.RenderError as e:
+        raise ApiError(500, f"render failed: {e}") from None
+    t2 = time.perf_counter()
+    # its groups carry the ids a frame lights (draw/ids.py)
+    return view, svg.decode('utf-8'), {'build': round(1000 * (t1 - t0), 1), 'render': round(1000 * (t2 - t1), 1)}

@@ -1,0 +1,102 @@
+"""The explorer's update panel (/api/update): what Adam does to the parameters of a view, as
+the page shows it: one page of rows, each matrix summed up, the health of each matrix, the
+table as HTML (web/update_table.py, the tour's too) and where the moments come from, in words.
+Api.update finds the trace and the moments (a comparison's trained run, a played run, a
+checkpoint's saved state, else a fresh optimizer); this module makes the answer of them.
+"""
+
+from microgpt.errors import InputError
+from microgpt.recording.session import optimizer_state
+
+from ...draw.style import full
+from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
+from ...steps.update_health import health_html, matrices_health
+from ..update_table import update_html
+from .answers import ApiError, bad
+
+MAX_UPDATE_ROWS = 400   # parameter rows of one update page (limit=; the count covers all)
+
+
+def paging(own):
+    """The update page asked for: matrix (None: every matrix), sort, offset, limit; bad -> 400."""
+    sort = own.get('sort', 'id')
+    if sort not in SORTS:
+        raise ApiError(400, f"sort {sort!r} is not one of: {', '.join(SORTS)}")
+    out = {'matrix': own.get('matrix') or None, 'sort': sort}
+    for k, lo, hi, default in (('offset', 0, 10 ** 7, 0), ('limit', 1, MAX_UPDATE_ROWS, MAX_UPDATE_ROWS)):
+        raw = own.get(k)
+        if raw is None:
+            out[k] = default
+        elif raw.isascii() and raw.isdigit() and lo <= int(raw) <= hi:
+            out[k] = int(raw)
+        else:
+            raise ApiError(400, f"{k} {raw!r} is not an integer in {lo}..{hi}")
+    return out
+
+
+def saved_moments(path):
+    """The checkpoint's Adam state (microgpt.recording.session.optimizer_state), or None."""
+    try:
+        return optimizer_state(path)
+    except InputError as e:
+        raise bad(e) from None
+
+
+def source_words(upd, cmp, opt, finished, state):
+    """Where the update's moments come from, in words (upd['source'])."""
+    if cmp is None and state['train'] is not None:
+        upd['source'] = (f"the played run's optimizer after {opt['step']} of {opt['num_steps']} steps "
+                         f"(the update of step {opt['step'] + 1})")
+    elif cmp is None and opt is not None:
+        upd['source'] = (f"the checkpoint's optimizer state after {opt['step']} of {opt['num_steps']} steps "
+                         f"(the update of step {opt['step'] + 1})")
+    elif finished is not None:
+        upd['source'] = (f"fresh optimizer (m = v = 0), step 1: the checkpoint's run finished its "
+                         f"{finished['num_steps']}-step schedule, so it has no next update")
+    elif cmp is not None and opt is not None:
+        upd['source'] = f"the trained run's optimizer after {opt['step']} steps (step {opt['step'] + 1})"
+    elif cmp is not None:
+        upd['source'] = 'fresh optimizer (m = v = 0), step 1: a checkpoint stores no optimizer state'
+    elif state.get('ckpt'):
+        upd['source'] += ' (this checkpoint stores no optimizer state)'
+
+
+def update_answer(trace, view, moments, state, pages):
+    """The /api/update answer of `view`'s parameters on `trace`'s grads. `moments`: (the
+    comparison or None, the optimizer state or None, num_steps, a finished checkpoint's state
+    or None), as Api._moments finds them; `pages`: paging()'s."""
+    cmp, opt, num_steps, finished = moments
+    ids = params_in_view(view)
+    try:
+        upd = adam_update(trace, ids, state=opt, num_steps=num_steps)
+    except InputError as e:
+        raise bad(e) from None
+    rows = upd['rows']
+    heat = delta_heatmap(trace, view, rows)      # a matrix view: Δvalue as its heat-map
+    if pages['matrix'] is not None and pages['matrix'] not in trace.param_shapes:
+        raise ApiError(400, f"matrix {pages['matrix']!r} is not a parameter matrix of this model; "
+                            f"matrices: {', '.join(trace.param_names)}")
+    largest = max(rows, key=lambda r: abs(r['delta']), default=None)
+    matrices = matrix_summary(trace, rows)
+    page, matched = page_rows(rows, **pages)
+    recording = 'after' if cmp is not None else 'this recording'
+    source_words(upd, cmp, opt, finished, state)
+    html = update_html(upd, page, matrices, count=len(rows), matched=matched, paging=pages, recording=recording)
+    try:
+        html += health_html(matrices_health(trace, [m['name'] for m in matrices], opt, num_steps))
+    except InputError as e:
+        raise bad(e) from None
+    for m in matrices:
+        for k in ('norm_delta', 'max_delta', 'largest_delta', 'norm_grad'):
+            m[k] = full(m[k])
+    page = [dict(r) for r in page]
+    for r in page:
+        for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
+            r[k] = full(r[k])
+    names = {n.name: [i for i in n.ids if trace.param_cell(i) is not None]
+             for n in view.folded.nodes if n.kind != 'ref'}
+    upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
+               **{k: pages[k] for k in ('matrix', 'sort', 'offset', 'limit')},
+               largest=None if largest is None else largest['name'],
+               nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html, heat=heat)
+    return upd
