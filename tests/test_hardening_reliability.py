@@ -88,12 +88,12 @@ def test_explore_a_trace_whose_doc_is_a_million_characters_long(ab, tmp_path):
 
 
 def test_a_failed_first_view_is_an_error_of_the_library_not_a_500(ab, monkeypatch):
-    import graphviz_export.web.explorer.api as api_module
+    import graphviz_export.web.explorer.drawing as drawing  # where the explorer lays a view out
     from graphviz_export.render import RenderError
 
     def broken(*a, **k):
         raise RenderError('Graphviz could not render the DOT source: a test')
-    monkeypatch.setattr(api_module, 'render_view', broken)
+    monkeypatch.setattr(drawing, 'render_view', broken)
     with pytest.raises(RenderError, match="the explorer's first view could not be drawn: render failed: Graphviz"):
         make_server(trace=ab)
 
