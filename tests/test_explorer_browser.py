@@ -2,7 +2,7 @@
 
 Skipped only when chromium or Playwright is missing and the CI variable is unset;
 under CI=true a missing browser fails the run instead. Screenshots of the main
-states go to tests/artifacts/ (git-ignored).
+states go to out/test-artifacts/ (git-ignored).
 """
 
 import os

@@ -5,7 +5,7 @@ window; the camera keeps each frame's lit node in view, backward and forward, at
 scalar level, in the explorer and in the tour's player; hostile or over-budget links draw a view
 (never a blank page); one head at one position at scalar level draws at the default budget; the
 layouts give the graph the larger share at 800x600 .. 1920x1080. Screenshots per viewport go to
-tests/artifacts/ (git-ignored). The timings (frame step to paint, frame gaps) are measured in
+out/test-artifacts/ (git-ignored). The timings (frame step to paint, frame gaps) are measured in
 benchmarks/bench_lecture.py, not here.
 """
 

@@ -18,7 +18,7 @@ from tests.notebook_harness import open_widget, push, synced  # noqa: E402
 CHROMIUM = '/usr/bin/chromium'
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
         '--disable-sync', '--no-first-run']
-ARTIFACTS = Path(__file__).parent / 'artifacts'
+ARTIFACTS = Path(__file__).resolve().parent.parent / 'out' / 'test-artifacts'    # git-ignored (out/.gitignore)
 
 try:
     from playwright.sync_api import sync_playwright
@@ -62,7 +62,7 @@ def page(browser):
 
 
 def shot(pg, name):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f'{name}.png'))
 
 
