@@ -86,6 +86,13 @@ class ViewCache:
         with self._lock:
             return self._own + sum(t[1] for t in self._traces.values())
 
+    def clear(self):
+        """Forget every entry (a benchmark's cold view: benchmarks/bench_notebook.py)."""
+        with self._lock:
+            self._entries.clear()
+            self._traces.clear()
+            self._own = 0
+
     def get(self, key):
         with self._lock:
             got = self._entries.get(key)
