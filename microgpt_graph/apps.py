@@ -23,7 +23,6 @@ from .plumbing import (
     busy_bar,
     drawing_time,
     drawn_by,
-    explored_calls,
     get_lab,
     get_trace,
     ints,
@@ -80,6 +79,22 @@ def tour(tour_file, output, frames_dir, renderer, timeout, quiet):
     click.echo(f"wrote {path}: {len(spec.stops)} stops, {len(html) / 1e6:.2f} MB{drawn_by('svg', renderer)}")
     if frames_dir:
         click.echo(f"wrote {len(written)} frame files to {frames_dir}")
+
+
+def explored_calls(script, step, calls, timeout, tags, args, params_name=None, quiet=False):
+    """[Trace] of SCRIPT's backward() calls step .. step + calls - 1 (`explore SCRIPT --calls`: the
+    script runs once per call), saying on stderr what was recorded (unless `quiet`)."""
+    say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+    first = recorded_script(script, step, timeout, tags, args, params_name)
+    rf = first.meta['recorded_from']
+    say(f"recorded {len(first)} nodes from {rf['script']} backward() call {rf['step']} "
+        f"(class {rf['class']}, {rf['convention']} convention)")
+    say(f"parameters: {describe_params(first)}")
+    more = [recorded_script(script, k, timeout, tags, args, params_name) for k in range(step + 1, step + calls)]
+    if more:
+        say(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
+            f"(k = 0..{calls - 1})")
+    return [first, *more]
 
 
 def params_option(start):

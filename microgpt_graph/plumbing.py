@@ -37,7 +37,7 @@ from microgpt.recording import DEFAULT_DOC, SEED, Trace, record_step
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.lab import lab_step
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
-from microgpt.recording.script import ScriptError, ScriptRaised, describe_params, record_script
+from microgpt.recording.script import ScriptError, ScriptRaised, record_script
 
 
 # -- errors: one line, one mapping ---------------------------------------------------------
@@ -349,22 +349,6 @@ def recorded_script(script, step, timeout, tags, args, params_name=None):
     """The Trace of SCRIPT's step'th backward() (microgpt.recording.script: it RUNS the script);
     the library's messages name the option at fault (--tag, --params)."""
     return record_script(script, step=step, timeout=timeout, tags=list(tags), args=args, params=params_name)
-
-
-def explored_calls(script, step, calls, timeout, tags, args, params_name=None, quiet=False):
-    """[Trace] of SCRIPT's backward() calls step .. step + calls - 1 (`explore SCRIPT --calls`: the
-    script runs once per call), saying on stderr what was recorded (unless `quiet`)."""
-    say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
-    first = recorded_script(script, step, timeout, tags, args, params_name)
-    rf = first.meta['recorded_from']
-    say(f"recorded {len(first)} nodes from {rf['script']} backward() call {rf['step']} "
-        f"(class {rf['class']}, {rf['convention']} convention)")
-    say(f"parameters: {describe_params(first)}")
-    more = [recorded_script(script, k, timeout, tags, args, params_name) for k in range(step + 1, step + calls)]
-    if more:
-        say(f"recorded backward() calls {step + 1}..{step + calls - 1} too: play them with train=k "
-            f"(k = 0..{calls - 1})")
-    return [first, *more]
 
 
 # -- shared options and steps -------------------------------------------------------------

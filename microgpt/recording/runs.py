@@ -14,3 +14,11 @@ def id_runs(ids):
         out.append((ids[k], ids[k] + n))
         k += n
     return out
+
+
+def gather(column, runs):
+    """column[a:b] for each run (a, b), concatenated: an array, in id order."""
+    out = column[runs[0][0]:runs[0][1]]
+    for a, b in runs[1:]:
+        out += column[a:b]
+    return out

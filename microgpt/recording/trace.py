@@ -33,6 +33,8 @@ from .codecs import plain_of, read_file
 from .indexes import INDEX_COLUMNS, build, contributions
 from .names import ElementNames
 from .ops import OP_CODE, OPS
+from .probes import same_probes
+from .runs import gather
 from .scopes import FIELDS, scope_path
 from .sums import fsum
 
@@ -455,7 +457,7 @@ class Trace:
                 and self.op_names == other.op_names and self.sources == other.sources
                 and (self.source is None) == (other.source is None)
                 and (self.source is None or self.source.tobytes() == other.source.tobytes())
-                and _same_probes(self.probes, other.probes))
+                and same_probes(self.probes, other.probes))
 
     __hash__ = None
 
@@ -494,27 +496,3 @@ class Trace:
         """A Trace from a file saved by `export`: binary or JSON, told apart by its
         first bytes (not its name)."""
         return cls(**read_file(path))
-
-
-def gather(column, runs):
-    """column[a:b] for each run (a, b), concatenated: an array, in id order."""
-    out = column[runs[0][0]:runs[0][1]]
-    for a, b in runs[1:]:
-        out += column[a:b]
-    return out
-
-
-def _same_probes(a, b):
-    """Probe tables equal, NaN equal to NaN (a probe of a broken op may hold one)."""
-    if a.keys() != b.keys():
-        return False
-    for k in a:
-        if len(a[k]) != len(b[k]):
-            return False
-        for x, y in zip(a[k], b[k]):
-            if isinstance(x, str) or isinstance(y, str):
-                if x != y:
-                    return False
-            elif any(not (u == v or (u != u and v != v)) for u, v in zip(x, y)):   # noqa: PLR0124
-                return False
-    return True
