@@ -149,3 +149,18 @@ def tiny():
     one per test module (tests that change parameters make their own)."""
     from tests.tiny_model import tiny_model
     return tiny_model()
+
+
+@pytest.fixture(scope='module')
+def browser():
+    """One headless Debian chromium per test module, driven by Playwright (never `playwright
+    install`); a browser test module skips (or, with CI set, fails) on its own when it is missing."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_explorer_browser import ARGS, CHROMIUM
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -61,14 +61,6 @@ def trace():
     return record_step(params, config, tok, 'emma')
 
 
-@pytest.fixture(scope='module')
-def browser():
-    with _sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, server):
     # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids

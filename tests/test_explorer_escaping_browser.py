@@ -28,7 +28,7 @@ import pytest
 from microgpt.recording import Trace
 from microgpt.recording.codecs import json as json_codec
 from tests.explorer_helpers import running_server
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
+from tests.test_explorer_browser import _missing
 from tests.trace_mutants import clone, port_plain, script_plain
 
 if _missing:
@@ -82,16 +82,6 @@ def hostile_script_trace(folder):
     m['params'][0][0] = m['scopes'][5][4] = hostile('param')
     m['scopes'][2][2], m['scopes'][2][4] = hostile('block'), hostile('role')
     return Trace.from_json(json_codec.encode(m))
-
-
-@pytest.fixture(scope='module')
-def browser():
-    with _sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Visit:

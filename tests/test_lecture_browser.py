@@ -56,14 +56,6 @@ def server():
         yield s
 
 
-@pytest.fixture(scope='module')
-def browser():
-    with tb._sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 def new_page(browser, size):
     ctx = browser.new_context(viewport={'width': size[0], 'height': size[1]}, bypass_csp=True)
     pg = ctx.new_page()

@@ -41,14 +41,6 @@ def trace():
     return record_step(params, config, tok, 'emma')
 
 
-@pytest.fixture(scope='module')
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser):
     ctx = browser.new_context(viewport={'width': 1100, 'height': 900}, accept_downloads=True)

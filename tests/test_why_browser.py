@@ -14,7 +14,7 @@ from microgpt.recording import record_step
 from microgpt.recording.paths import top_paths
 from microgpt.train import fresh_model
 from tests.explorer_helpers import running_server
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright, open_page, wait_view
+from tests.test_explorer_browser import _missing, open_page, wait_view
 
 if _missing:
     pytestmark = pytest.mark.skip(reason=f"browser tests need {' and '.join(_missing)}")
@@ -29,14 +29,6 @@ def server():
 @pytest.fixture(scope='module')
 def trace():
     return record_step(*fresh_model(42), 'emma')
-
-
-@pytest.fixture(scope='module')
-def browser():
-    with _sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
