@@ -476,11 +476,12 @@ class Trace:
         """A Trace from a JSON string, a dict, or a path to a JSON file."""
         return cls(**json_codec.read(source))
 
-    def to_binary(self, path=None, *, compression='zlib'):
+    def to_binary(self, path=None, *, compression='zlib', indexes=True):
         """The compact binary form (microgpt.recording.codecs.binary): the columns
-        as stored, zlib-compressed unless compression='none'; loads ~20x faster
-        than the JSON. Given `path`: written there atomically and `path` returned."""
-        raw = binary_codec.encode(plain_of(self), compression)
+        as stored, and its indexes (built now if missing: a load then never builds
+        them) unless indexes=False, zlib-compressed unless compression='none'; loads
+        ~20x faster than the JSON. Given `path`: written there atomically and `path` returned."""
+        raw = binary_codec.encode(plain_of(self), compression, self.indexes() if indexes else None)
         if path is None:
             return raw
         write_atomic(path, raw)
