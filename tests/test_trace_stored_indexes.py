@@ -70,7 +70,10 @@ def brute_force(tr):
             'parent_ptr': ptr, 'parent': [p for ps in parents for p, _ in ps],
             'parent_edge': [e for ps in parents for _, e in ps],
             'dangling': [i for i in range(n) if not parents[i] and op[i] != OP_CODE['const']],
-            'backward_rank': rank}
+            'backward_rank': rank,
+            # a value: not a constant, read by an op of another scope or by none (recording/names.py)
+            'value': [int(op[i] != OP_CODE['const'] and (not parents[i] or any(scope[p] != scope[i] for p, _ in parents[i])))
+                      for i in range(n)]}
 
 
 @pytest.fixture(scope='module')
@@ -139,6 +142,7 @@ def test_version_1_files_still_load_and_build_their_indexes_once(files, monkeypa
     ('rec_scope', 0, 10 ** 6, r"'rec_scope' holds 1000000, which is not a scope"),
     ('rec_kid_ptr', 1, -5, r"'rec_kid_ptr' must run forward"),
     ('rec_kids', 4, 10 ** 9, r"'rec_kids' holds 1000000000, which is not a node id"),
+    ('value', 6, 2, r"'value' holds 2, which is not a flag \(0\.\.1\)"),
     ('dangling', 0, 10 ** 9, r"'dangling' must be node ids in increasing order"),
 ])
 def test_damaged_stored_indexes_are_refused_in_one_line(files, name, k, value, message):

@@ -106,7 +106,7 @@ def param_shares(trace, node, interior):
     backward added to it along edges from nodes in `interior`; cells nothing in view used are left
     out. Per run of consecutive cells, the reverse edges are one slice: picked in C, summed per cell."""
     pptr, parent, edge = trace.parents_index()
-    contrib = trace.contrib
+    grad = trace.grad
     shares = {}
     for a, b in id_runs(sorted(node.ids)):
         k0, k1 = pptr[a], pptr[b]
@@ -115,7 +115,7 @@ def param_shares(trace, node, interior):
             continue
         cells = list(compress(chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))),
                               inside))
-        parts = array('d', map(contrib.__getitem__, compress(edge[k0:k1], inside)))
+        parts = trace.edge_contribs(compress(edge[k0:k1], inside), map(grad.__getitem__, compress(parent[k0:k1], inside)))
         for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
             group = list(group)
             # fsum of one part is the part, but a negative zero's sum is 0.0

@@ -34,8 +34,9 @@ def _length(cols, name, want):
 
 def _below(cols, name, bound, what):
     col = cols[name]
-    if col and (min(col) < 0 or max(col) >= bound):
-        bad = min(col) if min(col) < 0 else max(col)
+    low = 0 if col.typecode in 'BHILQ' else min(col, default=0)     # unsigned: no pass for the floor
+    if col and (low < 0 or max(col) >= bound):
+        bad = low if low < 0 else max(col)
         fail(f"{name!r} holds {bad}, which is not {what} (0..{bound - 1})")
 
 
@@ -73,6 +74,8 @@ def check_stored(cols, trace):
     if rank and (min(rank) < -1 or max(rank) >= len(trace['backward_order'])):
         fail(f"'backward_rank' holds {min(rank) if min(rank) < -1 else max(rank)}, which is not a place in "
              f"the backward pass (-1..{len(trace['backward_order']) - 1})")
+    _length(cols, 'value', n)
+    _below(cols, 'value', 2, 'a flag')
     _length(cols, 'rec_ptr', runs + 1)
     records = len(cols['rec_scope'])
     _offsets(cols, 'rec_ptr', records)
