@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 from itertools import groupby
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs
+from microgpt.recording.runs import id_runs, scopes_in
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
@@ -301,7 +301,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
 def _vnode(trace, k, ids, sd, leaving, sel):
     first = ids[0]
     scopes = trace.scopes
-    sids = sorted(set(map(trace.scope.__getitem__, ids)))
+    sids = sorted(scopes_in(*trace.scope_runs(), id_runs(ids)))
     if len(sids) == 1:
         common = scopes[sids[0]]
     else:

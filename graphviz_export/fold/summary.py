@@ -15,13 +15,14 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, compress, filterfalse, groupby, repeat
-from operator import eq, mul, or_, sub
+from operator import add, and_, eq, mul, or_, sub
 
 from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import id_runs
 from microgpt.recording.sums import fsum
 
 _CONST = OP_CODE['const']
+_NOT_CONST = bytes(int(k != _CONST) for k in range(256))
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,21 @@ def group_values(trace, ids, leaving):
     nodes with a parent in another group) or with no parent at all; all members
     when that leaves none."""
     pptr = trace.parents_index()[0]
-    op = trace.op
-    out = [i for i in ids if op[i] != _CONST and (i in leaving or pptr[i] == pptr[i + 1])]
+    # whole-list operations in C (a group of a big view holds hundreds of thousands of ids)
+    free = map(eq, map(pptr.__getitem__, ids), map(pptr.__getitem__, map(add, ids, repeat(1))))
+    out = list(compress(ids, map(and_, _not_const(trace, ids), map(or_, map(leaving.__contains__, ids), free))))
     return out or list(ids)
 
 
 def boundary_values(trace, ids):
     """The values of a boundary group `ids` (sorted): its non-const members, all of
     them when every member is a constant."""
-    op = trace.op
-    return [i for i in ids if op[i] != _CONST] or list(ids)
+    return list(compress(ids, _not_const(trace, ids))) or list(ids)
+
+
+def _not_const(trace, ids):
+    """bytes: 1 for each of `ids` that is not a constant."""
+    return bytes(map(trace.op.__getitem__, ids)).translate(_NOT_CONST)
 
 
 def figures(trace, ids):
