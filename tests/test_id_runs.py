@@ -24,6 +24,10 @@ def test_id_runs_are_the_maximal_ranges_of_consecutive_ids():
         assert id_runs(ids) == brute_runs(ids), ids
     assert id_runs(list(range(5, 1005)) + [2000]) == [(5, 1005), (2000, 2001)]
     assert id_runs((3, 4, 6)) == [(3, 5), (6, 7)] and id_runs([]) == []
+    # many short runs (a matrix's scattered uses), then long ones: the breaks found in C take over
+    for _ in range(200):
+        ids = sorted(rng.sample(range(400), 150)) + list(range(1000, 1000 + rng.randrange(1, 50))) + [5000]
+        assert id_runs(ids) == brute_runs(ids), ids
 
 
 def test_scopes_in_are_the_scopes_of_the_ranges_nodes(recorded_christopher):

@@ -2,6 +2,8 @@
 one after another), and a run's edges are one slice of each of the trace's edge columns."""
 
 from bisect import bisect_left, bisect_right
+from itertools import compress, count, islice, repeat
+from operator import ne, sub
 
 
 def id_runs(ids):
@@ -12,6 +14,8 @@ def id_runs(ids):
     in a few hundred runs)."""
     out, k, n = [], 0, len(ids)
     while k < n:
+        if len(out) >= 16 and k < 8 * len(out):    # short runs (a matrix's scattered uses): breaks found in C
+            return out + _runs_by_breaks(ids[k:])
         a = ids[k]
         lo, step = k, 1
         while lo + step < n and ids[lo + step] - a == lo + step - k:
@@ -27,6 +31,12 @@ def id_runs(ids):
         out.append((a, ids[lo] + 1))
         k = lo + 1
     return out
+
+
+def _runs_by_breaks(ids):
+    """id_runs of `ids` from where consecutive ids differ by more than 1: one pass in C."""
+    bounds = [0, *compress(count(1), map(ne, map(sub, islice(ids, 1, None), ids), repeat(1))), len(ids)]
+    return [(ids[a], ids[b - 1] + 1) for a, b in zip(bounds, islice(bounds, 1, None))]
 
 
 def scopes_in(run_start, run_scope, runs):

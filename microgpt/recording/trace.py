@@ -153,13 +153,13 @@ class Trace:
         """The contributions of the edges of nodes a..b-1 (contrib[child_ptr[a]:child_ptr[b]]),
         without building the whole column when it is not built yet."""
         ptr = self.child_ptr
-        ups = chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b])))
+        ups = (repeat(self.grad[a]) if b == a + 1 else     # one node (a matrix's use): its grad on each edge
+               chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b]))))
         return self.edge_contribs(range(ptr[a], ptr[b]), ups)
 
     def edge_contribs(self, edges, grads):
-        """array('d'): the contributions of forward edges `edges`, whose parents' grads are `grads`
-        (in the same order): the column's when it is built or set (a before/after's differences),
-        else the same products for these edges only (a view's few, not the trace's millions)."""
+        """array('d'): the contributions of edges `edges` (their parents' grads `grads`): the column's
+        when built or set (a before/after's differences), else the products of these edges only."""
         if 'contrib' in self._cache:
             return array('d', map(self._cache['contrib'].__getitem__, edges))
         return array('d', map(mul, map(self.local.__getitem__, edges), grads))
