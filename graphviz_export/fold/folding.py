@@ -256,6 +256,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     members = [[] for _ in keys]
     for a, b, j, _ in segments:
         members[j].extend(range(a, b))
+    leaving = sorted(leaving)       # summary.group_values slices it per run
     nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
     edges = []
     for (kc, kp), bundle in bundles.items():
