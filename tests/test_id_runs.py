@@ -37,4 +37,5 @@ def test_scopes_in_are_the_scopes_of_the_ranges_nodes(recorded_christopher):
         ids = sorted(rng.sample(range(len(tr)), rng.randrange(1, 400)))
         runs = id_runs(ids) + [(rng.randrange(0, 1000), 1000 + rng.randrange(0, 20000))]
         want = {tr.scope[i] for a, b in runs for i in range(a, b)}
-        assert scopes_in(*tr.scope_runs(), runs) == want
+        assert scopes_in(tr, runs) == want
+        assert scopes_in(tr, id_runs(ids)) == {tr.scope[i] for i in ids}     # scattered: read per node

@@ -302,7 +302,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
 def _vnode(trace, k, ids, sd, leaving, sel):
     first = ids[0]
     scopes = trace.scopes
-    sids = sorted(scopes_in(*trace.scope_runs(), id_runs(ids)))
+    sids = sorted(scopes_in(trace, id_runs(ids)))
     if len(sids) == 1:
         common = scopes[sids[0]]
     else:

@@ -2,7 +2,7 @@
 one after another), and a run's edges are one slice of each of the trace's edge columns."""
 
 from bisect import bisect_left, bisect_right
-from itertools import compress, count, islice, repeat
+from itertools import chain, compress, count, islice, repeat, starmap
 from operator import ne, sub
 
 
@@ -39,9 +39,13 @@ def _runs_by_breaks(ids):
     return [(ids[a], ids[b - 1] + 1) for a, b in zip(bounds, islice(bounds, 1, None))]
 
 
-def scopes_in(run_start, run_scope, runs):
-    """The scope ids of the nodes in the id ranges `runs`, from the trace's runs of one scope
-    (recording.indexes.scope_runs): a slice of run_scope per range, not a look-up per node."""
+def scopes_in(trace, runs):
+    """The scope ids of `trace`'s nodes in the id ranges `runs`: from the trace's runs of one
+    scope (recording.indexes.scope_runs), a slice of run_scope per range, not a look-up per
+    node; for scattered ranges (most of one node) the scope column itself, read in C."""
+    if sum(b - a for a, b in runs) < 4 * len(runs):
+        return set(map(trace.scope.__getitem__, chain.from_iterable(starmap(range, runs))))
+    run_start, run_scope = trace.scope_runs()
     out = set()
     for a, b in runs:
         out.update(run_scope[bisect_right(run_start, a) - 1:bisect_left(run_start, b)])
