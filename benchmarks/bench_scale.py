@@ -84,19 +84,25 @@ def views(trace):
 
 
 def json_export(path, out):
-    """(peak MB of a child that loads `path`, the MB the streaming writer added over the loaded
-    trace, the text's MiB): codecs.json.chunks written to `out` chunk by chunk, as
+    """(peak MB of a child while loading `path`, its peak while writing, the MB the streaming
+    writer added over the loaded trace, the text's MiB): codecs.json.chunks written to `out` chunk by chunk, as
     `Trace.to_json(path)` writes (its up-front refusal of a text over the loader's cap skipped)."""
     code = ("import resource, sys\n"
             "from microgpt.recording import Trace\n"
             "from microgpt.recording.codecs import plain_of\n"
             "from microgpt.recording.codecs.json import chunks\n"
-            "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-            "t = Trace.load(sys.argv[1]); before = peak(); size = 0\n"
+            "def hwm():\n"
+            "    with open('/proc/self/status') as f:\n"
+            "        return next(int(x.split()[1]) for x in f if x.startswith('VmHWM')) / 1024\n"
+            "t = Trace.load(sys.argv[1]); size = 0; loaded = hwm()\n"
+            "with open('/proc/self/clear_refs', 'w') as f:\n"
+            "    f.write('5')      # the peak restarts from what the loaded trace holds now\n"
+            "with open('/proc/self/statm') as f:\n"
+            "    now = int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20\n"
             "with open(sys.argv[2], 'wb') as f:\n"
             "    for chunk in chunks(plain_of(t)):\n"
             "        raw = chunk.encode('utf-8'); size += len(raw); f.write(raw)\n"
-            "print(peak(), peak() - before, size / 2 ** 20)\n")
+            "print(loaded, hwm(), hwm() - now, size / 2 ** 20)\n")
     r = subprocess.run([sys.executable, '-c', code, str(path), str(out)], capture_output=True, text=True, cwd=ROOT)
     if r.returncode:
         raise SystemExit(r.stderr.strip().splitlines()[-1])
@@ -161,9 +167,9 @@ def main():
               f"before issue 25): the stored load is {(t_old + t_old_index) / t_load:.1f}x faster; cold file + first "
               f"view {t_old + t_old_index + t_first:.1f} s")
         if args.json:
-            peak, added, text = json_export(path, Path(tmp) / 'big.json')
-            print(f"json writer   {peak:8,.0f} MB peak (child: load + write); the writer added {added:,.0f} MB "
-                  f"for {text:,.0f} MiB of text")
+            loaded, peak, added, text = json_export(path, Path(tmp) / 'big.json')
+            print(f"json writer   {peak:8,.0f} MB peak while writing {text:,.0f} MiB of text (the writer's own: "
+                  f"{added:,.0f} MB over the loaded trace; the child's peak while loading {loaded:,.0f} MB)")
     print(f"machine at the end: load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
