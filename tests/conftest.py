@@ -63,6 +63,15 @@ NO_DOT = 'Graphviz `dot` is not on PATH'
 native = pytest.mark.native  # a test that renders with `dot`; or parametrize it with renderer='native'
 
 
+def pytest_addoption(parser, pluginmanager):
+    """pyproject's `cache_dir` keeps pytest's cache in the git-ignored out/ (nothing written into the
+    checkout). The option belongs to the cacheprovider plugin: under `-p no:cacheprovider` nobody
+    declares it and pytest warns "Unknown config option: cache_dir". Declared here then, for a run
+    that keeps no cache at all, so the setting stays where it works and the warning goes."""
+    if pluginmanager.is_blocked('cacheprovider'):
+        parser.addini('cache_dir', help='unused: the cacheprovider plugin is disabled (-p no:cacheprovider)')
+
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'native: needs the Graphviz `dot` program (skipped without it, '
                                        'failed without it when CI is set: .ci/run installs it)')
