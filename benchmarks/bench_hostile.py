@@ -12,7 +12,7 @@ Columns, per class:
   cases         what ran (a skipped test counts as unclean: the harness did not see it pass)
   clean         exit 0/1/2 with one line, HTTP 4xx with one line of JSON, or the answer the case asks for
   tracebacks    a 500 (the server printed a traceback), or a failed test whose report shows one
-  files damaged files changed by the class: every file git tracks here, the names data, the cases' own
+  files damaged files changed by the class: every file git tracks here (tracked_files), the names data, the cases' own
                 checkpoints and names (sha256 before and after)
   processes     processes of ours still running 5 s after the class ended: this process is a child
     left        subreaper (prctl), so whatever a test or its children left behind is re-parented to it
@@ -172,8 +172,13 @@ def load_class(clients, seconds):
 
 
 def tracked_files():
-    out = subprocess.run(['git', 'ls-files', '-z'], cwd=ROOT, capture_output=True, check=True).stdout
-    return [ROOT / p for p in out.decode().split('\0') if p]
+    """Every file git tracks here (outside a git checkout, e.g. an unpacked `git archive`: every file
+    but hidden folders, caches and the tests' artifacts)."""
+    got = subprocess.run(['git', 'ls-files', '-z'], cwd=ROOT, capture_output=True)
+    if got.returncode == 0:
+        return [ROOT / p for p in got.stdout.decode().split('\0') if p]
+    return [p for p in ROOT.rglob('*') if p.is_file() and not any(
+        part.startswith('.') or part in ('__pycache__', 'artifacts') for part in p.relative_to(ROOT).parts)]
 
 
 def hashes(paths):
