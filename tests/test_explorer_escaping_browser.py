@@ -205,3 +205,24 @@ def test_every_text_of_a_tour_file_is_shown_as_text(browser, tmp_path):
     finally:
         ctx.close()
     assert seen == {'tour', 'caption1', 'title1', 'caption2', 'title2'} and errors == []
+
+
+def test_the_name_of_an_offered_checkpoint_is_shown_as_text(browser, tmp_path):
+    """A folder of checkpoints the user offers (--checkpoint DIR) may hold a file someone else named:
+    its name reaches the compare bar and the panel as text. (A file name holds no '/': the markup
+    here leaves its element unclosed.)"""
+    from microgpt.checkpoint import save_checkpoint
+    from microgpt.train import fresh_model
+    name = 'x" data-inj="ckpt" \'><b class="inj">ckpt.json'
+    folder = tmp_path / 'runs'
+    folder.mkdir()
+    save_checkpoint(folder / name, *fresh_model(7))
+    with running_server(doc='emma', checkpoints=[str(folder)]) as server:
+        v = Visit(browser, server)
+        try:
+            v.open(f"cmp=ckpt:{quote(name, safe='')}")
+            v.page.wait_for_selector('#cmpafter')
+            assert name in v.page.locator('#cmpafter').inner_text()
+            assert v.page.evaluate(LOOK)['injected'] == [] and v.errors == []
+        finally:
+            v.context.close()
