@@ -127,7 +127,7 @@ def http_class(offered, cases, foreign=False, same_answer=False):
                 print(f"   unclean: {str(e)[:300]}", flush=True)
                 continue
             except Exception as e:          # noqa: BLE001 -- a case the harness could not run is unclean
-                print(f"   unclean (the case did not run): {type(e).__name__}: {e}"[:300], flush=True)
+                print(f"   unclean (the case did not run): {type(e).__name__}: {e} {args!r}"[:300], flush=True)
                 continue
             answers.setdefault(args[:2], set()).add(said)
             row['clean'] += 1
