@@ -247,3 +247,22 @@ def test_the_engine_lock_hands_itself_to_its_waiters_in_the_order_they_came():
     assert order == list('abcd') and not engine.locked()
     with pytest.raises(RuntimeError, match='not held'):
         engine.release()
+
+
+def test_the_engine_lock_acquires_as_a_threading_lock_does_without_blocking_and_with_a_timeout():
+    engine = EngineLock()
+    assert engine.acquire(blocking=False) and engine.locked()
+    assert engine.acquire(blocking=False) is False
+    t0 = time.monotonic()
+    assert engine.acquire(timeout=0.2) is False and time.monotonic() - t0 >= 0.2
+    assert list(engine._waiting) == []              # the timed-out waiter left the queue
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(engine.acquire(timeout=30)))
+    waiter.start()
+    while not engine._waiting:
+        time.sleep(0.001)
+    engine.release()                                # handed to the waiter
+    waiter.join(5)
+    assert got == [True] and engine.locked()
+    engine.release()
+    assert not engine.locked()

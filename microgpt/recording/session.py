@@ -48,23 +48,31 @@ class EngineLock:
         self._held = False
         self._waiting = deque()        # one Event per waiting thread, in the order they came
 
-    def acquire(self):
+    def acquire(self, blocking=True, timeout=-1):
+        """As threading.Lock.acquire: True once held; False when not blocking, or after `timeout` s."""
         with self._mutex:
             if not self._held:
                 self._held = True
                 return True
+            if not blocking:
+                return False
             turn = threading.Event()
             self._waiting.append(turn)
         try:
-            turn.wait()
+            got = turn.wait(None if timeout < 0 else timeout)
         except BaseException:         # interrupted while waiting: leave the queue (or pass the lock on)
-            with self._mutex:
-                if turn in self._waiting:
-                    self._waiting.remove(turn)
-                    raise
-            self.release()
+            if not self._give_up(turn):
+                self.release()
             raise
-        return True                   # release handed it over: _held stayed True
+        return got or not self._give_up(turn)   # release handed it over: _held stayed True
+
+    def _give_up(self, turn):
+        """Leave the queue; True when left without the lock, False when release had handed it over."""
+        with self._mutex:
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+                return True
+        return False
 
     def release(self):
         with self._mutex:
