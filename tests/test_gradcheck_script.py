@@ -7,6 +7,7 @@ must name the engine line that assigns; micrograd's `p*p` must never fail on cor
 code; an accumulator must not be taken for a parameter."""
 
 import functools
+import math
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -134,6 +135,32 @@ def test_a_scripts_own_ops_at_a_kink_under_another_name_or_not_re_runnable(tmp_p
     assert [(f.kind, f.op, f.found) for f in result.failures] == [('local', 'abs', -2.0)]
     assert result.first.message.startswith(f"engine.py line {line_of(tmp_path / 'engine.py', new)}: your derivative "
                                            f"of abs is wrong")
+
+
+def test_a_scripts_own_op_with_a_one_sided_infinite_probe_or_a_large_value(tmp_path):
+    """probe_limits.py: safe_log 5e-7 from 0, where the probe's left side is -inf, is
+    skipped with its reason, neither failed (the difference is inf) nor passed as a kink
+    (the inf widens the tolerance to everything); offset(1e6), correct, passes outright
+    though its difference is off by 8e-6 of the slope (the rounding of two values near a
+    million, allowed for by the round term), and bent by 1% it is still named."""
+    trace = record_script(install(tmp_path, 'closures.py', 'probe_limits.py'))
+    (log,), (offset,) = ops_named(trace, 'safe_log'), ops_named(trace, 'offset')
+    (xp, xm, fp, fm), = trace.probes[log]
+    assert xm < 0 < xp and fm == float('-inf') and fp == math.log(xp)     # one side only
+    (xp, xm, fp, fm), = trace.probes[offset]
+    assert abs((fp - fm) / (xp - xm) - 1.0) > 1e-6                          # more than rtol off
+    for t in (trace, Trace.from_json(trace.to_json())):
+        result = check_trace(t)
+        assert result.ok and result.nonsmooth == 0 and result.checked['probed'] == 1, format_node_report(result)
+        assert result.skipped == [(log, 'local', 'safe_log: no usable step around its input')]
+        assert format_node_report(result).endswith("0 derivatives at a kink accepted between their one-sided "
+                                                   "values; 1 could not be measured")
+    old = 'self.grad += 1.0 * out.grad'
+    new = 'self.grad += 1.01 * out.grad'
+    result = check_trace(record_script(install(tmp_path, 'closures.py', 'probe_limits.py', edit=(old, new))))
+    assert [(f.kind, f.node, f.found) for f in result.failures] == [('local', offset, 1.01)]
+    assert result.first.message.startswith(f"engine.py line {line_of(tmp_path / 'engine.py', new)}: your derivative "
+                                           f"of offset is wrong")
 
 
 # -- `=` instead of `+=` ------------------------------------------------------------------------------
