@@ -1,8 +1,9 @@
 """The node check on traces of scripts with their own engine, in both conventions:
 two engines written for these tests (tests/scripts/engines: `closures.py`, micrograd's
-set of children and a `_backward` closure per node; `stored.py`, microgpt's
-`_children` and `_local_grads`), copied next to a driver script as engine.py, with one
-line bent at a time. The check must name the bent line, per operand; an `=` for `+=`
+set of children and a `_backward` closure per node, also installed as `closures-list`
+with a list of children, as engines that keep `x * x`'s operand twice do; `stored.py`,
+microgpt's `_children` and `_local_grads`), copied next to a driver script as
+engine.py, with one line bent at a time. The check must name the bent line, per operand; an `=` for `+=`
 must name the engine line that assigns; micrograd's `p*p` must never fail on correct
 code; an accumulator must not be taken for a parameter."""
 
@@ -30,10 +31,19 @@ from microgpt_graph.cli import main as cli_main
 ENGINES = Path(__file__).resolve().parent / 'scripts' / 'engines'
 
 
+LIST_OF_CHILDREN = ('self._prev = set(_children)', 'self._prev = list(_children)')
+
+
 def install(folder, engine, driver, edit=None):
-    """engine (closures.py or stored.py) as folder/engine.py, with `edit` = (old, new)
-    replaced once, and the driver beside it; returns the driver's path."""
-    text = (ENGINES / engine).read_text()
+    """engine (closures.py, closures-list.py or stored.py) as folder/engine.py, with
+    `edit` = (old, new) replaced once, and the driver beside it; returns the driver's
+    path. closures-list.py is closures.py keeping its children in a list."""
+    if engine == 'closures-list.py':
+        text = (ENGINES / 'closures.py').read_text()
+        assert text.count(LIST_OF_CHILDREN[0]) == 1
+        text = text.replace(*LIST_OF_CHILDREN)
+    else:
+        text = (ENGINES / engine).read_text()
     if edit is not None:
         assert text.count(edit[0]) == 1, edit[0]
         text = text.replace(*edit)
@@ -77,7 +87,8 @@ STORED_BENDS = [
     ('log', 0, '(1 / self.data,)', '(self.data,)'),
     ('relu', 0, '(float(self.data > 0),)', '(1.5 * float(self.data > 0),)'),
 ]
-BENDS = ([('closures.py', *b) for b in CLOSURE_BENDS] + [('stored.py', *b) for b in STORED_BENDS])
+BENDS = ([('closures.py', *b) for b in CLOSURE_BENDS] + [('closures-list.py', *b) for b in CLOSURE_BENDS]
+         + [('stored.py', *b) for b in STORED_BENDS])
 
 
 @pytest.mark.parametrize('engine,op,operand,old,new', BENDS,
@@ -99,7 +110,7 @@ def test_a_bent_derivative_is_named_by_its_own_line(tmp_path, engine, op, operan
 
 
 def test_the_unbent_engines_pass(tmp_path):
-    for engine in ('closures.py', 'stored.py'):
+    for engine in ('closures.py', 'closures-list.py', 'stored.py'):
         folder = tmp_path / engine.split('.')[0]
         folder.mkdir()
         trace = record_script(install(folder, engine, 'every_op.py'))
@@ -249,14 +260,16 @@ def test_a_wrong_grad_found_by_replay_is_named_as_such(tmp_path):
 
 
 # -- micrograd's p*p --------------------------------------------------------------------------------
-def test_p_times_p_with_a_set_of_children_is_checked_exactly_on_every_run(tmp_path):
-    """squares.py: sum of p*p plus products of neighbours, set-based `_prev`. Whether
-    p*p's two additions come before or after the neighbours' depends on the sets'
-    order, i.e. on the run; with one edge of local 2p the check failed on most runs."""
-    driver = install(tmp_path, 'closures.py', 'squares.py')
+@pytest.mark.parametrize('engine,runs', [('closures.py', 50), ('closures-list.py', 10)])
+def test_p_times_p_is_checked_exactly_on_every_run(tmp_path, engine, runs):
+    """squares.py: sum of p*p plus products of neighbours. With a set-based `_prev`,
+    whether p*p's two additions come before or after the neighbours' depends on the
+    sets' order, i.e. on the run; with one edge of local 2p the check failed on most
+    runs. With a list, p*p's children are [p, p]: the same two edges, not four."""
+    driver = install(tmp_path, engine, 'squares.py')
     ps = range(6)
     with ThreadPoolExecutor(2) as pool:     # each run is its own child process: two at a time
-        traces = list(pool.map(lambda _: record_script(driver), range(50)))
+        traces = list(pool.map(lambda _: record_script(driver), range(runs)))
     for run, trace in enumerate(traces):
         result = check_trace(trace)
         assert result.ok, (run, format_node_report(result))

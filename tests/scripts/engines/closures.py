@@ -111,7 +111,7 @@ class Value:
         out = Value(math.log(self.data) if self.data > 0 else -math.inf, (self,), 'safe_log')
 
         def _backward():
-            self.grad += out.grad / self.data
+            self.grad += (1.0 / self.data) * out.grad
         out._backward = _backward
         return out
 
