@@ -43,7 +43,8 @@ TESTS = {
     'microgpt/engine.py': ['tests/test_engine.py', 'tests/test_model.py'],
     'microgpt/model.py': ['tests/test_model.py'],
     'microgpt/optim.py': ['tests/test_model.py', 'tests/test_call_order.py'],
-    'microgpt/train.py': ['tests/test_model.py', 'tests/test_call_order.py', 'tests/test_cli_values.py'],
+    'microgpt/train.py': ['tests/test_update.py', 'tests/test_model.py', 'tests/test_call_order.py',
+                          'tests/test_cli_values.py'],     # test_update: NUM_STEPS is lr_t's schedule
     'microgpt/recording/trace.py': ['tests/test_trace.py', 'tests/test_record.py'],
     'microgpt/checks/nodes.py': ['tests/test_gradcheck_nodes.py', 'tests/test_gradcheck_script.py'],
     'microgpt/checks/findings.py': ['tests/test_gradcheck_nodes.py', 'tests/test_gradcheck_script.py'],
