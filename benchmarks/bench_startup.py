@@ -1,11 +1,17 @@
-"""First-render cost per process: the WebAssembly Graphviz compiled vs loaded from
-the on-disk cache, against the native `dot`. Prints figures, asserts nothing.
+"""First-render cost per process. Prints figures, asserts nothing.
 
-    python -m benchmarks.bench_startup [--reps 5]
+    python -m benchmarks.bench_startup [--reps 5] [--only floor|wasm]
 
-Each run is a fresh `python -m cli render --token 2 -o ...` process (what a user
-types), timed from start to exit; runs alternate between the variants and
-medians are printed. The module-level figures (compile vs deserialize) are
+floor (issue 25: `render --doc christopher --token 11` <= 2x the floor): a whole
+`python -m cli render --doc christopher --token 11` process, with its recorded step in
+the user cache (what a second render finds) and without it (--no-cache), against the
+floor: a process that starts Python and imports what render imports
+(`import microgpt_graph.cli`), plus the native `dot` on the same DOT. The variants
+alternate within each repetition (A/B/C/D, A/B/C/D, ...); medians, their ratios and
+the machine's load average are printed.
+
+wasm: the WebAssembly Graphviz compiled vs loaded from the on-disk cache, against the
+native `dot` (`render --token 2`); module-level figures (compile vs deserialize) are
 measured in this process.
 """
 
@@ -45,20 +51,73 @@ def module_figures(reps):
           f"load compiled from disk {statistics.median(load_s) * 1e3:.1f} ms (medians of {reps})")
 
 
-def cli_run(args, env):
+def timed(argv, env):
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, '-m', 'cli', *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
     if r.returncode != 0:
-        raise SystemExit(r.stderr)
+        raise SystemExit(f"{' '.join(argv)}: {r.stderr}")
     return elapsed
+
+
+def cli_run(args, env):
+    return timed([sys.executable, '-m', 'cli', *args], env)
+
+
+def load():
+    return '/'.join(f'{x:.1f}' for x in os.getloadavg())
+
+
+def floor_figures(reps):
+    """render --doc christopher --token 11 (cached step / recorded) against the floor."""
+    dot = shutil.which('dot')
+    if dot is None:
+        print('floor: Graphviz `dot` is not on PATH; skipped')
+        return
+    view = ['render', '--doc', 'christopher', '--token', '11', '--renderer', 'native']
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), MICROGPT_CACHE=os.path.join(tmp, 'cache'))
+        env.pop('MICROGPT_NO_STEP_CACHE', None)
+        source, svg = os.path.join(tmp, 'v.dot'), os.path.join(tmp, 'v.svg')
+        cli_run([*view, '-o', source], env)             # the same DOT; and the step, recorded into the cache
+        variants = {
+            'render, step from the user cache': lambda: cli_run([*view, '-q', '-o', svg], env),
+            'render, step recorded (--no-cache)': lambda: cli_run([*view, '-q', '--no-cache', '-o', svg], env),
+            'floor: python + import microgpt_graph.cli': lambda: timed(
+                [sys.executable, '-c', 'import microgpt_graph.cli'], env),
+            'floor: dot -Tsvg on the same DOT': lambda: timed([dot, '-Tsvg', source, '-o', svg], env),
+        }
+        before = load()
+        times = {k: [] for k in variants}
+        for _ in range(reps):
+            for name, run in variants.items():
+                times[name].append(run())
+        after = load()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    floor = med['floor: python + import microgpt_graph.cli'] + med['floor: dot -Tsvg on the same DOT']
+    print(f"\n`microgpt-graph render --doc christopher --token 11` as a new process, medians of {reps} "
+          f"(variants alternated; load average {before} before, {after} after):")
+    for name, m in med.items():
+        print(f"  {name:44s} {m:6.3f} s   (min {min(times[name]):.3f}, max {max(times[name]):.3f})")
+    print(f"  {'floor (python + imports + dot)':44s} {floor:6.3f} s")
+    for name in ('render, step from the user cache', 'render, step recorded (--no-cache)'):
+        print(f"  {name:44s} {med[name] / floor:6.2f}x the floor")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--reps', type=int, default=5)
+    ap.add_argument('--only', choices=('floor', 'wasm'), default=None)
     args = ap.parse_args()
-    module_figures(args.reps)
+    if args.only != 'wasm':
+        floor_figures(args.reps)
+    if args.only != 'floor':
+        wasm_figures(args.reps)
+
+
+def wasm_figures(reps):
+    module_figures(reps)
+    args = argparse.Namespace(reps=reps)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'v.svg')
         base = dict(os.environ, PYTHONPATH=str(ROOT))
