@@ -120,7 +120,7 @@ def wasm_figures(reps):
     args = argparse.Namespace(reps=reps)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'v.svg')
-        base = dict(os.environ, PYTHONPATH=str(ROOT))
+        base = dict(os.environ, PYTHONPATH=str(ROOT), MICROGPT_NO_STEP_CACHE='1')  # every run records: the renderers compared
         warm = dict(base, MICROGPT_CACHE=os.path.join(tmp, 'warm'))
         variants = {'wasm, compiled in the process (no cache)': ('wasm', None),
                     'wasm, loaded from the cache': ('wasm', warm)}
