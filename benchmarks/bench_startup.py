@@ -17,6 +17,7 @@ measured in this process.
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,17 +52,22 @@ def module_figures(reps):
           f"load compiled from disk {statistics.median(load_s) * 1e3:.1f} ms (medians of {reps})")
 
 
-def timed(argv, env):
+def timed(argv, env, cpu=None):
+    """Wall seconds of one process run; its CPU seconds (user + system) appended to `cpu`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: {r.stderr}")
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return elapsed
 
 
-def cli_run(args, env):
-    return timed([sys.executable, '-m', 'cli', *args], env)
+def cli_run(args, env, cpu=None):
+    return timed([sys.executable, '-m', 'cli', *args], env, cpu)
 
 
 def load():
@@ -81,27 +87,31 @@ def floor_figures(reps):
         source, svg = os.path.join(tmp, 'v.dot'), os.path.join(tmp, 'v.svg')
         cli_run([*view, '-o', source], env)             # the same DOT; and the step, recorded into the cache
         variants = {
-            'render, step from the user cache': lambda: cli_run([*view, '-q', '-o', svg], env),
-            'render, step recorded (--no-cache)': lambda: cli_run([*view, '-q', '--no-cache', '-o', svg], env),
-            'floor: python + import microgpt_graph.cli': lambda: timed(
-                [sys.executable, '-c', 'import microgpt_graph.cli'], env),
-            'floor: dot -Tsvg on the same DOT': lambda: timed([dot, '-Tsvg', source, '-o', svg], env),
+            'render, step from the user cache': lambda cpu: cli_run([*view, '-q', '-o', svg], env, cpu),
+            'render, step recorded (--no-cache)': lambda cpu: cli_run([*view, '-q', '--no-cache', '-o', svg], env, cpu),
+            'floor: python + import microgpt_graph.cli': lambda cpu: timed(
+                [sys.executable, '-c', 'import microgpt_graph.cli'], env, cpu),
+            'floor: dot -Tsvg on the same DOT': lambda cpu: timed([dot, '-Tsvg', source, '-o', svg], env, cpu),
         }
         before = load()
         times = {k: [] for k in variants}
+        cpus = {k: [] for k in variants}
         for _ in range(reps):
             for name, run in variants.items():
-                times[name].append(run())
+                times[name].append(run(cpus[name]))
         after = load()
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     floor = med['floor: python + import microgpt_graph.cli'] + med['floor: dot -Tsvg on the same DOT']
+    cpu_floor = cpu['floor: python + import microgpt_graph.cli'] + cpu['floor: dot -Tsvg on the same DOT']
     print(f"\n`microgpt-graph render --doc christopher --token 11` as a new process, medians of {reps} "
-          f"(variants alternated; load average {before} before, {after} after):")
+          f"(variants alternated; load average {before} before, {after} after); wall, then CPU (user + system):")
     for name, m in med.items():
-        print(f"  {name:44s} {m:6.3f} s   (min {min(times[name]):.3f}, max {max(times[name]):.3f})")
-    print(f"  {'floor (python + imports + dot)':44s} {floor:6.3f} s")
+        print(f"  {name:44s} {m:6.3f} s   (min {min(times[name]):.3f}, max {max(times[name]):.3f})   "
+              f"CPU {cpu[name]:6.3f} s")
+    print(f"  {'floor (python + imports + dot)':44s} {floor:6.3f} s{'':30s}CPU {cpu_floor:6.3f} s")
     for name in ('render, step from the user cache', 'render, step recorded (--no-cache)'):
-        print(f"  {name:44s} {med[name] / floor:6.2f}x the floor")
+        print(f"  {name:44s} {med[name] / floor:6.2f}x the floor (wall), {cpu[name] / cpu_floor:.2f}x (CPU)")
 
 
 def main():
