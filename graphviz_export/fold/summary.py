@@ -16,7 +16,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, compress, filterfalse, groupby, repeat
-from operator import eq, mul, or_, sub
+from operator import add, and_, eq, mul, or_, sub
 
 from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import id_runs
@@ -41,15 +41,22 @@ class Figures:
                                               'grad_norm', 'grad_peak')}
 
 
-def group_values(trace, ids, leaving):
-    """The values of the group `ids` (sorted): non-const members in `leaving` (the
-    nodes with a parent in another group, sorted) or with no parent at all (the trace's
-    dangling index); all members when that leaves none. Per run of the group's ids, two
-    slices by bisection: the work is what the group shows, not what it holds."""
+def group_values(trace, ids, leaving, ordered=None):
+    """The values of the group `ids` (sorted): non-const members in `leaving` (a set: the
+    nodes with a parent in another group) or with no parent at all; all members when that
+    leaves none. A group of long runs, given `ordered` (leaving, sorted), takes two slices
+    by bisection per run (of it, and of the trace's dangling index): the work is what it
+    shows, not what it holds; a scattered group (a matrix's uses) is read per id, in C."""
+    runs = id_runs(ids)
+    if ordered is None or 4 * len(runs) > len(ids):
+        pptr = trace.parents_index()[0]
+        free = map(eq, map(pptr.__getitem__, ids), map(pptr.__getitem__, map(add, ids, repeat(1))))
+        out = list(compress(ids, map(and_, _not_const(trace, ids), map(or_, map(leaving.__contains__, ids), free))))
+        return out or list(ids)
     dangling = trace.index('dangling')
     out = []
-    for a, b in id_runs(ids):
-        out_of = leaving[bisect_left(leaving, a):bisect_left(leaving, b)]
+    for a, b in runs:
+        out_of = ordered[bisect_left(ordered, a):bisect_left(ordered, b)]
         kept = set(compress(out_of, _not_const(trace, out_of)))
         kept.update(dangling[bisect_left(dangling, a):bisect_left(dangling, b)])
         out.extend(sorted(kept))
