@@ -24,7 +24,7 @@ def runner(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('args,name', [
     ([], 'emma-token4.svg'),
-    (['--level', 'scalar'], 'emma-token4-scalar.svg'),
+    (['--level', 'scalar', '--layer', '0', '--head', '1'], 'emma-layer0-head1-token4-scalar.svg'),
     (['--param', 'layer0.attn_wq[3][5]'], 'emma-layer0.attn_wq-3-5.svg'),
     (['--param', 'wte'], 'emma-wte.svg'),
     (['--node', '4711'], 'emma-node4711.svg'),
@@ -32,7 +32,8 @@ def runner(tmp_path, monkeypatch):
 ])
 def test_default_output_names_are_readable_and_distinct(runner, tmp_path, args, name):
     if '--level' in args:
-        args = args + ['--token', '4', '--format', 'dot']  # the layout of 15,000 nodes is not the point
+        # the name is the point, not 15,000 nodes of a whole token (19 s to build under load): one head's
+        args = args + ['--token', '4', '--format', 'dot']
         name = name.replace('.svg', '.dot')
     r = runner.invoke(cli.main, ['render', *args])
     assert r.exit_code == 0, r.output
