@@ -196,7 +196,7 @@ def check_outcome(args, expected, r, work):
         name, row, col = re.fullmatch(r'([\w.]+)\[(\d+)\]\[(\d+)\]', cell).groups()
         ref, _, _ = reference_step(args[args.index('--doc') + 1] if '--doc' in args else 'emma')
         v = ref.state_dict[name][int(row)][int(col)]
-        lines = r.output.splitlines()
+        lines = r.stdout.splitlines()
         assert re.fullmatch(rf"{re.escape(cell)} \(node \d+\): param, data {v.data:.6g}, grad {v.grad:.6g}", lines[0])
         assert any(line.endswith(f"= grad {v.grad:.6g} bit for bit") for line in lines), r.output
     elif cmd == 'inspect' and '--trace' not in args:
