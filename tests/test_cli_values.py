@@ -164,7 +164,7 @@ def test_node_loss_vector_summary_shows_the_sum_not_the_constant(runner, tmp_pat
     r = runner.invoke(cli.main, ['render', '--doc', 'christopher', '--node', 'loss', '--level', 'vector',
                                  '--format', 'json', '-o', '-'])
     assert r.exit_code == 0, r.output
-    view = json.loads(r.output)
+    view = json.loads(r.stdout)
     (group,) = [n for n in view['nodes'] if n.get('ops', {}).get('const') == 1 and n['ops'].get('add') == 2]
     assert (group['n'], group['data_min'], group['data_max']) == (1, total.data, total.data)
     (focus,) = [n for n in view['nodes'] if n.get('focus')]
@@ -189,7 +189,7 @@ def node_view(runner, level):
     r = runner.invoke(cli.main, ['render', '--node', 'loss', '--level', level, '--depth', '8',
                                  '--direction', 'ancestors', '--format', 'json', '-o', '-'])
     assert r.exit_code == 0, r.output
-    return json.loads(r.output)
+    return json.loads(r.stdout)
 
 
 def members(node):
