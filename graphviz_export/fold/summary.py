@@ -13,7 +13,7 @@ value of the group: counted, `--node loss` showed "0.08333 … 38.72" for a sum 
 import math
 from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, compress, filterfalse, groupby, repeat
 from operator import eq, mul, or_, sub
 
@@ -33,6 +33,7 @@ class Figures:
     grad_max: float
     grad_norm: float    # L2 norm of the grads (math.fsum of squares)
     grad_peak: int      # id of the value with the largest |grad| (its colour is the node's)
+    over: str = ''      # '' (the group's values), or what else they are of ('in its 166 ops')
 
     def to_dict(self):
         return {k: getattr(self, k) for k in ('n', 'data_min', 'data_max', 'grad_min', 'grad_max',
@@ -54,6 +55,13 @@ def boundary_values(trace, ids):
     them when every member is a constant."""
     op = trace.op
     return [i for i in ids if op[i] != _CONST] or list(ids)
+
+
+def held_figures(trace, node):
+    """Figures of everything a group holds but its constants (its partial sums too): what the
+    outlined group of a difference says, whose first wrong grad may be inside it while the
+    values that leave it still agree ("Δgrad 0 … 0" over the values alone)."""
+    return replace(figures(trace, boundary_values(trace, node.ids)), over=f'in its {len(node.ids)} ops')
 
 
 def figures(trace, ids):
