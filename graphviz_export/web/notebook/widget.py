@@ -75,9 +75,10 @@ class Explorer:
     # -- Python drives it ---------------------------------------------------------------------------
     @property
     def trace(self):
-        """The Trace on screen (the recording the state names)."""
-        state = st.parse(self.state)
-        return self._api.recordings.get(self._api.recordings.key(state))
+        """The Trace on screen: the recording the state names, or with train=k (w.show(train=5):
+        five optimizer steps of the reference run, played on the view's one layout) the document
+        recorded on the weights after step k."""
+        return self._api._trace(st.parse(self.state))[1]
 
     @property
     def selected(self):
