@@ -31,6 +31,9 @@ import sys
 from array import array
 from pathlib import Path
 
+from ..model import flat_params
+from ..train import start_run, train_step
+
 _HEAD = struct.Struct('<Q')     # a state's length in bytes, before it
 _CHILD = 'from microgpt.recording.ahead import child; child()'
 
@@ -66,8 +69,6 @@ class Ahead:
 def child():
     """The child: the run from its seed (or from `start`, (k, data, m, v)), a state written per step."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is its parent's to handle (the pipe then closes)
-    from ..model import flat_params
-    from ..train import start_run, train_step
     docs, seed, adam, train_doc, schedule, start = pickle.load(sys.stdin.buffer)
     run = start_run(docs, seed=seed, adam=adam)
     flat, opt = flat_params(run.params), run.optimizer
