@@ -1,7 +1,13 @@
 """A small mutation-testing pass: would the tests notice a wrong line?
 
     nice python -m benchmarks.mutate microgpt/optim.py microgpt/train.py --max 25
-    nice python -m benchmarks.mutate --all --max 20 --budget 1800
+    nice python -m benchmarks.mutate --all --max 8 --budget 3600
+    nice python -m benchmarks.mutate microgpt/checks/nodes.py --line 212 --line 219 --max 0
+
+`--all` covers the 12 mapped modules (2,000-odd mutants in all: hours of machine time), so
+it tries a fixed sample of `--max` per module and shares `--budget` out between the modules
+left, so a slow module cannot starve the ones after it. `--line N` tries every mutant on line
+N of each module named (with `--max 0`, only those): to replay a survivor after a new test.
 
 For each module: make simple mutants one at a time (flip + and -, * and /, < and <=,
 > and >=, == and !=, `and` and `or`; an integer constant +1 or -1; True and False; drop
@@ -37,7 +43,8 @@ TESTS = {
     'microgpt/engine.py': ['tests/test_engine.py', 'tests/test_model.py'],
     'microgpt/model.py': ['tests/test_model.py'],
     'microgpt/optim.py': ['tests/test_model.py', 'tests/test_call_order.py'],
-    'microgpt/train.py': ['tests/test_model.py', 'tests/test_call_order.py', 'tests/test_cli_values.py'],
+    'microgpt/train.py': ['tests/test_update.py', 'tests/test_model.py', 'tests/test_call_order.py',
+                          'tests/test_cli_values.py'],     # test_update: NUM_STEPS is lr_t's schedule
     'microgpt/recording/trace.py': ['tests/test_trace.py', 'tests/test_record.py'],
     'microgpt/checks/nodes.py': ['tests/test_gradcheck_nodes.py', 'tests/test_gradcheck_script.py'],
     'microgpt/checks/findings.py': ['tests/test_gradcheck_nodes.py', 'tests/test_gradcheck_script.py'],
@@ -152,6 +159,8 @@ def main(argv=None):
     ap.add_argument('--all', action='store_true', help='every module with a test map')
     ap.add_argument('--max', type=int, default=20, help='mutants per module (Random(0) picks them)')
     ap.add_argument('--budget', type=float, default=1800, help='seconds for the whole pass; stops after')
+    ap.add_argument('--line', type=int, action='append', default=[],
+                    help='also try every mutant on this line (repeatable); --max 0: only these')
     ap.add_argument('--list', action='store_true', help='only list the mutants')
     args = ap.parse_args(argv)
     modules = list(TESTS) if args.all else args.modules
@@ -159,14 +168,19 @@ def main(argv=None):
         if m not in TESTS:
             ap.error(f"no test map for {m!r}; known: {', '.join(TESTS)}")
     start = time.perf_counter()
+    print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     survivors, total, killed = [], 0, 0
     with tempfile.TemporaryDirectory(prefix='mutate-') as tmp:
         tree = Path(tmp)
         copy_tree(tree)
-        for path in modules:
+        for n, path in enumerate(modules):
             ms = mutants(path)
-            chosen = ms if len(ms) <= args.max else sorted(random.Random(0).sample(ms, args.max),
-                                                           key=lambda m: (m.line, m.col))
+            chosen = ms if len(ms) <= args.max else random.Random(0).sample(ms, args.max)
+            chosen += [m for m in ms if m.line in args.line and m not in chosen]
+            chosen.sort(key=lambda m: (m.line, m.col, m.kind))
+            # this module's share of what is left, so the last module still gets its turn
+            deadline = start + args.budget - (args.budget - (time.perf_counter() - start)) \
+                * (1 - 1 / (len(modules) - n))
             print(f"\n== {path}: {len(ms)} mutants, trying {len(chosen)}; tests: {' '.join(TESTS[path])}",
                   flush=True)
             if args.list:
@@ -181,8 +195,9 @@ def main(argv=None):
             original = target.read_text()
             lines = original.splitlines(keepends=True)
             for m in chosen:
-                if time.perf_counter() - start > args.budget:
-                    print(f"  budget of {args.budget:.0f} s spent; stopping")
+                if time.perf_counter() > deadline:
+                    print(f"  this module's share of the {args.budget:.0f} s budget is spent; "
+                          f"{len(chosen) - chosen.index(m)} mutants not tried")
                     break
                 mutated = lines[:m.line - 1] + [m.new] + lines[m.line:]
                 target.write_text(''.join(mutated))
@@ -195,8 +210,8 @@ def main(argv=None):
                 print(f"  {'killed ' if dead else 'SURVIVED'} {secs:5.1f}s  {m.describe()}", flush=True)
                 if not dead:
                     survivors.append(m)
-    print(f"\n{killed} of {total} mutants killed in {time.perf_counter() - start:.0f} s; "
-          f"{len(survivors)} survived:")
+    print(f"\n{killed} of {total} mutants killed in {time.perf_counter() - start:.0f} s "
+          f"(load average at the end: {os.getloadavg()[0]:.1f}); {len(survivors)} survived:")
     for m in survivors:
         print('  ' + m.describe())
     return 0

@@ -107,6 +107,22 @@ class Value:
         out._backward = _backward
         return out
 
+    def safe_log(self):     # log that answers -inf at 0 and below instead of raising
+        out = Value(math.log(self.data) if self.data > 0 else -math.inf, (self,), 'safe_log')
+
+        def _backward():
+            self.grad += (1.0 / self.data) * out.grad
+        out._backward = _backward
+        return out
+
+    def offset(self, c):    # x + c under its own name: at c = 1e6 the value is large, its slope 1
+        out = Value(self.data + c, (self,), 'offset')
+
+        def _backward():
+            self.grad += 1.0 * out.grad
+        out._backward = _backward
+        return out
+
     def backward(self):
         order, seen = [], set()
 
