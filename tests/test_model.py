@@ -50,9 +50,11 @@ def test_tiny_dataset_training_matches_reference_bit_for_bit(tmp_path):
     run = start_run(docs, seed=3)
     ref = make_reference(docs, seed=3)
     assert run.docs == ref.docs and run.tokenizer.chars == ref.uchars
-    ours = train(run, 15)
+    told = []                                       # on_step: each step, its count and its loss, as taken
+    ours = train(run, 15, on_step=lambda *a: told.append(a))
     theirs = [ref.step(k, 15) for k in range(15)]
     assert ours == theirs                           # every float, not just 4 decimals
+    assert told == [(k, 15, theirs[k]) for k in range(15)]
     assert [p.data for p in flat_params(run.params)] == [p.data for p in ref.params]
     # sampling continues the same random stream
     assert [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(5)] == \
