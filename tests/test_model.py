@@ -147,6 +147,19 @@ def test_bad_token_lists_are_refused_before_any_op(tokens, bad):
         doc_loss(params, config, tokens)
 
 
+def test_the_shortest_document_bos_bos_is_one_position_as_in_the_reference():
+    """doc_loss's own contract ("at least 2 tokens ([BOS] + [BOS])"): [BOS, BOS] is one
+    position predicting BOS after BOS, not refused (the tokenizer refuses an empty
+    document first; doc_loss is also called with token lists); its loss is the
+    reference's for an empty document, bit for bit."""
+    run = start_run(TINY_DOCS, seed=3)
+    ref = make_reference(TINY_DOCS, seed=3)
+    tokens = [run.tokenizer.BOS] * 2
+    assert tokens == [ref.BOS, ref.BOS]
+    loss, positions = doc_loss(run.params, run.config, tokens)
+    assert len(positions) == 1 and loss.data == ref.loss_of('').data
+
+
 def test_defaults_are_the_reference_scripts():
     """start_run without a seed is the reference script's seed 42 (its shuffle and init),
     and a Run built by hand gets an Adam over its parameters, in parameter order."""
