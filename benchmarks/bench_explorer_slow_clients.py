@@ -69,6 +69,12 @@ def main():
     ap.add_argument('--clients', type=int, default=300, help='half-open connections, and as many slow ones')
     ap.add_argument('--seconds', type=float, default=12.0, help='how long the attack lasts')
     a = ap.parse_args()
+    attack(a.clients, a.seconds)
+
+
+def attack(clients, seconds):
+    """The attack, its figures printed; (page requests served, sent, connections let go, opened)
+    (benchmarks/bench_hostile.py counts them)."""
     proc, host, port, token = start()
     sockets = []
     try:
@@ -77,7 +83,7 @@ def main():
         t0 = time.monotonic()
         opened = {}
         for kind in ('half-open', 'slow'):
-            for _ in range(a.clients):
+            for _ in range(clients):
                 s = socket.create_connection((host, port), timeout=30)
                 s.setblocking(False)
                 if kind == 'slow':
@@ -85,12 +91,12 @@ def main():
                 sockets.append(s)
                 opened[s] = kind
         served = []
-        asker = threading.Thread(target=page_requests, args=(host, port, token, a.seconds, served))
+        asker = threading.Thread(target=page_requests, args=(host, port, token, seconds, served))
         asker.start()
         closed, counts, trickle = {}, [], b'ost: x\r\nX-Slow: ' + b'y' * 10000
         sent = {s: 0 for s in sockets}
         next_byte = time.monotonic()
-        while time.monotonic() - t0 < a.seconds:
+        while time.monotonic() - t0 < seconds:
             now = time.monotonic()
             if now >= next_byte:                    # the slow ones: one more byte each, every second
                 for s, kind in opened.items():
@@ -115,15 +121,16 @@ def main():
                 counts.append((round(now - t0, 1), threads(proc.pid)))
         asker.join()
         ok = [ms for good, ms in served if good]
-        print(f"explore on {host}:{port}; {a.clients} half-open + {a.clients} slow connections for {a.seconds:g} s")
+        print(f"explore on {host}:{port}; {clients} half-open + {clients} slow connections for {seconds:g} s")
         print(f"  served     {len(ok)} of {len(served)} page requests during the attack; latency median "
               f"{statistics.median(ok):.1f} ms, max {max(ok):.1f} ms (without it: median "
               f"{statistics.median(quiet):.1f} ms, max {max(quiet):.1f} ms)")
         print(f"  threads    {base} before; " + ', '.join(f't={t:g}s {n}' for t, n in counts))
         for kind in ('half-open', 'slow'):
             times = [closed[s] for s, k in opened.items() if k == kind and s in closed]
-            print(f"  let go     {kind}: {len(times)} of {a.clients} closed by the server"
+            print(f"  let go     {kind}: {len(times)} of {clients} closed by the server"
                   + (f", median {statistics.median(times):.1f} s, max {max(times):.1f} s" if times else ''))
+        return len(ok), len(served), len(closed), len(sockets)
     finally:
         for s in sockets:
             s.close()

@@ -16,7 +16,18 @@ from .options import output_format
 from .spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, LEVELS, ViewOptionError, ViewSpec, view_spec
 from .steps.failure import failure_view
 from .view import View, ViewLayoutTimeout, build_view, file_name, render_view
-from .web.notebook import explorer_widget, load_ipython_extension, static_explorer
+
+_NOTEBOOK = ('explorer_widget', 'static_explorer', 'load_ipython_extension')
+
+
+def __getattr__(name):
+    """The notebook names, imported on first use (PEP 562): `import graphviz_export` for a
+    render must not load the explorer, the tour and the notebook stack behind them."""
+    if name in _NOTEBOOK:
+        from .web import notebook
+        return getattr(notebook, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ['build_view', 'render_view', 'failure_view', 'file_name', 'output_format', 'View', 'ViewLayoutTimeout',
            'ViewSpec', 'view_spec', 'ViewOptionError', 'LEVELS', 'DEFAULT_BUDGET', 'DEFAULT_EDGE_BUDGET',

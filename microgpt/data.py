@@ -9,8 +9,6 @@ import os
 from pathlib import Path
 
 from .cache import user_cache_dir
-from .download import DownloadError
-from .download import download as fetch
 from .errors import InputError, WriteError
 from .files import read_capped
 
@@ -100,6 +98,8 @@ def default_data_path(cache_dir=None, download=True, *, log=None, progress=None,
         raise DataError(f"no names data: not in ${DATA_ENV}, ./input.txt or {cache}; {how}")
     if log is not None:
         log(f"downloading the makemore names list from {NAMES_URL} to {cache}")
+    from .download import DownloadError  # the network stack only when it downloads
+    from .download import download as fetch
     try:
         fetch(NAMES_URL, cache, sha256=NAMES_SHA256, timeout=timeout, progress=progress)
     except (DownloadError, WriteError) as e:

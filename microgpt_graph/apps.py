@@ -2,16 +2,16 @@
 offline HTML lecture), `explore` (the browser explorer, of a step or of a SCRIPT's backward()
 calls) and `record` (a SCRIPT's step saved as a trace). Doors like those of cli.py, where
 they are added to the group; the plumbing is microgpt_graph/plumbing.py.
+
+Each command imports its application (the explorer's server, the tour builder, the node check)
+when it runs, so the other commands never load them.
 """
 from contextlib import nullcontext
 from pathlib import Path
 
 import click
 
-from graphviz_export.web.explorer import serve
-from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
 from microgpt.checks import faults
-from microgpt.checks.diagnose import node_check_data
 from microgpt.checks.faults import fault_names, inject
 from microgpt.data import read_docs
 from microgpt.files import check_output_folder, write_atomic
@@ -20,7 +20,6 @@ from microgpt.recording.script import describe_params
 from .plumbing import (
     BadInput,
     bad_value,
-    busy_bar,
     drawing_time,
     drawn_by,
     get_lab,
@@ -36,6 +35,7 @@ from .plumbing import (
     timeout_option,
     write_output,
 )
+from .progress import busy_bar
 
 
 @click.command('tour')
@@ -55,6 +55,8 @@ def tour(tour_file, output, frames_dir, renderer, timeout, quiet):
     Example:
       microgpt-graph tour examples/backprop_tour.toml -o lecture.html
     """
+    from graphviz_export.web.tour import build_tour_html, load_tour, write_frames
+
     with bad_value('TOUR_FILE'):
         spec = load_tour(tour_file)
     path = open_output(output)
@@ -172,6 +174,9 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet) if trace_path is not None else None
     if fault is not None and (script is not None or trace_path is not None):
         raise BadInput("--inject records the model's step under a fault; a SCRIPT or a --trace is recorded already")
+    from graphviz_export.web.explorer import serve
+    from microgpt.checks.diagnose import node_check_data
+
     try:
         with inject(fault) if fault else nullcontext():
             serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,

@@ -1,6 +1,10 @@
 """microgpt-graph: the command line. A door, not a room: each command parses its
 options, calls one library function, and prints. The plumbing (errors, option types,
 shared option sets, progress) is in microgpt_graph/plumbing.py.
+
+What only one command uses (training, sampling, the checks, the reports, diff) is imported
+in that command's body: `render` loads the pipeline it draws with and nothing else
+(tests/test_cli_imports.py).
 """
 
 import os
@@ -10,12 +14,9 @@ from pathlib import Path
 
 import click
 
-from graphviz_export import build_view, failure_view, file_name, output_format, render_view
+from graphviz_export import build_view, file_name, output_format, render_view
 from graphviz_export.options import DEFAULT_RENDERER, FORMATS
-from graphviz_export.steps.diff import diff_svg
 from graphviz_export.view import safe_name
-from microgpt.checkpoint import save_checkpoint_or_fallback
-from microgpt.checks.diagnose import diagnose, diagnose_trace
 from microgpt.checks.faults import describe_faults, fault_names
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import read_docs
@@ -23,11 +24,6 @@ from microgpt.model import GPTConfig
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.budget import check_budget
 from microgpt.recording.formats import TRACE_FORMATS, TRACE_SUFFIXES, encode_trace, trace_format
-from microgpt.recording.report import format_report, inspect_report
-from microgpt.recording.session import train_and_record
-from microgpt.recording.why import find_node, format_why, why, why_data
-from microgpt.sample import format_sample, sample
-from microgpt.train import start_run, train
 
 from .apps import explore, record, tour
 from .plumbing import (
@@ -35,9 +31,7 @@ from .plumbing import (
     BadInput,
     Finite,
     OneLineErrors,
-    Progress,
     bad_value,
-    busy_bar,
     doc_option,
     drawing_time,
     drawn_by,
@@ -58,6 +52,7 @@ from .plumbing import (
     view_options,
     write_output,
 )
+from .progress import Progress, busy_bar
 
 
 # -- the commands ---------------------------------------------------------------------------
@@ -114,6 +109,10 @@ def train_cmd(data, steps, seed, n_layer, n_embd, n_head, block_size, out, log_e
     Example:
       microgpt-graph train names.txt --steps 1000 --log-every 1 --samples 20 --out model.json
     """
+    from microgpt.checkpoint import save_checkpoint_or_fallback
+    from microgpt.sample import format_sample, sample
+    from microgpt.train import start_run, train
+
     if out == '-':
         raise BadInput("Invalid value for '--out': a checkpoint needs a file path, not '-' (stdout)")
     out_path = open_output(out, '--out') if out else None
@@ -164,6 +163,8 @@ def sample_cmd(checkpoint, num, temperature, seed):
     Example:
       microgpt-graph sample --checkpoint model.json -n 10 --temperature 0.8
     """
+    from microgpt.sample import format_sample, sample
+
     params, config, tokenizer = get_model(checkpoint, seed)
     check_budget(config, config.block_size, max_nodes(), what='sampling from this checkpoint')
     rng = random.Random(seed)
@@ -188,6 +189,9 @@ def inspect(doc, checkpoint, seed, trace_path, as_json, scopes, why_node):
       microgpt-graph inspect --doc anna --json | python -m json.tool
       microgpt-graph inspect --why 'layer0.attn_wq[3][5]'
     """
+    from microgpt.recording.report import format_report, inspect_report
+    from microgpt.recording.why import find_node, format_why, why, why_data
+
     trace = get_trace(doc, checkpoint, seed, trace_path, quiet=as_json)
     if why_node is not None:
         with bad_value('--why'):
@@ -224,7 +228,7 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
     fmt = trace_format(output, fmt)
     if output:
         open_output(output)
-    trace = get_trace(doc, checkpoint, seed, trace_path)
+    trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet)
     path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{TRACE_SUFFIXES[fmt]}")
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")
@@ -284,6 +288,9 @@ def gradcheck(doc, checkpoint, seed, fault, list_faults, select, sample, all_par
       microgpt-graph gradcheck --inject exp-x2 --render failure.svg
       microgpt-graph gradcheck --param layer0.mlp_fc1 --scope 'pos2/*' --json
     """
+    from graphviz_export import failure_view
+    from microgpt.checks.diagnose import diagnose, diagnose_trace
+
     if list_faults:
         click.echo(describe_faults())
         return
@@ -345,7 +352,7 @@ def render(doc, checkpoint, seed, trace_path, spec, fmt, output, renderer, timeo
     if output:
         open_output(output)  # a bad -o is refused before the step is recorded
     fmt = output_format(output, fmt)
-    trace = get_trace(doc, checkpoint, seed, trace_path)
+    trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet)
     with drawing_time(timeout) as layout_seconds:
         view = build_view(trace, **spec.kwargs())
         path = open_output(output or file_name(view, fmt))
@@ -387,12 +394,15 @@ def diff(doc, before_ckpt, after_ckpt, train_steps, data, seed, spec, output, re
       microgpt-graph diff --checkpoint a.json --checkpoint-after b.json --layer 0
       microgpt-graph diff --train-steps 20 --param wte -o wte-diff.svg
     """
+    from graphviz_export.steps.diff import diff_svg
+    from microgpt.recording.session import train_and_record
+
     if (after_ckpt is None) == (train_steps is None):
         raise BadInput("give exactly one of --checkpoint-after B or --train-steps N")
     if output:
         open_output(output)
     if after_ckpt is not None:
-        before = get_trace(doc, before_ckpt, seed, None)
+        before = get_trace(doc, before_ckpt, seed, None, quiet=quiet)
         after = get_trace(doc, after_ckpt, seed, None, quiet=True)
         labels = (Path(before_ckpt).name if before_ckpt else f'fresh seed {seed}', Path(after_ckpt).name)
     else:

@@ -9,13 +9,11 @@ Ctrl-C and 143 for SIGTERM (temp files removed first).
 """
 
 import functools
-import itertools
 import json
 import math
 import re
 import signal
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,11 +31,14 @@ from microgpt.checks import faults
 from microgpt.data import default_data_path
 from microgpt.errors import InputError, WriteError
 from microgpt.files import check_output, json_safe, write_atomic
-from microgpt.recording import DEFAULT_DOC, SEED, Trace, record_step
+from microgpt.recording import DEFAULT_DOC, SEED, Trace
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.lab import lab_step
 from microgpt.recording.script import DEFAULT_TIMEOUT as SCRIPT_TIMEOUT
 from microgpt.recording.script import ScriptError, ScriptRaised, record_script
+from microgpt.recording.stepcache import NO_CACHE_ENV, cached_step
+
+from .progress import Phases, Progress
 
 
 # -- errors: one line, one mapping ---------------------------------------------------------
@@ -352,8 +353,20 @@ def recorded_script(script, step, timeout, tags, args, params_name=None):
 
 
 # -- shared options and steps -------------------------------------------------------------
+def _store_no_cache(ctx, param, value):
+    ctx.meta['no_cache'] = value
+    return value
+
+
+no_cache_option = click.option(
+    '--no-cache', is_flag=True, expose_value=False, is_eager=True, callback=_store_no_cache,
+    help=f'Record the step even when the user cache holds it (microgpt.recording.stepcache; '
+         f'or set ${NO_CACHE_ENV}=1).')
+
+
 def model_options(f):
-    """--doc / --checkpoint / --seed / --trace: which step to look at."""
+    """--doc / --checkpoint / --seed / --trace / --no-cache: which step to look at."""
+    f = no_cache_option(f)
     f = max_nodes_option(f)
     f = click.option('--trace', 'trace_path', type=click.Path(dir_okay=False),
                      help='Use a trace saved by `export` (JSON or binary) instead of recording a step '
@@ -379,17 +392,28 @@ def get_model(checkpoint, seed):
 
 
 def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
-    """Record the step of `doc` (or load a saved trace), reporting truncation."""
+    """Record the step of `doc` (or load a saved trace), reporting truncation; a step recorded
+    before is read from the user cache (microgpt.recording.stepcache), saying so on stderr.
+    Recording or loading a big step shows its progress there (progress.Phases; not with `quiet`)."""
+    progress = Phases(quiet)
     if trace_path is not None:
         with bad_value('--trace'):
-            return Trace.load(Path(trace_path))
+            progress('loading', 0, 1)
+            trace = Trace.load(Path(trace_path))
+            progress('loading', 1, 1)
+            return trace
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)
     if len(doc) + 1 > config.block_size and not quiet:
         click.echo(f"note: {doc!r} has {len(doc)} characters; like the reference, only the first "
                    f"{config.block_size} positions (block_size) are used", err=True)
-    return record_step(params, config, tokenizer, doc, max_nodes=max_nodes())
+    ctx = click.get_current_context(silent=True)
+    use = not (ctx is not None and ctx.meta.get('no_cache'))
+    trace, reused = cached_step(params, config, tokenizer, doc, max_nodes=max_nodes(), use=use, progress=progress)
+    if reused is not None and not quiet:
+        click.echo(f"reused the recorded step from {reused}", err=True)
+    return trace
 
 
 def get_lab(checkpoint, seed, trace, mode):
@@ -418,70 +442,10 @@ def write_output(path, data):
         write_atomic(path, data)
 
 
-# -- progress: a click bar on stderr, only for a person watching ----------------------------------
+# -- -q: no progress (microgpt_graph/progress.py draws it) ---------------------------------------
 def quiet_option(f):
     return click.option('-q', '--quiet', is_flag=True,
                         help='No progress bar (there is none either when stderr is not a terminal).')(f)
-
-
-def watching(quiet):
-    """Whether to draw progress: stderr is a terminal and --quiet was not given."""
-    return not quiet and sys.stderr.isatty()
-
-
-class Progress:
-    """The library's progress(done, total) callback, drawn as a click progress bar
-    on stderr; silent when nobody watches. Use as a context manager."""
-
-    def __init__(self, label, quiet=False, file=None, info=None):
-        self.label, self.quiet, self.file, self.info = label, quiet, file, info
-        self.bar = None
-
-    def __call__(self, done, total):
-        if self.quiet or not (self.file or sys.stderr).isatty():
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label=self.label, file=self.file or sys.stderr,
-                                         show_pos=bool(total), show_eta=bool(total),
-                                         item_show_func=self.info and (lambda _: self.info()))
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
-@contextmanager
-def busy_bar(label, limit=None, quiet=False, file=None):
-    """While one long call runs (a Graphviz layout, writing a big trace: no steps
-    to count), a bar that ticks from a thread: the elapsed time against `limit`
-    seconds (the --timeout), or a pulse when there is none. Silent when nobody watches."""
-    out = file or sys.stderr
-    if quiet or not out.isatty():
-        yield
-        return
-    stop = threading.Event()
-    start = time.monotonic()
-    ticks = max(1, int(limit * 10)) if limit else None
-    shown = f" of {limit:g} s" if limit else ''
-    with click.progressbar(itertools.repeat(None), length=ticks, label=label, file=out, show_percent=False,
-                           show_eta=False, show_pos=False,
-                           item_show_func=lambda _: f"{time.monotonic() - start:.0f} s{shown}") as bar:
-        def tick():
-            while not stop.wait(0.2):
-                done = int((time.monotonic() - start) * 10)
-                bar.update((min(ticks, done) if ticks else done) - bar.pos, True)
-        thread = threading.Thread(target=tick, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
 
 
 def drawn_by(fmt, renderer):

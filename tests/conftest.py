@@ -63,6 +63,15 @@ NO_DOT = 'Graphviz `dot` is not on PATH'
 native = pytest.mark.native  # a test that renders with `dot`; or parametrize it with renderer='native'
 
 
+def pytest_addoption(parser, pluginmanager):
+    """pyproject's `cache_dir` keeps pytest's cache in the git-ignored out/ (nothing written into the
+    checkout). The option belongs to the cacheprovider plugin: under `-p no:cacheprovider` nobody
+    declares it and pytest warns "Unknown config option: cache_dir". Declared here then, for a run
+    that keeps no cache at all, so the setting stays where it works and the warning goes."""
+    if pluginmanager.is_blocked('cacheprovider'):
+        parser.addini('cache_dir', help='unused: the cacheprovider plugin is disabled (-p no:cacheprovider)')
+
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'native: needs the Graphviz `dot` program (skipped without it, '
                                        'failed without it when CI is set: .ci/run installs it)')
@@ -104,9 +113,23 @@ def _wants_native(item):
         callspec is not None and callspec.params.get('renderer') == 'native')
 
 
+# The modules whose tests run longest (measured: `pytest -n 2 --durations=60`), run first so that
+# with pytest-xdist (`--dist worksteal`, pyproject's addopts) no worker starts a minute-long test
+# while the other has nothing left. Whole modules, in order: their module fixtures stay shared.
+LONG_FIRST = ('tests/test_explorer_long_work.py', 'tests/test_explorer_play.py', 'tests/test_compare_panel.py',
+              'tests/test_explorer_browser.py', 'tests/test_cli_values.py', 'tests/test_cli.py')
+
+
+def _long_first(item):
+    path = item.nodeid.split('::', 1)[0]
+    return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip the native-render tests here, at collection, when `dot` was not found; with CI
-    set they are kept, and fail (see _native_dot_pinned) instead of silently skipping."""
+    """The longest modules first (LONG_FIRST; a stable sort, the same on every worker). Skip the
+    native-render tests here, at collection, when `dot` was not found; with CI set they are
+    kept, and fail (see _native_dot_pinned) instead of silently skipping."""
+    items.sort(key=_long_first)
     if DOT is not None or IN_CI:
         return
     for item in items:

@@ -23,11 +23,12 @@ def running_server(**kwargs):
         thread.join(5)
 
 
-def get(server, path, headers=None, method='GET', token=True):
+def get(server, path, headers=None, method='GET', token=True, timeout=30):
     """(status, headers, body bytes) of one raw request (the path is sent as is). The server's
-    token goes in the X-Explorer-Token header, as the page sends it, unless token=False."""
+    token goes in the X-Explorer-Token header, as the page sends it, unless token=False; `timeout`:
+    seconds the socket waits for the answer."""
     host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         hdrs = {'Host': f'{host}:{port}', **({'X-Explorer-Token': server.token} if token else {}), **(headers or {})}

@@ -199,9 +199,9 @@ def test_export_round_trips_through_inspect(runner, tmp_path):
     assert d['schema'] == 'microgpt-graph.trace' and d['meta']['doc'] == 'anna'
     a = runner.invoke(cli.main, ['inspect', '--trace', str(out), '--json'])
     b = runner.invoke(cli.main, ['inspect', '--doc', 'anna', '--json'])
-    assert a.exit_code == 0 and a.output == b.output
+    assert a.exit_code == 0 and a.stdout == b.stdout
     s = runner.invoke(cli.main, ['export', '--doc', 'ab', '-o', '-'])
-    assert json.loads(s.output)['meta']['doc'] == 'ab'
+    assert json.loads(s.stdout)['meta']['doc'] == 'ab'
 
 
 def test_export_never_half_writes(runner, tmp_path, monkeypatch):

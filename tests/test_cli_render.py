@@ -64,7 +64,7 @@ def test_default_render_writes_a_descriptive_svg(runner, tmp_path):
     assert r.exit_code == 0, r.output
     m = re.fullmatch(r"wrote emma-token4\.svg: token 4 of 'emma': 'a' -> '<BOS>'; level vector, (\d+) nodes shown, "
                      r"(\d+) edges, (\d+) ops folded into summaries; drawn by "
-                     r"(?:native Graphviz \(dot\)|WebAssembly Graphviz)\n", r.output)
+                     r"(?:native Graphviz \(dot\)|WebAssembly Graphviz)\n", r.stdout)
     assert m, r.output
     nodes, edges, folded = map(int, m.groups())
     root = ET.parse(tmp_path / 'emma-token4.svg').getroot()
@@ -98,7 +98,7 @@ def test_render_is_deterministic_and_json_matches_the_trace(runner, tmp_path):
     assert (tmp_path / 'a.svg').read_bytes() == (tmp_path / 'b.svg').read_bytes()
     j = runner.invoke(cli.main, ['render', '--doc', 'ab', '--param', 'layer0.attn_wq[3][5]', '-o', '-',
                                  '--format', 'json'])
-    d = json.loads(j.output)
+    d = json.loads(j.stdout)
     assert d['kind'] == 'param'
     # exactly, as the README says: added up in the order backward added them, from 0
     total = 0

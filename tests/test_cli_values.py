@@ -79,21 +79,21 @@ def test_samples_continue_the_training_stream_not_a_fresh_one(runner, data):
 
 @needs_names
 def test_train_on_the_names_data_gives_the_reference_figures(runner):
-    """Seed 42 on the names data: the header counts (docs counted here from the file),
-    five steps and five samples at two temperatures, all as the reference computes them;
-    the first two losses are the README's (the third onward depends on --steps through
-    the learning-rate decay)."""
+    """Seed 42 on the names data: the header counts (docs counted here from the file), two
+    steps and five samples, all as the reference computes them; the two losses are the
+    README's (the third onward depends on --steps through the learning-rate decay, and the
+    second does not: step 1's update uses the full rate). Other temperatures and longer runs
+    are checked against the reference on small data (test_train_log_and_samples_are_the_references)."""
     path = names_path()
     n_docs = sum(1 for line in path.read_text().splitlines() if line.strip())
-    for temperature in (0.5, 0.9):
-        r = runner.invoke(cli.main, ['train', str(path), '--steps', '5', '--log-every', '1', '--samples', '5',
-                                     '--temperature', str(temperature)])
-        assert r.exit_code == 0, r.output
-        lines = r.output.splitlines()
-        assert lines[:3] == [f'num docs: {n_docs}', 'vocab size: 27', 'num params: 4192']
-        want, _ = reference_train_output(read_docs(path), 5, log_every=1, samples=5, temperature=temperature)
-        assert [l for l in lines if l.startswith(('step ', 'sample '))] == want
-        assert want[0] == 'step    1 /    5 | loss 3.3660' and want[1] == 'step    2 /    5 | loss 3.4243'
+    r = runner.invoke(cli.main, ['train', str(path), '--steps', '2', '--log-every', '1', '--samples', '5',
+                                 '--temperature', '0.5'])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[:3] == [f'num docs: {n_docs}', 'vocab size: 27', 'num params: 4192']
+    want, _ = reference_train_output(read_docs(path), 2, log_every=1, samples=5, temperature=0.5)
+    assert [l for l in lines if l.startswith(('step ', 'sample '))] == want
+    assert want[:2] == ['step    1 /    2 | loss 3.3660', 'step    2 /    2 | loss 3.4243']
     assert n_docs == 32033
 
 
@@ -164,7 +164,7 @@ def test_node_loss_vector_summary_shows_the_sum_not_the_constant(runner, tmp_pat
     r = runner.invoke(cli.main, ['render', '--doc', 'christopher', '--node', 'loss', '--level', 'vector',
                                  '--format', 'json', '-o', '-'])
     assert r.exit_code == 0, r.output
-    view = json.loads(r.output)
+    view = json.loads(r.stdout)
     (group,) = [n for n in view['nodes'] if n.get('ops', {}).get('const') == 1 and n['ops'].get('add') == 2]
     assert (group['n'], group['data_min'], group['data_max']) == (1, total.data, total.data)
     (focus,) = [n for n in view['nodes'] if n.get('focus')]
@@ -189,7 +189,7 @@ def node_view(runner, level):
     r = runner.invoke(cli.main, ['render', '--node', 'loss', '--level', level, '--depth', '8',
                                  '--direction', 'ancestors', '--format', 'json', '-o', '-'])
     assert r.exit_code == 0, r.output
-    return json.loads(r.output)
+    return json.loads(r.stdout)
 
 
 def members(node):

@@ -22,7 +22,7 @@ def test_inspect_why_prints_made_by_paths_and_a_remainder_that_close_the_grad(tr
     cell = trace.param_nodes('layer0.attn_wq[3][5]')[0]
     r = CliRunner().invoke(cli.main, ['inspect', '--why', 'layer0.attn_wq[3][5]'])
     assert r.exit_code == 0, r.output
-    lines = r.output.splitlines()
+    lines = r.stdout.splitlines()
     assert lines[0] == f"{trace.name(cell)} (node {cell}): param, data {trace.data[cell]:.6g}, grad {trace.grad[cell]:.6g}"
     init = 1 + next(k for k, t in enumerate(model.__loader__.get_source('microgpt.model').splitlines())
                     if '[[Value(rng.gauss(0, std))' in t)

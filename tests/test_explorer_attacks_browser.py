@@ -15,7 +15,7 @@ import pytest
 
 from graphviz_export.web.explorer.server import Handler
 from tests.explorer_helpers import running_server
-from tests.test_explorer_access import done
+from tests.hostile_cases import done
 from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
 
 if _missing:

@@ -123,7 +123,7 @@ def test_explore_refuses_a_data_file_that_is_not_there_before_serving(monkeypatc
     """A --data that does not exist is refused at start (exit 2, one line), not when the page
     first asks to compare after N training steps."""
     served = []
-    monkeypatch.setattr('microgpt_graph.apps.serve', lambda **kw: served.append(kw))
+    monkeypatch.setattr('graphviz_export.web.explorer.serve', lambda **kw: served.append(kw))
     missing = tmp_path / 'names.txt'
     r = CliRunner().invoke(cli.main, ['explore', '--no-browser', '--data', str(missing)])
     assert (r.exit_code, served) == (2, [])

@@ -19,6 +19,7 @@ showing a field fails here instead of passing with nothing to escape). The CSP i
 is checked is the markup, not whether a script would run (the CSP stops that; an injected link or
 form would still work)."""
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -167,5 +168,61 @@ def test_every_text_of_a_script_trace_is_shown_as_text(browser, tmp_path):
             assert shown == {'recorded_from.script', 'recorded_from.class', 'recorded_from.convention', 'op',
                              'file', 'function', 'code', 'def_file', 'param', 'block', 'role'}, v.seen
             assert v.errors == []
+        finally:
+            v.context.close()
+
+
+def test_every_text_of_a_tour_file_is_shown_as_text(browser, tmp_path):
+    """A shared tour is the attacker's pen too: its title, and each stop's caption and title, reach
+    the player as text (the tour's page: the title in <title> and <h1>, captions and stop titles put
+    in by the player; a '</script>' must not end the page's JSON early)."""
+    from graphviz_export.web.tour import build_tour_html, parse_tour
+    from microgpt.recording import record_step
+    from tests.tiny_model import tiny_model
+
+    def toml(s):
+        return json.dumps(s, ensure_ascii=False)         # a TOML basic string is a JSON string
+    stops = ''.join(f'[[stop]]\ncaption = {toml(hostile(f"caption{k}") + "</script>")}\n'
+                    f'title = {toml(hostile(f"title{k}"))}\ntoken = {k}\nstep = "none"\n' for k in (1, 2))
+    tour = parse_tour(f'title = {toml(hostile("tour"))}\ndoc = "ab"\n' + stops)
+    params, config, tok = tiny_model(42)
+    trace = record_step(params, config, tok, 'ab')
+    path = tmp_path / 'tour.html'
+    path.write_text(build_tour_html(tour, lambda doc, ckpt, seed: trace), encoding='utf-8')
+    ctx = browser.new_context(offline=True, bypass_csp=True)
+    try:
+        page = ctx.new_page()
+        errors = []
+        page.on('pageerror', lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        seen = set()
+        for k in (0, 1):
+            page.evaluate(f'tour.go({k})')
+            got = page.evaluate(LOOK)
+            assert got['injected'] == [], got['injected']
+            seen |= {f for f in ('tour', f'caption{k + 1}', f'title{k + 1}') if hostile(f) in got['text']}
+            assert hostile(f'caption{k + 1}') + '</script>' in got['text']
+    finally:
+        ctx.close()
+    assert seen == {'tour', 'caption1', 'title1', 'caption2', 'title2'} and errors == []
+
+
+def test_the_name_of_an_offered_checkpoint_is_shown_as_text(browser, tmp_path):
+    """A folder of checkpoints the user offers (--checkpoint DIR) may hold a file someone else named:
+    its name reaches the compare bar and the panel as text. (A file name holds no '/': the markup
+    here leaves its element unclosed.)"""
+    from microgpt.checkpoint import save_checkpoint
+    from microgpt.train import fresh_model
+    name = 'x" data-inj="ckpt" \'><b class="inj">ckpt.json'
+    folder = tmp_path / 'runs'
+    folder.mkdir()
+    save_checkpoint(folder / name, *fresh_model(7))
+    with running_server(doc='emma', checkpoints=[str(folder)]) as server:
+        v = Visit(browser, server)
+        try:
+            v.open(f"cmp=ckpt:{quote(name, safe='')}")
+            v.page.wait_for_selector('#cmpafter')
+            assert name in v.page.locator('#cmpafter').inner_text()
+            assert v.page.evaluate(LOOK)['injected'] == [] and v.errors == []
         finally:
             v.context.close()

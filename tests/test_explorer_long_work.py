@@ -12,6 +12,7 @@ import graphviz_export.web.explorer.recordings as recordings_module
 from graphviz_export.web.explorer.cache import ViewCache, deep_bytes
 from microgpt.checkpoint import save_checkpoint
 from microgpt.recording import record_step
+from microgpt.recording.session import EngineLock
 from microgpt.train import fresh_model
 from tests.explorer_helpers import get_json, running_server
 from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
@@ -42,7 +43,9 @@ class Asked:
 
     def __init__(self, server, path):
         self.answer = None
-        self.thread = threading.Thread(target=lambda: setattr(self, 'answer', get_json(server, path)), daemon=True)
+        # (its socket waits as long as the work may: only the test's own bounds fail it)
+        self.thread = threading.Thread(target=lambda: setattr(self, 'answer', get_json(server, path, timeout=600)),
+                                       daemon=True)
         self.thread.start()
 
     def wait(self, seconds=60):
@@ -78,7 +81,7 @@ def test_a_compare_that_trains_blocks_no_other_request_and_cancel_stops_it(serve
     assert job['what'] == f'training {LONG} steps for compare' and job['steps'] == LONG and job['kind'] == 'compare'
     # meanwhile every other kind of request on a recording made before is answered: info, a node,
     # search, suggestions, the step-through. (A view of another state is answered too, and cancels the
-    # training: the next test. A new recording waits for the one engine: session.ENGINE.)
+    # training: the next test. A new recording waits for one training step: the next but one.)
     for path in ('/api/info', '/api/node?id=5', '/api/search?q=pos:1', '/api/suggest?q=wte',
                  '/api/frames?view=token&token=1'):
         status, body = get_json(server, path)
@@ -103,6 +106,29 @@ def test_a_view_of_another_state_cancels_the_training_it_does_not_need(server):
     assert status == 200
     assert asked.wait(30)[0] == 409 and same.wait(30)[0] == 409
     assert idle(server)
+
+
+def test_a_new_recording_asked_while_a_compare_trains_waits_one_step_not_the_run(server):
+    baseline = set(threading.enumerate())
+    asked = Asked(server, f'/api/view?doc=ava&cmp=steps:{LONG}')
+    training(server)
+    # documents never recorded on this server: each needs the one engine the training uses
+    # (session.ENGINE); it is given to them between two training steps, not after the run
+    for path in ('/api/info?doc=sophia', '/api/node?id=4&doc=charlotte', '/api/info?doc=amelia&seed=3'):
+        started = time.monotonic()
+        status, body = get_json(server, path)       # (its socket gives up after 30 s: the old wait was the run)
+        assert status == 200, (path, body)
+        assert asked.answer is None and training(server)['step'] < LONG, path    # it still trains
+        assert time.monotonic() - started < 20, path
+    assert body['doc'] == 'amelia' and server.api.recordings.key({'doc': 'amelia', 'seed': 3}) in server.api.recordings._traces
+    status, body = get_json(server, '/api/cancel')
+    assert status == 200 and body['cancelled'] >= 1     # the training (and the view waiting for it)
+    assert asked.wait(30)[0] == 409 and idle(server)
+    end = time.monotonic() + 10                 # every request's thread has ended: none left behind
+    while set(threading.enumerate()) - baseline and time.monotonic() < end:
+        time.sleep(0.05)
+    assert set(threading.enumerate()) - baseline == set()
+    assert not server.api.recordings.engine().locked()
 
 
 def test_the_same_comparison_asked_for_twice_at_once_is_made_once(server, monkeypatch):
@@ -178,3 +204,67 @@ def test_the_page_shows_the_training_step_and_cancel_stops_it(server):
         finally:
             browser.close()
     assert idle(server)
+
+
+# -- the one engine, taken step by step -------------------------------------------------------------
+def test_the_engine_lock_serves_a_waiter_before_a_run_that_takes_it_step_by_step():
+    engine, steps, done = EngineLock(), [], threading.Event()
+
+    def run():                          # what train_and_record does: the lock for each step
+        while not done.is_set() and len(steps) < 2000:
+            with engine:
+                steps.append(1)
+                end = time.perf_counter() + 0.002
+                while time.perf_counter() < end:
+                    pass
+    trainer = threading.Thread(target=run, daemon=True)
+    trainer.start()
+    while len(steps) < 5:
+        time.sleep(0.001)
+    waits = []
+    for _ in range(5):                  # a request that records: waits for at most the step under way
+        asked = len(steps)
+        with engine:
+            waits.append(len(steps) - asked)
+        time.sleep(0.01)
+    done.set()
+    trainer.join(10)
+    assert max(waits) <= 1, waits
+
+
+def test_the_engine_lock_hands_itself_to_its_waiters_in_the_order_they_came():
+    engine, order = EngineLock(), []
+    engine.acquire()
+    threads = []
+    for name in 'abcd':
+        t = threading.Thread(target=lambda n=name: (engine.acquire(), order.append(n), engine.release()))
+        t.start()
+        threads.append(t)
+        while len(engine._waiting) < len(threads):      # queued before the next one comes
+            time.sleep(0.001)
+    assert engine.locked() and order == []
+    engine.release()
+    for t in threads:
+        t.join(5)
+    assert order == list('abcd') and not engine.locked()
+    with pytest.raises(RuntimeError, match='not held'):
+        engine.release()
+
+
+def test_the_engine_lock_acquires_as_a_threading_lock_does_without_blocking_and_with_a_timeout():
+    engine = EngineLock()
+    assert engine.acquire(blocking=False) and engine.locked()
+    assert engine.acquire(blocking=False) is False
+    t0 = time.monotonic()
+    assert engine.acquire(timeout=0.2) is False and time.monotonic() - t0 >= 0.2
+    assert list(engine._waiting) == []              # the timed-out waiter left the queue
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(engine.acquire(timeout=30)))
+    waiter.start()
+    while not engine._waiting:
+        time.sleep(0.001)
+    engine.release()                                # handed to the waiter
+    waiter.join(5)
+    assert got == [True] and engine.locked()
+    engine.release()
+    assert not engine.locked()

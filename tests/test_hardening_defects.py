@@ -470,8 +470,8 @@ def test_sigterm_during_a_write_removes_the_temp_file_and_exits_143(runner, tmp_
 def test_ctrl_c_exits_130_with_one_line(runner, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(plumbing, 'record_step', interrupted)
-    assert error_line(runner.invoke(cli.main, ['render', '--doc', 'ab']), 130) == 'Error: interrupted'
+    monkeypatch.setattr('microgpt.recording.stepcache.record_step', interrupted)
+    assert error_line(runner.invoke(cli.main, ['render', '--doc', 'ab', '--no-cache']), 130) == 'Error: interrupted'
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux only')

@@ -24,15 +24,13 @@ from hypothesis import strategies as st
 import cli
 from microgpt.checkpoint import save_checkpoint
 from microgpt.recording import record_step
+from tests.hostile_cases import HOSTILE_TEXT
 from tests.tiny_model import tiny_model
 
 FACTOR = int(os.environ.get('FUZZ_FACTOR', '1'))  # FUZZ_FACTOR=10: a longer hunt, by hand
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])
 
-HOSTILE_TEXT = ['', ' ', 'nan', 'inf', '-inf', '-1', '0', '1e400', '1' + '0' * 400, '²', '٣', '\x1b[31m',
-                'a\x00b', '\ufffe', '\uffff', 'x' * 300, '../..', '/', '-', '--', 'loss', 'wte', 'wte[0][0]',
-                'wte[99][0]', "layer0.attn_wq[3][5]", 'pos1/*', '*', '[', 'emma', 'ab', 'é']
 # Values for numeric options: small valid ones so a run stays quick, and hostile ones.
 NUMBERS = ['0', '1', '2', '3', '-1', '0.5', '1e-3', 'nan', 'inf', '-inf', '1e26', '10' * 30, '', 'x', '²']
 

@@ -34,8 +34,12 @@ def run(*args, timeout=300, env=None, cwd=None):
     return done.returncode, done.stdout, done.stderr, time.monotonic() - t0
 
 
+REUSED = 'reused the recorded step from '     # the note of a step read from the user cache (stepcache)
+
+
 def one_line(err):
-    lines = err.strip().splitlines()
+    """The one error line on stderr (beside it, at most the note that the step was reused)."""
+    lines = [t for t in err.strip().splitlines() if not t.startswith(REUSED)]
     assert len(lines) == 1 and lines[0].startswith('Error: ') and 'Traceback' not in err, err
     return lines[0]
 
@@ -227,7 +231,7 @@ def test_ctrl_c_during_a_webassembly_render_exits_130(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130 and err.strip() == 'Error: interrupted' and stopped_after < 5
+    assert proc.returncode == 130 and one_line(err) == 'Error: interrupted' and stopped_after < 5
 
 
 # -- one way a child dies with its parent ----------------------------------------------------------------
@@ -239,3 +243,22 @@ def test_one_helper_makes_our_children_die_with_their_parent():
     from graphviz_export.render import native
     from microgpt.recording.script import lifetime
     assert native.dies_with_parent is lifetime.dies_with_parent
+
+
+# -- expand=* at level auto: refused before folding, not after 20-30 s of drawing -------------------------
+def test_expanding_everything_is_refused_before_it_is_folded_or_drawn(monkeypatch):
+    import graphviz_export.web.explorer.drawing as drawing
+    built = []
+    real = drawing.build_view
+    monkeypatch.setattr(drawing, 'build_view', lambda *a, **k: built.append(k) or real(*a, **k))
+    with running_server(doc='emma') as server:
+        assert get_json(server, '/api/view')[0] == 200      # the first view (drawn at level block)
+        built.clear()
+        for endpoint in ('frames', 'update', 'export?fmt=svg&', 'frames?level=block&'):
+            path = f"/api/{endpoint}{'' if endpoint.endswith('&') else '?'}expand=*"
+            status, body = get_json(server, path)
+            assert status == 422 and 'refused before drawing it' in body['error'], (path, body)
+            assert body['nodes'] > 10_000, path                 # every scalar of the token's flow
+        assert built == []
+        status, body = get_json(server, '/api/frames?expand=pos4/layer0/attn/head0/*')    # one head: drawn
+        assert status == 200 and len(built) == 1

@@ -119,11 +119,27 @@ def test_no_import_cycles():
     assert not cycles, 'import cycles: ' + '; '.join(' -> '.join(c) for c in cycles)
 
 
+# Imports inside a function that are not a dodged cycle (issue 25: `render` must not load the
+# explorer, tour, notebook and download stacks): a command imports what only it uses when it runs
+# (the command line's room: no other room imports it, so no cycle can hide there); a package's
+# PEP 562 __getattr__ loads its notebook names on first use; the names data imports the network
+# stack only to download.
+LAZY = {'graphviz_export': {'graphviz_export.web', 'graphviz_export.web.notebook'},
+        'microgpt.data': {'microgpt.download'}}
+
+
+def lazy_allowed(name):
+    return room(name) == 'cli'
+
+
 @pytest.mark.parametrize('name', sorted(MODULES))
 def test_project_imports_are_at_top_level(name):
     """No import of the project's own modules inside a function (the old way of
     dodging a cycle); third-party imports may be lazy (no work at import time)."""
     inner = imports_of(name, MODULES[name]) - imports_of(name, MODULES[name], top_level_only=True)
+    if lazy_allowed(name):
+        return
+    inner -= LAZY.get(name, set())
     assert not inner, f"{name} imports {sorted(inner)} inside a function"
 
 

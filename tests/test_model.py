@@ -95,13 +95,18 @@ def test_a_recorded_step_has_as_many_nodes_as_the_reference_makes_values(doc, si
 
 
 def test_deep_config_forward_and_backward_complete():
+    """Four layers over a full block of 16 positions: every layer runs forward, and backward
+    reaches the deepest one (narrow, 8 wide with 2 heads: depth is what is under test, and a
+    32-wide model took 8x as long for the same coverage)."""
     tok = Tokenizer([chr(c) for c in range(97, 123)])
-    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=4, n_embd=32)
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=4, n_embd=8, n_head=2)
     params = init_params(config, random.Random(0))
+    assert [k for k in params if k.startswith('layer3.')]      # the fourth layer exists
     loss, losses = doc_loss(params, config, tok.encode('abcdefghijklmno'))  # 15 characters
     loss.backward()
     assert len(losses) == 16 and 2.5 < loss.data < 4.5
-    assert all(p.grad != 0 for p in params['layer3.mlp_fc2'][0])
+    for layer in range(4):      # backward reached every layer's last matrix
+        assert all(p.grad != 0 for p in params[f'layer{layer}.mlp_fc2'][0])
 
 
 def test_long_document_is_truncated_to_block_size_like_the_reference():

@@ -46,7 +46,7 @@ def test_the_sdist_holds_every_file_of_a_clone_and_only_those(dist):
     assert not missing, f'files of the repository missing from the sdist: {sorted(missing)[:10]}'
     made_by_the_build = {m for m in members if m in ('PKG-INFO', 'setup.cfg') or '.egg-info/' in m}
     assert members - made_by_the_build == set(clone_files())
-    assert {'tests/conftest.py', 'tests/golden/token2.dot', 'examples/_common.py', 'LICENSE'} <= members
+    assert {'tests/conftest.py', 'tests/golden/token2.dot', 'examples/_common.py', 'LICENSE', 'NOTICE'} <= members
 
 
 def test_the_wheel_installs_only_this_projects_packages_and_its_dist_info(dist, tmp_path):
@@ -59,7 +59,8 @@ def test_the_wheel_installs_only_this_projects_packages_and_its_dist_info(dist, 
     assert installed == PACKAGES | {'microgpt_graph-0.1.0.dist-info'}
     info = site / 'microgpt_graph-0.1.0.dist-info'
     assert '[console_scripts]\nmicrogpt-graph = microgpt_graph.cli:main' in (info / 'entry_points.txt').read_text()
-    assert (info / 'licenses' / 'LICENSE').read_text() == (ROOT / 'LICENSE').read_text()
+    for name in ('LICENSE', 'NOTICE'):
+        assert (info / 'licenses' / name).read_text() == (ROOT / name).read_text()
     assert (site / 'bin' / 'microgpt-graph').is_file()
 
 
@@ -71,8 +72,9 @@ def metadata(dist):
 
 def test_the_licence_is_mit_in_the_metadata_and_the_file(dist):
     meta = metadata(dist)
-    assert meta['License-Expression'] == 'MIT' and meta['License-File'] == 'LICENSE'
-    assert (ROOT / 'LICENSE').read_text().startswith('MIT License\n')
+    assert meta['License-Expression'] == 'MIT' and meta.get_all('License-File') == ['LICENSE', 'NOTICE']
+    assert (ROOT / 'LICENSE').read_text().startswith('MIT License\n\nCopyright (c) 2026 the microgpt-graph maintainers')
+    assert 'karpathy.ai/microgpt.html' in (ROOT / 'NOTICE').read_text()     # where the ported model comes from
 
 
 def test_the_package_index_description_has_no_repository_links(dist):

@@ -74,7 +74,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     annotate = annotate or {}
     names = {n.name: n for n in folded.nodes}
     interior = frozenset(sel.nodes)
-    memo = {}       # each node's attributes, built once per rankdir (the widths, then the drawing)
+    memo = {}       # each node's texts built once per view, its record once per rankdir (widths, then drawing)
     rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate, aspect, memo)
     graph = dict(GRAPH, rankdir=rankdir)
     if rankdir == 'LR' and not any(n.kind == 'matrix' for n in folded.nodes):
@@ -274,21 +274,18 @@ def _build_attrs(trace, node, level, names, reasons, interior, note, rankdir, me
                     if node.between_rows else 'drawn once elsewhere, as it has many consumers: ')
         attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short), tooltip=escape.tooltip([why_here + ', '.join(refs)]))
         return attrs, None
-    if ('look', node.name) not in memo:     # its colours and figures, once for both directions
+    if ('look', node.name) not in memo:     # once for both directions: its colours, figures and texts
         memo['look', node.name] = look(trace, node, interior)
+        memo['texts', node.name] = _texts(trace, node, level, why, note, memo['look', node.name])
     fill, font, fig, share = memo['look', node.name]
+    fields, tooltip, value_fields = memo['texts', node.name]
     if node.kind == 'scalar':
         op = trace.op_name(node.ids[0])
         cls = 'param' if op == 'param' else 'const' if op == 'const' else 'scalar'
-        attrs = dict(NODE_CLASS[cls])
-        attrs.update(label=graphviz.nohtml(labels.scalar_label(trace, node, note, rankdir)),
-                     tooltip=labels.scalar_tooltip(trace, node, why))
+        attrs = dict(NODE_CLASS[cls], label=graphviz.nohtml(labels.scalar_record(fields, rankdir)))
     else:
-        attrs = dict(NODE_CLASS['group'])
-        shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
-        attrs.update(label=graphviz.nohtml(labels.group_label(trace, node, level, fig, shape, share, rankdir)),
-                     tooltip=labels.group_tooltip(trace, node, level, fig, why, share))
-    value_fields = labels.drawn_fields(trace, node, fig, share)
+        attrs = dict(NODE_CLASS['group'], label=graphviz.nohtml(labels.group_record(fields, rankdir)))
+    attrs['tooltip'] = tooltip
     attrs['fillcolor'] = fill
     if feeds_heads(node):
         attrs['ordering'] = 'out'   # its out-edges go to heads 0, 1, 2, 3: keep them in that order
@@ -303,6 +300,21 @@ def _build_attrs(trace, node, level, names, reasons, interior, note, rankdir, me
     if why:
         attrs.update(HIGHLIGHT)
     return attrs, value_fields
+
+
+def _texts(trace, node, level, why, note, looked):
+    """(record fields, tooltip, drawn number fields) of a scalar or summary node: what its label
+    says in either direction, made once per view (labels.scalar_record / group_record lay the
+    fields out for a direction)."""
+    _, _, fig, share = looked
+    if node.kind == 'scalar':
+        fields, tooltip = labels.scalar_fields(trace, node, note), labels.scalar_tooltip(trace, node, why)
+    else:
+        shape = trace.param_shapes.get(node.scope.role) if node.scope.block == 'params' else None
+        title = labels.group_title(node, level, trace)
+        fields = labels.group_fields(trace, node, level, fig, shape, share, title)
+        tooltip = labels.group_tooltip(trace, node, level, fig, why, share, title)
+    return fields, tooltip, labels.drawn_fields(trace, node, fig, share)
 
 
 def look(trace, node, interior=None):

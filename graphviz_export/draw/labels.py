@@ -241,18 +241,28 @@ def scalar_label(trace, node, note=None, rankdir='LR'):
     """micrograd's record: across in an LR layout, stacked (narrow) in a TB one, where an
     op's name breaks after its arrow ('* \u2192' over 'attn_logits[h1][t0]@pos3'): the rows of
     an expanded head's dot products then fit a 1920 px projection at 10 px text."""
+    return scalar_record(scalar_fields(trace, node, note), rankdir)
+
+
+def scalar_fields(trace, node, note=None):
+    """The fields of a scalar's record, the same in every direction (scalar_record lays them out)."""
     i = node.ids[0]
-    head = scalar_head(trace, i)
-    if rankdir == 'TB' and f' {ARROW} ' in head:
-        op, toward = head.split(f' {ARROW} ', 1)
-        head = (f'{op} {ARROW}', toward)
-    fields = [head, *value_fields(trace, node)]
+    fields = [scalar_head(trace, i), *value_fields(trace, node)]
     if node.focus and trace.param_cell(i) is not None:
         # a before/after: Δgrad is the difference of two sums, not the sum of the edges' differences
         what = '\u0394 of the \u03a3' if trace.meta.get('diff') is not None else '\u03a3'
         fields.append(f'= {what} of {len(trace.parents(i))} contributions')
     if note:
         fields.append(note)
+    return fields
+
+
+def scalar_record(fields, rankdir='LR'):
+    """scalar_fields as the record of a layout direction (see scalar_label)."""
+    head = fields[0]
+    if rankdir == 'TB' and f' {ARROW} ' in head:
+        op, toward = head.split(f' {ARROW} ', 1)
+        fields = [(f'{op} {ARROW}', toward), *fields[1:]]
     return _record(fields, vertical=rankdir == 'TB', rankdir=rankdir)
 
 
@@ -274,7 +284,18 @@ def scalar_tooltip(trace, node, reasons=()):
 def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir='LR'):
     """The record of a summary node; `fig` is summary.figures of its values; `share`, for a
     boundary parameter, the figures of this view's share of its grad (shown instead)."""
-    title = group_title(node, level, trace)
+    return group_record(group_fields(trace, node, level, fig, matrix_shape, share), rankdir)
+
+
+def group_record(fields, rankdir='LR'):
+    """group_fields as the record of a layout direction."""
+    return _record(fields, vertical=True, rankdir=rankdir)
+
+
+def group_fields(trace, node, level, fig, matrix_shape=None, share=None, title=None):
+    """The fields of a summary node's record, the same in every direction (group_label);
+    `title`: its group_title when already made."""
+    title = group_title(node, level, trace) if title is None else title
     if node.scope.block == 'params':
         rows, cols = matrix_shape
         used = sorted({trace.param_cell(i)[1] for i in node.ids})
@@ -288,18 +309,20 @@ def group_label(trace, node, level, fig, matrix_shape=None, share=None, rankdir=
     fields = [title, count, *number_fields(trace, node, fig, share)]
     if node.fan_out:
         fields.append(f'\u2197 used by {node.fan_out} (referenced)')
-    return _record(fields, vertical=True, rankdir=rankdir)
+    return fields
 
 
 def _values(n):
     return f'{n} value' if n == 1 else f'{n} values'
 
 
-def group_tooltip(trace, node, level, fig, reasons=(), share=None):
+def group_tooltip(trace, node, level, fig, reasons=(), share=None, title=None):
+    """The hover text of a summary node; `title`: its group_title when already made."""
+    title = group_title(node, level, trace) if title is None else title
     paths = sorted({scope_path(trace.scopes[sid]) for sid in set(map(trace.scope.__getitem__, node.ids))})
     shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
     ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids).items())
-    lines = [group_title(node, level, trace) + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
+    lines = [title + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
              *('scope ' + p for p in shown),
              f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8)}',
              f'{_values(fig.n)} summarised (used outside this node, or by nothing):',

@@ -20,7 +20,15 @@ cannot disagree.
 
 import math
 
-FONT = 'Helvetica'
+# The font every label is measured and drawn in. Not 'Helvetica': the WebAssembly Graphviz (no font
+# library) sizes labels from the metrics of the font named, and for Helvetica its SVG says
+# font-family="Helvetica,sans-Serif", which librsvg (rsvg-convert, GNOME's viewer) hands to
+# fontconfig whole: the answer is DejaVu Sans, ~15% wider, and labels spilled out of their boxes
+# (Chromium takes Helvetica -> Liberation Sans, which fits). DejaVu Sans is in the WebAssembly
+# build's metrics table, native `dot` already measured Helvetica as DejaVu Sans (its pictures are
+# unchanged), and a viewer without it falls back to a narrower sans: labels fit in either case.
+# tests/test_picture_librsvg.py checks it with rsvg-convert.
+FONT = 'DejaVu Sans'
 
 GRAPH = {
     'newrank': 'true',      # ranks across clusters: measured 3 s -> 1 s on a clustered graph

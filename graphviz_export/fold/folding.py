@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 from itertools import groupby
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs
+from microgpt.recording.runs import id_runs, scopes_in
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
@@ -256,6 +256,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     members = [[] for _ in keys]
     for a, b, j, _ in segments:
         members[j].extend(range(a, b))
+    leaving = (leaving, sorted(leaving))      # summary.group_values: a set, and sorted to slice per run
     nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
     edges = []
     for (kc, kp), bundle in bundles.items():
@@ -301,7 +302,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
 def _vnode(trace, k, ids, sd, leaving, sel):
     first = ids[0]
     scopes = trace.scopes
-    sids = sorted(set(map(trace.scope.__getitem__, ids)))
+    sids = sorted(scopes_in(trace, id_runs(ids)))
     if len(sids) == 1:
         common = scopes[sids[0]]
     else:
@@ -314,7 +315,7 @@ def _vnode(trace, k, ids, sd, leaving, sel):
     if k[0] == 'm':
         return VNode(name=f'm{first}', kind='matrix', side=sd, ids=tuple(ids), scope=common,
                      positions=positions, values=tuple(ids), focus=True)
-    values = tuple(group_values(trace, ids, leaving) if sd == 'interior' else boundary_values(trace, ids))
+    values = tuple(group_values(trace, ids, *leaving) if sd == 'interior' else boundary_values(trace, ids))
     return VNode(name=f'g{first}', kind='group', side=sd, ids=tuple(ids), scope=common,
                  positions=positions, values=values)
 

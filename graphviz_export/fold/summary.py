@@ -12,16 +12,18 @@ value of the group: counted, `--node loss` showed "0.08333 … 38.72" for a sum 
 
 import math
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, compress, filterfalse, groupby, repeat
-from operator import eq, mul, or_, sub
+from operator import add, and_, eq, mul, or_, sub
 
 from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import id_runs
 from microgpt.recording.sums import fsum
 
 _CONST = OP_CODE['const']
+_NOT_CONST = bytes(int(k != _CONST) for k in range(256))
 
 
 @dataclass(frozen=True)
@@ -39,21 +41,37 @@ class Figures:
                                               'grad_norm', 'grad_peak')}
 
 
-def group_values(trace, ids, leaving):
-    """The values of the group `ids` (sorted): non-const members in `leaving` (the
-    nodes with a parent in another group) or with no parent at all; all members
-    when that leaves none."""
-    pptr = trace.parents_index()[0]
-    op = trace.op
-    out = [i for i in ids if op[i] != _CONST and (i in leaving or pptr[i] == pptr[i + 1])]
+def group_values(trace, ids, leaving, ordered=None):
+    """The values of the group `ids` (sorted): non-const members in `leaving` (a set: the
+    nodes with a parent in another group) or with no parent at all; all members when that
+    leaves none. A group of long runs, given `ordered` (leaving, sorted), takes two slices
+    by bisection per run (of it, and of the trace's dangling index): the work is what it
+    shows, not what it holds; a scattered group (a matrix's uses) is read per id, in C."""
+    runs = id_runs(ids)
+    if ordered is None or 4 * len(runs) > len(ids):
+        pptr = trace.parents_index()[0]
+        free = map(eq, map(pptr.__getitem__, ids), map(pptr.__getitem__, map(add, ids, repeat(1))))
+        out = list(compress(ids, map(and_, _not_const(trace, ids), map(or_, map(leaving.__contains__, ids), free))))
+        return out or list(ids)
+    dangling = trace.index('dangling')
+    out = []
+    for a, b in runs:
+        out_of = ordered[bisect_left(ordered, a):bisect_left(ordered, b)]
+        kept = set(compress(out_of, _not_const(trace, out_of)))
+        kept.update(dangling[bisect_left(dangling, a):bisect_left(dangling, b)])
+        out.extend(sorted(kept))
     return out or list(ids)
 
 
 def boundary_values(trace, ids):
     """The values of a boundary group `ids` (sorted): its non-const members, all of
     them when every member is a constant."""
-    op = trace.op
-    return [i for i in ids if op[i] != _CONST] or list(ids)
+    return list(compress(ids, _not_const(trace, ids))) or list(ids)
+
+
+def _not_const(trace, ids):
+    """bytes: 1 for each of `ids` that is not a constant."""
+    return bytes(map(trace.op.__getitem__, ids)).translate(_NOT_CONST)
 
 
 def figures(trace, ids):
@@ -106,7 +124,7 @@ def param_shares(trace, node, interior):
     backward added to it along edges from nodes in `interior`; cells nothing in view used are left
     out. Per run of consecutive cells, the reverse edges are one slice: picked in C, summed per cell."""
     pptr, parent, edge = trace.parents_index()
-    contrib = trace.contrib
+    grad = trace.grad
     shares = {}
     for a, b in id_runs(sorted(node.ids)):
         k0, k1 = pptr[a], pptr[b]
@@ -115,7 +133,7 @@ def param_shares(trace, node, interior):
             continue
         cells = list(compress(chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))),
                               inside))
-        parts = array('d', map(contrib.__getitem__, compress(edge[k0:k1], inside)))
+        parts = trace.edge_contribs(compress(edge[k0:k1], inside), map(grad.__getitem__, compress(parent[k0:k1], inside)))
         for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
             group = list(group)
             # fsum of one part is the part, but a negative zero's sum is 0.0

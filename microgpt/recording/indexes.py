@@ -12,6 +12,8 @@ columnar database do the same: pre-aggregate once, answer from the aggregates).
     dangling     array('I'): the non-constant nodes no op reads (the softmax probabilities
                  that are not the target, the loss), sorted: a group's figures include them
     backward_rank  array('i'), n: each node's place in the backward pass (0: the loss), -1 if unreached
+    value        array('B'), n: 1 for a *value* (recording.names): a non-constant node read by an
+                 op of another scope, or by none; a scope's values are its role's vector elements
 
 Every one is computed with whole-column operations (sorts, maps, slices in C), not a
 Python loop per node: for 5 million nodes a few seconds, once. The per-scope aggregates
@@ -20,15 +22,16 @@ and the per-run edge records built on these are in aggregates.py.
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
+from collections import Counter, deque
 from itertools import accumulate, chain, compress, count, islice, repeat
 from operator import eq, mul, ne, sub
 
 from .ops import OP_CODE
 
 INDEX_COLUMNS = (('run_start', 'q'), ('run_scope', 'I'), ('parent_ptr', 'I'), ('parent', 'I'),
-                 ('parent_edge', 'I'), ('dangling', 'I'), ('backward_rank', 'i'))
+                 ('parent_edge', 'I'), ('dangling', 'I'), ('backward_rank', 'i'), ('value', 'B'))
 _CONST = OP_CODE['const']
+_NOT_CONST = bytes(int(k != _CONST) for k in range(256))
 
 
 def scope_runs(scope):
@@ -77,14 +80,27 @@ def backward_ranks(order, n):
     return rank
 
 
+def values(op, scope, child, owner, dangling):
+    """array('B'): 1 where a node is a value: marked through the edges that cross a scope's
+    border and the dangling nodes, then constants cleared (all in C; ints as bit sets)."""
+    n = len(op)
+    marked = bytearray(n)
+    crossing = map(ne, map(scope.__getitem__, owner), map(scope.__getitem__, child))
+    deque(map(marked.__setitem__, compress(child, crossing), repeat(1)), maxlen=0)
+    deque(map(marked.__setitem__, dangling, repeat(1)), maxlen=0)
+    kept = int.from_bytes(marked, 'little') & int.from_bytes(op.tobytes().translate(_NOT_CONST), 'little')
+    return array('B', kept.to_bytes(n, 'little'))
+
+
 def build(op, scope, child, child_ptr, local, grad, backward_order):
     """Every index of INDEX_COLUMNS, and the contributions column: {name: array}."""
     n = len(op)
     owner = owners(child_ptr)
     run_start, run_scope = scope_runs(scope)
     parent_ptr, parent, parent_edge = reverse_edges(child, child_ptr, n, owner)
+    dangling = dangling_nodes(op, parent_ptr)
     return {'run_start': run_start, 'run_scope': run_scope, 'parent_ptr': parent_ptr, 'parent': parent,
-            'parent_edge': parent_edge, 'dangling': dangling_nodes(op, parent_ptr),
+            'parent_edge': parent_edge, 'dangling': dangling, 'value': values(op, scope, child, owner, dangling),
             'backward_rank': backward_ranks(backward_order, n),
             'contrib': contributions(local, grad, child_ptr, owner)}
 

@@ -35,6 +35,7 @@ values are found once, on first use (a view touches few scopes), each name once.
 
 import re
 from collections import deque
+from itertools import chain, compress
 
 from .ops import OP_CODE
 
@@ -67,12 +68,9 @@ class ElementNames:
     def _scope_index(self, sid):
         got = self._index.get(sid)
         if got is None:
-            t = self.trace
-            pptr, parent, _ = t.parents_index()
-            scope, op = t.scope, t.op
-            values = [i for i in t.scope_members(sid)
-                      if op[i] != _CONST and (pptr[i] == pptr[i + 1]
-                                              or any(scope[p] != sid for p in parent[pptr[i]:pptr[i + 1]]))]
+            # the trace's value column (recording.indexes), picked per run of the scope in C
+            value = self.trace.index('value')
+            values = chain.from_iterable(compress(range(a, b), value[a:b]) for a, b in self.trace.runs_of_scope()[sid])
             got = self._index[sid] = {i: k for k, i in enumerate(values)}
         return got
 

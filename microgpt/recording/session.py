@@ -15,14 +15,18 @@ Errors are InputError; a `SessionError` says which input (`field`: 'doc',
 'checkpoint' or 'data', the training documents) it is about, so a caller can name it.
 
 Threads (the explorer serves requests in several): the port's engine is one per process, and
-recording a step patches its ops (tape.record) while training zeroes and moves shared
-parameters, so `Models.record` and `train_and_record` hold ENGINE while they use it: one use
-at a time, the others wait (a training run gives it up between steps only when `on_step`
-raises, which is how the explorer cancels one).
+recording a step patches its ops process-wide (tape.record: an op of another thread made
+meanwhile would land on the tape), so every use of the engine holds ENGINE: one at a time.
+A recording holds it for the whole step; a training run only step by step (its model and
+optimizer are its own: nothing else it touches is shared), and ENGINE serves its waiters in
+the order they came, so a request that records another document meanwhile waits for one
+training step, not for the run (threading.Lock promises no order: the training thread,
+asking again at once, could take it back before the request wakes). A run stops at the next step when `on_step` raises (how the
+explorer cancels one).
 """
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,7 +37,64 @@ from ..train import NUM_STEPS, SEED, Run, fresh_model, start_run, train_step
 from .budget import DEFAULT_MAX_NODES
 from .step import record_step
 
-ENGINE = threading.Lock()   # the one engine of the process: held while a step is recorded or a run trains
+
+class EngineLock:
+    """A lock handed to its waiters first come, first served. threading.Lock promises no order
+    ("which one of the waiting threads proceeds is not defined"): a training run that releases
+    it after a step and asks again at once may take it back before a waiting request wakes."""
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting = deque()        # one Event per waiting thread, in the order they came
+
+    def acquire(self, blocking=True, timeout=-1):
+        """As threading.Lock.acquire: True once held; False when not blocking, or after `timeout` s."""
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            if not blocking:
+                return False
+            turn = threading.Event()
+            self._waiting.append(turn)
+        try:
+            got = turn.wait(None if timeout < 0 else timeout)
+        except BaseException:         # interrupted while waiting: leave the queue (or pass the lock on)
+            if not self._give_up(turn):
+                self.release()
+            raise
+        return got or not self._give_up(turn)   # release handed it over: _held stayed True
+
+    def _give_up(self, turn):
+        """Leave the queue; True when left without the lock, False when release had handed it over."""
+        with self._mutex:
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+                return True
+        return False
+
+    def release(self):
+        with self._mutex:
+            if not self._held:
+                raise RuntimeError("release of an engine lock that is not held")
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._held = False
+
+    def locked(self):
+        with self._mutex:
+            return self._held
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+ENGINE = EngineLock()   # the one engine of the process: held while a step is recorded or trained
 
 
 class SessionError(InputError):
@@ -114,19 +175,18 @@ def train_and_record(docs, doc, steps, seed=SEED, num_steps=NUM_STEPS, on_step=N
                 the model its page shows); a SessionError('data') when a training document
                 has a character outside that vocabulary
 
-    `on_step(step, steps, loss)` after each training step (300 steps take about a minute);
-    an exception it raises stops the run there (and is raised here)."""
+    `on_step(step, steps, loss)` after each training step (300 steps take about a minute),
+    called without the engine; an exception it raises stops the run there (and is raised here).
+    The run's model and optimizer are its own: ENGINE is held for each recording and each step,
+    not for the run, so other users of the engine take turns with it."""
     if start not in STARTS:
         raise ValueError(f"start must be one of {STARTS}, got {start!r}")
-    with ENGINE:
-        return _train_and_record(docs, doc, steps, seed, num_steps, on_step, start, max_nodes)
-
-
-def _train_and_record(docs, doc, steps, seed, num_steps, on_step, start, max_nodes):
-    run = start_run(docs, seed=seed)
+    with ENGINE:        # the model is made of the engine's Values, as a step is
+        run = start_run(docs, seed=seed)
+        if start == 'seed':
+            params, config, tokenizer = fresh_model(seed)
+            run = Run(config, tokenizer, params, run.rng, run.docs)
     if start == 'seed':
-        params, config, tokenizer = fresh_model(seed)
-        run = Run(config, tokenizer, params, run.rng, run.docs)
         for k in range(min(steps, len(run.docs))):
             try:
                 tokenizer.encode(run.docs[k])
@@ -136,12 +196,15 @@ def _train_and_record(docs, doc, steps, seed, num_steps, on_step, start, max_nod
         run.tokenizer.encode(doc)
     except InputError as e:
         raise SessionError('doc', str(e)) from None
-    before = record_step(run.params, run.config, run.tokenizer, doc, max_nodes=max_nodes)
+    with ENGINE:
+        before = record_step(run.params, run.config, run.tokenizer, doc, max_nodes=max_nodes)
     for k in range(steps):
-        loss = train_step(run, k, num_steps)
+        with ENGINE:
+            loss = train_step(run, k, num_steps)
         if on_step is not None:
             on_step(k + 1, steps, loss)
-    after = record_step(run.params, run.config, run.tokenizer, doc, max_nodes=max_nodes)
+    with ENGINE:
+        after = record_step(run.params, run.config, run.tokenizer, doc, max_nodes=max_nodes)
     return BeforeAfter(before, after, {'step': steps, 'm': list(run.optimizer.m), 'v': list(run.optimizer.v)})
 
 

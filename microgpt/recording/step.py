@@ -2,6 +2,7 @@
 
 from contextlib import nullcontext
 
+from .. import tags
 from ..engine import gc_paused
 from ..model import check_model, doc_loss, flat_params
 from .budget import DEFAULT_MAX_NODES, check_budget
@@ -9,7 +10,7 @@ from .madeby import capturing, keep_chains
 from .tape import record
 
 
-def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, lines=False):
+def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, lines=False, progress=None):
     """Forward through every position of `doc`, the loss, and backward, recorded.
 
     Parameter grads are zeroed first (they hold this step's grads afterwards, as
@@ -20,16 +21,27 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
     before anything is built; params or a tokenizer that do not fit `config` raise
     ConfigError. `lines`: also note, op by op, the line of model.py that made it and the calls
     that led there (recording.madeby: "made by"; about as much time again as the forward pass).
+    `progress(phase, done, total)`, when given, is told 'recording' per position of the forward
+    pass, then 'backward', then 'building the trace' (0 of 1, then 1 of 1).
     """
     check_model(params, config, tokenizer)
     tokens = tokenizer.encode(doc)
     check_budget(config, len(tokens) - 1, max_nodes, what=f"recording {doc[:40]!r}")
     for p in flat_params(params):
         p.grad = 0
+    n_positions = min(config.block_size, len(tokens) - 1)
     with record(params) as tape:
+        if progress is not None:
+            _report_positions(progress, n_positions)
         with capturing(tape) if lines else nullcontext() as stacks:
             loss, losses = doc_loss(params, config, tokens)
+        if progress is not None:
+            progress('recording', n_positions, n_positions)
+            progress('backward', 0, 1)
         loss.backward()
+    if progress is not None:
+        progress('backward', 1, 1)
+        progress('building the trace', 0, 1)
     n = len(losses)
     tape.meta.update({
         'doc': doc,
@@ -45,5 +57,22 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
         trace = tape.to_trace(loss)
     if stacks is not None:
         keep_chains(trace, stacks)
+    if progress is not None:
+        progress('building the trace', 1, 1)
     return trace
+
+
+def _report_positions(progress, n_positions):
+    """Tell `progress` each position the forward pass enters: the port's scope hook says when
+    (a listener around the tape's own, which record() restores when it ends)."""
+    tape_listener = tags.listen(None)
+    last = [-1]         # positions are entered in order
+
+    def listener(fields):
+        pos = fields.get('pos')
+        if pos is not None and pos > last[0]:
+            last[0] = pos
+            progress('recording', pos, n_positions)
+        return tape_listener(fields)
+    tags.listen(listener)
 

@@ -12,8 +12,7 @@ Detached from the live Values: node ids are indices 0..n-1 in creation order
     backward_order   node ids in the order backward visited them, the loss first
                      (`backward_rank[i]`: node i's place in it, -1 if unreached)
 
-Edges are stored CSR-style (`child_ptr`, `child`, `local`, `contrib`), so
-100,000 nodes take a few MB and every query below is a few index look-ups.
+Edges are stored CSR-style (`child_ptr`, `child`, `local`): every query below is a few look-ups.
 """
 
 import math
@@ -118,8 +117,7 @@ class Trace:
 
     # -- columns and indexes derived on first use ------------------------------------------
     def index(self, name):
-        """One of the stored indexes (recording.indexes.INDEX_COLUMNS, or the aggregates of
-        recording.aggregates); every missing one is built on first use, once."""
+        """One index (indexes.INDEX_COLUMNS, aggregates.RECORD_COLUMNS); all built on first use if missing."""
         got = self._index.get(name)
         if got is None:
             self.build_indexes()
@@ -146,8 +144,7 @@ class Trace:
 
     @property
     def contrib(self):
-        """array('d'): per edge, local_grad * grad(parent), the same product backward
-        added into the child's grad (so summed in backward order they equal it)."""
+        """array('d'): per edge, local * grad(parent), what backward added into the child."""
         if 'contrib' not in self._cache:
             self._cache['contrib'] = contributions(self.local, self.grad, self.child_ptr)
         return self._cache['contrib']
@@ -156,10 +153,16 @@ class Trace:
         """The contributions of the edges of nodes a..b-1 (contrib[child_ptr[a]:child_ptr[b]]),
         without building the whole column when it is not built yet."""
         ptr = self.child_ptr
+        ups = (repeat(self.grad[a]) if b == a + 1 else     # one node (a matrix's use): its grad on each edge
+               chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b]))))
+        return self.edge_contribs(range(ptr[a], ptr[b]), ups)
+
+    def edge_contribs(self, edges, grads):
+        """array('d'): the contributions of edges `edges` (their parents' grads `grads`): the column's
+        when built or set (a before/after's differences), else the products of these edges only."""
         if 'contrib' in self._cache:
-            return self._cache['contrib'][ptr[a]:ptr[b]]
-        ups = chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b])))
-        return array('d', map(mul, self.local[ptr[a]:ptr[b]], ups))
+            return array('d', map(self._cache['contrib'].__getitem__, edges))
+        return array('d', map(mul, map(self.local.__getitem__, edges), grads))
 
     @property
     def backward_rank(self):
@@ -182,7 +185,7 @@ class Trace:
 
     def scope_members(self, sid):
         """The ids of scope `sid`'s nodes, sorted."""
-        return list(chain.from_iterable(range(a, b) for a, b in self.runs_of_scope()[sid]))
+        return list(chain.from_iterable(starmap(range, self.runs_of_scope()[sid])))
 
     def adopt_indexes(self, other):
         """Take `other`'s indexes of the graph (recording.indexes.INDEX_COLUMNS: scope runs, reverse
@@ -462,10 +465,8 @@ class Trace:
     __hash__ = None
 
     def to_json(self, path=None):
-        """The JSON text (schema in microgpt.recording.codecs.json); or, given `path`, that text
-        written there atomically as it is made (constant memory) and `path` returned (a REPL
-        echoes the name, not 9 MB). codecs.json.TraceTooLarge for a trace whose text the loader
-        would refuse."""
+        """The JSON text (schema in codecs.json); or, given `path`, written there atomically as it
+        is made (constant memory) and `path` returned. TraceTooLarge when the loader would refuse it."""
         if path is None:
             return json_codec.encode(plain_of(self))
         json_codec.encode(plain_of(self), path)
@@ -476,11 +477,12 @@ class Trace:
         """A Trace from a JSON string, a dict, or a path to a JSON file."""
         return cls(**json_codec.read(source))
 
-    def to_binary(self, path=None, *, compression='zlib'):
+    def to_binary(self, path=None, *, compression='zlib', indexes=True):
         """The compact binary form (microgpt.recording.codecs.binary): the columns
-        as stored, zlib-compressed unless compression='none'; loads ~20x faster
-        than the JSON. Given `path`: written there atomically and `path` returned."""
-        raw = binary_codec.encode(plain_of(self), compression)
+        as stored, and its indexes (built now if missing: a load then never builds
+        them) unless indexes=False, zlib-compressed unless compression='none'. Given
+        `path`: written there atomically and `path` returned."""
+        raw = binary_codec.encode(plain_of(self), compression, self.indexes() if indexes else None)
         if path is None:
             return raw
         write_atomic(path, raw)

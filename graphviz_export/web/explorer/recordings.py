@@ -15,7 +15,9 @@ be trained here (a checkpoint does not say which documents its run would read ne
 
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
-reporting its phase and step, and cancellable between training steps.
+reporting its phase and step, and cancellable between training steps. Both use the one
+engine (session.ENGINE); a training takes it a step at a time, so a new recording asked
+meanwhile waits for one step, not for the run.
 """
 
 import threading

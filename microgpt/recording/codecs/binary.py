@@ -10,7 +10,12 @@ script recorder's hand-off from its child process, where compressing costs more
 than it saves). Loading is one decompress and one `array.frombytes` per column;
 the checks are validate.check's, the same as for JSON. A file can make the loader
 allocate no more than its header declares, and a header declares at most
-MAX_TRACE_BYTES of columns: decompression stops there.
+MAX_TRACE_BYTES of columns (and as much again of stored indexes): decompression stops there.
+
+Version 2 (written since issue 25) may also carry the trace's indexes and run records
+(recording.indexes, recording.aggregates: all of them or none) after the columns, checked
+by stored.check_stored; a trace loaded from such a file never builds them. Version 1 files
+still load: their indexes are built on first use, once per load.
 """
 
 import json
@@ -20,14 +25,16 @@ import zlib
 from array import array
 
 from .json import parse
+from .stored import STORED_COLUMNS, STORED_NAMES, check_stored
 from .validate import COLUMNS, MAX_TRACE_BYTES, SOURCE_COLUMN, TABLES, TraceFormatError, check
 
 MAGIC = b'MGTRACE\x01'
 SCHEMA = 'microgpt-graph.trace-binary'
-VERSION = 1
+VERSION = 2
+READS = (1, 2)      # version 1: the columns only
 SUFFIX = '.mgtrace'
 COMPRESSIONS = ('zlib', 'none')
-_CODES = dict(COLUMNS + (SOURCE_COLUMN,))
+_CODES = dict(COLUMNS + (SOURCE_COLUMN,) + STORED_COLUMNS)
 _PREFIX = len(MAGIC) + 4
 
 
@@ -35,11 +42,14 @@ def is_binary_trace(head: bytes) -> bool:
     return head.startswith(MAGIC)
 
 
-def encode(plain, compression='zlib') -> bytes:
-    """The file's bytes for plain columns (validate.plain_of); level-1 zlib by default."""
+def encode(plain, compression='zlib', indexes=None) -> bytes:
+    """The file's bytes for plain columns (validate.plain_of), and `indexes` ({name: array}
+    of every one of STORED_COLUMNS, or None: not stored); level-1 zlib by default."""
     columns = [(name, plain[name]) for name, _ in COLUMNS]
     if plain['source'] is not None:    # a trace recorded from a script: the line that made each node
         columns.append(('source', plain['source']))
+    if indexes is not None:
+        columns.extend((name, indexes[name]) for name in STORED_NAMES)
     header = {'schema': SCHEMA, 'version': VERSION, 'byteorder': sys.byteorder, 'compression': compression,
               'columns': [[name, col.typecode, col.itemsize, len(col)] for name, col in columns]}
     header.update((k, plain[k]) for k in TABLES if plain[k] is not None)
@@ -68,12 +78,12 @@ def decode(raw: bytes) -> dict:
         raise TraceFormatError(f"binary trace is damaged ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(header, dict) or header.get('schema') != SCHEMA:
         raise TraceFormatError(f"binary trace: expected schema {SCHEMA!r}")
-    if header.get('version') != VERSION:
+    if header.get('version') not in READS:
         raise TraceFormatError(f"binary trace version {str(header.get('version'))[:20]!r} is not supported; "
-                               f"this tool reads version {VERSION}")
+                               f"this tool reads versions {' and '.join(map(str, READS))}")
     specs, total = _column_specs(header)
     body = memoryview(_body(memoryview(raw)[_PREFIX + size:], header.get('compression', 'zlib'), total))
-    plain, offset = {'source': None}, 0
+    plain, offset = {'source': None, 'indexes': {}}, 0
     for name, code, length in specs:
         col = array(code)
         end = offset + col.itemsize * length
@@ -81,7 +91,10 @@ def decode(raw: bytes) -> dict:
         offset = end
         if header['byteorder'] != sys.byteorder:
             col.byteswap()
-        plain[name] = col
+        if name in STORED_NAMES:
+            plain['indexes'][name] = col
+        else:
+            plain[name] = col
     for key in TABLES:
         plain[key] = header.get(key, [] if key in ('ops', 'pow_exponent', 'probes') else None)
     return plain
@@ -95,12 +108,13 @@ def _column_specs(header):
     cols = header.get('columns')
     if not isinstance(cols, list):
         raise TraceFormatError("binary trace: \"columns\" is missing or not a list")
-    specs, total = [], 0
+    codes = _CODES if header['version'] >= 2 else dict(COLUMNS + (SOURCE_COLUMN,))
+    specs, total, stored = [], 0, 0
     for spec in cols:
-        if (not isinstance(spec, list) or len(spec) != 4 or not isinstance(spec[0], str) or spec[0] not in _CODES
+        if (not isinstance(spec, list) or len(spec) != 4 or not isinstance(spec[0], str) or spec[0] not in codes
                 or not all(isinstance(x, int) and not isinstance(x, bool) for x in spec[2:])):
             raise TraceFormatError(f"binary trace: a column must be [name, type code, item size, length] with a "
-                                   f"name of {', '.join(_CODES)}, got {str(spec)[:60]}")
+                                   f"name of {', '.join(codes)}, got {str(spec)[:60]}")
         name, code, itemsize, length = spec
         want = array(_CODES[name]).itemsize
         if code != _CODES[name] or itemsize != want:
@@ -111,14 +125,18 @@ def _column_specs(header):
         if not 0 <= length <= MAX_TRACE_BYTES:
             raise TraceFormatError(f"binary trace: column {name!r} has length {length}")
         specs.append((name, code, length))
-        total += itemsize * length
+        if name in STORED_NAMES:
+            stored += itemsize * length
+        else:
+            total += itemsize * length
     missing = [name for name, _ in COLUMNS if all(name != s[0] for s in specs)]
     if missing:
         raise TraceFormatError(f"binary trace: missing columns {', '.join(missing)}")
-    if total > MAX_TRACE_BYTES:
-        raise TraceFormatError(f"binary trace: its columns declare {total} bytes; at most "
-                               f"{MAX_TRACE_BYTES // 2 ** 20} MiB are read")
-    return specs, total
+    for what, size in (('columns', total), ('stored indexes', stored)):
+        if size > MAX_TRACE_BYTES:
+            raise TraceFormatError(f"binary trace: its {what} declare {size} bytes; at most "
+                                   f"{MAX_TRACE_BYTES // 2 ** 20} MiB are read")
+    return specs, total + stored
 
 
 def _body(data, compression, size):
@@ -146,5 +164,11 @@ def _body(data, compression, size):
 
 
 def read(raw: bytes) -> dict:
-    """The `Trace(**columns)` keyword arguments of a binary trace; TraceFormatError says what is wrong."""
-    return check(decode(raw))
+    """The `Trace(**columns)` keyword arguments of a binary trace (with `indexes` when the file
+    stores them); TraceFormatError says what is wrong."""
+    plain = decode(raw)
+    stored = plain.pop('indexes')
+    kwargs = check(plain)
+    if stored:
+        kwargs['indexes'] = check_stored(stored, kwargs)
+    return kwargs

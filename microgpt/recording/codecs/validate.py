@@ -373,6 +373,9 @@ def _meta(meta, n):
     rf = meta.get('recorded_from')
     if rf is not None:
         _types(rf, RECORDED_FROM_TYPES, 'meta.recorded_from')
+        for key in ('script', 'step'):      # every recording writes both; inspect and explore read them
+            if key not in rf:
+                fail(f"meta.recorded_from must name its {key}, got the keys {show(sorted(rf))}")
         for key in ('step', 'nodes_made', 'unreached', 'older_nodes'):
             if key in rf and not 0 <= rf[key] < 1 << 53:
                 fail(f"meta.recorded_from.{key} must be a whole number >= 0, got {show(rf[key])}")

@@ -1,0 +1,134 @@
+"""Recorded steps kept in the user cache folder, so `render` (and every command that records
+a step) records a given step once: the same parameters, config, vocabulary, document and code
+give the same Trace, bit for bit, so the second time it is loaded instead (for 'christopher':
+0.15-0.25 s against ~1 s to record, the loader's checks included).
+
+    trace, reused = cached_step(params, config, tokenizer, 'christopher')
+    # reused: the Path the trace was read from, or None when it was recorded now
+
+Where: microgpt.cache.user_cache_dir() / 'steps' (the same folder as the compiled WebAssembly
+Graphviz and the names list: $MICROGPT_CACHE, else e.g. ~/.cache/microgpt-graph), one binary
+trace per step (recording.codecs.binary, zlib: ~1-3 MB for a 12-letter name), named
+by the SHA-256 of its key and written atomically. The key is everything the recording reads:
+the parameters' values (so a checkpoint's content or a seed, not its path), the config, the
+vocabulary, the document, whether "made by" lines were noted, and the code (a hash of
+microgpt's own sources, so an edited port or recorder records again).
+
+Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
+short, corrupt, from another version) is recorded again and rewritten. Bypassed when asked
+(`use=False`: --no-cache; $MICROGPT_NO_STEP_CACHE set to anything but '' or '0') and whenever
+the engine's ops are not the engine's own (a fault injected for teaching, the backprop lab):
+such a step is not the key's step. The folder keeps the MAX_ENTRIES most recently used steps.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+from .. import engine
+from ..cache import user_cache_dir
+from ..model import check_model, flat_params
+from .budget import DEFAULT_MAX_NODES, check_budget
+from .step import record_step
+from .trace import Trace
+
+NO_CACHE_ENV = 'MICROGPT_NO_STEP_CACHE'
+FOLDER = 'steps'
+SUFFIX = '.mgtrace'
+MAX_ENTRIES = 32        # a few MB each at the default size: ~100 MB at most
+KEY_VERSION = 1         # bump when the key's meaning changes
+
+
+def cache_wanted(use=True):
+    """False when --no-cache (`use=False`) or $MICROGPT_NO_STEP_CACHE asks to bypass the cache."""
+    return use and os.environ.get(NO_CACHE_ENV, '').strip() in ('', '0')
+
+
+def engine_is_pristine():
+    """Whether every primitive op and the backward pass are the engine's own (not a fault's or a
+    lab's replacement): only then is a recording a function of the key."""
+    ops = (engine.Value.__dict__[attr] for attr in engine.PRIMITIVES.values())
+    return all(getattr(fn, '__module__', None) == engine.__name__ for fn in (*ops, engine.accumulate))
+
+
+def code_version():
+    """SHA-256 of microgpt's own sources (the port, the recorder, the codecs): a recording made
+    by other code is another recording."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted(root.rglob('*.py')):
+        digest.update(str(path.relative_to(root)).encode() + b'\0' + path.read_bytes() + b'\0')
+    return digest.hexdigest()
+
+
+def step_key(params, config, tokenizer, doc, *, lines=False, code=None):
+    """The hex SHA-256 naming the step of `doc` on this model: parameters (their float64 bits),
+    config, vocabulary, document, `lines`, and the code version."""
+    values = [p.data for p in flat_params(params)]
+    head = json.dumps({'key': KEY_VERSION, 'code': code or code_version(), 'config': config.to_dict(),
+                       'chars': list(tokenizer.chars), 'doc': doc, 'lines': bool(lines),
+                       'params': len(values)}, sort_keys=True)
+    digest = hashlib.sha256(head.encode('utf-8'))
+    digest.update(struct.pack(f'<{len(values)}d', *values))
+    return digest.hexdigest()
+
+
+def entry_path(key):
+    return user_cache_dir() / FOLDER / f'{key[:40]}{SUFFIX}'
+
+
+def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, lines=False, use=True,
+                record=None, progress=None):
+    """(Trace, Path it was reused from or None): the step of `doc`, loaded from the cache when it
+    was recorded before, else recorded by `record` (default record_step) and stored.
+    record_step's refusals (a model that does not fit, a bad document, a step over `max_nodes`)
+    come first either way. `progress(phase, done, total)`: told what record_step tells it, or
+    'loading the recorded step' (0, then 1 of 1), and 'storing the recorded step' likewise."""
+    record = record or record_step
+    kwargs = {} if progress is None else {'progress': progress}
+    if not (cache_wanted(use) and engine_is_pristine()):
+        return record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs), None
+    check_model(params, config, tokenizer)
+    check_budget(config, len(tokenizer.encode(doc)) - 1, max_nodes, what=f"recording {doc[:40]!r}")
+    path = entry_path(step_key(params, config, tokenizer, doc, lines=lines))
+    tell = progress or (lambda phase, done, total: None)
+    if path.is_file():
+        tell('loading the recorded step', 0, 1)
+        trace = _read(path)
+        tell('loading the recorded step', 1, 1)
+        if trace is not None:
+            return trace, path
+    trace = record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs)
+    tell('storing the recorded step', 0, 1)
+    _store(path, trace)
+    tell('storing the recorded step', 1, 1)
+    return trace, None
+
+
+def _read(path):
+    """The Trace stored at `path`, or None when there is none or it does not load. Whatever is
+    wrong with an entry (cut short, corrupt, another version's), recording again is the answer:
+    the entry is a pure function of its key."""
+    if not path.is_file():
+        return None
+    try:
+        trace = Trace.load(path)
+    except Exception:       # noqa: BLE001 -- any failure to load means "record it again"
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)      # most recently used: kept when the folder is trimmed
+    return trace
+
+
+def _store(path, trace):
+    """Write the entry atomically (silently skipped when the folder cannot be written), then trim
+    the folder to the MAX_ENTRIES most recently used entries."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        trace.to_binary(path)
+        entries = sorted(path.parent.glob(f'*{SUFFIX}'), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        for old in entries[MAX_ENTRIES:]:
+            old.unlink(missing_ok=True)

@@ -1,0 +1,41 @@
+"""recording.runs: the runs of consecutive ids (found per run by galloping, not per id) and the
+scopes of a set of id ranges (read from the trace's runs of one scope), against brute force."""
+
+import random
+
+from microgpt.recording.runs import id_runs, scopes_in
+
+
+def brute_runs(ids):
+    out = []
+    for i in ids:
+        if out and out[-1][1] == i:
+            out[-1][1] = i + 1
+        else:
+            out.append([i, i + 1])
+    return [tuple(r) for r in out]
+
+
+def test_id_runs_are_the_maximal_ranges_of_consecutive_ids():
+    rng = random.Random(7)
+    for _ in range(2000):
+        n = rng.randrange(0, 80)
+        ids = sorted(rng.sample(range(rng.randrange(n, 3 * n + 2)), n))
+        assert id_runs(ids) == brute_runs(ids), ids
+    assert id_runs(list(range(5, 1005)) + [2000]) == [(5, 1005), (2000, 2001)]
+    assert id_runs((3, 4, 6)) == [(3, 5), (6, 7)] and id_runs([]) == []
+    # many short runs (a matrix's scattered uses), then long ones: the breaks found in C take over
+    for _ in range(200):
+        ids = sorted(rng.sample(range(400), 150)) + list(range(1000, 1000 + rng.randrange(1, 50))) + [5000]
+        assert id_runs(ids) == brute_runs(ids), ids
+
+
+def test_scopes_in_are_the_scopes_of_the_ranges_nodes(recorded_christopher):
+    tr = recorded_christopher
+    rng = random.Random(3)
+    for _ in range(50):
+        ids = sorted(rng.sample(range(len(tr)), rng.randrange(1, 400)))
+        runs = id_runs(ids) + [(rng.randrange(0, 1000), 1000 + rng.randrange(0, 20000))]
+        want = {tr.scope[i] for a, b in runs for i in range(a, b)}
+        assert scopes_in(tr, runs) == want
+        assert scopes_in(tr, id_runs(ids)) == {tr.scope[i] for i in ids}     # scattered: read per node
