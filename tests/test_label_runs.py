@@ -1,5 +1,5 @@
-"""Labels read per run of ids (draw/labels.py: inner_title, param_rows; fold/summary.op_counts)
-say what reading every member says: checked against the per-member definitions, written out
+"""Labels read per run of ids (draw/labels.py: inner_title, param_rows; fold/summary.op_counts,
+param_shares) say what reading every member says: checked against the per-member definitions, written out
 here, on the groups of real views and on random subsets of them (scattered members, runs
 ending mid-row of a matrix, several scopes)."""
 
@@ -11,8 +11,9 @@ import pytest
 
 from graphviz_export import build_view
 from graphviz_export.draw.labels import PRODUCTS, inner_title, param_rows
-from graphviz_export.fold.summary import op_counts
+from graphviz_export.fold.summary import op_counts, param_shares
 from microgpt.recording.names import ARROW, ROLE_NAME, op_text
+from microgpt.recording.sums import fsum
 
 VIEWS = [dict(token=3), dict(token=0), dict(token=11, level='vector'), dict(layer=0, head=1, token=3),
          dict(document=True), dict(param='lm_head'), dict(param='layer0.attn_wq'), dict(param='wte'),
@@ -100,3 +101,29 @@ def test_op_counts_count_every_member(recorded_christopher, groups):
             counts = Counter(t.op_name(i) for i in ids)
             assert list(op_counts(t, ids).items()) == [(op, counts[op]) for op in t.op_names if op in counts]
     assert op_counts(t, [9, 3, 3, 4]) == op_counts(t, [3, 4, 9])     # any order, repeats once
+
+
+def shares_per_edge(trace, ids, interior):
+    """param_shares as defined: per cell, the sum of the contributions along each of its reverse
+    edges from a node in `interior` (one edge at a time; one part is itself, -0.0 as 0.0)."""
+    pptr, parent, edge = trace.parents_index()
+    out = {}
+    for c in sorted(ids):
+        ks = [k for k in range(pptr[c], pptr[c + 1]) if parent[k] in interior]
+        parts = [trace.edge_contribs([edge[k]], [trace.grad[parent[k]]])[0] for k in ks]
+        if parts:
+            out[c] = fsum(parts) if len(parts) > 1 else (parts[0] or 0.0)
+    return out
+
+
+@pytest.mark.parametrize('kw', [dict(token=3), dict(token=0), dict(layer=0, token=3), dict(layer=0), dict(document=True)])
+def test_param_shares_are_the_sums_per_edge(recorded_christopher, kw):
+    t = recorded_christopher
+    view = build_view(t, **kw)
+    interior = frozenset(view.selection.nodes)
+    params = [n for n in view.folded.nodes if n.kind == 'group' and n.scope.block == 'params']
+    assert params
+    for n in params:
+        got, want = param_shares(t, n, interior), shares_per_edge(t, n.ids, interior)
+        assert list(got) == list(want)
+        assert [repr(x) for x in got.values()] == [repr(x) for x in want.values()]      # -0.0 and 0.0 apart

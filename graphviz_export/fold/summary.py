@@ -14,8 +14,8 @@ import math
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
-from itertools import chain, compress, filterfalse, groupby, repeat
-from operator import add, and_, eq, mul, or_, sub
+from itertools import chain, compress, filterfalse, groupby, islice, repeat
+from operator import add, and_, eq, lt, mul, or_, sub
 
 from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import gather, id_runs, runs_of
@@ -137,6 +137,11 @@ def param_shares(trace, node, interior):
         cells = list(compress(chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))),
                               inside))
         parts = trace.edge_contribs(compress(edge[k0:k1], inside), map(grad.__getitem__, compress(parent[k0:k1], inside)))
+        if all(map(lt, cells, islice(cells, 1, None))):
+            # one part a cell (a token view reads each cell once): the part itself, a negative
+            # zero as 0.0 (what fsum gives: -0.0 + 0.0 is 0.0, any other x + 0.0 is x), in C
+            shares.update(zip(cells, map(add, parts, repeat(0.0))))
+            continue
         for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
             group = list(group)
             # fsum of one part is the part, but a negative zero's sum is 0.0
