@@ -6,10 +6,13 @@
                   --steps optimizer steps of the reference run: steps shown on screen per second,
                   from the click to the last step drawn ('explorer:played' events, timed in the page);
                   once with the reference's document order (each step trains one name, then
-                  records --doc: two forward+backward passes) and once training on --doc itself
+                  records --doc: two forward+backward passes, one in a training process) and once
+                  training on --doc itself
                   (tdoc: the recording is the step's backward, one pass)
   per step        median and max time between two shown steps, and the server's CPU time a step
-                  (its process time: what a step costs on a core of its own, whatever the load)
+                  (its process time: what a step costs on a core of its own, whatever the load);
+                  in the reference's order the training runs a step ahead in a child process
+                  (recording.ahead), whose CPU a step is printed beside it
   frame gaps      the longest gap between animation frames while playing (target <= 200 ms)
   layouts         Graphviz layouts the server made while playing (target: 0 after the run's first)
   RSS             the server-side Play alone (no browser): resident memory every 50 of --rss-steps
@@ -48,8 +51,8 @@ let __last = performance.now();
 """
 
 
-def rss_mb():
-    for line in Path('/proc/self/status').read_text().splitlines():
+def rss_mb(pid='self'):
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
         if line.startswith('VmRSS:'):
             return int(line.split()[1]) / 1024
     return float('nan')
@@ -64,6 +67,7 @@ def play_in_page(browser, server, doc, steps, tdoc):
     pg.wait_for_function('window.explorer && window.explorer.view && window.explorer.view.live', timeout=120_000)
     layouts = server.api.layouts
     cpu0 = time.process_time()      # the server runs in this process: its CPU time, whatever the load
+    ahead0 = {pid: child_cpu(pid) for pid in _ahead_pids(server)}
     pg.fill('#playn', str(steps))
     pg.evaluate('window.__watch = true; window.__t0 = performance.now()')
     pg.click('#playbtn')
@@ -71,11 +75,24 @@ def play_in_page(browser, server, doc, steps, tdoc):
                          timeout=steps * 20_000)
     played, t0, gap = pg.evaluate('[window.__played, window.__t0, window.__gap]')
     cpu = (time.process_time() - cpu0) / steps
+    ahead = sum(child_cpu(pid) - ahead0.get(pid, 0) for pid in _ahead_pids(server)) / steps
     ctx.close()
     times = [t for _, t in played]
     between = [b - a for a, b in zip(times, times[1:])]
     return {'rate': len(played) / ((times[-1] - t0) / 1000), 'median': statistics.median(between),
-            'max': max(between), 'gap': gap, 'layouts': server.api.layouts - layouts, 'cpu': cpu}
+            'max': max(between), 'gap': gap, 'layouts': server.api.layouts - layouts, 'cpu': cpu, 'ahead': ahead}
+
+
+def _ahead_pids(server):
+    """The played runs' training processes (recording.ahead: the reference order's training)."""
+    runs = [play for play, _ in server.api.plays._runs.values()]
+    return [p._ahead.process.pid for p in runs if getattr(p, '_ahead', None) is not None]
+
+
+def child_cpu(pid):
+    """A live child's CPU seconds so far (its utime + stime in /proc)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def main():
@@ -97,7 +114,9 @@ def main():
                 print(f"{label:>20}: {r['rate']:.2f} steps/s shown over {a.steps} steps; between steps "
                       f"median {r['median']:.0f} ms, max {r['max']:.0f} ms; longest frame gap {r['gap']:.0f} ms; "
                       f"layouts while playing {r['layouts']}; server CPU {r['cpu'] * 1000:.0f} ms a step "
-                      f"(= {1 / r['cpu']:.1f} steps/s on a free core)")
+                      f"(= {1 / r['cpu']:.1f} steps/s on a free core)"
+                      + (f" + its training process {r['ahead'] * 1000:.0f} ms a step (on the other core)"
+                         if r['ahead'] else ''))
             browser.close()
     finally:
         server.shutdown()
@@ -111,8 +130,12 @@ def main():
             play.advance()
             if k % 50 == 0:
                 marks.append((k, rss_mb()))
+                if play._ahead is not None:
+                    marks[-1] = (k, marks[-1][1], rss_mb(play._ahead.process.pid))
         print(f"RSS over {a.rss_steps} played steps ({(time.perf_counter() - t0) / a.rss_steps * 1000:.0f} ms a "
-              f"step, recording '{a.doc}' each): " + ', '.join(f'{k}: {m:.0f} MB' for k, m in marks))
+              f"step, recording '{a.doc}' each): " + ', '.join(f'{k}: {m[0]:.0f} MB' + (f' (+ training process {m[1]:.0f} MB)'
+                                                                     if m[1:] else '') for k, *m in marks))
+        play.close()
 
 
 if __name__ == '__main__':

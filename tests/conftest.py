@@ -116,8 +116,11 @@ def _wants_native(item):
 # The modules whose tests run longest (measured: `pytest -n 2 --durations=60`), run first so that
 # with pytest-xdist (`--dist worksteal`, pyproject's addopts) no worker starts a minute-long test
 # while the other has nothing left. Whole modules, in order: their module fixtures stay shared.
-LONG_FIRST = ('tests/test_explorer_long_work.py', 'tests/test_explorer_play.py', 'tests/test_compare_panel.py',
-              'tests/test_explorer_browser.py', 'tests/test_cli_values.py', 'tests/test_cli.py')
+# test_model.py holds the 1,000-step reproduction (-m slow), the longest test by far (1,166 s at load ~20):
+# started last, the whole run would wait for it on one worker.
+LONG_FIRST = ('tests/test_model.py', 'tests/test_examples.py', 'tests/test_play.py', 'tests/test_lecture_browser.py',
+              'tests/test_explorer_long_work.py', 'tests/test_explorer_play.py', 'tests/test_cli_values.py',
+              'tests/test_explorer_browser.py', 'tests/test_compare_panel.py', 'tests/test_cli.py')
 
 
 def _long_first(item):

@@ -1,6 +1,8 @@
-"""A real JupyterLab for tests and benchmarks (only where JupyterLab is installed: it is not in the
-test extra). Started on 127.0.0.1 (a free port, a token, its own config and data folders) in a new
-session, and killed, with all it started, in the end."""
+"""A real JupyterLab, or classic Notebook 7, for tests and benchmarks (both in the test extra).
+Started on 127.0.0.1 (a free port, a token, its own config and data folders) in a new session, and
+killed, with all it started, in the end. Notebook 7 is built from JupyterLab's components: its
+notebook page has the same cells, prompts, toolbar (its kernel's name, its execution indicator)
+and dialogs, so one driver serves both; only the command and the notebook's address differ."""
 
 import contextlib
 import json
@@ -14,6 +16,12 @@ from pathlib import Path
 
 TOKEN = 'microgpt-graph-test'
 KERNEL = 'Python 3 (ipykernel)'   # the display name of this Python's kernel spec
+# front end -> (its `jupyter` subcommand and own options, a notebook's address)
+FRONT_ENDS = {
+    'jupyterlab': (['lab', '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate'],
+                   '/lab/tree/{name}'),
+    'notebook': (['notebook'], '/notebooks/{name}'),
+}
 
 
 def notebook_file(path, cells):
@@ -26,8 +34,10 @@ def notebook_file(path, cells):
 
 
 @contextlib.contextmanager
-def running_jupyterlab(root):
-    """Yield the base URL of a JupyterLab serving folder `root` (its kernels: this Python's)."""
+def running_jupyterlab(root, front='jupyterlab'):
+    """Yield the base URL of a JupyterLab (or `front`: 'notebook', classic Notebook 7) serving folder
+    `root` (its kernels: this Python's)."""
+    command = FRONT_ENDS[front][0]
     root = Path(root)
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -36,21 +46,20 @@ def running_jupyterlab(root):
                JUPYTER_RUNTIME_DIR=str(root / '.rt'))
     bindir = Path(sys.executable).parent
     proc = subprocess.Popen(
-        [str(bindir / 'jupyter'), 'lab', '--no-browser', '--allow-root', f'--port={port}', '--ServerApp.ip=127.0.0.1',
-         f'--IdentityProvider.token={TOKEN}', f'--ServerApp.root_dir={root}', '--LabApp.news_url=None',
-         '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate'],
+        [str(bindir / 'jupyter'), command[0], '--no-browser', '--allow-root', f'--port={port}', '--ServerApp.ip=127.0.0.1',
+         f'--IdentityProvider.token={TOKEN}', f'--ServerApp.root_dir={root}', *command[1:]],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         end = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab stopped: {proc.stderr.read().decode()[-600:]}")
+                raise RuntimeError(f"jupyter {command[0]} stopped: {proc.stderr.read().decode()[-600:]}")
             try:
                 socket.create_connection(('127.0.0.1', port), 0.2).close()
                 break
             except OSError:
                 if time.monotonic() > end:
-                    raise RuntimeError('jupyter lab did not listen within 60 s') from None
+                    raise RuntimeError(f'jupyter {command[0]} did not listen within 60 s') from None
                 time.sleep(0.2)
         yield f'http://127.0.0.1:{port}'
     finally:
@@ -66,11 +75,11 @@ def running_jupyterlab(root):
         proc.stderr.close()
 
 
-def open_notebook(page, base, name):
-    """Open notebook `name` in JupyterLab and wait for its Python kernel to be idle. A page that opens
-    the notebook before it has fetched the kernel specs (a loaded machine) asks "Select Kernel" with
-    "No Kernel" as the default: then Python 3 is chosen, as a user would."""
-    page.goto(f'{base}/lab/tree/{name}?token={TOKEN}')
+def open_notebook(page, base, name, front='jupyterlab'):
+    """Open notebook `name` in JupyterLab (or `front`) and wait for its Python kernel to be idle. A
+    page that opens the notebook before it has fetched the kernel specs (a loaded machine) asks
+    "Select Kernel" with "No Kernel" as the default: then Python 3 is chosen, as a user would."""
+    page.goto(f'{base}{FRONT_ENDS[front][1].format(name=name)}?token={TOKEN}')
     page.wait_for_selector('.jp-Notebook .jp-Cell .cm-content', timeout=60000)
     ready = page.locator('.jp-Toolbar-kernelName', has_text=KERNEL)
     end = time.monotonic() + 90

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 import cli
 from microgpt.checkpoint import load_checkpoint
-from tests.conftest import names_path, needs_names
 from tests.reference_figures import reference_train_output
 
 TINY = 'anna\nbob\ncecilia\ndmitri\neve\n'
@@ -97,21 +96,6 @@ def test_train_same_seed_same_losses_and_samples(runner, tiny_data):
     assert [l for l in a.output.splitlines() if l.startswith(('step ', 'sample '))] == want
     want7 = reference_train_output(TINY.split(), 4, seed=7, log_every=1, samples=2, n_embd=8)[0]
     assert [l for l in c.output.splitlines() if l.startswith(('step ', 'sample '))] == want7
-
-
-@needs_names
-def test_train_names_reference_figures(runner):
-    """The names data, seed 42: the header (documents counted here from the file) and
-    three steps as the reference computes them; the first two losses are the README's."""
-    path = names_path()
-    docs = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    r = runner.invoke(cli.main, ['train', str(path), '--steps', '3', '--log-every', '1'])
-    assert r.exit_code == 0, r.output
-    want, ref = reference_train_output(docs, 3, log_every=1)
-    lines = r.output.splitlines()
-    assert lines[:3] == header(docs, ref) == ['num docs: 32033', 'vocab size: 27', 'num params: 4192']
-    assert lines[3:] == want
-    assert want[:2] == ['step    1 /    3 | loss 3.3660', 'step    2 /    3 | loss 3.4243']
 
 
 def test_train_progress_bar_without_log_every(runner, tiny_data):

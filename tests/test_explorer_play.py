@@ -11,7 +11,9 @@ import json
 import pytest
 
 from graphviz_export.view import build_view, render_view
+from microgpt.checkpoint import fresh_model
 from microgpt.checks import faults
+from microgpt.recording.lab import lab_step
 from microgpt.recording.step import record_step
 from microgpt.train import NUM_STEPS, start_run, train
 from tests.conftest import names_path, needs_names
@@ -98,6 +100,27 @@ def test_lab_and_step_compare_views(server):
     status, v = _api(server, f'/api/view?{VIEW}&train=3&cmp=train:1')
     assert status == 200, v
     assert v['compare']['labels'] == ['step 1', 'step 3'] and v['compare']['first'] is not None
+
+
+@needs_names
+def test_the_outlined_group_says_the_range_of_what_it_holds(server):
+    """At block level the first wrong node of lab=recursive is inside the loss block, whose 27
+    values (what leaves it) have equal grads in both backwards: their range alone read
+    "\u0394grad 0 \u2026 0" beside a red outline. The outlined group's figures are those of all its
+    ops but constants, recomputed here from the lab's two backwards."""
+    status, v = _api(server, '/api/view?lab=recursive')
+    assert status == 200, v
+    outlined = [n for n in read_svg(v['svg'])['nodes'].values() if '#e41a1c' in n.get('strokes', ())]
+    assert len(outlined) == 1, outlined
+    texts = outlined[0]['texts']
+    lab = lab_step(*fresh_model(42), 'emma', 'recursive')     # the server's model: no checkpoint, seed 42
+    c, w = lab.correct, lab.wrong
+    held = [i for i in range(len(c.op)) if c.scope_path(i).startswith('pos4/loss')]
+    assert len(held) == 166 and '27 values \u00b7 166 ops' in texts      # the loss block of position 4
+    diffs = [w.grad[i] - c.grad[i] for i in held if c.op_name(i) != 'const']
+    lo, hi = min(diffs), max(diffs)
+    assert (lo, hi) != (0, 0) and lo < 0
+    assert f'\u0394grad in its 166 ops {lo:.4g} \u2026 {hi:.4g}' in texts, texts
 
 
 @needs_names

@@ -267,11 +267,17 @@ def test_the_failure_table_has_its_header(tiny):
     params, config, tok = tiny
     with inject('exp-x2'):
         trace = record_step(params, config, tok, 'ab')
-    report = format_node_report(check_trace(trace)).splitlines()
+    result = check_trace(trace)
+    report = format_node_report(result).splitlines()
     (header,) = [l for l in report if l.split()[:3] == ['node', 'op', 'scope']]
     assert header.split() == ['node', 'op', 'scope', 'check', 'arg', 'found', 'expected', 'name']
     row = report[report.index(header) + 1]
     assert row.split()[1] == 'exp' and row.endswith('  ' + trace.name(int(row.split()[0])))
+    # the first failure's reason under its heading; a table of the first 20 in backward order, then a count
+    assert report[report.index(header) - 2] == f"  {result.first.reason}" and result.first.reason.startswith('d exp/')
+    *rows, more = report[report.index(header) + 1:]
+    assert len(result.failures) > 20 and [int(r.split()[0]) for r in rows] == result.nodes[:20]
+    assert more == f"  ... {len(result.failures) - 20} more, in backward order"
 
 
 def test_the_kink_allowance_includes_its_edges_and_no_more():

@@ -50,9 +50,11 @@ def test_tiny_dataset_training_matches_reference_bit_for_bit(tmp_path):
     run = start_run(docs, seed=3)
     ref = make_reference(docs, seed=3)
     assert run.docs == ref.docs and run.tokenizer.chars == ref.uchars
-    ours = train(run, 15)
+    told = []                                       # on_step: each step, its count and its loss, as taken
+    ours = train(run, 15, on_step=lambda *a: told.append(a))
     theirs = [ref.step(k, 15) for k in range(15)]
     assert ours == theirs                           # every float, not just 4 decimals
+    assert told == [(k, 15, theirs[k]) for k in range(15)]
     assert [p.data for p in flat_params(run.params)] == [p.data for p in ref.params]
     # sampling continues the same random stream
     assert [sample(run.params, run.config, run.tokenizer, run.rng) for _ in range(5)] == \
@@ -148,6 +150,19 @@ def test_bad_token_lists_are_refused_before_any_op(tokens, bad):
     params = init_params(config, random.Random(0))
     with pytest.raises(ValueError, match=re.escape(bad)):
         doc_loss(params, config, tokens)
+
+
+def test_the_shortest_document_bos_bos_is_one_position_as_in_the_reference():
+    """doc_loss's own contract ("at least 2 tokens ([BOS] + [BOS])"): [BOS, BOS] is one
+    position predicting BOS after BOS, not refused (the tokenizer refuses an empty
+    document first; doc_loss is also called with token lists); its loss is the
+    reference's for an empty document, bit for bit."""
+    run = start_run(TINY_DOCS, seed=3)
+    ref = make_reference(TINY_DOCS, seed=3)
+    tokens = [run.tokenizer.BOS] * 2
+    assert tokens == [ref.BOS, ref.BOS]
+    loss, positions = doc_loss(run.params, run.config, tokens)
+    assert len(positions) == 1 and loss.data == ref.loss_of('').data
 
 
 def test_defaults_are_the_reference_scripts():

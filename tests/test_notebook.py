@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from microgpt.recording.step import record_step
+from microgpt.train import NUM_STEPS, start_run, train
 from tests import needs
+from tests.conftest import names_path, needs_names
 
 nbformat = needs.module('nbformat', "pip install -e '.[test]'")
 nbclient = needs.module('nbclient', "pip install -e '.[test]'")
@@ -34,7 +37,8 @@ def test_the_committed_notebook_has_no_outputs():
 
 def execute(tmp_path, path_env):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    env = dict(os.environ, PATH=path_env, PYTHONPATH=str(REPO), MICROGPT_CACHE=str(tmp_path / 'cache'))
+    env = dict(os.environ, PATH=path_env, PYTHONPATH=str(REPO), MICROGPT_CACHE=str(tmp_path / 'cache'),
+               MICROGPT_DATA=str(names_path()))      # the played steps' names
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name='python3',
                                      resources={'metadata': {'path': str(REPO)}})
     client.execute(env=env)
@@ -65,6 +69,7 @@ def executed(request, tmp_path_factory):
     return request.param, execute(tmp, path_env)
 
 
+@needs_names
 def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(executed):
     graphviz, nb = executed
     assert outputs(nb, 'error') == []
@@ -77,7 +82,7 @@ def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(exec
     total, grad = sums.split(' = grad ')
     assert int(uses) == 3 and float(total) == pytest.approx(float(grad), rel=1e-12, abs=1e-15)
     widgets = [o for o in outputs(nb) if WIDGET_VIEW in o.get('data', {})]
-    assert len(widgets) == 1
+    assert len(widgets) == 2
     data = widgets[0]['data']
     assert data['text/plain'] == "<ExplorerWidget 'token=2'>"            # the first view asked for
     # the widget's model, as the notebook saved it for a front end: created with the page and the state
@@ -95,6 +100,18 @@ def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(exec
     svg = data['image/svg+xml']
     assert svg.startswith('<svg') and "token 2 of 'emma'" in html.unescape(svg)
     assert svg in data['text/html'] and 'application/x-microgpt-tour' in data['text/html']
+    # a few training steps played through the widget's Python side: 'emma' after 5 steps of the
+    # reference run is what the port's own loop and record_step give (made here, not by the widget)
+    run = start_run(names_path().read_text().split())
+    zero = record_step(run.params, run.config, run.tokenizer, 'emma').loss
+    train(run, 5, schedule=NUM_STEPS)
+    five = record_step(run.params, run.config, run.tokenizer, 'emma').loss
+    assert f"loss of 'emma': {zero:.6f} at step 0, {five:.6f} after 5 steps" in lines
+    played = widgets[1]['data']
+    assert played['text/plain'] == "<ExplorerWidget 'token=2&train=5'>"
+    assert nb.metadata['widgets'][WIDGET_STATE]['state'][played[WIDGET_VIEW]['model_id']]['state']['state'] == \
+        'token=2&train=5'
+    assert "token 2 of 'emma'" in html.unescape(played['image/svg+xml'])
     # the still picture of the last cell
     views = [o['data'] for o in outputs(nb, 'execute_result') if o['data']['text/plain'].startswith('<View ')]
     assert len(views) == 1 and 'layer0.attn_wq[3][5]' in views[0]['image/svg+xml']
@@ -102,6 +119,7 @@ def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(exec
     assert f'drawn by {drawer}' in views[0]['text/html']
 
 
+@needs_names
 @needs.unless(os.path.exists(CHROMIUM), 'needs chromium')
 def test_the_exported_notebook_plays_its_backprop_frames_offline(executed, tmp_path):
     """Saved as JupyterLab saves it (no widget state) and exported with nbconvert, the explorer's output
@@ -124,7 +142,8 @@ def test_the_exported_notebook_plays_its_backprop_frames_offline(executed, tmp_p
             pg.route(lambda url: not url.startswith('file:'), lambda route: route.abort())   # offline
             pg.goto(page_file.as_uri())
             still = pg.locator('.microgpt-explorer-static .mg-still')
-            assert still.count() == 1
+            assert still.count() == 2                   # the explorer's, and the played one's
+            still = still.first
             frame = pg.wait_for_selector('.microgpt-explorer-static iframe').content_frame()
             frame.wait_for_function('window.tour && window.tour.player()')
             assert still.is_hidden()                                          # the stepper took its place

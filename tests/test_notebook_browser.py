@@ -122,6 +122,57 @@ def test_at_1024x768_the_explorer_fits_the_window_and_its_graph_most_of_a_narrow
     shot(page, 'notebook-widget-narrow')
 
 
+# rows a bar's visible children take: children whose vertical extents overlap share a row
+ROWS = """sel => { const spans = [...document.querySelectorAll(sel + ' > *')]
+  .filter((e) => e.offsetParent !== null && getComputedStyle(e).display !== 'none')
+  .map((e) => e.getBoundingClientRect()).filter((r) => r.height > 0)
+  .map((r) => [r.top, r.bottom]).sort((a, b) => a[0] - b[0]);
+  let rows = 0, bottom = -Infinity;
+  for (const [top, bot] of spans) { if (top >= bottom - 1) { rows += 1; bottom = bot; } else bottom = Math.max(bottom, bot); }
+  return rows; }"""
+SIZES = "sel => [...document.querySelectorAll(sel)].map((e) => parseFloat(getComputedStyle(e).fontSize))"
+
+
+def test_in_a_592_px_cell_the_header_keeps_two_rows_of_readable_text(page):
+    """JupyterLab at 1024x768 beside its file browser: the header wrapped to four rows (brand,
+    recording, search, actions) and the view's controls left '/ 400' on a row of its own."""
+    page.set_viewport_size({'width': 1024, 'height': 768})
+    frame = open_widget(page, explorer_widget(doc='emma', seed=42), width=592)
+    assert frame.evaluate(ROWS, '#top') == 2
+    assert frame.evaluate(ROWS, '#viewctl') == 1
+    assert frame.evaluate(ROWS, '#play') == 1
+    texts = frame.evaluate(SIZES, '#top input, #top button, #top label, #top select, #viewctl label, #play button')
+    assert texts and min(texts) >= 12, texts
+    top, graph = frame.locator('#top').bounding_box(), frame.locator('#graph').bounding_box()
+    assert top['height'] <= 70 and graph['height'] >= 340, (top, graph)
+    shot(page, 'notebook-widget-header-592')
+
+
+def test_the_saved_stepper_in_a_592_px_cell_gives_the_graph_the_room(page, tmp_path):
+    """The static copy's stepper is the tour page in a 560 px frame: with the tour's own sizing its
+    header (17 px title, 16 px caption in three lines) took a fifth of the frame."""
+    from graphviz_export.web.notebook import explorer
+    from graphviz_export.web.notebook.snapshot import HEIGHT, snapshot
+    page.set_viewport_size({'width': 1024, 'height': 768})
+    out = snapshot(explorer(None, doc='emma', seed=42), '')
+    path = tmp_path / 'saved.html'
+    path.write_text(f'<!doctype html><html><body style="margin: 8px; width: 592px">{out["text/html"]}</body></html>',
+                    encoding='utf-8')
+    page.goto(path.as_uri())
+    frame = page.wait_for_selector('.microgpt-explorer-static iframe').content_frame()
+    frame.wait_for_function('window.tour && window.tour.player()')
+    header, stage = frame.locator('header').bounding_box(), frame.locator('#stage').bounding_box()
+    assert header['height'] <= 0.15 * HEIGHT and stage['height'] >= 0.75 * HEIGHT, (header, stage)
+    assert min(frame.evaluate(SIZES, 'header h1, #caption, footer button')) >= 12
+    # stepping, the camera follows the lit node at a readable size (the median node text >= 10 px)
+    frame.locator('#next').click()
+    frame.locator('#next').click()
+    frame.wait_for_function('''() => { const h = [...document.querySelectorAll("#stage svg g.node text")]
+        .map((t) => t.getBoundingClientRect().height).filter((h) => h > 0).sort((a, b) => a - b);
+        return tour.player().position() === 2 && h.length && h[h.length >> 1] >= 10; }''', timeout=10000)
+    shot(page, 'notebook-saved-stepper-592')
+
+
 def test_python_drives_the_widget_and_its_keys_and_wheel_stay_in_the_cell(page, trace):
     w = explorer_widget(doc='emma', seed=42, token=2)
     frame = open_widget(page, w)

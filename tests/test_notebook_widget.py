@@ -63,6 +63,7 @@ def test_the_widget_answers_with_the_servers_handlers_byte_for_byte(widget, serv
 
 def test_a_view_answers_as_the_server_does_and_its_first_view_is_drawn_before_the_page_asks():
     w = explorer_widget(doc='emma', seed=42, token=2)
+    assert w._api.layouts == 1      # the view asked for, alone: not the default view first, then it
     status, headers, body = ask(w, 'view', 'token=2')
     assert status == 200 and headers == {'X-View-Cache': 'hit'}         # drawn when the widget was made
     v = json.loads(body)

@@ -121,3 +121,25 @@ def test_100_played_steps_equal_the_train_command_bit_for_bit(docs, tmp_path):
     assert play.optimizer_state()['m'] == saved['optimizer']['m']
     assert play.optimizer_state()['v'] == saved['optimizer']['v']
     assert saved['optimizer']['step'] == play.step == 100
+
+
+def test_the_training_process_runs_one_step_ahead_and_ends_with_its_play(docs):
+    """In the reference's order the training runs in a child process (recording.ahead) while the
+    shown document is recorded here; it is the in-process run's bit for bit (above, and against
+    `train` below), and it ends with its Play: closed, dropped, or moved back (restarted)."""
+    import gc
+    play = Play(docs, 'emma')
+    play.advance()
+    first = play._ahead.process
+    assert first.poll() is None                          # alive, one step ahead
+    play.seek(0)                                         # back: the process trained on; it is stopped
+    assert first.wait(5) is not None
+    play.advance()
+    second = play._ahead.process
+    assert second is not first and second.poll() is None
+    del play
+    gc.collect()
+    assert second.wait(5) is not None                    # the dropped Play's process ends
+    same = Play(docs, 'emma', train_doc='emma')          # one document: its recording is the step
+    same.advance()
+    assert same._ahead is None

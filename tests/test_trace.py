@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from unittest import mock
 
 import pytest
 
@@ -81,6 +82,8 @@ def test_json_round_trip_is_exact(recorded_christopher, tmp_path):
     assert back == t
     assert back.contrib.tobytes() == t.contrib.tobytes()
     assert Trace.from_json(text) == t
+    # against another type, == is False (not None) and defers to the other side's __eq__
+    assert (t == text) is False and (t != text) is True and t == mock.ANY
     d = json.loads(text)
     node = d['nodes'][t.param_nodes('layer0.attn_wq[3][5]')[0]]
     assert node['param'] == {'name': 'layer0.attn_wq', 'row': 3, 'col': 5} and node['op'] == 'param'

@@ -17,7 +17,7 @@ import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
 from microgpt.recording.runs import gather, runs_of
 
-from ..fold.summary import figures, share_figures
+from ..fold.summary import figures, held_figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
 from .page import choose_for_aspect, choose_rankdir, label_width_lr
@@ -276,7 +276,7 @@ def _build_attrs(trace, node, level, names, reasons, interior, note, rankdir, me
         attrs = dict(NODE_CLASS['ref'], label=labels.ref_label(short), tooltip=escape.tooltip([why_here + ', '.join(refs)]))
         return attrs, None
     if ('look', node.name) not in memo:     # once for both directions: its colours, figures and texts
-        memo['look', node.name] = look(trace, node, interior)
+        memo['look', node.name] = look(trace, node, interior, outlined=bool(why))
         memo['texts', node.name] = _texts(trace, node, level, why, note, memo['look', node.name])
     fill, font, fig, share = memo['look', node.name]
     fields, tooltip, value_fields = memo['texts', node.name]
@@ -318,15 +318,16 @@ def _texts(trace, node, level, why, note, looked):
     return fields, tooltip, labels.drawn_fields(trace, node, fig, share)
 
 
-def look(trace, node, interior=None):
+def look(trace, node, interior=None, outlined=False):
     """(fill, font colour, figures, share) of a scalar or summary node on `trace`'s numbers:
     a scalar is coloured by its grad, a summary by its figures (a boundary parameter's by this
     view's share of its grad, what flowed back from `interior`). figures and share are None
-    for a scalar. Drawing and the live view (steps/live.py) colour a node by this alone."""
+    for a scalar. Drawing and the live view (steps/live.py) colour a node by this alone.
+    `outlined` (a highlighted group): its figures are of all it holds (summary.held_figures)."""
     if node.kind == 'scalar':
         return (*grad_fill(trace.grad[node.ids[0]]), None, None)
     shape = node.scope.block == 'params' and node.scope.role in trace.param_shapes
-    fig = figures(trace, node.values)
+    fig = held_figures(trace, node) if outlined and not shape else figures(trace, node.values)
     share = share_figures(trace, node, interior) if shape and interior is not None else None
     shown = share or fig
     return (*group_fill(shown.grad_min, shown.grad_max, shown.grad_norm), fig, share)

@@ -221,6 +221,8 @@ def value_fields(trace, node, fig=None, share=None):
         return f'{data} {fmt(trace.data[i])}', f'{grad} {fmt(trace.grad[i])}'
     g = share or fig
     word = f'{grad} here' if share is not None else grad
+    if fig.over:    # an outlined group: the range over all it holds, said so
+        data, word = f'{data} {fig.over}', f'{word} {fig.over}'
     return (f'{data} {fmt(fig.data_min)} \u2026 {fmt(fig.data_max)}',
             f'{word} {fmt(g.grad_min)} \u2026 {fmt(g.grad_max)}')
 
@@ -239,7 +241,8 @@ def drawn_fields(trace, node, fig=None, share=None):
     out = {'data': data, 'grad': grad}
     if node.kind != 'scalar':
         g = share or fig
-        out['norm'] = norm_text(f'{words(trace)[1]} here' if share is not None else words(trace)[1], fmt(g.grad_norm))
+        word = f'{words(trace)[1]} here' if share is not None else words(trace)[1]
+        out['norm'] = norm_text(word, f'{fig.over} {fmt(g.grad_norm)}' if fig.over else fmt(g.grad_norm))
         loss_id = trace.meta.get('loss_id')
         if is_mean_loss(node) and loss_id is not None and loss_id not in node.ids:
             out['loss'] = f'loss = \u03a3 / {len(trace.positions())} = {fmt(trace.data[loss_id])}'
@@ -319,7 +322,7 @@ def group_fields(trace, node, level, fig, matrix_shape=None, share=None, title=N
         used = param_rows(trace, node.ids)
         count = f'{rows}x{cols}: {len(node.ids)} cells (rows {ranges(used)})'
     elif node.side == 'interior':
-        count = f'{_values(fig.n)} \u00b7 {len(node.ids)} ops'
+        count = f'{_values(len(node.values))} \u00b7 {len(node.ids)} ops'
     else:
         count = f'{_values(len(node.ids))} \u00b7 ' + where(node)
         if node.side == 'output':
@@ -358,7 +361,8 @@ def group_tooltip(trace, node, level, fig, reasons=(), share=None, title=None):
     lines = [title + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
              *('scope ' + p for p in shown),
              f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8)}',
-             f'{_values(fig.n)} summarised (used outside this node, or by nothing):',
+             (f'all {fig.n} of its ops but constants summarised (it is outlined: what differs may be inside):'
+              if fig.over else f'{_values(fig.n)} summarised (used outside this node, or by nothing):'),
              f'data {full(fig.data_min)} .. {full(fig.data_max)}',
              f'grad {full(fig.grad_min)} .. {full(fig.grad_max)}',
              f'grad L2 norm {full(fig.grad_norm)}, largest |grad| at node {fig.grad_peak}']

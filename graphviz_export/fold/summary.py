@@ -13,7 +13,7 @@ value of the group: counted, `--node loss` showed "0.08333 … 38.72" for a sum 
 import math
 from array import array
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, compress, filterfalse, groupby, islice, repeat
 from operator import add, and_, eq, lt, mul, or_, sub
 
@@ -34,6 +34,7 @@ class Figures:
     grad_max: float
     grad_norm: float    # L2 norm of the grads (math.fsum of squares)
     grad_peak: int      # id of the value with the largest |grad| (its colour is the node's)
+    over: str = ''      # '' (the group's values), or what else they are of ('in its 166 ops')
 
     def to_dict(self):
         return {k: getattr(self, k) for k in ('n', 'data_min', 'data_max', 'grad_min', 'grad_max',
@@ -71,6 +72,13 @@ def boundary_values(trace, ids):
 def _not_const(trace, ids):
     """bytes: 1 for each of `ids` that is not a constant."""
     return bytes(map(trace.op.__getitem__, ids)).translate(_NOT_CONST)
+
+
+def held_figures(trace, node):
+    """Figures of everything a group holds but its constants (its partial sums too): what the
+    outlined group of a difference says, whose first wrong grad may be inside it while the
+    values that leave it still agree ("Δgrad 0 … 0" over the values alone)."""
+    return replace(figures(trace, boundary_values(trace, node.ids)), over=f'in its {len(node.ids)} ops')
 
 
 def figures(trace, ids):

@@ -24,12 +24,14 @@ Memory stays flat however long it plays: the current step's Trace only, and the 
 """
 
 import math
+import weakref
 from array import array
 
 from ..errors import InputError
 from ..model import flat_params
 from ..optim import AdamConfig
 from ..train import NUM_STEPS, SEED, start_run, train_step
+from .ahead import Ahead
 from .session import SessionError
 from .step import record_step
 
@@ -38,9 +40,10 @@ KEEP_EVERY = 50      # steps between kept states: a seek replays at most 49 step
 
 class Play:
     def __init__(self, docs, doc, *, seed=SEED, lr=None, train_doc=None, schedule=NUM_STEPS,
-                 keep_every=KEEP_EVERY):
+                 keep_every=KEEP_EVERY, ahead=True):
         adam = AdamConfig() if lr is None else AdamConfig(lr=float(lr))
         self.run = start_run(docs, seed=seed, adam=adam)
+        self._docs, self._adam = docs, adam
         for field, text in (('doc', doc), ('train_doc', train_doc)):
             if text is not None:
                 try:
@@ -57,6 +60,11 @@ class Play:
         self._trace = None
         self._first = None          # the run's first Trace of `doc`: the graph's indexes, built once
         self._grads_are_doc = False   # the parameters hold `doc`'s grads at this step (its recording's)
+        # another document trained than shown: the training runs a step ahead in a process of its
+        # own (recording.ahead), on the other core while this one records
+        self._use_ahead = ahead and train_doc != doc
+        self._ahead = None
+        self._closer = None         # stops the process when this Play is dropped (weakref.finalize)
 
     @property
     def losses(self):
@@ -104,6 +112,8 @@ class Play:
             # the recording's backward is this step's: train_step would compute the same grads
             self.run.optimizer.step(k, self.schedule)
             self.run.losses.append(self._trace.loss)
+        elif self._use_ahead:
+            self._from_ahead(k)
         else:
             train_step(self.run, k, self.schedule, doc=self.train_doc)
         self.step = k + 1
@@ -133,12 +143,36 @@ class Play:
             yield self.step
         self.trace()
 
+    def _from_ahead(self, k):
+        """Step k's training as the child process did it: its parameters, moments and loss."""
+        if self._ahead is None:
+            opt = self.run.optimizer
+            start = None if k == 0 else (k, array('d', self.params()), array('d', opt.m), array('d', opt.v))
+            self._ahead = Ahead(self._docs, self.seed, self._adam, self.train_doc, self.schedule, start)
+            self._closer = weakref.finalize(self, self._ahead.close)
+        step, loss, data, m, v = self._ahead.next()
+        if step != k + 1:
+            raise RuntimeError(f"the training process sent step {step}, not {k + 1}")
+        for p, x in zip(self._flat, data):
+            p.data = x
+            p.grad = 0
+        opt = self.run.optimizer
+        opt.m[:], opt.v[:] = m.tolist(), v.tolist()
+        self.run.losses.append(loss)
+
+    def close(self):
+        """Stop the training process, if one runs (a dropped Play stops it too)."""
+        if self._closer is not None:
+            self._closer()      # once: a finalizer runs at most once
+        self._ahead = self._closer = None
+
     def _state(self):
         opt = self.run.optimizer
         return (array('d', self.params()), array('d', opt.m), array('d', opt.v), len(self.run.losses),
                 dict(self.doc_losses))
 
     def _restore(self, k):
+        self.close()        # the process trained on from where the run was: it starts again from k
         data, m, v, n_losses, doc_losses = self._kept[k]
         for p, x in zip(self._flat, data):
             p.data = x
@@ -193,6 +227,9 @@ class ScriptCalls:
 
     def trace(self):
         return self.traces[self.step]
+
+    def close(self):
+        """Nothing runs beside a script's recorded calls."""
 
     def optimizer_state(self):
         return None

@@ -72,7 +72,7 @@ class Plays:
         with self._lock:
             got = self._runs.setdefault(run_key, got)
             while len(self._runs) > self.keep:
-                self._runs.popitem(last=False)
+                self._runs.popitem(last=False)[1][0].close()    # its training process, if any
         return got
 
     def at(self, run_key, k):

@@ -58,9 +58,8 @@ def explorer_widget(trace=None, *, doc=None, checkpoint=None, seed=SEED, data=No
         widget = widget_class()
     except ImportError as e:
         raise NotebookExtraMissing(f"the explorer widget needs anywidget ({e.name or e}): {INSTALL}") from None
-    w = widget(explorer(trace, doc=doc, checkpoint=checkpoint, seed=seed, data=data, renderer=renderer),
-                       state=state, height=height)
-    return w.show(**view) if view else w
+    return widget(explorer(trace, doc=doc, checkpoint=checkpoint, seed=seed, data=data, renderer=renderer),
+                  state=state, height=height, view=view)
 
 
 class StaticExplorer:

@@ -56,10 +56,13 @@ class Explorer:
     writes it as you click; w.show and w.select write it from Python); `selected` the node id
     clicked last (the side panel's), or None."""
 
-    def __init__(self, api, *, state='', height=HEIGHT):
+    def __init__(self, api, *, state='', height=HEIGHT, view=None):
+        """`view`: show()'s options for the first view (explorer_widget's), applied to `state` before
+        anything is drawn: the cell's first view is the only one laid out, not the default first."""
         self._api = api
-        first = self._checked(state)
-        super().__init__(_page=inline_page(), state=first, height=height)
+        if view:
+            state = self._shown(st.parse(state), dict(view))
+        super().__init__(_page=inline_page(), state=self._checked(state), height=height)
 
     # -- the page's requests (an anywidget command: widget_class) --------------------------------------
     def _request(self, msg, buffers):
@@ -75,9 +78,10 @@ class Explorer:
     # -- Python drives it ---------------------------------------------------------------------------
     @property
     def trace(self):
-        """The Trace on screen (the recording the state names)."""
-        state = st.parse(self.state)
-        return self._api.recordings.get(self._api.recordings.key(state))
+        """The Trace on screen: the recording the state names, or with train=k (w.show(train=5):
+        five optimizer steps of the reference run, played on the view's one layout) the document
+        recorded on the weights after step k."""
+        return self._api._trace(st.parse(self.state))[1]
 
     @property
     def selected(self):
@@ -91,23 +95,27 @@ class Explorer:
         for them: view='head', dir, ebudget, grads), as a tab of the page would: the recording,
         budgets and the page's own fields stay. The page's own fields may be set too (frame=0
         opens the step-through, mode='forward', ov='grad', side='hide', hl='pos:3', doc='anna')."""
+        self.state = self._checked(self._shown(st.parse(self.state), fields))
+        return self
+
+    def _shown(self, state, fields):
+        """The canonical query of `state` with show()'s `fields` applied (not drawn yet)."""
         unknown = [k for k in fields if k not in VIEW_NAMES and k not in st.DEFAULTS]
         if unknown:
             raise InputError(f"show() has no option {unknown[0]!r}; view options: {', '.join(FIELDS)}; the page's: "
                              f"{', '.join(k for k in st.DEFAULTS if k not in VIEW_NAMES)}")
-        state = st.parse(self.state)
         view = {VIEW_NAMES[k]: fields.pop(k) for k in list(fields) if k in VIEW_NAMES}
         if view or 'view' in fields:
             spec = view_spec(view)          # render's checks and one-line messages
-            kind = fields.pop('view', None) or self._kind(spec)
+            kind = fields.pop('view', None) or self._kind(state, spec)
             given = {st.URL_NAME.get(f, f): getattr(spec, f) for f in view}
             state = st.parse(another_view(state, view=kind, **given))
-        self.state = self._checked(st.canonical({**state, **fields}))
-        return self
+        return st.canonical({**state, **fields})
 
-    def _kind(self, spec):
+    def _kind(self, state, spec):
         """The page's name of the view some options name, by select's precedence (as render picks it)."""
-        kind = select(self.trace, **{k: v for k, v in spec.kwargs().items() if k in SELECT_ARGS}).kind
+        trace = self._api.recordings.get(self._api.recordings.key(state))
+        kind = select(trace, **{k: v for k, v in spec.kwargs().items() if k in SELECT_ARGS}).kind
         return PAGE_VIEW.get(kind, kind)
 
     def select(self, node):
