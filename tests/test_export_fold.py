@@ -221,3 +221,32 @@ def test_a_vector_layer_view_draws_its_rows_apart(recorded_christopher):
     params = [n for n in f.nodes if n.scope.block == 'params']
     assert params and all(n.fan_out == 12 for n in params)
     assert not {n.name for n in params} & {e.src for e in f.edges}
+
+
+def test_references_between_rows_are_not_counted_against_the_node_budget(recorded_christopher):
+    """A vector layer view's references between rows stand in for long edges and are plain
+    text, so the budget counts every other node: the view fits a budget of exactly those
+    nodes and not one less (a budget that counted the references, or counted them twice,
+    would refuse the first or accept the second)."""
+    t = recorded_christopher
+    sel = select(t, layer=0)
+    f = fold(t, sel, level='vector', edge_budget=MAX_EDGE_BUDGET)
+    between = sum(1 for n in f.nodes if n.kind == 'ref' and n.between_rows)
+    assert between > 0 and f.stats['edges'] <= MAX_EDGE_BUDGET
+    others = len(f.nodes) - between
+    assert fold(t, sel, level='vector', budget=others, edge_budget=MAX_EDGE_BUDGET).stats['fits']
+    assert not fold(t, sel, level='vector', budget=others - 1, edge_budget=MAX_EDGE_BUDGET).stats['fits']
+
+
+@pytest.mark.parametrize('q', [{'token': 11}, {'layer': 0}, {'param': 'layer0.attn_wq[3][5]', 'depth': 3}])
+def test_the_node_counts_by_kind_are_those_of_the_drawing(recorded_christopher, q):
+    """A view's stats (sent to the page, written with a saved view) count its drawn nodes by
+    kind: the scalars read from the DOT (filled, square-cornered boxes; summaries are rounded,
+    heat-maps and the legend striped), and scalars, summaries and references add up to the
+    nodes drawn."""
+    view = build_view(recorded_christopher, **q)
+    st = view.stats
+    styles = [m.group(1) for m in re.finditer(r'^\t+[A-Za-z_]\w* \[.*?style="?([\w,]+)', view.source, re.M)]
+    scalars = sum(1 for s in styles if 'filled' in s.split(',') and 'rounded' not in s and 'striped' not in s)
+    assert st['scalar_nodes'] == scalars
+    assert st['scalar_nodes'] + st['group_nodes'] + st['refs'] == st['nodes']
