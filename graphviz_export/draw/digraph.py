@@ -15,6 +15,7 @@ import graphviz
 
 import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
+from microgpt.recording.runs import gather, runs_of
 
 from ..fold.summary import figures, held_figures, share_figures
 from .heatmap import heatmap_cluster, row_anchor
@@ -446,8 +447,9 @@ def _legend(g, trace, folded, reasons, edge_grads=False, names=None):
     kinds = {n.kind for n in folded.nodes}
     if 'group' in kinds:
         lines.append(LEGEND_MIXED)
-    if any(not math.isfinite(trace.grad[i]) for n in folded.nodes for i in (n.values or n.ids[:1])
-           if n.kind != 'ref'):
+    # the grads of every value drawn, sliced per run of ids and tested in C
+    if not all(all(map(math.isfinite, gather(trace.grad, runs_of(n.values or n.ids[:1]))))
+               for n in folded.nodes if n.kind != 'ref'):
         lines.append(LEGEND_NONFINITE)
     marks = []
     if any(n.side != 'interior' for n in folded.nodes):

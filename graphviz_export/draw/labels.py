@@ -11,9 +11,12 @@ and rewrites (draw records them per node: steps/frame_texts.py). A before/after 
 carries meta['diff'], steps/diff.delta_trace) calls its numbers 'Δdata' and 'Δgrad'.
 """
 
+from itertools import chain, compress, starmap
+
 import graphviz_export.draw.escape as escape
 from microgpt.recording.names import ARROW, ROLE_NAME, char_name, op_text
-from microgpt.recording.runs import id_runs
+from microgpt.recording.ops import OP_CODE
+from microgpt.recording.runs import gather, runs_of, scopes_in
 from microgpt.recording.scopes import scope_path
 
 from ..fold.summary import op_counts
@@ -51,7 +54,7 @@ PRODUCTS = {
 def ranges(xs, limit=None):
     """'0..10' / '3' / '0..2, 5': sorted ints compactly (after `limit` runs: ', ...')."""
     parts = []
-    for a, b in id_runs(sorted(set(xs))):
+    for a, b in runs_of(xs):
         if limit is not None and len(parts) == limit:
             parts.append('...')
             break
@@ -119,20 +122,30 @@ def inner_title(trace, node):
     both says both: 'q and 240 partial sums' (short: it titles a box). Groups spanning several
     roles (a block) keep their block's title."""
     values = getattr(node, 'values', ())
-    names = trace.names()
-    if not values or not all(map(names.has_role, values)):
+    if not values:
         return None
-    vectors = {names.vector_name(i) for i in values}
-    roles = {trace.scopes[trace.scope[i]].role for i in values}
+    # what a per-value reading (names.has_role, vector_name, is_value) finds, read per run of
+    # the values: their scopes from the trace's scope runs, their ops and value flags sliced
+    # from the columns (a token view's groups hold hundreds of thousands of values)
+    runs = runs_of(values)
+    sids = sorted(scopes_in(trace, runs))
+    scopes = trace.scopes
+    ops = bytes(gather(trace.op, runs))
+    if not all(scopes[s].role in ROLE_NAME for s in sids) or _CONST in ops or _PARAM in ops:
+        return None
+    names = trace.names()
+    vectors = {names.scope_vector(s) for s in sids}
+    roles = {scopes[s].role for s in sids}
     if len(roles) != 1:
         return None
-    inner = [i for i in values if not names.is_value(i)]
-    if not inner:
+    not_value = bytes(gather(trace.index('value'), runs)).translate(_ZERO_ONE)
+    n_inner = not_value.count(1)
+    if not n_inner:
         return None
     role = roles.pop()
     vector = vectors.pop() if len(vectors) == 1 else ROLE_NAME[role]
-    ops = {trace.op_name(i) for i in inner}
-    one = len(inner) == 1
+    ops = {trace.op_names[k] for k in set(compress(ops, not_value))}
+    one = n_inner == 1
     formula = ''
     if ops == {'mul'}:
         kind = 'product' if one else 'products'
@@ -140,10 +153,15 @@ def inner_title(trace, node):
     elif ops == {'add'}:
         kind = 'partial sum' if one else 'partial sums'
     else:
+        inner = compress(chain.from_iterable(starmap(range, runs)), not_value)
         kind = ', '.join(sorted({op_text(trace, i) for i in inner}))
-    if len(inner) == len(values):
+    if n_inner == len(values):
         return f'{kind}{formula} {ARROW} {vector}'
-    return f'{vector} and {len(inner)} {kind}'
+    return f'{vector} and {n_inner} {kind}'
+
+
+_CONST, _PARAM = OP_CODE['const'], OP_CODE['param']
+_ZERO_ONE = bytes([1] + [0] * 255)      # bytes.translate: 1 where a value flag is 0
 
 
 def embed_title(trace, pos):
@@ -157,7 +175,7 @@ def embed_title(trace, pos):
 def _roles(trace, node):
     if trace is None:
         return set()
-    return {trace.scopes[sid].role for sid in set(map(trace.scope.__getitem__, node.ids))}
+    return {trace.scopes[sid].role for sid in scopes_in(trace, runs_of(node.ids))}
 
 
 def _record(fields, vertical, rankdir='LR'):
@@ -301,7 +319,7 @@ def group_fields(trace, node, level, fig, matrix_shape=None, share=None, title=N
     title = group_title(node, level, trace) if title is None else title
     if node.scope.block == 'params':
         rows, cols = matrix_shape
-        used = sorted({trace.param_cell(i)[1] for i in node.ids})
+        used = param_rows(trace, node.ids)
         count = f'{rows}x{cols}: {len(node.ids)} cells (rows {ranges(used)})'
     elif node.side == 'interior':
         count = f'{_values(len(node.values))} \u00b7 {len(node.ids)} ops'
@@ -315,6 +333,21 @@ def group_fields(trace, node, level, fig, matrix_shape=None, share=None, title=N
     return fields
 
 
+def param_rows(trace, ids):
+    """The rows of a matrix whose cells `ids` hold (sorted): per run of ids when they are
+    cells of one matrix (a matrix's cells are consecutive ids, row after row), else per cell."""
+    runs = runs_of(ids)
+    sids = scopes_in(trace, runs)
+    if len(sids) == 1 and bytes(gather(trace.op, runs)).count(_PARAM) == sum(b - a for a, b in runs):
+        name = trace.scopes[next(iter(sids))].role
+        base, cols = trace.param_base[name], trace.param_shapes[name][1]
+        rows = set()
+        for a, b in runs:
+            rows.update(range((a - base) // cols, (b - 1 - base) // cols + 1))
+        return sorted(rows)
+    return sorted({trace.param_cell(i)[1] for i in ids})
+
+
 def _values(n):
     return f'{n} value' if n == 1 else f'{n} values'
 
@@ -322,7 +355,7 @@ def _values(n):
 def group_tooltip(trace, node, level, fig, reasons=(), share=None, title=None):
     """The hover text of a summary node; `title`: its group_title when already made."""
     title = group_title(node, level, trace) if title is None else title
-    paths = sorted({scope_path(trace.scopes[sid]) for sid in set(map(trace.scope.__getitem__, node.ids))})
+    paths = sorted({scope_path(trace.scopes[sid]) for sid in scopes_in(trace, runs_of(node.ids))})
     shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
     ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids).items())
     lines = [title + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),

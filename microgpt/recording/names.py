@@ -112,7 +112,11 @@ class ElementNames:
     def vector_name(self, i):
         """The vector node i is an element of, or computes toward: 'q', 'attn_w[h1]', 'layer1.q'
         (its name without the index and position); None when no role of the model names it."""
-        return self._scope_name(self.trace.scope[i]) if self.has_role(i) else None
+        return self.scope_vector(self.trace.scope[i]) if self.has_role(i) else None
+
+    def scope_vector(self, sid):
+        """The vector_name of the nodes of scope `sid` named by a role (one per scope)."""
+        return self._scope_name(sid)
 
     def has_role(self, i):
         """Node i is named by a role of the model (not a parameter, constant or fallback)."""

@@ -3,7 +3,7 @@ one after another), and a run's edges are one slice of each of the trace's edge 
 
 from bisect import bisect_left, bisect_right
 from itertools import chain, compress, count, islice, repeat, starmap
-from operator import ne, sub
+from operator import lt, ne, sub
 
 
 def id_runs(ids):
@@ -31,6 +31,15 @@ def id_runs(ids):
         out.append((a, ids[lo] + 1))
         k = lo + 1
     return out
+
+
+def runs_of(ids):
+    """id_runs of any ids: a view's node ids are sorted without repeats (checked in C, no sort);
+    others (a set, a list in another order) are sorted first."""
+    ids = ids if isinstance(ids, (list, tuple)) else list(ids)
+    if all(map(lt, ids, islice(ids, 1, None))):
+        return id_runs(ids)
+    return id_runs(sorted(set(ids)))
 
 
 def _runs_by_breaks(ids):
