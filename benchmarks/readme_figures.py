@@ -100,7 +100,8 @@ MEASURED = [
     "so the server spends 155–180 ms of CPU a step (from 310–350 ms) plus\n"
     "90–104 ms in the child on the other core; at load ~8.5, 1.39 steps/s on screen (from 1.16), 1.85\n"
     "training on the shown document (from 1.42); memory flat over 100 steps (113 → 118 MB, child 54 MB).",
-    "A fixed sample of 8 mutants in each of the 12 mapped modules", "all 96 tried in\nabout 89 min at load 5–26, 89 killed as run; the 7 survivors",
+    "A fixed sample of 8 mutants in each of the 12 mapped modules",
+    "all 96 tried in\nabout 89 min at load 5–26, 89 killed as run; the 7 survivors",
     "`nice python -m benchmarks.mutate --all --max 8 --budget 7200`", "(`--line N --max 0`)",
     "15 classes", "14,253 cases: 0 tracebacks, 0 files damaged, 0 processes left, 0 cross-origin effects (26.5 min at\n"
     "load ~20; exit 1 if any case is unclean). One case was unclean in that run — a test's own 30 s socket\n"
