@@ -76,7 +76,7 @@ MEASURED = [
     "step 0, 116 MB at step 50, 113 MB at step 300.",
     # Quick start: the install sizes and times (issue 28's fresh-venv measurements), the suite's
     # wall time (tests/conftest.py SUITE_MINUTES, printed when pytest starts)
-    'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB', 'about 15 minutes (it says so',
+    'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB', 'about 12 minutes (it says so',
     'about 30 s more to install, 45 MB',                    # JupyterLab in the test extra
     # benchmarks/bench_explorer_why.py (the why branch)
     "Figures (`python benchmarks/bench_explorer_why.py --reps 3`, 2 shared cores, medians): under `--inject "
