@@ -73,7 +73,7 @@ def one_stop(tmp_path_factory, request):
     tour = parse_tour(request.param)
     page = folder / 'tour.html'
     page.write_text(build_tour_html(tour, get_trace), encoding='utf-8')
-    written = write_frames(tour, get_trace, folder / 'frames', write=lambda p, b: p.write_bytes(b))
+    written = write_frames(tour, get_trace, folder / 'frames', write=lambda p, b: p.write_bytes(b), png=False)
     return page, sorted(p for p in written if p.suffix == '.svg')
 
 

@@ -128,6 +128,8 @@ def test_slide_frames(tmp_path):
     assert 'class="node mg-current"' in last and 'class="node mg-pending"' not in last
     if shutil.which('rsvg-convert'):
         assert len([p for p in written if p.suffix == '.png']) == len(svgs)
+    again = write_frames(tour, get_trace, tmp_path / 'svg-only', write=lambda p, b: p.write_bytes(b), png=False)
+    assert [p.name for p in again] == [p.name for p in svgs]     # png=False: the same slides, no PNG
 
 
 def test_frame_svg_classes(built):

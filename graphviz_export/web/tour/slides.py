@@ -102,14 +102,15 @@ def frame_svg(svg, fr, p, caption=''):
 
 
 def write_frames(tour, get_trace, folder, *, renderer='auto', timeout=60.0, write=None, each_stop=None,
-                 get_lab=None):
-    """Numbered SVGs stopK-frameNNN.svg (and .png when rsvg-convert is present) per stop
-    and position. Returns the paths written. `write(path, bytes)`: the atomic writer;
-    `each_stop`, `get_lab`: as build.build_tour_html's."""
+                 get_lab=None, png=True):
+    """Numbered SVGs stopK-frameNNN.svg (and .png when rsvg-convert is present and `png`) per
+    stop and position. Returns the paths written. `write(path, bytes)`: the atomic writer;
+    `each_stop`, `get_lab`: as build.build_tour_html's. A PNG costs ~0.5 s a slide (one
+    rsvg-convert each), ten times its SVG: `png=False` when only the SVGs are wanted."""
     folder = Path(check_output_folder(folder))
     folder.mkdir(exist_ok=True)     # the last folder only (check_output_folder: its parent exists)
     traces = stop_traces(tour, get_trace)
-    converter = shutil.which('rsvg-convert')
+    converter = shutil.which('rsvg-convert') if png else None
     paths = []
     for k, stop in enumerate(tour.stops, 1):
         trace = traces[stop.doc or tour.doc]
