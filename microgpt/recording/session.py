@@ -21,8 +21,8 @@ A recording holds it for the whole step; a training run only step by step (its m
 optimizer are its own: nothing else it touches is shared), and ENGINE serves its waiters in
 the order they came, so a request that records another document meanwhile waits for one
 training step, not for the run (threading.Lock promises no order: the training thread,
-asking again at once, could take it back before the request wakes). A run stops at the next step when `on_step` raises (how the
-explorer cancels one).
+asking again at once, could take it back before the request wakes). A run stops at the
+next step when `on_step` raises (how the explorer cancels one).
 """
 
 import threading

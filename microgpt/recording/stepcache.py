@@ -109,11 +109,9 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
 
 
 def _read(path):
-    """The Trace stored at `path`, or None when there is none or it does not load. Whatever is
-    wrong with an entry (cut short, corrupt, another version's), recording again is the answer:
-    the entry is a pure function of its key."""
-    if not path.is_file():
-        return None
+    """The Trace stored at `path`, or None when it does not load. Whatever is wrong with an
+    entry (gone meanwhile, cut short, corrupt, another version's), recording again is the
+    answer: the entry is a pure function of its key."""
     try:
         trace = Trace.load(path)
     except Exception:       # noqa: BLE001 -- any failure to load means "record it again"
