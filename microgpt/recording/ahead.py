@@ -54,8 +54,12 @@ class Ahead:
         head = out.read(_HEAD.size)
         if len(head) < _HEAD.size:
             raise RuntimeError(f"the training process ended (exit status {self.process.wait()})")
+        size = _HEAD.unpack(head)[0]
+        body = out.read(size)
+        if len(body) < size:        # the child died mid-state: never a short, silently zipped state
+            raise RuntimeError(f"the training process ended (exit status {self.process.wait()})")
         got = array('d')
-        got.frombytes(out.read(_HEAD.unpack(head)[0]))
+        got.frombytes(body)
         n = (len(got) - 2) // 3
         return int(got[0]), got[1], got[2:2 + n], got[2 + n:2 + 2 * n], got[2 + 2 * n:]
 
