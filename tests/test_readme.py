@@ -288,7 +288,8 @@ def test_readme_explore_command_serves(args, checkout):
     if '--port' in args:
         args[args.index('--port') + 1] = '0'
     args += ['--no-browser'] * ('--no-browser' not in args)
-    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONUNBUFFERED='1')
+    # no bytecode: the clone is shared by this module's tests, which check that nothing is written into it
+    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONUNBUFFERED='1', PYTHONDONTWRITEBYTECODE='1')
     with stopped_in_the_end(subprocess.Popen([sys.executable, 'cli.py', *args], cwd=checkout, env=env, text=True,
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                              start_new_session=True, preexec_fn=default_signals)) as p:
@@ -323,15 +324,16 @@ def test_the_readme_has_python_blocks():
 
 
 @pytest.mark.parametrize('k', range(len(PYTHON)))
-def test_readme_python_block_runs_on_its_own(k, tmp_path):
-    """In a fresh interpreter, in an empty folder but for out/: it runs, what it echoes is short
-    (a call that writes a file says where, it does not return the file), and it writes only in out/."""
+def test_readme_python_block_runs_on_its_own(k, tmp_path, names_data):
+    """In a fresh interpreter, in an empty folder but for out/, $MICROGPT_DATA set as the README
+    sets it: it runs, what it echoes is short (a call that writes a file says where, it does not
+    return the file), and it writes only in out/."""
     block = tmp_path / 'block.py'
     block.write_text(PYTHON[k])
     work = tmp_path / 'work'
     (work / 'out').mkdir(parents=True)
     r = subprocess.run([sys.executable, '-c', REPL, str(block)], cwd=work, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+                       env=dict(os.environ, PYTHONPATH=str(ROOT), MICROGPT_DATA=str(names_data)), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(r.stdout) < 5000, f'the block echoes {len(r.stdout)} characters: {r.stdout[:300]}...'
     assert [p.name for p in work.iterdir()] == ['out']
