@@ -108,6 +108,7 @@ def test_loading_version_2_builds_no_index(files, monkeypatch):
         raise AssertionError('an index was built on load')
     monkeypatch.setattr(trace_module, 'build', refuse)
     monkeypatch.setattr(trace_module, 'run_records', refuse)
+    monkeypatch.setattr(trace_module, 'share_records', refuse)
     tr = Trace.from_binary(v2)
     assert build_view(tr, token=5).folded.nodes         # a view, its names and bundles, from the file
     assert tr.parents(tr.meta['loss_id']) == []

@@ -1,0 +1,69 @@
+"""The figures a summary node shows (min/max of data and grad, the grads' L2 norm, the value
+of largest |grad|) and the share rule of a parameter's grad: computed here once for the view
+(graphviz_export.fold.summary) and for the stored share records (recording.shares), so that a
+record and the figures it stands for are the same numbers by construction."""
+
+import math
+from array import array
+from dataclasses import dataclass
+from itertools import compress, filterfalse, groupby, islice, repeat
+from operator import add, eq, lt, mul, or_
+
+from .sums import fsum
+
+
+@dataclass(frozen=True)
+class Figures:
+    n: int              # values summarised
+    data_min: float
+    data_max: float
+    grad_min: float
+    grad_max: float
+    grad_norm: float    # L2 norm of the grads (math.fsum of squares)
+    grad_peak: int      # id of the value with the largest |grad| (its colour is the node's)
+    over: str = ''      # '' (the group's values), or what else they are of ('in its 166 ops')
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in ('n', 'data_min', 'data_max', 'grad_min', 'grad_max',
+                                              'grad_norm', 'grad_peak')}
+
+
+def figures_of(ids, ds, gs):
+    """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
+    whole-column operations (in C, not a Python step per value). The peak is the value with
+    the largest |grad| (NaN counts as infinite), the smallest id among equals."""
+    if any(map(math.isnan, gs)) or any(map(math.isinf, gs)):
+        top = compress(ids, map(or_, map(math.isnan, gs), map(math.isinf, gs)))
+    else:
+        mags = array('d', map(abs, gs))
+        top = compress(ids, map(eq, mags, repeat(max(mags))))
+    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
+                   grad_norm=math.sqrt(fsum(map(mul, gs, gs))), grad_peak=min(top))
+
+
+def _min(xs):
+    if not any(map(math.isnan, xs)):
+        return min(xs)
+    ys = list(filterfalse(math.isnan, xs))
+    return min(ys) if ys else math.nan
+
+
+def _max(xs):
+    if not any(map(math.isnan, xs)):
+        return max(xs)
+    ys = list(filterfalse(math.isnan, xs))
+    return max(ys) if ys else math.nan
+
+
+def cell_shares(cells, parts):
+    """{cell: share} in the order of `cells` (ascending, each cell's parts together): each
+    cell's parts summed (fsum), one part as itself but a negative zero as 0.0 (what fsum
+    gives: -0.0 + 0.0 is 0.0, any other x + 0.0 is x)."""
+    if all(map(lt, cells, islice(cells, 1, None))):
+        # one part a cell (a token view reads each cell once): the parts themselves, in C
+        return dict(zip(cells, map(add, parts, repeat(0.0))))
+    shares = {}
+    for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
+        group = list(group)
+        shares[cell] = (parts[group[0]] or 0.0) if len(group) == 1 else fsum(map(parts.__getitem__, group))
+    return shares
