@@ -6,8 +6,8 @@ record and the figures it stands for are the same numbers by construction."""
 import math
 from array import array
 from dataclasses import dataclass
-from itertools import compress, filterfalse, groupby, islice, repeat
-from operator import add, eq, lt, mul, or_
+from itertools import compress, count, filterfalse, islice, repeat
+from operator import add, eq, lt, mul, ne, or_
 
 from .sums import fsum
 
@@ -62,8 +62,10 @@ def cell_shares(cells, parts):
     if all(map(lt, cells, islice(cells, 1, None))):
         # one part a cell (a token view reads each cell once): the parts themselves, in C
         return dict(zip(cells, map(add, parts, repeat(0.0))))
-    shares = {}
-    for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
-        group = list(group)
-        shares[cell] = (parts[group[0]] or 0.0) if len(group) == 1 else fsum(map(parts.__getitem__, group))
-    return shares
+    bounds = [0, *compress(count(1), map(ne, islice(cells, 1, None), cells)), len(cells)]
+    starts = islice(bounds, 0, len(bounds) - 1)
+    try:    # math.fsum of each cell's slice of parts, in C (of one part: itself, -0.0 as 0.0)
+        return dict(zip(map(cells.__getitem__, starts),
+                        map(math.fsum, map(parts.__getitem__, map(slice, bounds, islice(bounds, 1, None))))))
+    except (ValueError, OverflowError):     # inf + -inf, or past the largest double: sums.fsum's answer
+        return {cells[a]: fsum(parts[a:b]) for a, b in zip(bounds, islice(bounds, 1, None))}

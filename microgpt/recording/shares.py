@@ -14,8 +14,9 @@ Per matrix m (trace.param_names order) the records share_ptr[m]..share_ptr[m + 1
 """
 
 from array import array
-from itertools import chain, compress, repeat
-from operator import eq, sub
+from bisect import bisect_left, bisect_right
+from itertools import chain, repeat
+from operator import sub
 
 from .figures import cell_shares, figures_of
 from .runs import scopes_in
@@ -46,17 +47,21 @@ def share_records(trace):
         k0, k1 = pptr[a], pptr[b]
         cells = array('q', chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))))
         used = array('I', map(scope.__getitem__, parent[k0:k1]))
-        poses = array('i', map(pos_of.__getitem__, used))
         parts = array('d', map(contrib.__getitem__, pedge[k0:k1]))
-        for pos in [-1, *sorted(set(poses) - {-1})]:
-            if pos == -1:
-                c, p, s = cells, parts, used
-            else:
-                mask = bytes(map(eq, poses, repeat(pos)))
-                c, p, s = array('q', compress(cells, mask)), array('d', compress(parts, mask)), compress(used, mask)
+        poses = array('i', map(pos_of.__getitem__, used))
+        # the uses ordered by position (a stable sort: by cell, then parent, within one): each
+        # position's uses one slice, found by bisection
+        order = sorted(range(len(poses)), key=poses.__getitem__)
+        by_pos = array('i', map(poses.__getitem__, order))
+        groups = [(-1, cells, parts, used)]
+        for pos in sorted(set(by_pos) - {-1}):
+            picked = order[bisect_left(by_pos, pos):bisect_right(by_pos, pos)]
+            groups.append((pos, array('q', map(cells.__getitem__, picked)), array('d', map(parts.__getitem__, picked)),
+                           map(used.__getitem__, picked)))
+        for pos, c, p, s in groups:
             shares = cell_shares(c, p)
             ids = list(shares)
-            fig = figures_of(ids, array('d', map(data.__getitem__, ids)), array('d', map(shares.__getitem__, ids))) \
+            fig = figures_of(ids, array('d', map(data.__getitem__, ids)), array('d', shares.values())) \
                 if ids else None
             out['share_pos'].append(pos)
             for f in FIELDS:
