@@ -81,7 +81,7 @@ def test_a_view_of_whole_scopes_reads_the_record_and_gets_what_the_edges_give(tr
             for node in groups:
                 found, _ = stored_share(trace, node.scope.role, node.ids, interior.scopes)
                 assert found, (q, node.name)
-                assert share_figures(trace, node, interior) == share_figures(trace, node, frozenset(interior)), (q, node.name)
+                assert share_figures(trace, node, interior) == share_figures(trace, node, frozenset(interior.ids)), (q, node.name)
     # a cell's neighbourhood is not whole scopes: computed from the edges
     view = build_view(traces[0], param='wte[3][5]')
     assert Interior(traces[0], view.selection.nodes).scopes is None

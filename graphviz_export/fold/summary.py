@@ -14,6 +14,7 @@ import math
 from array import array
 from bisect import bisect_left
 from dataclasses import replace
+from functools import cached_property
 from itertools import chain, compress, repeat
 from operator import add, and_, eq, or_, sub
 
@@ -72,10 +73,10 @@ def figures(trace, ids):
     return figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', map(trace.grad.__getitem__, ids)))
 
 
-def op_counts(trace, ids):
+def op_counts(trace, ids, runs=None):
     """{op name: count}, in the trace's op order: the op column sliced per run of ids and
     counted in C (a token view of a 4 x 64 model: 440,000 ids in a few hundred runs)."""
-    runs = runs_of(ids)
+    runs = runs_of(ids) if runs is None else runs
     if not runs:
         return {}
     ops = bytes(gather(trace.op, runs))
@@ -98,7 +99,7 @@ def param_shares(trace, node, interior):
     shares = {}
     for a, b in id_runs(sorted(node.ids)):
         k0, k1 = pptr[a], pptr[b]
-        inside = bytes(map(interior.__contains__, parent[k0:k1]))
+        inside = bytes(map(getattr(interior, 'members', interior).__contains__, parent[k0:k1]))
         if not any(inside):
             continue
         cells = list(compress(chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))),
@@ -108,14 +109,22 @@ def param_shares(trace, node, interior):
     return shares
 
 
-class Interior(frozenset):
-    """A view's interior node ids (a frozenset), and `scopes`: the scope ids it is made of when
-    it holds every node of each (recording.shares.whole_scopes), else None."""
+class Interior:
+    """A view's interior: its node ids (sorted), `scopes` (the scope ids it is made of when it
+    holds every node of each: recording.shares.whole_scopes, else None), and `members`, the
+    ids as a frozenset, made only when a membership test needs it (not for a view whose
+    shares come from the stored records: the whole document holds 2.2 M ids)."""
 
-    def __new__(cls, trace, ids):
-        self = super().__new__(cls, ids)
+    def __init__(self, trace, ids):
+        self.ids = ids
         self.scopes = whole_scopes(trace, id_runs(ids), len(ids)) if ids else None
-        return self
+
+    @cached_property
+    def members(self):
+        return frozenset(self.ids)
+
+    def __contains__(self, i):
+        return i in self.members
 
 
 def share_figures(trace, node, interior):
