@@ -8,6 +8,7 @@ from array import array
 
 import pytest
 
+from graphviz_export.fold import summary
 from graphviz_export.fold.summary import Interior, param_shares, share_figures
 from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
@@ -15,7 +16,7 @@ from microgpt.model import GPTConfig, init_params
 from microgpt.recording import Trace
 from microgpt.recording.codecs import TraceFormatError
 from microgpt.recording.figures import figures_of
-from microgpt.recording.shares import SHARE_COLUMNS, matrix_span, stored_share
+from microgpt.recording.shares import OWN, SHARE_COLUMNS, matrix_span, stored_figures, stored_share
 from microgpt.recording.step import record_step
 from tests.test_trace_stored_indexes import column_at, join, set_item, split
 
@@ -58,13 +59,17 @@ def test_every_record_is_the_figures_computed_from_the_contributions(traces):
         for m, name in enumerate(trace.param_names):
             for k in range(idx['share_ptr'][m], idx['share_ptr'][m + 1]):
                 pos = idx['share_pos'][k]
-                want = from_values(trace, name, everything if pos == -1 else frozenset(trace.nodes(pos=pos)))
+                if pos == OWN:      # the cells' own data and grads
+                    cells = Group(trace, name).ids
+                    want = figures_of(cells, [trace.data[i] for i in cells], [trace.grad[i] for i in cells])
+                else:
+                    want = from_values(trace, name, everything if pos == -1 else frozenset(trace.nodes(pos=pos)))
                 got = (idx['share_n'][k], idx['share_data_min'][k], idx['share_data_max'][k], idx['share_grad_min'][k],
                        idx['share_grad_max'][k], idx['share_grad_norm'][k], idx['share_peak'][k])
                 assert got == (want.n, want.data_min, want.data_max, want.grad_min, want.grad_max, want.grad_norm,
                                want.grad_peak), (name, pos)
-            # one record of every use, then one per position that used the matrix
-            assert idx['share_pos'][idx['share_ptr'][m]:idx['share_ptr'][m + 1]].tolist() == [-1, *trace.positions()]
+            # one record of every use, one per position that used the matrix, one of its own grads
+            assert idx['share_pos'][idx['share_ptr'][m]:idx['share_ptr'][m + 1]].tolist() == [-1, *trace.positions(), OWN]
 
 
 def test_a_view_of_whole_scopes_reads_the_record_and_gets_what_the_edges_give(traces, monkeypatch):
@@ -85,6 +90,17 @@ def test_a_view_of_whole_scopes_reads_the_record_and_gets_what_the_edges_give(tr
     # a cell's neighbourhood is not whole scopes: computed from the edges
     view = build_view(traces[0], param='wte[3][5]')
     assert Interior(traces[0], view.selection.nodes).scopes is None
+
+
+def test_a_whole_matrix_reads_its_own_record_and_a_part_of_one_does_not(traces):
+    trace = traces[1]
+    cells = Group(trace, 'layer1.mlp_fc1').ids
+    want = figures_of(cells, [trace.data[i] for i in cells], [trace.grad[i] for i in cells])
+    assert summary.figures(trace, cells) == want and stored_figures(trace, list(cells)) is not None
+    assert stored_figures(trace, list(cells[1:])) is None and stored_figures(trace, list(cells[:-1])) is None
+    assert stored_figures(trace, [*cells[:5], cells[4], *cells[6:]]) is None      # a repeat is not the matrix
+    assert summary.figures(trace, cells[1:]) == figures_of(cells[1:], [trace.data[i] for i in cells[1:]],
+                                                           [trace.grad[i] for i in cells[1:]])
 
 
 def test_a_wrong_record_shows_in_the_picture(traces):

@@ -27,11 +27,10 @@ or stands behind a reference.
 
 import math
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
-from itertools import groupby
 
 from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import id_runs, runs_of, scopes_in
@@ -181,6 +180,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
     index, keys = {}, []
     kid = array('l', [-1]) * len(trace)
     segments = []
+    run_start, run_scope = trace.scope_runs()
 
     def intern(k):
         j = index.get(k)
@@ -216,8 +216,10 @@ def _keys(trace, sel, level, expand_ids, heads=True):
                 group(a, b, scope[a], sd, by_scope)
                 continue
             start = a
-            for sid, run in groupby(scope[a:b]):
-                end = start + len(list(run))
+            r = bisect_right(run_start, a) - 1
+            while start < b:        # the trace's runs of one scope inside a..b-1 (groupby of scope[a:b])
+                sid, end = run_scope[r], min(b, run_start[r + 1])
+                r += 1
                 # focus and expanded nodes inside the run are singletons of their own
                 lo = bisect_left(special, start)
                 while lo < len(special) and special[lo] < end:
@@ -236,14 +238,14 @@ def node_floor(trace, sel, level, expand_ids):
     """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast)."""
     special = set(sel.focus) | expand_ids
     positions = set(sel.positions)
-    scope, scopes = trace.scope, trace.scopes
+    scopes = trace.scopes
     keys, n = set(), (1 if sel.matrix is not None else len(sel.focus)) + len(expand_ids - set(sel.focus))
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         rest = [i for i in ids if i not in special] if special else ids
         if level == 'scalar' and sd != 'output':
             n += len(rest)
             continue
-        for sid in set(map(scope.__getitem__, rest)):
+        for sid in scopes_in(trace, id_runs(rest)):
             keys.add(_group_key(scopes[sid], sd, level, positions))
     return n + len(keys)
 

@@ -21,7 +21,7 @@ from operator import add, and_, eq, or_, sub
 from microgpt.recording.figures import Figures, cell_shares, figures_of
 from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import gather, id_runs, runs_of
-from microgpt.recording.shares import stored_share, whole_scopes
+from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
 
 _CONST = OP_CODE['const']
 _NOT_CONST = bytes(int(k != _CONST) for k in range(256))
@@ -70,6 +70,9 @@ def held_figures(trace, node):
 def figures(trace, ids):
     """Figures of the values `ids` (non-empty). NaN-aware: min/max skip NaN unless all are."""
     ids = ids if isinstance(ids, (list, tuple)) else list(ids)
+    stored = stored_figures(trace, ids)     # a whole matrix: its stored record
+    if stored is not None:
+        return Figures(**stored)
     return figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', map(trace.grad.__getitem__, ids)))
 
 

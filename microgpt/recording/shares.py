@@ -6,7 +6,8 @@ figures of its boundary matrices as a record, not by checking each reverse edge 
 matrix against the view (a token view of a 4 x 64 model: a million edges).
 
 Per matrix m (trace.param_names order) the records share_ptr[m]..share_ptr[m + 1]:
-    share_pos            -1 (every use of the matrix) or the position of the uses summed
+    share_pos            -1 (every use of the matrix), the position of the uses summed, or -2
+                         (OWN, the last record: the cells' own grads, not a share; no scopes)
     share_n ... share_peak   the Figures of the cells those uses read (their grads: each
                          cell's share, the fsum of those uses' contributions: figures.cell_shares)
     share_scope_ptr, share_scopes   the scopes of those uses (sorted): a view whose interior
@@ -15,8 +16,8 @@ Per matrix m (trace.param_names order) the records share_ptr[m]..share_ptr[m + 1
 
 from array import array
 from bisect import bisect_left, bisect_right
-from itertools import chain, repeat
-from operator import sub
+from itertools import chain, islice, repeat
+from operator import lt, sub
 
 from .figures import cell_shares, figures_of
 from .runs import scopes_in
@@ -25,6 +26,7 @@ SHARE_COLUMNS = (('share_ptr', 'q'), ('share_pos', 'i'), ('share_n', 'q'), ('sha
                  ('share_data_max', 'd'), ('share_grad_min', 'd'), ('share_grad_max', 'd'),
                  ('share_grad_norm', 'd'), ('share_peak', 'q'), ('share_scope_ptr', 'q'), ('share_scopes', 'I'))
 FIELDS = ('n', 'data_min', 'data_max', 'grad_min', 'grad_max', 'grad_norm')
+OWN = -2        # share_pos of a matrix's last record: the figures of its cells' own data and grads
 
 
 def matrix_span(param_shapes, param_base, name):
@@ -58,10 +60,15 @@ def share_records(trace):
             picked = order[bisect_left(by_pos, pos):bisect_right(by_pos, pos)]
             groups.append((pos, array('q', map(cells.__getitem__, picked)), array('d', map(parts.__getitem__, picked)),
                            map(used.__getitem__, picked)))
+        whole = range(a, b)
+        groups.append((OWN, whole, None, ()))
         for pos, c, p, s in groups:
-            shares = cell_shares(c, p)
-            ids = list(shares)
-            fig = figures_of(ids, array('d', map(data.__getitem__, ids)), array('d', shares.values())) \
+            if pos == OWN:      # the cells' own grads: what the matrix's group shows in any view holding all of it
+                ids, gs = list(whole), trace.grad[a:b]
+            else:
+                shares = cell_shares(c, p)
+                ids, gs = list(shares), array('d', shares.values())
+            fig = figures_of(ids, data[a:b] if pos == OWN else array('d', map(data.__getitem__, ids)), gs) \
                 if ids else None
             out['share_pos'].append(pos)
             for f in FIELDS:
@@ -104,3 +111,18 @@ def stored_share(trace, name, ids, scopes):
     if col('share_n')[k] != len(ids) or not a <= min(ids) <= max(ids) < b:
         return False, None
     return True, {**{f: col(f'share_{f}')[k] for f in FIELDS}, 'grad_peak': col('share_peak')[k]}
+
+
+def stored_figures(trace, ids):
+    """The figure fields of the cells' own data and grads when `ids` (sorted, without repeats)
+    are every cell of one matrix (a boundary group of a token view: 16,384 cells of mlp_fc1),
+    from the matrix's OWN record; else None."""
+    if not ids or trace.op_names[trace.op[ids[0]]] != 'param':
+        return None
+    name = trace.scopes[trace.scope[ids[0]]].role
+    a, b = matrix_span(trace.param_shapes, trace.param_base, name)
+    if len(ids) != b - a or ids[0] != a or ids[-1] != b - 1 or not all(map(lt, ids, islice(ids, 1, None))):
+        return None
+    k = trace.index('share_ptr')[trace.param_names.index(name) + 1] - 1
+    col = trace.index
+    return {**{f: col(f'share_{f}')[k] for f in FIELDS}, 'grad_peak': col('share_peak')[k]}

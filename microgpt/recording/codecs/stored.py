@@ -115,7 +115,7 @@ def _check_shares(cols, trace):
         for k in range(ptr[m], ptr[m + 1]):
             n, peak = cols['share_n'][k], cols['share_peak'][k]
             lo, hi = cols['share_data_min'][k], cols['share_data_max'][k]
-            if not (0 <= n <= b - a and a <= peak < b and cols['share_pos'][k] >= -1):
+            if not (0 <= n <= b - a and a <= peak < b and cols['share_pos'][k] >= -2):
                 fail(f"share record {k} of {name!r} holds {n} cells, peak {peak}: not within its cells {a}..{b - 1}")
             if n and not lo <= data[peak] <= hi and data[peak] == data[peak]:
                 fail(f"share record {k} of {name!r}: its peak's data {data[peak]!r} is outside its range {lo!r} .. {hi!r}")
