@@ -13,7 +13,8 @@ a-z vocabulary, seed 42) on --doc, saves it as a binary trace, then, in this pro
   first view   select + fold + draw of the last token's view (the explorer's default),
                server-side before layout (ms), and the same from the cold file (load + view)
   view change  select + fold + draw of other views, each median over --reps (ms), against
-               the budget (300 ms; the whole document 1 s)
+               the budget (300 ms; the whole document 1 s), and one more build split into
+               its three steps (where the budget goes)
   at rest      resident memory after load + the views (MB, bytes per node; budget 1 GB)
 With --json: the streaming JSON writer (codecs.json.chunks) called directly on the loaded
 trace in a child process, past the loader's cap that `export --format json` refuses up
@@ -34,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from graphviz_export.draw import draw
+from graphviz_export.fold import fold
+from graphviz_export.select import select
 from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
@@ -109,6 +113,15 @@ def json_export(path, out):
     return tuple(map(float, r.stdout.split()))
 
 
+def split(trace, q):
+    """'select a + fold b + draw c ms': where one more build of view `q` spends its time (build_view's
+    three steps with its defaults)."""
+    t_sel, sel = timed(lambda: select(trace, **q))
+    t_fold, folded = timed(lambda: fold(trace, sel))
+    t_draw, _ = timed(lambda: draw(trace, folded, fields={}))
+    return f"select {t_sel * 1000:.0f} + fold {t_fold * 1000:.0f} + draw {t_draw * 1000:.0f} ms"
+
+
 VIEW_BUDGET, DOCUMENT_BUDGET, FIRST_BUDGET, COLD_BUDGET, REST_BUDGET = 0.3, 1.0, 3.0, 10.0, 1024
 
 
@@ -156,7 +169,7 @@ def main():
             t = statistics.median(times)
             budget = DOCUMENT_BUDGET if q.get('document') else VIEW_BUDGET
             print(f"view change   {t * 1000:8.0f} ms  {name} (median of {args.reps}; first {times[0] * 1000:.0f} ms; "
-                  f"{verdict(t, budget)})")
+                  f"{verdict(t, budget)}; {split(trace, q)})")
         rest, held = rss_mb() - at_start, held_mb(trace)
         print(f"at rest       {rss_mb():8,.0f} MB  process ({verdict(rss_mb(), REST_BUDGET)}); {rest:,.0f} MB more than "
               f"before the load ({rest * 2 ** 20 / n:,.0f} B/node); its arrays {held:,.0f} MB ({held * 2 ** 20 / n:,.0f} B/node)")
