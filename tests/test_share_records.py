@@ -18,7 +18,7 @@ from microgpt.recording.codecs import TraceFormatError
 from microgpt.recording.figures import figures_of
 from microgpt.recording.shares import OWN, SHARE_COLUMNS, matrix_span, stored_figures, stored_share
 from microgpt.recording.step import record_step
-from tests.test_trace_stored_indexes import column_at, join, set_item, split
+from tests.test_trace_stored_indexes import set_item, without
 
 AZ = [chr(c) for c in range(97, 123)]
 
@@ -140,19 +140,10 @@ def test_a_damaged_share_record_is_refused_on_load(v2, name, k, value, message):
 
 
 def test_a_file_without_share_records_builds_them_and_draws_the_same(v2, monkeypatch):
-    header, body = split(v2)
-    for name, _ in SHARE_COLUMNS:
-        offset, itemsize, length = column_at(header, name)
-        header['columns'] = [c for c in header['columns'] if c[0] != name]
-        del body[offset:offset + itemsize * length]
-    old, new = Trace.from_binary(join(header, body)), Trace.from_binary(v2)
+    old, new = Trace.from_binary(without(v2, *(n for n, _ in SHARE_COLUMNS))), Trace.from_binary(v2)
     assert 'share_ptr' not in old._index and 'share_ptr' in new._index
     assert build_view(old, token=11).source == build_view(new, token=11).source
     assert all(old._index[n] == new._index[n] for n, _ in SHARE_COLUMNS)
     # all or none: one share column missing is refused
-    header, body = split(v2)
-    offset, itemsize, length = column_at(header, 'share_peak')
-    header['columns'] = [c for c in header['columns'] if c[0] != 'share_peak']
-    del body[offset:offset + itemsize * length]
     with pytest.raises(TraceFormatError, match=r"columns are incomplete: missing share_peak"):
-        Trace.from_binary(join(header, body))
+        Trace.from_binary(without(v2, 'share_peak'))
