@@ -1,7 +1,7 @@
 """Scale benchmark (issue 25): a big step, from its binary file to its views. Prints figures
 against the issue's budgets, asserts nothing.
 
-    python -m benchmarks.bench_scale [--layers 2] [--embd 32] [--doc christopher] [--reps 3] [--json]
+    python -m benchmarks.bench_scale [--layers 2] [--embd 32] [--doc christopher] [--reps 3] [--max-nodes N] [--json]
 
 Records one step of a model of --layers blocks x --embd wide (4 heads, block size 16,
 a-z vocabulary, seed 42) on --doc, saves it as a binary trace, then, in this process:
@@ -42,6 +42,7 @@ from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import Trace
+from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.step import record_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,8 @@ def main():
     ap.add_argument('--embd', type=int, default=32)
     ap.add_argument('--doc', default='christopher')
     ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--max-nodes', type=int, default=DEFAULT_MAX_NODES,
+                    help="the recording's node limit (4 x 64 on 'christopher' needs 5,596,899)")
     ap.add_argument('--json', action='store_true', help='also run the streaming JSON writer (child process)')
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -142,7 +145,7 @@ def main():
     config = GPTConfig(vocab_size=tok.vocab_size, n_layer=args.layers, n_embd=args.embd)
     params = init_params(config, random.Random(42))
     before = rss_mb()
-    t_rec, trace = timed(lambda: record_step(params, config, tok, args.doc))
+    t_rec, trace = timed(lambda: record_step(params, config, tok, args.doc, max_nodes=args.max_nodes))
     n = len(trace)
     rec_peak = peak_mb() - before
     print(f"model {args.layers} x {args.embd}, doc {args.doc!r}: {n:,} nodes, {len(trace.child):,} edges")

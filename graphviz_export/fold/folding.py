@@ -251,6 +251,11 @@ def node_floor(trace, sel, level, expand_ids):
 
 
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
+    if level == 'block' and not expand_ids and node_floor(trace, sel, level, expand_ids) > budget:
+        # its group keys alone (heads apart) are over the budget, and a fold draws at least one
+        # node a key: heads apart cannot fit (the whole document of many positions), so fold
+        # them in at once rather than bundling every edge to learn it
+        return _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=False)
     out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget)
     if level == 'block' and not out.stats['fits'] and not expand_ids:
         # many positions: each head reads every earlier position's keys; one attention node
