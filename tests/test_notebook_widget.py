@@ -75,6 +75,23 @@ def test_a_view_answers_as_the_server_does_and_its_first_view_is_drawn_before_th
     assert meta['status'] == 400 and json.loads(body) == {'error': 'a request names an endpoint and a query string'}
 
 
+def test_displayed_it_carries_the_shown_views_first_answers_byte_for_byte_as_the_server_gives_them(server):
+    w = explorer_widget(doc='emma', seed=42)
+    w.show(token=2)                  # changed after it was made: the answers are for the view it shows now
+    w._repr_mimebundle_()
+    first = w._first
+    assert set(first) == {'view', 'info'} and first['view']['query'] == first['info']['query'] == 'token=2'
+    view = json.loads(first['view']['body'])
+    assert view['url'] == 'token=2' and view['title'] == "token 2 of 'emma': 'm' -> 'm'" and view['cached'] is True
+    assert (first['view']['status'], first['view']['headers']) == (200, {'X-View-Cache': 'hit'})
+    # the page's own request for it answers the same (but for how long that request took); the info is
+    # the HTTP server's, byte for byte
+    asked = json.loads(ask(w, 'view', 'token=2')[2])
+    assert asked['ms'].pop('total') >= 0 and view['ms'].pop('total') >= 0 and asked == view
+    assert get(server, '/api/info?token=2')[2] == first['info']['body'].encode()
+    assert first['info']['status'] == 200 and first['info']['type'] == 'application/json; charset=utf-8'
+
+
 def test_python_drives_the_state_as_the_pages_url(widget):
     w = widget
     trace = w.trace

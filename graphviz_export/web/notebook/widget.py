@@ -16,6 +16,7 @@ kernel's user can read, as a code cell could.
 """
 
 import functools
+import json
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -45,6 +46,7 @@ def widget_class():
         '__module__': __name__, '__doc__': Explorer.__doc__,
         '_esm': HERE / 'widget.js', '_css': HERE / 'widget.css',
         '_page': traitlets.Unicode('').tag(sync=True),      # the page, inline (the srcdoc of its frame)
+        '_first': traitlets.Dict().tag(sync=True),          # the shown view's answers, given at display
         'state': traitlets.Unicode('').tag(sync=True),
         'height': traitlets.Int(HEIGHT).tag(sync=True),
         '_request': command(Explorer._request),
@@ -147,9 +149,24 @@ class Explorer:
 
     # -- display: the live widget, and what a notebook without a kernel shows ------------------------
     def _repr_mimebundle_(self, **kwargs):
+        self._first = self._first_answers(self.state)
         data, metadata = super()._repr_mimebundle_(**kwargs)
         data.update(snapshot(self._api, self.state))
         return data, metadata
+
+    def _first_answers(self, query):
+        """{endpoint: {'query', 'status', 'type', 'headers', 'body'}}: Api.answer's answers to the two
+        requests the page makes before it draws `query` (its view, then its recording's info), sent
+        with the widget when it is displayed. The page's transport answers those two requests from
+        here, once and only for this very query (static/transport.js), so the first view is drawn with
+        no round trip to the kernel, which in a notebook answers the page only once the cell is done."""
+        view = self._api.answer('view', query)
+        asked = [('view', query, view)]
+        if view.status == 200:      # the page asks for the info of the view it was answered (its url)
+            url = json.loads(view.body)['url']
+            asked.append(('info', url, self._api.answer('info', url)))
+        return {name: {'query': q, 'status': a.status, 'type': a.type, 'headers': a.headers,
+                       'body': a.body.decode('utf-8')} for name, q, a in asked}
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.state or '(the first view)'!r}>"
