@@ -12,7 +12,9 @@ Figures (medians over --reps):
                 jupyterlab (when installed): Ctrl+Enter -> that paint in the cell, in a real JupyterLab
                 with its kernel (imports done by an earlier cell)
   where it goes the kernel's part by phase (recording, the trace's indexes, folding, layout, the view
-                cache measuring its entry, the first answers, the static copy, the rest), and the front
+                cache measuring its entry, the first answers, the static copy, the rest; and what it does
+                once the cell is done, while the page draws: made-by's replay, widget.after_cell,
+                played here as the page loads), and the front
                 end's as times since render(): the page parsed (its DOMContentLoaded), the first view's
                 answer in hand (the page's 'explorer:first-answer' mark), drawn (its 'explorer:view'
                 event) and painted (the task after the next frame's rendering)
@@ -97,6 +99,13 @@ def phases():
             setattr(owner, attr, fn)
 
 
+def timed_call(fn):
+    """ms fn() takes."""
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
 def view_changes(frame):
     """ms of each view change (setState -> the 'view' event), timed in the page."""
     out = []
@@ -123,8 +132,10 @@ def harness(browser, reps):
             parts[name].append(s * 1000)
         parts['rest'].append(k - sum(spent.values()) * 1000)
         page = browser.new_page(viewport={'width': 1100, 'height': 900})
-        frame = open_widget(page, w, displayed=True)
+        after = []      # the kernel's work once the cell is done (widget.after_cell), while the page draws
+        frame = open_widget(page, w, displayed=True, meanwhile=lambda: after.append(timed_call(w._made_by_ready)))
         frame.wait_for_function(PAINTED)
+        parts['after the cell'].append(after[0])
         marks = frame.evaluate(MOMENTS)
         t_render = page.evaluate('harness.t0')
         for name in FRONT:
@@ -195,7 +206,9 @@ def main():
                 page = http_page(browser, args.reps)
                 print(f"harness: first view {med(first)} (kernel {med(kernel)} + front end {med(front['painted'])}); "
                       f"view change {med(change)} in the widget, {med(page)} on the HTTP page")
-                print('  kernel: ' + ', '.join(f'{name} {med(xs)}' for name, xs in parts.items()))
+                print('  kernel: ' + ', '.join(f'{name} {med(xs)}' for name, xs in parts.items()
+                                               if name != 'after the cell') +
+                      f"; once the cell is done, while the page draws: {med(parts['after the cell'])}")
                 print('  front end, since render(): ' + ', '.join(f'{name} +{med(front[name])}' for name in FRONT))
                 print(f"static copy: {sizes[0] / 1000:.1f} kB as saved, {sizes[1] / 1000:.1f} kB gzip-compressed "
                       f"(SVG {sizes[2] / 1000:.1f} kB, HTML with the packed stepper {sizes[3] / 1000:.1f} kB)")

@@ -17,11 +17,13 @@ kernel's user can read, as a code cell could.
 
 import functools
 import json
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
+from microgpt.recording.madeby import made_by
 
 from ...select import select
 from ...spec import FIELDS, view_spec
@@ -152,7 +154,17 @@ class Explorer:
         self._first = self._first_answers(self.state)
         data, metadata = super()._repr_mimebundle_(**kwargs)
         data.update(snapshot(self._api, self.state))
+        after_cell(self._made_by_ready)
         return data, metadata
+
+    def _made_by_ready(self):
+        """Replay the shown recording's forward pass for its "made by" chains, if it has none
+        (recordings made for the widget have none: notebook.explorer), so the side panel's first
+        "made by" does not wait for it. Run once the cell is done (after_cell): the front end draws
+        the first view meanwhile, with no request to the kernel (_first_answers)."""
+        trace = self.trace
+        with self._api.recordings.engine_for(trace):
+            made_by(trace, trace.meta.get('loss_id', 0))
 
     def _first_answers(self, query):
         """{endpoint: {'query', 'status', 'type', 'headers', 'body'}}: Api.answer's answers to the two
@@ -176,6 +188,22 @@ class Explorer:
 VIEW_NAMES = {**{f: f for f in FIELDS}, **{k: v for k, v in st.SPEC_NAME.items() if k != 'view'}}
 PAGE_VIEW = {**{v: k for k, v in KIND.items()}, 'matrix': 'param'}   # a selection's kind -> the page's tab
 SELECT_ARGS = ('token', 'layer', 'head', 'param', 'node', 'depth', 'direction', 'function', 'line')
+
+
+def after_cell(fn):
+    """Call fn() once the IPython cell now running is done (its post_run_cell event: its output is
+    with the front end by then), then forget it; True if so. Outside IPython nothing is called (the
+    work is then done when first asked)."""
+    ipython = sys.modules.get('IPython')
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return False
+
+    def once(*_result):
+        shell.events.unregister('post_run_cell', once)
+        fn()
+    shell.events.register('post_run_cell', once)
+    return True
 
 
 def _node_id(trace, node):
