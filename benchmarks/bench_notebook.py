@@ -214,7 +214,7 @@ def main():
                       f"(SVG {sizes[2] / 1000:.1f} kB, HTML with the packed stepper {sizes[3] / 1000:.1f} kB)")
             if args.frontend in ('jupyterlab', 'both'):
                 first, change = jupyterlab(browser, args.reps)
-                print(f"jupyterlab: first view {med(first)} (Ctrl+Enter -> drawn); view change {med(change)}")
+                print(f"jupyterlab: first view {med(first)} (Ctrl+Enter -> painted); view change {med(change)}")
         finally:
             browser.close()
 
