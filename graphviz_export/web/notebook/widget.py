@@ -168,7 +168,10 @@ class Explorer:
         (recordings made for the widget have none: notebook.explorer), so the side panel's first
         "made by" does not wait for it. Run once the cell is done (after_cell): the front end draws
         the first view meanwhile, with no request to the kernel (_first_answers)."""
-        trace = self.trace
+        try:
+            trace = self.trace
+        except (InputError, ApiError):
+            return          # a state that cannot be shown now: its page says why; nothing to prepare
         with self._api.recordings.engine_for(trace):
             made_by(trace, trace.meta.get('loss_id', 0))
 
