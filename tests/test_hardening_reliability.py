@@ -154,12 +154,14 @@ def test_make_server_reads_the_data_at_start(tmp_path):
 # -- tour --frames makes the last folder only ----------------------------------------------------------------
 def test_tour_frames_in_a_missing_folder_is_refused_and_nothing_is_made(tmp_path):
     tour = tmp_path / 't.toml'
-    tour.write_text('doc = "ab"\n[[stop]]\ncaption = "c"\ntoken = 1\nlevel = "block"\n')
+    # three slides (frames 0..2): what is under test is the folder, not the slides (a PNG a slide is ~0.5 s)
+    tour.write_text('doc = "ab"\n[[stop]]\ncaption = "c"\ntoken = 1\nlevel = "block"\nframes = [0, 2]\n')
     code, _, err, _ = run('tour', str(tour), '-o', str(tmp_path / 't.html'), '--frames', str(tmp_path / 'no' / 'a' / 'b'))
     assert code == 2 and "Invalid value for '--frames'" in one_line(err)
     assert not (tmp_path / 'no').exists() and not (tmp_path / 't.html').exists()
     code, out, err, _ = run('tour', str(tour), '-o', str(tmp_path / 't.html'), '--frames', str(tmp_path / 'slides'))
-    assert code == 0 and sorted(p.name for p in (tmp_path / 'slides').glob('*.svg'))[0] == 'stop01-frame000.svg'
+    assert code == 0 and sorted(p.name for p in (tmp_path / 'slides').glob('*.svg')) == [
+        'stop01-frame000.svg', 'stop01-frame001.svg', 'stop01-frame002.svg']
 
 
 # -- --timeout covers the drawing: building the view and its layout ---------------------------------------
