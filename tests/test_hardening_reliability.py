@@ -5,6 +5,7 @@ import html
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -219,21 +220,45 @@ def _quietly(fn, *args):
 
 
 def test_ctrl_c_during_a_webassembly_render_exits_130(tmp_path):
+    """At a terminal (stderr a pty) the render draws its layout bar when the layout begins: the
+    signal goes a second after that (not after a fixed 12 s that may or may not reach it)."""
+    import pty
+    master, slave = pty.openpty()
     proc = subprocess.Popen([*CLI, 'render', '--doc', 'emma', '--token', '3', '--level', 'scalar', '--budget', '5000',
                              '--edge-budget', '20000', '--renderer', 'wasm', '--timeout', '300', '-o',
-                             str(tmp_path / 'w.svg')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=default_signals)
+                             str(tmp_path / 'w.svg')], stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS='100'), preexec_fn=default_signals)
+    os.close(slave)
+    seen = b''
     try:
-        time.sleep(12)          # start-up, recording, building: the layout (about a minute) has begun
+        deadline = time.monotonic() + 120
+        while b'layout' not in seen:        # start-up, recording, building: then the layout (about a minute)
+            if not select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                pytest.fail(f'the layout never started: {seen[-300:]!r}')
+            seen += os.read(master, 65536)
+        time.sleep(1)                       # inside the layout
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(60)
         stopped_after = time.monotonic() - t0
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:                 # EIO: the child's end is closed and everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130 and one_line(err) == 'Error: interrupted' and stopped_after < 5
+        proc.communicate()
+        os.close(master)
+    err = seen.decode('utf-8', 'replace')
+    # what follows the bar (redrawn in place with \r) is the one error line
+    after_bar = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', err.replace('\r', '\n')).strip().splitlines()[-1]
+    assert proc.returncode == 130 and after_bar == 'Error: interrupted' and 'Traceback' not in err, err
+    assert stopped_after < 5
 
 
 # -- one way a child dies with its parent ----------------------------------------------------------------
