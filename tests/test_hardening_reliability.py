@@ -20,7 +20,7 @@ from graphviz_export.web.explorer import make_server
 from microgpt.errors import InputError
 from microgpt.recording import Trace, record_step
 from microgpt.train import fresh_model
-from tests.explorer_helpers import default_signals, get_json, running_server, stopped_in_the_end
+from tests.explorer_helpers import default_signals, get_json, read_to_the_end, running_server, stopped_in_the_end
 from tests.test_explorer_cli import _printed, _start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,14 +241,7 @@ def test_ctrl_c_during_a_webassembly_render_exits_130(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
         stopped_after = time.monotonic() - t0
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:                 # EIO: the child's end is closed and everything was read
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen += read_to_the_end(master)
     finally:
         if proc.poll() is None:
             proc.kill()
