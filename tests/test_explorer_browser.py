@@ -816,6 +816,7 @@ def test_each_view_opens_with_readable_text_and_a_minimap_that_follows_and_moves
 
 
 def test_search_suggests_as_you_type_and_each_result_row_jumps_to_its_match(page, trace):
+    page.clock.install()            # the page's timers, run forward below rather than waited for
     open_page(page)
     page.click('#q')
     page.keyboard.type('role:attn_w', delay=20)
@@ -833,7 +834,7 @@ def test_search_suggests_as_you_type_and_each_result_row_jumps_to_its_match(page
     counts = [int(t) for t in page.locator('#results .row.match .n').all_inner_texts()]
     assert counts == [len(trace.nodes(pos=p, layer=0, head=h, role='attn_weights'))
                       for p in trace.positions() for h in trace.heads()]
-    page.wait_for_timeout(4500)                                      # the list stays (it used to go after 4 s)
+    page.clock.run_for(4500)                # every timer due in 4.5 s fires: the list stays (it used to go after 4 s)
     assert page.locator('#results').is_visible()
     url = page.evaluate('explorer.view.url')
     page.locator('#results .row.match').nth(7).click()               # pos1, head 3
@@ -952,12 +953,14 @@ def inside_canvas(pg, names):
 
 
 def test_z_fits_the_opened_block_or_the_selections_group_and_f_still_fits_everything(page, trace):
+    page.clock.install()            # the flash's timer, run forward below rather than waited for
     open_page(page)
     page.keyboard.press('f')
     url = page.evaluate('explorer.view.url')
     click_node(page, node_named(page, 'pos4/layer0/attn'))
     wait_view(page, url)
-    page.wait_for_timeout(1600)                                    # the flash is over
+    page.clock.run_for(1600)                                       # the flash is over (its 1.5 s timer fired)
+    assert page.locator('#graph g.flash').count() == 0
     block = page.evaluate('Object.keys(explorer.view.nodes).filter(k => explorer.view.nodes[k].k !== "r" && '
                           '(explorer.view.nodes[k].path || "").startsWith("pos4/layer0/attn/"))')
     assert len(block) == 18                                        # rmsnorm, q, k, v, 4 x 3 head nodes, Wo, residual
