@@ -12,6 +12,7 @@ let the suite run in parallel (`pytest -n auto`, pytest-xdist) and leave nothing
   atomic), removed at the end: a test neither reads what the user's cache holds nor adds to it.
 """
 
+import gc
 import os
 import random
 import shutil
@@ -126,6 +127,18 @@ LONG_FIRST = ('tests/test_model.py', 'tests/test_examples.py', 'tests/test_play.
 def _long_first(item):
     path = item.nodeid.split('::', 1)[0]
     return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+
+def pytest_collection_finish(session):
+    """Freeze (gc.freeze) what is alive once the tests are collected: the imported modules and
+    pytest's items (~420,000 objects in a worker of the whole suite) live to the end of the run,
+    yet every full pass of the cyclic collector walked them all again, and the tests that build
+    graphs and traces set off many such passes: in one process running six of those modules
+    (test_cli_values, test_call_order, test_why_madeby, ...) the collector took 7.3 of their 24 s
+    of CPU, frozen 1.5. Garbage is collected first, so nothing that could be freed is kept; the
+    tests' own objects are collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config, items):
