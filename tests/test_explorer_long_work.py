@@ -193,8 +193,10 @@ def test_the_page_shows_the_training_step_and_cancel_stops_it(server):
             before = page.evaluate('explorer.view.url')
             # not awaited (evaluate would wait for the promise: the whole training)
             page.evaluate(f'() => {{ explorer.setState({{cmp: "steps:{LONG}"}}); }}')
-            page.wait_for_function(f'/training {LONG} steps for compare: training [1-9]\\d* \\/ {LONG}/'
-                                   '.test(document.querySelector("#busytext").textContent)', timeout=60000)
+            # the phase, percentage and time left as the terminal prints them, then step k of N
+            page.wait_for_function(f'/training {LONG} steps for compare: training: \\d+% \\(\\d+ s left\\) '
+                                   f'· [1-9]\\d* \\/ {LONG}/.test(document.querySelector("#busytext").textContent)',
+                                   timeout=60000)
             assert page.locator('#busy').is_visible()
             page.click('#busycancel')
             page.wait_for_selector('#msg:not([hidden])')
