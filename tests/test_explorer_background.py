@@ -132,3 +132,22 @@ def test_a_second_document_while_one_records_is_refused_naming_it_and_cancel_sto
     page.wait_for_function('explorer.info && explorer.info.doc === "anna"', timeout=60000)
     assert page.evaluate('explorer.info.loss') == record_step(*fresh_model(42), 'anna').loss
     assert page.errors == []
+
+
+def test_a_jobs_line_is_the_line_the_terminal_prints_for_the_same_figures():
+    """The page's bar shows Job.describe()'s line; `render` and `explore` print Phases' line: the same
+    text for the same phase, counts and elapsed time (one implementation: recording.phases)."""
+    from graphviz_export.web.explorer.work import Job
+    from microgpt_graph.progress import Phases
+    term = Phases(tty=True)
+    for phase, done, total, elapsed, want in (('recording', 5, 12, 4.0, 'recording: 41% (6 s left)'),
+                                             ('recording', 0, 12, 1.0, 'recording: 0% (time left unknown)'),
+                                             ('backward', 1, 1, 2.2, 'backward: 100% (2.2 s)'),
+                                             ('loading the recorded step', 0, 0, 3.0, 'loading the recorded step: 3 s')):
+        job = Job(('record', ('x', None, 42)), "recording 'x'")
+        job.at(phase, done, total)
+        job.phase_started = time.monotonic() - elapsed
+        term.phase_start = 0.0
+        shown = job.describe()
+        assert shown['line'] == term.line(phase, done, total, elapsed) == want
+        assert shown['percent'] == (None if not total else 100 * done // total)
