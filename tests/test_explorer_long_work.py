@@ -152,6 +152,15 @@ def test_progress_names_the_work_and_answers_only_its_own_page(server):
 
 
 # -- the view cache, in bytes --------------------------------------------------------------------
+def test_a_big_set_of_node_ids_is_sized_whole_and_a_big_list_of_objects_is_still_walked():
+    import sys
+    ids = set(range(10**6, 10**6 + 5000))          # a selection's node ids (not the small ints Python shares)
+    exact = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
+    assert deep_bytes({'nodes': ids}) >= exact      # every id counted: never under
+    rows = [{'name': 'x' * 200_000}] * 300 + [7] * 300      # more than _BULK items, not all numbers: walked
+    assert deep_bytes(rows) >= 200_000 + sys.getsizeof(rows)    # the text inside the rows' dict counted
+
+
 def test_the_view_cache_holds_at_most_its_bytes_and_counts_a_shared_trace_once():
     params, config, tok = fresh_model(42)
     trace = record_step(params, config, tok, 'ab')
