@@ -82,13 +82,10 @@ def decode(raw: bytes) -> dict:
         raise TraceFormatError(f"binary trace version {str(header.get('version'))[:20]!r} is not supported; "
                                f"this tool reads versions {' and '.join(map(str, READS))}")
     specs, total = _column_specs(header)
-    body = memoryview(_body(memoryview(raw)[_PREFIX + size:], header.get('compression', 'zlib'), total))
-    plain, offset = {'source': None, 'indexes': {}}, 0
-    for name, code, length in specs:
+    plain = {'source': None, 'indexes': {}}
+    for name, code, data in _columns(memoryview(raw)[_PREFIX + size:], header.get('compression', 'zlib'), specs, total):
         col = array(code)
-        end = offset + col.itemsize * length
-        col.frombytes(body[offset:end])
-        offset = end
+        col.frombytes(data)
         if header['byteorder'] != sys.byteorder:
             col.byteswap()
         if name in STORED_NAMES:
@@ -139,28 +136,45 @@ def _column_specs(header):
     return specs, total + stored
 
 
-def _body(data, compression, size):
-    """The body: exactly `size` bytes once decompressed, never more read into memory."""
+def _columns(data, compression, specs, size):
+    """(name, type code, bytes) of each column in body order: exactly `size` bytes in all once
+    decompressed, inflated one column at a time (the whole body is never in memory beside the
+    columns made of it) and never more than one byte past what the columns declare."""
     if compression == 'none':
-        body = data
-    elif compression == 'zlib':
-        d = zlib.decompressobj()
-        try:
-            body = d.decompress(data, size + 1)     # at most one byte past what the columns declare
-        except zlib.error as e:
-            raise TraceFormatError(f"binary trace is damaged (zlib: {e})") from None
-        if len(body) <= size and not d.eof:
-            raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {len(body)} "
-                                   f"of the {size} bytes its columns declare)")
-        if d.unused_data:
-            raise TraceFormatError(f"binary trace: {len(d.unused_data)} bytes follow the compressed body")
-    else:
+        if len(data) != size:
+            raise TraceFormatError(f"binary trace: its columns declare {size} bytes, the body holds "
+                                   f"{'more' if len(data) > size else len(data)}")
+        offset = 0
+        for name, code, length in specs:
+            end = offset + array(code).itemsize * length
+            yield name, code, data[offset:end]
+            offset = end
+        return
+    if compression != 'zlib':
         raise TraceFormatError(f"binary trace: compression must be one of {', '.join(COMPRESSIONS)}, "
                                f"got {str(compression)[:20]!r}")
-    if len(body) != size:
-        raise TraceFormatError(f"binary trace: its columns declare {size} bytes, the body holds "
-                               f"{'more' if len(body) > size else len(body)}")
-    return body
+    d, done = zlib.decompressobj(), 0
+    try:
+        for name, code, length in specs:
+            want = array(code).itemsize * length
+            out = d.decompress(data, want)
+            while len(out) < want and d.unconsumed_tail:
+                out += d.decompress(d.unconsumed_tail, want - len(out))
+            data = d.unconsumed_tail
+            done += len(out)
+            if len(out) < want:
+                raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {done} "
+                                       f"of the {size} bytes its columns declare)")
+            yield name, code, out
+        if not d.eof and d.decompress(data, 1):     # at most one byte past what the columns declare
+            raise TraceFormatError(f"binary trace: its columns declare {size} bytes, the body holds more")
+    except zlib.error as e:
+        raise TraceFormatError(f"binary trace is damaged (zlib: {e})") from None
+    if not d.eof:
+        raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {done} "
+                               f"of the {size} bytes its columns declare)")
+    if d.unused_data:
+        raise TraceFormatError(f"binary trace: {len(d.unused_data)} bytes follow the compressed body")
 
 
 def read(raw: bytes) -> dict:

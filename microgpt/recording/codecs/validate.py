@@ -241,7 +241,7 @@ def _edges(ptr, child, n):
 
     Edge k belongs to the node p with ptr[p] <= k < ptr[p + 1], so child c < p
     exactly when ptr[c + 1] <= k: one C-level pass over the edges."""
-    after = ptr[1:].tolist()                     # after[c] = ptr[c + 1]; a list's items are read, not made
+    after = memoryview(ptr)[1:]                  # after[c] = ptr[c + 1], no copy (a list of it: 36 B/node more at the peak)
     try:
         if all(map(le, map(after.__getitem__, child), count())):
             return
