@@ -49,15 +49,20 @@ window.harness.cleanup = mod.default.render({model, el: document.getElementById(
 
 def harness_page(widget, width=1000):
     """The harness page's HTML for a Python explorer widget (explorer_widget's)."""
-    traits = {'_page': widget._page, 'state': widget.state, 'height': widget.height}
+    traits = {'_page': widget._page, 'state': widget.state, 'height': widget.height, '_first': widget._first}
     js = lambda v: json.dumps(v).replace('</', '<\\/')      # noqa: E731 -- inside <script>: no '</' ends it
     return (PAGE.replace('__CSS__', widget._css).replace('__WIDTH__', str(width))
             .replace('__TRAITS__', js(traits)).replace('__ESM__', js(widget._esm)))
 
 
-def open_widget(page, widget, width=1000):
+def open_widget(page, widget, width=1000, displayed=False, meanwhile=None):
     """Show `widget` in `page` (a Playwright page), its kernel side played here; returns the explorer's
-    frame (the page inside the cell), once it has drawn its first view."""
+    frame (the page inside the cell), once it has drawn its first view. The widget is displayed first
+    (its _repr_mimebundle_, as the notebook does: that gives it the first view's answers), unless
+    `displayed` says the caller did. `meanwhile()` is called once the page is set, while it draws (the
+    kernel's work once the cell is done: widget.after_cell)."""
+    if not displayed:
+        widget._repr_mimebundle_()
     commands = type(widget)._anywidget_commands
 
     def kernel_command(name, msg):
@@ -70,6 +75,8 @@ def open_widget(page, widget, width=1000):
     page.expose_function('kernel_command', kernel_command)
     page.expose_function('kernel_sync', kernel_sync)
     page.set_content(harness_page(widget, width))
+    if meanwhile is not None:
+        meanwhile()
     frame = page.wait_for_selector('#cell iframe').content_frame()
     frame.wait_for_selector('#graph svg g.node')
     frame.wait_for_function('window.explorer && window.explorer.view')

@@ -2,6 +2,7 @@
 tests/notebook_harness.py plays the kernel, answering the page's requests with the Python widget's
 own command (the explorer's Api.answer), and carrying `state` both ways as the comm would."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -103,8 +104,38 @@ def test_the_widget_expands_a_block_selects_a_node_and_its_panel_reads_the_trace
     shot(page, 'notebook-widget-selected')
     # every request went to the kernel's side (the harness), none over the network
     assert [u for u in page.requests if not u.startswith('blob:')] == []
-    assert set(page.evaluate('harness.requests')) >= {'view', 'info', 'node'}
+    assert set(page.evaluate('harness.requests')) >= {'view', 'node'}
     assert page.errors == []
+
+
+def test_the_first_view_is_drawn_from_the_answers_given_at_display_and_only_for_their_view(page):
+    w = explorer_widget(doc='emma', seed=42)
+    frame = open_widget(page, w)
+    # no request for the view nor its info: drawn from what the kernel gave at display
+    assert not {'view', 'info'} & set(page.evaluate('harness.requests'))
+    _, (body,) = w._request({'endpoint': 'view', 'query': w.state}, [])
+    want = json.loads(body)
+    assert frame.evaluate('explorer.view.svg') == want['svg'] and frame.evaluate('explorer.view.url') == w.state
+    assert frame.locator('#graph svg g.node').count() == want['svg'].count('class="node"') > 0
+    assert frame.evaluate('explorer.page.info.doc') == 'emma' and page.errors == []
+    # answers given for one view are not used for another: a state changed before the page opened is asked for
+    other = context_page(page)
+    w2 = explorer_widget(doc='emma', seed=42)
+    w2._repr_mimebundle_()
+    w2.show(token=1)
+    frame = open_widget(other, w2, displayed=True)
+    assert frame.evaluate('explorer.view.url') == 'token=1' == w2.state
+    assert other.evaluate('harness.requests').count('view') == 1
+    assert frame.evaluate('explorer.view.title') == json.loads(w2._request(
+        {'endpoint': 'view', 'query': 'token=1'}, [])[1][0])['title']
+
+
+def context_page(page):
+    """A second page in the test page's browser context, its errors kept like the first's."""
+    pg = page.context.new_page()
+    pg.errors = page.errors
+    pg.on('pageerror', lambda e: pg.errors.append(str(e)))
+    return pg
 
 
 def test_at_1024x768_the_explorer_fits_the_window_and_its_graph_most_of_a_narrow_cell(page):

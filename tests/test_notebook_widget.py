@@ -75,6 +75,57 @@ def test_a_view_answers_as_the_server_does_and_its_first_view_is_drawn_before_th
     assert meta['status'] == 400 and json.loads(body) == {'error': 'a request names an endpoint and a query string'}
 
 
+def test_displayed_it_carries_the_shown_views_first_answers_byte_for_byte_as_the_server_gives_them(server):
+    w = explorer_widget(doc='emma', seed=42)
+    w.show(token=2)                  # changed after it was made: the answers are for the view it shows now
+    w._repr_mimebundle_()
+    first = w._first
+    assert set(first) == {'view', 'info'} and first['view']['query'] == first['info']['query'] == 'token=2'
+    view = json.loads(first['view']['body'])
+    assert view['url'] == 'token=2' and view['title'] == "token 2 of 'emma': 'm' -> 'm'" and view['cached'] is True
+    assert (first['view']['status'], first['view']['headers']) == (200, {'X-View-Cache': 'hit'})
+    # the page's own request for it answers the same (but for how long that request took); the info is
+    # the HTTP server's, byte for byte
+    asked = json.loads(ask(w, 'view', 'token=2')[2])
+    assert asked['ms'].pop('total') >= 0 and view['ms'].pop('total') >= 0 and asked == view
+    assert get(server, '/api/info?token=2')[2] == first['info']['body'].encode()
+    assert first['info']['status'] == 200 and first['info']['type'] == 'application/json; charset=utf-8'
+
+
+def test_made_by_is_replayed_when_first_asked_and_equals_the_servers_captured_while_recording(server):
+    from microgpt.recording.madeby import made_by
+    w = explorer_widget(doc='emma', seed=42)
+    trace = w.trace
+    assert 'made_by' not in trace._cache               # the cell's first view did not record the chains
+    served = server.api.recordings.get(('emma', None, 42))
+    assert served._cache['made_by']                    # the HTTP server's: captured while recording
+    rmsnorm = next(i for i in range(len(trace)) if trace.pow_exponent.get(i) == -0.5)
+    exp = next(i for i in trace.nodes(pos=2, layer=0, head=1, role='attn_weights') if trace.op_name(i) == 'exp')
+    for i in (rmsnorm, exp, 4711, trace.meta['loss_id']):
+        body = json.loads(ask(w, 'node', f'id={i}')[2])
+        assert body['source'] == json.loads(get(server, f'/api/node?id={i}')[2])['source'] == made_by(served, i)
+        assert body['source']['chain'][-1] == [body['source']['function'], body['source']['line']]
+    assert trace._cache['made_by'][0] == served._cache['made_by'][0]       # one replay, the same chain per node
+    assert trace._cache['made_by'][1] == served._cache['made_by'][1]
+
+
+def test_in_a_cell_made_by_is_replayed_once_the_cell_is_done_not_while_it_runs():
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    try:
+        shell.user_ns['explorer_widget'] = explorer_widget
+        shell.run_cell("w = explorer_widget(doc='emma', seed=42)\ndisplay(w)\nduring = 'made_by' in w.trace._cache")
+        shell.run_cell("after = 'made_by' in w.trace._cache")
+        shell.run_cell("x = 1")
+    finally:
+        InteractiveShell.clear_instance()
+    ns = shell.user_ns
+    assert ns['during'] is False and ns['after'] is True       # the cell's output did not wait for it
+    chains = ns['w'].trace._cache['made_by']
+    assert chains and chains[0][ns['w'].trace.meta['loss_id']] >= 0
+    assert shell.events.callbacks['post_run_cell'] == []      # once: forgotten after the cell
+
+
 def test_python_drives_the_state_as_the_pages_url(widget):
     w = widget
     trace = w.trace

@@ -40,12 +40,16 @@ FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError
 
 class Recordings:
     def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4,
-                 max_nodes=DEFAULT_MAX_NODES, work=None, cache=True, tell=None, note=None):
+                 max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.data = data                # the names file, for compare after N training steps
         self.keep = keep
         self.max_nodes = max_nodes      # a step estimated above this is refused (--max-nodes)
+        # record with the chains of "made by" (recording.madeby; ~+45% recording time), so the side panel
+        # never replays the forward pass under the engine's lock; without (the notebook widget: its cell's
+        # first view first), the first "made by" asked of a recording replays it once (engine_for)
+        self.lines = lines
         self.work = work if work is not None else Work()
         self.cache = cache              # steps read from / stored in the user cache (stepcache; --no-cache)
         self.tell = tell                # progress(phase, done, total) of every recording too (the terminal's)
@@ -75,8 +79,8 @@ class Recordings:
     @classmethod
     def engine_for(cls, trace):
         """The engine's lock when reading `trace`'s "made by" replays its forward pass
-        (madeby.needs_replay), else nothing to hold: a recording's chains were kept as it was
-        made, so its panel never waits for a training that holds the engine."""
+        (madeby.needs_replay), else nothing to hold: a recording made with its chains (`lines`)
+        or replayed once already never waits for a training that holds the engine."""
         return cls.engine() if needs_replay(trace) else nullcontext()
 
     @staticmethod
@@ -122,9 +126,9 @@ class Recordings:
                 self.tell(phase, done, total)
             job.tell(phase, done, total)        # raises Cancelled when cancelled: the recording stops
         try:
-            # with the line of model.py that made each op: "made by" (recording.madeby); a step
-            # recorded before comes from the user cache, its chains with it (stepcache)
-            trace, reused = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=True,
+            # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted
+            # now; a step recorded before comes from the user cache, its chains with it (stepcache)
+            trace, reused = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=self.lines,
                                                 cache=self.cache, progress=progress)
         except SessionError as e:
             raise StateError(f"{FIELDS[e.field]}: {e}") from None

@@ -13,7 +13,11 @@
  *   page -> host   hello                       the page is ready for its first address
  *                  request {id, endpoint, query}
  *                  state {query}               the address changed (the view drawn, a frame, a selection)
- *   host -> page   start {query}               the first address
+ *   host -> page   start {query, answers}      the first address, and the answers the host already has
+ *                                              for it ({endpoint: {query, status, type, headers, body}}:
+ *                                              the notebook's kernel gives the first view's with the
+ *                                              widget): each answers one request of its endpoint and
+ *                                              query, once; any other request is asked
  *                  answer {id, status, type, headers, body}   body: an ArrayBuffer (the HTTP body's bytes)
  *                  go {query}                  show this address (the host's Python side: w.show, w.select)
  *
@@ -44,18 +48,20 @@
 
   function host() {
     const waiting = new Map();       // request id -> {resolve}
-    let seq = 0, here = '', begin = null;
+    let seq = 0, here = '', begin = null, given = {};
     const first = new Promise((resolve) => { begin = resolve; });
     const tell = (msg) => window.parent.postMessage(msg, '*');
+    // an answer's bytes as the Response a fetch would give
+    const answer = (a) => new Response(a.body, {status: a.status, headers: Object.assign({'Content-Type': a.type}, a.headers)});
     window.addEventListener('message', (e) => {
       const m = e.data;
       if (e.source !== window.parent || !m || typeof m.mg !== 'string') return;
-      if (m.mg === 'start') { here = m.query || ''; begin(here); }
+      if (m.mg === 'start') { here = m.query || ''; given = m.answers || {}; begin(here); }
       else if (m.mg === 'answer') {
         const w = waiting.get(m.id);
         if (!w) return;              // aborted meanwhile
         waiting.delete(m.id);
-        w.resolve(new Response(m.body, {status: m.status, headers: Object.assign({'Content-Type': m.type}, m.headers)}));
+        w.resolve(answer(m));
       } else if (m.mg === 'go' && m.query !== here) {
         here = m.query;
         for (const fn of changed) fn();
@@ -66,6 +72,8 @@
       return new Promise((resolve, reject) => {
         const aborted = () => new DOMException('the request was cancelled', 'AbortError');
         if (signal && signal.aborted) { reject(aborted()); return; }
+        const had = given[endpoint];
+        if (had && had.query === query) { delete given[endpoint]; resolve(answer(had)); return; }
         const id = ++seq;
         waiting.set(id, {resolve});
         if (signal) signal.addEventListener('abort', () => { if (waiting.delete(id)) reject(aborted()); });

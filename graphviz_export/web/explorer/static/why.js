@@ -58,10 +58,11 @@
     const root = svg && svg.querySelector('g.graph');
     if (!root) return;
     for (const old of root.querySelectorAll('g.badge')) old.remove();
-    for (const g of svg.querySelectorAll('g.node')) {
+    // every box read before any badge is added: one layout, not one per badge (each added badge
+    // would make the next getBBox lay the drawing out again)
+    const boxed = [...svg.querySelectorAll('g.node')].filter((g) => badges[g.dataset.name]).map((g) => [g, g.getBBox()]);
+    for (const [g, b] of boxed) {
       const list = badges[g.dataset.name];
-      if (!list) continue;
-      const b = g.getBBox();
       const mark = document.createElementNS(NS, 'g');
       mark.setAttribute('class', 'badge');
       mark.dataset.node = g.dataset.name;

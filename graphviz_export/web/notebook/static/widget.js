@@ -8,6 +8,10 @@
  * command channel (the widget's `_request`: the explorer's Api.answer, the handlers the HTTP server
  * calls); the answer's bytes go back to the page as the body of a Response.
  *
+ * The first view needs no request: its answers (the view, its recording's info) come with the widget,
+ * computed by the kernel when it displayed it (the `_first` trait), and go to the page with its first
+ * address; the page uses each once, for that very query (transport.js).
+ *
  * The page's address (its view state, as the server's URL query) is the model's `state`: every change
  * the page makes is saved there (w.state, w.selected in Python), and a `state` set in Python (w.show,
  * w.select) is sent to the page to show.
@@ -65,7 +69,8 @@ function render({model, el, experimental}) {
   function onMessage(e) {
     const m = e.data;
     if (e.source !== frame.contentWindow || !m || typeof m.mg !== 'string') return;
-    if (m.mg === 'hello') post({mg: 'start', query: model.get('state')});
+    // the first address, with the answers the kernel gave at display for it (the `_first` trait)
+    if (m.mg === 'hello') post({mg: 'start', query: model.get('state'), answers: model.get('_first') || {}});
     else if (m.mg === 'request') ask(m);
     else if (m.mg === 'state') {
       shown = m.query;
