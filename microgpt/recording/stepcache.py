@@ -113,10 +113,6 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
         if trace is not None:
             if lines:
                 _with_chains(path, trace, tell)
-            else:       # not asked for, but stored beside it: kept (cheap), so no replay is ever needed
-                chains = _read_chains(chains_path(path), len(trace))
-                if chains is not None:
-                    put_chains(trace, chains)
             return trace, path
     trace = record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs)
     tell('storing the recorded step', 0, 1)
