@@ -1,7 +1,7 @@
 """Scale benchmark (issue 25): a big step, from its binary file to its views. Prints figures
 against the issue's budgets, asserts nothing.
 
-    python -m benchmarks.bench_scale [--layers 2] [--embd 32] [--doc christopher] [--reps 3] [--json]
+    python -m benchmarks.bench_scale [--layers 2] [--embd 32] [--doc christopher] [--reps 3] [--max-nodes N] [--json]
 
 Records one step of a model of --layers blocks x --embd wide (4 heads, block size 16,
 a-z vocabulary, seed 42) on --doc, saves it as a binary trace, then, in this process:
@@ -13,7 +13,8 @@ a-z vocabulary, seed 42) on --doc, saves it as a binary trace, then, in this pro
   first view   select + fold + draw of the last token's view (the explorer's default),
                server-side before layout (ms), and the same from the cold file (load + view)
   view change  select + fold + draw of other views, each median over --reps (ms), against
-               the budget (300 ms; the whole document 1 s)
+               the budget (300 ms; the whole document 1 s), and one more build split into
+               its three steps (where the budget goes)
   at rest      resident memory after load + the views (MB, bytes per node; budget 1 GB)
 With --json: the streaming JSON writer (codecs.json.chunks) called directly on the loaded
 trace in a child process, past the loader's cap that `export --format json` refuses up
@@ -34,10 +35,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from graphviz_export.draw import draw
+from graphviz_export.fold import fold
+from graphviz_export.select import select
 from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import Trace
+from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.step import record_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +114,15 @@ def json_export(path, out):
     return tuple(map(float, r.stdout.split()))
 
 
+def split(trace, q):
+    """'select a + fold b + draw c ms': where one more build of view `q` spends its time (build_view's
+    three steps with its defaults)."""
+    t_sel, sel = timed(lambda: select(trace, **q))
+    t_fold, folded = timed(lambda: fold(trace, sel))
+    t_draw, _ = timed(lambda: draw(trace, folded, fields={}))
+    return f"select {t_sel * 1000:.0f} + fold {t_fold * 1000:.0f} + draw {t_draw * 1000:.0f} ms"
+
+
 VIEW_BUDGET, DOCUMENT_BUDGET, FIRST_BUDGET, COLD_BUDGET, REST_BUDGET = 0.3, 1.0, 3.0, 10.0, 1024
 
 
@@ -122,6 +136,8 @@ def main():
     ap.add_argument('--embd', type=int, default=32)
     ap.add_argument('--doc', default='christopher')
     ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--max-nodes', type=int, default=DEFAULT_MAX_NODES,
+                    help="the recording's node limit (4 x 64 on 'christopher' needs 5,596,899)")
     ap.add_argument('--json', action='store_true', help='also run the streaming JSON writer (child process)')
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -129,7 +145,7 @@ def main():
     config = GPTConfig(vocab_size=tok.vocab_size, n_layer=args.layers, n_embd=args.embd)
     params = init_params(config, random.Random(42))
     before = rss_mb()
-    t_rec, trace = timed(lambda: record_step(params, config, tok, args.doc))
+    t_rec, trace = timed(lambda: record_step(params, config, tok, args.doc, max_nodes=args.max_nodes))
     n = len(trace)
     rec_peak = peak_mb() - before
     print(f"model {args.layers} x {args.embd}, doc {args.doc!r}: {n:,} nodes, {len(trace.child):,} edges")
@@ -156,7 +172,7 @@ def main():
             t = statistics.median(times)
             budget = DOCUMENT_BUDGET if q.get('document') else VIEW_BUDGET
             print(f"view change   {t * 1000:8.0f} ms  {name} (median of {args.reps}; first {times[0] * 1000:.0f} ms; "
-                  f"{verdict(t, budget)})")
+                  f"{verdict(t, budget)}; {split(trace, q)})")
         rest, held = rss_mb() - at_start, held_mb(trace)
         print(f"at rest       {rss_mb():8,.0f} MB  process ({verdict(rss_mb(), REST_BUDGET)}); {rest:,.0f} MB more than "
               f"before the load ({rest * 2 ** 20 / n:,.0f} B/node); its arrays {held:,.0f} MB ({held * 2 ** 20 / n:,.0f} B/node)")

@@ -20,6 +20,7 @@ from operator import ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
 from microgpt.recording.runs import id_runs, scopes_in
+from microgpt.recording.shares import whole_scopes
 
 from .spec import DIRECTIONS, check, check_options
 
@@ -40,22 +41,58 @@ class Selection:
 def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
     """The Selection of `interior` with its boundary computed from the trace's edges."""
     ids = sorted(interior)
+    runs = id_runs(ids)
+    whole = whole_scopes(trace, runs, len(ids))
+    if whole is not None:       # a token, layer, head, document: from the run records
+        inputs, outputs = _scopes_boundary(trace, whole)
+    else:
+        inputs, outputs = _boundary(trace, runs)
+    scopes = trace.scopes
+    positions = sorted({scopes[sid][0] for sid in (whole or scopes_in(trace, runs))} - {None})
+    return Selection(kind=kind, title=title, nodes=tuple(ids), inputs=tuple(inputs),
+                     outputs=tuple(outputs), focus=tuple(sorted(focus)), matrix=matrix,
+                     positions=tuple(positions), query=dict(query or {}))
+
+
+def _boundary(trace, runs):
+    """(inputs, outputs), sorted, of the interior of id ranges `runs`: one slice of each edge
+    column per run (views are mostly a few long runs); of each, in C, only the ends outside the
+    run, then only those checked against the other runs."""
     ptr, child = trace.child_ptr, trace.child
     pptr, parent, _ = trace.parents_index()
     inputs, outputs = set(), set()
-    # one slice per run of consecutive ids (views are mostly a few long runs); of each, in C,
-    # only the ends outside the run, then only those checked against the other runs
-    runs = id_runs(ids)
     for a, b in runs:
         for got, ends in ((inputs, child[ptr[a]:ptr[b]]), (outputs, parent[pptr[a]:pptr[b]])):
             got.update(compress(ends, map(or_, map(lt, ends, repeat(a)), map(ge, ends, repeat(b)))))
     inputs = _outside(inputs, runs)
-    outputs = sorted(set(_outside(outputs, runs)).difference(inputs))
-    scopes = trace.scopes
-    positions = sorted({scopes[sid][0] for sid in scopes_in(trace, runs)} - {None})
-    return Selection(kind=kind, title=title, nodes=tuple(ids), inputs=tuple(sorted(inputs)),
-                     outputs=tuple(sorted(outputs)), focus=tuple(sorted(focus)), matrix=matrix,
-                     positions=tuple(positions), query=dict(query or {}))
+    return inputs, sorted(set(_outside(outputs, runs)).difference(inputs))
+
+
+def _scopes_boundary(trace, whole):
+    """(inputs, outputs), sorted, of an interior holding every node of the scopes `whole`. An
+    edge that crosses its border crosses a scope's, so the run records (recording.aggregates)
+    name it: inputs are the children its runs read in other scopes (rec_kids); outputs, the
+    nodes of runs outside that read one of its nodes (each such child's parents in that run,
+    a slice of the reverse edges by bisection). Work per run and per crossing, not per edge."""
+    starts, sids = trace.scope_runs()
+    rptr, rscope = trace.index('rec_ptr'), trace.index('rec_scope')
+    kptr, kids = trace.index('rec_kid_ptr'), trace.index('rec_kids')
+    pptr, parent, _ = trace.parents_index()
+    inputs, outputs = set(), set()
+    for r, own in enumerate(sids):
+        inside = own in whole
+        for j in range(rptr[r], rptr[r + 1]):
+            c = rscope[j]
+            if c == own or (c in whole) == inside:
+                continue
+            if inside:
+                inputs.update(kids[kptr[j]:kptr[j + 1]])
+                continue
+            a, b = starts[r], starts[r + 1]
+            for k in kids[kptr[j]:kptr[j + 1]]:
+                ps = parent[pptr[k]:pptr[k + 1]]
+                outputs.update(ps[bisect_left(ps, a):bisect_left(ps, b)])
+    return sorted(inputs), sorted(outputs.difference(inputs))
 
 
 def _outside(ids, runs):

@@ -7,6 +7,7 @@ import pytest
 
 from graphviz_export import build_view
 from graphviz_export.fold import FANOUT_LIMIT, fold
+from graphviz_export.fold.folding import _fold, _fold_keys, node_floor
 from graphviz_export.select import select, token_view
 from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_EDGE_BUDGET
 from microgpt.recording import Trace
@@ -250,3 +251,16 @@ def test_the_node_counts_by_kind_are_those_of_the_drawing(recorded_christopher, 
     scalars = sum(1 for s in styles if 'filled' in s.split(',') and 'rounded' not in s and 'striped' not in s)
     assert st['scalar_nodes'] == scalars
     assert st['scalar_nodes'] + st['group_nodes'] + st['refs'] == st['nodes']
+
+
+def test_a_document_whose_keys_cannot_fit_folds_heads_in_at_once_as_two_passes_would(recorded_christopher):
+    """_fold skips the heads-apart pass when its node floor is over the budget: the fold must be
+    the one the two passes give (the first not fitting, the second taken)."""
+    t = recorded_christopher
+    sel = select(t, document=True)
+    assert node_floor(t, sel, 'block', set()) > DEFAULT_BUDGET
+    apart = _fold_keys(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET)
+    assert not apart.stats['fits']
+    two = _fold_keys(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, heads=False)
+    one = _fold(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET)
+    assert (one.nodes, one.edges, one.stats) == (two.nodes, two.edges, two.stats)

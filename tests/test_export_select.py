@@ -6,8 +6,20 @@ import pytest
 
 from graphviz_export import build_view
 from graphviz_export.fold import fold
-from graphviz_export.select import head_view, layer_view, matrix_view, node_view, param_view, select, token_view
+from graphviz_export.select import (
+    _boundary,
+    _scopes_boundary,
+    head_view,
+    layer_view,
+    matrix_view,
+    node_view,
+    param_view,
+    select,
+    token_view,
+)
 from microgpt.recording import TraceQueryError
+from microgpt.recording.runs import id_runs
+from microgpt.recording.shares import whole_scopes
 
 
 def boundary_of(t, interior):
@@ -168,3 +180,20 @@ def test_bad_options_are_value_errors_naming_what_is_allowed(recorded_christophe
     with pytest.raises(ValueError) as e:
         build_view(recorded_christopher, **kwargs)
     assert str(e.value) == message and not isinstance(e.value, TraceQueryError)
+
+
+def test_the_boundary_of_whole_scopes_from_the_run_records_is_the_one_the_edges_give(recorded_christopher):
+    """A token, layer, head or document view takes its inputs and outputs from the run records;
+    each must be what one look at every edge of the interior gives."""
+    t = recorded_christopher
+    for q in ({'token': 0}, {'token': 5}, {'token': 11}, {'layer': 0}, {'layer': 0, 'token': 3},
+              {'layer': 0, 'head': 2}, {'layer': 0, 'head': 0, 'token': 0}, {'document': True}):
+        sel = select(t, **q)
+        runs = id_runs(list(sel.nodes))
+        whole = whole_scopes(t, runs, len(sel.nodes))
+        assert whole is not None, q
+        inputs, outputs = _boundary(t, runs)
+        assert (list(sel.inputs), list(sel.outputs)) == (inputs, outputs) == _scopes_boundary(t, whole), q
+        assert inputs or outputs, q
+    # token 0's outputs are the later positions reading its keys and values
+    assert len(select(t, token=0).outputs) > 0

@@ -51,10 +51,11 @@ PRODUCTS = {
 }
 
 
-def ranges(xs, limit=None):
-    """'0..10' / '3' / '0..2, 5': sorted ints compactly (after `limit` runs: ', ...')."""
+def ranges(xs, limit=None, runs=None):
+    """'0..10' / '3' / '0..2, 5': sorted ints compactly (after `limit` runs: ', ...'); `runs`:
+    their runs when known (runs_of(xs))."""
     parts = []
-    for a, b in runs_of(xs):
+    for a, b in runs_of(xs) if runs is None else runs:
         if limit is not None and len(parts) == limit:
             parts.append('...')
             break
@@ -112,6 +113,11 @@ def group_title(node, level, trace=None):
     return block if block is not None else 'ops'
 
 
+def node_runs(node):
+    """The runs of a node's ids (fold.VNode keeps them), found once a view."""
+    return node.runs if hasattr(node, 'runs') else runs_of(node.ids)
+
+
 def inner_title(trace, node):
     """The title of a group whose figures are not (only) its role's values, else None.
 
@@ -127,7 +133,7 @@ def inner_title(trace, node):
     # what a per-value reading (names.has_role, vector_name, is_value) finds, read per run of
     # the values: their scopes from the trace's scope runs, their ops and value flags sliced
     # from the columns (a token view's groups hold hundreds of thousands of values)
-    runs = runs_of(values)
+    runs = node.value_runs if hasattr(node, 'value_runs') else runs_of(values)
     sids = sorted(scopes_in(trace, runs))
     scopes = trace.scopes
     ops = bytes(gather(trace.op, runs))
@@ -175,7 +181,7 @@ def embed_title(trace, pos):
 def _roles(trace, node):
     if trace is None:
         return set()
-    return {trace.scopes[sid].role for sid in scopes_in(trace, runs_of(node.ids))}
+    return {trace.scopes[sid].role for sid in scopes_in(trace, node_runs(node))}
 
 
 def _record(fields, vertical, rankdir='LR'):
@@ -355,12 +361,12 @@ def _values(n):
 def group_tooltip(trace, node, level, fig, reasons=(), share=None, title=None):
     """The hover text of a summary node; `title`: its group_title when already made."""
     title = group_title(node, level, trace) if title is None else title
-    paths = sorted({scope_path(trace.scopes[sid]) for sid in scopes_in(trace, runs_of(node.ids))})
+    paths = sorted({scope_path(trace.scopes[sid]) for sid in scopes_in(trace, node_runs(node))})
     shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
-    ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids).items())
+    ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids, node_runs(node)).items())
     lines = [title + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
              *('scope ' + p for p in shown),
-             f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8)}',
+             f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8, runs=node_runs(node))}',
              (f'all {fig.n} of its ops but constants summarised (it is outlined: what differs may be inside):'
               if fig.over else f'{_values(fig.n)} summarised (used outside this node, or by nothing):'),
              f'data {full(fig.data_min)} .. {full(fig.data_max)}',

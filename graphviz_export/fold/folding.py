@@ -27,13 +27,13 @@ or stands behind a reference.
 
 import math
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from itertools import groupby
+from functools import cached_property
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs, scopes_in
+from microgpt.recording.runs import id_runs, runs_of, scopes_in
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
@@ -58,6 +58,16 @@ class VNode:
     fan_out: int = 0        # > 0: drawn once; this many nodes use it through references
     refers: tuple = ()      # 'ref': names of the nodes it stands in for
     between_rows: bool = False  # 'ref': stands for what a row reads from another row (or the parameters)
+
+    # the runs of consecutive ids of `ids` and of `values`, found once: every label and tooltip
+    # of a view reads its nodes per run (the whole document's groups hold 2.2 M ids)
+    @cached_property
+    def runs(self):
+        return runs_of(self.ids)
+
+    @cached_property
+    def value_runs(self):
+        return runs_of(self.values)
 
 
 @dataclass
@@ -170,6 +180,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
     index, keys = {}, []
     kid = array('l', [-1]) * len(trace)
     segments = []
+    run_start, run_scope = trace.scope_runs()
 
     def intern(k):
         j = index.get(k)
@@ -205,8 +216,10 @@ def _keys(trace, sel, level, expand_ids, heads=True):
                 group(a, b, scope[a], sd, by_scope)
                 continue
             start = a
-            for sid, run in groupby(scope[a:b]):
-                end = start + len(list(run))
+            r = bisect_right(run_start, a) - 1
+            while start < b:        # the trace's runs of one scope inside a..b-1 (groupby of scope[a:b])
+                sid, end = run_scope[r], min(b, run_start[r + 1])
+                r += 1
                 # focus and expanded nodes inside the run are singletons of their own
                 lo = bisect_left(special, start)
                 while lo < len(special) and special[lo] < end:
@@ -225,19 +238,24 @@ def node_floor(trace, sel, level, expand_ids):
     """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast)."""
     special = set(sel.focus) | expand_ids
     positions = set(sel.positions)
-    scope, scopes = trace.scope, trace.scopes
+    scopes = trace.scopes
     keys, n = set(), (1 if sel.matrix is not None else len(sel.focus)) + len(expand_ids - set(sel.focus))
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         rest = [i for i in ids if i not in special] if special else ids
         if level == 'scalar' and sd != 'output':
             n += len(rest)
             continue
-        for sid in set(map(scope.__getitem__, rest)):
+        for sid in scopes_in(trace, id_runs(rest)):
             keys.add(_group_key(scopes[sid], sd, level, positions))
     return n + len(keys)
 
 
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
+    if level == 'block' and not expand_ids and node_floor(trace, sel, level, expand_ids) > budget:
+        # its group keys alone (heads apart) are over the budget, and a fold draws at least one
+        # node a key: heads apart cannot fit (the whole document of many positions), so fold
+        # them in at once rather than bundling every edge to learn it
+        return _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=False)
     out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget)
     if level == 'block' and not out.stats['fits'] and not expand_ids:
         # many positions: each head reads every earlier position's keys; one attention node

@@ -13,32 +13,18 @@ value of the group: counted, `--node loss` showed "0.08333 … 38.72" for a sum 
 import math
 from array import array
 from bisect import bisect_left
-from dataclasses import dataclass, replace
-from itertools import chain, compress, filterfalse, groupby, islice, repeat
-from operator import add, and_, eq, lt, mul, or_, sub
+from dataclasses import replace
+from functools import cached_property
+from itertools import chain, compress, repeat
+from operator import add, and_, eq, or_, sub
 
+from microgpt.recording.figures import Figures, cell_shares, figures_of
 from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import gather, id_runs, runs_of
-from microgpt.recording.sums import fsum
+from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
 
 _CONST = OP_CODE['const']
 _NOT_CONST = bytes(int(k != _CONST) for k in range(256))
-
-
-@dataclass(frozen=True)
-class Figures:
-    n: int              # values summarised
-    data_min: float
-    data_max: float
-    grad_min: float
-    grad_max: float
-    grad_norm: float    # L2 norm of the grads (math.fsum of squares)
-    grad_peak: int      # id of the value with the largest |grad| (its colour is the node's)
-    over: str = ''      # '' (the group's values), or what else they are of ('in its 166 ops')
-
-    def to_dict(self):
-        return {k: getattr(self, k) for k in ('n', 'data_min', 'data_max', 'grad_min', 'grad_max',
-                                              'grad_norm', 'grad_peak')}
 
 
 def group_values(trace, ids, leaving, ordered=None):
@@ -84,26 +70,16 @@ def held_figures(trace, node):
 def figures(trace, ids):
     """Figures of the values `ids` (non-empty). NaN-aware: min/max skip NaN unless all are."""
     ids = ids if isinstance(ids, (list, tuple)) else list(ids)
+    stored = stored_figures(trace, ids)     # a whole matrix: its stored record
+    if stored is not None:
+        return Figures(**stored)
     return figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', map(trace.grad.__getitem__, ids)))
 
 
-def figures_of(ids, ds, gs):
-    """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
-    whole-column operations (in C, not a Python step per value). The peak is the value with
-    the largest |grad| (NaN counts as infinite), the smallest id among equals."""
-    if any(map(math.isnan, gs)) or any(map(math.isinf, gs)):
-        top = compress(ids, map(or_, map(math.isnan, gs), map(math.isinf, gs)))
-    else:
-        mags = array('d', map(abs, gs))
-        top = compress(ids, map(eq, mags, repeat(max(mags))))
-    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
-                   grad_norm=math.sqrt(fsum(map(mul, gs, gs))), grad_peak=min(top))
-
-
-def op_counts(trace, ids):
+def op_counts(trace, ids, runs=None):
     """{op name: count}, in the trace's op order: the op column sliced per run of ids and
     counted in C (a token view of a 4 x 64 model: 440,000 ids in a few hundred runs)."""
-    runs = runs_of(ids)
+    runs = runs_of(ids) if runs is None else runs
     if not runs:
         return {}
     ops = bytes(gather(trace.op, runs))
@@ -116,51 +92,54 @@ def magnitude(g):
     return math.inf if math.isnan(g) else abs(g)
 
 
-def _min(xs):
-    if not any(map(math.isnan, xs)):
-        return min(xs)
-    ys = list(filterfalse(math.isnan, xs))
-    return min(ys) if ys else math.nan
-
-
-def _max(xs):
-    if not any(map(math.isnan, xs)):
-        return max(xs)
-    ys = list(filterfalse(math.isnan, xs))
-    return max(ys) if ys else math.nan
-
-
 def param_shares(trace, node, interior):
     """{cell id: this view's share of its grad}, in id order: the sum (fsum) of the contributions
     backward added to it along edges from nodes in `interior`; cells nothing in view used are left
-    out. Per run of consecutive cells, the reverse edges are one slice: picked in C, summed per cell."""
+    out. Per run of consecutive cells, the reverse edges are one slice: picked in C, summed per
+    cell (recording.figures.cell_shares, the rule the stored share records follow)."""
     pptr, parent, edge = trace.parents_index()
     grad = trace.grad
     shares = {}
     for a, b in id_runs(sorted(node.ids)):
         k0, k1 = pptr[a], pptr[b]
-        inside = bytes(map(interior.__contains__, parent[k0:k1]))
+        inside = bytes(map(getattr(interior, 'members', interior).__contains__, parent[k0:k1]))
         if not any(inside):
             continue
         cells = list(compress(chain.from_iterable(map(repeat, range(a, b), map(sub, pptr[a + 1:b + 1], pptr[a:b]))),
                               inside))
         parts = trace.edge_contribs(compress(edge[k0:k1], inside), map(grad.__getitem__, compress(parent[k0:k1], inside)))
-        if all(map(lt, cells, islice(cells, 1, None))):
-            # one part a cell (a token view reads each cell once): the part itself, a negative
-            # zero as 0.0 (what fsum gives: -0.0 + 0.0 is 0.0, any other x + 0.0 is x), in C
-            shares.update(zip(cells, map(add, parts, repeat(0.0))))
-            continue
-        for cell, group in groupby(range(len(cells)), key=cells.__getitem__):
-            group = list(group)
-            # fsum of one part is the part, but a negative zero's sum is 0.0
-            shares[cell] = (parts[group[0]] or 0.0) if len(group) == 1 else fsum(map(parts.__getitem__, group))
+        shares.update(cell_shares(cells, parts))
     return shares
+
+
+class Interior:
+    """A view's interior: its node ids (sorted), `scopes` (the scope ids it is made of when it
+    holds every node of each: recording.shares.whole_scopes, else None), and `members`, the
+    ids as a frozenset, made only when a membership test needs it (not for a view whose
+    shares come from the stored records: the whole document holds 2.2 M ids)."""
+
+    def __init__(self, trace, ids):
+        self.ids = ids
+        self.scopes = whole_scopes(trace, id_runs(ids), len(ids)) if ids else None
+
+    @cached_property
+    def members(self):
+        return frozenset(self.ids)
+
+    def __contains__(self, i):
+        return i in self.members
 
 
 def share_figures(trace, node, interior):
     """Figures of a boundary parameter group whose grads are *this view's share*: per cell,
     the sum of the contributions backward added to it along edges from nodes in `interior`
-    (a token view's share of wte is what that position sent back). None if nothing flowed."""
+    (a token view's share of wte is what that position sent back). None if nothing flowed.
+    An interior of whole scopes reads them from the matrix's stored share record."""
+    scopes = getattr(interior, 'scopes', None)
+    if scopes is not None:
+        found, fields = stored_share(trace, node.scope.role, node.ids, scopes)
+        if found:
+            return fields and Figures(**fields)
     shares = param_shares(trace, node, interior)
     if not shares:
         return None

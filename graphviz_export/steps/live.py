@@ -21,6 +21,7 @@ from microgpt.errors import InputError
 
 from ..draw.digraph import look
 from ..draw.labels import drawn_fields, number_fields
+from ..fold.summary import Interior
 from .diff import check_same_graph
 from .frame_texts import fitted
 
@@ -40,7 +41,7 @@ def fields_of(trace, view, interior):
 
 def drawn_texts(view):
     """{node name: [number field texts as drawn]}: what the page looks for in the SVG."""
-    interior = frozenset(view.selection.nodes)
+    interior = Interior(view.trace, view.selection.nodes)
     return {name: texts for name, (_, _, texts) in fields_of(view.trace, view, interior).items()}
 
 
@@ -53,7 +54,7 @@ def numbers(view, trace, drawn=None):
         except InputError as e:
             raise InputError(f"the live view needs the same graph at every step: {e}") from None
     drawn = drawn_texts(view) if drawn is None else drawn
-    interior = frozenset(view.selection.nodes)
+    interior = Interior(view.trace, view.selection.nodes)
     out = {}
     for name, (fill, font, texts) in fields_of(trace, view, interior).items():
         was = drawn.get(name)
@@ -66,7 +67,7 @@ def numbers(view, trace, drawn=None):
 def view_fields(view, trace):
     """{node name: its number fields (labels.drawn_fields)} of `trace`'s numbers on `view`'s
     nodes: View.fields as if the view had been drawn on `trace` (the step-through of a played step)."""
-    interior = frozenset(view.selection.nodes)
+    interior = Interior(view.trace, view.selection.nodes)
     out = {}
     for n in _numbered(view):
         _, _, fig, share = look(trace, n, interior)

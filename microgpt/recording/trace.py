@@ -35,6 +35,7 @@ from .ops import OP_CODE, OPS
 from .probes import same_probes
 from .runs import gather
 from .scopes import FIELDS, scope_path
+from .shares import SHARE_COLUMNS, share_records
 from .sums import fsum
 
 
@@ -44,10 +45,9 @@ class Trace:
                  op_names=OPS, source=None, sources=None, probes=None, indexes=None):
         self.op = op                    # array('B'): index into op_names
         self.op_names = tuple(op_names)   # OPS, then (a user's script) its own ops: 'tanh', 'gelu', ...
-        # a trace recorded from a user's script (recording.script) also has, per node,
-        # an index into `sources` (recording.sources.Source: file, line, functions, ...)
-        # and, for ops the node check cannot replay, `probes`: {node: per child
-        # [x+h, x-h, f(x+h), f(x-h)] measured by re-running the op, or why not}
+        # a trace recorded from a user's script (recording.script) also has, per node, an index into
+        # `sources` (recording.sources.Source: file, line, functions, ...) and, for ops the node check
+        # cannot replay, `probes`: {node: per child [x+h, x-h, f(x+h), f(x-h)] from the op, or why not}
         self.source = source            # array('I') or None
         self.sources = sources          # [Source] or None
         self.probes = probes or {}
@@ -117,7 +117,7 @@ class Trace:
 
     # -- columns and indexes derived on first use ------------------------------------------
     def index(self, name):
-        """One index (indexes.INDEX_COLUMNS, aggregates.RECORD_COLUMNS); all built on first use if missing."""
+        """One index (indexes, aggregates, shares: *_COLUMNS); all built on first use if missing."""
         got = self._index.get(name)
         if got is None:
             self.build_indexes()
@@ -134,8 +134,8 @@ class Trace:
             self._cache.setdefault('contrib', built.pop('contrib'))
             for name in from_columns:
                 self._index[name] = built[name]
-        if any(name not in self._index for name, _ in RECORD_COLUMNS):
-            self._index.update(run_records(self))
+        for columns, records in ((RECORD_COLUMNS, run_records), (SHARE_COLUMNS, share_records)):
+            self._index.update(records(self) if any(n not in self._index for n, _ in columns) else {})
         return self._index
 
     def indexes(self):

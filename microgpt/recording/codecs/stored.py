@@ -17,10 +17,12 @@ from operator import le, lt
 
 from ..aggregates import RECORD_COLUMNS
 from ..indexes import INDEX_COLUMNS
+from ..shares import SHARE_COLUMNS, matrix_span
 from .validate import TraceFormatError
 
-STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS
+STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS
 STORED_NAMES = tuple(name for name, _ in STORED_COLUMNS)
+SHARE_NAMES = tuple(name for name, _ in SHARE_COLUMNS)     # added later: a file may lack all of them
 
 
 def fail(message):
@@ -52,6 +54,8 @@ def check_stored(cols, trace):
     """{name: array} of the stored indexes, each checked against `trace` (validate.check's
     `Trace(**columns)` keyword arguments); TraceFormatError names the first that is wrong."""
     missing = [name for name in STORED_NAMES if name not in cols]
+    if missing == list(SHARE_NAMES):    # written before the share records: they are built on first use
+        missing = []
     if missing:
         fail(f"columns are incomplete: missing {', '.join(missing)} (a file stores all of them or none)")
     n, edges, scope = len(trace['op']), len(trace['child']), trace['scope']
@@ -87,4 +91,32 @@ def check_stored(cols, trace):
     _offsets(cols, 'rec_kid_ptr', len(cols['rec_kids']))
     _length(cols, 'rec_kid_sum', len(cols['rec_kids']))
     _below(cols, 'rec_kids', n, 'a node id')
-    return {name: cols[name] for name in STORED_NAMES}
+    if 'share_ptr' in cols:
+        _check_shares(cols, trace)
+    return {name: cols[name] for name in STORED_NAMES if name in cols}
+
+
+def _check_shares(cols, trace):
+    """The share records (recording.shares): offsets forward, each record's count of cells at
+    most its matrix's, its peak one of its cells, the peak's data inside its data range, its
+    uses' scopes real scopes: a record damaged in any of these is refused, not drawn."""
+    names = trace['param_names']
+    _length(cols, 'share_ptr', len(names) + 1)
+    records = len(cols['share_pos'])
+    _offsets(cols, 'share_ptr', records)
+    for name in SHARE_NAMES[2:-2]:
+        _length(cols, name, records)
+    _length(cols, 'share_scope_ptr', records + 1)
+    _offsets(cols, 'share_scope_ptr', len(cols['share_scopes']))
+    _below(cols, 'share_scopes', len(trace['scopes']), 'a scope')
+    data, ptr = trace['data'], cols['share_ptr']
+    for m, name in enumerate(names):
+        a, b = matrix_span(trace['param_shapes'], trace['param_base'], name)
+        for k in range(ptr[m], ptr[m + 1]):
+            n, peak = cols['share_n'][k], cols['share_peak'][k]
+            lo, hi = cols['share_data_min'][k], cols['share_data_max'][k]
+            if not (0 <= n <= b - a and a <= peak < b and cols['share_pos'][k] >= -2):
+                fail(f"share record {k} of {name!r} holds {n} cells, peak {peak}: not within its cells {a}..{b - 1}")
+            if n and not lo <= data[peak] <= hi and data[peak] == data[peak]:
+                fail(f"share record {k} of {name!r}: its peak's data {data[peak]!r} is outside its range {lo!r} .. {hi!r}")
+

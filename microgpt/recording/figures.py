@@ -1,0 +1,71 @@
+"""The figures a summary node shows (min/max of data and grad, the grads' L2 norm, the value
+of largest |grad|) and the share rule of a parameter's grad: computed here once for the view
+(graphviz_export.fold.summary) and for the stored share records (recording.shares), so that a
+record and the figures it stands for are the same numbers by construction."""
+
+import math
+from array import array
+from dataclasses import dataclass
+from itertools import compress, count, filterfalse, islice, repeat
+from operator import add, eq, lt, mul, ne, or_
+
+from .sums import fsum
+
+
+@dataclass(frozen=True)
+class Figures:
+    n: int              # values summarised
+    data_min: float
+    data_max: float
+    grad_min: float
+    grad_max: float
+    grad_norm: float    # L2 norm of the grads (math.fsum of squares)
+    grad_peak: int      # id of the value with the largest |grad| (its colour is the node's)
+    over: str = ''      # '' (the group's values), or what else they are of ('in its 166 ops')
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in ('n', 'data_min', 'data_max', 'grad_min', 'grad_max',
+                                              'grad_norm', 'grad_peak')}
+
+
+def figures_of(ids, ds, gs):
+    """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
+    whole-column operations (in C, not a Python step per value). The peak is the value with
+    the largest |grad| (NaN counts as infinite), the smallest id among equals."""
+    if any(map(math.isnan, gs)) or any(map(math.isinf, gs)):
+        top = compress(ids, map(or_, map(math.isnan, gs), map(math.isinf, gs)))
+    else:
+        mags = array('d', map(abs, gs))
+        top = compress(ids, map(eq, mags, repeat(max(mags))))
+    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
+                   grad_norm=math.sqrt(fsum(map(mul, gs, gs))), grad_peak=min(top))
+
+
+def _min(xs):
+    if not any(map(math.isnan, xs)):
+        return min(xs)
+    ys = list(filterfalse(math.isnan, xs))
+    return min(ys) if ys else math.nan
+
+
+def _max(xs):
+    if not any(map(math.isnan, xs)):
+        return max(xs)
+    ys = list(filterfalse(math.isnan, xs))
+    return max(ys) if ys else math.nan
+
+
+def cell_shares(cells, parts):
+    """{cell: share} in the order of `cells` (ascending, each cell's parts together): each
+    cell's parts summed (fsum), one part as itself but a negative zero as 0.0 (what fsum
+    gives: -0.0 + 0.0 is 0.0, any other x + 0.0 is x)."""
+    if all(map(lt, cells, islice(cells, 1, None))):
+        # one part a cell (a token view reads each cell once): the parts themselves, in C
+        return dict(zip(cells, map(add, parts, repeat(0.0))))
+    bounds = [0, *compress(count(1), map(ne, islice(cells, 1, None), cells)), len(cells)]
+    starts = islice(bounds, 0, len(bounds) - 1)
+    try:    # math.fsum of each cell's slice of parts, in C (of one part: itself, -0.0 as 0.0)
+        return dict(zip(map(cells.__getitem__, starts),
+                        map(math.fsum, map(parts.__getitem__, map(slice, bounds, islice(bounds, 1, None))))))
+    except (ValueError, OverflowError):     # inf + -inf, or past the largest double: sums.fsum's answer
+        return {cells[a]: fsum(parts[a:b]) for a, b in zip(bounds, islice(bounds, 1, None))}
