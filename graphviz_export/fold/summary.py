@@ -27,13 +27,14 @@ _CONST = OP_CODE['const']
 _NOT_CONST = bytes(int(k != _CONST) for k in range(256))
 
 
-def group_values(trace, ids, leaving, ordered=None):
+def group_values(trace, ids, leaving, ordered=None, runs=None):
     """The values of the group `ids` (sorted): non-const members in `leaving` (a set: the
     nodes with a parent in another group) or with no parent at all; all members when that
     leaves none. A group of long runs, given `ordered` (leaving, sorted), takes two slices
     by bisection per run (of it, and of the trace's dangling index): the work is what it
-    shows, not what it holds; a scattered group (a matrix's uses) is read per id, in C."""
-    runs = id_runs(ids)
+    shows, not what it holds; a scattered group (a matrix's uses) is read per id, in C.
+    `runs`: id_runs(ids), when known."""
+    runs = id_runs(ids) if runs is None else runs
     if ordered is None or 4 * len(runs) > len(ids):
         pptr = trace.parents_index()[0]
         free = map(eq, map(pptr.__getitem__, ids), map(pptr.__getitem__, map(add, ids, repeat(1))))
