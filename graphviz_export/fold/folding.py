@@ -366,7 +366,7 @@ def _make_vnode(trace, k, ids, runs, sd, leaving, sel):
     if k[0] == 'm':
         return VNode(name=f'm{first}', kind='matrix', side=sd, ids=ids, scope=common,
                      positions=positions, values=ids, focus=True)
-    values = tuple(group_values(trace, ids, *leaving, runs=runs) if sd == 'interior' else boundary_values(trace, ids))
+    values = tuple(group_values(trace, ids, *leaving, runs=runs) if sd == 'interior' else boundary_values(trace, ids, runs))
     return VNode(name=f'g{first}', kind='group', side=sd, ids=ids, scope=common,
                  positions=positions, values=values)
 

@@ -50,15 +50,17 @@ def group_values(trace, ids, leaving, ordered=None, runs=None):
     return out or list(ids)
 
 
-def boundary_values(trace, ids):
+def boundary_values(trace, ids, runs=None):
     """The values of a boundary group `ids` (sorted): its non-const members, all of
-    them when every member is a constant."""
-    return list(compress(ids, _not_const(trace, ids))) or list(ids)
+    them when every member is a constant. `runs`: id_runs(ids), when known."""
+    return list(compress(ids, _not_const(trace, ids, runs))) or list(ids)
 
 
-def _not_const(trace, ids):
-    """bytes: 1 for each of `ids` that is not a constant."""
-    return bytes(map(trace.op.__getitem__, ids)).translate(_NOT_CONST)
+def _not_const(trace, ids, runs=None):
+    """bytes: 1 for each of `ids` that is not a constant; given their runs, the op column read
+    per run (a token view's boundary holds 200,000 parameter cells)."""
+    ops = bytes(gather(trace.op, runs)) if runs else bytes(map(trace.op.__getitem__, ids))
+    return ops.translate(_NOT_CONST)
 
 
 def held_figures(trace, node):
