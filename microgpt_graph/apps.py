@@ -35,7 +35,7 @@ from .plumbing import (
     timeout_option,
     write_output,
 )
-from .progress import busy_bar
+from .progress import Phases, busy_bar
 
 
 @click.command('tour')
@@ -181,7 +181,9 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         with inject(fault) if fault else nullcontext():
             serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                   renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
-                  max_nodes=max_nodes(), check=None if no_check else node_check_data, faults=faults, calls=more)
+                  max_nodes=max_nodes(), check=None if no_check else node_check_data, faults=faults, calls=more,
+                  cache=not click.get_current_context().meta.get('no_cache'), tell=Phases(quiet),
+                  note=None if quiet else lambda text: click.echo(text, err=True))
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

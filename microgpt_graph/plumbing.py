@@ -51,6 +51,11 @@ class Terminated(BaseException):
     every `finally` and write_atomic's cleanup run before the exit."""
 
 
+class Interrupted(BaseException):
+    """Ctrl-C while a command runs, out of click's sight: click meets a KeyboardInterrupt by printing
+    an empty line before its own message, so ours ('Error: interrupted') came second, after a blank."""
+
+
 def _raise_terminated(signum, frame):
     raise Terminated()
 
@@ -74,6 +79,12 @@ class OneLineErrors(click.Group):
     -> exit 2, the library's failures (render, write) -> exit 1, Ctrl-C -> 130,
     SIGTERM -> 143."""
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             try:
@@ -91,7 +102,7 @@ class OneLineErrors(click.Group):
             except MemoryError:
                 raise click.ClickException('out of memory; try a smaller model, document or view '
                                            f'(the node limit is set with --max-nodes, default {DEFAULT_MAX_NODES:,})') from None
-        except (click.exceptions.Abort, KeyboardInterrupt, Terminated) as e:
+        except (click.exceptions.Abort, KeyboardInterrupt, Interrupted, Terminated) as e:
             term = isinstance(e, Terminated) or isinstance(getattr(e, '__cause__', None), Terminated)
             click.echo('Error: terminated (SIGTERM)' if term else 'Error: interrupted', err=True)
             sys.exit(143 if term else 130)

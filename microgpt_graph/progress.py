@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import click
 
+from microgpt.recording.phases import phase_figures
+
 
 class Phases:
     """progress(phase, done, total) -> 'recording: 42% (3 s left)' on stderr.
@@ -58,14 +60,7 @@ class Phases:
         return self.last is None or now - self.last >= (0.1 if self.tty else self.every)
 
     def line(self, phase, done, total, now):
-        elapsed = now - self.phase_start
-        if not total:
-            return f"{phase}: {elapsed:.0f} s"
-        if done >= total:
-            return f"{phase}: 100% ({elapsed:.1f} s)"
-        pct = 100 * done // total
-        left = f"{elapsed * (total - done) / done:.0f} s left" if done else 'time left unknown'
-        return f"{phase}: {pct}% ({left})"
+        return phase_figures(phase, done, total, now - self.phase_start)['line']
 
 
 def watching(quiet):

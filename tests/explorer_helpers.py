@@ -1,10 +1,11 @@
 """A live explorer server for tests: started on 127.0.0.1 (a free port) in a thread, stopped after;
 and for tests that start a command as a process: its signals as a terminal gives them, and a
-`finally` that leaves nothing of it running."""
+`finally` that leaves nothing of it running, and what it wrote to a terminal (a pty)."""
 
 import contextlib
 import http.client
 import json
+import os
 import threading
 
 from graphviz_export.web.explorer import make_server
@@ -55,6 +56,20 @@ def default_signals():
     import signal
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def read_to_the_end(master):
+    """All that is left to read from a pty's master end, once the process on its other end
+    has ended (or closed it): what a terminal would have shown."""
+    seen = b''
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:     # EIO: the child's end is closed and everything was read
+            return seen
+        if not chunk:
+            return seen
+        seen += chunk
 
 
 @contextlib.contextmanager

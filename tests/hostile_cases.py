@@ -18,7 +18,7 @@ from microgpt.train import fresh_model
 from tests.explorer_helpers import get, running_server
 
 ENDPOINTS = ('/api/view', '/api/info', '/api/node?id=1', '/api/search?q=pos:1', '/api/suggest?q=a', '/api/frames',
-             '/api/update', '/api/export?fmt=svg', '/api/nothing')
+             '/api/update', '/api/export?fmt=svg', '/api/record?doc=olivia', '/api/nothing')
 
 # the free texts a user or a link can type, as the command line's fuzz sends them (test_hardening_fuzz.py)
 HOSTILE_TEXT = ['', ' ', 'nan', 'inf', '-inf', '-1', '0', '1e400', '1' + '0' * 400, '²', '٣', '\x1b[31m',
@@ -222,7 +222,7 @@ HOSTILE_PATHS = ['/etc/shadow', '/etc/passwd', '/nonexistent/file.json', '/proc/
                  '../start.json', 'runs/../secret.json', '.hidden.json', 'later.json/..', 'a\0b', '~/.ssh/id_rsa',
                  '', '/']
 CHECKPOINT_FIELDS = ('ckpt=', 'cmp=ckpt:')
-CHECKPOINT_ENDPOINTS = ('/api/view', '/api/info', '/api/update', '/api/node?id=1')
+CHECKPOINT_ENDPOINTS = ('/api/view', '/api/info', '/api/update', '/api/node?id=1', '/api/record?doc=olivia')
 
 
 def unoffered_paths(folder, secret):

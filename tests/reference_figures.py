@@ -5,13 +5,13 @@ The reference's own line formats are written out here (not imported from
 microgpt.train / microgpt.sample) so a wrong format in the port cannot agree with itself.
 """
 
-import gc
 import hashlib
 import json
 import sys
 from pathlib import Path
 
 from microgpt.data import read_docs
+from microgpt.engine import gc_paused as collector_paused  # a switch of the collector: no float of ours
 from tests.reference_impl import BareValue, make_reference
 
 
@@ -25,14 +25,17 @@ def sample_line(i, text):
 
 def reference_train_output(docs, steps, *, seed=42, log_every=1, samples=0, temperature=0.5, **sizes):
     """The lines `microgpt-graph train` must print (log lines and samples), computed by
-    the reference: the training stream continues into sampling."""
-    ref = make_reference(docs, seed=seed, **sizes)
-    lines = []
-    for k in range(steps):
-        loss = ref.step(k, steps)
-        if log_every and ((k + 1) % log_every == 0 or k + 1 == steps):
-            lines.append(step_line(k, steps, loss))
-    lines += [sample_line(i, ref.sample(temperature)) for i in range(samples)]
+    the reference: the training stream continues into sampling. The garbage collector is paused
+    (which changes no float): in a test process holding millions of objects its passes made this
+    2-3x slower."""
+    with collector_paused():
+        ref = make_reference(docs, seed=seed, **sizes)
+        lines = []
+        for k in range(steps):
+            loss = ref.step(k, steps)
+            if log_every and ((k + 1) % log_every == 0 or k + 1 == steps):
+                lines.append(step_line(k, steps, loss))
+        lines += [sample_line(i, ref.sample(temperature)) for i in range(samples)]
     return lines, ref
 
 
@@ -87,15 +90,10 @@ def reference_run(docs, steps=1000, samples=20):
     run on `docs` (seed 42), by the transcription (~2 minutes: the port's tests compare with
     the file it is kept in rather than run it again; its garbage collector is paused, as the
     port's is, which changes no float)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         ref = make_reference(docs, seed=42)
         losses = [ref.step(k, steps) for k in range(steps)]
         return {'losses': losses, 'samples': [ref.sample() for _ in range(samples)]}
-    finally:
-        if paused:
-            gc.enable()
 
 
 def main(argv):

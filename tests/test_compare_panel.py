@@ -276,3 +276,39 @@ def test_the_panel_says_not_equal_when_a_sum_is_not_its_grad(browser, before):
                 assert page.errors == []
             finally:
                 ctx.close()
+
+
+def test_overlay_magnitudes_of_groups_are_over_what_their_labels_state():
+    """The overlay's (largest |grad|, largest |grad x data|) of every node of a token view, against
+    a plain loop here: a group over its values, a boundary parameter group over this view's share
+    of each cell's grad (the uses from inside the view, summed); a NaN grad wins (it is what the
+    overlay must show), in whichever member it sits."""
+    from graphviz_export.fold.summary import Interior
+    from graphviz_export.view import build_view
+    from graphviz_export.web.explorer.clicks import magnitudes
+
+    def largest(xs):
+        xs = list(xs)
+        return math.nan if any(map(math.isnan, xs)) else max(xs, default=0.0)
+
+    def expected(trace, n, inside):
+        if n.kind == 'group' and n.side != 'interior' and n.scope.block == 'params':
+            pairs = [(math.fsum(c for p, _, c in trace.uses(i) if p in inside), trace.data[i])
+                     for i in n.ids if any(p in inside for p, _, _ in trace.uses(i))]
+        else:
+            pairs = [(trace.grad[i], trace.data[i]) for i in (n.values if n.kind == 'group' and n.values else n.ids)]
+        return largest(abs(g) for g, _ in pairs), largest(abs(g * d) for g, d in pairs)
+
+    trace = record_step(*fresh_model(42), 'emma')
+    view = build_view(trace, token=3)
+    inside = set(view.selection.nodes)
+    nodes = [n for n in view.folded.nodes if n.kind != 'ref']
+    kinds = {(n.kind, n.side, n.scope.block == 'params') for n in nodes if n.kind == 'group'}
+    assert ('group', 'interior', False) in kinds and any(k[2] for k in kinds), kinds
+    for n in nodes:
+        assert magnitudes(trace, n, Interior(trace, view.selection.nodes)) == expected(trace, n, inside), n.name
+    group = next(n for n in nodes if n.kind == 'group' and n.side == 'interior' and len(n.values or n.ids) > 2)
+    members = group.values or group.ids
+    trace.grad[members[len(members) // 2]] = math.nan
+    got = magnitudes(trace, group, Interior(trace, view.selection.nodes))
+    assert math.isnan(got[0]) and math.isnan(got[1])

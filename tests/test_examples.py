@@ -15,6 +15,7 @@ sys.path.insert(0, str(EXAMPLES))  # the example scripts themselves (the project
 import regenerate  # noqa: E402
 
 from tests.conftest import names_path, needs_names  # noqa: E402
+from tests.explorer_helpers import read_to_the_end  # noqa: E402
 from tests.svg_read import read_svg  # noqa: E402
 
 
@@ -121,15 +122,7 @@ def test_training_example_shows_a_progress_bar_only_at_a_terminal(tmp_path):
         r = subprocess.run([sys.executable, str(SCRIPTS[4]), str(tmp_path), '3'], stdout=subprocess.PIPE,
                            stderr=slave, env=env, timeout=300)
         os.close(slave)
-        seen = b''
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child's end is closed and everything was read
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen = read_to_the_end(master)
     finally:
         os.close(master)
     assert r.returncode == 0

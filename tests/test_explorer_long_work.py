@@ -152,6 +152,15 @@ def test_progress_names_the_work_and_answers_only_its_own_page(server):
 
 
 # -- the view cache, in bytes --------------------------------------------------------------------
+def test_a_big_set_of_node_ids_is_sized_whole_and_a_big_list_of_objects_is_still_walked():
+    import sys
+    ids = set(range(10**6, 10**6 + 5000))          # a selection's node ids (not the small ints Python shares)
+    exact = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
+    assert deep_bytes({'nodes': ids}) >= exact      # every id counted: never under
+    rows = [{'name': 'x' * 200_000}] * 300 + [7] * 300      # more than _BULK items, not all numbers: walked
+    assert deep_bytes(rows) >= 200_000 + sys.getsizeof(rows)    # the text inside the rows' dict counted
+
+
 def test_the_view_cache_holds_at_most_its_bytes_and_counts_a_shared_trace_once():
     params, config, tok = fresh_model(42)
     trace = record_step(params, config, tok, 'ab')
@@ -193,8 +202,10 @@ def test_the_page_shows_the_training_step_and_cancel_stops_it(server):
             before = page.evaluate('explorer.view.url')
             # not awaited (evaluate would wait for the promise: the whole training)
             page.evaluate(f'() => {{ explorer.setState({{cmp: "steps:{LONG}"}}); }}')
-            page.wait_for_function(f'/training {LONG} steps for compare: training [1-9]\\d* \\/ {LONG}/'
-                                   '.test(document.querySelector("#busytext").textContent)', timeout=60000)
+            # the phase, percentage and time left as the terminal prints them, then step k of N
+            page.wait_for_function(f'/training {LONG} steps for compare: training: \\d+% \\(\\d+ s left\\) '
+                                   f'· [1-9]\\d* \\/ {LONG}/.test(document.querySelector("#busytext").textContent)',
+                                   timeout=60000)
             assert page.locator('#busy').is_visible()
             page.click('#busycancel')
             page.wait_for_selector('#msg:not([hidden])')

@@ -474,6 +474,18 @@ def test_ctrl_c_exits_130_with_one_line(runner, monkeypatch):
     assert error_line(runner.invoke(cli.main, ['render', '--doc', 'ab', '--no-cache']), 130) == 'Error: interrupted'
 
 
+def test_ctrl_c_after_a_note_leaves_no_blank_line_before_the_error(runner, monkeypatch):
+    """click meets a KeyboardInterrupt by printing an empty line; after a note on stderr (a step
+    reused from the cache) the error came after a blank line instead of being the next line."""
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr('microgpt_graph.cli.build_view', interrupted)
+    r = runner.invoke(cli.main, ['render', '--doc', 'ab', '--format', 'dot'])
+    r = runner.invoke(cli.main, ['render', '--doc', 'ab', '--format', 'dot'])     # the step reused: a note first
+    assert r.exit_code == 130 and r.output.startswith('reused the recorded step from ')
+    assert r.output.splitlines()[1:] == ['Error: interrupted'], r.output
+
+
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux only')
 def test_a_killed_parent_leaves_no_dot_child(tmp_path):
     fake_dot = tmp_path / 'dot'

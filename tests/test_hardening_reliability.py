@@ -5,6 +5,7 @@ import html
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from graphviz_export.web.explorer import make_server
 from microgpt.errors import InputError
 from microgpt.recording import Trace, record_step
 from microgpt.train import fresh_model
-from tests.explorer_helpers import default_signals, get_json, running_server, stopped_in_the_end
+from tests.explorer_helpers import default_signals, get_json, read_to_the_end, running_server, stopped_in_the_end
 from tests.test_explorer_cli import _printed, _start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,12 +155,14 @@ def test_make_server_reads_the_data_at_start(tmp_path):
 # -- tour --frames makes the last folder only ----------------------------------------------------------------
 def test_tour_frames_in_a_missing_folder_is_refused_and_nothing_is_made(tmp_path):
     tour = tmp_path / 't.toml'
-    tour.write_text('doc = "ab"\n[[stop]]\ncaption = "c"\ntoken = 1\nlevel = "block"\n')
+    # three slides (frames 0..2): what is under test is the folder, not the slides (a PNG a slide is ~0.5 s)
+    tour.write_text('doc = "ab"\n[[stop]]\ncaption = "c"\ntoken = 1\nlevel = "block"\nframes = [0, 2]\n')
     code, _, err, _ = run('tour', str(tour), '-o', str(tmp_path / 't.html'), '--frames', str(tmp_path / 'no' / 'a' / 'b'))
     assert code == 2 and "Invalid value for '--frames'" in one_line(err)
     assert not (tmp_path / 'no').exists() and not (tmp_path / 't.html').exists()
     code, out, err, _ = run('tour', str(tour), '-o', str(tmp_path / 't.html'), '--frames', str(tmp_path / 'slides'))
-    assert code == 0 and sorted(p.name for p in (tmp_path / 'slides').glob('*.svg'))[0] == 'stop01-frame000.svg'
+    assert code == 0 and sorted(p.name for p in (tmp_path / 'slides').glob('*.svg')) == [
+        'stop01-frame000.svg', 'stop01-frame001.svg', 'stop01-frame002.svg']
 
 
 # -- --timeout covers the drawing: building the view and its layout ---------------------------------------
@@ -217,21 +220,38 @@ def _quietly(fn, *args):
 
 
 def test_ctrl_c_during_a_webassembly_render_exits_130(tmp_path):
+    """At a terminal (stderr a pty) the render draws its layout bar when the layout begins: the
+    signal goes a second after that (not after a fixed 12 s that may or may not reach it)."""
+    import pty
+    master, slave = pty.openpty()
     proc = subprocess.Popen([*CLI, 'render', '--doc', 'emma', '--token', '3', '--level', 'scalar', '--budget', '5000',
                              '--edge-budget', '20000', '--renderer', 'wasm', '--timeout', '300', '-o',
-                             str(tmp_path / 'w.svg')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=default_signals)
+                             str(tmp_path / 'w.svg')], stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS='100'), preexec_fn=default_signals)
+    os.close(slave)
+    seen = b''
     try:
-        time.sleep(12)          # start-up, recording, building: the layout (about a minute) has begun
+        deadline = time.monotonic() + 120
+        while b'layout' not in seen:        # start-up, recording, building: then the layout (about a minute)
+            if not select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                pytest.fail(f'the layout never started: {seen[-300:]!r}')
+            seen += os.read(master, 65536)
+        time.sleep(1)                       # inside the layout
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(60)
         stopped_after = time.monotonic() - t0
+        seen += read_to_the_end(master)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130 and one_line(err) == 'Error: interrupted' and stopped_after < 5
+        proc.communicate()
+        os.close(master)
+    err = seen.decode('utf-8', 'replace')
+    # what follows the bar (redrawn in place with \r) is the one error line
+    after_bar = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', err.replace('\r', '\n')).strip().splitlines()[-1]
+    assert proc.returncode == 130 and after_bar == 'Error: interrupted' and 'Traceback' not in err, err
+    assert stopped_after < 5
 
 
 # -- one way a child dies with its parent ----------------------------------------------------------------

@@ -81,11 +81,13 @@ def step_through(pg, sel='#canvas'):
     """Every position from 1 to the last backward (or forward) frame: [(smallest text px, lit in view)]."""
     out = []
     n = pg.evaluate('stepthrough.count()')
+    lit = pg.evaluate('stepthrough.frames().frames.map(f => f.svg)')     # the node each frame lights, asked once
     pg.evaluate('stepthrough.seek(0)')
+    # both measures in one call a frame (each call is a round trip to the page)
+    measure = f'([sel, id]) => [({SMALLEST_TEXT})(sel), ({LIT_IN_VIEW})([sel, id])]'
     for p in range(1, n + 1):
         pg.keyboard.press('ArrowRight')
-        node = pg.evaluate('p => stepthrough.frames().frames[p - 1].svg', p)
-        out.append((pg.evaluate(SMALLEST_TEXT, sel), pg.evaluate(LIT_IN_VIEW, [sel, node])))
+        out.append(tuple(pg.evaluate(measure, [sel, lit[p - 1]])))
     assert pg.evaluate('stepthrough.position()') == n
     return out
 

@@ -105,8 +105,10 @@ def test_made_by_is_replayed_when_first_asked_and_equals_the_servers_captured_wh
         body = json.loads(ask(w, 'node', f'id={i}')[2])
         assert body['source'] == json.loads(get(server, f'/api/node?id={i}')[2])['source'] == made_by(served, i)
         assert body['source']['chain'][-1] == [body['source']['function'], body['source']['line']]
-    assert trace._cache['made_by'][0] == served._cache['made_by'][0]       # one replay, the same chain per node
-    assert trace._cache['made_by'][1] == served._cache['made_by'][1]
+    # one replay, the same chain per node (the server's may be an array: its step reused from the user cache)
+    assert list(trace._cache['made_by'][0]) == list(served._cache['made_by'][0])
+    assert [tuple(map(tuple, c)) for c in trace._cache['made_by'][1]] == \
+        [tuple(map(tuple, c)) for c in served._cache['made_by'][1]]
 
 
 def test_in_a_cell_made_by_is_replayed_once_the_cell_is_done_not_while_it_runs():

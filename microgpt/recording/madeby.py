@@ -160,6 +160,18 @@ def keep_chains(trace, stacks):
     trace._cache['made_by'] = _per_node(trace, stacks)
 
 
+def kept_chains(trace):
+    """(chain id per node, [chain]) kept on `trace` (captured, replayed or read from the step
+    cache), or None when it has none yet (or its replay failed: False is kept then)."""
+    got = trace._cache.get('made_by')
+    return got or None
+
+
+def put_chains(trace, chains):
+    """Keep (chain id per node, [chain]) on `trace`: what made_by reads (the step cache's copy)."""
+    trace._cache['made_by'] = chains
+
+
 def _per_node(trace, stacks):
     per_node = [-1] * len(trace)
     marks = stacks.marks + [(len(stacks.tape.values), None)]

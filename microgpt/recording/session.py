@@ -5,7 +5,7 @@ never imports the port's model, training, optimizer, checkpoints or data; when i
 needs them it calls these, as `diff --train-steps` and examples/05 do:
 
     models = Models()
-    trace = models.record('emma', checkpoint=None, seed=42)  # the model cached per (checkpoint, seed)
+    trace, _ = models.record('emma', checkpoint=None, seed=42)  # the model cached per (checkpoint, seed)
     state = optimizer_state('model.json')       # Adam's {'step', 'm', 'v'} from a checkpoint, or None
     run = train_and_record(docs, 'emma', 20)    # before, after 20 steps of the reference run, Adam's state
     run = train_and_record(docs, 'emma', 20, start='seed')  # the same 20 steps on fresh_model(seed)
@@ -36,6 +36,7 @@ from ..errors import InputError
 from ..train import NUM_STEPS, SEED, Run, fresh_model, start_run, train_step
 from .budget import DEFAULT_MAX_NODES
 from .step import record_step
+from .stepcache import cached_step
 
 
 class EngineLock:
@@ -117,17 +118,22 @@ class Models:
         """The (checkpoint, seed) of each model loaded, oldest first."""
         return iter(list(self._models))
 
-    def record(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES, lines=False):
-        """The Trace of `doc`'s step on the checkpoint's model (or the fresh seeded one); a step
-        estimated above `max_nodes` nodes is refused (budget.BudgetError) before it is built;
-        `lines`: with the line of model.py that made each op (record_step)."""
+    def record(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES, lines=False, cache=False,
+               progress=None):
+        """(Trace, Path it was reused from or None): `doc`'s step on the checkpoint's model (or the fresh
+        seeded one); a step estimated above `max_nodes` nodes is refused (budget.BudgetError) before it
+        is built; `lines`: with the line of model.py that made each op (record_step). `cache`: read the
+        step from the user cache when it was recorded before, and store it there (stepcache, as
+        `render` does; its "made by" chains with it). `progress(phase, done, total)`: told what
+        record_step and the cache tell (raising there stops the recording: the explorer's Cancel)."""
         with ENGINE:
             params, config, tokenizer = self.model(checkpoint, seed)
             try:
                 tokenizer.encode(doc)
             except InputError as e:
                 raise SessionError('doc', str(e)) from None
-            return record_step(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines)
+            return cached_step(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, use=cache,
+                               progress=progress)
 
     def model(self, checkpoint, seed):
         key = (checkpoint, seed)

@@ -11,8 +11,14 @@ Graphviz and the names list: $MICROGPT_CACHE, else e.g. ~/.cache/microgpt-graph)
 trace per step (recording.codecs.binary, zlib: ~1-3 MB for a 12-letter name), named
 by the SHA-256 of its key and written atomically. The key is everything the recording reads:
 the parameters' values (so a checkpoint's content or a seed, not its path), the config, the
-vocabulary, the document, whether "made by" lines were noted, and the code (a hash of
-microgpt's own sources, so an edited port or recorder records again).
+vocabulary, the document and the code (a hash of microgpt's own sources, so an edited port or
+recorder records again).
+
+"Made by" (recording.madeby: the line of model.py behind each op, which the explorer asks for
+with lines=True) is kept beside the entry, in `<key>.chains`: a step recorded with lines stores
+its chains there; one recorded without (by `render`) and then asked for with lines gets them by
+replaying its forward pass once, here, and stores them. So a reused step answers "made by" as
+the recording did, without a replay under the engine's lock when the page first asks.
 
 Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
 short, corrupt, from another version) is recorded again and rewritten. Bypassed when asked
@@ -26,20 +32,25 @@ import hashlib
 import json
 import os
 import struct
+import zlib
+from array import array
 from pathlib import Path
 
 from .. import engine
 from ..cache import user_cache_dir
+from ..files import write_atomic
 from ..model import check_model, flat_params
 from .budget import DEFAULT_MAX_NODES, check_budget
+from .madeby import kept_chains, put_chains, replay_chains
 from .step import record_step
 from .trace import Trace
 
 NO_CACHE_ENV = 'MICROGPT_NO_STEP_CACHE'
 FOLDER = 'steps'
 SUFFIX = '.mgtrace'
+CHAINS = '.chains'      # the entry's "made by" chains, beside it
 MAX_ENTRIES = 32        # a few MB each at the default size: ~100 MB at most
-KEY_VERSION = 1         # bump when the key's meaning changes
+KEY_VERSION = 2         # bump when the key's meaning changes (2: lines left out, chains kept beside)
 
 
 def cache_wanted(use=True):
@@ -64,13 +75,13 @@ def code_version():
     return digest.hexdigest()
 
 
-def step_key(params, config, tokenizer, doc, *, lines=False, code=None):
+def step_key(params, config, tokenizer, doc, *, code=None):
     """The hex SHA-256 naming the step of `doc` on this model: parameters (their float64 bits),
-    config, vocabulary, document, `lines`, and the code version."""
+    config, vocabulary, document and the code version (noting "made by" lines or not, the step
+    is the same Trace: its chains are kept beside it)."""
     values = [p.data for p in flat_params(params)]
     head = json.dumps({'key': KEY_VERSION, 'code': code or code_version(), 'config': config.to_dict(),
-                       'chars': list(tokenizer.chars), 'doc': doc, 'lines': bool(lines),
-                       'params': len(values)}, sort_keys=True)
+                       'chars': list(tokenizer.chars), 'doc': doc, 'params': len(values)}, sort_keys=True)
     digest = hashlib.sha256(head.encode('utf-8'))
     digest.update(struct.pack(f'<{len(values)}d', *values))
     return digest.hexdigest()
@@ -93,19 +104,62 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
         return record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs), None
     check_model(params, config, tokenizer)
     check_budget(config, len(tokenizer.encode(doc)) - 1, max_nodes, what=f"recording {doc[:40]!r}")
-    path = entry_path(step_key(params, config, tokenizer, doc, lines=lines))
+    path = entry_path(step_key(params, config, tokenizer, doc))
     tell = progress or (lambda phase, done, total: None)
     if path.is_file():
         tell('loading the recorded step', 0, 1)
         trace = _read(path)
         tell('loading the recorded step', 1, 1)
         if trace is not None:
+            if lines:
+                _with_chains(path, trace, tell)
             return trace, path
     trace = record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs)
     tell('storing the recorded step', 0, 1)
     _store(path, trace)
     tell('storing the recorded step', 1, 1)
     return trace, None
+
+
+def _with_chains(path, trace, tell):
+    """Put the entry's "made by" chains on `trace`: read from beside it, else replayed once (the
+    caller holds the engine, as for a recording) and stored there."""
+    chains = _read_chains(chains_path(path), len(trace))
+    if chains is None:
+        tell('noting the line of model.py behind each op', 0, 1)
+        chains = replay_chains(trace)
+        tell('noting the line of model.py behind each op', 1, 1)
+        if chains is None:
+            return          # not replayable: made_by falls back to the scope's line, as it would
+        _store_chains(chains_path(path), chains)
+    put_chains(trace, chains)
+
+
+def chains_path(path):
+    return path.with_suffix(CHAINS)
+
+
+def _read_chains(path, n):
+    """(chain id per node, [chain]) stored at `path` for a trace of `n` nodes, or None when there
+    is none or it does not fit (cut short, corrupt, another trace's): replayed again then."""
+    try:
+        head, _, body = path.read_bytes().partition(b'\n')
+        meta = json.loads(head)
+        chains = [tuple((str(fn), int(line)) for fn, line in chain) for chain in meta['chains']]
+        per_node = array('i')
+        per_node.frombytes(zlib.decompress(body))
+    except (OSError, ValueError, KeyError, TypeError, zlib.error):
+        return None
+    if meta.get('nodes') != n or len(per_node) != n or (n and not -1 <= min(per_node) <= max(per_node) < len(chains)):
+        return None
+    return per_node, chains
+
+
+def _store_chains(path, chains):
+    per_node, table = chains
+    head = json.dumps({'nodes': len(per_node), 'chains': [list(map(list, c)) for c in table]}).encode()
+    with contextlib.suppress(OSError):
+        write_atomic(path, head + b'\n' + zlib.compress(array('i', per_node).tobytes(), 1))
 
 
 def _read(path):
@@ -122,11 +176,15 @@ def _read(path):
 
 
 def _store(path, trace):
-    """Write the entry atomically (silently skipped when the folder cannot be written), then trim
-    the folder to the MAX_ENTRIES most recently used entries."""
+    """Write the entry (and its chains, when the step has them) atomically (silently skipped when
+    the folder cannot be written), then trim the folder to the MAX_ENTRIES most recently used."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         trace.to_binary(path)
+        chains = kept_chains(trace)
+        if chains is not None:
+            _store_chains(chains_path(path), chains)
         entries = sorted(path.parent.glob(f'*{SUFFIX}'), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
         for old in entries[MAX_ENTRIES:]:
             old.unlink(missing_ok=True)
+            chains_path(old).unlink(missing_ok=True)

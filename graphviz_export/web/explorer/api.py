@@ -4,8 +4,8 @@
     api.view('view=token&token=3&level=vector')   # {'svg': ..., 'nodes': {...}, 'crumbs': [...], ...}
 
 Endpoints: view, info, node, search, export, frames (the step-through of a view),
-update (Adam on the parameters in view, after backward), progress and cancel (the
-long work running now). A state with `cmp` draws
+update (Adam on the parameters in view, after backward), progress, cancel and record (the
+long work running now, a new document recorded in the background: jobs.py). A state with `cmp` draws
 the before/after differences (graphviz_export.steps.diff) on the same layout pipeline.
 
 The logic behind the endpoints is beside this file, as pure functions of a Trace:
@@ -52,6 +52,7 @@ from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .drawing import drawn
+from .jobs import WorkEndpoints
 from .links import node_links, nonfinite_links, script_info, view_links
 from .live import compared, highlight, live_info, play_steps, played
 from .plays import Plays
@@ -63,10 +64,10 @@ from .work import Cancelled
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
 ENDPOINTS = ('view', 'info', 'node', 'search', 'suggest', 'frames', 'update', 'check', 'play', 'progress',
-             'cancel', 'export')  # Api.answer's names
+             'cancel', 'record', 'export')  # Api.answer's names
 
 
-class Api:
+class Api(WorkEndpoints):
     def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0, check=None,
                  faults=None, script=None):
         self.recordings = recordings
@@ -308,16 +309,6 @@ class Api:
         except InputError:
             return
         self.work.cancel('compare', keep)
-
-    def progress(self, query):
-        """The long work running now (work.py): what, its phase, step k of N, for how long."""
-        self._parse(query)
-        return {'work': self.work.progress()}
-
-    def cancel(self, query):
-        """Cancel the long work running now; its requests answer 409. How many jobs were."""
-        self._parse(query)
-        return {'cancelled': self.work.cancel()}
 
     def export(self, query):
         state, own = self._parse(query, extra=('fmt',))

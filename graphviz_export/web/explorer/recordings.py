@@ -40,7 +40,7 @@ FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError
 
 class Recordings:
     def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4,
-                 max_nodes=DEFAULT_MAX_NODES, work=None, lines=True):
+                 max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.data = data                # the names file, for compare after N training steps
@@ -51,6 +51,9 @@ class Recordings:
         # first view first), the first "made by" asked of a recording replays it once (engine_for)
         self.lines = lines
         self.work = work if work is not None else Work()
+        self.cache = cache              # steps read from / stored in the user cache (stepcache; --no-cache)
+        self.tell = tell                # progress(phase, done, total) of every recording too (the terminal's)
+        self.note = note                # note(text): what the terminal says of a recording (a reused step)
         self._docs = None
         self._compares = OrderedDict()  # (key, cmp) -> Comparison
         self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once (used under session.ENGINE)
@@ -101,14 +104,36 @@ class Recordings:
                 return trace
         return self.work.run(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key))
 
+    def start(self, key):
+        """The recording of `key` in the background (the page asks, then polls: Work.start): its Job,
+        running or just ended, or None when it is recorded already. One recording at a time: asked
+        while another runs, work.Busy naming that one (the page's 409), since a second would only
+        wait for the engine, and a user who asked for one document expects that one next."""
+        if key == ('trace',) or self.has(key):
+            return None
+        return self.work.start(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key),
+                               alone=True)
+
+    def has(self, key):
+        with self._lock:
+            return key in self._traces
+
     def _record(self, job, key):
         doc, ckpt, seed = key
-        job.at('recording')
+
+        def progress(phase, done, total):
+            if self.tell is not None:
+                self.tell(phase, done, total)
+            job.tell(phase, done, total)        # raises Cancelled when cancelled: the recording stops
         try:
-            # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted now
-            trace = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=self.lines)
+            # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted
+            # now; a step recorded before comes from the user cache, its chains with it (stepcache)
+            trace, reused = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=self.lines,
+                                                cache=self.cache, progress=progress)
         except SessionError as e:
             raise StateError(f"{FIELDS[e.field]}: {e}") from None
+        if reused is not None and self.note is not None:
+            self.note(f"reused the recorded step from {reused}")
         with self._lock:
             self._traces[key] = trace
             while len(self._traces) > self.keep:

@@ -355,7 +355,7 @@ class ExplorerServer(ThreadingHTTPServer):
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
                 renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES, check=None,
-                faults=None, calls=()):
+                faults=None, calls=(), cache=True, tell=None, note=None):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
@@ -369,12 +369,15 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     and shown in the page (verdicts.py); None: no check. `faults`: the fault registry the
     backprop lab offers (lab=FAULT; microgpt.checks.faults, which the CLI passes: plays.py).
     `calls`: more recorded backward() calls of the script whose first call is `trace`,
-    played with train=k."""
+    played with train=k. `cache`: steps read from and stored in the user cache (stepcache;
+    False: --no-cache); `tell(phase, done, total)`: every recording's progress (the terminal's
+    Phases); `note(text)`: what to say of a recording (a step reused from the cache)."""
     if not host.strip():
         raise InputError(f"host {host!r} would bind every network interface; give 127.0.0.1 (the default), "
                          f"or 0.0.0.0 to be reachable from other machines")
     renderer_for('svg', renderer)      # a renderer that is not installed: refused before any work
-    recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, max_nodes=max_nodes)
+    recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, max_nodes=max_nodes,
+                            cache=cache, tell=tell, note=note)
     recordings.get(recordings.key({}))
     if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
         made_by(trace, trace.meta.get('loss_id', 0))
@@ -393,14 +396,14 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
           renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES,
-          check=None, faults=None, calls=()):
+          check=None, faults=None, calls=(), cache=True, tell=None, note=None):
     """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                          renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes,
-                         check=check, faults=faults, calls=calls)
+                         check=check, faults=faults, calls=calls, cache=cache, tell=tell, note=note)
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:

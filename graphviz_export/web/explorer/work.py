@@ -6,9 +6,11 @@ every other request's way, cancellable, and reporting where it is.
     work.progress()     # [{'what': 'training for compare', 'phase': 'training', 'step': 37, 'steps': 500, ...}]
     work.cancel()       # every job stops at its next step; its requests answer 409
 
-A job runs in the thread of the request that asked for it first; a request asking for the same
-thing meanwhile waits for that result instead of doing the work again; every other request goes
-on (no lock is held while a job works: the caches' own locks are held only to look up and store).
+A job runs in the thread of the request that asked for it first (run), or in a thread of its own
+while that request answers at once and the page polls it (start: a new document recorded in the
+background); a request asking for the same thing meanwhile waits for that result instead of doing
+the work again; every other request goes on (no lock is held while a job works: the caches' own
+locks are held only to look up and store).
 A job says where it is by `job.at(phase, step, steps)`, which is also where it stops when cancelled
 (it raises Cancelled there): training calls it after every step (about 70 ms each), so a cancel
 takes effect within one step. Who cancels: the page's Cancel button (/api/cancel), and a view
@@ -18,9 +20,21 @@ request that does not need a running comparison (the user went elsewhere: Api.vi
 import threading
 import time
 
+from microgpt.recording.phases import phase_figures
+
+ENDED_KEEP = 10.0       # seconds a background job's outcome waits for the request polling it (Work.start)
+
 
 class Cancelled(Exception):
     """The work a request waited for was cancelled (by /api/cancel or by a request for another view)."""
+
+
+class Busy(Exception):
+    """A job that runs alone was asked for while another of its kind runs (`job`: that one)."""
+
+    def __init__(self, job):
+        super().__init__(job.what)
+        self.job = job
 
 
 class Job:
@@ -29,21 +43,32 @@ class Job:
     def __init__(self, key, what):
         self.key, self.what = key, what
         self.phase, self.step, self.steps = 'starting', 0, 0
-        self.started = time.monotonic()
+        self.started = self.phase_started = time.monotonic()
         self.cancelled = threading.Event()
         self.done = threading.Event()
-        self.result = self.error = None
+        self.result = self.error = self.ended = None
 
     def at(self, phase, step=0, steps=0):
         """Where the job is (a phase, step k of N); raises Cancelled when it was cancelled."""
         if self.cancelled.is_set():
             raise Cancelled(f"{self.what} was cancelled ({self.phase}"
                             f"{f' at step {self.step} of {self.steps}' if self.steps else ''})")
+        if phase != self.phase:
+            self.phase_started = time.monotonic()
         self.phase, self.step, self.steps = phase, step, steps
 
+    def tell(self, phase, done, total):
+        """`job.at` as a progress(phase, done, total) callback (record_step's, cached_step's)."""
+        self.at(phase, done, total)
+
     def describe(self):
+        """What runs, where, for how long: with the phase's percentage, time left and the line the
+        terminal prints for it (recording.phases: one implementation for both)."""
+        now = time.monotonic()
+        figures = phase_figures(self.phase, self.step, self.steps, now - self.phase_started)
         return {'what': self.what, 'phase': self.phase, 'step': self.step, 'steps': self.steps,
-                'seconds': round(time.monotonic() - self.started, 1), 'kind': self.key[0]}
+                'seconds': round(now - self.started, 1), 'kind': self.key[0], 'percent': figures['percent'],
+                'left': figures['left'], 'line': figures['line']}
 
 
 class Work:
@@ -52,6 +77,7 @@ class Work:
     def __init__(self):
         self._lock = threading.Lock()
         self._jobs = {}             # key -> Job, while it runs
+        self._ended = {}            # key -> Job: a background job's outcome, until asked for (start)
 
     def run(self, key, what, fn):
         """fn(job)'s result, computed by the first request that asks for `key` (the others wait for it).
@@ -76,6 +102,40 @@ class Work:
             with self._lock:
                 self._jobs.pop(key, None)
             job.done.set()
+
+    def start(self, key, what, fn, alone=False):
+        """Run fn(job) in a thread of its own (the request that asked answers at once): the Job of
+        `key`, running or just ended. A request for the same key meanwhile, by start or run, joins
+        it. `alone`: refused (Busy, naming what runs) while another job of the key's kind runs.
+        An ended job is kept until it is asked for once, for ENDED_KEEP seconds (its result or error),
+        so the request polling it learns how it ended; asked for later, the work starts again."""
+        with self._lock:
+            ended = self._ended.pop(key, None)
+            if ended is not None and time.monotonic() - ended.ended < ENDED_KEEP:
+                return ended
+            job = self._jobs.get(key)
+            if job is not None:
+                return job
+            if alone:
+                other = next((j for k, j in self._jobs.items() if k[0] == key[0]), None)
+                if other is not None:
+                    raise Busy(other)
+            job = self._jobs[key] = Job(key, what)
+        threading.Thread(target=self._background, args=(job, fn), daemon=True, name=what).start()
+        return job
+
+    def _background(self, job, fn):
+        try:
+            job.result = fn(job)
+        except BaseException as e:      # noqa: BLE001 -- the outcome of the job, told to whoever asks next
+            job.error = e
+        job.ended = time.monotonic()
+        with self._lock:
+            self._jobs.pop(job.key, None)
+            self._ended[job.key] = job
+            while len(self._ended) > 8:      # outcomes nobody asked for (the page went away)
+                self._ended.pop(next(iter(self._ended)))
+        job.done.set()
 
     def running(self, kind):
         """The keys of the jobs of `kind` (a key's first item) running now."""

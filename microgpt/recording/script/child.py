@@ -78,6 +78,11 @@ def main():
         sys.modules.pop(name, None)
     sys.path[0] = os.path.dirname(script)
     sys.argv = [script, *args]
+    # The script's modules leave no bytecode in its folder: a recording changes nothing there, and
+    # leaves no .pyc for the next one to take for its source. Python checks a .pyc by the source's
+    # size and mtime in whole seconds, so an engine.py rewritten within the second at the same
+    # size (a bent -1.0 made -2.0) ran the old code under the new lines the trace names.
+    sys.dont_write_bytecode = True
     rec.install()
     try:
         runpy.run_path(script, run_name='__main__')

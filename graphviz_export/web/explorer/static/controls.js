@@ -108,10 +108,11 @@
   });
 
   // -- another recording: the document, seed and checkpoint typed, into the server's link -----------
+  // (recorded in the background while the page goes on: recording.js)
   $('#recording').addEventListener('submit', (e) => {
     e.preventDefault();
     const r = P.view.links.recording;
-    P.typed(r.url, Object.fromEntries(r.fields.map((f) => [f, $('#' + f).value.trim()])));
+    P.record(Object.fromEntries(r.fields.map((f) => [f, $('#' + f).value.trim()])));
   });
 
   // -- export, help --------------------------------------------------------------------------------

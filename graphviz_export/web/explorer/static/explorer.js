@@ -102,11 +102,12 @@
   }
   // a link that takes typed text: the server's URL with the text in the fields it names
   // ({field: text}; empty text: the field's default); the server validates it on the next view
-  function typed(url, fields, opts) {
+  function typedQuery(url, fields) {
     const s = parseQuery(url);
     for (const [f, t] of Object.entries(fields)) { if (t === '' || t === null) delete s[f]; else s[f] = t; }
-    return navigate(query(s), opts);
+    return query(s);
   }
+  function typed(url, fields, opts) { return navigate(typedQuery(url, fields), opts); }
 
   // -- loading and drawing ----------------------------------------------------------------------
   // the page cache's key: the query with its fields sorted (a list keeps its order), so the same
@@ -322,7 +323,7 @@
   }
   function hideMsg() { $('#msg').hidden = true; }
 
-  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, nodeName, showMsg, showNote,
+  Object.assign(P, {parseQuery, query, setState, setUrlState, navigate, typed, typedQuery, nodeName, showMsg, showNote,
     request: T.request});
   T.address.onChange(() => load(T.address.read()));     // back/forward, or the host showing another view
 

@@ -1,0 +1,176 @@
+"""End-to-end new views of a big step in the browser (issue 25: any new view <= 1 s at 4 x 64, request
+to drawn SVG in Chromium). Prints figures, asserts nothing.
+
+    python -m benchmarks.bench_explorer_scale [--layers 4] [--embd 64] [--doc anna] [--reps 2] [--record christopher]
+
+Saves a checkpoint of a --layers x --embd model (4 heads, block size 16, a-z, seed 42: bench_scale's
+model), starts `explore --checkpoint` on it (its own process, as a user runs it; the step from the user
+cache when it was recorded before, so --no-cache for a cold start), opens the page in Debian's
+chromium and times new views the server has not seen, each split where it goes:
+  server      the server's own time for the view (Api.view: select + fold + draw, then the Graphviz
+              layout), from the answer's ms
+  wait        the request sent -> its first byte, less the server's time (HTTP, the request thread)
+  transfer    first byte -> last byte of the answer (its size in kB, uncompressed JSON + SVG)
+  page        last byte -> the view drawn ('explorer:view'): JSON parse, the SVG put in, decorated,
+              the camera set (the page's layout and paint)
+  total       explorer.setState -> the view drawn (performance.now() in the page)
+With --record DOC: that document recorded from the page in the background (recording.js), the
+progress bar read meanwhile, and a view of the document on screen asked while it records.
+Times are wall-clock on a shared machine: state the load (printed at the start and the end).
+"""
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from benchmarks.bench_explorer import ARGS, LIMIT_MS
+from microgpt.checkpoint import save_checkpoint
+from microgpt.data import Tokenizer
+from microgpt.model import GPTConfig, init_params
+
+ROOT = Path(__file__).resolve().parent.parent
+AZ = [chr(c) for c in range(97, 123)]
+BUDGET_MS = 1000
+
+# setState(target) -> drawn, with the /api/view request's resource timing and the server's ms
+TIMED = """async ([target, limit]) => {
+  performance.clearResourceTimings();
+  const t0 = performance.now();
+  let timer = null;
+  const drawn = new Promise((res) => window.explorer.on('view', () => res(performance.now())));
+  const late = new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no view drawn; page message: ' +
+    document.getElementById('msg').textContent)), limit); });
+  window.explorer.setState(target);
+  const t1 = await Promise.race([drawn, late]);
+  clearTimeout(timer);
+  const [e] = performance.getEntriesByType('resource').filter((x) => x.name.includes('/api/view'));
+  const v = window.explorer.view;
+  return {total: t1 - t0, start: e.startTime - t0, first: e.responseStart - e.startTime,
+          transfer: e.responseEnd - e.responseStart, page: t1 - e.responseEnd, kb: e.decodedBodySize / 1024,
+          server: v.ms.total, build: v.ms.build, layout: v.ms.render, cached: v.cached, title: v.title,
+          nodes: v.stats.nodes};
+}"""
+
+
+def start(ckpt, doc, no_cache):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
+    t0 = time.monotonic()
+    p = subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', '--no-check', '--doc', doc,
+                          '--checkpoint', str(ckpt), '--max-nodes', '0', *(['--no-cache'] if no_cache else [])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = p.stdout.readline()
+    if not line.startswith('microgpt-graph explorer:'):
+        p.kill()
+        raise SystemExit(f"server did not start: {line}{p.stderr.read()}")
+    return p, line.split()[2], time.monotonic() - t0
+
+
+def load():
+    return ' '.join(f'{x:.1f}' for x in os.getloadavg())
+
+
+def row(name, t):
+    print(f"{name:34s} total {t['total']:6.0f} ms = server {t['server']:5.0f} (build {t['build']:.0f} + layout "
+          f"{t['layout']:.0f}) + wait {t['first'] - t['server']:4.0f} + transfer {t['transfer']:4.0f} "
+          f"({t['kb']:,.0f} kB) + page {t['page']:4.0f}; {t['nodes']} nodes drawn"
+          f"{'  OVER 1 s' if t['total'] > BUDGET_MS else ''}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--layers', type=int, default=4)
+    ap.add_argument('--embd', type=int, default=64)
+    ap.add_argument('--doc', default='anna')
+    ap.add_argument('--reps', type=int, default=2, help='rounds of new views (each round its own views)')
+    ap.add_argument('--no-cache', action='store_true', help='record the step at start, not from the user cache')
+    ap.add_argument('--record', metavar='DOC', help='also record DOC from the page in the background')
+    a = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {load()}")
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=a.layers, n_embd=a.embd)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / 'big.json'
+        save_checkpoint(ckpt, init_params(config, random.Random(42)), config, tok)
+        server, url, started = start(ckpt, a.doc, a.no_cache)
+        try:
+            print(f"model {a.layers} x {a.embd}, doc {a.doc!r}: explore printed its URL after {started:.1f} s "
+                  f"(recording or the cached step, and the first view)")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path='/usr/bin/chromium', args=ARGS)
+                page = browser.new_context(viewport={'width': 1600, 'height': 900}, bypass_csp=True).new_page()
+                t0 = time.monotonic()
+                page.goto(url)
+                page.wait_for_function('window.explorer && window.explorer.view', timeout=LIMIT_MS)
+                print(f"{'first view (server had it)':34s} {1000 * (time.monotonic() - t0):6.0f} ms navigation -> drawn")
+                last = len(page.evaluate('explorer.info.tokens')) - 1
+                totals = []
+                for rep in range(a.reps):
+                    targets = [(f'token {rep}', {'view': 'token', 'token': rep, 'level': None}),
+                               (f'token {rep} vector level', {'view': 'token', 'token': rep, 'level': 'vector'}),
+                               (f'layer {rep % a.layers} at token {last}',
+                                {'view': 'layer', 'layer': rep % a.layers, 'token': last, 'level': None}),
+                               (f'head {rep % 4} of layer 0 at {last}',
+                                {'view': 'head', 'layer': 0, 'head': rep % 4, 'token': last, 'level': None})]
+                    for name, target in targets:
+                        t = page.evaluate(TIMED, [target, LIMIT_MS])
+                        if t['cached']:
+                            print(f"{name:34s} (the server had it: not a new view; skipped)")
+                            continue
+                        row(name, t)
+                        totals.append(t)
+                if totals:
+                    med = {k: statistics.median(t[k] for t in totals) for k in ('total', 'server', 'first', 'transfer',
+                                                                                  'page', 'build', 'layout', 'kb')}
+                    med['nodes'] = '-'
+                    row(f'median of {len(totals)} new views', med)
+                if a.record:
+                    record(page, a.record)
+                browser.close()
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                _, err = server.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                _, err = server.communicate()
+            reused = [line for line in err.splitlines() if line.startswith('reused the recorded step')]
+            print(f"explore said: {reused[0] if reused else 'nothing reused (recorded at start)'}")
+    print(f"machine at the end: load average {load()}")
+
+
+def record(page, doc):
+    """`doc` recorded from the page: the progress bar's lines seen, and the view asked meanwhile."""
+    t0 = time.monotonic()
+    page.fill('#doc', doc)
+    page.press('#doc', 'Enter')
+    lines, during = [], None
+    while time.monotonic() - t0 < 600:
+        text = page.evaluate("document.querySelector('#recbar').hidden ? null : document.querySelector('#rectext').textContent")
+        if text and (not lines or lines[-1][1] != text):
+            lines.append((time.monotonic() - t0, text))
+        if text and ': recording: ' in text and during is None:
+            during = page.evaluate(TIMED, [{'view': 'token', 'token': 1, 'level': 'vector', 'hl': 'max:grad'}, LIMIT_MS])
+        if page.evaluate(f"explorer.view.url.includes('doc={doc}')"):
+            break
+        time.sleep(0.2)
+    print(f"record {doc!r} from the page: drawn after {time.monotonic() - t0:.1f} s; {len(lines)} progress lines, "
+          f"the first of each phase and the last:")
+    phase = lambda text: text.split(': ')[1] if ': ' in text else text     # noqa: E731 -- "what: phase: figures"
+    for k, (at, text) in enumerate(lines):
+        if k == 0 or k == len(lines) - 1 or phase(text) != phase(lines[k - 1][1]):
+            print(f"    {at:5.1f} s  {text}")
+    if during is not None:
+        row('a view meanwhile (doc on screen)', during)
+
+
+if __name__ == '__main__':
+    main()
