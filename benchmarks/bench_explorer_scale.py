@@ -14,6 +14,7 @@ chromium and times new views the server has not seen, each split where it goes:
   page        last byte -> the view drawn ('explorer:view'): JSON parse, the SVG put in, decorated,
               the camera set (the page's layout and paint)
   total       explorer.setState -> the view drawn (performance.now() in the page)
+and then the server's resident memory at rest after those views (budget 1 GB) and its peak.
 With --record DOC: that document recorded from the page in the background (recording.js), the
 progress bar read meanwhile, and a view of the document on screen asked while it records.
 Times are wall-clock on a shared machine: state the load (printed at the start and the end).
@@ -74,6 +75,13 @@ def start(ckpt, doc, no_cache):
     return p, line.split()[2], time.monotonic() - t0
 
 
+def memory_mb(pid):
+    """(resident, peak resident) MB of process `pid`, from /proc (Linux)."""
+    with open(f'/proc/{pid}/status') as f:
+        fields = dict(line.split(':', 1) for line in f if line.startswith(('VmRSS', 'VmHWM')))
+    return tuple(int(fields[k].split()[0]) / 1024 for k in ('VmRSS', 'VmHWM'))
+
+
 def load():
     return ' '.join(f'{x:.1f}' for x in os.getloadavg())
 
@@ -132,6 +140,9 @@ def main():
                                                                                   'page', 'build', 'layout', 'kb')}
                     med['nodes'] = '-'
                     row(f'median of {len(totals)} new views', med)
+                rss, hwm = memory_mb(server.pid)
+                print(f"server memory at rest {rss:,.0f} MB after these views (budget 1 GB: "
+                      f"{'met' if rss <= 1024 else 'NOT met'}); its peak {hwm:,.0f} MB (recording or loading the step)")
                 if a.record:
                     record(page, a.record)
                 browser.close()

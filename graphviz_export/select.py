@@ -38,9 +38,11 @@ class Selection:
     query: dict = field(default_factory=dict)   # what was asked, for captions and JSON
 
 
-def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
-    """The Selection of `interior` with its boundary computed from the trace's edges."""
-    ids = sorted(interior)
+def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False):
+    """The Selection of `interior` with its boundary computed from the trace's edges;
+    `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
+    whole document's 3.3 M ids)."""
+    ids = interior if ordered else sorted(interior)
     runs = id_runs(ids)
     whole = whole_scopes(trace, runs, len(ids))
     if whole is not None:       # a token, layer, head, document: from the run records
@@ -49,7 +51,7 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None):
         inputs, outputs = _boundary(trace, runs)
     scopes = trace.scopes
     positions = sorted({scopes[sid][0] for sid in (whole or scopes_in(trace, runs))} - {None})
-    return Selection(kind=kind, title=title, nodes=tuple(ids), inputs=tuple(inputs),
+    return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, tuple) else tuple(ids), inputs=tuple(inputs),
                      outputs=tuple(outputs), focus=tuple(sorted(focus)), matrix=matrix,
                      positions=tuple(positions), query=dict(query or {}))
 
@@ -134,16 +136,23 @@ def _doc(trace):
 def document_view(trace):
     """The whole document: every op of every position (parameters are its inputs)."""
     param = trace.op_names.index('param') if 'param' in trace.op_names else -1
-    ids = list(compress(range(len(trace)), trace.op.tobytes().translate(bytes(int(k != param) for k in range(256)))))
+    ops = trace.op.tobytes().translate(bytes(int(k != param) for k in range(256)))
+    runs, k = [], 0
+    while (a := ops.find(1, k)) >= 0:     # the runs of non-parameters (found in C): their ids made once
+        b = ops.find(0, a)
+        k = len(ops) if b < 0 else b
+        runs.append((a, k))
+    ids = tuple(chain.from_iterable(starmap(range, runs)))
     n = len(trace.positions())
-    return _make(trace, 'document', f"the whole document{_doc(trace)}: {n} positions", ids, query={'document': True})
+    return _make(trace, 'document', f"the whole document{_doc(trace)}: {n} positions", ids, query={'document': True},
+                 ordered=True)
 
 
 def token_view(trace, pos):
     """Every op of one position: embedding, each layer, logits and its loss term."""
     ids = trace.nodes(pos=pos)
     return _make(trace, 'token', f"token {pos}{_doc(trace)}: {_token_text(trace, pos)}", ids,
-                 query={'token': pos})
+                 query={'token': pos}, ordered=True)
 
 
 def layer_view(trace, layer, pos=None):
@@ -151,7 +160,7 @@ def layer_view(trace, layer, pos=None):
     ids = trace.nodes(layer=layer, pos=pos)
     where = f" at token {pos} ({_token_text(trace, pos)})" if pos is not None else ' at every position'
     return _make(trace, 'layer', f"layer {layer}{where}{_doc(trace)}", ids,
-                 query={'layer': layer, 'token': pos})
+                 query={'layer': layer, 'token': pos}, ordered=True)
 
 
 def head_view(trace, layer, head, pos=None):
@@ -159,7 +168,7 @@ def head_view(trace, layer, head, pos=None):
     ids = trace.nodes(layer=layer, head=head, pos=pos)
     where = f" at token {pos} ({_token_text(trace, pos)})" if pos is not None else ' at every position'
     return _make(trace, 'head', f"layer {layer} head {head}{where}{_doc(trace)}", ids,
-                 query={'layer': layer, 'head': head, 'token': pos})
+                 query={'layer': layer, 'head': head, 'token': pos}, ordered=True)
 
 
 def param_view(trace, spec, depth=1):

@@ -71,3 +71,20 @@ def test_a_hostile_document_draws_well_formed_and_exact(q):
     if 'node' in q:
         (loss,) = [i for n, i in svg['nodes'].items() if n == f"n{t.meta['loss_id']}"]
         assert loss['tooltip'].startswith(f"HIGHLIGHT: node {t.meta['loss_id']}: reason <&\"{{|}}>\\")
+
+
+
+def test_the_fast_path_escapes_each_character_as_the_slow_one():
+    # a text none of whose characters _PLAIN_SPECIAL matches is returned as is (plain) or
+    # translated (a record field), without the per-character escape: for every character, the
+    # fast path's answer is the slow one's (a backslash the pattern missed would reach the DOT
+    # raw; a record's space left untranslated would break the record)
+    record = lambda ch: escape._RECORD.get(ch) or escape._char(ch)     # noqa: E731 (record_field's)
+    every = [chr(c) for c in range(0x110000)]
+    assert [c for c in every if escape._PLAIN_SPECIAL.search(c)] == [c for c in every if escape._char(c) != c]
+    kept = [c for c in every if not escape._PLAIN_SPECIAL.search(c)]
+    assert [c.translate(escape._RECORD_TABLE) for c in kept] == [record(c) for c in kept]
+    assert escape.plain('a\\b "c"') == 'a\\\\b &quot;c&quot;'
+    assert escape.record_field('a b|c{d}') == 'a\\ b\\|c\\{d\\}'
+    assert escape.record_field('x' * (escape.MAX_TEXT - 1)).endswith('x')      # within the budget: whole
+    assert escape.record_field(' ' * 10 + 'a b' * 2000).endswith('\u2026')     # past it: cut, as before

@@ -197,3 +197,17 @@ def test_the_boundary_of_whole_scopes_from_the_run_records_is_the_one_the_edges_
         assert inputs or outputs, q
     # token 0's outputs are the later positions reading its keys and values
     assert len(select(t, token=0).outputs) > 0
+
+
+def test_views_hold_the_ids_a_plain_pass_finds_in_order(recorded_christopher):
+    # the document's ids are made from the runs of non-parameters, and scope views' ids are
+    # taken as Trace.nodes gives them (no sort): each is the ascending ids one pass finds
+    t = recorded_christopher
+    kinds = [t.scopes[t.scope[i]] for i in range(len(t))]
+    ops = [t.op_name(i) for i in range(len(t))]
+    assert select(t, document=True).nodes == tuple(i for i, op in enumerate(ops) if op != 'param')
+    for q, holds in (({'token': 11}, lambda s: s.pos == 11), ({'layer': 0}, lambda s: s.layer == 0),
+                     ({'layer': 0, 'token': 4}, lambda s: s.layer == 0 and s.pos == 4),
+                     ({'layer': 0, 'head': 2}, lambda s: s.layer == 0 and s.head == 2)):
+        want = tuple(i for i, s in enumerate(kinds) if holds(s))
+        assert want and select(t, **q).nodes == want, q

@@ -48,9 +48,19 @@ def xml_safe(text):
     return _XML_BAD.sub('\ufffd', text)
 
 
-def _capped(text, char, budget):
-    """`text` escaped by `char`, at most `budget` characters of it; past that cut, with '…'."""
+# the characters _char changes: a text with none of them, and shorter than its budget, is its
+# own escape, and a record field's is a translation of `{ } |` and spaces (found in C: a
+# view's labels and tooltips are 200,000 characters, each a Python call through _char)
+_PLAIN_SPECIAL = re.compile('[&<>"\\\\\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
+
+
+def _capped(text, char, budget, table=None):
+    """`text` escaped by `char`, at most `budget` characters of it; past that cut, with '…'.
+    `table`: a str.translate table of what `char` does to characters _char keeps (given: `char`
+    is that table's, else _char; a character of `table` becomes at most two)."""
     text = str(text)
+    if _PLAIN_SPECIAL.search(text) is None and len(text) * (1 if table is None else 2) < budget:
+        return text if table is None else text.translate(table)
     if len(text) * 8 <= budget:     # no character escapes to more than 8
         return ''.join(map(char, text))
     out, used = [], 0
@@ -70,6 +80,7 @@ def plain(text, budget=MAX_TEXT):
 
 
 _RECORD = {'{': '\\{', '}': '\\}', '|': '\\|', ' ': '\\ '}
+_RECORD_TABLE = str.maketrans(_RECORD)
 
 
 def record_field(text):
@@ -77,7 +88,8 @@ def record_field(text):
     (A record drops a field's leading spaces, escaped or not: those become no-break spaces.)"""
     text = str(text)
     lead = min(len(text) - len(text.lstrip(' ')), MAX_TEXT // 2)
-    return '\u00a0' * lead + _capped(text[lead:], lambda ch: _RECORD.get(ch) or _char(ch), MAX_TEXT - lead)
+    return '\u00a0' * lead + _capped(text[lead:], lambda ch: _RECORD.get(ch) or _char(ch), MAX_TEXT - lead,
+                                       _RECORD_TABLE)
 
 
 def _joined(texts, write, sep):

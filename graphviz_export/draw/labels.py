@@ -119,6 +119,19 @@ def node_runs(node):
 
 
 def inner_title(trace, node):
+    """_inner_title, found once per node and trace: a view asks it for each group's title,
+    tooltip and each reference naming the group (a token view: 300 calls for 80 groups, each
+    reading the group's values from three columns)."""
+    memo = getattr(node, '__dict__', None)
+    if memo is None:
+        return _inner_title(trace, node)
+    held = memo.get('_inner_title')
+    if held is None or held[0] is not trace:
+        held = memo['_inner_title'] = (trace, _inner_title(trace, node))
+    return held[1]
+
+
+def _inner_title(trace, node):
     """The title of a group whose figures are not (only) its role's values, else None.
 
     A role's title ('logits = lm_head\u00b7x') names its outputs; a group whose values are

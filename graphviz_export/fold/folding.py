@@ -31,6 +31,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
+from itertools import chain, starmap
 
 from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import id_runs, runs_of, scopes_in
@@ -271,11 +272,17 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     bundles, leaving, internal = bundle_edges(trace, segments, kid, side, sel.nodes)
 
     # -- visible nodes, named from trace ids ---------------------------------------------
-    members = [[] for _ in keys]
+    members = [[] for _ in keys]        # each key's runs of ids: its segments, adjacent ones joined
     for a, b, j, _ in segments:
-        members[j].extend(range(a, b))
+        runs = members[j]
+        if runs and runs[-1][1] == a:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
     leaving = (leaving, sorted(leaving))      # summary.group_values: a set, and sorted to slice per run
-    nodes = [_vnode(trace, keys[j], sorted(members[j]), side[j], leaving, sel) for j in range(len(keys))]
+    held = {'interior': sel.nodes, 'input': sel.inputs, 'output': sel.outputs}
+    nodes = [_vnode(trace, keys[j], _ascending(members[j]), side[j], leaving, sel, held[side[j]])
+             for j in range(len(keys))]
     edges = []
     for (kc, kp), bundle in bundles.items():
         a, b = nodes[kc], nodes[kp]
@@ -317,10 +324,36 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     return Folded(selection=sel, level=level, nodes=vnodes, edges=edges, stats=stats)
 
 
-def _vnode(trace, k, ids, sd, leaving, sel):
+def _ascending(runs):
+    """A key's runs (a, b) in id order, adjacent ones joined: as they come (a side's segments
+    are made in id order, and a key is of one side), sorted only if they do not."""
+    if all(b <= c for (_, b), (c, _) in zip(runs, runs[1:])):
+        return runs
+    return id_runs(sorted(set(chain.from_iterable(starmap(range, runs)))))
+
+
+def _vnode(trace, k, runs, sd, leaving, sel, held):
+    """The VNode of key `k` holding the ids of `runs` (ascending), slices of `held` (its side's
+    ids in the selection, sorted): a whole document's groups hold 3.2 M ids, taken as slices
+    of the selection's tuple (no int made again, no list sorted, no runs found again)."""
+    node = _make_vnode(trace, k, _slices(held, runs), runs, sd, leaving, sel)
+    node.__dict__['runs'] = runs        # VNode.runs, known
+    return node
+
+
+def _slices(held, runs):
+    """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run)."""
+    parts = []
+    for a, b in runs:
+        lo = bisect_left(held, a)
+        parts.append(held[lo:lo + b - a])
+    return parts[0] if len(parts) == 1 else tuple(chain.from_iterable(parts))
+
+
+def _make_vnode(trace, k, ids, runs, sd, leaving, sel):
     first = ids[0]
     scopes = trace.scopes
-    sids = sorted(scopes_in(trace, id_runs(ids)))
+    sids = sorted(scopes_in(trace, runs))
     if len(sids) == 1:
         common = scopes[sids[0]]
     else:
@@ -331,10 +364,10 @@ def _vnode(trace, k, ids, sd, leaving, sel):
         return VNode(name=f'n{first}', kind='scalar', side=sd, ids=(first,), scope=common,
                      positions=positions, focus=first in sel.focus)
     if k[0] == 'm':
-        return VNode(name=f'm{first}', kind='matrix', side=sd, ids=tuple(ids), scope=common,
-                     positions=positions, values=tuple(ids), focus=True)
-    values = tuple(group_values(trace, ids, *leaving) if sd == 'interior' else boundary_values(trace, ids))
-    return VNode(name=f'g{first}', kind='group', side=sd, ids=tuple(ids), scope=common,
+        return VNode(name=f'm{first}', kind='matrix', side=sd, ids=ids, scope=common,
+                     positions=positions, values=ids, focus=True)
+    values = tuple(group_values(trace, ids, *leaving, runs=runs) if sd == 'interior' else boundary_values(trace, ids, runs))
+    return VNode(name=f'g{first}', kind='group', side=sd, ids=ids, scope=common,
                  positions=positions, values=values)
 
 

@@ -27,13 +27,14 @@ _CONST = OP_CODE['const']
 _NOT_CONST = bytes(int(k != _CONST) for k in range(256))
 
 
-def group_values(trace, ids, leaving, ordered=None):
+def group_values(trace, ids, leaving, ordered=None, runs=None):
     """The values of the group `ids` (sorted): non-const members in `leaving` (a set: the
     nodes with a parent in another group) or with no parent at all; all members when that
     leaves none. A group of long runs, given `ordered` (leaving, sorted), takes two slices
     by bisection per run (of it, and of the trace's dangling index): the work is what it
-    shows, not what it holds; a scattered group (a matrix's uses) is read per id, in C."""
-    runs = id_runs(ids)
+    shows, not what it holds; a scattered group (a matrix's uses) is read per id, in C.
+    `runs`: id_runs(ids), when known."""
+    runs = id_runs(ids) if runs is None else runs
     if ordered is None or 4 * len(runs) > len(ids):
         pptr = trace.parents_index()[0]
         free = map(eq, map(pptr.__getitem__, ids), map(pptr.__getitem__, map(add, ids, repeat(1))))
@@ -49,15 +50,17 @@ def group_values(trace, ids, leaving, ordered=None):
     return out or list(ids)
 
 
-def boundary_values(trace, ids):
+def boundary_values(trace, ids, runs=None):
     """The values of a boundary group `ids` (sorted): its non-const members, all of
-    them when every member is a constant."""
-    return list(compress(ids, _not_const(trace, ids))) or list(ids)
+    them when every member is a constant. `runs`: id_runs(ids), when known."""
+    return list(compress(ids, _not_const(trace, ids, runs))) or list(ids)
 
 
-def _not_const(trace, ids):
-    """bytes: 1 for each of `ids` that is not a constant."""
-    return bytes(map(trace.op.__getitem__, ids)).translate(_NOT_CONST)
+def _not_const(trace, ids, runs=None):
+    """bytes: 1 for each of `ids` that is not a constant; given their runs, the op column read
+    per run (a token view's boundary holds 200,000 parameter cells)."""
+    ops = bytes(gather(trace.op, runs)) if runs else bytes(map(trace.op.__getitem__, ids))
+    return ops.translate(_NOT_CONST)
 
 
 def held_figures(trace, node):
