@@ -90,11 +90,33 @@ MEASURED = [
     "against its floor (Python start + `import cli` + `dot` on the same DOT), medians of 7 alternated, load\n"
     "~10: with its step reused from the cache 1.37 s wall, 1.56× the floor (CPU 1.65×); recording it\n"
     "(`--no-cache`) 3.16 s, 3.6×.",
-    "`python -m benchmarks.bench_scale --layers 4 --embd 64 --doc anna --reps 1` — one step of a 4-layer,\n"
-    "64-wide model (2,232,731 nodes), CPU seconds at load 10–13: the binary v2 file (29.6 B/node) loads in\n"
-    "1.5 s with nothing rebuilt (the v1 path: 8.4 s); first view 1.07 s (2.6 s from the cold file); token\n"
-    "views 0.98–1.06 s, a layer at every position 0.80 s, a head 0.14 s, a cell 0.01 s, the whole document\n"
-    "3.9 s, a matrix's uses 3–4.5 s; 584 MB at rest (arrays 95 B/node), recording peaks at 456 B/node.",
+    # stop 32: scale (bench_scale, bench_explorer_scale), the notebook's first view
+    '`python -m benchmarks.bench_scale --layers 4 --embd 64 --doc anna --reps 3` — one step of a 4-layer,\n'
+    '64-wide model, its views served from what the trace stores (per-scope runs, the reverse-edge index,\n'
+    "each matrix's share of the grad per position), CPU seconds of this process at load 2–9, before layout:\n"
+    "at 2,232,731 nodes ('anna') the binary v2 file (29.6 B/node) loads in 1.8 s with nothing rebuilt\n"
+    '(the v1 path: 9.1 s); first view 198 ms; token views 179–215 ms, a layer at every position 145 ms,\n'
+    "a head 72 ms, a cell 5 ms, the whole document 487 ms. At 3,465,731 nodes ('abigail') token views\n"
+    "199–217 ms and the whole document 795 ms; at 5,126,083 ('christopher', `--max-nodes 5600000`) load\n"
+    '4.5 s, first view 285 ms, token views 209–210 ms, a layer at every position 434 ms, the whole document\n'
+    "1.02 s. A matrix's uses (its heat-map view) still takes 2.1–4.6 s. On disk 29.6–30.3 B/node, arrays\n"
+    '95–98 B/node, recording peaks at 455–473 B/node; a load inflates one column at a time (a 5.1 M-node\n'
+    'file peaks at 763 MB, from 1,122).\n'
+    "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
+    'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
+    'the peak for 5.1 M nodes and 1,068 MiB of text).',
+    '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
+    'against `explore` in its own process, quiet machine (load ~1): a median new view 898 ms, a layer or\n'
+    "a head 0.19–0.44 s, but a token view 1.36–1.51 s (the server's 1.2–1.4 s: building it 0.34–0.43 s,\n"
+    "layout 0.11–0.15 s, the rest mostly the overlay's per-cell shares of each parameter group and the\n"
+    'view cache sizing its entry); the server holds 997 MB at rest after these views (2.37 GB at the\n'
+    'peak, recording the step).',
+    '`python -m benchmarks.bench_notebook --reps 5 --frontend both` on a quiet\n'
+    '2-core machine (load 1–2), recording `emma` (`MICROGPT_NO_STEP_CACHE=1`): first view 814 ms in the\n'
+    'harness (kernel 443 ms + front end 392 ms), 879 ms in JupyterLab (Ctrl+Enter to the paint); with the\n'
+    'step reused from the cache 536 ms and 669 ms; a view change 194 ms in the widget against 195 ms on the\n'
+    'HTTP page (228 ms in JupyterLab).',
+    '190.6 kB as saved, 45.6 kB gzip-compressed',
     "over the\nloader's 512 MiB cap",
     "`python benchmarks/bench_play.py --steps 30 --rss-steps 100`",
     "so the server spends 155–180 ms of CPU a step (from 310–350 ms) plus\n"
