@@ -84,3 +84,39 @@ def test_the_loss_ops_are_made_in_doc_loss(traces):
     for i in logs:
         d = made_by(trace, i)
         assert d['function'] == 'doc_loss' and '.log()' in LINES[d['line'] - 1]
+
+
+def test_sources_are_parsed_one_thread_at_a_time(monkeypatch):
+    """The explorer's threads read engine.py (made-by's derivative lines) and model.py (the source
+    map) at the same time; CPython 3.11's AST builder keeps its recursion depth in state threads
+    share (python/cpython#106905: "SystemError: AST constructor recursion depth mismatch", seen in
+    the explorer's node check). A parse that lingers shows whether another thread got in meanwhile."""
+    import threading
+    import time
+
+    from microgpt.recording import sourcemap
+    from microgpt.recording.madeby import derivative_lines
+    from microgpt.recording.script.places import loop_ranges
+
+    inside, most, real = [0], [0], ast.parse
+
+    def slow_parse(*args, **kwargs):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.02)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(sourcemap.ast, 'parse', slow_parse)
+    want_lines, want_blocks = derivative_lines(), sourcemap.SourceMap().blocks
+    results = []
+    jobs = [derivative_lines, lambda: sourcemap.SourceMap().blocks, lambda: loop_ranges(inspect.getsourcefile(model))]
+    threads = [threading.Thread(target=lambda job=job: results.append(job())) for job in jobs * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+    assert len(results) == 12 and results.count(want_lines) == 4 and results.count(want_blocks) == 4

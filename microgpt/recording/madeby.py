@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from .. import engine, model
 from ..model import GPTConfig, doc_loss
 from .ops import OP_CODE
-from .sourcemap import SourceMap
+from .sourcemap import SourceMap, parse
 from .tape import record
 
 _COMPREHENSIONS = ('<listcomp>', '<genexpr>', '<setcomp>', '<dictcomp>', '<lambda>')
@@ -50,7 +50,7 @@ def derivative_lines():
     """{op: line of microgpt/engine.py where its local derivative is written}: the line of
     the primitive's `return Value(...)`, found by reading engine.py's source (the class's
     methods may be wrapped while a recording or a fault is in force)."""
-    tree = ast.parse(inspect.getsource(engine))
+    tree = parse(inspect.getsource(engine), ENGINE_FILE)
     methods = {}
     for cls in tree.body:
         if isinstance(cls, ast.ClassDef) and cls.name == 'Value':

@@ -10,11 +10,23 @@ matches its scope, so `q` maps to `q = linear(x, params[...attn_wq])`.
 
 import ast
 import inspect
+import threading
 
 from .. import model as _model
 from .scopes import FIELDS
 
 _ANY = object()     # a field set from a variable: matches any value but None
+# One thread at a time builds an AST: CPython 3.11 keeps the AST builder's recursion depth in
+# state its threads share (python/cpython#106905), so two parses at once can fail with
+# "SystemError: AST constructor recursion depth mismatch" (seen in the explorer: its node check
+# reading engine.py while a recording thread read model.py).
+_PARSING = threading.Lock()
+
+
+def parse(source, filename='<unknown>'):
+    """ast.parse(source, filename), never in two threads at once (see _PARSING)."""
+    with _PARSING:
+        return ast.parse(source, filename)
 
 
 def _scope_fields(node):
@@ -35,7 +47,7 @@ class SourceMap:
         self.lines = source
         self.first = start or 1     # a module's source starts at line 1 (inspect says 0)
         self.blocks = []     # (fields, first line, last line, function name), outer blocks first
-        tree = ast.parse(''.join(source))
+        tree = parse(''.join(source), self.path or '<unknown>')
         for fn in ast.walk(tree):
             if isinstance(fn, ast.FunctionDef):
                 self._walk(fn.body, {}, fn.name)

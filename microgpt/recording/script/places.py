@@ -32,6 +32,7 @@ import ast
 import linecache
 import os
 
+from ..sourcemap import parse
 from ..sources import Source
 
 DEFAULT_TAGS = {
@@ -75,7 +76,7 @@ def loop_ranges(path):
     in the file that binds the name."""
     try:
         with open(path, encoding='utf-8') as f:
-            tree = ast.parse(f.read(), path)
+            tree = parse(f.read(), path)
     except (OSError, SyntaxError, ValueError):
         return {}
     out = {}
