@@ -171,7 +171,9 @@ def test_the_camera_pans_smoothly_and_lands_on_the_frame(browser, server):
     try:
         open_stepping(pg, server, VIEWS['vector'] + '&frame=1', instant=False)
         pg.evaluate('stepthrough.seek(30)')
-        moving = pg.evaluate('explorer.page.cam.moving()')
+        # the pan may start a paint or two after the seek returns (CI once read 'not moving' at once):
+        # wait for it to start (polled every animation frame: a pan of several paints is seen), then end
+        moving = pg.wait_for_function('explorer.page.cam.moving()', timeout=10000) is not None
         pg.wait_for_function('!explorer.page.cam.moving()')
         node = pg.evaluate('stepthrough.frames().frames[29].svg')
         assert moving and pg.evaluate(LIT_IN_VIEW, ['#canvas', node])
