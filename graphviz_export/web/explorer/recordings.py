@@ -124,7 +124,7 @@ class Recordings:
         def progress(phase, done, total):
             if self.tell is not None:
                 self.tell(phase, done, total)
-            job.tell(phase, done, total)        # raises Cancelled when cancelled: the recording stops
+            job.at(phase, done, total)          # raises Cancelled when cancelled: the recording stops
         try:
             # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted
             # now; a step recorded before comes from the user cache, its chains with it (stepcache)

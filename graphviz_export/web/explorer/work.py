@@ -57,10 +57,6 @@ class Job:
             self.phase_started = time.monotonic()
         self.phase, self.step, self.steps = phase, step, steps
 
-    def tell(self, phase, done, total):
-        """`job.at` as a progress(phase, done, total) callback (record_step's, cached_step's)."""
-        self.at(phase, done, total)
-
     def describe(self):
         """What runs, where, for how long: with the phase's percentage, time left and the line the
         terminal prints for it (recording.phases: one implementation for both)."""

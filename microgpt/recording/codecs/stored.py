@@ -119,4 +119,3 @@ def _check_shares(cols, trace):
                 fail(f"share record {k} of {name!r} holds {n} cells, peak {peak}: not within its cells {a}..{b - 1}")
             if n and not lo <= data[peak] <= hi and data[peak] == data[peak]:
                 fail(f"share record {k} of {name!r}: its peak's data {data[peak]!r} is outside its range {lo!r} .. {hi!r}")
-
