@@ -3,6 +3,7 @@ values (param_shares over the uses at its position, or all of them), a view whos
 whole scopes reads them and draws what the computation draws, and a file whose record is
 damaged is refused on load, one written without them builds them."""
 
+import math
 import random
 from array import array
 
@@ -11,12 +12,13 @@ import pytest
 from graphviz_export.fold import summary
 from graphviz_export.fold.summary import Interior, param_shares, share_figures
 from graphviz_export.view import build_view
+from graphviz_export.web.explorer.clicks import magnitudes
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import Trace
 from microgpt.recording.codecs import TraceFormatError
 from microgpt.recording.figures import figures_of
-from microgpt.recording.shares import OWN, SHARE_COLUMNS, matrix_span, stored_figures, stored_share
+from microgpt.recording.shares import OWN, SHARE_COLUMNS, matrix_span, stored_figures, stored_magnitudes, stored_share
 from microgpt.recording.step import record_step
 from tests.test_trace_stored_indexes import set_item, without
 
@@ -51,6 +53,16 @@ def from_values(trace, name, interior):
     return ids and figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', shares.values()))
 
 
+def plain_shares(trace, name, pos):
+    """{cell: the fsum of the contributions of its uses at position `pos` (None: all)}, node by node."""
+    out = {}
+    for i in Group(trace, name).ids:
+        parts = [c for p, _, c in trace.uses(i) if pos is None or trace.scopes[trace.scope[p]].pos == pos]
+        if parts:
+            out[i] = math.fsum(parts)
+    return out
+
+
 def test_every_record_is_the_figures_computed_from_the_contributions(traces):
     for trace in traces:
         idx = trace.indexes()
@@ -68,6 +80,10 @@ def test_every_record_is_the_figures_computed_from_the_contributions(traces):
                        idx['share_grad_max'][k], idx['share_grad_norm'][k], idx['share_peak'][k])
                 assert got == (want.n, want.data_min, want.data_max, want.grad_min, want.grad_max, want.grad_norm,
                                want.grad_peak), (name, pos)
+                # the largest |share x data|, by a plain loop over the cells (the overlay's second magnitude)
+                pairs = (zip(Group(trace, name).ids, (trace.grad[i] for i in Group(trace, name).ids)) if pos == OWN else
+                         plain_shares(trace, name, None if pos == -1 else pos).items())
+                assert idx['share_mag'][k] == max((abs(g * trace.data[i]) for i, g in pairs), default=0.0), (name, pos)
             # one record of every use, one per position that used the matrix, one of its own grads
             assert idx['share_pos'][idx['share_ptr'][m]:idx['share_ptr'][m + 1]].tolist() == [-1, *trace.positions(), OWN]
 
@@ -132,6 +148,9 @@ def v2(recorded_christopher):
     ('share_data_min', 0, 5.0, r"share record 0 of 'wte': its peak's data [-0-9.e]+ is outside its range 5\.0"),
     ('share_scopes', 0, 10 ** 6, r"'share_scopes' holds 1000000, which is not a scope"),
     ('share_scope_ptr', 1, -1, r"'share_scope_ptr' must run forward"),
+    ('share_mag', 1, 1e300, r"share record 1 of 'wte': its largest \|share x data\| 1e\+300 is not that of its cells"),
+    ('share_mag', 1, 0.0, r"share record 1 of 'wte': its largest \|share x data\| 0\.0 is not that of its cells"),
+    ('share_mag', 1, -1.0, r"share record 1 of 'wte': its largest \|share x data\| -1\.0 is not"),
 ])
 def test_a_damaged_share_record_is_refused_on_load(v2, name, k, value, message):
     with pytest.raises(TraceFormatError, match=r'^binary trace: stored index ' + message) as e:
@@ -147,3 +166,62 @@ def test_a_file_without_share_records_builds_them_and_draws_the_same(v2, monkeyp
     # all or none: one share column missing is refused
     with pytest.raises(TraceFormatError, match=r"columns are incomplete: missing share_peak"):
         Trace.from_binary(without(v2, 'share_peak'))
+
+
+def test_a_file_without_share_mag_loads_and_builds_every_share_record(v2):
+    """A file written before share_mag (the other share columns there) loads and builds them all once."""
+    old, new = Trace.from_binary(without(v2, 'share_mag')), Trace.from_binary(v2)
+    assert 'share_ptr' not in old._index and 'share_mag' in new._index
+    assert build_view(old, token=11).source == build_view(new, token=11).source
+    assert all(old.index(n) == new._index[n] for n, _ in SHARE_COLUMNS)
+    with pytest.raises(TraceFormatError, match=r"columns are incomplete: missing share_mag, share_scopes"):
+        Trace.from_binary(without(v2, 'share_mag', 'share_scopes'))
+
+
+def boundary_params(trace, view):
+    return [n for n in view.folded.nodes if n.kind == 'group' and n.side != 'interior' and n.scope.block == 'params'
+            and n.scope.role in trace.param_shapes]
+
+
+def test_overlay_magnitudes_from_the_records_are_those_of_the_edges():
+    """A whole-scope view's boundary parameter groups take their (largest |share|, largest
+    |share x data|) from the share records; they equal the reverse edges' (an interior given as
+    a plain set), NaN included: a NaN grad at one position (its shares NaN, both magnitudes
+    NaN there, finite elsewhere), a NaN datum of one cell (its product NaN, its share not)."""
+    def same(a, b):
+        return all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+
+    def check(trace, queries):
+        got = {}
+        for q in queries:
+            view = build_view(trace, **q)
+            interior = Interior(trace, view.selection.nodes)
+            assert interior.scopes is not None, q
+            groups = boundary_params(trace, view)
+            assert groups, q
+            for n in groups:
+                assert stored_magnitudes(trace, n.scope.role, n.ids, interior.scopes) is not None, (q, n.name)
+                got[str(q), n.scope.role] = stored = magnitudes(trace, n, interior)
+                assert same(stored, magnitudes(trace, n, frozenset(interior.ids))), (q, n.name, stored)
+        return got
+
+    trace = two_layers()
+    queries = [{'token': 0}, {'token': 2}, {'token': 3}, {'layer': 1}, {'layer': 0, 'token': 2}, {'document': True}]
+    plain = check(trace, queries)
+    assert all(not math.isnan(x) for mags in plain.values() for x in mags) and any(m[1] > 0 for m in plain.values())
+    # a NaN grad of a node at position 2 that reads wte: the shares of position 2 (and of every use) NaN
+    trace = two_layers()
+    user = next(p for i in Group(trace, 'wte').ids for p, _, _ in trace.uses(i)
+                if trace.scopes[trace.scope[p]].pos == 2)
+    trace.grad[user] = math.nan
+    got = check(trace, queries)
+    assert math.isnan(got[str({'token': 2}), 'wte'][0]) and math.isnan(got[str({'token': 2}), 'wte'][1])
+    assert not any(map(math.isnan, got[str({'token': 3}), 'wte']))
+    assert math.isnan(got[str({'document': True}), 'wte'][0])
+    # a NaN datum of a cell read at position 3: the product NaN, the share a number
+    trace = two_layers()
+    cell = next(i for i in Group(trace, 'wte').ids if any(trace.scopes[trace.scope[p]].pos == 3 for p, _, _ in trace.uses(i)))
+    trace.data[cell] = math.nan
+    got = check(trace, queries)
+    first, second = got[str({'token': 3}), 'wte']
+    assert not math.isnan(first) and math.isnan(second)

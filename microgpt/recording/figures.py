@@ -55,6 +55,13 @@ def _max(xs):
     return max(ys) if ys else math.nan
 
 
+def largest_magnitude(xs):
+    """The largest |x| of `xs` (0.0 if none); NaN if any is NaN: a broken value wins, it is what
+    the explorer's overlay must show (its magnitudes, and the share records' share_mag)."""
+    mags = array('d', map(abs, xs))
+    return math.nan if any(map(math.isnan, mags)) else max(mags, default=0.0)
+
+
 def cell_shares(cells, parts):
     """{cell: share} in the order of `cells` (ascending, each cell's parts together): each
     cell's parts summed (fsum), one part as itself but a negative zero as 0.0 (what fsum

@@ -10,21 +10,26 @@ Per matrix m (trace.param_names order) the records share_ptr[m]..share_ptr[m + 1
                          (OWN, the last record: the cells' own grads, not a share; no scopes)
     share_n ... share_peak   the Figures of the cells those uses read (their grads: each
                          cell's share, the fsum of those uses' contributions: figures.cell_shares)
+    share_mag            the largest |share x data| of those cells (figures.largest_magnitude: NaN
+                         when any is), the explorer's overlay's second magnitude (added later: a
+                         file without it builds every share column again, codecs/stored.py)
     share_scope_ptr, share_scopes   the scopes of those uses (sorted): a view whose interior
                          holds exactly these of the matrix's use scopes reads this record
 """
 
+import math
 from array import array
 from bisect import bisect_left, bisect_right
 from itertools import chain, islice, repeat
-from operator import lt, sub
+from operator import lt, mul, sub
 
-from .figures import cell_shares, figures_of
+from .figures import cell_shares, figures_of, largest_magnitude
 from .runs import scopes_in
 
 SHARE_COLUMNS = (('share_ptr', 'q'), ('share_pos', 'i'), ('share_n', 'q'), ('share_data_min', 'd'),
                  ('share_data_max', 'd'), ('share_grad_min', 'd'), ('share_grad_max', 'd'),
-                 ('share_grad_norm', 'd'), ('share_peak', 'q'), ('share_scope_ptr', 'q'), ('share_scopes', 'I'))
+                 ('share_grad_norm', 'd'), ('share_peak', 'q'), ('share_mag', 'd'), ('share_scope_ptr', 'q'),
+                 ('share_scopes', 'I'))
 FIELDS = ('n', 'data_min', 'data_max', 'grad_min', 'grad_max', 'grad_norm')
 OWN = -2        # share_pos of a matrix's last record: the figures of its cells' own data and grads
 
@@ -68,12 +73,13 @@ def share_records(trace):
             else:
                 shares = cell_shares(c, p)
                 ids, gs = list(shares), array('d', shares.values())
-            fig = figures_of(ids, data[a:b] if pos == OWN else array('d', map(data.__getitem__, ids)), gs) \
-                if ids else None
+            ds = data[a:b] if pos == OWN else array('d', map(data.__getitem__, ids))
+            fig = figures_of(ids, ds, gs) if ids else None
             out['share_pos'].append(pos)
             for f in FIELDS:
                 out[f'share_{f}'].append(getattr(fig, f) if fig else 0)
             out['share_peak'].append(fig.grad_peak if fig else a)
+            out['share_mag'].append(largest_magnitude(map(mul, gs, ds)))
             out['share_scopes'].extend(sorted(set(s)))
             out['share_scope_ptr'].append(len(out['share_scopes']))
         out['share_ptr'].append(len(out['share_pos']))
@@ -90,11 +96,11 @@ def whole_scopes(trace, runs, n):
     return frozenset(sids)
 
 
-def stored_share(trace, name, ids, scopes):
-    """(True, figure fields or None) from the record of matrix `name` for an interior made of
-    the scopes `scopes`, whose boundary group of that matrix is `ids` (None: nothing of the
-    matrix flowed back from it); (False, None) when no record is that interior's (its uses
-    split between positions another way) or `ids` are not all the cells it read."""
+def share_record(trace, name, ids, scopes):
+    """(True, k or None): the index k of the record of matrix `name` for an interior made of the
+    scopes `scopes`, whose boundary group of that matrix is `ids` (None: nothing of the matrix
+    flowed back from it); (False, None) when no record is that interior's (its uses split
+    between positions another way) or `ids` are not all the cells it read."""
     m = trace.param_names.index(name)
     col = trace.index
     k0, k1 = col('share_ptr')[m], col('share_ptr')[m + 1]
@@ -110,7 +116,34 @@ def stored_share(trace, name, ids, scopes):
     a, b = matrix_span(trace.param_shapes, trace.param_base, name)
     if col('share_n')[k] != len(ids) or not a <= min(ids) <= max(ids) < b:
         return False, None
+    return True, k
+
+
+def stored_share(trace, name, ids, scopes):
+    """(True, figure fields or None) from the record of matrix `name` for an interior made of
+    the scopes `scopes` (share_record), or (False, None) when no record is that interior's."""
+    found, k = share_record(trace, name, ids, scopes)
+    if k is None:
+        return found, None
+    col = trace.index
     return True, {**{f: col(f'share_{f}')[k] for f in FIELDS}, 'grad_peak': col('share_peak')[k]}
+
+
+def stored_magnitudes(trace, name, ids, scopes):
+    """(largest |share|, largest |share x data|) of the boundary group `ids` of matrix `name` for an
+    interior made of the scopes `scopes`, from its share record (share_record; (0.0, 0.0): nothing
+    flowed back), NaN each when a share is NaN; None when no record is that interior's. The first
+    is the larger |grad_min|, |grad_max| of the record (its NaN-free range), NaN iff its norm is:
+    the largest |share| over the cells, as the overlay takes it from the shares themselves."""
+    found, k = share_record(trace, name, ids, scopes)
+    if not found:
+        return None
+    if k is None:
+        return 0.0, 0.0
+    col = trace.index
+    norm = col('share_grad_norm')[k]
+    top = math.nan if math.isnan(norm) else max(abs(col('share_grad_min')[k]), abs(col('share_grad_max')[k]))
+    return top, col('share_mag')[k]
 
 
 def stored_figures(trace, ids):

@@ -11,7 +11,9 @@ from operator import mul
 
 from microgpt.files import json_safe
 from microgpt.recording import FIELDS, scope_path
+from microgpt.recording.figures import largest_magnitude
 from microgpt.recording.runs import gather
+from microgpt.recording.shares import stored_magnitudes
 
 from ...draw.style import full
 from ...fold import expanded_ids
@@ -58,8 +60,15 @@ def magnitudes(trace, n, interior):
     """(largest |grad|, largest |grad x data|) over what the node's label states, so the overlay's
     colour and the label say the same number: a scalar's own; a group's values (summary.figures:
     the label's 'grad a … b' range, constants and partial sums left out); a boundary parameter
-    group, this view's share of each cell's grad (its 'grad here'), as its drawn colour."""
+    group, this view's share of each cell's grad (its 'grad here'), as its drawn colour: for an
+    interior of whole scopes, from the matrix's stored share record (as the label reads it),
+    else summed from the reverse edges (param_shares)."""
     if n.kind == 'group' and n.side != 'interior' and n.scope.block == 'params':
+        scopes = getattr(interior, 'scopes', None)
+        if scopes is not None and n.scope.role in trace.param_shapes:
+            stored = stored_magnitudes(trace, n.scope.role, n.ids, scopes)
+            if stored is not None:
+                return stored
         shares = param_shares(trace, n, interior)
         ids = sorted(shares)
         grads = array('d', map(shares.__getitem__, ids))
@@ -67,14 +76,7 @@ def magnitudes(trace, n, interior):
     else:   # the values' columns sliced per run of ids, in C (a 4 x 64 token view's groups hold 1 M)
         runs = n.value_runs if n.kind == 'group' and n.values else n.runs
         grads, datas = (gather(trace.grad, runs), gather(trace.data, runs)) if runs else ((), ())
-    return _largest(map(abs, grads)), _largest(map(abs, map(mul, grads, datas)))
-
-
-def _largest(magnitudes):
-    """The largest of `magnitudes` (0.0 if none); NaN if any is NaN: a broken value wins, it is
-    what the overlay must show."""
-    xs = array('d', magnitudes)
-    return math.nan if any(map(math.isnan, xs)) else max(xs, default=0.0)
+    return largest_magnitude(grads), largest_magnitude(map(mul, grads, datas))
 
 
 def click_target(trace, n, level, state, path, kind):

@@ -23,6 +23,7 @@ from .validate import TraceFormatError
 STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS
 STORED_NAMES = tuple(name for name, _ in STORED_COLUMNS)
 SHARE_NAMES = tuple(name for name, _ in SHARE_COLUMNS)     # added later: a file may lack all of them
+SHARE_ADDED = ('share_mag',)    # added after the others: a file with the others but not these builds all again
 
 
 def fail(message):
@@ -54,7 +55,8 @@ def check_stored(cols, trace):
     """{name: array} of the stored indexes, each checked against `trace` (validate.check's
     `Trace(**columns)` keyword arguments); TraceFormatError names the first that is wrong."""
     missing = [name for name in STORED_NAMES if name not in cols]
-    if missing == list(SHARE_NAMES):    # written before the share records: they are built on first use
+    with_shares = missing not in (list(SHARE_NAMES), list(SHARE_ADDED))
+    if not with_shares:      # written before the share records, or before share_mag: all built on first use
         missing = []
     if missing:
         fail(f"columns are incomplete: missing {', '.join(missing)} (a file stores all of them or none)")
@@ -91,15 +93,17 @@ def check_stored(cols, trace):
     _offsets(cols, 'rec_kid_ptr', len(cols['rec_kids']))
     _length(cols, 'rec_kid_sum', len(cols['rec_kids']))
     _below(cols, 'rec_kids', n, 'a node id')
-    if 'share_ptr' in cols:
+    if with_shares:
         _check_shares(cols, trace)
-    return {name: cols[name] for name in STORED_NAMES if name in cols}
+    return {name: cols[name] for name in STORED_NAMES if name in cols and (with_shares or name not in SHARE_NAMES)}
 
 
 def _check_shares(cols, trace):
     """The share records (recording.shares): offsets forward, each record's count of cells at
     most its matrix's, its peak one of its cells, the peak's data inside its data range, its
-    uses' scopes real scopes: a record damaged in any of these is refused, not drawn."""
+    largest |share x data| between the peak's and the largest |share| x the largest |data|
+    (NaN when the norm is), its uses' scopes real scopes: a record damaged in any of these is
+    refused, not drawn."""
     names = trace['param_names']
     _length(cols, 'share_ptr', len(names) + 1)
     records = len(cols['share_pos'])
@@ -119,3 +123,22 @@ def _check_shares(cols, trace):
                 fail(f"share record {k} of {name!r} holds {n} cells, peak {peak}: not within its cells {a}..{b - 1}")
             if n and not lo <= data[peak] <= hi and data[peak] == data[peak]:
                 fail(f"share record {k} of {name!r}: its peak's data {data[peak]!r} is outside its range {lo!r} .. {hi!r}")
+            _check_mag(cols, k, name, n, abs(data[peak]), max(abs(lo), abs(hi)))
+
+
+def _check_mag(cols, k, name, n, at_peak, most):
+    """Record k's share_mag, the largest |share x data| of its n cells (NaN when any is): 0 of no
+    cells; NaN when a share is (its norm NaN); else, when a number, at least the peak's product
+    (|share| largest there) and at most the largest |share| x the largest |data| (rounding is
+    monotonic, so both bounds hold exactly)."""
+    mag, norm = cols['share_mag'][k], cols['share_grad_norm'][k]
+    top = max(abs(cols['share_grad_min'][k]), abs(cols['share_grad_max'][k]))
+    if n == 0:
+        ok = mag == 0
+    elif norm != norm:
+        ok = mag != mag
+    else:
+        ok = mag != mag or top * at_peak <= mag <= top * most
+    if not ok:
+        fail(f"share record {k} of {name!r}: its largest |share x data| {mag!r} is not that of its cells "
+             f"(between {top * at_peak!r} and {top * most!r}, NaN when a share is)")
