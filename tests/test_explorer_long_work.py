@@ -156,7 +156,13 @@ def test_a_big_set_of_node_ids_is_sized_whole_and_a_big_list_of_objects_is_still
     import sys
     ids = set(range(10**6, 10**6 + 5000))          # a selection's node ids (not the small ints Python shares)
     exact = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
-    assert deep_bytes({'nodes': ids}) >= exact      # every id counted: never under
+    assert exact <= deep_bytes({'nodes': ids}) <= exact + 1000     # every id counted: never under
+    for far in (2 ** 100, -2 ** 100):     # one wide int: all sized as wide as it (a bound, not a guess)
+        wide = (*range(10**6, 10**6 + 5000), far)
+        exact = sys.getsizeof(wide) + sum(sys.getsizeof(i) for i in wide)
+        assert exact <= deep_bytes([wide]) - sys.getsizeof([wide]) <= exact + 5001 * (sys.getsizeof(far) - 28)
+    floats = [0.5] * 300 + [float(i) for i in range(300)]
+    assert deep_bytes((floats,)) - sys.getsizeof((floats,)) == sys.getsizeof(floats) + 600 * sys.getsizeof(0.5)
     rows = [{'name': 'x' * 200_000}] * 300 + [7] * 300      # more than _BULK items, not all numbers: walked
     assert deep_bytes(rows) >= 200_000 + sys.getsizeof(rows)    # the text inside the rows' dict counted
 
