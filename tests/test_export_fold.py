@@ -264,3 +264,40 @@ def test_a_document_whose_keys_cannot_fit_folds_heads_in_at_once_as_two_passes_w
     two = _fold_keys(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, heads=False)
     one = _fold(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET)
     assert (one.nodes, one.edges, one.stats) == (two.nodes, two.edges, two.stats)
+
+
+@pytest.mark.parametrize('query', [dict(token=2), dict(token=11), dict(layer=0), dict(layer=0, head=1),
+                                   dict(layer=0, token=11), dict(document=True)])
+def test_the_interior_edge_floor_never_exceeds_the_edges_heads_apart_draws(recorded_christopher, query):
+    """_fold skips the heads-apart pass when the run records' interior edges are over the edge
+    budget: a floor above what that pass draws would fold heads in where they fit apart."""
+    from graphviz_export.fold.floors import interior_edge_floor
+    from graphviz_export.fold.folding import _group_key
+    t = recorded_christopher
+    sel = select(t, **query)
+    apart = _fold_keys(t, sel, 'block', set(), MAX_BUDGET, MAX_EDGE_BUDGET)
+    by = {n.name: n for n in apart.nodes}
+    between = {(e.src, e.dst) for e in apart.edges if by[e.src].side == by[e.dst].side == 'interior'}
+    floor = interior_edge_floor(t, sel, lambda s: _group_key(s, 'interior', 'block', ()))
+    assert floor <= len(between) <= apart.stats['edges'], (query, floor, len(between))
+    # a head's view is not whole scopes, the document's long edges become references: no floor there
+    assert floor > 0 or 'head' in query or 'document' in query, query
+
+
+def test_a_layer_at_every_position_folds_heads_in_without_building_them_apart(recorded_christopher, monkeypatch):
+    """A 12-position layer, heads apart, draws more edges between its groups than level auto allows
+    (each head reads every earlier position's keys): _fold knows it from the run records and builds
+    heads folded in once, the fold the two passes gave (the first not fitting, the second taken)."""
+    from graphviz_export.fold import folding
+    t = recorded_christopher
+    sel = select(t, layer=0)
+    apart = _fold_keys(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET)
+    assert not apart.stats['fits'] and apart.stats['edges'] > DEFAULT_EDGE_BUDGET
+    two = _fold_keys(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, heads=False)
+    assert two.stats['fits']
+    passes = []
+    real = folding._fold_keys
+    monkeypatch.setattr(folding, '_fold_keys', lambda *a, **k: passes.append(k.get('heads', True)) or real(*a, **k))
+    one = _fold(t, sel, 'block', set(), DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET)
+    assert passes == [False]
+    assert (one.nodes, one.edges, one.stats) == (two.nodes, two.edges, two.stats)

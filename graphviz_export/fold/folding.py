@@ -40,6 +40,7 @@ from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
 from .bundles import bundle_edges
+from .floors import interior_edge_floor
 from .summary import boundary_values, group_values
 
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
@@ -252,10 +253,13 @@ def node_floor(trace, sel, level, expand_ids):
 
 
 def _fold(trace, sel, level, expand_ids, budget, edge_budget):
-    if level == 'block' and not expand_ids and node_floor(trace, sel, level, expand_ids) > budget:
+    if level == 'block' and not expand_ids and (
+            node_floor(trace, sel, level, expand_ids) > budget or
+            interior_edge_floor(trace, sel, lambda s: _group_key(s, 'interior', level, ())) > edge_budget):
         # its group keys alone (heads apart) are over the budget, and a fold draws at least one
-        # node a key: heads apart cannot fit (the whole document of many positions), so fold
-        # them in at once rather than bundling every edge to learn it
+        # node a key (the whole document of many positions), or its interior's edges are (a layer
+        # at every position): heads apart cannot fit, so fold them in at once rather than
+        # bundling every edge to learn it
         return _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=False)
     out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget)
     if level == 'block' and not out.stats['fits'] and not expand_ids:
