@@ -122,3 +122,29 @@ def test_the_view_shows_a_badge_only_where_its_identity_holds():
         bent, _ = kinds_drawn()
     assert not any('logits' in k for k in bent.values())
     assert any('residual' in k for k in bent.values())      # the others still hold and still show
+
+
+def test_view_badges_are_those_of_every_id_each_drawn_node_stands_for(recorded_christopher):
+    """view_badges finds a node's badges per run of its ids: the same badges, in the same order,
+    as a plain walk over every id of every drawn node (first id first, each badge once)."""
+    from graphviz_export.view import build_view
+    from graphviz_export.web.explorer.why import view_badges
+    from microgpt.recording.identities import by_node, identities
+    t = recorded_christopher
+    badges, index = identities(t), by_node(t)
+    seen_any = 0
+    for q in ({'token': 11}, {'token': 3, 'level': 'vector'}, {'layer': 0}, {'document': True},
+              {'token': 5, 'level': 'scalar', 'budget': 5000, 'edge_budget': 20000}):
+        view = build_view(t, **q)
+        want = {}
+        for n in view.folded.nodes:
+            if n.kind == 'ref':
+                continue
+            got = []
+            for i in n.ids:
+                got += [k for k in index.get(i, ()) if badges[k].holds and k not in got]
+            if got:
+                want[n.name] = [badges[k].kind for k in got]
+        assert {name: [b['kind'] for b in bs] for name, bs in view_badges(t, view).items()} == want, q
+        seen_any += len(want)
+    assert seen_any > 10

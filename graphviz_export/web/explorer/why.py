@@ -12,6 +12,8 @@ path's route in the drawn view: the visible nodes holding its nodes, and the ids
 the drawn edges between them (draw/ids.py), which the page outlines.
 """
 
+from bisect import bisect_left
+
 from microgpt.recording.identities import by_node, identities
 from microgpt.recording.paths import K
 from microgpt.recording.why import why
@@ -100,16 +102,18 @@ def view_badges(trace, view):
         return {}
     badges = identities(trace)
     index = by_node(trace)
+    about = sorted(index)       # the nodes badges are about: found per run of a node's ids, not per id
     out = {}
     for n in view.folded.nodes:
         if n.kind == 'ref':
             continue
         got = []
-        for i in n.ids:
-            for b in index.get(i, ()):
-                if badges[b].holds and b not in got:
-                    got.append(b)
+        for a, b in n.runs:
+            for i in about[bisect_left(about, a):bisect_left(about, b)]:
+                for k in index[i]:
+                    if badges[k].holds and k not in got:
+                        got.append(k)
         if got:
-            out[n.name] = [{'kind': badges[b].kind, 'title': badges[b].title, 'text': badges[b].text,
-                            'deviation': full(badges[b].deviation)} for b in got]
+            out[n.name] = [{'kind': badges[k].kind, 'title': badges[k].title, 'text': badges[k].text,
+                            'deviation': full(badges[k].deviation)} for k in got]
     return out
