@@ -52,14 +52,14 @@ from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .drawing import drawn
-from .jobs import WorkEndpoints
+from .jobs import WorkEndpoints, opening_refusal
 from .links import node_links, nonfinite_links, script_info, view_links
 from .live import compared, highlight, live_info, play_steps, played
 from .plays import Plays
 from .update_panel import paging, saved_moments, update_answer
 from .verdicts import Verdicts, check_answer
 from .why import node_why, owners, view_badges
-from .work import Cancelled
+from .work import Cancelled, Opening
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -111,6 +111,8 @@ class Api(WorkEndpoints):
             raise bad(e) from None
         except Cancelled as e:
             raise ApiError(409, str(e)) from None
+        except Opening as e:        # a saved trace still loading: 503, how far (the page shows the bar)
+            raise opening_refusal(e.job) from None
         self.verdicts.start(key, trace)
         return key, trace
 

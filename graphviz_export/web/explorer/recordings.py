@@ -13,6 +13,10 @@ schedule: session.train_and_record(start='seed'); that needs the names data:
 which the update panel uses for the step after them. A page on a checkpoint cannot
 be trained here (a checkpoint does not say which documents its run would read next).
 
+A saved trace given as a file opens in the background (`open`: a job, like a recording; the
+server serves meanwhile and answers 503 with how far it is: Api._trace), so a big file's load
+shows its progress in the page as well as in the terminal.
+
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
 reporting its phase and step, and cancellable between training steps. Both use the one
@@ -28,13 +32,14 @@ from pathlib import Path
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
-from microgpt.recording.madeby import needs_replay
+from microgpt.recording.madeby import needs_replay, replay
 from microgpt.recording.session import ENGINE, Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
-from .work import Work
+from .work import Opening, Work
 
+OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.open)
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
 
 
@@ -43,6 +48,9 @@ class Recordings:
                  max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
+        self.opening = None             # the Job loading that file in the background (open), or None
+        self.met = threading.Event()    # a request asked for the trace while it was opening (a page waits)
+        self.told = threading.Event()   # a request was answered that the opening failed (serve then stops)
         self.data = data                # the names file, for compare after N training steps
         self.keep = keep
         self.max_nodes = max_nodes      # a step estimated above this is refused (--max-nodes)
@@ -64,7 +72,7 @@ class Recordings:
 
     def key(self, state):
         """The recording a state names, defaults filled in: (doc, ckpt, seed)."""
-        if self.fixed is not None:
+        if self.fixed is not None or self.opening is not None:
             asked = [f for f in ('doc', 'ckpt', 'seed') if state.get(f) is not None]
             if asked:
                 raise StateError(f"this server shows a saved trace (--trace); {asked[0]} cannot be changed")
@@ -96,6 +104,9 @@ class Recordings:
     def get(self, key):
         """The Trace of `key`, recorded on first use. StateError for a bad doc or checkpoint."""
         if key == ('trace',):
+            if self.fixed is None and self.opening is not None:
+                (self.told if self.opening.done.is_set() else self.met).set()
+                raise Opening(self.opening)
             return self.fixed
         with self._lock:
             trace = self._traces.get(key)
@@ -103,6 +114,38 @@ class Recordings:
                 self._traces.move_to_end(key)
                 return trace
         return self.work.run(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key))
+
+    def open(self, what, load, then=None):
+        """Open the saved trace in the background (a job: work.py; the server serves meanwhile):
+        `load(progress)` -> the Trace (progress(phase, done, total): the loader's phases), then its
+        forward pass replayed for "made by" and its indexes built if the file lacks them, each
+        phase told to the job and to `tell` (the terminal's line). Until the trace is in, asking
+        for it raises Opening (the job: how far it is, or its error). Then `then(progress)` (the
+        server's first view) while the trace is served. Not cancellable (/api/cancel spares it):
+        without it there is nothing to show; Ctrl-C stops the server."""
+        self.opening = self.work.start(OPENING, what, lambda job: self._open(job, load, then))
+        return self.opening
+
+    def _open(self, job, load, then):
+        progress = self._progress(job)
+        trace = load(progress)
+        with self.engine():         # the replay swaps the engine's ops (madeby.needs_replay)
+            replay(trace, progress)
+        # only what the file lacks (a version 1 or JSON file): now, not in the first view, silently
+        trace.build_indexes(lambda done, total: progress('building indexes', done, total))
+        self.fixed = trace
+        if then is not None:
+            then(progress)
+        return trace
+
+    def _progress(self, job):
+        """progress(phase, done, total) of a job: told to the terminal (`tell`) and to the job
+        (where it stops when cancelled)."""
+        def progress(phase, done, total):
+            if self.tell is not None:
+                self.tell(phase, done, total)
+            job.at(phase, done, total)
+        return progress
 
     def start(self, key):
         """The recording of `key` in the background (the page asks, then polls: Work.start): its Job,
@@ -120,11 +163,7 @@ class Recordings:
 
     def _record(self, job, key):
         doc, ckpt, seed = key
-
-        def progress(phase, done, total):
-            if self.tell is not None:
-                self.tell(phase, done, total)
-            job.at(phase, done, total)          # raises Cancelled when cancelled: the recording stops
+        progress = self._progress(job)          # job.at raises Cancelled when cancelled: the recording stops
         try:
             # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted
             # now; a step recorded before comes from the user cache, its chains with it (stepcache)
