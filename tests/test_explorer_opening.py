@@ -28,8 +28,8 @@ from tests.test_explorer_cli import ROOT, _printed, _start
 
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"browser tests need {' and '.join(_missing)}")
 # the opening's line as the page shows it (recording.js: what, then the terminal's line)
-BAR = re.compile(r"opening slow\.mgtrace: (reading|inflating|checking|replaying the forward pass|building indexes): "
-                 r"(\d+)% \((\d+ s left|time left unknown)\)")
+PHASES = ('reading', 'inflating', 'checking', 'replaying the forward pass', 'building indexes', 'drawing the first view')
+BAR = re.compile(rf"opening slow\.mgtrace: ({'|'.join(PHASES)}): (\d+)% \((\d+ s left|time left unknown)\)")
 
 
 @pytest.fixture(scope='module')

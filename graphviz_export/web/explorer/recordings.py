@@ -51,6 +51,7 @@ class Recordings:
         self.opening = None             # the Job loading that file in the background (open), or None
         self.met = threading.Event()    # a request asked for the trace while it was opening (a page waits)
         self.told = threading.Event()   # a request was answered that the opening failed (serve then stops)
+        self._local = threading.local()  # .job: the opening, in its own thread
         self.data = data                # the names file, for compare after N training steps
         self.keep = keep
         self.max_nodes = max_nodes      # a step estimated above this is refused (--max-nodes)
@@ -104,9 +105,13 @@ class Recordings:
     def get(self, key):
         """The Trace of `key`, recorded on first use. StateError for a bad doc or checkpoint."""
         if key == ('trace',):
-            if self.fixed is None and self.opening is not None:
-                (self.told if self.opening.done.is_set() else self.met).set()
-                raise Opening(self.opening)
+            job = self.opening
+            # until the opening is done (its first view drawn, which its own thread asks for), or
+            # once it failed: Opening
+            mine = getattr(self._local, 'job', None)
+            if job is not None and job is not mine and (not job.done.is_set() or job.error is not None):
+                (self.told if job.done.is_set() else self.met).set()
+                raise Opening(job)
             return self.fixed
         with self._lock:
             trace = self._traces.get(key)
@@ -119,14 +124,16 @@ class Recordings:
         """Open the saved trace in the background (a job: work.py; the server serves meanwhile):
         `load(progress)` -> the Trace (progress(phase, done, total): the loader's phases), then its
         forward pass replayed for "made by" and its indexes built if the file lacks them, each
-        phase told to the job and to `tell` (the terminal's line). Until the trace is in, asking
-        for it raises Opening (the job: how far it is, or its error). Then `then(progress)` (the
-        server's first view) while the trace is served. Not cancellable (/api/cancel spares it):
-        without it there is nothing to show; Ctrl-C stops the server."""
+        phase told to the job and to `tell` (the terminal's line); then `then(progress)` (the
+        server's first view, in this job's thread). Until the job is done, asking for the trace
+        raises Opening (the job: how far it is, or its error), but from the job's own thread.
+        Not cancellable (/api/cancel spares it): without it there is nothing to show; Ctrl-C
+        stops the server."""
         self.opening = self.work.start(OPENING, what, lambda job: self._open(job, load, then))
         return self.opening
 
     def _open(self, job, load, then):
+        self._local.job = job           # this thread may read the trace before the job is done (get)
         progress = self._progress(job)
         trace = load(progress)
         with self.engine():         # the replay swaps the engine's ops (madeby.needs_replay)
