@@ -111,8 +111,6 @@ class Api(WorkEndpoints):
             raise bad(e) from None
         except Cancelled as e:
             raise ApiError(409, str(e)) from None
-        except Opening as e:        # a saved trace still loading: 503, how far (the page shows the bar)
-            raise opening_refusal(e.job) from None
         self.verdicts.start(key, trace)
         return key, trace
 
@@ -219,6 +217,9 @@ class Api(WorkEndpoints):
             extra = {'X-View-Cache': 'hit' if got['cached'] else 'miss'} if endpoint == 'view' else None
             return json_answer(200, got, extra)
         except ApiError as e:
+            return json_answer(e.status, e.body)
+        except Opening as e:    # the first step still opening (Recordings.open): 503, how far (the page's bar)
+            e = opening_refusal(e.job)
             return json_answer(e.status, e.body)
         except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
             traceback.print_exc(file=sys.stderr)

@@ -48,7 +48,8 @@ class Recordings:
                  max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
-        self.opening = None             # the Job loading that file in the background (open), or None
+        self.opening = None             # the Job opening the first step in the background (open), or None
+        self.opening_key = None         # the key of the step it opens: ('trace',) for a file
         self.met = threading.Event()    # a request asked for the trace while it was opening (a page waits)
         self.told = threading.Event()   # a request was answered that the opening failed (serve then stops)
         self._local = threading.local()  # .job: the opening, in its own thread
@@ -73,7 +74,7 @@ class Recordings:
 
     def key(self, state):
         """The recording a state names, defaults filled in: (doc, ckpt, seed)."""
-        if self.fixed is not None or self.opening is not None:
+        if self.fixed is not None or self.opening_key == ('trace',):
             asked = [f for f in ('doc', 'ckpt', 'seed') if state.get(f) is not None]
             if asked:
                 raise StateError(f"this server shows a saved trace (--trace); {asked[0]} cannot be changed")
@@ -103,15 +104,10 @@ class Recordings:
         return '|'.join('' if k is None else str(k) for k in key)
 
     def get(self, key):
-        """The Trace of `key`, recorded on first use. StateError for a bad doc or checkpoint."""
+        """The Trace of `key`, recorded on first use. StateError for a bad doc or checkpoint;
+        Opening while the server opens it (open)."""
+        self._opened(key)
         if key == ('trace',):
-            job = self.opening
-            # until the opening is done (its first view drawn, which its own thread asks for), or
-            # once it failed: Opening
-            mine = getattr(self._local, 'job', None)
-            if job is not None and job is not mine and (not job.done.is_set() or job.error is not None):
-                (self.told if job.done.is_set() else self.met).set()
-                raise Opening(job)
             return self.fixed
         with self._lock:
             trace = self._traces.get(key)
@@ -120,30 +116,55 @@ class Recordings:
                 return trace
         return self.work.run(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key))
 
-    def open(self, what, load, then=None):
-        """Open the saved trace in the background (a job: work.py; the server serves meanwhile):
-        `load(progress)` -> the Trace (progress(phase, done, total): the loader's phases), then its
-        forward pass replayed for "made by" and its indexes built if the file lacks them, each
-        phase told to the job and to `tell` (the terminal's line); then `then(progress)` (the
-        server's first view, in this job's thread). Until the job is done, asking for the trace
-        raises Opening (the job: how far it is, or its error), but from the job's own thread.
+    def check(self, key):
+        """Refuse now what recording `key` would refuse before any work (a checkpoint or document it
+        cannot read, a step over max_nodes: session.Models.check), so a server that records its
+        first step in the background (open) fails before it serves, as when it recorded first."""
+        doc, ckpt, seed = key
+        try:
+            with ENGINE:
+                self._models.check(doc, ckpt, seed, self.max_nodes)
+        except SessionError as e:
+            raise StateError(f"{FIELDS[e.field]}: {e}") from None
+
+    def open(self, what, then=None, load=None):
+        """Open the first step in the background (a job: work.py; the server serves meanwhile):
+        the saved trace `load(progress)` returns (progress(phase, done, total): the loader's
+        phases), its forward pass then replayed for "made by" and its indexes built if the file
+        lacks them; or, without `load`, the default document recorded (as `get` records it).
+        Each phase is told to the job and to `tell` (the terminal's line); then `then(progress)`
+        (the server's first view, in this job's thread). Until the job is done, asking for that
+        step raises Opening (the job: how far it is, or its error), but from the job's own thread.
         Not cancellable (/api/cancel spares it): without it there is nothing to show; Ctrl-C
         stops the server."""
+        self.opening_key = ('trace',) if load is not None else self.key({})
         self.opening = self.work.start(OPENING, what, lambda job: self._open(job, load, then))
         return self.opening
 
     def _open(self, job, load, then):
-        self._local.job = job           # this thread may read the trace before the job is done (get)
+        self._local.job = job           # this thread may read the step before the job is done (get)
         progress = self._progress(job)
-        trace = load(progress)
-        with self.engine():         # the replay swaps the engine's ops (madeby.needs_replay)
-            replay(trace, progress)
-        # only what the file lacks (a version 1 or JSON file): now, not in the first view, silently
-        trace.build_indexes(lambda done, total: progress('building indexes', done, total))
-        self.fixed = trace
+        if load is None:
+            self._record(job, self.opening_key)
+        else:
+            trace = load(progress)
+            with self.engine():         # the replay swaps the engine's ops (madeby.needs_replay)
+                replay(trace, progress)
+            # only what the file lacks (a version 1 or JSON file): now, not in the first view, silently
+            trace.build_indexes(lambda done, total: progress('building indexes', done, total))
+            self.fixed = trace
         if then is not None:
             then(progress)
-        return trace
+
+    def _opened(self, key):
+        """Raise Opening when `key` is the step being opened (until its first view is drawn, which
+        the opening's own thread asks for) or the one whose opening failed."""
+        job = self.opening
+        if job is None or key != self.opening_key or job is getattr(self._local, 'job', None):
+            return
+        if not job.done.is_set() or job.error is not None:
+            (self.told if job.done.is_set() else self.met).set()
+            raise Opening(job)
 
     def _progress(self, job):
         """progress(phase, done, total) of a job: told to the terminal (`tell`) and to the job
@@ -159,6 +180,7 @@ class Recordings:
         running or just ended, or None when it is recorded already. One recording at a time: asked
         while another runs, work.Busy naming that one (the page's 409), since a second would only
         wait for the engine, and a user who asked for one document expects that one next."""
+        self._opened(key)
         if key == ('trace',) or self.has(key):
             return None
         return self.work.start(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key),

@@ -358,14 +358,15 @@ class ExplorerServer(ThreadingHTTPServer):
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
                 renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES, check=None,
-                faults=None, calls=(), cache=True, tell=None, note=None, opening=None):
+                faults=None, calls=(), cache=True, tell=None, note=None, opening=None, wait=True):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
-    fails before the server starts (StateError, a one-line message). `opening`: (what,
-    load(progress) -> Trace), a saved trace opened in the background instead (Recordings.open:
-    a big file takes seconds; its progress is the job's, shown in the page, and told to `tell`):
-    the server is returned at once, `.opening` the job; its first view is drawn when it is in. `data`: the names
+    fails before the server starts (StateError, a one-line message); with wait=False only
+    those checks are (Recordings.check): the recording and its first view are a job in the
+    background (Recordings.open: a big model's step takes a minute; its progress is the
+    job's, shown in the page, and told to `tell`), the server returned at once, `.opening`
+    the job. `opening`: (what, load(progress) -> Trace), a saved trace, opened so too. `data`: the names
     file, for comparing with the model after N training steps. `checkpoints`: more
     checkpoint files, or folders of them, the page may open or compare with (besides
     `checkpoint`); the page can open no other path. `max_nodes`: a step estimated above
@@ -388,7 +389,11 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     api = Api(recordings, renderer=renderer, check=check, faults=faults, script=script)
     if opening is not None:
         what, load = opening
-        recordings.open(what, load, then=lambda progress: _first_view(api, progress))
+        recordings.open(what, lambda progress: _first_view(api, progress), load)
+    elif trace is None and not wait:
+        key = recordings.key({})
+        recordings.check(key)
+        recordings.open(f"recording {key[0][:40]!r}", lambda progress: _first_view(api, progress))
     else:
         recordings.get(recordings.key({}))
         if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
@@ -417,10 +422,10 @@ def _first_view(api, progress=None):
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
           renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES,
           check=None, faults=None, calls=(), cache=True, tell=None, note=None, opening=None):
-    """Record the step (or open the saved trace: `opening`, see make_server), serve the explorer
-    until Ctrl-C, then return (no traceback).
+    """Serve the explorer at once, the step recorded (or the saved trace opened: `opening`) in
+    the background (make_server, wait=False), until Ctrl-C, then return (no traceback).
 
-    A saved trace that fails to open raises its error (the command's one line, exit status
+    A step that fails to open raises its error (the command's one line, exit status
     non-zero, as when the load ran before serving): nothing can be shown without it, and a
     script running `explore` must see it fail. A page already watching the load is told first
     (its answers say what failed: the page shows that line), within OPEN_TOLD seconds."""
@@ -429,7 +434,8 @@ def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None,
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                          renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes,
-                         check=check, faults=faults, calls=calls, cache=cache, tell=tell, note=note, opening=opening)
+                         check=check, faults=faults, calls=calls, cache=cache, tell=tell, note=note, opening=opening,
+                         wait=False)
     if server.opening is not None:
         threading.Thread(target=_stop_if_not_opened, args=(server, open_browser), daemon=True).start()
     try:
