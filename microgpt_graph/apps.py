@@ -179,23 +179,25 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
     if trace_path is not None:
         # a file opens in the background, its progress in the page and here (a big one takes
         # seconds); what is not a file (missing, a folder, a pipe) is read or refused now
-        load = trace_loader(trace_path)
         if Path(trace_path).is_file():
-            opening = (f"opening {Path(trace_path).name[:60]}", load)
+            opening = (f"opening {Path(trace_path).name[:60]}", trace_loader(trace_path))
         else:
-            trace = load(Phases(quiet))
+            trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet)
     from graphviz_export.web.explorer import serve
     from microgpt.checks.diagnose import node_check_data
 
+    tell = Phases(quiet)        # the terminal's line of the step recorded or opened in the background
     try:
         with inject(fault) if fault else nullcontext():
             serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                   renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
                   max_nodes=max_nodes(), check=None if no_check else node_check_data, faults=faults, calls=more,
-                  cache=not click.get_current_context().meta.get('no_cache'), tell=Phases(quiet),
+                  cache=not click.get_current_context().meta.get('no_cache'), tell=tell,
                   note=None if quiet else lambda text: click.echo(text, err=True), opening=opening)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    finally:
+        tell.close()
 
 
 @click.command()

@@ -408,7 +408,10 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     Recording or loading a big step shows its progress there (progress.Phases; not with `quiet`)."""
     progress = Phases(quiet)
     if trace_path is not None:
-        return trace_loader(trace_path)(progress)
+        try:
+            return trace_loader(trace_path)(progress)
+        finally:
+            progress.close()
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,8 +45,19 @@ def _api(origin, token, path):
 
 
 def test_explore_serves_and_stops_on_ctrl_c():
+    """It serves at once, recording the step (then drawing its first view) in the background:
+    meanwhile a view, or a recording of that document asked by hand, is a one-line 503 naming it."""
     with stopped_in_the_end(_start('--doc', 'anna')) as p:
-        origin, token = _printed(p.stdout.readline(), wait=True)
+        line = p.stdout.readline()
+        origin, token = _printed(line)
+        for path in ('/api/view', '/api/record?doc=anna'):
+            try:
+                _api(origin, token, path)
+                pytest.fail(f'{path} answered before the step was in')
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read())
+                assert e.code == 503 and body['error'].startswith("recording 'anna': "), body
+        opened(line.split()[2])
         status, v = _api(origin, token, '/api/view')
         assert status == 200 and v['title'].startswith("token 4 of 'anna'")
     assert p.returncode == 0

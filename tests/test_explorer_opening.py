@@ -2,8 +2,8 @@
 printed before the load, the page opened meanwhile shows the load's bar (phase, percentage, time
 left: the terminal's line, recording.phases) and draws the first view once it is in, without a
 reload; the API answers 503 with one line naming what loads and how far; a file that fails to load
-says its one line in the page and in the terminal, and the command exits 2. The step `explore`
-records at start is the same job.
+says its one line in the page and in the terminal, and the command exits 2. (The step `explore`
+records at start is the same job: test_explorer_cli.test_explore_serves_and_stops_on_ctrl_c.)
 
 Real `explore` processes on 127.0.0.1 (stopped in a `finally`), real HTTP, the page in Chromium.
 The load is not slowed: the file is 'christopher' on the default model (104 k nodes) saved without
@@ -23,7 +23,7 @@ import urllib.request
 
 import pytest
 
-from tests.explorer_helpers import default_signals, opened, stopped_in_the_end
+from tests.explorer_helpers import default_signals, stopped_in_the_end
 from tests.test_explorer_browser import ARTIFACTS, _missing
 from tests.test_explorer_cli import ROOT, _printed, _start
 
@@ -86,22 +86,6 @@ def test_the_page_shows_the_loads_bar_then_draws_the_first_view_and_the_api_says
         finally:
             pg.close()
         assert _ask(origin, token, '/api/info')[1]['n_nodes'] == 103_675
-    assert p.returncode == 0 and 'Traceback' not in p.err
-
-
-def test_the_step_explore_records_at_start_is_a_503_until_it_is_in():
-    """The recording at start is the same job: a view, or a recording of that document asked for by
-    hand, answers 503 naming it; then the view is served."""
-    with stopped_in_the_end(_start('--doc', 'anna', '--no-cache', '--no-check')) as p:
-        line = p.stdout.readline()
-        origin, token = _printed(line)
-        for path in ('/api/view', '/api/record?doc=anna'):
-            status, body = _ask(origin, token, path)
-            assert status == 503 and body['error'].startswith("recording 'anna': "), body
-            assert body['opening']['what'] == "recording 'anna'"
-        opened(line.split()[2])
-        status, view = _ask(origin, token, '/api/view')
-        assert status == 200 and view['title'].startswith("token 4 of 'anna'")
     assert p.returncode == 0 and 'Traceback' not in p.err
 
 

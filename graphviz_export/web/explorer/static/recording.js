@@ -53,6 +53,7 @@
   }
   // the recording form: the fields typed (the server's link names them); refused while one records
   async function record(fields) {
+    if (!P.view) return;             // the server still opening its first step: its bar says how far
     const query = P.typedQuery(P.view.links.recording.url, fields);
     if (asked) {                     // one at a time: the server names what runs (409), nothing starts
       const r = await P.request('record', query);
