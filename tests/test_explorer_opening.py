@@ -112,4 +112,5 @@ def test_a_damaged_trace_says_its_one_line_in_the_page_and_the_terminal_and_exit
     assert shown.startswith(f"opening slow.mgtrace failed: Invalid value for '--trace': {why}"), shown
     assert p.returncode == 2 and time.monotonic() - t0 < 5
     lines = p.err.strip().splitlines()
-    assert lines == [f"Error: {shown[len('opening slow.mgtrace failed: '):]}"], p.err
+    assert shown.endswith('; the explorer stopped')
+    assert lines == [f"Error: {shown[len('opening slow.mgtrace failed: '):-len('; the explorer stopped')]}"], p.err

@@ -29,7 +29,8 @@ def opening_refusal(job):
     running = job.describe()
     if job.error is None:
         return ApiError(503, f"{job.what}: {running['line']}; this answers once it is open", opening=running)
-    return ApiError(503, f"{job.what} failed: {job.error}", opening=dict(running, failed=str(job.error)))
+    return ApiError(503, f"{job.what} failed: {job.error}; the explorer stopped",
+                    opening=dict(running, failed=str(job.error)))
 
 
 class WorkEndpoints:
