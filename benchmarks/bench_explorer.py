@@ -37,6 +37,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from microgpt.recording import DEFAULT_DOC
+from tests.explorer_helpers import opened
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
@@ -136,6 +137,7 @@ def start_server(doc, renderer):
     if not line.startswith('microgpt-graph explorer:'):
         p.kill()
         raise SystemExit(f"server did not start: {line}{p.stderr.read()}")
+    opened(line.split()[2])         # it records the step in the background: measured once it is in
     return p, line.split()[2]
 
 

@@ -30,6 +30,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.explorer_helpers import opened
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,7 +39,9 @@ def start():
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
     p = subprocess.Popen([sys.executable, str(ROOT / 'cli.py'), 'explore', '--no-browser', '--doc', 'emma'],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True)
-    url = urlsplit(p.stdout.readline().split()[2])
+    line = p.stdout.readline()
+    opened(line.split()[2])         # it records the step in the background first
+    url = urlsplit(line.split()[2])
     return p, url.hostname, url.port, url.fragment[len('token='):]
 
 

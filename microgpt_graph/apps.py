@@ -33,6 +33,7 @@ from .plumbing import (
     renderer_option,
     script_options,
     timeout_option,
+    trace_loader,
     write_output,
 )
 from .progress import Phases, busy_bar
@@ -171,21 +172,32 @@ def explore(script, script_args, doc, checkpoint, seed, trace_path, step, timeou
         more = []
         if script_args:
             raise BadInput(f"arguments {' '.join(script_args)!r} are for a SCRIPT; none was given")
-        trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet) if trace_path is not None else None
+        trace = None
     if fault is not None and (script is not None or trace_path is not None):
         raise BadInput("--inject records the model's step under a fault; a SCRIPT or a --trace is recorded already")
+    opening = None
+    if trace_path is not None:
+        # a file opens in the background, its progress in the page and here (a big one takes
+        # seconds); what is not a file (missing, a folder, a pipe) is read or refused now
+        if Path(trace_path).is_file():
+            opening = (f"opening {Path(trace_path).name[:60]}", trace_loader(trace_path))
+        else:
+            trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet)
     from graphviz_export.web.explorer import serve
     from microgpt.checks.diagnose import node_check_data
 
+    tell = Phases(quiet)        # the terminal's line of the step recorded or opened in the background
     try:
         with inject(fault) if fault else nullcontext():
             serve(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                   renderer=renderer, open_browser=not no_browser, echo=click.echo, checkpoints=offered,
                   max_nodes=max_nodes(), check=None if no_check else node_check_data, faults=faults, calls=more,
-                  cache=not click.get_current_context().meta.get('no_cache'), tell=Phases(quiet),
-                  note=None if quiet else lambda text: click.echo(text, err=True))
+                  cache=not click.get_current_context().meta.get('no_cache'), tell=tell,
+                  note=None if quiet else lambda text: click.echo(text, err=True), opening=opening)
     except OSError as e:
         raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    finally:
+        tell.close()
 
 
 @click.command()

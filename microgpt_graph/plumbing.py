@@ -408,11 +408,10 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     Recording or loading a big step shows its progress there (progress.Phases; not with `quiet`)."""
     progress = Phases(quiet)
     if trace_path is not None:
-        with bad_value('--trace'):
-            progress('loading', 0, 1)
-            trace = Trace.load(Path(trace_path))
-            progress('loading', 1, 1)
-            return trace
+        try:
+            return trace_loader(trace_path)(progress)
+        finally:
+            progress.close()
     params, config, tokenizer = get_model(checkpoint, seed)
     with bad_value('--doc'):
         tokenizer.encode(doc)
@@ -425,6 +424,15 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
     if reused is not None and not quiet:
         click.echo(f"reused the recorded step from {reused}", err=True)
     return trace
+
+
+def trace_loader(trace_path):
+    """load(progress) -> the Trace saved at `trace_path` (Trace.load, telling progress(phase, done,
+    total) its phases), its errors naming --trace: get_trace's, and explore's in the background."""
+    def load(progress=None):
+        with bad_value('--trace'):
+            return Trace.load(Path(trace_path), progress)
+    return load
 
 
 def get_lab(checkpoint, seed, trace, mode):

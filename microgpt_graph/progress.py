@@ -33,6 +33,7 @@ class Phases:
         self.start = self.last = None       # when the work began; when the last line was written
         self.phase = self.phase_start = None
         self.phase_shown = False            # whether this phase has a line yet
+        self.open = False                   # a terminal line is written and not ended yet
 
     def __call__(self, phase, done, total):
         if self.quiet:
@@ -50,6 +51,14 @@ class Phases:
         finished = total and done >= total
         out.write('\r\x1b[K' + line + ('\n' if finished else '') if self.tty else line + '\n')
         out.flush()
+        self.open = self.tty and not finished
+
+    def close(self):
+        """End the terminal line of a phase that stopped before its end (the work failed, or was
+        interrupted), so what is printed next (the error) starts a line of its own."""
+        if self.open:
+            (self.file or sys.stderr).write('\n')
+            self.open = False
 
     def _due(self, now, finished):
         """Whether this call writes a line (see the class's docstring)."""

@@ -48,6 +48,28 @@ def get_json(server, path, **kw):
     return status, json.loads(body)
 
 
+def opened(url, timeout=600):
+    """Seconds until the `explore` process serving `url` (the line it printed: ...#token=...) has
+    opened its first step: it serves at once and records (or loads) that step in the background,
+    views answering 503 meanwhile (Recordings.open); /api/progress lists that job (kind 'open')
+    until its first view is drawn."""
+    import time
+    import urllib.request
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    req = urllib.request.Request(f'{parts.scheme}://{parts.netloc}/api/progress',
+                                 headers={'X-Explorer-Token': parts.fragment[len('token='):]})
+    t0 = time.monotonic()
+    while True:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            work = json.loads(r.read())['work']
+        if not any(job['kind'] == 'open' for job in work):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"the explorer did not open its first step within {timeout} s: {work}")
+        time.sleep(0.05)
+
+
 def default_signals():
     """preexec_fn: SIGINT, SIGHUP, SIGTERM and SIGQUIT back to their default actions in the child,
     whatever pytest was started with: a shell running it in the background ignores SIGINT, `nohup`

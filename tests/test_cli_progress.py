@@ -62,6 +62,50 @@ def test_a_terminal_gets_one_line_rewritten_then_ended():
                               '\r\x1b[Krecording: 100% (1.6 s)\n')
 
 
+def test_a_phase_that_stops_before_its_end_has_its_line_ended_before_the_error():
+    clock, out = Clock(), io.StringIO()
+    phases = Phases(file=out, tty=True, clock=clock, after=0.5)
+    feed(phases, clock, [(0, 'inflating', 0, 4), (1, 'inflating', 1, 4)])
+    phases.close()          # the load failed here: the error printed next starts its own line
+    phases.close()
+    feed(phases, clock, [(1, 'checking', 0, 1), (1, 'checking', 1, 1)])
+    phases.close()          # an ended line: nothing more
+    assert out.getvalue() == ('\r\x1b[Kinflating: 25% (3 s left)\n'
+                              '\r\x1b[Kchecking: 0% (time left unknown)\r\x1b[Kchecking: 100% (1.0 s)\n')
+
+
+def test_loading_a_trace_tells_its_phases_binary_and_json(tmp_path):
+    """What explore --trace shows while it opens a file (Recordings.open), from the loader itself:
+    reading, then inflating (bytes of the columns, up to all of them) and checking (the columns,
+    then the stored indexes) of a binary file; parsing and checking of a JSON one; then the
+    replay of the forward pass for "made by", one position at a time."""
+    from microgpt.recording import Trace
+    from microgpt.recording.madeby import needs_replay, replay
+    params, config, tok = tiny_model()
+    trace = record_step(params, config, tok, 'abcd')
+    trace.to_binary(tmp_path / 'a.mgtrace')
+    (tmp_path / 'a.json').write_text(trace.to_json())
+    told = []
+    loaded = Trace.load(tmp_path / 'a.mgtrace', lambda *call: told.append(call))
+    inflated = [c for c in told if c[0] == 'inflating']
+    body = sum(col.itemsize * len(col) for col in (loaded.op, loaded.data, loaded.grad, loaded.scope, loaded.child,
+                                                    loaded.child_ptr, loaded.local, loaded.backward_order))
+    assert told[:2] == [('reading', 0, 1), ('reading', 1, 1)] and told[-3:] == [
+        ('checking', 0, 2), ('checking', 1, 2), ('checking', 2, 2)]
+    total = inflated[0][2]
+    assert total > body and inflated[-1][1:] == (total, total)        # the columns and the stored indexes
+    assert [d for _, d, _ in inflated] == sorted({d for _, d, _ in inflated})    # only forward
+    told.clear()
+    from_json = Trace.load(tmp_path / 'a.json', lambda *call: told.append(call))
+    assert told == [('reading', 0, 1), ('reading', 1, 1), ('parsing', 0, 1), ('parsing', 1, 1),
+                    ('checking', 0, 1), ('checking', 1, 1)]
+    told.clear()
+    assert needs_replay(from_json)
+    replay(from_json, lambda *call: told.append(call))
+    assert told == [('replaying the forward pass', p, 5) for p in range(5)] + [('replaying the forward pass', 5, 5)]
+    assert not needs_replay(from_json)
+
+
 def test_record_step_tells_each_position_then_backward_then_the_trace():
     params, config, tok = tiny_model()
     told = []

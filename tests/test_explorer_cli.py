@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from tests.explorer_helpers import default_signals, stopped_in_the_end
+from tests.explorer_helpers import default_signals, opened, stopped_in_the_end
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,11 +27,14 @@ def _start(*args):
                             start_new_session=True, preexec_fn=default_signals)
 
 
-def _printed(line):
-    """(origin, token) of the URL `explore` printed: http://127.0.0.1:PORT/#token=..."""
+def _printed(line, wait=False):
+    """(origin, token) of the URL `explore` printed: http://127.0.0.1:PORT/#token=...; `wait`: once
+    the step it records or loads in the background is open (explorer_helpers.opened)."""
     assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), line
     url = urlsplit(line.split()[2])
     assert url.path == '/' and url.fragment.startswith('token=') and len(url.fragment) > 30, line
+    if wait:
+        opened(line.split()[2])
     return f'{url.scheme}://{url.netloc}', url.fragment[len('token='):]
 
 
@@ -41,8 +45,19 @@ def _api(origin, token, path):
 
 
 def test_explore_serves_and_stops_on_ctrl_c():
+    """It serves at once, recording the step (then drawing its first view) in the background:
+    meanwhile a view, or a recording of that document asked by hand, is a one-line 503 naming it."""
     with stopped_in_the_end(_start('--doc', 'anna')) as p:
-        origin, token = _printed(p.stdout.readline())
+        line = p.stdout.readline()
+        origin, token = _printed(line)
+        for path in ('/api/view', '/api/record?doc=anna'):
+            try:
+                _api(origin, token, path)
+                pytest.fail(f'{path} answered before the step was in')
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read())
+                assert e.code == 503 and body['error'].startswith("recording 'anna': "), body
+        opened(line.split()[2])
         status, v = _api(origin, token, '/api/view')
         assert status == 200 and v['title'].startswith("token 4 of 'anna'")
     assert p.returncode == 0
@@ -72,7 +87,7 @@ def _ended(*args):
 def test_explore_bad_doc_is_a_one_line_error():
     p = _ended('--doc', 'Anna!')
     err = p.err
-    assert p.returncode == 2
+    assert p.returncode == 2 and p.out == ''     # refused before it serves (Recordings.check), no URL
     assert err.strip().splitlines() == [err.strip()] and "character 'A' at index 0" in err
 
 

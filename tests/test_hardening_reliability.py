@@ -194,7 +194,7 @@ def _api(origin, token, path, timeout=100):
 
 def test_ctrl_c_during_a_webassembly_layout_stops_explore_at_once():
     with stopped_in_the_end(_start('--renderer', 'wasm', '--doc', 'emma')) as p:
-        origin, token = _printed(p.stdout.readline())
+        origin, token = _printed(p.stdout.readline(), wait=True)
         threading.Thread(target=lambda: _quietly(_api, origin, token, SLOW), daemon=True).start()
         for _ in range(600):                    # until the layout runs (/api/progress says so)
             work = _api(origin, token, '/api/progress')['work']

@@ -25,7 +25,7 @@ from microgpt.recording import Trace
 from microgpt.train import fresh_model
 from tests.clone import clone_files, fresh_clone
 from tests.conftest import SUITE_MINUTES, names_path
-from tests.explorer_helpers import default_signals, stopped_in_the_end
+from tests.explorer_helpers import default_signals, opened, stopped_in_the_end
 from tests.reference_figures import count_step_nodes, reference_train_output, reference_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,6 +299,7 @@ def test_readme_explore_command_serves(args, checkout):
         line = said[-1]
         assert line.startswith('microgpt-graph explorer: http://127.0.0.1:'), ''.join(said)
         url = urlsplit(line.split()[2])
+        opened(line.split()[2])         # the step is recorded (or loaded) in the background first
         req = Request(f'{url.scheme}://{url.netloc}/api/info', headers={'X-Explorer-Token': url.fragment[6:]})
         with urlopen(req, timeout=60) as answer:
             info = json.loads(answer.read())

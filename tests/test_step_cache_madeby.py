@@ -121,7 +121,7 @@ def test_explore_says_it_reused_the_step_and_answers_made_by_as_when_it_recorded
     answered = []
     for _ in range(2):
         with stopped_in_the_end(_explore(tmp_path / 'cache', '--doc', 'anna')) as p:
-            origin, token = _printed(p.stdout.readline())
+            origin, token = _printed(p.stdout.readline(), wait=True)
             answered.append(_made_by(origin, token, ids))
         assert p.returncode == 0, p.err
         answered[-1] = (answered[-1], p.err)

@@ -34,12 +34,13 @@ import inspect
 import sys
 from contextlib import contextmanager
 
-from .. import engine, model
+from .. import engine, model, tags
 from ..model import GPTConfig, doc_loss
 from .ops import OP_CODE
 from .sourcemap import SourceMap, parse
 from .tape import record
 
+REPLAYING = 'replaying the forward pass'    # the phase of replay_chains's progress
 _COMPREHENSIONS = ('<listcomp>', '<genexpr>', '<setcomp>', '<dictcomp>', '<lambda>')
 _RECENT = 4         # call sites remembered (see _Stacks.mark)
 MODEL_FILE = 'microgpt/model.py'
@@ -183,9 +184,10 @@ def _per_node(trace, stacks):
     return per_node, stacks.chains
 
 
-def replay_chains(trace):
+def replay_chains(trace, progress=None):
     """(chain id per node (-1: none, e.g. a parameter), [chain]) by replaying the trace's
-    forward pass; None when it cannot be replayed or does not make the trace's ops."""
+    forward pass; None when it cannot be replayed or does not make the trace's ops.
+    `progress(phase, done, total)`: told 'replaying the forward pass' per position."""
     meta = trace.meta
     if trace.source is not None or 'config' not in meta or 'tokens' not in meta:
         return None
@@ -200,12 +202,39 @@ def replay_chains(trace):
         params[name] = [[engine.Value(trace.data[base + r * cols + c]) for c in range(cols)] for r in range(rows)]
     try:
         with record(params) as tape, capturing(tape) as stacks:
+            if progress is not None:
+                report_positions(progress, len(meta['tokens']) - 1, REPLAYING)
             doc_loss(params, config, list(meta['tokens']))
     except (ValueError, ArithmeticError, LookupError, TypeError):
         return None     # not the port's model (another parameter table, tokens out of range): no chains
     if len(tape.values) != len(trace) or tape.ops.tobytes() != trace.op.tobytes():
         return None
+    if progress is not None:
+        progress(REPLAYING, len(meta['tokens']) - 1, len(meta['tokens']) - 1)
     return _per_node(trace, stacks)
+
+
+def report_positions(progress, n_positions, phase):
+    """Tell `progress(phase, pos, n_positions)` each position the forward pass enters: the port's
+    scope hook says when (a listener around the tape's own, which record() restores when it ends)."""
+    tape_listener = tags.listen(None)
+    last = [-1]         # positions are entered in order
+
+    def listener(fields):
+        pos = fields.get('pos')
+        if pos is not None and pos > last[0]:
+            last[0] = pos
+            progress(phase, pos, n_positions)
+        return tape_listener(fields)
+    tags.listen(listener)
+
+
+def replay(trace, progress=None):
+    """Make `trace`'s chains now (what made_by reads), replaying its forward pass if it needs it
+    (needs_replay; the caller holds the engine's lock then), telling `progress` how far it is:
+    the explorer does it while opening a saved trace, before any view asks."""
+    if trace.source is None and 'made_by' not in trace._cache:
+        trace._cache['made_by'] = replay_chains(trace, progress) or False
 
 
 def needs_replay(trace):
@@ -224,9 +253,8 @@ def made_by(trace, node, sources=None):
         return _from_script(trace, src)
     if trace.source is not None:
         return None
-    got = trace._cache.get('made_by')
-    if got is None:
-        got = trace._cache['made_by'] = replay_chains(trace) or False
+    replay(trace)
+    got = trace._cache['made_by']
     sources = sources or SourceMap()
     if got and got[0][node] >= 0:
         chain = got[1][got[0][node]]

@@ -34,7 +34,7 @@ from ..checkpoint import load_model, read_checkpoint
 from ..data import default_data_path, read_docs
 from ..errors import InputError
 from ..train import NUM_STEPS, SEED, Run, fresh_model, start_run, train_step
-from .budget import DEFAULT_MAX_NODES
+from .budget import DEFAULT_MAX_NODES, check_budget
 from .step import record_step
 from .stepcache import cached_step
 
@@ -127,13 +127,23 @@ class Models:
         `render` does; its "made by" chains with it). `progress(phase, done, total)`: told what
         record_step and the cache tell (raising there stops the recording: the explorer's Cancel)."""
         with ENGINE:
-            params, config, tokenizer = self.model(checkpoint, seed)
-            try:
-                tokenizer.encode(doc)
-            except InputError as e:
-                raise SessionError('doc', str(e)) from None
+            params, config, tokenizer = self.check(doc, checkpoint, seed, max_nodes)
             return cached_step(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, use=cache,
                                progress=progress)
+
+    def check(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES):
+        """(params, config, tokenizer) of the model `record` would record `doc` on, after what it
+        refuses before any work is refused here (in a moment: the model loaded and kept): a
+        checkpoint or document it cannot read (SessionError), a step over `max_nodes` (BudgetError).
+        The explorer checks so before it serves, then records in the background (Recordings.open).
+        The caller holds ENGINE (as record does: the models are the engine's users')."""
+        params, config, tokenizer = self.model(checkpoint, seed)
+        try:
+            tokens = tokenizer.encode(doc)
+        except InputError as e:
+            raise SessionError('doc', str(e)) from None
+        check_budget(config, len(tokens) - 1, max_nodes, what=f"recording {doc[:40]!r}")
+        return params, config, tokenizer
 
     def model(self, checkpoint, seed):
         key = (checkpoint, seed)

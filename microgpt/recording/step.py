@@ -2,11 +2,10 @@
 
 from contextlib import nullcontext
 
-from .. import tags
 from ..engine import gc_paused
 from ..model import check_model, doc_loss, flat_params
 from .budget import DEFAULT_MAX_NODES, check_budget
-from .madeby import capturing, keep_chains
+from .madeby import capturing, keep_chains, report_positions
 from .tape import record
 
 
@@ -35,7 +34,7 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
     with gc_paused():
         with record(params) as tape:
             if progress is not None:
-                _report_positions(progress, n_positions)
+                report_positions(progress, n_positions, 'recording')
             with capturing(tape) if lines else nullcontext() as stacks:
                 loss, losses = doc_loss(params, config, tokens)
             if progress is not None:
@@ -63,19 +62,4 @@ def record_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
     if progress is not None:
         progress('building the trace', 1, 1)
     return trace
-
-
-def _report_positions(progress, n_positions):
-    """Tell `progress` each position the forward pass enters: the port's scope hook says when
-    (a listener around the tape's own, which record() restores when it ends)."""
-    tape_listener = tags.listen(None)
-    last = [-1]         # positions are entered in order
-
-    def listener(fields):
-        pos = fields.get('pos')
-        if pos is not None and pos > last[0]:
-            last[0] = pos
-            progress('recording', pos, n_positions)
-        return tape_listener(fields)
-    tags.listen(listener)
 

@@ -126,7 +126,10 @@ class Trace:
 
     def build_indexes(self, progress=None):
         """Build every index this trace lacks (recording.indexes, recording.aggregates);
-        `progress(done, total)` as they are made. Returns the dict of them all."""
+        `progress(done, total)` as they are made (its three parts: the indexes of the columns, the
+        run records, the share records). Returns the dict of them all."""
+        say = progress or (lambda *_: None)
+        say(0, 3)
         from_columns = [name for name, _ in INDEX_COLUMNS if name not in self._index]
         if from_columns:
             built = build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad,
@@ -134,8 +137,10 @@ class Trace:
             self._cache.setdefault('contrib', built.pop('contrib'))
             for name in from_columns:
                 self._index[name] = built[name]
-        for columns, records in ((RECORD_COLUMNS, run_records), (SHARE_COLUMNS, share_records)):
+        say(1, 3)
+        for k, (columns, records) in enumerate(((RECORD_COLUMNS, run_records), (SHARE_COLUMNS, share_records))):
             self._index.update(records(self) if any(n not in self._index for n, _ in columns) else {})
+            say(2 + k, 3)
         return self._index
 
     def indexes(self):
@@ -494,7 +499,7 @@ class Trace:
         return cls(**binary_codec.read(raw))
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, progress=None):
         """A Trace from a file saved by `export`: binary or JSON, told apart by its
-        first bytes (not its name)."""
-        return cls(**read_file(path))
+        first bytes (not its name). `progress(phase, done, total)`: where the load is (read_file)."""
+        return cls(**read_file(path, progress))

@@ -52,14 +52,14 @@ from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .drawing import drawn
-from .jobs import WorkEndpoints
+from .jobs import WorkEndpoints, opening_refusal
 from .links import node_links, nonfinite_links, script_info, view_links
 from .live import compared, highlight, live_info, play_steps, played
 from .plays import Plays
 from .update_panel import paging, saved_moments, update_answer
 from .verdicts import Verdicts, check_answer
 from .why import node_why, owners, view_badges
-from .work import Cancelled
+from .work import Cancelled, Opening
 
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
@@ -217,6 +217,9 @@ class Api(WorkEndpoints):
             extra = {'X-View-Cache': 'hit' if got['cached'] else 'miss'} if endpoint == 'view' else None
             return json_answer(200, got, extra)
         except ApiError as e:
+            return json_answer(e.status, e.body)
+        except Opening as e:    # the first step still opening (Recordings.open): 503, how far (the page's bar)
+            e = opening_refusal(e.job)
             return json_answer(e.status, e.body)
         except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
             traceback.print_exc(file=sys.stderr)

@@ -1,5 +1,6 @@
 """The API's endpoints about long work (work.py), beside Api's views: what runs (`progress`),
-stopping it (`cancel`), and a new document recorded in the background (`record`).
+stopping it (`cancel`; not the opening of a saved trace: `opening_refusal`), and a new document
+recorded in the background (`record`).
 
     /api/record?doc=anna     {'ready': False, 'job': {'what': "recording 'anna'", 'phase': 'recording',
                               'percent': 41, 'left': 6.2, 'line': 'recording: 41% (6 s left)', ...}}
@@ -16,7 +17,20 @@ while one runs, 409 with one line naming what runs and how far it is (Recordings
 from microgpt.errors import InputError
 
 from .answers import ApiError, bad
+from .recordings import OPENING
 from .work import Busy, Cancelled
+
+
+def opening_refusal(job):
+    """The 503 of a request that needs the saved trace the server is still opening (Recordings.open):
+    one line naming what is loading and how far (the terminal's line), `opening` the job's figures
+    for the page's bar; once the opening failed, its one-line error (`opening.failed`: the page
+    shows it; the server stops: serve)."""
+    running = job.describe()
+    if job.error is None:
+        return ApiError(503, f"{job.what}: {running['line']}; this answers once it is open", opening=running)
+    return ApiError(503, f"{job.what} failed: {job.error}; the explorer stopped",
+                    opening=dict(running, failed=str(job.error)))
 
 
 class WorkEndpoints:
@@ -31,7 +45,7 @@ class WorkEndpoints:
     def cancel(self, query):
         """Cancel the long work running now; its requests answer 409. How many jobs were."""
         self._parse(query)
-        return {'cancelled': self.work.cancel()}
+        return {'cancelled': self.work.cancel(keep={OPENING})}     # a saved trace's opening goes on
 
     def record(self, query):
         """Start recording the state's document (doc, ckpt, seed) in the background, or say how far

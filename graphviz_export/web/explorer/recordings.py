@@ -13,6 +13,10 @@ schedule: session.train_and_record(start='seed'); that needs the names data:
 which the update panel uses for the step after them. A page on a checkpoint cannot
 be trained here (a checkpoint does not say which documents its run would read next).
 
+A saved trace given as a file opens in the background (`open`: a job, like a recording; the
+server serves meanwhile and answers 503 with how far it is: Api._trace), so a big file's load
+shows its progress in the page as well as in the terminal.
+
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
 reporting its phase and step, and cancellable between training steps. Both use the one
@@ -28,13 +32,14 @@ from pathlib import Path
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
-from microgpt.recording.madeby import needs_replay
+from microgpt.recording.madeby import needs_replay, replay
 from microgpt.recording.session import ENGINE, Models, SessionError, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
-from .work import Work
+from .work import Opening, Work
 
+OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.open)
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
 
 
@@ -43,6 +48,11 @@ class Recordings:
                  max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
+        self.opening = None             # the Job opening the first step in the background (open), or None
+        self.opening_key = None         # the key of the step it opens: ('trace',) for a file
+        self.met = threading.Event()    # a request asked for the trace while it was opening (a page waits)
+        self.told = threading.Event()   # a request was answered that the opening failed (serve then stops)
+        self._local = threading.local()  # .job: the opening, in its own thread
         self.data = data                # the names file, for compare after N training steps
         self.keep = keep
         self.max_nodes = max_nodes      # a step estimated above this is refused (--max-nodes)
@@ -64,7 +74,7 @@ class Recordings:
 
     def key(self, state):
         """The recording a state names, defaults filled in: (doc, ckpt, seed)."""
-        if self.fixed is not None:
+        if self.fixed is not None or self.opening_key == ('trace',):
             asked = [f for f in ('doc', 'ckpt', 'seed') if state.get(f) is not None]
             if asked:
                 raise StateError(f"this server shows a saved trace (--trace); {asked[0]} cannot be changed")
@@ -94,7 +104,9 @@ class Recordings:
         return '|'.join('' if k is None else str(k) for k in key)
 
     def get(self, key):
-        """The Trace of `key`, recorded on first use. StateError for a bad doc or checkpoint."""
+        """The Trace of `key`, recorded on first use. StateError for a bad doc or checkpoint;
+        Opening while the server opens it (open)."""
+        self._opened(key)
         if key == ('trace',):
             return self.fixed
         with self._lock:
@@ -104,11 +116,71 @@ class Recordings:
                 return trace
         return self.work.run(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key))
 
+    def check(self, key):
+        """Refuse now what recording `key` would refuse before any work (a checkpoint or document it
+        cannot read, a step over max_nodes: session.Models.check), so a server that records its
+        first step in the background (open) fails before it serves, as when it recorded first."""
+        doc, ckpt, seed = key
+        try:
+            with ENGINE:
+                self._models.check(doc, ckpt, seed, self.max_nodes)
+        except SessionError as e:
+            raise StateError(f"{FIELDS[e.field]}: {e}") from None
+
+    def open(self, what, then=None, load=None):
+        """Open the first step in the background (a job: work.py; the server serves meanwhile):
+        the saved trace `load(progress)` returns (progress(phase, done, total): the loader's
+        phases), its forward pass then replayed for "made by" and its indexes built if the file
+        lacks them; or, without `load`, the default document recorded (as `get` records it).
+        Each phase is told to the job and to `tell` (the terminal's line); then `then(progress)`
+        (the server's first view, in this job's thread). Until the job is done, asking for that
+        step raises Opening (the job: how far it is, or its error), but from the job's own thread.
+        Not cancellable (/api/cancel spares it): without it there is nothing to show; Ctrl-C
+        stops the server."""
+        self.opening_key = ('trace',) if load is not None else self.key({})
+        self.opening = self.work.start(OPENING, what, lambda job: self._open(job, load, then))
+        return self.opening
+
+    def _open(self, job, load, then):
+        self._local.job = job           # this thread may read the step before the job is done (get)
+        progress = self._progress(job)
+        if load is None:
+            self._record(job, self.opening_key)
+        else:
+            trace = load(progress)
+            with self.engine():         # the replay swaps the engine's ops (madeby.needs_replay)
+                replay(trace, progress)
+            # only what the file lacks (a version 1 or JSON file): now, not in the first view, silently
+            trace.build_indexes(lambda done, total: progress('building indexes', done, total))
+            self.fixed = trace
+        if then is not None:
+            then(progress)
+
+    def _opened(self, key):
+        """Raise Opening when `key` is the step being opened (until its first view is drawn, which
+        the opening's own thread asks for) or the one whose opening failed."""
+        job = self.opening
+        if job is None or key != self.opening_key or job is getattr(self._local, 'job', None):
+            return
+        if not job.done.is_set() or job.error is not None:
+            (self.told if job.done.is_set() else self.met).set()
+            raise Opening(job)
+
+    def _progress(self, job):
+        """progress(phase, done, total) of a job: told to the terminal (`tell`) and to the job
+        (where it stops when cancelled)."""
+        def progress(phase, done, total):
+            if self.tell is not None:
+                self.tell(phase, done, total)
+            job.at(phase, done, total)
+        return progress
+
     def start(self, key):
         """The recording of `key` in the background (the page asks, then polls: Work.start): its Job,
         running or just ended, or None when it is recorded already. One recording at a time: asked
         while another runs, work.Busy naming that one (the page's 409), since a second would only
         wait for the engine, and a user who asked for one document expects that one next."""
+        self._opened(key)
         if key == ('trace',) or self.has(key):
             return None
         return self.work.start(('record', key), f"recording {key[0][:40]!r}", lambda job: self._record(job, key),
@@ -120,11 +192,7 @@ class Recordings:
 
     def _record(self, job, key):
         doc, ckpt, seed = key
-
-        def progress(phase, done, total):
-            if self.tell is not None:
-                self.tell(phase, done, total)
-            job.at(phase, done, total)          # raises Cancelled when cancelled: the recording stops
+        progress = self._progress(job)          # job.at raises Cancelled when cancelled: the recording stops
         try:
             # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted
             # now; a step recorded before comes from the user cache, its chains with it (stepcache)

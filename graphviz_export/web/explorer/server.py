@@ -59,6 +59,9 @@ BODY_TIMEOUT = 5.0      # s: reading (and discarding) a request's body
 WRITE_TIMEOUT = 30.0    # s: sending one answer
 MAX_BODY = 1 << 20      # bytes of a body read to discard it; a larger one is not read (413)
 MAX_QUERY = 4000        # characters of an API query string
+OPEN_TOLD = 5.0         # s: a failed opening of a saved trace waits this long for a page to be told (serve)
+OPEN_LINGER = 1.0       # s: and serves this much longer once told
+FIRST_VIEW = 'drawing the first view'   # the last phase of opening a saved trace (make_server)
 LINGER = 0.5            # s: reading what a client still sends after the server stopped writing
 
 
@@ -355,11 +358,15 @@ class ExplorerServer(ThreadingHTTPServer):
 
 def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
                 renderer='auto', verbose=False, checkpoints=(), max_nodes=DEFAULT_MAX_NODES, check=None,
-                faults=None, calls=(), cache=True, tell=None, note=None):
+                faults=None, calls=(), cache=True, tell=None, note=None, opening=None, wait=True):
     """An ExplorerServer ready to serve_forever() (port 0: a free port; see .url).
 
     The first recording and its first view are made here, so a bad doc or checkpoint
-    fails before the server starts (StateError, a one-line message). `data`: the names
+    fails before the server starts (StateError, a one-line message); with wait=False only
+    those checks are (Recordings.check): the recording and its first view are a job in the
+    background (Recordings.open: a big model's step takes a minute; its progress is the
+    job's, shown in the page, and told to `tell`), the server returned at once, `.opening`
+    the job. `opening`: (what, load(progress) -> Trace), a saved trace, opened so too. `data`: the names
     file, for comparing with the model after N training steps. `checkpoints`: more
     checkpoint files, or folders of them, the page may open or compare with (besides
     `checkpoint`); the page can open no other path. `max_nodes`: a step estimated above
@@ -378,32 +385,59 @@ def make_server(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data
     renderer_for('svg', renderer)      # a renderer that is not installed: refused before any work
     recordings = Recordings(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, max_nodes=max_nodes,
                             cache=cache, tell=tell, note=note)
-    recordings.get(recordings.key({}))
-    if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
-        made_by(trace, trace.meta.get('loss_id', 0))
     script = ScriptCalls([trace, *calls]) if calls else None
     api = Api(recordings, renderer=renderer, check=check, faults=faults, script=script)
-    # draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when
-    # used) is compiled here, once per process, instead of during the first page load.
-    # It failing is the command's error, in one line: bad input (4xx) or a failed drawing.
+    if opening is not None:
+        what, load = opening
+        recordings.open(what, lambda progress: _first_view(api, progress), load)
+    elif trace is None and not wait:
+        key = recordings.key({})
+        recordings.check(key)
+        recordings.open(f"recording {key[0][:40]!r}", lambda progress: _first_view(api, progress))
+    else:
+        recordings.get(recordings.key({}))
+        if trace is not None:       # "made by" replays a loaded step's forward pass: now, before any thread
+            made_by(trace, trace.meta.get('loss_id', 0))
+        _first_view(api)
+    server = ExplorerServer((host, port), api, verbose=verbose, checkpoints=Checkpoints([checkpoint, *checkpoints]))
+    server.opening = recordings.opening
+    return server
+
+
+def _first_view(api, progress=None):
+    """Draw the first view now: it lands in the cache, and the WebAssembly Graphviz (when used)
+    is compiled here, once per process, instead of during the first page load. It failing is
+    the command's error, in one line: bad input (4xx) or a failed drawing."""
+    if progress is not None:
+        progress(FIRST_VIEW, 0, 1)
     try:
         api.view('')
     except ApiError as e:
         raise (InputError if e.status < 500 else RenderError)(
             f"the explorer's first view could not be drawn: {e.body['error']}") from None
-    return ExplorerServer((host, port), api, verbose=verbose, checkpoints=Checkpoints([checkpoint, *checkpoints]))
+    if progress is not None:
+        progress(FIRST_VIEW, 1, 1)
 
 
 def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, host='127.0.0.1', port=0,
           renderer='auto', open_browser=True, verbose=False, echo=print, checkpoints=(), max_nodes=DEFAULT_MAX_NODES,
-          check=None, faults=None, calls=(), cache=True, tell=None, note=None):
-    """Record the step, serve the explorer until Ctrl-C, then return (no traceback)."""
+          check=None, faults=None, calls=(), cache=True, tell=None, note=None, opening=None):
+    """Serve the explorer at once, the step recorded (or the saved trace opened: `opening`) in
+    the background (make_server, wait=False), until Ctrl-C, then return (no traceback).
+
+    A step that fails to open raises its error (the command's one line, exit status
+    non-zero, as when the load ran before serving): nothing can be shown without it, and a
+    script running `explore` must see it fail. A page already watching the load is told first
+    (its answers say what failed: the page shows that line), within OPEN_TOLD seconds."""
     if host.strip() and host not in ('127.0.0.1', 'localhost'):
         print(f"warning: serving on {host}: anyone who can reach this address and has the URL below "
               f"(its token) can use the explorer", file=sys.stderr)
     server = make_server(doc=doc, checkpoint=checkpoint, seed=seed, trace=trace, data=data, host=host, port=port,
                          renderer=renderer, verbose=verbose, checkpoints=checkpoints, max_nodes=max_nodes,
-                         check=check, faults=faults, calls=calls, cache=cache, tell=tell, note=note)
+                         check=check, faults=faults, calls=calls, cache=cache, tell=tell, note=note, opening=opening,
+                         wait=False)
+    if server.opening is not None:
+        threading.Thread(target=_stop_if_not_opened, args=(server, open_browser), daemon=True).start()
     try:
         echo(f"microgpt-graph explorer: {server.url}  (Ctrl-C stops it)")
         if open_browser:
@@ -414,3 +448,18 @@ def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None,
     finally:
         server.server_close()
         stop_layouts()      # a WebAssembly layout still running for a request: nobody will read it
+    if server.opening is not None and server.opening.error is not None:
+        raise server.opening.error
+
+
+def _stop_if_not_opened(server, page):
+    """Once the saved trace's opening ends in an error: stop serving (serve raises it), once a
+    page that asked during the load has been answered with it (`page`: a browser was opened
+    on it, which may be asking soon), OPEN_TOLD seconds at most."""
+    job, recordings = server.opening, server.api.recordings
+    job.done.wait()
+    if job.error is None:
+        return
+    if (page or recordings.met.is_set()) and recordings.told.wait(OPEN_TOLD):
+        time.sleep(OPEN_LINGER)     # the page's own files still on their way are served before the socket closes
+    server.shutdown()

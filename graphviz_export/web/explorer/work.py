@@ -37,6 +37,15 @@ class Busy(Exception):
         self.job = job
 
 
+class Opening(Exception):
+    """A request needs the step the server is still opening (Recordings.open): `job` says how far,
+    or how it failed."""
+
+    def __init__(self, job):
+        super().__init__(job.what)
+        self.job = job
+
+
 class Job:
     """One piece of long work: what it is, where it is, and whether it was cancelled."""
 

@@ -16,15 +16,27 @@ from .validate import MAX_TRACE_BYTES, TraceFormatError, check, plain_of
 __all__ = ['binary', 'json', 'check', 'plain_of', 'read_file', 'MAX_TRACE_BYTES', 'TraceFormatError']
 
 
-def read_file(path):
-    """The `Trace(**columns)` keyword arguments of a file saved by `export` (binary or JSON)."""
+def read_file(path, progress=None):
+    """The `Trace(**columns)` keyword arguments of a file saved by `export` (binary or JSON).
+    `progress(phase, done, total)`: told where the load is ('reading', then the binary codec's
+    'inflating' and 'checking', or 'parsing' and 'checking' of JSON: one step each, nothing to count)."""
+    say = progress or (lambda *_: None)
+    say('reading', 0, 1)
     raw = read_capped_bytes(path, MAX_TRACE_BYTES, 'trace file', TraceFormatError)
+    say('reading', 1, 1)
     if binary.is_binary_trace(raw):
-        return binary.read(raw)
+        return binary.read(raw, progress)
     try:
         text = raw.decode('utf-8-sig')
     except UnicodeDecodeError:
         text = ''
+    del raw
     if text.lstrip()[:1] != '{':
         raise TraceFormatError(f"{path} is neither a JSON trace nor a binary one (from `export`)")
-    return json.read(text)
+    say('parsing', 0, 1)
+    plain = json.decode(text)
+    say('parsing', 1, 1)
+    say(binary.CHECKING, 0, 1)
+    kwargs = check(plain)
+    say(binary.CHECKING, 1, 1)
+    return kwargs

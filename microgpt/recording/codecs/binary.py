@@ -36,6 +36,7 @@ SUFFIX = '.mgtrace'
 COMPRESSIONS = ('zlib', 'none')
 _CODES = dict(COLUMNS + (SOURCE_COLUMN,) + STORED_COLUMNS)
 _PREFIX = len(MAGIC) + 4
+INFLATING, CHECKING = 'inflating', 'checking'     # the phases a load tells its progress (read)
 
 
 def is_binary_trace(head: bytes) -> bool:
@@ -62,8 +63,9 @@ def encode(plain, compression='zlib', indexes=None) -> bytes:
     return MAGIC + struct.pack('<I', len(head)) + head + body
 
 
-def decode(raw: bytes) -> dict:
-    """The plain columns of a binary trace (unchecked: validate.check does that)."""
+def decode(raw: bytes, progress=None) -> dict:
+    """The plain columns of a binary trace (unchecked: validate.check does that).
+    `progress(phase, done, total)`: told 'inflating', bytes of columns made of bytes declared."""
     if not raw.startswith(MAGIC):
         raise TraceFormatError("not a binary trace (it does not start with the microgpt-graph trace signature)")
     if len(raw) < _PREFIX:
@@ -83,6 +85,7 @@ def decode(raw: bytes) -> dict:
                                f"this tool reads versions {' and '.join(map(str, READS))}")
     specs, total = _column_specs(header)
     plain = {'source': None, 'indexes': {}}
+    done = 0
     for name, code, data in _columns(memoryview(raw)[_PREFIX + size:], header.get('compression', 'zlib'), specs, total):
         col = array(code)
         col.frombytes(data)
@@ -92,6 +95,9 @@ def decode(raw: bytes) -> dict:
             plain['indexes'][name] = col
         else:
             plain[name] = col
+        if progress is not None:
+            done += len(data)
+            progress(INFLATING, done, total)
     for key in TABLES:
         plain[key] = header.get(key, [] if key in ('ops', 'pow_exponent', 'probes') else None)
     return plain
@@ -177,12 +183,17 @@ def _columns(data, compression, specs, size):
         raise TraceFormatError(f"binary trace: {len(d.unused_data)} bytes follow the compressed body")
 
 
-def read(raw: bytes) -> dict:
+def read(raw: bytes, progress=None) -> dict:
     """The `Trace(**columns)` keyword arguments of a binary trace (with `indexes` when the file
-    stores them); TraceFormatError says what is wrong."""
-    plain = decode(raw)
+    stores them); TraceFormatError says what is wrong. `progress(phase, done, total)`: told
+    'inflating' (bytes), then 'checking' (the columns, then the stored indexes: 0, 1, 2 of 2)."""
+    say = progress or (lambda *_: None)
+    plain = decode(raw, progress)
     stored = plain.pop('indexes')
+    say(CHECKING, 0, 2)
     kwargs = check(plain)
+    say(CHECKING, 1, 2)
     if stored:
         kwargs['indexes'] = check_stored(stored, kwargs)
+    say(CHECKING, 2, 2)
     return kwargs

@@ -142,6 +142,8 @@
       if (e.name === 'AbortError') return;
       await partsIn;
       P.reveal = null;
+      // the server still opening its saved trace (503): its bar, then this view asked again (recording.js)
+      if (e.status === 503 && e.body.opening && mine === loading) return P.opening(e.body, () => load(q));
       const fb = e.body ? e.body.fallback : undefined;
       // a link opened (a reload, a shared URL) that cannot be shown: never a blank page, but the
       // nearest view the server can show (else the default one), and a note; with a view on screen,

@@ -5,7 +5,11 @@
  * the document on screen answers its views, panels, search and expansions. Once recorded, the new
  * document opens (the server's recording link of the view on screen then, with the typed fields).
  * Asked for another document while one records, the server says no in one line (409: what runs,
- * how far); the page shows it and goes on with the one recording. A part of the page (explorer.js). */
+ * how far); the page shows it and goes on with the one recording.
+ * The same bar while the server opens a saved trace (explore --trace: it serves at once and loads in
+ * the background; a view asked meanwhile answers 503 with the job): the page asks again every POLL
+ * until the first view draws, with no Cancel (nothing to show without it); a load that failed leaves
+ * its one line on the page (the server stops). A part of the page (explorer.js). */
 (function (P) {
   'use strict';
   const $ = P.$;
@@ -49,6 +53,7 @@
   }
   // the recording form: the fields typed (the server's link names them); refused while one records
   async function record(fields) {
+    if (!P.view) return;             // the server still opening its first step: its bar says how far
     const query = P.typedQuery(P.view.links.recording.url, fields);
     if (asked) {                     // one at a time: the server names what runs (409), nothing starts
       const r = await P.request('record', query);
@@ -60,10 +65,26 @@
     const mine = asked = {query, fields};
     await ask(mine);
   }
+  // the server opening its trace: `refused` the view's 503 ({error, opening: the job}); `again()` asks
+  // for the view again, which draws it (the bar goes) or comes back here, further on
+  async function opening(refused, again) {
+    if (refused.opening.failed) {
+      $('#recbar').hidden = true;
+      P.showNote(refused.error);
+      return;
+    }
+    show(refused.opening);
+    $('#reccancel').hidden = true;
+    await new Promise((r) => setTimeout(r, POLL));
+    await again();
+    if (!asked) $('#recbar').hidden = true;
+    $('#reccancel').hidden = false;
+  }
   $('#reccancel').addEventListener('click', () => {
     $('#rectext').textContent = 'cancelling…';
     P.request('cancel', '').catch(() => null);       // the next poll says it was cancelled
   });
 
   P.record = record;
+  P.opening = opening;
 })(window.explorer.page);
