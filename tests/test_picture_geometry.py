@@ -8,7 +8,6 @@ below 10 px at 1920 px width (fit-to-width: a taller picture scrolls), on both
 renderers. One browser, one page per picture.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -81,19 +80,6 @@ def pictures():
     for script in regenerate.SCRIPTS[:4]:
         out.append((script.stem, lambda s=script: regenerate.example_views(s)[0][1]))
     return out
-
-
-@pytest.fixture(scope='module')
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'{CHROMIUM} is missing (CI=true: the geometry test must run)')
-        pytest.skip(f'{CHROMIUM} not installed')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 RENDERERS = ['native', 'wasm']
