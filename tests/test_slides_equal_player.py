@@ -87,9 +87,14 @@ def test_every_slide_shows_what_the_player_shows_at_its_frame(one_stop, browser)
     count = page.evaluate('tour.player().count')
     assert len(slides) == count + 1 > 10
     matrix = 'one matrix' in page.title()
-    for pos, slide in enumerate(slides):
-        page.evaluate(f'tour.player().seek({pos})')
-        shown = page.evaluate(SHOWN)
+    # what the player shows at every position, recorded in one call (one round trip, not 3 a position:
+    # seek() redraws at once, and SHOWN reads the document as it is then), and each position's lit edges
+    every = page.evaluate(f'n => [...Array(n).keys()].map(p => {{ tour.player().seek(p); return ({SHOWN})(); }})',
+                          len(slides))
+    lit_edges = page.evaluate("JSON.parse(document.getElementById('tour-data').textContent)"
+                              ".stops[0].frames.frames.map(f => f.edges.length)")
+    assert len(lit_edges) == count
+    for pos, (slide, shown) in enumerate(zip(slides, every)):
         want = slide_shows(slide)
         assert shown['root'] == want['root'] == ['mg-backward', 'mg-stepper']
         assert shown['groups'] == want['groups'], f'position {pos}: {slide.name} differs from the player'
@@ -98,8 +103,7 @@ def test_every_slide_shows_what_the_player_shows_at_its_frame(one_stop, browser)
             assert a[0] == b[0] and math.isclose(a[1], b[1]) and math.isclose(a[2], b[2]), (pos, a, b)
             # placed by an estimate of its width (edge_labels.text_box): never narrower than drawn
             assert a[3] <= text_box(a[0])[2], (a, text_box(a[0]))
-        lit = page.evaluate(f"""JSON.parse(document.getElementById('tour-data').textContent)
-                                .stops[0].frames.frames[{pos - 1}].edges.length""") if pos else 0
+        lit = lit_edges[pos - 1] if pos else 0
         assert len(shown['labels']) == lit, f'position {pos}: {lit} edges lit, their labels missing'
         labels += lit
         running += sum(t.startswith(('grad +=', '+= ')) for g in shown['groups'].values() for t in g[1])
