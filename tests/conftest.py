@@ -195,7 +195,11 @@ def _chromium():
     """One headless Debian chromium per pytest process (each xdist worker), driven by Playwright
     (never `playwright install`), started when a test first asks for it: a launch (the driver and
     the browser) costs ~1.5 s and ~1 CPU-s, which 20-odd modules used to pay each. Returns a
-    function giving the running browser, launched again if a test brought it down."""
+    function giving the running browser, launched again if a test brought it down.
+
+    While it runs, Playwright's event loop counts as running in this thread: no test may start a
+    second `sync_playwright()` (take `browser`) or call `asyncio.run()` in the main thread
+    (nbclient, in test_notebook, runs its own loop in a thread when one is running)."""
     from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
     if _missing:    # (with CI set, importing test_explorer_browser raised instead: a browser test may not skip)
         pytest.skip(f"browser tests need {' and '.join(_missing)}")
@@ -204,7 +208,9 @@ def _chromium():
 
         def running():
             if not launched or not launched[-1].is_connected():
-                launched.append(p.chromium.launch(executable_path=CHROMIUM, args=ARGS))
+                # evil.test: the other site of test_explorer_attacks_browser (no other test names it)
+                launched.append(p.chromium.launch(executable_path=CHROMIUM,
+                                                  args=ARGS + ['--host-resolver-rules=MAP evil.test 127.0.0.1']))
             return launched[-1]
         try:
             yield running
