@@ -190,16 +190,42 @@ def tiny():
     return tiny_model()
 
 
-@pytest.fixture(scope='module')
-def browser():
-    """One headless Debian chromium per test module, driven by Playwright (never `playwright
-    install`); a browser test module skips (or, with CI set, fails) on its own when it is missing."""
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope='session')
+def _chromium():
+    """One headless Debian chromium per pytest process (each xdist worker), driven by Playwright
+    (never `playwright install`), started when a test first asks for it: a launch (the driver and
+    the browser) costs ~1.5 s and ~1 CPU-s, which 20-odd modules used to pay each. Returns a
+    function giving the running browser, launched again if a test brought it down.
 
-    from tests.test_explorer_browser import ARGS, CHROMIUM
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    While it runs, Playwright's event loop counts as running in this thread: no test may start a
+    second `sync_playwright()` (take `browser`) or call `asyncio.run()` in the main thread
+    (nbclient, in test_notebook, runs its own loop in a thread when one is running)."""
+    from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
+    if _missing:    # (with CI set, importing test_explorer_browser raised instead: a browser test may not skip)
+        pytest.skip(f"browser tests need {' and '.join(_missing)}")
+    with _sync_playwright() as p:
+        launched = []
+
+        def running():
+            if not launched or not launched[-1].is_connected():
+                # evil.test: the other site of test_explorer_attacks_browser (no other test names it)
+                launched.append(p.chromium.launch(executable_path=CHROMIUM,
+                                                  args=ARGS + ['--host-resolver-rules=MAP evil.test 127.0.0.1']))
+            return launched[-1]
         try:
-            yield b
+            yield running
         finally:
-            b.close()
+            for b in launched:
+                if b.is_connected():
+                    b.close()
+
+
+@pytest.fixture
+def browser(_chromium):
+    """The worker's chromium (a browser test module skips, or with CI set fails, on its own when
+    it is missing). Tests share nothing through it: each opens its own context (cookies, storage,
+    cache, permissions are a context's), and whatever context a test left open is closed after it."""
+    b = _chromium()
+    yield b
+    for ctx in b.contexts:
+        ctx.close()

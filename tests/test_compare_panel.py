@@ -26,7 +26,7 @@ from microgpt.recording.sourcemap import SourceMap
 from microgpt.tags import scope
 from microgpt.train import Run, fresh_model, train_step
 from tests.explorer_helpers import get_json, running_server
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright, click_node, open_page, shot, wait_view
+from tests.test_explorer_browser import click_node, open_page, shot, wait_view
 from tests.test_explorer_server import NAMES
 
 CELL = 'layer0.attn_wq[3][5]'
@@ -185,16 +185,6 @@ def test_inputs_list_their_contributions_not_their_local_derivatives(server, bef
 
 
 # -- in a real Chromium -------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def browser():
-    if _missing:
-        pytest.skip(f"browser tests need {' and '.join(_missing)}")
-    with _sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 def new_page(browser, server):
     ctx = browser.new_context(viewport={'width': 1600, 'height': 900}, bypass_csp=True)
     pg = ctx.new_page()

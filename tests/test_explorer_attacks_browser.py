@@ -16,7 +16,7 @@ import pytest
 from graphviz_export.web.explorer.server import Handler
 from tests.explorer_helpers import running_server
 from tests.hostile_cases import done
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
+from tests.test_explorer_browser import _missing
 
 if _missing:
     pytestmark = pytest.mark.skip(reason=f"browser tests need {' and '.join(_missing)}")
@@ -133,17 +133,6 @@ def attacker():
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-@pytest.fixture(scope='module')
-def browser():
-    with _sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=ARGS + ['--host-resolver-rules=MAP evil.test 127.0.0.1'])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.mark.parametrize('where', ['another port of 127.0.0.1', 'another site'])

@@ -16,7 +16,7 @@ import pytest
 from microgpt.recording import record_step, stepcache
 from microgpt.train import fresh_model
 from tests.explorer_helpers import get_json, running_server
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright, open_page, wait_view
+from tests.test_explorer_browser import _missing, open_page, wait_view
 
 DELAY = 0.5         # seconds before each progress report: 'christopher' (11 positions) records in ~8 s
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"browser tests need {' and '.join(_missing)}")
@@ -40,17 +40,16 @@ def server(monkeypatch):
 
 
 @pytest.fixture
-def page(server):
-    with _sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            pg = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True).new_page()
-            pg.errors = []
-            pg.on('pageerror', lambda e: pg.errors.append(str(e)))
-            pg.server = server
-            yield pg
-        finally:
-            browser.close()
+def page(server, browser):
+    ctx = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True)
+    try:
+        pg = ctx.new_page()
+        pg.errors = []
+        pg.on('pageerror', lambda e: pg.errors.append(str(e)))
+        pg.server = server
+        yield pg
+    finally:
+        ctx.close()
 
 
 def bar(pg):

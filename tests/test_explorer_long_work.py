@@ -15,7 +15,7 @@ from microgpt.recording import record_step
 from microgpt.recording.session import EngineLock
 from microgpt.train import fresh_model
 from tests.explorer_helpers import get_json, running_server
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
+from tests.test_explorer_browser import _missing
 
 NAMES = 'emma\nolivia\nava\nisabella\nsophia\nmia\ncharlotte\namelia\nabcdefghijklmnopqrstuvwxyz\n'
 LONG = 400      # training steps: ~30 s here, far longer than any test waits for them
@@ -198,28 +198,27 @@ def test_a_server_comparing_many_documents_stays_under_its_cache_bound(tmp_path)
 
 # -- the page: what the server is doing, and Cancel -------------------------------------------------
 @pytest.mark.skipif(bool(_missing), reason=f"browser tests need {' and '.join(_missing)}")
-def test_the_page_shows_the_training_step_and_cancel_stops_it(server):
-    with _sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True).new_page()
-            page.goto(server.link('doc=ava'))
-            page.wait_for_function('window.explorer && window.explorer.view')
-            before = page.evaluate('explorer.view.url')
-            # not awaited (evaluate would wait for the promise: the whole training)
-            page.evaluate(f'() => {{ explorer.setState({{cmp: "steps:{LONG}"}}); }}')
-            # the phase, percentage and time left as the terminal prints them, then step k of N
-            page.wait_for_function(f'/training {LONG} steps for compare: training: \\d+% \\(\\d+ s left\\) '
-                                   f'· [1-9]\\d* \\/ {LONG}/.test(document.querySelector("#busytext").textContent)',
-                                   timeout=60000)
-            assert page.locator('#busy').is_visible()
-            page.click('#busycancel')
-            page.wait_for_selector('#msg:not([hidden])')
-            assert 'was cancelled' in page.locator('#msg').inner_text()
-            page.wait_for_function('document.querySelector("#busy").hidden')
-            assert page.evaluate('explorer.view.url') == before and 'cmp=' not in page.url
-        finally:
-            browser.close()
+def test_the_page_shows_the_training_step_and_cancel_stops_it(server, browser):
+    ctx = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True)
+    try:
+        page = ctx.new_page()
+        page.goto(server.link('doc=ava'))
+        page.wait_for_function('window.explorer && window.explorer.view')
+        before = page.evaluate('explorer.view.url')
+        # not awaited (evaluate would wait for the promise: the whole training)
+        page.evaluate(f'() => {{ explorer.setState({{cmp: "steps:{LONG}"}}); }}')
+        # the phase, percentage and time left as the terminal prints them, then step k of N
+        page.wait_for_function(f'/training {LONG} steps for compare: training: \\d+% \\(\\d+ s left\\) '
+                               f'· [1-9]\\d* \\/ {LONG}/.test(document.querySelector("#busytext").textContent)',
+                               timeout=60000)
+        assert page.locator('#busy').is_visible()
+        page.click('#busycancel')
+        page.wait_for_selector('#msg:not([hidden])')
+        assert 'was cancelled' in page.locator('#msg').inner_text()
+        page.wait_for_function('document.querySelector("#busy").hidden')
+        assert page.evaluate('explorer.view.url') == before and 'cmp=' not in page.url
+    finally:
+        ctx.close()
     assert idle(server)
 
 

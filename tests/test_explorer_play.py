@@ -19,7 +19,6 @@ from microgpt.train import NUM_STEPS, start_run, train
 from tests.conftest import names_path, needs_names
 from tests.explorer_helpers import get_json, running_server
 from tests.svg_read import read_svg
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
 
 VIEW = 'view=token&token=2'
 
@@ -152,16 +151,6 @@ def test_a_server_without_the_fault_registry_offers_only_the_labs_own_modes():
 
 
 # -- the page ---------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def browser():
-    if _missing:
-        pytest.skip(f"browser tests need {' and '.join(_missing)}")
-    with _sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 def _texts_and_fills(pg):
     return pg.evaluate('''() => Object.fromEntries([...document.querySelectorAll('#graph g.node')].map(g =>
         [g.querySelector('title').textContent, {texts: [...g.querySelectorAll('text')].map(t => t.textContent),

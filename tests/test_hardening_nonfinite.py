@@ -21,7 +21,7 @@ from microgpt.recording import record_step
 from microgpt.recording.sums import fsum
 from microgpt.train import fresh_model
 from tests.explorer_helpers import get, running_server, stopped_in_the_end
-from tests.test_explorer_browser import ARGS, CHROMIUM, _missing, _sync_playwright
+from tests.test_explorer_browser import _missing
 from tests.test_explorer_cli import _api, _printed, _start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +139,7 @@ needs_browser = pytest.mark.skipif(bool(_missing), reason=f"browser tests need {
 
 
 @needs_browser
-def test_a_script_whose_loss_is_nan_opens_and_the_page_shows_where_the_nan_starts():
+def test_a_script_whose_loss_is_nan_opens_and_the_page_shows_where_the_nan_starts(browser):
     script = ROOT / 'tests' / 'scripts' / 'nan_loss.py'
     with stopped_in_the_end(_start(str(script), '--timeout', '60')) as p:
         origin, token = _printed(p.stdout.readline())
@@ -148,29 +148,27 @@ def test_a_script_whose_loss_is_nan_opens_and_the_page_shows_where_the_nan_start
         # x * w overflows: the first value in forward order that is not finite (ids: w 0, b 1, x 2)
         assert info['nonfinite']['data'] == {'id': 3, 'name': 'mul #3', 'value': 'inf',
                                              'to': 'view=node&node=3&depth=2&level=auto&sel=3'}
-        with _sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                ctx = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True)
-                page = ctx.new_page()
-                errors = []
-                page.on('pageerror', lambda e: errors.append(str(e)))
-                page.goto(f'{origin}/#token={token}')
-                page.wait_for_selector('#graph svg g.node')
-                assert 'loss nan' in page.locator('#positions .lbl').inner_text()
-                chip = page.locator('#positions .chip.nonfinite[data-k=data]')
-                assert chip.inner_text() == '⚠ first NaN/inf: mul #3 = inf'
-                assert page.locator('#panel a[data-k=data]').inner_text() == 'mul #3'     # and in the panel
-                chip.click()                                                               # one click
-                page.wait_for_function('window.explorer.view.state.node === "3" || window.explorer.view.state.node === 3')
-                page.wait_for_selector('#panel #facts')
-                assert page.locator('#panel td[data-k=data]').inner_text() == 'inf'
-                assert page.locator('#panel h3').inner_text().startswith('mul #3')
-                page.select_option('#overlay', 'grad')                                     # colour by |grad|
-                assert page.locator('#graph g.node.ovnan').count() >= 1
-                assert 'NaN or inf' in page.locator('#ovlegend').inner_text()
-                assert errors == []
-            finally:
-                browser.close()
+        ctx = browser.new_context(viewport={'width': 1366, 'height': 768}, bypass_csp=True)
+        try:
+            page = ctx.new_page()
+            errors = []
+            page.on('pageerror', lambda e: errors.append(str(e)))
+            page.goto(f'{origin}/#token={token}')
+            page.wait_for_selector('#graph svg g.node')
+            assert 'loss nan' in page.locator('#positions .lbl').inner_text()
+            chip = page.locator('#positions .chip.nonfinite[data-k=data]')
+            assert chip.inner_text() == '⚠ first NaN/inf: mul #3 = inf'
+            assert page.locator('#panel a[data-k=data]').inner_text() == 'mul #3'     # and in the panel
+            chip.click()                                                               # one click
+            page.wait_for_function('window.explorer.view.state.node === "3" || window.explorer.view.state.node === 3')
+            page.wait_for_selector('#panel #facts')
+            assert page.locator('#panel td[data-k=data]').inner_text() == 'inf'
+            assert page.locator('#panel h3').inner_text().startswith('mul #3')
+            page.select_option('#overlay', 'grad')                                     # colour by |grad|
+            assert page.locator('#graph g.node.ovnan').count() >= 1
+            assert 'NaN or inf' in page.locator('#ovlegend').inner_text()
+            assert errors == []
+        finally:
+            ctx.close()
     assert 'Traceback' not in p.err
 

@@ -78,18 +78,26 @@ def open_stepping(pg, server, query, instant=True):
 
 
 def step_through(pg, sel='#canvas'):
-    """Every position from 1 to the last backward (or forward) frame: [(smallest text px, lit in view)]."""
-    out = []
+    """Every position from 1 to the last backward (or forward) frame, each stepped to by the
+    ArrowRight key: [(smallest text px, lit in view)]. Each frame is measured in the page as its key
+    is released (the keydown's step and camera move done), so a frame costs one round trip, the key."""
     n = pg.evaluate('stepthrough.count()')
-    lit = pg.evaluate('stepthrough.frames().frames.map(f => f.svg)')     # the node each frame lights, asked once
     pg.evaluate('stepthrough.seek(0)')
-    # both measures in one call a frame (each call is a round trip to the page)
-    measure = f'([sel, id]) => [({SMALLEST_TEXT})(sel), ({LIT_IN_VIEW})([sel, id])]'
-    for p in range(1, n + 1):
+    pg.evaluate(f"""sel => {{
+      window.measured = [];
+      const lit = stepthrough.frames().frames.map(f => f.svg);     // the node each frame lights
+      document.addEventListener('keyup', e => {{
+        if (e.key !== 'ArrowRight') return;
+        const p = stepthrough.position();
+        measured.push([p, ({SMALLEST_TEXT})(sel), ({LIT_IN_VIEW})([sel, lit[p - 1]])]);
+      }});
+    }}""", sel)
+    for _ in range(n):
         pg.keyboard.press('ArrowRight')
-        out.append(tuple(pg.evaluate(measure, [sel, lit[p - 1]])))
+    measured = pg.evaluate('measured')
+    assert [p for p, _, _ in measured] == list(range(1, n + 1))      # each key stepped one frame
     assert pg.evaluate('stepthrough.position()') == n
-    return out
+    return [(px, lit) for _, px, lit in measured]
 
 
 def area_share(pg, sel):
@@ -373,14 +381,16 @@ def test_every_stop_of_the_example_tour_presents_at_16px_with_its_lit_node_in_vi
             pg.evaluate('k => tour.go(k)', k)
             assert not re.search(r'#\d', stop['title']), stop['title']          # titles in words, not node ids
             first, last = stop['range']
-            for p in range(first, last + 1) if stop['frames'] else [None]:
-                if p is not None:
-                    pg.evaluate('p => tour.player().seek(p)', p)
-                px = pg.evaluate(SMALLEST_TEXT, '#stage')
+            # each frame of the stop sought and measured in the page, in one call (the camera moves at once)
+            frames = [[p, stop['frames']['frames'][p - 1]['svg'] if p else None]
+                      for p in (range(first, last + 1) if stop['frames'] else [None])]
+            measured = pg.evaluate(f'''frames => frames.map(([p, node]) => {{
+                if (p !== null) tour.player().seek(p);
+                return [({SMALLEST_TEXT})('#stage'), node === null ? true : ({LIT_IN_VIEW})(['#stage', node])];
+            }})''', frames)
+            for (p, _), (px, lit) in zip(frames, measured, strict=True):
                 assert px is not None and px >= 16, (k, p, px)
-                if p:
-                    node = stop['frames']['frames'][p - 1]['svg']
-                    assert pg.evaluate(LIT_IN_VIEW, ['#stage', node]), (k, p)
+                assert lit, (k, p)
             shot(pg, f'lecture-tour-stop{k + 1:02d}-{size[0]}x{size[1]}') if k in (3, 6, 9) else None
         assert pg.errors == []
     finally:

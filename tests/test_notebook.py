@@ -121,51 +121,45 @@ def test_the_notebook_runs_and_creates_the_explorer_with_the_expected_state(exec
 
 @needs_names
 @needs.unless(os.path.exists(CHROMIUM), 'needs chromium')
-def test_the_exported_notebook_plays_its_backprop_frames_offline(executed, tmp_path):
+def test_the_exported_notebook_plays_its_backprop_frames_offline(executed, tmp_path, browser):
     """Saved as JupyterLab saves it (no widget state) and exported with nbconvert, the explorer's output
     is its static copy: opened from disk with no network, its stepper steps through the frames."""
     from nbconvert import HTMLExporter
-    from playwright.sync_api import sync_playwright
     _, nb = executed
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.metadata.pop('widgets', None)
     body, _ = HTMLExporter().from_notebook_node(nb)
     page_file = tmp_path / 'explore.html'
     page_file.write_text(body, encoding='utf-8')
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu'])
-        try:
-            pg = browser.new_page(viewport={'width': 1200, 'height': 900})
-            requests, errors = [], []
-            pg.on('request', lambda r: requests.append(r.url))
-            pg.on('pageerror', lambda e: errors.append(str(e)))
-            pg.route(lambda url: not url.startswith('file:'), lambda route: route.abort())   # offline
-            pg.goto(page_file.as_uri())
-            still = pg.locator('.microgpt-explorer-static .mg-still')
-            assert still.count() == 2                   # the explorer's, and the played one's
-            still = still.first
-            frame = pg.wait_for_selector('.microgpt-explorer-static iframe').content_frame()
-            frame.wait_for_function('window.tour && window.tour.player()')
-            assert still.is_hidden()                                          # the stepper took its place
-            loaded = list(requests)
-            count = frame.evaluate('tour.player().count')
-            assert count > 10 and frame.evaluate('tour.player().position()') == 0
+    pg = browser.new_page(viewport={'width': 1200, 'height': 900})
+    requests, errors = [], []
+    pg.on('request', lambda r: requests.append(r.url))
+    pg.on('pageerror', lambda e: errors.append(str(e)))
+    pg.route(lambda url: not url.startswith('file:'), lambda route: route.abort())   # offline
+    pg.goto(page_file.as_uri())
+    still = pg.locator('.microgpt-explorer-static .mg-still')
+    assert still.count() == 2                   # the explorer's, and the played one's
+    still = still.first
+    frame = pg.wait_for_selector('.microgpt-explorer-static iframe').content_frame()
+    frame.wait_for_function('window.tour && window.tour.player()')
+    assert still.is_hidden()                                          # the stepper took its place
+    loaded = list(requests)
+    count = frame.evaluate('tour.player().count')
+    assert count > 10 and frame.evaluate('tour.player().position()') == 0
 
-            def lit():
-                return frame.evaluate('[tour.player().position(), document.querySelectorAll("g.node.mg-done").length,'
-                                      ' [...document.querySelectorAll("g.node.mg-current")].map(g => g.id)]')
-            before = lit()
-            frame.locator('#next').click()
-            first = lit()
-            frame.locator('header h1').click()      # the frame takes the keys (a click on a node would jump to its frame)
-            pg.keyboard.press('ArrowRight')
-            second = lit()
-            assert (before[0], first[0], second[0]) == (0, 1, 2)
-            assert before[2] == [] and first[2] and second[2] and first[2] != second[2]   # another node lit
-            assert first[1] <= second[1]
-            # no request but the page itself and the nbconvert template's own CDN scripts (aborted);
-            # none at all from the stepper
-            assert [u for u in loaded if u != page_file.as_uri() and 'cdnjs.cloudflare.com' not in u] == []
-            assert requests == loaded and errors == []
-        finally:
-            browser.close()
+    def lit():
+        return frame.evaluate('[tour.player().position(), document.querySelectorAll("g.node.mg-done").length,'
+                              ' [...document.querySelectorAll("g.node.mg-current")].map(g => g.id)]')
+    before = lit()
+    frame.locator('#next').click()
+    first = lit()
+    frame.locator('header h1').click()      # the frame takes the keys (a click on a node would jump to its frame)
+    pg.keyboard.press('ArrowRight')
+    second = lit()
+    assert (before[0], first[0], second[0]) == (0, 1, 2)
+    assert before[2] == [] and first[2] and second[2] and first[2] != second[2]   # another node lit
+    assert first[1] <= second[1]
+    # no request but the page itself and the nbconvert template's own CDN scripts (aborted);
+    # none at all from the stepper
+    assert [u for u in loaded if u != page_file.as_uri() and 'cdnjs.cloudflare.com' not in u] == []
+    assert requests == loaded and errors == []

@@ -30,16 +30,15 @@ def trace():
 
 @pytest.mark.parametrize('front', ['jupyterlab', pytest.param('notebook', marks=needs.unless(
     importlib.util.find_spec('notebook'), "classic Notebook 7: pip install -e '.[test]'"))])
-def test_the_explorer_in_jupyter_asks_the_kernel_and_shares_its_state_with_python(tmp_path, trace, front):
+def test_the_explorer_in_jupyter_asks_the_kernel_and_shares_its_state_with_python(tmp_path, trace, front, browser):
     notebook_file(tmp_path / 'explore.ipynb', [
         "from graphviz_export import explorer_widget",
         "w = explorer_widget(doc='emma', seed=42)\nw",
         "print('selected', w.selected)",
         "w.show(token=2, level='vector')\nw.state"])
-    with running_jupyterlab(tmp_path, front) as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu'])
+    with running_jupyterlab(tmp_path, front) as base:
+        page = browser.new_page(viewport={'width': 1400, 'height': 1100})
         try:
-            page = browser.new_page(viewport={'width': 1400, 'height': 1100})
             outside, errors = [], []
             page.on('request', lambda r: outside.append(r.url) if not r.url.startswith((base, 'blob:', 'data:', 'about:'))
                     else None)
@@ -73,7 +72,7 @@ def test_the_explorer_in_jupyter_asks_the_kernel_and_shares_its_state_with_pytho
             page.screenshot(path=str(tmp_path / f'{front}.png'))
             assert outside == [] and errors == []
         finally:
-            browser.close()
+            page.context.close()        # before the server stops: its kernel's socket closed by the page
 
 
 def _its_own(front, error):

@@ -5,10 +5,9 @@ of a node lies inside that node's shape and crosses none of its record's field
 separators (the WebAssembly build sizes fields with its own font metrics), no two
 nodes overlap; and the picture fits 16:9 (at most 16:9 x 1.25 wide) with no text
 below 10 px at 1920 px width (fit-to-width: a taller picture scrolls), on both
-renderers. One browser, one page per picture.
+renderers. One browser, one page, a document per picture.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -19,9 +18,6 @@ from microgpt.recording import record_step
 from microgpt.train import fresh_model
 from tests.conftest import DOT
 
-CHROMIUM = '/usr/bin/chromium'
-ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run']
 EXAMPLES = Path(__file__).resolve().parent.parent / 'examples'
 
 # the README's `microgpt-graph render ...` views, as build_view arguments (doc 'emma' unless said)
@@ -83,41 +79,40 @@ def pictures():
     return out
 
 
-@pytest.fixture(scope='module')
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'{CHROMIUM} is missing (CI=true: the geometry test must run)')
-        pytest.skip(f'{CHROMIUM} not installed')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 RENDERERS = ['native', 'wasm']
 CASES = [(n, f, r) for n, f in pictures() for r in RENDERERS]
 
 
-def measure(browser, view, renderer, tmp_path):
-    if renderer == 'native' and DOT is None:
-        pytest.skip('no native dot (looked up once, at collection: tests/conftest.py)')
-    svg = render_view(view, 'svg', renderer=renderer)
-    page = browser.new_page(viewport={'width': 1920, 'height': 1080})
+@pytest.fixture(scope='module')
+def measured(_chromium):
+    """measured(name, make, renderer): the picture drawn and measured once for both tests of this
+    module that read it (the drawing is deterministic: the same bytes each time), each picture in a
+    document of its own on one page (set_content replaces the document; the SVG runs no script):
+    a new context and renderer per picture cost ~0.4 CPU-s."""
+    ctx = _chromium().new_context(viewport={'width': 1920, 'height': 1080})
+    page = ctx.new_page()
+    seen = {}
+
+    def measure(name, make, renderer):
+        if renderer == 'native' and DOT is None:
+            pytest.skip('no native dot (looked up once, at collection: tests/conftest.py)')
+        if (name, renderer) not in seen:
+            svg = render_view(make(), 'svg', renderer=renderer)
+            page.set_content('<html><body style="margin:0">' + svg.decode('utf-8').split('?>', 1)[-1]
+                             .split('-->', 2)[-1] + '</body></html>')
+            page.evaluate("() => { const s = document.querySelector('svg'); const vb = s.viewBox.baseVal;"
+                          " s.setAttribute('width', '1920px'); s.setAttribute('height', (1920 * vb.height / vb.width) + 'px'); }")
+            seen[name, renderer] = page.evaluate(MEASURE)
+        return seen[name, renderer]
     try:
-        page.set_content('<html><body style="margin:0">' + svg.decode('utf-8').split('?>', 1)[-1]
-                         .split('-->', 2)[-1] + '</body></html>')
-        page.evaluate("() => { const s = document.querySelector('svg'); const vb = s.viewBox.baseVal;"
-                      " s.setAttribute('width', '1920px'); s.setAttribute('height', (1920 * vb.height / vb.width) + 'px'); }")
-        return page.evaluate(MEASURE)
+        yield measure
     finally:
-        page.close()
+        ctx.close()
 
 
 @pytest.mark.parametrize('name,make,renderer', CASES, ids=[f'{n}-{r}' for n, _, r in CASES])
-def test_texts_inside_their_nodes_and_no_overlaps(browser, name, make, renderer, tmp_path):
-    m = measure(browser, make(), renderer, tmp_path)
+def test_texts_inside_their_nodes_and_no_overlaps(measured, name, make, renderer):
+    m = measured(name, make, renderer)
     assert m['nodes']
     tol = 0.5   # px at 1920 px width
     bad = []
@@ -149,10 +144,10 @@ FIT_CASES = [pytest.param(n, f, r, id=f'{n}-{r}') for n, f, r in CASES]
 
 
 @pytest.mark.parametrize('name,make,renderer', FIT_CASES)
-def test_fits_16_9_with_text_at_least_10px(browser, name, make, renderer, tmp_path):
+def test_fits_16_9_with_text_at_least_10px(measured, name, make, renderer):
     """At fit-to-width on a 1920 px screen: no wider than 16:9 (x 1.25; a taller picture
     scrolls) and no text below 10 px, on both renderers."""
-    m = measure(browser, make(), renderer, tmp_path)
+    m = measured(name, make, renderer)
     assert m['width'] / m['height'] <= 16 / 9 * 1.25, f"{m['width']:.0f}x{m['height']:.0f} px"
     assert m['minFont'] >= 10, f"smallest text {m['minFont']:.1f} px"
 

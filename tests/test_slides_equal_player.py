@@ -15,7 +15,7 @@ import pytest
 
 from graphviz_export.steps.edge_labels import text_box
 from graphviz_export.web.tour import build_tour_html, parse_tour, write_frames
-from tests.test_tour import _browser, get_trace
+from tests.test_tour import get_trace
 
 SVG = '{http://www.w3.org/2000/svg}'
 ONE_STOP = """
@@ -77,40 +77,38 @@ def one_stop(tmp_path_factory, request):
     return page, sorted(p for p in written if p.suffix == '.svg')
 
 
-def test_every_slide_shows_what_the_player_shows_at_its_frame(one_stop):
-    sync_playwright = _browser()
+def test_every_slide_shows_what_the_player_shows_at_its_frame(one_stop, browser):
     page_path, slides = one_stop
     running = labels = hidden = 0
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path='/usr/bin/chromium', args=['--no-sandbox', '--disable-gpu'])
-        try:
-            page = browser.new_context(offline=True, viewport={'width': 1400, 'height': 900}).new_page()
-            errors = []
-            page.on('pageerror', lambda e: errors.append(str(e)))
-            page.goto(page_path.as_uri())
-            count = page.evaluate('tour.player().count')
-            assert len(slides) == count + 1 > 10
-            matrix = 'one matrix' in page.title()
-            for pos, slide in enumerate(slides):
-                page.evaluate(f'tour.player().seek({pos})')
-                shown = page.evaluate(SHOWN)
-                want = slide_shows(slide)
-                assert shown['root'] == want['root'] == ['mg-backward', 'mg-stepper']
-                assert shown['groups'] == want['groups'], f'position {pos}: {slide.name} differs from the player'
-                assert len(shown['labels']) == len(want['labels']), pos
-                for a, b in zip(shown['labels'], want['labels']):
-                    assert a[0] == b[0] and math.isclose(a[1], b[1]) and math.isclose(a[2], b[2]), (pos, a, b)
-                    # placed by an estimate of its width (edge_labels.text_box): never narrower than drawn
-                    assert a[3] <= text_box(a[0])[2], (a, text_box(a[0]))
-                lit = page.evaluate(f"""JSON.parse(document.getElementById('tour-data').textContent)
-                                        .stops[0].frames.frames[{pos - 1}].edges.length""") if pos else 0
-                assert len(shown['labels']) == lit, f'position {pos}: {lit} edges lit, their labels missing'
-                labels += lit
-                running += sum(t.startswith(('grad +=', '+= ')) for g in shown['groups'].values() for t in g[1])
-                hidden += sum('mg-hidden' in g[0] for g in shown['groups'].values())
-            assert errors == []
-        finally:
-            browser.close()
+    page = browser.new_context(offline=True, viewport={'width': 1400, 'height': 900}).new_page()
+    errors = []
+    page.on('pageerror', lambda e: errors.append(str(e)))
+    page.goto(page_path.as_uri())
+    count = page.evaluate('tour.player().count')
+    assert len(slides) == count + 1 > 10
+    matrix = 'one matrix' in page.title()
+    # what the player shows at every position, recorded in one call (one round trip, not 3 a position:
+    # seek() redraws at once, and SHOWN reads the document as it is then), and each position's lit edges
+    every = page.evaluate(f'n => [...Array(n).keys()].map(p => {{ tour.player().seek(p); return ({SHOWN})(); }})',
+                          len(slides))
+    lit_edges = page.evaluate("JSON.parse(document.getElementById('tour-data').textContent)"
+                              ".stops[0].frames.frames.map(f => f.edges.length)")
+    assert len(lit_edges) == count
+    for pos, (slide, shown) in enumerate(zip(slides, every)):
+        want = slide_shows(slide)
+        assert shown['root'] == want['root'] == ['mg-backward', 'mg-stepper']
+        assert shown['groups'] == want['groups'], f'position {pos}: {slide.name} differs from the player'
+        assert len(shown['labels']) == len(want['labels']), pos
+        for a, b in zip(shown['labels'], want['labels']):
+            assert a[0] == b[0] and math.isclose(a[1], b[1]) and math.isclose(a[2], b[2]), (pos, a, b)
+            # placed by an estimate of its width (edge_labels.text_box): never narrower than drawn
+            assert a[3] <= text_box(a[0])[2], (a, text_box(a[0]))
+        lit = lit_edges[pos - 1] if pos else 0
+        assert len(shown['labels']) == lit, f'position {pos}: {lit} edges lit, their labels missing'
+        labels += lit
+        running += sum(t.startswith(('grad +=', '+= ')) for g in shown['groups'].values() for t in g[1])
+        hidden += sum('mg-hidden' in g[0] for g in shown['groups'].values())
+    assert errors == []
     if matrix:      # wte's 27 grad rows hidden at every position before the matrix's frame
         assert hidden >= 27 and labels > 10
     else:
@@ -124,25 +122,19 @@ NUMBERS = [0.0, -0.0, 1.0, -1.0, 0.5, 1 / 3, -2 / 3, 3.428, 0.015625, 1.0625, -1
 TEXTS = ['plain', '<b>&amp;</b>', 'it\'s "quoted"', 'a < b > c & d', 'σ → Δ', '']
 
 
-def test_the_pages_format_and_escape_are_pythons():
+def test_the_pages_format_and_escape_are_pythons(browser):
     """MicrogptFormat.fmt(x) == f'{x:.4g}' (draw/style.fmt) and esc(s) == html.escape(s),
     in the browser, on the file the pages load (web/static/format.js)."""
     from importlib.resources import files
-    sync_playwright = _browser()
     script = (files('graphviz_export.web') / 'static' / 'format.js').read_text(encoding='utf-8')
     import random
     rng = random.Random(5)
     numbers = NUMBERS + [rng.uniform(-1, 1) * 10 ** rng.randint(-9, 9) for _ in range(500)]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path='/usr/bin/chromium', args=['--no-sandbox', '--disable-gpu'])
-        try:
-            page = browser.new_page()
-            page.set_content(f'<script>{script}</script>')
-            finite = [x for x in numbers if math.isfinite(x)]
-            got = page.evaluate('xs => xs.map(MicrogptFormat.fmt)', finite)
-            assert got == [f'{x:.4g}' for x in finite]
-            assert page.evaluate('[NaN, Infinity, -Infinity, -0].map(MicrogptFormat.fmt)') == ['nan', 'inf', '-inf', '-0']
-            assert page.evaluate('["nan", "-inf"].map(MicrogptFormat.fmt)') == ['nan', '-inf']    # JSON's strings
-            assert page.evaluate('xs => xs.map(MicrogptFormat.esc)', TEXTS) == [html.escape(s) for s in TEXTS]
-        finally:
-            browser.close()
+    page = browser.new_page()
+    page.set_content(f'<script>{script}</script>')
+    finite = [x for x in numbers if math.isfinite(x)]
+    got = page.evaluate('xs => xs.map(MicrogptFormat.fmt)', finite)
+    assert got == [f'{x:.4g}' for x in finite]
+    assert page.evaluate('[NaN, Infinity, -Infinity, -0].map(MicrogptFormat.fmt)') == ['nan', 'inf', '-inf', '-0']
+    assert page.evaluate('["nan", "-inf"].map(MicrogptFormat.fmt)') == ['nan', '-inf']    # JSON's strings
+    assert page.evaluate('xs => xs.map(MicrogptFormat.esc)', TEXTS) == [html.escape(s) for s in TEXTS]
