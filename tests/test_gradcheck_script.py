@@ -131,8 +131,9 @@ def test_a_scripts_own_ops_at_a_kink_under_another_name_or_not_re_runnable(tmp_p
     difference is 0); the leaky relu labelled 'ReLU' is the script's own op, re-run like
     |x|; `scaled` cannot be re-run on a copy of its input, which the check says instead
     of checking it; `square` is a pow by its label; y ** True is re-run, not replayed."""
-    # as a new user's shell runs it: Python may write bytecode (the runner's environment may not)
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}
+    # as a new user's shell runs it: Python may write bytecode, beside the script (the runner's
+    # environment may not, and the suite's children share one bytecode folder elsewhere: conftest)
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONDONTWRITEBYTECODE', 'PYTHONPYCACHEPREFIX')}
     trace = record_script(install(tmp_path, 'closures.py', 'own_ops.py'), env=env)
     assert not (tmp_path / '__pycache__').exists()          # the recording wrote nothing beside the script
     result = check_trace(trace)

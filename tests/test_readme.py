@@ -288,8 +288,9 @@ def test_readme_explore_command_serves(args, checkout):
     if '--port' in args:
         args[args.index('--port') + 1] = '0'
     args += ['--no-browser'] * ('--no-browser' not in args)
-    # no bytecode: the clone is shared by this module's tests, which check that nothing is written into it
-    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONUNBUFFERED='1', PYTHONDONTWRITEBYTECODE='1')
+    # the clone is shared by this module's tests, which check that nothing is written into it: its
+    # bytecode goes to the run's own folder (conftest: PYTHONPYCACHEPREFIX), compiled once for them all
+    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONUNBUFFERED='1')
     with stopped_in_the_end(subprocess.Popen([sys.executable, 'cli.py', *args], cwd=checkout, env=env, text=True,
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                              start_new_session=True, preexec_fn=default_signals)) as p:
