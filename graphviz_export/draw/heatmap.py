@@ -80,6 +80,7 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None):
         if reasons:
             c.attr(tooltip=escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons]), **HIGHLIGHT)
         for part, values, scale in (('d', data, dmax), ('g', grad, gmax)):
+            fills = list(map(heat_fill, values, repeat(scale)))
             with c.subgraph() as rank:
                 rank.attr(rank='same')
                 for r in range(rows):
@@ -88,7 +89,7 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None):
                     tip = [f'{name}[{r}] {word}, columns 0..{cols - 1}:'] + [
                         f'[{r}][{k}] {full(x)}' for k, x in enumerate(row)]
                     rank.node(f'{node.name}_{part}{r}', id=node_id(f'{node.name}_{part}{r}'),
-                              fillcolor=':'.join(heat_fill(x, scale) for x in row),
+                              fillcolor=':'.join(fills[r * cols:(r + 1) * cols]),
                               width=f'{cols * CELL:.2f}', height=f'{CELL:.2f}', tooltip=escape.tooltip(tip),
                               **NODE_CLASS['heat'])
             for r in range(rows - 1):   # flat invisible edges keep the rows in order, row 0 on top

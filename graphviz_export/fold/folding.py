@@ -109,11 +109,11 @@ def fold(trace, selection, level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budg
             out.notes.append(f"level {level}: {out.stats['nodes']} nodes, {out.stats['edges']} edges, over the "
                              f"budget ({budget} nodes, {edge_budget} edges); layout may be slow")
     else:
-        out = None
+        out, floors = None, {}
         for lv in LEVELS[1:]:
-            if lv != 'block' and node_floor(trace, selection, lv, expand_ids) > budget:
+            if lv != 'block' and node_floor(trace, selection, lv, expand_ids, floors) > budget:
                 continue    # cannot fit: skip building it
-            out = _fold(trace, selection, lv, expand_ids, budget, edge_budget)
+            out = _fold(trace, selection, lv, expand_ids, budget, edge_budget, floors)
             if out.stats['fits']:
                 break
         else:
@@ -252,24 +252,30 @@ def _keys(trace, sel, level, expand_ids, heads=True):
     return kid, keys, segments
 
 
-def node_floor(trace, sel, level, expand_ids):
-    """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast)."""
+def node_floor(trace, sel, level, expand_ids, memo=None):
+    """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast). `memo` (a
+    dict, one fold's): each side's ids and scopes found once for every level tried."""
     special = set(sel.focus) | expand_ids
     positions = set(sel.positions)
     scopes = trace.scopes
+    memo = {} if memo is None else memo
     keys, n = set(), (1 if sel.matrix is not None else len(sel.focus)) + len(expand_ids - set(sel.focus))
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
-        rest = list(filterfalse(special.__contains__, ids)) if special else ids
+        if sd not in memo:      # [the ids not special, their scopes once asked]
+            memo[sd] = [list(filterfalse(special.__contains__, ids)) if special else ids, None]
+        held = memo[sd]
         if level == 'scalar' and sd != 'output':
-            n += len(rest)
+            n += len(held[0])
             continue
-        for sid in scopes_in(trace, id_runs(rest)):
+        if held[1] is None:
+            held[1] = scopes_in(trace, id_runs(held[0]))
+        for sid in held[1]:
             keys.add(_group_key(scopes[sid], sd, level, positions))
     return n + len(keys)
 
 
-def _fold(trace, sel, level, expand_ids, budget, edge_budget):
-    if level == 'block' and not expand_ids and node_floor(trace, sel, level, expand_ids) > budget:
+def _fold(trace, sel, level, expand_ids, budget, edge_budget, floors=None):
+    if level == 'block' and not expand_ids and node_floor(trace, sel, level, expand_ids, floors) > budget:
         # its group keys alone (heads apart) are over the budget, and a fold draws at least one
         # node a key: heads apart cannot fit (the whole document of many positions), so fold
         # them in at once rather than bundling every edge to learn it

@@ -1,6 +1,7 @@
 """Runs of consecutive node ids: a view is mostly a few long runs (a position's ops are made
 one after another), and a run's edges are one slice of each of the trace's edge columns."""
 
+from array import array
 from bisect import bisect_left, bisect_right
 from itertools import chain, compress, count, islice, repeat, starmap
 from operator import add, itemgetter, lt, ne, sub
@@ -63,8 +64,16 @@ def scopes_in(trace, runs):
     return out
 
 
+MANY_RUNS = 64      # more runs than this: gather reads them in C
+
+
 def gather(column, runs):
-    """column[a:b] for each run (a, b), concatenated: an array, in id order."""
+    """column[a:b] for each run (a, b), concatenated: an array, in id order. Many runs (a
+    matrix's scattered uses, one id each) are read in C, not a slice each."""
+    if len(runs) > MANY_RUNS and isinstance(column, array):
+        if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) == len(runs):
+            return array(column.typecode, map(column.__getitem__, map(itemgetter(0), runs)))
+        return array(column.typecode, chain.from_iterable(map(column.__getitem__, starmap(slice, runs))))
     out = column[runs[0][0]:runs[0][1]]
     for a, b in runs[1:]:
         out += column[a:b]
