@@ -23,6 +23,7 @@ import threading
 from _thread import LockType
 from array import array
 from collections import OrderedDict
+from itertools import chain
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from microgpt.recording import Trace
@@ -32,7 +33,8 @@ _LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None), array, 
 _SKIP = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, LockType)
 # a container of more than _BULK plain numbers (a selection's sets of node ids: a million at 4 x 64) is
 # sized in one pass in C, its numbers each counted (not checked against `seen`: a number object shared
-# with another container is counted twice, an overestimate, never an underestimate); walked one by
+# with another container is counted twice, an overestimate, never an underestimate; so is a container
+# of more than _BULK tuples of plain numbers, a VNode's runs of ids); walked one by
 # one, such sets made measuring a view's entry ~1 s of CPU of each new view of a 4 x 64 step
 _BULK = 256
 _NUMBERS = {int, float}
@@ -58,8 +60,12 @@ def deep_bytes(obj, seen=None, traces=None):
             stack.extend(o.keys())
             stack.extend(o.values())
         elif isinstance(o, (list, tuple, set, frozenset)):
-            if len(o) > _BULK and set(map(type, o)) <= _NUMBERS:
+            kinds = set(map(type, o)) if len(o) > _BULK else None
+            if kinds is not None and kinds <= _NUMBERS:
                 total += sum(map(sys.getsizeof, o))     # a view's node ids: sized in C, not walked
+            elif kinds == {tuple} and set(map(type, chain.from_iterable(o))) <= _NUMBERS:
+                # runs of ids (a, b): a group of a matrix's scattered uses holds 16,384 (the same rule)
+                total += sum(map(sys.getsizeof, o)) + sum(map(sys.getsizeof, chain.from_iterable(o)))
             else:
                 stack.extend(o)
         else:
