@@ -216,6 +216,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
         js = list(map(by_scope.__getitem__, sids))
         deque(map(kid.__setitem__, ids, js), maxlen=0)
         segments.extend(zip(ids, map(add, ids, repeat(1)), js, repeat(sd)))
+        return []
 
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         scalar = level == 'scalar' and sd != 'output'
@@ -228,9 +229,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
             if b - a == 1 and a not in special_set:       # scattered ids (a matrix's uses): grouped at once
                 pending.append(a)
                 continue
-            if pending:
-                scattered(pending, sd, by_scope)
-                pending = []
+            pending = scattered(pending, sd, by_scope)      # the single ids before this run
             start = a
             r = bisect_right(run_start, a) - 1
             while start < b:        # the trace's runs of one scope inside a..b-1 (groupby of scope[a:b])
@@ -247,8 +246,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
                 if start < end:
                     group(start, end, sid, sd, by_scope)
                 start = end
-        if pending:
-            scattered(pending, sd, by_scope)
+        scattered(pending, sd, by_scope)
     return kid, keys, segments
 
 
@@ -257,20 +255,18 @@ def node_floor(trace, sel, level, expand_ids, memo=None):
     dict, one fold's): each side's ids and scopes found once for every level tried."""
     special = set(sel.focus) | expand_ids
     positions = set(sel.positions)
-    scopes = trace.scopes
     memo = {} if memo is None else memo
     keys, n = set(), (1 if sel.matrix is not None else len(sel.focus)) + len(expand_ids - set(sel.focus))
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
-        if sd not in memo:      # [the ids not special, their scopes once asked]
-            memo[sd] = [list(filterfalse(special.__contains__, ids)) if special else ids, None]
-        held = memo[sd]
+        if sd not in memo:      # each side's ids not special, and their scopes: once a fold
+            rest = list(filterfalse(special.__contains__, ids)) if special else ids
+            memo[sd] = len(rest), scopes_in(trace, id_runs(rest))
+        count, sids = memo[sd]
         if level == 'scalar' and sd != 'output':
-            n += len(held[0])
+            n += count
             continue
-        if held[1] is None:
-            held[1] = scopes_in(trace, id_runs(held[0]))
-        for sid in held[1]:
-            keys.add(_group_key(scopes[sid], sd, level, positions))
+        for sid in sids:
+            keys.add(_group_key(trace.scopes[sid], sd, level, positions))
     return n + len(keys)
 
 
