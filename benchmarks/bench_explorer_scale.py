@@ -14,6 +14,7 @@ chromium and times new views the server has not seen, each split where it goes:
   page        last byte -> the view drawn ('explorer:view'): JSON parse, the SVG put in, decorated,
               the camera set (the page's layout and paint)
   total       explorer.setState -> the view drawn (performance.now() in the page)
+Each round also asks a matrix's uses at every position (layer r's mlp_fc1), its median apart.
 and then the server's resident memory at rest after those views (budget 1 GB) and its peak.
 With --record DOC: that document recorded from the page in the background (recording.js), the
 progress bar read meanwhile, and a view of the document on screen asked while it records.
@@ -122,7 +123,7 @@ def main():
                 page.wait_for_function('window.explorer && window.explorer.view', timeout=LIMIT_MS)
                 print(f"{'first view (server had it)':34s} {1000 * (time.monotonic() - t0):6.0f} ms navigation -> drawn")
                 last = len(page.evaluate('explorer.info.tokens')) - 1
-                totals = []
+                totals, matrices = [], []
                 for rep in range(a.reps):
                     targets = [(f'token {rep}', {'view': 'token', 'token': rep, 'level': None}),
                                (f'token {rep} vector level', {'view': 'token', 'token': rep, 'level': 'vector'}),
@@ -130,18 +131,22 @@ def main():
                                 {'view': 'layer', 'layer': rep % a.layers, 'token': last, 'level': None}),
                                (f'head {rep % 4} of layer 0 at {last}',
                                 {'view': 'head', 'layer': 0, 'head': rep % 4, 'token': last, 'level': None})]
+                    # a matrix's uses at every position (its own median: scattered ids, a heat-map)
+                    targets.append((f'uses of layer{rep % a.layers}.mlp_fc1',
+                                    {'view': 'param', 'param': f'layer{rep % a.layers}.mlp_fc1', 'level': None}))
                     for name, target in targets:
                         t = page.evaluate(TIMED, [target, LIMIT_MS])
                         if t['cached']:
                             print(f"{name:34s} (the server had it: not a new view; skipped)")
                             continue
                         row(name, t)
-                        totals.append(t)
-                if totals:
-                    med = {k: statistics.median(t[k] for t in totals) for k in ('total', 'server', 'first', 'transfer',
+                        (matrices if name.startswith('uses of') else totals).append(t)
+                for what, ts in (('new views', totals), ("matrices' uses", matrices)):
+                    if ts:
+                        med = {k: statistics.median(t[k] for t in ts) for k in ('total', 'server', 'first', 'transfer',
                                                                                   'page', 'build', 'layout', 'kb')}
-                    med['nodes'] = '-'
-                    row(f'median of {len(totals)} new views', med)
+                        med['nodes'] = '-'
+                        row(f'median of {len(ts)} {what}', med)
                 rss, hwm = memory_mb(server.pid)
                 print(f"server memory at rest {rss:,.0f} MB after these views (budget 1 GB: "
                       f"{'met' if rss <= 1024 else 'NOT met'}); its peak {hwm:,.0f} MB (recording or loading the step)")

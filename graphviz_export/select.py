@@ -16,7 +16,7 @@ TraceQueryError, whose one-line message lists what exists.
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat, starmap
-from operator import ge, lt, or_
+from operator import ge, itemgetter, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
 from microgpt.recording.runs import id_runs, scopes_in
@@ -62,6 +62,14 @@ def _boundary(trace, runs):
     run, then only those checked against the other runs."""
     ptr, child = trace.child_ptr, trace.child
     pptr, parent, _ = trace.parents_index()
+    if len(runs) > SCATTERED:     # a matrix's uses: each run's edges sliced in C, one set difference
+        inside = set(chain.from_iterable(starmap(range, runs)))
+        starts, ends = list(map(itemgetter(0), runs)), list(map(itemgetter(1), runs))
+        inputs, outputs = ({*chain.from_iterable(map(col.__getitem__, map(slice, map(at.__getitem__, starts),
+                                                                          map(at.__getitem__, ends))))}
+                           for at, col in ((ptr, child), (pptr, parent)))
+        inputs.difference_update(inside)
+        return sorted(inputs), sorted(outputs.difference(inside, inputs))
     inputs, outputs = set(), set()
     for a, b in runs:
         for got, ends in ((inputs, child[ptr[a]:ptr[b]]), (outputs, parent[pptr[a]:pptr[b]])):
@@ -97,10 +105,13 @@ def _scopes_boundary(trace, whole):
     return sorted(inputs), sorted(outputs.difference(inputs))
 
 
+SCATTERED = 64      # more id ranges than this: scattered ids (a matrix's uses), handled in C
+
+
 def _outside(ids, runs):
     """The ids (a set) outside the ranges `runs` (ascending), sorted: what lies between them,
     cut by bisection (a matrix's 100,000 uses, not one look-up each)."""
-    if len(runs) > 64:      # scattered (a matrix's uses): one set difference in C
+    if len(runs) > SCATTERED:      # scattered (a matrix's uses): one set difference in C
         return sorted(set(ids).difference(chain.from_iterable(starmap(range, runs))))
     xs, keep, k = sorted(ids), [], 0
     for a, b in runs:

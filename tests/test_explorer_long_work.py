@@ -167,6 +167,16 @@ def test_a_big_set_of_node_ids_is_sized_whole_and_a_big_list_of_objects_is_still
     assert deep_bytes(rows) >= 200_000 + sys.getsizeof(rows)    # the text inside the rows' dict counted
 
 
+def test_a_big_list_of_runs_of_ids_is_sized_whole_and_tuples_of_objects_are_still_walked():
+    # a VNode's runs (a, b) of a matrix's scattered uses: 16,384 pairs sized in C, every one counted
+    import sys
+    runs = [(10**6 + 2 * k, 10**6 + 2 * k + 1) for k in range(5000)]
+    exact = sys.getsizeof(runs) + sum(map(sys.getsizeof, runs)) + sum(sys.getsizeof(i) for r in runs for i in r)
+    assert deep_bytes({'runs': runs}) >= exact
+    pairs = [('x' * 100_000, k) for k in range(300)]      # tuples holding text: walked, the text counted
+    assert deep_bytes(pairs) >= 300 * 100_000
+
+
 def test_the_view_cache_holds_at_most_its_bytes_and_counts_a_shared_trace_once():
     params, config, tok = fresh_model(42)
     trace = record_step(params, config, tok, 'ab')

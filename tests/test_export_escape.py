@@ -88,3 +88,18 @@ def test_the_fast_path_escapes_each_character_as_the_slow_one():
     assert escape.record_field('a b|c{d}') == 'a\\ b\\|c\\{d\\}'
     assert escape.record_field('x' * (escape.MAX_TEXT - 1)).endswith('x')      # within the budget: whole
     assert escape.record_field(' ' * 10 + 'a b' * 2000).endswith('\u2026')     # past it: cut, as before
+
+
+def test_a_tooltip_with_nothing_to_escape_is_written_as_line_by_line_near_every_budget():
+    # tooltip's shortcut (no character to escape, no line near its budget: the lines joined as
+    # they are) must give what writing each line under its budget gives, also where a line or the
+    # whole tooltip reaches a budget (cut with '…', later lines left out)
+    slow = lambda texts: escape._joined(texts, lambda t, b: escape.plain(t, b // 2).replace('\\', '\\\\'),  # noqa: E731
+                                        '&#10;')
+    sizes = (0, 1, 2, 30, 3990, 3997, 3998, 3999, 4000, 4001, 5990, 5994, 5995, 5996, 6000, 11980, 12000)
+    cases = [['x' * n] for n in sizes] + [['ab' * 10] * k for k in (1, 65, 400, 479, 480, 481, 600)]
+    cases += [['y' * n, 'z' * m] for n in sizes for m in sizes] + [[s] * k for s in ('', 'x') for k in range(1990, 2402)]
+    for texts in cases:
+        assert escape.tooltip(texts) == slow(texts), [len(t) for t in texts]
+    assert escape.tooltip(['a < b', 'c']) == 'a &lt; b&#10;c'       # something to escape: the general path
+    assert escape.tooltip(['ab' * 10] * 600).endswith('\u2026')      # over the budget: cut, as before

@@ -7,6 +7,7 @@ import pytest
 from graphviz_export import build_view
 from graphviz_export.fold import fold
 from graphviz_export.select import (
+    SCATTERED,
     _boundary,
     _scopes_boundary,
     head_view,
@@ -211,3 +212,17 @@ def test_views_hold_the_ids_a_plain_pass_finds_in_order(recorded_christopher):
                      ({'layer': 0, 'head': 2}, lambda s: s.layer == 0 and s.head == 2)):
         want = tuple(i for i, s in enumerate(kinds) if holds(s))
         assert want and select(t, **q).nodes == want, q
+
+
+def test_a_matrix_views_boundary_from_its_scattered_uses_is_the_one_the_edges_give(recorded_christopher):
+    """A matrix's uses are hundreds of id ranges (every other id of a dot product): their edges
+    are sliced and set-differenced in C. Inputs are the children outside the interior, outputs
+    the users outside it that are not inputs: what one look at every edge gives."""
+    t = recorded_christopher
+    for name in t.param_names:
+        sel = select(t, param=name)
+        runs = id_runs(list(sel.nodes))
+        kids, users = boundary_of(t, sel.nodes)
+        assert (list(sel.inputs), list(sel.outputs)) == (sorted(kids), sorted(users)), name
+        if name == 'layer0.mlp_fc1':
+            assert len(runs) > SCATTERED and sel.inputs and sel.outputs      # the scattered path, not empty

@@ -7,6 +7,8 @@ from array import array
 import pytest
 
 from graphviz_export.fold import fold
+from graphviz_export.fold.bundles import bundle_edges
+from graphviz_export.fold.folding import _keys
 from graphviz_export.select import select
 from microgpt.recording import Trace
 from tests.test_export_fold import every_view
@@ -95,3 +97,59 @@ def test_whole_runs_are_bundled_from_their_records(recorded_christopher, column)
     t._index[column] = array(records.typecode, [x + 1 for x in records])
     after = exactly(drawn_bundles(fold(t, sel, 'block')))
     assert after != before
+
+
+def bundles_one_edge_at_a_time(trace, segments, kid, side):
+    """bundle_edges' answer computed here the plain way: every segment's edges, one at a time in
+    segment order (an output's only from interior children), each bundle's count, local and
+    contrib summed from 0.0 and each child's contribution along it, in edge order."""
+    bundles, leaving, internal = {}, set(), 0
+    for p0, p1, kp, sd in segments:
+        if sd == 'input':
+            continue
+        for p in range(p0, p1):
+            for k in range(trace.child_ptr[p], trace.child_ptr[p + 1]):
+                c = trace.child[k]
+                kc = kid[c]
+                if sd == 'output' and (kc < 0 or side[kc] != 'interior'):
+                    continue
+                if kc == kp:
+                    internal += 1
+                    continue
+                part = trace.local[k] * trace.grad[p]
+                got = bundles.setdefault((kc, kp), [0, 0.0, 0.0, {}])
+                got[0] += 1
+                got[1] += trace.local[k]
+                got[2] += part
+                got[3][c] = got[3].get(c, 0.0) + part
+                leaving.add(c)
+    return {key: (n, lo.hex(), s.hex(), {c: v.hex() for c, v in per.items()},
+                  math.sqrt(math.fsum(v * v for v in per.values())).hex())
+            for key, (n, lo, s, per) in bundles.items()}, leaving, internal
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_a_matrix_views_scattered_uses_bundle_as_one_edge_at_a_time(recorded_christopher, level):
+    """A matrix's uses are thousands of single-node segments, their edges added per key in C
+    (functools.reduce of the same float additions): every bundle's count, local and contrib sums,
+    each child's contribution (the ones read once and the input read by every row), the children
+    leaving and the edges inside are those of adding them one edge at a time. Records stand for
+    whole runs only (no edge here is one), so a bundle is compared field by field where it is not
+    a record's."""
+    t = recorded_christopher
+    for q in ({'param': 'layer0.mlp_fc1'}, {'param': 'wte'}, {'param': 'lm_head'}, {'param': 'layer0.attn_wq'},
+              {'token': 5}, {'param': 'layer0.attn_wq[3][5]', 'depth': 2}):
+        sel = select(t, **q)
+        kid, _, segments = _keys(t, sel, level, set())
+        side = {j: sd for _, _, j, sd in segments}
+        got, leaving, internal = bundle_edges(t, segments, kid, side)
+        want, want_leaving, want_internal = bundles_one_edge_at_a_time(t, segments, kid, side)
+        assert internal == want_internal and leaving == want_leaving, (q, level)
+        assert got.keys() == want.keys(), (q, level)
+        for key, b in got.items():
+            n, local, contrib, per, norm = want[key]
+            assert (b.count, b.contrib.hex(), b.contrib_norm().hex()) == (n, contrib, norm), (q, level, key)
+            if b.norm is None:      # added edge by edge, not a record's
+                assert b.local.hex() == local and {c: v.hex() for c, v in b.per_child.items()} == per, (q, level, key)
+        if 'param' in q and '[' not in q['param']:
+            assert sum(b - a == 1 for a, b, _, sd in segments if sd == 'interior') > 100     # the scattered case

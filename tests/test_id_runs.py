@@ -2,8 +2,9 @@
 scopes of a set of id ranges (read from the trace's runs of one scope), against brute force."""
 
 import random
+from array import array
 
-from microgpt.recording.runs import id_runs, scopes_in
+from microgpt.recording.runs import MANY_RUNS, gather, id_runs, scopes_in
 
 
 def brute_runs(ids):
@@ -39,3 +40,18 @@ def test_scopes_in_are_the_scopes_of_the_ranges_nodes(recorded_christopher):
         want = {tr.scope[i] for a, b in runs for i in range(a, b)}
         assert scopes_in(tr, runs) == want
         assert scopes_in(tr, id_runs(ids)) == {tr.scope[i] for i in ids}     # scattered: read per node
+
+
+def test_gather_is_each_runs_slice_concatenated():
+    # few runs: slices added; many (a matrix's scattered uses): read in C, one id each or slices;
+    # every way the same array, of the column's own type
+    rng = random.Random(5)
+    for typecode, make in (('d', lambda k: k * 0.5 - 3), ('l', lambda k: 7 * k - 1000), ('B', lambda k: k % 256)):
+        column = array(typecode, map(make, range(3000)))
+        for n in (1, 3, MANY_RUNS, MANY_RUNS + 1, 250):
+            for longest in (1, 2, 9):
+                starts = sorted(rng.sample(range(0, 3000 - 10, 10), n))
+                runs = [(a, a + rng.randrange(1, longest + 1)) for a in starts]
+                got = gather(column, runs)
+                assert isinstance(got, array) and got.typecode == typecode
+                assert got.tolist() == [column[i] for a, b in runs for i in range(a, b)], (typecode, n, longest)

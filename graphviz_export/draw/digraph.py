@@ -448,7 +448,7 @@ def _legend(g, trace, folded, reasons, edge_grads=False, names=None):
     if 'group' in kinds:
         lines.append(LEGEND_MIXED)
     # the grads of every value drawn, sliced per run of ids and tested in C
-    if not all(all(map(math.isfinite, gather(trace.grad, runs_of(n.values or n.ids[:1]))))
+    if not all(all(map(math.isfinite, gather(trace.grad, n.value_runs if n.values else runs_of(n.ids[:1]))))
                for n in folded.nodes if n.kind != 'ref'):
         lines.append(LEGEND_NONFINITE)
     marks = []

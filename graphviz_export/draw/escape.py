@@ -118,4 +118,14 @@ def tooltip(texts):
     Graphviz substitutes escapes in a tooltip twice (measured on 2.43 and 16.1:
     `\\\\N` comes out as the node's name), so its backslashes are doubled once more.
     """
-    return _joined(texts, lambda t, budget: plain(t, budget // 2).replace('\\', '\\\\'), '&#10;')
+    texts = list(map(str, texts))
+    if texts and _PLAIN_SPECIAL.search(''.join(texts)) is None:
+        # nothing to escape (a heat-map row's 65 numbers: 512 such tooltips a view): when no line
+        # can reach its budget below, each line is its own text, as _joined would write it
+        total, longest = sum(map(len, texts)) + len(TOOLTIP_SEP) * len(texts), max(map(len, texts))
+        if total <= MAX_QUOTED - 2 * len(TOOLTIP_SEP) - 2 and 2 * longest + 2 <= min(MAX_TEXT * 4, MAX_QUOTED - total):
+            return TOOLTIP_SEP.join(texts)
+    return _joined(texts, lambda t, budget: plain(t, budget // 2).replace('\\', '\\\\'), TOOLTIP_SEP)
+
+
+TOOLTIP_SEP = '&#10;'     # a newline in an SVG <title>

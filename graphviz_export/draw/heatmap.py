@@ -13,6 +13,9 @@ row's grad stripe, so the picture shows which row each position used
 (`row_anchor`); a use that reads many rows leaves from the middle row.
 """
 
+from itertools import chain, repeat
+from operator import add, floordiv, sub
+
 import graphviz_export.draw.escape as escape
 from microgpt.recording.names import char_name
 
@@ -37,11 +40,11 @@ def row_anchor(trace, node, name, dst):
     row dst reads when it reads one row, else None (the matrix's middle row)."""
     base = trace.param_base[name]
     rows, cols = trace.param_shapes[name]
-    used = set()
-    for p in dst.ids:
-        for c in trace.children(p):
-            if base <= c < base + rows * cols:
-                used.add((c - base) // cols)
+    ptr, ids = trace.child_ptr, dst.ids
+    children = chain.from_iterable(map(trace.child.__getitem__, map(slice, map(ptr.__getitem__, ids),
+                                                                     map(ptr.__getitem__, map(add, ids, repeat(1))))))
+    cells = filter(range(base, base + rows * cols).__contains__, children)      # in C: a use group holds 80,000
+    used = set(map(floordiv, map(sub, cells, repeat(base)), repeat(cols)))
     return f'{node.name}_g{used.pop()}' if len(used) == 1 else None
 
 
@@ -77,6 +80,7 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None):
         if reasons:
             c.attr(tooltip=escape.tooltip([f'HIGHLIGHT: {r}' for r in reasons]), **HIGHLIGHT)
         for part, values, scale in (('d', data, dmax), ('g', grad, gmax)):
+            fills = list(map(heat_fill, values, repeat(scale)))
             with c.subgraph() as rank:
                 rank.attr(rank='same')
                 for r in range(rows):
@@ -85,7 +89,7 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None):
                     tip = [f'{name}[{r}] {word}, columns 0..{cols - 1}:'] + [
                         f'[{r}][{k}] {full(x)}' for k, x in enumerate(row)]
                     rank.node(f'{node.name}_{part}{r}', id=node_id(f'{node.name}_{part}{r}'),
-                              fillcolor=':'.join(heat_fill(x, scale) for x in row),
+                              fillcolor=':'.join(fills[r * cols:(r + 1) * cols]),
                               width=f'{cols * CELL:.2f}', height=f'{CELL:.2f}', tooltip=escape.tooltip(tip),
                               **NODE_CLASS['heat'])
             for r in range(rows - 1):   # flat invisible edges keep the rows in order, row 0 on top

@@ -14,8 +14,13 @@ milliseconds.
 """
 
 import math
-from bisect import bisect_left, bisect_right
+from array import array
+from bisect import bisect_right
+from functools import reduce
+from itertools import chain, compress, groupby, repeat, starmap
+from operator import add, and_, eq, itemgetter, mul, ne, sub
 
+from microgpt.recording.runs import gather
 from microgpt.recording.sums import fsum
 
 
@@ -33,38 +38,57 @@ class Bundle:
     def contrib_norm(self):
         if self.norm is not None:
             return self.norm
-        return math.sqrt(fsum(v * v for v in self.per_child.values()))
+        values = self.per_child.values()
+        return math.sqrt(fsum(map(mul, values, values)))
 
 
-def bundle_edges(trace, segments, kid, side, interior):
+def bundle_edges(trace, segments, kid, side):
     """(bundles, leaving, internal): {(child key, parent key): Bundle}, the children with a
     parent in another visible node, and the number of edges inside one. `segments` are
     fold's (first id, last id + 1, key, side), `kid` each selected node's key (-1
-    elsewhere), `side` each key's side, `interior` the view's interior ids, sorted (an
-    output's edges count only from them)."""
+    elsewhere), `side` each key's side (an output's edges count only from interior keys)."""
     starts = trace.index('run_start')
     rec_ptr, rec_scope, rec_count = trace.index('rec_ptr'), trace.index('rec_scope'), trace.index('rec_count')
     scope = trace.scope
     groups_of = {}      # scope id -> the keys its selected nodes are in
-    for a, _, j, _ in segments:
-        groups_of.setdefault(scope[a], set()).add(j)
-    plan, fed, touched = [], {}, set()
-    for seg in segments:
-        p0, p1, kp, sd = seg
-        if sd == 'input':
-            continue
-        r = bisect_right(starts, p0) - 1
-        recs = range(rec_ptr[r], rec_ptr[r + 1])
-        whole = sd == 'interior' and p0 == starts[r] and p1 == starts[r + 1]
-        if whole and all(len(groups_of.get(rec_scope[k], ())) == 1 for k in recs):
-            plan.append((seg, recs))
-            for k in recs:
-                (kc,) = groups_of[rec_scope[k]]
-                if kc != kp:
-                    fed[kc, kp] = fed.get((kc, kp), 0) + 1
-        else:           # a part of a run, an output, or a child scope split between nodes
-            plan.append((seg, None))
-            touched.update((rec_scope[k], kp) for k in recs)
+    for sid, j in set(zip(map(scope.__getitem__, map(itemgetter(0), segments)), map(itemgetter(2), segments))):
+        groups_of.setdefault(sid, set()).add(j)
+    # each parent key's plan, in segment order: (segment, its run's records, None) when the
+    # segment is a whole run whose records are its bundles, else (first segment, None, ranges)
+    # for consecutive other segments, their edges added at once. Found per key in C (a matrix's
+    # uses: 160,000 single-node segments, parts of a few runs), looked at one by one only where
+    # a segment is a whole run.
+    plans, fed, touched = {}, {}, set()
+    live = sorted(compress(segments, map(ne, map(itemgetter(3), segments), repeat('input'))), key=itemgetter(2))
+    for kp, segs in groupby(live, key=itemgetter(2)):
+        segs = list(segs)
+        p0s, p1s = list(map(itemgetter(0), segs)), list(map(itemgetter(1), segs))
+        rs = list(map(sub, map(bisect_right, repeat(starts), p0s), repeat(1)))
+        if segs[0][3] == 'interior':     # a key is of one side
+            whole = list(map(and_, map(eq, p0s, map(starts.__getitem__, rs)),
+                             map(eq, p1s, map(starts.__getitem__, map(add, rs, repeat(1))))))
+        else:
+            whole = repeat(False)
+        plan = plans[kp] = []
+        for is_whole, group in groupby(zip(segs, rs, whole), key=itemgetter(2)):
+            group = list(group)
+            if is_whole:
+                for seg, r, _ in group:
+                    recs = range(rec_ptr[r], rec_ptr[r + 1])
+                    if all(len(groups_of.get(rec_scope[k], ())) == 1 for k in recs):
+                        plan.append((seg, recs, None))
+                        for k in recs:
+                            (kc,) = groups_of[rec_scope[k]]
+                            if kc != kp:
+                                fed[kc, kp] = fed.get((kc, kp), 0) + 1
+                    else:       # a child scope split between nodes: edge by edge
+                        _by_edges(plan, seg, [seg])
+                        touched.update((rec_scope[k], kp) for k in recs)
+                continue
+            # parts of runs, or outputs
+            _by_edges(plan, group[0][0], list(map(itemgetter(0), group)))
+            for r in set(map(itemgetter(1), group)):
+                touched.update((rec_scope[k], kp) for k in range(rec_ptr[r], rec_ptr[r + 1]))
     # a bundle is one record's when no other record feeds it and no segment added edge by
     # edge reads a scope of its child key (pairs of scopes, not of keys: at scalar level a
     # scope holds thousands of keys)
@@ -76,24 +100,36 @@ def bundle_edges(trace, segments, kid, side, interior):
             if n == 1 and not any((sid, kp) in touched for sid in scopes_of[kc])}
 
     bundles, leaving, internal = {}, set(), 0
-    for (p0, p1, kp, sd), recs in plan:
-        if recs is None:
-            inside = interior if sd == 'output' else None
-            internal += _add_edges(trace, p0, p1, kp, inside, kid, bundles, leaving, None)
-            continue
-        by_edge = set()
-        for k in recs:
-            (kc,) = groups_of[rec_scope[k]]
-            if kc == kp:
-                internal += rec_count[k]
-            elif (kc, kp) in pure:
-                bundles[kc, kp] = _from_record(trace, k)
-                leaving.update(_kids(trace, k))
-            else:
-                by_edge.add(kc)
-        if by_edge:
-            _add_edges(trace, p0, p1, kp, None, kid, bundles, leaving, by_edge)
+    interior_keys = {j for j, sd in side.items() if sd == 'interior'}
+    for plan in plans.values():
+        for (p0, p1, kp, sd), recs, ranges in plan:
+            if recs is None:    # consecutive parts of runs of one key and side: their edges at once
+                inside = interior_keys if sd == 'output' else None
+                internal += _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, None)
+                continue
+            by_edge = set()
+            for k in recs:
+                (kc,) = groups_of[rec_scope[k]]
+                if kc == kp:
+                    internal += rec_count[k]
+                elif (kc, kp) in pure:
+                    bundles[kc, kp] = _from_record(trace, k)
+                    leaving.update(_kids(trace, k))
+                else:
+                    by_edge.add(kc)
+            if by_edge:
+                _add_edges(trace, [(p0, p1)], kp, None, kid, bundles, leaving, by_edge)
     return bundles, leaving, internal
+
+
+def _by_edges(plan, seg, segs):
+    """Add segments `segs` (their first `seg`) to a key's plan as edges added one by one: joined
+    to the plan's last entry when that is also so."""
+    ranges = list(map(itemgetter(0, 1), segs))
+    if plan and plan[-1][1] is None:
+        plan[-1][2].extend(ranges)
+    else:
+        plan.append((seg, None, ranges))
 
 
 def _from_record(trace, k):
@@ -110,19 +146,73 @@ def _kids(trace, k):
     return trace.index('rec_kids')[ptr[k]:ptr[k + 1]]
 
 
-def _add_edges(trace, p0, p1, kp, interior, kid, bundles, leaving, only):
-    """Add the edges of parents p0..p1-1 (key kp) one by one (only those into keys `only`,
-    when given; only those from the sorted ids `interior`, when given: an output's other
-    operands are not part of the view); returns how many stayed inside kp."""
+def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
+    """Add the edges of the parents in id ranges `ranges` (key kp, in id order): those into
+    keys `only`, when given; those from the keys `inside`, when given (an output's other operands
+    are not part of the view). Returns how many stayed inside kp. The same sums as adding them
+    one edge at a time (from 0.0, in edge order, per bundle and per child): with few child keys
+    (a matrix's uses read the matrix and one input) each bundle's edges are picked out and added
+    up in C (functools.reduce of float additions, the loop's own operation), else one by one."""
     ptr = trace.child_ptr
-    e0, e1 = ptr[p0], ptr[p1]
+    edges = [(ptr[a], ptr[b]) for a, b in ranges]
+    cs, ls = gather(trace.child, edges), gather(trace.local, edges)
+    gs = trace.contrib_slice(*ranges[0]) if len(ranges) == 1 else _contribs(trace, ranges, edges)
+    kcs = array('l', map(kid.__getitem__, cs))
+    keep = None
+    for wanted in (inside, only):
+        if wanted is not None:
+            got = list(map(wanted.__contains__, kcs))
+            keep = got if keep is None else list(map(and_, keep, got))
+    if keep is not None:
+        cs, ls, gs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, ls, gs, kcs))
+    distinct = set(kcs)
+    if len(distinct) > MANY_KEYS:
+        return _add_one_by_one(cs, ls, gs, kcs, kp, bundles, leaving)
     internal = 0
-    for c, lg, cg in zip(trace.child[e0:e1], trace.local[e0:e1], trace.contrib_slice(p0, p1)):
-        if interior is not None and not _holds(interior, c):
+    for kc in sorted(distinct):
+        mine = list(map(eq, kcs, repeat(kc)))
+        if kc == kp:
+            internal += sum(mine)
             continue
-        kc = kid[c]
-        if only is not None and kc not in only:
-            continue
+        c_k = array('l', compress(cs, mine))
+        b = bundles.get((kc, kp))
+        if b is None:
+            b = bundles[kc, kp] = Bundle()
+        g_k = array('d', compress(gs, mine))
+        b.count += len(c_k)
+        b.local = reduce(add, compress(ls, mine), b.local)
+        b.contrib = reduce(add, g_k, b.contrib)
+        per_child = b.per_child
+        if len(set(c_k)) == len(c_k) and per_child.keys().isdisjoint(c_k):
+            per_child.update(zip(c_k, map(add, repeat(0.0), g_k)))
+        else:
+            for c, cg in zip(c_k, g_k):
+                per_child[c] = per_child.get(c, 0.0) + cg
+        leaving.update(c_k)
+    return internal
+
+
+def _contribs(trace, ranges, edges):
+    """Trace.contrib_slice of each id range of `ranges` (their edge ranges `edges`), concatenated,
+    in one pass: each edge's local derivative times its parent's grad."""
+    ptr = trace.child_ptr
+    e0, e1 = map(itemgetter(0), edges), map(itemgetter(1), edges)
+    if sum(map(sub, map(itemgetter(1), ranges), map(itemgetter(0), ranges))) == len(ranges):
+        # single nodes (a matrix's uses): an edge range each
+        ids, counts = map(itemgetter(0), ranges), map(sub, map(itemgetter(1), edges), map(itemgetter(0), edges))
+    else:
+        ids = list(chain.from_iterable(starmap(range, ranges)))
+        counts = map(sub, map(ptr.__getitem__, map(add, ids, repeat(1))), map(ptr.__getitem__, ids))
+    ups = chain.from_iterable(map(repeat, map(trace.grad.__getitem__, ids), counts))
+    return trace.edge_contribs(chain.from_iterable(map(range, e0, e1)), ups)
+
+
+MANY_KEYS = 16      # more child keys than this (a scalar view): one pass, edge by edge
+
+
+def _add_one_by_one(cs, ls, gs, kcs, kp, bundles, leaving):
+    internal = 0
+    for c, lg, cg, kc in zip(cs, ls, gs, kcs):
         if kc == kp:
             internal += 1
             continue
@@ -136,9 +226,3 @@ def _add_edges(trace, p0, p1, kp, interior, kid, bundles, leaving, only):
         per_child = b.per_child
         per_child[c] = per_child.get(c, 0.0) + cg
     return internal
-
-
-def _holds(ids, i):
-    """i in the sorted sequence ids (a bisection: a view's interior may hold millions)."""
-    k = bisect_left(ids, i)
-    return k < len(ids) and ids[k] == i

@@ -28,10 +28,12 @@ or stands behind a reference.
 import math
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
-from itertools import chain, starmap
+from itertools import chain, filterfalse, islice, repeat, starmap
+from operator import add, itemgetter, le, sub
 
 from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import id_runs, runs_of, scopes_in
@@ -108,11 +110,11 @@ def fold(trace, selection, level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budg
             out.notes.append(f"level {level}: {out.stats['nodes']} nodes, {out.stats['edges']} edges, over the "
                              f"budget ({budget} nodes, {edge_budget} edges); layout may be slow")
     else:
-        out = None
+        out, floors = None, {}
         for lv in LEVELS[1:]:
-            if lv != 'block' and node_floor(trace, selection, lv, expand_ids) > budget:
+            if lv != 'block' and node_floor(trace, selection, lv, expand_ids, floors) > budget:
                 continue    # cannot fit: skip building it
-            out = _fold(trace, selection, lv, expand_ids, budget, edge_budget)
+            out = _fold(trace, selection, lv, expand_ids, budget, edge_budget, floors)
             if out.stats['fits']:
                 break
         else:
@@ -206,17 +208,29 @@ def _keys(trace, sel, level, expand_ids, heads=True):
         kid[i] = j
         segments.append((i, i + 1, j, sd))
 
+    def scattered(ids, sd, by_scope):
+        """group() of each of the single ids `ids`, in C (a matrix's 80,000 uses)."""
+        sids = list(map(scope.__getitem__, ids))
+        for sid in dict.fromkeys(sids):     # interned in order of first appearance, as group() does
+            if sid not in by_scope:
+                by_scope[sid] = intern(_group_key(scopes[sid], sd, level, positions, heads))
+        js = list(map(by_scope.__getitem__, sids))
+        deque(map(kid.__setitem__, ids, js), maxlen=0)
+        segments.extend(zip(ids, map(add, ids, repeat(1)), js, repeat(sd)))
+        return []
+
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         scalar = level == 'scalar' and sd != 'output'
-        by_scope = {}
+        by_scope, pending = {}, []
         for a, b in id_runs(ids):
             if scalar:
                 for i in range(a, b):
                     single(i, sd)
                 continue
-            if b - a == 1 and a not in special_set:       # scattered ids (a matrix's uses): no groupby
-                group(a, b, scope[a], sd, by_scope)
+            if b - a == 1 and a not in special_set:       # scattered ids (a matrix's uses): grouped at once
+                pending.append(a)
                 continue
+            pending = scattered(pending, sd, by_scope)      # the single ids before this run
             start = a
             r = bisect_right(run_start, a) - 1
             while start < b:        # the trace's runs of one scope inside a..b-1 (groupby of scope[a:b])
@@ -233,38 +247,40 @@ def _keys(trace, sel, level, expand_ids, heads=True):
                 if start < end:
                     group(start, end, sid, sd, by_scope)
                 start = end
+        scattered(pending, sd, by_scope)
     return kid, keys, segments
 
 
-def node_floor(trace, sel, level, expand_ids):
-    """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast)."""
+def node_floor(trace, sel, level, expand_ids, memo=None):
+    """A lower bound on the nodes a fold at `level` draws, from scopes alone (fast). `memo` (a
+    dict, one fold's): each side's ids and scopes found once for every level tried."""
     special = set(sel.focus) | expand_ids
     positions = set(sel.positions)
-    scopes = trace.scopes
+    memo = {} if memo is None else memo
     keys, n = set(), (1 if sel.matrix is not None else len(sel.focus)) + len(expand_ids - set(sel.focus))
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
-        rest = [i for i in ids if i not in special] if special else ids
+        if sd not in memo:      # each side's ids not special, and their scopes: once a fold
+            rest = list(filterfalse(special.__contains__, ids)) if special else ids
+            memo[sd] = len(rest), scopes_in(trace, id_runs(rest))
+        count, sids = memo[sd]
         if level == 'scalar' and sd != 'output':
-            n += len(rest)
+            n += count
             continue
-        for sid in scopes_in(trace, id_runs(rest)):
-            keys.add(_group_key(scopes[sid], sd, level, positions))
+        for sid in sids:
+            keys.add(_group_key(trace.scopes[sid], sd, level, positions))
     return n + len(keys)
 
 
-def _fold(trace, sel, level, expand_ids, budget, edge_budget):
+def _fold(trace, sel, level, expand_ids, budget, edge_budget, floors=None):
     if level == 'block' and not expand_ids and (
-            node_floor(trace, sel, level, expand_ids) > budget or
+            node_floor(trace, sel, level, expand_ids, floors) > budget or
             interior_edge_floor(trace, sel, lambda s: _group_key(s, 'interior', level, ())) > edge_budget):
-        # its group keys alone (heads apart) are over the budget, and a fold draws at least one
-        # node a key (the whole document of many positions), or its interior's edges are (a layer
-        # at every position): heads apart cannot fit, so fold them in at once rather than
-        # bundling every edge to learn it
+        # its keys (heads apart; a fold draws a node a key: a document) or its interior's edges (a layer at
+        # every position) are over budget: heads apart cannot fit; fold them in now, not after bundling
         return _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=False)
     out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget)
     if level == 'block' and not out.stats['fits'] and not expand_ids:
-        # many positions: each head reads every earlier position's keys; one attention node
-        # per position (heads folded in) keeps the coarsest level within the budget
+        # many positions: each head reads every earlier one's keys; heads folded in keep within budget
         out = _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=False)
     return out
 
@@ -273,7 +289,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
 
     side = {j: sd for _, _, j, sd in segments}
-    bundles, leaving, internal = bundle_edges(trace, segments, kid, side, sel.nodes)
+    bundles, leaving, internal = bundle_edges(trace, segments, kid, side)
 
     # -- visible nodes, named from trace ids ---------------------------------------------
     members = [[] for _ in keys]        # each key's runs of ids: its segments, adjacent ones joined
@@ -331,7 +347,7 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
 def _ascending(runs):
     """A key's runs (a, b) in id order, adjacent ones joined: as they come (a side's segments
     are made in id order, and a key is of one side), sorted only if they do not."""
-    if all(b <= c for (_, b), (c, _) in zip(runs, runs[1:])):
+    if all(map(le, map(itemgetter(1), runs), map(itemgetter(0), islice(runs, 1, None)))):
         return runs
     return id_runs(sorted(set(chain.from_iterable(starmap(range, runs)))))
 
@@ -347,6 +363,8 @@ def _vnode(trace, k, runs, sd, leaving, sel, held):
 
 def _slices(held, runs):
     """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run)."""
+    if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) == len(runs):
+        return tuple(map(itemgetter(0), runs))      # single ids (a matrix's uses): no bisection each
     parts = []
     for a, b in runs:
         lo = bisect_left(held, a)

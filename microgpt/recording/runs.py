@@ -1,9 +1,10 @@
 """Runs of consecutive node ids: a view is mostly a few long runs (a position's ops are made
 one after another), and a run's edges are one slice of each of the trace's edge columns."""
 
+from array import array
 from bisect import bisect_left, bisect_right
 from itertools import chain, compress, count, islice, repeat, starmap
-from operator import lt, ne, sub
+from operator import add, itemgetter, lt, ne, sub
 
 
 def id_runs(ids):
@@ -45,14 +46,16 @@ def runs_of(ids):
 def _runs_by_breaks(ids):
     """id_runs of `ids` from where consecutive ids differ by more than 1: one pass in C."""
     bounds = [0, *compress(count(1), map(ne, map(sub, islice(ids, 1, None), ids), repeat(1))), len(ids)]
-    return [(ids[a], ids[b - 1] + 1) for a, b in zip(bounds, islice(bounds, 1, None))]
+    firsts = map(ids.__getitem__, islice(bounds, len(bounds) - 1))
+    ends = map(add, map(ids.__getitem__, map(sub, islice(bounds, 1, None), repeat(1))), repeat(1))
+    return list(zip(firsts, ends))
 
 
 def scopes_in(trace, runs):
     """The scope ids of `trace`'s nodes in the id ranges `runs`: from the trace's runs of one
     scope (recording.indexes.scope_runs), a slice of run_scope per range, not a look-up per
     node; for scattered ranges (most of one node) the scope column itself, read in C."""
-    if sum(b - a for a, b in runs) < 4 * len(runs):
+    if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) < 4 * len(runs):
         return set(map(trace.scope.__getitem__, chain.from_iterable(starmap(range, runs))))
     run_start, run_scope = trace.scope_runs()
     out = set()
@@ -61,8 +64,16 @@ def scopes_in(trace, runs):
     return out
 
 
+MANY_RUNS = 64      # more runs than this: gather reads them in C
+
+
 def gather(column, runs):
-    """column[a:b] for each run (a, b), concatenated: an array, in id order."""
+    """column[a:b] for each run (a, b), concatenated: an array, in id order. Many runs (a
+    matrix's scattered uses, one id each) are read in C, not a slice each."""
+    if len(runs) > MANY_RUNS and isinstance(column, array):
+        if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) == len(runs):
+            return array(column.typecode, map(column.__getitem__, map(itemgetter(0), runs)))
+        return array(column.typecode, chain.from_iterable(map(column.__getitem__, starmap(slice, runs))))
     out = column[runs[0][0]:runs[0][1]]
     for a, b in runs[1:]:
         out += column[a:b]

@@ -23,6 +23,7 @@ import threading
 from _thread import LockType
 from array import array
 from collections import OrderedDict
+from itertools import chain
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from microgpt.recording import Trace
@@ -32,19 +33,19 @@ _LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None), array, 
 _SKIP = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, LockType)
 # a container of more than _BULK plain numbers (a selection's sets of node ids: a million at 4 x 64) is
 # sized in C, its numbers each counted (not checked against `seen`: a number object shared with another
-# container is counted twice, an overestimate, never an underestimate); walked one by one, such sets
-# made measuring a view's entry ~1 s of CPU of each new view of a 4 x 64 step
+# container is counted twice, an overestimate, never an underestimate; so is a container of more than
+# _BULK tuples of plain numbers, a VNode's runs of ids); walked one by one, such sets made measuring a
+# view's entry ~1 s of CPU of each new view of a 4 x 64 step
 _BULK = 256
 _NUMBERS = {int, float}
 _INT_FLOOR = sys.getsizeof(1)       # the least an int other than 0 takes (0 takes less)
 
 
-def _numbers_bytes(o):
+def _numbers_bytes(o, kinds):
     """The bytes of the numbers in container `o`, an upper bound (exact for floats), when all are plain
     ints or floats, else None. An int's size grows with its magnitude only: all of them at the size of
     the largest |x| (max and min, in C) is a bound without sizing each (a 5 M-node step's view holds
     1.4 M ids in its tuples: ~0.15 s to size one by one, ~0.05 s so)."""
-    kinds = set(map(type, o))
     if kinds == {int}:
         return len(o) * max(sys.getsizeof(max(o)), sys.getsizeof(min(o)), _INT_FLOOR)
     if kinds == {float}:
@@ -72,7 +73,13 @@ def deep_bytes(obj, seen=None, traces=None):
             stack.extend(o.keys())
             stack.extend(o.values())
         elif isinstance(o, (list, tuple, set, frozenset)):
-            numbers = _numbers_bytes(o) if len(o) > _BULK else None
+            kinds = set(map(type, o)) if len(o) > _BULK else None
+            numbers = _numbers_bytes(o, kinds) if kinds is not None else None
+            if numbers is None and kinds == {tuple}:
+                # runs of ids (a, b): a group of a matrix's scattered uses holds 16,384 (the same rule)
+                flat = list(chain.from_iterable(o))
+                inner = _numbers_bytes(flat, set(map(type, flat)))
+                numbers = None if inner is None else sum(map(sys.getsizeof, o)) + inner
             if numbers is not None:
                 total += numbers        # a view's node ids: sized in C, not walked
             else:
