@@ -129,8 +129,7 @@ def expanded_ids(trace, sel, patterns):
     """Ids of selected nodes whose scope path matches one of the glob `patterns`.
 
     A pattern may name a scope or any part of one: 'pos11/layer0/attn/head2' and
-    'head2/attn_weights' both match 'pos11/layer0/attn/head2/attn_weights'.
-    """
+    'head2/attn_weights' both match 'pos11/layer0/attn/head2/attn_weights'."""
     if not patterns:
         return set()
     selected = sel.nodes + sel.inputs + sel.outputs
