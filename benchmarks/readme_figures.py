@@ -76,7 +76,8 @@ MEASURED = [
     "step 0, 116 MB at step 50, 113 MB at step 300.",
     # Quick start: the install sizes and times (issue 28's fresh-venv measurements), the suite's
     # wall time (tests/conftest.py SUITE_MINUTES, printed when pytest starts)
-    'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB', 'about 12 minutes (it says so',
+    'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB',
+    'about 9 minutes (it says so when it starts; 9 min 20 s in CI)',
     'about 30 s more to install, 45 MB',                    # JupyterLab in the test extra
     # benchmarks/bench_explorer_why.py (the why branch)
     "Figures (`python benchmarks/bench_explorer_why.py --reps 3`, 2 shared cores, medians): under `--inject "
@@ -85,6 +86,8 @@ MEASURED = [
     "0.96 s); paths of one cell 3.7 ms; the identities of a step 18 ms.",
     # stop 31: the step cache's progress line, the render floor, scale, play, the hostile harness
     '`recording: 42% (3 s left)`', '(on a terminal after 1 s; in a log after 5 s, then every 5 s)',
+    # explore's bar while it opens a step (tests/test_explorer_opening.py), its 503 and exit status
+    '`opening\nanna.mgtrace: inflating: 45% (1 s left)`', 'the API answers 503', 'exits with status 2',
     'the 32 most recent', 'about 11 bytes\n  a node',
     "`python -m benchmarks.bench_startup --only floor --reps 7` — `render --doc christopher --token 11`\n"
     "against its floor (Python start + `import cli` + `dot` on the same DOT), medians of 7 alternated, load\n"
@@ -99,18 +102,19 @@ MEASURED = [
     "a head 72 ms, a cell 5 ms, the whole document 487 ms. At 3,465,731 nodes ('abigail') token views\n"
     "199–217 ms and the whole document 795 ms; at 5,126,083 ('christopher', `--max-nodes 5600000`) load\n"
     '4.5 s, first view 285 ms, token views 209–210 ms, a layer at every position 434 ms, the whole document\n'
-    "1.02 s. A matrix's uses (its heat-map view) still takes 2.1–4.6 s. On disk 29.6–30.3 B/node, arrays\n"
+    "1.02 s. On disk 29.6–30.3 B/node, arrays\n"
     '95–98 B/node, recording peaks at 455–473 B/node; a load inflates one column at a time (a 5.1 M-node\n'
     'file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
-    'against `explore` in its own process, quiet machine (load ~1): a median new view 898 ms, a layer or\n'
-    "a head 0.19–0.44 s, but a token view 1.36–1.51 s (the server's 1.2–1.4 s: building it 0.34–0.43 s,\n"
-    "layout 0.11–0.15 s, the rest mostly the overlay's per-cell shares of each parameter group and the\n"
-    'view cache sizing its entry); the server holds 997 MB at rest after these views (2.37 GB at the\n'
-    'peak, recording the step).',
+    'against `explore` in its own process, quiet machine (load ~1), the step from the user cache (open\n'
+    'in 6.0 s; recorded at start, 41 s): a median new view 356 ms, a layer 245–252 ms, a head 171–175 ms,\n'
+    "a token view 459–631 ms (the server's 393–516 ms: building it 198–272 ms, layout 69–105 ms); a\n"
+    "matrix's uses still 5.7–5.9 s (building it 4.0 s: every use of the matrix goes through the fold; a\n"
+    '6.2 MB answer). The server holds 1,018 MB at rest after these views (1,148 MB when it recorded the\n'
+    'step at start, its peak 2.36 GB).',
     '`python -m benchmarks.bench_notebook --reps 5 --frontend both` on a quiet\n'
     '2-core machine (load 1–2), recording `emma` (`MICROGPT_NO_STEP_CACHE=1`): first view 814 ms in the\n'
     'harness (kernel 443 ms + front end 392 ms), 879 ms in JupyterLab (Ctrl+Enter to the paint); with the\n'

@@ -30,7 +30,7 @@ from microgpt.model import GPTConfig, init_params
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / 'out'                  # git-ignored: what the suite keeps (screenshots, caches)
-SUITE_MINUTES = 12      # measured: the whole suite in CI (.ci/run, -n auto), 2 cores nearly quiet: 12 min 10 s (README)
+SUITE_MINUTES = 9       # measured: the whole suite in CI (.ci/run, -n auto, fresh clone), 2 cores, load 2-5: 9 min 20 s (README)
 
 AZ = [chr(c) for c in range(ord('a'), ord('z') + 1)]
 
