@@ -125,15 +125,13 @@ class Trace:
         return got
 
     def build_indexes(self, progress=None):
-        """Build every index this trace lacks (recording.indexes, recording.aggregates);
-        `progress(done, total)` as they are made (its three parts: the indexes of the columns, the
-        run records, the share records). Returns the dict of them all."""
+        """Build every index this trace lacks (recording.indexes, recording.aggregates); `progress(done,
+        3)` after each part (the columns' indexes, run records, share records). Returns them all."""
         say = progress or (lambda *_: None)
         say(0, 3)
         from_columns = [name for name, _ in INDEX_COLUMNS if name not in self._index]
         if from_columns:
-            built = build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad,
-                             self.backward_order)
+            built = build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad, self.backward_order)
             self._cache.setdefault('contrib', built.pop('contrib'))
             for name in from_columns:
                 self._index[name] = built[name]
@@ -257,11 +255,8 @@ class Trace:
         return [sid for sid, s in enumerate(self.scopes) if all(s[k] == v for k, v in want)]
 
     def nodes(self, **fields):
-        """Sorted ids of the nodes whose scope matches every given field.
-
-        nodes(pos=3): every op of position 3 (parameters have no position);
-        nodes(layer=0), nodes(layer=0, head=2, pos=5), nodes(role='q'), ...
-        """
+        """Sorted ids of the nodes whose scope matches every given field: nodes(pos=3), every op
+        of position 3 (parameters have no position); nodes(layer=0, head=2, pos=5), nodes(role='q')."""
         return self._ids_of(self.scope_ids(**fields))
 
     def _ids_of(self, sids):
@@ -500,6 +495,6 @@ class Trace:
 
     @classmethod
     def load(cls, path, progress=None):
-        """A Trace from a file saved by `export`: binary or JSON, told apart by its
-        first bytes (not its name). `progress(phase, done, total)`: where the load is (read_file)."""
+        """A Trace from a file saved by `export`, binary or JSON told apart by its first bytes
+        (not its name); `progress(phase, done, total)`: where the load is (read_file)."""
         return cls(**read_file(path, progress))
