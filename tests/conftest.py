@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from microgpt.cache import CACHE_ENV
@@ -38,6 +39,9 @@ AZ = [chr(c) for c in range(ord('a'), ord('z') + 1)]
 # pytest_configure points $MICROGPT_CACHE at the run's own folder.
 USER_NAMES_CACHE = names_cache_path()
 
+# Hypothesis keeps its examples and its cache of the constants in our sources under out/ (git-ignored),
+# not in a .hypothesis/ folder of the checkout (issue 28: the suite writes nothing into the checkout)
+set_hypothesis_home_dir(OUT / '.hypothesis')
 settings.register_profile('microgpt-graph', database=DirectoryBasedExampleDatabase(str(OUT / '.hypothesis')))
 settings.load_profile('microgpt-graph')
 
