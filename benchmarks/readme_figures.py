@@ -93,18 +93,18 @@ MEASURED = [
     "against its floor (Python start + `import cli` + `dot` on the same DOT), medians of 7 alternated, load\n"
     "~10: with its step reused from the cache 1.37 s wall, 1.56× the floor (CPU 1.65×); recording it\n"
     "(`--no-cache`) 3.16 s, 3.6×.",
-    # stop 32: scale (bench_scale, bench_explorer_scale), the notebook's first view
+    # scale (bench_scale: stop 33, quiet; bench_explorer_scale), the notebook's first view (stop 32)
     '`python -m benchmarks.bench_scale --layers 4 --embd 64 --doc anna --reps 3` — one step of a 4-layer,\n'
     '64-wide model, its views served from what the trace stores (per-scope runs, the reverse-edge index,\n'
-    "each matrix's share of the grad per position), CPU seconds of this process at load 2–9, before layout:\n"
-    "at 2,232,731 nodes ('anna') the binary v2 file (29.6 B/node) loads in 1.8 s with nothing rebuilt\n"
-    '(the v1 path: 9.1 s); first view 198 ms; token views 179–215 ms, a layer at every position 145 ms,\n'
-    "a head 72 ms, a cell 5 ms, the whole document 487 ms. At 3,465,731 nodes ('abigail') token views\n"
-    "199–217 ms and the whole document 795 ms; at 5,126,083 ('christopher', `--max-nodes 5600000`) load\n"
-    '4.5 s, first view 285 ms, token views 209–210 ms, a layer at every position 434 ms, the whole document\n'
-    "1.02 s. On disk 29.6–30.3 B/node, arrays\n"
-    '95–98 B/node, recording peaks at 455–473 B/node; a load inflates one column at a time (a 5.1 M-node\n'
-    'file peaks at 763 MB, from 1,122).\n'
+    "each matrix's share of the grad per position), CPU seconds of this process, quiet machine (load ~1),\n"
+    "before layout: at 2,232,731 nodes ('anna') the binary v2 file (29.6 B/node) loads in 2.0 s with nothing\n"
+    'rebuilt (the v1 path: 10.3 s); first view 194 ms; token views 162–217 ms, a layer at every position\n'
+    "129 ms, a head 53 ms, a cell 6 ms, the whole document 574 ms, a matrix's uses 1.85 s. At 3,465,731\n"
+    "nodes ('abigail', two runs) token views 159–252 ms, the whole document 773–998 ms, a matrix's uses\n"
+    "2.4–2.8 s; at 5,126,083 ('christopher', `--max-nodes 5600000`) load 4.7 s, first view 318 ms, token\n"
+    "views 203–240 ms, a layer at every position 378 ms, the whole document 1.24 s, a matrix's uses 4.1 s.\n"
+    'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–474 B/node; a load inflates one\n'
+    'column at a time (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
