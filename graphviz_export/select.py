@@ -19,7 +19,7 @@ from itertools import chain, compress, repeat, starmap
 from operator import ge, itemgetter, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import id_runs, scopes_in
+from microgpt.recording.runs import SCATTERED, id_runs, scopes_in
 from microgpt.recording.shares import whole_scopes
 
 from .spec import DIRECTIONS, check, check_options
@@ -103,9 +103,6 @@ def _scopes_boundary(trace, whole):
                 ps = parent[pptr[k]:pptr[k + 1]]
                 outputs.update(ps[bisect_left(ps, a):bisect_left(ps, b)])
     return sorted(inputs), sorted(outputs.difference(inputs))
-
-
-SCATTERED = 64      # more id ranges than this: scattered ids (a matrix's uses), handled in C
 
 
 def _outside(ids, runs):

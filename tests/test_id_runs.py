@@ -4,7 +4,7 @@ scopes of a set of id ranges (read from the trace's runs of one scope), against 
 import random
 from array import array
 
-from microgpt.recording.runs import MANY_RUNS, gather, id_runs, scopes_in
+from microgpt.recording.runs import SCATTERED, gather, id_runs, scopes_in
 
 
 def brute_runs(ids):
@@ -48,7 +48,7 @@ def test_gather_is_each_runs_slice_concatenated():
     rng = random.Random(5)
     for typecode, make in (('d', lambda k: k * 0.5 - 3), ('l', lambda k: 7 * k - 1000), ('B', lambda k: k % 256)):
         column = array(typecode, map(make, range(3000)))
-        for n in (1, 3, MANY_RUNS, MANY_RUNS + 1, 250):
+        for n in (1, 3, SCATTERED, SCATTERED + 1, 250):
             for longest in (1, 2, 9):
                 starts = sorted(rng.sample(range(0, 3000 - 10, 10), n))
                 runs = [(a, a + rng.randrange(1, longest + 1)) for a in starts]

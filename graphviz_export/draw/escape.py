@@ -23,6 +23,7 @@ import re
 
 MAX_TEXT = 2000         # characters of DOT text one text becomes (a label line, a record field)
 MAX_QUOTED = 12000      # characters of DOT text the lines of one label or tooltip become together
+TOOLTIP_SEP = '&#10;'     # a newline in an SVG <title>
 _XML_BAD = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 _ENTITIES = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\\': '\\\\'}
 
@@ -127,5 +128,3 @@ def tooltip(texts):
             return TOOLTIP_SEP.join(texts)
     return _joined(texts, lambda t, budget: plain(t, budget // 2).replace('\\', '\\\\'), TOOLTIP_SEP)
 
-
-TOOLTIP_SEP = '&#10;'     # a newline in an SVG <title>

@@ -20,7 +20,7 @@ from functools import reduce
 from itertools import chain, compress, groupby, repeat, starmap
 from operator import add, and_, eq, itemgetter, mul, ne, sub
 
-from microgpt.recording.runs import gather
+from microgpt.recording.runs import gather, run_total
 from microgpt.recording.sums import fsum
 
 
@@ -197,7 +197,7 @@ def _contribs(trace, ranges, edges):
     in one pass: each edge's local derivative times its parent's grad."""
     ptr = trace.child_ptr
     e0, e1 = map(itemgetter(0), edges), map(itemgetter(1), edges)
-    if sum(map(sub, map(itemgetter(1), ranges), map(itemgetter(0), ranges))) == len(ranges):
+    if run_total(ranges) == len(ranges):
         # single nodes (a matrix's uses): an edge range each
         ids, counts = map(itemgetter(0), ranges), map(sub, map(itemgetter(1), edges), map(itemgetter(0), edges))
     else:

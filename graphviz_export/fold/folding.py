@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
 from itertools import chain, filterfalse, islice, repeat, starmap
-from operator import add, itemgetter, le, sub
+from operator import add, itemgetter, le
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs, runs_of, scopes_in
+from microgpt.recording.runs import id_runs, run_total, runs_of, scopes_in
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
@@ -362,7 +362,7 @@ def _vnode(trace, k, runs, sd, leaving, sel, held):
 
 def _slices(held, runs):
     """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run)."""
-    if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) == len(runs):
+    if run_total(runs) == len(runs):
         return tuple(map(itemgetter(0), runs))      # single ids (a matrix's uses): no bisection each
     parts = []
     for a, b in runs:

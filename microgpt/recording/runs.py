@@ -51,11 +51,16 @@ def _runs_by_breaks(ids):
     return list(zip(firsts, ends))
 
 
+def run_total(runs):
+    """How many ids the runs (a, b) hold, summed in C (equal to len(runs): single ids, scattered)."""
+    return sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs)))
+
+
 def scopes_in(trace, runs):
     """The scope ids of `trace`'s nodes in the id ranges `runs`: from the trace's runs of one
     scope (recording.indexes.scope_runs), a slice of run_scope per range, not a look-up per
     node; for scattered ranges (most of one node) the scope column itself, read in C."""
-    if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) < 4 * len(runs):
+    if run_total(runs) < 4 * len(runs):
         return set(map(trace.scope.__getitem__, chain.from_iterable(starmap(range, runs))))
     run_start, run_scope = trace.scope_runs()
     out = set()
@@ -64,14 +69,14 @@ def scopes_in(trace, runs):
     return out
 
 
-MANY_RUNS = 64      # more runs than this: gather reads them in C
+SCATTERED = 64      # more runs than this: scattered ids (a matrix's uses), read in C (gather, select)
 
 
 def gather(column, runs):
     """column[a:b] for each run (a, b), concatenated: an array, in id order. Many runs (a
     matrix's scattered uses, one id each) are read in C, not a slice each."""
-    if len(runs) > MANY_RUNS and isinstance(column, array):
-        if sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs))) == len(runs):
+    if len(runs) > SCATTERED and isinstance(column, array):
+        if run_total(runs) == len(runs):
             return array(column.typecode, map(column.__getitem__, map(itemgetter(0), runs)))
         return array(column.typecode, chain.from_iterable(map(column.__getitem__, starmap(slice, runs))))
     out = column[runs[0][0]:runs[0][1]]
