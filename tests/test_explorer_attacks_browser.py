@@ -160,7 +160,9 @@ def test_another_page_cannot_make_the_explorer_do_anything(browser, watched, att
     assert arrived() == set(ARRIVING), f"these never reached the server: {set(ARRIVING) - arrived()}"
     api_answers = [(m, p, s) for m, p, s in seen if p.startswith('/api/')]
     assert api_answers and all(s in (403, 405) for _, _, s in api_answers), api_answers
-    assert calls == []                                      # no endpoint ran
+    # no endpoint ran for the attack (the other parametrization's control page, doc=ctrl*, may still
+    # have a request in flight when this test starts: its node check, answered after its context closed)
+    assert [c for c in calls if not c[1].startswith('doc=ctrl')] == []
     assert done(server) == before                           # nothing recorded, loaded, trained or drawn
     assert not [p for _, p, _ in seen for d in HIDDEN if f'doc={d}' in p]     # never parsed as requests
     # the control: the explorer's own page (its URL with the token) does what the attacks asked for
