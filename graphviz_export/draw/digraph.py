@@ -117,6 +117,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                 container.node(item.name, id=node_id(item.name), **attrs)
 
     emit(g, root)
+    emit = None     # recursive, so its closure held itself: cleared, draw's locals (the selection's ids) go now
     if uses:
         order_uses(g, uses)
     rows_in_index_order(g, rows)

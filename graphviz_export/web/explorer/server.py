@@ -50,6 +50,7 @@ from ...render.wasm import interrupt as stop_layouts
 from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError, json_answer
 from .assets import assets
+from .cache import give_back
 from .recordings import Recordings
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -62,6 +63,7 @@ MAX_QUERY = 4000        # characters of an API query string
 OPEN_TOLD = 5.0         # s: a failed opening of a saved trace waits this long for a page to be told (serve)
 OPEN_LINGER = 1.0       # s: and serves this much longer once told
 FIRST_VIEW = 'drawing the first view'   # the last phase of opening a saved trace (make_server)
+BIG_ANSWER = 1 << 20    # bytes of an API answer after which the C heap's free pages go back (cache.give_back)
 LINGER = 0.5            # s: reading what a client still sends after the server stopped writing
 
 
@@ -291,6 +293,9 @@ class Handler(BaseHTTPRequestHandler):
         """Api.answer (the notebook widget asks it too), sent as HTTP."""
         status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
         self._send(status, body, ctype, headers)
+        if len(body) > BIG_ANSWER:  # a view's SVG in JSON, its export: what making it freed goes back (cache.py)
+            del body
+            give_back()
 
 
 class ExplorerServer(ThreadingHTTPServer):

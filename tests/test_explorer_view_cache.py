@@ -1,0 +1,230 @@
+"""The explorer's view cache at rest (graphviz_export.web.explorer.cache): a stored view keeps its
+ids compact (arrays, runs as two arrays), answers every endpoint exactly as the view it was drawn
+as, is sized as the memory it really holds, and what drawing it and answering freed goes back to
+the system. The Api as the server and the notebook widget call it (answer), real traces."""
+
+import gc
+import json
+import tracemalloc
+import weakref
+from array import array
+
+import pytest
+
+import graphviz_export.web.explorer.cache as cache_module
+import graphviz_export.web.explorer.server as server_module
+from graphviz_export.view import View, build_view
+from graphviz_export.web.explorer.api import Api
+from graphviz_export.web.explorer.cache import Runs, compact, give_back
+from graphviz_export.web.explorer.recordings import Recordings
+from microgpt.recording import Trace
+from microgpt.recording.runs import gather, id_runs, run_total
+from tests.explorer_helpers import get_json, running_server
+
+# a token at two levels, a layer, a matrix's scattered uses, one cell's uses, the
+# whole document, a node's neighbourhood: every kind of id container a view holds
+VIEWS = ('view=token&token=2', 'view=token&token=2&level=vector', 'view=layer&layer=0&token=3&level=vector',
+         'view=param&param=layer0.mlp_fc1', 'view=param&param=layer0.attn_wq[3][5]', 'view=doc',
+         'view=node&node=loss&level=scalar')
+# a played run's steps drawn on its layout (its labels read the stored runs again): /api/play too
+PLAYED = ('view=param&param=layer0.mlp_fc1&train=2&tdoc=emma', 'view=token&token=2&level=vector&train=3&tdoc=emma')
+NAMES = 'emma\nolivia\nava\nisabella\nsophia\n'
+
+
+@pytest.fixture(scope='module')
+def recordings(tmp_path_factory):
+    names = tmp_path_factory.mktemp('names') / 'names.txt'
+    names.write_text(NAMES)
+    got = Recordings(doc='emma', cache=False, data=str(names))
+    got.get(got.key({}))
+    return got
+
+
+def _answer(api, endpoint, query):
+    status, body, _, _ = api.answer(endpoint, query)
+    assert status == 200, (endpoint, query, body[:300])
+    if endpoint != 'view':
+        return body
+    got = json.loads(body)
+    got.pop('ms')           # the time it took
+    got.pop('cached')       # whether the LRU answered
+    return got
+
+
+def _node_ids(api, query):
+    """A few ids the view draws: its scalars and the first id of each group."""
+    nodes = _answer(api, 'view', query)['nodes']
+    return sorted({d['id'] for d in nodes.values() if 'id' in d})[:6] or [0]
+
+
+def _played(api, query):
+    """A played step's view and the next steps' numbers on its layout."""
+    return {'view': _answer(api, 'view', query), 'play': _answer(api, 'play', f'{query}&steps=2'),
+            'again': _answer(api, 'view', query)}
+
+
+def _everything(api, query):
+    """Every answer of `query`'s view: the view (asked twice: drawn, then from the cache), its exports,
+    its step-through both ways, a search outlined in it, and the side panel of some of its nodes."""
+    got = {'view': _answer(api, 'view', query), 'again': _answer(api, 'view', query)}
+    for fmt in ('json', 'dot', 'svg'):
+        got[fmt] = _answer(api, 'export', f'{query}&fmt={fmt}')
+    for mode in ('backward', 'forward'):
+        got[mode] = _answer(api, 'frames', f'{query}&mode={mode}')
+    got['hl'] = _answer(api, 'view', f'{query}&hl=max:grad')
+    for i in _node_ids(api, query):
+        got[f'node {i}'] = _answer(api, 'node', f'{query}&id={i}')
+    return got
+
+
+def _pair(x):
+    return type(x) is tuple and len(x) == 2 and type(x[0]) is int and type(x[1]) is int
+
+
+def _big_id_tuples(obj, seen=None):
+    """Tuples or lists of more than 16 plain ints, or of id pairs (runs), reachable from `obj`
+    (not through a Trace)."""
+    seen, found, stack = set() if seen is None else seen, [], [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, (Trace, str, bytes, int, float, type)):
+            continue
+        seen.add(id(o))
+        if isinstance(o, (tuple, list)) and len(o) > 16 and (all(type(x) is int for x in o) or all(map(_pair, o))):
+            found.append(len(o))
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+        elif isinstance(o, (tuple, list, set, frozenset)):
+            stack.extend(o)
+        elif hasattr(o, '__dict__'):
+            stack.append(vars(o))
+    return found
+
+
+def test_a_stored_view_answers_every_endpoint_as_the_view_drawn_without_compacting(recordings, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, 'compact', lambda entry: entry)         # the tuples kept as drawn
+        plain = Api(recordings)
+        want = {q: _everything(plain, q) for q in VIEWS} | {q: _played(plain, q) for q in PLAYED}
+    api = Api(recordings)
+    for q in VIEWS:
+        assert _everything(api, q) == want[q], q
+    for q in PLAYED:
+        assert _played(api, q) == want[q], q
+    # and they were compact: no tuple of ids left in a stored view, far fewer bytes than as drawn
+    for key, (entry, _own, _) in api._views._entries.items():
+        assert _big_id_tuples(entry['view']) == [], key
+    drawn = sum(own for _, own, _ in plain._views._entries.values())
+    stored = sum(own for _, own, _ in api._views._entries.values())
+    assert _big_id_tuples(next(iter(plain._views._entries.values()))[0]['view']) != []
+    assert stored < 0.6 * drawn, (stored, drawn)
+
+
+def test_the_bytes_the_cache_counts_are_the_bytes_its_entries_hold(recordings):
+    api = Api(recordings)
+    for q in VIEWS:             # the trace's own caches (names, indexes) made now, not while measuring
+        api.answer('view', q)
+    api._views.clear()
+    api._views.limit = 1 << 40
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for q in VIEWS:
+            api.answer('view', q)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = api._views.bytes - sum(t[1] for t in api._views._traces.values())    # the entries' own
+    assert len(api._views) == len(VIEWS) and held > 2_000_000
+    assert 0.95 * held <= counted <= 1.15 * held, (counted, held)
+
+
+def test_the_cache_keeps_at_most_its_bound_of_real_entries(recordings):
+    api = Api(recordings)
+    api.answer('view', VIEWS[0])
+    (entry, own, _), = api._views._entries.values()
+    trace_bytes = api._views.bytes - own
+    api._views.limit = trace_bytes + 3 * own
+    for q in VIEWS:
+        api.answer('view', q)
+        assert api._views.bytes <= api._views.limit or len(api._views) == 1
+    assert 1 <= len(api._views) < len(VIEWS)
+
+
+def test_runs_read_as_the_list_of_pairs_they_keep():
+    ids = array('q', [3, 4, 5, 9, 12, 13])
+    pairs = id_runs(list(ids))
+    for runs in (Runs.of(pairs, ids), Runs(array('q', [a for a, _ in pairs]), array('q', [b for _, b in pairs]))):
+        assert list(runs) == pairs == [(3, 6), (9, 10), (12, 14)] and len(runs) == 3
+        assert runs[1] == (9, 10) and runs[-1] == (12, 14) and list(runs[1:]) == pairs[1:]
+        assert run_total(runs) == 6 and list(gather(array('d', range(20)), runs)) == [3, 4, 5, 9, 12, 13]
+    single = array('q', [2, 7, 11])                     # every run one id: the ids are the starts
+    runs = Runs.of(id_runs(list(single)), single)
+    assert runs.starts is single and runs.ends is None
+    assert list(runs) == [(2, 3), (7, 8), (11, 12)] and runs[2] == (11, 12) and list(runs[:1]) == [(2, 3)]
+
+
+def test_compacting_a_view_changes_no_number_it_shows(recordings):
+    trace = recordings.get(recordings.key({}))
+    for kw in ({'token': 2, 'level': 'vector'}, {'param': 'layer0.mlp_fc1'}):
+        drawn, kept = build_view(trace, **kw), build_view(trace, **kw)
+        assert isinstance(kept, View)
+        before = [(tuple(n.ids), tuple(n.values), list(n.runs), list(n.value_runs)) for n in kept.folded.nodes]
+        sel = kept.selection
+        compact({'view': kept})
+        assert kept.folded.selection is kept.selection and kept.selection.title == sel.title
+        assert tuple(kept.selection.nodes) == sel.nodes and tuple(kept.selection.inputs) == sel.inputs
+        assert [(tuple(n.ids), tuple(n.values), list(n.runs), list(n.value_runs))
+                for n in kept.folded.nodes] == before
+        assert kept.to_json() == drawn.to_json() and kept.source == drawn.source
+
+
+def test_drawing_a_view_leaves_no_cycle_holding_its_ids(recordings):
+    # draw's nested recursive function held its own closure: the whole view (its selection's ids)
+    # stayed until Python's next full collection, resident meanwhile
+    trace = recordings.get(recordings.key({}))
+    gc.collect()
+    gc.disable()
+    try:
+        view = build_view(trace, param='layer0.mlp_fc1')
+        refs = [weakref.ref(view.selection), weakref.ref(view.folded), weakref.ref(view.digraph)]
+        del view
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()
+
+
+def _rss_kb():
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('VmRSS'))
+
+
+@pytest.mark.skipif(cache_module._malloc_trim() is None, reason='give_back needs glibc (malloc_trim)')
+def test_give_back_returns_freed_heap_pages_to_the_system():
+    # blocks of 2 KB (the C heap, not Python's small-object arenas), all freed but the last one,
+    # which keeps the heap's top where it was: freed, they stay resident until given back
+    blocks = [bytearray(2000) for _ in range(60_000)]
+    for b in blocks:
+        b[::512] = b'\x01' * len(b[::512])         # touched: really resident
+    keep = blocks[-1]
+    del blocks
+    gc.collect()
+    before = _rss_kb()
+    give_back()
+    after = _rss_kb()
+    assert before - after > 60_000, (before, after)  # > 60 MB of the ~120 MB freed
+    assert keep[0] == 1
+
+
+def test_the_server_gives_back_after_a_big_answer_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(server_module, 'give_back', lambda: calls.append(1))
+    monkeypatch.setattr(server_module, 'BIG_ANSWER', 50_000)
+    with running_server(doc='emma') as s:
+        status, body = get_json(s, '/api/view?view=param&param=layer0.mlp_fc1')
+        assert status == 200 and len(json.dumps(body)) > 50_000
+        assert calls == [1]
+        status, _ = get_json(s, '/api/progress')
+        assert status == 200 and calls == [1]
