@@ -17,8 +17,9 @@ from graphviz_export.view import View, build_view
 from graphviz_export.web.explorer.api import Api
 from graphviz_export.web.explorer.cache import Runs, compact, give_back
 from graphviz_export.web.explorer.recordings import Recordings
-from microgpt.recording import Trace
+from microgpt.recording import Trace, record_step
 from microgpt.recording.runs import gather, id_runs, run_total
+from microgpt.train import fresh_model
 from tests.explorer_helpers import get_json, running_server
 
 # a token at two levels, a layer, a matrix's scattered uses, one cell's uses, the
@@ -228,3 +229,24 @@ def test_the_server_gives_back_after_a_big_answer_only(monkeypatch):
         assert calls == [1]
         status, _ = get_json(s, '/api/progress')
         assert status == 200 and calls == [1]
+
+
+def test_a_recording_keeps_no_contribution_column_and_every_answer_that_read_it_is_the_same():
+    # the run and share records read the whole column while the indexes are built (8 bytes an edge,
+    # ~80 MB at 5 M nodes); kept, a recorded step held it and a step from the user cache did not
+    params, config, tok = fresh_model(42)
+    lean = record_step(params, config, tok, 'emma')
+    assert 'contrib' not in lean._cache
+    full = Trace.from_binary(lean.to_binary())
+    assert len(full.contrib) == len(full.child) and 'contrib' in full._cache       # the column, kept
+    i = lean.meta['loss_id'] - 1
+    assert lean.uses(i) == full.uses(i)             # the side panel's uses: each edge's own product
+    apis = [Api(Recordings(trace=t)) for t in (lean, full)]
+    views = [_answer(api, 'view', 'view=token&token=2&level=vector') for api in apis]
+    assert views[0] == views[1] and 'contrib' not in lean._cache   # a view's edges: their own products
+    for q in ('view=token&token=2&level=vector', 'view=param&param=layer0.mlp_fc1'):
+        got = [_everything(api, q) for api in apis]     # the step-through makes the column again
+        assert got[0] == got[1], q
+    searched = [_answer(api, 'search', 'q=max:contrib') for api in apis]
+    assert searched[0] == searched[1] and b'"rows": []' not in searched[0]
+    assert lean.contributions(i) == full.contributions(i)

@@ -127,18 +127,19 @@ class Trace:
     def build_indexes(self, progress=None):
         """Build every index this trace lacks (recording.indexes, recording.aggregates); `progress(done,
         3)` after each part (the columns' indexes, run records, share records). Returns them all."""
-        say = progress or (lambda *_: None)
+        say, had = progress or (lambda *_: None), 'contrib' in self._cache
         say(0, 3)
         from_columns = [name for name, _ in INDEX_COLUMNS if name not in self._index]
         if from_columns:
             built = build(self.op, self.scope, self.child, self.child_ptr, self.local, self.grad, self.backward_order)
             self._cache.setdefault('contrib', built.pop('contrib'))
-            for name in from_columns:
-                self._index[name] = built[name]
+            self._index.update((name, built[name]) for name in from_columns)
         say(1, 3)
         for k, (columns, records) in enumerate(((RECORD_COLUMNS, run_records), (SHARE_COLUMNS, share_records))):
             self._index.update(records(self) if any(n not in self._index for n, _ in columns) else {})
             say(2 + k, 3)
+        if not had:     # the records read it (8 B an edge, ~80 MB at 5 M nodes): a view reads its own edges'
+            self._cache.pop('contrib', None)    # (edge_contribs); the whole column is made again if asked
         return self._index
 
     def indexes(self):
@@ -366,8 +367,7 @@ class Trace:
                     break
                 edges.append((bisect_right(cptr, k) - 1, k))
         rank = {p: self._rank_of(p) for p, _ in edges}
-        # the contribution column when it is built (or set: a before/after's column holds
-        # differences of contributions, not a product of differences); else its same product
+        # the contribution column when built or set (a before/after's: differences, not a product of them)
         contrib = self._cache.get('contrib')
         rows = [(p, self.local[e], self.local[e] * self.grad[p] if contrib is None else contrib[e])
                 for p, e in edges]
