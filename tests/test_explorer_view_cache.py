@@ -15,7 +15,7 @@ import graphviz_export.web.explorer.cache as cache_module
 import graphviz_export.web.explorer.server as server_module
 from graphviz_export.view import View, build_view
 from graphviz_export.web.explorer.api import Api
-from graphviz_export.web.explorer.cache import Runs, compact, give_back
+from graphviz_export.web.explorer.cache import Ids, Runs, compact, give_back
 from graphviz_export.web.explorer.recordings import Recordings
 from microgpt.recording import Trace, record_step
 from microgpt.recording.runs import gather, id_runs, run_total
@@ -165,6 +165,35 @@ def test_runs_read_as_the_list_of_pairs_they_keep():
     runs = Runs.of(id_runs(list(single)), single)
     assert runs.starts is single and runs.ends is None
     assert list(runs) == [(2, 3), (7, 8), (11, 12)] and runs[2] == (11, 12) and list(runs[:1]) == [(2, 3)]
+
+
+def test_ids_read_as_the_tuple_they_keep():
+    want = (*range(100, 140), 200, *range(300, 320))
+    ids = Ids(id_runs(want))
+    assert tuple(ids) == want and len(ids) == len(want) and ids == want and list(ids.runs) == id_runs(want)
+    assert [ids[k] for k in range(-len(want), len(want))] == [*want, *want]
+    assert ids[:1] == (100,) and ids[38:43] == want[38:43] and ids[::7] == want[::7]
+    for x in (99, 100, 139, 140, 199, 200, 201, 300, 319, 320, None, 'n100'):
+        assert (x in ids) == (x in want) and ids.count(x) == want.count(x), x
+    assert [ids.index(x) for x in (100, 139, 200, 300, 319)] == [want.index(x) for x in (100, 139, 200, 300, 319)]
+    for bad in (-len(want) - 1, len(want)):
+        with pytest.raises(IndexError):
+            ids[bad]
+    with pytest.raises(ValueError):
+        ids.index(150)
+    assert set(ids) == set(want) and sorted(ids) == list(want) and min(ids) == 100 and max(ids) == 319
+
+
+def test_a_long_tuple_is_kept_as_runs_or_as_an_array_and_never_reordered():
+    from graphviz_export.web.explorer.cache import _ids
+    runs_of_ids = tuple(range(1000, 1100))
+    assert isinstance(_ids(runs_of_ids, ordered=True), Ids) and tuple(_ids(runs_of_ids, ordered=True)) == runs_of_ids
+    scattered = tuple(range(1000, 1200, 2))
+    assert isinstance(_ids(scattered, ordered=True), array) and tuple(_ids(scattered)) == scattered
+    shuffled = (*range(1050, 1100), *range(1000, 1050))      # not ascending: its order kept
+    assert tuple(_ids(shuffled)) == shuffled and tuple(_ids(shuffled, ordered=True)) == shuffled
+    assert isinstance(_ids(shuffled, ordered=True), array)   # its runs' ends in place, but not ascending
+    assert _ids((1, 2, 3)) == (1, 2, 3) and _ids(tuple('abcdefghijklmnopqrs')) == tuple('abcdefghijklmnopqrs')
 
 
 def test_compacting_a_view_changes_no_number_it_shows(recordings):

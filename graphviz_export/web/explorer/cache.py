@@ -32,14 +32,16 @@ import sys
 import threading
 from _thread import LockType
 from array import array
+from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import replace
 from functools import cache
-from itertools import chain, islice, repeat
-from operator import add, itemgetter, lt
+from itertools import accumulate, chain, islice, repeat
+from operator import add, itemgetter, lt, sub
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from microgpt.recording import Trace
+from microgpt.recording.runs import id_runs
 
 from ...view import View
 
@@ -106,34 +108,113 @@ class Runs:
         return f'Runs({list(self)!r})'
 
 
-_COMPACT = 16       # a tuple of more ids than this is kept as an array
+class Ids:
+    """Ascending distinct node ids kept as their runs (a Runs): a few long runs (a token's ops) in a
+    few bytes, not 8 an id. Read as the tuple it replaces: iterate, len, index, a slice (a tuple),
+    `in` and index() by bisection."""
+    __slots__ = ('runs', '_at')
+
+    def __init__(self, runs):
+        self.runs = runs if isinstance(runs, Runs) else Runs.of(runs, ())
+        self._at = array('q', accumulate(map(sub, self.runs.ends, self.runs.starts), initial=0))   # ids before run r
+
+    def __len__(self):
+        return self._at[-1]
+
+    def __iter__(self):
+        return chain.from_iterable(map(range, self.runs.starts, self.runs.ends))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return tuple(map(self.__getitem__, range(len(self))[k]))
+        k = k + len(self) if k < 0 else k
+        if not 0 <= k < len(self):
+            raise IndexError('Ids index out of range')
+        r = bisect_right(self._at, k) - 1
+        return self.runs.starts[r] + k - self._at[r]
+
+    def _run(self, x):
+        """The run holding `x`, or None."""
+        if not isinstance(x, int):
+            return None
+        r = bisect_right(self.runs.starts, x) - 1
+        return r if r >= 0 and x < self.runs.ends[r] else None
+
+    def __contains__(self, x):
+        return self._run(x) is not None or (not isinstance(x, int) and x in tuple(self))
+
+    def index(self, x):
+        r = self._run(x)
+        if r is None:
+            raise ValueError(f'{x!r} is not in the ids')
+        return self._at[r] + x - self.runs.starts[r]
+
+    def count(self, x):
+        return int(x in self)
+
+    def __eq__(self, other):
+        return tuple(self) == tuple(other) if isinstance(other, (tuple, list, array, Ids)) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f'Ids({self.runs!r})'
 
 
-def _ids(xs):
-    """`xs` (a tuple of node ids) as array('q') when long, else itself (or anything not all ints)."""
-    if isinstance(xs, tuple) and len(xs) > _COMPACT:
-        try:
-            return array('q', xs)
-        except (TypeError, OverflowError):
-            return xs
-    return xs
+_COMPACT = 16       # a tuple of more ids than this is kept compact
+_FEW = 4            # ids per run at least, kept as runs (Ids) rather than an array
+_PROBE = 256        # ids whose runs tell a scattered tuple at once
+
+
+def _ids(xs, runs=None, ordered=False):
+    """`xs` (a tuple of node ids) kept compact when long: as Ids when it is a few long runs (`runs`,
+    its runs if known; `ordered`: ascending by construction, its runs' ends checked, else all of it
+    checked in C), else as array('q'); short, or not all ints: itself."""
+    if not isinstance(xs, tuple) or len(xs) <= _COMPACT:
+        return xs
+    try:
+        if ordered and runs is None and len(id_runs(xs[:_PROBE])) * _FEW > min(len(xs), _PROBE):
+            return array('q', xs)       # scattered from the start (a matrix's uses): no runs looked for
+        runs = id_runs(xs) if ordered and runs is None else runs
+        if runs is not None and len(runs) * _FEW > len(xs):
+            return array('q', xs)       # scattered: an array, whatever their order
+        if not (ordered and _ends_match(xs, runs)):
+            runs = id_runs(xs) if all(map(lt, xs, islice(xs, 1, None))) else None
+        return Ids(runs) if runs is not None and len(runs) * _FEW <= len(xs) else array('q', xs)
+    except (TypeError, OverflowError):
+        return xs
+
+
+def _ends_match(xs, runs):
+    """Whether the runs (a, b) ascend and each is where it says in `xs` (its first and last id): a
+    check per run, not per id, of ids ascending by construction."""
+    k, last = 0, None
+    for a, b in runs:
+        if (last is not None and a < last) or xs[k] != a or xs[k + b - a - 1] != b - 1:
+            return False
+        k, last = k + b - a, b
+    return k == len(xs)
 
 
 def compact(entry):
     """Keep a drawn view's ids compact (the module's note): its selection's ids and each node's ids
-    and values as arrays, their runs as Runs. In place; the view reads the same after."""
+    and values as Ids or arrays, their runs as Runs. In place; the view reads the same after."""
     view = entry.get('view') if isinstance(entry, dict) else None
     if not isinstance(view, View):
         return entry
     sel = view.selection
     view.selection = view.folded.selection = replace(
-        sel, **{f: _ids(getattr(sel, f)) for f in ('nodes', 'inputs', 'outputs', 'focus')})
+        sel, **{f: _ids(getattr(sel, f), ordered=True) for f in ('nodes', 'inputs', 'outputs', 'focus')})
     for n in view.folded.nodes:
-        n.ids, n.values = _ids(n.ids), _ids(n.values)
         known = vars(n)                 # runs found while drawing (VNode.runs, value_runs: cached)
+        # a node's ids are ascending but a reference's (those of the nodes it refers to, in their order)
+        n.ids = _ids(n.ids, known.get('runs'), ordered=n.kind != 'ref')
+        n.values = _ids(n.values, known.get('value_runs'))
         for name, ids in (('runs', n.ids), ('value_runs', n.values)):
             runs = known.get(name)
-            if isinstance(runs, list) and isinstance(ids, array) and len(runs) > _COMPACT:
+            if isinstance(ids, Ids):
+                known[name] = ids.runs
+            elif isinstance(runs, list) and isinstance(ids, array) and len(runs) > _COMPACT:
                 known[name] = Runs.of(runs, ids)
     return entry
 
