@@ -15,7 +15,8 @@ chromium and times new views the server has not seen, each split where it goes:
               the camera set (the page's layout and paint)
   total       explorer.setState -> the view drawn (performance.now() in the page)
 Each round also asks a matrix's uses at every position (layer r's mlp_fc1), its median apart.
-and then the server's resident memory at rest after those views (budget 1 GB) and its peak.
+and then the server's resident memory at rest after those views (budget 1 GB) and its peak, each
+also in bytes a node of the step.
 With --record DOC: that document recorded from the page in the background (recording.js), the
 progress bar read meanwhile, and a view of the document on screen asked while it records.
 Times are wall-clock on a shared machine: state the load (printed at the start and the end).
@@ -148,8 +149,10 @@ def main():
                         med['nodes'] = '-'
                         row(f'median of {len(ts)} {what}', med)
                 rss, hwm = memory_mb(server.pid)
+                n = page.evaluate('explorer.info.n_nodes')
                 print(f"server memory at rest {rss:,.0f} MB after these views (budget 1 GB: "
-                      f"{'met' if rss <= 1024 else 'NOT met'}); its peak {hwm:,.0f} MB (recording or loading the step)")
+                      f"{'met' if rss <= 1024 else 'NOT met'}), {rss * 2**20 / n:,.0f} B a node of the step's {n:,}; "
+                      f"its peak {hwm:,.0f} MB, {hwm * 2**20 / n:,.0f} B a node (recording or loading the step)")
                 if a.record:
                     record(page, a.record)
                 browser.close()

@@ -12,14 +12,17 @@ to 3 GB. Here every entry is measured when stored (and again when its frames are
   their columns and derived indexes, but counted once for the whole cache however many
   entries share one, and uncounted when the last entry holding it goes.
 
-A drawn view is kept compact (`compact`, when stored): its selection's and its nodes' ids as
-array('q') (8 bytes an id, not a tuple's pointer and int object, ~40), its nodes' runs of ids as
-`Runs` (two arrays; none of its own when every run is one id: the ids are its starts). The
-answers read them as they read the tuples (index, iterate, len, `in`, slices); so a matrix's
-uses at 4 x 64 is ~30 MB at rest, not ~145 MB, and measuring an entry walks a few hundred
-objects, not each of a million ids. After an entry is stored and the oldest evicted, the C
-heap's free pages go back to the system (`give_back`: what a view's build and a recording
-freed stays in the process's resident memory otherwise, ~125 MB after a 5 M-node step's views).
+A drawn view is kept compact (`compact`, when stored): its selection's and its nodes' ids in a
+few long runs (a token's ops) as `Ids` (the runs: a few bytes), scattered ones (a matrix's uses)
+as array('q') (8 bytes an id, not a tuple's pointer and int object, ~40), its nodes' runs of ids
+as `Runs` (two arrays; none of their own when every run is one id: the ids are its starts). The
+answers read them as they read the tuples (index, iterate, len, `in`, slices; tests/
+test_explorer_view_cache.py: every endpoint answers the same bytes). At 4 x 64 (5.1 M nodes) a
+matrix's uses is 23 MB at rest, not 146 MB; storing a token view takes ~30 ms, not ~150-250
+(no int of a million checked or sized one by one). After an entry is stored, and after the
+server sends a big answer, the C heap's free pages go back to the system (`give_back`): what a
+view's build, its answer's text and a recording freed stays resident otherwise (~100-125 MB
+after the benchmark's views of a 5.1 M-node step).
 
 The total stays at most `limit` bytes (CACHE_BYTES, 256 MiB; the oldest entries go first; an
 entry larger than the limit alone is kept, alone, until the next). The Recordings' own LRUs
