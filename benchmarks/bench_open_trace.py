@@ -10,7 +10,8 @@ root can make it: the page cache is the machine's, so a file read twice is in me
   render    `render --trace FILE -o VIEW.svg` (its default view, laid out): the command's wall time
   inspect   `inspect --trace FILE`: the command's wall time
 and the phases the opening told (reading, inflating, checking, replaying, building indexes, drawing
-the first view), from explore's own progress lines (PYTHONUNBUFFERED, shown on stderr from 0 s).
+the first view), polled from /api/progress every 50 ms, and the CPU seconds the process used by then
+(/proc: what the machine's load does not inflate).
 FILEs and --tree checkouts (PYTHONPATH, default this one) alternate, A B B A ..., so a pair shares
 the machine's load; medians per (tree, file, command). State the load: printed at each run.
 """
@@ -34,8 +35,19 @@ def _env(tree):
     return dict(os.environ, PYTHONPATH=str(tree), PYTHONUNBUFFERED='1')
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds process `pid` has used so far (Linux /proc; None elsewhere): a
+    figure the machine's load does not inflate, unlike wall time."""
+    try:
+        fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def explore(tree, path):
-    """(s to the URL, s to the first view drawn, {phase: s}) of one `explore --trace` process."""
+    """(s to the URL, s to the first view drawn, {phase: s}, CPU s then) of one `explore --trace`
+    process."""
     t0 = time.monotonic()
     p = subprocess.Popen([sys.executable, str(Path(tree) / 'cli.py'), 'explore', '--trace', str(path), '--no-browser',
                           '--no-check', '--port', '0'], cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
@@ -60,7 +72,7 @@ def explore(tree, path):
                 phases.setdefault(phase, now)
                 last = phase
             time.sleep(0.05)
-        return t_url, now, _durations(phases, now)
+        return t_url, now, _durations(phases, now), cpu_seconds(p.pid)
     finally:
         p.terminate()
         p.wait()
@@ -96,9 +108,10 @@ def main():
             for tree, path in (cases if rep % 2 == 0 else cases[::-1]):
                 for cmd in a.commands.split(','):
                     if cmd == 'explore':
-                        t_url, t_view, phases = explore(tree, path)
+                        t_url, t_view, phases, cpu = explore(tree, path)
                         figure = t_view
-                        said = f"url {t_url:.1f} s, first view {t_view:.1f} s; {phases}"
+                        got.setdefault((tree, path, 'explore CPU'), []).append(cpu)
+                        said = f"url {t_url:.1f} s, first view {t_view:.1f} s (CPU {cpu} s); {phases}"
                     elif cmd == 'render':
                         figure = command(tree, ['render', '--trace', path, '-o', str(Path(tmp) / 'v.svg')])
                         said = f"{figure:.1f} s"
