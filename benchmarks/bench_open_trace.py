@@ -7,8 +7,8 @@ Each run is a fresh process on a file it has not opened before ("cold" as far as
 root can make it: the page cache is the machine's, so a file read twice is in memory after the first):
   explore   `explore --trace FILE --no-browser --port 0`: seconds from the command to the URL printed,
             and to /api/progress listing no opening (the first view drawn: the page shows it at once)
-  render    `render --trace FILE -o VIEW.svg` (its default view, laid out): the command's wall time
-  inspect   `inspect --trace FILE`: the command's wall time
+  render    `render --trace FILE -o VIEW.svg` (its default view, laid out): the command's wall and CPU time
+  inspect   `inspect --trace FILE`: the command's wall and CPU time
 and the phases the opening told (reading, inflating, checking, replaying, building indexes, drawing
 the first view), polled from /api/progress every 50 ms, and the CPU seconds the process used by then
 (/proc: what the machine's load does not inflate).
@@ -19,6 +19,7 @@ the machine's load; medians per (tree, file, command). State the load: printed a
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,12 +86,14 @@ def _durations(starts, end):
 
 
 def command(tree, args):
-    t0 = time.monotonic()
+    """(wall s, CPU s) of one command run to its end."""
+    t0, used = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([sys.executable, str(Path(tree) / 'cli.py'), *args], cwd=tree, env=_env(tree),
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{args[0]} failed: {r.stderr.strip()[-400:]}")
-    return time.monotonic() - t0
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic() - t0, now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
 
 
 def main():
@@ -112,12 +115,11 @@ def main():
                         figure = t_view
                         got.setdefault((tree, path, 'explore CPU'), []).append(cpu)
                         said = f"url {t_url:.1f} s, first view {t_view:.1f} s (CPU {cpu} s); {phases}"
-                    elif cmd == 'render':
-                        figure = command(tree, ['render', '--trace', path, '-o', str(Path(tmp) / 'v.svg')])
-                        said = f"{figure:.1f} s"
                     else:
-                        figure = command(tree, ['inspect', '--trace', path])
-                        said = f"{figure:.1f} s"
+                        args = [cmd, '--trace', path] + (['-o', str(Path(tmp) / 'v.svg')] if cmd == 'render' else [])
+                        figure, cpu = command(tree, args)
+                        got.setdefault((tree, path, f'{cmd} CPU'), []).append(cpu)
+                        said = f"{figure:.1f} s (CPU {cpu:.1f} s)"
                     got.setdefault((tree, path, cmd), []).append(figure)
                     print(f"{cmd} {Path(path).name} ({tree}): {said}; load {os.getloadavg()[0]:.1f}", flush=True)
     print('\nmedians (s):')

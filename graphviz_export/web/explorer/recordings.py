@@ -150,7 +150,7 @@ class Recordings:
             self._record(job, self.opening_key)
         else:
             trace = load(progress)
-            if needs_replay(trace):     # a file of before chains were stored (codecs.binary 3), or JSON
+            if needs_replay(trace):     # written before binary files stored the chains (codecs.binary 3), or JSON
                 if self.note is not None:
                     self.note("this trace file has no made-by lines (written by an older version, or JSON): "
                               "replaying its forward pass; `export --trace FILE -o NEW.mgtrace` writes one "
