@@ -13,9 +13,11 @@ import graphviz_export.view as view_module
 import graphviz_export.web.explorer.drawing as drawing
 import graphviz_export.web.explorer.state as st
 from graphviz_export import build_view
+from graphviz_export.draw.labels import param_rows
 from graphviz_export.draw.page import _fields, label_width_lr
 from graphviz_export.fold.summary import Interior
 from microgpt.recording import shares
+from microgpt.recording.runs import runs_of
 from microgpt.recording.shares import stored_magnitudes, stored_share
 
 QUERIES = ['view=token&token=3&level=vector', 'view=head&layer=0&head=1&token=2&level=scalar',
@@ -130,3 +132,27 @@ def test_share_records_are_found_from_a_groups_ends(recorded_christopher, kw):
     a, b = shares.matrix_span(trace.param_shapes, trace.param_base, n.scope.role)
     moved = (*n.ids[1:], b)         # as many cells, the last one past the matrix
     assert shares.share_record(trace, n.scope.role, moved, interior.scopes) == (False, None)
+
+
+@pytest.mark.parametrize('kw', [dict(token=3), dict(token=11, level='vector'), dict(layer=0), dict(document=True),
+                                dict(param='layer0.mlp_fc1'), dict(layer=0, head=1, token=4, level='scalar')])
+def test_runs_a_fold_sets_are_the_runs_of_the_ids(recorded_christopher, kw):
+    """A folded node's runs, and its values' runs when fold set them (a boundary group whose values are
+    all its ids: the same tuple), are what runs_of finds; a boundary group's values are its non-constant
+    members, or all of them when every member is a constant (as first written, here)."""
+    trace = recorded_christopher
+    view = build_view(trace, **kw)
+    shared = 0
+    for n in view.folded.nodes:
+        if n.kind == 'ref':
+            continue
+        assert n.__dict__['runs'] == runs_of(list(n.ids)), n.name
+        if 'value_runs' in n.__dict__:      # set by fold (its values are its ids), or found by the labels
+            assert n.__dict__['value_runs'] == runs_of(list(n.values)), n.name
+            shared += n.values is n.ids
+        if n.kind == 'group' and n.side != 'interior':
+            want = [i for i in n.ids if trace.op_name(i) != 'const'] or list(n.ids)
+            assert list(n.values) == want, n.name
+        if n.kind == 'group' and n.scope.block == 'params':
+            assert param_rows(trace, n.ids, n.runs) == param_rows(trace, list(n.ids)), n.name
+    assert shared > 0 or kw.get('level') == 'scalar'

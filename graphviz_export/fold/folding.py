@@ -356,7 +356,7 @@ def _vnode(trace, k, runs, sd, leaving, sel, held):
     ids in the selection, sorted): a whole document's groups hold 3.2 M ids, taken as slices
     of the selection's tuple (no int made again, no list sorted, no runs found again)."""
     node = _make_vnode(trace, k, _slices(held, runs), runs, sd, leaving, sel)
-    node.__dict__['runs'] = runs        # VNode.runs, known
+    node.__dict__.update(runs=runs, **({'value_runs': runs} if node.values is node.ids else {}))   # VNode's, known
     return node
 
 
