@@ -211,14 +211,16 @@ def compact(entry):
     for n in view.folded.nodes:
         known = vars(n)                 # runs found while drawing (VNode.runs, value_runs: cached)
         # a node's ids are ascending but a reference's (those of the nodes it refers to, in their order)
+        same = n.values is n.ids        # a boundary group's values are its ids (fold): kept once
         n.ids = _ids(n.ids, known.get('runs'), ordered=n.kind != 'ref')
-        n.values = _ids(n.values, known.get('value_runs'))
+        n.values = n.ids if same else _ids(n.values, known.get('value_runs'))
         for name, ids in (('runs', n.ids), ('value_runs', n.values)):
             runs = known.get(name)
             if isinstance(ids, Ids):
                 known[name] = ids.runs
             elif isinstance(runs, list) and isinstance(ids, array) and len(runs) > _COMPACT:
-                known[name] = Runs.of(runs, ids)
+                shared = same and name == 'value_runs' and isinstance(known.get('runs'), Runs)
+                known[name] = known['runs'] if shared else Runs.of(runs, ids)
     return entry
 
 
