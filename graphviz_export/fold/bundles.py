@@ -17,10 +17,10 @@ import math
 from array import array
 from bisect import bisect_right
 from functools import reduce
-from itertools import chain, compress, groupby, repeat, starmap
+from itertools import chain, compress, count, groupby, islice, repeat, starmap
 from operator import add, and_, eq, itemgetter, mul, ne, sub
 
-from microgpt.recording.runs import gather, run_total
+from microgpt.recording.runs import SCATTERED, gather, run_total
 from microgpt.recording.sums import fsum
 
 
@@ -154,9 +154,12 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
     (a matrix's uses read the matrix and one input) each bundle's edges are picked out and added
     up in C (functools.reduce of float additions, the loop's own operation), else one by one."""
     ptr = trace.child_ptr
-    edges = [(ptr[a], ptr[b]) for a, b in ranges]
-    cs, ls = gather(trace.child, edges), gather(trace.local, edges)
-    gs = trace.contrib_slice(*ranges[0]) if len(ranges) == 1 else _contribs(trace, ranges, edges)
+    if len(ranges) > SCATTERED and run_total(ranges) == len(ranges):
+        cs, ls, gs = _scattered_edges(trace, ranges)
+    else:
+        edges = [(ptr[a], ptr[b]) for a, b in ranges]
+        cs, ls = gather(trace.child, edges), gather(trace.local, edges)
+        gs = trace.contrib_slice(*ranges[0]) if len(ranges) == 1 else _contribs(trace, ranges, edges)
     kcs = array('l', map(kid.__getitem__, cs))
     keep = None
     for wanted in (inside, only):
@@ -170,26 +173,53 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
         return _add_one_by_one(cs, ls, gs, kcs, kp, bundles, leaving)
     internal = 0
     for kc in sorted(distinct):
-        mine = list(map(eq, kcs, repeat(kc)))
+        mine = list(map(eq, kcs, repeat(kc))) if len(distinct) > 1 else None    # None: every edge
         if kc == kp:
-            internal += sum(mine)
+            internal += sum(mine) if mine is not None else len(kcs)
             continue
-        c_k = array('l', compress(cs, mine))
+        c_k = array('l', compress(cs, mine)) if mine is not None else cs
         b = bundles.get((kc, kp))
         if b is None:
             b = bundles[kc, kp] = Bundle()
-        g_k = array('d', compress(gs, mine))
+        g_k = array('d', compress(gs, mine)) if mine is not None else gs
         b.count += len(c_k)
-        b.local = reduce(add, compress(ls, mine), b.local)
+        b.local = reduce(add, compress(ls, mine) if mine is not None else ls, b.local)
         b.contrib = reduce(add, g_k, b.contrib)
-        per_child = b.per_child
-        if len(set(c_k)) == len(c_k) and per_child.keys().isdisjoint(c_k):
+        per_child, kids = b.per_child, set(c_k)
+        if len(kids) == len(c_k) and per_child.keys().isdisjoint(c_k):
             per_child.update(zip(c_k, map(add, repeat(0.0), g_k)))
+        elif 4 * len(kids) <= len(c_k):     # few children read many times (a matrix's input x): per child
+            _add_per_child(per_child, c_k, g_k)
         else:
             for c, cg in zip(c_k, g_k):
                 per_child[c] = per_child.get(c, 0.0) + cg
-        leaving.update(c_k)
+        leaving.update(kids)
     return internal
+
+
+def _add_per_child(per_child, cs, gs):
+    """per_child[c] += each g of `gs` along the edges into c (`cs`), in edge order, as the loop
+    `per_child[c] = per_child.get(c, 0.0) + g` adds them: the edges sorted by child (stable, so in
+    edge order within a child), each child's parts added up in C from what it held."""
+    order = sorted(range(len(cs)), key=cs.__getitem__)
+    cs, gs = list(map(cs.__getitem__, order)), list(map(gs.__getitem__, order))
+    bounds = [0, *compress(count(1), map(ne, islice(cs, 1, None), cs)), len(cs)]
+    for a, b in zip(bounds, islice(bounds, 1, None)):
+        per_child[cs[a]] = reduce(add, gs[a:b], per_child.get(cs[a], 0.0))
+
+
+def _scattered_edges(trace, ranges):
+    """(children, local derivatives, contributions) of the edges of single nodes `ranges` (a
+    matrix's uses, (id, id + 1) each), in edge order: gather and _contribs's columns, each read
+    in C through one list of edge indexes (not an array slice per node and column)."""
+    ptr, grad = trace.child_ptr, trace.grad
+    ids = list(map(itemgetter(0), ranges))
+    e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
+    edges = list(chain.from_iterable(map(range, e0, e1)))
+    cs = array(trace.child.typecode, map(trace.child.__getitem__, edges))
+    ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
+    ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0)))
+    return cs, ls, trace.edge_contribs(edges, ups)
 
 
 def _contribs(trace, ranges, edges):

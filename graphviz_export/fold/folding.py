@@ -36,7 +36,7 @@ from itertools import chain, filterfalse, islice, repeat, starmap
 from operator import add, itemgetter, le
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs, run_total, runs_of, scopes_in
+from microgpt.recording.runs import id_runs, not_single, runs_of, scopes_in, scopes_of, slices_of
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
@@ -216,20 +216,22 @@ def _keys(trace, sel, level, expand_ids, heads=True):
         js = list(map(by_scope.__getitem__, sids))
         deque(map(kid.__setitem__, ids, js), maxlen=0)
         segments.extend(zip(ids, map(add, ids, repeat(1)), js, repeat(sd)))
-        return []
 
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         scalar = level == 'scalar' and sd != 'output'
-        by_scope, pending = {}, []
-        for a, b in id_runs(ids):
+        by_scope = {}
+        runs = id_runs(ids)
+        # the runs walked: all at scalar level, else the long or special ones (single ids between them: scattered())
+        firsts, done = list(map(itemgetter(0), runs)), 0
+        walk = range(len(runs)) if scalar else not_single(runs, firsts, special_set)
+        for k in walk:
+            a, b = runs[k]
             if scalar:
                 for i in range(a, b):
                     single(i, sd)
                 continue
-            if b - a == 1 and a not in special_set:       # scattered ids (a matrix's uses): grouped at once
-                pending.append(a)
-                continue
-            pending = scattered(pending, sd, by_scope)      # the single ids before this run
+            scattered(firsts[done:k], sd, by_scope)     # the single ids before this run
+            done = k + 1
             start = a
             r = bisect_right(run_start, a) - 1
             while start < b:        # the trace's runs of one scope inside a..b-1 (groupby of scope[a:b])
@@ -246,7 +248,8 @@ def _keys(trace, sel, level, expand_ids, heads=True):
                 if start < end:
                     group(start, end, sid, sd, by_scope)
                 start = end
-        scattered(pending, sd, by_scope)
+        if not scalar:
+            scattered(firsts[done:], sd, by_scope)
     return kid, keys, segments
 
 
@@ -260,7 +263,7 @@ def node_floor(trace, sel, level, expand_ids, memo=None):
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         if sd not in memo:      # each side's ids not special, and their scopes: once a fold
             rest = list(filterfalse(special.__contains__, ids)) if special else ids
-            memo[sd] = len(rest), scopes_in(trace, id_runs(rest))
+            memo[sd] = len(rest), scopes_of(trace, rest)
         count, sids = memo[sd]
         if level == 'scalar' and sd != 'output':
             n += count
@@ -355,20 +358,11 @@ def _vnode(trace, k, runs, sd, leaving, sel, held):
     """The VNode of key `k` holding the ids of `runs` (ascending), slices of `held` (its side's
     ids in the selection, sorted): a whole document's groups hold 3.2 M ids, taken as slices
     of the selection's tuple (no int made again, no list sorted, no runs found again)."""
-    node = _make_vnode(trace, k, _slices(held, runs), runs, sd, leaving, sel)
+    node = _make_vnode(trace, k, slices_of(held, runs), runs, sd, leaving, sel)
     node.__dict__['runs'] = runs        # VNode.runs, known
+    if node.values == node.ids:     # every member a value (a matrix's uses): VNode.value_runs known too
+        node.__dict__['value_runs'] = runs
     return node
-
-
-def _slices(held, runs):
-    """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run)."""
-    if run_total(runs) == len(runs):
-        return tuple(map(itemgetter(0), runs))      # single ids (a matrix's uses): no bisection each
-    parts = []
-    for a, b in runs:
-        lo = bisect_left(held, a)
-        parts.append(held[lo:lo + b - a])
-    return parts[0] if len(parts) == 1 else tuple(chain.from_iterable(parts))
 
 
 def _make_vnode(trace, k, ids, runs, sd, leaving, sel):
