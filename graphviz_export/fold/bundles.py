@@ -15,7 +15,7 @@ milliseconds.
 
 import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import reduce
 from itertools import chain, compress, count, groupby, islice, repeat, starmap
 from operator import add, and_, eq, itemgetter, mul, ne, sub
@@ -50,45 +50,43 @@ def bundle_edges(trace, segments, kid, side):
     starts = trace.index('run_start')
     rec_ptr, rec_scope, rec_count = trace.index('rec_ptr'), trace.index('rec_scope'), trace.index('rec_count')
     scope = trace.scope
-    groups_of = {}      # scope id -> the keys its selected nodes are in
-    for sid, j in set(zip(map(scope.__getitem__, map(itemgetter(0), segments)), map(itemgetter(2), segments))):
-        groups_of.setdefault(sid, set()).add(j)
+    # the segments of each key (in id order: a key is of one side, made in id order), and the
+    # keys the selected nodes of each scope are in (scope id -> keys), per key in C
+    by_key = [(j, list(segs)) for j, segs in groupby(sorted(segments, key=itemgetter(2)), key=itemgetter(2))]
+    groups_of = {}
+    for j, segs in by_key:
+        for sid in set(map(scope.__getitem__, map(itemgetter(0), segs))):
+            groups_of.setdefault(sid, set()).add(j)
     # each parent key's plan, in segment order: (segment, its run's records, None) when the
     # segment is a whole run whose records are its bundles, else (first segment, None, ranges)
-    # for consecutive other segments, their edges added at once. Found per key in C (a matrix's
-    # uses: 160,000 single-node segments, parts of a few runs), looked at one by one only where
-    # a segment is a whole run.
+    # for consecutive other segments, their edges added at once. Walked per run of the trace a
+    # key's segments lie in (a matrix's uses: 16,000 single-node segments of one run a position),
+    # each looked at alone only where it is a whole run.
     plans, fed, touched = {}, {}, set()
-    live = sorted(compress(segments, map(ne, map(itemgetter(3), segments), repeat('input'))), key=itemgetter(2))
-    for kp, segs in groupby(live, key=itemgetter(2)):
-        segs = list(segs)
-        p0s, p1s = list(map(itemgetter(0), segs)), list(map(itemgetter(1), segs))
-        rs = list(map(sub, map(bisect_right, repeat(starts), p0s), repeat(1)))
-        if segs[0][3] == 'interior':     # a key is of one side
-            whole = list(map(and_, map(eq, p0s, map(starts.__getitem__, rs)),
-                             map(eq, p1s, map(starts.__getitem__, map(add, rs, repeat(1))))))
-        else:
-            whole = repeat(False)
+    for kp, segs in by_key:
+        if segs[0][3] == 'input':
+            continue
+        p0s, i, interior = list(map(itemgetter(0), segs)), 0, segs[0][3] == 'interior'
         plan = plans[kp] = []
-        for is_whole, group in groupby(zip(segs, rs, whole), key=itemgetter(2)):
-            group = list(group)
-            if is_whole:
-                for seg, r, _ in group:
-                    recs = range(rec_ptr[r], rec_ptr[r + 1])
-                    if all(len(groups_of.get(rec_scope[k], ())) == 1 for k in recs):
-                        plan.append((seg, recs, None))
-                        for k in recs:
-                            (kc,) = groups_of[rec_scope[k]]
-                            if kc != kp:
-                                fed[kc, kp] = fed.get((kc, kp), 0) + 1
-                    else:       # a child scope split between nodes: edge by edge
-                        _by_edges(plan, seg, [seg])
-                        touched.update((rec_scope[k], kp) for k in recs)
-                continue
-            # parts of runs, or outputs
-            _by_edges(plan, group[0][0], list(map(itemgetter(0), group)))
-            for r in set(map(itemgetter(1), group)):
+        while i < len(segs):
+            r = bisect_right(starts, p0s[i]) - 1
+            j = bisect_left(p0s, starts[r + 1], i)       # segments i..j-1 lie in run r
+            seg = segs[i]
+            if interior and j == i + 1 and seg[0] == starts[r] and seg[1] == starts[r + 1]:     # a whole run
+                recs = range(rec_ptr[r], rec_ptr[r + 1])
+                if all(len(groups_of.get(rec_scope[k], ())) == 1 for k in recs):
+                    plan.append((seg, recs, None))
+                    for k in recs:
+                        (kc,) = groups_of[rec_scope[k]]
+                        if kc != kp:
+                            fed[kc, kp] = fed.get((kc, kp), 0) + 1
+                else:       # a child scope split between nodes: edge by edge
+                    _by_edges(plan, seg, [seg])
+                    touched.update((rec_scope[k], kp) for k in recs)
+            else:           # parts of a run, or outputs
+                _by_edges(plan, seg, segs[i:j])
                 touched.update((rec_scope[k], kp) for k in range(rec_ptr[r], rec_ptr[r + 1]))
+            i = j
     # a bundle is one record's when no other record feeds it and no segment added edge by
     # edge reads a scope of its child key (pairs of scopes, not of keys: at scalar level a
     # scope holds thousands of keys)
@@ -219,7 +217,7 @@ def _scattered_edges(trace, ranges):
     cs = array(trace.child.typecode, map(trace.child.__getitem__, edges))
     ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
     ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0)))
-    return cs, ls, trace.edge_contribs(edges, ups)
+    return cs, ls, trace.edge_contribs(edges, ups, ls)
 
 
 def _contribs(trace, ranges, edges):
