@@ -42,17 +42,37 @@ class Bundle:
         return math.sqrt(fsum(map(mul, values, values)))
 
 
-def bundle_edges(trace, segments, kid, side):
+def segments_by_key(segments):
+    """[(key, its segments)], by key: fold's segments (first id, last id + 1, key, side) grouped
+    in C, each key's in the order they come (a key is of one side, made in id order)."""
+    return [(j, list(segs)) for j, segs in groupby(sorted(segments, key=itemgetter(2)), key=itemgetter(2))]
+
+
+def joined(segs):
+    """The runs (a, b) of one key's segments, adjacent ones joined (found in C: a matrix's 16,000
+    scattered uses a position join none)."""
+    if not any(map(eq, map(itemgetter(1), segs), map(itemgetter(0), islice(segs, 1, None)))):
+        return list(map(itemgetter(0, 1), segs))
+    runs = []
+    for a, b, _, _ in segs:
+        if runs and runs[-1][1] == a:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
+    return runs
+
+
+def bundle_edges(trace, segments, kid, side, by_key=None):
     """(bundles, leaving, internal): {(child key, parent key): Bundle}, the children with a
     parent in another visible node, and the number of edges inside one. `segments` are
     fold's (first id, last id + 1, key, side), `kid` each selected node's key (-1
-    elsewhere), `side` each key's side (an output's edges count only from interior keys)."""
+    elsewhere), `side` each key's side (an output's edges count only from interior keys);
+    `by_key`: segments_by_key(segments), when known."""
     starts = trace.index('run_start')
     rec_ptr, rec_scope, rec_count = trace.index('rec_ptr'), trace.index('rec_scope'), trace.index('rec_count')
     scope = trace.scope
-    # the segments of each key (in id order: a key is of one side, made in id order), and the
-    # keys the selected nodes of each scope are in (scope id -> keys), per key in C
-    by_key = [(j, list(segs)) for j, segs in groupby(sorted(segments, key=itemgetter(2)), key=itemgetter(2))]
+    # the keys the selected nodes of each scope are in (scope id -> keys), per key in C
+    by_key = segments_by_key(segments) if by_key is None else by_key
     groups_of = {}
     for j, segs in by_key:
         for sid in set(map(scope.__getitem__, map(itemgetter(0), segs))):
@@ -151,12 +171,14 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
     one edge at a time (from 0.0, in edge order, per bundle and per child): with few child keys
     (a matrix's uses read the matrix and one input) each bundle's edges are picked out and added
     up in C (functools.reduce of float additions, the loop's own operation), else one by one."""
-    ptr = trace.child_ptr
+    ptr, child, ls = trace.child_ptr, trace.child, None
     if len(ranges) > SCATTERED and run_total(ranges) == len(ranges):
-        cs, ls, gs = _scattered_edges(trace, ranges)
+        # single nodes (a matrix's uses): their children first, the other columns of kept edges only
+        edges, ups = _scattered_edges(trace, ranges)
+        cs = array(child.typecode, map(child.__getitem__, edges))
     else:
         edges = [(ptr[a], ptr[b]) for a, b in ranges]
-        cs, ls = gather(trace.child, edges), gather(trace.local, edges)
+        cs, ls = gather(child, edges), gather(trace.local, edges)
         gs = trace.contrib_slice(*ranges[0]) if len(ranges) == 1 else _contribs(trace, ranges, edges)
     kcs = array('l', map(kid.__getitem__, cs))
     keep = None
@@ -164,8 +186,14 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
         if wanted is not None:
             got = list(map(wanted.__contains__, kcs))
             keep = got if keep is None else list(map(and_, keep, got))
-    if keep is not None:
+    if keep is not None and ls is None:
+        edges, ups = list(compress(edges, keep)), list(compress(ups, keep))
+        cs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, kcs))
+    elif keep is not None:
         cs, ls, gs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, ls, gs, kcs))
+    if ls is None:
+        ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
+        gs = trace.edge_contribs(edges, ups, ls)
     distinct = set(kcs)
     if len(distinct) > MANY_KEYS:
         return _add_one_by_one(cs, ls, gs, kcs, kp, bundles, leaving)
@@ -207,17 +235,14 @@ def _add_per_child(per_child, cs, gs):
 
 
 def _scattered_edges(trace, ranges):
-    """(children, local derivatives, contributions) of the edges of single nodes `ranges` (a
-    matrix's uses, (id, id + 1) each), in edge order: gather and _contribs's columns, each read
-    in C through one list of edge indexes (not an array slice per node and column)."""
+    """(edge indexes, their parents' grads), lists in edge order, of the single nodes `ranges` (a
+    matrix's uses, (id, id + 1) each): the columns are then read in C through the one list of edge
+    indexes (not an array slice per node and column, as gather and _contribs read runs)."""
     ptr, grad = trace.child_ptr, trace.grad
     ids = list(map(itemgetter(0), ranges))
     e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
     edges = list(chain.from_iterable(map(range, e0, e1)))
-    cs = array(trace.child.typecode, map(trace.child.__getitem__, edges))
-    ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
-    ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0)))
-    return cs, ls, trace.edge_contribs(edges, ups, ls)
+    return edges, list(chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0))))
 
 
 def _contribs(trace, ranges, edges):

@@ -41,7 +41,7 @@ from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
-from .bundles import bundle_edges
+from .bundles import bundle_edges, joined, segments_by_key
 from .floors import interior_edge_floor
 from .summary import boundary_values, group_values
 
@@ -290,17 +290,14 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget, floors=None):
 def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
 
-    side = {j: sd for _, _, j, sd in segments}
-    bundles, leaving, internal = bundle_edges(trace, segments, kid, side)
+    by_key = segments_by_key(segments)
+    side = {j: segs[0][3] for j, segs in by_key}       # a key is of one side
+    bundles, leaving, internal = bundle_edges(trace, segments, kid, side, by_key)
 
     # -- visible nodes, named from trace ids ---------------------------------------------
-    members = [[] for _ in keys]        # each key's runs of ids: its segments, adjacent ones joined
-    for a, b, j, _ in segments:
-        runs = members[j]
-        if runs and runs[-1][1] == a:
-            runs[-1] = (runs[-1][0], b)
-        else:
-            runs.append((a, b))
+    members = [None] * len(keys)        # each key's runs of ids: its segments, adjacent ones joined
+    for j, segs in by_key:
+        members[j] = joined(segs)
     leaving = (leaving, sorted(leaving))      # summary.group_values: a set, and sorted to slice per run
     held = {'interior': sel.nodes, 'input': sel.inputs, 'output': sel.outputs}
     nodes = [_vnode(trace, keys[j], _ascending(members[j]), side[j], leaving, sel, held[side[j]])
