@@ -16,10 +16,10 @@ TraceQueryError, whose one-line message lists what exists.
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat, starmap
-from operator import add, ge, itemgetter, lt, or_
+from operator import add, ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import SCATTERED, id_runs, scopes_in
+from microgpt.recording.runs import SCATTERED, id_runs, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
 
 from .spec import DIRECTIONS, check, check_options
@@ -43,13 +43,12 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, order
     `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
     whole document's 3.3 M ids)."""
     ids = interior if ordered else sorted(interior)
-    runs = id_runs(ids)
-    sids = scopes_in(trace, runs)
-    whole = whole_scopes(trace, runs, len(ids), sids)
+    sids = scopes_of(trace, ids)
+    whole = whole_scopes(trace, None, len(ids), sids)
     if whole is not None:       # a token, layer, head, document: from the run records
         inputs, outputs = _scopes_boundary(trace, whole)
     else:
-        inputs, outputs = _boundary(trace, runs, ids)
+        inputs, outputs = _boundary(trace, ids)
     scopes = trace.scopes
     positions = sorted({scopes[sid][0] for sid in sids} - {None})
     return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, tuple) else tuple(ids), inputs=tuple(inputs),
@@ -57,15 +56,16 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, order
                      positions=tuple(positions), query=dict(query or {}))
 
 
-def _boundary(trace, runs, ids):
-    """(inputs, outputs), sorted, of the interior `ids` (sorted), of id ranges `runs`: one slice of
-    each edge column per run (views are mostly a few long runs); of each, in C, only the ends
-    outside the run, then only those checked against the other runs."""
+def _boundary(trace, ids):
+    """(inputs, outputs), sorted, of the interior `ids` (sorted): one slice of each edge column per
+    run of ids (views are mostly a few long runs); of each, in C, only the ends outside the run,
+    then only those checked against the other runs."""
     ptr, child = trace.child_ptr, trace.child
     pptr, parent, _ = trace.parents_index()
-    if len(runs) > SCATTERED:     # a matrix's uses: each run's edges read in C, one set difference
+    runs = None if scattered(ids) else id_runs(ids)
+    if runs is None or len(runs) > SCATTERED:     # a matrix's uses: each run's edges read in C, one set difference
         inside = set(ids)
-        starts, ends = list(map(itemgetter(0), runs)), list(map(itemgetter(1), runs))
+        starts, ends = (ids, list(map(add, ids, repeat(1)))) if runs is None else zip(*runs)     # each read twice
         inputs, outputs = ({*map(col.__getitem__, chain.from_iterable(map(range, map(at.__getitem__, starts),
                                                                               map(at.__getitem__, ends))))}
                            for at, col in ((ptr, child), (pptr, parent)))

@@ -119,11 +119,16 @@ def bundle_edges(trace, segments, kid, side, by_key=None):
 
     bundles, leaving, internal = {}, set(), 0
     interior_keys = {j for j, sd in side.items() if sd == 'interior'}
+    sole = {j: sids[0] for j, sids in scopes_of.items() if len(sids) == 1}     # keys of one scope
     for plan in plans.values():
         for (p0, p1, kp, sd), recs, ranges in plan:
             if recs is None:    # consecutive parts of runs of one key and side: their edges at once
                 inside = interior_keys if sd == 'output' else None
-                internal += _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, None)
+                r = bisect_right(starts, ranges[0][0]) - 1
+                # a key's only edges, all of run r, scattered (a matrix's uses): from its records where they are
+                one = len(plan) == 1 and len(ranges) > SCATTERED and ranges[-1][1] <= starts[r + 1]
+                internal += _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, None,
+                                       (r, sole) if one else None)
                 continue
             by_edge = set()
             for k in recs:
@@ -164,13 +169,17 @@ def _kids(trace, k):
     return trace.index('rec_kids')[ptr[k]:ptr[k + 1]]
 
 
-def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
+def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only, run=None):
     """Add the edges of the parents in id ranges `ranges` (key kp, in id order): those into
     keys `only`, when given; those from the keys `inside`, when given (an output's other operands
     are not part of the view). Returns how many stayed inside kp. The same sums as adding them
     one edge at a time (from 0.0, in edge order, per bundle and per child): with few child keys
     (a matrix's uses read the matrix and one input) each bundle's edges are picked out and added
-    up in C (functools.reduce of float additions, the loop's own operation), else one by one."""
+    up in C (functools.reduce of float additions, the loop's own operation), else one by one.
+    `run`: (r, {key: its one scope}) when `ranges` are parts of run r and kp has no other edges:
+    a bundle into a key of one scope C whose edges are as many as the record (r, C) holds is that
+    record's edges (a subset of them, in the same order), so it takes the record's sums (a matrix's
+    uses: the cells and the input each use reads)."""
     ptr, child, ls = trace.child_ptr, trace.child, None
     if len(ranges) > SCATTERED and run_total(ranges) == len(ranges):
         # single nodes (a matrix's uses): their children first, the other columns of kept edges only
@@ -203,6 +212,11 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
         if kc == kp:
             internal += sum(mine) if mine is not None else len(kcs)
             continue
+        k = _record_of(trace, run, kc, len(kcs) if mine is None else sum(mine))
+        if k is not None and (kc, kp) not in bundles:
+            bundles[kc, kp] = _from_record(trace, k)
+            leaving.update(_kids(trace, k))
+            continue
         c_k = array('l', compress(cs, mine)) if mine is not None else cs
         b = bundles.get((kc, kp))
         if b is None:
@@ -221,6 +235,21 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
                 per_child[c] = per_child.get(c, 0.0) + cg
         leaving.update(kids)
     return internal
+
+
+def _record_of(trace, run, kc, n):
+    """The record of run r into key kc's one scope C (run: (r, {key: its one scope})) holding `n`
+    edges, else None (C the run's own scope: a record of edges inside it keeps no children)."""
+    if run is None or kc not in run[1]:
+        return None
+    r, c = run[0], run[1][kc]
+    rec_ptr, rec_scope = trace.index('rec_ptr'), trace.index('rec_scope')
+    if c == trace.index('run_scope')[r]:
+        return None
+    for k in range(rec_ptr[r], rec_ptr[r + 1]):
+        if rec_scope[k] == c:
+            return k if trace.index('rec_count')[k] == n else None
+    return None
 
 
 def _add_per_child(per_child, cs, gs):

@@ -72,10 +72,15 @@ def scopes_in(trace, runs):
     return out
 
 
+def scattered(ids):
+    """Whether the sorted ids `ids` are spread thin (a matrix's 196,000 uses over 5 M ids): read
+    per id in C then, without finding their runs first (a tuple each)."""
+    return bool(ids) and ids[-1] - ids[0] >= 4 * len(ids)
+
+
 def scopes_of(trace, ids):
-    """scopes_in of the sorted ids `ids`: scattered ones (a matrix's 196,000 uses spread over 5 M
-    ids) read from the scope column in C, without finding their runs first."""
-    if ids and ids[-1] - ids[0] >= 4 * len(ids):
+    """scopes_in of the sorted ids `ids`: scattered ones read from the scope column in C."""
+    if scattered(ids):
         return set(map(trace.scope.__getitem__, ids))
     return scopes_in(trace, id_runs(ids))
 
