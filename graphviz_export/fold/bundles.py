@@ -196,16 +196,20 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only, run=None)
             got = list(map(wanted.__contains__, kcs))
             keep = got if keep is None else list(map(and_, keep, got))
     if keep is not None and ls is None:
-        edges, ups = list(compress(edges, keep)), list(compress(ups, keep))
+        edges, ups = list(compress(edges, keep)), list(compress(ups(), keep))
         cs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, kcs))
     elif keep is not None:
         cs, ls, gs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, ls, gs, kcs))
-    if ls is None:
-        ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
-        gs = trace.edge_contribs(edges, ups, ls)
+
+    def columns():      # single nodes' local derivatives and contributions: read once a bundle needs them
+        nonlocal ls, gs
+        if ls is None:
+            ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
+            gs = trace.edge_contribs(edges, ups() if callable(ups) else ups, ls)
+        return ls, gs
     distinct = set(kcs)
     if len(distinct) > MANY_KEYS:
-        return _add_one_by_one(cs, ls, gs, kcs, kp, bundles, leaving)
+        return _add_one_by_one(cs, *columns(), kcs, kp, bundles, leaving)
     internal = 0
     for kc in sorted(distinct):
         mine = list(map(eq, kcs, repeat(kc))) if len(distinct) > 1 else None    # None: every edge
@@ -217,6 +221,7 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only, run=None)
             bundles[kc, kp] = _from_record(trace, k)
             leaving.update(_kids(trace, k))
             continue
+        ls, gs = columns()
         c_k = array('l', compress(cs, mine)) if mine is not None else cs
         b = bundles.get((kc, kp))
         if b is None:
@@ -264,14 +269,15 @@ def _add_per_child(per_child, cs, gs):
 
 
 def _scattered_edges(trace, ranges):
-    """(edge indexes, their parents' grads), lists in edge order, of the single nodes `ranges` (a
-    matrix's uses, (id, id + 1) each): the columns are then read in C through the one list of edge
-    indexes (not an array slice per node and column, as gather and _contribs read runs)."""
+    """(edge indexes, a function giving their parents' grads), lists in edge order, of the single
+    nodes `ranges` (a matrix's uses, (id, id + 1) each): the columns are then read in C through the
+    one list of edge indexes (not an array slice per node and column, as gather and _contribs read
+    runs), the grads only if a bundle is added edge by edge."""
     ptr, grad = trace.child_ptr, trace.grad
     ids = list(map(itemgetter(0), ranges))
     e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
     edges = list(chain.from_iterable(map(range, e0, e1)))
-    return edges, list(chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0))))
+    return edges, lambda: list(chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0))))
 
 
 def _contribs(trace, ranges, edges):

@@ -53,7 +53,7 @@ def _runs_by_breaks(ids):
 
 def run_total(runs):
     """How many ids the runs (a, b) hold, summed in C (equal to len(runs): single ids, scattered)."""
-    return sum(map(sub, map(itemgetter(1), runs), map(itemgetter(0), runs)))
+    return -sum(starmap(sub, runs))     # a - b per run, one map (half the time of three)
 
 
 def scopes_in(trace, runs):
