@@ -178,13 +178,19 @@ def test_the_camera_pans_smoothly_and_lands_on_the_frame(browser, server):
     ctx, pg = new_page(browser, (1024, 768))
     try:
         open_stepping(pg, server, VIEWS['vector'] + '&frame=1', instant=False)
+        # the camera's own paints, counted as they happen (a poll could miss a pan on a loaded machine:
+        # CI once saw none in 10 s). A pan of 1.2 s rather than 240 ms: several paints even when frames
+        # come late; a camera that jumps paints once
+        pg.evaluate("""() => {
+          MicrogptCamera.animateMs = 1200;
+          window.paints = 0;
+          new MutationObserver(() => paints++).observe(document.querySelector('#graph svg'),
+                                                      {attributes: true, attributeFilter: ['viewBox']});
+        }""")
         pg.evaluate('stepthrough.seek(30)')
-        # the pan may start a paint or two after the seek returns (CI once read 'not moving' at once):
-        # wait for it to start (polled every animation frame: a pan of several paints is seen), then end
-        moving = pg.wait_for_function('explorer.page.cam.moving()', timeout=10000) is not None
-        pg.wait_for_function('!explorer.page.cam.moving()')
+        pg.wait_for_function('paints > 0 && !explorer.page.cam.moving()', timeout=20000)
         node = pg.evaluate('stepthrough.frames().frames[29].svg')
-        assert moving and pg.evaluate(LIT_IN_VIEW, ['#canvas', node])
+        assert pg.evaluate('paints') >= 3 and pg.evaluate(LIT_IN_VIEW, ['#canvas', node])
         # c recentres after a pan away: a drag that takes the node past the canvas's left edge
         right = pg.locator(f'#graph svg [id="{node}"]').bounding_box()
         left = pg.locator('#canvas').bounding_box()['x']
