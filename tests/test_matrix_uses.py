@@ -1,5 +1,6 @@
 """A matrix's uses folded per position (issue 25), fold's scattered-id paths against the definition,
-id by id: keys walked only at long or special runs (runs.not_single), each key's segments joined in C
+id by id: keys walked only at long or special runs (runs.not_single; none on a side of single ids:
+runs.all_single), each key's segments joined in C
 (bundles.joined), a use group's value runs taken from its runs, the heat-map's edges leaving from the row a
 use group reads (draw.heatmap.row_anchor, read up to the second row). Bundled sums: test_fold_bundles."""
 
@@ -9,7 +10,7 @@ from graphviz_export.fold import fold
 from graphviz_export.fold.bundles import joined
 from graphviz_export.select import select
 from graphviz_export.view import build_view
-from microgpt.recording.runs import id_runs, not_single
+from microgpt.recording.runs import all_single, id_runs, not_single
 
 
 def test_a_matrix_views_groups_are_its_ids_by_side_and_scope(recorded_christopher):
@@ -39,6 +40,7 @@ def test_runs_walked_and_segments_joined_are_the_plain_ones():
     firsts = [a for a, _ in runs]
     assert list(not_single(runs, firsts, {12})) == [1, 3, 4]      # long runs, and the special single 12
     assert list(not_single(runs, firsts, set())) == [1, 4]
+    assert all_single([1, 3, 5]) and all_single([7]) and all_single([]) and not all_single([1, 3, 4, 9])
     segs = [(1, 2, 0, 'interior'), (2, 5, 0, 'interior'), (7, 8, 0, 'interior'), (8, 9, 0, 'interior'), (11, 12, 0, 'interior')]
     assert joined(segs) == [(1, 5), (7, 9), (11, 12)]
     assert joined(segs[2:3] + segs[4:]) == [(7, 8), (11, 12)]

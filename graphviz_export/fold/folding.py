@@ -36,7 +36,7 @@ from itertools import chain, filterfalse, islice, repeat, starmap
 from operator import add, itemgetter, le
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs, not_single, runs_of, scopes_in, scopes_of, slices_of
+from microgpt.recording.runs import all_single, id_runs, not_single, runs_of, scopes_in, scopes_of, slices_of
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
@@ -220,10 +220,13 @@ def _keys(trace, sel, level, expand_ids, heads=True):
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         scalar = level == 'scalar' and sd != 'output'
         by_scope = {}
-        runs = id_runs(ids)
-        # the runs walked: all at scalar level, else the long or special ones (single ids between them: scattered())
-        firsts, done = list(map(itemgetter(0), runs)), 0
-        walk = range(len(runs)) if scalar else not_single(runs, firsts, special_set)
+        done = 0
+        if not scalar and all_single(ids) and special_set.isdisjoint(ids):      # a matrix's outputs: no run to walk
+            runs, firsts, walk = (), list(ids), ()
+        else:   # the runs walked: all at scalar level, else the long or special ones (single ids between: scattered())
+            runs = id_runs(ids)
+            firsts = list(map(itemgetter(0), runs))
+            walk = range(len(runs)) if scalar else not_single(runs, firsts, special_set)
         for k in walk:
             a, b = runs[k]
             if scalar:
