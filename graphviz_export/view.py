@@ -92,7 +92,7 @@ class View:
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction=DIRECTIONS[0], level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
                expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
-               document=False, aspect=ASPECTS[0]):
+               document=False, aspect=ASPECTS[0], selection=None):
     """Select, fold and draw one view of `trace`.
 
     What to show (by precedence): document=True (every op of the document: the
@@ -112,12 +112,15 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     The options and their limits are graphviz_export.spec's (a ViewSpec gives them:
     build_view(trace, **spec.kwargs())). Raises TraceQueryError when the trace has no
     such thing, ViewOptionError (a ValueError) for an option outside its limits.
+    selection: what select() gave for these same query arguments, when the caller has it
+    already (the explorer's early refusal selects first): not selected again.
     """
     check_options(token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
                   level=level, budget=budget, edge_budget=edge_budget, expand=expand, edge_grads=edge_grads,
                   function=function, line=line, aspect=aspect)
-    sel = select(trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth,
-                 direction=direction, function=function, line=line, document=document)
+    sel = selection if selection is not None else select(
+        trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
+        function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
     fields = {}
     g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend,

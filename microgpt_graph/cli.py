@@ -228,7 +228,8 @@ def export(doc, checkpoint, seed, trace_path, output, fmt, quiet):
     fmt = trace_format(output, fmt)
     if output:
         open_output(output)
-    trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet)
+    # a binary file carries the "made by" chains: recorded with the step (cheaper than replaying it after)
+    trace = get_trace(doc, checkpoint, seed, trace_path, quiet=quiet, lines=fmt == 'binary')
     path = open_output(output or f"trace-{safe_name(trace.meta.get('doc', doc))}{TRACE_SUFFIXES[fmt]}")
     if output is None and trace_path is not None and os.path.exists(path) and os.path.samefile(path, trace_path):
         raise BadInput(f"the default output {path} is the --trace file itself; give -o to choose where to write")

@@ -121,12 +121,13 @@ class OneLineErrors(click.Group):
 
 
 @contextmanager
-def bad_value(option):
-    """Name the option in the message of an InputError raised inside the block."""
+def bad_value(option, value=None):
+    """Name the option (and the `value` given to it, a file) in the message of an InputError
+    raised inside the block."""
     try:
         yield
     except InputError as e:
-        raise BadInput(f"Invalid value for '{option}': {e}") from None
+        raise BadInput(f"Invalid value for '{option}': {'' if value is None else f'{value}: '}{e}") from None
 
 
 # -- option types: every number finite and in range, checked before any work --------------
@@ -402,10 +403,11 @@ def get_model(checkpoint, seed):
         return load_model(checkpoint, seed)
 
 
-def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
+def get_trace(doc, checkpoint, seed, trace_path, quiet=False, lines=False):
     """Record the step of `doc` (or load a saved trace), reporting truncation; a step recorded
     before is read from the user cache (microgpt.recording.stepcache), saying so on stderr.
-    Recording or loading a big step shows its progress there (progress.Phases; not with `quiet`)."""
+    Recording or loading a big step shows its progress there (progress.Phases; not with `quiet`).
+    `lines`: record with the "made by" chains (recording.madeby), which a binary export stores."""
     progress = Phases(quiet)
     if trace_path is not None:
         try:
@@ -420,7 +422,8 @@ def get_trace(doc, checkpoint, seed, trace_path, quiet=False):
                    f"{config.block_size} positions (block_size) are used", err=True)
     ctx = click.get_current_context(silent=True)
     use = not (ctx is not None and ctx.meta.get('no_cache'))
-    trace, reused = cached_step(params, config, tokenizer, doc, max_nodes=max_nodes(), use=use, progress=progress)
+    trace, reused = cached_step(params, config, tokenizer, doc, max_nodes=max_nodes(), use=use, progress=progress,
+                                lines=lines)
     if reused is not None and not quiet:
         click.echo(f"reused the recorded step from {reused}", err=True)
     return trace
@@ -430,7 +433,7 @@ def trace_loader(trace_path):
     """load(progress) -> the Trace saved at `trace_path` (Trace.load, telling progress(phase, done,
     total) its phases), its errors naming --trace: get_trace's, and explore's in the background."""
     def load(progress=None):
-        with bad_value('--trace'):
+        with bad_value('--trace', trace_path):
             return Trace.load(Path(trace_path), progress)
     return load
 

@@ -7,7 +7,7 @@ records at start is the same job: test_explorer_cli.test_explore_serves_and_stop
 
 Real `explore` processes on 127.0.0.1 (stopped in a `finally`), real HTTP, the page in Chromium.
 The load is not slowed: the file is 'christopher' on the default model (104 k nodes) saved without
-its indexes (as a version 1 file or a JSON trace is), so opening it reads, inflates and checks the
+its indexes and made-by chains (as a version 1 file or a JSON trace is), so opening it reads, inflates and checks the
 columns, replays the forward pass for "made by" and builds the indexes: a second or more, while the
 page asks within a few hundred milliseconds of the URL."""
 
@@ -23,20 +23,21 @@ import urllib.request
 
 import pytest
 
+from graphviz_export.web.explorer.recordings import REPLAYING_OLD
 from tests.explorer_helpers import default_signals, stopped_in_the_end
 from tests.test_explorer_browser import ARTIFACTS, _missing
 from tests.test_explorer_cli import ROOT, _printed, _start
 
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"browser tests need {' and '.join(_missing)}")
 # the opening's line as the page shows it (recording.js: what, then the terminal's line)
-PHASES = ('reading', 'inflating', 'checking', 'replaying the forward pass', 'building indexes', 'drawing the first view')
-BAR = re.compile(rf"opening slow\.mgtrace: ({'|'.join(PHASES)}): (\d+)% \((\d+ s left|time left unknown)\)")
+PHASES = ('reading', 'inflating', 'checking', REPLAYING_OLD, 'building indexes', 'drawing the first view')
+BAR = re.compile(rf"opening slow\.mgtrace: ({'|'.join(map(re.escape, PHASES))}): (\d+)% \((\d+ s left|time left unknown)\)")
 
 
 @pytest.fixture(scope='module')
 def slow(recorded_christopher, tmp_path_factory):
     path = tmp_path_factory.mktemp('opening') / 'slow.mgtrace'
-    recorded_christopher.to_binary(path, indexes=False)
+    recorded_christopher.to_binary(path, indexes=False, chains=False)
     return path
 
 
@@ -109,7 +110,7 @@ def test_a_damaged_trace_says_its_one_line_in_the_page_and_the_terminal_and_exit
         t0 = time.monotonic()
         p.wait(30)
     why = "binary trace is damaged (error: the compressed body ends after"
-    assert shown.startswith(f"opening slow.mgtrace failed: Invalid value for '--trace': {why}"), shown
+    assert shown.startswith(f"opening slow.mgtrace failed: Invalid value for '--trace': {cut}: {why}"), shown
     assert p.returncode == 2 and time.monotonic() - t0 < 5
     lines = p.err.strip().splitlines()
     assert shown.endswith('; the explorer stopped')

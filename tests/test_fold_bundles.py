@@ -6,6 +6,7 @@ from array import array
 
 import pytest
 
+import graphviz_export.fold.bundles as bundling
 from graphviz_export.fold import fold
 from graphviz_export.fold.bundles import bundle_edges
 from graphviz_export.fold.folding import _keys
@@ -159,3 +160,24 @@ def test_a_matrix_views_scattered_uses_bundle_as_one_edge_at_a_time(recorded_chr
             assert sum(b.norm is not None for b in got.values()) == 2 * len(t.positions()), (q, level)
         if 'param' in q and '[' not in q['param']:
             assert sum(b - a == 1 for a, b, _, sd in segments if sd == 'interior') > 100     # the scattered case
+
+
+def test_runs_read_by_split_keys_bundle_in_one_pass_as_edge_by_edge(recorded_christopher, monkeypatch):
+    """A whole run whose child scopes lie in several nodes (a document's cached keys and values at
+    block level, a token's) is added in one pass over its edges, filtered to the keys asked for
+    (bundles._add_one_by_one with `only`): the sums are the edge-by-edge ones, bit for bit."""
+    t = recorded_christopher
+    taken = []
+    real = bundling._add_one_by_one
+
+    def watched(*args, **kwargs):
+        taken.append(kwargs.get('only', args[7] if len(args) > 7 else None) is not None)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(bundling, '_add_one_by_one', watched)
+    for q, level in (({'document': True}, 'block'), ({'token': 5}, 'vector'), ({'token': 0}, 'block')):
+        taken.clear()
+        folded = fold(t, select(t, **q), level)
+        assert any(taken), q        # the one-pass path ran
+        want, internal = bundles_edge_by_edge(t, folded)
+        assert exactly(drawn_bundles(folded)) == exactly(want), q
+        assert folded.stats['internal_edges'] == internal, q

@@ -92,8 +92,10 @@ def test_displayed_it_carries_the_shown_views_first_answers_byte_for_byte_as_the
     assert first['info']['status'] == 200 and first['info']['type'] == 'application/json; charset=utf-8'
 
 
-def test_made_by_is_replayed_when_first_asked_and_equals_the_servers_captured_while_recording(server):
+def test_made_by_is_replayed_when_first_asked_and_equals_the_servers_captured_while_recording(server, monkeypatch):
     from microgpt.recording.madeby import made_by
+    # recorded here, not reused from the user cache: an entry the server stored holds its chains (stepcache)
+    monkeypatch.setenv('MICROGPT_NO_STEP_CACHE', '1')
     w = explorer_widget(doc='emma', seed=42)
     trace = w.trace
     assert 'made_by' not in trace._cache               # the cell's first view did not record the chains
@@ -111,8 +113,9 @@ def test_made_by_is_replayed_when_first_asked_and_equals_the_servers_captured_wh
         [tuple(map(tuple, c)) for c in served._cache['made_by'][1]]
 
 
-def test_in_a_cell_made_by_is_replayed_once_the_cell_is_done_not_while_it_runs():
+def test_in_a_cell_made_by_is_replayed_once_the_cell_is_done_not_while_it_runs(monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
+    monkeypatch.setenv('MICROGPT_NO_STEP_CACHE', '1')      # recorded here, without chains (as above)
     shell = InteractiveShell.instance()
     try:
         shell.user_ns['explorer_widget'] = explorer_widget

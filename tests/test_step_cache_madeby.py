@@ -1,7 +1,8 @@
 """A step reused from the user cache answers "made by" as the recording did (issue 25): the chains
-the explorer records with (record_step(lines=True)) are kept beside the cache entry, so the
-explorer reuses a step `render` or an earlier explorer recorded without replaying its forward pass
-under the engine's lock when the page first asks "made by"; and `explore` says it reused the step.
+the explorer records with (record_step(lines=True)) are kept in the cache entry (a binary trace
+file stores them: codecs.binary version 3), so the explorer reuses a step `render` or an earlier
+explorer recorded without replaying its forward pass under the engine's lock when the page first
+asks "made by"; and `explore` says it reused the step.
 """
 
 import json
@@ -19,6 +20,7 @@ from microgpt.recording.madeby import kept_chains, made_by, needs_replay
 from microgpt.recording.sourcemap import SourceMap
 from tests.explorer_helpers import default_signals, stopped_in_the_end
 from tests.test_explorer_cli import _printed
+from tests.test_trace_stored_indexes import join, set_item, split
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,14 +48,20 @@ def no_replay(monkeypatch):
     monkeypatch.setattr(stepcache, 'replay_chains', refused)
 
 
+def stores_chains(entry):
+    """Whether the cache entry (a binary trace file) holds made-by chains (codecs.binary version 3)."""
+    header, _ = split(entry.read_bytes())
+    return 'chains' in header and any(c[0] == 'made_by' for c in header['columns'])
+
+
 def test_a_reused_step_answers_made_by_as_a_fresh_recording_without_a_replay(tiny, cache, monkeypatch):
     params, config, tok = tiny
     fresh = record_step(params, config, tok, 'abcde', lines=True)
     first, reused = stepcache.cached_step(params, config, tok, 'abcde', lines=True)
     assert reused is None
     [entry] = sorted(cache.glob('*.mgtrace'))
-    assert stepcache.chains_path(entry).is_file()
-    no_replay(monkeypatch)              # the chains come from beside the entry, not from a replay
+    assert stores_chains(entry) and sorted(cache.iterdir()) == [entry]     # in the entry: nothing beside it
+    no_replay(monkeypatch)              # the chains come from the entry, not from a replay
     second, reused = stepcache.cached_step(params, config, tok, 'abcde', lines=True)
     assert reused == entry and not needs_replay(second)
     want = answers(fresh)
@@ -64,39 +72,46 @@ def test_a_reused_step_answers_made_by_as_a_fresh_recording_without_a_replay(tin
     assert any(d is not None and len(d['chain']) > 1 for d in shown)
 
 
-def test_a_step_render_recorded_gets_its_chains_once_then_from_beside_it(tiny, cache, monkeypatch):
+def test_a_step_render_recorded_gets_its_chains_once_then_from_the_entry(tiny, cache, monkeypatch):
     params, config, tok = tiny
     fresh = record_step(params, config, tok, 'abcde', lines=True)
     _, reused = stepcache.cached_step(params, config, tok, 'abcde')      # as `render` records: no lines
     [entry] = sorted(cache.glob('*.mgtrace'))
-    assert reused is None and not stepcache.chains_path(entry).exists()
+    assert reused is None and not stores_chains(entry)
     told = []
     second, reused = stepcache.cached_step(params, config, tok, 'abcde', lines=True,
                                            progress=lambda *a: told.append(a))
-    assert reused == entry and not needs_replay(second) and stepcache.chains_path(entry).is_file()
+    assert reused == entry and not needs_replay(second) and stores_chains(entry)
     assert ('noting the line of model.py behind each op', 1, 1) in told     # replayed here, once
     assert answers(second) == answers(fresh)
     no_replay(monkeypatch)
     third, _ = stepcache.cached_step(params, config, tok, 'abcde', lines=True)
     assert answers(third) == answers(fresh)
+    assert stepcache.cached_step(params, config, tok, 'abcde')[0] == fresh     # render's reuse: the same step
 
 
-def test_chains_that_do_not_fit_the_entry_are_replayed_not_believed(tiny, cache):
+def test_an_entry_whose_chains_do_not_fit_is_recorded_again_not_believed(tiny, cache):
+    """A damaged chains section makes the entry fail to load (the loader refuses it: test_trace_chains),
+    so the step is recorded again and the entry rewritten, never answered from wrong chains."""
     params, config, tok = tiny
     fresh = record_step(params, config, tok, 'abcde', lines=True)
     stepcache.cached_step(params, config, tok, 'abcde', lines=True)
     [entry] = sorted(cache.glob('*.mgtrace'))
-    chains = stepcache.chains_path(entry)
-    good = chains.read_bytes()
-    head, _, body = good.partition(b'\n')
-    meta = json.loads(head)
-    for bad in (good[:len(good) - 7], b'{"nodes": 3}\n' + body, b'not json\n' + body,
-                json.dumps(dict(meta, nodes=meta['nodes'] + 1)).encode() + b'\n' + body,
-                json.dumps(dict(meta, chains=meta['chains'][:1])).encode() + b'\n' + body):
-        chains.write_bytes(bad)
-        trace, reused = stepcache.cached_step(params, config, tok, 'abcde', lines=True)
-        assert reused == entry and answers(trace) == answers(fresh)
-        assert chains.read_bytes() == good          # replayed and stored again
+    good = entry.read_bytes()
+    header, body = split(good)
+    n_chains = len(header['chains'])
+    recorded = []
+    def record(*a, **k):
+        recorded.append(a[3])
+        return record_step(*a, **k)
+    for bad in (good[:len(good) - 7], set_item(good, 'made_by', 40, n_chains),
+                join(dict(header, chains=header['chains'][:1]), body),
+                join(dict(header, chains=[[['gpt', 'x']]] + header['chains'][1:]), body)):
+        entry.write_bytes(bad)
+        recorded.clear()
+        trace, reused = stepcache.cached_step(params, config, tok, 'abcde', lines=True, record=record)
+        assert reused is None and recorded == ['abcde'] and answers(trace) == answers(fresh)
+        assert entry.read_bytes() == good          # recorded and stored again
 
 
 def _explore(cache_dir, *args):

@@ -90,7 +90,7 @@ def brute_force(tr):
 def files(recorded_christopher):
     """(version 2 bytes, version 1 bytes) of one recording; a fresh Trace for each so that no
     index built for one is seen by the other."""
-    v2 = recorded_christopher.to_binary()
+    v2 = recorded_christopher.to_binary(chains=False)  # what version 2 held (3 adds made-by chains when kept)
     header, body = split(recorded_christopher.to_binary(indexes=False))
     header['version'] = 1           # what this tool wrote before issue 25
     return v2, join(header, body)
@@ -99,7 +99,7 @@ def files(recorded_christopher):
 def test_version_2_stores_what_a_brute_force_recomputation_gives(files, monkeypatch):
     v2, v1 = files
     header, _ = split(v2)
-    assert header['version'] == 2 and [c[0] for c in header['columns'][-len(STORED_NAMES):]] == list(STORED_NAMES)
+    assert header['version'] == 3 and [c[0] for c in header['columns'][-len(STORED_NAMES):]] == list(STORED_NAMES)
     loaded = Trace.from_binary(v2)
     want = brute_force(loaded)
     for name, col in want.items():

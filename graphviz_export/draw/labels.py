@@ -338,7 +338,7 @@ def group_fields(trace, node, level, fig, matrix_shape=None, share=None, title=N
     title = group_title(node, level, trace) if title is None else title
     if node.scope.block == 'params':
         rows, cols = matrix_shape
-        used = param_rows(trace, node.ids)
+        used = param_rows(trace, node.ids, node_runs(node))
         count = f'{rows}x{cols}: {len(node.ids)} cells (rows {ranges(used)})'
     elif node.side == 'interior':
         count = f'{_values(len(node.values))} \u00b7 {len(node.ids)} ops'
@@ -352,10 +352,11 @@ def group_fields(trace, node, level, fig, matrix_shape=None, share=None, title=N
     return fields
 
 
-def param_rows(trace, ids):
+def param_rows(trace, ids, runs=None):
     """The rows of a matrix whose cells `ids` hold (sorted): per run of ids when they are
-    cells of one matrix (a matrix's cells are consecutive ids, row after row), else per cell."""
-    runs = runs_of(ids)
+    cells of one matrix (a matrix's cells are consecutive ids, row after row), else per cell.
+    `runs`: runs_of(ids), when known (a folded node's)."""
+    runs = runs_of(ids) if runs is None else runs
     sids = scopes_in(trace, runs)
     if len(sids) == 1 and bytes(gather(trace.op, runs)).count(_PARAM) == sum(b - a for a, b in runs):
         name = trace.scopes[next(iter(sids))].role

@@ -16,6 +16,8 @@ shape, gets the larger scale wins (ties: LR, micrograd's draw_dot): a lecture on
 projector gets the flow across the screen where that fits it at least as well.
 """
 
+import re
+
 MAX_WIDTH_PT = 1600         # the LR estimate allowed; 1728 is the hard limit (9 pt text at 10 px)
 CHAR_PT = 5.2               # average width of a 9 pt Helvetica character on these labels
 NODE_PAD_PT = 14            # a node's margins and border
@@ -27,22 +29,22 @@ LEGEND_PT = (340, 110)      # the legend: 64 characters wide, ~7 lines, plus the
 NODESEP_PT = {'LR': 22, 'TB': 9}    # style.LR_NODESEP 0.3 in, GRAPH['nodesep'] 0.12 in
 
 
+# a record label's pieces: an escaped character (its character kept), an unescaped '|' (a field
+# ends), a brace (dropped), or a stretch of plain text (a lone '\\' at the end is text too)
+_PIECES = re.compile(r'\\(.)|(\|)|[{}]|([^\\|{}]+|\\)', re.S)
+
+
 def _fields(label):
-    """The record's fields (escaped text), split at unescaped '|', braces dropped."""
-    out, cur, k = [], [], 0
-    text = str(label)
-    while k < len(text):
-        ch = text[k]
-        if ch == '\\' and k + 1 < len(text):
-            cur.append(text[k + 1])
-            k += 2
-            continue
-        if ch == '|':
+    """The record's fields (escaped text), split at unescaped '|', braces dropped: read piece by
+    piece (a regular expression's matches, in C), not character by character (a vector view's
+    labels: 160 records measured per view)."""
+    out, cur = [], []
+    for esc, bar, text in _PIECES.findall(str(label)):
+        if bar:
             out.append(''.join(cur))
             cur = []
-        elif ch not in '{}':
-            cur.append(ch)
-        k += 1
+        else:
+            cur.append(esc or text)
     out.append(''.join(cur))
     return out
 
@@ -52,7 +54,8 @@ def label_width_lr(label):
     'a|b' stacks; plain labels ('\\n' lines) are as wide as their longest line."""
     text = str(label)
     if text.startswith('{'):
-        chars = sum(len(f) for f in _fields(text)) + 2 * len(_fields(text))
+        fields = _fields(text)
+        chars = sum(map(len, fields)) + 2 * len(fields)
     else:
         chars = max(len(line) for f in _fields(text) for line in f.replace('\\l', '\\n').split('\\n'))
     return chars * CHAR_PT + NODE_PAD_PT

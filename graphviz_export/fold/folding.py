@@ -181,7 +181,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
     positions = set(sel.positions)
     scopes, scope = trace.scopes, trace.scope
     index, keys = {}, []
-    kid = array('l', [-1]) * len(trace)
+    kid = array('i', [-1]) * len(trace)     # 4 bytes a node: a fold's one array over the whole trace
     segments = []
     run_start, run_scope = trace.scope_runs()
 
@@ -199,7 +199,7 @@ def _keys(trace, sel, level, expand_ids, heads=True):
         if b - a == 1:
             kid[a] = j
         else:
-            kid[a:b] = array('l', [j]) * (b - a)
+            kid[a:b] = array('i', [j]) * (b - a)
         segments.append((a, b, j, sd))
 
     def single(i, sd):
@@ -359,9 +359,8 @@ def _vnode(trace, k, runs, sd, leaving, sel, held):
     ids in the selection, sorted): a whole document's groups hold 3.2 M ids, taken as slices
     of the selection's tuple (no int made again, no list sorted, no runs found again)."""
     node = _make_vnode(trace, k, slices_of(held, runs), runs, sd, leaving, sel)
-    node.__dict__['runs'] = runs        # VNode.runs, known
-    if node.values == node.ids:     # every member a value (a matrix's uses): VNode.value_runs known too
-        node.__dict__['value_runs'] = runs
+    # VNode's runs, known; its value runs too when every member is a value (a boundary kept as it is, a matrix's uses)
+    node.__dict__.update(runs=runs, **({'value_runs': runs} if node.values is node.ids or node.values == node.ids else {}))
     return node
 
 

@@ -19,7 +19,7 @@ from itertools import chain, compress, repeat
 from operator import add, and_, eq, or_, sub
 
 from microgpt.recording.figures import Figures, cell_shares, figures_of
-from microgpt.recording.ops import OP_CODE
+from microgpt.recording.ops import OP_CODE, count_ops
 from microgpt.recording.runs import gather, id_runs, runs_of, scopes_of
 from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
 
@@ -52,8 +52,10 @@ def group_values(trace, ids, leaving, ordered=None, runs=None):
 
 def boundary_values(trace, ids, runs=None):
     """The values of a boundary group `ids` (sorted): its non-const members, all of
-    them when every member is a constant. `runs`: id_runs(ids), when known."""
-    return list(compress(ids, _not_const(trace, ids, runs))) or list(ids)
+    them when every member is a constant. `runs`: id_runs(ids), when known. All of them:
+    `ids` itself (a token view's 200,000 parameter cells: not copied, their runs known)."""
+    kept = list(compress(ids, _not_const(trace, ids, runs)))
+    return kept if 0 < len(kept) < len(ids) else ids
 
 
 def _not_const(trace, ids, runs=None):
@@ -85,9 +87,7 @@ def op_counts(trace, ids, runs=None):
     runs = runs_of(ids) if runs is None else runs
     if not runs:
         return {}
-    ops = bytes(gather(trace.op, runs))
-    names = trace.op_names
-    return {names[k]: ops.count(k) for k in sorted(set(ops))}
+    return count_ops(bytes(gather(trace.op, runs)), trace.op_names)
 
 
 def magnitude(g):

@@ -17,7 +17,9 @@ make the trace's own ops in the trace's own order (the op columns are compared),
 it is not used: made_by then falls back to the scope's line (SourceMap.line_of).
 
 The chains can also be captured while the step is first recorded (record_step(lines=True),
-which the explorer's recordings do): no replay then. Either way they are kept on the trace.
+which the explorer's recordings do): no replay then. Either way they are kept on the trace,
+and a binary file stores them (codecs.binary version 3: `export`, the user step cache), so a
+trace loaded from one never replays either.
 Cost: a stack walk per op (a few frames; the last call sites are remembered), about as much
 as recording the forward pass again (benchmarks/bench_explorer_why.py). The replay records,
 so like every recording it swaps the engine's ops for the whole process: not while another
@@ -32,6 +34,7 @@ made_by reads those.
 import ast
 import inspect
 import sys
+from array import array
 from contextlib import contextmanager
 
 from .. import engine, model, tags
@@ -174,7 +177,7 @@ def put_chains(trace, chains):
 
 
 def _per_node(trace, stacks):
-    per_node = [-1] * len(trace)
+    per_node = array('i', [-1]) * len(trace)       # as a binary file stores it (codecs.binary)
     marks = stacks.marks + [(len(stacks.tape.values), None)]
     param = OP_CODE['param']
     for (a, cid), (b, _) in zip(marks, marks[1:]):
@@ -184,10 +187,10 @@ def _per_node(trace, stacks):
     return per_node, stacks.chains
 
 
-def replay_chains(trace, progress=None):
+def replay_chains(trace, progress=None, phase=REPLAYING):
     """(chain id per node (-1: none, e.g. a parameter), [chain]) by replaying the trace's
     forward pass; None when it cannot be replayed or does not make the trace's ops.
-    `progress(phase, done, total)`: told 'replaying the forward pass' per position."""
+    `progress(phase, done, total)`: told `phase` ('replaying the forward pass') per position."""
     meta = trace.meta
     if trace.source is not None or 'config' not in meta or 'tokens' not in meta:
         return None
@@ -203,14 +206,14 @@ def replay_chains(trace, progress=None):
     try:
         with record(params) as tape, capturing(tape) as stacks:
             if progress is not None:
-                report_positions(progress, len(meta['tokens']) - 1, REPLAYING)
+                report_positions(progress, len(meta['tokens']) - 1, phase)
             doc_loss(params, config, list(meta['tokens']))
     except (ValueError, ArithmeticError, LookupError, TypeError):
         return None     # not the port's model (another parameter table, tokens out of range): no chains
     if len(tape.values) != len(trace) or tape.ops.tobytes() != trace.op.tobytes():
         return None
     if progress is not None:
-        progress(REPLAYING, len(meta['tokens']) - 1, len(meta['tokens']) - 1)
+        progress(phase, len(meta['tokens']) - 1, len(meta['tokens']) - 1)
     return _per_node(trace, stacks)
 
 
@@ -229,12 +232,13 @@ def report_positions(progress, n_positions, phase):
     tags.listen(listener)
 
 
-def replay(trace, progress=None):
+def replay(trace, progress=None, phase=REPLAYING):
     """Make `trace`'s chains now (what made_by reads), replaying its forward pass if it needs it
-    (needs_replay; the caller holds the engine's lock then), telling `progress` how far it is:
-    the explorer does it while opening a saved trace, before any view asks."""
-    if trace.source is None and 'made_by' not in trace._cache:
-        trace._cache['made_by'] = replay_chains(trace, progress) or False
+    (needs_replay; the caller holds the engine's lock then), telling `progress` how far it is
+    (as `phase`): the explorer does it while opening a saved trace that lacks them, before any
+    view asks; `export` before it writes a binary file."""
+    if needs_replay(trace):
+        trace._cache['made_by'] = replay_chains(trace, progress, phase) or False
 
 
 def needs_replay(trace):

@@ -101,7 +101,8 @@ def share_record(trace, name, ids, scopes):
     """(True, k or None): the index k of the record of matrix `name` for an interior made of the
     scopes `scopes`, whose boundary group of that matrix is `ids` (None: nothing of the matrix
     flowed back from it); (False, None) when no record is that interior's (its uses split
-    between positions another way) or `ids` are not all the cells it read."""
+    between positions another way) or `ids` are not all the cells it read. `ids`: ascending (a
+    folded node's), so its ends are its first and last (no pass over a 16,384-cell group)."""
     m = trace.param_names.index(name)
     col = trace.index
     k0, k1 = col('share_ptr')[m], col('share_ptr')[m + 1]
@@ -115,7 +116,7 @@ def share_record(trace, name, ids, scopes):
     else:
         return False, None
     a, b = matrix_span(trace.param_shapes, trace.param_base, name)
-    if col('share_n')[k] != len(ids) or not a <= min(ids) <= max(ids) < b:
+    if col('share_n')[k] != len(ids) or not a <= ids[0] <= ids[-1] < b:
         return False, None
     return True, k
 

@@ -15,10 +15,11 @@ vocabulary, the document and the code (a hash of microgpt's own sources, so an e
 recorder records again).
 
 "Made by" (recording.madeby: the line of model.py behind each op, which the explorer asks for
-with lines=True) is kept beside the entry, in `<key>.chains`: a step recorded with lines stores
-its chains there; one recorded without (by `render`) and then asked for with lines gets them by
-replaying its forward pass once, here, and stores them. So a reused step answers "made by" as
-the recording did, without a replay under the engine's lock when the page first asks.
+with lines=True) is kept in the entry, as every binary trace file keeps it (codecs.binary,
+version 3): a step recorded with lines stores its chains; one recorded without (by `render`) and
+then asked for with lines gets them by replaying its forward pass once, here, and is stored again
+with them. So a reused step answers "made by" as the recording did, without a replay under the
+engine's lock when the page first asks.
 
 Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
 short, corrupt, from another version) is recorded again and rewritten. Bypassed when asked
@@ -32,13 +33,10 @@ import hashlib
 import json
 import os
 import struct
-import zlib
-from array import array
 from pathlib import Path
 
 from .. import engine
 from ..cache import user_cache_dir
-from ..files import write_atomic
 from ..model import check_model, flat_params
 from .budget import DEFAULT_MAX_NODES, check_budget
 from .madeby import kept_chains, put_chains, replay_chains
@@ -48,9 +46,9 @@ from .trace import Trace
 NO_CACHE_ENV = 'MICROGPT_NO_STEP_CACHE'
 FOLDER = 'steps'
 SUFFIX = '.mgtrace'
-CHAINS = '.chains'      # the entry's "made by" chains, beside it
+OLD_CHAINS = '.chains'  # where entries kept their chains before the binary file held them
 MAX_ENTRIES = 32        # a few MB each at the default size: ~100 MB at most
-KEY_VERSION = 2         # bump when the key's meaning changes (2: lines left out, chains kept beside)
+KEY_VERSION = 2         # bump when the key's meaning changes (2: lines left out, chains kept with the step)
 
 
 def cache_wanted(use=True):
@@ -111,8 +109,8 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
         trace = _read(path)
         tell('loading the recorded step', 1, 1)
         if trace is not None:
-            if lines:
-                _with_chains(path, trace, tell)
+            if lines and kept_chains(trace) is None:
+                _add_chains(path, trace, tell)
             return trace, path
     trace = record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs)
     tell('storing the recorded step', 0, 1)
@@ -121,45 +119,17 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
     return trace, None
 
 
-def _with_chains(path, trace, tell):
-    """Put the entry's "made by" chains on `trace`: read from beside it, else replayed once (the
-    caller holds the engine, as for a recording) and stored there."""
-    chains = _read_chains(chains_path(path), len(trace))
+def _add_chains(path, trace, tell):
+    """Give `trace`, read from the entry at `path` without "made by" chains (recorded by `render`),
+    its chains by replaying its forward pass once (the caller holds the engine, as for a recording)
+    and store the entry again with them."""
+    tell('noting the line of model.py behind each op', 0, 1)
+    chains = replay_chains(trace)
+    tell('noting the line of model.py behind each op', 1, 1)
     if chains is None:
-        tell('noting the line of model.py behind each op', 0, 1)
-        chains = replay_chains(trace)
-        tell('noting the line of model.py behind each op', 1, 1)
-        if chains is None:
-            return          # not replayable: made_by falls back to the scope's line, as it would
-        _store_chains(chains_path(path), chains)
+        return          # not replayable: made_by falls back to the scope's line, as it would
     put_chains(trace, chains)
-
-
-def chains_path(path):
-    return path.with_suffix(CHAINS)
-
-
-def _read_chains(path, n):
-    """(chain id per node, [chain]) stored at `path` for a trace of `n` nodes, or None when there
-    is none or it does not fit (cut short, corrupt, another trace's): replayed again then."""
-    try:
-        head, _, body = path.read_bytes().partition(b'\n')
-        meta = json.loads(head)
-        chains = [tuple((str(fn), int(line)) for fn, line in chain) for chain in meta['chains']]
-        per_node = array('i')
-        per_node.frombytes(zlib.decompress(body))
-    except (OSError, ValueError, KeyError, TypeError, zlib.error):
-        return None
-    if meta.get('nodes') != n or len(per_node) != n or (n and not -1 <= min(per_node) <= max(per_node) < len(chains)):
-        return None
-    return per_node, chains
-
-
-def _store_chains(path, chains):
-    per_node, table = chains
-    head = json.dumps({'nodes': len(per_node), 'chains': [list(map(list, c)) for c in table]}).encode()
-    with contextlib.suppress(OSError):
-        write_atomic(path, head + b'\n' + zlib.compress(array('i', per_node).tobytes(), 1))
+    _store(path, trace)
 
 
 def _read(path):
@@ -176,15 +146,12 @@ def _read(path):
 
 
 def _store(path, trace):
-    """Write the entry (and its chains, when the step has them) atomically (silently skipped when
+    """Write the entry (with its chains, when the step has them) atomically (silently skipped when
     the folder cannot be written), then trim the folder to the MAX_ENTRIES most recently used."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         trace.to_binary(path)
-        chains = kept_chains(trace)
-        if chains is not None:
-            _store_chains(chains_path(path), chains)
         entries = sorted(path.parent.glob(f'*{SUFFIX}'), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
         for old in entries[MAX_ENTRIES:]:
             old.unlink(missing_ok=True)
-            chains_path(old).unlink(missing_ok=True)
+            old.with_suffix(OLD_CHAINS).unlink(missing_ok=True)

@@ -29,9 +29,10 @@ from .cells import TraceQueryError, check_param
 from .codecs import binary as binary_codec
 from .codecs import json as json_codec
 from .codecs import plain_of, read_file
+from .codecs.validate import COLUMNS
 from .indexes import INDEX_COLUMNS, build, contributions
 from .names import ElementNames
-from .ops import OP_CODE, OPS
+from .ops import OP_CODE, OPS, count_ops
 from .probes import same_probes
 from .runs import gather
 from .scopes import FIELDS, scope_path
@@ -42,7 +43,7 @@ from .sums import fsum
 class Trace:
     def __init__(self, *, op, data, grad, scope, scopes, child_ptr, child, local,
                  backward_order, pow_exponent, param_names, param_shapes, param_base, meta,
-                 op_names=OPS, source=None, sources=None, probes=None, indexes=None):
+                 op_names=OPS, source=None, sources=None, probes=None, indexes=None, chains=None):
         self.op = op                    # array('B'): index into op_names
         self.op_names = tuple(op_names)   # OPS, then (a user's script) its own ops: 'tanh', 'gelu', ...
         # a trace recorded from a user's script (recording.script) also has, per node, an index into
@@ -64,7 +65,7 @@ class Trace:
         self.param_shapes = param_shapes    # {name: (rows, cols)}
         self.param_base = param_base        # {name: id of cell [0][0]}; cells row by row
         self.meta = meta                    # doc, tokens, targets, config, loss ids, ...
-        self._cache = {}
+        self._cache = {} if chains is None else {'made_by': chains}     # "made by" from a file: recording.madeby
         # the derived indexes (recording.indexes: runs of a scope, reverse edges, ...), as a
         # binary file stores them; what is missing is built on first use, all at once
         self._index = dict(indexes or {})
@@ -410,8 +411,7 @@ class Trace:
         return {'data': first_data, 'grad': first_grad}
 
     def op_counts(self):
-        names = self.op_names
-        return dict(sorted(Counter(names[o] for o in self.op).items()))
+        return dict(sorted(count_ops(self.op.tobytes(), self.op_names).items()))
 
     def scope_stats(self):
         """Per scope path: node count, data min/max, grad min/max/L2 norm, zero-grad share."""
@@ -447,13 +447,11 @@ class Trace:
             counts[self.scopes[sid].pos] += sum(b - a for a, b in runs)
         return counts
 
-    _COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order')
-
     def __eq__(self, other):
         """Bit-for-bit equality of every column (NaN equals NaN), scopes, params and meta."""
         if not isinstance(other, Trace):
             return NotImplemented
-        return (all(getattr(self, c).tobytes() == getattr(other, c).tobytes() for c in self._COLUMNS)
+        return (all(getattr(self, c).tobytes() == getattr(other, c).tobytes() for c, _ in COLUMNS)
                 and self.scopes == other.scopes and self.param_names == other.param_names
                 and self.param_shapes == other.param_shapes and self.param_base == other.param_base
                 and self.pow_exponent == other.pow_exponent and self.meta == other.meta
@@ -477,12 +475,13 @@ class Trace:
         """A Trace from a JSON string, a dict, or a path to a JSON file."""
         return cls(**json_codec.read(source))
 
-    def to_binary(self, path=None, *, compression='zlib', indexes=True):
-        """The compact binary form (microgpt.recording.codecs.binary): the columns
-        as stored, and its indexes (built now if missing: a load then never builds
-        them) unless indexes=False, zlib-compressed unless compression='none'. Given
-        `path`: written there atomically and `path` returned."""
-        raw = binary_codec.encode(plain_of(self), compression, self.indexes() if indexes else None)
+    def to_binary(self, path=None, *, compression='zlib', indexes=True, chains=True):
+        """The compact binary form (microgpt.recording.codecs.binary): the columns as stored, its
+        indexes (built now if missing: a load then never builds them) unless indexes=False, its
+        "made by" chains when it has them (recording.madeby) unless chains=False, zlib-compressed
+        unless compression='none'. Given `path`: written there atomically and `path` returned."""
+        kept = (self._cache.get('made_by') or None) if chains else None
+        raw = binary_codec.encode(plain_of(self), compression, self.indexes() if indexes else None, kept)
         if path is None:
             return raw
         write_atomic(path, raw)

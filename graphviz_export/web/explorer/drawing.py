@@ -28,14 +28,15 @@ def suggest(state):
 
 
 def refuse_early(trace, kwargs, state):
-    """422 before folding when fold's cheap lower bound (node_floor) is already over what the
+    """The view's Selection, made only when it is needed here (else None: build_view selects);
+    422 before folding when fold's cheap lower bound (node_floor) is already over what the
     explorer lays out in time (fallback.ceiling: a view over the budget but not over that draws).
     An expanded scope is drawn scalar by scalar at every level, so with `expand` the bound of the
     coarsest level (block) holds for auto too: expand=* on a document's token was 15,383 nodes,
     folded and drawn for 20-30 s before being refused."""
     level = kwargs['level']
     if level in ('auto', 'block') and not kwargs['expand']:
-        return          # auto picks a level that fits; block is the coarsest there is
+        return None     # auto picks a level that fits; block is the coarsest there is
     sel = select(trace, **{k: kwargs[k] for k in SELECT_KEYS if k in kwargs})
     floor = node_floor(trace, sel, 'block' if level == 'auto' else level,
                        expanded_ids(trace, sel, list(kwargs['expand'])))
@@ -43,6 +44,7 @@ def refuse_early(trace, kwargs, state):
         raise ApiError(422, f"this view has at least {floor} nodes, over the budget of {kwargs['budget']} "
                             f"nodes (refused before drawing it); {suggest(state)}",
                        nodes=floor, edges=None, budget=kwargs['budget'], ebudget=kwargs['edge_budget'])
+    return sel
 
 
 def drawn(trace, kwargs, state, job, *, renderer, timeout):
@@ -52,8 +54,8 @@ def drawn(trace, kwargs, state, job, *, renderer, timeout):
     job.at('folding')
     t0 = time.perf_counter()
     try:
-        refuse_early(trace, kwargs, state)
-        view = build_view(trace, **kwargs)
+        # the selection made for the early refusal is the view's (a token's 400,000 ids: once)
+        view = build_view(trace, **kwargs, selection=refuse_early(trace, kwargs, state))
     except InputError as e:
         raise bad(e) from None
     s = view.stats

@@ -40,6 +40,8 @@ from .state import StateError
 from .work import Opening, Work
 
 OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.open)
+# the phase of opening a file without "made by" chains (written before binary files held them)
+REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
 
 
@@ -148,8 +150,13 @@ class Recordings:
             self._record(job, self.opening_key)
         else:
             trace = load(progress)
-            with self.engine():         # the replay swaps the engine's ops (madeby.needs_replay)
-                replay(trace, progress)
+            if needs_replay(trace):     # written before binary files stored the chains (codecs.binary 3), or JSON
+                if self.note is not None:
+                    self.note("this trace file has no made-by lines (written by an older version, or JSON): "
+                              "replaying its forward pass; `export --trace FILE -o NEW.mgtrace` writes one "
+                              "that opens without it")
+                with self.engine():     # the replay swaps the engine's ops
+                    replay(trace, progress, REPLAYING_OLD)
             # only what the file lacks (a version 1 or JSON file): now, not in the first view, silently
             trace.build_indexes(lambda done, total: progress('building indexes', done, total))
             self.fixed = trace

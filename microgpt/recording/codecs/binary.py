@@ -16,6 +16,11 @@ Version 2 (written since issue 25) may also carry the trace's indexes and run re
 (recording.indexes, recording.aggregates: all of them or none) after the columns, checked
 by stored.check_stored; a trace loaded from such a file never builds them. Version 1 files
 still load: their indexes are built on first use, once per load.
+
+Version 3 (issue 25) may also carry the "made by" chains (recording.madeby: the line of
+model.py behind each op, outermost call first): the header's "chains" and the column
+'made_by', checked by stored.check_chains, so opening a big step never replays its forward
+pass for them; the user step cache keeps its entries so too. A version 2 file replays.
 """
 
 import json
@@ -25,35 +30,43 @@ import zlib
 from array import array
 
 from .json import parse
-from .stored import STORED_COLUMNS, STORED_NAMES, check_stored
+from .stored import CHAINS_COLUMN, STORED_COLUMNS, STORED_NAMES, check_chains, check_stored
 from .validate import COLUMNS, MAX_TRACE_BYTES, SOURCE_COLUMN, TABLES, TraceFormatError, check
 
 MAGIC = b'MGTRACE\x01'
 SCHEMA = 'microgpt-graph.trace-binary'
-VERSION = 2
-READS = (1, 2)      # version 1: the columns only
+VERSION = 3
+READS = (1, 2, 3)   # version 1: the columns only; 2: and the indexes; 3: and the made-by chains
 SUFFIX = '.mgtrace'
 COMPRESSIONS = ('zlib', 'none')
-_CODES = dict(COLUMNS + (SOURCE_COLUMN,) + STORED_COLUMNS)
+_CODES = dict(COLUMNS + (SOURCE_COLUMN,) + STORED_COLUMNS + (CHAINS_COLUMN,))
+_SINCE = {**dict.fromkeys(STORED_NAMES, 2), CHAINS_COLUMN[0]: 3}     # the version a column came in
 _PREFIX = len(MAGIC) + 4
 INFLATING, CHECKING = 'inflating', 'checking'     # the phases a load tells its progress (read)
+_IN, _OUT = 1 << 20, 1 << 24     # bytes of compressed input fed, of output made, per zlib call (_inflated)
 
 
 def is_binary_trace(head: bytes) -> bool:
     return head.startswith(MAGIC)
 
 
-def encode(plain, compression='zlib', indexes=None) -> bytes:
+def encode(plain, compression='zlib', indexes=None, chains=None) -> bytes:
     """The file's bytes for plain columns (validate.plain_of), and `indexes` ({name: array}
-    of every one of STORED_COLUMNS, or None: not stored); level-1 zlib by default."""
+    of every one of STORED_COLUMNS, or None: not stored), and `chains` ((chain id per node,
+    [chain]): recording.madeby's, or None: not stored); level-1 zlib by default."""
     columns = [(name, plain[name]) for name, _ in COLUMNS]
     if plain['source'] is not None:    # a trace recorded from a script: the line that made each node
         columns.append(('source', plain['source']))
     if indexes is not None:
         columns.extend((name, indexes[name]) for name in STORED_NAMES)
+    if chains is not None:
+        per_node = chains[0] if isinstance(chains[0], array) else array(CHAINS_COLUMN[1], chains[0])
+        columns.append((CHAINS_COLUMN[0], per_node))
     header = {'schema': SCHEMA, 'version': VERSION, 'byteorder': sys.byteorder, 'compression': compression,
               'columns': [[name, col.typecode, col.itemsize, len(col)] for name, col in columns]}
     header.update((k, plain[k]) for k in TABLES if plain[k] is not None)
+    if chains is not None:
+        header['chains'] = [[list(frame) for frame in chain] for chain in chains[1]]
     head = json.dumps(header, separators=(',', ':')).encode('utf-8')
     body = b''.join(col.tobytes() for _, col in columns)
     if compression == 'zlib':
@@ -82,9 +95,9 @@ def decode(raw: bytes, progress=None) -> dict:
         raise TraceFormatError(f"binary trace: expected schema {SCHEMA!r}")
     if header.get('version') not in READS:
         raise TraceFormatError(f"binary trace version {str(header.get('version'))[:20]!r} is not supported; "
-                               f"this tool reads versions {' and '.join(map(str, READS))}")
+                               f"this tool reads versions {', '.join(map(str, READS[:-1]))} and {READS[-1]}")
     specs, total = _column_specs(header)
-    plain = {'source': None, 'indexes': {}}
+    plain = {'source': None, 'indexes': {}, 'made_by': None}
     done = 0
     for name, code, data in _columns(memoryview(raw)[_PREFIX + size:], header.get('compression', 'zlib'), specs, total):
         col = array(code)
@@ -100,6 +113,7 @@ def decode(raw: bytes, progress=None) -> dict:
             progress(INFLATING, done, total)
     for key in TABLES:
         plain[key] = header.get(key, [] if key in ('ops', 'pow_exponent', 'probes') else None)
+    plain['chains'] = header.get('chains') if header['version'] >= 3 else None
     return plain
 
 
@@ -111,7 +125,7 @@ def _column_specs(header):
     cols = header.get('columns')
     if not isinstance(cols, list):
         raise TraceFormatError("binary trace: \"columns\" is missing or not a list")
-    codes = _CODES if header['version'] >= 2 else dict(COLUMNS + (SOURCE_COLUMN,))
+    codes = {name: code for name, code in _CODES.items() if _SINCE.get(name, 1) <= header['version']}
     specs, total, stored = [], 0, 0
     for spec in cols:
         if (not isinstance(spec, list) or len(spec) != 4 or not isinstance(spec[0], str) or spec[0] not in codes
@@ -159,41 +173,72 @@ def _columns(data, compression, specs, size):
     if compression != 'zlib':
         raise TraceFormatError(f"binary trace: compression must be one of {', '.join(COMPRESSIONS)}, "
                                f"got {str(compression)[:20]!r}")
-    d, done = zlib.decompressobj(), 0
+    yield from _inflated(data, specs, size)
+
+
+def _inflated(data, specs, size):
+    """_columns of a zlib body. The compressed bytes are fed _IN at a time and each column is handed
+    out as a view of the bytes inflated for it: given the whole rest of the body with a cap on the
+    output, zlib would copy that rest (its unconsumed tail) once per column (0.9 of 2.9 CPU s at
+    5 M nodes). At most one column's bytes are held beside the columns made; then one byte more is
+    asked for, which must not come."""
+    d, pending, fed, made = zlib.decompressobj(), bytearray(), 0, 0
+
+    def more(cap):          # inflate the next input, at most `cap` bytes; None when there is none
+        nonlocal fed
+        if d.unconsumed_tail:
+            return d.decompress(d.unconsumed_tail, cap)
+        if fed >= len(data) or d.eof:
+            return None
+        fed += _IN
+        return d.decompress(data[fed - _IN:fed], cap)
     try:
         for name, code, length in specs:
             want = array(code).itemsize * length
-            out = d.decompress(data, want)
-            while len(out) < want and d.unconsumed_tail:
-                out += d.decompress(d.unconsumed_tail, want - len(out))
-            data = d.unconsumed_tail
-            done += len(out)
-            if len(out) < want:
-                raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {done} "
-                                       f"of the {size} bytes its columns declare)")
-            yield name, code, out
-        if not d.eof and d.decompress(data, 1):     # at most one byte past what the columns declare
+            while len(pending) < want:
+                out = more(min(_OUT, want - len(pending)))      # this column's bytes, no more
+                if out is None:
+                    raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {made} "
+                                           f"of the {size} bytes its columns declare)")
+                made += len(out)
+                pending += out
+            view = memoryview(pending)[:want]
+            try:
+                yield name, code, view
+            finally:
+                view.release()
+            del pending[:want]
+        while not d.eof and not pending:
+            out = more(1)
+            if out is None:
+                break
+            pending += out
+        if pending:
             raise TraceFormatError(f"binary trace: its columns declare {size} bytes, the body holds more")
     except zlib.error as e:
         raise TraceFormatError(f"binary trace is damaged (zlib: {e})") from None
     if not d.eof:
-        raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {done} "
+        raise TraceFormatError(f"binary trace is damaged (error: the compressed body ends after {made} "
                                f"of the {size} bytes its columns declare)")
-    if d.unused_data:
-        raise TraceFormatError(f"binary trace: {len(d.unused_data)} bytes follow the compressed body")
+    extra = len(d.unused_data) + max(0, len(data) - fed)
+    if extra:
+        raise TraceFormatError(f"binary trace: {extra} bytes follow the compressed body")
 
 
 def read(raw: bytes, progress=None) -> dict:
-    """The `Trace(**columns)` keyword arguments of a binary trace (with `indexes` when the file
-    stores them); TraceFormatError says what is wrong. `progress(phase, done, total)`: told
-    'inflating' (bytes), then 'checking' (the columns, then the stored indexes: 0, 1, 2 of 2)."""
+    """The `Trace(**columns)` keyword arguments of a binary trace (with `indexes` and `chains`
+    when the file stores them); TraceFormatError says what is wrong. `progress(phase, done,
+    total)`: told 'inflating' (bytes), then 'checking' (the columns, then the stored indexes
+    and chains: 0, 1, 2 of 2)."""
     say = progress or (lambda *_: None)
     plain = decode(raw, progress)
-    stored = plain.pop('indexes')
+    stored, table, per_node = plain.pop('indexes'), plain.pop('chains'), plain.pop('made_by')
     say(CHECKING, 0, 2)
     kwargs = check(plain)
     say(CHECKING, 1, 2)
     if stored:
         kwargs['indexes'] = check_stored(stored, kwargs)
+    if table is not None or per_node is not None:
+        kwargs['chains'] = check_chains(table, per_node, kwargs)
     say(CHECKING, 2, 2)
     return kwargs

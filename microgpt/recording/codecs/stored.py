@@ -1,6 +1,7 @@
 """The indexes a binary trace of version 2 stores beside its columns (recording.indexes,
-recording.aggregates), checked on load like the columns are, so that loading one never
-builds them again and a damaged one is refused, not drawn.
+recording.aggregates), and the "made by" chains version 3 adds (recording.madeby), checked
+on load like the columns are, so that loading one never builds them again (nor replays the
+forward pass) and a damaged one is refused, not drawn.
 
 Each is a typed array of a length the trace's own columns fix (n nodes, E edges, R runs of
 one scope, K run records, J children the records name). The checks are whole-column
@@ -18,8 +19,10 @@ from operator import le, lt
 from ..aggregates import RECORD_COLUMNS
 from ..indexes import INDEX_COLUMNS
 from ..shares import SHARE_COLUMNS, matrix_span
-from .validate import TraceFormatError
+from .validate import MAX_INT, TraceFormatError, good_text, show
 
+CHAINS_COLUMN = ('made_by', 'i')    # version 3: per node, its made-by chain in the header's "chains" (or -1)
+MAX_CHAIN = 64      # frames in one chain: the model's calls are a few deep
 STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS
 STORED_NAMES = tuple(name for name, _ in STORED_COLUMNS)
 SHARE_NAMES = tuple(name for name, _ in SHARE_COLUMNS)     # added later: a file may lack all of them
@@ -142,3 +145,30 @@ def _check_mag(cols, k, name, n, at_peak, most):
     if not ok:
         fail(f"share record {k} of {name!r}: its largest |share x data| {mag!r} is not that of its cells "
              f"(between {top * at_peak!r} and {top * most!r}, NaN when a share is)")
+
+
+def check_chains(table, per_node, trace):
+    """(chain id per node, [chain]) of "made by" (recording.madeby: the model.py lines behind each op)
+    as a version 3 file stores them: the header's "chains" ([[function, line], ...] each, outermost
+    first) and the column 'made_by' (per node an index into them, -1 for none). TraceFormatError
+    names what is wrong: a made_by answer is never read out of a damaged table."""
+    def bad(message):
+        raise TraceFormatError(f"binary trace: made-by chains {message}")
+    if (table is None) != (per_node is None):
+        bad("need both the header's \"chains\" and the 'made_by' column, or neither")
+    if not isinstance(table, list):
+        bad(f"must be a list, got {show(table)}")
+    chains = []
+    for k, chain in enumerate(table):
+        if not (isinstance(chain, list) and 0 < len(chain) <= MAX_CHAIN and all(
+                isinstance(f, list) and len(f) == 2 and good_text(f[0]) and 0 < len(f[0]) <= 200
+                and isinstance(f[1], int) and not isinstance(f[1], bool) and 0 < f[1] < MAX_INT for f in chain)):
+            bad(f"entry {k} must be 1 to {MAX_CHAIN} [function, line] pairs, got {show(chain)}")
+        chains.append(tuple((fn, line) for fn, line in chain))
+    n = len(trace['op'])
+    if len(per_node) != n:
+        bad(f"'made_by' has {len(per_node)} entries; this trace's columns need {n}")
+    if per_node and (min(per_node) < -1 or max(per_node) >= len(chains)):
+        bad(f"'made_by' holds {min(per_node) if min(per_node) < -1 else max(per_node)}, which is not a chain "
+            f"(-1..{len(chains) - 1})")
+    return per_node, chains

@@ -1,0 +1,132 @@
+"""Opening a saved binary trace, as a user meets it (issue 25: explorer first view <= 10 s from a
+cold binary file at 4 x 64). Prints figures, asserts nothing.
+
+    python -m benchmarks.bench_open_trace FILE [FILE ...] [--reps 2] [--tree PATH ...] [--commands explore,render,inspect]
+
+Each run is a fresh process on a file it has not opened before ("cold" as far as a user without
+root can make it: the page cache is the machine's, so a file read twice is in memory after the first):
+  explore   `explore --trace FILE --no-browser --port 0`: seconds from the command to the URL printed,
+            and to /api/progress listing no opening (the first view drawn: the page shows it at once)
+  render    `render --trace FILE -o VIEW.svg` (its default view, laid out): the command's wall and CPU time
+  inspect   `inspect --trace FILE`: the command's wall and CPU time
+and the phases the opening told (reading, inflating, checking, replaying, building indexes, drawing
+the first view), polled from /api/progress every 50 ms, and the CPU seconds the process used by then
+(/proc: what the machine's load does not inflate).
+FILEs and --tree checkouts (PYTHONPATH, default this one) alternate, A B B A ..., so a pair shares
+the machine's load; medians per (tree, file, command). State the load: printed at each run.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(tree):
+    return dict(os.environ, PYTHONPATH=str(tree), PYTHONUNBUFFERED='1')
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds process `pid` has used so far (Linux /proc; None elsewhere): a
+    figure the machine's load does not inflate, unlike wall time."""
+    try:
+        fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def explore(tree, path):
+    """(s to the URL, s to the first view drawn, {phase: s}, CPU s then) of one `explore --trace`
+    process."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([sys.executable, str(Path(tree) / 'cli.py'), 'explore', '--trace', str(path), '--no-browser',
+                          '--no-check', '--port', '0'], cwd=tree, env=_env(tree), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = p.stdout.readline()
+        if 'http://' not in line:
+            raise SystemExit(f"explore did not start: {line!r}")
+        t_url = time.monotonic() - t0
+        parts = urlsplit(line.split()[2])
+        req = urllib.request.Request(f'{parts.scheme}://{parts.netloc}/api/progress',
+                                     headers={'X-Explorer-Token': parts.fragment[len('token='):]})
+        phases, last = {}, None
+        while True:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                work = [j for j in json.loads(r.read())['work'] if j['kind'] == 'open']
+            now = time.monotonic() - t0
+            if not work:
+                break
+            phase = work[0].get('phase')
+            if phase != last:
+                phases.setdefault(phase, now)
+                last = phase
+            time.sleep(0.05)
+        return t_url, now, _durations(phases, now), cpu_seconds(p.pid)
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def _durations(starts, end):
+    """{phase: seconds} from {phase: when first seen} (polled every 50 ms: +-0.05 s each)."""
+    items = sorted(starts.items(), key=lambda kv: kv[1])
+    return {ph: round(b - a, 2) for (ph, a), (_, b) in zip(items, items[1:] + [(None, end)])}
+
+
+def command(tree, args):
+    """(wall s, CPU s) of one command run to its end."""
+    t0, used = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run([sys.executable, str(Path(tree) / 'cli.py'), *args], cwd=tree, env=_env(tree),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{args[0]} failed: {r.stderr.strip()[-400:]}")
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic() - t0, now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('files', nargs='+')
+    ap.add_argument('--reps', type=int, default=2)
+    ap.add_argument('--tree', action='append', default=None, help='a checkout to run (PYTHONPATH); repeatable')
+    ap.add_argument('--commands', default='explore', help='comma-separated: explore, render, inspect')
+    a = ap.parse_args()
+    trees = a.tree or [str(ROOT)]
+    cases = [(t, f) for t in trees for f in a.files]
+    got = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(a.reps):
+            for tree, path in (cases if rep % 2 == 0 else cases[::-1]):
+                for cmd in a.commands.split(','):
+                    if cmd == 'explore':
+                        t_url, t_view, phases, cpu = explore(tree, path)
+                        figure = t_view
+                        got.setdefault((tree, path, 'explore CPU'), []).append(cpu)
+                        said = f"url {t_url:.1f} s, first view {t_view:.1f} s (CPU {cpu} s); {phases}"
+                    else:
+                        args = [cmd, '--trace', path] + (['-o', str(Path(tmp) / 'v.svg')] if cmd == 'render' else [])
+                        figure, cpu = command(tree, args)
+                        got.setdefault((tree, path, f'{cmd} CPU'), []).append(cpu)
+                        said = f"{figure:.1f} s (CPU {cpu:.1f} s)"
+                    got.setdefault((tree, path, cmd), []).append(figure)
+                    print(f"{cmd} {Path(path).name} ({tree}): {said}; load {os.getloadavg()[0]:.1f}", flush=True)
+    print('\nmedians (s):')
+    for (tree, path, cmd), xs in got.items():
+        print(f"  {cmd:8s} {Path(path).name:28s} {tree}: {statistics.median(xs):.1f} "
+              f"({', '.join(f'{x:.1f}' for x in xs)}), {os.path.getsize(path) / 1e6:.1f} MB")
+
+
+if __name__ == '__main__':
+    main()
