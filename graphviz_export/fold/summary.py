@@ -20,7 +20,7 @@ from operator import add, and_, eq, or_, sub
 
 from microgpt.recording.figures import Figures, cell_shares, figures_of
 from microgpt.recording.ops import OP_CODE, count_ops
-from microgpt.recording.runs import gather, id_runs, runs_of
+from microgpt.recording.runs import gather, id_runs, runs_of, scopes_of
 from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
 
 _CONST = OP_CODE['const']
@@ -123,7 +123,7 @@ class Interior:
 
     def __init__(self, trace, ids):
         self.ids = ids
-        self.scopes = whole_scopes(trace, id_runs(ids), len(ids)) if ids else None
+        self.scopes = whole_scopes(trace, None, len(ids), scopes_of(trace, ids)) if ids else None
 
     @cached_property
     def members(self):

@@ -161,12 +161,12 @@ class Trace:
                chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b]))))
         return self.edge_contribs(range(ptr[a], ptr[b]), ups)
 
-    def edge_contribs(self, edges, grads):
-        """array('d'): the contributions of edges `edges` (their parents' grads `grads`): the column's
-        when built or set (a before/after's differences), else the products of these edges only."""
+    def edge_contribs(self, edges, grads, local=None):
+        """array('d'): the contributions of edges `edges` (parents' grads `grads`, local derivatives `local`
+        if read): the column's when built or set (a before/after's differences), else these edges' products."""
         if 'contrib' in self._cache:
             return array('d', map(self._cache['contrib'].__getitem__, edges))
-        return array('d', map(mul, map(self.local.__getitem__, edges), grads))
+        return array('d', map(mul, map(self.local.__getitem__, edges) if local is None else local, grads))
 
     @property
     def backward_rank(self):
