@@ -89,6 +89,7 @@ MEASURED = [
     # explore's bar while it opens a step (tests/test_explorer_opening.py), its 503 and exit status
     '`opening\nanna.mgtrace: inflating: 45% (1 s left)`', 'the API answers 503', 'exits with status 2',
     'the 32 most recent', 'about 11 bytes\n  a node',
+    '(the lines of `model.py` that made it: 0.02 bytes a node)',     # bench_open_trace (stop 34)
     "`python -m benchmarks.bench_startup --only floor --reps 7` — `render --doc christopher --token 11`\n"
     "against its floor (Python start + `import cli` + `dot` on the same DOT), medians of 7 alternated, load\n"
     "~10: with its step reused from the cache 1.37 s wall, 1.56× the floor (CPU 1.65×); recording it\n"
@@ -161,6 +162,7 @@ NOT_FIGURES = [
     "(`checks/nodes.py` 212 and 219, `train.py` 12 and 80, `model.py` 170, `trace.py` 452, "
     "`fold/folding.py` 284 and 298)",                                           # line numbers of mutants
     'Version 2 also stores', 'version 1 files still load', "issue 21's harness",  # format versions, an issue
+    'before binary version 3', 'Version 3 adds',
 ]
 # README sections (## headings) whose numbers this script does not recompute yet: they came
 # with features added after it was written (issue 16's note lists them). The test fails on

@@ -16,10 +16,10 @@ TraceQueryError, whose one-line message lists what exists.
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat, starmap
-from operator import ge, itemgetter, lt, or_
+from operator import add, ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import SCATTERED, id_runs, scopes_in
+from microgpt.recording.runs import SCATTERED, id_runs, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
 
 from .spec import DIRECTIONS, check, check_options
@@ -43,30 +43,31 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, order
     `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
     whole document's 3.3 M ids)."""
     ids = interior if ordered else sorted(interior)
-    runs = id_runs(ids)
-    whole = whole_scopes(trace, runs, len(ids))
+    sids = scopes_of(trace, ids)
+    whole = whole_scopes(trace, None, len(ids), sids)
     if whole is not None:       # a token, layer, head, document: from the run records
         inputs, outputs = _scopes_boundary(trace, whole)
     else:
-        inputs, outputs = _boundary(trace, runs)
+        inputs, outputs = _boundary(trace, ids)
     scopes = trace.scopes
-    positions = sorted({scopes[sid][0] for sid in (whole or scopes_in(trace, runs))} - {None})
+    positions = sorted({scopes[sid][0] for sid in sids} - {None})
     return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, tuple) else tuple(ids), inputs=tuple(inputs),
                      outputs=tuple(outputs), focus=tuple(sorted(focus)), matrix=matrix,
                      positions=tuple(positions), query=dict(query or {}))
 
 
-def _boundary(trace, runs):
-    """(inputs, outputs), sorted, of the interior of id ranges `runs`: one slice of each edge
-    column per run (views are mostly a few long runs); of each, in C, only the ends outside the
-    run, then only those checked against the other runs."""
+def _boundary(trace, ids):
+    """(inputs, outputs), sorted, of the interior `ids` (sorted): one slice of each edge column per
+    run of ids (views are mostly a few long runs); of each, in C, only the ends outside the run,
+    then only those checked against the other runs."""
     ptr, child = trace.child_ptr, trace.child
     pptr, parent, _ = trace.parents_index()
-    if len(runs) > SCATTERED:     # a matrix's uses: each run's edges sliced in C, one set difference
-        inside = set(chain.from_iterable(starmap(range, runs)))
-        starts, ends = list(map(itemgetter(0), runs)), list(map(itemgetter(1), runs))
-        inputs, outputs = ({*chain.from_iterable(map(col.__getitem__, map(slice, map(at.__getitem__, starts),
-                                                                          map(at.__getitem__, ends))))}
+    runs = None if scattered(ids) else id_runs(ids)
+    if runs is None or len(runs) > SCATTERED:     # a matrix's uses: each run's edges read in C, one set difference
+        inside = set(ids)
+        starts, ends = (ids, list(map(add, ids, repeat(1)))) if runs is None else zip(*runs)     # each read twice
+        inputs, outputs = ({*map(col.__getitem__, chain.from_iterable(map(range, map(at.__getitem__, starts),
+                                                                              map(at.__getitem__, ends))))}
                            for at, col in ((ptr, child), (pptr, parent)))
         inputs.difference_update(inside)
         return sorted(inputs), sorted(outputs.difference(inside, inputs))
@@ -201,9 +202,8 @@ def matrix_view(trace, name):
     """A whole parameter matrix (shown as a heat-map) and its uses at every position."""
     cells = trace.param_nodes(name)
     pptr, parent, _ = trace.parents_index()
-    uses = set()
-    for i in cells:
-        uses.update(parent[pptr[i]:pptr[i + 1]])
+    uses = set(map(parent.__getitem__, chain.from_iterable(map(range, map(pptr.__getitem__, cells),
+                                                                 map(pptr.__getitem__, map(add, cells, repeat(1)))))))
     rows, cols = trace.param_shapes[name]
     return _make(trace, 'matrix', f"{name} ({rows}x{cols}){_doc(trace)}: {len(uses)} uses",
                  set(cells) | uses, focus=cells, matrix=name, query={'param': name})

@@ -193,7 +193,7 @@ def test_the_boundary_of_whole_scopes_from_the_run_records_is_the_one_the_edges_
         runs = id_runs(list(sel.nodes))
         whole = whole_scopes(t, runs, len(sel.nodes))
         assert whole is not None, q
-        inputs, outputs = _boundary(t, runs)
+        inputs, outputs = _boundary(t, sel.nodes)
         assert (list(sel.inputs), list(sel.outputs)) == (inputs, outputs) == _scopes_boundary(t, whole), q
         assert inputs or outputs, q
     # token 0's outputs are the later positions reading its keys and values

@@ -136,7 +136,7 @@ def test_a_matrix_views_scattered_uses_bundle_as_one_edge_at_a_time(recorded_chr
     each child's contribution (the ones read once and the input read by every row), the children
     leaving and the edges inside are those of adding them one edge at a time. Records stand for
     whole runs only (no edge here is one), so a bundle is compared field by field where it is not
-    a record's."""
+    a record's (a key's edges that are all of one record's: the matrix's cells and the input x)."""
     t = recorded_christopher
     for q in ({'param': 'layer0.mlp_fc1'}, {'param': 'wte'}, {'param': 'lm_head'}, {'param': 'layer0.attn_wq'},
               {'token': 5}, {'param': 'layer0.attn_wq[3][5]', 'depth': 2}):
@@ -149,9 +149,15 @@ def test_a_matrix_views_scattered_uses_bundle_as_one_edge_at_a_time(recorded_chr
         assert got.keys() == want.keys(), (q, level)
         for key, b in got.items():
             n, local, contrib, per, norm = want[key]
-            assert (b.count, b.contrib.hex(), b.contrib_norm().hex()) == (n, contrib, norm), (q, level, key)
+            assert (b.count, b.local.hex(), b.contrib.hex(), b.contrib_norm().hex()) == (n, local, contrib, norm), \
+                (q, level, key)
             if b.norm is None:      # added edge by edge, not a record's
-                assert b.local.hex() == local and {c: v.hex() for c, v in b.per_child.items()} == per, (q, level, key)
+                assert {c: v.hex() for c, v in b.per_child.items()} == per, (q, level, key)
+            else:                   # a record's: every child it reads leaves
+                assert set(per) <= leaving, (q, level, key)
+        if q == {'param': 'layer0.mlp_fc1'} and level == 'vector':
+            # the cells and the input each position's uses read are exactly one record each (bundles._record_of)
+            assert sum(b.norm is not None for b in got.values()) == 2 * len(t.positions()), (q, level)
         if 'param' in q and '[' not in q['param']:
             assert sum(b - a == 1 for a, b, _, sd in segments if sd == 'interior') > 100     # the scattered case
 

@@ -44,8 +44,11 @@ def row_anchor(trace, node, name, dst):
     children = chain.from_iterable(map(trace.child.__getitem__, map(slice, map(ptr.__getitem__, ids),
                                                                      map(ptr.__getitem__, map(add, ids, repeat(1))))))
     cells = filter(range(base, base + rows * cols).__contains__, children)      # in C: a use group holds 80,000
-    used = set(map(floordiv, map(sub, cells, repeat(base)), repeat(cols)))
-    return f'{node.name}_g{used.pop()}' if len(used) == 1 else None
+    used = map(floordiv, map(sub, cells, repeat(base)), repeat(cols))
+    # read lazily, up to the second row found: a use group of a whole matrix (196,000 products at
+    # 5 M nodes) reads row 0 in its first products and row 1 right after
+    first = next(used, None)
+    return f'{node.name}_g{first}' if first is not None and next(filter(first.__ne__, used), None) is None else None
 
 
 def grad_line(word, shown):

@@ -15,12 +15,12 @@ milliseconds.
 
 import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import reduce
-from itertools import chain, compress, groupby, repeat, starmap
+from itertools import chain, compress, count, groupby, islice, repeat, starmap
 from operator import add, and_, eq, itemgetter, mul, ne, sub
 
-from microgpt.recording.runs import gather, run_total
+from microgpt.recording.runs import SCATTERED, gather, run_total
 from microgpt.recording.sums import fsum
 
 
@@ -42,53 +42,71 @@ class Bundle:
         return math.sqrt(fsum(map(mul, values, values)))
 
 
-def bundle_edges(trace, segments, kid, side):
+def segments_by_key(segments):
+    """[(key, its segments)], by key: fold's segments (first id, last id + 1, key, side) grouped
+    in C, each key's in the order they come (a key is of one side, made in id order)."""
+    return [(j, list(segs)) for j, segs in groupby(sorted(segments, key=itemgetter(2)), key=itemgetter(2))]
+
+
+def joined(segs):
+    """The runs (a, b) of one key's segments, adjacent ones joined (found in C: a matrix's 16,000
+    scattered uses a position join none)."""
+    if not any(map(eq, map(itemgetter(1), segs), map(itemgetter(0), islice(segs, 1, None)))):
+        return list(map(itemgetter(0, 1), segs))
+    runs = []
+    for a, b, _, _ in segs:
+        if runs and runs[-1][1] == a:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
+    return runs
+
+
+def bundle_edges(trace, segments, kid, side, by_key=None):
     """(bundles, leaving, internal): {(child key, parent key): Bundle}, the children with a
     parent in another visible node, and the number of edges inside one. `segments` are
     fold's (first id, last id + 1, key, side), `kid` each selected node's key (-1
-    elsewhere), `side` each key's side (an output's edges count only from interior keys)."""
+    elsewhere), `side` each key's side (an output's edges count only from interior keys);
+    `by_key`: segments_by_key(segments), when known."""
     starts = trace.index('run_start')
     rec_ptr, rec_scope, rec_count = trace.index('rec_ptr'), trace.index('rec_scope'), trace.index('rec_count')
     scope = trace.scope
-    groups_of = {}      # scope id -> the keys its selected nodes are in
-    for sid, j in set(zip(map(scope.__getitem__, map(itemgetter(0), segments)), map(itemgetter(2), segments))):
-        groups_of.setdefault(sid, set()).add(j)
+    # the keys the selected nodes of each scope are in (scope id -> keys), per key in C
+    by_key = segments_by_key(segments) if by_key is None else by_key
+    groups_of = {}
+    for j, segs in by_key:
+        for sid in set(map(scope.__getitem__, map(itemgetter(0), segs))):
+            groups_of.setdefault(sid, set()).add(j)
     # each parent key's plan, in segment order: (segment, its run's records, None) when the
     # segment is a whole run whose records are its bundles, else (first segment, None, ranges)
-    # for consecutive other segments, their edges added at once. Found per key in C (a matrix's
-    # uses: 160,000 single-node segments, parts of a few runs), looked at one by one only where
-    # a segment is a whole run.
+    # for consecutive other segments, their edges added at once. Walked per run of the trace a
+    # key's segments lie in (a matrix's uses: 16,000 single-node segments of one run a position),
+    # each looked at alone only where it is a whole run.
     plans, fed, touched = {}, {}, set()
-    live = sorted(compress(segments, map(ne, map(itemgetter(3), segments), repeat('input'))), key=itemgetter(2))
-    for kp, segs in groupby(live, key=itemgetter(2)):
-        segs = list(segs)
-        p0s, p1s = list(map(itemgetter(0), segs)), list(map(itemgetter(1), segs))
-        rs = list(map(sub, map(bisect_right, repeat(starts), p0s), repeat(1)))
-        if segs[0][3] == 'interior':     # a key is of one side
-            whole = list(map(and_, map(eq, p0s, map(starts.__getitem__, rs)),
-                             map(eq, p1s, map(starts.__getitem__, map(add, rs, repeat(1))))))
-        else:
-            whole = repeat(False)
+    for kp, segs in by_key:
+        if segs[0][3] == 'input':
+            continue
+        p0s, i, interior = list(map(itemgetter(0), segs)), 0, segs[0][3] == 'interior'
         plan = plans[kp] = []
-        for is_whole, group in groupby(zip(segs, rs, whole), key=itemgetter(2)):
-            group = list(group)
-            if is_whole:
-                for seg, r, _ in group:
-                    recs = range(rec_ptr[r], rec_ptr[r + 1])
-                    if all(len(groups_of.get(rec_scope[k], ())) == 1 for k in recs):
-                        plan.append((seg, recs, None))
-                        for k in recs:
-                            (kc,) = groups_of[rec_scope[k]]
-                            if kc != kp:
-                                fed[kc, kp] = fed.get((kc, kp), 0) + 1
-                    else:       # a child scope split between nodes: edge by edge
-                        _by_edges(plan, seg, [seg])
-                        touched.update((rec_scope[k], kp) for k in recs)
-                continue
-            # parts of runs, or outputs
-            _by_edges(plan, group[0][0], list(map(itemgetter(0), group)))
-            for r in set(map(itemgetter(1), group)):
+        while i < len(segs):
+            r = bisect_right(starts, p0s[i]) - 1
+            j = bisect_left(p0s, starts[r + 1], i)       # segments i..j-1 lie in run r
+            seg = segs[i]
+            if interior and j == i + 1 and seg[0] == starts[r] and seg[1] == starts[r + 1]:     # a whole run
+                recs = range(rec_ptr[r], rec_ptr[r + 1])
+                if all(len(groups_of.get(rec_scope[k], ())) == 1 for k in recs):
+                    plan.append((seg, recs, None))
+                    for k in recs:
+                        (kc,) = groups_of[rec_scope[k]]
+                        if kc != kp:
+                            fed[kc, kp] = fed.get((kc, kp), 0) + 1
+                else:       # a child scope split between nodes: edge by edge
+                    _by_edges(plan, seg, [seg])
+                    touched.update((rec_scope[k], kp) for k in recs)
+            else:           # parts of a run, or outputs
+                _by_edges(plan, seg, segs[i:j])
                 touched.update((rec_scope[k], kp) for k in range(rec_ptr[r], rec_ptr[r + 1]))
+            i = j
     # a bundle is one record's when no other record feeds it and no segment added edge by
     # edge reads a scope of its child key (pairs of scopes, not of keys: at scalar level a
     # scope holds thousands of keys)
@@ -101,11 +119,16 @@ def bundle_edges(trace, segments, kid, side):
 
     bundles, leaving, internal = {}, set(), 0
     interior_keys = {j for j, sd in side.items() if sd == 'interior'}
+    sole = {j: sids[0] for j, sids in scopes_of.items() if len(sids) == 1}     # keys of one scope
     for plan in plans.values():
         for (p0, p1, kp, sd), recs, ranges in plan:
             if recs is None:    # consecutive parts of runs of one key and side: their edges at once
                 inside = interior_keys if sd == 'output' else None
-                internal += _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, None)
+                r = bisect_right(starts, ranges[0][0]) - 1
+                # a key's only edges, all of run r, scattered (a matrix's uses): from its records where they are
+                one = len(plan) == 1 and len(ranges) > SCATTERED and ranges[-1][1] <= starts[r + 1]
+                internal += _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, None,
+                                       (r, sole) if one else None)
                 continue
             by_edge = set()
             for k in recs:
@@ -146,55 +169,120 @@ def _kids(trace, k):
     return trace.index('rec_kids')[ptr[k]:ptr[k + 1]]
 
 
-def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only):
+def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only, run=None):
     """Add the edges of the parents in id ranges `ranges` (key kp, in id order): those into
     keys `only`, when given; those from the keys `inside`, when given (an output's other operands
     are not part of the view). Returns how many stayed inside kp. The same sums as adding them
     one edge at a time (from 0.0, in edge order, per bundle and per child): with few child keys
     (a matrix's uses read the matrix and one input) each bundle's edges are picked out and added
-    up in C (functools.reduce of float additions, the loop's own operation), else one by one."""
-    ptr = trace.child_ptr
-    edges = [(ptr[a], ptr[b]) for a, b in ranges]
-    cs, ls = gather(trace.child, edges), gather(trace.local, edges)
-    gs = trace.contrib_slice(*ranges[0]) if len(ranges) == 1 else _contribs(trace, ranges, edges)
-    if only is not None and inside is None:
-        # a whole run whose child scopes lie in several nodes (a document's or a token's cached keys and
-        # values): most edges kept, in a few keys; one pass beats an array of keys, a selection and a pass
-        # per key (a whole document of 3.5 M nodes: these calls 187-215 ms CPU so, 282-312 ms per key)
-        return _add_one_by_one(cs, ls, gs, map(kid.__getitem__, cs), kp, bundles, leaving, only)
+    up in C (functools.reduce of float additions, the loop's own operation), else one by one.
+    `run`: (r, {key: its one scope}) when `ranges` are parts of run r and kp has no other edges:
+    a bundle into a key of one scope C whose edges are as many as the record (r, C) holds is that
+    record's edges (a subset of them, in the same order), so it takes the record's sums (a matrix's
+    uses: the cells and the input each use reads)."""
+    ptr, child, ls = trace.child_ptr, trace.child, None
+    if len(ranges) > SCATTERED and run_total(ranges) == len(ranges):
+        # single nodes (a matrix's uses): their children first, the other columns of kept edges only
+        edges, ups = _scattered_edges(trace, ranges)
+        cs = array(child.typecode, map(child.__getitem__, edges))
+    else:
+        edges = [(ptr[a], ptr[b]) for a, b in ranges]
+        cs, ls = gather(child, edges), gather(trace.local, edges)
+        gs = trace.contrib_slice(*ranges[0]) if len(ranges) == 1 else _contribs(trace, ranges, edges)
+        if only is not None and inside is None:
+            # a whole run whose child scopes lie in several nodes (a document's or a token's cached keys and
+            # values): most edges kept, in a few keys; one pass beats an array of keys, a selection and a pass
+            # per key (a whole document of 3.5 M nodes: these calls 187-215 ms CPU so, 282-312 ms per key)
+            return _add_one_by_one(cs, ls, gs, map(kid.__getitem__, cs), kp, bundles, leaving, only)
     kcs = array('l', map(kid.__getitem__, cs))
     keep = None
     for wanted in (inside, only):
         if wanted is not None:
             got = list(map(wanted.__contains__, kcs))
             keep = got if keep is None else list(map(and_, keep, got))
-    if keep is not None:
+    if keep is not None and ls is None:
+        edges, ups = list(compress(edges, keep)), list(compress(ups(), keep))
+        cs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, kcs))
+    elif keep is not None:
         cs, ls, gs, kcs = (array(col.typecode, compress(col, keep)) for col in (cs, ls, gs, kcs))
+
+    def columns():      # single nodes' local derivatives and contributions: read once a bundle needs them
+        nonlocal ls, gs
+        if ls is None:
+            ls = array(trace.local.typecode, map(trace.local.__getitem__, edges))
+            gs = trace.edge_contribs(edges, ups() if callable(ups) else ups, ls)
+        return ls, gs
     distinct = set(kcs)
     if len(distinct) > MANY_KEYS:
-        return _add_one_by_one(cs, ls, gs, kcs, kp, bundles, leaving)
+        return _add_one_by_one(cs, *columns(), kcs, kp, bundles, leaving)
     internal = 0
     for kc in sorted(distinct):
-        mine = list(map(eq, kcs, repeat(kc)))
+        mine = list(map(eq, kcs, repeat(kc))) if len(distinct) > 1 else None    # None: every edge
         if kc == kp:
-            internal += sum(mine)
+            internal += sum(mine) if mine is not None else len(kcs)
             continue
-        c_k = array('l', compress(cs, mine))
+        k = _record_of(trace, run, kc, len(kcs) if mine is None else sum(mine))
+        if k is not None and (kc, kp) not in bundles:
+            bundles[kc, kp] = _from_record(trace, k)
+            leaving.update(_kids(trace, k))
+            continue
+        ls, gs = columns()
+        c_k = array('l', compress(cs, mine)) if mine is not None else cs
         b = bundles.get((kc, kp))
         if b is None:
             b = bundles[kc, kp] = Bundle()
-        g_k = array('d', compress(gs, mine))
+        g_k = array('d', compress(gs, mine)) if mine is not None else gs
         b.count += len(c_k)
-        b.local = reduce(add, compress(ls, mine), b.local)
+        b.local = reduce(add, compress(ls, mine) if mine is not None else ls, b.local)
         b.contrib = reduce(add, g_k, b.contrib)
-        per_child = b.per_child
-        if len(set(c_k)) == len(c_k) and per_child.keys().isdisjoint(c_k):
+        per_child, kids = b.per_child, set(c_k)
+        if len(kids) == len(c_k) and per_child.keys().isdisjoint(c_k):
             per_child.update(zip(c_k, map(add, repeat(0.0), g_k)))
+        elif 4 * len(kids) <= len(c_k):     # few children read many times (a matrix's input x): per child
+            _add_per_child(per_child, c_k, g_k)
         else:
             for c, cg in zip(c_k, g_k):
                 per_child[c] = per_child.get(c, 0.0) + cg
-        leaving.update(c_k)
+        leaving.update(kids)
     return internal
+
+
+def _record_of(trace, run, kc, n):
+    """The record of run r into key kc's one scope C (run: (r, {key: its one scope})) holding `n`
+    edges, else None (C the run's own scope: a record of edges inside it keeps no children)."""
+    if run is None or kc not in run[1]:
+        return None
+    r, c = run[0], run[1][kc]
+    rec_ptr, rec_scope = trace.index('rec_ptr'), trace.index('rec_scope')
+    if c == trace.index('run_scope')[r]:
+        return None
+    for k in range(rec_ptr[r], rec_ptr[r + 1]):
+        if rec_scope[k] == c:
+            return k if trace.index('rec_count')[k] == n else None
+    return None
+
+
+def _add_per_child(per_child, cs, gs):
+    """per_child[c] += each g of `gs` along the edges into c (`cs`), in edge order, as the loop
+    `per_child[c] = per_child.get(c, 0.0) + g` adds them: the edges sorted by child (stable, so in
+    edge order within a child), each child's parts added up in C from what it held."""
+    order = sorted(range(len(cs)), key=cs.__getitem__)
+    cs, gs = list(map(cs.__getitem__, order)), list(map(gs.__getitem__, order))
+    bounds = [0, *compress(count(1), map(ne, islice(cs, 1, None), cs)), len(cs)]
+    for a, b in zip(bounds, islice(bounds, 1, None)):
+        per_child[cs[a]] = reduce(add, gs[a:b], per_child.get(cs[a], 0.0))
+
+
+def _scattered_edges(trace, ranges):
+    """(edge indexes, a function giving their parents' grads), lists in edge order, of the single
+    nodes `ranges` (a matrix's uses, (id, id + 1) each): the columns are then read in C through the
+    one list of edge indexes (not an array slice per node and column, as gather and _contribs read
+    runs), the grads only if a bundle is added edge by edge."""
+    ptr, grad = trace.child_ptr, trace.grad
+    ids = list(map(itemgetter(0), ranges))
+    e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
+    edges = list(chain.from_iterable(map(range, e0, e1)))
+    return edges, lambda: list(chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0))))
 
 
 def _contribs(trace, ranges, edges):

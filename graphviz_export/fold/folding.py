@@ -36,12 +36,12 @@ from itertools import chain, filterfalse, islice, repeat, starmap
 from operator import add, itemgetter, le
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import id_runs, run_total, runs_of, scopes_in
+from microgpt.recording.runs import all_single, id_runs, not_single, runs_of, scopes_in, scopes_of, slices_of
 from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
-from .bundles import bundle_edges
+from .bundles import bundle_edges, joined, segments_by_key
 from .floors import interior_edge_floor
 from .summary import boundary_values, group_values
 
@@ -216,20 +216,25 @@ def _keys(trace, sel, level, expand_ids, heads=True):
         js = list(map(by_scope.__getitem__, sids))
         deque(map(kid.__setitem__, ids, js), maxlen=0)
         segments.extend(zip(ids, map(add, ids, repeat(1)), js, repeat(sd)))
-        return []
 
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         scalar = level == 'scalar' and sd != 'output'
-        by_scope, pending = {}, []
-        for a, b in id_runs(ids):
+        by_scope = {}
+        done = 0
+        if not scalar and all_single(ids) and special_set.isdisjoint(ids):      # a matrix's outputs: no run to walk
+            runs, firsts, walk = (), list(ids), ()
+        else:   # the runs walked: all at scalar level, else the long or special ones (single ids between: scattered())
+            runs = id_runs(ids)
+            firsts = list(map(itemgetter(0), runs))
+            walk = range(len(runs)) if scalar else not_single(runs, firsts, special_set)
+        for k in walk:
+            a, b = runs[k]
             if scalar:
                 for i in range(a, b):
                     single(i, sd)
                 continue
-            if b - a == 1 and a not in special_set:       # scattered ids (a matrix's uses): grouped at once
-                pending.append(a)
-                continue
-            pending = scattered(pending, sd, by_scope)      # the single ids before this run
+            scattered(firsts[done:k], sd, by_scope)     # the single ids before this run
+            done = k + 1
             start = a
             r = bisect_right(run_start, a) - 1
             while start < b:        # the trace's runs of one scope inside a..b-1 (groupby of scope[a:b])
@@ -246,7 +251,8 @@ def _keys(trace, sel, level, expand_ids, heads=True):
                 if start < end:
                     group(start, end, sid, sd, by_scope)
                 start = end
-        scattered(pending, sd, by_scope)
+        if not scalar:
+            scattered(firsts[done:], sd, by_scope)
     return kid, keys, segments
 
 
@@ -260,7 +266,7 @@ def node_floor(trace, sel, level, expand_ids, memo=None):
     for sd, ids in (('interior', sel.nodes), ('input', sel.inputs), ('output', sel.outputs)):
         if sd not in memo:      # each side's ids not special, and their scopes: once a fold
             rest = list(filterfalse(special.__contains__, ids)) if special else ids
-            memo[sd] = len(rest), scopes_in(trace, id_runs(rest))
+            memo[sd] = len(rest), scopes_of(trace, rest)
         count, sids = memo[sd]
         if level == 'scalar' and sd != 'output':
             n += count
@@ -287,17 +293,14 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget, floors=None):
 def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
 
-    side = {j: sd for _, _, j, sd in segments}
-    bundles, leaving, internal = bundle_edges(trace, segments, kid, side)
+    by_key = segments_by_key(segments)
+    side = {j: segs[0][3] for j, segs in by_key}       # a key is of one side
+    bundles, leaving, internal = bundle_edges(trace, segments, kid, side, by_key)
 
     # -- visible nodes, named from trace ids ---------------------------------------------
-    members = [[] for _ in keys]        # each key's runs of ids: its segments, adjacent ones joined
-    for a, b, j, _ in segments:
-        runs = members[j]
-        if runs and runs[-1][1] == a:
-            runs[-1] = (runs[-1][0], b)
-        else:
-            runs.append((a, b))
+    members = [None] * len(keys)        # each key's runs of ids: its segments, adjacent ones joined
+    for j, segs in by_key:
+        members[j] = joined(segs)
     leaving = (leaving, sorted(leaving))      # summary.group_values: a set, and sorted to slice per run
     held = {'interior': sel.nodes, 'input': sel.inputs, 'output': sel.outputs}
     nodes = [_vnode(trace, keys[j], _ascending(members[j]), side[j], leaving, sel, held[side[j]])
@@ -355,20 +358,10 @@ def _vnode(trace, k, runs, sd, leaving, sel, held):
     """The VNode of key `k` holding the ids of `runs` (ascending), slices of `held` (its side's
     ids in the selection, sorted): a whole document's groups hold 3.2 M ids, taken as slices
     of the selection's tuple (no int made again, no list sorted, no runs found again)."""
-    node = _make_vnode(trace, k, _slices(held, runs), runs, sd, leaving, sel)
-    node.__dict__.update(runs=runs, **({'value_runs': runs} if node.values is node.ids else {}))   # VNode's, known
+    node = _make_vnode(trace, k, slices_of(held, runs), runs, sd, leaving, sel)
+    # VNode's runs, known; its value runs too when every member is a value (a boundary kept as it is, a matrix's uses)
+    node.__dict__.update(runs=runs, **({'value_runs': runs} if node.values is node.ids or node.values == node.ids else {}))
     return node
-
-
-def _slices(held, runs):
-    """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run)."""
-    if run_total(runs) == len(runs):
-        return tuple(map(itemgetter(0), runs))      # single ids (a matrix's uses): no bisection each
-    parts = []
-    for a, b in runs:
-        lo = bisect_left(held, a)
-        parts.append(held[lo:lo + b - a])
-    return parts[0] if len(parts) == 1 else tuple(chain.from_iterable(parts))
 
 
 def _make_vnode(trace, k, ids, runs, sd, leaving, sel):

@@ -19,8 +19,8 @@ from itertools import chain, compress, repeat
 from operator import add, and_, eq, or_, sub
 
 from microgpt.recording.figures import Figures, cell_shares, figures_of
-from microgpt.recording.ops import OP_CODE
-from microgpt.recording.runs import gather, id_runs, runs_of
+from microgpt.recording.ops import OP_CODE, count_ops
+from microgpt.recording.runs import gather, id_runs, runs_of, scopes_of
 from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
 
 _CONST = OP_CODE['const']
@@ -87,11 +87,7 @@ def op_counts(trace, ids, runs=None):
     runs = runs_of(ids) if runs is None else runs
     if not runs:
         return {}
-    ops = bytes(gather(trace.op, runs))
-    names = trace.op_names
-    # each op kind looked for (memchr) and counted in C: a set of the bytes was a pass per id in Python's
-    # iteration, 5x slower on a token's 400,000 ops
-    return {names[k]: c for k in range(len(names)) if k in ops and (c := ops.count(k))}
+    return count_ops(bytes(gather(trace.op, runs)), trace.op_names)
 
 
 def magnitude(g):
@@ -127,7 +123,7 @@ class Interior:
 
     def __init__(self, trace, ids):
         self.ids = ids
-        self.scopes = whole_scopes(trace, id_runs(ids), len(ids)) if ids else None
+        self.scopes = whole_scopes(trace, None, len(ids), scopes_of(trace, ids)) if ids else None
 
     @cached_property
     def members(self):

@@ -32,12 +32,15 @@ def figures_of(ids, ds, gs):
     """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
     whole-column operations (in C, not a Python step per value). The peak is the value with
     the largest |grad| (NaN counts as infinite), the smallest id among equals."""
-    if any(map(math.isnan, gs)) or any(map(math.isinf, gs)):
+    finite = all(map(math.isfinite, gs))      # each column checked once (a matrix's uses: 196,000 values)
+    if not finite:
         top = compress(ids, map(or_, map(math.isnan, gs), map(math.isinf, gs)))
     else:
         mags = array('d', map(abs, gs))
         top = compress(ids, map(eq, mags, repeat(max(mags))))
-    return Figures(n=len(ids), data_min=_min(ds), data_max=_max(ds), grad_min=_min(gs), grad_max=_max(gs),
+    clean = not any(map(math.isnan, ds))
+    return Figures(n=len(ids), data_min=min(ds) if clean else _min(ds), data_max=max(ds) if clean else _max(ds),
+                   grad_min=min(gs) if finite else _min(gs), grad_max=max(gs) if finite else _max(gs),
                    grad_norm=math.sqrt(fsum(map(mul, gs, gs))), grad_peak=min(top))
 
 

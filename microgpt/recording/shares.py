@@ -86,10 +86,11 @@ def share_records(trace):
     return out
 
 
-def whole_scopes(trace, runs, n):
-    """The scope ids of the nodes in the id ranges `runs` (n ids in all) when those nodes are
-    every node of those scopes (a token, layer, head or document view), else None."""
-    sids = scopes_in(trace, runs)
+def whole_scopes(trace, runs, n, sids=None):
+    """The scope ids of the nodes in the id ranges `runs` (n ids in all; `sids`: their scopes, when
+    known) when those nodes are every node of those scopes (a token, layer, head or document view),
+    else None."""
+    sids = scopes_in(trace, runs) if sids is None else sids
     held = trace.runs_of_scope()
     if sum(b - a for s in sids for a, b in held[s]) != n:
         return None
