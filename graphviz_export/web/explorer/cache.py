@@ -211,7 +211,8 @@ def compact(entry):
     for n in view.folded.nodes:
         known = vars(n)                 # runs found while drawing (VNode.runs, value_runs: cached)
         # a node's ids are ascending but a reference's (those of the nodes it refers to, in their order)
-        same = n.values is n.ids        # a boundary group's values are its ids (fold): kept once
+        # a boundary group's values are its ids, a matrix's use group's equal them (fold): kept once
+        same = n.values is n.ids or (type(n.values) is type(n.ids) and n.values == n.ids)
         n.ids = _ids(n.ids, known.get('runs'), ordered=n.kind != 'ref')
         n.values = n.ids if same else _ids(n.values, known.get('value_runs'))
         for name, ids in (('runs', n.ids), ('value_runs', n.values)):
