@@ -33,6 +33,9 @@ def test_the_committed_notebook_has_no_outputs():
     code = [c for c in nb['cells'] if c['cell_type'] == 'code']
     assert code and all(c['outputs'] == [] and c['execution_count'] is None for c in code)
     assert 'widgets' not in nb['metadata']
+    # nbformat 4.5 cells carry unique ids: without one nbformat warns (a hard error in later versions)
+    ids = [c.get('id') for c in nb['cells']]
+    assert all(ids) and len(set(ids)) == len(ids), ids
 
 
 def execute(tmp_path, path_env):
