@@ -43,6 +43,7 @@ from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import Trace
 from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.codecs.validate import COLUMNS
 from microgpt.recording.step import record_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def timed(fn):
 
 def held_mb(trace):
     """MB of the trace's columns, stored indexes and cached columns (arrays only)."""
-    arrays = [getattr(trace, name) for name in trace._COLUMNS]
+    arrays = [getattr(trace, name) for name, _ in COLUMNS]
     arrays += [a for a in (*trace._index.values(), *trace._cache.values()) if hasattr(a, 'buffer_info')]
     return sum(a.buffer_info()[1] * a.itemsize for a in arrays) / 2 ** 20
 
