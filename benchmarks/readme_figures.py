@@ -98,24 +98,33 @@ MEASURED = [
     '`python -m benchmarks.bench_scale --layers 4 --embd 64 --doc anna --reps 3` — one step of a 4-layer,\n'
     '64-wide model, its views served from what the trace stores (per-scope runs, the reverse-edge index,\n'
     "each matrix's share of the grad per position), CPU seconds of this process, quiet machine (load ~1),\n"
-    "before layout: at 2,232,731 nodes ('anna') the binary v2 file (29.6 B/node) loads in 2.0 s with nothing\n"
-    'rebuilt (the v1 path: 10.3 s); first view 194 ms; token views 162–217 ms, a layer at every position\n'
-    "129 ms, a head 53 ms, a cell 6 ms, the whole document 574 ms, a matrix's uses 1.85 s. At 3,465,731\n"
-    "nodes ('abigail', two runs) token views 159–252 ms, the whole document 773–998 ms, a matrix's uses\n"
-    "2.4–2.8 s; at 5,126,083 ('christopher', `--max-nodes 5600000`) load 4.7 s, first view 318 ms, token\n"
-    "views 203–240 ms, a layer at every position 378 ms, the whole document 1.24 s, a matrix's uses 4.1 s.\n"
-    'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–474 B/node; a load inflates one\n'
+    "before layout: at 2,232,731 nodes ('anna') the binary file (29.6 B/node) loads in 1.6 s with nothing\n"
+    'rebuilt (the v1 path: 8.5 s); first view 160 ms; token views 122–134 ms, a layer at every position\n'
+    "118 ms, a head 33 ms, a cell 4 ms, the whole document 404 ms, a matrix's uses 955 ms. At 3,465,731\n"
+    "nodes ('abigail') token views 131–133 ms, the whole document 628 ms, a matrix's uses 1.38 s; at\n"
+    "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.1 s, first view 198 ms, token views 147–162 ms,\n"
+    "a layer at every position 290 ms, the whole document 1.02 s, a matrix's uses 2.24 s.\n"
+    'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–473 B/node; a load inflates one\n'
     'column at a time (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
+    # bench_explorer_scale and bench_open_trace (stop 34, quiet)
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
-    'against `explore` in its own process, quiet machine (load ~1), the step from the user cache (open\n'
-    'in 6.0 s; recorded at start, 41 s): a median new view 356 ms, a layer 245–252 ms, a head 171–175 ms,\n'
-    "a token view 459–631 ms (the server's 393–516 ms: building it 198–272 ms, layout 69–105 ms); a\n"
-    "matrix's uses still 5.7–5.9 s (building it 4.0 s: every use of the matrix goes through the fold; a\n"
-    '6.2 MB answer). The server holds 1,018 MB at rest after these views (1,148 MB when it recorded the\n'
-    'step at start, its peak 2.36 GB).',
+    'against `explore` in its own process, quiet machine (load ~1–2, two runs), the step from the user cache\n'
+    "(open in 5.2–5.3 s; recorded at start, 32 s): a median new view 260–270 ms (the server's 205–211 ms, of\n"
+    "which layout 68–70 ms), a token view 316–380 ms (the server's 248–278 ms: building it 152–166 ms, layout\n"
+    "67–73 ms), at vector level 401–436 ms, a layer 176–223 ms, a head 112–165 ms; a matrix's uses still\n"
+    '3.5–3.8 s (building it 2.2–2.4 s: every use of the matrix goes through the fold; a 6.2 MB answer). The\n'
+    "server holds 643–681 MB at rest after these views, both matrices' included (132–139 bytes a node; 958 MB,\n"
+    '196 bytes a node, when it recorded the step at start, its peak then 2.37 GB, 485 bytes a node).\n'
+    '\n'
+    '`python -m benchmarks.bench_open_trace FILE --commands explore,render,inspect` — a fresh process on a\n'
+    "saved 5.1 M-node step (4 × 64, 'christopher'), quiet machine (load ~1), medians of 2: `explore --trace`\n"
+    'prints its URL after 0.3 s and shows the first view after 5.0 s (reading 0.1 s, inflating 3.0 s,\n'
+    'checking 1.3 s, drawing 0.4 s); `render --trace` 4.8 s, `inspect --trace` 5.5 s. The same step in a\n'
+    'file written before version 3 (no "made by" lines, no share records): 20.2 s to the first view (the\n'
+    'forward pass replayed 10.5 s, share records built 5.0 s), `render` 10.8 s.',
     '`python -m benchmarks.bench_notebook --reps 5 --frontend both` on a quiet\n'
     '2-core machine (load 1–2), recording `emma` (`MICROGPT_NO_STEP_CACHE=1`): first view 814 ms in the\n'
     'harness (kernel 443 ms + front end 392 ms), 879 ms in JupyterLab (Ctrl+Enter to the paint); with the\n'
