@@ -77,7 +77,8 @@ class Api(WorkEndpoints):
         self.layouts = 0                     # Graphviz layouts made: one per view per run (a test counts)
         self.renderer = renderer
         self.timeout = timeout
-        self._views = ViewCache(cache_bytes)  # (recording key, build key) -> entry dict, bounded in bytes
+        # (recording key, build key) -> entry dict, bounded in bytes (a trace the recordings keep not counted)
+        self._views = ViewCache(cache_bytes, held=recordings.held)
         self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()

@@ -25,7 +25,8 @@ view's build, its answer's text and a recording freed stays resident otherwise (
 after the benchmark's views of a 5.1 M-node step).
 
 The total stays at most `limit` bytes (CACHE_BYTES, 256 MiB; the oldest entries go first; an
-entry larger than the limit alone is kept, alone, until the next). The Recordings' own LRUs
+entry larger than the limit alone is kept, alone, until the next); a trace an entry holds counts
+once, and not at all while the server's recordings keep it anyway (`held`). The Recordings' own LRUs
 (4 recordings, 4 comparisons) are bounded in entries beside this: a document is at most
 state.MAX_DOC characters, so each of those has a size bound of its own.
 """
@@ -285,8 +286,12 @@ def deep_bytes(obj, seen=None, traces=None):
 class ViewCache:
     """key -> entry (a dict), least recently used first out, at most `limit` bytes in all."""
 
-    def __init__(self, limit=CACHE_BYTES):
+    def __init__(self, limit=CACHE_BYTES, held=None):
         self.limit = limit
+        # held(): the traces something else keeps alive (the server's recordings): an entry holding one
+        # frees nothing of it, so it does not count against the limit (a 5.1 M-node step's trace, ~530 MB,
+        # counted, left room for one view only: going back drew every view again)
+        self._held = held
         self._entries = OrderedDict()   # key -> (entry, its own bytes, ids of the traces it holds)
         self._traces = {}               # id -> [trace, bytes, entries holding it]
         self._own = 0
@@ -304,6 +309,13 @@ class ViewCache:
         """What the cache holds now, as measured: the entries' own bytes and each trace once."""
         with self._lock:
             return self._own + sum(t[1] for t in self._traces.values())
+
+    @property
+    def counted(self):
+        """What counts against the limit: `bytes` less the traces something else keeps (`held`)."""
+        kept = {id(t) for t in self._held()} if self._held is not None else set()
+        with self._lock:
+            return self._total(kept)
 
     def clear(self):
         """Forget every entry (a benchmark's cold view: benchmarks/bench_notebook.py)."""
@@ -363,16 +375,17 @@ class ViewCache:
         return deep_bytes(entry, traces=traces), traces
 
     def _evict(self, keep):
+        kept = {id(t) for t in self._held()} if self._held is not None else set()   # outside our lock
         with self._lock:
-            while len(self._entries) > 1 and self._total() > self.limit:
+            while len(self._entries) > 1 and self._total(kept) > self.limit:
                 oldest = next(iter(self._entries))
                 if oldest == keep:
                     self._entries.move_to_end(keep)
                     oldest = next(iter(self._entries))
                 self._drop(oldest)
 
-    def _total(self):
-        return self._own + sum(t[1] or 0 for t in self._traces.values())
+    def _total(self, kept=()):
+        return self._own + sum(t[1] or 0 for i, t in self._traces.items() if i not in kept)
 
     def _drop(self, key):
         _entry, own, held = self._entries.pop(key)

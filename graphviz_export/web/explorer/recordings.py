@@ -102,6 +102,13 @@ class Recordings:
         engine's ops for the whole process, so one runs at a time (a played run takes it step by step)."""
         return ENGINE
 
+    def held(self):
+        """The traces this keeps alive whatever the view cache does (the shown file, the recordings and
+        comparisons it keeps): the cache does not count them against its bound (ViewCache's `held`)."""
+        with self._lock:
+            compared = [t for c in self._compares.values() for t in (c.before, c.after, c.delta)]
+            return [t for t in (self.fixed, *self._traces.values(), *compared) if t is not None]
+
     def key_text(self, key):
         return '|'.join('' if k is None else str(k) for k in key)
 
