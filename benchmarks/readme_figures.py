@@ -111,12 +111,12 @@ MEASURED = [
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
     # bench_explorer_scale and bench_open_trace (stop 34, quiet)
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
-    'against `explore` in its own process, quiet machine (load ~1–2, two runs), the step from the user cache\n'
-    "(open in 5.2–5.3 s; recorded at start, 32 s): a median new view 260–270 ms (the server's 205–211 ms, of\n"
-    "which layout 68–70 ms), a token view 316–380 ms (the server's 248–278 ms: building it 152–166 ms, layout\n"
+    'against `explore` in its own process, quiet machine (load ~1–2, three runs), the step from the user cache\n'
+    "(open in 5.2–5.3 s; recorded at start, 32 s): a median new view 247–270 ms (the server's 194–211 ms, of\n"
+    "which layout 62–70 ms), a token view 316–380 ms (the server's 248–278 ms: building it 152–166 ms, layout\n"
     "67–73 ms), at vector level 401–436 ms, a layer 176–223 ms, a head 112–165 ms; a matrix's uses still\n"
     '3.5–3.8 s (building it 2.2–2.4 s: every use of the matrix goes through the fold; a 6.2 MB answer). The\n'
-    "server holds 643–681 MB at rest after these views, both matrices' included (132–139 bytes a node; 958 MB,\n"
+    "server holds 643–707 MB at rest after these views, both matrices' included (132–145 bytes a node; 958 MB,\n"
     '196 bytes a node, when it recorded the step at start, its peak then 2.37 GB, 485 bytes a node).\n'
     '\n'
     '`python -m benchmarks.bench_open_trace FILE --commands explore,render,inspect` — a fresh process on a\n'
