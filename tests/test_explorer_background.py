@@ -150,3 +150,33 @@ def test_a_jobs_line_is_the_line_the_terminal_prints_for_the_same_figures():
         shown = job.describe()
         assert shown['line'] == term.line(phase, done, total, elapsed) == want
         assert shown['percent'] == (None if not total else 100 * done // total)
+
+
+BAR_GEOMETRY = '''() => {
+    const bar = document.querySelector('#recbar').getBoundingClientRect();
+    const pane = document.querySelector('#canvas').getBoundingClientRect();
+    const text = document.querySelector('#rectext');
+    const t = text.getBoundingClientRect();
+    return {inside: [bar, t].every((b) => b.left >= pane.left && b.right <= pane.right),
+            whole: text.scrollWidth <= text.clientWidth, text: text.textContent,
+            lines: t.height / (1.25 * parseFloat(getComputedStyle(text).fontSize))}; }'''
+
+
+def test_the_bars_longest_line_wraps_inside_the_graph_pane_on_a_projector(server, browser):
+    """At 1024x768 the bar's longest line (a file written without made-by lines, whose phase says why it
+    replays the forward pass) is read whole: wrapped in two lines inside the graph's pane, nothing cut at
+    either side (on one line, centred, it ran past both edges of the pane; allowed to wrap while centred
+    by a shift of half its width, it wrapped into a column of eight lines)."""
+    ctx = browser.new_context(viewport={'width': 1024, 'height': 768}, bypass_csp=True)
+    try:
+        pg = ctx.new_page()
+        pg.server = server
+        open_page(pg)
+        line = 'replaying the forward pass (the file stores no made-by lines): 0% (time left unknown)'
+        pg.evaluate("line => { explorer.page.opening({opening: {what: 'opening christopher44.mgtrace', line, "
+                    "percent: 0}}, () => new Promise(() => {})); }", line)
+        got = pg.evaluate(BAR_GEOMETRY)
+        assert got['text'] == f'opening christopher44.mgtrace: {line}'
+        assert got['inside'] and got['whole'] and got['lines'] < 2.5, got     # not a narrow column either
+    finally:
+        ctx.close()
