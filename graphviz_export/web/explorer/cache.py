@@ -313,7 +313,7 @@ class ViewCache:
     @property
     def counted(self):
         """What counts against the limit: `bytes` less the traces something else keeps (`held`)."""
-        kept = {id(t) for t in self._held()} if self._held is not None else set()
+        kept = self._kept()
         with self._lock:
             return self._total(kept)
 
@@ -375,7 +375,7 @@ class ViewCache:
         return deep_bytes(entry, traces=traces), traces
 
     def _evict(self, keep):
-        kept = {id(t) for t in self._held()} if self._held is not None else set()   # outside our lock
+        kept = self._kept()         # outside our lock: held() takes the recordings' lock
         with self._lock:
             while len(self._entries) > 1 and self._total(kept) > self.limit:
                 oldest = next(iter(self._entries))
@@ -383,6 +383,10 @@ class ViewCache:
                     self._entries.move_to_end(keep)
                     oldest = next(iter(self._entries))
                 self._drop(oldest)
+
+    def _kept(self):
+        """The ids of the traces `held` names (kept by something else: not counted)."""
+        return {id(t) for t in self._held()} if self._held is not None else set()
 
     def _total(self, kept=()):
         return self._own + sum(t[1] or 0 for i, t in self._traces.items() if i not in kept)
