@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import graphviz_export.render as _render
@@ -46,11 +46,22 @@ class View:
     digraph: object                 # graphviz.Digraph
     options: dict = field(default_factory=dict)
     fields: dict = field(default_factory=dict)     # node name -> {'data', 'grad', 'norm'} texts, as drawn
+    # build_view(paint_heatmaps=True): {matrix node name: its cells} (draw.heatmap.painted), its rows
+    # drawn as plain boxes for a page to paint; None: striped (the picture shows itself)
+    heatmaps: dict = None
+    drawn_with: dict = field(default_factory=dict, repr=False)     # draw's options, to draw it again (striped)
 
     @property
     def source(self):
         """The DOT text (byte-identical for the same trace and arguments)."""
         return self.digraph.source
+
+    def striped(self):
+        """This view as a picture that shows itself: itself, or, when its heat-map rows are boxes for
+        a page to paint (paint_heatmaps), the same view drawn again with striped rows (an export)."""
+        if self.heatmaps is None:
+            return self
+        return replace(self, digraph=draw(self.trace, self.folded, fields={}, **self.drawn_with), heatmaps=None)
 
     @property
     def stats(self):
@@ -92,7 +103,7 @@ class View:
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction=DIRECTIONS[0], level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
                expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
-               document=False, aspect=ASPECTS[0], selection=None):
+               document=False, aspect=ASPECTS[0], selection=None, paint_heatmaps=False):
     """Select, fold and draw one view of `trace`.
 
     What to show (by precedence): document=True (every op of the document: the
@@ -114,6 +125,9 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     such thing, ViewOptionError (a ValueError) for an option outside its limits.
     selection: what select() gave for these same query arguments, when the caller has it
     already (the explorer's early refusal selects first): not selected again.
+    paint_heatmaps: a matrix's heat-map rows drawn as plain boxes (the same layout) and its cells
+    kept in View.heatmaps, for a page that paints them (the explorer: a 4 x 64 model's matrix was
+    5.7 MB of stripes and tooltips); View.striped() draws it as a picture again.
     """
     check_options(token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
                   level=level, budget=budget, edge_budget=edge_budget, expand=expand, edge_grads=edge_grads,
@@ -122,12 +136,14 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
         trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
         function=function, line=line, document=document)
     folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
-    fields = {}
-    g = draw(trace, folded, edge_grads=edge_grads, highlight=highlight, notes=tuple(notes), legend=legend,
-             fields=fields, aspect=aspect)
+    fields, cells = {}, {} if paint_heatmaps else None
+    drawn_with = {'edge_grads': edge_grads, 'highlight': highlight, 'notes': tuple(notes), 'legend': legend,
+                  'aspect': aspect}
+    g = draw(trace, folded, fields=fields, cells=cells, **drawn_with)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
                'edge_grads': edge_grads, 'aspect': aspect}
-    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options, fields=fields)
+    return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options, fields=fields,
+                heatmaps=cells, drawn_with=drawn_with)
 
 
 def file_name(view, fmt):

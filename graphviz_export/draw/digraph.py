@@ -57,7 +57,7 @@ from .style import (
 
 
 def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=True, annotate=None,
-         red_edges=(), list_missing=True, fields=None, aspect='auto'):
+         red_edges=(), list_missing=True, fields=None, aspect='auto', cells=None):
     """The Digraph of `folded`. highlight: {node id: reason}, drawn with a red outline
     and the reason in the tooltip; notes: lines for a note box (health flags);
     annotate: {node id: text} written on the scalar node as one more field (the
@@ -66,7 +66,9 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     fields: a dict to fill with {node name: {'data', 'grad'[, 'norm']} texts} of every scalar and
     summary node, and {'grad': its grad line} of a heat-map, as drawn (labels.drawn_fields,
     heatmap.grad_line: what the frame player rewrites); aspect: the screen shape to lay it
-    out for (page.py; 'auto': left to right where that fits a 16:9 projection)."""
+    out for (page.py; 'auto': left to right where that fits a 16:9 projection); cells: a dict to
+    fill with a matrix heat-map's cells, its rows then drawn as plain boxes for a page to paint
+    (heatmap.heatmap_cluster; None: striped, a picture that shows itself)."""
     sel = folded.selection
     reasons, missing = _highlights(folded, highlight or {})
     if missing and not list_missing:
@@ -109,7 +111,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
                     emit(c, item)
             elif item.kind == 'matrix':
                 anchors[item.name] = heatmap_cluster(container, trace, item, sel.matrix,
-                                                     reasons.get(item.name, ()), fields)
+                                                     reasons.get(item.name, ()), fields, cells)
             else:
                 attrs = _node_attrs(trace, item, folded.level, names, reasons, interior,
                                     annotate.get(item.ids[0]) if item.kind == 'scalar' else None,

@@ -19,6 +19,9 @@ cannot disagree.
 """
 
 import math
+from bisect import bisect_right
+from itertools import repeat
+from operator import truediv
 
 # The font every label is measured and drawn in. Not 'Helvetica': the WebAssembly Graphviz (no font
 # library) sizes labels from the metrics of the font named, and for Helvetica its SVG says
@@ -56,6 +59,10 @@ NODE_CLASS = {
     'ref': {'shape': 'plaintext', 'fontsize': '9', 'fontcolor': '#555555', 'margin': '0.01'},
     'heat': {'shape': 'box', 'style': 'striped', 'label': '', 'fixedsize': 'true',
              'penwidth': '0.3', 'color': '#999999'},
+    # a heat-map row the explorer's page paints (draw/heatmap.py, `cells`): the striped row's box, its
+    # cells painted under its outline; filled (transparent) so that the whole box takes the pointer
+    'heat_box': {'shape': 'box', 'style': 'filled', 'fillcolor': 'transparent', 'label': '', 'fixedsize': 'true',
+                 'penwidth': '0.3', 'color': '#999999'},
     'heat_label': {'shape': 'plaintext', 'fontsize': '9', 'margin': '0.01,0', 'fixedsize': 'shape',
                    'width': '0.45'},
     'legend': {'shape': 'plaintext', 'fontsize': '9', 'margin': '0.02'},
@@ -129,16 +136,36 @@ def group_fill(grad_min, grad_max, grad_norm):
     return fill, ('#ffffff' if fill in DARK else '#000000')
 
 
+# a heat-map cell's fill is one of these (heat_index gives which): the explorer sends a heat-map as
+# these indices and the page paints them (draw/heatmap.py painted, web/explorer/static/heat.js)
+HEAT_PALETTE = (ZERO, *NEGATIVE, *POSITIVE, NONFINITE)
+
+
+HEAT_STEPS = (1 / 64, 1 / 16, 1 / 4)     # |x| / scale from which a cell is one shade darker
+
+
+def heat_indices(values, scale):
+    """bytes: which HEAT_PALETTE colour fills each of `values`' heat-map cells: black for NaN or
+    inf, 0 (white) for 0, else its sign's ramp at the count of HEAT_STEPS that |x| / scale reaches
+    (in factors of 4: >= 1/4, >= 1/16, >= 1/64, less). `scale` is the matrix's max |x| (0: every
+    finite cell white; not finite: every other cell the lightest of its sign). Ratios and steps
+    taken in C, a matrix at once."""
+    finite = math.isfinite
+    if not scale:
+        return bytes(0 if finite(x) else 9 for x in values)
+    ks = (map(bisect_right, repeat(HEAT_STEPS), map(truediv, map(abs, values), repeat(scale)))
+          if finite(scale) else repeat(0))
+    return bytes(0 if x == 0 else (k + 5 if x > 0 else k + 1) if finite(x) else 9 for x, k in zip(values, ks))
+
+
+def heat_index(x, scale):
+    """heat_indices of one value."""
+    return heat_indices((x,), scale)[0]
+
+
 def heat_fill(x, scale):
-    """Fill of one heat-map cell: sign of x and |x| / scale in factors of 4
-    (>= 1/4, >= 1/16, >= 1/64, less), 0 white. `scale` is the matrix's max |x|."""
-    if not math.isfinite(x):
-        return NONFINITE
-    if x == 0 or not scale:
-        return ZERO
-    r = abs(x) / scale
-    k = 3 if r >= 1 / 4 else 2 if r >= 1 / 16 else 1 if r >= 1 / 64 else 0
-    return (POSITIVE if x > 0 else NEGATIVE)[k]
+    """Fill of one heat-map cell (heat_index's colour)."""
+    return HEAT_PALETTE[heat_index(x, scale)]
 
 
 # The colour bar, darkest negative to darkest positive (one striped box in the legend),

@@ -3,7 +3,7 @@
     api = Api(Recordings(doc='emma'))
     api.view('view=token&token=3&level=vector')   # {'svg': ..., 'nodes': {...}, 'crumbs': [...], ...}
 
-Endpoints: view, info, node, search, export, frames (the step-through of a view),
+Endpoints: view, info, node, search, export, frames (the step-through of a view), heatrow (heatrows.py),
 update (Adam on the parameters in view, after backward), progress, cancel and record (the
 long work running now, a new document recorded in the background: jobs.py). A state with `cmp` draws
 the before/after differences (graphviz_export.steps.diff) on the same layout pipeline.
@@ -52,6 +52,7 @@ from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
 from .drawing import drawn
+from .heatrows import HeatRows
 from .jobs import WorkEndpoints, opening_refusal
 from .links import node_links, nonfinite_links, script_info, view_links
 from .live import compared, highlight, live_info, play_steps, played
@@ -64,10 +65,10 @@ from .work import Cancelled, Opening
 EXPORTS = {'svg': 'image/svg+xml', 'png': 'image/png', 'dot': 'text/vnd.graphviz; charset=utf-8',
            'json': 'application/json'}
 ENDPOINTS = ('view', 'info', 'node', 'search', 'suggest', 'frames', 'update', 'check', 'play', 'progress',
-             'cancel', 'record', 'export')  # Api.answer's names
+             'cancel', 'record', 'export', 'heatrow')  # Api.answer's names
 
 
-class Api(WorkEndpoints):
+class Api(WorkEndpoints, HeatRows):
     def __init__(self, recordings, *, renderer='auto', cache_bytes=CACHE_BYTES, timeout=20.0, check=None,
                  faults=None, script=None):
         self.recordings = recordings
@@ -299,7 +300,7 @@ class Api(WorkEndpoints):
                 'title': view.selection.title, 'kind': view.selection.kind, 'stats': view.stats,
                 'notes': list(view.folded.notes), 'expanded': list(state['expand']),
                 'svg': entry['svg'], 'nodes': nodes, 'highlight': hl, 'hl_count': hl_count,
-                'badges': entry['badges'],
+                'badges': entry['badges'], 'heat': view.heatmaps,     # a heat-map's cells: the page paints them
                 'crumbs': trail, 'cached': cached, 'fallback': note,
                 'links': view_links(trace, state, view, trail, entry['clicks'], script_info(trace),
                                     first=None if cmp is None else cmp.first),
@@ -324,12 +325,12 @@ class Api(WorkEndpoints):
                                 "export svg instead")
         _key, trace, entry, _ = self._entry(state)
         view = entry['view']
-        if fmt == 'svg':
+        if fmt == 'svg' and view.heatmaps is None:
             data = entry['svg'].encode('utf-8')
-        else:
+        else:       # a heat-map the page paints: striped in a file (View.striped)
             with self._build:
                 try:
-                    data = render_view(view, fmt, timeout=self.timeout, renderer=self.renderer)
+                    data = render_view(view.striped(), fmt, timeout=self.timeout, renderer=self.renderer)
                 except _render.RenderError as e:
                     raise ApiError(400 if fmt == 'png' else 500, str(e)) from None
         doc = re.sub(r'[^A-Za-z0-9_-]', '_', str(trace.meta.get('doc', 'trace')))[:40] or 'trace'

@@ -55,7 +55,8 @@ def drawn(trace, kwargs, state, job, *, renderer, timeout):
     t0 = time.perf_counter()
     try:
         # the selection made for the early refusal is the view's (a token's 400,000 ids: once)
-        view = build_view(trace, **kwargs, selection=refuse_early(trace, kwargs, state))
+        # a heat-map's rows as boxes the page paints (its cells in view.heatmaps: heat.js)
+        view = build_view(trace, **kwargs, selection=refuse_early(trace, kwargs, state), paint_heatmaps=True)
     except InputError as e:
         raise bad(e) from None
     s = view.stats

@@ -37,12 +37,19 @@ def _deflate(text):
     return base64.b64encode(packer.compress(text.encode('utf-8')) + packer.flush()).decode('ascii')
 
 
+def _picture(api, query, view):
+    """The view's SVG as it shows itself: the page's drawing, or, when it has a heat-map the page
+    paints (view['heat']), the export's (its rows striped: the same layout)."""
+    return view['svg'] if not view['heat'] else api.export('&'.join(filter(None, [query, 'fmt=svg'])))[0].decode('utf-8')
+
+
 def snapshot(api, query=''):
     """{'image/svg+xml': svg, 'text/html': the picture + the packed stepper} of the explorer's view
     `query` (a state query string), drawn by `api` (the widget's Api: its cached drawing and frames).
     A comparison (cmp) has no step-through: its picture only."""
     view = api.view(query)
-    svg = view['svg'][view['svg'].index('<svg'):]
+    picture = _picture(api, query, view)
+    svg = picture[picture.index('<svg'):]
     still = (f'<div class="mg-still">{svg}<p style="font-size:12px;color:#666">{html.escape(view["title"])} '
              f'\u00b7 a saved copy of the microgpt-graph explorer: run the cell for the live one</p></div>')
     if parse_qs(query).get('cmp'):
@@ -50,7 +57,7 @@ def snapshot(api, query=''):
     frames = api.frames(query)
     stop = Stop(caption=CAPTION, view={}, title=view['title'])
     # tour_html reads a stop's View and Trace only for a missing title and for an update table: neither here
-    page = tour_html(f"{view['title']} \u00b7 microgpt-graph", [(stop, None, None, view['svg'], frames, None)])
+    page = tour_html(f"{view['title']} \u00b7 microgpt-graph", [(stop, None, None, picture, frames, None)])
     # the page around its picture: the picture is in the output once (the still), not packed again
     around = page.split(svg)
     assert len(around) == 2, 'the tour page holds the view\'s picture once'

@@ -245,6 +245,7 @@
   // reference), the expansion frames; then mark()
   function decorate() {
     const view = P.view;
+    P.paintHeat(P.svg, view.heat);      // a matrix's heat-map: its rows are boxes the page paints (heat.js)
     for (const g of P.svg.querySelectorAll('g.node')) {
       const name = nodeName(g);
       const n = view.nodes[name] || view.nodes[(name.match(/^(m\d+)_[dg]\d+$/) || [])[1]];
