@@ -341,7 +341,11 @@ def test_the_update_paints_each_cells_change_on_the_heat_map_and_states_the_firs
         # grad 0, no change, white (a row is its token's id: 'd' 3, 'e' 4)
         e, d = trace.meta['tokens'][1], trace.meta['tokens'][1] - 1
         assert d not in trace.meta['tokens']
-        fills = 'r => [...document.querySelectorAll(`#graph [id$=_g${r}] polygon`)].slice(0, 16).map(p => p.getAttribute("fill"))'
+        # the colour painted at each cell's centre of a grad row (the explorer paints a row's cells: heat.js)
+        fills = '''r => { const g = document.querySelector(`#graph [id$=_g${r}]`), b = g.querySelector('polygon').getBBox();
+          const paths = [...g.querySelectorAll('g.mg-heat path')].filter((p) => p.getAttribute('fill') !== 'none');
+          return [...Array(16).keys()].map((k) => paths.filter((p) => p.isPointInFill(
+            new DOMPoint(b.x + (k + 0.5) * b.width / 16, b.y + b.height / 2))).map((p) => p.getAttribute('fill')).join()); }'''
         base = trace.param_base['wte']
         signs = [trace.grad[base + e * 16 + c] for c in range(16)]
         assert all(signs)
