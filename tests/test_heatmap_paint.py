@@ -236,13 +236,13 @@ def test_a_rows_tooltip_on_hover_is_the_servers_lines(page, trace):
 
 def test_an_edge_from_a_one_row_use_starts_on_that_rows_painted_box(page, trace):
     """Each position's use of wte leaves from the grad row of its token (BOS, 'e', 'm', 'm', 'a'), on
-    that row's box as painted."""
+    that row's box (over its painted cells: test_the_page_paints_each_cell_in_its_rules_colour)."""
     page.keyboard.press('f')
     page.wait_for_timeout(200)
     starts = page.evaluate("""() => [...document.querySelectorAll('#graph g.edge')].map((g) => {
         const name = g.querySelector('title').textContent, p = g.querySelector('path');
         if (!name.startsWith('m0_g')) return null;
-        const row = name.split('->')[0], box = document.querySelector(`#graph [id="node-${row}"] g.mg-heat`);
+        const row = name.split('->')[0], box = document.querySelector(`#graph [id="node-${row}"] polygon`);
         const q = p.getPointAtLength(0).matrixTransform(p.getScreenCTM()), b = box.getBoundingClientRect();
         return [row, q.x - b.left, q.x - b.right, q.y - b.top, q.y - b.bottom];
       }).filter(Boolean)""")

@@ -343,7 +343,7 @@ def test_the_update_paints_each_cells_change_on_the_heat_map_and_states_the_firs
         assert d not in trace.meta['tokens']
         # the colour painted at each cell's centre of a grad row (the explorer paints a row's cells: heat.js)
         fills = '''r => { const g = document.querySelector(`#graph [id$=_g${r}]`), b = g.querySelector('polygon').getBBox();
-          const paths = [...g.querySelectorAll('g.mg-heat path')].filter((p) => p.getAttribute('fill') !== 'none');
+          const paths = [...document.querySelectorAll('#graph g.mg-heat path')];
           return [...Array(16).keys()].map((k) => paths.filter((p) => p.isPointInFill(
             new DOMPoint(b.x + (k + 0.5) * b.width / 16, b.y + b.height / 2))).map((p) => p.getAttribute('fill')).join()); }'''
         base = trace.param_base['wte']

@@ -18,8 +18,8 @@
  *   s.detach();   // restores the SVG as it was
  *   MicrogptStepper.paintUpdate(svg, heat); MicrogptStepper.clearUpdate(svg);
  *       // the update phase: a matrix's grad column repainted with its Δvalue (steps/update.py:
- *       // delta_heatmap: {rows: {svg id: [fill per column]}, line: [as drawn, in the update]}; a row
- *       // the explorer's page painted (its heat.js: MicrogptHeat) is painted again so)
+ *       // delta_heatmap: {rows: {svg id: [fill per column]}, line: [as drawn, in the update]}; a
+ *       // heat-map the explorer's page painted (its heat.js: MicrogptHeat) is painted again so)
  *
  * Positions run 0..count: 0 is before the first frame (nothing computed yet),
  * p is "frames 0..p-1 done, frame p-1 current". Needs format.js (MicrogptFormat: the
@@ -219,17 +219,15 @@
   // -- the update phase: a matrix's grad column shows its Δvalue -------------------------------
   function paintUpdate(svg, heat) {
     if (!heat) return;
+    // a heat-map the explorer's page painted (its heat.js): painted again, row by row
+    var painted = root.MicrogptHeat && root.MicrogptHeat.painted(svg);
+    if (painted) root.MicrogptHeat.paintRows(svg, heat.rows);
     Object.keys(heat.rows).forEach(function (id) {
       var g = svg.querySelector('[id="' + id + '"]');
       if (!g) return;
       g.classList.add('mg-delta');
+      if (painted) return;
       var fills = heat.rows[id];
-      var painted = g.querySelector('g.mg-heat');    // a row the explorer's page painted (heat.js)
-      if (painted) {
-        if (!g.hasAttribute('data-fills')) g.setAttribute('data-fills', painted.getAttribute('data-fills'));
-        root.MicrogptHeat.paintRow(g, fills);
-        return;
-      }
       Array.prototype.slice.call(g.querySelectorAll('polygon')).slice(0, fills.length).forEach(function (p, k) {
         if (!p.hasAttribute('data-fill')) p.setAttribute('data-fill', p.getAttribute('fill'));
         p.setAttribute('fill', fills[k]);
@@ -238,12 +236,9 @@
     swapText(svg, heat.line[0], heat.line[1]);
   }
   function clearUpdate(svg, heat) {
+    if (root.MicrogptHeat) root.MicrogptHeat.restore(svg);
     Array.prototype.slice.call(svg.querySelectorAll('g.mg-delta')).forEach(function (g) {
       g.classList.remove('mg-delta');
-      if (g.hasAttribute('data-fills')) {
-        root.MicrogptHeat.paintRow(g, g.getAttribute('data-fills').split(' '));
-        g.removeAttribute('data-fills');
-      }
       Array.prototype.slice.call(g.querySelectorAll('polygon[data-fill]')).forEach(function (p) {
         p.setAttribute('fill', p.getAttribute('data-fill'));
         p.removeAttribute('data-fill');

@@ -206,7 +206,7 @@
       for (const g of svg.querySelectorAll('g.node')) {
         const shape = g.querySelector('polygon, path, ellipse');
         const fill = shape && shape.getAttribute('fill');
-        ctx.fillStyle = fill && fill !== 'none' ? fill : '#999';
+        ctx.fillStyle = fill && fill !== 'none' && fill !== 'transparent' ? fill : '#999';   // (a painted heat-map row)
         ctx.fillRect(...rect(g));
       }
     };

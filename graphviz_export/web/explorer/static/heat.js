@@ -6,74 +6,118 @@
  * one byte a cell (its palette index: style.heat_index), row after row, in base64. Striped, a 4 x 64
  * model's matrix was 33,000 polygons and their tooltips: 5.7 MB of its 6.2 MB answer.
  *
- * Each row's cells are painted inside its box, one <path> per colour and the column lines as
- * Graphviz strokes its stripes, under the box's outline: the classes the step-through puts on a row
- * (stepper.css: a grad column hidden until its frame, grey while pending) still cover it, as they
- * covered the stripes. A row's tooltip (every value of it, in the server's one format) is asked from
+ * Each side of a matrix (data, grad) is painted as one layer under its rows' boxes: a <path> per
+ * colour, a rectangle per cell in the boxes' places, outlined as Graphviz outlines a stripe. A few
+ * elements, not 33,000: the page's layout and style of a matrix view cost what its boxes cost. A
+ * row's box lies over its cells (transparent), so the classes the step-through puts on a row
+ * (stepper.css: a grad column hidden until its frame) still cover them, as they covered the
+ * stripes. A row's tooltip (every value of it, in the server's one format) is asked from
  * /api/heatrow when the pointer first comes onto the row (heatrows.py).
  *
- *   MicrogptHeat.paint(svg, view.heat)      every row of every heat-map
- *   MicrogptHeat.paintRow(g, fills)         one row (its <g class="node">), a colour per column;
- *                                           stepper.js repaints a row so (the update phase's Δvalue)
+ *   MicrogptHeat.paint(svg, view.heat)         every side of every heat-map
+ *   MicrogptHeat.paintRows(svg, {id: fills})   rows painted with other colours (a colour per column;
+ *                                              the update phase's Δvalue: stepper.js)
+ *   MicrogptHeat.restore(svg)                  the colours of paint() again
+ *   MicrogptHeat.painted(svg)                  whether paint() painted this SVG
  */
 (function (P) {
   'use strict';
   const NS = 'http://www.w3.org/2000/svg', XLINK = 'http://www.w3.org/1999/xlink';
-  const ROW = /^m\d+_[dg]\d+$/;
+  const ROW = /^node-(m\d+)_([dg])(\d+)$/;
+  const sides = new WeakMap();      // svg -> {'m0_d': side}; side = {boxes, fills, shown, layer}
   const r2 = (x) => Math.round(x * 100) / 100;      // Graphviz's precision in its SVG
 
-  function path(d, fill) {
-    const p = document.createElementNS(NS, 'path');
-    p.setAttribute('d', d);
-    p.setAttribute('fill', fill);
-    return p;
+  // a row's box: [x0, y0, x1, y1] of its Graphviz polygon, in the SVG's units
+  function boxOf(g) {
+    const poly = g && g.querySelector('polygon');
+    if (!poly) return null;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const pt of poly.getAttribute('points').trim().split(/\s+/)) {
+      const [x, y] = pt.split(',').map(Number);
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    }
+    return [x0, y0, x1, y1];
   }
 
-  // the row <g> painted with `fills` (a colour per column, left to right) inside its box
-  function paintRow(g, fills) {
-    const box = g.querySelector('polygon');
-    const old = g.querySelector('g.mg-heat');
-    if (old) old.remove();
-    if (!box || !fills.length) return;
-    const pts = box.getAttribute('points').trim().split(/\s+/).map((p) => p.split(',').map(Number));
-    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-    const x0 = Math.min(...xs), w = (Math.max(...xs) - x0) / fills.length;
-    const y0 = Math.min(...ys), y1 = Math.max(...ys);
-    const runs = new Map();         // colour -> its cells, one rectangle per run of equal neighbours
-    for (let k = 0; k < fills.length;) {
-      let j = k + 1;
-      while (j < fills.length && fills[j] === fills[k]) j++;
-      runs.set(fills[k], (runs.get(fills[k]) || '') + `M${r2(x0 + k * w)} ${y0}H${r2(x0 + j * w)}V${y1}H${r2(x0 + k * w)}Z`);
-      k = j;
-    }
-    let lines = '';
-    for (let k = 1; k < fills.length; k++) lines += `M${r2(x0 + k * w)} ${y0}V${y1}`;
+  // the side's layer drawn again from side.shown (a colour list per row)
+  function draw(side) {
+    const cells = new Map();        // colour -> its cells' rectangles (strings, joined once)
+    let at = null, cols = 0, xs = [];
+    side.boxes.forEach((b, r) => {
+      const fills = side.shown[r];
+      if (!b || !fills) return;
+      if (at !== `${b[0]},${b[2]},${fills.length}`) {      // the rows of a side share their x: computed once
+        at = `${b[0]},${b[2]},${fills.length}`;
+        cols = fills.length;
+        const w = (b[2] - b[0]) / cols;
+        xs = [...Array(cols).keys()].map((k) => {
+          const a = r2(b[0] + k * w), cw = r2(r2(b[0] + (k + 1) * w) - a);
+          return [`M${a} `, `h${cw}v`, `h${-cw}z`];
+        });
+      }
+      const h = r2(b[3] - b[1]);
+      for (let k = 0; k < cols; k++) {
+        let list = cells.get(fills[k]);
+        if (!list) cells.set(fills[k], list = []);
+        list.push(xs[k][0] + b[1] + xs[k][1] + h + xs[k][2]);
+      }
+    });
     const layer = document.createElementNS(NS, 'g');
     layer.setAttribute('class', 'mg-heat');
-    layer.dataset.fills = fills.join(' ');
-    for (const [fill, d] of runs) layer.append(path(d, fill));
-    const grid = path(lines, 'none');
-    grid.setAttribute('stroke', box.getAttribute('stroke') || '#999999');
-    grid.setAttribute('stroke-width', box.getAttribute('stroke-width') || '0.3');
-    layer.append(grid);
-    box.parentNode.insertBefore(layer, box);
+    for (const [fill, d] of cells) {
+      const p = document.createElementNS(NS, 'path');
+      p.setAttribute('d', d.join(''));
+      p.setAttribute('fill', fill);
+      p.setAttribute('stroke', side.stroke[0]);
+      p.setAttribute('stroke-width', side.stroke[1]);
+      layer.append(p);
+    }
+    if (side.layer) side.layer.replaceWith(layer); else side.under.parentNode.insertBefore(layer, side.under);
+    side.layer = layer;
   }
 
   function paint(svg, heat) {
     if (!svg || !heat) return;
     const rows = new Map();
     for (const g of svg.querySelectorAll('g.node')) rows.set(g.id, g);
+    const mine = {};
     for (const [m, h] of Object.entries(heat)) {
       for (const part of ['d', 'g']) {
         const bin = atob(h[part]);
-        const colours = new Array(h.cols);
+        const gs = [...Array(h.rows).keys()].map((r) => rows.get(`node-${m}_${part}${r}`));
+        const first = gs.find(Boolean);
+        if (!first) continue;
+        const poly = first.querySelector('polygon');
+        const side = {boxes: gs.map(boxOf), under: first, layer: null, fills: [],
+                      stroke: [poly.getAttribute('stroke') || '#999999', poly.getAttribute('stroke-width') || '0.3']};
         for (let r = 0; r < h.rows; r++) {
-          const g = rows.get(`node-${m}_${part}${r}`);
-          if (!g) continue;
-          for (let k = 0; k < h.cols; k++) colours[k] = h.palette[bin.charCodeAt(r * h.cols + k)];
-          paintRow(g, colours);
+          const row = new Array(h.cols);
+          for (let k = 0; k < h.cols; k++) row[k] = h.palette[bin.charCodeAt(r * h.cols + k)];
+          side.fills.push(row);
         }
+        side.shown = side.fills.slice();
+        draw(side);
+        mine[`${m}_${part}`] = side;
       }
+    }
+    sides.set(svg, mine);
+  }
+
+  function paintRows(svg, rows) {
+    const mine = sides.get(svg) || {};
+    const changed = new Set();
+    for (const [id, fills] of Object.entries(rows)) {
+      const m = ROW.exec(id), side = m && mine[`${m[1]}_${m[2]}`];
+      if (!side) continue;
+      side.shown[+m[3]] = fills;
+      changed.add(side);
+    }
+    changed.forEach(draw);
+  }
+
+  function restore(svg) {
+    for (const side of Object.values(sides.get(svg) || {})) {
+      if (side.shown.some((f, r) => f !== side.fills[r])) { side.shown = side.fills.slice(); draw(side); }
     }
   }
 
@@ -81,12 +125,12 @@
   async function tip(e) {
     const g = e.target.closest && e.target.closest('g.node');
     const view = P.view;
-    if (!g || !view || !view.heat) return;
-    const name = P.nodeName(g), a = g.querySelector('a');
-    if (!name || !ROW.test(name) || !a || a.dataset.lines) return;
+    if (!g || !view || !view.heat || !ROW.test(g.id)) return;
+    const a = g.querySelector('a');
+    if (!a || a.dataset.lines) return;
     a.dataset.lines = 'asked';
     try {
-      const r = await P.request('heatrow', `${view.url ? view.url + '&' : ''}row=${name}`);
+      const r = await P.request('heatrow', `${view.url ? view.url + '&' : ''}row=${P.nodeName(g)}`);
       const body = await r.json();
       if (!r.ok) throw new Error(body.error);
       a.setAttributeNS(XLINK, 'xlink:title', body.lines.join('\n'));
@@ -97,6 +141,6 @@
   }
   P.$('#graph').addEventListener('pointerover', tip);
 
-  window.MicrogptHeat = {paint, paintRow};
+  window.MicrogptHeat = {paint, paintRows, restore, painted: (svg) => sides.has(svg)};
   P.paintHeat = paint;
 })(window.explorer.page);
