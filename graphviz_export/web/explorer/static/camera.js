@@ -205,8 +205,8 @@
       for (const g of svg.querySelectorAll('g.cluster')) ctx.strokeRect(...rect(g));
       for (const g of svg.querySelectorAll('g.node')) {
         const shape = g.querySelector('polygon, path, ellipse');
-        const fill = shape && shape.getAttribute('fill');
-        ctx.fillStyle = fill && fill !== 'none' && fill !== 'transparent' ? fill : '#999';   // (a painted heat-map row)
+        const fill = g.dataset.mini || (shape && shape.getAttribute('fill'));    // (a painted heat-map row: heat.js)
+        ctx.fillStyle = fill && fill !== 'none' ? fill : '#999';
         ctx.fillRect(...rect(g));
       }
     };

@@ -94,6 +94,7 @@
           const row = new Array(h.cols);
           for (let k = 0; k < h.cols; k++) row[k] = h.palette[bin.charCodeAt(r * h.cols + k)];
           side.fills.push(row);
+          if (gs[r]) gs[r].dataset.mini = row[0];     // the minimap's colour of the row (a striped row's first)
         }
         side.shown = side.fills.slice();
         draw(side);
