@@ -76,6 +76,8 @@ def test_the_matrix_view_sends_its_cells_once_and_no_stripes_or_values(server, t
     assert status == 200 and len(body) < 160_000, len(body)
     (m, heat), = v['heat'].items()
     assert (heat['rows'], heat['cols']) == (rows, cols)
+    assert heat['titles'] == {'d': f'{name}[{{row}}] data, columns 0..{cols - 1}:',
+                              'g': f'{name}[{{row}}] grad, columns 0..{cols - 1}:'}
     for part in 'dg':
         values = side(trace, name, part)
         top = max(map(abs, values))
@@ -85,6 +87,7 @@ def test_the_matrix_view_sends_its_cells_once_and_no_stripes_or_values(server, t
     for r in (0, rows - 1):
         for part in 'dg':
             assert [f for f in drawn[f'{m}_{part}{r}']['fills'] if f not in ('none', None)] == ['transparent']
+            assert drawn[f'{m}_{part}{r}']['tooltip'] is None       # given on hover
     for x in side(trace, name, 'd')[:50] + side(trace, name, 'g')[:50]:
         if x != 0:
             assert repr(x) not in body.decode('utf-8')
@@ -140,7 +143,7 @@ def row_boxes(svg, m):
     out = {}
     for name in rows:
         group = text[text.index(f'<title>{name}</title>'):]
-        group = group[:group.index('</g>\n</g>')]
+        group = group[:group.index('\n<!--')]     # to the next node or edge
         out[name] = re.findall(r'points="([^"]+)"', group)[-1]
     return out
 
@@ -226,9 +229,8 @@ def test_a_rows_tooltip_on_hover_is_the_servers_lines(page, trace):
     base = trace.param_base['wte']
     page.evaluate('() => explorer.page.focusOn(["m0_g4"])')
     page.locator('#graph g.node[data-name="m0_g4"]').hover()
-    page.wait_for_function('() => document.querySelector(\'#graph [id="node-m0_g4"] a\').dataset.lines === "shown"')
-    title = page.evaluate("""() => document.querySelector('#graph [id="node-m0_g4"] a')
-                                     .getAttributeNS('http://www.w3.org/1999/xlink', 'title')""")
+    page.wait_for_function('() => document.querySelector(\'#graph [id="node-m0_g4"] polygon > title\').dataset.lines === "shown"')
+    title = page.evaluate("() => document.querySelector('#graph [id=\"node-m0_g4\"] polygon > title').textContent")
     assert title == '\n'.join(['wte[4] grad, columns 0..15:'] +
                               [f'[4][{k}] {trace.grad[base + 4 * 16 + k]!r}' for k in range(16)])
     assert page.errors == []

@@ -88,11 +88,13 @@ def row_lines(trace, name, part, r):
     return [row_title(name, part, r, cols)] + [f'[{r}][{k}] {full(x)}' for k, x in enumerate(values(trace, name, part, r))]
 
 
-def painted(rows, cols, sides):
+def painted(name, rows, cols, sides):
     """A heat-map as the explorer's page paints it: {'rows', 'cols', 'palette': HEAT_PALETTE,
-    'd', 'g': each side's palette indices, row after row, base64}."""
+    'd', 'g': each side's palette indices, row after row, base64; 'titles': each side's row_title
+    with '{row}' for the row}: a row's first tooltip line at once, its values asked on hover."""
     return {'rows': rows, 'cols': cols, 'palette': list(HEAT_PALETTE),
-            **{part: base64.b64encode(cells).decode('ascii') for part, cells in sides.items()}}
+            **{part: base64.b64encode(cells).decode('ascii') for part, cells in sides.items()},
+            'titles': {part: row_title(name, part, '{row}', cols) for part in sides}}
 
 
 def heatmap_cluster(container, trace, node, name, reasons=(), fields=None, cells=None):
@@ -100,7 +102,7 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None, cells
     Returns (the DOT node its out-edges start at, the cluster's name) for ltail.
     `fields`: filled with {node name: {'grad': its grad line}} (View.fields).
     `cells`: None, each row striped with its cells' fills and its tooltip listing them (a picture
-    that shows itself); a dict, each row a plain box of the same size and id, and
+    that shows itself); a dict, each row a plain box of the same size and id (and no tooltip), and
     cells[node name] = painted(...): the page paints the rows and asks their tooltips (row_lines)."""
     rows, cols = trace.param_shapes[name]
     data, grad = values(trace, name, 'd'), values(trace, name, 'g')
@@ -108,7 +110,7 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None, cells
     gmax = max(map(abs, grad), default=0.0)
     sides = {'d': heat_indices(data, dmax), 'g': heat_indices(grad, gmax)}
     if cells is not None:
-        cells[node.name] = painted(rows, cols, sides)
+        cells[node.name] = painted(name, rows, cols, sides)
     cluster = f'cluster_{node.name}'
     with container.subgraph(name=cluster) as c:
         data_word, grad_word, _ = words(trace)
@@ -130,8 +132,8 @@ def heatmap_cluster(container, trace, node, name, reasons=(), fields=None, cells
                 rows_of = []
                 for r in range(rows):
                     row = f'{node.name}_{part}{r}'
-                    if paint:       # its first line; the page asks for the rest (row_lines) on hover
-                        own = {'tooltip': escape.tooltip([row_title(name, part, r, cols)])}
+                    if paint:       # no tooltip (no <a> around the box: 25% of the page's time): the page
+                        own = {}    # gives it row_title at once and asks row_lines on hover
                     else:
                         own = {'fillcolor': ':'.join(HEAT_PALETTE[k] for k in indices[r * cols:(r + 1) * cols]),
                                'tooltip': escape.tooltip(row_lines(trace, name, part, r))}

@@ -12,7 +12,8 @@
  * row's box lies over its cells (transparent), so the classes the step-through puts on a row
  * (stepper.css: a grad column hidden until its frame) still cover them, as they covered the
  * stripes. A row's tooltip (every value of it, in the server's one format) is asked from
- * /api/heatrow when the pointer first comes onto the row (heatrows.py).
+ * /api/heatrow when the pointer first comes onto the row (heatrows.py); its boxes carry none (an <a>
+ * around each of 512 boxes was a quarter of the page's time for a 4 x 64 model's matrix).
  *
  *   MicrogptHeat.paint(svg, view.heat)         every side of every heat-map
  *   MicrogptHeat.paintRows(svg, {id: fills})   rows painted with other colours (a colour per column;
@@ -22,7 +23,7 @@
  */
 (function (P) {
   'use strict';
-  const NS = 'http://www.w3.org/2000/svg', XLINK = 'http://www.w3.org/1999/xlink';
+  const NS = 'http://www.w3.org/2000/svg';
   const ROW = /^node-(m\d+)_([dg])(\d+)$/;
   const sides = new WeakMap();      // svg -> {'m0_d': side}; side = {boxes, fills, shown, layer}
   const r2 = (x) => Math.round(x * 100) / 100;      // Graphviz's precision in its SVG
@@ -122,22 +123,25 @@
     }
   }
 
-  // a row's tooltip: its lines from the server the first time the pointer comes onto it
+  // a row's tooltip: a <title> in its box (the box has none: no <a> around each of 512 boxes), its first
+  // line (the server's, view.heat's titles) at once, then its lines from the server, asked once
   async function tip(e) {
     const g = e.target.closest && e.target.closest('g.node');
-    const view = P.view;
-    if (!g || !view || !view.heat || !ROW.test(g.id)) return;
-    const a = g.querySelector('a');
-    if (!a || a.dataset.lines) return;
-    a.dataset.lines = 'asked';
+    const view = P.view, m = g && ROW.exec(g.id);
+    const heat = m && view && view.heat && view.heat[m[1]];
+    const box = heat && g.querySelector('polygon');
+    if (!box || box.querySelector('title')) return;
+    const t = document.createElementNS(NS, 'title');
+    t.textContent = heat.titles[m[2]].replace('{row}', m[3]);
+    box.append(t);
     try {
       const r = await P.request('heatrow', `${view.url ? view.url + '&' : ''}row=${P.nodeName(g)}`);
       const body = await r.json();
       if (!r.ok) throw new Error(body.error);
-      a.setAttributeNS(XLINK, 'xlink:title', body.lines.join('\n'));
-      a.dataset.lines = 'shown';
+      t.textContent = body.lines.join('\n');
+      t.dataset.lines = 'shown';
     } catch (err) {
-      delete a.dataset.lines;           // asked again on the next visit
+      t.remove();                       // asked again on the next visit
     }
   }
   P.$('#graph').addEventListener('pointerover', tip);
