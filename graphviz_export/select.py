@@ -13,13 +13,15 @@ Every function reads only the Trace; names the trace lacks raise its
 TraceQueryError, whose one-line message lists what exists.
 """
 
+from array import array
 from bisect import bisect_left
+from collections import deque
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat, starmap
 from operator import add, ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import SCATTERED, id_runs, scattered, scopes_of
+from microgpt.recording.runs import SCATTERED, id_runs, run_pieces, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
 
 from .spec import DIRECTIONS, check, check_options
@@ -63,20 +65,45 @@ def _boundary(trace, ids):
     ptr, child = trace.child_ptr, trace.child
     pptr, parent, _ = trace.parents_index()
     runs = None if scattered(ids) else id_runs(ids)
-    if runs is None or len(runs) > SCATTERED:     # a matrix's uses: each run's edges read in C, one set difference
-        inside = set(ids)
-        starts, ends = (ids, list(map(add, ids, repeat(1)))) if runs is None else zip(*runs)     # each read twice
-        inputs, outputs = ({*map(col.__getitem__, chain.from_iterable(map(range, map(at.__getitem__, starts),
-                                                                              map(at.__getitem__, ends))))}
-                           for at, col in ((ptr, child), (pptr, parent)))
-        inputs.difference_update(inside)
-        return sorted(inputs), sorted(outputs.difference(inside, inputs))
+    if runs is None or len(runs) > SCATTERED:     # a matrix's uses: each piece's edges read in C, one byte a node
+        return _scattered_boundary(trace, ids)
     inputs, outputs = set(), set()
     for a, b in runs:
         for got, ends in ((inputs, child[ptr[a]:ptr[b]]), (outputs, parent[pptr[a]:pptr[b]])):
             got.update(compress(ends, map(or_, map(lt, ends, repeat(a)), map(ge, ends, repeat(b)))))
     inputs = _outside(inputs, runs)
     return inputs, sorted(set(_outside(outputs, runs)).difference(inputs))
+
+
+_OUTSIDE = bytes((1, 0)) + bytes(254)      # a node's mark (1: in the interior) -> 1 where it is not
+
+
+def _scattered_boundary(trace, ids):
+    """_boundary of scattered ids (a matrix's 16,384 cells and 196,608 uses): the interior marked in a
+    byte a node; the ends of each piece's edges (recording.runs.run_pieces) read in C, one slice of each
+    edge column where its ids are consecutive (the cells), those outside picked by their marks."""
+    ptr, child = trace.child_ptr, trace.child
+    pptr, parent, _ = trace.parents_index()
+    inside = bytearray(len(trace))
+    pieces = run_pieces(trace, ids, max(64, len(ids) // 64)) or [(None, 0, len(ids))]
+    parts = [ids[lo:hi] for _, lo, hi in pieces]
+    for part in parts:
+        if part[-1] - part[0] == len(part) - 1:
+            inside[part[0]:part[-1] + 1] = b'\x01' * len(part)
+        else:
+            deque(map(inside.__setitem__, part, repeat(1)), maxlen=0)
+    found = []
+    for at, col in ((ptr, child), (pptr, parent)):
+        ends = array(col.typecode)
+        for part in parts:
+            if part[-1] - part[0] == len(part) - 1:
+                ends += col[at[part[0]]:at[part[-1] + 1]]
+            else:
+                ends.extend(map(col.__getitem__, chain.from_iterable(
+                    map(range, map(at.__getitem__, part), map(at.__getitem__, map(add, part, repeat(1)))))))
+        found.append(set(compress(ends, bytes(map(inside.__getitem__, ends)).translate(_OUTSIDE))))
+    inputs, outputs = found
+    return sorted(inputs), sorted(outputs.difference(inputs))
 
 
 def _scopes_boundary(trace, whole):
