@@ -34,11 +34,12 @@ def fold_pieces(trace, sel, level, expand_ids, group_key, heads=True):
     if found is None:
         return None
     keys, sides, parts = found
-    kid = array('i', [-1]) * len(trace)     # each selected node's key (fold's one array over the trace)
+    # each interior and input node's key (an output is no counted edge's child: left -1, not interior)
+    kid = array('i', [-1]) * len(trace)
     members = []
     for j, ps in enumerate(parts):
         ids = ps[0][0] if len(ps) == 1 else tuple(chain.from_iterable(map(itemgetter(0), ps)))
-        for part, _ in ps:
+        for part, _ in ps if sides[j] != 'output' else ():
             if part[-1] - part[0] == len(part) - 1:
                 kid[part[0]:part[-1] + 1] = array('i', [j]) * len(part)
             else:
