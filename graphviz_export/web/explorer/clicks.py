@@ -17,7 +17,7 @@ from microgpt.recording.shares import stored_magnitudes
 
 from ...draw.style import full
 from ...fold import expanded_ids
-from ...fold.summary import Interior, op_counts, param_shares
+from ...fold.summary import Interior, group_magnitudes, node_op_counts, param_shares
 
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
 
@@ -47,7 +47,7 @@ def view_nodes(trace, view, state):
             d.update(param=name, shape=list(trace.param_shapes[name]), ops=len(n.ids))
         else:
             path = scope_path(n.scope)
-            d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=op_counts(trace, n.ids, n.runs),
+            d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=node_op_counts(trace, n),
                      positions=list(n.positions))
             to = click_target(trace, n, level, state, path, view.selection.kind)
             if to is not None:
@@ -73,8 +73,10 @@ def magnitudes(trace, n, interior):
         ids = sorted(shares)
         grads = array('d', map(shares.__getitem__, ids))
         datas = array('d', map(trace.data.__getitem__, ids))
-    else:   # the values' columns sliced per run of ids, in C (a 4 x 64 token view's groups hold 1 M)
-        runs = n.value_runs if n.kind == 'group' and n.values else n.runs
+    elif n.kind == 'group' and n.values:   # its values' columns read once per view (summary.node_column)
+        return group_magnitudes(trace, n)
+    else:   # the columns sliced per run of ids, in C
+        runs = n.runs
         grads, datas = (gather(trace.grad, runs), gather(trace.data, runs)) if runs else ((), ())
     return largest_magnitude(grads), largest_magnitude(map(mul, grads, datas))
 
