@@ -17,7 +17,7 @@ import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
 from microgpt.recording.runs import gather, runs_of
 
-from ..fold.summary import Interior, group_figures, held_figures, share_figures
+from ..fold.summary import group_figures, held_figures, interior_of, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
 from .page import choose_for_aspect, choose_rankdir, label_width_lr
@@ -74,7 +74,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     all_notes = [*notes, *folded.notes, *missing]
     annotate = annotate or {}
     names = {n.name: n for n in folded.nodes}
-    interior = Interior(trace, sel.nodes)
+    interior = interior_of(trace, sel)
     memo = {}       # each node's texts built once per view, its record once per rankdir (widths, then drawing)
     rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate, aspect, memo)
     graph = dict(GRAPH, rankdir=rankdir)

@@ -112,12 +112,14 @@ def node_op_counts(trace, node):
 
 
 def node_scopes(trace, node, values=True):
-    """The scope ids of a drawn node's values (values=False: its ids), a set: from the trace's
-    scope runs for a few long runs (scopes_in), else its scope column read per progression."""
-    ids, runs = _ids_runs(node, values)
-    if _strides(node, values) is None:
-        return scopes_in(trace, runs)
-    return set(node_column(trace.scope, node, values))
+    """The scope ids of a drawn node's values (values=False: its ids), a set, found once per node and
+    trace (its title, tooltip and roles): from the trace's scope runs for a few long runs (scopes_in),
+    else its scope column read per progression."""
+    def make():
+        if _strides(node, values) is None:
+            return scopes_in(trace, _ids_runs(node, values)[1])
+        return set(node_column(trace.scope, node, values))
+    return once(node, trace, ('scopes', _which(node, values)), make)
 
 
 def node_column(column, node, values=True):
@@ -149,11 +151,17 @@ def _strides(node, values):
     if len(runs) <= SCATTERED or len(ids) >= 4 * len(runs):
         return None
     memo = getattr(node, '__dict__', {}).setdefault('_strides', {})
-    own = getattr(node, 'ids', None)
-    key = ids is own or ids == own      # one for both when its values are its ids (a matrix's use group)
+    key = _which(node, values)
     if key not in memo:
         memo[key] = progressions(ids, len(ids) // 8)
     return memo[key]
+
+
+def _which(node, values):
+    """True for a node's ids, False for its values: one for both when they are the same ids (a
+    matrix's use group, its values equal to its ids)."""
+    ids, own = _ids_runs(node, values)[0], getattr(node, 'ids', None)
+    return ids is own or ids == own
 
 
 def progressions(ids, most):
@@ -191,6 +199,11 @@ def once(node, trace, what, make):
     if held is None or held[0] is not trace:
         held = memo['_once'][what] = (trace, make())
     return held[1]
+
+
+def interior_of(trace, selection):
+    """The Interior of a view's selection, made once per view (its drawing and its panel's figures)."""
+    return once(selection, trace, 'interior', lambda: Interior(trace, selection.nodes))
 
 
 def op_counts(trace, ids, runs=None):

@@ -17,7 +17,7 @@ from microgpt.recording.shares import stored_magnitudes
 
 from ...draw.style import full
 from ...fold import expanded_ids
-from ...fold.summary import Interior, group_magnitudes, node_op_counts, param_shares
+from ...fold.summary import group_magnitudes, interior_of, node_op_counts, param_shares
 
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
 
@@ -30,7 +30,7 @@ def view_nodes(trace, view, state):
         for i in expanded_ids(trace, view.selection, [pat]):
             pattern_of.setdefault(i, pat)
     out = {}
-    interior = Interior(trace, view.selection.nodes)   # its id set made only if a share needs it
+    interior = interior_of(trace, view.selection)   # the drawing's; its id set made only if a share needs it
     for n in folded.nodes:
         d = {'k': n.kind[0], 'side': n.side}
         if n.kind != 'ref':
