@@ -161,9 +161,13 @@ def test_figures_of_is_the_plain_reading(pairs, rnd):
     double: the figures are the plain walk's (ids in any order)."""
     ids = rnd.sample(range(100), len(pairs))
     ds, gs = [d for d, _ in pairs], [g for _, g in pairs]
-    fig = figures_of(ids, ds, gs)
     d_lo, d_hi, g_lo, g_hi, norm, peak = plain_figures(ids, ds, gs)
-    got = (fig.data_min, fig.data_max, fig.grad_min, fig.grad_max, fig.grad_peak)
-    assert all(map(same, got, (d_lo, d_hi, g_lo, g_hi, peak))), (got, (d_lo, d_hi, g_lo, g_hi, peak))
-    if norm is not None:
-        assert same(fig.grad_norm, norm)
+    for ordered in (False, True):
+        if ordered:     # ids ascending: the first place of the largest |grad| is its smallest id
+            ids = sorted(ids)
+            d_lo, d_hi, g_lo, g_hi, norm, peak = plain_figures(ids, ds, gs)
+        fig = figures_of(ids, ds, gs, ordered=ordered)
+        got = (fig.data_min, fig.data_max, fig.grad_min, fig.grad_max, fig.grad_peak)
+        assert all(map(same, got, (d_lo, d_hi, g_lo, g_hi, peak))), (ordered, got, (d_lo, d_hi, g_lo, g_hi, peak))
+        if norm is not None:
+            assert same(fig.grad_norm, norm)

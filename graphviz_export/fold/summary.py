@@ -89,7 +89,7 @@ def group_figures(trace, node):
         stored = stored_figures(trace, node.values)     # a whole matrix: its stored record
         if stored is not None:
             return Figures(**stored)
-        return figures_of(node.values, node_column(trace.data, node), node_column(trace.grad, node))
+        return figures_of(node.values, node_column(trace.data, node), node_column(trace.grad, node), ordered=True)
     return once(node, trace, 'figures', make)
 
 

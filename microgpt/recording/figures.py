@@ -28,11 +28,15 @@ class Figures:
                                               'grad_norm', 'grad_peak')}
 
 
-def figures_of(ids, ds, gs):
+def figures_of(ids, ds, gs, ordered=False):
     """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
     whole-column operations (in C, not a Python step per value). The peak is the value with
-    the largest |grad| (NaN counts as infinite), the smallest id among equals."""
-    norm = math.sqrt(fsum(map(mul, gs, gs)))
+    the largest |grad| (NaN counts as infinite), the smallest id among equals: with `ordered`
+    (ids ascending), the first place holding it."""
+    try:    # math.fsum on the squares as they come; where it raises, sums.fsum's answer
+        norm = math.sqrt(math.fsum(map(mul, gs, gs)))
+    except (ValueError, OverflowError):
+        norm = math.sqrt(fsum(map(mul, gs, gs)))
     # a finite norm: every grad is finite (an inf or NaN makes the sum of squares inf or NaN); an
     # infinite one may be an overflow of finite grads: then read (a matrix's uses: 196,000 values)
     finite = math.isfinite(norm) or all(map(math.isfinite, gs))
@@ -44,8 +48,9 @@ def figures_of(ids, ds, gs):
         # values' places found by equality, not |g| made for every value
         g_min, g_max = min(gs), max(gs)
         m = max(abs(g_min), abs(g_max))
-        ends = (g_max,) if g_min == g_max else (g_min, g_max)
-        top = chain.from_iterable(compress(ids, map(eq, gs, repeat(g))) for g in ends if abs(g) == m)
+        ends = [g for g in ((g_max,) if g_min == g_max else (g_min, g_max)) if abs(g) == m]
+        top = (map(ids.__getitem__, map(gs.index, ends)) if ordered else
+               chain.from_iterable(compress(ids, map(eq, gs, repeat(g))) for g in ends))
     clean = not any(map(math.isnan, ds))
     return Figures(n=len(ids), data_min=min(ds) if clean else _min(ds), data_max=max(ds) if clean else _max(ds),
                    grad_min=g_min, grad_max=g_max, grad_norm=norm, grad_peak=min(top))
