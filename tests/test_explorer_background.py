@@ -152,14 +152,16 @@ def test_a_jobs_line_is_the_line_the_terminal_prints_for_the_same_figures():
         assert shown['percent'] == (None if not total else 100 * done // total)
 
 
-BAR_GEOMETRY = '''() => {
-    const bar = document.querySelector('#recbar').getBoundingClientRect();
-    const pane = document.querySelector('#canvas').getBoundingClientRect();
-    const text = document.querySelector('#rectext');
-    const t = text.getBoundingClientRect();
-    return {inside: [bar, t].every((b) => b.left >= pane.left && b.right <= pane.right),
-            whole: text.scrollWidth <= text.clientWidth, text: text.textContent,
-            lines: t.height / (1.25 * parseFloat(getComputedStyle(text).fontSize))}; }'''
+def bar_geometry(pg, bar, text):
+    """Where a status bar (`bar`) and its text (`text`) stand in the graph pane, and how many lines it takes."""
+    return pg.evaluate('''([bar, text]) => {
+        const b = document.querySelector(bar).getBoundingClientRect();
+        const pane = document.querySelector('#canvas').getBoundingClientRect();
+        const el = document.querySelector(text);
+        const t = el.getBoundingClientRect();
+        return {inside: [b, t].every((r) => r.left >= pane.left && r.right <= pane.right),
+                whole: el.scrollWidth <= el.clientWidth, text: el.textContent,
+                lines: t.height / (1.25 * parseFloat(getComputedStyle(el).fontSize))}; }''', [bar, text])
 
 
 def test_the_bars_longest_line_wraps_inside_the_graph_pane_on_a_projector(server, browser):
@@ -175,8 +177,41 @@ def test_the_bars_longest_line_wraps_inside_the_graph_pane_on_a_projector(server
         line = 'replaying the forward pass (the file stores no made-by lines): 0% (time left unknown)'
         pg.evaluate("line => { explorer.page.opening({opening: {what: 'opening christopher44.mgtrace', line, "
                     "percent: 0}}, () => new Promise(() => {})); }", line)
-        got = pg.evaluate(BAR_GEOMETRY)
+        got = bar_geometry(pg, '#recbar', '#rectext')
         assert got['text'] == f'opening christopher44.mgtrace: {line}'
         assert got['inside'] and got['whole'] and got['lines'] < 2.5, got     # not a narrow column either
+    finally:
+        ctx.close()
+
+
+def test_the_busy_line_of_two_jobs_wraps_inside_the_graph_pane_on_a_projector(server, browser):
+    """The busy line names every job the server runs for the view (progress.js: what, the terminal's
+    line, training step k of N), joined on one line: two of them at 1024x768 are read whole inside the
+    graph's pane (centred by a shift of half its width, the line ran past both edges)."""
+    ctx = browser.new_context(viewport={'width': 1024, 'height': 768}, bypass_csp=True)
+    try:
+        pg = ctx.new_page()
+        pg.server = server
+        open_page(pg)
+        jobs = [{'what': "comparing 'emma' before and after 50 steps", 'phase': 'training', 'step': 12, 'steps': 50,
+                 'line': 'training: 24% (38 s left)'},
+                {'what': "recording 'christopher'", 'phase': 'recording', 'line': 'recording: 41% (6 s left)'}]
+        pg.evaluate("""jobs => { document.querySelector('#busytext').textContent =
+                                     jobs.map(explorer.page.jobWords).join(' · ');
+                                 document.querySelector('#busy').hidden = false; }""", jobs)
+        got = bar_geometry(pg, '#busy', '#busytext')
+        assert got['text'] == ("comparing 'emma' before and after 50 steps: training: 24% (38 s left) · 12 / 50 · "
+                               "recording 'christopher': recording: 41% (6 s left)")
+        assert got['inside'] and got['whole'] and got['lines'] < 2.5, got
+        # with a document recorded in the background, its bar too: the three boxes apart, none over another
+        pg.evaluate("() => { explorer.page.opening({opening: {what: 'recording christopher', line: 'recording: 41% "
+                    "(6 s left)', percent: 41}}, () => new Promise(() => {})); }")
+        boxes = pg.evaluate("""() => ['#camera', '#busy', '#recbar'].map((s) => {
+            const r = document.querySelector(s).getBoundingClientRect();
+            return [r.left, r.top, r.right, r.bottom]; })""")
+        assert all(b[2] > b[0] and b[3] > b[1] for b in boxes), boxes
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     finally:
         ctx.close()
