@@ -126,6 +126,12 @@ def test_what_a_node_keeps_is_kept_for_its_trace_only(recorded_christopher):
         assert list(node_column(other.grad, n)) == gs
         changed += group_figures(other, n) != group_figures(t, n)
     assert changed == len(nodes)
+    # a NaN datum beside finite grads: its product is NaN, and the overlay's |grad x data| says so
+    name, vals = nodes[0].name, nodes[0].values
+    other.data[vals[len(vals) // 2]] = math.nan
+    fresh = next(n for n in drawn_groups(other, {'param': 'layer0.mlp_fc1'}) if n.name == name)
+    top, product = group_magnitudes(other, fresh)
+    assert top == max(abs(other.grad[i]) for i in vals) and math.isnan(product)
 
 
 @given(hs.lists(hs.integers(0, 60), max_size=40, unique=True), hs.integers(1, 30))

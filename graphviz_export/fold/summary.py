@@ -95,14 +95,16 @@ def group_figures(trace, node):
 
 def group_magnitudes(trace, node):
     """(largest |grad|, largest |grad x data|) of a group's values (NaN if any is: largest_magnitude),
-    what the explorer's overlay colours it by: the first from its figures when its grads are all
-    finite (a finite L2 norm: the larger |grad_min|, |grad_max| is the largest |grad|), each read once
-    per node and trace."""
+    what the explorer's overlay colours it by, read once per node and trace. When its grads are all
+    finite (a finite L2 norm: the larger |grad_min|, |grad_max| of its figures is the largest |grad|)
+    and its data too, no product is NaN (finite x finite never is): the largest |grad x data| is
+    taken as they come, without a NaN pass."""
     def make():
         fig = group_figures(trace, node)
         grads, datas = node_column(trace.grad, node), node_column(trace.data, node)
-        top = max(abs(fig.grad_min), abs(fig.grad_max)) if math.isfinite(fig.grad_norm) else largest_magnitude(grads)
-        return top, largest_magnitude(map(mul, grads, datas))
+        if math.isfinite(fig.grad_norm) and all(map(math.isfinite, datas)):
+            return max(abs(fig.grad_min), abs(fig.grad_max)), max(map(abs, map(mul, grads, datas)), default=0.0)
+        return largest_magnitude(grads), largest_magnitude(map(mul, grads, datas))
     return once(node, trace, 'magnitudes', make)
 
 
