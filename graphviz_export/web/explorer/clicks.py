@@ -58,7 +58,7 @@ def view_nodes(trace, view, state):
 
 def magnitudes(trace, n, interior):
     """(largest |grad|, largest |grad x data|) over what the node's label states, so the overlay's
-    colour and the label say the same number: a scalar's own; a group's values (summary.figures:
+    colour and the label say the same number: a scalar's own; a group's values (summary.group_figures:
     the label's 'grad a … b' range, constants and partial sums left out); a boundary parameter
     group, this view's share of each cell's grad (its 'grad here'), as its drawn colour: for an
     interior of whole scopes, from the matrix's stored share record (as the label reads it),
