@@ -13,13 +13,15 @@ Every function reads only the Trace; names the trace lacks raise its
 TraceQueryError, whose one-line message lists what exists.
 """
 
+from array import array
 from bisect import bisect_left
+from collections import deque
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat, starmap
 from operator import add, ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import SCATTERED, id_runs, scattered, scopes_of
+from microgpt.recording.runs import SCATTERED, id_runs, run_pieces, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
 
 from .spec import DIRECTIONS, check, check_options
@@ -38,15 +40,18 @@ class Selection:
     query: dict = field(default_factory=dict)   # what was asked, for captions and JSON
 
 
-def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False):
+def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False, edges_of=None):
     """The Selection of `interior` with its boundary computed from the trace's edges;
     `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
-    whole document's 3.3 M ids)."""
+    whole document's 3.3 M ids); `edges_of`: the ids of the interior (sorted) whose edges can
+    leave it, when others' cannot (a matrix's cells: no children, their parents its uses)."""
     ids = interior if ordered else sorted(interior)
     sids = scopes_of(trace, ids)
     whole = whole_scopes(trace, None, len(ids), sids)
     if whole is not None:       # a token, layer, head, document: from the run records
         inputs, outputs = _scopes_boundary(trace, whole)
+    elif edges_of is not None:
+        inputs, outputs = _scattered_boundary(trace, ids, edges_of)
     else:
         inputs, outputs = _boundary(trace, ids)
     scopes = trace.scopes
@@ -63,20 +68,52 @@ def _boundary(trace, ids):
     ptr, child = trace.child_ptr, trace.child
     pptr, parent, _ = trace.parents_index()
     runs = None if scattered(ids) else id_runs(ids)
-    if runs is None or len(runs) > SCATTERED:     # a matrix's uses: each run's edges read in C, one set difference
-        inside = set(ids)
-        starts, ends = (ids, list(map(add, ids, repeat(1)))) if runs is None else zip(*runs)     # each read twice
-        inputs, outputs = ({*map(col.__getitem__, chain.from_iterable(map(range, map(at.__getitem__, starts),
-                                                                              map(at.__getitem__, ends))))}
-                           for at, col in ((ptr, child), (pptr, parent)))
-        inputs.difference_update(inside)
-        return sorted(inputs), sorted(outputs.difference(inside, inputs))
+    if runs is None or len(runs) > SCATTERED:     # a matrix's uses: each piece's edges read in C, one byte a node
+        return _scattered_boundary(trace, ids)
     inputs, outputs = set(), set()
     for a, b in runs:
         for got, ends in ((inputs, child[ptr[a]:ptr[b]]), (outputs, parent[pptr[a]:pptr[b]])):
             got.update(compress(ends, map(or_, map(lt, ends, repeat(a)), map(ge, ends, repeat(b)))))
     inputs = _outside(inputs, runs)
     return inputs, sorted(set(_outside(outputs, runs)).difference(inputs))
+
+
+_OUTSIDE = bytes((1, 0)) + bytes(254)      # a node's mark (1: in the interior) -> 1 where it is not
+
+
+def _scattered_boundary(trace, ids, edges_of=None):
+    """_boundary of scattered ids (a matrix's 16,384 cells and 196,608 uses): the interior marked in a
+    byte a node; the ends of each piece's edges (recording.runs.run_pieces) read in C, one slice of each
+    edge column where its ids are consecutive, those outside picked by their marks. `edges_of`: the
+    ids (sorted) whose edges are read (_make), else all."""
+    ptr, child = trace.child_ptr, trace.child
+    pptr, parent, _ = trace.parents_index()
+    inside = bytearray(len(trace))
+    for part in _parts(trace, ids):
+        if part[-1] - part[0] == len(part) - 1:
+            inside[part[0]:part[-1] + 1] = b'\x01' * len(part)
+        else:
+            deque(map(inside.__setitem__, part, repeat(1)), maxlen=0)
+    parts = _parts(trace, ids if edges_of is None else edges_of)
+    found = []
+    for at, col in ((ptr, child), (pptr, parent)):
+        ends = array(col.typecode)
+        for part in parts:
+            if part[-1] - part[0] == len(part) - 1:
+                ends += col[at[part[0]]:at[part[-1] + 1]]
+            else:
+                ends.extend(map(col.__getitem__, chain.from_iterable(
+                    map(range, map(at.__getitem__, part), map(at.__getitem__, map(add, part, repeat(1)))))))
+        found.append(set(compress(ends, bytes(map(inside.__getitem__, ends)).translate(_OUTSIDE))))
+    inputs, outputs = found
+    return sorted(inputs), sorted(outputs.difference(inputs))
+
+
+def _parts(trace, ids):
+    """The sorted ids `ids` cut where the trace's runs of one scope change (recording.runs.run_pieces),
+    or whole when they lie in many."""
+    pieces = run_pieces(trace, ids, max(64, len(ids) // 64)) if ids else []
+    return [ids] if pieces is None else [ids[lo:hi] for _, lo, hi in pieces]
 
 
 def _scopes_boundary(trace, whole):
@@ -200,13 +237,14 @@ def param_view(trace, spec, depth=1):
 
 def matrix_view(trace, name):
     """A whole parameter matrix (shown as a heat-map) and its uses at every position."""
-    cells = trace.param_nodes(name)
+    cells = trace.param_nodes(name)     # consecutive ids: their parents one slice of the reverse edges
     pptr, parent, _ = trace.parents_index()
-    uses = set(map(parent.__getitem__, chain.from_iterable(map(range, map(pptr.__getitem__, cells),
-                                                                 map(pptr.__getitem__, map(add, cells, repeat(1)))))))
+    uses = sorted(set(parent[pptr[cells[0]]:pptr[cells[-1] + 1]]))
     rows, cols = trace.param_shapes[name]
+    ids = cells + uses if not uses or cells[-1] < uses[0] else sorted(cells + uses)
+    # a cell (a parameter) has no children and its parents are the uses: only the uses' edges can leave
     return _make(trace, 'matrix', f"{name} ({rows}x{cols}){_doc(trace)}: {len(uses)} uses",
-                 set(cells) | uses, focus=cells, matrix=name, query={'param': name})
+                 ids, focus=cells, matrix=name, query={'param': name}, ordered=True, edges_of=uses)
 
 
 def node_view(trace, node, depth=2, direction='both'):

@@ -18,9 +18,9 @@ from array import array
 from bisect import bisect_left, bisect_right
 from functools import reduce
 from itertools import chain, compress, count, groupby, islice, repeat, starmap
-from operator import add, and_, eq, itemgetter, mul, ne, sub
+from operator import add, and_, eq, itemgetter, le, mul, ne, sub
 
-from microgpt.recording.runs import SCATTERED, gather, run_total
+from microgpt.recording.runs import SCATTERED, gather, id_runs, run_total
 from microgpt.recording.sums import fsum
 
 
@@ -60,6 +60,14 @@ def joined(segs):
         else:
             runs.append((a, b))
     return runs
+
+
+def ascending(runs):
+    """A key's runs (a, b) in id order, adjacent ones joined: as they come (a side's segments
+    are made in id order, and a key is of one side), sorted only if they do not."""
+    if all(map(le, map(itemgetter(1), runs), map(itemgetter(0), islice(runs, 1, None)))):
+        return runs
+    return id_runs(sorted(set(chain.from_iterable(starmap(range, runs)))))
 
 
 def bundle_edges(trace, segments, kid, side, by_key=None):
@@ -232,19 +240,25 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only, run=None)
         if b is None:
             b = bundles[kc, kp] = Bundle()
         g_k = array('d', compress(gs, mine)) if mine is not None else gs
-        b.count += len(c_k)
-        b.local = reduce(add, compress(ls, mine) if mine is not None else ls, b.local)
-        b.contrib = reduce(add, g_k, b.contrib)
-        per_child, kids = b.per_child, set(c_k)
-        if len(kids) == len(c_k) and per_child.keys().isdisjoint(c_k):
-            per_child.update(zip(c_k, map(add, repeat(0.0), g_k)))
-        elif 4 * len(kids) <= len(c_k):     # few children read many times (a matrix's input x): per child
-            _add_per_child(per_child, c_k, g_k)
-        else:
-            for c, cg in zip(c_k, g_k):
-                per_child[c] = per_child.get(c, 0.0) + cg
-        leaving.update(kids)
+        leaving.update(add_to(b, c_k, compress(ls, mine) if mine is not None else ls, g_k))
     return internal
+
+
+def add_to(b, cs, ls, gs):
+    """Add the edges (children `cs`, local derivatives `ls`, contributions `gs`, in edge order) to the
+    Bundle b, in C where it can: the loop's own additions, in its order. Returns the children, a set."""
+    b.count += len(cs)
+    b.local = reduce(add, ls, b.local)
+    b.contrib = reduce(add, gs, b.contrib)
+    per_child, kids = b.per_child, set(cs)
+    if len(kids) == len(cs) and per_child.keys().isdisjoint(cs):
+        per_child.update(zip(cs, map(add, repeat(0.0), gs)))
+    elif 4 * len(kids) <= len(cs):     # few children read many times (a matrix's input x): per child
+        _add_per_child(per_child, cs, gs)
+    else:
+        for c, cg in zip(cs, gs):
+            per_child[c] = per_child.get(c, 0.0) + cg
+    return kids
 
 
 def _record_of(trace, run, kc, n):

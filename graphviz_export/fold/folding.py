@@ -32,8 +32,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
-from itertools import chain, filterfalse, islice, repeat, starmap
-from operator import add, itemgetter, le
+from itertools import filterfalse, repeat
+from operator import add, itemgetter
 
 from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import all_single, id_runs, not_single, runs_of, scopes_in, scopes_of, slices_of
@@ -41,8 +41,9 @@ from microgpt.recording.scopes import FIELDS, Scope, scope_path
 from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
-from .bundles import bundle_edges, joined, segments_by_key
+from .bundles import ascending, bundle_edges, joined, segments_by_key
 from .floors import interior_edge_floor
+from .pieces import fold_pieces
 from .summary import boundary_values, group_values
 
 FANOUT_LIMIT = 8            # more consumers than this: drawn once and referenced
@@ -291,20 +292,28 @@ def _fold(trace, sel, level, expand_ids, budget, edge_budget, floors=None):
 
 
 def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
-    kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
-
-    by_key = segments_by_key(segments)
-    side = {j: segs[0][3] for j, segs in by_key}       # a key is of one side
-    bundles, leaving, internal = bundle_edges(trace, segments, kid, side, by_key)
+    pieces = fold_pieces(trace, sel, level, expand_ids, _group_key, heads)      # a matrix's uses
+    if pieces is not None:
+        keys, side, members, bundles, leaving, internal = pieces
+    else:
+        kid, keys, segments = _keys(trace, sel, level, expand_ids, heads)
+        by_key = segments_by_key(segments)
+        side = {j: segs[0][3] for j, segs in by_key}       # a key is of one side
+        bundles, leaving, internal = bundle_edges(trace, segments, kid, side, by_key)
+        held = {'interior': sel.nodes, 'input': sel.inputs, 'output': sel.outputs}
+        members = [None] * len(keys)        # each key's ids, their runs (its segments, adjacent ones joined)
+        for j, segs in by_key:
+            runs = ascending(joined(segs))
+            members[j] = (slices_of(held[side[j]], runs), runs, None)
 
     # -- visible nodes, named from trace ids ---------------------------------------------
-    members = [None] * len(keys)        # each key's runs of ids: its segments, adjacent ones joined
-    for j, segs in by_key:
-        members[j] = joined(segs)
-    leaving = (leaving, sorted(leaving))      # summary.group_values: a set, and sorted to slice per run
-    held = {'interior': sel.nodes, 'input': sel.inputs, 'output': sel.outputs}
-    nodes = [_vnode(trace, keys[j], _ascending(members[j]), side[j], leaving, sel, held[side[j]])
-             for j in range(len(keys))]
+    ordered = []        # summary.group_values: the leaving nodes sorted, to slice per run (made if asked)
+
+    def leaving_sorted():
+        if not ordered:
+            ordered.append(sorted(leaving))
+        return ordered[0]
+    nodes = [_vnode(trace, keys[j], *members[j], side[j], (leaving, leaving_sorted), sel) for j in range(len(keys))]
     edges = []
     for (kc, kp), bundle in bundles.items():
         a, b = nodes[kc], nodes[kp]
@@ -346,28 +355,21 @@ def _fold_keys(trace, sel, level, expand_ids, budget, edge_budget, heads=True):
     return Folded(selection=sel, level=level, nodes=vnodes, edges=edges, stats=stats)
 
 
-def _ascending(runs):
-    """A key's runs (a, b) in id order, adjacent ones joined: as they come (a side's segments
-    are made in id order, and a key is of one side), sorted only if they do not."""
-    if all(map(le, map(itemgetter(1), runs), map(itemgetter(0), islice(runs, 1, None)))):
-        return runs
-    return id_runs(sorted(set(chain.from_iterable(starmap(range, runs)))))
-
-
-def _vnode(trace, k, runs, sd, leaving, sel, held):
-    """The VNode of key `k` holding the ids of `runs` (ascending), slices of `held` (its side's
-    ids in the selection, sorted): a whole document's groups hold 3.2 M ids, taken as slices
-    of the selection's tuple (no int made again, no list sorted, no runs found again)."""
-    node = _make_vnode(trace, k, slices_of(held, runs), runs, sd, leaving, sel)
+def _vnode(trace, k, ids, runs, sids, sd, leaving, sel):
+    """The VNode of key `k` holding `ids` (a tuple, ascending: slices of its side's ids in the selection; a
+    whole document's groups hold 3.2 M ids, no int made again, no list sorted, no runs found again), their
+    `runs` and scope ids `sids` (sorted; None: found from the runs). `leaving`: (a set, a function giving it
+    sorted), the nodes with a parent in another visible node."""
+    node = _make_vnode(trace, k, ids, runs, sids, sd, leaving, sel)
     # VNode's runs, known; its value runs too when every member is a value (a boundary kept as it is, a matrix's uses)
     node.__dict__.update(runs=runs, **({'value_runs': runs} if node.values is node.ids or node.values == node.ids else {}))
     return node
 
 
-def _make_vnode(trace, k, ids, runs, sd, leaving, sel):
+def _make_vnode(trace, k, ids, runs, sids, sd, leaving, sel):
     first = ids[0]
     scopes = trace.scopes
-    sids = sorted(scopes_in(trace, runs))
+    sids = sorted(scopes_in(trace, runs)) if sids is None else sids
     if len(sids) == 1:
         common = scopes[sids[0]]
     else:
@@ -380,9 +382,12 @@ def _make_vnode(trace, k, ids, runs, sd, leaving, sel):
     if k[0] == 'm':
         return VNode(name=f'm{first}', kind='matrix', side=sd, ids=ids, scope=common,
                      positions=positions, values=ids, focus=True)
-    values = tuple(group_values(trace, ids, *leaving, runs=runs) if sd == 'interior' else boundary_values(trace, ids, runs))
+    if sd == 'interior':    # a scattered group is read per id (group_values): the sorted leaving nodes not made
+        values = group_values(trace, ids, leaving[0], leaving[1]() if 4 * len(runs) <= len(ids) else None, runs=runs)
+    else:
+        values = boundary_values(trace, ids, runs)
     return VNode(name=f'g{first}', kind='group', side=sd, ids=ids, scope=common,
-                 positions=positions, values=values)
+                 positions=positions, values=tuple(values))
 
 
 def _reference_other_rows(vnodes, edges, document=False):

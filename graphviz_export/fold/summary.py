@@ -36,6 +36,8 @@ def group_values(trace, ids, leaving, ordered=None, runs=None):
     `runs`: id_runs(ids), when known."""
     runs = id_runs(ids) if runs is None else runs
     if ordered is None or 4 * len(runs) > len(ids):
+        if leaving.issuperset(ids) and 0 not in _not_const(trace, ids):
+            return ids      # every member leaves and none is a constant (a matrix's uses): all of them, as they are
         pptr = trace.parents_index()[0]
         free = map(eq, map(pptr.__getitem__, ids), map(pptr.__getitem__, map(add, ids, repeat(1))))
         out = list(compress(ids, map(and_, _not_const(trace, ids), map(or_, map(leaving.__contains__, ids), free))))
