@@ -86,6 +86,19 @@ def test_every_endpoint_answers_a_trace_of_nan_and_inf_in_strict_json(kind):
                 strict(body)
 
 
+def test_an_answer_is_written_as_json_safe_writes_it_with_or_without_nan():
+    """json_answer writes an answer as it is and makes json_safe's copy only when a NaN or infinity
+    is in it: the same bytes as the copy's text either way (tuples as lists, -0.0, every digit)."""
+    from graphviz_export.web.explorer.answers import json_answer
+    from microgpt.files import json_safe
+    plain = {'nodes': {'g1': {'mag': [0.1 + 0.2, -0.0], 'ids': (1, 2)}}, 'title': 'x\u00b7W → y', 'n': 3}
+    broken = dict(plain, nodes={'g1': {'mag': [NAN, -INF], 'runs': ((1, 2),)}})
+    for obj in (plain, broken):
+        want = json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False).encode('utf-8')
+        assert json_answer(200, obj).body == want
+    assert strict(json_answer(200, broken).body)['nodes']['g1']['mag'] == ['nan', '-inf']
+
+
 def test_the_notebook_door_answers_strict_json_too():
     """The widget asks Api.answer itself, not through the HTTP server: its answers are strict JSON
     with the numbers as text (the notebook merge's Api.answer dumped NaN with allow_nan=False: 500)."""

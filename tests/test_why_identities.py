@@ -2,6 +2,7 @@
 floats on 3 documents and 2 configs, and a bent derivative makes its badge fail (and leave the view)."""
 
 import math
+from bisect import bisect_left
 
 import pytest
 
@@ -133,9 +134,17 @@ def test_view_badges_are_those_of_every_id_each_drawn_node_stands_for(recorded_c
     t = recorded_christopher
     badges, index = identities(t), by_node(t)
     seen_any = 0
+    about = sorted(index)
+    looked_up = skipped = 0     # nodes found by looking `about` up in their ids; badge nodes skipped there
     for q in ({'token': 11}, {'token': 3, 'level': 'vector'}, {'layer': 0}, {'document': True},
-              {'token': 5, 'level': 'scalar', 'budget': 5000, 'edge_budget': 20000}):
+              {'token': 5, 'level': 'scalar', 'budget': 5000, 'edge_budget': 20000},
+              {'param': 'lm_head'}, {'param': 'layer0.mlp_fc1'}):
         view = build_view(t, **q)
+        for n in view.folded.nodes:     # the matrix's uses: fewer badge nodes in a group's span than runs
+            span = about[bisect_left(about, n.ids[0]):bisect_left(about, n.ids[-1] + 1)]
+            if n.kind != 'ref' and len(span) < len(n.runs):
+                looked_up += 1
+                skipped += len(set(span) - set(n.ids))
         want = {}
         for n in view.folded.nodes:
             if n.kind == 'ref':
@@ -148,3 +157,4 @@ def test_view_badges_are_those_of_every_id_each_drawn_node_stands_for(recorded_c
         assert {name: [b['kind'] for b in bs] for name, bs in view_badges(t, view).items()} == want, q
         seen_any += len(want)
     assert seen_any > 10
+    assert looked_up >= 24 and skipped > 0      # the look-up path ran, and had ids in its span to leave out

@@ -17,7 +17,7 @@ import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
 from microgpt.recording.runs import gather, runs_of
 
-from ..fold.summary import Interior, figures, held_figures, share_figures
+from ..fold.summary import group_figures, held_figures, interior_of, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
 from .page import choose_for_aspect, choose_rankdir, label_width_lr
@@ -76,7 +76,7 @@ def draw(trace, folded, *, edge_grads=False, highlight=None, notes=(), legend=Tr
     all_notes = [*notes, *folded.notes, *missing]
     annotate = annotate or {}
     names = {n.name: n for n in folded.nodes}
-    interior = Interior(trace, sel.nodes)
+    interior = interior_of(trace, sel)
     memo = {}       # each node's texts built once per view, its record once per rankdir (widths, then drawing)
     rankdir, wrap = _rankdir(trace, folded, names, reasons, interior, annotate, aspect, memo)
     graph = dict(GRAPH, rankdir=rankdir)
@@ -330,7 +330,7 @@ def look(trace, node, interior=None, outlined=False):
     if node.kind == 'scalar':
         return (*grad_fill(trace.grad[node.ids[0]]), None, None)
     shape = node.scope.block == 'params' and node.scope.role in trace.param_shapes
-    fig = held_figures(trace, node) if outlined and not shape else figures(trace, node.values)
+    fig = held_figures(trace, node) if outlined and not shape else group_figures(trace, node)
     share = share_figures(trace, node, interior) if shape and interior is not None else None
     shown = share or fig
     return (*group_fill(shown.grad_min, shown.grad_max, shown.grad_norm), fig, share)
@@ -431,6 +431,15 @@ def _highlights(folded, highlight):
     return reasons, missing
 
 
+def _finite(trace, n):
+    """Whether every grad a drawn node shows is finite: a group's are when the L2 norm of its values'
+    grads is (group_figures, found once per view; an infinite norm may be an overflow: then read), else
+    sliced per run of ids and tested in C."""
+    if n.kind == 'group' and n.values and math.isfinite(group_figures(trace, n).grad_norm):
+        return True
+    return all(map(math.isfinite, gather(trace.grad, n.value_runs if n.values else runs_of(n.ids[:1]))))
+
+
 def _title(trace, folded):
     st, sel = folded.stats, folded.selection
     lines = [sel.title,
@@ -450,9 +459,7 @@ def _legend(g, trace, folded, reasons, edge_grads=False, names=None):
     kinds = {n.kind for n in folded.nodes}
     if 'group' in kinds:
         lines.append(LEGEND_MIXED)
-    # the grads of every value drawn, sliced per run of ids and tested in C
-    if not all(all(map(math.isfinite, gather(trace.grad, n.value_runs if n.values else runs_of(n.ids[:1]))))
-               for n in folded.nodes if n.kind != 'ref'):
+    if not all(_finite(trace, n) for n in folded.nodes if n.kind != 'ref'):
         lines.append(LEGEND_NONFINITE)
     marks = []
     if any(n.side != 'interior' for n in folded.nodes):

@@ -19,7 +19,7 @@ from microgpt.recording.ops import OP_CODE
 from microgpt.recording.runs import gather, runs_of, scopes_in
 from microgpt.recording.scopes import scope_path
 
-from ..fold.summary import op_counts
+from ..fold.summary import node_column, node_op_counts, node_scopes, once
 from .style import fmt, full
 
 ROLE_TEXT = {
@@ -122,13 +122,7 @@ def inner_title(trace, node):
     """_inner_title, found once per node and trace: a view asks it for each group's title,
     tooltip and each reference naming the group (a token view: 300 calls for 80 groups, each
     reading the group's values from three columns)."""
-    memo = getattr(node, '__dict__', None)
-    if memo is None:
-        return _inner_title(trace, node)
-    held = memo.get('_inner_title')
-    if held is None or held[0] is not trace:
-        held = memo['_inner_title'] = (trace, _inner_title(trace, node))
-    return held[1]
+    return once(node, trace, 'inner_title', lambda: _inner_title(trace, node))
 
 
 def _inner_title(trace, node):
@@ -147,9 +141,9 @@ def _inner_title(trace, node):
     # the values: their scopes from the trace's scope runs, their ops and value flags sliced
     # from the columns (a token view's groups hold hundreds of thousands of values)
     runs = node.value_runs if hasattr(node, 'value_runs') else runs_of(values)
-    sids = sorted(scopes_in(trace, runs))
+    sids = sorted(node_scopes(trace, node))
     scopes = trace.scopes
-    ops = bytes(gather(trace.op, runs))
+    ops = bytes(node_column(trace.op, node))
     if not all(scopes[s].role in ROLE_NAME for s in sids) or _CONST in ops or _PARAM in ops:
         return None
     names = trace.names()
@@ -157,7 +151,7 @@ def _inner_title(trace, node):
     roles = {scopes[s].role for s in sids}
     if len(roles) != 1:
         return None
-    not_value = bytes(gather(trace.index('value'), runs)).translate(_ZERO_ONE)
+    not_value = bytes(node_column(trace.index('value'), node)).translate(_ZERO_ONE)
     n_inner = not_value.count(1)
     if not n_inner:
         return None
@@ -194,7 +188,7 @@ def embed_title(trace, pos):
 def _roles(trace, node):
     if trace is None:
         return set()
-    return {trace.scopes[sid].role for sid in scopes_in(trace, node_runs(node))}
+    return {trace.scopes[sid].role for sid in node_scopes(trace, node, values=False)}
 
 
 def _record(fields, vertical, rankdir='LR'):
@@ -375,9 +369,9 @@ def _values(n):
 def group_tooltip(trace, node, level, fig, reasons=(), share=None, title=None):
     """The hover text of a summary node; `title`: its group_title when already made."""
     title = group_title(node, level, trace) if title is None else title
-    paths = sorted({scope_path(trace.scopes[sid]) for sid in scopes_in(trace, node_runs(node))})
+    paths = sorted({scope_path(trace.scopes[sid]) for sid in node_scopes(trace, node, values=False)})
     shown = paths[:6] + ([f'... {len(paths) - 6} more scopes'] if len(paths) > 6 else [])
-    ops = ', '.join(f'{n} {op}' for op, n in op_counts(trace, node.ids, node_runs(node)).items())
+    ops = ', '.join(f'{n} {op}' for op, n in node_op_counts(trace, node).items())
     lines = [title + ('' if node.side == 'interior' else f'   ({node.side} of the view)'),
              *('scope ' + p for p in shown),
              f'{len(node.ids)} ops: {ops}', f'node ids {ranges(node.ids, limit=8, runs=node_runs(node))}',

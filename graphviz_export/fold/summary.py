@@ -15,12 +15,12 @@ from array import array
 from bisect import bisect_left
 from dataclasses import replace
 from functools import cached_property
-from itertools import chain, compress, repeat
-from operator import add, and_, eq, or_, sub
+from itertools import chain, compress, count, islice, repeat
+from operator import add, and_, eq, mul, ne, or_, sub
 
-from microgpt.recording.figures import Figures, cell_shares, figures_of
+from microgpt.recording.figures import Figures, cell_shares, figures_of, largest_magnitude
 from microgpt.recording.ops import OP_CODE, count_ops
-from microgpt.recording.runs import gather, id_runs, runs_of, scopes_of
+from microgpt.recording.runs import SCATTERED, gather, id_runs, runs_of, scopes_in, scopes_of
 from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
 
 _CONST = OP_CODE['const']
@@ -81,6 +81,133 @@ def figures(trace, ids):
     if stored is not None:
         return Figures(**stored)
     return figures_of(ids, array('d', map(trace.data.__getitem__, ids)), array('d', map(trace.grad.__getitem__, ids)))
+
+
+def group_figures(trace, node):
+    """figures of a group's values (what its label states), found once per node and trace (a
+    view reads them for its label, tooltip, legend and overlay), its values read per run or per
+    progression (node_column)."""
+    def make():
+        stored = stored_figures(trace, node.values)     # a whole matrix: its stored record
+        if stored is not None:
+            return Figures(**stored)
+        return figures_of(node.values, node_column(trace.data, node), node_column(trace.grad, node), ordered=True)
+    return once(node, trace, 'figures', make)
+
+
+def group_magnitudes(trace, node):
+    """(largest |grad|, largest |grad x data|) of a group's values (NaN if any is: largest_magnitude),
+    what the explorer's overlay colours it by, read once per node and trace. When its grads are all
+    finite (a finite L2 norm: the larger |grad_min|, |grad_max| of its figures is the largest |grad|)
+    and its data too, no product is NaN (finite x finite never is): the largest |grad x data| is
+    taken as they come, without a NaN pass."""
+    def make():
+        fig = group_figures(trace, node)
+        grads, datas = node_column(trace.grad, node), node_column(trace.data, node)
+        if math.isfinite(fig.grad_norm) and all(map(math.isfinite, datas)):
+            return max(abs(fig.grad_min), abs(fig.grad_max)), max(map(abs, map(mul, grads, datas)), default=0.0)
+        return largest_magnitude(grads), largest_magnitude(map(mul, grads, datas))
+    return once(node, trace, 'magnitudes', make)
+
+
+def node_op_counts(trace, node):
+    """op_counts of a drawn node's ids, found once per node and trace (its tooltip and its panel)."""
+    return once(node, trace, 'op_counts', lambda: count_ops(bytes(node_column(trace.op, node, False)), trace.op_names))
+
+
+def node_scopes(trace, node, values=True):
+    """The scope ids of a drawn node's values (values=False: its ids), a set, found once per node and
+    trace (its title, tooltip and roles): from the trace's scope runs for a few long runs (scopes_in),
+    else its scope column read per progression."""
+    def make():
+        if _strides(node, values) is None:
+            return scopes_in(trace, _ids_runs(node, values)[1])
+        return set(node_column(trace.scope, node, values))
+    return once(node, trace, ('scopes', _which(node, values)), make)
+
+
+def node_column(column, node, values=True):
+    """column[i] for each of a drawn node's values (values=False: its ids), in id order (an array
+    for an array column): per run of ids (a token's groups: a few long runs), or, when its runs
+    are short, per arithmetic progression (a matrix's uses at a position: 16,384 single ids, 256
+    rows of 64 two apart between the partial sums: 256 slices in C, not 16,384 look-ups)."""
+    st = _strides(node, values)
+    if st is None:
+        return gather(column, _ids_runs(node, values)[1])
+    out = column[0:0]
+    for a, b, step in zip(*st):
+        out += column[a:b:step]
+    return out
+
+
+def _ids_runs(node, values):
+    """(ids, their runs) of a node's values or ids (a folded node keeps its runs: VNode)."""
+    if values and node.values:
+        return node.values, node.value_runs if hasattr(node, 'value_runs') else runs_of(node.values)
+    return node.ids, node.runs if hasattr(node, 'runs') else runs_of(node.ids)
+
+
+def _strides(node, values):
+    """(starts, stops, steps) of the arithmetic progressions making up a node's values or ids
+    (progressions), found once per node; None for few or long runs (gather reads those per run) or
+    when the ids make more than one progression per 8 ids."""
+    ids, runs = _ids_runs(node, values)
+    if len(runs) <= SCATTERED or len(ids) >= 4 * len(runs):
+        return None
+    memo = getattr(node, '__dict__', {}).setdefault('_strides', {})
+    key = _which(node, values)
+    if key not in memo:
+        memo[key] = progressions(ids, len(ids) // 8)
+    return memo[key]
+
+
+def _which(node, values):
+    """True for a node's ids, False for its values: one for both when they are the same ids (a
+    matrix's use group, its values equal to its ids)."""
+    ids, own = _ids_runs(node, values)[0], getattr(node, 'ids', None)
+    return ids is own or ids == own
+
+
+def progressions(ids, most):
+    """(starts, stops, steps): the sorted ids `ids` (two or more) as arithmetic progressions, each
+    as long as it goes from where the last ended (range(start, stop, step) for each, in order);
+    None when that makes more than `most`. The differences and where they change found in C."""
+    n = len(ids)
+    diffs = array('q', map(sub, islice(ids, 1, None), ids))
+    changes = array('q', compress(count(1), map(ne, islice(diffs, 1, None), diffs)))   # diffs[k] != diffs[k - 1]
+    starts, stops, steps = array('q'), array('q'), array('q')
+    k = 0
+    while k < n:
+        if len(starts) == most:
+            return None
+        if k == n - 1:
+            end, step = k, 1
+        else:
+            j = bisect_left(changes, k + 1)
+            end, step = (changes[j] if j < len(changes) else n - 1), diffs[k]    # diffs[k:end] all equal step
+        starts.append(ids[k])
+        stops.append(ids[end] + 1)
+        steps.append(step)
+        k = end + 1
+    return starts, stops, steps
+
+
+def once(node, trace, what, make):
+    """make(), kept on drawn node `node` for `trace`: what a view reads of a node several times (its
+    title, tooltip, legend and panel) found once per node and trace (a played step's trace has other
+    numbers); made each time for a node that keeps nothing."""
+    memo = getattr(node, '__dict__', None)
+    if memo is None:
+        return make()
+    held = memo.setdefault('_once', {}).get(what)
+    if held is None or held[0] is not trace:
+        held = memo['_once'][what] = (trace, make())
+    return held[1]
+
+
+def interior_of(trace, selection):
+    """The Interior of a view's selection, made once per view (its drawing and its panel's figures)."""
+    return once(selection, trace, 'interior', lambda: Interior(trace, selection.nodes))
 
 
 def op_counts(trace, ids, runs=None):

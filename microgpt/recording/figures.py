@@ -6,7 +6,7 @@ record and the figures it stands for are the same numbers by construction."""
 import math
 from array import array
 from dataclasses import dataclass
-from itertools import compress, count, filterfalse, islice, repeat
+from itertools import chain, compress, count, filterfalse, islice, repeat
 from operator import add, eq, lt, mul, ne, or_
 
 from .sums import fsum
@@ -28,20 +28,32 @@ class Figures:
                                               'grad_norm', 'grad_peak')}
 
 
-def figures_of(ids, ds, gs):
+def figures_of(ids, ds, gs, ordered=False):
     """Figures of values `ids` whose data are `ds` and grads `gs` (in the same order), with
     whole-column operations (in C, not a Python step per value). The peak is the value with
-    the largest |grad| (NaN counts as infinite), the smallest id among equals."""
-    finite = all(map(math.isfinite, gs))      # each column checked once (a matrix's uses: 196,000 values)
+    the largest |grad| (NaN counts as infinite), the smallest id among equals: with `ordered`
+    (ids ascending), the first place holding it."""
+    try:    # math.fsum on the squares as they come; where it raises, sums.fsum's answer
+        norm = math.sqrt(math.fsum(map(mul, gs, gs)))
+    except (ValueError, OverflowError):
+        norm = math.sqrt(fsum(map(mul, gs, gs)))
+    # a finite norm: every grad is finite (an inf or NaN makes the sum of squares inf or NaN); an
+    # infinite one may be an overflow of finite grads: then read (a matrix's uses: 196,000 values)
+    finite = math.isfinite(norm) or all(map(math.isfinite, gs))
     if not finite:
+        g_min, g_max = _min(gs), _max(gs)
         top = compress(ids, map(or_, map(math.isnan, gs), map(math.isinf, gs)))
     else:
-        mags = array('d', map(abs, gs))
-        top = compress(ids, map(eq, mags, repeat(max(mags))))
+        # |g| is the largest, m, only where g is the largest grad (m) or the smallest (-m): those
+        # values' places found by equality, not |g| made for every value
+        g_min, g_max = min(gs), max(gs)
+        m = max(abs(g_min), abs(g_max))
+        ends = [g for g in ((g_max,) if g_min == g_max else (g_min, g_max)) if abs(g) == m]
+        top = (map(ids.__getitem__, map(gs.index, ends)) if ordered else
+               chain.from_iterable(compress(ids, map(eq, gs, repeat(g))) for g in ends))
     clean = not any(map(math.isnan, ds))
     return Figures(n=len(ids), data_min=min(ds) if clean else _min(ds), data_max=max(ds) if clean else _max(ds),
-                   grad_min=min(gs) if finite else _min(gs), grad_max=max(gs) if finite else _max(gs),
-                   grad_norm=math.sqrt(fsum(map(mul, gs, gs))), grad_peak=min(top))
+                   grad_min=g_min, grad_max=g_max, grad_norm=norm, grad_peak=min(top))
 
 
 def _min(xs):

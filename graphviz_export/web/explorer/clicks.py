@@ -17,7 +17,7 @@ from microgpt.recording.shares import stored_magnitudes
 
 from ...draw.style import full
 from ...fold import expanded_ids
-from ...fold.summary import Interior, op_counts, param_shares
+from ...fold.summary import group_magnitudes, interior_of, node_op_counts, param_shares
 
 MAX_LISTED = 200        # uses / inputs listed in the side panel (the sum covers all)
 
@@ -30,7 +30,7 @@ def view_nodes(trace, view, state):
         for i in expanded_ids(trace, view.selection, [pat]):
             pattern_of.setdefault(i, pat)
     out = {}
-    interior = Interior(trace, view.selection.nodes)   # its id set made only if a share needs it
+    interior = interior_of(trace, view.selection)   # the drawing's; its id set made only if a share needs it
     for n in folded.nodes:
         d = {'k': n.kind[0], 'side': n.side}
         if n.kind != 'ref':
@@ -47,7 +47,7 @@ def view_nodes(trace, view, state):
             d.update(param=name, shape=list(trace.param_shapes[name]), ops=len(n.ids))
         else:
             path = scope_path(n.scope)
-            d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=op_counts(trace, n.ids, n.runs),
+            d.update(path=path, ops=len(n.ids), first=n.ids[0], opcounts=node_op_counts(trace, n),
                      positions=list(n.positions))
             to = click_target(trace, n, level, state, path, view.selection.kind)
             if to is not None:
@@ -58,7 +58,7 @@ def view_nodes(trace, view, state):
 
 def magnitudes(trace, n, interior):
     """(largest |grad|, largest |grad x data|) over what the node's label states, so the overlay's
-    colour and the label say the same number: a scalar's own; a group's values (summary.figures:
+    colour and the label say the same number: a scalar's own; a group's values (summary.group_figures:
     the label's 'grad a … b' range, constants and partial sums left out); a boundary parameter
     group, this view's share of each cell's grad (its 'grad here'), as its drawn colour: for an
     interior of whole scopes, from the matrix's stored share record (as the label reads it),
@@ -73,8 +73,10 @@ def magnitudes(trace, n, interior):
         ids = sorted(shares)
         grads = array('d', map(shares.__getitem__, ids))
         datas = array('d', map(trace.data.__getitem__, ids))
-    else:   # the values' columns sliced per run of ids, in C (a 4 x 64 token view's groups hold 1 M)
-        runs = n.value_runs if n.kind == 'group' and n.values else n.runs
+    elif n.kind == 'group' and n.values:   # its values' columns read once per view (summary.node_column)
+        return group_magnitudes(trace, n)
+    else:   # the columns sliced per run of ids, in C
+        runs = n.runs
         grads, datas = (gather(trace.grad, runs), gather(trace.data, runs)) if runs else ((), ())
     return largest_magnitude(grads), largest_magnitude(map(mul, grads, datas))
 

@@ -102,18 +102,35 @@ def view_badges(trace, view):
         return {}
     badges = identities(trace)
     index = by_node(trace)
-    about = sorted(index)       # the nodes badges are about: found per run of a node's ids, not per id
+    about = sorted(index)       # the nodes badges are about, found per run of a node's ids, not per id
     out = {}
     for n in view.folded.nodes:
         if n.kind == 'ref':
             continue
         got = []
-        for a, b in n.runs:
-            for i in about[bisect_left(about, a):bisect_left(about, b)]:
-                for k in index[i]:
-                    if badges[k].holds and k not in got:
-                        got.append(k)
+        for i in _about(about, n):
+            for k in index[i]:
+                if badges[k].holds and k not in got:
+                    got.append(k)
         if got:
             out[n.name] = [{'kind': badges[k].kind, 'title': badges[k].title, 'text': badges[k].text,
                             'deviation': full(badges[k].deviation)} for k in got]
     return out
+
+
+def _about(about, n):
+    """The ids of `about` (sorted) that drawn node `n` stands for, ascending: per run of its ids (a
+    token view's groups: a few long runs), or, when fewer of `about` lie between its first and last
+    id than it has runs (a matrix's uses: 16,384 single ids a group, a few badge nodes among them),
+    each of those looked up in its sorted ids (a bisection each, not one per run)."""
+    runs, ids = n.runs, n.ids
+    lo, hi = bisect_left(about, runs[0][0]), bisect_left(about, runs[-1][1])
+    if hi - lo < len(runs):
+        return [i for i in about[lo:hi] if _holds(ids, i)]
+    return [i for a, b in runs for i in about[bisect_left(about, a):bisect_left(about, b)]]
+
+
+def _holds(ids, i):
+    """Whether the sorted ids `ids` hold `i` (by bisection)."""
+    j = bisect_left(ids, i)
+    return j < len(ids) and ids[j] == i
