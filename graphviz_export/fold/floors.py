@@ -7,8 +7,7 @@ a third of that view's time at 5 M nodes (fold then folds the heads in and build
 
 from bisect import bisect_left
 
-from microgpt.recording.runs import id_runs
-from microgpt.recording.shares import whole_scopes
+from .summary import interior_of
 
 
 def interior_edge_floor(trace, sel, key_of):
@@ -21,7 +20,7 @@ def interior_edge_floor(trace, sel, key_of):
     scopes (a layer, a token: every node of a scope in it, so every child a record names is)."""
     if sel.kind == 'document' or not sel.nodes:
         return 0
-    scopes = whole_scopes(trace, id_runs(sel.nodes), len(sel.nodes))
+    scopes = interior_of(trace, sel).scopes    # the view's Interior, made once: its drawing reads it too
     if not scopes:
         return 0
     starts, _ = trace.scope_runs()
