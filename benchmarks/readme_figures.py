@@ -99,11 +99,12 @@ MEASURED = [
     '64-wide model, its views served from what the trace stores (per-scope runs, the reverse-edge index,\n'
     "each matrix's share of the grad per position), CPU seconds of this process, quiet machine (load ~1),\n"
     "before layout: at 2,232,731 nodes ('anna') the binary file (29.6 B/node) loads in 1.6 s with nothing\n"
-    'rebuilt (the v1 path: 8.5 s); first view 160 ms; token views 122–134 ms, a layer at every position\n'
-    "118 ms, a head 33 ms, a cell 4 ms, the whole document 404 ms, a matrix's uses 955 ms. At 3,465,731\n"
-    "nodes ('abigail') token views 131–133 ms, the whole document 628 ms, a matrix's uses 1.38 s; at\n"
-    "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.1 s, first view 198 ms, token views 147–162 ms,\n"
-    "a layer at every position 290 ms, the whole document 1.02 s, a matrix's uses 2.24 s.\n"
+    'rebuilt (the v1 path: 8.6 s); first view 165 ms; token views 130–138 ms, a layer at every position\n'
+    "121 ms, a head 30 ms, a cell 7 ms, the whole document 429 ms, a matrix's uses 602 ms. At 3,465,731\n"
+    "nodes ('abigail') token views 117–124 ms, the whole document 623 ms, a matrix's uses 824 ms; at\n"
+    "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.0 s, first view 167 ms, token views 124–142 ms,\n"
+    "a layer at every position 282 ms, the whole document 986 ms, a matrix's uses 1.21 s (its heat-map\n"
+    'striped, as `render` draws it).\n'
     'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–473 B/node; a load inflates one\n'
     'column at a time (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
@@ -112,12 +113,14 @@ MEASURED = [
     # bench_explorer_scale and bench_open_trace (stop 34, quiet)
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
     'against `explore` in its own process, quiet machine (load ~1–2, three runs), the step from the user cache\n'
-    "(open in 5.2–5.3 s; recorded at start, 32 s): a median new view 247–270 ms (the server's 194–211 ms, of\n"
-    "which layout 62–70 ms), a token view 316–380 ms (the server's 248–278 ms: building it 152–166 ms, layout\n"
-    "67–73 ms), at vector level 401–436 ms, a layer 176–223 ms, a head 112–165 ms; a matrix's uses still\n"
-    '3.5–3.8 s (building it 2.2–2.4 s: every use of the matrix goes through the fold; a 6.2 MB answer). The\n'
-    "server holds 643–707 MB at rest after these views, both matrices' included (132–145 bytes a node; 958 MB,\n"
-    '196 bytes a node, when it recorded the step at start, its peak then 2.37 GB, 485 bytes a node).\n'
+    "(open in 5.1–5.2 s; recorded at start, 39 s): a median new view 245–248 ms (the server's 189–199 ms, of\n"
+    "which layout 63–67 ms), a token view 309–326 ms (the server's 243–255 ms: building it 141–165 ms, layout\n"
+    "64–75 ms), at vector level 372–459 ms, a layer 168–182 ms, a head 104–146 ms; a matrix's uses 1.44–1.50 s,\n"
+    'still over 1 s (from 3.5–3.8 s: building it 0.98–1.02 s, its uses folded per run of the trace, not per\n'
+    'id; its heat-map sent as 407 kB of colour indices and painted in the page, not 6.2 MB of stripes; layout\n'
+    "165–202 ms, the page 70–90 ms). The server holds 683–705 MB at rest after these views, both matrices'\n"
+    'included (140–144 bytes a node; 937 MB, 192 bytes a node, when it recorded the step at start, its peak\n'
+    'then 2.36 GB, 483 bytes a node).\n'
     '\n'
     '`python -m benchmarks.bench_open_trace FILE --commands explore,render,inspect` — a fresh process on a\n'
     "saved 5.1 M-node step (4 × 64, 'christopher'), quiet machine (load ~1), medians of 2: `explore --trace`\n"
