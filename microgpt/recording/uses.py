@@ -1,0 +1,157 @@
+"""Use records: what a matrix view (graphviz_export.select.matrix_view) reads of a parameter matrix's
+uses, per run of the trace they lie in (recording.indexes.run_start), computed once from the edges so
+that selecting and folding a matrix's 196,608 uses at 5 M nodes reads a few hundred records, not their
+393,000 child and 393,000 parent edges.
+
+The interior of matrix m's view is its cells and its uses (every node reading a cell). Per matrix (in
+trace.param_names order) the records use_ptr[m]..use_ptr[m + 1], one per run r holding uses, in run
+order:
+    use_run                  r
+    use_n, use_first, use_period, use_pattern
+                             the uses in run r (n of them) as rows (periodic): row i the ids first + i x
+                             period + the offsets of pattern use_pattern (pattern_ptr, pattern: the
+                             patterns, each once); -1 when they are not such rows
+    out_n, out_first, out_period, out_pattern
+                             the same of the run's outputs: the uses' parents outside the interior (sorted)
+    out_edges, out_local, out_contrib, out_norm, out_kids, out_inside
+                             the outputs' edges into the interior, the outputs in id order and each
+                             one's edges in order, as fold's bundle of them (bundles.add_to): their
+                             count, local derivatives and contributions added up from 0.0 in that
+                             order, the norm of what each child received (from 0.0, in that order), how
+                             many children they read, and 1 when those all lie in this run's uses
+    use_kid_ptr, use_kids    the uses' children outside the interior (sorted): the view's inputs
+    use_scope_ptr, use_scopes, use_scope_n
+                             per scope the uses read outside their own uses (sorted: the matrix's,
+                             an input's), how many of their edges go there: a run record (r, scope)
+                             holding as many edges is exactly theirs (aggregates.run_records)
+
+Small: a record a matrix and position (28 matrices x 12 positions at 4 x 64), the inputs a few
+dozen ids each, a pattern a matrix and side; the uses and outputs are never stored one by one.
+"""
+
+import math
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from functools import reduce
+from itertools import chain, compress, repeat
+from operator import add, mul, sub
+
+from .shares import matrix_span
+from .sums import fsum
+
+PERIODIC = (('n', 'q'), ('first', 'q'), ('period', 'q'), ('pattern', 'i'))
+USE_COLUMNS = (('use_ptr', 'q'), ('use_run', 'q'),
+               *((f'use_{f}', code) for f, code in PERIODIC), *((f'out_{f}', code) for f, code in PERIODIC),
+               ('out_edges', 'q'), ('out_local', 'd'), ('out_contrib', 'd'), ('out_norm', 'd'), ('out_kids', 'q'),
+               ('out_inside', 'B'), ('use_kid_ptr', 'q'), ('use_kids', 'I'), ('use_scope_ptr', 'q'),
+               ('use_scopes', 'I'), ('use_scope_n', 'q'), ('pattern_ptr', 'q'), ('pattern', 'q'))
+MAX_ROW = 256       # ids a row of a pattern holds at most (a record's ids that are no rows: one row, when few)
+_CELL, _USE = 1, 2      # a node's mark in the interior of one matrix's view (0: outside)
+
+
+def periodic(ids, widths):
+    """(n, first, period, offsets) of the sorted ids `ids` when they are rows of len(offsets) ids, row i
+    the ids first + i * period + offsets (a matrix product's uses: a row's products, its sum's adds
+    between them), for the first of `widths` that fits (checked against all ids in C); else
+    (n, first, 0, None)."""
+    n = len(ids)
+    if n == 0:
+        return 0, 0, 0, None
+    for w in widths:
+        if 0 < w <= n and n % w == 0:
+            period = ids[w] - ids[0] if w < n else ids[-1] - ids[0] + 1
+            offsets = tuple(map(sub, ids[:w], repeat(ids[0])))
+            if period > offsets[-1] and list(ids) == expand(n, ids[0], period, offsets):
+                return n, ids[0], period, offsets
+    return n, ids[0], 0, None
+
+
+def expand(n, first, period, offsets):
+    """The ids of rows of `offsets` (periodic): a list, made in C."""
+    rows = range(first, first + (n // len(offsets)) * period, period)
+    return list(chain.from_iterable(map(map, repeat(add), repeat(offsets), map(repeat, rows))))
+
+
+def use_records(trace):
+    """The USE_COLUMNS of `trace`, from its edges, reverse edges and grads."""
+    out = {name: array(code) for name, code in USE_COLUMNS}
+    for name in ('use_ptr', 'use_kid_ptr', 'use_scope_ptr', 'pattern_ptr'):
+        out[name].append(0)
+    patterns = {}       # offsets -> their index in the pattern table (every position's rows alike: one)
+    pptr, parent, _ = trace.parents_index()
+    starts = trace.index('run_start')
+    for name in trace.param_names:
+        a, b = matrix_span(trace.param_shapes, trace.param_base, name)
+        widths = trace.param_shapes[name][::-1]
+        uses = sorted(set(parent[pptr[a]:pptr[b]]))
+        mark = bytearray(len(trace))
+        mark[a:b] = bytes([_CELL]) * (b - a)
+        for u in uses:
+            mark[u] = _USE
+        lo = 0
+        while lo < len(uses):
+            r = bisect_left(starts, uses[lo] + 1) - 1
+            hi = bisect_left(uses, starts[r + 1], lo)
+            _record(trace, out, mark, r, uses[lo:hi], (widths, patterns))
+            lo = hi
+        out['use_ptr'].append(len(out['use_run']))
+    return out
+
+
+def _edges(trace, ids):
+    """The edge indexes of the nodes `ids` (id order, each one's edges in order) and each edge's parent."""
+    ptr = trace.child_ptr
+    e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
+    return list(chain.from_iterable(map(range, e0, e1))), list(chain.from_iterable(map(repeat, ids, map(sub, e1, e0))))
+
+
+def _rows(out, side, ids, widths, patterns):
+    """Append the ids `ids` (sorted) as rows (periodic) to the columns of `side` ('use', 'out')."""
+    n, first, period, offsets = periodic(ids, (*widths, len(ids)) if len(ids) <= MAX_ROW else widths)
+    if offsets is not None and offsets not in patterns:
+        patterns[offsets] = len(patterns)
+        out['pattern'].extend(offsets)
+        out['pattern_ptr'].append(len(out['pattern']))
+    for f, x in zip(('n', 'first', 'period', 'pattern'), (n, first, period, patterns.get(offsets, -1))):
+        out[f'{side}_{f}'].append(x)
+
+
+def _record(trace, out, mark, r, us, rows):
+    """Append the record of the uses `us` (sorted), all in run r; `rows`: (the matrix's (cols, rows),
+    the patterns so far) for _rows."""
+    child, local, grad, scope = trace.child, trace.local, trace.grad, trace.scope
+    pptr, parent, _ = trace.parents_index()
+    out['use_run'].append(r)
+    _rows(out, 'use', us, *rows)
+    # the uses' children: outside the interior, the inputs; per scope outside the uses, an edge count
+    cs = list(map(child.__getitem__, _edges(trace, us)[0]))
+    marks = bytes(map(mark.__getitem__, cs))
+    out['use_kids'].extend(sorted(set(compress(cs, marks.translate(bytes([1]) + bytes(255))))))
+    out['use_kid_ptr'].append(len(out['use_kids']))
+    counts = Counter(map(scope.__getitem__, compress(cs, map((_USE).__ne__, marks))))
+    for sid in sorted(counts):
+        out['use_scopes'].append(sid)
+        out['use_scope_n'].append(counts[sid])
+    out['use_scope_ptr'].append(len(out['use_scopes']))
+    # the uses' parents outside the interior, and their edges into it (the uses), in edge order
+    ps = chain.from_iterable(map(parent.__getitem__, map(slice, map(pptr.__getitem__, us),
+                                                         map(pptr.__getitem__, map(add, us, repeat(1))))))
+    outs = sorted({p for p in ps if not mark[p]})
+    _rows(out, 'out', outs, *rows)
+    edges, owners = _edges(trace, outs)
+    kept = [mark[child[e]] != 0 for e in edges]
+    edges, owners = list(compress(edges, kept)), list(compress(owners, kept))
+    ks = list(map(child.__getitem__, edges))
+    ls = list(map(local.__getitem__, edges))
+    gs = list(map(mul, ls, map(grad.__getitem__, owners)))      # each edge's contribution, as backward made it
+    per_child = {}
+    for c, g in zip(ks, gs):
+        per_child[c] = per_child.get(c, 0.0) + g
+    values = list(per_child.values())
+    out['out_edges'].append(len(edges))
+    out['out_local'].append(reduce(add, ls, 0.0))
+    out['out_contrib'].append(reduce(add, gs, 0.0))
+    out['out_norm'].append(math.sqrt(fsum(map(mul, values, values))))
+    out['out_kids'].append(len(per_child))
+    out['out_inside'].append(int(per_child.keys() <= set(us)))
