@@ -23,6 +23,7 @@ from operator import add, ge, lt, or_
 from microgpt.recording.cells import TraceQueryError, parse_param
 from microgpt.recording.runs import SCATTERED, id_runs, run_pieces, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
+from microgpt.recording.uses import stored_uses
 
 from .spec import DIRECTIONS, check, check_options
 
@@ -40,16 +41,19 @@ class Selection:
     query: dict = field(default_factory=dict)   # what was asked, for captions and JSON
 
 
-def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False, edges_of=None):
+def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False, edges_of=None, boundary=None):
     """The Selection of `interior` with its boundary computed from the trace's edges;
     `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
     whole document's 3.3 M ids); `edges_of`: the ids of the interior (sorted) whose edges can
-    leave it, when others' cannot (a matrix's cells: no children, their parents its uses)."""
+    leave it, when others' cannot (a matrix's cells: no children, their parents its uses);
+    `boundary`: (inputs, outputs), sorted, when known (a matrix's, from its use records)."""
     ids = interior if ordered else sorted(interior)
     sids = scopes_of(trace, ids)
     whole = whole_scopes(trace, None, len(ids), sids)
     if whole is not None:       # a token, layer, head, document: from the run records
         inputs, outputs = _scopes_boundary(trace, whole)
+    elif boundary is not None:
+        inputs, outputs = boundary
     elif edges_of is not None:
         inputs, outputs = _scattered_boundary(trace, ids, edges_of)
     else:
@@ -238,13 +242,17 @@ def param_view(trace, spec, depth=1):
 def matrix_view(trace, name):
     """A whole parameter matrix (shown as a heat-map) and its uses at every position."""
     cells = trace.param_nodes(name)     # consecutive ids: their parents one slice of the reverse edges
-    pptr, parent, _ = trace.parents_index()
-    uses = sorted(set(parent[pptr[cells[0]]:pptr[cells[-1] + 1]]))
+    stored = stored_uses(trace, name)   # its uses and boundary from the use records (recording.uses), when held
+    if stored is not None:
+        uses, boundary = stored[0], stored[1:]
+    else:
+        pptr, parent, _ = trace.parents_index()
+        uses, boundary = sorted(set(parent[pptr[cells[0]]:pptr[cells[-1] + 1]])), None
     rows, cols = trace.param_shapes[name]
     ids = cells + uses if not uses or cells[-1] < uses[0] else sorted(cells + uses)
     # a cell (a parameter) has no children and its parents are the uses: only the uses' edges can leave
     return _make(trace, 'matrix', f"{name} ({rows}x{cols}){_doc(trace)}: {len(uses)} uses",
-                 ids, focus=cells, matrix=name, query={'param': name}, ordered=True, edges_of=uses)
+                 ids, focus=cells, matrix=name, query={'param': name}, ordered=True, edges_of=uses, boundary=boundary)
 
 
 def node_view(trace, node, depth=2, direction='both'):

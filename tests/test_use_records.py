@@ -1,17 +1,29 @@
 """Use records (recording.uses: a matrix's uses per run, their inputs, outputs and the outputs' bundle)
 against a plain walk of the edges one by one: for every matrix of a recorded step, at every position,
 the same ids, counts, and sums bit for bit; the rows a record's ids are stored as against their
-definition."""
+definition. Stored in the binary file: read back the same, a damaged record refused on load, a file
+written before them opened and answered the same (by walking the edges); a matrix view reads them."""
 
 import math
 import random
 
 import pytest
 
+from graphviz_export.fold import fold
+from graphviz_export.fold.use_bundles import UseBundles
+from graphviz_export.select import select
+from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
+from microgpt.recording import Trace
+from microgpt.recording.codecs import TraceFormatError
 from microgpt.recording.step import record_step
-from microgpt.recording.uses import expand, periodic, use_records
+from microgpt.recording.uses import USE_COLUMNS, expand, periodic, stored_uses, use_records
+from tests.test_fold_bundles import bundles_edge_by_edge, drawn_bundles, exactly
+from tests.test_matrix_pieces import MATRICES, described
+from tests.test_trace_stored_indexes import set_item, without
+
+USE_NAMES = [name for name, _ in USE_COLUMNS]
 
 
 def plain(t, name):
@@ -107,3 +119,84 @@ def test_periodic_rows_and_what_is_not():
     assert periodic(ids, (8,)) == (8, 10, 41, tuple(i - 10 for i in ids))   # one row
     assert periodic([5, 6, 7, 9], (2,)) == (4, 5, 0, None)   # the second row differs
     assert periodic([], (2,)) == (0, 0, 0, None)
+
+
+@pytest.fixture(scope='module')
+def saved(recorded_christopher):
+    return recorded_christopher.to_binary()
+
+
+def test_a_file_stores_them_and_a_matrix_view_reads_them(recorded_christopher, saved):
+    t = Trace.from_binary(saved)
+    built = use_records(recorded_christopher)
+    assert all(t._index[name] == built[name] for name in USE_NAMES)
+    for name in t.param_names:
+        walked = plain(t, name)
+        inputs = sorted({i for r in walked for i in r['inputs']})
+        want = ([u for r in walked for u in r['uses']], inputs, sorted({o for r in walked for o in r['outputs']} - set(inputs)))
+        assert stored_uses(t, name) == want, name
+        sel = select(t, param=name)
+        assert (sel.nodes, sel.inputs, sel.outputs) == (tuple(sel.focus) + tuple(want[0]), tuple(want[1]), tuple(want[2]))
+
+
+def test_a_file_without_them_opens_and_answers_the_same(saved):
+    """Written before the use records: opened without building them (6 s at 5 M nodes), each matrix view
+    found by walking the edges, the same selection and picture; saved again, it stores them."""
+    old, new = Trace.from_binary(without(saved, *USE_NAMES)), Trace.from_binary(saved)
+    assert 'use_ptr' not in old._index and 'use_ptr' in new._index
+    for name in ('wte', 'lm_head', 'layer0.mlp_fc1', 'layer0.attn_wo'):
+        assert stored_uses(old, name) is None and stored_uses(new, name) is not None
+        assert select(old, param=name) == select(new, param=name), name
+        assert build_view(old, param=name).source == build_view(new, param=name).source, name
+    old.build_indexes()         # what the explorer does on opening a file: not the use records
+    assert 'use_ptr' not in old._index
+    again = Trace.from_binary(old.to_binary())
+    assert all(again._index[name] == new._index[name] for name in USE_NAMES)
+    with pytest.raises(TraceFormatError, match=r"columns are incomplete: missing use_kids \(a file"):
+        Trace.from_binary(without(saved, 'use_kids'))
+
+
+@pytest.mark.parametrize('name,k,value,message', [
+    ('use_first', 0, 10 ** 6, r"use record 0 holds 16 uses from 1000000 in rows of pattern 0, period 16: not rows of "
+                              r"a stored pattern within \d+\.\.\d+"),
+    ('out_period', 40, 1, r"use record 40 holds \d+ outs from \d+ in rows of pattern \d+, period 1: not rows"),
+    ('use_pattern', 30, 99, r"use record 30 holds \d+ uses from \d+ in rows of pattern 99"),
+    ('use_n', 30, 7, r"use record 30 holds 7 uses"),
+    ('pattern', 1, 10 ** 9, r"use record 0 holds 16 uses from \d+ in rows of pattern 0"),
+    ('use_kids', 3, 10 ** 8, r"'use_kids' holds 100000000, which is not a node id"),
+    ('use_run', 2, 10 ** 6, r"'use_run' holds 1000000, which is not a run"),
+    ('use_scopes', 2, 10 ** 6, r"'use_scopes' holds 1000000, which is not a scope"),
+    ('use_kid_ptr', 1, -1, r"'use_kid_ptr' must run forward"),
+    ('out_inside', 0, 2, r"'out_inside' holds 2, which is not a flag"),
+])
+def test_a_damaged_use_record_is_refused_on_load(saved, name, k, value, message):
+    with pytest.raises(TraceFormatError, match=r'^binary trace: stored index ' + message) as e:
+        Trace.from_binary(set_item(saved, name, k, value))
+    assert '\n' not in str(e.value)
+
+
+@pytest.mark.parametrize('level', ['vector', 'block', 'auto'])
+def test_a_matrix_view_folds_from_the_records_as_from_the_edges(saved, level, monkeypatch):
+    """Each key of one record's uses or outputs takes its bundles from the records: the same folded view,
+    bit for bit, as the file without them (its bundles walked edge by edge), and as adding each edge."""
+    old, new = Trace.from_binary(without(saved, *USE_NAMES)), Trace.from_binary(saved)
+    taken, real = [], UseBundles.add
+
+    def counted(self, *args):
+        got = real(self, *args)
+        taken.append(got)
+        return got
+    monkeypatch.setattr(UseBundles, 'add', counted)
+    for name in MATRICES:
+        del taken[:]
+        by_records = fold(new, select(new, param=name), level, budget=5000, edge_budget=5000)
+        from_records = sum(taken)
+        del taken[:]
+        walked = fold(old, select(old, param=name), level, budget=5000, edge_budget=5000)
+        assert not any(taken)
+        assert described(by_records) == described(walked), (name, level)
+        want, internal = bundles_edge_by_edge(new, by_records)
+        assert exactly(drawn_bundles(by_records)) == exactly(want), (name, level)
+        assert by_records.stats['internal_edges'] == internal
+        if by_records.level != 'scalar' and name not in ('wte', 'wpe'):
+            assert from_records == 2 * len(new.positions()), (name, level)    # the uses and outputs of each position

@@ -19,6 +19,7 @@ from operator import add, eq, itemgetter, sub
 from microgpt.recording.runs import all_single, id_runs, run_pieces, scattered
 
 from .bundles import MANY_KEYS, Bundle, _add_one_by_one, _from_record, _kids, _record_of, add_to
+from .use_bundles import UseBundles
 
 SIDES = ('interior', 'input', 'output')
 
@@ -51,7 +52,7 @@ def fold_pieces(trace, sel, level, expand_ids, group_key, heads=True):
         else:
             runs = id_runs(ids)
         members.append((ids, runs, sorted(set(map(itemgetter(1), ps)))))
-    bundles, leaving, internal = _bundles(trace, sides, members, kid)
+    bundles, leaving, internal = _bundles(trace, sides, members, kid, sel.matrix)
     return keys, sides, members, bundles, leaving, internal
 
 
@@ -87,18 +88,22 @@ def _keys(trace, sel, level, group_key, heads):
     return (keys, sides, parts) if cells == len(focus) else None
 
 
-def _bundles(trace, sides, members, kid):
-    """bundles.bundle_edges' (bundles, leaving, internal) from each parent key's members: its edges
-    read at once, in C (an output's only from interior keys), added up per child key in edge order,
-    or taken from the run's record of that child key's one scope when they are all of its edges."""
+def _bundles(trace, sides, members, kid, matrix):
+    """bundles.bundle_edges' (bundles, leaving, internal) from each parent key's members: from the
+    matrix's use records (stored_bundles) where a key's members are one record's uses or outputs, else
+    its edges read at once, in C (an output's only from interior keys), added up per child key in edge
+    order, or taken from the run's record of that child key's one scope when they are all of its edges."""
     ptr, child, grad = trace.child_ptr, trace.child, trace.grad
     starts = trace.index('run_start')
     interior = {j for j, sd in enumerate(sides) if sd == 'interior'}
     sole = {j: sids[0] for j, (_, _, sids) in enumerate(members) if len(sids) == 1}     # keys of one scope
+    stored = UseBundles(trace, matrix, sides, members, kid, sole)
     bundles, leaving, internal = {}, set(), 0
     for kp, (ids, _, _) in enumerate(members):
         if sides[kp] == 'input' or ptr[ids[0]] == ptr[ids[-1] + 1]:
             continue        # inputs' edges are not the view's; no edges at all (the cells)
+        if stored.add(kp, ids, bundles, leaving):
+            continue
         e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
         edges = list(chain.from_iterable(map(range, e0, e1)))
         ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0)))

@@ -38,6 +38,7 @@ from .runs import gather
 from .scopes import FIELDS, scope_path
 from .shares import SHARE_COLUMNS, share_records
 from .sums import fsum
+from .uses import use_records
 
 
 class Trace:
@@ -126,8 +127,7 @@ class Trace:
         return got
 
     def build_indexes(self, progress=None):
-        """Build every index this trace lacks (recording.indexes, recording.aggregates); `progress(done,
-        3)` after each part (the columns' indexes, run records, share records). Returns them all."""
+        """Build the indexes it lacks but use records (indexes, aggregates, shares), `progress(done, 3)` a part; all returned."""
         say, had = progress or (lambda *_: None), 'contrib' in self._cache
         say(0, 3)
         from_columns = [name for name, _ in INDEX_COLUMNS if name not in self._index]
@@ -144,8 +144,10 @@ class Trace:
         return self._index
 
     def indexes(self):
-        """{name: column} of every index, built if missing: what the binary codec stores."""
-        return dict(self.build_indexes())
+        """{name: column} of every index, built if missing: what the binary codec stores. Use records (recording.uses: 6 s at
+        5 M nodes) are built here only, not on opening a file without them: its matrix views walk the edges instead."""
+        self._index.update({} if 'use_ptr' in self.build_indexes() else use_records(self))
+        return dict(self._index)
 
     @property
     def contrib(self):
@@ -423,8 +425,7 @@ class Trace:
             # whole-run slices, in id order: the same figures as a list of the scope's nodes
             ds, gs = gather(data, runs), gather(grad, runs)
             out[scope_path(self.scopes[sid])] = {
-                'nodes': len(ds),
-                'data_min': min(ds), 'data_max': max(ds),
+                'nodes': len(ds), 'data_min': min(ds), 'data_max': max(ds),
                 'grad_min': min(gs), 'grad_max': max(gs),
                 'grad_norm': math.sqrt(fsum(map(mul, gs, gs))),
                 'zero_grad': gs.count(0) / len(gs),

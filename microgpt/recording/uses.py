@@ -32,10 +32,10 @@ dozen ids each, a pattern a matrix and side; the uses and outputs are never stor
 import math
 from array import array
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from functools import reduce
-from itertools import chain, compress, repeat
-from operator import add, mul, sub
+from itertools import chain, compress, islice, repeat
+from operator import add, lt, mul, sub
 
 from .shares import matrix_span
 from .sums import fsum
@@ -48,6 +48,8 @@ USE_COLUMNS = (('use_ptr', 'q'), ('use_run', 'q'),
                ('use_scopes', 'I'), ('use_scope_n', 'q'), ('pattern_ptr', 'q'), ('pattern', 'q'))
 MAX_ROW = 256       # ids a row of a pattern holds at most (a record's ids that are no rows: one row, when few)
 _CELL, _USE = 1, 2      # a node's mark in the interior of one matrix's view (0: outside)
+_OUTSIDE = bytes([1]) + bytes(255)      # a mark -> 1 where the node is outside the interior
+_INSIDE = bytes([0]) + bytes([1]) * 255
 
 
 def periodic(ids, widths):
@@ -87,8 +89,7 @@ def use_records(trace):
         uses = sorted(set(parent[pptr[a]:pptr[b]]))
         mark = bytearray(len(trace))
         mark[a:b] = bytes([_CELL]) * (b - a)
-        for u in uses:
-            mark[u] = _USE
+        deque(map(mark.__setitem__, uses, repeat(_USE)), maxlen=0)
         lo = 0
         while lo < len(uses):
             r = bisect_left(starts, uses[lo] + 1) - 1
@@ -127,7 +128,7 @@ def _record(trace, out, mark, r, us, rows):
     # the uses' children: outside the interior, the inputs; per scope outside the uses, an edge count
     cs = list(map(child.__getitem__, _edges(trace, us)[0]))
     marks = bytes(map(mark.__getitem__, cs))
-    out['use_kids'].extend(sorted(set(compress(cs, marks.translate(bytes([1]) + bytes(255))))))
+    out['use_kids'].extend(sorted(set(compress(cs, marks.translate(_OUTSIDE)))))
     out['use_kid_ptr'].append(len(out['use_kids']))
     counts = Counter(map(scope.__getitem__, compress(cs, map((_USE).__ne__, marks))))
     for sid in sorted(counts):
@@ -135,19 +136,22 @@ def _record(trace, out, mark, r, us, rows):
         out['use_scope_n'].append(counts[sid])
     out['use_scope_ptr'].append(len(out['use_scopes']))
     # the uses' parents outside the interior, and their edges into it (the uses), in edge order
-    ps = chain.from_iterable(map(parent.__getitem__, map(slice, map(pptr.__getitem__, us),
-                                                         map(pptr.__getitem__, map(add, us, repeat(1))))))
-    outs = sorted({p for p in ps if not mark[p]})
+    ps = list(chain.from_iterable(map(parent.__getitem__, map(slice, map(pptr.__getitem__, us),
+                                                              map(pptr.__getitem__, map(add, us, repeat(1)))))))
+    outs = sorted(set(compress(ps, bytes(map(mark.__getitem__, ps)).translate(_OUTSIDE))))
     _rows(out, 'out', outs, *rows)
     edges, owners = _edges(trace, outs)
-    kept = [mark[child[e]] != 0 for e in edges]
-    edges, owners = list(compress(edges, kept)), list(compress(owners, kept))
     ks = list(map(child.__getitem__, edges))
+    kept = bytes(map(mark.__getitem__, ks)).translate(_INSIDE)
+    edges, owners, ks = list(compress(edges, kept)), list(compress(owners, kept)), list(compress(ks, kept))
     ls = list(map(local.__getitem__, edges))
-    gs = list(map(mul, ls, map(grad.__getitem__, owners)))      # each edge's contribution, as backward made it
-    per_child = {}
-    for c, g in zip(ks, gs):
-        per_child[c] = per_child.get(c, 0.0) + g
+    gs = trace.edge_contribs(edges, map(grad.__getitem__, owners), ls)    # as the fold reads them (a diff's: its own)
+    if len(set(ks)) == len(ks):       # each child read once (a use by its sum's add): 0.0 + its part
+        per_child = dict(zip(ks, map(add, repeat(0.0), gs)))
+    else:
+        per_child = {}
+        for c, g in zip(ks, gs):
+            per_child[c] = per_child.get(c, 0.0) + g
     values = list(per_child.values())
     out['out_edges'].append(len(edges))
     out['out_local'].append(reduce(add, ls, 0.0))
@@ -155,3 +159,39 @@ def _record(trace, out, mark, r, us, rows):
     out['out_norm'].append(math.sqrt(fsum(map(mul, values, values))))
     out['out_kids'].append(len(per_child))
     out['out_inside'].append(int(per_child.keys() <= set(us)))
+
+
+def stored_uses(trace, name):
+    """(uses, inputs, outputs) of matrix `name`'s view, sorted lists, from its use records: the uses and
+    their boundary (outputs that are also inputs left out), as select walks the edges for them. None when
+    the trace holds no use records (a file written before them: the view walks the edges, as before) or
+    some of the matrix's uses or outputs are not rows of a pattern."""
+    if 'use_ptr' not in trace._index:       # not built on first use: 6 s at 5 M nodes, more than walking
+        return None
+    col = trace.index
+    m = trace.param_names.index(name)
+    ks = range(col('use_ptr')[m], col('use_ptr')[m + 1])
+    sides = []
+    for side in ('use', 'out'):
+        rows = [record_ids(trace, side, k) for k in ks]
+        if any(r is None for r in rows):
+            return None
+        ids = list(chain.from_iterable(rows))
+        sides.append(ids if all(map(lt, ids, islice(ids, 1, None))) else sorted(set(ids)))
+    kptr, kids = col('use_kid_ptr'), col('use_kids')
+    inputs = sorted(set(chain.from_iterable(kids[kptr[k]:kptr[k + 1]] for k in ks)))
+    uses, outputs = sides
+    if inputs and not set(outputs).isdisjoint(inputs):
+        outputs = sorted(set(outputs).difference(inputs))
+    return uses, inputs, outputs
+
+
+def record_ids(trace, side, k):
+    """The ids of record k's uses (side 'use') or outputs ('out'), a list; None when they are not rows."""
+    col = trace.index
+    p = col(f'{side}_pattern')[k]
+    if p < 0:
+        return None if col(f'{side}_n')[k] else []
+    ptr = col('pattern_ptr')
+    return expand(col(f'{side}_n')[k], col(f'{side}_first')[k], col(f'{side}_period')[k],
+                  tuple(col('pattern')[ptr[p]:ptr[p + 1]]))

@@ -19,14 +19,17 @@ from operator import le, lt
 from ..aggregates import RECORD_COLUMNS
 from ..indexes import INDEX_COLUMNS
 from ..shares import SHARE_COLUMNS, matrix_span
+from ..uses import USE_COLUMNS
 from .validate import MAX_INT, TraceFormatError, good_text, show
 
 CHAINS_COLUMN = ('made_by', 'i')    # version 3: per node, its made-by chain in the header's "chains" (or -1)
 MAX_CHAIN = 64      # frames in one chain: the model's calls are a few deep
-STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS
+STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS + USE_COLUMNS
 STORED_NAMES = tuple(name for name, _ in STORED_COLUMNS)
 SHARE_NAMES = tuple(name for name, _ in SHARE_COLUMNS)     # added later: a file may lack all of them
 SHARE_ADDED = ('share_mag',)    # added after the others: a file with the others but not these builds all again
+USE_NAMES = tuple(name for name, _ in USE_COLUMNS)     # added after those: a file may lack all of them
+_USE_LISTS = ('use_kids', 'use_scopes', 'use_scope_n')     # entries per record: behind an offset column
 
 
 def fail(message):
@@ -58,6 +61,9 @@ def check_stored(cols, trace):
     """{name: array} of the stored indexes, each checked against `trace` (validate.check's
     `Trace(**columns)` keyword arguments); TraceFormatError names the first that is wrong."""
     missing = [name for name in STORED_NAMES if name not in cols]
+    with_uses = not all(name in missing for name in USE_NAMES)     # none: written before them, built on first use
+    if not with_uses:
+        missing = [name for name in missing if name not in USE_NAMES]
     with_shares = missing not in (list(SHARE_NAMES), list(SHARE_ADDED))
     if not with_shares:      # written before the share records, or before share_mag: all built on first use
         missing = []
@@ -98,7 +104,10 @@ def check_stored(cols, trace):
     _below(cols, 'rec_kids', n, 'a node id')
     if with_shares:
         _check_shares(cols, trace)
-    return {name: cols[name] for name in STORED_NAMES if name in cols and (with_shares or name not in SHARE_NAMES)}
+    if with_uses:
+        _check_uses(cols, trace, runs)
+    return {name: cols[name] for name in STORED_NAMES if name in cols and (with_shares or name not in SHARE_NAMES)
+            and (with_uses or name not in USE_NAMES)}
 
 
 def _check_shares(cols, trace):
@@ -172,3 +181,40 @@ def check_chains(table, per_node, trace):
         bad(f"'made_by' holds {min(per_node) if min(per_node) < -1 else max(per_node)}, which is not a chain "
             f"(-1..{len(chains) - 1})")
     return per_node, chains
+
+
+def _check_uses(cols, trace, runs):
+    """The use records (recording.uses): offsets forward; each record's run a run, its uses rows of a
+    stored pattern lying in that run, its outputs such rows inside the trace, its inputs node ids, its
+    scopes scopes, its counts within the edges: a view reads ids from them without looking again."""
+    n, edges, starts = len(trace['op']), len(trace['child']), cols['run_start']
+    _length(cols, 'use_ptr', len(trace['param_names']) + 1)
+    records = len(cols['use_run'])
+    _offsets(cols, 'use_ptr', records)
+    for name in USE_NAMES:
+        if name.startswith(('use_', 'out_')) and name not in ('use_ptr', *_USE_LISTS) and not name.endswith('_ptr'):
+            _length(cols, name, records)
+    for name, items in (('use_kid_ptr', 'use_kids'), ('use_scope_ptr', 'use_scopes')):
+        _length(cols, name, records + 1)
+        _offsets(cols, name, len(cols[items]))
+    _length(cols, 'use_scope_n', len(cols['use_scopes']))
+    _offsets(cols, 'pattern_ptr', len(cols['pattern']), strict=True)
+    _below(cols, 'use_run', runs, 'a run')
+    _below(cols, 'use_kids', n, 'a node id')
+    _below(cols, 'use_scopes', len(trace['scopes']), 'a scope')
+    for name in ('use_scope_n', 'out_edges'):
+        _below(cols, name, edges + 1, 'a number of edges')
+    _below(cols, 'out_inside', 2, 'a flag')
+    ptr, pattern = cols['pattern_ptr'], cols['pattern']
+    for k in range(records):
+        for side in ('use', 'out'):
+            m, first, period, p = (cols[f'{side}_{f}'][k] for f in ('n', 'first', 'period', 'pattern'))
+            lo, hi = (starts[cols['use_run'][k]], starts[cols['use_run'][k] + 1]) if side == 'use' else (0, n)
+            offsets = pattern[ptr[p]:ptr[p + 1]] if 0 <= p < len(ptr) - 1 else None
+            if p == -1 and (m == 0 or lo <= first < hi):
+                continue        # not rows: the view walks the edges
+            if not (offsets and offsets[0] == 0 and all(map(lt, offsets, islice(offsets, 1, None)))
+                    and m > 0 and m % len(offsets) == 0 and period > offsets[-1]
+                    and lo <= first and first + (m // len(offsets) - 1) * period + offsets[-1] < hi):
+                fail(f"use record {k} holds {m} {side}s from {first} in rows of pattern {p}, period {period}: "
+                     f"not rows of a stored pattern within {lo}..{hi - 1}")
