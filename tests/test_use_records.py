@@ -140,7 +140,7 @@ def test_a_file_stores_them_and_a_matrix_view_reads_them(recorded_christopher, s
 
 
 def test_a_file_without_them_opens_and_answers_the_same(saved):
-    """Written before the use records: opened without building them (6 s at 5 M nodes), each matrix view
+    """Written before the use records: opened without building them (7 s at 5 M nodes), each matrix view
     found by walking the edges, the same selection and picture; saved again, it stores them."""
     old, new = Trace.from_binary(without(saved, *USE_NAMES)), Trace.from_binary(saved)
     assert 'use_ptr' not in old._index and 'use_ptr' in new._index

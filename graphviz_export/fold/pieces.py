@@ -7,7 +7,8 @@ in Python (folding._keys and bundles.bundle_edges make one per id for scattered 
 The same keys, in the same order, the same members and the same bundles as that plain path (the
 tests compare them id by id and bit for bit): a bundle is its edges added up from 0.0 in edge order
 (the parents in id order, each one's edges in order), or the run record holding exactly those edges
-(bundles._record_of: the same additions, made while indexing).
+(bundles._record_of: the same additions, made while indexing), or the matrix's use record of those
+parents (use_bundles.py: the same).
 """
 
 from array import array
@@ -90,7 +91,7 @@ def _keys(trace, sel, level, group_key, heads):
 
 def _bundles(trace, sides, members, kid, matrix):
     """bundles.bundle_edges' (bundles, leaving, internal) from each parent key's members: from the
-    matrix's use records (stored_bundles) where a key's members are one record's uses or outputs, else
+    matrix's use records (use_bundles.UseBundles) where a key's members are one record's uses or outputs, else
     its edges read at once, in C (an output's only from interior keys), added up per child key in edge
     order, or taken from the run's record of that child key's one scope when they are all of its edges."""
     ptr, child, grad = trace.child_ptr, trace.child, trace.grad

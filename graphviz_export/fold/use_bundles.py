@@ -12,7 +12,7 @@ key of parts of records, a child scope split between keys) is left to pieces._bu
 from itertools import repeat
 from operator import add, sub
 
-from microgpt.recording.uses import record_ids
+from microgpt.recording.uses import held, record_ids
 
 from .bundles import Bundle, _from_record, _kids, _record_of
 
@@ -23,7 +23,7 @@ class UseBundles:
     def __init__(self, trace, matrix, sides, members, kid, sole):
         self.trace, self.sides, self.kid, self.sole = trace, sides, kid, sole
         self.by_first = ({}, {})        # the first use, the first output -> the record
-        if matrix is None or 'use_ptr' not in trace._index:
+        if matrix is None or not held(trace):
             return
         col = trace.index
         m = trace.param_names.index(matrix)

@@ -144,7 +144,7 @@ class Trace:
         return self._index
 
     def indexes(self):
-        """{name: column} of every index, built if missing: what the binary codec stores. Use records (recording.uses: 6 s at
+        """{name: column} of every index, built if missing: what the binary codec stores. Use records (recording.uses: 7 s at
         5 M nodes) are built here only, not on opening a file without them: its matrix views walk the edges instead."""
         self._index.update({} if 'use_ptr' in self.build_indexes() else use_records(self))
         return dict(self._index)

@@ -161,12 +161,18 @@ def _record(trace, out, mark, r, us, rows):
     out['out_inside'].append(int(per_child.keys() <= set(us)))
 
 
+def held(trace):
+    """Whether `trace` holds use records: never built on first use (7 s at 5 M nodes, more than walking a
+    view's edges), only by Trace.indexes() (saving), or read from a file that stores them."""
+    return 'use_ptr' in trace._index
+
+
 def stored_uses(trace, name):
     """(uses, inputs, outputs) of matrix `name`'s view, sorted lists, from its use records: the uses and
     their boundary (outputs that are also inputs left out), as select walks the edges for them. None when
     the trace holds no use records (a file written before them: the view walks the edges, as before) or
     some of the matrix's uses or outputs are not rows of a pattern."""
-    if 'use_ptr' not in trace._index:       # not built on first use: 6 s at 5 M nodes, more than walking
+    if not held(trace):
         return None
     col = trace.index
     m = trace.param_names.index(name)
