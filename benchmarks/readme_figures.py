@@ -99,12 +99,13 @@ MEASURED = [
     '64-wide model, its views served from what the trace stores (per-scope runs, the reverse-edge index,\n'
     "each matrix's share of the grad per position), CPU seconds of this process, quiet machine (load ~1),\n"
     "before layout: at 2,232,731 nodes ('anna') the binary file (29.6 B/node) loads in 1.6 s with nothing\n"
-    'rebuilt (the v1 path: 8.6 s); first view 165 ms; token views 130–138 ms, a layer at every position\n'
-    "121 ms, a head 30 ms, a cell 7 ms, the whole document 429 ms, a matrix's uses 602 ms. At 3,465,731\n"
-    "nodes ('abigail') token views 117–124 ms, the whole document 623 ms, a matrix's uses 824 ms; at\n"
-    "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.0 s, first view 167 ms, token views 124–142 ms,\n"
-    "a layer at every position 282 ms, the whole document 986 ms, a matrix's uses 1.21 s (its heat-map\n"
-    'striped, as `render` draws it).\n'
+    'rebuilt (the v1 path: 8.3 s); first view 158 ms; token views 109–118 ms, a layer at every position\n'
+    "117 ms, a head 28 ms, a cell 5 ms, the whole document 403 ms, a matrix's uses 347 ms. At 3,465,731\n"
+    "nodes ('abigail') token views 125–178 ms, the whole document 625 ms, a matrix's uses 459 ms; at\n"
+    "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.0 s, first view 171 ms, token views 136–143 ms,\n"
+    "a layer at every position 278 ms, the whole document 959 ms, a matrix's uses 564 ms (its heat-map\n"
+    'striped, as `render` draws it: 333 ms of it; from 2.24 s). Saving such a step builds its use records\n'
+    'too (12.9 s to save 5.1 M nodes, from 5.9 s; 52 kB more on disk).\n'
     'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–473 B/node; a load inflates one\n'
     'column at a time (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
@@ -113,14 +114,15 @@ MEASURED = [
     # bench_explorer_scale and bench_open_trace (stop 34, quiet)
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
     'against `explore` in its own process, quiet machine (load ~1–2, three runs), the step from the user cache\n'
-    "(open in 5.1–5.2 s; recorded at start, 39 s): a median new view 245–248 ms (the server's 189–199 ms, of\n"
-    "which layout 63–67 ms), a token view 309–326 ms (the server's 243–255 ms: building it 141–165 ms, layout\n"
-    "64–75 ms), at vector level 372–459 ms, a layer 168–182 ms, a head 104–146 ms; a matrix's uses 1.44–1.50 s,\n"
-    'still over 1 s (from 3.5–3.8 s: building it 0.98–1.02 s, its uses folded per run of the trace, not per\n'
-    'id; its heat-map sent as 407 kB of colour indices and painted in the page, not 6.2 MB of stripes; layout\n'
-    "165–202 ms, the page 70–90 ms). The server holds 683–705 MB at rest after these views, both matrices'\n"
-    'included (140–144 bytes a node; 937 MB, 192 bytes a node, when it recorded the step at start, its peak\n'
-    'then 2.36 GB, 483 bytes a node).\n'
+    '(open in 5.1–5.2 s; recorded and stored at start, 59 s, of which storing it 25 s; `--no-cache`, 34 s): a\n'
+    "median new view 247–283 ms (the server's 190–235 ms, of which layout 65–72 ms), a token view 284–384 ms\n"
+    "(the server's 231–280 ms: building it 138–161 ms, layout 65–75 ms), at vector level 371–457 ms, a layer\n"
+    "182–282 ms, a head 110–148 ms; a matrix's uses 868–1,023 ms, medians 870 and 952 ms (from 3.5–3.8 s:\n"
+    "building it 414–552 ms, its uses, boundary and outputs' bundle read from the stored use records, not\n"
+    'their 786,000 edges, and folded per run of the trace; its heat-map sent as 407 kB of colour indices and\n'
+    'painted in the page, not 6.2 MB of stripes; layout 166–198 ms, the page 73–95 ms). The server holds\n'
+    "685–688 MB at rest after these views, both matrices' included (140–141 bytes a node; 931 MB, 190 bytes a\n"
+    'node, when it recorded the step at start, its peak then 2.36 GB, 483 bytes a node).\n'
     '\n'
     '`python -m benchmarks.bench_open_trace FILE --commands explore,render,inspect` — a fresh process on a\n'
     "saved 5.1 M-node step (4 × 64, 'christopher'), quiet machine (load ~1), medians of 2: `explore --trace`\n"
