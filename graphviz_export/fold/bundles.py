@@ -20,7 +20,7 @@ from functools import reduce
 from itertools import chain, compress, count, groupby, islice, repeat, starmap
 from operator import add, and_, eq, itemgetter, le, mul, ne, sub
 
-from microgpt.recording.runs import SCATTERED, gather, id_runs, run_total
+from microgpt.recording.runs import SCATTERED, edges_of, gather, id_runs, run_total
 from microgpt.recording.sums import fsum
 
 
@@ -292,11 +292,10 @@ def _scattered_edges(trace, ranges):
     nodes `ranges` (a matrix's uses, (id, id + 1) each): the columns are then read in C through the
     one list of edge indexes (not an array slice per node and column, as gather and _contribs read
     runs), the grads only if a bundle is added edge by edge."""
-    ptr, grad = trace.child_ptr, trace.grad
+    grad = trace.grad
     ids = list(map(itemgetter(0), ranges))
-    e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
-    edges = list(chain.from_iterable(map(range, e0, e1)))
-    return edges, lambda: list(chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0))))
+    edges, counts = edges_of(trace, ids)
+    return edges, lambda: list(chain.from_iterable(map(repeat, map(grad.__getitem__, ids), counts)))
 
 
 def _contribs(trace, ranges, edges):

@@ -15,9 +15,9 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import chain, compress, repeat
-from operator import add, eq, itemgetter, sub
+from operator import add, eq, itemgetter
 
-from microgpt.recording.runs import all_single, id_runs, run_pieces, scattered
+from microgpt.recording.runs import all_single, edges_of, id_runs, run_pieces, scattered
 
 from .bundles import MANY_KEYS, Bundle, _add_one_by_one, _from_record, _kids, _record_of, add_to
 from .use_bundles import UseBundles
@@ -105,9 +105,8 @@ def _bundles(trace, sides, members, kid, matrix):
             continue        # inputs' edges are not the view's; no edges at all (the cells)
         if stored.add(kp, ids, bundles, leaving):
             continue
-        e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
-        edges = list(chain.from_iterable(map(range, e0, e1)))
-        ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), map(sub, e1, e0)))
+        edges, counts = edges_of(trace, ids)
+        ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), counts))
         cs = array(child.typecode, map(child.__getitem__, edges))
         kcs = array('l', map(kid.__getitem__, cs))
         if sides[kp] == 'output':       # an output's other operands are not part of the view

@@ -31,12 +31,12 @@ dozen ids each, a pattern a matrix and side; the uses and outputs are never stor
 
 import math
 from array import array
-from bisect import bisect_left
 from collections import Counter, deque
 from functools import reduce
 from itertools import chain, compress, islice, repeat
 from operator import add, lt, mul, sub
 
+from .runs import edges_of, run_pieces
 from .shares import matrix_span
 from .sums import fsum
 
@@ -82,7 +82,6 @@ def use_records(trace):
         out[name].append(0)
     patterns = {}       # offsets -> their index in the pattern table (every position's rows alike: one)
     pptr, parent, _ = trace.parents_index()
-    starts = trace.index('run_start')
     for name in trace.param_names:
         a, b = matrix_span(trace.param_shapes, trace.param_base, name)
         widths = trace.param_shapes[name][::-1]
@@ -90,21 +89,16 @@ def use_records(trace):
         mark = bytearray(len(trace))
         mark[a:b] = bytes([_CELL]) * (b - a)
         deque(map(mark.__setitem__, uses, repeat(_USE)), maxlen=0)
-        lo = 0
-        while lo < len(uses):
-            r = bisect_left(starts, uses[lo] + 1) - 1
-            hi = bisect_left(uses, starts[r + 1], lo)
+        for r, lo, hi in run_pieces(trace, uses):
             _record(trace, out, mark, r, uses[lo:hi], (widths, patterns))
-            lo = hi
         out['use_ptr'].append(len(out['use_run']))
     return out
 
 
 def _edges(trace, ids):
     """The edge indexes of the nodes `ids` (id order, each one's edges in order) and each edge's parent."""
-    ptr = trace.child_ptr
-    e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
-    return list(chain.from_iterable(map(range, e0, e1))), list(chain.from_iterable(map(repeat, ids, map(sub, e1, e0))))
+    edges, counts = edges_of(trace, ids)
+    return edges, list(chain.from_iterable(map(repeat, ids, counts)))
 
 
 def _rows(out, side, ids, widths, patterns):
