@@ -20,16 +20,12 @@ from microgpt.recording.why import why
 
 from ...draw.ids import edge_id
 from ...draw.style import full
+from ...fold.owners import Owners
 
 
 def owners(view):
-    """{node id: drawn node name} of every id a drawn node (not a reference) stands for."""
-    out = {}
-    for n in view.folded.nodes:
-        if n.kind != 'ref':
-            for i in n.ids:
-                out.setdefault(i, n.name)
-    return out
+    """node id -> drawn node name (`.get`) of every id a drawn node (not a reference) stands for (fold.owners)."""
+    return Owners(view.folded)
 
 
 def route(view, nodes, owner=None):
