@@ -114,6 +114,10 @@ def test_the_update_panel_is_the_views_cells_and_the_whole_matrices_health(kw, r
     monkeypatch.undo()
     want = adam_update(trace, ids)['rows']
     assert got['count'] == len(want)
+    assert all(r['name'] == trace.name(r['id']) for r in want)      # one name: the trace's, everywhere
+    assert [r['name'] for r in got['rows']] == [trace.name(r['id']) for r in got['rows']]
+    assert [m['largest'] for m in got['matrices']] == [trace.name(t['id']) for t in (
+        max((r for r in want if r['matrix'] == m['name']), key=lambda r: abs(r['delta'])) for m in got['matrices'])]
     assert [r['id'] for r in got['rows']] == [r['id'] for r in sorted(want, key=lambda r: -abs(r['delta']))][:400]
     assert [r['delta'] for r in got['rows']] == [repr(r['delta']) for r in sorted(want, key=lambda r: -abs(r['delta']))][:400]
     assert [m['name'] for m in got['matrices']] == [m['name'] for m in matrix_summary(trace, want)]

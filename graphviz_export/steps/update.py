@@ -22,6 +22,7 @@ from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.adam import REFERENCE, adam_cell, learning_rate
+from microgpt.recording.names import param_name
 from microgpt.recording.sums import fsum
 
 from ..draw.heatmap import grad_line, grad_rows
@@ -64,7 +65,9 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, confi
         m0 = state['m'][i] if state is not None else 0.0
         v0 = state['v'][i] if state is not None else 0.0
         m, v, m_hat, v_hat, size, new = adam_cell(g, m0, v0, data, step, lr_t, config)
-        rows.append({'id': i, 'name': trace.name(i), 'matrix': cell[0],
+        # Trace.name of a cell (recording.names: a parameter's name is param_name's), without a memo entry
+        # a cell: 200,000 cells in a token view's panel at 4 x 64
+        rows.append({'id': i, 'name': param_name(trace, *cell), 'matrix': cell[0],
                      'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
                      'data': data, 'new': new,
                      'delta': new - data, 'step_size': size})
