@@ -40,3 +40,17 @@ def test_a_pattern_matching_no_scope_is_one_line_naming_the_views_scopes(recorde
                                               r"pos3/embed/embed, "):
         expanded_ids(recorded_christopher, sel, ['head9'])
     assert expanded_ids(recorded_christopher, sel, []) == set()
+
+
+@pytest.mark.parametrize('query,pattern', [({'token': 11}, 'pos11/layer0/attn'), ({'token': 11}, 'mlp'),
+                                           ({'document': True}, 'attn'), ({'layer': 0}, 'head2')])
+def test_the_scopes_a_pattern_opens_are_in_the_order_the_model_made_them(query, pattern, recorded_christopher):
+    """expanded_scopes (the too-big fallback's scopes, opened one by one): each scope path of the pattern's ids
+    once, in the order of their ids, as the fallback read them per id (fallback._scopes before issue 25)."""
+    from graphviz_export.fold.expand import expanded_scopes
+
+    t = recorded_christopher
+    sel = select(t, **query)
+    want = list(dict.fromkeys(t.scope_path(i) for i in sorted(_want(t, sel, [pattern]))))
+    assert len(want) > 1
+    assert expanded_scopes(t, sel, pattern) == want

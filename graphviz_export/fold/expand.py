@@ -3,38 +3,41 @@
     expanded_ids(trace, selection, ['pos11/layer0/attn/rmsnorm'])    # a frozenset of node ids
 
 A view asks this several times with the same selection (the explorer's early refusal, the fold,
-the side panel's links; the too-big fallback once per scope it tries): each id's scope is read
-once per selection, in C (summary.once), and a pattern's ids are picked from those in C; a token
-view of a 4 x 64 model holds 400,000 ids, read per id in Python three times a view (issue 25).
+the side panel's links; the too-big fallback once per scope it tries): the selection's ids are
+cut by scope once per selection (summary.once), and a pattern's ids are its scopes' pieces; a token view of
+a 4 x 64 model holds 400,000 ids, read per id in Python three times a view, and once per scope the
+fallback tried (issue 25).
 """
 
-from array import array
 from fnmatch import fnmatchcase
-from itertools import compress
+from itertools import chain, islice
+from operator import lt
 
 from microgpt.recording.cells import TraceQueryError
+from microgpt.recording.runs import run_pieces
 from microgpt.recording.scopes import scope_path
 
 from .summary import once
 
 
-def _scoped(trace, sel, selected):
-    """(the scope id of each selected id, {scope id: path}), once per selection (1.6 MB for 400,000 ids)."""
+def _scoped(trace, sel):
+    """({scope id: [runs of its selected ids: nodes, inputs, outputs]}, {scope id: path}), once per selection:
+    each side's ids cut where the trace's runs of one scope change (runs.run_pieces: two bisections a
+    piece, none an id), so a pattern's ids are its scopes' pieces."""
     def make():
-        scopes = array('I', map(trace.scope.__getitem__, selected))
-        return scopes, {sid: scope_path(trace.scopes[sid]) for sid in sorted(set(scopes))}
+        groups, run_scope = {}, trace.index('run_scope')
+        for side in (sel.nodes, sel.inputs, sel.outputs):
+            ids = side if all(map(lt, side, islice(side, 1, None))) else sorted(set(side))
+            for r, lo, hi in run_pieces(trace, ids):
+                groups.setdefault(run_scope[r], []).append(ids[lo:hi])
+        return groups, {sid: scope_path(trace.scopes[sid]) for sid in sorted(groups)}
     return once(sel, trace, 'scoped', make)
 
 
-def expanded_ids(trace, sel, patterns):
-    """Ids of selected nodes whose scope path matches one of the glob `patterns` (a frozenset).
-
-    A pattern may name a scope or any part of one: 'pos11/layer0/attn/head2' and
-    'head2/attn_weights' both match 'pos11/layer0/attn/head2/attn_weights'."""
-    if not patterns:
-        return frozenset()
-    selected = sel.nodes + sel.inputs + sel.outputs
-    scopes, paths = _scoped(trace, sel, selected)
+def _chosen(trace, sel, patterns):
+    """(the selection's ids per scope, its paths, the scope ids `patterns` match); a pattern matching none:
+    TraceQueryError naming the view's scopes."""
+    groups, paths = _scoped(trace, sel)
     chosen = set()
     for pat in patterns:        # checked by fold (graphviz_export.spec)
         forms = (pat, pat + '/*', '*/' + pat, '*/' + pat + '/*')
@@ -46,4 +49,22 @@ def expanded_ids(trace, sel, patterns):
             raise TraceQueryError(f"expand pattern {pat!r} matches no scope in this view; its scopes: "
                                   f"{', '.join(shown[:8])}{more}")
         chosen |= hit
-    return frozenset(compress(selected, map(chosen.__contains__, scopes)))
+    return groups, paths, chosen
+
+
+def expanded_ids(trace, sel, patterns):
+    """Ids of selected nodes whose scope path matches one of the glob `patterns` (a frozenset).
+
+    A pattern may name a scope or any part of one: 'pos11/layer0/attn/head2' and
+    'head2/attn_weights' both match 'pos11/layer0/attn/head2/attn_weights'."""
+    if not patterns:
+        return frozenset()
+    groups, _, chosen = _chosen(trace, sel, patterns)
+    return frozenset(chain.from_iterable(chain.from_iterable(map(groups.__getitem__, chosen))))
+
+
+def expanded_scopes(trace, sel, pattern):
+    """The scope paths of the selection that `pattern` matches, in the order the model made them (by
+    their first id): what the explorer's too-big fallback opens one by one."""
+    groups, paths, chosen = _chosen(trace, sel, (pattern,))
+    return list(dict.fromkeys(paths[sid] for sid in sorted(chosen, key=lambda sid: min(piece[0] for piece in groups[sid]))))
