@@ -92,12 +92,16 @@ def params_per_node(view):
     trace = view.trace
     spans = sorted((trace.param_base[m], trace.param_base[m] + r * c) for m, (r, c) in trace.param_shapes.items())
     starts = [a for a, _ in spans]
+    first, end = (spans[0][0], max(b for _, b in spans)) if spans else (0, 0)
     out = {}
     for n in view.folded.nodes:
         if n.kind == 'ref':
             continue
         got = []
-        for a, b in n.runs:
+        runs = n.runs
+        if not runs or runs[0][0] >= end or runs[-1][1] <= first:
+            runs = ()       # no cell among its ids (a matrix's 196,608 uses): not a bisection a run
+        for a, b in runs:
             j = max(bisect_right(starts, a) - 1, 0)
             while j < len(spans) and spans[j][0] < b:
                 lo, hi = max(a, spans[j][0]), min(b, spans[j][1])
