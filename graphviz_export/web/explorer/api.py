@@ -394,7 +394,7 @@ class Api(WorkEndpoints, HeatRows):
             if opt['step'] != state['train']:
                 raise ApiError(409, f"the run moved on to step {opt['step']}; ask again for train={state['train']}")
         elif state.get('ckpt'):
-            saved = saved_moments(state['ckpt'])
+            saved = saved_moments(state['ckpt'], self.recordings.moments)
             if saved is not None and saved['step'] < saved['num_steps']:
                 opt, num_steps = saved, saved['num_steps']
             elif saved is not None:

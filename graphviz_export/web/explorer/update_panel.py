@@ -6,7 +6,6 @@ checkpoint's saved state, else a fresh optimizer); this module makes the answer 
 """
 
 from microgpt.errors import InputError
-from microgpt.recording.session import optimizer_state
 
 from ...draw.style import full
 from ...steps.update import SORTS, adam_update, delta_heatmap, matrices_of, matrix_summary, page_rows, params_per_node
@@ -34,10 +33,11 @@ def paging(own):
     return out
 
 
-def saved_moments(path):
-    """The checkpoint's Adam state (microgpt.recording.session.optimizer_state), or None."""
+def saved_moments(path, read):
+    """The checkpoint's Adam state or None, as `read` gives it (Recordings.moments: session.optimizer_state,
+    kept); a bad checkpoint: 400."""
     try:
-        return optimizer_state(path)
+        return read(path)
     except InputError as e:
         raise bad(e) from None
 
