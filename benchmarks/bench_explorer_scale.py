@@ -188,8 +188,23 @@ FETCHED = """async ([endpoint, query]) => {
 }"""
 
 
+CLEAN = {'token': None, 'layer': None, 'head': None, 'param': None, 'node': None, 'depth': None, 'dir': None,
+         'expand': [], 'sel': None, 'hl': None, 'focus': None}     # setState merges: the fields of the view before
+
+
+def linked(page, target, timed=True):
+    """TIMED of `target` as a link to it gives it: the fields of the view before cleared (setState merges);
+    not timed: a view seen before, back on screen (the page's own cache may answer: no request to time)."""
+    if timed:
+        return page.evaluate(TIMED, [dict(CLEAN, **target), LIMIT_MS])
+    page.evaluate("(t) => new Promise((res) => { window.explorer.on('view', () => res()); window.explorer.setState(t); })",
+                  dict(CLEAN, **target))
+    return None
+
+
 def extra(page, last, layers):
-    """Every other kind once (see --extra), each a view or a request the server has not seen."""
+    """Every other kind once (see --extra), each a view or a request the server has not seen; each view's
+    state as a link to it gives it (the old view's fields cleared), so its requests ask for the drawn view."""
     top = layers - 1
     views = [(f'uses of {m}', {'view': 'param', 'param': m, 'level': None})
              for m in ('wte', 'wpe', 'lm_head', f'layer{top}.attn_wq', f'layer{top}.attn_wk', f'layer{top}.attn_wv',
@@ -203,17 +218,18 @@ def extra(page, last, layers):
               for x in ('embed/embed', 'layer0/attn/rmsnorm', 'loss/probs', 'layer0/attn')]
     scalars = "Object.values(explorer.view.nodes).filter((d) => d.k === 's').map((d) => d.id)"
     for name, target in views:
-        t = page.evaluate(TIMED, [target, LIMIT_MS])
+        t = linked(page, target)
         row(name + (' (fell back)' if page.evaluate('!!explorer.view.fallback') else ''), t)
         if name.endswith('rmsnorm'):
             ids = page.evaluate(scalars)
             deep = ids[len(ids) // 2]       # a scalar of layer 0 at the last position, expanded
-    t = page.evaluate(TIMED, [{'view': 'node', 'node': deep, 'depth': 2, 'level': 'auto', 'sel': deep}, LIMIT_MS])
+    t = linked(page, {'view': 'node', 'node': deep, 'depth': 2, 'level': 'auto', 'sel': deep})
     row(f'node {deep} neighbourhood', t)
-    page.evaluate(TIMED, [{'view': 'node', 'node': 'loss', 'level': None}, LIMIT_MS])
+    linked(page, {'view': 'node', 'node': 'loss', 'level': None}, timed=False)
     near = page.evaluate(scalars)[-1]      # a scalar next to the loss
-    page.evaluate(TIMED, [{'view': 'token', 'token': last, 'level': 'vector'}, LIMIT_MS])      # drawn above
-    token = page.evaluate('explorer.view.url')      # the view on screen, as the page asks for its frames, panels
+    linked(page, {'view': 'token', 'token': last, 'level': 'vector'}, timed=False)      # drawn above
+    token = page.evaluate("explorer.view.url")      # the view on screen, as the page asks for its frames, panels
+    print(f"requests of the view on screen: {token}")
     asks = [('step-through frames, backward', 'frames', token), ('forward', 'frames', f'{token}&mode=forward'),
             ('Adam update of the token view', 'update', token), ('Adam update of wte', 'update', 'view=param&param=wte'),
             (f'node {near} panel (by the loss)', 'node', f'{token}&id={near}'),
