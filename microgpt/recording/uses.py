@@ -75,14 +75,17 @@ def expand(n, first, period, offsets):
     return list(chain.from_iterable(map(map, repeat(add), repeat(offsets), map(repeat, rows))))
 
 
-def use_records(trace):
-    """The USE_COLUMNS of `trace`, from its edges, reverse edges and grads."""
+def use_records(trace, progress=None):
+    """The USE_COLUMNS of `trace`, from its edges, reverse edges and grads; `progress(done, total)`
+    told per matrix."""
+    say = progress or (lambda done, total: None)
     out = {name: array(code) for name, code in USE_COLUMNS}
     for name in ('use_ptr', 'use_kid_ptr', 'use_scope_ptr', 'pattern_ptr'):
         out[name].append(0)
     patterns = {}       # offsets -> their index in the pattern table (every position's rows alike: one)
     pptr, parent, _ = trace.parents_index()
-    for name in trace.param_names:
+    for m, name in enumerate(trace.param_names):
+        say(m, len(trace.param_names))
         a, b = matrix_span(trace.param_shapes, trace.param_base, name)
         widths = trace.param_shapes[name][::-1]
         uses = sorted(set(parent[pptr[a]:pptr[b]]))
@@ -92,7 +95,19 @@ def use_records(trace):
         for r, lo, hi in run_pieces(trace, uses):
             _record(trace, out, mark, r, uses[lo:hi], (widths, patterns))
         out['use_ptr'].append(len(out['use_run']))
+    say(len(trace.param_names), len(trace.param_names))
     return out
+
+
+def with_uses(trace, progress=None):
+    """{name: column} of every index of `trace` (Trace.indexes), its use records built if it lacks them
+    (`progress(done, total)` per matrix) and attached in one assignment of a new dict: a view reading the
+    trace meanwhile (another thread: the explorer stores a step in the background) sees them all or none
+    (held, stored_uses, fold.use_bundles read trace._index afresh at each look-up; it only grows)."""
+    index = trace.build_indexes()
+    if 'use_ptr' not in index:
+        trace._index = {**index, **use_records(trace, progress)}
+    return dict(trace._index)
 
 
 def _edges(trace, ids):
