@@ -158,3 +158,52 @@ def test_the_trace_in_memory_gains_its_use_records_in_one_assignment(tmp_path, m
         assert [entry.name for entry in (tmp_path / 'cache' / 'steps').glob('*.mgtrace')] != []
         status, _ = get_json(server, f'/api/view?{MATRIX}')
         assert status == 200
+
+
+def test_a_document_recorded_from_the_page_is_stored_once_its_view_is_drawn(tmp_path, monkeypatch):
+    """The page's Record (/api/record, recordings.start): the step is ready, not stored, until the page asks
+    for its view; then stored in the background, the trace the server keeps gaining its use records."""
+    monkeypatch.setenv('MICROGPT_CACHE', str(tmp_path / 'cache'))
+    monkeypatch.delenv('MICROGPT_NO_STEP_CACHE', raising=False)
+
+    def settled(server):
+        deadline = time.monotonic() + 120
+        while server.api.work.running('store') and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(_entries(tmp_path))
+    with running_server(doc='emma') as server:
+        assert settled(server) == 1         # emma's, stored after the first view
+        deadline = time.monotonic() + 120
+        while not get_json(server, '/api/record?doc=anna')[1]['ready'] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        anna = server.api.recordings.get(('anna', None, 42))
+        assert not held(anna) and settled(server) == 1 and server.api.work.running('store') == []
+        status, view = get_json(server, '/api/view?doc=anna')
+        assert status == 200 and view['title'] == "token 4 of 'anna': 'a' -> '<BOS>'"
+        assert settled(server) == 2 and held(anna)
+        assert server.api.recordings.get(('anna', None, 42)) is anna
+
+
+def test_the_store_yields_to_every_request_being_answered(tmp_path, monkeypatch):
+    """Between its pieces the store waits while a request is answered over HTTP (Work.serving around
+    Api.answer, Work.quiet in the store's progress): two Python threads share one core, so a view asked
+    during the store would otherwise take several times as long."""
+    import threading
+    monkeypatch.setenv('MICROGPT_CACHE', str(tmp_path / 'cache'))
+    with running_server(doc='emma') as server:
+        held_open, real = threading.Event(), server.api.answer
+
+        def slow(endpoint, query):
+            held_open.wait(30)
+            return real(endpoint, query)
+        server.api.answer = slow
+        asked = threading.Thread(target=get_json, args=(server, '/api/info'), daemon=True)
+        asked.start()
+        stored = threading.Event()
+        waiting = threading.Thread(target=lambda: (server.api.work.quiet(), stored.set()), daemon=True)
+        time.sleep(0.3)                         # the request is in Api.answer now
+        waiting.start()
+        assert not stored.wait(0.5)             # the store's next piece waits for it
+        held_open.set()
+        asked.join(30)
+        assert stored.wait(5)                   # and goes on once it is answered

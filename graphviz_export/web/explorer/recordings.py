@@ -247,10 +247,15 @@ class Recordings:
                             lambda job, key=key, store=store: self._store(job, key, store))
 
     def _store(self, job, key, store):
-        """Make the store; a failure told in one line (the terminal), the server going on: the step is shown,
-        only not kept for the next start."""
+        """Make the store, yielding to every request between its pieces (Work.quiet); a failure told in one line
+        (the terminal), the server going on: the step is shown, only not kept for the next start."""
+        told = self._progress(job)
+
+        def progress(phase, done, total):      # between its pieces: requests first (Work.quiet)
+            told(phase, done, total)
+            self.work.quiet()
         try:
-            return store(self._progress(job))
+            return store(progress)
         except Exception as e:      # noqa: BLE001 -- told, not raised: nothing waits for this job
             what = ' '.join(f"{type(e).__name__}: {e}".split())
             (self.note or (lambda text: print(text, file=sys.stderr)))(
