@@ -36,7 +36,7 @@ from functools import reduce
 from itertools import chain, compress, islice, repeat
 from operator import add, lt, mul, sub
 
-from .runs import edges_of, run_pieces
+from .runs import edges_of, repeats, run_pieces, spans
 from .shares import matrix_span
 from .sums import fsum
 
@@ -114,7 +114,7 @@ def with_uses(trace, progress=None):
 def _edges(trace, ids):
     """The edge indexes of the nodes `ids` (id order, each one's edges in order) and each edge's parent."""
     edges, counts = edges_of(trace, ids)
-    return edges, list(chain.from_iterable(map(repeat, ids, counts)))
+    return edges, repeats(ids, counts)
 
 
 def _rows(out, side, ids, widths, patterns):
@@ -136,7 +136,7 @@ def _record(trace, out, mark, r, us, rows):
     out['use_run'].append(r)
     _rows(out, 'use', us, *rows)
     # the uses' children: outside the interior, the inputs; per scope outside the uses, an edge count
-    cs = list(map(child.__getitem__, _edges(trace, us)[0]))
+    cs = list(map(child.__getitem__, edges_of(trace, us)[0]))
     marks = bytes(map(mark.__getitem__, cs))
     out['use_kids'].extend(sorted(set(compress(cs, marks.translate(_OUTSIDE)))))
     out['use_kid_ptr'].append(len(out['use_kids']))
@@ -146,8 +146,7 @@ def _record(trace, out, mark, r, us, rows):
         out['use_scope_n'].append(counts[sid])
     out['use_scope_ptr'].append(len(out['use_scopes']))
     # the uses' parents outside the interior, and their edges into it (the uses), in edge order
-    ps = list(chain.from_iterable(map(parent.__getitem__, map(slice, map(pptr.__getitem__, us),
-                                                              map(pptr.__getitem__, map(add, us, repeat(1)))))))
+    ps = list(map(parent.__getitem__, spans(pptr, us)[0]))
     outs = sorted(set(compress(ps, bytes(map(mark.__getitem__, ps)).translate(_OUTSIDE))))
     _rows(out, 'out', outs, *rows)
     edges, owners = _edges(trace, outs)
