@@ -129,8 +129,8 @@ def _same(counts):
 
 def _interleave(columns):
     """[columns[0][0], columns[1][0], ..., columns[0][1], columns[1][1], ...], a list: a strided copy a column."""
-    if not columns:
-        return []
+    if len(columns) < 2:
+        return columns[0].tolist() if columns else []
     c = len(columns)
     out = array('q', bytes(8 * c * len(columns[0])))
     for k, col in enumerate(columns):

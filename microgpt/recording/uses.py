@@ -105,9 +105,9 @@ def with_uses(trace, progress=None):
     (`progress(done, total)` per matrix) and attached in one assignment of a new dict: a view reading the
     trace meanwhile (another thread: the explorer stores a step in the background) sees them all or none
     (held, stored_uses, fold.use_bundles read trace._index afresh at each look-up; it only grows)."""
-    index = trace.build_indexes()
-    if 'use_ptr' not in index:
-        trace._index = {**index, **use_records(trace, progress)}
+    if 'use_ptr' not in trace.build_indexes():
+        records = use_records(trace, progress)
+        trace._index = {**trace._index, **records}
     return dict(trace._index)
 
 
