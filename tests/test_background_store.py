@@ -207,3 +207,13 @@ def test_the_store_yields_to_every_request_being_answered(tmp_path, monkeypatch)
         held_open.set()
         asked.join(30)
         assert stored.wait(5)                   # and goes on once it is answered
+
+
+def test_stopped_during_the_store_it_says_the_step_was_not_kept(tmp_path):
+    with stopped_in_the_end(_explore(tmp_path)) as p:
+        origin, token = _printed(p.stdout.readline(), wait=True)
+        assert [j['what'] for j in _held(origin, token)] == [STORING]
+    assert p.returncode == 0 and _entries(tmp_path) == [] and 'Traceback' not in p.err
+    assert p.out.splitlines()[-1] == 'stopped'
+    assert p.err.splitlines()[-1] == ("the step being stored in the user cache was not kept (stopped before the store "
+                                      "ended); the next start records it again"), p.err
