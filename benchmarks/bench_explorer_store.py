@@ -17,8 +17,6 @@ machine: state the load (printed at the start and the end); CPU seconds are the 
 import argparse
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,10 +25,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmarks.bench_explorer_scale import AZ, ROOT, load, memory_mb
-from microgpt.checkpoint import save_checkpoint
-from microgpt.data import Tokenizer
-from microgpt.model import GPTConfig, init_params
+from benchmarks.bench_explorer import stop_server
+from benchmarks.bench_explorer_scale import ROOT, big_checkpoint, load, memory_mb
 
 
 def cpu_s(pid):
@@ -75,12 +71,7 @@ def one(ckpt, doc, cache, no_cache, last):
         out['after'] = (took, view['ms']['total'])
         out['memory'] = memory_mb(p.pid)
     finally:
-        p.send_signal(signal.SIGINT)
-        try:
-            p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
+        stop_server(p)
     return out
 
 
@@ -93,11 +84,8 @@ def main():
     ap.add_argument('--no-cache', action='store_true', help='also one start with --no-cache (never stored)')
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {load()}")
-    tok = Tokenizer(AZ)
-    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=a.layers, n_embd=a.embd)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / 'big.json'
-        save_checkpoint(ckpt, init_params(config, random.Random(42)), config, tok)
+        ckpt = big_checkpoint(Path(tmp), a.layers, a.embd)
         runs = [(f'rep {k + 1}', False) for k in range(a.reps)] + ([('--no-cache', True)] if a.no_cache else [])
         for k, (name, no_cache) in enumerate(runs):
             f = one(ckpt, a.doc, Path(tmp) / f'cache{k}', no_cache, a.layers - 1)
