@@ -72,6 +72,16 @@ TIMED = """async ([target, limit]) => {
 }"""
 
 
+def big_checkpoint(folder, layers, embd):
+    """The path of a checkpoint saved in `folder`: a `layers` x `embd` model, 4 heads, block size 16, a-z,
+    seed 42 (bench_scale's model)."""
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=layers, n_embd=embd)
+    ckpt = folder / 'big.json'
+    save_checkpoint(ckpt, init_params(config, random.Random(42)), config, tok)
+    return ckpt
+
+
 def start(ckpt, doc, no_cache):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
     t0 = time.monotonic()
@@ -115,11 +125,8 @@ def main():
     ap.add_argument('--extra', action='store_true', help="also every other kind once (see --help's text)")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {load()}")
-    tok = Tokenizer(AZ)
-    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=a.layers, n_embd=a.embd)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / 'big.json'
-        save_checkpoint(ckpt, init_params(config, random.Random(42)), config, tok)
+        ckpt = big_checkpoint(Path(tmp), a.layers, a.embd)
         server, url, started = start(ckpt, a.doc, a.no_cache)
         try:
             print(f"model {a.layers} x {a.embd}, doc {a.doc!r}: explore opened its step after {started:.1f} s "

@@ -160,6 +160,7 @@ class Api(WorkEndpoints, HeatRows):
         if entry is None:
             entry = self._drawing(job, key, trace, kwargs, state)
             self._views.put(ck, entry)
+            self.recordings.drawn()     # a step recorded now is stored once its first view is drawn (in the background)
         return entry
 
     def _drawing(self, job, key, trace, kwargs, state):
