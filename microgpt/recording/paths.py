@@ -45,6 +45,7 @@ from .sums import fsum
 K = 5                   # paths listed by default
 MAX_K = 50              # paths one call may ask for
 MAX_CUT = 200           # zero edges listed when explaining a zero grad
+WHOLE_PIECE = 1 << 16   # nodes whole_walk walks between two pauses (~35 ms at 5.1 M nodes)
 _RELU, _MUL, _PARAM = OP_CODE['relu'], OP_CODE['mul'], OP_CODE['param']
 
 
@@ -81,29 +82,60 @@ def _above(trace, node):
 
 def _walk(trace, node):
     """(zeros, logp, counts) per node above `node` (every node when `node` lies under most of the trace:
-    then kept per trace): the best route from the loss down to it, (fewest zero locals, largest log|product|
-    of the others), (-1, -inf) if backward never reached it; and how many routes lead there, as a float
-    (exact below 2**53, so every count `count_text` writes in digits; a deep node of a 4 x 64 step has
-    ~10^65). One walk from the loss down, a node's users before it: over every node, or only over those
-    above `node` (_above: a node near the loss has a few thousand, not 5 M; issue 25: the why panel's first
-    click walked all 9.8 M edges twice, 5.7 s). Both walks visit the nodes above `node` in the same order:
-    the same results for them. The whole walk is kept as three arrays, 20 B a node (Python lists of
-    floats and big ints held 445 MB at 5.1 M nodes: the server's memory at rest over 1 GB)."""
+    then kept per trace, whole_walk): the best route from the loss down to it, (fewest zero locals, largest
+    log|product| of the others), (-1, -inf) if backward never reached it; and how many routes lead there,
+    as a float (exact below 2**53, so every count `count_text` writes in digits; a deep node of a 4 x 64
+    step has ~10^65). One walk from the loss down, a node's users before it: over every node, or only over
+    those above `node` (_above: a node near the loss has a few thousand, not 5 M; issue 25: the why panel's
+    first click walked all 9.8 M edges twice, 5.7 s). Both walks visit the nodes above `node` in the same
+    order: the same results for them."""
     got = trace._cache.get('paths_walk')
     if got is not None:
         return got
     near = _above(trace, node)
-    ptr, child, local, loss = trace.child_ptr, trace.child, trace.local, trace.meta['loss_id']
     if near is None:
-        n, order = len(trace), trace.backward_order
-        zeros, logp, counts = array('i', [-1]) * n, array('d', [-math.inf]) * n, array('d', bytes(8 * n))
-    else:
-        rank = trace.backward_rank
-        order = sorted((i for i in near if rank[i] >= 0), key=rank.__getitem__)
-        zeros, logp, counts = dict.fromkeys(near, -1), dict.fromkeys(near, -math.inf), dict.fromkeys(near, 0.0)
-    if near is None or loss in near:
-        zeros[loss], logp[loss], counts[loss] = 0, 0.0, 1.0
-    for p in order:                         # every user of a node comes before it
+        return whole_walk(trace)
+    rank = trace.backward_rank
+    order = sorted((i for i in near if rank[i] >= 0), key=rank.__getitem__)
+    zeros, logp, counts = dict.fromkeys(near, -1), dict.fromkeys(near, -math.inf), dict.fromkeys(near, 0.0)
+    if trace.meta['loss_id'] in near:
+        zeros[trace.meta['loss_id']], logp[trace.meta['loss_id']], counts[trace.meta['loss_id']] = 0, 0.0, 1.0
+    _relax(trace, order, zeros, logp, counts, near)
+    return zeros, logp, counts
+
+
+def walked(trace):
+    """Whether the trace keeps its whole walk (whole_walk): every node's paths read it at once."""
+    return 'paths_walk' in trace._cache
+
+
+def needs_whole_walk(trace, node):
+    """Whether `node`'s paths walk every node of the trace (it lies under most of it) and that walk is not
+    kept yet: the explorer waits for its background walk (whole_walk) then, rather than walk beside it."""
+    return not walked(trace) and _above(trace, node) is None
+
+
+def whole_walk(trace, pause=None):
+    """_walk over every node, kept per trace as three arrays, 20 B a node (lists of floats and big ints held
+    445 MB at 5.1 M nodes: the server's memory at rest over 1 GB), put in the trace's cache in one
+    assignment when complete. pause(done, total) between pieces of WHOLE_PIECE nodes: the explorer walks
+    a big step in the background (5.5 s at 5.1 M nodes), yielding to requests there."""
+    n, order = len(trace), trace.backward_order
+    zeros, logp, counts = array('i', [-1]) * n, array('d', [-math.inf]) * n, array('d', bytes(8 * n))
+    zeros[trace.meta['loss_id']], logp[trace.meta['loss_id']], counts[trace.meta['loss_id']] = 0, 0.0, 1.0
+    for start in range(0, len(order), WHOLE_PIECE):
+        if pause is not None:
+            pause(start, len(order))
+        _relax(trace, order[start:start + WHOLE_PIECE], zeros, logp, counts)
+    walk = trace._cache['paths_walk'] = (zeros, logp, counts)
+    return walk
+
+
+def _relax(trace, order, zeros, logp, counts, near=None):
+    """Pass each node's best route and route count down its edges, `order` in backward's order (a node's
+    users before it); with `near`, only to the nodes in it (the others lead to no route down to the node)."""
+    ptr, child, local = trace.child_ptr, trace.child, trace.local
+    for p in order:
         zp = zeros[p]
         if zp < 0:
             continue
@@ -111,7 +143,7 @@ def _walk(trace, node):
         for e in range(ptr[p], ptr[p + 1]):
             c = child[e]
             if near is not None and c not in near:
-                continue                    # leads to no route down to `node`
+                continue
             counts[c] += k
             z, w = _weight(local[e])
             z += zp
@@ -119,9 +151,6 @@ def _walk(trace, node):
             zc = zeros[c]
             if zc < 0 or z < zc or (z == zc and w > logp[c]):
                 zeros[c], logp[c] = z, w
-    if near is None:
-        trace._cache['paths_walk'] = (zeros, logp, counts)
-    return zeros, logp, counts
 
 
 def _best_to(trace, node):

@@ -418,6 +418,7 @@ class Api(WorkEndpoints, HeatRows):
         if cmp is None:
             d = node_links(state, node_details(trace, i, self.sources), drawn)
             entry = self._cached(key, state)
+            self.recordings.routes_for(key, trace, i)   # a big step's routes may be walked in the background
             with self.recordings.engine_for(trace):     # made by may replay the forward pass (madeby.py)
                 d['why'] = node_why(trace, i, self.sources, entry and entry['view'], entry and self._owner(entry))
             d['source'] = d['why']['made_by']

@@ -17,7 +17,7 @@ while one runs, 409 with one line naming what runs and how far it is (Recordings
 from microgpt.errors import InputError
 
 from .answers import ApiError, bad
-from .recordings import OPENING, STORE
+from .recordings import OPENING, ROUTES, STORE
 from .work import Busy, Cancelled
 
 
@@ -46,7 +46,7 @@ class WorkEndpoints:
         """Cancel the long work running now; its requests answer 409. How many jobs were. A saved trace's opening
         and a step's store into the user cache go on: no view waits for them (Recordings.drawn)."""
         self._parse(query)
-        return {'cancelled': self.work.cancel(keep={OPENING, *self.work.running(STORE)})}
+        return {'cancelled': self.work.cancel(keep={OPENING, *self.work.running(STORE), *self.work.running(ROUTES)})}
 
     def record(self, query):
         """Start recording the state's document (doc, ckpt, seed) in the background, or say how far

@@ -36,7 +36,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from microgpt.errors import InputError
-from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
+from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED, paths
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.madeby import needs_replay, replay
 from microgpt.recording.session import ENGINE, Models, SessionError, optimizer_state, train_and_record, training_docs
@@ -47,6 +47,8 @@ from .work import Opening, Work
 
 OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.open)
 STORE = 'store'         # the kind of the jobs storing a step recorded now in the user cache (Recordings.drawn)
+ROUTES = 'routes'       # the kind of the jobs walking a big step's routes from the loss (Recordings.drawn)
+WARM_ROUTES = 500_000   # nodes from which a step walks them in the background after its first view (~0.5 s)
 # the phase of opening a file without "made by" chains (written before binary files held them)
 REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
@@ -54,7 +56,8 @@ FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError
 
 class Recordings:
     def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4,
-                 max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None):
+                 max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None,
+                 warm_routes=WARM_ROUTES):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.opening = None             # the Job opening the first step in the background (open), or None
@@ -73,6 +76,7 @@ class Recordings:
         self.cache = cache              # steps read from / stored in the user cache (stepcache; --no-cache)
         self.tell = tell                # progress(phase, done, total) of every recording too (the terminal's)
         self.note = note                # note(text): what the terminal says of a recording (a reused step)
+        self.warm_routes = warm_routes  # a step of this many nodes walks its routes after its first view (drawn)
         self._docs = None
         self._compares = OrderedDict()  # (key, cmp) -> Comparison
         self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once (used under session.ENGINE)
@@ -246,6 +250,28 @@ class Recordings:
         for key, store in stores:
             self.work.start((STORE, key), f"storing {key[0][:40]!r} in the user cache",
                             lambda job, key=key, store=store: self._store(job, key, store))
+        for key, trace in self._unwalked():
+            self.work.start((ROUTES, key), "finding the routes from the loss (for why)",
+                            lambda job, trace=trace: self._walk(job, trace))
+
+    def _unwalked(self):
+        """(key, trace) of each big step held whose routes from the loss are not walked yet (paths.whole_walk:
+        5.5 s at 5.1 M nodes, the why panel's first answer on a node under most of the trace)."""
+        with self._lock:
+            held = ([(('trace',), self.fixed)] if self.fixed is not None else []) + list(self._traces.items())
+        return [(key, t) for key, t in held if len(t) >= self.warm_routes and not paths.walked(t)]
+
+    def _walk(self, job, trace):
+        def pause(done, total):                 # between its pieces: requests first (Work.quiet)
+            job.at('walking every node from the loss down', done, total)
+            self.work.quiet()
+        paths.whole_walk(trace, pause)
+
+    def routes_for(self, key, trace, node):
+        """Before `node`'s why: when its paths walk the whole trace and a background job walks it now, wait for
+        that walk rather than make a second one beside it (two walks of ~5 s sharing one core)."""
+        if paths.needs_whole_walk(trace, node):
+            self.work.join((ROUTES, key))
 
     def _store(self, job, key, store):
         """Make the store, yielding to every request between its pieces (Work.quiet); a failure told in one line

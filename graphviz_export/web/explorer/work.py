@@ -86,18 +86,40 @@ class Work:
         self._ended = {}            # key -> Job: a background job's outcome, until asked for (start)
         self._answering = 0         # requests being answered now (serving)
         self._quiet = threading.Condition()
+        self._local = threading.local()  # .serving: this thread answers a request now (serving)
 
     @contextmanager
     def serving(self):
         """Around the answer of one request (the HTTP server's): work that yields to requests (quiet) waits."""
-        with self._quiet:
-            self._answering += 1
+        self._count_answering(1)
+        self._local.serving = getattr(self._local, 'serving', 0) + 1
         try:
             yield
         finally:
-            with self._quiet:
-                self._answering -= 1
-                self._quiet.notify_all()
+            self._local.serving -= 1
+            self._count_answering(-1)
+
+    def _count_answering(self, n):
+        with self._quiet:
+            self._answering += n
+            self._quiet.notify_all()
+
+    def join(self, key):
+        """Wait for the running job of `key` if there is one (a request needing what a background job makes:
+        Recordings.routes_for), not counted as answering meanwhile: that job yields to requests (quiet)
+        and would otherwise wait for the very request waiting for it."""
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is None:
+            return
+        serving = getattr(self._local, 'serving', 0) > 0
+        if serving:
+            self._count_answering(-1)
+        try:
+            job.done.wait()
+        finally:
+            if serving:
+                self._count_answering(1)
 
     def quiet(self):
         """Return once no request is being answered: a background job that only stores (Recordings.drawn)

@@ -1,8 +1,9 @@
 /* microgpt-graph explorer: what the server is doing while a view is on its way (/api/progress: the
  * phase of each long job, its percentage and time left, training step k of N) and a Cancel button
  * that stops it (/api/cancel; the view then answers 409 and the page stays where it was). Shown in the busy line the core shows
- * after 120 ms of waiting (explorer.js calls P.progress(true / false)); and a step's store into the user cache,
- * running after its first view (#storeline). A part of the page. */
+ * after 120 ms of waiting (explorer.js calls P.progress(true / false)); and the work a step does after its
+ * first view, no view waiting for it (#storeline): its store into the user cache, a big step's walk of its
+ * routes from the loss (the why panel's). A part of the page. */
 (function (P) {
   'use strict';
   const $ = P.$;
@@ -34,16 +35,18 @@
     if (!on && stores === null) stores = setTimeout(storing, 0);
   }
   // a step recorded now is stored in the user cache once its first view is drawn, in the background
-  // (Recordings.drawn: its use records, then the file; seconds at 5 M nodes): its line under the bars
-  // while it runs, asked after each view drawn and every STORE_POLL ms until it ends; no Cancel (no view waits)
+  // (Recordings.drawn: its use records, then the file; seconds at 5 M nodes), and a big step walks its
+  // routes from the loss: their line under the bars while they run, asked after each view drawn and every
+  // STORE_POLL ms until they end; no Cancel (no view waits for them)
   let stores = null;
   const STORE_POLL = 1000;
+  const AFTER_VIEW = ['store', 'routes'];     // recordings.py STORE, ROUTES
   async function storing() {
     let jobs = [];
     try {
       const r = await P.request('progress', '');
       const body = await r.json();
-      if (r.ok) jobs = body.work.filter((job) => job.kind === 'store');
+      if (r.ok) jobs = body.work.filter((job) => AFTER_VIEW.includes(job.kind));
     } catch (e) { /* the next view asks again */ }
     $('#storeline').textContent = jobs.map(words).join(' · ');
     $('#storeline').hidden = !jobs.length || timer !== null;

@@ -1,0 +1,63 @@
+"""A big step walks its routes from the loss in the background after its first view (Recordings.drawn,
+paths.whole_walk: 5.5 s at 5.1 M nodes, the why panel's first answer on a node under most of the trace),
+yielding to requests between its pieces; a why on such a node meanwhile waits for that walk instead of
+making a second one beside it, and a node near the loss is answered at once. Real HTTP, in-process server."""
+
+import threading
+import time
+
+from graphviz_export.web.explorer.why import node_why
+from microgpt.recording import Trace, paths
+from tests.explorer_helpers import get_json, running_server
+
+
+def test_a_big_steps_routes_are_walked_after_a_view_and_a_why_on_a_deep_node_waits_for_that_walk(
+        monkeypatch, recorded_christopher):
+    trace = Trace.from_binary(recorded_christopher.to_binary())
+    walks, real_walk = [], paths.whole_walk
+
+    def counted(t, pause=None):
+        walks.append('background' if pause is not None else 'request')
+        return real_walk(t, pause)
+    monkeypatch.setattr(paths, 'whole_walk', counted)
+    monkeypatch.setattr(paths, 'WHOLE_PIECE', 4096)
+    with running_server(trace=trace) as server:
+        recordings, work = server.api.recordings, server.api.work
+        assert walks == [] and not paths.walked(trace)      # 44,000 nodes: not a big step by default
+        recordings.warm_routes = 0
+        held, gate, real_quiet = threading.Event(), threading.Event(), work.quiet
+
+        def quiet():                                        # the walk held at its first pause
+            held.set()
+            assert gate.wait(60)
+            real_quiet()
+        monkeypatch.setattr(work, 'quiet', quiet)
+        status, _ = get_json(server, '/api/view?token=3&level=vector')
+        assert status == 200 and held.wait(30)
+        assert work.running('routes') and not paths.walked(trace) and walks == ['background']
+
+        near = trace.meta['loss_id'] - 2                    # a few nodes above it: its own small walk, at once
+        status, d = get_json(server, f'/api/node?id={near}')
+        assert status == 200 and d['why']['paths']['count'] == '1' and walks == ['background']
+
+        deep = trace.param_nodes('wpe[0][0]')[0]
+        got = {}
+        asking = threading.Thread(target=lambda: got.update(answer=get_json(server, f'/api/node?id={deep}', timeout=90)))
+        asking.start()
+        time.sleep(0.5)
+        assert asking.is_alive() and walks == ['background']    # waits for the walk, none of its own
+        gate.set()          # the walk goes on while the request waits (it is not counted as answering)
+        asking.join(90)
+        assert not asking.is_alive()
+        status, d = got['answer']
+        assert status == 200 and walks == ['background'] and paths.walked(trace)
+        fresh = Trace.from_binary(recorded_christopher.to_binary())
+        want = node_why(fresh, deep, sources=None)['paths']     # (walks it: one more 'request' below)
+        assert d['why']['paths']['count'] == want['count'] and d['why']['paths']['paths'] and \
+            [p['product'] for p in d['why']['paths']['paths']] == [p['product'] for p in want['paths']]
+        assert [repr(x) for x in trace._cache['paths_walk']] == [repr(x) for x in real_walk(fresh)]
+        deadline = time.monotonic() + 10
+        while work.running('routes') and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, _ = get_json(server, '/api/view?token=4&level=vector')    # walked: no second walk
+        assert status == 200 and walks == ['background', 'request']
