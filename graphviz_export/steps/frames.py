@@ -42,9 +42,13 @@ edge_labels.py), once for every surface that plays or prints frames.
 
 import heapq
 import math
+from functools import reduce
+from itertools import repeat
+from operator import add, mul
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
+from microgpt.recording.runs import gather, scopes_in
 from microgpt.recording.scopes import scope_path
 from microgpt.recording.sums import fsum
 
@@ -52,6 +56,7 @@ from ..draw.heatmap import grad_rows
 from ..draw.ids import edge_id, node_id
 from ..draw.labels import group_title
 from .edge_labels import place_edge_labels
+from .frame_bundles import edge_bundles
 from .frame_texts import add_node_fields, edge_text
 
 MODES = ('backward', 'forward')
@@ -91,9 +96,8 @@ def order(trace, folded, mode='backward'):
     rank = trace.backward_rank
     big = len(trace)
 
-    def first_rank(name):
-        rs = [r for r in map(rank.__getitem__, nodes[name].ids) if r >= 0]
-        return min(rs) if rs else big
+    def first_rank(name):       # the smallest rank >= 0 of its members, read per run in C
+        return min(filter((-1).__lt__, gather(rank, nodes[name].runs)), default=big)
 
     inputs = {n: [] for n in names}
     for src, dsts in consumers.items():
@@ -171,11 +175,11 @@ def frames_of(trace, folded, mode='backward', svg=None, drawn=None):
 
 
 def _owner(folded):
+    """{member id: its visible node's name} (made in C: a token view holds 440,000 ids at 5 M nodes)."""
     owner = {}
     for n in folded.nodes:
         if n.kind != 'ref':
-            for i in n.ids:
-                owner[i] = n.name
+            owner.update(zip(n.ids, repeat(n.name)))
     return owner
 
 
@@ -202,36 +206,9 @@ def _backward(trace, folded, seq):
     nodes = {n.name: n for n in folded.nodes}
     frame_of = {name: k for k, name in enumerate(seq)}
     owner = _owner(folded)
-    grad, _data, rank = trace.grad, trace.data, trace.backward_rank
-    ptr, child, local = trace.child_ptr, trace.child, trace.local
+    grad, local = trace.grad, trace.local
 
-    # -- edges: every scalar edge between visible nodes, bundled per logical edge ----------
-    bundles = {}    # (src name, dst name) -> [count, local sum, [(rank, parent, contribution)], last (p, e),
-    #                                          {child id: its contributions' sum}]
-    for name in names:
-        n = nodes[name]
-        if n.side == 'input':
-            continue
-        # the contributions of these nodes' edges only (Trace.contrib_slice, per run of ids): the whole
-        # column is 8 B an edge and ~1.9 s at 5 M nodes (issue 25), for a view that reads a few of them
-        for a, z in n.runs:
-            contrib, base = trace.contrib_slice(a, z), ptr[a]
-            for p in range(a, z):
-                rp = rank[p]
-                for e in range(ptr[p], ptr[p + 1]):
-                    c = child[e]
-                    src = owner.get(c)
-                    if src is None or src == name:
-                        continue
-                    b = bundles.get((src, name))
-                    if b is None:
-                        b = bundles[(src, name)] = [0, 0.0, [], None, {}]
-                    b[0] += 1
-                    b[1] += local[e]
-                    b[3] = (p, e)
-                    if rp >= 0:
-                        b[2].append((rp, p, contrib[e - base]))
-                        b[4][c] = b[4].get(c, 0.0) + contrib[e - base]
+    bundles = edge_bundles(trace, folded, names, owner)
 
     # -- frames --------------------------------------------------------------------------
     out_frames = []
@@ -242,17 +219,14 @@ def _backward(trace, folded, seq):
         n = nodes[name]
         edges = []
         for src, (count, lsum, parts, one, per_child) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
-            parts.sort()
-            total = 0.0
-            for _, _, c in parts:
-                total += c
+            total = reduce(add, parts, 0.0)     # in the engine's order, from 0.0, as backward added them
             shown = drawn.get((src, name))
             if shown is None:       # not drawn: fold leaves out an output's operands outside the view
                 continue
             d = {'src': src, 'dst': name, 'svg': edge_id(*shown), 'count': count,
                  'contribution': json_safe(total)}
             if count > 1:       # a sum that can cancel: also its norm and whether its signs agree
-                d.update(bundle_figures(per_child.values(), [c for _, _, c in parts]))
+                d.update(bundle_figures(per_child.values(), parts))
                 if is_softmax_edge(trace, nodes[src], n):
                     d['note'] = SOFTMAX_NOTE
             if shown[0] != src:
@@ -269,7 +243,7 @@ def _backward(trace, folded, seq):
         out_frames.append(f)
 
     # -- nodes and the ledgers of scalar nodes ---------------------------------------------
-    books = ledgers(trace, folded, seq, groups=False)
+    books = ledgers(trace, folded, seq, groups=False, owner=owner)
     info = {}
     for name in seq:
         d = _node_info(trace, nodes[name], folded)
@@ -292,36 +266,39 @@ def bundle_figures(per_child, parts):
     received along it (as fold's VEdge.contrib_norm: it cannot cancel), and the signs of its
     scalar contributions: '+' or '-' when they all agree (the signed sum then says as much),
     'mixed' when a sum could cancel to nothing, '0' when every one is 0."""
-    if any(math.isnan(c) for c in parts):
+    lo, hi = (min(parts), max(parts)) if parts else (0.0, 0.0)     # read in C: a bundle holds up to 200,000
+    if any(map(math.isnan, parts)):
         signs = 'nan'
-    elif all(c == 0 for c in parts):
+    elif lo == 0 and hi == 0:
         signs = '0'
-    elif all(c >= 0 for c in parts):
+    elif lo >= 0:
         signs = '+'
-    elif all(c <= 0 for c in parts):
+    elif hi <= 0:
         signs = '-'
     else:
         signs = 'mixed'
-    return {'norm': json_safe(math.sqrt(fsum(v * v for v in per_child))), 'signs': signs}
+    per_child = list(per_child)
+    return {'norm': json_safe(math.sqrt(fsum(list(map(mul, per_child, per_child))))), 'signs': signs}
 
 
 def is_softmax_edge(trace, src, dst):
     """Whether the folded edge src -> dst carries a softmax's gradients into its logits: they sum
     to 0 (d/dz_i of softmax, summed over i, is 0), so their signed sum says nothing."""
-    def roles(n):
-        return {trace.scopes[sid].role for sid in set(map(trace.scope.__getitem__, n.ids))}
+    def roles(n):       # its members' scopes per run (runs.scopes_in), not per id
+        return {trace.scopes[sid].role for sid in scopes_in(trace, n.runs)}
 
     return bool(roles(src) & set(LOGITS)) and bool(roles(dst) & set(SOFTMAX))
 
 
-def ledgers(trace, folded, seq=None, groups=True):
+def ledgers(trace, folded, seq=None, groups=True, owner=None):
     """{visible name: {member id: ledger rows}} (see _running) for scalar nodes and,
     with `groups`, for each value of every group (summary.group_values; boundary groups:
-    every member but constants; parameter groups: every member). `seq`: the backward frame order (default: order())."""
+    every member but constants; parameter groups: every member). `seq`: the backward frame order (default: order());
+    `owner`: _owner(folded), when known."""
     if seq is None:
         seq = order(trace, folded, 'backward')
     frame_of = {name: k for k, name in enumerate(seq)}
-    owner = _owner(folded)
+    owner = _owner(folded) if owner is None else owner
     rank, grad = trace.backward_rank, trace.grad
     pptr, parent, pedge = trace.parents_index()
     loss_id = trace.meta.get('loss_id')

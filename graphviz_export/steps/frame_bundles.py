@@ -1,0 +1,102 @@
+"""The backward frames' bundles: every scalar edge between two visible nodes of a folding, gathered per
+logical edge (src name, dst name), read per run of ids in C, not edge by edge in Python.
+
+A frame shows, per logical edge, the sum of its contributions in the order backward added them (its
+parents' backward ranks), not in edge order: the trace's run records (fold.bundles) hold edge-order sums,
+so they cannot give these bit for bit; the edges themselves are read here, but a run's columns are
+sliced at once and its edges split among their source nodes with C loops (a token view of a 4 x 64 model:
+1.5 M edges in 40 runs). The result is the edge walk's, value for value and in its order of additions.
+"""
+
+from functools import reduce
+from itertools import chain, compress, islice, repeat
+from operator import add, eq, ge, gt, itemgetter, lt, sub
+
+from microgpt.recording.runs import repeats
+
+from ..fold.bundles import Bundle, add_to
+
+
+def edge_bundles(trace, folded, names, owner):
+    """{(src name, dst name): [count, local sum, [contributions in the engine's order], last (parent, edge),
+    {child id: its contributions' sum}]} of the visible nodes `names` (`owner`: member id -> visible name).
+    Counts, last edges and local sums are over every edge; the parts and per-child sums over edges from
+    parents backward reached (rank >= 0), as backward added them."""
+    nodes = {n.name: n for n in folded.nodes}
+    rank, ptr, child, local, grad = trace.backward_rank, trace.child_ptr, trace.child, trace.local, trace.grad
+    found = {}      # (src, dst) -> [count, local sum, last (p, e), [ranks], [parents], [children], [contributions]]
+    for name in names:
+        n = nodes[name]
+        if n.side == 'input':
+            continue
+        for a, z in n.runs:
+            e0, e1 = ptr[a], ptr[z]
+            if e0 == e1:
+                continue
+            cs = child[e0:e1]
+            srcs = list(map(owner.get, cs))
+            keys = set(srcs)
+            keys.discard(None)
+            keys.discard(name)
+            if not keys:
+                continue
+            counts = list(map(sub, ptr[a + 1:z + 1], ptr[a:z]))
+            ps, ls = repeats(range(a, z), counts), local[e0:e1]
+            # Trace.contrib_slice's products, the local derivatives read as a slice here, not edge by edge
+            ups = chain.from_iterable(map(repeat, grad[a:z], counts))
+            cols = (cs, ls, trace.edge_contribs(range(e0, e1), ups, ls))
+            for src, picked in _split(srcs, keys):
+                b = found.get((src, name))
+                if b is None:
+                    b = found[(src, name)] = [0, 0.0, None, [], [], [], []]
+                _add(b, picked, ps, cols, rank, e0)
+    return {key: _bundle(b) for key, b in found.items()}
+
+
+def _split(srcs, keys):
+    """[(source name, the positions of its edges in `srcs`, ascending)], one per name of `keys`; None when
+    every edge is of the one name (no list made)."""
+    if len(keys) == 1 and len(srcs) > 0 and srcs.count(next(iter(keys))) == len(srcs):
+        return [(next(iter(keys)), None)]
+    every = range(len(srcs))      # a mask per source node, in C: a run's edges come from a few (<= 15 seen)
+    return [(k, list(compress(every, map(eq, srcs, repeat(k))))) for k in sorted(keys)]
+
+
+def _add(b, picked, ps, cols, rank, e0):
+    """Add the edges at positions `picked` (None: all) of a run's columns to the gathered bundle b, in order."""
+    cs, ls, gs = cols
+    if picked is None:
+        ps_k, cs_k, ls_k, gs_k = ps, cs, ls, gs
+        last = len(ps) - 1
+    else:
+        take = itemgetter(*picked) if len(picked) > 1 else (lambda col: (col[picked[0]],))
+        ps_k, cs_k, ls_k, gs_k = take(ps), take(cs), take(ls), take(gs)
+        last = picked[-1]
+    b[0] += len(ps_k)
+    b[1] = reduce(add, ls_k, b[1])
+    b[2] = (ps[last], e0 + last)
+    rs = list(map(rank.__getitem__, ps_k))
+    if rs and min(rs) < 0:      # parents backward never reached: it added nothing along their edges
+        keep = list(map(ge, rs, repeat(0)))
+        rs, ps_k, cs_k, gs_k = (list(compress(col, keep)) for col in (rs, ps_k, cs_k, gs_k))
+    b[3] += rs
+    b[4] += ps_k
+    b[5] += cs_k
+    b[6] += gs_k
+
+
+def _bundle(b):
+    """The gathered bundle as the frames read it: its contributions in the engine's order (by their
+    parents' backward ranks, then parent id, then value: the sort of (rank, parent, contribution)), and
+    what each child received along it added up in edge order (fold.bundles.add_to: the edge loop's
+    additions)."""
+    count, lsum, one, rs, ps, cs, gs = b
+    per = Bundle()
+    add_to(per, cs, (), gs)
+    if all(map(lt, rs, islice(rs, 1, None))):       # ranks rising along the edges (no two of one parent): as they are
+        engine = gs
+    elif all(map(gt, rs, islice(rs, 1, None))):     # falling: reversed
+        engine = gs[::-1]
+    else:
+        engine = [c for _, _, c in sorted(zip(rs, ps, gs))]
+    return [count, lsum, engine, one, per.per_child]
