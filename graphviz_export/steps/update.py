@@ -17,6 +17,7 @@ with its num_steps (microgpt.train.NUM_STEPS, 1000).
 
 import math
 from bisect import bisect_right
+from operator import itemgetter, mul
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
@@ -135,13 +136,22 @@ def matrix_summary(trace, rows):
         rs = by.get(name)
         if not rs:
             continue
-        top = max(rs, key=lambda r: magnitude(r['delta']))
+        ds, gs = list(map(itemgetter('delta'), rs)), list(map(itemgetter('grad'), rs))
+        top = rs[largest_at(ds)]
         rows_, cols = trace.param_shapes[name]
         out.append({'name': name, 'shape': [rows_, cols], 'cells': len(rs), 'size': rows_ * cols,
-                    'norm_delta': math.sqrt(fsum(r['delta'] * r['delta'] for r in rs)),
+                    'norm_delta': math.sqrt(fsum(list(map(mul, ds, ds)))),
                     'max_delta': abs(top['delta']), 'largest': top['name'], 'largest_delta': top['delta'],
-                    'norm_grad': math.sqrt(fsum(r['grad'] * r['grad'] for r in rs))})
+                    'norm_grad': math.sqrt(fsum(list(map(mul, gs, gs))))})
     return out
+
+
+def largest_at(xs):
+    """The index of the first of the largest magnitude(x) of the floats `xs` (NaN the largest): max(...,
+    key=magnitude)'s, found in C (abs, max, index: max keeps the first of equals, index finds it;
+    magnitude per value only when one is NaN)."""
+    mags = list(map(magnitude if any(map(math.isnan, xs)) else abs, xs))
+    return mags.index(max(mags))
 
 
 SORTS = ('id', 'delta')     # row order: parameter id (matrix, row, column) or largest |delta| first

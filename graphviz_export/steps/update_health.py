@@ -21,6 +21,8 @@ std is the sample standard deviation (n - 1), as torch's .std() that makemore us
 
 import math
 from html import escape
+from itertools import repeat
+from operator import itemgetter, mul, sub
 
 from microgpt.recording.sums import fsum
 
@@ -34,8 +36,10 @@ def _std(xs):
     if n < 2:
         return 0.0
     m = fsum(xs) / n
-    # (x - m) * (x - m), not ** 2: a float's ** raises OverflowError where * gives inf (grads near 1e308)
-    return math.sqrt(fsum((x - m) * (x - m) for x in xs) / (n - 1))
+    # (x - m) * (x - m), not ** 2: a float's ** raises OverflowError where * gives inf (grads near 1e308);
+    # computed in C (a token view's matrices hold 200,000 cells at 4 x 64)
+    d = list(map(sub, xs, repeat(m)))
+    return math.sqrt(fsum(list(map(mul, d, d))) / (n - 1))
 
 
 def _values(trace, sid):
@@ -91,12 +95,14 @@ def update_health(trace, rows):
         rs = by.get(name)
         if not rs:
             continue
-        sd, sg, su = (_std([r[k] for r in rs]) for k in ('data', 'grad', 'delta'))
+        grads = list(map(itemgetter('grad'), rs))
+        sd, sg, su = (_std(xs) for xs in (list(map(itemgetter('data'), rs)), grads,
+                                           list(map(itemgetter('delta'), rs))))
         if math.isnan(su) or math.isnan(sd):
             ratio = math.nan            # unknown, not "nothing moves"
         else:
             ratio = math.log10(su / sd) if su > 0 and sd > 0 else -math.inf
-        zero = sum(1 for r in rs if r['grad'] == 0) / len(rs)
+        zero = grads.count(0) / len(rs)
         out.append({'name': name, 'cells': len(rs), 'std_data': sd, 'std_grad': sg, 'std_delta': su,
                     'ratio': ratio, 'zero_grad': zero, 'flags': flags.get(name, [])})
     return out
