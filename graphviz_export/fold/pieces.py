@@ -15,9 +15,9 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import chain, compress, repeat
-from operator import add, eq, itemgetter
+from operator import eq, itemgetter
 
-from microgpt.recording.runs import all_single, edges_of, id_runs, run_pieces, scattered
+from microgpt.recording.runs import Runs, all_single, edges_of, id_runs, run_pieces, scattered
 
 from .bundles import MANY_KEYS, Bundle, _add_one_by_one, _from_record, _kids, _record_of, add_to
 from .use_bundles import UseBundles
@@ -49,7 +49,7 @@ def fold_pieces(trace, sel, level, expand_ids, group_key, heads=True):
         if ids[-1] - ids[0] == len(ids) - 1:
             runs = [(ids[0], ids[-1] + 1)]
         elif all_single(ids):
-            runs = list(zip(ids, map(add, ids, repeat(1))))
+            runs = Runs(ids)        # single ids (a matrix's uses at a position): no pair made each
         else:
             runs = id_runs(ids)
         members.append((ids, runs, sorted(set(map(itemgetter(1), ps)))))

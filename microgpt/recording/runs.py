@@ -150,3 +150,42 @@ def gather(column, runs):
     for a, b in runs[1:]:
         out += column[a:b]
     return out
+
+
+class Runs:
+    """Runs (a, b) of ids, a..b-1, kept as two arrays (starts, ends), or one when every run is
+    one id (ends None: b = a + 1; the starts may then be the ids themselves, a tuple: a matrix's 16,384
+    scattered uses at a position, no pair made for each). Read as the list of pairs it replaces
+    (iterate, len, index, slice). The explorer's view cache keeps a drawn view's runs so."""
+    __slots__ = ('starts', 'ends')
+
+    def __init__(self, starts, ends=None):
+        self.starts, self.ends = starts, ends
+
+    @classmethod
+    def of(cls, runs, ids):
+        """The Runs of `runs` (a list of pairs), the runs of `ids` (an array('q')): `ids` itself as
+        the starts when every run is one id (a matrix's scattered uses)."""
+        if len(runs) == len(ids) and all(map(lt, ids, islice(ids, 1, None))):
+            return cls(ids)
+        return cls(array('q', map(itemgetter(0), runs)), array('q', map(itemgetter(1), runs)))
+
+    def __len__(self):
+        return len(self.starts)
+
+    def __iter__(self):
+        return zip(self.starts, self.ends if self.ends is not None else map(add, self.starts, repeat(1)))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return Runs(self.starts[k], None if self.ends is None else self.ends[k])
+        a = self.starts[k]
+        return a, (a + 1 if self.ends is None else self.ends[k])
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f'Runs({list(self)!r})'
