@@ -38,7 +38,7 @@ from .runs import gather
 from .scopes import FIELDS, scope_path
 from .shares import SHARE_COLUMNS, share_records
 from .sums import fsum
-from .uses import use_records
+from .uses import missing_uses
 
 
 class Trace:
@@ -146,7 +146,7 @@ class Trace:
     def indexes(self):
         """{name: column} of every index, built if missing: what the binary codec stores. Use records (recording.uses: 7 s at
         5 M nodes) are built here only, not on opening a file without them: its matrix views walk the edges instead."""
-        self._index.update({} if 'use_ptr' in self.build_indexes() else use_records(self))
+        self._index.update(missing_uses(self, self.build_indexes()))
         return dict(self._index)
 
     @property
