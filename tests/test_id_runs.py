@@ -4,7 +4,7 @@ scopes of a set of id ranges (read from the trace's runs of one scope), against 
 import random
 from array import array
 
-from microgpt.recording.runs import SCATTERED, gather, id_runs, scopes_in
+from microgpt.recording.runs import SCATTERED, Runs, gather, id_runs, run_total, scopes_in
 
 
 def brute_runs(ids):
@@ -55,3 +55,20 @@ def test_gather_is_each_runs_slice_concatenated():
                 got = gather(column, runs)
                 assert isinstance(got, array) and got.typecode == typecode
                 assert got.tolist() == [column[i] for a, b in runs for i in range(a, b)], (typecode, n, longest)
+
+
+def test_runs_of_single_ids_over_the_ids_read_as_their_pairs(recorded_christopher):
+    # Runs(ids): a matrix's single uses at a position, no pair made each; gather, run_total and scopes_in
+    # read them from the ids, the same as the pairs (many and few of them, a tuple or an array of ids)
+    tr = recorded_christopher
+    rng = random.Random(7)
+    for n in (3, SCATTERED + 1, 500):
+        ids = sorted(rng.sample(range(0, len(tr), 2), n))       # no two consecutive
+        pairs = [(i, i + 1) for i in ids]
+        for held in (tuple(ids), array('q', ids)):
+            runs = Runs(held)
+            assert list(runs) == pairs and run_total(runs) == n == run_total(pairs)
+            for column in (tr.data, tr.op, tr.scope):
+                got = gather(column, runs)
+                assert got.typecode == column.typecode and got.tolist() == [column[i] for i in ids], n
+            assert scopes_in(tr, runs) == {tr.scope[i] for i in ids} == scopes_in(tr, pairs)

@@ -53,6 +53,8 @@ def _runs_by_breaks(ids):
 
 def run_total(runs):
     """How many ids the runs (a, b) hold, summed in C (equal to len(runs): single ids, scattered)."""
+    if isinstance(runs, Runs) and runs.ends is None:
+        return len(runs)                # single ids, known so (a matrix's uses at a position)
     return -sum(starmap(sub, runs))     # a - b per run, one map (half the time of three)
 
 
@@ -62,7 +64,7 @@ def scopes_in(trace, runs):
     node; for scattered ranges (most of one node) the scope column itself, read in C."""
     total = run_total(runs)
     if total == len(runs):      # single ids (a matrix's uses)
-        return set(map(trace.scope.__getitem__, map(itemgetter(0), runs)))
+        return set(map(trace.scope.__getitem__, runs.starts if isinstance(runs, Runs) else map(itemgetter(0), runs)))
     if total < 4 * len(runs):
         return set(map(trace.scope.__getitem__, chain.from_iterable(starmap(range, runs))))
     run_start, run_scope = trace.scope_runs()
@@ -143,6 +145,8 @@ def gather(column, runs):
     """column[a:b] for each run (a, b), concatenated: an array, in id order. Many runs (a
     matrix's scattered uses, one id each) are read in C, not a slice each."""
     if len(runs) > SCATTERED and isinstance(column, array):
+        if isinstance(runs, Runs) and runs.ends is None:
+            return array(column.typecode, map(column.__getitem__, runs.starts))     # single ids: no pair made each
         if run_total(runs) == len(runs):
             return array(column.typecode, map(column.__getitem__, map(itemgetter(0), runs)))
         return array(column.typecode, chain.from_iterable(map(column.__getitem__, starmap(slice, runs))))
