@@ -289,3 +289,26 @@ def test_the_explorer_answers_the_same_with_the_records_their_figures_or_neither
     for q in ('view=param&param=layer0.mlp_fc1', 'view=param&param=layer0.attn_wq&level=block'):
         got = [_everything(api, q) for api in apis]
         assert got[0] == got[1] == got[2], q
+
+
+def test_a_view_expands_each_record_once_and_keeps_none_after(saved, monkeypatch):
+    """Selecting, folding and drawing a matrix view read each of its records' ids once (remembered: the same
+    list each time after), and keep none of them once the view is built (a 5 M-node matrix's 400,000 ids)."""
+    import microgpt.recording.uses as uses
+    t = Trace.from_binary(saved)
+    made, real = [], uses._ids_of
+    monkeypatch.setattr(uses, '_ids_of', lambda col, side, k: made.append((side, k)) or real(col, side, k))
+    for name in ('layer0.mlp_fc1', 'lm_head'):
+        del made[:]
+        view = build_view(t, param=name, level='vector')
+        m = t.param_names.index(name)
+        records = range(t.index('use_ptr')[m], t.index('use_ptr')[m + 1])
+        assert sorted(made) == sorted({(side, k) for side in ('use', 'out') for k in records}), name
+        assert 'use_rows' not in t._cache
+        assert sum(group_figures(t, n) is not None for n in view.folded.nodes if n.kind == 'group') > 0
+    with uses.remembered(t):
+        with uses.remembered(t):
+            first = uses.record_ids(t, 'use', 0)
+        assert uses.record_ids(t, 'use', 0) is first        # the inner one left them to the outer
+    assert 'use_rows' not in t._cache and uses.record_ids(t, 'use', 0) is not first
+    assert uses.record_ids(t, 'use', 0) == first

@@ -40,6 +40,7 @@ dozen ids each, a pattern a matrix and side; the uses and outputs are never stor
 import math
 from array import array
 from collections import Counter, deque
+from contextlib import contextmanager
 from functools import reduce
 from itertools import chain, compress, islice, repeat
 from operator import add, lt, mul, sub
@@ -226,8 +227,30 @@ def stored_uses(trace, name):
 
 
 def record_ids(trace, side, k):
-    """The ids of record k's uses (side 'use') or outputs ('out'), a list; None when they are not rows."""
-    return _ids_of(trace.index, side, k)
+    """The ids of record k's uses (side 'use') or outputs ('out'), a list (not to be changed); None when they are
+    not rows. Made once while `remembered`: a view reads one matrix's records 3-4 times (its selection, its fold's
+    and its drawing's checks that a group is exactly a record's), compared then in C by identity of their ints."""
+    rows = trace._cache.get('use_rows')
+    if rows is None:
+        return _ids_of(trace.index, side, k)
+    got = rows.get((side, k))
+    if got is None:
+        got = rows[side, k] = _ids_of(trace.index, side, k)
+    return got
+
+
+@contextmanager
+def remembered(trace):
+    """Within, record_ids keeps the ids it makes; after, they are forgotten (a matrix's 400,000 uses and outputs
+    are not kept at rest). Nested: the outermost forgets."""
+    own = 'use_rows' not in trace._cache
+    if own:
+        trace._cache['use_rows'] = {}
+    try:
+        yield
+    finally:
+        if own:
+            trace._cache.pop('use_rows', None)
 
 
 def record_of(trace, ids):
