@@ -6,6 +6,7 @@ written before them opened and answered the same (by walking the edges); a matri
 
 import math
 import random
+from itertools import repeat
 
 import pytest
 
@@ -19,8 +20,18 @@ from microgpt.data import Tokenizer
 from microgpt.model import GPTConfig, init_params
 from microgpt.recording import Trace
 from microgpt.recording.codecs import TraceFormatError
+from microgpt.recording.runs import holds
 from microgpt.recording.step import record_step
-from microgpt.recording.uses import FIGURE_COLUMNS, USE_COLUMNS, expand, has_figures, periodic, stored_uses, use_records
+from microgpt.recording.uses import (
+    FIGURE_COLUMNS,
+    USE_COLUMNS,
+    expand,
+    has_figures,
+    periodic,
+    record_ids,
+    stored_uses,
+    use_records,
+)
 from tests.test_fold_bundles import bundles_edge_by_edge, drawn_bundles, exactly
 from tests.test_matrix_pieces import MATRICES, described
 from tests.test_trace_stored_indexes import set_item, without
@@ -312,3 +323,23 @@ def test_a_view_expands_each_record_once_and_keeps_none_after(saved, monkeypatch
         assert uses.record_ids(t, 'use', 0) is first        # the inner one left them to the outer
     assert 'use_rows' not in t._cache and uses.record_ids(t, 'use', 0) is not first
     assert uses.record_ids(t, 'use', 0) == first
+
+
+def test_outputs_that_are_also_inputs_are_left_out(saved):
+    """An output of a matrix's uses that also feeds them is an input (select's definition): left out of the
+    outputs. No matrix of the model has one: a record's input is made one of its outputs here."""
+    t = Trace.from_binary(saved)
+    m = t.param_names.index('layer0.mlp_fc1')
+    k = t.index('use_ptr')[m]
+    out = record_ids(t, 'out', k)
+    kids = t._index['use_kids'] = t.index('use_kids')[:]
+    kids[t.index('use_kid_ptr')[k]] = out[5]
+    uses, inputs, outputs = stored_uses(t, 'layer0.mlp_fc1')
+    assert out[5] in inputs and out[5] not in outputs and len(outputs) == len(set(outputs)) == sum(
+        len(record_ids(t, 'out', j)) for j in range(k, t.index('use_ptr')[m + 1])) - 1
+    assert all(map(holds, repeat(outputs), out[:5] + out[6:])) and not holds(outputs, out[5])
+
+
+def test_holds_is_membership_in_sorted_ids():
+    ids = [2, 5, 9, 40]
+    assert [x for x in range(-1, 45) if holds(ids, x)] == ids and not holds([], 3)

@@ -105,6 +105,12 @@ def edges_of(trace, ids):
     return list(chain.from_iterable(map(range, e0, e1))), list(map(sub, e1, e0))
 
 
+def holds(ids, i):
+    """Whether the sorted ids `ids` hold `i` (by bisection)."""
+    j = bisect_left(ids, i)
+    return j < len(ids) and ids[j] == i
+
+
 def run_pieces(trace, ids, most=None):
     """[(r, lo, hi)]: the sorted ids `ids` cut where the trace's runs of one scope change (ids[lo:hi]
     lie in run r), in id order; two bisections a piece, none an id (a matrix's 196,000 scattered

@@ -46,7 +46,7 @@ from itertools import chain, compress, islice, repeat
 from operator import add, lt, mul, sub
 
 from .figures import Figures, figures_of, magnitudes_of
-from .runs import edges_of, run_pieces
+from .runs import edges_of, holds, run_pieces
 from .shares import matrix_span
 from .sums import fsum
 
@@ -221,7 +221,7 @@ def stored_uses(trace, name):
     kptr, kids = col('use_kid_ptr'), col('use_kids')
     inputs = sorted(set(chain.from_iterable(kids[kptr[k]:kptr[k + 1]] for k in ks)))
     uses, outputs = sides
-    if inputs and not set(outputs).isdisjoint(inputs):
+    if inputs and any(map(holds, repeat(outputs), inputs)):     # a few hundred inputs looked up, not a set of outputs
         outputs = sorted(set(outputs).difference(inputs))
     return uses, inputs, outputs
 
