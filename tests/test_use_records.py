@@ -10,6 +10,8 @@ from itertools import repeat
 
 import pytest
 
+import graphviz_export.fold.folding as folding
+import graphviz_export.fold.pieces as pieces
 import graphviz_export.fold.summary as summary
 from graphviz_export.fold import fold
 from graphviz_export.fold.summary import group_figures, group_magnitudes
@@ -343,3 +345,26 @@ def test_outputs_that_are_also_inputs_are_left_out(saved):
 def test_holds_is_membership_in_sorted_ids():
     ids = [2, 5, 9, 40]
     assert [x for x in range(-1, 45) if holds(ids, x)] == ids and not holds([], 3)
+
+
+def test_each_nodes_key_is_found_without_an_array_over_the_trace_when_the_records_give_every_bundle(saved,
+                                                                                                     monkeypatch):
+    """pieces.KeyOf: a node's key found in its part is the key the array over the trace gives it (-1 for an
+    output or a node outside the view); a view whose bundles all come from the use records never makes the
+    array (20 MB at 5 M nodes), a file without them does (its edges read one by one)."""
+    made = []
+    real = pieces.KeyOf.array
+    monkeypatch.setattr(pieces.KeyOf, 'array', lambda self: (self._array is None and made.append(self)) or real(self))
+    new, old = Trace.from_binary(saved), Trace.from_binary(without(saved, *USE_NAMES))
+    for t, arrays in ((new, 0), (old, 1)):
+        del made[:]
+        sel = select(t, param='layer0.mlp_fc1')
+        fold(t, sel, 'vector', budget=5000, edge_budget=5000)
+        assert len(made) == arrays
+    keys, sides, parts = pieces._keys(new, sel, 'vector', folding._group_key, True)
+    kid = pieces.KeyOf(len(new), sides, parts)
+    probe = [*sel.nodes, *sel.inputs, *sel.outputs, 0, len(new) - 1, *range(sel.outputs[0] - 3, sel.outputs[0] + 3)]
+    found = [kid.of(i) for i in probe]
+    assert found == [real(kid)[i] for i in probe] == [kid.of(i) for i in probe]
+    assert {found[k] for k in range(len(sel.nodes), len(sel.nodes) + len(sel.inputs))} <= {
+        j for j, sd in enumerate(sides) if sd == 'input'} and -1 in found and found[-len(probe) + len(sel.nodes):].count(-1) > 0

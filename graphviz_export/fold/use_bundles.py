@@ -80,8 +80,8 @@ class UseBundles:
         if not col('out_inside')[k] or col('out_kids')[k] != col('use_n')[k]:
             return None
         uses = record_ids(self.trace, 'use', k)
-        kc = self.kid[uses[0]]
-        if kc < 0 or self.kid[uses[-1]] != kc:
+        kc = self.kid.of(uses[0])
+        if kc < 0 or self.kid.of(uses[-1]) != kc:
             return None
         b = Bundle()
         b.count, b.local, b.contrib, b.norm = (col(f'out_{f}')[k] for f in ('edges', 'local', 'contrib', 'norm'))
