@@ -15,7 +15,7 @@ import graphviz_export.fold.pieces as pieces
 import graphviz_export.fold.summary as summary
 from graphviz_export.fold import fold
 from graphviz_export.fold.summary import group_figures, group_magnitudes
-from graphviz_export.fold.use_bundles import UseBundles
+from graphviz_export.fold.use_bundles import UseBundles, _edge_count
 from graphviz_export.select import select
 from graphviz_export.view import build_view
 from microgpt.data import Tokenizer
@@ -368,3 +368,21 @@ def test_each_nodes_key_is_found_without_an_array_over_the_trace_when_the_record
     assert found == [real(kid)[i] for i in probe] == [kid.of(i) for i in probe]
     assert {found[k] for k in range(len(sel.nodes), len(sel.nodes) + len(sel.inputs))} <= {
         j for j, sd in enumerate(sides) if sd == 'input'} and -1 in found and found[-len(probe) + len(sel.nodes):].count(-1) > 0
+
+
+def test_the_edges_of_a_records_uses_counted_per_progression_as_one_by_one(saved):
+    """use_bundles._edge_count: the uses' edges counted from two slices of the child pointers per progression of
+    them (their record's rows) are their edges counted one by one, for every record of every matrix."""
+    t = Trace.from_binary(saved)
+    ptr, col = t.child_ptr, t.index
+    for k in range(len(col('use_run'))):
+        ids = record_ids(t, 'use', k)
+        if not ids:
+            continue
+        want = sum(len(t.children(i)) for i in ids)
+        strides = summary.record_strides(t, 'use', k)
+        assert _edge_count(ptr, ids, strides) == want == _edge_count(ptr, ids, None), k
+    rng = random.Random(4)       # and progressions of other ids (steps 1 to 5)
+    for _ in range(20):
+        ids = sorted(rng.sample(range(len(t) - 1), 300))
+        assert _edge_count(ptr, ids, summary.progressions(ids, len(ids))) == sum(len(t.children(i)) for i in ids)
