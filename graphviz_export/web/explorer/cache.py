@@ -140,9 +140,9 @@ def _ids(xs, runs=None, ordered=False):
     if not isinstance(xs, tuple) or len(xs) <= _COMPACT:
         return xs
     try:
-        if ordered and runs is None and (len(id_runs(xs[:_PROBE])) * _FEW > min(len(xs), _PROBE) or
-                                         _run_count(xs) * _FEW > len(xs)):
-            return array('q', xs)       # scattered (a matrix's uses, after its cells): no runs made
+        if ordered and runs is None and (_scattered(xs[:_PROBE]) or
+                                         _scattered(xs[-_PROBE:]) and _run_count(xs) * _FEW > len(xs)):
+            return array('q', xs)       # scattered (a matrix's uses, after its cells: counted): no runs made
         runs = id_runs(xs) if ordered and runs is None else runs
         if runs is not None and len(runs) * _FEW > len(xs):
             return array('q', xs)       # scattered: an array, whatever their order
@@ -151,6 +151,11 @@ def _ids(xs, runs=None, ordered=False):
         return Ids(runs) if runs is not None and len(runs) * _FEW <= len(xs) else array('q', xs)
     except (TypeError, OverflowError):
         return xs
+
+
+def _scattered(xs):
+    """Whether the ascending ids `xs` (a few hundred: a probe) make more than one run in _FEW."""
+    return len(id_runs(xs)) * _FEW > len(xs)
 
 
 def _run_count(xs):
