@@ -386,3 +386,18 @@ def test_the_edges_of_a_records_uses_counted_per_progression_as_one_by_one(saved
     for _ in range(20):
         ids = sorted(rng.sample(range(len(t) - 1), 300))
         assert _edge_count(ptr, ids, summary.progressions(ids, len(ids))) == sum(len(t.children(i)) for i in ids)
+
+
+def test_whether_a_records_ids_are_single_is_read_from_its_pattern(saved):
+    """summary.record_single: no two of a record's ids consecutive, from its pattern, as all_single reads the ids
+    (every record of every matrix, both sides: rows of products two apart, and rows of consecutive ids)."""
+    t = Trace.from_binary(saved)
+    seen = set()
+    for k in range(len(t.index('use_run'))):
+        for side in ('use', 'out'):
+            ids = record_ids(t, side, k)
+            if ids:
+                got = summary.record_single(t, side, k)
+                assert got == all(b - a > 1 for a, b in zip(ids, ids[1:])), (side, k)
+                seen.add(got)
+    assert seen == {True, False}

@@ -17,9 +17,11 @@ from collections import deque
 from itertools import chain, compress, repeat
 from operator import eq, itemgetter
 
-from microgpt.recording.runs import Runs, all_single, edges_of, holds, id_runs, run_pieces, scattered
+from microgpt.recording.runs import SCATTERED, Runs, all_single, edges_of, holds, id_runs, run_pieces, scattered
+from microgpt.recording.uses import held, record_of
 
 from .bundles import MANY_KEYS, Bundle, _add_one_by_one, _from_record, _kids, _record_of, add_to
+from .summary import record_single
 from .use_bundles import UseBundles
 
 SIDES = ('interior', 'input', 'output')
@@ -42,13 +44,20 @@ def fold_pieces(trace, sel, level, expand_ids, group_key, heads=True):
         ids = ps[0][0] if len(ps) == 1 else tuple(chain.from_iterable(map(itemgetter(0), ps)))
         if ids[-1] - ids[0] == len(ids) - 1:
             runs = [(ids[0], ids[-1] + 1)]
-        elif all_single(ids):
+        elif _single(trace, ids):
             runs = Runs(ids)        # single ids (a matrix's uses at a position): no pair made each
         else:
             runs = id_runs(ids)
         members.append((ids, runs, sorted(set(map(itemgetter(1), ps)))))
     bundles, leaving, internal = _bundles(trace, sides, members, kid, sel.matrix)
     return keys, sides, members, bundles, leaving, internal
+
+
+def _single(trace, ids):
+    """all_single of a member's ids: from its use record's pattern when they are one record's (a matrix's uses
+    or outputs at a position: no id looked at), else read in C."""
+    k = record_of(trace, ids) if len(ids) > SCATTERED and held(trace) else None
+    return all_single(ids) if k is None else record_single(trace, *k)
 
 
 class KeyOf:

@@ -16,7 +16,7 @@ from bisect import bisect_left
 from dataclasses import replace
 from functools import cached_property
 from itertools import chain, compress, count, islice, repeat
-from operator import add, and_, eq, ne, or_, sub
+from operator import add, and_, eq, lt, ne, or_, sub
 
 from microgpt.recording.figures import Figures, cell_shares, figures_of, magnitudes_of
 from microgpt.recording.ops import OP_CODE, count_ops
@@ -126,6 +126,17 @@ def record_strides(trace, side, k):
         return None
     return (array('q', expand(rows * len(starts), first, period, tuple(starts))),
             array('q', expand(rows * len(stops), first, period, tuple(stops))), steps * rows)
+
+
+def record_single(trace, side, k):
+    """Whether no two of record k's uses or outputs (`side`) are consecutive ids (runs.all_single), from its
+    pattern: no two offsets of a row one apart, nor a row's last id and the next row's first."""
+    col = trace.index
+    n, period, p = (col(f'{side}_{f}')[k] for f in ('n', 'period', 'pattern'))
+    ptr = col('pattern_ptr')
+    offsets = col('pattern')[ptr[p]:ptr[p + 1]]
+    return all(map(lt, map(add, offsets, repeat(1)), islice(offsets, 1, None))) and (
+        n == len(offsets) or period - offsets[-1] > 1)
 
 
 def group_magnitudes(trace, node):
