@@ -17,6 +17,13 @@ chromium and times new views the server has not seen, each split where it goes:
 Each round also asks a matrix's uses at every position (layer r's mlp_fc1), its median apart.
 and then the server's resident memory at rest after those views (budget 1 GB) and its peak, each
 also in bytes a node of the step.
+With --extra: once each, everything else a user asks of the step that draws or answers (not timed
+above): the other matrices' uses (wte, wpe, lm_head, attn_wq/wk/wv/wo, mlp_fc2), cells, the loss's
+neighbourhood, the whole document, a vector view's expand clicks (and one too big, which falls back),
+a node's neighbourhood (a why path's stop); then requests timed request -> JSON parsed in the page
+(fetch, no drawing): the step-through's frames (backward, forward), the Adam update (a token view, a
+matrix), a node's panel with its "why" (a node near the loss, one deep in the step: the first walks
+the routes), search (max:grad, max:contrib, max:dw, a word) and a heat-map row's tooltip.
 With --record DOC: that document recorded from the page in the background (recording.js), the
 progress bar read meanwhile, and a view of the document on screen asked while it records.
 Times are wall-clock on a shared machine: state the load (printed at the start and the end).
@@ -65,6 +72,16 @@ TIMED = """async ([target, limit]) => {
 }"""
 
 
+def big_checkpoint(folder, layers, embd):
+    """The path of a checkpoint saved in `folder`: a `layers` x `embd` model, 4 heads, block size 16, a-z,
+    seed 42 (bench_scale's model)."""
+    tok = Tokenizer(AZ)
+    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=layers, n_embd=embd)
+    ckpt = folder / 'big.json'
+    save_checkpoint(ckpt, init_params(config, random.Random(42)), config, tok)
+    return ckpt
+
+
 def start(ckpt, doc, no_cache):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1')
     t0 = time.monotonic()
@@ -105,13 +122,11 @@ def main():
     ap.add_argument('--reps', type=int, default=2, help='rounds of new views (each round its own views)')
     ap.add_argument('--no-cache', action='store_true', help='record the step at start, not from the user cache')
     ap.add_argument('--record', metavar='DOC', help='also record DOC from the page in the background')
+    ap.add_argument('--extra', action='store_true', help="also every other kind once (see --help's text)")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {load()}")
-    tok = Tokenizer(AZ)
-    config = GPTConfig(vocab_size=tok.vocab_size, n_layer=a.layers, n_embd=a.embd)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / 'big.json'
-        save_checkpoint(ckpt, init_params(config, random.Random(42)), config, tok)
+        ckpt = big_checkpoint(Path(tmp), a.layers, a.embd)
         server, url, started = start(ckpt, a.doc, a.no_cache)
         try:
             print(f"model {a.layers} x {a.embd}, doc {a.doc!r}: explore opened its step after {started:.1f} s "
@@ -148,6 +163,8 @@ def main():
                                                                                   'page', 'build', 'layout', 'kb')}
                         med['nodes'] = '-'
                         row(f'median of {len(ts)} {what}', med)
+                if a.extra:
+                    extra(page, last, a.layers)
                 rss, hwm = memory_mb(server.pid)
                 n = page.evaluate('explorer.info.n_nodes')
                 print(f"server memory at rest {rss:,.0f} MB after these views (budget 1 GB: "
@@ -166,6 +183,70 @@ def main():
             reused = [line for line in err.splitlines() if line.startswith('reused the recorded step')]
             print(f"explore said: {reused[0] if reused else 'nothing reused (recorded at start)'}")
     print(f"machine at the end: load average {load()}")
+
+
+# /api/<endpoint>?<query> from the page (its token rides on fetch: token.js): request -> JSON parsed
+FETCHED = """async ([endpoint, query]) => {
+  const t0 = performance.now();
+  const r = await fetch(`/api/${endpoint}?${query}`);
+  const text = await r.text();
+  const d = JSON.parse(text);
+  return {ms: performance.now() - t0, status: r.status, kb: text.length / 1024, error: d.error || null};
+}"""
+
+
+CLEAN = {'token': None, 'layer': None, 'head': None, 'param': None, 'node': None, 'depth': None, 'dir': None,
+         'expand': [], 'sel': None, 'hl': None, 'focus': None}     # setState merges: the fields of the view before
+
+
+def linked(page, target, timed=True):
+    """TIMED of `target` as a link to it gives it: the fields of the view before cleared (setState merges);
+    not timed: a view seen before, back on screen (the page's own cache may answer: no request to time)."""
+    if timed:
+        return page.evaluate(TIMED, [dict(CLEAN, **target), LIMIT_MS])
+    page.evaluate("(t) => new Promise((res) => { window.explorer.on('view', () => res()); window.explorer.setState(t); })",
+                  dict(CLEAN, **target))
+    return None
+
+
+def extra(page, last, layers):
+    """Every other kind once (see --extra), each a view or a request the server has not seen; each view's
+    state as a link to it gives it (the old view's fields cleared), so its requests ask for the drawn view."""
+    top = layers - 1
+    views = [(f'uses of {m}', {'view': 'param', 'param': m, 'level': None})
+             for m in ('wte', 'wpe', 'lm_head', f'layer{top}.attn_wq', f'layer{top}.attn_wk', f'layer{top}.attn_wv',
+                       f'layer{top}.attn_wo', f'layer{top}.mlp_fc2')]
+    views += [(f'cell {c}', {'view': 'param', 'param': c, 'level': None})
+              for c in ('wte[3][5]', f'layer{top}.attn_wq[3][5]', 'lm_head[3][5]')]
+    views += [('the loss (node view)', {'view': 'node', 'node': 'loss', 'level': None}),
+              ('whole document', {'view': 'doc', 'level': None}),
+              (f'token {last} vector level', {'view': 'token', 'token': last, 'level': 'vector'})]
+    views += [(f'expand {x}', {'view': 'token', 'token': last, 'level': 'vector', 'expand': [f'pos{last}/{x}']})
+              for x in ('embed/embed', 'layer0/attn/rmsnorm', 'loss/probs', 'layer0/attn')]
+    scalars = "Object.values(explorer.view.nodes).filter((d) => d.k === 's').map((d) => d.id)"
+    for name, target in views:
+        t = linked(page, target)
+        row(name + (' (fell back)' if page.evaluate('!!explorer.view.fallback') else ''), t)
+        if name.endswith('rmsnorm'):
+            ids = page.evaluate(scalars)
+            deep = ids[len(ids) // 2]       # a scalar of layer 0 at the last position, expanded
+    t = linked(page, {'view': 'node', 'node': deep, 'depth': 2, 'level': 'auto', 'sel': deep})
+    row(f'node {deep} neighbourhood', t)
+    linked(page, {'view': 'node', 'node': 'loss', 'level': None}, timed=False)
+    near = page.evaluate(scalars)[-1]      # a scalar next to the loss
+    linked(page, {'view': 'token', 'token': last, 'level': 'vector'}, timed=False)      # drawn above
+    token = page.evaluate("explorer.view.url")      # the view on screen, as the page asks for its frames, panels
+    print(f"requests of the view on screen: {token}")
+    asks = [('step-through frames, backward', 'frames', token), ('forward', 'frames', f'{token}&mode=forward'),
+            ('Adam update of the token view', 'update', token), ('Adam update of wte', 'update', 'view=param&param=wte'),
+            (f'node {near} panel (by the loss)', 'node', f'{token}&id={near}'),
+            (f'node {deep} panel (deep)', 'node', f'{token}&id={deep}'),
+            *((f'search {q}', 'search', f'{token}&q={q}') for q in ('max:grad', 'max:contrib', 'max:dw', 'wte')),
+            ('heat-map row tooltip (wte)', 'heatrow', 'view=param&param=wte&row=m0_d3')]
+    for name, endpoint, query in asks:
+        t = page.evaluate(FETCHED, [endpoint, query])
+        print(f"{name:34s} {t['ms']:6.0f} ms /api/{endpoint} request -> parsed ({t['kb']:,.0f} kB, "
+              f"{t['status']}{', ' + t['error'] if t['error'] else ''}){'  OVER 1 s' if t['ms'] > BUDGET_MS else ''}")
 
 
 def record(page, doc):

@@ -85,3 +85,28 @@ def test_the_explorer_update_uses_the_checkpoint_state(trained):
     [row] = [r for r in u['rows'] if r['id'] == i]     # the cell (the view has its use's other cells too)
     assert float(row['m']) == run.optimizer.m[i] and float(row['v']) == run.optimizer.v[i]
     assert float(row['delta']) == flat[i].data - old[i] != 0
+
+
+def test_the_explorer_reads_a_checkpoints_state_once_per_version_of_the_file(trained, monkeypatch):
+    """Recordings.moments (the update panel's moments): the checkpoint's optimizer state, read once while the
+    file is unchanged (issue 25: 0.3-0.5 s of every update request at 4 x 64), again once it changes; a missing
+    file is optimizer_state's one-line error."""
+    import graphviz_export.web.explorer.recordings as recordings
+    from microgpt.recording.session import optimizer_state
+
+    run, path = trained
+    reads = []
+    monkeypatch.setattr(recordings, 'optimizer_state', lambda p: reads.append(p) or optimizer_state(p))
+    rec = recordings.Recordings(doc='emma', checkpoint=str(path))
+    want = optimizer_state(path)
+    for _ in range(3):
+        got = rec.moments(str(path))
+        assert got['step'] == want['step'] == 3 and got['m'] == want['m'] and got['v'] == want['v']
+    assert len(reads) == 1
+    save_checkpoint(path, run.params, run.config, run.tokenizer, step=None, num_steps=10)     # rewritten: no state
+    assert rec.moments(str(path)) is None and len(reads) == 2
+    with pytest.raises(CheckpointError) as e:
+        rec.moments(str(path) + '.gone')
+    with pytest.raises(CheckpointError) as again:
+        optimizer_state(str(path) + '.gone')
+    assert str(e.value) == str(again.value)

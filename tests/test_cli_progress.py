@@ -106,6 +106,25 @@ def test_loading_a_trace_tells_its_phases_binary_and_json(tmp_path):
     assert not needs_replay(from_json)
 
 
+def test_building_indexes_is_told_only_for_a_file_that_lacks_them(tmp_path):
+    """explore --trace tells 'building indexes' (Recordings.open) for a file without them (JSON, version 1):
+    a part at a time; for one that stores them (every binary file written now) nothing, not a phase at 100%
+    that did nothing."""
+    from microgpt.recording import Trace
+    params, config, tok = tiny_model()
+    trace = record_step(params, config, tok, 'abcd')
+    trace.to_binary(tmp_path / 'a.mgtrace')
+    trace.to_binary(tmp_path / 'bare.mgtrace', indexes=False)
+    told = []
+    stored = Trace.load(tmp_path / 'a.mgtrace')
+    assert stored.build_indexes(lambda *call: told.append(call)) and told == []
+    bare = Trace.load(tmp_path / 'bare.mgtrace')
+    bare.build_indexes(lambda *call: told.append(call))
+    assert told == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert {n: c.tobytes() for n, c in bare.build_indexes().items()} == {
+        n: c.tobytes() for n, c in stored.build_indexes().items() if n in bare.build_indexes()}
+
+
 def test_record_step_tells_each_position_then_backward_then_the_trace():
     params, config, tok = tiny_model()
     told = []
@@ -131,6 +150,6 @@ def test_render_reports_its_phases_on_stderr_and_not_with_q(tmp_path, monkeypatc
     cached = [*args[:-3], '-o', str(tmp_path / 'w.dot')]
     r = CliRunner().invoke(cli.main, cached)   # with the cache: recorded, then stored
     assert [t.split(':')[0] for t in r.stderr.splitlines() if t.endswith(' s)')] == [
-        'recording', 'backward', 'building the trace', 'storing the recorded step']
+        'recording', 'backward', 'building the trace', 'building the use records', 'storing the recorded step']
     r = CliRunner().invoke(cli.main, cached)   # then read
     assert [t.split(':')[0] for t in r.stderr.splitlines() if t.endswith(' s)')] == ['loading the recorded step']

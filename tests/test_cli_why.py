@@ -52,3 +52,18 @@ def test_inspect_why_of_an_op_gives_the_rule_of_each_input(trace):
                                             ('nosuch', "no node is named 'nosuch'")])
 def test_inspect_why_of_a_bad_node_is_one_line(node, fragment):
     one_line_error(CliRunner().invoke(cli.main, ['inspect', '--why', node]), 2, "--why", fragment)
+
+
+def test_the_route_count_reads_the_same_in_the_terminal_its_json_and_the_page(trace):
+    """One number everywhere: the terminal's 'the other N', the JSON's count/others and the page's answer
+    write a node's route count the same way, and it is the exact count (written in tests/test_why_paths)."""
+    from graphviz_export.web.explorer.why import node_why
+    from tests.test_why_paths import exact_counts
+
+    cell = trace.param_nodes('layer0.attn_wq[3][5]')[0]
+    exact = exact_counts(trace)[cell]
+    r = CliRunner().invoke(cli.main, ['inspect', '--why', str(cell)])
+    assert f'+ the other {exact - 5} (summed' in r.output
+    d = json.loads(CliRunner().invoke(cli.main, ['inspect', '--why', str(cell), '--json']).output)
+    page = node_why(trace, cell, sources=None)['paths']
+    assert (d['paths']['count'], d['paths']['others']) == (page['count'], page['others']) == (str(exact), str(exact - 5))

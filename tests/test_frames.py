@@ -308,3 +308,23 @@ def test_label_places_are_on_the_edge_path():
     assert at[0] == 50.0 and at[1] < -20
     at, _ = place('1 \u00d7 2 = 2', points, boxes=[(40, -20, 60, 20)], placed=[box])    # another label there
     assert at == [90.0, -3.0]
+
+
+@pytest.mark.parametrize('kw', [{'token': 11, 'level': 'block'}, {'layer': 0, 'head': 1, 'token': 4, 'level': 'scalar',
+                                                                    'budget': 2000, 'edge_budget': 4000},
+                                {'param': 'wte'}], ids=['token11', 'head-scalar', 'wte'])
+def test_frames_read_their_edges_contributions_not_the_whole_column(kw, recorded_christopher, monkeypatch):
+    """Frames read the contributions of the view's own edges (issue 25: building Trace.contrib for them took
+    1.9 s of a 5 M-node step's first step-through): the same frames as when read from the whole column, and
+    the column never asked for."""
+    from microgpt.recording import Trace
+
+    with_column = Trace.from_binary(recorded_christopher.to_binary())
+    assert len(with_column.contrib) == len(with_column.child)     # the column built: the old reading
+    want = frames(build_view(with_column, **kw))
+    fresh = Trace.from_binary(recorded_christopher.to_binary())
+    monkeypatch.setattr(Trace, 'contrib', property(lambda self: pytest.fail('the whole contributions column built')))
+    got = frames(build_view(fresh, **kw))
+    assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
+    # the ledgers of every value too (groups=True), as the frames' ledgers read them
+    assert ledgers(fresh, build_view(fresh, **kw).folded) == ledgers(with_column, build_view(with_column, **kw).folded)

@@ -1,10 +1,11 @@
-"""recording.runs: the runs of consecutive ids (found per run by galloping, not per id) and the
-scopes of a set of id ranges (read from the trace's runs of one scope), against brute force."""
+"""recording.runs: the runs of consecutive ids (found per run by galloping, not per id), the
+scopes of a set of id ranges (read from the trace's runs of one scope), and the CSR entries of
+rows (spans, repeats: strided copies when every row has as many), against brute force."""
 
 import random
 from array import array
 
-from microgpt.recording.runs import SCATTERED, Runs, gather, id_runs, run_total, scopes_in
+from microgpt.recording.runs import SCATTERED, Runs, gather, id_runs, repeats, run_total, scopes_in, spans
 
 
 def brute_runs(ids):
@@ -72,3 +73,28 @@ def test_runs_of_single_ids_over_the_ids_read_as_their_pairs(recorded_christophe
                 got = gather(column, runs)
                 assert got.typecode == column.typecode and got.tolist() == [column[i] for i in ids], n
             assert scopes_in(tr, runs) == {tr.scope[i] for i in ids} == scopes_in(tr, pairs)
+
+
+def test_spans_and_repeats_are_each_rows_entries_in_order_whatever_the_counts(recorded_christopher):
+    rng = random.Random(11)
+    for _ in range(500):
+        rows = rng.randrange(0, 30)
+        same = rng.random() < 0.5       # every row as many entries (the strided path), or any number
+        c = rng.randrange(0, 4)
+        counts = [c if same else rng.randrange(0, 4) for _ in range(rows + 5)]
+        ptr = array('q', [0])
+        for n in counts:
+            ptr.append(ptr[-1] + n)
+        ids = sorted(rng.sample(range(rows + 5), rows)) if rng.random() < 0.8 else rng.sample(range(rows + 5), rows)
+        want = [k for i in ids for k in range(ptr[i], ptr[i + 1])]
+        got, got_counts = spans(ptr, ids)
+        assert (got, got_counts) == (want, [ptr[i + 1] - ptr[i] for i in ids]) and type(got) is list, (ptr, ids)
+        assert repeats(ids, got_counts) == [i for i in ids for _ in range(ptr[i + 1] - ptr[i])]
+    # a matrix's uses in a real trace: 2 children each (strided), their parents (any number)
+    t = recorded_christopher
+    a = t.param_base['layer0.mlp_fc1']
+    pptr, parent, _ = t.parents_index()
+    uses = sorted(set(parent[pptr[a]:pptr[a + 64]]))
+    edges, counts = spans(t.child_ptr, uses)
+    assert set(counts) == {2} and edges == [k for u in uses for k in range(t.child_ptr[u], t.child_ptr[u + 1])]
+    assert spans(pptr, uses)[0] == [k for u in uses for k in range(pptr[u], pptr[u + 1])]

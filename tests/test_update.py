@@ -83,3 +83,47 @@ def test_the_update_table_is_one_for_every_page():
     assert 'a &lt;checkpoint&gt; &amp; &quot;more&quot;' in one and '<checkpoint>' not in one
     assert f'<tbody data-id="{rows[0]["id"]}">' in one and f'data-v="{rows[0]["new"]!r}">{rows[0]["new"]!r}<' in one
     assert update_html(None, [], [], count=0) == '<p>No parameters feed this view: Adam changes nothing here.</p>'
+
+
+PANEL_VIEWS = [{'token': 3, 'level': 'block'}, {'token': 11, 'level': 'vector'}, {'param': 'layer0.mlp_fc1'},
+               {'param': 'wte'}, {'param': 'layer0.attn_wq[3][5]'}, {'layer': 0, 'head': 1, 'token': 4},
+               {'node': 'loss', 'depth': 2}]
+
+
+@pytest.mark.parametrize('kw', PANEL_VIEWS, ids=[','.join(map(str, kw.values())) for kw in PANEL_VIEWS])
+def test_the_update_panel_is_the_views_cells_and_the_whole_matrices_health(kw, recorded_christopher, monkeypatch):
+    """The update panel reads the view's cells per run of ids and steps Adam once on every cell of the matrices
+    in view (issue 25: a look-up per id of a 400,000-id token view, and a second Adam step of the same cells for
+    the health table, took 1.7 s at 4 x 64): the same answer as the definitions written here."""
+    from graphviz_export.steps.update import matrix_summary, params_per_node
+    from graphviz_export.steps.update_health import health_html, update_health
+    from graphviz_export.web.explorer.update_panel import paging, update_answer
+    from microgpt.recording import NUM_STEPS
+    from microgpt.recording.adam import adam_cell
+
+    trace = recorded_christopher
+    view = build_view(trace, **kw)
+    per = {n.name: [i for i in n.ids if trace.param_cell(i) is not None] for n in view.folded.nodes if n.kind != 'ref'}
+    assert params_per_node(view) == per
+    ids = sorted({i for cells in per.values() for i in cells})
+    assert params_in_view(view) == ids and (ids or 'head' in kw or 'node' in kw)   # no cell in a head's view
+    import graphviz_export.steps.update as update
+    cells = []
+    monkeypatch.setattr(update, 'adam_cell', lambda *a: cells.append(a) or adam_cell(*a))
+    got = update_answer(trace, view, (None, None, NUM_STEPS, None), {'ckpt': None, 'train': None}, paging({'sort': 'delta'}))
+    monkeypatch.undo()
+    want = adam_update(trace, ids)['rows']
+    assert got['count'] == len(want)
+    assert all(r['name'] == trace.name(r['id']) for r in want)      # one name: the trace's, everywhere
+    assert [r['name'] for r in got['rows']] == [trace.name(r['id']) for r in got['rows']]
+    assert [m['largest'] for m in got['matrices']] == [trace.name(t['id']) for t in (
+        max((r for r in want if r['matrix'] == m['name']), key=lambda r: abs(r['delta'])) for m in got['matrices'])]
+    assert [r['id'] for r in got['rows']] == [r['id'] for r in sorted(want, key=lambda r: -abs(r['delta']))][:400]
+    assert [r['delta'] for r in got['rows']] == [repr(r['delta']) for r in sorted(want, key=lambda r: -abs(r['delta']))][:400]
+    assert [m['name'] for m in got['matrices']] == [m['name'] for m in matrix_summary(trace, want)]
+    assert [m['cells'] for m in got['matrices']] == [m['cells'] for m in matrix_summary(trace, want)]
+    matrices = [m['name'] for m in matrix_summary(trace, want)]
+    every = adam_update(trace, [i for m in matrices for i in trace.param_nodes(m)])['rows']
+    assert got['html'].endswith(health_html(update_health(trace, every)))
+    assert len(cells) == len(every)     # Adam stepped once a cell (the health table's too), not once more
+    assert got['nodes'] == {k: len(v) for k, v in per.items() if v}

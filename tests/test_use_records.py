@@ -32,6 +32,7 @@ from microgpt.recording.uses import (
     periodic,
     record_ids,
     stored_uses,
+    use_figures,
     use_records,
 )
 from tests.test_fold_bundles import bundles_edge_by_edge, drawn_bundles, exactly
@@ -116,6 +117,41 @@ def test_use_records_are_a_plain_walk_of_the_edges(recorded_christopher, one_pos
         assert len(u['use_run']) == len(t.param_names) * len(t.positions())
 
 
+def test_an_outputs_bundle_reaching_another_runs_use_is_not_inside(recorded_christopher):
+    """out_inside: whether the outputs' edges into the interior all reach this run's uses (the bundle's
+    children are then those uses: use_bundles). A real step never has it otherwise, so the first edge of an
+    output of position 0 that leaves the interior (its running sum) is moved onto a use of position 1: that
+    output is then one of both runs, reading a use of each, and the records' out fields are still a plain
+    walk's, the flag False for those two runs only."""
+    t, name = recorded_christopher, 'layer0.mlp_fc1'
+    m = t.param_names.index(name)
+    runs = plain(t, name)
+    rows, cols = t.param_shapes[name]
+    interior = set(range(t.param_base[name], t.param_base[name] + rows * cols)) | {u for r in runs for u in r['uses']}
+    e = next(k for o in runs[0]['outputs'] for k in range(t.child_ptr[o], t.child_ptr[o + 1])
+             if t.child[k] not in interior)
+    moved = Trace.from_binary(t.to_binary(indexes=False, chains=False))
+    moved.child[e] = runs[1]['uses'][0]
+    u = use_records(moved)
+    got = [(u['out_edges'][k], u['out_local'][k].hex(), u['out_contrib'][k].hex(), u['out_norm'][k].hex(),
+            u['out_kids'][k], bool(u['out_inside'][k])) for k in range(u['use_ptr'][m], u['use_ptr'][m + 1])]
+    assert got == [w['out'] for w in plain(moved, name)]
+    assert [inside for *_, inside in got] == [False, False] + [True] * (len(got) - 2)
+
+
+def test_a_matrix_whose_cells_are_not_all_of_one_scope_counts_each_cells_scope(recorded_christopher):
+    """The edges into a matrix's cells are counted at once under their scope when all its cells are of one
+    (every real step); a cell moved into another scope here: the per-scope counts are still a plain walk's."""
+    t, name = recorded_christopher, 'layer0.attn_wq'
+    m = t.param_names.index(name)
+    moved = Trace.from_binary(t.to_binary(indexes=False, chains=False))
+    a = t.param_base[name]
+    moved.scope[a + 3] = t.scope[t.param_base['lm_head']]
+    got = stored(use_records(moved), m)
+    assert got == plain(moved, name)
+    assert all(dict(r['scopes'])[t.scope[t.param_base['lm_head']]] > 0 for r in got)
+
+
 def test_records_are_small(recorded_christopher):
     """A record a matrix and position and a pattern a matrix and side: never an entry per use."""
     t = recorded_christopher
@@ -124,8 +160,9 @@ def test_records_are_small(recorded_christopher):
     assert uses > 40_000
     assert sum(len(u[name]) for name in USE_NAMES) < uses // 8
     assert len(u['pattern_ptr']) - 1 <= 2 * len(t.param_names)
-    assert sorted(u) == sorted(USE_NAMES + FIGURE_NAMES)      # and the figures: one of each a record
-    assert {len(u[name]) for name in FIGURE_NAMES} == {len(u['use_run'])}
+    assert sorted(u) == sorted(USE_NAMES)
+    f = use_figures(t, u)       # and their figures: one of each a record
+    assert sorted(f) == sorted(FIGURE_NAMES) and {len(f[name]) for name in FIGURE_NAMES} == {len(u['use_run'])}
 
 
 def test_periodic_rows_and_what_is_not():

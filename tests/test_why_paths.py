@@ -172,3 +172,85 @@ def test_a_route_without_a_zero_comes_before_a_larger_one_through_a_dead_relu():
     top = top_paths(trace, a_id, 1)
     assert [(t['zeros'], t['product']) for t in top] == [(0, every[0][0])] and every[0][0] == 0.001
     assert trace.grad[a_id] == 0.001 and decompose(trace, a_id)['exact']
+
+
+def test_a_node_near_the_loss_walks_only_the_nodes_above_it_with_the_same_answer(recorded_christopher):
+    """The first question about a node walks only the nodes above it when they are few (issue 25: the whole
+    trace walked twice took 5.7 s of the why panel's first click at 5.1 M nodes): decompose and why_zero the
+    same as after the whole walk, for nodes at every depth (near the loss, mid-way, parameters, unused),
+    and the whole walk neither done nor kept for the near ones."""
+    from microgpt.recording import Trace
+
+    t = recorded_christopher
+    n, loss = len(t), t.meta['loss_id']
+    rng = random.Random(3)
+    nodes = sorted({loss, loss - 1, loss - 7, n - 1, *rng.sample(range(n - 3000, n), 15),
+                    *rng.sample(range(n), 12), 0, 5, t.param_nodes('wpe[0][0]')[0]})
+    whole = Trace.from_binary(t.to_binary())
+    deep = whole.param_nodes('wpe[0][0]')[0]
+    decompose(whole, deep)                  # position 0's: under most of the trace, the whole walk, kept
+    assert 'paths_walk' in whole._cache
+    near = 0
+    for i in nodes:
+        fresh = Trace.from_binary(t.to_binary())
+        got, want = decompose(fresh, i), decompose(whole, i)
+        if 'paths_walk' not in fresh._cache:
+            near += 1
+        assert repr(got) == repr(want), i
+        assert why_zero(fresh, i) == why_zero(whole, i)
+    assert near >= 15       # the nodes near the end of the trace did not walk it all
+
+
+def exact_counts(trace):
+    """How many routes lead from the loss down to each node, in Python ints: backward's order, a node's
+    users before it, each passing its count down every edge (written here, not read from paths)."""
+    counts = [0] * len(trace)
+    counts[trace.meta['loss_id']] = 1
+    ptr, child = trace.child_ptr, trace.child
+    for p in trace.backward_order:
+        for e in range(ptr[p], ptr[p + 1]):
+            counts[child[e]] += counts[p]
+    return counts
+
+
+def test_route_counts_kept_for_the_whole_trace_are_the_exact_counts_and_small(recorded_christopher):
+    """The whole walk is kept per trace as arrays, ~20 B a node (issue 25: as lists of floats and big ints it
+    held 445 MB at 5.1 M nodes, the server over 1 GB at rest after one why click): every node's count equals
+    the exact integer count (up to 2.9e14 here) and `count_text` writes its digits."""
+    import sys
+
+    from microgpt.recording import Trace
+    from microgpt.recording.paths import count_text
+
+    t = Trace.from_binary(recorded_christopher.to_binary())
+    decompose(t, t.param_nodes('wpe[0][0]')[0])             # under most of the trace: the whole walk, kept
+    zeros, logp, counts = t._cache['paths_walk']
+    assert sum(sys.getsizeof(x) for x in (zeros, logp, counts)) < 21 * len(t)
+    want = exact_counts(t)
+    assert max(want) > 2 ** 40
+    for i, w in enumerate(want):
+        assert path_count(t, i) == w and count_text(path_count(t, i)) == str(w), i
+
+
+def test_route_counts_past_10_to_the_15_are_written_with_two_significant_digits():
+    """A chain y = y + y doubling the routes 60 times, plus 3 routes that spoil the powers of two: counts past
+    2**53 are within rounding of the exact ones and written as '1.2e+18'; those below 10^15 in digits."""
+    from microgpt.recording.paths import count_text
+
+    w = [[Value(0.5)]]
+    with record({'w': w}) as tape:
+        x = w[0][0]
+        y = x * 3.0
+        for _ in range(60):
+            y = y + y
+        loss = y + x + x + x
+        loss.backward()
+    t = tape.to_trace(loss)
+    want = exact_counts(t)
+    x_id = t.param_nodes('w[0][0]')[0]
+    assert want[x_id] == 2 ** 60 + 3
+    for i, w in enumerate(want):
+        got = path_count(t, i)
+        assert abs(got - w) <= w * 1e-15, i
+        assert count_text(got) == (str(w) if w < 10 ** 15 else f'{float(w):.2g}'), i
+    assert count_text(path_count(t, x_id)) == '1.2e+18'

@@ -17,6 +17,7 @@ import graphviz_export.draw.escape as escape
 import graphviz_export.draw.labels as labels
 from microgpt.recording.runs import gather, runs_of
 
+from ..fold.owners import Owners
 from ..fold.summary import group_figures, held_figures, interior_of, share_figures
 from .heatmap import heatmap_cluster, row_anchor
 from .ids import edge_id, node_id
@@ -416,11 +417,7 @@ def _highlights(folded, highlight):
     """({visible node name: [reasons]}, [notes for ids not in the view])."""
     if not highlight:
         return {}, []
-    owner = {}
-    for n in folded.nodes:
-        if n.kind != 'ref':
-            for i in n.ids:
-                owner[i] = n.name
+    owner = Owners(folded)      # a few ids asked: by bisection, not a dict of every id of the view
     reasons, missing = {}, []
     for i, why in sorted(highlight.items()):
         name = owner.get(i)

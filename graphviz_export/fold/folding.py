@@ -30,18 +30,17 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from functools import cached_property
 from itertools import filterfalse, repeat
 from operator import add, itemgetter
 
-from microgpt.recording.cells import TraceQueryError
 from microgpt.recording.runs import all_single, id_runs, not_single, runs_of, scopes_in, scopes_of, slices_of
-from microgpt.recording.scopes import FIELDS, Scope, scope_path
+from microgpt.recording.scopes import FIELDS, Scope
 from microgpt.recording.sums import fsum
 
 from ..spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, DEFAULT_LEVEL, LEVELS, check, check_options
 from .bundles import ascending, bundle_edges, joined, segments_by_key
+from .expand import expanded_ids
 from .floors import interior_edge_floor
 from .pieces import fold_pieces
 from .summary import boundary_values, group_values
@@ -124,30 +123,6 @@ def fold(trace, selection, level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budg
         out.stats['auto'] = True
     out.expand = expand
     return out
-
-
-def expanded_ids(trace, sel, patterns):
-    """Ids of selected nodes whose scope path matches one of the glob `patterns`.
-
-    A pattern may name a scope or any part of one: 'pos11/layer0/attn/head2' and
-    'head2/attn_weights' both match 'pos11/layer0/attn/head2/attn_weights'."""
-    if not patterns:
-        return set()
-    selected = sel.nodes + sel.inputs + sel.outputs
-    sids = sorted({trace.scope[i] for i in selected})
-    paths = {sid: scope_path(trace.scopes[sid]) for sid in sids}
-    chosen = set()
-    for pat in patterns:        # checked by fold (graphviz_export.spec)
-        forms = (pat, pat + '/*', '*/' + pat, '*/' + pat + '/*')
-        hit = {sid for sid, path in paths.items() if any(fnmatchcase(path, f) for f in forms)}
-        if not hit:
-            inner = sorted({trace.scope[i] for i in sel.nodes})      # in the order the model made them
-            shown = [paths[sid] for sid in inner]
-            more = f", ... ({len(shown)} in all, plus the boundary's)" if len(shown) > 8 else ''
-            raise TraceQueryError(f"expand pattern {pat!r} matches no scope in this view; its scopes: "
-                                  f"{', '.join(shown[:8])}{more}")
-        chosen |= hit
-    return {i for i in selected if trace.scope[i] in chosen}
 
 
 def _group_key(s, side, level, positions, heads=True):

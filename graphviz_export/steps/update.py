@@ -16,11 +16,13 @@ with its num_steps (microgpt.train.NUM_STEPS, 1000).
 """
 
 import math
+from bisect import bisect_right
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.adam import REFERENCE, adam_cell, learning_rate
+from microgpt.recording.names import param_name
 from microgpt.recording.sums import fsum
 
 from ..draw.heatmap import grad_line, grad_rows
@@ -63,7 +65,9 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, confi
         m0 = state['m'][i] if state is not None else 0.0
         v0 = state['v'][i] if state is not None else 0.0
         m, v, m_hat, v_hat, size, new = adam_cell(g, m0, v0, data, step, lr_t, config)
-        rows.append({'id': i, 'name': trace.name(i), 'matrix': cell[0],
+        # Trace.name of a cell (recording.names: a parameter's name is param_name's), without a memo entry
+        # a cell: 200,000 cells in a token view's panel at 4 x 64
+        rows.append({'id': i, 'name': param_name(trace, *cell), 'matrix': cell[0],
                      'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
                      'data': data, 'new': new,
                      'delta': new - data, 'step_size': size})
@@ -76,11 +80,43 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, confi
 def params_in_view(view):
     """Ids of the parameter cells a view shows (its focus cell, a matrix, parameter groups)."""
     out = set()
+    for ids in params_per_node(view).values():
+        out.update(ids)
+    return sorted(out)
+
+
+def params_per_node(view):
+    """{drawn node name: its parameter cells' ids, ascending} of every drawn node (not a reference): each
+    run of its ids cut by the matrices' id ranges (Trace.param_nodes: a matrix's cells are consecutive ids),
+    not a look-up per id (a token view holds 400,000 ids at 4 x 64, issue 25)."""
+    trace = view.trace
+    spans = sorted((trace.param_base[m], trace.param_base[m] + r * c) for m, (r, c) in trace.param_shapes.items())
+    starts = [a for a, _ in spans]
+    first, end = (spans[0][0], max(b for _, b in spans)) if spans else (0, 0)
+    out = {}
     for n in view.folded.nodes:
         if n.kind == 'ref':
             continue
-        out.update(i for i in n.ids if view.trace.param_cell(i) is not None)
-    return sorted(out)
+        got = []
+        runs = n.runs
+        if not runs or runs[0][0] >= end or runs[-1][1] <= first:
+            runs = ()       # no cell among its ids (a matrix's 196,608 uses): not a bisection a run
+        for a, b in runs:
+            j = max(bisect_right(starts, a) - 1, 0)
+            while j < len(spans) and spans[j][0] < b:
+                lo, hi = max(a, spans[j][0]), min(b, spans[j][1])
+                got.extend(range(lo, hi))
+                j += 1
+        out[n.name] = got
+    return out
+
+
+def matrices_of(trace, ids):
+    """The names of the matrices holding parameter ids `ids`, in the model's order (trace.param_names)."""
+    bases = sorted((trace.param_base[m], m) for m in trace.param_names)
+    firsts = [b for b, _ in bases]
+    held = {bases[bisect_right(firsts, i) - 1][1] for i in ids}
+    return [m for m in trace.param_names if m in held]
 
 
 def matrix_summary(trace, rows):

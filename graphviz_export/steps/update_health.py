@@ -25,7 +25,6 @@ from html import escape
 from microgpt.recording.sums import fsum
 
 from ..draw.style import fmt, full
-from .update import adam_update
 
 SATURATED = 0.99     # a softmax weight at least this large on one position: saturated
 
@@ -101,14 +100,6 @@ def update_health(trace, rows):
         out.append({'name': name, 'cells': len(rs), 'std_data': sd, 'std_grad': sg, 'std_delta': su,
                     'ratio': ratio, 'zero_grad': zero, 'flags': flags.get(name, [])})
     return out
-
-
-def matrices_health(trace, names, state=None, num_steps=None):
-    """update_health of every cell of the matrices `names` (the ratio is a whole matrix's figure),
-    Adam stepping from `state` (None: a fresh optimizer) as steps.update.adam_update does."""
-    ids = [i for n in names for i in trace.param_nodes(n)]
-    kw = {} if num_steps is None else {'num_steps': num_steps}
-    return update_health(trace, adam_update(trace, ids, state=state, **kw)['rows'])
 
 
 def health_html(health):

@@ -113,3 +113,22 @@ def run_of(run_start, i):
 def dangling_in(dangling, a, b):
     """The dangling nodes with ids in a..b-1 (a slice of the sorted column)."""
     return dangling[bisect_left(dangling, a):bisect_left(dangling, b)]
+
+
+def reach(ids, depth, ptr, nbr):
+    """{id: hops}: the nodes reachable from `ids` along the CSR edges (ptr, nbr), up to `depth` hops
+    (None: all); breadth-first, iterative (Trace.ancestors, descendants)."""
+    seen = {i: 0 for i in ids}
+    frontier = list(ids)
+    d = 0
+    while frontier and (depth is None or d < depth):
+        d += 1
+        nxt = []
+        for i in frontier:
+            for k in range(ptr[i], ptr[i + 1]):
+                j = nbr[k]
+                if j not in seen:
+                    seen[j] = d
+                    nxt.append(j)
+        frontier = nxt
+    return seen

@@ -36,6 +36,7 @@ so it expands little more than the routes it returns. A route through a dead ReL
 
 import heapq
 import math
+from array import array
 
 from ..errors import InputError
 from .ops import OP_CODE
@@ -59,49 +60,84 @@ def _weight(local):
     return 0, (math.inf if a != a else math.log(a))
 
 
-def _best_to(trace):
-    """Per node, the best route from the loss down to it: (fewest zero locals, largest
-    log|product| of the others); (None, ...) if backward never reached it. Once per trace."""
-    got = trace._cache.get('paths_best')
+def _above(trace, node):
+    """The ids from which `node` is reached going down the edges (it, its users, theirs, ...), or None
+    when they are more than 1/8 of the trace: every route from the loss down to `node` runs through them
+    only (a node on such a route uses `node` through the rest of the route), and so do the routes down
+    to each of them."""
+    pptr, parent, _ = trace.parents_index()
+    limit = len(trace) // 8     # the last position's nodes at 4 x 64 (~410,000 above the deepest): 0.4-1.7 s
+    seen, todo = {node}, [node]
+    while todo:
+        x = todo.pop()
+        for p in parent[pptr[x]:pptr[x + 1]]:
+            if p not in seen:
+                seen.add(p)
+                todo.append(p)
+        if len(seen) > limit:
+            return None
+    return seen
+
+
+def _walk(trace, node):
+    """(zeros, logp, counts) per node above `node` (every node when `node` lies under most of the trace:
+    then kept per trace): the best route from the loss down to it, (fewest zero locals, largest log|product|
+    of the others), (-1, -inf) if backward never reached it; and how many routes lead there, as a float
+    (exact below 2**53, so every count `count_text` writes in digits; a deep node of a 4 x 64 step has
+    ~10^65). One walk from the loss down, a node's users before it: over every node, or only over those
+    above `node` (_above: a node near the loss has a few thousand, not 5 M; issue 25: the why panel's first
+    click walked all 9.8 M edges twice, 5.7 s). Both walks visit the nodes above `node` in the same order:
+    the same results for them. The whole walk is kept as three arrays, 20 B a node (Python lists of
+    floats and big ints held 445 MB at 5.1 M nodes: the server's memory at rest over 1 GB)."""
+    got = trace._cache.get('paths_walk')
     if got is not None:
         return got
-    n = len(trace)
-    zeros = [None] * n
-    logp = [-math.inf] * n
-    loss = trace.meta['loss_id']
-    zeros[loss], logp[loss] = 0, 0.0
-    ptr, child, local = trace.child_ptr, trace.child, trace.local
-    for p in trace.backward_order:          # every user of a node comes before it
+    near = _above(trace, node)
+    ptr, child, local, loss = trace.child_ptr, trace.child, trace.local, trace.meta['loss_id']
+    if near is None:
+        n, order = len(trace), trace.backward_order
+        zeros, logp, counts = array('i', [-1]) * n, array('d', [-math.inf]) * n, array('d', bytes(8 * n))
+    else:
+        rank = trace.backward_rank
+        order = sorted((i for i in near if rank[i] >= 0), key=rank.__getitem__)
+        zeros, logp, counts = dict.fromkeys(near, -1), dict.fromkeys(near, -math.inf), dict.fromkeys(near, 0.0)
+    if near is None or loss in near:
+        zeros[loss], logp[loss], counts[loss] = 0, 0.0, 1.0
+    for p in order:                         # every user of a node comes before it
         zp = zeros[p]
-        if zp is None:
+        if zp < 0:
             continue
-        lp = logp[p]
+        lp, k = logp[p], counts[p]
         for e in range(ptr[p], ptr[p + 1]):
+            c = child[e]
+            if near is not None and c not in near:
+                continue                    # leads to no route down to `node`
+            counts[c] += k
             z, w = _weight(local[e])
             z += zp
             w += lp
-            c = child[e]
             zc = zeros[c]
-            if zc is None or z < zc or (z == zc and w > logp[c]):
+            if zc < 0 or z < zc or (z == zc and w > logp[c]):
                 zeros[c], logp[c] = z, w
-    trace._cache['paths_best'] = got = (zeros, logp)
-    return got
+    if near is None:
+        trace._cache['paths_walk'] = (zeros, logp, counts)
+    return zeros, logp, counts
+
+
+def _best_to(trace, node):
+    """(zeros, logp) of _walk: the best route from the loss down to each node above `node`."""
+    return _walk(trace, node)[:2]
 
 
 def path_count(trace, node):
-    """How many routes lead from the loss down to `node` (an int, maybe a huge one)."""
-    counts = trace._cache.get('paths_count')
-    if counts is None:
-        counts = [0] * len(trace)
-        counts[trace.meta['loss_id']] = 1
-        ptr, child = trace.child_ptr, trace.child
-        for p in trace.backward_order:
-            c = counts[p]
-            if c:
-                for e in range(ptr[p], ptr[p + 1]):
-                    counts[child[e]] += c
-        trace._cache['paths_count'] = counts
-    return counts[node]
+    """How many routes lead from the loss down to `node`: a float, exact below 2**53 (see _walk)."""
+    return _walk(trace, node)[2][node]
+
+
+def count_text(n):
+    """A route count as every surface writes it (page, terminal, JSON): its digits below 10^15 (exact:
+    see _walk), else two significant digits ('3.2e+41')."""
+    return str(int(n)) if n < 10 ** 15 else f'{float(n):.2g}'
 
 
 def top_paths(trace, node, k=K):
@@ -109,8 +145,8 @@ def top_paths(trace, node, k=K):
     then the largest |product|: [{'nodes': [loss, ..., node], 'edges': [edge index, ...],
     'locals': [...], 'product': float, 'zeros': int}], in that order."""
     _check(trace, node, k)
-    zeros, logp = _best_to(trace)
-    if zeros[node] is None:
+    zeros, logp = _best_to(trace, node)
+    if zeros[node] < 0:
         return []
     loss = trace.meta['loss_id']
     pptr, parent, edge = trace.parents_index()
@@ -128,7 +164,7 @@ def top_paths(trace, node, k=K):
         for j in range(pptr[x], pptr[x + 1]):
             p = parent[j]
             zp = zeros[p]
-            if zp is None:          # a user backward never reached passes nothing down
+            if zp < 0:              # a user backward never reached passes nothing down
                 continue
             dz, dw = _weight(local[edge[j]])
             z2, w2 = z + dz, w + dw
@@ -208,9 +244,9 @@ def why_zero(trace, node, paths=None):
     g = trace.grad[node]
     if g != 0:
         return None
-    zeros, _ = _best_to(trace)
+    zeros, _ = _best_to(trace, node)
     name = trace.name(node)
-    if zeros[node] is None:
+    if zeros[node] < 0:
         cell = trace.param_cell(node)
         if cell is not None:
             return {'kind': 'loss-free', 'text': f"{name} is not used by this step: no position reads "
@@ -248,7 +284,7 @@ def zero_cut(trace, node):
     """The edges of local derivative 0 that stop the loss from reaching `node`: each from a
     node the loss reaches through non-zero locals to one that leads on to `node`, in id order.
     [{'user', 'input', 'edge', 'op', 'why', 'x'}]."""
-    zeros, _ = _best_to(trace)
+    zeros, _ = _best_to(trace, node)
     pptr, parent, edge = trace.parents_index()
     local, data, op, ptr = trace.local, trace.data, trace.op, trace.child_ptr
     out = []

@@ -100,9 +100,44 @@ def scopes_of(trace, ids):
 def edges_of(trace, ids):
     """(edge indexes, counts): the edges of the nodes `ids` in id order, each one's edges in order, and
     how many each has, read in C (a matrix's 196,608 single uses: not a slice per node)."""
-    ptr = trace.child_ptr
-    e0, e1 = list(map(ptr.__getitem__, ids)), list(map(ptr.__getitem__, map(add, ids, repeat(1))))
-    return list(chain.from_iterable(map(range, e0, e1))), list(map(sub, e1, e0))
+    return spans(trace.child_ptr, ids)
+
+
+def spans(ptr, ids):
+    """(positions, counts): the entries ptr[i]..ptr[i + 1] - 1 of a CSR's rows `ids`, in order, a list, and
+    how many each row has. Read in C; when every row has the same count c (a matrix's uses: 2 children
+    each, 1 parent), as c strided copies of the rows' k-th entries (an array op each), not a range a row."""
+    e0 = array('q', map(ptr.__getitem__, ids))
+    counts = list(map(sub, map(ptr.__getitem__, map(add, ids, repeat(1))), e0))
+    c = _same(counts)
+    if c is None:
+        return list(chain.from_iterable(map(range, e0, map(add, e0, counts)))), counts
+    return _interleave([array('q', map(add, e0, repeat(k))) if k else e0 for k in range(c)]), counts
+
+
+def repeats(ids, counts):
+    """Each of `ids` `counts` times, in order, a list (the owner of each entry spans gives)."""
+    c = _same(counts)
+    if c is None:
+        return list(chain.from_iterable(map(repeat, ids, counts)))
+    return _interleave([array('q', ids)] * c)
+
+
+def _same(counts):
+    """The count every row has, or None."""
+    c = counts[0] if counts else 0
+    return c if counts.count(c) == len(counts) else None
+
+
+def _interleave(columns):
+    """[columns[0][0], columns[1][0], ..., columns[0][1], columns[1][1], ...], a list: a strided copy a column."""
+    if len(columns) < 2:
+        return columns[0].tolist() if columns else []
+    c = len(columns)
+    out = array('q', bytes(8 * c * len(columns[0])))
+    for k, col in enumerate(columns):
+        out[k::c] = col
+    return out.tolist()
 
 
 def holds(ids, i):

@@ -21,7 +21,10 @@ then asked for with lines gets them by replaying its forward pass once, here, an
 with them. So a reused step answers "made by" as the recording did, without a replay under the
 engine's lock when the page first asks.
 
-Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
+Storing builds the step's use records (recording.uses: ~7 s of CPU at 5 M nodes) then writes the
+file: `explore` hands it over (`later`) and makes it in the background once the step's first view is
+drawn, telling a failure in one line (graphviz_export.web.explorer.recordings); other commands store
+before they go on. Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
 short, corrupt, from another version) is recorded again and rewritten. Bypassed when asked
 (`use=False`: --no-cache; $MICROGPT_NO_STEP_CACHE set to anything but '' or '0') and whenever
 the engine's ops are not the engine's own (a fault injected for teaching, the backprop lab):
@@ -48,6 +51,7 @@ FOLDER = 'steps'
 SUFFIX = '.mgtrace'
 OLD_CHAINS = '.chains'  # where entries kept their chains before the binary file held them
 MAX_ENTRIES = 32        # a few MB each at the default size: ~100 MB at most
+STORING, USE_RECORDS = 'storing the recorded step', 'building the use records'    # the store's phases
 KEY_VERSION = 2         # bump when the key's meaning changes (2: lines left out, chains kept with the step)
 
 
@@ -90,12 +94,14 @@ def entry_path(key):
 
 
 def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, lines=False, use=True,
-                record=None, progress=None):
+                record=None, progress=None, later=None):
     """(Trace, Path it was reused from or None): the step of `doc`, loaded from the cache when it
     was recorded before, else recorded by `record` (default record_step) and stored.
     record_step's refusals (a model that does not fit, a bad document, a step over `max_nodes`)
     come first either way. `progress(phase, done, total)`: told what record_step tells it, or
-    'loading the recorded step' (0, then 1 of 1), and 'storing the recorded step' likewise."""
+    'loading the recorded step' (0, then 1 of 1), and the store's phases (store). `later`: given, the
+    store is not made here but handed to it, `later(store)`, store(progress) making it when the caller
+    likes (the explorer: in the background once the step's first view is drawn, store's errors its own)."""
     record = record or record_step
     kwargs = {} if progress is None else {'progress': progress}
     if not (cache_wanted(use) and engine_is_pristine()):
@@ -110,16 +116,22 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
         tell('loading the recorded step', 1, 1)
         if trace is not None:
             if lines and kept_chains(trace) is None:
-                _add_chains(path, trace, tell)
+                _add_chains(path, trace, tell, later)
             return trace, path
     trace = record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs)
-    tell('storing the recorded step', 0, 1)
-    _store(path, trace)
-    tell('storing the recorded step', 1, 1)
+    _store_now_or_later(path, trace, tell, later)
     return trace, None
 
 
-def _add_chains(path, trace, tell):
+def _store_now_or_later(path, trace, tell, later):
+    if later is not None:
+        later(lambda progress=None: store(path, trace, progress))
+        return
+    with contextlib.suppress(OSError):     # never an error here: a folder that cannot be written is skipped
+        store(path, trace, tell)
+
+
+def _add_chains(path, trace, tell, later=None):
     """Give `trace`, read from the entry at `path` without "made by" chains (recorded by `render`),
     its chains by replaying its forward pass once (the caller holds the engine, as for a recording)
     and store the entry again with them."""
@@ -129,7 +141,7 @@ def _add_chains(path, trace, tell):
     if chains is None:
         return          # not replayable: made_by falls back to the scope's line, as it would
     put_chains(trace, chains)
-    _store(path, trace)
+    _store_now_or_later(path, trace, tell, later)
 
 
 def _read(path):
@@ -145,13 +157,20 @@ def _read(path):
     return trace
 
 
-def _store(path, trace):
-    """Write the entry (with its chains, when the step has them) atomically (silently skipped when
-    the folder cannot be written), then trim the folder to the MAX_ENTRIES most recently used."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        trace.to_binary(path)
-        entries = sorted(path.parent.glob(f'*{SUFFIX}'), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-        for old in entries[MAX_ENTRIES:]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(OLD_CHAINS).unlink(missing_ok=True)
+def store(path, trace, progress=None):
+    """Write the entry (with its chains, when the step has them) atomically, then trim the folder to
+    the MAX_ENTRIES most recently used; `path` returned. OSError when it cannot be written. Its use
+    records (recording.uses: most of the time at 5 M nodes) are built first, so the trace in memory
+    has them too from then on; `progress(phase, done, total)`: 'building the use records' (per
+    matrix), then STORING 0 and 1 of 1."""
+    tell = progress or (lambda phase, done, total: None)
+    trace.indexes(lambda done, total: tell(USE_RECORDS, done, total))
+    tell(STORING, 0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trace.to_binary(path)
+    entries = sorted(path.parent.glob(f'*{SUFFIX}'), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    for old in entries[MAX_ENTRIES:]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(OLD_CHAINS).unlink(missing_ok=True)
+    tell(STORING, 1, 1)
+    return path

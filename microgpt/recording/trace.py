@@ -30,7 +30,7 @@ from .codecs import binary as binary_codec
 from .codecs import json as json_codec
 from .codecs import plain_of, read_file
 from .codecs.validate import COLUMNS
-from .indexes import INDEX_COLUMNS, build, contributions
+from .indexes import INDEX_COLUMNS, build, contributions, reach
 from .names import ElementNames
 from .ops import OP_CODE, OPS, count_ops
 from .probes import same_probes
@@ -38,7 +38,7 @@ from .runs import gather
 from .scopes import FIELDS, scope_path
 from .shares import SHARE_COLUMNS, share_records
 from .sums import fsum
-from .uses import missing_uses
+from .uses import with_uses
 
 
 class Trace:
@@ -88,8 +88,8 @@ class Trace:
     def local_grads(self, i):
         return list(self.local[self.child_ptr[i]:self.child_ptr[i + 1]])
 
-    def contributions(self, i):
-        return list(self.contrib[self.child_ptr[i]:self.child_ptr[i + 1]])
+    def contributions(self, i):     # its edges' only: the whole column takes ~2 s at 5 M nodes (issue 25)
+        return list(self.contrib_slice(i, i + 1))
 
     def scope_of(self, i):
         """(pos, layer, block, head, role) of node i."""
@@ -127,8 +127,10 @@ class Trace:
         return got
 
     def build_indexes(self, progress=None):
-        """Build the indexes it lacks but use records (indexes, aggregates, shares), `progress(done, 3)` a part; all returned."""
-        say, had = progress or (lambda *_: None), 'contrib' in self._cache
+        """Build the indexes it lacks but use records (indexes, aggregates, shares), `progress(done, 3)` a part (never told
+        when none lacks: a file that stores them); all returned."""
+        lacks = any(n not in self._index for n, _ in (*INDEX_COLUMNS, *RECORD_COLUMNS, *SHARE_COLUMNS))
+        say, had = (progress if lacks else None) or (lambda *_: None), 'contrib' in self._cache
         say(0, 3)
         from_columns = [name for name, _ in INDEX_COLUMNS if name not in self._index]
         if from_columns:
@@ -143,11 +145,11 @@ class Trace:
             self._cache.pop('contrib', None)    # (edge_contribs); the whole column is made again if asked
         return self._index
 
-    def indexes(self):
+    def indexes(self, progress=None):
         """{name: column} of every index, built if missing: what the binary codec stores. Use records and their figures
-        (recording.uses: 7 + 2 s at 5 M nodes) are built here only, not on opening a file without them (missing_uses)."""
-        self._index.update(missing_uses(self, self.build_indexes()))
-        return dict(self._index)
+        (recording.uses: 7 + 2 s at 5 M nodes) are built here only (uses.with_uses: aside, then attached at once; `progress`),
+        not on opening a file without them: its matrix views walk the edges (or read the values) instead."""
+        return with_uses(self, progress)
 
     @property
     def contrib(self):
@@ -336,20 +338,7 @@ class Trace:
             self._check_node(i)
         if depth is not None and depth < 0:
             raise TraceQueryError(f"depth must be >= 0, got {depth}")
-        seen = {i: 0 for i in ids}
-        frontier = list(ids)
-        d = 0
-        while frontier and (depth is None or d < depth):
-            d += 1
-            nxt = []
-            for i in frontier:
-                for k in range(ptr[i], ptr[i + 1]):
-                    j = nbr[k]
-                    if j not in seen:
-                        seen[j] = d
-                        nxt.append(j)
-            frontier = nxt
-        return seen
+        return reach(ids, depth, ptr, nbr)
 
     def uses(self, i):
         """How node i's grad was assembled: [(parent, local_grad, contribution)],

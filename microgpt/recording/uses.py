@@ -46,7 +46,7 @@ from itertools import chain, compress, islice, repeat
 from operator import add, lt, mul, sub
 
 from .figures import Figures, figures_of, magnitudes_of
-from .runs import edges_of, holds, run_pieces
+from .runs import edges_of, holds, repeats, run_pieces, spans
 from .shares import matrix_span
 from .sums import fsum
 
@@ -63,6 +63,7 @@ MAX_ROW = 256       # ids a row of a pattern holds at most (a record's ids that 
 _CELL, _USE = 1, 2      # a node's mark in the interior of one matrix's view (0: outside)
 _OUTSIDE = bytes([1]) + bytes(255)      # a mark -> 1 where the node is outside the interior
 _INSIDE = bytes([0]) + bytes([1]) * 255
+_NOT_USE = bytes([1, 1, 0]) + bytes([1]) * 253      # -> 1 where the node is not a use
 
 
 def periodic(ids, widths):
@@ -88,33 +89,30 @@ def expand(n, first, period, offsets):
     return list(chain.from_iterable(map(map, repeat(add), repeat(offsets), map(repeat, rows))))
 
 
-def use_records(trace):
-    """The USE_COLUMNS of `trace`, from its edges, reverse edges and grads."""
+def use_records(trace, progress=None):
+    """The USE_COLUMNS of `trace`, from its edges, reverse edges and grads; `progress(done, total)`
+    told per matrix (matrices done of all), and again after each record."""
+    say = progress or (lambda done, total: None)
     out = {name: array(code) for name, code in USE_COLUMNS}
     for name in ('use_ptr', 'use_kid_ptr', 'use_scope_ptr', 'pattern_ptr'):
         out[name].append(0)
     patterns = {}       # offsets -> their index in the pattern table (every position's rows alike: one)
     pptr, parent, _ = trace.parents_index()
-    for name in trace.param_names:
+    for m, name in enumerate(trace.param_names):
+        say(m, len(trace.param_names))
         a, b = matrix_span(trace.param_shapes, trace.param_base, name)
         widths = trace.param_shapes[name][::-1]
         uses = sorted(set(parent[pptr[a]:pptr[b]]))
         mark = bytearray(len(trace))
         mark[a:b] = bytes([_CELL]) * (b - a)
         deque(map(mark.__setitem__, uses, repeat(_USE)), maxlen=0)
+        cells = trace.scope[a] if trace.scope[a:b].count(trace.scope[a]) == b - a else None    # their one scope
         for r, lo, hi in run_pieces(trace, uses):
-            _record(trace, out, mark, r, uses[lo:hi], (widths, patterns))
+            _record(trace, out, (mark, cells), r, uses[lo:hi], (widths, patterns))
+            say(m, len(trace.param_names))      # again a record (~20 ms at 5 M nodes): where a caller may yield
         out['use_ptr'].append(len(out['use_run']))
-    out.update(use_figures(trace, out))
+    say(len(trace.param_names), len(trace.param_names))
     return out
-
-
-def missing_uses(trace, index):
-    """The use columns the stored indexes `index` lack: all of them (use_records), or the figures of a
-    file's records written before them (use_figures), or none."""
-    if 'use_ptr' not in index:
-        return use_records(trace)
-    return {} if FIGURE_COLUMNS[0][0] in index else use_figures(trace, index)
 
 
 def use_figures(trace, cols):
@@ -135,10 +133,25 @@ def use_figures(trace, cols):
     return out
 
 
+def with_uses(trace, progress=None):
+    """{name: column} of every index of `trace` (Trace.indexes), its use records and their figures built if it
+    lacks them (`progress(done, total)` per matrix; a file's records without figures: the figures) and attached
+    in one assignment of a new dict: a view reading the trace meanwhile (another thread: the explorer stores a
+    step in the background) sees them all or none (held, stored_uses, fold.use_bundles read trace._index afresh
+    at each look-up; it only grows)."""
+    index = trace.build_indexes()
+    if 'use_ptr' not in index:
+        records = use_records(trace, progress)
+        trace._index = {**trace._index, **records, **use_figures(trace, records)}
+    elif FIGURE_COLUMNS[0][0] not in index:     # a file's records written before their figures: those only
+        trace._index = {**trace._index, **use_figures(trace, index)}
+    return dict(trace._index)
+
+
 def _edges(trace, ids):
     """The edge indexes of the nodes `ids` (id order, each one's edges in order) and each edge's parent."""
     edges, counts = edges_of(trace, ids)
-    return edges, list(chain.from_iterable(map(repeat, ids, counts)))
+    return edges, repeats(ids, counts)
 
 
 def _rows(out, side, ids, widths, patterns):
@@ -152,32 +165,43 @@ def _rows(out, side, ids, widths, patterns):
         out[f'{side}_{f}'].append(x)
 
 
-def _record(trace, out, mark, r, us, rows):
-    """Append the record of the uses `us` (sorted), all in run r; `rows`: (the matrix's (cols, rows),
+def _record(trace, out, marked, r, us, rows):
+    """Append the record of the uses `us` (sorted), all in run r (every use of the matrix in it); `marked`:
+    (each node's mark, the scope of all the matrix's cells or None); `rows`: (the matrix's (cols, rows),
     the patterns so far) for _rows."""
     child, local, grad, scope = trace.child, trace.local, trace.grad, trace.scope
+    mark, cells = marked
     pptr, parent, _ = trace.parents_index()
     out['use_run'].append(r)
     _rows(out, 'use', us, *rows)
     # the uses' children: outside the interior, the inputs; per scope outside the uses, an edge count
-    cs = list(map(child.__getitem__, _edges(trace, us)[0]))
+    cs = list(map(child.__getitem__, edges_of(trace, us)[0]))
     marks = bytes(map(mark.__getitem__, cs))
     out['use_kids'].extend(sorted(set(compress(cs, marks.translate(_OUTSIDE)))))
     out['use_kid_ptr'].append(len(out['use_kids']))
-    counts = Counter(map(scope.__getitem__, compress(cs, map((_USE).__ne__, marks))))
+    if cells is None:
+        counts = Counter(map(scope.__getitem__, compress(cs, marks.translate(_NOT_USE))))
+    else:       # the cells' edges counted in C, not looked up one by one
+        counts = Counter(map(scope.__getitem__, compress(cs, marks.translate(_OUTSIDE))))
+        counts[cells] += marks.count(_CELL)
+        counts = +counts        # none: not a scope read
     for sid in sorted(counts):
         out['use_scopes'].append(sid)
         out['use_scope_n'].append(counts[sid])
     out['use_scope_ptr'].append(len(out['use_scopes']))
     # the uses' parents outside the interior, and their edges into it (the uses), in edge order
-    ps = list(chain.from_iterable(map(parent.__getitem__, map(slice, map(pptr.__getitem__, us),
-                                                              map(pptr.__getitem__, map(add, us, repeat(1)))))))
+    ps = list(map(parent.__getitem__, spans(pptr, us)[0]))
     outs = sorted(set(compress(ps, bytes(map(mark.__getitem__, ps)).translate(_OUTSIDE))))
     _rows(out, 'out', outs, *rows)
     edges, owners = _edges(trace, outs)
     ks = list(map(child.__getitem__, edges))
-    kept = bytes(map(mark.__getitem__, ks)).translate(_INSIDE)
+    kmarks = bytes(map(mark.__getitem__, ks))
+    kept = kmarks.translate(_INSIDE)
     edges, owners, ks = list(compress(edges, kept)), list(compress(owners, kept)), list(compress(ks, kept))
+    # their children all this run's uses: uses (marked so), in run r's ids (no other run's uses)
+    starts = trace.index('run_start')
+    inside = bytes(compress(kmarks, kept)).count(_USE) == len(ks) and (
+        not ks or (starts[r] <= min(ks) and max(ks) < starts[r + 1]))
     ls = list(map(local.__getitem__, edges))
     gs = trace.edge_contribs(edges, map(grad.__getitem__, owners), ls)    # as the fold reads them (a diff's: its own)
     if len(set(ks)) == len(ks):       # each child read once (a use by its sum's add): 0.0 + its part
@@ -192,7 +216,7 @@ def _record(trace, out, mark, r, us, rows):
     out['out_contrib'].append(reduce(add, gs, 0.0))
     out['out_norm'].append(math.sqrt(fsum(map(mul, values, values))))
     out['out_kids'].append(len(per_child))
-    out['out_inside'].append(int(per_child.keys() <= set(us)))
+    out['out_inside'].append(int(inside))
 
 
 def held(trace):

@@ -15,7 +15,7 @@ from ..files import json_safe
 from .identities import by_node, identities, kv_positions
 from .madeby import made_by
 from .names import ARROW
-from .paths import K, decompose
+from .paths import K, count_text, decompose
 from .rules import rules
 
 
@@ -85,7 +85,8 @@ def why_data(d):
     """`why`'s answer as plain JSON-able data (badges as dicts, NaN/inf as text: files.json_safe)."""
     out = dict(d, identities=[b.to_dict() for b in d['identities']])
     if d['paths'] is not None:
-        out['paths'] = dict(d['paths'], count=str(d['paths']['count']), others=str(d['paths']['others']))
+        out['paths'] = dict(d['paths'], count=count_text(d['paths']['count']),
+                            others=count_text(d['paths']['others']))
     return json_safe(out)
 
 
@@ -109,7 +110,8 @@ def format_why(trace, d, limit=5):
     p = d['paths']
     if p is not None:
         if p['paths']:
-            lines.append(f"grad = its {len(p['paths'])} largest paths from the loss + the other {p['others']} "
+            lines.append(f"grad = its {len(p['paths'])} largest paths from the loss "
+                         f"+ the other {count_text(p['others'])} "
                          f"(summed: {p['order']}):")
             for k, path in enumerate(p['paths'][:limit]):
                 names = [name for _, name in path['stops']]

@@ -160,6 +160,7 @@ class Api(WorkEndpoints, HeatRows):
         if entry is None:
             entry = self._drawing(job, key, trace, kwargs, state)
             self._views.put(ck, entry)
+            self.recordings.drawn()     # a step recorded now is stored once its first view is drawn (in the background)
         return entry
 
     def _drawing(self, job, key, trace, kwargs, state):
@@ -394,7 +395,7 @@ class Api(WorkEndpoints, HeatRows):
             if opt['step'] != state['train']:
                 raise ApiError(409, f"the run moved on to step {opt['step']}; ask again for train={state['train']}")
         elif state.get('ckpt'):
-            saved = saved_moments(state['ckpt'])
+            saved = saved_moments(state['ckpt'], self.recordings.moments)
             if saved is not None and saved['step'] < saved['num_steps']:
                 opt, num_steps = saved, saved['num_steps']
             elif saved is not None:

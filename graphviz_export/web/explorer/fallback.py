@@ -29,6 +29,7 @@ import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
 
 from ...fold import expanded_ids, node_floor
+from ...fold.expand import expanded_scopes
 from ...select import select
 from ...spec import MAX_BUDGET
 
@@ -56,7 +57,7 @@ def smaller(trace, state, kwargs, nodes):
         *kept, last = expand
         sel = select(trace, **{k: kwargs[k] for k in ('token', 'layer', 'head', 'param', 'node', 'depth',
                                                      'direction', 'function', 'line', 'document') if k in kwargs})
-        scopes = _scopes(trace, sel, last)
+        scopes = expanded_scopes(trace, sel, last)
         opened = []
         for path in scopes:
             trial = tuple(kept) + tuple(opened) + (path,)
@@ -79,15 +80,6 @@ def smaller(trace, state, kwargs, nodes):
                f"level {was} would draw at least {_count(nodes)} nodes, more than the {_count(limit)} the "
                f"explorer lays out in time: shown at level {level} (click a block to open it finer, or choose "
                f"another view in the tabs)")
-
-
-def _scopes(trace, sel, pattern):
-    """The scope paths of the selection that `pattern` matches, in the order the model made them."""
-    ids = sorted(expanded_ids(trace, sel, (pattern,)))
-    seen = {}
-    for i in ids:
-        seen.setdefault(trace.scope_path(i), None)
-    return list(seen)
 
 
 # -- a URL that cannot be shown as written ------------------------------------------------------------

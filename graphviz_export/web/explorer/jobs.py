@@ -17,7 +17,7 @@ while one runs, 409 with one line naming what runs and how far it is (Recordings
 from microgpt.errors import InputError
 
 from .answers import ApiError, bad
-from .recordings import OPENING
+from .recordings import OPENING, STORE
 from .work import Busy, Cancelled
 
 
@@ -43,9 +43,10 @@ class WorkEndpoints:
         return {'work': self.work.progress()}
 
     def cancel(self, query):
-        """Cancel the long work running now; its requests answer 409. How many jobs were."""
+        """Cancel the long work running now; its requests answer 409. How many jobs were. A saved trace's opening
+        and a step's store into the user cache go on: no view waits for them (Recordings.drawn)."""
         self._parse(query)
-        return {'cancelled': self.work.cancel(keep={OPENING})}     # a saved trace's opening goes on
+        return {'cancelled': self.work.cancel(keep={OPENING, *self.work.running(STORE)})}
 
     def record(self, query):
         """Start recording the state's document (doc, ckpt, seed) in the background, or say how far

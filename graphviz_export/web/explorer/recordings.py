@@ -17,6 +17,11 @@ A saved trace given as a file opens in the background (`open`: a job, like a rec
 server serves meanwhile and answers 503 with how far it is: Api._trace), so a big file's load
 shows its progress in the page as well as in the terminal.
 
+A step recorded now (not read from the user cache) is stored there once a view of it is drawn, in a
+job of its own (`drawn`: its use records, then the file, ~13 s at 5 M nodes), so its first view
+does not wait for the store; the page and the terminal show the store's progress, Cancel spares it,
+a failure is told in one line, and the trace in memory gains its use records when they are built.
+
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
 reporting its phase and step, and cancellable between training steps. Both use the one
@@ -24,6 +29,7 @@ engine (session.ENGINE); a training takes it a step at a time, so a new recordin
 meanwhile waits for one step, not for the run.
 """
 
+import sys
 import threading
 from collections import OrderedDict
 from contextlib import nullcontext
@@ -33,13 +39,14 @@ from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED
 from microgpt.recording.budget import DEFAULT_MAX_NODES
 from microgpt.recording.madeby import needs_replay, replay
-from microgpt.recording.session import ENGINE, Models, SessionError, train_and_record, training_docs
+from microgpt.recording.session import ENGINE, Models, SessionError, optimizer_state, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
 from .state import StateError
 from .work import Opening, Work
 
 OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.open)
+STORE = 'store'         # the kind of the jobs storing a step recorded now in the user cache (Recordings.drawn)
 # the phase of opening a file without "made by" chains (written before binary files held them)
 REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
@@ -70,6 +77,8 @@ class Recordings:
         self._compares = OrderedDict()  # (key, cmp) -> Comparison
         self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once (used under session.ENGINE)
         self._traces = OrderedDict()    # key -> Trace
+        self._moments = {}              # (checkpoint, its time, size) -> its Adam state or None (moments)
+        self._stores = OrderedDict()    # key -> store(progress) of a step recorded now: made once a view is drawn (drawn)
         self._lock = threading.Lock()   # guards the dictionaries only, never held while working
         if data is not None:            # a names file given: read now, so a bad one fails at start
             self.names()
@@ -211,7 +220,8 @@ class Recordings:
             # with the line of model.py that made each op: "made by" (recording.madeby), unless not wanted
             # now; a step recorded before comes from the user cache, its chains with it (stepcache)
             trace, reused = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=self.lines,
-                                                cache=self.cache, progress=progress)
+                                                cache=self.cache, progress=progress,
+                                                later=lambda store: self._later(key, store))
         except SessionError as e:
             raise StateError(f"{FIELDS[e.field]}: {e}") from None
         if reused is not None and self.note is not None:
@@ -221,6 +231,37 @@ class Recordings:
             while len(self._traces) > self.keep:
                 self._traces.popitem(last=False)
         return trace
+
+    def _later(self, key, store):
+        with self._lock:
+            self._stores[key] = store
+
+    def drawn(self):
+        """A view was drawn: start storing each step recorded since (stepcache.store: its use records, ~7 s of CPU
+        at 5 M nodes, then the file) in the background, a job of its own (STORE), so the first view of a step
+        recorded now is shown as soon as it is drawn, not after the store; its use records are attached to the
+        trace in memory at once when built (uses.with_uses: a view reads them all or none)."""
+        with self._lock:
+            stores, self._stores = list(self._stores.items()), OrderedDict()
+        for key, store in stores:
+            self.work.start((STORE, key), f"storing {key[0][:40]!r} in the user cache",
+                            lambda job, key=key, store=store: self._store(job, key, store))
+
+    def _store(self, job, key, store):
+        """Make the store, yielding to every request between its pieces (Work.quiet); a failure told in one line
+        (the terminal), the server going on: the step is shown, only not kept for the next start."""
+        told = self._progress(job)
+
+        def progress(phase, done, total):      # between its pieces: requests first (Work.quiet)
+            told(phase, done, total)
+            self.work.quiet()
+        try:
+            return store(progress)
+        except Exception as e:      # noqa: BLE001 -- told, not raised: nothing waits for this job
+            what = ' '.join(f"{type(e).__name__}: {e}".split())
+            (self.note or (lambda text: print(text, file=sys.stderr)))(
+                f"could not store the step of {key[0][:40]!r} in the user cache ({what}); it is shown, not kept")
+            return None
 
     # -- before/after --------------------------------------------------------------------------
     def compare(self, key, cmp):
@@ -290,6 +331,22 @@ class Recordings:
                 raise StateError(f"{what} needs the names data (start explore with --data FILE or set "
                                  f"MICROGPT_DATA): {e}") from None
         return self._docs
+
+    def moments(self, path):
+        """The Adam state checkpoint `path` stores (session.optimizer_state), or None: read once per version
+        of the file (its size and time), not at every update panel's request (0.3-0.5 s for a 4 x 64 one)."""
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return optimizer_state(path)    # its one-line error
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._moments:
+                return self._moments[key]
+        got = optimizer_state(path)
+        with self._lock:
+            self._moments = {key: got}      # the checkpoint shown: one at a time
+        return got
 
     def model_of(self, key):
         """(params, config, tokenizer) of a recording's model (loaded when it was recorded)."""

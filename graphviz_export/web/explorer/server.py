@@ -51,7 +51,7 @@ from .access import Checkpoints, api_refusal, new_token
 from .api import Api, ApiError, json_answer
 from .assets import assets
 from .cache import give_back
-from .recordings import Recordings
+from .recordings import STORE, Recordings
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -291,7 +291,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, path, query):
         """Api.answer (the notebook widget asks it too), sent as HTTP."""
-        status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
+        with self.server.api.work.serving():        # a store in the background yields meanwhile (Work.quiet)
+            status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
         self._send(status, body, ctype, headers)
         if len(body) > BIG_ANSWER:  # a view's SVG in JSON, its export: what making it freed goes back (cache.py)
             del body
@@ -450,6 +451,9 @@ def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None,
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         echo("stopped")
+        if server.api.work.running(STORE):      # Recordings.drawn: the file is written atomically, or not at all
+            print("the step being stored in the user cache was not kept (stopped before the store ended); "
+                  "the next start records it again", file=sys.stderr)
     finally:
         server.server_close()
         stop_layouts()      # a WebAssembly layout still running for a request: nobody will read it

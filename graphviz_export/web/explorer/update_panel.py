@@ -6,11 +6,10 @@ checkpoint's saved state, else a fresh optimizer); this module makes the answer 
 """
 
 from microgpt.errors import InputError
-from microgpt.recording.session import optimizer_state
 
 from ...draw.style import full
-from ...steps.update import SORTS, adam_update, delta_heatmap, matrix_summary, page_rows, params_in_view
-from ...steps.update_health import health_html, matrices_health
+from ...steps.update import SORTS, adam_update, delta_heatmap, matrices_of, matrix_summary, page_rows, params_per_node
+from ...steps.update_health import health_html, update_health
 from ..update_table import update_html
 from .answers import ApiError, bad
 
@@ -34,10 +33,11 @@ def paging(own):
     return out
 
 
-def saved_moments(path):
-    """The checkpoint's Adam state (microgpt.recording.session.optimizer_state), or None."""
+def saved_moments(path, read):
+    """The checkpoint's Adam state or None, as `read` gives it (Recordings.moments: session.optimizer_state,
+    kept); a bad checkpoint: 400."""
     try:
-        return optimizer_state(path)
+        return read(path)
     except InputError as e:
         raise bad(e) from None
 
@@ -66,12 +66,16 @@ def update_answer(trace, view, moments, state, pages):
     comparison or None, the optimizer state or None, num_steps, a finished checkpoint's state
     or None), as Api._moments finds them; `pages`: paging()'s."""
     cmp, opt, num_steps, finished = moments
-    ids = params_in_view(view)
-    try:
-        upd = adam_update(trace, ids, state=opt, num_steps=num_steps)
+    per_node = params_per_node(view)
+    ids = sorted({i for cells in per_node.values() for i in cells})
+    touched = matrices_of(trace, ids)
+    try:    # every cell of the matrices in view, once: the health's figures are whole matrices'
+        upd = adam_update(trace, [i for m in touched for i in trace.param_nodes(m)], state=opt, num_steps=num_steps)
     except InputError as e:
         raise bad(e) from None
-    rows = upd['rows']
+    every = upd['rows']
+    of = {r['id']: r for r in every}
+    rows = upd['rows'] = [of[i] for i in ids]      # the view's cells, in id order (adam_update's of `ids`)
     heat = delta_heatmap(trace, view, rows)      # a matrix view: Δvalue as its heat-map
     if pages['matrix'] is not None and pages['matrix'] not in trace.param_shapes:
         raise ApiError(400, f"matrix {pages['matrix']!r} is not a parameter matrix of this model; "
@@ -83,7 +87,7 @@ def update_answer(trace, view, moments, state, pages):
     source_words(upd, cmp, opt, finished, state)
     html = update_html(upd, page, matrices, count=len(rows), matched=matched, paging=pages, recording=recording)
     try:
-        html += health_html(matrices_health(trace, [m['name'] for m in matrices], opt, num_steps))
+        html += health_html(update_health(trace, every))
     except InputError as e:
         raise bad(e) from None
     for m in matrices:
@@ -93,10 +97,8 @@ def update_answer(trace, view, moments, state, pages):
     for r in page:
         for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
             r[k] = full(r[k])
-    names = {n.name: [i for i in n.ids if trace.param_cell(i) is not None]
-             for n in view.folded.nodes if n.kind != 'ref'}
     upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
                **{k: pages[k] for k in ('matrix', 'sort', 'offset', 'limit')},
                largest=None if largest is None else largest['name'],
-               nodes={k: len(v) for k, v in names.items() if v}, recording=recording, html=html, heat=heat)
+               nodes={k: len(v) for k, v in per_node.items() if v}, recording=recording, html=html, heat=heat)
     return upd

@@ -15,22 +15,18 @@ the drawn edges between them (draw/ids.py), which the page outlines.
 from bisect import bisect_left
 
 from microgpt.recording.identities import by_node, identities
-from microgpt.recording.paths import K
+from microgpt.recording.paths import K, count_text
 from microgpt.recording.runs import holds
 from microgpt.recording.why import why
 
 from ...draw.ids import edge_id
 from ...draw.style import full
+from ...fold.owners import Owners
 
 
 def owners(view):
-    """{node id: drawn node name} of every id a drawn node (not a reference) stands for."""
-    out = {}
-    for n in view.folded.nodes:
-        if n.kind != 'ref':
-            for i in n.ids:
-                out.setdefault(i, n.name)
-    return out
+    """node id -> drawn node name (`.get`) of every id a drawn node (not a reference) stands for (fold.owners)."""
+    return Owners(view.folded)
 
 
 def route(view, nodes, owner=None):
@@ -49,11 +45,6 @@ def route(view, nodes, owner=None):
         if name not in names:
             names.append(name)
     return {'nodes': names, 'edges': edges}
-
-
-def _count(n):
-    """A path count as text: '4238993920', or '3.2e+41' when it has more than 15 digits."""
-    return str(n) if n < 10 ** 15 else f'{float(n):.2g}'
 
 
 def node_why(trace, i, sources, view=None, owner=None, k=K):
@@ -79,7 +70,7 @@ def node_why(trace, i, sources, view=None, owner=None, k=K):
             paths.append(row)
         out['paths'] = {'paths': paths, 'grad': full(p['grad']), 'listed_sum': full(p['listed_sum']),
                         'remainder': [full(r) for r in p['remainder']], 'exact': p['exact'],
-                        'count': _count(p['count']), 'others': _count(p['others']), 'order': p['order'],
+                        'count': count_text(p['count']), 'others': count_text(p['others']), 'order': p['order'],
                         'why_zero': _why_zero(trace, p['why_zero'])}
     return out
 

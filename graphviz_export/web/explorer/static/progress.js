@@ -1,7 +1,8 @@
 /* microgpt-graph explorer: what the server is doing while a view is on its way (/api/progress: the
  * phase of each long job, its percentage and time left, training step k of N) and a Cancel button
  * that stops it (/api/cancel; the view then answers 409 and the page stays where it was). Shown in the busy line the core shows
- * after 120 ms of waiting (explorer.js calls P.progress(true / false)). A part of the page. */
+ * after 120 ms of waiting (explorer.js calls P.progress(true / false)); and a step's store into the user cache,
+ * running after its first view (#storeline). A part of the page. */
 (function (P) {
   'use strict';
   const $ = P.$;
@@ -24,11 +25,29 @@
   function progress(on) {
     if (on && timer === null) {
       timer = setTimeout(poll, 0);
+      $('#storeline').hidden = true;        // the busy line lists every job, the store too
     } else if (!on && timer !== null) {
       clearTimeout(timer);
       timer = null;
       $('#busytext').textContent = 'drawing…';
     }
+    if (!on && stores === null) stores = setTimeout(storing, 0);
+  }
+  // a step recorded now is stored in the user cache once its first view is drawn, in the background
+  // (Recordings.drawn: its use records, then the file; seconds at 5 M nodes): its line under the bars
+  // while it runs, asked after each view drawn and every STORE_POLL ms until it ends; no Cancel (no view waits)
+  let stores = null;
+  const STORE_POLL = 1000;
+  async function storing() {
+    let jobs = [];
+    try {
+      const r = await P.request('progress', '');
+      const body = await r.json();
+      if (r.ok) jobs = body.work.filter((job) => job.kind === 'store');
+    } catch (e) { /* the next view asks again */ }
+    $('#storeline').textContent = jobs.map(words).join(' · ');
+    $('#storeline').hidden = !jobs.length || timer !== null;
+    stores = jobs.length ? setTimeout(storing, STORE_POLL) : null;
   }
   $('#busycancel').addEventListener('click', () => {
     $('#busytext').textContent = 'cancelling…';
