@@ -20,6 +20,7 @@ from graphviz_export.render.errors import TIMEOUT_HINT
 from microgpt.errors import InputError, WriteError
 from microgpt.files import json_safe, write_atomic, write_new
 from microgpt.recording.runs import id_runs
+from microgpt.recording.uses import remembered
 
 from .draw import draw
 from .fold import fold
@@ -132,14 +133,15 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     check_options(token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
                   level=level, budget=budget, edge_budget=edge_budget, expand=expand, edge_grads=edge_grads,
                   function=function, line=line, aspect=aspect)
-    sel = selection if selection is not None else select(
-        trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
-        function=function, line=line, document=document)
-    folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
-    fields, cells = {}, {} if paint_heatmaps else None
-    drawn_with = {'edge_grads': edge_grads, 'highlight': highlight, 'notes': tuple(notes), 'legend': legend,
-                  'aspect': aspect}
-    g = draw(trace, folded, fields=fields, cells=cells, **drawn_with)
+    with remembered(trace):     # a matrix's use records, expanded once for its selection, fold and drawing
+        sel = selection if selection is not None else select(
+            trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
+            function=function, line=line, document=document)
+        folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
+        fields, cells = {}, {} if paint_heatmaps else None
+        drawn_with = {'edge_grads': edge_grads, 'highlight': highlight, 'notes': tuple(notes), 'legend': legend,
+                      'aspect': aspect}
+        g = draw(trace, folded, fields=fields, cells=cells, **drawn_with)
     options = {'level': level, 'budget': budget, 'edge_budget': edge_budget, 'expand': list(folded.expand),
                'edge_grads': edge_grads, 'aspect': aspect}
     return View(trace=trace, selection=sel, folded=folded, digraph=g, options=options, fields=fields,

@@ -5,7 +5,7 @@ rows (spans, repeats: strided copies when every row has as many), against brute 
 import random
 from array import array
 
-from microgpt.recording.runs import SCATTERED, gather, id_runs, repeats, scopes_in, spans
+from microgpt.recording.runs import SCATTERED, Runs, gather, id_runs, repeats, run_total, scopes_in, spans
 
 
 def brute_runs(ids):
@@ -56,6 +56,23 @@ def test_gather_is_each_runs_slice_concatenated():
                 got = gather(column, runs)
                 assert isinstance(got, array) and got.typecode == typecode
                 assert got.tolist() == [column[i] for a, b in runs for i in range(a, b)], (typecode, n, longest)
+
+
+def test_runs_of_single_ids_over_the_ids_read_as_their_pairs(recorded_christopher):
+    # Runs(ids): a matrix's single uses at a position, no pair made each; gather, run_total and scopes_in
+    # read them from the ids, the same as the pairs (many and few of them, a tuple or an array of ids)
+    tr = recorded_christopher
+    rng = random.Random(7)
+    for n in (3, SCATTERED + 1, 500):
+        ids = sorted(rng.sample(range(0, len(tr), 2), n))       # no two consecutive
+        pairs = [(i, i + 1) for i in ids]
+        for held in (tuple(ids), array('q', ids)):
+            runs = Runs(held)
+            assert list(runs) == pairs and run_total(runs) == n == run_total(pairs)
+            for column in (tr.data, tr.op, tr.scope):
+                got = gather(column, runs)
+                assert got.typecode == column.typecode and got.tolist() == [column[i] for i in ids], n
+            assert scopes_in(tr, runs) == {tr.scope[i] for i in ids} == scopes_in(tr, pairs)
 
 
 def test_spans_and_repeats_are_each_rows_entries_in_order_whatever_the_counts(recorded_christopher):

@@ -15,11 +15,13 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import chain, compress, repeat
-from operator import add, eq, itemgetter
+from operator import eq, itemgetter
 
-from microgpt.recording.runs import all_single, edges_of, id_runs, run_pieces, scattered
+from microgpt.recording.runs import SCATTERED, Runs, all_single, edges_of, holds, id_runs, run_pieces, scattered
+from microgpt.recording.uses import held, record_of
 
 from .bundles import MANY_KEYS, Bundle, _add_one_by_one, _from_record, _kids, _record_of, add_to
+from .summary import record_single
 from .use_bundles import UseBundles
 
 SIDES = ('interior', 'input', 'output')
@@ -36,25 +38,56 @@ def fold_pieces(trace, sel, level, expand_ids, group_key, heads=True):
     if found is None:
         return None
     keys, sides, parts = found
-    # each interior and input node's key (an output is no counted edge's child: left -1, not interior)
-    kid = array('i', [-1]) * len(trace)
+    kid = KeyOf(len(trace), sides, parts)
     members = []
-    for j, ps in enumerate(parts):
+    for ps in parts:
         ids = ps[0][0] if len(ps) == 1 else tuple(chain.from_iterable(map(itemgetter(0), ps)))
-        for part, _ in ps if sides[j] != 'output' else ():
-            if part[-1] - part[0] == len(part) - 1:
-                kid[part[0]:part[-1] + 1] = array('i', [j]) * len(part)
-            else:
-                deque(map(kid.__setitem__, part, repeat(j)), maxlen=0)
         if ids[-1] - ids[0] == len(ids) - 1:
             runs = [(ids[0], ids[-1] + 1)]
-        elif all_single(ids):
-            runs = list(zip(ids, map(add, ids, repeat(1))))
+        elif _single(trace, ids):
+            runs = Runs(ids)        # single ids (a matrix's uses at a position): no pair made each
         else:
             runs = id_runs(ids)
         members.append((ids, runs, sorted(set(map(itemgetter(1), ps)))))
     bundles, leaving, internal = _bundles(trace, sides, members, kid, sel.matrix)
     return keys, sides, members, bundles, leaving, internal
+
+
+def _single(trace, ids):
+    """all_single of a member's ids: from its use record's pattern when they are one record's (a matrix's uses
+    or outputs at a position: no id looked at), else read in C."""
+    k = record_of(trace, ids) if len(ids) > SCATTERED and held(trace) else None
+    return all_single(ids) if k is None else record_single(trace, *k)
+
+
+class KeyOf:
+    """Each interior and input node's key (an output is no counted edge's child: -1, as outside the view):
+    `of(i)` one node's, found in its part (a bisection); `array()` every node's, an array over the trace
+    (20 MB at 5 M nodes) made only when edges are read one by one (a view whose bundles all come from the
+    use records never makes it)."""
+
+    def __init__(self, n, sides, parts):
+        self.n, self.sides, self.parts, self._array = n, sides, parts, None
+
+    def of(self, i):
+        if self._array is not None:
+            return self._array[i]
+        for j, ps in enumerate(self.parts):
+            if self.sides[j] != 'output' and any(part[0] <= i <= part[-1] and holds(part, i) for part, _ in ps):
+                return j
+        return -1
+
+    def array(self):
+        if self._array is None:
+            kid = array('i', [-1]) * self.n
+            for j, ps in enumerate(self.parts):
+                for part, _ in ps if self.sides[j] != 'output' else ():
+                    if part[-1] - part[0] == len(part) - 1:
+                        kid[part[0]:part[-1] + 1] = array('i', [j]) * len(part)
+                    else:
+                        deque(map(kid.__setitem__, part, repeat(j)), maxlen=0)
+            self._array = kid
+        return self._array
 
 
 def _keys(trace, sel, level, group_key, heads):
@@ -108,7 +141,7 @@ def _bundles(trace, sides, members, kid, matrix):
         edges, counts = edges_of(trace, ids)
         ups = chain.from_iterable(map(repeat, map(grad.__getitem__, ids), counts))
         cs = array(child.typecode, map(child.__getitem__, edges))
-        kcs = array('l', map(kid.__getitem__, cs))
+        kcs = array('l', map(kid.array().__getitem__, cs))
         if sides[kp] == 'output':       # an output's other operands are not part of the view
             keep = bytes(map(interior.__contains__, kcs))
             edges, ups = list(compress(edges, keep)), compress(ups, keep)

@@ -16,12 +16,13 @@ from bisect import bisect_left
 from dataclasses import replace
 from functools import cached_property
 from itertools import chain, compress, count, islice, repeat
-from operator import add, and_, eq, mul, ne, or_, sub
+from operator import add, and_, eq, lt, ne, or_, sub
 
-from microgpt.recording.figures import Figures, cell_shares, figures_of, largest_magnitude
+from microgpt.recording.figures import Figures, cell_shares, figures_of, magnitudes_of
 from microgpt.recording.ops import OP_CODE, count_ops
 from microgpt.recording.runs import SCATTERED, gather, id_runs, runs_of, scopes_in, scopes_of
 from microgpt.recording.shares import stored_figures, stored_share, whole_scopes
+from microgpt.recording.uses import expand, has_figures, held, record_figures, record_magnitudes, record_of
 
 _CONST = OP_CODE['const']
 _NOT_CONST = bytes(int(k != _CONST) for k in range(256))
@@ -91,22 +92,62 @@ def group_figures(trace, node):
         stored = stored_figures(trace, node.values)     # a whole matrix: its stored record
         if stored is not None:
             return Figures(**stored)
+        k = node_record(trace, node)
+        if k is not None and has_figures(trace):        # one use record's uses or outputs: its stored figures
+            return record_figures(trace, *k)
         return figures_of(node.values, node_column(trace.data, node), node_column(trace.grad, node), ordered=True)
     return once(node, trace, 'figures', make)
 
 
-def group_magnitudes(trace, node):
-    """(largest |grad|, largest |grad x data|) of a group's values (NaN if any is: largest_magnitude),
-    what the explorer's overlay colours it by, read once per node and trace. When its grads are all
-    finite (a finite L2 norm: the larger |grad_min|, |grad_max| of its figures is the largest |grad|)
-    and its data too, no product is NaN (finite x finite never is): the largest |grad x data| is
-    taken as they come, without a NaN pass."""
+def node_record(trace, node):
+    """(side, k): the use record (recording.uses) whose uses or outputs are exactly a group's values (a
+    matrix's uses or outputs at a position), or None; found once per node and trace. Its values are then
+    read per row of the record's pattern (record_strides), not per progression found in them."""
     def make():
-        fig = group_figures(trace, node)
-        grads, datas = node_column(trace.grad, node), node_column(trace.data, node)
-        if math.isfinite(fig.grad_norm) and all(map(math.isfinite, datas)):
-            return max(abs(fig.grad_min), abs(fig.grad_max)), max(map(abs, map(mul, grads, datas)), default=0.0)
-        return largest_magnitude(grads), largest_magnitude(map(mul, grads, datas))
+        values = getattr(node, 'values', ())
+        k = record_of(trace, values) if len(values) > SCATTERED and held(trace) else None
+        memo = getattr(node, '__dict__', None)
+        if k is not None and memo is not None:
+            memo.setdefault('_strides', {}).setdefault(_which(node, True), record_strides(trace, *k))
+        return k
+    return once(node, trace, 'record', make)
+
+
+def record_strides(trace, side, k):
+    """_strides of record k's uses or outputs (`side`): each row's progressions (those of the pattern's
+    offsets) moved to the row's first id; None where progressions would find more than one per 8 ids."""
+    col = trace.index
+    n, first, period, p = (col(f'{side}_{f}')[k] for f in ('n', 'first', 'period', 'pattern'))
+    ptr = col('pattern_ptr')
+    offsets = col('pattern')[ptr[p]:ptr[p + 1]]
+    starts, stops, steps = progressions(offsets, len(offsets))
+    rows = n // len(offsets)
+    if rows * len(starts) > n // 8:
+        return None
+    return (array('q', expand(rows * len(starts), first, period, tuple(starts))),
+            array('q', expand(rows * len(stops), first, period, tuple(stops))), steps * rows)
+
+
+def record_single(trace, side, k):
+    """Whether no two of record k's uses or outputs (`side`) are consecutive ids (runs.all_single), from its
+    pattern: no two offsets of a row one apart, nor a row's last id and the next row's first."""
+    col = trace.index
+    n, period, p = (col(f'{side}_{f}')[k] for f in ('n', 'period', 'pattern'))
+    ptr = col('pattern_ptr')
+    offsets = col('pattern')[ptr[p]:ptr[p + 1]]
+    return all(map(lt, map(add, offsets, repeat(1)), islice(offsets, 1, None))) and (
+        n == len(offsets) or period - offsets[-1] > 1)
+
+
+def group_magnitudes(trace, node):
+    """(largest |grad|, largest |grad x data|) of a group's values (figures.magnitudes_of), what the
+    explorer's overlay colours it by, read once per node and trace; a use record's when they are
+    one record's uses or outputs (recording.uses)."""
+    def make():
+        k = node_record(trace, node)
+        if k is not None and has_figures(trace):
+            return record_magnitudes(trace, *k)
+        return magnitudes_of(group_figures(trace, node), node_column(trace.grad, node), node_column(trace.data, node))
     return once(node, trace, 'magnitudes', make)
 
 

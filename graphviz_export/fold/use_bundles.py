@@ -15,6 +15,7 @@ from operator import add, sub
 from microgpt.recording.uses import held, record_ids
 
 from .bundles import Bundle, _from_record, _kids, _record_of
+from .summary import record_strides
 
 
 class UseBundles:
@@ -62,7 +63,7 @@ class UseBundles:
         ptr = trace.child_ptr
         sp = col('use_scope_ptr')
         scopes, counts = col('use_scopes')[sp[k]:sp[k + 1]], col('use_scope_n')[sp[k]:sp[k + 1]]
-        if sum(counts) != sum(map(sub, map(ptr.__getitem__, map(add, ids, repeat(1))), map(ptr.__getitem__, ids))):
+        if sum(counts) != _edge_count(ptr, ids, record_strides(trace, 'use', k)):
             return None
         run, got = (col('use_run')[k], self.sole), []
         for sid, n in zip(scopes, counts):
@@ -80,9 +81,19 @@ class UseBundles:
         if not col('out_inside')[k] or col('out_kids')[k] != col('use_n')[k]:
             return None
         uses = record_ids(self.trace, 'use', k)
-        kc = self.kid[uses[0]]
-        if kc < 0 or self.kid[uses[-1]] != kc:
+        kc = self.kid.of(uses[0])
+        if kc < 0 or self.kid.of(uses[-1]) != kc:
             return None
         b = Bundle()
         b.count, b.local, b.contrib, b.norm = (col(f'out_{f}')[k] for f in ('edges', 'local', 'contrib', 'norm'))
         return [(kc, b, uses)]
+
+
+def _edge_count(ptr, ids, strides):
+    """How many edges the nodes `ids` have (child pointers `ptr`): per progression of them (strides: two sums
+    of a slice of ptr each, in C), else per id."""
+    if strides is None:
+        return sum(map(sub, map(ptr.__getitem__, map(add, ids, repeat(1))), map(ptr.__getitem__, ids)))
+    starts, stops, steps = strides
+    ends = map(ptr.__getitem__, map(slice, map(add, starts, repeat(1)), map(add, stops, repeat(1)), steps))
+    return sum(map(sum, ends)) - sum(map(sum, map(ptr.__getitem__, map(slice, starts, stops, steps))))

@@ -77,6 +77,16 @@ def largest_magnitude(xs):
     return math.nan if any(map(math.isnan, mags)) else max(mags, default=0.0)
 
 
+def magnitudes_of(fig, gs, ds):
+    """(largest |grad|, largest |grad x data|) of values whose Figures are `fig`, grads `gs` and data `ds`
+    (NaN if any is: largest_magnitude), what the explorer's overlay colours a group by. When the grads are
+    all finite (a finite L2 norm: the larger |grad_min|, |grad_max| is the largest |grad|) and the data too,
+    no product is NaN (finite x finite never is): the largest |grad x data| is taken as they come."""
+    if math.isfinite(fig.grad_norm) and all(map(math.isfinite, ds)):
+        return max(abs(fig.grad_min), abs(fig.grad_max)), max(map(abs, map(mul, gs, ds)), default=0.0)
+    return largest_magnitude(gs), largest_magnitude(map(mul, gs, ds))
+
+
 def cell_shares(cells, parts):
     """{cell: share} in the order of `cells` (ascending, each cell's parts together): each
     cell's parts summed (fsum), one part as itself but a negative zero as 0.0 (what fsum

@@ -53,6 +53,8 @@ def _runs_by_breaks(ids):
 
 def run_total(runs):
     """How many ids the runs (a, b) hold, summed in C (equal to len(runs): single ids, scattered)."""
+    if isinstance(runs, Runs) and runs.ends is None:
+        return len(runs)                # single ids, known so (a matrix's uses at a position)
     return -sum(starmap(sub, runs))     # a - b per run, one map (half the time of three)
 
 
@@ -62,7 +64,7 @@ def scopes_in(trace, runs):
     node; for scattered ranges (most of one node) the scope column itself, read in C."""
     total = run_total(runs)
     if total == len(runs):      # single ids (a matrix's uses)
-        return set(map(trace.scope.__getitem__, map(itemgetter(0), runs)))
+        return set(map(trace.scope.__getitem__, runs.starts if isinstance(runs, Runs) else map(itemgetter(0), runs)))
     if total < 4 * len(runs):
         return set(map(trace.scope.__getitem__, chain.from_iterable(starmap(range, runs))))
     run_start, run_scope = trace.scope_runs()
@@ -138,6 +140,12 @@ def _interleave(columns):
     return out.tolist()
 
 
+def holds(ids, i):
+    """Whether the sorted ids `ids` hold `i` (by bisection)."""
+    j = bisect_left(ids, i)
+    return j < len(ids) and ids[j] == i
+
+
 def run_pieces(trace, ids, most=None):
     """[(r, lo, hi)]: the sorted ids `ids` cut where the trace's runs of one scope change (ids[lo:hi]
     lie in run r), in id order; two bisections a piece, none an id (a matrix's 196,000 scattered
@@ -178,6 +186,8 @@ def gather(column, runs):
     """column[a:b] for each run (a, b), concatenated: an array, in id order. Many runs (a
     matrix's scattered uses, one id each) are read in C, not a slice each."""
     if len(runs) > SCATTERED and isinstance(column, array):
+        if isinstance(runs, Runs) and runs.ends is None:
+            return array(column.typecode, map(column.__getitem__, runs.starts))     # single ids: no pair made each
         if run_total(runs) == len(runs):
             return array(column.typecode, map(column.__getitem__, map(itemgetter(0), runs)))
         return array(column.typecode, chain.from_iterable(map(column.__getitem__, starmap(slice, runs))))
@@ -185,3 +195,42 @@ def gather(column, runs):
     for a, b in runs[1:]:
         out += column[a:b]
     return out
+
+
+class Runs:
+    """Runs (a, b) of ids, a..b-1, kept as two arrays (starts, ends), or one when every run is
+    one id (ends None: b = a + 1; the starts may then be the ids themselves, a tuple: a matrix's 16,384
+    scattered uses at a position, no pair made for each). Read as the list of pairs it replaces
+    (iterate, len, index, slice). The explorer's view cache keeps a drawn view's runs so."""
+    __slots__ = ('starts', 'ends')
+
+    def __init__(self, starts, ends=None):
+        self.starts, self.ends = starts, ends
+
+    @classmethod
+    def of(cls, runs, ids):
+        """The Runs of `runs` (a list of pairs), the runs of `ids` (an array('q')): `ids` itself as
+        the starts when every run is one id (a matrix's scattered uses)."""
+        if len(runs) == len(ids) and all(map(lt, ids, islice(ids, 1, None))):
+            return cls(ids)
+        return cls(array('q', map(itemgetter(0), runs)), array('q', map(itemgetter(1), runs)))
+
+    def __len__(self):
+        return len(self.starts)
+
+    def __iter__(self):
+        return zip(self.starts, self.ends if self.ends is not None else map(add, self.starts, repeat(1)))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return Runs(self.starts[k], None if self.ends is None else self.ends[k])
+        a = self.starts[k]
+        return a, (a + 1 if self.ends is None else self.ends[k])
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f'Runs({list(self)!r})'

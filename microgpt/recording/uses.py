@@ -25,6 +25,14 @@ order:
                              an input's), how many of their edges go there: a run record (r, scope)
                              holding as many edges is exactly theirs (aggregates.run_records)
 
+and, stored beside them (FIGURE_COLUMNS: a file holding the records without them opens, its views read
+the values instead), per record and side ('use', 'out'), what a drawn group of exactly those ids shows:
+    {side}_fig_data_min, _data_max, _grad_min, _grad_max, _grad_norm, _peak
+                             figures.figures_of of the ids in id order (graphviz_export.fold.summary's
+                             group_figures of such a group); NaN, peak -1, when they are not rows
+    {side}_fig_mag_grad, _mag_gd
+                             figures.magnitudes_of (the explorer's overlay: group_magnitudes)
+
 Small: a record a matrix and position (28 matrices x 12 positions at 4 x 64), the inputs a few
 dozen ids each, a pattern a matrix and side; the uses and outputs are never stored one by one.
 """
@@ -32,11 +40,13 @@ dozen ids each, a pattern a matrix and side; the uses and outputs are never stor
 import math
 from array import array
 from collections import Counter, deque
+from contextlib import contextmanager
 from functools import reduce
 from itertools import chain, compress, islice, repeat
 from operator import add, lt, mul, sub
 
-from .runs import edges_of, repeats, run_pieces, spans
+from .figures import Figures, figures_of, magnitudes_of
+from .runs import edges_of, holds, repeats, run_pieces, spans
 from .shares import matrix_span
 from .sums import fsum
 
@@ -46,6 +56,9 @@ USE_COLUMNS = (('use_ptr', 'q'), ('use_run', 'q'),
                ('out_edges', 'q'), ('out_local', 'd'), ('out_contrib', 'd'), ('out_norm', 'd'), ('out_kids', 'q'),
                ('out_inside', 'B'), ('use_kid_ptr', 'q'), ('use_kids', 'I'), ('use_scope_ptr', 'q'),
                ('use_scopes', 'I'), ('use_scope_n', 'q'), ('pattern_ptr', 'q'), ('pattern', 'q'))
+FIGURE_FIELDS = ('data_min', 'data_max', 'grad_min', 'grad_max', 'grad_norm', 'mag_grad', 'mag_gd')
+FIGURE_COLUMNS = tuple((f'{side}_fig_{f}', code) for side in ('use', 'out')
+                       for f, code in (*((f, 'd') for f in FIGURE_FIELDS), ('peak', 'q')))
 MAX_ROW = 256       # ids a row of a pattern holds at most (a record's ids that are no rows: one row, when few)
 _CELL, _USE = 1, 2      # a node's mark in the interior of one matrix's view (0: outside)
 _OUTSIDE = bytes([1]) + bytes(255)      # a mark -> 1 where the node is outside the interior
@@ -102,14 +115,36 @@ def use_records(trace, progress=None):
     return out
 
 
+def use_figures(trace, cols):
+    """The FIGURE_COLUMNS of the use records `cols` ({name: column}): each record's uses and outputs read
+    as the explorer reads a group of them (figures_of in id order, magnitudes_of)."""
+    out = {name: array(code) for name, code in FIGURE_COLUMNS}
+    for k in range(len(cols['use_run'])):
+        for side in ('use', 'out'):
+            ids = _ids_of(cols.__getitem__, side, k)
+            if ids:
+                ds, gs = array('d', map(trace.data.__getitem__, ids)), array('d', map(trace.grad.__getitem__, ids))
+                fig = figures_of(ids, ds, gs, ordered=True)
+                values = (*(getattr(fig, f) for f in FIGURE_FIELDS[:5]), *magnitudes_of(fig, gs, ds), fig.grad_peak)
+            else:
+                values = (*repeat(math.nan, len(FIGURE_FIELDS)), -1)
+            for (name, _), x in zip((c for c in FIGURE_COLUMNS if c[0].startswith(side)), values):
+                out[name].append(x)
+    return out
+
+
 def with_uses(trace, progress=None):
-    """{name: column} of every index of `trace` (Trace.indexes), its use records built if it lacks them
-    (`progress(done, total)` per matrix) and attached in one assignment of a new dict: a view reading the
-    trace meanwhile (another thread: the explorer stores a step in the background) sees them all or none
-    (held, stored_uses, fold.use_bundles read trace._index afresh at each look-up; it only grows)."""
-    if 'use_ptr' not in trace.build_indexes():
+    """{name: column} of every index of `trace` (Trace.indexes), its use records and their figures built if it
+    lacks them (`progress(done, total)` per matrix; a file's records without figures: the figures) and attached
+    in one assignment of a new dict: a view reading the trace meanwhile (another thread: the explorer stores a
+    step in the background) sees them all or none (held, stored_uses, fold.use_bundles read trace._index afresh
+    at each look-up; it only grows)."""
+    index = trace.build_indexes()
+    if 'use_ptr' not in index:
         records = use_records(trace, progress)
-        trace._index = {**trace._index, **records}
+        trace._index = {**trace._index, **records, **use_figures(trace, records)}
+    elif FIGURE_COLUMNS[0][0] not in index:     # a file's records written before their figures: those only
+        trace._index = {**trace._index, **use_figures(trace, index)}
     return dict(trace._index)
 
 
@@ -210,14 +245,71 @@ def stored_uses(trace, name):
     kptr, kids = col('use_kid_ptr'), col('use_kids')
     inputs = sorted(set(chain.from_iterable(kids[kptr[k]:kptr[k + 1]] for k in ks)))
     uses, outputs = sides
-    if inputs and not set(outputs).isdisjoint(inputs):
+    if inputs and any(map(holds, repeat(outputs), inputs)):     # a few hundred inputs looked up, not a set of outputs
         outputs = sorted(set(outputs).difference(inputs))
     return uses, inputs, outputs
 
 
 def record_ids(trace, side, k):
-    """The ids of record k's uses (side 'use') or outputs ('out'), a list; None when they are not rows."""
+    """The ids of record k's uses (side 'use') or outputs ('out'), a list (not to be changed); None when they are
+    not rows. Made once while `remembered`: a view reads one matrix's records 3-4 times (its selection, its fold's
+    and its drawing's checks that a group is exactly a record's), compared then in C by identity of their ints."""
+    rows = trace._cache.get('use_rows')
+    if rows is None:
+        return _ids_of(trace.index, side, k)
+    got = rows.get((side, k))
+    if got is None:
+        got = rows[side, k] = _ids_of(trace.index, side, k)
+    return got
+
+
+@contextmanager
+def remembered(trace):
+    """Within, record_ids keeps the ids it makes; after, they are forgotten (a matrix's 400,000 uses and outputs
+    are not kept at rest). Nested: the outermost forgets."""
+    own = 'use_rows' not in trace._cache
+    if own:
+        trace._cache['use_rows'] = {}
+    try:
+        yield
+    finally:
+        if own:
+            trace._cache.pop('use_rows', None)
+
+
+def record_of(trace, ids):
+    """(side, k): a use record whose uses (side 'use') or outputs ('out') are exactly the sorted ids `ids`
+    (checked id for id), else None; the records found by their first id (a dict made once per trace)."""
+    if not ids or not held(trace):
+        return None
     col = trace.index
+    firsts = trace._cache.get('use_firsts')
+    if firsts is None:
+        firsts = trace._cache['use_firsts'] = {
+            (col(f'{side}_first')[k], col(f'{side}_n')[k]): (side, k)
+            for side in ('out', 'use') for k in range(len(col('use_run'))) if col(f'{side}_pattern')[k] >= 0}
+    got = firsts.get((ids[0], len(ids)))
+    return got if got is not None and list(ids) == record_ids(trace, *got) else None
+
+
+def has_figures(trace):
+    """Whether `trace` holds the use records' figures (FIGURE_COLUMNS): a file may hold the records without them."""
+    return FIGURE_COLUMNS[0][0] in trace._index
+
+
+def record_figures(trace, side, k):
+    """The stored Figures of record k's uses or outputs (`side`): a trace that has_figures."""
+    col = trace.index
+    return Figures(col(f'{side}_n')[k], *(col(f'{side}_fig_{f}')[k] for f in FIGURE_FIELDS[:5]), col(f'{side}_fig_peak')[k])
+
+
+def record_magnitudes(trace, side, k):
+    """The stored (largest |grad|, largest |grad x data|) of record k's uses or outputs: a trace that has_figures."""
+    return tuple(trace.index(f'{side}_fig_{f}')[k] for f in FIGURE_FIELDS[5:])
+
+
+def _ids_of(col, side, k):
+    """record_ids of the columns `col` (a name -> column function)."""
     p = col(f'{side}_pattern')[k]
     if p < 0:
         return None if col(f'{side}_n')[k] else []

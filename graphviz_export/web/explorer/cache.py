@@ -42,11 +42,11 @@ from collections import OrderedDict
 from dataclasses import replace
 from functools import cache
 from itertools import accumulate, chain, islice, repeat
-from operator import add, itemgetter, lt, sub
+from operator import lt, ne, sub
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from microgpt.recording import Trace
-from microgpt.recording.runs import id_runs
+from microgpt.recording.runs import Runs, id_runs
 
 from ...view import View
 
@@ -73,44 +73,6 @@ def _numbers_bytes(o, kinds):
     if kinds == {float}:
         return len(o) * sys.getsizeof(0.0)
     return sum(map(sys.getsizeof, o)) if kinds <= _NUMBERS else None
-
-
-class Runs:
-    """Runs (a, b) of ids, a..b-1, kept as two arrays (starts, ends), or one when every run is
-    one id (ends None: b = a + 1). Read as the list of pairs it replaces (microgpt.recording.runs:
-    iterate, len, index, slice)."""
-    __slots__ = ('starts', 'ends')
-
-    def __init__(self, starts, ends=None):
-        self.starts, self.ends = starts, ends
-
-    @classmethod
-    def of(cls, runs, ids):
-        """The Runs of `runs` (a list of pairs), the runs of `ids` (an array('q')): `ids` itself as
-        the starts when every run is one id (a matrix's scattered uses)."""
-        if len(runs) == len(ids) and all(map(lt, ids, islice(ids, 1, None))):
-            return cls(ids)
-        return cls(array('q', map(itemgetter(0), runs)), array('q', map(itemgetter(1), runs)))
-
-    def __len__(self):
-        return len(self.starts)
-
-    def __iter__(self):
-        return zip(self.starts, self.ends if self.ends is not None else map(add, self.starts, repeat(1)))
-
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return Runs(self.starts[k], None if self.ends is None else self.ends[k])
-        a = self.starts[k]
-        return a, (a + 1 if self.ends is None else self.ends[k])
-
-    def __eq__(self, other):
-        return list(self) == list(other)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f'Runs({list(self)!r})'
 
 
 class Ids:
@@ -178,8 +140,9 @@ def _ids(xs, runs=None, ordered=False):
     if not isinstance(xs, tuple) or len(xs) <= _COMPACT:
         return xs
     try:
-        if ordered and runs is None and len(id_runs(xs[:_PROBE])) * _FEW > min(len(xs), _PROBE):
-            return array('q', xs)       # scattered from the start (a matrix's uses): no runs looked for
+        if ordered and runs is None and (_scattered(xs[:_PROBE]) or
+                                         _scattered(xs[-_PROBE:]) and _run_count(xs) * _FEW > len(xs)):
+            return array('q', xs)       # scattered (a matrix's uses, after its cells: counted): no runs made
         runs = id_runs(xs) if ordered and runs is None else runs
         if runs is not None and len(runs) * _FEW > len(xs):
             return array('q', xs)       # scattered: an array, whatever their order
@@ -188,6 +151,17 @@ def _ids(xs, runs=None, ordered=False):
         return Ids(runs) if runs is not None and len(runs) * _FEW <= len(xs) else array('q', xs)
     except (TypeError, OverflowError):
         return xs
+
+
+def _scattered(xs):
+    """Whether the ascending ids `xs` (a few hundred: a probe) make more than one run in _FEW."""
+    return len(id_runs(xs)) * _FEW > len(xs)
+
+
+def _run_count(xs):
+    """How many runs of consecutive ids the ascending ids `xs` make, counted in C without making them (a
+    matrix view's 16,384 cells then 196,608 scattered uses: 8 ms, not 30 for id_runs' tuples)."""
+    return 1 + sum(map(ne, map(sub, islice(xs, 1, None), xs), repeat(1)))
 
 
 def _ends_match(xs, runs):
@@ -215,12 +189,17 @@ def compact(entry):
         # a node's ids are ascending but a reference's (those of the nodes it refers to, in their order)
         # a boundary group's values are its ids, a matrix's use group's equal them (fold): kept once
         same = n.values is n.ids or (type(n.values) is type(n.ids) and n.values == n.ids)
+        before = {'runs': n.ids, 'value_runs': n.values}
         n.ids = _ids(n.ids, known.get('runs'), ordered=n.kind != 'ref')
         n.values = n.ids if same else _ids(n.values, known.get('value_runs'))
         for name, ids in (('runs', n.ids), ('value_runs', n.values)):
             runs = known.get(name)
             if isinstance(ids, Ids):
                 known[name] = ids.runs
+            elif isinstance(runs, Runs) and runs.ends is None and runs.starts is before[name] and isinstance(ids, array):
+                # single ids whose starts are the ids themselves (fold/pieces.py): the array now, not the tuple too
+                shared = same and name == 'value_runs' and isinstance(known.get('runs'), Runs)
+                known[name] = known['runs'] if shared else Runs(ids)
             elif isinstance(runs, list) and isinstance(ids, array) and len(runs) > _COMPACT:
                 shared = same and name == 'value_runs' and isinstance(known.get('runs'), Runs)
                 known[name] = known['runs'] if shared else Runs.of(runs, ids)

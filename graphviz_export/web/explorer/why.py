@@ -16,6 +16,7 @@ from bisect import bisect_left
 
 from microgpt.recording.identities import by_node, identities
 from microgpt.recording.paths import K, count_text
+from microgpt.recording.runs import holds
 from microgpt.recording.why import why
 
 from ...draw.ids import edge_id
@@ -117,11 +118,5 @@ def _about(about, n):
     runs, ids = n.runs, n.ids
     lo, hi = bisect_left(about, runs[0][0]), bisect_left(about, runs[-1][1])
     if hi - lo < len(runs):
-        return [i for i in about[lo:hi] if _holds(ids, i)]
+        return [i for i in about[lo:hi] if holds(ids, i)]
     return [i for a, b in runs for i in about[bisect_left(about, a):bisect_left(about, b)]]
-
-
-def _holds(ids, i):
-    """Whether the sorted ids `ids` hold `i` (by bisection)."""
-    j = bisect_left(ids, i)
-    return j < len(ids) and ids[j] == i

@@ -19,16 +19,17 @@ from operator import le, lt
 from ..aggregates import RECORD_COLUMNS
 from ..indexes import INDEX_COLUMNS
 from ..shares import SHARE_COLUMNS, matrix_span
-from ..uses import USE_COLUMNS
+from ..uses import FIGURE_COLUMNS, USE_COLUMNS
 from .validate import MAX_INT, TraceFormatError, good_text, show
 
 CHAINS_COLUMN = ('made_by', 'i')    # version 3: per node, its made-by chain in the header's "chains" (or -1)
 MAX_CHAIN = 64      # frames in one chain: the model's calls are a few deep
-STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS + USE_COLUMNS
+STORED_COLUMNS = INDEX_COLUMNS + RECORD_COLUMNS + SHARE_COLUMNS + USE_COLUMNS + FIGURE_COLUMNS
 STORED_NAMES = tuple(name for name, _ in STORED_COLUMNS)
 SHARE_NAMES = tuple(name for name, _ in SHARE_COLUMNS)     # added later: a file may lack all of them
 SHARE_ADDED = ('share_mag',)    # added after the others: a file with the others but not these builds all again
 USE_NAMES = tuple(name for name, _ in USE_COLUMNS)     # added after those: a file may lack all of them
+FIGURE_NAMES = tuple(name for name, _ in FIGURE_COLUMNS)   # the records' figures, added after them: the same
 _USE_LISTS = ('use_kids', 'use_scopes', 'use_scope_n')     # entries per record: behind an offset column
 
 
@@ -62,8 +63,8 @@ def check_stored(cols, trace):
     `Trace(**columns)` keyword arguments); TraceFormatError names the first that is wrong."""
     missing = [name for name in STORED_NAMES if name not in cols]
     with_uses = not all(name in missing for name in USE_NAMES)     # none: written before them, built on first use
-    if not with_uses:
-        missing = [name for name in missing if name not in USE_NAMES]
+    with_figures = with_uses and not all(name in missing for name in FIGURE_NAMES)   # none: read from the values
+    missing = [name for name in missing if (with_uses or name not in USE_NAMES) and (with_figures or name not in FIGURE_NAMES)]
     with_shares = missing not in (list(SHARE_NAMES), list(SHARE_ADDED))
     if not with_shares:      # written before the share records, or before share_mag: all built on first use
         missing = []
@@ -105,9 +106,9 @@ def check_stored(cols, trace):
     if with_shares:
         _check_shares(cols, trace)
     if with_uses:
-        _check_uses(cols, trace, runs)
+        _check_uses(cols, trace, runs, with_figures)
     return {name: cols[name] for name in STORED_NAMES if name in cols and (with_shares or name not in SHARE_NAMES)
-            and (with_uses or name not in USE_NAMES)}
+            and (with_uses or name not in USE_NAMES) and (with_figures or name not in FIGURE_NAMES)}
 
 
 def _check_shares(cols, trace):
@@ -183,14 +184,20 @@ def check_chains(table, per_node, trace):
     return per_node, chains
 
 
-def _check_uses(cols, trace, runs):
+def _check_uses(cols, trace, runs, figures):
     """The use records (recording.uses): offsets forward; each record's run a run, its uses rows of a
     stored pattern lying in that run, its outputs such rows inside the trace, its inputs node ids, its
-    scopes scopes, its counts within the edges: a view reads ids from them without looking again."""
+    scopes scopes, its counts within the edges: a view reads ids from them without looking again; with
+    `figures`, theirs: one a record, each peak -1 or a node id."""
     n, edges, starts = len(trace['op']), len(trace['child']), cols['run_start']
     _length(cols, 'use_ptr', len(trace['param_names']) + 1)
     records = len(cols['use_run'])
     _offsets(cols, 'use_ptr', records)
+    for name in FIGURE_NAMES if figures else ():
+        _length(cols, name, records)
+        low, high = (min(cols[name]), max(cols[name])) if name.endswith('_peak') and cols[name] else (-1, -1)
+        if low < -1 or high >= n:
+            fail(f"{name!r} holds {low if low < -1 else high}, which is not -1 nor a node id (0..{n - 1})")
     for name in USE_NAMES:
         if name.startswith(('use_', 'out_')) and name not in ('use_ptr', *_USE_LISTS) and not name.endswith('_ptr'):
             _length(cols, name, records)
