@@ -103,15 +103,17 @@ def test_the_check_tells_the_engine_order_from_edge_order(recorded_christopher):
     assert differ > 0
 
 
-def test_both_ways_of_splitting_a_run_among_its_sources_are_exercised_and_used(recorded_christopher, monkeypatch):
+def test_every_way_of_splitting_a_run_among_its_sources_are_exercised_and_used(recorded_christopher, monkeypatch):
     """Frames build on edge_bundles (not a walk of their own), and the views above take both of its ways to
-    split a run's edges (all of one source, or a mask per source), so both are checked."""
+    split a run's edges (all of one source, the crossing ones of one source, or a mask per source), so
+    each is checked."""
     seen, calls = set(), []
     split, bundles = frame_bundles._split, frame_bundles.edge_bundles
 
-    def spy_split(srcs, keys):
-        seen.add('one' if len(keys) == 1 and srcs.count(next(iter(keys))) == len(srcs) else 'masked')
-        return split(srcs, keys)
+    def spy_split(srcs, keys, name):
+        seen.add('all' if len(keys) == 1 and srcs.count(next(iter(keys))) == len(srcs) else
+                 'one' if len(keys) == 1 else 'masked')
+        return split(srcs, keys, name)
 
     def spy_bundles(*args):
         calls.append(1)
@@ -124,7 +126,7 @@ def test_both_ways_of_splitting_a_run_among_its_sources_are_exercised_and_used(r
         fr = frames(build_view(recorded_christopher, **kw))
         assert any(f['edges'] for f in fr['frames'])
     assert len(calls) == 3
-    assert seen == {'one', 'masked'}
+    assert seen == {'all', 'one', 'masked'}
 
 
 @pytest.mark.parametrize('kw', VIEWS[:3] + VIEWS[5:7], ids=IDS[:3] + IDS[5:7])

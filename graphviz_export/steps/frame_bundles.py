@@ -9,8 +9,8 @@ sliced at once and its edges split among their source nodes with C loops (a toke
 """
 
 from functools import reduce
-from itertools import chain, compress, islice, repeat
-from operator import add, eq, ge, gt, itemgetter, lt, sub
+from itertools import compress, islice, repeat
+from operator import add, eq, ge, gt, itemgetter, lt, ne, sub
 
 from microgpt.recording.runs import repeats
 
@@ -23,7 +23,7 @@ def edge_bundles(trace, folded, names, owner):
     Counts, last edges and local sums are over every edge; the parts and per-child sums over edges from
     parents backward reached (rank >= 0), as backward added them."""
     nodes = {n.name: n for n in folded.nodes}
-    rank, ptr, child, local, grad = trace.backward_rank, trace.child_ptr, trace.child, trace.local, trace.grad
+    ptr, child, local = trace.child_ptr, trace.child, trace.local
     found = {}      # (src, dst) -> [count, local sum, last (p, e), [ranks], [parents], [children], [contributions]]
     for name in names:
         n = nodes[name]
@@ -34,51 +34,76 @@ def edge_bundles(trace, folded, names, owner):
             if e0 == e1:
                 continue
             cs = child[e0:e1]
-            srcs = list(map(owner.get, cs))
+            srcs = list(map(owner.get, cs, repeat(name)))     # a child outside the view: as one inside
             keys = set(srcs)
-            keys.discard(None)
             keys.discard(name)
             if not keys:
                 continue
-            counts = list(map(sub, ptr[a + 1:z + 1], ptr[a:z]))
-            ps, ls = repeats(range(a, z), counts), local[e0:e1]
-            # Trace.contrib_slice's products, the local derivatives read as a slice here, not edge by edge
-            ups = chain.from_iterable(map(repeat, grad[a:z], counts))
-            cols = (cs, ls, trace.edge_contribs(range(e0, e1), ups, ls))
-            for src, picked in _split(srcs, keys):
+            cols = (_Parents(ptr, a, z), cs, local[e0:e1])
+            for src, picked in _split(srcs, keys, name):
                 b = found.get((src, name))
                 if b is None:
                     b = found[(src, name)] = [0, 0.0, None, [], [], [], []]
-                _add(b, picked, ps, cols, rank, e0)
+                _add(b, picked, cols, trace, e0)
     return {key: _bundle(b) for key, b in found.items()}
 
 
-def _split(srcs, keys):
+def _split(srcs, keys, name):
     """[(source name, the positions of its edges in `srcs`, ascending)], one per name of `keys`; None when
-    every edge is of the one name (no list made)."""
-    if len(keys) == 1 and len(srcs) > 0 and srcs.count(next(iter(keys))) == len(srcs):
+    every edge is of the one name (no list made). `name`: the node's own (its edges inside it, and those
+    from outside the view), left out first: most of a run's edges, found with one mask in C."""
+    if len(keys) == 1 and srcs.count(next(iter(keys))) == len(srcs):
         return [(next(iter(keys)), None)]
-    every = range(len(srcs))      # a mask per source node, in C: a run's edges come from a few (<= 15 seen)
-    return [(k, list(compress(every, map(eq, srcs, repeat(k))))) for k in sorted(keys)]
+    cross = list(compress(range(len(srcs)), map(ne, srcs, repeat(name))))
+    if len(keys) == 1:
+        return [(next(iter(keys)), cross)]
+    theirs = [srcs[j] for j in cross] if len(cross) < 2 else list(itemgetter(*cross)(srcs))
+    # then a mask per source node over those only: a run's crossing edges come from a few (<= 15 seen)
+    return [(k, list(compress(cross, map(eq, theirs, repeat(k))))) for k in sorted(keys)]
 
 
-def _add(b, picked, ps, cols, rank, e0):
-    """Add the edges at positions `picked` (None: all) of a run's columns to the gathered bundle b, in order."""
-    cs, ls, gs = cols
+class _Parents:
+    """The parent of each edge of nodes a..z-1 by its position in their edges: made once, when a run has
+    edges leaving its node (runs.repeats, in C: cheaper than a bisection for each of those edges)."""
+    __slots__ = ('a', 'z', 'ptr', 'made')
+
+    def __init__(self, ptr, a, z):
+        self.a, self.z, self.ptr, self.made = a, z, ptr, None
+
+    def __len__(self):
+        return self.ptr[self.z] - self.ptr[self.a]
+
+    def all(self):
+        if self.made is None:
+            a, z, ptr = self.a, self.z, self.ptr
+            self.made = repeats(range(a, z), list(map(sub, ptr[a + 1:z + 1], ptr[a:z])))
+        return self.made
+
+    def at(self, picked):
+        return itemgetter(*picked)(self.all()) if len(picked) > 1 else (self.all()[picked[0]],)
+
+
+def _add(b, picked, cols, trace, e0):
+    """Add the edges at positions `picked` (None: all) of a run's columns (parents, children, local
+    derivatives; its first edge e0) to the gathered bundle b, in order. Their contributions are read
+    here, for these edges only (Trace.edge_contribs): most of a run's edges stay inside its node."""
+    parents, cs, ls = cols
+    n = len(parents)
     if picked is None:
-        ps_k, cs_k, ls_k, gs_k = ps, cs, ls, gs
-        last = len(ps) - 1
+        ps_k, cs_k, ls_k = parents.all(), cs, ls
     else:
         take = itemgetter(*picked) if len(picked) > 1 else (lambda col: (col[picked[0]],))
-        ps_k, cs_k, ls_k, gs_k = take(ps), take(cs), take(ls), take(gs)
-        last = picked[-1]
+        ps_k, cs_k, ls_k = parents.at(picked), take(cs), take(ls)
     b[0] += len(ps_k)
     b[1] = reduce(add, ls_k, b[1])
-    b[2] = (ps[last], e0 + last)
-    rs = list(map(rank.__getitem__, ps_k))
+    b[2] = (ps_k[-1], e0 + (n - 1 if picked is None else picked[-1]))
+    rs = list(map(trace.backward_rank.__getitem__, ps_k))
     if rs and min(rs) < 0:      # parents backward never reached: it added nothing along their edges
         keep = list(map(ge, rs, repeat(0)))
-        rs, ps_k, cs_k, gs_k = (list(compress(col, keep)) for col in (rs, ps_k, cs_k, gs_k))
+        picked = list(compress(range(n) if picked is None else picked, keep))
+        rs, ps_k, cs_k, ls_k = (list(compress(col, keep)) for col in (rs, ps_k, cs_k, ls_k))
+    edges = range(e0, e0 + n) if picked is None else map(add, picked, repeat(e0))
+    gs_k = trace.edge_contribs(edges, map(trace.grad.__getitem__, ps_k), ls_k)
     b[3] += rs
     b[4] += ps_k
     b[5] += cs_k
