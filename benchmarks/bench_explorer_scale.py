@@ -14,7 +14,9 @@ chromium and times new views the server has not seen, each split where it goes:
   page        last byte -> the view drawn ('explorer:view'): JSON parse, the SVG put in, decorated,
               the camera set (the page's layout and paint)
   total       explorer.setState -> the view drawn (performance.now() in the page)
-Each round also asks a matrix's uses at every position (layer r's mlp_fc1), its median apart.
+The views are timed once the work after the first view has ended (the store of a step recorded at
+start, a big step's routes walk: `settle`, its seconds printed). Each round also asks a matrix's uses
+at every position (layer r's mlp_fc1), its median apart.
 and then the server's resident memory at rest after those views (budget 1 GB) and its peak, each
 also in bytes a node of the step.
 With --extra: once each, everything else a user asks of the step that draws or answers (not timed
@@ -138,6 +140,7 @@ def main():
                 page.goto(url)
                 page.wait_for_function('window.explorer && window.explorer.view', timeout=LIMIT_MS)
                 print(f"{'first view (server had it)':34s} {1000 * (time.monotonic() - t0):6.0f} ms navigation -> drawn")
+                settle(page)
                 last = len(page.evaluate('explorer.info.tokens')) - 1
                 totals, matrices = [], []
                 for rep in range(a.reps):
@@ -183,6 +186,27 @@ def main():
             reused = [line for line in err.splitlines() if line.startswith('reused the recorded step')]
             print(f"explore said: {reused[0] if reused else 'nothing reused (recorded at start)'}")
     print(f"machine at the end: load average {load()}")
+
+
+AFTER_VIEW = """async () => {
+  const r = await fetch('/api/progress');
+  return (await r.json()).work.filter((j) => j.kind === 'store' || j.kind === 'routes').map((j) => j.what);
+}"""
+
+
+def settle(page, limit=300):
+    """Wait for the work a step does after its first view (recordings.py: the store of a step recorded now
+    into the user cache, a big step's walk of its routes from the loss), so new views are timed at rest;
+    bench_explorer_store times a view asked during the store."""
+    t0, seen = time.monotonic(), set()
+    while time.monotonic() - t0 < limit:
+        running = page.evaluate(AFTER_VIEW)
+        if not running:
+            break
+        seen.update(running)
+        time.sleep(0.25)
+    print(f"{'after the first view':34s} {time.monotonic() - t0:6.1f} s of background work: "
+          f"{'; '.join(sorted(seen)) or 'none'}")
 
 
 # /api/<endpoint>?<query> from the page (its token rides on fetch: token.js): request -> JSON parsed
