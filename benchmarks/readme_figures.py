@@ -21,6 +21,7 @@ from pathlib import Path
 from graphviz_export import build_view, file_name, render_view
 from graphviz_export.options import DEFAULT_TIMEOUT
 from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_DEPTH, MAX_EDGE_BUDGET
+from graphviz_export.web.explorer.recordings import WARM_ROUTES
 from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import DEFAULT_DOC, data_path_from_env, read_docs
@@ -85,7 +86,8 @@ MEASURED = [
     "takes 1.2 s and starts as the step is recorded); recording with the \"made by\" chains costs +33% (1.28 s vs "
     "0.96 s); paths of one cell 3.7 ms; the identities of a step 18 ms.",
     # stop 31: the step cache's progress line, the render floor, scale, play, the hostile harness
-    '`recording: 42% (3 s left)`', '(on a terminal after 1 s; in a log after 5 s, then every 5 s)',
+    '`recording: 42% (3 s left)`',
+    "`storing 'christopher' in the user cache: 40% (3 s left)`", '(on a terminal after 1 s; in a log after 5 s, then every 5 s)',
     # explore's bar while it opens a step (tests/test_explorer_opening.py), its 503 and exit status
     '`opening\nanna.mgtrace: inflating: 45% (1 s left)`', 'the API answers 503', 'exits with status 2',
     'the 32 most recent', 'about 11 bytes\n  a node',
@@ -234,6 +236,7 @@ def figures(names=None, slow=False, renderer='wasm'):
     out.append(('view limits', f"`--depth` 0..{MAX_DEPTH}, `--budget` 1..{MAX_BUDGET:,} nodes, `--edge-budget` "
                                f"1..{MAX_EDGE_BUDGET:,} edges"))
     out.append(('explorer budget', f"the budget ({DEFAULT_BUDGET} nodes / {DEFAULT_EDGE_BUDGET} edges, adjustable)"))
+    out.append(('routes walked after the first view', f"a step of {WARM_ROUTES:,} nodes or more"))
     out.append(('rmsnorm fan-out', f"an rmsnorm scale feeding {config.n_embd} products"))
     out.append(('timeout', f"`--timeout` seconds ({DEFAULT_TIMEOUT:g})"))
     # -- examples --------------------------------------------------------------------------------
