@@ -107,24 +107,29 @@ MEASURED = [
     "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.0 s, first view 171 ms, token views 136–143 ms,\n"
     "a layer at every position 278 ms, the whole document 959 ms, a matrix's uses 564 ms (its heat-map\n"
     'striped, as `render` draws it: 333 ms of it; from 2.24 s). Saving such a step builds its use records\n'
-    'too (12.9 s to save 5.1 M nodes, from 5.9 s; 52 kB more on disk).\n'
+    'and their figures too (12.9 s to save 5.1 M nodes, from 5.9 s; the figures add 2.0 s of CPU and 41 kB, the\n'
+    'records were made 13% cheaper; 93 kB more on disk in all).\n'
     'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–473 B/node; a load inflates one\n'
     'column at a time (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
-    # bench_explorer_scale and bench_open_trace (stop 34, quiet)
+    # bench_explorer_scale, bench_explorer_store (stop 36, load 0.6-1.9) and bench_open_trace (stop 34, quiet)
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
-    'against `explore` in its own process, quiet machine (load ~1–2, three runs), the step from the user cache\n'
-    '(open in 5.1–5.2 s; recorded and stored at start, 59 s, of which storing it 25 s; `--no-cache`, 34 s): a\n'
-    "median new view 247–283 ms (the server's 190–235 ms, of which layout 65–72 ms), a token view 284–384 ms\n"
-    "(the server's 231–280 ms: building it 138–161 ms, layout 65–75 ms), at vector level 371–457 ms, a layer\n"
-    "182–282 ms, a head 110–148 ms; a matrix's uses 868–1,023 ms, medians 870 and 952 ms (from 3.5–3.8 s:\n"
-    "building it 414–552 ms, its uses, boundary and outputs' bundle read from the stored use records, not\n"
-    'their 786,000 edges, and folded per run of the trace; its heat-map sent as 407 kB of colour indices and\n'
-    'painted in the page, not 6.2 MB of stripes; layout 166–198 ms, the page 73–95 ms). The server holds\n'
-    "685–688 MB at rest after these views, both matrices' included (140–141 bytes a node; 931 MB, 190 bytes a\n"
-    'node, when it recorded the step at start, its peak then 2.36 GB, 483 bytes a node).\n'
+    'against `explore` in its own process (load 0.6–1.9, two runs), the step from the user cache (open in 5.6 s,\n'
+    'then 4.1–5.0 s of work in the background: the routes from the loss, for why), new views timed once that\n'
+    "work has ended: a median new view 305–355 ms (the server's 244–261 ms, of which layout 95–97 ms), a token\n"
+    "view 322–414 ms (the server's 267–312 ms), at vector level 453–656 ms, a layer 239–297 ms, a head\n"
+    "150–178 ms; a matrix's uses 601–792 ms, medians 723 and 671 ms (from 868–1,023 ms last stop, 3.5–3.8 s\n"
+    "before: building it 210–347 ms, its uses, boundary and outputs' bundle read from the stored use records\n"
+    "and its groups' figures from the figures stored with them, folded per run of the trace; its heat-map\n"
+    'sent as 407 kB of colour indices and painted in the page; layout 175–232 ms, the page 112–146 ms). In\n'
+    "this process, without layout, a matrix's uses answer in 287 ms (median of 8, load ~1.3). The server\n"
+    'holds 749–795 MB at rest after these views (153–163 bytes a node; the routes walk is 83 MB of it).\n'
+    '`python -m benchmarks.bench_explorer_store` — `explore` recording that step at start with an empty user\n'
+    'cache: the first view after 40.0 s (from 59 s: the store now comes after the first view, in the\n'
+    "background), the step stored 70.3 s after start; a matrix's uses asked during the store 1.96 s (its use\n"
+    'records are not attached yet: it walks the edges), 0.58 s after it; 998 MB at rest, its peak 2.36 GB.\n'
     '\n'
     '`python -m benchmarks.bench_open_trace FILE --commands explore,render,inspect` — a fresh process on a\n'
     "saved 5.1 M-node step (4 × 64, 'christopher'), quiet machine (load ~1), medians of 2: `explore --trace`\n"
