@@ -6,9 +6,12 @@ making a second one beside it, and a node near the loss is answered at once. Rea
 import threading
 import time
 
+import pytest
+
 from graphviz_export.web.explorer.why import node_why
 from microgpt.recording import Trace, paths
 from tests.explorer_helpers import get_json, running_server
+from tests.test_explorer_browser import _missing
 
 
 def test_a_big_steps_routes_are_walked_after_a_view_and_a_why_on_a_deep_node_waits_for_that_walk(
@@ -35,6 +38,10 @@ def test_a_big_steps_routes_are_walked_after_a_view_and_a_why_on_a_deep_node_wai
         status, _ = get_json(server, '/api/view?token=3&level=vector')
         assert status == 200 and held.wait(30)
         assert work.running('routes') and not paths.walked(trace) and walks == ['background']
+        status, d = get_json(server, '/api/progress')      # what the page's line under the bars reads
+        (job,) = [j for j in d['work'] if j['kind'] == 'routes']
+        assert job['what'] == 'finding the routes from the loss (for why)' and job['phase'] == 'nodes walked'
+        assert job['steps'] == len(trace.backward_order) and job['line'].startswith('nodes walked: 0%')
 
         near = trace.meta['loss_id'] - 2                    # a few nodes above it: its own small walk, at once
         status, d = get_json(server, f'/api/node?id={near}')
@@ -61,3 +68,34 @@ def test_a_big_steps_routes_are_walked_after_a_view_and_a_why_on_a_deep_node_wai
             time.sleep(0.05)
         status, _ = get_json(server, '/api/view?token=4&level=vector')    # walked: no second walk
         assert status == 200 and walks == ['background', 'request']
+
+
+@pytest.mark.skipif(bool(_missing), reason=f"browser tests need {' and '.join(_missing)}")
+def test_the_page_shows_the_routes_walk_under_the_bars_until_it_ends(monkeypatch, browser, recorded_christopher):
+    """The page's line for the work after the first view (#storeline) lists the routes walk too, with no
+    Cancel, and hides it once the walk has ended (a 1024x768 screen, as a projector shows it)."""
+    trace = Trace.from_binary(recorded_christopher.to_binary())
+    monkeypatch.setattr(paths, 'WHOLE_PIECE', 2000)
+    with running_server(trace=trace) as server:
+        server.api.recordings.warm_routes = 0
+        gate, real_quiet, calls = threading.Event(), server.api.work.quiet, []
+
+        def quiet():                                        # held after a few pieces, until the line is read
+            calls.append(1)
+            if len(calls) >= 4:
+                assert gate.wait(60)
+            real_quiet()
+        monkeypatch.setattr(server.api.work, 'quiet', quiet)
+        pg = browser.new_page(viewport={'width': 1024, 'height': 768})
+        try:
+            pg.goto(server.link('token=2'))
+            pg.wait_for_selector('#storeline:not([hidden])', timeout=30_000)
+            line = pg.text_content('#storeline')
+            assert line.startswith('finding the routes from the loss (for why): nodes walked: ') and '%' in line
+            assert pg.evaluate("document.querySelector('#storeline button')") is None
+            gate.set()
+            pg.wait_for_selector('#storeline', state='hidden', timeout=60_000)
+            assert paths.walked(trace)
+        finally:
+            gate.set()
+            pg.close()

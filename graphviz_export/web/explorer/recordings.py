@@ -263,7 +263,7 @@ class Recordings:
 
     def _walk(self, job, trace):
         def pause(done, total):                 # between its pieces: requests first (Work.quiet)
-            job.at('walking every node from the loss down', done, total)
+            job.at('nodes walked', done, total)
             self.work.quiet()
         paths.whole_walk(trace, pause)
 
