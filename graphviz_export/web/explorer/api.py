@@ -279,6 +279,7 @@ class Api(WorkEndpoints, HeatRows):
         if key[0] != 'play' and key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
+        self.recordings.contribs_for(key, trace, state['hl'])
         hl, hl_count = search.highlight(trace, state, view)
         trail = crumbs(trace, state)
         cmp = entry['comparison']
@@ -475,7 +476,8 @@ class Api(WorkEndpoints, HeatRows):
         """The matches of q, grouped into rows (search.search)."""
         state, own = self._parse(query, extra=('q',))
         q = (own.get('q') or '').strip()
-        _, trace = self._trace(state)
+        key, trace = self._trace(state)
+        self.recordings.contribs_for(key, trace, q)     # max:contrib: a big step's are ranked in the background
         changes = None
         if q == 'max:dw':       # Adam's step as the update panel takes it, on every parameter
             _, moved, _, opt, num_steps, _ = self._moments(state)
