@@ -190,7 +190,7 @@ def main():
 
 AFTER_VIEW = """async () => {
   const r = await fetch('/api/progress');
-  return (await r.json()).work.filter((j) => ['store', 'routes', 'extremes'].includes(j.kind)).map((j) => j.what);
+  return (await r.json()).work.filter((j) => ['store', 'routes', 'extremes', 'adam'].includes(j.kind)).map((j) => j.what);
 }"""
 
 

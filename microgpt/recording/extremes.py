@@ -45,6 +45,11 @@ def _largest(values, k):
     return heapq.nsmallest(k, near, key=lambda i: (-abs(values[i]), i))
 
 
+def largest(values, k):
+    """Indexes of the k largest |values| (NaN first), ties by index: of a column (an update's deltas)."""
+    return _largest(values, k)
+
+
 def largest_grads(trace, k=10):
     """[(node, grad)] of the k largest |grad| (NaN first), ties by id."""
     grad = trace.grad

@@ -43,6 +43,7 @@ from microgpt.recording.madeby import needs_replay, replay
 from microgpt.recording.session import ENGINE, Models, SessionError, optimizer_state, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
+from ...steps.update import every_cell, stepped
 from .state import StateError
 from .work import Opening, Work
 
@@ -50,6 +51,7 @@ OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.o
 STORE = 'store'         # the kind of the jobs storing a step recorded now in the user cache (Recordings.drawn)
 ROUTES = 'routes'       # the kind of the jobs walking a big step's routes from the loss (Recordings.drawn)
 EXTREMES = 'extremes'   # ... ranking its contributions for search max:contrib (extremes.largest_contribs)
+ADAM = 'adam'           # ... stepping Adam on each of its parameters for the update panel (update.every_cell)
 WARM_ROUTES = 500_000   # nodes from which a step walks them in the background after its first view (~0.5 s)
 # the phase of opening a file without "made by" chains (written before binary files held them)
 REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
@@ -58,7 +60,10 @@ REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
 AFTER_VIEW = ((ROUTES, "finding the routes from the loss (for why)", 'nodes walked', lambda t: paths.walked(t),
                lambda t, pause: paths.whole_walk(t, pause)),
               (EXTREMES, "ranking the contributions (for search max:contrib)", 'nodes ranked', lambda t: ranked(t),
-               lambda t, pause: largest_contribs(t, pause=pause)))      # (looked up when called: a test replaces them)
+               lambda t, pause: largest_contribs(t, pause=pause)),      # (looked up when called: a test replaces them)
+              # a fresh optimizer's (a page's moments unless it names a checkpoint that stores some: Api._moments)
+              (ADAM, "Adam's step on every parameter (for the update panel)", 'cells stepped',
+               lambda t: stepped(t, None, NUM_STEPS), lambda t, pause: every_cell(t, None, NUM_STEPS)))
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
 
 
@@ -287,6 +292,12 @@ class Recordings:
         contributions now, wait for it rather than rank them a second time beside it."""
         if q == 'max:contrib' and not ranked(trace):
             self.work.join((EXTREMES, key))
+
+    def adam_for(self, key, trace, opt, num_steps):
+        """Before an update panel or search max:dw on moments `opt`: when a background job steps Adam on every
+        cell for those now, wait for it rather than step them a second time beside it."""
+        if opt is None and not stepped(trace, opt, num_steps):
+            self.work.join((ADAM, key))
 
     def _store(self, job, key, store):
         """Make the store, yielding to every request between its pieces (Work.quiet); a failure told in one line
