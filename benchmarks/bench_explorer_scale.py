@@ -15,7 +15,8 @@ chromium and times new views the server has not seen, each split where it goes:
               the camera set (the page's layout and paint)
   total       explorer.setState -> the view drawn (performance.now() in the page)
 The views are timed once the work after the first view has ended (the store of a step recorded at
-start, a big step's routes walk: `settle`, its seconds printed). Each round also asks a matrix's uses
+start, a big step's routes walk, contributions ranked and Adam stepped on every cell: `settle`, its seconds
+printed). Each round also asks a matrix's uses
 at every position (layer r's mlp_fc1), its median apart.
 and then the server's resident memory at rest after those views (budget 1 GB) and its peak, each
 also in bytes a node of the step.
@@ -190,13 +191,14 @@ def main():
 
 AFTER_VIEW = """async () => {
   const r = await fetch('/api/progress');
-  return (await r.json()).work.filter((j) => j.kind === 'store' || j.kind === 'routes').map((j) => j.what);
+  return (await r.json()).work.filter((j) => ['store', 'routes', 'extremes', 'adam'].includes(j.kind)).map((j) => j.what);
 }"""
 
 
 def settle(page, limit=300):
     """Wait for the work a step does after its first view (recordings.py: the store of a step recorded now
-    into the user cache, a big step's walk of its routes from the loss), so new views are timed at rest;
+    into the user cache, a big step's walk of its routes from the loss, its ranking of contributions and Adam
+    stepped on every cell: Recordings' AFTER_VIEW), so new views are timed at rest;
     bench_explorer_store times a view asked during the store."""
     t0, seen = time.monotonic(), set()
     while time.monotonic() - t0 < limit:

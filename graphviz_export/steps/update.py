@@ -16,14 +16,19 @@ with its num_steps (microgpt.train.NUM_STEPS, 1000).
 """
 
 import math
-from bisect import bisect_right
-from operator import itemgetter, mul
+from array import array
+from bisect import bisect_left, bisect_right
+from functools import partial
+from itertools import compress, repeat
+from operator import itemgetter, mul, ne, sub
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording import NUM_STEPS
 from microgpt.recording.adam import REFERENCE, adam_cell, learning_rate
+from microgpt.recording.extremes import largest
 from microgpt.recording.names import param_name
+from microgpt.recording.ops import OP_CODE
 from microgpt.recording.sums import fsum
 
 from ..draw.heatmap import grad_line, grad_rows
@@ -32,9 +37,14 @@ from ..draw.labels import words
 from ..draw.style import fmt, heat_fill
 from ..fold.summary import magnitude
 
+_PARAM = OP_CODE['param']
+
 
 class UpdateError(InputError):
     """An optimizer state or step that does not fit the trace."""
+
+
+COLUMNS = ('m', 'v', 'm_hat', 'v_hat', 'step_size', 'new', 'delta')    # adam_columns' own (the rest are read)
 
 
 def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, config=REFERENCE):
@@ -44,6 +54,16 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, confi
     state is given, else 0). Row fields: id, name, grad, m_prev, v_prev, m, v,
     m_hat, v_hat, data, new, delta (new - data), step_size (what is subtracted).
     """
+    upd = adam_columns(trace, ids, state=state, step=step, num_steps=num_steps, config=config)
+    upd['rows'] = [adam_row(trace, upd, k) for k in range(len(upd['ids']))]
+    del upd['ids'], upd['cols'], upd['state']
+    return upd
+
+
+def adam_columns(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, config=REFERENCE):
+    """adam_update's answer as columns: its fields but 'rows', and 'ids' (`ids`, a list), 'state' (the
+    moments before, or None) and 'cols' {field of COLUMNS: array('d'), in the order of ids}: Adam stepped
+    once a cell (adam_cell); a row made of them (adam_row) only where one is shown."""
     n_params = sum(r * c for r, c in trace.param_shapes.values())
     if state is not None:
         for key in ('m', 'v'):
@@ -56,26 +76,55 @@ def adam_update(trace, ids, *, state=None, step=None, num_steps=NUM_STEPS, confi
         step = 0
     if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < num_steps:
         raise UpdateError(f"step must be an integer in 0..{num_steps - 1}, got {step!r}")
+    ids = list(ids)
+    op = trace.op
+    if any(map(ne, map(op.__getitem__, ids), repeat(_PARAM))):      # in C: 200,000 cells in a token view
+        i = next(i for i in ids if op[i] != _PARAM)
+        raise UpdateError(f"node {i} is not a parameter; the update applies to parameters only")
     lr_t = learning_rate(step, num_steps, config)
-    rows = []
-    for i in ids:
-        cell = trace.param_cell(i)
-        if cell is None:
-            raise UpdateError(f"node {i} is not a parameter; the update applies to parameters only")
-        g, data = trace.grad[i], trace.data[i]
-        m0 = state['m'][i] if state is not None else 0.0
-        v0 = state['v'][i] if state is not None else 0.0
-        m, v, m_hat, v_hat, size, new = adam_cell(g, m0, v0, data, step, lr_t, config)
-        # Trace.name of a cell (recording.names: a parameter's name is param_name's), without a memo entry
-        # a cell: 200,000 cells in a token view's panel at 4 x 64
-        rows.append({'id': i, 'name': param_name(trace, *cell), 'matrix': cell[0],
-                     'grad': g, 'm_prev': m0, 'v_prev': v0, 'm': m, 'v': v, 'm_hat': m_hat, 'v_hat': v_hat,
-                     'data': data, 'new': new,
-                     'delta': new - data, 'step_size': size})
+    ms, vs = (repeat(0.0), repeat(0.0)) if state is None else (map(state['m'].__getitem__, ids),
+                                                                  map(state['v'].__getitem__, ids))
+    data = array('d', map(trace.data.__getitem__, ids))
+    # one adam_cell a cell, called from C (no loop of ours); its results (m, v, m_hat, v_hat, size, new) as columns
+    got = zip(*map(adam_cell, map(trace.grad.__getitem__, ids), ms, vs, data, repeat(step), repeat(lr_t),
+                   repeat(config)))
+    cols = {k: array('d', c) for k, c in zip(COLUMNS, got)} if ids else {k: array('d') for k in COLUMNS}
+    cols['delta'] = array('d', map(sub, cols['new'], data))        # new - data, as a row's
     return {'step': step, 'num_steps': num_steps, 'lr': config.lr, 'lr_t': lr_t,
             'beta1': config.beta1, 'beta2': config.beta2, 'eps': config.eps,
             'source': 'optimizer state' if state is not None else 'fresh optimizer (m = v = 0), step 1',
-            'rows': rows}
+            'ids': ids, 'state': state, 'cols': cols}
+
+
+def adam_row(trace, upd, k):
+    """Row k of adam_columns' answer `upd`: adam_update's row of its k-th id. Its name is Trace.name's of a
+    cell (recording.names: param_name's), made without a memo entry (200,000 cells in a token view's panel)."""
+    i, cols, state = upd['ids'][k], upd['cols'], upd['state']
+    cell = trace.param_cell(i)
+    return {'id': i, 'name': param_name(trace, *cell), 'matrix': cell[0],
+            'grad': trace.grad[i], 'm_prev': 0.0 if state is None else state['m'][i],
+            'v_prev': 0.0 if state is None else state['v'][i], 'm': cols['m'][k], 'v': cols['v'][k],
+            'm_hat': cols['m_hat'][k], 'v_hat': cols['v_hat'][k], 'data': trace.data[i], 'new': cols['new'][k],
+            'delta': cols['delta'][k], 'step_size': cols['step_size'][k]}
+
+
+def stepped(trace, state=None, num_steps=NUM_STEPS):
+    """Whether every_cell keeps the trace's cells stepped for moments `state` (that object) and `num_steps`."""
+    kept = trace._cache.get('adam_every')
+    return kept is not None and kept[0] is state and kept[1] == num_steps
+
+
+def every_cell(trace, state=None, num_steps=NUM_STEPS):
+    """adam_columns of every parameter cell of `trace` in id order, for the moments `state` (None: a fresh
+    optimizer's): a figure of the step, not of a view, so kept with the trace for the last `state` asked
+    (that very object: the explorer's are read once and never changed; a played run's are a new copy at
+    each step) -- the panel of a 4 x 64 step reads 201,088 cells at each view (1.5 s), and search max:dw."""
+    if stepped(trace, state, num_steps):
+        return trace._cache['adam_every'][2]
+    ids = sorted(i for m in trace.param_names for i in trace.param_nodes(m))
+    upd = adam_columns(trace, ids, state=state, num_steps=num_steps)
+    trace._cache['adam_every'] = (state, num_steps, upd)
+    return upd
 
 
 def params_in_view(view):
@@ -131,19 +180,19 @@ def matrix_summary(trace, rows):
     by = {}
     for r in rows:
         by.setdefault(r['matrix'], []).append(r)
-    out = []
-    for name in trace.param_names:
-        rs = by.get(name)
-        if not rs:
-            continue
-        ds, gs = list(map(itemgetter('delta'), rs)), list(map(itemgetter('grad'), rs))
-        top = rs[largest_at(ds)]
-        rows_, cols = trace.param_shapes[name]
-        out.append({'name': name, 'shape': [rows_, cols], 'cells': len(rs), 'size': rows_ * cols,
-                    'norm_delta': math.sqrt(fsum(list(map(mul, ds, ds)))),
-                    'max_delta': abs(top['delta']), 'largest': top['name'], 'largest_delta': top['delta'],
-                    'norm_grad': math.sqrt(fsum(list(map(mul, gs, gs))))})
-    return out
+    return [matrix_figures(trace, name, list(map(itemgetter('id'), rs)), list(map(itemgetter('delta'), rs)),
+                           list(map(itemgetter('grad'), rs))) for name in trace.param_names if (rs := by.get(name))]
+
+
+def matrix_figures(trace, name, ids, ds, gs):
+    """matrix_summary's entry of matrix `name` whose rows in view are cells `ids` (in id order) with
+    deltas `ds` and grads `gs` (sequences of floats: read as columns, in C)."""
+    k = largest_at(ds)
+    rows_, cols = trace.param_shapes[name]
+    return {'name': name, 'shape': [rows_, cols], 'cells': len(ds), 'size': rows_ * cols,
+            'norm_delta': math.sqrt(fsum(list(map(mul, ds, ds)))), 'max_delta': abs(ds[k]),
+            'largest': param_name(trace, *trace.param_cell(ids[k])), 'largest_delta': ds[k],
+            'norm_grad': math.sqrt(fsum(list(map(mul, gs, gs))))}
 
 
 def largest_at(xs):
@@ -163,8 +212,27 @@ def page_rows(rows, *, matrix=None, sort='id', offset=0, limit=100):
         raise UpdateError(f"sort {sort!r} is not one of: {', '.join(SORTS)}")
     got = [r for r in rows if matrix is None or r['matrix'] == matrix]
     if sort == 'delta':
-        got = sorted(got, key=lambda r: -magnitude(r['delta']))     # stable: equal changes keep id order; nan first
+        got = [got[j] for j in by_delta(range(len(got)), list(map(itemgetter('delta'), got)))]
     return got[offset:offset + limit], len(got)
+
+
+def by_delta(indexes, ds):
+    """`indexes` into the deltas `ds`, largest |delta| first: stable (equal changes keep their order), NaN first."""
+    return sorted(indexes, key=lambda j: -magnitude(ds[j]))
+
+
+def positions(upd, ids):
+    """array('q'): where each of `ids` (sorted, among upd's) is in adam_columns' answer `upd` of sorted ids (every_cell's)."""
+    every = upd['ids']
+    if every and every[-1] - every[0] + 1 == len(every):      # the cells are consecutive ids (the port's)
+        return array('q', map(sub, ids, repeat(every[0])))
+    return array('q', map(partial(bisect_left, every), ids))
+
+
+def largest_changes_of(trace, upd, k):
+    """adam_row of the k largest |delta| of adam_columns' answer `upd` of sorted ids (every_cell's), ties by id:
+    what extremes.largest_changes finds among every row, without making every row (search max:dw)."""
+    return [adam_row(trace, upd, j) for j in largest(upd['cols']['delta'], k)]
 
 
 def first_step(upd):
@@ -175,11 +243,19 @@ def first_step(upd):
     {'moved', 'still', 'lr_t', 'off'}: cells that move, cells that do not, the rate, and the
     largest |lr_t - |Δvalue|| among those that move."""
     rows = upd['rows']
-    if upd['step'] != 0 or any(r['m_prev'] != 0 or r['v_prev'] != 0 for r in rows):
+    return first_step_of(upd['step'], upd['lr_t'], *(list(map(itemgetter(k), rows))
+                                                     for k in ('m_prev', 'v_prev', 'grad', 'delta')))
+
+
+def first_step_of(step, lr_t, m0s, v0s, gs, ds):
+    """first_step of the cells whose moments before are `m0s`, `v0s` (None: a fresh optimizer's), grads `gs`
+    and deltas `ds` (floats in id order, read as columns in C)."""
+    if step != 0 or m0s is not None and (any(map(ne, m0s, repeat(0))) or any(map(ne, v0s, repeat(0)))):
         return None
-    moved = [r for r in rows if r['grad'] != 0]
-    off = max((abs(upd['lr_t'] - abs(r['delta'])) for r in moved), default=0.0)
-    return {'moved': len(moved), 'still': len(rows) - len(moved), 'lr_t': upd['lr_t'], 'off': off}
+    moved = bytes(map(ne, gs, repeat(0)))
+    off = max(map(abs, map(sub, repeat(lr_t), map(abs, compress(ds, moved)))), default=0.0)
+    n = moved.count(1)
+    return {'moved': n, 'still': len(moved) - n, 'lr_t': lr_t, 'off': off}
 
 
 def delta_heatmap(trace, view, rows):
@@ -187,11 +263,16 @@ def delta_heatmap(trace, view, rows):
     the same colour scale as the grads (style.heat_fill: sign, and |Δ| as a share of the
     largest). {'rows': {svg id of a grad row: [fill per column]}, 'line': [its grad line as
     drawn, the line in the update phase]}; None when the view has no heat-map."""
+    return delta_heatmap_of(trace, view, lambda: {r['id']: r['delta'] for r in rows})
+
+
+def delta_heatmap_of(trace, view, deltas):
+    """delta_heatmap of `deltas()`: {cell id: its delta} of the cells in view (made only for a heat-map)."""
     name = view.selection.matrix
     node = next((n for n in view.folded.nodes if n.kind == 'matrix'), None)
     if name is None or node is None:
         return None
-    delta = {r['id']: r['delta'] for r in rows}
+    delta = deltas()
     base = trace.param_base[name]
     n_rows, cols = trace.param_shapes[name]
     values = [delta.get(base + k, 0.0) for k in range(n_rows * cols)]

@@ -89,21 +89,26 @@ def update_health(trace, rows):
     by = {}
     for r in rows:
         by.setdefault(r['matrix'], []).append(r)
+    return health_of(trace, {name: tuple(list(map(itemgetter(k), rs)) for k in ('data', 'grad', 'delta'))
+                             for name, rs in by.items()})
+
+
+def health_of(trace, columns):
+    """update_health of {matrix name: (its cells' data, grads, deltas)} (sequences of floats, each in id
+    order: read as columns in C), in the model's order."""
     flags = unit_flags(trace)
     out = []
     for name in trace.param_names:
-        rs = by.get(name)
-        if not rs:
+        if name not in columns:
             continue
-        grads = list(map(itemgetter('grad'), rs))
-        sd, sg, su = (_std(xs) for xs in (list(map(itemgetter('data'), rs)), grads,
-                                           list(map(itemgetter('delta'), rs))))
+        data, grads, deltas = columns[name]
+        sd, sg, su = _std(data), _std(grads), _std(deltas)
         if math.isnan(su) or math.isnan(sd):
             ratio = math.nan            # unknown, not "nothing moves"
         else:
             ratio = math.log10(su / sd) if su > 0 and sd > 0 else -math.inf
-        zero = grads.count(0) / len(rs)
-        out.append({'name': name, 'cells': len(rs), 'std_data': sd, 'std_grad': sg, 'std_delta': su,
+        zero = grads.count(0) / len(grads)
+        out.append({'name': name, 'cells': len(grads), 'std_data': sd, 'std_grad': sg, 'std_delta': su,
                     'ratio': ratio, 'zero_grad': zero, 'flags': flags.get(name, [])})
     return out
 

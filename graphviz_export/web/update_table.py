@@ -27,6 +27,7 @@ BEHIND = {'m_hat': 'm', 'v_hat': 'v'}      # a column: the moment it is the bias
 CARD = (('delta', '\u0394value'), ('grad', 'grad'), ('m', 'm'), ('v', 'v'), ('m_hat', 'm\u0302'),
         ('v_hat', 'v\u0302'), ('data', 'value'), ('new', 'new value'))
 CARDS_UP_TO = 3             # this many cells or fewer: one card each, every digit
+ROWS = object()             # update_html's `first` not given: first_step of upd['rows']
 
 
 def _cell(key, x, row=None):
@@ -37,7 +38,7 @@ def _cell(key, x, row=None):
     return f'<td data-k="{key}" data-v="{full(x)}" title="{title}">{fmt(x)}</td>'
 
 
-def _head(upd, count, recording):
+def _head(upd, count, recording, first):
     step = upd['step']
     return (f"<p>Adam on the <b>{count}</b> parameters that feed this view ({escape(upd['source'])}; "
             f"grads of {escape(recording)}).</p>"
@@ -46,7 +47,7 @@ def _head(upd, count, recording):
             f"m = \u03b21\u00b7m + (1\u2212\u03b21)\u00b7grad, v = \u03b22\u00b7v + (1\u2212\u03b22)\u00b7grad\u00b2, "
             f"m\u0302 = m/(1\u2212\u03b21^{step + 1}), v\u0302 = v/(1\u2212\u03b22^{step + 1})<br>"
             f"\u0394value = \u2212lr_t \u00b7 m\u0302 / (\u221av\u0302 + \u03b5) \u00b7 \u03b21 {upd['beta1']!r}, "
-            f"\u03b22 {upd['beta2']!r}, \u03b5 {upd['eps']!r}</p>" + _lesson(first_step(upd)))
+            f"\u03b22 {upd['beta2']!r}, \u03b5 {upd['eps']!r}</p>" + _lesson(first))
 
 
 def _lesson(first):
@@ -106,13 +107,14 @@ def _controls(matrices, paging, shown, matched):
             + '</div>')
 
 
-def update_html(upd, rows, matrices, *, count, matched=None, paging=None, recording='this recording'):
+def update_html(upd, rows, matrices, *, count, matched=None, paging=None, recording='this recording', first=ROWS):
     """The update table (see the module docstring). `count`: parameters in view; `matched`:
-    rows of the chosen matrix (default count)."""
+    rows of the chosen matrix (default count); `first`: steps.update.first_step's figures when
+    the caller has them (the explorer: of its columns), else made of upd['rows']."""
     if not count:
         return '<p>No parameters feed this view: Adam changes nothing here.</p>'
     matched = count if matched is None else matched
-    h = _head(upd, count, recording)
+    h = _head(upd, count, recording, first_step(upd) if first is ROWS else first)
     if count <= CARDS_UP_TO:
         return h + _cards(rows, upd['lr_t'])
     chosen = paging['matrix'] if paging else None

@@ -162,9 +162,11 @@ class Trace:
         """The contributions of the edges of nodes a..b-1 (contrib[child_ptr[a]:child_ptr[b]]),
         without building the whole column when it is not built yet."""
         ptr = self.child_ptr
+        if 'contrib' in self._cache:    # built or set: a slice of it
+            return self._cache['contrib'][ptr[a]:ptr[b]]
         ups = (repeat(self.grad[a]) if b == a + 1 else     # one node (a matrix's use): its grad on each edge
                chain.from_iterable(map(repeat, self.grad[a:b], map(sub, ptr[a + 1:b + 1], ptr[a:b]))))
-        return self.edge_contribs(range(ptr[a], ptr[b]), ups)
+        return self.edge_contribs(range(ptr[a], ptr[b]), ups, self.local[ptr[a]:ptr[b]])     # a copy, not an edge's look-up
 
     def edge_contribs(self, edges, grads, local=None):
         """array('d'): the contributions of edges `edges` (parents' grads `grads`, local derivatives `local`

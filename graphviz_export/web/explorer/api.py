@@ -40,12 +40,13 @@ import graphviz_export.web.explorer.search as search
 import graphviz_export.web.explorer.state as st
 from microgpt.errors import InputError
 from microgpt.recording import NUM_STEPS
+from microgpt.recording.extremes import MAX_K
 from microgpt.recording.sourcemap import SourceMap
 
 from ...spec import LEVELS, MAX_BUDGET, MAX_EDGE_BUDGET
 from ...steps.frames import frames, frames_of
 from ...steps.live import view_fields
-from ...steps.update import adam_update
+from ...steps.update import every_cell, largest_changes_of
 from ...view import render_view
 from .answers import Answer, ApiError, bad, json_answer
 from .cache import CACHE_BYTES, ViewCache
@@ -279,6 +280,7 @@ class Api(WorkEndpoints, HeatRows):
         if key[0] != 'play' and key[-1] is None and state['seed'] is not None:
             state = dict(state, seed=None)      # a checkpoint's recording: the seed means nothing (Recordings.key)
         view = entry['view']
+        self.recordings.contribs_for(key, trace, state['hl'])
         hl, hl_count = search.highlight(trace, state, view)
         trail = crumbs(trace, state)
         cmp = entry['comparison']
@@ -387,8 +389,7 @@ class Api(WorkEndpoints, HeatRows):
         cmp = self._compare(key, state)
         opt, num_steps, finished = None, NUM_STEPS, None
         if cmp is not None:
-            trace = cmp.after
-            opt = cmp.optimizer
+            trace, opt = cmp.after, cmp.optimizer
         elif state['train'] is not None:        # the played run's own moments: the update of step k + 1
             play, _ = self.plays.run(key)
             opt, num_steps = play.optimizer_state(), play.schedule
@@ -400,6 +401,7 @@ class Api(WorkEndpoints, HeatRows):
                 opt, num_steps = saved, saved['num_steps']
             elif saved is not None:
                 finished = saved
+        self.recordings.adam_for(key, trace, opt, num_steps)    # a big step's every cell: stepped in the background
         return key, trace, cmp, opt, num_steps, finished
 
     def node(self, query):
@@ -475,12 +477,12 @@ class Api(WorkEndpoints, HeatRows):
         """The matches of q, grouped into rows (search.search)."""
         state, own = self._parse(query, extra=('q',))
         q = (own.get('q') or '').strip()
-        _, trace = self._trace(state)
+        key, trace = self._trace(state)
+        self.recordings.contribs_for(key, trace, q)     # max:contrib: a big step's are ranked in the background
         changes = None
-        if q == 'max:dw':       # Adam's step as the update panel takes it, on every parameter
+        if q == 'max:dw':       # Adam's step as the update panel takes it, on every parameter (kept: every_cell)
             _, moved, _, opt, num_steps, _ = self._moments(state)
-            ids = [i for n in moved.param_names for i in moved.param_nodes(n)]
-            changes = adam_update(moved, ids, state=opt, num_steps=num_steps)['rows']
+            changes = largest_changes_of(moved, every_cell(moved, opt, num_steps), MAX_K)
         try:
             return search.search(trace, state, q, changes)
         except InputError as e:

@@ -17,7 +17,7 @@ while one runs, 409 with one line naming what runs and how far it is (Recordings
 from microgpt.errors import InputError
 
 from .answers import ApiError, bad
-from .recordings import OPENING, ROUTES, STORE
+from .recordings import AFTER_VIEW, OPENING, STORE
 from .work import Busy, Cancelled
 
 
@@ -46,7 +46,8 @@ class WorkEndpoints:
         """Cancel the long work running now; its requests answer 409. How many jobs were. A saved trace's opening
         and a step's store into the user cache go on: no view waits for them (Recordings.drawn)."""
         self._parse(query)
-        return {'cancelled': self.work.cancel(keep={OPENING, *self.work.running(STORE), *self.work.running(ROUTES)})}
+        spared = [key for kind in (STORE, *(a[0] for a in AFTER_VIEW)) for key in self.work.running(kind)]
+        return {'cancelled': self.work.cancel(keep={OPENING, *spared})}
 
     def record(self, query):
         """Start recording the state's document (doc, ckpt, seed) in the background, or say how far

@@ -38,19 +38,40 @@ from pathlib import Path
 from microgpt.errors import InputError
 from microgpt.recording import DEFAULT_DOC, NUM_STEPS, SEED, paths
 from microgpt.recording.budget import DEFAULT_MAX_NODES
+from microgpt.recording.extremes import largest_contribs, ranked
 from microgpt.recording.madeby import needs_replay, replay
 from microgpt.recording.session import ENGINE, Models, SessionError, optimizer_state, train_and_record, training_docs
 
 from ...steps.diff import DiffError, delta_trace, loss_lines
+from ...steps.update import every_cell, stepped
 from .state import StateError
 from .work import Opening, Work
 
 OPENING = ('open',)     # the key of the job opening a saved trace (Recordings.open)
 STORE = 'store'         # the kind of the jobs storing a step recorded now in the user cache (Recordings.drawn)
 ROUTES = 'routes'       # the kind of the jobs walking a big step's routes from the loss (Recordings.drawn)
+EXTREMES = 'extremes'   # ... ranking its contributions for search max:contrib (extremes.largest_contribs)
+ADAM = 'adam'           # ... stepping Adam on each of its parameters for the update panel (update.every_cell)
 WARM_ROUTES = 500_000   # nodes from which a step walks them in the background after its first view (~0.5 s)
 # the phase of opening a file without "made by" chains (written before binary files held them)
 REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
+# the work after a big step's first view (drawn): (kind, what the page and terminal say, its phase, done(trace),
+# work(trace, pause)): each a figure of the step that a request would otherwise make in seconds
+AFTER_VIEW = ((ROUTES, "finding the routes from the loss (for why)", 'nodes walked', lambda t: paths.walked(t),
+               lambda t, pause: paths.whole_walk(t, pause)),
+              (EXTREMES, "ranking the contributions (for search max:contrib)", 'nodes ranked', lambda t: ranked(t),
+               lambda t, pause: largest_contribs(t, pause=pause)),      # (looked up when called: a test replaces them)
+              # a fresh optimizer's (a page's moments unless it names a checkpoint that stores some: Api._moments)
+              (ADAM, "Adam's step on every parameter (for the update panel)", 'cells stepped',
+               lambda t: stepped(t, None, NUM_STEPS), lambda t, pause: _stepped(t, pause)))
+
+
+def _stepped(trace, pause):
+    """every_cell of a fresh optimizer, once no request is being answered (one piece: ~0.5 s at 4 x 64)."""
+    pause(0, 1)
+    every_cell(trace, None, NUM_STEPS)
+
+
 FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError's field -> the page's name for it
 
 
@@ -250,28 +271,41 @@ class Recordings:
         for key, store in stores:
             self.work.start((STORE, key), f"storing {key[0][:40]!r} in the user cache",
                             lambda job, key=key, store=store: self._store(job, key, store))
-        for key, trace in self._unwalked():
-            self.work.start((ROUTES, key), "finding the routes from the loss (for why)",
-                            lambda job, trace=trace: self._walk(job, trace))
+        for kind, what, phase, done, work in AFTER_VIEW:
+            for key, trace in self._big(done):
+                self.work.start((kind, key), what,
+                                lambda job, trace=trace, work=work, phase=phase: work(trace, self._pausing(job, phase)))
 
-    def _unwalked(self):
-        """(key, trace) of each big step held whose routes from the loss are not walked yet (paths.whole_walk:
-        5.5 s at 5.1 M nodes, the why panel's first answer on a node under most of the trace)."""
+    def _big(self, done):
+        """(key, trace) of each big step held (warm_routes nodes or more) whose `done(trace)` is false."""
         with self._lock:
             held = ([(('trace',), self.fixed)] if self.fixed is not None else []) + list(self._traces.items())
-        return [(key, t) for key, t in held if len(t) >= self.warm_routes and not paths.walked(t)]
+        return [(key, t) for key, t in held if len(t) >= self.warm_routes and not done(t)]
 
-    def _walk(self, job, trace):
-        def pause(done, total):                 # between its pieces: requests first (Work.quiet)
-            job.at('nodes walked', done, total)
+    def _pausing(self, job, phase):
+        """pause(done, total) of a job walking a step in pieces: where it is, then requests first (Work.quiet)."""
+        def pause(done, total):
+            job.at(phase, done, total)
             self.work.quiet()
-        paths.whole_walk(trace, pause)
+        return pause
 
     def routes_for(self, key, trace, node):
         """Before `node`'s why: when its paths walk the whole trace and a background job walks it now, wait for
         that walk rather than make a second one beside it (two walks of ~5 s sharing one core)."""
         if paths.needs_whole_walk(trace, node):
             self.work.join((ROUTES, key))
+
+    def contribs_for(self, key, trace, q):
+        """Before a search (or a view's highlight) `q`: for max:contrib, when a background job ranks the step's
+        contributions now, wait for it rather than rank them a second time beside it."""
+        if q == 'max:contrib' and not ranked(trace):
+            self.work.join((EXTREMES, key))
+
+    def adam_for(self, key, trace, opt, num_steps):
+        """Before an update panel or search max:dw on moments `opt`: when a background job steps Adam on every
+        cell for those now, wait for it rather than step them a second time beside it."""
+        if opt is None and not stepped(trace, opt, num_steps):
+            self.work.join((ADAM, key))
 
     def _store(self, job, key, store):
         """Make the store, yielding to every request between its pieces (Work.quiet); a failure told in one line

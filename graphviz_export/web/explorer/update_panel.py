@@ -5,11 +5,25 @@ Api.update finds the trace and the moments (a comparison's trained run, a played
 checkpoint's saved state, else a fresh optimizer); this module makes the answer of them.
 """
 
+from array import array
+from bisect import bisect_left
+
 from microgpt.errors import InputError
+from microgpt.recording.names import param_name
 
 from ...draw.style import full
-from ...steps.update import SORTS, adam_update, delta_heatmap, matrices_of, matrix_summary, page_rows, params_per_node
-from ...steps.update_health import health_html, update_health
+from ...steps.update import (
+    SORTS,
+    adam_row,
+    by_delta,
+    delta_heatmap_of,
+    every_cell,
+    first_step_of,
+    matrix_figures,
+    params_per_node,
+    positions,
+)
+from ...steps.update_health import health_html, health_of
 from ..update_table import update_html
 from .answers import ApiError, bad
 
@@ -64,41 +78,99 @@ def source_words(upd, cmp, opt, finished, state):
 def update_answer(trace, view, moments, state, pages):
     """The /api/update answer of `view`'s parameters on `trace`'s grads. `moments`: (the
     comparison or None, the optimizer state or None, num_steps, a finished checkpoint's state
-    or None), as Api._moments finds them; `pages`: paging()'s."""
+    or None), as Api._moments finds them; `pages`: paging()'s. Adam's step on every cell is a
+    figure of the step (update.every_cell: once, kept with the trace); a view reads its cells'
+    columns, and makes rows for its page only (a token view of a 4 x 64 step: 198,464 cells)."""
     cmp, opt, num_steps, finished = moments
     per_node = params_per_node(view)
     ids = sorted({i for cells in per_node.values() for i in cells})
-    touched = matrices_of(trace, ids)
-    try:    # every cell of the matrices in view, once: the health's figures are whole matrices'
-        upd = adam_update(trace, [i for m in touched for i in trace.param_nodes(m)], state=opt, num_steps=num_steps)
+    try:    # every cell: the health's figures are whole matrices'
+        every = every_cell(trace, opt, num_steps)
     except InputError as e:
         raise bad(e) from None
-    every = upd['rows']
-    of = {r['id']: r for r in every}
-    rows = upd['rows'] = [of[i] for i in ids]      # the view's cells, in id order (adam_update's of `ids`)
-    heat = delta_heatmap(trace, view, rows)      # a matrix view: Δvalue as its heat-map
+    spans = _spans(trace, ids)
+    touched = list(spans)
+    at = positions(every, ids)
+    ds, gs = _columns(trace, every, ids, at, spans)
+    heat = delta_heatmap_of(trace, view, lambda: dict(zip(ids, ds)))      # a matrix view: Δvalue as its heat-map
     if pages['matrix'] is not None and pages['matrix'] not in trace.param_shapes:
         raise ApiError(400, f"matrix {pages['matrix']!r} is not a parameter matrix of this model; "
                             f"matrices: {', '.join(trace.param_names)}")
-    largest = max(rows, key=lambda r: abs(r['delta']), default=None)
-    matrices = matrix_summary(trace, rows)
-    page, matched = page_rows(rows, **pages)
+    mags = list(map(abs, ds))       # max(rows, key=|delta|)'s: max keeps the first of equals, index finds it
+    largest = param_name(trace, *trace.param_cell(ids[mags.index(max(mags))])) if mags else None
+    matrices = [matrix_figures(trace, m, ids[a:b], ds[a:b], gs[a:b]) for m, (a, b) in spans.items()]
+    a, b = (0, len(ids)) if pages['matrix'] is None else spans.get(pages['matrix'], (0, 0))    # one matrix's rows
+    order = range(a, b) if pages['sort'] == 'id' else by_delta(range(a, b), ds)
+    page = [adam_row(trace, every, at[j]) for j in order[pages['offset']:pages['offset'] + pages['limit']]]
+    matched = b - a
+    upd = {k: every[k] for k in ('step', 'num_steps', 'lr', 'lr_t', 'beta1', 'beta2', 'eps', 'source')}
     recording = 'after' if cmp is not None else 'this recording'
     source_words(upd, cmp, opt, finished, state)
-    html = update_html(upd, page, matrices, count=len(rows), matched=matched, paging=pages, recording=recording)
+    first = first_step_of(upd['step'], upd['lr_t'], *((None, None) if opt is None else
+                                                      (map(opt['m'].__getitem__, ids), map(opt['v'].__getitem__, ids))),
+                          gs, ds)
+    html = update_html(upd, page, matrices, count=len(ids), matched=matched, paging=pages, recording=recording,
+                       first=first)
     try:
-        html += health_html(update_health(trace, every))
+        html += health_html(_health(trace, every, touched))
     except InputError as e:
         raise bad(e) from None
     for m in matrices:
         for k in ('norm_delta', 'max_delta', 'largest_delta', 'norm_grad'):
             m[k] = full(m[k])
-    page = [dict(r) for r in page]
     for r in page:
         for k in ('grad', 'm_prev', 'v_prev', 'm', 'v', 'm_hat', 'v_hat', 'data', 'new', 'delta', 'step_size'):
             r[k] = full(r[k])
-    upd.update(rows=page, count=len(rows), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
-               **{k: pages[k] for k in ('matrix', 'sort', 'offset', 'limit')},
-               largest=None if largest is None else largest['name'],
+    upd.update(rows=page, count=len(ids), matched=matched, matrices=matrices, lr_t=full(upd['lr_t']),
+               **{k: pages[k] for k in ('matrix', 'sort', 'offset', 'limit')}, largest=largest,
                nodes={k: len(v) for k, v in per_node.items() if v}, recording=recording, html=html, heat=heat)
     return upd
+
+
+def _spans(trace, ids):
+    """{matrix: (a, b)} of the matrices holding some of the sorted `ids`, in the model's order: ids[a:b] are its
+    cells (a matrix's cells are consecutive ids: a bisection a matrix, not one an id)."""
+    out = {}
+    for m in trace.param_names:
+        a, b = _cells(trace, m)
+        span = bisect_left(ids, a), bisect_left(ids, b)
+        if span[0] < span[1]:
+            out[m] = span
+    return out
+
+
+def _cells(trace, m):
+    """(its first id, the id after its last) of matrix m."""
+    rows, cols = trace.param_shapes[m]
+    return trace.param_base[m], trace.param_base[m] + rows * cols
+
+
+def _columns(trace, every, ids, at, spans):
+    """(deltas, grads) of the cells `ids` (at `at` in every_cell's columns), in id order: a matrix wholly in
+    view (a token view holds them all) as slices of the columns, the others cell by cell."""
+    delta, grad = every['cols']['delta'], trace.grad
+    ds, gs = array('d'), array('d')
+    for m, (a, b) in sorted(spans.items(), key=lambda kv: kv[1]):     # in id order, as `ids`
+        first, end = _cells(trace, m)
+        if b - a == end - first:
+            ds.extend(delta[at[a]:at[a] + b - a])
+            gs.extend(grad[first:end])
+        else:
+            ds.extend(map(delta.__getitem__, at[a:b]))
+            gs.extend(map(grad.__getitem__, ids[a:b]))
+    return ds, gs
+
+
+def _health(trace, every, touched):
+    """health_of the whole matrices `touched`, from every_cell's columns: kept with them (a figure of the step)."""
+    kept = every.setdefault('health', {})
+    key = tuple(touched)
+    if key not in kept:
+        delta = every['cols']['delta']
+        parts = {}
+        for m in touched:
+            first, end = _cells(trace, m)
+            p = positions(every, [first])[0]
+            parts[m] = (trace.data[first:end], trace.grad[first:end], delta[p:p + end - first])
+        kept[key] = health_of(trace, parts)
+    return kept[key]

@@ -40,7 +40,7 @@
   // STORE_POLL ms until they end; no Cancel (no view waits for them)
   let stores = null;
   const STORE_POLL = 1000;
-  const AFTER_VIEW = ['store', 'routes'];     // recordings.py STORE, ROUTES
+  const AFTER_VIEW = ['store', 'routes', 'extremes', 'adam'];     // recordings.py STORE, AFTER_VIEW's kinds
   async function storing() {
     let jobs = [];
     try {
