@@ -28,6 +28,7 @@ from microgpt.data import DEFAULT_DOC, data_path_from_env, read_docs
 from microgpt.model import flat_params
 from microgpt.optim import AdamConfig
 from microgpt.recording import record_step
+from microgpt.recording.codecs.binary import FRAME as ZSTD_FRAME
 from microgpt.recording.codecs.validate import MAX_TRACE_BYTES
 from microgpt.recording.lab import lab_step
 from microgpt.recording.madeby import made_by
@@ -227,6 +228,7 @@ def figures(names=None, slow=False, renderer='wasm'):
                                f"{st['nodes']} nodes shown, {st['edges']} edges, {st['folded_ops']} ops folded "
                                f"into summaries"))
     out.append(('trace size cap', f"(at most {MAX_TRACE_BYTES // 2 ** 20} MiB)"))
+    out.append(('zstd frame', f"frames of at most {ZSTD_FRAME // 2 ** 20} MiB"))
 
     # -- levels and budget ---------------------------------------------------------------------
     per_pos = [len(emma.nodes(pos=p)) for p in emma.positions()]

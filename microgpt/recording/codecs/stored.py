@@ -9,7 +9,7 @@ operations in C (lengths, min/max, one pass for order), a few hundred millisecon
 million nodes against the seconds building them costs: every id, offset and rank lies in
 its range and every offset column runs forward, so a view can index with them and never
 step outside the trace. Whether they are the ones these columns give is the writer's
-promise (the zlib body's checksum guards the bytes on the way); tests compare a stored set
+promise (the body's checksums, zstd's per frame or zlib's, guard the bytes on the way); tests compare a stored set
 with one built again.
 """
 
