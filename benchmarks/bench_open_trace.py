@@ -10,6 +10,8 @@ root can make it: the page cache is the machine's, so a file read twice is in me
             and to /api/progress listing no opening (the first view drawn: the page shows it at once)
   cached    `explore --checkpoint CKPT --doc DOC`, its step in the user cache: FILE's trace stored there
             by TREE itself (to_binary, in a cache folder of that tree's own) before the timed runs
+  load      `Trace.load(FILE)` in a fresh process: wall and CPU seconds (every thread's), the peak resident
+            MB, then `to_binary()` of it (saving: wall and CPU seconds, the bytes it makes with TREE's codec)
   render    `render --trace FILE -o VIEW.svg` (its default view, laid out): the command's wall and CPU time
   inspect   `inspect --trace FILE`: the command's wall and CPU time
 and the phases the opening told (reading, inflating, checking, replaying, building indexes, drawing
@@ -122,6 +124,27 @@ Trace.load(sys.argv[3]).to_binary(path)
 """
 
 
+LOAD_SAVE = """
+import json, resource, sys, time
+from microgpt.recording import Trace
+def timed(fn):
+    t, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t, time.process_time() - c
+trace, wall, cpu = timed(lambda: Trace.load(sys.argv[1]))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+raw, save_wall, save_cpu = timed(trace.to_binary)
+print(json.dumps([wall, cpu, peak, save_wall, save_cpu, len(raw)]))
+"""
+
+
+def load_save(tree, path):
+    """(load wall s, CPU s, peak MB, save wall s, CPU s, bytes) of a fresh process in `tree`."""
+    r = subprocess.run([sys.executable, '-c', LOAD_SAVE, str(path)], cwd=tree, env=_env(tree), check=True,
+                       stdout=subprocess.PIPE, text=True)
+    return json.loads(r.stdout)
+
+
 def seed_cache(tree, folder, ckpt, doc, path):
     """The env of `tree` with its user cache in `folder`, holding FILE's trace as the step of `doc` on
     `ckpt` (the entry as that tree names and writes it)."""
@@ -136,7 +159,7 @@ def main():
     ap.add_argument('--reps', type=int, default=2)
     ap.add_argument('--tree', action='append', default=None, help='a checkout to run (PYTHONPATH); repeatable')
     ap.add_argument('--case', nargs=2, action='append', metavar=('TREE', 'FILE'), help='one tree on one file; repeatable')
-    ap.add_argument('--commands', default='explore', help='comma-separated: explore, cached, render, inspect')
+    ap.add_argument('--commands', default='explore', help='comma-separated: explore, cached, load, render, inspect')
     ap.add_argument('--checkpoint', help='cached: the checkpoint whose step FILE holds')
     ap.add_argument('--doc', default='christopher', help='cached: the document whose step FILE holds')
     a = ap.parse_args()
@@ -160,6 +183,13 @@ def main():
                         got.setdefault((tree, path, f'{cmd} peak MB'), []).append(peak)
                         said = (f"url {t_url:.1f} s, first view {t_view:.1f} s (CPU {cpu} s; {peak} MB at the "
                                 f"peak, {rss} MB then); {phases}")
+                    elif cmd == 'load':
+                        figure, cpu, peak, save, save_cpu, size = load_save(tree, path)
+                        for key, x in (('load CPU', cpu), ('load peak MB', peak), ('save', save),
+                                       ('save CPU', save_cpu), ('saved MB', size / 1e6)):
+                            got.setdefault((tree, path, key), []).append(x)
+                        said = (f"{figure:.1f} s (CPU {cpu:.1f} s, peak {peak:.0f} MB); saving it {save:.1f} s "
+                                f"(CPU {save_cpu:.1f} s, {size / 1e6:.1f} MB)")
                     else:
                         args = [cmd, '--trace', path] + (['-o', str(Path(tmp) / 'v.svg')] if cmd == 'render' else [])
                         figure, cpu = command(tree, args)
