@@ -59,8 +59,8 @@ def test_zstd_is_the_default_and_every_column_comes_back_bit_for_bit(step):
 
 
 def test_a_column_cut_into_many_frames_comes_back_whole(step, monkeypatch):
-    """Frames of 1,000 bytes (not a multiple of 8: an item cut between two frames): each column is
-    the join of its frames, in order, whatever their number."""
+    """Frames of 1,000 bytes (125 items of 8 bytes, 250 of 4): each column is the join of its
+    frames, in order, whatever their number."""
     monkeypatch.setattr(binary, 'FRAME', 1000)
     raw = step.to_binary()
     header, cols = frames(raw)
@@ -99,6 +99,14 @@ def _short(cols, header):
     cols[0][0] = zstandard.ZstdCompressor(level=1).compress(data[:-1])
 
 
+def _half_item(cols, header):
+    """child_ptr's first frame cut into frames of 12 and the rest: 1.5 items of 8 bytes."""
+    k = [c[0] for c in header['columns']].index('child_ptr')
+    data = zstandard.ZstdDecompressor().decompress(cols[k][0])
+    z = zstandard.ZstdCompressor(level=1)
+    cols[k][:1] = [z.compress(data[:12]), z.compress(data[12:])]
+
+
 def _trailing(cols, header):
     cols[0][0] += b'\0'
 
@@ -124,7 +132,9 @@ def _swapped(cols, header):
 DAMAGE = {
     'a byte flipped': (lambda cols, header: _flip(cols), r"^binary trace is damaged \(zstd, column 'op': .+\)$"),
     'a frame without its size': (_unsized, r"^binary trace is damaged \(zstd, column 'op': a frame declares no size; "
-                                           r"the column needs \d+ more\)$"),
+                                           r"the column needs \d+ more, in whole 1-byte items\)$"),
+    'a frame of half an item': (_half_item, r"^binary trace is damaged \(zstd, column 'child_ptr': a frame declares 12 "
+                                            r"bytes; the column needs \d+ more, in whole 8-byte items\)$"),
     'a frame one byte short': (_short, r"^binary trace is damaged \(zstd, column 'op': its frames hold (\d+) of the "
                                        r"\d+ bytes it declares\)$"),
     'a byte after a frame': (_trailing, r"^binary trace is damaged \(zstd, column 'op': compressed input contains 1 "
@@ -133,7 +143,7 @@ DAMAGE = {
                                                     r"contains \d+ bytes of unused data, which is disallowed\)$"),
     'not zstd': (_not_zstd, r"^binary trace is damaged \(zstd, column 'op': .+\)$"),
     "two columns' frames swapped": (_swapped, r"^binary trace is damaged \(zstd, column 'op': a frame declares \d+ "
-                                              r"bytes; the column needs \d+ more\)$"),
+                                              r"bytes; the column needs \d+ more, in whole 1-byte items\)$"),
 }
 
 
@@ -204,7 +214,7 @@ def test_a_frame_declaring_more_than_its_column_is_refused_before_it_is_inflated
     finally:
         tracemalloc.stop()
     assert message == (f"binary trace is damaged (zstd, column 'op': a frame declares {2 ** 25} bytes; the column "
-                       f"needs {len(step.op)} more)")
+                       f"needs {len(step.op)} more, in whole 1-byte items)")
     assert peak < 2 * 2 ** 20, peak
 
 

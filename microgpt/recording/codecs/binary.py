@@ -239,17 +239,18 @@ def _frames(frames, specs, body):
 
 def _unframed(body, frames, specs):
     """_columns of a zstd body: each column inflated on one of WORKERS threads, frame by frame,
-    each frame's declared size checked against what its column still needs before it is
-    inflated; handed out in body order (the first damaged column in that order is the one named)."""
+    each frame's declared size checked against what its column still needs (whole items) before
+    it is inflated; handed out in body order (the first damaged column in that order is named)."""
     def inflate(name, code, length, views):
         col, want = array(code), array(code).itemsize * length
         z = zstandard.ZstdDecompressor()
         try:
             for view in views:
                 room, size = want - len(col) * col.itemsize, zstandard.frame_content_size(view)
-                if not 0 <= size <= room:
+                if not 0 <= size <= room or size % col.itemsize:
                     raise TraceFormatError(f"binary trace is damaged (zstd, column {name!r}: a frame declares "
-                                           f"{'no size' if size < 0 else f'{size} bytes'}; the column needs {room} more)")
+                                           f"{'no size' if size < 0 else f'{size} bytes'}; the column needs {room} "
+                                           f"more, in whole {col.itemsize}-byte items)")
                 col.frombytes(z.decompress(view, max_output_size=size, allow_extra_data=False))
         except zstandard.ZstdError as e:
             raise TraceFormatError(f"binary trace is damaged (zstd, column {name!r}: {str(e)[:200]})") from None
