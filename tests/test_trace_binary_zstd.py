@@ -107,6 +107,10 @@ def _half_item(cols, header):
     cols[k][:1] = [z.compress(data[:12]), z.compress(data[12:])]
 
 
+def _empty_frame(cols, header):
+    cols[0].insert(0, zstandard.ZstdCompressor(level=1).compress(b''))
+
+
 def _trailing(cols, header):
     cols[0][0] += b'\0'
 
@@ -133,6 +137,8 @@ DAMAGE = {
     'a byte flipped': (lambda cols, header: _flip(cols), r"^binary trace is damaged \(zstd, column 'op': .+\)$"),
     'a frame without its size': (_unsized, r"^binary trace is damaged \(zstd, column 'op': a frame declares no size; "
                                            r"the column needs \d+ more, in whole 1-byte items\)$"),
+    'an empty frame': (_empty_frame, r"^binary trace is damaged \(zstd, column 'op': a frame declares 0 bytes; "
+                                      r"the column needs \d+ more, in whole 1-byte items\)$"),
     'a frame of half an item': (_half_item, r"^binary trace is damaged \(zstd, column 'child_ptr': a frame declares 12 "
                                             r"bytes; the column needs \d+ more, in whole 8-byte items\)$"),
     'a frame one byte short': (_short, r"^binary trace is damaged \(zstd, column 'op': its frames hold (\d+) of the "

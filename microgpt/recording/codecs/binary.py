@@ -216,8 +216,10 @@ def _array(code, data):
 
 
 def _frames(frames, specs, body):
-    """[[view of each frame] per column] of a zstd body, from the header's "frames": a list per
-    column of its frames' compressed sizes (whole numbers > 0), adding up to the body."""
+    """[(offset of its first frame in the body, [its frames' sizes]) per column] of a zstd body,
+    from the header's "frames": a list per column of its frames' compressed sizes (whole numbers
+    > 0), adding up to the body. A frame's view is made when it is inflated: a header listing
+    millions of tiny frames costs its numbers, not a view each."""
     if (not isinstance(frames, list) or len(frames) != len(specs) or not all(
             isinstance(sizes, list) and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in sizes)
             for sizes in frames)):
@@ -230,24 +232,24 @@ def _frames(frames, specs, body):
         raise TraceFormatError(f"binary trace: {len(body) - declared} bytes follow the compressed body")
     out, at = [], 0
     for sizes in frames:
-        out.append([])
-        for x in sizes:
-            out[-1].append(body[at:at + x])
-            at += x
+        out.append((at, sizes))
+        at += sum(sizes)
     return out
 
 
 def _unframed(body, frames, specs):
     """_columns of a zstd body: each column inflated on one of WORKERS threads, frame by frame,
-    each frame's declared size checked against what its column still needs (whole items) before
-    it is inflated; handed out in body order (the first damaged column in that order is named)."""
-    def inflate(name, code, length, views):
+    each frame's declared size checked against what its column still needs (whole items, one at
+    least) before it is inflated; handed out in body order (the first damaged column in that
+    order is named)."""
+    def inflate(name, code, length, at, sizes):
         col, want = array(code), array(code).itemsize * length
         z = zstandard.ZstdDecompressor()
         try:
-            for view in views:
+            for frame in sizes:
+                view, at = body[at:at + frame], at + frame
                 room, size = want - len(col) * col.itemsize, zstandard.frame_content_size(view)
-                if not 0 <= size <= room or size % col.itemsize:
+                if not col.itemsize <= size <= room or size % col.itemsize:    # an empty column: no frame
                     raise TraceFormatError(f"binary trace is damaged (zstd, column {name!r}: a frame declares "
                                            f"{'no size' if size < 0 else f'{size} bytes'}; the column needs {room} "
                                            f"more, in whole {col.itemsize}-byte items)")
@@ -259,7 +261,7 @@ def _unframed(body, frames, specs):
                                    f"{len(col) * col.itemsize} of the {want} bytes it declares)")
         return col
     with ThreadPoolExecutor(WORKERS) as pool:
-        jobs = [pool.submit(inflate, *spec, views) for spec, views in zip(specs, frames)]
+        jobs = [pool.submit(inflate, *spec, *where) for spec, where in zip(specs, frames)]
         try:
             for (name, _, _), job in zip(specs, jobs):
                 yield name, job.result()
