@@ -28,6 +28,7 @@ from microgpt.data import DEFAULT_DOC, data_path_from_env, read_docs
 from microgpt.model import flat_params
 from microgpt.optim import AdamConfig
 from microgpt.recording import record_step
+from microgpt.recording.codecs.binary import FRAME as ZSTD_FRAME
 from microgpt.recording.codecs.validate import MAX_TRACE_BYTES
 from microgpt.recording.lab import lab_step
 from microgpt.recording.madeby import made_by
@@ -110,7 +111,7 @@ MEASURED = [
     'and their figures too (12.9 s to save 5.1 M nodes, from 5.9 s; the figures add 2.0 s of CPU and 41 kB, the\n'
     'records were made 13% cheaper; 93 kB more on disk in all).\n'
     'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–473 B/node; a load inflates one\n'
-    'column at a time (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
+    'column at a time, one a thread for zstd (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
@@ -131,12 +132,18 @@ MEASURED = [
     "background), the step stored 70.3 s after start; a matrix's uses asked during the store 1.96 s (its use\n"
     'records are not attached yet: it walks the edges), 0.58 s after it; 998 MB at rest, its peak 2.36 GB.\n'
     '\n'
-    '`python -m benchmarks.bench_open_trace FILE --commands explore,render,inspect` — a fresh process on a\n'
-    "saved 5.1 M-node step (4 × 64, 'christopher'), quiet machine (load ~1), medians of 2: `explore --trace`\n"
-    'prints its URL after 0.3 s and shows the first view after 5.0 s (reading 0.1 s, inflating 3.0 s,\n'
-    'checking 1.3 s, drawing 0.4 s); `render --trace` 4.8 s, `inspect --trace` 5.5 s. The same step in a\n'
-    'file written before version 3 (no "made by" lines, no share records): 20.2 s to the first view (the\n'
-    'forward pass replayed 10.5 s, share records built 5.0 s), `render` 10.8 s.',
+    '`python -m benchmarks.bench_open_trace --case OLD_TREE OLD.mgtrace --case . NEW.mgtrace --commands\n'
+    'explore,cached,load --checkpoint CKPT --reps 4` — a fresh process on a saved 5.1 M-node step (4 × 64,\n'
+    "'christopher'), the body now zstd against the zlib file and the code before it, alternated, medians of\n"
+    '4 at load 5.4–7.3 (2 cores shared by other jobs: wall times inflated, CPU seconds the steadier figure):\n'
+    '`explore --trace` shows the first view after 5.8 s (from 9.4 s; CPU 3.6 s from 5.1), the step read from\n'
+    'the user cache after 5.6 s (from 8.3 s; CPU 3.7 s from 4.9); `Trace.load` takes 2.8 s of CPU (from 3.8:\n'
+    'inflating 0.6 s of it, from 1.4, on two threads; the checks are the rest), peaks at 764 MB (from 750),\n'
+    'and saving the loaded step takes 1.4 s (from 7.3 s; CPU 1.0 s from 4.5) for 169.9 MB (from 155.6: 33.1\n'
+    'B/node from 30.4). Before zstd, on a quiet machine (load ~1): the first view after 5.0 s (reading 0.1 s,\n'
+    'inflating 3.0 s, checking 1.3 s, drawing 0.4 s); `render --trace` 4.8 s, `inspect --trace` 5.5 s. The\n'
+    'same step in a file written before version 3 (no "made by" lines, no share records): 20.2 s to the\n'
+    'first view (the forward pass replayed 10.5 s, share records built 5.0 s), `render` 10.8 s.',
     '`python -m benchmarks.bench_notebook --reps 5 --frontend both` on a quiet\n'
     '2-core machine (load 1–2), recording `emma` (`MICROGPT_NO_STEP_CACHE=1`): first view 814 ms in the\n'
     'harness (kernel 443 ms + front end 392 ms), 879 ms in JupyterLab (Ctrl+Enter to the paint); with the\n'
@@ -227,6 +234,7 @@ def figures(names=None, slow=False, renderer='wasm'):
                                f"{st['nodes']} nodes shown, {st['edges']} edges, {st['folded_ops']} ops folded "
                                f"into summaries"))
     out.append(('trace size cap', f"(at most {MAX_TRACE_BYTES // 2 ** 20} MiB)"))
+    out.append(('zstd frame', f"frames of at most {ZSTD_FRAME // 2 ** 20} MiB"))
 
     # -- levels and budget ---------------------------------------------------------------------
     per_pos = [len(emma.nodes(pos=p)) for p in emma.positions()]

@@ -111,7 +111,7 @@ def test_a_damaged_trace_says_its_one_line_in_the_page_and_the_terminal_and_exit
             pg.close()
         t0 = time.monotonic()
         p.wait(30)
-    why = "binary trace is damaged (error: the compressed body ends after"
+    why = "binary trace is cut short: its frames declare"
     assert shown.startswith(f"opening slow.mgtrace failed: Invalid value for '--trace': {cut}: {why}"), shown
     assert p.returncode == 2 and time.monotonic() - t0 < 5
     lines = p.err.strip().splitlines()

@@ -2,13 +2,13 @@
 (not by name), and one-line errors for damaged files."""
 
 import tracemalloc
-import zlib
 
 import pytest
 
 from microgpt.recording import Trace
 from microgpt.recording.codecs import TraceFormatError, binary
 from microgpt.recording.codecs.binary import MAGIC
+from tests.binary_bodies import join, split
 
 COLUMNS = ('op', 'data', 'grad', 'scope', 'child_ptr', 'child', 'local', 'backward_order')
 
@@ -58,7 +58,7 @@ def test_load_tells_the_formats_apart_by_content(recorded_christopher, tmp_path)
 
 
 @pytest.mark.parametrize('damage,message', [
-    (lambda raw: raw[:len(raw) // 2], r'^binary trace is damaged \(error: '),
+    (lambda raw: raw[:len(raw) // 2], r'^binary trace is cut short: its frames declare \d+ bytes, the body holds \d+$'),
     (lambda raw: raw[:12] + b'{not json' + raw[12:], r'^binary trace is damaged \(JSONDecodeError'),
     (lambda raw: b'PNG' + raw, r'is neither a JSON trace nor a binary one'),
 ])
@@ -71,20 +71,14 @@ def test_damaged_files_are_one_line_errors(recorded_christopher, tmp_path, damag
 
 
 def test_out_of_range_ids_are_refused(recorded_christopher):
-    import json
-    import struct
-    raw = recorded_christopher.to_binary()
-    size = struct.unpack_from('<I', raw, len(MAGIC))[0]
-    start = len(MAGIC) + 4
-    header = json.loads(raw[start:start + size])
-    body = bytearray(zlib.decompress(raw[start + size:]))
+    header, body = split(recorded_christopher.to_binary())
     offset = 0
     for name, _, itemsize, count in header['columns']:
         if name == 'child':
             body[offset:offset + 8] = (10 ** 9).to_bytes(8, 'little', signed=True)  # child 0 -> 1e9
             break
         offset += itemsize * count
-    bad = raw[:start + size] + zlib.compress(bytes(body))
+    bad = join(header, body)
     # the validator both codecs share names the node whose edge it is (the first op, after the 4192 parameters)
     with pytest.raises(TraceFormatError, match=r'^trace: node 4192: child 1000000000 is not a node id \(0\.\.103674\)$'):
         Trace.from_binary(bad)

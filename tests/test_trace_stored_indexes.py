@@ -4,9 +4,6 @@ recording.aggregates): loading one never builds them, they equal what the column
 them), a damaged one is refused in one line, and a view drawn from them is the view drawn
 from freshly built ones."""
 
-import json
-import struct
-import zlib
 from array import array
 
 import pytest
@@ -15,22 +12,9 @@ from graphviz_export.view import build_view
 from microgpt.recording import Trace
 from microgpt.recording import trace as trace_module
 from microgpt.recording.codecs import TraceFormatError
-from microgpt.recording.codecs.binary import MAGIC
 from microgpt.recording.codecs.stored import STORED_NAMES
 from microgpt.recording.ops import OP_CODE
-
-_START = len(MAGIC) + 4
-
-
-def split(raw):
-    """(header dict, decompressed body) of a binary trace."""
-    size = struct.unpack_from('<I', raw, len(MAGIC))[0]
-    return json.loads(raw[_START:_START + size]), bytearray(zlib.decompress(raw[_START + size:]))
-
-
-def join(header, body):
-    head = json.dumps(header).encode()
-    return MAGIC + struct.pack('<I', len(head)) + head + zlib.compress(bytes(body))
+from tests.binary_bodies import join, split
 
 
 def column_at(header, name):

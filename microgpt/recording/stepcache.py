@@ -8,7 +8,7 @@ give the same Trace, bit for bit, so the second time it is loaded instead (for '
 
 Where: microgpt.cache.user_cache_dir() / 'steps' (the same folder as the compiled WebAssembly
 Graphviz and the names list: $MICROGPT_CACHE, else e.g. ~/.cache/microgpt-graph), one binary
-trace per step (recording.codecs.binary, zlib: ~1-3 MB for a 12-letter name), named
+trace per step (recording.codecs.binary, zstd: ~1-3 MB for a 12-letter name), named
 by the SHA-256 of its key and written atomically. The key is everything the recording reads:
 the parameters' values (so a checkpoint's content or a seed, not its path), the config, the
 vocabulary, the document and the code (a hash of microgpt's own sources, so an edited port or

@@ -467,11 +467,11 @@ class Trace:
         """A Trace from a JSON string, a dict, or a path to a JSON file."""
         return cls(**json_codec.read(source))
 
-    def to_binary(self, path=None, *, compression='zlib', indexes=True, chains=True):
+    def to_binary(self, path=None, *, compression=binary_codec.COMPRESSION, indexes=True, chains=True):
         """The compact binary form (microgpt.recording.codecs.binary): the columns as stored, its
         indexes (built now if missing: a load then never builds them) unless indexes=False, its
-        "made by" chains when it has them (recording.madeby) unless chains=False, zlib-compressed
-        unless compression='none'. Given `path`: written there atomically and `path` returned."""
+        "made by" chains when it has them (recording.madeby) unless chains=False, compressed as
+        `compression` says (binary.COMPRESSIONS). Given `path`: written there atomically and `path` returned."""
         kept = (self._cache.get('made_by') or None) if chains else None
         raw = binary_codec.encode(plain_of(self), compression, self.indexes() if indexes else None, kept)
         if path is None:

@@ -3,8 +3,8 @@
     validate.py  the plain columns a codec carries, and check(plain): every type,
                  range, id, cycle, table and text checked once for both formats
     json.py      schema microgpt-graph.trace v1, one object per node (for other tools)
-    binary.py    the columns' raw bytes, zlib or not (for speed; the script
-                 recorder's hand-off from its child process too)
+    binary.py    the columns' raw bytes, zstd (zlib in older files) or not (for speed;
+                 the script recorder's hand-off from its child process too)
 
 `read_file(path)` tells them apart by their first bytes, not by the file's name.
 """
