@@ -51,7 +51,7 @@ from .answers import Answer, ApiError, bad, json_answer
 from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
-from .drawing import drawn
+from .drawing import Selections, drawn
 from .heatrows import HeatRows
 from .jobs import WorkEndpoints, opening_refusal
 from .links import node_links, nonfinite_links, script_info, view_links
@@ -81,6 +81,7 @@ class Api(WorkEndpoints, HeatRows):
         # (recording key, build key) -> entry dict, bounded in bytes (a trace the recordings keep not counted)
         self._views = ViewCache(cache_bytes, held=recordings.held)
         self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
+        self.selections = Selections()       # the last view's Selection, for the next of the same query (under _build)
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
         self.verdicts = Verdicts(check)     # the node check of each recording, in the background
@@ -171,7 +172,8 @@ class Api(WorkEndpoints, HeatRows):
             kwargs['highlight'] = highlight(comparison)
         job.at('waiting for the layout of another view')
         with self._build:
-            view, svg, ms = drawn(trace, kwargs, state, job, renderer=self.renderer, timeout=self.timeout)
+            view, svg, ms = drawn(trace, kwargs, state, job, renderer=self.renderer, timeout=self.timeout,
+                                  selections=self.selections)
             self.layouts += 1
             nodes = view_nodes(trace, view, state)
             # what a click on a node changes: turned into a URL per request (links.py), not sent as is
@@ -195,7 +197,7 @@ class Api(WorkEndpoints, HeatRows):
         except st.StateError as e:
             raise bad(e) from None
         nodes = refusal.body.get('nodes') or 0
-        for candidate, note in fallback.smaller(trace, state, kwargs, nodes):
+        for candidate, note in fallback.smaller(trace, state, kwargs, nodes, self.selections):
             try:
                 return candidate, note, self._entry(candidate)
             except ApiError as e:
