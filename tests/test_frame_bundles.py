@@ -155,3 +155,33 @@ def test_frames_are_those_of_the_edge_walk(kw, recorded_christopher, monkeypatch
     got = json.dumps(frames(view), sort_keys=True)
     monkeypatch.setattr(frames_mod, 'edge_bundles', edge_walk)
     assert got == json.dumps(frames(view), sort_keys=True)
+
+
+def test_per_child_sums_are_the_loops_whether_children_repeat_in_one_order_or_not():
+    """fold.bundles.add_to's per-child sums (each child's parts in edge order, from what it held): the
+    children read again and again in one order (a matrix product's input) as strided slices, others
+    sorted; both the plain loop's, bit for bit."""
+    import random
+    from array import array
+
+    from graphviz_export.fold import bundles as fold_bundles
+    rng = random.Random(5)
+    periodic = 0
+    for _ in range(300):
+        p = rng.randrange(1, 9)
+        first = rng.sample(range(100, 200), p)
+        reps = rng.randrange(1, 6)
+        cs = first * reps
+        if rng.random() < 0.3:      # not periodic: one child changed, or a tail
+            cs = cs + first[:rng.randrange(1, p + 1)] if rng.random() < 0.5 else cs[:-1] + [cs[0]]
+        periodic += bool(fold_bundles._period(cs))
+        gs = [rng.choice((1e16, -1e16, 1.0, -0.0, 0.1 * rng.random())) for _ in cs]
+        held = {c: rng.random() for c in rng.sample(first, rng.randrange(0, p + 1))}
+        want = dict(held)
+        for c, g in zip(cs, gs):
+            want[c] = want.get(c, 0.0) + g
+        for col in (list, tuple, lambda xs: array('q', xs)):
+            got = dict(held)
+            fold_bundles._add_per_child(got, col(cs), gs)
+            assert {c: bits(v) for c, v in got.items()} == {c: bits(v) for c, v in want.items()}, (cs, gs)
+    assert 100 < periodic < 300
