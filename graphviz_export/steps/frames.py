@@ -93,7 +93,9 @@ def order(trace, folded, mode='backward'):
     big = len(trace)
 
     def first_rank(name):       # the smallest rank >= 0 of its members, read per run in C
-        return min(filter((-1).__lt__, gather(rank, nodes[name].runs)), default=big)
+        ranks = gather(rank, nodes[name].runs)
+        least = min(ranks, default=big)
+        return least if least >= 0 else min(filter((-1).__lt__, ranks), default=big)     # some unreached
 
     inputs = {n: [] for n in names}
     for src, dsts in consumers.items():
