@@ -80,8 +80,7 @@ class Api(WorkEndpoints, HeatRows):
         self.timeout = timeout
         # (recording key, build key) -> entry dict, bounded in bytes (a trace the recordings keep not counted)
         self._views = ViewCache(cache_bytes, held=recordings.held)
-        self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
-        self.selections = Selections()       # the last view's Selection, for the next of the same query (under _build)
+        self._build, self.selections = threading.Lock(), Selections()   # one build at a time (2 cores); its Selection kept
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
         self.verdicts = Verdicts(check)     # the node check of each recording, in the background
@@ -172,8 +171,7 @@ class Api(WorkEndpoints, HeatRows):
             kwargs['highlight'] = highlight(comparison)
         job.at('waiting for the layout of another view')
         with self._build:
-            view, svg, ms = drawn(trace, kwargs, state, job, renderer=self.renderer, timeout=self.timeout,
-                                  selections=self.selections)
+            view, svg, ms = drawn(trace, kwargs, state, job, self.selections, renderer=self.renderer, timeout=self.timeout)
             self.layouts += 1
             nodes = view_nodes(trace, view, state)
             # what a click on a node changes: turned into a URL per request (links.py), not sent as is

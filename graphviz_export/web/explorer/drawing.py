@@ -73,7 +73,7 @@ def refuse_early(trace, kwargs, state, selections=None):
     return sel
 
 
-def drawn(trace, kwargs, state, job, *, renderer, timeout, selections=None):
+def drawn(trace, kwargs, state, job, selections=None, *, renderer, timeout):
     """(view, SVG text, {'build', 'render'} ms) of a view state's build_view `kwargs`; ApiError
     422 when it is over what lays out in time or its layout does not finish, 500 when the
     renderer fails. `job` (work.py) says which phase it is in; `selections`: the Selections kept
