@@ -5,7 +5,7 @@ forward pass) and a damaged one is refused, not drawn.
 
 Each is a typed array of a length the trace's own columns fix (n nodes, E edges, R runs of
 one scope, K run records, J children the records name). The checks are whole-column
-operations in C (lengths, min/max, one pass for order), a few hundred milliseconds for 5
+operations (lengths, min/max and order in numpy: whole.py), about ten milliseconds for 5
 million nodes against the seconds building them costs: every id, offset and rank lies in
 its range and every offset column runs forward, so a view can index with them and never
 step outside the trace. Whether they are the ones these columns give is the writer's
@@ -14,13 +14,14 @@ with one built again.
 """
 
 from itertools import islice
-from operator import le, lt
+from operator import lt
 
 from ..aggregates import RECORD_COLUMNS
 from ..indexes import INDEX_COLUMNS
 from ..shares import SHARE_COLUMNS, matrix_span
 from ..uses import FIGURE_COLUMNS, USE_COLUMNS
 from .validate import MAX_INT, TraceFormatError, good_text, show
+from .whole import bounds, rising
 
 CHAINS_COLUMN = ('made_by', 'i')    # version 3: per node, its made-by chain in the header's "chains" (or -1)
 MAX_CHAIN = 64      # frames in one chain: the model's calls are a few deep
@@ -44,19 +45,16 @@ def _length(cols, name, want):
 
 def _below(cols, name, bound, what):
     col = cols[name]
-    if col.typecode == 'B' and bound <= 256 and not col.tobytes().translate(None, bytes(range(bound))):
-        return      # bytes: one C pass deleting the good ones, 50x a max() (the 'value' flags, 5 M: 1 ms)
-    low = 0 if col.typecode in 'BHILQ' else min(col, default=0)     # unsigned: no pass for the floor
-    if col and (low < 0 or max(col) >= bound):
-        bad = low if low < 0 else max(col)
+    low, high = bounds(col) if col else (0, -1)
+    if low < 0 or high >= bound:
+        bad = low if low < 0 else high
         fail(f"{name!r} holds {bad}, which is not {what} (0..{bound - 1})")
 
 
 def _offsets(cols, name, end, strict=False):
     """An offset column: starts at 0, ends at `end`, never goes back (nor stays, when strict)."""
     col = cols[name]
-    step = lt if strict else le
-    if not col or col[0] != 0 or col[-1] != end or not all(map(step, col, islice(col, 1, None))):
+    if not col or col[0] != 0 or col[-1] != end or not rising(col, strict):
         fail(f"{name!r} must run {'up' if strict else 'forward'} from 0 to {end}")
 
 
@@ -84,13 +82,14 @@ def check_stored(cols, trace):
         _length(cols, name, edges)
     _below(cols, 'parent', n, 'a node id')
     _below(cols, 'parent_edge', edges, 'an edge')
-    if len(cols['dangling']) > n or not all(map(lt, cols['dangling'], islice(cols['dangling'], 1, None))):
+    if len(cols['dangling']) > n or not rising(cols['dangling'], strict=True):
         fail("'dangling' must be node ids in increasing order")
     _below(cols, 'dangling', n, 'a node id')
     _length(cols, 'backward_rank', n)
     rank = cols['backward_rank']
-    if rank and (min(rank) < -1 or max(rank) >= len(trace['backward_order'])):
-        fail(f"'backward_rank' holds {min(rank) if min(rank) < -1 else max(rank)}, which is not a place in "
+    low, high = bounds(rank) if rank else (0, -1)
+    if low < -1 or high >= len(trace['backward_order']):
+        fail(f"'backward_rank' holds {low if low < -1 else high}, which is not a place in "
              f"the backward pass (-1..{len(trace['backward_order']) - 1})")
     _length(cols, 'value', n)
     _below(cols, 'value', 2, 'a flag')
@@ -180,8 +179,9 @@ def check_chains(table, per_node, trace):
     n = len(trace['op'])
     if len(per_node) != n:
         bad(f"'made_by' has {len(per_node)} entries; this trace's columns need {n}")
-    if per_node and (min(per_node) < -1 or max(per_node) >= len(chains)):
-        bad(f"'made_by' holds {min(per_node) if min(per_node) < -1 else max(per_node)}, which is not a chain "
+    low, high = bounds(per_node) if per_node else (0, -1)
+    if low < -1 or high >= len(chains):
+        bad(f"'made_by' holds {low if low < -1 else high}, which is not a chain "
             f"(-1..{len(chains) - 1})")
     return per_node, chains
 
@@ -197,7 +197,7 @@ def _check_uses(cols, trace, runs, figures):
     _offsets(cols, 'use_ptr', records)
     for name in FIGURE_NAMES if figures else ():
         _length(cols, name, records)
-        low, high = (min(cols[name]), max(cols[name])) if name.endswith('_peak') and cols[name] else (-1, -1)
+        low, high = bounds(cols[name]) if name.endswith('_peak') and cols[name] else (-1, -1)
         if low < -1 or high >= n:
             fail(f"{name!r} holds {low if low < -1 else high}, which is not -1 nor a node id (0..{n - 1})")
     for name in USE_NAMES:
