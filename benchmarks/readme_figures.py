@@ -78,7 +78,7 @@ MEASURED = [
     "step 0, 116 MB at step 50, 113 MB at step 300.",
     # Quick start: the install sizes and times (issue 28's fresh-venv measurements), the suite's
     # wall time (tests/conftest.py SUITE_MINUTES, printed when pytest starts)
-    'about 60 MB', 'about 10 s on a 2-core machine', 'about 480 MB',
+    'about 130 MB', 'about 10 s on a 2-core machine', 'about 480 MB',
     'about 9 minutes (it says so when it starts; 9 min 20 s in CI)',
     'about 30 s more to install, 45 MB',                    # JupyterLab in the test extra
     # benchmarks/bench_explorer_why.py (the why branch)
