@@ -53,6 +53,7 @@ _FRAME = struct.Struct('<cQ')   # a message's kind and length in bytes, before i
 _CHILD = 'from microgpt.recording.apart import child; child()'
 _RECORDS = dict(USE_COLUMNS + FIGURE_COLUMNS)   # what the 'u' message holds: name -> type code
 _WATCH = 0.25       # s between the child's looks at its parent
+_NICE = 10          # the child's niceness added once the step is handed over (its indexes, use records, store)
 _FIELDS = ('op', 'child', 'scope', 'scopes', 'data', 'backward_order', 'param_names', 'param_shapes', 'param_base')
 
 
@@ -216,6 +217,7 @@ def child():
         send(b't', binary.encode(plain_of(trace), 'none', None, kept_chains(trace)))
         if path is None:
             return
+        os.nice(_NICE)      # from here on background work: the server's first view comes first on a busy machine
         say(INDEXING, 0, 3)
         trace.build_indexes(edges_only=True)         # what the use records read: the reverse edges, the runs
         records = use_records(trace, lambda done, total: say(USE_RECORDS, done, total))
