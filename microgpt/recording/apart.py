@@ -35,8 +35,8 @@ import time
 from array import array
 from pathlib import Path
 
-from ..engine import Value
 from ..data import Tokenizer
+from ..engine import Value
 from ..model import GPTConfig, flat_params
 from .codecs import binary
 from .codecs.stored import check_stored

@@ -22,9 +22,11 @@ with them. So a reused step answers "made by" as the recording did, without a re
 engine's lock when the page first asks.
 
 Storing builds the step's use records (recording.uses: ~7 s of CPU at 5 M nodes) then writes the
-file: `explore` hands it over (`later`) and makes it in the background once the step's first view is
-drawn, telling a failure in one line (graphviz_export.web.explorer.recordings); other commands store
-before they go on. Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
+file (entries.store): `explore` hands it over (`later`) and makes it in the background once the step's first
+view is drawn, telling a failure in one line (graphviz_export.web.explorer.recordings); other commands store
+before they go on. A big step `explore` records (`apart`: 500,000 nodes or more) is recorded and stored in a
+process of its own (recording.apart), its use records handed over as soon as they are built.
+Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
 short, corrupt, from another version) is recorded again and rewritten. Bypassed when asked
 (`use=False`: --no-cache; $MICROGPT_NO_STEP_CACHE set to anything but '' or '0') and whenever
 the engine's ops are not the engine's own (a fault injected for teaching, the backprop lab):

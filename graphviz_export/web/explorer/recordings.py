@@ -20,7 +20,11 @@ shows its progress in the page as well as in the terminal.
 A step recorded now (not read from the user cache) is stored there once a view of it is drawn, in a
 job of its own (`drawn`: its use records, then the file, ~13 s at 5 M nodes), so its first view
 does not wait for the store; the page and the terminal show the store's progress, Cancel spares it,
-a failure is told in one line, and the trace in memory gains its use records when they are built.
+a failure is told in one line, and the trace in memory gains its use records when they are built. A step of
+APART nodes or more is recorded and stored in a process of its own (microgpt.recording.apart): the server
+keeps none of the recording's leftovers (~200 MB of Python's arenas at 5 M nodes), the child builds the use
+records on the other core while the server draws the first view, and hands them over before it writes the
+entry; close() ends such a child when the server stops.
 
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
@@ -88,6 +92,7 @@ class Recordings:
         self._moments = {}              # (checkpoint, its time, size) -> its Adam state or None (moments)
         self._stores = OrderedDict()    # key -> store(progress) of a step recorded now: made once a view is drawn (drawn)
         self._storing = {}              # key -> the store a job makes now (_store): ended by close
+        self._closed = False            # close was called: a store ended by it is not told as a failure
         self._lock = threading.Lock()   # guards the dictionaries only, never held while working
         if data is not None:            # a names file given: read now, so a bad one fails at start
             self.names()
@@ -291,6 +296,8 @@ class Recordings:
         try:
             return store(progress)
         except Exception as e:      # noqa: BLE001 -- told, not raised: nothing waits for this job
+            if self._closed:        # ended by close: the server stops, and says so (serve)
+                return None
             what = ' '.join(f"{type(e).__name__}: {e}".split())
             (self.note or (lambda text: print(text, file=sys.stderr)))(
                 f"could not store the step of {key[0][:40]!r} in the user cache ({what}); it is shown, not kept")
@@ -303,7 +310,7 @@ class Recordings:
         """End the processes recording.apart left storing steps (the server stops): what they have not written is
         not kept. A store made in this process has nothing to end."""
         with self._lock:
-            stores = [*self._stores.values(), *self._storing.values()]
+            stores, self._closed = [*self._stores.values(), *self._storing.values()], True
         for store in stores:
             getattr(store, 'close', lambda: None)()
 
