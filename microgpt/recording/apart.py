@@ -30,6 +30,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from array import array
@@ -106,8 +107,13 @@ class Apart:
                 else:
                     raise ApartError(body.decode('utf-8', 'replace'))
             tell(HANDOVER, 0, 1)
-            trace = Trace(**binary.read(body))
-            del body
+            columns = Path(body.decode())
+            try:
+                raw = columns.read_bytes()
+            finally:
+                columns.unlink(missing_ok=True)
+            trace = Trace(**binary.read(raw))
+            del raw
             tell(HANDOVER, 1, 1)
         except BaseException:
             self.close()
@@ -194,8 +200,8 @@ def attach(trace, records):
 
 def child():
     """The child: the job from its stdin, the step recorded and handed over, then (given an entry's path) its use
-    records and the entry; each message a frame on stdout (p: a phase, t: the trace, u: use records, d: stored,
-    o: the entry could not be written, e: an error), nothing else written there."""
+    records and the entry; each message a frame on stdout (p: a phase, t: the file of the trace's columns, u: use
+    records, d: stored, o: the entry could not be written, e: an error), nothing else written there."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is its parent's to handle (it then ends this one)
     out = os.fdopen(os.dup(1), 'wb')
     os.dup2(2, 1)                                   # a stray print goes to stderr, not into a message
@@ -214,7 +220,12 @@ def child():
         params = {name: [[Value(next(values)) for _ in range(cols)] for _ in range(rows)] for name, rows, cols in shapes}
         trace = record_step(params, GPTConfig(**config), Tokenizer(chars), doc, max_nodes=max_nodes, lines=lines,
                             progress=say)
-        send(b't', binary.encode(plain_of(trace), 'none', None, kept_chains(trace)))
+        # through a file, read at once (as the script recorder's): through the pipe, 64 KB a turn, on a busy
+        # machine each turn waits for the reader's slice
+        fd, columns = tempfile.mkstemp(prefix='microgpt-apart-', suffix='.mgtrace')
+        with os.fdopen(fd, 'wb') as f:
+            f.write(binary.encode(plain_of(trace), 'none', None, kept_chains(trace)))
+        send(b't', columns.encode())
         if path is None:
             return
         os.nice(_NICE)      # from here on background work: the server's first view comes first on a busy machine
