@@ -19,6 +19,7 @@ import pytest
 
 import graphviz_export.select as select
 from microgpt.recording import Trace, apart, record_step, stepcache
+from microgpt.recording.codecs import TraceFormatError
 from microgpt.recording.madeby import kept_chains
 from microgpt.recording.uses import FIGURE_COLUMNS, USE_COLUMNS, held, use_figures, use_records
 from tests.explorer_helpers import default_signals, get_json, running_server
@@ -219,3 +220,24 @@ def _group(pgid):
             if int(fields[2]) == pgid and fields[0] != 'Z':
                 found.append(int(entry))
     return found
+
+
+def test_the_use_records_come_whole_or_are_refused(recorded_christopher):
+    """A 'u' message holds all the use records, or all their figures; anything else (a column missing, one cut
+    short, a column it should not hold) is refused, not attached."""
+    trace = Trace.from_binary(recorded_christopher.to_binary(indexes=False))
+    records = use_records(trace)
+    figures = use_figures(trace, records)
+    assert apart.records_of(apart.pack_records(records)).keys() == records.keys()
+    assert apart.records_of(apart.pack_records(figures)).keys() == figures.keys()
+    apart.attach(trace, apart.records_of(apart.pack_records(records)))
+    assert held(trace) and 'use_fig_data_min' not in trace._index
+    apart.attach(trace, apart.records_of(apart.pack_records(figures)))
+    _same_records(trace, {**records, **figures})
+    for bad in ({k: v for k, v in records.items() if k != 'use_kids'}, {'op': trace.op},
+                {**records, 'use_ptr': records['use_ptr'][:-1]}):
+        raw = apart.pack_records(bad)
+        if 'use_ptr' in bad and len(bad['use_ptr']) < len(records['use_ptr']):
+            raw = raw[:-1]          # cut short
+        with pytest.raises(TraceFormatError):
+            apart.records_of(raw)

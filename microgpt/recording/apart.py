@@ -52,7 +52,7 @@ HANDOVER = 'taking the recorded step from its process'     # the parent reading 
 INDEXING = 'building indexes'      # the child's phase before and after the use records
 _FRAME = struct.Struct('<cQ')   # a message's kind and length in bytes, before it
 _CHILD = 'from microgpt.recording.apart import child; child()'
-_RECORDS = dict(USE_COLUMNS + FIGURE_COLUMNS)   # what the 'u' message holds: name -> type code
+_RECORDS = dict(USE_COLUMNS + FIGURE_COLUMNS)   # what the 'u' messages hold: name -> type code
 _WATCH = 0.25       # s between the child's looks at its parent
 _NICE = 10          # the child's niceness added once the step is handed over (its indexes, use records, store)
 _FIELDS = ('op', 'child', 'scope', 'scopes', 'data', 'backward_order', 'param_names', 'param_shapes', 'param_base')
@@ -165,13 +165,14 @@ class Apart:
 
 
 def pack_records(cols):
-    """The bytes of the 'u' message: a JSON line of [name, type code, length] then each column's bytes."""
-    head = json.dumps([[name, cols[name].typecode, len(cols[name])] for name in _RECORDS]).encode()
-    return b''.join([head, b'\n', *(cols[name].tobytes() for name in _RECORDS)])
+    """The bytes of a 'u' message: a JSON line of [name, type code, length] then each column's bytes; `cols`: the use
+    records (USE_COLUMNS), or their figures (FIGURE_COLUMNS), sent as soon as each is built."""
+    head = json.dumps([[name, col.typecode, len(col)] for name, col in cols.items()]).encode()
+    return b''.join([head, b'\n', *(col.tobytes() for col in cols.values())])
 
 
 def records_of(raw):
-    """{name: array} of a 'u' message; TraceFormatError when it is not one."""
+    """{name: array} of a 'u' message: all of USE_COLUMNS or all of FIGURE_COLUMNS; TraceFormatError when not."""
     head, _, body = raw.partition(b'\n')
     cols, at = {}, 0
     for name, code, length in json.loads(head):
@@ -179,23 +180,24 @@ def records_of(raw):
             raise TraceFormatError(f"the recording process sent a column {str(name)[:40]!r} it should not")
         col = array(code)
         size = col.itemsize * length
-        col.frombytes(body[at:at + size])
-        if len(col) != length:
+        if len(body) < at + size:
             raise TraceFormatError(f"the recording process's column {name!r} is cut short")
+        col.frombytes(body[at:at + size])
         cols[name], at = col, at + size
-    if at != len(body) or len(cols) != len(_RECORDS):
+    if at != len(body) or set(cols) not in ({n for n, _ in USE_COLUMNS}, {n for n, _ in FIGURE_COLUMNS}):
         raise TraceFormatError("the recording process's use records are incomplete")
     return cols
 
 
-def attach(trace, records):
-    """Put the use records and their figures on `trace` (its other indexes built: a view was drawn), checked as a
-    file's are (codecs.stored), in one assignment (as uses.with_uses: a view sees all of them or none)."""
-    if held(trace):
+def attach(trace, cols):
+    """Put the use records, or then their figures, on `trace` (its other indexes built: a view was drawn), checked as
+    a file's are (codecs.stored), in one assignment (as uses.with_uses: a view sees all of them or none; records
+    without their figures read the values, as a file's do)."""
+    if all(name in trace._index for name in cols) or (FIGURE_COLUMNS[0][0] in cols and not held(trace)):
         return
     fields = {name: getattr(trace, name) for name in _FIELDS}
-    checked = check_stored({**trace.build_indexes(), **records}, fields)
-    trace._index = {**trace._index, **{name: checked[name] for name in _RECORDS}}
+    checked = check_stored({**trace.build_indexes(), **cols}, fields)
+    trace._index = {**trace._index, **{name: checked[name] for name in cols}}
 
 
 def child():
@@ -232,9 +234,10 @@ def child():
         say(INDEXING, 0, 3)
         trace.build_indexes(edges_only=True)         # what the use records read: the reverse edges, the runs
         records = use_records(trace, lambda done, total: say(USE_RECORDS, done, total))
-        records.update(use_figures(trace, records))
-        send(b'u', pack_records(records))
-        trace._index = {**trace._index, **records}
+        send(b'u', pack_records(records))       # what a matrix's view reads; its figures 2 s later
+        figures = use_figures(trace, records)
+        send(b'u', pack_records(figures))
+        trace._index = {**trace._index, **records, **figures}
         trace.build_indexes(lambda done, total: say(INDEXING, done, total))
         try:
             store(Path(path), trace, say)
