@@ -54,6 +54,7 @@ _FRAME = struct.Struct('<cQ')   # a message's kind and length in bytes, before i
 _CHILD = 'from microgpt.recording.apart import child; child()'
 _RECORDS = dict(USE_COLUMNS + FIGURE_COLUMNS)   # what the 'u' messages hold: name -> type code
 _WATCH = 0.25       # s between the child's looks at its parent
+_PREFIX = 'microgpt-apart-'     # the temp file of the trace's columns (removed by the parent once read)
 _NICE = 10          # the child's niceness added once the step is handed over (its indexes, use records, store)
 _FIELDS = ('op', 'child', 'scope', 'scopes', 'data', 'backward_order', 'param_names', 'param_shapes', 'param_base')
 
@@ -108,6 +109,8 @@ class Apart:
                     raise ApartError(body.decode('utf-8', 'replace'))
             tell(HANDOVER, 0, 1)
             columns = Path(body.decode())
+            if columns.parent != Path(tempfile.gettempdir()) or not columns.name.startswith(_PREFIX):
+                raise ApartError(f"the recording process named no file of its own: {str(columns)[:80]!r}")
             try:
                 raw = columns.read_bytes()
             finally:
@@ -224,13 +227,14 @@ def child():
                             progress=say)
         # through a file, read at once (as the script recorder's): through the pipe, 64 KB a turn, on a busy
         # machine each turn waits for the reader's slice
-        fd, columns = tempfile.mkstemp(prefix='microgpt-apart-', suffix='.mgtrace')
+        fd, columns = tempfile.mkstemp(prefix=_PREFIX, suffix='.mgtrace')
         with os.fdopen(fd, 'wb') as f:
             f.write(binary.encode(plain_of(trace), 'none', None, kept_chains(trace)))
         send(b't', columns.encode())
         if path is None:
             return
-        os.nice(_NICE)      # from here on background work: the server's first view comes first on a busy machine
+        if hasattr(os, 'nice'):     # not on Windows
+            os.nice(_NICE)  # from here on background work: the server's first view comes first on a busy machine
         say(INDEXING, 0, 3)
         trace.build_indexes(edges_only=True)         # what the use records read: the reverse edges, the runs
         records = use_records(trace, lambda done, total: say(USE_RECORDS, done, total))
