@@ -18,6 +18,7 @@ import microgpt.recording.step as step_module
 from microgpt.checkpoint import save_checkpoint
 from microgpt.checks.faults import inject
 from microgpt.recording import Trace, record_step, stepcache
+from microgpt.recording import entries as entry_files
 from tests.tiny_model import tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +166,7 @@ def test_a_cache_folder_that_cannot_be_written_only_records(tmp_path, recordings
 
 
 def test_the_folder_keeps_the_most_recently_used_entries(tmp_path, recordings, monkeypatch):
-    monkeypatch.setattr(stepcache, 'MAX_ENTRIES', 2)
+    monkeypatch.setattr(entry_files, 'MAX_ENTRIES', 2)     # the store's (entries.py, stepcache's and a child's)
     params, config, tok = tiny_model()
     for doc in ('ab', 'cd', 'ab', 'ef'):      # 'ab' used again before 'ef' arrives: 'cd' goes
         stepcache.cached_step(params, config, tok, doc)

@@ -119,18 +119,19 @@ class Models:
         return iter(list(self._models))
 
     def record(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES, lines=False, cache=False,
-               progress=None, later=None):
+               progress=None, later=None, apart=None):
         """(Trace, Path it was reused from or None): `doc`'s step on the checkpoint's model (or the fresh
         seeded one); a step estimated above `max_nodes` nodes is refused (budget.BudgetError) before it
         is built; `lines`: with the line of model.py that made each op (record_step). `cache`: read the
         step from the user cache when it was recorded before, and store it there (stepcache, as
         `render` does; its "made by" chains with it). `progress(phase, done, total)`: told what
         record_step and the cache tell (raising there stops the recording: the explorer's Cancel); `later`:
-        the store handed to it instead of made now (stepcache.cached_step)."""
+        the store handed to it instead of made now, `apart`: from how many nodes such a step is recorded and
+        stored in a process of its own (stepcache.cached_step)."""
         with ENGINE:
             params, config, tokenizer = self.check(doc, checkpoint, seed, max_nodes)
             return cached_step(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, use=cache,
-                               progress=progress, later=later)
+                               progress=progress, later=later, apart=apart)
 
     def check(self, doc, checkpoint=None, seed=SEED, max_nodes=DEFAULT_MAX_NODES):
         """(params, config, tokenizer) of the model `record` would record `doc` on, after what it

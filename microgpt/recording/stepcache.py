@@ -22,9 +22,11 @@ with them. So a reused step answers "made by" as the recording did, without a re
 engine's lock when the page first asks.
 
 Storing builds the step's use records (recording.uses: ~7 s of CPU at 5 M nodes) then writes the
-file: `explore` hands it over (`later`) and makes it in the background once the step's first view is
-drawn, telling a failure in one line (graphviz_export.web.explorer.recordings); other commands store
-before they go on. Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
+file (entries.store): `explore` hands it over (`later`) and makes it in the background once the step's first
+view is drawn, telling a failure in one line (graphviz_export.web.explorer.recordings); other commands store
+before they go on. A big step `explore` records (`apart`: 500,000 nodes or more) is recorded and stored in a
+process of its own (recording.apart), its use records handed over as soon as they are built.
+Never an error: a folder that cannot be written is skipped; an entry that does not load (cut
 short, corrupt, from another version) is recorded again and rewritten. Bypassed when asked
 (`use=False`: --no-cache; $MICROGPT_NO_STEP_CACHE set to anything but '' or '0') and whenever
 the engine's ops are not the engine's own (a fault injected for teaching, the backprop lab):
@@ -41,17 +43,15 @@ from pathlib import Path
 from .. import engine
 from ..cache import user_cache_dir
 from ..model import check_model, flat_params
+from .apart import Apart
 from .budget import DEFAULT_MAX_NODES, check_budget
+from .entries import SUFFIX, store
 from .madeby import kept_chains, put_chains, replay_chains
 from .step import record_step
 from .trace import Trace
 
 NO_CACHE_ENV = 'MICROGPT_NO_STEP_CACHE'
 FOLDER = 'steps'
-SUFFIX = '.mgtrace'
-OLD_CHAINS = '.chains'  # where entries kept their chains before the binary file held them
-MAX_ENTRIES = 32        # a few MB each at the default size: ~100 MB at most
-STORING, USE_RECORDS = 'storing the recorded step', 'building the use records'    # the store's phases
 KEY_VERSION = 2         # bump when the key's meaning changes (2: lines left out, chains kept with the step)
 
 
@@ -94,20 +94,23 @@ def entry_path(key):
 
 
 def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, lines=False, use=True,
-                record=None, progress=None, later=None):
+                record=None, progress=None, later=None, apart=None):
     """(Trace, Path it was reused from or None): the step of `doc`, loaded from the cache when it
     was recorded before, else recorded by `record` (default record_step) and stored.
     record_step's refusals (a model that does not fit, a bad document, a step over `max_nodes`)
     come first either way. `progress(phase, done, total)`: told what record_step tells it, or
     'loading the recorded step' (0, then 1 of 1), and the store's phases (store). `later`: given, the
     store is not made here but handed to it, `later(store)`, store(progress) making it when the caller
-    likes (the explorer: in the background once the step's first view is drawn, store's errors its own)."""
+    likes (the explorer: in the background once the step's first view is drawn, store's errors its own).
+    `apart`: a step estimated at this many nodes or more, to be stored `later`, is recorded and stored in a
+    process of its own (recording.apart: the server keeps no recording's leftovers; None: never)."""
     record = record or record_step
     kwargs = {} if progress is None else {'progress': progress}
-    if not (cache_wanted(use) and engine_is_pristine()):
+    pristine = engine_is_pristine()     # a fault's or a lab's engine is this process's only: never apart
+    if not (cache_wanted(use) and pristine):
         return record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs), None
     check_model(params, config, tokenizer)
-    check_budget(config, len(tokenizer.encode(doc)) - 1, max_nodes, what=f"recording {doc[:40]!r}")
+    nodes = check_budget(config, len(tokenizer.encode(doc)) - 1, max_nodes, what=f"recording {doc[:40]!r}")
     path = entry_path(step_key(params, config, tokenizer, doc))
     tell = progress or (lambda phase, done, total: None)
     if path.is_file():
@@ -118,6 +121,11 @@ def cached_step(params, config, tokenizer, doc, *, max_nodes=DEFAULT_MAX_NODES, 
             if lines and kept_chains(trace) is None:
                 _add_chains(path, trace, tell, later)
             return trace, path
+    if apart is not None and later is not None and nodes >= apart and record is record_step:
+        child = Apart(params, config, tokenizer, doc, lines=lines, max_nodes=max_nodes, path=path)
+        trace = child.trace(progress)
+        later(child)        # child(progress): the store, the child's; child.close() ends it
+        return trace, None
     trace = record(params, config, tokenizer, doc, max_nodes=max_nodes, lines=lines, **kwargs)
     _store_now_or_later(path, trace, tell, later)
     return trace, None
@@ -155,22 +163,3 @@ def _read(path):
     with contextlib.suppress(OSError):
         os.utime(path)      # most recently used: kept when the folder is trimmed
     return trace
-
-
-def store(path, trace, progress=None):
-    """Write the entry (with its chains, when the step has them) atomically, then trim the folder to
-    the MAX_ENTRIES most recently used; `path` returned. OSError when it cannot be written. Its use
-    records (recording.uses: most of the time at 5 M nodes) are built first, so the trace in memory
-    has them too from then on; `progress(phase, done, total)`: 'building the use records' (per
-    matrix), then STORING 0 and 1 of 1."""
-    tell = progress or (lambda phase, done, total: None)
-    trace.indexes(lambda done, total: tell(USE_RECORDS, done, total))
-    tell(STORING, 0, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    trace.to_binary(path)
-    entries = sorted(path.parent.glob(f'*{SUFFIX}'), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    for old in entries[MAX_ENTRIES:]:
-        old.unlink(missing_ok=True)
-        old.with_suffix(OLD_CHAINS).unlink(missing_ok=True)
-    tell(STORING, 1, 1)
-    return path

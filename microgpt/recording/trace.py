@@ -126,9 +126,9 @@ class Trace:
             got = self._index[name]
         return got
 
-    def build_indexes(self, progress=None):
+    def build_indexes(self, progress=None, edges_only=False):
         """Build the indexes it lacks but use records (indexes, aggregates, shares), `progress(done, 3)` a part (never told
-        when none lacks: a file that stores them); all returned."""
+        when none lacks: a file that stores them); all returned. `edges_only`: indexes.build's only (what use records read)."""
         lacks = any(n not in self._index for n, _ in (*INDEX_COLUMNS, *RECORD_COLUMNS, *SHARE_COLUMNS))
         say, had = (progress if lacks else None) or (lambda *_: None), 'contrib' in self._cache
         say(0, 3)
@@ -138,6 +138,8 @@ class Trace:
             self._cache.setdefault('contrib', built.pop('contrib'))
             self._index.update((name, built[name]) for name in from_columns)
         say(1, 3)
+        if edges_only:
+            return self._index
         for k, (columns, records) in enumerate(((RECORD_COLUMNS, run_records), (SHARE_COLUMNS, share_records))):
             self._index.update(records(self) if any(n not in self._index for n, _ in columns) else {})
             say(2 + k, 3)

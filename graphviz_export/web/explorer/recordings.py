@@ -20,7 +20,11 @@ shows its progress in the page as well as in the terminal.
 A step recorded now (not read from the user cache) is stored there once a view of it is drawn, in a
 job of its own (`drawn`: its use records, then the file, ~13 s at 5 M nodes), so its first view
 does not wait for the store; the page and the terminal show the store's progress, Cancel spares it,
-a failure is told in one line, and the trace in memory gains its use records when they are built.
+a failure is told in one line, and the trace in memory gains its use records when they are built. A step of
+APART nodes or more is recorded and stored in a process of its own (microgpt.recording.apart): the server
+keeps none of the recording's leftovers (~200 MB of Python's arenas at 5 M nodes), the child builds the use
+records on the other core while the server draws the first view, and hands them over before it writes the
+entry; close() ends such a child when the server stops.
 
 Recording and training are jobs (work.py): done outside the lock of these caches, so
 every other request goes on meanwhile, each done once however many requests ask,
@@ -53,6 +57,7 @@ ROUTES = 'routes'       # the kind of the jobs walking a big step's routes from 
 EXTREMES = 'extremes'   # ... ranking its contributions for search max:contrib (extremes.largest_contribs)
 ADAM = 'adam'           # ... stepping Adam on each of its parameters for the update panel (update.every_cell)
 WARM_ROUTES = 500_000   # nodes from which a step walks them in the background after its first view (~0.5 s)
+APART = 500_000         # nodes from which a step recorded now is recorded and stored in a process of its own
 # the phase of opening a file without "made by" chains (written before binary files held them)
 REPLAYING_OLD = 'replaying the forward pass (the file stores no made-by lines)'
 # the work after a big step's first view (drawn): (kind, what the page and terminal say, its phase, done(trace),
@@ -78,7 +83,7 @@ FIELDS = {'doc': 'doc', 'checkpoint': 'ckpt', 'data': 'cmp'}    # a SessionError
 class Recordings:
     def __init__(self, *, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None, keep=4,
                  max_nodes=DEFAULT_MAX_NODES, work=None, lines=True, cache=True, tell=None, note=None,
-                 warm_routes=WARM_ROUTES):
+                 warm_routes=WARM_ROUTES, apart=APART):
         self.default = {'doc': doc, 'ckpt': checkpoint, 'seed': seed}
         self.fixed = trace              # a Trace loaded from a file: the only one shown
         self.opening = None             # the Job opening the first step in the background (open), or None
@@ -98,12 +103,17 @@ class Recordings:
         self.tell = tell                # progress(phase, done, total) of every recording too (the terminal's)
         self.note = note                # note(text): what the terminal says of a recording (a reused step)
         self.warm_routes = warm_routes  # a step of this many nodes walks its routes after its first view (drawn)
+        # a step of this many nodes, recorded now, is recorded and stored in a child process (recording.apart: the
+        # server keeps none of the recording's leftovers, and the use records are built on the other core)
+        self.apart = apart
         self._docs = None
         self._compares = OrderedDict()  # (key, cmp) -> Comparison
         self._models = Models(keep)     # (ckpt, seed) -> the model, loaded once (used under session.ENGINE)
         self._traces = OrderedDict()    # key -> Trace
         self._moments = {}              # (checkpoint, its time, size) -> its Adam state or None (moments)
         self._stores = OrderedDict()    # key -> store(progress) of a step recorded now: made once a view is drawn (drawn)
+        self._storing = {}              # key -> the store a job makes now (_store): ended by close
+        self._closed = False            # close was called: a store ended by it is not told as a failure
         self._lock = threading.Lock()   # guards the dictionaries only, never held while working
         if data is not None:            # a names file given: read now, so a bad one fails at start
             self.names()
@@ -246,7 +256,7 @@ class Recordings:
             # now; a step recorded before comes from the user cache, its chains with it (stepcache)
             trace, reused = self._models.record(doc, ckpt, seed, max_nodes=self.max_nodes, lines=self.lines,
                                                 cache=self.cache, progress=progress,
-                                                later=lambda store: self._later(key, store))
+                                                later=lambda store: self._later(key, store), apart=self.apart)
         except SessionError as e:
             raise StateError(f"{FIELDS[e.field]}: {e}") from None
         if reused is not None and self.note is not None:
@@ -315,13 +325,28 @@ class Recordings:
         def progress(phase, done, total):      # between its pieces: requests first (Work.quiet)
             told(phase, done, total)
             self.work.quiet()
+        with self._lock:
+            self._storing[key] = store
         try:
             return store(progress)
         except Exception as e:      # noqa: BLE001 -- told, not raised: nothing waits for this job
+            if self._closed:        # ended by close: the server stops, and says so (serve)
+                return None
             what = ' '.join(f"{type(e).__name__}: {e}".split())
             (self.note or (lambda text: print(text, file=sys.stderr)))(
                 f"could not store the step of {key[0][:40]!r} in the user cache ({what}); it is shown, not kept")
             return None
+        finally:
+            with self._lock:
+                self._storing.pop(key, None)
+
+    def close(self):
+        """End the processes recording.apart left storing steps (the server stops): what they have not written is
+        not kept. A store made in this process has nothing to end."""
+        with self._lock:
+            stores, self._closed = [*self._stores.values(), *self._storing.values()], True
+        for store in stores:
+            getattr(store, 'close', lambda: None)()
 
     # -- before/after --------------------------------------------------------------------------
     def compare(self, key, cmp):

@@ -456,6 +456,7 @@ def serve(*, doc=DEFAULT_DOC, checkpoint=None, seed=SEED, trace=None, data=None,
                   "the next start records it again", file=sys.stderr)
     finally:
         server.server_close()
+        server.api.recordings.close()   # a step's store in a process of its own (recording.apart): not kept
         stop_layouts()      # a WebAssembly layout still running for a request: nobody will read it
     if server.opening is not None and server.opening.error is not None:
         raise server.opening.error
