@@ -21,7 +21,7 @@ from pathlib import Path
 from graphviz_export import build_view, file_name, render_view
 from graphviz_export.options import DEFAULT_TIMEOUT
 from graphviz_export.spec import DEFAULT_BUDGET, DEFAULT_EDGE_BUDGET, MAX_BUDGET, MAX_DEPTH, MAX_EDGE_BUDGET
-from graphviz_export.web.explorer.recordings import WARM_ROUTES
+from graphviz_export.web.explorer.recordings import APART, WARM_ROUTES
 from microgpt.checks.diagnose import AUTO_SAMPLE
 from microgpt.checks.params import ATOL, EPS, RTOL
 from microgpt.data import DEFAULT_DOC, data_path_from_env, read_docs
@@ -250,6 +250,7 @@ def figures(names=None, slow=False, renderer='wasm'):
                                f"1..{MAX_EDGE_BUDGET:,} edges"))
     out.append(('explorer budget', f"the budget ({DEFAULT_BUDGET} nodes / {DEFAULT_EDGE_BUDGET} edges, adjustable)"))
     out.append(('routes walked after the first view', f"a step of {WARM_ROUTES:,} nodes or more"))
+    out.append(('recorded apart', f"A step of {APART:,} nodes or more is recorded\n  and stored in a process of its own"))
     out.append(('rmsnorm fan-out', f"an rmsnorm scale feeding {config.n_embd} products"))
     out.append(('timeout', f"`--timeout` seconds ({DEFAULT_TIMEOUT:g})"))
     # -- examples --------------------------------------------------------------------------------
