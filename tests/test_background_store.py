@@ -191,12 +191,12 @@ def test_the_store_yields_to_every_request_being_answered(tmp_path, monkeypatch)
     import threading
     monkeypatch.setenv('MICROGPT_CACHE', str(tmp_path / 'cache'))
     with running_server(doc='emma') as server:
-        held_open, real = threading.Event(), server.api.answer
+        held_open, real = threading.Event(), server.api.info
 
-        def slow(endpoint, query):
+        def slow(query):                        # the endpoint answering, inside Api.answer
             held_open.wait(30)
-            return real(endpoint, query)
-        server.api.answer = slow
+            return real(query)
+        server.api.info = slow
         asked = threading.Thread(target=get_json, args=(server, '/api/info'), daemon=True)
         asked.start()
         stored = threading.Event()

@@ -61,6 +61,30 @@ def test_the_widget_answers_with_the_servers_handlers_byte_for_byte(widget, serv
         assert 'error' in json.loads(body) and set(json.loads(body)) <= keys and '\n' not in json.loads(body)['error']
 
 
+
+def test_work_in_the_background_yields_to_the_widgets_requests_as_to_the_servers(monkeypatch):
+    """A big step's store or walk waits between its pieces (Work.quiet) while the page in the cell is
+    answered, as it does for the HTTP server's requests: Work.serving is around Api.answer, whichever
+    door asked."""
+    import threading
+    w = explorer_widget(doc='emma', seed=42)
+    held_open, real, inside = threading.Event(), w._api.info, threading.Event()
+
+    def slow(query):
+        inside.set()
+        held_open.wait(30)
+        return real(query)
+    monkeypatch.setattr(w._api, 'info', slow)
+    asked = threading.Thread(target=ask, args=(w, 'info', ''), daemon=True)
+    asked.start()
+    assert inside.wait(30)
+    quiet = threading.Event()
+    threading.Thread(target=lambda: (w._api.work.quiet(), quiet.set()), daemon=True).start()
+    assert not quiet.wait(0.5)                  # the background piece waits for the cell's request
+    held_open.set()
+    asked.join(30)
+    assert quiet.wait(5)
+
 def test_a_view_answers_as_the_server_does_and_its_first_view_is_drawn_before_the_page_asks():
     w = explorer_widget(doc='emma', seed=42, token=2)
     assert w._api.layouts == 1      # the view asked for, alone: not the default view first, then it

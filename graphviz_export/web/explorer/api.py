@@ -206,28 +206,29 @@ class Api(WorkEndpoints, HeatRows):
 
     # -- one request, by endpoint name: what every door calls ---------------------------------------
     def answer(self, endpoint, query):
-        """The Answer of /api/<endpoint>?<query>: 200 with the endpoint's JSON (an export: its bytes),
-        an ApiError's status with its one line of JSON, 404 for an unknown endpoint, 500 with one line
-        for anything unexpected (the traceback goes to stderr)."""
-        try:
-            if endpoint == 'export':
-                data, ctype, name = self.export(query)
-                return Answer(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
-            if endpoint not in ENDPOINTS:
-                return json_answer(404, {'error': f"no API endpoint {('/api/' + endpoint)[:100]!r}; endpoints: "
-                                                  f"{', '.join('/api/' + e for e in ENDPOINTS)}"})
-            got = getattr(self, endpoint)(query)
-            # a view says whether the LRU answered (the benchmark reads it to prove a cached sample)
-            extra = {'X-View-Cache': 'hit' if got['cached'] else 'miss'} if endpoint == 'view' else None
-            return json_answer(200, got, extra)
-        except ApiError as e:
-            return json_answer(e.status, e.body)
-        except Opening as e:    # the first step still opening (Recordings.open): 503, how far (the page's bar)
-            e = opening_refusal(e.job)
-            return json_answer(e.status, e.body)
-        except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
-            traceback.print_exc(file=sys.stderr)
-            return json_answer(500, {'error': ' '.join(f"internal error: {type(e).__name__}: {e}".split())})
+        """The Answer of /api/<endpoint>?<query>: 200 with the endpoint's JSON (an export: its bytes), an ApiError's
+        status with its one line of JSON, 404 for an unknown endpoint, 500 with one line for anything unexpected (the
+        traceback goes to stderr). Work in the background yields meanwhile (Work.serving), whichever door asked."""
+        with self.work.serving():
+            try:
+                if endpoint == 'export':
+                    data, ctype, name = self.export(query)
+                    return Answer(200, data, ctype, {'Content-Disposition': f'attachment; filename="{name}"'})
+                if endpoint not in ENDPOINTS:
+                    return json_answer(404, {'error': f"no API endpoint {('/api/' + endpoint)[:100]!r}; endpoints: "
+                                                      f"{', '.join('/api/' + e for e in ENDPOINTS)}"})
+                got = getattr(self, endpoint)(query)
+                # a view says whether the LRU answered (the benchmark reads it to prove a cached sample)
+                extra = {'X-View-Cache': 'hit' if got['cached'] else 'miss'} if endpoint == 'view' else None
+                return json_answer(200, got, extra)
+            except ApiError as e:
+                return json_answer(e.status, e.body)
+            except Opening as e:    # the first step still opening (Recordings.open): 503, how far (the page's bar)
+                e = opening_refusal(e.job)
+                return json_answer(e.status, e.body)
+            except Exception as e:  # noqa: BLE001 -- keep serving; say what happened in one line
+                traceback.print_exc(file=sys.stderr)
+                return json_answer(500, {'error': ' '.join(f"internal error: {type(e).__name__}: {e}".split())})
 
     # -- endpoints -------------------------------------------------------------------------------
     def info(self, query):
@@ -471,8 +472,7 @@ class Api(WorkEndpoints, HeatRows):
         except InputError as e:
             raise bad(e) from None
 
-    # -- search ----------------------------------------------------------------------------------
-    # -- suggestions as the user types ---------------------------------------------------------------
+    # -- search, and suggestions as the user types -------------------------------------------------
     def search(self, query):
         """The matches of q, grouped into rows (search.search)."""
         state, own = self._parse(query, extra=('q',))

@@ -291,8 +291,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, path, query):
         """Api.answer (the notebook widget asks it too), sent as HTTP."""
-        with self.server.api.work.serving():        # a store in the background yields meanwhile (Work.quiet)
-            status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
+        status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
         self._send(status, body, ctype, headers)
         if len(body) > BIG_ANSWER:  # a view's SVG in JSON, its export: what making it freed goes back (cache.py)
             del body
