@@ -193,6 +193,9 @@ def test_the_page_marks_what_each_injected_fault_bends(browser, fault):
                 wait_view(pg, url)
                 pg.wait_for_selector('#panel #checkfail')
                 panel = pg.locator('#checkfail').inner_text()
+                # the marks come with the view's /api/check answer, which may arrive after the panel's
+                pg.wait_for_function('explorer.page.check && explorer.page.check.status === "done" && '
+                                     'document.querySelectorAll("#graph g.node.failing").length > 0', timeout=30000)
                 marked = pg.evaluate('[...document.querySelectorAll("#graph g.node.failing")].map(g => g.dataset.name)')
                 sel = int(pg.evaluate('explorer.state.sel'))
             finally:
