@@ -101,10 +101,18 @@ class View:
         return {'image/svg+xml': svg, 'text/html': self._html(svg), 'text/plain': repr(self)}
 
 
+class Oversize(Exception):
+    """A folding over build_view's `ceiling`, not drawn; `stats`: its View.stats."""
+
+    def __init__(self, stats):
+        super().__init__(f"{stats['nodes']} nodes and {stats['edges']} edges")
+        self.stats = stats
+
+
 def build_view(trace, *, token=None, layer=None, head=None, param=None, node=None, depth=None,
                direction=DIRECTIONS[0], level=DEFAULT_LEVEL, budget=DEFAULT_BUDGET, edge_budget=DEFAULT_EDGE_BUDGET,
                expand=(), edge_grads=False, highlight=None, notes=(), legend=True, function=None, line=None,
-               document=False, aspect=ASPECTS[0], selection=None, paint_heatmaps=False):
+               document=False, aspect=ASPECTS[0], selection=None, paint_heatmaps=False, ceiling=None):
     """Select, fold and draw one view of `trace`.
 
     What to show (by precedence): document=True (every op of the document: the
@@ -129,6 +137,9 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
     paint_heatmaps: a matrix's heat-map rows drawn as plain boxes (the same layout) and its cells
     kept in View.heatmaps, for a page that paints them (the explorer: a 4 x 64 model's matrix was
     5.7 MB of stripes and tooltips); View.striped() draws it as a picture again.
+    ceiling: (nodes, edges) a caller lays out at most: a folding over either raises Oversize (its
+    stats) before it is drawn (the explorer's fallback tries views that may not fit: drawing one of
+    646 nodes took 0.24 s at 5 M nodes for nothing).
     """
     check_options(token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
                   level=level, budget=budget, edge_budget=edge_budget, expand=expand, edge_grads=edge_grads,
@@ -138,6 +149,8 @@ def build_view(trace, *, token=None, layer=None, head=None, param=None, node=Non
             trace, token=token, layer=layer, head=head, param=param, node=node, depth=depth, direction=direction,
             function=function, line=line, document=document)
         folded = fold(trace, sel, level=level, budget=budget, edge_budget=edge_budget, expand=expand)
+        if ceiling is not None and (folded.stats['nodes'] > ceiling[0] or folded.stats['edges'] > ceiling[1]):
+            raise Oversize(dict(folded.stats))
         fields, cells = {}, {} if paint_heatmaps else None
         drawn_with = {'edge_grads': edge_grads, 'highlight': highlight, 'notes': tuple(notes), 'legend': legend,
                       'aspect': aspect}

@@ -79,9 +79,9 @@ def test_spans_and_repeats_are_each_rows_entries_in_order_whatever_the_counts(re
     rng = random.Random(11)
     for _ in range(500):
         rows = rng.randrange(0, 30)
-        same = rng.random() < 0.5       # every row as many entries (the strided path), or any number
+        same = rng.random()       # every row as many entries (the strided path), c or none (strided too), or any number
         c = rng.randrange(0, 4)
-        counts = [c if same else rng.randrange(0, 4) for _ in range(rows + 5)]
+        counts = [c if same < 0.4 else rng.choice((0, c)) if same < 0.7 else rng.randrange(0, 4) for _ in range(rows + 5)]
         ptr = array('q', [0])
         for n in counts:
             ptr.append(ptr[-1] + n)

@@ -41,16 +41,12 @@ edge_labels.py), once for every surface that plays or prints frames.
 """
 
 import heapq
-import math
-from functools import reduce
 from itertools import repeat
-from operator import add, mul
 
 from microgpt.errors import InputError
 from microgpt.files import json_safe
 from microgpt.recording.runs import gather, scopes_in
 from microgpt.recording.scopes import scope_path
-from microgpt.recording.sums import fsum
 
 from ..draw.heatmap import grad_rows
 from ..draw.ids import edge_id, node_id
@@ -97,7 +93,9 @@ def order(trace, folded, mode='backward'):
     big = len(trace)
 
     def first_rank(name):       # the smallest rank >= 0 of its members, read per run in C
-        return min(filter((-1).__lt__, gather(rank, nodes[name].runs)), default=big)
+        ranks = gather(rank, nodes[name].runs)
+        least = min(ranks, default=big)
+        return least if least >= 0 else min(filter((-1).__lt__, ranks), default=big)     # some unreached
 
     inputs = {n: [] for n in names}
     for src, dsts in consumers.items():
@@ -218,23 +216,24 @@ def _backward(trace, folded, seq):
     for k, name in enumerate(seq):
         n = nodes[name]
         edges = []
-        for src, (count, lsum, parts, one, per_child) in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
-            total = reduce(add, parts, 0.0)     # in the engine's order, from 0.0, as backward added them
+        for src, b in sorted(into.get(name, ()), key=lambda t: frame_of[t[0]]):
             shown = drawn.get((src, name))
             if shown is None:       # not drawn: fold leaves out an output's operands outside the view
                 continue
+            count = b.count
             d = {'src': src, 'dst': name, 'svg': edge_id(*shown), 'count': count,
-                 'contribution': json_safe(total)}
+                 'contribution': json_safe(b.contribution)}      # in the engine's order, from 0.0
             if count > 1:       # a sum that can cancel: also its norm and whether its signs agree
-                d.update(bundle_figures(per_child.values(), parts))
+                d.update(norm=json_safe(b.norm), signs=b.signs)
                 if is_softmax_edge(trace, nodes[src], n):
                     d['note'] = SOFTMAX_NOTE
             if shown[0] != src:
                 d['via'] = node_id(shown[0])     # a referenced hub: its reference node
             if count == 1:      # one scalar edge, whatever the folding: its own numbers
-                d.update(local=json_safe(local[one[1]]), upstream=json_safe(grad[one[0]]), parent=one[0])
+                parent, edge = b.last
+                d.update(local=json_safe(local[edge]), upstream=json_safe(grad[parent]), parent=parent)
             elif nodes[src].kind == 'scalar' and n.kind == 'scalar':     # x*x, x+x
-                d.update(local=json_safe(lsum), upstream=json_safe(grad[n.ids[0]]))
+                d.update(local=json_safe(b.local), upstream=json_safe(grad[n.ids[0]]))
             d['text'] = edge_text(d)
             edges.append(d)
         f = {'frame': k, 'node': name, 'svg': node_id(name), 'edges': edges}
@@ -259,26 +258,6 @@ def _backward(trace, folded, seq):
 
 SOFTMAX_NOTE = "softmax's gradients sum to 0"
 LOGITS, SOFTMAX = ('logits', 'attn_logits'), ('probs', 'attn_weights')
-
-
-def bundle_figures(per_child, parts):
-    """{'norm', 'signs'} of a folded edge: the L2 norm, over the source's members, of what each
-    received along it (as fold's VEdge.contrib_norm: it cannot cancel), and the signs of its
-    scalar contributions: '+' or '-' when they all agree (the signed sum then says as much),
-    'mixed' when a sum could cancel to nothing, '0' when every one is 0."""
-    lo, hi = (min(parts), max(parts)) if parts else (0.0, 0.0)     # read in C: a bundle holds up to 200,000
-    if any(map(math.isnan, parts)):
-        signs = 'nan'
-    elif lo == 0 and hi == 0:
-        signs = '0'
-    elif lo >= 0:
-        signs = '+'
-    elif hi <= 0:
-        signs = '-'
-    else:
-        signs = 'mixed'
-    per_child = list(per_child)
-    return {'norm': json_safe(math.sqrt(fsum(list(map(mul, per_child, per_child))))), 'signs': signs}
 
 
 def is_softmax_edge(trace, src, dst):

@@ -52,7 +52,7 @@ from .answers import Answer, ApiError, bad, json_answer
 from .cache import CACHE_BYTES, ViewCache
 from .clicks import compare_details, node_details, view_nodes
 from .crumbs import crumbs
-from .drawing import drawn
+from .drawing import Selections, drawn
 from .heatrows import HeatRows
 from .jobs import WorkEndpoints, opening_refusal
 from .links import node_links, nonfinite_links, script_info, view_links
@@ -81,7 +81,7 @@ class Api(WorkEndpoints, HeatRows):
         self.timeout = timeout
         # (recording key, build key) -> entry dict, bounded in bytes (a trace the recordings keep not counted)
         self._views = ViewCache(cache_bytes, held=recordings.held)
-        self._build = threading.Lock()       # one build at a time: 2 cores, shared trace caches
+        self._build, self.selections = threading.Lock(), Selections()   # one build at a time (2 cores); its Selection kept
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
         self.verdicts = Verdicts(check)     # the node check of each recording, in the background
@@ -172,7 +172,7 @@ class Api(WorkEndpoints, HeatRows):
             kwargs['highlight'] = highlight(comparison)
         job.at('waiting for the layout of another view')
         with self._build:
-            view, svg, ms = drawn(trace, kwargs, state, job, renderer=self.renderer, timeout=self.timeout)
+            view, svg, ms = drawn(trace, kwargs, state, job, self.selections, renderer=self.renderer, timeout=self.timeout)
             self.layouts += 1
             nodes = view_nodes(trace, view, state)
             # what a click on a node changes: turned into a URL per request (links.py), not sent as is
@@ -196,7 +196,7 @@ class Api(WorkEndpoints, HeatRows):
         except st.StateError as e:
             raise bad(e) from None
         nodes = refusal.body.get('nodes') or 0
-        for candidate, note in fallback.smaller(trace, state, kwargs, nodes):
+        for candidate, note in fallback.smaller(trace, state, kwargs, nodes, self.selections):
             try:
                 return candidate, note, self._entry(candidate)
             except ApiError as e:
