@@ -21,7 +21,7 @@ from itertools import chain, compress, repeat, starmap
 from operator import add, ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import SCATTERED, id_runs, run_pieces, scattered, scopes_of
+from microgpt.recording.runs import SCATTERED, Ids, Runs, id_runs, run_pieces, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
 from microgpt.recording.uses import stored_uses
 
@@ -43,8 +43,8 @@ class Selection:
 
 def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False, edges_of=None, boundary=None):
     """The Selection of `interior` with its boundary computed from the trace's edges;
-    `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
-    whole document's 3.3 M ids); `edges_of`: the ids of the interior (sorted) whose edges can
+    `ordered`: interior is a list, tuple or Ids of ascending ids already (Trace.nodes, a document's
+    runs: no sort of a whole document's 4.9 M ids); `edges_of`: the ids of the interior (sorted) whose edges can
     leave it, when others' cannot (a matrix's cells: no children, their parents its uses);
     `boundary`: (inputs, outputs), sorted, when known (a matrix's, from its use records)."""
     ids = interior if ordered else sorted(interior)
@@ -60,7 +60,7 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, order
         inputs, outputs = _boundary(trace, ids)
     scopes = trace.scopes
     positions = sorted({scopes[sid][0] for sid in sids} - {None})
-    return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, tuple) else tuple(ids), inputs=tuple(inputs),
+    return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, (tuple, Ids)) else tuple(ids), inputs=tuple(inputs),
                      outputs=tuple(outputs), focus=tuple(sorted(focus)), matrix=matrix,
                      positions=tuple(positions), query=dict(query or {}))
 
@@ -187,12 +187,13 @@ def document_view(trace):
     """The whole document: every op of every position (parameters are its inputs)."""
     param = trace.op_names.index('param') if 'param' in trace.op_names else -1
     ops = trace.op.tobytes().translate(bytes(int(k != param) for k in range(256)))
-    runs, k = [], 0
-    while (a := ops.find(1, k)) >= 0:     # the runs of non-parameters (found in C): their ids made once
+    starts, ends, k = array('q'), array('q'), 0
+    while (a := ops.find(1, k)) >= 0:     # the runs of non-parameters (found in C), kept as runs: no id made
         b = ops.find(0, a)
         k = len(ops) if b < 0 else b
-        runs.append((a, k))
-    ids = tuple(chain.from_iterable(starmap(range, runs)))
+        starts.append(a)
+        ends.append(k)
+    ids = Ids(Runs(starts, ends))
     n = len(trace.positions())
     return _make(trace, 'document', f"the whole document{_doc(trace)}: {n} positions", ids, query={'document': True},
                  ordered=True)
