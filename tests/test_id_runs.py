@@ -133,3 +133,5 @@ def test_ids_kept_as_runs_read_as_the_tuple_of_their_ids():
         inner = [(a, b - 1) if b - a > 1 else (a, b) for a, b in pairs]
         got, plain = slices_of(ids, inner), slices_of(want, inner)
         assert tuple(got) == plain and (isinstance(got, Ids) or len(inner) == sum(b - a for a, b in inner))
+    ids = Ids([(2, 4), (7, 8)])
+    assert ids + (9,) == (2, 3, 7, 9) and (0,) + ids == (0, 2, 3, 7) and ids + ids == (2, 3, 7) * 2

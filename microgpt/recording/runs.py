@@ -254,7 +254,7 @@ class Runs:
 class Ids:
     """Ascending distinct node ids kept as their runs (a Runs): a few long runs (a token's ops) in a
     few bytes, not 8 an id. Read as the tuple it replaces: iterate, len, index, a slice (a tuple),
-    `in` and index() by bisection."""
+    `in` and index() by bisection, + (a tuple)."""
     __slots__ = ('runs', '_at')
 
     def __init__(self, runs):
@@ -303,6 +303,12 @@ class Ids:
 
     def count(self, x):
         return int(x in self)
+
+    def __add__(self, other):
+        return tuple(self) + tuple(other) if isinstance(other, (tuple, Ids)) else NotImplemented
+
+    def __radd__(self, other):
+        return other + tuple(self) if isinstance(other, tuple) else NotImplemented
 
     def __eq__(self, other):
         if not isinstance(other, (tuple, list, array, Ids)):
