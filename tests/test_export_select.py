@@ -249,7 +249,7 @@ def test_the_document_views_ids_are_every_non_parameter_as_runs_whatever_their_s
 def test_the_document_view_kept_as_runs_draws_what_its_ids_as_a_tuple_draw(recorded_christopher):
     """The whole document's ids are kept as runs (Ids) from select through fold to the drawing: its
     selection and every view of it (levels, an expanded scope) are those its ids as a plain tuple give,
-    DOT byte for byte, stats and each node's ids the same."""
+    DOT and JSON byte for byte, stats and each node's ids the same."""
     from dataclasses import replace
 
     from graphviz_export.select import _make
@@ -264,6 +264,6 @@ def test_the_document_view_kept_as_runs_draws_what_its_ids_as_a_tuple_draw(recor
     for kw in ({}, {'level': 'block'}, {'level': 'vector'}, {'expand': ('pos3/layer0/attn/*',)},
                {'budget': 400, 'edge_budget': 900}):
         fast, want = build_view(t, document=True, selection=sel, **kw), build_view(t, document=True, selection=slow, **kw)
-        assert fast.source == want.source and fast.stats == want.stats, kw
+        assert fast.source == want.source and fast.stats == want.stats and fast.to_json() == want.to_json(), kw
         assert [tuple(n.ids) for n in fast.folded.nodes] == [tuple(n.ids) for n in want.folded.nodes], kw
         assert any(isinstance(n.ids, Ids) for n in fast.folded.nodes), kw
