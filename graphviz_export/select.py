@@ -125,20 +125,25 @@ def _scopes_boundary(trace, whole):
     edge that crosses its border crosses a scope's, so the run records (recording.aggregates)
     name it: inputs are the children its runs read in other scopes (rec_kids); outputs, the
     nodes of runs outside that read one of its nodes (each such child's parents in that run,
-    a slice of the reverse edges by bisection). Work per run and per crossing, not per edge."""
+    a slice of the reverse edges by bisection). Work per run and per crossing, not per edge; a scope
+    one record reads whole (a matrix every position reads: 12 of them at 4 x 64), its nodes added once."""
     starts, sids = trace.scope_runs()
     rptr, rscope = trace.index('rec_ptr'), trace.index('rec_scope')
     kptr, kids = trace.index('rec_kid_ptr'), trace.index('rec_kids')
     pptr, parent, _ = trace.parents_index()
-    inputs, outputs = set(), set()
+    inputs, outputs, read_whole, sizes = set(), set(), set(), {}
     for r, own in enumerate(sids):
         inside = own in whole
         for j in range(rptr[r], rptr[r + 1]):
             c = rscope[j]
-            if c == own or (c in whole) == inside:
+            if c == own or (c in whole) == inside or c in read_whole:
                 continue
             if inside:
                 inputs.update(kids[kptr[j]:kptr[j + 1]])
+                if c not in sizes:
+                    sizes[c] = sum(b - a for a, b in trace.runs_of_scope()[c])
+                if kptr[j + 1] - kptr[j] == sizes[c]:
+                    read_whole.add(c)   # its distinct kids are every node of scope c: c's other records add none
                 continue
             a, b = starts[r], starts[r + 1]
             for k in kids[kptr[j]:kptr[j + 1]]:
