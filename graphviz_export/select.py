@@ -21,7 +21,7 @@ from itertools import chain, compress, repeat, starmap
 from operator import add, ge, lt, or_
 
 from microgpt.recording.cells import TraceQueryError, parse_param
-from microgpt.recording.runs import SCATTERED, id_runs, run_pieces, scattered, scopes_of
+from microgpt.recording.runs import SCATTERED, Ids, Runs, id_runs, run_pieces, scattered, scopes_of
 from microgpt.recording.shares import whole_scopes
 from microgpt.recording.uses import stored_uses
 
@@ -43,8 +43,8 @@ class Selection:
 
 def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, ordered=False, edges_of=None, boundary=None):
     """The Selection of `interior` with its boundary computed from the trace's edges;
-    `ordered`: interior is a list or tuple of ascending ids already (Trace.nodes: no sort of a
-    whole document's 3.3 M ids); `edges_of`: the ids of the interior (sorted) whose edges can
+    `ordered`: interior is a list, tuple or Ids of ascending ids already (Trace.nodes, a document's
+    runs: no sort of a whole document's 4.9 M ids); `edges_of`: the ids of the interior (sorted) whose edges can
     leave it, when others' cannot (a matrix's cells: no children, their parents its uses);
     `boundary`: (inputs, outputs), sorted, when known (a matrix's, from its use records)."""
     ids = interior if ordered else sorted(interior)
@@ -60,7 +60,7 @@ def _make(trace, kind, title, interior, focus=(), matrix=None, query=None, order
         inputs, outputs = _boundary(trace, ids)
     scopes = trace.scopes
     positions = sorted({scopes[sid][0] for sid in sids} - {None})
-    return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, tuple) else tuple(ids), inputs=tuple(inputs),
+    return Selection(kind=kind, title=title, nodes=ids if isinstance(ids, (tuple, Ids)) else tuple(ids), inputs=tuple(inputs),
                      outputs=tuple(outputs), focus=tuple(sorted(focus)), matrix=matrix,
                      positions=tuple(positions), query=dict(query or {}))
 
@@ -125,20 +125,25 @@ def _scopes_boundary(trace, whole):
     edge that crosses its border crosses a scope's, so the run records (recording.aggregates)
     name it: inputs are the children its runs read in other scopes (rec_kids); outputs, the
     nodes of runs outside that read one of its nodes (each such child's parents in that run,
-    a slice of the reverse edges by bisection). Work per run and per crossing, not per edge."""
+    a slice of the reverse edges by bisection). Work per run and per crossing, not per edge; a scope
+    one record reads whole (a matrix every position reads: 12 of them at 4 x 64), its nodes added once."""
     starts, sids = trace.scope_runs()
     rptr, rscope = trace.index('rec_ptr'), trace.index('rec_scope')
     kptr, kids = trace.index('rec_kid_ptr'), trace.index('rec_kids')
     pptr, parent, _ = trace.parents_index()
-    inputs, outputs = set(), set()
+    inputs, outputs, read_whole, sizes = set(), set(), set(), {}
     for r, own in enumerate(sids):
         inside = own in whole
         for j in range(rptr[r], rptr[r + 1]):
             c = rscope[j]
-            if c == own or (c in whole) == inside:
+            if c == own or (c in whole) == inside or c in read_whole:
                 continue
             if inside:
                 inputs.update(kids[kptr[j]:kptr[j + 1]])
+                if c not in sizes:
+                    sizes[c] = sum(b - a for a, b in trace.runs_of_scope()[c])
+                if kptr[j + 1] - kptr[j] == sizes[c]:
+                    read_whole.add(c)   # its distinct kids are every node of scope c: c's other records add none
                 continue
             a, b = starts[r], starts[r + 1]
             for k in kids[kptr[j]:kptr[j + 1]]:
@@ -185,17 +190,23 @@ def _doc(trace):
 
 def document_view(trace):
     """The whole document: every op of every position (parameters are its inputs)."""
+    n = len(trace.positions())
+    return _make(trace, 'document', f"the whole document{_doc(trace)}: {n} positions", non_params(trace),
+                 query={'document': True}, ordered=True)
+
+
+def non_params(trace):
+    """The ids of every node but the parameters, as Ids: their runs found in C and kept as runs (a whole
+    document's 4.9 M ids at 4 x 64: no int made, and none walked again by its fold and the view cache)."""
     param = trace.op_names.index('param') if 'param' in trace.op_names else -1
     ops = trace.op.tobytes().translate(bytes(int(k != param) for k in range(256)))
-    runs, k = [], 0
-    while (a := ops.find(1, k)) >= 0:     # the runs of non-parameters (found in C): their ids made once
+    starts, ends, k = array('q'), array('q'), 0
+    while (a := ops.find(1, k)) >= 0:
         b = ops.find(0, a)
         k = len(ops) if b < 0 else b
-        runs.append((a, k))
-    ids = tuple(chain.from_iterable(starmap(range, runs)))
-    n = len(trace.positions())
-    return _make(trace, 'document', f"the whole document{_doc(trace)}: {n} positions", ids, query={'document': True},
-                 ordered=True)
+        starts.append(a)
+        ends.append(k)
+    return Ids(Runs(starts, ends))
 
 
 def token_view(trace, pos):

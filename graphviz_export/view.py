@@ -279,7 +279,7 @@ def view_dict(view):
             d['refers'] = list(n.refers)
         else:
             fig = figures(trace, n.values)
-            d.update(ids=[[a, b - 1] for a, b in id_runs(list(n.ids))], ops=op_counts(trace, n.ids), values=len(n.values),
+            d.update(ids=[[a, b - 1] for a, b in id_runs(n.ids)], ops=op_counts(trace, n.ids), values=len(n.values),
                      **json_safe(fig.to_dict()))
         if n.focus:
             d['focus'] = True

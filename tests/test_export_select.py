@@ -226,3 +226,44 @@ def test_a_matrix_views_boundary_from_its_scattered_uses_is_the_one_the_edges_gi
         assert (list(sel.inputs), list(sel.outputs)) == (sorted(kids), sorted(users)), name
         if name == 'layer0.mlp_fc1':
             assert len(runs) > SCATTERED and sel.inputs and sel.outputs      # the scattered path, not empty
+
+
+def test_the_document_views_ids_are_every_non_parameter_as_runs_whatever_their_shape():
+    """select.non_params: the runs of non-parameter ids found in C, against one look at each op: runs at
+    id 0 and at the last id, runs of one id, a trace without parameters (one run), only parameters (none)."""
+    from array import array
+    from types import SimpleNamespace
+
+    from graphviz_export.select import non_params
+    from microgpt.recording.runs import Ids
+    names = ['add', 'param', 'mul']
+    for ops in ([0, 0, 1, 1, 2, 1, 0], [1, 0, 1, 2, 2, 1], [1, 1, 1], [0], [2, 1, 2, 1, 2], [], [1, 0]):
+        t = SimpleNamespace(op=array('B', ops), op_names=names)
+        got = non_params(t)
+        assert isinstance(got, Ids) and tuple(got) == tuple(i for i, k in enumerate(ops) if k != 1), ops
+        assert list(got.runs) == id_runs([i for i, k in enumerate(ops) if k != 1]), ops
+    t = SimpleNamespace(op=array('B', [0, 2, 0]), op_names=['add', 'mul', 'exp'])     # no parameters: one run
+    assert list(non_params(t).runs) == [(0, 3)]
+
+
+def test_the_document_view_kept_as_runs_draws_what_its_ids_as_a_tuple_draw(recorded_christopher):
+    """The whole document's ids are kept as runs (Ids) from select through fold to the drawing: its
+    selection and every view of it (levels, an expanded scope) are those its ids as a plain tuple give,
+    DOT and JSON byte for byte, stats and each node's ids the same."""
+    from dataclasses import replace
+
+    from graphviz_export.select import _make
+    from microgpt.recording.runs import Ids
+    t = recorded_christopher
+    sel = select(t, document=True)
+    assert isinstance(sel.nodes, Ids)
+    plain = _make(t, 'document', sel.title, tuple(sel.nodes), query={'document': True}, ordered=True)
+    assert isinstance(plain.nodes, tuple) and plain == sel
+    assert (plain.inputs, plain.outputs, plain.positions) == (sel.inputs, sel.outputs, sel.positions)
+    slow = replace(sel, nodes=tuple(sel.nodes))
+    for kw in ({}, {'level': 'block'}, {'level': 'vector'}, {'expand': ('pos3/layer0/attn/*',)},
+               {'budget': 400, 'edge_budget': 900}):
+        fast, want = build_view(t, document=True, selection=sel, **kw), build_view(t, document=True, selection=slow, **kw)
+        assert fast.source == want.source and fast.stats == want.stats and fast.to_json() == want.to_json(), kw
+        assert [tuple(n.ids) for n in fast.folded.nodes] == [tuple(n.ids) for n in want.folded.nodes], kw
+        assert any(isinstance(n.ids, Ids) for n in fast.folded.nodes), kw

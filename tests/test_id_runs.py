@@ -98,3 +98,40 @@ def test_spans_and_repeats_are_each_rows_entries_in_order_whatever_the_counts(re
     edges, counts = spans(t.child_ptr, uses)
     assert set(counts) == {2} and edges == [k for u in uses for k in range(t.child_ptr[u], t.child_ptr[u + 1])]
     assert spans(pptr, uses)[0] == [k for u in uses for k in range(pptr[u], pptr[u + 1])]
+
+
+def test_ids_kept_as_runs_read_as_the_tuple_of_their_ids():
+    """Ids (a whole document's selection, its groups' members) answer what the tuple of their ids
+    answers: len, iteration, every slice, `in`, index, equality; id_runs, runs_of and all_single give
+    its runs without walking its ids, slices_of of Ids held gives Ids of the same ids. Runs at id 0, at
+    the last id, of one id, and one run of everything."""
+    from microgpt.recording.runs import Ids, all_single, runs_of, slices_of
+    shapes = [[(0, 3), (5, 6), (7, 12), (20, 21)], [(4, 5)], [(0, 40)], [(1, 2), (3, 4), (5, 6)],
+              [(2, 9), (10, 11), (30, 64)]]
+    for pairs in shapes:
+        want = tuple(i for a, b in pairs for i in range(a, b))
+        ids = Ids(Runs(array('q', [a for a, _ in pairs]), array('q', [b for _, b in pairs])))
+        assert len(ids) == len(want) and tuple(ids) == want and ids == want and ids == list(want)
+        n = len(want)
+        for lo in range(-n - 1, n + 2):
+            for hi in range(-n - 1, n + 2):
+                assert ids[lo:hi] == want[lo:hi], (pairs, lo, hi)
+            assert ids[lo::2] == want[lo::2] and ids[:lo] == want[:lo] and ids[lo:] == want[lo:]
+        assert [ids[k] for k in range(-n, n)] == [want[k] for k in range(-n, n)]
+        for i in range(-1, want[-1] + 3):
+            assert (i in ids) == (i in want)
+            assert i not in want or ids.index(i) == want.index(i)
+        assert id_runs(ids) == id_runs(want) == runs_of(ids) and id_runs(ids) is ids.runs
+        assert all_single(ids) == all_single(want)
+        assert ids != want[:-1] and ids != (*want[:-1], want[-1] + 1)
+        # the same ids as other runs (one cut in two) are equal; other ids of as many are not
+        a, b = pairs[-1]
+        if b - a > 1:
+            cut = Ids([*pairs[:-1], (a, a + 1), (a + 1, b)])
+            assert cut == ids and ids == cut
+        # a key's members: slices of its side's ids (held), here of runs inside the held ones
+        inner = [(a, b - 1) if b - a > 1 else (a, b) for a, b in pairs]
+        got, plain = slices_of(ids, inner), slices_of(want, inner)
+        assert tuple(got) == plain and (isinstance(got, Ids) or len(inner) == sum(b - a for a, b in inner))
+    ids = Ids([(2, 4), (7, 8)])
+    assert ids + (9,) == (2, 3, 7, 9) and (0,) + ids == (0, 2, 3, 7) and ids + ids == (2, 3, 7) * 2

@@ -14,7 +14,7 @@ from itertools import chain, islice
 from operator import lt
 
 from microgpt.recording.cells import TraceQueryError
-from microgpt.recording.runs import run_pieces
+from microgpt.recording.runs import Ids, run_pieces
 from microgpt.recording.scopes import scope_path
 
 from .summary import once
@@ -27,7 +27,7 @@ def _scoped(trace, sel):
     def make():
         groups, run_scope = {}, trace.index('run_scope')
         for side in (sel.nodes, sel.inputs, sel.outputs):
-            ids = side if all(map(lt, side, islice(side, 1, None))) else sorted(set(side))
+            ids = side if isinstance(side, Ids) or all(map(lt, side, islice(side, 1, None))) else sorted(set(side))
             for r, lo, hi in run_pieces(trace, ids):
                 groups.setdefault(run_scope[r], []).append(ids[lo:hi])
         return groups, {sid: scope_path(trace.scopes[sid]) for sid in sorted(groups)}

@@ -3,7 +3,7 @@ one after another), and a run's edges are one slice of each of the trace's edge 
 
 from array import array
 from bisect import bisect_left, bisect_right
-from itertools import chain, compress, count, islice, repeat, starmap
+from itertools import accumulate, chain, compress, count, islice, repeat, starmap
 from operator import add, itemgetter, lt, ne, or_, sub
 
 
@@ -13,6 +13,8 @@ def id_runs(ids):
     lasts: each run's end is found by galloping then bisection, so the work is per run (a
     few steps for a run of one), not per id (a token view of a 4 x 64 model: 440,000 ids
     in a few hundred runs)."""
+    if isinstance(ids, Ids):
+        return ids.runs         # kept as runs (a whole document's 4.9 M ids): none found again
     out, k, n = [], 0, len(ids)
     while k < n:
         if len(out) >= 16 and k < 8 * len(out):    # short runs (a matrix's scattered uses): breaks found in C
@@ -37,6 +39,8 @@ def id_runs(ids):
 def runs_of(ids):
     """id_runs of any ids: a view's node ids are sorted without repeats (checked in C, no sort);
     others (a set, a list in another order) are sorted first."""
+    if isinstance(ids, Ids):
+        return ids.runs
     ids = ids if isinstance(ids, (list, tuple)) else list(ids)
     if all(map(lt, ids, islice(ids, 1, None))):
         return id_runs(ids)
@@ -77,6 +81,8 @@ def scopes_in(trace, runs):
 def all_single(ids):
     """Whether no two of the sorted ids `ids` are consecutive (every run is one id), found in C
     without making the runs (a matrix's 196,000 outputs)."""
+    if isinstance(ids, Ids):
+        return len(ids.runs) == len(ids)
     return all(map(ne, map(add, ids, repeat(1)), islice(ids, 1, None)))
 
 
@@ -174,9 +180,13 @@ def not_single(runs, firsts, special):
 
 
 def slices_of(held, runs):
-    """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run)."""
+    """The ids of `runs` as a tuple of slices of `held` (sorted, holding every id of each run); as
+    Ids when `held` is (a whole document's: its groups' 4.9 M ids kept as their runs)."""
     if run_total(runs) == len(runs):
         return tuple(map(itemgetter(0), runs))      # single ids (a matrix's uses): no bisection each
+    if isinstance(held, Ids):
+        return Ids(runs if isinstance(runs, Runs) else Runs(array('q', map(itemgetter(0), runs)),
+                                                             array('q', map(itemgetter(1), runs))))
     parts = []
     for a, b in runs:
         lo = bisect_left(held, a)
@@ -239,3 +249,77 @@ class Runs:
 
     def __repr__(self):
         return f'Runs({list(self)!r})'
+
+
+class Ids:
+    """Ascending distinct node ids kept as their runs (a Runs): a few long runs (a token's ops) in a
+    few bytes, not 8 an id. Read as the tuple it replaces: iterate, len, index, a slice (a tuple),
+    `in` and index() by bisection, + (a tuple)."""
+    __slots__ = ('runs', '_at')
+
+    def __init__(self, runs):
+        self.runs = runs if isinstance(runs, Runs) else Runs.of(runs, ())
+        self._at = array('q', accumulate(map(sub, self.runs.ends, self.runs.starts), initial=0))   # ids before run r
+
+    def __len__(self):
+        return self._at[-1]
+
+    def __iter__(self):
+        return chain.from_iterable(map(range, self.runs.starts, self.runs.ends))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            lo, hi, step = k.indices(len(self))
+            if step != 1:
+                return tuple(map(self.__getitem__, range(lo, hi, step)))
+            if lo >= hi:
+                return ()
+            r, (starts, ends) = bisect_right(self._at, lo) - 1, (self.runs.starts, self.runs.ends)
+            s = bisect_right(self._at, hi - 1)      # runs r..s-1 hold the slice: the first and last cut
+            firsts = [starts[r] + lo - self._at[r], *starts[r + 1:s]]
+            lasts = [*ends[r:s - 1], starts[s - 1] + hi - self._at[s - 1]]
+            return tuple(chain.from_iterable(map(range, firsts, lasts)))
+        k = k + len(self) if k < 0 else k
+        if not 0 <= k < len(self):
+            raise IndexError('Ids index out of range')
+        r = bisect_right(self._at, k) - 1
+        return self.runs.starts[r] + k - self._at[r]
+
+    def _run(self, x):
+        """The run holding `x`, or None."""
+        if not isinstance(x, int):
+            return None
+        r = bisect_right(self.runs.starts, x) - 1
+        return r if r >= 0 and x < self.runs.ends[r] else None
+
+    def __contains__(self, x):
+        return self._run(x) is not None or (not isinstance(x, int) and x in tuple(self))
+
+    def index(self, x):
+        r = self._run(x)
+        if r is None:
+            raise ValueError(f'{x!r} is not in the ids')
+        return self._at[r] + x - self.runs.starts[r]
+
+    def count(self, x):
+        return int(x in self)
+
+    def __add__(self, other):
+        return tuple(self) + tuple(other) if isinstance(other, (tuple, Ids)) else NotImplemented
+
+    def __radd__(self, other):
+        return other + tuple(self) if isinstance(other, tuple) else NotImplemented
+
+    def __eq__(self, other):
+        if not isinstance(other, (tuple, list, array, Ids)):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        if isinstance(other, Ids) and self.runs == other.runs:
+            return True     # the same runs (a node's ids and values): no id made
+        return tuple(self) == tuple(other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f'Ids({self.runs!r})'

@@ -37,16 +37,15 @@ import sys
 import threading
 from _thread import LockType
 from array import array
-from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import replace
 from functools import cache
-from itertools import accumulate, chain, islice, repeat
+from itertools import chain, islice, repeat
 from operator import lt, ne, sub
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from microgpt.recording import Trace
-from microgpt.recording.runs import Runs, id_runs
+from microgpt.recording.runs import Ids, Runs, id_runs
 
 from ...view import View
 
@@ -73,59 +72,6 @@ def _numbers_bytes(o, kinds):
     if kinds == {float}:
         return len(o) * sys.getsizeof(0.0)
     return sum(map(sys.getsizeof, o)) if kinds <= _NUMBERS else None
-
-
-class Ids:
-    """Ascending distinct node ids kept as their runs (a Runs): a few long runs (a token's ops) in a
-    few bytes, not 8 an id. Read as the tuple it replaces: iterate, len, index, a slice (a tuple),
-    `in` and index() by bisection."""
-    __slots__ = ('runs', '_at')
-
-    def __init__(self, runs):
-        self.runs = runs if isinstance(runs, Runs) else Runs.of(runs, ())
-        self._at = array('q', accumulate(map(sub, self.runs.ends, self.runs.starts), initial=0))   # ids before run r
-
-    def __len__(self):
-        return self._at[-1]
-
-    def __iter__(self):
-        return chain.from_iterable(map(range, self.runs.starts, self.runs.ends))
-
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return tuple(map(self.__getitem__, range(len(self))[k]))
-        k = k + len(self) if k < 0 else k
-        if not 0 <= k < len(self):
-            raise IndexError('Ids index out of range')
-        r = bisect_right(self._at, k) - 1
-        return self.runs.starts[r] + k - self._at[r]
-
-    def _run(self, x):
-        """The run holding `x`, or None."""
-        if not isinstance(x, int):
-            return None
-        r = bisect_right(self.runs.starts, x) - 1
-        return r if r >= 0 and x < self.runs.ends[r] else None
-
-    def __contains__(self, x):
-        return self._run(x) is not None or (not isinstance(x, int) and x in tuple(self))
-
-    def index(self, x):
-        r = self._run(x)
-        if r is None:
-            raise ValueError(f'{x!r} is not in the ids')
-        return self._at[r] + x - self.runs.starts[r]
-
-    def count(self, x):
-        return int(x in self)
-
-    def __eq__(self, other):
-        return tuple(self) == tuple(other) if isinstance(other, (tuple, list, array, Ids)) else NotImplemented
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f'Ids({self.runs!r})'
 
 
 _COMPACT = 16       # a tuple of more ids than this is kept compact
