@@ -132,18 +132,18 @@ MEASURED = [
     "background), the step stored 70.3 s after start; a matrix's uses asked during the store 1.96 s (its use\n"
     'records are not attached yet: it walks the edges), 0.58 s after it; 998 MB at rest, its peak 2.36 GB.\n'
     '\n'
-    '`python -m benchmarks.bench_open_trace --case OLD_TREE OLD.mgtrace --case . NEW.mgtrace --commands\n'
-    'explore,cached,load --checkpoint CKPT --reps 4` — a fresh process on a saved 5.1 M-node step (4 × 64,\n'
-    "'christopher'), the body now zstd against the zlib file and the code before it, alternated, medians of\n"
-    '4 at load 5.4–7.3 (2 cores shared by other jobs: wall times inflated, CPU seconds the steadier figure):\n'
-    '`explore --trace` shows the first view after 5.8 s (from 9.4 s; CPU 3.6 s from 5.1), the step read from\n'
-    'the user cache after 5.6 s (from 8.3 s; CPU 3.7 s from 4.9); `Trace.load` takes 2.8 s of CPU (from 3.8:\n'
-    'inflating 0.6 s of it, from 1.4, on two threads; the checks are the rest), peaks at 764 MB (from 750),\n'
-    'and saving the loaded step takes 1.4 s (from 7.3 s; CPU 1.0 s from 4.5) for 169.9 MB (from 155.6: 33.1\n'
-    'B/node from 30.4). Before zstd, on a quiet machine (load ~1): the first view after 5.0 s (reading 0.1 s,\n'
-    'inflating 3.0 s, checking 1.3 s, drawing 0.4 s); `render --trace` 4.8 s, `inspect --trace` 5.5 s. The\n'
-    'same step in a file written before version 3 (no "made by" lines, no share records): 20.2 s to the\n'
-    'first view (the forward pass replayed 10.5 s, share records built 5.0 s), `render` 10.8 s.',
+    '`python -m benchmarks.bench_open_trace --case OLD c44.mgtrace --case . c44z.mgtrace --commands\n'
+    'explore,cached,load,render,inspect --checkpoint big.json --reps 3` — a fresh process on a saved 5.1 M-node\n'
+    "step (4 × 64, 'christopher'; OLD a checkout of the code before this stop on its zlib file, against this\n"
+    'one on the same step saved now), alternated, medians of 3 at load 1.6–3.1: `explore --trace` shows the\n'
+    'first view after 2.3 s (from 5.6 s: reading 0.1–0.2 s, inflating 0.4–0.8 s from 2.8–3.2, checking\n'
+    '0.2–0.6 s from 1.5–1.6, drawing 0.5–0.9 s), the step read from the user cache after 2.5 s (from 5.8 s);\n'
+    '`Trace.load` 0.8 s (CPU 1.0 s from 4.7: the body is zstd frames inflated on two threads, the checks are\n'
+    'whole-column passes in numpy), its peak 802 MB (from 750); saving the loaded step 0.7 s (from 4.9 s) for\n'
+    '169.9 MB (from 155.6: 33.1 B/node from 30.4); `render --trace` 1.6 s (from 5.4 s), `inspect --trace`\n'
+    '2.5 s (from 6.8 s). The same step in a file written before version 3 (no "made by" lines, no share\n'
+    'records): 20.2 s to the first view (the forward pass replayed 10.5 s, share records built 5.0 s),\n'
+    '`render` 10.8 s (measured before zstd).',
     '`python -m benchmarks.bench_notebook --reps 5 --frontend both` on a quiet\n'
     '2-core machine (load 1–2), recording `emma` (`MICROGPT_NO_STEP_CACHE=1`): first view 814 ms in the\n'
     'harness (kernel 443 ms + front end 392 ms), 879 ms in JupyterLab (Ctrl+Enter to the paint); with the\n'
