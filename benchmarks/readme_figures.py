@@ -93,10 +93,11 @@ MEASURED = [
     '`opening\nanna.mgtrace: inflating: 45% (1 s left)`', 'the API answers 503', 'exits with status 2',
     'the 32 most recent', 'about 11 bytes\n  a node',
     '(the lines of `model.py` that made it: 0.02 bytes a node)',     # bench_open_trace (stop 34)
-    "`python -m benchmarks.bench_startup --only floor --reps 7` — `render --doc christopher --token 11`\n"
-    "against its floor (Python start + `import cli` + `dot` on the same DOT), medians of 7 alternated, load\n"
-    "~10: with its step reused from the cache 1.37 s wall, 1.56× the floor (CPU 1.65×); recording it\n"
-    "(`--no-cache`) 3.16 s, 3.6×.",
+    '`python -m benchmarks.bench_startup --only floor --reps 5` — `render --doc christopher --token 11`\n'
+    'against its floor (Python start + `import cli` + `dot` on the same DOT), medians of 5 alternated, load\n'
+    '~1.7: with its step reused from the cache 0.397 s wall, 1.46× the floor (CPU 1.70×: numpy, imported when\n'
+    'the cached step is checked, is 0.1 s of it); recording it (`--no-cache`) 0.895 s, 3.3×. `import\n'
+    'microgpt_graph.cli` loads no explorer, tour, notebook or download code (`tests/test_cli_imports.py`).',
     # scale (bench_scale: stop 33, quiet; bench_explorer_scale), the notebook's first view (stop 32)
     '`python -m benchmarks.bench_scale --layers 4 --embd 64 --doc anna --reps 3` — one step of a 4-layer,\n'
     '64-wide model, its views served from what the trace stores (per-scope runs, the reverse-edge index,\n'
@@ -115,22 +116,27 @@ MEASURED = [
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
-    # bench_explorer_scale, bench_explorer_store (stop 36, load 0.6-1.9) and bench_open_trace (stop 34, quiet)
+    # bench_explorer_scale, bench_explorer_store and bench_open_trace (stop 37, load 0.0-3.1)
     '`python -m benchmarks.bench_explorer_scale --doc christopher --reps 2` — the same in Chromium, end to end\n'
-    'against `explore` in its own process (load 0.6–1.9, two runs), the step from the user cache (open in 5.6 s,\n'
-    'then 4.1–5.0 s of work in the background: the routes from the loss, for why), new views timed once that\n'
-    "work has ended: a median new view 305–355 ms (the server's 244–261 ms, of which layout 95–97 ms), a token\n"
-    "view 322–414 ms (the server's 267–312 ms), at vector level 453–656 ms, a layer 239–297 ms, a head\n"
-    "150–178 ms; a matrix's uses 601–792 ms, medians 723 and 671 ms (from 868–1,023 ms last stop, 3.5–3.8 s\n"
-    "before: building it 210–347 ms, its uses, boundary and outputs' bundle read from the stored use records\n"
-    "and its groups' figures from the figures stored with them, folded per run of the trace; its heat-map\n"
-    'sent as 407 kB of colour indices and painted in the page; layout 175–232 ms, the page 112–146 ms). In\n'
-    "this process, without layout, a matrix's uses answer in 287 ms (median of 8, load ~1.3). The server\n"
-    'holds 749–795 MB at rest after these views (153–163 bytes a node; the routes walk is 83 MB of it).\n'
+    'against `explore` in its own process (quiet machine, load 0.0–1.2, two runs), the step from the user cache\n'
+    '(open in 2.3 s, from 5.6 s; then 4.6–6.9 s of work in the background: the routes from the loss, for why,\n'
+    'and the contributions ranked, for `max:contrib`), new views timed once that work has ended: a median new\n'
+    "view 271–319 ms (the server's 206–246 ms, of which layout 84–103 ms), a token view 334–471 ms (the\n"
+    "server's 278–354 ms), at vector level 360–474 ms, a layer 202–271 ms, a head 151–196 ms; a matrix's uses\n"
+    "527–774 ms, medians 546 and 711 ms (building it 229–299 ms: its uses, boundary and outputs' bundle read\n"
+    "from the stored use records and its groups' figures from the figures stored with them, folded per run\n"
+    'of the trace; its heat-map sent as 407 kB of colour indices and painted in the page; layout 151–259 ms,\n'
+    'the page 84–131 ms). The server holds 849–858 MB at rest after these views (174–176 bytes a node). With\n'
+    '`--extra` (load ~1, one run) every other request a user makes answers under 1 s but the whole document:\n'
+    "1,074 ms (the server's 824 ms, building it 572 ms; 1,447 kB; the page 224 ms); expand clicks 374–868 ms,\n"
+    "the step-through's backward frames 524 ms, the update panel of a token view 238 ms, `max:grad` 396 ms,\n"
+    "`max:contrib` 49 ms, `max:dw` 61 ms, a deep node's why 53 ms; 922 MB at rest after all of them.\n"
     '`python -m benchmarks.bench_explorer_store` — `explore` recording that step at start with an empty user\n'
-    'cache: the first view after 40.0 s (from 59 s: the store now comes after the first view, in the\n'
-    "background), the step stored 70.3 s after start; a matrix's uses asked during the store 1.96 s (its use\n"
-    'records are not attached yet: it walks the edges), 0.58 s after it; 998 MB at rest, its peak 2.36 GB.\n'
+    'cache (load ~2): the first view after 42.9 s, the step stored 60.1 s after start (from 70.3 s: it is\n'
+    'recorded and stored in a process of its own, which hands the server its columns, then its use records\n'
+    "before it writes the file); a matrix's uses asked during the store 1.13 s (from 1.96 s), 0.67 s after\n"
+    "it; 803 MB at rest (from 998 MB: the recording's leftovers stay in that process), its peak 1,231 MB\n"
+    '(from 2.36 GB; the recording process peaks apart, ~1.7 GB).\n'
     '\n'
     '`python -m benchmarks.bench_open_trace --case OLD c44.mgtrace --case . c44z.mgtrace --commands\n'
     'explore,cached,load,render,inspect --checkpoint big.json --reps 3` — a fresh process on a saved 5.1 M-node\n'
