@@ -106,13 +106,14 @@ MEASURED = [
     'rebuilt (the v1 path: 8.3 s); first view 158 ms; token views 109–118 ms, a layer at every position\n'
     "117 ms, a head 28 ms, a cell 5 ms, the whole document 403 ms, a matrix's uses 347 ms. At 3,465,731\n"
     "nodes ('abigail') token views 125–178 ms, the whole document 625 ms, a matrix's uses 459 ms; at\n"
-    "5,126,083 ('christopher', `--max-nodes 5600000`) load 4.0 s, first view 171 ms, token views 136–143 ms,\n"
-    "a layer at every position 278 ms, the whole document 959 ms, a matrix's uses 564 ms (its heat-map\n"
-    'striped, as `render` draws it: 333 ms of it; from 2.24 s). Saving such a step builds its use records\n'
-    'and their figures too (12.9 s to save 5.1 M nodes, from 5.9 s; the figures add 2.0 s of CPU and 41 kB, the\n'
-    'records were made 13% cheaper; 93 kB more on disk in all).\n'
-    'On disk 29.6–30.3 B/node, arrays 95–98 B/node, recording peaks at 455–473 B/node; a load inflates one\n'
-    'column at a time, one a thread for zstd (a 5.1 M-node file peaks at 763 MB, from 1,122).\n'
+    "5,126,083 ('christopher', `--max-nodes 5600000`; re-measured at load ~1.4 after this stop's zstd body,\n"
+    'checks in numpy and runs of ids) load 1.0 s (from 4.0 s), first view 229 ms, token views 146–175 ms, a\n'
+    "layer at every position 245 ms, the whole document 538 ms (from 959 ms), a matrix's uses 299 ms (from\n"
+    '564 ms; 2.24 s before its use records). Saving such a step builds its use records and their figures too\n'
+    '(11.2 s to save 5.1 M nodes after 17.7 s of indexes; the figures add 2.0 s of CPU and 41 kB).\n'
+    'On disk 29.6–30.3 B/node in zlib (33.1 B/node in zstd frames), arrays 95–98 B/node, recording peaks at\n'
+    '455–474 B/node; a load inflates one column at a time, one a thread for zstd (a 5.1 M-node file peaks at\n'
+    '802 MB, 763 MB in zlib, from 1,122).\n'
     "`export --format json` of such a step would be over the loader's 512 MiB cap: it is refused before\n"
     'writing, naming `--format binary` (the streaming writer adds nothing over the loaded trace: 763 MB at\n'
     'the peak for 5.1 M nodes and 1,068 MiB of text).',
