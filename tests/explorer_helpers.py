@@ -116,3 +116,17 @@ def stopped_in_the_end(proc, grace=20):
                 os.killpg(proc.pid, signal.SIGKILL)     # started with start_new_session: its group is its pid
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def held_at_quiet(monkeypatch, work, kind=None):
+    """(held, gate): a background job (of `kind`; any when None) held at its first Work.quiet, `held` set
+    once it is there, going on once the test sets `gate`."""
+    held, gate, real_quiet = threading.Event(), threading.Event(), work.quiet
+
+    def quiet():
+        if kind is None or work.running(kind):
+            held.set()
+            assert gate.wait(60)
+        real_quiet()
+    monkeypatch.setattr(work, 'quiet', quiet)
+    return held, gate

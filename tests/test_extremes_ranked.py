@@ -14,7 +14,7 @@ import pytest
 
 from graphviz_export.web.explorer.extremes import extreme_rows
 from microgpt.recording import Trace, extremes
-from tests.explorer_helpers import get_json, running_server
+from tests.explorer_helpers import get_json, held_at_quiet, running_server
 
 
 def _plain(trace, k):
@@ -79,14 +79,7 @@ def test_a_search_during_the_background_ranking_waits_for_it_and_answers_as_a_fr
         work = server.api.work
         server.api.recordings.warm_routes = 0               # a big step, as 5 M nodes are by default
         monkeypatch.setattr('microgpt.recording.paths.whole_walk', lambda t, pause=None: None)  # not this test's
-        held, gate, real_quiet = threading.Event(), threading.Event(), work.quiet
-
-        def quiet():                                        # the ranking held at its first pause
-            if work.running('extremes'):
-                held.set()
-                assert gate.wait(60)
-            real_quiet()
-        monkeypatch.setattr(work, 'quiet', quiet)
+        held, gate = held_at_quiet(monkeypatch, work, 'extremes')     # the ranking held at its first pause
         status, _ = get_json(server, '/api/view?token=3&level=vector')
         assert status == 200 and held.wait(30)
         status, d = get_json(server, '/api/progress')      # what the page's line under the bars reads

@@ -10,7 +10,7 @@ import pytest
 
 from graphviz_export.web.explorer.why import node_why
 from microgpt.recording import Trace, paths
-from tests.explorer_helpers import get_json, running_server
+from tests.explorer_helpers import get_json, held_at_quiet, running_server
 from tests.test_explorer_browser import _missing
 
 
@@ -28,13 +28,7 @@ def test_a_big_steps_routes_are_walked_after_a_view_and_a_why_on_a_deep_node_wai
         recordings, work = server.api.recordings, server.api.work
         assert walks == [] and not paths.walked(trace)      # 44,000 nodes: not a big step by default
         recordings.warm_routes = 0
-        held, gate, real_quiet = threading.Event(), threading.Event(), work.quiet
-
-        def quiet():                                        # the walk held at its first pause
-            held.set()
-            assert gate.wait(60)
-            real_quiet()
-        monkeypatch.setattr(work, 'quiet', quiet)
+        held, gate = held_at_quiet(monkeypatch, work)       # the walk held at its first pause
         status, _ = get_json(server, '/api/view?token=3&level=vector')
         assert status == 200 and held.wait(30)
         assert work.running('routes') and not paths.walked(trace) and walks == ['background']
