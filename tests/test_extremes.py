@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from microgpt.recording.extremes import STRIDE, _largest, largest_contribs, largest_grads
+from microgpt.recording.extremes import STRIDE, largest, largest_contribs, largest_grads
 
 
 def _want(values, k):
@@ -38,7 +38,7 @@ def _arrays():
 @pytest.mark.parametrize('name,values', list(_arrays()), ids=[a for a, _ in _arrays()])
 @pytest.mark.parametrize('k', [1, 10, 100])
 def test_the_largest_are_those_of_the_definition(name, values, k):
-    assert _largest(values, k) == _want(values, k)
+    assert largest(values, k) == _want(values, k)
 
 
 def test_largest_grads_and_contribs_of_a_step(recorded_christopher):

@@ -23,7 +23,7 @@ from operator import ge, ne
 from .codecs.validate import owner
 
 MAX_K = 100     # entries one call may ask for
-STRIDE = 64     # _largest's bound: from every 64th value
+STRIDE = 64     # largest's bound: from every 64th value
 PIECE = 1 << 18     # nodes of one piece of largest_contribs' walk (~0.5 M edges, ~0.1 s: pause between pieces)
 
 
@@ -31,7 +31,7 @@ def _key(x):
     return math.inf if x != x else abs(x)
 
 
-def _largest(values, k):
+def largest(values, k):
     """Indexes of the k largest |values| (NaN first), ties by index. Without a NaN, a bound read from every
     STRIDE-th value (the k-th largest of a part is at most the whole's) leaves a few candidates, found in C:
     a Python key per value took 0.9 s for the grads of a 5 M-node step, 5.7 s for its 9.8 M contributions."""
@@ -45,15 +45,10 @@ def _largest(values, k):
     return heapq.nsmallest(k, near, key=lambda i: (-abs(values[i]), i))
 
 
-def largest(values, k):
-    """Indexes of the k largest |values| (NaN first), ties by index: of a column (an update's deltas)."""
-    return _largest(values, k)
-
-
 def largest_grads(trace, k=10):
     """[(node, grad)] of the k largest |grad| (NaN first), ties by id."""
     grad = trace.grad
-    return [(i, grad[i]) for i in _largest(grad, k)]
+    return [(i, grad[i]) for i in largest(grad, k)]
 
 
 def largest_contribs(trace, k=10, pause=None):
@@ -81,11 +76,11 @@ def _top_contribs(trace, pause):
             pause(a, n)
         part = trace.contrib_slice(a, min(a + PIECE, n))
         base = ptr[a]
-        for j in _largest(part, MAX_K):     # the whole's k largest are among its pieces' k largest
+        for j in largest(part, MAX_K):     # the whole's k largest are among its pieces' k largest
             edges.append(base + j)
             values.append(part[j])
     # the pieces' in edge order: an index into `values` orders as its edge does (ties)
-    return [(owner(ptr, edges[j]), child[edges[j]], edges[j], values[j]) for j in _largest(values, MAX_K)]
+    return [(owner(ptr, edges[j]), child[edges[j]], edges[j], values[j]) for j in largest(values, MAX_K)]
 
 
 def largest_changes(rows, k=10):
