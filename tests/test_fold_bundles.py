@@ -7,6 +7,7 @@ from array import array
 import pytest
 
 import graphviz_export.fold.bundles as bundling
+from graphviz_export.draw import draw
 from graphviz_export.fold import fold
 from graphviz_export.fold.bundles import bundle_edges
 from graphviz_export.fold.folding import _keys
@@ -162,22 +163,53 @@ def test_a_matrix_views_scattered_uses_bundle_as_one_edge_at_a_time(recorded_chr
             assert sum(b - a == 1 for a, b, _, sd in segments if sd == 'interior') > 100     # the scattered case
 
 
-def test_runs_read_by_split_keys_bundle_in_one_pass_as_edge_by_edge(recorded_christopher, monkeypatch):
+SPLIT_VIEWS = (({'document': True}, 'block'), ({'token': 5}, 'vector'), ({'token': 0}, 'block'))
+
+
+@pytest.mark.parametrize('picked', [False, True], ids=['one pass', 'numpy picks'])
+def test_runs_read_by_split_keys_bundle_as_edge_by_edge(recorded_christopher, monkeypatch, picked):
     """A whole run whose child scopes lie in several nodes (a document's cached keys and values at
-    block level, a token's) is added in one pass over its edges, filtered to the keys asked for
-    (bundles._add_one_by_one with `only`): the sums are the edge-by-edge ones, bit for bit."""
+    block level, a token's) is added filtered to the keys asked for: in one pass over its edges
+    (bundles._add_one_by_one with `only`), or, in a trace of WIDE edges or more, each key's edges
+    picked out by numpy (bundles._add_picked). Either way the sums are the edge-by-edge ones, bit for
+    bit, and so are each child's parts, the children leaving and the edges inside."""
     t = recorded_christopher
+    if picked:
+        monkeypatch.setattr(bundling, 'WIDE', 0)
     taken = []
-    real = bundling._add_one_by_one
+    real = bundling._add_picked if picked else bundling._add_one_by_one
 
     def watched(*args, **kwargs):
-        taken.append(kwargs.get('only', args[7] if len(args) > 7 else None) is not None)
+        taken.append(picked or kwargs.get('only', args[7] if len(args) > 7 else None) is not None)
         return real(*args, **kwargs)
-    monkeypatch.setattr(bundling, '_add_one_by_one', watched)
-    for q, level in (({'document': True}, 'block'), ({'token': 5}, 'vector'), ({'token': 0}, 'block')):
+    monkeypatch.setattr(bundling, '_add_picked' if picked else '_add_one_by_one', watched)
+    for q, level in SPLIT_VIEWS:
         taken.clear()
         folded = fold(t, select(t, **q), level)
-        assert any(taken), q        # the one-pass path ran
+        assert any(taken), q        # the path ran
         want, internal = bundles_edge_by_edge(t, folded)
         assert exactly(drawn_bundles(folded)) == exactly(want), q
         assert folded.stats['internal_edges'] == internal, q
+        sel = select(t, **q)
+        kid, _, segments = _keys(t, sel, level, set(), heads=level != 'block')
+        side = {j: sd for _, _, j, sd in segments}
+        got, leaving, internal = bundle_edges(t, segments, kid, side)
+        want, want_leaving, want_internal = bundles_one_edge_at_a_time(t, segments, kid, side)
+        assert (internal, leaving) == (want_internal, want_leaving), q
+        for key, b in got.items():
+            if b.norm is None:      # added edge by edge, not a record's
+                n, local, contrib, per, norm = want[key]
+                assert (b.count, b.local.hex(), b.contrib.hex(), b.contrib_norm().hex()) == (n, local, contrib, norm)
+                assert {c: v.hex() for c, v in b.per_child.items()} == per, (q, key)
+
+
+def test_numpy_picks_draw_the_same_view_byte_for_byte(recorded_christopher, monkeypatch):
+    """The views whose runs numpy picks from (a big trace's) are drawn as the one-pass ones: the same
+    DOT, byte for byte (the bundles' order, their sums and each label)."""
+    t = recorded_christopher
+    for q, level in SPLIT_VIEWS:
+        sel = select(t, **q)
+        monkeypatch.setattr(bundling, 'WIDE', len(t.child) + 1)
+        one_pass = draw(t, fold(t, sel, level)).source
+        monkeypatch.setattr(bundling, 'WIDE', 0)
+        assert draw(t, fold(t, sel, level)).source == one_pass, q

@@ -9,13 +9,13 @@ Columns are array.array of whole numbers (their typecode is numpy's dtype charac
 PIECE = 1 << 20     # edges a pass of children_before (its temporaries: 16 MB, not 16 bytes an edge)
 
 
-def _numpy():
+def load_numpy():
     import numpy  # ~0.1 s to import: paid when a trace is checked, not by every command's start
     return numpy
 
 
 def _np(col):
-    return _numpy().frombuffer(col, dtype=col.typecode)
+    return load_numpy().frombuffer(col, dtype=col.typecode)
 
 
 def bounds(col):
@@ -32,7 +32,7 @@ def rising(col, strict=False):
 
 def running_sum(counts, ptr):
     """ptr is 0 then the running sum of `counts` (bytes: one count a node)."""
-    np, v = _numpy(), _np(ptr)
+    np, v = load_numpy(), _np(ptr)
     return (len(v) == len(counts) + 1 and v[0] == 0
             and bool(np.array_equal(np.cumsum(np.frombuffer(counts, np.uint8), dtype=np.int64), v[1:])))
 
@@ -40,7 +40,7 @@ def running_sum(counts, ptr):
 def children_before(ptr, child):
     """Every child c of edge k is a node id with ptr[c + 1] <= k (validate._edges: c is an earlier node,
     or a leaf with no children of its own)."""
-    np, after, kids = _numpy(), _np(ptr)[1:], _np(child)
+    np, after, kids = load_numpy(), _np(ptr)[1:], _np(child)
     for a in range(0, len(kids), PIECE):
         part = kids[a:a + PIECE]
         if part.min() < 0 or part.max() >= len(after) or not (after[part] <= np.arange(a, a + len(part))).all():
