@@ -222,6 +222,60 @@ def _group(pgid):
     return found
 
 
+# the real child, waiting before it records the step until the file GATE exists (its columns' file not yet written)
+HELD = ("import os, time\nimport microgpt.recording.apart as a\nreal = a.record_step\n"
+        "def record_step(*args, **kwargs):\n    while not os.path.exists({gate!r}):\n        time.sleep(0.05)\n"
+        "    return real(*args, **kwargs)\n"
+        "a.record_step = record_step\na.child()")
+
+
+def _columns_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(apart._PREFIX))
+
+
+def test_the_columns_file_goes_when_the_recording_is_cancelled_or_its_server_killed(tmp_path, monkeypatch):
+    """The file the child writes the step's columns to is the server's own (made before the child starts): a cancelled
+    recording (Apart.close with the child held) removes it; a server killed outright (SIGKILL, nothing of it runs)
+    leaves it to its child, which removes it as it ends. No temp file outlives either."""
+    from microgpt.checkpoint import load_model
+    temp = tmp_path / 'temp'
+    temp.mkdir()
+    monkeypatch.setenv('TMPDIR', str(temp))
+    monkeypatch.setattr(apart.tempfile, 'tempdir', None)        # gettempdir() reads TMPDIR again
+    monkeypatch.setattr(apart, '_CHILD', HELD.format(gate=str(tmp_path / 'gate')))
+    params, config, tokenizer = load_model(None, 42)
+    try:
+        held_child = apart.Apart(params, config, tokenizer, 'emma')
+        assert _columns_files(temp) == [held_child.columns.name]
+        held_child.close()
+        assert _columns_files(temp) == [] and held_child.process.poll() is not None
+    finally:
+        monkeypatch.undo()
+    # a server process killed while its child is held: the child sees its parent gone, removes the file, ends
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(temp))
+    code = ("import sys, microgpt.recording.apart as a\nfrom microgpt.checkpoint import load_model\n"
+            f"a._CHILD = {HELD.format(gate=str(tmp_path / 'gate'))!r}\n"
+            "child = a.Apart(*load_model(None, 42), 'emma')\nprint(child.process.pid, flush=True)\nsys.stdin.read()")
+    server = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=env, start_new_session=True)
+    try:
+        child_pid = int(server.stdout.readline())
+        assert len(_columns_files(temp)) == 1
+        server.kill()
+        server.wait(10)
+        deadline = time.monotonic() + 10
+        while (_columns_files(temp) or _group(server.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _columns_files(temp) == [] and child_pid not in _group(server.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.pid, signal.SIGKILL)
+        if server.poll() is None:
+            server.communicate()
+        server.stdin.close()
+        server.stdout.close()
+
+
 def test_the_use_records_come_whole_or_are_refused(recorded_christopher):
     """A 'u' message holds all the use records, or all their figures; anything else (a column missing, one cut
     short, a column it should not hold) is refused, not attached."""

@@ -122,8 +122,9 @@ def failure_view(diagnosis, *, budget=BUDGET, level='auto'):
                       if first.kind == 'local' else f'{first.kind}: found {fmt(first.found)} | should be '
                       f'{fmt(first.expected)}')
     red = {(arg, node)} if first.kind == 'local' and arg is not None else set()
+    shown = set(sel.nodes) | set(sel.inputs) | set(sel.outputs)
     highlight = {i: f'wrong grad: found {trace.grad[i]!r}, a correct backward gives {correct[i]!r}'
-                 for i in wrong if i in set(sel.nodes) | set(sel.inputs) | set(sel.outputs)}
+                 for i in wrong if i in shown}
     highlight[node] = first.reason
     notes = [summary_line(failures),
              f'{len(wrong)} nodes have a wrong grad ({len(params)} parameters); the worst parameter: '

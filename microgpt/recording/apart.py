@@ -22,6 +22,7 @@ plain `python -c` child, as recording.ahead's: no fork of a threaded server, no 
 script. It watches its parent and ends within a moment of the parent's end, however it ends.
 """
 
+import contextlib
 import json
 import os
 import pickle
@@ -54,7 +55,7 @@ _FRAME = struct.Struct('<cQ')   # a message's kind and length in bytes, before i
 _CHILD = 'from microgpt.recording.apart import child; child()'
 _RECORDS = dict(USE_COLUMNS + FIGURE_COLUMNS)   # what the 'u' messages hold: name -> type code
 _WATCH = 0.25       # s between the child's looks at its parent
-_PREFIX = 'microgpt-apart-'     # the temp file of the trace's columns (removed by the parent once read)
+_PREFIX = 'microgpt-apart-'     # the temp file of the trace's columns (the parent's: removed once read, or by close)
 _NICE = 10          # the child's niceness added once the step is handed over (its indexes, use records, store)
 _FIELDS = ('op', 'child', 'scope', 'scopes', 'data', 'backward_order', 'param_names', 'param_shapes', 'param_base')
 
@@ -68,7 +69,11 @@ class Apart:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])     # where `microgpt` is, installed or not
         env['PYTHONPATH'] = os.pathsep.join(filter(None, (root, env.get('PYTHONPATH'))))
-        self.process = subprocess.Popen([sys.executable, '-c', _CHILD], stdin=subprocess.PIPE,
+        # the file the child writes the trace's columns to: this process's, removed by close() whatever the child did
+        fd, name = tempfile.mkstemp(prefix=_PREFIX, suffix='.mgtrace')
+        os.close(fd)
+        self.columns = Path(name)
+        self.process = subprocess.Popen([sys.executable, '-c', _CHILD, str(os.getpid()), name], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env)
         shapes = [(name, len(m), len(m[0]) if m else 0) for name, m in params.items()]
         data = array('d', (p.data for p in flat_params(params)))
@@ -108,13 +113,10 @@ class Apart:
                 else:
                     raise ApartError(body.decode('utf-8', 'replace'))
             tell(HANDOVER, 0, 1)
-            columns = Path(body.decode())
-            if columns.parent != Path(tempfile.gettempdir()) or not columns.name.startswith(_PREFIX):
-                raise ApartError(f"the recording process named no file of its own: {str(columns)[:80]!r}")
             try:
-                raw = columns.read_bytes()
+                raw = self.columns.read_bytes()
             finally:
-                columns.unlink(missing_ok=True)
+                self.columns.unlink(missing_ok=True)
             trace = Trace(**binary.read(raw))
             del raw
             tell(HANDOVER, 1, 1)
@@ -160,11 +162,12 @@ class Apart:
             self.close()
 
     def close(self):
-        """End the child (a kill: what it has not written is not kept) and wait for it."""
+        """End the child (a kill: what it has not written is not kept), wait for it, remove the columns' file."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(5)
         self.process.stdout.close()
+        self.columns.unlink(missing_ok=True)
 
 
 def pack_records(cols):
@@ -204,13 +207,15 @@ def attach(trace, cols):
 
 
 def child():
-    """The child: the job from its stdin, the step recorded and handed over, then (given an entry's path) its use
-    records and the entry; each message a frame on stdout (p: a phase, t: the file of the trace's columns, u: use
-    records, d: stored, o: the entry could not be written, e: an error), nothing else written there."""
+    """The child: the job from its stdin, the step recorded and handed over (its columns written to the parent's file),
+    then (given an entry's path) its use records and the entry; each message a frame on stdout (p: a phase, t: the
+    columns are written, u: use records, d: stored, o: the entry could not be written, e: an error), nothing else
+    written there."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is its parent's to handle (it then ends this one)
     out = os.fdopen(os.dup(1), 'wb')
     os.dup2(2, 1)                                   # a stray print goes to stderr, not into a message
-    threading.Thread(target=_watch, args=(os.getppid(),), daemon=True).start()
+    parent, columns = int(sys.argv[1]), sys.argv[2]     # the parent's id and file, from its command line
+    threading.Thread(target=_watch, args=(parent, columns), daemon=True).start()
 
     def send(kind, body):
         out.write(_FRAME.pack(kind, len(body)))
@@ -227,10 +232,9 @@ def child():
                             progress=say)
         # through a file, read at once (as the script recorder's): through the pipe, 64 KB a turn, on a busy
         # machine each turn waits for the reader's slice
-        fd, columns = tempfile.mkstemp(prefix=_PREFIX, suffix='.mgtrace')
-        with os.fdopen(fd, 'wb') as f:
+        with open(columns, 'wb') as f:
             f.write(binary.encode(plain_of(trace), 'none', None, kept_chains(trace)))
-        send(b't', columns.encode())
+        send(b't', b'')
         if path is None:
             return
         if hasattr(os, 'nice'):     # not on Windows
@@ -250,13 +254,20 @@ def child():
             return
         send(b'd', b'')
     except (BrokenPipeError, ConnectionError):
-        pass        # the parent closed the pipe or went away
+        _remove(columns)       # the parent closed the pipe or went away: the columns are no one's
     except Exception as e:  # noqa: BLE001 -- told to the parent in one line
         send(b'e', ' '.join(f"{type(e).__name__}: {e}".split()).encode())
 
 
-def _watch(parent):
-    """End this process once its parent has gone (it is then another's child), whatever it is doing."""
+def _watch(parent, columns):
+    """End this process once its parent (process id `parent`) has gone, even before this one started (it is then
+    another's child), whatever it is doing, and remove the parent's file `columns`, which the parent no longer can."""
     while os.getppid() == parent:
         time.sleep(_WATCH)
+    _remove(columns)
     os._exit(1)
+
+
+def _remove(name):
+    with contextlib.suppress(OSError):
+        os.unlink(name)
