@@ -43,6 +43,24 @@ class Bundle:
         return math.sqrt(fsum(map(mul, values, values)))
 
 
+class Leaving(set):
+    """The children with a parent in another visible node: a set, to which a record's children are added once per
+    distinct list of them (`add_record`): a matrix's cells are the children of a record at every position that reads
+    them (a whole document at 5.1 M nodes: 2.4 M added for 222,000 distinct, 100 ms of its fold)."""
+    __slots__ = ('_added',)
+
+    def __init__(self):
+        super().__init__()
+        self._added = {}        # child scope -> the children lists of its records added
+
+    def add_record(self, trace, k):
+        kids = _kids(trace, k)
+        same = self._added.setdefault(trace.index('rec_scope')[k], [])
+        if kids not in same:        # arrays compared in C, the first difference ends it
+            same.append(kids)
+            self.update(kids)
+
+
 def segments_by_key(segments):
     """[(key, its segments)], by key: fold's segments (first id, last id + 1, key, side) grouped
     in C, each key's in the order they come (a key is of one side, made in id order)."""
@@ -126,7 +144,7 @@ def bundle_edges(trace, segments, kid, side, by_key=None):
     pure = {(kc, kp) for (kc, kp), n in fed.items()
             if n == 1 and not any((sid, kp) in touched for sid in scopes_of[kc])}
 
-    bundles, leaving, internal = {}, set(), 0
+    bundles, leaving, internal = {}, Leaving(), 0
     interior_keys = {j for j, sd in side.items() if sd == 'interior'}
     sole = {j: sids[0] for j, sids in scopes_of.items() if len(sids) == 1}     # keys of one scope
     for plan in plans.values():
@@ -146,7 +164,7 @@ def bundle_edges(trace, segments, kid, side, by_key=None):
                     internal += rec_count[k]
                 elif (kc, kp) in pure:
                     bundles[kc, kp] = _from_record(trace, k)
-                    leaving.update(_kids(trace, k))
+                    leaving.add_record(trace, k)
                 else:
                     by_edge.add(kc)
             if by_edge:
@@ -236,7 +254,7 @@ def _add_edges(trace, ranges, kp, inside, kid, bundles, leaving, only, run=None)
         k = _record_of(trace, run, kc, len(kcs) if mine is None else sum(mine))
         if k is not None and (kc, kp) not in bundles:
             bundles[kc, kp] = _from_record(trace, k)
-            leaving.update(_kids(trace, k))
+            leaving.add_record(trace, k)
             continue
         ls, gs = columns()
         c_k = array('l', compress(cs, mine)) if mine is not None else cs

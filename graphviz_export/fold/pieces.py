@@ -20,7 +20,7 @@ from operator import eq, itemgetter
 from microgpt.recording.runs import SCATTERED, Runs, all_single, edges_of, holds, id_runs, run_pieces, scattered
 from microgpt.recording.uses import held, record_of
 
-from .bundles import MANY_KEYS, Bundle, _add_one_by_one, _from_record, _kids, _record_of, add_to
+from .bundles import MANY_KEYS, Bundle, Leaving, _add_one_by_one, _from_record, _record_of, add_to
 from .summary import record_single
 from .use_bundles import UseBundles
 
@@ -132,7 +132,7 @@ def _bundles(trace, sides, members, kid, matrix):
     interior = {j for j, sd in enumerate(sides) if sd == 'interior'}
     sole = {j: sids[0] for j, (_, _, sids) in enumerate(members) if len(sids) == 1}     # keys of one scope
     stored = UseBundles(trace, matrix, sides, members, kid, sole)
-    bundles, leaving, internal = {}, set(), 0
+    bundles, leaving, internal = {}, Leaving(), 0
     for kp, (ids, _, _) in enumerate(members):
         if sides[kp] == 'input' or ptr[ids[0]] == ptr[ids[-1] + 1]:
             continue        # inputs' edges are not the view's; no edges at all (the cells)
@@ -161,7 +161,7 @@ def _bundles(trace, sides, members, kid, matrix):
             k = _record_of(trace, run, kc, n)
             if k is not None:
                 bundles[kc, kp] = _from_record(trace, k)
-                leaving.update(_kids(trace, k))
+                leaving.add_record(trace, k)
                 continue
             ls, gs = columns()
             if len(distinct) > 1:
