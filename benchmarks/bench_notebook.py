@@ -157,7 +157,7 @@ def http_page(browser, reps):
     out = []
     try:
         for _ in range(reps):
-            server.api._views.clear()        # the same views are new again (the widget's are new too)
+            server.api.views.clear()        # the same views are new again (the widget's are new too)
             page = browser.new_page(viewport={'width': 1100, 'height': 900})
             page.goto(server.link())
             page.wait_for_function('() => window.explorer && explorer.view && document.querySelector("#graph svg g.node")')

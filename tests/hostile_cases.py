@@ -60,7 +60,7 @@ def hostile_server(offered):
 def done(server):
     """What the server has recorded, loaded, trained and drawn so far: its caches' keys."""
     r = server.api.recordings
-    return list(r._traces), list(r._models), list(r._compares), list(server.api._views)
+    return list(r._traces), list(r._models), list(r._compares), list(server.api.views)
 
 
 def raw(server, data, *, chunks=None, timeout=10):

@@ -133,7 +133,7 @@ def test_a_view_asked_while_the_child_writes_the_entry_reads_the_use_records(cac
             gate.touch()
             assert _settled(server) == []
             assert len(list(cache.glob(f'*{stepcache.SUFFIX}'))) == 2      # emma's and christopher's
-            server.api._views.clear()          # drawn again, from the records
+            server.api.views.clear()          # drawn again, from the records
             status, after = get_json(server, '/api/view?doc=christopher&view=param&param=wte')
             assert status == 200 and after['svg'] == during['svg'] and after['nodes'] == during['nodes']
         finally:

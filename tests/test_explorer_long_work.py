@@ -198,14 +198,14 @@ def test_the_view_cache_holds_at_most_its_bytes_and_counts_a_shared_trace_once()
 def test_a_server_comparing_many_documents_stays_under_its_cache_bound(tmp_path):
     save_checkpoint(tmp_path / 'seed7.json', *fresh_model(7))
     with running_server(doc='emma', checkpoints=[str(tmp_path / 'seed7.json')]) as s:
-        s.api._views.limit = 60_000_000     # two or three comparisons (three traces each, ~15-25 MB)
+        s.api.views.limit = 60_000_000     # two or three comparisons (three traces each, ~15-25 MB)
         s.api.recordings.keep = 1           # the older comparisons live on in the cache alone: counted
         for doc in ('emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia'):
             status, _ = get_json(s, f'/api/view?doc={doc}&cmp=ckpt:seed7.json')
             assert status == 200
             # what it holds less the traces the recordings keep anyway (a bound of their own)
-            assert s.api._views.counted <= s.api._views.limit
-        assert 1 < len(s.api._views) < 7
+            assert s.api.views.counted <= s.api.views.limit
+        assert 1 < len(s.api.views) < 7
 
 
 # -- the page: what the server is doing, and Cancel -------------------------------------------------

@@ -113,12 +113,14 @@ def test_a_stored_view_answers_every_endpoint_as_the_view_drawn_without_compacti
         assert _everything(api, q) == want[q], q
     for q in PLAYED:
         assert _played(api, q) == want[q], q
-    # and they were compact: no tuple of ids left in a stored view, far fewer bytes than as drawn
-    for key, (entry, _own, _) in api._views._entries.items():
+    # and they were compact once settled (the server's after each answer): no tuple of ids left in a stored
+    # view, far fewer bytes than as drawn
+    api.views.settle()
+    for key, (entry, _own, _) in api.views._entries.items():
         assert _big_id_tuples(entry['view']) == [], key
-    drawn = sum(own for _, own, _ in plain._views._entries.values())
-    stored = sum(own for _, own, _ in api._views._entries.values())
-    assert _big_id_tuples(next(iter(plain._views._entries.values()))[0]['view']) != []
+    drawn, stored = (sum(cache_module.deep_bytes(entry['view'], traces={}) for entry, _, _ in a.views._entries.values())
+                     for a in (plain, api))
+    assert _big_id_tuples(next(iter(plain.views._entries.values()))[0]['view']) != []
     assert stored < 0.6 * drawn, (stored, drawn)
 
 
@@ -126,8 +128,8 @@ def test_the_bytes_the_cache_counts_are_the_bytes_its_entries_hold(recordings):
     api = Api(recordings)
     for q in VIEWS:             # the trace's own caches (names, indexes) made now, not while measuring
         api.answer('view', q)
-    api._views.clear()
-    api._views.limit = 1 << 40
+    api.views.clear()
+    api.views.limit = 1 << 40
     gc.collect()
     tracemalloc.start()
     try:
@@ -138,20 +140,21 @@ def test_the_bytes_the_cache_counts_are_the_bytes_its_entries_hold(recordings):
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    counted = api._views.bytes - sum(t[1] for t in api._views._traces.values())    # the entries' own
-    assert len(api._views) == len(VIEWS) and held > 2_000_000
+    counted = api.views.bytes - sum(t[1] for t in api.views._traces.values())    # the entries' own
+    assert len(api.views) == len(VIEWS) and held > 2_000_000
     assert 0.95 * held <= counted <= 1.15 * held, (counted, held)
 
 
 def test_the_cache_keeps_at_most_its_bound_of_real_entries(recordings):
     api = Api(recordings)
     api.answer('view', VIEWS[0])
-    (entry, own, _), = api._views._entries.values()
-    api._views.limit = 3 * own          # the recording's trace is the recordings' to keep: not counted
+    api.views.settle()          # (the HTTP server's, once the answer is sent)
+    (entry, own, _), = api.views._entries.values()
+    api.views.limit = 3 * own          # the recording's trace is the recordings' to keep: not counted
     for q in VIEWS:
         api.answer('view', q)
-        assert api._views.counted <= api._views.limit or len(api._views) == 1
-    assert 1 <= len(api._views) < len(VIEWS)
+        assert api.views.counted <= api.views.limit or len(api.views) == 1
+    assert 1 <= len(api.views) < len(VIEWS)
 
 
 def test_going_back_to_a_view_of_a_step_bigger_than_the_cache_answers_from_the_cache(recordings):
@@ -160,13 +163,13 @@ def test_going_back_to_a_view_of_a_step_bigger_than_the_cache_answers_from_the_c
     trace (~530 MB against 256 MiB) left room for the newest view alone: Back drew every view again."""
     api = Api(recordings)
     api.answer('view', VIEWS[0])
-    trace_bytes = api._views.bytes - api._views._own
-    api._views.limit = trace_bytes // 2
+    trace_bytes = api.views.bytes - api.views._own
+    api.views.limit = trace_bytes // 2
     answers = [json.loads(api.answer('view', q)[1]) for q in VIEWS[1:3]]
-    assert not any(a['cached'] for a in answers) and api._views.counted < api._views.limit < api._views.bytes
+    assert not any(a['cached'] for a in answers) and api.views.counted < api.views.limit < api.views.bytes
     layouts = api.layouts
     again = json.loads(api.answer('view', VIEWS[0])[1])         # back to the first view
-    assert again['cached'] and api.layouts == layouts and len(api._views) == 3
+    assert again['cached'] and api.layouts == layouts and len(api.views) == 3
 
 
 def test_a_trace_the_recordings_keep_is_measured_only_once_it_counts(recordings, monkeypatch):
@@ -178,12 +181,13 @@ def test_a_trace_the_recordings_keep_is_measured_only_once_it_counts(recordings,
     monkeypatch.setattr(cache_module, 'deep_bytes',
                         lambda obj, *a, **kw: sized.append(obj) or real(obj, *a, **kw))
     api.answer('view', VIEWS[0])
-    (entry, own, _), = api._views._entries.values()
+    api.views.settle()          # (the HTTP server's, once the answer is sent)
+    (entry, own, _), = api.views._entries.values()
     trace = entry['trace']
     assert isinstance(trace, Trace) and trace in recordings.held()
-    assert not any(o is trace for o in sized) and api._views.counted == own
-    api._views._held = lambda: []           # the recordings let it go: it counts, measured now, once
-    assert api._views.counted == own + real(trace) == api._views.counted
+    assert not any(o is trace for o in sized) and api.views.counted == own
+    api.views._held = lambda: []           # the recordings let it go: it counts, measured now, once
+    assert api.views.counted == own + real(trace) == api.views.counted
     assert sum(o is trace for o in sized) == 1
 
 
@@ -339,6 +343,33 @@ def test_the_server_gives_back_after_a_big_answer_only(monkeypatch):
         assert calls == [1]
         status, _ = get_json(s, '/api/progress')
         assert status == 200 and calls == [1]
+
+
+def test_a_view_put_later_counts_once_settled_and_is_evicted_then():
+    """put(later=True) keeps the entry at once but measures it at the next settle() or later put: until then it
+    counts for nothing; settling measures it and drops the oldest entries while over the limit."""
+    cache = cache_module.ViewCache(limit=3_500_000)
+    for k in range(4):
+        cache.put(k, {'svg': 'x' * 1_000_000 + str(k)}, later=True)
+    # each later put measured the one before it: three measured (3 MB, within the limit), the newest not yet
+    assert [own is None for _, own, _ in cache._entries.values()] == [False, False, False, True]
+    assert list(cache) == [0, 1, 2, 3]
+    cache.settle()
+    assert list(cache) == [1, 2, 3] and 3_000_000 < cache.bytes <= cache.limit
+    assert all(own is not None for _, own, _ in cache._entries.values())
+
+
+def test_the_server_measures_a_view_it_drew_once_its_answer_is_sent():
+    """A view drawn for a request is put in the cache unmeasured (walking a 5.1 M-node step's folded view costs
+    30-70 ms) and measured by the server once the answer is written, not left for the next view."""
+    with running_server(doc='emma') as s:
+        status, _ = get_json(s, '/api/view?view=token&token=2')
+        assert status == 200
+        deadline = time.monotonic() + 5
+        while any(own is None for _, own, _ in s.api.views._entries.values()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        owns = [own for _, own, _ in s.api.views._entries.values()]
+        assert len(owns) >= 1 and all(own is not None and own > 10_000 for own in owns), owns
 
 
 def test_a_recording_keeps_no_contribution_column_and_every_answer_that_read_it_is_the_same():

@@ -80,7 +80,7 @@ class Api(WorkEndpoints, HeatRows):
         self.renderer = renderer
         self.timeout = timeout
         # (recording key, build key) -> entry dict, bounded in bytes (a trace the recordings keep not counted)
-        self._views = ViewCache(cache_bytes, held=recordings.held)
+        self.views = ViewCache(cache_bytes, held=recordings.held)
         self._build, self.selections = threading.Lock(), Selections()   # one build at a time (2 cores); its Selection kept
         self.sources = SourceMap()
         self.png = 'native' in _render.available_renderers()
@@ -144,7 +144,7 @@ class Api(WorkEndpoints, HeatRows):
         # comparison of its steps depends on the step
         step = (state['train'],) if state['train'] is not None and state['cmp'] else ()
         ck = (key + step, st.build_key(state))
-        entry = self._views.get(ck)
+        entry = self.views.get(ck)
         cached = entry is not None
         if not cached:
             try:
@@ -157,10 +157,10 @@ class Api(WorkEndpoints, HeatRows):
 
     def _draw(self, job, ck, key, trace, kwargs, state):
         """The entry of a view not drawn yet: fold, draw, lay out (a job: others go on meanwhile), cached."""
-        entry = self._views.get(ck)         # drawn by a job that ended after this request looked
+        entry = self.views.get(ck)         # drawn by a job that ended after this request looked
         if entry is None:
             entry = self._drawing(job, key, trace, kwargs, state)
-            self._views.put(ck, entry)
+            self.views.put(ck, entry, later=True)     # measured once the answer is sent (settle)
             self.recordings.drawn()     # a step recorded now is stored once its first view is drawn (in the background)
         return entry
 
@@ -361,7 +361,7 @@ class Api(WorkEndpoints, HeatRows):
                 if own:
                     entry['frames'][mode] = got
             if own:
-                self._views.grew((_key, st.build_key(state)), got)
+                self.views.grew((_key, st.build_key(state)), got)
         return got
 
     def update(self, query):
@@ -445,7 +445,7 @@ class Api(WorkEndpoints, HeatRows):
 
     def _cached(self, key, state):
         """The cached drawing of a state, or None (never draws)."""
-        return self._views.get((key, st.build_key(state)))
+        return self.views.get((key, st.build_key(state)))
 
     @staticmethod
     def _owner(entry):

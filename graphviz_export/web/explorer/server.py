@@ -293,6 +293,7 @@ class Handler(BaseHTTPRequestHandler):
         """Api.answer (the notebook widget asks it too), sent as HTTP."""
         status, body, ctype, headers = self.server.api.answer(path[len('/api/'):], query)
         self._send(status, body, ctype, headers)
+        self.server.api.views.settle()      # a view drawn for it measured now, its answer sent
         if len(body) > BIG_ANSWER:  # a view's SVG in JSON, its export: what making it freed goes back (cache.py)
             del body
             give_back()

@@ -83,6 +83,7 @@ class Explorer:
                 'application/json', {}
         else:
             status, body, ctype, headers = self._api.answer(endpoint, query)
+            self._api.views.settle()        # a view drawn for it measured (the comm sends the answer on return)
         return {'status': status, 'type': ctype, 'headers': headers}, [body]
 
     # -- Python drives it ---------------------------------------------------------------------------
