@@ -205,9 +205,12 @@ def test_runs_read_by_split_keys_bundle_as_edge_by_edge(recorded_christopher, mo
 
 def test_numpy_picks_draw_the_same_view_byte_for_byte(recorded_christopher, monkeypatch):
     """The views whose runs numpy picks from (a big trace's) are drawn as the one-pass ones: the same
-    DOT, byte for byte (the bundles' order, their sums and each label)."""
+    DOT, byte for byte (the bundles' order, their sums and each label); also where the trace's
+    contributions are a column of its own (a before/after's differences: steps/diff.delta_trace)."""
     t = recorded_christopher
-    for q, level in SPLIT_VIEWS:
+    own = Trace.from_binary(t.to_binary())
+    own._cache['contrib'] = array('d', (2.0 * c + 1.0 for c in t.contrib))
+    for (q, level), t in [(v, t) for v in SPLIT_VIEWS] + [(SPLIT_VIEWS[0], own)]:
         sel = select(t, **q)
         monkeypatch.setattr(bundling, 'WIDE', len(t.child) + 1)
         one_pass = draw(t, fold(t, sel, level)).source
