@@ -20,7 +20,13 @@
   let held = null;
   function holdCanvas(on) {
     held = null;
-    if (on) { const r = $('#canvas').getBoundingClientRect(); held = {w: r.width, h: r.height, top: covered()}; }
+    if (on) held = Object.assign(canvasSize(), {top: covered()});
+  }
+  // the canvas's size (px): the one held while a new drawing is framed, else measured now
+  function canvasSize() {
+    if (held) return held;
+    const r = $('#canvas').getBoundingClientRect();
+    return {w: r.width, h: r.height};
   }
   // a new SVG on screen: its camera
   function newDrawing() {
@@ -179,7 +185,7 @@
   const MINI = {w: 220, h: 150};
   let miniJob = null;
   function miniSize(whole) {
-    const r = held || (({width, height}) => ({w: width, h: height}))($('#canvas').getBoundingClientRect());
+    const r = canvasSize();
     const mw = Math.min(MINI.w, 0.25 * r.w || MINI.w), mh = Math.min(MINI.h, 0.25 * r.h || MINI.h);
     const k = Math.min(mw / whole.w, mh / whole.h);
     return {W: Math.max(8, Math.round(whole.w * k)), H: Math.max(8, Math.round(whole.h * k))};

@@ -202,8 +202,8 @@
       if (hlMoved && v.highlight.length) P.focusOn(v.highlight);
     } else {
       const g = $('#graph');
-      g.textContent = '';
-      P.holdCanvas(true);       // the canvas measured now, without a drawing: nothing below lays the new one out
+      g.textContent = '';       // the old drawing out, the canvas measured without one (camera.js holdCanvas):
+      P.holdCanvas(true);       // nothing below reads a layout, so the new drawing is laid out once, as framed
       try {
         g.innerHTML = v.svg.slice(v.svg.indexOf('<svg'));
         P.svg = g.querySelector('svg');
