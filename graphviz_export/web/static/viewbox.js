@@ -3,10 +3,11 @@
  * Shared by the explorer (explorer/static/camera.js builds its fit, home, minimap on it) and the
  * tour's player (tour.js); nothing is laid out again, the SVG's viewBox moves.
  *
- *   const cam = MicrogptCamera.attach(svg, boxElement, {onchange: fn, top: () => px});
+ *   const cam = MicrogptCamera.attach(svg, boxElement, {onchange: fn, top: () => px, size: () => {w, h} | null});
  *   cam.fitBox(box, maxScale); cam.zoomAt(factor, clientX, clientY); cam.pan(dxPx, dyPx);
  *   cam.follow(mustBox, wantBox, {minScale}); cam.reframe(); cam.scale(); cam.vb(); cam.whole();
  *   MicrogptCamera.boxOf(svg, elements)    the union of their boxes, in viewBox units
+ *   MicrogptCamera.shapeBox(element)       a node's box from its shapes' points (its getBBox, no layout)
  *   MicrogptCamera.bindPointer(el, cam, {skip, skipWheel})   wheel zooms at the pointer, a drag pans
  *
  * Following a frame (the step-through, the tour): the lit node (`must`) is always in view; its
@@ -27,8 +28,35 @@
     return {x: x0, y: y0, w: Math.max(a.x + a.w, b.x + b.w) - x0, h: Math.max(a.y + a.h, b.y + b.h) - y0};
   }
 
-  // the box of these elements (<g> of nodes, edges, clusters) in viewBox units: their getBBox is in
-  // the coordinates of the graph group (Graphviz translates it), mapped through its transform
+  // the box of one drawn element in its own units (as getBBox: {x, y, width, height}). A node's or a
+  // cluster's is the box of the shapes Graphviz wrote for it (polygon and path points, ellipses; a
+  // record's separators, polylines, lie inside them), read from their attributes: Graphviz draws
+  // a node's text inside its shape, so this is its getBBox, without asking the browser to lay out
+  // the drawing (on a big view each such layout costs tens of ms). A text-only node, an edge or a
+  // label: its getBBox.
+  var NUMBER = /-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?/gi;
+  function shapeBox(el) {
+    var shapes = el.matches('g.node, g.cluster') ? el.querySelectorAll('polygon, path, ellipse') : [];
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (var k = 0; k < shapes.length; k++) {
+      var s = shapes[k], xy;
+      if (s.tagName === 'ellipse') {
+        var cx = +s.getAttribute('cx'), cy = +s.getAttribute('cy'), rx = +s.getAttribute('rx'), ry = +s.getAttribute('ry');
+        xy = [cx - rx, cy - ry, cx + rx, cy + ry];
+      } else {
+        var text = s.getAttribute(s.tagName === 'path' ? 'd' : 'points') || '';
+        if (/[^MCLZ\d\s,.eE+-]/.test(text)) return el.getBBox();    // a path Graphviz does not write: the browser's box
+        xy = (text.match(NUMBER) || []).map(Number);
+      }
+      for (var j = 0; j + 1 < xy.length; j += 2) {
+        x0 = Math.min(x0, xy[j]); x1 = Math.max(x1, xy[j]); y0 = Math.min(y0, xy[j + 1]); y1 = Math.max(y1, xy[j + 1]);
+      }
+    }
+    return x0 <= x1 ? {x: x0, y: y0, width: x1 - x0, height: y1 - y0} : el.getBBox();
+  }
+
+  // the box of these elements (<g> of nodes, edges, clusters) in viewBox units: their box (shapeBox)
+  // is in the coordinates of the graph group (Graphviz translates it), mapped through its transform
   function boxOf(svg, els) {
     var rootG = svg.querySelector('g.graph');
     var m = rootG && rootG.transform.baseVal.consolidate();
@@ -36,7 +64,7 @@
     var out = null;
     els.forEach(function (g) {
       if (!g) return;
-      var b = g.getBBox();
+      var b = shapeBox(g);
       if (!b.width && !b.height) return;
       var p0 = new DOMPoint(b.x, b.y).matrixTransform(M), p1 = new DOMPoint(b.x + b.width, b.y + b.height).matrixTransform(M);
       out = union(out, {x: Math.min(p0.x, p1.x), y: Math.min(p0.y, p1.y), w: Math.abs(p1.x - p0.x), h: Math.abs(p1.y - p0.y)});
@@ -56,7 +84,12 @@
     svg.setAttribute('height', '100%');
     svg.removeAttribute('style');
 
-    function measure() { var r = box.getBoundingClientRect(); return {w: r.width, h: r.height}; }
+    function measure() {
+      var known = opts.size && opts.size();     // the caller's figures (measured before the drawing went in)
+      if (known) return {w: known.w, h: known.h};
+      var r = box.getBoundingClientRect();
+      return {w: r.width, h: r.height};
+    }
     function top() { return opts.top ? opts.top() : 0; }
     function scaleOf(v, s) { s = s || size || measure(); return Math.min(s.w / v.w, s.h / v.h); }
     function apply(v) {
@@ -219,6 +252,6 @@
     return {must: must, want: boxOf(svg, ends.concat(labels))};
   }
 
-  root.MicrogptCamera = {attach: attach, boxOf: boxOf, union: union, bindPointer: bindPointer, frameBoxes: frameBoxes,
+  root.MicrogptCamera = {attach: attach, boxOf: boxOf, shapeBox: shapeBox, union: union, bindPointer: bindPointer, frameBoxes: frameBoxes,
                          animateMs: ANIMATE_MS};    // 0: every move at once (a test measuring each frame)
 })(typeof window !== 'undefined' ? window : this);

@@ -13,10 +13,26 @@
   // the camera buttons sit over the canvas's top edge (hidden in presentation mode)
   const covered = () => { const c = $('#camera'); return c && c.offsetParent ? c.offsetHeight + 6 : 0; };
 
+  // the canvas's size and its covered top, measured before a new drawing goes in (holdCanvas(true):
+  // its bars drawn, the old drawing out) and used until the camera has framed it (holdCanvas(false)):
+  // read afterwards, they would make the browser lay the new drawing out then, and again after the
+  // camera moved (a big view: tens of ms each); so it is laid out once, where the camera opens
+  let held = null;
+  function holdCanvas(on) {
+    held = null;
+    if (on) held = Object.assign(canvasSize(), {top: covered()});
+  }
+  // the canvas's size (px): the one held while a new drawing is framed, else measured now
+  function canvasSize() {
+    if (held) return held;
+    const r = $('#canvas').getBoundingClientRect();
+    return {w: r.width, h: r.height};
+  }
   // a new SVG on screen: its camera
   function newDrawing() {
     if (cam) cam.stop();
-    cam = window.MicrogptCamera.attach(P.svg, $('#canvas'), {top: covered, onchange: moveMinimap});
+    cam = window.MicrogptCamera.attach(P.svg, $('#canvas'), {top: () => (held ? held.top : covered()), size: () => held,
+                                                            onchange: moveMinimap});
     P.cam = cam;
   }
 
@@ -169,8 +185,8 @@
   const MINI = {w: 220, h: 150};
   let miniJob = null;
   function miniSize(whole) {
-    const r = $('#canvas').getBoundingClientRect();
-    const mw = Math.min(MINI.w, 0.25 * r.width || MINI.w), mh = Math.min(MINI.h, 0.25 * r.height || MINI.h);
+    const r = canvasSize();
+    const mw = Math.min(MINI.w, 0.25 * r.w || MINI.w), mh = Math.min(MINI.h, 0.25 * r.h || MINI.h);
     const k = Math.min(mw / whole.w, mh / whole.h);
     return {W: Math.max(8, Math.round(whole.w * k)), H: Math.max(8, Math.round(whole.h * k))};
   }
@@ -196,7 +212,7 @@
       const M = m ? m.matrix : new DOMMatrix();
       ctx.setTransform(dpr * W / vb0.w, 0, 0, dpr * H / vb0.h, -dpr * W / vb0.w * vb0.x, -dpr * H / vb0.h * vb0.y);
       const rect = (g) => {
-        const b = g.getBBox();
+        const b = window.MicrogptCamera.shapeBox(g);
         const p = new DOMPoint(b.x, b.y).matrixTransform(M);
         return [p.x, p.y, b.width * M.a, b.height * M.d];
       };
@@ -253,6 +269,6 @@
   $('#zoomin').addEventListener('click', () => zoom(1 / 1.25));
   $('#zoomout').addEventListener('click', () => zoom(1.25));
 
-  Object.assign(P, {newDrawing, fit, fitBlock, focusOn, home, reframe, zoom, pan, flash, drawMinimap, toggleMinimap,
+  Object.assign(P, {holdCanvas, newDrawing, fit, fitBlock, focusOn, home, reframe, zoom, pan, flash, drawMinimap, toggleMinimap,
                     follow, minScale, moveMinimap});
 })(window.explorer.page);

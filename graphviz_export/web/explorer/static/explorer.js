@@ -202,22 +202,26 @@
       if (hlMoved && v.highlight.length) P.focusOn(v.highlight);
     } else {
       const g = $('#graph');
-      g.innerHTML = v.svg.slice(v.svg.indexOf('<svg'));
-      P.svg = g.querySelector('svg');
-      P.newDrawing();
-      decorate();
-      P.drawMinimap();
-      const opened = (P.state.expand || []).slice(-1)[0];
-      const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
-      // a group clicked open (level raised): the nodes inside it, as the new view names them
-      // (or the block named by focus: a reload or a link shows it the same way)
-      const into = P.reveal || P.state.focus;
-      const inside = into ? Object.keys(v.nodes).filter((k) => v.nodes[k].k !== 'r' && v.nodes[k].path &&
-        (v.nodes[k].path === into || v.nodes[k].path.startsWith(into + '/'))) : [];
-      if (v.highlight.length) P.focusOn(v.highlight);
-      else if (inFrame.length) P.focusOn(inFrame);    // an expansion: show what opened
-      else if (inside.length) P.flash(inside);        // outlined for a moment, in view
-      else P.home();                                  // readable, at where to look first
+      g.textContent = '';       // the old drawing out, the canvas measured without one (camera.js holdCanvas):
+      P.holdCanvas(true);       // nothing below reads a layout, so the new drawing is laid out once, as framed
+      try {
+        g.innerHTML = v.svg.slice(v.svg.indexOf('<svg'));
+        P.svg = g.querySelector('svg');
+        P.newDrawing();
+        decorate();
+        P.drawMinimap();
+        const opened = (P.state.expand || []).slice(-1)[0];
+        const inFrame = opened ? Object.keys(v.nodes).filter((k) => v.nodes[k].exp === opened) : [];
+        // a group clicked open (level raised): the nodes inside it, as the new view names them
+        // (or the block named by focus: a reload or a link shows it the same way)
+        const into = P.reveal || P.state.focus;
+        const inside = into ? Object.keys(v.nodes).filter((k) => v.nodes[k].k !== 'r' && v.nodes[k].path &&
+          (v.nodes[k].path === into || v.nodes[k].path.startsWith(into + '/'))) : [];
+        if (v.highlight.length) P.focusOn(v.highlight);
+        else if (inFrame.length) P.focusOn(inFrame);    // an expansion: show what opened
+        else if (inside.length) P.flash(inside);        // outlined for a moment, in view
+        else P.home();                                  // readable, at where to look first
+      } finally { P.holdCanvas(false); }
     }
     P.reveal = null;
     document.title = `${v.title} · microgpt-graph`;
@@ -286,7 +290,7 @@
     for (const [pat, gs] of Object.entries(by)) {
       let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
       for (const g of gs) {
-        const b = g.getBBox();
+        const b = window.MicrogptCamera.shapeBox(g);
         x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
       }
       const f = document.createElementNS(NS, 'g');

@@ -28,17 +28,8 @@
   const sides = new WeakMap();      // svg -> {'m0_d': side}; side = {boxes, fills, shown, layer}
   const r2 = (x) => Math.round(x * 100) / 100;      // Graphviz's precision in its SVG
 
-  // a row's box: [x0, y0, x1, y1] of its Graphviz polygon, in the SVG's units
-  function boxOf(g) {
-    const poly = g && g.querySelector('polygon');
-    if (!poly) return null;
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const pt of poly.getAttribute('points').trim().split(/\s+/)) {
-      const [x, y] = pt.split(',').map(Number);
-      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-    }
-    return [x0, y0, x1, y1];
-  }
+  // a row's box: its Graphviz polygon's (viewbox.js shapeBox), in the SVG's units
+  const boxOf = (g) => (g ? window.MicrogptCamera.shapeBox(g) : null);
 
   // the side's layer drawn again from side.shown (a colour list per row)
   function draw(side) {
@@ -47,20 +38,20 @@
     side.boxes.forEach((b, r) => {
       const fills = side.shown[r];
       if (!b || !fills) return;
-      if (at !== `${b[0]},${b[2]},${fills.length}`) {      // the rows of a side share their x: computed once
-        at = `${b[0]},${b[2]},${fills.length}`;
+      if (at !== `${b.x},${b.width},${fills.length}`) {      // the rows of a side share their x: computed once
+        at = `${b.x},${b.width},${fills.length}`;
         cols = fills.length;
-        const w = (b[2] - b[0]) / cols;
+        const w = b.width / cols;
         xs = [...Array(cols).keys()].map((k) => {
-          const a = r2(b[0] + k * w), cw = r2(r2(b[0] + (k + 1) * w) - a);
+          const a = r2(b.x + k * w), cw = r2(r2(b.x + (k + 1) * w) - a);
           return [`M${a} `, `h${cw}v`, `h${-cw}z`];
         });
       }
-      const h = r2(b[3] - b[1]);
+      const h = r2(b.height);
       for (let k = 0; k < cols; k++) {
         let list = cells.get(fills[k]);
         if (!list) cells.set(fills[k], list = []);
-        list.push(xs[k][0] + b[1] + xs[k][1] + h + xs[k][2]);
+        list.push(xs[k][0] + b.y + xs[k][1] + h + xs[k][2]);
       }
     });
     const layer = document.createElementNS(NS, 'g');

@@ -22,7 +22,7 @@
     const heat = name.match(/^(m\d+)_([dg])(\d+)$/);
     if (heat) {                       // a row of a matrix's heat map: the cell under the pointer
       const m = view.nodes[heat[1]], cell = view.links.cells[heat[1]];
-      const b = g.getBBox();
+      const b = window.MicrogptCamera.shapeBox(g);
       const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(g.getScreenCTM().inverse());
       const col = Math.max(0, Math.min(m.shape[1] - 1, Math.floor((p.x - b.x) / b.width * m.shape[1])));
       P.typed(cell.url, {[cell.field]: cell.text.replace('{row}', heat[3]).replace('{col}', col)});

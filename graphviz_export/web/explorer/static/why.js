@@ -58,9 +58,9 @@
     const root = svg && svg.querySelector('g.graph');
     if (!root) return;
     for (const old of root.querySelectorAll('g.badge')) old.remove();
-    // every box read before any badge is added: one layout, not one per badge (each added badge
-    // would make the next getBBox lay the drawing out again)
-    const boxed = [...svg.querySelectorAll('g.node')].filter((g) => badges[g.dataset.name]).map((g) => [g, g.getBBox()]);
+    // each node's box from its shape's points (viewbox.js shapeBox): no layout of the drawing asked
+    const boxed = [...svg.querySelectorAll('g.node')].filter((g) => badges[g.dataset.name])
+      .map((g) => [g, window.MicrogptCamera.shapeBox(g)]);
     for (const [g, b] of boxed) {
       const list = badges[g.dataset.name];
       const mark = document.createElementNS(NS, 'g');
