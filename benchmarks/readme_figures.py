@@ -106,10 +106,11 @@ MEASURED = [
     'rebuilt (the v1 path: 8.3 s); first view 158 ms; token views 109–118 ms, a layer at every position\n'
     "117 ms, a head 28 ms, a cell 5 ms, the whole document 403 ms, a matrix's uses 347 ms. At 3,465,731\n"
     "nodes ('abigail') token views 125–178 ms, the whole document 625 ms, a matrix's uses 459 ms; at\n"
-    "5,126,083 ('christopher', `--max-nodes 5600000`; re-measured at load ~1.4 after this stop's zstd body,\n"
-    'checks in numpy and runs of ids) load 1.0 s (from 4.0 s), first view 229 ms, token views 146–175 ms, a\n'
-    "layer at every position 245 ms, the whole document 538 ms (from 959 ms), a matrix's uses 299 ms (from\n"
-    '564 ms; 2.24 s before its use records). Saving such a step builds its use records and their figures too\n'
+    "5,126,083 ('christopher', `--max-nodes 5600000`; re-measured at load ~0.4 after stop 38's numpy picks\n"
+    "and a record's children added once) load 0.9 s (from 4.0 s), first view 237 ms, token views 125–133 ms,\n"
+    'a layer at every position 172 ms, the whole document 251 ms (from 959 ms, 538 at stop 37; one more build:\n'
+    "select 12 + fold 131 + draw 163 ms), a matrix's uses 280 ms (from 564 ms; 2.24 s before its use records). Saving such\n"
+    'a step builds its use records and their figures too\n'
     '(11.2 s to save 5.1 M nodes after 17.7 s of indexes; the figures add 2.0 s of CPU and 41 kB).\n'
     'On disk 29.6–30.3 B/node in zlib (33.1 B/node in zstd frames), arrays 95–98 B/node, recording peaks at\n'
     '455–474 B/node; a load inflates one column at a time, one a thread for zstd (a 5.1 M-node file peaks at\n'
@@ -128,10 +129,12 @@ MEASURED = [
     "from the stored use records and its groups' figures from the figures stored with them, folded per run\n"
     'of the trace; its heat-map sent as 407 kB of colour indices and painted in the page; layout 151–259 ms,\n'
     'the page 84–131 ms). The server holds 849–858 MB at rest after these views (174–176 bytes a node). With\n'
-    '`--extra` (load ~1, one run) every other request a user makes answers under 1 s but the whole document:\n'
-    "1,074 ms (the server's 824 ms, building it 572 ms; 1,447 kB; the page 224 ms); expand clicks 374–868 ms,\n"
-    "the step-through's backward frames 524 ms, the update panel of a token view 238 ms, `max:grad` 396 ms,\n"
-    "`max:contrib` 49 ms, `max:dw` 61 ms, a deep node's why 53 ms; 922 MB at rest after all of them.\n"
+    "`--extra` (one run after this stop's changes, load 2.5 falling to ~0: a median new view 303 ms, its page\n"
+    '37 ms) every request a user makes answers under 1 s: the whole document 764 ms (from 1,074 ms: the\n'
+    "server's 664 ms, building it 426 ms from 572, numpy picking its attention's edges into earlier positions;\n"
+    '1,447 kB; the page 77 ms from 224, no layout forced before the camera frames it), expand clicks 427–947\n'
+    "ms, the step-through's backward frames 578 ms, the update panel of a token view 208 ms, `max:grad` 373 ms,\n"
+    "`max:contrib` 49 ms, `max:dw` 68 ms, a deep node's why 51 ms; 945 MB at rest after all of them.\n"
     '`python -m benchmarks.bench_explorer_store` — `explore` recording that step at start with an empty user\n'
     'cache (load ~2): the first view after 42.9 s, the step stored 60.1 s after start (from 70.3 s: it is\n'
     'recorded and stored in a process of its own, which hands the server its columns, then its use records\n'
