@@ -20,7 +20,7 @@ from functools import reduce
 from itertools import chain, compress, count, groupby, islice, repeat, starmap
 from operator import add, and_, eq, itemgetter, le, mul, ne, sub
 
-from microgpt.recording.codecs.whole import load_numpy
+from microgpt.recording.codecs.whole import load_numpy, numpy_view
 from microgpt.recording.runs import SCATTERED, edges_of, gather, id_runs, run_total
 from microgpt.recording.sums import fsum
 
@@ -364,12 +364,12 @@ def _add_picked(trace, ranges, kp, kid, bundles, leaving, only):
     each key's edges picked out by numpy (a whole document: 400 runs of positions' attention reading
     950,000 edges, 230,000 of them into earlier positions' keys and values) and added up by add_to, in
     edge order."""
-    np = load_numpy()
-    ptr = np.frombuffer(trace.child_ptr, dtype=trace.child_ptr.typecode)
+    np, ptr = load_numpy(), numpy_view(trace.child_ptr)
     edges = np.concatenate([np.arange(ptr[a], ptr[b]) for a, b in ranges])
     parents = np.concatenate([np.repeat(np.arange(a, b), np.diff(ptr[a:b + 1])) for a, b in ranges])
-    cs = np.frombuffer(trace.child, dtype=trace.child.typecode)[edges]
-    kcs = np.frombuffer(kid, dtype=kid.typecode)[cs]
+    cs = numpy_view(trace.child)[edges]
+    kcs = numpy_view(kid)[cs]
+    local, grad = numpy_view(trace.local), numpy_view(trace.grad)
     internal = 0
     for kc in sorted(only):
         at = np.flatnonzero(kcs == kc)
@@ -378,8 +378,9 @@ def _add_picked(trace, ranges, kp, kid, bundles, leaving, only):
         if kc == kp:
             internal += len(at)
             continue
-        ls = np.frombuffer(trace.local, dtype='d')[edges[at]].tolist()
-        gs = trace.edge_contribs(edges[at].tolist(), np.frombuffer(trace.grad, dtype='d')[parents[at]].tolist(), ls)
+        mine = edges[at]
+        ls = local[mine].tolist()
+        gs = trace.edge_contribs(mine.tolist(), grad[parents[at]].tolist(), ls)
         b = bundles.get((kc, kp))
         if b is None:
             b = bundles[kc, kp] = Bundle()
