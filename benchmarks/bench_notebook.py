@@ -64,7 +64,8 @@ PAINTED = "() => performance.getEntriesByName('explorer:first-painted').length >
 # the kernel's phases: (owner, attribute, name); time inside one is not counted in the ones around it
 PHASES = [(session.Models, 'record', 'recording'), (trace.Trace, 'build_indexes', 'indexes'),
           (drawing, 'build_view', 'folding'), (drawing, 'render_view', 'layout'),
-          (cache.ViewCache, 'put', 'view cache'), (widget.Explorer, '_first_answers', 'first answers'),
+          (cache.ViewCache, 'put', 'view cache'), (cache.ViewCache, 'settle', 'view cache'),
+          (widget.Explorer, '_first_answers', 'first answers'),
           (widget, 'snapshot', 'static copy')]
 
 
